@@ -1,0 +1,115 @@
+#include "common/config.h"
+
+#include <filesystem>
+#include <set>
+
+#include "common/yaml.h"
+
+extern char** environ;
+
+namespace tandem {
+namespace fs = std::filesystem;
+
+EnvLookup ProcessEnvironment() {
+  EnvLookup env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return env;
+}
+
+namespace {
+
+std::string Lookup(const EnvLookup& env, const std::string& key) {
+  auto it = env.find(key);
+  return it == env.end() ? "" : it->second;
+}
+
+Status ParseListen(const std::string& listen, Config& c) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return InvalidArgumentError("listen '" + listen + "' must be HOST:PORT");
+  }
+  c.listen_host = listen.substr(0, colon);
+  try {
+    c.port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+    return InvalidArgumentError("listen '" + listen + "' has an invalid port");
+  }
+  return OkStatus();
+}
+
+Status ApplyDocument(const Json& doc, Config& c) {
+  static const std::set<std::string> kKnown = {
+      "listen", "database", "store", "bus", "log_level", "max_body_mb",
+      "compute", "serving", "pricing", "images"};  // later modules' sections
+  if (doc.is_null()) return OkStatus();
+  if (!doc.is_object()) return InvalidArgumentError("tandem.yaml must be a mapping");
+  for (const auto& [k, v] : doc.items()) {
+    if (!kKnown.count(k)) return InvalidArgumentError("tandem.yaml: unknown key '" + k + "'");
+  }
+  if (doc.contains("listen")) {
+    if (!doc["listen"].is_string()) return InvalidArgumentError("tandem.yaml: 'listen' must be a string");
+    RETURN_IF_ERROR(ParseListen(doc["listen"].get<std::string>(), c));
+  }
+  for (auto [key, field] : {std::pair{"database", &c.database_uri}, std::pair{"store", &c.store_uri},
+                            std::pair{"bus", &c.bus_uri}, std::pair{"log_level", &c.log_level}}) {
+    if (!doc.contains(key)) continue;
+    if (!doc[key].is_string()) {
+      return InvalidArgumentError(std::string("tandem.yaml: '") + key + "' must be a string");
+    }
+    *field = doc[key].get<std::string>();
+  }
+  if (doc.contains("max_body_mb")) {
+    if (!doc["max_body_mb"].is_number_integer() || doc["max_body_mb"].get<int64_t>() <= 0) {
+      return InvalidArgumentError("tandem.yaml: 'max_body_mb' must be a positive integer");
+    }
+    c.max_body_bytes = doc["max_body_mb"].get<int64_t>() << 20;
+  }
+  c.raw = doc;
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
+                            const EnvLookup& env) {
+  Config c;
+  std::string home = home_flag;
+  if (home.empty()) home = Lookup(env, "TANDEM_HOME");
+  if (home.empty()) home = "./.tandem";
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  if (ec) return InvalidArgumentError("cannot create home '" + home + "': " + ec.message());
+  c.home = fs::absolute(home).lexically_normal().string();
+  if (c.home.size() > 1 && c.home.back() == '/') c.home.pop_back();
+
+  std::string path = config_path;
+  if (path.empty() && fs::exists(c.home + "/tandem.yaml")) path = c.home + "/tandem.yaml";
+  if (!path.empty()) {
+    ASSIGN_OR_RETURN(Json doc, ReadYamlFile(path));
+    RETURN_IF_ERROR(ApplyDocument(doc, c));
+  }
+  if (auto v = Lookup(env, "TANDEM_LISTEN"); !v.empty()) RETURN_IF_ERROR(ParseListen(v, c));
+  if (auto v = Lookup(env, "TANDEM_PORT"); !v.empty()) {
+    try {
+      c.port = std::stoi(v);
+    } catch (...) {
+      return InvalidArgumentError("TANDEM_PORT '" + v + "' is not a port number");
+    }
+  }
+  if (auto v = Lookup(env, "TANDEM_DATABASE"); !v.empty()) c.database_uri = v;
+  if (auto v = Lookup(env, "TANDEM_STORE"); !v.empty()) c.store_uri = v;
+  if (auto v = Lookup(env, "TANDEM_BUS"); !v.empty()) c.bus_uri = v;
+  if (auto v = Lookup(env, "TANDEM_LOG_LEVEL"); !v.empty()) c.log_level = v;
+
+  if (c.database_uri.empty()) c.database_uri = "sqlite://" + c.home + "/tandem.db";
+  if (c.store_uri.empty()) c.store_uri = "file://" + c.home + "/store";
+  if (c.bus_uri.empty()) c.bus_uri = c.database_uri;
+  if (c.port < 0 || c.port > 65535) return InvalidArgumentError("port out of range");
+  return c;
+}
+
+}  // namespace tandem

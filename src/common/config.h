@@ -1,0 +1,46 @@
+// Control-plane configuration: `<home>/tandem.yaml` (or an explicit file),
+// then environment overrides (TANDEM_*). Backends are chosen by URI scheme.
+//
+//   # tandem.yaml
+//   listen: 127.0.0.1:7070
+//   database: sqlite:///var/lib/tandem/tandem.db   # registry + jobs + outbox
+//   store: file:///var/lib/tandem/store            # object store
+//   bus: sqlite:///var/lib/tandem/tandem.db        # event bus
+//   log_level: info
+//   max_body_mb: 1024
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/json.h"
+#include "common/status.h"
+
+namespace tandem {
+
+struct Config {
+  std::string home;             // state directory (absolute)
+  std::string listen_host = "127.0.0.1";
+  int port = 7070;
+  std::string database_uri;     // default sqlite://<home>/tandem.db
+  std::string store_uri;        // default file://<home>/store
+  std::string bus_uri;          // default: same as database_uri
+  std::string log_level = "info";
+  int64_t max_body_bytes = int64_t{1} << 30;
+  Json raw = Json::object();    // the whole document, for later modules' sections
+};
+
+// Environment lookup, injectable for tests.
+using EnvLookup = std::map<std::string, std::string>;
+EnvLookup ProcessEnvironment();
+
+// Resolves the home directory (`home_flag`, else $TANDEM_HOME, else ./.tandem),
+// reads `config_path` (else <home>/tandem.yaml when present), applies the
+// TANDEM_LISTEN, TANDEM_PORT, TANDEM_DATABASE, TANDEM_STORE, TANDEM_BUS,
+// TANDEM_LOG_LEVEL overrides and fills defaults. Unknown top-level keys and
+// ill-typed values -> InvalidArgument naming the key.
+StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
+                            const EnvLookup& env);
+
+}  // namespace tandem

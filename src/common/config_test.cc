@@ -1,0 +1,68 @@
+#include "common/config.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace tandem {
+namespace {
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() / ("tandem-config-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+  }
+  void TearDown() override { fs::remove_all(home_); }
+  fs::path home_;
+};
+
+TEST_F(ConfigTest, DefaultsUnderHome) {
+  auto c = LoadConfig(home_.string(), "", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->port, 7070);
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->database_uri, "sqlite://" + c->home + "/tandem.db");
+  EXPECT_EQ(c->store_uri, "file://" + c->home + "/store");
+  EXPECT_EQ(c->bus_uri, c->database_uri);
+}
+
+TEST_F(ConfigTest, FileThenEnvironmentOverrides) {
+  fs::create_directories(home_);
+  std::ofstream(home_ / "tandem.yaml") << "listen: 0.0.0.0:9000\nstore: file:///tmp/x\n";
+  auto c = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "9100"}, {"TANDEM_BUS", "nats://h"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen_host, "0.0.0.0");
+  EXPECT_EQ(c->port, 9100);
+  EXPECT_EQ(c->store_uri, "file:///tmp/x");
+  EXPECT_EQ(c->bus_uri, "nats://h");
+}
+
+TEST_F(ConfigTest, HomeFromEnvironment) {
+  auto c = LoadConfig("", "", {{"TANDEM_HOME", home_.string()}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->home, fs::absolute(home_).lexically_normal().string());
+}
+
+TEST_F(ConfigTest, UnknownOrIllTypedKeysAreRefused) {
+  fs::create_directories(home_);
+  std::ofstream(home_ / "tandem.yaml") << "databse: sqlite:///x\n";
+  auto c = LoadConfig(home_.string(), "", {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("databse"), std::string::npos);
+
+  std::ofstream(home_ / "tandem.yaml") << "max_body_mb: lots\n";
+  c = LoadConfig(home_.string(), "", {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("max_body_mb"), std::string::npos);
+
+  std::ofstream(home_ / "tandem.yaml") << "store: [unclosed\n";
+  c = LoadConfig(home_.string(), "", {});
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tandem

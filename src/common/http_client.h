@@ -1,0 +1,55 @@
+// A blocking HTTP/1.1 client (libcurl) for the CLI, tests and services that
+// call each other. Connections are reused between calls on one Client.
+// Thread-safety: one Client per thread (cheap to create).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace tandem::http {
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::string body_file;        // if set, the body is streamed from this file
+  int64_t timeout_ms = 30'000;  // whole request; 0 = none
+  int64_t connect_timeout_ms = 5'000;
+  // If set, response body bytes are passed here as they arrive instead of
+  // being collected in ClientResponse::body. Return false to abort.
+  std::function<bool(std::string_view)> on_body;
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lowercase keys
+  std::string body;
+};
+
+class Client {
+ public:
+  Client();
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Transport failures (refused, timeout, DNS) -> Unavailable/DeadlineExceeded
+  // with the URL in the message. Any HTTP status is returned as a response.
+  StatusOr<ClientResponse> Do(const ClientRequest& request);
+
+  StatusOr<ClientResponse> Get(const std::string& url, int64_t timeout_ms = 30'000);
+  StatusOr<ClientResponse> Post(const std::string& url, std::string body,
+                                std::string content_type = "application/json");
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::http

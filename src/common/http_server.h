@@ -1,0 +1,99 @@
+// An HTTP/1.1 server shared by the control plane and the model server:
+// routing with `{param}` path segments, keep-alive, a body-size limit (413),
+// read/idle timeouts, streamed (chunked) responses, and graceful shutdown.
+// Boost.Beast stays inside http_server.cc.
+//
+// Thread-safety: routes are registered before Start(); handlers run on a
+// worker pool and may block (long polls) without stalling other connections.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace tandem::http {
+
+// Case-insensitive header map (keys stored lowercase).
+using Headers = std::map<std::string, std::string>;
+
+struct Request {
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // raw target: "/a/b?x=1"
+  std::string path;                               // percent-decoded path: "/a/b"
+  std::map<std::string, std::string> query;       // decoded query parameters
+  std::map<std::string, std::string> path_params; // from `{name}` route segments
+  Headers headers;                                // lowercase keys
+  std::string body;
+  std::string remote_address;
+
+  std::string Header(std::string_view name) const;  // "" if absent
+  std::string Query(std::string_view name, std::string_view fallback = "") const;
+};
+
+// Pulls the next piece of a streamed body into `chunk`. Returns false when
+// the stream is finished (an empty chunk with true means "nothing yet").
+// Called repeatedly on a worker thread until it returns false or the client
+// disconnects; `cancelled()` turns true once the client has gone away.
+struct StreamContext {
+  std::function<bool()> cancelled;
+};
+using BodyStream = std::function<bool(std::string& chunk, const StreamContext& ctx)>;
+
+struct Response {
+  int status = 200;
+  Headers headers;  // e.g. {"content-type", "application/json"}
+  std::string body;
+  BodyStream stream;  // if set, the body is sent chunked from it and `body` is ignored
+
+  void Json(int code, std::string json_text);  // sets status, body, content-type
+  void Text(int code, std::string text);
+};
+
+using Handler = std::function<void(Request&, Response&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                              // 0 = pick a free port
+  int io_threads = 1;
+  int worker_threads = 8;
+  int64_t max_body_bytes = 64 << 20;         // larger bodies -> 413
+  int64_t read_timeout_ms = 30'000;          // whole request must arrive within this
+  int64_t idle_timeout_ms = 60'000;          // keep-alive connections idle longer are closed
+  bool reuse_port = false;                   // SO_REUSEPORT (serving replicas)
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();  // Stops if still running.
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registers `handler` for `method` and a pattern such as
+  // "/api/v1/models/{name}/versions/{version}". A trailing "{name...}" segment
+  // matches the rest of the path (e.g. object keys with slashes).
+  // Unknown paths -> 404, known path with another method -> 405.
+  void Route(std::string method, std::string pattern, Handler handler);
+  // Per-route body limit overriding ServerOptions::max_body_bytes.
+  void Route(std::string method, std::string pattern, Handler handler, int64_t max_body_bytes);
+
+  // Binds and starts serving; returns the bound port.
+  StatusOr<int> Start();
+  // Stops accepting, lets in-flight requests finish for up to `grace_ms`,
+  // closes idle keep-alive connections, then stops. Idempotent.
+  void Stop(int64_t grace_ms = 5000);
+  int port() const;
+  // The patterns registered, as "METHOD /pattern" (for the OpenAPI check).
+  std::vector<std::string> Routes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::http

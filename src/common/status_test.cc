@@ -1,0 +1,54 @@
+#include "common/status.h"
+
+#include "common/http_status.h"
+#include "gtest/gtest.h"
+
+namespace tandem {
+namespace {
+
+StatusOr<int> Half(int x) {
+  if (x % 2) return InvalidArgumentError("odd");
+  return x / 2;
+}
+
+StatusOr<int> Quarter(int x) {
+  ASSIGN_OR_RETURN(int h, Half(x));
+  ASSIGN_OR_RETURN(int q, Half(h));
+  return q;
+}
+
+Status Check(int x) {
+  RETURN_IF_ERROR(Half(x).status());
+  return OkStatus();
+}
+
+TEST(StatusTest, MacrosPropagate) {
+  EXPECT_EQ(*Quarter(8), 2);
+  EXPECT_EQ(Quarter(6).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Check(2).ok());
+  EXPECT_FALSE(Check(3).ok());
+}
+
+TEST(StatusTest, AnnotatePrefixesMessage) {
+  Status s = Annotate(NotFoundError("no such model"), "models/foo");
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "models/foo: no such model");
+  EXPECT_TRUE(Annotate(OkStatus(), "x").ok());
+}
+
+TEST(HttpStatusTest, MapsCanonicalCodes) {
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kOk), 200);
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kAlreadyExists), 409);
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFromCode(StatusCode::kDataLoss), 500);
+  EXPECT_EQ(CodeName(StatusCode::kNotFound), "NOT_FOUND");
+  EXPECT_EQ(CodeFromName("FAILED_PRECONDITION"), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CodeFromHttpStatus(404), StatusCode::kNotFound);
+  EXPECT_EQ(CodeFromHttpStatus(503), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,21 @@
+// YAML documents (specs, tandem.yaml) read into JSON values so one set of
+// validators serves both. Malformed YAML -> InvalidArgument with line/column.
+#pragma once
+
+#include <string_view>
+
+#include "common/json.h"
+
+namespace tandem {
+
+// Parses a YAML (or JSON, a YAML subset) document. Scalars that look like
+// integers, floats or booleans become JSON numbers/booleans unless quoted.
+StatusOr<Json> ParseYaml(std::string_view text);
+
+// Reads and parses a YAML or JSON file.
+StatusOr<Json> ReadYamlFile(const std::string& path);
+
+// Renders a JSON value as block YAML (for `-o yaml`).
+std::string ToYaml(const Json& value);
+
+}  // namespace tandem

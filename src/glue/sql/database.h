@@ -1,0 +1,93 @@
+// A small SQL layer shared by every SQL-backed glue component (registry, job
+// metadata, event bus outbox and queues). The SQL text is written once in a
+// dialect both SQLite and PostgreSQL accept; placeholders are `?` and the
+// PostgreSQL backend (later) rewrites them to `$1, $2, ...`.
+//
+// Thread-safety: a Database is safe to share between threads; a Transaction
+// is used by the one thread that runs the WithTransaction callback.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tandem::sql {
+
+// A bound parameter or a result cell. NULL is std::monostate.
+using Value = std::variant<std::monostate, int64_t, double, std::string>;
+
+class Row {
+ public:
+  explicit Row(std::vector<Value> cells) : cells_(std::move(cells)) {}
+  size_t size() const { return cells_.size(); }
+  bool IsNull(size_t i) const { return std::holds_alternative<std::monostate>(cells_.at(i)); }
+  // Typed accessors; NULL reads as 0 / 0.0 / "". Integers read as doubles and
+  // vice versa where needed.
+  int64_t Int(size_t i) const;
+  double Double(size_t i) const;
+  std::string Text(size_t i) const;
+  const Value& at(size_t i) const { return cells_.at(i); }
+
+ private:
+  std::vector<Value> cells_;
+};
+
+enum class Dialect { kSqlite, kPostgres };
+
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  // Runs a statement that returns rows.
+  virtual StatusOr<std::vector<Row>> Query(std::string_view sql,
+                                           const std::vector<Value>& params = {}) = 0;
+  // Runs a statement; returns the number of rows changed.
+  virtual StatusOr<int64_t> Exec(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+  virtual Dialect dialect() const = 0;
+
+  // Convenience: the single row a query returns, NotFound if none.
+  StatusOr<Row> QueryOne(std::string_view sql, const std::vector<Value>& params = {});
+};
+
+struct Migration {
+  int version;
+  std::string name;
+  std::string sql;  // one or more statements separated by ';'
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+
+  // Opens a database by URI: `sqlite:///abs/path.db` (WAL mode, busy timeout,
+  // safe for several processes at once); `postgres://...` later.
+  static StatusOr<std::unique_ptr<Database>> Open(std::string_view uri);
+
+  // Runs `fn` inside one transaction (BEGIN IMMEDIATE on SQLite). Commits when
+  // `fn` returns OK, rolls back otherwise. Retries the whole callback on
+  // busy/serialization conflicts (so `fn` must be re-runnable). Thread-safe.
+  virtual Status WithTransaction(const std::function<Status(Transaction&)>& fn) = 0;
+
+  // Read-only access outside an explicit write transaction. Thread-safe.
+  virtual Status Read(const std::function<Status(Transaction&)>& fn) = 0;
+
+  // Applies the migrations of `component` whose versions are not yet recorded
+  // in the shared `schema_migrations(component, version)` table, in order,
+  // each in its own transaction. Safe when several processes migrate at once.
+  virtual Status Migrate(std::string_view component, const std::vector<Migration>& migrations) = 0;
+
+  virtual Dialect dialect() const = 0;
+  virtual std::string uri() const = 0;
+};
+
+// True for errors worth retrying as a whole transaction (busy, locked,
+// serialization failure).
+bool IsRetryable(const Status& s);
+
+}  // namespace tandem::sql
