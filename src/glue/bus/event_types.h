@@ -1,0 +1,44 @@
+// The catalog of the platform's event types, in one place. Producers use
+// these constants; consumers match them in rules. Each entry documents the
+// fields of `detail`.
+#pragma once
+
+#include <string_view>
+
+namespace tandem::bus::events {
+
+// --- tandem.registry -------------------------------------------------------
+inline constexpr std::string_view kRegistrySource = "tandem.registry";
+// detail: {name, description, owner_team, tags}
+inline constexpr std::string_view kModelCreated = "Model Created";
+// detail: {name, description?, tags?}
+inline constexpr std::string_view kModelUpdated = "Model Updated";
+// detail: {name}
+inline constexpr std::string_view kModelDeleted = "Model Deleted";
+// detail: {name, version, source, status, lineage, tags}
+inline constexpr std::string_view kModelVersionCreated = "Model Version Created";
+// detail: {name, version, status, previous_status, status_message}
+inline constexpr std::string_view kModelVersionStatusChanged = "Model Version Status Changed";
+// detail: {name, version}
+inline constexpr std::string_view kModelVersionDeleted = "Model Version Deleted";
+// detail: {name, alias, version, previous_version (null if new)}
+inline constexpr std::string_view kModelAliasChanged = "Model Alias Changed";
+// detail: {name, alias, previous_version}
+inline constexpr std::string_view kModelAliasDeleted = "Model Alias Deleted";
+// detail: {name, version (null for a model tag), key, value (null if deleted)}
+inline constexpr std::string_view kModelTagChanged = "Model Tag Changed";
+
+// --- tandem.compute (compute tier) -------------------------------------------
+inline constexpr std::string_view kComputeSource = "tandem.compute";
+// detail: {job_id, name, team, state, previous_state, failure_reason?, metrics?, metering?}
+inline constexpr std::string_view kTrainingJobStateChange = "Training Job State Change";
+
+// --- tandem.serving (serving tier) ---------------------------------------------
+inline constexpr std::string_view kServingSource = "tandem.serving";
+// detail: {deployment, state, replicas, versions}
+inline constexpr std::string_view kDeploymentStateChange = "Deployment State Change";
+
+// --- tandem.test (published through the API by tests and tools) ---------------
+inline constexpr std::string_view kTestSource = "tandem.test";
+
+}  // namespace tandem::bus::events
