@@ -1,0 +1,46 @@
+// tar.gz packing and safe unpacking of model/artifact directories.
+//
+// Model directories come from user jobs and are untrusted, so both directions
+// are defensive:
+//  - PackDirectory keeps regular files, directories and symlinks whose target
+//    stays inside the directory (kept as symlinks). A symlink pointing outside
+//    (absolute, or escaping via "..") is refused with InvalidArgument naming
+//    it; other file types (fifos, sockets, devices) are refused too. Entries
+//    are written in sorted order with fixed owner/mtime so the same tree packs
+//    to the same bytes.
+//  - UnpackArchive refuses absolute paths, ".." components, links whose target
+//    resolves outside the target, hardlinks to anything but an earlier regular
+//    file of the archive, devices/fifos/sockets; strips setuid/setgid/sticky;
+//    bounds entry count, per-entry and total uncompressed size. It extracts
+//    into a temp directory beside `target_dir` and renames it into place only
+//    on success, so a refused or corrupt archive leaves nothing behind.
+//
+// Thread-safety: free functions, no shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace tandem::store {
+
+struct UnpackLimits {
+  uint64_t max_total_bytes = 10ULL << 30;  // sum of regular-file sizes
+  uint64_t max_entry_bytes = 10ULL << 30;  // one regular file
+  uint64_t max_entries = 100'000;
+};
+
+// Packs the contents of `dir` (paths relative to it) into a gzip'd tar at
+// `out_path` (written via a temp file + rename). InvalidArgument for refused
+// entries, NotFound if `dir` does not exist.
+Status PackDirectory(const std::string& dir, const std::string& out_path);
+
+// Extracts `archive_path` into `target_dir`, which must not exist or be an
+// empty directory (else AlreadyExists). Violations: InvalidArgument (unsafe
+// entry) or ResourceExhausted (limits), naming the entry; corrupt/truncated
+// input: DataLoss.
+Status UnpackArchive(const std::string& archive_path, const std::string& target_dir,
+                     const UnpackLimits& limits = {});
+
+}  // namespace tandem::store
