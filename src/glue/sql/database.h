@@ -87,7 +87,8 @@ class Database {
 };
 
 // True for errors worth retrying as a whole transaction (busy, locked,
-// serialization failure).
+// serialization failure). Backends report exactly these as Aborted, so a
+// callback should not return Aborted for anything else.
 bool IsRetryable(const Status& s);
 
 }  // namespace tandem::sql

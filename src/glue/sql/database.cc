@@ -1,0 +1,61 @@
+#include "glue/sql/database.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "glue/sql/sqlite_database.h"
+
+namespace tandem::sql {
+
+int64_t Row::Int(size_t i) const {
+  const Value& v = cells_.at(i);
+  if (const auto* p = std::get_if<int64_t>(&v)) return *p;
+  if (const auto* p = std::get_if<double>(&v)) return static_cast<int64_t>(*p);
+  if (const auto* p = std::get_if<std::string>(&v)) return std::strtoll(p->c_str(), nullptr, 10);
+  return 0;
+}
+
+double Row::Double(size_t i) const {
+  const Value& v = cells_.at(i);
+  if (const auto* p = std::get_if<double>(&v)) return *p;
+  if (const auto* p = std::get_if<int64_t>(&v)) return static_cast<double>(*p);
+  if (const auto* p = std::get_if<std::string>(&v)) return std::strtod(p->c_str(), nullptr);
+  return 0.0;
+}
+
+std::string Row::Text(size_t i) const {
+  const Value& v = cells_.at(i);
+  if (const auto* p = std::get_if<std::string>(&v)) return *p;
+  if (const auto* p = std::get_if<int64_t>(&v)) return std::to_string(*p);
+  if (const auto* p = std::get_if<double>(&v)) {
+    std::ostringstream os;
+    os.precision(17);
+    os << *p;
+    return os.str();
+  }
+  return "";
+}
+
+StatusOr<Row> Transaction::QueryOne(std::string_view sql, const std::vector<Value>& params) {
+  ASSIGN_OR_RETURN(std::vector<Row> rows, Query(sql, params));
+  if (rows.empty()) {
+    return NotFoundError("query returned no rows: " + std::string(sql.substr(0, 80)));
+  }
+  return std::move(rows.front());
+}
+
+StatusOr<std::unique_ptr<Database>> Database::Open(std::string_view uri) {
+  if (uri.starts_with("sqlite:")) {
+    ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::OpenUri(uri));
+    return std::unique_ptr<Database>(std::move(db));
+  }
+  if (uri.starts_with("postgres://") || uri.starts_with("postgresql://")) {
+    return UnimplementedError("postgres backend not built yet");
+  }
+  return InvalidArgumentError("unsupported database URI '" + std::string(uri) +
+                              "' (expected sqlite:///abs/path.db or postgres://...)");
+}
+
+bool IsRetryable(const Status& s) { return s.code() == StatusCode::kAborted; }
+
+}  // namespace tandem::sql

@@ -1,0 +1,379 @@
+#include "glue/sql/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace tandem::sql {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int kMaxAttempts = 12;
+constexpr size_t kMaxCachedStatements = 256;
+constexpr size_t kMaxIdleConnections = 16;
+
+std::string Snippet(std::string_view sql) {
+  std::string s(sql.substr(0, 80));
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+// Maps a SQLite result code to a canonical Status.
+Status SqliteError(sqlite3* db, int rc, std::string_view sql) {
+  int ext = db != nullptr ? sqlite3_extended_errcode(db) : rc;
+  std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  msg = "sqlite: " + msg + " [in: " + Snippet(sql) + "]";
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return AbortedError(msg);
+    case SQLITE_CONSTRAINT:
+      if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return AlreadyExistsError(msg);
+      }
+      return InvalidArgumentError(msg);
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+      return InvalidArgumentError(msg);
+    default:
+      return InternalError(msg);
+  }
+}
+
+// One sqlite3 handle with its prepared statement cache. Used by one thread at
+// a time (handed out by the pool).
+class Connection {
+ public:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* db() const { return db_; }
+
+  // Runs SQL text without parameters, possibly several statements.
+  Status ExecScript(std::string_view sql) {
+    const char* tail = sql.data();
+    const char* end = sql.data() + sql.size();
+    while (tail < end) {
+      sqlite3_stmt* stmt = nullptr;
+      const char* next = nullptr;
+      int rc = sqlite3_prepare_v2(db_, tail, static_cast<int>(end - tail), &stmt, &next);
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, std::string_view(tail, end - tail));
+      if (stmt == nullptr) break;  // only whitespace/comments left
+      do {
+        rc = sqlite3_step(stmt);
+      } while (rc == SQLITE_ROW);
+      Status st = rc == SQLITE_DONE ? OkStatus() : SqliteError(db_, rc, sqlite3_sql(stmt));
+      sqlite3_finalize(stmt);
+      RETURN_IF_ERROR(st);
+      tail = next;
+    }
+    return OkStatus();
+  }
+
+  // Prepares (or reuses) a single statement and binds `params`.
+  StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, const std::vector<Value>& params) {
+    std::string key(sql);
+    sqlite3_stmt* stmt = nullptr;
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      stmt = it->second;
+    } else {
+      const char* tail = nullptr;
+      int rc = sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, sql);
+      if (stmt == nullptr) return InvalidArgumentError("empty SQL statement");
+      if (tail != nullptr &&
+          std::string_view(tail).find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+        sqlite3_finalize(stmt);
+        return InvalidArgumentError("more than one SQL statement in: " + Snippet(sql));
+      }
+      if (cache_.size() >= kMaxCachedStatements) ClearCache();
+      cache_.emplace(std::move(key), stmt);
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size())) {
+      return InvalidArgumentError("statement expects " + std::to_string(expected) +
+                                  " parameters, got " + std::to_string(params.size()) + ": " +
+                                  Snippet(sql));
+    }
+    for (int i = 0; i < expected; ++i) {
+      const Value& v = params[i];
+      int rc = SQLITE_OK;
+      if (const auto* p = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, i + 1, *p);
+      } else if (const auto* p = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt, i + 1, *p);
+      } else if (const auto* p = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text64(stmt, i + 1, p->data(), p->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      } else {
+        rc = sqlite3_bind_null(stmt, i + 1);
+      }
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, sql);
+    }
+    return stmt;
+  }
+
+ private:
+  void ClearCache() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    cache_.clear();
+  }
+
+  sqlite3* db_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> cache_;
+};
+
+Value ColumnValue(sqlite3_stmt* stmt, int i) {
+  switch (sqlite3_column_type(stmt, i)) {
+    case SQLITE_INTEGER:
+      return static_cast<int64_t>(sqlite3_column_int64(stmt, i));
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(stmt, i);
+    case SQLITE_TEXT:
+    case SQLITE_BLOB: {
+      const void* data = sqlite3_column_blob(stmt, i);
+      int n = sqlite3_column_bytes(stmt, i);
+      return std::string(static_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    default:
+      return std::monostate{};
+  }
+}
+
+class SqliteTransaction final : public Transaction {
+ public:
+  SqliteTransaction(Connection& conn, bool read_only) : conn_(conn), read_only_(read_only) {}
+
+  StatusOr<std::vector<Row>> Query(std::string_view sql,
+                                   const std::vector<Value>& params) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Run(sql, params));
+    std::vector<Row> rows;
+    int ncol = sqlite3_column_count(stmt);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      std::vector<Value> cells;
+      cells.reserve(ncol);
+      for (int i = 0; i < ncol; ++i) cells.push_back(ColumnValue(stmt, i));
+      rows.emplace_back(std::move(cells));
+    }
+    Status st = rc == SQLITE_DONE ? OkStatus() : SqliteError(conn_.db(), rc, sql);
+    sqlite3_reset(stmt);
+    RETURN_IF_ERROR(st);
+    return rows;
+  }
+
+  StatusOr<int64_t> Exec(std::string_view sql, const std::vector<Value>& params) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Run(sql, params));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    }
+    Status st = rc == SQLITE_DONE ? OkStatus() : SqliteError(conn_.db(), rc, sql);
+    sqlite3_reset(stmt);
+    RETURN_IF_ERROR(st);
+    return static_cast<int64_t>(sqlite3_changes(conn_.db()));
+  }
+
+  Dialect dialect() const override { return Dialect::kSqlite; }
+
+ private:
+  StatusOr<sqlite3_stmt*> Run(std::string_view sql, const std::vector<Value>& params) {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, conn_.Prepare(sql, params));
+    if (read_only_ && !sqlite3_stmt_readonly(stmt)) {
+      return FailedPreconditionError("write statement inside Database::Read: " + Snippet(sql));
+    }
+    return stmt;
+  }
+
+  Connection& conn_;
+  bool read_only_;
+};
+
+}  // namespace
+
+struct SqliteDatabase::Impl {
+  std::string path;
+  std::mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
+  std::atomic<int64_t> retries{0};
+
+  StatusOr<std::unique_ptr<Connection>> OpenConnection() {
+    sqlite3* db = nullptr;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      sqlite3_close_v2(db);
+      return UnavailableError("cannot open sqlite database '" + path + "': " + msg);
+    }
+    auto conn = std::make_unique<Connection>(db);
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    // journal_mode=WAL itself may meet a busy lock while another process
+    // creates the file; retry it a few times.
+    Status st;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      st = conn->ExecScript("PRAGMA journal_mode=WAL");
+      if (st.ok() || !IsRetryable(st)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 << std::min(attempt, 5)));
+    }
+    RETURN_IF_ERROR(Annotate(st, "opening " + path));
+    RETURN_IF_ERROR(
+        conn->ExecScript("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+                         "PRAGMA temp_store=MEMORY"));
+    return conn;
+  }
+
+  StatusOr<std::unique_ptr<Connection>> Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!idle.empty()) {
+        auto conn = std::move(idle.back());
+        idle.pop_back();
+        return conn;
+      }
+    }
+    return OpenConnection();
+  }
+
+  void Release(std::unique_ptr<Connection> conn) {
+    // Leave no transaction open on a pooled connection.
+    if (!sqlite3_get_autocommit(conn->db())) (void)conn->ExecScript("ROLLBACK");
+    std::lock_guard<std::mutex> lock(mu);
+    if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
+  }
+
+  // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
+  Status Attempt(Connection& conn, bool write, const std::function<Status(Transaction&)>& fn) {
+    RETURN_IF_ERROR(conn.ExecScript(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"));
+    SqliteTransaction tx(conn, !write);
+    Status st = fn(tx);
+    if (st.ok()) st = conn.ExecScript("COMMIT");
+    if (!st.ok() && !sqlite3_get_autocommit(conn.db())) (void)conn.ExecScript("ROLLBACK");
+    return st;
+  }
+
+  Status Run(bool write, const std::function<Status(Transaction&)>& fn) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
+    thread_local std::minstd_rand rng(std::random_device{}());
+    Status st;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      st = Attempt(*conn, write, fn);
+      if (st.ok() || !IsRetryable(st)) break;
+      retries.fetch_add(1, std::memory_order_relaxed);
+      int cap_ms = 1 << std::min(attempt, 6);  // 1..64 ms, jittered
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap_ms * 1000) + 100));
+    }
+    Release(std::move(conn));
+    return st;
+  }
+};
+
+SqliteDatabase::SqliteDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteDatabase::~SqliteDatabase() = default;
+
+StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenFile(std::string_view path) {
+  if (path.empty() || path.front() != '/') {
+    return InvalidArgumentError("sqlite database path must be absolute, got '" + std::string(path) +
+                                "'");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->path = std::string(path);
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl->OpenConnection());
+  impl->Release(std::move(conn));
+  return std::unique_ptr<SqliteDatabase>(new SqliteDatabase(std::move(impl)));
+}
+
+StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenUri(std::string_view uri) {
+  constexpr std::string_view kPrefix = "sqlite://";
+  if (!uri.starts_with(kPrefix) || uri.size() <= kPrefix.size() + 1 || uri[kPrefix.size()] != '/') {
+    return InvalidArgumentError("bad sqlite URI '" + std::string(uri) +
+                                "' (expected sqlite:///abs/path.db)");
+  }
+  std::string_view path = uri.substr(kPrefix.size());
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  return OpenFile(path);
+}
+
+Status SqliteDatabase::WithTransaction(const std::function<Status(Transaction&)>& fn) {
+  return impl_->Run(/*write=*/true, fn);
+}
+
+Status SqliteDatabase::Read(const std::function<Status(Transaction&)>& fn) {
+  return impl_->Run(/*write=*/false, fn);
+}
+
+std::string SqliteDatabase::uri() const { return "sqlite://" + impl_->path; }
+
+int64_t SqliteDatabase::retries() const { return impl_->retries.load(); }
+
+Status SqliteDatabase::Migrate(std::string_view component,
+                               const std::vector<Migration>& migrations) {
+  std::vector<const Migration*> ordered;
+  std::set<int> seen;
+  for (const Migration& m : migrations) {
+    if (m.version <= 0 || !seen.insert(m.version).second) {
+      return InvalidArgumentError("migration versions of '" + std::string(component) +
+                                  "' must be positive and unique; bad version " +
+                                  std::to_string(m.version) + " (" + m.name + ")");
+    }
+    ordered.push_back(&m);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  RETURN_IF_ERROR(WithTransaction([](Transaction& tx) {
+    return tx
+        .Exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
+            "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL, "
+            "PRIMARY KEY (component, version))")
+        .status();
+  }));
+  std::string comp(component);
+  for (const Migration* m : ordered) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
+    Status st;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      st = impl_->Attempt(*conn, /*write=*/true, [&](Transaction& tx) -> Status {
+        ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
+                                             "component = ? AND version = ?",
+                                             {comp, int64_t{m->version}}));
+        if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
+        RETURN_IF_ERROR(conn->ExecScript(m->sql));
+        int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+        return tx
+            .Exec(
+                "INSERT INTO schema_migrations (component, version, name, applied_at) "
+                "VALUES (?, ?, ?, ?)",
+                {comp, int64_t{m->version}, m->name, now})
+            .status();
+      });
+      if (st.ok() || !IsRetryable(st)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 6)));
+    }
+    impl_->Release(std::move(conn));
+    RETURN_IF_ERROR(Annotate(
+        st, "migration " + comp + "/" + std::to_string(m->version) + " (" + m->name + ")"));
+  }
+  return OkStatus();
+}
+
+}  // namespace tandem::sql

@@ -1,0 +1,262 @@
+#include "glue/sql/sqlite_database.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "glue/sql/database.h"
+
+namespace tandem::sql {
+namespace {
+
+class SqliteDatabaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tandem_sql_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    uri_ = "sqlite://" + dir_ + "/test.db";
+    auto db = Database::Open(uri_);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  Status Exec(const std::string& sql, const std::vector<Value>& params = {}) {
+    return db_->WithTransaction([&](Transaction& tx) { return tx.Exec(sql, params).status(); });
+  }
+  StatusOr<std::vector<Row>> Query(const std::string& sql, const std::vector<Value>& params = {}) {
+    std::vector<Row> out;
+    Status st = db_->Read([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(out, tx.Query(sql, params));
+      return OkStatus();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+  Status MakeCounter() {
+    RETURN_IF_ERROR(Exec("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"));
+    return Exec("INSERT INTO counter (id, n) VALUES (1, 0)");
+  }
+  static Status Increment(Database& db) {
+    return db.WithTransaction([](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = 1"));
+      return tx.Exec("UPDATE counter SET n = ? WHERE id = 1", {r.Int(0) + 1}).status();
+    });
+  }
+  int64_t Counter() {
+    auto rows = Query("SELECT n FROM counter WHERE id = 1");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() && !rows->empty() ? (*rows)[0].Int(0) : -1;
+  }
+
+  std::string dir_;
+  std::string uri_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(SqliteDatabaseTest, OpenRejectsBadUris) {
+  EXPECT_EQ(Database::Open("sqlite://relative.db").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Database::Open("mysql://x").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Database::Open("postgres://localhost/db").status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(Database::Open("sqlite:///nonexistent_dir_xyz/a.db").status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(db_->dialect(), Dialect::kSqlite);
+  EXPECT_EQ(db_->uri(), uri_);
+}
+
+TEST_F(SqliteDatabaseTest, Crud) {
+  ASSERT_TRUE(Exec("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)").ok());
+  ASSERT_TRUE(Exec("INSERT INTO t (k, v) VALUES (?, ?)", {std::string("a"), int64_t{1}}).ok());
+  ASSERT_TRUE(Exec("INSERT INTO t (k, v) VALUES (?, ?)", {std::string("b"), int64_t{2}}).ok());
+  int64_t changed = 0;
+  ASSERT_TRUE(db_->WithTransaction([&](Transaction& tx) -> Status {
+                   ASSIGN_OR_RETURN(changed, tx.Exec("UPDATE t SET v = v + 10"));
+                   return OkStatus();
+                 })
+                  .ok());
+  EXPECT_EQ(changed, 2);
+  ASSERT_TRUE(Exec("DELETE FROM t WHERE k = ?", {std::string("a")}).ok());
+  auto rows = Query("SELECT k, v FROM t ORDER BY k");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].Text(0), "b");
+  EXPECT_EQ((*rows)[0].Int(1), 12);
+}
+
+TEST_F(SqliteDatabaseTest, ParamsOfEveryTypeIncludingNull) {
+  ASSERT_TRUE(Exec("CREATE TABLE t (i INTEGER, d REAL, s TEXT, n TEXT)").ok());
+  std::string with_nul("a\0b", 3);
+  ASSERT_TRUE(Exec("INSERT INTO t VALUES (?, ?, ?, ?)",
+                   {int64_t{-9007199254740993}, 2.5, with_nul, std::monostate{}})
+                  .ok());
+  auto rows = Query("SELECT i, d, s, n FROM t WHERE n IS ?", {std::monostate{}});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1u);
+  const Row& r = (*rows)[0];
+  EXPECT_EQ(std::get<int64_t>(r.at(0)), -9007199254740993);
+  EXPECT_DOUBLE_EQ(std::get<double>(r.at(1)), 2.5);
+  EXPECT_EQ(std::get<std::string>(r.at(2)), with_nul);
+  EXPECT_TRUE(r.IsNull(3));
+  EXPECT_EQ(r.Int(3), 0);
+  EXPECT_EQ(r.Text(3), "");
+  EXPECT_EQ(r.Double(0), -9007199254740992.0);
+  EXPECT_EQ(r.Int(1), 2);
+  EXPECT_EQ(r.Text(1), "2.5");
+}
+
+TEST_F(SqliteDatabaseTest, ErrorsAreMappedAndNamed) {
+  ASSERT_TRUE(Exec("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)").ok());
+  ASSERT_TRUE(Exec("INSERT INTO t VALUES ('a', 1)").ok());
+  Status dup = Exec("INSERT INTO t VALUES ('a', 2)");
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists) << dup;
+  EXPECT_NE(std::string(dup.message()).find("INSERT INTO t"), std::string::npos) << dup;
+  EXPECT_EQ(Exec("INSERT INTO t VALUES ('b', NULL)").code(), StatusCode::kInvalidArgument);
+  Status syntax = Exec("SELEC nonsense");
+  EXPECT_EQ(syntax.code(), StatusCode::kInternal);
+  EXPECT_NE(std::string(syntax.message()).find("SELEC nonsense"), std::string::npos);
+  EXPECT_EQ(Exec("INSERT INTO t VALUES (?, ?)", {std::string("x")}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Exec("INSERT INTO t VALUES ('c', 1); INSERT INTO t VALUES ('d', 1)").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      db_->Read([](Transaction& tx) { return tx.Exec("INSERT INTO t VALUES ('e', 1)").status(); })
+          .code(),
+      StatusCode::kFailedPrecondition);
+  auto one = db_->Read(
+      [](Transaction& tx) { return tx.QueryOne("SELECT v FROM t WHERE k = 'zzz'").status(); });
+  EXPECT_EQ(one.code(), StatusCode::kNotFound);
+}
+
+TEST_F(SqliteDatabaseTest, RollsBackOnErrorCommitsOnOk) {
+  ASSERT_TRUE(MakeCounter().ok());
+  Status st = db_->WithTransaction([](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec("UPDATE counter SET n = 41").status());
+    return InvalidArgumentError("caller changed its mind");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Counter(), 0);
+  // A failing statement after a successful one also rolls the first back.
+  st = db_->WithTransaction([](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec("UPDATE counter SET n = 41").status());
+    return tx.Exec("INSERT INTO counter (id, n) VALUES (1, 0)").status();
+  });
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Counter(), 0);
+  ASSERT_TRUE(Exec("UPDATE counter SET n = 7").ok());
+  EXPECT_EQ(Counter(), 7);
+}
+
+TEST_F(SqliteDatabaseTest, RetriesRetryableErrorsThenGivesUp) {
+  int calls = 0;
+  Status st = db_->WithTransaction(
+      [&](Transaction&) -> Status { return ++calls < 3 ? AbortedError("transient") : OkStatus(); });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(calls, 3);
+  calls = 0;
+  st = db_->WithTransaction([&](Transaction&) -> Status {
+    ++calls;
+    return AbortedError("always");
+  });
+  EXPECT_TRUE(IsRetryable(st));
+  EXPECT_GT(calls, 1);
+  EXPECT_LT(calls, 100);
+  EXPECT_FALSE(IsRetryable(InternalError("x")));
+}
+
+TEST_F(SqliteDatabaseTest, MigrationsAreOrderedAndIdempotent) {
+  std::vector<Migration> ms = {
+      {2, "add_col", "ALTER TABLE m ADD COLUMN b TEXT; INSERT INTO m (a, b) VALUES (2, 'x');"},
+      {1, "create",
+       "CREATE TABLE m (a INTEGER);\n-- comment; with semicolon\nINSERT INTO m (a) "
+       "VALUES (1)"},
+  };
+  ASSERT_TRUE(db_->Migrate("comp", ms).ok());
+  ASSERT_TRUE(db_->Migrate("comp", ms).ok());  // no-op
+  auto rows = Query("SELECT a, b FROM m ORDER BY a");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_TRUE((*rows)[0].IsNull(1));
+  EXPECT_EQ((*rows)[1].Text(1), "x");
+  auto applied = Query(
+      "SELECT version, name FROM schema_migrations WHERE component = 'comp' "
+      "ORDER BY version");
+  ASSERT_TRUE(applied.ok());
+  ASSERT_EQ(applied->size(), 2u);
+  EXPECT_EQ((*applied)[1].Text(1), "add_col");
+  // A later migration is applied on top; a broken one leaves nothing behind.
+  ms.push_back({3, "broken", "INSERT INTO m (a) VALUES (3); SELEC oops"});
+  Status st = db_->Migrate("comp", ms);
+  EXPECT_EQ(st.code(), StatusCode::kInternal);
+  EXPECT_NE(std::string(st.message()).find("comp/3"), std::string::npos) << st;
+  rows = Query("SELECT COUNT(*) FROM m");
+  EXPECT_EQ((*rows)[0].Int(0), 2);
+  // Other components are independent; duplicate versions are rejected.
+  EXPECT_TRUE(db_->Migrate("other", {{1, "x", "CREATE TABLE o (a INTEGER)"}}).ok());
+  EXPECT_EQ(db_->Migrate("dup", {{1, "a", "SELECT 1"}, {1, "b", "SELECT 1"}}).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteDatabaseTest, ConcurrentMigrationsApplyOnce) {
+  std::vector<Migration> ms = {{1, "create", "CREATE TABLE m (a INTEGER)"},
+                               {2, "seed", "INSERT INTO m (a) VALUES (1)"}};
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto db = Database::Open(uri_);
+      if (!db.ok() || !(*db)->Migrate("race", ms).ok()) failures++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto rows = Query("SELECT COUNT(*) FROM m");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].Int(0), 1);
+}
+
+TEST_F(SqliteDatabaseTest, ThreadsIncrementExactly) {
+  ASSERT_TRUE(MakeCounter().ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        if (!Increment(*db_).ok()) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Counter(), 400);
+}
+
+TEST_F(SqliteDatabaseTest, TwoProcessesIncrementExactly) {
+  ASSERT_TRUE(MakeCounter().ok());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Child: its own connection; exit code reports failures.
+    auto db = Database::Open(uri_);
+    if (!db.ok()) _exit(2);
+    int failed = 0;
+    for (int i = 0; i < 200; ++i) failed += Increment(**db).ok() ? 0 : 1;
+    _exit(failed == 0 ? 0 : 1);
+  }
+  int failed = 0;
+  for (int i = 0; i < 200; ++i) failed += Increment(*db_).ok() ? 0 : 1;
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(Counter(), 400);
+}
+
+}  // namespace
+}  // namespace tandem::sql
