@@ -149,10 +149,10 @@ class ObjectStore {
   virtual StatusOr<ObjectInfo> Stat(std::string_view key) = 0;
 
   // Verifying reader over the object's blob (see BlobReader). NotFound if the
-  // key (or its blob) is missing.
-  virtual StatusOr<std::unique_ptr<BlobReader>> Open(std::string_view key);
+  // key (or its blob) is missing. (Named Get, not Open: Open is the factory.)
+  virtual StatusOr<std::unique_ptr<BlobReader>> Get(std::string_view key);
   // Whole object as a string (small objects), digest verified.
-  StatusOr<std::string> Get(std::string_view key);
+  StatusOr<std::string> GetString(std::string_view key);
   // Object to a file; same guarantees as GetBlobToFile.
   Status GetToFile(std::string_view key, const std::string& path);
 

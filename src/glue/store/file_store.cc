@@ -1,0 +1,449 @@
+#include "store/file_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <vector>
+
+#include "common/json.h"
+#include "store/fs_util.h"
+#include "store/sha256.h"
+
+namespace tandem::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kChunk = 1 << 20;
+constexpr size_t kDefaultListMax = 1000;
+constexpr size_t kMaxRecordBytes = 64 * 1024;
+constexpr int64_t kTmpMinAgeMicros = 24LL * 3600 * 1'000'000;
+constexpr std::string_view kDirSuffix = ".d";
+constexpr std::string_view kLeafSuffix = ".obj";
+
+std::vector<std::string> SplitKey(std::string_view key) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t end = key.find('/', start);
+    out.emplace_back(key.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
+  }
+}
+
+Status Refused(std::string_view key, std::string_view what) {
+  return PermissionDeniedError("refusing object key '" + std::string(key) +
+                               "': " + std::string(what) +
+                               " under names/ is a symlink or not a directory/file");
+}
+
+// Opens names/<seg0>.d/<seg1>.d/... for all but the last segment of the key,
+// one openat(O_NOFOLLOW) at a time, creating directories if `create`.
+StatusOr<UniqueFd> OpenNameDir(const std::string& root, const std::vector<std::string>& segs,
+                               bool create, std::string_view key) {
+  const std::string names = root + "/names";
+  UniqueFd cur(::open(names.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!cur.valid()) return ErrnoStatus(errno, "open", names);
+  for (size_t i = 0; i + 1 < segs.size(); ++i) {
+    const std::string name = segs[i] + std::string(kDirSuffix);
+    if (create && ::mkdirat(cur.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "mkdir", name);
+    }
+    UniqueFd next(
+        ::openat(cur.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.valid()) {
+      if (errno == ENOENT) return NotFoundError("no object '" + std::string(key) + "'");
+      if (errno == ELOOP || errno == ENOTDIR) return Refused(key, "directory '" + name + "'");
+      return ErrnoStatus(errno, "open", name);
+    }
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+std::string LeafName(const std::vector<std::string>& segs) {
+  return segs.back() + std::string(kLeafSuffix);
+}
+
+StatusOr<ObjectInfo> ReadRecord(int dirfd, const std::string& leaf, std::string_view key) {
+  UniqueFd fd(::openat(dirfd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return NotFoundError("no object '" + std::string(key) + "'");
+    if (errno == ELOOP) return Refused(key, "record '" + leaf + "'");
+    return ErrnoStatus(errno, "open", leaf);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", leaf);
+  if (!S_ISREG(st.st_mode)) return Refused(key, "record '" + leaf + "'");
+  if (st.st_size > static_cast<off_t>(kMaxRecordBytes)) {
+    return DataLossError("name record for '" + std::string(key) + "' is too large");
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), text.data() + got, text.size() - got, leaf));
+    if (n == 0) break;
+    got += n;
+  }
+  text.resize(got);
+  auto corrupt = [&](std::string_view why) {
+    return DataLossError("name record for '" + std::string(key) +
+                         "' is corrupt: " + std::string(why));
+  };
+  StatusOr<Json> json = ParseJson(text);
+  if (!json.ok() || !json->is_object()) return corrupt("not a JSON object");
+  ObjectInfo info;
+  try {
+    info.key = json->at("key").get<std::string>();
+    info.digest = json->at("digest").get<std::string>();
+    info.size = json->at("size").get<uint64_t>();
+    info.created_micros = json->at("created_micros").get<int64_t>();
+  } catch (const std::exception& e) {
+    return corrupt(e.what());
+  }
+  if (info.key != key) return corrupt("records key '" + info.key + "'");
+  if (!ValidateDigest(info.digest).ok()) return corrupt("bad digest");
+  return info;
+}
+
+Status WriteRecord(int dirfd, const std::string& leaf, const ObjectInfo& info, bool sync) {
+  const std::string text = Json{
+      {"key", info.key},
+      {"digest", info.digest},
+      {"size", info.size},
+      {"created_micros",
+       info.created_micros}}.dump();
+  const std::string tmp = TempName();
+  UniqueFd fd(
+      ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus(errno, "create", tmp);
+  auto fail = [&](Status s) {
+    fd.reset();
+    ::unlinkat(dirfd, tmp.c_str(), 0);
+    return s;
+  };
+  if (Status s = WriteAll(fd.get(), text.data(), text.size(), tmp); !s.ok()) return fail(s);
+  if (sync && ::fsync(fd.get()) != 0) return fail(ErrnoStatus(errno, "fsync", tmp));
+  if (Status s = fd.Close(tmp); !s.ok()) return fail(s);
+  if (::renameat(dirfd, tmp.c_str(), dirfd, leaf.c_str()) != 0) {
+    return fail(ErrnoStatus(errno, "rename to", leaf));
+  }
+  if (sync && ::fsync(dirfd) != 0) return ErrnoStatus(errno, "fsync directory of", leaf);
+  return OkStatus();
+}
+
+// Collects keys under the names directory `dirfd` (whose keys start with
+// `key_prefix`) that start with `prefix` and sort after `after`.
+Status WalkNames(int dirfd, const std::string& key_prefix, std::string_view prefix,
+                 std::string_view after, std::vector<std::string>* keys) {
+  int dup_fd = ::dup(dirfd);
+  if (dup_fd < 0) return ErrnoStatus(errno, "dup", key_prefix);
+  DIR* dir = ::fdopendir(dup_fd);
+  if (dir == nullptr) {
+    ::close(dup_fd);
+    return ErrnoStatus(errno, "opendir", key_prefix);
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
+  ::rewinddir(dir);
+  while (struct dirent* ent = ::readdir(dir)) {
+    std::string_view name = ent->d_name;
+    if (name.ends_with(kLeafSuffix)) {
+      std::string key = key_prefix + std::string(name.substr(0, name.size() - kLeafSuffix.size()));
+      if (!key.starts_with(prefix) || key <= after) continue;
+      struct stat st;
+      if (::fstatat(dirfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+        continue;  // vanished, or a planted symlink: never listed
+      }
+      if (ValidateKey(key).ok()) keys->push_back(std::move(key));
+    } else if (name.ends_with(kDirSuffix) && name != "." && name != "..") {
+      std::string sub =
+          key_prefix + std::string(name.substr(0, name.size() - kDirSuffix.size())) + "/";
+      if (!sub.starts_with(prefix) && !prefix.starts_with(sub)) continue;
+      UniqueFd child(::openat(dirfd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!child.valid()) continue;  // vanished or a symlink: skipped
+      RETURN_IF_ERROR(WalkNames(child.get(), sub, prefix, after, keys));
+    }
+  }
+  return OkStatus();
+}
+
+void Touch(const std::string& path) { ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0); }
+
+Status MakeDirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return InternalError("cannot create directory '" + path + "': " + ec.message());
+  return OkStatus();
+}
+
+class FileBlobReader final : public BlobReader {
+ public:
+  FileBlobReader(UniqueFd fd, std::string digest, std::string path, uint64_t size)
+      : fd_(std::move(fd)), digest_(std::move(digest)), path_(std::move(path)), size_(size) {}
+
+  StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (done_) {
+      if (!final_.ok()) return final_;
+      return size_t{0};
+    }
+    if (n == 0) return size_t{0};
+    ASSIGN_OR_RETURN(size_t got, ReadSome(fd_.get(), buf, n, path_));
+    if (got > 0) {
+      hash_.Update(buf, got);
+      read_ += got;
+      return got;
+    }
+    done_ = true;
+    fd_.reset();
+    const std::string actual = hash_.FinishDigest();
+    if (actual != digest_) {
+      final_ = DataLossError("blob " + digest_ + " at '" + path_ + "' is corrupt: its " +
+                             std::to_string(read_) + " bytes hash to " + actual);
+      return final_;
+    }
+    return size_t{0};
+  }
+  const std::string& digest() const override { return digest_; }
+  uint64_t size() const override { return size_; }
+
+ private:
+  UniqueFd fd_;
+  std::string digest_;
+  std::string path_;
+  uint64_t size_;
+  uint64_t read_ = 0;
+  Sha256 hash_;
+  bool done_ = false;
+  Status final_;
+};
+
+}  // namespace
+
+FileStore::FileStore(std::string root, FileStoreOptions options)
+    : root_(std::move(root)),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : &Clock::Real()) {}
+
+StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& root,
+                                                     FileStoreOptions options) {
+  if (root.empty() || root.front() != '/') {
+    return InvalidArgumentError("file store root '" + root + "' must be an absolute path");
+  }
+  std::string clean = root;
+  while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  for (const char* sub : {"/blobs/sha256", "/names", "/tmp"}) {
+    RETURN_IF_ERROR(MakeDirs(clean + sub));
+  }
+  struct stat st;
+  if (::lstat((clean + "/names").c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return FailedPreconditionError("'" + clean + "/names' is not a directory (symlink?)");
+  }
+  return std::unique_ptr<FileStore>(new FileStore(std::move(clean), options));
+}
+
+std::string FileStore::BlobPath(std::string_view digest) const {
+  std::string_view hex = digest.substr(kDigestPrefix.size());
+  return root_ + "/blobs/sha256/" + std::string(hex.substr(0, 2)) + "/" + std::string(hex);
+}
+
+StatusOr<BlobInfo> FileStore::PutBlob(const ReadFn& reader) {
+  const std::string tmp = root_ + "/tmp/" + TempName();
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+  if (!fd.valid()) return ErrnoStatus(errno, "create", tmp);
+  auto fail = [&](Status s) {
+    fd.reset();
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  Sha256 hash;
+  uint64_t size = 0;
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    StatusOr<size_t> n = reader(buf.data(), buf.size());
+    if (!n.ok()) return fail(Annotate(n.status(), "PutBlob input"));
+    if (*n == 0) break;
+    hash.Update(buf.data(), *n);
+    size += *n;
+    if (Status s = WriteAll(fd.get(), buf.data(), *n, tmp); !s.ok()) return fail(s);
+  }
+  if (options_.fsync && ::fsync(fd.get()) != 0) return fail(ErrnoStatus(errno, "fsync", tmp));
+  if (Status s = fd.Close(tmp); !s.ok()) return fail(s);
+
+  BlobInfo info{hash.FinishDigest(), size};
+  const std::string final_path = BlobPath(info.digest);
+  const std::string dir = DirName(final_path);
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return fail(ErrnoStatus(errno, "mkdir", dir));
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0) {
+    if (options_.fsync) RETURN_IF_ERROR(FsyncDir(dir));
+    return info;
+  }
+  const int err = errno;
+  struct stat st;
+  const bool exists = ::lstat(final_path.c_str(), &st) == 0;
+  if (exists && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == size) {
+    // Same content already stored (by us earlier or a concurrent writer).
+    ::unlink(tmp.c_str());
+    Touch(final_path);
+    return info;
+  }
+  if (err != EEXIST && err != EINVAL && err != ENOSYS) {
+    return fail(ErrnoStatus(err, "rename to", final_path));
+  }
+  // Existing file has the wrong size (damaged) or no RENAME_NOREPLACE support:
+  // replace atomically with the verified content we just wrote.
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    return fail(ErrnoStatus(errno, "rename to", final_path));
+  }
+  if (options_.fsync) RETURN_IF_ERROR(FsyncDir(dir));
+  return info;
+}
+
+StatusOr<std::unique_ptr<BlobReader>> FileStore::OpenBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  const std::string path = BlobPath(digest);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return NotFoundError("no blob " + std::string(digest));
+    if (errno == ELOOP) return DataLossError("blob file '" + path + "' is a symlink; refusing");
+    return ErrnoStatus(errno, "open", path);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  if (!S_ISREG(st.st_mode)) return DataLossError("blob '" + path + "' is not a regular file");
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return std::unique_ptr<BlobReader>(std::make_unique<FileBlobReader>(
+      std::move(fd), std::string(digest), path, static_cast<uint64_t>(st.st_size)));
+}
+
+StatusOr<BlobInfo> FileStore::StatBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  const std::string path = BlobPath(digest);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return NotFoundError("no blob " + std::string(digest));
+    return ErrnoStatus(errno, "stat", path);
+  }
+  if (!S_ISREG(st.st_mode)) return DataLossError("blob '" + path + "' is not a regular file");
+  return BlobInfo{std::string(digest), static_cast<uint64_t>(st.st_size)};
+}
+
+Status FileStore::DeleteBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  const std::string path = BlobPath(digest);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return NotFoundError("no blob " + std::string(digest));
+    return ErrnoStatus(errno, "unlink", path);
+  }
+  return OkStatus();
+}
+
+StatusOr<ObjectInfo> FileStore::Link(std::string_view key, std::string_view digest) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  StatusOr<BlobInfo> blob = StatBlob(digest);
+  if (blob.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("cannot link '" + std::string(key) + "': no blob " + std::string(digest));
+  }
+  RETURN_IF_ERROR(blob.status());
+  Touch(BlobPath(digest));  // protects it from a concurrent GarbageCollect's grace window
+  const std::vector<std::string> segs = SplitKey(key);
+  ASSIGN_OR_RETURN(UniqueFd dir, OpenNameDir(root_, segs, /*create=*/true, key));
+  ObjectInfo info{std::string(key), std::string(digest), blob->size, clock_->NowMicros()};
+  RETURN_IF_ERROR(WriteRecord(dir.get(), LeafName(segs), info, options_.fsync));
+  return info;
+}
+
+StatusOr<ObjectInfo> FileStore::Stat(std::string_view key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  const std::vector<std::string> segs = SplitKey(key);
+  ASSIGN_OR_RETURN(UniqueFd dir, OpenNameDir(root_, segs, /*create=*/false, key));
+  return ReadRecord(dir.get(), LeafName(segs), key);
+}
+
+StatusOr<ListResult> FileStore::List(std::string_view prefix, std::string_view page_token,
+                                     size_t max_results) {
+  if (max_results == 0) max_results = kDefaultListMax;
+  const std::string names = root_ + "/names";
+  UniqueFd dir(::open(names.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return ErrnoStatus(errno, "open", names);
+  std::vector<std::string> keys;
+  RETURN_IF_ERROR(WalkNames(dir.get(), "", prefix, page_token, &keys));
+  std::sort(keys.begin(), keys.end());
+  ListResult result;
+  size_t i = 0;
+  for (; i < keys.size() && result.objects.size() < max_results; ++i) {
+    StatusOr<ObjectInfo> info = Stat(keys[i]);
+    if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+    RETURN_IF_ERROR(info.status());
+    result.objects.push_back(*std::move(info));
+  }
+  if (i < keys.size() && !result.objects.empty()) {
+    result.next_page_token = result.objects.back().key;
+  }
+  return result;
+}
+
+Status FileStore::Delete(std::string_view key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  const std::vector<std::string> segs = SplitKey(key);
+  ASSIGN_OR_RETURN(UniqueFd dir, OpenNameDir(root_, segs, /*create=*/false, key));
+  const std::string leaf = LeafName(segs);
+  if (::unlinkat(dir.get(), leaf.c_str(), 0) != 0) {
+    if (errno == ENOENT) return NotFoundError("no object '" + std::string(key) + "'");
+    return ErrnoStatus(errno, "unlink", leaf);
+  }
+  if (options_.fsync && ::fsync(dir.get()) != 0) return ErrnoStatus(errno, "fsync dir of", leaf);
+  return OkStatus();
+}
+
+StatusOr<GcResult> FileStore::GarbageCollect(int64_t grace_micros) {
+  // Referenced digests. Any unreadable record aborts: never guess.
+  std::set<std::string> live;
+  std::string token;
+  do {
+    ASSIGN_OR_RETURN(ListResult page, List("", token, kDefaultListMax));
+    for (const ObjectInfo& o : page.objects) live.insert(o.digest);
+    token = page.next_page_token;
+  } while (!token.empty());
+
+  const int64_t now = Clock::Real().NowMicros();  // file mtimes are wall time
+  auto age_micros = [&](const fs::directory_entry& e) -> int64_t {
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) != 0) return 0;
+    return now - (static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000 + st.st_mtim.tv_nsec / 1000);
+  };
+  GcResult result;
+  std::error_code ec;
+  for (const auto& shard : fs::directory_iterator(root_ + "/blobs/sha256", ec)) {
+    if (!shard.is_directory(ec) || shard.is_symlink(ec)) continue;
+    for (const auto& blob : fs::directory_iterator(shard.path(), ec)) {
+      const std::string digest = std::string(kDigestPrefix) + blob.path().filename().string();
+      if (!ValidateDigest(digest).ok() || !blob.is_regular_file(ec)) continue;
+      if (live.contains(digest) || (grace_micros > 0 && age_micros(blob) < grace_micros)) {
+        ++result.blobs_kept;
+        continue;
+      }
+      const uint64_t size = blob.file_size(ec);
+      if (::unlink(blob.path().c_str()) == 0) {
+        ++result.blobs_deleted;
+        result.bytes_freed += ec ? 0 : size;
+      }
+    }
+  }
+  for (const auto& tmp : fs::directory_iterator(root_ + "/tmp", ec)) {
+    if (age_micros(tmp) >= std::max(grace_micros, kTmpMinAgeMicros)) ::unlink(tmp.path().c_str());
+  }
+  return result;
+}
+
+}  // namespace tandem::store

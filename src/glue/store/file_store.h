@@ -1,0 +1,68 @@
+// The file:// ObjectStore backend: a local directory, content-addressed.
+//
+// Layout under the root:
+//   blobs/sha256/<aa>/<64 hex>   immutable blob files (aa = first 2 hex digits)
+//   names/<seg>.d/.../<last>.obj one small JSON record per key
+//                                {"key","digest","size","created_micros"}
+//   tmp/                         temp files of in-flight blob writes
+// Directory segments carry a ".d" suffix and leaf records an ".obj" suffix so
+// that keys "a/b" and "a/b/c" can both exist (S3 semantics).
+//
+// Every write is a temp file in the same filesystem + fsync + rename + fsync
+// of the directory, so readers never see partial files and concurrent writers
+// (threads or processes) are safe: equal content lands on the same blob name
+// (the second writer discards its temp), and concurrent Puts of one key are
+// last-writer-wins. Names are resolved with openat(O_NOFOLLOW) one segment at
+// a time, so a symlink planted under names/ is refused (PermissionDenied) and
+// a key never resolves outside the root. Deleting a key leaves its blob; empty
+// name directories are left in place (harmless; avoids racing a concurrent
+// Put into the same directory).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "store/object_store.h"
+
+namespace tandem::store {
+
+struct FileStoreOptions {
+  Clock* clock = nullptr;  // for created_micros; nullptr = Clock::Real(). Not owned.
+  bool fsync = true;       // fsync files and directories (turn off only in tests)
+};
+
+class FileStore final : public ObjectStore {
+ public:
+  // Opens (creating if needed) the store rooted at the absolute path `root`.
+  static StatusOr<std::unique_ptr<FileStore>> Open(const std::string& root,
+                                                   FileStoreOptions options = {});
+
+  std::string uri() const override { return "file://" + root_; }
+
+  StatusOr<BlobInfo> PutBlob(const ReadFn& reader) override;
+  using ObjectStore::PutBlob;
+  StatusOr<std::unique_ptr<BlobReader>> OpenBlob(std::string_view digest) override;
+  StatusOr<BlobInfo> StatBlob(std::string_view digest) override;
+  Status DeleteBlob(std::string_view digest) override;
+  StatusOr<GcResult> GarbageCollect(int64_t grace_micros = 3600LL * 1'000'000) override;
+
+  StatusOr<ObjectInfo> Link(std::string_view key, std::string_view digest) override;
+  StatusOr<ObjectInfo> Stat(std::string_view key) override;
+  StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token,
+                            size_t max_results) override;
+  Status Delete(std::string_view key) override;
+
+  // Where a blob lives on disk (for tests and tools); `digest` must be valid.
+  std::string BlobPath(std::string_view digest) const;
+  const std::string& root() const { return root_; }
+
+ private:
+  FileStore(std::string root, FileStoreOptions options);
+
+  std::string root_;
+  FileStoreOptions options_;
+  Clock* clock_;
+};
+
+}  // namespace tandem::store

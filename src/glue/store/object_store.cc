@@ -1,0 +1,216 @@
+#include "store/object_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <istream>
+#include <vector>
+
+#include "common/uri.h"
+#include "store/file_store.h"
+#include "store/fs_util.h"
+
+namespace tandem::store {
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+Status BadKey(std::string_view key, std::string_view reason) {
+  std::string shown(key.substr(0, 200));
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return InvalidArgumentError("invalid object key '" + shown + (key.size() > 200 ? "...'" : "'") +
+                              ": " + std::string(reason));
+}
+
+// Stream `reader` into a new file at `path` atomically (temp + rename).
+Status WriteReaderToFile(BlobReader& reader, const std::string& path) {
+  const std::string dir = DirName(path);
+  const std::string tmp = dir + "/" + TempName();
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return ErrnoStatus(errno, "create", tmp);
+  auto fail = [&](Status s) {
+    fd.reset();
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    StatusOr<size_t> n = reader.Read(buf.data(), buf.size());
+    if (!n.ok()) return fail(n.status());
+    if (*n == 0) break;
+    if (Status s = WriteAll(fd.get(), buf.data(), *n, tmp); !s.ok()) return fail(s);
+  }
+  if (::fsync(fd.get()) != 0) return fail(ErrnoStatus(errno, "fsync", tmp));
+  if (Status s = fd.Close(tmp); !s.ok()) return fail(s);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail(ErrnoStatus(errno, "rename to", path));
+  }
+  return FsyncDir(dir);
+}
+
+}  // namespace
+
+Status ValidateKey(std::string_view key) {
+  if (key.empty()) return BadKey(key, "empty key");
+  if (key.size() > kMaxKeyBytes) return BadKey(key, "longer than 1024 bytes");
+  if (key.front() == '/') return BadKey(key, "absolute (leading '/')");
+  for (char c : key) {
+    auto u = static_cast<unsigned char>(c);
+    if (u == 0) return BadKey(key, "contains NUL");
+    if (u < 0x20 || u == 0x7f) return BadKey(key, "contains a control character");
+    if (c == '\\') return BadKey(key, "contains a backslash");
+  }
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string_view::npos) end = key.size();
+    std::string_view seg = key.substr(start, end - start);
+    if (seg.empty()) return BadKey(key, "empty path segment ('//' or trailing '/')");
+    if (seg == ".") return BadKey(key, "'.' segment");
+    if (seg == "..") return BadKey(key, "'..' segment");
+    if (seg.size() > kMaxKeySegmentBytes) return BadKey(key, "segment longer than 250 bytes");
+    start = end + 1;
+  }
+  return OkStatus();
+}
+
+Status ValidateDigest(std::string_view digest) {
+  auto bad = [&](std::string_view why) {
+    return InvalidArgumentError("invalid digest '" + std::string(digest.substr(0, 100)) +
+                                "': " + std::string(why));
+  };
+  if (!digest.starts_with(kDigestPrefix)) return bad("must start with 'sha256:'");
+  std::string_view hex = digest.substr(kDigestPrefix.size());
+  if (hex.size() != 64) return bad("expected 64 hex digits");
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return bad("expected lowercase hex digits");
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
+  ASSIGN_OR_RETURN(Uri parsed, ParseUri(uri));
+  if (parsed.scheme == "file") {
+    if (!parsed.authority.empty() && parsed.authority != "localhost") {
+      return InvalidArgumentError("file:// store URI '" + std::string(uri) +
+                                  "' must have an empty host (file:///abs/dir)");
+    }
+    ASSIGN_OR_RETURN(auto store, FileStore::Open(parsed.path));
+    return std::unique_ptr<ObjectStore>(std::move(store));
+  }
+  // "s3": add the S3 backend here (s3://bucket/prefix?endpoint=...).
+  return InvalidArgumentError("unsupported object store scheme '" + parsed.scheme + "' in '" +
+                              std::string(uri) + "' (supported: file)");
+}
+
+StatusOr<std::string> BlobReader::ReadAll() {
+  std::string out;
+  out.reserve(size());
+  char buf[64 * 1024];
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, Read(buf, sizeof(buf)));
+    if (n == 0) return out;
+    out.append(buf, n);
+  }
+}
+
+StatusOr<BlobInfo> ObjectStore::PutBlob(std::istream& in) {
+  return PutBlob([&in](char* buf, size_t n) -> StatusOr<size_t> {
+    in.read(buf, static_cast<std::streamsize>(n));
+    if (in.bad()) return DataLossError("error reading input stream");
+    return static_cast<size_t>(in.gcount());
+  });
+}
+
+StatusOr<BlobInfo> ObjectStore::PutBlobFromFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("'" + path + "' is not a regular file");
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return PutBlob([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); });
+}
+
+StatusOr<BlobInfo> ObjectStore::PutBlobFromString(std::string_view data) {
+  size_t pos = 0;
+  return PutBlob([&](char* buf, size_t n) -> StatusOr<size_t> {
+    size_t k = std::min(n, data.size() - pos);
+    std::copy_n(data.data() + pos, k, buf);
+    pos += k;
+    return k;
+  });
+}
+
+Status ObjectStore::GetBlobToFile(std::string_view digest, const std::string& path) {
+  ASSIGN_OR_RETURN(auto reader, OpenBlob(digest));
+  return WriteReaderToFile(*reader, path);
+}
+
+Status ObjectStore::VerifyBlob(std::string_view digest) {
+  ASSIGN_OR_RETURN(auto reader, OpenBlob(digest));
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, reader->Read(buf.data(), buf.size()));
+    if (n == 0) return OkStatus();
+  }
+}
+
+StatusOr<bool> ObjectStore::HasBlob(std::string_view digest) {
+  StatusOr<BlobInfo> info = StatBlob(digest);
+  if (info.ok()) return true;
+  if (info.status().code() == StatusCode::kNotFound) return false;
+  return info.status();
+}
+
+StatusOr<ObjectInfo> ObjectStore::Put(std::string_view key, const ReadFn& reader) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  ASSIGN_OR_RETURN(BlobInfo blob, PutBlob(reader));
+  return Link(key, blob.digest);
+}
+
+StatusOr<ObjectInfo> ObjectStore::Put(std::string_view key, std::istream& in) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  ASSIGN_OR_RETURN(BlobInfo blob, PutBlob(in));
+  return Link(key, blob.digest);
+}
+
+StatusOr<ObjectInfo> ObjectStore::PutFile(std::string_view key, const std::string& path) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  ASSIGN_OR_RETURN(BlobInfo blob, PutBlobFromFile(path));
+  return Link(key, blob.digest);
+}
+
+StatusOr<ObjectInfo> ObjectStore::PutString(std::string_view key, std::string_view data) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  ASSIGN_OR_RETURN(BlobInfo blob, PutBlobFromString(data));
+  return Link(key, blob.digest);
+}
+
+StatusOr<std::unique_ptr<BlobReader>> ObjectStore::Get(std::string_view key) {
+  ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+  StatusOr<std::unique_ptr<BlobReader>> reader = OpenBlob(info.digest);
+  if (reader.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("object '" + std::string(key) + "' points at missing blob " + info.digest);
+  }
+  return reader;
+}
+
+StatusOr<std::string> ObjectStore::GetString(std::string_view key) {
+  ASSIGN_OR_RETURN(auto reader, Get(key));
+  return reader->ReadAll();
+}
+
+Status ObjectStore::GetToFile(std::string_view key, const std::string& path) {
+  ASSIGN_OR_RETURN(auto reader, Get(key));
+  return WriteReaderToFile(*reader, path);
+}
+
+}  // namespace tandem::store
