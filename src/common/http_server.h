@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -22,12 +23,12 @@ namespace tandem::http {
 using Headers = std::map<std::string, std::string>;
 
 struct Request {
-  std::string method;                             // "GET", "POST", ...
-  std::string target;                             // raw target: "/a/b?x=1"
-  std::string path;                               // percent-decoded path: "/a/b"
-  std::map<std::string, std::string> query;       // decoded query parameters
-  std::map<std::string, std::string> path_params; // from `{name}` route segments
-  Headers headers;                                // lowercase keys
+  std::string method;                              // "GET", "POST", ...
+  std::string target;                              // raw target: "/a/b?x=1"
+  std::string path;                                // percent-decoded path: "/a/b"
+  std::map<std::string, std::string> query;        // decoded query parameters
+  std::map<std::string, std::string> path_params;  // from `{name}` route segments
+  Headers headers;                                 // lowercase keys
   std::string body;
   std::string remote_address;
 
@@ -36,9 +37,14 @@ struct Request {
 };
 
 // Pulls the next piece of a streamed body into `chunk`. Returns false when
-// the stream is finished (an empty chunk with true means "nothing yet").
+// the stream is finished (a non-empty chunk returned with false is still sent).
+// An empty chunk with true means "nothing yet": the server calls again at
+// once, so a callback with nothing to send must itself wait a little (e.g.
+// long-poll its source for up to a second) instead of returning immediately,
+// and should check `ctx.cancelled()` while it waits.
 // Called repeatedly on a worker thread until it returns false or the client
-// disconnects; `cancelled()` turns true once the client has gone away.
+// disconnects; `cancelled()` turns true once the client has gone away (or
+// the server is stopping).
 struct StreamContext {
   std::function<bool()> cancelled;
 };
@@ -56,15 +62,23 @@ struct Response {
 
 using Handler = std::function<void(Request&, Response&)>;
 
+// Per-route settings (additive; defaults follow ServerOptions).
+struct RouteOptions {
+  int64_t max_body_bytes = -1;  // < 0: ServerOptions::max_body_bytes
+  // Run the handler directly on the I/O thread instead of the worker pool.
+  // Only for handlers that never block (fast path: no thread hop).
+  bool run_inline = false;
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                              // 0 = pick a free port
+  int port = 0;  // 0 = pick a free port
   int io_threads = 1;
   int worker_threads = 8;
-  int64_t max_body_bytes = 64 << 20;         // larger bodies -> 413
-  int64_t read_timeout_ms = 30'000;          // whole request must arrive within this
-  int64_t idle_timeout_ms = 60'000;          // keep-alive connections idle longer are closed
-  bool reuse_port = false;                   // SO_REUSEPORT (serving replicas)
+  int64_t max_body_bytes = 64 << 20;  // larger bodies -> 413
+  int64_t read_timeout_ms = 30'000;   // whole request must arrive within this
+  int64_t idle_timeout_ms = 60'000;   // keep-alive connections idle longer are closed
+  bool reuse_port = false;            // SO_REUSEPORT (serving replicas)
 };
 
 class Server {
@@ -81,8 +95,10 @@ class Server {
   void Route(std::string method, std::string pattern, Handler handler);
   // Per-route body limit overriding ServerOptions::max_body_bytes.
   void Route(std::string method, std::string pattern, Handler handler, int64_t max_body_bytes);
+  void Route(std::string method, std::string pattern, Handler handler, RouteOptions options);
 
-  // Binds and starts serving; returns the bound port.
+  // Binds and starts serving; returns the bound port. A malformed or
+  // duplicate route pattern -> InvalidArgument; bind failure -> Unavailable.
   StatusOr<int> Start();
   // Stops accepting, lets in-flight requests finish for up to `grace_ms`,
   // closes idle keep-alive connections, then stops. Idempotent.

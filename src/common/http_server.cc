@@ -1,0 +1,608 @@
+// http::Server on Boost.Beast/Asio. Layout:
+//   - I/O: one io_context run by `io_threads` threads; each connection
+//     (Session) lives on its own strand, so its state needs no locks.
+//   - Handlers: posted to an asio::thread_pool of `worker_threads` threads
+//     (or run inline on the strand for RouteOptions::run_inline), then the
+//     response is posted back to the session's strand to be written.
+//   - Shutdown: ServerCore tracks sessions and how many are busy (between
+//     the first byte of a request and the end of its response); Stop() waits
+//     for busy == 0 up to the grace period, then closes everything.
+#include "common/http_server.h"
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/http_router.h"
+#include "common/http_status.h"
+#include "common/json.h"
+#include "common/log.h"
+
+namespace tandem::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
+
+std::string ErrorJson(StatusCode code, std::string_view message) {
+  Json j = {{"error", {{"code", std::string(CodeName(code))}, {"message", std::string(message)}}}};
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Response ErrorResponse(int http_status, StatusCode code, std::string_view message) {
+  Response r;
+  r.Json(http_status, ErrorJson(code, message));
+  return r;
+}
+
+class Session;
+
+// Everything the sessions share. Members are ordered so that the io_context
+// (whose destruction destroys pending handlers and so sessions) goes first.
+struct ServerCore {
+  ServerOptions options;
+  Router router;
+  Status route_error;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
+  int busy = 0;                                                   // guarded by mu
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+  int port = 0;
+
+  std::unique_ptr<asio::thread_pool> workers;
+  std::unique_ptr<asio::io_context> io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::vector<std::thread> io_threads;
+
+  void DoAccept();
+  std::vector<std::shared_ptr<Session>> LiveSessions();
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ServerCore* core)
+      : stream_(std::move(socket)),
+        core_(core),
+        cancelled_(std::make_shared<std::atomic<bool>>(false)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  ~Session() {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    core_->sessions.erase(this);
+    if (busy_) --core_->busy;
+    core_->cv.notify_all();
+  }
+
+  // The session's strand.
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+  // Runs on the strand.
+  void Begin() { ReadRequest(); }
+
+  // Thread-safe: close now if idle, else after the current response.
+  void Shutdown() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) {
+        self->Close();
+      } else {
+        self->close_after_ = true;
+      }
+    });
+  }
+
+  // Thread-safe: cancel streams and close regardless of state.
+  void ForceClose() {
+    cancelled_->store(true);
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+ private:
+  void SetBusy(bool busy) {
+    if (busy == busy_) return;
+    busy_ = busy;
+    std::lock_guard<std::mutex> lock(core_->mu);
+    core_->busy += busy ? 1 : -1;
+    if (!busy) core_->cv.notify_all();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    cancelled_->store(true);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+    SetBusy(false);
+  }
+
+  // Keep-alive: wait (up to idle_timeout) for the next request's first bytes.
+  void WaitForRequest() {
+    if (closed_) return;
+    SetBusy(false);
+    if (close_after_ || core_->stopping.load()) return Close();
+    if (buffer_.size() > 0) return ReadRequest();
+    stream_.expires_after(std::chrono::milliseconds(core_->options.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();  // idle timeout, EOF, reset, shutdown
+                              self->buffer_.commit(n);
+                              self->ReadRequest();
+                            });
+  }
+
+  void ReadRequest() {
+    if (closed_) return;
+    SetBusy(true);
+    parser_.emplace();
+    parser_->body_limit(boost::none);  // checked per route after the header
+    stream_.expires_after(std::chrono::milliseconds(core_->options.read_timeout_ms));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // Returns true if `ec` is a transport problem (close silently).
+  static bool IsTransportError(const beast::error_code& ec) {
+    return ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+           ec == asio::error::eof || ec == asio::error::operation_aborted ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec.category() == asio::error::get_system_category();
+  }
+
+  void FailRead(const beast::error_code& ec) {
+    if (ec == bhttp::error::body_limit) {
+      close_after_ = true;
+      return WriteResponse(
+          ErrorResponse(413, StatusCode::kResourceExhausted,
+                        "request body exceeds " + std::to_string(limit_) + " bytes"));
+    }
+    // A partial request that stopped (timeout, EOF) is just closed.
+    if (IsTransportError(ec) || ec == bhttp::error::partial_message) return Close();
+    close_after_ = true;
+    WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
+                                "malformed HTTP request: " + ec.message()));
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return FailRead(ec);
+    auto& msg = parser_->get();
+    keep_alive_req_ = msg.keep_alive();
+
+    req_ = Request();
+    req_.method = std::string(SV(msg.method_string()));
+    req_.target = std::string(SV(msg.target()));
+    std::string_view target = req_.target;
+    size_t q = target.find('?');
+    std::string_view raw_path = target.substr(0, q);
+    if (raw_path.empty() || raw_path.front() != '/') {
+      close_after_ = true;
+      return WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
+                                         "request target must start with '/': " + req_.target));
+    }
+    if (!PercentDecode(raw_path, req_.path) ||
+        (q != std::string_view::npos && !ParseQuery(target.substr(q + 1), req_.query))) {
+      close_after_ = !parser_->is_done();
+      return WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
+                                         "bad percent-encoding in " + req_.target));
+    }
+    match_ = core_->router.Find(req_.method, raw_path);
+    if (match_.outcome != Router::Outcome::kFound) {
+      Response r;
+      if (match_.outcome == Router::Outcome::kMethodNotAllowed) {
+        r = ErrorResponse(405, StatusCode::kUnimplemented,
+                          "method " + req_.method + " not allowed for " + std::string(raw_path));
+        r.headers["allow"] = match_.allow;
+      } else {
+        r = ErrorResponse(404, StatusCode::kNotFound,
+                          "no route for " + req_.method + " " + std::string(raw_path));
+      }
+      // The body (if any) was not read: close unless there is none.
+      if (!parser_->is_done()) close_after_ = true;
+      return WriteResponse(std::move(r));
+    }
+    int64_t limit = match_.route->options.max_body_bytes >= 0 ? match_.route->options.max_body_bytes
+                                                              : core_->options.max_body_bytes;
+    limit_ = limit;
+    auto length = parser_->content_length();
+    if (length && *length > static_cast<uint64_t>(limit)) return FailRead(bhttp::error::body_limit);
+    parser_->body_limit(static_cast<uint64_t>(limit));
+    if (parser_->is_done()) return Dispatch();
+
+    auto read_body = [self = shared_from_this()] {
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code ec, size_t) {
+                          if (ec) return self->FailRead(ec);
+                          self->Dispatch();
+                        });
+    };
+    if (beast::iequals(msg[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this(), read_body](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void Dispatch() {
+    auto& msg = parser_->get();
+    for (const auto& field : msg) {
+      std::string name = Lower(SV(field.name_string()));
+      auto [it, inserted] = req_.headers.try_emplace(std::move(name), SV(field.value()));
+      if (!inserted) {
+        it->second += ", ";
+        it->second.append(field.value().data(), field.value().size());
+      }
+    }
+    req_.body = std::move(msg.body());
+    req_.remote_address = remote_;
+    req_.path_params = std::move(match_.params);
+    parser_.reset();
+    const RouteEntry* route = match_.route;
+    if (route->options.run_inline) {
+      Response res;
+      RunHandler(*route, req_, res);
+      return WriteResponse(std::move(res));
+    }
+    asio::post(*core_->workers, [self = shared_from_this(), route] {
+      auto res = std::make_shared<Response>();
+      RunHandler(*route, self->req_, *res);
+      asio::post(self->stream_.get_executor(),
+                 [self, res] { self->WriteResponse(std::move(*res)); });
+    });
+  }
+
+  static void RunHandler(const RouteEntry& route, Request& req, Response& res) {
+    std::string what;
+    try {
+      route.handler(req, res);
+      return;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    LogError(
+        "http handler threw",
+        {{"route", route.method + " " + route.pattern}, {"target", req.target}, {"error", what}});
+    res = ErrorResponse(500, StatusCode::kInternal,
+                        "handler for " + route.method + " " + route.pattern + " failed: " + what);
+  }
+
+  void ApplyHeaders(const Headers& headers, bhttp::fields& out, bool& close) {
+    for (const auto& [name, value] : headers) {
+      if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding")) {
+        continue;
+      }
+      if (beast::iequals(name, "connection")) {
+        if (beast::iequals(value, "close")) close = true;
+        continue;
+      }
+      out.set(name, value);
+    }
+    out.set(bhttp::field::server, "tandem");
+  }
+
+  void WriteResponse(Response r) {
+    req_.body.clear();
+    if (closed_) return;
+    bool close = close_after_ || !keep_alive_req_ || core_->stopping.load();
+    if (r.stream) return StartStream(std::move(r));
+    res_.emplace(static_cast<bhttp::status>(r.status), 11);
+    ApplyHeaders(r.headers, res_->base(), close);
+    res_->body() = std::move(r.body);
+    res_->keep_alive(!close);
+    res_->prepare_payload();
+    keep_alive_ = !close;
+    bhttp::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->res_.reset();
+      if (ec || !self->keep_alive_) return self->Close();
+      self->WaitForRequest();
+    });
+  }
+
+  // Streamed responses are chunked and always end the connection (they are
+  // long-lived, e.g. `events tail`), so no request can follow on it.
+  void StartStream(Response r) {
+    body_stream_ = std::move(r.stream);
+    stream_res_.emplace(static_cast<bhttp::status>(r.status), 11);
+    bool close = true;
+    ApplyHeaders(r.headers, stream_res_->base(), close);
+    stream_res_->keep_alive(false);
+    stream_res_->chunked(true);
+    stream_sr_.emplace(*stream_res_);
+    stream_.expires_never();  // the callback paces the stream
+    WatchDisconnect();
+    bhttp::async_write_header(stream_, *stream_sr_,
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) return self->Close();
+                                self->PullChunk();
+                              });
+  }
+
+  // A read that completes only when the peer closes (or sends something).
+  void WatchDisconnect() {
+    stream_.socket().async_read_some(asio::buffer(watch_buf_),
+                                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                                       if (ec) self->cancelled_->store(true);
+                                     });
+  }
+
+  void PullChunk() {
+    asio::post(*core_->workers, [self = shared_from_this()] {
+      auto cancelled = self->cancelled_;
+      StreamContext ctx{[cancelled] { return cancelled->load(); }};
+      auto chunk = std::make_shared<std::string>();
+      bool more = true;
+      while (!cancelled->load()) {
+        try {
+          more = self->body_stream_(*chunk, ctx);
+        } catch (const std::exception& e) {
+          LogError("http stream callback threw",
+                   {{"target", self->req_.target}, {"error", e.what()}});
+          more = false;
+        } catch (...) {
+          more = false;
+        }
+        if (!chunk->empty() || !more) break;
+      }
+      asio::post(self->stream_.get_executor(),
+                 [self, chunk, more] { self->WriteChunk(std::move(*chunk), more); });
+    });
+  }
+
+  void WriteChunk(std::string chunk, bool more) {
+    if (closed_ || cancelled_->load()) return Close();
+    chunk_ = std::move(chunk);
+    if (chunk_.empty()) return WriteLastChunk();
+    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
+                      [self = shared_from_this(), more](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        if (more) return self->PullChunk();
+                        self->WriteLastChunk();
+                      });
+  }
+
+  void WriteLastChunk() {
+    asio::async_write(stream_, bhttp::make_chunk_last(),
+                      [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  ServerCore* core_;
+  std::string remote_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+
+  // Strand-only state (the worker touches req_ only while it owns the request).
+  bool busy_ = false;
+  bool closed_ = false;
+  bool close_after_ = false;
+  bool keep_alive_req_ = true;
+  bool keep_alive_ = true;
+  int64_t limit_ = 0;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request req_;
+  Router::Match match_;
+  std::optional<bhttp::response<bhttp::string_body>> res_;
+
+  BodyStream body_stream_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_res_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_sr_;
+  std::string chunk_;
+  std::array<char, 512> watch_buf_{};
+};
+
+void ServerCore::DoAccept() {
+  acceptor->async_accept(asio::make_strand(*io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+    if (!ec) {
+      if (stopping.load()) {
+        beast::error_code ignored;
+        socket.close(ignored);
+        return;
+      }
+      auto session = std::make_shared<Session>(std::move(socket), this);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        sessions.emplace(session.get(), session);
+      }
+      auto executor = session->executor();
+      asio::post(executor, [session = std::move(session)] { session->Begin(); });
+    } else {
+      LogWarn("http accept failed", {{"error", ec.message()}});
+    }
+    DoAccept();
+  });
+}
+
+std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
+  std::vector<std::shared_ptr<Session>> out;
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& [ptr, weak] : sessions) {
+    if (auto s = weak.lock()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Request::Header(std::string_view name) const {
+  auto it = headers.find(Lower(name));
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string Request::Query(std::string_view name, std::string_view fallback) const {
+  auto it = query.find(std::string(name));
+  return it == query.end() ? std::string(fallback) : it->second;
+}
+
+void Response::Json(int code, std::string json_text) {
+  status = code;
+  body = std::move(json_text);
+  headers["content-type"] = "application/json";
+}
+
+void Response::Text(int code, std::string text) {
+  status = code;
+  body = std::move(text);
+  headers["content-type"] = "text/plain; charset=utf-8";
+}
+
+struct Server::Impl : ServerCore {};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+Server::~Server() { Stop(0); }
+
+void Server::Route(std::string method, std::string pattern, Handler handler) {
+  Route(std::move(method), std::move(pattern), std::move(handler), RouteOptions{});
+}
+
+void Server::Route(std::string method, std::string pattern, Handler handler,
+                   int64_t max_body_bytes) {
+  RouteOptions options;
+  options.max_body_bytes = max_body_bytes;
+  Route(std::move(method), std::move(pattern), std::move(handler), options);
+}
+
+void Server::Route(std::string method, std::string pattern, Handler handler, RouteOptions options) {
+  if (impl_->started) {
+    if (impl_->route_error.ok()) {
+      impl_->route_error =
+          FailedPreconditionError("route " + method + " " + pattern + " registered after Start()");
+    }
+    LogError("http route registered after Start()", {{"route", method + " " + pattern}});
+    return;
+  }
+  Status s = impl_->router.Add(method, pattern, std::move(handler), options);
+  if (!s.ok() && impl_->route_error.ok()) impl_->route_error = s;
+}
+
+StatusOr<int> Server::Start() {
+  ServerCore& c = *impl_;
+  if (!c.route_error.ok()) return c.route_error;
+  if (c.started) return FailedPreconditionError("http server already started");
+  const ServerOptions& o = c.options;
+  std::string where = o.host + ":" + std::to_string(o.port);
+  if (o.io_threads < 1 || o.worker_threads < 1) {
+    return InvalidArgumentError("http server " + where +
+                                ": io_threads and worker_threads must be >= 1");
+  }
+  c.io = std::make_unique<asio::io_context>(o.io_threads);
+
+  beast::error_code ec;
+  tcp::endpoint endpoint;
+  auto address = asio::ip::make_address(o.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, static_cast<uint16_t>(o.port));
+  } else {
+    tcp::resolver resolver(*c.io);
+    auto results = resolver.resolve(o.host, std::to_string(o.port), ec);
+    if (ec || results.empty()) {
+      c.io.reset();
+      return UnavailableError("cannot resolve listen address " + where + ": " + ec.message());
+    }
+    endpoint = results.begin()->endpoint();
+  }
+
+  c.acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*c.io));
+  auto fail = [&](std::string_view what) -> Status {
+    Status s = UnavailableError("cannot " + std::string(what) + " " + where + ": " + ec.message());
+    c.acceptor.reset();
+    c.io.reset();
+    return s;
+  };
+  c.acceptor->open(endpoint.protocol(), ec);
+  if (ec) return fail("open socket for");
+  c.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (o.reuse_port) {
+    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    c.acceptor->set_option(reuse_port(true), ec);
+    if (ec) return fail("set SO_REUSEPORT on");
+  }
+  c.acceptor->bind(endpoint, ec);
+  if (ec) return fail("bind");
+  c.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on");
+  c.port = c.acceptor->local_endpoint(ec).port();
+
+  c.started = true;
+  c.workers = std::make_unique<asio::thread_pool>(o.worker_threads);
+  c.work.emplace(c.io->get_executor());
+  asio::post(c.acceptor->get_executor(), [&c] { c.DoAccept(); });
+  for (int i = 0; i < o.io_threads; ++i) {
+    c.io_threads.emplace_back([&c] { c.io->run(); });
+  }
+  return c.port;
+}
+
+void Server::Stop(int64_t grace_ms) {
+  ServerCore& c = *impl_;
+  if (!c.started || c.stopped) return;
+  c.stopped = true;
+  c.stopping.store(true);
+  asio::post(c.acceptor->get_executor(), [&c] {
+    beast::error_code ec;
+    c.acceptor->close(ec);
+  });
+  for (auto& s : c.LiveSessions()) s->Shutdown();
+  {
+    std::unique_lock<std::mutex> lock(c.mu);
+    c.cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(grace_ms, 0)),
+                  [&c] { return c.busy == 0; });
+  }
+  for (auto& s : c.LiveSessions()) s->ForceClose();
+  // Handlers must return (streams see cancelled()); then drain the I/O.
+  c.workers->join();
+  c.work.reset();
+  {
+    std::unique_lock<std::mutex> lock(c.mu);
+    c.cv.wait_for(lock, std::chrono::milliseconds(1000), [&c] { return c.sessions.empty(); });
+  }
+  c.io->stop();
+  for (auto& t : c.io_threads) t.join();
+  c.io_threads.clear();
+}
+
+int Server::port() const { return impl_->port; }
+
+std::vector<std::string> Server::Routes() const { return impl_->router.Routes(); }
+
+}  // namespace tandem::http
