@@ -49,8 +49,8 @@ class FileStore final : public ObjectStore {
 
   StatusOr<ObjectInfo> Link(std::string_view key, std::string_view digest) override;
   StatusOr<ObjectInfo> Stat(std::string_view key) override;
-  StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token,
-                            size_t max_results) override;
+  StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token = "",
+                            size_t max_results = 0) override;
   Status Delete(std::string_view key) override;
 
   // Where a blob lives on disk (for tests and tools); `digest` must be valid.
