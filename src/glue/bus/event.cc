@@ -5,9 +5,10 @@
 namespace tandem::bus {
 
 Json Event::ToJson() const {
-  return Json{{"version", version}, {"id", id},           {"detail-type", detail_type},
-              {"source", source},   {"account", account}, {"time", time},
-              {"region", region},   {"resources", resources}, {"detail", detail}};
+  return Json{
+      {"version", version}, {"id", id},     {"detail-type", detail_type}, {"source", source},
+      {"account", account}, {"time", time}, {"region", region},           {"resources", resources},
+      {"detail", detail}};
 }
 
 StatusOr<Event> Event::FromJson(const Json& j) {
@@ -26,7 +27,8 @@ StatusOr<Event> Event::FromJson(const Json& j) {
     const Json& r = j["resources"];
     if (!r.is_array()) return InvalidArgumentError("field 'resources' must be an array of strings");
     for (const auto& v : r) {
-      if (!v.is_string()) return InvalidArgumentError("field 'resources' must be an array of strings");
+      if (!v.is_string())
+        return InvalidArgumentError("field 'resources' must be an array of strings");
       e.resources.push_back(v.get<std::string>());
     }
   }

@@ -17,13 +17,13 @@ namespace tandem::bus {
 
 struct Event {
   std::string version = "0";
-  std::string id;           // UUIDv7, time-sortable
-  std::string detail_type;  // e.g. "Model Version Created"
-  std::string source;       // e.g. "tandem.registry"
+  std::string id{};           // UUIDv7, time-sortable
+  std::string detail_type{};  // e.g. "Model Version Created"
+  std::string source{};       // e.g. "tandem.registry"
   std::string account = "local";
-  std::string time;         // RFC 3339 UTC
+  std::string time{};  // RFC 3339 UTC
   std::string region = "local";
-  std::vector<std::string> resources;
+  std::vector<std::string> resources{};
   Json detail = Json::object();
 
   Json ToJson() const;

@@ -1,0 +1,588 @@
+#include "glue/bus/sql_event_bus.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "common/ids.h"
+
+namespace tandem::bus {
+namespace {
+
+using sql::Row;
+using sql::Transaction;
+using sql::Value;
+
+constexpr char kComponent[] = "bus";
+constexpr int64_t kPollMs = 25;       // cross-process re-check period of long polls
+constexpr int kTailScanCap = 10'000;  // rows examined per Tail call at most
+constexpr size_t kPatternCacheMax = 1000;
+
+// DDL that differs per dialect: the auto-increment sequence column.
+std::string EventsTable(sql::Dialect d) {
+  std::string seq = d == sql::Dialect::kPostgres ? "seq BIGSERIAL PRIMARY KEY"
+                                                 : "seq INTEGER PRIMARY KEY AUTOINCREMENT";
+  return "CREATE TABLE bus_events (" + seq +
+         ", id TEXT NOT NULL UNIQUE, source TEXT NOT NULL, detail_type TEXT NOT NULL,"
+         " body TEXT NOT NULL, published_ms BIGINT NOT NULL)";
+}
+
+constexpr char kSharedDdl[] = R"sql(
+CREATE INDEX bus_events_published ON bus_events (published_ms);
+CREATE TABLE bus_queues (
+  name TEXT PRIMARY KEY,
+  visibility_timeout_ms BIGINT NOT NULL,
+  retention_ms BIGINT NOT NULL,
+  delay_ms BIGINT NOT NULL,
+  max_receive_count BIGINT NOT NULL,
+  dead_letter_queue TEXT NOT NULL,
+  created_ms BIGINT NOT NULL);
+CREATE TABLE bus_rules (
+  name TEXT PRIMARY KEY,
+  pattern TEXT NOT NULL,
+  target_queue TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL);
+CREATE TABLE bus_messages (
+  queue TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  event_seq BIGINT NOT NULL,
+  visible_at BIGINT NOT NULL,
+  receive_count BIGINT NOT NULL,
+  receipt_handle TEXT,
+  first_received_ms BIGINT,
+  sent_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  PRIMARY KEY (queue, message_id));
+CREATE INDEX bus_messages_visible ON bus_messages (queue, visible_at, event_seq);
+CREATE INDEX bus_messages_receipt ON bus_messages (receipt_handle);
+CREATE INDEX bus_messages_expires ON bus_messages (expires_ms);
+CREATE INDEX bus_messages_event ON bus_messages (event_seq)
+)sql";
+
+constexpr char kSelectQueue[] =
+    "SELECT name, visibility_timeout_ms, retention_ms, delay_ms, max_receive_count,"
+    " dead_letter_queue, created_ms FROM bus_queues WHERE name = ?";
+
+Status QueueNotFound(std::string_view name) {
+  return NotFoundError("queue '" + std::string(name) + "' not found");
+}
+
+StatusOr<Event> ParseEventBody(const std::string& body) {
+  auto j = ParseJson(body);
+  if (!j.ok())
+    return DataLossError("stored event is not valid JSON: " + std::string(j.status().message()));
+  return Event::FromJson(*j);
+}
+
+Status ValidateReceipt(std::string_view receipt) {
+  if (receipt.empty() || receipt.find('.') == std::string_view::npos) {
+    return InvalidArgumentError("malformed receipt handle '" + std::string(receipt) + "'");
+  }
+  return OkStatus();
+}
+
+Status ValidateQueueOptions(std::string_view name, const QueueOptions& o) {
+  auto bad = [&](const std::string& what) {
+    return InvalidArgumentError("queue '" + std::string(name) + "': " + what);
+  };
+  if (o.visibility_timeout_ms < 0 || o.visibility_timeout_ms > kMaxVisibilityTimeoutMs) {
+    return bad("visibility_timeout_ms must be within 0..43200000 (12 h)");
+  }
+  if (o.retention_ms < kMinRetentionMs || o.retention_ms > kMaxRetentionMs) {
+    return bad("retention_ms must be within 60000 (60 s)..1209600000 (14 days)");
+  }
+  if (o.delay_ms < 0 || o.delay_ms > kMaxDelayMs) return bad("delay_ms must be within 0..900000");
+  if (o.max_receive_count < 0 || o.max_receive_count > 1000) {
+    return bad("max_receive_count must be within 0..1000");
+  }
+  if ((o.max_receive_count > 0) != !o.dead_letter_queue.empty()) {
+    return bad("max_receive_count > 0 and dead_letter_queue must be set together");
+  }
+  if (!o.dead_letter_queue.empty()) {
+    RETURN_IF_ERROR(ValidateName("dead-letter queue", o.dead_letter_queue));
+    if (o.dead_letter_queue == name) return bad("a queue cannot be its own dead-letter queue");
+  }
+  return OkStatus();
+}
+
+QueueInfo QueueFromRow(const Row& r) {
+  QueueInfo q;
+  q.name = r.Text(0);
+  q.options.visibility_timeout_ms = r.Int(1);
+  q.options.retention_ms = r.Int(2);
+  q.options.delay_ms = r.Int(3);
+  q.options.max_receive_count = static_cast<int>(r.Int(4));
+  q.options.dead_letter_queue = r.Text(5);
+  q.created_ms = r.Int(6);
+  return q;
+}
+
+}  // namespace
+
+std::vector<sql::Migration> SqlEventBus::Migrations(sql::Dialect dialect) {
+  return {{1, "bus tables", EventsTable(dialect) + ";\n" + kSharedDdl}};
+}
+
+SqlEventBus::SqlEventBus(std::unique_ptr<sql::Database> owned, sql::Database& db, Clock& clock)
+    : owned_(std::move(owned)), db_(db), clock_(clock) {}
+
+StatusOr<std::unique_ptr<SqlEventBus>> SqlEventBus::Init(std::unique_ptr<SqlEventBus> bus) {
+  Status st = bus->db_.Migrate(kComponent, Migrations(bus->db_.dialect()));
+  if (!st.ok()) return Annotate(st, "event bus migration");
+  return bus;
+}
+
+StatusOr<std::unique_ptr<SqlEventBus>> SqlEventBus::Open(std::unique_ptr<sql::Database> db,
+                                                         Clock& clock) {
+  sql::Database& ref = *db;
+  return Init(std::unique_ptr<SqlEventBus>(new SqlEventBus(std::move(db), ref, clock)));
+}
+
+StatusOr<std::unique_ptr<SqlEventBus>> SqlEventBus::Attach(sql::Database& db, Clock& clock) {
+  return Init(std::unique_ptr<SqlEventBus>(new SqlEventBus(nullptr, db, clock)));
+}
+
+// --- long-poll plumbing -------------------------------------------------------
+
+uint64_t SqlEventBus::Generation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
+void SqlEventBus::WaitForPublish(uint64_t seen) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(kPollMs), [&] { return generation_ != seen; });
+}
+
+void SqlEventBus::NotifyPublish() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++generation_;
+  }
+  cv_.notify_all();
+}
+
+StatusOr<Pattern> SqlEventBus::CachedPattern(const std::string& text) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = patterns_.find(text);
+    if (it != patterns_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(Pattern p, Pattern::ParseText(text));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (patterns_.size() >= kPatternCacheMax) patterns_.clear();
+  patterns_.emplace(text, p);
+  return p;
+}
+
+// --- publish / outbox -----------------------------------------------------------
+
+StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& in) {
+  SequencedEvent out;
+  out.event = in;
+  Event& e = out.event;
+  if (e.source.empty()) return InvalidArgumentError("event field 'source' must not be empty");
+  if (e.detail_type.empty()) {
+    return InvalidArgumentError("event field 'detail-type' must not be empty");
+  }
+  if (!e.detail.is_object()) return InvalidArgumentError("event field 'detail' must be an object");
+  const int64_t now = clock_.NowMillis();
+  if (e.id.empty()) e.id = NewUuidV7(clock_);
+  if (e.time.empty()) e.time = FormatRfc3339(clock_.NowMicros());
+  const Json j = e.ToJson();
+
+  ASSIGN_OR_RETURN(auto dup, tx.Query("SELECT seq FROM bus_events WHERE id = ?", {e.id}));
+  if (!dup.empty()) return AlreadyExistsError("event id '" + e.id + "' was already published");
+  ASSIGN_OR_RETURN(Row row, tx.QueryOne("INSERT INTO bus_events (id, source, detail_type, body,"
+                                        " published_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                                        {e.id, e.source, e.detail_type, j.dump(), now}));
+  out.seq = row.Int(0);
+
+  ASSIGN_OR_RETURN(auto rules,
+                   tx.Query("SELECT r.pattern, r.target_queue, q.delay_ms, q.retention_ms"
+                            " FROM bus_rules r JOIN bus_queues q ON q.name = r.target_queue"
+                            " ORDER BY r.name"));
+  std::set<std::string> routed;
+  for (const Row& r : rules) {
+    std::string queue = r.Text(1);
+    if (routed.count(queue) > 0) continue;
+    ASSIGN_OR_RETURN(Pattern p, CachedPattern(r.Text(0)));
+    if (!p.Matches(j)) continue;
+    routed.insert(queue);
+    RETURN_IF_ERROR(
+        tx.Exec("INSERT INTO bus_messages (queue, message_id, event_seq, visible_at,"
+                " receive_count, receipt_handle, first_received_ms, sent_ms, expires_ms)"
+                " VALUES (?, ?, ?, ?, 0, NULL, NULL, ?, ?)",
+                {queue, NewUuidV7(clock_), out.seq, now + r.Int(2), now, now + r.Int(3)})
+            .status());
+  }
+  return out;
+}
+
+Status SqlEventBus::Append(Transaction& tx, const Event& event) {
+  ASSIGN_OR_RETURN(SequencedEvent unused, AppendEvent(tx, event));
+  (void)unused;
+  NotifyPublish();  // waiters re-check; harmless if the caller rolls back
+  return OkStatus();
+}
+
+StatusOr<SequencedEvent> SqlEventBus::Publish(const Event& event) {
+  SequencedEvent out;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, AppendEvent(tx, event));
+    return OkStatus();
+  }));
+  NotifyPublish();
+  return out;
+}
+
+// --- rules -----------------------------------------------------------------------
+
+Status SqlEventBus::PutRule(std::string_view name, const Json& pattern,
+                            std::string_view target_queue) {
+  RETURN_IF_ERROR(ValidateName("rule", name));
+  RETURN_IF_ERROR(ValidateName("queue", target_queue));
+  auto p = Pattern::Parse(pattern);
+  if (!p.ok()) return Annotate(p.status(), "rule '" + std::string(name) + "'");
+  const std::string text = pattern.dump();
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto q, tx.Query("SELECT name FROM bus_queues WHERE name = ?",
+                                      {std::string(target_queue)}));
+    if (q.empty()) {
+      return NotFoundError("rule '" + std::string(name) + "': target queue '" +
+                           std::string(target_queue) + "' not found");
+    }
+    const int64_t now = clock_.NowMillis();
+    return tx
+        .Exec(
+            "INSERT INTO bus_rules (name, pattern, target_queue, created_ms, updated_ms)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pattern = excluded.pattern,"
+            " target_queue = excluded.target_queue, updated_ms = excluded.updated_ms",
+            {std::string(name), text, std::string(target_queue), now, now})
+        .status();
+  });
+}
+
+Status SqlEventBus::DeleteRule(std::string_view name) {
+  RETURN_IF_ERROR(ValidateName("rule", name));
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(int64_t n,
+                     tx.Exec("DELETE FROM bus_rules WHERE name = ?", {std::string(name)}));
+    if (n == 0) return NotFoundError("rule '" + std::string(name) + "' not found");
+    return OkStatus();
+  });
+}
+
+StatusOr<std::vector<Rule>> SqlEventBus::ListRules() {
+  std::vector<Rule> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT name, pattern, target_queue FROM bus_rules ORDER BY name"));
+    for (const Row& r : rows) {
+      ASSIGN_OR_RETURN(Json pattern, ParseJson(r.Text(1)));
+      out.push_back(Rule{r.Text(0), std::move(pattern), r.Text(2)});
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+// --- queues ----------------------------------------------------------------------
+
+Status SqlEventBus::CreateQueue(std::string_view name, const QueueOptions& options) {
+  RETURN_IF_ERROR(ValidateName("queue", name));
+  RETURN_IF_ERROR(ValidateQueueOptions(name, options));
+  const std::string n(name);
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto existing, tx.Query(kSelectQueue, {n}));
+    if (!existing.empty()) {
+      if (QueueFromRow(existing[0]).options == options) return OkStatus();  // idempotent
+      return AlreadyExistsError("queue '" + n + "' already exists with different options");
+    }
+    if (!options.dead_letter_queue.empty()) {
+      ASSIGN_OR_RETURN(auto dlq, tx.Query("SELECT name FROM bus_queues WHERE name = ?",
+                                          {options.dead_letter_queue}));
+      if (dlq.empty()) {
+        return NotFoundError("queue '" + n + "': dead-letter queue '" + options.dead_letter_queue +
+                             "' not found");
+      }
+    }
+    return tx
+        .Exec(
+            "INSERT INTO bus_queues (name, visibility_timeout_ms, retention_ms, delay_ms,"
+            " max_receive_count, dead_letter_queue, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            {n, options.visibility_timeout_ms, options.retention_ms, options.delay_ms,
+             int64_t{options.max_receive_count}, options.dead_letter_queue, clock_.NowMillis()})
+        .status();
+  });
+}
+
+Status SqlEventBus::DeleteQueue(std::string_view name) {
+  RETURN_IF_ERROR(ValidateName("queue", name));
+  const std::string n(name);
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto q, tx.Query("SELECT name FROM bus_queues WHERE name = ?", {n}));
+    if (q.empty()) return QueueNotFound(n);
+    ASSIGN_OR_RETURN(auto rules, tx.Query("SELECT name FROM bus_rules WHERE target_queue = ?"
+                                          " ORDER BY name",
+                                          {n}));
+    if (!rules.empty()) {
+      std::string names;
+      for (const Row& r : rules) names += (names.empty() ? "" : ", ") + r.Text(0);
+      return FailedPreconditionError("queue '" + n + "' is the target of rules: " + names);
+    }
+    ASSIGN_OR_RETURN(auto users, tx.Query("SELECT name FROM bus_queues WHERE dead_letter_queue = ?"
+                                          " ORDER BY name",
+                                          {n}));
+    if (!users.empty()) {
+      std::string names;
+      for (const Row& r : users) names += (names.empty() ? "" : ", ") + r.Text(0);
+      return FailedPreconditionError("queue '" + n + "' is the dead-letter queue of: " + names);
+    }
+    RETURN_IF_ERROR(tx.Exec("DELETE FROM bus_messages WHERE queue = ?", {n}).status());
+    return tx.Exec("DELETE FROM bus_queues WHERE name = ?", {n}).status();
+  });
+}
+
+StatusOr<QueueInfo> SqlEventBus::LoadQueue(Transaction& tx, const std::string& name, int64_t now) {
+  ASSIGN_OR_RETURN(auto rows, tx.Query(kSelectQueue, {name}));
+  if (rows.empty()) return QueueNotFound(name);
+  QueueInfo q = QueueFromRow(rows[0]);
+  ASSIGN_OR_RETURN(
+      Row c,
+      tx.QueryOne("SELECT COUNT(CASE WHEN visible_at <= ? THEN 1 END),"
+                  " COUNT(CASE WHEN visible_at > ? AND receipt_handle IS NOT NULL THEN 1 END),"
+                  " COUNT(CASE WHEN visible_at > ? AND receipt_handle IS NULL THEN 1 END)"
+                  " FROM bus_messages WHERE queue = ? AND expires_ms > ?",
+                  {now, now, now, name, now}));
+  q.visible = c.Int(0);
+  q.in_flight = c.Int(1);
+  q.delayed = c.Int(2);
+  return q;
+}
+
+StatusOr<QueueInfo> SqlEventBus::GetQueue(std::string_view name) {
+  RETURN_IF_ERROR(ValidateName("queue", name));
+  QueueInfo out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, LoadQueue(tx, std::string(name), clock_.NowMillis()));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<QueueInfo>> SqlEventBus::ListQueues() {
+  std::vector<QueueInfo> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out.clear();
+    const int64_t now = clock_.NowMillis();
+    ASSIGN_OR_RETURN(auto names, tx.Query("SELECT name FROM bus_queues ORDER BY name"));
+    for (const Row& r : names) {
+      ASSIGN_OR_RETURN(QueueInfo q, LoadQueue(tx, r.Text(0), now));
+      out.push_back(std::move(q));
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+// --- messages ----------------------------------------------------------------------
+
+StatusOr<std::vector<Message>> SqlEventBus::ReceiveOnce(const std::string& queue, int max_messages,
+                                                        std::optional<int64_t> visibility_ms) {
+  std::vector<Message> out;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    out.clear();
+    const int64_t now = clock_.NowMillis();
+    ASSIGN_OR_RETURN(auto qrows, tx.Query(kSelectQueue, {queue}));
+    if (qrows.empty()) return QueueNotFound(queue);
+    const QueueInfo q = QueueFromRow(qrows[0]);
+    const int64_t vis = visibility_ms.value_or(q.options.visibility_timeout_ms);
+    RETURN_IF_ERROR(
+        tx.Exec("DELETE FROM bus_messages WHERE queue = ? AND expires_ms <= ?", {queue, now})
+            .status());
+    std::optional<int64_t> dlq_retention;
+    while (static_cast<int>(out.size()) < max_messages) {
+      ASSIGN_OR_RETURN(
+          auto rows,
+          tx.Query("SELECT m.message_id, m.receive_count, m.first_received_ms, m.sent_ms, e.body"
+                   " FROM bus_messages m JOIN bus_events e ON e.seq = m.event_seq"
+                   " WHERE m.queue = ? AND m.visible_at <= ?"
+                   " ORDER BY m.visible_at, m.event_seq LIMIT ?",
+                   {queue, now, int64_t{max_messages - static_cast<int>(out.size())}}));
+      if (rows.empty()) break;
+      int moved = 0;
+      for (const Row& r : rows) {
+        const std::string id = r.Text(0);
+        const int64_t count = r.Int(1);
+        if (q.options.max_receive_count > 0 && count >= q.options.max_receive_count) {
+          // A receive would exceed maxReceiveCount: move to the dead-letter queue.
+          if (!dlq_retention) {
+            ASSIGN_OR_RETURN(auto d, tx.Query("SELECT retention_ms FROM bus_queues WHERE name = ?",
+                                              {q.options.dead_letter_queue}));
+            if (d.empty()) return QueueNotFound(q.options.dead_letter_queue);
+            dlq_retention = d[0].Int(0);
+          }
+          RETURN_IF_ERROR(
+              tx.Exec("UPDATE bus_messages SET queue = ?, visible_at = ?,"
+                      " receipt_handle = NULL, expires_ms = ?"
+                      " WHERE queue = ? AND message_id = ?",
+                      {q.options.dead_letter_queue, now, r.Int(3) + *dlq_retention, queue, id})
+                  .status());
+          ++moved;
+          continue;
+        }
+        Message m;
+        m.message_id = id;
+        m.receipt_handle = id + "." + NewUlid(clock_);
+        m.receive_count = static_cast<int>(count + 1);
+        m.first_received_ms = r.IsNull(2) ? now : r.Int(2);
+        m.sent_ms = r.Int(3);
+        ASSIGN_OR_RETURN(m.event, ParseEventBody(r.Text(4)));
+        RETURN_IF_ERROR(tx.Exec("UPDATE bus_messages SET visible_at = ?,"
+                                " receive_count = receive_count + 1, receipt_handle = ?,"
+                                " first_received_ms = ? WHERE queue = ? AND message_id = ?",
+                                {now + vis, m.receipt_handle, m.first_received_ms, queue, id})
+                            .status());
+        out.push_back(std::move(m));
+      }
+      if (moved == 0) break;
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<Message>> SqlEventBus::Receive(std::string_view queue,
+                                                    const ReceiveOptions& options) {
+  RETURN_IF_ERROR(ValidateName("queue", queue));
+  if (options.max_messages < 1 || options.max_messages > kMaxReceiveMessages) {
+    return InvalidArgumentError("max_messages must be within 1..10");
+  }
+  if (options.wait_ms < 0 || options.wait_ms > kMaxWaitMs) {
+    return InvalidArgumentError("wait_ms must be within 0..20000");
+  }
+  if (options.visibility_timeout_ms && (*options.visibility_timeout_ms < 0 ||
+                                        *options.visibility_timeout_ms > kMaxVisibilityTimeoutMs)) {
+    return InvalidArgumentError("visibility_timeout_ms must be within 0..43200000");
+  }
+  const std::string q(queue);
+  const int64_t deadline = clock_.NowMillis() + options.wait_ms;
+  while (true) {
+    const uint64_t seen = Generation();
+    ASSIGN_OR_RETURN(auto msgs,
+                     ReceiveOnce(q, options.max_messages, options.visibility_timeout_ms));
+    if (!msgs.empty() || clock_.NowMillis() >= deadline) return msgs;
+    WaitForPublish(seen);
+  }
+}
+
+Status SqlEventBus::DeleteMessage(std::string_view queue, std::string_view receipt_handle) {
+  RETURN_IF_ERROR(ValidateName("queue", queue));
+  RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto q,
+                     tx.Query("SELECT name FROM bus_queues WHERE name = ?", {std::string(queue)}));
+    if (q.empty()) return QueueNotFound(queue);
+    // A stale receipt deletes nothing and still succeeds (SQS semantics).
+    return tx
+        .Exec("DELETE FROM bus_messages WHERE queue = ? AND receipt_handle = ?",
+              {std::string(queue), std::string(receipt_handle)})
+        .status();
+  });
+}
+
+Status SqlEventBus::ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                                     int64_t timeout_ms) {
+  RETURN_IF_ERROR(ValidateName("queue", queue));
+  RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
+  if (timeout_ms < 0 || timeout_ms > kMaxVisibilityTimeoutMs) {
+    return InvalidArgumentError("visibility timeout must be within 0..43200000 ms");
+  }
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto q,
+                     tx.Query("SELECT name FROM bus_queues WHERE name = ?", {std::string(queue)}));
+    if (q.empty()) return QueueNotFound(queue);
+    const int64_t now = clock_.NowMillis();
+    ASSIGN_OR_RETURN(
+        int64_t n,
+        tx.Exec("UPDATE bus_messages SET visible_at = ?"
+                " WHERE queue = ? AND receipt_handle = ? AND visible_at > ?",
+                {now + timeout_ms, std::string(queue), std::string(receipt_handle), now}));
+    if (n == 0) {
+      return FailedPreconditionError("message of receipt '" + std::string(receipt_handle) +
+                                     "' is not in flight in queue '" + std::string(queue) +
+                                     "' (stale receipt, deleted, or visibility expired)");
+    }
+    return OkStatus();
+  });
+}
+
+// --- history -------------------------------------------------------------------------
+
+StatusOr<TailResult> SqlEventBus::TailOnce(const TailOptions& options) {
+  TailResult out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out = TailResult{};
+    out.last_seq = options.after_seq;
+    const int64_t batch = options.pattern ? 500 : options.limit;
+    int scanned = 0;
+    while (static_cast<int>(out.events.size()) < options.limit && scanned < kTailScanCap) {
+      ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT seq, body FROM bus_events WHERE seq > ?"
+                                           " ORDER BY seq LIMIT ?",
+                                           {out.last_seq, batch}));
+      for (const Row& r : rows) {
+        ++scanned;
+        out.last_seq = r.Int(0);
+        ASSIGN_OR_RETURN(auto j, ParseJson(r.Text(1)));
+        if (options.pattern && !options.pattern->Matches(j)) continue;
+        ASSIGN_OR_RETURN(Event e, Event::FromJson(j));
+        out.events.push_back(SequencedEvent{r.Int(0), std::move(e)});
+        if (static_cast<int>(out.events.size()) >= options.limit) break;
+      }
+      if (static_cast<int64_t>(rows.size()) < batch) break;
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<TailResult> SqlEventBus::Tail(const TailOptions& options) {
+  if (options.limit < 1 || options.limit > 1000) {
+    return InvalidArgumentError("tail limit must be within 1..1000");
+  }
+  if (options.wait_ms < 0 || options.wait_ms > kMaxWaitMs) {
+    return InvalidArgumentError("wait_ms must be within 0..20000");
+  }
+  if (options.after_seq < 0) return InvalidArgumentError("after_seq must be >= 0");
+  TailOptions o = options;
+  const int64_t deadline = clock_.NowMillis() + options.wait_ms;
+  while (true) {
+    const uint64_t seen = Generation();
+    ASSIGN_OR_RETURN(TailResult r, TailOnce(o));
+    if (!r.events.empty() || clock_.NowMillis() >= deadline) {
+      r.last_seq = std::max(r.last_seq, options.after_seq);
+      return r;
+    }
+    o.after_seq = r.last_seq;  // skip what was filtered out
+    WaitForPublish(seen);
+  }
+}
+
+Status SqlEventBus::Maintain() {
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    const int64_t now = clock_.NowMillis();
+    RETURN_IF_ERROR(tx.Exec("DELETE FROM bus_messages WHERE expires_ms <= ?", {now}).status());
+    // Event history is kept as long as the longest queue retention.
+    return tx
+        .Exec(
+            "DELETE FROM bus_events WHERE published_ms <= ? AND NOT EXISTS"
+            " (SELECT 1 FROM bus_messages m WHERE m.event_seq = bus_events.seq)",
+            {now - kMaxRetentionMs})
+        .status();
+  });
+}
+
+}  // namespace tandem::bus

@@ -1,0 +1,94 @@
+// The SQL backend of the event bus (SQLite by default; the same DML runs on
+// PostgreSQL, only the DDL of the migrations differs per dialect). Tables,
+// all prefixed `bus_` so they can share a database with the registry:
+//   bus_events(seq, id, source, detail_type, body, published_ms)
+//   bus_queues(name, options..., created_ms)
+//   bus_rules(name, pattern, target_queue, ...)
+//   bus_messages(queue, message_id, event_seq, visible_at, receive_count,
+//                receipt_handle, first_received_ms, sent_ms, expires_ms)
+// It is also the transactional Outbox: Append(tx, event) writes the event and
+// its routed messages with the caller's transaction on the same database.
+//
+// Long polls (Receive/Tail with wait_ms) re-check every 25 ms of real time
+// (another process may publish) and are woken at once by publishes through
+// this object; the wait deadline is measured on the injected Clock, so with a
+// FakeClock a wait ends when the test advances the clock past it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/clock.h"
+#include "glue/bus/event_bus.h"
+#include "glue/bus/outbox.h"
+#include "glue/sql/database.h"
+
+namespace tandem::bus {
+
+class SqlEventBus final : public EventBus, public Outbox {
+ public:
+  // Takes ownership of `db` and applies the bus migrations. `clock` must
+  // outlive the bus.
+  static StatusOr<std::unique_ptr<SqlEventBus>> Open(std::unique_ptr<sql::Database> db,
+                                                     Clock& clock);
+  // Uses a database owned by the caller (e.g. the registry's, so that its
+  // transactions can Append); `db` must outlive the bus.
+  static StatusOr<std::unique_ptr<SqlEventBus>> Attach(sql::Database& db, Clock& clock);
+
+  // The schema, per dialect (only the DDL differs).
+  static std::vector<sql::Migration> Migrations(sql::Dialect dialect);
+
+  // Outbox: records `event` and its messages within `tx`. Thread-safe.
+  Status Append(sql::Transaction& tx, const Event& event) override;
+  // Like Append, also returning the recorded event and its sequence number.
+  StatusOr<SequencedEvent> AppendEvent(sql::Transaction& tx, const Event& event);
+
+  // EventBus
+  StatusOr<SequencedEvent> Publish(const Event& event) override;
+  Outbox* outbox() override { return this; }
+  Status PutRule(std::string_view name, const Json& pattern,
+                 std::string_view target_queue) override;
+  Status DeleteRule(std::string_view name) override;
+  StatusOr<std::vector<Rule>> ListRules() override;
+  Status CreateQueue(std::string_view name, const QueueOptions& options = {}) override;
+  Status DeleteQueue(std::string_view name) override;
+  StatusOr<QueueInfo> GetQueue(std::string_view name) override;
+  StatusOr<std::vector<QueueInfo>> ListQueues() override;
+  StatusOr<std::vector<Message>> Receive(std::string_view queue,
+                                         const ReceiveOptions& options = {}) override;
+  Status DeleteMessage(std::string_view queue, std::string_view receipt_handle) override;
+  Status ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                          int64_t timeout_ms) override;
+  StatusOr<TailResult> Tail(const TailOptions& options) override;
+  Status Maintain() override;
+
+ private:
+  SqlEventBus(std::unique_ptr<sql::Database> owned, sql::Database& db, Clock& clock);
+  static StatusOr<std::unique_ptr<SqlEventBus>> Init(std::unique_ptr<SqlEventBus> bus);
+
+  StatusOr<std::vector<Message>> ReceiveOnce(const std::string& queue, int max_messages,
+                                             std::optional<int64_t> visibility_ms);
+  StatusOr<TailResult> TailOnce(const TailOptions& options);
+  StatusOr<QueueInfo> LoadQueue(sql::Transaction& tx, const std::string& name, int64_t now_ms);
+  // A parsed pattern for `text` (cached; patterns are immutable values).
+  StatusOr<Pattern> CachedPattern(const std::string& text);
+  // Long-poll support: a counter bumped on every publish through this bus.
+  uint64_t Generation();
+  void WaitForPublish(uint64_t seen);
+  void NotifyPublish();
+
+  std::unique_ptr<sql::Database> owned_;
+  sql::Database& db_;
+  Clock& clock_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t generation_ = 0;                  // guarded by mu_
+  std::map<std::string, Pattern> patterns_;  // guarded by mu_
+};
+
+}  // namespace tandem::bus
