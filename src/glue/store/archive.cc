@@ -81,6 +81,13 @@ std::string ParentOf(const std::string& rel) {
   return slash == std::string::npos ? "" : rel.substr(0, slash);
 }
 
+// Where a relative symlink target lands, relative to the root, lexically.
+std::optional<std::string> LinkDestination(const std::string& link_rel, std::string_view target) {
+  if (target.empty() || target.starts_with('/')) return std::nullopt;
+  const std::string parent = ParentOf(link_rel);
+  return NormalizeInside(parent.empty() ? std::string(target) : parent + "/" + std::string(target));
+}
+
 bool IsUnder(const fs::path& p, const fs::path& root) {
   auto [r, q] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
   return r == root.end();
@@ -115,7 +122,7 @@ Status CollectEntries(const fs::path& root, const std::string& rel_dir,
         return InvalidArgumentError("refusing to pack symlink '" + entry.rel + "' -> '" +
                                     entry.link_target + "': it points outside the directory");
       };
-      if (!NormalizeInside(ParentOf(entry.rel) + "/" + entry.link_target)) return refuse();
+      if (!LinkDestination(entry.rel, entry.link_target)) return refuse();
       const fs::path resolved = fs::weakly_canonical(abs, lec);
       if (lec || !IsUnder(resolved, root)) return refuse();
       out->push_back(std::move(entry));
@@ -275,8 +282,7 @@ class Extractor {
     } else if (type == AE_IFLNK) {
       const char* t = archive_entry_symlink(entry);
       std::string target = t != nullptr ? t : "";
-      if (target.empty() || target.starts_with('/') ||
-          !NormalizeInside(ParentOf(rel) + "/" + target)) {
+      if (!LinkDestination(rel, target)) {
         return Refuse(name, "symlink to '" + target + "' points outside the target");
       }
     } else if (type == AE_IFREG) {
