@@ -13,6 +13,11 @@
 // (another process may publish) and are woken at once by publishes through
 // this object; the wait deadline is measured on the injected Clock, so with a
 // FakeClock a wait ends when the test advances the clock past it.
+//
+// PostgreSQL caveat (for when tandem_sql gets that backend): BIGSERIAL values
+// are assigned at insert, not commit, so concurrent publishers can commit
+// seq 11 before seq 10 and a tail that already read 11 would skip 10. SQLite
+// serializes writers, so there seq order is commit order.
 #pragma once
 
 #include <condition_variable>
