@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -60,8 +61,9 @@ Response ErrorResponse(int http_status, StatusCode code, std::string_view messag
 
 class Session;
 
-// Everything the sessions share. Members are ordered so that the io_context
-// (whose destruction destroys pending handlers and so sessions) goes first.
+// Everything the sessions share. The io_context and worker pool are declared
+// after mu/sessions: destroying them destroys pending handlers and so
+// sessions, which unregister under mu.
 struct ServerCore {
   ServerOptions options;
   Router router;
@@ -76,10 +78,11 @@ struct ServerCore {
   bool stopped = false;
   int port = 0;
 
-  std::unique_ptr<asio::thread_pool> workers;
   std::unique_ptr<asio::io_context> io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::unique_ptr<tcp::acceptor> acceptor;
+  // After io: destroyed first, while sockets of sessions it holds can still close.
+  std::unique_ptr<asio::thread_pool> workers;
   std::vector<std::thread> io_threads;
 
   void DoAccept();
@@ -146,6 +149,26 @@ class Session : public std::enable_shared_from_this<Session> {
     SetBusy(false);
   }
 
+  // After an error response to a request whose body was not read: stop
+  // sending, then drain what the client still sends (up to 1 s) before
+  // closing, so that closing with unread data (a TCP RST) does not destroy
+  // the response before the client reads it.
+  void LingerClose() {
+    if (closed_) return;
+    SetBusy(false);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::milliseconds(1000));
+    Drain();
+  }
+  void Drain() {
+    stream_.async_read_some(asio::buffer(watch_buf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec || self->closed_) return self->Close();
+                              self->Drain();
+                            });
+  }
+
   // Keep-alive: wait (up to idle_timeout) for the next request's first bytes.
   void WaitForRequest() {
     if (closed_) return;
@@ -164,8 +187,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest() {
     if (closed_) return;
     SetBusy(true);
+    head_request_ = false;
     parser_.emplace();
-    parser_->body_limit(boost::none);  // checked per route after the header
+    // Checked per route after the header (not boost::none: Beast 1.74 compares
+    // Content-Length against the optional, and none compares below any value).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(std::chrono::milliseconds(core_->options.read_timeout_ms));
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
@@ -182,14 +208,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void FailRead(const beast::error_code& ec) {
     if (ec == bhttp::error::body_limit) {
-      close_after_ = true;
+      close_after_ = linger_ = true;
       return WriteResponse(
           ErrorResponse(413, StatusCode::kResourceExhausted,
                         "request body exceeds " + std::to_string(limit_) + " bytes"));
     }
     // A partial request that stopped (timeout, EOF) is just closed.
     if (IsTransportError(ec) || ec == bhttp::error::partial_message) return Close();
-    close_after_ = true;
+    close_after_ = linger_ = true;
     WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
                                 "malformed HTTP request: " + ec.message()));
   }
@@ -206,17 +232,22 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t q = target.find('?');
     std::string_view raw_path = target.substr(0, q);
     if (raw_path.empty() || raw_path.front() != '/') {
-      close_after_ = true;
+      close_after_ = linger_ = true;
       return WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
                                          "request target must start with '/': " + req_.target));
     }
     if (!PercentDecode(raw_path, req_.path) ||
         (q != std::string_view::npos && !ParseQuery(target.substr(q + 1), req_.query))) {
-      close_after_ = !parser_->is_done();
+      close_after_ = linger_ = !parser_->is_done();
       return WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
                                          "bad percent-encoding in " + req_.target));
     }
+    head_request_ = req_.method == "HEAD";
     match_ = core_->router.Find(req_.method, raw_path);
+    if (head_request_ && match_.outcome != Router::Outcome::kFound) {
+      Router::Match get = core_->router.Find("GET", raw_path);
+      if (get.outcome == Router::Outcome::kFound) match_ = std::move(get);
+    }
     if (match_.outcome != Router::Outcome::kFound) {
       Response r;
       if (match_.outcome == Router::Outcome::kMethodNotAllowed) {
@@ -228,7 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
                           "no route for " + req_.method + " " + std::string(raw_path));
       }
       // The body (if any) was not read: close unless there is none.
-      if (!parser_->is_done()) close_after_ = true;
+      if (!parser_->is_done()) close_after_ = linger_ = true;
       return WriteResponse(std::move(r));
     }
     int64_t limit = match_.route->options.max_body_bytes >= 0 ? match_.route->options.max_body_bytes
@@ -324,9 +355,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (r.stream) return StartStream(std::move(r));
     res_.emplace(static_cast<bhttp::status>(r.status), 11);
     ApplyHeaders(r.headers, res_->base(), close);
-    res_->body() = std::move(r.body);
     res_->keep_alive(!close);
-    res_->prepare_payload();
+    if (head_request_) {
+      res_->content_length(r.body.size());  // a HEAD response has no body
+    } else {
+      res_->body() = std::move(r.body);
+      res_->prepare_payload();
+    }
     keep_alive_ = !close;
     bhttp::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->res_.reset();
@@ -414,6 +449,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_ = false;
   bool keep_alive_req_ = true;
   bool keep_alive_ = true;
+  bool head_request_ = false;
+  bool linger_ = false;  // input left unread: drain before closing
   int64_t limit_ = 0;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
@@ -599,6 +636,7 @@ void Server::Stop(int64_t grace_ms) {
   c.io->stop();
   for (auto& t : c.io_threads) t.join();
   c.io_threads.clear();
+  c.workers.reset();  // drops any late-posted work while sockets can still close
 }
 
 int Server::port() const { return impl_->port; }

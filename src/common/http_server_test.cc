@@ -1,1 +1,558 @@
+#include "common/http_server.h"
+
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/http_client.h"
+#include "common/json.h"
+
+namespace tandem::http {
+namespace {
+
+using std::chrono::seconds;
+
+// A blocking raw TCP connection to 127.0.0.1 with a generous receive
+// timeout, so that a broken server fails the test instead of hanging it.
+class RawConn {
+ public:
+  explicit RawConn(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~RawConn() { Close(); }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  bool connected() const { return connected_; }
+
+  void Send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  // Reads one response with a Content-Length body (or until EOF).
+  // Returns "" on EOF before any byte.
+  std::string ReadResponse() {
+    while (buf_.find("\r\n\r\n") == std::string::npos) {
+      if (!Fill()) return std::exchange(buf_, "");
+    }
+    size_t header_end = buf_.find("\r\n\r\n") + 4;
+    std::string head = buf_.substr(0, header_end);
+    size_t length = 0;
+    size_t cl = Lower(head).find("content-length:");
+    if (cl != std::string::npos) length = std::stoul(head.substr(cl + 15));
+    while (buf_.size() < header_end + length) {
+      if (!Fill()) break;
+    }
+    std::string out = buf_.substr(0, header_end + length);
+    buf_.erase(0, header_end + length);
+    return out;
+  }
+
+  // Reads until the peer closes; returns everything read. `closed` tells
+  // whether EOF was seen (false: the 10 s timeout hit).
+  std::string ReadUntilClosed(bool* closed) {
+    while (Fill()) {
+    }
+    *closed = eof_;
+    return std::exchange(buf_, "");
+  }
+
+  // Reads at least `n` more bytes (or until EOF/timeout).
+  std::string ReadSome() {
+    if (buf_.empty()) Fill();
+    return std::exchange(buf_, "");
+  }
+
+ private:
+  static std::string Lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+  bool Fill() {
+    char tmp[4096];
+    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n == 0) eof_ = true;
+    if (n < 0 && errno == ECONNRESET) eof_ = true;
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string buf_;
+};
+
+// A one-shot gate a handler can wait on (with a generous cap).
+class Gate {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool Wait(std::chrono::milliseconds max = std::chrono::milliseconds(20'000)) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, max, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+std::string Url(int port, std::string_view path) {
+  return "http://127.0.0.1:" + std::to_string(port) + std::string(path);
+}
+
+Handler Echo() {
+  return [](Request& req, Response& res) {
+    Json j = {{"method", req.method},         {"path", req.path},
+              {"params", req.path_params},    {"query", req.query},
+              {"body_size", req.body.size()}, {"remote", req.remote_address}};
+    res.Json(200, j.dump());
+  };
+}
+
+TEST(HttpServerTest, RoutesParamsRestOfPathAndQuery) {
+  Server server({});
+  server.Route("GET", "/models/{name}/files/{path...}", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  Client client;
+  auto r = client.Get(Url(server.port(), "/models/my%20model/files/a/b%2Fc.txt?x=1&y=hello%20w+x"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers["server"], "tandem");
+  EXPECT_EQ(r->headers["content-type"], "application/json");
+  Json j = Json::parse(r->body);
+  EXPECT_EQ(j["params"]["name"], "my model");
+  EXPECT_EQ(j["params"]["path"], "a/b/c.txt");
+  EXPECT_EQ(j["path"], "/models/my model/files/a/b/c.txt");
+  EXPECT_EQ(j["query"]["x"], "1");
+  EXPECT_EQ(j["query"]["y"], "hello w x");
+}
+
+TEST(HttpServerTest, UnknownPathIs404AndWrongMethodIs405) {
+  Server server({});
+  server.Route("GET", "/jobs/{id}", Echo());
+  server.Route("DELETE", "/jobs/{id}", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  Client client;
+  auto r = client.Get(Url(server.port(), "/x"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, R"({"error":{"code":"NOT_FOUND","message":"no route for GET /x"}})");
+  r = client.Post(Url(server.port(), "/jobs/1"), "{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->headers["allow"], "DELETE, GET");
+  // The connection survives a 404 (no body was left unread).
+  r = client.Get(Url(server.port(), "/jobs/1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  r = client.Get(Url(server.port(), "/jobs/%zz"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST(HttpServerTest, InvalidRoutePatternFailsStart) {
+  Server server({});
+  server.Route("GET", "/a/{x...}/b", Echo());
+  auto port = server.Start();
+  EXPECT_EQ(port.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(HttpServerTest, RoutesListsPatterns) {
+  Server server({});
+  server.Route("GET", "/a", Echo());
+  server.Route("POST", "/b/{x}", Echo(), 10);
+  EXPECT_EQ(server.Routes(), (std::vector<std::string>{"GET /a", "POST /b/{x}"}));
+}
+
+TEST(HttpServerTest, KeepAliveReusesOneConnection) {
+  Server server({});
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  // Raw socket: many requests, one connection.
+  RawConn conn(server.port());
+  ASSERT_TRUE(conn.connected());
+  std::set<std::string> remotes;
+  for (int i = 0; i < 50; ++i) {
+    conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string resp = conn.ReadResponse();
+    ASSERT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+    remotes.insert(Json::parse(resp.substr(resp.find("\r\n\r\n") + 4))["remote"]);
+  }
+  EXPECT_EQ(remotes.size(), 1u);
+  // libcurl client reuses its connection too.
+  Client client;
+  remotes.clear();
+  for (int i = 0; i < 20; ++i) {
+    auto r = client.Get(Url(server.port(), "/echo"));
+    ASSERT_TRUE(r.ok());
+    remotes.insert(Json::parse(r->body)["remote"]);
+  }
+  EXPECT_EQ(remotes.size(), 1u);
+}
+
+TEST(HttpServerTest, Http10AndConnectionCloseEndTheConnection) {
+  Server server({});
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  {
+    RawConn conn(server.port());
+    conn.Send("GET /echo HTTP/1.0\r\n\r\n");
+    bool closed = false;
+    std::string resp = conn.ReadUntilClosed(&closed);
+    EXPECT_TRUE(closed);
+    EXPECT_NE(resp.find(" 200 "), std::string::npos);
+  }
+  {
+    RawConn conn(server.port());
+    conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    bool closed = false;
+    std::string resp = conn.ReadUntilClosed(&closed);
+    EXPECT_TRUE(closed);
+    EXPECT_NE(resp.find("Connection: close"), std::string::npos);
+  }
+}
+
+TEST(HttpServerTest, OversizedBodyIs413WithPerRouteOverride) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  Server server(options);
+  server.Route("POST", "/small", Echo());
+  server.Route("PUT", "/artifacts/{key...}", Echo(), int64_t{1} << 20);
+  ASSERT_TRUE(server.Start().ok());
+  Client client;
+  std::string big(2048, 'x');
+  auto r = client.Post(Url(server.port(), "/small"), big, "application/octet-stream");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(
+      r->body,
+      R"({"error":{"code":"RESOURCE_EXHAUSTED","message":"request body exceeds 1024 bytes"}})");
+  r = client.Post(Url(server.port(), "/small"), std::string(1024, 'y'), "text/plain");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  ClientRequest put;
+  put.method = "PUT";
+  put.url = Url(server.port(), "/artifacts/a/b.bin");
+  put.body = big;
+  r = client.Do(put);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Json::parse(r->body)["body_size"], 2048);
+
+  // A chunked body over the limit is cut off as it streams in.
+  RawConn conn(server.port());
+  conn.Send("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  conn.Send("400\r\n" + std::string(1024, 'a') + "\r\n");
+  conn.Send("400\r\n" + std::string(1024, 'a') + "\r\n0\r\n\r\n");
+  std::string resp = conn.ReadResponse();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 413", 0), 0u) << resp;
+}
+
+TEST(HttpServerTest, SlowHandlerDoesNotBlockOtherConnections) {
+  ServerOptions options;
+  options.worker_threads = 2;
+  Server server(options);
+  Gate release;
+  std::promise<void> entered;
+  server.Route("GET", "/slow", [&](Request&, Response& res) {
+    entered.set_value();
+    release.Wait();
+    res.Text(200, "slow");
+  });
+  server.Route("GET", "/fast", [](Request&, Response& res) { res.Text(200, "fast"); });
+  ASSERT_TRUE(server.Start().ok());
+  auto slow =
+      std::async(std::launch::async, [&] { return Client().Get(Url(server.port(), "/slow")); });
+  ASSERT_EQ(entered.get_future().wait_for(seconds(10)), std::future_status::ready);
+  Client client;
+  for (int i = 0; i < 10; ++i) {
+    auto r = client.Get(Url(server.port(), "/fast"));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->body, "fast");
+  }
+  EXPECT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  release.Open();
+  auto r = slow.get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "slow");
+}
+
+TEST(HttpServerTest, StreamedResponseArrivesIncrementally) {
+  Server server({});
+  // The stream produces chunk i+1 only after the client has received chunk
+  // i, so the test passes only if chunks are delivered one by one.
+  std::mutex mu;
+  std::condition_variable cv;
+  int received = 0;
+  server.Route("GET", "/stream", [&](Request&, Response& res) {
+    res.headers["content-type"] = "text/plain";
+    auto next = std::make_shared<int>(0);
+    res.stream = [&, next](std::string& chunk, const StreamContext& ctx) {
+      if (*next == 5) return false;
+      std::unique_lock<std::mutex> l(mu);
+      if (!cv.wait_for(l, seconds(10), [&] { return received >= *next || ctx.cancelled(); })) {
+        return false;
+      }
+      chunk = "chunk" + std::to_string((*next)++) + "\n";
+      return true;
+    };
+  });
+  ASSERT_TRUE(server.Start().ok());
+  Client client;
+  ClientRequest req;
+  req.url = Url(server.port(), "/stream");
+  std::string all;
+  req.on_body = [&](std::string_view data) {
+    all.append(data);
+    std::lock_guard<std::mutex> l(mu);
+    received = static_cast<int>(std::count(all.begin(), all.end(), '\n'));
+    cv.notify_all();
+    return true;
+  };
+  auto r = client.Do(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(all, "chunk0\nchunk1\nchunk2\nchunk3\nchunk4\n");
+  EXPECT_TRUE(r->body.empty());
+}
+
+// Counts live stream callbacks (the server drops one when its stream ends).
+struct LiveStreams {
+  std::mutex mu;
+  std::condition_variable cv;
+  int live = 0;
+  struct Token {
+    explicit Token(LiveStreams* s) : s(s) {
+      std::lock_guard<std::mutex> l(s->mu);
+      ++s->live;
+    }
+    ~Token() {
+      std::lock_guard<std::mutex> l(s->mu);
+      --s->live;
+      s->cv.notify_all();
+    }
+    LiveStreams* s;
+  };
+  bool WaitFor(int n) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, seconds(10), [&] { return live == n; });
+  }
+};
+
+TEST(HttpServerTest, ClientDisconnectCancelsStream) {
+  Server server({});
+  LiveStreams streams;
+  std::mutex mu;
+  std::condition_variable never;
+  server.Route("GET", "/tail", [&](Request&, Response& res) {
+    auto token = std::make_shared<LiveStreams::Token>(&streams);
+    auto sent = std::make_shared<bool>(false);
+    res.stream = [&, sent, token](std::string& chunk, const StreamContext& ctx) {
+      if (ctx.cancelled()) return false;
+      if (!*sent) {
+        *sent = true;
+        chunk = "tick\n";
+        return true;
+      }
+      // Nothing new: long-poll a source that never fires, as documented.
+      std::unique_lock<std::mutex> l(mu);
+      never.wait_for(l, std::chrono::milliseconds(20), [&] { return ctx.cancelled(); });
+      return true;
+    };
+  });
+  ASSERT_TRUE(server.Start().ok());
+  {
+    RawConn conn(server.port());
+    conn.Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string first = conn.ReadSome();
+    ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+    EXPECT_TRUE(streams.WaitFor(1));
+  }  // disconnect
+  EXPECT_TRUE(streams.WaitFor(0)) << "stream still running after the client left";
+}
+
+TEST(HttpServerTest, GracefulStopLetsInFlightRequestFinish) {
+  Server server({});
+  Gate release;
+  std::promise<void> entered;
+  server.Route("GET", "/work", [&](Request&, Response& res) {
+    entered.set_value();
+    release.Wait();
+    res.Text(200, "done");
+  });
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  int port = server.port();
+  // An idle keep-alive connection is closed by Stop.
+  RawConn idle(port);
+  idle.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(idle.ReadResponse().rfind("HTTP/1.1 200", 0), 0u);
+
+  auto inflight = std::async(std::launch::async, [&] { return Client().Get(Url(port, "/work")); });
+  ASSERT_EQ(entered.get_future().wait_for(seconds(10)), std::future_status::ready);
+  auto stopper = std::async(std::launch::async, [&] { server.Stop(10'000); });
+  bool closed = false;
+  idle.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  release.Open();
+  auto r = inflight.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, "done");
+  EXPECT_EQ(r->headers["connection"], "close");
+  stopper.get();
+  auto after = Client().Get(Url(port, "/echo"), 2000);
+  EXPECT_EQ(after.status().code(), StatusCode::kUnavailable);
+  server.Stop();  // idempotent
+}
+
+TEST(HttpServerTest, MalformedRequestIs400AndCloses) {
+  Server server({});
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  RawConn conn(server.port());
+  conn.Send("THIS IS NOT HTTP\r\n\r\n");
+  bool closed = false;
+  std::string resp = conn.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(resp.rfind("HTTP/1.1 400", 0), 0u) << resp;
+  EXPECT_NE(resp.find("INVALID_ARGUMENT"), std::string::npos);
+}
+
+TEST(HttpServerTest, ThrowingHandlerIs500AndServerSurvives) {
+  Server server({});
+  server.Route("GET", "/boom", [](Request&, Response&) { throw std::runtime_error("kaboom"); });
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  Client client;
+  auto r = client.Get(Url(server.port(), "/boom"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 500);
+  Json j = Json::parse(r->body);
+  EXPECT_EQ(j["error"]["code"], "INTERNAL");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("kaboom"), std::string::npos);
+  r = client.Get(Url(server.port(), "/echo"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(HttpServerTest, ReadTimeoutClosesIncompleteRequest) {
+  ServerOptions options;
+  options.read_timeout_ms = 200;
+  Server server(options);
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  RawConn conn(server.port());
+  auto start = std::chrono::steady_clock::now();
+  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n");  // headers never finish
+  bool closed = false;
+  std::string resp = conn.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(resp.empty()) << resp;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
+}
+
+TEST(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
+  ServerOptions options;
+  options.idle_timeout_ms = 200;
+  Server server(options);
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  RawConn conn(server.port());
+  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(conn.ReadResponse().rfind("HTTP/1.1 200", 0), 0u);
+  bool closed = false;
+  conn.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+}
+
+TEST(HttpServerTest, InlineRouteRunsOnIoThread) {
+  Server server({});
+  RouteOptions inline_opts;
+  inline_opts.run_inline = true;
+  server.Route(
+      "GET", "/ping", [](Request&, Response& res) { res.Text(200, "pong"); }, inline_opts);
+  ASSERT_TRUE(server.Start().ok());
+  auto r = Client().Get(Url(server.port(), "/ping"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "pong");
+}
+
+TEST(HttpServerTest, BindConflictIsUnavailableAndReusePortShares) {
+  Server first({});
+  ASSERT_TRUE(first.Start().ok());
+  ServerOptions same;
+  same.port = first.port();
+  Server second(same);
+  auto s = second.Start();
+  ASSERT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(std::string(s.status().message()).find("127.0.0.1:" + std::to_string(first.port())),
+            std::string::npos)
+      << s.status();
+
+  ServerOptions shared;
+  shared.reuse_port = true;
+  Server a(shared);
+  auto pa = a.Start();
+  ASSERT_TRUE(pa.ok());
+  shared.port = *pa;
+  Server b(shared);
+  EXPECT_TRUE(b.Start().ok());
+}
+
+TEST(HttpServerTest, ConcurrencySmoke) {
+  ServerOptions options;
+  options.io_threads = 2;
+  options.worker_threads = 4;
+  Server server(options);
+  server.Route("POST", "/echo/{n}", [](Request& req, Response& res) {
+    res.Text(200, req.path_params["n"] + ":" + req.body);
+  });
+  ASSERT_TRUE(server.Start().ok());
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Client client;
+      for (int i = 0; i < 200; ++i) {
+        std::string n = std::to_string(t * 1000 + i);
+        auto r = client.Post(Url(server.port(), "/echo/" + n), "b" + n, "text/plain");
+        if (r.ok() && r->status == 200 && r->body == n + ":b" + n) ok++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1600);
+}
+
+}  // namespace
+}  // namespace tandem::http
