@@ -1,0 +1,95 @@
+// /api/v1/artifacts (named objects) and /api/v1/blobs (content-addressed).
+#include <memory>
+
+#include "api/control_plane.h"
+#include "api/rest.h"
+
+namespace tandem::api {
+namespace {
+
+Json ObjectJson(const store::ObjectInfo& o) {
+  return {{"key", o.key}, {"digest", o.digest}, {"size", o.size}, {"created_micros", o.created_micros}};
+}
+
+// Streams a verified blob. The whole blob is verified before the first byte
+// is sent, so a corrupted blob is answered with 500 DATA_LOSS instead of
+// corrupt bytes; the streaming reader verifies again as it reads.
+void ServeBlob(store::ObjectStore* st, const std::string& digest, http::Response& res) {
+  Status verified = st->VerifyBlob(digest);
+  if (!verified.ok()) return WriteError(res, verified);
+  auto reader = st->OpenBlob(digest);
+  if (!reader.ok()) return WriteError(res, reader.status());
+  res.status = 200;
+  res.headers["content-type"] = "application/octet-stream";
+  res.headers["x-tandem-digest"] = digest;
+  res.headers["x-tandem-size"] = std::to_string((*reader)->size());
+  std::shared_ptr<store::BlobReader> r(std::move(*reader));
+  res.stream = [r](std::string& chunk, const http::StreamContext&) {
+    chunk.resize(1 << 20);
+    auto n = r->Read(chunk.data(), chunk.size());
+    if (!n.ok() || *n == 0) {
+      chunk.clear();
+      return false;  // DataLoss mid-stream aborts the response
+    }
+    chunk.resize(*n);
+    return true;
+  };
+}
+
+}  // namespace
+
+void RegisterArtifactRoutes(http::Server& server, const Services& s, int64_t max_upload) {
+  store::ObjectStore* st = s.store;
+
+  server.Route("GET", "/api/v1/artifacts", [st](http::Request& req, http::Response& res) {
+    auto page = ReadPageParams(req);
+    if (!page.ok()) return WriteError(res, page.status());
+    auto list = st->List(req.Query("prefix"), page->page_token, page->max_results);
+    if (!list.ok()) return WriteError(res, list.status());
+    Json items = Json::array();
+    for (const auto& o : list->objects) items.push_back(ObjectJson(o));
+    Json out = {{"artifacts", items}};
+    if (!list->next_page_token.empty()) out["next_page_token"] = list->next_page_token;
+    WriteJson(res, out);
+  });
+
+  server.Route(
+      "PUT", "/api/v1/artifacts/{key...}",
+      [st](http::Request& req, http::Response& res) {
+        auto info = st->PutString(req.path_params["key"], req.body);
+        if (!info.ok()) return WriteError(res, info.status());
+        WriteJson(res, ObjectJson(*info), 201);
+      },
+      max_upload);
+
+  server.Route("GET", "/api/v1/artifacts/{key...}", [st](http::Request& req, http::Response& res) {
+    auto info = st->Stat(req.path_params["key"]);
+    if (!info.ok()) return WriteError(res, info.status());
+    if (req.Query("metadata") == "true") return WriteJson(res, ObjectJson(*info));
+    ServeBlob(st, info->digest, res);
+  });
+
+  server.Route("DELETE", "/api/v1/artifacts/{key...}",
+               [st](http::Request& req, http::Response& res) {
+                 Status s = st->Delete(req.path_params["key"]);
+                 if (!s.ok()) return WriteError(res, s);
+                 WriteJson(res, {{"deleted", req.path_params["key"]}});
+               });
+
+  server.Route(
+      "POST", "/api/v1/blobs",
+      [st](http::Request& req, http::Response& res) {
+        auto info = st->PutBlobFromString(req.body);
+        if (!info.ok()) return WriteError(res, info.status());
+        WriteJson(res, {{"digest", info->digest}, {"size", info->size}}, 201);
+      },
+      max_upload);
+
+  server.Route("GET", "/api/v1/blobs/{digest}", [st](http::Request& req, http::Response& res) {
+    Status valid = store::ValidateDigest(req.path_params["digest"]);
+    if (!valid.ok()) return WriteError(res, valid);
+    ServeBlob(st, req.path_params["digest"], res);
+  });
+}
+
+}  // namespace tandem::api

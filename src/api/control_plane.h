@@ -1,0 +1,64 @@
+// The control plane (`tandem up`): opens the glue backends named in the
+// configuration and serves the REST API under /api/v1. Route groups live in
+// their own files (models_api.cc, artifacts_api.cc, events_api.cc) and are
+// registered explicitly here.
+//
+// Thread-safety: Start/Stop from one thread; requests are served concurrently.
+#pragma once
+
+#include <memory>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/status.h"
+#include "glue/bus/event_bus.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "glue/store/object_store.h"
+
+namespace tandem::api {
+
+// The glue a route handler can reach. Owned by the ControlPlane.
+struct Services {
+  Clock* clock = nullptr;
+  sql::Database* db = nullptr;
+  store::ObjectStore* store = nullptr;
+  bus::EventBus* bus = nullptr;
+  registry::ModelRegistry* registry = nullptr;
+};
+
+class ControlPlane {
+ public:
+  // Opens the database, object store, bus and registry from `config`.
+  // `clock` must outlive the control plane.
+  static StatusOr<std::unique_ptr<ControlPlane>> Open(const Config& config, Clock& clock);
+  ~ControlPlane();
+
+  // Binds config.listen_host:config.port (0 = any free port); returns the port.
+  StatusOr<int> Start();
+  // Stops serving, letting in-flight requests finish for up to `grace_ms`.
+  void Stop(int64_t grace_ms = 5000);
+
+  http::Server& server() { return *server_; }
+  const Services& services() const { return services_; }
+
+ private:
+  ControlPlane() = default;
+  void RegisterRoutes();
+
+  Config config_;
+  std::unique_ptr<sql::Database> db_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<bus::EventBus> bus_;
+  std::unique_ptr<registry::ModelRegistry> registry_;
+  std::unique_ptr<http::Server> server_;
+  Services services_;
+};
+
+// Route groups, each registered on `server` with handlers using `services`.
+void RegisterModelRoutes(http::Server& server, const Services& services);
+void RegisterArtifactRoutes(http::Server& server, const Services& services, int64_t max_upload);
+void RegisterEventRoutes(http::Server& server, const Services& services);
+
+}  // namespace tandem::api

@@ -1,0 +1,190 @@
+// The REST API end to end in one process: a real server on a free port, the
+// real glue backends in a temp home, and the HTTP client.
+#include "api/control_plane.h"
+
+#include <filesystem>
+
+#include "common/http_client.h"
+#include "gtest/gtest.h"
+
+namespace tandem::api {
+namespace {
+namespace fs = std::filesystem;
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() /
+            ("tandem-api-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+    auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto cp = ControlPlane::Open(*config, Clock::Real());
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    auto port = cp_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    base_ = "http://127.0.0.1:" + std::to_string(*port);
+  }
+  void TearDown() override {
+    cp_.reset();
+    fs::remove_all(home_);
+  }
+
+  // Calls the API; returns {status, parsed body}.
+  std::pair<int, Json> Call(const std::string& method, const std::string& path,
+                            const std::string& body = "") {
+    http::ClientRequest req;
+    req.method = method;
+    req.url = base_ + path;
+    req.body = body;
+    if (!body.empty()) req.headers["Content-Type"] = "application/json";
+    auto res = client_.Do(req);
+    EXPECT_TRUE(res.ok()) << res.status();
+    if (!res.ok()) return {0, nullptr};
+    Json j = Json::parse(res->body, nullptr, false);
+    return {res->status, j.is_discarded() ? Json(res->body) : j};
+  }
+
+  fs::path home_;
+  std::unique_ptr<ControlPlane> cp_;
+  std::string base_;
+  http::Client client_;
+};
+
+TEST_F(ControlPlaneTest, Health) {
+  auto [code, body] = Call("GET", "/api/v1/health");
+  EXPECT_EQ(code, 200);
+  EXPECT_EQ(body["status"], "ok");
+}
+
+TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
+  auto [c1, m] = Call("POST", "/api/v1/models", R"({"name":"fraud","owner_team":"risk"})");
+  ASSERT_EQ(c1, 201) << m;
+  auto [c2, v1] = Call("POST", "/api/v1/models/fraud/versions",
+                       R"({"source":"sha256:)" + std::string(64, 'a') +
+                           R"(","lineage":{"job_id":"j1","metrics":{"auc":0.9}}})");
+  ASSERT_EQ(c2, 201) << v1;
+  EXPECT_EQ(v1["version"], "1");
+  auto [c3, v2] = Call("POST", "/api/v1/models/fraud/versions",
+                       R"({"source":"file:///models/fraud/2"})");
+  ASSERT_EQ(c3, 201) << v2;
+  EXPECT_EQ(v2["version"], "2");
+  auto [c4, aliased] = Call("PUT", "/api/v1/models/fraud/aliases/champion", R"({"version":1})");
+  ASSERT_EQ(c4, 200) << aliased;
+  auto [c5, resolved] = Call("GET", "/api/v1/resolve/fraud@champion");
+  ASSERT_EQ(c5, 200) << resolved;
+  EXPECT_EQ(resolved["version"], "1");
+  EXPECT_EQ(resolved["lineage"]["job_id"], "j1");
+  auto [c6, by_number] = Call("GET", "/api/v1/resolve/fraud/2");
+  ASSERT_EQ(c6, 200) << by_number;
+  EXPECT_EQ(by_number["version"], "2");
+
+  auto [c7, events] = Call("GET", "/api/v1/events?after=0&limit=100");
+  ASSERT_EQ(c7, 200);
+  std::vector<std::string> types;
+  for (const auto& e : events["events"]) types.push_back(e["detail-type"]);
+  EXPECT_EQ(types, (std::vector<std::string>{"Model Created", "Model Version Created",
+                                             "Model Version Created", "Model Alias Changed"}));
+  EXPECT_EQ(events["events"][3]["detail"]["alias"], "champion");
+}
+
+TEST_F(ControlPlaneTest, ErrorsCarryCanonicalCodes) {
+  auto [c1, e1] = Call("GET", "/api/v1/models/nope");
+  EXPECT_EQ(c1, 404);
+  EXPECT_EQ(e1["error"]["code"], "NOT_FOUND");
+  EXPECT_NE(e1["error"]["message"].get<std::string>().find("nope"), std::string::npos);
+
+  auto [c2, e2] = Call("POST", "/api/v1/models", R"({"name": "bad name!"})");
+  EXPECT_EQ(c2, 400);
+  EXPECT_EQ(e2["error"]["code"], "INVALID_ARGUMENT");
+
+  auto [c3, e3] = Call("POST", "/api/v1/models", "{not json");
+  EXPECT_EQ(c3, 400);
+  EXPECT_NE(e3["error"]["message"].get<std::string>().find("malformed JSON"), std::string::npos);
+
+  Call("POST", "/api/v1/models", R"({"name":"dup"})");
+  auto [c4, e4] = Call("POST", "/api/v1/models", R"({"name":"dup"})");
+  EXPECT_EQ(c4, 409);
+  EXPECT_EQ(e4["error"]["code"], "ALREADY_EXISTS");
+
+  auto [c5, e5] = Call("GET", "/api/v1/models/dup/versions/zero");
+  EXPECT_EQ(c5, 400);
+  auto [c6, e6] = Call("PUT", "/api/v1/models/dup/aliases/champion", R"({"version":7})");
+  EXPECT_EQ(c6, 404);
+  auto [c7, e7] = Call("GET", "/api/v1/resolve/dup@@x");
+  EXPECT_EQ(c7, 400);
+  auto [c8, e8] = Call("POST", "/api/v1/models", R"({"name":"x","colour":"red"})");
+  EXPECT_EQ(c8, 400);
+  EXPECT_NE(e8["error"]["message"].get<std::string>().find("colour"), std::string::npos);
+  auto [c9, e9] = Call("GET", "/api/v1/models?max_results=0");
+  EXPECT_EQ(c9, 400);
+}
+
+TEST_F(ControlPlaneTest, ArtifactsRoundTripAndRefuseBadKeys) {
+  auto [c1, put] = Call("PUT", "/api/v1/artifacts/data/train.csv", "a,b\n1,2\n");
+  ASSERT_EQ(c1, 201) << put;
+  EXPECT_EQ(put["size"], 8);
+  auto [c2, got] = Call("GET", "/api/v1/artifacts/data/train.csv");
+  EXPECT_EQ(c2, 200);
+  EXPECT_EQ(got, "a,b\n1,2\n");
+  auto [c3, list] = Call("GET", "/api/v1/artifacts?prefix=data/");
+  ASSERT_EQ(c3, 200);
+  ASSERT_EQ(list["artifacts"].size(), 1u);
+  EXPECT_EQ(list["artifacts"][0]["digest"], put["digest"]);
+  auto [c4, blob] = Call("GET", "/api/v1/blobs/" + put["digest"].get<std::string>());
+  EXPECT_EQ(c4, 200);
+  EXPECT_EQ(blob, "a,b\n1,2\n");
+  auto [c5, bad] = Call("PUT", "/api/v1/artifacts/a/../../etc/passwd", "x");
+  EXPECT_EQ(c5 / 100, 4);
+  auto [c6, missing] = Call("GET", "/api/v1/artifacts/none/here");
+  EXPECT_EQ(c6, 404);
+  auto [c7, deleted] = Call("DELETE", "/api/v1/artifacts/data/train.csv");
+  EXPECT_EQ(c7, 200);
+  auto [c8, gone] = Call("GET", "/api/v1/artifacts/data/train.csv");
+  EXPECT_EQ(c8, 404);
+}
+
+TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
+  auto [c1, put] = Call("PUT", "/api/v1/artifacts/m.bin", "precious bytes");
+  ASSERT_EQ(c1, 201);
+  std::string hex = put["digest"].get<std::string>().substr(7);
+  // Find the blob file on disk and flip a byte.
+  for (const auto& entry : fs::recursive_directory_iterator(home_ / "store")) {
+    if (entry.is_regular_file() && entry.path().filename().string().find(hex) != std::string::npos) {
+      std::FILE* f = std::fopen(entry.path().c_str(), "r+b");
+      ASSERT_NE(f, nullptr);
+      std::fputc('X', f);
+      std::fclose(f);
+    }
+  }
+  auto [c2, err] = Call("GET", "/api/v1/artifacts/m.bin");
+  EXPECT_EQ(c2, 500);
+  EXPECT_EQ(err["error"]["code"], "DATA_LOSS");
+}
+
+TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
+  auto [c1, q] = Call("PUT", "/api/v1/queues/promotions", R"({"visibility_timeout_ms": 1000})");
+  ASSERT_EQ(c1, 200) << q;
+  auto [c2, r] = Call("PUT", "/api/v1/rules/aliases",
+                      R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
+  ASSERT_EQ(c2, 200) << r;
+  Call("POST", "/api/v1/models/m/versions", R"({"source":"file:///m/1"})");
+  Call("PUT", "/api/v1/models/m/aliases/champion", R"({"version":1})");
+  auto [c3, got] = Call("POST", "/api/v1/queues/promotions/receive", R"({"max_messages":10})");
+  ASSERT_EQ(c3, 200) << got;
+  ASSERT_EQ(got["messages"].size(), 1u);
+  EXPECT_EQ(got["messages"][0]["event"]["detail"]["alias"], "champion");
+  std::string receipt = got["messages"][0]["receipt_handle"];
+  auto [c4, ack] = Call("POST", "/api/v1/queues/promotions/ack",
+                        Json{{"receipt_handle", receipt}}.dump());
+  EXPECT_EQ(c4, 200) << ack;
+  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken", R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
+  EXPECT_EQ(c5, 400);
+  auto [c6, nq] = Call("POST", "/api/v1/queues/nope/receive", "{}");
+  EXPECT_EQ(c6, 404);
+}
+
+}  // namespace
+}  // namespace tandem::api

@@ -1,0 +1,113 @@
+#include "cli/api_client.h"
+
+#include "common/http_status.h"
+#include "common/uri.h"
+
+namespace tandem::cli {
+
+ApiClient::ApiClient(std::string server_url) : server_(std::move(server_url)) {
+  while (!server_.empty() && server_.back() == '/') server_.pop_back();
+}
+
+namespace {
+
+Status ErrorFromResponse(const http::ClientResponse& res) {
+  auto j = ParseJson(res.body);
+  if (j.ok() && j->is_object() && j->contains("error") && (*j)["error"].is_object()) {
+    const Json& e = (*j)["error"];
+    std::string code = e.value("code", "");
+    std::string message = e.value("message", "");
+    StatusCode c = code.empty() ? CodeFromHttpStatus(res.status) : CodeFromName(code);
+    return Status(c, message);
+  }
+  return Status(CodeFromHttpStatus(res.status),
+                "HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200));
+}
+
+}  // namespace
+
+StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
+  auto res = client_.Do(req);
+  if (!res.ok()) {
+    if (res.status().code() == StatusCode::kUnavailable) {
+      return UnavailableError("no control plane reachable at " + server_ +
+                              " (start one with `tandem up`, or set --server / TANDEM_SERVER)");
+    }
+    return res.status();
+  }
+  if (res->status < 200 || res->status >= 300) return ErrorFromResponse(*res);
+  return res;
+}
+
+StatusOr<Json> ApiClient::Call(const std::string& method, const std::string& path,
+                               const Json& body, int64_t timeout_ms) {
+  http::ClientRequest req;
+  req.method = method;
+  req.url = server_ + path;
+  req.timeout_ms = timeout_ms;
+  if (!body.is_null()) {
+    req.body = body.dump();
+    req.headers["Content-Type"] = "application/json";
+  }
+  ASSIGN_OR_RETURN(auto res, Send(std::move(req)));
+  if (res.body.empty()) return Json::object();
+  return ParseJson(res.body);
+}
+
+StatusOr<Json> ApiClient::ListAll(const std::string& path, const std::string& key, int limit) {
+  Json all = Json::array();
+  std::string token;
+  do {
+    std::string url = path + (path.find('?') == std::string::npos ? "?" : "&") +
+                      "max_results=1000" +
+                      (token.empty() ? "" : "&page_token=" + PercentEncode(token, "-._~"));
+    ASSIGN_OR_RETURN(Json page, Call("GET", url));
+    if (page.contains(key)) {
+      for (auto& item : page[key]) all.push_back(item);
+    }
+    token = page.value("next_page_token", "");
+  } while (!token.empty() && (limit == 0 || static_cast<int>(all.size()) < limit));
+  if (limit > 0 && static_cast<int>(all.size()) > limit) all.erase(all.begin() + limit, all.end());
+  return Json{{key, all}};
+}
+
+StatusOr<Json> ApiClient::Upload(const std::string& path, const std::string& file) {
+  http::ClientRequest req;
+  req.method = "PUT";
+  req.url = server_ + path;
+  req.body_file = file;
+  req.timeout_ms = 0;
+  req.headers["Content-Type"] = "application/octet-stream";
+  ASSIGN_OR_RETURN(auto res, Send(std::move(req)));
+  return ParseJson(res.body);
+}
+
+Status ApiClient::Download(const std::string& path,
+                           const std::function<bool(std::string_view)>& on_chunk) {
+  http::ClientRequest req;
+  req.url = server_ + path;
+  req.timeout_ms = 0;
+  // Errors arrive as a small JSON body; collect it instead of streaming it out.
+  std::string error_body;
+  bool ok_status = true;
+  req.on_body = on_chunk;
+  auto res = client_.Do(req);
+  (void)error_body;
+  (void)ok_status;
+  if (!res.ok()) {
+    if (res.status().code() == StatusCode::kUnavailable) {
+      return UnavailableError("no control plane reachable at " + server_ +
+                              " (start one with `tandem up`, or set --server / TANDEM_SERVER)");
+    }
+    return res.status();
+  }
+  if (res->status < 200 || res->status >= 300) return ErrorFromResponse(*res);
+  return OkStatus();
+}
+
+Status ApiClient::Stream(const std::string& path,
+                         const std::function<bool(std::string_view)>& on_chunk) {
+  return Download(path, on_chunk);
+}
+
+}  // namespace tandem::cli

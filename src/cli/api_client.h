@@ -1,0 +1,41 @@
+// The CLI's view of the control plane: JSON calls under /api/v1 that turn
+// transport failures into one clear message and API errors into Status.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/http_client.h"
+#include "common/json.h"
+#include "common/status.h"
+
+namespace tandem::cli {
+
+class ApiClient {
+ public:
+  explicit ApiClient(std::string server_url);
+
+  // `path` is relative to the server, e.g. "/api/v1/models". `body` is sent
+  // as JSON unless null. Non-2xx -> Status from the `{"error":…}` body.
+  StatusOr<Json> Call(const std::string& method, const std::string& path,
+                      const Json& body = nullptr, int64_t timeout_ms = 60'000);
+  // GETs every page of a list route (following next_page_token) until
+  // `limit` items (0 = all); returns {"<key>": [...]}.
+  StatusOr<Json> ListAll(const std::string& path, const std::string& key, int limit);
+  // Uploads a file as the raw request body.
+  StatusOr<Json> Upload(const std::string& path, const std::string& file);
+  // Downloads to `on_chunk`.
+  Status Download(const std::string& path, const std::function<bool(std::string_view)>& on_chunk);
+  // Streams a long-lived response line by line (events tail).
+  Status Stream(const std::string& path, const std::function<bool(std::string_view)>& on_chunk);
+
+  const std::string& server() const { return server_; }
+
+ private:
+  StatusOr<http::ClientResponse> Send(http::ClientRequest req);
+  std::string server_;
+  http::Client client_;
+};
+
+}  // namespace tandem::cli

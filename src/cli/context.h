@@ -1,0 +1,47 @@
+// What every CLI command shares: the server URL and output format flags, and
+// the exit-code convention (0 ok, 1 failure, 2 usage).
+#pragma once
+
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "cli/api_client.h"
+#include "cli/output.h"
+#include "common/status.h"
+
+namespace tandem::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+struct Context {
+  std::string server;         // --server, $TANDEM_SERVER, http://127.0.0.1:7070
+  std::string output = "table";  // -o
+  int exit_code = kExitOk;
+
+  ApiClient Client() const { return ApiClient(server); }
+  StatusOr<Format> format() const { return ParseFormat(output); }
+  // Prints `error: <message>` to stderr and records exit code 1 (2 for
+  // InvalidArgument raised before any call, see Usage()).
+  void Fail(const Status& s);
+  void Usage(const std::string& message);
+};
+
+// Runs `fn` with a parsed output format, recording failures in ctx.
+template <typename F>
+void Run(Context& ctx, F fn) {
+  auto format = ctx.format();
+  if (!format.ok()) return ctx.Usage(std::string(format.status().message()));
+  Status s = fn(*format);
+  if (!s.ok()) ctx.Fail(s);
+}
+
+// Each command group adds its subcommands to `app`; callbacks fill ctx.exit_code.
+void AddUpCommand(CLI::App& app, Context& ctx);
+void AddModelCommands(CLI::App& app, Context& ctx);
+void AddArtifactCommands(CLI::App& app, Context& ctx);
+void AddEventCommands(CLI::App& app, Context& ctx);
+
+}  // namespace tandem::cli

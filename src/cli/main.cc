@@ -1,0 +1,54 @@
+// The `tandem` command: a control plane (`tandem up`) and a client for it.
+#include <cstdlib>
+
+#include "cli/context.h"
+
+namespace tandem::cli {
+
+void Context::Fail(const Status& s) {
+  std::cerr << "error: " << std::string(s.message()) << "\n";
+  exit_code = kExitFailure;
+}
+
+void Context::Usage(const std::string& message) {
+  std::cerr << "usage error: " << message << "\n";
+  exit_code = kExitUsage;
+}
+
+}  // namespace tandem::cli
+
+int main(int argc, char** argv) {
+  using namespace tandem::cli;
+  Context ctx;
+  const char* env_server = std::getenv("TANDEM_SERVER");
+  ctx.server = env_server != nullptr && *env_server ? env_server : "http://127.0.0.1:7070";
+
+  CLI::App app{"tandem: a hybrid ML platform (compute tier + serving tier, joined by the glue)",
+               "tandem"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tandem 0.1.0");
+  app.option_defaults()->always_capture_default();
+  app.add_option("--server", ctx.server, "Control plane URL (env TANDEM_SERVER)");
+  app.add_option("-o,--output", ctx.output, "Output format: table, json or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}));
+  app.footer(
+      "Examples:\n"
+      "  tandem up --home /tmp/tandem              # start a control plane\n"
+      "  tandem models register fraud ./model --alias champion\n"
+      "  tandem models get fraud@champion -o json\n"
+      "  tandem events tail --pattern '{\"source\":[\"tandem.registry\"]}'");
+  app.fallthrough();
+
+  AddUpCommand(app, ctx);
+  AddModelCommands(app, ctx);
+  AddArtifactCommands(app, ctx);
+  AddEventCommands(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  return ctx.exit_code;
+}
