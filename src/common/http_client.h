@@ -22,7 +22,8 @@ struct ClientRequest {
   int64_t timeout_ms = 30'000;  // whole request; 0 = none
   int64_t connect_timeout_ms = 5'000;
   // If set, response body bytes are passed here as they arrive instead of
-  // being collected in ClientResponse::body. Return false to abort.
+  // being collected in ClientResponse::body. Return false to stop reading:
+  // Do() then returns OK with the status and headers received so far.
   std::function<bool(std::string_view)> on_body;
 };
 
@@ -39,8 +40,10 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Transport failures (refused, timeout, DNS) -> Unavailable/DeadlineExceeded
-  // with the URL in the message. Any HTTP status is returned as a response.
+  // Transport failures -> Unavailable ("cannot connect to <url>: ..." when
+  // refused or unresolvable), DeadlineExceeded on timeout, InvalidArgument
+  // for a malformed URL, NotFound if `body_file` cannot be opened; all name
+  // the URL. Any HTTP status (404, 500...) is returned as a response.
   StatusOr<ClientResponse> Do(const ClientRequest& request);
 
   StatusOr<ClientResponse> Get(const std::string& url, int64_t timeout_ms = 30'000);

@@ -72,7 +72,7 @@ struct ServerCore {
   std::mutex mu;
   std::condition_variable cv;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
-  int busy = 0;                                                   // guarded by mu
+  std::atomic<int> busy{0};  // sessions mid-request; Stop() waits under mu
   std::atomic<bool> stopping{false};
   bool started = false;
   bool stopped = false;
@@ -104,7 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() {
     std::lock_guard<std::mutex> lock(core_->mu);
     core_->sessions.erase(this);
-    if (busy_) --core_->busy;
+    if (busy_) core_->busy.fetch_sub(1);
     core_->cv.notify_all();
   }
 
@@ -131,12 +131,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Lock-free on the request path; Stop() is woken under mu once stopping.
   void SetBusy(bool busy) {
     if (busy == busy_) return;
     busy_ = busy;
-    std::lock_guard<std::mutex> lock(core_->mu);
-    core_->busy += busy ? 1 : -1;
-    if (!busy) core_->cv.notify_all();
+    if (busy) {
+      core_->busy.fetch_add(1);
+    } else if (core_->busy.fetch_sub(1) == 1 && core_->stopping.load()) {
+      std::lock_guard<std::mutex> lock(core_->mu);
+      core_->cv.notify_all();
+    }
   }
 
   void Close() {

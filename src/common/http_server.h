@@ -60,6 +60,9 @@ struct Response {
   void Text(int code, std::string text);
 };
 
+// The Request is valid only during the call (streams must copy what they
+// need). A handler that throws yields a 500 JSON error. Streamed responses
+// (Response::stream) always close the connection when they end.
 using Handler = std::function<void(Request&, Response&)>;
 
 // Per-route settings (additive; defaults follow ServerOptions).
@@ -101,7 +104,9 @@ class Server {
   // duplicate route pattern -> InvalidArgument; bind failure -> Unavailable.
   StatusOr<int> Start();
   // Stops accepting, lets in-flight requests finish for up to `grace_ms`,
-  // closes idle keep-alive connections, then stops. Idempotent.
+  // closes idle keep-alive connections, then closes the rest (streams see
+  // cancelled()) and joins all threads. Handlers still running after the
+  // grace period are waited for (a long poll must return). Idempotent.
   void Stop(int64_t grace_ms = 5000);
   int port() const;
   // The patterns registered, as "METHOD /pattern" (for the OpenAPI check).
