@@ -43,19 +43,35 @@ int HttpStatusFromCode(StatusCode code) {
 
 StatusCode CodeFromHttpStatus(int http_status) {
   switch (http_status) {
-    case 200: case 201: case 202: case 204: return StatusCode::kOk;
-    case 400: return StatusCode::kInvalidArgument;
-    case 401: return StatusCode::kUnauthenticated;
-    case 403: return StatusCode::kPermissionDenied;
-    case 404: return StatusCode::kNotFound;
-    case 409: return StatusCode::kAlreadyExists;
-    case 412: return StatusCode::kFailedPrecondition;
-    case 413: return StatusCode::kResourceExhausted;
-    case 429: return StatusCode::kResourceExhausted;
-    case 499: return StatusCode::kCancelled;
-    case 501: return StatusCode::kUnimplemented;
-    case 503: return StatusCode::kUnavailable;
-    case 504: return StatusCode::kDeadlineExceeded;
+    case 200:
+    case 201:
+    case 202:
+    case 204:
+      return StatusCode::kOk;
+    case 400:
+      return StatusCode::kInvalidArgument;
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 409:
+      return StatusCode::kAlreadyExists;
+    case 412:
+      return StatusCode::kFailedPrecondition;
+    case 413:
+      return StatusCode::kResourceExhausted;
+    case 429:
+      return StatusCode::kResourceExhausted;
+    case 499:
+      return StatusCode::kCancelled;
+    case 501:
+      return StatusCode::kUnimplemented;
+    case 503:
+      return StatusCode::kUnavailable;
+    case 504:
+      return StatusCode::kDeadlineExceeded;
     default:
       if (http_status >= 200 && http_status < 300) return StatusCode::kOk;
       if (http_status >= 400 && http_status < 500) return StatusCode::kInvalidArgument;

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The CLI against a real `tandem up`: registry, artifacts, events, errors and
+# exit codes (0 ok, 1 failure, 2 usage).
+source "$(dirname "$0")/lib.sh"
+TANDEM=$1
+WORK=$(mktemp -d /tmp/tandem-cli-e2e.XXXXXX)
+trap 'stop_control_plane; rm -rf "$WORK"' EXIT
+
+# No control plane yet: a clear message and exit 1.
+expect_rc 1 "$TANDEM" --server http://127.0.0.1:1 models list
+expect_contains "$OUT" "no control plane reachable" "unreachable server message"
+
+start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
+
+# Usage errors exit 2.
+expect_rc 2 "$TANDEM" models
+expect_rc 2 "$TANDEM" models get
+expect_rc 2 "$TANDEM" -o xml models list
+expect_rc 0 "$TANDEM" models register --help
+expect_contains "$OUT" "Examples" "help has examples"
+
+# Register a model file and a model directory.
+echo '{"learner": "fake"}' > "$WORK/model.json"
+mkdir -p "$WORK/model_dir/sub" && echo "weights" > "$WORK/model_dir/sub/w.bin" && cp "$WORK/model.json" "$WORK/model_dir/"
+expect_rc 0 "$TANDEM" models register fraud "$WORK/model.json" --team risk --tag data=2026-11 -o json
+expect_contains "$OUT" '"version": "1"' "first version"
+expect_rc 0 "$TANDEM" models register fraud "$WORK/model_dir" --alias champion -o json
+expect_contains "$OUT" '"version": "2"' "second version"
+expect_contains "$OUT" '"champion"' "alias set on register"
+
+expect_rc 0 "$TANDEM" models list
+expect_contains "$OUT" "fraud" "models list"
+expect_contains "$OUT" "risk" "models list team"
+expect_rc 0 "$TANDEM" models versions fraud
+expect_contains "$OUT" "READY" "versions list"
+expect_rc 0 "$TANDEM" models get fraud@champion -o json
+expect_contains "$OUT" '"version": "2"' "resolve alias"
+expect_rc 0 "$TANDEM" models alias fraud champion 1
+expect_rc 0 "$TANDEM" models get fraud@champion -o yaml
+expect_contains "$OUT" "version: 1" "alias moved"
+expect_rc 0 "$TANDEM" models tag fraud/1 validated=true -o json
+expect_contains "$OUT" '"validated": "true"' "version tag"
+
+# The registered directory comes back as a safe archive with the same files.
+DIGEST=$("$TANDEM" models get fraud/2 -o json | grep -o '"source": "sha256:[0-9a-f]*"' | cut -d'"' -f4)
+KEY=$("$TANDEM" models get fraud/2 -o json | grep -o '"artifact_key": "[^"]*"' | cut -d'"' -f4)
+expect_rc 0 "$TANDEM" artifacts get "$KEY" "$WORK/back.tar.gz"
+mkdir -p "$WORK/unpacked" && tar -xzf "$WORK/back.tar.gz" -C "$WORK/unpacked"
+if cmp -s "$WORK/unpacked/sub/w.bin" "$WORK/model_dir/sub/w.bin"; then pass; else fail "model dir round trip"; fi
+if [ "sha256:$(sha256sum "$WORK/back.tar.gz" | cut -d' ' -f1)" = "$DIGEST" ]; then pass; else fail "digest matches content"; fi
+
+# Not found and invalid input exit 1 with the name in the message.
+expect_rc 1 "$TANDEM" models get nosuch
+expect_contains "$OUT" "nosuch" "not found names the model"
+expect_rc 1 "$TANDEM" models alias fraud champion 99
+expect_rc 1 "$TANDEM" models alias fraud 123 1
+expect_rc 1 "$TANDEM" models register "bad name" "$WORK/model.json"
+expect_rc 1 "$TANDEM" models register fraud "$WORK/does-not-exist"
+
+# Artifacts.
+head -c 100000 /dev/urandom > "$WORK/blob.bin"
+expect_rc 0 "$TANDEM" artifacts put data/blob.bin "$WORK/blob.bin"
+expect_rc 0 "$TANDEM" artifacts ls data/
+expect_contains "$OUT" "data/blob.bin" "artifacts ls"
+expect_rc 0 "$TANDEM" artifacts get data/blob.bin "$WORK/blob.out"
+if cmp -s "$WORK/blob.bin" "$WORK/blob.out"; then pass; else fail "artifact round trip"; fi
+expect_rc 1 "$TANDEM" artifacts get data/missing.bin "$WORK/missing.out"
+[ ! -e "$WORK/missing.out" ] && [ ! -e "$WORK/missing.out.partial" ] && pass || fail "nothing written for a missing artifact"
+expect_rc 1 "$TANDEM" artifacts put ../escape "$WORK/blob.bin"
+expect_rc 0 "$TANDEM" artifacts rm data/blob.bin
+expect_rc 1 "$TANDEM" artifacts get data/blob.bin -
+
+# Events: history replay, filtered, then a live event arriving during a tail.
+expect_rc 0 "$TANDEM" events tail --from-start --count 2 --pattern '{"detail-type":["Model Alias Changed"]}'
+expect_contains "$OUT" "Model Alias Changed" "tail replays history"
+"$TANDEM" events tail --count 1 --pattern '{"detail-type":["Ping"]}' -o json > "$WORK/tail.out" 2>&1 &
+TAIL_PID=$!
+for _ in $(seq 1 100); do
+  "$TANDEM" events publish --detail-type Ping --detail '{"n": 1}' >/dev/null
+  kill -0 $TAIL_PID 2>/dev/null || break
+  sleep 0.1
+done
+wait $TAIL_PID; rc=$?
+[ $rc -eq 0 ] && pass || fail "live tail exited $rc"
+expect_contains "$(cat "$WORK/tail.out")" '"detail-type":"Ping"' "live tail sees a published event"
+expect_rc 1 "$TANDEM" events tail --pattern '{"source": "not-a-list"}'
+
+# Rules and queues through the CLI.
+expect_rc 1 "$TANDEM" events queues create promotions --max-receive-count 3 --dead-letter-queue promotions-dlq
+expect_contains "$OUT" "promotions-dlq" "missing dead-letter queue is named"
+expect_rc 0 "$TANDEM" events queues create promotions-dlq
+expect_rc 0 "$TANDEM" events queues create promotions --max-receive-count 3 --dead-letter-queue promotions-dlq
+expect_rc 0 "$TANDEM" events rules put aliases --target promotions --pattern '{"detail-type":["Model Alias Changed"]}'
+expect_rc 0 "$TANDEM" models alias fraud challenger 2
+expect_rc 0 "$TANDEM" events queues list
+expect_contains "$OUT" "promotions" "queues list"
+
+# The control plane shuts down cleanly on SIGTERM and state survives a restart.
+stop_control_plane
+start_control_plane "$TANDEM" "$WORK/home" || { echo "restart failed"; exit 1; }
+expect_rc 0 "$TANDEM" models get fraud@challenger -o json
+expect_contains "$OUT" '"version": "2"' "state survives restart"
+
+finish

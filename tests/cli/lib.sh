@@ -1,0 +1,51 @@
+# Shared helpers for shell end-to-end tests: a control plane per test run on
+# a free port with a fresh home, assertions that name what failed.
+set -uo pipefail
+
+FAILURES=0
+PASSES=0
+
+fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
+pass() { PASSES=$((PASSES + 1)); }
+
+# expect_rc WANT CMD...: runs CMD, checks its exit code, keeps its output in $OUT.
+expect_rc() {
+  local want=$1; shift
+  OUT=$("$@" 2>&1); local rc=$?
+  if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, want $want: $OUT"; else pass; fi
+}
+
+# expect_contains TEXT NEEDLE DESCRIPTION
+expect_contains() {
+  if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: '$2' not in: $1"; fi
+}
+
+# start_control_plane TANDEM_BIN HOME: starts `tandem up --port 0`, sets
+# TANDEM_SERVER and CP_PID once it prints its address.
+start_control_plane() {
+  local bin=$1 home=$2
+  local log="$home.log"
+  "$bin" up --home "$home" --port 0 >"$log" 2>&1 &
+  CP_PID=$!
+  for _ in $(seq 1 200); do
+    if grep -q "control plane on http://" "$log" 2>/dev/null; then
+      TANDEM_SERVER=$(grep -o "http://[0-9.:]*" "$log" | head -1)
+      export TANDEM_SERVER
+      return 0
+    fi
+    if ! kill -0 "$CP_PID" 2>/dev/null; then cat "$log" >&2; return 1; fi
+    sleep 0.05
+  done
+  cat "$log" >&2
+  return 1
+}
+
+stop_control_plane() {
+  [ -n "${CP_PID:-}" ] && kill -TERM "$CP_PID" 2>/dev/null && wait "$CP_PID" 2>/dev/null
+  CP_PID=""
+}
+
+finish() {
+  echo "$PASSES passed, $FAILURES failed"
+  [ "$FAILURES" -eq 0 ]
+}
