@@ -87,22 +87,8 @@ Status ApiClient::Download(const std::string& path,
   http::ClientRequest req;
   req.url = server_ + path;
   req.timeout_ms = 0;
-  // Errors arrive as a small JSON body; collect it instead of streaming it out.
-  std::string error_body;
-  bool ok_status = true;
-  req.on_body = on_chunk;
-  auto res = client_.Do(req);
-  (void)error_body;
-  (void)ok_status;
-  if (!res.ok()) {
-    if (res.status().code() == StatusCode::kUnavailable) {
-      return UnavailableError("no control plane reachable at " + server_ +
-                              " (start one with `tandem up`, or set --server / TANDEM_SERVER)");
-    }
-    return res.status();
-  }
-  if (res->status < 200 || res->status >= 300) return ErrorFromResponse(*res);
-  return OkStatus();
+  req.on_body = on_chunk;  // only 2xx bodies; an error document is collected
+  return Send(std::move(req)).status();
 }
 
 Status ApiClient::Stream(const std::string& path,

@@ -45,8 +45,6 @@ void AddArtifactCommands(CLI::App& app, Context& ctx) {
   get->callback([&ctx, gkey, gfile] {
     Run(ctx, [&](Format) -> Status {
       ApiClient client = ctx.Client();
-      // Check it exists first so errors are reported cleanly, not written out.
-      RETURN_IF_ERROR(client.Call("GET", KeyPath(*gkey) + "?metadata=true").status());
       std::string tmp = *gfile + ".partial";
       std::ofstream file;
       if (*gfile != "-") {

@@ -34,6 +34,7 @@ void GlobalInit() {
 }
 
 struct CallState {
+  CURL* handle = nullptr;
   const ClientRequest* request = nullptr;
   ClientResponse* response = nullptr;
   bool aborted_by_caller = false;
@@ -43,7 +44,10 @@ struct CallState {
 size_t OnWrite(char* data, size_t size, size_t nmemb, void* user) {
   auto* st = static_cast<CallState*>(user);
   size_t n = size * nmemb;
-  if (st->request->on_body) {
+  long code = 0;
+  curl_easy_getinfo(st->handle, CURLINFO_RESPONSE_CODE, &code);
+  const bool success = code >= 200 && code < 300;
+  if (st->request->on_body && success) {
     if (!st->request->on_body(std::string_view(data, n))) {
       st->aborted_by_caller = true;
       return 0;  // CURLE_WRITE_ERROR
@@ -101,6 +105,7 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
 
   ClientResponse response;
   CallState st;
+  st.handle = h;
   st.request = &request;
   st.response = &response;
 

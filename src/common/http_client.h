@@ -21,8 +21,9 @@ struct ClientRequest {
   std::string body_file;        // if set, the body is streamed from this file
   int64_t timeout_ms = 30'000;  // whole request; 0 = none
   int64_t connect_timeout_ms = 5'000;
-  // If set, response body bytes are passed here as they arrive instead of
-  // being collected in ClientResponse::body. Return false to stop reading:
+  // If set, the body of a 2xx response is passed here as it arrives instead
+  // of being collected in ClientResponse::body (the body of any other status,
+  // an error document, is still collected there). Return false to stop reading:
   // Do() then returns OK with the status and headers received so far.
   std::function<bool(std::string_view)> on_body;
 };
