@@ -10,6 +10,7 @@
 #include "compute/local_substrate.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
+#include "glue/store/archive.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
