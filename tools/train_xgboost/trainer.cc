@@ -1,0 +1,274 @@
+#include "train_xgboost/trainer.h"
+
+#include <xgboost/c_api.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "common/json.h"
+#include "common/yaml.h"
+
+namespace tandem::train_xgboost {
+namespace {
+
+struct DMatrixFree {
+  void operator()(void* h) const { XGDMatrixFree(h); }
+};
+struct BoosterFree {
+  void operator()(void* h) const { XGBoosterFree(h); }
+};
+using DMatrix = std::unique_ptr<void, DMatrixFree>;
+using Booster = std::unique_ptr<void, BoosterFree>;
+
+// XGBoost's last error without its "[12:00:00] src/file.cc:26: " prefix and
+// stack trace: the failure reason should be about the user's input.
+std::string LastXgbError() {
+  std::string e = XGBGetLastError();
+  if (size_t trace = e.find("Stack trace:"); trace != std::string::npos) e.resize(trace);
+  if (e.starts_with("[")) {
+    size_t close = e.find("] ");
+    size_t colon = close == std::string::npos ? close : e.find(": ", close);
+    if (colon != std::string::npos) e = e.substr(colon + 2);
+  }
+  while (!e.empty() && std::isspace(static_cast<unsigned char>(e.back()))) e.pop_back();
+  return e;
+}
+
+// Wraps a failed XGBoost call: its message is what the user needs to see.
+Status XgbError(const std::string& what, StatusCode code = StatusCode::kInternal) {
+  return Status(code, what + ": " + LastXgbError());
+}
+
+StatusOr<DMatrix> MakeDMatrix(const float* data, size_t rows, size_t cols, const float* labels) {
+  DMatrixHandle h = nullptr;
+  if (XGDMatrixCreateFromMat(data, rows, cols, std::numeric_limits<float>::quiet_NaN(), &h) != 0) {
+    return XgbError("creating the data matrix", StatusCode::kInvalidArgument);
+  }
+  DMatrix m(h);
+  if (labels != nullptr && XGDMatrixSetFloatInfo(h, "label", labels, rows) != 0) {
+    return XgbError("setting labels", StatusCode::kInvalidArgument);
+  }
+  return m;
+}
+
+// Metrics where larger is better, as xgboost.callback.EarlyStopping decides.
+bool Maximize(const std::string& metric) {
+  for (const char* prefix : {"auc", "aucpr", "map", "ndcg", "pre"}) {
+    if (metric.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// The last "name-metric:value" field of an eval line (the one early stopping
+// watches, as in the Python package).
+bool LastMetric(const std::string& line, std::string* metric, double* value) {
+  size_t tab = line.rfind('\t');
+  if (tab == std::string::npos) return false;
+  std::string field = line.substr(tab + 1);
+  size_t dash = field.find('-');
+  size_t colon = field.rfind(':');
+  if (dash == std::string::npos || colon == std::string::npos || colon < dash) return false;
+  *metric = field.substr(dash + 1, colon - dash - 1);
+  const char* begin = field.data() + colon + 1;
+  auto [ptr, ec] = std::from_chars(begin, field.data() + field.size(), *value);
+  return ec == std::errc();
+}
+
+std::string FloatText(float v) {
+  char buf[32];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, ptr);
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return InternalError("cannot write " + path);
+  return OkStatus();
+}
+
+Status AlignWidths(Dataset& train, std::optional<Dataset>& validation) {
+  if (!validation || validation->num_features == train.num_features) return OkStatus();
+  if (train.variable_width && validation->num_features > train.num_features) {
+    train.Widen(validation->num_features);
+  } else if (validation->variable_width && validation->num_features < train.num_features) {
+    validation->Widen(train.num_features);
+  }
+  if (validation->num_features != train.num_features) {
+    return InvalidArgumentError(
+        "the validation channel has " + std::to_string(validation->num_features) +
+        " features but the train channel has " + std::to_string(train.num_features));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
+                                   std::optional<Dataset> validation, const std::string& model_dir,
+                                   std::FILE* log) {
+  RETURN_IF_ERROR(AlignWidths(train, validation));
+  if (options.early_stopping_rounds > 0 && !validation) {
+    return InvalidArgumentError("early_stopping_rounds needs a validation channel");
+  }
+  ASSIGN_OR_RETURN(DMatrix dtrain, MakeDMatrix(train.features.data(), train.num_rows,
+                                               train.num_features, train.labels.data()));
+  std::vector<DMatrixHandle> evals = {dtrain.get()};
+  std::vector<const char*> names = {"train"};
+  DMatrix dvalid;
+  if (validation) {
+    ASSIGN_OR_RETURN(dvalid, MakeDMatrix(validation->features.data(), validation->num_rows,
+                                         validation->num_features, validation->labels.data()));
+    evals.push_back(dvalid.get());
+    names.push_back("validation");
+  }
+
+  BoosterHandle bh = nullptr;
+  if (XGBoosterCreate(evals.data(), evals.size(), &bh) != 0) return XgbError("XGBoosterCreate");
+  Booster booster(bh);
+  for (const auto& [key, value] : options.booster_params) {
+    if (XGBoosterSetParam(bh, key.c_str(), value.c_str()) != 0) {
+      return XgbError("hyperparameter " + key + "=" + value, StatusCode::kInvalidArgument);
+    }
+  }
+
+  TrainResult result;
+  double best_score = 0;
+  int best_iteration = -1;
+  for (int i = 0; i < options.num_round; ++i) {
+    if (XGBoosterUpdateOneIter(bh, i, dtrain.get()) != 0) {
+      // Parameters are checked lazily, on the first round.
+      return XgbError(i == 0 ? "XGBoost rejected the hyperparameters or data"
+                             : "training round " + std::to_string(i),
+                      StatusCode::kInvalidArgument);
+    }
+    const char* eval = nullptr;
+    if (XGBoosterEvalOneIter(bh, i, evals.data(), names.data(), evals.size(), &eval) != 0) {
+      return XgbError("evaluating round " + std::to_string(i), StatusCode::kInvalidArgument);
+    }
+    std::string line = eval;
+    std::fprintf(log, "%s\n", line.c_str());
+    std::fflush(log);
+    result.rounds = i + 1;
+    if (options.early_stopping_rounds > 0) {
+      std::string metric;
+      double value = 0;
+      if (!LastMetric(line, &metric, &value)) {
+        return InternalError("cannot read the metric from '" + line + "'");
+      }
+      bool better = Maximize(metric) ? value > best_score : value < best_score;
+      if (best_iteration < 0 || better) {
+        best_score = value;
+        best_iteration = i;
+      } else if (i - best_iteration >= options.early_stopping_rounds) {
+        std::fprintf(log, "Stopping. Best iteration: [%d] validation-%s:%g\n", best_iteration,
+                     metric.c_str(), best_score);
+        std::fflush(log);
+        break;
+      }
+    }
+  }
+  if (best_iteration >= 0) {
+    result.best_iteration = best_iteration;
+    if (best_iteration + 1 < result.rounds) {
+      BoosterHandle sliced = nullptr;
+      if (XGBoosterSlice(bh, 0, best_iteration + 1, 1, &sliced) != 0) {
+        return XgbError("cutting the model back to its best round");
+      }
+      booster.reset(sliced);
+      bh = sliced;
+      result.rounds = best_iteration + 1;
+    }
+    XGBoosterSetAttr(bh, "best_iteration", std::to_string(best_iteration).c_str());
+    XGBoosterSetAttr(bh, "best_score", FloatText(static_cast<float>(best_score)).c_str());
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(model_dir, ec);
+  if (ec) return InternalError("cannot create model directory " + model_dir + ": " + ec.message());
+  const std::string model_path = model_dir + "/model.json";
+  if (XGBoosterSaveModel(bh, model_path.c_str()) != 0) return XgbError("saving " + model_path);
+
+  // Self test rows (from validation, else train): up to a quarter with
+  // missing values, so serving checks that path too, the rest evenly spaced
+  // over the complete rows; in data order.
+  const Dataset& sample = validation ? *validation : train;
+  const size_t width = sample.num_features;
+  std::vector<size_t> with_missing, complete;
+  for (size_t i = 0; i < sample.num_rows; ++i) {
+    const float* row = sample.Row(i);
+    (std::any_of(row, row + width, [](float v) { return std::isnan(v); }) ? with_missing : complete)
+        .push_back(i);
+  }
+  const size_t n = std::min<size_t>(options.self_test_rows, sample.num_rows);
+  const size_t m = std::min(with_missing.size(),
+                            std::max(n > complete.size() ? n - complete.size() : 0, (n + 3) / 4));
+  std::vector<size_t> picked(with_missing.begin(), with_missing.begin() + m);
+  for (size_t k = 0, c = n - m; k < c; ++k) {
+    picked.push_back(complete[c == 1 ? 0 : k * (complete.size() - 1) / (c - 1)]);
+  }
+  std::sort(picked.begin(), picked.end());
+  std::vector<float> rows;
+  rows.reserve(n * width);
+  for (size_t idx : picked) rows.insert(rows.end(), sample.Row(idx), sample.Row(idx) + width);
+  size_t per_row = 1;
+  std::string jsonl;
+  if (n > 0) {
+    ASSIGN_OR_RETURN(DMatrix dsample, MakeDMatrix(rows.data(), n, width, nullptr));
+    bst_ulong len = 0;
+    const float* preds = nullptr;
+    if (XGBoosterPredict(bh, dsample.get(), 0, 0, 0, &len, &preds) != 0) {
+      return XgbError("predicting the self-test rows");
+    }
+    per_row = len / n;
+    for (size_t k = 0; k < n; ++k) {
+      jsonl += "{\"input\":[";
+      for (size_t j = 0; j < width; ++j) {
+        float v = rows[k * width + j];
+        if (j > 0) jsonl += ',';
+        jsonl += std::isnan(v) ? "null" : FloatText(v);
+      }
+      jsonl += "],\"output\":[";
+      for (size_t j = 0; j < per_row; ++j) {
+        if (j > 0) jsonl += ',';
+        jsonl += FloatText(preds[k * per_row + j]);
+      }
+      jsonl += "],\"tolerance\":1e-6}\n";
+    }
+  }
+  RETURN_IF_ERROR(WriteText(model_dir + "/self_test.jsonl", jsonl));
+  result.self_test_rows = n;
+  result.outputs_per_row = per_row;
+
+  int major = 0, minor = 0, patch = 0;
+  XGBoostVersion(&major, &minor, &patch);
+  const int64_t features = static_cast<int64_t>(width);
+  Json meta = {
+      {"flavor", "xgboost"},
+      {"model_file", "model.json"},
+      {"objective", options.objective},
+      {"num_features", features},
+      {"xgboost_version",
+       std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch)},
+      {"signature",
+       {{"inputs",
+         Json::array(
+             {{{"name", "input"}, {"datatype", "FP32"}, {"shape", Json::array({-1, features})}}})},
+        {"outputs", Json::array({{{"name", "output"},
+                                  {"datatype", "FP32"},
+                                  {"shape", Json::array({-1, static_cast<int64_t>(per_row)})}}})}}},
+      {"self_test", "self_test.jsonl"},
+  };
+  RETURN_IF_ERROR(WriteText(model_dir + "/tandem-model.yaml", ToYaml(meta)));
+  return result;
+}
+
+}  // namespace tandem::train_xgboost

@@ -1,0 +1,199 @@
+#include "train_xgboost/trainer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "common/json.h"
+#include "common/yaml.h"
+
+namespace tandem::train_xgboost {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// A separable toy problem: label = f0 > 0, with a missing value in f1.
+Dataset Toy(size_t rows, bool flip = false) {
+  Dataset d;
+  d.num_rows = rows;
+  d.num_features = 3;
+  for (size_t i = 0; i < rows; ++i) {
+    float f0 = static_cast<float>(i % 7) - 3.0f;
+    d.features.push_back(f0);
+    d.features.push_back(i % 5 == 0 ? std::numeric_limits<float>::quiet_NaN()
+                                    : static_cast<float>(i % 3));
+    d.features.push_back(static_cast<float>(i) / rows);
+    d.labels.push_back((f0 > 0) != flip ? 1.0f : 0.0f);
+  }
+  return d;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::temp_directory_path() /
+            ("train_xgboost_trainer_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    log_ = std::tmpfile();
+  }
+  void TearDown() override {
+    std::fclose(log_);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string Log() {
+    std::fflush(log_);
+    std::rewind(log_);
+    std::string s;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), log_)) > 0) s.append(buf, n);
+    return s;
+  }
+  static std::string Read(const std::string& p) {
+    std::ifstream in(p);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  std::string dir_;
+  std::FILE* log_ = nullptr;
+};
+
+TEST_F(TrainerTest, WritesModelSelfTestAndMetadata) {
+  auto opts = MakeTrainerOptions({{"num_round", "4"},
+                                  {"eval_metric", "logloss,auc"},
+                                  {"self_test_rows", "5"},
+                                  {"nthread", "1"}},
+                                 0);
+  ASSERT_TRUE(opts.ok());
+  auto r = TrainAndSave(*opts, Toy(100), Toy(30), dir_ + "/model", log_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rounds, 4);
+  EXPECT_EQ(r->self_test_rows, 5u);
+  EXPECT_EQ(r->outputs_per_row, 1u);
+  std::string log = Log();
+  EXPECT_THAT(log, StartsWith("[0]\ttrain-logloss:"));
+  EXPECT_THAT(log, HasSubstr("\tvalidation-auc:"));
+  EXPECT_THAT(log, HasSubstr("\n[3]\ttrain-logloss:"));
+
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/model/model.json"));
+  std::istringstream lines(Read(dir_ + "/model/self_test.jsonl"));
+  std::string line;
+  int count = 0, nulls = 0;
+  while (std::getline(lines, line)) {
+    auto j = ParseJson(line);
+    ASSERT_TRUE(j.ok()) << line;
+    ASSERT_EQ((*j)["input"].size(), 3u);
+    ASSERT_EQ((*j)["output"].size(), 1u);
+    double p = (*j)["output"][0].get<double>();
+    EXPECT_GT(p, 0.0);
+    EXPECT_LT(p, 1.0);
+    EXPECT_EQ((*j)["tolerance"].get<double>(), 1e-6);
+    nulls += (*j)["input"][1].is_null();
+    ++count;
+  }
+  EXPECT_EQ(count, 5);
+  EXPECT_GT(nulls, 0);  // row 0 has f1 missing
+
+  auto meta = ReadYamlFile(dir_ + "/model/tandem-model.yaml");
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_EQ((*meta)["flavor"], "xgboost");
+  EXPECT_EQ((*meta)["model_file"], "model.json");
+  EXPECT_EQ((*meta)["objective"], "binary:logistic");
+  EXPECT_EQ((*meta)["num_features"], 3);
+  EXPECT_EQ((*meta)["self_test"], "self_test.jsonl");
+  EXPECT_EQ((*meta)["signature"]["inputs"][0]["shape"], Json::array({-1, 3}));
+  EXPECT_EQ((*meta)["signature"]["outputs"][0]["shape"], Json::array({-1, 1}));
+}
+
+TEST_F(TrainerTest, EarlyStoppingCutsBackToBestRound) {
+  // Validation labels are inverted, so validation logloss is best at round 0.
+  auto opts = MakeTrainerOptions(
+      {{"num_round", "50"}, {"early_stopping_rounds", "2"}, {"eval_metric", "logloss"}}, 1);
+  ASSERT_TRUE(opts.ok());
+  auto r = TrainAndSave(*opts, Toy(100), Toy(30, /*flip=*/true), dir_, log_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->best_iteration, 0);
+  EXPECT_EQ(r->rounds, 1);
+  std::string log = Log();
+  EXPECT_THAT(log, HasSubstr("\n[2]\t"));
+  EXPECT_THAT(log, Not(HasSubstr("\n[3]\t")));
+  EXPECT_THAT(log, HasSubstr("Stopping. Best iteration: [0]"));
+}
+
+TEST_F(TrainerTest, MultiClassOutputsOneColumnPerClass) {
+  Dataset d = Toy(60);
+  for (size_t i = 0; i < d.num_rows; ++i) d.labels[i] = static_cast<float>(i % 3);
+  auto opts = MakeTrainerOptions(
+      {{"num_round", "2"}, {"objective", "multi:softprob"}, {"num_class", "3"}}, 1);
+  ASSERT_TRUE(opts.ok());
+  auto r = TrainAndSave(*opts, d, std::nullopt, dir_, log_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outputs_per_row, 3u);
+  auto meta = ReadYamlFile(dir_ + "/tandem-model.yaml");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ((*meta)["signature"]["outputs"][0]["shape"], Json::array({-1, 3}));
+}
+
+TEST_F(TrainerTest, XGBoostRejectionsAreInvalidArgument) {
+  auto opts = MakeTrainerOptions({{"num_round", "2"}, {"max_depth", "deep"}}, 1);
+  ASSERT_TRUE(opts.ok());
+  auto r = TrainAndSave(*opts, Toy(50), std::nullopt, dir_, log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("max_depth"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/model.json"));
+
+  opts = MakeTrainerOptions({{"num_round", "2"}, {"objective", "binary:nonsense"}}, 1);
+  r = TrainAndSave(*opts, Toy(50), std::nullopt, dir_, log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("binary:nonsense"));
+
+  Dataset bad_labels = Toy(50);
+  bad_labels.labels[3] = 7;
+  opts = MakeTrainerOptions({{"num_round", "2"}}, 1);
+  r = TrainAndSave(*opts, bad_labels, std::nullopt, dir_, log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("label"));
+}
+
+TEST_F(TrainerTest, InputMismatchesAreInvalidArgument) {
+  auto opts = MakeTrainerOptions({{"num_round", "2"}}, 1);
+  Dataset narrow = Toy(20);
+  narrow.Widen(4);  // CSV-like data of another width
+  auto r = TrainAndSave(*opts, Toy(50), narrow, dir_, log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("validation channel has 4 features but the train channel has 3"));
+
+  opts = MakeTrainerOptions({{"num_round", "2"}, {"early_stopping_rounds", "1"}}, 1);
+  r = TrainAndSave(*opts, Toy(50), std::nullopt, dir_, log_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("needs a validation channel"));
+}
+
+TEST_F(TrainerTest, LibSvmValidationIsWidenedToTrainWidth) {
+  auto opts = MakeTrainerOptions({{"num_round", "2"}}, 1);
+  Dataset valid = Toy(20);
+  valid.variable_width = true;
+  Dataset train = Toy(50);
+  train.Widen(5);
+  auto r = TrainAndSave(*opts, train, valid, dir_, log_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto meta = ReadYamlFile(dir_ + "/tandem-model.yaml");
+  EXPECT_EQ((*meta)["num_features"], 5);
+}
+
+}  // namespace
+}  // namespace tandem::train_xgboost
