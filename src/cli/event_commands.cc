@@ -12,7 +12,11 @@ std::string Readable(const Json& e) {
   std::string line = e.value("time", "") + "  " + e.value("source", "") + "  " +
                      e.value("detail-type", "");
   if (e.contains("resources") && !e["resources"].empty()) line += "  " + CellText(e["resources"]);
-  if (e.contains("detail") && !e["detail"].empty()) line += "  " + e["detail"].dump();
+  if (e.contains("detail") && !e["detail"].empty()) {
+    std::string detail = e["detail"].dump();
+    if (detail.size() > 160) detail = detail.substr(0, 157) + "...";  // -o json has it whole
+    line += "  " + detail;
+  }
   return line;
 }
 
