@@ -26,7 +26,7 @@ for f in model.json self_test.jsonl tandem-model.yaml; do
   [ -s "$T/ml/model/$f" ] || fail "missing $f"
 done
 # Metric lines in XGBoost's format, one per round; args (10) beat the file (50).
-[ "$(grep -cP '^\[\d+\]\ttrain-logloss:[0-9.]+\ttrain-auc:[0-9.]+\tvalidation-logloss:[0-9.]+\tvalidation-auc:[0-9.]+$' "$T/stdout")" = 10 ] \
+[ "$(grep -cP '^\[\d+\]\ttrain-logloss:\d\.\d{5}\ttrain-auc:\d\.\d{5}\tvalidation-logloss:\d\.\d{5}\tvalidation-auc:\d\.\d{5}$' "$T/stdout")" = 10 ] \
   || { cat "$T/stdout"; fail "expected 10 metric lines"; }
 grep -q '^\[9\]' "$T/stdout" || fail "no round 9"
 grep -q '^flavor: xgboost' "$T/ml/model/tandem-model.yaml" || fail "tandem-model.yaml flavor"
@@ -62,7 +62,7 @@ PYEOF
 rm -rf "$T/ml/model"/*
 SM_CHANNEL_VALIDATION= SM_INPUT_DIR=$T/nowhere SM_CHANNEL_TRAIN=$DATA/train.libsvm \
   "$BIN" --num_round 3 --eval_metric auc > "$T/stdout2" 2>&1 || { cat "$T/stdout2"; fail "libsvm run"; }
-[ "$(grep -cP '^\[\d+\]\ttrain-auc:[0-9.]+$' "$T/stdout2")" = 3 ] || { cat "$T/stdout2"; fail "libsvm metric lines"; }
+[ "$(grep -cP '^\[\d+\]\ttrain-auc:\d\.\d{5}$' "$T/stdout2")" = 3 ] || { cat "$T/stdout2"; fail "libsvm metric lines"; }
 [ -s "$T/ml/model/model.json" ] || fail "libsvm model.json"
 
 # --- bad input: a missing channel writes the failure file and exits non-zero.

@@ -81,6 +81,31 @@ bool LastMetric(const std::string& line, std::string* metric, double* value) {
   return ec == std::errc();
 }
 
+// The eval line as the Python package prints it: each value with 5 decimals.
+std::string FormatEvalLine(const std::string& raw) {
+  std::string out;
+  size_t start = 0;
+  while (start <= raw.size()) {
+    size_t tab = raw.find('\t', start);
+    std::string field = raw.substr(start, tab == std::string::npos ? tab : tab - start);
+    size_t colon = field.rfind(':');
+    double value = 0;
+    if (start > 0 && colon != std::string::npos) {
+      const char* begin = field.data() + colon + 1;
+      auto [ptr, ec] = std::from_chars(begin, field.data() + field.size(), value);
+      if (ec == std::errc() && ptr == field.data() + field.size()) {
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "%.5f", value);
+        field = field.substr(0, colon + 1) + buf;
+      }
+    }
+    out += (start > 0 ? "\t" : "") + field;
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return out;
+}
+
 std::string FloatText(float v) {
   char buf[32];
   auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), v);
@@ -155,7 +180,7 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
       return XgbError("evaluating round " + std::to_string(i), StatusCode::kInvalidArgument);
     }
     std::string line = eval;
-    std::fprintf(log, "%s\n", line.c_str());
+    std::fprintf(log, "%s\n", FormatEvalLine(line).c_str());
     std::fflush(log);
     result.rounds = i + 1;
     if (options.early_stopping_rounds > 0) {
@@ -169,7 +194,7 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
         best_score = value;
         best_iteration = i;
       } else if (i - best_iteration >= options.early_stopping_rounds) {
-        std::fprintf(log, "Stopping. Best iteration: [%d] validation-%s:%g\n", best_iteration,
+        std::fprintf(log, "Stopping. Best iteration: [%d] validation-%s:%.5f\n", best_iteration,
                      metric.c_str(), best_score);
         std::fflush(log);
         break;

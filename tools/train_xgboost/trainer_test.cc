@@ -83,6 +83,10 @@ TEST_F(TrainerTest, WritesModelSelfTestAndMetadata) {
   EXPECT_EQ(r->outputs_per_row, 1u);
   std::string log = Log();
   EXPECT_THAT(log, StartsWith("[0]\ttrain-logloss:"));
+  // The Python package's format: 5 decimals per value.
+  EXPECT_THAT(log, ::testing::ContainsRegex("^\\[0\\]\ttrain-logloss:[0-9]\\.[0-9]{5}\t"
+                                            "train-auc:[0-9]\\.[0-9]{5}\tvalidation-logloss:"
+                                            "[0-9]\\.[0-9]{5}\tvalidation-auc:[0-9]\\.[0-9]{5}\n"));
   EXPECT_THAT(log, HasSubstr("\tvalidation-auc:"));
   EXPECT_THAT(log, HasSubstr("\n[3]\ttrain-logloss:"));
 
