@@ -16,6 +16,30 @@
 //   keep_alive_seconds: 300
 //   network: false
 //   image: registry.local/team/train:1.2   # reserved: OCI images come later
+//
+// Validation (FromJson; every error is InvalidArgument naming the field's
+// full path, e.g. "unknown field 'resources.cpu'", "'retries' must be an
+// integer between 0 and 10, got a string"). A null value means "default".
+//   name         optional (the service may assign one); SageMaker's rule:
+//                1..63 of [A-Za-z0-9-], first and last a letter or digit
+//   team         [a-z0-9_-]{1,64}, default "default"
+//   entry_point  required; no `..` path component, no control characters
+//   hyperparameters  mapping; values scalars, lists or mappings (not null);
+//                at most 100; name 1..256 chars without '=' or control chars;
+//                the rendered value (HyperparameterString) at most 256 chars
+//   inputs       channel [A-Za-z0-9._-]{1,64} -> non-empty string
+//   metric_definitions  at most 40 {name (1..255), regex (1..500)}; the regex
+//                must compile as ECMAScript and have at least one group
+//   resources    {cpus: number in (0, 4096], memory_mb: integer >= 0,
+//                gpus: integer 0..64}
+//   max_runtime_seconds 1..432000 (5 days); retries 0..10;
+//   keep_alive_seconds 0..3600; network boolean; image, source_dir strings
+//   environment  names [A-Za-z_][A-Za-z0-9_]*, not SM_* or TRAINING_JOB_*
+//                (the contract owns those); values strings, or numbers and
+//                booleans which are stringified as JSON renders them ("2", "true")
+//   register     {model: [A-Za-z0-9][A-Za-z0-9._-]{0,127} (required),
+//                alias: [a-z0-9_-]{1,64} not all digits, tags: key 1..250 ->
+//                scalar (stringified), value <= 5000 chars}
 #pragma once
 
 #include <cstdint>
@@ -32,6 +56,7 @@ namespace tandem::compute {
 struct MetricDefinition {
   std::string name;
   std::string regex;  // the first capture group is the value
+  bool operator==(const MetricDefinition&) const = default;
 };
 
 struct Resources {
@@ -42,9 +67,10 @@ struct Resources {
 };
 
 struct RegisterSpec {
-  std::string model;  // registry model name
-  std::string alias;  // optional alias to move to the new version
-  std::map<std::string, std::string> tags;
+  std::string model;                        // registry model name
+  std::string alias;                        // optional alias to move to the new version
+  std::map<std::string, std::string> tags;  // scalar values are stringified
+  bool operator==(const RegisterSpec&) const = default;
 };
 
 struct JobSpec {
@@ -62,11 +88,15 @@ struct JobSpec {
   int64_t max_runtime_seconds = 86'400;
   std::map<std::string, std::string> environment;
   std::optional<RegisterSpec> register_model;  // key `register`
-  int retries = 0;                  // extra attempts after a failure (not after Stop)
-  int64_t keep_alive_seconds = 0;   // warm pool retention, 0..3600
-  bool network = false;             // sandboxed jobs get no network unless true
-  std::string image;                // reserved for OCI images
+  int retries = 0;                             // extra attempts after a failure (not after Stop)
+  int64_t keep_alive_seconds = 0;              // warm pool retention, 0..3600
+  bool network = false;                        // sandboxed jobs get no network unless true
+  std::string image;                           // reserved for OCI images
 
+  bool operator==(const JobSpec&) const = default;
+
+  // The spec as JSON; FromJson(ToJson()) == *this. Empty optional strings
+  // (name, source_dir, image) and an absent `register` are omitted.
   Json ToJson() const;
   // Validates every field; unknown or ill-typed fields -> InvalidArgument
   // naming the field (e.g. "resources.cpus must be a positive number").
