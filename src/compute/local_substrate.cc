@@ -1,0 +1,278 @@
+#include "compute/local_substrate.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "compute/runner/proc_stats.h"
+#include "compute/runner/protocol.h"
+#include "compute/runner/sandbox.h"
+
+#ifndef TANDEM_JOB_RUNNER_PATH
+#define TANDEM_JOB_RUNNER_PATH ""
+#endif
+
+namespace tandem::compute {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLostMessage[] = "runner vanished without a result";
+
+bool IsExecutable(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+std::string DefaultRunnerPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::string sibling = (self.parent_path() / "tandem-job-runner").string();
+    if (IsExecutable(sibling)) return sibling;
+  }
+  return TANDEM_JOB_RUNNER_PATH;
+}
+
+bool ValidJobId(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+std::optional<int64_t> ReadStarted(const std::string& dir) {
+  auto text = ReadFile(dir + "/" + kStartedFile);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+std::string Tail(const std::string& text, size_t n) {
+  std::string t = text.size() > n ? text.substr(text.size() - n) : text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateOptions options) {
+  if (options.runner_path.empty()) options.runner_path = DefaultRunnerPath();
+  if (!IsExecutable(options.runner_path)) {
+    return NotFoundError("tandem-job-runner not found or not executable at \"" +
+                         options.runner_path + "\"");
+  }
+  if (options.log_limit_bytes <= 0) {
+    return InvalidArgumentError("log_limit_bytes must be positive");
+  }
+  if (options.grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
+  std::string bwrap;
+  if (options.sandbox != LocalSubstrateOptions::Sandbox::kOff) {
+    if (!options.bwrap_path.empty()) {
+      if (IsExecutable(options.bwrap_path)) bwrap = options.bwrap_path;
+    } else {
+      const char* path = std::getenv("PATH");
+      bwrap = FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
+    }
+    if (bwrap.empty() && options.sandbox == LocalSubstrateOptions::Sandbox::kOn) {
+      return NotFoundError("sandbox requested but bubblewrap (bwrap) was not found" +
+                           (options.bwrap_path.empty() ? std::string(" in $PATH")
+                                                       : " at \"" + options.bwrap_path + "\""));
+    }
+  }
+  double capacity = options.capacity_cpus;
+  if (capacity == 0) capacity = std::max(1u, std::thread::hardware_concurrency());
+  return std::unique_ptr<LocalSubstrate>(
+      new LocalSubstrate(std::move(options), std::move(bwrap), capacity));
+}
+
+LocalSubstrate::LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path,
+                               double capacity)
+    : options_(std::move(options)), bwrap_path_(std::move(bwrap_path)), capacity_cpus_(capacity) {}
+
+Status LocalSubstrate::Validate(const LaunchRequest& r) const {
+  if (!ValidJobId(r.job_id)) {
+    return InvalidArgumentError("job_id \"" + r.job_id +
+                                "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
+                                "with '.'");
+  }
+  if (r.attempt < 1) return InvalidArgumentError("attempt must be >= 1");
+  if (r.argv.empty() || r.argv[0].empty()) return InvalidArgumentError("argv is empty");
+  if (r.job_dir.empty() || r.job_dir[0] != '/') {
+    return InvalidArgumentError("job_dir \"" + r.job_dir + "\" must be an absolute path");
+  }
+  if (!IsDir(r.job_dir)) return NotFoundError("job_dir \"" + r.job_dir + "\" is not a directory");
+  if (r.log_path.empty() || r.log_path[0] != '/') {
+    return InvalidArgumentError("log_path \"" + r.log_path + "\" must be an absolute path");
+  }
+  if (!IsDir(fs::path(r.log_path).parent_path().string())) {
+    return NotFoundError("the directory of log_path \"" + r.log_path + "\" does not exist");
+  }
+  if (r.max_runtime_seconds <= 0) {
+    return InvalidArgumentError("max_runtime_seconds must be positive");
+  }
+  if (r.resources.memory_mb < 0) return InvalidArgumentError("resources.memory_mb must be >= 0");
+  if (!r.working_dir.empty() && r.working_dir[0] != '/') {
+    return InvalidArgumentError("working_dir \"" + r.working_dir + "\" must be an absolute path");
+  }
+  return OkStatus();
+}
+
+StatusOr<JobHandle> LocalSubstrate::Submit(const LaunchRequest& request) {
+  RETURN_IF_ERROR(Validate(request));
+  std::string root = options_.state_root.empty()
+                         ? (fs::path(request.job_dir).parent_path() / ".runner").string()
+                         : options_.state_root;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
+  std::string dir = root + "/" + request.job_id + "-" + std::to_string(request.attempt);
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) {
+      return AlreadyExistsError("job " + request.job_id + " attempt " +
+                                std::to_string(request.attempt) + " was already submitted (" + dir +
+                                ")");
+    }
+    return InternalError("mkdir " + dir + ": " + std::strerror(errno));
+  }
+  RunnerRequest rr;
+  rr.launch = request;
+  rr.sandbox = !bwrap_path_.empty();
+  rr.bwrap_path = bwrap_path_;
+  rr.log_limit_bytes = options_.log_limit_bytes;
+  rr.grace_seconds = options_.grace_seconds;
+  rr.sample_interval_ms = options_.sample_interval_ms;
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kRequestFile, RunnerRequestToJson(rr).dump()));
+  RETURN_IF_ERROR(Spawn(dir));
+  return JobHandle{"local", dir};
+}
+
+Status LocalSubstrate::Spawn(const std::string& state_dir) const {
+  std::string log = state_dir + "/" + kRunnerLogFile;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // The runner must not inherit the control plane's sockets or files.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string runner = options_.runner_path;
+  std::string arg = state_dir;
+  char* argv[] = {runner.data(), arg.data(), nullptr};
+  char* envp[] = {nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, runner.c_str(), &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return InternalError("cannot start " + runner + ": " + std::strerror(rc));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
+  auto text = ReadFile(log);
+  return InternalError("tandem-job-runner failed to start the job: " +
+                       Tail(text.ok() ? *text : "no diagnostics", 2000));
+}
+
+StatusOr<std::string> LocalSubstrate::StateDir(const JobHandle& handle) const {
+  if (handle.substrate != "local") {
+    return InvalidArgumentError("handle of substrate \"" + handle.substrate +
+                                "\" given to the local substrate");
+  }
+  if (handle.id.empty() || handle.id[0] != '/' || !Exists(handle.id + "/" + kRequestFile)) {
+    return NotFoundError("no local job at \"" + handle.id + "\"");
+  }
+  return handle.id;
+}
+
+StatusOr<std::optional<ExitInfo>> LocalSubstrate::Poll(const JobHandle& handle) {
+  ASSIGN_OR_RETURN(std::string dir, StateDir(handle));
+  const std::string result = dir + "/" + kResultFile;
+  if (Exists(result)) {
+    ASSIGN_OR_RETURN(Json j, ReadJsonFile(result));
+    ASSIGN_OR_RETURN(ExitInfo e, ExitInfoFromJson(j));
+    return std::optional<ExitInfo>(std::move(e));
+  }
+  auto runner_json = ReadJsonFile(dir + "/" + kRunnerFile);
+  if (runner_json.ok()) {
+    ASSIGN_OR_RETURN(ProcessIdentity runner, ProcessIdentityFromJson(*runner_json));
+    if (IsSameLiveProcess(runner.pid, runner.start_ticks)) return std::optional<ExitInfo>();
+    // It may have written its result and exited since we looked.
+    if (Exists(result)) return Poll(handle);
+  }
+  return std::optional<ExitInfo>(MarkLost(dir));
+}
+
+ExitInfo LocalSubstrate::MarkLost(const std::string& dir) const {
+  // The runner died without a result (killed, host reboot). A sandboxed job
+  // died with it (--die-with-parent), an unsandboxed one got SIGKILL via
+  // PDEATHSIG; finish off what is left of its process group.
+  auto job_json = ReadJsonFile(dir + "/" + kJobFile);
+  if (job_json.ok()) {
+    if (auto job = ProcessIdentityFromJson(*job_json); job.ok()) {
+      for (const ProcStat& p : GroupMembers(job->pgid)) {
+        if (p.start_ticks >= job->start_ticks) kill(p.pid, SIGKILL);
+      }
+    }
+  }
+  ExitInfo e;
+  e.kind = ExitKind::kLost;
+  e.message = kLostMessage;
+  e.started_micros = ReadStarted(dir).value_or(0);
+  e.ended_micros = WallMicros();
+  // Later polls (and other control planes) see the same answer.
+  WriteFileAtomic(dir + "/" + kResultFile, ExitInfoToJson(e).dump()).IgnoreError();
+  return e;
+}
+
+Status LocalSubstrate::Stop(const JobHandle& handle, int64_t grace_seconds) {
+  ASSIGN_OR_RETURN(std::string dir, StateDir(handle));
+  if (grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (Exists(dir + "/" + kResultFile)) return OkStatus();  // already over
+  ASSIGN_OR_RETURN(Json j, ReadJsonFile(dir + "/" + kRunnerFile));
+  ASSIGN_OR_RETURN(ProcessIdentity runner, ProcessIdentityFromJson(j));
+  if (!IsSameLiveProcess(runner.pid, runner.start_ticks)) return OkStatus();  // Poll: lost
+  sigval value{};
+  value.sival_int = static_cast<int>(std::min<int64_t>(grace_seconds, 1 << 30));
+  if (sigqueue(runner.pid, SIGTERM, value) != 0 && errno != ESRCH) {
+    return InternalError("cannot signal runner " + std::to_string(runner.pid) + ": " +
+                         std::strerror(errno));
+  }
+  return OkStatus();
+}
+
+std::optional<int64_t> LocalSubstrate::StartedMicros(const JobHandle& handle) {
+  auto dir = StateDir(handle);
+  if (!dir.ok()) return std::nullopt;
+  return ReadStarted(*dir);
+}
+
+}  // namespace tandem::compute

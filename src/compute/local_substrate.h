@@ -1,0 +1,68 @@
+// The local compute substrate: each job runs as its own process tree under a
+// detached supervisor, tandem-job-runner (runner/runner_main.cc), started on
+// demand and gone when the job ends. The runner enforces max_runtime_seconds
+// (SIGTERM, grace, SIGKILL) and the memory limit, captures a bounded log,
+// kills what the job leaves behind and meters the whole tree; with
+// bubblewrap, the job is sandboxed (runner/sandbox.h).
+//
+// State lives in a per-attempt directory (runner/protocol.h) named by the
+// JobHandle, so a new LocalSubstrate (after a control-plane restart) can poll
+// and stop jobs that an earlier one started.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "compute/substrate.h"
+
+namespace tandem::compute {
+
+struct LocalSubstrateOptions {
+  // Where per-attempt state directories go (<state_root>/<job_id>-<attempt>).
+  // Empty: <parent of the job directory>/.runner. Must not be inside job_dir.
+  std::string state_root;
+  // The tandem-job-runner executable. Empty: next to the current executable,
+  // else the one built with this library.
+  std::string runner_path;
+  enum class Sandbox { kAuto, kOn, kOff };
+  Sandbox sandbox = Sandbox::kAuto;  // kOn fails Create without bubblewrap
+  std::string bwrap_path;            // empty: search $PATH
+  double capacity_cpus = 0;          // 0: the machine's hardware threads
+  int64_t log_limit_bytes = 256LL << 20;
+  int64_t grace_seconds = 10;        // after SIGTERM on timeout (SageMaker uses 120)
+  int64_t sample_interval_ms = 100;  // memory sampling period
+};
+
+class LocalSubstrate final : public Substrate {
+ public:
+  // NotFound if the runner or (with Sandbox::kOn) bwrap is missing.
+  static StatusOr<std::unique_ptr<LocalSubstrate>> Create(LocalSubstrateOptions options);
+
+  std::string name() const override { return "local"; }
+  bool sandboxed() const override { return !bwrap_path_.empty(); }
+  // Validates the request (InvalidArgument/NotFound naming the field), writes
+  // the state directory and returns once the runner is up (a few ms).
+  // AlreadyExists if this job_id/attempt was submitted before.
+  StatusOr<JobHandle> Submit(const LaunchRequest& request) override;
+  StatusOr<std::optional<ExitInfo>> Poll(const JobHandle& handle) override;
+  Status Stop(const JobHandle& handle, int64_t grace_seconds) override;
+  std::optional<int64_t> StartedMicros(const JobHandle& handle) override;
+  double capacity_cpus() const override { return capacity_cpus_; }
+
+  const std::string& runner_path() const { return options_.runner_path; }
+
+ private:
+  LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path, double capacity);
+  Status Validate(const LaunchRequest& r) const;
+  StatusOr<std::string> StateDir(const JobHandle& handle) const;
+  Status Spawn(const std::string& state_dir) const;
+  ExitInfo MarkLost(const std::string& state_dir) const;
+
+  const LocalSubstrateOptions options_;
+  const std::string bwrap_path_;  // empty = unsandboxed
+  const double capacity_cpus_;
+};
+
+}  // namespace tandem::compute

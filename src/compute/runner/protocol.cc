@@ -1,0 +1,196 @@
+#include "compute/runner/protocol.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace tandem::compute {
+
+std::string_view ExitKindName(ExitKind k) {
+  switch (k) {
+    case ExitKind::kExited:
+      return "Exited";
+    case ExitKind::kSignaled:
+      return "Signaled";
+    case ExitKind::kTimedOut:
+      return "TimedOut";
+    case ExitKind::kOutOfMemory:
+      return "OutOfMemory";
+    case ExitKind::kStopped:
+      return "Stopped";
+    case ExitKind::kLost:
+      return "Lost";
+  }
+  return "Unknown";
+}
+
+StatusOr<ExitKind> ParseExitKind(std::string_view name) {
+  for (ExitKind k : {ExitKind::kExited, ExitKind::kSignaled, ExitKind::kTimedOut,
+                     ExitKind::kOutOfMemory, ExitKind::kStopped, ExitKind::kLost}) {
+    if (ExitKindName(k) == name) return k;
+  }
+  return InvalidArgumentError("unknown exit kind \"" + std::string(name) + "\"");
+}
+
+namespace {
+
+// Runs `f` and turns nlohmann exceptions (wrong types) into InvalidArgument.
+template <typename F>
+auto CatchJson(std::string_view what, F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Json::exception& e) {
+    return InvalidArgumentError(std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Json RunnerRequestToJson(const RunnerRequest& r) {
+  const LaunchRequest& l = r.launch;
+  return Json{
+      {"job_id", l.job_id},
+      {"attempt", l.attempt},
+      {"job_dir", l.job_dir},
+      {"log_path", l.log_path},
+      {"argv", l.argv},
+      {"env", l.env},
+      {"working_dir", l.working_dir},
+      {"resources",
+       {{"cpus", l.resources.cpus},
+        {"memory_mb", l.resources.memory_mb},
+        {"gpus", l.resources.gpus}}},
+      {"max_runtime_seconds", l.max_runtime_seconds},
+      {"network", l.network},
+      {"sandbox", r.sandbox},
+      {"bwrap_path", r.bwrap_path},
+      {"log_limit_bytes", r.log_limit_bytes},
+      {"grace_seconds", r.grace_seconds},
+      {"sample_interval_ms", r.sample_interval_ms},
+  };
+}
+
+StatusOr<RunnerRequest> RunnerRequestFromJson(const Json& j) {
+  return CatchJson("runner request", [&]() -> StatusOr<RunnerRequest> {
+    RunnerRequest r;
+    LaunchRequest& l = r.launch;
+    l.job_id = j.at("job_id").get<std::string>();
+    l.attempt = j.at("attempt").get<int>();
+    l.job_dir = j.at("job_dir").get<std::string>();
+    l.log_path = j.at("log_path").get<std::string>();
+    l.argv = j.at("argv").get<std::vector<std::string>>();
+    l.env = j.at("env").get<std::map<std::string, std::string>>();
+    l.working_dir = j.at("working_dir").get<std::string>();
+    const Json& res = j.at("resources");
+    l.resources.cpus = res.at("cpus").get<double>();
+    l.resources.memory_mb = res.at("memory_mb").get<int64_t>();
+    l.resources.gpus = res.at("gpus").get<int>();
+    l.max_runtime_seconds = j.at("max_runtime_seconds").get<int64_t>();
+    l.network = j.at("network").get<bool>();
+    r.sandbox = j.at("sandbox").get<bool>();
+    r.bwrap_path = j.at("bwrap_path").get<std::string>();
+    r.log_limit_bytes = j.at("log_limit_bytes").get<int64_t>();
+    r.grace_seconds = j.at("grace_seconds").get<int64_t>();
+    r.sample_interval_ms = j.at("sample_interval_ms").get<int64_t>();
+    if (l.argv.empty()) return InvalidArgumentError("runner request: argv is empty");
+    return r;
+  });
+}
+
+Json ExitInfoToJson(const ExitInfo& e) {
+  return Json{
+      {"kind", std::string(ExitKindName(e.kind))},
+      {"exit_code", e.exit_code},
+      {"signal", e.signal},
+      {"message", e.message},
+      {"wall_seconds", e.metering.wall_seconds},
+      {"cpu_seconds", e.metering.cpu_seconds},
+      {"peak_rss_bytes", e.metering.peak_rss_bytes},
+      {"started_micros", e.started_micros},
+      {"ended_micros", e.ended_micros},
+  };
+}
+
+StatusOr<ExitInfo> ExitInfoFromJson(const Json& j) {
+  return CatchJson("result", [&]() -> StatusOr<ExitInfo> {
+    ExitInfo e;
+    ASSIGN_OR_RETURN(e.kind, ParseExitKind(j.at("kind").get<std::string>()));
+    e.exit_code = j.at("exit_code").get<int>();
+    e.signal = j.at("signal").get<int>();
+    e.message = j.at("message").get<std::string>();
+    e.metering.wall_seconds = j.at("wall_seconds").get<double>();
+    e.metering.cpu_seconds = j.at("cpu_seconds").get<double>();
+    e.metering.peak_rss_bytes = j.at("peak_rss_bytes").get<int64_t>();
+    e.started_micros = j.at("started_micros").get<int64_t>();
+    e.ended_micros = j.at("ended_micros").get<int64_t>();
+    return e;
+  });
+}
+
+Json ProcessIdentityToJson(const ProcessIdentity& p) {
+  return Json{{"pid", p.pid}, {"start_ticks", p.start_ticks}, {"pgid", p.pgid}};
+}
+
+StatusOr<ProcessIdentity> ProcessIdentityFromJson(const Json& j) {
+  return CatchJson("process identity", [&]() -> StatusOr<ProcessIdentity> {
+    ProcessIdentity p;
+    p.pid = j.at("pid").get<int>();
+    p.start_ticks = j.at("start_ticks").get<uint64_t>();
+    p.pgid = j.at("pgid").get<int>();
+    if (p.pid <= 0) return InvalidArgumentError("process identity: pid must be positive");
+    return p;
+  });
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view contents) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return InternalError("create " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return InternalError("write " + tmp + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return InternalError("rename " + tmp + ": " + std::strerror(err));
+  }
+  return OkStatus();
+}
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError(path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+StatusOr<Json> ReadJsonFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  auto j = ParseJson(text);
+  if (!j.ok()) return Annotate(j.status(), path);
+  return j;
+}
+
+int64_t WallMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+}  // namespace tandem::compute

@@ -1,0 +1,73 @@
+// What the local substrate and tandem-job-runner exchange through a job's
+// state directory (outside the job directory, so a sandboxed job cannot
+// tamper with it):
+//
+//   request.json  written by the substrate: the LaunchRequest plus runner options
+//   runner.json   written by the runner once it is detached: pid, start time, pgid
+//   job.json      written by the runner after fork: the job's pid, start time, pgid
+//   started       written by the runner when the job was exec'd: micros since epoch
+//   result.json   written by the runner last: the ExitInfo
+//   runner.log    the runner's own stderr (diagnostics only)
+//
+// Every file is written atomically (temp file + rename), so a reader sees
+// either nothing or the whole file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "compute/substrate.h"
+
+namespace tandem::compute {
+
+inline constexpr char kRequestFile[] = "request.json";
+inline constexpr char kRunnerFile[] = "runner.json";
+inline constexpr char kJobFile[] = "job.json";
+inline constexpr char kStartedFile[] = "started";
+inline constexpr char kResultFile[] = "result.json";
+inline constexpr char kRunnerLogFile[] = "runner.log";
+
+// Everything the runner needs to run one job.
+struct RunnerRequest {
+  LaunchRequest launch;
+  bool sandbox = false;                   // run under bubblewrap
+  std::string bwrap_path;                 // when sandboxed
+  int64_t log_limit_bytes = 256LL << 20;  // past this, output is discarded
+  int64_t grace_seconds = 10;             // SIGTERM -> SIGKILL for timeouts and plain SIGTERM
+  int64_t sample_interval_ms = 100;       // /proc sampling (memory limit, peak RSS)
+};
+
+// Identifies a live process across pid reuse: pid + start time (clock ticks
+// since boot, /proc/<pid>/stat field 22).
+struct ProcessIdentity {
+  int pid = 0;
+  uint64_t start_ticks = 0;
+  int pgid = 0;
+};
+
+Json RunnerRequestToJson(const RunnerRequest& r);
+StatusOr<RunnerRequest> RunnerRequestFromJson(const Json& j);
+
+Json ExitInfoToJson(const ExitInfo& e);
+StatusOr<ExitInfo> ExitInfoFromJson(const Json& j);
+
+// Parses "Exited", "Signaled", ... (ExitKindName's output).
+StatusOr<ExitKind> ParseExitKind(std::string_view name);
+
+Json ProcessIdentityToJson(const ProcessIdentity& p);
+StatusOr<ProcessIdentity> ProcessIdentityFromJson(const Json& j);
+
+// Writes `contents` to `path` via a temp file in the same directory + rename.
+Status WriteFileAtomic(const std::string& path, std::string_view contents);
+// NotFound if `path` does not exist.
+StatusOr<std::string> ReadFile(const std::string& path);
+// ReadFile + ParseJson, with the path in errors.
+StatusOr<Json> ReadJsonFile(const std::string& path);
+
+// Microseconds since the Unix epoch (CLOCK_REALTIME).
+int64_t WallMicros();
+
+}  // namespace tandem::compute

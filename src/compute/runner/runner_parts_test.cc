@@ -1,0 +1,170 @@
+// Unit tests of the runner's pieces: /proc parsing, the bubblewrap command
+// line and the state-file protocol.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "compute/runner/proc_stats.h"
+#include "compute/runner/protocol.h"
+#include "compute/runner/sandbox.h"
+#include "gtest/gtest.h"
+
+namespace tandem::compute {
+namespace {
+
+TEST(ProcStatTest, ParsesCommWithSpacesAndParens) {
+  std::string text =
+      "4242 (my (weird) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 "
+      "987654 10000000 321 18446744073709551615";
+  auto st = ParseProcStat(text);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->pid, 4242);
+  EXPECT_EQ(st->state, 'S');
+  EXPECT_EQ(st->ppid, 1);
+  EXPECT_EQ(st->pgid, 4242);
+  EXPECT_EQ(st->start_ticks, 987654u);
+  EXPECT_EQ(st->rss_pages, 321);
+}
+
+TEST(ProcStatTest, RejectsTruncatedText) {
+  EXPECT_FALSE(ParseProcStat("12 (x) S 1 2").has_value());
+  EXPECT_FALSE(ParseProcStat("garbage").has_value());
+}
+
+TEST(ProcStatTest, SelfIsLiveAndAForkedChildIsADescendant) {
+  auto self = ReadProcStat(getpid());
+  ASSERT_TRUE(self.has_value());
+  EXPECT_TRUE(IsSameLiveProcess(getpid(), self->start_ticks));
+  EXPECT_FALSE(IsSameLiveProcess(getpid(), self->start_ticks + 1));
+  EXPECT_GT(ResidentBytes(*self), 0);
+  EXPECT_GT(ProportionalBytes(getpid()), 0);
+
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    ssize_t n = read(p[0], &c, 1);  // wait until the parent is done looking
+    _exit(n == 1 ? 0 : 1);
+  }
+  close(p[0]);
+  auto d = Descendants(getpid());
+  bool found = std::any_of(d.begin(), d.end(), [&](const ProcStat& s) { return s.pid == child; });
+  EXPECT_TRUE(found);
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  close(p[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_FALSE(ReadProcStat(child).has_value());
+}
+
+TEST(SandboxTest, FindBwrapSearchesPath) {
+  EXPECT_FALSE(FindBwrap("/nonexistent:/also/not").has_value());
+  EXPECT_FALSE(FindBwrap("").has_value());
+  if (std::filesystem::exists("/usr/bin/bwrap")) {
+    EXPECT_EQ(FindBwrap("/nonexistent:/usr/bin").value_or(""), "/usr/bin/bwrap");
+  }
+}
+
+TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
+  SandboxSpec spec{"/usr/bin/bwrap", "/data/jobs/j1", "", false, {"python3", "train.py"}};
+  HostOpt host{false, {{"conda", false, ""}, {"link", true, "/elsewhere"}}};
+  std::vector<std::string> c = BwrapCommand(spec, host);
+  auto has = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
+  };
+  EXPECT_EQ(c.front(), "/usr/bin/bwrap");
+  EXPECT_TRUE(has({"--unshare-net"}));
+  EXPECT_TRUE(has({"--ro-bind", "/", "/"}));
+  EXPECT_TRUE(has({"--tmpfs", "/opt"}));
+  EXPECT_TRUE(has({"--ro-bind", "/opt/conda", "/opt/conda"}));
+  EXPECT_TRUE(has({"--symlink", "/elsewhere", "/opt/link"}));
+  EXPECT_TRUE(has(
+      {"--bind", "/data/jobs/j1", "/opt/ml", "--chdir", "/opt/ml", "--", "python3", "train.py"}));
+  // The job directory is bound after the read-only root, so it stays writable.
+  auto root = std::find(c.begin(), c.end(), "--ro-bind");
+  auto bind = std::find(c.begin(), c.end(), "--bind");
+  EXPECT_LT(root, bind);
+}
+
+TEST(SandboxTest, CommandWithNetworkAndExistingOptMl) {
+  SandboxSpec spec{"bwrap", "/j", "/opt/ml/code", true, {"/bin/true"}};
+  std::vector<std::string> c = BwrapCommand(spec, HostOpt{true, {}});
+  EXPECT_EQ(std::count(c.begin(), c.end(), "--unshare-net"), 0);
+  EXPECT_EQ(std::count(c.begin(), c.end(), "/opt"), 0);  // no tmpfs over /opt
+  EXPECT_NE(std::find(c.begin(), c.end(), "/opt/ml/code"), c.end());
+}
+
+TEST(ProtocolTest, RequestRoundTrips) {
+  RunnerRequest r;
+  r.launch.job_id = "j-1";
+  r.launch.attempt = 2;
+  r.launch.job_dir = "/a";
+  r.launch.log_path = "/a.log";
+  r.launch.argv = {"x", "y z"};
+  r.launch.env = {{"K", "V"}};
+  r.launch.resources.memory_mb = 64;
+  r.launch.network = true;
+  r.sandbox = true;
+  r.bwrap_path = "/usr/bin/bwrap";
+  r.log_limit_bytes = 1234;
+  auto back = RunnerRequestFromJson(RunnerRequestToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->launch.argv, r.launch.argv);
+  EXPECT_EQ(back->launch.env, r.launch.env);
+  EXPECT_EQ(back->launch.resources, r.launch.resources);
+  EXPECT_TRUE(back->launch.network);
+  EXPECT_EQ(back->log_limit_bytes, 1234);
+}
+
+TEST(ProtocolTest, BadRequestsNameTheProblem) {
+  auto missing = RunnerRequestFromJson(Json{{"job_id", "x"}});
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  Json j = RunnerRequestToJson(RunnerRequest{});
+  auto empty_argv = RunnerRequestFromJson(j);
+  EXPECT_EQ(empty_argv.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(empty_argv.status().message()).find("argv"), std::string::npos);
+  j["argv"] = "not-a-list";
+  EXPECT_EQ(RunnerRequestFromJson(j).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ProtocolTest, ExitInfoRoundTripsAndKindsParse) {
+  ExitInfo e;
+  e.kind = ExitKind::kOutOfMemory;
+  e.exit_code = 0;
+  e.signal = 9;
+  e.message = "memory";
+  e.metering = {1.5, 0.25, 4096};
+  e.started_micros = 10;
+  e.ended_micros = 20;
+  auto back = ExitInfoFromJson(ExitInfoToJson(e));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->kind, ExitKind::kOutOfMemory);
+  EXPECT_EQ(back->signal, 9);
+  EXPECT_EQ(back->metering.peak_rss_bytes, 4096);
+  EXPECT_EQ(back->ended_micros, 20);
+  EXPECT_EQ(ParseExitKind("Bogus").status().code(), StatusCode::kInvalidArgument);
+  for (ExitKind k : {ExitKind::kExited, ExitKind::kSignaled, ExitKind::kTimedOut,
+                     ExitKind::kOutOfMemory, ExitKind::kStopped, ExitKind::kLost}) {
+    EXPECT_EQ(ParseExitKind(ExitKindName(k)).value(), k);
+  }
+}
+
+TEST(ProtocolTest, AtomicWriteAndReadErrors) {
+  std::string dir = "/tmp/tandem-protocol-test-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/f.json", "{\"a\":1}").ok());
+  EXPECT_EQ(ReadJsonFile(dir + "/f.json").value()["a"], 1);
+  EXPECT_EQ(ReadFile(dir + "/missing").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/bad.json", "{nope").ok());
+  auto bad = ReadJsonFile(dir + "/bad.json");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(bad.status().message()).find("bad.json"), std::string::npos);
+  EXPECT_FALSE(WriteFileAtomic(dir + "/no/such/dir/f", "x").ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tandem::compute
