@@ -1,5 +1,6 @@
 #include "train_xgboost/hyperparameters.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -90,8 +91,9 @@ StatusOr<TrainerOptions> MakeTrainerOptions(const HyperparameterMap& hps, int de
     o.objective = it->second;
   }
   o.booster_params.emplace_back("objective", o.objective);
-  if (default_nthread > 0 && !hps.contains("nthread")) {
-    o.booster_params.emplace_back("nthread", std::to_string(default_nthread));
+  ASSIGN_OR_RETURN(o.nthread, ParseInt(hps, "nthread", std::max(default_nthread, 0), 0, 4096));
+  if (o.nthread > 0 && !hps.contains("nthread")) {
+    o.booster_params.emplace_back("nthread", std::to_string(o.nthread));
   }
   for (const auto& [key, value] : hps) {
     if (key == "num_round" || key == "early_stopping_rounds" || key == "self_test_rows" ||

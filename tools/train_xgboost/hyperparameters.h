@@ -30,6 +30,7 @@ struct TrainerOptions {
   std::string objective = "binary:logistic";
   std::vector<std::string> eval_metrics;  // from eval_metric, comma separated
   int self_test_rows = 20;                // rows written to self_test.jsonl (0..1000)
+  int nthread = 0;                        // threads for XGBoost (0 = all cores)
   // Everything else, in order, for XGBoosterSetParam (objective included).
   std::vector<std::pair<std::string, std::string>> booster_params;
 };

@@ -105,6 +105,11 @@ TEST(MakeTrainerOptions, ExplicitNthreadWins) {
   ASSERT_TRUE(o.ok());
   EXPECT_THAT(o->booster_params, Contains(Pair("nthread", "1")));
   EXPECT_THAT(o->booster_params, Not(Contains(Pair("nthread", "8"))));
+  EXPECT_EQ(o->nthread, 1);
+  EXPECT_EQ(MakeTrainerOptions({}, 8)->nthread, 8);
+  EXPECT_EQ(MakeTrainerOptions({}, 0)->nthread, 0);
+  EXPECT_THAT(std::string(MakeTrainerOptions({{"nthread", "many"}}, 0).status().message()),
+              HasSubstr("hyperparameter nthread must be an integer"));
 }
 
 TEST(MakeTrainerOptions, RejectsIllTypedTrainerKeys) {

@@ -1,5 +1,6 @@
 #include "train_xgboost/trainer.h"
 
+#include <dlfcn.h>
 #include <xgboost/c_api.h>
 
 #include <algorithm>
@@ -46,9 +47,13 @@ Status XgbError(const std::string& what, StatusCode code = StatusCode::kInternal
   return Status(code, what + ": " + LastXgbError());
 }
 
-StatusOr<DMatrix> MakeDMatrix(const float* data, size_t rows, size_t cols, const float* labels) {
+// `nthread` bounds the OpenMP threads used to build it (0 = all cores): more
+// threads than the job's CPUs only spin.
+StatusOr<DMatrix> MakeDMatrix(const float* data, size_t rows, size_t cols, const float* labels,
+                              int nthread) {
   DMatrixHandle h = nullptr;
-  if (XGDMatrixCreateFromMat(data, rows, cols, std::numeric_limits<float>::quiet_NaN(), &h) != 0) {
+  if (XGDMatrixCreateFromMat_omp(data, rows, cols, std::numeric_limits<float>::quiet_NaN(), &h,
+                                 nthread) != 0) {
     return XgbError("creating the data matrix", StatusCode::kInvalidArgument);
   }
   DMatrix m(h);
@@ -56,6 +61,17 @@ StatusOr<DMatrix> MakeDMatrix(const float* data, size_t rows, size_t cols, const
     return XgbError("setting labels", StatusCode::kInvalidArgument);
   }
   return m;
+}
+
+// XGBoost 1.7 runs some metrics (auc) on all OpenMP threads whatever nthread
+// says, and idle OpenMP threads spin: on a job given fewer CPUs than the
+// machine has, that more than doubles CPU time. OMP_NUM_THREADS is read when
+// libgomp loads, so set the default through the already-loaded runtime.
+void LimitOpenMpThreads(int nthread) {
+  if (nthread <= 0) return;
+  using SetNumThreads = void (*)(int);
+  auto set = reinterpret_cast<SetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set != nullptr) set(nthread);
 }
 
 // Metrics where larger is better, as xgboost.callback.EarlyStopping decides.
@@ -141,17 +157,20 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
                                    std::optional<Dataset> validation, const std::string& model_dir,
                                    std::FILE* log) {
   RETURN_IF_ERROR(AlignWidths(train, validation));
+  LimitOpenMpThreads(options.nthread);
   if (options.early_stopping_rounds > 0 && !validation) {
     return InvalidArgumentError("early_stopping_rounds needs a validation channel");
   }
-  ASSIGN_OR_RETURN(DMatrix dtrain, MakeDMatrix(train.features.data(), train.num_rows,
-                                               train.num_features, train.labels.data()));
+  ASSIGN_OR_RETURN(DMatrix dtrain,
+                   MakeDMatrix(train.features.data(), train.num_rows, train.num_features,
+                               train.labels.data(), options.nthread));
   std::vector<DMatrixHandle> evals = {dtrain.get()};
   std::vector<const char*> names = {"train"};
   DMatrix dvalid;
   if (validation) {
-    ASSIGN_OR_RETURN(dvalid, MakeDMatrix(validation->features.data(), validation->num_rows,
-                                         validation->num_features, validation->labels.data()));
+    ASSIGN_OR_RETURN(
+        dvalid, MakeDMatrix(validation->features.data(), validation->num_rows,
+                            validation->num_features, validation->labels.data(), options.nthread));
     evals.push_back(dvalid.get());
     names.push_back("validation");
   }
@@ -247,7 +266,7 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
   size_t per_row = 1;
   std::string jsonl;
   if (n > 0) {
-    ASSIGN_OR_RETURN(DMatrix dsample, MakeDMatrix(rows.data(), n, width, nullptr));
+    ASSIGN_OR_RETURN(DMatrix dsample, MakeDMatrix(rows.data(), n, width, nullptr, options.nthread));
     bst_ulong len = 0;
     const float* preds = nullptr;
     if (XGBoosterPredict(bh, dsample.get(), 0, 0, 0, &len, &preds) != 0) {
