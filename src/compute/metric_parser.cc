@@ -87,9 +87,11 @@ void MetricParser::MatchLine(const std::string& line, int64_t now_micros,
   if (line.empty() || !impl_) return;
   for (size_t i = 0; i < defs_.size(); ++i) {
     std::smatch m;
-    if (!std::regex_search(line, m, impl_->regexes[i]) || !m[1].matched) continue;
+    if (!std::regex_search(line, m, impl_->regexes[i])) continue;
     std::optional<double> v =
-        ParseNumber(std::string_view(line).substr(m[1].first - line.begin(), m[1].length()));
+        !m[1].matched
+            ? std::nullopt
+            : ParseNumber(std::string_view(line).substr(m[1].first - line.begin(), m[1].length()));
     if (!v) {
       ++non_numeric_;
       continue;
