@@ -1,0 +1,42 @@
+#include "runtime/flavor_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/xgboost_flavor.h"
+
+namespace tandem::runtime {
+
+Status FlavorRegistry::Register(const std::string& flavor, FlavorLoader loader) {
+  if (flavor.empty() || !loader) {
+    return InvalidArgumentError("a flavor needs a non-empty name and a loader");
+  }
+  if (!loaders_.emplace(flavor, std::move(loader)).second) {
+    return AlreadyExistsError(absl::StrCat("flavor '", flavor, "' is already registered"));
+  }
+  return OkStatus();
+}
+
+StatusOr<const FlavorLoader*> FlavorRegistry::Find(const std::string& flavor) const {
+  auto it = loaders_.find(flavor);
+  if (it == loaders_.end()) {
+    return InvalidArgumentError(absl::StrCat("unknown model flavor '", flavor,
+                                             "' (registered: ", absl::StrJoin(flavors(), ", "),
+                                             ")"));
+  }
+  return &it->second;
+}
+
+std::vector<std::string> FlavorRegistry::flavors() const {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : loaders_) names.push_back(name);
+  return names;
+}
+
+FlavorRegistry BuiltinFlavors() {
+  FlavorRegistry registry;
+  Status s = registry.Register(kXGBoostFlavor, LoadXGBoostModel);
+  (void)s;  // cannot fail on an empty registry
+  return registry;
+}
+
+}  // namespace tandem::runtime

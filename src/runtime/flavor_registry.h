@@ -1,0 +1,39 @@
+// Flavor -> loader table. Loaders are registered explicitly by whoever
+// builds the registry (no static self-registration): BuiltinFlavors() adds
+// the native ones; Python handlers and C-ABI plugins register theirs on top.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "runtime/model_package.h"
+#include "runtime/predictor.h"
+
+namespace tandem::runtime {
+
+// Builds a predictor from a package whose flavor it handles. Must be safe to
+// call from several threads at once.
+using FlavorLoader =
+    std::function<StatusOr<std::unique_ptr<Predictor>>(const ModelPackage& package)>;
+
+// Not thread-safe to mutate; const use (Find) is thread-safe.
+class FlavorRegistry {
+ public:
+  // AlreadyExists if `flavor` is taken; InvalidArgument if empty/null.
+  Status Register(const std::string& flavor, FlavorLoader loader);
+  // InvalidArgument naming the flavor and the registered ones if unknown.
+  StatusOr<const FlavorLoader*> Find(const std::string& flavor) const;
+  std::vector<std::string> flavors() const;
+
+ private:
+  std::map<std::string, FlavorLoader> loaders_;
+};
+
+// A registry with the built-in flavors ("xgboost").
+FlavorRegistry BuiltinFlavors();
+
+}  // namespace tandem::runtime

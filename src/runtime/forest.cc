@@ -1,0 +1,343 @@
+#include "runtime/forest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tandem::runtime {
+namespace {
+
+// XGBoost writes its parameters as strings ("3E-1"); accept numbers too.
+StatusOr<double> ParamNumber(const Json& obj, const char* key, const std::string& where) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return InvalidArgumentError(absl::StrCat(where, ".", key, " is missing"));
+  if (it->is_number()) return it->get<double>();
+  if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (!s.empty() && end == s.c_str() + s.size()) return v;
+  }
+  return InvalidArgumentError(absl::StrCat(where, ".", key, " is not a number: ", it->dump()));
+}
+
+StatusOr<float> ParamFloat(const Json& obj, const char* key, const std::string& where) {
+  auto it = obj.find(key);
+  // Parse floats as float (strtof), as XGBoost does, not via double.
+  if (it != obj.end() && it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    char* end = nullptr;
+    float v = std::strtof(s.c_str(), &end);
+    if (!s.empty() && end == s.c_str() + s.size()) return v;
+  }
+  ASSIGN_OR_RETURN(double v, ParamNumber(obj, key, where));
+  return static_cast<float>(v);
+}
+
+StatusOr<const Json*> Member(const Json& obj, const char* key, const std::string& where) {
+  if (!obj.is_object()) return InvalidArgumentError(absl::StrCat(where, " is not an object"));
+  auto it = obj.find(key);
+  if (it == obj.end()) return InvalidArgumentError(absl::StrCat(where, ".", key, " is missing"));
+  return &*it;
+}
+
+StatusOr<const Json*> Array(const Json& obj, const char* key, size_t size,
+                            const std::string& where) {
+  ASSIGN_OR_RETURN(const Json* a, Member(obj, key, where));
+  if (!a->is_array() || a->size() != size) {
+    return InvalidArgumentError(
+        absl::StrCat(where, ".", key, " is not an array of ", size, " elements"));
+  }
+  return a;
+}
+
+float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+Status Forest::AddTree(const Json& tree, size_t index, Forest* forest) {
+  const std::string where = absl::StrCat("trees[", index, "]");
+  ASSIGN_OR_RETURN(const Json* tree_param, Member(tree, "tree_param", where));
+  ASSIGN_OR_RETURN(double num_nodes_d, ParamNumber(*tree_param, "num_nodes", where));
+  if (tree_param->contains("size_leaf_vector")) {
+    ASSIGN_OR_RETURN(double leaf_vector, ParamNumber(*tree_param, "size_leaf_vector", where));
+    if (leaf_vector > 1) {
+      return InvalidArgumentError(absl::StrCat(
+          where, ": vector-leaf (multi-target) trees are not supported by the native evaluator"));
+    }
+  }
+  if (num_nodes_d < 1 || num_nodes_d > std::numeric_limits<int32_t>::max()) {
+    return InvalidArgumentError(absl::StrCat(where, " has ", num_nodes_d, " nodes"));
+  }
+  const size_t n = static_cast<size_t>(num_nodes_d);
+  ASSIGN_OR_RETURN(const Json* left, Array(tree, "left_children", n, where));
+  ASSIGN_OR_RETURN(const Json* right, Array(tree, "right_children", n, where));
+  ASSIGN_OR_RETURN(const Json* indices, Array(tree, "split_indices", n, where));
+  ASSIGN_OR_RETURN(const Json* conditions, Array(tree, "split_conditions", n, where));
+  ASSIGN_OR_RETURN(const Json* default_left, Array(tree, "default_left", n, where));
+  if (tree.contains("split_type")) {
+    ASSIGN_OR_RETURN(const Json* split_type, Array(tree, "split_type", n, where));
+    for (const Json& t : *split_type) {
+      if (!t.is_number() || t.get<double>() != 0) {
+        return InvalidArgumentError(absl::StrCat(
+            where, ": categorical splits are not supported by the native evaluator"));
+      }
+    }
+  }
+  try {
+    // Lay out the reachable nodes breadth-first (siblings adjacent); this also
+    // rejects out-of-range children and cycles.
+    const int32_t base = static_cast<int32_t>(forest->nodes_.size());
+    std::vector<int32_t> order = {0};
+    std::vector<int32_t> new_index(n, -1);
+    new_index[0] = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      const int32_t i = order[k];
+      const int64_t l = (*left)[i].get<int64_t>();
+      const int64_t r = (*right)[i].get<int64_t>();
+      if (l == -1) continue;
+      for (int64_t c : {l, r}) {
+        if (c < 0 || static_cast<size_t>(c) >= n || new_index[c] != -1) {
+          return InvalidArgumentError(
+              absl::StrCat(where, ": node ", i, " has an invalid child ", c));
+        }
+        new_index[c] = static_cast<int32_t>(order.size());
+        order.push_back(static_cast<int32_t>(c));
+      }
+    }
+    for (int32_t i : order) {
+      Node node;
+      node.value = static_cast<float>((*conditions)[i].get<double>());
+      const int64_t l = (*left)[i].get<int64_t>();
+      if (l == -1) {
+        node.feature = 0;
+        node.left = node.right = -1;
+      } else {
+        const int64_t f = (*indices)[i].get<int64_t>();
+        if (f < 0 || f >= forest->num_features_) {
+          return InvalidArgumentError(absl::StrCat(where, ": node ", i, " splits on feature ", f,
+                                                   " but the model has ", forest->num_features_,
+                                                   " features"));
+        }
+        const Json& d = (*default_left)[i];
+        const bool dl = d.is_boolean() ? d.get<bool>() : d.get<int64_t>() != 0;
+        node.feature = static_cast<uint32_t>(f) | (dl ? kDefaultLeft : 0u);
+        node.left = base + new_index[l];
+        node.right = base + new_index[(*right)[i].get<int64_t>()];
+      }
+      forest->nodes_.push_back(node);
+    }
+    forest->tree_roots_.push_back(base);
+  } catch (const Json::exception& e) {
+    return InvalidArgumentError(absl::StrCat(where, " is malformed: ", e.what()));
+  }
+  return OkStatus();
+}
+
+StatusOr<Forest> Forest::FromXGBoostModel(const Json& model) {
+  Forest forest;
+  ASSIGN_OR_RETURN(const Json* learner, Member(model, "learner", "model"));
+  ASSIGN_OR_RETURN(const Json* param, Member(*learner, "learner_model_param", "learner"));
+  ASSIGN_OR_RETURN(const Json* objective, Member(*learner, "objective", "learner"));
+  ASSIGN_OR_RETURN(const Json* booster, Member(*learner, "gradient_booster", "learner"));
+
+  ASSIGN_OR_RETURN(double num_feature, ParamNumber(*param, "num_feature", "learner_model_param"));
+  ASSIGN_OR_RETURN(double num_class, ParamNumber(*param, "num_class", "learner_model_param"));
+  ASSIGN_OR_RETURN(float base_score, ParamFloat(*param, "base_score", "learner_model_param"));
+  if (param->contains("num_target")) {
+    ASSIGN_OR_RETURN(double num_target, ParamNumber(*param, "num_target", "learner_model_param"));
+    if (num_target > 1) {
+      return InvalidArgumentError(absl::StrCat("multi-target models (num_target=", num_target,
+                                               ") are not supported by the native evaluator"));
+    }
+  }
+  if (num_feature < 1 || num_feature >= kFeatureMask) {
+    return InvalidArgumentError(absl::StrCat("model has num_feature=", num_feature));
+  }
+  if (num_class < 0 || num_class > static_cast<double>(kAccumulator)) {
+    return InvalidArgumentError(
+        absl::StrCat("num_class=", num_class, " is not supported by the native evaluator"));
+  }
+  forest.num_features_ = static_cast<int>(num_feature);
+  forest.num_groups_ = std::max(1, static_cast<int>(num_class));
+  if (auto it = learner->find("feature_names"); it != learner->end() && it->is_array()) {
+    for (const Json& name : *it) {
+      if (name.is_string()) forest.feature_names_.push_back(name.get<std::string>());
+    }
+    if (forest.feature_names_.size() != static_cast<size_t>(forest.num_features_)) {
+      forest.feature_names_.clear();
+    }
+  }
+
+  // Objective: how the base score becomes a margin (ProbToMargin) and how
+  // margins become scores (PredTransform), as in XGBoost 1.7.
+  ASSIGN_OR_RETURN(const Json* name, Member(*objective, "name", "learner.objective"));
+  if (!name->is_string()) return InvalidArgumentError("learner.objective.name is not a string");
+  forest.objective_ = name->get<std::string>();
+  const std::string& obj = forest.objective_;
+  const bool multi = obj == "multi:softprob" || obj == "multi:softmax";
+  if (obj == "binary:logistic" || obj == "reg:logistic") {
+    if (!(base_score > 0.0f && base_score < 1.0f)) {
+      return InvalidArgumentError(
+          absl::StrCat("base_score ", base_score, " is outside (0,1) for ", obj));
+    }
+    forest.base_margin_ = -std::log(1.0f / base_score - 1.0f);
+    forest.transform_ = Transform::kSigmoid;
+  } else if (obj == "binary:logitraw" || obj == "reg:squarederror" || obj == "reg:linear" ||
+             obj == "reg:squaredlogerror" || obj == "reg:pseudohubererror") {
+    forest.base_margin_ = base_score;
+    forest.transform_ = Transform::kIdentity;
+  } else if (obj == "count:poisson" || obj == "reg:gamma" || obj == "reg:tweedie") {
+    if (!(base_score > 0.0f)) {
+      return InvalidArgumentError(absl::StrCat("base_score ", base_score, " is not > 0 for ", obj));
+    }
+    forest.base_margin_ = std::log(base_score);
+    forest.transform_ = Transform::kExp;
+  } else if (multi) {
+    if (num_class < 1) return InvalidArgumentError(absl::StrCat(obj, " model has num_class=0"));
+    forest.base_margin_ = base_score;
+    forest.transform_ = obj == "multi:softprob" ? Transform::kSoftmax : Transform::kArgmax;
+  } else {
+    return InvalidArgumentError(
+        absl::StrCat("objective '", obj, "' is not supported by the native evaluator"));
+  }
+  if (!multi && forest.num_groups_ != 1) {
+    return InvalidArgumentError(absl::StrCat("objective '", obj, "' with num_class=", num_class,
+                                             " is not supported by the native evaluator"));
+  }
+
+  // Booster: gbtree, or dart whose tree weights are all 1 (then identical).
+  ASSIGN_OR_RETURN(const Json* booster_name, Member(*booster, "name", "gradient_booster"));
+  const std::string bname = booster_name->is_string() ? booster_name->get<std::string>() : "";
+  const Json* gbtree = booster;
+  if (bname == "dart") {
+    ASSIGN_OR_RETURN(gbtree, Member(*booster, "gbtree", "gradient_booster"));
+    ASSIGN_OR_RETURN(const Json* weights, Member(*booster, "weight_drop", "gradient_booster"));
+    if (!weights->is_array()) return InvalidArgumentError("dart weight_drop is not an array");
+    for (const Json& w : *weights) {
+      if (!w.is_number() || w.get<double>() != 1.0) {
+        return InvalidArgumentError(
+            "dart boosters with tree weights other than 1 are not supported by the native "
+            "evaluator");
+      }
+    }
+  } else if (bname != "gbtree") {
+    return InvalidArgumentError(absl::StrCat("booster '", bname,
+                                             "' is not supported by the native evaluator "
+                                             "(only gbtree, and dart with unit weights)"));
+  }
+  ASSIGN_OR_RETURN(const Json* gmodel, Member(*gbtree, "model", "gradient_booster"));
+  ASSIGN_OR_RETURN(const Json* gparam, Member(*gmodel, "gbtree_model_param", "gbtree.model"));
+  ASSIGN_OR_RETURN(double num_trees, ParamNumber(*gparam, "num_trees", "gbtree_model_param"));
+  if (gparam->contains("size_leaf_vector")) {
+    ASSIGN_OR_RETURN(double lv, ParamNumber(*gparam, "size_leaf_vector", "gbtree_model_param"));
+    if (lv > 1) {
+      return InvalidArgumentError(
+          "vector-leaf (multi-target) trees are not supported by the native evaluator");
+    }
+  }
+  if (num_trees < 0) return InvalidArgumentError("gbtree_model_param.num_trees is negative");
+  const size_t t = static_cast<size_t>(num_trees);
+  ASSIGN_OR_RETURN(const Json* trees, Array(*gmodel, "trees", t, "gbtree.model"));
+  ASSIGN_OR_RETURN(const Json* tree_info, Array(*gmodel, "tree_info", t, "gbtree.model"));
+  for (size_t i = 0; i < t; ++i) {
+    const Json& g = (*tree_info)[i];
+    if (!g.is_number_integer() || g.get<int64_t>() < 0 || g.get<int64_t>() >= forest.num_groups_) {
+      return InvalidArgumentError(
+          absl::StrCat("tree_info[", i, "] = ", g.dump(), " is not a class in [0, ",
+                       forest.num_groups_, ")"));
+    }
+    forest.tree_groups_.push_back(static_cast<int32_t>(g.get<int64_t>()));
+    RETURN_IF_ERROR(AddTree((*trees)[i], i, &forest));
+  }
+  return forest;
+}
+
+std::vector<std::vector<float>> Forest::SplitThresholds() const {
+  std::vector<std::vector<float>> out(static_cast<size_t>(num_features_));
+  for (const Node& node : nodes_) {
+    if (node.left >= 0) out[node.feature & kFeatureMask].push_back(node.value);
+  }
+  return out;
+}
+
+void Forest::ApplyTransform(const float* margins, float* out) const {
+  const int g = num_groups_;
+  switch (transform_) {
+    case Transform::kIdentity:
+      std::copy(margins, margins + g, out);
+      break;
+    case Transform::kSigmoid:
+      out[0] = Sigmoid(margins[0]);
+      break;
+    case Transform::kExp:
+      out[0] = std::exp(margins[0]);
+      break;
+    case Transform::kSoftmax: {
+      // common::Softmax: float max, double sum of float exps, float divide.
+      float wmax = margins[0];
+      for (int k = 1; k < g; ++k) wmax = std::fmax(margins[k], wmax);
+      double wsum = 0;
+      for (int k = 0; k < g; ++k) {
+        out[k] = std::exp(margins[k] - wmax);
+        wsum += out[k];
+      }
+      for (int k = 0; k < g; ++k) out[k] /= static_cast<float>(wsum);
+      break;
+    }
+    case Transform::kArgmax: {
+      int best = 0;
+      for (int k = 1; k < g; ++k) {
+        if (margins[k] > margins[best]) best = k;
+      }
+      out[0] = static_cast<float>(best);
+      break;
+    }
+  }
+}
+
+void Forest::Predict(const float* rows, size_t n_rows, size_t n_cols, float* out,
+                     bool output_margin) const {
+  const size_t groups = static_cast<size_t>(num_groups_);
+  const size_t block = std::min(kBlockRows, kAccumulator / groups);
+  const size_t out_width = output_margin ? groups : static_cast<size_t>(num_outputs());
+  const Node* nodes = nodes_.data();
+  const size_t num_trees = tree_roots_.size();
+  float acc[kAccumulator];
+  for (size_t start = 0; start < n_rows; start += block) {
+    const size_t nb = std::min(block, n_rows - start);
+    std::fill(acc, acc + nb * groups, base_margin_);
+    const float* first = rows + start * n_cols;
+    for (size_t t = 0; t < num_trees; ++t) {
+      const int32_t root = tree_roots_[t];
+      float* acc_g = acc + tree_groups_[t];
+      for (size_t r = 0; r < nb; ++r) {
+        const float* row = first + r * n_cols;
+        int32_t i = root;
+        while (nodes[i].left >= 0) {
+          const Node& node = nodes[i];
+          const uint32_t f = node.feature & kFeatureMask;
+          const float v = f < n_cols ? row[f] : std::numeric_limits<float>::quiet_NaN();
+          if (std::isnan(v)) {
+            i = (node.feature & kDefaultLeft) ? node.left : node.right;
+          } else {
+            i = v < node.value ? node.left : node.right;
+          }
+        }
+        acc_g[r * groups] += nodes[i].value;
+      }
+    }
+    float* dst = out + start * out_width;
+    if (output_margin) {
+      std::copy(acc, acc + nb * groups, dst);
+    } else {
+      for (size_t r = 0; r < nb; ++r) ApplyTransform(acc + r * groups, dst + r * out_width);
+    }
+  }
+}
+
+}  // namespace tandem::runtime

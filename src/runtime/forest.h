@@ -1,0 +1,80 @@
+// The native tree-ensemble evaluator: an XGBoost gbtree model compiled into
+// flat, contiguous node arrays. Predict() does no parsing and no allocation;
+// it reproduces XGBoost 1.7's CPU predictor bit for bit (float accumulation
+// in tree order from the base margin, `x < threshold` goes left, NaN or an
+// absent column takes the node's default direction, the objective's
+// transform in float). Anything it cannot reproduce is refused at compile.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+
+namespace tandem::runtime {
+
+class Forest {
+ public:
+  // Compiles an XGBoost model document (the JSON/UBJSON form, {"learner":
+  // ...}). Unsupported objectives, boosters (gblinear, dart with non-unit
+  // weights), categorical splits, vector leaves or malformed trees ->
+  // InvalidArgument saying what is unsupported.
+  static StatusOr<Forest> FromXGBoostModel(const Json& model);
+
+  int num_features() const { return num_features_; }
+  // Margin columns (num_class for multi-class, else 1).
+  int num_groups() const { return num_groups_; }
+  // Scores per row after the objective transform.
+  int num_outputs() const { return transform_ == Transform::kArgmax ? 1 : num_groups_; }
+  size_t num_trees() const { return tree_roots_.size(); }
+  size_t num_nodes() const { return nodes_.size(); }
+  const std::string& objective() const { return objective_; }
+  // The base margin every row starts from (ProbToMargin(base_score)).
+  float base_margin() const { return base_margin_; }
+  const std::vector<std::string>& feature_names() const { return feature_names_; }
+
+  // The split thresholds of each feature (for generating probe rows).
+  std::vector<std::vector<float>> SplitThresholds() const;
+
+  // Scores rows (row-major, n_cols wide, n_cols <= num_features() is the
+  // caller's check) into out[n_rows * num_outputs()] (or num_groups() margins
+  // if `output_margin`). Thread-safe, allocation-free.
+  void Predict(const float* rows, size_t n_rows, size_t n_cols, float* out,
+               bool output_margin = false) const;
+
+ private:
+  enum class Transform { kIdentity, kSigmoid, kExp, kSoftmax, kArgmax };
+
+  // 16 bytes: four nodes per cache line.
+  struct Node {
+    float value;       // split threshold, or leaf value
+    uint32_t feature;  // split feature | kDefaultLeft
+    int32_t left;      // absolute index of the left child, -1 for a leaf
+    int32_t right;     // absolute index of the right child
+  };
+  static constexpr uint32_t kDefaultLeft = 1u << 31;
+  static constexpr uint32_t kFeatureMask = kDefaultLeft - 1;
+  // Rows per block: each tree is walked for a whole block before the next.
+  static constexpr size_t kBlockRows = 64;
+  // Stack accumulator size (floats); bounds num_class.
+  static constexpr size_t kAccumulator = 4096;
+
+  Forest() = default;
+  static Status AddTree(const Json& tree, size_t index, Forest* forest);
+  void ApplyTransform(const float* margins, float* out) const;
+
+  std::vector<Node> nodes_;
+  std::vector<int32_t> tree_roots_;
+  std::vector<int32_t> tree_groups_;
+  std::vector<std::string> feature_names_;
+  std::string objective_;
+  Transform transform_ = Transform::kIdentity;
+  float base_margin_ = 0;
+  int num_features_ = 0;
+  int num_groups_ = 1;
+};
+
+}  // namespace tandem::runtime
