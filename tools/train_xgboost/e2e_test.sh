@@ -64,6 +64,13 @@ SM_CHANNEL_VALIDATION= SM_INPUT_DIR=$T/nowhere SM_CHANNEL_TRAIN=$DATA/train.libs
   "$BIN" --num_round 3 --eval_metric auc > "$T/stdout2" 2>&1 || { cat "$T/stdout2"; fail "libsvm run"; }
 [ "$(grep -cP '^\[\d+\]\ttrain-auc:\d\.\d{5}$' "$T/stdout2")" = 3 ] || { cat "$T/stdout2"; fail "libsvm metric lines"; }
 [ -s "$T/ml/model/model.json" ] || fail "libsvm model.json"
+# The LibSVM copy of the train set reads to the same matrix as the CSV: the same
+# model, so the same self-test file (rows from train, as there is no validation).
+cp "$T/ml/model/self_test.jsonl" "$T/self_test.libsvm.jsonl"
+SM_CHANNEL_VALIDATION= SM_INPUT_DIR=$T/nowhere SM_CHANNEL_TRAIN=$DATA/train.csv \
+  "$BIN" --num_round 3 --eval_metric auc > "$T/stdout3" 2>&1 || { cat "$T/stdout3"; fail "csv run"; }
+cmp -s "$T/ml/model/self_test.jsonl" "$T/self_test.libsvm.jsonl" || fail "CSV and LibSVM models differ"
+diff <(grep -P '^\[' "$T/stdout2") <(grep -P '^\[' "$T/stdout3") || fail "CSV and LibSVM metrics differ"
 
 # --- bad input: a missing channel writes the failure file and exits non-zero.
 rm -f "$T/ml/output/failure"
@@ -89,10 +96,10 @@ mkdir -p "$T/hdr"
 printf 'label,f0\n1,2\n' > "$T/hdr/a.csv"
 set +e
 SM_OUTPUT_DIR=/proc/nope SM_CHANNEL_TRAIN=$T/hdr SM_CHANNEL_VALIDATION= SM_INPUT_DIR=$T/nowhere \
-  "$BIN" > /dev/null 2> "$T/stderr3"
+  "$BIN" > /dev/null 2> "$T/stderr4"
 rc=$?
 set -e
 [ "$rc" -eq 1 ] || fail "header csv exited $rc"
-grep -q "looks like a header" "$T/stderr3" || fail "header message"
-grep -q "could not write /proc/nope/failure" "$T/stderr3" || fail "unwritable failure dir not reported"
+grep -q "looks like a header" "$T/stderr4" || fail "header message"
+grep -q "could not write /proc/nope/failure" "$T/stderr4" || fail "unwritable failure dir not reported"
 echo "PASS"
