@@ -3,9 +3,13 @@
 # Only the header-only structs of job_spec.h/substrate.h are used from core.
 
 # The runner's pieces (also linked by the substrate for the shared protocol).
+# Deliberately without tandem_common/absl: the runner starts per job, and
+# loading ~25 absl shared libraries would add tens of ms to every cold start.
+# (It includes headers that mention Status but must not call into absl.)
 add_library(tandem_job_runner_lib
   runner/protocol.cc runner/proc_stats.cc runner/sandbox.cc runner/supervisor.cc)
-target_link_libraries(tandem_job_runner_lib PUBLIC tandem_common)
+target_include_directories(tandem_job_runner_lib PUBLIC ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(tandem_job_runner_lib PUBLIC nlohmann_json::nlohmann_json)
 
 add_executable(tandem-job-runner runner/runner_main.cc)
 target_link_libraries(tandem-job-runner PRIVATE tandem_job_runner_lib)

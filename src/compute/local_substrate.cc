@@ -62,7 +62,7 @@ bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 std::optional<int64_t> ReadStarted(const std::string& dir) {
   auto text = ReadFile(dir + "/" + kStartedFile);
-  if (!text.ok() || text->empty()) return std::nullopt;
+  if (!text || text->empty()) return std::nullopt;
   return std::strtoll(text->c_str(), nullptr, 10);
 }
 
@@ -70,6 +70,22 @@ std::string Tail(const std::string& text, size_t n) {
   std::string t = text.size() > n ? text.substr(text.size() - n) : text;
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
   return t;
+}
+
+// Status wrappers over the runner protocol's message-style errors.
+Status Check(const std::string& error) { return error.empty() ? OkStatus() : InternalError(error); }
+
+StatusOr<Json> ReadJson(const std::string& path) {
+  Json j;
+  if (std::string e = ReadJsonFile(path, &j); !e.empty()) return NotFoundError(e);
+  return j;
+}
+
+template <typename T>
+StatusOr<T> FromJson(std::string (*parse)(const Json&, T*), const Json& j) {
+  T out;
+  if (std::string e = parse(j, &out); !e.empty()) return DataLossError(e);
+  return out;
 }
 
 }  // namespace
@@ -161,7 +177,7 @@ StatusOr<JobHandle> LocalSubstrate::Submit(const LaunchRequest& request) {
   rr.log_limit_bytes = options_.log_limit_bytes;
   rr.grace_seconds = options_.grace_seconds;
   rr.sample_interval_ms = options_.sample_interval_ms;
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kRequestFile, RunnerRequestToJson(rr).dump()));
+  RETURN_IF_ERROR(Check(WriteFileAtomic(dir + "/" + kRequestFile, RunnerRequestToJson(rr).dump())));
   RETURN_IF_ERROR(Spawn(dir));
   return JobHandle{"local", dir};
 }
@@ -199,7 +215,7 @@ Status LocalSubstrate::Spawn(const std::string& state_dir) const {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
   auto text = ReadFile(log);
   return InternalError("tandem-job-runner failed to start the job: " +
-                       Tail(text.ok() ? *text : "no diagnostics", 2000));
+                       Tail(text.value_or("no diagnostics"), 2000));
 }
 
 StatusOr<std::string> LocalSubstrate::StateDir(const JobHandle& handle) const {
@@ -217,13 +233,13 @@ StatusOr<std::optional<ExitInfo>> LocalSubstrate::Poll(const JobHandle& handle) 
   ASSIGN_OR_RETURN(std::string dir, StateDir(handle));
   const std::string result = dir + "/" + kResultFile;
   if (Exists(result)) {
-    ASSIGN_OR_RETURN(Json j, ReadJsonFile(result));
-    ASSIGN_OR_RETURN(ExitInfo e, ExitInfoFromJson(j));
+    ASSIGN_OR_RETURN(Json j, ReadJson(result));
+    ASSIGN_OR_RETURN(ExitInfo e, FromJson(ExitInfoFromJson, j));
     return std::optional<ExitInfo>(std::move(e));
   }
-  auto runner_json = ReadJsonFile(dir + "/" + kRunnerFile);
+  auto runner_json = ReadJson(dir + "/" + kRunnerFile);
   if (runner_json.ok()) {
-    ASSIGN_OR_RETURN(ProcessIdentity runner, ProcessIdentityFromJson(*runner_json));
+    ASSIGN_OR_RETURN(ProcessIdentity runner, FromJson(ProcessIdentityFromJson, *runner_json));
     if (IsSameLiveProcess(runner.pid, runner.start_ticks)) return std::optional<ExitInfo>();
     // It may have written its result and exited since we looked.
     if (Exists(result)) return Poll(handle);
@@ -235,9 +251,9 @@ ExitInfo LocalSubstrate::MarkLost(const std::string& dir) const {
   // The runner died without a result (killed, host reboot). A sandboxed job
   // died with it (--die-with-parent), an unsandboxed one got SIGKILL via
   // PDEATHSIG; finish off what is left of its process group.
-  auto job_json = ReadJsonFile(dir + "/" + kJobFile);
+  auto job_json = ReadJson(dir + "/" + kJobFile);
   if (job_json.ok()) {
-    if (auto job = ProcessIdentityFromJson(*job_json); job.ok()) {
+    if (auto job = FromJson(ProcessIdentityFromJson, *job_json); job.ok()) {
       for (const ProcStat& p : GroupMembers(job->pgid)) {
         if (p.start_ticks >= job->start_ticks) kill(p.pid, SIGKILL);
       }
@@ -249,7 +265,7 @@ ExitInfo LocalSubstrate::MarkLost(const std::string& dir) const {
   e.started_micros = ReadStarted(dir).value_or(0);
   e.ended_micros = WallMicros();
   // Later polls (and other control planes) see the same answer.
-  WriteFileAtomic(dir + "/" + kResultFile, ExitInfoToJson(e).dump()).IgnoreError();
+  WriteFileAtomic(dir + "/" + kResultFile, ExitInfoToJson(e).dump());
   return e;
 }
 
@@ -257,8 +273,8 @@ Status LocalSubstrate::Stop(const JobHandle& handle, int64_t grace_seconds) {
   ASSIGN_OR_RETURN(std::string dir, StateDir(handle));
   if (grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
   if (Exists(dir + "/" + kResultFile)) return OkStatus();  // already over
-  ASSIGN_OR_RETURN(Json j, ReadJsonFile(dir + "/" + kRunnerFile));
-  ASSIGN_OR_RETURN(ProcessIdentity runner, ProcessIdentityFromJson(j));
+  ASSIGN_OR_RETURN(Json j, ReadJson(dir + "/" + kRunnerFile));
+  ASSIGN_OR_RETURN(ProcessIdentity runner, FromJson(ProcessIdentityFromJson, j));
   if (!IsSameLiveProcess(runner.pid, runner.start_ticks)) return OkStatus();  // Poll: lost
   sigval value{};
   value.sival_int = static_cast<int>(std::min<int64_t>(grace_seconds, 1 << 30));

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -322,9 +323,9 @@ TEST_P(LocalSubstrateTest, KilledRunnerIsReportedLostAndTheJobDies) {
   std::string token = UniqueToken();
   JobHandle h = Submit(Shell("exec sleep " + token));
   ASSERT_TRUE(WaitFor([&] { return CountSleeps(token) >= 1; }));
-  auto runner = ReadJsonFile(h.id + "/runner.json");
-  ASSERT_TRUE(runner.ok()) << runner.status();
-  ASSERT_EQ(kill((*runner)["pid"].get<int>(), SIGKILL), 0);
+  Json runner;
+  ASSERT_EQ(ReadJsonFile(h.id + "/runner.json", &runner), "");
+  ASSERT_EQ(kill(runner["pid"].get<int>(), SIGKILL), 0);
   ExitInfo e = WaitDone(h);
   EXPECT_EQ(e.kind, ExitKind::kLost);
   EXPECT_EQ(e.message, "runner vanished without a result");
@@ -337,9 +338,9 @@ TEST_P(LocalSubstrateTest, RunnerInheritsNoDescriptors) {
   ASSERT_GE(sock, 0);
   std::string token = UniqueToken();
   JobHandle h = Submit(Shell("exec sleep " + token));
-  auto runner = ReadJsonFile(h.id + "/runner.json");
-  ASSERT_TRUE(runner.ok());
-  std::string fd_dir = "/proc/" + std::to_string((*runner)["pid"].get<int>()) + "/fd";
+  Json runner;
+  ASSERT_EQ(ReadJsonFile(h.id + "/runner.json", &runner), "");
+  std::string fd_dir = "/proc/" + std::to_string(runner["pid"].get<int>()) + "/fd";
   for (const auto& fd : fs::directory_iterator(fd_dir)) {
     std::error_code ec;
     EXPECT_EQ(fs::read_symlink(fd.path(), ec).string().find("socket:"), std::string::npos)
@@ -390,6 +391,33 @@ TEST_P(LocalSubstrateTest, BadRequestsAreRefusedByName) {
   EXPECT_EQ(substrate_->Stop(JobHandle{"local", ""}, 1).code(), StatusCode::kNotFound);
   EXPECT_EQ(substrate_->Stop(h, -1).code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(substrate_->StartedMicros(JobHandle{"local", root_ + "/nope"}).has_value());
+}
+
+// Cold start: Submit -> `started` marker (exec of the job, or of bwrap) and
+// -> the first line of user code (the job prints its own clock), 20 runs.
+TEST_P(LocalSubstrateTest, ColdStartIsTensOfMilliseconds) {
+  std::vector<int64_t> to_return, to_exec, to_user;
+  for (int i = 0; i < 20; ++i) {
+    LaunchRequest r = Request({"/bin/date", "+%s%6N"});
+    int64_t t0 = WallMicros();
+    JobHandle h = Submit(r);
+    to_return.push_back(WallMicros() - t0);
+    ExitInfo e = WaitDone(h);
+    ASSERT_EQ(e.exit_code, 0) << e.message;
+    to_exec.push_back(e.started_micros - t0);
+    to_user.push_back(std::strtoll(Slurp(r.log_path).c_str(), nullptr, 10) - t0);
+  }
+  auto pct = [](std::vector<int64_t> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+  };
+  std::printf(
+      "cold start (%s): Submit returns p50 %.1f ms; submit->exec p50 %.1f ms p95 %.1f ms; "
+      "submit->user code p50 %.1f ms p95 %.1f ms\n",
+      sandboxed_ ? "sandboxed" : "direct", pct(to_return, 0.5) / 1e3, pct(to_exec, 0.5) / 1e3,
+      pct(to_exec, 0.95) / 1e3, pct(to_user, 0.5) / 1e3, pct(to_user, 0.95) / 1e3);
+  EXPECT_GT(pct(to_user, 0.5), 0);
+  EXPECT_LT(pct(to_user, 0.5), 500'000);  // generous: shared CI machines
 }
 
 // --- Sandbox-only behaviour ---------------------------------------------

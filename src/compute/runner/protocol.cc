@@ -29,23 +29,24 @@ std::string_view ExitKindName(ExitKind k) {
   return "Unknown";
 }
 
-StatusOr<ExitKind> ParseExitKind(std::string_view name) {
+std::optional<ExitKind> ParseExitKind(std::string_view name) {
   for (ExitKind k : {ExitKind::kExited, ExitKind::kSignaled, ExitKind::kTimedOut,
                      ExitKind::kOutOfMemory, ExitKind::kStopped, ExitKind::kLost}) {
     if (ExitKindName(k) == name) return k;
   }
-  return InvalidArgumentError("unknown exit kind \"" + std::string(name) + "\"");
+  return std::nullopt;
 }
 
 namespace {
 
-// Runs `f` and turns nlohmann exceptions (wrong types) into InvalidArgument.
+// Runs `f` (which fills a struct from JSON, throwing on missing or ill-typed
+// fields) and turns the exception into a message.
 template <typename F>
-auto CatchJson(std::string_view what, F f) -> decltype(f()) {
+std::string CatchJson(std::string_view what, F f) {
   try {
     return f();
   } catch (const Json::exception& e) {
-    return InvalidArgumentError(std::string(what) + ": " + e.what());
+    return std::string(what) + ": " + e.what();
   }
 }
 
@@ -75,8 +76,8 @@ Json RunnerRequestToJson(const RunnerRequest& r) {
   };
 }
 
-StatusOr<RunnerRequest> RunnerRequestFromJson(const Json& j) {
-  return CatchJson("runner request", [&]() -> StatusOr<RunnerRequest> {
+std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out) {
+  return CatchJson("runner request", [&]() -> std::string {
     RunnerRequest r;
     LaunchRequest& l = r.launch;
     l.job_id = j.at("job_id").get<std::string>();
@@ -97,8 +98,9 @@ StatusOr<RunnerRequest> RunnerRequestFromJson(const Json& j) {
     r.log_limit_bytes = j.at("log_limit_bytes").get<int64_t>();
     r.grace_seconds = j.at("grace_seconds").get<int64_t>();
     r.sample_interval_ms = j.at("sample_interval_ms").get<int64_t>();
-    if (l.argv.empty()) return InvalidArgumentError("runner request: argv is empty");
-    return r;
+    if (l.argv.empty()) return "runner request: argv is empty";
+    *out = std::move(r);
+    return "";
   });
 }
 
@@ -116,10 +118,13 @@ Json ExitInfoToJson(const ExitInfo& e) {
   };
 }
 
-StatusOr<ExitInfo> ExitInfoFromJson(const Json& j) {
-  return CatchJson("result", [&]() -> StatusOr<ExitInfo> {
+std::string ExitInfoFromJson(const Json& j, ExitInfo* out) {
+  return CatchJson("result", [&]() -> std::string {
     ExitInfo e;
-    ASSIGN_OR_RETURN(e.kind, ParseExitKind(j.at("kind").get<std::string>()));
+    std::string kind = j.at("kind").get<std::string>();
+    auto k = ParseExitKind(kind);
+    if (!k) return "result: unknown exit kind \"" + kind + "\"";
+    e.kind = *k;
     e.exit_code = j.at("exit_code").get<int>();
     e.signal = j.at("signal").get<int>();
     e.message = j.at("message").get<std::string>();
@@ -128,7 +133,8 @@ StatusOr<ExitInfo> ExitInfoFromJson(const Json& j) {
     e.metering.peak_rss_bytes = j.at("peak_rss_bytes").get<int64_t>();
     e.started_micros = j.at("started_micros").get<int64_t>();
     e.ended_micros = j.at("ended_micros").get<int64_t>();
-    return e;
+    *out = std::move(e);
+    return "";
   });
 }
 
@@ -136,21 +142,22 @@ Json ProcessIdentityToJson(const ProcessIdentity& p) {
   return Json{{"pid", p.pid}, {"start_ticks", p.start_ticks}, {"pgid", p.pgid}};
 }
 
-StatusOr<ProcessIdentity> ProcessIdentityFromJson(const Json& j) {
-  return CatchJson("process identity", [&]() -> StatusOr<ProcessIdentity> {
+std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out) {
+  return CatchJson("process identity", [&]() -> std::string {
     ProcessIdentity p;
     p.pid = j.at("pid").get<int>();
     p.start_ticks = j.at("start_ticks").get<uint64_t>();
     p.pgid = j.at("pgid").get<int>();
-    if (p.pid <= 0) return InvalidArgumentError("process identity: pid must be positive");
-    return p;
+    if (p.pid <= 0) return "process identity: pid must be positive";
+    *out = p;
+    return "";
   });
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view contents) {
+std::string WriteFileAtomic(const std::string& path, std::string_view contents) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return InternalError("create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return "create " + tmp + ": " + std::strerror(errno);
   size_t done = 0;
   while (done < contents.size()) {
     ssize_t n = write(fd, contents.data() + done, contents.size() - done);
@@ -159,7 +166,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view contents) {
       int err = errno;
       close(fd);
       unlink(tmp.c_str());
-      return InternalError("write " + tmp + ": " + std::strerror(err));
+      return "write " + tmp + ": " + std::strerror(err);
     }
     done += static_cast<size_t>(n);
   }
@@ -167,24 +174,26 @@ Status WriteFileAtomic(const std::string& path, std::string_view contents) {
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());
-    return InternalError("rename " + tmp + ": " + std::strerror(err));
+    return "rename " + tmp + ": " + std::strerror(err);
   }
-  return OkStatus();
+  return "";
 }
 
-StatusOr<std::string> ReadFile(const std::string& path) {
+std::optional<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError(path + ": " + std::strerror(errno));
+  if (!in) return std::nullopt;
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-StatusOr<Json> ReadJsonFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  auto j = ParseJson(text);
-  if (!j.ok()) return Annotate(j.status(), path);
-  return j;
+std::string ReadJsonFile(const std::string& path, Json* out) {
+  auto text = ReadFile(path);
+  if (!text) return path + ": " + std::strerror(errno);
+  Json j = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return path + ": not valid JSON";
+  *out = std::move(j);
+  return "";
 }
 
 int64_t WallMicros() {

@@ -17,11 +17,12 @@
 #include <optional>
 #include <string>
 
-#include "common/json.h"
-#include "common/status.h"
 #include "compute/substrate.h"
+#include "nlohmann/json.hpp"
 
 namespace tandem::compute {
+
+using Json = nlohmann::json;
 
 inline constexpr char kRequestFile[] = "request.json";
 inline constexpr char kRunnerFile[] = "runner.json";
@@ -48,24 +49,29 @@ struct ProcessIdentity {
   int pgid = 0;
 };
 
+// The runner links neither absl nor tandem_common (loading ~25 shared
+// libraries would cost tens of ms of cold start), so these functions report
+// errors as a message (empty = success) instead of a Status; the substrate
+// wraps them.
+
 Json RunnerRequestToJson(const RunnerRequest& r);
-StatusOr<RunnerRequest> RunnerRequestFromJson(const Json& j);
+std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out);
 
 Json ExitInfoToJson(const ExitInfo& e);
-StatusOr<ExitInfo> ExitInfoFromJson(const Json& j);
+std::string ExitInfoFromJson(const Json& j, ExitInfo* out);
 
 // Parses "Exited", "Signaled", ... (ExitKindName's output).
-StatusOr<ExitKind> ParseExitKind(std::string_view name);
+std::optional<ExitKind> ParseExitKind(std::string_view name);
 
 Json ProcessIdentityToJson(const ProcessIdentity& p);
-StatusOr<ProcessIdentity> ProcessIdentityFromJson(const Json& j);
+std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out);
 
 // Writes `contents` to `path` via a temp file in the same directory + rename.
-Status WriteFileAtomic(const std::string& path, std::string_view contents);
-// NotFound if `path` does not exist.
-StatusOr<std::string> ReadFile(const std::string& path);
-// ReadFile + ParseJson, with the path in errors.
-StatusOr<Json> ReadJsonFile(const std::string& path);
+std::string WriteFileAtomic(const std::string& path, std::string_view contents);
+// nullopt if `path` cannot be read.
+std::optional<std::string> ReadFile(const std::string& path);
+// ReadFile + parse; the error names the path.
+std::string ReadJsonFile(const std::string& path, Json* out);
 
 // Microseconds since the Unix epoch (CLOCK_REALTIME).
 int64_t WallMicros();

@@ -30,10 +30,12 @@ int Fail(const std::string& message) {
 }
 
 int RunnerMain(const std::string& state_dir) {
-  auto json = ReadJsonFile(state_dir + "/" + kRequestFile);
-  if (!json.ok()) return Fail(std::string(json.status().message()));
-  auto request = RunnerRequestFromJson(*json);
-  if (!request.ok()) return Fail(std::string(request.status().message()));
+  Json json;
+  RunnerRequest request;
+  if (std::string e = ReadJsonFile(state_dir + "/" + kRequestFile, &json); !e.empty()) {
+    return Fail(e);
+  }
+  if (std::string e = RunnerRequestFromJson(json, &request); !e.empty()) return Fail(e);
 
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
@@ -61,23 +63,22 @@ int RunnerMain(const std::string& state_dir) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) return Fail("signalfd: " + std::string(strerror(errno)));
 
-  Supervisor supervisor(*std::move(request), state_dir, sfd);
-  if (Status s = supervisor.Prepare(); !s.ok()) return Fail(std::string(s.message()));
+  Supervisor supervisor(std::move(request), state_dir, sfd);
+  if (std::string e = supervisor.Prepare(); !e.empty()) return Fail(e);
   ProcessIdentity self{getpid(), 0, getpgrp()};
   if (auto st = ReadProcStat(self.pid)) self.start_ticks = st->start_ticks;
-  if (Status s = WriteFileAtomic(state_dir + "/" + kRunnerFile, ProcessIdentityToJson(self).dump());
-      !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
+  if (std::string e =
+          WriteFileAtomic(state_dir + "/" + kRunnerFile, ProcessIdentityToJson(self).dump());
+      !e.empty())
+    return Fail(e);
   ssize_t ignored = write(ready[1], "1", 1);
   (void)ignored;
   close(ready[1]);
 
   ExitInfo info = supervisor.Run();
-  if (Status s = WriteFileAtomic(state_dir + "/" + kResultFile, ExitInfoToJson(info).dump());
-      !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
+  if (std::string e = WriteFileAtomic(state_dir + "/" + kResultFile, ExitInfoToJson(info).dump());
+      !e.empty())
+    return Fail(e);
   return 0;
 }
 

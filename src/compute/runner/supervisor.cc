@@ -82,11 +82,11 @@ Supervisor::~Supervisor() {
   if (pipe_fd_ >= 0) close(pipe_fd_);
 }
 
-Status Supervisor::Prepare() {
+std::string Supervisor::Prepare() {
   const LaunchRequest& l = req_.launch;
   log_fd_ = open(l.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd_ < 0) {
-    return InvalidArgumentError("cannot open log " + l.log_path + ": " + std::strerror(errno));
+    return "cannot open log " + l.log_path + ": " + std::strerror(errno);
   }
   for (const auto& [k, v] : l.env) envp_.push_back(k + "=" + v);
   if (req_.sandbox) {
@@ -97,7 +97,7 @@ Status Supervisor::Prepare() {
     argv_ = l.argv;
     exec_path_ = ResolveExecutable(l.argv[0], l.env);
   }
-  return OkStatus();
+  return "";
 }
 
 std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
@@ -159,10 +159,10 @@ std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
   // EOF: the exec succeeded; user code is starting now.
   started_micros_ = WallMicros();
   start_mono_ = MonotonicMicros();
-  WriteFileAtomic(state_dir_ + "/" + kStartedFile, std::to_string(started_micros_)).IgnoreError();
+  WriteFileAtomic(state_dir_ + "/" + kStartedFile, std::to_string(started_micros_));
   ProcessIdentity job{pid, 0, pid};
   if (auto st = ReadProcStat(pid)) job.start_ticks = st->start_ticks;
-  WriteFileAtomic(state_dir_ + "/" + kJobFile, ProcessIdentityToJson(job).dump()).IgnoreError();
+  WriteFileAtomic(state_dir_ + "/" + kJobFile, ProcessIdentityToJson(job).dump());
   return std::nullopt;
 }
 

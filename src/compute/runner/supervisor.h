@@ -15,7 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include "common/status.h"
 #include "compute/runner/protocol.h"
 
 namespace tandem::compute {
@@ -27,8 +26,9 @@ class Supervisor {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Opens the log and builds the command; errors name the offending path.
-  Status Prepare();
+  // Opens the log and builds the command. Returns an error message naming
+  // the offending path, or "" on success.
+  std::string Prepare();
 
   // Starts the job and blocks until it and all its descendants are gone.
   // Writes the `started` marker and job.json into the state directory.
