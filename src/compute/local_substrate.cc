@@ -178,7 +178,10 @@ StatusOr<JobHandle> LocalSubstrate::Submit(const LaunchRequest& request) {
   rr.grace_seconds = options_.grace_seconds;
   rr.sample_interval_ms = options_.sample_interval_ms;
   RETURN_IF_ERROR(Check(WriteFileAtomic(dir + "/" + kRequestFile, RunnerRequestToJson(rr).dump())));
-  RETURN_IF_ERROR(Spawn(dir));
+  if (Status s = Spawn(dir); !s.ok()) {
+    fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again
+    return s;
+  }
   return JobHandle{"local", dir};
 }
 

@@ -8,6 +8,9 @@
 // State lives in a per-attempt directory (runner/protocol.h) named by the
 // JobHandle, so a new LocalSubstrate (after a control-plane restart) can poll
 // and stop jobs that an earlier one started.
+//
+// Thread-safety: all methods are thread-safe (the object holds no mutable
+// state; each job's state is in its own directory).
 #pragma once
 
 #include <cstdint>
@@ -44,7 +47,9 @@ class LocalSubstrate final : public Substrate {
   bool sandboxed() const override { return !bwrap_path_.empty(); }
   // Validates the request (InvalidArgument/NotFound naming the field), writes
   // the state directory and returns once the runner is up (a few ms).
-  // AlreadyExists if this job_id/attempt was submitted before.
+  // AlreadyExists if this job_id/attempt was submitted before. The log is
+  // appended to (attempts may share one file); output past log_limit_bytes is
+  // discarded after a "[tandem] log truncated" line.
   StatusOr<JobHandle> Submit(const LaunchRequest& request) override;
   StatusOr<std::optional<ExitInfo>> Poll(const JobHandle& handle) override;
   Status Stop(const JobHandle& handle, int64_t grace_seconds) override;

@@ -384,6 +384,15 @@ TEST_P(LocalSubstrateTest, BadRequestsAreRefusedByName) {
   EXPECT_EQ(code_and_message(r).first, StatusCode::kAlreadyExists);
   EXPECT_EQ(WaitDone(h).exit_code, 0);
 
+  // The runner refuses a log path it cannot open; nothing is left behind.
+  r = Shell("exit 0");
+  r.log_path = root_;  // a directory
+  auto failed = code_and_message(r);
+  EXPECT_EQ(failed.first, StatusCode::kInternal);
+  EXPECT_NE(failed.second.find("cannot open log " + root_), std::string::npos) << failed.second;
+  r.log_path = root_ + "/fixed.log";
+  EXPECT_EQ(WaitDone(Submit(r)).exit_code, 0);  // the same attempt, now fine
+
   EXPECT_EQ(substrate_->Poll(JobHandle{"local", root_ + "/nope"}).status().code(),
             StatusCode::kNotFound);
   EXPECT_EQ(substrate_->Poll(JobHandle{"slurm", "123"}).status().code(),
@@ -482,6 +491,26 @@ TEST(LocalSubstrateOptionsTest, CreateRefusesMissingPieces) {
   o = LocalSubstrateOptions{};
   o.log_limit_bytes = 0;
   EXPECT_EQ(LocalSubstrate::Create(o).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LocalSubstrateOptionsTest, ARunnerThatFailsToStartIsAnError) {
+  LocalSubstrateOptions o;
+  o.runner_path = "/bin/false";
+  o.sandbox = Sandbox::kOff;
+  auto s = LocalSubstrate::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::string dir = "/tmp/tandem-local-false-" + std::to_string(getpid());
+  fs::create_directories(dir + "/job");
+  LaunchRequest r;
+  r.job_id = "j";
+  r.job_dir = dir + "/job";
+  r.log_path = dir + "/log";
+  r.argv = {"/bin/true"};
+  auto h = (*s)->Submit(r);
+  EXPECT_EQ(h.status().code(), StatusCode::kInternal);
+  EXPECT_NE(std::string(h.status().message()).find("tandem-job-runner failed"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir + "/.runner/j-1"));
+  fs::remove_all(dir);
 }
 
 TEST(LocalSubstrateOptionsTest, DefaultsFindTheRunnerAndCapacity) {
