@@ -19,9 +19,8 @@ Status FlavorRegistry::Register(const std::string& flavor, FlavorLoader loader) 
 StatusOr<const FlavorLoader*> FlavorRegistry::Find(const std::string& flavor) const {
   auto it = loaders_.find(flavor);
   if (it == loaders_.end()) {
-    return InvalidArgumentError(absl::StrCat("unknown model flavor '", flavor,
-                                             "' (registered: ", absl::StrJoin(flavors(), ", "),
-                                             ")"));
+    return InvalidArgumentError(absl::StrCat(
+        "unknown model flavor '", flavor, "' (registered: ", absl::StrJoin(flavors(), ", "), ")"));
   }
   return &it->second;
 }

@@ -83,8 +83,8 @@ Status Forest::AddTree(const Json& tree, size_t index, Forest* forest) {
     ASSIGN_OR_RETURN(const Json* split_type, Array(tree, "split_type", n, where));
     for (const Json& t : *split_type) {
       if (!t.is_number() || t.get<double>() != 0) {
-        return InvalidArgumentError(absl::StrCat(
-            where, ": categorical splits are not supported by the native evaluator"));
+        return InvalidArgumentError(
+            absl::StrCat(where, ": categorical splits are not supported by the native evaluator"));
       }
     }
   }
@@ -247,9 +247,8 @@ StatusOr<Forest> Forest::FromXGBoostModel(const Json& model) {
   for (size_t i = 0; i < t; ++i) {
     const Json& g = (*tree_info)[i];
     if (!g.is_number_integer() || g.get<int64_t>() < 0 || g.get<int64_t>() >= forest.num_groups_) {
-      return InvalidArgumentError(
-          absl::StrCat("tree_info[", i, "] = ", g.dump(), " is not a class in [0, ",
-                       forest.num_groups_, ")"));
+      return InvalidArgumentError(absl::StrCat("tree_info[", i, "] = ", g.dump(),
+                                               " is not a class in [0, ", forest.num_groups_, ")"));
     }
     forest.tree_groups_.push_back(static_cast<int32_t>(g.get<int64_t>()));
     RETURN_IF_ERROR(AddTree((*trees)[i], i, &forest));

@@ -17,9 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::set<std::string>& Datatypes() {
-  static const std::set<std::string> kTypes = {
-      "BOOL",  "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
-      "INT32", "INT64", "FP16",   "FP32",   "FP64",   "BYTES"};
+  static const std::set<std::string> kTypes = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
+                                               "INT8", "INT16", "INT32",  "INT64",  "FP16",
+                                               "FP32", "FP64",  "BYTES"};
   return kTypes;
 }
 
@@ -40,9 +40,8 @@ StatusOr<std::string> OptionalString(const Json& doc, const std::string& field) 
 StatusOr<std::string> PackageFile(const std::string& dir, const std::string& field,
                                   const std::string& name) {
   const fs::path p(name);
-  if (p.is_absolute() || std::any_of(p.begin(), p.end(), [](const fs::path& c) {
-        return c == "..";
-      })) {
+  if (p.is_absolute() ||
+      std::any_of(p.begin(), p.end(), [](const fs::path& c) { return c == ".."; })) {
     return FieldError(field, absl::StrCat("must be a path inside the package, got '", name, "'"));
   }
   const std::string path = (fs::path(dir) / p).string();
@@ -93,10 +92,9 @@ Status DetectFlavor(const std::string& dir, ModelPackage* package) {
         ".model, .xgb); found: ",
         files.empty() ? "nothing" : absl::StrJoin(files, ", ")));
   }
-  return InvalidArgumentError(absl::StrCat("model package ", dir, " has no ", kManifestFile,
-                                           " and several model files (",
-                                           absl::StrJoin(candidates, ", "),
-                                           "); add a manifest naming model_file"));
+  return InvalidArgumentError(
+      absl::StrCat("model package ", dir, " has no ", kManifestFile, " and several model files (",
+                   absl::StrJoin(candidates, ", "), "); add a manifest naming model_file"));
 }
 
 StatusOr<TensorSpec> ParseTensor(const Json& value, const std::string& field) {

@@ -79,7 +79,8 @@ Status RunSelfTest(const Predictor& predictor, const std::vector<SelfTestCase>& 
   std::vector<float> got(static_cast<size_t>(predictor.num_outputs()));
   for (size_t row = 0; row < cases.size(); ++row) {
     const SelfTestCase& c = cases[row];
-    const std::string where = absl::StrCat("self-test ", source, " row ", row, " (line ", c.line, ")");
+    const std::string where =
+        absl::StrCat("self-test ", source, " row ", row, " (line ", c.line, ")");
     if (c.output.size() != got.size()) {
       return FailedPreconditionError(absl::StrCat(where, ": expects ", c.output.size(),
                                                   " outputs but the model produces ", got.size()));

@@ -46,8 +46,8 @@ StatusOr<Forest> Compile(void* handle, const std::string& path) {
   try {
     doc = Json::from_ubjson(data, data + len);
   } catch (const Json::exception& e) {
-    return InvalidArgumentError(absl::StrCat("model ", path, ": cannot read XGBoost's UBJSON: ",
-                                             e.what()));
+    return InvalidArgumentError(
+        absl::StrCat("model ", path, ": cannot read XGBoost's UBJSON: ", e.what()));
   }
   auto forest = Forest::FromXGBoostModel(doc);
   if (!forest.ok()) return Annotate(forest.status(), absl::StrCat("model ", path));
@@ -93,26 +93,26 @@ Status CheckAgainstXGBoost(void* handle, const Forest& forest, const std::string
   constexpr size_t kRows = 256;
   const size_t width = static_cast<size_t>(forest.num_features());
   const std::vector<float> rows = ProbeRows(forest, kRows);
-  const std::string array = absl::StrFormat(
-      R"({"data": [%d, true], "shape": [%d, %d], "typestr": "<f4", "version": 3})",
-      reinterpret_cast<uintptr_t>(rows.data()), kRows, width);
+  const std::string array =
+      absl::StrFormat(R"({"data": [%d, true], "shape": [%d, %d], "typestr": "<f4", "version": 3})",
+                      reinterpret_cast<uintptr_t>(rows.data()), kRows, width);
   const char* config =
-      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
+      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "cache_id": 0,)"
       R"( "strict_shape": false, "missing": NaN})";
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* expected = nullptr;
-  if (XGBoosterPredictFromDense(handle, array.c_str(), config, nullptr, &shape, &dim,
-                                &expected) != 0) {
+  if (XGBoosterPredictFromDense(handle, array.c_str(), config, nullptr, &shape, &dim, &expected) !=
+      0) {
     return XgbError(absl::StrCat("XGBoost cannot predict with model ", path));
   }
   bst_ulong total = 1;
   for (bst_ulong d = 0; d < dim; ++d) total *= shape[d];
   const size_t outputs = static_cast<size_t>(forest.num_outputs());
   if (total != kRows * outputs) {
-    return FailedPreconditionError(absl::StrCat("model ", path, ": XGBoost predicts ", total / kRows,
-                                                " outputs per row, the native evaluator ",
-                                                outputs, "; refusing the model"));
+    return FailedPreconditionError(
+        absl::StrCat("model ", path, ": XGBoost predicts ", total / kRows,
+                     " outputs per row, the native evaluator ", outputs, "; refusing the model"));
   }
   std::vector<float> got(kRows * outputs);
   forest.Predict(rows.data(), kRows, width, got.data());

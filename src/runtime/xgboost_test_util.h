@@ -1,0 +1,69 @@
+// Test-only helpers: train small XGBoost models through the C API, save
+// them, and predict with XGBoost itself as the reference.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tandem::runtime::testing {
+
+struct TrainSpec {
+  std::string objective = "binary:logistic";
+  std::string booster = "gbtree";
+  int num_class = 0;
+  int rounds = 60;
+  int max_depth = 6;
+  int num_features = 20;
+  size_t num_rows = 1000;
+  double missing = 0.1;
+  unsigned seed = 7;
+  std::vector<std::pair<std::string, std::string>> params;  // extra XGBoost params
+};
+
+// Dense rows with `missing` of the values NaN.
+std::vector<float> RandomRows(size_t n_rows, int n_cols, double missing, unsigned seed);
+
+class XgbModel {
+ public:
+  static StatusOr<XgbModel> Train(const TrainSpec& spec);
+  XgbModel(XgbModel&&) = default;
+  XgbModel& operator=(XgbModel&&) = default;
+  ~XgbModel();
+
+  // Saves to `path`; the extension picks the format (.json, .ubj, else binary).
+  Status Save(const std::string& path) const;
+  Status SetAttr(const std::string& key, const std::string& value);
+  // XGBoosterPredictFromDense (inplace, missing = NaN) with `nthread` threads.
+  StatusOr<std::vector<float>> PredictDense(const float* rows, size_t n_rows, size_t n_cols) const;
+  // XGBoosterPredict on a DMatrix built from the same rows.
+  StatusOr<std::vector<float>> PredictDMatrix(const float* rows, size_t n_rows,
+                                              size_t n_cols) const;
+  Status SetThreads(int nthread);
+  void* handle() const { return handle_.get(); }
+
+ private:
+  struct Free {
+    void operator()(void* h) const;
+  };
+  explicit XgbModel(void* h) : handle_(h) {}
+  std::unique_ptr<void, Free> handle_;
+};
+
+// A fresh directory under /tmp, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  void Write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace tandem::runtime::testing
