@@ -1,0 +1,129 @@
+#include "runtime/forest.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace tandem::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+
+// One stump: feature 1 < 0.5 -> leaf -1, else leaf 2; missing goes left.
+Json Stump() {
+  return Json::parse(R"({
+    "tree_param": {"num_nodes": "3", "num_feature": "3", "size_leaf_vector": "0"},
+    "left_children": [1, -1, -1], "right_children": [2, -1, -1],
+    "split_indices": [1, 0, 0], "split_conditions": [0.5, -1.0, 2.0],
+    "default_left": [1, 0, 0], "split_type": [0, 0, 0]})");
+}
+
+Json Model(std::vector<Json> trees, std::string objective = "reg:squarederror",
+           std::string base_score = "5E-1", int num_class = 0) {
+  Json info = Json::array();
+  for (size_t i = 0; i < trees.size(); ++i) info.push_back(num_class > 1 ? int(i) % num_class : 0);
+  return Json{{"learner",
+               {{"learner_model_param",
+                 {{"base_score", base_score},
+                  {"num_class", std::to_string(num_class)},
+                  {"num_feature", "3"},
+                  {"num_target", "1"}}},
+                {"objective", {{"name", objective}}},
+                {"feature_names", Json::array({"a", "b", "c"})},
+                {"gradient_booster",
+                 {{"name", "gbtree"},
+                  {"model",
+                   {{"gbtree_model_param",
+                     {{"num_trees", std::to_string(trees.size())}, {"size_leaf_vector", "0"}}},
+                    {"tree_info", info},
+                    {"trees", trees}}}}}}}};
+}
+
+float PredictOne(const Forest& f, std::vector<float> row) {
+  float out = 0;
+  f.Predict(row.data(), 1, row.size(), &out);
+  return out;
+}
+
+TEST(Forest, SplitsMissingAndAbsentColumns) {
+  auto f = Forest::FromXGBoostModel(Model({Stump()}));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->num_trees(), 1u);
+  EXPECT_EQ(f->num_features(), 3);
+  EXPECT_EQ(f->feature_names(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_FLOAT_EQ(PredictOne(*f, {0, 0.4999f, 0}), -0.5f);
+  EXPECT_FLOAT_EQ(PredictOne(*f, {0, 0.5f, 0}), 2.5f);  // equal goes right
+  EXPECT_FLOAT_EQ(PredictOne(*f, {0, NAN, 0}), -0.5f);  // default left
+  EXPECT_FLOAT_EQ(PredictOne(*f, {0}), -0.5f);          // absent column = missing
+
+  Json right = Stump();
+  right["default_left"] = Json::array({0, 0, 0});
+  auto g = Forest::FromXGBoostModel(Model({right}));
+  ASSERT_TRUE(g.ok());
+  EXPECT_FLOAT_EQ(PredictOne(*g, {0, NAN, 0}), 2.5f);
+}
+
+TEST(Forest, TransformsAndMargins) {
+  auto f = Forest::FromXGBoostModel(Model({Stump(), Stump()}, "binary:logistic", "2E-1"));
+  ASSERT_TRUE(f.ok());
+  const float margin = -std::log(1.0f / 0.2f - 1.0f) + 4.0f;
+  EXPECT_FLOAT_EQ(f->base_margin(), -std::log(4.0f));
+  EXPECT_NEAR(PredictOne(*f, {0, 1, 0}), 1 / (1 + std::exp(-margin)), 1e-7);
+  std::vector<float> row = {0, 1, 0};
+  float m = 0;
+  f->Predict(row.data(), 1, 3, &m, /*output_margin=*/true);
+  EXPECT_FLOAT_EQ(m, margin);
+
+  auto soft =
+      Forest::FromXGBoostModel(Model({Stump(), Stump(), Stump()}, "multi:softprob", "5E-1", 3));
+  ASSERT_TRUE(soft.ok()) << soft.status();
+  EXPECT_EQ(soft->num_outputs(), 3);
+  std::vector<float> out(3);
+  soft->Predict(row.data(), 1, 3, out.data());
+  EXPECT_NEAR(out[0] + out[1] + out[2], 1.0f, 1e-6);
+  EXPECT_NEAR(out[0], 1.0f / 3, 1e-6);
+}
+
+void ExpectRefused(const Json& model, const std::string& expected) {
+  auto f = Forest::FromXGBoostModel(model);
+  ASSERT_EQ(f.status().code(), StatusCode::kInvalidArgument) << expected;
+  EXPECT_THAT(std::string(f.status().message()), HasSubstr(expected));
+}
+
+TEST(Forest, RefusesWhatItCannotReproduce) {
+  ExpectRefused(Model({Stump()}, "binary:hinge"),
+                "objective 'binary:hinge' is not supported by the native evaluator");
+  ExpectRefused(Model({Stump()}, "rank:pairwise"),
+                "objective 'rank:pairwise' is not supported by the native evaluator");
+  Json cat = Stump();
+  cat["split_type"] = Json::array({1, 0, 0});
+  ExpectRefused(Model({cat}), "categorical splits");
+  Json cycle = Stump();
+  cycle["left_children"] = Json::array({1, 0, -1});
+  cycle["right_children"] = Json::array({2, 2, -1});
+  ExpectRefused(Model({cycle}), "invalid child");
+  Json far = Stump();
+  far["right_children"] = Json::array({7, -1, -1});
+  ExpectRefused(Model({far}), "invalid child 7");
+  Json wide = Stump();
+  wide["split_indices"] = Json::array({5, 0, 0});
+  ExpectRefused(Model({wide}), "splits on feature 5");
+  Json short_arrays = Stump();
+  short_arrays["split_conditions"] = Json::array({0.5});
+  ExpectRefused(Model({short_arrays}), "split_conditions");
+  Json multi_target = Model({Stump()});
+  multi_target["learner"]["learner_model_param"]["num_target"] = "2";
+  ExpectRefused(multi_target, "multi-target");
+  Json linear = Model({Stump()});
+  linear["learner"]["gradient_booster"] = {{"name", "gblinear"}, {"model", Json::object()}};
+  ExpectRefused(linear, "booster 'gblinear'");
+  ExpectRefused(Model({Stump()}, "binary:logistic", "1.5"), "base_score");
+  Json bad_group = Model({Stump()}, "multi:softprob", "5E-1", 3);
+  bad_group["learner"]["gradient_booster"]["model"]["tree_info"] = Json::array({3});
+  ExpectRefused(bad_group, "tree_info[0]");
+  ExpectRefused(Json::object(), "learner is missing");
+}
+
+}  // namespace
+}  // namespace tandem::runtime
