@@ -278,7 +278,7 @@ Status JobService::Recover() {
     LogInfo("job re-attached", {{"job", r.id}, {"state", std::string(JobStateName(r.state))}});
     // The metrics seen so far are re-derived from the whole log (inserts are
     // idempotent), and the loop resumes tailing and polling.
-    TailLog(ref, true);
+    TailLog(ref, false);
   }
   return OkStatus();
 }
@@ -328,10 +328,12 @@ void JobService::Monitor() {
   std::vector<std::string> ended;
   for (auto& [id, a] : active_) {
     TailLog(*a, false);
+    if (a->handle.id.empty()) continue;
     auto polled = substrate_->Poll(a->handle);
     std::optional<ExitInfo> exit;
     if (!polled.ok()) {
-      if (polled.status().code() != StatusCode::kNotFound) {
+      StatusCode code = polled.status().code();
+      if (code != StatusCode::kNotFound && code != StatusCode::kInvalidArgument) {
         LogWarn("poll failed", {{"job", id}, {"error", std::string(polled.status().message())}});
         continue;
       }
@@ -400,40 +402,49 @@ Status JobService::Launch(Active& a) {
   RemoveTree(a.attempt_dir);
   ASSIGN_OR_RETURN(Source code, ResolveCode(spec, *opts_.store));
   ASSIGN_OR_RETURN(auto inputs, ResolveInputs(spec, *opts_.store));
-  ASSIGN_OR_RETURN(a.code_digest, SourceDigest(code, *opts_.store));
   std::vector<std::string> channels;
-  for (const auto& [channel, src] : inputs) {
-    channels.push_back(channel);
-    ASSIGN_OR_RETURN(a.input_digests[channel], SourceDigest(src, *opts_.store));
-  }
+  for (const auto& [channel, src] : inputs) channels.push_back(channel);
   RETURN_IF_ERROR(CreateJobTree(a.ml_dir, channels));
   std::string code_dir = a.ml_dir + "/code", data_dir = a.ml_dir + "/input/data";
+  // Warm pool: keyed by cheap fingerprints, so a warm start reads no content;
+  // the lineage digests come with the pooled environment.
   std::optional<WarmRelease> warm;
-  if (spec.keep_alive_seconds > 0)
-    a.warm_key = WarmPool::Key(a.code_digest, a.input_digests, spec.resources);
-  if (!a.warm_key.empty()) {
-    std::string tmp_code = code_dir + ".cold", tmp_data = data_dir + ".cold";
+  if (spec.keep_alive_seconds > 0) {
+    ASSIGN_OR_RETURN(std::string code_id, SourceFingerprint(code, *opts_.store));
+    std::map<std::string, std::string> input_ids;
+    for (const auto& [channel, src] : inputs) {
+      ASSIGN_OR_RETURN(input_ids[channel], SourceFingerprint(src, *opts_.store));
+    }
+    a.warm_key = WarmPool::Key(code_id, input_ids, spec.resources);
+    std::string cold_code = code_dir + ".cold", cold_data = data_dir + ".cold";
     std::error_code ec;
-    fs::rename(code_dir, tmp_code, ec);
-    fs::rename(data_dir, tmp_data, ec);
+    fs::rename(code_dir, cold_code, ec);
+    fs::rename(data_dir, cold_data, ec);
     auto taken = warm_.Take(a.warm_key, code_dir, data_dir);
     if (taken.ok() && *taken) {
       warm = *taken;
-      RemoveTree(tmp_code);
-      RemoveTree(tmp_data);
+      RemoveTree(cold_code);
+      RemoveTree(cold_data);
+      a.code_digest = warm->info.value("code_digest", "");
+      if (warm->info.contains("input_digests") && warm->info["input_digests"].is_object()) {
+        a.input_digests = warm->info["input_digests"].get<std::map<std::string, std::string>>();
+      }
+      BillWarmRelease(*warm);
     } else {
-      fs::rename(tmp_code, code_dir, ec);
-      fs::rename(tmp_data, data_dir, ec);
+      fs::rename(cold_code, code_dir, ec);
+      fs::rename(cold_data, data_dir, ec);
     }
   }
   if (!warm) {
+    ASSIGN_OR_RETURN(a.code_digest, SourceDigest(code, *opts_.store));
+    for (const auto& [channel, src] : inputs) {
+      ASSIGN_OR_RETURN(a.input_digests[channel], SourceDigest(src, *opts_.store));
+    }
     RETURN_IF_ERROR(StageCode(code, *opts_.store, code_dir));
     for (const auto& [channel, src] : inputs) {
       Status s = StageInput(src, *opts_.store, data_dir + "/" + channel);
       if (!s.ok()) return Annotate(s, "staging input channel '" + channel + "'");
     }
-  } else {
-    BillWarmRelease(*warm);
   }
   RETURN_IF_ERROR(WriteConfigFiles(a.ml_dir, spec, spec.name));
   int64_t staging_ms = ElapsedMs(t0);
@@ -492,14 +503,14 @@ Status JobService::Launch(Active& a) {
   return OkStatus();
 }
 
-void JobService::TailLog(Active& a, bool to_end) {
+void JobService::TailLog(Active& a, bool finish) {
   if (!a.parser) return;
   std::ifstream in(a.log_path, std::ios::binary);
   if (!in) return;
   in.seekg(a.log_offset);
   std::string buf(1 << 20, '\0');
   std::vector<MetricSample> samples;
-  do {
+  while (in) {  // the log is bounded by the substrate, so read what is there
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     std::streamsize n = in.gcount();
     if (n <= 0) break;
@@ -507,15 +518,16 @@ void JobService::TailLog(Active& a, bool to_end) {
     auto found =
         a.parser->Feed(std::string_view(buf.data(), static_cast<size_t>(n)), clock_.NowMicros());
     samples.insert(samples.end(), found.begin(), found.end());
-  } while (to_end && in);
-  if (to_end) {
+  }
+  if (finish) {
     auto found = a.parser->Finish(clock_.NowMicros());
     samples.insert(samples.end(), found.begin(), found.end());
   }
   for (const auto& s : samples) a.last_metrics[s.name] = s.value;
   Status s = jobs_->AppendMetrics(a.record.id, a.record.attempt, samples);
-  if (!s.ok())
+  if (!s.ok()) {
     LogWarn("cannot store metrics", {{"job", a.record.id}, {"error", std::string(s.message())}});
+  }
 }
 
 void JobService::Finish(Active& a, const ExitInfo& exit) {
@@ -600,8 +612,9 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
   // Keep the prepared environment for a matching next job, then clean up.
   if (done.ok() && a.record.spec.keep_alive_seconds > 0 && !a.warm_key.empty() &&
       exit.kind != ExitKind::kLost) {
+    Json info = {{"code_digest", a.code_digest}, {"input_digests", a.input_digests}};
     auto replaced = warm_.Retain(a.warm_key, a.ml_dir + "/code", a.ml_dir + "/input/data",
-                                 a.record.spec.keep_alive_seconds, a.record.id);
+                                 a.record.spec.keep_alive_seconds, a.record.id, info);
     if (!replaced.ok()) {
       LogWarn("warm pool retain failed",
               {{"job", a.record.id}, {"error", std::string(replaced.status().message())}});

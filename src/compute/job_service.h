@@ -121,7 +121,7 @@ class JobService {
   void StartJob(const JobRecord& record);
   // Stages the tree and launches; on error the job is finalized as Failed.
   Status Launch(Active& a);
-  void TailLog(Active& a, bool to_end);
+  void TailLog(Active& a, bool finish);  // reads to EOF; `finish` flushes a partial line
   void Finish(Active& a, const ExitInfo& exit);
   void BillWarmRelease(const WarmRelease& r);
   void Notify();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/ids.h"
 #include "compute/local_substrate.h"
@@ -409,7 +410,18 @@ TEST_F(JobServiceTest, JobWhoseProcessVanishedIsFailedAsLost) {
       s->id, [](const JobRecord& r) { return r.state == JobState::kRunning; }, kTimeoutMs);
   ASSERT_TRUE(running.ok());
   service_.reset();
-  // Forge a handle the substrate cannot know (as if the host had rebooted).
+  // The process really goes away (as after a host reboot) ...
+  auto substrate = LocalSubstrate::Create(LocalSubstrateOptions{});
+  ASSERT_TRUE(substrate.ok());
+  ASSERT_TRUE((*substrate)->Stop(running->handle, 0).ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto polled = (*substrate)->Poll(running->handle);
+    ASSERT_TRUE(polled.ok()) << polled.status();
+    if (polled->has_value()) break;
+    std::this_thread::yield();
+  }
+  // ... and its handle means nothing any more.
   ASSERT_TRUE(
       db_->WithTransaction([&](sql::Transaction& tx) {
            return tx.Exec("UPDATE compute_jobs SET handle = 'gone' WHERE id = ?", {s->id}).status();
@@ -420,8 +432,7 @@ TEST_F(JobServiceTest, JobWhoseProcessVanishedIsFailedAsLost) {
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state, JobState::kFailed);
   EXPECT_THAT(done->failure_reason, HasSubstr("lost: control plane restarted"));
-  // The real process is still supervised by its runner; stop it via the real handle.
-  ASSERT_TRUE(service_->substrate().Stop(running->handle, 0).ok());
+  EXPECT_THAT(States(s->id), ::testing::ElementsAre("Pending", "Starting", "Running", "Failed"));
 }
 
 TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
@@ -429,8 +440,8 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   for (int i = 0; i < 20; ++i) {
     std::ofstream(home_ + "/data/part-" + std::to_string(i)) << std::string(1 << 20, 'x');
   }
-  JobSpec spec =
-      Spec("warm", Script("warm", "ls \"$SM_CHANNEL_TRAIN\" | wc -l\ntouch \"$SM_MODEL_DIR/m\""));
+  JobSpec spec = Spec(
+      "warm", Script("warmsrc", "ls \"$SM_CHANNEL_TRAIN\" | wc -l\ntouch \"$SM_MODEL_DIR/m\""));
   spec.inputs["train"] = home_ + "/data";
   spec.keep_alive_seconds = 60;
   JobRecord cold = RunToEnd(spec);
@@ -440,6 +451,9 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   ASSERT_EQ(warm.state, JobState::kCompleted) << warm.failure_reason;
   EXPECT_TRUE(warm.details["warm_start"].get<bool>());
   EXPECT_TRUE(warm.details.contains("staging_ms"));
+  // Lineage digests travel with the pooled environment.
+  EXPECT_EQ(warm.details["input_digests"], cold.details["input_digests"]);
+  EXPECT_EQ(warm.details["code_digest"], cold.details["code_digest"]);
   EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("20"));
   auto origin = service_->Get(cold.id);
   ASSERT_TRUE(origin.ok());

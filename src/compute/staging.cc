@@ -210,6 +210,35 @@ StatusOr<std::map<std::string, Source>> ResolveInputs(const JobSpec& spec,
   return out;
 }
 
+StatusOr<std::string> SourceFingerprint(const Source& s, store::ObjectStore& store) {
+  if (s.kind != Source::Kind::kLocalFile && s.kind != Source::Kind::kLocalDir) {
+    return SourceDigest(s, store);
+  }
+  store::Sha256 h;
+  auto entry = [&](const fs::path& p, const std::string& rel) -> Status {
+    std::error_code ec;
+    auto st = fs::symlink_status(p, ec);
+    if (ec) return FsError(ec, "stat", p.string());
+    std::string line = rel + '\0' + std::to_string(static_cast<int>(st.type()));
+    if (fs::is_regular_file(st)) {
+      line += "," + std::to_string(fs::file_size(p, ec));
+      line += "," + std::to_string(fs::last_write_time(p, ec).time_since_epoch().count());
+    }
+    h.Update(line + "\n");
+    return OkStatus();
+  };
+  h.Update(s.location + "\n");
+  if (s.kind == Source::Kind::kLocalFile) {
+    RETURN_IF_ERROR(entry(s.location, ""));
+  } else {
+    ASSIGN_OR_RETURN(auto entries, Walk(s.location));
+    for (const auto& rel : entries) {
+      RETURN_IF_ERROR(entry(fs::path(s.location) / rel, rel.generic_string()));
+    }
+  }
+  return "fingerprint:" + h.FinishHex();
+}
+
 StatusOr<std::string> SourceDigest(const Source& s, store::ObjectStore& store) {
   switch (s.kind) {
     case Source::Kind::kNone:

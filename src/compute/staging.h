@@ -45,6 +45,11 @@ StatusOr<Source> ResolveCode(const JobSpec& spec, store::ObjectStore& store);
 StatusOr<std::map<std::string, Source>> ResolveInputs(const JobSpec& spec,
                                                       store::ObjectStore& store);
 
+// A cheap identity of a source for the warm-pool key: for local sources a
+// sha256 over path, type, size and mtime of every entry (no content read);
+// for store sources the digest. kNone -> "".
+StatusOr<std::string> SourceFingerprint(const Source& source, store::ObjectStore& store);
+
 // The digest of a source (see above); kNone -> "".
 StatusOr<std::string> SourceDigest(const Source& source, store::ObjectStore& store);
 

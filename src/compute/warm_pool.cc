@@ -18,6 +18,7 @@ struct Meta {
   std::string origin;
   int64_t retained_micros = 0;
   int64_t expires_micros = 0;
+  Json info = Json::object();
 };
 
 std::optional<Meta> ReadMeta(const fs::path& entry) {
@@ -31,11 +32,12 @@ std::optional<Meta> ReadMeta(const fs::path& entry) {
   m.origin = j->value("origin_job_id", "");
   m.retained_micros = j->value("retained_micros", int64_t{0});
   m.expires_micros = j->value("expires_micros", int64_t{0});
+  if (j->contains("info")) m.info = (*j)["info"];
   return m;
 }
 
 WarmRelease Released(const std::string& key, const Meta& m, int64_t now) {
-  return WarmRelease{key, m.origin, static_cast<double>(now - m.retained_micros) / 1e6};
+  return WarmRelease{key, m.origin, static_cast<double>(now - m.retained_micros) / 1e6, m.info};
 }
 
 Status Move(const fs::path& from, const fs::path& to) {
@@ -53,22 +55,20 @@ WarmPool::WarmPool(std::string dir, Clock& clock) : dir_(std::move(dir)), clock_
   fs::create_directories(dir_, ec);
 }
 
-std::string WarmPool::Key(const std::string& source_digest,
-                          const std::map<std::string, std::string>& channel_digests,
+std::string WarmPool::Key(const std::string& source_id,
+                          const std::map<std::string, std::string>& channel_ids,
                           const Resources& r) {
   store::Sha256 h;
-  h.Update("source\0" + source_digest + "\n");
-  for (const auto& [c, d] : channel_digests) h.Update("channel\0" + c + "\0" + d + "\n");
-  h.Update("resources\0" + std::to_string(r.cpus) + "," + std::to_string(r.memory_mb) + "," +
+  h.Update("source=" + source_id + "\n");
+  for (const auto& [c, d] : channel_ids) h.Update("channel=" + c + "=" + d + "\n");
+  h.Update("resources=" + std::to_string(r.cpus) + "," + std::to_string(r.memory_mb) + "," +
            std::to_string(r.gpus) + "\n");
   return h.FinishHex();
 }
 
-StatusOr<std::optional<WarmRelease>> WarmPool::Retain(const std::string& key,
-                                                      const std::string& code_dir,
-                                                      const std::string& data_dir,
-                                                      int64_t keep_alive_seconds,
-                                                      const std::string& origin_job_id) {
+StatusOr<std::optional<WarmRelease>> WarmPool::Retain(
+    const std::string& key, const std::string& code_dir, const std::string& data_dir,
+    int64_t keep_alive_seconds, const std::string& origin_job_id, const Json& info) {
   int64_t now = clock_.NowMicros();
   fs::path staging = fs::path(dir_) / (".retain-" + NewUlid(clock_));
   std::error_code ec;
@@ -79,7 +79,8 @@ StatusOr<std::optional<WarmRelease>> WarmPool::Retain(const std::string& key,
   if (s.ok()) {
     Json meta = {{"origin_job_id", origin_job_id},
                  {"retained_micros", now},
-                 {"expires_micros", now + keep_alive_seconds * 1'000'000}};
+                 {"expires_micros", now + keep_alive_seconds * 1'000'000},
+                 {"info", info}};
     std::ofstream out(staging / "meta.json");
     out << meta.dump();
     if (!out) s = InternalError("write " + (staging / "meta.json").string());

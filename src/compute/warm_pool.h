@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/status.h"
 #include "compute/job_spec.h"
 
@@ -26,6 +27,7 @@ struct WarmRelease {
   std::string key;
   std::string origin_job_id;    // the job whose environment it was
   double retained_seconds = 0;  // from retention to take/expiry
+  Json info = Json::object();   // what Retain was given (e.g. the digests)
 };
 
 class WarmPool {
@@ -33,19 +35,20 @@ class WarmPool {
   // `dir` is created if missing. `clock` must outlive the pool.
   WarmPool(std::string dir, Clock& clock);
 
-  // "<64 hex>" over the source digest, the sorted channel digests and the
-  // resources.
-  static std::string Key(const std::string& source_digest,
-                         const std::map<std::string, std::string>& channel_digests,
+  // "<64 hex>" over the source and channel identities (digests or
+  // fingerprints, staging.h) and the resources.
+  static std::string Key(const std::string& source_id,
+                         const std::map<std::string, std::string>& channel_ids,
                          const Resources& resources);
 
   // Moves `code_dir` and `data_dir` into the pool under `key` until
-  // now + keep_alive_seconds. An existing entry with the same key is
-  // replaced (and returned as released).
+  // now + keep_alive_seconds, with `info` kept beside them. An existing entry
+  // with the same key is replaced (and returned as released).
   StatusOr<std::optional<WarmRelease>> Retain(const std::string& key, const std::string& code_dir,
                                               const std::string& data_dir,
                                               int64_t keep_alive_seconds,
-                                              const std::string& origin_job_id);
+                                              const std::string& origin_job_id,
+                                              const Json& info = Json::object());
 
   // If an unexpired entry for `key` exists, moves its code and data to
   // `code_dir` and `data_dir` (which must not exist) and returns the release;
