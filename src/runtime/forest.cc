@@ -109,13 +109,17 @@ Status Forest::AddTree(const Json& tree, size_t index, Forest* forest) {
         order.push_back(static_cast<int32_t>(c));
       }
     }
-    for (int32_t i : order) {
+    std::vector<int32_t> depth(order.size(), 0);
+    int32_t tree_depth = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      const int32_t i = order[k];
       Node node;
       node.value = static_cast<float>((*conditions)[i].get<double>());
       const int64_t l = (*left)[i].get<int64_t>();
       if (l == -1) {
-        node.feature = 0;
-        node.left = node.right = -1;
+        node.feature = kLeaf;
+        node.left = base + static_cast<int32_t>(k);
+        tree_depth = std::max(tree_depth, depth[k]);
       } else {
         const int64_t f = (*indices)[i].get<int64_t>();
         if (f < 0 || f >= forest->num_features_) {
@@ -127,10 +131,15 @@ Status Forest::AddTree(const Json& tree, size_t index, Forest* forest) {
         const bool dl = d.is_boolean() ? d.get<bool>() : d.get<int64_t>() != 0;
         node.feature = static_cast<uint32_t>(f) | (dl ? kDefaultLeft : 0u);
         node.left = base + new_index[l];
-        node.right = base + new_index[(*right)[i].get<int64_t>()];
+        // Breadth-first: the right child directly follows the left one.
+        if (new_index[(*right)[i].get<int64_t>()] != new_index[l] + 1) {
+          return InternalError(absl::StrCat(where, ": node layout failed at node ", i));
+        }
+        depth[new_index[l]] = depth[new_index[l] + 1] = depth[k] + 1;
       }
       forest->nodes_.push_back(node);
     }
+    forest->tree_depths_.push_back(tree_depth);
     forest->tree_roots_.push_back(base);
   } catch (const Json::exception& e) {
     return InvalidArgumentError(absl::StrCat(where, " is malformed: ", e.what()));
@@ -253,13 +262,18 @@ StatusOr<Forest> Forest::FromXGBoostModel(const Json& model) {
     forest.tree_groups_.push_back(static_cast<int32_t>(g.get<int64_t>()));
     RETURN_IF_ERROR(AddTree((*trees)[i], i, &forest));
   }
+  for (size_t i = 0; i < t; i += kLanes) {
+    int32_t d = 0;
+    for (size_t k = i; k < std::min(t, i + kLanes); ++k) d = std::max(d, forest.tree_depths_[k]);
+    forest.lane_group_depths_.push_back(d);
+  }
   return forest;
 }
 
 std::vector<std::vector<float>> Forest::SplitThresholds() const {
   std::vector<std::vector<float>> out(static_cast<size_t>(num_features_));
   for (const Node& node : nodes_) {
-    if (node.left >= 0) out[node.feature & kFeatureMask].push_back(node.value);
+    if (!(node.feature & kLeaf)) out[node.feature & kFeatureMask].push_back(node.value);
   }
   return out;
 }
@@ -299,36 +313,71 @@ void Forest::ApplyTransform(const float* margins, float* out) const {
   }
 }
 
+// Rows at least num_features wide: every split feature is in the row, so the
+// walk is branch-free: right = !(v < threshold), except a missing value goes
+// its default way and a leaf stays put.
+void Forest::AccumulateWide(const float* rows, size_t nb, size_t n_cols, float* acc) const {
+  const size_t groups = static_cast<size_t>(num_groups_);
+  const Node* nodes = nodes_.data();
+  const size_t num_trees = tree_roots_.size();
+  for (size_t t0 = 0, lane_group = 0; t0 < num_trees; t0 += kLanes, ++lane_group) {
+    const size_t lanes = std::min(kLanes, num_trees - t0);
+    const int32_t depth = lane_group_depths_[lane_group];
+    for (size_t r = 0; r < nb; ++r) {
+      const float* row = rows + r * n_cols;
+      int32_t idx[kLanes];
+      for (size_t k = 0; k < lanes; ++k) idx[k] = tree_roots_[t0 + k];
+      for (int32_t d = 0; d < depth; ++d) {
+        for (size_t k = 0; k < lanes; ++k) {
+          const Node& node = nodes[idx[k]];
+          const float v = row[node.feature & kFeatureMask];
+          const bool missing_left = std::isnan(v) & ((node.feature & kDefaultLeft) != 0);
+          const bool right = !(v < node.value) & !missing_left & ((node.feature & kLeaf) == 0);
+          idx[k] = node.left + static_cast<int32_t>(right);
+        }
+      }
+      float* row_acc = acc + r * groups;
+      for (size_t k = 0; k < lanes; ++k) row_acc[tree_groups_[t0 + k]] += nodes[idx[k]].value;
+    }
+  }
+}
+
+// Narrower rows: absent columns are missing (bounds-checked walk).
+void Forest::AccumulateNarrow(const float* rows, size_t nb, size_t n_cols, float* acc) const {
+  const size_t groups = static_cast<size_t>(num_groups_);
+  const Node* nodes = nodes_.data();
+  for (size_t t = 0; t < tree_roots_.size(); ++t) {
+    float* acc_g = acc + tree_groups_[t];
+    for (size_t r = 0; r < nb; ++r) {
+      const float* row = rows + r * n_cols;
+      int32_t i = tree_roots_[t];
+      while (!(nodes[i].feature & kLeaf)) {
+        const Node& node = nodes[i];
+        const uint32_t f = node.feature & kFeatureMask;
+        const float v = f < n_cols ? row[f] : std::numeric_limits<float>::quiet_NaN();
+        const bool right = std::isnan(v) ? !(node.feature & kDefaultLeft) : !(v < node.value);
+        i = node.left + static_cast<int32_t>(right);
+      }
+      acc_g[r * groups] += nodes[i].value;
+    }
+  }
+}
+
 void Forest::Predict(const float* rows, size_t n_rows, size_t n_cols, float* out,
                      bool output_margin) const {
   const size_t groups = static_cast<size_t>(num_groups_);
   const size_t block = std::min(kBlockRows, kAccumulator / groups);
   const size_t out_width = output_margin ? groups : static_cast<size_t>(num_outputs());
-  const Node* nodes = nodes_.data();
-  const size_t num_trees = tree_roots_.size();
+  const bool wide = n_cols >= static_cast<size_t>(num_features_);
   float acc[kAccumulator];
   for (size_t start = 0; start < n_rows; start += block) {
     const size_t nb = std::min(block, n_rows - start);
     std::fill(acc, acc + nb * groups, base_margin_);
     const float* first = rows + start * n_cols;
-    for (size_t t = 0; t < num_trees; ++t) {
-      const int32_t root = tree_roots_[t];
-      float* acc_g = acc + tree_groups_[t];
-      for (size_t r = 0; r < nb; ++r) {
-        const float* row = first + r * n_cols;
-        int32_t i = root;
-        while (nodes[i].left >= 0) {
-          const Node& node = nodes[i];
-          const uint32_t f = node.feature & kFeatureMask;
-          const float v = f < n_cols ? row[f] : std::numeric_limits<float>::quiet_NaN();
-          if (std::isnan(v)) {
-            i = (node.feature & kDefaultLeft) ? node.left : node.right;
-          } else {
-            i = v < node.value ? node.left : node.right;
-          }
-        }
-        acc_g[r * groups] += nodes[i].value;
-      }
+    if (wide) {
+      AccumulateWide(first, nb, n_cols, acc);
+    } else {
+      AccumulateNarrow(first, nb, n_cols, acc);
     }
     float* dst = out + start * out_width;
     if (output_margin) {

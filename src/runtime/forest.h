@@ -48,16 +48,21 @@ class Forest {
  private:
   enum class Transform { kIdentity, kSigmoid, kExp, kSoftmax, kArgmax };
 
-  // 16 bytes: four nodes per cache line.
+  // 12 bytes. Nodes are laid out breadth-first per tree, so a node's right
+  // child is always left + 1. A leaf points to itself (and never goes right),
+  // so a walk of the tree's depth can run past a shallow leaf harmlessly.
   struct Node {
     float value;       // split threshold, or leaf value
-    uint32_t feature;  // split feature | kDefaultLeft
-    int32_t left;      // absolute index of the left child, -1 for a leaf
-    int32_t right;     // absolute index of the right child
+    uint32_t feature;  // split feature | kDefaultLeft | kLeaf
+    int32_t left;      // absolute index of the left child; a leaf's own index
   };
   static constexpr uint32_t kDefaultLeft = 1u << 31;
-  static constexpr uint32_t kFeatureMask = kDefaultLeft - 1;
-  // Rows per block: each tree is walked for a whole block before the next.
+  static constexpr uint32_t kLeaf = 1u << 30;
+  static constexpr uint32_t kFeatureMask = kLeaf - 1;
+  // Trees walked side by side for one row (independent loads in flight).
+  static constexpr size_t kLanes = 8;
+  // Rows per block: a group of trees is walked for a whole block of rows
+  // while its nodes are in L1.
   static constexpr size_t kBlockRows = 64;
   // Stack accumulator size (floats); bounds num_class.
   static constexpr size_t kAccumulator = 4096;
@@ -65,10 +70,15 @@ class Forest {
   Forest() = default;
   static Status AddTree(const Json& tree, size_t index, Forest* forest);
   void ApplyTransform(const float* margins, float* out) const;
+  // Adds trees' leaves for rows [0, nb) into acc (row r at acc + r * groups).
+  void AccumulateWide(const float* rows, size_t nb, size_t n_cols, float* acc) const;
+  void AccumulateNarrow(const float* rows, size_t nb, size_t n_cols, float* acc) const;
 
   std::vector<Node> nodes_;
   std::vector<int32_t> tree_roots_;
   std::vector<int32_t> tree_groups_;
+  std::vector<int32_t> tree_depths_;        // levels to walk to reach any leaf
+  std::vector<int32_t> lane_group_depths_;  // max depth per kLanes trees
   std::vector<std::string> feature_names_;
   std::string objective_;
   Transform transform_ = Transform::kIdentity;

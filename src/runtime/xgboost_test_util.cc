@@ -90,6 +90,14 @@ StatusOr<XgbModel> XgbModel::Train(const TrainSpec& spec) {
   return model;
 }
 
+StatusOr<XgbModel> XgbModel::Load(const std::string& path) {
+  BoosterHandle bh = nullptr;
+  if (XGBoosterCreate(nullptr, 0, &bh) != 0) return Err("XGBoosterCreate");
+  XgbModel model(bh);
+  if (XGBoosterLoadModel(bh, path.c_str()) != 0) return Err("load " + path);
+  return model;
+}
+
 Status XgbModel::Save(const std::string& path) const {
   if (XGBoosterSaveModel(handle_.get(), path.c_str()) != 0) return Err("save " + path);
   return OkStatus();

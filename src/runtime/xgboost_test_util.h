@@ -30,6 +30,8 @@ std::vector<float> RandomRows(size_t n_rows, int n_cols, double missing, unsigne
 class XgbModel {
  public:
   static StatusOr<XgbModel> Train(const TrainSpec& spec);
+  // Loads a saved model (XGBoost's default nthread).
+  static StatusOr<XgbModel> Load(const std::string& path);
   XgbModel(XgbModel&&) = default;
   XgbModel& operator=(XgbModel&&) = default;
   ~XgbModel();
