@@ -46,9 +46,12 @@ void CheckSame(const std::vector<float>& a, const std::vector<float>& b, const c
   if (!(worst <= 1e-6f)) std::exit(1);
 }
 
-Setup& Fixture() {
-  static Setup setup = [] {
-    Setup s;
+// Built in main() and destroyed before exit (XGBoost handles must not
+// outlive the library's statics).
+std::unique_ptr<Setup> MakeSetup() {
+  {
+    auto owned = std::make_unique<Setup>();
+    Setup& s = *owned;
     testing::TrainSpec spec;
     spec.objective = "binary:logistic";
     spec.rounds = 100;
@@ -80,9 +83,8 @@ Setup& Fixture() {
                   single[r] + native[r];
     }
     CheckSame(native, single, "single rows");
-    return s;
-  }();
-  return setup;
+    return owned;
+  }
 }
 
 void PerRow(benchmark::State& state, size_t rows_per_call) {
@@ -91,8 +93,7 @@ void PerRow(benchmark::State& state, size_t rows_per_call) {
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
-void BM_XGBoostOneRow(benchmark::State& state, bool single_thread) {
-  Setup& s = Fixture();
+void BM_XGBoostOneRow(benchmark::State& state, const Setup& s, bool single_thread) {
   const testing::XgbModel& m = single_thread ? *s.xgb_single : *s.xgb_default;
   size_t r = 0;
   for (auto _ : state) {
@@ -103,8 +104,7 @@ void BM_XGBoostOneRow(benchmark::State& state, bool single_thread) {
   PerRow(state, 1);
 }
 
-void BM_XGBoostBatch(benchmark::State& state, bool single_thread) {
-  Setup& s = Fixture();
+void BM_XGBoostBatch(benchmark::State& state, const Setup& s, bool single_thread) {
   const testing::XgbModel& m = single_thread ? *s.xgb_single : *s.xgb_default;
   for (auto _ : state) {
     auto out = m.PredictDense(s.rows.data(), kRows, kFeatures);
@@ -113,8 +113,7 @@ void BM_XGBoostBatch(benchmark::State& state, bool single_thread) {
   PerRow(state, kRows);
 }
 
-void BM_NativeOneRow(benchmark::State& state) {
-  Setup& s = Fixture();
+void BM_NativeOneRow(benchmark::State& state, const Setup& s) {
   const Predictor& p = s.native->predictor();
   float out = 0;
   size_t r = 0;
@@ -127,8 +126,7 @@ void BM_NativeOneRow(benchmark::State& state) {
   PerRow(state, 1);
 }
 
-void BM_NativeBatch(benchmark::State& state) {
-  Setup& s = Fixture();
+void BM_NativeBatch(benchmark::State& state, const Setup& s) {
   const Predictor& p = s.native->predictor();
   std::vector<float> out(kRows);
   for (auto _ : state) {
@@ -139,21 +137,29 @@ void BM_NativeBatch(benchmark::State& state) {
   PerRow(state, kRows);
 }
 
-BENCHMARK_CAPTURE(BM_XGBoostOneRow, nthread_1, true);
-BENCHMARK_CAPTURE(BM_XGBoostOneRow, default_threads, false);
-BENCHMARK(BM_NativeOneRow);
-BENCHMARK_CAPTURE(BM_XGBoostBatch, nthread_1, true);
-BENCHMARK_CAPTURE(BM_XGBoostBatch, default_threads, false);
-BENCHMARK(BM_NativeBatch);
-
 }  // namespace
 }  // namespace tandem::runtime
 
 int main(int argc, char** argv) {
+  using namespace tandem::runtime;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  tandem::runtime::Fixture();  // train, load, check outputs before timing
+  std::unique_ptr<Setup> setup = MakeSetup();  // train, load, check outputs before timing
+  const Setup& s = *setup;
+  benchmark::RegisterBenchmark("BM_XGBoostOneRow/nthread_1",
+                               [&](benchmark::State& st) { BM_XGBoostOneRow(st, s, true); });
+  benchmark::RegisterBenchmark("BM_XGBoostOneRow/default_threads",
+                               [&](benchmark::State& st) { BM_XGBoostOneRow(st, s, false); });
+  benchmark::RegisterBenchmark("BM_NativeOneRow",
+                               [&](benchmark::State& st) { BM_NativeOneRow(st, s); });
+  benchmark::RegisterBenchmark("BM_XGBoostBatch/nthread_1",
+                               [&](benchmark::State& st) { BM_XGBoostBatch(st, s, true); });
+  benchmark::RegisterBenchmark("BM_XGBoostBatch/default_threads",
+                               [&](benchmark::State& st) { BM_XGBoostBatch(st, s, false); });
+  benchmark::RegisterBenchmark("BM_NativeBatch",
+                               [&](benchmark::State& st) { BM_NativeBatch(st, s); });
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  setup.reset();
   return 0;
 }

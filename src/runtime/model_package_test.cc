@@ -16,14 +16,13 @@ using testing::XgbModel;
 
 std::string Message(const Status& s) { return std::string(s.message()); }
 
-const XgbModel& SmallModel() {
-  static XgbModel model = [] {
-    TrainSpec spec;
-    spec.rounds = 5;
-    spec.max_depth = 3;
-    return *XgbModel::Train(spec);
-  }();
-  return model;
+// A fresh small model per use: XGBoost handles must not outlive the library's
+// own statics, so none is kept in a static.
+XgbModel SmallModel() {
+  TrainSpec spec;
+  spec.rounds = 5;
+  spec.max_depth = 3;
+  return *XgbModel::Train(spec);
 }
 
 TEST(ModelPackage, MissingDirIsNotFound) {
