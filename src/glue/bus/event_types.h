@@ -37,6 +37,12 @@ inline constexpr std::string_view kTrainingJobStateChange = "Training Job State 
 inline constexpr std::string_view kServingSource = "tandem.serving";
 // detail: {deployment, state, replicas, versions}
 inline constexpr std::string_view kDeploymentStateChange = "Deployment State Change";
+// A replica swapped in a new model version.
+// detail: {name, target, version, previous_version (null if first), deployment, replica}
+inline constexpr std::string_view kModelSwapped = "Model Swapped";
+// A replica could not pull/load/self-test/warm a version and keeps the old one.
+// detail: {name, target, version, current_version (null if none), reason, deployment, replica}
+inline constexpr std::string_view kModelSwapFailed = "Model Swap Failed";
 
 // --- tandem.test (published through the API by tests and tools) ---------------
 inline constexpr std::string_view kTestSource = "tandem.test";

@@ -1,0 +1,136 @@
+#include "serving/replica.h"
+
+#include <filesystem>
+
+#include "common/log.h"
+#include "glue/bus/sql_event_bus.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "glue/store/object_store.h"
+
+namespace tandem::serving {
+
+namespace fs = std::filesystem;
+
+StatusOr<std::unique_ptr<Replica>> Replica::Open(const Config& config, ReplicaOptions options,
+                                                 Clock& clock) {
+  if (options.cache_dir.empty()) options.cache_dir = config.home + "/serving/cache";
+  std::unique_ptr<Replica> r(new Replica(std::move(options), {}, clock));
+  if (r->options_.target.empty()) return r;  // a local package needs no glue
+  ASSIGN_OR_RETURN(r->db_, sql::Database::Open(config.database_uri));
+  ASSIGN_OR_RETURN(r->store_, store::ObjectStore::Open(config.store_uri));
+  if (config.bus_uri != config.database_uri) {
+    return UnimplementedError("bus '" + config.bus_uri + "' differs from database '" +
+                              config.database_uri + "'; leave `bus` unset to share the database");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<bus::SqlEventBus> bus, bus::SqlEventBus::Attach(*r->db_, clock));
+  bus::Outbox* outbox = bus->outbox();
+  r->bus_ = std::move(bus);
+  ASSIGN_OR_RETURN(r->registry_, registry::ModelRegistry::Open(*r->db_, *outbox, clock));
+  r->glue_ = {r->registry_.get(), r->store_.get(), r->bus_.get()};
+  return r;
+}
+
+StatusOr<std::unique_ptr<Replica>> Replica::Create(ReplicaOptions options, ReplicaGlue glue,
+                                                   Clock& clock) {
+  if (!options.target.empty() &&
+      (glue.registry == nullptr || glue.store == nullptr || glue.bus == nullptr)) {
+    return InvalidArgumentError("following a target needs a registry, a store and a bus");
+  }
+  return std::unique_ptr<Replica>(new Replica(std::move(options), glue, clock));
+}
+
+Replica::Replica(ReplicaOptions options, ReplicaGlue glue, Clock& clock)
+    : options_(std::move(options)), glue_(glue), clock_(clock) {}
+
+Replica::~Replica() { Shutdown(); }
+
+Status Replica::Start() {
+  if (started_) return FailedPreconditionError("replica already started");
+  if (options_.target.empty() == options_.model_dir.empty()) {
+    return InvalidArgumentError(
+        "give exactly one of a model target (NAME@ALIAS, NAME/VERSION) "
+        "or a model directory");
+  }
+  RETURN_IF_ERROR(ValidateBatchOptions(options_.batch));
+  if (!options_.target.empty()) {
+    ASSIGN_OR_RETURN(registry::ModelRef ref, registry::ParseModelRef(options_.target));
+    model_name_ = ref.name;
+  } else {
+    model_name_ = options_.model_name.empty()
+                      ? fs::path(options_.model_dir).lexically_normal().filename().string()
+                      : options_.model_name;
+    if (model_name_.empty()) model_name_ = "model";
+  }
+
+  ModelManagerOptions mo;
+  mo.batch = options_.batch;
+  manager_ = std::make_unique<ModelManager>(mo, metrics_, clock_);
+  InferenceApiOptions ao;
+  ao.max_body_bytes = options_.max_body_bytes;
+  ao.inline_infer = options_.batch.max_batch_size <= 1;
+  api_ = std::make_unique<InferenceApi>(*manager_, metrics_, clock_, ao);
+
+  http::ServerOptions so;
+  so.host = options_.host;
+  so.port = options_.port;
+  so.reuse_port = options_.reuse_port;
+  so.io_threads = options_.io_threads;
+  so.worker_threads = options_.worker_threads;
+  so.max_body_bytes = options_.max_body_bytes;
+  server_ = std::make_unique<http::Server>(so);
+  api_->RegisterRoutes(*server_);
+  ASSIGN_OR_RETURN(int port, server_->Start());
+  started_ = true;
+  (void)port;
+
+  if (!options_.model_dir.empty()) {
+    std::string dir = options_.model_dir;
+    std::string name = model_name_;
+    manager_->SetReloader(name, [this, name, dir] { return manager_->Load(name, 1, dir); });
+    Status s = manager_->Load(name, 1, dir);
+    api_->SetAccepting(true);
+    return s;
+  }
+  FollowerOptions fo;
+  fo.target = options_.target;
+  fo.deployment = options_.deployment;
+  fo.replica_id = options_.replica_id;
+  fo.cache_dir = options_.cache_dir;
+  fo.resync_interval_ms = options_.resync_interval_ms;
+  follower_ = std::make_unique<ModelFollower>(fo, *glue_.registry, *glue_.store, *glue_.bus,
+                                              *manager_, clock_);
+  Status first;
+  RETURN_IF_ERROR(follower_->Start(&first));
+  api_->SetAccepting(true);
+  if (!first.ok()) {
+    LogWarn("first load failed; following the target and waiting for a good version",
+            {{"target", options_.target}, {"error", std::string(first.message())}});
+  }
+  return OkStatus();
+}
+
+void Replica::Shutdown() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  api_->SetAccepting(false);
+  LogInfo("replica draining", {{"model", model_name_}, {"port", std::to_string(port())}});
+  if (options_.drain_delay_ms > 0) clock_.SleepMicros(options_.drain_delay_ms * 1000);
+  server_->Stop(options_.grace_ms);
+  if (follower_) follower_->Stop();
+}
+
+int Replica::port() const { return server_ ? server_->port() : 0; }
+
+int64_t Replica::version() const {
+  if (!manager_) return 0;
+  auto s = manager_->StatusOf(model_name_);
+  return s.ok() ? s->version : 0;
+}
+
+std::string Replica::Describe() const {
+  return "serving " + model_name_ + " version " + std::to_string(version()) + " on http://" +
+         options_.host + ":" + std::to_string(port());
+}
+
+}  // namespace tandem::serving
