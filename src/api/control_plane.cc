@@ -2,9 +2,48 @@
 
 #include "api/rest.h"
 #include "common/log.h"
+#include "compute/job_service.h"
+#include "compute/local_substrate.h"
+#include "compute/metering.h"
 #include "glue/bus/sql_event_bus.h"
 
 namespace tandem::api {
+namespace {
+
+// The local substrate from the `compute:` section: {cpus: N (> 0, default:
+// the machine's hardware threads), sandbox: auto|on|off, grace_seconds: N}.
+StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config) {
+  compute::LocalSubstrateOptions opts;
+  const Json section = config.raw.contains("compute") ? config.raw["compute"] : Json::object();
+  if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
+  for (const auto& [key, value] : section.items()) {
+    if (key == "cpus") {
+      if (!value.is_number() || value.get<double>() <= 0) {
+        return InvalidArgumentError("config key 'compute.cpus' must be a positive number");
+      }
+      opts.capacity_cpus = value.get<double>();
+    } else if (key == "sandbox") {
+      using Sandbox = compute::LocalSubstrateOptions::Sandbox;
+      std::string mode = value.is_string() ? value.get<std::string>() : "";
+      if (mode != "auto" && mode != "on" && mode != "off") {
+        return InvalidArgumentError("config key 'compute.sandbox' must be auto, on or off");
+      }
+      opts.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
+    } else if (key == "grace_seconds") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+        return InvalidArgumentError("config key 'compute.grace_seconds' must be an integer >= 0");
+      }
+      opts.grace_seconds = value.get<int64_t>();
+    } else {
+      return InvalidArgumentError("unknown config key 'compute." + key +
+                                  "' (expected cpus, sandbox or grace_seconds)");
+    }
+  }
+  ASSIGN_OR_RETURN(auto substrate, compute::LocalSubstrate::Create(opts));
+  return std::unique_ptr<compute::Substrate>(std::move(substrate));
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config, Clock& clock) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
@@ -27,8 +66,33 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   if (outbox == nullptr) return InternalError("the bus has no transactional outbox");
   ASSIGN_OR_RETURN(cp->registry_, registry::ModelRegistry::Open(*cp->db_, *outbox, clock));
 
-  cp->services_ = Services{&clock, cp->db_.get(), cp->store_.get(), cp->bus_.get(),
-                           cp->registry_.get()};
+  compute::JobServiceOptions jopts;
+  jopts.home = config.home;
+  jopts.db = cp->db_.get();
+  jopts.outbox = outbox;
+  jopts.store = cp->store_.get();
+  jopts.registry = cp->registry_.get();
+  jopts.clock = &clock;
+  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config));
+  ASSIGN_OR_RETURN(compute::PriceTable prices,
+                   compute::PriceTable::FromJson(config.raw.value("pricing", Json())));
+  jopts.cost = [prices](const compute::JobSpec& spec, const compute::Metering& m) {
+    return compute::Cost(prices, spec.team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes,
+                         spec.resources.cpus, spec.resources.memory_mb);
+  };
+  // Warm-pool retention is billed as the reservation held, like SageMaker.
+  jopts.warm_pool_cost = [prices](const compute::JobSpec& spec, double seconds) {
+    return compute::Cost(prices, spec.team, 0, seconds, 0, spec.resources.cpus,
+                         spec.resources.memory_mb);
+  };
+  ASSIGN_OR_RETURN(cp->jobs_, compute::JobService::Open(std::move(jopts)));
+
+  cp->services_.clock = &clock;
+  cp->services_.db = cp->db_.get();
+  cp->services_.store = cp->store_.get();
+  cp->services_.bus = cp->bus_.get();
+  cp->services_.registry = cp->registry_.get();
+  cp->services_.jobs = cp->jobs_.get();
   http::ServerOptions opts;
   opts.host = config.listen_host;
   opts.port = config.port;
@@ -49,9 +113,12 @@ void ControlPlane::RegisterRoutes() {
   RegisterModelRoutes(*server_, services_);
   RegisterArtifactRoutes(*server_, services_, config_.max_body_bytes);
   RegisterEventRoutes(*server_, services_);
+  RegisterJobRoutes(*server_, services_);
 }
 
 StatusOr<int> ControlPlane::Start() {
+  RETURN_IF_ERROR(jobs_->Recover());
+  jobs_->Start();
   ASSIGN_OR_RETURN(int port, server_->Start());
   LogInfo("control plane listening",
           {{"address", config_.listen_host + ":" + std::to_string(port)},
@@ -63,6 +130,7 @@ StatusOr<int> ControlPlane::Start() {
 
 void ControlPlane::Stop(int64_t grace_ms) {
   if (server_) server_->Stop(grace_ms);
+  if (jobs_) jobs_->Shutdown();
 }
 
 }  // namespace tandem::api

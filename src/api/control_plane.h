@@ -17,27 +17,38 @@
 #include "glue/sql/database.h"
 #include "glue/store/object_store.h"
 
+namespace tandem::compute {
+class JobService;
+}
+
 namespace tandem::api {
 
-// The glue a route handler can reach. Owned by the ControlPlane.
+// The glue (and the services built on it) a route handler can reach. Owned by the ControlPlane.
 struct Services {
   Clock* clock = nullptr;
   sql::Database* db = nullptr;
   store::ObjectStore* store = nullptr;
   bus::EventBus* bus = nullptr;
   registry::ModelRegistry* registry = nullptr;
+  compute::JobService* jobs = nullptr;  // training jobs (compute tier)
 };
 
 class ControlPlane {
  public:
-  // Opens the database, object store, bus and registry from `config`.
+  // Opens the database, object store, bus and registry from `config`, and the
+  // job service on the local substrate (`compute: {cpus: N}` caps its CPUs;
+  // `pricing:` prices its jobs).
   // `clock` must outlive the control plane.
   static StatusOr<std::unique_ptr<ControlPlane>> Open(const Config& config, Clock& clock);
   ~ControlPlane();
 
-  // Binds config.listen_host:config.port (0 = any free port); returns the port.
+  // Recovers the jobs a previous control plane left running, starts the job
+  // scheduler, then binds config.listen_host:config.port (0 = any free
+  // port); returns the port.
   StatusOr<int> Start();
-  // Stops serving, letting in-flight requests finish for up to `grace_ms`.
+  // Stops serving, letting in-flight requests finish for up to `grace_ms`,
+  // then stops the job scheduler (running jobs keep running; the next
+  // control plane re-attaches to them).
   void Stop(int64_t grace_ms = 5000);
 
   http::Server& server() { return *server_; }
@@ -52,6 +63,7 @@ class ControlPlane {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<bus::EventBus> bus_;
   std::unique_ptr<registry::ModelRegistry> registry_;
+  std::unique_ptr<compute::JobService> jobs_;
   std::unique_ptr<http::Server> server_;
   Services services_;
 };
@@ -60,5 +72,6 @@ class ControlPlane {
 void RegisterModelRoutes(http::Server& server, const Services& services);
 void RegisterArtifactRoutes(http::Server& server, const Services& services, int64_t max_upload);
 void RegisterEventRoutes(http::Server& server, const Services& services);
+void RegisterJobRoutes(http::Server& server, const Services& services);
 
 }  // namespace tandem::api

@@ -43,5 +43,6 @@ void AddUpCommand(CLI::App& app, Context& ctx);
 void AddModelCommands(CLI::App& app, Context& ctx);
 void AddArtifactCommands(CLI::App& app, Context& ctx);
 void AddEventCommands(CLI::App& app, Context& ctx);
+void AddJobCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

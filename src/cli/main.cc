@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
       "  tandem up --home /tmp/tandem              # start a control plane\n"
       "  tandem models register fraud ./model --alias champion\n"
       "  tandem models get fraud@champion -o json\n"
+      "  tandem jobs run -f examples/xgboost-train/job.yaml --wait\n"
       "  tandem events tail --pattern '{\"source\":[\"tandem.registry\"]}'");
   app.fallthrough();
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   AddModelCommands(app, ctx);
   AddArtifactCommands(app, ctx);
   AddEventCommands(app, ctx);
+  AddJobCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

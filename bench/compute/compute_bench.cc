@@ -1,0 +1,582 @@
+// compute_bench: the compute tier's benchmarks (issue 3), side by side with a
+// local single-node Slurm cluster (scripts/slurm-local) in one run.
+//
+//   cold-start  submit -> first line of user code of a trivial native job
+//               (a shell script whose only line is `exec first_line`, which
+//               prints CLOCK_REALTIME ns). Interleaved per run: the job
+//               service (JobService::Submit, the path behind POST
+//               /api/v1/jobs), the bare LocalSubstrate (Submit ->
+//               StartedMicros and -> first line), and Slurm (fork of
+//               `sbatch` -> first line). p50/p95 over --runs.
+//   overhead    tandem-train-xgboost on examples/data (examples/xgboost-native,
+//               nthread=1) run directly in a hand-made /opt/ml tree vs as a
+//               job through the service: wall (direct: fork -> exit; job:
+//               Submit -> Completed, and the runner's metered wall) and CPU
+//               (direct: rusage of the child; job: the metered process
+//               tree, plus the CPU the control plane spent). --rounds
+//               interleaved, medians.
+//   throughput  --jobs trivial jobs submitted at once -> all ended, jobs/s;
+//               tandem with resources.cpus 0.1 and 1, Slurm with 1 CPU each.
+//
+// Usage: compute_bench [--only cold-start|overhead|throughput] [--runs 50]
+//          [--rounds 5] [--jobs 200] [--slurm-conf PATH] [--trainer PATH]
+//          [--examples DIR] [--first-line PATH] [--dir /tmp]
+// Without --slurm-conf the Slurm columns are skipped.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "compute/job_service.h"
+#include "compute/local_substrate.h"
+#include "glue/bus/sql_event_bus.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "glue/store/object_store.h"
+
+extern char** environ;
+
+namespace tandem::compute {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Flags {
+  std::string only;
+  int runs = 50;
+  int rounds = 5;
+  int jobs = 200;
+  std::string slurm_conf;
+  std::string trainer;
+  std::string examples = "examples";
+  std::string first_line;
+  std::string dir = "/tmp";
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "compute_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+int64_t WallNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double SelfCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double Pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5)];
+}
+
+std::string LoadAvg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data, bool executable = false) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  if (executable)
+    fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+}
+
+// "FIRST_LINE <ns>" anywhere in `text` -> ns, else 0.
+int64_t FirstLineNs(const std::string& text) {
+  size_t p = text.find("FIRST_LINE ");
+  if (p == std::string::npos) return 0;
+  return std::strtoll(text.c_str() + p + 11, nullptr, 10);
+}
+
+struct ChildResult {
+  int status = -1;
+  std::string out;
+  double wall_seconds = 0;
+  double cpu_seconds = 0;
+};
+
+// Runs argv (PATH lookup) with `env` (empty: inherit) in `cwd`, capturing stdout.
+ChildResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+                const std::string& cwd = "") {
+  ChildResult r;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) Die("pipe failed");
+  double t0 = SteadySeconds();
+  pid_t pid = fork();
+  if (pid < 0) Die("fork failed");
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    std::vector<char*> args, envp;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    if (env.empty()) {
+      execvp(args[0], args.data());
+    } else {
+      for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+      envp.push_back(nullptr);
+      execve(args[0], args.data(), envp.data());
+    }
+    _exit(127);
+  }
+  close(fds[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  rusage ru{};
+  wait4(pid, &r.status, 0, &ru);
+  r.wall_seconds = SteadySeconds() - t0;
+  r.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return r;
+}
+
+// --- tandem: the job service in-process over SQLite + a file store ---------
+
+class Tandem {
+ public:
+  explicit Tandem(const std::string& home) : home_(home) {
+    fs::create_directories(home);
+    db_ = Check(sql::Database::Open("sqlite://" + home + "/tandem.db"), "database");
+    store_ = Check(store::ObjectStore::Open("file://" + home + "/store"), "store");
+    bus_ = Check(bus::SqlEventBus::Attach(*db_, Clock::Real()), "bus");
+    registry_ =
+        Check(registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real()), "registry");
+    LocalSubstrateOptions lopts;  // capacity: the machine's hardware threads
+    JobServiceOptions opts;
+    opts.home = home;
+    opts.db = db_.get();
+    opts.outbox = bus_->outbox();
+    opts.store = store_.get();
+    opts.registry = registry_.get();
+    opts.substrate = Check(LocalSubstrate::Create(lopts), "local substrate");
+    service_ = Check(JobService::Open(std::move(opts)), "job service");
+    if (Status s = service_->Recover(); !s.ok()) Die("recover: " + s.ToString());
+    service_->Start();
+  }
+  ~Tandem() { service_.reset(); }
+
+  JobService& service() { return *service_; }
+  const std::string& home() const { return home_; }
+
+  std::string Submit(const JobSpec& spec) {
+    auto r = service_->Submit(spec);
+    if (!r.ok()) Die("submit " + spec.name + ": " + r.status().ToString());
+    return r->id;
+  }
+  JobRecord Wait(const std::string& id) {
+    auto r = service_->WaitFor(
+        id, [](const JobRecord& j) { return IsTerminal(j.state); }, 600'000);
+    if (!r.ok()) Die("wait " + id + ": " + r.status().ToString());
+    return *r;
+  }
+  std::string Log(const std::string& id) {
+    std::string out;
+    for (int64_t off = 0;;) {
+      auto c = service_->ReadLog(id, off);
+      if (!c.ok()) Die("log " + id + ": " + c.status().ToString());
+      out += c->data;
+      if (c->data.empty()) break;
+      off = c->next_offset;
+    }
+    return out;
+  }
+
+ private:
+  template <typename T>
+  static T Check(StatusOr<T> v, const std::string& what) {
+    if (!v.ok()) Die(what + ": " + v.status().ToString());
+    return *std::move(v);
+  }
+
+  std::string home_;
+  std::unique_ptr<sql::Database> db_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<bus::SqlEventBus> bus_;
+  std::unique_ptr<registry::ModelRegistry> registry_;
+  std::unique_ptr<JobService> service_;
+};
+
+// --- Slurm: sbatch/squeue against SLURM_CONF --------------------------------
+
+class Slurm {
+ public:
+  Slurm(std::string conf, std::string dir) : conf_(std::move(conf)), dir_(std::move(dir)) {
+    setenv("SLURM_CONF", conf_.c_str(), 1);
+    fs::create_directories(dir_);
+  }
+  bool enabled() const { return !conf_.empty(); }
+
+  // Submits `script`; stdout goes to `out`. Returns the job id.
+  std::string Submit(const std::string& script, const std::string& out) {
+    ChildResult r = Run({"sbatch", "--parsable", "--chdir=" + dir_, "--cpus-per-task=1",
+                         "--output=" + out, script});
+    if (r.status != 0) Die("sbatch failed (status " + std::to_string(r.status) + ")");
+    std::string id = r.out.substr(0, r.out.find_first_of(";\n"));
+    return id;
+  }
+  // Jobs not yet gone from the queue (pending, running or completing).
+  int Queued() {
+    ChildResult r = Run({"squeue", "-h", "-o", "%i"});
+    return static_cast<int>(std::count(r.out.begin(), r.out.end(), '\n'));
+  }
+  // Waits until `out` holds a full line and the queue is empty.
+  void WaitDone(const std::string& out) {
+    for (double deadline = SteadySeconds() + 120; SteadySeconds() < deadline;) {
+      std::string text = Slurp(out);
+      if (!text.empty() && text.back() == '\n' && Queued() == 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    Die("slurm job writing " + out + " did not finish in 120 s");
+  }
+
+ private:
+  std::string conf_;
+  std::string dir_;
+};
+
+// --- benchmarks -------------------------------------------------------------
+
+JobSpec TrivialSpec(const std::string& name, const std::string& src, double cpus) {
+  JobSpec spec;
+  spec.name = name;
+  spec.team = "bench";
+  spec.entry_point = "train.sh";
+  spec.source_dir = src;
+  spec.resources.cpus = cpus;
+  spec.max_runtime_seconds = 120;
+  return spec;
+}
+
+void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
+  const std::string base = t.home() + "/cold";
+  const std::string src = base + "/src";
+  fs::create_directories(src);
+  fs::copy_file(f.first_line, src + "/first_line", fs::copy_options::overwrite_existing);
+  WriteFile(src + "/train.sh", "#!/bin/sh\nexec ./first_line\n", true);
+  const std::string slurm_script = base + "/slurm.sh";
+  WriteFile(slurm_script, "#!/bin/sh\nexec " + fs::absolute(f.first_line).string() + "\n", true);
+  Substrate& sub = t.service().substrate();
+  const bool sandboxed = sub.sandboxed();
+
+  std::vector<double> svc, svc_state, sub_exec, sub_user, sl;
+  const std::string load_before = LoadAvg();
+  for (int i = 0; i < f.runs; ++i) {
+    // (a) the job service.
+    int64_t t0 = WallNs();
+    std::string id = t.Submit(TrivialSpec("cold-" + std::to_string(i), src, 1));
+    JobRecord rec = t.Wait(id);
+    if (rec.state != JobState::kCompleted) Die("cold job failed: " + rec.failure_reason);
+    int64_t first = FirstLineNs(t.Log(id));
+    if (first == 0) Die("no FIRST_LINE in the log of " + id);
+    svc.push_back(static_cast<double>(first - t0) / 1e6);
+    svc_state.push_back(static_cast<double>(rec.started_micros * 1000 - t0) / 1e6);
+
+    // (b) the bare substrate, on a prepared tree.
+    std::string job_dir = base + "/direct-" + std::to_string(i);
+    fs::create_directories(job_dir + "/code");
+    fs::copy_file(src + "/first_line", job_dir + "/code/first_line");
+    fs::copy_file(src + "/train.sh", job_dir + "/code/train.sh");
+    LaunchRequest req;
+    req.job_id = "cold-direct-" + std::to_string(i);
+    req.job_dir = job_dir;
+    req.log_path = base + "/direct-" + std::to_string(i) + ".log";
+    std::string code = sandboxed ? "/opt/ml/code" : job_dir + "/code";
+    req.argv = {code + "/train.sh"};
+    req.working_dir = code;
+    req.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
+    req.resources.cpus = 1;
+    req.max_runtime_seconds = 120;
+    t0 = WallNs();
+    auto h = sub.Submit(req);
+    if (!h.ok()) Die("substrate submit: " + h.status().ToString());
+    for (double deadline = SteadySeconds() + 60;;) {
+      auto p = sub.Poll(*h);
+      if (!p.ok()) Die("substrate poll: " + p.status().ToString());
+      if (p->has_value()) break;
+      if (SteadySeconds() > deadline) Die("substrate job did not end in 60 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::optional<int64_t> started = sub.StartedMicros(*h);
+    if (started) sub_exec.push_back(static_cast<double>(*started * 1000 - t0) / 1e6);
+    first = FirstLineNs(Slurp(req.log_path));
+    if (first == 0) Die("no FIRST_LINE in " + req.log_path);
+    sub_user.push_back(static_cast<double>(first - t0) / 1e6);
+
+    // (c) Slurm.
+    if (slurm.enabled()) {
+      std::string out = base + "/slurm-" + std::to_string(i) + ".out";
+      t0 = WallNs();
+      slurm.Submit(slurm_script, out);
+      slurm.WaitDone(out);
+      first = FirstLineNs(Slurp(out));
+      if (first == 0) Die("no FIRST_LINE in " + out);
+      sl.push_back(static_cast<double>(first - t0) / 1e6);
+    }
+  }
+  std::printf("### Cold start: submit -> first line of user code (%d runs, interleaved, %s)\n\n",
+              f.runs, sandboxed ? "sandboxed with bubblewrap" : "unsandboxed");
+  std::printf("load average before: %s, after: %s\n\n", load_before.c_str(), LoadAvg().c_str());
+  std::printf(
+      "| path | p50 ms | p95 ms | slurm/this p50 | slurm/this p95 |\n|---|---|---|---|---|\n");
+  auto row = [&](const char* name, const std::vector<double>& v) {
+    if (v.empty()) return;
+    std::printf("| %s | %.1f | %.1f |", name, Pct(v, 0.5), Pct(v, 0.95));
+    if (!sl.empty()) {
+      std::printf(" %.0fx | %.0fx |\n", Pct(sl, 0.5) / Pct(v, 0.5), Pct(sl, 0.95) / Pct(v, 0.95));
+    } else {
+      std::printf(" - | - |\n");
+    }
+  };
+  row("tandem job service: Submit -> first line", svc);
+  row("tandem job service: Submit -> Running (record)", svc_state);
+  row("LocalSubstrate: Submit -> exec (StartedMicros)", sub_exec);
+  row("LocalSubstrate: Submit -> first line", sub_user);
+  row("Slurm: sbatch -> first line", sl);
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+void Overhead(const Flags& f, Tandem& t) {
+  const std::string example = fs::absolute(f.examples + "/xgboost-native").string();
+  const std::string data = fs::absolute(f.examples + "/data").string();
+  const std::string trainer = fs::absolute(f.trainer).string();
+  auto parsed = JobSpec::Parse(Slurp(example + "/job.yaml"));
+  if (!parsed.ok()) Die("job.yaml: " + parsed.status().ToString());
+  JobSpec spec = *parsed;
+  spec.source_dir = example;
+  spec.inputs = {{"train", data + "/train.csv"}, {"validation", data + "/validation.csv"}};
+  spec.environment["TANDEM_TRAIN_XGBOOST"] = trainer;
+  spec.hyperparameters["nthread"] = 1;
+  spec.hyperparameters["num_round"] = 100;
+
+  // The direct run: a hand-made /opt/ml tree like examples/run_standalone.sh.
+  const std::string ml = t.home() + "/standalone";
+  for (const char* d : {"input/config", "input/data/train", "input/data/validation", "code"})
+    fs::create_directories(ml + "/" + d);
+  fs::copy_file(data + "/train.csv", ml + "/input/data/train/train.csv");
+  fs::copy_file(data + "/validation.csv", ml + "/input/data/validation/validation.csv");
+  Json hps = Json::object();
+  std::vector<std::string> argv = {trainer};
+  for (const auto& [k, v] : spec.hyperparameters) {
+    std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+    hps[k] = s;
+    argv.push_back("--" + k);
+    argv.push_back(s);
+  }
+  WriteFile(ml + "/input/config/hyperparameters.json", hps.dump());
+  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                  "SM_MODEL_DIR=" + ml + "/model",
+                                  "SM_OUTPUT_DIR=" + ml + "/output",
+                                  "SM_OUTPUT_DATA_DIR=" + ml + "/output/data",
+                                  "SM_INPUT_DIR=" + ml + "/input",
+                                  "SM_INPUT_CONFIG_DIR=" + ml + "/input/config",
+                                  "SM_CHANNELS=[\"train\",\"validation\"]",
+                                  "SM_CHANNEL_TRAIN=" + ml + "/input/data/train",
+                                  "SM_CHANNEL_VALIDATION=" + ml + "/input/data/validation",
+                                  "SM_HPS=" + hps.dump(),
+                                  "SM_NUM_CPUS=1",
+                                  "SM_NUM_GPUS=0",
+                                  "SM_CURRENT_HOST=algo-1",
+                                  "SM_HOSTS=[\"algo-1\"]",
+                                  "SM_MODULE_DIR=" + ml + "/code",
+                                  "TRAINING_JOB_NAME=standalone",
+                                  "OMP_NUM_THREADS=1"};
+
+  std::vector<double> d_wall, d_cpu, j_wall, j_metered_wall, j_cpu, cp_cpu;
+  const std::string load_before = LoadAvg();
+  for (int i = 0; i < f.rounds; ++i) {
+    fs::remove_all(ml + "/model");
+    fs::remove_all(ml + "/output");
+    fs::create_directories(ml + "/model");
+    fs::create_directories(ml + "/output/data");
+    ChildResult r = Run(argv, env, ml + "/code");
+    if (r.status != 0) Die("direct trainer run failed (status " + std::to_string(r.status) + ")");
+    d_wall.push_back(r.wall_seconds);
+    d_cpu.push_back(r.cpu_seconds);
+
+    spec.name = "overhead-" + std::to_string(i);
+    double cpu0 = SelfCpuSeconds();
+    double t0 = SteadySeconds();
+    std::string id = t.Submit(spec);
+    JobRecord rec = t.Wait(id);
+    j_wall.push_back(SteadySeconds() - t0);
+    cp_cpu.push_back(SelfCpuSeconds() - cpu0);
+    if (rec.state != JobState::kCompleted) Die("training job failed: " + rec.failure_reason);
+    j_metered_wall.push_back(rec.metering.wall_seconds);
+    j_cpu.push_back(rec.metering.cpu_seconds);
+  }
+  auto pct = [](double job, double direct) { return 100.0 * (job - direct) / direct; };
+  double dw = Pct(d_wall, 0.5), dc = Pct(d_cpu, 0.5);
+  std::printf("### Overhead: tandem-train-xgboost, 100 rounds, nthread=1 (%d rounds, medians)\n\n",
+              f.rounds);
+  std::printf("load average before: %s, after: %s\n\n", load_before.c_str(), LoadAvg().c_str());
+  std::printf("| measure | direct | as a job | overhead |\n|---|---|---|---|\n");
+  std::printf("| wall s (direct: fork->exit; job: Submit->Completed) | %.3f | %.3f | %+.1f%% |\n",
+              dw, Pct(j_wall, 0.5), pct(Pct(j_wall, 0.5), dw));
+  std::printf("| wall s (job: runner-metered process tree) | %.3f | %.3f | %+.1f%% |\n", dw,
+              Pct(j_metered_wall, 0.5), pct(Pct(j_metered_wall, 0.5), dw));
+  std::printf("| CPU s (user code: rusage / metered tree) | %.3f | %.3f | %+.1f%% |\n", dc,
+              Pct(j_cpu, 0.5), pct(Pct(j_cpu, 0.5), dc));
+  std::printf("| CPU s (+ control plane in-process) | %.3f | %.3f | %+.1f%% |\n\n", dc,
+              Pct(j_cpu, 0.5) + Pct(cp_cpu, 0.5), pct(Pct(j_cpu, 0.5) + Pct(cp_cpu, 0.5), dc));
+  std::fflush(stdout);
+}
+
+void Throughput(const Flags& f, Tandem& t, Slurm& slurm) {
+  const std::string base = t.home() + "/throughput";
+  const std::string src = base + "/src";
+  fs::create_directories(src);
+  WriteFile(src + "/train.sh", "#!/bin/sh\necho done\n", true);
+  const std::string load_before = LoadAvg();
+  std::printf("### Throughput: %d trivial jobs (`echo done`) submitted at once -> all ended\n\n",
+              f.jobs);
+  std::printf("| system | concurrency | seconds | jobs/s | failed |\n|---|---|---|---|---|\n");
+  for (double cpus : {0.1, 1.0}) {
+    double t0 = SteadySeconds();
+    std::vector<std::string> ids;
+    for (int i = 0; i < f.jobs; ++i) {
+      ids.push_back(t.Submit(TrivialSpec("tp-" + std::to_string(i), src, cpus)));
+    }
+    int failed = 0;
+    for (const auto& id : ids) failed += t.Wait(id).state != JobState::kCompleted;
+    double s = SteadySeconds() - t0;
+    std::printf("| tandem job service, resources.cpus %.1f | %.0f | %.2f | %.1f | %d |\n", cpus,
+                t.service().capacity_cpus() / cpus, s, f.jobs / s, failed);
+    std::fflush(stdout);
+  }
+  if (slurm.enabled()) {
+    const std::string script = base + "/slurm.sh";
+    WriteFile(script, "#!/bin/sh\necho done\n", true);
+    double t0 = SteadySeconds();
+    std::vector<std::string> outs;
+    for (int i = 0; i < f.jobs; ++i) {
+      outs.push_back(base + "/slurm-" + std::to_string(i) + ".out");
+      slurm.Submit(script, outs.back());
+    }
+    double submitted = SteadySeconds() - t0;
+    for (const auto& out : outs) slurm.WaitDone(out);
+    double s = SteadySeconds() - t0;
+    int failed = 0;
+    for (const auto& out : outs) failed += Slurp(out) != "done\n";
+    std::printf(
+        "| Slurm, sbatch --cpus-per-task=1 (submits took %.1f s) | %.0f | %.2f | %.1f | %d |\n",
+        submitted, t.service().capacity_cpus(), s, f.jobs / s, failed);
+  }
+  std::printf("\nload average before: %s, after: %s\n\n", load_before.c_str(), LoadAvg().c_str());
+  std::fflush(stdout);
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) Die("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--only")
+      f.only = next();
+    else if (a == "--runs")
+      f.runs = std::atoi(next().c_str());
+    else if (a == "--rounds")
+      f.rounds = std::atoi(next().c_str());
+    else if (a == "--jobs")
+      f.jobs = std::atoi(next().c_str());
+    else if (a == "--slurm-conf")
+      f.slurm_conf = next();
+    else if (a == "--trainer")
+      f.trainer = next();
+    else if (a == "--examples")
+      f.examples = next();
+    else if (a == "--first-line")
+      f.first_line = next();
+    else if (a == "--dir")
+      f.dir = next();
+    else
+      Die("unknown flag '" + a + "' (see the header of compute_bench.cc)");
+  }
+  if (f.only != "" && f.only != "cold-start" && f.only != "overhead" && f.only != "throughput")
+    Die("--only must be cold-start, overhead or throughput, got '" + f.only + "'");
+  if (f.runs < 1 || f.rounds < 1 || f.jobs < 1) Die("--runs, --rounds and --jobs must be >= 1");
+  if (f.first_line.empty()) {
+    f.first_line =
+        (fs::path(fs::read_symlink("/proc/self/exe")).parent_path() / "compute_bench_first_line")
+            .string();
+  }
+  return f;
+}
+
+int Main(int argc, char** argv) {
+  Flags f = ParseFlags(argc, argv);
+  const std::string home = f.dir + "/compute-bench-" + NewUlid(Clock::Real());
+  std::printf("compute_bench: %ld CPUs, load average %s, home %s\n\n",
+              sysconf(_SC_NPROCESSORS_ONLN), LoadAvg().c_str(), home.c_str());
+  int rc = 0;
+  {
+    Tandem t(home);
+    Slurm slurm(f.slurm_conf, home + "/slurm");
+    if (f.only.empty() || f.only == "cold-start") {
+      if (!fs::exists(f.first_line)) Die("first_line program not found: " + f.first_line);
+      ColdStart(f, t, slurm);
+    }
+    if (f.only.empty() || f.only == "overhead") {
+      if (f.trainer.empty() || !fs::exists(f.trainer)) {
+        std::printf("### Overhead: skipped (tandem-train-xgboost not found: '%s')\n\n",
+                    f.trainer.c_str());
+      } else {
+        Overhead(f, t);
+      }
+    }
+    if (f.only.empty() || f.only == "throughput") Throughput(f, t, slurm);
+  }
+  std::error_code ec;
+  fs::remove_all(home, ec);
+  return rc;
+}
+
+}  // namespace
+}  // namespace tandem::compute
+
+int main(int argc, char** argv) { return tandem::compute::Main(argc, argv); }

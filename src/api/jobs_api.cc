@@ -1,0 +1,150 @@
+// /api/v1/jobs: training jobs (submit, list, get, stop, logs, metrics) and
+// /api/v1/metering/teams (spend per team).
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "api/control_plane.h"
+#include "api/rest.h"
+#include "compute/job_service.h"
+
+namespace tandem::api {
+namespace {
+
+using compute::JobService;
+
+Json MetricsJson(const std::string& id,
+                 const std::map<std::string, std::vector<compute::MetricPoint>>& series) {
+  Json metrics = Json::object();
+  for (const auto& [name, points] : series) {
+    Json arr = Json::array();
+    for (const auto& p : points) {
+      arr.push_back({{"attempt", p.attempt},
+                     {"step", p.step},
+                     {"value", p.value},
+                     {"timestamp", FormatRfc3339Millis(p.timestamp_micros)}});
+    }
+    metrics[name] = arr;
+  }
+  return {{"job_id", id}, {"metrics", metrics}};
+}
+
+// Streams the log from `offset` as it grows, until the job has ended and
+// everything was sent (or the client goes away).
+http::BodyStream FollowLog(JobService* jobs, std::string id, int64_t offset) {
+  auto cursor = std::make_shared<int64_t>(offset);
+  return [jobs, id, cursor](std::string& chunk, const http::StreamContext& ctx) {
+    chunk.clear();
+    for (int waited = 0; waited < 20; ++waited) {  // up to ~1 s per call
+      if (ctx.cancelled && ctx.cancelled()) return false;
+      auto read = jobs->ReadLog(id, *cursor, 256 << 10);
+      if (!read.ok()) {
+        if (read.status().code() == StatusCode::kUnavailable) continue;
+        return false;
+      }
+      *cursor = read->next_offset;
+      chunk = std::move(read->data);
+      if (!chunk.empty()) return true;
+      if (read->finished) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  };
+}
+
+}  // namespace
+
+void RegisterJobRoutes(http::Server& server, const Services& s) {
+  JobService* jobs = s.jobs;
+
+  server.Route("POST", "/api/v1/jobs",
+               JsonHandler(
+                   [jobs](http::Request& req) -> StatusOr<Json> {
+                     ASSIGN_OR_RETURN(Json body, JsonBody(req));
+                     ASSIGN_OR_RETURN(compute::JobSpec spec, compute::JobSpec::FromJson(body));
+                     ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Submit(spec));
+                     return job.ToJson();
+                   },
+                   201));
+
+  server.Route("GET", "/api/v1/jobs", JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+                 compute::JobFilter filter;
+                 std::string state = req.Query("state");
+                 if (!state.empty()) {
+                   ASSIGN_OR_RETURN(filter.state, compute::ParseJobState(state));
+                 }
+                 filter.team = req.Query("team");
+                 filter.name = req.Query("name");
+                 filter.max_results = page.max_results;
+                 filter.page_token = page.page_token;
+                 ASSIGN_OR_RETURN(compute::JobPage result, jobs->List(filter));
+                 Json items = Json::array();
+                 for (const auto& j : result.jobs) items.push_back(j.ToJson());
+                 Json out = {{"jobs", items}};
+                 if (!result.next_page_token.empty())
+                   out["next_page_token"] = result.next_page_token;
+                 return out;
+               }));
+
+  server.Route("GET", "/api/v1/jobs/{id}",
+               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Get(req.path_params["id"]));
+                 return job.ToJson();
+               }));
+
+  server.Route("POST", "/api/v1/jobs/{id}/stop",
+               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Stop(req.path_params["id"]));
+                 return job.ToJson();
+               }));
+
+  server.Route("GET", "/api/v1/jobs/{id}/metrics",
+               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+                 std::string id = req.path_params["id"];
+                 ASSIGN_OR_RETURN(auto series, jobs->Metrics(id));
+                 return MetricsJson(id, series);
+               }));
+
+  // The log as text/plain from ?offset=N (default 0). With ?follow=true the
+  // response streams as the log grows and ends when the job has ended.
+  // Headers: x-tandem-next-offset, x-tandem-finished (non-follow only).
+  server.Route("GET", "/api/v1/jobs/{id}/logs", [jobs](http::Request& req, http::Response& res) {
+    std::string id = req.path_params["id"];
+    auto offset = QueryInt(req, "offset", 0);
+    if (!offset.ok()) return WriteError(res, offset.status());
+    std::string follow = req.Query("follow", "false");
+    if (follow != "true" && follow != "false") {
+      return WriteError(res, InvalidArgumentError("follow must be true or false"));
+    }
+    auto first = jobs->ReadLog(id, *offset, 4 << 20);
+    if (!first.ok()) return WriteError(res, first.status());
+    if (follow == "false") {
+      res.Text(200, std::move(first->data));
+      res.headers["content-type"] = "text/plain; charset=utf-8";
+      res.headers["x-tandem-next-offset"] = std::to_string(first->next_offset);
+      res.headers["x-tandem-finished"] = first->finished ? "true" : "false";
+      return;
+    }
+    res.status = 200;
+    res.headers["content-type"] = "text/plain; charset=utf-8";
+    res.stream = FollowLog(jobs, id, *offset);
+  });
+
+  server.Route("GET", "/api/v1/metering/teams",
+               JsonHandler([jobs](http::Request&) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(auto spend, jobs->SpendByTeam());
+                 Json teams = Json::array();
+                 for (const auto& t : spend) {
+                   teams.push_back({{"team", t.team},
+                                    {"jobs", t.jobs},
+                                    {"wall_seconds", t.wall_seconds},
+                                    {"cpu_seconds", t.cpu_seconds},
+                                    {"warm_pool_seconds", t.warm_pool_seconds},
+                                    {"cost", t.cost}});
+                 }
+                 return Json{{"teams", teams}};
+               }));
+}
+
+}  // namespace tandem::api

@@ -1,0 +1,305 @@
+// `tandem jobs ...`: run (submit a spec file, optionally wait), list, get,
+// logs, metrics, stop, spend.
+#include <chrono>
+#include <filesystem>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "cli/context.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/uri.h"
+#include "common/yaml.h"
+#include "glue/store/archive.h"
+
+namespace tandem::cli {
+namespace {
+namespace fs = std::filesystem;
+
+const std::vector<Column> kJobColumns = {{"ID", "id"},
+                                         {"NAME", "name"},
+                                         {"TEAM", "team"},
+                                         {"STATE", "state"},
+                                         {"ATTEMPT", "attempt"},
+                                         {"CREATED", "created"},
+                                         {"COST", "metering.cost"},
+                                         {"REASON", "failure_reason"}};
+const std::vector<Column> kMetricColumns = {{"METRIC", "name"},
+                                            {"ATTEMPT", "attempt"},
+                                            {"STEP", "step"},
+                                            {"VALUE", "value"},
+                                            {"TIMESTAMP", "timestamp"}};
+const std::vector<Column> kSpendColumns = {{"TEAM", "team"},
+                                           {"JOBS", "jobs"},
+                                           {"WALL_S", "wall_seconds"},
+                                           {"CPU_S", "cpu_seconds"},
+                                           {"WARM_POOL_S", "warm_pool_seconds"},
+                                           {"COST", "cost"}};
+
+std::string JobPath(const std::string& id) { return "/api/v1/jobs/" + PercentEncode(id, "-._~"); }
+
+bool IsTerminal(const std::string& state) {
+  return state == "Completed" || state == "Failed" || state == "Stopped";
+}
+
+// A spec value that names a local path: absolute, file://, or relative and
+// existing next to the spec file. Store keys and digests stay as they are.
+std::string ResolveLocal(const std::string& value, const fs::path& spec_dir) {
+  if (value.empty() || value.starts_with("sha256:") || value.find("://") != std::string::npos ||
+      value.starts_with("/")) {
+    return value;
+  }
+  std::error_code ec;
+  fs::path candidate = fs::weakly_canonical(spec_dir / value, ec);
+  if (!ec && fs::exists(candidate, ec)) return candidate.string();
+  return value;  // not local: an object-store key
+}
+
+// Reads the spec, resolves local paths, uploads a local source_dir.
+StatusOr<Json> PrepareSpec(ApiClient& client, const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
+  auto spec = ReadYamlFile(file);
+  if (!spec.ok()) return Annotate(spec.status(), file);
+  if (!spec->is_object()) return InvalidArgumentError(file + ": a job spec must be a mapping");
+  fs::path dir = fs::absolute(file).parent_path();
+  if (spec->contains("inputs") && (*spec)["inputs"].is_object()) {
+    for (auto& [channel, value] : (*spec)["inputs"].items()) {
+      if (value.is_string()) value = ResolveLocal(value.get<std::string>(), dir);
+    }
+  }
+  if (spec->contains("source_dir") && (*spec)["source_dir"].is_string()) {
+    std::string src = ResolveLocal((*spec)["source_dir"].get<std::string>(), dir);
+    if (src.starts_with("file://")) src = src.substr(7);
+    if (src.starts_with("/")) {
+      if (!fs::is_directory(src, ec)) {
+        return InvalidArgumentError("source_dir " + src + " is not a directory");
+      }
+      // Ship the code: the control plane may not see this filesystem.
+      fs::path tmp =
+          fs::temp_directory_path() / ("tandem-source-" + NewUlid(Clock::Real()) + ".tar.gz");
+      Status packed = store::PackDirectory(src, tmp.string());
+      if (!packed.ok()) return Annotate(packed, "packing source_dir " + src);
+      std::string key = "jobs/uploads/" + NewUlid(Clock::Real()) + "/source.tar.gz";
+      auto up = client.Upload("/api/v1/artifacts/" + PercentEncode(key), tmp.string());
+      fs::remove(tmp, ec);
+      if (!up.ok()) return Annotate(up.status(), "uploading source_dir");
+      src = key;
+    }
+    (*spec)["source_dir"] = src;
+  }
+  return *spec;
+}
+
+std::string Seconds(double s) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(s < 10 ? 2 : 1) << s << " s";
+  return out.str();
+}
+
+// Streams state changes (stderr) and the log (stdout) until the job ends;
+// prints the outcome. Exit 0 only for Completed.
+Status Wait(Context& ctx, Format format, const std::string& id) {
+  ApiClient client = ctx.Client();
+  std::string state;
+  int attempt = 0;
+  int64_t offset = 0;
+  Json job;
+  while (true) {
+    ASSIGN_OR_RETURN(job, client.Call("GET", JobPath(id)));
+    std::string now = job.value("state", "");
+    int now_attempt = job.value("attempt", 1);
+    if (now_attempt != attempt) {
+      if (attempt != 0) std::cerr << "==> attempt " << now_attempt << std::endl;
+      attempt = now_attempt;
+      offset = 0;
+    }
+    if (now != state) {
+      state = now;
+      std::cerr << "==> " << id << " " << state << std::endl;
+    }
+    int64_t got = 0;
+    Status s = client.Download(JobPath(id) + "/logs?offset=" + std::to_string(offset),
+                               [&](std::string_view chunk) {
+                                 std::cout << chunk;
+                                 got += static_cast<int64_t>(chunk.size());
+                                 return true;
+                               });
+    std::cout.flush();
+    if (s.ok()) offset += got;
+    if (IsTerminal(state) && got == 0) break;
+    if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (format != Format::kTable) {
+    PrintObject(std::cout, format, job);
+  } else {
+    std::cerr << "==> " << job.value("name", "") << " " << state;
+    if (job.contains("duration_seconds")) {
+      std::cerr << " in " << Seconds(job["duration_seconds"].get<double>());
+    }
+    std::cerr << ", cost " << job["metering"].value("cost", 0.0);
+    std::cerr << ", cpu " << Seconds(job["metering"].value("cpu_seconds", 0.0)) << std::endl;
+    if (job.contains("metrics")) {
+      for (const auto& [k, v] : job["metrics"].items())
+        std::cerr << "    " << k << " = " << v << "\n";
+    }
+    if (job.contains("registered")) {
+      const Json& r = job["registered"];
+      std::cerr << "    registered " << r.value("name", "") << "/" << r["version"]
+                << (r.contains("alias") ? " @" + r["alias"].get<std::string>() : "") << "\n";
+    }
+  }
+  if (state == "Completed") return OkStatus();
+  return FailedPreconditionError("job " + id + " " + state +
+                                 (job.contains("failure_reason")
+                                      ? ": " + job["failure_reason"].get<std::string>()
+                                      : std::string()));
+}
+
+}  // namespace
+
+void AddJobCommands(CLI::App& app, Context& ctx) {
+  CLI::App* jobs = app.add_subcommand("jobs", "Training jobs on the compute tier");
+  jobs->require_subcommand(1);
+  jobs->footer(
+      "Examples:\n  tandem jobs run -f examples/xgboost-train/job.yaml --wait\n"
+      "  tandem jobs list --state Running\n  tandem jobs logs JOB_ID -f\n"
+      "  tandem jobs metrics JOB_ID -o json");
+
+  auto run = jobs->add_subcommand("run", "Submit a job spec (YAML or JSON); prints the job id");
+  auto file = std::make_shared<std::string>();
+  auto wait = std::make_shared<bool>(false);
+  run->add_option("-f,--file", *file, "Job spec file (relative paths are relative to it)")
+      ->required();
+  run->add_flag("--wait", *wait,
+                "Stream state and logs until the job ends; exit 0 only if it Completed");
+  run->footer(
+      "Examples:\n  tandem jobs run -f job.yaml\n  tandem jobs run -f job.yaml --wait\n"
+      "Notes:\n  A local source_dir is packed and uploaded to the store\n"
+      "  (jobs/uploads/<id>/source.tar.gz). Local input paths are sent as absolute paths\n"
+      "  (the control plane must see them); other values are object-store keys or digests.");
+  run->callback([&ctx, file, wait] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json spec, PrepareSpec(client, *file));
+      ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/jobs", spec));
+      std::string id = job.value("id", "");
+      if (!*wait) {
+        if (f == Format::kTable) {
+          std::cout << id << std::endl;
+        } else {
+          PrintObject(std::cout, f, job);
+        }
+        return OkStatus();
+      }
+      std::cerr << "==> submitted " << id << std::endl;
+      return Wait(ctx, f, id);
+    });
+  });
+
+  auto list = jobs->add_subcommand("list", "List jobs, newest first");
+  auto state = std::make_shared<std::string>();
+  auto team = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  auto limit = std::make_shared<int>(50);
+  list->add_option("--state", *state, "Only jobs in this state (Pending, Running, Completed, ...)");
+  list->add_option("--team", *team, "Only this team's jobs");
+  list->add_option("--name", *name, "Only jobs with this name");
+  list->add_option("--limit", *limit, "At most this many (0 = all)");
+  list->footer(
+      "Examples:\n  tandem jobs list\n  tandem jobs list --state Failed --team growth -o json");
+  list->callback([&ctx, state, team, name, limit] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      std::string path = "/api/v1/jobs?state=" + PercentEncode(*state, "-._~") +
+                         "&team=" + PercentEncode(*team, "-._~") +
+                         "&name=" + PercentEncode(*name, "-._~");
+      ASSIGN_OR_RETURN(Json doc, client.ListAll(path, "jobs", *limit));
+      PrintList(std::cout, f, doc, doc["jobs"], kJobColumns);
+      return OkStatus();
+    });
+  });
+
+  auto get = jobs->add_subcommand("get", "Show a job");
+  auto gid = std::make_shared<std::string>();
+  get->add_option("ID", *gid, "Job id")->required();
+  get->footer("Example:\n  tandem jobs get 01jf3q9v6k8m2n4p6r8t0v2x4z -o yaml");
+  get->callback([&ctx, gid] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json job, client.Call("GET", JobPath(*gid)));
+      PrintObject(std::cout, f, job);
+      return OkStatus();
+    });
+  });
+
+  auto logs = jobs->add_subcommand("logs", "Print a job's log (stdout and stderr)");
+  auto lid = std::make_shared<std::string>();
+  auto follow = std::make_shared<bool>(false);
+  logs->add_option("ID", *lid, "Job id")->required();
+  logs->add_flag("-f,--follow", *follow, "Keep printing as the log grows, until the job ends");
+  logs->footer("Examples:\n  tandem jobs logs JOB_ID\n  tandem jobs logs JOB_ID -f");
+  logs->callback([&ctx, lid, follow] {
+    Run(ctx, [&](Format) -> Status {
+      ApiClient client = ctx.Client();
+      RETURN_IF_ERROR(client.Call("GET", JobPath(*lid)).status());  // 404 names the job
+      std::string path = JobPath(*lid) + "/logs" + (*follow ? "?follow=true" : "");
+      return client.Stream(path, [](std::string_view chunk) {
+        std::cout << chunk << std::flush;
+        return true;
+      });
+    });
+  });
+
+  auto metrics = jobs->add_subcommand("metrics", "A job's metric time series");
+  auto mid = std::make_shared<std::string>();
+  metrics->add_option("ID", *mid, "Job id")->required();
+  metrics->footer("Example:\n  tandem jobs metrics JOB_ID -o json");
+  metrics->callback([&ctx, mid] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json doc, client.Call("GET", JobPath(*mid) + "/metrics"));
+      Json rows = Json::array();
+      for (const auto& [metric, points] : doc["metrics"].items()) {
+        for (Json p : points) {
+          p["name"] = metric;
+          rows.push_back(p);
+        }
+      }
+      PrintList(std::cout, f, doc, rows, kMetricColumns);
+      return OkStatus();
+    });
+  });
+
+  auto stop = jobs->add_subcommand("stop", "Stop a job (SIGTERM, grace period, SIGKILL)");
+  auto sid = std::make_shared<std::string>();
+  stop->add_option("ID", *sid, "Job id")->required();
+  stop->footer("Example:\n  tandem jobs stop JOB_ID");
+  stop->callback([&ctx, sid] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json job, client.Call("POST", JobPath(*sid) + "/stop"));
+      if (f == Format::kTable) {
+        std::cout << *sid << " " << job.value("state", "") << std::endl;
+      } else {
+        PrintObject(std::cout, f, job);
+      }
+      return OkStatus();
+    });
+  });
+
+  auto spend = jobs->add_subcommand("spend", "Metered usage and cost per team");
+  spend->footer("Example:\n  tandem jobs spend -o json");
+  spend->callback([&ctx] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json doc, client.Call("GET", "/api/v1/metering/teams"));
+      PrintList(std::cout, f, doc, doc["teams"], kSpendColumns);
+      return OkStatus();
+    });
+  });
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Training jobs against a real `tandem up`: run --wait, registration, logs,
+# metrics, list, a failing job, bad specs, and restart safety (kill -9 the
+# control plane mid-job, start it again, the job still ends Completed).
+source "$(dirname "$0")/../cli/lib.sh"
+TANDEM=$1
+REPO=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
+WORK=$(mktemp -d /tmp/tandem-jobs-e2e.XXXXXX)
+trap 'stop_control_plane; rm -rf "$WORK"' EXIT
+
+start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
+
+# A tiny job: no Python needed. Relative paths are relative to the spec file.
+mkdir -p "$WORK/tiny/code" "$WORK/tiny/data"
+cat > "$WORK/tiny/code/train.sh" <<'SH'
+#!/bin/sh
+set -e
+echo "rows=$(wc -l < "$SM_CHANNEL_TRAIN/train.csv")"
+echo "epoch 1 loss=0.50"
+echo "epoch 2 loss=0.125"
+echo "lr is $SM_HP_LR"
+cp "$SM_CHANNEL_TRAIN/train.csv" "$SM_MODEL_DIR/model.txt"
+SH
+chmod +x "$WORK/tiny/code/train.sh"
+printf '1,2\n3,4\n5,6\n' > "$WORK/tiny/data/train.csv"
+cat > "$WORK/tiny/job.yaml" <<'YAML'
+name: tiny
+team: e2e
+entry_point: train.sh
+source_dir: code
+hyperparameters: {lr: 0.1}
+inputs: {train: data/train.csv}
+metric_definitions:
+  - {name: loss, regex: 'loss=([0-9.]+)'}
+resources: {cpus: 1}
+register: {model: tiny, alias: champion}
+YAML
+
+expect_rc 0 "$TANDEM" jobs run --help
+expect_contains "$OUT" "Examples" "help has examples"
+expect_rc 0 "$TANDEM" jobs run -f "$WORK/tiny/job.yaml" --wait
+expect_contains "$OUT" "Completed" "run --wait reports Completed"
+expect_contains "$OUT" "loss=0.125" "run --wait streams the log"
+expect_contains "$OUT" "rows=3" "channel staged"
+expect_contains "$OUT" "lr is 0.1" "hyperparameters in the environment"
+expect_contains "$OUT" "registered tiny/1" "run --wait prints the registration"
+JOB=$("$TANDEM" jobs list --name tiny -o json | grep -o '"id": "[0-9a-z]*"' | head -1 | cut -d'"' -f4)
+[ -n "$JOB" ] && pass || fail "job id from jobs list"
+
+expect_rc 0 "$TANDEM" models get tiny@champion -o json
+expect_contains "$OUT" '"version": "1"' "registered version"
+expect_contains "$OUT" "$JOB" "lineage names the job"
+expect_rc 0 "$TANDEM" jobs logs "$JOB"
+expect_contains "$OUT" "epoch 2 loss=0.125" "logs of a finished job"
+expect_rc 0 "$TANDEM" jobs logs "$JOB" -f
+expect_contains "$OUT" "epoch 2 loss=0.125" "follow of a finished job ends"
+expect_rc 0 "$TANDEM" jobs metrics "$JOB"
+expect_contains "$OUT" "0.125" "metrics table"
+expect_rc 0 "$TANDEM" jobs metrics "$JOB" -o json
+expect_contains "$OUT" '"loss"' "metrics json"
+expect_rc 0 "$TANDEM" jobs list
+expect_contains "$OUT" "tiny" "jobs list"
+expect_contains "$OUT" "Completed" "jobs list state"
+expect_rc 0 "$TANDEM" jobs get "$JOB" -o yaml
+expect_contains "$OUT" "state: Completed" "jobs get"
+expect_rc 0 "$TANDEM" jobs spend
+expect_contains "$OUT" "e2e" "spend per team"
+expect_rc 0 "$TANDEM" jobs run -f "$WORK/tiny/job.yaml"
+SECOND=$(echo "$OUT" | tail -1)
+[[ "$SECOND" =~ ^[0-9a-z]{26}$ ]] && pass || fail "run prints the job id, got '$SECOND'"
+
+# A failing job: exit 1 with the reason.
+mkdir -p "$WORK/bad/code"
+printf '#!/bin/sh\necho "cannot train" >&2\nexit 3\n' > "$WORK/bad/code/train.sh"
+chmod +x "$WORK/bad/code/train.sh"
+printf 'name: bad\nentry_point: train.sh\nsource_dir: code\n' > "$WORK/bad/job.yaml"
+expect_rc 1 "$TANDEM" jobs run -f "$WORK/bad/job.yaml" --wait
+expect_contains "$OUT" "exit status 3" "failure reason"
+expect_contains "$OUT" "cannot train" "failed job's log"
+
+# Bad specs and unknown jobs: exit 1 naming the problem.
+printf 'name: bad\nentry_point: train.sh\nsource_dir: code\nbogus_field: 1\n' > "$WORK/bad/unknown.yaml"
+expect_rc 1 "$TANDEM" jobs run -f "$WORK/bad/unknown.yaml"
+expect_contains "$OUT" "bogus_field" "unknown field named"
+printf 'name: bad\nentry_point: train.sh\nsource_dir: code\ninputs: {train: nowhere/x.csv}\n' > "$WORK/bad/input.yaml"
+expect_rc 1 "$TANDEM" jobs run -f "$WORK/bad/input.yaml"
+expect_contains "$OUT" "nowhere/x.csv" "unknown channel path named"
+expect_rc 1 "$TANDEM" jobs run -f "$WORK/nosuch.yaml"
+expect_rc 1 "$TANDEM" jobs get nosuchjob
+expect_contains "$OUT" "nosuchjob" "unknown job named"
+expect_rc 2 "$TANDEM" jobs get
+
+# The SageMaker-style XGBoost example, when python3-xgboost is installed.
+if python3 -c "import xgboost, sklearn" 2>/dev/null && [ -f "$REPO/examples/xgboost-train/job.yaml" ]; then
+  expect_rc 0 "$TANDEM" jobs run -f "$REPO/examples/xgboost-train/job.yaml" --wait
+  expect_contains "$OUT" "Completed" "xgboost example completes"
+  expect_rc 0 "$TANDEM" models get xgboost-demo@champion -o json
+  expect_contains "$OUT" '"validation:auc"' "xgboost lineage metrics"
+else
+  echo "skipping the xgboost example (python3-xgboost missing)"
+fi
+
+# Restart safety: kill -9 the control plane mid-job; the next one re-attaches.
+mkdir -p "$WORK/slow/code"
+printf '#!/bin/sh\necho "loss=1"\nsleep 3\necho "loss=0.5"\necho w > "$SM_MODEL_DIR/w"\n' > "$WORK/slow/code/train.sh"
+chmod +x "$WORK/slow/code/train.sh"
+printf 'name: slow\nentry_point: train.sh\nsource_dir: code\nmetric_definitions: [{name: loss, regex: "loss=([0-9.]+)"}]\n' > "$WORK/slow/job.yaml"
+SLOW=$("$TANDEM" jobs run -f "$WORK/slow/job.yaml" | tail -1)
+for _ in $(seq 1 100); do
+  "$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep -q "^state: Running" && break
+  sleep 0.1
+done
+kill -9 "$CP_PID"; wait "$CP_PID" 2>/dev/null; CP_PID=""
+start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not restart"; exit 1; }
+STATE=""
+for _ in $(seq 1 300); do
+  STATE=$("$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep "^state:" | cut -d" " -f2)
+  [[ "$STATE" == Completed || "$STATE" == Failed || "$STATE" == Stopped ]] && break
+  sleep 0.1
+done
+[ "$STATE" = Completed ] && pass || fail "job after kill -9 restart ended '$STATE', want Completed"
+expect_rc 0 "$TANDEM" jobs metrics "$SLOW" -o json
+expect_contains "$OUT" "0.5" "metrics survive the restart"
+
+finish
