@@ -40,6 +40,7 @@ void Run(Context& ctx, F fn) {
 
 // Each command group adds its subcommands to `app`; callbacks fill ctx.exit_code.
 void AddUpCommand(CLI::App& app, Context& ctx);
+void AddServeCommand(CLI::App& app, Context& ctx);
 void AddModelCommands(CLI::App& app, Context& ctx);
 void AddArtifactCommands(CLI::App& app, Context& ctx);
 void AddEventCommands(CLI::App& app, Context& ctx);

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
   AddUpCommand(app, ctx);
+  AddServeCommand(app, ctx);
   AddModelCommands(app, ctx);
   AddArtifactCommands(app, ctx);
   AddEventCommands(app, ctx);

@@ -1,0 +1,117 @@
+// `tandem serve`: one warm serving replica (KServe v2 + /infer) in the
+// foreground, following a registry target or serving a local package, until
+// SIGINT/SIGTERM (then: not ready, drain in-flight requests, exit 0).
+#include <pthread.h>
+
+#include <csignal>
+
+#include "cli/context.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "serving/replica.h"
+
+namespace tandem::cli {
+
+namespace {
+
+struct ServeFlags {
+  std::string model;
+  std::string model_dir;
+  std::string name;
+  std::string replica_id;
+  std::string home;
+  std::string config;
+  std::string cache_dir;
+  serving::ReplicaOptions replica;
+};
+
+int RunServe(ServeFlags f) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (f.model.empty() == f.model_dir.empty()) {
+    std::cerr << "error: give exactly one of --model NAME@ALIAS|NAME/VERSION or --model-dir DIR\n";
+    return kExitUsage;
+  }
+  serving::ReplicaOptions& o = f.replica;
+  o.target = f.model;
+  o.model_dir = f.model_dir;
+  o.deployment = f.name;
+  o.replica_id = f.replica_id;
+  o.cache_dir = f.cache_dir;
+  if (!f.model_dir.empty() && !f.name.empty()) o.model_name = f.name;
+  StatusOr<std::unique_ptr<serving::Replica>> replica;
+  if (!f.model.empty()) {
+    auto config = LoadConfig(f.home, f.config, ProcessEnvironment());
+    if (!config.ok()) {
+      std::cerr << "error: " << std::string(config.status().message()) << "\n";
+      return kExitFailure;
+    }
+    SetLogLevel(ParseLogLevel(config->log_level, LogLevel::kInfo));
+    replica = serving::Replica::Open(*config, o, Clock::Real());
+  } else {
+    replica = serving::Replica::Create(o, {}, Clock::Real());
+  }
+  if (!replica.ok()) {
+    std::cerr << "error: " << std::string(replica.status().message()) << "\n";
+    return kExitFailure;
+  }
+  Status s = (*replica)->Start();
+  if (!s.ok()) {
+    std::cerr << "error: " << std::string(s.message()) << "\n";
+    return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  }
+  if ((*replica)->ready()) {
+    std::cout << (*replica)->Describe() << std::endl;
+  } else {
+    std::cout << "waiting for " << (*replica)->model_name() << " (not ready) on http://" << o.host
+              << ":" << (*replica)->port() << std::endl;
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  LogInfo("shutting down", {{"signal", std::to_string(sig)}});
+  (*replica)->Shutdown();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<ServeFlags>();
+  CLI::App* serve = app.add_subcommand("serve", "Run one model-serving replica (KServe v2 REST)");
+  serve->add_option("--model", f->model, "Target to follow: NAME@ALIAS, NAME/VERSION or NAME");
+  serve->add_option("--model-dir", f->model_dir, "Serve a local model package (no registry)");
+  serve->add_option("--name", f->name, "Deployment name (queue and event naming)");
+  serve->add_option("--replica-id", f->replica_id, "Replica id (default: the process id)");
+  serve->add_option("--host", f->replica.host, "Address to bind (default 127.0.0.1)");
+  serve->add_option("--port", f->replica.port, "Port to bind (default 8080, 0 = any free port)");
+  serve->add_flag("--reuse-port", f->replica.reuse_port,
+                  "SO_REUSEPORT: several replicas share one port");
+  serve->add_option("--home", f->home, "State directory of `tandem up` (env TANDEM_HOME)");
+  serve->add_option("--config", f->config, "Configuration file (default <home>/tandem.yaml)");
+  serve->add_option("--cache-dir", f->cache_dir, "Unpacked models (default <home>/serving/cache)");
+  serve->add_option("--max-batch-size", f->replica.batch.max_batch_size,
+                    "Rows per batch (1 = no batching)");
+  serve->add_option("--max-queue-delay-us", f->replica.batch.max_queue_delay_us,
+                    "Longest wait for a batch to fill");
+  serve->add_option("--queue-size", f->replica.batch.queue_size,
+                    "Pending requests per model before 429");
+  serve->add_option("--workers", f->replica.batch.workers, "Batch worker threads");
+  serve->add_option("--io-threads", f->replica.io_threads, "HTTP I/O threads (default 2)");
+  serve->add_option("--drain-delay-ms", f->replica.drain_delay_ms,
+                    "On SIGTERM, stay up but not ready this long before draining");
+  serve->add_option("--grace-ms", f->replica.grace_ms, "Longest wait for in-flight requests");
+  serve->footer(
+      "Examples:\n"
+      "  tandem serve --model fraud@champion --port 8080\n"
+      "  tandem serve --model fraud/3 --max-batch-size 32 --max-queue-delay-us 500\n"
+      "  tandem serve --model-dir ./model --port 0\n"
+      "  curl -d '{\"model\":\"fraud\",\"features\":[...]}' localhost:8080/infer");
+  serve->callback([f, &ctx] { ctx.exit_code = RunServe(*f); });
+}
+
+}  // namespace tandem::cli
