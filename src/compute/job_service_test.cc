@@ -262,7 +262,9 @@ TEST_F(JobServiceTest, StopRunningAndPendingJobs) {
   EXPECT_EQ(done->state, JobState::kStopped);
   EXPECT_THAT(States(running->id),
               ::testing::ElementsAre("Pending", "Starting", "Running", "Stopping", "Stopped"));
+  // A refused transition changes nothing and emits nothing.
   EXPECT_EQ(service_->Stop(running->id).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(States(running->id).size(), 5u);
 
   // A job too big to start now waits Pending and stops directly.
   JobSpec big = Spec("big", Script("big", "true"));

@@ -8,6 +8,6 @@ if(TARGET tandem_compute_core AND TARGET tandem_compute_local)
     PUBLIC tandem_compute_core tandem_compute_local tandem_store tandem_registry tandem_bus
            tandem_sql tandem_common)
 
-  tandem_test(job_service_test SOURCES job_service_test.cc DEPS tandem_compute)
+  tandem_test(job_service_test SOURCES job_service_test.cc warm_pool_test.cc DEPS tandem_compute)
   set_tests_properties(job_service_test PROPERTIES TIMEOUT 600)
 endif()
