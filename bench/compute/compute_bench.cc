@@ -270,6 +270,22 @@ class Slurm {
     }
     Die("slurm job writing " + out + " did not finish in 120 s");
   }
+  // Waits until every file in `outs` holds a full line and the queue is
+  // empty, polling every 100 ms (squeue is an RPC to slurmctld: polling it
+  // hard would slow the scheduler down).
+  void WaitAll(const std::vector<std::string>& outs) {
+    size_t done = 0;
+    for (double deadline = SteadySeconds() + 3600; SteadySeconds() < deadline;) {
+      while (done < outs.size()) {
+        std::string text = Slurp(outs[done]);
+        if (text.empty() || text.back() != '\n') break;
+        ++done;
+      }
+      if (done == outs.size() && Queued() == 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    Die("slurm jobs did not finish in an hour");
+  }
 
  private:
   std::string conf_;
@@ -289,6 +305,45 @@ JobSpec TrivialSpec(const std::string& name, const std::string& src, double cpus
   return spec;
 }
 
+struct SubstrateTimes {
+  std::vector<double> submit_returns, to_exec, to_user;  // ms
+};
+
+// One trivial job on a bare substrate, on a prepared tree (no staging).
+void RunOnSubstrate(Substrate& sub, const std::string& base, const std::string& src,
+                    const std::string& tag, SubstrateTimes& out) {
+  std::string job_dir = base + "/" + tag;
+  fs::create_directories(job_dir + "/code");
+  fs::copy_file(src + "/first_line", job_dir + "/code/first_line");
+  fs::copy_file(src + "/train.sh", job_dir + "/code/train.sh");
+  LaunchRequest req;
+  req.job_id = tag;
+  req.job_dir = job_dir;
+  req.log_path = job_dir + ".log";
+  std::string code = sub.sandboxed() ? "/opt/ml/code" : job_dir + "/code";
+  req.argv = {code + "/train.sh"};
+  req.working_dir = code;
+  req.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
+  req.resources.cpus = 1;
+  req.max_runtime_seconds = 120;
+  int64_t t0 = WallNs();
+  auto h = sub.Submit(req);
+  if (!h.ok()) Die("substrate submit: " + h.status().ToString());
+  out.submit_returns.push_back(static_cast<double>(WallNs() - t0) / 1e6);
+  for (double deadline = SteadySeconds() + 60;;) {
+    auto p = sub.Poll(*h);
+    if (!p.ok()) Die("substrate poll: " + p.status().ToString());
+    if (p->has_value()) break;
+    if (SteadySeconds() > deadline) Die("substrate job did not end in 60 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::optional<int64_t> started = sub.StartedMicros(*h);
+  if (started) out.to_exec.push_back(static_cast<double>(*started * 1000 - t0) / 1e6);
+  int64_t first = FirstLineNs(Slurp(req.log_path));
+  if (first == 0) Die("no FIRST_LINE in " + req.log_path);
+  out.to_user.push_back(static_cast<double>(first - t0) / 1e6);
+}
+
 void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   const std::string base = t.home() + "/cold";
   const std::string src = base + "/src";
@@ -299,8 +354,19 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   WriteFile(slurm_script, "#!/bin/sh\nexec " + fs::absolute(f.first_line).string() + "\n", true);
   Substrate& sub = t.service().substrate();
   const bool sandboxed = sub.sandboxed();
+  // The same substrate without bubblewrap, to show what the sandbox costs.
+  std::unique_ptr<LocalSubstrate> bare;
+  if (sandboxed) {
+    LocalSubstrateOptions o;
+    o.sandbox = LocalSubstrateOptions::Sandbox::kOff;
+    o.state_root = base + "/.runner-bare";
+    auto s = LocalSubstrate::Create(o);
+    if (!s.ok()) Die("unsandboxed substrate: " + s.status().ToString());
+    bare = *std::move(s);
+  }
 
-  std::vector<double> svc, svc_state, sub_exec, sub_user, sl;
+  std::vector<double> svc, svc_state, sl;
+  SubstrateTimes st, bt;
   const std::string load_before = LoadAvg();
   for (int i = 0; i < f.runs; ++i) {
     // (a) the job service.
@@ -313,36 +379,9 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     svc.push_back(static_cast<double>(first - t0) / 1e6);
     svc_state.push_back(static_cast<double>(rec.started_micros * 1000 - t0) / 1e6);
 
-    // (b) the bare substrate, on a prepared tree.
-    std::string job_dir = base + "/direct-" + std::to_string(i);
-    fs::create_directories(job_dir + "/code");
-    fs::copy_file(src + "/first_line", job_dir + "/code/first_line");
-    fs::copy_file(src + "/train.sh", job_dir + "/code/train.sh");
-    LaunchRequest req;
-    req.job_id = "cold-direct-" + std::to_string(i);
-    req.job_dir = job_dir;
-    req.log_path = base + "/direct-" + std::to_string(i) + ".log";
-    std::string code = sandboxed ? "/opt/ml/code" : job_dir + "/code";
-    req.argv = {code + "/train.sh"};
-    req.working_dir = code;
-    req.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
-    req.resources.cpus = 1;
-    req.max_runtime_seconds = 120;
-    t0 = WallNs();
-    auto h = sub.Submit(req);
-    if (!h.ok()) Die("substrate submit: " + h.status().ToString());
-    for (double deadline = SteadySeconds() + 60;;) {
-      auto p = sub.Poll(*h);
-      if (!p.ok()) Die("substrate poll: " + p.status().ToString());
-      if (p->has_value()) break;
-      if (SteadySeconds() > deadline) Die("substrate job did not end in 60 s");
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    std::optional<int64_t> started = sub.StartedMicros(*h);
-    if (started) sub_exec.push_back(static_cast<double>(*started * 1000 - t0) / 1e6);
-    first = FirstLineNs(Slurp(req.log_path));
-    if (first == 0) Die("no FIRST_LINE in " + req.log_path);
-    sub_user.push_back(static_cast<double>(first - t0) / 1e6);
+    // (b) the bare substrate, sandboxed as the service runs it, and without.
+    RunOnSubstrate(sub, base, src, "sub-" + std::to_string(i), st);
+    if (bare) RunOnSubstrate(*bare, base, src, "bare-" + std::to_string(i), bt);
 
     // (c) Slurm.
     if (slurm.enabled()) {
@@ -369,10 +408,12 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
       std::printf(" - | - |\n");
     }
   };
-  row("tandem job service: Submit -> first line", svc);
-  row("tandem job service: Submit -> Running (record)", svc_state);
-  row("LocalSubstrate: Submit -> exec (StartedMicros)", sub_exec);
-  row("LocalSubstrate: Submit -> first line", sub_user);
+  row("**tandem job service: Submit -> first line**", svc);
+  row("tandem job service: Submit -> record started", svc_state);
+  row("LocalSubstrate: Submit returns", st.submit_returns);
+  row("LocalSubstrate: Submit -> exec (StartedMicros)", st.to_exec);
+  row("LocalSubstrate: Submit -> first line", st.to_user);
+  row("LocalSubstrate unsandboxed: Submit -> first line", bt.to_user);
   row("Slurm: sbatch -> first line", sl);
   std::printf("\n");
   std::fflush(stdout);
@@ -426,7 +467,8 @@ void Overhead(const Flags& f, Tandem& t) {
 
   std::vector<double> d_wall, d_cpu, j_wall, j_metered_wall, j_cpu, cp_cpu;
   const std::string load_before = LoadAvg();
-  for (int i = 0; i < f.rounds; ++i) {
+  // Round 0 warms the page cache and both paths; it is not counted.
+  for (int i = 0; i <= f.rounds; ++i) {
     fs::remove_all(ml + "/model");
     fs::remove_all(ml + "/output");
     fs::create_directories(ml + "/model");
@@ -446,6 +488,9 @@ void Overhead(const Flags& f, Tandem& t) {
     if (rec.state != JobState::kCompleted) Die("training job failed: " + rec.failure_reason);
     j_metered_wall.push_back(rec.metering.wall_seconds);
     j_cpu.push_back(rec.metering.cpu_seconds);
+    if (i == 0) {
+      for (auto* v : {&d_wall, &d_cpu, &j_wall, &j_metered_wall, &j_cpu, &cp_cpu}) v->clear();
+    }
   }
   auto pct = [](double job, double direct) { return 100.0 * (job - direct) / direct; };
   double dw = Pct(d_wall, 0.5), dc = Pct(d_cpu, 0.5);
@@ -496,7 +541,7 @@ void Throughput(const Flags& f, Tandem& t, Slurm& slurm) {
       slurm.Submit(script, outs.back());
     }
     double submitted = SteadySeconds() - t0;
-    for (const auto& out : outs) slurm.WaitDone(out);
+    slurm.WaitAll(outs);
     double s = SteadySeconds() - t0;
     int failed = 0;
     for (const auto& out : outs) failed += Slurp(out) != "done\n";
