@@ -5,6 +5,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 REPO=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
+TRAINER=${3:-}  # tandem-train-xgboost, for the native example
 WORK=$(mktemp -d /tmp/tandem-jobs-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 
@@ -98,6 +99,22 @@ if python3 -c "import xgboost, sklearn" 2>/dev/null && [ -f "$REPO/examples/xgbo
   expect_contains "$OUT" '"validation:auc"' "xgboost lineage metrics"
 else
   echo "skipping the xgboost example (python3-xgboost missing)"
+fi
+
+# The native XGBoost example (tools/train_xgboost), no Python needed.
+if [ -n "$TRAINER" ] && [ -x "$TRAINER" ] && [ -f "$REPO/examples/xgboost-native/job.yaml" ]; then
+  mkdir -p "$WORK/native"
+  sed -e "s|^source_dir: .*|source_dir: $REPO/examples/xgboost-native|" \
+      -e "s|\.\./data/|$REPO/examples/data/|" \
+      -e "s|^# environment: .*|environment: {TANDEM_TRAIN_XGBOOST: $TRAINER}|" \
+      "$REPO/examples/xgboost-native/job.yaml" > "$WORK/native/job.yaml"
+  expect_rc 0 "$TANDEM" jobs run -f "$WORK/native/job.yaml" --wait
+  expect_contains "$OUT" "Completed" "native xgboost example completes"
+  expect_contains "$OUT" "validation:auc" "native xgboost metrics"
+  expect_rc 0 "$TANDEM" models get xgboost-native-demo@champion -o json
+  expect_contains "$OUT" '"validation:auc"' "native xgboost lineage metrics"
+else
+  echo "skipping the native xgboost example (no tandem-train-xgboost)"
 fi
 
 # Restart safety: kill -9 the control plane mid-job; the next one re-attaches.
