@@ -90,6 +90,17 @@ expect_rc 1 "$TANDEM" jobs run -f "$WORK/nosuch.yaml"
 expect_rc 1 "$TANDEM" jobs get nosuchjob
 expect_contains "$OUT" "nosuchjob" "unknown job named"
 expect_rc 2 "$TANDEM" jobs get
+# The REST edge: 404 naming the job, 400 naming the field, 201 on submit.
+CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" "$TANDEM_SERVER/api/v1/jobs/nosuchjob")
+[ "$CODE" = 404 ] && pass || fail "GET unknown job: HTTP $CODE"
+expect_contains "$(cat "$WORK/body")" "nosuchjob" "404 body names the job"
+CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" -X POST -d '{"name":"x","entry_point":"/bin/true","resources":{"cpus":"two"}}' "$TANDEM_SERVER/api/v1/jobs")
+[ "$CODE" = 400 ] && pass || fail "POST ill-typed spec: HTTP $CODE"
+expect_contains "$(cat "$WORK/body")" "resources.cpus" "400 body names the field"
+CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" -X POST -d '{"name":"rest","entry_point":"/bin/true"}' "$TANDEM_SERVER/api/v1/jobs")
+[ "$CODE" = 201 ] && pass || fail "POST a spec: HTTP $CODE $(cat "$WORK/body")"
+CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" "$TANDEM_SERVER/api/v1/metering/teams")
+[ "$CODE" = 200 ] && pass || fail "GET metering/teams: HTTP $CODE"
 
 # The SageMaker-style XGBoost example, when python3-xgboost is installed.
 if python3 -c "import xgboost, sklearn" 2>/dev/null && [ -f "$REPO/examples/xgboost-train/job.yaml" ]; then
@@ -129,6 +140,9 @@ for _ in $(seq 1 100); do
 done
 kill -9 "$CP_PID"; wait "$CP_PID" 2>/dev/null; CP_PID=""
 start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not restart"; exit 1; }
+# Following the log of the re-attached job ends when the job does.
+expect_rc 0 timeout 60 "$TANDEM" jobs logs "$SLOW" -f
+expect_contains "$OUT" "loss=0.5" "follow streams until the job ends"
 STATE=""
 for _ in $(seq 1 300); do
   STATE=$("$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep "^state:" | cut -d" " -f2)
@@ -136,6 +150,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ "$STATE" = Completed ] && pass || fail "job after kill -9 restart ended '$STATE', want Completed"
+expect_rc 0 "$TANDEM" jobs logs "$SLOW"
+expect_contains "$OUT" "loss=0.5" "log of the re-attached job"
 expect_rc 0 "$TANDEM" jobs metrics "$SLOW" -o json
 expect_contains "$OUT" "0.5" "metrics survive the restart"
 
