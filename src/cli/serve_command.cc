@@ -1,8 +1,9 @@
 // `tandem serve`: one warm serving replica (KServe v2 + /infer) in the
 // foreground, following a registry target or serving a local package, until
 // SIGINT/SIGTERM (then: not ready, drain in-flight requests, exit 0).
-#include <pthread.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 
 #include "cli/context.h"
@@ -13,6 +14,42 @@
 namespace tandem::cli {
 
 namespace {
+
+// Signal plumbing (the one process-wide state here): SIGINT/SIGTERM write
+// their number to a pipe the main thread reads. A handler, unlike a blocked
+// mask + sigwait, cannot be bypassed by a thread that has the signals
+// unblocked (libraries may create threads with their own masks).
+int g_signal_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  char c = static_cast<char>(sig);
+  ssize_t n = write(g_signal_pipe[1], &c, 1);
+  (void)n;
+}
+
+// Installs the handlers; returns false if the pipe cannot be created.
+bool InstallStopHandlers() {
+  if (pipe(g_signal_pipe) != 0) return false;
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return true;
+}
+
+// Blocks until a stop signal arrives; returns its number.
+int WaitForStopSignal() {
+  char c = 0;
+  while (true) {
+    ssize_t n = read(g_signal_pipe[0], &c, 1);
+    if (n == 1) return static_cast<unsigned char>(c);
+    if (n < 0 && errno == EINTR) continue;
+    return SIGTERM;  // the pipe broke: stop anyway
+  }
+}
 
 struct ServeFlags {
   std::string model;
@@ -26,12 +63,10 @@ struct ServeFlags {
 };
 
 int RunServe(ServeFlags f) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  if (!InstallStopHandlers()) {
+    std::cerr << "error: cannot create the signal pipe\n";
+    return kExitFailure;
+  }
 
   if (f.model.empty() == f.model_dir.empty()) {
     std::cerr << "error: give exactly one of --model NAME@ALIAS|NAME/VERSION or --model-dir DIR\n";
@@ -71,8 +106,7 @@ int RunServe(ServeFlags f) {
     std::cout << "waiting for " << (*replica)->model_name() << " (not ready) on http://" << o.host
               << ":" << (*replica)->port() << std::endl;
   }
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = WaitForStopSignal();
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
   (*replica)->Shutdown();
   return kExitOk;
