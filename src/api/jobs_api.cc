@@ -52,6 +52,30 @@ http::BodyStream FollowLog(JobService* jobs, std::string id, int64_t offset) {
   };
 }
 
+// Streams a stored log from `offset` to its end.
+http::BodyStream StoredLog(std::unique_ptr<store::BlobReader> reader, int64_t offset) {
+  auto shared = std::shared_ptr<store::BlobReader>(std::move(reader));
+  auto skip = std::make_shared<int64_t>(offset);
+  return [shared, skip](std::string& chunk, const http::StreamContext& ctx) {
+    chunk.assign(256 << 10, '\0');
+    while (true) {
+      if (ctx.cancelled && ctx.cancelled()) return false;
+      auto n = shared->Read(chunk.data(), chunk.size());
+      if (!n.ok() || *n == 0) {
+        chunk.clear();
+        return false;
+      }
+      if (*skip >= static_cast<int64_t>(*n)) {
+        *skip -= static_cast<int64_t>(*n);
+        continue;
+      }
+      chunk = chunk.substr(static_cast<size_t>(*skip), *n - static_cast<size_t>(*skip));
+      *skip = 0;
+      return true;
+    }
+  };
+}
+
 }  // namespace
 
 void RegisterJobRoutes(http::Server& server, const Services& s) {
@@ -109,27 +133,38 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
   // The log as text/plain from ?offset=N (default 0). With ?follow=true the
   // response streams as the log grows and ends when the job has ended.
   // Headers: x-tandem-next-offset, x-tandem-finished (non-follow only).
-  server.Route("GET", "/api/v1/jobs/{id}/logs", [jobs](http::Request& req, http::Response& res) {
-    std::string id = req.path_params["id"];
-    auto offset = QueryInt(req, "offset", 0);
-    if (!offset.ok()) return WriteError(res, offset.status());
-    std::string follow = req.Query("follow", "false");
-    if (follow != "true" && follow != "false") {
-      return WriteError(res, InvalidArgumentError("follow must be true or false"));
-    }
-    auto first = jobs->ReadLog(id, *offset, 4 << 20);
-    if (!first.ok()) return WriteError(res, first.status());
-    if (follow == "false") {
-      res.Text(200, std::move(first->data));
-      res.headers["content-type"] = "text/plain; charset=utf-8";
-      res.headers["x-tandem-next-offset"] = std::to_string(first->next_offset);
-      res.headers["x-tandem-finished"] = first->finished ? "true" : "false";
-      return;
-    }
-    res.status = 200;
-    res.headers["content-type"] = "text/plain; charset=utf-8";
-    res.stream = FollowLog(jobs, id, *offset);
-  });
+  store::ObjectStore* store = s.store;
+  server.Route("GET", "/api/v1/jobs/{id}/logs",
+               [jobs, store](http::Request& req, http::Response& res) {
+                 std::string id = req.path_params["id"];
+                 auto offset = QueryInt(req, "offset", 0);
+                 if (!offset.ok()) return WriteError(res, offset.status());
+                 std::string follow = req.Query("follow", "false");
+                 if (follow != "true" && follow != "false") {
+                   return WriteError(res, InvalidArgumentError("follow must be true or false"));
+                 }
+                 auto first = jobs->ReadLog(id, *offset, 4 << 20);
+                 if (!first.ok()) return WriteError(res, first.status());
+                 if (!first->stored_key.empty() && !first->finished) {
+                   // An ended job's log larger than one read: stream it from the store.
+                   auto reader = store->Get(first->stored_key);
+                   if (!reader.ok()) return WriteError(res, reader.status());
+                   res.status = 200;
+                   res.headers["content-type"] = "text/plain; charset=utf-8";
+                   res.stream = StoredLog(*std::move(reader), *offset);
+                   return;
+                 }
+                 if (follow == "false") {
+                   res.Text(200, std::move(first->data));
+                   res.headers["content-type"] = "text/plain; charset=utf-8";
+                   res.headers["x-tandem-next-offset"] = std::to_string(first->next_offset);
+                   res.headers["x-tandem-finished"] = first->finished ? "true" : "false";
+                   return;
+                 }
+                 res.status = 200;
+                 res.headers["content-type"] = "text/plain; charset=utf-8";
+                 res.stream = FollowLog(jobs, id, *offset);
+               });
 
   server.Route("GET", "/api/v1/metering/teams",
                JsonHandler([jobs](http::Request&) -> StatusOr<Json> {

@@ -187,6 +187,7 @@ StatusOr<LogChunk> JobService::ReadLog(const std::string& id, int64_t offset, si
     std::string key = r.details.value("log_key", "");
     if (IsTerminal(r.state)) {
       out.finished = true;
+      out.stored_key = key;
       if (key.empty()) return out;  // never ran
       ASSIGN_OR_RETURN(std::string all, opts_.store->GetString(key));
       if (static_cast<size_t>(offset) < all.size()) {

@@ -67,6 +67,7 @@ struct LogChunk {
   int64_t next_offset = 0;
   bool finished = false;  // the job is terminal and `data` reached the end
   int attempt = 1;
+  std::string stored_key;  // set once the job is terminal: the log in the object store
 };
 
 class JobService {

@@ -112,6 +112,16 @@ else
   echo "skipping the xgboost example (python3-xgboost missing)"
 fi
 
+# A large log (more than one 4 MiB read) comes back whole from the store.
+mkdir -p "$WORK/big/code"
+printf '#!/bin/sh\nhead -c 6000000 /dev/zero | tr "\\0" x\necho\necho done\n' > "$WORK/big/code/train.sh"
+chmod +x "$WORK/big/code/train.sh"
+printf 'name: big\nentry_point: train.sh\nsource_dir: code\n' > "$WORK/big/job.yaml"
+expect_rc 0 "$TANDEM" jobs run -f "$WORK/big/job.yaml" --wait
+BIG=$("$TANDEM" jobs list --name big -o json | grep -o '"id": "[0-9a-z]*"' | head -1 | cut -d'"' -f4)
+SIZE=$("$TANDEM" jobs logs "$BIG" | wc -c)
+[ "$SIZE" = 6000006 ] && pass || fail "large log size $SIZE, want 6000006"
+
 # The native XGBoost example (tools/train_xgboost), no Python needed.
 if [ -n "$TRAINER" ] && [ -x "$TRAINER" ] && [ -f "$REPO/examples/xgboost-native/job.yaml" ]; then
   mkdir -p "$WORK/native"
