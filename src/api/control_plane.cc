@@ -1,11 +1,15 @@
 #include "api/control_plane.h"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "api/rest.h"
 #include "common/log.h"
 #include "compute/job_service.h"
 #include "compute/local_substrate.h"
 #include "compute/metering.h"
 #include "glue/bus/sql_event_bus.h"
+#include "serving/fleet.h"
 
 namespace tandem::api {
 namespace {
@@ -93,6 +97,19 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.bus = cp->bus_.get();
   cp->services_.registry = cp->registry_.get();
   cp->services_.jobs = cp->jobs_.get();
+
+  // The serving fleet starts replicas with this same executable (`tandem
+  // serve`); TANDEM_BINARY overrides it (tests run from another binary).
+  serving::FleetOptions fopts;
+  fopts.home = config.home;
+  if (const char* bin = std::getenv("TANDEM_BINARY"); bin != nullptr && *bin != '\0') {
+    fopts.tandem_binary = bin;
+  } else {
+    std::error_code ec;
+    fopts.tandem_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  }
+  ASSIGN_OR_RETURN(cp->fleet_, serving::Fleet::Open(fopts, *cp->db_, cp->bus_.get(), clock));
+  cp->services_.fleet = cp->fleet_.get();
   http::ServerOptions opts;
   opts.host = config.listen_host;
   opts.port = config.port;
@@ -114,11 +131,13 @@ void ControlPlane::RegisterRoutes() {
   RegisterArtifactRoutes(*server_, services_, config_.max_body_bytes);
   RegisterEventRoutes(*server_, services_);
   RegisterJobRoutes(*server_, services_);
+  RegisterDeploymentRoutes(*server_, services_);
 }
 
 StatusOr<int> ControlPlane::Start() {
   RETURN_IF_ERROR(jobs_->Recover());
   jobs_->Start();
+  RETURN_IF_ERROR(fleet_->Start());
   ASSIGN_OR_RETURN(int port, server_->Start());
   LogInfo("control plane listening",
           {{"address", config_.listen_host + ":" + std::to_string(port)},
@@ -131,6 +150,7 @@ StatusOr<int> ControlPlane::Start() {
 void ControlPlane::Stop(int64_t grace_ms) {
   if (server_) server_->Stop(grace_ms);
   if (jobs_) jobs_->Shutdown();
+  if (fleet_) fleet_->Shutdown();  // replicas keep serving
 }
 
 }  // namespace tandem::api

@@ -20,6 +20,9 @@
 namespace tandem::compute {
 class JobService;
 }
+namespace tandem::serving {
+class Fleet;
+}
 
 namespace tandem::api {
 
@@ -31,6 +34,7 @@ struct Services {
   bus::EventBus* bus = nullptr;
   registry::ModelRegistry* registry = nullptr;
   compute::JobService* jobs = nullptr;  // training jobs (compute tier)
+  serving::Fleet* fleet = nullptr;      // serving deployments (serving tier)
 };
 
 class ControlPlane {
@@ -64,6 +68,7 @@ class ControlPlane {
   std::unique_ptr<bus::EventBus> bus_;
   std::unique_ptr<registry::ModelRegistry> registry_;
   std::unique_ptr<compute::JobService> jobs_;
+  std::unique_ptr<serving::Fleet> fleet_;
   std::unique_ptr<http::Server> server_;
   Services services_;
 };
@@ -73,5 +78,6 @@ void RegisterModelRoutes(http::Server& server, const Services& services);
 void RegisterArtifactRoutes(http::Server& server, const Services& services, int64_t max_upload);
 void RegisterEventRoutes(http::Server& server, const Services& services);
 void RegisterJobRoutes(http::Server& server, const Services& services);
+void RegisterDeploymentRoutes(http::Server& server, const Services& services);
 
 }  // namespace tandem::api

@@ -45,5 +45,6 @@ void AddModelCommands(CLI::App& app, Context& ctx);
 void AddArtifactCommands(CLI::App& app, Context& ctx);
 void AddEventCommands(CLI::App& app, Context& ctx);
 void AddJobCommands(CLI::App& app, Context& ctx);
+void AddDeploymentCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <unistd.h>
+
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 
 #include "cli/context.h"
 #include "common/config.h"
@@ -59,8 +63,25 @@ struct ServeFlags {
   std::string home;
   std::string config;
   std::string cache_dir;
+  std::string state_file;
   serving::ReplicaOptions replica;
 };
+
+// {"pid", "port", "admin_port"} for a supervisor, written atomically.
+void WriteStateFile(const std::string& path, const serving::Replica& r) {
+  if (path.empty()) return;
+  Json j = {{"pid", static_cast<int64_t>(::getpid())},
+            {"port", r.port()},
+            {"admin_port", r.admin_port()}};
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump() << "\n";
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) LogWarn("cannot write the state file", {{"path", path}, {"error", ec.message()}});
+}
 
 int RunServe(ServeFlags f) {
   if (!InstallStopHandlers()) {
@@ -100,6 +121,7 @@ int RunServe(ServeFlags f) {
     std::cerr << "error: " << std::string(s.message()) << "\n";
     return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
   }
+  WriteStateFile(f.state_file, **replica);
   if ((*replica)->ready()) {
     std::cout << (*replica)->Describe() << std::endl;
   } else {
@@ -125,6 +147,10 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--port", f->replica.port, "Port to bind (default 8080, 0 = any free port)");
   serve->add_flag("--reuse-port", f->replica.reuse_port,
                   "SO_REUSEPORT: several replicas share one port");
+  serve->add_option("--admin-port", f->replica.admin_port,
+                    "Also serve on this private port (0 = any) for per-replica probes");
+  serve->add_option("--state-file", f->state_file,
+                    "Write {pid, port, admin_port} as JSON here once bound");
   serve->add_option("--home", f->home, "State directory of `tandem up` (env TANDEM_HOME)");
   serve->add_option("--config", f->config, "Configuration file (default <home>/tandem.yaml)");
   serve->add_option("--cache-dir", f->cache_dir, "Unpacked models (default <home>/serving/cache)");

@@ -83,6 +83,17 @@ Status Replica::Start() {
   ASSIGN_OR_RETURN(int port, server_->Start());
   started_ = true;
   (void)port;
+  if (options_.admin_port >= 0) {
+    http::ServerOptions ao2 = so;
+    ao2.port = options_.admin_port;
+    ao2.reuse_port = false;
+    ao2.io_threads = 1;
+    ao2.worker_threads = 2;
+    admin_server_ = std::make_unique<http::Server>(ao2);
+    api_->RegisterRoutes(*admin_server_);
+    ASSIGN_OR_RETURN(int admin, admin_server_->Start());
+    (void)admin;
+  }
 
   if (!options_.model_dir.empty()) {
     std::string dir = options_.model_dir;
@@ -117,10 +128,12 @@ void Replica::Shutdown() {
   LogInfo("replica draining", {{"model", model_name_}, {"port", std::to_string(port())}});
   if (options_.drain_delay_ms > 0) clock_.SleepMicros(options_.drain_delay_ms * 1000);
   server_->Stop(options_.grace_ms);
+  if (admin_server_) admin_server_->Stop(0);
   if (follower_) follower_->Stop();
 }
 
 int Replica::port() const { return server_ ? server_->port() : 0; }
+int Replica::admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
 
 int64_t Replica::version() const {
   if (!manager_) return 0;

@@ -49,6 +49,9 @@ struct ReplicaOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = any free port
   bool reuse_port = false;
+  // >= 0: also serve the same API on a private port (0 = any free port) so a
+  // supervisor can probe this replica when several share `port`.
+  int admin_port = -1;
   int io_threads = 2;
   int worker_threads = 16;
   int64_t max_body_bytes = 64 << 20;
@@ -84,6 +87,7 @@ class Replica {
   void Shutdown();
 
   int port() const;
+  int admin_port() const;  // 0 if none
   bool ready() const { return api_->ready(); }
   const std::string& model_name() const { return model_name_; }
   // The version served now (0 if none).
@@ -112,6 +116,7 @@ class Replica {
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<InferenceApi> api_;
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<http::Server> admin_server_;
   std::unique_ptr<ModelFollower> follower_;
   bool started_ = false;
   bool stopped_ = false;

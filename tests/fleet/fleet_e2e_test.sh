@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The fleet as real processes: apply a 2-replica deployment, serve through
+# the shared port, SIGKILL a replica (restarted; requests keep succeeding),
+# scale 3 -> 1, SIGKILL `tandem up` (replicas keep serving), restart it (the
+# same pids are re-adopted), delete (replicas gone).
+source "$(dirname "$0")/../cli/lib.sh"
+TANDEM=$1
+MAKE_MODEL=$2
+WORK=$(mktemp -d /tmp/tandem-fleet-e2e.XXXXXX)
+cleanup() {
+  stop_control_plane
+  for f in "$WORK"/home/deployments/*/replica-*.state; do
+    [ -f "$f" ] && kill -KILL "$(grep -o '"pid":[0-9]*' "$f" | cut -d: -f2)" 2>/dev/null
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$MAKE_MODEL" "$WORK/m1" 1 10 || { echo "cannot write the model"; exit 1; }
+start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
+expect_rc 0 "$TANDEM" models register churn "$WORK/m1" --alias champion
+
+# Bad specs name the field.
+printf 'name: churn-api\nmodel: churn@champion\nreplicas: {min: two}\n' >"$WORK/bad.yaml"
+expect_rc 1 "$TANDEM" deployments apply -f "$WORK/bad.yaml"
+expect_contains "$OUT" "replicas.min" "bad spec error"
+expect_rc 1 "$TANDEM" deployments get nope
+expect_contains "$OUT" "not found" "get unknown deployment"
+
+cat >"$WORK/deploy.yaml" <<YAML
+name: churn-api
+team: risk
+model: churn@champion
+replicas: {min: 2, max: 4}
+disruption_budget: {min_available: 1}
+batching: {max_batch_size: 1}
+YAML
+expect_rc 0 "$TANDEM" deployments apply -f "$WORK/deploy.yaml" --wait --timeout 60
+expect_rc 0 "$TANDEM" deployments get churn-api -o json
+DOC=$OUT
+URL=$(echo "$DOC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')
+pids() {  # ready replica pids, sorted
+  "$TANDEM" deployments get churn-api -o json |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(sorted(str(r["pid"]) for r in d["replicas"] if r["ready"])))'
+}
+count_ready() { pids | wc -w; }
+# alive PID: running and not a zombie (an orphan's reaper may be slow or absent).
+alive() { [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 == "Z" ? 0 : 1) }' "/proc/$1/stat"; }
+wait_ready() {  # wait_ready N
+  for _ in $(seq 1 600); do [ "$(count_ready)" -eq "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+ROW='[0.5,-1,0.25,0,1,2,0,0,0,0,0,0,0,0,0,0,0,0,0.5,-0.5]'
+BODY="{\"inputs\":[{\"name\":\"input\",\"shape\":[1,20],\"datatype\":\"FP32\",\"data\":$ROW}]}"
+burst() {  # burst N: N requests to the shared port; prints the non-200 count
+  local bad=0
+  for _ in $(seq 1 "$1"); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/v2/models/churn/infer" \
+      -H 'content-type: application/json' -d "$BODY")
+    [ "$code" = 200 ] || bad=$((bad + 1))
+  done
+  echo "$bad"
+}
+[ "$(count_ready)" -eq 2 ] && pass || fail "want 2 ready replicas: $DOC"
+[ "$(burst 20)" -eq 0 ] && pass || fail "requests to $URL failed"
+echo "$DOC" | grep -q '"version": 1' && pass || fail "replicas should report version 1: $DOC"
+
+# SIGKILL one replica: it is restarted, the shared port keeps answering.
+BEFORE=$(pids)
+VICTIM=${BEFORE%% *}
+kill -KILL "$VICTIM"
+[ "$(burst 20)" -eq 0 ] && pass || fail "requests failed while a replica was down"
+wait_ready 2 && pass || fail "killed replica not restarted: $(pids)"
+AFTER=$(pids)
+[[ " $AFTER " != *" $VICTIM "* ]] && pass || fail "pid $VICTIM still listed: $AFTER"
+expect_rc 0 "$TANDEM" deployments get churn-api -o json
+expect_contains "$OUT" '"restarts": 1' "restart counted"
+
+# Scale 3 then 1.
+expect_rc 0 "$TANDEM" deployments scale churn-api 3
+wait_ready 3 && pass || fail "scale to 3: $(pids)"
+expect_rc 0 "$TANDEM" deployments scale churn-api 1
+wait_ready 1 && pass || fail "scale to 1: $(pids)"
+expect_rc 1 "$TANDEM" deployments scale churn-api 99
+expect_contains "$OUT" "replicas" "scale out of range"
+expect_rc 0 "$TANDEM" deployments scale churn-api 2
+wait_ready 2 && pass || fail "scale to 2: $(pids)"
+[ "$(burst 10)" -eq 0 ] && pass || fail "requests failed after scaling"
+
+# The data plane outlives the control plane; a new one re-adopts.
+SURVIVORS=$(pids)
+kill -KILL "$CP_PID"; wait "$CP_PID" 2>/dev/null; CP_PID=""
+[ "$(burst 20)" -eq 0 ] && pass || fail "replicas stopped serving without the control plane"
+for p in $SURVIVORS; do alive "$p" && pass || fail "replica $p died with tandem up"; done
+start_control_plane "$TANDEM" "$WORK/home" || { fail "control plane did not restart"; exit 1; }
+wait_ready 2 && pass || fail "not ready after restart: $(pids)"
+[ "$(pids)" = "$SURVIVORS" ] && pass || fail "replicas not re-adopted: $SURVIVORS -> $(pids)"
+expect_rc 0 "$TANDEM" deployments get churn-api -o json
+expect_contains "$OUT" '"adopted": true' "adopted flag"
+N=$(pgrep -f -- "--name churn-api" | wc -l)
+[ "$N" -eq 2 ] && pass || fail "want 2 replica processes, found $N"
+expect_rc 0 "$TANDEM" deployments list
+expect_contains "$OUT" "churn-api" "list"
+
+# Delete: replicas gone.
+expect_rc 0 "$TANDEM" deployments delete churn-api
+for p in $SURVIVORS; do alive "$p" && fail "replica $p survived delete" || pass; done
+expect_rc 1 "$TANDEM" deployments get churn-api
+finish
