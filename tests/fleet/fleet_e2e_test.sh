@@ -87,6 +87,29 @@ expect_rc 0 "$TANDEM" deployments scale churn-api 2
 wait_ready 2 && pass || fail "scale to 2: $(pids)"
 [ "$(burst 10)" -eq 0 ] && pass || fail "requests failed after scaling"
 
+# Rolling restart on a spec change (batching): one surge replica at a time,
+# never fewer than min_available (1) ready, requests keep succeeding.
+OLD=$(pids)
+sed 's/max_batch_size: 1/max_batch_size: 4/' "$WORK/deploy.yaml" >"$WORK/deploy2.yaml"
+expect_rc 0 "$TANDEM" deployments apply -f "$WORK/deploy2.yaml"
+MIN_READY=9
+BAD=0
+for _ in $(seq 1 300); do
+  n=$(count_ready); [ "$n" -lt "$MIN_READY" ] && MIN_READY=$n
+  BAD=$((BAD + $(burst 1)))
+  gen=$("$TANDEM" deployments get churn-api -o json | python3 -c 'import json,sys; d=json.load(sys.stdin)
+print(sum(1 for r in d["replicas"] if r["ready"] and r["generation"] == d["generation"] and r["state"] == "ready"), len(d["replicas"]))')
+  [ "$gen" = "2 2" ] && break
+done
+[ "$gen" = "2 2" ] && pass || fail "rolling restart did not finish: $gen"
+[ "$MIN_READY" -ge 1 ] && pass || fail "ready replicas dropped to $MIN_READY during the roll"
+[ "$BAD" -eq 0 ] && pass || fail "$BAD requests failed during the roll"
+NEW=$(pids)
+for p in $OLD; do [[ " $NEW " != *" $p "* ]] && pass || fail "old replica $p still serving after the roll"; done
+expect_rc 0 "$TANDEM" events tail --from-start --count 3 -o json \
+  --pattern '{"detail-type":["Deployment State Change"],"detail":{"deployment":["churn-api"]}}'
+expect_contains "$OUT" '"Created"' "Deployment State Change event"
+
 # The data plane outlives the control plane; a new one re-adopts.
 SURVIVORS=$(pids)
 kill -KILL "$CP_PID"; wait "$CP_PID" 2>/dev/null; CP_PID=""
