@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes the benchmark model: XGBoost binary:logistic, 100 trees, depth 6,
-20 features, trained on synthetic data (seed 7) -> OUT_DIR/model.json."""
+20 features, trained on synthetic data -> OUT_DIR/model.json.
+Usage: make_model.py OUT_DIR [SEED (default 7)]"""
 import os
 import sys
 
@@ -9,10 +10,11 @@ import xgboost as xgb
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
-rng = np.random.default_rng(7)
+seed = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+rng = np.random.default_rng(seed)
 X = rng.normal(size=(20000, 20)).astype(np.float32)
 y = ((X[:, 0] + 0.5 * X[:, 1] * X[:, 2] - X[:, 3] + rng.normal(scale=0.5, size=20000)) > 0)
 d = xgb.DMatrix(X, label=y.astype(np.float32))
 booster = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.1,
-                     "nthread": 2, "seed": 7}, d, num_boost_round=100)
+                     "nthread": 2, "seed": seed}, d, num_boost_round=100)
 booster.save_model(os.path.join(out, "model.json"))
