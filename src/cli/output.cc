@@ -1,6 +1,7 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ostream>
 
 #include "common/yaml.h"
@@ -25,6 +26,11 @@ std::string CellText(const Json& v) {
       s += k + "=" + CellText(e);
     }
     return s;
+  }
+  if (v.is_number_float()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.6g", v.get<double>());  // tables: 6 significant digits
+    return buf;
   }
   if (v.is_array()) {
     std::string s;

@@ -34,6 +34,8 @@ TEST(OutputTest, CellTextRendersCompositesCompactly) {
   EXPECT_EQ(CellText(Json::object()), "-");
   EXPECT_EQ(CellText(nullptr), "-");
   EXPECT_EQ(CellText(2.5), "2.5");
+  EXPECT_EQ(CellText(1.3000000000000001e-05), "1.3e-05");
+  EXPECT_EQ(CellText(1.0848900000000001), "1.08489");
 }
 
 TEST(OutputTest, UnknownFormatIsRefused) {
