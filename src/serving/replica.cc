@@ -80,9 +80,13 @@ Status Replica::Start() {
   so.max_body_bytes = options_.max_body_bytes;
   server_ = std::make_unique<http::Server>(so);
   api_->RegisterRoutes(*server_);
-  ASSIGN_OR_RETURN(int port, server_->Start());
+  // A replica that shares its port with others (SO_REUSEPORT) joins the
+  // shared listener only once its first model is loaded: the kernel hands new
+  // connections to every socket in the group, so a replica still loading would
+  // answer 503 for a share of the deployment's traffic (e.g. after a restart).
+  auto bind_public = [this]() -> Status { return server_->Start().status(); };
+  if (!options_.reuse_port) RETURN_IF_ERROR(bind_public());
   started_ = true;
-  (void)port;
   if (options_.admin_port >= 0) {
     http::ServerOptions ao2 = so;
     ao2.port = options_.admin_port;
@@ -100,6 +104,7 @@ Status Replica::Start() {
     std::string name = model_name_;
     manager_->SetReloader(name, [this, name, dir] { return manager_->Load(name, 1, dir); });
     Status s = manager_->Load(name, 1, dir);
+    if (options_.reuse_port) RETURN_IF_ERROR(bind_public());
     api_->SetAccepting(true);
     return s;
   }
@@ -113,6 +118,9 @@ Status Replica::Start() {
                                               *manager_, clock_);
   Status first;
   RETURN_IF_ERROR(follower_->Start(&first));
+  // Without a good first version the replica still binds (it reports not
+  // ready) so that it is visible; the follower swaps in a good version later.
+  if (options_.reuse_port) RETURN_IF_ERROR(bind_public());
   api_->SetAccepting(true);
   if (!first.ok()) {
     LogWarn("first load failed; following the target and waiting for a good version",

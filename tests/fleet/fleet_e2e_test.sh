@@ -69,6 +69,9 @@ echo "$DOC" | grep -q '"version": 1' && pass || fail "replicas should report ver
 BEFORE=$(pids)
 VICTIM=${BEFORE%% *}
 kill -KILL "$VICTIM"
+# Connections already queued on the victim's listening socket die with it (a
+# SIGKILL is a crash); once its socket is gone, the shared port must answer.
+for _ in $(seq 1 100); do alive "$VICTIM" || break; sleep 0.05; done
 [ "$(burst 20)" -eq 0 ] && pass || fail "requests failed while a replica was down"
 wait_ready 2 && pass || fail "killed replica not restarted: $(pids)"
 AFTER=$(pids)
