@@ -124,10 +124,12 @@ SIZE=$("$TANDEM" jobs logs "$BIG" | wc -c)
 
 # The native XGBoost example (tools/train_xgboost), no Python needed.
 if [ -n "$TRAINER" ] && [ -x "$TRAINER" ] && [ -f "$REPO/examples/xgboost-native/job.yaml" ]; then
-  mkdir -p "$WORK/native"
-  sed -e "s|^source_dir: .*|source_dir: $REPO/examples/xgboost-native|" \
+  # The trainer ships with the code (the sandbox's /tmp is private, so a
+  # build tree under /tmp would not be visible to the job by its host path).
+  mkdir -p "$WORK/native/src"
+  cp "$REPO/examples/xgboost-native/train.sh" "$TRAINER" "$WORK/native/src/"
+  sed -e "s|^source_dir: .*|source_dir: $WORK/native/src|" \
       -e "s|\.\./data/|$REPO/examples/data/|" \
-      -e "s|^# environment: .*|environment: {TANDEM_TRAIN_XGBOOST: $TRAINER}|" \
       "$REPO/examples/xgboost-native/job.yaml" > "$WORK/native/job.yaml"
   expect_rc 0 "$TANDEM" jobs run -f "$WORK/native/job.yaml" --wait
   expect_contains "$OUT" "Completed" "native xgboost example completes"
