@@ -3,14 +3,11 @@
 // SIGINT/SIGTERM (then: not ready, drain in-flight requests, exit 0).
 #include <unistd.h>
 
-#include <cerrno>
-#include <unistd.h>
-
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 
 #include "cli/context.h"
+#include "cli/stop_signal.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "serving/replica.h"
@@ -18,42 +15,6 @@
 namespace tandem::cli {
 
 namespace {
-
-// Signal plumbing (the one process-wide state here): SIGINT/SIGTERM write
-// their number to a pipe the main thread reads. A handler, unlike a blocked
-// mask + sigwait, cannot be bypassed by a thread that has the signals
-// unblocked (libraries may create threads with their own masks).
-int g_signal_pipe[2] = {-1, -1};
-
-void OnStopSignal(int sig) {
-  char c = static_cast<char>(sig);
-  ssize_t n = write(g_signal_pipe[1], &c, 1);
-  (void)n;
-}
-
-// Installs the handlers; returns false if the pipe cannot be created.
-bool InstallStopHandlers() {
-  if (pipe(g_signal_pipe) != 0) return false;
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-  return true;
-}
-
-// Blocks until a stop signal arrives; returns its number.
-int WaitForStopSignal() {
-  char c = 0;
-  while (true) {
-    ssize_t n = read(g_signal_pipe[0], &c, 1);
-    if (n == 1) return static_cast<unsigned char>(c);
-    if (n < 0 && errno == EINTR) continue;
-    return SIGTERM;  // the pipe broke: stop anyway
-  }
-}
 
 struct ServeFlags {
   std::string model;

@@ -1,9 +1,7 @@
 // `tandem up`: runs the control plane in the foreground until SIGINT/SIGTERM.
-#include <csignal>
-#include <pthread.h>
-
 #include "api/control_plane.h"
 #include "cli/context.h"
+#include "cli/stop_signal.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -19,13 +17,10 @@ struct UpFlags {
 };
 
 int RunUp(const UpFlags& f) {
-  // Block the stop signals in every thread; the main thread waits for them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  if (!InstallStopHandlers()) {
+    std::cerr << "error: cannot install signal handlers\n";
+    return kExitFailure;
+  }
 
   EnvLookup env = ProcessEnvironment();
   if (!f.listen.empty()) env["TANDEM_LISTEN"] = f.listen;
@@ -48,8 +43,7 @@ int RunUp(const UpFlags& f) {
   }
   std::cout << "tandem control plane on http://" << config->listen_host << ":" << *port
             << " (home " << config->home << ")" << std::endl;
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = WaitForStopSignal();
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
   (*cp)->Stop(5000);
   return kExitOk;
