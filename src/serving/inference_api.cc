@@ -205,17 +205,31 @@ void InferenceApi::ModelReady(http::Request& req, http::Response& res) {
             {{"name", name}, {"ready", false}, {"error", std::string(v.status().message())}});
 }
 
+namespace {
+
+// Counts a request in the in-flight gauge for as long as it is handled.
+class InFlight {
+ public:
+  explicit InFlight(ServingMetrics& m) : m_(m) {
+    m_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~InFlight() { m_.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  ServingMetrics& m_;
+};
+
+}  // namespace
+
 void InferenceApi::Infer(http::Request& req, http::Response& res) {
   int64_t start = clock_.NowMicros();
   auto v = manager_.Get(req.path_params["model"], req.path_params["version"]);
   if (!v.ok()) return Fail(res, v.status(), nullptr);
   const ServedVersion& sv = **v;
   ModelMetrics* m = sv.metrics();
-  metrics_.in_flight.fetch_add(1, std::memory_order_relaxed);
-  struct Done {
-    ServingMetrics& s;
-    ~Done() { s.in_flight.fetch_sub(1, std::memory_order_relaxed); }
-  } done{metrics_};
+  InFlight in_flight(metrics_);
   ModelShape shape = ShapeOf(sv);
   auto header = ParseHeaderLength(req.Header("inference-header-content-length"), req.body.size());
   if (!header.ok()) return Fail(res, header.status(), m);
@@ -261,11 +275,7 @@ void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   if (!v.ok()) return Fail(res, v.status(), nullptr);
   const ServedVersion& sv = **v;
   ModelMetrics* m = sv.metrics();
-  metrics_.in_flight.fetch_add(1, std::memory_order_relaxed);
-  struct Done {
-    ServingMetrics& s;
-    ~Done() { s.in_flight.fetch_sub(1, std::memory_order_relaxed); }
-  } done{metrics_};
+  InFlight in_flight(metrics_);
   const runtime::Predictor& p = sv.predictor();
   const Json* features = body->contains("features") ? &(*body)["features"] : nullptr;
   if (features == nullptr) {
