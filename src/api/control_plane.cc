@@ -8,7 +8,6 @@
 #include "compute/job_service.h"
 #include "compute/local_substrate.h"
 #include "compute/metering.h"
-#include "glue/bus/sql_event_bus.h"
 #include "serving/fleet.h"
 
 namespace tandem::api {
@@ -52,30 +51,15 @@ StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config, Clock& clock) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
   cp->config_ = config;
-  ASSIGN_OR_RETURN(cp->db_, sql::Database::Open(config.database_uri));
-  ASSIGN_OR_RETURN(cp->store_, store::ObjectStore::Open(config.store_uri));
-  if (config.bus_uri == config.database_uri) {
-    // The bus shares the registry's database: its tables are the outbox, so a
-    // registry change and its event commit in one transaction.
-    ASSIGN_OR_RETURN(std::unique_ptr<bus::SqlEventBus> bus,
-                     bus::SqlEventBus::Attach(*cp->db_, clock));
-    cp->bus_ = std::move(bus);
-  } else {
-    return UnimplementedError("bus '" + config.bus_uri + "' differs from database '" +
-                              config.database_uri +
-                              "': a separate bus needs the outbox relay, which is not built yet; "
-                              "leave `bus` unset to share the database");
-  }
-  bus::Outbox* outbox = cp->bus_->outbox();
-  if (outbox == nullptr) return InternalError("the bus has no transactional outbox");
-  ASSIGN_OR_RETURN(cp->registry_, registry::ModelRegistry::Open(*cp->db_, *outbox, clock));
+  ASSIGN_OR_RETURN(cp->glue_, glue::OpenGlue(config, clock));
+  const glue::Glue& g = cp->glue_;
 
   compute::JobServiceOptions jopts;
   jopts.home = config.home;
-  jopts.db = cp->db_.get();
-  jopts.outbox = outbox;
-  jopts.store = cp->store_.get();
-  jopts.registry = cp->registry_.get();
+  jopts.db = g.db.get();
+  jopts.outbox = g.outbox;
+  jopts.store = g.store.get();
+  jopts.registry = g.registry.get();
   jopts.clock = &clock;
   ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config));
   ASSIGN_OR_RETURN(compute::PriceTable prices,
@@ -92,10 +76,10 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   ASSIGN_OR_RETURN(cp->jobs_, compute::JobService::Open(std::move(jopts)));
 
   cp->services_.clock = &clock;
-  cp->services_.db = cp->db_.get();
-  cp->services_.store = cp->store_.get();
-  cp->services_.bus = cp->bus_.get();
-  cp->services_.registry = cp->registry_.get();
+  cp->services_.db = g.db.get();
+  cp->services_.store = g.store.get();
+  cp->services_.bus = g.bus.get();
+  cp->services_.registry = g.registry.get();
   cp->services_.jobs = cp->jobs_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
@@ -108,7 +92,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
     std::error_code ec;
     fopts.tandem_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   }
-  ASSIGN_OR_RETURN(cp->fleet_, serving::Fleet::Open(fopts, *cp->db_, cp->bus_.get(), clock));
+  ASSIGN_OR_RETURN(cp->fleet_, serving::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
   cp->services_.fleet = cp->fleet_.get();
   http::ServerOptions opts;
   opts.host = config.listen_host;

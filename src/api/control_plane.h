@@ -13,6 +13,7 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "glue/bus/event_bus.h"
+#include "glue/open/glue.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
 #include "glue/store/object_store.h"
@@ -63,10 +64,7 @@ class ControlPlane {
   void RegisterRoutes();
 
   Config config_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<bus::EventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
+  glue::Glue glue_;
   std::unique_ptr<compute::JobService> jobs_;
   std::unique_ptr<serving::Fleet> fleet_;
   std::unique_ptr<http::Server> server_;

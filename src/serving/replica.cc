@@ -3,10 +3,6 @@
 #include <filesystem>
 
 #include "common/log.h"
-#include "glue/bus/sql_event_bus.h"
-#include "glue/registry/model_registry.h"
-#include "glue/sql/database.h"
-#include "glue/store/object_store.h"
 
 namespace tandem::serving {
 
@@ -17,17 +13,9 @@ StatusOr<std::unique_ptr<Replica>> Replica::Open(const Config& config, ReplicaOp
   if (options.cache_dir.empty()) options.cache_dir = config.home + "/serving/cache";
   std::unique_ptr<Replica> r(new Replica(std::move(options), {}, clock));
   if (r->options_.target.empty()) return r;  // a local package needs no glue
-  ASSIGN_OR_RETURN(r->db_, sql::Database::Open(config.database_uri));
-  ASSIGN_OR_RETURN(r->store_, store::ObjectStore::Open(config.store_uri));
-  if (config.bus_uri != config.database_uri) {
-    return UnimplementedError("bus '" + config.bus_uri + "' differs from database '" +
-                              config.database_uri + "'; leave `bus` unset to share the database");
-  }
-  ASSIGN_OR_RETURN(std::unique_ptr<bus::SqlEventBus> bus, bus::SqlEventBus::Attach(*r->db_, clock));
-  bus::Outbox* outbox = bus->outbox();
-  r->bus_ = std::move(bus);
-  ASSIGN_OR_RETURN(r->registry_, registry::ModelRegistry::Open(*r->db_, *outbox, clock));
-  r->glue_ = {r->registry_.get(), r->store_.get(), r->bus_.get()};
+  ASSIGN_OR_RETURN(r->owned_glue_, glue::OpenGlue(config, clock));
+  const glue::Glue& g = r->owned_glue_;
+  r->glue_ = {g.registry.get(), g.store.get(), g.bus.get()};
   return r;
 }
 

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/http_server.h"
 #include "common/status.h"
+#include "glue/open/glue.h"
 #include "serving/batcher.h"
 #include "serving/inference_api.h"
 #include "serving/metrics.h"
@@ -107,10 +108,7 @@ class Replica {
   Clock& clock_;
   std::string model_name_;
   // Owned glue when opened from a Config.
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<bus::EventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
+  glue::Glue owned_glue_;
 
   ServingMetrics metrics_;
   std::unique_ptr<ModelManager> manager_;

@@ -1,0 +1,37 @@
+// The glue opened from the configuration, in one place for every process that
+// needs it (the control plane, serving replicas): the database, the object
+// store, the event bus and the model registry, with the registry's events
+// going through the bus's transactional outbox.
+//
+// Thread-safety: the members are thread-safe themselves (see their headers).
+#pragma once
+
+#include <memory>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/status.h"
+#include "glue/bus/event_bus.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "glue/store/object_store.h"
+
+namespace tandem::glue {
+
+// Declared in dependency order, so members are destroyed registry first and
+// database last.
+struct Glue {
+  std::unique_ptr<sql::Database> db;
+  std::unique_ptr<store::ObjectStore> store;
+  std::unique_ptr<bus::EventBus> bus;
+  bus::Outbox* outbox = nullptr;  // owned by `bus`
+  std::unique_ptr<registry::ModelRegistry> registry;
+};
+
+// Opens config.database_uri, config.store_uri and the bus. The bus must share
+// the database (its tables are the outbox, so a registry change and its event
+// commit in one transaction); a separate bus URI is Unimplemented until the
+// outbox relay exists. `clock` must outlive the result.
+StatusOr<Glue> OpenGlue(const Config& config, Clock& clock);
+
+}  // namespace tandem::glue
