@@ -1,0 +1,71 @@
+// Test support: the real servers (PostgreSQL, NATS, S3, Slurm) that backend
+// conformance tests run against. ctest starts each engine through the
+// fixture registered by tandem_test_server() (cmake/tandem.cmake) and passes
+// TANDEM_TEST_<ENGINE>_DIR; the fixture script writes the engine's URI to
+// <dir>/uri.
+//
+//   TEST(PostgresDatabase, Conformance) {
+//     TANDEM_REQUIRE_TEST_SERVER("postgres", uri);   // std::string uri
+//     ...
+//   }
+//
+// Under ctest a missing URI is a failure (the fixture failed to start the
+// engine). Run by hand without the variable, the test is skipped with the
+// reason printed, never silently passed.
+#pragma once
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+namespace tandem::testing {
+
+struct TestServer {
+  std::optional<std::string> uri;  // set when the engine is up
+  std::string reason;              // why not, otherwise
+  bool under_ctest = false;        // TANDEM_TEST_<ENGINE>_DIR was set
+};
+
+inline TestServer FindTestServer(const std::string& engine) {
+  std::string var = "TANDEM_TEST_";
+  for (char c : engine) var += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  var += "_DIR";
+  TestServer out;
+  const char* dir = std::getenv(var.c_str());
+  if (dir == nullptr || *dir == '\0') {
+    out.reason = var + " is not set: run through ctest, which starts " + engine +
+                 " on loopback (fixture server_" + engine + "_start)";
+    return out;
+  }
+  out.under_ctest = true;
+  std::ifstream in(std::string(dir) + "/uri");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string uri = ss.str();
+  while (!uri.empty() && std::isspace(static_cast<unsigned char>(uri.back()))) uri.pop_back();
+  if (uri.empty()) {
+    out.reason = std::string("no URI in ") + dir + "/uri: the " + engine +
+                 " fixture did not start it (see the server_" + engine + "_start test output)";
+    return out;
+  }
+  out.uri = uri;
+  return out;
+}
+
+}  // namespace tandem::testing
+
+// Declares `std::string uri_var` holding the engine's URI, or ends the test:
+// FAIL under ctest, SKIP (with the reason) when run by hand.
+#define TANDEM_REQUIRE_TEST_SERVER(engine, uri_var)                                \
+  std::string uri_var;                                                             \
+  do {                                                                             \
+    ::tandem::testing::TestServer ts_ = ::tandem::testing::FindTestServer(engine); \
+    if (!ts_.uri) {                                                                \
+      if (ts_.under_ctest) FAIL() << ts_.reason;                                   \
+      GTEST_SKIP() << ts_.reason;                                                  \
+    }                                                                              \
+    uri_var = *ts_.uri;                                                            \
+  } while (0)
