@@ -32,6 +32,11 @@ inline constexpr std::string_view kModelTagChanged = "Model Tag Changed";
 inline constexpr std::string_view kComputeSource = "tandem.compute";
 // detail: {job_id, name, team, state, previous_state, failure_reason?, metrics?, metering?}
 inline constexpr std::string_view kTrainingJobStateChange = "Training Job State Change";
+// A managed notebook started, became ready, was stopped (asked, idle-culled,
+// exited) or failed.
+// detail: {name, team, state, previous_state (null if new), execution, stop_reason,
+//          failure_reason, snapshot_key, metering: {wall_seconds, cpu_seconds, cost}, ...}
+inline constexpr std::string_view kNotebookInstanceStateChange = "Notebook Instance State Change";
 
 // --- tandem.serving (serving tier) ---------------------------------------------
 inline constexpr std::string_view kServingSource = "tandem.serving";
