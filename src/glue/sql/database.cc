@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "glue/sql/postgres_database.h"
 #include "glue/sql/sqlite_database.h"
 
 namespace tandem::sql {
@@ -50,7 +51,8 @@ StatusOr<std::unique_ptr<Database>> Database::Open(std::string_view uri) {
     return std::unique_ptr<Database>(std::move(db));
   }
   if (uri.starts_with("postgres://") || uri.starts_with("postgresql://")) {
-    return UnimplementedError("postgres backend not built yet");
+    ASSIGN_OR_RETURN(std::unique_ptr<PostgresDatabase> db, PostgresDatabase::OpenUri(uri));
+    return std::unique_ptr<Database>(std::move(db));
   }
   return InvalidArgumentError("unsupported database URI '" + std::string(uri) +
                               "' (expected sqlite:///abs/path.db or postgres://...)");

@@ -1,7 +1,7 @@
 // A small SQL layer shared by every SQL-backed glue component (registry, job
 // metadata, event bus outbox and queues). The SQL text is written once in a
 // dialect both SQLite and PostgreSQL accept; placeholders are `?` and the
-// PostgreSQL backend (later) rewrites them to `$1, $2, ...`.
+// PostgreSQL backend rewrites them to `$1, $2, ...`.
 //
 // Thread-safety: a Database is safe to share between threads; a Transaction
 // is used by the one thread that runs the WithTransaction callback.
@@ -66,10 +66,12 @@ class Database {
   virtual ~Database() = default;
 
   // Opens a database by URI: `sqlite:///abs/path.db` (WAL mode, busy timeout,
-  // safe for several processes at once); `postgres://...` later.
+  // safe for several processes at once) or `postgres://user@host:port/db`
+  // (also `postgresql://`; see postgres_database.h).
   static StatusOr<std::unique_ptr<Database>> Open(std::string_view uri);
 
-  // Runs `fn` inside one transaction (BEGIN IMMEDIATE on SQLite). Commits when
+  // Runs `fn` inside one transaction (BEGIN IMMEDIATE on SQLite, SERIALIZABLE
+  // on PostgreSQL). Commits when
   // `fn` returns OK, rolls back otherwise. Retries the whole callback on
   // busy/serialization conflicts (so `fn` must be re-runnable). Thread-safe.
   virtual Status WithTransaction(const std::function<Status(Transaction&)>& fn) = 0;

@@ -1,0 +1,552 @@
+#include "glue/sql/postgres_database.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace tandem::sql {
+namespace {
+
+constexpr int kMaxAttempts = 40;
+constexpr size_t kMaxPreparedStatements = 256;
+constexpr size_t kMaxIdleConnections = 16;
+// Serializes schema migrations of every component across processes.
+constexpr int64_t kMigrationLockKey = 0x74616e64656d6d67;  // "tandemmg"
+
+// Result type OIDs (pg_type.h).
+constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
+              kOidOid = 26, kFloat4Oid = 700, kFloat8Oid = 701, kNumericOid = 1700;
+
+std::string Snippet(std::string_view sql) {
+  std::string s(sql.substr(0, 80));
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+struct ScanResult {
+  std::string text;
+  int count = 0;
+  bool multiple = false;  // a second statement follows a ';'
+};
+
+// One pass over the SQL text: rewrites placeholders and notes whether more
+// than one statement is present. Strings, quoted identifiers, comments and
+// dollar-quoted bodies are copied verbatim.
+ScanResult Scan(std::string_view sql) {
+  ScanResult r;
+  r.text.reserve(sql.size() + 16);
+  bool after_semicolon = false;
+  size_t i = 0;
+  auto copy_until = [&](size_t end) {
+    r.text.append(sql.substr(i, end - i));
+    i = end;
+  };
+  while (i < sql.size()) {
+    char c = sql[i];
+    if (after_semicolon && !std::isspace(static_cast<unsigned char>(c)) && c != ';') {
+      r.multiple = true;
+    }
+    if (c == '\'' || c == '"') {
+      size_t j = i + 1;
+      while (j < sql.size()) {
+        if (sql[j] == c) {
+          if (j + 1 < sql.size() && sql[j + 1] == c) {
+            j += 2;  // doubled quote: escaped
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      copy_until(std::min(j + 1, sql.size()));
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      size_t j = sql.find('\n', i);
+      copy_until(j == std::string_view::npos ? sql.size() : j);
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      size_t j = sql.find("*/", i + 2);
+      copy_until(j == std::string_view::npos ? sql.size() : j + 2);
+    } else if (c == '$' && (i == 0 || !std::isalnum(static_cast<unsigned char>(sql[i - 1])))) {
+      // $tag$ ... $tag$ (tag may be empty); `$1` style text is left alone.
+      size_t j = i + 1;
+      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_'))
+        ++j;
+      if (j < sql.size() && sql[j] == '$' &&
+          !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+        std::string_view tag = sql.substr(i, j - i + 1);
+        size_t end = sql.find(tag, j + 1);
+        copy_until(end == std::string_view::npos ? sql.size() : end + tag.size());
+      } else {
+        copy_until(i + 1);
+      }
+    } else if (c == '?') {
+      r.text += '$';
+      r.text += std::to_string(++r.count);
+      ++i;
+    } else {
+      if (c == ';') after_semicolon = true;
+      r.text += c;
+      ++i;
+    }
+  }
+  return r;
+}
+
+// Maps a failed result (or a connection-level failure when `res` is null) to
+// a canonical Status naming the statement.
+Status PgError(PGconn* conn, const PGresult* res, std::string_view sql) {
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = res != nullptr ? PQresultErrorMessage(res) : "";
+  if (msg.empty()) msg = PQerrorMessage(conn);
+  while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+  std::string code = state != nullptr ? state : "";
+  msg = "postgres: " + msg + (code.empty() ? "" : " (SQLSTATE " + code + ")") +
+        " [in: " + Snippet(sql) + "]";
+  if (PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
+      code == "57P02" || code == "57P03") {
+    return UnavailableError(msg);
+  }
+  if (code == "40001" || code == "40P01" || code == "55P03") return AbortedError(msg);
+  if (code == "23505") return AlreadyExistsError(msg);
+  if (code.starts_with("23") || code.starts_with("22")) return InvalidArgumentError(msg);
+  if (code == "25006") return FailedPreconditionError(msg);
+  return InternalError(msg);
+}
+
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+ResultPtr Wrap(PGresult* r) { return ResultPtr(r, &PQclear); }
+
+bool ResultOk(const PGresult* r) {
+  ExecStatusType s = PQresultStatus(r);
+  return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
+}
+
+std::string FormatDouble(double d) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
+  std::string s(buf, end);
+  if (s == "inf") return "Infinity";
+  if (s == "-inf") return "-Infinity";
+  if (s == "nan" || s == "-nan") return "NaN";
+  return s;
+}
+
+Value CellValue(const PGresult* res, int row, int col) {
+  if (PQgetisnull(res, row, col)) return std::monostate{};
+  const char* text = PQgetvalue(res, row, col);
+  int len = PQgetlength(res, row, col);
+  switch (PQftype(res, col)) {
+    case kInt2Oid:
+    case kInt4Oid:
+    case kInt8Oid:
+    case kOidOid:
+      return static_cast<int64_t>(std::strtoll(text, nullptr, 10));
+    case kBoolOid:
+      return static_cast<int64_t>(text[0] == 't' ? 1 : 0);
+    case kFloat4Oid:
+    case kFloat8Oid:
+      return std::strtod(text, nullptr);
+    case kNumericOid: {
+      // SUM/AVG over integers yield numeric: integral values read as int64.
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(text, text + len, v);
+      if (ec == std::errc() && end == text + len) return v;
+      return std::strtod(text, nullptr);
+    }
+    case kByteaOid: {
+      size_t n = 0;
+      unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(text), &n);
+      std::string out(reinterpret_cast<const char*>(raw), n);
+      PQfreemem(raw);
+      return out;
+    }
+    default:
+      return std::string(text, static_cast<size_t>(len));
+  }
+}
+
+// One libpq connection with its prepared statements. Used by one thread at a
+// time (handed out by the pool).
+class Connection {
+ public:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  ~Connection() { PQfinish(conn_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  PGconn* conn() const { return conn_; }
+  bool broken() const { return PQstatus(conn_) == CONNECTION_BAD; }
+  bool idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+  // Simple-protocol execution: no parameters, several statements allowed.
+  Status ExecScript(std::string_view sql) {
+    ResultPtr res = Wrap(PQexec(conn_, std::string(sql).c_str()));
+    if (res == nullptr || !ResultOk(res.get())) return PgError(conn_, res.get(), sql);
+    return OkStatus();
+  }
+
+  // Runs one statement with `?` parameters; the caller checks the result.
+  StatusOr<ResultPtr> Run(std::string_view sql, const std::vector<Value>& params) {
+    std::string key(sql);
+    auto it = prepared_.find(key);
+    const Statement* stmt = it != prepared_.end() ? &it->second : nullptr;
+    Statement fresh;
+    if (stmt == nullptr) {
+      ScanResult scan = Scan(sql);
+      if (scan.multiple) {
+        return InvalidArgumentError("more than one SQL statement in: " + Snippet(sql));
+      }
+      fresh.params = scan.count;
+      fresh.text = std::move(scan.text);
+      stmt = &fresh;
+    }
+    if (static_cast<size_t>(stmt->params) != params.size()) {
+      return InvalidArgumentError("statement expects " + std::to_string(stmt->params) +
+                                  " parameters, got " + std::to_string(params.size()) + ": " +
+                                  Snippet(sql));
+    }
+    std::vector<std::string> texts(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Value& v = params[i];
+      if (const auto* p = std::get_if<int64_t>(&v)) {
+        texts[i] = std::to_string(*p);
+      } else if (const auto* p = std::get_if<double>(&v)) {
+        texts[i] = FormatDouble(*p);
+      } else if (const auto* p = std::get_if<std::string>(&v)) {
+        if (p->find('\0') != std::string::npos) {
+          return InvalidArgumentError(
+              "parameter " + std::to_string(i + 1) +
+              " contains a NUL byte, which PostgreSQL text cannot hold: " + Snippet(sql));
+        }
+        texts[i] = *p;
+      } else {
+        continue;  // NULL
+      }
+      values[i] = texts[i].c_str();
+    }
+    const int n = static_cast<int>(params.size());
+    if (stmt == &fresh && prepared_.size() < kMaxPreparedStatements) {
+      fresh.name = "tandem_" + std::to_string(next_id_++);
+      ResultPtr prep = Wrap(PQprepare(conn_, fresh.name.c_str(), fresh.text.c_str(), n, nullptr));
+      if (prep == nullptr || !ResultOk(prep.get())) return PgError(conn_, prep.get(), sql);
+      stmt = &prepared_.emplace(std::move(key), std::move(fresh)).first->second;
+    }
+    PGresult* res = stmt->name.empty() ? PQexecParams(conn_, stmt->text.c_str(), n, nullptr,
+                                                      values.data(), nullptr, nullptr, 0)
+                                       : PQexecPrepared(conn_, stmt->name.c_str(), n, values.data(),
+                                                        nullptr, nullptr, 0);
+    ResultPtr out = Wrap(res);
+    if (out == nullptr || !ResultOk(out.get())) return PgError(conn_, out.get(), sql);
+    return out;
+  }
+
+ private:
+  struct Statement {
+    std::string name;  // "" = not prepared (cache full)
+    std::string text;  // with $n placeholders
+    int params = 0;
+  };
+
+  PGconn* conn_;
+  std::map<std::string, Statement, std::less<>> prepared_;
+  int64_t next_id_ = 0;
+};
+
+class PostgresTransaction final : public Transaction {
+ public:
+  explicit PostgresTransaction(Connection& conn) : conn_(conn) {}
+
+  StatusOr<std::vector<Row>> Query(std::string_view sql,
+                                   const std::vector<Value>& params) override {
+    ASSIGN_OR_RETURN(ResultPtr res, Run(sql, params));
+    const int nrows = PQntuples(res.get());
+    const int ncols = PQnfields(res.get());
+    std::vector<Row> rows;
+    rows.reserve(static_cast<size_t>(nrows));
+    for (int r = 0; r < nrows; ++r) {
+      std::vector<Value> cells;
+      cells.reserve(static_cast<size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) cells.push_back(CellValue(res.get(), r, c));
+      rows.emplace_back(std::move(cells));
+    }
+    return rows;
+  }
+
+  StatusOr<int64_t> Exec(std::string_view sql, const std::vector<Value>& params) override {
+    ASSIGN_OR_RETURN(ResultPtr res, Run(sql, params));
+    const char* n = PQcmdTuples(res.get());
+    return static_cast<int64_t>(n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0);
+  }
+
+  Dialect dialect() const override { return Dialect::kPostgres; }
+
+  // The first statement error, if any: PostgreSQL aborts the whole
+  // transaction on it, so COMMIT cannot succeed afterwards.
+  const Status& first_error() const { return first_error_; }
+
+ private:
+  StatusOr<ResultPtr> Run(std::string_view sql, const std::vector<Value>& params) {
+    if (!first_error_.ok()) {
+      return FailedPreconditionError(
+          "statement after a failed one in the same PostgreSQL transaction (first error: " +
+          std::string(first_error_.message()) + ") [in: " + Snippet(sql) + "]");
+    }
+    auto res = conn_.Run(sql, params);
+    if (!res.ok() && PQtransactionStatus(conn_.conn()) == PQTRANS_INERROR) {
+      first_error_ = res.status();
+    }
+    return res;
+  }
+
+  Connection& conn_;
+  Status first_error_;
+};
+
+enum class Mode { kWrite, kRead, kMigrate };
+
+const char* BeginFor(Mode m) {
+  switch (m) {
+    case Mode::kWrite:
+      return "BEGIN ISOLATION LEVEL SERIALIZABLE";
+    case Mode::kRead:
+      return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    case Mode::kMigrate:
+      return "BEGIN ISOLATION LEVEL READ COMMITTED";
+  }
+  return "BEGIN";
+}
+
+void IgnoreNotice(void*, const char*) {}
+
+}  // namespace
+
+struct PostgresDatabase::Impl {
+  std::string uri;
+  std::mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
+  std::atomic<int64_t> retries{0};
+
+  StatusOr<std::unique_ptr<Connection>> OpenConnection() {
+    const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+    const char* values[] = {"10", "tandem", uri.c_str(), nullptr};
+    PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    if (raw == nullptr) return ResourceExhaustedError("libpq could not allocate a connection");
+    auto conn = std::make_unique<Connection>(raw);
+    if (PQstatus(raw) != CONNECTION_OK) {
+      std::string msg = PQerrorMessage(raw);
+      while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+      return UnavailableError("cannot connect to postgres database '" + Redacted() + "': " + msg);
+    }
+    PQsetNoticeProcessor(raw, &IgnoreNotice, nullptr);
+    RETURN_IF_ERROR(conn->ExecScript("SET client_min_messages = warning"));
+    return conn;
+  }
+
+  // The URI without its password, for messages.
+  std::string Redacted() const {
+    std::string out = uri;
+    size_t scheme = out.find("://");
+    size_t at = out.find('@');
+    if (scheme == std::string::npos || at == std::string::npos) return out;
+    size_t colon = out.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    return out;
+  }
+
+  StatusOr<std::unique_ptr<Connection>> Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      while (!idle.empty()) {
+        auto conn = std::move(idle.back());
+        idle.pop_back();
+        if (!conn->broken()) return conn;
+      }
+    }
+    return OpenConnection();
+  }
+
+  void Release(std::unique_ptr<Connection> conn) {
+    if (conn->broken()) return;
+    if (!conn->idle()) (void)conn->ExecScript("ROLLBACK");
+    if (conn->broken() || !conn->idle()) return;
+    std::lock_guard<std::mutex> lock(mu);
+    if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
+  }
+
+  // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
+  // `began` (optional) tells whether BEGIN succeeded.
+  Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
+                 bool* began = nullptr) {
+    if (began != nullptr) *began = false;
+    RETURN_IF_ERROR(conn.ExecScript(BeginFor(mode)));
+    if (began != nullptr) *began = true;
+    PostgresTransaction tx(conn);
+    Status st = fn(tx);
+    if (st.ok() && !tx.first_error().ok()) {
+      // The callback went on after a failed statement; PostgreSQL rolled the
+      // whole transaction back, so report that error rather than commit.
+      st = tx.first_error();
+    }
+    if (st.ok()) {
+      ResultPtr res = Wrap(PQexec(conn.conn(), "COMMIT"));
+      if (res == nullptr || !ResultOk(res.get())) {
+        st = PgError(conn.conn(), res.get(), "COMMIT");
+      } else if (std::strcmp(PQcmdStatus(res.get()), "COMMIT") != 0) {
+        st = InternalError("postgres: transaction was rolled back at COMMIT");
+      }
+    }
+    if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
+    return st;
+  }
+
+  Status Run(Mode mode, const std::function<Status(Transaction&)>& fn) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
+    thread_local std::minstd_rand rng(std::random_device{}());
+    Status st;
+    bool reconnected = false;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      bool began = false;
+      st = Attempt(*conn, mode, fn, &began);
+      if (conn->broken()) {
+        // A pooled connection the server closed while idle fails at BEGIN:
+        // nothing ran, so one fresh connection may retry. A connection lost
+        // later may have lost a COMMIT: never retried.
+        Release(std::move(conn));
+        if (began || reconnected) return st;
+        reconnected = true;
+        ASSIGN_OR_RETURN(conn, OpenConnection());
+        continue;
+      }
+      if (st.ok() || !IsRetryable(st)) break;
+      retries.fetch_add(1, std::memory_order_relaxed);
+      int cap_ms = 1 << std::min(attempt, 6);  // 1..64 ms, jittered
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap_ms * 1000) + 100));
+    }
+    Release(std::move(conn));
+    return st;
+  }
+};
+
+PostgresDatabase::PostgresDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PostgresDatabase::~PostgresDatabase() = default;
+
+StatusOr<std::unique_ptr<PostgresDatabase>> PostgresDatabase::OpenUri(std::string_view uri) {
+  if (!uri.starts_with("postgres://") && !uri.starts_with("postgresql://")) {
+    return InvalidArgumentError("bad postgres URI '" + std::string(uri) +
+                                "' (expected postgres://user@host:port/db)");
+  }
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(std::string(uri).c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err != nullptr ? err : "unparsable";
+    PQfreemem(err);
+    while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+    return InvalidArgumentError("bad postgres URI '" + std::string(uri) + "': " + msg);
+  }
+  PQconninfoFree(opts);
+  auto impl = std::make_unique<Impl>();
+  impl->uri = std::string(uri);
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl->OpenConnection());
+  impl->Release(std::move(conn));
+  return std::unique_ptr<PostgresDatabase>(new PostgresDatabase(std::move(impl)));
+}
+
+Status PostgresDatabase::WithTransaction(const std::function<Status(Transaction&)>& fn) {
+  return impl_->Run(Mode::kWrite, fn);
+}
+
+Status PostgresDatabase::Read(const std::function<Status(Transaction&)>& fn) {
+  return impl_->Run(Mode::kRead, fn);
+}
+
+std::string PostgresDatabase::uri() const { return impl_->uri; }
+
+int64_t PostgresDatabase::retries() const { return impl_->retries.load(); }
+
+Status PostgresDatabase::ExecAutocommit(std::string_view sql) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
+  Status st = conn->ExecScript(sql);
+  impl_->Release(std::move(conn));
+  return st;
+}
+
+Status PostgresDatabase::Migrate(std::string_view component,
+                                 const std::vector<Migration>& migrations) {
+  std::vector<const Migration*> ordered;
+  std::set<int> seen;
+  for (const Migration& m : migrations) {
+    if (m.version <= 0 || !seen.insert(m.version).second) {
+      return InvalidArgumentError("migration versions of '" + std::string(component) +
+                                  "' must be positive and unique; bad version " +
+                                  std::to_string(m.version) + " (" + m.name + ")");
+    }
+    ordered.push_back(&m);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  const std::string comp(component);
+  // Each migration in its own READ COMMITTED transaction that first takes the
+  // cluster-wide advisory lock: concurrent processes apply it one at a time,
+  // and the later ones see it recorded (each statement takes a new snapshot).
+  for (const Migration* m : ordered) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
+    Status st = impl_->Attempt(*conn, Mode::kMigrate, [&](Transaction& tx) -> Status {
+      RETURN_IF_ERROR(tx.Query("SELECT pg_advisory_xact_lock(?)", {kMigrationLockKey}).status());
+      RETURN_IF_ERROR(conn->ExecScript(
+          "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
+          "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL, "
+          "PRIMARY KEY (component, version))"));
+      ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
+                                           "component = ? AND version = ?",
+                                           {comp, int64_t{m->version}}));
+      if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
+      RETURN_IF_ERROR(conn->ExecScript(m->sql));
+      int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+      return tx
+          .Exec(
+              "INSERT INTO schema_migrations (component, version, name, applied_at) "
+              "VALUES (?, ?, ?, ?)",
+              {comp, int64_t{m->version}, m->name, now})
+          .status();
+    });
+    impl_->Release(std::move(conn));
+    RETURN_IF_ERROR(Annotate(
+        st, "migration " + comp + "/" + std::to_string(m->version) + " (" + m->name + ")"));
+  }
+  return OkStatus();
+}
+
+std::string RewritePlaceholders(std::string_view sql, int* count) {
+  ScanResult r = Scan(sql);
+  if (count != nullptr) *count = r.count;
+  return std::move(r.text);
+}
+
+StatusOr<std::string> WithDatabaseName(std::string_view uri, std::string_view dbname) {
+  size_t scheme = uri.find("://");
+  if (scheme == std::string_view::npos ||
+      (uri.substr(0, scheme) != "postgres" && uri.substr(0, scheme) != "postgresql")) {
+    return InvalidArgumentError("not a postgres URI: '" + std::string(uri) + "'");
+  }
+  size_t query = uri.find('?', scheme + 3);
+  std::string_view head = uri.substr(0, query);
+  std::string_view tail = query == std::string_view::npos ? "" : uri.substr(query);
+  size_t slash = head.find('/', scheme + 3);
+  std::string_view authority = head.substr(0, slash);
+  return std::string(authority) + "/" + std::string(dbname) + std::string(tail);
+}
+
+}  // namespace tandem::sql
