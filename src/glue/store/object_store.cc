@@ -12,6 +12,7 @@
 #include "common/uri.h"
 #include "store/file_store.h"
 #include "store/fs_util.h"
+#include "store/s3_store.h"
 
 namespace tandem::store {
 namespace {
@@ -105,9 +106,12 @@ StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
     ASSIGN_OR_RETURN(auto store, FileStore::Open(parsed.path));
     return std::unique_ptr<ObjectStore>(std::move(store));
   }
-  // "s3": add the S3 backend here (s3://bucket/prefix?endpoint=...).
+  if (parsed.scheme == "s3") {
+    ASSIGN_OR_RETURN(auto store, S3Store::Open(uri));
+    return std::unique_ptr<ObjectStore>(std::move(store));
+  }
   return InvalidArgumentError("unsupported object store scheme '" + parsed.scheme + "' in '" +
-                              std::string(uri) + "' (supported: file)");
+                              std::string(uri) + "' (supported: file, s3)");
 }
 
 StatusOr<std::string> BlobReader::ReadAll() {

@@ -9,7 +9,7 @@
 //     only the name; the blob stays until DeleteBlob or GarbageCollect.
 //
 // Backends are chosen by URI scheme in ObjectStore::Open: `file:///abs/dir`
-// (file_store.h) today, `s3://bucket/prefix?endpoint=...` later. Every backend
+// (file_store.h) and `s3://bucket/prefix?endpoint=...` (s3_store.h). Every backend
 // must pass the conformance suite in object_store_conformance.h.
 //
 // Thread-safety: an ObjectStore is safe to use from many threads at once, and
@@ -88,8 +88,8 @@ class ObjectStore {
   virtual ~ObjectStore() = default;
 
   // Opens a store by URI. `file:///abs/dir` creates the directory if missing.
-  // Unknown schemes -> InvalidArgument naming the scheme. (`s3://` goes here
-  // when its backend lands.) The returned store is owned by the caller.
+  // `s3://bucket/prefix?...` opens S3Store (docs/backends/s3.md). Unknown
+  // schemes -> InvalidArgument naming the scheme. Owned by the caller.
   static StatusOr<std::unique_ptr<ObjectStore>> Open(std::string_view uri);
 
   // The URI this store was opened with.

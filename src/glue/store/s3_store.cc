@@ -1,0 +1,626 @@
+#include "store/s3_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "common/json.h"
+#include "store/fs_util.h"
+#include "store/sha256.h"
+
+namespace tandem::store {
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+constexpr uint64_t kReadRange = 8ULL << 20;
+constexpr size_t kDefaultListMax = 1000;
+constexpr size_t kMaxRecordBytes = 64 * 1024;
+
+std::string_view Hex(std::string_view digest) { return digest.substr(kDigestPrefix.size()); }
+
+uint64_t ContentLength(const S3Response& r) {
+  auto it = r.headers.find("content-length");
+  return it == r.headers.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+}
+
+std::string Header(const S3Response& r, const std::string& name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? "" : it->second;
+}
+
+// "Mon, 30 Nov 2026 08:40:13 GMT" -> micros, or 0 if absent/unparsable.
+int64_t HttpDateMicros(const std::string& s) {
+  std::tm tm{};
+  const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr) return 0;
+  return static_cast<int64_t>(::timegm(&tm)) * 1'000'000;
+}
+
+// An unlinked temp file for spooling large inputs.
+StatusOr<UniqueFd> SpoolFile() {
+  std::error_code ec;
+  std::string dir = std::filesystem::temp_directory_path(ec).string();
+  if (ec) dir = "/tmp";
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd.valid()) return fd;
+  std::string path = dir + "/tandem-s3-spool-XXXXXX";
+  int raw = ::mkstemp(path.data());
+  if (raw < 0) return ErrnoStatus(errno, "create spool file in", dir);
+  ::unlink(path.c_str());
+  return UniqueFd(raw);
+}
+
+Status PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::pread(fd, buf + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return ErrnoStatus(errno, "read", "upload source");
+    if (r == 0) return AbortedError("upload source shrank while uploading");
+    got += static_cast<size_t>(r);
+  }
+  return OkStatus();
+}
+
+struct Listed {
+  std::string key;
+  uint64_t size = 0;
+  int64_t last_modified_micros = 0;
+};
+
+class S3BlobReader final : public BlobReader {
+ public:
+  S3BlobReader(S3Client* client, std::string key, std::string digest, uint64_t size,
+               std::string etag)
+      : client_(client),
+        key_(std::move(key)),
+        digest_(std::move(digest)),
+        size_(size),
+        etag_(std::move(etag)) {}
+
+  StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (done_) {
+      if (!final_.ok()) return final_;
+      return size_t{0};
+    }
+    if (n == 0) return size_t{0};
+    if (pos_ == buf_.size()) {
+      if (offset_ >= size_) return Finish();
+      RETURN_IF_ERROR(Fetch());
+    }
+    size_t k = std::min(n, buf_.size() - pos_);
+    std::copy_n(buf_.data() + pos_, k, buf);
+    pos_ += k;
+    hash_.Update(buf, k);
+    return k;
+  }
+  const std::string& digest() const override { return digest_; }
+  uint64_t size() const override { return size_; }
+
+ private:
+  Status Fetch() {
+    const uint64_t end = std::min(size_, offset_ + kReadRange) - 1;
+    S3Request req;
+    req.method = "GET";
+    req.key = key_;
+    req.headers["range"] = "bytes=" + std::to_string(offset_) + "-" + std::to_string(end);
+    if (!etag_.empty()) req.headers["if-match"] = etag_;
+    StatusOr<S3Response> r = client_->Do(req);
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kAborted) {
+        return Fail(AbortedError("blob " + digest_ + " was replaced while being read: " +
+                                 std::string(r.status().message())));
+      }
+      if (r.status().code() == StatusCode::kOutOfRange) {
+        return Fail(DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" +
+                                  key_ + " shrank while being read"));
+      }
+      return r.status();  // retryable by the caller; the reader stays usable
+    }
+    const uint64_t want = end - offset_ + 1;
+    if (r->body.size() != want) {
+      return Fail(DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" +
+                                key_ + ": got " + std::to_string(r->body.size()) +
+                                " bytes for a range of " + std::to_string(want)));
+    }
+    buf_ = std::move(r->body);
+    pos_ = 0;
+    offset_ += want;
+    read_ += want;
+    return OkStatus();
+  }
+
+  StatusOr<size_t> Finish() {
+    done_ = true;
+    buf_.clear();
+    buf_.shrink_to_fit();
+    const std::string actual = hash_.FinishDigest();
+    if (actual != digest_) {
+      final_ =
+          DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" + key_ +
+                        " is corrupt: its " + std::to_string(read_) + " bytes hash to " + actual);
+      return final_;
+    }
+    return size_t{0};
+  }
+
+  Status Fail(Status s) {
+    done_ = true;
+    final_ = s;
+    return s;
+  }
+
+  S3Client* client_;
+  std::string key_;
+  std::string digest_;
+  uint64_t size_;
+  std::string etag_;
+  std::string buf_;
+  size_t pos_ = 0;
+  uint64_t offset_ = 0;
+  uint64_t read_ = 0;
+  Sha256 hash_;
+  bool done_ = false;
+  Status final_;
+};
+
+// ListObjectsV2 over everything under `prefix` (continuation tokens); also
+// returns the server's Date (micros, 0 if absent) of the last page.
+StatusOr<std::vector<Listed>> ListAll(S3Client& client, const std::string& prefix,
+                                      int64_t* server_now) {
+  std::vector<Listed> out;
+  std::string token;
+  for (;;) {
+    S3Request req;
+    req.query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", "1000"}};
+    if (!token.empty()) req.query.emplace_back("continuation-token", token);
+    ASSIGN_OR_RETURN(S3Response r, client.Do(req));
+    if (server_now != nullptr) *server_now = HttpDateMicros(Header(r, "date"));
+    for (std::string_view block : XmlBlocks(r.body, "Contents")) {
+      Listed l;
+      l.key = XmlText(block, "Key");
+      l.size = std::strtoull(XmlText(block, "Size").c_str(), nullptr, 10);
+      StatusOr<int64_t> lm = ParseIso8601Micros(XmlText(block, "LastModified"));
+      l.last_modified_micros = lm.ok() ? *lm : 0;
+      out.push_back(std::move(l));
+    }
+    token = XmlText(r.body, "NextContinuationToken");
+    if (XmlText(r.body, "IsTruncated") != "true" || token.empty()) return out;
+  }
+}
+
+std::string RedactUri(std::string_view uri) {
+  std::string out(uri);
+  for (const char* param : {"secret_access_key=", "session_token="}) {
+    size_t p = out.find(param);
+    while (p != std::string::npos) {
+      if (p == 0 || out[p - 1] == '?' || out[p - 1] == '&') {
+        size_t start = p + std::string_view(param).size();
+        size_t end = out.find('&', start);
+        out.replace(start, end == std::string::npos ? std::string::npos : end - start, "REDACTED");
+      }
+      p = out.find(param, p + 1);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+S3Store::S3Store(std::string uri, std::unique_ptr<S3Client> client, S3StoreOptions options)
+    : uri_(std::move(uri)),
+      client_(std::move(client)),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
+      root_(client_->config().prefix.empty() ? "" : client_->config().prefix + "/") {}
+
+StatusOr<std::unique_ptr<S3Store>> S3Store::Open(std::string_view uri, S3StoreOptions options) {
+  ASSIGN_OR_RETURN(S3Config config, ParseS3Uri(uri));
+  auto client = std::make_unique<S3Client>(std::move(config), options.clock);
+  std::unique_ptr<S3Store> store(new S3Store(RedactUri(uri), std::move(client), options));
+  if (options.check_bucket) {
+    S3Request req;
+    req.query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", store->root_}};
+    StatusOr<S3Response> r = store->client_->Do(req);
+    if (r.status().code() == StatusCode::kNotFound) {
+      const S3Config& c = store->client_->config();
+      return NotFoundError("S3 bucket '" + c.bucket + "' not found at " + c.scheme + "://" +
+                           c.endpoint_host + ": " + std::string(r.status().message()));
+    }
+    RETURN_IF_ERROR(r.status());
+  }
+  return store;
+}
+
+std::string S3Store::BlobKey(std::string_view digest) const {
+  return root_ + "blobs/sha256/" + std::string(Hex(digest));
+}
+
+std::string S3Store::NameKey(std::string_view key) const {
+  return root_ + "names/" + std::string(key);
+}
+
+namespace {
+std::string TouchKey(const std::string& root, std::string_view digest) {
+  return root + "touch/sha256/" + std::string(Hex(digest));
+}
+}  // namespace
+
+StatusOr<bool> S3Store::Exists(const std::string& full_key, uint64_t* size) {
+  S3Request req;
+  req.method = "HEAD";
+  req.key = full_key;
+  StatusOr<S3Response> r = client_->Do(req);
+  if (r.status().code() == StatusCode::kNotFound) return false;
+  RETURN_IF_ERROR(r.status());
+  if (size != nullptr) *size = ContentLength(*r);
+  return true;
+}
+
+Status S3Store::Touch(std::string_view digest) {
+  S3Request req;
+  req.method = "PUT";
+  req.key = TouchKey(root_, digest);
+  return client_->Do(req).status();
+}
+
+StatusOr<BlobInfo> S3Store::PutBlob(const ReadFn& reader) {
+  const uint64_t part = client_->config().part_size;
+  std::string mem;
+  UniqueFd spool;
+  Sha256 hash;
+  uint64_t size = 0;
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    StatusOr<size_t> n = reader(buf.data(), buf.size());
+    if (!n.ok()) return Annotate(n.status(), "PutBlob input");
+    if (*n == 0) break;
+    hash.Update(buf.data(), *n);
+    size += *n;
+    if (!spool.valid() && mem.size() + *n <= part) {
+      mem.append(buf.data(), *n);
+      continue;
+    }
+    if (!spool.valid()) {
+      ASSIGN_OR_RETURN(spool, SpoolFile());
+      RETURN_IF_ERROR(WriteAll(spool.get(), mem.data(), mem.size(), "spool file"));
+      mem.clear();
+      mem.shrink_to_fit();
+    }
+    RETURN_IF_ERROR(WriteAll(spool.get(), buf.data(), *n, "spool file"));
+  }
+  return Upload(spool.valid() ? spool.get() : -1, mem, hash.FinishDigest(), size);
+}
+
+StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("'" + path + "' is not a regular file");
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  // First pass: the digest (the upload re-hashes and must agree).
+  Sha256 hash;
+  uint64_t size = 0;
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), buf.data(), buf.size(), path));
+    if (n == 0) break;
+    hash.Update(buf.data(), n);
+    size += n;
+  }
+  StatusOr<BlobInfo> info = Upload(fd.get(), "", hash.FinishDigest(), size);
+  if (info.status().code() == StatusCode::kAborted) {
+    return AbortedError("'" + path + "' changed while it was being stored: " +
+                        std::string(info.status().message()));
+  }
+  return info;
+}
+
+StatusOr<BlobInfo> S3Store::Upload(int fd, const std::string& mem, const std::string& digest,
+                                   uint64_t size) {
+  const std::string key = BlobKey(digest);
+  uint64_t existing = 0;
+  ASSIGN_OR_RETURN(bool exists, Exists(key, &existing));
+  if (exists && existing == size) {
+    // Same content already stored: keep one copy, mark it used for GC grace.
+    RETURN_IF_ERROR(Touch(digest));
+    return BlobInfo{digest, size};
+  }
+  if (size > client_->config().part_size) {
+    if (fd < 0) return InternalError("large blob without a spool file");
+    return UploadMultipart(fd, key, digest, size);
+  }
+  S3Request req;
+  req.method = "PUT";
+  req.key = key;
+  req.headers["content-type"] = "application/octet-stream";
+  if (fd >= 0) {
+    req.body.resize(size);
+    RETURN_IF_ERROR(PreadFull(fd, req.body.data(), size, 0));
+  } else {
+    req.body = mem;
+  }
+  if (Sha256Digest(req.body) != digest) {
+    return AbortedError("content changed between hashing and upload (expected " + digest + ")");
+  }
+  RETURN_IF_ERROR(client_->Do(req).status());
+  return BlobInfo{digest, size};
+}
+
+StatusOr<BlobInfo> S3Store::UploadMultipart(int fd, const std::string& key,
+                                            const std::string& digest, uint64_t size) {
+  S3Request create;
+  create.method = "POST";
+  create.key = key;
+  create.query = {{"uploads", ""}};
+  create.headers["content-type"] = "application/octet-stream";
+  ASSIGN_OR_RETURN(S3Response created, client_->Do(create));
+  const std::string upload_id = XmlText(created.body, "UploadId");
+  if (upload_id.empty()) {
+    return InternalError("S3 CreateMultipartUpload for s3://" + client_->config().bucket + "/" +
+                         key + " returned no UploadId");
+  }
+  auto abort = [&](Status s) -> Status {
+    S3Request del;
+    del.method = "DELETE";
+    del.key = key;
+    del.query = {{"uploadId", upload_id}};
+    (void)client_->Do(del);  // best effort; the original error matters
+    return s;
+  };
+  const uint64_t part_size = client_->config().part_size;
+  Sha256 whole;
+  std::string complete = "<CompleteMultipartUpload>";
+  int number = 0;
+  for (uint64_t offset = 0; offset < size; offset += part_size) {
+    ++number;
+    S3Request put;
+    put.method = "PUT";
+    put.key = key;
+    put.query = {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}};
+    put.body.resize(std::min(part_size, size - offset));
+    if (Status s = PreadFull(fd, put.body.data(), put.body.size(), offset); !s.ok()) {
+      return abort(s);
+    }
+    whole.Update(put.body);
+    StatusOr<S3Response> r = client_->Do(put);
+    if (!r.ok()) return abort(r.status());
+    const std::string etag = Header(*r, "etag");
+    if (etag.empty()) {
+      return abort(InternalError("S3 UploadPart " + std::to_string(number) + " of " + key +
+                                 " returned no ETag"));
+    }
+    complete += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" +
+                XmlEscape(etag) + "</ETag></Part>";
+  }
+  complete += "</CompleteMultipartUpload>";
+  if (whole.FinishDigest() != digest) {
+    return abort(
+        AbortedError("content changed between hashing and upload (expected " + digest + ")"));
+  }
+  S3Request done;
+  done.method = "POST";
+  done.key = key;
+  done.query = {{"uploadId", upload_id}};
+  done.headers["content-type"] = "application/xml";
+  done.body = std::move(complete);
+  StatusOr<S3Response> r = client_->Do(done);
+  if (!r.ok()) return abort(r.status());
+  // CompleteMultipartUpload can fail with 200 and an <Error> document.
+  if (!XmlBlocks(r->body, "Error").empty()) {
+    S3Response as_error = *r;
+    as_error.status = 500;
+    return abort(client_->ErrorFor(done, as_error));
+  }
+  return BlobInfo{digest, size};
+}
+
+StatusOr<std::unique_ptr<BlobReader>> S3Store::OpenBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  S3Request req;
+  req.method = "HEAD";
+  req.key = BlobKey(digest);
+  StatusOr<S3Response> r = client_->Do(req);
+  if (r.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("no blob " + std::string(digest));
+  }
+  RETURN_IF_ERROR(r.status());
+  return std::unique_ptr<BlobReader>(std::make_unique<S3BlobReader>(
+      client_.get(), req.key, std::string(digest), ContentLength(*r), Header(*r, "etag")));
+}
+
+StatusOr<BlobInfo> S3Store::StatBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  uint64_t size = 0;
+  ASSIGN_OR_RETURN(bool exists, Exists(BlobKey(digest), &size));
+  if (!exists) return NotFoundError("no blob " + std::string(digest));
+  return BlobInfo{std::string(digest), size};
+}
+
+Status S3Store::DeleteBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  ASSIGN_OR_RETURN(bool exists, Exists(BlobKey(digest), nullptr));
+  if (!exists) return NotFoundError("no blob " + std::string(digest));
+  S3Request req;
+  req.method = "DELETE";
+  req.key = BlobKey(digest);
+  RETURN_IF_ERROR(client_->Do(req).status());
+  req.key = TouchKey(root_, digest);
+  Status s = client_->Do(req).status();
+  return s.code() == StatusCode::kNotFound ? OkStatus() : s;
+}
+
+namespace {
+Status CheckNameLength(const std::string& full, std::string_view key) {
+  if (full.size() > kMaxKeyBytes) {
+    return InvalidArgumentError("invalid object key '" + std::string(key.substr(0, 200)) +
+                                "': longer than S3 allows under this store's prefix (" +
+                                std::to_string(full.size()) + " > 1024 bytes)");
+  }
+  return OkStatus();
+}
+}  // namespace
+
+StatusOr<ObjectInfo> S3Store::Link(std::string_view key, std::string_view digest) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  const std::string name = NameKey(key);
+  RETURN_IF_ERROR(CheckNameLength(name, key));
+  uint64_t size = 0;
+  ASSIGN_OR_RETURN(bool exists, Exists(BlobKey(digest), &size));
+  if (!exists) {
+    return NotFoundError("cannot link '" + std::string(key) + "': no blob " + std::string(digest));
+  }
+  RETURN_IF_ERROR(Touch(digest));  // protects it from a concurrent GarbageCollect's grace window
+  ObjectInfo info{std::string(key), std::string(digest), size, clock_->NowMicros()};
+  S3Request req;
+  req.method = "PUT";
+  req.key = name;
+  req.headers["content-type"] = "application/json";
+  req.body = Json{{"key", info.key},
+                  {"digest", info.digest},
+                  {"size", info.size},
+                  {"created_micros", info.created_micros}}
+                 .dump();
+  RETURN_IF_ERROR(client_->Do(req).status());
+  return info;
+}
+
+StatusOr<ObjectInfo> S3Store::Stat(std::string_view key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  const std::string name = NameKey(key);
+  RETURN_IF_ERROR(CheckNameLength(name, key));
+  S3Request req;
+  req.key = name;
+  StatusOr<S3Response> r = client_->Do(req);
+  if (r.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("no object '" + std::string(key) + "'");
+  }
+  RETURN_IF_ERROR(r.status());
+  auto corrupt = [&](std::string_view why) {
+    return DataLossError("name record s3://" + client_->config().bucket + "/" + name +
+                         " is corrupt: " + std::string(why));
+  };
+  if (r->body.size() > kMaxRecordBytes) return corrupt("too large");
+  StatusOr<Json> json = ParseJson(r->body);
+  if (!json.ok() || !json->is_object()) return corrupt("not a JSON object");
+  ObjectInfo info;
+  try {
+    info.key = json->at("key").get<std::string>();
+    info.digest = json->at("digest").get<std::string>();
+    info.size = json->at("size").get<uint64_t>();
+    info.created_micros = json->at("created_micros").get<int64_t>();
+  } catch (const std::exception& e) {
+    return corrupt(e.what());
+  }
+  if (info.key != key) return corrupt("records key '" + info.key + "'");
+  if (!ValidateDigest(info.digest).ok()) return corrupt("bad digest");
+  return info;
+}
+
+StatusOr<ListResult> S3Store::List(std::string_view prefix, std::string_view page_token,
+                                   size_t max_results) {
+  if (max_results == 0 || max_results > kDefaultListMax) {
+    max_results = max_results == 0 ? kDefaultListMax : std::min(max_results, kDefaultListMax);
+  }
+  const std::string names = root_ + "names/";
+  S3Request req;
+  req.query = {{"list-type", "2"},
+               {"prefix", names + std::string(prefix)},
+               {"max-keys", std::to_string(max_results)}};
+  if (!page_token.empty()) req.query.emplace_back("start-after", names + std::string(page_token));
+  ASSIGN_OR_RETURN(S3Response r, client_->Do(req));
+  ListResult result;
+  std::string last;
+  for (std::string_view block : XmlBlocks(r.body, "Contents")) {
+    std::string full = XmlText(block, "Key");
+    if (!full.starts_with(names)) continue;
+    last = full.substr(names.size());
+    if (!ValidateKey(last).ok()) continue;  // not written by tandem: never listed
+    StatusOr<ObjectInfo> info = Stat(last);
+    if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+    RETURN_IF_ERROR(info.status());
+    result.objects.push_back(*std::move(info));
+  }
+  if (XmlText(r.body, "IsTruncated") == "true" && !last.empty()) result.next_page_token = last;
+  return result;
+}
+
+Status S3Store::Delete(std::string_view key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  const std::string name = NameKey(key);
+  RETURN_IF_ERROR(CheckNameLength(name, key));
+  ASSIGN_OR_RETURN(bool exists, Exists(name, nullptr));
+  if (!exists) return NotFoundError("no object '" + std::string(key) + "'");
+  S3Request req;
+  req.method = "DELETE";
+  req.key = name;
+  return client_->Do(req).status();
+}
+
+StatusOr<GcResult> S3Store::GarbageCollect(int64_t grace_micros) {
+  // Referenced digests. Any unreadable record aborts: never guess.
+  std::set<std::string> live;
+  std::string token;
+  do {
+    ASSIGN_OR_RETURN(ListResult page, List("", token, kDefaultListMax));
+    for (const ObjectInfo& o : page.objects) live.insert(o.digest);
+    token = page.next_page_token;
+  } while (!token.empty());
+
+  const std::string touch_root = root_ + "touch/sha256/";
+  const std::string blob_root = root_ + "blobs/sha256/";
+  ASSIGN_OR_RETURN(std::vector<Listed> touches, ListAll(*client_, touch_root, nullptr));
+  std::map<std::string, int64_t> touched;  // digest -> last use
+  for (const Listed& t : touches) {
+    touched[std::string(kDigestPrefix) + t.key.substr(touch_root.size())] = t.last_modified_micros;
+  }
+  int64_t server_now = 0;
+  ASSIGN_OR_RETURN(std::vector<Listed> blobs, ListAll(*client_, blob_root, &server_now));
+  // Ages use the server's clock (LastModified and Date are both its), so a
+  // skewed client clock cannot shorten the grace period.
+  const int64_t now = server_now > 0 ? server_now : clock_->NowMicros();
+  GcResult result;
+  std::set<std::string> present;
+  for (const Listed& b : blobs) {
+    const std::string digest = std::string(kDigestPrefix) + b.key.substr(blob_root.size());
+    if (!ValidateDigest(digest).ok()) continue;
+    present.insert(digest);
+    int64_t last_use = b.last_modified_micros;
+    if (auto it = touched.find(digest); it != touched.end())
+      last_use = std::max(last_use, it->second);
+    if (live.contains(digest) || (grace_micros > 0 && now - last_use < grace_micros)) {
+      ++result.blobs_kept;
+      continue;
+    }
+    S3Request del;
+    del.method = "DELETE";
+    del.key = b.key;
+    RETURN_IF_ERROR(client_->Do(del).status());
+    ++result.blobs_deleted;
+    result.bytes_freed += b.size;
+    present.erase(digest);  // its marker goes below
+  }
+  // Markers whose blob is gone (DeleteBlob raced, or deleted above).
+  for (const auto& [digest, when] : touched) {
+    if (present.contains(digest) || !ValidateDigest(digest).ok()) continue;
+    if (grace_micros > 0 && now - when < grace_micros) continue;
+    S3Request del;
+    del.method = "DELETE";
+    del.key = TouchKey(root_, digest);
+    (void)client_->Do(del);
+  }
+  return result;
+}
+
+}  // namespace tandem::store

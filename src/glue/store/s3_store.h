@@ -1,0 +1,92 @@
+// The s3:// ObjectStore backend: any S3-compatible service (AWS S3, MinIO,
+// s3rver, ...). Configuration, auth and addressing: docs/backends/s3.md.
+//
+// Layout under `s3://bucket/prefix`:
+//   <prefix>/blobs/sha256/<64 hex>  immutable blob content (content-addressed)
+//   <prefix>/names/<key>            one small JSON record per named object
+//                                   {"key","digest","size","created_micros"}
+//   <prefix>/touch/sha256/<64 hex>  empty marker rewritten whenever a Put or
+//                                   Link (re)uses the blob; its LastModified
+//                                   is the blob's "last used" time for GC grace
+//
+// PutBlob reads the input once, hashing it: inputs up to part_size stay in
+// memory, larger ones are spooled to an unlinked temp file (TMPDIR). Only
+// then is the digest known, so the blob is written straight to its final key
+// (single PUT, or a multipart upload of part_size parts, aborted on any
+// failure) — and not uploaded at all if that key already holds the same size
+// (dedup without transfer). Every part carries its SHA-256 in
+// x-amz-content-sha256, so the server rejects bytes damaged on the wire, and
+// the bytes uploaded are hashed again and must match the digest before the
+// upload is completed (a file changed under PutBlobFromFile is refused). A
+// failing input or upload leaves nothing visible under blobs/.
+//
+// Reads stream in ranged GETs (8 MiB at a time, If-Match on the ETag seen at
+// open), hashing as they go; a mismatch is DataLoss at the end.
+//
+// Thread-safety: as ObjectStore. Concurrent Puts of one key are last-writer-
+// wins (S3 PUT is atomic per object).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "store/object_store.h"
+#include "store/s3_client.h"
+
+namespace tandem::store {
+
+struct S3StoreOptions {
+  Clock* clock = nullptr;  // created_micros and GC age; nullptr = Clock::Real(). Not owned.
+  // Checked at Open: the bucket exists and the credentials work.
+  bool check_bucket = true;
+};
+
+class S3Store final : public ObjectStore {
+ public:
+  // Opens `s3://bucket/prefix?...` (see ParseS3Uri). NotFound naming the
+  // bucket if it does not exist, PermissionDenied if the credentials are
+  // refused, Unavailable if the endpoint cannot be reached.
+  static StatusOr<std::unique_ptr<S3Store>> Open(std::string_view uri, S3StoreOptions options = {});
+
+  std::string uri() const override { return uri_; }
+
+  StatusOr<BlobInfo> PutBlob(const ReadFn& reader) override;
+  using ObjectStore::PutBlob;
+  StatusOr<BlobInfo> PutBlobFromFile(const std::string& path) override;
+  StatusOr<std::unique_ptr<BlobReader>> OpenBlob(std::string_view digest) override;
+  StatusOr<BlobInfo> StatBlob(std::string_view digest) override;
+  Status DeleteBlob(std::string_view digest) override;
+  StatusOr<GcResult> GarbageCollect(int64_t grace_micros = 3600LL * 1'000'000) override;
+
+  StatusOr<ObjectInfo> Link(std::string_view key, std::string_view digest) override;
+  StatusOr<ObjectInfo> Stat(std::string_view key) override;
+  StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token = "",
+                            size_t max_results = 0) override;
+  Status Delete(std::string_view key) override;
+
+  // Full object keys in the bucket (for tests and tools).
+  std::string BlobKey(std::string_view digest) const;
+  std::string NameKey(std::string_view key) const;
+  S3Client& client() { return *client_; }
+
+ private:
+  S3Store(std::string uri, std::unique_ptr<S3Client> client, S3StoreOptions options);
+
+  // Uploads `size` bytes from fd (or `mem` when fd < 0) to the blob of
+  // `digest`, re-hashing what is sent; skips if the blob is already there.
+  StatusOr<BlobInfo> Upload(int fd, const std::string& mem, const std::string& digest,
+                            uint64_t size);
+  StatusOr<BlobInfo> UploadMultipart(int fd, const std::string& key, const std::string& digest,
+                                     uint64_t size);
+  Status Touch(std::string_view digest);
+  StatusOr<bool> Exists(const std::string& full_key, uint64_t* size);
+
+  std::string uri_;
+  std::unique_ptr<S3Client> client_;
+  S3StoreOptions options_;
+  Clock* clock_;
+  std::string root_;  // "prefix/" or ""
+};
+
+}  // namespace tandem::store
