@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/python_flavor.h"
 #include "runtime/xgboost_flavor.h"
 
 namespace tandem::runtime {
@@ -34,6 +35,7 @@ std::vector<std::string> FlavorRegistry::flavors() const {
 FlavorRegistry BuiltinFlavors() {
   FlavorRegistry registry;
   Status s = registry.Register(kXGBoostFlavor, LoadXGBoostModel);
+  s.Update(registry.Register(kPythonFlavor, LoadPythonModel));
   (void)s;  // cannot fail on an empty registry
   return registry;
 }

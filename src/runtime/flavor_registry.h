@@ -33,7 +33,7 @@ class FlavorRegistry {
   std::map<std::string, FlavorLoader> loaders_;
 };
 
-// A registry with the built-in flavors ("xgboost").
+// A registry with the built-in flavors ("xgboost", "python").
 FlavorRegistry BuiltinFlavors();
 
 }  // namespace tandem::runtime

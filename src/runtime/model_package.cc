@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -127,6 +128,25 @@ StatusOr<TensorSpec> ParseTensor(const Json& value, const std::string& field) {
 
 }  // namespace
 
+StatusOr<Signature> CompleteSignature(const ModelPackage& package, int64_t features,
+                                      int64_t outputs, const std::string& model) {
+  auto declared = [](const std::vector<TensorSpec>& t) -> int64_t {
+    return t.size() == 1 && t[0].shape.size() == 2 ? t[0].shape[1] : -1;
+  };
+  Signature sig = package.signature;
+  if (int64_t w = declared(sig.inputs); w > 0 && w != features) {
+    return InvalidArgumentError(absl::StrCat(kManifestFile, " signature input shape has ", w,
+                                             " features but ", model, " takes ", features));
+  }
+  if (int64_t w = declared(sig.outputs); w > 0 && w != outputs) {
+    return InvalidArgumentError(absl::StrCat(kManifestFile, " signature output shape has ", w,
+                                             " scores per row but ", model, " produces ", outputs));
+  }
+  if (sig.inputs.empty()) sig.inputs.push_back({"input", "FP32", {-1, features}});
+  if (sig.outputs.empty()) sig.outputs.push_back({"output", "FP32", {-1, outputs}});
+  return sig;
+}
+
 StatusOr<Signature> ParseSignature(const Json& value, const std::string& field) {
   if (!value.is_object()) return FieldError(field, "must be a mapping {inputs, outputs}");
   Signature sig;
@@ -184,12 +204,25 @@ StatusOr<ModelPackage> ReadModelPackage(const std::string& dir) {
   } else if (package.flavor.empty()) {
     return FieldError("flavor", "is required when model_file is given");
   } else if (model_file.empty()) {
-    if (package.flavor != "xgboost") return FieldError("model_file", "is required");
-    ModelPackage detected;
-    RETURN_IF_ERROR(DetectFlavor(dir, &detected));
-    package.model_file = detected.model_file;
+    if (package.flavor != "xgboost" && package.flavor != "python" && package.flavor != "plugin") {
+      return FieldError("model_file", "is required");
+    }
+    if (package.flavor == "xgboost") {
+      ModelPackage detected;
+      RETURN_IF_ERROR(DetectFlavor(dir, &detected));
+      package.model_file = detected.model_file;
+    }
   } else {
     ASSIGN_OR_RETURN(package.model_file, PackageFile(dir, "model_file", model_file));
+  }
+  // Code shipped with the model: `handler` (python) or `library` (plugin).
+  for (const auto& [flavor, field, path] :
+       {std::tuple{"python", "handler", &package.handler_file},
+        std::tuple{"plugin", "library", &package.library_file}}) {
+    if (package.flavor != flavor) continue;
+    ASSIGN_OR_RETURN(std::string name, OptionalString(*doc, field));
+    if (name.empty()) return FieldError(field, absl::StrCat("is required for flavor ", flavor));
+    ASSIGN_OR_RETURN(*path, PackageFile(dir, field, name));
   }
 
   ASSIGN_OR_RETURN(std::string self_test, OptionalString(*doc, "self_test"));

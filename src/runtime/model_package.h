@@ -31,6 +31,8 @@ struct ModelPackage {
   std::string flavor;          // e.g. "xgboost"
   std::string model_file;      // path of the model file (dir + "/" + name)
   std::string self_test_file;  // path of the self-test file, empty if none
+  std::string handler_file;    // flavor "python": the `handler` (handler.py) path
+  std::string library_file;    // flavor "plugin": the `library` (libfoo.so) path
   Signature signature;         // empty if the manifest declares none
   std::optional<int64_t> num_features;
   std::vector<std::string> feature_names;  // empty if not declared
@@ -49,6 +51,13 @@ inline constexpr char kDefaultSelfTestFile[] = "self_test.jsonl";
 // naming the directory and what was found. A `self_test.jsonl` beside the
 // model is picked up in both cases unless the manifest names another file.
 StatusOr<ModelPackage> ReadModelPackage(const std::string& dir);
+
+// The package's signature completed for a model with `features` inputs and
+// `outputs` scores per row: a declared [-1, N] width that disagrees ->
+// InvalidArgument naming `model`; undeclared tensors become
+// input/output FP32 [-1, N].
+StatusOr<Signature> CompleteSignature(const ModelPackage& package, int64_t features,
+                                      int64_t outputs, const std::string& model);
 
 // Parses a signature object {inputs: [...], outputs: [...]}; errors name the
 // field, prefixed by `field` (e.g. "signature").
