@@ -19,4 +19,12 @@ if(TARGET tandem_job_runner_lib)
   endif()
 
   tandem_test_server(slurm ${PROJECT_SOURCE_DIR}/scripts/test-servers/slurm)
+  tandem_test(compute_slurm_test
+    SOURCES slurm_substrate_test.cc
+    DEPS tandem_compute_slurm tandem_job_runner_lib)
+  tandem_test(compute_slurm_integration_test
+    SOURCES slurm_integration_test.cc
+    DEPS tandem_compute_slurm tandem_job_runner_lib
+    SERVERS slurm
+    TIMEOUT 600)
 endif()

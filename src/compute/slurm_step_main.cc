@@ -11,13 +11,17 @@
 //     STATE_DIR/runner.log), then waits until every descendant is gone;
 //   - SIGTERM/SIGINT (`scancel --batch --signal=TERM`) is passed on to the
 //     runner as a sigqueue'd SIGTERM carrying the grace period the substrate
-//     wrote to STATE_DIR/stop (the runner's default grace when absent);
+//     wrote to STATE_DIR/stop (the runner's default grace when absent); once
+//     the job is gone it lingers (up to kLingerSeconds) for the plain
+//     `scancel` with which the substrate ends a stopped job, so that Slurm's
+//     records say CANCELLED like they do for jobs stopped before they ran;
 //   - it exits with the job's exit status (from STATE_DIR/result.json), 1 for
 //     any other end, or 2 when the runner could not start -- so Slurm's own
 //     COMPLETED/FAILED agree with the runner's result.
 //
 // Like the runner it links neither absl nor tandem_common (cold start).
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -37,6 +41,7 @@ namespace tandem::compute {
 namespace {
 
 constexpr char kStopFile[] = "stop";
+constexpr int kLingerSeconds = 60;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tandem-slurm-step: %s\n", message.c_str());
@@ -104,6 +109,7 @@ int StepMain(const std::string& runner, const std::string& state_dir) {
   }
   // The runner's detached half is now our child (we are its subreaper).
   bool stop_pending = false;
+  bool stopped = false;
   while (true) {
     // Reap whatever has ended; done when nothing is left.
     bool any_left = true;
@@ -122,7 +128,19 @@ int StepMain(const std::string& runner, const std::string& state_dir) {
     signalfd_siginfo si;
     ssize_t n = read(sfd, &si, sizeof(si));
     if (n != static_cast<ssize_t>(sizeof(si))) continue;
-    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) stop_pending = true;
+    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) stop_pending = stopped = true;
+  }
+  if (stopped) {  // wait for the substrate's scancel (SIGTERM, then Slurm's SIGKILL)
+    pollfd pfd = {sfd, POLLIN, 0};
+    for (int64_t deadline = WallMicros() + kLingerSeconds * 1'000'000LL;;) {
+      int64_t left_ms = (deadline - WallMicros()) / 1000;
+      if (left_ms <= 0 || poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) break;
+      signalfd_siginfo si;
+      if (read(sfd, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)) &&
+          (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+        break;
+      }
+    }
   }
   Json result;
   if (!ReadJsonFile(state_dir + "/" + kResultFile, &result).empty()) return 1;

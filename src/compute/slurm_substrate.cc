@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 constexpr char kStopFile[] = "stop";          // written by Stop: {grace_seconds, requested_micros}
 constexpr char kScriptFile[] = "job.sbatch";  // the batch script
 constexpr char kSlurmIdFile[] = "slurm_job_id";
+constexpr char kFromSlurmFile[] = "result_from_slurm";  // result.json was derived from Slurm
 // After Slurm reports the end of a job whose runner started, how long to wait
 // for its result.json to show up (shared filesystems cache attributes).
 constexpr int64_t kResultWaitMicros = 5'000'000;
@@ -430,7 +431,7 @@ StatusOr<std::optional<ExitInfo>> SlurmSubstrate::Poll(const JobHandle& handle) 
   const bool stop_requested = Exists(dir + "/" + kStopFile);
   if (Exists(dir + "/" + kResultFile)) {
     ASSIGN_OR_RETURN(ExitInfo info, ReadResult(dir));
-    if (info.kind == ExitKind::kStopped && !stop_requested) {
+    if (info.kind == ExitKind::kStopped && !stop_requested && !Exists(dir + "/" + kFromSlurmFile)) {
       // Not our stop: Slurm's time limit, preemption or node drain sent SIGTERM.
       auto state = QueryCached(h.slurm_id, false);
       if (state.ok() && *state) {
@@ -439,6 +440,18 @@ StatusOr<std::optional<ExitInfo>> SlurmSubstrate::Poll(const JobHandle& handle) 
             (*mapped)->kind != ExitKind::kExited) {
           info.kind = (*mapped)->kind;
           info.message = (*mapped)->message + " (runner: " + info.message + ")";
+        }
+      }
+    }
+    if (stop_requested) {
+      // tandem-slurm-step lingers after a stop until this scancel, so
+      // Slurm records the job as CANCELLED.
+      auto stop = ReadStop(dir);
+      if (stop && !stop->killed) {
+        auto r = options_.commands->Run({"scancel", h.slurm_id});
+        if (r.ok()) {
+          stop->killed = true;
+          WriteStop(dir, *stop);
         }
       }
     }
@@ -471,12 +484,18 @@ StatusOr<std::optional<ExitInfo>> SlurmSubstrate::Poll(const JobHandle& handle) 
     ended->kind = ExitKind::kStopped;
     ended->message = "stopped (" + ended->message + ")";
   }
-  if (ended->started_micros == 0) ended->started_micros = ReadStarted(dir).value_or(0);
-  if (auto started = ReadStarted(dir)) ended->started_micros = *started;
+  // When user code started: Slurm's StartTime is when the allocation began
+  // (or, for a job cancelled while pending, when it was cancelled).
+  if (auto started = ReadStarted(dir)) {
+    ended->started_micros = *started;
+  } else if (!Exists(dir + "/" + kRunnerFile)) {
+    ended->started_micros = 0;
+  }
   if (ended->ended_micros == 0) ended->ended_micros = clock_.NowMicros();
   std::string log = ReadFile(dir + "/" + kRunnerLogFile).value_or("");
   if (!log.empty()) ended->message += "; runner: " + Tail(log, 500);
   // Later polls (and other control planes) see the same answer.
+  WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
   WriteFileAtomic(dir + "/" + kResultFile, ExitInfoToJson(*ended).dump());
   return ended;
 }
