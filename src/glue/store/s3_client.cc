@@ -403,6 +403,7 @@ StatusOr<S3Response> S3Client::Do(const S3Request& request) {
     }
     req.headers = SignedHeaders(request, clock_->NowMicros() / 1'000'000);
     StatusOr<http::ClientResponse> r = client->Do(req);
+    if (observer_) observer_(request, r.ok() ? r->status : 0);
     if (!r.ok()) {
       last = Status(r.status().code(), "S3 " + request.method + " " + req.url + ": " +
                                            std::string(r.status().message()));

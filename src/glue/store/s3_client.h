@@ -80,6 +80,11 @@ class S3Client {
 
   const S3Config& config() const { return config_; }
 
+  // Called after every HTTP attempt with the request and the status received
+  // (0 for a transport error). For tests and metrics; set before use.
+  using Observer = std::function<void(const S3Request&, int status)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
   // Sends the request (signed), retrying transport errors, 5xx, SlowDown and
   // RequestTimeout with exponential backoff and jitter. A 2xx response is
   // returned; anything else becomes a Status (see ErrorFor). A 404 on a HEAD
@@ -111,6 +116,7 @@ class S3Client {
   S3Config config_;
   Clock* clock_;
   std::function<void(int64_t)> sleep_;
+  Observer observer_;
   std::mutex mu_;
   std::vector<std::unique_ptr<http::Client>> pool_;
 };

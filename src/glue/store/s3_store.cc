@@ -530,29 +530,41 @@ StatusOr<ObjectInfo> S3Store::Stat(std::string_view key) {
 
 StatusOr<ListResult> S3Store::List(std::string_view prefix, std::string_view page_token,
                                    size_t max_results) {
-  if (max_results == 0 || max_results > kDefaultListMax) {
-    max_results = max_results == 0 ? kDefaultListMax : std::min(max_results, kDefaultListMax);
-  }
+  if (max_results == 0 || max_results > kDefaultListMax) max_results = kDefaultListMax;
+  // Not every S3-compatible server lists in S3's binary key order (s3rver
+  // walks its directory tree), so the names after the token are scanned
+  // (keys only, 1000 per request; start-after keeps the scan to what is left)
+  // and sorted here; records are fetched only for the page returned.
   const std::string names = root_ + "names/";
-  S3Request req;
-  req.query = {{"list-type", "2"},
-               {"prefix", names + std::string(prefix)},
-               {"max-keys", std::to_string(max_results)}};
-  if (!page_token.empty()) req.query.emplace_back("start-after", names + std::string(page_token));
-  ASSIGN_OR_RETURN(S3Response r, client_->Do(req));
+  std::vector<std::string> keys;
+  std::string token;
+  for (;;) {
+    S3Request req;
+    req.query = {{"list-type", "2"}, {"prefix", names + std::string(prefix)}, {"max-keys", "1000"}};
+    if (!page_token.empty()) req.query.emplace_back("start-after", names + std::string(page_token));
+    if (!token.empty()) req.query.emplace_back("continuation-token", token);
+    ASSIGN_OR_RETURN(S3Response r, client_->Do(req));
+    for (std::string_view block : XmlBlocks(r.body, "Contents")) {
+      std::string full = XmlText(block, "Key");
+      if (!full.starts_with(names)) continue;
+      std::string key = full.substr(names.size());
+      if (key <= page_token || !key.starts_with(prefix)) continue;
+      if (ValidateKey(key).ok()) keys.push_back(std::move(key));  // else not tandem's: skipped
+    }
+    token = XmlText(r.body, "NextContinuationToken");
+    if (XmlText(r.body, "IsTruncated") != "true" || token.empty()) break;
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   ListResult result;
-  std::string last;
-  for (std::string_view block : XmlBlocks(r.body, "Contents")) {
-    std::string full = XmlText(block, "Key");
-    if (!full.starts_with(names)) continue;
-    last = full.substr(names.size());
-    if (!ValidateKey(last).ok()) continue;  // not written by tandem: never listed
-    StatusOr<ObjectInfo> info = Stat(last);
+  size_t i = 0;
+  for (; i < keys.size() && result.objects.size() < max_results; ++i) {
+    StatusOr<ObjectInfo> info = Stat(keys[i]);
     if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
     RETURN_IF_ERROR(info.status());
     result.objects.push_back(*std::move(info));
   }
-  if (XmlText(r.body, "IsTruncated") == "true" && !last.empty()) result.next_page_token = last;
+  if (i < keys.size() && i > 0) result.next_page_token = keys[i - 1];  // last key examined
   return result;
 }
 
