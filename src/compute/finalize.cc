@@ -42,6 +42,35 @@ StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string
   return put;
 }
 
+// Serving code shipped beside the training code (<source_dir>/serving/, e.g.
+// a handler.py and its tandem-model.yaml) joins the model package, so a
+// model is servable without its training script knowing. A name the job
+// already wrote to its model directory is a conflict (InvalidArgument).
+Status AddServingFiles(const std::string& code_dir, const std::string& model_dir) {
+  const fs::path serving = fs::path(code_dir) / "serving";
+  std::error_code ec;
+  if (!fs::is_directory(serving, ec)) return OkStatus();
+  for (auto it = fs::recursive_directory_iterator(serving, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path rel = it->path().lexically_relative(serving);
+    const fs::path dest = fs::path(model_dir) / rel;
+    if (it->is_symlink()) {
+      return InvalidArgumentError("serving/" + rel.string() + " is a symlink; ship a copy");
+    }
+    if (it->is_directory()) {
+      fs::create_directories(dest, ec);
+    } else if (fs::exists(dest, ec)) {
+      return InvalidArgumentError("serving/" + rel.string() + " would overwrite " +
+                                  rel.string() + ", which the job wrote to its model directory");
+    } else {
+      fs::copy_file(it->path(), dest, ec);
+    }
+    if (ec) return InternalError("copying serving/" + rel.string() + ": " + ec.message());
+  }
+  if (ec) return InternalError("listing " + serving.string() + ": " + ec.message());
+  return OkStatus();
+}
+
 // An existing version registered by this job attempt (crash between
 // registration and the state change), if any.
 StatusOr<std::optional<registry::ModelVersion>> FindRegistered(registry::ModelRegistry& reg,
@@ -150,6 +179,12 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
   }
   // Exit 0: the model must pack (links are not followed out of it).
   std::string model_dir = req.ml_dir + "/model";
+  if (Status s = AddServingFiles(req.ml_dir + "/code", model_dir); !s.ok()) {
+    if (s.code() != StatusCode::kInvalidArgument) return s;
+    out.state = JobState::kFailed;
+    out.failure_reason = "serving files cannot join the model: " + std::string(s.message());
+    return out;
+  }
   auto model = PackAndPut(model_dir, prefix + "output/model.tar.gz", store);
   if (!model.ok()) {
     if (model.status().code() != StatusCode::kInvalidArgument) return model.status();

@@ -48,7 +48,9 @@ struct FinalizeRequest {
   std::map<std::string, std::string> input_digests;
 };
 
-// Uploads the log, decides the outcome, packs and uploads the model and
+// Uploads the log, decides the outcome, adds the code's serving/ folder (a
+// team's handler.py + tandem-model.yaml) to the model directory, packs and
+// uploads the model and
 // output data, and registers the model. Errors of the job's own making (a
 // symlink escaping the model directory, an invalid registration) become a
 // Failed outcome with the reason; only infrastructure errors (the store is

@@ -10,4 +10,5 @@ if(TARGET tandem_compute_core AND TARGET tandem_compute_local)
 
   tandem_test(job_service_test SOURCES job_service_test.cc warm_pool_test.cc DEPS tandem_compute)
   set_tests_properties(job_service_test PROPERTIES TIMEOUT 600)
+  tandem_test(finalize_test SOURCES finalize_test.cc DEPS tandem_compute)
 endif()

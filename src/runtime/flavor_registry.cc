@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/plugin_flavor.h"
 #include "runtime/python_flavor.h"
 #include "runtime/xgboost_flavor.h"
 
@@ -36,6 +37,7 @@ FlavorRegistry BuiltinFlavors() {
   FlavorRegistry registry;
   Status s = registry.Register(kXGBoostFlavor, LoadXGBoostModel);
   s.Update(registry.Register(kPythonFlavor, LoadPythonModel));
+  s.Update(registry.Register(kPluginFlavor, LoadPluginModel));
   (void)s;  // cannot fail on an empty registry
   return registry;
 }

@@ -33,7 +33,7 @@ class FlavorRegistry {
   std::map<std::string, FlavorLoader> loaders_;
 };
 
-// A registry with the built-in flavors ("xgboost", "python").
+// A registry with the built-in flavors ("xgboost", "python", "plugin").
 FlavorRegistry BuiltinFlavors();
 
 }  // namespace tandem::runtime

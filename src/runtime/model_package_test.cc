@@ -165,7 +165,7 @@ TEST(FlavorRegistry, CustomFlavorAndUnknownFlavor) {
                           })
                 .code(),
             StatusCode::kAlreadyExists);
-  EXPECT_EQ(registry.flavors(), (std::vector<std::string>{"echo", "xgboost"}));
+  EXPECT_EQ(registry.flavors(), (std::vector<std::string>{"echo", "plugin", "python", "xgboost"}));
 
   TempDir dir;
   dir.Write("handler.py", "");
@@ -174,10 +174,10 @@ TEST(FlavorRegistry, CustomFlavorAndUnknownFlavor) {
   EXPECT_EQ(loaded.status().code(), StatusCode::kUnimplemented);
   EXPECT_EQ(calls, 1);
 
-  dir.Write("tandem-model.yaml", "flavor: python\nmodel_file: handler.py\n");
+  dir.Write("tandem-model.yaml", "flavor: onnx\nmodel_file: handler.py\n");
   loaded = LoadModel(dir.path(), registry);
   EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(Message(loaded.status()), HasSubstr("unknown model flavor 'python'"));
+  EXPECT_THAT(Message(loaded.status()), HasSubstr("unknown model flavor 'onnx'"));
 }
 
 }  // namespace
