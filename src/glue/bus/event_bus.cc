@@ -1,5 +1,6 @@
 #include "glue/bus/event_bus.h"
 
+#include "glue/bus/nats_event_bus.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/sql/database.h"
 
@@ -34,8 +35,8 @@ StatusOr<std::unique_ptr<EventBus>> EventBus::Open(std::string_view uri,
     return std::unique_ptr<EventBus>(std::move(bus));
   }
   if (scheme == "nats") {
-    // Place for the NATS JetStream backend.
-    return UnimplementedError("event bus scheme 'nats' is not implemented yet");
+    ASSIGN_OR_RETURN(std::unique_ptr<NatsEventBus> bus, NatsEventBus::Open(uri, clock));
+    return std::unique_ptr<EventBus>(std::move(bus));
   }
   return InvalidArgumentError("unsupported event bus URI scheme '" + scheme + "' in '" +
                               std::string(uri) + "' (expected sqlite://, postgres:// or nats://)");

@@ -2,7 +2,7 @@
 // SQS-style queues. Backends are chosen by URI scheme:
 //   sqlite:///abs/path.db   SQL tables (events, rules, queues, messages)
 //   postgres://...          the same SQL (once tandem_sql has the backend)
-//   nats://...              NATS JetStream (not yet implemented)
+//   nats://host:port        NATS JetStream (nats_event_bus.h)
 //
 // Semantics (documented differences from AWS are marked "ours"):
 // - Publish records the event (publish order = Tail sequence) and, for every

@@ -1,0 +1,81 @@
+// The NATS JetStream backend of the event bus (docs/backends/nats.md):
+//
+//   nats://127.0.0.1:4222[?prefix=TANDEM]
+//
+// Layout, all names derived from the prefix (default TANDEM; tests use a
+// unique one each):
+//   stream  TANDEM_EVENTS   subjects tandem.events.<source>   the event log:
+//           Publish = a JetStream publish (Nats-Msg-Id = event id), Tail reads
+//           it by stream sequence, which is the event's seq.
+//   stream  TANDEM_QUEUES   subjects tandem.queue.<queue>     (work-queue
+//           retention) one message per routed event copy; each queue is a
+//           durable pull consumer <queue> with explicit ack; DeleteMessage
+//           acks (removes) it.
+//   KV      TANDEM_CATALOG  key "catalog": queues and rules (one document,
+//           updated with compare-and-set); key "q.<queue>": the queue's
+//           receive state (receive count, visibility deadline, receipt).
+//
+// Rules are EventBridge patterns (pattern.h); NATS subjects cannot express
+// them, so the publisher routes: after the event is stored it evaluates the
+// rules and publishes a copy into each matching queue's subject (Nats-Msg-Id
+// "<event id>/<queue>", so a retried publish never duplicates a copy).
+//
+// Visibility timeouts, delays, retention and maxReceiveCount are measured on
+// the injected Clock and kept in the KV queue state, so every process sees
+// the same in-flight set and a message held by a crashed consumer reappears
+// when its visibility timeout ends (not only after the consumer's AckWait).
+// See docs/backends/nats.md for why JetStream's AckWait/MaxDeliver alone
+// cannot give the EventBus semantics.
+//
+// Thread-safety: every method is thread-safe; any number of processes may
+// open the same bus.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "glue/bus/event_bus.h"
+
+namespace tandem::bus {
+
+class NatsEventBus final : public EventBus {
+ public:
+  // Connects to `uri` (nats://host:port[?prefix=NAME]) and creates the
+  // streams and the KV bucket when missing. `clock` must outlive the bus.
+  static StatusOr<std::unique_ptr<NatsEventBus>> Open(std::string_view uri, Clock& clock);
+  ~NatsEventBus() override;
+
+  // Publish: a duplicate event id (within the stream's duplicate window,
+  // 1 h) -> AlreadyExists; the event's routed copies are (re)published first,
+  // so retrying a publish that failed half-way completes it.
+  StatusOr<SequencedEvent> Publish(const Event& event) override;
+  Status PutRule(std::string_view name, const Json& pattern,
+                 std::string_view target_queue) override;
+  Status DeleteRule(std::string_view name) override;
+  StatusOr<std::vector<Rule>> ListRules() override;
+  Status CreateQueue(std::string_view name, const QueueOptions& options = {}) override;
+  Status DeleteQueue(std::string_view name) override;
+  StatusOr<QueueInfo> GetQueue(std::string_view name) override;
+  StatusOr<std::vector<QueueInfo>> ListQueues() override;
+  StatusOr<std::vector<Message>> Receive(std::string_view queue,
+                                         const ReceiveOptions& options = {}) override;
+  Status DeleteMessage(std::string_view queue, std::string_view receipt_handle) override;
+  Status ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                          int64_t timeout_ms) override;
+  StatusOr<TailResult> Tail(const TailOptions& options) override;
+  Status Maintain() override;
+
+  // The names in use (for tests, tools and docs).
+  const std::string& events_stream() const;
+  const std::string& queues_stream() const;
+
+  struct Impl;  // nats_bus_internal.h (the only place that sees nats.h)
+
+ private:
+  explicit NatsEventBus(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::bus
