@@ -8,18 +8,31 @@
 #include "compute/job_service.h"
 #include "compute/local_substrate.h"
 #include "compute/metering.h"
+#include "compute/slurm_substrate.h"
 #include "serving/fleet.h"
 
 namespace tandem::api {
 namespace {
 
-// The local substrate from the `compute:` section: {cpus: N (> 0, default:
+// The substrate from the `compute:` section. Local: {cpus: N (> 0, default:
 // the machine's hardware threads), sandbox: auto|on|off, grace_seconds: N}.
 StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config) {
   compute::LocalSubstrateOptions opts;
   const Json section = config.raw.contains("compute") ? config.raw["compute"] : Json::object();
   if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
+  // compute.substrate: local (default) | slurm (options: compute/slurm_substrate.h).
+  const Json kind = section.value("substrate", Json("local"));
+  if (kind == "slurm") {
+    ASSIGN_OR_RETURN(auto sopts, compute::SlurmOptionsFromConfig(section));
+    ASSIGN_OR_RETURN(auto slurm, compute::SlurmSubstrate::Create(std::move(sopts)));
+    return std::unique_ptr<compute::Substrate>(std::move(slurm));
+  }
+  if (kind != "local") {
+    return InvalidArgumentError("config key 'compute.substrate' is " + kind.dump() +
+                                "; expected local or slurm");
+  }
   for (const auto& [key, value] : section.items()) {
+    if (key == "substrate") continue;
     if (key == "cpus") {
       if (!value.is_number() || value.get<double>() <= 0) {
         return InvalidArgumentError("config key 'compute.cpus' must be a positive number");
