@@ -124,6 +124,66 @@ std::string WriteStop(const std::string& dir, const StopRecord& r) {
 
 }  // namespace
 
+StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Json& section) {
+  SlurmSubstrateOptions o;
+  if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
+  auto string_key = [&](const std::string& key, const Json& v, std::string* out) -> Status {
+    if (!v.is_string()) {
+      return InvalidArgumentError("config key 'compute." + key + "' must be a string");
+    }
+    *out = v.get<std::string>();
+    return OkStatus();
+  };
+  for (const auto& [key, value] : section.items()) {
+    if (key == "substrate") {
+      if (value != "slurm") {
+        return InvalidArgumentError("config key 'compute.substrate' is not slurm");
+      }
+    } else if (key == "conf") {
+      RETURN_IF_ERROR(string_key(key, value, &o.slurm_conf));
+    } else if (key == "partition") {
+      RETURN_IF_ERROR(string_key(key, value, &o.partition));
+    } else if (key == "account") {
+      RETURN_IF_ERROR(string_key(key, value, &o.account));
+    } else if (key == "state_root") {
+      RETURN_IF_ERROR(string_key(key, value, &o.state_root));
+    } else if (key == "sbatch_args") {
+      if (!value.is_array()) {
+        return InvalidArgumentError("config key 'compute.sbatch_args' must be a list of strings");
+      }
+      for (const auto& a : value) {
+        if (!a.is_string()) {
+          return InvalidArgumentError("config key 'compute.sbatch_args' must be a list of strings");
+        }
+        o.extra_sbatch_args.push_back(a.get<std::string>());
+      }
+    } else if (key == "cpus") {
+      if (!value.is_number() || value.get<double>() <= 0) {
+        return InvalidArgumentError("config key 'compute.cpus' must be a positive number");
+      }
+      o.capacity_cpus = value.get<double>();
+    } else if (key == "sandbox") {
+      std::string mode = value.is_string() ? value.get<std::string>() : "";
+      if (mode != "auto" && mode != "on" && mode != "off") {
+        return InvalidArgumentError("config key 'compute.sandbox' must be auto, on or off");
+      }
+      using Sandbox = SlurmSubstrateOptions::Sandbox;
+      o.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
+    } else if (key == "grace_seconds") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+        return InvalidArgumentError("config key 'compute.grace_seconds' must be an integer >= 0");
+      }
+      o.grace_seconds = value.get<int64_t>();
+    } else {
+      return InvalidArgumentError(
+          "unknown config key 'compute." + key +
+          "' for the Slurm substrate (expected conf, partition, account, sbatch_args, cpus, "
+          "sandbox, grace_seconds or state_root)");
+    }
+  }
+  return o;
+}
+
 StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateOptions options) {
   if (options.runner_path.empty()) {
     options.runner_path = DefaultPath("tandem-job-runner", TANDEM_JOB_RUNNER_PATH);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/status.h"
 #include "compute/slurm_commands.h"
 #include "compute/substrate.h"
@@ -73,6 +74,20 @@ struct SlurmSubstrateOptions {
   std::shared_ptr<SlurmCommands> commands;  // null: real commands with slurm_conf
   Clock* clock = nullptr;                   // null: the real clock
 };
+
+// The options from tandem.yaml's `compute:` section with `substrate: slurm`:
+//   compute:
+//     substrate: slurm
+//     conf: /etc/slurm/slurm.conf   # SLURM_CONF for sbatch & co (default: Slurm's)
+//     partition: batch              # default: the cluster's default partition
+//     account: ml-team              # --account, default none
+//     sbatch_args: [--qos=normal]   # appended to every sbatch
+//     cpus: 64                      # capacity; default: the partition's CPUs (sinfo)
+//     sandbox: auto|on|off
+//     grace_seconds: 10
+//     state_root: /shared/tandem/slurm   # default <job dir parent>/.slurm
+// Unknown keys and ill-typed values -> InvalidArgument naming the key.
+StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Json& compute_section);
 
 class SlurmSubstrate final : public Substrate {
  public:

@@ -514,5 +514,30 @@ TEST_F(SlurmSubstrateTest, BadHandles) {
   EXPECT_FALSE(s->StartedMicros(JobHandle{"slurm", "12:/does/not/exist"}).has_value());
 }
 
+TEST(SlurmConfig, OptionsFromTheComputeSection) {
+  auto o = SlurmOptionsFromConfig(Json::parse(R"({"substrate": "slurm", "conf": "/etc/slurm.conf",
+      "partition": "gpu", "account": "ml", "sbatch_args": ["--qos=high"], "cpus": 32,
+      "sandbox": "off", "grace_seconds": 3, "state_root": "/shared/s"})"));
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->slurm_conf, "/etc/slurm.conf");
+  EXPECT_EQ(o->partition, "gpu");
+  EXPECT_EQ(o->account, "ml");
+  EXPECT_THAT(o->extra_sbatch_args, ElementsAre("--qos=high"));
+  EXPECT_DOUBLE_EQ(o->capacity_cpus, 32);
+  EXPECT_EQ(o->sandbox, SlurmSubstrateOptions::Sandbox::kOff);
+  EXPECT_EQ(o->grace_seconds, 3);
+  EXPECT_EQ(o->state_root, "/shared/s");
+
+  auto unknown = SlurmOptionsFromConfig(Json::parse(R"({"substrate": "slurm", "queue": "x"})"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("compute.queue"));
+  auto typed = SlurmOptionsFromConfig(Json::parse(R"({"sbatch_args": "--qos=high"})"));
+  ASSERT_FALSE(typed.ok());
+  EXPECT_THAT(std::string(typed.status().message()), HasSubstr("compute.sbatch_args"));
+  EXPECT_FALSE(SlurmOptionsFromConfig(Json::parse(R"({"cpus": -1})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(Json::parse(R"({"partition": 3})")).ok());
+}
+
 }  // namespace
 }  // namespace tandem::compute
