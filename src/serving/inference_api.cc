@@ -24,6 +24,7 @@ FailureReason ReasonFor(StatusCode code) {
     case StatusCode::kUnknown:
     case StatusCode::kDataLoss:
     case StatusCode::kUnimplemented:
+    case StatusCode::kDeadlineExceeded:
       return FailureReason::kInternal;
     default:
       return FailureReason::kBadRequest;
@@ -111,6 +112,8 @@ int ServingHttpStatus(StatusCode code) {
     case StatusCode::kUnknown:
     case StatusCode::kDataLoss:
       return 500;
+    case StatusCode::kDeadlineExceeded:  // e.g. a Python handler past its timeout
+      return 504;
     default:
       return 400;
   }
