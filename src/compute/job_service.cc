@@ -1,7 +1,10 @@
 #include "compute/job_service.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -63,6 +66,13 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
   if (options.db == nullptr || options.outbox == nullptr || options.store == nullptr ||
       options.substrate == nullptr || options.home.empty()) {
     return InvalidArgumentError("job service needs home, db, outbox, store and substrate");
+  }
+  if (options.lease_ms < 1000) return InvalidArgumentError("job service lease_ms must be >= 1000");
+  if (options.owner.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "localhost");
+    options.owner =
+        std::string(host) + ":" + fs::absolute(options.home).lexically_normal().string();
   }
   std::unique_ptr<JobService> svc(new JobService(std::move(options)));
   ASSIGN_OR_RETURN(svc->jobs_, JobStore::Open(*svc->opts_.db, *svc->opts_.outbox, svc->clock_));
@@ -232,8 +242,11 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
 // ---- recovery ------------------------------------------------------------------
 
 Status JobService::Recover() {
-  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, jobs_->ListActive());
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, jobs_->ListRecoverable(opts_.owner));
   for (const JobRecord& r : jobs) {
+    // Another control plane may have recovered it since the list was read.
+    ASSIGN_OR_RETURN(bool adopted, jobs_->Adopt(r.id, opts_.owner, LeaseUntil()));
+    if (!adopted) continue;
     if (r.handle.id.empty()) {
       RemoveTree(AttemptDir(r.id, r.attempt));
       bool stopping = r.state == JobState::kStopping;
@@ -295,6 +308,7 @@ void JobService::Loop() {
       if (shutdown_) return;
       wake_ = false;
     }
+    RenewLeases();
     ApplyStops();
     Monitor();
     Schedule();
@@ -304,6 +318,20 @@ void JobService::Loop() {
       for (const auto& released : warm_.Expire()) BillWarmRelease(released);
     }
   }
+}
+
+void JobService::RenewLeases() {
+  int64_t now = clock_.NowMicros();
+  if (now - last_renew_micros_ < opts_.lease_ms * 1000 / 3) return;
+  last_renew_micros_ = now;
+  auto renewed = jobs_->RenewLeases(opts_.owner, LeaseUntil());
+  if (!renewed.ok()) {
+    LogWarn("cannot renew job leases", {{"error", std::string(renewed.status().message())}});
+  }
+  auto stopping = jobs_->ListStopping(opts_.owner);
+  if (!stopping.ok()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& id : *stopping) stop_requests_.insert(id);
 }
 
 void JobService::ApplyStops() {
@@ -375,8 +403,8 @@ void JobService::Schedule() {
 }
 
 void JobService::StartJob(const JobRecord& pending) {
-  auto started = jobs_->Transition(pending.id, {JobState::kPending}, JobState::kStarting, nullptr);
-  if (!started.ok()) return;  // stopped meanwhile
+  auto started = jobs_->Claim(pending.id, opts_.owner, LeaseUntil());
+  if (!started.ok()) return;  // stopped meanwhile, or claimed by another control plane
   Notify();
   auto a = std::make_unique<Active>();
   a->record = *started;

@@ -19,6 +19,10 @@
 // without a launched process goes back to Pending (same attempt: user code
 // never ran); one in Stopping without a process becomes Stopped.
 //
+// Several control planes on one database (PostgreSQL) share the queue: each
+// Pending job is claimed by exactly one (JobStore::Claim), which then holds a
+// renewed lease on it; Recover skips jobs whose owner is alive.
+//
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
@@ -60,6 +64,13 @@ struct JobServiceOptions {
   std::function<double(const JobSpec&, double)> warm_pool_cost;
   int64_t poll_interval_ms = 50;  // real time between substrate polls
   int64_t stop_grace_seconds = 10;
+  // Several control planes may share one database: each claims the Pending
+  // jobs it runs (atomically, so a job runs once) under `owner`, and renews a
+  // lease of `lease_ms` on them from its loop. Recover only takes over jobs
+  // that are its own or whose owner's lease has expired. "" = <host>:<home>,
+  // stable across restarts of this control plane.
+  std::string owner;
+  int64_t lease_ms = 30'000;
 };
 
 struct LogChunk {
@@ -125,6 +136,10 @@ class JobService {
   void TailLog(Active& a, bool finish);  // reads to EOF; `finish` flushes a partial line
   void Finish(Active& a, const ExitInfo& exit);
   void BillWarmRelease(const WarmRelease& r);
+  // Renews the leases of this control plane's jobs (every lease_ms / 3) and
+  // picks up stops requested through another control plane.
+  void RenewLeases();
+  int64_t LeaseUntil() const { return clock_.NowMicros() + opts_.lease_ms * 1000; }
   void Notify();
   std::string AttemptDir(const std::string& id, int attempt) const;
 
@@ -137,6 +152,7 @@ class JobService {
   // Owned by the loop thread (and by Recover before Start).
   std::map<std::string, std::unique_ptr<Active>> active_;
   int64_t last_expiry_micros_ = 0;
+  int64_t last_renew_micros_ = 0;
 
   std::mutex mu_;
   std::condition_variable wake_cv_;   // the loop waits here

@@ -58,6 +58,10 @@ CREATE VIEW compute_team_spend AS
          SUM(cost) AS cost
   FROM compute_jobs GROUP BY team;
 )sql"},
+      // Which control plane runs an active job, until when (see job_store.h).
+      {2, "job_owner_lease",
+       "ALTER TABLE compute_jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE compute_jobs ADD COLUMN lease_expires_micros BIGINT NOT NULL DEFAULT 0"},
   };
   return kMigrations;
 }
@@ -296,6 +300,31 @@ StatusOr<std::vector<JobRecord>> JobStore::ListActive() {
   return out;
 }
 
+StatusOr<JobRecord> JobStore::TransitionIn(Transaction& tx, const std::string& id,
+                                           const std::vector<JobState>& allowed, JobState to,
+                                           const std::function<void(JobRecord&)>& mutate,
+                                           const Json& extra_detail) {
+  ASSIGN_OR_RETURN(JobRecord r, GetIn(tx, id));
+  JobState previous = r.state;
+  bool ok = false;
+  for (JobState s : allowed) ok = ok || s == previous;
+  if (!ok) {
+    return FailedPreconditionError("training job '" + id + "' is " +
+                                   std::string(JobStateName(previous)) + ", cannot become " +
+                                   std::string(JobStateName(to)));
+  }
+  if (mutate) mutate(r);
+  r.state = to;
+  r.updated_micros = clock_.NowMicros();
+  RETURN_IF_ERROR(WriteIn(tx, r));
+  Json detail = StateChangeDetail(r, previous);
+  for (const auto& [k, v] : extra_detail.items()) detail[k] = v;
+  RETURN_IF_ERROR(outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
+                                                    std::string(ev::kTrainingJobStateChange),
+                                                    detail, {"training-job/" + id})));
+  return r;
+}
+
 StatusOr<JobRecord> JobStore::Transition(const std::string& id,
                                          std::initializer_list<JobState> from, JobState to,
                                          const std::function<void(JobRecord&)>& mutate,
@@ -303,25 +332,80 @@ StatusOr<JobRecord> JobStore::Transition(const std::string& id,
   std::vector<JobState> allowed(from);
   JobRecord out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(JobRecord r, GetIn(tx, id));
-    JobState previous = r.state;
-    bool ok = false;
-    for (JobState s : allowed) ok = ok || s == previous;
-    if (!ok) {
+    ASSIGN_OR_RETURN(out, TransitionIn(tx, id, allowed, to, mutate, extra_detail));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<JobRecord> JobStore::Claim(const std::string& id, const std::string& owner,
+                                    int64_t lease_until_micros) {
+  JobRecord out;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    // The conditional UPDATE is the claim: of several control planes racing
+    // for one Pending job, exactly one changes a row.
+    ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE compute_jobs SET owner = ?, "
+                                        "lease_expires_micros = ? WHERE id = ? AND state = ?",
+                                        {owner, lease_until_micros, id,
+                                         std::string(JobStateName(JobState::kPending))}));
+    if (n != 1) {
+      ASSIGN_OR_RETURN(JobRecord r, GetIn(tx, id));
       return FailedPreconditionError("training job '" + id + "' is " +
-                                     std::string(JobStateName(previous)) + ", cannot become " +
-                                     std::string(JobStateName(to)));
+                                     std::string(JobStateName(r.state)) + ", cannot be claimed");
     }
-    if (mutate) mutate(r);
-    r.state = to;
-    r.updated_micros = clock_.NowMicros();
-    RETURN_IF_ERROR(WriteIn(tx, r));
-    Json detail = StateChangeDetail(r, previous);
-    for (const auto& [k, v] : extra_detail.items()) detail[k] = v;
-    RETURN_IF_ERROR(outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
-                                                      std::string(ev::kTrainingJobStateChange),
-                                                      detail, {"training-job/" + id})));
-    out = std::move(r);
+    ASSIGN_OR_RETURN(out, TransitionIn(tx, id, {JobState::kPending}, JobState::kStarting, nullptr,
+                                       Json::object()));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<int64_t> JobStore::RenewLeases(const std::string& owner, int64_t lease_until_micros) {
+  int64_t n = 0;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET lease_expires_micros = ? WHERE "
+                                "owner = ? AND state IN ('Starting', 'Running', 'Stopping')",
+                                {lease_until_micros, owner}));
+    return OkStatus();
+  }));
+  return n;
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::ListRecoverable(const std::string& owner) {
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, Rows(tx,
+                               std::string("SELECT ") + kColumns +
+                                   " FROM compute_jobs WHERE state IN "
+                                   "('Starting', 'Running', 'Stopping') AND (owner = ? OR "
+                                   "owner = '' OR lease_expires_micros <= ?) ORDER BY id",
+                               {owner, clock_.NowMicros()}));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<bool> JobStore::Adopt(const std::string& id, const std::string& owner,
+                               int64_t lease_until_micros) {
+  int64_t n = 0;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
+                                "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
+                                "AND (owner = ? OR owner = '' OR lease_expires_micros <= ?)",
+                                {owner, lease_until_micros, id, owner, clock_.NowMicros()}));
+    return OkStatus();
+  }));
+  return n == 1;
+}
+
+StatusOr<std::vector<std::string>> JobStore::ListStopping(const std::string& owner) {
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT id FROM compute_jobs WHERE owner = ? AND "
+                                         "state = 'Stopping' ORDER BY id",
+                                         {owner}));
+    out.clear();
+    for (const Row& r : rows) out.push_back(r.Text(0));
     return OkStatus();
   }));
   return out;

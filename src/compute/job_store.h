@@ -83,6 +83,27 @@ class JobStore {
                                  JobState to, const std::function<void(JobRecord&)>& mutate,
                                  const Json& extra_detail = Json::object());
 
+  // Ownership of active jobs by control planes sharing one database: `owner`
+  // names a control plane (stable across its restarts), the lease says until
+  // when it is presumed alive (renewed by its loop).
+  //
+  // Pending -> Starting for `owner` with a lease, atomically: when several
+  // control planes race for one job exactly one wins; the others get
+  // FailedPrecondition naming the current state.
+  StatusOr<JobRecord> Claim(const std::string& id, const std::string& owner,
+                            int64_t lease_until_micros);
+  // Extends the lease of every active job of `owner`; the number of jobs.
+  StatusOr<int64_t> RenewLeases(const std::string& owner, int64_t lease_until_micros);
+  // Active jobs that `owner` may recover: its own, unowned ones, and those
+  // whose owner's lease has expired (that control plane is gone).
+  StatusOr<std::vector<JobRecord>> ListRecoverable(const std::string& owner);
+  // Takes over active job `id` if it is still recoverable by `owner` (see
+  // above); false when another owner holds a live lease or took it first.
+  StatusOr<bool> Adopt(const std::string& id, const std::string& owner, int64_t lease_until_micros);
+  // Ids of `owner`'s jobs in Stopping (a stop may arrive via another control
+  // plane's API).
+  StatusOr<std::vector<std::string>> ListStopping(const std::string& owner);
+
   // Read-modify-write of the non-state fields (no event).
   StatusOr<JobRecord> Update(const std::string& id, const std::function<void(JobRecord&)>& mutate);
 
@@ -97,6 +118,10 @@ class JobStore {
  private:
   JobStore(sql::Database& db, bus::Outbox& outbox, Clock& clock)
       : db_(db), outbox_(outbox), clock_(clock) {}
+  StatusOr<JobRecord> TransitionIn(sql::Transaction& tx, const std::string& id,
+                                   const std::vector<JobState>& allowed, JobState to,
+                                   const std::function<void(JobRecord&)>& mutate,
+                                   const Json& extra_detail);
 
   sql::Database& db_;
   bus::Outbox& outbox_;
