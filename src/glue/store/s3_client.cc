@@ -201,13 +201,15 @@ StatusOr<S3Config> ParseS3Uri(std::string_view text) {
   }
   static const char* const kKnown[] = {"endpoint",          "region",        "addressing",
                                        "part_size",         "max_retries",   "access_key_id",
-                                       "secret_access_key", "session_token", "timeout_ms"};
+                                       "secret_access_key", "session_token", "timeout_ms",
+                                       "concurrency"};
   for (const auto& [k, v] : uri.query) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
-      return InvalidArgumentError("unknown s3:// URI parameter '" + k +
-                                  "' (known: endpoint, region, addressing, part_size, "
-                                  "max_retries, timeout_ms, access_key_id, secret_access_key, "
-                                  "session_token)");
+      return InvalidArgumentError(
+          "unknown s3:// URI parameter '" + k +
+          "' (known: endpoint, region, addressing, part_size, "
+          "concurrency, max_retries, timeout_ms, access_key_id, secret_access_key, "
+          "session_token)");
     }
   }
   S3Config c;
@@ -267,6 +269,8 @@ StatusOr<S3Config> ParseS3Uri(std::string_view text) {
                    PositiveInt(uri.query, "part_size", static_cast<int64_t>(kS3DefaultPartSize),
                                static_cast<int64_t>(kS3MinPartSize)));
   c.part_size = static_cast<uint64_t>(part);
+  ASSIGN_OR_RETURN(int64_t concurrency, PositiveInt(uri.query, "concurrency", 4, 1));
+  c.concurrency = static_cast<int>(std::min<int64_t>(concurrency, 32));
   ASSIGN_OR_RETURN(int64_t retries, PositiveInt(uri.query, "max_retries", 5, 0));
   c.max_retries = static_cast<int>(std::min<int64_t>(retries, 20));
   ASSIGN_OR_RETURN(c.timeout_ms, PositiveInt(uri.query, "timeout_ms", 300'000, 1));

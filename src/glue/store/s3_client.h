@@ -40,6 +40,7 @@ struct S3Config {
   bool virtual_host = false;  // bucket.endpoint_host instead of endpoint_host/bucket
   sigv4::Credentials credentials;
   uint64_t part_size = kS3DefaultPartSize;  // multipart part size and threshold
+  int concurrency = 4;                      // multipart parts / ranged GETs in flight per transfer
   int max_retries = 5;                      // retries after the first attempt
   int64_t backoff_base_ms = 100;            // doubled per retry, capped at backoff_max_ms
   int64_t backoff_max_ms = 5'000;
@@ -47,7 +48,7 @@ struct S3Config {
 };
 
 // Parses `s3://bucket/prefix?endpoint=..&region=..&addressing=path|virtual
-// &part_size=..&max_retries=..&access_key_id=..&secret_access_key=..
+// &part_size=..&concurrency=..&max_retries=..&access_key_id=..&secret_access_key=..
 // &session_token=..`. Credentials missing from the URI come from
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, the region
 // from AWS_REGION / AWS_DEFAULT_REGION. InvalidArgument naming the parameter.

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <vector>
@@ -107,14 +109,27 @@ class S3BlobReader final : public BlobReader {
   uint64_t size() const override { return size_; }
 
  private:
+  // Keeps up to `concurrency` ranged GETs in flight ahead of the reader (at
+  // most concurrency x 8 MiB buffered) and takes the next one in order.
   Status Fetch() {
-    const uint64_t end = std::min(size_, offset_ + kReadRange) - 1;
-    S3Request req;
-    req.method = "GET";
-    req.key = key_;
-    req.headers["range"] = "bytes=" + std::to_string(offset_) + "-" + std::to_string(end);
-    if (!etag_.empty()) req.headers["if-match"] = etag_;
-    StatusOr<S3Response> r = client_->Do(req);
+    const size_t ahead = static_cast<size_t>(client_->config().concurrency);
+    while (inflight_.size() < ahead && next_offset_ < size_) {
+      const uint64_t begin = next_offset_;
+      const uint64_t end = std::min(size_, begin + kReadRange) - 1;
+      next_offset_ = end + 1;
+      S3Request req;
+      req.method = "GET";
+      req.key = key_;
+      req.headers["range"] = "bytes=" + std::to_string(begin) + "-" + std::to_string(end);
+      if (!etag_.empty()) req.headers["if-match"] = etag_;
+      S3Client* client = client_;
+      inflight_.push_back({end - begin + 1,
+                           std::async(std::launch::async,
+                                      [client, req = std::move(req)] { return client->Do(req); })});
+    }
+    Pending pending = std::move(inflight_.front());
+    inflight_.pop_front();
+    StatusOr<S3Response> r = pending.response.get();
     if (!r.ok()) {
       if (r.status().code() == StatusCode::kAborted) {
         return Fail(AbortedError("blob " + digest_ + " was replaced while being read: " +
@@ -124,18 +139,17 @@ class S3BlobReader final : public BlobReader {
         return Fail(DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" +
                                   key_ + " shrank while being read"));
       }
-      return r.status();  // retryable by the caller; the reader stays usable
+      return Fail(r.status());
     }
-    const uint64_t want = end - offset_ + 1;
-    if (r->body.size() != want) {
+    if (r->body.size() != pending.want) {
       return Fail(DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" +
                                 key_ + ": got " + std::to_string(r->body.size()) +
-                                " bytes for a range of " + std::to_string(want)));
+                                " bytes for a range of " + std::to_string(pending.want)));
     }
     buf_ = std::move(r->body);
     pos_ = 0;
-    offset_ += want;
-    read_ += want;
+    offset_ += pending.want;
+    read_ += pending.want;
     return OkStatus();
   }
 
@@ -164,9 +178,15 @@ class S3BlobReader final : public BlobReader {
   std::string digest_;
   uint64_t size_;
   std::string etag_;
+  struct Pending {
+    uint64_t want;
+    std::future<StatusOr<S3Response>> response;
+  };
+  std::deque<Pending> inflight_;
+  uint64_t next_offset_ = 0;  // first byte not yet requested
   std::string buf_;
   size_t pos_ = 0;
-  uint64_t offset_ = 0;
+  uint64_t offset_ = 0;  // first byte not yet received
   uint64_t read_ = 0;
   Sha256 hash_;
   bool done_ = false;
@@ -382,26 +402,47 @@ StatusOr<BlobInfo> S3Store::UploadMultipart(int fd, const std::string& key,
   Sha256 whole;
   std::string complete = "<CompleteMultipartUpload>";
   int number = 0;
-  for (uint64_t offset = 0; offset < size; offset += part_size) {
-    ++number;
-    S3Request put;
-    put.method = "PUT";
-    put.key = key;
-    put.query = {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}};
-    put.body.resize(std::min(part_size, size - offset));
-    if (Status s = PreadFull(fd, put.body.data(), put.body.size(), offset); !s.ok()) {
-      return abort(s);
+  // Up to `concurrency` parts in flight (memory: concurrency x part_size); the
+  // parts are read and re-hashed in order, then sent in parallel.
+  const size_t in_flight = static_cast<size_t>(client_->config().concurrency);
+  for (uint64_t offset = 0; offset < size;) {
+    std::vector<S3Request> batch;
+    while (batch.size() < in_flight && offset < size) {
+      S3Request put;
+      put.method = "PUT";
+      put.key = key;
+      put.query = {{"partNumber", std::to_string(++number)}, {"uploadId", upload_id}};
+      put.body.resize(std::min(part_size, size - offset));
+      if (Status s = PreadFull(fd, put.body.data(), put.body.size(), offset); !s.ok()) {
+        return abort(s);
+      }
+      whole.Update(put.body);
+      offset += put.body.size();
+      batch.push_back(std::move(put));
     }
-    whole.Update(put.body);
-    StatusOr<S3Response> r = client_->Do(put);
-    if (!r.ok()) return abort(r.status());
-    const std::string etag = Header(*r, "etag");
-    if (etag.empty()) {
-      return abort(InternalError("S3 UploadPart " + std::to_string(number) + " of " + key +
-                                 " returned no ETag"));
+    std::vector<std::future<StatusOr<S3Response>>> sent;
+    for (const S3Request& put : batch) {
+      sent.push_back(std::async(std::launch::async, [this, &put] { return client_->Do(put); }));
     }
-    complete += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" +
-                XmlEscape(etag) + "</ETag></Part>";
+    Status failed;
+    std::vector<std::string> etags;
+    for (size_t j = 0; j < sent.size(); ++j) {
+      StatusOr<S3Response> r = sent[j].get();
+      if (!r.ok()) {
+        if (failed.ok()) failed = r.status();
+        continue;
+      }
+      etags.push_back(Header(*r, "etag"));
+      if (etags.back().empty() && failed.ok()) {
+        failed = InternalError("S3 UploadPart " + batch[j].query[0].second + " of " + key +
+                               " returned no ETag");
+      }
+    }
+    if (!failed.ok()) return abort(failed);
+    for (size_t j = 0; j < batch.size(); ++j) {
+      complete += "<Part><PartNumber>" + batch[j].query[0].second + "</PartNumber><ETag>" +
+                  XmlEscape(etags[j]) + "</ETag></Part>";
+    }
   }
   complete += "</CompleteMultipartUpload>";
   if (whole.FinishDigest() != digest) {

@@ -130,6 +130,7 @@ TEST(S3Uri, BadUrisNameTheProblem) {
       {"s3://bkt/p?" + creds + "&addressing=dns", "addressing='dns'"},
       {"s3://bkt/p?" + creds + "&part_size=1000", "part_size='1000'"},
       {"s3://bkt/p?" + creds + "&max_retries=x", "max_retries='x'"},
+      {"s3://bkt/p?" + creds + "&concurrency=0", "concurrency='0'"},
       {"s3://bkt/p?" + creds + "&regoin=us-east-1", "unknown s3:// URI parameter 'regoin'"},
       {"s3://bkt/a/../b?" + creds, "'..' segment"},
   };
@@ -441,8 +442,9 @@ TEST(S3Store, FailedMultipartUploadIsAborted) {
   fake.Then(FakeS3::Status(403, FakeS3::Error("AccessDenied", "no more parts for you")));
   fake.Then(FakeS3::Status(204));  // the abort
   const S3Config c = fake.Config();
-  auto store = S3Store::Open("s3://bkt/pre?endpoint=http://" + c.endpoint_host +
-                             "&access_key_id=AK&secret_access_key=SK&part_size=5242880");
+  auto store =
+      S3Store::Open("s3://bkt/pre?endpoint=http://" + c.endpoint_host +
+                    "&access_key_id=AK&secret_access_key=SK&part_size=5242880&concurrency=1");
   ASSERT_TRUE(store.ok()) << store.status();
   const std::string data = RandomBytes((5 << 20) + 100, 7);
   auto put = (*store)->PutBlobFromString(data);
