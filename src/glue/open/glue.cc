@@ -1,5 +1,6 @@
 #include "glue/open/glue.h"
 
+#include "glue/bus/outbox_relay.h"
 #include "glue/bus/sql_event_bus.h"
 
 namespace tandem::glue {
@@ -9,14 +10,17 @@ StatusOr<Glue> OpenGlue(const Config& config, Clock& clock) {
   ASSIGN_OR_RETURN(g.db, sql::Database::Open(config.database_uri));
   ASSIGN_OR_RETURN(g.store, store::ObjectStore::Open(config.store_uri));
   if (config.bus_uri != config.database_uri) {
-    return UnimplementedError("bus '" + config.bus_uri + "' differs from database '" +
-                              config.database_uri +
-                              "': a separate bus needs the outbox relay, which is not built yet; "
-                              "leave `bus` unset to share the database");
+    // A separate bus (e.g. nats://): events still go to the SQL outbox in the
+    // transaction of the change, and an outbox relay forwards them.
+    auto target = bus::EventBus::Open(config.bus_uri, bus::EventBusOptions{.clock = &clock});
+    if (!target.ok()) return Annotate(target.status(), "bus '" + config.bus_uri + "'");
+    ASSIGN_OR_RETURN(g.bus, bus::OpenRelayedBus(*g.db, std::move(*target), clock));
+    g.outbox = g.bus->outbox();
+  } else {
+    ASSIGN_OR_RETURN(std::unique_ptr<bus::SqlEventBus> bus, bus::SqlEventBus::Attach(*g.db, clock));
+    g.outbox = bus->outbox();
+    g.bus = std::move(bus);
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<bus::SqlEventBus> bus, bus::SqlEventBus::Attach(*g.db, clock));
-  g.outbox = bus->outbox();
-  g.bus = std::move(bus);
   ASSIGN_OR_RETURN(g.registry, registry::ModelRegistry::Open(*g.db, *g.outbox, clock));
   return g;
 }

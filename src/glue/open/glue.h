@@ -28,10 +28,10 @@ struct Glue {
   std::unique_ptr<registry::ModelRegistry> registry;
 };
 
-// Opens config.database_uri, config.store_uri and the bus. The bus must share
-// the database (its tables are the outbox, so a registry change and its event
-// commit in one transaction); a separate bus URI is Unimplemented until the
-// outbox relay exists. `clock` must outlive the result.
+// Opens config.database_uri, config.store_uri and the bus. The outbox is
+// always the database (a registry change and its event commit in one
+// transaction); a separate bus URI (nats://) gets the events through an
+// outbox relay (glue/bus/outbox_relay.h). `clock` must outlive the result.
 StatusOr<Glue> OpenGlue(const Config& config, Clock& clock);
 
 }  // namespace tandem::glue
