@@ -623,13 +623,18 @@ Status S3Store::Delete(std::string_view key) {
 
 StatusOr<GcResult> S3Store::GarbageCollect(int64_t grace_micros) {
   // Referenced digests. Any unreadable record aborts: never guess.
+  // One scan of names/ (not List page by page, which rescans what is left).
   std::set<std::string> live;
-  std::string token;
-  do {
-    ASSIGN_OR_RETURN(ListResult page, List("", token, kDefaultListMax));
-    for (const ObjectInfo& o : page.objects) live.insert(o.digest);
-    token = page.next_page_token;
-  } while (!token.empty());
+  const std::string names = root_ + "names/";
+  ASSIGN_OR_RETURN(std::vector<Listed> records, ListAll(*client_, names, nullptr));
+  for (const Listed& rec : records) {
+    const std::string key = rec.key.substr(names.size());
+    if (!ValidateKey(key).ok()) continue;  // not tandem's (never listed either)
+    StatusOr<ObjectInfo> info = Stat(key);
+    if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+    RETURN_IF_ERROR(info.status());
+    live.insert(info->digest);
+  }
 
   const std::string touch_root = root_ + "touch/sha256/";
   const std::string blob_root = root_ + "blobs/sha256/";
