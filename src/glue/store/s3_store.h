@@ -20,8 +20,12 @@
 // upload is completed (a file changed under PutBlobFromFile is refused). A
 // failing input or upload leaves nothing visible under blobs/.
 //
-// Reads stream in ranged GETs (8 MiB at a time, If-Match on the ETag seen at
-// open), hashing as they go; a mismatch is DataLoss at the end.
+// Multipart parts are sent `concurrency` at a time. Reads stream in ranged
+// GETs (8 MiB each, `concurrency` in flight, If-Match on the ETag seen at
+// open), hashing as the caller reads; a mismatch is DataLoss at the end.
+// List scans the keys under names/<prefix> and sorts them client-side (not
+// every S3-compatible server lists in binary order); GC ages are measured on
+// the server's clock.
 //
 // Thread-safety: as ObjectStore. Concurrent Puts of one key are last-writer-
 // wins (S3 PUT is atomic per object).
