@@ -86,9 +86,11 @@ struct NatsEventBus::Impl {
   void NotifyPublish();
 
   // --- queue state (nats_queue.cc) ---
-  // Moves the messages the consumer has delivered into the queue's KV state,
-  // waiting up to `wait_ms` for the first one.
-  Status Sweep(const std::string& queue, const Json& qinfo, int64_t wait_ms);
+  // Moves up to `limit` new messages from the queue's consumer into its KV
+  // state, waiting up to `wait_ms` for the first one. Receive sweeps only
+  // what it can hand out, so the state stays small (in flight + a batch);
+  // GetQueue and Maintain sweep everything.
+  Status Sweep(const std::string& queue, const Json& qinfo, int64_t wait_ms, int limit);
 };
 
 }  // namespace tandem::bus

@@ -18,6 +18,7 @@ namespace tandem::bus {
 namespace {
 
 constexpr int kSweepBatch = 256;
+constexpr int kSweepAll = 1 << 30;
 constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int64_t kPollMs = 25;  // long-poll re-check period (real time)
 constexpr size_t kBodyCacheMax = 20'000;
@@ -95,7 +96,8 @@ Status Expire(NatsEventBus::Impl& d, Json& m, int64_t now) {
 
 }  // namespace
 
-Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, int64_t wait_ms) {
+Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, int64_t wait_ms,
+                                 int limit) {
   ASSIGN_OR_RETURN(std::shared_ptr<PullSub> ps, Sub(queue));
   struct Fetched {
     uint64_t seq;
@@ -117,16 +119,17 @@ Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, in
       jsConsumerInfo_Destroy(ci);
       if (empty) return OkStatus();
     }
-    while (true) {
+    while (static_cast<int>(got.size()) < limit) {
+      const int batch = std::min(kSweepBatch, limit - static_cast<int>(got.size()));
       natsMsgList list{nullptr, 0};
       natsStatus s;
       jsErrCode jerr = static_cast<jsErrCode>(0);
       if (first && wait_ms > 0) {
-        s = natsSubscription_Fetch(&list, ps->sub, kSweepBatch, wait_ms, &jerr);
+        s = natsSubscription_Fetch(&list, ps->sub, batch, wait_ms, &jerr);
       } else {
         jsFetchRequest req;
         jsFetchRequest_Init(&req);
-        req.Batch = kSweepBatch;
+        req.Batch = batch;
         req.NoWait = true;
         req.Expires = 5'000 * kNsPerMs;  // returns as soon as the batch is drained
         s = natsSubscription_FetchRequest(&list, ps->sub, &req);
@@ -160,7 +163,7 @@ Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, in
         got.push_back(Fetched{seq, std::move(e)});
       }
       natsMsgList_Destroy(&list);
-      if (count < kSweepBatch) break;
+      if (count < batch) break;
     }
   }
   if (got.empty()) return OkStatus();
@@ -197,7 +200,7 @@ StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
   const int64_t deadline = d.clock->NowMillis() + options.wait_ms;
   int64_t poll_ms = 0;
   while (true) {
-    RETURN_IF_ERROR(d.Sweep(q.name, q.options, poll_ms));
+    RETURN_IF_ERROR(d.Sweep(q.name, q.options, poll_ms, options.max_messages));
     struct Picked {
       std::string seq;
       Json entry;
@@ -339,7 +342,7 @@ StatusOr<QueueInfo> NatsEventBus::GetQueue(std::string_view name) {
   RETURN_IF_ERROR(ValidateName("queue", name));
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(Queue q, LoadQueue(d, name));
-  RETURN_IF_ERROR(d.Sweep(q.name, q.options, 0));
+  RETURN_IF_ERROR(d.Sweep(q.name, q.options, 0, kSweepAll));
   ASSIGN_OR_RETURN(auto loaded, d.Load(StateKey(q.name)));
   QueueInfo info;
   info.name = q.name;
@@ -370,7 +373,7 @@ Status NatsEventBus::Maintain() {
   for (const auto& [name, opts] : cat["queues"].items()) {
     // A short wait also collects server redeliveries (after AckWait) of
     // messages a crashed process fetched but never recorded.
-    RETURN_IF_ERROR(d.Sweep(name, opts, 1));
+    RETURN_IF_ERROR(d.Sweep(name, opts, 1, kSweepAll));
     RETURN_IF_ERROR(d.Update(StateKey(name), [&](Json& doc) -> Status {
       return Expire(d, Messages(doc), d.clock->NowMillis());
     }));

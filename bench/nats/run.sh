@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Starts a throwaway nats-server (JetStream, loopback), runs nats_bench
+# against it and the embedded SQLite bus side by side, stops the server.
+#   bench/nats/run.sh [BUILD_DIR] [nats_bench flags...]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build}
+shift || true
+DIR=$(mktemp -d /tmp/tandem-nats-bench-XXXXXX)
+trap '"$ROOT/scripts/test-servers/nats" stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
+"$ROOT/scripts/test-servers/nats" start "$DIR" >/dev/null
+"$BUILD/bench/nats/nats_bench" --nats "$(cat "$DIR/uri")" "$@"
