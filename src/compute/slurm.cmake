@@ -28,3 +28,12 @@ if(TARGET tandem_job_runner_lib)
     SERVERS slurm
     TIMEOUT 600)
 endif()
+
+# The job service end to end on Slurm (tandem_compute is defined by service.cmake).
+if(TARGET tandem_compute AND TARGET tandem_compute_slurm)
+  tandem_test(compute_slurm_job_service_test
+    SOURCES slurm_job_service_test.cc
+    DEPS tandem_compute
+    SERVERS slurm
+    TIMEOUT 300)
+endif()

@@ -97,9 +97,20 @@ class ProcessSlurmCommands final : public SlurmCommands {
       args[0] = options_.bin_dir + "/" + args[0];
     }
     std::vector<std::string> env;
+    // A minimal environment: sbatch --export=ALL hands it to the batch
+    // script and slurmctld keeps it with the job, so the control plane's
+    // secrets must not be in it (the job itself gets exactly the contract's
+    // environment from the runner).
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-      if (!options_.slurm_conf.empty() && std::strncmp(*e, "SLURM_CONF=", 11) == 0) continue;
-      env.emplace_back(*e);
+      std::string_view v(*e);
+      if (!options_.slurm_conf.empty() && v.rfind("SLURM_CONF=", 0) == 0) continue;
+      for (std::string_view keep : {"PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=", "LC_ALL=",
+                                    "TZ=", "TMPDIR=", "SLURM_"}) {
+        if (v.rfind(keep, 0) == 0) {
+          env.emplace_back(v);
+          break;
+        }
+      }
     }
     if (!options_.slurm_conf.empty()) env.push_back("SLURM_CONF=" + options_.slurm_conf);
     std::vector<char*> cargv, cenv;

@@ -3,7 +3,9 @@
 //
 // SlurmCommands is an interface so unit tests can feed recorded outputs;
 // ProcessSlurmCommands runs the real binaries with posix_spawn, stdout and
-// stderr captured, SLURM_CONF pointing at the configured slurm.conf.
+// stderr captured, in a minimal environment (PATH, HOME, USER, LOGNAME, LANG,
+// LC_ALL, TZ, TMPDIR, SLURM_*) with SLURM_CONF pointing at the configured
+// slurm.conf.
 //
 // The parsers are pure functions over the text the commands print; every
 // parse error names the command and quotes the offending text.

@@ -273,18 +273,15 @@ std::vector<std::string> SlurmSubstrate::SbatchArgs(const LaunchRequest& r,
       r.max_runtime_seconds + options_.grace_seconds + options_.time_limit_margin_seconds;
   int64_t minutes = std::max<int64_t>(1, (limit + 59) / 60);
   int cpus = std::max(1, static_cast<int>(std::ceil(r.resources.cpus)));
-  std::vector<std::string> a = {"sbatch",
-                                "--parsable",
-                                "--job-name=tandem-" + r.job_id,
-                                "--output=" + r.log_path,
-                                "--open-mode=append",
-                                "--chdir=" + state_dir,
-                                "--export=NONE",
-                                "--no-requeue",
-                                "--nodes=1",
-                                "--ntasks=1",
-                                "--cpus-per-task=" + std::to_string(cpus),
-                                "--time=" + std::to_string(minutes)};
+  std::vector<std::string> a = {
+      "sbatch", "--parsable", "--job-name=tandem-" + r.job_id, "--output=" + r.log_path,
+      "--open-mode=append", "--chdir=" + state_dir,
+      // NONE/NIL make slurmd load the user's login
+      // environment (seconds); the commands run with a
+      // minimal one, and the runner gives the job
+      // exactly the contract's environment anyway.
+      "--export=ALL", "--no-requeue", "--nodes=1", "--ntasks=1",
+      "--cpus-per-task=" + std::to_string(cpus), "--time=" + std::to_string(minutes)};
   if (r.resources.memory_mb > 0)
     a.push_back("--mem=" + std::to_string(r.resources.memory_mb) + "M");
   if (!options_.partition.empty()) a.push_back("--partition=" + options_.partition);
