@@ -22,6 +22,8 @@ constexpr size_t kMaxPreparedStatements = 256;
 constexpr size_t kMaxIdleConnections = 16;
 // Serializes schema migrations of every component across processes.
 constexpr int64_t kMigrationLockKey = 0x74616e64656d6d67;  // "tandemmg"
+// Taken by write transactions retrying after a conflict (see Run).
+constexpr int64_t kRetryLockKey = 0x74616e64656d7274;  // "tandemrt"
 
 // Result type OIDs (pg_type.h).
 constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
@@ -387,10 +389,18 @@ struct PostgresDatabase::Impl {
   // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
   // `began` (optional) tells whether BEGIN succeeded.
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
-                 bool* began = nullptr) {
+                 bool* began = nullptr, bool serialize = false) {
     if (began != nullptr) *began = false;
     RETURN_IF_ERROR(conn.ExecScript(BeginFor(mode)));
     if (began != nullptr) *began = true;
+    if (serialize) {
+      Status locked =
+          conn.ExecScript("SELECT pg_advisory_xact_lock(" + std::to_string(kRetryLockKey) + ")");
+      if (!locked.ok()) {
+        (void)conn.ExecScript("ROLLBACK");
+        return locked;
+      }
+    }
     PostgresTransaction tx(conn);
     Status st = fn(tx);
     if (st.ok() && !tx.first_error().ok()) {
@@ -416,8 +426,11 @@ struct PostgresDatabase::Impl {
     Status st;
     bool reconnected = false;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      // Optimistic first; a transaction that has lost a conflict retries
+      // holding a cluster-wide lock that every retrying writer takes, so hot
+      // rows are not livelocked by writers aborting each other in turn.
       bool began = false;
-      st = Attempt(*conn, mode, fn, &began);
+      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0);
       if (conn->broken()) {
         // A pooled connection the server closed while idle fails at BEGIN:
         // nothing ran, so one fresh connection may retry. A connection lost

@@ -1,0 +1,245 @@
+// pg_bench: the SQL-backed glue on PostgreSQL vs SQLite, side by side in one
+// run, through the same code (SqlModelRegistry, SqlEventBus, sql::Database):
+//
+//   registry  model-version creations/s (each one write transaction with its
+//             event appended to the SQL bus outbox in the same transaction),
+//             1 and 4 threads, all on one model (every transaction contends
+//             for its version counter) or one model per thread.
+//   bus       publish -> receive latency: 1 producer paced at --rate events/s,
+//             2 consumers long-polling one queue, each thread with its own
+//             EventBus (as separate processes would be).
+//
+// Every scenario gets a fresh database: a temp SQLite file, or a database
+// created on the PostgreSQL server given by --pg (dropped afterwards).
+//
+// Usage: pg_bench --pg postgres://user@host:port/db [--versions N] [--events N]
+//                 [--rate R]
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "glue/bus/event_bus.h"
+#include "glue/bus/sql_event_bus.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "glue/sql/postgres_database.h"
+
+namespace tandem {
+namespace {
+
+// A fresh database URI for one scenario and how to remove it.
+struct Fresh {
+  std::string uri;
+  std::function<void()> cleanup;
+};
+
+StatusOr<Fresh> MakeFresh(const std::string& backend, const std::string& pg_server) {
+  static int counter = 0;
+  ++counter;
+  if (backend == "sqlite") {
+    std::string tmpl = "/tmp/tandem_pg_bench_XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) return InternalError("mkdtemp failed");
+    return Fresh{"sqlite://" + tmpl + "/bench.db", [tmpl] { std::filesystem::remove_all(tmpl); }};
+  }
+  std::string name = "tandem_bench_" + std::to_string(getpid()) + "_" + std::to_string(counter);
+  ASSIGN_OR_RETURN(auto admin, sql::PostgresDatabase::OpenUri(pg_server));
+  RETURN_IF_ERROR(admin->ExecAutocommit("CREATE DATABASE " + name));
+  ASSIGN_OR_RETURN(std::string uri, sql::WithDatabaseName(pg_server, name));
+  return Fresh{uri, [pg_server, name] {
+                 auto a = sql::PostgresDatabase::OpenUri(pg_server);
+                 if (a.ok()) (void)(*a)->ExecAutocommit("DROP DATABASE " + name + " WITH (FORCE)");
+               }};
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  size_t k = static_cast<size_t>(p * (v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+// Version creations per second; negative on error.
+double RegistryRun(const std::string& uri, int threads, int total, bool one_model) {
+  auto db = sql::Database::Open(uri);
+  if (!db.ok()) return -1;
+  auto bus = bus::SqlEventBus::Attach(**db, Clock::Real());
+  if (!bus.ok()) return -1;
+  auto reg = registry::ModelRegistry::Open(**db, *(*bus)->outbox(), Clock::Real());
+  if (!reg.ok()) return -1;
+  std::atomic<int> failures{0};
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      registry::CreateVersionRequest req;
+      req.name = one_model ? "bench-model" : "bench-model-" + std::to_string(t);
+      req.source = "sha256:" + std::string(64, 'a');
+      req.lineage.job_id = "job-" + std::to_string(t);
+      req.lineage.metrics = {{"auc", 0.9}};
+      req.tags = {{"thread", std::to_string(t)}};
+      for (int i = t; i < total; i += threads) {
+        auto v = (*reg)->CreateVersion(req);
+        if (!v.ok()) {
+          if (failures++ == 0) std::fprintf(stderr, "create: %s\n", v.status().ToString().c_str());
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return failures > 0 ? -1 : total / s;
+}
+
+struct Latency {
+  double p50 = 0, p99 = 0, max = 0;
+  int64_t events = 0;
+  bool ok = false;
+};
+
+Latency BusRun(const std::string& uri, int events, int rate) {
+  Latency out;
+  Clock& clock = Clock::Real();
+  auto open = [&]() -> std::unique_ptr<bus::EventBus> {
+    auto b = bus::EventBus::Open(uri);
+    return b.ok() ? std::move(*b) : nullptr;
+  };
+  auto admin = open();
+  if (admin == nullptr || !admin->CreateQueue("bench").ok() ||
+      !admin->PutRule("bench", Json::parse(R"({"source": ["bench"]})"), "bench").ok()) {
+    return out;
+  }
+  std::atomic<int64_t> received{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  std::vector<double> lat;
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < 2; ++c) {
+    consumers.emplace_back([&] {
+      auto bus = open();
+      if (bus == nullptr) failed = true;
+      std::vector<double> local;
+      while (!failed && received.load() < events) {
+        auto msgs =
+            bus->Receive("bench", bus::ReceiveOptions{.max_messages = 10, .wait_ms = 200});
+        if (!msgs.ok()) {
+          std::fprintf(stderr, "receive: %s\n", msgs.status().ToString().c_str());
+          failed = true;
+          break;
+        }
+        int64_t now = clock.NowMicros();
+        for (const auto& m : *msgs) {
+          local.push_back((now - m.event.detail["pub_us"].get<int64_t>()) / 1000.0);
+          ++received;
+          if (!bus->DeleteMessage("bench", m.receipt_handle).ok()) failed = true;
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      lat.insert(lat.end(), local.begin(), local.end());
+    });
+  }
+  std::thread producer([&] {
+    auto bus = open();
+    if (bus == nullptr) {
+      failed = true;
+      return;
+    }
+    const int64_t t0 = clock.NowMicros();
+    for (int i = 0; i < events && !failed; ++i) {
+      int64_t due = t0 + int64_t{i} * 1'000'000 / rate;
+      int64_t now = clock.NowMicros();
+      if (due > now) clock.SleepMicros(due - now);
+      bus::Event e;
+      e.source = "bench";
+      e.detail_type = "Bench";
+      e.detail = {{"idx", i}, {"pub_us", clock.NowMicros()}};
+      if (!bus->Publish(e).ok()) failed = true;
+    }
+  });
+  producer.join();
+  for (auto& c : consumers) c.join();
+  out.ok = !failed;
+  out.events = received.load();
+  out.p50 = Percentile(lat, 0.5);
+  out.p99 = Percentile(lat, 0.99);
+  out.max = lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end());
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  std::string pg;
+  int versions = 2000, events = 1000, rate = 200;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--pg") {
+      pg = argv[i + 1];
+    } else if (a == "--versions") {
+      versions = std::atoi(argv[i + 1]);
+    } else if (a == "--events") {
+      events = std::atoi(argv[i + 1]);
+    } else if (a == "--rate") {
+      rate = std::atoi(argv[i + 1]);
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (pg.empty() || versions <= 0 || events <= 0 || rate <= 0) {
+    std::fprintf(stderr,
+                 "usage: pg_bench --pg postgres://... [--versions N] [--events N] [--rate R]\n");
+    return 2;
+  }
+  const std::vector<std::string> backends = {"sqlite", "postgres"};
+  int rc = 0;
+  std::printf("## registry: version creations/s (%d versions per run)\n\n", versions);
+  std::printf("| threads | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
+  for (int threads : {1, 4}) {
+    for (bool one_model : {true, false}) {
+      if (threads == 1 && !one_model) continue;
+      double r[2] = {0, 0};
+      for (int b = 0; b < 2; ++b) {
+        auto fresh = MakeFresh(backends[b], pg);
+        if (!fresh.ok()) {
+          std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
+          return 1;
+        }
+        r[b] = RegistryRun(fresh->uri, threads, versions, one_model);
+        fresh->cleanup();
+        if (r[b] < 0) rc = 1;
+      }
+      std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
+                  one_model ? "one shared" : "one per thread", r[0], r[1], r[1] / r[0]);
+      std::fflush(stdout);
+    }
+  }
+  std::printf(
+      "\n## bus: publish -> receive latency, %d events at %d/s, 2 consumers, bus per thread\n\n",
+      events, rate);
+  std::printf("| backend | received | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|\n");
+  for (const auto& b : backends) {
+    auto fresh = MakeFresh(b, pg);
+    if (!fresh.ok()) return 1;
+    Latency l = BusRun(fresh->uri, events, rate);
+    fresh->cleanup();
+    if (!l.ok) rc = 1;
+    std::printf("| %s | %lld | %.2f | %.2f | %.2f |\n", b.c_str(),
+                static_cast<long long>(l.events), l.p50, l.p99, l.max);
+    std::fflush(stdout);
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace tandem
+
+int main(int argc, char** argv) { return tandem::Main(argc, argv); }
