@@ -300,17 +300,27 @@ Status NatsEventBus::DeleteMessage(std::string_view queue, std::string_view rece
   RETURN_IF_ERROR(ValidateName("queue", queue));
   RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
   Impl& d = *impl_;
-  ASSIGN_OR_RETURN(Queue q, LoadQueue(d, queue));
+  const std::string name(queue);
   const std::string seq = ReceiptSeq(receipt_handle);
   const std::string receipt(receipt_handle);
-  return d.Update(StateKey(q.name), [&](Json& doc) -> Status {
-    Json& m = Messages(doc);
-    // A stale receipt deletes nothing and still succeeds (SQS semantics).
-    if (!m.contains(seq) || m[seq].value("r", std::string()) != receipt) return OkStatus();
-    RETURN_IF_ERROR(d.Ack(m[seq].value("a", std::string())));
-    m.erase(seq);
+  bool matched = false;
+  RETURN_IF_ERROR(d.Update(StateKey(name), [&](Json& doc) -> Status {
+    matched = false;
+    auto m = doc.is_object() ? doc.find("m") : doc.end();
+    if (m == doc.end() || !m->is_object()) return OkStatus();
+    auto e = m->find(seq);
+    if (e == m->end() || e->value("r", std::string()) != receipt) return OkStatus();
+    RETURN_IF_ERROR(d.Ack(e->value("a", std::string())));
+    m->erase(seq);
+    matched = true;
     return OkStatus();
-  });
+  }));
+  if (matched) return OkStatus();  // the receipt proves the queue exists
+  // A stale receipt deletes nothing and still succeeds (SQS semantics), if
+  // the queue exists.
+  ASSIGN_OR_RETURN(Queue q, LoadQueue(d, name));
+  (void)q;
+  return OkStatus();
 }
 
 Status NatsEventBus::ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
