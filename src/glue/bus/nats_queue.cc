@@ -131,7 +131,9 @@ Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, in
         jsFetchRequest_Init(&req);
         req.Batch = batch;
         req.NoWait = true;
-        req.Expires = 5'000 * kNsPerMs;  // returns as soon as the batch is drained
+        // Returns as soon as the available messages are in; only a fetch that
+        // lost a race for them waits out this expiry.
+        req.Expires = 50 * kNsPerMs;
         s = natsSubscription_FetchRequest(&list, ps->sub, &req);
       }
       first = false;
