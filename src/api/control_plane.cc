@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
 #include "compute/job_service.h"
@@ -129,6 +130,8 @@ void ControlPlane::RegisterRoutes() {
   RegisterEventRoutes(*server_, services_);
   RegisterJobRoutes(*server_, services_);
   RegisterDeploymentRoutes(*server_, services_);
+  RegisterStatusRoutes(*server_, services_);
+  RegisterOpenApiRoutes(*server_);
 }
 
 StatusOr<int> ControlPlane::Start() {

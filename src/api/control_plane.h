@@ -77,5 +77,7 @@ void RegisterArtifactRoutes(http::Server& server, const Services& services, int6
 void RegisterEventRoutes(http::Server& server, const Services& services);
 void RegisterJobRoutes(http::Server& server, const Services& services);
 void RegisterDeploymentRoutes(http::Server& server, const Services& services);
+// GET /api/v1/status (status_api.cc).
+void RegisterStatusRoutes(http::Server& server, const Services& services);
 
 }  // namespace tandem::api

@@ -1,0 +1,88 @@
+// GET /api/v1/status against a real control plane in a temp home.
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "api/control_plane.h"
+#include "common/http_client.h"
+#include "gtest/gtest.h"
+
+namespace tandem::api {
+namespace {
+namespace fs = std::filesystem;
+
+class StatusApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = fs::temp_directory_path() /
+            ("tandem-status-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(home_);
+    auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto cp = ControlPlane::Open(*config, Clock::Real());
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    cp_ = std::move(*cp);
+    auto port = cp_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    base_ = "http://127.0.0.1:" + std::to_string(*port);
+  }
+  void TearDown() override {
+    cp_.reset();
+    fs::remove_all(home_);
+  }
+
+  Json Status() {
+    http::ClientRequest req;
+    req.url = base_ + "/api/v1/status";
+    auto res = client_.Do(req);
+    EXPECT_TRUE(res.ok()) << res.status();
+    if (!res.ok()) return nullptr;
+    EXPECT_EQ(res->status, 200) << res->body;
+    return Json::parse(res->body);
+  }
+
+  fs::path home_;
+  std::unique_ptr<ControlPlane> cp_;
+  std::string base_;
+  http::Client client_;
+};
+
+TEST_F(StatusApiTest, EmptyPlatform) {
+  Json s = Status();
+  EXPECT_EQ(s["jobs"]["total"], 0);
+  EXPECT_EQ(s["jobs"]["by_state"]["Running"], 0);
+  EXPECT_EQ(s["jobs"]["by_state"].size(), 7u);
+  EXPECT_EQ(s["deployments"], Json::array());
+  EXPECT_EQ(s["queues"], Json::array());
+  EXPECT_EQ(s["spend"], Json::array());
+  EXPECT_EQ(s["models"]["count"], 0);
+  EXPECT_TRUE(s["time"].is_string());
+}
+
+TEST_F(StatusApiTest, CountsModelsAndQueueDepths) {
+  const Services& svc = cp_->services();
+  for (const char* name : {"a", "b", "c"}) {
+    registry::CreateModelRequest req;
+    req.name = name;
+    ASSERT_TRUE(svc.registry->CreateModel(req).ok());
+  }
+  ASSERT_TRUE(svc.bus->CreateQueue("work").ok());
+  bus::Event e;
+  e.source = "tandem.test";
+  e.detail_type = "Ping";
+  e.detail = Json::object();
+  ASSERT_TRUE(svc.bus->PutRule("all", Json{{"source", {"tandem.test"}}}, "work").ok());
+  ASSERT_TRUE(svc.bus->Publish(e).ok());
+  ASSERT_TRUE(svc.bus->Publish(e).ok());
+
+  Json s = Status();
+  EXPECT_EQ(s["models"]["count"], 3);
+  ASSERT_EQ(s["queues"].size(), 1u);
+  EXPECT_EQ(s["queues"][0]["name"], "work");
+  EXPECT_EQ(s["queues"][0]["visible"], 2);
+  EXPECT_EQ(s["queues"][0]["in_flight"], 0);
+}
+
+}  // namespace
+}  // namespace tandem::api
