@@ -37,7 +37,8 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
   if (!doc.is_object()) return InvalidArgumentError("a deployment spec must be a mapping");
   RETURN_IF_ERROR(CheckKnown(doc, "",
                              {"name", "team", "model", "replicas", "autoscaling",
-                              "disruption_budget", "port", "batching", "resources"}));
+                              "disruption_budget", "port", "batching", "resources", "shadow",
+                              "canary"}));
   DeploymentSpec s;
   if (!doc.contains("name")) return InvalidArgumentError("missing field 'name'");
   ASSIGN_OR_RETURN(s.name, String(doc["name"], "name"));
@@ -123,6 +124,7 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
   }
   ASSIGN_OR_RETURN(const Json* r, Mapping(doc, "resources"));
   if (r) s.resources = *r;
+  ASSIGN_OR_RETURN(s.traffic, TrafficPolicyFromSpec(doc));
   return s;
 }
 
@@ -148,12 +150,14 @@ Json DeploymentSpec::ToJson() const {
     as["target_in_flight_per_replica"] = target_in_flight_per_replica;
   }
   j["autoscaling"] = as;
+  AddTrafficPolicy(traffic, j);
   return j;
 }
 
 bool DeploymentSpec::NeedsRestart(const DeploymentSpec& o) const {
   return model != o.model || port != o.port || max_batch_size != o.max_batch_size ||
-         max_queue_delay_us != o.max_queue_delay_us || queue_size != o.queue_size;
+         max_queue_delay_us != o.max_queue_delay_us || queue_size != o.queue_size ||
+         !(traffic == o.traffic);
 }
 
 }  // namespace tandem::serving

@@ -9,6 +9,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "serving/traffic_policy.h"
 
 namespace tandem::serving {
 
@@ -28,9 +29,11 @@ struct DeploymentSpec {
   int64_t max_queue_delay_us = 0;
   int queue_size = 1024;
   Json resources = Json::object();  // recorded, not enforced locally
+  TrafficPolicy traffic;            // optional `shadow:` and `canary:`
 
   Json ToJson() const;
-  // True if replicas must be restarted to apply `other` (model, port, batching).
+  // True if replicas must be restarted to apply `other` (model, port,
+  // batching, traffic policies).
   bool NeedsRestart(const DeploymentSpec& other) const;
 };
 

@@ -181,6 +181,7 @@ struct Fleet::Impl {
       a.push_back("--config");
       a.push_back(options.config_file);
     }
+    AppendTrafficFlags(d.spec.traffic, a);
     return a;
   }
 
@@ -597,6 +598,44 @@ StatusOr<DeploymentStatus> Fleet::Get(const std::string& name) {
   auto it = impl_->deployments.find(name);
   if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
   return impl_->StatusOf(it->second);
+}
+
+StatusOr<Json> Fleet::Traffic(const std::string& name) {
+  std::string model;
+  std::vector<std::pair<int, int>> replicas;  // index, admin port
+  Json policy = Json::object();
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    auto it = impl_->deployments.find(name);
+    if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
+    const Deployment& d = it->second;
+    if (d.spec.traffic.empty()) {
+      return FailedPreconditionError("deployment '" + name + "' has no shadow or canary policy");
+    }
+    AddTrafficPolicy(d.spec.traffic, policy);
+    model = d.model_name;
+    for (const Slot& s : d.slots) {
+      if (s.pid > 0 && s.ready && s.admin_port > 0) replicas.push_back({s.index, s.admin_port});
+    }
+  }
+  // Outside the lock: the probes may take up to probe_timeout_ms each.
+  http::Client client;
+  Json out = Json::array();
+  for (const auto& [index, port] : replicas) {
+    Json r = {{"index", index}};
+    auto res = client.Get("http://127.0.0.1:" + std::to_string(port) + "/v2/models/" + model +
+                              "/traffic",
+                          impl_->options.probe_timeout_ms * 4);
+    auto body = res.ok() ? ParseJson(res->body) : StatusOr<Json>(res.status());
+    if (res.ok() && res->status == 200 && body.ok()) {
+      r["traffic"] = *body;
+    } else {
+      r["error"] = res.ok() ? "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200)
+                            : std::string(res.status().message());
+    }
+    out.push_back(std::move(r));
+  }
+  return Json{{"deployment", name}, {"policy", policy}, {"replicas", out}};
 }
 
 Status Fleet::Scale(const std::string& name, int replicas) {

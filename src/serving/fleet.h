@@ -87,6 +87,12 @@ class Fleet {
   StatusOr<DeploymentStatus> Get(const std::string& name);  // NotFound
   // Sets the replica count (0..64; within [min, max] if autoscaling is on).
   Status Scale(const std::string& name, int replicas);
+  // The traffic statistics (shadow agreement, canary split and rollbacks) of
+  // each ready replica, from GET /v2/models/{m}/traffic on its admin port:
+  // {"deployment", "policy": {shadow?, canary?}, "replicas": [{index, traffic
+  // | error}]}. NotFound for an unknown deployment; FailedPrecondition if it
+  // has no traffic policy.
+  StatusOr<Json> Traffic(const std::string& name);
   // SIGTERMs the replicas, waits for them (SIGKILL after stop_grace_ms),
   // forgets the deployment.
   Status Delete(const std::string& name);

@@ -5,6 +5,7 @@
 
 #include "common/json.h"
 #include "serving/tensor_codec.h"
+#include "serving/traffic_router.h"
 
 namespace tandem::serving {
 
@@ -154,6 +155,10 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   server.Route("POST", "/v2/repository/models/{model}/unload",
                bind(&InferenceApi::RepositoryUnload));
   server.Route("GET", "/metrics", bind(&InferenceApi::Metrics));
+  if (options_.traffic != nullptr) {
+    server.Route("GET", "/v2/models/{model}/traffic", bind(&InferenceApi::Traffic), fast);
+    server.Route("POST", "/v2/models/{model}/traffic", bind(&InferenceApi::SetTraffic));
+  }
   // Unknown /v2 paths answer in the protocol's error format.
   server.Route("GET", "/v2/{rest...}", bind(&InferenceApi::NoRoute), fast);
   server.Route("POST", "/v2/{rest...}", bind(&InferenceApi::NoRoute), http::RouteOptions{0, true});
@@ -230,8 +235,11 @@ void InferenceApi::Infer(http::Request& req, http::Response& res) {
   int64_t start = clock_.NowMicros();
   auto v = manager_.Get(req.path_params["model"], req.path_params["version"]);
   if (!v.ok()) return Fail(res, v.status(), nullptr);
-  const ServedVersion& sv = **v;
-  ModelMetrics* m = sv.metrics();
+  ModelMetrics* m = (*v)->metrics();
+  TrafficRoute route = options_.traffic != nullptr
+                           ? options_.traffic->Route(*v, req.path_params["version"])
+                           : TrafficRoute{*v};
+  const ServedVersion& sv = *route.version;
   InFlight in_flight(metrics_);
   ModelShape shape = ShapeOf(sv);
   auto header = ParseHeaderLength(req.Header("inference-header-content-length"), req.body.size());
@@ -241,6 +249,11 @@ void InferenceApi::Infer(http::Request& req, http::Response& res) {
   std::vector<float> scores(decoded->n_rows * static_cast<size_t>(shape.num_outputs));
   Status s =
       sv.batcher().Predict(decoded->rows.data(), decoded->n_rows, decoded->n_cols, scores.data());
+  if (options_.traffic != nullptr) {
+    options_.traffic->Done(route, s, clock_.NowMicros() - start, decoded->rows.data(),
+                           decoded->n_rows, decoded->n_cols, scores.data(),
+                           static_cast<size_t>(shape.num_outputs));
+  }
   if (!s.ok()) return Fail(res, s, m);
   EncodedResponse enc =
       EncodeInferResponse(*decoded, shape, sv.name(), sv.version_string(), scores);
@@ -276,8 +289,10 @@ void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   }
   auto v = manager_.Get((*body)["model"].get<std::string>(), version);
   if (!v.ok()) return Fail(res, v.status(), nullptr);
-  const ServedVersion& sv = **v;
-  ModelMetrics* m = sv.metrics();
+  ModelMetrics* m = (*v)->metrics();
+  TrafficRoute route =
+      options_.traffic != nullptr ? options_.traffic->Route(*v, version) : TrafficRoute{*v};
+  const ServedVersion& sv = *route.version;
   InFlight in_flight(metrics_);
   const runtime::Predictor& p = sv.predictor();
   const Json* features = body->contains("features") ? &(*body)["features"] : nullptr;
@@ -305,6 +320,10 @@ void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   std::vector<float> scores(n * outs);
   Status s =
       sv.batcher().Predict(rows.data(), n, static_cast<size_t>(p.num_features()), scores.data());
+  if (options_.traffic != nullptr) {
+    options_.traffic->Done(route, s, clock_.NowMicros() - start, rows.data(), n,
+                           static_cast<size_t>(p.num_features()), scores.data(), outs);
+  }
   if (!s.ok()) return Fail(res, s, m);
   std::string out = "{\"model\":";
   AppendJsonString(out, sv.name());
@@ -372,6 +391,27 @@ void InferenceApi::Metrics(http::Request&, http::Response& res) {
   res.status = 200;
   res.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
   res.body = metrics_.Render();
+  if (options_.traffic != nullptr) options_.traffic->Render(res.body);
+}
+
+void InferenceApi::Traffic(http::Request& req, http::Response& res) {
+  auto st = manager_.StatusOf(req.path_params["model"]);
+  if (!st.ok()) return Fail(res, st.status(), nullptr);
+  JsonReply(res, 200, options_.traffic->Stats());
+}
+
+void InferenceApi::SetTraffic(http::Request& req, http::Response& res) {
+  auto st = manager_.StatusOf(req.path_params["model"]);
+  if (!st.ok()) return Fail(res, st.status(), nullptr);
+  auto body = ParseJson(req.body);
+  if (!body.ok() || !body->is_object() || body->size() != 1 || !body->contains("canary_weight") ||
+      !(*body)["canary_weight"].is_number()) {
+    return Fail(res, InvalidArgumentError("the body must be {\"canary_weight\": W} with 0 <= W <= 1"),
+                nullptr);
+  }
+  Status s = options_.traffic->SetCanaryWeight((*body)["canary_weight"].get<double>());
+  if (!s.ok()) return Fail(res, s, nullptr);
+  JsonReply(res, 200, options_.traffic->Stats());
 }
 
 void InferenceApi::NoRoute(http::Request& req, http::Response& res) {

@@ -26,12 +26,19 @@
 
 namespace tandem::serving {
 
+class TrafficRouter;
+
 struct InferenceApiOptions {
   int64_t max_body_bytes = 64 << 20;  // per infer request; larger -> 413
   // Run infer handlers on the I/O threads (no worker hand-off). Only safe
   // when they never block long, i.e. without dynamic batching.
   bool inline_infer = false;
   std::string server_name = "tandem";
+  // Shadow/canary policies (not owned; null = none). With one, requests for
+  // its primary model are split/mirrored, GET /v2/models/{m}/traffic answers
+  // its statistics, POST there {"canary_weight": W} sets the weight, and
+  // /metrics includes its families.
+  TrafficRouter* traffic = nullptr;
 };
 
 class InferenceApi {
@@ -59,6 +66,8 @@ class InferenceApi {
   void RepositoryLoad(http::Request& req, http::Response& res);
   void RepositoryUnload(http::Request& req, http::Response& res);
   void Metrics(http::Request& req, http::Response& res);
+  void Traffic(http::Request& req, http::Response& res);
+  void SetTraffic(http::Request& req, http::Response& res);
   void NoRoute(http::Request& req, http::Response& res);
 
   // Writes {"error": message} with the mapped status; counts the failure.

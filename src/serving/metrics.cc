@@ -103,6 +103,26 @@ void Histogram::Observe(double value) {
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::vector<uint64_t> Histogram::CumulativeCounts() const {
+  std::vector<uint64_t> out(bounds_.size() + 1);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out[i] = cumulative;
+  }
+  return out;
+}
+
+double Histogram::Quantile(double q) const {
+  std::vector<uint64_t> c = CumulativeCounts();
+  if (c.back() == 0) return 0;
+  const double rank = q * static_cast<double>(c.back());
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (static_cast<double>(c[i]) >= rank) return bounds_[i];
+  }
+  return INFINITY;
+}
+
 void Histogram::Render(std::string& out, std::string_view name, std::string_view labels) const {
   std::string prefix(labels);
   if (!prefix.empty()) prefix += ',';

@@ -28,6 +28,13 @@ class Histogram {
   // Appends `name_bucket{labels,le=...}`, `name_sum`, `name_count` lines.
   void Render(std::string& out, std::string_view name, std::string_view labels) const;
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum() const { return sum_.load(std::memory_order_relaxed); }
+  const std::vector<double>& bounds() const { return bounds_; }
+  // Cumulative counts per bound, +Inf last (bounds().size() + 1 entries).
+  std::vector<uint64_t> CumulativeCounts() const;
+  // The upper bound of the bucket holding quantile q (0..1); 0 if empty,
+  // +Inf if it falls in the last bucket.
+  double Quantile(double q) const;
 
  private:
   std::vector<double> bounds_;

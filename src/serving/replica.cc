@@ -55,6 +55,23 @@ Status Replica::Start() {
   mo.batch = options_.batch;
   manager_ = std::make_unique<ModelManager>(mo, metrics_, clock_);
   InferenceApiOptions ao;
+  if (!options_.traffic.empty()) {
+    TrafficOptions to;
+    to.policy = options_.traffic;
+    to.shadow_dir = options_.shadow_dir;
+    to.canary_dir = options_.canary_dir;
+    to.primary_model = model_name_;
+    to.primary_target = options_.target.empty() ? options_.model_dir : options_.target;
+    to.deployment = options_.deployment.empty() ? model_name_ : options_.deployment;
+    to.replica_id = options_.replica_id;
+    to.cache_dir = options_.cache_dir;
+    to.resync_interval_ms = options_.resync_interval_ms;
+    to.batch = options_.batch;
+    traffic_ = std::make_unique<TrafficRouter>(
+        to, TrafficGlue{glue_.registry, glue_.store, glue_.bus}, clock_);
+    RETURN_IF_ERROR(traffic_->Start());
+    ao.traffic = traffic_.get();
+  }
   ao.max_body_bytes = options_.max_body_bytes;
   ao.inline_infer = options_.batch.max_batch_size <= 1;
   api_ = std::make_unique<InferenceApi>(*manager_, metrics_, clock_, ao);
@@ -126,6 +143,7 @@ void Replica::Shutdown() {
   server_->Stop(options_.grace_ms);
   if (admin_server_) admin_server_->Stop(0);
   if (follower_) follower_->Stop();
+  if (traffic_) traffic_->Stop();
 }
 
 int Replica::port() const { return server_ ? server_->port() : 0; }

@@ -25,6 +25,7 @@
 #include "serving/metrics.h"
 #include "serving/model_follower.h"
 #include "serving/model_manager.h"
+#include "serving/traffic_router.h"
 
 namespace tandem::sql {
 class Database;
@@ -60,6 +61,11 @@ struct ReplicaOptions {
   int64_t resync_interval_ms = 30'000;
   int64_t drain_delay_ms = 0;
   int64_t grace_ms = 30'000;
+  // Shadow/canary policies for the served model (none by default); with a
+  // model_dir the variants may be local packages too.
+  TrafficPolicy traffic;
+  std::string shadow_dir;
+  std::string canary_dir;
 };
 
 // Glue the replica uses when following a target; not owned, must outlive it.
@@ -99,6 +105,7 @@ class Replica {
   ModelManager& manager() { return *manager_; }
   ServingMetrics& metrics() { return metrics_; }
   ModelFollower* follower() { return follower_.get(); }
+  TrafficRouter* traffic() { return traffic_.get(); }  // null without a policy
 
  private:
   Replica(ReplicaOptions options, ReplicaGlue glue, Clock& clock);
@@ -112,6 +119,7 @@ class Replica {
 
   ServingMetrics metrics_;
   std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<TrafficRouter> traffic_;  // outlives api_ and the servers
   std::unique_ptr<InferenceApi> api_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::Server> admin_server_;

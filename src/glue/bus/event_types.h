@@ -32,6 +32,11 @@ inline constexpr std::string_view kModelTagChanged = "Model Tag Changed";
 inline constexpr std::string_view kComputeSource = "tandem.compute";
 // detail: {job_id, name, team, state, previous_state, failure_reason?, metrics?, metering?}
 inline constexpr std::string_view kTrainingJobStateChange = "Training Job State Change";
+// detail: {name, id, team, state, previous_state (absent when created), strategy,
+//          objective, trials: {total, pending, running, completed, failed, stopped,
+//          stopped_early}, best_trial?: {index, job_id, objective, params},
+//          failure_reason?, registered?: {model, version}}
+inline constexpr std::string_view kTuningJobStateChange = "Hyperparameter Tuning Job State Change";
 // A managed notebook started, became ready, was stopped (asked, idle-culled,
 // exited) or failed.
 // detail: {name, team, state, previous_state (null if new), execution, stop_reason,
@@ -48,6 +53,11 @@ inline constexpr std::string_view kModelSwapped = "Model Swapped";
 // A replica could not pull/load/self-test/warm a version and keeps the old one.
 // detail: {name, target, version, current_version (null if none), reason, deployment, replica}
 inline constexpr std::string_view kModelSwapFailed = "Model Swap Failed";
+// A replica's canary rollback rule fired: its candidate weight is now 0.
+// detail: {deployment, replica, model, candidate, candidate_version, reason,
+//          window{requests, errors, error_rate, p99_ms}, rule{max_error_rate,
+//          max_p99_ms, window_seconds, min_requests}}
+inline constexpr std::string_view kDeploymentCanaryRolledBack = "Deployment Canary Rolled Back";
 
 // --- tandem.test (published through the API by tests and tools) ---------------
 inline constexpr std::string_view kTestSource = "tandem.test";
