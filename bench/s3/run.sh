@@ -40,7 +40,7 @@ now() { date +%s.%N; }
 field() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$2"; }
 check() { cmp -s "$TMP/src" "$1" || { echo "$2: downloaded bytes differ" >&2; exit 1; }; rm -f "$1"; }
 
-for c in tandem boto3 s3cmd file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
+for c in tandem boto3 boto3v s3cmd file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
 for ((i = 1; i <= ROUNDS; i++)); do
   # tandem s3:// (a fresh prefix per round: no dedup)
   line=$("$BIN" "${URI%%\?*}/bench-$i?${URI#*\?}" "$TMP/src" "$TMP/out")
@@ -50,6 +50,9 @@ for ((i = 1; i <= ROUNDS; i++)); do
   line=$(/usr/bin/python3 "$ROOT/bench/s3/boto3_xfer.py" "$S3_ENDPOINT" "$S3_BUCKET" \
          "boto3/$i.bin" "$TMP/src" "$TMP/out")
   field put_s "$line" >> "$TMP/boto3.put"; field get_s "$line" >> "$TMP/boto3.get"
+  # boto3 with tandem's extra work: sha256 of the source; sha256 + fsync of the download
+  awk -v p="$(field put_s "$line")" -v s="$(field sha_src_s "$line")" 'BEGIN {print p + s}' >> "$TMP/boto3v.put"
+  awk -v g="$(field get_s "$line")" -v s="$(field sha_fsync_dst_s "$line")" 'BEGIN {print g + s}' >> "$TMP/boto3v.get"
   check "$TMP/out" boto3
   # s3cmd
   t0=$(now); s3cmd -q -c "$TMP/s3cfg" put "$TMP/src" "s3://$S3_BUCKET/s3cmd/$i.bin"; t1=$(now)
@@ -68,10 +71,11 @@ echo "${MIB} MiB random artifact, ${ROUNDS} rounds alternating, medians; s3rver 
 echo
 echo "| client | put s | put MiB/s | get s | get MiB/s |"
 echo "|---|---:|---:|---:|---:|"
-for c in tandem boto3 s3cmd file; do
+for c in tandem boto3 boto3v s3cmd file; do
   p=$(median < "$TMP/$c.put"); g=$(median < "$TMP/$c.get")
   case $c in
     tandem) name="tandem s3:// (sha256 + verify)";; boto3) name="boto3 upload_file/download_file";;
+    boto3v) name="boto3 + sha256 (put) / + sha256 + fsync (get)";;
     s3cmd) name="s3cmd put/get";; file) name="tandem file:// (reference)";;
   esac
   awk -v n="$name" -v p="$p" -v g="$g" -v m="$MIB" \
