@@ -22,7 +22,7 @@ constexpr size_t kMaxPreparedStatements = 256;
 constexpr size_t kMaxIdleConnections = 16;
 // Serializes schema migrations of every component across processes.
 constexpr int64_t kMigrationLockKey = 0x74616e64656d6d67;  // "tandemmg"
-// Taken by write transactions retrying after a conflict (see Run).
+// Write transactions take it shared, retries after a conflict exclusive (Run).
 constexpr int64_t kRetryLockKey = 0x74616e64656d7274;  // "tandemrt"
 
 // Result type OIDs (pg_type.h).
@@ -391,16 +391,31 @@ struct PostgresDatabase::Impl {
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
                  bool* began = nullptr, bool serialize = false) {
     if (began != nullptr) *began = false;
-    RETURN_IF_ERROR(conn.ExecScript(BeginFor(mode)));
-    if (began != nullptr) *began = true;
-    if (serialize) {
-      Status locked =
-          conn.ExecScript("SELECT pg_advisory_xact_lock(" + std::to_string(kRetryLockKey) + ")");
-      if (!locked.ok()) {
-        (void)conn.ExecScript("ROLLBACK");
-        return locked;
-      }
+    std::string begin;
+    if (mode == Mode::kWrite) {
+      // First attempts share the writer lock; a retry holds it alone. It is
+      // a session lock taken before BEGIN so that the transaction's snapshot
+      // comes after the wait (one round trip with BEGIN either way; the
+      // COMMIT ends the implicit transaction of the multi-statement query).
+      begin =
+          std::string(serialize ? "SELECT pg_advisory_lock(" : "SELECT pg_advisory_lock_shared(") +
+          std::to_string(kRetryLockKey) + "); COMMIT; ";
     }
+    begin += BeginFor(mode);
+    Status st = conn.ExecScript(begin);
+    if (st.ok()) {
+      if (began != nullptr) *began = true;
+      st = RunBody(conn, fn);
+    }
+    if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
+    if (mode == Mode::kWrite && !conn.broken()) {
+      (void)conn.ExecScript("SELECT pg_advisory_unlock_all()");
+    }
+    return st;
+  }
+
+  // fn, then COMMIT; the transaction is open on entry.
+  Status RunBody(Connection& conn, const std::function<Status(Transaction&)>& fn) {
     PostgresTransaction tx(conn);
     Status st = fn(tx);
     if (st.ok() && !tx.first_error().ok()) {
@@ -416,7 +431,6 @@ struct PostgresDatabase::Impl {
         st = InternalError("postgres: transaction was rolled back at COMMIT");
       }
     }
-    if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
     return st;
   }
 
@@ -426,9 +440,10 @@ struct PostgresDatabase::Impl {
     Status st;
     bool reconnected = false;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      // Optimistic first; a transaction that has lost a conflict retries
-      // holding a cluster-wide lock that every retrying writer takes, so hot
-      // rows are not livelocked by writers aborting each other in turn.
+      // Optimistic first (writers run concurrently, sharing an advisory
+      // lock); a transaction that has lost a conflict retries holding that
+      // lock exclusively: it waits for the writers in flight, then runs
+      // alone, so writers colliding on hot rows cannot livelock.
       bool began = false;
       st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0);
       if (conn->broken()) {

@@ -9,9 +9,9 @@
 // Transactions: WithTransaction runs at SERIALIZABLE, so the read-modify-write
 // callbacks written for SQLite's single writer (BEGIN IMMEDIATE) keep their
 // meaning; serialization failures and deadlocks (SQLSTATE 40001, 40P01) map
-// to Aborted and the whole callback is retried with jittered backoff; retries
-// take a shared advisory lock, so writers that keep colliding on hot rows
-// queue instead of aborting each other indefinitely. Read
+// to Aborted and the whole callback is retried with jittered backoff. Writers
+// share an advisory lock and a retry takes it exclusively, so writers that
+// keep colliding on hot rows queue instead of aborting each other. Read
 // runs at REPEATABLE READ READ ONLY (one snapshot; writes fail with
 // FailedPrecondition). Migrate serializes processes with a transaction-level
 // advisory lock. Connection loss maps to Unavailable (never retried: a lost
