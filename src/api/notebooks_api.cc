@@ -1,0 +1,98 @@
+// /api/v1/notebooks: managed Jupyter notebooks (start, list, get, url, stop).
+#include <algorithm>
+
+#include "api/control_plane.h"
+#include "api/rest.h"
+#include "compute/notebook_service.h"
+
+namespace tandem::api {
+namespace {
+
+using compute::NotebookRecord;
+using compute::NotebookService;
+
+StatusOr<compute::NotebookStartOptions> StartOptions(const Json& body) {
+  compute::NotebookStartOptions o;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "name") continue;
+    if (key == "team") {
+      if (!value.is_string()) return InvalidArgumentError("field 'team' must be a string");
+      o.team = value.get<std::string>();
+    } else if (key == "idle_timeout_seconds") {
+      if (!value.is_number_integer()) {
+        return InvalidArgumentError("field 'idle_timeout_seconds' must be an integer");
+      }
+      o.idle_timeout_seconds = value.get<int64_t>();
+    } else {
+      return InvalidArgumentError("unknown field '" + key +
+                                  "' (expected name, team, idle_timeout_seconds)");
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+void RegisterNotebookRoutes(http::Server& server, const Services& s) {
+  NotebookService* notebooks = s.notebooks;
+
+  server.Route("POST", "/api/v1/notebooks",
+               JsonHandler(
+                   [notebooks](http::Request& req) -> StatusOr<Json> {
+                     ASSIGN_OR_RETURN(Json body, JsonBody(req));
+                     if (!body.contains("name") || !body["name"].is_string()) {
+                       return InvalidArgumentError("field 'name' (a string) is required");
+                     }
+                     ASSIGN_OR_RETURN(compute::NotebookStartOptions o, StartOptions(body));
+                     ASSIGN_OR_RETURN(NotebookRecord r,
+                                      notebooks->StartNotebook(body["name"].get<std::string>(), o));
+                     return r.ToJson(/*with_secret=*/false);
+                   },
+                   201));
+
+  server.Route(
+      "GET", "/api/v1/notebooks", JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+        ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+        ASSIGN_OR_RETURN(std::vector<NotebookRecord> all, notebooks->List(req.Query("team")));
+        const std::string state = req.Query("state");
+        Json items = Json::array();
+        std::string last;
+        for (const NotebookRecord& r : all) {  // sorted by name; the token is the last name
+          if (!page.page_token.empty() && r.name <= page.page_token) continue;
+          if (!state.empty() && compute::NotebookStateName(r.state) != state) continue;
+          if (static_cast<int>(items.size()) == page.max_results) {
+            return Json{{"notebooks", items}, {"next_page_token", last}};
+          }
+          items.push_back(r.ToJson(/*with_secret=*/false));
+          last = r.name;
+        }
+        return Json{{"notebooks", items}};
+      }));
+
+  server.Route("GET", "/api/v1/notebooks/{name}",
+               JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(NotebookRecord r, notebooks->Get(req.path_params["name"]));
+                 return r.ToJson(/*with_secret=*/false);
+               }));
+
+  server.Route(
+      "GET", "/api/v1/notebooks/{name}/url",
+      JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+        ASSIGN_OR_RETURN(NotebookRecord r, notebooks->Get(req.path_params["name"]));
+        if (r.state != compute::NotebookState::kInService) {
+          return FailedPreconditionError(
+              "notebook \"" + r.name + "\" is " + std::string(compute::NotebookStateName(r.state)) +
+              ", not InService: `tandem notebooks start " + r.name + "` first");
+        }
+        return Json{{"name", r.name}, {"url", r.Url()}, {"token", r.token}, {"port", r.port}};
+      }));
+
+  server.Route("POST", "/api/v1/notebooks/{name}/stop",
+               JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(NotebookRecord r,
+                                  notebooks->StopNotebook(req.path_params["name"]));
+                 return r.ToJson(/*with_secret=*/false);
+               }));
+}
+
+}  // namespace tandem::api
