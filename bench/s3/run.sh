@@ -40,11 +40,12 @@ now() { date +%s.%N; }
 field() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$2"; }
 check() { cmp -s "$TMP/src" "$1" || { echo "$2: downloaded bytes differ" >&2; exit 1; }; rm -f "$1"; }
 
-for c in tandem boto3 boto3v s3cmd file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
+for c in tandem tandemmem boto3 boto3v s3cmd file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
 for ((i = 1; i <= ROUNDS; i++)); do
   # tandem s3:// (a fresh prefix per round: no dedup)
   line=$("$BIN" "${URI%%\?*}/bench-$i?${URI#*\?}" "$TMP/src" "$TMP/out")
   field put_s "$line" >> "$TMP/tandem.put"; field get_s "$line" >> "$TMP/tandem.get"
+  field put_s "$line" >> "$TMP/tandemmem.put"; field read_verify_s "$line" >> "$TMP/tandemmem.get"
   check "$TMP/out" tandem
   # boto3
   line=$(/usr/bin/python3 "$ROOT/bench/s3/boto3_xfer.py" "$S3_ENDPOINT" "$S3_BUCKET" \
@@ -71,10 +72,11 @@ echo "${MIB} MiB random artifact, ${ROUNDS} rounds alternating, medians; s3rver 
 echo
 echo "| client | put s | put MiB/s | get s | get MiB/s |"
 echo "|---|---:|---:|---:|---:|"
-for c in tandem boto3 boto3v s3cmd file; do
+for c in tandem tandemmem boto3 boto3v s3cmd file; do
   p=$(median < "$TMP/$c.put"); g=$(median < "$TMP/$c.get")
   case $c in
     tandem) name="tandem s3:// (sha256 + verify)";; boto3) name="boto3 upload_file/download_file";;
+    tandemmem) name="tandem s3:// get into memory (verify, no file)";;
     boto3v) name="boto3 + sha256 (put) / + sha256 + fsync (get)";;
     s3cmd) name="s3cmd put/get";; file) name="tandem file:// (reference)";;
   esac
