@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/context.h"
+#include "cli/list_flags.h"
 #include "common/uri.h"
 
 namespace tandem::cli {
@@ -72,16 +73,21 @@ void AddArtifactCommands(CLI::App& app, Context& ctx) {
 
   auto ls = art->add_subcommand("ls", "List objects under PREFIX");
   auto prefix = std::make_shared<std::string>();
+  auto lflags = std::make_shared<ListFlags>();
   ls->add_option("PREFIX", *prefix, "Key prefix (default: everything)");
-  ls->footer("Example:\n  tandem artifacts ls models/fraud/");
-  ls->callback([&ctx, prefix] {
+  AddListFlags(ls, *lflags, 0);
+  ls->footer("Examples:\n  tandem artifacts ls models/fraud/\n"
+             "  tandem artifacts ls --limit 100 -o json");
+  ls->callback([&ctx, prefix, lflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, client.ListAll("/api/v1/artifacts?prefix=" +
-                                                    PercentEncode(*prefix, "-._~"),
-                                                "artifacts", 0));
+      ASSIGN_OR_RETURN(Json doc, FetchList(client,
+                                           "/api/v1/artifacts?prefix=" +
+                                               PercentEncode(*prefix, "-._~"),
+                                           "artifacts", *lflags));
       const Json& all = doc["artifacts"];
       PrintList(std::cout, f, doc, all, kColumns);
+      if (f == Format::kTable) HintMore(doc);
       return OkStatus();
     });
   });

@@ -46,5 +46,6 @@ void AddArtifactCommands(CLI::App& app, Context& ctx);
 void AddEventCommands(CLI::App& app, Context& ctx);
 void AddJobCommands(CLI::App& app, Context& ctx);
 void AddDeploymentCommands(CLI::App& app, Context& ctx);
+void AddStatusCommand(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

@@ -1,9 +1,14 @@
 // `tandem deployments apply|list|get|scale|delete`: serving deployments on
 // the local fleet (/api/v1/deployments).
 #include <chrono>
+#include <set>
 #include <thread>
 
+#include "common/clock.h"
+
 #include "cli/context.h"
+#include "cli/list_flags.h"
+#include "cli/progress.h"
 #include "common/yaml.h"
 
 namespace tandem::cli {
@@ -31,14 +36,29 @@ void PrintDeployment(Format f, const Json& d) {
 // Polls until `desired` replicas of the current generation are ready.
 Status WaitReady(ApiClient& client, const std::string& name, int64_t timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  Progress progress(std::cerr, Progress::IsTerminal(2), "deployment " + name, Clock::Real());
   while (true) {
     ASSIGN_OR_RETURN(Json d, client.Call("GET", "/api/v1/deployments/" + name));
     int ready = 0;
+    std::set<int64_t> versions;
     for (const auto& r : d["replicas"]) {
       if (r.value("ready", false) && r.value("generation", 0) == d.value("generation", 0)) ++ready;
+      if (r.value("version", int64_t{0}) > 0) versions.insert(r["version"].get<int64_t>());
     }
-    if (ready >= d.value("desired", 0)) return OkStatus();
+    std::string state =
+        std::to_string(ready) + "/" + std::to_string(d.value("desired", 0)) + " ready";
+    if (!versions.empty()) {
+      state += ", serving version";
+      for (int64_t v : versions) state += " " + std::to_string(v);
+    }
+    progress.Update(state);
+    if (ready >= d.value("desired", 0)) {
+      progress.Done(state);
+      return OkStatus();
+    }
+    progress.Tick();
     if (std::chrono::steady_clock::now() > deadline) {
+      progress.Done("timed out: " + state);
       return DeadlineExceededError("deployment '" + name + "' not ready after " +
                                    std::to_string(timeout_s) + " s (" + std::to_string(ready) +
                                    " of " + std::to_string(d.value("desired", 0)) + " ready)");
@@ -53,6 +73,9 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
   CLI::App* deps =
       app.add_subcommand("deployments", "Serving deployments (replicas behind a port)");
   deps->require_subcommand(1);
+  deps->footer(
+      "Examples:\n  tandem deployments apply -f deploy.yaml --wait\n  tandem deployments list\n"
+      "  tandem deployments scale fraud 3\n  tandem deployments delete fraud");
 
   auto file = std::make_shared<std::string>();
   auto wait = std::make_shared<bool>(false);
@@ -61,6 +84,12 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
   apply->add_option("-f,--file", *file, "Deployment spec (YAML or JSON)")->required();
   apply->add_flag("--wait", *wait, "Wait until the replicas are ready");
   apply->add_option("--timeout", *timeout, "Seconds to wait with --wait (default 120)");
+  apply->footer(
+      "Examples:\n  tandem deployments apply -f deploy.yaml\n"
+      "  tandem deployments apply -f deploy.yaml --wait --timeout 300 -o json\n"
+      "Spec (YAML): name, team, model (NAME@ALIAS | NAME/VERSION), replicas {min, max},\n"
+      "  autoscaling {target_in_flight_per_replica, ...}, disruption_budget {min_available},\n"
+      "  port, batching {max_batch_size, max_queue_delay_us, queue_size}, resources");
   apply->callback([&ctx, file, wait, timeout] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json spec, ReadYamlFile(*file));
@@ -77,9 +106,13 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
   });
 
   CLI::App* list = deps->add_subcommand("list", "List deployments");
-  list->callback([&ctx] {
+  auto lflags = std::make_shared<ListFlags>();
+  AddListFlags(list, *lflags, 0, /*paged=*/false);
+  list->footer("Examples:\n  tandem deployments list\n  tandem deployments list -o json");
+  list->callback([&ctx, lflags] {
     Run(ctx, [&](Format f) -> Status {
-      ASSIGN_OR_RETURN(Json doc, ctx.Client().Call("GET", "/api/v1/deployments"));
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json doc, FetchList(client, "/api/v1/deployments", "deployments", *lflags));
       PrintList(std::cout, f, doc, doc["deployments"], kDeploymentColumns);
       return OkStatus();
     });
@@ -88,6 +121,7 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
   auto name = std::make_shared<std::string>();
   CLI::App* get = deps->add_subcommand("get", "Show a deployment and its replicas");
   get->add_option("name", *name, "Deployment name")->required();
+  get->footer("Examples:\n  tandem deployments get fraud\n  tandem deployments get fraud -o yaml");
   get->callback([&ctx, name] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json d, ctx.Client().Call("GET", "/api/v1/deployments/" + *name));
@@ -100,6 +134,7 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
   CLI::App* scale = deps->add_subcommand("scale", "Set the replica count");
   scale->add_option("name", *name, "Deployment name")->required();
   scale->add_option("replicas", *count, "Replica count")->required();
+  scale->footer("Example:\n  tandem deployments scale fraud 3");
   scale->callback([&ctx, name, count] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json d, ctx.Client().Call("POST", "/api/v1/deployments/" + *name + "/scale",
@@ -111,6 +146,7 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
 
   CLI::App* del = deps->add_subcommand("delete", "Stop the replicas and forget the deployment");
   del->add_option("name", *name, "Deployment name")->required();
+  del->footer("Example:\n  tandem deployments delete fraud");
   del->callback([&ctx, name] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json d, ctx.Client().Call("DELETE", "/api/v1/deployments/" + *name));

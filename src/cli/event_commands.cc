@@ -2,23 +2,13 @@
 #include <memory>
 
 #include "cli/context.h"
+#include "cli/event_line.h"
+#include "cli/list_flags.h"
 #include "common/uri.h"
+#include "common/yaml.h"
 
 namespace tandem::cli {
 namespace {
-
-// One readable line per event: time, source, detail-type, resources, detail.
-std::string Readable(const Json& e) {
-  std::string line = e.value("time", "") + "  " + e.value("source", "") + "  " +
-                     e.value("detail-type", "");
-  if (e.contains("resources") && !e["resources"].empty()) line += "  " + CellText(e["resources"]);
-  if (e.contains("detail") && !e["detail"].empty()) {
-    std::string detail = e["detail"].dump();
-    if (detail.size() > 160) detail = detail.substr(0, 157) + "...";  // -o json has it whole
-    line += "  " + detail;
-  }
-  return line;
-}
 
 struct TailFlags {
   std::string pattern;
@@ -46,9 +36,11 @@ Status Tail(Context& ctx, Format format, const TailFlags& f) {
       auto e = ParseJson(line);
       if (!e.ok()) continue;
       if (format == Format::kJson) {
-        std::cout << e->dump() << std::endl;
+        std::cout << e->dump() << std::endl;  // one JSON document per line
+      } else if (format == Format::kYaml) {
+        std::cout << "---\n" << ToYaml(*e) << std::flush;
       } else {
-        std::cout << Readable(*e) << std::endl;
+        std::cout << EventLine(*e) << std::endl;
       }
       if (f.count > 0 && ++seen >= f.count) done = true;
     }
@@ -71,8 +63,11 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
   tail->add_option("--pattern", tf->pattern, "EventBridge pattern (JSON) to filter by");
   tail->add_flag("--from-start", tf->from_start, "Replay history first");
   tail->add_option("--count", tf->count, "Exit after this many events (0 = never)");
-  tail->footer("Examples:\n  tandem events tail --from-start --count 10\n"
-               "  tandem events tail --pattern '{\"source\":[\"tandem.registry\"]}' -o json");
+  tail->footer("Examples:\n  tandem events tail\n  tandem events tail --from-start --count 10\n"
+               "  tandem events tail --pattern '{\"source\":[\"tandem.registry\"]}' -o json\n"
+               "Output:\n  table (default): one line per event: time (UTC), source, detail-type,\n"
+               "  then job/model/version/alias/deployment/state; -o json: one event per line;\n"
+               "  -o yaml: a YAML document per event.");
   tail->callback([&ctx, tf] { Run(ctx, [&](Format f) { return Tail(ctx, f, *tf); }); });
 
   auto publish = events->add_subcommand("publish", "Publish an event (for tests and tools)");
@@ -97,10 +92,17 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
 
   auto rules = events->add_subcommand("rules", "Rules routing events into queues");
   rules->require_subcommand(1);
-  rules->add_subcommand("list", "List rules")->callback([&ctx] {
+  rules->footer("Examples:\n  tandem events rules list\n"
+                "  tandem events rules put promotions --target deploys "
+                "--pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
+  auto rlist = rules->add_subcommand("list", "List rules");
+  auto rflags = std::make_shared<ListFlags>();
+  AddListFlags(rlist, *rflags, 0, /*paged=*/false);
+  rlist->footer("Examples:\n  tandem events rules list\n  tandem events rules list -o yaml");
+  rlist->callback([&ctx, rflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, client.Call("GET", "/api/v1/rules"));
+      ASSIGN_OR_RETURN(Json doc, FetchList(client, "/api/v1/rules", "rules", *rflags));
       PrintList(std::cout, f, doc, doc["rules"],
                 {{"NAME", "name"}, {"TARGET", "target"}, {"PATTERN", "pattern"}});
       return OkStatus();
@@ -128,10 +130,16 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
 
   auto queues = events->add_subcommand("queues", "Durable SQS-style queues");
   queues->require_subcommand(1);
-  queues->add_subcommand("list", "List queues with their depths")->callback([&ctx] {
+  queues->footer("Examples:\n  tandem events queues list\n"
+                 "  tandem events queues create deploys --max-receive-count 5");
+  auto qlist = queues->add_subcommand("list", "List queues with their depths");
+  auto qflags = std::make_shared<ListFlags>();
+  AddListFlags(qlist, *qflags, 0, /*paged=*/false);
+  qlist->footer("Examples:\n  tandem events queues list\n  tandem events queues list -o json");
+  qlist->callback([&ctx, qflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, client.Call("GET", "/api/v1/queues"));
+      ASSIGN_OR_RETURN(Json doc, FetchList(client, "/api/v1/queues", "queues", *qflags));
       PrintList(std::cout, f, doc, doc["queues"],
                 {{"NAME", "name"}, {"VISIBLE", "visible"}, {"IN-FLIGHT", "in_flight"},
                  {"DLQ", "dead_letter_queue"}, {"MAX-RECEIVES", "max_receive_count"}});

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "cli/context.h"
+#include "cli/list_flags.h"
+#include "cli/progress.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/uri.h"
@@ -107,22 +109,22 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
   int attempt = 0;
   int64_t offset = 0;
   Json job;
+  // State on stderr: a live line on a terminal, one line per change otherwise.
+  Progress progress(std::cerr, Progress::IsTerminal(2), "job " + id, Clock::Real());
   while (true) {
     ASSIGN_OR_RETURN(job, client.Call("GET", JobPath(id)));
     std::string now = job.value("state", "");
     int now_attempt = job.value("attempt", 1);
     if (now_attempt != attempt) {
-      if (attempt != 0) std::cerr << "==> attempt " << now_attempt << std::endl;
       attempt = now_attempt;
       offset = 0;
     }
-    if (now != state) {
-      state = now;
-      std::cerr << "==> " << id << " " << state << std::endl;
-    }
+    state = now;
+    progress.Update(attempt > 1 ? state + " (attempt " + std::to_string(attempt) + ")" : state);
     int64_t got = 0;
     Status s = client.Download(JobPath(id) + "/logs?offset=" + std::to_string(offset),
                                [&](std::string_view chunk) {
+                                 if (got == 0) progress.Clear();
                                  std::cout << chunk;
                                  got += static_cast<int64_t>(chunk.size());
                                  return true;
@@ -130,8 +132,12 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
     std::cout.flush();
     if (s.ok()) offset += got;
     if (IsTerminal(state) && got == 0) break;
-    if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (got == 0) {
+      progress.Tick();
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
   }
+  progress.Done(state);
   if (format != Format::kTable) {
     PrintObject(std::cout, format, job);
   } else {
@@ -203,21 +209,24 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
   auto state = std::make_shared<std::string>();
   auto team = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
-  auto limit = std::make_shared<int>(50);
+  auto lflags = std::make_shared<ListFlags>();
   list->add_option("--state", *state, "Only jobs in this state (Pending, Running, Completed, ...)");
   list->add_option("--team", *team, "Only this team's jobs");
   list->add_option("--name", *name, "Only jobs with this name");
-  list->add_option("--limit", *limit, "At most this many (0 = all)");
+  AddListFlags(list, *lflags, 50);
   list->footer(
-      "Examples:\n  tandem jobs list\n  tandem jobs list --state Failed --team growth -o json");
-  list->callback([&ctx, state, team, name, limit] {
+      "Examples:\n  tandem jobs list\n  tandem jobs list --state Failed --team growth -o json\n"
+      "  tandem jobs list --limit 20 --page-token TOKEN   # the next 20\n"
+      "  tandem jobs list --all -o yaml");
+  list->callback([&ctx, state, team, name, lflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
       std::string path = "/api/v1/jobs?state=" + PercentEncode(*state, "-._~") +
                          "&team=" + PercentEncode(*team, "-._~") +
                          "&name=" + PercentEncode(*name, "-._~");
-      ASSIGN_OR_RETURN(Json doc, client.ListAll(path, "jobs", *limit));
+      ASSIGN_OR_RETURN(Json doc, FetchList(client, path, "jobs", *lflags));
       PrintList(std::cout, f, doc, doc["jobs"], kJobColumns);
+      if (f == Format::kTable) HintMore(doc);
       return OkStatus();
     });
   });
@@ -246,10 +255,15 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
       ApiClient client = ctx.Client();
       RETURN_IF_ERROR(client.Call("GET", JobPath(*lid)).status());  // 404 names the job
       std::string path = JobPath(*lid) + "/logs" + (*follow ? "?follow=true" : "");
-      return client.Stream(path, [](std::string_view chunk) {
+      RETURN_IF_ERROR(client.Stream(path, [](std::string_view chunk) {
         std::cout << chunk << std::flush;
         return true;
-      });
+      }));
+      if (*follow) {  // the stream ends with the job: say how it ended (stderr)
+        ASSIGN_OR_RETURN(Json job, client.Call("GET", JobPath(*lid)));
+        Progress(std::cerr, false, "job " + *lid, Clock::Real()).Done(job.value("state", ""));
+      }
+      return OkStatus();
     });
   });
 

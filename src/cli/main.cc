@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   AddEventCommands(app, ctx);
   AddJobCommands(app, ctx);
   AddDeploymentCommands(app, ctx);
+  AddStatusCommand(app, ctx);
 
   try {
     app.parse(argc, argv);

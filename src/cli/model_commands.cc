@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/context.h"
+#include "cli/list_flags.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/uri.h"
@@ -71,18 +72,26 @@ void AddModelCommands(CLI::App& app, Context& ctx) {
   auto list = models->add_subcommand("list", "List registered models");
   auto prefix = std::make_shared<std::string>();
   auto team = std::make_shared<std::string>();
-  auto limit = std::make_shared<int>(0);
+  auto query = std::make_shared<std::string>();
+  auto tagf = std::make_shared<std::string>();
+  auto lflags = std::make_shared<ListFlags>();
   list->add_option("--prefix", *prefix, "Only names starting with this");
+  list->add_option("--query", *query, "Only names containing this (case-insensitive)");
   list->add_option("--team", *team, "Only models owned by this team");
-  list->add_option("--limit", *limit, "At most this many (0 = all)");
-  list->footer("Example:\n  tandem models list --team fraud -o json");
-  list->callback([&ctx, prefix, team, limit] {
+  list->add_option("--tag", *tagf, "Only models with this tag (KEY=VALUE)");
+  AddListFlags(list, *lflags, 0);
+  list->footer("Examples:\n  tandem models list\n  tandem models list --team fraud -o json\n"
+               "  tandem models list --tag stage=prod --limit 10");
+  list->callback([&ctx, prefix, team, query, tagf, lflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, client.ListAll("/api/v1/models?prefix=" + Enc(*prefix) +
-                                                     "&team=" + Enc(*team),
-                                         "models", *limit));
+      ASSIGN_OR_RETURN(Json doc, FetchList(client,
+                                           "/api/v1/models?prefix=" + Enc(*prefix) +
+                                               "&team=" + Enc(*team) + "&q=" + Enc(*query) +
+                                               "&tag=" + Enc(*tagf),
+                                           "models", *lflags));
       PrintList(std::cout, f, doc, doc["models"], kModelColumns);
+      if (f == Format::kTable) HintMore(doc);
       return OkStatus();
     });
   });
@@ -106,14 +115,24 @@ void AddModelCommands(CLI::App& app, Context& ctx) {
 
   auto versions = models->add_subcommand("versions", "List the versions of a model, newest first");
   auto vname = std::make_shared<std::string>();
+  auto vstatus = std::make_shared<std::string>();
+  auto vflags = std::make_shared<ListFlags>();
   versions->add_option("NAME", *vname, "Model name")->required();
-  versions->footer("Example:\n  tandem models versions fraud");
-  versions->callback([&ctx, vname] {
+  versions->add_option("--status", *vstatus,
+                       "Only versions with this status (READY, PENDING_REGISTRATION, "
+                       "FAILED_REGISTRATION)");
+  AddListFlags(versions, *vflags, 0);
+  versions->footer("Examples:\n  tandem models versions fraud\n"
+                   "  tandem models versions fraud --status READY --limit 5 -o json");
+  versions->callback([&ctx, vname, vstatus, vflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc,
-                       client.ListAll("/api/v1/models/" + Enc(*vname) + "/versions", "versions", 0));
+      ASSIGN_OR_RETURN(Json doc, FetchList(client,
+                                           "/api/v1/models/" + Enc(*vname) +
+                                               "/versions?status=" + Enc(*vstatus),
+                                           "versions", *vflags));
       PrintList(std::cout, f, doc, doc["versions"], kVersionColumns);
+      if (f == Format::kTable) HintMore(doc);
       return OkStatus();
     });
   });
