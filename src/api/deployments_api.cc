@@ -51,6 +51,11 @@ void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
                  ASSIGN_OR_RETURN(auto st, fleet->Get(name));
                  return st.ToJson();
                }));
+  server.Route("GET", "/api/v1/deployments/{name}/traffic",
+               JsonHandler([fleet](http::Request& req) -> StatusOr<Json> {
+                 if (fleet == nullptr) return NoFleet();
+                 return fleet->Traffic(req.path_params["name"]);
+               }));
   server.Route("DELETE", "/api/v1/deployments/{name}",
                JsonHandler([fleet](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();

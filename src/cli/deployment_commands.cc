@@ -33,6 +33,47 @@ void PrintDeployment(Format f, const Json& d) {
   PrintList(std::cout, f, d, d["replicas"], kReplicaColumns);
 }
 
+// Per replica: shadow agreement and canary split (table), or the raw document.
+void PrintTraffic(Format f, const Json& d) {
+  if (f != Format::kTable) return PrintObject(std::cout, f, d);
+  Json rows = Json::array();
+  for (const Json& r : d["replicas"]) {
+    const Json t = r.value("traffic", Json::object());
+    const Json sh = t.value("shadow", Json::object());
+    const Json ca = t.value("canary", Json::object());
+    const Json v = ca.value("variants", Json::object());
+    Json row = {
+        {"index", r.value("index", 0)},
+        {"shadow_mirrored", sh.value("mirrored", Json())},
+        {"shadow_dropped", sh.value("dropped", Json())},
+        {"shadow_errors", sh.value("errors", Json())},
+        {"label_agreement", sh.value("label_agreement", Json())},
+        {"canary_weight", ca.value("weight", Json())},
+        {"primary", v.contains("primary") ? v["primary"].value("requests", Json()) : Json()},
+        {"candidate", v.contains("candidate") ? v["candidate"].value("requests", Json()) : Json()},
+        {"rolled_back", ca.value("rolled_back", Json())},
+        {"error", r.value("error", "")}};
+    rows.push_back(std::move(row));
+  }
+  std::cout << "deployment: " << d.value("deployment", "") << "\n";
+  if (d["policy"].contains("shadow"))
+    std::cout << "shadow:     " << d["policy"]["shadow"].dump() << "\n";
+  if (d["policy"].contains("canary"))
+    std::cout << "canary:     " << d["policy"]["canary"].dump() << "\n";
+  std::cout << "\n";
+  static const std::vector<Column> kCols = {{"INDEX", "index"},
+                                            {"MIRRORED", "shadow_mirrored"},
+                                            {"DROPPED", "shadow_dropped"},
+                                            {"SHADOW_ERR", "shadow_errors"},
+                                            {"AGREEMENT", "label_agreement"},
+                                            {"WEIGHT", "canary_weight"},
+                                            {"PRIMARY", "primary"},
+                                            {"CANDIDATE", "candidate"},
+                                            {"ROLLED_BACK", "rolled_back"},
+                                            {"ERROR", "error"}};
+  PrintList(std::cout, f, d, rows, kCols);
+}
+
 // Polls until `desired` replicas of the current generation are ready.
 Status WaitReady(ApiClient& client, const std::string& name, int64_t timeout_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
@@ -140,6 +181,20 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
       ASSIGN_OR_RETURN(Json d, ctx.Client().Call("POST", "/api/v1/deployments/" + *name + "/scale",
                                                  Json{{"replicas", *count}}));
       PrintDeployment(f, d);
+      return OkStatus();
+    });
+  });
+
+  CLI::App* traffic =
+      deps->add_subcommand("traffic", "Shadow agreement and canary split, per replica");
+  traffic->add_option("name", *name, "Deployment name")->required();
+  traffic->footer(
+      "Examples:\n  tandem deployments traffic fraud\n  tandem deployments traffic fraud -o json");
+  traffic->callback([&ctx, name] {
+    Run(ctx, [&](Format f) -> Status {
+      ASSIGN_OR_RETURN(Json d,
+                       ctx.Client().Call("GET", "/api/v1/deployments/" + *name + "/traffic"));
+      PrintTraffic(f, d);
       return OkStatus();
     });
   });

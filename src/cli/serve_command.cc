@@ -26,7 +26,30 @@ struct ServeFlags {
   std::string cache_dir;
   std::string state_file;
   serving::ReplicaOptions replica;
+  // Traffic policies (see serving/traffic_policy.h).
+  std::string shadow;
+  double shadow_sample = 1.0;
+  std::string canary;
+  double canary_weight = 0.1;
+  serving::RollbackRule rollback;
 };
+
+// The traffic policy from the flags; InvalidArgument naming a bad one.
+Status TrafficFromFlags(const ServeFlags& f, serving::ReplicaOptions& o) {
+  if (!f.shadow.empty() || !o.shadow_dir.empty()) {
+    if (!f.shadow.empty() && !o.shadow_dir.empty()) {
+      return InvalidArgumentError("give one of --shadow and --shadow-dir");
+    }
+    o.traffic.shadow = serving::ShadowPolicy{f.shadow, f.shadow_sample};
+  }
+  if (!f.canary.empty() || !o.canary_dir.empty()) {
+    if (!f.canary.empty() && !o.canary_dir.empty()) {
+      return InvalidArgumentError("give one of --canary and --canary-dir");
+    }
+    o.traffic.canary = serving::CanaryPolicy{f.canary, f.canary_weight, f.rollback};
+  }
+  return serving::ValidateTrafficPolicy(o.traffic);
+}
 
 // {"pid", "port", "admin_port"} for a supervisor, written atomically.
 void WriteStateFile(const std::string& path, const serving::Replica& r) {
@@ -61,6 +84,10 @@ int RunServe(ServeFlags f) {
   o.replica_id = f.replica_id;
   o.cache_dir = f.cache_dir;
   if (!f.model_dir.empty() && !f.name.empty()) o.model_name = f.name;
+  if (Status t = TrafficFromFlags(f, o); !t.ok()) {
+    std::cerr << "error: " << std::string(t.message()) << "\n";
+    return kExitUsage;
+  }
   StatusOr<std::unique_ptr<serving::Replica>> replica;
   if (!f.model.empty()) {
     auto config = LoadConfig(f.home, f.config, ProcessEnvironment());
@@ -126,11 +153,30 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--drain-delay-ms", f->replica.drain_delay_ms,
                     "On SIGTERM, stay up but not ready this long before draining");
   serve->add_option("--grace-ms", f->replica.grace_ms, "Longest wait for in-flight requests");
+  serve->add_option("--shadow", f->shadow,
+                    "Shadow model (NAME@ALIAS, NAME/VERSION): gets a copy of each request");
+  serve->add_option("--shadow-dir", f->replica.shadow_dir, "Shadow model from a local package");
+  serve->add_option("--shadow-sample", f->shadow_sample, "Share of requests mirrored (default 1)");
+  serve->add_option("--canary", f->canary,
+                    "Canary candidate (NAME@ALIAS, NAME/VERSION): takes --canary-weight");
+  serve->add_option("--canary-dir", f->replica.canary_dir, "Canary candidate from a local package");
+  serve->add_option("--canary-weight", f->canary_weight,
+                    "Share of live traffic to the candidate (default 0.1)");
+  serve->add_option("--rollback-max-error-rate", f->rollback.max_error_rate,
+                    "Roll the canary back above this error rate (default 0.05)");
+  serve->add_option("--rollback-max-p99-ms", f->rollback.max_p99_ms,
+                    "Roll the canary back above this p99 (default 0 = no limit)");
+  serve->add_option("--rollback-window-s", f->rollback.window_seconds,
+                    "Rollback window in seconds (default 60)");
+  serve->add_option("--rollback-min-requests", f->rollback.min_requests,
+                    "Candidate requests in the window before the rule applies (default 100)");
   serve->footer(
       "Examples:\n"
       "  tandem serve --model fraud@champion --port 8080\n"
       "  tandem serve --model fraud/3 --max-batch-size 32 --max-queue-delay-us 500\n"
       "  tandem serve --model-dir ./model --port 0\n"
+      "  tandem serve --model fraud@champion --shadow fraud@challenger \\\n"
+      "      --canary fraud@candidate --canary-weight 0.05 --rollback-max-p99-ms 50\n"
       "  curl -d '{\"model\":\"fraud\",\"features\":[...]}' localhost:8080/infer");
   serve->callback([f, &ctx] { ctx.exit_code = RunServe(*f); });
 }
