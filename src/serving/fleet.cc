@@ -28,14 +28,16 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<sql::Migration>& Migrations() {
+  // BIGINT: timestamps are microseconds (INTEGER is 32-bit on PostgreSQL;
+  // on SQLite both are the same 64-bit integer, so existing databases agree).
   static const auto* m = new std::vector<sql::Migration>{
       {1, "deployments",
        "CREATE TABLE serving_deployments (name TEXT PRIMARY KEY, spec TEXT NOT NULL, "
-       "desired INTEGER NOT NULL, generation INTEGER NOT NULL, created_at INTEGER NOT NULL, "
-       "updated_at INTEGER NOT NULL);"
-       "CREATE TABLE serving_replicas (deployment TEXT NOT NULL, idx INTEGER NOT NULL, "
-       "pid INTEGER NOT NULL, start_time INTEGER NOT NULL, generation INTEGER NOT NULL, "
-       "admin_port INTEGER NOT NULL, started_at INTEGER NOT NULL, "
+       "desired BIGINT NOT NULL, generation BIGINT NOT NULL, created_at BIGINT NOT NULL, "
+       "updated_at BIGINT NOT NULL);"
+       "CREATE TABLE serving_replicas (deployment TEXT NOT NULL, idx BIGINT NOT NULL, "
+       "pid BIGINT NOT NULL, start_time BIGINT NOT NULL, generation BIGINT NOT NULL, "
+       "admin_port BIGINT NOT NULL, started_at BIGINT NOT NULL, "
        "PRIMARY KEY (deployment, idx))"}};
   return *m;
 }
