@@ -554,6 +554,8 @@ StatusOr<std::optional<ExitInfo>> SlurmSubstrate::Poll(const JobHandle& handle) 
   // Later polls (and other control planes) see the same answer.
   WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
   WriteFileAtomic(dir + "/" + kResultFile, ExitInfoToJson(*ended).dump());
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(h.slurm_id);
   return ended;
 }
 

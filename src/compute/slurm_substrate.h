@@ -18,10 +18,12 @@
 // completion log via `sacct -c`) is mapped through SlurmStateTable()
 // (slurm_commands.h), metering from sacct's Elapsed/TotalCPU/MaxRSS.
 //
-// Stop: writes STATE_DIR/stop (the grace), `scancel --batch --signal=TERM`
-// (the step passes it to the runner: SIGTERM, grace, SIGKILL); a pending job
-// is simply `scancel`ed; if the job is still there grace + kill_after_seconds
-// later, Poll escalates to a plain `scancel` (SIGKILL to everything).
+// Stop: writes STATE_DIR/stop (the grace); before the runner started, a
+// plain `scancel`; after, `scancel --batch --signal=TERM` (the step passes it
+// to the runner: SIGTERM, grace, SIGKILL) and, once the result is there, a
+// plain `scancel` of the lingering step so Slurm records CANCELLED. If the
+// job is still there grace + kill_after_seconds later, Poll escalates to a
+// plain `scancel` (SIGTERM, KillWait, SIGKILL to everything).
 //
 // Restart safety: JobHandle.id is "<slurm job id>:<state dir>"; a new
 // SlurmSubstrate polls and stops jobs an earlier one submitted.

@@ -504,6 +504,30 @@ TEST_F(SlurmSubstrateTest, StopSignalsTheBatchStepThenEscalates) {
   EXPECT_EQ(failed.code(), StatusCode::kUnavailable);
 }
 
+TEST_F(SlurmSubstrateTest, StoppedResultCancelsTheLingeringStepOnce) {
+  auto s = Make();
+  fake_->Reply("sbatch", 0, "47\n");
+  auto h = s->Submit(Request());
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(WriteFileAtomic(StateDir() + "/runner.json", "{}"), "");
+  fake_->Reply("scancel", 0, "");
+  ASSERT_TRUE(s->Stop(*h, 2).ok());
+  ExitInfo e;
+  e.kind = ExitKind::kStopped;
+  e.message = "stopped";
+  ASSERT_EQ(WriteFileAtomic(StateDir() + "/result.json", ExitInfoToJson(e).dump()), "");
+  auto p = s->Poll(*h);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ((*p)->kind, ExitKind::kStopped);
+  EXPECT_THAT(fake_->calls.back(), ElementsAre("scancel", "47"));
+  ASSERT_TRUE(s->Poll(*h).ok());
+  EXPECT_EQ(fake_->CountCalls("scancel"), 2);  // the TERM, then one plain scancel
+  EXPECT_EQ(fake_->CountCalls("squeue"), 0);
+  // Stopping what has ended is a no-op.
+  ASSERT_TRUE(s->Stop(*h, 2).ok());
+  EXPECT_EQ(fake_->CountCalls("scancel"), 2);
+}
+
 TEST_F(SlurmSubstrateTest, BadHandles) {
   auto s = Make();
   EXPECT_EQ(s->Poll(JobHandle{"local", "/x"}).status().code(), StatusCode::kInvalidArgument);
