@@ -133,6 +133,21 @@ Status Register(const FinalizeRequest& req, const std::string& model_digest,
   return OkStatus();
 }
 
+// Uploads every regular file under `data_dir` to `<prefix>/<relative path>`
+// (JobSpec::publish_prefix).
+Status Publish(const std::string& data_dir, const std::string& prefix, store::ObjectStore& store) {
+  std::error_code ec;
+  if (!fs::is_directory(data_dir, ec)) return OkStatus();
+  for (auto it = fs::recursive_directory_iterator(data_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file() || it->is_symlink()) continue;
+    const std::string rel = it->path().lexically_relative(data_dir).generic_string();
+    RETURN_IF_ERROR(store.PutFile(prefix + "/" + rel, it->path().string()).status());
+  }
+  if (ec) return InternalError("listing " + data_dir + ": " + ec.message());
+  return OkStatus();
+}
+
 }  // namespace
 
 std::string FallbackReason(const ExitInfo& e, const JobSpec& spec) {
@@ -164,6 +179,9 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
   if (fs::exists(req.log_path, ec)) {
     out.log_key = prefix + "logs/attempt-" + std::to_string(r.attempt) + ".log";
     RETURN_IF_ERROR(store.PutFile(out.log_key, req.log_path).status());
+  }
+  if (!r.spec.publish_prefix.empty()) {
+    RETURN_IF_ERROR(Publish(req.ml_dir + "/output/data", r.spec.publish_prefix, store));
   }
   if (req.stop_requested || req.exit.kind == ExitKind::kStopped) {
     out.state = JobState::kStopped;

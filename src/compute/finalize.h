@@ -5,6 +5,7 @@
 // Store layout:  jobs/<id>/logs/attempt-<n>.log
 //                jobs/<id>/output/model.tar.gz   (Completed only)
 //                jobs/<id>/output/output.tar.gz  (if output/data is non-empty)
+//                <spec.publish_prefix>/<file>    (each output/data file, any outcome)
 //
 // Thread-safety: free functions over thread-safe store and registry.
 #pragma once

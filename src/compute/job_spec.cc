@@ -287,6 +287,7 @@ Json JobSpec::ToJson() const {
   j["keep_alive_seconds"] = keep_alive_seconds;
   j["network"] = network;
   if (!image.empty()) j["image"] = image;
+  if (!publish_prefix.empty()) j["publish_prefix"] = publish_prefix;
   return j;
 }
 
@@ -297,7 +298,8 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
       CheckKnown(j, "",
                  {"name", "team", "entry_point", "source_dir", "hyperparameters", "inputs",
                   "metric_definitions", "resources", "max_runtime_seconds", "environment",
-                  "register", "retries", "keep_alive_seconds", "network", "image"}));
+                  "register", "retries", "keep_alive_seconds", "network", "image",
+                  "publish_prefix"}));
   JobSpec spec;
   // A null value (`key:` with nothing after it in YAML) means "default".
   auto has = [&](const char* k) { return j.contains(k) && !j[k].is_null(); };
@@ -355,6 +357,14 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
   }
   if (has("image")) {
     ASSIGN_OR_RETURN(spec.image, String(j["image"], "image"));
+  }
+  if (has("publish_prefix")) {
+    ASSIGN_OR_RETURN(spec.publish_prefix, String(j["publish_prefix"], "publish_prefix"));
+    if (spec.publish_prefix.empty() || spec.publish_prefix.front() == '/' ||
+        HasDotDot(spec.publish_prefix) || HasControl(spec.publish_prefix)) {
+      return InvalidArgumentError("'publish_prefix' " + Quote(spec.publish_prefix) +
+                                  " must be a relative object-store key prefix without '..'");
+    }
   }
   return spec;
 }

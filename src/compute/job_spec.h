@@ -16,6 +16,7 @@
 //   keep_alive_seconds: 300
 //   network: false
 //   image: registry.local/team/train:1.2   # reserved: OCI images come later
+//   publish_prefix: results/run-7    # output/data files also land under this key prefix
 //
 // Validation (FromJson; every error is InvalidArgument naming the field's
 // full path, e.g. "unknown field 'resources.cpu'", "'retries' must be an
@@ -92,6 +93,10 @@ struct JobSpec {
   int64_t keep_alive_seconds = 0;              // warm pool retention, 0..3600
   bool network = false;                        // sandboxed jobs get no network unless true
   std::string image;                           // reserved for OCI images
+  // Every file the job leaves in /opt/ml/output/data is also uploaded to
+  // `<publish_prefix>/<relative path>` when it ends, whatever its outcome
+  // (batch transform's per-object outputs). "" = nothing is published.
+  std::string publish_prefix;
 
   bool operator==(const JobSpec&) const = default;
 
