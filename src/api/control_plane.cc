@@ -9,6 +9,7 @@
 #include "compute/job_service.h"
 #include "compute/local_substrate.h"
 #include "compute/metering.h"
+#include "compute/tuning_service.h"
 #include "compute/slurm_substrate.h"
 #include "serving/fleet.h"
 
@@ -88,6 +89,13 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                          spec.resources.memory_mb);
   };
   ASSIGN_OR_RETURN(cp->jobs_, compute::JobService::Open(std::move(jopts)));
+  compute::TuningServiceOptions topts;
+  topts.db = g.db.get();
+  topts.outbox = g.outbox;
+  topts.jobs = cp->jobs_.get();
+  topts.registry = g.registry.get();
+  topts.clock = &clock;
+  ASSIGN_OR_RETURN(cp->tuning_, compute::TuningService::Open(topts));
 
   cp->services_.clock = &clock;
   cp->services_.db = g.db.get();
@@ -95,6 +103,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.bus = g.bus.get();
   cp->services_.registry = g.registry.get();
   cp->services_.jobs = cp->jobs_.get();
+  cp->services_.tuning = cp->tuning_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).
@@ -129,6 +138,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterArtifactRoutes(*server_, services_, config_.max_body_bytes);
   RegisterEventRoutes(*server_, services_);
   RegisterJobRoutes(*server_, services_);
+  RegisterTuningRoutes(*server_, services_);
   RegisterDeploymentRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);
   RegisterOpenApiRoutes(*server_);
@@ -137,6 +147,7 @@ void ControlPlane::RegisterRoutes() {
 StatusOr<int> ControlPlane::Start() {
   RETURN_IF_ERROR(jobs_->Recover());
   jobs_->Start();
+  tuning_->Start();
   RETURN_IF_ERROR(fleet_->Start());
   ASSIGN_OR_RETURN(int port, server_->Start());
   LogInfo("control plane listening",
@@ -149,6 +160,7 @@ StatusOr<int> ControlPlane::Start() {
 
 void ControlPlane::Stop(int64_t grace_ms) {
   if (server_) server_->Stop(grace_ms);
+  if (tuning_) tuning_->Shutdown();  // tuning jobs resume in the next control plane
   if (jobs_) jobs_->Shutdown();
   if (fleet_) fleet_->Shutdown();  // replicas keep serving
 }

@@ -20,6 +20,7 @@
 
 namespace tandem::compute {
 class JobService;
+class TuningService;
 }
 namespace tandem::serving {
 class Fleet;
@@ -35,6 +36,7 @@ struct Services {
   bus::EventBus* bus = nullptr;
   registry::ModelRegistry* registry = nullptr;
   compute::JobService* jobs = nullptr;  // training jobs (compute tier)
+  compute::TuningService* tuning = nullptr;  // hyperparameter tuning (compute tier)
   serving::Fleet* fleet = nullptr;      // serving deployments (serving tier)
 };
 
@@ -66,6 +68,7 @@ class ControlPlane {
   Config config_;
   glue::Glue glue_;
   std::unique_ptr<compute::JobService> jobs_;
+  std::unique_ptr<compute::TuningService> tuning_;
   std::unique_ptr<serving::Fleet> fleet_;
   std::unique_ptr<http::Server> server_;
   Services services_;
@@ -76,6 +79,7 @@ void RegisterModelRoutes(http::Server& server, const Services& services);
 void RegisterArtifactRoutes(http::Server& server, const Services& services, int64_t max_upload);
 void RegisterEventRoutes(http::Server& server, const Services& services);
 void RegisterJobRoutes(http::Server& server, const Services& services);
+void RegisterTuningRoutes(http::Server& server, const Services& services);
 void RegisterDeploymentRoutes(http::Server& server, const Services& services);
 // GET /api/v1/status (status_api.cc).
 void RegisterStatusRoutes(http::Server& server, const Services& services);

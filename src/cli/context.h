@@ -45,6 +45,7 @@ void AddModelCommands(CLI::App& app, Context& ctx);
 void AddArtifactCommands(CLI::App& app, Context& ctx);
 void AddEventCommands(CLI::App& app, Context& ctx);
 void AddJobCommands(CLI::App& app, Context& ctx);
+void AddTuneCommands(CLI::App& app, Context& ctx);
 void AddDeploymentCommands(CLI::App& app, Context& ctx);
 void AddStatusCommand(CLI::App& app, Context& ctx);
 

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   AddArtifactCommands(app, ctx);
   AddEventCommands(app, ctx);
   AddJobCommands(app, ctx);
+  AddTuneCommands(app, ctx);
   AddDeploymentCommands(app, ctx);
   AddStatusCommand(app, ctx);
 

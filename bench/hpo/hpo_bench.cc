@@ -1,0 +1,214 @@
+// hpo_bench: tandem's tuning strategies driven in-process (no control plane:
+// the samplers and ASHA from src/compute/tuning_*, each trial a fork/exec of
+// the native XGBoost trainer, tools/train_xgboost, under the SageMaker
+// contract's environment variables). Prints one JSON line per (strategy,
+// seed): the best validation logloss reached and the trials' total
+// CPU-seconds (user + system, from wait4).
+//
+//   hpo_bench --trainer PATH --data DIR --strategy random|tpe|hyperband
+//             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "compute/tuning_asha.h"
+#include "compute/tuning_sampler.h"
+#include "compute/tuning_tpe.h"
+
+namespace tandem::bench {
+namespace {
+
+using compute::ParameterRange;
+using compute::ParamType;
+using compute::Scaling;
+using compute::tuning::Observation;
+using compute::tuning::Params;
+
+ParameterRange Range(std::string name, ParamType type, double lo, double hi, Scaling s) {
+  ParameterRange r;
+  r.name = std::move(name);
+  r.type = type;
+  r.min = lo;
+  r.max = hi;
+  r.scaling = s;
+  return r;
+}
+
+// The search space, shared with optuna_baseline.py.
+std::vector<ParameterRange> Space() {
+  return {Range("eta", ParamType::kContinuous, 0.01, 0.5, Scaling::kLogarithmic),
+          Range("max_depth", ParamType::kInteger, 2, 10, Scaling::kLinear),
+          Range("min_child_weight", ParamType::kContinuous, 0.1, 20, Scaling::kLogarithmic),
+          Range("subsample", ParamType::kContinuous, 0.5, 1.0, Scaling::kLinear),
+          Range("lambda", ParamType::kContinuous, 0.001, 10, Scaling::kLogarithmic)};
+}
+
+struct TrialResult {
+  double loss = std::numeric_limits<double>::infinity();
+  double cpu_seconds = 0;
+};
+
+std::string Render(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.10g", v.get<double>());
+    return buf;
+  }
+  return v.dump();
+}
+
+// Runs the trainer with `params` and num_round = rounds; returns the last
+// validation logloss it printed and its CPU time.
+TrialResult RunTrial(const std::string& trainer, const std::string& data, const std::string& work,
+                     const Params& params, int64_t rounds) {
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work + "/model");
+  std::filesystem::create_directories(work + "/output");
+  std::vector<std::string> args = {trainer, "--num_round", std::to_string(rounds),
+                                   "--eval_metric", "logloss", "--nthread", "1",
+                                   "--self_test_rows", "0"};
+  for (const auto& [k, v] : params) {
+    args.push_back("--" + k);
+    args.push_back(Render(v));
+  }
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    setenv("SM_CHANNEL_TRAIN", (data + "/train.csv").c_str(), 1);
+    setenv("SM_CHANNEL_VALIDATION", (data + "/validation.csv").c_str(), 1);
+    setenv("SM_MODEL_DIR", (work + "/model").c_str(), 1);
+    setenv("SM_OUTPUT_DIR", (work + "/output").c_str(), 1);
+    setenv("SM_INPUT_CONFIG_DIR", work.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  TrialResult r;
+  r.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+                  ru.ru_stime.tv_usec / 1e6;
+  static const std::regex kLoss("validation-logloss:([-+0-9.eE]+)");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), kLoss);
+       it != std::sregex_iterator(); ++it) {
+    r.loss = std::stod((*it)[1].str());
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::cerr << "trial failed: " << out.substr(0, 500) << "\n";
+    r.loss = std::numeric_limits<double>::infinity();
+  }
+  return r;
+}
+
+struct Options {
+  std::string trainer, data, strategy = "tpe", work = "/tmp/hpo-bench";
+  std::vector<uint64_t> seeds = {1, 2, 3};
+  int budget = 24;
+  int64_t max_rounds = 81, min_rounds = 3;
+  int eta = 3;
+};
+
+nlohmann::json RunOne(const Options& o, uint64_t seed) {
+  auto space = Space();
+  std::string work = o.work + "/" + o.strategy + "-" + std::to_string(seed);
+  double best = std::numeric_limits<double>::infinity(), cpu = 0;
+  int64_t rounds_total = 0;
+  if (o.strategy == "hyperband") {
+    compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta);
+    auto sampler = compute::tuning::MakeRandomSampler(space, seed);
+    std::map<int64_t, Params> configs;
+    int64_t next = 0;
+    for (int i = 0; i < o.budget; ++i) {
+      auto p = asha.NextPromotion();
+      int64_t config = p ? p->config : next++;
+      int rung = p ? p->rung : 0;
+      if (!p) configs[config] = *sampler->Suggest(config, {});
+      int64_t rounds = asha.resource(rung);
+      TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds);
+      asha.Report(config, rung, r.loss);
+      cpu += r.cpu_seconds;
+      rounds_total += rounds;
+      best = std::min(best, r.loss);
+    }
+  } else {
+    auto sampler = o.strategy == "random" ? compute::tuning::MakeRandomSampler(space, seed)
+                                          : compute::tuning::MakeTpeSampler(space, seed);
+    std::vector<Observation> hist;
+    for (int i = 0; i < o.budget; ++i) {
+      Params p = *sampler->Suggest(i, hist);
+      TrialResult r = RunTrial(o.trainer, o.data, work, p, o.max_rounds);
+      hist.push_back({p, r.loss});
+      cpu += r.cpu_seconds;
+      rounds_total += o.max_rounds;
+      best = std::min(best, r.loss);
+    }
+  }
+  std::filesystem::remove_all(work);
+  return {{"tool", "tandem"},  {"strategy", o.strategy}, {"seed", seed},
+          {"trials", o.budget}, {"best", best},          {"cpu_seconds", cpu},
+          {"boosting_rounds", rounds_total}};
+}
+
+int Main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--trainer") o.trainer = v;
+    else if (k == "--data") o.data = v;
+    else if (k == "--strategy") o.strategy = v;
+    else if (k == "--budget") o.budget = std::stoi(v);
+    else if (k == "--max-rounds") o.max_rounds = std::stoll(v);
+    else if (k == "--min-rounds") o.min_rounds = std::stoll(v);
+    else if (k == "--eta") o.eta = std::stoi(v);
+    else if (k == "--work") o.work = v;
+    else if (k == "--seeds") {
+      o.seeds.clear();
+      for (size_t at = 0; at < v.size();) {
+        size_t comma = v.find(',', at);
+        o.seeds.push_back(std::stoull(v.substr(at, comma - at)));
+        at = comma == std::string::npos ? v.size() : comma + 1;
+      }
+    } else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
+  }
+  if (o.trainer.empty() || o.data.empty()) {
+    std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
+                 "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3]\n";
+    return 2;
+  }
+  for (uint64_t seed : o.seeds) std::cout << RunOne(o, seed).dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace tandem::bench
+
+int main(int argc, char** argv) { return tandem::bench::Main(argc, argv); }

@@ -1,0 +1,59 @@
+// /api/v1/tuning-jobs: hyperparameter tuning jobs (create, list, get, stop,
+// trials).
+#include "api/control_plane.h"
+#include "api/rest.h"
+#include "compute/tuning_service.h"
+
+namespace tandem::api {
+
+void RegisterTuningRoutes(http::Server& server, const Services& s) {
+  compute::TuningService* tuning = s.tuning;
+  if (tuning == nullptr) return;
+
+  server.Route("POST", "/api/v1/tuning-jobs",
+               JsonHandler(
+                   [tuning](http::Request& req) -> StatusOr<Json> {
+                     ASSIGN_OR_RETURN(Json body, JsonBody(req));
+                     ASSIGN_OR_RETURN(compute::TuningSpec spec,
+                                      compute::TuningSpec::FromJson(body));
+                     ASSIGN_OR_RETURN(compute::TuningRecord r, tuning->Create(std::move(spec)));
+                     return r.ToJson();
+                   },
+                   201));
+
+  server.Route("GET", "/api/v1/tuning-jobs",
+               JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+                 std::optional<compute::TuningState> state;
+                 if (!req.Query("state").empty()) {
+                   ASSIGN_OR_RETURN(state, compute::ParseTuningState(req.Query("state")));
+                 }
+                 ASSIGN_OR_RETURN(auto list, tuning->List(state, page.max_results));
+                 Json items = Json::array();
+                 for (const auto& r : list) items.push_back(r.ToJson());
+                 return Json{{"tuning_jobs", items}};
+               }));
+
+  server.Route("GET", "/api/v1/tuning-jobs/{name}",
+               JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(compute::TuningRecord r, tuning->Get(req.path_params["name"]));
+                 return r.ToJson();
+               }));
+
+  server.Route("POST", "/api/v1/tuning-jobs/{name}/stop",
+               JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(compute::TuningRecord r, tuning->Stop(req.path_params["name"]));
+                 return r.ToJson();
+               }));
+
+  server.Route("GET", "/api/v1/tuning-jobs/{name}/trials",
+               JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
+                 std::string name = req.path_params["name"];
+                 ASSIGN_OR_RETURN(auto trials, tuning->Trials(name));
+                 Json items = Json::array();
+                 for (const auto& t : trials) items.push_back(t.ToJson());
+                 return Json{{"name", name}, {"trials", items}};
+               }));
+}
+
+}  // namespace tandem::api
