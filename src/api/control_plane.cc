@@ -9,8 +9,9 @@
 #include "compute/job_service.h"
 #include "compute/local_substrate.h"
 #include "compute/metering.h"
-#include "compute/tuning_service.h"
 #include "compute/slurm_substrate.h"
+#include "compute/notebook_service.h"
+#include "compute/tuning_service.h"
 #include "serving/fleet.h"
 
 namespace tandem::api {
@@ -61,6 +62,45 @@ StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config
   return std::unique_ptr<compute::Substrate>(std::move(substrate));
 }
 
+// Managed notebooks from the `notebooks:` section: {idle_timeout_seconds: N
+// (default 3600, 0 = never cull), jupyter: /path/to/jupyter-notebook}. They
+// always run on the local substrate: their port must be reachable from here.
+StatusOr<std::unique_ptr<compute::NotebookService>> OpenNotebooks(
+    const Config& config, const glue::Glue& g, Clock& clock, const compute::PriceTable& prices) {
+  compute::NotebookServiceOptions opts;
+  const Json section = config.raw.contains("notebooks") ? config.raw["notebooks"] : Json::object();
+  if (!section.is_object()) return InvalidArgumentError("config key 'notebooks' must be a mapping");
+  for (const auto& [key, value] : section.items()) {
+    if (key == "idle_timeout_seconds") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+        return InvalidArgumentError(
+            "config key 'notebooks.idle_timeout_seconds' must be an integer >= 0");
+      }
+      opts.default_idle_timeout_seconds = value.get<int64_t>();
+    } else if (key == "jupyter") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        return InvalidArgumentError("config key 'notebooks.jupyter' must be a path");
+      }
+      opts.jupyter_binary = value.get<std::string>();
+    } else {
+      return InvalidArgumentError("unknown config key 'notebooks." + key +
+                                  "' (expected idle_timeout_seconds or jupyter)");
+    }
+  }
+  compute::LocalSubstrateOptions lopts;
+  ASSIGN_OR_RETURN(auto substrate, compute::LocalSubstrate::Create(lopts));
+  opts.home = config.home;
+  opts.db = g.db.get();
+  opts.outbox = g.outbox;
+  opts.store = g.store.get();
+  opts.clock = &clock;
+  opts.substrate = std::move(substrate);
+  opts.cost = [prices](const std::string& team, const compute::Metering& m) {
+    return compute::Cost(prices, team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes, 1, 0);
+  };
+  return compute::NotebookService::Open(std::move(opts));
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config, Clock& clock) {
@@ -89,6 +129,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                          spec.resources.memory_mb);
   };
   ASSIGN_OR_RETURN(cp->jobs_, compute::JobService::Open(std::move(jopts)));
+  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices));
   compute::TuningServiceOptions topts;
   topts.db = g.db.get();
   topts.outbox = g.outbox;
@@ -103,6 +144,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.bus = g.bus.get();
   cp->services_.registry = g.registry.get();
   cp->services_.jobs = cp->jobs_.get();
+  cp->services_.notebooks = cp->notebooks_.get();
   cp->services_.tuning = cp->tuning_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
@@ -140,6 +182,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterJobRoutes(*server_, services_);
   RegisterTuningRoutes(*server_, services_);
   RegisterDeploymentRoutes(*server_, services_);
+  RegisterNotebookRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);
   RegisterOpenApiRoutes(*server_);
 }
@@ -150,11 +193,12 @@ StatusOr<int> ControlPlane::Start() {
   tuning_->Start();
   RETURN_IF_ERROR(fleet_->Start());
   ASSIGN_OR_RETURN(int port, server_->Start());
-  LogInfo("control plane listening",
-          {{"address", config_.listen_host + ":" + std::to_string(port)},
-           {"home", config_.home},
-           {"database", config_.database_uri},
-           {"store", config_.store_uri}});
+  notebooks_->set_api_url("http://" + config_.listen_host + ":" + std::to_string(port));
+  notebooks_->Start();
+  LogInfo("control plane listening", {{"address", config_.listen_host + ":" + std::to_string(port)},
+                                      {"home", config_.home},
+                                      {"database", config_.database_uri},
+                                      {"store", config_.store_uri}});
   return port;
 }
 
@@ -162,7 +206,8 @@ void ControlPlane::Stop(int64_t grace_ms) {
   if (server_) server_->Stop(grace_ms);
   if (tuning_) tuning_->Shutdown();  // tuning jobs resume in the next control plane
   if (jobs_) jobs_->Shutdown();
-  if (fleet_) fleet_->Shutdown();  // replicas keep serving
+  if (notebooks_) notebooks_->Shutdown();  // notebooks keep running
+  if (fleet_) fleet_->Shutdown();          // replicas keep serving
 }
 
 }  // namespace tandem::api

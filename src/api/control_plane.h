@@ -20,6 +20,7 @@
 
 namespace tandem::compute {
 class JobService;
+class NotebookService;
 class TuningService;
 }
 namespace tandem::serving {
@@ -36,8 +37,9 @@ struct Services {
   bus::EventBus* bus = nullptr;
   registry::ModelRegistry* registry = nullptr;
   compute::JobService* jobs = nullptr;  // training jobs (compute tier)
-  compute::TuningService* tuning = nullptr;  // hyperparameter tuning (compute tier)
   serving::Fleet* fleet = nullptr;      // serving deployments (serving tier)
+  compute::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
+  compute::TuningService* tuning = nullptr;       // hyperparameter tuning (compute tier)
 };
 
 class ControlPlane {
@@ -68,6 +70,7 @@ class ControlPlane {
   Config config_;
   glue::Glue glue_;
   std::unique_ptr<compute::JobService> jobs_;
+  std::unique_ptr<compute::NotebookService> notebooks_;
   std::unique_ptr<compute::TuningService> tuning_;
   std::unique_ptr<serving::Fleet> fleet_;
   std::unique_ptr<http::Server> server_;
@@ -81,6 +84,7 @@ void RegisterEventRoutes(http::Server& server, const Services& services);
 void RegisterJobRoutes(http::Server& server, const Services& services);
 void RegisterTuningRoutes(http::Server& server, const Services& services);
 void RegisterDeploymentRoutes(http::Server& server, const Services& services);
+void RegisterNotebookRoutes(http::Server& server, const Services& services);
 // GET /api/v1/status (status_api.cc).
 void RegisterStatusRoutes(http::Server& server, const Services& services);
 

@@ -48,5 +48,6 @@ void AddJobCommands(CLI::App& app, Context& ctx);
 void AddTuneCommands(CLI::App& app, Context& ctx);
 void AddDeploymentCommands(CLI::App& app, Context& ctx);
 void AddStatusCommand(CLI::App& app, Context& ctx);
+void AddNotebookCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   AddTuneCommands(app, ctx);
   AddDeploymentCommands(app, ctx);
   AddStatusCommand(app, ctx);
+  AddNotebookCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

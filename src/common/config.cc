@@ -44,7 +44,7 @@ Status ParseListen(const std::string& listen, Config& c) {
 Status ApplyDocument(const Json& doc, Config& c) {
   static const std::set<std::string> kKnown = {
       "listen", "database", "store", "bus", "log_level", "max_body_mb",
-      "compute", "serving", "pricing", "images"};  // later modules' sections
+      "compute", "serving", "pricing", "images", "notebooks"};  // later modules' sections
   if (doc.is_null()) return OkStatus();
   if (!doc.is_object()) return InvalidArgumentError("tandem.yaml must be a mapping");
   for (const auto& [k, v] : doc.items()) {
