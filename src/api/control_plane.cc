@@ -181,6 +181,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterEventRoutes(*server_, services_);
   RegisterJobRoutes(*server_, services_);
   RegisterTuningRoutes(*server_, services_);
+  RegisterTransformRoutes(*server_, services_);
   RegisterDeploymentRoutes(*server_, services_);
   RegisterNotebookRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);

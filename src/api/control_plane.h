@@ -83,6 +83,7 @@ void RegisterArtifactRoutes(http::Server& server, const Services& services, int6
 void RegisterEventRoutes(http::Server& server, const Services& services);
 void RegisterJobRoutes(http::Server& server, const Services& services);
 void RegisterTuningRoutes(http::Server& server, const Services& services);
+void RegisterTransformRoutes(http::Server& server, const Services& services);
 void RegisterDeploymentRoutes(http::Server& server, const Services& services);
 void RegisterNotebookRoutes(http::Server& server, const Services& services);
 // GET /api/v1/status (status_api.cc).
