@@ -49,5 +49,6 @@ void AddTuneCommands(CLI::App& app, Context& ctx);
 void AddDeploymentCommands(CLI::App& app, Context& ctx);
 void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
+void AddTransformCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   AddDeploymentCommands(app, ctx);
   AddStatusCommand(app, ctx);
   AddNotebookCommands(app, ctx);
+  AddTransformCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

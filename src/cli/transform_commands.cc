@@ -1,0 +1,187 @@
+// `tandem transform ...`: run (submit a batch transform spec, optionally
+// wait), list, get, stop. A transform runs as a compute job: its log is
+// `tandem jobs logs ID`.
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "cli/context.h"
+#include "cli/list_flags.h"
+#include "cli/progress.h"
+#include "common/clock.h"
+#include "common/uri.h"
+#include "common/yaml.h"
+
+namespace tandem::cli {
+namespace {
+namespace fs = std::filesystem;
+
+const std::vector<Column> kTransformColumns = {{"ID", "id"},
+                                               {"NAME", "name"},
+                                               {"TEAM", "team"},
+                                               {"MODEL", "transform.model"},
+                                               {"STATE", "state"},
+                                               {"OUTPUT", "transform.output_prefix"},
+                                               {"COST", "metering.cost"},
+                                               {"REASON", "failure_reason"}};
+
+std::string TransformPath(const std::string& id) {
+  return "/api/v1/transform-jobs/" + PercentEncode(id, "-._~");
+}
+
+bool Ended(const std::string& state) {
+  return state == "Completed" || state == "Failed" || state == "Stopped";
+}
+
+// Reads the spec; a relative input.uri naming something next to the spec
+// file becomes an absolute local path (else it is an object-store prefix).
+StatusOr<Json> ReadSpec(const std::string& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
+  auto spec = ReadYamlFile(file);
+  if (!spec.ok()) return Annotate(spec.status(), file);
+  if (!spec->is_object())
+    return InvalidArgumentError(file + ": a transform spec must be a mapping");
+  Json* input = spec->contains("input") ? &(*spec)["input"] : nullptr;
+  if (input != nullptr && input->is_object() && input->contains("uri") &&
+      (*input)["uri"].is_string()) {
+    std::string uri = (*input)["uri"].get<std::string>();
+    if (uri.starts_with("file://")) uri = uri.substr(7);
+    if (!uri.empty() && !uri.starts_with("/")) {
+      fs::path candidate = fs::weakly_canonical(fs::absolute(file).parent_path() / uri, ec);
+      if (!ec && fs::exists(candidate, ec)) uri = candidate.string();
+    }
+    (*input)["uri"] = uri;
+  }
+  return *spec;
+}
+
+// Shows the state until the transform ends; exit 0 only for Completed.
+Status Wait(Context& ctx, Format format, const std::string& id) {
+  ApiClient client = ctx.Client();
+  Progress progress(std::cerr, Progress::IsTerminal(2), "transform " + id, Clock::Real());
+  Json job;
+  std::string state;
+  while (true) {
+    ASSIGN_OR_RETURN(job, client.Call("GET", TransformPath(id)));
+    state = job.value("state", "");
+    progress.Update(state);
+    if (Ended(state)) break;
+    progress.Tick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  progress.Done(state);
+  if (format != Format::kTable) {
+    PrintObject(std::cout, format, job);
+  } else {
+    std::cerr << "==> " << job.value("name", "") << " " << state << ", outputs under "
+              << job["transform"].value("output_prefix", "") << "/, cost "
+              << job["metering"].value("cost", 0.0) << " (log: tandem jobs logs " << id << ")"
+              << std::endl;
+  }
+  if (state == "Completed") return OkStatus();
+  return FailedPreconditionError("transform " + id + " " + state +
+                                 (job.contains("failure_reason")
+                                      ? ": " + job["failure_reason"].get<std::string>()
+                                      : std::string()));
+}
+
+}  // namespace
+
+void AddTransformCommands(CLI::App& app, Context& ctx) {
+  CLI::App* tr = app.add_subcommand("transform", "Batch transform: score objects with a model");
+  tr->require_subcommand(1);
+  tr->footer(
+      "Examples:\n  tandem transform run -f examples/transform/transform.yaml --wait\n"
+      "  tandem transform list --state Failed\n  tandem transform get JOB_ID -o yaml\n"
+      "  tandem transform stop JOB_ID");
+
+  auto run = tr->add_subcommand("run", "Submit a transform spec (YAML or JSON); prints the job id");
+  auto file = std::make_shared<std::string>();
+  auto wait = std::make_shared<bool>(false);
+  run->add_option("-f,--file", *file, "Transform spec file")->required();
+  run->add_flag("--wait", *wait, "Show progress until it ends; exit 0 only if it Completed");
+  run->footer(
+      "Examples:\n  tandem transform run -f transform.yaml\n"
+      "  tandem transform run -f transform.yaml --wait -o json\n"
+      "Spec:\n  model: churn@champion            # or churn/3\n"
+      "  input: {uri: datasets/churn/, content_type: text/csv}   # or application/jsonlines\n"
+      "  batch_strategy: MultiRecord      # or SingleRecord\n"
+      "  max_payload_mb: 6\n  max_concurrent_transforms: 2\n"
+      "  join_source: None                # or Input\n"
+      "  output: {prefix: results/churn}  # <input-name>.out per object that succeeded\n"
+      "Notes:\n  A relative input.uri that exists next to the spec is sent as an absolute local\n"
+      "  path (the control plane must see it); otherwise it is an object-store prefix.");
+  run->callback([&ctx, file, wait] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json spec, ReadSpec(*file));
+      ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/transform-jobs", spec));
+      std::string id = job.value("id", "");
+      if (!*wait) {
+        if (f == Format::kTable) {
+          std::cout << id << std::endl;
+        } else {
+          PrintObject(std::cout, f, job);
+        }
+        return OkStatus();
+      }
+      std::cerr << "==> submitted " << id << std::endl;
+      return Wait(ctx, f, id);
+    });
+  });
+
+  auto list = tr->add_subcommand("list", "List transform jobs, newest first");
+  auto state = std::make_shared<std::string>();
+  auto team = std::make_shared<std::string>();
+  auto lflags = std::make_shared<ListFlags>();
+  list->add_option("--state", *state, "Only jobs in this state (Pending, Running, Failed, ...)");
+  list->add_option("--team", *team, "Only this team's transforms");
+  AddListFlags(list, *lflags, 50);
+  list->footer(
+      "Examples:\n  tandem transform list\n  tandem transform list --state Failed -o json");
+  list->callback([&ctx, state, team, lflags] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      std::string path = "/api/v1/transform-jobs?state=" + PercentEncode(*state, "-._~") +
+                         "&team=" + PercentEncode(*team, "-._~");
+      ASSIGN_OR_RETURN(Json doc, FetchList(client, path, "transform_jobs", *lflags));
+      PrintList(std::cout, f, doc, doc["transform_jobs"], kTransformColumns);
+      if (f == Format::kTable) HintMore(doc);
+      return OkStatus();
+    });
+  });
+
+  auto get = tr->add_subcommand("get", "Show a transform job");
+  auto gid = std::make_shared<std::string>();
+  get->add_option("ID", *gid, "Job id")->required();
+  get->footer("Example:\n  tandem transform get JOB_ID -o yaml");
+  get->callback([&ctx, gid] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json job, client.Call("GET", TransformPath(*gid)));
+      PrintObject(std::cout, f, job);
+      return OkStatus();
+    });
+  });
+
+  auto stop = tr->add_subcommand("stop", "Stop a transform job");
+  auto sid = std::make_shared<std::string>();
+  stop->add_option("ID", *sid, "Job id")->required();
+  stop->footer("Example:\n  tandem transform stop JOB_ID");
+  stop->callback([&ctx, sid] {
+    Run(ctx, [&](Format f) -> Status {
+      ApiClient client = ctx.Client();
+      ASSIGN_OR_RETURN(Json job, client.Call("POST", TransformPath(*sid) + "/stop"));
+      if (f == Format::kTable) {
+        std::cout << *sid << " " << job.value("state", "") << std::endl;
+      } else {
+        PrintObject(std::cout, f, job);
+      }
+      return OkStatus();
+    });
+  });
+}
+
+}  // namespace tandem::cli
