@@ -40,7 +40,12 @@ StatusOr<JobRecord> SubmitTransform(const TransformSpec& spec, JobService& jobs,
     return FailedPreconditionError("model " + spec.model.ToString() + " (version " +
                                    std::to_string(version->version) + ") is not READY");
   }
-  JobSpec job = TransformJobSpec(spec, version->source, transform_binary);
+  // The artifact's key keeps its file name (a single registered model.json
+  // must stage as *.json); the digest is the fallback.
+  auto key = version->tags.find("artifact_key");
+  const std::string source =
+      key != version->tags.end() && !key->second.empty() ? key->second : version->source;
+  JobSpec job = TransformJobSpec(spec, source, transform_binary);
   job.hyperparameters["model_version"] = version->version;
   return jobs.Submit(job);
 }
