@@ -25,7 +25,8 @@ namespace tandem::compute {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-constexpr size_t kReadChunk = 1 << 20;
+constexpr size_t kReadChunk = 4 << 20;
+constexpr size_t kBatchBytes = 1 << 20;
 
 struct Batch {
   int64_t first_line = 1;  // 1-based number of the batch's first line
@@ -210,8 +211,6 @@ void Process(const runtime::Predictor& predictor, const TransformOptions& opts, 
     b.out += '\n';
   }
   b.records = static_cast<int64_t>(lines.size());
-  b.text.clear();
-  b.text.shrink_to_fit();
 }
 
 // Reads the input in chunks and cuts it into batches of whole lines.
@@ -233,13 +232,21 @@ class Reader {
         if (nl == std::string_view::npos && eof_) cut = avail.size();
         if (cut == 0 && avail.size() > limit) cut = avail.size();  // too long, reported below
         if (cut > 0 && Trim(avail.substr(0, cut)).size() > limit) return TooLong();
-      } else if (avail.size() > limit || eof_) {
-        if (avail.size() <= limit) {
-          cut = avail.size();
-        } else {
-          size_t nl = avail.substr(0, limit + 1).rfind('\n');
-          if (nl == std::string_view::npos) return TooLong();
+      } else {
+        // Batches of up to min(limit, kBatchBytes): smaller than the payload
+        // limit keeps every worker busy and the batch in cache.
+        const size_t target = std::min(limit, kBatchBytes);
+        if (avail.size() <= target) {
+          if (eof_) cut = avail.size();
+        } else if (size_t nl = avail.substr(0, target + 1).rfind('\n');
+                   nl != std::string_view::npos) {
           cut = nl + 1;
+        } else if (nl = avail.substr(0, limit + 1).find('\n'); nl != std::string_view::npos) {
+          cut = nl + 1;
+        } else if (avail.size() > limit) {
+          return TooLong();
+        } else if (eof_) {
+          cut = avail.size();
         }
       }
       if (cut > 0 || (eof_ && avail.empty())) {
@@ -250,7 +257,7 @@ class Reader {
         pos_ += cut;
         return true;
       }
-      RETURN_IF_ERROR(Fill(std::max(kReadChunk, limit + 1 - avail.size())));
+      RETURN_IF_ERROR(Fill(kReadChunk));
     }
   }
   int64_t bytes() const { return bytes_; }
@@ -304,6 +311,21 @@ class Pipeline {
   }
   size_t max_in_flight() const { return 2 * workers_.size() + 1; }
 
+  // A cleared batch, reusing a released one's buffers (no page faults on
+  // fresh multi-megabyte allocations per batch).
+  std::unique_ptr<Batch> Acquire() {
+    if (free_.empty()) return std::make_unique<Batch>();
+    auto b = std::move(free_.back());
+    free_.pop_back();
+    b->text.clear();
+    b->out.clear();
+    b->status = OkStatus();
+    b->records = 0;
+    b->done = false;
+    return b;
+  }
+  void Release(std::unique_ptr<Batch> b) { free_.push_back(std::move(b)); }
+
   void Submit(std::unique_ptr<Batch> b) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(b.get());
@@ -351,6 +373,7 @@ class Pipeline {
   std::deque<Batch*> queue_;
   std::deque<std::unique_ptr<Batch>> in_flight_;  // submission order
   bool closed_ = false;
+  std::vector<std::unique_ptr<Batch>> free_;  // caller's thread only
   std::vector<std::thread> workers_;
 };
 
@@ -390,9 +413,10 @@ StatusOr<TransformStats> Run(const runtime::Predictor& predictor, int in_fd, std
     stats.records += b->records;
     stats.bytes_out += static_cast<int64_t>(b->out.size());
     ++stats.batches;
+    pipeline.Release(std::move(b));
   };
   while (first.ok()) {
-    auto b = std::make_unique<Batch>();
+    auto b = pipeline.Acquire();
     StatusOr<bool> more = reader.Next(*b);
     if (!more.ok()) {
       // Batches before the bad line are still checked: an earlier error wins.
