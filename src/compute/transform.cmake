@@ -14,6 +14,9 @@ if(TARGET tandem_runtime AND TARGET tandem_store)
   tandem_test(transform_test
     SOURCES transform_spec_test.cc transform_engine_test.cc
     DEPS tandem_transform)
+  if(TARGET transform_test)
+    target_compile_definitions(transform_test PRIVATE TANDEM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  endif()
 endif()
 
 # Offline (transform) and online (Predictor per request) scores are identical.

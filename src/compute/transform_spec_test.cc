@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/yaml.h"
+
 namespace tandem::compute {
 namespace {
 
@@ -124,6 +126,21 @@ TEST(TransformSpec, BecomesAJobRunningTandemTransform) {
   auto round = JobSpec::FromJson(job.ToJson());
   ASSERT_TRUE(round.ok()) << round.status();
   EXPECT_EQ(*round, job);
+}
+
+}  // namespace
+}  // namespace tandem::compute
+
+namespace tandem::compute {
+namespace {
+
+TEST(TransformSpec, TheExampleSpecParses) {
+  auto text = ReadYamlFile(std::string(TANDEM_SOURCE_DIR) + "/examples/transform/transform.yaml");
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto spec = TransformSpec::FromJson(*text);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->model.ToString(), "churn@champion");
+  EXPECT_EQ(spec->output_prefix, "results/churn/2026-11");
 }
 
 }  // namespace
