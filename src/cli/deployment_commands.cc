@@ -4,11 +4,10 @@
 #include <set>
 #include <thread>
 
-#include "common/clock.h"
-
 #include "cli/context.h"
 #include "cli/list_flags.h"
 #include "cli/progress.h"
+#include "common/clock.h"
 #include "common/yaml.h"
 
 namespace tandem::cli {

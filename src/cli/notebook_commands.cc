@@ -49,6 +49,9 @@ StatusOr<Json> WaitSettled(ApiClient& client, const std::string& name, int64_t t
 void AddNotebookCommands(CLI::App& app, Context& ctx) {
   CLI::App* nbs = app.add_subcommand("notebooks", "Managed Jupyter notebooks (compute tier)");
   nbs->require_subcommand(1);
+  nbs->footer(
+      "Examples:\n  tandem notebooks start lab --team vision\n  tandem notebooks url lab\n  "
+      "tandem notebooks list\n  tandem notebooks stop lab");
 
   struct StartFlags {
     std::string name, team = "default";

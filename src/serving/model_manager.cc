@@ -68,7 +68,11 @@ Status ModelManager::Warm(const runtime::LoadedModel& model) const {
   size_t outs = static_cast<size_t>(std::max(1, p.num_outputs()));
   size_t rows = static_cast<size_t>(std::max(1, options_.batch.max_batch_size));
   std::vector<float> in(rows * cols, 0.0f);
-  for (size_t i = 0; i < in.size(); i += 3) in[i] = NAN;  // exercise missing-value paths
+  // Tree models take NaN as "missing": exercise that path. Team code (Python
+  // handlers, native plugins) need not accept NaN, so it is warmed with zeros.
+  if (p.flavor() == "xgboost") {
+    for (size_t i = 0; i < in.size(); i += 3) in[i] = NAN;
+  }
   std::vector<float> out(rows * outs);
   for (int i = 0; i < options_.warmup_predictions; ++i) {
     size_t n = (i % 2 == 0) ? 1 : rows;
