@@ -167,5 +167,8 @@ class EventBus {
 
 // Queue and rule names: [A-Za-z0-9_-]{1,80}. InvalidArgument naming `what`.
 Status ValidateName(std::string_view what, std::string_view name);
+// Checks queue options against the SQS-like limits above (every backend);
+// InvalidArgument naming the queue and the field.
+Status ValidateQueueOptions(std::string_view name, const QueueOptions& options);
 
 }  // namespace tandem::bus

@@ -82,30 +82,6 @@ Status ValidateReceipt(std::string_view receipt) {
   return OkStatus();
 }
 
-Status ValidateQueueOptions(std::string_view name, const QueueOptions& o) {
-  auto bad = [&](const std::string& what) {
-    return InvalidArgumentError("queue '" + std::string(name) + "': " + what);
-  };
-  if (o.visibility_timeout_ms < 0 || o.visibility_timeout_ms > kMaxVisibilityTimeoutMs) {
-    return bad("visibility_timeout_ms must be within 0..43200000 (12 h)");
-  }
-  if (o.retention_ms < kMinRetentionMs || o.retention_ms > kMaxRetentionMs) {
-    return bad("retention_ms must be within 60000 (60 s)..1209600000 (14 days)");
-  }
-  if (o.delay_ms < 0 || o.delay_ms > kMaxDelayMs) return bad("delay_ms must be within 0..900000");
-  if (o.max_receive_count < 0 || o.max_receive_count > 1000) {
-    return bad("max_receive_count must be within 0..1000");
-  }
-  if ((o.max_receive_count > 0) != !o.dead_letter_queue.empty()) {
-    return bad("max_receive_count > 0 and dead_letter_queue must be set together");
-  }
-  if (!o.dead_letter_queue.empty()) {
-    RETURN_IF_ERROR(ValidateName("dead-letter queue", o.dead_letter_queue));
-    if (o.dead_letter_queue == name) return bad("a queue cannot be its own dead-letter queue");
-  }
-  return OkStatus();
-}
-
 QueueInfo QueueFromRow(const Row& r) {
   QueueInfo q;
   q.name = r.Text(0);
