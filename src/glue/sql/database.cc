@@ -1,7 +1,11 @@
 #include "glue/sql/database.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "glue/sql/postgres_database.h"
 #include "glue/sql/sqlite_database.h"
@@ -59,5 +63,11 @@ StatusOr<std::unique_ptr<Database>> Database::Open(std::string_view uri) {
 }
 
 bool IsRetryable(const Status& s) { return s.code() == StatusCode::kAborted; }
+
+void BackoffBeforeRetry(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  const int cap_ms = 1 << std::min(std::max(attempt, 0), 6);  // 1..64 ms, jittered
+  std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap_ms * 1000) + 100));
+}
 
 }  // namespace tandem::sql

@@ -93,4 +93,8 @@ class Database {
 // callback should not return Aborted for anything else.
 bool IsRetryable(const Status& s);
 
+// Sleeps before retry number `attempt` (0-based) of a conflicting transaction:
+// jittered, capped exponential backoff (0.1 ms .. 64 ms), shared by backends.
+void BackoffBeforeRetry(int attempt);
+
 }  // namespace tandem::sql

@@ -436,7 +436,6 @@ struct PostgresDatabase::Impl {
 
   Status Run(Mode mode, const std::function<Status(Transaction&)>& fn) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
-    thread_local std::minstd_rand rng(std::random_device{}());
     Status st;
     bool reconnected = false;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -458,8 +457,7 @@ struct PostgresDatabase::Impl {
       }
       if (st.ok() || !IsRetryable(st)) break;
       retries.fetch_add(1, std::memory_order_relaxed);
-      int cap_ms = 1 << std::min(attempt, 6);  // 1..64 ms, jittered
-      std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap_ms * 1000) + 100));
+      BackoffBeforeRetry(attempt);
     }
     Release(std::move(conn));
     return st;

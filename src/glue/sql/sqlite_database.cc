@@ -271,14 +271,12 @@ struct SqliteDatabase::Impl {
 
   Status Run(bool write, const std::function<Status(Transaction&)>& fn) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
-    thread_local std::minstd_rand rng(std::random_device{}());
     Status st;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
       st = Attempt(*conn, write, fn);
       if (st.ok() || !IsRetryable(st)) break;
       retries.fetch_add(1, std::memory_order_relaxed);
-      int cap_ms = 1 << std::min(attempt, 6);  // 1..64 ms, jittered
-      std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap_ms * 1000) + 100));
+      BackoffBeforeRetry(attempt);
     }
     Release(std::move(conn));
     return st;
