@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -68,6 +69,23 @@ void BackoffBeforeRetry(int attempt) {
   thread_local std::minstd_rand rng(std::random_device{}());
   const int cap_ms = 1 << std::min(std::max(attempt, 0), 6);  // 1..64 ms, jittered
   std::this_thread::sleep_for(std::chrono::microseconds(rng() % (cap_ms * 1000) + 100));
+}
+
+StatusOr<std::vector<const Migration*>> OrderMigrations(std::string_view component,
+                                                        const std::vector<Migration>& migrations) {
+  std::vector<const Migration*> ordered;
+  std::set<int> seen;
+  for (const Migration& m : migrations) {
+    if (m.version <= 0 || !seen.insert(m.version).second) {
+      return InvalidArgumentError("migration versions of '" + std::string(component) +
+                                  "' must be positive and unique; bad version " +
+                                  std::to_string(m.version) + " (" + m.name + ")");
+    }
+    ordered.push_back(&m);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  return ordered;
 }
 
 }  // namespace tandem::sql

@@ -97,4 +97,10 @@ bool IsRetryable(const Status& s);
 // jittered, capped exponential backoff (0.1 ms .. 64 ms), shared by backends.
 void BackoffBeforeRetry(int attempt);
 
+// The migrations of `component` sorted by version, for a backend's Migrate.
+// InvalidArgument (naming the component and the migration) if a version is
+// not positive or appears twice.
+StatusOr<std::vector<const Migration*>> OrderMigrations(std::string_view component,
+                                                        const std::vector<Migration>& migrations);
+
 }  // namespace tandem::sql

@@ -11,7 +11,6 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <thread>
 
 namespace tandem::sql {
@@ -509,18 +508,7 @@ Status PostgresDatabase::ExecAutocommit(std::string_view sql) {
 
 Status PostgresDatabase::Migrate(std::string_view component,
                                  const std::vector<Migration>& migrations) {
-  std::vector<const Migration*> ordered;
-  std::set<int> seen;
-  for (const Migration& m : migrations) {
-    if (m.version <= 0 || !seen.insert(m.version).second) {
-      return InvalidArgumentError("migration versions of '" + std::string(component) +
-                                  "' must be positive and unique; bad version " +
-                                  std::to_string(m.version) + " (" + m.name + ")");
-    }
-    ordered.push_back(&m);
-  }
-  std::sort(ordered.begin(), ordered.end(),
-            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  ASSIGN_OR_RETURN(std::vector<const Migration*> ordered, OrderMigrations(component, migrations));
   const std::string comp(component);
   // Each migration in its own READ COMMITTED transaction that first takes the
   // cluster-wide advisory lock: concurrent processes apply it one at a time,

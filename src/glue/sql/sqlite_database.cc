@@ -8,7 +8,6 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <thread>
 
 namespace tandem::sql {
@@ -323,18 +322,7 @@ int64_t SqliteDatabase::retries() const { return impl_->retries.load(); }
 
 Status SqliteDatabase::Migrate(std::string_view component,
                                const std::vector<Migration>& migrations) {
-  std::vector<const Migration*> ordered;
-  std::set<int> seen;
-  for (const Migration& m : migrations) {
-    if (m.version <= 0 || !seen.insert(m.version).second) {
-      return InvalidArgumentError("migration versions of '" + std::string(component) +
-                                  "' must be positive and unique; bad version " +
-                                  std::to_string(m.version) + " (" + m.name + ")");
-    }
-    ordered.push_back(&m);
-  }
-  std::sort(ordered.begin(), ordered.end(),
-            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  ASSIGN_OR_RETURN(std::vector<const Migration*> ordered, OrderMigrations(component, migrations));
   RETURN_IF_ERROR(WithTransaction([](Transaction& tx) {
     return tx
         .Exec(
