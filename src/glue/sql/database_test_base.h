@@ -1,0 +1,37 @@
+// Shared by the SQL backends' tests (sqlite_database_test.cc,
+// postgres_database_test.cc): a fixture base holding the database under test
+// with small helpers, and the behaviours every backend must show — ordered,
+// idempotent and concurrency-safe migrations, and exact counters under
+// concurrent threads and processes. A backend's fixture opens `db_` (and sets
+// `uri_`) in SetUp and runs each behaviour from a TEST_F of its own.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "glue/sql/database.h"
+
+namespace tandem::sql {
+
+class DatabaseTestBase : public ::testing::Test {
+ protected:
+  Status Exec(const std::string& sql, const std::vector<Value>& params = {});
+  StatusOr<std::vector<Row>> Query(const std::string& sql, const std::vector<Value>& params = {});
+  // A one-row table `counter` with n = 0, and a transaction adding 1 to it.
+  Status MakeCounter();
+  static Status Increment(Database& db);
+  int64_t Counter();
+
+  void RunMigrationsAreOrderedAndIdempotent();
+  void RunConcurrentMigrationsApplyOnce();
+  void RunThreadsIncrementExactly();
+  void RunTwoProcessesIncrementExactly();
+
+  std::string uri_;
+  std::unique_ptr<Database> db_;
+};
+
+}  // namespace tandem::sql
