@@ -9,6 +9,6 @@ if(TARGET tandem_compute_core AND TARGET tandem_compute_local)
 
   tandem_test(notebook_test
     SOURCES notebook_activity_test.cc notebook_store_test.cc notebook_service_test.cc
-    DEPS tandem_compute_notebooks tandem_compute_local)
+    DEPS tandem_compute_notebooks tandem_compute_local tandem_registry)
   set_tests_properties(notebook_test PROPERTIES TIMEOUT 600)
 endif()

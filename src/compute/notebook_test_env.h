@@ -1,5 +1,5 @@
-// Test fixture for notebooks: a fresh home with SQLite, a file store and the
-// SQL bus (whose outbox records the notebooks' events).
+// Test fixture for notebooks: the glue on a fresh home (glue_test_env.h) and
+// the notebook events its outbox recorded.
 #pragma once
 
 #include <filesystem>
@@ -7,8 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/clock.h"
-#include "common/ids.h"
+#include "compute/glue_test_env.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/sql/database.h"
@@ -17,26 +16,10 @@
 
 namespace tandem::compute {
 
-class NotebookTestEnv : public ::testing::Test {
+class NotebookTestEnv : public GlueTestEnv {
  protected:
-  void SetUp() override {
-    home_ = "/tmp/tandem-notebook-" + NewUlid(Clock::Real());
-    std::filesystem::create_directories(home_);
-    auto db = sql::Database::Open("sqlite://" + home_ + "/tandem.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto store = store::ObjectStore::Open("file://" + home_ + "/store");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto bus = bus::SqlEventBus::Attach(*db_, Clock::Real());
-    ASSERT_TRUE(bus.ok()) << bus.status();
-    bus_ = *std::move(bus);
-  }
-
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(home_, ec);
-  }
+  void SetUp() override { OpenGlue("/tmp/tandem-notebook-"); }
+  void TearDown() override { RemoveHome(); }
 
   // The notebook events recorded so far, as "<name>:<state>" in order.
   std::vector<std::string> NotebookEvents() {
@@ -52,11 +35,6 @@ class NotebookTestEnv : public ::testing::Test {
     }
     return out;
   }
-
-  std::string home_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<bus::SqlEventBus> bus_;
 };
 
 }  // namespace tandem::compute

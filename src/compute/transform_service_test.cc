@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "common/ids.h"
+#include "compute/glue_test_env.h"
 #include "compute/local_substrate.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/store/archive.h"
@@ -22,23 +23,12 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TransformServiceTest : public ::testing::Test {
+class TransformServiceTest : public GlueTestEnv {
  protected:
   void SetUp() override {
-    home_ = "/tmp/tandem-transform-svc-" + NewUlid(Clock::Real());
+    OpenGlue("/tmp/tandem-transform-svc-");
+    ASSERT_FALSE(HasFatalFailure());
     fs::create_directories(home_ + "/model");
-    auto db = sql::Database::Open("sqlite://" + home_ + "/tandem.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto store = store::ObjectStore::Open("file://" + home_ + "/store");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto bus = bus::SqlEventBus::Attach(*db_, Clock::Real());
-    ASSERT_TRUE(bus.ok()) << bus.status();
-    bus_ = *std::move(bus);
-    auto reg = registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
-    ASSERT_TRUE(reg.ok()) << reg.status();
-    registry_ = *std::move(reg);
     LocalSubstrateOptions lopts;
     lopts.capacity_cpus = 2;
     lopts.grace_seconds = 2;
@@ -60,8 +50,7 @@ class TransformServiceTest : public ::testing::Test {
   }
   void TearDown() override {
     jobs_.reset();
-    std::error_code ec;
-    fs::remove_all(home_, ec);
+    RemoveHome();
   }
 
   // An XGBoost model on 20 features, packed and registered as churn@champion.
@@ -112,11 +101,6 @@ class TransformServiceTest : public ::testing::Test {
   }
   bool Exists(const std::string& key) { return store_->Stat(key).ok(); }
 
-  std::string home_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<bus::SqlEventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
   std::unique_ptr<JobService> jobs_;
 };
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/ids.h"
+#include "compute/glue_test_env.h"
 #include "compute/local_substrate.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
@@ -40,27 +41,16 @@ done
 echo "x=$x" > "$SM_MODEL_DIR/model.txt"
 )";
 
-class TuningServiceTest : public ::testing::Test {
+class TuningServiceTest : public GlueTestEnv {
  protected:
   void SetUp() override {
-    home_ = "/tmp/tandem-tuning-" + NewUlid(Clock::Real());
+    OpenGlue("/tmp/tandem-tuning-");
+    ASSERT_FALSE(HasFatalFailure());
     fs::create_directories(home_ + "/src");
     std::ofstream(home_ + "/src/train.sh") << kTrainer;
     fs::permissions(home_ + "/src/train.sh", fs::perms::owner_all | fs::perms::group_read |
                                                  fs::perms::group_exec | fs::perms::others_read |
                                                  fs::perms::others_exec);
-    auto db = sql::Database::Open("sqlite://" + home_ + "/tandem.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto store = store::ObjectStore::Open("file://" + home_ + "/store");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto bus = bus::SqlEventBus::Attach(*db_, Clock::Real());
-    ASSERT_TRUE(bus.ok()) << bus.status();
-    bus_ = *std::move(bus);
-    auto reg = registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
-    ASSERT_TRUE(reg.ok()) << reg.status();
-    registry_ = *std::move(reg);
     LocalSubstrateOptions lopts;
     lopts.capacity_cpus = 3;
     lopts.grace_seconds = 2;
@@ -85,8 +75,7 @@ class TuningServiceTest : public ::testing::Test {
   void TearDown() override {
     tuning_.reset();
     jobs_.reset();
-    std::error_code ec;
-    fs::remove_all(home_, ec);
+    RemoveHome();
   }
 
   void OpenTuning() {
@@ -150,11 +139,6 @@ training_job:
     return out;
   }
 
-  std::string home_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<bus::SqlEventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
   std::unique_ptr<JobService> jobs_;
   std::unique_ptr<TuningService> tuning_;
 };
