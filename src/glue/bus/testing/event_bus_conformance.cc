@@ -1,4 +1,4 @@
-#include "glue/bus/event_bus_conformance.h"
+#include "glue/bus/testing/event_bus_conformance.h"
 
 #include <gmock/gmock.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "glue/sql/postgres_test_db.h"
+#include "glue/sql/testing/postgres_test_db.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <random>
 
 #include "common/log.h"
-#include "common/test_server.h"
+#include "common/testing/test_server.h"
 #include "glue/sql/postgres_database.h"
 
 namespace tandem::sql::testing {

@@ -1,4 +1,4 @@
-#include "runtime/xgboost_test_util.h"
+#include "runtime/testing/xgboost_test_util.h"
 
 #include <xgboost/c_api.h>
 

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "store/object_store.h"
+#include "glue/store/object_store.h"
 
 namespace tandem::store {
 

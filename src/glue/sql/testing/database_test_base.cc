@@ -1,4 +1,4 @@
-#include "glue/sql/database_test_base.h"
+#include "glue/sql/testing/database_test_base.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

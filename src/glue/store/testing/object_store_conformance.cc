@@ -1,4 +1,4 @@
-#include "store/object_store_conformance.h"
+#include "glue/store/testing/object_store_conformance.h"
 
 #include <gmock/gmock.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
-#include "store/sha256.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store {
 namespace {

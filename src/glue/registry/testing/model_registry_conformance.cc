@@ -1,4 +1,4 @@
-#include "glue/registry/model_registry_conformance.h"
+#include "glue/registry/testing/model_registry_conformance.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
