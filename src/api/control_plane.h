@@ -1,7 +1,10 @@
 // The control plane (`tandem up`): opens the glue backends named in the
-// configuration and serves the REST API under /api/v1. Route groups live in
-// their own files (models_api.cc, artifacts_api.cc, events_api.cc) and are
-// registered explicitly here.
+// configuration, the compute services (jobs, tuning, notebooks) and the
+// serving fleet, and serves the REST API under /api/v1. Route groups live in
+// their own files and are registered explicitly in RegisterRoutes:
+// models_api.cc, artifacts_api.cc, events_api.cc, jobs_api.cc, tuning_api.cc,
+// transform_api.cc, deployments_api.cc, notebooks_api.cc, status_api.cc, and
+// openapi.cc (the OpenAPI document); GET /api/v1/health is here.
 //
 // Thread-safety: Start/Stop from one thread; requests are served concurrently.
 #pragma once

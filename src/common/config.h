@@ -28,7 +28,7 @@ struct Config {
   std::string bus_uri;          // default: same as database_uri
   std::string log_level = "info";
   int64_t max_body_bytes = int64_t{1} << 30;
-  Json raw = Json::object();    // the whole document, for later modules' sections
+  Json raw = Json::object();    // the whole document: modules read their own sections
 };
 
 // Environment lookup, injectable for tests.

@@ -3,7 +3,9 @@
 // substrate launches it, enforces limits, captures the log, meters it, and
 // can stop it or re-attach to it after a control-plane restart.
 //
-// Backends: local processes (compute/substrates/local/substrate.h), later Slurm and Kubernetes.
+// Backends: local processes (compute/substrates/local/substrate.h) and Slurm
+// batch jobs (compute/substrates/slurm/substrate.h), chosen by `compute.substrate`
+// in tandem.yaml. Kubernetes Jobs are planned, not present (docs/architecture.md).
 // Thread-safety: all methods are thread-safe.
 #pragma once
 

@@ -1,7 +1,7 @@
 // The event bus: EventBridge-style rules route published events into durable
 // SQS-style queues. Backends are chosen by URI scheme:
 //   sqlite:///abs/path.db   SQL tables (events, rules, queues, messages)
-//   postgres://...          the same SQL (once tandem_sql has the backend)
+//   postgres://...          the same SQL on PostgreSQL (sql_event_bus.h)
 //   nats://host:port        NATS JetStream (nats_event_bus.h)
 //
 // Semantics (documented differences from AWS are marked "ours"):

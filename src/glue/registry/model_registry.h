@@ -1,5 +1,5 @@
 // The model registry: registered models, numbered versions with lineage,
-// tags and aliases, with MLflow model-registry semantics (CONTRACTS.md).
+// tags and aliases, with MLflow model-registry semantics (docs/contracts.md).
 // Aliases (`champion`, `challenger`) are the deployment pointer: serving
 // resolves `name@alias` and swaps when a "Model Alias Changed" event arrives.
 //
