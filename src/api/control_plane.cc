@@ -6,6 +6,7 @@
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "compute/jobs/metering.h"
 #include "compute/jobs/service.h"
 #include "compute/notebooks/service.h"
@@ -175,7 +176,7 @@ ControlPlane::~ControlPlane() { Stop(); }
 
 void ControlPlane::RegisterRoutes() {
   server_->Route("GET", "/api/v1/health", [](http::Request&, http::Response& res) {
-    WriteJson(res, {{"status", "ok"}, {"service", "tandem"}, {"version", "0.1.0"}});
+    WriteJson(res, {{"status", "ok"}, {"service", "tandem"}, {"version", std::string(Version())}});
   });
   RegisterModelRoutes(*server_, services_);
   RegisterArtifactRoutes(*server_, services_, config_.max_body_bytes);

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/http_client.h"
+#include "common/version.h"
 #include "gtest/gtest.h"
 
 namespace tandem::api {
@@ -57,6 +58,7 @@ TEST_F(ControlPlaneTest, Health) {
   auto [code, body] = Call("GET", "/api/v1/health");
   EXPECT_EQ(code, 200);
   EXPECT_EQ(body["status"], "ok");
+  EXPECT_EQ(body["version"], std::string(Version()));
 }
 
 TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {

@@ -11,6 +11,7 @@
 
 #include "api/control_plane.h"
 #include "common/http_client.h"
+#include "common/version.h"
 #include "common/yaml.h"
 #include "gtest/gtest.h"
 
@@ -70,6 +71,15 @@ TEST(OpenApiDocumentTest, IsOpenApi3WithTheErrorShape) {
   Json error = doc["components"]["schemas"]["Error"];
   EXPECT_EQ(error["required"], Json({"error"}));
   EXPECT_EQ(error["properties"]["error"]["required"], Json({"code", "message"}));
+}
+
+// The version is written once, in CMakeLists.txt; the document repeats it.
+TEST(OpenApiDocumentTest, InfoVersionIsTheProjectVersion) {
+  Json doc = Doc();
+  ASSERT_TRUE(doc["info"]["version"].is_string()) << doc["info"];
+  EXPECT_EQ(doc["info"]["version"].get<std::string>(), Version())
+      << "docs/openapi.yaml info.version differs from project(tandem VERSION ...) in "
+         "CMakeLists.txt";
 }
 
 TEST(OpenApiDocumentTest, EveryOperationDeclaresItsPathParametersAndErrors) {

@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "cli/context.h"
+#include "common/version.h"
 
 namespace tandem::cli {
 
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tandem: a hybrid ML platform (compute tier + serving tier, joined by the glue)",
                "tandem"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "tandem 0.1.0");
+  app.set_version_flag("--version", "tandem " + std::string(tandem::Version()));
   app.option_defaults()->always_capture_default();
   app.add_option("--server", ctx.server, "Control plane URL (env TANDEM_SERVER)");
   app.add_option("-o,--output", ctx.output, "Output format: table, json or yaml")

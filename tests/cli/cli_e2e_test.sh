@@ -6,6 +6,12 @@ TANDEM=$1
 WORK=$(mktemp -d /tmp/tandem-cli-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 
+# The version is the project version of CMakeLists.txt.
+expect_rc 0 "$TANDEM" --version
+if [ "$OUT" = "tandem ${TANDEM_EXPECTED_VERSION:?set by tests/cli/CMakeLists.txt}" ]; then pass; else
+  fail "tandem --version printed '$OUT', want 'tandem $TANDEM_EXPECTED_VERSION'"
+fi
+
 # No control plane yet: a clear message and exit 1.
 expect_rc 1 "$TANDEM" --server http://127.0.0.1:1 models list
 expect_contains "$OUT" "no control plane reachable" "unreachable server message"

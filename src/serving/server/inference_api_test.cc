@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "common/version.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::server {
@@ -116,6 +117,7 @@ TEST_F(InferenceApiTest, HealthReadinessAndMetadata) {
   auto server = ParseJson(h.Get("/v2").body);
   ASSERT_TRUE(server.ok());
   EXPECT_EQ((*server)["extensions"].size(), 2u);
+  EXPECT_EQ((*server)["version"], std::string(Version()));
   auto meta = h.Get("/v2/models/m");
   ASSERT_EQ(meta.status, 200) << meta.body;
   auto j = ParseJson(meta.body);
