@@ -88,7 +88,7 @@ export function DeploymentPage({ name }: { name: string }) {
   const [traffic, setTraffic] = useState<Record<string, unknown> | null>(null);
   const [error, setError] = useState<string>();
   const charts = useServingCharts(name);
-  useEvents({ source: ['tandem.serving'], $or: [{ detail: { deployment: [name] } }] }, useThrottled(dep.reload, 200));
+  useEvents({ source: ['tandem.serving'], detail: { deployment: [name] } }, useThrottled(dep.reload, 200));
   const d = dep.data;
   const hasPolicy = d !== undefined && (d.spec.shadow !== undefined || d.spec.canary !== undefined);
   useEffect(() => {

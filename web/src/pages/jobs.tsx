@@ -150,7 +150,18 @@ export function JobPage({ id }: { id: string }) {
   });
   const j = job.data;
   const started = j !== undefined && j.state !== 'Pending' && j.state !== 'Starting';
-  const log = useLog(id, started, loadMetrics);
+  // Metrics are parsed from the log on the server: fetch them when a chunk
+  // arrives, and once more a moment later for lines parsed after the fetch.
+  const settle = useRef<number | null>(null);
+  useEffect(() => () => {
+    if (settle.current !== null) clearTimeout(settle.current);
+  }, []);
+  const onLogData = () => {
+    loadMetrics();
+    if (settle.current !== null) clearTimeout(settle.current);
+    settle.current = window.setTimeout(loadMetrics, 1000);
+  };
+  const log = useLog(id, started, onLogData);
   const logBox = useRef<HTMLPreElement>(null);
   useEffect(() => {
     const el = logBox.current;
