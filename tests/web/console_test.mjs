@@ -35,9 +35,10 @@ const puppeteer = createRequire(join(opt.repo, 'web/package.json'))('puppeteer-c
 
 let passes = 0;
 let failures = 0;
+const started = Date.now();
 const pass = (what) => {
   passes++;
-  console.log(`ok: ${what}`);
+  console.log(`ok: ${what} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
 };
 const fail = (what) => {
   failures++;
@@ -172,13 +173,14 @@ const attr = (page, selector, name) => page.$eval(selector, (e, n) => e.getAttri
 const h1State = (page) => attr(page, 'h1 .badge', 'data-state');
 
 let load = null;
+let loading = false;
 try {
   const page = await newPage('tab 1');
 
   // Overview loads from a cold cache.
   const t0 = Date.now();
   await page.goto(base + '/', { waitUntil: 'load' });
-  await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Overview');
+  await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Overview', { polling: 100 });
   console.log(`console loaded (/ -> /ui/, first render) in ${Date.now() - t0} ms`);
   (page.url() === base + '/ui/' ? pass : fail)('/ redirects to /ui/');
 
@@ -221,14 +223,18 @@ try {
   await until('a ready replica serving v1', async () => (await text(dep, '[data-testid=replica-version]')) === 'v1', 120_000);
   const endpoint = (await api('GET', '/deployments/console-demo')).endpoint;
   const row = [1.45, -1.47, -0.13, -0.75, -0.04, -0.33, 0.4, 0.28, 1.84, -0.05, 0, 1, 3, 6, 0, 0, 0, 0, 1, 0];
-  let loading = true;
+  loading = true;
   let sent = 0;
   const loadErrors = [];
   const worker = async () => {
     while (loading) {
-      const r = await fetch(endpoint + '/infer', { method: 'POST', body: JSON.stringify({ model: 'console-demo', features: [row] }) });
-      await r.text();
-      if (!r.ok) loadErrors.push(r.status);
+      try {
+        const r = await fetch(endpoint + '/infer', { method: 'POST', body: JSON.stringify({ model: 'console-demo', features: [row] }) });
+        await r.text();
+        if (!r.ok) loadErrors.push(r.status);
+      } catch (e) {
+        loadErrors.push(String(e.cause ?? e));
+      }
       sent++;
     }
   };
@@ -246,7 +252,8 @@ try {
     if (j.state === 'Failed') throw new Error('job 2 failed: ' + j.failure_reason);
     return j.registered && String(j.registered.version) === '2';
   });
-  await page.waitForFunction(() => document.querySelector('[data-version="2"]') !== null);
+  await page.bringToFront();
+  await until('v2 on the model page', async () => (await page.$('[data-version="2"]')) !== null);
   await page.select('[data-testid=move-alias-version]', '2');
   await page.click('[data-testid=move-alias]');
   await page.waitForSelector('[role=dialog]');
@@ -262,6 +269,7 @@ try {
   await shot(page, 'model');
 
   // Scale up from the deployment page.
+  await dep.bringToFront();
   await dep.click('button[aria-label="scale up"]');
   await until('two ready replicas', async () => (await text(dep, '.card h2')).includes('2/2 ready'), 120_000);
   pass('scaled up to 2 replicas from the UI');
@@ -272,11 +280,12 @@ try {
   await shot(dep, 'deployment');
 
   // 5. The event stream with a pattern: only matching events arrive.
+  await page.bringToFront();
   await page.goto(`${base}/ui/events`);
   await page.$eval('[data-testid=pattern]', (e) => (e.value = ''));
   await page.type('[data-testid=pattern]', '{"source": ["tandem.registry"], "detail-type": [{"prefix": "Model Tag"}]}');
   await page.click('[data-testid=apply-pattern]');
-  await page.waitForFunction(() => location.search.includes('pattern='));
+  await until('the filter to apply', async () => (await page.url()).includes('pattern='));
   await api('POST', '/events', { source: 'tandem.test', 'detail-type': 'Model Tag Noise', detail: {} });
   await api('PUT', '/models/console-demo/tags/stage', { value: 'production' });
   await until('the tag event in the filtered stream', async () => (await text(page, '[data-testid=events-table]')).includes('Model Tag Changed'));
@@ -325,9 +334,8 @@ try {
 } catch (e) {
   fail(e.stack ?? String(e));
 } finally {
-  if (load) {
-    // stop the load generator before tearing down
-  }
+  loading = false;
+  await load;
   await browser.close();
   await api('DELETE', '/deployments/console-demo').catch(() => {});
   up.kill('SIGTERM');
@@ -335,5 +343,7 @@ try {
 }
 
 for (const p of problems) fail(p);
+const EXPECTED = 15; // the checks above: the test must not pass by skipping any
+if (failures === 0 && passes !== EXPECTED) fail(`${passes} checks ran, expected ${EXPECTED}`);
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

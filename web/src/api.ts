@@ -50,28 +50,34 @@ export async function sendJson<T>(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', p
   return (await (await request(method, path, body ?? {})).json()) as T;
 }
 
-// Reads a streamed response body chunk by chunk (text), until it ends or
-// `signal` aborts. Resolves when the stream ends; aborting resolves quietly.
+// Aborted once the page is being left (beforeunload, then pagehide). Streams
+// end then and must not reconnect: a page kept in the back/forward cache is
+// frozen, and a stream still open would hold one of the six connections a
+// browser allows per server over HTTP/1.1 for as long as the page is cached.
+const leaving = new AbortController();
+if (typeof window !== 'undefined') {
+  window.addEventListener('beforeunload', () => leaving.abort());
+  window.addEventListener('pagehide', () => leaving.abort());
+}
+export const pageLeaving: AbortSignal = leaving.signal;
+
+// Reads a streamed response body chunk by chunk (text), until it ends,
+// `signal` aborts or the page is left. Resolves when the stream ends;
+// aborting resolves quietly.
 export async function streamText(path: string, onChunk: (text: string) => void, signal: AbortSignal): Promise<void> {
-  let res: Response;
+  const both = AbortSignal.any([signal, pageLeaving]);
+  if (both.aborted) return;
   try {
-    res = await request('GET', path, undefined, signal);
-  } catch (e) {
-    if (signal.aborted) return;
-    throw e;
-  }
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  try {
+    const res = await request('GET', path, undefined, both);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
       if (value) onChunk(value);
     }
   } catch (e) {
-    if (signal.aborted) return;
+    if (both.aborted) return;
     throw e;
-  } finally {
-    reader.releaseLock();
   }
 }
 

@@ -113,4 +113,10 @@ function App() {
   );
 }
 
+// Streams stop when the page is hidden (api.ts); a page restored from the
+// back/forward cache reloads to start them again.
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) location.reload();
+});
+
 render(<App />, document.getElementById('app')!);

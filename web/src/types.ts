@@ -113,6 +113,7 @@ export interface Deployment {
 // GET /api/v1/deployments/{name}/metrics: one scrape of every replica.
 export interface ReplicaSample {
   index: number;
+  state?: string;
   version?: number;
   ready?: boolean;
   requests?: number;

@@ -2,7 +2,7 @@
 // badges, key/value lists and a keyboard-usable confirmation dialog.
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, getJson, q, streamNdjson } from '../api';
+import { ApiError, getJson, pageLeaving, q, streamNdjson } from '../api';
 import type { BusEvent } from '../types';
 
 export interface Loaded<T> {
@@ -51,7 +51,7 @@ export function useEvents(pattern: object | null, onEvent: (e: BusEvent) => void
     const ctl = new AbortController();
     let after: number | undefined;
     const run = async () => {
-      while (!ctl.signal.aborted) {
+      while (!ctl.signal.aborted && !pageLeaving.aborted) {
         try {
           await streamNdjson<BusEvent>(
             '/events/stream' + q({ pattern: key, after }),
@@ -89,6 +89,28 @@ export function useThrottled(fn: () => void, ms: number): () => void {
       latest.current();
     }, ms);
   }, [ms]);
+}
+
+// For data derived from an event by another component after the event was
+// published (the fleet learns a replica's version by probing it, the job
+// service parses metrics from the log): refreshes now (throttled) and once
+// more `settleMs` after the last trigger.
+export function useSettledRefresh(fn: () => void, settleMs: number): () => void {
+  const now = useThrottled(fn, 200);
+  const timer = useRef<number | null>(null);
+  const latest = useRef(fn);
+  latest.current = fn;
+  useEffect(() => () => {
+    if (timer.current !== null) clearTimeout(timer.current);
+  }, []);
+  return useCallback(() => {
+    now();
+    if (timer.current !== null) clearTimeout(timer.current);
+    timer.current = window.setTimeout(() => {
+      timer.current = null;
+      latest.current();
+    }, settleMs);
+  }, [now, settleMs]);
 }
 
 export function StateBadge({ state }: { state: string }) {

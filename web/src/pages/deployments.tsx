@@ -5,7 +5,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { enc, getJson, sendJson, streamNdjson } from '../api';
 import { Chart, color } from '../components/chart';
-import { ErrorBox, KeyValues, Section, StateBadge, describe, useApi, useEvents, useThrottled } from '../components/ui';
+import { ErrorBox, KeyValues, Section, StateBadge, describe, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import { appendSample, windowStats } from '../lib/stats';
 import type { Deployment, DeploymentMetrics } from '../types';
@@ -59,6 +59,7 @@ function useServingCharts(name: string) {
   const [rate, setRate] = useState<number[][]>([]);
   const [latency, setLatency] = useState<number[][]>([]);
   const [error, setError] = useState<string>();
+  const [latest, setLatest] = useState<DeploymentMetrics | null>(null);
   const prev = useRef<DeploymentMetrics | null>(null);
   useEffect(() => {
     const ctl = new AbortController();
@@ -70,6 +71,7 @@ function useServingCharts(name: string) {
       (m) => {
         const p = prev.current;
         prev.current = m;
+        setLatest(m);
         if (!p) return;
         const w = windowStats(p.replicas, m.replicas, (m.time_ms - p.time_ms) / 1000);
         const x = m.time_ms / 1000;
@@ -80,7 +82,16 @@ function useServingCharts(name: string) {
     ).catch((e) => setError(describe(e)));
     return () => ctl.abort();
   }, [name]);
-  return { rate, latency, error };
+  return { rate, latency, error, latest };
+}
+
+// Which replicas run which version (ready ones only: the others' versions are unknown).
+function replicaSignature(replicas: { index: number; state: string; version: number }[] | undefined): string {
+  return (replicas ?? [])
+    .filter((r) => r.state === 'ready')
+    .map((r) => `${r.index}:${r.version}`)
+    .sort()
+    .join(',');
 }
 
 export function DeploymentPage({ name }: { name: string }) {
@@ -88,8 +99,15 @@ export function DeploymentPage({ name }: { name: string }) {
   const [traffic, setTraffic] = useState<Record<string, unknown> | null>(null);
   const [error, setError] = useState<string>();
   const charts = useServingCharts(name);
-  useEvents({ source: ['tandem.serving'], detail: { deployment: [name] } }, useThrottled(dep.reload, 200));
+  useEvents({ source: ['tandem.serving'], detail: { deployment: [name] } }, useSettledRefresh(dep.reload, 1000));
   const d = dep.data;
+  // The pushed scrapes also tell when replicas start, stop or swap versions.
+  const reload = useThrottled(dep.reload, 1000);
+  const scraped = replicaSignature(charts.latest?.replicas.map((r) => ({ index: r.index, state: r.state ?? '', version: r.version ?? 0 })));
+  const shown = replicaSignature(d?.replicas);
+  useEffect(() => {
+    if (charts.latest && d && scraped !== shown) reload();
+  }, [scraped, shown]);
   const hasPolicy = d !== undefined && (d.spec.shadow !== undefined || d.spec.canary !== undefined);
   useEffect(() => {
     if (!hasPolicy) return;

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { enc, getJson, q, sendJson, streamText } from '../api';
 import { Chart, color } from '../components/chart';
-import { ErrorBox, KeyValues, Section, StateBadge, describe, fmt, useApi, useEvents, useThrottled } from '../components/ui';
+import { ErrorBox, KeyValues, Section, StateBadge, describe, fmt, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import { jobKind, metricColumns } from '../lib/stats';
 import type { BusEvent, Job, MetricPoint, TuningJob } from '../types';
@@ -152,15 +152,7 @@ export function JobPage({ id }: { id: string }) {
   const started = j !== undefined && j.state !== 'Pending' && j.state !== 'Starting';
   // Metrics are parsed from the log on the server: fetch them when a chunk
   // arrives, and once more a moment later for lines parsed after the fetch.
-  const settle = useRef<number | null>(null);
-  useEffect(() => () => {
-    if (settle.current !== null) clearTimeout(settle.current);
-  }, []);
-  const onLogData = () => {
-    loadMetrics();
-    if (settle.current !== null) clearTimeout(settle.current);
-    settle.current = window.setTimeout(loadMetrics, 1000);
-  };
+  const onLogData = useSettledRefresh(loadMetrics, 1000);
   const log = useLog(id, started, onLogData);
   const logBox = useRef<HTMLPreElement>(null);
   useEffect(() => {

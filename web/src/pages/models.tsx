@@ -3,7 +3,7 @@
 // alias (with a confirmation).
 import { useState } from 'preact/hooks';
 import { enc, sendJson } from '../api';
-import { Confirm, ErrorBox, KeyValues, Section, describe, fmt, useApi, useEvents, useThrottled } from '../components/ui';
+import { Confirm, ErrorBox, KeyValues, Section, describe, fmt, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import type { Deployment, Model, ModelVersion } from '../types';
 
@@ -76,11 +76,12 @@ export function ModelPage({ name }: { name: string }) {
   const [move, setMove] = useState<{ alias: string; version: string } | null>(null);
   const [newAlias, setNewAlias] = useState<{ alias: string; version: string }>({ alias: 'champion', version: '' });
   const [error, setError] = useState<string>();
-  const refresh = useThrottled(() => {
+  // A swap event comes before the fleet has probed the replica's new version.
+  const refresh = useSettledRefresh(() => {
     model.reload();
     versions.reload();
     deployments.reload();
-  }, 300);
+  }, 1000);
   useEvents({ $or: [{ source: ['tandem.registry'], detail: { name: [name] } }, { source: ['tandem.serving'] }] }, refresh);
   const m = model.data;
   if (!m) return <ErrorBox error={model.error} />;
