@@ -180,7 +180,7 @@ export function Confirm(props: { title: string; children: ComponentChildren; con
 
 export const fmt = {
   num: (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '—' : Number(v.toPrecision(digits)).toString()),
-  money: (v: number | undefined) => (v === undefined ? '—' : '$' + v.toFixed(4)),
+  money: (v: number | undefined) => (v === undefined ? '—' : v !== 0 && Math.abs(v) < 0.01 ? '$' + v.toPrecision(2) : '$' + v.toFixed(2)),
   secs: (v: number | undefined) => (v === undefined ? '—' : v < 60 ? v.toFixed(1) + ' s' : (v / 60).toFixed(1) + ' min'),
   time: (iso: string | undefined) => (iso ? new Date(iso).toLocaleString() : '—'),
   ms: (epochMs: number) => new Date(epochMs).toLocaleString(),

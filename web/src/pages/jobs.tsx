@@ -180,6 +180,26 @@ export function JobPage({ id }: { id: string }) {
       </p>
       <ErrorBox error={job.error ?? actionError ?? log.error} />
       {j.failure_reason && <p class="error">{j.failure_reason}</p>}
+      <Section title="Metrics">
+        <div class="charts">
+          {(j.spec.metric_definitions ?? []).map((d, i) => (
+            <Chart
+              key={d.name}
+              title={d.name}
+              xLabel="step"
+              columns={metricColumns(metrics[d.name] ?? [])}
+              series={[{ label: d.name, color: color(i), points: true }]}
+              testId={'metric-' + d.name}
+            />
+          ))}
+        </div>
+        {(j.spec.metric_definitions ?? []).length === 0 && <p class="muted">the job defines no metrics</p>}
+      </Section>
+      <Section title={TERMINAL.has(j.state) ? 'Log' : 'Log (live)'}>
+        <pre class="log" ref={logBox} tabIndex={0} data-testid="job-log">
+          {log.text || (started ? '' : 'waiting for the job to start…')}
+        </pre>
+      </Section>
       <div class="grid">
         <Section title="State history">
           <ol class="history" data-testid="state-history">
@@ -226,26 +246,6 @@ export function JobPage({ id }: { id: string }) {
           />
         </Section>
       </div>
-      <Section title="Metrics">
-        <div class="charts">
-          {(j.spec.metric_definitions ?? []).map((d, i) => (
-            <Chart
-              key={d.name}
-              title={d.name}
-              xLabel="step"
-              columns={metricColumns(metrics[d.name] ?? [])}
-              series={[{ label: d.name, color: color(i), points: true }]}
-              testId={'metric-' + d.name}
-            />
-          ))}
-        </div>
-        {(j.spec.metric_definitions ?? []).length === 0 && <p class="muted">the job defines no metrics</p>}
-      </Section>
-      <Section title={TERMINAL.has(j.state) ? 'Log' : 'Log (live)'}>
-        <pre class="log" ref={logBox} tabIndex={0} data-testid="job-log">
-          {log.text || (started ? '' : 'waiting for the job to start…')}
-        </pre>
-      </Section>
     </>
   );
 }
