@@ -183,6 +183,13 @@ try {
   await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Overview', { polling: 100 });
   console.log(`console loaded (/ -> /ui/, first render) in ${Date.now() - t0} ms`);
   (page.url() === base + '/ui/' ? pass : fail)('/ redirects to /ui/');
+  // Keyboard: Tab to the Jobs link, Enter opens the page.
+  for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.textContent)) !== 'Jobs'; i++) {
+    await page.keyboard.press('Tab');
+  }
+  await page.keyboard.press('Enter');
+  await until('the Jobs page, opened from the keyboard', async () => (await text(page, 'h1')) === 'Jobs');
+  pass('keyboard navigation');
 
   // 1. A job, watched live through its deep link.
   const job = await api('POST', '/jobs', jobSpec('console-demo', { model: 'console-demo', alias: 'champion' }, 3));
@@ -257,9 +264,17 @@ try {
   await page.select('[data-testid=move-alias-version]', '2');
   await page.click('[data-testid=move-alias]');
   await page.waitForSelector('[role=dialog]');
-  ((await text(page, '[role=dialog]')).includes('now v1') ? pass : fail)('the confirmation names the current version');
+  // Escape cancels; the second time Tab (from Cancel) + Enter confirms.
+  await page.keyboard.press('Escape');
+  await until('the dialog to close', async () => (await page.$('[role=dialog]')) === null);
+  await page.click('[data-testid=move-alias]');
+  await page.waitForSelector('[role=dialog]');
+  ((await text(page, '[role=dialog]')).includes('now v1') && (await text(page, '[data-testid="alias-champion"]')) === 'v1' ? pass : fail)(
+    'Escape cancelled (champion still v1); the confirmation names the current version',
+  );
   await shot(page, 'model-confirm');
-  await page.click('[data-testid=confirm]');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
   await until('champion -> v2 on the model page', async () => (await text(page, '[data-testid="alias-champion"]')) === 'v2');
   await until('the deployment tab to show its replica serving v2', async () => (await text(dep, '[data-testid=replica-version]')) === 'v2', 120_000);
   pass('alias moved from the UI; the deployment swapped to v2 live');
@@ -343,7 +358,7 @@ try {
 }
 
 for (const p of problems) fail(p);
-const EXPECTED = 15; // the checks above: the test must not pass by skipping any
+const EXPECTED = 16; // the checks above: the test must not pass by skipping any
 if (failures === 0 && passes !== EXPECTED) fail(`${passes} checks ran, expected ${EXPECTED}`);
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);
