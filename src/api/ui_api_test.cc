@@ -2,51 +2,21 @@
 // content types and cache headers, deep links answered with the app, a
 // missing asset a 404, / and /ui redirected; and the deployment metrics
 // routes' errors for an unknown deployment or a bad interval.
-#include <unistd.h>
-
-#include <filesystem>
 #include <regex>
 
-#include "api/control_plane.h"
+#include "api/testing/running_control_plane.h"
 #include "api/ui_assets.h"
-#include "common/http_client.h"
-#include "gtest/gtest.h"
 
 namespace tandem::api {
 namespace {
-namespace fs = std::filesystem;
 
-class UiApiTest : public ::testing::Test {
+class UiApiTest : public testing::RunningControlPlaneTest {
  protected:
-  void SetUp() override {
-    home_ = fs::temp_directory_path() /
-            ("tandem-ui-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(home_);
-    auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto cp = ControlPlane::Open(*config, Clock::Real());
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    auto port = cp_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    base_ = "http://127.0.0.1:" + std::to_string(*port);
-  }
-  void TearDown() override {
-    cp_.reset();
-    fs::remove_all(home_);
-  }
-
   http::ClientResponse Get(const std::string& path) {
     auto res = client_.Get(base_ + path);
     EXPECT_TRUE(res.ok()) << res.status();
     return res.ok() ? *res : http::ClientResponse{};
   }
-
-  fs::path home_;
-  std::unique_ptr<ControlPlane> cp_;
-  std::string base_;
-  http::Client client_;
 };
 
 TEST_F(UiApiTest, ServesTheAppWithItsAssets) {

@@ -9,6 +9,7 @@
 //     switch to the new version;
 //   - filters the live event stream with an EventBridge pattern;
 //   - runs a small tuning job and reads its trials;
+//   - starts, opens and stops a notebook (Debian's jupyter-notebook);
 // and fails on any console error, page error, failed request or HTTP error
 // response. Writes a 1280x800 screenshot of each page into OUT.
 //
@@ -338,9 +339,20 @@ try {
   await until('2 training rows', async () => (await page.$$('[data-testid=jobs-table] tbody tr')).length === 2);
   pass('jobs list filters by kind');
   await shot(page, 'jobs');
+  // 8. A notebook: start, open (a new tab on Jupyter with its token), stop.
   await page.goto(`${base}/ui/notebooks`);
-  await page.waitForSelector('[data-testid=notebooks-table]');
+  await page.type('form input[required]', 'console-lab');
+  await page.click('form button[type=submit]');
+  const nbRow = 'tr[data-notebook="console-lab"]';
+  await until('the notebook to be InService', async () => (await attr(page, `${nbRow} .badge`, 'data-state')) === 'InService', 120_000);
+  await page.click(`${nbRow} [data-testid=open]`);
+  const jupyter = await browser.waitForTarget((t) => t.url().includes('token='), { timeout: 30_000 });
+  (jupyter.url().startsWith('http://127.0.0.1:') ? pass : fail)(`Open went to the notebook (${jupyter.url().split('?')[0]})`);
+  await (await jupyter.page())?.close();
   await shot(page, 'notebooks');
+  await page.click(`${nbRow} [data-testid=stop]`);
+  await until('the notebook to be Stopped', async () => (await attr(page, `${nbRow} .badge`, 'data-state')) === 'Stopped', 60_000);
+  pass('notebook started, opened and stopped from the UI');
   await page.goto(`${base}/ui/`);
   await until('the overview to list the deployment', async () => (await text(page, 'main')).includes('console-demo'));
   await until('the spend chart', async () => Number(await attr(page, '[data-testid=spend-chart]', 'data-points')) >= 1);
@@ -353,12 +365,13 @@ try {
   await load;
   await browser.close();
   await api('DELETE', '/deployments/console-demo').catch(() => {});
+  await api('POST', '/notebooks/console-lab/stop').catch(() => {}); // notebooks outlive the control plane
   up.kill('SIGTERM');
   await until('tandem up to exit', () => upExited, 30_000).catch(() => up.kill('SIGKILL'));
 }
 
 for (const p of problems) fail(p);
-const EXPECTED = 16; // the checks above: the test must not pass by skipping any
+const EXPECTED = 18; // the checks above: the test must not pass by skipping any
 if (failures === 0 && passes !== EXPECTED) fail(`${passes} checks ran, expected ${EXPECTED}`);
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

@@ -48,20 +48,23 @@ export function Notebooks() {
         </thead>
         <tbody>
           {list.data?.notebooks.map((n) => (
-            <tr key={n.name}>
+            <tr key={n.name} data-notebook={n.name}>
               <td>{n.name}</td>
               <td>{n.team}</td>
               <td>
                 <StateBadge state={n.state} />
               </td>
               <td class="actions">
-                <button disabled={n.state !== 'InService'} onClick={() => open(n.name)}>
+                <button disabled={n.state !== 'InService'} data-testid="open" onClick={() => open(n.name)}>
                   Open
                 </button>
-                {n.state === 'InService' || n.state === 'Pending' ? (
-                  <button onClick={() => act(sendJson('POST', `/notebooks/${enc(n.name)}/stop`))}>Stop</button>
-                ) : (
-                  <button onClick={() => act(sendJson('POST', '/notebooks', { name: n.name }))}>Start</button>
+                {(n.state === 'InService' || n.state === 'Pending') && (
+                  <button data-testid="stop" onClick={() => act(sendJson('POST', `/notebooks/${enc(n.name)}/stop`))}>
+                    Stop
+                  </button>
+                )}
+                {(n.state === 'Stopped' || n.state === 'Failed') && (
+                  <button onClick={() => act(sendJson('POST', '/notebooks', { name: n.name, team: n.team }))}>Start</button>
                 )}
               </td>
             </tr>
