@@ -1,13 +1,16 @@
-// Bundles the console: `node build.mjs OUTDIR` writes OUTDIR/index.html and
-// content-hashed OUTDIR/assets/app-HASH.{js,css} (the control plane embeds
-// the directory; hashed names may be cached forever, index.html never).
+// Bundles the console: `node build.mjs OUTDIR` writes OUTDIR/index.html,
+// content-hashed OUTDIR/assets/main-HASH.{js,css} (cacheable forever) and
+// OUTDIR/manifest.txt listing those files, which the build embeds into the
+// control plane (src/api/ui_embed.cmake). With DEPFILE (`node build.mjs
+// OUTDIR DEPFILE`) it also writes the sources it read, for the build system.
 import * as esbuild from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2];
+const depfile = process.argv[3];
 if (!out) {
   console.error('usage: node build.mjs OUTDIR');
   process.exit(2);
@@ -36,3 +39,9 @@ const css = outputs.find((f) => f.endsWith('.css'));
 if (!js || !css) throw new Error('esbuild produced no JS or CSS: ' + outputs.join(', '));
 const html = readFileSync(join(here, 'src/index.html'), 'utf8').replace('%JS%', js).replace('%CSS%', css);
 writeFileSync(join(out, 'index.html'), html);
+writeFileSync(join(out, 'manifest.txt'), ['index.html', css, js].join('\n') + '\n');
+if (depfile) {
+  const inputs = [...Object.keys(result.metafile.inputs).map((f) => resolve(f)), join(here, 'src/index.html'), fileURLToPath(import.meta.url)];
+  const esc = (f) => f.replace(/ /g, '\\ ');
+  writeFileSync(depfile, `${esc(join(out, 'manifest.txt'))}: ${inputs.map(esc).join(' ')}\n`);
+}

@@ -12,7 +12,7 @@
 #include "api/rest.h"
 #include "common/http_client.h"
 #include "glue/registry/model_registry.h"
-#include "serving/fleet.h"
+#include "serving/fleet/fleet.h"
 
 namespace tandem::api {
 namespace {

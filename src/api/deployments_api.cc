@@ -2,7 +2,7 @@
 // get, scale, delete).
 #include "api/control_plane.h"
 #include "api/rest.h"
-#include "serving/fleet.h"
+#include "serving/fleet/fleet.h"
 
 namespace tandem::api {
 namespace {
@@ -12,13 +12,13 @@ Status NoFleet() { return UnavailableError("the serving fleet is not running"); 
 }  // namespace
 
 void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
-  serving::Fleet* fleet = services.fleet;
+  serving::fleet::Fleet* fleet = services.fleet;
   // Apply: create (201) or update (200).
   server.Route("POST", "/api/v1/deployments", [fleet](http::Request& req, http::Response& res) {
     if (fleet == nullptr) return WriteError(res, NoFleet());
     auto body = JsonBody(req);
     if (!body.ok()) return WriteError(res, body.status());
-    auto spec = serving::DeploymentSpecFromJson(*body);
+    auto spec = serving::fleet::DeploymentSpecFromJson(*body);
     if (!spec.ok()) return WriteError(res, spec.status());
     auto created = fleet->Apply(*spec);
     if (!created.ok()) return WriteError(res, created.status());

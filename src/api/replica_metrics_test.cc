@@ -2,7 +2,7 @@
 #include "api/replica_metrics.h"
 
 #include "gtest/gtest.h"
-#include "serving/metrics.h"
+#include "serving/engine/metrics.h"
 
 namespace tandem::api {
 namespace {

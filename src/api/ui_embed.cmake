@@ -1,11 +1,10 @@
-# Build-time helper: embeds every file under DIR (the console bundle written
-# by web/build.mjs) into a C++ source as byte arrays, with its path relative
-# to DIR. Usage: cmake -DDIR=... -DOUTPUT=... -P ui_embed.cmake
+# Build-time helper: embeds the console bundle written by web/build.mjs into a
+# C++ source as byte arrays: every file DIR/manifest.txt lists (one path
+# relative to DIR a line). Usage: cmake -DDIR=... -DOUTPUT=... -P ui_embed.cmake
 cmake_minimum_required(VERSION 3.20)
-file(GLOB_RECURSE TANDEM_UI_FILES RELATIVE "${DIR}" "${DIR}/*")
-list(SORT TANDEM_UI_FILES)
+file(STRINGS "${DIR}/manifest.txt" TANDEM_UI_FILES)
 if(NOT "index.html" IN_LIST TANDEM_UI_FILES)
-  message(FATAL_ERROR "${DIR}/index.html is missing: the console bundle was not built")
+  message(FATAL_ERROR "${DIR}/manifest.txt does not list index.html: the bundle is incomplete")
 endif()
 set(TANDEM_UI_ARRAYS "")
 set(TANDEM_UI_TABLE "")
