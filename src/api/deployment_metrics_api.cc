@@ -20,12 +20,12 @@ namespace {
 constexpr int64_t kScrapeTimeoutMs = 500;
 
 // One scrape of every replica of deployment `name`.
-StatusOr<Json> Scrape(serving::Fleet& fleet, Clock& clock, http::Client& client,
+StatusOr<Json> Scrape(serving::fleet::Fleet& fleet, Clock& clock, http::Client& client,
                       const std::string& name) {
-  ASSIGN_OR_RETURN(serving::DeploymentStatus st, fleet.Get(name));
+  ASSIGN_OR_RETURN(serving::fleet::DeploymentStatus st, fleet.Get(name));
   ASSIGN_OR_RETURN(registry::ModelRef ref, registry::ParseModelRef(st.spec.model));
   Json replicas = Json::array();
-  for (const serving::ReplicaStatus& r : st.replicas) {
+  for (const serving::fleet::ReplicaStatus& r : st.replicas) {
     Json out = {{"index", r.index}, {"state", r.state}};
     if (r.pid <= 0 || r.admin_port <= 0) {
       out["error"] = "not running (" + r.state + ")";
@@ -57,7 +57,7 @@ Status NoFleet() { return UnavailableError("the serving fleet is not running"); 
 }  // namespace
 
 void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& s) {
-  serving::Fleet* fleet = s.fleet;
+  serving::fleet::Fleet* fleet = s.fleet;
   Clock* clock = s.clock;
   server.Route("GET", "/api/v1/deployments/{name}/metrics",
                JsonHandler([fleet, clock](http::Request& req) -> StatusOr<Json> {

@@ -8,11 +8,11 @@ namespace tandem::api {
 namespace {
 
 TEST(ReplicaMetricsTest, SummarizesOneModelFromARealExposition) {
-  serving::ServingMetrics metrics;
-  serving::ModelMetrics& tour = metrics.ForModel("tour");
-  serving::ModelMetrics& shadow = metrics.ForModel("tour-shadow");
+  serving::engine::ServingMetrics metrics;
+  serving::engine::ModelMetrics& tour = metrics.ForModel("tour");
+  serving::engine::ModelMetrics& shadow = metrics.ForModel("tour-shadow");
   tour.success = 7;
-  tour.failures[static_cast<int>(serving::FailureReason::kBadRequest)] = 2;
+  tour.failures[static_cast<int>(serving::engine::FailureReason::kBadRequest)] = 2;
   tour.version = 3;
   tour.request_seconds.Observe(0.0004);
   tour.request_seconds.Observe(0.002);
@@ -40,7 +40,7 @@ TEST(ReplicaMetricsTest, SummarizesOneModelFromARealExposition) {
 }
 
 TEST(ReplicaMetricsTest, AModelNotServedHasZeroes) {
-  serving::ServingMetrics metrics;
+  serving::engine::ServingMetrics metrics;
   metrics.ForModel("tour").success = 5;
   auto s = SummarizeReplicaMetrics(metrics.Render(), "other");
   ASSERT_TRUE(s.ok()) << s.status();
