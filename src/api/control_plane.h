@@ -3,8 +3,9 @@
 // serving fleet, and serves the REST API under /api/v1. Route groups live in
 // their own files and are registered explicitly in RegisterRoutes:
 // models_api.cc, artifacts_api.cc, events_api.cc, jobs_api.cc, tuning_api.cc,
-// transform_api.cc, deployments_api.cc, notebooks_api.cc, status_api.cc, and
-// openapi.cc (the OpenAPI document); GET /api/v1/health is here.
+// transform_api.cc, deployments_api.cc, deployment_metrics_api.cc,
+// notebooks_api.cc, status_api.cc, openapi.cc (the OpenAPI document) and
+// ui_api.cc (the web console at /ui/); GET /api/v1/health is here.
 //
 // Thread-safety: Start/Stop from one thread; requests are served concurrently.
 #pragma once
