@@ -25,6 +25,9 @@ expect_contains() {
 start_control_plane() {
   local bin=$1 home=$2
   local log="$home.log"
+  # A restart must not read the previous run's address: the background
+  # shell truncates the file only when it gets to run.
+  rm -f "$log"
   "$bin" up --home "$home" --port 0 >"$log" 2>&1 &
   CP_PID=$!
   for _ in $(seq 1 200); do
