@@ -32,11 +32,12 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # tandem_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 # Shared libraries (absl, xgboost, curl, sqlite, ...) are derived from the
 # binaries by dpkg-shlibdeps; the programs tandem runs are listed here:
-# bubblewrap sandboxes jobs, python3 runs Python handlers and .py entry points.
+# bubblewrap sandboxes jobs, python3 (with numpy) runs Python handlers and .py
+# entry points.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "bubblewrap, python3")
-# numpy for Python handlers' tensors; the example jobs train with these.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3-numpy, python3-sklearn, python3-xgboost")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "bubblewrap, python3, python3-numpy")
+# The example jobs train with these.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3-sklearn, python3-xgboost")
 # Managed notebooks; the Slurm substrate's client commands.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "jupyter-notebook, slurm-client")
 include(CPack)
