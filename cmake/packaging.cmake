@@ -7,7 +7,6 @@
 #   P/include/tandem/plugin.h                    the native flavor plugin ABI
 #   P/share/tandem/examples/                     job, tuning, transform examples
 #   P/share/doc/tandem/                          README, guides, OpenAPI document
-#   P/lib/systemd/system/tandem.service          (package only: /usr)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/tandem DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/
         DESTINATION ${CMAKE_INSTALL_DATADIR}/tandem/examples
