@@ -32,9 +32,7 @@ StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobSe
     return FailedPreconditionError("tandem-transform not found or not executable at '" +
                                    transform_binary + "' (set TANDEM_TRANSFORM_PATH)");
   }
-  StatusOr<registry::ModelVersion> version =
-      spec.model.alias.empty() ? registry.GetVersion(spec.model.name, spec.model.version)
-                               : registry.GetVersionByAlias(spec.model.name, spec.model.alias);
+  StatusOr<registry::ModelVersion> version = registry.Resolve(spec.model);
   if (!version.ok()) return Annotate(version.status(), "model " + spec.model.ToString());
   if (version->status != registry::VersionStatus::kReady) {
     return FailedPreconditionError("model " + spec.model.ToString() + " (version " +
