@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,7 +38,7 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
 
 // The candidates execvp would try for `name`, in order.
 std::vector<std::string> Candidates(const SpawnOptions& o) {
-  const std::string& name = o.argv[0];
+  const std::string& name = o.program.empty() ? o.argv[0] : o.program;
   if (!o.search_path || name.find('/') != std::string::npos) return {name};
   std::string path;
   bool found = false;
@@ -66,7 +67,7 @@ std::vector<std::string> Candidates(const SpawnOptions& o) {
 }
 
 std::string Describe(SpawnStage stage, int error, const SpawnOptions& o) {
-  const std::string program = o.argv.empty() ? "" : o.argv[0];
+  const std::string program = !o.program.empty() ? o.program : o.argv.empty() ? "" : o.argv[0];
   switch (stage) {
     case SpawnStage::kArguments:
       return "cannot start a process without a program (empty argv)";
@@ -136,6 +137,35 @@ int Source(const Redirect& r, int target, OwnedFds& owned, std::string* error) {
 }
 
 }  // namespace
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::optional<std::string> FindOnPath(const std::string& name, const std::string& path_list) {
+  size_t start = 0;
+  while (start <= path_list.size()) {
+    size_t end = path_list.find(':', start);
+    if (end == std::string::npos) end = path_list.size();
+    std::string dir = path_list.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (IsExecutableFile(candidate)) return candidate;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::string SiblingOrDefault(const std::string& name, const std::string& fallback) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/') + 1);
+    if (IsExecutableFile(dir + name)) return dir + name;
+  }
+  return fallback;
+}
 
 pid_t SpawnProcess(const SpawnOptions& options, SpawnFailure* failure) {
   if (options.argv.empty() || options.argv[0].empty()) {

@@ -46,6 +46,9 @@ struct Redirect {
 struct SpawnOptions {
   // argv[0] is the program: a path, or a bare name when `search_path`.
   std::vector<std::string> argv;
+  // The file to execute when it is not argv[0] (e.g. a resolved path while
+  // argv[0] stays the name the user wrote); "" means argv[0].
+  std::string program;
   // Exact environment ("KEY=value" each); nullopt inherits the parent's.
   std::optional<std::vector<std::string>> env;
   // Resolve a bare argv[0] against PATH (the child's `env` PATH when given,
@@ -68,6 +71,15 @@ struct SpawnFailure {
   int error = 0;        // errno
   std::string message;  // names the program, the file or the directory
 };
+
+// A regular file we may execute.
+bool IsExecutableFile(const std::string& path);
+// The first executable `name` in the colon-separated `path_list` (an empty
+// entry is the current directory), as execvp would find it.
+std::optional<std::string> FindOnPath(const std::string& name, const std::string& path_list);
+// The executable `name` beside the running program (/proc/self/exe), else
+// `fallback` (typically the path the build put it at).
+std::string SiblingOrDefault(const std::string& name, const std::string& fallback);
 
 // Starts the child and returns its pid (> 0), or -1 with `*failure` set; the
 // child is then already reaped. The caller waits for a returned pid.

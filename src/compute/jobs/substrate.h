@@ -20,6 +20,18 @@
 
 namespace tandem::compute::jobs {
 
+// Whether `id` is safe as a substrate's directory or file name: 1-128
+// characters of [A-Za-z0-9._-], not starting with '.'. Substrates refuse
+// other ids (the job service's ULIDs always pass).
+inline bool ValidJobId(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
 struct LaunchRequest {
   std::string job_id;
   int attempt = 1;

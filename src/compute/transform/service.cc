@@ -1,9 +1,8 @@
 #include "compute/transform/service.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
-#include <filesystem>
+
+#include "common/subprocess.h"
 
 #ifndef TANDEM_TRANSFORM_PATH
 #define TANDEM_TRANSFORM_PATH ""
@@ -11,24 +10,16 @@
 
 namespace tandem::compute::transform {
 
-namespace fs = std::filesystem;
-
 std::string TransformBinaryPath() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    std::string sibling = (self.parent_path() / "tandem-transform").string();
-    if (::access(sibling.c_str(), X_OK) == 0) return sibling;
-  }
   const char* env = std::getenv("TANDEM_TRANSFORM_PATH");
-  if (env != nullptr && *env != '\0') return env;
-  return TANDEM_TRANSFORM_PATH;
+  return subprocess::SiblingOrDefault("tandem-transform",
+                                      env != nullptr && *env != '\0' ? env : TANDEM_TRANSFORM_PATH);
 }
 
 StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobService& jobs,
                                           registry::ModelRegistry& registry,
                                           const std::string& transform_binary) {
-  if (transform_binary.empty() || ::access(transform_binary.c_str(), X_OK) != 0) {
+  if (transform_binary.empty() || !subprocess::IsExecutableFile(transform_binary)) {
     return FailedPreconditionError("tandem-transform not found or not executable at '" +
                                    transform_binary + "' (set TANDEM_TRANSFORM_PATH)");
   }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/log.h"
+#include "common/subprocess.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
 
@@ -32,37 +34,12 @@ constexpr char kFromSlurmFile[] = "result_from_slurm";  // result.json was deriv
 // for its result.json to show up (shared filesystems cache attributes).
 constexpr int64_t kResultWaitMicros = 5'000'000;
 
-bool IsExecutable(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
 bool IsDir(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
-std::string DefaultPath(const char* name, const char* built) {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    std::string sibling = (self.parent_path() / name).string();
-    if (IsExecutable(sibling)) return sibling;
-  }
-  return built;
-}
-
-bool ValidJobId(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool PlainWord(const std::string& s) {
   for (char c : s) {
@@ -187,16 +164,16 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Json& section) {
 
 StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateOptions options) {
   if (options.runner_path.empty()) {
-    options.runner_path = DefaultPath("tandem-job-runner", TANDEM_JOB_RUNNER_PATH);
+    options.runner_path = subprocess::SiblingOrDefault("tandem-job-runner", TANDEM_JOB_RUNNER_PATH);
   }
   if (options.step_path.empty()) {
-    options.step_path = DefaultPath("tandem-slurm-step", TANDEM_SLURM_STEP_PATH);
+    options.step_path = subprocess::SiblingOrDefault("tandem-slurm-step", TANDEM_SLURM_STEP_PATH);
   }
-  if (!IsExecutable(options.runner_path)) {
+  if (!subprocess::IsExecutableFile(options.runner_path)) {
     return NotFoundError("tandem-job-runner not found or not executable at \"" +
                          options.runner_path + "\"");
   }
-  if (!IsExecutable(options.step_path)) {
+  if (!subprocess::IsExecutableFile(options.step_path)) {
     return NotFoundError("tandem-slurm-step not found or not executable at \"" + options.step_path +
                          "\"");
   }
@@ -229,7 +206,7 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
   std::string bwrap;
   if (options.sandbox != SlurmSubstrateOptions::Sandbox::kOff) {
     if (!options.bwrap_path.empty()) {
-      if (IsExecutable(options.bwrap_path)) bwrap = options.bwrap_path;
+      if (subprocess::IsExecutableFile(options.bwrap_path)) bwrap = options.bwrap_path;
     } else {
       const char* path = std::getenv("PATH");
       bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
@@ -327,7 +304,7 @@ StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::J
 }
 
 StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
-  if (!ValidJobId(r.job_id)) {
+  if (!jobs::ValidJobId(r.job_id)) {
     return InvalidArgumentError("job_id \"" + r.job_id +
                                 "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
                                 "with '.'");
@@ -399,7 +376,10 @@ StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
   }
   auto id = ParseSbatchParsable(ran->out);
   if (!id.ok()) return fail(id.status());  // queued or not, we cannot know which job it is
-  runner::WriteFileAtomic(dir + "/" + kSlurmIdFile, *id + "\n");
+  if (std::string e = runner::WriteFileAtomic(dir + "/" + kSlurmIdFile, *id + "\n"); !e.empty()) {
+    // Only a note for people reading the state directory; the handle has the id.
+    LogWarn("cannot record the Slurm job id", {{"slurm_job_id", *id}, {"error", e}});
+  }
   return jobs::JobHandle{"slurm", *id + ":" + dir};
 }
 
@@ -556,8 +536,15 @@ StatusOr<std::optional<jobs::ExitInfo>> SlurmSubstrate::Poll(const jobs::JobHand
   std::string log = runner::ReadFile(dir + "/" + runner::kRunnerLogFile).value_or("");
   if (!log.empty()) ended->message += "; runner: " + Tail(log, 500);
   // Later polls (and other control planes) see the same answer.
-  runner::WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
-  runner::WriteFileAtomic(dir + "/" + runner::kResultFile, runner::ExitInfoToJson(*ended).dump());
+  std::string e = runner::WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
+  if (e.empty()) {
+    e = runner::WriteFileAtomic(dir + "/" + runner::kResultFile,
+                                runner::ExitInfoToJson(*ended).dump());
+  }
+  if (!e.empty()) {
+    LogWarn("cannot record a Slurm job's result; later polls ask Slurm again",
+            {{"slurm_job_id", h.slurm_id}, {"error", e}});
+  }
   std::lock_guard<std::mutex> lock(mu_);
   cache_.erase(h.slurm_id);
   return ended;
