@@ -1,6 +1,7 @@
 #include "glue/sql/sqlite_database.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -207,15 +208,22 @@ class SqliteTransaction final : public Transaction {
 
 struct SqliteDatabase::Impl {
   std::string path;
+  // An in-memory database (OpenMemory): `path` names it in SQLite's memdb
+  // VFS, shared by this process's connections and gone with the last one;
+  // `anchor` keeps it alive while the Database exists.
+  bool memory = false;
+  std::unique_ptr<Connection> anchor;
   std::mutex mu;
   std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
   std::atomic<int64_t> retries{0};
 
   StatusOr<std::unique_ptr<Connection>> OpenConnection() {
     sqlite3* db = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const std::string name = memory ? "file:" + path + "?vfs=memdb" : path;
+    int rc = sqlite3_open_v2(
+        name.c_str(), &db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+        nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
       sqlite3_close_v2(db);
@@ -227,7 +235,7 @@ struct SqliteDatabase::Impl {
     // journal_mode=WAL itself may meet a busy lock while another process
     // creates the file; retry it a few times.
     Status st;
-    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    for (int attempt = 0; !memory && attempt < kMaxAttempts; ++attempt) {
       st = conn->ExecScript("PRAGMA journal_mode=WAL");
       if (st.ok() || !IsRetryable(st)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5 << std::min(attempt, 5)));
@@ -297,6 +305,15 @@ StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenFile(std::string_v
   return std::unique_ptr<SqliteDatabase>(new SqliteDatabase(std::move(impl)));
 }
 
+StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenMemory() {
+  static std::atomic<int64_t> next{1};
+  auto impl = std::make_unique<Impl>();
+  impl->memory = true;
+  impl->path = "/tandem-memory-" + std::to_string(::getpid()) + "-" + std::to_string(next++);
+  ASSIGN_OR_RETURN(impl->anchor, impl->OpenConnection());
+  return std::unique_ptr<SqliteDatabase>(new SqliteDatabase(std::move(impl)));
+}
+
 StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenUri(std::string_view uri) {
   constexpr std::string_view kPrefix = "sqlite://";
   if (!uri.starts_with(kPrefix) || uri.size() <= kPrefix.size() + 1 || uri[kPrefix.size()] != '/') {
@@ -316,7 +333,9 @@ Status SqliteDatabase::Read(const std::function<Status(Transaction&)>& fn) {
   return impl_->Run(/*write=*/false, fn);
 }
 
-std::string SqliteDatabase::uri() const { return "sqlite://" + impl_->path; }
+std::string SqliteDatabase::uri() const {
+  return impl_->memory ? "sqlite::memory:" + impl_->path : "sqlite://" + impl_->path;
+}
 
 int64_t SqliteDatabase::retries() const { return impl_->retries.load(); }
 
