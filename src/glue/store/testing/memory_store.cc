@@ -60,7 +60,7 @@ MemoryStore::MemoryStore(Clock* clock)
 
 std::string MemoryStore::uri() const { return "memory://" + std::to_string(id_); }
 
-StatusOr<BlobInfo> MemoryStore::PutBlob(const ReadFn& reader) {
+StatusOr<BlobInfo> MemoryStore::DoPutBlob(const ReadFn& reader) {
   auto bytes = std::make_shared<std::string>();
   Sha256 hash;
   std::vector<char> buf(64 << 10);
@@ -79,8 +79,7 @@ StatusOr<BlobInfo> MemoryStore::PutBlob(const ReadFn& reader) {
   return info;
 }
 
-StatusOr<std::unique_ptr<BlobReader>> MemoryStore::OpenBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<std::unique_ptr<BlobReader>> MemoryStore::DoOpenBlob(std::string_view digest) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return NotFoundError("blob " + std::string(digest) + " not found");
@@ -88,16 +87,14 @@ StatusOr<std::unique_ptr<BlobReader>> MemoryStore::OpenBlob(std::string_view dig
       std::make_unique<MemoryBlobReader>(it->second.bytes, std::string(digest)));
 }
 
-StatusOr<BlobInfo> MemoryStore::StatBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<BlobInfo> MemoryStore::DoStatBlob(std::string_view digest) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return NotFoundError("blob " + std::string(digest) + " not found");
   return BlobInfo{std::string(digest), it->second.bytes->size()};
 }
 
-Status MemoryStore::DeleteBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+Status MemoryStore::DoDeleteBlob(std::string_view digest) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return NotFoundError("blob " + std::string(digest) + " not found");
@@ -105,7 +102,7 @@ Status MemoryStore::DeleteBlob(std::string_view digest) {
   return OkStatus();
 }
 
-StatusOr<GcResult> MemoryStore::GarbageCollect(int64_t grace_micros) {
+StatusOr<GcResult> MemoryStore::DoGarbageCollect(int64_t grace_micros) {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, bool, std::less<>> live;
   for (const auto& [key, object] : names_) live[object.digest] = true;
@@ -125,9 +122,7 @@ StatusOr<GcResult> MemoryStore::GarbageCollect(int64_t grace_micros) {
   return result;
 }
 
-StatusOr<ObjectInfo> MemoryStore::Link(std::string_view key, std::string_view digest) {
-  RETURN_IF_ERROR(ValidateKey(key));
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<ObjectInfo> MemoryStore::DoLink(std::string_view key, std::string_view digest) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) {
@@ -141,16 +136,15 @@ StatusOr<ObjectInfo> MemoryStore::Link(std::string_view key, std::string_view di
   return info;
 }
 
-StatusOr<ObjectInfo> MemoryStore::Stat(std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+StatusOr<ObjectInfo> MemoryStore::DoStat(std::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = names_.find(key);
   if (it == names_.end()) return NotFoundError("object '" + std::string(key) + "' not found");
   return it->second;
 }
 
-StatusOr<ListResult> MemoryStore::List(std::string_view prefix, std::string_view page_token,
-                                       size_t max_results) {
+StatusOr<ListResult> MemoryStore::DoList(std::string_view prefix, std::string_view page_token,
+                                         size_t max_results) {
   if (max_results == 0) max_results = kDefaultListMax;
   std::lock_guard<std::mutex> lock(mu_);
   ListResult result;
@@ -169,8 +163,7 @@ StatusOr<ListResult> MemoryStore::List(std::string_view prefix, std::string_view
   return result;
 }
 
-Status MemoryStore::Delete(std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+Status MemoryStore::DoDelete(std::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
   if (names_.erase(std::string(key)) == 0) {
     return NotFoundError("object '" + std::string(key) + "' not found");
