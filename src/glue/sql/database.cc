@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/uri.h"
 #include "glue/sql/postgres_database.h"
 #include "glue/sql/sqlite_database.h"
 
@@ -51,11 +52,16 @@ StatusOr<Row> Transaction::QueryOne(std::string_view sql, const std::vector<Valu
 }
 
 StatusOr<std::unique_ptr<Database>> Database::Open(std::string_view uri) {
-  if (uri.starts_with("sqlite:")) {
+  StatusOr<Uri> parsed = ParseUri(uri);
+  if (!parsed.ok()) {
+    return InvalidArgumentError("database " + std::string(parsed.status().message()) +
+                                " (expected sqlite:///abs/path.db or postgres://...)");
+  }
+  if (parsed->scheme == "sqlite") {
     ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::OpenUri(uri));
     return std::unique_ptr<Database>(std::move(db));
   }
-  if (uri.starts_with("postgres://") || uri.starts_with("postgresql://")) {
+  if (parsed->scheme == "postgres" || parsed->scheme == "postgresql") {
     ASSIGN_OR_RETURN(std::unique_ptr<PostgresDatabase> db, PostgresDatabase::OpenUri(uri));
     return std::unique_ptr<Database>(std::move(db));
   }

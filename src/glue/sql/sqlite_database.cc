@@ -11,6 +11,8 @@
 #include <random>
 #include <thread>
 
+#include "common/uri.h"
+
 namespace tandem::sql {
 namespace {
 
@@ -315,14 +317,13 @@ StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenMemory() {
 }
 
 StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenUri(std::string_view uri) {
-  constexpr std::string_view kPrefix = "sqlite://";
-  if (!uri.starts_with(kPrefix) || uri.size() <= kPrefix.size() + 1 || uri[kPrefix.size()] != '/') {
+  StatusOr<Uri> parsed = ParseUri(uri);
+  if (!parsed.ok() || parsed->scheme != "sqlite" || !parsed->authority.empty() ||
+      parsed->path.size() < 2 || parsed->path.front() != '/') {
     return InvalidArgumentError("bad sqlite URI '" + std::string(uri) +
                                 "' (expected sqlite:///abs/path.db)");
   }
-  std::string_view path = uri.substr(kPrefix.size());
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  return OpenFile(path);
+  return OpenFile(parsed->path);
 }
 
 Status SqliteDatabase::WithTransaction(const std::function<Status(Transaction&)>& fn) {
