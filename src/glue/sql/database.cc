@@ -69,6 +69,25 @@ StatusOr<std::unique_ptr<Database>> Database::Open(std::string_view uri) {
                               "' (expected sqlite:///abs/path.db or postgres://...)");
 }
 
+Status ApplyMigrationOnce(Transaction& tx, std::string_view component, const Migration& m,
+                          const std::function<Status(std::string_view sql)>& exec_script) {
+  const std::string comp(component);
+  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
+                                       "component = ? AND version = ?",
+                                       {comp, int64_t{m.version}}));
+  if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
+  RETURN_IF_ERROR(exec_script(m.sql));
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  return tx
+      .Exec(
+          "INSERT INTO schema_migrations (component, version, name, applied_at) "
+          "VALUES (?, ?, ?, ?)",
+          {comp, int64_t{m.version}, m.name, now})
+      .status();
+}
+
 bool IsRetryable(const Status& s) { return s.code() == StatusCode::kAborted; }
 
 void BackoffBeforeRetry(int attempt) {

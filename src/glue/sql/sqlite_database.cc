@@ -343,34 +343,16 @@ int64_t SqliteDatabase::retries() const { return impl_->retries.load(); }
 Status SqliteDatabase::Migrate(std::string_view component,
                                const std::vector<Migration>& migrations) {
   ASSIGN_OR_RETURN(std::vector<const Migration*> ordered, OrderMigrations(component, migrations));
-  RETURN_IF_ERROR(WithTransaction([](Transaction& tx) {
-    return tx
-        .Exec(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
-            "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL, "
-            "PRIMARY KEY (component, version))")
-        .status();
-  }));
+  RETURN_IF_ERROR(
+      WithTransaction([](Transaction& tx) { return tx.Exec(kSchemaMigrationsDdl).status(); }));
   std::string comp(component);
   for (const Migration* m : ordered) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
     Status st;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      st = impl_->Attempt(*conn, /*write=*/true, [&](Transaction& tx) -> Status {
-        ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
-                                             "component = ? AND version = ?",
-                                             {comp, int64_t{m->version}}));
-        if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
-        RETURN_IF_ERROR(conn->ExecScript(m->sql));
-        int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-        return tx
-            .Exec(
-                "INSERT INTO schema_migrations (component, version, name, applied_at) "
-                "VALUES (?, ?, ?, ?)",
-                {comp, int64_t{m->version}, m->name, now})
-            .status();
+      st = impl_->Attempt(*conn, /*write=*/true, [&](Transaction& tx) {
+        return ApplyMigrationOnce(tx, comp, *m,
+                                  [&](std::string_view sql) { return conn->ExecScript(sql); });
       });
       if (st.ok() || !IsRetryable(st)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 6)));
