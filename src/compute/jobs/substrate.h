@@ -23,14 +23,7 @@ namespace tandem::compute::jobs {
 // Whether `id` is safe as a substrate's directory or file name: 1-128
 // characters of [A-Za-z0-9._-], not starting with '.'. Substrates refuse
 // other ids (the job service's ULIDs always pass).
-inline bool ValidJobId(std::string_view id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
-  for (char c : id) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && c != '-' && c != '_' && c != '.') return false;
-  }
-  return true;
-}
+bool ValidJobId(std::string_view id);
 
 struct LaunchRequest {
   std::string job_id;
@@ -46,6 +39,12 @@ struct LaunchRequest {
   int64_t max_runtime_seconds = 86'400;
   bool network = false;
 };
+
+// The checks every substrate makes before it launches `r`: a valid job id,
+// attempt >= 1, a command, absolute job_dir (existing), log_path (in an
+// existing directory) and working_dir, positive max_runtime_seconds,
+// memory_mb >= 0. InvalidArgument or NotFound naming the field.
+Status ValidateLaunchRequest(const LaunchRequest& r);
 
 enum class ExitKind {
   kExited,       // exit_code is set (0 = success)

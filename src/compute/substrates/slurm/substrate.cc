@@ -34,11 +34,6 @@ constexpr char kFromSlurmFile[] = "result_from_slurm";  // result.json was deriv
 // for its result.json to show up (shared filesystems cache attributes).
 constexpr int64_t kResultWaitMicros = 5'000'000;
 
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 bool PlainWord(const std::string& s) {
@@ -304,29 +299,11 @@ StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::J
 }
 
 StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
-  if (!jobs::ValidJobId(r.job_id)) {
-    return InvalidArgumentError("job_id \"" + r.job_id +
-                                "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
-                                "with '.'");
-  }
-  if (r.attempt < 1) return InvalidArgumentError("attempt must be >= 1");
-  if (r.argv.empty() || r.argv[0].empty()) return InvalidArgumentError("argv is empty");
-  if (r.job_dir.empty() || r.job_dir[0] != '/') {
-    return InvalidArgumentError("job_dir \"" + r.job_dir + "\" must be an absolute path");
-  }
-  if (!IsDir(r.job_dir)) return NotFoundError("job_dir \"" + r.job_dir + "\" is not a directory");
-  if (r.log_path.empty() || r.log_path[0] != '/' || !PlainWord(r.log_path)) {
+  RETURN_IF_ERROR(jobs::ValidateLaunchRequest(r));
+  // The batch script names the log path unquoted.
+  if (!PlainWord(r.log_path)) {
     return InvalidArgumentError("log_path \"" + r.log_path +
                                 "\" must be an absolute path without spaces or quotes");
-  }
-  if (!IsDir(fs::path(r.log_path).parent_path().string())) {
-    return NotFoundError("the directory of log_path \"" + r.log_path + "\" does not exist");
-  }
-  if (r.max_runtime_seconds <= 0)
-    return InvalidArgumentError("max_runtime_seconds must be positive");
-  if (r.resources.memory_mb < 0) return InvalidArgumentError("resources.memory_mb must be >= 0");
-  if (!r.working_dir.empty() && r.working_dir[0] != '/') {
-    return InvalidArgumentError("working_dir \"" + r.working_dir + "\" must be an absolute path");
   }
   std::string root = options_.state_root.empty()
                          ? (fs::path(r.job_dir).parent_path() / ".slurm").string()
