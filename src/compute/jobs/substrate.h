@@ -22,6 +22,11 @@
 
 namespace tandem::compute::jobs {
 
+// Whether `id` is safe as a substrate's directory or file name: 1-128
+// characters of [A-Za-z0-9._-], not starting with '.'. Substrates refuse
+// other ids (the job service's ULIDs always pass).
+bool ValidJobId(std::string_view id);
+
 struct LaunchRequest {
   std::string job_id;
   int attempt = 1;
@@ -36,6 +41,12 @@ struct LaunchRequest {
   int64_t max_runtime_seconds = 86'400;
   bool network = false;
 };
+
+// The checks every substrate makes before it launches `r`: a valid job id,
+// attempt >= 1, a command, absolute job_dir (existing), log_path (in an
+// existing directory) and working_dir, positive max_runtime_seconds,
+// memory_mb >= 0. InvalidArgument or NotFound naming the field.
+Status ValidateLaunchRequest(const LaunchRequest& r);
 
 enum class ExitKind {
   kExited,       // exit_code is set (0 = success)
