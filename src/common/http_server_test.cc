@@ -435,6 +435,86 @@ TEST(HttpServerTest, GracefulStopLetsInFlightRequestFinish) {
   server.Stop();  // idempotent
 }
 
+// A planned stop under keep-alive load: the client's next request on an idle
+// connection is still answered (marked `Connection: close`) instead of
+// meeting a closed socket, and only then is the connection closed.
+TEST(HttpServerTest, DrainAnswersNextRequestOfIdleKeepAliveConnection) {
+  ServerOptions options;
+  options.drain_idle_ms = 20'000;
+  Server server(options);
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  int port = server.port();
+  RawConn conn(port);
+  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first = conn.ReadResponse();
+  ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+  EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
+
+  auto stopper = std::async(std::launch::async, [&] { server.Stop(30'000); });
+  // Stop() closes the listener first: wait until new connections are refused.
+  bool refused = false;
+  auto give_up = std::chrono::steady_clock::now() + seconds(20);  // a hang guard only
+  while (!refused && std::chrono::steady_clock::now() < give_up) {
+    RawConn probe(port);
+    refused = !probe.connected();
+    if (!refused) std::this_thread::yield();
+  }
+  ASSERT_TRUE(refused) << "the listener is still open while stopping";
+  EXPECT_NE(stopper.wait_for(std::chrono::milliseconds(0)), std::future_status::ready)
+      << "Stop() returned while a keep-alive connection could still send a request";
+
+  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string last = conn.ReadResponse();
+  ASSERT_EQ(last.rfind("HTTP/1.1 200", 0), 0u) << "request on a draining connection: " << last;
+  EXPECT_NE(last.find("Connection: close"), std::string::npos) << last;
+  bool closed = false;
+  conn.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  stopper.get();
+}
+
+// Stop() ends a streamed response at once with its final chunk (so a
+// streaming client such as `events tail` sees a clean end and the process
+// stops without waiting out the grace period).
+TEST(HttpServerTest, StopEndsStreamsCleanly) {
+  Server server({});
+  LiveStreams streams;
+  std::mutex mu;
+  std::condition_variable never;
+  server.Route("GET", "/tail", [&](Request&, Response& res) {
+    auto token = std::make_shared<LiveStreams::Token>(&streams);
+    auto sent = std::make_shared<bool>(false);
+    res.stream = [&, sent, token](std::string& chunk, const StreamContext& ctx) {
+      if (ctx.cancelled()) return false;
+      if (!*sent) {
+        *sent = true;
+        chunk = "tick\n";
+        return true;
+      }
+      std::unique_lock<std::mutex> l(mu);
+      never.wait_for(l, std::chrono::milliseconds(20), [&] { return ctx.cancelled(); });
+      return true;
+    };
+  });
+  ASSERT_TRUE(server.Start().ok());
+  RawConn conn(server.port());
+  conn.Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got = conn.ReadSome();
+  ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  ASSERT_TRUE(streams.WaitFor(1));
+  // A long grace period: the stream must not be what Stop() waits for, and a
+  // stream cut off at the end of the grace period would lack the final chunk.
+  auto stopper = std::async(std::launch::async, [&] { server.Stop(2'000); });
+  bool closed = false;
+  got += conn.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(got.find("tick\n"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("\r\n0\r\n\r\n")) << "stream did not end with the final chunk: " << got;
+  EXPECT_TRUE(streams.WaitFor(0));
+  stopper.get();
+}
+
 TEST(HttpServerTest, MalformedRequestIs400AndCloses) {
   Server server({});
   server.Route("GET", "/echo", Echo());
