@@ -64,7 +64,7 @@ StatusOr<Json> PrepareSpec(ApiClient& client, const std::string& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
   auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
+  if (!spec.ok()) return spec.status();  // names the file already
   if (!spec->is_object()) return InvalidArgumentError(file + ": a job spec must be a mapping");
   fs::path dir = fs::absolute(file).parent_path();
   if (spec->contains("inputs") && (*spec)["inputs"].is_object()) {

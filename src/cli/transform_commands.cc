@@ -40,7 +40,7 @@ StatusOr<Json> ReadSpec(const std::string& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
   auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
+  if (!spec.ok()) return spec.status();  // names the file already
   if (!spec->is_object())
     return InvalidArgumentError(file + ": a transform spec must be a mapping");
   Json* input = spec->contains("input") ? &(*spec)["input"] : nullptr;

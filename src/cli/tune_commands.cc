@@ -59,7 +59,7 @@ StatusOr<Json> PrepareSpec(ApiClient& client, const std::string& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
   auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
+  if (!spec.ok()) return spec.status();  // names the file already
   if (!spec->is_object()) return InvalidArgumentError(file + ": a tuning spec must be a mapping");
   if (!spec->contains("training_job") || !(*spec)["training_job"].is_object()) return *spec;
   Json& job = (*spec)["training_job"];

@@ -20,6 +20,17 @@ expect_contains() {
   if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: '$2' not in: $1"; fi
 }
 
+# expect_eq GOT WANT DESCRIPTION: exact comparison (a value, not a substring).
+expect_eq() {
+  if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', want '$2'"; fi
+}
+
+# metric_value TEXT SERIES: the value of one Prometheus sample (SERIES is the
+# name with its labels exactly as exposed, e.g. 'x_total{model="m"}'); "" if absent.
+metric_value() {
+  awk -v series="$2" '$1 == series { print $2; exit }' <<<"$1"
+}
+
 # start_control_plane TANDEM_BIN HOME: starts `tandem up --port 0`, sets
 # TANDEM_SERVER and CP_PID once it prints its address.
 start_control_plane() {
