@@ -3,14 +3,15 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "api/http_metrics.h"
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
 #include "compute/job_service.h"
 #include "compute/local_substrate.h"
 #include "compute/metering.h"
-#include "compute/slurm_substrate.h"
 #include "compute/notebook_service.h"
+#include "compute/slurm_substrate.h"
 #include "compute/tuning_service.h"
 #include "serving/fleet.h"
 
@@ -165,6 +166,9 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   opts.worker_threads = 16;
   opts.max_body_bytes = 8 << 20;
   opts.read_timeout_ms = 600'000;  // artifact uploads can be large
+  cp->http_metrics_ = std::make_unique<HttpMetrics>();
+  cp->services_.http_metrics = cp->http_metrics_.get();
+  opts.observer = [m = cp->http_metrics_.get()](const http::RequestRecord& r) { m->Observe(r); };
   cp->server_ = std::make_unique<http::Server>(opts);
   cp->RegisterRoutes();
   return cp;
@@ -185,6 +189,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterDeploymentRoutes(*server_, services_);
   RegisterNotebookRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);
+  RegisterMetricsRoutes(*server_, services_);
   RegisterOpenApiRoutes(*server_);
 }
 

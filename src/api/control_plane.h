@@ -1,5 +1,6 @@
 // The control plane (`tandem up`): opens the glue backends named in the
-// configuration and serves the REST API under /api/v1. Route groups live in
+// configuration and serves the REST API under /api/v1 (and Prometheus
+// metrics at /metrics). Route groups live in
 // their own files (models_api.cc, artifacts_api.cc, events_api.cc) and are
 // registered explicitly here.
 //
@@ -29,6 +30,8 @@ class Fleet;
 
 namespace tandem::api {
 
+class HttpMetrics;
+
 // The glue (and the services built on it) a route handler can reach. Owned by the ControlPlane.
 struct Services {
   Clock* clock = nullptr;
@@ -40,6 +43,7 @@ struct Services {
   serving::Fleet* fleet = nullptr;      // serving deployments (serving tier)
   compute::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
   compute::TuningService* tuning = nullptr;       // hyperparameter tuning (compute tier)
+  HttpMetrics* http_metrics = nullptr;            // per-route HTTP counters (GET /metrics)
 };
 
 class ControlPlane {
@@ -73,6 +77,7 @@ class ControlPlane {
   std::unique_ptr<compute::NotebookService> notebooks_;
   std::unique_ptr<compute::TuningService> tuning_;
   std::unique_ptr<serving::Fleet> fleet_;
+  std::unique_ptr<HttpMetrics> http_metrics_;  // outlives server_ (its observer)
   std::unique_ptr<http::Server> server_;
   Services services_;
 };
@@ -88,5 +93,7 @@ void RegisterDeploymentRoutes(http::Server& server, const Services& services);
 void RegisterNotebookRoutes(http::Server& server, const Services& services);
 // GET /api/v1/status (status_api.cc).
 void RegisterStatusRoutes(http::Server& server, const Services& services);
+// GET /metrics (Prometheus text; outside /api/v1, where scrapers look).
+void RegisterMetricsRoutes(http::Server& server, const Services& services);
 
 }  // namespace tandem::api

@@ -101,7 +101,7 @@ struct ServerOptions {
   // moment fails; a draining replica under load wants a few seconds.
   // Capped by Stop()'s grace period.
   int64_t drain_idle_ms = 0;
-  RequestObserver observer;  // optional
+  RequestObserver observer = nullptr;  // optional
 };
 
 class Server {
