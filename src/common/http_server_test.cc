@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -369,36 +370,50 @@ struct LiveStreams {
   }
 };
 
-TEST(HttpServerTest, ClientDisconnectCancelsStream) {
-  Server server({});
-  LiveStreams streams;
-  std::mutex mu;
-  std::condition_variable never;
-  server.Route("GET", "/tail", [&](Request&, Response& res) {
+// GET /tail: streams "tick\n", then long-polls a source that never fires
+// (as documented) until cancelled; `streams` counts the live callbacks.
+void RouteTail(Server& server, LiveStreams& streams) {
+  server.Route("GET", "/tail", [&streams](Request&, Response& res) {
     auto token = std::make_shared<LiveStreams::Token>(&streams);
     auto sent = std::make_shared<bool>(false);
-    res.stream = [&, sent, token](std::string& chunk, const StreamContext& ctx) {
+    res.stream = [sent, token](std::string& chunk, const StreamContext& ctx) {
       if (ctx.cancelled()) return false;
       if (!*sent) {
         *sent = true;
         chunk = "tick\n";
         return true;
       }
-      // Nothing new: long-poll a source that never fires, as documented.
+      std::mutex mu;
+      std::condition_variable never;
       std::unique_lock<std::mutex> l(mu);
       never.wait_for(l, std::chrono::milliseconds(20), [&] { return ctx.cancelled(); });
       return true;
     };
   });
-  ASSERT_TRUE(server.Start().ok());
-  {
-    RawConn conn(server.port());
-    conn.Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::string first = conn.ReadSome();
-    ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
-    EXPECT_TRUE(streams.WaitFor(1));
-  }  // disconnect
-  EXPECT_TRUE(streams.WaitFor(0)) << "stream still running after the client left";
+}
+
+// A server with RouteTail and one client whose stream has started.
+class TailStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RouteTail(server_, streams_);
+    ASSERT_TRUE(server_.Start().ok());
+    conn_ = std::make_unique<RawConn>(server_.port());
+    conn_->Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
+    first_ = conn_->ReadSome();
+    ASSERT_EQ(first_.rfind("HTTP/1.1 200", 0), 0u) << first_;
+    ASSERT_TRUE(streams_.WaitFor(1));
+  }
+
+  LiveStreams streams_;  // outlives the server (its streams hold tokens)
+  Server server_{ServerOptions{}};
+  std::unique_ptr<RawConn> conn_;
+  std::string first_;
+};
+
+TEST_F(TailStreamTest, ClientDisconnectCancelsStream) {
+  conn_.reset();  // disconnect
+  EXPECT_TRUE(streams_.WaitFor(0)) << "stream still running after the client left";
 }
 
 TEST(HttpServerTest, GracefulStopLetsInFlightRequestFinish) {
@@ -477,41 +492,17 @@ TEST(HttpServerTest, DrainAnswersNextRequestOfIdleKeepAliveConnection) {
 // Stop() ends a streamed response at once with its final chunk (so a
 // streaming client such as `events tail` sees a clean end and the process
 // stops without waiting out the grace period).
-TEST(HttpServerTest, StopEndsStreamsCleanly) {
-  Server server({});
-  LiveStreams streams;
-  std::mutex mu;
-  std::condition_variable never;
-  server.Route("GET", "/tail", [&](Request&, Response& res) {
-    auto token = std::make_shared<LiveStreams::Token>(&streams);
-    auto sent = std::make_shared<bool>(false);
-    res.stream = [&, sent, token](std::string& chunk, const StreamContext& ctx) {
-      if (ctx.cancelled()) return false;
-      if (!*sent) {
-        *sent = true;
-        chunk = "tick\n";
-        return true;
-      }
-      std::unique_lock<std::mutex> l(mu);
-      never.wait_for(l, std::chrono::milliseconds(20), [&] { return ctx.cancelled(); });
-      return true;
-    };
-  });
-  ASSERT_TRUE(server.Start().ok());
-  RawConn conn(server.port());
-  conn.Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::string got = conn.ReadSome();
-  ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
-  ASSERT_TRUE(streams.WaitFor(1));
-  // A long grace period: the stream must not be what Stop() waits for, and a
-  // stream cut off at the end of the grace period would lack the final chunk.
-  auto stopper = std::async(std::launch::async, [&] { server.Stop(2'000); });
+TEST_F(TailStreamTest, StopEndsStreamsCleanly) {
+  std::string got = first_;
+  // The stream must end at once, with its final chunk; one cut off when the
+  // grace period runs out would lack it.
+  auto stopper = std::async(std::launch::async, [&] { server_.Stop(2'000); });
   bool closed = false;
-  got += conn.ReadUntilClosed(&closed);
+  got += conn_->ReadUntilClosed(&closed);
   EXPECT_TRUE(closed);
   EXPECT_NE(got.find("tick\n"), std::string::npos) << got;
   EXPECT_TRUE(got.ends_with("\r\n0\r\n\r\n")) << "stream did not end with the final chunk: " << got;
-  EXPECT_TRUE(streams.WaitFor(0));
+  EXPECT_TRUE(streams_.WaitFor(0));
   stopper.get();
 }
 

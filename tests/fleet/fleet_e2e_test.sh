@@ -9,16 +9,12 @@ MAKE_MODEL=$2
 WORK=$(mktemp -d /tmp/tandem-fleet-e2e.XXXXXX)
 cleanup() {
   stop_control_plane
-  for f in "$WORK"/home/deployments/*/replica-*.state; do
-    [ -f "$f" ] && kill -KILL "$(grep -o '"pid":[0-9]*' "$f" | cut -d: -f2)" 2>/dev/null
-  done
+  kill_replicas "$WORK/home"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-"$MAKE_MODEL" "$WORK/m1" 1 10 || { echo "cannot write the model"; exit 1; }
-start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
-expect_rc 0 "$TANDEM" models register churn "$WORK/m1" --alias champion
+start_with_churn_model "$TANDEM" "$MAKE_MODEL" "$WORK"
 
 # Bad specs name the field.
 printf 'name: churn-api\nmodel: churn@champion\nreplicas: {min: two}\n' >"$WORK/bad.yaml"
