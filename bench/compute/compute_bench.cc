@@ -46,8 +46,8 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
-#include "compute/job_service.h"
-#include "compute/local_substrate.h"
+#include "compute/jobs/service.h"
+#include "compute/substrates/local/substrate.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
@@ -183,31 +183,31 @@ class Tandem {
     bus_ = Check(bus::SqlEventBus::Attach(*db_, Clock::Real()), "bus");
     registry_ =
         Check(registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real()), "registry");
-    LocalSubstrateOptions lopts;  // capacity: the machine's hardware threads
-    JobServiceOptions opts;
+    local::LocalSubstrateOptions lopts;  // capacity: the machine's hardware threads
+    jobs::JobServiceOptions opts;
     opts.home = home;
     opts.db = db_.get();
     opts.outbox = bus_->outbox();
     opts.store = store_.get();
     opts.registry = registry_.get();
-    opts.substrate = Check(LocalSubstrate::Create(lopts), "local substrate");
-    service_ = Check(JobService::Open(std::move(opts)), "job service");
+    opts.substrate = Check(local::LocalSubstrate::Create(lopts), "local substrate");
+    service_ = Check(jobs::JobService::Open(std::move(opts)), "job service");
     if (Status s = service_->Recover(); !s.ok()) Die("recover: " + s.ToString());
     service_->Start();
   }
   ~Tandem() { service_.reset(); }
 
-  JobService& service() { return *service_; }
+  jobs::JobService& service() { return *service_; }
   const std::string& home() const { return home_; }
 
-  std::string Submit(const JobSpec& spec) {
+  std::string Submit(const jobs::JobSpec& spec) {
     auto r = service_->Submit(spec);
     if (!r.ok()) Die("submit " + spec.name + ": " + r.status().ToString());
     return r->id;
   }
-  JobRecord Wait(const std::string& id) {
+  jobs::JobRecord Wait(const std::string& id) {
     auto r = service_->WaitFor(
-        id, [](const JobRecord& j) { return IsTerminal(j.state); }, 600'000);
+        id, [](const jobs::JobRecord& j) { return IsTerminal(j.state); }, 600'000);
     if (!r.ok()) Die("wait " + id + ": " + r.status().ToString());
     return *r;
   }
@@ -235,7 +235,7 @@ class Tandem {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<bus::SqlEventBus> bus_;
   std::unique_ptr<registry::ModelRegistry> registry_;
-  std::unique_ptr<JobService> service_;
+  std::unique_ptr<jobs::JobService> service_;
 };
 
 // --- Slurm: sbatch/squeue against SLURM_CONF --------------------------------
@@ -294,8 +294,8 @@ class Slurm {
 
 // --- benchmarks -------------------------------------------------------------
 
-JobSpec TrivialSpec(const std::string& name, const std::string& src, double cpus) {
-  JobSpec spec;
+jobs::JobSpec TrivialSpec(const std::string& name, const std::string& src, double cpus) {
+  jobs::JobSpec spec;
   spec.name = name;
   spec.team = "bench";
   spec.entry_point = "train.sh";
@@ -310,13 +310,13 @@ struct SubstrateTimes {
 };
 
 // One trivial job on a bare substrate, on a prepared tree (no staging).
-void RunOnSubstrate(Substrate& sub, const std::string& base, const std::string& src,
+void RunOnSubstrate(jobs::Substrate& sub, const std::string& base, const std::string& src,
                     const std::string& tag, SubstrateTimes& out) {
   std::string job_dir = base + "/" + tag;
   fs::create_directories(job_dir + "/code");
   fs::copy_file(src + "/first_line", job_dir + "/code/first_line");
   fs::copy_file(src + "/train.sh", job_dir + "/code/train.sh");
-  LaunchRequest req;
+  jobs::LaunchRequest req;
   req.job_id = tag;
   req.job_dir = job_dir;
   req.log_path = job_dir + ".log";
@@ -352,15 +352,15 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   WriteFile(src + "/train.sh", "#!/bin/sh\nexec ./first_line\n", true);
   const std::string slurm_script = base + "/slurm.sh";
   WriteFile(slurm_script, "#!/bin/sh\nexec " + fs::absolute(f.first_line).string() + "\n", true);
-  Substrate& sub = t.service().substrate();
+  jobs::Substrate& sub = t.service().substrate();
   const bool sandboxed = sub.sandboxed();
   // The same substrate without bubblewrap, to show what the sandbox costs.
-  std::unique_ptr<LocalSubstrate> bare;
+  std::unique_ptr<local::LocalSubstrate> bare;
   if (sandboxed) {
-    LocalSubstrateOptions o;
-    o.sandbox = LocalSubstrateOptions::Sandbox::kOff;
+    local::LocalSubstrateOptions o;
+    o.sandbox = local::LocalSubstrateOptions::Sandbox::kOff;
     o.state_root = base + "/.runner-bare";
-    auto s = LocalSubstrate::Create(o);
+    auto s = local::LocalSubstrate::Create(o);
     if (!s.ok()) Die("unsandboxed substrate: " + s.status().ToString());
     bare = *std::move(s);
   }
@@ -372,8 +372,8 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     // (a) the job service.
     int64_t t0 = WallNs();
     std::string id = t.Submit(TrivialSpec("cold-" + std::to_string(i), src, 1));
-    JobRecord rec = t.Wait(id);
-    if (rec.state != JobState::kCompleted) Die("cold job failed: " + rec.failure_reason);
+    jobs::JobRecord rec = t.Wait(id);
+    if (rec.state != jobs::JobState::kCompleted) Die("cold job failed: " + rec.failure_reason);
     int64_t first = FirstLineNs(t.Log(id));
     if (first == 0) Die("no FIRST_LINE in the log of " + id);
     svc.push_back(static_cast<double>(first - t0) / 1e6);
@@ -423,9 +423,9 @@ void Overhead(const Flags& f, Tandem& t) {
   const std::string example = fs::absolute(f.examples + "/xgboost-native").string();
   const std::string data = fs::absolute(f.examples + "/data").string();
   const std::string trainer = fs::absolute(f.trainer).string();
-  auto parsed = JobSpec::Parse(Slurp(example + "/job.yaml"));
+  auto parsed = jobs::JobSpec::Parse(Slurp(example + "/job.yaml"));
   if (!parsed.ok()) Die("job.yaml: " + parsed.status().ToString());
-  JobSpec spec = *parsed;
+  jobs::JobSpec spec = *parsed;
   spec.source_dir = example;
   spec.inputs = {{"train", data + "/train.csv"}, {"validation", data + "/validation.csv"}};
   spec.environment["TANDEM_TRAIN_XGBOOST"] = trainer;
@@ -482,10 +482,10 @@ void Overhead(const Flags& f, Tandem& t) {
     double cpu0 = SelfCpuSeconds();
     double t0 = SteadySeconds();
     std::string id = t.Submit(spec);
-    JobRecord rec = t.Wait(id);
+    jobs::JobRecord rec = t.Wait(id);
     j_wall.push_back(SteadySeconds() - t0);
     cp_cpu.push_back(SelfCpuSeconds() - cpu0);
-    if (rec.state != JobState::kCompleted) Die("training job failed: " + rec.failure_reason);
+    if (rec.state != jobs::JobState::kCompleted) Die("training job failed: " + rec.failure_reason);
     j_metered_wall.push_back(rec.metering.wall_seconds);
     j_cpu.push_back(rec.metering.cpu_seconds);
     if (i == 0) {
@@ -525,7 +525,7 @@ void Throughput(const Flags& f, Tandem& t, Slurm& slurm) {
       ids.push_back(t.Submit(TrivialSpec("tp-" + std::to_string(i), src, cpus)));
     }
     int failed = 0;
-    for (const auto& id : ids) failed += t.Wait(id).state != JobState::kCompleted;
+    for (const auto& id : ids) failed += t.Wait(id).state != jobs::JobState::kCompleted;
     double s = SteadySeconds() - t0;
     std::printf("| tandem job service, resources.cpus %.1f | %.0f | %.2f | %.1f | %d |\n", cpus,
                 t.service().capacity_cpus() / cpus, s, f.jobs / s, failed);

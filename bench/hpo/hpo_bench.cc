@@ -23,18 +23,18 @@
 #include <vector>
 
 #include "common/json.h"
-#include "compute/tuning_asha.h"
-#include "compute/tuning_sampler.h"
-#include "compute/tuning_tpe.h"
+#include "compute/tuning/asha.h"
+#include "compute/tuning/sampler.h"
+#include "compute/tuning/tpe.h"
 
 namespace tandem::bench {
 namespace {
 
-using compute::ParameterRange;
-using compute::ParamType;
-using compute::Scaling;
 using compute::tuning::Observation;
+using compute::tuning::ParameterRange;
 using compute::tuning::Params;
+using compute::tuning::ParamType;
+using compute::tuning::Scaling;
 
 ParameterRange Range(std::string name, ParamType type, double lo, double hi, Scaling s) {
   ParameterRange r;

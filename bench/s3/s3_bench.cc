@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "store/object_store.h"
+#include "glue/store/object_store.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

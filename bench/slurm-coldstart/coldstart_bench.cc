@@ -24,8 +24,8 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
-#include "compute/local_substrate.h"
-#include "compute/slurm_substrate.h"
+#include "compute/substrates/local/substrate.h"
+#include "compute/substrates/slurm/substrate.h"
 
 namespace tandem::compute {
 namespace {
@@ -50,10 +50,10 @@ int64_t FirstLineMicros(const std::string& log) {
   return std::strtoll(line.c_str(), nullptr, 10) / 1000;
 }
 
-StatusOr<Sample> RunOnce(Substrate& s, const std::string& root, const std::string& id) {
+StatusOr<Sample> RunOnce(jobs::Substrate& s, const std::string& root, const std::string& id) {
   std::string dir = root + "/" + id;
   fs::create_directories(dir + "/ml/code");
-  LaunchRequest r;
+  jobs::LaunchRequest r;
   r.job_id = id;
   r.job_dir = dir + "/ml";
   r.log_path = dir + "/job.log";
@@ -63,12 +63,12 @@ StatusOr<Sample> RunOnce(Substrate& s, const std::string& root, const std::strin
   r.max_runtime_seconds = 600;
   Clock& clock = Clock::Real();
   int64_t t0 = clock.NowMicros();
-  ASSIGN_OR_RETURN(JobHandle h, s.Submit(r));
+  ASSIGN_OR_RETURN(jobs::JobHandle h, s.Submit(r));
   while (true) {
     ASSIGN_OR_RETURN(auto ended, s.Poll(h));
     if (ended) {
       int64_t t_end = clock.NowMicros();
-      if (ended->kind != ExitKind::kExited || ended->exit_code != 0) {
+      if (ended->kind != jobs::ExitKind::kExited || ended->exit_code != 0) {
         return InternalError(s.name() + " job " + id + " failed: " + ended->message);
       }
       Sample out;
@@ -99,14 +99,14 @@ int Main(int argc, char** argv) {
   }
   root += "/tandem-slurm-coldstart-" + NewUlid(Clock::Real());
   fs::create_directories(root);
-  LocalSubstrateOptions lo;
-  lo.sandbox = LocalSubstrateOptions::Sandbox::kOff;
-  auto local = LocalSubstrate::Create(lo);
-  SlurmSubstrateOptions so;
+  local::LocalSubstrateOptions lo;
+  lo.sandbox = local::LocalSubstrateOptions::Sandbox::kOff;
+  auto local = local::LocalSubstrate::Create(lo);
+  slurm::SlurmSubstrateOptions so;
   so.slurm_conf = conf;
-  so.sandbox = SlurmSubstrateOptions::Sandbox::kOff;
+  so.sandbox = slurm::SlurmSubstrateOptions::Sandbox::kOff;
   so.query_interval_ms = 1000;
-  auto slurm = SlurmSubstrate::Create(so);
+  auto slurm = slurm::SlurmSubstrate::Create(so);
   if (!local.ok() || !slurm.ok()) {
     std::fprintf(stderr, "cannot create substrates: %s / %s\n",
                  std::string(local.status().message()).c_str(),

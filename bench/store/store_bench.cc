@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <string>
 
-#include "store/file_store.h"
+#include "glue/store/file_store.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

@@ -7,29 +7,29 @@
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
-#include "compute/job_service.h"
-#include "compute/local_substrate.h"
-#include "compute/metering.h"
-#include "compute/notebook_service.h"
-#include "compute/slurm_substrate.h"
-#include "compute/tuning_service.h"
-#include "serving/fleet.h"
+#include "compute/jobs/metering.h"
+#include "compute/jobs/service.h"
+#include "compute/notebooks/service.h"
+#include "compute/substrates/local/substrate.h"
+#include "compute/substrates/slurm/substrate.h"
+#include "compute/tuning/service.h"
+#include "serving/fleet/fleet.h"
 
 namespace tandem::api {
 namespace {
 
 // The substrate from the `compute:` section. Local: {cpus: N (> 0, default:
 // the machine's hardware threads), sandbox: auto|on|off, grace_seconds: N}.
-StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config) {
-  compute::LocalSubstrateOptions opts;
+StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& config) {
+  compute::local::LocalSubstrateOptions opts;
   const Json section = config.raw.contains("compute") ? config.raw["compute"] : Json::object();
   if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
-  // compute.substrate: local (default) | slurm (options: compute/slurm_substrate.h).
+  // compute.substrate: local (default) | slurm (options: compute/substrates/slurm/substrate.h).
   const Json kind = section.value("substrate", Json("local"));
   if (kind == "slurm") {
-    ASSIGN_OR_RETURN(auto sopts, compute::SlurmOptionsFromConfig(section));
-    ASSIGN_OR_RETURN(auto slurm, compute::SlurmSubstrate::Create(std::move(sopts)));
-    return std::unique_ptr<compute::Substrate>(std::move(slurm));
+    ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(section));
+    ASSIGN_OR_RETURN(auto slurm, compute::slurm::SlurmSubstrate::Create(std::move(sopts)));
+    return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
   if (kind != "local") {
     return InvalidArgumentError("config key 'compute.substrate' is " + kind.dump() +
@@ -43,7 +43,7 @@ StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config
       }
       opts.capacity_cpus = value.get<double>();
     } else if (key == "sandbox") {
-      using Sandbox = compute::LocalSubstrateOptions::Sandbox;
+      using Sandbox = compute::local::LocalSubstrateOptions::Sandbox;
       std::string mode = value.is_string() ? value.get<std::string>() : "";
       if (mode != "auto" && mode != "on" && mode != "off") {
         return InvalidArgumentError("config key 'compute.sandbox' must be auto, on or off");
@@ -59,16 +59,17 @@ StatusOr<std::unique_ptr<compute::Substrate>> OpenSubstrate(const Config& config
                                   "' (expected cpus, sandbox or grace_seconds)");
     }
   }
-  ASSIGN_OR_RETURN(auto substrate, compute::LocalSubstrate::Create(opts));
-  return std::unique_ptr<compute::Substrate>(std::move(substrate));
+  ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(opts));
+  return std::unique_ptr<compute::jobs::Substrate>(std::move(substrate));
 }
 
 // Managed notebooks from the `notebooks:` section: {idle_timeout_seconds: N
 // (default 3600, 0 = never cull), jupyter: /path/to/jupyter-notebook}. They
 // always run on the local substrate: their port must be reachable from here.
-StatusOr<std::unique_ptr<compute::NotebookService>> OpenNotebooks(
-    const Config& config, const glue::Glue& g, Clock& clock, const compute::PriceTable& prices) {
-  compute::NotebookServiceOptions opts;
+StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
+    const Config& config, const glue::Glue& g, Clock& clock,
+    const compute::jobs::PriceTable& prices) {
+  compute::notebooks::NotebookServiceOptions opts;
   const Json section = config.raw.contains("notebooks") ? config.raw["notebooks"] : Json::object();
   if (!section.is_object()) return InvalidArgumentError("config key 'notebooks' must be a mapping");
   for (const auto& [key, value] : section.items()) {
@@ -88,18 +89,18 @@ StatusOr<std::unique_ptr<compute::NotebookService>> OpenNotebooks(
                                   "' (expected idle_timeout_seconds or jupyter)");
     }
   }
-  compute::LocalSubstrateOptions lopts;
-  ASSIGN_OR_RETURN(auto substrate, compute::LocalSubstrate::Create(lopts));
+  compute::local::LocalSubstrateOptions lopts;
+  ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(lopts));
   opts.home = config.home;
   opts.db = g.db.get();
   opts.outbox = g.outbox;
   opts.store = g.store.get();
   opts.clock = &clock;
   opts.substrate = std::move(substrate);
-  opts.cost = [prices](const std::string& team, const compute::Metering& m) {
-    return compute::Cost(prices, team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes, 1, 0);
+  opts.cost = [prices](const std::string& team, const compute::jobs::Metering& m) {
+    return compute::jobs::Cost(prices, team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes, 1, 0);
   };
-  return compute::NotebookService::Open(std::move(opts));
+  return compute::notebooks::NotebookService::Open(std::move(opts));
 }
 
 }  // namespace
@@ -110,7 +111,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   ASSIGN_OR_RETURN(cp->glue_, glue::OpenGlue(config, clock));
   const glue::Glue& g = cp->glue_;
 
-  compute::JobServiceOptions jopts;
+  compute::jobs::JobServiceOptions jopts;
   jopts.home = config.home;
   jopts.db = g.db.get();
   jopts.outbox = g.outbox;
@@ -118,26 +119,26 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
   ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config));
-  ASSIGN_OR_RETURN(compute::PriceTable prices,
-                   compute::PriceTable::FromJson(config.raw.value("pricing", Json())));
-  jopts.cost = [prices](const compute::JobSpec& spec, const compute::Metering& m) {
-    return compute::Cost(prices, spec.team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes,
-                         spec.resources.cpus, spec.resources.memory_mb);
+  ASSIGN_OR_RETURN(compute::jobs::PriceTable prices,
+                   compute::jobs::PriceTable::FromJson(config.raw.value("pricing", Json())));
+  jopts.cost = [prices](const compute::jobs::JobSpec& spec, const compute::jobs::Metering& m) {
+    return compute::jobs::Cost(prices, spec.team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes,
+                               spec.resources.cpus, spec.resources.memory_mb);
   };
   // Warm-pool retention is billed as the reservation held, like SageMaker.
-  jopts.warm_pool_cost = [prices](const compute::JobSpec& spec, double seconds) {
-    return compute::Cost(prices, spec.team, 0, seconds, 0, spec.resources.cpus,
-                         spec.resources.memory_mb);
+  jopts.warm_pool_cost = [prices](const compute::jobs::JobSpec& spec, double seconds) {
+    return compute::jobs::Cost(prices, spec.team, 0, seconds, 0, spec.resources.cpus,
+                               spec.resources.memory_mb);
   };
-  ASSIGN_OR_RETURN(cp->jobs_, compute::JobService::Open(std::move(jopts)));
+  ASSIGN_OR_RETURN(cp->jobs_, compute::jobs::JobService::Open(std::move(jopts)));
   ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices));
-  compute::TuningServiceOptions topts;
+  compute::tuning::TuningServiceOptions topts;
   topts.db = g.db.get();
   topts.outbox = g.outbox;
   topts.jobs = cp->jobs_.get();
   topts.registry = g.registry.get();
   topts.clock = &clock;
-  ASSIGN_OR_RETURN(cp->tuning_, compute::TuningService::Open(topts));
+  ASSIGN_OR_RETURN(cp->tuning_, compute::tuning::TuningService::Open(topts));
 
   cp->services_.clock = &clock;
   cp->services_.db = g.db.get();
@@ -150,7 +151,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).
-  serving::FleetOptions fopts;
+  serving::fleet::FleetOptions fopts;
   fopts.home = config.home;
   if (const char* bin = std::getenv("TANDEM_BINARY"); bin != nullptr && *bin != '\0') {
     fopts.tandem_binary = bin;
@@ -158,7 +159,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
     std::error_code ec;
     fopts.tandem_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   }
-  ASSIGN_OR_RETURN(cp->fleet_, serving::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
+  ASSIGN_OR_RETURN(cp->fleet_, serving::fleet::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
   cp->services_.fleet = cp->fleet_.get();
   http::ServerOptions opts;
   opts.host = config.listen_host;

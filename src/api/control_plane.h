@@ -19,12 +19,16 @@
 #include "glue/sql/database.h"
 #include "glue/store/object_store.h"
 
-namespace tandem::compute {
+namespace tandem::compute::jobs {
 class JobService;
+}
+namespace tandem::compute::notebooks {
 class NotebookService;
+}
+namespace tandem::compute::tuning {
 class TuningService;
 }
-namespace tandem::serving {
+namespace tandem::serving::fleet {
 class Fleet;
 }
 
@@ -39,11 +43,11 @@ struct Services {
   store::ObjectStore* store = nullptr;
   bus::EventBus* bus = nullptr;
   registry::ModelRegistry* registry = nullptr;
-  compute::JobService* jobs = nullptr;  // training jobs (compute tier)
-  serving::Fleet* fleet = nullptr;      // serving deployments (serving tier)
-  compute::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
-  compute::TuningService* tuning = nullptr;       // hyperparameter tuning (compute tier)
-  HttpMetrics* http_metrics = nullptr;            // per-route HTTP counters (GET /metrics)
+  compute::jobs::JobService* jobs = nullptr;                 // training jobs (compute tier)
+  serving::fleet::Fleet* fleet = nullptr;                    // serving deployments (serving tier)
+  compute::notebooks::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
+  compute::tuning::TuningService* tuning = nullptr;          // hyperparameter tuning (compute tier)
+  HttpMetrics* http_metrics = nullptr;  // per-route HTTP counters (GET /metrics)
 };
 
 class ControlPlane {
@@ -73,10 +77,10 @@ class ControlPlane {
 
   Config config_;
   glue::Glue glue_;
-  std::unique_ptr<compute::JobService> jobs_;
-  std::unique_ptr<compute::NotebookService> notebooks_;
-  std::unique_ptr<compute::TuningService> tuning_;
-  std::unique_ptr<serving::Fleet> fleet_;
+  std::unique_ptr<compute::jobs::JobService> jobs_;
+  std::unique_ptr<compute::notebooks::NotebookService> notebooks_;
+  std::unique_ptr<compute::tuning::TuningService> tuning_;
+  std::unique_ptr<serving::fleet::Fleet> fleet_;
   std::unique_ptr<HttpMetrics> http_metrics_;  // outlives server_ (its observer)
   std::unique_ptr<http::Server> server_;
   Services services_;

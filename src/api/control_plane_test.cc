@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "common/http_client.h"
-#include "common/test_server.h"
+#include "common/testing/test_server.h"
 #include "gtest/gtest.h"
 
 namespace tandem::api {

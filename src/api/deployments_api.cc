@@ -3,7 +3,7 @@
 #include "api/control_plane.h"
 #include "api/rest.h"
 #include "glue/registry/model_registry.h"
-#include "serving/fleet.h"
+#include "serving/fleet/fleet.h"
 
 namespace tandem::api {
 namespace {
@@ -14,7 +14,7 @@ Status NoFleet() { return UnavailableError("the serving fleet is not running"); 
 // forever: refuse it (NotFound -> 404 naming it). Only a definite answer
 // refuses; a registry that cannot answer now does not block the apply (the
 // replicas follow the target and report why they are not ready).
-Status CheckModelsExist(registry::ModelRegistry* registry, const serving::DeploymentSpec& spec) {
+Status CheckModelsExist(registry::ModelRegistry* registry, const serving::fleet::DeploymentSpec& spec) {
   if (registry == nullptr) return OkStatus();
   std::vector<std::pair<std::string, std::string>> refs = {{"model", spec.model}};
   if (spec.traffic.shadow) refs.push_back({"shadow.model", spec.traffic.shadow->model});
@@ -32,7 +32,7 @@ Status CheckModelsExist(registry::ModelRegistry* registry, const serving::Deploy
 }  // namespace
 
 void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
-  serving::Fleet* fleet = services.fleet;
+  serving::fleet::Fleet* fleet = services.fleet;
   registry::ModelRegistry* registry = services.registry;
   // Apply: create (201) or update (200).
   server.Route("POST", "/api/v1/deployments",
@@ -40,7 +40,7 @@ void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
                  if (fleet == nullptr) return WriteError(res, NoFleet());
                  auto body = JsonBody(req);
                  if (!body.ok()) return WriteError(res, body.status());
-                 auto spec = serving::DeploymentSpecFromJson(*body);
+                 auto spec = serving::fleet::DeploymentSpecFromJson(*body);
                  if (!spec.ok()) return WriteError(res, spec.status());
                  if (Status s = CheckModelsExist(registry, *spec); !s.ok())
                    return WriteError(res, s);

@@ -6,15 +6,15 @@
 
 #include "api/control_plane.h"
 #include "api/rest.h"
-#include "compute/job_service.h"
+#include "compute/jobs/service.h"
 
 namespace tandem::api {
 namespace {
 
-using compute::JobService;
+using compute::jobs::JobService;
 
 Json MetricsJson(const std::string& id,
-                 const std::map<std::string, std::vector<compute::MetricPoint>>& series) {
+                 const std::map<std::string, std::vector<compute::jobs::MetricPoint>>& series) {
   Json metrics = Json::object();
   for (const auto& [name, points] : series) {
     Json arr = Json::array();
@@ -85,24 +85,25 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
                JsonHandler(
                    [jobs](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
-                     ASSIGN_OR_RETURN(compute::JobSpec spec, compute::JobSpec::FromJson(body));
-                     ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Submit(spec));
+                     ASSIGN_OR_RETURN(compute::jobs::JobSpec spec,
+                                      compute::jobs::JobSpec::FromJson(body));
+                     ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },
                    201));
 
   server.Route("GET", "/api/v1/jobs", JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
-                 compute::JobFilter filter;
+                 compute::jobs::JobFilter filter;
                  std::string state = req.Query("state");
                  if (!state.empty()) {
-                   ASSIGN_OR_RETURN(filter.state, compute::ParseJobState(state));
+                   ASSIGN_OR_RETURN(filter.state, compute::jobs::ParseJobState(state));
                  }
                  filter.team = req.Query("team");
                  filter.name = req.Query("name");
                  filter.max_results = page.max_results;
                  filter.page_token = page.page_token;
-                 ASSIGN_OR_RETURN(compute::JobPage result, jobs->List(filter));
+                 ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
                  Json items = Json::array();
                  for (const auto& j : result.jobs) items.push_back(j.ToJson());
                  Json out = {{"jobs", items}};
@@ -113,13 +114,13 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
 
   server.Route("GET", "/api/v1/jobs/{id}",
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Get(req.path_params["id"]));
+                 ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Get(req.path_params["id"]));
                  return job.ToJson();
                }));
 
   server.Route("POST", "/api/v1/jobs/{id}/stop",
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Stop(req.path_params["id"]));
+                 ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Stop(req.path_params["id"]));
                  return job.ToJson();
                }));
 

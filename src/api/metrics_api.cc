@@ -7,10 +7,10 @@
 #include "api/http_metrics.h"
 #include "api/rest.h"
 #include "common/prometheus.h"
-#include "compute/job_service.h"
-#include "compute/notebook_service.h"
+#include "compute/jobs/service.h"
+#include "compute/notebooks/service.h"
 #include "glue/bus/outbox.h"
-#include "serving/fleet.h"
+#include "serving/fleet/fleet.h"
 
 namespace tandem::api {
 namespace {
@@ -23,8 +23,8 @@ double AgeSeconds(int64_t now_us, int64_t since_us) {
   return since_us > 0 && now_us > since_us ? static_cast<double>(now_us - since_us) / 1e6 : 0;
 }
 
-Status RenderJobs(compute::JobService& jobs, int64_t now_us, std::string& out) {
-  ASSIGN_OR_RETURN(compute::JobCounts counts, jobs.Counts());
+Status RenderJobs(compute::jobs::JobService& jobs, int64_t now_us, std::string& out) {
+  ASSIGN_OR_RETURN(compute::jobs::JobCounts counts, jobs.Counts());
   Header(out, "tandem_jobs", "gauge", "Training jobs by state and team.");
   int64_t pending = 0;
   for (const auto& row : counts.by_state_team) {
@@ -76,7 +76,7 @@ Status RenderBus(bus::EventBus& bus, int64_t now_us, std::string& out) {
   return OkStatus();
 }
 
-Status RenderNotebooks(compute::NotebookService& notebooks, std::string& out) {
+Status RenderNotebooks(compute::notebooks::NotebookService& notebooks, std::string& out) {
   ASSIGN_OR_RETURN(auto counts, notebooks.CountByStateAndTeam());
   Header(out, "tandem_notebooks", "gauge", "Managed notebooks by state and team.");
   for (const auto& [key, n] : counts) {
@@ -86,7 +86,7 @@ Status RenderNotebooks(compute::NotebookService& notebooks, std::string& out) {
   return OkStatus();
 }
 
-void RenderDeployments(serving::Fleet& fleet, std::string& out) {
+void RenderDeployments(serving::fleet::Fleet& fleet, std::string& out) {
   auto deployments = fleet.List();
   Header(out, "tandem_deployments", "gauge", "Serving deployments on the local fleet.");
   Sample(out, "tandem_deployments", "", static_cast<double>(deployments.size()));

@@ -3,16 +3,16 @@
 
 #include "api/control_plane.h"
 #include "api/rest.h"
-#include "compute/notebook_service.h"
+#include "compute/notebooks/service.h"
 
 namespace tandem::api {
 namespace {
 
-using compute::NotebookRecord;
-using compute::NotebookService;
+using compute::notebooks::NotebookRecord;
+using compute::notebooks::NotebookService;
 
-StatusOr<compute::NotebookStartOptions> StartOptions(const Json& body) {
-  compute::NotebookStartOptions o;
+StatusOr<compute::notebooks::NotebookStartOptions> StartOptions(const Json& body) {
+  compute::notebooks::NotebookStartOptions o;
   for (const auto& [key, value] : body.items()) {
     if (key == "name") continue;
     if (key == "team") {
@@ -43,7 +43,8 @@ void RegisterNotebookRoutes(http::Server& server, const Services& s) {
                      if (!body.contains("name") || !body["name"].is_string()) {
                        return InvalidArgumentError("field 'name' (a string) is required");
                      }
-                     ASSIGN_OR_RETURN(compute::NotebookStartOptions o, StartOptions(body));
+                     ASSIGN_OR_RETURN(compute::notebooks::NotebookStartOptions o,
+                                      StartOptions(body));
                      ASSIGN_OR_RETURN(NotebookRecord r,
                                       notebooks->StartNotebook(body["name"].get<std::string>(), o));
                      return r.ToJson(/*with_secret=*/false);
@@ -59,7 +60,7 @@ void RegisterNotebookRoutes(http::Server& server, const Services& s) {
         std::string last;
         for (const NotebookRecord& r : all) {  // sorted by name; the token is the last name
           if (!page.page_token.empty() && r.name <= page.page_token) continue;
-          if (!state.empty() && compute::NotebookStateName(r.state) != state) continue;
+          if (!state.empty() && compute::notebooks::NotebookStateName(r.state) != state) continue;
           if (static_cast<int>(items.size()) == page.max_results) {
             return Json{{"notebooks", items}, {"next_page_token", last}};
           }
@@ -79,9 +80,10 @@ void RegisterNotebookRoutes(http::Server& server, const Services& s) {
       "GET", "/api/v1/notebooks/{name}/url",
       JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
         ASSIGN_OR_RETURN(NotebookRecord r, notebooks->Get(req.path_params["name"]));
-        if (r.state != compute::NotebookState::kInService) {
+        if (r.state != compute::notebooks::NotebookState::kInService) {
           return FailedPreconditionError(
-              "notebook \"" + r.name + "\" is " + std::string(compute::NotebookStateName(r.state)) +
+              "notebook \"" + r.name + "\" is " +
+              std::string(compute::notebooks::NotebookStateName(r.state)) +
               ", not InService: `tandem notebooks start " + r.name + "` first");
         }
         return Json{{"name", r.name}, {"url", r.Url()}, {"token", r.token}, {"port", r.port}};

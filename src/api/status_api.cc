@@ -5,30 +5,30 @@
 
 #include "api/control_plane.h"
 #include "api/rest.h"
-#include "compute/job_service.h"
-#include "serving/fleet.h"
+#include "compute/jobs/service.h"
+#include "serving/fleet/fleet.h"
 
 namespace tandem::api {
 namespace {
 
 constexpr int kPage = 1000;
 
-StatusOr<Json> JobsByState(compute::JobService& jobs) {
+StatusOr<Json> JobsByState(compute::jobs::JobService& jobs) {
   Json by_state = Json::object();
-  for (auto s :
-       {compute::JobState::kPending, compute::JobState::kStarting, compute::JobState::kRunning,
-        compute::JobState::kStopping, compute::JobState::kCompleted, compute::JobState::kFailed,
-        compute::JobState::kStopped}) {
-    by_state[std::string(compute::JobStateName(s))] = 0;
+  for (auto s : {compute::jobs::JobState::kPending, compute::jobs::JobState::kStarting,
+                 compute::jobs::JobState::kRunning, compute::jobs::JobState::kStopping,
+                 compute::jobs::JobState::kCompleted, compute::jobs::JobState::kFailed,
+                 compute::jobs::JobState::kStopped}) {
+    by_state[std::string(compute::jobs::JobStateName(s))] = 0;
   }
   int64_t total = 0;
-  compute::JobFilter filter;
+  compute::jobs::JobFilter filter;
   filter.max_results = kPage;
   do {
-    ASSIGN_OR_RETURN(compute::JobPage page, jobs.List(filter));
+    ASSIGN_OR_RETURN(compute::jobs::JobPage page, jobs.List(filter));
     for (const auto& j : page.jobs) {
-      by_state[std::string(compute::JobStateName(j.state))] =
-          by_state[std::string(compute::JobStateName(j.state))].get<int64_t>() + 1;
+      by_state[std::string(compute::jobs::JobStateName(j.state))] =
+          by_state[std::string(compute::jobs::JobStateName(j.state))].get<int64_t>() + 1;
       ++total;
     }
     filter.page_token = page.next_page_token;
@@ -36,7 +36,7 @@ StatusOr<Json> JobsByState(compute::JobService& jobs) {
   return Json{{"total", total}, {"by_state", by_state}};
 }
 
-Json Deployments(serving::Fleet& fleet) {
+Json Deployments(serving::fleet::Fleet& fleet) {
   Json out = Json::array();
   for (const auto& d : fleet.List()) {
     std::set<int64_t> versions;
@@ -65,7 +65,7 @@ StatusOr<Json> Queues(bus::EventBus& bus) {
   return out;
 }
 
-StatusOr<Json> Spend(compute::JobService& jobs) {
+StatusOr<Json> Spend(compute::jobs::JobService& jobs) {
   ASSIGN_OR_RETURN(auto spend, jobs.SpendByTeam());
   Json out = Json::array();
   for (const auto& t : spend) {

@@ -4,24 +4,24 @@
 // transform jobs.
 #include "api/control_plane.h"
 #include "api/rest.h"
-#include "compute/job_service.h"
-#include "compute/transform_service.h"
+#include "compute/jobs/service.h"
+#include "compute/transform/service.h"
 
 namespace tandem::api {
 
 void RegisterTransformRoutes(http::Server& server, const Services& s) {
-  compute::JobService* jobs = s.jobs;
+  compute::jobs::JobService* jobs = s.jobs;
   registry::ModelRegistry* registry = s.registry;
 
   server.Route("POST", "/api/v1/transform-jobs",
                JsonHandler(
                    [jobs, registry](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
-                     ASSIGN_OR_RETURN(compute::TransformSpec spec,
-                                      compute::TransformSpec::FromJson(body));
-                     ASSIGN_OR_RETURN(compute::JobRecord job,
-                                      compute::SubmitTransform(spec, *jobs, *registry));
-                     return compute::TransformJobJson(job);
+                     ASSIGN_OR_RETURN(compute::transform::TransformSpec spec,
+                                      compute::transform::TransformSpec::FromJson(body));
+                     ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
+                                      compute::transform::SubmitTransform(spec, *jobs, *registry));
+                     return compute::transform::TransformJobJson(job);
                    },
                    201));
 
@@ -30,19 +30,20 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
   server.Route("GET", "/api/v1/transform-jobs",
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
-                 compute::JobFilter filter;
+                 compute::jobs::JobFilter filter;
                  std::string state = req.Query("state");
                  if (!state.empty()) {
-                   ASSIGN_OR_RETURN(filter.state, compute::ParseJobState(state));
+                   ASSIGN_OR_RETURN(filter.state, compute::jobs::ParseJobState(state));
                  }
                  filter.team = req.Query("team");
                  filter.name = req.Query("name");
                  filter.max_results = page.max_results;
                  filter.page_token = page.page_token;
-                 ASSIGN_OR_RETURN(compute::JobPage result, jobs->List(filter));
+                 ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
                  Json items = Json::array();
                  for (const auto& j : result.jobs) {
-                   if (compute::IsTransformJob(j)) items.push_back(compute::TransformJobJson(j));
+                   if (compute::transform::IsTransformJob(j))
+                     items.push_back(compute::transform::TransformJobJson(j));
                  }
                  Json out = {{"transform_jobs", items}};
                  if (!result.next_page_token.empty()) {
@@ -51,9 +52,9 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
                  return out;
                }));
 
-  auto get_transform = [jobs](const std::string& id) -> StatusOr<compute::JobRecord> {
-    ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Get(id));
-    if (!compute::IsTransformJob(job)) {
+  auto get_transform = [jobs](const std::string& id) -> StatusOr<compute::jobs::JobRecord> {
+    ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Get(id));
+    if (!compute::transform::IsTransformJob(job)) {
       return NotFoundError("transform job '" + id + "' not found (it is a training job)");
     }
     return job;
@@ -61,15 +62,16 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
 
   server.Route("GET", "/api/v1/transform-jobs/{id}",
                JsonHandler([get_transform](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::JobRecord job, get_transform(req.path_params["id"]));
-                 return compute::TransformJobJson(job);
+                 ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
+                                  get_transform(req.path_params["id"]));
+                 return compute::transform::TransformJobJson(job);
                }));
 
   server.Route("POST", "/api/v1/transform-jobs/{id}/stop",
                JsonHandler([jobs, get_transform](http::Request& req) -> StatusOr<Json> {
                  RETURN_IF_ERROR(get_transform(req.path_params["id"]).status());
-                 ASSIGN_OR_RETURN(compute::JobRecord job, jobs->Stop(req.path_params["id"]));
-                 return compute::TransformJobJson(job);
+                 ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Stop(req.path_params["id"]));
+                 return compute::transform::TransformJobJson(job);
                }));
 }
 

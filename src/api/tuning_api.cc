@@ -2,21 +2,22 @@
 // trials).
 #include "api/control_plane.h"
 #include "api/rest.h"
-#include "compute/tuning_service.h"
+#include "compute/tuning/service.h"
 
 namespace tandem::api {
 
 void RegisterTuningRoutes(http::Server& server, const Services& s) {
-  compute::TuningService* tuning = s.tuning;
+  compute::tuning::TuningService* tuning = s.tuning;
   if (tuning == nullptr) return;
 
   server.Route("POST", "/api/v1/tuning-jobs",
                JsonHandler(
                    [tuning](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
-                     ASSIGN_OR_RETURN(compute::TuningSpec spec,
-                                      compute::TuningSpec::FromJson(body));
-                     ASSIGN_OR_RETURN(compute::TuningRecord r, tuning->Create(std::move(spec)));
+                     ASSIGN_OR_RETURN(compute::tuning::TuningSpec spec,
+                                      compute::tuning::TuningSpec::FromJson(body));
+                     ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
+                                      tuning->Create(std::move(spec)));
                      return r.ToJson();
                    },
                    201));
@@ -24,9 +25,9 @@ void RegisterTuningRoutes(http::Server& server, const Services& s) {
   server.Route("GET", "/api/v1/tuning-jobs",
                JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
-                 std::optional<compute::TuningState> state;
+                 std::optional<compute::tuning::TuningState> state;
                  if (!req.Query("state").empty()) {
-                   ASSIGN_OR_RETURN(state, compute::ParseTuningState(req.Query("state")));
+                   ASSIGN_OR_RETURN(state, compute::tuning::ParseTuningState(req.Query("state")));
                  }
                  ASSIGN_OR_RETURN(auto list, tuning->List(state, page.max_results));
                  Json items = Json::array();
@@ -36,13 +37,15 @@ void RegisterTuningRoutes(http::Server& server, const Services& s) {
 
   server.Route("GET", "/api/v1/tuning-jobs/{name}",
                JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::TuningRecord r, tuning->Get(req.path_params["name"]));
+                 ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
+                                  tuning->Get(req.path_params["name"]));
                  return r.ToJson();
                }));
 
   server.Route("POST", "/api/v1/tuning-jobs/{name}/stop",
                JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::TuningRecord r, tuning->Stop(req.path_params["name"]));
+                 ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
+                                  tuning->Stop(req.path_params["name"]));
                  return r.ToJson();
                }));
 

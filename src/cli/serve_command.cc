@@ -10,7 +10,7 @@
 #include "cli/stop_signal.h"
 #include "common/config.h"
 #include "common/log.h"
-#include "serving/replica.h"
+#include "serving/server/replica.h"
 
 namespace tandem::cli {
 
@@ -25,34 +25,34 @@ struct ServeFlags {
   std::string config;
   std::string cache_dir;
   std::string state_file;
-  serving::ReplicaOptions replica;
-  // Traffic policies (see serving/traffic_policy.h).
+  serving::server::ReplicaOptions replica;
+  // Traffic policies (see serving/traffic/policy.h).
   std::string shadow;
   double shadow_sample = 1.0;
   std::string canary;
   double canary_weight = 0.1;
-  serving::RollbackRule rollback;
+  serving::traffic::RollbackRule rollback;
 };
 
 // The traffic policy from the flags; InvalidArgument naming a bad one.
-Status TrafficFromFlags(const ServeFlags& f, serving::ReplicaOptions& o) {
+Status TrafficFromFlags(const ServeFlags& f, serving::server::ReplicaOptions& o) {
   if (!f.shadow.empty() || !o.shadow_dir.empty()) {
     if (!f.shadow.empty() && !o.shadow_dir.empty()) {
       return InvalidArgumentError("give one of --shadow and --shadow-dir");
     }
-    o.traffic.shadow = serving::ShadowPolicy{f.shadow, f.shadow_sample};
+    o.traffic.shadow = serving::traffic::ShadowPolicy{f.shadow, f.shadow_sample};
   }
   if (!f.canary.empty() || !o.canary_dir.empty()) {
     if (!f.canary.empty() && !o.canary_dir.empty()) {
       return InvalidArgumentError("give one of --canary and --canary-dir");
     }
-    o.traffic.canary = serving::CanaryPolicy{f.canary, f.canary_weight, f.rollback};
+    o.traffic.canary = serving::traffic::CanaryPolicy{f.canary, f.canary_weight, f.rollback};
   }
-  return serving::ValidateTrafficPolicy(o.traffic);
+  return serving::traffic::ValidateTrafficPolicy(o.traffic);
 }
 
 // {"pid", "port", "admin_port"} for a supervisor, written atomically.
-void WriteStateFile(const std::string& path, const serving::Replica& r) {
+void WriteStateFile(const std::string& path, const serving::server::Replica& r) {
   if (path.empty()) return;
   Json j = {{"pid", static_cast<int64_t>(::getpid())},
             {"port", r.port()},
@@ -77,7 +77,7 @@ int RunServe(ServeFlags f) {
     std::cerr << "error: give exactly one of --model NAME@ALIAS|NAME/VERSION or --model-dir DIR\n";
     return kExitUsage;
   }
-  serving::ReplicaOptions& o = f.replica;
+  serving::server::ReplicaOptions& o = f.replica;
   o.target = f.model;
   o.model_dir = f.model_dir;
   o.deployment = f.name;
@@ -88,7 +88,7 @@ int RunServe(ServeFlags f) {
     std::cerr << "error: " << std::string(t.message()) << "\n";
     return kExitUsage;
   }
-  StatusOr<std::unique_ptr<serving::Replica>> replica;
+  StatusOr<std::unique_ptr<serving::server::Replica>> replica;
   if (!f.model.empty()) {
     auto config = LoadConfig(f.home, f.config, ProcessEnvironment());
     if (!config.ok()) {
@@ -96,9 +96,9 @@ int RunServe(ServeFlags f) {
       return kExitFailure;
     }
     SetLogLevel(ParseLogLevel(config->log_level, LogLevel::kInfo));
-    replica = serving::Replica::Open(*config, o, Clock::Real());
+    replica = serving::server::Replica::Open(*config, o, Clock::Real());
   } else {
-    replica = serving::Replica::Create(o, {}, Clock::Real());
+    replica = serving::server::Replica::Create(o, {}, Clock::Real());
   }
   if (!replica.ok()) {
     std::cerr << "error: " << std::string(replica.status().message()) << "\n";

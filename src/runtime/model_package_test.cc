@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/load_model.h"
-#include "runtime/xgboost_test_util.h"
+#include "runtime/testing/xgboost_test_util.h"
 
 namespace tandem::runtime {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/load_model.h"
-#include "runtime/xgboost_test_util.h"
+#include "runtime/testing/xgboost_test_util.h"
 
 namespace tandem::runtime {
 namespace {

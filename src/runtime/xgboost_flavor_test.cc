@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "runtime/load_model.h"
-#include "runtime/xgboost_test_util.h"
+#include "runtime/testing/xgboost_test_util.h"
 
 namespace tandem::runtime {
 namespace {

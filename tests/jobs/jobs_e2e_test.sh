@@ -103,7 +103,7 @@ CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" "$TANDEM_SERVER/api/v1/metering
 [ "$CODE" = 200 ] && pass || fail "GET metering/teams: HTTP $CODE"
 
 # The SageMaker-style XGBoost example. Jobs run Python entry points with
-# /usr/bin/python3 (src/compute/contract.cc), so that interpreter, not the
+# /usr/bin/python3 (src/compute/jobs/contract.cc), so that interpreter, not the
 # first python3 on PATH, must have what the example imports; scripts/bootstrap
 # installs python3-xgboost and python3-sklearn, so a missing one is a failure.
 JOB_PYTHON=/usr/bin/python3

@@ -17,8 +17,8 @@
 #include <thread>
 
 #include "common/ids.h"
-#include "common/test_server.h"
-#include "glue/bus/event_bus_conformance.h"
+#include "common/testing/test_server.h"
+#include "glue/bus/testing/event_bus_conformance.h"
 
 namespace tandem::bus {
 namespace {

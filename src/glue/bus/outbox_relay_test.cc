@@ -17,7 +17,7 @@
 #include <set>
 #include <thread>
 
-#include "common/test_server.h"
+#include "common/testing/test_server.h"
 #include "glue/bus/sql_event_bus.h"
 
 namespace tandem::bus {

@@ -3,9 +3,9 @@
 // SQLite run, each test on a fresh database (dropped when the process ends).
 #include <optional>
 
-#include "common/test_server.h"
-#include "glue/bus/event_bus_conformance.h"
-#include "glue/sql/postgres_test_db.h"
+#include "common/testing/test_server.h"
+#include "glue/bus/testing/event_bus_conformance.h"
+#include "glue/sql/testing/postgres_test_db.h"
 
 namespace tandem::bus {
 namespace {

@@ -17,7 +17,7 @@
 #include <set>
 #include <thread>
 
-#include "glue/bus/event_bus_conformance.h"
+#include "glue/bus/testing/event_bus_conformance.h"
 #include "glue/sql/database.h"
 
 namespace tandem::bus {

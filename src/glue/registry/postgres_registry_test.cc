@@ -3,10 +3,10 @@
 // dropped afterwards. Same SQL as the SQLite run (sql_model_registry_test.cc).
 #include <memory>
 
-#include "common/test_server.h"
-#include "glue/registry/model_registry_conformance.h"
+#include "common/testing/test_server.h"
+#include "glue/registry/testing/model_registry_conformance.h"
 #include "glue/sql/database.h"
-#include "glue/sql/postgres_test_db.h"
+#include "glue/sql/testing/postgres_test_db.h"
 
 namespace tandem::registry {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "glue/registry/model_registry_conformance.h"
+#include "glue/registry/testing/model_registry_conformance.h"
 #include "glue/sql/database.h"
 
 namespace tandem::registry {

@@ -13,10 +13,10 @@
 #include <mutex>
 #include <thread>
 
-#include "common/test_server.h"
+#include "common/testing/test_server.h"
 #include "glue/sql/database.h"
-#include "glue/sql/database_test_base.h"
-#include "glue/sql/postgres_test_db.h"
+#include "glue/sql/testing/database_test_base.h"
+#include "glue/sql/testing/postgres_test_db.h"
 
 namespace tandem::sql {
 namespace {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "glue/sql/database.h"
-#include "glue/sql/database_test_base.h"
+#include "glue/sql/testing/database_test_base.h"
 
 namespace tandem::sql {
 namespace {

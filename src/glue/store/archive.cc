@@ -1,4 +1,4 @@
-#include "store/archive.h"
+#include "glue/store/archive.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,7 +14,7 @@
 #include <set>
 #include <vector>
 
-#include "store/fs_util.h"
+#include "glue/store/fs_util.h"
 
 namespace tandem::store {
 namespace {

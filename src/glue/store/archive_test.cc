@@ -1,4 +1,4 @@
-#include "store/archive.h"
+#include "glue/store/archive.h"
 
 #include <archive.h>
 #include <archive_entry.h>

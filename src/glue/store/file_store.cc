@@ -1,4 +1,4 @@
-#include "store/file_store.h"
+#include "glue/store/file_store.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "common/json.h"
-#include "store/fs_util.h"
-#include "store/sha256.h"
+#include "glue/store/fs_util.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store {
 namespace {

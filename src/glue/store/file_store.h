@@ -23,7 +23,7 @@
 #include <string>
 
 #include "common/clock.h"
-#include "store/object_store.h"
+#include "glue/store/object_store.h"
 
 namespace tandem::store {
 

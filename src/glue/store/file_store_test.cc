@@ -1,4 +1,4 @@
-#include "store/file_store.h"
+#include "glue/store/file_store.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -15,8 +15,8 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
-#include "store/object_store_conformance.h"
-#include "store/sha256.h"
+#include "glue/store/sha256.h"
+#include "glue/store/testing/object_store_conformance.h"
 
 namespace tandem::store {
 namespace {

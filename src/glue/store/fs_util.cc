@@ -1,4 +1,4 @@
-#include "store/fs_util.h"
+#include "glue/store/fs_util.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "store/object_store.h"
+#include "glue/store/object_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "common/uri.h"
-#include "store/file_store.h"
-#include "store/fs_util.h"
-#include "store/s3_store.h"
+#include "glue/store/file_store.h"
+#include "glue/store/fs_util.h"
+#include "glue/store/s3_store.h"
 
 namespace tandem::store {
 namespace {

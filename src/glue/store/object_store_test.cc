@@ -1,9 +1,9 @@
-#include "store/object_store.h"
+#include "glue/store/object_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "store/sha256.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store {
 namespace {

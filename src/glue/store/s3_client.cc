@@ -1,4 +1,4 @@
-#include "store/s3_client.h"
+#include "glue/store/s3_client.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,8 +10,8 @@
 
 #include "common/http_client.h"
 #include "common/uri.h"
-#include "store/object_store.h"
-#include "store/sha256.h"
+#include "glue/store/object_store.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store {
 namespace {

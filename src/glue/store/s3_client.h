@@ -19,7 +19,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
-#include "store/sigv4.h"
+#include "glue/store/sigv4.h"
 
 namespace tandem::http {
 class Client;

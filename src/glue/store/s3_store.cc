@@ -1,4 +1,4 @@
-#include "store/s3_store.h"
+#include "glue/store/s3_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "common/json.h"
-#include "store/fs_util.h"
-#include "store/sha256.h"
+#include "glue/store/fs_util.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store {
 namespace {

@@ -35,8 +35,8 @@
 #include <string>
 
 #include "common/clock.h"
-#include "store/object_store.h"
-#include "store/s3_client.h"
+#include "glue/store/object_store.h"
+#include "glue/store/s3_client.h"
 
 namespace tandem::store {
 

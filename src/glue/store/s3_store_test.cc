@@ -1,4 +1,4 @@
-#include "store/s3_store.h"
+#include "glue/store/s3_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,10 +17,10 @@
 #include "common/http_server.h"
 #include "common/ids.h"
 #include "common/json.h"
-#include "common/test_server.h"
-#include "store/object_store_conformance.h"
-#include "store/sha256.h"
-#include "store/sigv4.h"
+#include "common/testing/test_server.h"
+#include "glue/store/sha256.h"
+#include "glue/store/sigv4.h"
+#include "glue/store/testing/object_store_conformance.h"
 
 namespace tandem::store {
 namespace {

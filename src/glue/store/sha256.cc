@@ -1,4 +1,4 @@
-#include "store/sha256.h"
+#include "glue/store/sha256.h"
 
 #include <openssl/evp.h>
 

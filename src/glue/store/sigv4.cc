@@ -1,4 +1,4 @@
-#include "store/sigv4.h"
+#include "glue/store/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -7,7 +7,7 @@
 #include <cctype>
 #include <ctime>
 
-#include "store/sha256.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store::sigv4 {
 namespace {

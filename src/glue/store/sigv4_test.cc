@@ -1,4 +1,4 @@
-#include "store/sigv4.h"
+#include "glue/store/sigv4.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,249 @@
+#include "compute/jobs/finalize.h"
+
+#include <cstring>
+#include <filesystem>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "compute/jobs/contract.h"
+#include "glue/store/archive.h"
+
+namespace tandem::compute::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Mib(int64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "unknown signal";
+}
+
+bool DirEmpty(const std::string& dir) {
+  std::error_code ec;
+  return !fs::exists(dir, ec) || fs::is_empty(dir, ec);
+}
+
+// Packs `dir` and stores it under `key`. InvalidArgument (refused entries)
+// is the job's fault; other errors are infrastructure.
+StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string& key,
+                                       store::ObjectStore& store) {
+  std::string tmp = dir + ".pack-" + NewUlid(Clock::Real()) + ".tar.gz";
+  Status packed = store::PackDirectory(dir, tmp);
+  if (!packed.ok()) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return packed;
+  }
+  auto put = store.PutFile(key, tmp);
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  return put;
+}
+
+// Serving code shipped beside the training code (<source_dir>/serving/, e.g.
+// a handler.py and its tandem-model.yaml) joins the model package, so a
+// model is servable without its training script knowing. A name the job
+// already wrote to its model directory is a conflict (InvalidArgument).
+Status AddServingFiles(const std::string& code_dir, const std::string& model_dir) {
+  const fs::path serving = fs::path(code_dir) / "serving";
+  std::error_code ec;
+  if (!fs::is_directory(serving, ec)) return OkStatus();
+  for (auto it = fs::recursive_directory_iterator(serving, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path rel = it->path().lexically_relative(serving);
+    const fs::path dest = fs::path(model_dir) / rel;
+    if (it->is_symlink()) {
+      return InvalidArgumentError("serving/" + rel.string() + " is a symlink; ship a copy");
+    }
+    if (it->is_directory()) {
+      fs::create_directories(dest, ec);
+    } else if (fs::exists(dest, ec)) {
+      return InvalidArgumentError("serving/" + rel.string() + " would overwrite " + rel.string() +
+                                  ", which the job wrote to its model directory");
+    } else {
+      fs::copy_file(it->path(), dest, ec);
+    }
+    if (ec) return InternalError("copying serving/" + rel.string() + ": " + ec.message());
+  }
+  if (ec) return InternalError("listing " + serving.string() + ": " + ec.message());
+  return OkStatus();
+}
+
+// An existing version registered by this job attempt (crash between
+// registration and the state change), if any.
+StatusOr<std::optional<registry::ModelVersion>> FindRegistered(registry::ModelRegistry& reg,
+                                                               const std::string& model,
+                                                               const JobRecord& r) {
+  registry::VersionSearch search;
+  search.max_results = 50;
+  auto page = reg.SearchVersions(model, search);
+  if (!page.ok()) {
+    if (page.status().code() == StatusCode::kNotFound) return std::nullopt;
+    return page.status();
+  }
+  for (const auto& v : page->items) {
+    auto job = v.tags.find("job_id");
+    auto attempt = v.tags.find("job_attempt");
+    if (job != v.tags.end() && job->second == r.id && attempt != v.tags.end() &&
+        attempt->second == std::to_string(r.attempt)) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+Status Register(const FinalizeRequest& req, const std::string& model_digest,
+                registry::ModelRegistry& reg, Outcome& out) {
+  const JobRecord& r = *req.record;
+  const RegisterSpec& spec = *r.spec.register_model;
+  ASSIGN_OR_RETURN(auto existing, FindRegistered(reg, spec.model, r));
+  registry::ModelVersion version;
+  if (existing) {
+    version = *existing;
+  } else {
+    registry::CreateVersionRequest create;
+    create.name = spec.model;
+    create.source = model_digest;
+    create.lineage.job_id = r.id;
+    create.lineage.code_digest = req.code_digest;
+    create.lineage.inputs = req.input_digests;
+    for (const auto& [k, v] : r.spec.hyperparameters) {
+      create.lineage.hyperparameters[k] = HyperparameterString(v);
+    }
+    create.lineage.metrics = r.final_metrics;
+    create.tags = spec.tags;
+    create.tags["job_id"] = r.id;
+    create.tags["job_attempt"] = std::to_string(r.attempt);
+    create.tags["job_name"] = r.name;
+    create.tags["artifact_key"] = out.model_key;
+    create.creator = r.team;
+    create.owner_team = r.team;
+    create.run_id = r.id;
+    create.description = "trained by job " + r.name + " (" + r.id + ")";
+    ASSIGN_OR_RETURN(version, reg.CreateVersion(create));
+  }
+  out.registered_model = spec.model;
+  out.registered_version = version.version;
+  if (!spec.alias.empty()) {
+    RETURN_IF_ERROR(reg.SetAlias(spec.model, spec.alias, version.version).status());
+    out.registered_alias = spec.alias;
+  }
+  return OkStatus();
+}
+
+// Uploads every regular file under `data_dir` to `<prefix>/<relative path>`
+// (JobSpec::publish_prefix).
+Status Publish(const std::string& data_dir, const std::string& prefix, store::ObjectStore& store) {
+  std::error_code ec;
+  if (!fs::is_directory(data_dir, ec)) return OkStatus();
+  for (auto it = fs::recursive_directory_iterator(data_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file() || it->is_symlink()) continue;
+    const std::string rel = it->path().lexically_relative(data_dir).generic_string();
+    RETURN_IF_ERROR(store.PutFile(prefix + "/" + rel, it->path().string()).status());
+  }
+  if (ec) return InternalError("listing " + data_dir + ": " + ec.message());
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string FallbackReason(const ExitInfo& e, const JobSpec& spec) {
+  switch (e.kind) {
+    case ExitKind::kExited:
+      return "exit status " + std::to_string(e.exit_code);
+    case ExitKind::kSignaled:
+      return "killed by signal " + std::to_string(e.signal) + " (" + SignalName(e.signal) + ")";
+    case ExitKind::kOutOfMemory:
+      return "OutOfMemory: exceeded " + Mib(spec.resources.memory_mb << 20) + " (peak " +
+             Mib(e.metering.peak_rss_bytes) + ")";
+    case ExitKind::kTimedOut:
+      return "MaxRuntimeExceeded: ran longer than " + std::to_string(spec.max_runtime_seconds) +
+             " s";
+    case ExitKind::kStopped:
+      return "stopped";
+    case ExitKind::kLost:
+      return "lost: " + (e.message.empty() ? std::string("the job's process is gone") : e.message);
+  }
+  return e.message;
+}
+
+StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore& store,
+                                  registry::ModelRegistry* registry) {
+  const JobRecord& r = *req.record;
+  Outcome out;
+  std::string prefix = "jobs/" + r.id + "/";
+  std::error_code ec;
+  if (fs::exists(req.log_path, ec)) {
+    out.log_key = prefix + "logs/attempt-" + std::to_string(r.attempt) + ".log";
+    RETURN_IF_ERROR(store.PutFile(out.log_key, req.log_path).status());
+  }
+  if (!r.spec.publish_prefix.empty()) {
+    RETURN_IF_ERROR(Publish(req.ml_dir + "/output/data", r.spec.publish_prefix, store));
+  }
+  if (req.stop_requested || req.exit.kind == ExitKind::kStopped) {
+    out.state = JobState::kStopped;
+    return out;
+  }
+  if (req.exit.kind != ExitKind::kExited || req.exit.exit_code != 0) {
+    out.state = JobState::kFailed;
+    std::string fallback = FallbackReason(req.exit, r.spec);
+    out.failure_reason =
+        req.exit.kind == ExitKind::kLost ? fallback : FailureReason(req.ml_dir, fallback);
+    out.retryable = req.exit.kind != ExitKind::kLost;
+    return out;
+  }
+  // Exit 0: the model must pack (links are not followed out of it).
+  std::string model_dir = req.ml_dir + "/model";
+  if (Status s = AddServingFiles(req.ml_dir + "/code", model_dir); !s.ok()) {
+    if (s.code() != StatusCode::kInvalidArgument) return s;
+    out.state = JobState::kFailed;
+    out.failure_reason = "serving files cannot join the model: " + std::string(s.message());
+    return out;
+  }
+  auto model = PackAndPut(model_dir, prefix + "output/model.tar.gz", store);
+  if (!model.ok()) {
+    if (model.status().code() != StatusCode::kInvalidArgument) return model.status();
+    std::string msg(model.status().message());
+    out.state = JobState::kFailed;
+    out.failure_reason = msg.find("symlink") != std::string::npos
+                             ? "model directory contains a symlink pointing outside it: " + msg
+                             : "model directory cannot be packed: " + msg;
+    return out;
+  }
+  out.model_key = model->key;
+  out.model_digest = model->digest;
+  std::string data_dir = req.ml_dir + "/output/data";
+  if (!DirEmpty(data_dir)) {
+    auto output = PackAndPut(data_dir, prefix + "output/output.tar.gz", store);
+    if (output.ok()) {
+      out.output_key = output->key;
+    } else if (output.status().code() == StatusCode::kInvalidArgument) {
+      out.state = JobState::kFailed;
+      out.failure_reason =
+          "output/data cannot be packed: " + std::string(output.status().message());
+      return out;
+    } else {
+      return output.status();
+    }
+  }
+  if (r.spec.register_model && registry != nullptr) {
+    Status reg = Register(req, out.model_digest, *registry, out);
+    if (!reg.ok()) {
+      if (reg.code() != StatusCode::kInvalidArgument && reg.code() != StatusCode::kNotFound &&
+          reg.code() != StatusCode::kFailedPrecondition &&
+          reg.code() != StatusCode::kAlreadyExists) {
+        return reg;
+      }
+      out.state = JobState::kFailed;
+      out.failure_reason = "model registration failed: " + std::string(reg.message());
+      return out;
+    }
+  }
+  out.state = JobState::kCompleted;
+  return out;
+}
+
+}  // namespace tandem::compute::jobs

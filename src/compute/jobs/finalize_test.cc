@@ -1,0 +1,89 @@
+// FinalizeAttempt's packaging of serving code: <code>/serving/ joins the
+// model package (e.g. examples/sklearn-train/serving), conflicts fail the job.
+#include "compute/jobs/finalize.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "glue/store/archive.h"
+
+namespace tandem::compute::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class FinalizeServingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "tandem-finalize-XXXXXX").string();
+    root_ = ::mkdtemp(tmpl.data());
+    auto store = store::ObjectStore::Open("file://" + root_ + "/store");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    ml_ = root_ + "/ml";
+    for (const char* d : {"/model", "/code/serving/lib", "/output/data"}) {
+      fs::create_directories(ml_ + d);
+    }
+    Write("/model/model.joblib", "weights");
+    Write("/code/train.py", "print('train')");
+    Write("/code/serving/handler.py", "def load(d): pass");
+    Write("/code/serving/tandem-model.yaml", "flavor: python\nhandler: handler.py\n");
+    Write("/code/serving/lib/util.py", "X = 1");
+    record_.id = "01JOBID";
+    record_.spec.entry_point = "train.py";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  void Write(const std::string& rel, const std::string& text) { std::ofstream(ml_ + rel) << text; }
+  StatusOr<Outcome> Finalize() {
+    FinalizeRequest req;
+    req.record = &record_;
+    req.ml_dir = ml_;
+    req.log_path = root_ + "/no-log";
+    return FinalizeAttempt(req, *store_, nullptr);
+  }
+
+  std::string root_, ml_;
+  std::unique_ptr<store::ObjectStore> store_;
+  JobRecord record_;
+};
+
+TEST_F(FinalizeServingTest, ServingFolderJoinsTheModelPackage) {
+  auto out = Finalize();
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->state, JobState::kCompleted) << out->failure_reason;
+  ASSERT_TRUE(store_->GetToFile(out->model_key, root_ + "/model.tar.gz").ok());
+  ASSERT_TRUE(store::UnpackArchive(root_ + "/model.tar.gz", root_ + "/unpacked").ok());
+  for (const char* f : {"model.joblib", "handler.py", "tandem-model.yaml", "lib/util.py"}) {
+    EXPECT_TRUE(fs::is_regular_file(root_ + "/unpacked/" + f)) << f;
+  }
+  EXPECT_FALSE(fs::exists(root_ + "/unpacked/train.py"));
+}
+
+TEST_F(FinalizeServingTest, ConflictWithTheJobsOwnFileFailsTheJob) {
+  Write("/model/tandem-model.yaml", "flavor: xgboost\n");
+  auto out = Finalize();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->state, JobState::kFailed);
+  EXPECT_THAT(out->failure_reason, HasSubstr("serving/tandem-model.yaml would overwrite"));
+}
+
+TEST_F(FinalizeServingTest, NoServingFolderChangesNothing) {
+  fs::remove_all(ml_ + "/code/serving");
+  auto out = Finalize();
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->state, JobState::kCompleted) << out->failure_reason;
+  ASSERT_TRUE(store_->GetToFile(out->model_key, root_ + "/model.tar.gz").ok());
+  ASSERT_TRUE(store::UnpackArchive(root_ + "/model.tar.gz", root_ + "/unpacked").ok());
+  EXPECT_FALSE(fs::exists(root_ + "/unpacked/handler.py"));
+}
+
+}  // namespace
+}  // namespace tandem::compute::jobs

@@ -1,0 +1,674 @@
+#include "compute/jobs/service.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "compute/jobs/contract.h"
+#include "compute/jobs/finalize.h"
+#include "compute/jobs/metric_parser.h"
+#include "compute/jobs/staging.h"
+
+namespace tandem::compute::jobs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kUnsandboxed[] = "running unsandboxed: bubblewrap not found";
+constexpr char kLostReason[] = "control plane restarted and the job's process is gone";
+
+int64_t ElapsedMs(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               since)
+      .count();
+}
+
+void RemoveTree(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) LogWarn("cannot remove job directory", {{"path", path}, {"error", ec.message()}});
+}
+
+}  // namespace
+
+// A job holding capacity (Starting, Running or Stopping). Loop thread only.
+struct JobService::Active {
+  JobRecord record;  // snapshot at start (spec, id, attempt)
+  std::string attempt_dir, ml_dir, log_path;
+  JobHandle handle;
+  int64_t log_offset = 0;
+  std::optional<MetricParser> parser;
+  std::map<std::string, double> last_metrics;
+  bool stop_requested = false;
+  bool stop_sent = false;
+  std::string code_digest;
+  std::map<std::string, std::string> input_digests;
+  std::string warm_key;
+  std::string launch_error;  // staging/launch failed: Failed with this reason, no retry
+  double cpus = 1;
+};
+
+JobService::JobService(JobServiceOptions options)
+    : opts_(std::move(options)),
+      clock_(opts_.clock != nullptr ? *opts_.clock : Clock::Real()),
+      substrate_(std::move(opts_.substrate)),
+      warm_(opts_.home + "/warm", clock_) {}
+
+StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options) {
+  if (options.db == nullptr || options.outbox == nullptr || options.store == nullptr ||
+      options.substrate == nullptr || options.home.empty()) {
+    return InvalidArgumentError("job service needs home, db, outbox, store and substrate");
+  }
+  if (options.lease_ms < 1000) return InvalidArgumentError("job service lease_ms must be >= 1000");
+  if (options.owner.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "localhost");
+    options.owner =
+        std::string(host) + ":" + fs::absolute(options.home).lexically_normal().string();
+  }
+  std::unique_ptr<JobService> svc(new JobService(std::move(options)));
+  ASSIGN_OR_RETURN(svc->jobs_, JobStore::Open(*svc->opts_.db, *svc->opts_.outbox, svc->clock_));
+  std::error_code ec;
+  fs::create_directories(svc->opts_.home + "/jobs", ec);
+  if (ec) return InternalError("cannot create " + svc->opts_.home + "/jobs: " + ec.message());
+  if (!svc->substrate_->sandboxed()) LogWarn(kUnsandboxed);
+  return svc;
+}
+
+JobService::~JobService() { Shutdown(); }
+
+void JobService::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable() || shutdown_) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void JobService::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_ = true;
+  }
+  wake_cv_.notify_all();
+  state_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobService::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  wake_cv_.notify_all();
+  state_cv_.notify_all();
+}
+
+std::string JobService::AttemptDir(const std::string& id, int attempt) const {
+  return opts_.home + "/jobs/" + id + "/attempt-" + std::to_string(attempt);
+}
+
+// ---- API ---------------------------------------------------------------------
+
+StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
+  double capacity = substrate_->capacity_cpus();
+  if (spec.resources.cpus > capacity) {
+    return InvalidArgumentError("resources.cpus " + std::to_string(spec.resources.cpus) +
+                                " exceeds the substrate's capacity of " + std::to_string(capacity) +
+                                " CPUs (set `compute: {cpus: N}` in tandem.yaml to raise it)");
+  }
+  RETURN_IF_ERROR(MetricParser::Create(spec.metric_definitions).status());
+  RETURN_IF_ERROR(ResolveCode(spec, *opts_.store).status());
+  RETURN_IF_ERROR(ResolveInputs(spec, *opts_.store).status());
+  if (spec.register_model) {
+    Status s = registry::ValidateModelName(spec.register_model->model);
+    if (!s.ok()) return Annotate(s, "register.model");
+    if (!spec.register_model->alias.empty()) {
+      s = registry::ValidateAlias(spec.register_model->alias);
+      if (!s.ok()) return Annotate(s, "register.alias");
+    }
+    for (const auto& [k, v] : spec.register_model->tags) {
+      s = registry::ValidateTag(k, v);
+      if (!s.ok()) return Annotate(s, "register.tags");
+    }
+  }
+  JobRecord r;
+  r.id = NewUlid(clock_);
+  r.name = spec.name;
+  r.team = spec.team;
+  r.spec = spec;
+  r.state = JobState::kPending;
+  r.created_micros = r.queued_micros = r.updated_micros = clock_.NowMicros();
+  r.details["substrate"] = substrate_->name();
+  r.details["sandboxed"] = substrate_->sandboxed();
+  if (!substrate_->sandboxed()) r.details["warnings"] = Json::array({kUnsandboxed});
+  RETURN_IF_ERROR(jobs_->Insert(r));
+  LogInfo("job submitted", {{"job", r.id}, {"name", r.name}, {"team", r.team}});
+  Notify();
+  return r;
+}
+
+StatusOr<JobRecord> JobService::Get(const std::string& id) { return jobs_->Get(id); }
+
+StatusOr<JobPage> JobService::List(const JobFilter& filter) { return jobs_->List(filter); }
+
+StatusOr<JobRecord> JobService::Stop(const std::string& id) {
+  ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
+  if (IsTerminal(r.state)) {
+    return FailedPreconditionError("training job '" + id + "' already ended (" +
+                                   std::string(JobStateName(r.state)) + ")");
+  }
+  if (r.state == JobState::kStopping) return r;
+  auto stopped = jobs_->Transition(id, {JobState::kPending}, JobState::kStopped,
+                                   [&](JobRecord& rec) { rec.ended_micros = clock_.NowMicros(); });
+  if (!stopped.ok()) {
+    // Not Pending any more: it started meanwhile, so ask the loop to stop it.
+    stopped = jobs_->Transition(id, {JobState::kStarting, JobState::kRunning}, JobState::kStopping,
+                                nullptr);
+    if (!stopped.ok()) return stopped.status();
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_requests_.insert(id);
+  }
+  Notify();
+  return stopped;
+}
+
+StatusOr<std::map<std::string, std::vector<MetricPoint>>> JobService::Metrics(
+    const std::string& id) {
+  RETURN_IF_ERROR(jobs_->Get(id).status());
+  return jobs_->Metrics(id);
+}
+
+StatusOr<std::vector<TeamSpend>> JobService::SpendByTeam() { return jobs_->SpendByTeam(); }
+
+StatusOr<JobCounts> JobService::Counts() { return jobs_->Counts(); }
+
+StatusOr<LogChunk> JobService::ReadLog(const std::string& id, int64_t offset, size_t max_bytes) {
+  if (offset < 0) return InvalidArgumentError("offset must be >= 0");
+  for (int tries = 0; tries < 3; ++tries) {
+    ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
+    LogChunk out;
+    out.attempt = r.attempt;
+    out.next_offset = offset;
+    std::string key = r.details.value("log_key", "");
+    if (IsTerminal(r.state)) {
+      out.finished = true;
+      out.stored_key = key;
+      if (key.empty()) return out;  // never ran
+      ASSIGN_OR_RETURN(std::string all, opts_.store->GetString(key));
+      if (static_cast<size_t>(offset) < all.size()) {
+        out.data = all.substr(offset, max_bytes);
+        out.finished = offset + out.data.size() >= all.size();
+      }
+      out.next_offset = offset + static_cast<int64_t>(out.data.size());
+      return out;
+    }
+    std::ifstream in(AttemptDir(id, r.attempt) + "/job.log", std::ios::binary);
+    if (!in) {
+      if (r.state == JobState::kPending || r.state == JobState::kStarting) return out;
+      continue;  // finalized between the two reads: read the stored log
+    }
+    in.seekg(offset);
+    out.data.resize(max_bytes);
+    in.read(out.data.data(), static_cast<std::streamsize>(max_bytes));
+    out.data.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    out.next_offset = offset + static_cast<int64_t>(out.data.size());
+    return out;
+  }
+  return UnavailableError("log of training job '" + id + "' is moving to the store; retry");
+}
+
+StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
+                                        const std::function<bool(const JobRecord&)>& done,
+                                        int64_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
+    if (done(r)) return r;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return DeadlineExceededError("training job '" + id + "' is still " +
+                                   std::string(JobStateName(r.state)) + " after " +
+                                   std::to_string(timeout_ms) + " ms");
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    state_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+// ---- recovery ------------------------------------------------------------------
+
+Status JobService::Recover() {
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, jobs_->ListRecoverable(opts_.owner));
+  for (const JobRecord& r : jobs) {
+    // Another control plane may have recovered it since the list was read.
+    ASSIGN_OR_RETURN(bool adopted, jobs_->Adopt(r.id, opts_.owner, LeaseUntil()));
+    if (!adopted) continue;
+    if (r.handle.id.empty()) {
+      RemoveTree(AttemptDir(r.id, r.attempt));
+      bool stopping = r.state == JobState::kStopping;
+      auto moved =
+          jobs_->Transition(r.id, {r.state}, stopping ? JobState::kStopped : JobState::kPending,
+                            [&](JobRecord& rec) {
+                              if (stopping) rec.ended_micros = clock_.NowMicros();
+                              rec.queued_micros = clock_.NowMicros();
+                            },
+                            {{"reason", "control plane restarted before the job was launched"}});
+      if (!moved.ok())
+        LogWarn("recover", {{"job", r.id}, {"error", std::string(moved.status().message())}});
+      continue;
+    }
+    auto a = std::make_unique<Active>();
+    a->record = r;
+    a->attempt_dir = AttemptDir(r.id, r.attempt);
+    a->ml_dir = a->attempt_dir + "/ml";
+    a->log_path = a->attempt_dir + "/job.log";
+    a->handle = r.handle;
+    a->cpus = r.spec.resources.cpus;
+    a->code_digest = r.details.value("code_digest", "");
+    if (r.details.contains("input_digests")) {
+      a->input_digests = r.details["input_digests"].get<std::map<std::string, std::string>>();
+    }
+    a->warm_key = r.details.value("warm_key", "");
+    auto parser = MetricParser::Create(r.spec.metric_definitions);
+    if (parser.ok()) a->parser = *std::move(parser);
+    a->stop_requested = r.state == JobState::kStopping;
+    auto polled = substrate_->Poll(r.handle);
+    Active& ref = *a;
+    active_[r.id] = std::move(a);
+    if (!polled.ok() || (*polled && (*polled)->kind == ExitKind::kLost)) {
+      LogWarn("job lost across restart", {{"job", r.id}});
+      ExitInfo lost;
+      lost.kind = ExitKind::kLost;
+      lost.message = kLostReason;
+      TailLog(ref, true);
+      Finish(ref, lost);
+      active_.erase(r.id);
+      continue;
+    }
+    LogInfo("job re-attached", {{"job", r.id}, {"state", std::string(JobStateName(r.state))}});
+    // The metrics seen so far are re-derived from the whole log (inserts are
+    // idempotent), and the loop resumes tailing and polling.
+    TailLog(ref, false);
+  }
+  return OkStatus();
+}
+
+// ---- the loop -------------------------------------------------------------------
+
+void JobService::Loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_cv_.wait_for(lock, std::chrono::milliseconds(opts_.poll_interval_ms),
+                        [&] { return wake_ || shutdown_; });
+      if (shutdown_) return;
+      wake_ = false;
+    }
+    RenewLeases();
+    ApplyStops();
+    Monitor();
+    Schedule();
+    int64_t now = clock_.NowMicros();
+    if (now - last_expiry_micros_ > 1'000'000) {
+      last_expiry_micros_ = now;
+      for (const auto& released : warm_.Expire()) BillWarmRelease(released);
+    }
+  }
+}
+
+void JobService::RenewLeases() {
+  int64_t now = clock_.NowMicros();
+  if (now - last_renew_micros_ < opts_.lease_ms * 1000 / 3) return;
+  last_renew_micros_ = now;
+  auto renewed = jobs_->RenewLeases(opts_.owner, LeaseUntil());
+  if (!renewed.ok()) {
+    LogWarn("cannot renew job leases", {{"error", std::string(renewed.status().message())}});
+  }
+  auto stopping = jobs_->ListStopping(opts_.owner);
+  if (!stopping.ok()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& id : *stopping) stop_requests_.insert(id);
+}
+
+void JobService::ApplyStops() {
+  std::set<std::string> stops;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stops.swap(stop_requests_);
+  }
+  for (const auto& id : stops) {
+    auto it = active_.find(id);
+    if (it != active_.end()) it->second->stop_requested = true;
+  }
+  for (auto& [id, a] : active_) {
+    if (a->stop_requested && !a->stop_sent && !a->handle.id.empty()) {
+      Status s = substrate_->Stop(a->handle, opts_.stop_grace_seconds);
+      if (!s.ok()) LogWarn("stop failed", {{"job", id}, {"error", std::string(s.message())}});
+      a->stop_sent = true;
+    }
+  }
+}
+
+void JobService::Monitor() {
+  std::vector<std::string> ended;
+  for (auto& [id, a] : active_) {
+    TailLog(*a, false);
+    if (a->handle.id.empty()) continue;
+    auto polled = substrate_->Poll(a->handle);
+    std::optional<ExitInfo> exit;
+    if (!polled.ok()) {
+      StatusCode code = polled.status().code();
+      if (code != StatusCode::kNotFound && code != StatusCode::kInvalidArgument) {
+        LogWarn("poll failed", {{"job", id}, {"error", std::string(polled.status().message())}});
+        continue;
+      }
+      exit = ExitInfo{};
+      exit->kind = ExitKind::kLost;
+      exit->message = "the substrate no longer knows the job";
+    } else if (*polled) {
+      exit = **polled;
+    }
+    if (!exit) continue;
+    TailLog(*a, true);
+    Finish(*a, *exit);
+    ended.push_back(id);
+  }
+  for (const auto& id : ended) active_.erase(id);
+}
+
+void JobService::Schedule() {
+  double used = 0;
+  for (const auto& [id, a] : active_) used += a->cpus;
+  double capacity = substrate_->capacity_cpus();
+  if (used >= capacity) return;
+  auto pending = jobs_->ListPending(64);
+  if (!pending.ok()) {
+    LogWarn("cannot list pending jobs", {{"error", std::string(pending.status().message())}});
+    return;
+  }
+  for (const JobRecord& r : *pending) {
+    // Strict FIFO: the head waits for room rather than being overtaken.
+    if (used + r.spec.resources.cpus > capacity + 1e-9) break;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shutdown_) return;
+    }
+    used += r.spec.resources.cpus;
+    StartJob(r);
+  }
+}
+
+void JobService::StartJob(const JobRecord& pending) {
+  auto started = jobs_->Claim(pending.id, opts_.owner, LeaseUntil());
+  if (!started.ok()) return;  // stopped meanwhile, or claimed by another control plane
+  Notify();
+  auto a = std::make_unique<Active>();
+  a->record = *started;
+  a->attempt_dir = AttemptDir(pending.id, started->attempt);
+  a->ml_dir = a->attempt_dir + "/ml";
+  a->log_path = a->attempt_dir + "/job.log";
+  a->cpus = started->spec.resources.cpus;
+  Active& ref = *a;
+  active_[pending.id] = std::move(a);
+  Status launched = Launch(ref);
+  if (!launched.ok()) {
+    ref.launch_error = std::string(launched.message());
+    ExitInfo failed;
+    failed.kind = ExitKind::kLost;
+    failed.message = ref.launch_error;
+    Finish(ref, failed);
+    active_.erase(pending.id);
+  }
+}
+
+Status JobService::Launch(Active& a) {
+  const JobSpec& spec = a.record.spec;
+  auto t0 = std::chrono::steady_clock::now();
+  RemoveTree(a.attempt_dir);
+  ASSIGN_OR_RETURN(Source code, ResolveCode(spec, *opts_.store));
+  ASSIGN_OR_RETURN(auto inputs, ResolveInputs(spec, *opts_.store));
+  std::vector<std::string> channels;
+  for (const auto& [channel, src] : inputs) channels.push_back(channel);
+  RETURN_IF_ERROR(CreateJobTree(a.ml_dir, channels));
+  std::string code_dir = a.ml_dir + "/code", data_dir = a.ml_dir + "/input/data";
+  // Warm pool: keyed by cheap fingerprints, so a warm start reads no content;
+  // the lineage digests come with the pooled environment.
+  std::optional<WarmRelease> warm;
+  if (spec.keep_alive_seconds > 0) {
+    ASSIGN_OR_RETURN(std::string code_id, SourceFingerprint(code, *opts_.store));
+    std::map<std::string, std::string> input_ids;
+    for (const auto& [channel, src] : inputs) {
+      ASSIGN_OR_RETURN(input_ids[channel], SourceFingerprint(src, *opts_.store));
+    }
+    a.warm_key = WarmPool::Key(code_id, input_ids, spec.resources);
+    std::string cold_code = code_dir + ".cold", cold_data = data_dir + ".cold";
+    std::error_code ec;
+    fs::rename(code_dir, cold_code, ec);
+    fs::rename(data_dir, cold_data, ec);
+    auto taken = warm_.Take(a.warm_key, code_dir, data_dir);
+    if (taken.ok() && *taken) {
+      warm = *taken;
+      RemoveTree(cold_code);
+      RemoveTree(cold_data);
+      a.code_digest = warm->info.value("code_digest", "");
+      if (warm->info.contains("input_digests") && warm->info["input_digests"].is_object()) {
+        a.input_digests = warm->info["input_digests"].get<std::map<std::string, std::string>>();
+      }
+      BillWarmRelease(*warm);
+    } else {
+      fs::rename(cold_code, code_dir, ec);
+      fs::rename(cold_data, data_dir, ec);
+    }
+  }
+  if (!warm) {
+    ASSIGN_OR_RETURN(a.code_digest, SourceDigest(code, *opts_.store));
+    for (const auto& [channel, src] : inputs) {
+      ASSIGN_OR_RETURN(a.input_digests[channel], SourceDigest(src, *opts_.store));
+    }
+    RETURN_IF_ERROR(StageCode(code, *opts_.store, code_dir));
+    for (const auto& [channel, src] : inputs) {
+      Status s = StageInput(src, *opts_.store, data_dir + "/" + channel);
+      if (!s.ok()) return Annotate(s, "staging input channel '" + channel + "'");
+    }
+  }
+  RETURN_IF_ERROR(WriteConfigFiles(a.ml_dir, spec, spec.name));
+  int64_t staging_ms = ElapsedMs(t0);
+
+  std::string base = substrate_->sandboxed() ? kSandboxBase : a.ml_dir;
+  int cpus = static_cast<int>(std::ceil(spec.resources.cpus));
+  LaunchRequest req;
+  req.job_id = a.record.id;
+  req.attempt = a.record.attempt;
+  req.job_dir = a.ml_dir;
+  req.log_path = a.log_path;
+  req.argv = EntryPointCommand(spec, base);
+  req.env = ContractEnvironment(spec, spec.name, base, cpus);
+  req.working_dir = base + "/code";
+  req.resources = spec.resources;
+  req.max_runtime_seconds = spec.max_runtime_seconds;
+  req.network = spec.network;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_requests_.count(a.record.id) > 0) a.stop_requested = true;
+  }
+  if (a.stop_requested) {
+    ExitInfo stopped;
+    stopped.kind = ExitKind::kStopped;
+    Finish(a, stopped);
+    active_.erase(a.record.id);
+    return OkStatus();
+  }
+  ASSIGN_OR_RETURN(a.handle, substrate_->Submit(req));
+  auto parser = MetricParser::Create(spec.metric_definitions);
+  if (parser.ok()) a.parser = *std::move(parser);
+  Json digests = a.input_digests;
+  auto running =
+      jobs_->Transition(a.record.id, {JobState::kStarting}, JobState::kRunning, [&](JobRecord& r) {
+        r.handle = a.handle;
+        r.started_micros = clock_.NowMicros();
+        r.details["code_digest"] = a.code_digest;
+        r.details["input_digests"] = digests;
+        r.details["staging_ms"] = staging_ms;
+        r.details["warm_start"] = warm.has_value();
+        if (!a.warm_key.empty()) r.details["warm_key"] = a.warm_key;
+      });
+  if (!running.ok()) {
+    // Stop() moved it to Stopping meanwhile: keep the handle, stop the process.
+    auto kept = jobs_->Update(a.record.id, [&](JobRecord& r) { r.handle = a.handle; });
+    if (!kept.ok()) LogWarn("cannot record handle", {{"job", a.record.id}});
+    a.stop_requested = true;
+  } else {
+    a.record = *running;
+    launch_seconds_.Observe(static_cast<double>(a.record.started_micros - a.record.queued_micros) /
+                            1e6);
+  }
+  LogInfo("job running", {{"job", a.record.id},
+                          {"attempt", std::to_string(a.record.attempt)},
+                          {"staging_ms", std::to_string(staging_ms)},
+                          {"warm_start", warm ? "true" : "false"}});
+  Notify();
+  return OkStatus();
+}
+
+void JobService::TailLog(Active& a, bool finish) {
+  if (!a.parser) return;
+  std::ifstream in(a.log_path, std::ios::binary);
+  if (!in) return;
+  in.seekg(a.log_offset);
+  std::string buf(1 << 20, '\0');
+  std::vector<MetricSample> samples;
+  while (in) {  // the log is bounded by the substrate, so read what is there
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    a.log_offset += n;
+    auto found =
+        a.parser->Feed(std::string_view(buf.data(), static_cast<size_t>(n)), clock_.NowMicros());
+    samples.insert(samples.end(), found.begin(), found.end());
+  }
+  if (finish) {
+    auto found = a.parser->Finish(clock_.NowMicros());
+    samples.insert(samples.end(), found.begin(), found.end());
+  }
+  for (const auto& s : samples) a.last_metrics[s.name] = s.value;
+  Status s = jobs_->AppendMetrics(a.record.id, a.record.attempt, samples);
+  if (!s.ok()) {
+    LogWarn("cannot store metrics", {{"job", a.record.id}, {"error", std::string(s.message())}});
+  }
+}
+
+void JobService::Finish(Active& a, const ExitInfo& exit) {
+  FinalizeRequest req;
+  req.record = &a.record;
+  a.record.final_metrics = a.last_metrics;
+  req.ml_dir = a.ml_dir;
+  req.log_path = a.log_path;
+  req.exit = exit;
+  req.stop_requested = a.stop_requested;
+  req.code_digest = a.code_digest;
+  req.input_digests = a.input_digests;
+  auto outcome = FinalizeAttempt(req, *opts_.store, opts_.registry);
+  if (!outcome.ok()) {
+    LogError("finalize failed",
+             {{"job", a.record.id}, {"error", std::string(outcome.status().message())}});
+    Outcome failed;
+    failed.state = JobState::kFailed;
+    failed.failure_reason = "finalization failed: " + std::string(outcome.status().message());
+    outcome = failed;
+  }
+  if (!a.launch_error.empty()) {
+    outcome->state = JobState::kFailed;
+    outcome->failure_reason = "staging failed: " + a.launch_error;
+    outcome->retryable = false;
+  }
+  const Outcome& o = *outcome;
+  double cost = opts_.cost ? opts_.cost(a.record.spec, exit.metering) : 0.0;
+  bool retry =
+      o.state == JobState::kFailed && o.retryable && a.record.attempt < a.record.spec.retries + 1;
+  int64_t now = clock_.NowMicros();
+  auto apply = [&](JobRecord& r) {
+    r.metering.wall_seconds += exit.metering.wall_seconds;
+    r.metering.cpu_seconds += exit.metering.cpu_seconds;
+    r.metering.peak_rss_bytes = std::max(r.metering.peak_rss_bytes, exit.metering.peak_rss_bytes);
+    r.metering.cost += cost;
+    r.final_metrics = a.last_metrics;
+    Json attempt = {{"attempt", r.attempt},
+                    {"state", JobStateName(o.state)},
+                    {"exit", ExitKindName(exit.kind)},
+                    {"exit_code", exit.exit_code},
+                    {"wall_seconds", exit.metering.wall_seconds},
+                    {"cpu_seconds", exit.metering.cpu_seconds},
+                    {"peak_rss_bytes", exit.metering.peak_rss_bytes},
+                    {"cost", cost}};
+    if (!o.failure_reason.empty()) attempt["failure_reason"] = o.failure_reason;
+    if (!o.log_key.empty()) attempt["log_key"] = o.log_key;
+    if (!r.details.contains("attempts")) r.details["attempts"] = Json::array();
+    r.details["attempts"].push_back(attempt);
+    if (!o.log_key.empty()) r.details["log_key"] = o.log_key;
+    if (retry) {
+      r.attempt += 1;
+      r.queued_micros = now;
+      r.handle = JobHandle{};
+      r.failure_reason.clear();
+      r.details.erase("log_key");
+      return;
+    }
+    r.ended_micros = now;
+    r.failure_reason = o.failure_reason;
+    r.model_key = o.model_key;
+    r.model_digest = o.model_digest;
+    if (!o.output_key.empty()) r.details["output_key"] = o.output_key;
+    r.registered_model = o.registered_model;
+    r.registered_version = o.registered_version;
+    r.registered_alias = o.registered_alias;
+  };
+  JobState to = retry ? JobState::kPending : o.state;
+  Json extra = Json::object();
+  if (retry) extra["failure_reason"] = o.failure_reason;
+  auto done =
+      jobs_->Transition(a.record.id, {JobState::kStarting, JobState::kRunning, JobState::kStopping},
+                        to, apply, extra);
+  if (!done.ok()) {
+    LogError("cannot record job end",
+             {{"job", a.record.id}, {"error", std::string(done.status().message())}});
+  } else {
+    LogInfo("job ended", {{"job", a.record.id},
+                          {"state", std::string(JobStateName(to))},
+                          {"reason", o.failure_reason}});
+  }
+  // Keep the prepared environment for a matching next job, then clean up.
+  if (done.ok() && a.record.spec.keep_alive_seconds > 0 && !a.warm_key.empty() &&
+      exit.kind != ExitKind::kLost) {
+    Json info = {{"code_digest", a.code_digest}, {"input_digests", a.input_digests}};
+    auto replaced = warm_.Retain(a.warm_key, a.ml_dir + "/code", a.ml_dir + "/input/data",
+                                 a.record.spec.keep_alive_seconds, a.record.id, info);
+    if (!replaced.ok()) {
+      LogWarn("warm pool retain failed",
+              {{"job", a.record.id}, {"error", std::string(replaced.status().message())}});
+    } else if (*replaced) {
+      BillWarmRelease(**replaced);
+    }
+  }
+  RemoveTree(a.attempt_dir);
+  std::error_code ec;
+  fs::remove(opts_.home + "/jobs/" + a.record.id, ec);  // only if empty
+  Notify();
+}
+
+void JobService::BillWarmRelease(const WarmRelease& r) {
+  if (r.origin_job_id.empty() || r.retained_seconds <= 0) return;
+  auto billed = jobs_->Update(r.origin_job_id, [&](JobRecord& rec) {
+    rec.metering.warm_pool_seconds += r.retained_seconds;
+    if (opts_.warm_pool_cost)
+      rec.metering.cost += opts_.warm_pool_cost(rec.spec, r.retained_seconds);
+  });
+  if (!billed.ok()) LogWarn("cannot bill warm pool", {{"job", r.origin_job_id}});
+}
+
+}  // namespace tandem::compute::jobs

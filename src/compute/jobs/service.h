@@ -1,0 +1,173 @@
+// The training-job service: accepts job specs, keeps their records in the
+// registry database (compute/jobs/store.h), schedules Pending jobs FIFO onto a
+// substrate within its CPU capacity, stages each job's /opt/ml tree
+// (staging.h, or a warm-pool entry, warm_pool.h), launches it, tails its log
+// through the metric definitions, and finalizes it when it ends
+// (finalize.h: log, model.tar.gz, output.tar.gz, registry version, alias),
+// metering and billing each attempt. Every state change is persisted with its
+// "Training Job State Change" event in one transaction.
+//
+// One background thread (Start) runs the scheduler/monitor loop: it wakes on
+// Submit/Stop and every poll interval (substrate polling, log tailing,
+// warm-pool expiry). Staging and finalization run on that thread too, so a
+// large staging delays the others' monitoring (not their execution).
+//
+// Restart safety: Shutdown (or destruction) stops the loop but leaves jobs
+// running under their substrate; Recover() in the next process re-attaches
+// to every job still running, finalizes those that ended meanwhile, and
+// fails those whose process is gone ("lost: ..."). A job caught in Starting
+// without a launched process goes back to Pending (same attempt: user code
+// never ran); one in Stopping without a process becomes Stopped.
+//
+// Several control planes on one database (PostgreSQL) share the queue: each
+// Pending job is claimed by exactly one (JobStore::Claim), which then holds a
+// renewed lease on it; Recover skips jobs whose owner is alive.
+//
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/prometheus.h"
+#include "common/status.h"
+#include "compute/jobs/spec.h"
+#include "compute/jobs/state.h"
+#include "compute/jobs/store.h"
+#include "compute/jobs/substrate.h"
+#include "compute/jobs/warm_pool.h"
+#include "glue/bus/outbox.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "glue/store/object_store.h"
+
+namespace tandem::compute::jobs {
+
+struct JobServiceOptions {
+  std::string home;  // jobs run under <home>/jobs/<id>/attempt-<n>, warm pool in <home>/warm
+  // Not owned; must outlive the service.
+  sql::Database* db = nullptr;
+  bus::Outbox* outbox = nullptr;
+  store::ObjectStore* store = nullptr;
+  registry::ModelRegistry* registry = nullptr;  // nullptr: `register` is ignored
+  Clock* clock = nullptr;                       // nullptr = Clock::Real()
+  std::unique_ptr<Substrate> substrate;         // owned
+  // Price of an attempt, and of warm-pool retention (seconds); empty = free.
+  std::function<double(const JobSpec&, const Metering&)> cost;
+  std::function<double(const JobSpec&, double)> warm_pool_cost;
+  int64_t poll_interval_ms = 50;  // real time between substrate polls
+  int64_t stop_grace_seconds = 10;
+  // Several control planes may share one database: each claims the Pending
+  // jobs it runs (atomically, so a job runs once) under `owner`, and renews a
+  // lease of `lease_ms` on them from its loop. Recover only takes over jobs
+  // that are its own or whose owner's lease has expired. "" = <host>:<home>,
+  // stable across restarts of this control plane.
+  std::string owner;
+  int64_t lease_ms = 30'000;
+};
+
+struct LogChunk {
+  std::string data;
+  int64_t next_offset = 0;
+  bool finished = false;  // the job is terminal and `data` reached the end
+  int attempt = 1;
+  std::string stored_key;  // set once the job is terminal: the log in the object store
+};
+
+class JobService {
+ public:
+  // Migrates the tables. Does not start the loop (see Recover, Start).
+  static StatusOr<std::unique_ptr<JobService>> Open(JobServiceOptions options);
+  ~JobService();  // Shutdown()
+
+  // Accounts for every job left Starting/Running/Stopping by a previous
+  // process (see above). Call once, before Start.
+  Status Recover();
+  // Starts the scheduler/monitor thread. Idempotent.
+  void Start();
+  // Stops the thread; jobs keep running (the next Recover re-attaches).
+  void Shutdown();
+
+  // Validates the spec against this service (cpus within capacity, sources
+  // exist, metric regexes, registry names) and queues the job as Pending.
+  // InvalidArgument / NotFound naming the field, channel or path.
+  StatusOr<JobRecord> Submit(const JobSpec& spec);
+
+  StatusOr<JobRecord> Get(const std::string& id);
+  StatusOr<JobPage> List(const JobFilter& filter);
+  // Pending -> Stopped at once; Starting/Running -> Stopping (then Stopped
+  // when the process is gone). FailedPrecondition if already terminal.
+  StatusOr<JobRecord> Stop(const std::string& id);
+  StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
+  StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // Jobs by state and team and the oldest Pending job (one cheap query).
+  StatusOr<JobCounts> Counts();
+  // Seconds from queued to Running for the jobs this service launched.
+  const prometheus::Histogram& launch_latency() const { return launch_seconds_; }
+
+  // Up to `max_bytes` of the current attempt's log from `offset`: the local
+  // file while the job runs, the stored log once it has ended.
+  StatusOr<LogChunk> ReadLog(const std::string& id, int64_t offset, size_t max_bytes = 1 << 20);
+
+  // Blocks until `done(record)` or `timeout_ms` of real time (then
+  // DeadlineExceeded naming the job and its state).
+  StatusOr<JobRecord> WaitFor(const std::string& id,
+                              const std::function<bool(const JobRecord&)>& done,
+                              int64_t timeout_ms);
+
+  double capacity_cpus() const { return substrate_->capacity_cpus(); }
+  bool sandboxed() const { return substrate_->sandboxed(); }
+  Substrate& substrate() { return *substrate_; }
+
+ private:
+  struct Active;
+  explicit JobService(JobServiceOptions options);
+
+  void Loop();
+  void ApplyStops();
+  void Monitor();
+  void Schedule();
+  void StartJob(const JobRecord& record);
+  // Stages the tree and launches; on error the job is finalized as Failed.
+  Status Launch(Active& a);
+  void TailLog(Active& a, bool finish);  // reads to EOF; `finish` flushes a partial line
+  void Finish(Active& a, const ExitInfo& exit);
+  void BillWarmRelease(const WarmRelease& r);
+  // Renews the leases of this control plane's jobs (every lease_ms / 3) and
+  // picks up stops requested through another control plane.
+  void RenewLeases();
+  int64_t LeaseUntil() const { return clock_.NowMicros() + opts_.lease_ms * 1000; }
+  void Notify();
+  std::string AttemptDir(const std::string& id, int attempt) const;
+
+  JobServiceOptions opts_;
+  Clock& clock_;
+  std::unique_ptr<Substrate> substrate_;
+  std::unique_ptr<JobStore> jobs_;
+  WarmPool warm_;
+  prometheus::Histogram launch_seconds_{
+      {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}};
+
+  // Owned by the loop thread (and by Recover before Start).
+  std::map<std::string, std::unique_ptr<Active>> active_;
+  int64_t last_expiry_micros_ = 0;
+  int64_t last_renew_micros_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable wake_cv_;   // the loop waits here
+  std::condition_variable state_cv_;  // WaitFor waits here
+  bool wake_ = false;
+  bool shutdown_ = false;
+  std::set<std::string> stop_requests_;
+  std::thread thread_;
+};
+
+}  // namespace tandem::compute::jobs

@@ -1,0 +1,483 @@
+// The job service end to end with the real LocalSubstrate (sandboxed when
+// bubblewrap is present), SQLite, a file store, the SQL bus and registry.
+#include "compute/jobs/service.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/ids.h"
+#include "compute/substrates/local/substrate.h"
+#include "glue/bus/event_types.h"
+#include "glue/bus/sql_event_bus.h"
+#include "glue/store/archive.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tandem::compute::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr int64_t kTimeoutMs = 60'000;
+
+class JobServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = "/tmp/tandem-jobsvc-" + NewUlid(Clock::Real());
+    fs::create_directories(home_ + "/src");
+    auto db = sql::Database::Open("sqlite://" + home_ + "/tandem.db");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    auto store = store::ObjectStore::Open("file://" + home_ + "/store");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    auto bus = bus::SqlEventBus::Attach(*db_, Clock::Real());
+    ASSERT_TRUE(bus.ok()) << bus.status();
+    bus_ = *std::move(bus);
+    auto reg = registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    registry_ = *std::move(reg);
+    OpenService();
+  }
+
+  void TearDown() override {
+    service_.reset();
+    std::error_code ec;
+    fs::remove_all(home_, ec);
+  }
+
+  void OpenService(double cpus = 2) {
+    local::LocalSubstrateOptions lopts;
+    lopts.capacity_cpus = cpus;
+    lopts.grace_seconds = 2;
+    auto substrate = local::LocalSubstrate::Create(lopts);
+    ASSERT_TRUE(substrate.ok()) << substrate.status();
+    JobServiceOptions opts;
+    opts.home = home_;
+    opts.db = db_.get();
+    opts.outbox = bus_->outbox();
+    opts.store = store_.get();
+    opts.registry = registry_.get();
+    opts.substrate = *std::move(substrate);
+    opts.cost = [](const JobSpec& spec, const Metering& m) {
+      return m.wall_seconds * spec.resources.cpus;
+    };
+    opts.warm_pool_cost = [](const JobSpec&, double s) { return s * 0.5; };
+    opts.stop_grace_seconds = 2;
+    auto svc = JobService::Open(std::move(opts));
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    service_ = *std::move(svc);
+    ASSERT_TRUE(service_->Recover().ok());
+    service_->Start();
+  }
+
+  // A source dir with an executable `train.sh` running `body`.
+  std::string Script(const std::string& dir_name, const std::string& body) {
+    std::string dir = home_ + "/" + dir_name;
+    fs::create_directories(dir);
+    std::ofstream(dir + "/train.sh") << "#!/bin/sh\nset -e\n" << body << "\n";
+    fs::permissions(dir + "/train.sh", fs::perms::owner_all | fs::perms::group_read |
+                                           fs::perms::others_read | fs::perms::others_exec |
+                                           fs::perms::group_exec);
+    return dir;
+  }
+
+  JobSpec Spec(const std::string& name, const std::string& source_dir) {
+    JobSpec spec;
+    spec.name = name;
+    spec.team = "growth";
+    spec.entry_point = "train.sh";
+    spec.source_dir = source_dir;
+    spec.resources.cpus = 1;
+    spec.max_runtime_seconds = 120;
+    return spec;
+  }
+
+  JobRecord RunToEnd(const JobSpec& spec) {
+    auto submitted = service_->Submit(spec);
+    EXPECT_TRUE(submitted.ok()) << submitted.status();
+    if (!submitted.ok()) return {};
+    auto done = service_->WaitFor(
+        submitted->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+    EXPECT_TRUE(done.ok()) << done.status();
+    return done.ok() ? *done : JobRecord{};
+  }
+
+  // The "Training Job State Change" events of `job_id`, in order.
+  std::vector<Json> Events(const std::string& job_id) {
+    std::vector<Json> out;
+    bus::TailOptions opts;
+    opts.limit = 1000;
+    auto tail = bus_->Tail(opts);
+    EXPECT_TRUE(tail.ok()) << tail.status();
+    if (!tail.ok()) return out;
+    for (const auto& e : tail->events) {
+      if (e.event.detail_type == bus::events::kTrainingJobStateChange &&
+          e.event.detail.value("job_id", "") == job_id) {
+        out.push_back(e.event.detail);
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> States(const std::string& job_id) {
+    std::vector<std::string> out;
+    for (const auto& d : Events(job_id)) out.push_back(d["state"].get<std::string>());
+    return out;
+  }
+
+  std::string home_;
+  std::unique_ptr<sql::Database> db_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<bus::SqlEventBus> bus_;
+  std::unique_ptr<registry::ModelRegistry> registry_;
+  std::unique_ptr<JobService> service_;
+};
+
+TEST_F(JobServiceTest, HappyPathStoresMetricsModelAndRegistersWithLineage) {
+  std::ofstream(home_ + "/train.csv") << "1,2\n3,4\n";
+  std::string src = Script("happy",
+                           "echo \"epoch 1 loss=0.50\"\n"
+                           "echo \"epoch 2 loss=0.25\"\n"
+                           "cp \"$SM_CHANNEL_TRAIN/train.csv\" \"$SM_MODEL_DIR/seen.csv\"\n"
+                           "echo weights > \"$SM_MODEL_DIR/model.txt\"\n"
+                           "echo extra > \"$SM_OUTPUT_DATA_DIR/report.txt\"");
+  JobSpec spec = Spec("happy", src);
+  spec.inputs["train"] = home_ + "/train.csv";
+  spec.hyperparameters["eta"] = 0.3;
+  spec.metric_definitions.push_back({"loss", "loss=([0-9.]+)"});
+  spec.register_model = RegisterSpec{"demo", "champion", {{"data", "2026-11"}}};
+
+  JobRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, JobState::kCompleted) << r.failure_reason << " " << r.ToJson().dump();
+  EXPECT_EQ(r.attempt, 1);
+  EXPECT_EQ(r.final_metrics.at("loss"), 0.25);
+  EXPECT_GT(r.metering.wall_seconds, 0);
+  EXPECT_GT(r.metering.cost, 0);
+  EXPECT_GT(r.started_micros, 0);
+  EXPECT_GE(r.ended_micros, r.started_micros);
+
+  auto metrics = service_->Metrics(r.id);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  ASSERT_EQ(metrics->at("loss").size(), 2u);
+  EXPECT_EQ(metrics->at("loss")[0].value, 0.5);
+  EXPECT_EQ(metrics->at("loss")[1].step, 1);
+
+  EXPECT_EQ(r.model_key, "jobs/" + r.id + "/output/model.tar.gz");
+  auto stat = store_->Stat(r.model_key);
+  ASSERT_TRUE(stat.ok()) << stat.status();
+  EXPECT_EQ(stat->digest, r.model_digest);
+  EXPECT_TRUE(store_->Stat("jobs/" + r.id + "/output/output.tar.gz").ok());
+  auto log = store_->GetString("jobs/" + r.id + "/logs/attempt-1.log");
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_THAT(*log, HasSubstr("loss=0.25"));
+  auto read = service_->ReadLog(r.id, 0);
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(read->finished);
+  EXPECT_EQ(read->data, *log);
+
+  auto v = registry_->GetVersionByAlias("demo", "champion");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->version, 1);
+  EXPECT_EQ(v->source, r.model_digest);
+  EXPECT_EQ(v->lineage.job_id, r.id);
+  EXPECT_FALSE(v->lineage.code_digest.empty());
+  EXPECT_EQ(v->lineage.inputs.at("train").substr(0, 7), "sha256:");
+  EXPECT_EQ(v->lineage.hyperparameters.at("eta"), "0.3");
+  EXPECT_EQ(v->lineage.metrics.at("loss"), 0.25);
+  EXPECT_EQ(v->tags.at("data"), "2026-11");
+  EXPECT_EQ(v->tags.at("job_id"), r.id);
+  EXPECT_EQ(r.registered_version, 1);
+
+  EXPECT_THAT(States(r.id), ::testing::ElementsAre("Pending", "Starting", "Running", "Completed"));
+  Json last = Events(r.id).back();
+  EXPECT_EQ(last["previous_state"], "Running");
+  EXPECT_EQ(last["model"]["version"], 1);
+  EXPECT_EQ(last["model"]["alias"], "champion");
+  EXPECT_EQ(last["metrics"]["loss"], 0.25);
+  EXPECT_TRUE(last.contains("metering"));
+
+  // A second run moves the alias; the job directory is gone after finalize.
+  JobRecord r2 = RunToEnd(spec);
+  ASSERT_EQ(r2.state, JobState::kCompleted) << r2.failure_reason;
+  EXPECT_EQ(registry_->GetVersionByAlias("demo", "champion")->version, 2);
+  EXPECT_FALSE(fs::exists(home_ + "/jobs/" + r.id));
+
+  auto spend = service_->SpendByTeam();
+  ASSERT_TRUE(spend.ok());
+  ASSERT_EQ(spend->size(), 1u);
+  EXPECT_EQ((*spend)[0].team, "growth");
+  EXPECT_EQ((*spend)[0].jobs, 2);
+  EXPECT_GT((*spend)[0].cost, 0);
+}
+
+TEST_F(JobServiceTest, FailureFileIsTheReasonTruncatedTo1024Bytes) {
+  std::string src =
+      Script("failfile", "printf 'bad row 7: %02000d' 0 > \"$SM_OUTPUT_DIR/failure\"\nexit 4");
+  JobRecord r = RunToEnd(Spec("failfile", src));
+  ASSERT_EQ(r.state, JobState::kFailed);
+  EXPECT_EQ(r.failure_reason.size(), 1024u);
+  EXPECT_EQ(r.failure_reason.substr(0, 10), "bad row 7:");
+  EXPECT_TRUE(r.model_key.empty());
+  Json last = Events(r.id).back();
+  EXPECT_EQ(last["state"], "Failed");
+  EXPECT_EQ(last["failure_reason"].get<std::string>().size(), 1024u);
+}
+
+TEST_F(JobServiceTest, NonZeroExitWithoutFailureFileIsExitStatus) {
+  JobRecord r = RunToEnd(Spec("exit3", Script("exit3", "echo oops\nexit 3")));
+  ASSERT_EQ(r.state, JobState::kFailed);
+  EXPECT_EQ(r.failure_reason, "exit status 3");
+}
+
+TEST_F(JobServiceTest, RetriesUntilAttemptsAreExhausted) {
+  JobSpec spec = Spec("retry", Script("retry", "exit 1"));
+  spec.retries = 2;
+  JobRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, JobState::kFailed);
+  EXPECT_EQ(r.attempt, 3);
+  EXPECT_EQ(r.details["attempts"].size(), 3u);
+  EXPECT_THAT(States(r.id),
+              ::testing::ElementsAre("Pending", "Starting", "Running", "Pending", "Starting",
+                                     "Running", "Pending", "Starting", "Running", "Failed"));
+  EXPECT_EQ(Events(r.id)[3]["failure_reason"], "exit status 1");
+}
+
+TEST_F(JobServiceTest, StopRunningAndPendingJobs) {
+  auto running = service_->Submit(Spec("sleeper", Script("sleeper", "echo started\nsleep 60")));
+  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_TRUE(service_
+                  ->WaitFor(
+                      running->id, [](const JobRecord& r) { return r.state == JobState::kRunning; },
+                      kTimeoutMs)
+                  .ok());
+  auto stopping = service_->Stop(running->id);
+  ASSERT_TRUE(stopping.ok()) << stopping.status();
+  auto done = service_->WaitFor(
+      running->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, JobState::kStopped);
+  EXPECT_THAT(States(running->id),
+              ::testing::ElementsAre("Pending", "Starting", "Running", "Stopping", "Stopped"));
+  // A refused transition changes nothing and emits nothing.
+  EXPECT_EQ(service_->Stop(running->id).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(States(running->id).size(), 5u);
+
+  // A job too big to start now waits Pending and stops directly.
+  JobSpec big = Spec("big", Script("big", "true"));
+  big.resources.cpus = 2;
+  auto blocker = service_->Submit(Spec("blocker", Script("blocker", "sleep 60")));
+  ASSERT_TRUE(blocker.ok());
+  auto pending = service_->Submit(big);
+  ASSERT_TRUE(pending.ok());
+  auto stopped = service_->Stop(pending->id);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->state, JobState::kStopped);
+  EXPECT_THAT(States(pending->id), ::testing::ElementsAre("Pending", "Stopped"));
+  ASSERT_TRUE(service_->Stop(blocker->id).ok());
+  EXPECT_EQ(service_
+                ->WaitFor(
+                    blocker->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs)
+                ->state,
+            JobState::kStopped);
+  EXPECT_EQ(service_->Stop("nosuch").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(JobServiceTest, NeverRunsMoreThanCapacity) {
+  std::vector<std::string> ids;
+  std::string src = Script("conc", "sleep 0.5");
+  for (int i = 0; i < 4; ++i) {
+    auto s = service_->Submit(Spec("conc", src));
+    ASSERT_TRUE(s.ok()) << s.status();
+    ids.push_back(s->id);
+  }
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const auto& id : ids) {
+    auto r = service_->WaitFor(
+        id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->state, JobState::kCompleted) << r->failure_reason;
+    spans.emplace_back(r->started_micros, r->ended_micros);
+  }
+  // At no job's start were more than 2 jobs (itself included) running.
+  for (const auto& [start, end] : spans) {
+    int overlapping = 0;
+    for (const auto& [s2, e2] : spans) overlapping += (s2 <= start && start < e2) ? 1 : 0;
+    EXPECT_LE(overlapping, 2);
+  }
+  JobSpec huge = Spec("huge", src);
+  huge.resources.cpus = 3;
+  auto refused = service_->Submit(huge);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("resources.cpus"));
+}
+
+TEST_F(JobServiceTest, SymlinkOutOfModelDirFailsTheJobWithAClearReason) {
+  JobRecord r = RunToEnd(Spec("leak", Script("leak", "ln -s /etc/passwd \"$SM_MODEL_DIR/leak\"")));
+  ASSERT_EQ(r.state, JobState::kFailed);
+  EXPECT_THAT(r.failure_reason,
+              HasSubstr("model directory contains a symlink pointing outside it"));
+  EXPECT_TRUE(r.model_key.empty());
+  EXPECT_FALSE(store_->Stat("jobs/" + r.id + "/output/model.tar.gz").ok());
+}
+
+TEST_F(JobServiceTest, BadSourcesAreRefusedAtSubmitNamingThem) {
+  JobSpec spec = Spec("bad", Script("bad", "true"));
+  spec.inputs["train"] = home_ + "/nope.csv";
+  auto s = service_->Submit(spec);
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("'train'"));
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("nope.csv"));
+
+  spec.inputs["train"] = "datasets/missing.csv";
+  s = service_->Submit(spec);
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("datasets/missing.csv"));
+
+  spec.inputs.clear();
+  spec.entry_point = "missing.py";
+  s = service_->Submit(spec);
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("entry_point"));
+
+  spec.entry_point = "train.sh";
+  spec.metric_definitions.push_back({"m", "no capture group"});
+  EXPECT_EQ(service_->Submit(spec).status().code(), StatusCode::kInvalidArgument);
+
+  spec.metric_definitions.clear();
+  spec.register_model = RegisterSpec{"bad name", "", {}};
+  s = service_->Submit(spec);
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("register.model"));
+
+  auto list = service_->List(JobFilter{});
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->jobs.empty());  // nothing half-created
+}
+
+TEST_F(JobServiceTest, StoreInputsAndArchivedSourceAreStaged) {
+  ASSERT_TRUE(store_->PutString("datasets/iris/a.csv", "a\n").ok());
+  ASSERT_TRUE(store_->PutString("datasets/iris/sub/b.csv", "b\n").ok());
+  auto blob = store_->PutBlobFromString("blobdata\n");
+  ASSERT_TRUE(blob.ok());
+  std::string src = Script("archived",
+                           "cat \"$SM_CHANNEL_IRIS/a.csv\" \"$SM_CHANNEL_IRIS/sub/b.csv\"\n"
+                           "ls \"$SM_CHANNEL_BLOB\"\ntouch \"$SM_MODEL_DIR/m\"");
+  ASSERT_TRUE(store::PackDirectory(src, home_ + "/src.tar.gz").ok());
+  ASSERT_TRUE(store_->PutFile("jobs/uploads/x/source.tar.gz", home_ + "/src.tar.gz").ok());
+  JobSpec spec = Spec("archived", "jobs/uploads/x/source.tar.gz");
+  spec.inputs["iris"] = "datasets/iris";
+  spec.inputs["blob"] = blob->digest;
+  JobRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, JobState::kCompleted) << r.failure_reason;
+  auto log = service_->ReadLog(r.id, 0);
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(log->data, HasSubstr("a\nb\n"));
+  EXPECT_THAT(log->data, HasSubstr(blob->digest.substr(7)));
+  EXPECT_EQ(r.details["code_digest"], store_->Stat("jobs/uploads/x/source.tar.gz")->digest);
+}
+
+TEST_F(JobServiceTest, RecoversRunningJobAfterRestartAndFinalizesOnce) {
+  JobSpec spec = Spec("survivor", Script("survivor",
+                                         "echo loss=1\nsleep 2\necho loss=0.5\n"
+                                         "echo w > \"$SM_MODEL_DIR/w\""));
+  spec.metric_definitions.push_back({"loss", "loss=([0-9.]+)"});
+  auto s = service_->Submit(spec);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(
+      service_
+          ->WaitFor(
+              s->id, [](const JobRecord& r) { return r.state == JobState::kRunning; }, kTimeoutMs)
+          .ok());
+  service_.reset();  // the control plane goes away; the runner keeps the job going
+  OpenService();     // a new one re-attaches (Recover + Start)
+  auto done = service_->WaitFor(
+      s->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
+  EXPECT_EQ(done->final_metrics.at("loss"), 0.5);
+  auto metrics = service_->Metrics(s->id);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->at("loss").size(), 2u);
+  EXPECT_THAT(States(s->id), ::testing::ElementsAre("Pending", "Starting", "Running", "Completed"));
+}
+
+TEST_F(JobServiceTest, JobWhoseProcessVanishedIsFailedAsLost) {
+  auto s = service_->Submit(Spec("ghost", Script("ghost", "sleep 60")));
+  ASSERT_TRUE(s.ok());
+  auto running = service_->WaitFor(
+      s->id, [](const JobRecord& r) { return r.state == JobState::kRunning; }, kTimeoutMs);
+  ASSERT_TRUE(running.ok());
+  service_.reset();
+  // The process really goes away (as after a host reboot) ...
+  auto substrate = local::LocalSubstrate::Create(local::LocalSubstrateOptions{});
+  ASSERT_TRUE(substrate.ok());
+  ASSERT_TRUE((*substrate)->Stop(running->handle, 0).ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto polled = (*substrate)->Poll(running->handle);
+    ASSERT_TRUE(polled.ok()) << polled.status();
+    if (polled->has_value()) break;
+    std::this_thread::yield();
+  }
+  // ... and its handle means nothing any more.
+  ASSERT_TRUE(
+      db_->WithTransaction([&](sql::Transaction& tx) {
+           return tx.Exec("UPDATE compute_jobs SET handle = 'gone' WHERE id = ?", {s->id}).status();
+         })
+          .ok());
+  OpenService();
+  auto done = service_->Get(s->id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, JobState::kFailed);
+  EXPECT_THAT(done->failure_reason, HasSubstr("lost: control plane restarted"));
+  EXPECT_THAT(States(s->id), ::testing::ElementsAre("Pending", "Starting", "Running", "Failed"));
+}
+
+TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
+  fs::create_directories(home_ + "/data");
+  for (int i = 0; i < 20; ++i) {
+    std::ofstream(home_ + "/data/part-" + std::to_string(i)) << std::string(1 << 20, 'x');
+  }
+  // The job leaves a mark in its environment: a job that starts on the
+  // pooled environment finds it (the pool handed over the prepared tree
+  // instead of staging a fresh copy).
+  JobSpec spec = Spec("warm", Script("warmsrc",
+                                     "mark=\"$SM_CHANNEL_TRAIN/../.left-by-earlier-job\"\n"
+                                     "if [ -e \"$mark\" ]; then echo env=pooled; "
+                                     "else echo env=fresh; fi\n"
+                                     "touch \"$mark\"\n"
+                                     "ls \"$SM_CHANNEL_TRAIN\" | wc -l\n"
+                                     "touch \"$SM_MODEL_DIR/m\""));
+  spec.inputs["train"] = home_ + "/data";
+  spec.keep_alive_seconds = 60;
+  JobRecord cold = RunToEnd(spec);
+  ASSERT_EQ(cold.state, JobState::kCompleted) << cold.failure_reason;
+  EXPECT_FALSE(cold.details["warm_start"].get<bool>());
+  EXPECT_THAT(service_->ReadLog(cold.id, 0)->data, HasSubstr("env=fresh"));
+  JobRecord warm = RunToEnd(spec);
+  ASSERT_EQ(warm.state, JobState::kCompleted) << warm.failure_reason;
+  EXPECT_TRUE(warm.details["warm_start"].get<bool>());
+  EXPECT_TRUE(warm.details.contains("staging_ms"));
+  // Lineage digests travel with the pooled environment.
+  EXPECT_EQ(warm.details["input_digests"], cold.details["input_digests"]);
+  EXPECT_EQ(warm.details["code_digest"], cold.details["code_digest"]);
+  EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("20"));
+  EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("env=pooled"));
+  EXPECT_EQ(warm.details["warm_key"], cold.details["warm_key"]);
+  auto origin = service_->Get(cold.id);
+  ASSERT_TRUE(origin.ok());
+  EXPECT_GT(origin->metering.warm_pool_seconds, 0);
+  // A different resource shape does not match.
+  spec.resources.cpus = 2;
+  JobRecord other = RunToEnd(spec);
+  EXPECT_FALSE(other.details["warm_start"].get<bool>());
+  EXPECT_THAT(service_->ReadLog(other.id, 0)->data, HasSubstr("env=fresh"));
+  EXPECT_NE(other.details["warm_key"], cold.details["warm_key"]);
+}
+
+}  // namespace
+}  // namespace tandem::compute::jobs

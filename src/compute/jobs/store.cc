@@ -1,0 +1,492 @@
+#include "compute/jobs/store.h"
+
+#include "glue/bus/event_types.h"
+
+namespace tandem::compute::jobs {
+namespace {
+
+using sql::Row;
+using sql::Transaction;
+using sql::Value;
+namespace ev = bus::events;
+
+const std::vector<sql::Migration>& Migrations() {
+  static const std::vector<sql::Migration> kMigrations = {
+      {1, "create_compute_tables",
+       R"sql(
+CREATE TABLE compute_jobs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  team TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempt BIGINT NOT NULL,
+  failure_reason TEXT NOT NULL,
+  created_micros BIGINT NOT NULL,
+  queued_micros BIGINT NOT NULL,
+  started_micros BIGINT NOT NULL,
+  ended_micros BIGINT NOT NULL,
+  updated_micros BIGINT NOT NULL,
+  substrate TEXT NOT NULL,
+  handle TEXT NOT NULL,
+  wall_seconds DOUBLE PRECISION NOT NULL,
+  cpu_seconds DOUBLE PRECISION NOT NULL,
+  peak_rss_bytes BIGINT NOT NULL,
+  cost DOUBLE PRECISION NOT NULL,
+  warm_pool_seconds DOUBLE PRECISION NOT NULL,
+  model_key TEXT NOT NULL,
+  model_digest TEXT NOT NULL,
+  registered_model TEXT NOT NULL,
+  registered_version BIGINT NOT NULL,
+  registered_alias TEXT NOT NULL,
+  final_metrics TEXT NOT NULL,
+  details TEXT NOT NULL);
+CREATE INDEX compute_jobs_state ON compute_jobs (state, queued_micros);
+CREATE INDEX compute_jobs_team ON compute_jobs (team);
+CREATE INDEX compute_jobs_name ON compute_jobs (name);
+CREATE TABLE compute_job_metrics (
+  job_id TEXT NOT NULL,
+  attempt BIGINT NOT NULL,
+  name TEXT NOT NULL,
+  step BIGINT NOT NULL,
+  value DOUBLE PRECISION NOT NULL,
+  timestamp_micros BIGINT NOT NULL,
+  PRIMARY KEY (job_id, attempt, name, step));
+CREATE VIEW compute_team_spend AS
+  SELECT team, COUNT(*) AS jobs, SUM(wall_seconds) AS wall_seconds,
+         SUM(cpu_seconds) AS cpu_seconds, SUM(warm_pool_seconds) AS warm_pool_seconds,
+         SUM(cost) AS cost
+  FROM compute_jobs GROUP BY team;
+)sql"},
+      // Which control plane runs an active job, until when (see compute/jobs/store.h).
+      {2, "job_owner_lease",
+       "ALTER TABLE compute_jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE compute_jobs ADD COLUMN lease_expires_micros BIGINT NOT NULL DEFAULT 0"},
+  };
+  return kMigrations;
+}
+
+constexpr char kColumns[] =
+    "id, name, team, spec, state, attempt, failure_reason, created_micros, queued_micros, "
+    "started_micros, ended_micros, updated_micros, substrate, handle, wall_seconds, cpu_seconds, "
+    "peak_rss_bytes, cost, warm_pool_seconds, model_key, model_digest, registered_model, "
+    "registered_version, registered_alias, final_metrics, details";
+
+std::vector<Value> RowValues(const JobRecord& r) {
+  return {r.id,
+          r.name,
+          r.team,
+          r.spec.ToJson().dump(),
+          std::string(JobStateName(r.state)),
+          int64_t{r.attempt},
+          r.failure_reason,
+          r.created_micros,
+          r.queued_micros,
+          r.started_micros,
+          r.ended_micros,
+          r.updated_micros,
+          r.handle.substrate,
+          r.handle.id,
+          r.metering.wall_seconds,
+          r.metering.cpu_seconds,
+          r.metering.peak_rss_bytes,
+          r.metering.cost,
+          r.metering.warm_pool_seconds,
+          r.model_key,
+          r.model_digest,
+          r.registered_model,
+          r.registered_version,
+          r.registered_alias,
+          Json(r.final_metrics).dump(),
+          r.details.dump()};
+}
+
+StatusOr<JobRecord> FromRow(const Row& row) {
+  JobRecord r;
+  size_t i = 0;
+  r.id = row.Text(i++);
+  r.name = row.Text(i++);
+  r.team = row.Text(i++);
+  ASSIGN_OR_RETURN(Json spec, ParseJson(row.Text(i++)));
+  auto parsed = JobSpec::FromJson(spec);
+  if (!parsed.ok()) return Annotate(parsed.status(), "stored spec of job '" + r.id + "'");
+  r.spec = *std::move(parsed);
+  ASSIGN_OR_RETURN(r.state, ParseJobState(row.Text(i++)));
+  r.attempt = static_cast<int>(row.Int(i++));
+  r.failure_reason = row.Text(i++);
+  r.created_micros = row.Int(i++);
+  r.queued_micros = row.Int(i++);
+  r.started_micros = row.Int(i++);
+  r.ended_micros = row.Int(i++);
+  r.updated_micros = row.Int(i++);
+  r.handle.substrate = row.Text(i++);
+  r.handle.id = row.Text(i++);
+  r.metering.wall_seconds = row.Double(i++);
+  r.metering.cpu_seconds = row.Double(i++);
+  r.metering.peak_rss_bytes = row.Int(i++);
+  r.metering.cost = row.Double(i++);
+  r.metering.warm_pool_seconds = row.Double(i++);
+  r.model_key = row.Text(i++);
+  r.model_digest = row.Text(i++);
+  r.registered_model = row.Text(i++);
+  r.registered_version = row.Int(i++);
+  r.registered_alias = row.Text(i++);
+  ASSIGN_OR_RETURN(Json metrics, ParseJson(row.Text(i++)));
+  for (const auto& [k, v] : metrics.items()) {
+    if (v.is_number()) r.final_metrics[k] = v.get<double>();
+  }
+  ASSIGN_OR_RETURN(r.details, ParseJson(row.Text(i++)));
+  return r;
+}
+
+Status JobNotFound(const std::string& id) {
+  return NotFoundError("training job '" + id + "' not found");
+}
+
+StatusOr<JobRecord> GetIn(Transaction& tx, const std::string& id) {
+  auto row =
+      tx.QueryOne(std::string("SELECT ") + kColumns + " FROM compute_jobs WHERE id = ?", {id});
+  if (!row.ok()) {
+    if (row.status().code() == StatusCode::kNotFound) return JobNotFound(id);
+    return row.status();
+  }
+  return FromRow(*row);
+}
+
+Status WriteIn(Transaction& tx, const JobRecord& r) {
+  std::vector<Value> values = RowValues(r);
+  values.erase(values.begin());  // id goes last, in WHERE
+  values.push_back(r.id);
+  ASSIGN_OR_RETURN(int64_t n,
+                   tx.Exec("UPDATE compute_jobs SET name = ?, team = ?, spec = ?, state = ?, "
+                           "attempt = ?, failure_reason = ?, created_micros = ?, "
+                           "queued_micros = ?, started_micros = ?, ended_micros = ?, "
+                           "updated_micros = ?, substrate = ?, handle = ?, wall_seconds = ?, "
+                           "cpu_seconds = ?, peak_rss_bytes = ?, cost = ?, "
+                           "warm_pool_seconds = ?, model_key = ?, model_digest = ?, "
+                           "registered_model = ?, registered_version = ?, "
+                           "registered_alias = ?, final_metrics = ?, details = ? WHERE id = ?",
+                           values));
+  if (n != 1) return JobNotFound(r.id);
+  return OkStatus();
+}
+
+StatusOr<std::vector<JobRecord>> Rows(Transaction& tx, const std::string& sql,
+                                      const std::vector<Value>& params) {
+  ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+  std::vector<JobRecord> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) {
+    ASSIGN_OR_RETURN(JobRecord r, FromRow(row));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
+Json StateChangeDetail(const JobRecord& r, JobState previous) {
+  Json d = {{"job_id", r.id},
+            {"name", r.name},
+            {"team", r.team},
+            {"state", JobStateName(r.state)},
+            {"previous_state", JobStateName(previous)},
+            {"attempt", r.attempt}};
+  if (!r.failure_reason.empty()) d["failure_reason"] = r.failure_reason;
+  if (IsTerminal(r.state) || (r.state == JobState::kPending && previous != JobState::kPending)) {
+    if (!r.final_metrics.empty()) d["metrics"] = r.final_metrics;
+    if (r.started_micros > 0) d["metering"] = r.metering.ToJson();
+  }
+  if (!r.registered_model.empty()) {
+    d["model"] = {{"name", r.registered_model}, {"version", r.registered_version}};
+    if (!r.registered_alias.empty()) d["model"]["alias"] = r.registered_alias;
+  }
+  return d;
+}
+
+StatusOr<std::unique_ptr<JobStore>> JobStore::Open(sql::Database& db, bus::Outbox& outbox,
+                                                   Clock& clock) {
+  RETURN_IF_ERROR(db.Migrate("compute", Migrations()));
+  return std::unique_ptr<JobStore>(new JobStore(db, outbox, clock));
+}
+
+Status JobStore::Insert(const JobRecord& record) {
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    auto existing = tx.Query("SELECT id FROM compute_jobs WHERE id = ?", {record.id});
+    if (!existing.ok()) return existing.status();
+    if (!existing->empty()) return AlreadyExistsError("training job '" + record.id + "' exists");
+    std::string placeholders = "?";
+    for (int i = 1; i < 26; ++i) placeholders += ", ?";
+    RETURN_IF_ERROR(tx.Exec(std::string("INSERT INTO compute_jobs (") + kColumns + ") VALUES (" +
+                                placeholders + ")",
+                            RowValues(record))
+                        .status());
+    Json detail = StateChangeDetail(record, record.state);
+    detail.erase("previous_state");
+    return outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
+                                             std::string(ev::kTrainingJobStateChange), detail,
+                                             {"training-job/" + record.id}));
+  });
+}
+
+StatusOr<JobRecord> JobStore::Get(const std::string& id) {
+  JobRecord out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, GetIn(tx, id));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<JobPage> JobStore::List(const JobFilter& f) {
+  if (f.max_results < 1 || f.max_results > 1000) {
+    return InvalidArgumentError("max_results must be between 1 and 1000");
+  }
+  std::string sql = std::string("SELECT ") + kColumns + " FROM compute_jobs WHERE 1 = 1";
+  std::vector<Value> params;
+  if (f.state) {
+    sql += " AND state = ?";
+    params.emplace_back(std::string(JobStateName(*f.state)));
+  }
+  if (!f.team.empty()) {
+    sql += " AND team = ?";
+    params.emplace_back(f.team);
+  }
+  if (!f.name.empty()) {
+    sql += " AND name = ?";
+    params.emplace_back(f.name);
+  }
+  if (!f.page_token.empty()) {
+    sql += " AND id < ?";
+    params.emplace_back(f.page_token);
+  }
+  sql += " ORDER BY id DESC LIMIT " + std::to_string(f.max_results + 1);
+  JobPage page;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(page.jobs, Rows(tx, sql, params));
+    return OkStatus();
+  }));
+  if (page.jobs.size() > static_cast<size_t>(f.max_results)) {
+    page.jobs.resize(f.max_results);
+    page.next_page_token = page.jobs.back().id;
+  }
+  return page;
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::ListPending(int limit) {
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, Rows(tx,
+                               std::string("SELECT ") + kColumns +
+                                   " FROM compute_jobs WHERE state = 'Pending' "
+                                   "ORDER BY queued_micros, id LIMIT " +
+                                   std::to_string(limit),
+                               {}));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::ListActive() {
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, Rows(tx,
+                               std::string("SELECT ") + kColumns +
+                                   " FROM compute_jobs WHERE state IN "
+                                   "('Starting', 'Running', 'Stopping') ORDER BY id",
+                               {}));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<JobRecord> JobStore::TransitionIn(Transaction& tx, const std::string& id,
+                                           const std::vector<JobState>& allowed, JobState to,
+                                           const std::function<void(JobRecord&)>& mutate,
+                                           const Json& extra_detail) {
+  ASSIGN_OR_RETURN(JobRecord r, GetIn(tx, id));
+  JobState previous = r.state;
+  bool ok = false;
+  for (JobState s : allowed) ok = ok || s == previous;
+  if (!ok) {
+    return FailedPreconditionError("training job '" + id + "' is " +
+                                   std::string(JobStateName(previous)) + ", cannot become " +
+                                   std::string(JobStateName(to)));
+  }
+  if (mutate) mutate(r);
+  r.state = to;
+  r.updated_micros = clock_.NowMicros();
+  RETURN_IF_ERROR(WriteIn(tx, r));
+  Json detail = StateChangeDetail(r, previous);
+  for (const auto& [k, v] : extra_detail.items()) detail[k] = v;
+  RETURN_IF_ERROR(outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
+                                                    std::string(ev::kTrainingJobStateChange),
+                                                    detail, {"training-job/" + id})));
+  return r;
+}
+
+StatusOr<JobRecord> JobStore::Transition(const std::string& id,
+                                         std::initializer_list<JobState> from, JobState to,
+                                         const std::function<void(JobRecord&)>& mutate,
+                                         const Json& extra_detail) {
+  std::vector<JobState> allowed(from);
+  JobRecord out;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, TransitionIn(tx, id, allowed, to, mutate, extra_detail));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<JobRecord> JobStore::Claim(const std::string& id, const std::string& owner,
+                                    int64_t lease_until_micros) {
+  JobRecord out;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    // The conditional UPDATE is the claim: of several control planes racing
+    // for one Pending job, exactly one changes a row.
+    ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE compute_jobs SET owner = ?, "
+                                        "lease_expires_micros = ? WHERE id = ? AND state = ?",
+                                        {owner, lease_until_micros, id,
+                                         std::string(JobStateName(JobState::kPending))}));
+    if (n != 1) {
+      ASSIGN_OR_RETURN(JobRecord r, GetIn(tx, id));
+      return FailedPreconditionError("training job '" + id + "' is " +
+                                     std::string(JobStateName(r.state)) + ", cannot be claimed");
+    }
+    ASSIGN_OR_RETURN(out, TransitionIn(tx, id, {JobState::kPending}, JobState::kStarting, nullptr,
+                                       Json::object()));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<int64_t> JobStore::RenewLeases(const std::string& owner, int64_t lease_until_micros) {
+  int64_t n = 0;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET lease_expires_micros = ? WHERE "
+                                "owner = ? AND state IN ('Starting', 'Running', 'Stopping')",
+                                {lease_until_micros, owner}));
+    return OkStatus();
+  }));
+  return n;
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::ListRecoverable(const std::string& owner) {
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, Rows(tx,
+                               std::string("SELECT ") + kColumns +
+                                   " FROM compute_jobs WHERE state IN "
+                                   "('Starting', 'Running', 'Stopping') AND (owner = ? OR "
+                                   "owner = '' OR lease_expires_micros <= ?) ORDER BY id",
+                               {owner, clock_.NowMicros()}));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<bool> JobStore::Adopt(const std::string& id, const std::string& owner,
+                               int64_t lease_until_micros) {
+  int64_t n = 0;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
+                                "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
+                                "AND (owner = ? OR owner = '' OR lease_expires_micros <= ?)",
+                                {owner, lease_until_micros, id, owner, clock_.NowMicros()}));
+    return OkStatus();
+  }));
+  return n == 1;
+}
+
+StatusOr<std::vector<std::string>> JobStore::ListStopping(const std::string& owner) {
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT id FROM compute_jobs WHERE owner = ? AND "
+                                         "state = 'Stopping' ORDER BY id",
+                                         {owner}));
+    out.clear();
+    for (const Row& r : rows) out.push_back(r.Text(0));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<JobRecord> JobStore::Update(const std::string& id,
+                                     const std::function<void(JobRecord&)>& mutate) {
+  JobRecord out;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(JobRecord r, GetIn(tx, id));
+    JobState state = r.state;
+    mutate(r);
+    r.state = state;
+    r.updated_micros = clock_.NowMicros();
+    RETURN_IF_ERROR(WriteIn(tx, r));
+    out = std::move(r);
+    return OkStatus();
+  }));
+  return out;
+}
+
+Status JobStore::AppendMetrics(const std::string& id, int attempt,
+                               const std::vector<MetricSample>& samples) {
+  if (samples.empty()) return OkStatus();
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    for (const auto& s : samples) {
+      RETURN_IF_ERROR(tx.Exec("INSERT INTO compute_job_metrics (job_id, attempt, name, step, "
+                              "value, timestamp_micros) VALUES (?, ?, ?, ?, ?, ?) "
+                              "ON CONFLICT (job_id, attempt, name, step) DO NOTHING",
+                              {id, int64_t{attempt}, s.name, s.step, s.value, s.timestamp_micros})
+                          .status());
+    }
+    return OkStatus();
+  });
+}
+
+StatusOr<std::map<std::string, std::vector<MetricPoint>>> JobStore::Metrics(const std::string& id) {
+  std::map<std::string, std::vector<MetricPoint>> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT name, attempt, step, value, timestamp_micros FROM "
+                              "compute_job_metrics WHERE job_id = ? ORDER BY name, attempt, step",
+                              {id}));
+    for (const auto& row : rows) {
+      out[row.Text(0)].push_back(
+          MetricPoint{static_cast<int>(row.Int(1)), row.Int(2), row.Double(3), row.Int(4)});
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<TeamSpend>> JobStore::SpendByTeam() {
+  std::vector<TeamSpend> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT team, jobs, wall_seconds, cpu_seconds, "
+                                         "warm_pool_seconds, cost FROM compute_team_spend "
+                                         "ORDER BY team"));
+    for (const auto& row : rows) {
+      out.push_back(TeamSpend{row.Text(0), row.Int(1), row.Double(2), row.Double(3), row.Double(4),
+                              row.Double(5)});
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<JobCounts> JobStore::Counts() {
+  JobCounts out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out = JobCounts();
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT state, team, COUNT(*) FROM compute_jobs "
+                                         "GROUP BY state, team ORDER BY state, team"));
+    for (const auto& row : rows)
+      out.by_state_team.push_back({row.Text(0), row.Text(1), row.Int(2)});
+    ASSIGN_OR_RETURN(auto oldest, tx.QueryOne("SELECT MIN(queued_micros) FROM compute_jobs "
+                                              "WHERE state = 'Pending'"));
+    out.oldest_pending_queued_micros = oldest.Int(0);
+    return OkStatus();
+  }));
+  return out;
+}
+
+}  // namespace tandem::compute::jobs

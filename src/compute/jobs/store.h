@@ -1,0 +1,147 @@
+// The job service's tables in the registry database (SQL written once for
+// SQLite and PostgreSQL, migrated as component "compute"):
+//   compute_jobs          one row per job (JobRecord)
+//   compute_job_metrics   time series: (job, attempt, metric, step) -> value
+//   compute_team_spend    view: jobs, wall/cpu seconds and cost per team
+//
+// Every state change is a read-modify-write in one transaction that also
+// appends the "Training Job State Change" event through the outbox, so a
+// transition is recorded if and only if its event is.
+//
+// Thread-safety: all methods are thread-safe (and safe across processes).
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "compute/jobs/metric_parser.h"
+#include "compute/jobs/state.h"
+#include "glue/bus/outbox.h"
+#include "glue/sql/database.h"
+
+namespace tandem::compute::jobs {
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::string team;  // exact, "" = any
+  std::string name;  // exact, "" = any
+  int max_results = 100;
+  std::string page_token;  // "" = first page
+};
+
+struct JobPage {
+  std::vector<JobRecord> jobs;  // newest first
+  std::string next_page_token;  // "" on the last page
+};
+
+struct MetricPoint {
+  int attempt = 1;
+  int64_t step = 0;
+  double value = 0;
+  int64_t timestamp_micros = 0;
+};
+
+struct TeamSpend {
+  std::string team;
+  int64_t jobs = 0;
+  double wall_seconds = 0;
+  double cpu_seconds = 0;
+  double warm_pool_seconds = 0;
+  double cost = 0;
+};
+
+// Jobs counted by state and team, and the scheduler queue's head.
+struct JobCounts {
+  struct Row {
+    std::string state;
+    std::string team;
+    int64_t jobs = 0;
+  };
+  std::vector<Row> by_state_team;
+  int64_t oldest_pending_queued_micros = 0;  // 0 if nothing is Pending
+};
+
+class JobStore {
+ public:
+  // Migrates the tables. `db`, `outbox` and `clock` must outlive the store.
+  static StatusOr<std::unique_ptr<JobStore>> Open(sql::Database& db, bus::Outbox& outbox,
+                                                  Clock& clock);
+
+  // Inserts a new Pending job and its first event. AlreadyExists on id clash.
+  Status Insert(const JobRecord& record);
+
+  // NotFound naming the id.
+  StatusOr<JobRecord> Get(const std::string& id);
+
+  StatusOr<JobPage> List(const JobFilter& filter);
+
+  // Pending jobs in FIFO order (queued time, then id).
+  StatusOr<std::vector<JobRecord>> ListPending(int limit);
+  // Jobs in Starting, Running or Stopping (for recovery).
+  StatusOr<std::vector<JobRecord>> ListActive();
+
+  // Moves job `id` from one of `from` to `to`: reads the row, applies
+  // `mutate` (may be empty), writes it and appends the state-change event
+  // (with `extra_detail` merged into detail) in one transaction.
+  // FailedPrecondition naming the current state if it is not in `from`.
+  // Returns the record as written.
+  StatusOr<JobRecord> Transition(const std::string& id, std::initializer_list<JobState> from,
+                                 JobState to, const std::function<void(JobRecord&)>& mutate,
+                                 const Json& extra_detail = Json::object());
+
+  // Ownership of active jobs by control planes sharing one database: `owner`
+  // names a control plane (stable across its restarts), the lease says until
+  // when it is presumed alive (renewed by its loop).
+  //
+  // Pending -> Starting for `owner` with a lease, atomically: when several
+  // control planes race for one job exactly one wins; the others get
+  // FailedPrecondition naming the current state.
+  StatusOr<JobRecord> Claim(const std::string& id, const std::string& owner,
+                            int64_t lease_until_micros);
+  // Extends the lease of every active job of `owner`; the number of jobs.
+  StatusOr<int64_t> RenewLeases(const std::string& owner, int64_t lease_until_micros);
+  // Active jobs that `owner` may recover: its own, unowned ones, and those
+  // whose owner's lease has expired (that control plane is gone).
+  StatusOr<std::vector<JobRecord>> ListRecoverable(const std::string& owner);
+  // Takes over active job `id` if it is still recoverable by `owner` (see
+  // above); false when another owner holds a live lease or took it first.
+  StatusOr<bool> Adopt(const std::string& id, const std::string& owner, int64_t lease_until_micros);
+  // Ids of `owner`'s jobs in Stopping (a stop may arrive via another control
+  // plane's API).
+  StatusOr<std::vector<std::string>> ListStopping(const std::string& owner);
+
+  // Read-modify-write of the non-state fields (no event).
+  StatusOr<JobRecord> Update(const std::string& id, const std::function<void(JobRecord&)>& mutate);
+
+  // Idempotent: samples already stored (same job, attempt, name, step) are kept.
+  Status AppendMetrics(const std::string& id, int attempt,
+                       const std::vector<MetricSample>& samples);
+  // metric name -> points ordered by attempt, step.
+  StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
+
+  StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // One GROUP BY over the jobs (no paging).
+  StatusOr<JobCounts> Counts();
+
+ private:
+  JobStore(sql::Database& db, bus::Outbox& outbox, Clock& clock)
+      : db_(db), outbox_(outbox), clock_(clock) {}
+  StatusOr<JobRecord> TransitionIn(sql::Transaction& tx, const std::string& id,
+                                   const std::vector<JobState>& allowed, JobState to,
+                                   const std::function<void(JobRecord&)>& mutate,
+                                   const Json& extra_detail);
+
+  sql::Database& db_;
+  bus::Outbox& outbox_;
+  Clock& clock_;
+};
+
+// The detail of a state-change event for `record` (see event_types.h).
+Json StateChangeDetail(const JobRecord& record, JobState previous);
+
+}  // namespace tandem::compute::jobs

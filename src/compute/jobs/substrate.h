@@ -1,0 +1,116 @@
+// A compute substrate runs one prepared job and reports how it ended. The job
+// service prepares the job directory (the /opt/ml tree) and the command; the
+// substrate launches it, enforces limits, captures the log, meters it, and
+// can stop it or re-attach to it after a control-plane restart.
+//
+// Backends: local processes (compute/substrates/local/substrate.h), later Slurm and Kubernetes.
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "compute/jobs/spec.h"
+
+namespace tandem::compute::jobs {
+
+struct LaunchRequest {
+  std::string job_id;
+  int attempt = 1;
+  std::string job_dir;   // host directory laid out as /opt/ml
+  std::string log_path;  // host file receiving stdout+stderr (bounded)
+  // The command as the job sees it: with a sandbox, paths under /opt/ml; without,
+  // the contract's paths point into job_dir (see contract.h).
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // the whole environment of the job
+  std::string working_dir;                 // as the job sees it
+  Resources resources;
+  int64_t max_runtime_seconds = 86'400;
+  bool network = false;
+};
+
+enum class ExitKind {
+  kExited,       // exit_code is set (0 = success)
+  kSignaled,     // killed by `signal` (not by us)
+  kTimedOut,     // max_runtime_seconds reached: SIGTERM, grace, SIGKILL
+  kOutOfMemory,  // memory limit exceeded
+  kStopped,      // Stop() was called
+  kLost,         // the process vanished without a result (e.g. host reboot)
+};
+// Inline: the runner (src/compute/substrates/runner) uses it and links no
+// other compute library.
+inline std::string_view ExitKindName(ExitKind k) {
+  switch (k) {
+    case ExitKind::kExited:
+      return "Exited";
+    case ExitKind::kSignaled:
+      return "Signaled";
+    case ExitKind::kTimedOut:
+      return "TimedOut";
+    case ExitKind::kOutOfMemory:
+      return "OutOfMemory";
+    case ExitKind::kStopped:
+      return "Stopped";
+    case ExitKind::kLost:
+      return "Lost";
+  }
+  return "Unknown";
+}
+
+struct Metering {
+  double wall_seconds = 0;
+  double cpu_seconds = 0;      // user+sys of the whole process tree
+  int64_t peak_rss_bytes = 0;  // peak resident set of the whole tree
+};
+
+struct ExitInfo {
+  ExitKind kind = ExitKind::kExited;
+  int exit_code = 0;
+  int signal = 0;
+  std::string message;  // human-readable detail ("exit status 3", "killed by SIGSEGV")
+  Metering metering;
+  int64_t started_micros = 0;  // when user code started
+  int64_t ended_micros = 0;
+};
+
+// An opaque handle that survives control-plane restarts (stored in the DB):
+// for the local substrate, the runner's pid and start time.
+struct JobHandle {
+  std::string substrate;  // "local", "slurm", ...
+  std::string id;         // substrate-specific
+};
+
+class Substrate {
+ public:
+  virtual ~Substrate() = default;
+
+  virtual std::string name() const = 0;
+
+  // Whether jobs run sandboxed (e.g. bubblewrap found) — reported to users.
+  virtual bool sandboxed() const = 0;
+
+  // Starts the job; returns once it is launched (not finished).
+  virtual StatusOr<JobHandle> Submit(const LaunchRequest& request) = 0;
+
+  // Non-blocking: the job's end if it has ended, nullopt while it runs.
+  // NotFound if the substrate knows nothing of `handle` (treat as lost).
+  virtual StatusOr<std::optional<ExitInfo>> Poll(const JobHandle& handle) = 0;
+
+  // Asks the job to stop: SIGTERM to the whole tree, then SIGKILL after
+  // `grace_seconds`. Returns at once; Poll reports kStopped when it is gone.
+  virtual Status Stop(const JobHandle& handle, int64_t grace_seconds) = 0;
+
+  // When user code started running (for cold-start measurement), if known.
+  virtual std::optional<int64_t> StartedMicros(const JobHandle& handle) = 0;
+
+  // How many CPUs this substrate may use at once (the scheduler's capacity).
+  virtual double capacity_cpus() const = 0;
+};
+
+}  // namespace tandem::compute::jobs

@@ -1,0 +1,121 @@
+// Managed notebooks (compute tier): a Jupyter server (Debian's
+// jupyter-notebook) started on demand as a compute instance on the local
+// substrate (sandboxed like a job, network on, a free loopback port, a random
+// token), metered per execution, culled when idle, and stopped without losing
+// work: on every stop (asked, idle, or the server exiting) its working
+// directory is saved to the object store as `notebooks/<name>/workdir.tar.gz`
+// and the next start of the same name restores it. Nothing stays resident
+// between executions.
+//
+// The notebook sees the platform through its environment: TANDEM_URL (the
+// control plane), TANDEM_TEAM, TANDEM_NOTEBOOK (its name; set only in
+// notebooks, so code can tell it runs in one) and TANDEM_NOTEBOOK_EXECUTION.
+//
+// One background thread (Start) watches every active notebook: Pending ->
+// InService when Jupyter answers, InService -> Stopping when idle (no API,
+// kernel or terminal activity and no busy kernel for idle_timeout_seconds),
+// Stopping -> Stopped once the process is gone and the directory is saved.
+// Restart safety: notebooks keep running when the control plane stops; the
+// next one picks them up from the database and the substrate handles.
+//
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "compute/jobs/substrate.h"
+#include "compute/notebooks/store.h"
+#include "glue/bus/outbox.h"
+#include "glue/sql/database.h"
+#include "glue/store/object_store.h"
+
+namespace tandem::compute::notebooks {
+
+struct NotebookServiceOptions {
+  std::string home;  // executions under <home>/notebooks/<name>/exec-<n>
+  // Not owned; must outlive the service.
+  sql::Database* db = nullptr;
+  bus::Outbox* outbox = nullptr;
+  store::ObjectStore* store = nullptr;
+  Clock* clock = nullptr;                      // nullptr = Clock::Real()
+  std::unique_ptr<jobs::Substrate> substrate;  // owned; must reach loopback (local)
+  // Price of one execution; empty = free.
+  std::function<double(const std::string& team, const jobs::Metering&)> cost;
+  std::string jupyter_binary = "/usr/bin/jupyter-notebook";
+  std::string api_url;  // TANDEM_URL given to notebooks (set_api_url once known)
+  int64_t default_idle_timeout_seconds = 3600;
+  int64_t poll_interval_ms = 1000;
+  int64_t start_timeout_seconds = 120;  // Jupyter must answer within this
+  int64_t stop_grace_seconds = 10;
+};
+
+struct NotebookStartOptions {
+  std::string team = "default";
+  std::optional<int64_t> idle_timeout_seconds;  // default from the service options
+};
+
+class NotebookService {
+ public:
+  static StatusOr<std::unique_ptr<NotebookService>> Open(NotebookServiceOptions options);
+  ~NotebookService();  // Shutdown(): notebooks keep running
+
+  void set_api_url(const std::string& url);
+
+  // Starts the watcher thread (idempotent).
+  void Start();
+  void Shutdown();
+
+  // Starts `name` (a new name creates it; a stopped one restores its saved
+  // directory). Returns the Pending record; an already active notebook is
+  // returned unchanged. InvalidArgument for a bad name ([a-z0-9][a-z0-9-]*,
+  // at most 63) or options; the record is Failed (with the reason) if the
+  // server cannot be launched.
+  StatusOr<NotebookRecord> StartNotebook(const std::string& name,
+                                         const NotebookStartOptions& options);
+  // Asks `name` to stop (idempotent: a stopped one is returned as is); the
+  // watcher saves its directory and marks it Stopped. NotFound if unknown.
+  StatusOr<NotebookRecord> StopNotebook(const std::string& name);
+  StatusOr<NotebookRecord> Get(const std::string& name);
+  StatusOr<std::vector<NotebookRecord>> List(const std::string& team);
+  // Notebooks per (state, team) (one cheap query).
+  StatusOr<std::map<std::pair<std::string, std::string>, int64_t>> CountByStateAndTeam();
+
+  // One pass of the watcher (exposed for tests).
+  void Tick();
+
+ private:
+  explicit NotebookService(NotebookServiceOptions options, std::unique_ptr<NotebookStore> store);
+  void Loop();
+  Status Launch(const NotebookRecord& record);
+  void Watch(const NotebookRecord& record);
+  // The process ended with `exit`: save the directory, meter, finish in
+  // `state` with `reason`.
+  void Finish(const NotebookRecord& record, const jobs::ExitInfo& exit);
+  StatusOr<std::string> SaveWorkdir(const NotebookRecord& record);
+  std::string ApiUrl();
+
+  NotebookServiceOptions options_;
+  Clock* clock_;
+  std::unique_ptr<NotebookStore> store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool wake_ = false;
+  std::set<std::string> stop_sent_;  // "<name>/<execution>" whose stop was signalled
+  std::thread thread_;
+  std::mutex tick_mu_;  // one Tick at a time
+};
+
+}  // namespace tandem::compute::notebooks

@@ -1,0 +1,213 @@
+// The notebook service with a real Jupyter server (Debian's jupyter-notebook)
+// on the real local substrate (sandboxed when bubblewrap is present).
+#include "compute/notebooks/service.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/http_client.h"
+#include "compute/substrates/local/substrate.h"
+#include "compute/testing/notebook_env.h"
+#include "gmock/gmock.h"
+
+namespace tandem::compute::notebooks {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr char kJupyter[] = "/usr/bin/jupyter-notebook";
+
+class NotebookServiceTest : public testing::NotebookTestEnv {
+ protected:
+  void SetUp() override {
+    testing::NotebookTestEnv::SetUp();
+    if (!fs::exists(kJupyter)) GTEST_FAIL() << kJupyter << " missing: run scripts/bootstrap";
+  }
+  void TearDown() override {
+    if (service_) {
+      // Never leave a Jupyter server behind.
+      if (auto all = service_->List(""); all.ok()) {
+        for (const auto& r : *all) (void)service_->StopNotebook(r.name);
+        WaitAll([&] {
+          auto active = service_->List("");
+          for (const auto& r : *active) {
+            if (IsActive(r.state)) return false;
+          }
+          return true;
+        });
+      }
+      service_.reset();
+    }
+    testing::NotebookTestEnv::TearDown();
+  }
+
+  void Open(const std::string& jupyter = kJupyter, int64_t idle_timeout = 3600) {
+    local::LocalSubstrateOptions lopts;
+    lopts.grace_seconds = 5;
+    auto substrate = local::LocalSubstrate::Create(lopts);
+    ASSERT_TRUE(substrate.ok()) << substrate.status();
+    NotebookServiceOptions opts;
+    opts.home = home_;
+    opts.db = db_.get();
+    opts.outbox = bus_->outbox();
+    opts.store = store_.get();
+    opts.substrate = *std::move(substrate);
+    opts.jupyter_binary = jupyter;
+    opts.api_url = "http://127.0.0.1:7070";
+    opts.default_idle_timeout_seconds = idle_timeout;
+    opts.poll_interval_ms = 200;
+    opts.start_timeout_seconds = 120;
+    opts.stop_grace_seconds = 5;
+    opts.cost = [](const std::string&, const jobs::Metering& m) { return m.wall_seconds * 0.01; };
+    auto svc = NotebookService::Open(std::move(opts));
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    service_ = *std::move(svc);
+    service_->Start();
+  }
+
+  template <typename F>
+  bool WaitAll(F done, int64_t timeout_ms = 150'000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  NotebookRecord WaitState(const std::string& name, NotebookState state) {
+    NotebookRecord last;
+    bool ok = WaitAll([&] {
+      auto r = service_->Get(name);
+      if (!r.ok()) return false;
+      last = *r;
+      return last.state == state || (!IsActive(last.state) && !IsActive(state));
+    });
+    EXPECT_TRUE(ok) << name << " stuck in " << NotebookStateName(last.state) << " "
+                    << last.failure_reason;
+    EXPECT_EQ(last.state, state) << last.failure_reason;
+    return last;
+  }
+
+  std::unique_ptr<NotebookService> service_;
+};
+
+TEST_F(NotebookServiceTest, StartsServesStopsSavesAndRestoresItsDirectory) {
+  Open();
+  NotebookStartOptions o;
+  o.team = "vision";
+  auto started = service_->StartNotebook("lab", o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->execution, 1);
+  NotebookRecord r = WaitState("lab", NotebookState::kInService);
+  ASSERT_GT(r.port, 0);
+  EXPECT_THAT(r.Url(), HasSubstr("token=" + r.token));
+
+  // Jupyter answers with the token and refuses without it.
+  http::Client client;
+  auto ok =
+      client.Get("http://127.0.0.1:" + std::to_string(r.port) + "/api/status?token=" + r.token);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->status, 200);
+  auto denied = client.Get("http://127.0.0.1:" + std::to_string(r.port) + "/api/kernels");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->status, 403);
+
+  // Write a file through Jupyter's contents API (as a user would).
+  http::ClientRequest put;
+  put.method = "PUT";
+  put.url =
+      "http://127.0.0.1:" + std::to_string(r.port) + "/api/contents/notes.txt?token=" + r.token;
+  put.body = R"({"type":"file","format":"text","content":"hello from execution 1"})";
+  put.headers = {{"Content-Type", "application/json"}};
+  auto wrote = client.Do(put);
+  ASSERT_TRUE(wrote.ok()) << wrote.status();
+  ASSERT_EQ(wrote->status, 201) << wrote->body;
+
+  // Starting an active notebook returns it unchanged.
+  auto again = service_->StartNotebook("lab", o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->execution, 1);
+
+  ASSERT_TRUE(service_->StopNotebook("lab").ok());
+  r = WaitState("lab", NotebookState::kStopped);
+  EXPECT_EQ(r.stop_reason, "requested");
+  EXPECT_EQ(r.snapshot_key, "notebooks/lab/workdir.tar.gz");
+  EXPECT_GT(r.wall_seconds, 0);
+  EXPECT_GT(r.cost, 0);
+  EXPECT_EQ(r.Url(), "");
+  EXPECT_TRUE(store_->Stat(r.snapshot_key).ok());
+  EXPECT_FALSE(fs::exists(r.instance_dir)) << "nothing stays resident between executions";
+
+  // The next execution finds the file.
+  auto second = service_->StartNotebook("lab", o);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->execution, 2);
+  r = WaitState("lab", NotebookState::kInService);
+  std::ifstream in(r.instance_dir + "/work/notes.txt");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "hello from execution 1");
+  const double first_wall = r.wall_seconds;
+  ASSERT_TRUE(service_->StopNotebook("lab").ok());
+  r = WaitState("lab", NotebookState::kStopped);
+  EXPECT_GT(r.wall_seconds, first_wall) << "metered per execution, summed";
+
+  EXPECT_EQ(NotebookEvents(), (std::vector<std::string>{
+                                  "lab:Pending", "lab:InService", "lab:Stopping", "lab:Stopped",
+                                  "lab:Pending", "lab:InService", "lab:Stopping", "lab:Stopped"}));
+}
+
+TEST_F(NotebookServiceTest, AnIdleNotebookIsCulledAndSaved) {
+  Open(kJupyter, /*idle_timeout=*/2);
+  auto started = service_->StartNotebook("idle", {});
+  ASSERT_TRUE(started.ok()) << started.status();
+  NotebookRecord r = WaitState("idle", NotebookState::kInService);
+  std::ofstream(r.instance_dir + "/work/kept.txt") << "kept";
+  r = WaitState("idle", NotebookState::kStopped);
+  EXPECT_EQ(r.stop_reason, "idle");
+  EXPECT_FALSE(r.snapshot_digest.empty());
+}
+
+TEST_F(NotebookServiceTest, ASurvivingNotebookIsPickedUpByTheNextService) {
+  Open();
+  ASSERT_TRUE(service_->StartNotebook("keep", {}).ok());
+  NotebookRecord r = WaitState("keep", NotebookState::kInService);
+  service_.reset();  // the control plane goes away; Jupyter keeps running
+  http::Client client;
+  auto alive =
+      client.Get("http://127.0.0.1:" + std::to_string(r.port) + "/api/status?token=" + r.token);
+  ASSERT_TRUE(alive.ok()) << alive.status();
+  EXPECT_EQ(alive->status, 200);
+  Open();
+  ASSERT_TRUE(service_->StopNotebook("keep").ok());
+  r = WaitState("keep", NotebookState::kStopped);
+  EXPECT_EQ(r.stop_reason, "requested");
+}
+
+TEST_F(NotebookServiceTest, AServerThatCannotStartFailsWithItsReason) {
+  // Not a Jupyter: python3 refuses Jupyter's options and says so on stderr.
+  // (A script under /tmp would be invisible inside the sandbox's private /tmp.)
+  Open("/usr/bin/python3");
+  auto started = service_->StartNotebook("broken", {});
+  ASSERT_TRUE(started.ok()) << started.status();
+  NotebookRecord r = WaitState("broken", NotebookState::kFailed);
+  EXPECT_THAT(r.failure_reason, HasSubstr("exited before it was ready"));
+  EXPECT_THAT(r.failure_reason, HasSubstr("--no-browser"));
+}
+
+TEST_F(NotebookServiceTest, BadNamesAndUnknownNotebooksAreRefused) {
+  Open();
+  EXPECT_EQ(service_->StartNotebook("Bad_Name", {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->StartNotebook("../x", {}).status().code(), StatusCode::kInvalidArgument);
+  NotebookStartOptions neg;
+  neg.idle_timeout_seconds = -1;
+  EXPECT_EQ(service_->StartNotebook("ok", neg).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->StopNotebook("ghost").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Get("ghost").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace tandem::compute::notebooks

@@ -1,0 +1,300 @@
+#include "compute/substrates/local/substrate.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "compute/substrates/runner/proc_stats.h"
+#include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/runner/sandbox.h"
+
+#ifndef TANDEM_JOB_RUNNER_PATH
+#define TANDEM_JOB_RUNNER_PATH ""
+#endif
+
+namespace tandem::compute::local {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLostMessage[] = "runner vanished without a result";
+
+bool IsExecutable(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+std::string DefaultRunnerPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::string sibling = (self.parent_path() / "tandem-job-runner").string();
+    if (IsExecutable(sibling)) return sibling;
+  }
+  return TANDEM_JOB_RUNNER_PATH;
+}
+
+bool ValidJobId(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+std::optional<int64_t> ReadStarted(const std::string& dir) {
+  auto text = runner::ReadFile(dir + "/" + runner::kStartedFile);
+  if (!text || text->empty()) return std::nullopt;
+  return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+std::string Tail(const std::string& text, size_t n) {
+  std::string t = text.size() > n ? text.substr(text.size() - n) : text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+// Status wrappers over the runner protocol's message-style errors.
+Status Check(const std::string& error) { return error.empty() ? OkStatus() : InternalError(error); }
+
+StatusOr<Json> ReadJson(const std::string& path) {
+  Json j;
+  if (std::string e = runner::ReadJsonFile(path, &j); !e.empty()) return NotFoundError(e);
+  return j;
+}
+
+template <typename T>
+StatusOr<T> FromJson(std::string (*parse)(const Json&, T*), const Json& j) {
+  T out;
+  if (std::string e = parse(j, &out); !e.empty()) return DataLossError(e);
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateOptions options) {
+  if (options.runner_path.empty()) options.runner_path = DefaultRunnerPath();
+  if (!IsExecutable(options.runner_path)) {
+    return NotFoundError("tandem-job-runner not found or not executable at \"" +
+                         options.runner_path + "\"");
+  }
+  if (options.log_limit_bytes <= 0) {
+    return InvalidArgumentError("log_limit_bytes must be positive");
+  }
+  if (options.grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
+  std::string bwrap;
+  if (options.sandbox != LocalSubstrateOptions::Sandbox::kOff) {
+    if (!options.bwrap_path.empty()) {
+      if (IsExecutable(options.bwrap_path)) bwrap = options.bwrap_path;
+    } else {
+      const char* path = std::getenv("PATH");
+      bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
+    }
+    if (bwrap.empty() && options.sandbox == LocalSubstrateOptions::Sandbox::kOn) {
+      return NotFoundError("sandbox requested but bubblewrap (bwrap) was not found" +
+                           (options.bwrap_path.empty() ? std::string(" in $PATH")
+                                                       : " at \"" + options.bwrap_path + "\""));
+    }
+  }
+  double capacity = options.capacity_cpus;
+  if (capacity == 0) capacity = std::max(1u, std::thread::hardware_concurrency());
+  return std::unique_ptr<LocalSubstrate>(
+      new LocalSubstrate(std::move(options), std::move(bwrap), capacity));
+}
+
+LocalSubstrate::LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path,
+                               double capacity)
+    : options_(std::move(options)), bwrap_path_(std::move(bwrap_path)), capacity_cpus_(capacity) {}
+
+Status LocalSubstrate::Validate(const jobs::LaunchRequest& r) const {
+  if (!ValidJobId(r.job_id)) {
+    return InvalidArgumentError("job_id \"" + r.job_id +
+                                "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
+                                "with '.'");
+  }
+  if (r.attempt < 1) return InvalidArgumentError("attempt must be >= 1");
+  if (r.argv.empty() || r.argv[0].empty()) return InvalidArgumentError("argv is empty");
+  if (r.job_dir.empty() || r.job_dir[0] != '/') {
+    return InvalidArgumentError("job_dir \"" + r.job_dir + "\" must be an absolute path");
+  }
+  if (!IsDir(r.job_dir)) return NotFoundError("job_dir \"" + r.job_dir + "\" is not a directory");
+  if (r.log_path.empty() || r.log_path[0] != '/') {
+    return InvalidArgumentError("log_path \"" + r.log_path + "\" must be an absolute path");
+  }
+  if (!IsDir(fs::path(r.log_path).parent_path().string())) {
+    return NotFoundError("the directory of log_path \"" + r.log_path + "\" does not exist");
+  }
+  if (r.max_runtime_seconds <= 0) {
+    return InvalidArgumentError("max_runtime_seconds must be positive");
+  }
+  if (r.resources.memory_mb < 0) return InvalidArgumentError("resources.memory_mb must be >= 0");
+  if (!r.working_dir.empty() && r.working_dir[0] != '/') {
+    return InvalidArgumentError("working_dir \"" + r.working_dir + "\" must be an absolute path");
+  }
+  return OkStatus();
+}
+
+StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& request) {
+  RETURN_IF_ERROR(Validate(request));
+  std::string root = options_.state_root.empty()
+                         ? (fs::path(request.job_dir).parent_path() / ".runner").string()
+                         : options_.state_root;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
+  std::string dir = root + "/" + request.job_id + "-" + std::to_string(request.attempt);
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) {
+      return AlreadyExistsError("job " + request.job_id + " attempt " +
+                                std::to_string(request.attempt) + " was already submitted (" + dir +
+                                ")");
+    }
+    return InternalError("mkdir " + dir + ": " + std::strerror(errno));
+  }
+  runner::RunnerRequest rr;
+  rr.launch = request;
+  rr.sandbox = !bwrap_path_.empty();
+  rr.bwrap_path = bwrap_path_;
+  rr.log_limit_bytes = options_.log_limit_bytes;
+  rr.grace_seconds = options_.grace_seconds;
+  rr.sample_interval_ms = options_.sample_interval_ms;
+  RETURN_IF_ERROR(Check(runner::WriteFileAtomic(dir + "/" + runner::kRequestFile,
+                                                runner::RunnerRequestToJson(rr).dump())));
+  if (Status s = Spawn(dir); !s.ok()) {
+    fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again
+    return s;
+  }
+  return jobs::JobHandle{"local", dir};
+}
+
+Status LocalSubstrate::Spawn(const std::string& state_dir) const {
+  std::string log = state_dir + "/" + runner::kRunnerLogFile;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // The runner must not inherit the control plane's sockets or files.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string runner = options_.runner_path;
+  std::string arg = state_dir;
+  char* argv[] = {runner.data(), arg.data(), nullptr};
+  char* envp[] = {nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, runner.c_str(), &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return InternalError("cannot start " + runner + ": " + std::strerror(rc));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
+  auto text = runner::ReadFile(log);
+  return InternalError("tandem-job-runner failed to start the job: " +
+                       Tail(text.value_or("no diagnostics"), 2000));
+}
+
+StatusOr<std::string> LocalSubstrate::StateDir(const jobs::JobHandle& handle) const {
+  if (handle.substrate != "local") {
+    return InvalidArgumentError("handle of substrate \"" + handle.substrate +
+                                "\" given to the local substrate");
+  }
+  if (handle.id.empty() || handle.id[0] != '/' || !Exists(handle.id + "/" + runner::kRequestFile)) {
+    return NotFoundError("no local job at \"" + handle.id + "\"");
+  }
+  return handle.id;
+}
+
+StatusOr<std::optional<jobs::ExitInfo>> LocalSubstrate::Poll(const jobs::JobHandle& handle) {
+  ASSIGN_OR_RETURN(std::string dir, StateDir(handle));
+  const std::string result = dir + "/" + runner::kResultFile;
+  if (Exists(result)) {
+    ASSIGN_OR_RETURN(Json j, ReadJson(result));
+    ASSIGN_OR_RETURN(jobs::ExitInfo e, FromJson(runner::ExitInfoFromJson, j));
+    return std::optional<jobs::ExitInfo>(std::move(e));
+  }
+  auto runner_json = ReadJson(dir + "/" + runner::kRunnerFile);
+  if (runner_json.ok()) {
+    ASSIGN_OR_RETURN(runner::ProcessIdentity runner,
+                     FromJson(runner::ProcessIdentityFromJson, *runner_json));
+    if (runner::IsSameLiveProcess(runner.pid, runner.start_ticks))
+      return std::optional<jobs::ExitInfo>();
+    // It may have written its result and exited since we looked.
+    if (Exists(result)) return Poll(handle);
+  }
+  return std::optional<jobs::ExitInfo>(MarkLost(dir));
+}
+
+jobs::ExitInfo LocalSubstrate::MarkLost(const std::string& dir) const {
+  // The runner died without a result (killed, host reboot). A sandboxed job
+  // died with it (--die-with-parent), an unsandboxed one got SIGKILL via
+  // PDEATHSIG; finish off what is left of its process group.
+  auto job_json = ReadJson(dir + "/" + runner::kJobFile);
+  if (job_json.ok()) {
+    if (auto job = FromJson(runner::ProcessIdentityFromJson, *job_json); job.ok()) {
+      for (const runner::ProcStat& p : runner::GroupMembers(job->pgid)) {
+        if (p.start_ticks >= job->start_ticks) kill(p.pid, SIGKILL);
+      }
+    }
+  }
+  jobs::ExitInfo e;
+  e.kind = jobs::ExitKind::kLost;
+  e.message = kLostMessage;
+  e.started_micros = ReadStarted(dir).value_or(0);
+  e.ended_micros = runner::WallMicros();
+  // Later polls (and other control planes) see the same answer.
+  runner::WriteFileAtomic(dir + "/" + runner::kResultFile, runner::ExitInfoToJson(e).dump());
+  return e;
+}
+
+Status LocalSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds) {
+  ASSIGN_OR_RETURN(std::string dir, StateDir(handle));
+  if (grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (Exists(dir + "/" + runner::kResultFile)) return OkStatus();  // already over
+  ASSIGN_OR_RETURN(Json j, ReadJson(dir + "/" + runner::kRunnerFile));
+  ASSIGN_OR_RETURN(runner::ProcessIdentity runner, FromJson(runner::ProcessIdentityFromJson, j));
+  if (!runner::IsSameLiveProcess(runner.pid, runner.start_ticks)) return OkStatus();  // Poll: lost
+  sigval value{};
+  value.sival_int = static_cast<int>(std::min<int64_t>(grace_seconds, 1 << 30));
+  if (sigqueue(runner.pid, SIGTERM, value) != 0 && errno != ESRCH) {
+    return InternalError("cannot signal runner " + std::to_string(runner.pid) + ": " +
+                         std::strerror(errno));
+  }
+  return OkStatus();
+}
+
+std::optional<int64_t> LocalSubstrate::StartedMicros(const jobs::JobHandle& handle) {
+  auto dir = StateDir(handle);
+  if (!dir.ok()) return std::nullopt;
+  return ReadStarted(*dir);
+}
+
+}  // namespace tandem::compute::local

@@ -1,0 +1,73 @@
+// The local compute substrate: each job runs as its own process tree under a
+// detached supervisor, tandem-job-runner (compute/substrates/runner/main.cc), started on
+// demand and gone when the job ends. The runner enforces max_runtime_seconds
+// (SIGTERM, grace, SIGKILL) and the memory limit, captures a bounded log,
+// kills what the job leaves behind and meters the whole tree; with
+// bubblewrap, the job is sandboxed (compute/substrates/runner/sandbox.h).
+//
+// State lives in a per-attempt directory (compute/substrates/runner/protocol.h) named by the
+// JobHandle, so a new LocalSubstrate (after a control-plane restart) can poll
+// and stop jobs that an earlier one started.
+//
+// Thread-safety: all methods are thread-safe (the object holds no mutable
+// state; each job's state is in its own directory).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "compute/jobs/substrate.h"
+
+namespace tandem::compute::local {
+
+struct LocalSubstrateOptions {
+  // Where per-attempt state directories go (<state_root>/<job_id>-<attempt>).
+  // Empty: <parent of the job directory>/.runner. Must not be inside job_dir.
+  std::string state_root;
+  // The tandem-job-runner executable. Empty: next to the current executable,
+  // else the one built with this library.
+  std::string runner_path;
+  enum class Sandbox { kAuto, kOn, kOff };
+  Sandbox sandbox = Sandbox::kAuto;  // kOn fails Create without bubblewrap
+  std::string bwrap_path;            // empty: search $PATH
+  double capacity_cpus = 0;          // 0: the machine's hardware threads
+  int64_t log_limit_bytes = 256LL << 20;
+  int64_t grace_seconds = 10;        // after SIGTERM on timeout (SageMaker uses 120)
+  int64_t sample_interval_ms = 100;  // memory sampling period
+};
+
+class LocalSubstrate final : public jobs::Substrate {
+ public:
+  // NotFound if the runner or (with Sandbox::kOn) bwrap is missing.
+  static StatusOr<std::unique_ptr<LocalSubstrate>> Create(LocalSubstrateOptions options);
+
+  std::string name() const override { return "local"; }
+  bool sandboxed() const override { return !bwrap_path_.empty(); }
+  // Validates the request (InvalidArgument/NotFound naming the field), writes
+  // the state directory and returns once the runner is up (a few ms).
+  // AlreadyExists if this job_id/attempt was submitted before. The log is
+  // appended to (attempts may share one file); output past log_limit_bytes is
+  // discarded after a "[tandem] log truncated" line.
+  StatusOr<jobs::JobHandle> Submit(const jobs::LaunchRequest& request) override;
+  StatusOr<std::optional<jobs::ExitInfo>> Poll(const jobs::JobHandle& handle) override;
+  Status Stop(const jobs::JobHandle& handle, int64_t grace_seconds) override;
+  std::optional<int64_t> StartedMicros(const jobs::JobHandle& handle) override;
+  double capacity_cpus() const override { return capacity_cpus_; }
+
+  const std::string& runner_path() const { return options_.runner_path; }
+
+ private:
+  LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path, double capacity);
+  Status Validate(const jobs::LaunchRequest& r) const;
+  StatusOr<std::string> StateDir(const jobs::JobHandle& handle) const;
+  Status Spawn(const std::string& state_dir) const;
+  jobs::ExitInfo MarkLost(const std::string& state_dir) const;
+
+  const LocalSubstrateOptions options_;
+  const std::string bwrap_path_;  // empty = unsandboxed
+  const double capacity_cpus_;
+};
+
+}  // namespace tandem::compute::local

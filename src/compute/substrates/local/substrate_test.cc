@@ -1,0 +1,530 @@
+// End-to-end tests of the local substrate with real processes: every test
+// submits real jobs through tandem-job-runner and polls until they end (no
+// sleeps: conditions are polled with a generous deadline).
+#include "compute/substrates/local/substrate.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "common/testing/test_server.h"
+#include "compute/substrates/runner/protocol.h"
+#include "gtest/gtest.h"
+
+namespace tandem::compute::local {
+namespace {
+
+namespace fs = std::filesystem;
+using Sandbox = LocalSubstrateOptions::Sandbox;
+
+bool HaveBwrap() { return fs::exists("/usr/bin/bwrap") || fs::exists("/bin/bwrap"); }
+bool HavePython() { return fs::exists("/usr/bin/python3"); }
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Running `sleep <token>` processes (token: a number unique to the test).
+int CountSleeps(const std::string& token) {
+  int n = 0;
+  std::string want = std::string("sleep") + '\0' + token + '\0';
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::string cmd = Slurp(e.path().string() + "/cmdline");
+    if (cmd == want || cmd == "/bin/" + want || cmd == "/usr/bin/" + want) ++n;
+  }
+  return n;
+}
+
+bool WaitFor(const std::function<bool()>& cond, double seconds = 30) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    usleep(2000);
+  }
+  return cond();
+}
+
+std::string UniqueToken() {
+  static std::atomic<int> n{0};
+  return std::to_string(900000 + (getpid() % 1000) * 100 + n++ % 100);
+}
+
+class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    sandboxed_ = GetParam();
+    if (sandboxed_) TANDEM_REQUIRE_TOOL(HaveBwrap(), "bubblewrap (bwrap)");
+    static std::atomic<int> counter{0};
+    root_ = "/tmp/tandem-local-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+    fs::remove_all(root_);
+    fs::create_directories(root_ + "/job/model");
+    job_dir_ = root_ + "/job";
+    base_ = sandboxed_ ? "/opt/ml" : job_dir_;
+    options_.sandbox = sandboxed_ ? Sandbox::kOn : Sandbox::kOff;
+    options_.grace_seconds = 1;
+    options_.sample_interval_ms = 20;
+    substrate_ = Make();
+  }
+  void TearDown() override {
+    if (!root_.empty()) fs::remove_all(root_);
+  }
+
+  std::unique_ptr<LocalSubstrate> Make() {
+    auto s = LocalSubstrate::Create(options_);
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return nullptr;
+    EXPECT_EQ((*s)->sandboxed(), sandboxed_);
+    return *std::move(s);
+  }
+
+  jobs::LaunchRequest Request(std::vector<std::string> argv) {
+    jobs::LaunchRequest r;
+    r.job_id = "job-" + std::to_string(next_id_++);
+    r.job_dir = job_dir_;
+    r.log_path = root_ + "/" + r.job_id + ".log";
+    r.argv = std::move(argv);
+    r.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"PYTHONUNBUFFERED", "1"}};
+    r.max_runtime_seconds = 60;
+    return r;
+  }
+  jobs::LaunchRequest Shell(const std::string& script) {
+    return Request({"/bin/sh", "-c", script});
+  }
+
+  jobs::JobHandle Submit(const jobs::LaunchRequest& r) {
+    auto h = substrate_->Submit(r);
+    EXPECT_TRUE(h.ok()) << h.status();
+    return h.ok() ? *h : jobs::JobHandle{};
+  }
+
+  jobs::ExitInfo WaitDone(const jobs::JobHandle& h, LocalSubstrate* s = nullptr) {
+    s = s ? s : substrate_.get();
+    std::optional<jobs::ExitInfo> out;
+    bool done = WaitFor([&] {
+      auto p = s->Poll(h);
+      EXPECT_TRUE(p.ok()) << p.status();
+      if (p.ok() && p->has_value()) out = **p;
+      return out.has_value() || !p.ok();
+    });
+    EXPECT_TRUE(done) << "job did not end within the deadline";
+    if (out) return *out;
+    jobs::ExitInfo none;
+    none.kind = jobs::ExitKind::kLost;
+    none.message = "test: no result";
+    return none;
+  }
+
+  jobs::ExitInfo Run(const jobs::LaunchRequest& r) { return WaitDone(Submit(r)); }
+
+  bool sandboxed_ = false;
+  std::string root_, job_dir_, base_;
+  LocalSubstrateOptions options_;
+  std::unique_ptr<LocalSubstrate> substrate_;
+  int next_id_ = 1;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, LocalSubstrateTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Sandboxed" : "Direct"; });
+
+TEST_P(LocalSubstrateTest, ExitZeroWithLogAndTimes) {
+  jobs::LaunchRequest r = Shell("echo hello; echo oops >&2; exit 0");
+  jobs::JobHandle h = Submit(r);
+  EXPECT_EQ(h.substrate, "local");
+  jobs::ExitInfo e = WaitDone(h);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited) << e.message;
+  EXPECT_EQ(e.exit_code, 0);
+  EXPECT_EQ(e.message, "exit status 0");
+  EXPECT_EQ(Slurp(r.log_path), "hello\noops\n");
+  EXPECT_GT(e.started_micros, 0);
+  EXPECT_GE(e.ended_micros, e.started_micros);
+  EXPECT_EQ(substrate_->StartedMicros(h), e.started_micros);
+}
+
+TEST_P(LocalSubstrateTest, NonZeroExitCode) {
+  jobs::ExitInfo e = Run(Shell("exit 3"));
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited);
+  EXPECT_EQ(e.exit_code, 3);
+  EXPECT_EQ(e.message, "exit status 3");
+}
+
+TEST_P(LocalSubstrateTest, KilledBySignal) {
+  jobs::ExitInfo e = Run(Shell("kill -SEGV $$"));
+  EXPECT_EQ(e.kind, jobs::ExitKind::kSignaled) << e.message;
+  EXPECT_EQ(e.signal, SIGSEGV);
+  EXPECT_EQ(e.message, "killed by SIGSEGV");
+}
+
+TEST_P(LocalSubstrateTest, EnvironmentAndWorkingDirectory) {
+  fs::create_directories(job_dir_ + "/code");
+  jobs::LaunchRequest r = Shell("echo \"$GREETING $(pwd)\"; echo \"$HOME\"");
+  r.env["GREETING"] = "hi";
+  r.working_dir = base_ + "/code";
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.exit_code, 0) << e.message;
+  // Only the requested environment: HOME is not inherited from the test.
+  EXPECT_EQ(Slurp(r.log_path), "hi " + base_ + "/code\n\n");
+}
+
+TEST_P(LocalSubstrateTest, MissingExecutableFails) {
+  jobs::LaunchRequest r = Request({"/no/such/trainer"});
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited);
+  EXPECT_NE(e.exit_code, 0);
+  // Direct: the runner names it; sandboxed: bwrap does, in the job's log.
+  std::string where = sandboxed_ ? Slurp(r.log_path) : e.message;
+  EXPECT_NE(where.find("/no/such/trainer"), std::string::npos) << where;
+}
+
+TEST_P(LocalSubstrateTest, MaxRuntimeTimesOutAndKillsTheTree) {
+  std::string token = UniqueToken();
+  jobs::LaunchRequest r = Shell("sleep " + token + " & exec sleep " + token);
+  r.max_runtime_seconds = 1;
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kTimedOut) << e.message;
+  EXPECT_NE(e.message.find("max_runtime_seconds (1 s)"), std::string::npos) << e.message;
+  EXPECT_GE(e.metering.wall_seconds, 0.9);
+  EXPECT_LT(e.metering.wall_seconds, 10);
+  EXPECT_EQ(CountSleeps(token), 0);
+}
+
+TEST_P(LocalSubstrateTest, IgnoredSigtermIsFollowedBySigkillAfterGrace) {
+  std::string token = UniqueToken();
+  jobs::LaunchRequest r = Shell("trap '' TERM; sleep " + token + "; echo survived");
+  r.max_runtime_seconds = 1;
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kTimedOut);
+  EXPECT_GE(e.metering.wall_seconds, 1.8);  // 1 s runtime + 1 s grace
+  EXPECT_EQ(Slurp(r.log_path).find("survived"), std::string::npos);
+  EXPECT_EQ(CountSleeps(token), 0);
+}
+
+TEST_P(LocalSubstrateTest, MemoryLimitKillsWithOutOfMemory) {
+  TANDEM_REQUIRE_TOOL(HavePython(), "/usr/bin/python3");
+  jobs::LaunchRequest r = Request(
+      {"/usr/bin/python3", "-c", "x = b'x' * (200 * 1024 * 1024)\nimport time\ntime.sleep(30)"});
+  r.resources.memory_mb = 50;
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kOutOfMemory) << e.message;
+  EXPECT_NE(e.message.find("limit 50 MiB"), std::string::npos) << e.message;
+  EXPECT_GT(e.metering.peak_rss_bytes, 50LL << 20);
+  EXPECT_LT(e.metering.wall_seconds, 20);
+}
+
+TEST_P(LocalSubstrateTest, MemoryUnderTheLimitIsFine) {
+  jobs::ExitInfo e = Run([&] {
+    jobs::LaunchRequest r = Shell("exit 0");
+    r.resources.memory_mb = 512;
+    return r;
+  }());
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited);
+  EXPECT_EQ(e.exit_code, 0);
+}
+
+TEST_P(LocalSubstrateTest, ChildrenLeftBehindAreKilled) {
+  std::string token = UniqueToken();
+  // A background child and a setsid'd daemon; wait until both run, then exit.
+  jobs::LaunchRequest r = Shell("sleep " + token + " & a=$!; setsid sleep " + token +
+                                " & b=$!; until grep -q ^sleep /proc/$a/cmdline && "
+                                "grep -q ^sleep /proc/$b/cmdline; do :; done; echo forked; exit 0");
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited) << e.message;
+  EXPECT_EQ(e.exit_code, 0);
+  EXPECT_EQ(Slurp(r.log_path), "forked\n");
+  EXPECT_EQ(CountSleeps(token), 0);
+}
+
+TEST_P(LocalSubstrateTest, StopEndsTheTreeAfterACleanShutdown) {
+  std::string token = UniqueToken();
+  jobs::LaunchRequest r = Shell("trap 'echo bye; exit 0' TERM; sleep " + token + " & wait");
+  jobs::JobHandle h = Submit(r);
+  ASSERT_TRUE(WaitFor([&] { return CountSleeps(token) >= 1; }));
+  ASSERT_TRUE(substrate_->Stop(h, 5).ok());
+  jobs::ExitInfo e = WaitDone(h);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kStopped);
+  EXPECT_EQ(e.message, "stopped");
+  EXPECT_EQ(Slurp(r.log_path), "bye\n");
+  EXPECT_EQ(CountSleeps(token), 0);
+  // Stopping a finished job is a no-op.
+  EXPECT_TRUE(substrate_->Stop(h, 5).ok());
+  EXPECT_EQ(WaitDone(h).kind, jobs::ExitKind::kStopped);
+}
+
+TEST_P(LocalSubstrateTest, StopWithZeroGraceKillsAtOnce) {
+  std::string token = UniqueToken();
+  jobs::JobHandle h = Submit(Shell("trap '' TERM; sleep " + token));
+  ASSERT_TRUE(WaitFor([&] { return CountSleeps(token) >= 1; }));
+  ASSERT_TRUE(substrate_->Stop(h, 0).ok());
+  jobs::ExitInfo e = WaitDone(h);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kStopped);
+  EXPECT_LT(e.metering.wall_seconds, 5);
+  EXPECT_EQ(CountSleeps(token), 0);
+}
+
+TEST_P(LocalSubstrateTest, HugeOutputIsCappedWithoutBlockingTheJob) {
+  options_.log_limit_bytes = 1 << 20;
+  substrate_ = Make();
+  jobs::LaunchRequest r = Shell("head -c 50000000 /dev/zero | tr '\\0' a; echo; echo done >&2");
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited) << e.message;
+  EXPECT_EQ(e.exit_code, 0);
+  std::string log = Slurp(r.log_path);
+  EXPECT_GE(log.size(), 1u << 20);
+  EXPECT_LT(log.size(), (1u << 20) + 200);
+  EXPECT_NE(log.find("[tandem] log truncated after 1048576 bytes"), std::string::npos);
+  EXPECT_NE(e.message.find("log truncated"), std::string::npos) << e.message;
+  EXPECT_LT(e.metering.wall_seconds, 20);
+}
+
+TEST_P(LocalSubstrateTest, MetersCpuAndMemoryOfTheTree) {
+  TANDEM_REQUIRE_TOOL(HavePython(), "/usr/bin/python3");
+  // The busy work runs in a grandchild, so only tree-wide metering sees it.
+  jobs::LaunchRequest r = Shell(
+      "/usr/bin/python3 -c 'import time\nt = time.process_time()\n"
+      "while time.process_time() - t < 0.5: pass' & wait");
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.exit_code, 0) << e.message;
+  EXPECT_GE(e.metering.cpu_seconds, 0.3);
+  EXPECT_LT(e.metering.cpu_seconds, 5);
+  EXPECT_GE(e.metering.wall_seconds, 0.3);
+  EXPECT_GT(e.metering.peak_rss_bytes, 1 << 20);
+}
+
+TEST_P(LocalSubstrateTest, ReattachesAfterTheSubstrateIsDestroyed) {
+  jobs::LaunchRequest r = Shell("while [ ! -e " + base_ + "/go ]; do sleep 0.01; done; exit 7");
+  jobs::JobHandle h = Submit(r);
+  substrate_.reset();  // the control plane goes away; the job keeps running
+  std::unique_ptr<LocalSubstrate> again = Make();
+  auto p = again->Poll(h);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(p->has_value());
+  EXPECT_TRUE(again->StartedMicros(h).has_value() ||
+              WaitFor([&] { return again->StartedMicros(h).has_value(); }));
+  std::ofstream(job_dir_ + "/go") << "go";
+  jobs::ExitInfo e = WaitDone(h, again.get());
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited);
+  EXPECT_EQ(e.exit_code, 7);
+}
+
+TEST_P(LocalSubstrateTest, KilledRunnerIsReportedLostAndTheJobDies) {
+  std::string token = UniqueToken();
+  jobs::JobHandle h = Submit(Shell("exec sleep " + token));
+  ASSERT_TRUE(WaitFor([&] { return CountSleeps(token) >= 1; }));
+  Json runner;
+  ASSERT_EQ(runner::ReadJsonFile(h.id + "/runner.json", &runner), "");
+  ASSERT_EQ(kill(runner["pid"].get<int>(), SIGKILL), 0);
+  jobs::ExitInfo e = WaitDone(h);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kLost);
+  EXPECT_EQ(e.message, "runner vanished without a result");
+  EXPECT_TRUE(WaitFor([&] { return CountSleeps(token) == 0; }));
+  EXPECT_EQ(WaitDone(h).kind, jobs::ExitKind::kLost);  // stable across polls
+}
+
+TEST_P(LocalSubstrateTest, RunnerInheritsNoDescriptors) {
+  int sock = socket(AF_INET, SOCK_STREAM, 0);  // deliberately not CLOEXEC
+  ASSERT_GE(sock, 0);
+  std::string token = UniqueToken();
+  jobs::JobHandle h = Submit(Shell("exec sleep " + token));
+  Json runner;
+  ASSERT_EQ(runner::ReadJsonFile(h.id + "/runner.json", &runner), "");
+  std::string fd_dir = "/proc/" + std::to_string(runner["pid"].get<int>()) + "/fd";
+  for (const auto& fd : fs::directory_iterator(fd_dir)) {
+    std::error_code ec;
+    EXPECT_EQ(fs::read_symlink(fd.path(), ec).string().find("socket:"), std::string::npos)
+        << fd.path();
+  }
+  close(sock);
+  ASSERT_TRUE(substrate_->Stop(h, 0).ok());
+  EXPECT_EQ(WaitDone(h).kind, jobs::ExitKind::kStopped);
+}
+
+TEST_P(LocalSubstrateTest, BadRequestsAreRefusedByName) {
+  auto code_and_message = [&](jobs::LaunchRequest r) {
+    auto h = substrate_->Submit(r);
+    EXPECT_FALSE(h.ok());
+    return std::make_pair(h.status().code(), std::string(h.status().message()));
+  };
+  jobs::LaunchRequest r = Shell("exit 0");
+  r.argv.clear();
+  EXPECT_EQ(code_and_message(r).first, StatusCode::kInvalidArgument);
+  r = Shell("exit 0");
+  r.job_id = "../escape";
+  EXPECT_NE(code_and_message(r).second.find("job_id"), std::string::npos);
+  r = Shell("exit 0");
+  r.job_dir = "relative/dir";
+  EXPECT_NE(code_and_message(r).second.find("job_dir"), std::string::npos);
+  r = Shell("exit 0");
+  r.job_dir = root_ + "/missing";
+  EXPECT_EQ(code_and_message(r).first, StatusCode::kNotFound);
+  r = Shell("exit 0");
+  r.log_path = root_ + "/no/such/dir/log";
+  EXPECT_NE(code_and_message(r).second.find("log_path"), std::string::npos);
+  r = Shell("exit 0");
+  r.max_runtime_seconds = 0;
+  EXPECT_NE(code_and_message(r).second.find("max_runtime_seconds"), std::string::npos);
+  r = Shell("exit 0");
+  r.resources.memory_mb = -1;
+  EXPECT_NE(code_and_message(r).second.find("memory_mb"), std::string::npos);
+
+  r = Shell("exit 0");
+  jobs::JobHandle h = Submit(r);
+  EXPECT_EQ(code_and_message(r).first, StatusCode::kAlreadyExists);
+  EXPECT_EQ(WaitDone(h).exit_code, 0);
+
+  // The runner refuses a log path it cannot open; nothing is left behind.
+  r = Shell("exit 0");
+  r.log_path = root_;  // a directory
+  auto failed = code_and_message(r);
+  EXPECT_EQ(failed.first, StatusCode::kInternal);
+  EXPECT_NE(failed.second.find("cannot open log " + root_), std::string::npos) << failed.second;
+  r.log_path = root_ + "/fixed.log";
+  EXPECT_EQ(WaitDone(Submit(r)).exit_code, 0);  // the same attempt, now fine
+
+  EXPECT_EQ(substrate_->Poll(jobs::JobHandle{"local", root_ + "/nope"}).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(substrate_->Poll(jobs::JobHandle{"slurm", "123"}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(substrate_->Stop(jobs::JobHandle{"local", ""}, 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(substrate_->Stop(h, -1).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(substrate_->StartedMicros(jobs::JobHandle{"local", root_ + "/nope"}).has_value());
+}
+
+// The start and end times a job reports (what cold-start figures and
+// billing use) bracket the user's code: the start is taken once the exec
+// succeeded (after Submit was called), the end after the process exited (the
+// job prints its own clock, the same wall clock). How long a cold start takes
+// is a benchmark (bench/compute), not a test.
+TEST_P(LocalSubstrateTest, StartAndEndTimesBracketTheJob) {
+  for (int i = 0; i < 5; ++i) {
+    jobs::LaunchRequest r = Request({"/bin/date", "+%s%6N"});
+    int64_t submitted = runner::WallMicros();
+    jobs::JobHandle h = Submit(r);
+    jobs::ExitInfo e = WaitDone(h);
+    int64_t done = runner::WallMicros();
+    ASSERT_EQ(e.exit_code, 0) << e.message;
+    int64_t user_code = std::strtoll(Slurp(r.log_path).c_str(), nullptr, 10);
+    EXPECT_GE(e.started_micros, submitted) << "start time taken before Submit";
+    EXPECT_GE(user_code, submitted) << "user code ran before Submit";
+    EXPECT_LE(user_code, e.ended_micros) << "end time taken before the user's code ran";
+    EXPECT_LE(e.started_micros, e.ended_micros);
+    EXPECT_LE(e.ended_micros, done) << "end time taken after WaitDone returned";
+  }
+}
+
+// --- Sandbox-only behaviour ---------------------------------------------
+
+class SandboxTest : public LocalSubstrateTest {};
+INSTANTIATE_TEST_SUITE_P(Bwrap, SandboxTest, ::testing::Values(true));
+
+TEST_P(SandboxTest, OptMlIsWritableAndTheRestReadOnly) {
+  fs::create_directories(root_ + "/outside");
+  jobs::LaunchRequest r = Shell(
+      "echo weights > /opt/ml/model/x && echo model-ok; "
+      "touch /usr/tandem-test 2>/dev/null || echo usr-ro; "
+      "touch " +
+      root_ +
+      "/outside/f 2>/dev/null || echo host-ro; "
+      "touch /tmp/scratch && echo tmp-ok; hostname");
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(e.exit_code, 0) << e.message;
+  EXPECT_EQ(Slurp(r.log_path), "model-ok\nusr-ro\nhost-ro\ntmp-ok\nalgo-1\n");
+  EXPECT_EQ(Slurp(job_dir_ + "/model/x"), "weights\n");
+  EXPECT_FALSE(fs::exists(root_ + "/outside/f"));
+}
+
+TEST_P(SandboxTest, NetworkOnlyWhenAsked) {
+  TANDEM_REQUIRE_TOOL(HavePython(), "/usr/bin/python3");
+  int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(sock, 8), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string connect = "import socket\nsocket.create_connection(('127.0.0.1', " +
+                        std::to_string(ntohs(addr.sin_port)) + "), timeout=5)\nprint('connected')";
+  jobs::LaunchRequest offline = Request({"/usr/bin/python3", "-c", connect});
+  jobs::ExitInfo e = Run(offline);
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited);
+  EXPECT_NE(e.exit_code, 0) << Slurp(offline.log_path);
+  jobs::LaunchRequest online = Request({"/usr/bin/python3", "-c", connect});
+  online.network = true;
+  e = Run(online);
+  EXPECT_EQ(e.exit_code, 0) << Slurp(online.log_path);
+  EXPECT_EQ(Slurp(online.log_path), "connected\n");
+  close(sock);
+}
+
+// --- Options --------------------------------------------------------------
+
+TEST(LocalSubstrateOptionsTest, CreateRefusesMissingPieces) {
+  LocalSubstrateOptions o;
+  o.runner_path = "/no/such/tandem-job-runner";
+  auto s = LocalSubstrate::Create(o);
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(std::string(s.status().message()).find("/no/such/tandem-job-runner"),
+            std::string::npos);
+  o = LocalSubstrateOptions{};
+  o.sandbox = Sandbox::kOn;
+  o.bwrap_path = "/no/such/bwrap";
+  EXPECT_EQ(LocalSubstrate::Create(o).status().code(), StatusCode::kNotFound);
+  o = LocalSubstrateOptions{};
+  o.log_limit_bytes = 0;
+  EXPECT_EQ(LocalSubstrate::Create(o).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LocalSubstrateOptionsTest, ARunnerThatFailsToStartIsAnError) {
+  LocalSubstrateOptions o;
+  o.runner_path = "/bin/false";
+  o.sandbox = Sandbox::kOff;
+  auto s = LocalSubstrate::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::string dir = "/tmp/tandem-local-false-" + std::to_string(getpid());
+  fs::create_directories(dir + "/job");
+  jobs::LaunchRequest r;
+  r.job_id = "j";
+  r.job_dir = dir + "/job";
+  r.log_path = dir + "/log";
+  r.argv = {"/bin/true"};
+  auto h = (*s)->Submit(r);
+  EXPECT_EQ(h.status().code(), StatusCode::kInternal);
+  EXPECT_NE(std::string(h.status().message()).find("tandem-job-runner failed"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir + "/.runner/j-1"));
+  fs::remove_all(dir);
+}
+
+TEST(LocalSubstrateOptionsTest, DefaultsFindTheRunnerAndCapacity) {
+  auto s = LocalSubstrate::Create(LocalSubstrateOptions{});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->name(), "local");
+  EXPECT_GE((*s)->capacity_cpus(), 1);
+  EXPECT_EQ((*s)->sandboxed(), HaveBwrap());
+  LocalSubstrateOptions o;
+  o.capacity_cpus = 3.5;
+  o.sandbox = Sandbox::kOff;
+  auto t = LocalSubstrate::Create(o);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)->capacity_cpus(), 3.5);
+  EXPECT_FALSE((*t)->sandboxed());
+}
+
+}  // namespace
+}  // namespace tandem::compute::local

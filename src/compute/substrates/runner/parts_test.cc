@@ -1,0 +1,178 @@
+// Unit tests of the runner's pieces: /proc parsing, the bubblewrap command
+// line and the state-file protocol.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "compute/substrates/runner/proc_stats.h"
+#include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/runner/sandbox.h"
+#include "gtest/gtest.h"
+
+namespace tandem::compute::runner {
+namespace {
+
+TEST(ProcStatTest, ParsesCommWithSpacesAndParens) {
+  std::string text =
+      "4242 (my (weird) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 "
+      "987654 10000000 321 18446744073709551615";
+  auto st = ParseProcStat(text);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->pid, 4242);
+  EXPECT_EQ(st->state, 'S');
+  EXPECT_EQ(st->ppid, 1);
+  EXPECT_EQ(st->pgid, 4242);
+  EXPECT_EQ(st->start_ticks, 987654u);
+  EXPECT_EQ(st->rss_pages, 321);
+}
+
+TEST(ProcStatTest, RejectsTruncatedText) {
+  EXPECT_FALSE(ParseProcStat("12 (x) S 1 2").has_value());
+  EXPECT_FALSE(ParseProcStat("garbage").has_value());
+}
+
+TEST(ProcStatTest, SelfIsLiveAndAForkedChildIsADescendant) {
+  auto self = ReadProcStat(getpid());
+  ASSERT_TRUE(self.has_value());
+  EXPECT_TRUE(IsSameLiveProcess(getpid(), self->start_ticks));
+  EXPECT_FALSE(IsSameLiveProcess(getpid(), self->start_ticks + 1));
+  EXPECT_GT(ResidentBytes(*self), 0);
+  EXPECT_GT(ProportionalBytes(getpid()), 0);
+
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    ssize_t n = read(p[0], &c, 1);  // wait until the parent is done looking
+    _exit(n == 1 ? 0 : 1);
+  }
+  close(p[0]);
+  auto d = Descendants(getpid());
+  bool found = std::any_of(d.begin(), d.end(), [&](const ProcStat& s) { return s.pid == child; });
+  EXPECT_TRUE(found);
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  close(p[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_FALSE(ReadProcStat(child).has_value());
+}
+
+TEST(SandboxTest, FindBwrapSearchesPath) {
+  EXPECT_FALSE(FindBwrap("/nonexistent:/also/not").has_value());
+  EXPECT_FALSE(FindBwrap("").has_value());
+  if (std::filesystem::exists("/usr/bin/bwrap")) {
+    EXPECT_EQ(FindBwrap("/nonexistent:/usr/bin").value_or(""), "/usr/bin/bwrap");
+  }
+}
+
+TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
+  SandboxSpec spec{"/usr/bin/bwrap", "/data/jobs/j1", "", false, {"python3", "train.py"}};
+  HostOpt host{false, {{"conda", false, ""}, {"link", true, "/elsewhere"}}};
+  std::vector<std::string> c = BwrapCommand(spec, host);
+  auto has = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
+  };
+  EXPECT_EQ(c.front(), "/usr/bin/bwrap");
+  EXPECT_TRUE(has({"--unshare-net"}));
+  EXPECT_TRUE(has({"--ro-bind", "/", "/"}));
+  EXPECT_TRUE(has({"--tmpfs", "/opt"}));
+  EXPECT_TRUE(has({"--ro-bind", "/opt/conda", "/opt/conda"}));
+  EXPECT_TRUE(has({"--symlink", "/elsewhere", "/opt/link"}));
+  EXPECT_TRUE(has(
+      {"--bind", "/data/jobs/j1", "/opt/ml", "--chdir", "/opt/ml", "--", "python3", "train.py"}));
+  // The job directory is bound after the read-only root, so it stays writable.
+  auto root = std::find(c.begin(), c.end(), "--ro-bind");
+  auto bind = std::find(c.begin(), c.end(), "--bind");
+  EXPECT_LT(root, bind);
+}
+
+TEST(SandboxTest, CommandWithNetworkAndExistingOptMl) {
+  SandboxSpec spec{"bwrap", "/j", "/opt/ml/code", true, {"/bin/true"}};
+  std::vector<std::string> c = BwrapCommand(spec, HostOpt{true, {}});
+  EXPECT_EQ(std::count(c.begin(), c.end(), "--unshare-net"), 0);
+  EXPECT_EQ(std::count(c.begin(), c.end(), "/opt"), 0);  // no tmpfs over /opt
+  EXPECT_NE(std::find(c.begin(), c.end(), "/opt/ml/code"), c.end());
+}
+
+TEST(ProtocolTest, RequestRoundTrips) {
+  RunnerRequest r;
+  r.launch.job_id = "j-1";
+  r.launch.attempt = 2;
+  r.launch.job_dir = "/a";
+  r.launch.log_path = "/a.log";
+  r.launch.argv = {"x", "y z"};
+  r.launch.env = {{"K", "V"}};
+  r.launch.resources.memory_mb = 64;
+  r.launch.network = true;
+  r.sandbox = true;
+  r.bwrap_path = "/usr/bin/bwrap";
+  r.log_limit_bytes = 1234;
+  RunnerRequest back;
+  ASSERT_EQ(RunnerRequestFromJson(RunnerRequestToJson(r), &back), "");
+  EXPECT_EQ(back.launch.argv, r.launch.argv);
+  EXPECT_EQ(back.launch.env, r.launch.env);
+  EXPECT_EQ(back.launch.resources, r.launch.resources);
+  EXPECT_TRUE(back.launch.network);
+  EXPECT_EQ(back.log_limit_bytes, 1234);
+}
+
+TEST(ProtocolTest, BadRequestsNameTheProblem) {
+  RunnerRequest out;
+  EXPECT_NE(RunnerRequestFromJson(Json{{"job_id", "x"}}, &out).find("attempt"), std::string::npos);
+  Json j = RunnerRequestToJson(RunnerRequest{});
+  EXPECT_NE(RunnerRequestFromJson(j, &out).find("argv is empty"), std::string::npos);
+  j["argv"] = "not-a-list";
+  EXPECT_NE(RunnerRequestFromJson(j, &out), "");
+}
+
+TEST(ProtocolTest, ExitInfoRoundTripsAndKindsParse) {
+  jobs::ExitInfo e;
+  e.kind = jobs::ExitKind::kOutOfMemory;
+  e.exit_code = 0;
+  e.signal = 9;
+  e.message = "memory";
+  e.metering = {1.5, 0.25, 4096};
+  e.started_micros = 10;
+  e.ended_micros = 20;
+  jobs::ExitInfo back;
+  ASSERT_EQ(ExitInfoFromJson(ExitInfoToJson(e), &back), "");
+  EXPECT_EQ(back.kind, jobs::ExitKind::kOutOfMemory);
+  EXPECT_EQ(back.signal, 9);
+  EXPECT_EQ(back.metering.peak_rss_bytes, 4096);
+  EXPECT_EQ(back.ended_micros, 20);
+  Json bad = ExitInfoToJson(e);
+  bad["kind"] = "Bogus";
+  EXPECT_NE(ExitInfoFromJson(bad, &back).find("Bogus"), std::string::npos);
+  EXPECT_FALSE(ParseExitKind("Bogus").has_value());
+  for (jobs::ExitKind k :
+       {jobs::ExitKind::kExited, jobs::ExitKind::kSignaled, jobs::ExitKind::kTimedOut,
+        jobs::ExitKind::kOutOfMemory, jobs::ExitKind::kStopped, jobs::ExitKind::kLost}) {
+    EXPECT_EQ(ParseExitKind(jobs::ExitKindName(k)), k);
+  }
+  ProcessIdentity p;
+  EXPECT_NE(ProcessIdentityFromJson(Json{{"pid", 0}, {"start_ticks", 1}, {"pgid", 0}}, &p), "");
+  ASSERT_EQ(ProcessIdentityFromJson(ProcessIdentityToJson({7, 8, 9}), &p), "");
+  EXPECT_EQ(p.start_ticks, 8u);
+}
+
+TEST(ProtocolTest, AtomicWriteAndReadErrors) {
+  std::string dir = "/tmp/tandem-protocol-test-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  Json j;
+  ASSERT_EQ(WriteFileAtomic(dir + "/f.json", "{\"a\":1}"), "");
+  ASSERT_EQ(ReadJsonFile(dir + "/f.json", &j), "");
+  EXPECT_EQ(j["a"], 1);
+  EXPECT_FALSE(ReadFile(dir + "/missing").has_value());
+  EXPECT_NE(ReadJsonFile(dir + "/missing", &j).find("missing"), std::string::npos);
+  ASSERT_EQ(WriteFileAtomic(dir + "/bad.json", "{nope"), "");
+  EXPECT_NE(ReadJsonFile(dir + "/bad.json", &j).find("bad.json: not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(WriteFileAtomic(dir + "/no/such/dir/f", "x"), "");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tandem::compute::runner

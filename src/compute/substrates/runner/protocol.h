@@ -1,0 +1,79 @@
+// What the local substrate and tandem-job-runner exchange through a job's
+// state directory (outside the job directory, so a sandboxed job cannot
+// tamper with it):
+//
+//   request.json  written by the substrate: the LaunchRequest plus runner options
+//   runner.json   written by the runner once it is detached: pid, start time, pgid
+//   job.json      written by the runner after fork: the job's pid, start time, pgid
+//   started       written by the runner when the job was exec'd: micros since epoch
+//   result.json   written by the runner last: the ExitInfo
+//   runner.log    the runner's own stderr (diagnostics only)
+//
+// Every file is written atomically (temp file + rename), so a reader sees
+// either nothing or the whole file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "compute/jobs/substrate.h"
+#include "nlohmann/json.hpp"
+
+namespace tandem::compute::runner {
+
+using Json = nlohmann::json;
+
+inline constexpr char kRequestFile[] = "request.json";
+inline constexpr char kRunnerFile[] = "runner.json";
+inline constexpr char kJobFile[] = "job.json";
+inline constexpr char kStartedFile[] = "started";
+inline constexpr char kResultFile[] = "result.json";
+inline constexpr char kRunnerLogFile[] = "runner.log";
+
+// Everything the runner needs to run one job.
+struct RunnerRequest {
+  jobs::LaunchRequest launch;
+  bool sandbox = false;                   // run under bubblewrap
+  std::string bwrap_path;                 // when sandboxed
+  int64_t log_limit_bytes = 256LL << 20;  // past this, output is discarded
+  int64_t grace_seconds = 10;             // SIGTERM -> SIGKILL for timeouts and plain SIGTERM
+  int64_t sample_interval_ms = 100;       // /proc sampling (memory limit, peak RSS)
+};
+
+// Identifies a live process across pid reuse: pid + start time (clock ticks
+// since boot, /proc/<pid>/stat field 22).
+struct ProcessIdentity {
+  int pid = 0;
+  uint64_t start_ticks = 0;
+  int pgid = 0;
+};
+
+// The runner links neither absl nor tandem_common (loading ~25 shared
+// libraries would cost tens of ms of cold start), so these functions report
+// errors as a message (empty = success) instead of a Status; the substrate
+// wraps them.
+
+Json RunnerRequestToJson(const RunnerRequest& r);
+std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out);
+
+Json ExitInfoToJson(const jobs::ExitInfo& e);
+std::string ExitInfoFromJson(const Json& j, jobs::ExitInfo* out);
+
+// Parses "Exited", "Signaled", ... (ExitKindName's output).
+std::optional<jobs::ExitKind> ParseExitKind(std::string_view name);
+
+Json ProcessIdentityToJson(const ProcessIdentity& p);
+std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out);
+
+// Writes `contents` to `path` via a temp file in the same directory + rename.
+std::string WriteFileAtomic(const std::string& path, std::string_view contents);
+// nullopt if `path` cannot be read.
+std::optional<std::string> ReadFile(const std::string& path);
+// ReadFile + parse; the error names the path.
+std::string ReadJsonFile(const std::string& path, Json* out);
+
+// Microseconds since the Unix epoch (CLOCK_REALTIME).
+int64_t WallMicros();
+
+}  // namespace tandem::compute::runner

@@ -1,0 +1,86 @@
+#include "compute/substrates/runner/sandbox.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <sstream>
+
+#include "compute/jobs/contract.h"
+
+namespace tandem::compute::runner {
+
+std::optional<std::string> FindBwrap(const std::string& path_env) {
+  std::istringstream in(path_env);
+  std::string dir;
+  while (std::getline(in, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/bwrap";
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return std::nullopt;
+}
+
+HostOpt InspectHostOpt() {
+  HostOpt h;
+  struct stat st;
+  h.opt_ml_exists = stat("/opt/ml", &st) == 0 && S_ISDIR(st.st_mode);
+  if (h.opt_ml_exists) return h;
+  DIR* dir = opendir("/opt");
+  if (dir == nullptr) return h;
+  while (dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    HostOptEntry entry{name, false, ""};
+    std::string path = "/opt/" + name;
+    if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      char buf[PATH_MAX];
+      ssize_t n = readlink(path.c_str(), buf, sizeof(buf));
+      if (n < 0) continue;
+      entry.is_symlink = true;
+      entry.symlink_target.assign(buf, static_cast<size_t>(n));
+    }
+    h.entries.push_back(std::move(entry));
+  }
+  closedir(dir);
+  std::sort(h.entries.begin(), h.entries.end(),
+            [](const HostOptEntry& a, const HostOptEntry& b) { return a.name < b.name; });
+  return h;
+}
+
+std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& host_opt) {
+  std::vector<std::string> c = {spec.bwrap_path, "--die-with-parent", "--new-session",
+                                "--unshare-pid", "--unshare-ipc",     "--unshare-uts",
+                                "--hostname",    jobs::kCurrentHost};
+  if (!spec.network) c.push_back("--unshare-net");
+  for (const char* a :
+       {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}) {
+    c.push_back(a);
+  }
+  if (!host_opt.opt_ml_exists) {
+    // A read-only / has no room for the /opt/ml mount point: put a tmpfs on
+    // /opt and re-expose the host's /opt entries in it.
+    c.insert(c.end(), {"--tmpfs", "/opt"});
+    for (const HostOptEntry& e : host_opt.entries) {
+      std::string path = "/opt/" + e.name;
+      if (e.is_symlink) {
+        c.insert(c.end(), {"--symlink", e.symlink_target, path});
+      } else {
+        c.insert(c.end(), {"--ro-bind", path, path});
+      }
+    }
+  }
+  c.insert(c.end(),
+           {"--bind", spec.job_dir, jobs::kSandboxBase, "--chdir",
+            spec.working_dir.empty() ? std::string(jobs::kSandboxBase) : spec.working_dir, "--"});
+  c.insert(c.end(), spec.argv.begin(), spec.argv.end());
+  return c;
+}
+
+}  // namespace tandem::compute::runner

@@ -1,0 +1,403 @@
+#include "compute/substrates/runner/supervisor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <sstream>
+
+#include "compute/substrates/runner/proc_stats.h"
+#include "compute/substrates/runner/sandbox.h"
+
+namespace tandem::compute::runner {
+namespace {
+
+constexpr char kDefaultPath[] = "/usr/local/bin:/usr/bin:/bin";
+constexpr int64_t kKillRepeatMicros = 500'000;  // re-send SIGKILL to stragglers
+constexpr int64_t kFinalDrainMicros = 2'000'000;
+
+// Resolves argv[0] against the job's PATH, as execvp would (but with the
+// job's environment, not ours).
+std::string ResolveExecutable(const std::string& name,
+                              const std::map<std::string, std::string>& env) {
+  if (name.find('/') != std::string::npos) return name;
+  auto it = env.find("PATH");
+  std::istringstream in(it != env.end() ? it->second : kDefaultPath);
+  std::string dir;
+  while (std::getline(in, dir, ':')) {
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;  // exec fails with ENOENT and the job reports it
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (std::string& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+void WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;  // a full disk loses log output, never the job
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+std::string MiB(int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+}  // namespace
+
+int64_t MonotonicMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+Supervisor::Supervisor(RunnerRequest request, std::string state_dir, int signal_fd)
+    : req_(std::move(request)), state_dir_(std::move(state_dir)), signal_fd_(signal_fd) {}
+
+Supervisor::~Supervisor() {
+  if (log_fd_ >= 0) close(log_fd_);
+  if (pipe_fd_ >= 0) close(pipe_fd_);
+}
+
+std::string Supervisor::Prepare() {
+  const jobs::LaunchRequest& l = req_.launch;
+  log_fd_ = open(l.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd_ < 0) {
+    return "cannot open log " + l.log_path + ": " + std::strerror(errno);
+  }
+  for (const auto& [k, v] : l.env) envp_.push_back(k + "=" + v);
+  if (req_.sandbox) {
+    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network, l.argv};
+    argv_ = BwrapCommand(spec, InspectHostOpt());
+    exec_path_ = req_.bwrap_path;
+  } else {
+    argv_ = l.argv;
+    exec_path_ = ResolveExecutable(l.argv[0], l.env);
+  }
+  return "";
+}
+
+std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
+  int out[2], status[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0) {
+    return ExecFailure{2, errno};
+  }
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::vector<char*> argv = CStrings(argv_);
+  std::vector<char*> envp = CStrings(envp_);
+  const char* workdir =
+      req_.sandbox || req_.launch.working_dir.empty() ? nullptr : req_.launch.working_dir.c_str();
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Child: only async-signal-safe calls from here to exec.
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    dup2(devnull, 0);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    ExecFailure f{1, 0};
+    if (workdir != nullptr && chdir(workdir) != 0) {
+      f.error = errno;
+    } else {
+      execve(exec_path_.c_str(), argv.data(), envp.data());
+      f = ExecFailure{2, errno};
+    }
+    ssize_t ignored = write(status[1], &f, sizeof(f));
+    (void)ignored;
+    _exit(127);
+  }
+  int fork_errno = errno;
+  close(out[1]);
+  close(status[1]);
+  if (devnull >= 0) close(devnull);
+  if (pid < 0) {
+    close(out[0]);
+    close(status[0]);
+    return ExecFailure{2, fork_errno};
+  }
+  setpgid(pid, pid);  // also in the child; whichever runs first wins
+  job_pid_ = pid;
+  pipe_fd_ = out[0];
+  fcntl(pipe_fd_, F_SETFL, O_NONBLOCK);
+  ExecFailure f;
+  ssize_t n;
+  do {
+    n = read(status[0], &f, sizeof(f));
+  } while (n < 0 && errno == EINTR);
+  close(status[0]);
+  if (n == static_cast<ssize_t>(sizeof(f))) return f;
+  // EOF: the exec succeeded; user code is starting now.
+  started_micros_ = WallMicros();
+  start_mono_ = MonotonicMicros();
+  WriteFileAtomic(state_dir_ + "/" + kStartedFile, std::to_string(started_micros_));
+  ProcessIdentity job{pid, 0, pid};
+  if (auto st = ReadProcStat(pid)) job.start_ticks = st->start_ticks;
+  WriteFileAtomic(state_dir_ + "/" + kJobFile, ProcessIdentityToJson(job).dump());
+  return std::nullopt;
+}
+
+jobs::ExitInfo Supervisor::Run() {
+  if (auto failure = Launch()) {
+    KillAndReapAll();
+    jobs::ExitInfo e;
+    e.kind = jobs::ExitKind::kExited;
+    e.exit_code = 127;
+    const std::string& what = failure->stage == 1 ? req_.launch.working_dir : exec_path_;
+    e.message =
+        std::string(failure->stage == 1 ? "cannot enter working directory " : "cannot execute ") +
+        what + ": " + std::strerror(failure->error);
+    std::string line = "[tandem] " + e.message + "\n";
+    WriteAll(log_fd_, line.data(), line.size());
+    e.started_micros = e.ended_micros = WallMicros();
+    return e;
+  }
+  int64_t now = MonotonicMicros();
+  if (req_.launch.max_runtime_seconds > 0) {
+    runtime_deadline_ = start_mono_ + req_.launch.max_runtime_seconds * 1'000'000;
+  }
+  next_sample_ = now;
+  Loop();
+  end_mono_ = MonotonicMicros();
+  ended_micros_ = WallMicros();
+  KillAndReapAll();
+  ReadLog(/*final=*/true);
+  return Result();
+}
+
+void Supervisor::Loop() {
+  const int64_t interval = std::max<int64_t>(req_.sample_interval_ms, 10) * 1000;
+  while (!job_exited_) {
+    int64_t now = MonotonicMicros();
+    if (now >= next_sample_) {
+      Sample(now);
+      next_sample_ = now + interval;
+      if (reason_ && reason_ != jobs::ExitKind::kOutOfMemory && now < kill_deadline_) {
+        // Processes born after the SIGTERM (e.g. user code that bubblewrap
+        // had not started yet) get it too, once each.
+        SignalTree(SIGTERM);
+      }
+    }
+    if (!reason_ && runtime_deadline_ > 0 && now >= runtime_deadline_) {
+      Terminate(jobs::ExitKind::kTimedOut,
+                "max_runtime_seconds (" + std::to_string(req_.launch.max_runtime_seconds) +
+                    " s) exceeded",
+                req_.grace_seconds * 1'000'000, now);
+    }
+    if (kill_deadline_ > 0 && now >= kill_deadline_) {
+      SignalTree(SIGKILL);
+      kill_deadline_ = now + kKillRepeatMicros;
+    }
+    int64_t wake = next_sample_;
+    if (!reason_ && runtime_deadline_ > 0) wake = std::min(wake, runtime_deadline_);
+    if (kill_deadline_ > 0) wake = std::min(wake, kill_deadline_);
+    int timeout_ms = static_cast<int>(std::max<int64_t>(0, (wake - now + 999) / 1000));
+    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {pipe_fd_, POLLIN, 0}};
+    int nfds = pipe_fd_ >= 0 ? 2 : 1;
+    if (poll(fds, nfds, timeout_ms) < 0 && errno != EINTR) break;
+    if (fds[0].revents & POLLIN) HandleSignals();
+    if (nfds == 2 && fds[1].revents != 0) ReadLog(/*final=*/false);
+  }
+}
+
+void Supervisor::HandleSignals() {
+  signalfd_siginfo si;
+  while (read(signal_fd_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si))) {
+    if (si.ssi_signo == SIGCHLD) {
+      ReapAvailable();
+    } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+      int64_t grace = req_.grace_seconds;
+      if (si.ssi_code == SI_QUEUE && si.ssi_int >= 0) grace = si.ssi_int;
+      Terminate(jobs::ExitKind::kStopped, "stopped", grace * 1'000'000, MonotonicMicros());
+    }
+  }
+}
+
+void Supervisor::ReapAvailable() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == job_pid_) {
+      job_exited_ = true;
+      job_status_ = status;
+    }
+  }
+}
+
+void Supervisor::ReadLog(bool final) {
+  if (pipe_fd_ < 0) return;
+  char buf[65536];
+  int64_t deadline = MonotonicMicros() + kFinalDrainMicros;
+  for (;;) {
+    ssize_t n = read(pipe_fd_, buf, sizeof(buf));
+    if (n > 0) {
+      AppendLog(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN && final) {
+      // Everything is dead, so a writer can only be something that escaped
+      // the tree; wait for it a little, not forever.
+      int64_t left = deadline - MonotonicMicros();
+      pollfd p{pipe_fd_, POLLIN, 0};
+      if (left > 0 && poll(&p, 1, static_cast<int>(left / 1000) + 1) > 0) continue;
+    }
+    if (n == 0 || final) {
+      close(pipe_fd_);
+      pipe_fd_ = -1;
+    }
+    return;
+  }
+}
+
+void Supervisor::AppendLog(const char* data, size_t n) {
+  int64_t room = std::max<int64_t>(0, req_.log_limit_bytes - log_written_);
+  size_t keep = static_cast<size_t>(std::min<int64_t>(room, static_cast<int64_t>(n)));
+  if (keep > 0) {
+    WriteAll(log_fd_, data, keep);
+    log_written_ += static_cast<int64_t>(keep);
+  }
+  if (keep < n) {
+    log_discarded_ += static_cast<int64_t>(n - keep);
+    if (!truncated_) {
+      truncated_ = true;
+      std::string line = "\n[tandem] log truncated after " + std::to_string(log_written_) +
+                         " bytes; further output is discarded\n";
+      WriteAll(log_fd_, line.data(), line.size());
+    }
+  }
+}
+
+void Supervisor::Sample(int64_t now) {
+  std::vector<ProcStat> tree = Descendants(getpid());
+  int64_t rss = 0;
+  int live = 0;
+  for (const ProcStat& p : tree) {
+    if (p.state == 'Z') continue;
+    rss += ResidentBytes(p);
+    ++live;
+  }
+  const int64_t limit = req_.launch.resources.memory_mb << 20;
+  if (limit > 0 && rss > limit && live > 1) {
+    // Forked workers share pages; count each shared page once before killing.
+    int64_t pss = 0;
+    for (const ProcStat& p : tree) {
+      if (p.state != 'Z') pss += ProportionalBytes(p.pid);
+    }
+    rss = std::min(rss, pss);
+  }
+  peak_rss_ = std::max(peak_rss_, rss);
+  if (limit > 0 && rss > limit && reason_ != jobs::ExitKind::kOutOfMemory) {
+    reason_ = jobs::ExitKind::kOutOfMemory;
+    reason_message_ = "memory limit exceeded: " + MiB(rss) + " used, limit " +
+                      std::to_string(req_.launch.resources.memory_mb) + " MiB";
+    SignalTree(SIGKILL);
+    kill_deadline_ = now + kKillRepeatMicros;
+  }
+}
+
+void Supervisor::Terminate(jobs::ExitKind reason, std::string message, int64_t grace_micros,
+                           int64_t now) {
+  if (reason_) return;  // the first reason to end the job wins
+  reason_ = reason;
+  reason_message_ = std::move(message);
+  SignalTree(SIGTERM);
+  kill_deadline_ = now + std::max<int64_t>(grace_micros, 0);
+}
+
+void Supervisor::SignalTree(int sig) {
+  // Under bubblewrap, the job pid is bwrap and its child is bwrap as pid 1 of
+  // the sandbox: a SIGTERM would end them, and with them (SIGKILL) the whole
+  // sandbox without a chance to shut down cleanly. Only SIGKILL goes to them.
+  const bool spare_bwrap = req_.sandbox && sig != SIGKILL;
+  // The process group while its leader (the job) is unreaped, so its pgid
+  // cannot have been reused; then every descendant, wherever it moved.
+  if (job_pid_ > 0 && !job_exited_ && !spare_bwrap) kill(-job_pid_, sig);
+  for (const ProcStat& p : Descendants(getpid())) {
+    if (p.state == 'Z') continue;
+    if (spare_bwrap && (p.pid == job_pid_ || p.ppid == job_pid_)) continue;
+    if (sig == SIGTERM && !termed_.insert({p.pid, p.start_ticks}).second) continue;
+    kill(p.pid, sig);
+  }
+}
+
+void Supervisor::KillAndReapAll() {
+  for (;;) {
+    SignalTree(SIGKILL);
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) break;  // ECHILD: the tree is empty
+    if (pid == job_pid_ && !job_exited_) {
+      job_exited_ = true;
+      job_status_ = status;
+    }
+  }
+}
+
+jobs::ExitInfo Supervisor::Result() const {
+  jobs::ExitInfo e;
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  e.metering.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  e.metering.peak_rss_bytes = std::max<int64_t>(peak_rss_, int64_t{ru.ru_maxrss} * 1024);
+  e.metering.wall_seconds = static_cast<double>(end_mono_ - start_mono_) / 1e6;
+  e.started_micros = started_micros_;
+  e.ended_micros = ended_micros_;
+  if (WIFEXITED(job_status_)) {
+    e.exit_code = WEXITSTATUS(job_status_);
+    e.kind = jobs::ExitKind::kExited;
+    e.message = "exit status " + std::to_string(e.exit_code);
+    // bubblewrap reports a command killed by signal N as exit status 128+N.
+    if (req_.sandbox && e.exit_code > 128 && e.exit_code <= 128 + 64) {
+      e.kind = jobs::ExitKind::kSignaled;
+      e.signal = e.exit_code - 128;
+      e.message = "killed by " + SignalName(e.signal);
+    }
+  } else if (WIFSIGNALED(job_status_)) {
+    e.kind = jobs::ExitKind::kSignaled;
+    e.signal = WTERMSIG(job_status_);
+    e.message = "killed by " + SignalName(e.signal);
+  }
+  if (reason_) {
+    e.kind = *reason_;
+    e.message = reason_message_;
+  }
+  if (truncated_) {
+    e.message += " (log truncated after " + std::to_string(log_written_) + " bytes, " +
+                 std::to_string(log_discarded_) + " discarded)";
+  }
+  return e;
+}
+
+}  // namespace tandem::compute::runner

@@ -1,0 +1,162 @@
+// tandem-slurm-step RUNNER STATE_DIR
+//
+// What a Slurm batch script of the Slurm substrate exec's on the node
+// (compute/substrates/slurm/substrate.h). It keeps tandem-job-runner -- which detaches from
+// whoever starts it -- inside the Slurm job:
+//
+//   - it becomes a child subreaper, so the runner's detached process is
+//     re-parented to it (and stays under slurmstepd, whose process tracking
+//     can then kill the whole tree on scancel or node drain);
+//   - it starts RUNNER STATE_DIR (the runner's own stderr goes to
+//     STATE_DIR/runner.log), then waits until every descendant is gone;
+//   - SIGTERM/SIGINT (`scancel --batch --signal=TERM`) is passed on to the
+//     runner as a sigqueue'd SIGTERM carrying the grace period the substrate
+//     wrote to STATE_DIR/stop (the runner's default grace when absent); once
+//     the job is gone it lingers (up to kLingerSeconds) for the plain
+//     `scancel` with which the substrate ends a stopped job, so that Slurm's
+//     records say CANCELLED like they do for jobs stopped before they ran;
+//   - it exits with the job's exit status (from STATE_DIR/result.json), 1 for
+//     any other end, or 2 when the runner could not start -- so Slurm's own
+//     COMPLETED/FAILED agree with the runner's result.
+//
+// Like the runner it links neither absl nor tandem_common (cold start).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "compute/substrates/runner/protocol.h"
+
+namespace tandem::compute::slurm {
+namespace {
+
+constexpr char kStopFile[] = "stop";
+constexpr int kLingerSeconds = 60;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "tandem-slurm-step: %s\n", message.c_str());
+  return 2;
+}
+
+void ForwardStop(const std::string& state_dir) {
+  Json j;
+  if (!runner::ReadJsonFile(state_dir + "/" + runner::kRunnerFile, &j).empty()) return;
+  runner::ProcessIdentity runner;
+  if (!runner::ProcessIdentityFromJson(j, &runner).empty() || runner.pid <= 0) return;
+  sigval value{};
+  value.sival_int = -1;  // the runner's own grace
+  if (auto text = runner::ReadFile(state_dir + "/" + kStopFile)) {
+    Json stop = Json::parse(*text, nullptr, false);
+    if (stop.is_object() && stop.contains("grace_seconds") &&
+        stop["grace_seconds"].is_number_integer()) {
+      value.sival_int = static_cast<int>(
+          std::min<int64_t>(stop["grace_seconds"].get<int64_t>(), int64_t{1} << 30));
+    }
+  }
+  sigqueue(runner.pid, SIGTERM, value);
+}
+
+int StepMain(const std::string& runner, const std::string& state_dir) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return Fail("PR_SET_CHILD_SUBREAPER: " + std::string(strerror(errno)));
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) return Fail("signalfd: " + std::string(strerror(errno)));
+
+  std::string log = state_dir + "/" + runner::kRunnerLogFile;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string r = runner, d = state_dir;
+  char* argv[] = {r.data(), d.data(), nullptr};
+  char* envp[] = {nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, runner.c_str(), &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Fail("cannot start " + runner + ": " + strerror(rc));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string diag = runner::ReadFile(log).value_or("no diagnostics");
+    if (diag.size() > 2000) diag = diag.substr(diag.size() - 2000);
+    return Fail("tandem-job-runner failed to start the job: " + diag);
+  }
+  // The runner's detached half is now our child (we are its subreaper).
+  bool stop_pending = false;
+  bool stopped = false;
+  while (true) {
+    // Reap whatever has ended; done when nothing is left.
+    bool any_left = true;
+    while (true) {
+      pid_t p = waitpid(-1, &status, WNOHANG);
+      if (p > 0) continue;
+      if (p < 0 && errno == EINTR) continue;
+      if (p < 0 && errno == ECHILD) any_left = false;
+      break;
+    }
+    if (!any_left) break;
+    if (stop_pending) {
+      ForwardStop(state_dir);
+      stop_pending = false;
+    }
+    signalfd_siginfo si;
+    ssize_t n = read(sfd, &si, sizeof(si));
+    if (n != static_cast<ssize_t>(sizeof(si))) continue;
+    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) stop_pending = stopped = true;
+  }
+  if (stopped) {  // wait for the substrate's scancel (SIGTERM, then Slurm's SIGKILL)
+    pollfd pfd = {sfd, POLLIN, 0};
+    for (int64_t deadline = runner::WallMicros() + kLingerSeconds * 1'000'000LL;;) {
+      int64_t left_ms = (deadline - runner::WallMicros()) / 1000;
+      if (left_ms <= 0 || poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) break;
+      signalfd_siginfo si;
+      if (read(sfd, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)) &&
+          (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+        break;
+      }
+    }
+  }
+  Json result;
+  if (!runner::ReadJsonFile(state_dir + "/" + runner::kResultFile, &result).empty()) return 1;
+  jobs::ExitInfo info;
+  if (!runner::ExitInfoFromJson(result, &info).empty()) return 1;
+  if (info.kind == jobs::ExitKind::kExited) return info.exit_code & 0xff;
+  return info.exit_code != 0 ? (info.exit_code & 0xff) : 1;
+}
+
+}  // namespace
+}  // namespace tandem::compute::slurm
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: tandem-slurm-step RUNNER STATE_DIR\n");
+    return 2;
+  }
+  return tandem::compute::slurm::StepMain(argv[1], argv[2]);
+}

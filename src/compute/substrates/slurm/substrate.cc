@@ -1,0 +1,603 @@
+#include "compute/substrates/slurm/substrate.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/runner/sandbox.h"
+
+#ifndef TANDEM_JOB_RUNNER_PATH
+#define TANDEM_JOB_RUNNER_PATH ""
+#endif
+#ifndef TANDEM_SLURM_STEP_PATH
+#define TANDEM_SLURM_STEP_PATH ""
+#endif
+
+namespace tandem::compute::slurm {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kStopFile[] = "stop";          // written by Stop: {grace_seconds, requested_micros}
+constexpr char kScriptFile[] = "job.sbatch";  // the batch script
+constexpr char kSlurmIdFile[] = "slurm_job_id";
+constexpr char kFromSlurmFile[] = "result_from_slurm";  // result.json was derived from Slurm
+// After Slurm reports the end of a job whose runner started, how long to wait
+// for its result.json to show up (shared filesystems cache attributes).
+constexpr int64_t kResultWaitMicros = 5'000'000;
+
+bool IsExecutable(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+std::string DefaultPath(const char* name, const char* built) {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::string sibling = (self.parent_path() / name).string();
+    if (IsExecutable(sibling)) return sibling;
+  }
+  return built;
+}
+
+bool ValidJobId(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool PlainWord(const std::string& s) {
+  for (char c : s) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '\'' || c == '"') return false;
+  }
+  return true;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string Tail(const std::string& text, size_t n) {
+  std::string t = text.size() > n ? text.substr(text.size() - n) : text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+bool Contains(const std::string& text, std::string_view what) {
+  return text.find(what) != std::string::npos;
+}
+
+std::optional<int64_t> ReadStarted(const std::string& dir) {
+  auto text = runner::ReadFile(dir + "/" + runner::kStartedFile);
+  if (!text || text->empty()) return std::nullopt;
+  return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+struct StopRecord {
+  int64_t grace_seconds = 0;
+  int64_t requested_micros = 0;
+  bool killed = false;
+};
+
+std::optional<StopRecord> ReadStop(const std::string& dir) {
+  Json j;
+  if (!runner::ReadJsonFile(dir + "/" + kStopFile, &j).empty() || !j.is_object())
+    return std::nullopt;
+  StopRecord r;
+  r.grace_seconds = j.value("grace_seconds", int64_t{0});
+  r.requested_micros = j.value("requested_micros", int64_t{0});
+  r.killed = j.value("killed", false);
+  return r;
+}
+
+std::string WriteStop(const std::string& dir, const StopRecord& r) {
+  Json j = {{"grace_seconds", r.grace_seconds},
+            {"requested_micros", r.requested_micros},
+            {"killed", r.killed}};
+  return runner::WriteFileAtomic(dir + "/" + kStopFile, j.dump());
+}
+
+}  // namespace
+
+StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Json& section) {
+  SlurmSubstrateOptions o;
+  if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
+  auto string_key = [&](const std::string& key, const Json& v, std::string* out) -> Status {
+    if (!v.is_string()) {
+      return InvalidArgumentError("config key 'compute." + key + "' must be a string");
+    }
+    *out = v.get<std::string>();
+    return OkStatus();
+  };
+  for (const auto& [key, value] : section.items()) {
+    if (key == "substrate") {
+      if (value != "slurm") {
+        return InvalidArgumentError("config key 'compute.substrate' is not slurm");
+      }
+    } else if (key == "conf") {
+      RETURN_IF_ERROR(string_key(key, value, &o.slurm_conf));
+    } else if (key == "partition") {
+      RETURN_IF_ERROR(string_key(key, value, &o.partition));
+    } else if (key == "account") {
+      RETURN_IF_ERROR(string_key(key, value, &o.account));
+    } else if (key == "state_root") {
+      RETURN_IF_ERROR(string_key(key, value, &o.state_root));
+    } else if (key == "sbatch_args") {
+      if (!value.is_array()) {
+        return InvalidArgumentError("config key 'compute.sbatch_args' must be a list of strings");
+      }
+      for (const auto& a : value) {
+        if (!a.is_string()) {
+          return InvalidArgumentError("config key 'compute.sbatch_args' must be a list of strings");
+        }
+        o.extra_sbatch_args.push_back(a.get<std::string>());
+      }
+    } else if (key == "cpus") {
+      if (!value.is_number() || value.get<double>() <= 0) {
+        return InvalidArgumentError("config key 'compute.cpus' must be a positive number");
+      }
+      o.capacity_cpus = value.get<double>();
+    } else if (key == "sandbox") {
+      std::string mode = value.is_string() ? value.get<std::string>() : "";
+      if (mode != "auto" && mode != "on" && mode != "off") {
+        return InvalidArgumentError("config key 'compute.sandbox' must be auto, on or off");
+      }
+      using Sandbox = SlurmSubstrateOptions::Sandbox;
+      o.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
+    } else if (key == "grace_seconds") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+        return InvalidArgumentError("config key 'compute.grace_seconds' must be an integer >= 0");
+      }
+      o.grace_seconds = value.get<int64_t>();
+    } else {
+      return InvalidArgumentError(
+          "unknown config key 'compute." + key +
+          "' for the Slurm substrate (expected conf, partition, account, sbatch_args, cpus, "
+          "sandbox, grace_seconds or state_root)");
+    }
+  }
+  return o;
+}
+
+StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateOptions options) {
+  if (options.runner_path.empty()) {
+    options.runner_path = DefaultPath("tandem-job-runner", TANDEM_JOB_RUNNER_PATH);
+  }
+  if (options.step_path.empty()) {
+    options.step_path = DefaultPath("tandem-slurm-step", TANDEM_SLURM_STEP_PATH);
+  }
+  if (!IsExecutable(options.runner_path)) {
+    return NotFoundError("tandem-job-runner not found or not executable at \"" +
+                         options.runner_path + "\"");
+  }
+  if (!IsExecutable(options.step_path)) {
+    return NotFoundError("tandem-slurm-step not found or not executable at \"" + options.step_path +
+                         "\"");
+  }
+  if (!options.slurm_conf.empty() && !Exists(options.slurm_conf)) {
+    return NotFoundError("Slurm configuration \"" + options.slurm_conf + "\" does not exist");
+  }
+  if (!PlainWord(options.partition)) {
+    return InvalidArgumentError("Slurm partition \"" + options.partition + "\" is not a name");
+  }
+  if (!PlainWord(options.account)) {
+    return InvalidArgumentError("Slurm account \"" + options.account + "\" is not a name");
+  }
+  for (const auto& a : options.extra_sbatch_args) {
+    if (a.empty() || a[0] != '-') {
+      return InvalidArgumentError("extra sbatch argument \"" + a +
+                                  "\" must be an option starting with '-' (e.g. --qos=high)");
+    }
+  }
+  if (options.log_limit_bytes <= 0) return InvalidArgumentError("log_limit_bytes must be positive");
+  if (options.grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
+  if (!options.state_root.empty() && options.state_root[0] != '/') {
+    return InvalidArgumentError("state_root \"" + options.state_root + "\" must be absolute");
+  }
+  if (!options.commands) {
+    ProcessSlurmCommandsOptions copts;
+    copts.slurm_conf = options.slurm_conf;
+    options.commands = NewProcessSlurmCommands(copts);
+  }
+  std::string bwrap;
+  if (options.sandbox != SlurmSubstrateOptions::Sandbox::kOff) {
+    if (!options.bwrap_path.empty()) {
+      if (IsExecutable(options.bwrap_path)) bwrap = options.bwrap_path;
+    } else {
+      const char* path = std::getenv("PATH");
+      bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
+    }
+    if (bwrap.empty() && options.sandbox == SlurmSubstrateOptions::Sandbox::kOn) {
+      return NotFoundError("sandbox requested but bubblewrap (bwrap) was not found");
+    }
+  }
+  double capacity = options.capacity_cpus;
+  if (capacity == 0) {
+    std::vector<std::string> argv = {"sinfo", "-h", "-o", "%C"};
+    if (!options.partition.empty()) argv.push_back("--partition=" + options.partition);
+    ASSIGN_OR_RETURN(CommandResult r, options.commands->Run(argv));
+    if (r.exit_code != 0) {
+      return UnavailableError("cannot reach Slurm (sinfo exit " + std::to_string(r.exit_code) +
+                              "): " + Tail(r.err, 1000));
+    }
+    auto cpus = ParseSinfoCpus(r.out);
+    if (!cpus.ok()) return cpus.status();
+    if (*cpus <= 0) {
+      return FailedPreconditionError("Slurm partition " +
+                                     (options.partition.empty() ? "(default)" : options.partition) +
+                                     " has no CPUs");
+    }
+    capacity = *cpus;
+  }
+  return std::unique_ptr<SlurmSubstrate>(
+      new SlurmSubstrate(std::move(options), std::move(bwrap), capacity));
+}
+
+SlurmSubstrate::SlurmSubstrate(SlurmSubstrateOptions options, std::string bwrap_path,
+                               double capacity)
+    : options_(std::move(options)),
+      bwrap_path_(std::move(bwrap_path)),
+      capacity_cpus_(capacity),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()) {}
+
+std::vector<std::string> SlurmSubstrate::SbatchArgs(const jobs::LaunchRequest& r,
+                                                    const std::string& state_dir,
+                                                    const std::string& script_path) const {
+  int64_t limit =
+      r.max_runtime_seconds + options_.grace_seconds + options_.time_limit_margin_seconds;
+  int64_t minutes = std::max<int64_t>(1, (limit + 59) / 60);
+  int cpus = std::max(1, static_cast<int>(std::ceil(r.resources.cpus)));
+  std::vector<std::string> a = {
+      "sbatch", "--parsable", "--job-name=tandem-" + r.job_id, "--output=" + r.log_path,
+      "--open-mode=append", "--chdir=" + state_dir,
+      // NONE/NIL make slurmd load the user's login
+      // environment (seconds); the commands run with a
+      // minimal one, and the runner gives the job
+      // exactly the contract's environment anyway.
+      "--export=ALL", "--no-requeue", "--nodes=1", "--ntasks=1",
+      "--cpus-per-task=" + std::to_string(cpus), "--time=" + std::to_string(minutes)};
+  if (r.resources.memory_mb > 0)
+    a.push_back("--mem=" + std::to_string(r.resources.memory_mb) + "M");
+  if (!options_.partition.empty()) a.push_back("--partition=" + options_.partition);
+  if (!options_.account.empty()) a.push_back("--account=" + options_.account);
+  for (const auto& x : options_.extra_sbatch_args) a.push_back(x);
+  a.push_back(script_path);
+  return a;
+}
+
+std::string SlurmSubstrate::BatchScript(const jobs::LaunchRequest& r,
+                                        const std::string& state_dir) const {
+  return "#!/bin/sh\n"
+         "# tandem job " +
+         r.job_id + ", attempt " + std::to_string(r.attempt) +
+         ": written by the Slurm substrate. tandem-slurm-step runs tandem-job-runner,\n"
+         "# which sets up the SageMaker contract from " +
+         state_dir +
+         "/request.json.\n"
+         "exec " +
+         ShellQuote(options_.step_path) + " " + ShellQuote(options_.runner_path) + " " +
+         ShellQuote(state_dir) + "\n";
+}
+
+StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::JobHandle& handle) {
+  if (handle.substrate != "slurm") {
+    return InvalidArgumentError("handle of substrate \"" + handle.substrate +
+                                "\" given to the Slurm substrate");
+  }
+  size_t colon = handle.id.find(':');
+  ParsedHandle h;
+  if (colon != std::string::npos) {
+    h.slurm_id = handle.id.substr(0, colon);
+    h.state_dir = handle.id.substr(colon + 1);
+  }
+  bool digits =
+      !h.slurm_id.empty() && h.slurm_id.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || h.state_dir.empty() || h.state_dir[0] != '/') {
+    return NotFoundError("Slurm handle \"" + handle.id +
+                         "\" is not <slurm job id>:<absolute state dir>");
+  }
+  return h;
+}
+
+StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
+  if (!ValidJobId(r.job_id)) {
+    return InvalidArgumentError("job_id \"" + r.job_id +
+                                "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
+                                "with '.'");
+  }
+  if (r.attempt < 1) return InvalidArgumentError("attempt must be >= 1");
+  if (r.argv.empty() || r.argv[0].empty()) return InvalidArgumentError("argv is empty");
+  if (r.job_dir.empty() || r.job_dir[0] != '/') {
+    return InvalidArgumentError("job_dir \"" + r.job_dir + "\" must be an absolute path");
+  }
+  if (!IsDir(r.job_dir)) return NotFoundError("job_dir \"" + r.job_dir + "\" is not a directory");
+  if (r.log_path.empty() || r.log_path[0] != '/' || !PlainWord(r.log_path)) {
+    return InvalidArgumentError("log_path \"" + r.log_path +
+                                "\" must be an absolute path without spaces or quotes");
+  }
+  if (!IsDir(fs::path(r.log_path).parent_path().string())) {
+    return NotFoundError("the directory of log_path \"" + r.log_path + "\" does not exist");
+  }
+  if (r.max_runtime_seconds <= 0)
+    return InvalidArgumentError("max_runtime_seconds must be positive");
+  if (r.resources.memory_mb < 0) return InvalidArgumentError("resources.memory_mb must be >= 0");
+  if (!r.working_dir.empty() && r.working_dir[0] != '/') {
+    return InvalidArgumentError("working_dir \"" + r.working_dir + "\" must be an absolute path");
+  }
+  std::string root = options_.state_root.empty()
+                         ? (fs::path(r.job_dir).parent_path() / ".slurm").string()
+                         : options_.state_root;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
+  std::string dir = root + "/" + r.job_id + "-" + std::to_string(r.attempt);
+  if (!PlainWord(dir)) {
+    return InvalidArgumentError("state directory \"" + dir +
+                                "\" must not contain spaces or quotes");
+  }
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) {
+      return AlreadyExistsError("job " + r.job_id + " attempt " + std::to_string(r.attempt) +
+                                " was already submitted (" + dir + ")");
+    }
+    return InternalError("mkdir " + dir + ": " + std::strerror(errno));
+  }
+  auto fail = [&](Status s) {
+    fs::remove_all(dir, ec);  // nothing was queued: the same attempt may be submitted again
+    return s;
+  };
+  runner::RunnerRequest rr;
+  rr.launch = r;
+  rr.sandbox = !bwrap_path_.empty();
+  rr.bwrap_path = bwrap_path_;
+  rr.log_limit_bytes = options_.log_limit_bytes;
+  rr.grace_seconds = options_.grace_seconds;
+  rr.sample_interval_ms = options_.sample_interval_ms;
+  if (std::string e = runner::WriteFileAtomic(dir + "/" + runner::kRequestFile,
+                                              runner::RunnerRequestToJson(rr).dump());
+      !e.empty()) {
+    return fail(InternalError(e));
+  }
+  std::string script = dir + "/" + kScriptFile;
+  if (std::string e = runner::WriteFileAtomic(script, BatchScript(r, dir)); !e.empty()) {
+    return fail(InternalError(e));
+  }
+  chmod(script.c_str(), 0755);
+  auto ran = options_.commands->Run(SbatchArgs(r, dir, script));
+  if (!ran.ok()) return fail(ran.status());
+  if (ran->exit_code != 0) {
+    return fail(FailedPreconditionError("sbatch refused job " + r.job_id + " (exit " +
+                                        std::to_string(ran->exit_code) +
+                                        "): " + Tail(ran->err + ran->out, 2000)));
+  }
+  auto id = ParseSbatchParsable(ran->out);
+  if (!id.ok()) return fail(id.status());  // queued or not, we cannot know which job it is
+  runner::WriteFileAtomic(dir + "/" + kSlurmIdFile, *id + "\n");
+  return jobs::JobHandle{"slurm", *id + ":" + dir};
+}
+
+StatusOr<jobs::ExitInfo> SlurmSubstrate::ReadResult(const std::string& dir) const {
+  Json j;
+  if (std::string e = runner::ReadJsonFile(dir + "/" + runner::kResultFile, &j); !e.empty()) {
+    return NotFoundError(e);
+  }
+  jobs::ExitInfo info;
+  if (std::string e = runner::ExitInfoFromJson(j, &info); !e.empty()) return DataLossError(e);
+  return info;
+}
+
+StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QuerySlurm(const std::string& id) {
+  ASSIGN_OR_RETURN(CommandResult q, options_.commands->Run({"squeue", "-h", "-t", "all", "-j", id,
+                                                            "-O", kSqueueFormat}));
+  if (q.exit_code == 0) {
+    ASSIGN_OR_RETURN(auto state, ParseSqueue(q.out, id));
+    if (state) return state;
+  } else if (!Contains(q.err, "Invalid job id")) {
+    return UnavailableError("squeue failed (exit " + std::to_string(q.exit_code) +
+                            "): " + Tail(q.err, 1000));
+  }
+  // slurmctld forgot the job (MinJobAge): ask the accounting database, or
+  // without one the job completion log.
+  bool completion;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    completion = sacct_completion_;
+  }
+  std::vector<std::string> argv = {"sacct", "-P", "-n", "-j", id, "-o", kSacctFields};
+  if (!completion) {
+    ASSIGN_OR_RETURN(CommandResult s, options_.commands->Run(argv));
+    if (s.exit_code == 0) return ParseSacct(s.out, id);
+    if (!Contains(s.err, "accounting storage is disabled")) {
+      return UnavailableError("sacct failed (exit " + std::to_string(s.exit_code) +
+                              "): " + Tail(s.err, 1000));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    sacct_completion_ = true;
+  }
+  argv.insert(argv.begin() + 1, "-c");
+  ASSIGN_OR_RETURN(CommandResult s, options_.commands->Run(argv));
+  if (s.exit_code != 0) {
+    return UnavailableError("sacct -c failed (exit " + std::to_string(s.exit_code) +
+                            "): " + Tail(s.err, 1000));
+  }
+  return ParseSacct(s.out, id);
+}
+
+StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QueryCached(const std::string& id,
+                                                                   bool force) {
+  int64_t now = clock_.NowMicros();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(id);
+    if (!force && it != cache_.end() &&
+        now - it->second.at_micros < options_.query_interval_ms * 1000) {
+      return it->second.state;
+    }
+  }
+  ASSIGN_OR_RETURN(auto state, QuerySlurm(id));
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_[id] = Cached{now, state};
+  if (cache_.size() > 10'000) cache_.erase(cache_.begin());
+  return state;
+}
+
+void SlurmSubstrate::Escalate(const ParsedHandle& h) {
+  auto stop = ReadStop(h.state_dir);
+  if (!stop || stop->killed) return;
+  int64_t due =
+      stop->requested_micros + (stop->grace_seconds + options_.kill_after_seconds) * 1'000'000;
+  if (clock_.NowMicros() < due) return;
+  auto r = options_.commands->Run({"scancel", h.slurm_id});
+  if (r.ok() && r->exit_code == 0) {
+    stop->killed = true;
+    WriteStop(h.state_dir, *stop);
+  }
+}
+
+StatusOr<std::optional<jobs::ExitInfo>> SlurmSubstrate::Poll(const jobs::JobHandle& handle) {
+  ASSIGN_OR_RETURN(ParsedHandle h, ParseHandle(handle));
+  const std::string& dir = h.state_dir;
+  if (!Exists(dir + "/" + runner::kRequestFile)) {
+    return NotFoundError("no Slurm job state at \"" + dir + "\"");
+  }
+  const bool stop_requested = Exists(dir + "/" + kStopFile);
+  if (Exists(dir + "/" + runner::kResultFile)) {
+    ASSIGN_OR_RETURN(jobs::ExitInfo info, ReadResult(dir));
+    if (info.kind == jobs::ExitKind::kStopped && !stop_requested &&
+        !Exists(dir + "/" + kFromSlurmFile)) {
+      // Not our stop: Slurm's time limit, preemption or node drain sent SIGTERM.
+      auto state = QueryCached(h.slurm_id, false);
+      if (state.ok() && *state) {
+        auto mapped = MapSlurmState(**state);
+        if (mapped.ok() && *mapped && (*mapped)->kind != jobs::ExitKind::kStopped &&
+            (*mapped)->kind != jobs::ExitKind::kExited) {
+          info.kind = (*mapped)->kind;
+          info.message = (*mapped)->message + " (runner: " + info.message + ")";
+        }
+      }
+    }
+    if (stop_requested) {
+      // tandem-slurm-step lingers after a stop until this scancel, so
+      // Slurm records the job as CANCELLED.
+      auto stop = ReadStop(dir);
+      if (stop && !stop->killed) {
+        auto r = options_.commands->Run({"scancel", h.slurm_id});
+        if (r.ok()) {
+          stop->killed = true;
+          WriteStop(dir, *stop);
+        }
+      }
+    }
+    return std::optional<jobs::ExitInfo>(std::move(info));
+  }
+  ASSIGN_OR_RETURN(auto state, QueryCached(h.slurm_id, false));
+  std::optional<jobs::ExitInfo> ended;
+  if (!state) {
+    jobs::ExitInfo lost;
+    lost.kind = jobs::ExitKind::kLost;
+    lost.message = "Slurm no longer knows job " + h.slurm_id + " and it left no result";
+    ended = lost;
+  } else {
+    auto mapped = MapSlurmState(*state);
+    if (!mapped.ok()) return DataLossError(std::string(mapped.status().message()));
+    if (!*mapped) {
+      if (stop_requested) Escalate(h);
+      return std::optional<jobs::ExitInfo>();
+    }
+    ended = **mapped;
+    // The runner started: its result may not be visible here yet.
+    if (Exists(dir + "/" + runner::kRunnerFile)) {
+      int64_t end = state->end_micros > 0 ? state->end_micros : clock_.NowMicros();
+      if (clock_.NowMicros() < end + kResultWaitMicros) return std::optional<jobs::ExitInfo>();
+    }
+  }
+  if (Exists(dir + "/" + runner::kResultFile)) return Poll(handle);  // written since we looked
+  if (stop_requested &&
+      (ended->kind == jobs::ExitKind::kStopped || ended->kind == jobs::ExitKind::kLost ||
+       ended->kind == jobs::ExitKind::kExited || ended->kind == jobs::ExitKind::kSignaled)) {
+    ended->kind = jobs::ExitKind::kStopped;
+    ended->message = "stopped (" + ended->message + ")";
+  }
+  // When user code started: Slurm's StartTime is when the allocation began
+  // (or, for a job cancelled while pending, when it was cancelled).
+  if (auto started = ReadStarted(dir)) {
+    ended->started_micros = *started;
+  } else if (!Exists(dir + "/" + runner::kRunnerFile)) {
+    ended->started_micros = 0;
+  }
+  if (ended->ended_micros == 0) ended->ended_micros = clock_.NowMicros();
+  std::string log = runner::ReadFile(dir + "/" + runner::kRunnerLogFile).value_or("");
+  if (!log.empty()) ended->message += "; runner: " + Tail(log, 500);
+  // Later polls (and other control planes) see the same answer.
+  runner::WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
+  runner::WriteFileAtomic(dir + "/" + runner::kResultFile, runner::ExitInfoToJson(*ended).dump());
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(h.slurm_id);
+  return ended;
+}
+
+Status SlurmSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds) {
+  ASSIGN_OR_RETURN(ParsedHandle h, ParseHandle(handle));
+  if (!Exists(h.state_dir + "/" + runner::kRequestFile)) {
+    return NotFoundError("no Slurm job state at \"" + h.state_dir + "\"");
+  }
+  if (grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (Exists(h.state_dir + "/" + runner::kResultFile)) return OkStatus();  // already over
+  StopRecord rec;
+  rec.grace_seconds = grace_seconds;
+  rec.requested_micros = clock_.NowMicros();
+  if (auto earlier = ReadStop(h.state_dir)) rec = *earlier;  // keep the first deadline
+  if (std::string e = WriteStop(h.state_dir, rec); !e.empty()) return InternalError(e);
+  // Until the runner is up there is nothing to stop gracefully.
+  bool started = Exists(h.state_dir + "/" + runner::kRunnerFile);
+  std::vector<std::string> argv = {"scancel"};
+  if (started) {
+    argv.push_back("--batch");
+    argv.push_back("--signal=TERM");
+  }
+  argv.push_back(h.slurm_id);
+  ASSIGN_OR_RETURN(CommandResult r, options_.commands->Run(argv));
+  if (r.exit_code != 0 && !Contains(r.err, "already completing or completed") &&
+      !Contains(r.err, "Invalid job id")) {
+    return UnavailableError("scancel " + h.slurm_id + " failed (exit " +
+                            std::to_string(r.exit_code) + "): " + Tail(r.err, 1000));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.erase(h.slurm_id);  // the next Poll asks Slurm afresh
+  return OkStatus();
+}
+
+std::optional<int64_t> SlurmSubstrate::StartedMicros(const jobs::JobHandle& handle) {
+  auto h = ParseHandle(handle);
+  if (!h.ok()) return std::nullopt;
+  return ReadStarted(h->state_dir);
+}
+
+}  // namespace tandem::compute::slurm

@@ -1,0 +1,77 @@
+#include "compute/transform/service.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#ifndef TANDEM_TRANSFORM_PATH
+#define TANDEM_TRANSFORM_PATH ""
+#endif
+
+namespace tandem::compute::transform {
+
+namespace fs = std::filesystem;
+
+std::string TransformBinaryPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::string sibling = (self.parent_path() / "tandem-transform").string();
+    if (::access(sibling.c_str(), X_OK) == 0) return sibling;
+  }
+  const char* env = std::getenv("TANDEM_TRANSFORM_PATH");
+  if (env != nullptr && *env != '\0') return env;
+  return TANDEM_TRANSFORM_PATH;
+}
+
+StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobService& jobs,
+                                          registry::ModelRegistry& registry,
+                                          const std::string& transform_binary) {
+  if (transform_binary.empty() || ::access(transform_binary.c_str(), X_OK) != 0) {
+    return FailedPreconditionError("tandem-transform not found or not executable at '" +
+                                   transform_binary + "' (set TANDEM_TRANSFORM_PATH)");
+  }
+  StatusOr<registry::ModelVersion> version =
+      spec.model.alias.empty() ? registry.GetVersion(spec.model.name, spec.model.version)
+                               : registry.GetVersionByAlias(spec.model.name, spec.model.alias);
+  if (!version.ok()) return Annotate(version.status(), "model " + spec.model.ToString());
+  if (version->status != registry::VersionStatus::kReady) {
+    return FailedPreconditionError("model " + spec.model.ToString() + " (version " +
+                                   std::to_string(version->version) + ") is not READY");
+  }
+  // The artifact's key keeps its file name (a single registered model.json
+  // must stage as *.json); the digest is the fallback.
+  auto key = version->tags.find("artifact_key");
+  const std::string source =
+      key != version->tags.end() && !key->second.empty() ? key->second : version->source;
+  jobs::JobSpec job = TransformJobSpec(spec, source, transform_binary);
+  job.hyperparameters["model_version"] = version->version;
+  return jobs.Submit(job);
+}
+
+bool IsTransformJob(const jobs::JobRecord& record) {
+  auto it = record.spec.environment.find(kJobKindVariable);
+  return it != record.spec.environment.end() && it->second == "transform";
+}
+
+Json TransformJobJson(const jobs::JobRecord& record) {
+  Json j = record.ToJson();
+  j["kind"] = IsTransformJob(record) ? "transform" : "training";
+  Json t = Json::object();
+  auto hp = [&](const char* k) {
+    auto it = record.spec.hyperparameters.find(k);
+    return it == record.spec.hyperparameters.end() ? Json() : it->second;
+  };
+  auto in = record.spec.inputs.find(kTransformInputChannel);
+  t["model"] = hp("model");
+  t["model_version"] = hp("model_version");
+  t["input"] = in == record.spec.inputs.end() ? "" : in->second;
+  t["content_type"] = hp("content_type");
+  t["batch_strategy"] = hp("batch_strategy");
+  t["output_prefix"] = record.spec.publish_prefix;
+  j["transform"] = t;
+  return j;
+}
+
+}  // namespace tandem::compute::transform

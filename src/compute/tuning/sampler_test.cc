@@ -1,0 +1,184 @@
+#include "compute/tuning/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "compute/tuning/tpe.h"
+
+namespace tandem::compute::tuning {
+namespace {
+
+ParameterRange Cont(std::string name, double lo, double hi, Scaling s = Scaling::kLinear) {
+  ParameterRange r;
+  r.name = std::move(name);
+  r.type = ParamType::kContinuous;
+  r.min = lo;
+  r.max = hi;
+  r.scaling = s;
+  return r;
+}
+
+ParameterRange Int(std::string name, int64_t lo, int64_t hi, Scaling s = Scaling::kLinear) {
+  ParameterRange r = Cont(std::move(name), lo, hi, s);
+  r.type = ParamType::kInteger;
+  return r;
+}
+
+ParameterRange Cat(std::string name, std::vector<Json> values) {
+  ParameterRange r;
+  r.name = std::move(name);
+  r.type = ParamType::kCategorical;
+  r.values = std::move(values);
+  return r;
+}
+
+std::vector<ParameterRange> Space() {
+  return {Cont("lin", -2, 3),
+          Cont("log", 1e-4, 1, Scaling::kLogarithmic),
+          Cont("rev", 0.9, 0.9999, Scaling::kReverseLogarithmic),
+          Int("depth", 2, 6),
+          Int("logint", 1, 1000, Scaling::kLogarithmic),
+          Cat("booster", {"gbtree", "dart", 3})};
+}
+
+void ExpectInRange(const std::vector<ParameterRange>& space, const Params& p) {
+  ASSERT_EQ(p.size(), space.size());
+  for (const auto& r : space) {
+    const Json& v = p.at(r.name);
+    if (r.type == ParamType::kCategorical) {
+      EXPECT_NE(std::find(r.values.begin(), r.values.end(), v), r.values.end()) << v;
+      continue;
+    }
+    ASSERT_TRUE(v.is_number()) << r.name;
+    if (r.type == ParamType::kInteger) {
+      EXPECT_TRUE(v.is_number_integer()) << r.name;
+    }
+    EXPECT_GE(v.get<double>(), r.min) << r.name;
+    EXPECT_LE(v.get<double>(), r.max) << r.name;
+  }
+}
+
+TEST(TuningSpaceTest, UnitRoundTrip) {
+  for (const auto& r : Space()) {
+    for (double u : {0.0, 0.1, 0.5, 0.93, 1.0}) {
+      Json v = FromUnit(r, u);
+      Json back = FromUnit(r, ToUnit(r, v));
+      EXPECT_EQ(back, v) << r.name << " u=" << u;
+    }
+  }
+  EXPECT_EQ(ToUnit(Cat("c", {"a", "b"}), "z"), -1);
+}
+
+TEST(RandomSamplerTest, InRangeReproducibleAndScaled) {
+  auto space = Space();
+  auto a = MakeRandomSampler(space, 11), b = MakeRandomSampler(space, 11),
+       c = MakeRandomSampler(space, 12);
+  int below_geo_mean = 0, rev_above = 0, differs = 0;
+  std::set<Json> depths, boosters;
+  const int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    auto p = a->Suggest(i, {});
+    ASSERT_TRUE(p.ok());
+    ExpectInRange(space, *p);
+    EXPECT_EQ(*p, *b->Suggest(i, {}));
+    differs += *p != *c->Suggest(i, {});
+    below_geo_mean += p->at("log").get<double>() < 1e-2;  // sqrt(1e-4 * 1)
+    rev_above += p->at("rev").get<double>() > 0.999;      // 1 - sqrt(0.1 * 0.0001)... in log(1-x)
+    depths.insert(p->at("depth"));
+    boosters.insert(p->at("booster"));
+  }
+  EXPECT_GT(differs, n * 9 / 10);
+  // Logarithmic: half the draws below the geometric mean (linear would give 1%).
+  EXPECT_NEAR(below_geo_mean, n / 2, n / 20);
+  // ReverseLogarithmic on [0.9, 0.9999]: -ln(1-x) uniform on [2.30, 9.21];
+  // x > 0.999 <=> -ln(1-x) > 6.91: a third of the draws (linear: 1%).
+  EXPECT_NEAR(rev_above, n / 3, n / 20);
+  EXPECT_EQ(depths.size(), 5u);
+  EXPECT_EQ(boosters.size(), 3u);
+}
+
+TEST(GridSamplerTest, EnumeratesCartesianProductThenStops) {
+  std::vector<ParameterRange> space = {Int("depth", 2, 4), Cat("booster", {"a", "b"})};
+  auto grid = MakeGridSampler(space);
+  ASSERT_TRUE(grid.ok());
+  EXPECT_EQ(GridSize(space), 6);
+  std::set<Params> seen;
+  for (int i = 0; i < 6; ++i) {
+    auto p = (*grid)->Suggest(i, {});
+    ASSERT_TRUE(p.ok());
+    ExpectInRange(space, *p);
+    seen.insert(*p);
+  }
+  EXPECT_EQ(seen.size(), 6u);
+  EXPECT_EQ((*(*grid)->Suggest(0, {}))["booster"], "a");
+  EXPECT_EQ((*(*grid)->Suggest(1, {}))["booster"], "b");
+  auto done = (*grid)->Suggest(6, {});
+  EXPECT_EQ(done.status().code(), StatusCode::kOutOfRange);
+}
+
+TEST(GridSamplerTest, RefusesContinuousAndHugeGrids) {
+  auto cont = MakeGridSampler({Int("a", 1, 3), Cont("x", 0, 1)});
+  ASSERT_FALSE(cont.ok());
+  EXPECT_NE(std::string(cont.status().message()).find("'x' is Continuous"), std::string::npos);
+  auto huge = MakeGridSampler({Int("a", 1, 1000), Int("b", 1, 1000)}, 10'000);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(std::string(huge.status().message()).find("range 'b'"), std::string::npos);
+}
+
+TEST(TpeSamplerTest, InRangeAndReproducibleWithHistory) {
+  auto space = Space();
+  auto a = MakeTpeSampler(space, 3), b = MakeTpeSampler(space, 3);
+  std::vector<Observation> hist;
+  for (int i = 0; i < 40; ++i) {
+    auto p = a->Suggest(i, hist);
+    ASSERT_TRUE(p.ok());
+    ExpectInRange(space, *p);
+    EXPECT_EQ(*p, *b->Suggest(i, hist)) << i;
+    double loss = std::pow(std::log10(p->at("log").get<double>()) + 2, 2) +
+                  (p->at("booster") == "dart" ? 0 : 1);
+    hist.push_back({*p, loss});
+  }
+  // TPE exploits: the last 20 suggestions favour the good category.
+  int dart = 0;
+  for (int i = 20; i < 40; ++i) dart += hist[i].params.at("booster") == "dart";
+  EXPECT_GE(dart, 12);
+}
+
+double Quadratic(const Params& p) {
+  double x = p.at("x").get<double>(), y = p.at("y").get<double>();
+  double z = std::log10(p.at("lr").get<double>());
+  return (x - 0.3) * (x - 0.3) + (y + 1.2) * (y + 1.2) + (z + 2.5) * (z + 2.5);
+}
+
+double BestOf(Sampler& s, int trials) {
+  std::vector<Observation> hist;
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < trials; ++i) {
+    auto p = s.Suggest(i, hist);
+    EXPECT_TRUE(p.ok());
+    double loss = Quadratic(*p);
+    best = std::min(best, loss);
+    hist.push_back({*p, loss});
+  }
+  return best;
+}
+
+TEST(TpeSamplerTest, BeatsRandomOnAQuadraticOverSeeds) {
+  std::vector<ParameterRange> space = {Cont("x", -5, 5), Cont("y", -5, 5),
+                                       Cont("lr", 1e-5, 1, Scaling::kLogarithmic)};
+  int tpe_wins = 0;
+  const int seeds = 20;
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    auto tpe = MakeTpeSampler(space, seed);
+    auto rnd = MakeRandomSampler(space, seed);
+    tpe_wins += BestOf(*tpe, 60) < BestOf(*rnd, 60);
+  }
+  EXPECT_GE(tpe_wins, 15) << "TPE won on " << tpe_wins << " of " << seeds << " seeds";
+}
+
+}  // namespace
+}  // namespace tandem::compute::tuning

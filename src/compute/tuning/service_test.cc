@@ -1,0 +1,409 @@
+// The tuning service end to end: an in-process JobService on the real local
+// substrate, SQLite, a file store, the SQL bus and registry; trials run a
+// tiny shell script that prints its objective.
+#include "compute/tuning/service.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "common/ids.h"
+#include "compute/substrates/local/substrate.h"
+#include "compute/testing/glue_env.h"
+#include "glue/bus/event_types.h"
+#include "glue/bus/sql_event_bus.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tandem::compute::tuning {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr int64_t kTimeoutMs = 120'000;
+
+// loss at step i = x + 1 / (i + 1); prints `steps` lines, sleeping `pause`
+// seconds between them; a model file so the job can be registered.
+constexpr char kTrainer[] = R"(#!/bin/sh
+set -e
+x=0; steps=3; pause=0
+while [ $# -gt 0 ]; do
+  case "$1" in -x | --x) x=$2; shift;; --steps) steps=$2; shift;; --pause) pause=$2; shift;; esac
+  shift
+done
+i=0
+while [ "$i" -lt "$steps" ]; do
+  awk -v x="$x" -v i="$i" 'BEGIN { printf "step %d loss=%.6f\n", i, x + 1 / (i + 1) }'
+  i=$((i + 1))
+  [ "$pause" = 0 ] || sleep "$pause"
+done
+echo "x=$x" > "$SM_MODEL_DIR/model.txt"
+)";
+
+class TuningServiceTest : public testing::GlueTestEnv {
+ protected:
+  void SetUp() override {
+    OpenGlue("/tmp/tandem-tuning-");
+    ASSERT_FALSE(HasFatalFailure());
+    fs::create_directories(home_ + "/src");
+    std::ofstream(home_ + "/src/train.sh") << kTrainer;
+    fs::permissions(home_ + "/src/train.sh", fs::perms::owner_all | fs::perms::group_read |
+                                                 fs::perms::group_exec | fs::perms::others_read |
+                                                 fs::perms::others_exec);
+    local::LocalSubstrateOptions lopts;
+    lopts.capacity_cpus = 3;
+    lopts.grace_seconds = 2;
+    auto substrate = local::LocalSubstrate::Create(lopts);
+    ASSERT_TRUE(substrate.ok()) << substrate.status();
+    jobs::JobServiceOptions opts;
+    opts.home = home_;
+    opts.db = db_.get();
+    opts.outbox = bus_->outbox();
+    opts.store = store_.get();
+    opts.registry = registry_.get();
+    opts.substrate = *std::move(substrate);
+    opts.stop_grace_seconds = 2;
+    auto jobs = jobs::JobService::Open(std::move(opts));
+    ASSERT_TRUE(jobs.ok()) << jobs.status();
+    jobs_ = *std::move(jobs);
+    ASSERT_TRUE(jobs_->Recover().ok());
+    jobs_->Start();
+    OpenTuning();
+  }
+
+  void TearDown() override {
+    tuning_.reset();
+    jobs_.reset();
+    RemoveHome();
+  }
+
+  void OpenTuning() {
+    TuningServiceOptions o;
+    o.db = db_.get();
+    o.outbox = bus_->outbox();
+    o.jobs = jobs_.get();
+    o.registry = registry_.get();
+    o.poll_interval_ms = 50;
+    auto t = TuningService::Open(o);
+    ASSERT_TRUE(t.ok()) << t.status();
+    tuning_ = *std::move(t);
+    tuning_->Start();
+  }
+
+  TuningSpec Spec(const std::string& yaml) {
+    std::string text = yaml + R"(
+training_job:
+  team: growth
+  entry_point: train.sh
+  source_dir: )" + home_ +
+                       R"(/src
+  resources: {cpus: 1}
+  max_runtime_seconds: 120
+  metric_definitions: [{name: loss, regex: 'loss=([-0-9.]+)'}]
+)";
+    auto spec = TuningSpec::Parse(text);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    return spec.ok() ? *spec : TuningSpec{};
+  }
+
+  TuningRecord RunToEnd(const TuningSpec& spec) {
+    auto created = tuning_->Create(spec);
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return {};
+    auto done = tuning_->WaitFor(
+        created->name, [](const TuningRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+    EXPECT_TRUE(done.ok()) << done.status();
+    return done.ok() ? *done : TuningRecord{};
+  }
+
+  std::vector<TuningTrial> Trials(const std::string& name) {
+    auto t = tuning_->Trials(name);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? *t : std::vector<TuningTrial>{};
+  }
+
+  std::vector<std::string> EventStates(const std::string& name) {
+    std::vector<std::string> out;
+    bus::TailOptions opts;
+    opts.limit = 1000;
+    auto tail = bus_->Tail(opts);
+    EXPECT_TRUE(tail.ok()) << tail.status();
+    if (!tail.ok()) return out;
+    for (const auto& e : tail->events) {
+      if (e.event.detail_type == bus::events::kTuningJobStateChange &&
+          e.event.detail.value("name", "") == name) {
+        out.push_back(e.event.detail["state"].get<std::string>());
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<jobs::JobService> jobs_;
+  std::unique_ptr<TuningService> tuning_;
+};
+
+TEST_F(TuningServiceTest, RandomSearchRecordsBestRegistersAndEmitsEvents) {
+  TuningSpec spec = Spec(R"(
+name: rand-tune
+objective: {metric: loss, type: Minimize}
+strategy: Random
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 5
+max_parallel_jobs: 2
+seed: 3
+register: {model: tuned-model, alias: champion}
+)");
+  TuningRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  EXPECT_EQ(r.counts.completed, 5);
+  auto trials = Trials("rand-tune");
+  ASSERT_EQ(trials.size(), 5u);
+  double best = 1e9;
+  std::set<std::string> job_ids;
+  for (const auto& t : trials) {
+    ASSERT_TRUE(t.objective);
+    // The final value of `loss` (3 steps: x + 1/3) and all intermediate values.
+    double x = t.params.at("x").get<double>();
+    EXPECT_NEAR(*t.objective, x + 1.0 / 3, 1e-5);
+    EXPECT_EQ(t.intermediate.size(), 3u);
+    EXPECT_EQ(t.job_name, "rand-tune-" + std::to_string(t.index));
+    best = std::min(best, *t.objective);
+    job_ids.insert(t.job_id);
+    auto job = jobs_->Get(t.job_id);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->spec.hyperparameters.at("x"), t.params.at("x"));
+    EXPECT_FALSE(job->spec.register_model);  // only the best is registered
+  }
+  EXPECT_EQ(job_ids.size(), 5u);
+  ASSERT_TRUE(r.best);
+  EXPECT_EQ(*r.best->objective, best);
+  EXPECT_EQ(r.registered_model, "tuned-model");
+  auto v = registry_->GetVersionByAlias("tuned-model", "champion");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->version, r.registered_version);
+  EXPECT_EQ(v->tags.at("job_id"), r.best->job_id);
+  EXPECT_EQ(v->tags.at("tuning_job"), "rand-tune");
+  EXPECT_EQ(EventStates("rand-tune"), (std::vector<std::string>{"InProgress", "Completed"}));
+}
+
+TEST_F(TuningServiceTest, MedianRuleStopsWorseTrialsEarlyNotFailed) {
+  // Grid x = 0..6 one at a time: 0, 1, 2 complete; from x = 3 on every trial
+  // is worse than the median of the completed running averages at step 1
+  // and is stopped long before its 20 steps.
+  TuningSpec spec = Spec(R"(
+name: median-tune
+objective: {metric: loss, type: Minimize}
+strategy: Grid
+parameter_ranges: [{name: x, type: Integer, min: 0, max: 5}]
+max_jobs: 6
+max_parallel_jobs: 1
+early_stopping: Auto
+)");
+  spec.training_job.hyperparameters["steps"] = 20;
+  spec.training_job.hyperparameters["pause"] = 0.15;
+  TuningRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  auto trials = Trials("median-tune");
+  ASSERT_EQ(trials.size(), 6u);
+  for (const auto& t : trials) {
+    int x = t.params.at("x").get<int>();
+    if (x < 3) {
+      EXPECT_EQ(t.state, TrialState::kCompleted) << x;
+      EXPECT_EQ(t.intermediate.size(), 20u);
+    } else {
+      EXPECT_EQ(t.state, TrialState::kStoppedEarly) << x;
+      EXPECT_LT(t.intermediate.size(), 20u);
+      auto job = jobs_->Get(t.job_id);
+      ASSERT_TRUE(job.ok());
+      EXPECT_EQ(job->state, jobs::JobState::kStopped);
+    }
+  }
+  EXPECT_EQ(r.counts.stopped_early, 3);
+  EXPECT_EQ(r.counts.failed, 0);
+  EXPECT_EQ(r.best->params.at("x"), 0);
+}
+
+TEST_F(TuningServiceTest, HyperbandPromotesWithTheResourceAsHyperparameter) {
+  TuningSpec spec = Spec(R"(
+name: hb-tune
+objective: {metric: loss, type: Minimize}
+strategy: Hyperband
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+hyperband: {min_resource: 1, max_resource: 9, reduction_factor: 3, resource_param: steps}
+max_jobs: 12
+max_parallel_jobs: 3
+seed: 5
+)");
+  TuningRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  auto trials = Trials("hb-tune");
+  ASSERT_EQ(trials.size(), 12u);
+  std::map<int64_t, Json> rung0_params;
+  int promoted = 0;
+  for (const auto& t : trials) {
+    EXPECT_EQ(t.state, TrialState::kCompleted);
+    int64_t expected_resource = t.rung == 0 ? 1 : t.rung == 1 ? 3 : 9;
+    EXPECT_EQ(t.resource, expected_resource);
+    EXPECT_EQ(t.params.at("steps"), expected_resource);
+    EXPECT_EQ(t.intermediate.size(), static_cast<size_t>(expected_resource));
+    if (t.rung == 0) {
+      rung0_params[t.config] = t.params.at("x");
+    } else {
+      ++promoted;
+      ASSERT_TRUE(rung0_params.count(t.config)) << "promoted before it ran at rung 0";
+      EXPECT_EQ(t.params.at("x"), rung0_params[t.config]);
+    }
+  }
+  EXPECT_GE(promoted, 2);
+  ASSERT_TRUE(r.best);
+}
+
+TEST_F(TuningServiceTest, ResumesAfterRestartWithoutDuplicateTrials) {
+  TuningSpec spec = Spec(R"(
+name: restart-tune
+objective: {metric: loss, type: Maximize}
+strategy: Bayesian
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 4
+max_parallel_jobs: 1
+)");
+  spec.training_job.hyperparameters["pause"] = 0.2;
+  auto created = tuning_->Create(spec);
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto one = tuning_->WaitFor(
+      "restart-tune", [](const TuningRecord& r) { return r.counts.total() >= 1; }, kTimeoutMs);
+  ASSERT_TRUE(one.ok()) << one.status();
+  tuning_.reset();  // the control plane dies; the trial keeps running
+  OpenTuning();
+  auto done = tuning_->WaitFor(
+      "restart-tune", [](const TuningRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, TuningState::kCompleted);
+  EXPECT_EQ(done->counts.completed, 4);
+  for (int i = 0; i < 4; ++i) {
+    jobs::JobFilter f;
+    f.name = "restart-tune-" + std::to_string(i);
+    auto page = jobs_->List(f);
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(page->jobs.size(), 1u) << f.name;
+  }
+  EXPECT_GT(*done->best->objective, 0);
+}
+
+TEST_F(TuningServiceTest, StopStopsRunningTrials) {
+  TuningSpec spec = Spec(R"(
+name: stop-tune
+objective: {metric: loss, type: Minimize}
+strategy: Random
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 6
+max_parallel_jobs: 2
+)");
+  spec.training_job.hyperparameters["steps"] = 1000;
+  spec.training_job.hyperparameters["pause"] = 0.1;
+  ASSERT_TRUE(tuning_->Create(spec).ok());
+  ASSERT_TRUE(
+      tuning_
+          ->WaitFor(
+              "stop-tune", [](const TuningRecord& r) { return r.counts.running == 2; }, kTimeoutMs)
+          .ok());
+  auto stopping = tuning_->Stop("stop-tune");
+  ASSERT_TRUE(stopping.ok()) << stopping.status();
+  EXPECT_EQ(stopping->state, TuningState::kStopping);
+  auto done = tuning_->WaitFor(
+      "stop-tune", [](const TuningRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, TuningState::kStopped);
+  EXPECT_EQ(done->counts.stopped, 2);
+  EXPECT_EQ(done->counts.total(), 2);
+  EXPECT_EQ(tuning_->Stop("stop-tune").status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(EventStates("stop-tune"),
+            (std::vector<std::string>{"InProgress", "Stopping", "Stopped"}));
+}
+
+TEST_F(TuningServiceTest, FailuresAreReportedWithTheirCause) {
+  // A refused template fails the tuning job at once.
+  TuningSpec bad = Spec(R"(
+name: bad-template
+objective: {metric: loss, type: Minimize}
+strategy: Random
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 3
+)");
+  bad.training_job.source_dir = home_ + "/missing";
+  TuningRecord r = RunToEnd(bad);
+  EXPECT_EQ(r.state, TuningState::kFailed);
+  EXPECT_THAT(r.failure_reason, HasSubstr("training_job refused"));
+  EXPECT_EQ(r.counts.total(), 1);
+  // Trials that never report the objective: Failed with the reason.
+  TuningSpec silent = Spec(R"(
+name: silent
+objective: {metric: loss, type: Minimize}
+strategy: Random
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 2
+max_parallel_jobs: 2
+)");
+  silent.training_job.metric_definitions = {{"loss", "nothing-prints-this=(.*)"}};
+  r = RunToEnd(silent);
+  EXPECT_EQ(r.state, TuningState::kFailed);
+  EXPECT_THAT(r.failure_reason, HasSubstr("never reported"));
+  EXPECT_EQ(r.counts.failed, 2);
+  // Create-time checks.
+  EXPECT_EQ(tuning_->Create(silent).status().code(), StatusCode::kAlreadyExists);
+  TuningSpec warm = silent;
+  warm.name = "warm";
+  warm.warm_start_parents = {"nope"};
+  EXPECT_EQ(tuning_->Create(warm).status().code(), StatusCode::kNotFound);
+  warm.warm_start_parents = {"silent"};
+  warm.objective.metric = "other";
+  warm.training_job.metric_definitions.push_back({"other", "other=(.*)"});
+  auto mismatch = tuning_->Create(warm);
+  EXPECT_EQ(mismatch.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mismatch.status().message()), HasSubstr("tuned objective loss"));
+}
+
+TEST_F(TuningServiceTest, WarmStartSeedsTheSamplerWithParentTrials) {
+  TuningSpec parent = Spec(R"(
+name: parent
+objective: {metric: loss, type: Minimize}
+strategy: Random
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 10
+max_parallel_jobs: 3
+seed: 1
+)");
+  ASSERT_EQ(RunToEnd(parent).state, TuningState::kCompleted);
+  // TPE needs 10 observations before it stops sampling at random: with the
+  // parent's 10, the child's first trial is already a TPE suggestion, near
+  // the parent's best region (x close to 0).
+  TuningSpec child = Spec(R"(
+name: child
+objective: {metric: loss, type: Minimize}
+strategy: Bayesian
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 3
+max_parallel_jobs: 1
+seed: 1
+warm_start: {parents: [parent]}
+)");
+  TuningRecord r = RunToEnd(child);
+  ASSERT_EQ(r.state, TuningState::kCompleted);
+  auto parent_trials = Trials("parent");
+  double parent_best = 1e9, parent_mean = 0;
+  for (const auto& t : parent_trials) {
+    parent_best = std::min(parent_best, *t.objective);
+    parent_mean += *t.objective / parent_trials.size();
+  }
+  // The child's trials concentrate around the parent's best x: on average
+  // better than the parent's (random) trials.
+  double child_mean = 0;
+  auto child_trials = Trials("child");
+  for (const auto& t : child_trials) child_mean += *t.objective / child_trials.size();
+  EXPECT_LT(child_mean, parent_mean);
+  EXPECT_LT(*r.best->objective, parent_best + 0.5);
+}
+
+}  // namespace
+}  // namespace tandem::compute::tuning

@@ -1,0 +1,132 @@
+#include "glue/sql/testing/database_test_base.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace tandem::sql {
+
+Status DatabaseTestBase::Exec(const std::string& sql, const std::vector<Value>& params) {
+  return db_->WithTransaction([&](Transaction& tx) { return tx.Exec(sql, params).status(); });
+}
+
+StatusOr<std::vector<Row>> DatabaseTestBase::Query(const std::string& sql,
+                                                   const std::vector<Value>& params) {
+  std::vector<Row> out;
+  Status st = db_->Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, tx.Query(sql, params));
+    return OkStatus();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status DatabaseTestBase::MakeCounter() {
+  RETURN_IF_ERROR(Exec("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"));
+  return Exec("INSERT INTO counter (id, n) VALUES (1, 0)");
+}
+
+Status DatabaseTestBase::Increment(Database& db) {
+  return db.WithTransaction([](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = 1"));
+    return tx.Exec("UPDATE counter SET n = ? WHERE id = 1", {r.Int(0) + 1}).status();
+  });
+}
+
+int64_t DatabaseTestBase::Counter() {
+  auto rows = Query("SELECT n FROM counter WHERE id = 1");
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() && !rows->empty() ? (*rows)[0].Int(0) : -1;
+}
+
+void DatabaseTestBase::RunMigrationsAreOrderedAndIdempotent() {
+  std::vector<Migration> ms = {
+      {2, "add_col", "ALTER TABLE m ADD COLUMN b TEXT; INSERT INTO m (a, b) VALUES (2, 'x');"},
+      {1, "create",
+       "CREATE TABLE m (a INTEGER);\n-- comment; with semicolon\nINSERT INTO m (a) "
+       "VALUES (1)"},
+  };
+  ASSERT_TRUE(db_->Migrate("comp", ms).ok());
+  ASSERT_TRUE(db_->Migrate("comp", ms).ok());  // no-op
+  auto rows = Query("SELECT a, b FROM m ORDER BY a");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_TRUE((*rows)[0].IsNull(1));
+  EXPECT_EQ((*rows)[1].Text(1), "x");
+  auto applied = Query(
+      "SELECT version, name FROM schema_migrations WHERE component = 'comp' "
+      "ORDER BY version");
+  ASSERT_TRUE(applied.ok());
+  ASSERT_EQ(applied->size(), 2u);
+  EXPECT_EQ((*applied)[1].Text(1), "add_col");
+  // A later migration is applied on top; a broken one leaves nothing behind.
+  ms.push_back({3, "broken", "INSERT INTO m (a) VALUES (3); SELEC oops"});
+  Status st = db_->Migrate("comp", ms);
+  EXPECT_EQ(st.code(), StatusCode::kInternal);
+  EXPECT_NE(std::string(st.message()).find("comp/3"), std::string::npos) << st;
+  rows = Query("SELECT COUNT(*) FROM m");
+  EXPECT_EQ((*rows)[0].Int(0), 2);
+  // Other components are independent; duplicate versions are rejected.
+  EXPECT_TRUE(db_->Migrate("other", {{1, "x", "CREATE TABLE o (a INTEGER)"}}).ok());
+  EXPECT_EQ(db_->Migrate("dup", {{1, "a", "SELECT 1"}, {1, "b", "SELECT 1"}}).code(),
+            StatusCode::kInvalidArgument);
+}
+
+void DatabaseTestBase::RunConcurrentMigrationsApplyOnce() {
+  std::vector<Migration> ms = {{1, "create", "CREATE TABLE m (a INTEGER)"},
+                               {2, "seed", "INSERT INTO m (a) VALUES (1)"}};
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto db = Database::Open(uri_);
+      if (!db.ok() || !(*db)->Migrate("race", ms).ok()) failures++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto rows = Query("SELECT COUNT(*) FROM m");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].Int(0), 1);
+}
+
+void DatabaseTestBase::RunThreadsIncrementExactly() {
+  ASSERT_TRUE(MakeCounter().ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        if (!Increment(*db_).ok()) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Counter(), 400);
+}
+
+void DatabaseTestBase::RunTwoProcessesIncrementExactly() {
+  ASSERT_TRUE(MakeCounter().ok());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Child: its own connection; exit code reports failures.
+    auto db = Database::Open(uri_);
+    if (!db.ok()) _exit(2);
+    int failed = 0;
+    for (int i = 0; i < 200; ++i) failed += Increment(**db).ok() ? 0 : 1;
+    _exit(failed == 0 ? 0 : 1);
+  }
+  int failed = 0;
+  for (int i = 0; i < 200; ++i) failed += Increment(*db_).ok() ? 0 : 1;
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(Counter(), 400);
+}
+
+}  // namespace tandem::sql

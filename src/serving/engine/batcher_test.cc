@@ -1,0 +1,129 @@
+#include "serving/engine/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <thread>
+
+#include "serving/testing/test_util.h"
+
+namespace tandem::serving::engine {
+namespace {
+
+using testing::SumPredictor;
+
+TEST(BatcherTest, ValidatesOptions) {
+  EXPECT_TRUE(ValidateBatchOptions({}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({0, 0, 1, 1}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({8, -1, 1, 1}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({8, 0, 0, 1}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({8, 0, 1, 0}).ok());
+}
+
+TEST(BatcherTest, DirectPathRunsOnTheCaller) {
+  testing::SumPredictor p(3);
+  ModelMetrics m;
+  Batcher b("m", p, {1, 0, 16, 1}, &m, Clock::Real());
+  float rows[6] = {1, 2, 3, 4, 5, NAN};
+  float out[2];
+  BatchTiming t;
+  ASSERT_TRUE(b.Predict(rows, 2, 3, out, &t).ok());
+  EXPECT_EQ(out[0], 6);
+  EXPECT_EQ(out[1], 9);
+  EXPECT_EQ(t.batch_rows, 2u);
+  EXPECT_EQ(m.batches.load(), 1u);
+}
+
+// Many threads, each with its own rows: every caller gets exactly its own
+// scores back, and requests really were batched together.
+TEST(BatcherTest, ConcurrentCallersGetTheirOwnResults) {
+  testing::SumPredictor p(4);
+  ModelMetrics m;
+  Batcher b("m", p, {16, 2000, 1024, 2}, &m, Clock::Real());
+  constexpr int kThreads = 16, kPerThread = 200;
+  std::atomic<int> wrong{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        size_t n = 1 + (i % 3);
+        std::vector<float> rows(n * 4);
+        for (size_t r = 0; r < n; ++r) {
+          for (int c = 0; c < 4; ++c) rows[r * 4 + c] = static_cast<float>(t * 1000 + i + r);
+        }
+        std::vector<float> out(n, -1);
+        // Some callers send fewer columns (the rest count as missing).
+        size_t cols = (i % 5 == 0) ? 2 : 4;
+        std::vector<float> narrow;
+        const float* src = rows.data();
+        if (cols == 2) {
+          for (size_t r = 0; r < n; ++r)
+            narrow.insert(narrow.end(), {rows[r * 4], rows[r * 4 + 1]});
+          src = narrow.data();
+        }
+        if (!b.Predict(src, n, cols, out.data()).ok()) {
+          failed++;
+          continue;
+        }
+        for (size_t r = 0; r < n; ++r) {
+          if (out[r] != static_cast<float>(cols) * static_cast<float>(t * 1000 + i + r)) wrong++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  // Fewer Predict calls than requests: batching happened.
+  EXPECT_LT(p.calls.load(), kThreads * kPerThread);
+  EXPECT_GT(m.batch_rows.count(), 0u);
+}
+
+TEST(BatcherTest, FullQueueIsResourceExhaustedAndOthersStillFinish) {
+  testing::SumPredictor p(1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> entered{0};
+  p.hook = [&](size_t) {
+    entered++;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  };
+  Batcher b("m", p, {2, 0, 2, 1}, nullptr, Clock::Real());
+  float one = 1, out[4];
+  // The first request occupies the only worker (blocked in Predict).
+  std::thread first([&] { EXPECT_TRUE(b.Predict(&one, 1, 1, &out[0]).ok()); });
+  while (entered.load() == 0) std::this_thread::yield();
+  // Two more fill the queue (size 2)...
+  std::vector<std::thread> queued;
+  for (int i = 0; i < 2; ++i) {
+    queued.emplace_back([&, i] { EXPECT_TRUE(b.Predict(&one, 1, 1, &out[1 + i]).ok()); });
+  }
+  // ... so the next one is refused until they drain.
+  while (b.queue_depth() < 2) std::this_thread::yield();
+  Status s = b.Predict(&one, 1, 1, &out[3]);
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(std::string(s.message()).find("queue is full"), std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  for (auto& t : queued) t.join();
+  EXPECT_EQ(out[1], 1);
+  EXPECT_EQ(out[2], 1);
+}
+
+TEST(BatcherTest, PredictErrorsReachEveryCallerOfTheBatch) {
+  testing::SumPredictor p(1);
+  Batcher b("m", p, {8, 1000, 64, 1}, nullptr, Clock::Real());
+  float rows[2] = {1, 2}, out[2];
+  // Two columns for a one-feature model: the predictor refuses the batch.
+  Status s = b.Predict(rows, 1, 2, out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s;
+}
+
+}  // namespace
+}  // namespace tandem::serving::engine

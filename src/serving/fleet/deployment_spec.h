@@ -1,0 +1,45 @@
+// A serving deployment: which model a fleet of replicas serves, how many, on
+// which port, and how they batch and scale. Read from YAML or JSON; unknown
+// or ill-typed fields are refused with InvalidArgument naming the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "serving/traffic/policy.h"
+
+namespace tandem::serving::fleet {
+
+struct DeploymentSpec {
+  std::string name;  // [a-z0-9-], 1..63, starts with a letter
+  std::string team;
+  std::string model;  // NAME@alias | NAME/VERSION | NAME
+  int min_replicas = 1;
+  int max_replicas = 1;
+  // Autoscaling (HPA rule) on mean in-flight requests per replica; 0 = off.
+  double target_in_flight_per_replica = 0;
+  int64_t scale_down_stabilization_s = 300;
+  double tolerance = 0.1;
+  int min_available = 0;  // disruption budget during rolling restarts
+  int port = 0;           // shared (SO_REUSEPORT) port; 0 = pick one at apply
+  int max_batch_size = 1;
+  int64_t max_queue_delay_us = 0;
+  int queue_size = 1024;
+  Json resources = Json::object();  // recorded, not enforced locally
+  traffic::TrafficPolicy traffic;   // optional `shadow:` and `canary:`
+
+  Json ToJson() const;
+  // True if replicas must be restarted to apply `other` (model, port,
+  // batching, traffic policies).
+  bool NeedsRestart(const DeploymentSpec& other) const;
+};
+
+// Parses YAML or JSON text into a validated spec.
+StatusOr<DeploymentSpec> ParseDeploymentSpec(std::string_view text);
+// Validates a JSON document (the REST body, or a stored spec).
+StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc);
+
+}  // namespace tandem::serving::fleet

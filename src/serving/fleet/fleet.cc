@@ -1,0 +1,779 @@
+#include "serving/fleet/fleet.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "common/http_client.h"
+#include "common/log.h"
+#include "glue/bus/event.h"
+#include "glue/bus/event_bus.h"
+#include "glue/bus/event_types.h"
+#include "glue/bus/outbox.h"
+#include "glue/registry/model_registry.h"
+#include "glue/sql/database.h"
+#include "serving/fleet/autoscaler.h"
+#include "serving/fleet/replica_process.h"
+
+namespace tandem::serving::fleet {
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<sql::Migration>& Migrations() {
+  // BIGINT: timestamps are microseconds (INTEGER is 32-bit on PostgreSQL;
+  // on SQLite both are the same 64-bit integer, so existing databases agree).
+  static const auto* m = new std::vector<sql::Migration>{
+      {1, "deployments",
+       "CREATE TABLE serving_deployments (name TEXT PRIMARY KEY, spec TEXT NOT NULL, "
+       "desired BIGINT NOT NULL, generation BIGINT NOT NULL, created_at BIGINT NOT NULL, "
+       "updated_at BIGINT NOT NULL);"
+       "CREATE TABLE serving_replicas (deployment TEXT NOT NULL, idx BIGINT NOT NULL, "
+       "pid BIGINT NOT NULL, start_time BIGINT NOT NULL, generation BIGINT NOT NULL, "
+       "admin_port BIGINT NOT NULL, started_at BIGINT NOT NULL, "
+       "PRIMARY KEY (deployment, idx))"}};
+  return *m;
+}
+
+struct Slot {
+  int index = 0;
+  pid_t pid = 0;
+  int64_t start_time = 0;
+  int64_t started_at_us = 0;
+  int64_t generation = 0;
+  int admin_port = 0;
+  bool ready = false;
+  bool adopted = false;
+  bool stopping = false;
+  int64_t stop_deadline_us = 0;
+  int failures = 0;
+  int restarts = 0;
+  int64_t next_start_us = 0;
+  int64_t version = 0;
+  std::string reason;           // why not ready (ReplicaStatus::reason)
+  std::string reported_reason;  // the last reason sent as an event
+};
+
+// The last non-empty line of `path` (at most 300 characters), "" if none.
+std::string LastLine(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = std::max<std::streamoff>(0, size - 4096);
+  in.seekg(from);
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) {
+    tail.pop_back();
+  }
+  size_t nl = tail.rfind('\n');
+  std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
+  if (line.size() > 300) line = line.substr(0, 297) + "...";
+  return line;
+}
+
+struct Deployment {
+  DeploymentSpec spec;
+  std::string model_name;
+  int desired = 0;
+  int64_t generation = 1;
+  int64_t created_at = 0;
+  bool deleting = false;
+  std::vector<Slot> slots;
+  std::unique_ptr<Autoscaler> autoscaler;
+};
+
+}  // namespace
+
+struct Fleet::Impl {
+  FleetOptions options;
+  sql::Database& db;
+  bus::EventBus* bus;
+  Clock& clock;
+  http::Client client;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, Deployment> deployments;  // guarded by mu
+  bool stop = false;
+  bool started = false;
+  std::thread loop;
+
+  Impl(FleetOptions o, sql::Database& d, bus::EventBus* b, Clock& c)
+      : options(std::move(o)), db(d), bus(b), clock(c) {}
+
+  fs::path Dir(const std::string& name) const {
+    return fs::path(options.home) / "deployments" / name;
+  }
+
+  void ResetAutoscaler(Deployment& d) {
+    d.autoscaler.reset();
+    if (d.spec.target_in_flight_per_replica <= 0) return;
+    AutoscalerOptions ao;
+    ao.min_replicas = d.spec.min_replicas;
+    ao.max_replicas = d.spec.max_replicas;
+    ao.target = d.spec.target_in_flight_per_replica;
+    ao.tolerance = d.spec.tolerance;
+    ao.stabilization_us = d.spec.scale_down_stabilization_s * 1'000'000;
+    d.autoscaler = std::make_unique<Autoscaler>(ao, clock);
+  }
+
+  // Writes the deployment row and its replica rows (+ an event) in one transaction.
+  Status Save(const Deployment& d, const std::string& change, Json extra = Json::object()) {
+    int64_t now = clock.NowMicros();
+    Json detail = {{"deployment", d.spec.name},
+                   {"state", change},
+                   {"model", d.spec.model},
+                   {"desired", d.desired},
+                   {"port", d.spec.port}};
+    for (auto& [k, v] : extra.items()) detail[k] = v;
+    Status s = db.WithTransaction([&](sql::Transaction& tx) -> Status {
+      RETURN_IF_ERROR(
+          tx.Exec("INSERT INTO serving_deployments (name, spec, desired, generation, created_at, "
+                  "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                  "spec = excluded.spec, desired = excluded.desired, generation = "
+                  "excluded.generation, "
+                  "updated_at = excluded.updated_at",
+                  {d.spec.name, d.spec.ToJson().dump(), int64_t{d.desired}, d.generation,
+                   d.created_at, now})
+              .status());
+      RETURN_IF_ERROR(
+          tx.Exec("DELETE FROM serving_replicas WHERE deployment = ?", {d.spec.name}).status());
+      for (const Slot& s : d.slots) {
+        if (s.stopping) continue;
+        RETURN_IF_ERROR(tx.Exec("INSERT INTO serving_replicas (deployment, idx, pid, start_time, "
+                                "generation, admin_port, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                {d.spec.name, int64_t{s.index}, int64_t{s.pid}, s.start_time,
+                                 s.generation, int64_t{s.admin_port}, s.started_at_us})
+                            .status());
+      }
+      return Emit(tx, d.spec.name, change, detail);
+    });
+    if (!s.ok())
+      LogError("cannot save deployment",
+               {{"name", d.spec.name}, {"error", std::string(s.message())}});
+    return s;
+  }
+
+  Status Emit(sql::Transaction& tx, const std::string& name, const std::string& change,
+              const Json& detail) {
+    if (change.empty() || bus == nullptr) return OkStatus();
+    bus::Event e = bus::MakeEvent(clock, std::string(bus::events::kServingSource),
+                                  std::string(bus::events::kDeploymentStateChange), detail,
+                                  {"deployment/" + name});
+    if (bus::Outbox* o = bus->outbox()) return o->Append(tx, e);
+    return bus->Publish(e).status();
+  }
+
+  std::vector<std::string> Argv(const Deployment& d, const Slot& s) const {
+    std::string dir = Dir(d.spec.name).string();
+    std::vector<std::string> a = {options.tandem_binary,
+                                  "serve",
+                                  "--model",
+                                  d.spec.model,
+                                  "--name",
+                                  d.spec.name,
+                                  "--replica-id",
+                                  d.spec.name + "-" + std::to_string(s.index),
+                                  "--host",
+                                  options.host,
+                                  "--port",
+                                  std::to_string(d.spec.port),
+                                  "--reuse-port",
+                                  "--admin-port",
+                                  "0",
+                                  "--state-file",
+                                  dir + "/replica-" + std::to_string(s.index) + ".state",
+                                  "--max-batch-size",
+                                  std::to_string(d.spec.max_batch_size),
+                                  "--max-queue-delay-us",
+                                  std::to_string(d.spec.max_queue_delay_us),
+                                  "--queue-size",
+                                  std::to_string(d.spec.queue_size),
+                                  "--home",
+                                  options.home};
+    if (!options.config_file.empty()) {
+      a.push_back("--config");
+      a.push_back(options.config_file);
+    }
+    traffic::AppendTrafficFlags(d.spec.traffic, a);
+    return a;
+  }
+
+  void Spawn(Deployment& d, Slot& s) {
+    std::string dir = Dir(d.spec.name).string();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    std::string state = dir + "/replica-" + std::to_string(s.index) + ".state";
+    fs::remove(state, ec);
+    auto pid = SpawnDetached(Argv(d, s), dir + "/replica-" + std::to_string(s.index) + ".log");
+    int64_t now = clock.NowMicros();
+    if (!pid.ok()) {
+      LogError("cannot start replica",
+               {{"deployment", d.spec.name}, {"error", std::string(pid.status().message())}});
+      Backoff(s, now);
+      s.reason = "cannot start: " + std::string(pid.status().message());
+      return;
+    }
+    s.pid = *pid;
+    auto st = ProcessStartTime(s.pid);
+    s.start_time = st.ok() ? *st : 0;
+    s.started_at_us = now;
+    s.generation = d.generation;
+    s.admin_port = 0;
+    s.ready = false;
+    s.adopted = false;
+    s.version = 0;
+    LogInfo("replica started", {{"deployment", d.spec.name},
+                                {"index", std::to_string(s.index)},
+                                {"pid", std::to_string(s.pid)}});
+  }
+
+  void Backoff(Slot& s, int64_t now) {
+    s.failures++;
+    int64_t delay = options.backoff_initial_ms;
+    for (int i = 1; i < s.failures && delay < options.backoff_max_ms; ++i) delay *= 2;
+    delay = std::min(delay, options.backoff_max_ms);
+    s.next_start_us = now + delay * 1000;
+    s.pid = 0;
+    s.ready = false;
+  }
+
+  // Reads the private admin port from the replica's state file.
+  void LearnAdminPort(const Deployment& d, Slot& s) {
+    if (s.admin_port > 0) return;
+    std::ifstream in(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".state"));
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto j = ParseJson(buf.str());
+    if (!j.ok() || !j->is_object()) return;
+    if (!(*j)["pid"].is_number_integer() || !(*j)["admin_port"].is_number_integer()) return;
+    if ((*j)["pid"].get<int64_t>() != s.pid) return;
+    s.admin_port = (*j)["admin_port"].get<int>();
+  }
+
+  void Probe(const Deployment& d, Slot& s) {
+    LearnAdminPort(d, s);
+    if (s.admin_port <= 0) {
+      s.ready = false;
+      return;
+    }
+    std::string base = "http://127.0.0.1:" + std::to_string(s.admin_port);
+    auto r = client.Get(base + "/v2/health/ready", options.probe_timeout_ms);
+    bool ready = r.ok() && r->status == 200;
+    if (!ready) LearnReason(base, d, s);
+    if (ready) {
+      s.reason.clear();
+      auto m = client.Get(base + "/v2/models/" + d.model_name, options.probe_timeout_ms);
+      if (m.ok() && m->status == 200) {
+        auto j = ParseJson(m->body);
+        if (j.ok() && j->contains("versions") && (*j)["versions"].is_array() &&
+            !(*j)["versions"].empty() && (*j)["versions"][0].is_string()) {
+          s.version = std::atoll((*j)["versions"][0].get<std::string>().c_str());
+        }
+      }
+      s.failures = 0;
+    }
+    s.ready = ready;
+  }
+
+  // A live replica that is not ready says why in its repository index (the
+  // load failure: target not found, a failed load or self-test).
+  void LearnReason(const std::string& base, const Deployment& d, Slot& s) {
+    http::ClientRequest req;
+    req.method = "POST";
+    req.url = base + "/v2/repository/index";
+    req.body = "{}";
+    req.headers["content-type"] = "application/json";
+    req.timeout_ms = options.probe_timeout_ms;
+    auto r = client.Do(req);
+    if (!r.ok() || r->status != 200) return;
+    auto j = ParseJson(r->body);
+    if (!j.ok() || !j->is_array()) return;
+    for (const Json& m : *j) {
+      if (!m.is_object() || m.value("name", "") != d.model_name) continue;
+      std::string reason = m.value("reason", "");
+      if (!reason.empty()) {
+        s.reason = m.value("state", "UNAVAILABLE") + ": " + reason;
+      }
+    }
+  }
+
+  // Sends a "ReplicaNotReady" change when the replica's reason changes.
+  void ReportReason(Slot& s, std::vector<std::pair<std::string, Json>>* changes) {
+    if (s.reason == s.reported_reason) return;
+    s.reported_reason = s.reason;
+    if (s.reason.empty()) return;
+    changes->push_back({"ReplicaNotReady", {{"replica", s.index}, {"reason", s.reason}}});
+  }
+
+  double InFlight(const Slot& s) {
+    auto r = client.Get("http://127.0.0.1:" + std::to_string(s.admin_port) + "/metrics",
+                        options.probe_timeout_ms);
+    if (!r.ok() || r->status != 200) return 0;
+    std::istringstream in(r->body);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("tandem_inference_in_flight_requests ", 0) == 0) {
+        return std::atof(line.c_str() + line.find(' ') + 1);
+      }
+    }
+    return 0;
+  }
+
+  int NextIndex(const Deployment& d) const {
+    int i = 0;
+    for (const Slot& s : d.slots) i = std::max(i, s.index + 1);
+    return i;
+  }
+
+  void StopSlot(Slot& s, int64_t now) {
+    s.stopping = true;
+    s.stop_deadline_us = now + options.stop_grace_ms * 1000;
+    if (s.pid > 0) ::kill(s.pid, SIGTERM);
+  }
+
+  // One pass over one deployment; returns the change to record ("" = none
+  // worth an event) and sets *dirty when rows must be rewritten.
+  void TickOne(Deployment& d, bool* dirty, std::vector<std::pair<std::string, Json>>* changes) {
+    int64_t now = clock.NowMicros();
+    // 1. Liveness: reap stopped replicas, back off crashed ones.
+    for (auto it = d.slots.begin(); it != d.slots.end();) {
+      Slot& s = *it;
+      bool alive = s.pid > 0 && ProcessMatches(s.pid, s.start_time);
+      if (s.stopping) {
+        if (!alive) {
+          it = d.slots.erase(it);
+          continue;
+        }
+        if (now > s.stop_deadline_us) ::kill(s.pid, SIGKILL);
+      } else if (s.pid > 0 && !alive) {
+        std::string last =
+            LastLine(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".log"));
+        LogWarn("replica exited", {{"deployment", d.spec.name},
+                                   {"index", std::to_string(s.index)},
+                                   {"pid", std::to_string(s.pid)},
+                                   {"last_output", last}});
+        changes->push_back(
+            {"ReplicaCrashed", {{"replica", s.index}, {"pid", s.pid}, {"last_output", last}}});
+        Backoff(s, now);
+        // Exits without becoming ready in between: a crash loop.
+        s.reason = s.failures >= 2 ? "crash loop (" + std::to_string(s.failures) +
+                                         " exits without becoming ready), last output: " + last
+                                   : "exited, last output: " + last;
+        *dirty = true;
+      }
+      ++it;
+    }
+    // 2. (Re)start slots whose backoff elapsed; probe the live ones.
+    for (Slot& s : d.slots) {
+      if (s.stopping) continue;
+      if (s.pid == 0) {
+        if (now >= s.next_start_us) {
+          if (s.started_at_us != 0) s.restarts++;
+          Spawn(d, s);
+          *dirty = true;
+        }
+        ReportReason(s, changes);
+        continue;
+      }
+      Probe(d, s);
+      ReportReason(s, changes);
+    }
+    // 3. Autoscale on mean in-flight requests per ready replica.
+    if (d.autoscaler) {
+      double total = 0;
+      int n = 0;
+      for (const Slot& s : d.slots) {
+        if (!s.stopping && s.ready) {
+          total += InFlight(s);
+          ++n;
+        }
+      }
+      int want = d.autoscaler->Recommend(d.desired, n > 0 ? total / n : 0);
+      if (want != d.desired) {
+        changes->push_back({"Autoscaled", {{"from", d.desired}, {"to", want}}});
+        d.desired = want;
+        *dirty = true;
+      }
+    }
+    // 4. Count, scale and roll.
+    std::vector<Slot*> current;
+    int ready = 0;
+    bool new_starting = false;
+    bool any_old = false;
+    for (Slot& s : d.slots) {
+      if (s.stopping) continue;
+      current.push_back(&s);
+      if (s.ready) ++ready;
+      if (s.generation >= d.generation && !s.ready) new_starting = true;
+      if (s.generation < d.generation) any_old = true;
+    }
+    int n = static_cast<int>(current.size());
+    if (n < d.desired) {
+      for (int i = n; i < d.desired; ++i) {
+        Slot s;
+        s.index = NextIndex(d);
+        d.slots.push_back(s);
+        Spawn(d, d.slots.back());
+      }
+      *dirty = true;
+    } else if (n > d.desired) {
+      // Victim: old generation first, then not ready, then the highest index.
+      std::sort(current.begin(), current.end(), [&](const Slot* a, const Slot* b) {
+        bool ao = a->generation < d.generation, bo = b->generation < d.generation;
+        if (ao != bo) return ao;
+        if (a->ready != b->ready) return !a->ready;
+        return a->index > b->index;
+      });
+      for (Slot* v : current) {
+        if (n <= d.desired) break;
+        if (v->ready) {
+          // A rolling surge waits for its new replica; a ready replica is
+          // stopped only if min_available others stay ready.
+          if (any_old && new_starting && v->generation < d.generation) break;
+          if (ready - 1 < std::min(d.spec.min_available, d.desired)) break;
+          --ready;
+        }
+        StopSlot(*v, now);
+        --n;
+        *dirty = true;
+      }
+    } else if (any_old && !new_starting) {
+      // Rolling restart: surge one replica on the new spec.
+      Slot s;
+      s.index = NextIndex(d);
+      d.slots.push_back(s);
+      Spawn(d, d.slots.back());
+      *dirty = true;
+    }
+  }
+
+  void TickAll() {
+    std::vector<std::pair<Deployment*, std::vector<std::pair<std::string, Json>>>> saves;
+    for (auto& [name, d] : deployments) {
+      if (d.deleting) continue;
+      bool dirty = false;
+      std::vector<std::pair<std::string, Json>> changes;
+      TickOne(d, &dirty, &changes);
+      if (dirty || !changes.empty()) saves.push_back({&d, std::move(changes)});
+    }
+    for (auto& [d, changes] : saves) {
+      if (changes.empty()) {
+        (void)Save(*d, "");
+      } else {
+        for (auto& [c, extra] : changes) (void)Save(*d, c, extra);
+      }
+    }
+  }
+
+  DeploymentStatus StatusOf(const Deployment& d) const {
+    DeploymentStatus st;
+    st.spec = d.spec;
+    st.desired = d.desired;
+    st.generation = d.generation;
+    st.endpoint = "http://" + options.host + ":" + std::to_string(d.spec.port);
+    for (const Slot& s : d.slots) {
+      ReplicaStatus r;
+      r.index = s.index;
+      r.pid = s.pid;
+      r.ready = s.ready && !s.stopping;
+      r.state = s.stopping ? "stopping" : s.pid == 0 ? "backoff" : s.ready ? "ready" : "starting";
+      r.version = s.version;
+      r.generation = s.generation;
+      r.admin_port = s.admin_port;
+      r.restarts = s.restarts;
+      r.adopted = s.adopted;
+      r.reason = r.ready || s.stopping ? "" : s.reason;
+      if (r.ready) st.ready++;
+      st.replicas.push_back(r);
+    }
+    return st;
+  }
+
+  Status Load() {
+    std::vector<sql::Row> deps, reps;
+    RETURN_IF_ERROR(db.Read([&](sql::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(deps, tx.Query("SELECT name, spec, desired, generation, created_at FROM "
+                                      "serving_deployments ORDER BY name"));
+      ASSIGN_OR_RETURN(reps, tx.Query("SELECT deployment, idx, pid, start_time, generation, "
+                                      "admin_port, started_at FROM serving_replicas ORDER BY idx"));
+      return OkStatus();
+    }));
+    for (const auto& row : deps) {
+      auto j = ParseJson(row.Text(1));
+      if (!j.ok()) return j.status();
+      auto spec = DeploymentSpecFromJson(*j);
+      if (!spec.ok()) return Annotate(spec.status(), "stored deployment " + row.Text(0));
+      Deployment d;
+      d.spec = *spec;
+      d.model_name = registry::ParseModelRef(d.spec.model)->name;
+      d.desired = static_cast<int>(row.Int(2));
+      d.generation = row.Int(3);
+      d.created_at = row.Int(4);
+      ResetAutoscaler(d);
+      deployments[d.spec.name] = std::move(d);
+    }
+    for (const auto& row : reps) {
+      auto it = deployments.find(row.Text(0));
+      if (it == deployments.end()) continue;
+      Slot s;
+      s.index = static_cast<int>(row.Int(1));
+      s.pid = static_cast<pid_t>(row.Int(2));
+      s.start_time = row.Int(3);
+      s.generation = row.Int(4);
+      s.admin_port = static_cast<int>(row.Int(5));
+      s.started_at_us = row.Int(6);
+      if (s.pid > 0 && ProcessMatches(s.pid, s.start_time)) {
+        s.adopted = true;
+        LogInfo("replica re-adopted",
+                {{"deployment", row.Text(0)}, {"pid", std::to_string(s.pid)}});
+      } else {
+        s.pid = 0;  // gone: start again now
+        s.next_start_us = 0;
+      }
+      it->second.slots.push_back(s);
+    }
+    return OkStatus();
+  }
+};
+
+Json ReplicaStatus::ToJson() const {
+  return {{"index", index},           {"pid", pid},           {"state", state},
+          {"ready", ready},           {"version", version},   {"generation", generation},
+          {"admin_port", admin_port}, {"restarts", restarts}, {"adopted", adopted},
+          {"reason", reason}};
+}
+
+Json DeploymentStatus::ToJson() const {
+  Json reps = Json::array();
+  for (const auto& r : replicas) reps.push_back(r.ToJson());
+  return {{"name", spec.name},  {"spec", spec.ToJson()}, {"endpoint", endpoint},
+          {"desired", desired}, {"ready", ready},        {"generation", generation},
+          {"replicas", reps}};
+}
+
+Fleet::Fleet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Fleet::~Fleet() { Shutdown(); }
+
+StatusOr<std::unique_ptr<Fleet>> Fleet::Open(FleetOptions options, sql::Database& db,
+                                             bus::EventBus* bus, Clock& clock) {
+  if (options.tandem_binary.empty() || !fs::path(options.tandem_binary).is_absolute()) {
+    return InvalidArgumentError(
+        "the fleet needs the absolute path of the tandem executable, got '" +
+        options.tandem_binary + "'");
+  }
+  RETURN_IF_ERROR(db.Migrate("serving", Migrations()));
+  auto impl = std::make_unique<Impl>(std::move(options), db, bus, clock);
+  return std::unique_ptr<Fleet>(new Fleet(std::move(impl)));
+}
+
+Status Fleet::Start() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  if (impl_->started) return FailedPreconditionError("fleet already started");
+  RETURN_IF_ERROR(impl_->Load());
+  impl_->started = true;
+  impl_->loop = std::thread([this] {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    while (!impl_->stop) {
+      impl_->TickAll();
+      impl_->cv.wait_for(lock, std::chrono::milliseconds(impl_->options.tick_ms),
+                         [this] { return impl_->stop; });
+    }
+  });
+  return OkStatus();
+}
+
+void Fleet::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->loop.joinable()) impl_->loop.join();
+}
+
+void Fleet::Tick() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->TickAll();
+}
+
+StatusOr<bool> Fleet::Apply(DeploymentSpec spec) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->deployments.find(spec.name);
+  bool created = it == impl_->deployments.end();
+  if (!created && it->second.deleting) {
+    return FailedPreconditionError("deployment '" + spec.name + "' is being deleted");
+  }
+  if (spec.port == 0) {
+    if (!created) {
+      spec.port = it->second.spec.port;
+    } else {
+      ASSIGN_OR_RETURN(spec.port, PickFreePort());
+    }
+  }
+  for (const auto& [name, other] : impl_->deployments) {
+    if (name != spec.name && other.spec.port == spec.port) {
+      return AlreadyExistsError("port " + std::to_string(spec.port) + " is used by deployment '" +
+                                name + "'");
+    }
+  }
+  if (created) {
+    Deployment d;
+    d.spec = spec;
+    d.model_name = registry::ParseModelRef(spec.model)->name;
+    d.desired = spec.min_replicas;
+    d.created_at = impl_->clock.NowMicros();
+    impl_->ResetAutoscaler(d);
+    RETURN_IF_ERROR(impl_->Save(d, "Created"));
+    impl_->deployments[spec.name] = std::move(d);
+  } else {
+    Deployment& d = it->second;
+    bool restart = d.spec.NeedsRestart(spec);
+    DeploymentSpec old = d.spec;
+    d.spec = spec;
+    d.model_name = registry::ParseModelRef(spec.model)->name;
+    d.desired = std::clamp(d.desired, spec.min_replicas, std::max(1, spec.max_replicas));
+    if (restart) d.generation++;
+    impl_->ResetAutoscaler(d);
+    Status s = impl_->Save(d, "Updated", {{"rolling", restart}});
+    if (!s.ok()) {
+      d.spec = old;
+      return s;
+    }
+  }
+  impl_->cv.notify_all();
+  return created;
+}
+
+std::vector<DeploymentStatus> Fleet::List() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  std::vector<DeploymentStatus> out;
+  for (const auto& [name, d] : impl_->deployments) out.push_back(impl_->StatusOf(d));
+  return out;
+}
+
+StatusOr<DeploymentStatus> Fleet::Get(const std::string& name) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->deployments.find(name);
+  if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
+  return impl_->StatusOf(it->second);
+}
+
+StatusOr<Json> Fleet::Traffic(const std::string& name) {
+  std::string model;
+  std::vector<std::pair<int, int>> replicas;  // index, admin port
+  Json policy = Json::object();
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    auto it = impl_->deployments.find(name);
+    if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
+    const Deployment& d = it->second;
+    if (d.spec.traffic.empty()) {
+      return FailedPreconditionError("deployment '" + name + "' has no shadow or canary policy");
+    }
+    traffic::AddTrafficPolicy(d.spec.traffic, policy);
+    model = d.model_name;
+    for (const Slot& s : d.slots) {
+      if (s.pid > 0 && s.ready && s.admin_port > 0) replicas.push_back({s.index, s.admin_port});
+    }
+  }
+  // Outside the lock: the probes may take up to probe_timeout_ms each.
+  http::Client client;
+  Json out = Json::array();
+  for (const auto& [index, port] : replicas) {
+    Json r = {{"index", index}};
+    auto res =
+        client.Get("http://127.0.0.1:" + std::to_string(port) + "/v2/models/" + model + "/traffic",
+                   impl_->options.probe_timeout_ms * 4);
+    auto body = res.ok() ? ParseJson(res->body) : StatusOr<Json>(res.status());
+    if (res.ok() && res->status == 200 && body.ok()) {
+      r["traffic"] = *body;
+    } else {
+      r["error"] = res.ok()
+                       ? "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200)
+                       : std::string(res.status().message());
+    }
+    out.push_back(std::move(r));
+  }
+  return Json{{"deployment", name}, {"policy", policy}, {"replicas", out}};
+}
+
+Status Fleet::Scale(const std::string& name, int replicas) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->deployments.find(name);
+  if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
+  Deployment& d = it->second;
+  if (replicas < 0 || replicas > 64) {
+    return InvalidArgumentError("'replicas' must be between 0 and 64, got " +
+                                std::to_string(replicas));
+  }
+  if (d.autoscaler && (replicas < d.spec.min_replicas || replicas > d.spec.max_replicas)) {
+    return InvalidArgumentError(
+        "'replicas' must be within the autoscaling range [" + std::to_string(d.spec.min_replicas) +
+        ", " + std::to_string(d.spec.max_replicas) + "], got " + std::to_string(replicas));
+  }
+  int from = d.desired;
+  d.desired = replicas;
+  Status s = impl_->Save(d, "Scaled", {{"from", from}, {"to", replicas}});
+  if (!s.ok()) {
+    d.desired = from;
+    return s;
+  }
+  impl_->cv.notify_all();
+  return OkStatus();
+}
+
+Status Fleet::Delete(const std::string& name) {
+  std::vector<std::pair<pid_t, int64_t>> procs;
+  int64_t grace_us = impl_->options.stop_grace_ms * 1000;
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    auto it = impl_->deployments.find(name);
+    if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
+    if (it->second.deleting)
+      return FailedPreconditionError("deployment '" + name + "' is being deleted");
+    it->second.deleting = true;
+    for (const Slot& s : it->second.slots) {
+      if (s.pid > 0) {
+        ::kill(s.pid, SIGTERM);
+        procs.push_back({s.pid, s.start_time});
+      }
+    }
+  }
+  // Wait outside the lock (the supervisor skips a deleting deployment).
+  int64_t deadline = impl_->clock.NowMicros() + grace_us;
+  auto any_alive = [&] {
+    for (auto& [pid, st] : procs) {
+      if (ProcessMatches(pid, st)) return true;
+    }
+    return false;
+  };
+  while (any_alive() && impl_->clock.NowMicros() < deadline) impl_->clock.SleepMicros(50'000);
+  for (auto& [pid, st] : procs) {
+    if (ProcessMatches(pid, st)) ::kill(pid, SIGKILL);
+  }
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->deployments.find(name);
+  Json detail = {{"deployment", name}, {"state", "Deleted"}, {"model", it->second.spec.model}};
+  Status s = impl_->db.WithTransaction([&](sql::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec("DELETE FROM serving_replicas WHERE deployment = ?", {name}).status());
+    RETURN_IF_ERROR(tx.Exec("DELETE FROM serving_deployments WHERE name = ?", {name}).status());
+    return impl_->Emit(tx, name, "Deleted", detail);
+  });
+  if (!s.ok()) {
+    it->second.deleting = false;
+    return s;
+  }
+  impl_->deployments.erase(it);
+  return OkStatus();
+}
+
+}  // namespace tandem::serving::fleet

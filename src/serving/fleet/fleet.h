@@ -1,0 +1,115 @@
+// The local serving substrate: deployments of warm replica processes
+// (`tandem serve --reuse-port`) behind one shared port per deployment.
+//
+// A supervisor thread keeps each deployment at its desired count: starts
+// missing replicas, probes each on its private admin port, restarts crashed
+// ones with exponential backoff, scales (explicitly or with the HPA
+// autoscaler), and rolls replicas onto a new spec one surge replica at a time,
+// never stopping a ready replica while fewer than min_available others are
+// ready. State lives in the database (component "serving"), so a new Fleet
+// re-adopts the replicas a previous one started (pid + start time match)
+// instead of starting duplicates; replicas run in their own sessions and
+// outlive the control plane. Changes emit "Deployment State Change" events,
+// including "ReplicaNotReady" with the reason whenever a replica's reason for
+// not being ready changes.
+//
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "serving/fleet/deployment_spec.h"
+
+namespace tandem::sql {
+class Database;
+}
+namespace tandem::bus {
+class EventBus;
+}
+
+namespace tandem::serving::fleet {
+
+struct FleetOptions {
+  std::string home;           // replica logs and state under <home>/deployments/<name>/
+  std::string tandem_binary;  // absolute path of the `tandem` executable
+  std::string config_file;    // passed to replicas as --config when set
+  std::string host = "127.0.0.1";
+  int64_t tick_ms = 250;
+  int64_t backoff_initial_ms = 500;
+  int64_t backoff_max_ms = 30'000;
+  int64_t stop_grace_ms = 10'000;
+  int64_t probe_timeout_ms = 500;
+};
+
+struct ReplicaStatus {
+  int index = 0;
+  int64_t pid = 0;    // 0 while waiting to (re)start
+  std::string state;  // starting | ready | backoff | stopping
+  bool ready = false;
+  int64_t version = 0;  // the version it serves (0 unknown)
+  int64_t generation = 0;
+  int admin_port = 0;
+  int restarts = 0;
+  bool adopted = false;  // started by an earlier control plane
+  // Why it is not ready ("" if ready or no cause known yet): the replica's
+  // own load failure (target not found, load or self-test failure), or for
+  // one that exited, its last output line and whether it is crash-looping.
+  std::string reason;
+  Json ToJson() const;
+};
+
+struct DeploymentStatus {
+  DeploymentSpec spec;  // with the effective port
+  int desired = 0;
+  int64_t generation = 0;
+  int ready = 0;
+  std::string endpoint;  // http://host:port
+  std::vector<ReplicaStatus> replicas;
+  Json ToJson() const;
+};
+
+class Fleet {
+ public:
+  // `db`, `bus` (may be null: no events) and `clock` must outlive the fleet.
+  static StatusOr<std::unique_ptr<Fleet>> Open(FleetOptions options, sql::Database& db,
+                                               bus::EventBus* bus, Clock& clock);
+  ~Fleet();  // Shutdown(); replicas keep running.
+
+  // Loads the deployments, re-adopts live replicas, starts the supervisor.
+  Status Start();
+  // Stops the supervisor thread. Replicas keep serving. Idempotent.
+  void Shutdown();
+
+  // Creates or updates a deployment; returns true if created. An update that
+  // changes the model, port or batching rolls the replicas.
+  StatusOr<bool> Apply(DeploymentSpec spec);
+  std::vector<DeploymentStatus> List();
+  StatusOr<DeploymentStatus> Get(const std::string& name);  // NotFound
+  // Sets the replica count (0..64; within [min, max] if autoscaling is on).
+  Status Scale(const std::string& name, int replicas);
+  // The traffic statistics (shadow agreement, canary split and rollbacks) of
+  // each ready replica, from GET /v2/models/{m}/traffic on its admin port:
+  // {"deployment", "policy": {shadow?, canary?}, "replicas": [{index, traffic
+  // | error}]}. NotFound for an unknown deployment; FailedPrecondition if it
+  // has no traffic policy.
+  StatusOr<Json> Traffic(const std::string& name);
+  // SIGTERMs the replicas, waits for them (SIGKILL after stop_grace_ms),
+  // forgets the deployment.
+  Status Delete(const std::string& name);
+
+  // One supervisor pass (the thread calls it every tick_ms; tests may too).
+  void Tick();
+
+ private:
+  struct Impl;
+  explicit Fleet(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tandem::serving::fleet
