@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "api/http_metrics.h"
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
@@ -167,6 +168,9 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   opts.worker_threads = 16;
   opts.max_body_bytes = 8 << 20;
   opts.read_timeout_ms = 600'000;  // artifact uploads can be large
+  cp->http_metrics_ = std::make_unique<HttpMetrics>();
+  cp->services_.http_metrics = cp->http_metrics_.get();
+  opts.observer = [m = cp->http_metrics_.get()](const http::RequestRecord& r) { m->Observe(r); };
   cp->server_ = std::make_unique<http::Server>(opts);
   cp->RegisterRoutes();
   return cp;
@@ -188,6 +192,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterDeploymentMetricsRoutes(*server_, services_);
   RegisterNotebookRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);
+  RegisterMetricsRoutes(*server_, services_);
   RegisterOpenApiRoutes(*server_);
   RegisterUiRoutes(*server_);
 }

@@ -33,7 +33,7 @@ StatusOr<Json> ReadSpecFile(const std::string& file, std::string_view kind) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
   auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
+  if (!spec.ok()) return spec.status();  // names the file already
   if (!spec->is_object()) {
     return InvalidArgumentError(file + ": a " + std::string(kind) + " must be a mapping");
   }

@@ -65,6 +65,9 @@ struct QueueInfo {
   int64_t visible = 0;    // receivable now
   int64_t in_flight = 0;  // received, not deleted, visibility timeout running
   int64_t delayed = 0;    // not yet received, delay running
+  // When the longest-waiting receivable message became receivable (epoch
+  // ms; 0 if none): now minus this is the queue's oldest-message age.
+  int64_t oldest_visible_ms = 0;
 };
 
 struct Rule {

@@ -12,6 +12,7 @@
 
 #include "common/http_client.h"
 #include "common/version.h"
+#include "common/testing/test_server.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::server {
@@ -381,7 +382,7 @@ TEST_F(InferenceApiTest, ConcurrentBatchedRequestsMatchSingleRowPredictions) {
   EXPECT_NE(metrics.find("tandem_inference_requests_total{model=\"m\"} 320"), std::string::npos);
 }
 
-// The exposition passes `promtool check metrics` (when promtool is present).
+// The exposition passes `promtool check metrics`.
 TEST_F(InferenceApiTest, MetricsPassPromtool) {
   Harness h(engine::BatchOptions{8, 100, 64, 1});
   ASSERT_TRUE(h.manager.Load("m", 1, dir_->File("m")).ok());
@@ -402,7 +403,7 @@ TEST_F(InferenceApiTest, MetricsPassPromtool) {
         "tandem_replica_ready 1"}) {
     EXPECT_NE(m.body.find(needle), std::string::npos) << needle << "\n" << m.body;
   }
-  if (system("command -v promtool >/dev/null 2>&1") != 0) GTEST_SKIP() << "promtool not installed";
+  TANDEM_REQUIRE_TOOL(system("command -v promtool >/dev/null 2>&1") == 0, "promtool (prometheus)");
   testing::TempDir d;
   std::ofstream(d.File("metrics.txt")) << m.body;
   std::string cmd =
