@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/spec_fields.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -89,6 +90,30 @@ StatusOr<T> FromJson(std::string (*parse)(const Json&, T*), const Json& j) {
 }
 
 }  // namespace
+
+StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
+  LocalSubstrateOptions o;
+  ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
+  RETURN_IF_ERROR(
+      spec::CheckKnown(section, "compute.", {"substrate", "cpus", "sandbox", "grace_seconds"}));
+  if (section.contains("substrate")) {
+    RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"local"}).status());
+  }
+  if (section.contains("cpus")) {
+    ASSIGN_OR_RETURN(o.capacity_cpus, spec::PositiveNumber(section["cpus"], "compute.cpus"));
+  }
+  if (section.contains("sandbox")) {
+    ASSIGN_OR_RETURN(std::string mode,
+                     spec::OneOf(section["sandbox"], "compute.sandbox", {"auto", "on", "off"}));
+    using Sandbox = LocalSubstrateOptions::Sandbox;
+    o.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
+  }
+  if (section.contains("grace_seconds")) {
+    ASSIGN_OR_RETURN(o.grace_seconds,
+                     spec::Integer(section["grace_seconds"], "compute.grace_seconds", 0, 86'400));
+  }
+  return o;
+}
 
 StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateOptions options) {
   if (options.runner_path.empty()) options.runner_path = DefaultRunnerPath();
