@@ -89,8 +89,9 @@ inline constexpr char kTransformInputChannel[] = "input";
 jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& model_source,
                                const std::string& transform_binary);
 
-// Environment marker set on transform jobs (value "transform"), so listings
-// can tell them apart from training jobs.
-inline constexpr char kJobKindVariable[] = "TANDEM_JOB_KIND";
+// The kind of transform jobs (jobs::JobSpec::Kind(), marked through
+// jobs::kJobKindVariable), so stores and listings can tell them apart.
+inline constexpr char kTransformKind[] = "transform";
+using jobs::kJobKindVariable;
 
 }  // namespace tandem::compute::transform
