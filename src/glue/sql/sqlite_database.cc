@@ -6,9 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <random>
 #include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::sql {
 namespace {
@@ -207,8 +208,8 @@ class SqliteTransaction final : public Transaction {
 
 struct SqliteDatabase::Impl {
   std::string path;
-  std::mutex mu;
-  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle ABSL_GUARDED_BY(mu);
   std::atomic<int64_t> retries{0};
 
   StatusOr<std::unique_ptr<Connection>> OpenConnection() {
@@ -241,7 +242,7 @@ struct SqliteDatabase::Impl {
 
   StatusOr<std::unique_ptr<Connection>> Acquire() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       if (!idle.empty()) {
         auto conn = std::move(idle.back());
         idle.pop_back();
@@ -254,7 +255,7 @@ struct SqliteDatabase::Impl {
   void Release(std::unique_ptr<Connection> conn) {
     // Leave no transaction open on a pooled connection.
     if (!sqlite3_get_autocommit(conn->db())) (void)conn->ExecScript("ROLLBACK");
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
   }
 

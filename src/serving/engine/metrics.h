@@ -13,10 +13,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::serving::engine {
 
@@ -88,8 +89,9 @@ class ServingMetrics {
   std::string Render() const;
 
  private:
-  mutable std::mutex mu_;  // guards models_ (the map, not the values)
-  std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+  mutable absl::Mutex mu_;
+  // The map, not the values (each ModelMetrics is thread-safe itself).
+  std::map<std::string, std::unique_ptr<ModelMetrics>> models_ ABSL_GUARDED_BY(mu_);
   std::array<std::atomic<uint64_t>, kNumFailureReasons> unrouted_{};
 };
 
