@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_WERROR=ON
 
-.PHONY: all bootstrap configure build test quickstart bench clean format
+.PHONY: all bootstrap configure build test quickstart bench install deb clean format
 
 all: build
 
@@ -26,6 +26,15 @@ quickstart: build
 
 bench: build
 	@bash bench/run_all
+
+# Installs under PREFIX (bin/, libexec/tandem/, include/tandem/, share/); DESTDIR is honoured.
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# The Debian package, $(BUILD_DIR)/tandem_<version>_<arch>.deb (installs under /usr).
+deb: build
+	@cd $(BUILD_DIR) && cpack -G DEB
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,3 +1,32 @@
+# Where programs go, in the build tree and installed alike: the `tandem`
+# command (and tandem-train-xgboost) in bin/, the helper programs tandem runs
+# itself in libexec/tandem/. common/helper_programs.h finds the helpers from
+# the running executable through this layout, so a build tree works like an
+# installation under any prefix.
+foreach(_dir BINDIR LIBEXECDIR)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_${_dir}}")
+    message(FATAL_ERROR "CMAKE_INSTALL_${_dir} must be relative to the prefix "
+                        "(tandem finds its helpers relative to bin/)")
+  endif()
+endforeach()
+set(TANDEM_INSTALL_HELPERDIR ${CMAKE_INSTALL_LIBEXECDIR}/tandem)
+file(RELATIVE_PATH TANDEM_LIBEXEC_FROM_BIN
+     /prefix/${CMAKE_INSTALL_BINDIR} /prefix/${TANDEM_INSTALL_HELPERDIR})
+
+# tandem_program(TARGET BIN|HELPER): puts an executable in the build tree's
+# bin/ or libexec/tandem/ and installs it to the same place under the prefix.
+function(tandem_program target kind)
+  if(kind STREQUAL "BIN")
+    set(dir ${CMAKE_INSTALL_BINDIR})
+  elseif(kind STREQUAL "HELPER")
+    set(dir ${TANDEM_INSTALL_HELPERDIR})
+  else()
+    message(FATAL_ERROR "tandem_program(${target} ${kind}): kind must be BIN or HELPER")
+  endif()
+  set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/${dir})
+  install(TARGETS ${target} RUNTIME DESTINATION ${dir})
+endfunction()
+
 # tandem_test(NAME SOURCES a_test.cc ... DEPS lib ...)
 # One gtest binary per component test, registered with ctest.
 function(tandem_test name)

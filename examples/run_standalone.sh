@@ -5,7 +5,7 @@
 #
 #   examples/run_standalone.sh examples/xgboost-train --num_round 20 --max_depth 4
 #   examples/run_standalone.sh examples/sklearn-train --n-estimators 20
-#   TANDEM_TRAIN_XGBOOST=build/tools/train_xgboost/tandem-train-xgboost \
+#   TANDEM_TRAIN_XGBOOST=build/bin/tandem-train-xgboost \
 #     examples/run_standalone.sh examples/xgboost-native --num_round 20
 #
 # The tree is kept (its path is printed last); set ML_ROOT to choose it.

@@ -15,7 +15,7 @@ ROUNDS=${3:-5}
 JOBS=${4:-200}
 
 BENCH=$BUILD/bench/compute/compute_bench
-TRAINER=$BUILD/tools/train_xgboost/tandem-train-xgboost
+TRAINER=$BUILD/bin/tandem-train-xgboost
 [ -x "$BENCH" ] || { echo "run.sh: $BENCH not built (ninja -C $BUILD compute_bench compute_bench_first_line tandem-train-xgboost)" >&2; exit 1; }
 
 ARGS=(--runs "$RUNS" --rounds "$ROUNDS" --jobs "$JOBS" --trainer "$TRAINER" --examples examples)

@@ -16,7 +16,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${1:-$ROOT/build}
-TANDEM=$BUILD/src/cli/tandem
+TANDEM=$BUILD/bin/tandem
 LOADGEN=${LOADGEN:-$BUILD/bench/loadgen/tandem-loadgen}
 PY=/usr/bin/python3
 WORKERS=${WORKERS:-2}

@@ -11,7 +11,7 @@ seeds=${2:-1,2,3}
 budget=${3:-16}
 rounds=${4:-27}
 ninja -C "$build" hpo_bench tandem-train-xgboost >/dev/null
-trainer=$build/tools/train_xgboost/tandem-train-xgboost
+trainer=$build/bin/tandem-train-xgboost
 data=$root/examples/data
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

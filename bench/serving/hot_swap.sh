@@ -7,7 +7,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$HERE/../../build}
-TANDEM=$BUILD/src/cli/tandem
+TANDEM=$BUILD/bin/tandem
 LOADGEN=$BUILD/bench/loadgen/tandem-loadgen
 RATE=${RATE:-2000}
 WORK=$(mktemp -d /tmp/tandem-hotswap-bench.XXXXXX)

@@ -9,7 +9,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$HERE/../../build}
-TANDEM=$BUILD/src/cli/tandem
+TANDEM=$BUILD/bin/tandem
 LOADGEN=$BUILD/bench/loadgen/tandem-loadgen
 DURATION=${DURATION:-5}
 P99_LIMIT_MS=${P99_LIMIT_MS:-50}

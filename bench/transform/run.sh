@@ -14,7 +14,7 @@ root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
 rows=${2:-1000000}
 repeats=${3:-3}
-[[ -x $build/src/compute/transform/tandem-transform ]] || ninja -C "$build" tandem-transform
+[[ -x $build/libexec/tandem/tandem-transform ]] || ninja -C "$build" tandem-transform
 [[ -x $build/bench/transform/transform_inmemory_bench ]] || ninja -C "$build" transform_inmemory_bench
 work=$(mktemp -d /tmp/tandem-bench-transform-XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -26,7 +26,7 @@ now() { date +%s.%N; }
 tandem_t=() python_t=() mem_r=()
 for i in $(seq "$repeats"); do
   s=$(now)
-  "$build/src/compute/transform/tandem-transform" --model-dir "$work/model" --input-path "$work/in.csv" \
+  "$build/libexec/tandem/tandem-transform" --model-dir "$work/model" --input-path "$work/in.csv" \
     --output-dir "$work/out" --max_concurrent_transforms 2 >"$work/tandem.log"
   tandem_t+=("$(echo "$(now) - $s" | bc)")
   s=$(now)

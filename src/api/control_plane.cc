@@ -137,9 +137,11 @@ void ControlPlane::RegisterRoutes() {
   RegisterTuningRoutes(*server_, services_);
   RegisterTransformRoutes(*server_, services_);
   RegisterDeploymentRoutes(*server_, services_);
+  RegisterDeploymentMetricsRoutes(*server_, services_);
   RegisterNotebookRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);
   RegisterOpenApiRoutes(*server_);
+  RegisterUiRoutes(*server_);
 }
 
 StatusOr<int> ControlPlane::Start() {

@@ -89,6 +89,10 @@ void RegisterJobRoutes(http::Server& server, const Services& services);
 void RegisterTuningRoutes(http::Server& server, const Services& services);
 void RegisterTransformRoutes(http::Server& server, const Services& services);
 void RegisterDeploymentRoutes(http::Server& server, const Services& services);
+// Replica metrics of a deployment, once or streamed (deployment_metrics_api.cc).
+void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& services);
+// The web console at /ui/ (ui_api.cc).
+void RegisterUiRoutes(http::Server& server);
 void RegisterNotebookRoutes(http::Server& server, const Services& services);
 // GET /api/v1/status (status_api.cc).
 void RegisterStatusRoutes(http::Server& server, const Services& services);

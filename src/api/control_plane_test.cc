@@ -4,34 +4,14 @@
 
 #include <filesystem>
 
-#include "common/http_client.h"
-#include "gtest/gtest.h"
+#include "api/testing/running_control_plane.h"
 
 namespace tandem::api {
 namespace {
 namespace fs = std::filesystem;
 
-class ControlPlaneTest : public ::testing::Test {
+class ControlPlaneTest : public testing::RunningControlPlaneTest {
  protected:
-  void SetUp() override {
-    home_ = fs::temp_directory_path() /
-            ("tandem-api-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(home_);
-    auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto cp = ControlPlane::Open(*config, Clock::Real());
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    auto port = cp_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    base_ = "http://127.0.0.1:" + std::to_string(*port);
-  }
-  void TearDown() override {
-    cp_.reset();
-    fs::remove_all(home_);
-  }
-
   // Calls the API; returns {status, parsed body}.
   std::pair<int, Json> Call(const std::string& method, const std::string& path,
                             const std::string& body = "") {
@@ -46,11 +26,6 @@ class ControlPlaneTest : public ::testing::Test {
     Json j = Json::parse(res->body, nullptr, false);
     return {res->status, j.is_discarded() ? Json(res->body) : j};
   }
-
-  fs::path home_;
-  std::unique_ptr<ControlPlane> cp_;
-  std::string base_;
-  http::Client client_;
 };
 
 TEST_F(ControlPlaneTest, Health) {

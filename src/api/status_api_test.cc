@@ -1,37 +1,11 @@
 // GET /api/v1/status against a real control plane in a temp home.
-#include <unistd.h>
-
-#include <filesystem>
-
-#include "api/control_plane.h"
-#include "common/http_client.h"
-#include "gtest/gtest.h"
+#include "api/testing/running_control_plane.h"
 
 namespace tandem::api {
 namespace {
-namespace fs = std::filesystem;
 
-class StatusApiTest : public ::testing::Test {
+class StatusApiTest : public testing::RunningControlPlaneTest {
  protected:
-  void SetUp() override {
-    home_ = fs::temp_directory_path() /
-            ("tandem-status-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(home_);
-    auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto cp = ControlPlane::Open(*config, Clock::Real());
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    auto port = cp_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    base_ = "http://127.0.0.1:" + std::to_string(*port);
-  }
-  void TearDown() override {
-    cp_.reset();
-    fs::remove_all(home_);
-  }
-
   Json Status() {
     http::ClientRequest req;
     req.url = base_ + "/api/v1/status";
@@ -41,11 +15,6 @@ class StatusApiTest : public ::testing::Test {
     EXPECT_EQ(res->status, 200) << res->body;
     return Json::parse(res->body);
   }
-
-  fs::path home_;
-  std::unique_ptr<ControlPlane> cp_;
-  std::string base_;
-  http::Client client_;
 };
 
 TEST_F(StatusApiTest, EmptyPlatform) {

@@ -19,6 +19,12 @@ namespace tandem::compute::jobs {
 
 inline constexpr char kSandboxBase[] = "/opt/ml";
 inline constexpr char kCurrentHost[] = "algo-1";
+// Where a job sees tandem's own helper programs (tandem-transform, ...), at
+// one fixed path wherever tandem is installed: tandem-job-runner, itself one
+// of them (PREFIX/libexec/tandem), binds its own directory here read-only in
+// the sandbox (whose fresh /tmp and /opt would hide a host path there), and
+// without a sandbox runs a command under this path from that directory.
+inline constexpr char kHelperDir[] = "/opt/tandem-libexec";
 
 // Creates input/config, input/data/<channel> (empty), code, model,
 // output/data, output/intermediate, checkpoints under `job_dir`. A channel

@@ -1,36 +1,15 @@
 #include "compute/transform/service.h"
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
-
-#ifndef TANDEM_TRANSFORM_PATH
-#define TANDEM_TRANSFORM_PATH ""
-#endif
-
 namespace tandem::compute::transform {
-
-namespace fs = std::filesystem;
-
-std::string TransformBinaryPath() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    std::string sibling = (self.parent_path() / "tandem-transform").string();
-    if (::access(sibling.c_str(), X_OK) == 0) return sibling;
-  }
-  const char* env = std::getenv("TANDEM_TRANSFORM_PATH");
-  if (env != nullptr && *env != '\0') return env;
-  return TANDEM_TRANSFORM_PATH;
-}
 
 StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobService& jobs,
                                           registry::ModelRegistry& registry,
-                                          const std::string& transform_binary) {
-  if (transform_binary.empty() || ::access(transform_binary.c_str(), X_OK) != 0) {
-    return FailedPreconditionError("tandem-transform not found or not executable at '" +
-                                   transform_binary + "' (set TANDEM_TRANSFORM_PATH)");
+                                          const HelperSearch& helpers) {
+  // The job runs it from the runner's helper directory (jobs::kHelperDir):
+  // refuse at once here when this installation lacks it.
+  if (StatusOr<std::string> program = FindHelperProgram(kTransformProgram, helpers);
+      !program.ok()) {
+    return FailedPreconditionError(program.status().message());
   }
   StatusOr<registry::ModelVersion> version =
       spec.model.alias.empty() ? registry.GetVersion(spec.model.name, spec.model.version)
@@ -45,7 +24,7 @@ StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobSe
   auto key = version->tags.find("artifact_key");
   const std::string source =
       key != version->tags.end() && !key->second.empty() ? key->second : version->source;
-  jobs::JobSpec job = TransformJobSpec(spec, source, transform_binary);
+  jobs::JobSpec job = TransformJobSpec(spec, source);
   job.hyperparameters["model_version"] = version->version;
   return jobs.Submit(job);
 }

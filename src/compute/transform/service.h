@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "common/helper_programs.h"
 #include "common/json.h"
 #include "common/status.h"
 #include "compute/jobs/service.h"
@@ -17,16 +18,13 @@
 
 namespace tandem::compute::transform {
 
-// tandem-transform beside the running executable, else $TANDEM_TRANSFORM_PATH,
-// else the path it was built at.
-std::string TransformBinaryPath();
-
 // Resolves spec.model (NotFound naming it; FailedPrecondition if the version
-// is not READY) and submits the job (the job service's validation errors as
-// they are: a missing input names the `input` channel and the path).
-StatusOr<jobs::JobRecord> SubmitTransform(
-    const TransformSpec& spec, jobs::JobService& jobs, registry::ModelRegistry& registry,
-    const std::string& transform_binary = TransformBinaryPath());
+// is not READY, or if tandem-transform is not among tandem's helper programs
+// as `helpers` finds them) and submits the job (the job service's validation
+// errors as they are: a missing input names the `input` channel and the path).
+StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobService& jobs,
+                                          registry::ModelRegistry& registry,
+                                          const HelperSearch& helpers = CurrentHelperSearch());
 
 // True for jobs submitted by SubmitTransform.
 bool IsTransformJob(const jobs::JobRecord& record);

@@ -143,9 +143,10 @@ TEST_F(TransformServiceTest, UnknownModelOrInputIsRefusedAtSubmit) {
   job = SubmitTransform(spec, *jobs_, *registry_);
   ASSERT_FALSE(job.ok());
   EXPECT_THAT(std::string(job.status().message()), HasSubstr("no/such/prefix"));
-  job = SubmitTransform(Spec("nope"), *jobs_, *registry_, "/no/such/tandem-transform");
+  job = SubmitTransform(Spec("nope"), *jobs_, *registry_, HelperSearch{"/no/such", "", ""});
   ASSERT_FALSE(job.ok());
   EXPECT_EQ(job.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(job.status().message()), HasSubstr("/no/such/tandem-transform"));
 }
 
 }  // namespace

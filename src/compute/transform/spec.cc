@@ -4,6 +4,7 @@
 
 #include "common/spec_fields.h"
 #include "common/yaml.h"
+#include "compute/jobs/contract.h"
 
 namespace tandem::compute::transform {
 namespace {
@@ -237,12 +238,11 @@ StatusOr<TransformSpec> TransformSpec::Parse(std::string_view text) {
   return FromJson(*doc);
 }
 
-jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& model_source,
-                               const std::string& transform_binary) {
+jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& model_source) {
   jobs::JobSpec job;
   job.name = spec.name;
   job.team = spec.team;
-  job.entry_point = transform_binary;
+  job.entry_point = std::string(jobs::kHelperDir) + "/" + kTransformProgram;
   job.inputs[kTransformModelChannel] = model_source;
   job.inputs[kTransformInputChannel] = spec.input_uri;
   job.hyperparameters["content_type"] = std::string(ContentTypeName(spec.content_type));

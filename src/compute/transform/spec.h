@@ -80,14 +80,17 @@ struct TransformSpec {
 inline constexpr char kTransformModelChannel[] = "model";
 inline constexpr char kTransformInputChannel[] = "input";
 
-// The training job that runs `spec`: entry_point `transform_binary` (an
-// absolute path to tandem-transform), channels `model` (`model_source`: the
+// The helper program a transform job runs (common/helper_programs.h).
+inline constexpr char kTransformProgram[] = "tandem-transform";
+
+// The training job that runs `spec`: entry_point
+// /opt/tandem-libexec/tandem-transform (jobs::kHelperDir, where every job sees
+// tandem's helper programs wherever tandem is installed), channels `model` (`model_source`: the
 // registry version's artifact, a digest or key of a model.tar.gz or a
 // directory) and `input`, the settings as hyperparameters, and
 // `publish_prefix` = output.prefix so each `<input-name>.out` left in
 // /opt/ml/output/data is uploaded there.
-jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& model_source,
-                               const std::string& transform_binary);
+jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& model_source);
 
 // The kind of transform jobs (jobs::JobSpec::Kind(), marked through
 // jobs::kJobKindVariable), so stores and listings can tell them apart.

@@ -13,14 +13,11 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/helper_programs.h"
 #include "common/spec_fields.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
-
-#ifndef TANDEM_JOB_RUNNER_PATH
-#define TANDEM_JOB_RUNNER_PATH ""
-#endif
 
 namespace tandem::compute::local {
 namespace {
@@ -32,16 +29,6 @@ constexpr char kLostMessage[] = "runner vanished without a result";
 bool IsExecutable(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
-std::string DefaultRunnerPath() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    std::string sibling = (self.parent_path() / "tandem-job-runner").string();
-    if (IsExecutable(sibling)) return sibling;
-  }
-  return TANDEM_JOB_RUNNER_PATH;
 }
 
 bool ValidJobId(const std::string& id) {
@@ -116,7 +103,9 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
 }
 
 StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateOptions options) {
-  if (options.runner_path.empty()) options.runner_path = DefaultRunnerPath();
+  if (options.runner_path.empty()) {
+    ASSIGN_OR_RETURN(options.runner_path, FindHelperProgram("tandem-job-runner"));
+  }
   if (!IsExecutable(options.runner_path)) {
     return NotFoundError("tandem-job-runner not found or not executable at \"" +
                          options.runner_path + "\"");

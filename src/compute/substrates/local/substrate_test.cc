@@ -107,8 +107,9 @@ class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
     return Request({"/bin/sh", "-c", script});
   }
 
-  jobs::JobHandle Submit(const jobs::LaunchRequest& r) {
-    auto h = substrate_->Submit(r);
+  jobs::JobHandle Submit(const jobs::LaunchRequest& r) { return Submit(substrate_.get(), r); }
+  jobs::JobHandle Submit(LocalSubstrate* s, const jobs::LaunchRequest& r) {
+    auto h = s->Submit(r);
     EXPECT_TRUE(h.ok()) << h.status();
     return h.ok() ? *h : jobs::JobHandle{};
   }
@@ -189,6 +190,32 @@ TEST_P(LocalSubstrateTest, MissingExecutableFails) {
   // Direct: the runner names it; sandboxed: bwrap does, in the job's log.
   std::string where = sandboxed_ ? Slurp(r.log_path) : e.message;
   EXPECT_NE(where.find("/no/such/trainer"), std::string::npos) << where;
+}
+
+// tandem's own programs (tandem-transform, ...) live beside the runner,
+// wherever tandem is installed -- here under /tmp, which the sandbox replaces
+// with its own -- and the job reaches them at /opt/tandem-libexec.
+TEST_P(LocalSubstrateTest, HelperProgramsAreReachedAtTheFixedPathFromAnyInstallDir) {
+  const std::string helpers = root_ + "/prefix/libexec/tandem";
+  fs::create_directories(helpers);
+  fs::copy_file(substrate_->runner_path(), helpers + "/tandem-job-runner");
+  std::ofstream(helpers + "/tandem-hello") << "#!/bin/sh\necho \"$0 $1\"\n";
+  fs::permissions(helpers + "/tandem-hello", fs::perms::owner_all);
+  options_.runner_path = helpers + "/tandem-job-runner";
+  std::unique_ptr<LocalSubstrate> installed = Make();
+  ASSERT_NE(installed, nullptr);
+  jobs::LaunchRequest r = Request({"/opt/tandem-libexec/tandem-hello", "hi"});
+  jobs::ExitInfo e = WaitDone(Submit(installed.get(), r), installed.get());
+  EXPECT_EQ(e.exit_code, 0) << e.message << Slurp(r.log_path);
+  // Sandboxed, the job sees the fixed path; directly, the host's.
+  EXPECT_EQ(Slurp(r.log_path),
+            (sandboxed_ ? "/opt/tandem-libexec" : helpers) + "/tandem-hello hi\n");
+  // Nothing else under that path: a missing helper fails and is named.
+  jobs::LaunchRequest missing = Request({"/opt/tandem-libexec/no-such-helper"});
+  e = WaitDone(Submit(installed.get(), missing), installed.get());
+  EXPECT_NE(e.exit_code, 0);
+  std::string where = sandboxed_ ? Slurp(missing.log_path) : e.message;
+  EXPECT_NE(where.find("no-such-helper"), std::string::npos) << where;
 }
 
 TEST_P(LocalSubstrateTest, MaxRuntimeTimesOutAndKillsTheTree) {

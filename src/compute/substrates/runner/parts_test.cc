@@ -69,8 +69,8 @@ TEST(SandboxTest, FindBwrapSearchesPath) {
 }
 
 TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
-  SandboxSpec spec{"/usr/bin/bwrap", "/data/jobs/j1", "", false, {"python3", "train.py"}};
-  HostOpt host{false, {{"conda", false, ""}, {"link", true, "/elsewhere"}}};
+  SandboxSpec spec{"/usr/bin/bwrap", "/data/jobs/j1", "", false, {"python3", "train.py"}, ""};
+  HostOpt host{{{"conda", false, ""}, {"link", true, "/elsewhere"}}};
   std::vector<std::string> c = BwrapCommand(spec, host);
   auto has = [&](std::vector<std::string> seq) {
     return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
@@ -83,18 +83,34 @@ TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
   EXPECT_TRUE(has({"--symlink", "/elsewhere", "/opt/link"}));
   EXPECT_TRUE(has(
       {"--bind", "/data/jobs/j1", "/opt/ml", "--chdir", "/opt/ml", "--", "python3", "train.py"}));
+  EXPECT_EQ(std::count(c.begin(), c.end(), "/opt/tandem-libexec"), 0);  // no helper dir given
   // The job directory is bound after the read-only root, so it stays writable.
   auto root = std::find(c.begin(), c.end(), "--ro-bind");
   auto bind = std::find(c.begin(), c.end(), "--bind");
   EXPECT_LT(root, bind);
 }
 
-TEST(SandboxTest, CommandWithNetworkAndExistingOptMl) {
-  SandboxSpec spec{"bwrap", "/j", "/opt/ml/code", true, {"/bin/true"}};
-  std::vector<std::string> c = BwrapCommand(spec, HostOpt{true, {}});
+TEST(SandboxTest, HelpersAtAFixedPathAndHostOptMlShadowed) {
+  SandboxSpec spec{"bwrap", "/j",          "/opt/ml/code",
+                   true,    {"/bin/true"}, "/tmp/co/build/libexec/tandem"};
+  HostOpt host{{{"ml", false, ""}, {"tandem-libexec", false, ""}, {"tools", false, ""}}};
+  std::vector<std::string> c = BwrapCommand(spec, host);
+  auto has = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
+  };
   EXPECT_EQ(std::count(c.begin(), c.end(), "--unshare-net"), 0);
-  EXPECT_EQ(std::count(c.begin(), c.end(), "/opt"), 0);  // no tmpfs over /opt
   EXPECT_NE(std::find(c.begin(), c.end(), "/opt/ml/code"), c.end());
+  // The host's /opt/ml and /opt/tandem-libexec give way to the job's own.
+  EXPECT_TRUE(has({"--ro-bind", "/opt/tools", "/opt/tools"}));
+  EXPECT_FALSE(has({"--ro-bind", "/opt/ml", "/opt/ml"}));
+  EXPECT_FALSE(has({"--ro-bind", "/opt/tandem-libexec", "/opt/tandem-libexec"}));
+  // The helpers come from the host's /tmp, after the sandbox's own /tmp and /opt.
+  EXPECT_TRUE(has({"--ro-bind", "/tmp/co/build/libexec/tandem", "/opt/tandem-libexec"}));
+  auto at = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) - c.begin();
+  };
+  EXPECT_LT(at({"--tmpfs", "/tmp"}), at({"--ro-bind", "/tmp/co/build/libexec/tandem"}));
+  EXPECT_LT(at({"--tmpfs", "/opt"}), at({"--ro-bind", "/tmp/co/build/libexec/tandem"}));
 }
 
 TEST(ProtocolTest, RequestRoundTrips) {

@@ -7,10 +7,15 @@
 #include <algorithm>
 #include <climits>
 #include <sstream>
+#include <string_view>
 
 #include "compute/jobs/contract.h"
 
 namespace tandem::compute::runner {
+
+static_assert(std::string_view(jobs::kSandboxBase).starts_with("/opt/") &&
+                  std::string_view(jobs::kHelperDir).starts_with("/opt/"),
+              "the sandbox's mount points live in its /opt tmpfs");
 
 std::optional<std::string> FindBwrap(const std::string& path_env) {
   std::istringstream in(path_env);
@@ -27,11 +32,19 @@ std::optional<std::string> FindBwrap(const std::string& path_env) {
   return std::nullopt;
 }
 
+std::string OwnDirectory() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return "";
+  std::string self(buf, static_cast<size_t>(n));
+  size_t slash = self.rfind('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : self.substr(0, slash);
+}
+
 HostOpt InspectHostOpt() {
   HostOpt h;
   struct stat st;
-  h.opt_ml_exists = stat("/opt/ml", &st) == 0 && S_ISDIR(st.st_mode);
-  if (h.opt_ml_exists) return h;
   DIR* dir = opendir("/opt");
   if (dir == nullptr) return h;
   while (dirent* e = readdir(dir)) {
@@ -63,18 +76,25 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
        {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}) {
     c.push_back(a);
   }
-  if (!host_opt.opt_ml_exists) {
-    // A read-only / has no room for the /opt/ml mount point: put a tmpfs on
-    // /opt and re-expose the host's /opt entries in it.
-    c.insert(c.end(), {"--tmpfs", "/opt"});
-    for (const HostOptEntry& e : host_opt.entries) {
-      std::string path = "/opt/" + e.name;
-      if (e.is_symlink) {
-        c.insert(c.end(), {"--symlink", e.symlink_target, path});
-      } else {
-        c.insert(c.end(), {"--ro-bind", path, path});
-      }
+  // A read-only / has no room for the mount points under /opt: put a tmpfs on
+  // /opt and re-expose the host's /opt entries in it, but for the two the
+  // job's own replace.
+  c.insert(c.end(), {"--tmpfs", "/opt"});
+  const std::string ml = std::string(jobs::kSandboxBase).substr(5);  // "ml"
+  const std::string helpers = std::string(jobs::kHelperDir).substr(5);
+  for (const HostOptEntry& e : host_opt.entries) {
+    if (e.name == ml || e.name == helpers) continue;
+    std::string path = "/opt/" + e.name;
+    if (e.is_symlink) {
+      c.insert(c.end(), {"--symlink", e.symlink_target, path});
+    } else {
+      c.insert(c.end(), {"--ro-bind", path, path});
     }
+  }
+  // Bound from the host's view: a helper directory under /tmp or /opt is
+  // still reachable although the sandbox replaced both.
+  if (!spec.helper_dir.empty()) {
+    c.insert(c.end(), {"--ro-bind", spec.helper_dir, jobs::kHelperDir});
   }
   c.insert(c.end(),
            {"--bind", spec.job_dir, jobs::kSandboxBase, "--chdir",

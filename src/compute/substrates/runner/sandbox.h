@@ -1,7 +1,8 @@
 // The bubblewrap command line that sandboxes a job: the host filesystem
-// read-only, the job directory writable at the literal /opt/ml, private
-// /tmp, /dev and /proc, new pid/ipc/uts namespaces (hostname algo-1), and no
-// network unless asked. Pure functions; thread-safe.
+// read-only, the job directory writable at the literal /opt/ml, tandem's
+// helper programs read-only at /opt/tandem-libexec (jobs::kHelperDir),
+// private /tmp, /dev and /proc, new pid/ipc/uts namespaces (hostname algo-1),
+// and no network unless asked. Pure functions; thread-safe.
 #pragma once
 
 #include <optional>
@@ -13,21 +14,24 @@ namespace tandem::compute::runner {
 // Finds an executable `bwrap` in the colon-separated `path_env`; nullopt if none.
 std::optional<std::string> FindBwrap(const std::string& path_env);
 
-// An entry of the host's /opt, re-exposed read-only inside the sandbox when
-// /opt has to be replaced by a tmpfs to hold the /opt/ml mount point.
+// An entry of the host's /opt, re-exposed read-only inside the sandbox, whose
+// /opt is a tmpfs holding the /opt/ml and /opt/tandem-libexec mount points.
+// Host entries with those two names are not re-exposed (the job's own take
+// their place).
 struct HostOptEntry {
   std::string name;
   bool is_symlink = false;
   std::string symlink_target;
 };
 
-// What the host's /opt looks like: whether /opt/ml already exists (then it is
-// simply bind-mounted over) and the entries of /opt otherwise.
+// The entries of the host's /opt, sorted by name (none if it is unreadable).
 struct HostOpt {
-  bool opt_ml_exists = false;
   std::vector<HostOptEntry> entries;
 };
 HostOpt InspectHostOpt();
+
+// The directory of the running executable (/proc/self/exe); "" if unknown.
+std::string OwnDirectory();
 
 struct SandboxSpec {
   std::string bwrap_path;
@@ -35,6 +39,7 @@ struct SandboxSpec {
   std::string working_dir;  // as the job sees it; empty = /opt/ml
   bool network = false;
   std::vector<std::string> argv;  // the job's command as it sees it
+  std::string helper_dir;  // host directory bound at /opt/tandem-libexec; "" = none
 };
 
 // The full argv to exec: bwrap, its options, "--", then spec.argv.

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "compute/jobs/contract.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/sandbox.h"
 
@@ -89,13 +90,21 @@ std::string Supervisor::Prepare() {
     return "cannot open log " + l.log_path + ": " + std::strerror(errno);
   }
   for (const auto& [k, v] : l.env) envp_.push_back(k + "=" + v);
+  // tandem's helper programs are this runner's siblings (PREFIX/libexec/tandem);
+  // the job names them under jobs::kHelperDir.
+  const std::string helpers = OwnDirectory();
   if (req_.sandbox) {
-    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network, l.argv};
+    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network, l.argv, helpers};
     argv_ = BwrapCommand(spec, InspectHostOpt());
     exec_path_ = req_.bwrap_path;
   } else {
     argv_ = l.argv;
-    exec_path_ = ResolveExecutable(l.argv[0], l.env);
+    const std::string prefix = std::string(jobs::kHelperDir) + "/";
+    if (!argv_.empty() && argv_[0].starts_with(prefix)) {
+      if (helpers.empty()) return "cannot tell where tandem's helper programs are";
+      argv_[0] = helpers + "/" + argv_[0].substr(prefix.size());
+    }
+    exec_path_ = ResolveExecutable(argv_[0], l.env);
   }
   return "";
 }

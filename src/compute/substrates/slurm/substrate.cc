@@ -10,16 +10,10 @@
 #include <filesystem>
 
 #include "absl/synchronization/mutex.h"
+#include "common/helper_programs.h"
 #include "common/spec_fields.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
-
-#ifndef TANDEM_JOB_RUNNER_PATH
-#define TANDEM_JOB_RUNNER_PATH ""
-#endif
-#ifndef TANDEM_SLURM_STEP_PATH
-#define TANDEM_SLURM_STEP_PATH ""
-#endif
 
 namespace tandem::compute::slurm {
 namespace {
@@ -45,16 +39,6 @@ bool IsDir(const std::string& path) {
 }
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
-std::string DefaultPath(const char* name, const char* built) {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    std::string sibling = (self.parent_path() / name).string();
-    if (IsExecutable(sibling)) return sibling;
-  }
-  return built;
-}
 
 bool ValidJobId(const std::string& id) {
   if (id.empty() || id.size() > 128 || id[0] == '.') return false;
@@ -166,10 +150,10 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
 
 StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateOptions options) {
   if (options.runner_path.empty()) {
-    options.runner_path = DefaultPath("tandem-job-runner", TANDEM_JOB_RUNNER_PATH);
+    ASSIGN_OR_RETURN(options.runner_path, FindHelperProgram("tandem-job-runner"));
   }
   if (options.step_path.empty()) {
-    options.step_path = DefaultPath("tandem-slurm-step", TANDEM_SLURM_STEP_PATH);
+    ASSIGN_OR_RETURN(options.step_path, FindHelperProgram("tandem-slurm-step"));
   }
   if (!IsExecutable(options.runner_path)) {
     return NotFoundError("tandem-job-runner not found or not executable at \"" +
