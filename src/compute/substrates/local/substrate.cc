@@ -15,6 +15,7 @@
 
 #include "common/helper_programs.h"
 #include "common/spec_fields.h"
+#include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -86,19 +87,7 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"local"}).status());
   }
-  if (section.contains("cpus")) {
-    ASSIGN_OR_RETURN(o.capacity_cpus, spec::PositiveNumber(section["cpus"], "compute.cpus"));
-  }
-  if (section.contains("sandbox")) {
-    ASSIGN_OR_RETURN(std::string mode,
-                     spec::OneOf(section["sandbox"], "compute.sandbox", {"auto", "on", "off"}));
-    using Sandbox = LocalSubstrateOptions::Sandbox;
-    o.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
-  }
-  if (section.contains("grace_seconds")) {
-    ASSIGN_OR_RETURN(o.grace_seconds,
-                     spec::Integer(section["grace_seconds"], "compute.grace_seconds", 0, 86'400));
-  }
+  RETURN_IF_ERROR(jobs::ReadCommonSubstrateKeys(section, o));
   return o;
 }
 

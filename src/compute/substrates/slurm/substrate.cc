@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/helper_programs.h"
 #include "common/spec_fields.h"
+#include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
 
@@ -132,19 +133,7 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
     ASSIGN_OR_RETURN(o.extra_sbatch_args,
                      spec::StringList(section["sbatch_args"], "compute.sbatch_args"));
   }
-  if (section.contains("cpus")) {
-    ASSIGN_OR_RETURN(o.capacity_cpus, spec::PositiveNumber(section["cpus"], "compute.cpus"));
-  }
-  if (section.contains("sandbox")) {
-    ASSIGN_OR_RETURN(std::string mode,
-                     spec::OneOf(section["sandbox"], "compute.sandbox", {"auto", "on", "off"}));
-    using Sandbox = SlurmSubstrateOptions::Sandbox;
-    o.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
-  }
-  if (section.contains("grace_seconds")) {
-    ASSIGN_OR_RETURN(o.grace_seconds,
-                     spec::Integer(section["grace_seconds"], "compute.grace_seconds", 0, 86'400));
-  }
+  RETURN_IF_ERROR(jobs::ReadCommonSubstrateKeys(section, o));
   return o;
 }
 
