@@ -6,6 +6,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 
 #include "common/ids.h"
@@ -588,6 +589,25 @@ TEST(SlurmConfig, OptionsFromTheComputeSection) {
   Config not_a_mapping;
   not_a_mapping.raw = Json{{"compute", Json::array()}};
   EXPECT_FALSE(SlurmOptionsFromConfig(not_a_mapping).ok());
+}
+
+// The per-command timeout follows the commands' clock: a command that never
+// ends is killed once a FakeClock passes the timeout, however little real
+// time went by.
+TEST(SlurmCommandsTimeout, FakeClockDrivesTheCommandTimeout) {
+  FakeClock clock;
+  ProcessSlurmCommandsOptions o;
+  o.bin_dir = "/bin";
+  o.timeout_ms = 30'000;
+  o.clock = &clock;
+  auto commands = NewProcessSlurmCommands(o);
+  auto run = std::async(std::launch::async, [&] { return commands->Run({"sleep", "3600"}); });
+  while (run.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    clock.AdvanceSeconds(10);
+  }
+  auto r = run.get();
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("did not finish within 30000 ms"));
 }
 
 }  // namespace
