@@ -8,6 +8,7 @@
 #include "api/rest.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "common/spec_fields.h"
 #include "compute/jobs/metering.h"
 #include "compute/jobs/service.h"
 #include "compute/notebooks/service.h"
@@ -19,77 +20,29 @@
 namespace tandem::api {
 namespace {
 
-// The substrate from the `compute:` section. Local: {cpus: N (> 0, default:
-// the machine's hardware threads), sandbox: auto|on|off, grace_seconds: N}.
+// The substrate named by `compute.substrate` (local, the default, or slurm);
+// each substrate parses the rest of the `compute:` section itself.
 StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& config) {
-  compute::local::LocalSubstrateOptions opts;
-  const Json section = config.raw.contains("compute") ? config.raw["compute"] : Json::object();
-  if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
-  // compute.substrate: local (default) | slurm (options: compute/substrates/slurm/substrate.h).
-  const Json kind = section.value("substrate", Json("local"));
+  ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
+  ASSIGN_OR_RETURN(std::string kind, spec::OneOf(section.value("substrate", Json("local")),
+                                                 "compute.substrate", {"local", "slurm"}));
   if (kind == "slurm") {
-    ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(section));
+    ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(config));
     ASSIGN_OR_RETURN(auto slurm, compute::slurm::SlurmSubstrate::Create(std::move(sopts)));
     return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
-  if (kind != "local") {
-    return InvalidArgumentError("config key 'compute.substrate' is " + kind.dump() +
-                                "; expected local or slurm");
-  }
-  for (const auto& [key, value] : section.items()) {
-    if (key == "substrate") continue;
-    if (key == "cpus") {
-      if (!value.is_number() || value.get<double>() <= 0) {
-        return InvalidArgumentError("config key 'compute.cpus' must be a positive number");
-      }
-      opts.capacity_cpus = value.get<double>();
-    } else if (key == "sandbox") {
-      using Sandbox = compute::local::LocalSubstrateOptions::Sandbox;
-      std::string mode = value.is_string() ? value.get<std::string>() : "";
-      if (mode != "auto" && mode != "on" && mode != "off") {
-        return InvalidArgumentError("config key 'compute.sandbox' must be auto, on or off");
-      }
-      opts.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
-    } else if (key == "grace_seconds") {
-      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
-        return InvalidArgumentError("config key 'compute.grace_seconds' must be an integer >= 0");
-      }
-      opts.grace_seconds = value.get<int64_t>();
-    } else {
-      return InvalidArgumentError("unknown config key 'compute." + key +
-                                  "' (expected cpus, sandbox or grace_seconds)");
-    }
-  }
-  ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(opts));
-  return std::unique_ptr<compute::jobs::Substrate>(std::move(substrate));
+  ASSIGN_OR_RETURN(auto lopts, compute::local::LocalOptionsFromConfig(config));
+  ASSIGN_OR_RETURN(auto local, compute::local::LocalSubstrate::Create(std::move(lopts)));
+  return std::unique_ptr<compute::jobs::Substrate>(std::move(local));
 }
 
-// Managed notebooks from the `notebooks:` section: {idle_timeout_seconds: N
-// (default 3600, 0 = never cull), jupyter: /path/to/jupyter-notebook}. They
-// always run on the local substrate: their port must be reachable from here.
+// Managed notebooks (options from the `notebooks:` section). They always run
+// on the local substrate: their port must be reachable from here.
 StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
     const Config& config, const glue::Glue& g, Clock& clock,
     const compute::jobs::PriceTable& prices) {
-  compute::notebooks::NotebookServiceOptions opts;
-  const Json section = config.raw.contains("notebooks") ? config.raw["notebooks"] : Json::object();
-  if (!section.is_object()) return InvalidArgumentError("config key 'notebooks' must be a mapping");
-  for (const auto& [key, value] : section.items()) {
-    if (key == "idle_timeout_seconds") {
-      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
-        return InvalidArgumentError(
-            "config key 'notebooks.idle_timeout_seconds' must be an integer >= 0");
-      }
-      opts.default_idle_timeout_seconds = value.get<int64_t>();
-    } else if (key == "jupyter") {
-      if (!value.is_string() || value.get<std::string>().empty()) {
-        return InvalidArgumentError("config key 'notebooks.jupyter' must be a path");
-      }
-      opts.jupyter_binary = value.get<std::string>();
-    } else {
-      return InvalidArgumentError("unknown config key 'notebooks." + key +
-                                  "' (expected idle_timeout_seconds or jupyter)");
-    }
-  }
+  ASSIGN_OR_RETURN(compute::notebooks::NotebookServiceOptions opts,
+                   compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
   ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(lopts));
   opts.home = config.home;

@@ -82,13 +82,12 @@ void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& s) {
         auto first = Scrape(*fleet, *clock, *client, name);
         if (!first.ok()) return WriteError(res, first.status());
         auto pending = std::make_shared<std::string>(first->dump() + "\n");
-        const auto period = std::chrono::milliseconds(*interval);
-        auto next = std::make_shared<std::chrono::steady_clock::time_point>(
-            std::chrono::steady_clock::now() + period);
+        const int64_t period_us = *interval * 1000;
+        auto next = std::make_shared<int64_t>(clock->MonotonicMicros() + period_us);
         res.status = 200;
         res.headers["content-type"] = "application/x-ndjson";
         res.headers["cache-control"] = "no-store";
-        res.stream = [fleet, clock, client, name, pending, next, period](
+        res.stream = [fleet, clock, client, name, pending, next, period_us](
                          std::string& chunk, const http::StreamContext& ctx) {
           chunk.clear();
           if (!pending->empty()) {
@@ -96,13 +95,11 @@ void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& s) {
             return true;
           }
           // Wait for the next tick in short steps so a closed client is noticed.
-          while (std::chrono::steady_clock::now() < *next) {
+          for (int64_t left; (left = *next - clock->MonotonicMicros()) > 0;) {
             if (ctx.cancelled && ctx.cancelled()) return false;
-            auto left = *next - std::chrono::steady_clock::now();
-            std::this_thread::sleep_for(
-                std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(50)));
+            std::this_thread::sleep_for(std::chrono::microseconds(std::min<int64_t>(left, 50'000)));
           }
-          *next += period;
+          *next += period_us;
           auto sample = Scrape(*fleet, *clock, *client, name);
           if (!sample.ok()) return false;  // deleted: end the stream
           chunk = sample->dump() + "\n";

@@ -25,8 +25,7 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
                    },
                    201));
 
-  // Pages through the jobs, keeping transform jobs (a page may hold fewer
-  // than max_results items; next_page_token continues the scan).
+  // Transform jobs only, filtered by the job store (indexed kind column).
   server.Route("GET", "/api/v1/transform-jobs",
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
@@ -37,13 +36,13 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
                  }
                  filter.team = req.Query("team");
                  filter.name = req.Query("name");
+                 filter.kind = compute::transform::kTransformKind;
                  filter.max_results = page.max_results;
                  filter.page_token = page.page_token;
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
                  Json items = Json::array();
                  for (const auto& j : result.jobs) {
-                   if (compute::transform::IsTransformJob(j))
-                     items.push_back(compute::transform::TransformJobJson(j));
+                   items.push_back(compute::transform::TransformJobJson(j));
                  }
                  Json out = {{"transform_jobs", items}};
                  if (!result.next_page_token.empty()) {

@@ -75,7 +75,7 @@ void PrintTraffic(Format f, const Json& d) {
 
 // Polls until `desired` replicas of the current generation are ready.
 Status WaitReady(ApiClient& client, const std::string& name, int64_t timeout_s) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  const Deadline deadline = Deadline::In(Clock::Real(), timeout_s * 1'000'000);
   Progress progress(std::cerr, Progress::IsTerminal(2), "deployment " + name, Clock::Real());
   while (true) {
     ASSIGN_OR_RETURN(Json d, client.Call("GET", "/api/v1/deployments/" + name));
@@ -99,7 +99,7 @@ Status WaitReady(ApiClient& client, const std::string& name, int64_t timeout_s) 
       return OkStatus();
     }
     progress.Tick();
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (deadline.Expired()) {
       progress.Done("timed out: " + state);
       std::string why;
       for (const std::string& r : reasons) why += (why.empty() ? "; not ready: " : "; ") + r;

@@ -24,7 +24,7 @@ const std::vector<Column> kNotebookColumns = {{"NAME", "name"},
 
 // Polls `name` until it leaves the transitional states; returns the record.
 StatusOr<Json> WaitSettled(ApiClient& client, const std::string& name, int64_t timeout_s) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  const Deadline deadline = Deadline::In(Clock::Real(), timeout_s * 1'000'000);
   Progress progress(std::cerr, Progress::IsTerminal(2), "notebook " + name, Clock::Real());
   while (true) {
     ASSIGN_OR_RETURN(Json nb, client.Call("GET", "/api/v1/notebooks/" + name));
@@ -34,7 +34,7 @@ StatusOr<Json> WaitSettled(ApiClient& client, const std::string& name, int64_t t
       progress.Done(state);
       return nb;
     }
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (deadline.Expired()) {
       progress.Done(state + " (timed out)");
       return DeadlineExceededError("notebook \"" + name + "\" still " + state + " after " +
                                    std::to_string(timeout_s) + " s");

@@ -18,7 +18,7 @@ Progress::Progress(std::ostream& out, bool tty, std::string label, Clock& clock)
       tty_(tty),
       label_(std::move(label)),
       clock_(clock),
-      start_micros_(clock.NowMicros()) {}
+      start_micros_(clock.MonotonicMicros()) {}
 
 Progress::~Progress() {
   if (tty_ && drawn_) out_ << "\n" << std::flush;
@@ -52,7 +52,7 @@ void Progress::Update(const std::string& state) {
   if (tty_) return Draw();
   if (state_ == printed_state_) return;
   printed_state_ = state_;
-  out_ << "[" << FormatElapsed(clock_.NowMicros() - start_micros_) << "] " << label_ << ": "
+  out_ << "[" << FormatElapsed(clock_.MonotonicMicros() - start_micros_) << "] " << label_ << ": "
        << state_ << "\n"
        << std::flush;
 }
@@ -72,8 +72,8 @@ void Progress::Clear() {
 
 void Progress::Draw() {
   std::string line = std::string(1, kSpinner[frame_ % kSpinner.size()]) + " " +
-                     FormatElapsed(clock_.NowMicros() - start_micros_) + "  " + label_ + ": " +
-                     state_;
+                     FormatElapsed(clock_.MonotonicMicros() - start_micros_) + "  " + label_ +
+                     ": " + state_;
   std::string pad = line.size() < width_ ? std::string(width_ - line.size(), ' ') : "";
   out_ << "\r" << line << pad << std::flush;
   width_ = line.size();
@@ -83,7 +83,7 @@ void Progress::Draw() {
 void Progress::Done(const std::string& final_state) {
   if (done_) return;
   done_ = true;
-  std::string elapsed = FormatElapsed(clock_.NowMicros() - start_micros_);
+  std::string elapsed = FormatElapsed(clock_.MonotonicMicros() - start_micros_);
   if (tty_) {
     Clear();
     out_ << label_ << ": " << final_state << " after " << elapsed << "\n" << std::flush;

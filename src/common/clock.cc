@@ -1,7 +1,10 @@
 #include "common/clock.h"
 
+#include <algorithm>
 #include <ctime>
 #include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 namespace tandem {
 
@@ -16,34 +19,52 @@ int64_t RealClock::NowMicros() const {
       .count();
 }
 
+int64_t RealClock::MonotonicMicros() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 void RealClock::SleepMicros(int64_t micros) {
   if (micros > 0) std::this_thread::sleep_for(std::chrono::microseconds(micros));
 }
 
 int64_t FakeClock::NowMicros() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return now_;
 }
 
+int64_t FakeClock::MonotonicMicros() const {
+  absl::MutexLock l(&mu_);
+  return monotonic_;
+}
+
 void FakeClock::SleepMicros(int64_t micros) {
-  std::unique_lock<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   const int64_t deadline = now_ + micros;
   ++sleepers_;
-  cv_.wait(l, [&] { return now_ >= deadline; });
+  while (now_ < deadline) cv_.Wait(&mu_);
   --sleepers_;
 }
 
 void FakeClock::Advance(int64_t micros) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     now_ += micros;
+    monotonic_ += micros;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 int FakeClock::sleepers() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return sleepers_;
+}
+
+int Deadline::SliceMillis(int64_t cap_ms) const {
+  const int64_t left = RemainingMicros();
+  if (left <= 0) return 0;
+  return static_cast<int>(std::min<int64_t>((left + 999) / 1000, std::max<int64_t>(cap_ms, 0)));
 }
 
 namespace {

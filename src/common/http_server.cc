@@ -20,17 +20,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <exception>
 #include <future>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/http_router.h"
 #include "common/http_status.h"
 #include "common/json.h"
@@ -75,9 +74,9 @@ struct ServerCore {
   Router router;
   Status route_error;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
+  absl::Mutex mu;
+  absl::CondVar cv;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
   std::atomic<int> busy{0};  // sessions mid-request; Stop() waits under mu
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -115,10 +114,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   ~Session() {
-    std::lock_guard<std::mutex> lock(core_->mu);
+    absl::MutexLock lock(&core_->mu);
     core_->sessions.erase(this);
     if (busy_) core_->busy.fetch_sub(1);
-    core_->cv.notify_all();
+    core_->cv.SignalAll();
   }
 
   // The session's strand.
@@ -157,8 +156,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (busy) {
       core_->busy.fetch_add(1);
     } else if (core_->busy.fetch_sub(1) == 1 && core_->stopping.load()) {
-      std::lock_guard<std::mutex> lock(core_->mu);
-      core_->cv.notify_all();
+      absl::MutexLock lock(&core_->mu);
+      core_->cv.SignalAll();
     }
   }
 
@@ -536,7 +535,7 @@ void ServerCore::DoAccept() {
 void ServerCore::StartSession(tcp::socket socket) {
   auto session = std::make_shared<Session>(std::move(socket), this);
   {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     sessions.emplace(session.get(), session);
   }
   auto executor = session->executor();
@@ -555,13 +554,15 @@ void ServerCore::CloseAcceptor() {
 }
 
 void ServerCore::WaitForSessions(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait_until(lock, deadline, [this] { return sessions.empty(); });
+  absl::MutexLock lock(&mu);
+  const absl::Time until = absl::Now() + absl::FromChrono(deadline - std::chrono::steady_clock::now());
+  while (!sessions.empty() && !cv.WaitWithDeadline(&mu, until)) {
+  }
 }
 
 std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
   std::vector<std::shared_ptr<Session>> out;
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   for (auto& [ptr, weak] : sessions) {
     if (auto s = weak.lock()) out.push_back(std::move(s));
   }
@@ -709,8 +710,10 @@ void Server::Stop(int64_t grace_ms) {
   c.workers->join();
   c.work.reset();
   {
-    std::unique_lock<std::mutex> lock(c.mu);
-    c.cv.wait_for(lock, std::chrono::milliseconds(1000), [&c] { return c.sessions.empty(); });
+    absl::MutexLock lock(&c.mu);
+    const absl::Time deadline = absl::Now() + absl::Seconds(1);
+    while (!c.sessions.empty() && !c.cv.WaitWithDeadline(&c.mu, deadline)) {
+    }
   }
   c.io->stop();
   for (auto& t : c.io_threads) t.join();

@@ -52,4 +52,43 @@ StatusOr<double> Number(const Json& v, const std::string& path, double lo, doubl
   return x;
 }
 
+StatusOr<double> PositiveNumber(const Json& v, const std::string& path) {
+  if (!v.is_number()) return TypeError(path, "a positive number", v);
+  double x = v.get<double>();
+  if (!(x > 0))
+    return InvalidArgumentError("'" + path + "' must be a positive number, got " + v.dump());
+  return x;
+}
+
+StatusOr<std::string> OneOf(const Json& v, const std::string& path,
+                            const std::vector<std::string>& allowed) {
+  std::string expected;
+  for (size_t i = 0; i < allowed.size(); ++i) {
+    if (i > 0) expected += i + 1 == allowed.size() ? " or " : ", ";
+    expected += allowed[i];
+  }
+  if (!v.is_string()) return TypeError(path, "one of " + expected, v);
+  std::string s = v.get<std::string>();
+  for (const auto& a : allowed) {
+    if (s == a) return s;
+  }
+  return InvalidArgumentError("'" + path + "' must be one of " + expected + ", got " + v.dump());
+}
+
+StatusOr<std::vector<std::string>> StringList(const Json& v, const std::string& path) {
+  if (!v.is_array()) return TypeError(path, "a list of strings", v);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string s, String(v[i], path + "[" + std::to_string(i) + "]"));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+StatusOr<Json> Section(const Json& doc, const std::string& key) {
+  if (!doc.is_object() || !doc.contains(key) || doc[key].is_null()) return Json::object();
+  if (!doc[key].is_object()) return TypeError(key, "a mapping", doc[key]);
+  return doc[key];
+}
+
 }  // namespace tandem::spec

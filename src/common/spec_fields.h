@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/json.h"
 #include "common/status.h"
@@ -25,5 +26,15 @@ StatusOr<std::string> String(const Json& v, const std::string& path);
 StatusOr<int64_t> Integer(const Json& v, const std::string& path, int64_t lo, int64_t hi);
 // A number within [lo, hi].
 StatusOr<double> Number(const Json& v, const std::string& path, double lo, double hi);
+// A number > 0.
+StatusOr<double> PositiveNumber(const Json& v, const std::string& path);
+// A string equal to one of `allowed` ("'<path>' must be one of a, b or c").
+StatusOr<std::string> OneOf(const Json& v, const std::string& path,
+                            const std::vector<std::string>& allowed);
+// A list of strings.
+StatusOr<std::vector<std::string>> StringList(const Json& v, const std::string& path);
+// The mapping `doc[key]` (an empty mapping when absent), e.g. one module's
+// section of the configuration; anything else -> InvalidArgument naming `key`.
+StatusOr<Json> Section(const Json& doc, const std::string& key);
 
 }  // namespace tandem::spec

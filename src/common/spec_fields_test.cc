@@ -30,5 +30,34 @@ TEST(SpecFieldsTest, UnknownFieldsAreNamedWithTheirPrefix) {
   EXPECT_EQ(TypeName(Json::object()), "a mapping");
 }
 
+TEST(SpecFieldsTest, ConfigurationHelpers) {
+  Json doc = {{"compute", {{"sandbox", "maybe"}, {"cpus", 0}, {"args", {"a", 3}}}},
+              {"notebooks", "yes"}};
+  auto mode = OneOf(doc["compute"]["sandbox"], "compute.sandbox", {"auto", "on", "off"});
+  ASSERT_FALSE(mode.ok());
+  EXPECT_EQ(std::string(mode.status().message()),
+            "'compute.sandbox' must be one of auto, on or off, got \"maybe\"");
+  EXPECT_EQ(*OneOf(Json("on"), "compute.sandbox", {"auto", "on", "off"}), "on");
+  EXPECT_FALSE(OneOf(Json(1), "compute.sandbox", {"auto", "on"}).ok());
+
+  auto cpus = PositiveNumber(doc["compute"]["cpus"], "compute.cpus");
+  ASSERT_FALSE(cpus.ok());
+  EXPECT_EQ(std::string(cpus.status().message()),
+            "'compute.cpus' must be a positive number, got 0");
+  EXPECT_EQ(*PositiveNumber(Json(0.5), "compute.cpus"), 0.5);
+
+  auto args = StringList(doc["compute"]["args"], "compute.args");
+  ASSERT_FALSE(args.ok());
+  EXPECT_EQ(std::string(args.status().message()),
+            "'compute.args[1]' must be a string, got an integer");
+  EXPECT_EQ(*StringList(Json::array({"x", "y"}), "a"), (std::vector<std::string>{"x", "y"}));
+
+  EXPECT_EQ(*Section(doc, "absent"), Json::object());
+  EXPECT_EQ((*Section(doc, "compute"))["cpus"], 0);
+  auto bad = Section(doc, "notebooks");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(std::string(bad.status().message()), "'notebooks' must be a mapping, got a string");
+}
+
 }  // namespace
 }  // namespace tandem::spec

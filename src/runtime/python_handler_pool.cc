@@ -11,13 +11,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/subprocess.h"
@@ -26,9 +25,6 @@ extern char** environ;
 
 namespace tandem::runtime {
 namespace {
-
-using SteadyClock = std::chrono::steady_clock;
-using Deadline = SteadyClock::time_point;
 
 constexpr uint32_t kRequestMagic = 0x514E4454;   // "TDNQ"
 constexpr uint32_t kResponseMagic = 0x524E4454;  // "TDNR"
@@ -51,22 +47,20 @@ static_assert(sizeof(FrameHeader) == 24);
 // Why an I/O step stopped: done, timed out, or the peer is gone.
 enum class Io { kOk, kTimeout, kClosed };
 
-int RemainingMs(Deadline deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
-  return static_cast<int>(std::max<int64_t>(0, left.count()));
-}
+// How long one poll()/wait blocks before the deadline is checked again.
+constexpr int64_t kSliceMs = 100;
 
-bool WaitFd(int fd, short events, Deadline deadline) {
+bool WaitFd(int fd, short events, const Deadline& deadline) {
   pollfd p{fd, events, 0};
   while (true) {
-    int r = ::poll(&p, 1, RemainingMs(deadline));
+    if (deadline.Expired()) return false;
+    int r = ::poll(&p, 1, deadline.SliceMillis(kSliceMs));
     if (r > 0) return true;
-    if (r == 0) return false;
-    if (errno != EINTR) return true;  // let the read/write report the error
+    if (r < 0 && errno != EINTR) return true;  // let the read/write report the error
   }
 }
 
-Io WriteAll(int fd, iovec* iov, int iovcnt, Deadline deadline) {
+Io WriteAll(int fd, iovec* iov, int iovcnt, const Deadline& deadline) {
   while (iovcnt > 0) {
     msghdr msg{};
     msg.msg_iov = iov;
@@ -92,7 +86,7 @@ Io WriteAll(int fd, iovec* iov, int iovcnt, Deadline deadline) {
   return Io::kOk;
 }
 
-Io ReadExact(int fd, void* buf, size_t len, Deadline deadline) {
+Io ReadExact(int fd, void* buf, size_t len, const Deadline& deadline) {
   auto* p = static_cast<char*>(buf);
   while (len > 0) {
     ssize_t n = ::recv(fd, p, len, 0);
@@ -119,15 +113,16 @@ std::string DescribeWait(int status) {
   return "ended";
 }
 
-// Reaps `pid`, giving it `grace` to exit on its own before SIGKILL.
-std::string Reap(pid_t pid, std::chrono::milliseconds grace) {
-  const Deadline deadline = SteadyClock::now() + grace;
+// Reaps `pid`, giving it `grace` (of `clock`'s time) to exit on its own
+// before SIGKILL.
+std::string Reap(Clock& clock, pid_t pid, std::chrono::milliseconds grace) {
+  const Deadline deadline = Deadline::InMillis(clock, grace.count());
   int status = 0;
   while (true) {
     pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) return DescribeWait(status);
     if (r < 0 && errno != EINTR) return "already reaped";
-    if (SteadyClock::now() >= deadline) break;
+    if (deadline.Expired()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ::kill(pid, SIGKILL);
@@ -162,25 +157,28 @@ class PythonHandlerPool::Impl {
   enum class SlotState { kIdle, kBusy, kDead };
 
   Impl(std::string handler, std::string model_dir, PythonPoolOptions options)
-      : handler_(std::move(handler)), model_dir_(std::move(model_dir)), opts_(std::move(options)) {
+      : handler_(std::move(handler)),
+        model_dir_(std::move(model_dir)),
+        opts_(std::move(options)),
+        clock_(opts_.clock != nullptr ? *opts_.clock : Clock::Real()) {
     slots_.resize(static_cast<size_t>(opts_.workers));
     states_.assign(slots_.size(), SlotState::kDead);
   }
 
   ~Impl() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    sup_cv_.notify_all();
-    idle_cv_.notify_all();
+    sup_cv_.SignalAll();
+    idle_cv_.SignalAll();
     if (supervisor_.joinable()) supervisor_.join();
     for (Worker& w : slots_) {
       if (w.fd >= 0) ::close(w.fd);  // EOF: the worker's loop returns
       w.fd = -1;
     }
     for (Worker& w : slots_) {
-      if (w.pid > 0) Reap(w.pid, std::chrono::milliseconds(2000));
+      if (w.pid > 0) Reap(clock_, w.pid, std::chrono::milliseconds(2000));
       w.pid = -1;
     }
   }
@@ -190,7 +188,7 @@ class PythonHandlerPool::Impl {
     for (size_t i = 0; i < slots_.size(); ++i) {
       auto w = Spawn(i == 0);
       if (!w.ok()) return w.status();
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       slots_[i] = *w;
       states_[i] = SlotState::kIdle;
       idle_.push_back(i);
@@ -205,7 +203,7 @@ class PythonHandlerPool::Impl {
     if (n_rows > UINT32_MAX || n_cols > UINT32_MAX) {
       return InvalidArgumentError("request too large for the handler channel");
     }
-    const Deadline deadline = SteadyClock::now() + opts_.timeout;
+    const Deadline deadline = Deadline::InMillis(clock_, opts_.timeout.count());
     ASSIGN_OR_RETURN(size_t slot, Acquire(deadline));
     Worker w = slots_[slot];
     const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -243,12 +241,13 @@ class PythonHandlerPool::Impl {
   }
 
   PythonPoolStats Stats() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return {opts_.workers, live_, restarts_, timeouts_};
   }
 
   const std::string handler_, model_dir_;
   const PythonPoolOptions opts_;
+  Clock& clock_;
   HandlerTestData test_data_;
   int reported_features_ = -1;
 
@@ -299,7 +298,7 @@ class PythonHandlerPool::Impl {
     Status ready = AwaitReady(w, first);
     if (!ready.ok()) {
       ::close(w.fd);
-      std::string how = Reap(w.pid, std::chrono::milliseconds(2000));
+      std::string how = Reap(clock_, w.pid, std::chrono::milliseconds(2000));
       return Annotate(ready, absl::StrCat("Python handler worker (", opts_.interpreter, " ",
                                           handler_, ") ", how));
     }
@@ -307,7 +306,7 @@ class PythonHandlerPool::Impl {
   }
 
   Status AwaitReady(const Worker& w, bool first) {
-    const Deadline deadline = SteadyClock::now() + opts_.start_timeout;
+    const Deadline deadline = Deadline::InMillis(clock_, opts_.start_timeout.count());
     FrameHeader h{};
     Io io = ReadExact(w.fd, &h, sizeof(h), deadline);
     if (io == Io::kTimeout) {
@@ -338,9 +337,12 @@ class PythonHandlerPool::Impl {
     return OkStatus();
   }
 
-  StatusOr<size_t> Acquire(Deadline deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!idle_cv_.wait_until(lock, deadline, [&] { return !idle_.empty() || stopping_; })) {
+  StatusOr<size_t> Acquire(const Deadline& deadline) {
+    absl::MutexLock lock(&mu_);
+    while (idle_.empty() && !stopping_ && !deadline.Expired()) {
+      idle_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(deadline.SliceMillis(kSliceMs)));
+    }
+    if (idle_.empty() && !stopping_) {
       if (live_ == 0) {
         return UnavailableError(
             absl::StrCat("no Python handler worker is running for ", handler_, ": ", last_error_));
@@ -358,39 +360,39 @@ class PythonHandlerPool::Impl {
 
   void Release(size_t slot) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       states_[slot] = SlotState::kIdle;
       idle_.push_back(slot);
     }
-    idle_cv_.notify_one();
+    idle_cv_.Signal();
   }
 
   // Marks a busy slot dead and hands it to the supervisor.
   void MarkDead(size_t slot, const std::string& why) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       states_[slot] = SlotState::kDead;
       slots_[slot] = Worker{};
       dead_.push_back(slot);
       --live_;
       last_error_ = why;
     }
-    sup_cv_.notify_one();
+    sup_cv_.Signal();
   }
 
   void Kill(size_t slot, Worker w) {
     ::kill(w.pid, SIGKILL);
     ::close(w.fd);
-    MarkDead(slot, absl::StrCat("worker pid ", w.pid, " ", Reap(w.pid, {})));
+    MarkDead(slot, absl::StrCat("worker pid ", w.pid, " ", Reap(clock_, w.pid, {})));
   }
 
   Status Lost(size_t slot, Worker w, Io io) {
     if (io == Io::kTimeout) {
       ::kill(w.pid, SIGKILL);
       ::close(w.fd);
-      Reap(w.pid, {});
+      Reap(clock_, w.pid, {});
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         ++timeouts_;
       }
       MarkDead(slot, absl::StrCat("worker pid ", w.pid, " timed out"));
@@ -399,7 +401,7 @@ class PythonHandlerPool::Impl {
                                                 " was killed and is being restarted"));
     }
     ::close(w.fd);
-    std::string how = Reap(w.pid, std::chrono::milliseconds(2000));
+    std::string how = Reap(clock_, w.pid, std::chrono::milliseconds(2000));
     MarkDead(slot, absl::StrCat("worker pid ", w.pid, " ", how));
     LogWarn("Python handler worker died",
             {{"handler", handler_}, {"pid", std::to_string(w.pid)}, {"how", how}});
@@ -409,7 +411,7 @@ class PythonHandlerPool::Impl {
   }
 
   // Idle workers never send anything: readable or hung up means dead.
-  void CollectDeadIdle(std::vector<Worker>& gone) {
+  void CollectDeadIdle(std::vector<Worker>& gone) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto it = idle_.begin(); it != idle_.end();) {
       pollfd p{slots_[*it].fd, POLLIN, 0};
       if (::poll(&p, 1, 0) > 0) {
@@ -425,33 +427,33 @@ class PythonHandlerPool::Impl {
     }
   }
 
-  void Supervise() {
+  void Supervise() ABSL_LOCKS_EXCLUDED(mu_) {
     auto backoff = std::chrono::milliseconds(100);
-    std::unique_lock<std::mutex> lock(mu_);
+    mu_.Lock();
     while (!stopping_) {
       std::vector<Worker> gone;
       CollectDeadIdle(gone);
       if (!gone.empty()) {
-        lock.unlock();
+        mu_.Unlock();
         for (Worker& w : gone) {
           ::close(w.fd);
-          std::string how = Reap(w.pid, std::chrono::milliseconds(2000));
+          std::string how = Reap(clock_, w.pid, std::chrono::milliseconds(2000));
           LogWarn("idle Python handler worker died",
                   {{"handler", handler_}, {"pid", std::to_string(w.pid)}, {"how", how}});
-          std::lock_guard<std::mutex> relock(mu_);
+          absl::MutexLock relock(&mu_);
           last_error_ = absl::StrCat("worker pid ", w.pid, " ", how);
         }
-        lock.lock();
+        mu_.Lock();
       }
       if (dead_.empty()) {
-        sup_cv_.wait_for(lock, std::chrono::milliseconds(250));
+        sup_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(250));
         continue;
       }
       size_t slot = dead_.front();
       dead_.pop_front();
-      lock.unlock();
+      mu_.Unlock();
       auto w = Spawn(false);
-      lock.lock();
+      mu_.Lock();
       if (w.ok()) {
         slots_[slot] = *w;
         states_[slot] = SlotState::kIdle;
@@ -459,27 +461,34 @@ class PythonHandlerPool::Impl {
         ++live_;
         ++restarts_;
         backoff = std::chrono::milliseconds(100);
-        idle_cv_.notify_one();
+        idle_cv_.Signal();
       } else {
         last_error_ = std::string(w.status().message());
         LogWarn("restarting a Python handler worker failed",
                 {{"handler", handler_}, {"error", last_error_}});
         dead_.push_back(slot);
-        sup_cv_.wait_for(lock, backoff, [&] { return stopping_; });
+        const absl::Time until = absl::Now() + absl::FromChrono(backoff);
+        while (!stopping_ && !sup_cv_.WaitWithDeadline(&mu_, until)) {
+        }
         backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
       }
     }
+    mu_.Unlock();
   }
 
-  std::mutex mu_;
-  std::condition_variable idle_cv_, sup_cv_;
+  absl::Mutex mu_;
+  absl::CondVar idle_cv_, sup_cv_;
+  // Element i is written under mu_ and read by the one caller that holds
+  // slot i busy (Acquire) without it.
   std::vector<Worker> slots_;
-  std::vector<SlotState> states_;
-  std::deque<size_t> idle_, dead_;
-  int live_ = 0;
-  int64_t restarts_ = 0, timeouts_ = 0;
-  bool stopping_ = false;
-  std::string last_error_;
+  std::vector<SlotState> states_ ABSL_GUARDED_BY(mu_);
+  std::deque<size_t> idle_ ABSL_GUARDED_BY(mu_);
+  std::deque<size_t> dead_ ABSL_GUARDED_BY(mu_);
+  int live_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t restarts_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t timeouts_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> next_id_{1};
   std::thread supervisor_;
 };

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace tandem::runtime {
@@ -34,6 +35,8 @@ struct PythonPoolOptions {
   int workers = 0;                                   // 0 = the number of CPUs
   std::chrono::milliseconds timeout{30'000};         // per request
   std::chrono::milliseconds start_timeout{120'000};  // import + load() of one worker
+  // Measures both timeouts (monotonic time); not owned. nullptr = Clock::Real().
+  Clock* clock = nullptr;
   // Added to the workers' environment (e.g. OMP_NUM_THREADS=1, the default
   // unless set here or already in the environment).
   std::map<std::string, std::string> env;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 namespace tandem::runtime {
@@ -148,6 +149,28 @@ TEST(PythonHandlerPool, SlowRequestIsDeadlineExceededAndWorkerReplaced) {
   auto slow = Score(**pool, {-3, 0}, 2);
   EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(slow.status().message()), HasSubstr("did not answer within 1500 ms"));
+  EXPECT_EQ((*pool)->stats().timeouts, 1);
+  auto good = ScoreEventually(**pool, {2, 0}, 2);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ((*good)[0], 4);
+}
+
+// The request timeout follows the pool's clock: a FakeClock moved past it
+// ends a hung request without any real time passing for the timeout itself.
+TEST(PythonHandlerPool, FakeClockDrivesTheRequestTimeout) {
+  Fixture f;
+  FakeClock clock;
+  PythonPoolOptions o = Options(1, 3'600'000);  // an hour of the fake clock
+  o.clock = &clock;
+  auto pool = PythonHandlerPool::Start(f.handler, f.dir.path(), o);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto slow = std::async(std::launch::async, [&] { return Score(**pool, {-3, 0}, 2); });
+  while (slow.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    clock.Advance(int64_t{600} * 1'000'000);  // ten minutes per turn
+  }
+  auto r = slow.get();
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("did not answer within 3600000 ms"));
   EXPECT_EQ((*pool)->stats().timeouts, 1);
   auto good = ScoreEventually(**pool, {2, 0}, 2);
   ASSERT_TRUE(good.ok()) << good.status();

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 
+#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "compute/jobs/contract.h"
@@ -24,12 +25,6 @@ namespace {
 
 constexpr char kUnsandboxed[] = "running unsandboxed: bubblewrap not found";
 constexpr char kLostReason[] = "control plane restarted and the job's process is gone";
-
-int64_t ElapsedMs(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                               since)
-      .count();
-}
 
 void RemoveTree(const std::string& path) {
   std::error_code ec;
@@ -86,28 +81,28 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
 JobService::~JobService() { Shutdown(); }
 
 void JobService::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (thread_.joinable() || shutdown_) return;
   thread_ = std::thread([this] { Loop(); });
 }
 
 void JobService::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     shutdown_ = true;
   }
-  wake_cv_.notify_all();
-  state_cv_.notify_all();
+  wake_cv_.SignalAll();
+  state_cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void JobService::Notify() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     wake_ = true;
   }
-  wake_cv_.notify_all();
-  state_cv_.notify_all();
+  wake_cv_.SignalAll();
+  state_cv_.SignalAll();
 }
 
 std::string JobService::AttemptDir(const std::string& id, int attempt) const {
@@ -158,6 +153,12 @@ StatusOr<JobRecord> JobService::Get(const std::string& id) { return jobs_->Get(i
 
 StatusOr<JobPage> JobService::List(const JobFilter& filter) { return jobs_->List(filter); }
 
+StatusOr<std::map<JobState, int64_t>> JobService::CountByState(const std::string& kind) {
+  return jobs_->CountByState(kind);
+}
+
+StatusOr<std::map<std::string, int64_t>> JobService::CountByKind() { return jobs_->CountByKind(); }
+
 StatusOr<JobRecord> JobService::Stop(const std::string& id) {
   ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
   if (IsTerminal(r.state)) {
@@ -172,7 +173,7 @@ StatusOr<JobRecord> JobService::Stop(const std::string& id) {
     stopped = jobs_->Transition(id, {JobState::kStarting, JobState::kRunning}, JobState::kStopping,
                                 nullptr);
     if (!stopped.ok()) return stopped.status();
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_requests_.insert(id);
   }
   Notify();
@@ -227,17 +228,17 @@ StatusOr<LogChunk> JobService::ReadLog(const std::string& id, int64_t offset, si
 StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                         const std::function<bool(const JobRecord&)>& done,
                                         int64_t timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const Deadline deadline = Deadline::InMillis(clock_, timeout_ms);
   while (true) {
     ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
     if (done(r)) return r;
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (deadline.Expired()) {
       return DeadlineExceededError("training job '" + id + "' is still " +
                                    std::string(JobStateName(r.state)) + " after " +
                                    std::to_string(timeout_ms) + " ms");
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    state_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    absl::MutexLock lock(&mu_);
+    state_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(deadline.SliceMillis(100)));
   }
 }
 
@@ -304,9 +305,10 @@ Status JobService::Recover() {
 void JobService::Loop() {
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_cv_.wait_for(lock, std::chrono::milliseconds(opts_.poll_interval_ms),
-                        [&] { return wake_ || shutdown_; });
+      absl::MutexLock lock(&mu_);
+      const absl::Time until = absl::Now() + absl::Milliseconds(opts_.poll_interval_ms);
+      while (!wake_ && !shutdown_ && !wake_cv_.WaitWithDeadline(&mu_, until)) {
+      }
       if (shutdown_) return;
       wake_ = false;
     }
@@ -314,7 +316,7 @@ void JobService::Loop() {
     ApplyStops();
     Monitor();
     Schedule();
-    int64_t now = clock_.NowMicros();
+    int64_t now = clock_.MonotonicMicros();
     if (now - last_expiry_micros_ > 1'000'000) {
       last_expiry_micros_ = now;
       for (const auto& released : warm_.Expire()) BillWarmRelease(released);
@@ -323,7 +325,7 @@ void JobService::Loop() {
 }
 
 void JobService::RenewLeases() {
-  int64_t now = clock_.NowMicros();
+  int64_t now = clock_.MonotonicMicros();
   if (now - last_renew_micros_ < opts_.lease_ms * 1000 / 3) return;
   last_renew_micros_ = now;
   auto renewed = jobs_->RenewLeases(opts_.owner, LeaseUntil());
@@ -332,14 +334,14 @@ void JobService::RenewLeases() {
   }
   auto stopping = jobs_->ListStopping(opts_.owner);
   if (!stopping.ok()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& id : *stopping) stop_requests_.insert(id);
 }
 
 void JobService::ApplyStops() {
   std::set<std::string> stops;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stops.swap(stop_requests_);
   }
   for (const auto& id : stops) {
@@ -396,7 +398,7 @@ void JobService::Schedule() {
     // Strict FIFO: the head waits for room rather than being overtaken.
     if (used + r.spec.resources.cpus > capacity + 1e-9) break;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (shutdown_) return;
     }
     used += r.spec.resources.cpus;
@@ -429,7 +431,7 @@ void JobService::StartJob(const JobRecord& pending) {
 
 Status JobService::Launch(Active& a) {
   const JobSpec& spec = a.record.spec;
-  auto t0 = std::chrono::steady_clock::now();
+  const int64_t t0 = clock_.MonotonicMicros();
   RemoveTree(a.attempt_dir);
   ASSIGN_OR_RETURN(Source code, ResolveCode(spec, *opts_.store));
   ASSIGN_OR_RETURN(auto inputs, ResolveInputs(spec, *opts_.store));
@@ -478,7 +480,7 @@ Status JobService::Launch(Active& a) {
     }
   }
   RETURN_IF_ERROR(WriteConfigFiles(a.ml_dir, spec, spec.name));
-  int64_t staging_ms = ElapsedMs(t0);
+  int64_t staging_ms = (clock_.MonotonicMicros() - t0) / 1000;
 
   std::string base = substrate_->sandboxed() ? kSandboxBase : a.ml_dir;
   int cpus = static_cast<int>(std::ceil(spec.resources.cpus));
@@ -494,7 +496,7 @@ Status JobService::Launch(Active& a) {
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stop_requests_.count(a.record.id) > 0) a.stop_requested = true;
   }
   if (a.stop_requested) {

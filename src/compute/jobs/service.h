@@ -26,16 +26,15 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/prometheus.h"
 #include "common/status.h"
@@ -103,6 +102,9 @@ class JobService {
 
   StatusOr<JobRecord> Get(const std::string& id);
   StatusOr<JobPage> List(const JobFilter& filter);
+  // Counted by the store (JobStore::CountByState/CountByKind), not by listing.
+  StatusOr<std::map<JobState, int64_t>> CountByState(const std::string& kind = "");
+  StatusOr<std::map<std::string, int64_t>> CountByKind();
   // Pending -> Stopped at once; Starting/Running -> Stopping (then Stopped
   // when the process is gone). FailedPrecondition if already terminal.
   StatusOr<JobRecord> Stop(const std::string& id);
@@ -117,7 +119,7 @@ class JobService {
   // file while the job runs, the stored log once it has ended.
   StatusOr<LogChunk> ReadLog(const std::string& id, int64_t offset, size_t max_bytes = 1 << 20);
 
-  // Blocks until `done(record)` or `timeout_ms` of real time (then
+  // Blocks until `done(record)` or `timeout_ms` of the clock's monotonic time (then
   // DeadlineExceeded naming the job and its state).
   StatusOr<JobRecord> WaitFor(const std::string& id,
                               const std::function<bool(const JobRecord&)>& done,
@@ -161,13 +163,13 @@ class JobService {
   int64_t last_expiry_micros_ = 0;
   int64_t last_renew_micros_ = 0;
 
-  std::mutex mu_;
-  std::condition_variable wake_cv_;   // the loop waits here
-  std::condition_variable state_cv_;  // WaitFor waits here
-  bool wake_ = false;
-  bool shutdown_ = false;
-  std::set<std::string> stop_requests_;
-  std::thread thread_;
+  absl::Mutex mu_;
+  absl::CondVar wake_cv_;   // the loop waits here
+  absl::CondVar state_cv_;  // WaitFor waits here
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // started under mu_, joined by Shutdown
 };
 
 }  // namespace tandem::compute::jobs

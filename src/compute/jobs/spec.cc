@@ -238,6 +238,11 @@ Status ParseRegister(const Json& v, JobSpec& spec) {
 
 }  // namespace
 
+std::string JobSpec::Kind() const {
+  auto it = environment.find(kJobKindVariable);
+  return it == environment.end() || it->second.empty() ? kTrainingKind : it->second;
+}
+
 Json JobSpec::ToJson() const {
   Json j = Json::object();
   if (!name.empty()) j["name"] = name;

@@ -108,6 +108,14 @@ struct JobSpec {
   static StatusOr<JobSpec> FromJson(const Json& j);
   // Parses YAML or JSON text, then FromJson.
   static StatusOr<JobSpec> Parse(std::string_view text);
+
+  // The job's kind: environment[kJobKindVariable], or "training" without it.
+  std::string Kind() const;
 };
+
+// Environment marker naming a job's kind when it is not "training" (batch
+// transforms set "transform"), so stores and listings can tell kinds apart.
+inline constexpr char kJobKindVariable[] = "TANDEM_JOB_KIND";
+inline constexpr char kTrainingKind[] = "training";
 
 }  // namespace tandem::compute::jobs

@@ -62,6 +62,12 @@ CREATE VIEW compute_team_spend AS
       {2, "job_owner_lease",
        "ALTER TABLE compute_jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
        "ALTER TABLE compute_jobs ADD COLUMN lease_expires_micros BIGINT NOT NULL DEFAULT 0"},
+      // The job's kind (JobSpec::Kind()) as an indexed column, so listings
+      // filter by kind in SQL. Rows from before hold '' until JobStore::Open
+      // fills them in from their specs.
+      {3, "job_kind",
+       "ALTER TABLE compute_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT '';"
+       "CREATE INDEX compute_jobs_kind ON compute_jobs (kind, id)"},
   };
   return kMigrations;
 }
@@ -70,7 +76,8 @@ constexpr char kColumns[] =
     "id, name, team, spec, state, attempt, failure_reason, created_micros, queued_micros, "
     "started_micros, ended_micros, updated_micros, substrate, handle, wall_seconds, cpu_seconds, "
     "peak_rss_bytes, cost, warm_pool_seconds, model_key, model_digest, registered_model, "
-    "registered_version, registered_alias, final_metrics, details";
+    "registered_version, registered_alias, final_metrics, details, kind";
+constexpr int kColumnCount = 27;
 
 std::vector<Value> RowValues(const JobRecord& r) {
   return {r.id,
@@ -98,7 +105,8 @@ std::vector<Value> RowValues(const JobRecord& r) {
           r.registered_version,
           r.registered_alias,
           Json(r.final_metrics).dump(),
-          r.details.dump()};
+          r.details.dump(),
+          r.spec.Kind()};
 }
 
 StatusOr<JobRecord> FromRow(const Row& row) {
@@ -165,7 +173,8 @@ Status WriteIn(Transaction& tx, const JobRecord& r) {
                            "cpu_seconds = ?, peak_rss_bytes = ?, cost = ?, "
                            "warm_pool_seconds = ?, model_key = ?, model_digest = ?, "
                            "registered_model = ?, registered_version = ?, "
-                           "registered_alias = ?, final_metrics = ?, details = ? WHERE id = ?",
+                           "registered_alias = ?, final_metrics = ?, details = ?, kind = ? "
+                           "WHERE id = ?",
                            values));
   if (n != 1) return JobNotFound(r.id);
   return OkStatus();
@@ -181,6 +190,39 @@ StatusOr<std::vector<JobRecord>> Rows(Transaction& tx, const std::string& sql,
     out.push_back(std::move(r));
   }
   return out;
+}
+
+// Sets the kind of rows written before the column existed (kind = ''), from
+// their specs, a page per transaction. Idempotent; a no-op once done.
+Status FillKinds(sql::Database& db) {
+  constexpr int kBatch = 500;
+  for (;;) {
+    int64_t filled = 0;
+    RETURN_IF_ERROR(db.WithTransaction([&](Transaction& tx) -> Status {
+      filled = 0;
+      ASSIGN_OR_RETURN(auto rows,
+                       tx.Query("SELECT id, spec FROM compute_jobs WHERE kind = '' LIMIT " +
+                                    std::to_string(kBatch),
+                                {}));
+      for (const auto& row : rows) {
+        std::string kind = kTrainingKind;
+        auto spec = ParseJson(row.Text(1));
+        if (spec.ok() && spec->is_object() && spec->contains("environment") &&
+            (*spec)["environment"].is_object()) {
+          const Json& env = (*spec)["environment"];
+          auto it = env.find(kJobKindVariable);
+          if (it != env.end() && it->is_string() && !it->get<std::string>().empty()) {
+            kind = it->get<std::string>();
+          }
+        }
+        RETURN_IF_ERROR(
+            tx.Exec("UPDATE compute_jobs SET kind = ? WHERE id = ?", {kind, row.Text(0)}).status());
+        ++filled;
+      }
+      return OkStatus();
+    }));
+    if (filled < kBatch) return OkStatus();
+  }
 }
 
 }  // namespace
@@ -207,6 +249,7 @@ Json StateChangeDetail(const JobRecord& r, JobState previous) {
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(sql::Database& db, bus::Outbox& outbox,
                                                    Clock& clock) {
   RETURN_IF_ERROR(db.Migrate("compute", Migrations()));
+  RETURN_IF_ERROR(FillKinds(db));
   return std::unique_ptr<JobStore>(new JobStore(db, outbox, clock));
 }
 
@@ -216,7 +259,7 @@ Status JobStore::Insert(const JobRecord& record) {
     if (!existing.ok()) return existing.status();
     if (!existing->empty()) return AlreadyExistsError("training job '" + record.id + "' exists");
     std::string placeholders = "?";
-    for (int i = 1; i < 26; ++i) placeholders += ", ?";
+    for (int i = 1; i < kColumnCount; ++i) placeholders += ", ?";
     RETURN_IF_ERROR(tx.Exec(std::string("INSERT INTO compute_jobs (") + kColumns + ") VALUES (" +
                                 placeholders + ")",
                             RowValues(record))
@@ -256,6 +299,10 @@ StatusOr<JobPage> JobStore::List(const JobFilter& f) {
     sql += " AND name = ?";
     params.emplace_back(f.name);
   }
+  if (!f.kind.empty()) {
+    sql += " AND kind = ?";
+    params.emplace_back(f.kind);
+  }
   if (!f.page_token.empty()) {
     sql += " AND id < ?";
     params.emplace_back(f.page_token);
@@ -271,6 +318,39 @@ StatusOr<JobPage> JobStore::List(const JobFilter& f) {
     page.next_page_token = page.jobs.back().id;
   }
   return page;
+}
+
+StatusOr<std::map<JobState, int64_t>> JobStore::CountByState(const std::string& kind) {
+  std::map<JobState, int64_t> out;
+  std::string sql = "SELECT state, COUNT(*) FROM compute_jobs";
+  std::vector<Value> params;
+  if (!kind.empty()) {
+    sql += " WHERE kind = ?";
+    params.emplace_back(kind);
+  }
+  sql += " GROUP BY state";
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+    for (const auto& row : rows) {
+      ASSIGN_OR_RETURN(JobState state, ParseJobState(row.Text(0)));
+      out[state] = row.Int(1);
+    }
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<std::map<std::string, int64_t>> JobStore::CountByKind() {
+  std::map<std::string, int64_t> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT kind, COUNT(*) FROM compute_jobs GROUP BY kind", {}));
+    for (const auto& row : rows) out[row.Text(0)] = row.Int(1);
+    return OkStatus();
+  }));
+  return out;
 }
 
 StatusOr<std::vector<JobRecord>> JobStore::ListPending(int limit) {

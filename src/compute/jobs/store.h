@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct JobFilter {
   std::optional<JobState> state;
   std::string team;  // exact, "" = any
   std::string name;  // exact, "" = any
+  std::string kind;  // exact JobSpec::Kind() ("training", "transform"), "" = any
   int max_results = 100;
   std::string page_token;  // "" = first page
 };
@@ -79,6 +81,13 @@ class JobStore {
   StatusOr<JobRecord> Get(const std::string& id);
 
   StatusOr<JobPage> List(const JobFilter& filter);
+
+  // Number of jobs per state (of kind `kind`, "" = every kind), counted by
+  // the database (one indexed GROUP BY; no row is read into memory). States
+  // without jobs are absent.
+  StatusOr<std::map<JobState, int64_t>> CountByState(const std::string& kind = "");
+  // Number of jobs per JobSpec::Kind().
+  StatusOr<std::map<std::string, int64_t>> CountByKind();
 
   // Pending jobs in FIFO order (queued time, then id).
   StatusOr<std::vector<JobRecord>> ListPending(int limit);

@@ -11,7 +11,9 @@
 #include <regex>
 #include <sstream>
 
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/spec_fields.h"
 #include "compute/notebooks/activity.h"
 #include "glue/store/archive.h"
 
@@ -72,6 +74,24 @@ std::string LogTail(const std::string& path, size_t bytes = 1500) {
 
 }  // namespace
 
+StatusOr<NotebookServiceOptions> NotebookServiceOptions::FromConfig(const Config& config) {
+  NotebookServiceOptions o;
+  ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "notebooks"));
+  RETURN_IF_ERROR(spec::CheckKnown(section, "notebooks.", {"idle_timeout_seconds", "jupyter"}));
+  if (section.contains("idle_timeout_seconds")) {
+    ASSIGN_OR_RETURN(o.default_idle_timeout_seconds,
+                     spec::Integer(section["idle_timeout_seconds"],
+                                   "notebooks.idle_timeout_seconds", 0, int64_t{365} * 86'400));
+  }
+  if (section.contains("jupyter")) {
+    ASSIGN_OR_RETURN(o.jupyter_binary, spec::String(section["jupyter"], "notebooks.jupyter"));
+    if (o.jupyter_binary.empty()) {
+      return InvalidArgumentError("'notebooks.jupyter' must be a path, got \"\"");
+    }
+  }
+  return o;
+}
+
 StatusOr<std::unique_ptr<NotebookService>> NotebookService::Open(NotebookServiceOptions options) {
   if (options.db == nullptr || options.outbox == nullptr || options.store == nullptr ||
       options.substrate == nullptr || options.home.empty()) {
@@ -92,17 +112,17 @@ NotebookService::NotebookService(NotebookServiceOptions options,
 NotebookService::~NotebookService() { Shutdown(); }
 
 void NotebookService::set_api_url(const std::string& url) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   options_.api_url = url;
 }
 
 std::string NotebookService::ApiUrl() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return options_.api_url;
 }
 
 void NotebookService::Start() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -110,21 +130,24 @@ void NotebookService::Start() {
 
 void NotebookService::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void NotebookService::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
     Tick();
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
-                 [this] { return stopping_ || wake_; });
+    absl::MutexLock lock(&mu_);
+    const absl::Time until = absl::Now() + absl::Milliseconds(options_.poll_interval_ms);
+    while (!stopping_ && !wake_ && !cv_.WaitWithDeadline(&mu_, until)) {
+    }
     wake_ = false;
   }
 }
@@ -185,10 +208,10 @@ StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
     });
   }
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     wake_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   return store_->Get(name);
 }
 
@@ -268,15 +291,15 @@ StatusOr<NotebookRecord> NotebookService::StopNotebook(const std::string& name) 
     return OkStatus();
   }));
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     wake_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   return record;
 }
 
 void NotebookService::Tick() {
-  std::lock_guard tick(tick_mu_);
+  absl::MutexLock tick(&tick_mu_);
   auto active = store_->ListActive();
   if (!active.ok()) {
     LogWarn("notebooks: cannot list", {{"error", std::string(active.status().message())}});
@@ -310,7 +333,7 @@ void NotebookService::Watch(const NotebookRecord& r) {
   const std::string key = r.name + "/" + std::to_string(r.execution);
   auto send_stop = [&] {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!stop_sent_.insert(key).second) return;
     }
     Status s = options_.substrate->Stop(handle, options_.stop_grace_seconds);
@@ -427,7 +450,7 @@ void NotebookService::Finish(const NotebookRecord& r, const jobs::ExitInfo& exit
     return;
   }
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_sent_.erase(r.name + "/" + std::to_string(r.execution));
   }
 }

@@ -22,18 +22,18 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
 #include "compute/notebooks/store.h"
@@ -59,6 +59,13 @@ struct NotebookServiceOptions {
   int64_t poll_interval_ms = 1000;
   int64_t start_timeout_seconds = 120;  // Jupyter must answer within this
   int64_t stop_grace_seconds = 10;
+
+  // Defaults, with tandem.yaml's `notebooks:` section applied:
+  //   notebooks:
+  //     idle_timeout_seconds: 3600   # default for new notebooks, 0 = never cull
+  //     jupyter: /usr/bin/jupyter-notebook
+  // Unknown keys and ill-typed values -> InvalidArgument naming the key.
+  static StatusOr<NotebookServiceOptions> FromConfig(const Config& config);
 };
 
 struct NotebookStartOptions {
@@ -93,7 +100,7 @@ class NotebookService {
   StatusOr<std::map<std::pair<std::string, std::string>, int64_t>> CountByStateAndTeam();
 
   // One pass of the watcher (exposed for tests).
-  void Tick();
+  void Tick() ABSL_LOCKS_EXCLUDED(tick_mu_, mu_);
 
  private:
   explicit NotebookService(NotebookServiceOptions options, std::unique_ptr<NotebookStore> store);
@@ -109,13 +116,14 @@ class NotebookService {
   NotebookServiceOptions options_;
   Clock* clock_;
   std::unique_ptr<NotebookStore> store_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool wake_ = false;
-  std::set<std::string> stop_sent_;  // "<name>/<execution>" whose stop was signalled
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  // "<name>/<execution>" whose stop was signalled.
+  std::set<std::string> stop_sent_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
-  std::mutex tick_mu_;  // one Tick at a time
+  absl::Mutex tick_mu_;  // one Tick at a time
 };
 
 }  // namespace tandem::compute::notebooks

@@ -209,5 +209,29 @@ TEST_F(NotebookServiceTest, BadNamesAndUnknownNotebooksAreRefused) {
   EXPECT_EQ(service_->Get("ghost").status().code(), StatusCode::kNotFound);
 }
 
+TEST(NotebookConfig, OptionsFromTheNotebooksSection) {
+  auto defaults = NotebookServiceOptions::FromConfig(Config{});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->default_idle_timeout_seconds, 3600);
+  Config config;
+  config.raw = Json{{"notebooks", {{"idle_timeout_seconds", 0}, {"jupyter", "/opt/jupyter"}}}};
+  auto o = NotebookServiceOptions::FromConfig(config);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->default_idle_timeout_seconds, 0);
+  EXPECT_EQ(o->jupyter_binary, "/opt/jupyter");
+
+  for (const Json& bad : {Json{{"idle_timeout_seconds", -1}}, Json{{"idle_timeout_seconds", "1h"}},
+                          Json{{"jupyter", ""}}, Json{{"jupyter", 3}}, Json{{"port", 8888}}}) {
+    config.raw = Json{{"notebooks", bad}};
+    auto r = NotebookServiceOptions::FromConfig(config);
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(r.status().message()).find("'notebooks."), std::string::npos)
+        << r.status();
+  }
+  config.raw = Json{{"notebooks", "yes"}};
+  EXPECT_FALSE(NotebookServiceOptions::FromConfig(config).ok());
+}
+
 }  // namespace
 }  // namespace tandem::compute::notebooks

@@ -7,18 +7,17 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/json.h"
 
 namespace tandem::compute::transform {
@@ -303,10 +302,10 @@ class Pipeline {
   }
   ~Pipeline() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       closed_ = true;
     }
-    work_cv_.notify_all();
+    work_cv_.SignalAll();
     for (auto& t : workers_) t.join();
   }
   size_t max_in_flight() const { return 2 * workers_.size() + 1; }
@@ -327,20 +326,20 @@ class Pipeline {
   void Release(std::unique_ptr<Batch> b) { free_.push_back(std::move(b)); }
 
   void Submit(std::unique_ptr<Batch> b) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     queue_.push_back(b.get());
     in_flight_.push_back(std::move(b));
-    work_cv_.notify_one();
+    work_cv_.Signal();
   }
   size_t in_flight() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return in_flight_.size();
   }
   // The oldest batch once it is done (waits); nullptr if none is in flight.
   std::unique_ptr<Batch> PopOldest() {
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (in_flight_.empty()) return nullptr;
-    done_cv_.wait(lock, [&] { return in_flight_.front()->done; });
+    while (!in_flight_.front()->done) done_cv_.Wait(&mu_);
     auto b = std::move(in_flight_.front());
     in_flight_.pop_front();
     return b;
@@ -351,28 +350,28 @@ class Pipeline {
     while (true) {
       Batch* b;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        absl::MutexLock lock(&mu_);
+        while (!closed_ && queue_.empty()) work_cv_.Wait(&mu_);
         if (queue_.empty()) return;
         b = queue_.front();
         queue_.pop_front();
       }
       Process(predictor_, opts_, *b);
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         b->done = true;
       }
-      done_cv_.notify_all();
+      done_cv_.SignalAll();
     }
   }
 
   const runtime::Predictor& predictor_;
   const TransformOptions& opts_;
-  std::mutex mu_;
-  std::condition_variable work_cv_, done_cv_;
-  std::deque<Batch*> queue_;
-  std::deque<std::unique_ptr<Batch>> in_flight_;  // submission order
-  bool closed_ = false;
+  absl::Mutex mu_;
+  absl::CondVar work_cv_, done_cv_;
+  std::deque<Batch*> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::unique_ptr<Batch>> in_flight_ ABSL_GUARDED_BY(mu_);  // submission order
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<Batch>> free_;  // caller's thread only
   std::vector<std::thread> workers_;
 };

@@ -27,10 +27,7 @@ StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobSe
   return jobs.Submit(job);
 }
 
-bool IsTransformJob(const jobs::JobRecord& record) {
-  auto it = record.spec.environment.find(kJobKindVariable);
-  return it != record.spec.environment.end() && it->second == "transform";
-}
+bool IsTransformJob(const jobs::JobRecord& record) { return record.spec.Kind() == kTransformKind; }
 
 Json TransformJobJson(const jobs::JobRecord& record) {
   Json j = record.ToJson();

@@ -200,7 +200,7 @@ jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& mod
   job.hyperparameters["model"] = spec.model.ToString();
   job.resources = spec.resources;
   job.max_runtime_seconds = spec.max_runtime_seconds;
-  job.environment[kJobKindVariable] = "transform";
+  job.environment[kJobKindVariable] = kTransformKind;
   job.publish_prefix = spec.output_prefix;
   return job;
 }

@@ -82,8 +82,9 @@ inline constexpr char kTransformProgram[] = "tandem-transform";
 // /opt/ml/output/data is uploaded there.
 jobs::JobSpec TransformJobSpec(const TransformSpec& spec, const std::string& model_source);
 
-// Environment marker set on transform jobs (value "transform"), so listings
-// can tell them apart from training jobs.
-inline constexpr char kJobKindVariable[] = "TANDEM_JOB_KIND";
+// The kind of transform jobs (jobs::JobSpec::Kind(), marked through
+// jobs::kJobKindVariable), so stores and listings can tell them apart.
+inline constexpr char kTransformKind[] = "transform";
+using jobs::kJobKindVariable;
 
 }  // namespace tandem::compute::transform

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "compute/tuning/sampler.h"
@@ -52,7 +53,7 @@ TuningService::TuningService(TuningServiceOptions options)
 TuningService::~TuningService() { Shutdown(); }
 
 void TuningService::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (thread_.joinable()) return;
   shutdown_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -60,37 +61,38 @@ void TuningService::Start() {
 
 void TuningService::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     shutdown_ = true;
-    wake_cv_.notify_all();
+    wake_cv_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void TuningService::Notify() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   wake_ = true;
-  wake_cv_.notify_all();
+  wake_cv_.SignalAll();
 }
 
 void TuningService::Loop() {
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_cv_.wait_for(lock, std::chrono::milliseconds(opts_.poll_interval_ms),
-                        [&] { return wake_ || shutdown_; });
+      absl::MutexLock lock(&mu_);
+      const absl::Time until = absl::Now() + absl::Milliseconds(opts_.poll_interval_ms);
+      while (!wake_ && !shutdown_ && !wake_cv_.WaitWithDeadline(&mu_, until)) {
+      }
       if (shutdown_) return;
       wake_ = false;
     }
     Status s = Step();
     if (!s.ok()) LogWarn("tuning pass failed", {{"error", std::string(s.message())}});
-    std::lock_guard<std::mutex> lock(mu_);
-    state_cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    state_cv_.SignalAll();
   }
 }
 
 Status TuningService::Step() {
-  std::lock_guard<std::mutex> lock(step_mu_);
+  absl::MutexLock lock(&step_mu_);
   ASSIGN_OR_RETURN(auto names, store_->ListActive());
   Status first = OkStatus();
   for (const auto& name : names) {
@@ -175,18 +177,19 @@ StatusOr<TuningRecord> TuningService::Stop(const std::string& name) {
 StatusOr<TuningRecord> TuningService::WaitFor(const std::string& name,
                                               const std::function<bool(const TuningRecord&)>& done,
                                               int64_t timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const Deadline deadline = Deadline::InMillis(clock_, timeout_ms);
   while (true) {
     ASSIGN_OR_RETURN(TuningRecord r, store_->Get(name));
     if (done(r)) return r;
-    std::unique_lock<std::mutex> lock(mu_);
-    if (std::chrono::steady_clock::now() >= deadline) {
+    absl::MutexLock lock(&mu_);
+    if (deadline.Expired()) {
       return DeadlineExceededError("tuning job '" + name + "' still " +
                                    std::string(TuningStateName(r.state)) + " after " +
                                    std::to_string(timeout_ms) + " ms");
     }
-    state_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                      std::chrono::milliseconds(200)));
+    // Re-reads the record at least every 200 ms of real time (state changes
+    // made by another control plane arrive without a notification).
+    state_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(deadline.SliceMillis(200)));
   }
 }
 

@@ -29,15 +29,14 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "compute/jobs/service.h"
@@ -83,9 +82,10 @@ class TuningService {
   StatusOr<TuningRecord> Stop(const std::string& name);
 
   // One pass over every active tuning job (the loop's body).
-  Status Step();
+  Status Step() ABSL_LOCKS_EXCLUDED(step_mu_);
 
-  // Blocks until `done(record)` or `timeout_ms` of real time (DeadlineExceeded).
+  // Blocks until `done(record)` or `timeout_ms` of the clock's monotonic time
+  // (DeadlineExceeded).
   StatusOr<TuningRecord> WaitFor(const std::string& name,
                                  const std::function<bool(const TuningRecord&)>& done,
                                  int64_t timeout_ms);
@@ -93,7 +93,7 @@ class TuningService {
  private:
   explicit TuningService(TuningServiceOptions options);
   void Loop();
-  Status Advance(const std::string& name);
+  Status Advance(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(step_mu_);
   Status Refresh(const TuningRecord& rec, TuningTrial& t, const tuning::MedianStoppingRule& rule);
   // Submits the trial's training job (or adopts one submitted before a
   // crash). A refused template fails the tuning job: returns false.
@@ -103,17 +103,18 @@ class TuningService {
                                                  const std::vector<TuningTrial>& trials);
   Status Finish(const TuningRecord& rec, const std::vector<TuningTrial>& trials);
   StatusOr<std::vector<tuning::Observation>> WarmStart(const TuningSpec& spec);
-  void Notify();
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_);
 
   TuningServiceOptions opts_;
   Clock& clock_;
   std::unique_ptr<TuningStore> store_;
 
-  std::mutex step_mu_;  // one Step at a time
-  std::mutex mu_;
-  std::condition_variable wake_cv_, state_cv_;
-  bool wake_ = false, shutdown_ = false;
-  std::thread thread_;
+  absl::Mutex step_mu_;  // one Step at a time
+  absl::Mutex mu_;
+  absl::CondVar wake_cv_, state_cv_;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // started under mu_, joined by Shutdown
 };
 
 }  // namespace tandem::compute::tuning

@@ -5,14 +5,13 @@
 
 #include <nats/nats.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
@@ -27,7 +26,7 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr = static_ca
 // A pull subscription bound to a queue's durable consumer; fetches on one
 // subscription are serialized by `mu`.
 struct PullSub {
-  std::mutex mu;
+  absl::Mutex mu;
   natsSubscription* sub = nullptr;
   ~PullSub() {
     if (sub != nullptr) natsSubscription_Destroy(sub);
@@ -46,12 +45,12 @@ struct NatsEventBus::Impl {
   jsCtx* js = nullptr;
   kvStore* kv = nullptr;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t generation = 0;                               // guarded by mu
-  std::map<std::string, Pattern> patterns;               // guarded by mu
-  std::map<std::string, std::shared_ptr<PullSub>> subs;  // guarded by mu
-  std::map<uint64_t, std::string> bodies;  // queue-stream seq -> payload; guarded by mu
+  absl::Mutex mu;
+  absl::CondVar cv;
+  uint64_t generation ABSL_GUARDED_BY(mu) = 0;
+  std::map<std::string, Pattern> patterns ABSL_GUARDED_BY(mu);
+  std::map<std::string, std::shared_ptr<PullSub>> subs ABSL_GUARDED_BY(mu);
+  std::map<uint64_t, std::string> bodies ABSL_GUARDED_BY(mu);  // queue-stream seq -> payload
 
   ~Impl();
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <set>
 
+#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/uri.h"
 #include "glue/bus/nats_bus_internal.h"
@@ -105,7 +106,7 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr) {
 
 NatsEventBus::Impl::~Impl() {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     subs.clear();
   }
   if (kv != nullptr) kvStore_Destroy(kv);
@@ -165,12 +166,12 @@ StatusOr<Json> NatsEventBus::Impl::Catalog() {
 StatusOr<Pattern> NatsEventBus::Impl::CachedPattern(const Json& pattern) {
   const std::string text = pattern.dump();
   {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     auto it = patterns.find(text);
     if (it != patterns.end()) return it->second;
   }
   ASSIGN_OR_RETURN(Pattern p, Pattern::Parse(pattern));
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   if (patterns.size() >= kPatternCacheMax) patterns.clear();
   patterns.emplace(text, p);
   return p;
@@ -178,7 +179,7 @@ StatusOr<Pattern> NatsEventBus::Impl::CachedPattern(const Json& pattern) {
 
 StatusOr<std::shared_ptr<PullSub>> NatsEventBus::Impl::Sub(const std::string& queue) {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     auto it = subs.find(queue);
     if (it != subs.end()) return it->second;
   }
@@ -196,13 +197,13 @@ StatusOr<std::shared_ptr<PullSub>> NatsEventBus::Impl::Sub(const std::string& qu
     ps->sub = nullptr;
     return NatsError(s, "bind to the consumer of queue '" + queue + "'", jerr);
   }
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   auto [it, inserted] = subs.emplace(queue, ps);
   return it->second;
 }
 
 void NatsEventBus::Impl::DropSub(const std::string& queue) {
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   subs.erase(queue);
 }
 
@@ -241,21 +242,23 @@ Status NatsEventBus::Impl::Ack(const std::string& ack_subject) {
 }
 
 uint64_t NatsEventBus::Impl::Generation() {
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   return generation;
 }
 
 void NatsEventBus::Impl::WaitForPublish(uint64_t seen, int64_t ms) {
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait_for(lock, std::chrono::milliseconds(ms), [&] { return generation != seen; });
+  absl::MutexLock lock(&mu);
+  const absl::Time until = absl::Now() + absl::Milliseconds(ms);
+  while (generation == seen && !cv.WaitWithDeadline(&mu, until)) {
+  }
 }
 
 void NatsEventBus::Impl::NotifyPublish() {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     ++generation;
   }
-  cv.notify_all();
+  cv.SignalAll();
 }
 
 // --- open ---------------------------------------------------------------------
@@ -551,7 +554,7 @@ StatusOr<TailResult> NatsEventBus::Tail(const TailOptions& options) {
   Impl& d = *impl_;
   TailResult out;
   out.last_seq = options.after_seq;
-  const int64_t deadline = d.clock->NowMillis() + options.wait_ms;
+  const int64_t deadline = d.clock->MonotonicMillis() + options.wait_ms;
   int scanned = 0;
   while (true) {
     const uint64_t seen = d.Generation();
@@ -581,7 +584,7 @@ StatusOr<TailResult> NatsEventBus::Tail(const TailOptions& options) {
       ASSIGN_OR_RETURN(Event e, Event::FromJson(*j));
       out.events.push_back(SequencedEvent{seq, std::move(e)});
     }
-    if (!out.events.empty() || scanned >= kTailScanCap || d.clock->NowMillis() >= deadline) {
+    if (!out.events.empty() || scanned >= kTailScanCap || d.clock->MonotonicMillis() >= deadline) {
       return out;
     }
     d.WaitForPublish(seen, 25);

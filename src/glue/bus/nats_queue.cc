@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "glue/bus/nats_bus_internal.h"
 
@@ -105,7 +106,7 @@ Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, in
   };
   std::vector<Fetched> got;
   {
-    std::lock_guard<std::mutex> lock(ps->mu);
+    absl::MutexLock lock(&ps->mu);
     bool first = true;
     if (wait_ms == 0) {
       // A no-wait fetch on an empty consumer would wait out its expiry:
@@ -158,7 +159,7 @@ Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, in
                {"r", ""},
                {"a", natsMsg_GetReply(msg) ? natsMsg_GetReply(msg) : ""}};
         {
-          std::lock_guard<std::mutex> block(mu);
+          absl::MutexLock block(&mu);
           if (bodies.size() >= kBodyCacheMax) bodies.clear();
           bodies[seq] = std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
         }
@@ -199,7 +200,7 @@ StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(Queue q, LoadQueue(d, queue));
   const int64_t vis = options.visibility_timeout_ms.value_or(q.vis());
-  const int64_t deadline = d.clock->NowMillis() + options.wait_ms;
+  const int64_t deadline = d.clock->MonotonicMillis() + options.wait_ms;
   int64_t poll_ms = 0;
   while (true) {
     RETURN_IF_ERROR(d.Sweep(q.name, q.options, poll_ms, options.max_messages));
@@ -228,7 +229,7 @@ StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
           // queue (keeping count and first receive), then ack the original.
           std::string body;
           {
-            std::lock_guard<std::mutex> lock(d.mu);
+            absl::MutexLock lock(&d.mu);
             auto b = d.bodies.find(std::stoull(cand.second));
             if (b != d.bodies.end()) body = b->second;
           }
@@ -268,7 +269,7 @@ StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
         const uint64_t seq = std::stoull(p.seq);
         std::string body;
         {
-          std::lock_guard<std::mutex> lock(d.mu);
+          absl::MutexLock lock(&d.mu);
           auto b = d.bodies.find(seq);
           if (b != d.bodies.end()) body = b->second;
         }
@@ -293,7 +294,7 @@ StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
       }
       return out;
     }
-    if (d.clock->NowMillis() >= deadline) return std::vector<Message>{};
+    if (d.clock->MonotonicMillis() >= deadline) return std::vector<Message>{};
     poll_ms = kPollMs;  // wait on the server for a new message, then re-check
   }
 }

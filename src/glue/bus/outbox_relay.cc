@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "glue/bus/sql_event_bus.h"
 
@@ -65,7 +66,7 @@ StatusOr<OutboxBacklog> OutboxRelay::Backlog() {
 }
 
 void OutboxRelay::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { Loop(); });
@@ -73,19 +74,19 @@ void OutboxRelay::Start() {
 
 void OutboxRelay::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void OutboxRelay::Wake() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     woken_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void OutboxRelay::Loop() {
@@ -97,11 +98,12 @@ void OutboxRelay::Loop() {
       LogWarn("outbox relay failed; retrying", {{"error", error}});  // once per distinct error
     }
     last_error = error;
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stop_) return;
     if (n.ok() && *n >= options_.batch) continue;  // more rows waiting
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_ms),
-                 [&] { return stop_ || woken_; });
+    const absl::Time until = absl::Now() + absl::Milliseconds(options_.poll_ms);
+    while (!stop_ && !woken_ && !cv_.WaitWithDeadline(&mu_, until)) {
+    }
     woken_ = false;
     if (stop_) return;
   }

@@ -22,12 +22,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "glue/bus/event_bus.h"
@@ -69,11 +68,11 @@ class OutboxRelay {
   sql::Database& db_;
   EventBus& target_;
   OutboxRelayOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;   // guarded by mu_
-  bool woken_ = false;  // guarded by mu_
-  std::thread thread_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // started under mu_, joined by Stop
 };
 
 // An EventBus that publishes, routes and delivers through `target` but whose

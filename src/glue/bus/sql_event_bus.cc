@@ -4,6 +4,7 @@
 #include <chrono>
 #include <set>
 
+#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 
 namespace tandem::bus {
@@ -122,31 +123,33 @@ StatusOr<std::unique_ptr<SqlEventBus>> SqlEventBus::Attach(sql::Database& db, Cl
 // --- long-poll plumbing -------------------------------------------------------
 
 uint64_t SqlEventBus::Generation() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return generation_;
 }
 
 void SqlEventBus::WaitForPublish(uint64_t seen) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, std::chrono::milliseconds(kPollMs), [&] { return generation_ != seen; });
+  absl::MutexLock lock(&mu_);
+  const absl::Time until = absl::Now() + absl::Milliseconds(kPollMs);
+  while (generation_ == seen && !cv_.WaitWithDeadline(&mu_, until)) {
+  }
 }
 
 void SqlEventBus::NotifyPublish() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++generation_;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 StatusOr<Pattern> SqlEventBus::CachedPattern(const std::string& text) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = patterns_.find(text);
     if (it != patterns_.end()) return it->second;
   }
   ASSIGN_OR_RETURN(Pattern p, Pattern::ParseText(text));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (patterns_.size() >= kPatternCacheMax) patterns_.clear();
   patterns_.emplace(text, p);
   return p;
@@ -447,12 +450,12 @@ StatusOr<std::vector<Message>> SqlEventBus::Receive(std::string_view queue,
     return InvalidArgumentError("visibility_timeout_ms must be within 0..43200000");
   }
   const std::string q(queue);
-  const int64_t deadline = clock_.NowMillis() + options.wait_ms;
+  const int64_t deadline = clock_.MonotonicMillis() + options.wait_ms;
   while (true) {
     const uint64_t seen = Generation();
     ASSIGN_OR_RETURN(auto msgs,
                      ReceiveOnce(q, options.max_messages, options.visibility_timeout_ms));
-    if (!msgs.empty() || clock_.NowMillis() >= deadline) return msgs;
+    if (!msgs.empty() || clock_.MonotonicMillis() >= deadline) return msgs;
     WaitForPublish(seen);
   }
 }
@@ -536,11 +539,11 @@ StatusOr<TailResult> SqlEventBus::Tail(const TailOptions& options) {
   }
   if (options.after_seq < 0) return InvalidArgumentError("after_seq must be >= 0");
   TailOptions o = options;
-  const int64_t deadline = clock_.NowMillis() + options.wait_ms;
+  const int64_t deadline = clock_.MonotonicMillis() + options.wait_ms;
   while (true) {
     const uint64_t seen = Generation();
     ASSIGN_OR_RETURN(TailResult r, TailOnce(o));
-    if (!r.events.empty() || clock_.NowMillis() >= deadline) {
+    if (!r.events.empty() || clock_.MonotonicMillis() >= deadline) {
       r.last_seq = std::max(r.last_seq, options.after_seq);
       return r;
     }

@@ -23,13 +23,12 @@
 // commit order.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "glue/bus/event_bus.h"
 #include "glue/bus/outbox.h"
@@ -93,10 +92,10 @@ class SqlEventBus final : public EventBus, public Outbox {
   sql::Database& db_;
   Clock& clock_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t generation_ = 0;                  // guarded by mu_
-  std::map<std::string, Pattern> patterns_;  // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, Pattern> patterns_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::bus

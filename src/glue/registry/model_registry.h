@@ -166,6 +166,8 @@ class ModelRegistry {
   virtual Status DeleteModel(std::string_view name) = 0;
   // Ordered by name.
   virtual StatusOr<Page<RegisteredModel>> SearchModels(const ModelSearch& search) = 0;
+  // Number of registered models, counted by the backend (no listing).
+  virtual StatusOr<int64_t> CountModels() = 0;
 
   // --- versions ---
   // Allocates the next version number of `req.name` (1, 2, ...).

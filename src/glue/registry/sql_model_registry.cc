@@ -330,6 +330,16 @@ Status SqlModelRegistry::DeleteModel(std::string_view name) {
   });
 }
 
+StatusOr<int64_t> SqlModelRegistry::CountModels() {
+  int64_t count = 0;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Row row, tx.QueryOne("SELECT COUNT(*) FROM registry_models"));
+    count = row.Int(0);
+    return OkStatus();
+  }));
+  return count;
+}
+
 StatusOr<Page<RegisteredModel>> SqlModelRegistry::SearchModels(const ModelSearch& s) {
   ASSIGN_OR_RETURN(int limit, PageSize(s.max_results));
   std::string after;

@@ -25,6 +25,7 @@ class SqlModelRegistry final : public ModelRegistry {
                                         const UpdateModelRequest& req) override;
   Status DeleteModel(std::string_view name) override;
   StatusOr<Page<RegisteredModel>> SearchModels(const ModelSearch& search) override;
+  StatusOr<int64_t> CountModels() override;
 
   StatusOr<ModelVersion> CreateVersion(const CreateVersionRequest& req) override;
   StatusOr<ModelVersion> GetVersion(std::string_view name, int64_t version) override;

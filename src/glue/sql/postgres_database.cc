@@ -9,9 +9,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <random>
 #include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::sql {
 namespace {
@@ -334,8 +335,8 @@ void IgnoreNotice(void*, const char*) {}
 
 struct PostgresDatabase::Impl {
   std::string uri;
-  std::mutex mu;
-  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle ABSL_GUARDED_BY(mu);
   std::atomic<int64_t> retries{0};
 
   StatusOr<std::unique_ptr<Connection>> OpenConnection() {
@@ -367,7 +368,7 @@ struct PostgresDatabase::Impl {
 
   StatusOr<std::unique_ptr<Connection>> Acquire() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       while (!idle.empty()) {
         auto conn = std::move(idle.back());
         idle.pop_back();
@@ -381,7 +382,7 @@ struct PostgresDatabase::Impl {
     if (conn->broken()) return;
     if (!conn->idle()) (void)conn->ExecScript("ROLLBACK");
     if (conn->broken() || !conn->idle()) return;
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
   }
 

@@ -7,11 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <random>
 #include <thread>
 
 #include "common/uri.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::sql {
 namespace {
@@ -215,8 +215,8 @@ struct SqliteDatabase::Impl {
   // `anchor` keeps it alive while the Database exists.
   bool memory = false;
   std::unique_ptr<Connection> anchor;
-  std::mutex mu;
-  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle ABSL_GUARDED_BY(mu);
   std::atomic<int64_t> retries{0};
 
   StatusOr<std::unique_ptr<Connection>> OpenConnection() {
@@ -251,7 +251,7 @@ struct SqliteDatabase::Impl {
 
   StatusOr<std::unique_ptr<Connection>> Acquire() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       if (!idle.empty()) {
         auto conn = std::move(idle.back());
         idle.pop_back();
@@ -264,7 +264,7 @@ struct SqliteDatabase::Impl {
   void Release(std::unique_ptr<Connection> conn) {
     // Leave no transaction open on a pooled connection.
     if (!sqlite3_get_autocommit(conn->db())) (void)conn->ExecScript("ROLLBACK");
-    std::lock_guard<std::mutex> lock(mu);
+    absl::MutexLock lock(&mu);
     if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
   }
 

@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "common/http_client.h"
 #include "common/uri.h"
 #include "glue/store/object_store.h"
@@ -376,7 +377,7 @@ Status S3Client::ErrorFor(const S3Request& request, const S3Response& response) 
 }
 
 std::unique_ptr<http::Client> S3Client::Acquire() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (pool_.empty()) return std::make_unique<http::Client>();
   std::unique_ptr<http::Client> c = std::move(pool_.back());
   pool_.pop_back();
@@ -384,7 +385,7 @@ std::unique_ptr<http::Client> S3Client::Acquire() {
 }
 
 void S3Client::Release(std::unique_ptr<http::Client> client) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (pool_.size() < 16) pool_.push_back(std::move(client));
 }
 

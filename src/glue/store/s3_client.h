@@ -11,12 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "glue/store/sigv4.h"
@@ -118,8 +118,8 @@ class S3Client {
   Clock* clock_;
   std::function<void(int64_t)> sleep_;
   Observer observer_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<http::Client>> pool_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<http::Client>> pool_ ABSL_GUARDED_BY(mu_);
 };
 
 // XML helpers for S3 responses (tiny, tolerant; entities decoded).

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "absl/synchronization/mutex.h"
+
 namespace tandem::serving::engine {
 
 // One caller's request, living on the caller's stack while it waits.
@@ -15,9 +17,9 @@ struct Batcher::Pending {
   int64_t enqueued_us = 0;
   BatchTiming timing;
   Status status;
-  bool done = false;
-  std::mutex mu;
-  std::condition_variable cv;
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::CondVar cv;
 };
 
 Status ValidateBatchOptions(const BatchOptions& o) {
@@ -53,18 +55,18 @@ Batcher::Batcher(std::string name, const runtime::Predictor& predictor, BatchOpt
 
 Batcher::~Batcher() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& t : workers_) t.join();
 }
 
 Status Batcher::Direct(const float* rows, size_t n_rows, size_t n_cols, float* out,
                        BatchTiming* timing) {
-  int64_t start = clock_.NowMicros();
+  int64_t start = clock_.MonotonicMicros();
   Status s = predictor_.Predict(rows, n_rows, n_cols, out);
-  int64_t compute = clock_.NowMicros() - start;
+  int64_t compute = clock_.MonotonicMicros() - start;
   if (metrics_ != nullptr) {
     metrics_->batches.fetch_add(1, std::memory_order_relaxed);
     metrics_->batch_rows.Observe(static_cast<double>(n_rows));
@@ -86,9 +88,9 @@ Status Batcher::Predict(const float* rows, size_t n_rows, size_t n_cols, float* 
   p.n_rows = n_rows;
   p.n_cols = n_cols;
   p.out = out;
-  p.enqueued_us = clock_.NowMicros();
+  p.enqueued_us = clock_.MonotonicMicros();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return UnavailableError("model '" + name_ + "' is shutting down");
     if (queue_.size() >= static_cast<size_t>(options_.queue_size)) {
       return ResourceExhaustedError("model '" + name_ + "' queue is full (" +
@@ -97,22 +99,22 @@ Status Batcher::Predict(const float* rows, size_t n_rows, size_t n_cols, float* 
     }
     queue_.push_back(&p);
   }
-  cv_.notify_one();
-  std::unique_lock<std::mutex> lock(p.mu);
-  p.cv.wait(lock, [&] { return p.done; });
+  cv_.Signal();
+  absl::MutexLock lock(&p.mu);
+  while (!p.done) p.cv.Wait(&p.mu);
   if (timing != nullptr) *timing = p.timing;
   return p.status;
 }
 
 size_t Batcher::queue_depth() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return queue_.size();
 }
 
 bool Batcher::NextBatch(std::vector<Pending*>& batch) {
   batch.clear();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  absl::MutexLock lock(&mu_);
+  while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
   if (queue_.empty()) return false;  // stopping and drained
   const size_t max_rows = static_cast<size_t>(options_.max_batch_size);
   const int64_t deadline = queue_.front()->enqueued_us + options_.max_queue_delay_us;
@@ -125,12 +127,12 @@ bool Batcher::NextBatch(std::vector<Pending*>& batch) {
     }
     // Full, the next request does not fit, or no more waiting allowed.
     if (rows >= max_rows || !queue_.empty() || stopping_) break;
-    int64_t left = deadline - clock_.NowMicros();
+    int64_t left = deadline - clock_.MonotonicMicros();
     if (left <= 0) break;
-    cv_.wait_for(lock, std::chrono::microseconds(left));
+    cv_.WaitWithTimeout(&mu_, absl::Microseconds(left));
   }
   // Another worker may take what is left at once.
-  if (!queue_.empty()) cv_.notify_one();
+  if (!queue_.empty()) cv_.Signal();
   return true;
 }
 
@@ -152,9 +154,9 @@ void Batcher::RunBatch(const std::vector<Pending*>& batch, std::vector<float>& i
     }
     r += p->n_rows;
   }
-  int64_t start = clock_.NowMicros();
+  int64_t start = clock_.MonotonicMicros();
   Status s = predictor_.Predict(in.data(), rows, cols, out.data());
-  int64_t end = clock_.NowMicros();
+  int64_t end = clock_.MonotonicMicros();
   if (metrics_ != nullptr) {
     metrics_->batches.fetch_add(1, std::memory_order_relaxed);
     metrics_->batch_rows.Observe(static_cast<double>(rows));
@@ -168,11 +170,11 @@ void Batcher::RunBatch(const std::vector<Pending*>& batch, std::vector<float>& i
       metrics_->queue_seconds.Observe(t.queue_us * 1e-6);
       metrics_->compute_seconds.Observe(t.compute_us * 1e-6);
     }
-    std::lock_guard<std::mutex> lock(p->mu);
+    absl::MutexLock lock(&p->mu);
     p->timing = t;
     p->status = s;
     p->done = true;
-    p->cv.notify_one();  // under the lock: `p` may vanish right after unlock
+    p->cv.Signal();  // under the lock: `p` may vanish right after unlock
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <functional>
 
+#include "absl/synchronization/mutex.h"
+
 namespace tandem::serving::engine {
 
 namespace {
@@ -46,7 +48,7 @@ ModelMetrics::ModelMetrics()
 ServingMetrics::ServingMetrics() = default;
 
 ModelMetrics& ServingMetrics::ForModel(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto& slot = models_[name];
   if (!slot) slot = std::make_unique<ModelMetrics>();
   return *slot;
@@ -59,9 +61,10 @@ void ServingMetrics::CountUnroutedFailure(FailureReason reason) {
 std::string ServingMetrics::Render() const {
   std::string out;
   out.reserve(16 << 10);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   using Fn = std::function<void(const std::string& labels, const ModelMetrics& m)>;
-  auto each = [&](const Fn& fn) {
+  // Called only below, with mu_ held.
+  auto each = [&](const Fn& fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const auto& [name, m] : models_) fn("model=\"" + EscapeLabel(name) + "\"", *m);
   };
   auto load = [](const std::atomic<uint64_t>& a) {

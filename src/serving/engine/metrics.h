@@ -13,12 +13,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/prometheus.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::serving::engine {
 
@@ -70,8 +70,9 @@ class ServingMetrics {
   std::string Render() const;
 
  private:
-  mutable std::mutex mu_;  // guards models_ (the map, not the values)
-  std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+  mutable absl::Mutex mu_;
+  // The map, not the values (each ModelMetrics is thread-safe itself).
+  std::map<std::string, std::unique_ptr<ModelMetrics>> models_ ABSL_GUARDED_BY(mu_);
   std::array<std::atomic<uint64_t>, kNumFailureReasons> unrouted_{};
 };
 

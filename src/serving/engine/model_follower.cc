@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "glue/bus/event.h"
@@ -93,7 +94,7 @@ Status ModelFollower::Start(Status* first_load) {
   manager_.SetReloader(ref_.name, [this] { return SyncNow(); });
   Status first = SyncNow();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = false;
     started_ = true;
   }
@@ -104,12 +105,12 @@ Status ModelFollower::Start(Status* first_load) {
 
 void ModelFollower::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!started_) return;
     started_ = false;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
   if (ref_.kind != registry::ModelRef::Kind::kVersion) {
     Status r = bus_.DeleteRule(queue_);
@@ -123,14 +124,15 @@ void ModelFollower::Stop() {
 
 void ModelFollower::Loop() {
   const bool has_queue = ref_.kind != registry::ModelRef::Kind::kVersion;
-  int64_t next_resync = clock_.NowMillis() + options_.resync_interval_ms;
+  int64_t next_resync = clock_.MonotonicMillis() + options_.resync_interval_ms;
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
       if (!has_queue) {
-        cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_wait_ms),
-                     [&] { return stopping_; });
+        const absl::Time until = absl::Now() + absl::Milliseconds(options_.poll_wait_ms);
+        while (!stopping_ && !cv_.WaitWithDeadline(&mu_, until)) {
+        }
         if (stopping_) return;
       }
     }
@@ -142,9 +144,10 @@ void ModelFollower::Loop() {
       if (!msgs.ok()) {
         LogWarn("follower receive failed",
                 {{"queue", queue_}, {"error", std::string(msgs.status().message())}});
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_wait_ms),
-                     [&] { return stopping_; });
+        absl::MutexLock lock(&mu_);
+        const absl::Time until = absl::Now() + absl::Milliseconds(options_.poll_wait_ms);
+        while (!stopping_ && !cv_.WaitWithDeadline(&mu_, until)) {
+        }
       } else if (!msgs->empty()) {
         // One resolve covers every message received: the registry is the truth.
         (void)Sync(false);
@@ -153,12 +156,12 @@ void ModelFollower::Loop() {
           if (!s.ok())
             LogWarn("ack failed", {{"queue", queue_}, {"error", std::string(s.message())}});
         }
-        next_resync = clock_.NowMillis() + options_.resync_interval_ms;
+        next_resync = clock_.MonotonicMillis() + options_.resync_interval_ms;
       }
     }
-    if (options_.resync_interval_ms > 0 && clock_.NowMillis() >= next_resync) {
+    if (options_.resync_interval_ms > 0 && clock_.MonotonicMillis() >= next_resync) {
       (void)Sync(true);
-      next_resync = clock_.NowMillis() + options_.resync_interval_ms;
+      next_resync = clock_.MonotonicMillis() + options_.resync_interval_ms;
     }
   }
 }
@@ -166,7 +169,7 @@ void ModelFollower::Loop() {
 Status ModelFollower::SyncNow() { return Sync(false).status(); }
 
 StatusOr<int64_t> ModelFollower::Sync(bool periodic) {
-  std::lock_guard<std::mutex> lock(sync_mu_);
+  absl::MutexLock lock(&sync_mu_);
   // The version served now (0 after an unload, so a repository load re-pulls).
   auto served = manager_.StatusOf(ref_.name);
   const int64_t current = served.ok() && served->state == ModelState::kReady ? served->version : 0;
@@ -183,7 +186,7 @@ StatusOr<int64_t> ModelFollower::Sync(bool periodic) {
   if (v.version == current) return current;  // idempotent: nothing changed
   if (periodic && v.version == failed_version_) return current;
   if (current == 0) manager_.MarkLoading(ref_.name);
-  int64_t start = clock_.NowMicros();
+  int64_t start = clock_.MonotonicMicros();
   Status s;
   auto dir = Pull(v);
   if (!dir.ok()) {
@@ -208,7 +211,7 @@ StatusOr<int64_t> ModelFollower::Sync(bool periodic) {
   LogInfo("swapped model", {{"model", ref_.name},
                             {"version", std::to_string(v.version)},
                             {"previous", std::to_string(current)},
-                            {"ms", std::to_string((clock_.NowMicros() - start) / 1000)}});
+                            {"ms", std::to_string((clock_.MonotonicMicros() - start) / 1000)}});
   Publish(bus::events::kModelSwapped,
           {{"name", ref_.name}, {"version", v.version}, {"previous_version", cur}});
   return v.version;

@@ -19,12 +19,11 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "glue/bus/event_bus.h"
@@ -86,17 +85,17 @@ class ModelFollower {
   registry::ModelRef ref_;
   std::string queue_;
 
-  std::mutex sync_mu_;          // serializes Sync
-  int64_t failed_version_ = 0;  // guarded by sync_mu_: not retried periodically
+  absl::Mutex sync_mu_;                                   // serializes Sync
+  int64_t failed_version_ ABSL_GUARDED_BY(sync_mu_) = 0;  // not retried periodically
   std::atomic<int64_t> version_{0};
   std::atomic<uint64_t> swaps_{0};
   std::atomic<uint64_t> failures_{0};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  bool started_ = false;
-  std::thread thread_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // started by Start, joined by Stop
 };
 
 }  // namespace tandem::serving::engine

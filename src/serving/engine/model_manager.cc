@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 
 namespace tandem::serving::engine {
@@ -39,7 +40,7 @@ ModelManager::~ModelManager() = default;
 
 StatusOr<std::shared_ptr<const ServedVersion>> ModelManager::Get(std::string_view name,
                                                                  std::string_view version) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
     return NotFoundError("unknown model '" + std::string(name) + "'");
@@ -111,7 +112,7 @@ Status ModelManager::Install(const std::string& name, int64_t version,
                                                       options_.batch, &m, clock_);
   std::shared_ptr<const ServedVersion> old;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Entry& e = models_[name];
     old = std::move(e.current);
     e.current = std::move(served);
@@ -129,7 +130,7 @@ Status ModelManager::Install(const std::string& name, int64_t version,
 
 void ModelManager::MarkLoading(const std::string& name) {
   metrics_.ForModel(name);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Entry& e = models_[name];
   if (e.state != ModelState::kReady) {
     e.state = ModelState::kLoading;
@@ -140,7 +141,7 @@ void ModelManager::MarkLoading(const std::string& name) {
 void ModelManager::RecordFailure(const std::string& name, const Status& failure) {
   metrics_.ForModel(name).loads_failed.fetch_add(1, std::memory_order_relaxed);
   LogWarn("model load failed", {{"model", name}, {"error", std::string(failure.message())}});
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Entry& e = models_[name];
   e.reason = std::string(failure.message());
   if (e.state != ModelState::kReady) e.state = ModelState::kUnavailable;
@@ -149,7 +150,7 @@ void ModelManager::RecordFailure(const std::string& name, const Status& failure)
 Status ModelManager::Unload(const std::string& name) {
   std::shared_ptr<const ServedVersion> old;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = models_.find(name);
     if (it == models_.end()) return NotFoundError("unknown model '" + name + "'");
     it->second.state = ModelState::kUnloading;
@@ -157,7 +158,7 @@ Status ModelManager::Unload(const std::string& name) {
   }
   old.reset();  // in-flight requests keep their own reference
   metrics_.ForModel(name).version.store(0, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Entry& e = models_[name];
   if (!e.current) {  // a concurrent Install may have won
     e.state = ModelState::kUnavailable;
@@ -168,14 +169,14 @@ Status ModelManager::Unload(const std::string& name) {
 
 void ModelManager::SetReloader(const std::string& name, Reloader reloader) {
   metrics_.ForModel(name);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   models_[name].reloader = std::move(reloader);
 }
 
 Status ModelManager::Reload(const std::string& name) {
   Reloader fn;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = models_.find(name);
     if (it == models_.end() || !it->second.reloader) {
       return NotFoundError("unknown model '" + name + "' (this replica cannot load it)");
@@ -187,7 +188,7 @@ Status ModelManager::Reload(const std::string& name) {
 
 std::vector<ModelStatus> ModelManager::Index() const {
   std::vector<ModelStatus> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& [name, e] : models_) {
     out.push_back({name, e.current ? e.current->version() : 0, e.state, e.reason});
   }
@@ -195,7 +196,7 @@ std::vector<ModelStatus> ModelManager::Index() const {
 }
 
 StatusOr<ModelStatus> ModelManager::StatusOf(std::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return NotFoundError("unknown model '" + std::string(name) + "'");
   const Entry& e = it->second;
@@ -203,7 +204,7 @@ StatusOr<ModelStatus> ModelManager::StatusOf(std::string_view name) const {
 }
 
 bool ModelManager::AnyReady() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const auto& [name, e] : models_) {
     if (e.state == ModelState::kReady && e.current) return true;
   }

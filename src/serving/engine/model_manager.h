@@ -13,12 +13,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "runtime/load_model.h"
@@ -115,8 +115,8 @@ class ModelManager {
   const ModelManagerOptions options_;
   ServingMetrics& metrics_;
   Clock& clock_;
-  mutable std::mutex mu_;
-  std::map<std::string, Entry, std::less<>> models_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::map<std::string, Entry, std::less<>> models_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::serving::engine

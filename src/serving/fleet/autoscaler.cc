@@ -22,7 +22,7 @@ int Autoscaler::RawDesired(const AutoscalerOptions& o, int current, double obser
 }
 
 int Autoscaler::Recommend(int current, double observed) {
-  int64_t now = clock_.NowMicros();
+  int64_t now = clock_.MonotonicMicros();
   int raw = RawDesired(options_, current, observed);
   // The first call counts the running replicas as a recent recommendation,
   // so a fresh supervisor does not scale down at once.

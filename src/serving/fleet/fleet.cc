@@ -3,14 +3,13 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "glue/bus/event.h"
@@ -99,12 +98,12 @@ struct Fleet::Impl {
   Clock& clock;
   http::Client client;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::string, Deployment> deployments;  // guarded by mu
-  bool stop = false;
-  bool started = false;
-  std::thread loop;
+  absl::Mutex mu;
+  absl::CondVar cv;
+  std::map<std::string, Deployment> deployments ABSL_GUARDED_BY(mu);
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  bool started ABSL_GUARDED_BY(mu) = false;
+  std::thread loop;  // started under mu, joined by Shutdown
 
   Impl(FleetOptions o, sql::Database& d, bus::EventBus* b, Clock& c)
       : options(std::move(o)), db(d), bus(b), clock(c) {}
@@ -456,7 +455,7 @@ struct Fleet::Impl {
     }
   }
 
-  void TickAll() {
+  void TickAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::vector<std::pair<Deployment*, std::vector<std::pair<std::string, Json>>>> saves;
     for (auto& [name, d] : deployments) {
       if (d.deleting) continue;
@@ -498,7 +497,7 @@ struct Fleet::Impl {
     return st;
   }
 
-  Status Load() {
+  Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::vector<sql::Row> deps, reps;
     RETURN_IF_ERROR(db.Read([&](sql::Transaction& tx) -> Status {
       ASSIGN_OR_RETURN(deps, tx.Query("SELECT name, spec, desired, generation, created_at FROM "
@@ -576,16 +575,17 @@ StatusOr<std::unique_ptr<Fleet>> Fleet::Open(FleetOptions options, sql::Database
 }
 
 Status Fleet::Start() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   if (impl_->started) return FailedPreconditionError("fleet already started");
   RETURN_IF_ERROR(impl_->Load());
   impl_->started = true;
   impl_->loop = std::thread([this] {
-    std::unique_lock<std::mutex> lock(impl_->mu);
+    absl::MutexLock lock(&impl_->mu);
     while (!impl_->stop) {
       impl_->TickAll();
-      impl_->cv.wait_for(lock, std::chrono::milliseconds(impl_->options.tick_ms),
-                         [this] { return impl_->stop; });
+      const absl::Time until = absl::Now() + absl::Milliseconds(impl_->options.tick_ms);
+      while (!impl_->stop && !impl_->cv.WaitWithDeadline(&impl_->mu, until)) {
+      }
     }
   });
   return OkStatus();
@@ -593,20 +593,20 @@ Status Fleet::Start() {
 
 void Fleet::Shutdown() {
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
+    absl::MutexLock l(&impl_->mu);
     impl_->stop = true;
   }
-  impl_->cv.notify_all();
+  impl_->cv.SignalAll();
   if (impl_->loop.joinable()) impl_->loop.join();
 }
 
 void Fleet::Tick() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   impl_->TickAll();
 }
 
 StatusOr<bool> Fleet::Apply(DeploymentSpec spec) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   auto it = impl_->deployments.find(spec.name);
   bool created = it == impl_->deployments.end();
   if (!created && it->second.deleting) {
@@ -649,19 +649,19 @@ StatusOr<bool> Fleet::Apply(DeploymentSpec spec) {
       return s;
     }
   }
-  impl_->cv.notify_all();
+  impl_->cv.SignalAll();
   return created;
 }
 
 std::vector<DeploymentStatus> Fleet::List() {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   std::vector<DeploymentStatus> out;
   for (const auto& [name, d] : impl_->deployments) out.push_back(impl_->StatusOf(d));
   return out;
 }
 
 StatusOr<DeploymentStatus> Fleet::Get(const std::string& name) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   auto it = impl_->deployments.find(name);
   if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
   return impl_->StatusOf(it->second);
@@ -672,7 +672,7 @@ StatusOr<Json> Fleet::Traffic(const std::string& name) {
   std::vector<std::pair<int, int>> replicas;  // index, admin port
   Json policy = Json::object();
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
+    absl::MutexLock l(&impl_->mu);
     auto it = impl_->deployments.find(name);
     if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
     const Deployment& d = it->second;
@@ -707,7 +707,7 @@ StatusOr<Json> Fleet::Traffic(const std::string& name) {
 }
 
 Status Fleet::Scale(const std::string& name, int replicas) {
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   auto it = impl_->deployments.find(name);
   if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
   Deployment& d = it->second;
@@ -727,7 +727,7 @@ Status Fleet::Scale(const std::string& name, int replicas) {
     d.desired = from;
     return s;
   }
-  impl_->cv.notify_all();
+  impl_->cv.SignalAll();
   return OkStatus();
 }
 
@@ -735,7 +735,7 @@ Status Fleet::Delete(const std::string& name) {
   std::vector<std::pair<pid_t, int64_t>> procs;
   int64_t grace_us = impl_->options.stop_grace_ms * 1000;
   {
-    std::lock_guard<std::mutex> l(impl_->mu);
+    absl::MutexLock l(&impl_->mu);
     auto it = impl_->deployments.find(name);
     if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
     if (it->second.deleting)
@@ -749,18 +749,18 @@ Status Fleet::Delete(const std::string& name) {
     }
   }
   // Wait outside the lock (the supervisor skips a deleting deployment).
-  int64_t deadline = impl_->clock.NowMicros() + grace_us;
+  int64_t deadline = impl_->clock.MonotonicMicros() + grace_us;
   auto any_alive = [&] {
     for (auto& [pid, st] : procs) {
       if (ProcessMatches(pid, st)) return true;
     }
     return false;
   };
-  while (any_alive() && impl_->clock.NowMicros() < deadline) impl_->clock.SleepMicros(50'000);
+  while (any_alive() && impl_->clock.MonotonicMicros() < deadline) impl_->clock.SleepMicros(50'000);
   for (auto& [pid, st] : procs) {
     if (ProcessMatches(pid, st)) ::kill(pid, SIGKILL);
   }
-  std::lock_guard<std::mutex> l(impl_->mu);
+  absl::MutexLock l(&impl_->mu);
   auto it = impl_->deployments.find(name);
   Json detail = {{"deployment", name}, {"state", "Deleted"}, {"model", it->second.spec.model}};
   Status s = impl_->db.WithTransaction([&](sql::Transaction& tx) -> Status {

@@ -231,7 +231,7 @@ class InFlight {
 }  // namespace
 
 void InferenceApi::Infer(http::Request& req, http::Response& res) {
-  int64_t start = clock_.NowMicros();
+  int64_t start = clock_.MonotonicMicros();
   auto v = manager_.Get(req.path_params["model"], req.path_params["version"]);
   if (!v.ok()) return Fail(res, v.status(), nullptr);
   engine::ModelMetrics* m = (*v)->metrics();
@@ -249,7 +249,7 @@ void InferenceApi::Infer(http::Request& req, http::Response& res) {
   Status s =
       sv.batcher().Predict(decoded->rows.data(), decoded->n_rows, decoded->n_cols, scores.data());
   if (options_.traffic != nullptr) {
-    options_.traffic->Done(route, s, clock_.NowMicros() - start, decoded->rows.data(),
+    options_.traffic->Done(route, s, clock_.MonotonicMicros() - start, decoded->rows.data(),
                            decoded->n_rows, decoded->n_cols, scores.data(),
                            static_cast<size_t>(shape.num_outputs));
   }
@@ -266,11 +266,11 @@ void InferenceApi::Infer(http::Request& req, http::Response& res) {
   }
   m->success.fetch_add(1, std::memory_order_relaxed);
   m->rows.fetch_add(decoded->n_rows, std::memory_order_relaxed);
-  m->request_seconds.Observe((clock_.NowMicros() - start) * 1e-6);
+  m->request_seconds.Observe((clock_.MonotonicMicros() - start) * 1e-6);
 }
 
 void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
-  int64_t start = clock_.NowMicros();
+  int64_t start = clock_.MonotonicMicros();
   auto body = ParseJson(req.body);
   if (!body.ok()) {
     return Fail(res,
@@ -320,7 +320,7 @@ void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   Status s =
       sv.batcher().Predict(rows.data(), n, static_cast<size_t>(p.num_features()), scores.data());
   if (options_.traffic != nullptr) {
-    options_.traffic->Done(route, s, clock_.NowMicros() - start, rows.data(), n,
+    options_.traffic->Done(route, s, clock_.MonotonicMicros() - start, rows.data(), n,
                            static_cast<size_t>(p.num_features()), scores.data(), outs);
   }
   if (!s.ok()) return Fail(res, s, m);
@@ -342,7 +342,7 @@ void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   res.Json(200, std::move(out));
   m->success.fetch_add(1, std::memory_order_relaxed);
   m->rows.fetch_add(n, std::memory_order_relaxed);
-  m->request_seconds.Observe((clock_.NowMicros() - start) * 1e-6);
+  m->request_seconds.Observe((clock_.MonotonicMicros() - start) * 1e-6);
 }
 
 void InferenceApi::RepositoryIndex(http::Request& req, http::Response& res) {

@@ -1,5 +1,6 @@
 #include "serving/traffic/canary.h"
 
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "serving/traffic/shadow.h"
 
@@ -41,7 +42,7 @@ std::optional<RollbackDecision> CanarySplit::Record(Variant v, bool ok, int64_t 
   if (!decision) return std::nullopt;
   weight_.store(0, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     reason_ = decision->reason;
     rolled_back_at_us_ = clock_.NowMicros();
   }
@@ -54,12 +55,12 @@ void CanarySplit::SetWeight(double weight) {
 }
 
 bool CanarySplit::rolled_back() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return !reason_.empty();
 }
 
 std::string CanarySplit::rollback_reason() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return reason_;
 }
 
@@ -79,7 +80,7 @@ Json CanarySplit::Stats() {
             {"window", monitor_.Window().ToJson()},
             {"variants", variants},
             {"rolled_back", false}};
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!reason_.empty()) {
     j["rolled_back"] = true;
     j["rollback_reason"] = reason_;

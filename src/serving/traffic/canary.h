@@ -9,10 +9,10 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "serving/engine/metrics.h"
@@ -61,9 +61,9 @@ class CanarySplit {
   std::atomic<uint64_t> counter_{0};
   VariantMetrics metrics_[2];
   RollbackMonitor monitor_;
-  mutable std::mutex mu_;
-  std::string reason_;  // guarded by mu_; non-empty once rolled back
-  int64_t rolled_back_at_us_ = 0;
+  mutable absl::Mutex mu_;
+  std::string reason_ ABSL_GUARDED_BY(mu_);  // non-empty once rolled back
+  int64_t rolled_back_at_us_ ABSL_GUARDED_BY(mu_) = 0;
   Clock& clock_;
 };
 

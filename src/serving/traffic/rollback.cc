@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+
 namespace tandem::serving::traffic {
 
 namespace {
@@ -20,7 +22,7 @@ Json WindowStats::ToJson() const {
 }
 
 RollbackMonitor::RollbackMonitor(RollbackRule rule, Clock& clock)
-    : rule_(rule), clock_(clock), last_p99_us_(clock.NowMicros()) {}
+    : rule_(rule), clock_(clock), last_p99_us_(clock.MonotonicMicros()) {}
 
 void RollbackMonitor::PruneLocked(int64_t now) {
   const int64_t oldest = now - rule_.window_seconds * 1'000'000;
@@ -71,8 +73,8 @@ std::optional<RollbackDecision> RollbackMonitor::CheckLocked(bool with_p99) {
 }
 
 std::optional<RollbackDecision> RollbackMonitor::Record(bool ok, int64_t latency_us) {
-  const int64_t now = clock_.NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_.MonotonicMicros();
+  absl::MutexLock lock(&mu_);
   if (fired_) return std::nullopt;
   samples_.push_back({now, latency_us, ok});
   if (!ok) ++errors_;
@@ -88,19 +90,19 @@ std::optional<RollbackDecision> RollbackMonitor::Record(bool ok, int64_t latency
 }
 
 std::optional<RollbackDecision> RollbackMonitor::Evaluate() {
-  std::lock_guard<std::mutex> lock(mu_);
-  PruneLocked(clock_.NowMicros());
+  absl::MutexLock lock(&mu_);
+  PruneLocked(clock_.MonotonicMicros());
   return CheckLocked(true);
 }
 
 WindowStats RollbackMonitor::Window() {
-  std::lock_guard<std::mutex> lock(mu_);
-  PruneLocked(clock_.NowMicros());
+  absl::MutexLock lock(&mu_);
+  PruneLocked(clock_.MonotonicMicros());
   return StatsLocked(true);
 }
 
 bool RollbackMonitor::fired() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return fired_;
 }
 

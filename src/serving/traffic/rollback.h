@@ -9,10 +9,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "serving/traffic/policy.h"
@@ -54,18 +54,18 @@ class RollbackMonitor {
     int64_t latency_us;
     bool ok;
   };
-  void PruneLocked(int64_t now);
-  WindowStats StatsLocked(bool with_p99) const;
-  std::optional<RollbackDecision> CheckLocked(bool with_p99);
+  void PruneLocked(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  WindowStats StatsLocked(bool with_p99) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<RollbackDecision> CheckLocked(bool with_p99) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RollbackRule rule_;
   Clock& clock_;
-  mutable std::mutex mu_;
-  std::deque<Sample> samples_;  // guarded by mu_, oldest first
-  int64_t errors_ = 0;          // errors among samples_
-  int64_t since_p99_ = 0;
-  int64_t last_p99_us_ = 0;
-  bool fired_ = false;
+  mutable absl::Mutex mu_;
+  std::deque<Sample> samples_ ABSL_GUARDED_BY(mu_);  // oldest first
+  int64_t errors_ ABSL_GUARDED_BY(mu_) = 0;          // errors among samples_
+  int64_t since_p99_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_p99_us_ ABSL_GUARDED_BY(mu_) = 0;
+  bool fired_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tandem::serving::traffic

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "absl/synchronization/mutex.h"
 #include "serving/traffic/policy.h"
 
 namespace tandem::serving::traffic {
@@ -59,11 +60,11 @@ ShadowMirror::ShadowMirror(ShadowOptions options, Source source, Clock& clock)
 
 ShadowMirror::~ShadowMirror() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     queue_.clear();
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& t : threads_) t.join();
 }
 
@@ -77,7 +78,7 @@ bool ShadowMirror::Submit(const float* rows, size_t n_rows, size_t n_cols, const
   item.n_cols = n_cols;
   item.n_outs = n_outs;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() >= options_.queue_capacity) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
@@ -85,7 +86,7 @@ bool ShadowMirror::Submit(const float* rows, size_t n_rows, size_t n_cols, const
     queue_.push_back(std::move(item));
   }
   mirrored_.fetch_add(1, std::memory_order_relaxed);
-  cv_.notify_one();
+  cv_.Signal();
   return true;
 }
 
@@ -96,8 +97,8 @@ void ShadowMirror::Work() {
   while (true) {
     Item item;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (stopping_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
@@ -105,18 +106,18 @@ void ShadowMirror::Work() {
     }
     Score(item);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       --busy_;
     }
     done_.fetch_add(1, std::memory_order_relaxed);
-    idle_cv_.notify_all();
+    idle_cv_.SignalAll();
   }
 }
 
 void ShadowMirror::Score(const Item& item) {
   auto fail = [this](std::string why) {
     errors_.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(error_mu_);
+    absl::MutexLock lock(&error_mu_);
     last_error_ = std::move(why);
   };
   auto v = source_();
@@ -134,9 +135,9 @@ void ShadowMirror::Score(const Item& item) {
                 std::to_string(item.n_outs));
   }
   std::vector<float> out(item.n_rows * outs);
-  const int64_t start = clock_.NowMicros();
+  const int64_t start = clock_.MonotonicMicros();
   Status s = sv.batcher().Predict(item.rows.data(), item.n_rows, item.n_cols, out.data());
-  latency_.Observe((clock_.NowMicros() - start) * 1e-6);
+  latency_.Observe((clock_.MonotonicMicros() - start) * 1e-6);
   if (!s.ok()) return fail(std::string(s.message()));
   uint64_t agree = 0;
   for (size_t r = 0; r < item.n_rows; ++r) {
@@ -155,9 +156,12 @@ void ShadowMirror::Score(const Item& item) {
 }
 
 bool ShadowMirror::WaitIdle(int64_t timeout_ms) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return idle_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                           [&] { return queue_.empty() && busy_ == 0; });
+  absl::MutexLock lock(&mu_);
+  const absl::Time until = absl::Now() + absl::Milliseconds(timeout_ms);
+  while (!(queue_.empty() && busy_ == 0)) {
+    if (idle_cv_.WaitWithDeadline(&mu_, until)) return queue_.empty() && busy_ == 0;
+  }
+  return true;
 }
 
 Json ShadowMirror::Stats() const {
@@ -173,7 +177,7 @@ Json ShadowMirror::Stats() const {
             {"abs_diff", HistogramToJson(abs_diff_)},
             {"latency_seconds", HistogramToJson(latency_)}};
   if (int64_t v = last_version_.load(); v > 0) j["version"] = v;
-  std::lock_guard<std::mutex> lock(error_mu_);
+  absl::MutexLock lock(&error_mu_);
   if (!last_error_.empty()) j["last_error"] = last_error_;
   return j;
 }

@@ -13,16 +13,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "serving/engine/metrics.h"
@@ -90,15 +89,15 @@ class ShadowMirror {
   engine::Histogram abs_diff_;
   engine::Histogram latency_;
   std::atomic<int64_t> last_version_{0};
-  mutable std::mutex error_mu_;
-  std::string last_error_;  // guarded by error_mu_
+  mutable absl::Mutex error_mu_;
+  std::string last_error_ ABSL_GUARDED_BY(error_mu_);
 
-  std::mutex mu_;
-  std::condition_variable cv_;       // work or stop
-  std::condition_variable idle_cv_;  // an item finished
-  std::deque<Item> queue_;           // guarded by mu_
-  size_t busy_ = 0;                  // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar cv_;       // work or stop
+  absl::CondVar idle_cv_;  // an item finished
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  size_t busy_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

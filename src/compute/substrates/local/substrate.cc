@@ -16,6 +16,8 @@
 #include "common/log.h"
 #include "common/subprocess.h"
 #include "compute/substrates/runner/launch.h"
+#include "common/spec_fields.h"
+#include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -52,6 +54,18 @@ StatusOr<T> FromJson(std::string (*parse)(const Json&, T*), const Json& j) {
 }
 
 }  // namespace
+
+StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
+  LocalSubstrateOptions o;
+  ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
+  RETURN_IF_ERROR(
+      spec::CheckKnown(section, "compute.", {"substrate", "cpus", "sandbox", "grace_seconds"}));
+  if (section.contains("substrate")) {
+    RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"local"}).status());
+  }
+  RETURN_IF_ERROR(jobs::ReadCommonSubstrateKeys(section, o));
+  return o;
+}
 
 StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateOptions options) {
   if (options.runner_path.empty()) {

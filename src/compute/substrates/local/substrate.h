@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "common/config.h"
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
 
@@ -37,6 +38,15 @@ struct LocalSubstrateOptions {
   int64_t grace_seconds = 10;        // after SIGTERM on timeout (SageMaker uses 120)
   int64_t sample_interval_ms = 100;  // memory sampling period
 };
+
+// The options from tandem.yaml's `compute:` section (absent: defaults):
+//   compute:
+//     substrate: local      # the default
+//     cpus: 8               # capacity, > 0; default: the machine's hardware threads
+//     sandbox: auto|on|off
+//     grace_seconds: 10     # SIGTERM -> SIGKILL on timeout, >= 0
+// Unknown keys and ill-typed values -> InvalidArgument naming the key.
+StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config);
 
 class LocalSubstrate final : public jobs::Substrate {
  public:

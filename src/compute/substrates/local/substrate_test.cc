@@ -553,5 +553,50 @@ TEST(LocalSubstrateOptionsTest, DefaultsFindTheRunnerAndCapacity) {
   EXPECT_FALSE((*t)->sandboxed());
 }
 
+Config ComputeConfig(const char* compute_section) {
+  Config config;
+  config.raw = Json{{"compute", Json::parse(compute_section)}};
+  return config;
+}
+
+std::string Message(const Status& s) { return std::string(s.message()); }
+
+TEST(LocalConfig, OptionsFromTheComputeSection) {
+  auto defaults = LocalOptionsFromConfig(Config{});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->capacity_cpus, 0);
+  EXPECT_EQ(defaults->sandbox, Sandbox::kAuto);
+
+  auto o = LocalOptionsFromConfig(ComputeConfig(
+      R"({"substrate": "local", "cpus": 2.5, "sandbox": "off", "grace_seconds": 3})"));
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->capacity_cpus, 2.5);
+  EXPECT_EQ(o->sandbox, Sandbox::kOff);
+  EXPECT_EQ(o->grace_seconds, 3);
+
+  struct Bad {
+    const char* section;
+    const char* message;
+  };
+  for (const Bad& bad : std::initializer_list<Bad>{
+           {R"({"cpus": 0})", "'compute.cpus' must be a positive number, got 0"},
+           {R"({"cpus": "two"})", "'compute.cpus' must be a positive number, got a string"},
+           {R"({"sandbox": "maybe"})", "'compute.sandbox' must be one of auto, on or off"},
+           {R"({"grace_seconds": -1})", "'compute.grace_seconds' must be an integer between 0"},
+           {R"({"grace_seconds": 1.5})", "'compute.grace_seconds' must be an integer"},
+           {R"({"substrate": "slurm"})", "'compute.substrate' must be one of local"},
+           {R"({"queue": "x"})", "unknown field 'compute.queue'"}}) {
+    auto r = LocalOptionsFromConfig(ComputeConfig(bad.section));
+    ASSERT_FALSE(r.ok()) << bad.section;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(Message(r.status()).find(bad.message), std::string::npos)
+        << bad.section << ": " << r.status();
+  }
+  Config list;
+  list.raw = Json{{"compute", Json::array()}};
+  EXPECT_EQ(Message(LocalOptionsFromConfig(list).status()),
+            "'compute' must be a mapping, got a list");
+}
+
 }  // namespace
 }  // namespace tandem::compute::local

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -139,23 +138,20 @@ class ProcessSlurmCommands final : public SlurmCommands {
     }
     const pid_t pid = *spawned;
     CommandResult result;
-    auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+    const Deadline deadline = Deadline::InMillis(
+        options_.clock != nullptr ? *options_.clock : Clock::Real(), options_.timeout_ms);
     bool timed_out = false;
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     std::string* sinks[2] = {&result.out, &result.err};
     int open_fds = 2;
     char buf[8192];
     while (open_fds > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      deadline - std::chrono::steady_clock::now())
-                      .count();
-      if (left <= 0) {
+      if (deadline.Expired()) {
         timed_out = true;
         kill(pid, SIGKILL);
         break;
       }
-      int n = poll(fds, 2, static_cast<int>(std::min<int64_t>(left, 1000)));
+      int n = poll(fds, 2, deadline.SliceMillis(1000));
       if (n < 0 && errno != EINTR) break;
       for (int i = 0; i < 2; ++i) {
         if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
 
@@ -44,6 +45,7 @@ struct ProcessSlurmCommandsOptions {
   std::string slurm_conf;       // exported as SLURM_CONF; empty: inherit
   std::string bin_dir;          // where sbatch & co live; empty: $PATH
   int64_t timeout_ms = 30'000;  // per command; then SIGKILL and DeadlineExceeded
+  Clock* clock = nullptr;       // measures timeout_ms (monotonic); null: the real clock
 };
 
 std::unique_ptr<SlurmCommands> NewProcessSlurmCommands(ProcessSlurmCommandsOptions options);

@@ -36,6 +36,7 @@
 
 #include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/runner/supervisor.h"
 
 namespace tandem::compute::slurm {
 namespace {
@@ -106,8 +107,8 @@ int StepMain(const std::string& runner, const std::string& state_dir) {
   }
   if (stopped) {  // wait for the substrate's scancel (SIGTERM, then Slurm's SIGKILL)
     pollfd pfd = {sfd, POLLIN, 0};
-    for (int64_t deadline = runner::WallMicros() + kLingerSeconds * 1'000'000LL;;) {
-      int64_t left_ms = (deadline - runner::WallMicros()) / 1000;
+    for (int64_t deadline = runner::MonotonicMicros() + kLingerSeconds * 1'000'000LL;;) {
+      int64_t left_ms = (deadline - runner::MonotonicMicros()) / 1000;
       if (left_ms <= 0 || poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) break;
       signalfd_siginfo si;
       if (read(sfd, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)) &&

@@ -9,9 +9,12 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/synchronization/mutex.h"
 #include "common/helper_programs.h"
 #include "common/log.h"
 #include "common/subprocess.h"
+#include "common/spec_fields.h"
+#include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
 
@@ -91,63 +94,28 @@ std::string WriteStop(const std::string& dir, const StopRecord& r) {
 
 }  // namespace
 
-StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Json& section) {
+StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
   SlurmSubstrateOptions o;
-  if (!section.is_object()) return InvalidArgumentError("config key 'compute' must be a mapping");
-  auto string_key = [&](const std::string& key, const Json& v, std::string* out) -> Status {
-    if (!v.is_string()) {
-      return InvalidArgumentError("config key 'compute." + key + "' must be a string");
-    }
-    *out = v.get<std::string>();
-    return OkStatus();
-  };
-  for (const auto& [key, value] : section.items()) {
-    if (key == "substrate") {
-      if (value != "slurm") {
-        return InvalidArgumentError("config key 'compute.substrate' is not slurm");
-      }
-    } else if (key == "conf") {
-      RETURN_IF_ERROR(string_key(key, value, &o.slurm_conf));
-    } else if (key == "partition") {
-      RETURN_IF_ERROR(string_key(key, value, &o.partition));
-    } else if (key == "account") {
-      RETURN_IF_ERROR(string_key(key, value, &o.account));
-    } else if (key == "state_root") {
-      RETURN_IF_ERROR(string_key(key, value, &o.state_root));
-    } else if (key == "sbatch_args") {
-      if (!value.is_array()) {
-        return InvalidArgumentError("config key 'compute.sbatch_args' must be a list of strings");
-      }
-      for (const auto& a : value) {
-        if (!a.is_string()) {
-          return InvalidArgumentError("config key 'compute.sbatch_args' must be a list of strings");
-        }
-        o.extra_sbatch_args.push_back(a.get<std::string>());
-      }
-    } else if (key == "cpus") {
-      if (!value.is_number() || value.get<double>() <= 0) {
-        return InvalidArgumentError("config key 'compute.cpus' must be a positive number");
-      }
-      o.capacity_cpus = value.get<double>();
-    } else if (key == "sandbox") {
-      std::string mode = value.is_string() ? value.get<std::string>() : "";
-      if (mode != "auto" && mode != "on" && mode != "off") {
-        return InvalidArgumentError("config key 'compute.sandbox' must be auto, on or off");
-      }
-      using Sandbox = SlurmSubstrateOptions::Sandbox;
-      o.sandbox = mode == "on" ? Sandbox::kOn : mode == "off" ? Sandbox::kOff : Sandbox::kAuto;
-    } else if (key == "grace_seconds") {
-      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
-        return InvalidArgumentError("config key 'compute.grace_seconds' must be an integer >= 0");
-      }
-      o.grace_seconds = value.get<int64_t>();
-    } else {
-      return InvalidArgumentError(
-          "unknown config key 'compute." + key +
-          "' for the Slurm substrate (expected conf, partition, account, sbatch_args, cpus, "
-          "sandbox, grace_seconds or state_root)");
+  ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
+  RETURN_IF_ERROR(spec::CheckKnown(section, "compute.",
+                                   {"substrate", "conf", "partition", "account", "state_root",
+                                    "sbatch_args", "cpus", "sandbox", "grace_seconds"}));
+  if (section.contains("substrate")) {
+    RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"slurm"}).status());
+  }
+  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"conf", &o.slurm_conf},
+                                 {"partition", &o.partition},
+                                 {"account", &o.account},
+                                 {"state_root", &o.state_root}}) {
+    if (section.contains(key)) {
+      ASSIGN_OR_RETURN(*out, spec::String(section[key], std::string("compute.") + key));
     }
   }
+  if (section.contains("sbatch_args")) {
+    ASSIGN_OR_RETURN(o.extra_sbatch_args,
+                     spec::StringList(section["sbatch_args"], "compute.sbatch_args"));
+  }
+  RETURN_IF_ERROR(jobs::ReadCommonSubstrateKeys(section, o));
   return o;
 }
 
@@ -190,6 +158,7 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
   if (!options.commands) {
     ProcessSlurmCommandsOptions copts;
     copts.slurm_conf = options.slurm_conf;
+    copts.clock = options.clock;
     options.commands = NewProcessSlurmCommands(copts);
   }
   std::string bwrap;
@@ -378,7 +347,7 @@ StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QuerySlurm(const std::str
   // without one the job completion log.
   bool completion;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     completion = sacct_completion_;
   }
   std::vector<std::string> argv = {"sacct", "-P", "-n", "-j", id, "-o", kSacctFields};
@@ -389,7 +358,7 @@ StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QuerySlurm(const std::str
       return UnavailableError("sacct failed (exit " + std::to_string(s.exit_code) +
                               "): " + Tail(s.err, 1000));
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     sacct_completion_ = true;
   }
   argv.insert(argv.begin() + 1, "-c");
@@ -403,9 +372,9 @@ StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QuerySlurm(const std::str
 
 StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QueryCached(const std::string& id,
                                                                    bool force) {
-  int64_t now = clock_.NowMicros();
+  int64_t now = clock_.MonotonicMicros();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = cache_.find(id);
     if (!force && it != cache_.end() &&
         now - it->second.at_micros < options_.query_interval_ms * 1000) {
@@ -413,7 +382,7 @@ StatusOr<std::optional<SlurmJobState>> SlurmSubstrate::QueryCached(const std::st
     }
   }
   ASSIGN_OR_RETURN(auto state, QuerySlurm(id));
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   cache_[id] = Cached{now, state};
   if (cache_.size() > 10'000) cache_.erase(cache_.begin());
   return state;
@@ -516,7 +485,7 @@ StatusOr<std::optional<jobs::ExitInfo>> SlurmSubstrate::Poll(const jobs::JobHand
     LogWarn("cannot record a Slurm job's result; later polls ask Slurm again",
             {{"slurm_job_id", h.slurm_id}, {"error", e}});
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   cache_.erase(h.slurm_id);
   return ended;
 }
@@ -547,7 +516,7 @@ Status SlurmSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds
     return UnavailableError("scancel " + h.slurm_id + " failed (exit " +
                             std::to_string(r.exit_code) + "): " + Tail(r.err, 1000));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   cache_.erase(h.slurm_id);  // the next Poll asks Slurm afresh
   return OkStatus();
 }

@@ -34,11 +34,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/json.h"
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
@@ -89,7 +90,7 @@ struct SlurmSubstrateOptions {
 //     grace_seconds: 10
 //     state_root: /shared/tandem/slurm   # default <job dir parent>/.slurm
 // Unknown keys and ill-typed values -> InvalidArgument naming the key.
-StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Json& compute_section);
+StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config);
 
 class SlurmSubstrate final : public jobs::Substrate {
  public:
@@ -134,13 +135,14 @@ class SlurmSubstrate final : public jobs::Substrate {
   const double capacity_cpus_;
   Clock& clock_;
 
-  std::mutex mu_;
+  absl::Mutex mu_;
   struct Cached {
     int64_t at_micros = 0;
     std::optional<SlurmJobState> state;
   };
-  std::map<std::string, Cached> cache_;  // by Slurm job id
-  bool sacct_completion_ = false;        // no accounting DB: use `sacct -c`
+  std::map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);  // by Slurm job id
+  // No accounting database: use `sacct -c`.
+  bool sacct_completion_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tandem::compute::slurm

@@ -6,6 +6,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 
 #include "common/ids.h"
@@ -549,8 +550,14 @@ TEST_F(SlurmSubstrateTest, BadHandles) {
   EXPECT_FALSE(s->StartedMicros(jobs::JobHandle{"slurm", "12:/does/not/exist"}).has_value());
 }
 
+Config ComputeConfig(const char* compute_section) {
+  Config config;
+  config.raw = Json{{"compute", Json::parse(compute_section)}};
+  return config;
+}
+
 TEST(SlurmConfig, OptionsFromTheComputeSection) {
-  auto o = SlurmOptionsFromConfig(Json::parse(R"({"substrate": "slurm", "conf": "/etc/slurm.conf",
+  auto o = SlurmOptionsFromConfig(ComputeConfig(R"({"substrate": "slurm", "conf": "/etc/slurm.conf",
       "partition": "gpu", "account": "ml", "sbatch_args": ["--qos=high"], "cpus": 32,
       "sandbox": "off", "grace_seconds": 3, "state_root": "/shared/s"})"));
   ASSERT_TRUE(o.ok()) << o.status();
@@ -563,15 +570,44 @@ TEST(SlurmConfig, OptionsFromTheComputeSection) {
   EXPECT_EQ(o->grace_seconds, 3);
   EXPECT_EQ(o->state_root, "/shared/s");
 
-  auto unknown = SlurmOptionsFromConfig(Json::parse(R"({"substrate": "slurm", "queue": "x"})"));
+  auto unknown = SlurmOptionsFromConfig(ComputeConfig(R"({"substrate": "slurm", "queue": "x"})"));
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("compute.queue"));
-  auto typed = SlurmOptionsFromConfig(Json::parse(R"({"sbatch_args": "--qos=high"})"));
+  auto typed = SlurmOptionsFromConfig(ComputeConfig(R"({"sbatch_args": "--qos=high"})"));
   ASSERT_FALSE(typed.ok());
   EXPECT_THAT(std::string(typed.status().message()), HasSubstr("compute.sbatch_args"));
-  EXPECT_FALSE(SlurmOptionsFromConfig(Json::parse(R"({"cpus": -1})")).ok());
-  EXPECT_FALSE(SlurmOptionsFromConfig(Json::parse(R"({"partition": 3})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"cpus": -1})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"partition": 3})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"cpus": 0})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"sandbox": "maybe"})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"grace_seconds": -1})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"sbatch_args": ["--a", 3]})")).ok());
+  auto other = SlurmOptionsFromConfig(ComputeConfig(R"({"substrate": "local"})"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(std::string(other.status().message()), HasSubstr("compute.substrate"));
+  Config not_a_mapping;
+  not_a_mapping.raw = Json{{"compute", Json::array()}};
+  EXPECT_FALSE(SlurmOptionsFromConfig(not_a_mapping).ok());
+}
+
+// The per-command timeout follows the commands' clock: a command that never
+// ends is killed once a FakeClock passes the timeout, however little real
+// time went by.
+TEST(SlurmCommandsTimeout, FakeClockDrivesTheCommandTimeout) {
+  FakeClock clock;
+  ProcessSlurmCommandsOptions o;
+  o.bin_dir = "/bin";
+  o.timeout_ms = 30'000;
+  o.clock = &clock;
+  auto commands = NewProcessSlurmCommands(o);
+  auto run = std::async(std::launch::async, [&] { return commands->Run({"sleep", "3600"}); });
+  while (run.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    clock.AdvanceSeconds(10);
+  }
+  auto r = run.get();
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("did not finish within 30000 ms"));
 }
 
 }  // namespace

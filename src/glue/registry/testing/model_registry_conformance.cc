@@ -364,6 +364,18 @@ TEST_P(ModelRegistryConformance, Tags) {
   EXPECT_EQ(Events().size(), 5u);
 }
 
+TEST_P(ModelRegistryConformance, CountModelsCountsWithoutListing) {
+  auto none = registry_->CountModels();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, 0);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(registry_->CreateModel({"count_" + std::to_string(i), "", "risk", {}}).ok());
+  }
+  EXPECT_EQ(*registry_->CountModels(), 5);
+  ASSERT_TRUE(registry_->DeleteModel("count_3").ok());
+  EXPECT_EQ(*registry_->CountModels(), 4);
+}
+
 TEST_P(ModelRegistryConformance, SearchModelsFiltersAndPages) {
   for (int i = 0; i < 10; ++i) {
     std::string team = i % 2 == 0 ? "risk" : "growth";
