@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
+
+#include "common/subprocess_core.h"
 
 namespace tandem::compute::jobs {
 namespace {
@@ -21,6 +24,24 @@ bool ValidJobId(std::string_view id) {
     if (!alnum && c != '-' && c != '_' && c != '.') return false;
   }
   return true;
+}
+
+StatusOr<std::string> ResolveBwrap(bool enabled, bool required, const std::string& configured) {
+  if (!enabled) return std::string();
+  std::string bwrap;
+  if (!configured.empty()) {
+    if (subprocess::IsExecutableFile(configured)) bwrap = configured;
+  } else {
+    const char* path = std::getenv("PATH");
+    bwrap =
+        subprocess::FindOnPath("bwrap", path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
+  }
+  if (bwrap.empty() && required) {
+    return NotFoundError(
+        "sandbox requested but bubblewrap (bwrap) was not found" +
+        (configured.empty() ? std::string(" in $PATH") : " at \"" + configured + "\""));
+  }
+  return bwrap;
 }
 
 Status ValidateLaunchRequest(const LaunchRequest& r) {

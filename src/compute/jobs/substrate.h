@@ -48,6 +48,11 @@ struct LaunchRequest {
 // memory_mb >= 0. InvalidArgument or NotFound naming the field.
 Status ValidateLaunchRequest(const LaunchRequest& r);
 
+// The bubblewrap a substrate sandboxes jobs with: `configured` when set (and
+// executable), else `bwrap` on $PATH; "" when none is found or `enabled` is
+// false. NotFound when `required` and none is found.
+StatusOr<std::string> ResolveBwrap(bool enabled, bool required, const std::string& configured);
+
 enum class ExitKind {
   kExited,       // exit_code is set (0 = success)
   kSignaled,     // killed by `signal` (not by us)

@@ -80,20 +80,9 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   }
   if (options.grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
   if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
-  std::string bwrap;
-  if (options.sandbox != LocalSubstrateOptions::Sandbox::kOff) {
-    if (!options.bwrap_path.empty()) {
-      if (subprocess::IsExecutableFile(options.bwrap_path)) bwrap = options.bwrap_path;
-    } else {
-      const char* path = std::getenv("PATH");
-      bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
-    }
-    if (bwrap.empty() && options.sandbox == LocalSubstrateOptions::Sandbox::kOn) {
-      return NotFoundError("sandbox requested but bubblewrap (bwrap) was not found" +
-                           (options.bwrap_path.empty() ? std::string(" in $PATH")
-                                                       : " at \"" + options.bwrap_path + "\""));
-    }
-  }
+  ASSIGN_OR_RETURN(std::string bwrap,
+                   jobs::ResolveBwrap(options.sandbox != LocalSubstrateOptions::Sandbox::kOff,
+                                      options.sandbox == LocalSubstrateOptions::Sandbox::kOn, options.bwrap_path));
   double capacity = options.capacity_cpus;
   if (capacity == 0) capacity = std::max(1u, std::thread::hardware_concurrency());
   return std::unique_ptr<LocalSubstrate>(

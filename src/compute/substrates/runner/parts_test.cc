@@ -60,14 +60,6 @@ TEST(ProcStatTest, SelfIsLiveAndAForkedChildIsADescendant) {
   EXPECT_FALSE(ReadProcStat(child).has_value());
 }
 
-TEST(SandboxTest, FindBwrapSearchesPath) {
-  EXPECT_FALSE(FindBwrap("/nonexistent:/also/not").has_value());
-  EXPECT_FALSE(FindBwrap("").has_value());
-  if (std::filesystem::exists("/usr/bin/bwrap")) {
-    EXPECT_EQ(FindBwrap("/nonexistent:/usr/bin").value_or(""), "/usr/bin/bwrap");
-  }
-}
-
 TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
   SandboxSpec spec{"/usr/bin/bwrap", "/data/jobs/j1", "", false, {"python3", "train.py"}, ""};
   HostOpt host{{{"conda", false, ""}, {"link", true, "/elsewhere"}}};

@@ -9,7 +9,6 @@
 #include <sstream>
 #include <string_view>
 
-#include "common/subprocess_core.h"
 #include "compute/jobs/contract.h"
 
 namespace tandem::compute::runner {
@@ -17,10 +16,6 @@ namespace tandem::compute::runner {
 static_assert(std::string_view(jobs::kSandboxBase).starts_with("/opt/") &&
                   std::string_view(jobs::kHelperDir).starts_with("/opt/"),
               "the sandbox's mount points live in its /opt tmpfs");
-
-std::optional<std::string> FindBwrap(const std::string& path_env) {
-  return subprocess::FindOnPath("bwrap", path_env);
-}
 
 std::string OwnDirectory() {
   char buf[PATH_MAX];

@@ -5,14 +5,10 @@
 // and no network unless asked. Pure functions; thread-safe.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <vector>
 
 namespace tandem::compute::runner {
-
-// Finds an executable `bwrap` in the colon-separated `path_env`; nullopt if none.
-std::optional<std::string> FindBwrap(const std::string& path_env);
 
 // An entry of the host's /opt, re-exposed read-only inside the sandbox, whose
 // /opt is a tmpfs holding the /opt/ml and /opt/tandem-libexec mount points.

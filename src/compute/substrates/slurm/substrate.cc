@@ -161,18 +161,9 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
     copts.clock = options.clock;
     options.commands = NewProcessSlurmCommands(copts);
   }
-  std::string bwrap;
-  if (options.sandbox != SlurmSubstrateOptions::Sandbox::kOff) {
-    if (!options.bwrap_path.empty()) {
-      if (subprocess::IsExecutableFile(options.bwrap_path)) bwrap = options.bwrap_path;
-    } else {
-      const char* path = std::getenv("PATH");
-      bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
-    }
-    if (bwrap.empty() && options.sandbox == SlurmSubstrateOptions::Sandbox::kOn) {
-      return NotFoundError("sandbox requested but bubblewrap (bwrap) was not found");
-    }
-  }
+  ASSIGN_OR_RETURN(std::string bwrap,
+                   jobs::ResolveBwrap(options.sandbox != SlurmSubstrateOptions::Sandbox::kOff,
+                                      options.sandbox == SlurmSubstrateOptions::Sandbox::kOn, options.bwrap_path));
   double capacity = options.capacity_cpus;
   if (capacity == 0) {
     std::vector<std::string> argv = {"sinfo", "-h", "-o", "%C"};
