@@ -230,10 +230,12 @@ pid_t SpawnProcess(const SpawnOptions& options, SpawnFailure* failure) {
     };
     for (int sig = 1; sig < NSIG; ++sig) {
       if (sig == SIGKILL || sig == SIGSTOP) continue;
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      sigemptyset(&dfl.sa_mask);
-      ::sigaction(sig, &dfl, nullptr);  // EINVAL for glibc's internal signals: fine
+      // The raw system call: glibc's sigaction refuses its internal
+      // signals (32, 33), which a parent may still have ignored and which
+      // exec would pass on. An all-zero kernel sigaction is SIG_DFL with
+      // no flags and an empty mask whatever the architecture's layout.
+      unsigned long dfl[4] = {0, 0, 0, 0};
+      ::syscall(SYS_rt_sigaction, sig, dfl, nullptr, 8);  // 64-bit kernel sigset
     }
     if (options.new_session) {
       ::setsid();
