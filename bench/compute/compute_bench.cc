@@ -1,4 +1,4 @@
-// compute_bench: the compute tier's benchmarks (issue 3), side by side with a
+// compute_bench: the compute tier's benchmarks, side by side with a
 // local single-node Slurm cluster (scripts/slurm-local) in one run.
 //
 //   cold-start  submit -> first line of user code of a trivial native job

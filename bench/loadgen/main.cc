@@ -6,6 +6,9 @@
 //
 //   tandem-loadgen --url http://127.0.0.1:8080/infer --rate 5000 --duration 10
 //     --warmup 2 --connections 32 --body-file row.json [--json]
+//
+// With --stop-file PATH it stops early once PATH exists (a test that drives
+// changes under load: --duration is then an upper bound).
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -46,6 +49,7 @@ struct Options {
   std::string content_type = "application/json";
   int64_t timeout_ms = 10'000;
   bool json = false;
+  std::string stop_file;
 };
 
 struct ThreadResult {
@@ -54,6 +58,7 @@ struct ThreadResult {
   int64_t connect_errors = 0;
   int64_t io_errors = 0;
   int64_t sent = 0;
+  int64_t measured_sent = 0;  // requests sent after the warmup
 };
 
 int Connect(const sockaddr_in& addr, int64_t timeout_ms) {
@@ -83,16 +88,18 @@ bool SendAll(int fd, const std::string& data) {
 }
 
 void Worker(int k, const Options& o, const sockaddr_in& addr, const std::string& request,
-            SteadyClock::time_point t0, int64_t total, int64_t warmup_count, ThreadResult* r) {
+            SteadyClock::time_point t0, int64_t total, int64_t warmup_count,
+            const std::atomic<bool>* stop, ThreadResult* r) {
   int fd = -1;
   std::string buf;
   buf.reserve(16 << 10);
   char chunk[16 << 10];
   const double interval_ns = 1e9 / o.rate;
-  for (int64_t i = k; i < total; i += o.connections) {
+  for (int64_t i = k; i < total && !stop->load(); i += o.connections) {
     auto due = t0 + std::chrono::nanoseconds(static_cast<int64_t>(i * interval_ns));
     std::this_thread::sleep_until(due);
     bool measured = i >= warmup_count;
+    if (measured) r->measured_sent++;
     if (fd < 0) {
       fd = Connect(addr, o.timeout_ms);
       if (fd < 0) {
@@ -150,6 +157,7 @@ int Main(int argc, char** argv) {
   app.add_option("-H,--header", o.headers, "Extra header 'Name: value'");
   app.add_option("--timeout-ms", o.timeout_ms, "Per-request socket timeout");
   app.add_flag("--json", o.json, "Print the report as JSON");
+  app.add_option("--stop-file", o.stop_file, "Stop early once this file exists");
   CLI11_PARSE(app, argc, argv);
 
   std::string host, path;
@@ -199,20 +207,34 @@ int Main(int argc, char** argv) {
   const int64_t total = warmup_count + static_cast<int64_t>(o.duration_s * o.rate);
   std::vector<ThreadResult> results(static_cast<size_t>(o.connections));
   std::vector<std::thread> threads;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
+  std::thread watcher;
+  if (!o.stop_file.empty()) {
+    watcher = std::thread([&] {
+      while (!done.load()) {
+        if (::access(o.stop_file.c_str(), F_OK) == 0) stop.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
   auto t0 = SteadyClock::now() + std::chrono::milliseconds(50);
   for (int k = 0; k < o.connections; ++k) {
     threads.emplace_back(Worker, k, std::cref(o), std::cref(addr), std::cref(request), t0, total,
-                         warmup_count, &results[static_cast<size_t>(k)]);
+                         warmup_count, &stop, &results[static_cast<size_t>(k)]);
   }
   for (auto& t : threads) t.join();
+  done.store(true);
+  if (watcher.joinable()) watcher.join();
   auto t_end = SteadyClock::now();
   double measured_s = std::chrono::duration<double>(t_end - t0).count() -
                       static_cast<double>(warmup_count) / o.rate;
 
   std::vector<int64_t> lat;
   std::map<int, int64_t> by_status;
-  int64_t connect_errors = 0, io_errors = 0;
+  int64_t connect_errors = 0, io_errors = 0, measured_sent = 0;
   for (auto& r : results) {
+    measured_sent += r.measured_sent;
     lat.insert(lat.end(), r.latencies_ns.begin(), r.latencies_ns.end());
     for (auto& [s, n] : r.by_status) by_status[s] += n;
     connect_errors += r.connect_errors;
@@ -223,7 +245,8 @@ int Main(int argc, char** argv) {
   for (auto& [s, n] : by_status) {
     if (s >= 200 && s < 300) ok += n;
   }
-  int64_t expected = total - warmup_count;
+  // Stopped early: the requests actually due before the stop.
+  int64_t expected = stop.load() ? measured_sent : total - warmup_count;
   int64_t non2xx = static_cast<int64_t>(lat.size()) - ok;
   auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
   nlohmann::json report = {

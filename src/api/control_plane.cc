@@ -3,10 +3,12 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "api/http_metrics.h"
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
 #include "common/spec_fields.h"
+#include "common/version.h"
 #include "compute/jobs/metering.h"
 #include "compute/jobs/service.h"
 #include "compute/notebooks/service.h"
@@ -119,6 +121,9 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   opts.worker_threads = 16;
   opts.max_body_bytes = 8 << 20;
   opts.read_timeout_ms = 600'000;  // artifact uploads can be large
+  cp->http_metrics_ = std::make_unique<HttpMetrics>();
+  cp->services_.http_metrics = cp->http_metrics_.get();
+  opts.observer = [m = cp->http_metrics_.get()](const http::RequestRecord& r) { m->Observe(r); };
   cp->server_ = std::make_unique<http::Server>(opts);
   cp->RegisterRoutes();
   return cp;
@@ -128,7 +133,7 @@ ControlPlane::~ControlPlane() { Stop(); }
 
 void ControlPlane::RegisterRoutes() {
   server_->Route("GET", "/api/v1/health", [](http::Request&, http::Response& res) {
-    WriteJson(res, {{"status", "ok"}, {"service", "tandem"}, {"version", "0.1.0"}});
+    WriteJson(res, {{"status", "ok"}, {"service", "tandem"}, {"version", std::string(Version())}});
   });
   RegisterModelRoutes(*server_, services_);
   RegisterArtifactRoutes(*server_, services_, config_.max_body_bytes);
@@ -140,6 +145,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterDeploymentMetricsRoutes(*server_, services_);
   RegisterNotebookRoutes(*server_, services_);
   RegisterStatusRoutes(*server_, services_);
+  RegisterMetricsRoutes(*server_, services_);
   RegisterOpenApiRoutes(*server_);
   RegisterUiRoutes(*server_);
 }

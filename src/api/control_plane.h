@@ -1,7 +1,12 @@
 // The control plane (`tandem up`): opens the glue backends named in the
-// configuration and serves the REST API under /api/v1. Route groups live in
-// their own files (models_api.cc, artifacts_api.cc, events_api.cc) and are
-// registered explicitly here.
+// configuration, the compute services (jobs, tuning, notebooks) and the
+// serving fleet, and serves the REST API under /api/v1 (and Prometheus metrics
+// at /metrics). Route groups live in their own files and are registered
+// explicitly in RegisterRoutes: models_api.cc, artifacts_api.cc,
+// events_api.cc, jobs_api.cc, tuning_api.cc, transform_api.cc,
+// deployments_api.cc, deployment_metrics_api.cc, notebooks_api.cc,
+// status_api.cc, metrics_api.cc, openapi.cc (the OpenAPI document) and
+// ui_api.cc (the web console at /ui/); GET /api/v1/health is here.
 //
 // Thread-safety: Start/Stop from one thread; requests are served concurrently.
 #pragma once
@@ -33,6 +38,8 @@ class Fleet;
 
 namespace tandem::api {
 
+class HttpMetrics;
+
 // The glue (and the services built on it) a route handler can reach. Owned by the ControlPlane.
 struct Services {
   Clock* clock = nullptr;
@@ -44,6 +51,7 @@ struct Services {
   serving::fleet::Fleet* fleet = nullptr;                    // serving deployments (serving tier)
   compute::notebooks::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
   compute::tuning::TuningService* tuning = nullptr;          // hyperparameter tuning (compute tier)
+  HttpMetrics* http_metrics = nullptr;  // per-route HTTP counters (GET /metrics)
 };
 
 class ControlPlane {
@@ -77,6 +85,7 @@ class ControlPlane {
   std::unique_ptr<compute::notebooks::NotebookService> notebooks_;
   std::unique_ptr<compute::tuning::TuningService> tuning_;
   std::unique_ptr<serving::fleet::Fleet> fleet_;
+  std::unique_ptr<HttpMetrics> http_metrics_;  // outlives server_ (its observer)
   std::unique_ptr<http::Server> server_;
   Services services_;
 };
@@ -96,5 +105,7 @@ void RegisterUiRoutes(http::Server& server);
 void RegisterNotebookRoutes(http::Server& server, const Services& services);
 // GET /api/v1/status (status_api.cc).
 void RegisterStatusRoutes(http::Server& server, const Services& services);
+// GET /metrics (Prometheus text; outside /api/v1, where scrapers look).
+void RegisterMetricsRoutes(http::Server& server, const Services& services);
 
 }  // namespace tandem::api

@@ -2,9 +2,16 @@
 // real glue backends in a temp home, and the HTTP client.
 #include "api/control_plane.h"
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
 
 #include "api/testing/running_control_plane.h"
+#include "common/testing/test_server.h"
+#include "common/version.h"
 
 namespace tandem::api {
 namespace {
@@ -32,6 +39,7 @@ TEST_F(ControlPlaneTest, Health) {
   auto [code, body] = Call("GET", "/api/v1/health");
   EXPECT_EQ(code, 200);
   EXPECT_EQ(body["status"], "ok");
+  EXPECT_EQ(body["version"], std::string(Version()));
 }
 
 TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
@@ -42,8 +50,8 @@ TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
                            R"(","lineage":{"job_id":"j1","metrics":{"auc":0.9}}})");
   ASSERT_EQ(c2, 201) << v1;
   EXPECT_EQ(v1["version"], "1");
-  auto [c3, v2] = Call("POST", "/api/v1/models/fraud/versions",
-                       R"({"source":"file:///models/fraud/2"})");
+  auto [c3, v2] =
+      Call("POST", "/api/v1/models/fraud/versions", R"({"source":"file:///models/fraud/2"})");
   ASSERT_EQ(c3, 201) << v2;
   EXPECT_EQ(v2["version"], "2");
   auto [c4, aliased] = Call("PUT", "/api/v1/models/fraud/aliases/champion", R"({"version":1})");
@@ -127,7 +135,8 @@ TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
   std::string hex = put["digest"].get<std::string>().substr(7);
   // Find the blob file on disk and flip a byte.
   for (const auto& entry : fs::recursive_directory_iterator(home_ / "store")) {
-    if (entry.is_regular_file() && entry.path().filename().string().find(hex) != std::string::npos) {
+    if (entry.is_regular_file() &&
+        entry.path().filename().string().find(hex) != std::string::npos) {
       std::FILE* f = std::fopen(entry.path().c_str(), "r+b");
       ASSERT_NE(f, nullptr);
       std::fputc('X', f);
@@ -142,8 +151,9 @@ TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
 TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
   auto [c1, q] = Call("PUT", "/api/v1/queues/promotions", R"({"visibility_timeout_ms": 1000})");
   ASSERT_EQ(c1, 200) << q;
-  auto [c2, r] = Call("PUT", "/api/v1/rules/aliases",
-                      R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
+  auto [c2, r] =
+      Call("PUT", "/api/v1/rules/aliases",
+           R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
   ASSERT_EQ(c2, 200) << r;
   Call("POST", "/api/v1/models/m/versions", R"({"source":"file:///m/1"})");
   Call("PUT", "/api/v1/models/m/aliases/champion", R"({"version":1})");
@@ -152,13 +162,85 @@ TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
   ASSERT_EQ(got["messages"].size(), 1u);
   EXPECT_EQ(got["messages"][0]["event"]["detail"]["alias"], "champion");
   std::string receipt = got["messages"][0]["receipt_handle"];
-  auto [c4, ack] = Call("POST", "/api/v1/queues/promotions/ack",
-                        Json{{"receipt_handle", receipt}}.dump());
+  auto [c4, ack] =
+      Call("POST", "/api/v1/queues/promotions/ack", Json{{"receipt_handle", receipt}}.dump());
   EXPECT_EQ(c4, 200) << ack;
-  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken", R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
+  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken",
+                        R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
   EXPECT_EQ(c5, 400);
   auto [c6, nq] = Call("POST", "/api/v1/queues/nope/receive", "{}");
   EXPECT_EQ(c6, 404);
+}
+
+// Prometheus samples by series ("name{labels}" exactly as exposed).
+std::map<std::string, double> ParseSamples(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+// GET /metrics is Prometheus text (promtool accepts it) and counts what
+// happened: jobs by state and team, launches, queue depths and age, requests
+// per route (matched or not), deployments.
+TEST_F(ControlPlaneTest, MetricsCountWhatHappened) {
+  auto [cq, q] = Call("PUT", "/api/v1/queues/promotions", "{}");
+  ASSERT_EQ(cq, 200) << q;
+  auto [cr, r] = Call("PUT", "/api/v1/rules/pings",
+                      R"({"pattern":{"detail-type":["Ping"]},"target":"promotions"})");
+  ASSERT_EQ(cr, 200) << r;
+  auto [ce, e] =
+      Call("POST", "/api/v1/events", R"({"source":"t","detail-type":"Ping","detail":{}})");
+  ASSERT_EQ(ce, 201) << e;
+  auto [cj, job] =
+      Call("POST", "/api/v1/jobs", R"({"name":"m","team":"risk","entry_point":"/bin/true"})");
+  ASSERT_EQ(cj, 201) << job;
+  std::string state;
+  for (int i = 0; i < 600 && state != "Completed" && state != "Failed"; ++i) {
+    state = Call("GET", "/api/v1/jobs/" + job["id"].get<std::string>()).second.value("state", "");
+    if (state != "Completed") std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(state, "Completed");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Call("GET", "/api/v1/health").first, 200);
+  ASSERT_EQ(Call("GET", "/api/v1/no/such/route").first, 404);
+
+  http::ClientRequest req;
+  req.url = base_ + "/metrics";
+  auto res = client_.Do(req);
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->headers["content-type"].rfind("text/plain; version=0.0.4", 0), 0u);
+  auto m = ParseSamples(res->body);
+  EXPECT_EQ(m[R"(tandem_jobs{state="Completed",team="risk"})"], 1) << res->body;
+  EXPECT_EQ(m["tandem_scheduler_queue_length"], 0);
+  EXPECT_EQ(m["tandem_job_launch_latency_seconds_count"], 1);
+  EXPECT_EQ(m[R"(tandem_queue_messages{queue="promotions",state="visible"})"], 1) << res->body;
+  EXPECT_EQ(m[R"(tandem_queue_messages{queue="promotions",state="in_flight"})"], 0);
+  EXPECT_TRUE(m.count(R"(tandem_queue_oldest_message_age_seconds{queue="promotions"})"));
+  EXPECT_EQ(m["tandem_outbox_pending_events"], 0);
+  EXPECT_EQ(m["tandem_deployments"], 0);
+  EXPECT_EQ(m[R"(tandem_http_requests_total{method="GET",route="/api/v1/health",code="200"})"], 3)
+      << res->body;
+  EXPECT_EQ(m[R"(tandem_http_requests_total{method="",route="",code="404"})"], 1) << res->body;
+  EXPECT_EQ(m[R"(tandem_http_request_duration_seconds_count{method="GET",route="/api/v1/health"})"],
+            3);
+  EXPECT_EQ(m[R"(tandem_http_request_errors_total{method="GET",route="/api/v1/health"})"], 0);
+
+  bool have_promtool = std::system("command -v promtool >/dev/null 2>&1") == 0;
+  TANDEM_REQUIRE_TOOL(have_promtool, "promtool (prometheus)");
+  fs::path file = home_ / "metrics.txt", report = home_ / "promtool.txt";
+  std::ofstream(file) << res->body;
+  int rc = std::system(
+      ("promtool check metrics < " + file.string() + " > " + report.string() + " 2>&1").c_str());
+  std::stringstream out;
+  out << std::ifstream(report).rdbuf();
+  EXPECT_EQ(rc, 0) << out.str();
+  EXPECT_EQ(out.str(), "") << "promtool check metrics:\n" << out.str();
 }
 
 }  // namespace

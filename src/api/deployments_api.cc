@@ -2,6 +2,7 @@
 // get, scale, delete).
 #include "api/control_plane.h"
 #include "api/rest.h"
+#include "glue/registry/model_registry.h"
 #include "serving/fleet/fleet.h"
 
 namespace tandem::api {
@@ -9,23 +10,47 @@ namespace {
 
 Status NoFleet() { return UnavailableError("the serving fleet is not running"); }
 
+// A deployment of a model or alias the registry does not know would wait
+// forever: refuse it (NotFound -> 404 naming it). Only a definite answer
+// refuses; a registry that cannot answer now does not block the apply (the
+// replicas follow the target and report why they are not ready).
+Status CheckModelsExist(registry::ModelRegistry* registry,
+                        const serving::fleet::DeploymentSpec& spec) {
+  if (registry == nullptr) return OkStatus();
+  std::vector<std::pair<std::string, std::string>> refs = {{"model", spec.model}};
+  if (spec.traffic.shadow) refs.push_back({"shadow.model", spec.traffic.shadow->model});
+  if (spec.traffic.canary) refs.push_back({"canary.model", spec.traffic.canary->model});
+  for (const auto& [field, ref] : refs) {
+    auto v = registry->Resolve(ref);
+    if (v.ok() || v.status().code() != StatusCode::kNotFound) continue;
+    return NotFoundError(
+        "deployment '" + spec.name + "': " + field + " '" + ref +
+        "' does not resolve in the registry: " + std::string(v.status().message()));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
   serving::fleet::Fleet* fleet = services.fleet;
+  registry::ModelRegistry* registry = services.registry;
   // Apply: create (201) or update (200).
-  server.Route("POST", "/api/v1/deployments", [fleet](http::Request& req, http::Response& res) {
-    if (fleet == nullptr) return WriteError(res, NoFleet());
-    auto body = JsonBody(req);
-    if (!body.ok()) return WriteError(res, body.status());
-    auto spec = serving::fleet::DeploymentSpecFromJson(*body);
-    if (!spec.ok()) return WriteError(res, spec.status());
-    auto created = fleet->Apply(*spec);
-    if (!created.ok()) return WriteError(res, created.status());
-    auto st = fleet->Get(spec->name);
-    if (!st.ok()) return WriteError(res, st.status());
-    WriteJson(res, st->ToJson(), *created ? 201 : 200);
-  });
+  server.Route("POST", "/api/v1/deployments",
+               [fleet, registry](http::Request& req, http::Response& res) {
+                 if (fleet == nullptr) return WriteError(res, NoFleet());
+                 auto body = JsonBody(req);
+                 if (!body.ok()) return WriteError(res, body.status());
+                 auto spec = serving::fleet::DeploymentSpecFromJson(*body);
+                 if (!spec.ok()) return WriteError(res, spec.status());
+                 if (Status s = CheckModelsExist(registry, *spec); !s.ok())
+                   return WriteError(res, s);
+                 auto created = fleet->Apply(*spec);
+                 if (!created.ok()) return WriteError(res, created.status());
+                 auto st = fleet->Get(spec->name);
+                 if (!st.ok()) return WriteError(res, st.status());
+                 WriteJson(res, st->ToJson(), *created ? 201 : 200);
+               });
   server.Route("GET", "/api/v1/deployments", JsonHandler([fleet](http::Request&) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  Json items = Json::array();

@@ -71,9 +71,21 @@ StatusOr<std::vector<std::string>> DocumentedRoutes(const Json& doc) {
     if (!item.is_object()) {
       return InvalidArgumentError(std::string(kDocPath) + ": paths." + path + " must be a mapping");
     }
+    // A path item may name its own server (e.g. /metrics at the root).
+    std::string item_base = base;
+    if (item.contains("servers")) {
+      const Json& servers = item["servers"];
+      if (!servers.is_array() || servers.empty() || !servers[0].is_object() ||
+          !servers[0].contains("url") || !servers[0]["url"].is_string()) {
+        return InvalidArgumentError(std::string(kDocPath) + ": paths." + path +
+                                    ".servers must be a list of {url: ...}");
+      }
+      item_base = BasePath(servers[0]["url"].get<std::string>());
+      while (!item_base.empty() && item_base.back() == '/') item_base.pop_back();
+    }
     for (const auto& [key, op] : item.items()) {
       if (kMethods.count(key) == 0) continue;  // parameters, summary, ...
-      out.push_back(Upper(key) + " " + base + path);
+      out.push_back(Upper(key) + " " + item_base + path);
     }
   }
   std::sort(out.begin(), out.end());
@@ -92,7 +104,8 @@ RouteMismatch CompareRoutes(const std::vector<std::string>& registered,
   for (const auto& r : registered) {
     std::string n = NormalizeRoute(r);
     std::string path = n.substr(n.find(' ') + 1);
-    if (path.starts_with(std::string(kApiPrefix) + "/")) reg.insert(n);  // only /api/v1 counts
+    // The API under /api/v1, and the metrics scrapers read at the root.
+    if (path.starts_with(std::string(kApiPrefix) + "/") || path == "/metrics") reg.insert(n);
   }
   std::set<std::string> doc(documented.begin(), documented.end());
   RouteMismatch m;

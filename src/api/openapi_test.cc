@@ -11,6 +11,7 @@
 
 #include "api/control_plane.h"
 #include "common/http_client.h"
+#include "common/version.h"
 #include "common/yaml.h"
 #include "gtest/gtest.h"
 
@@ -72,12 +73,21 @@ TEST(OpenApiDocumentTest, IsOpenApi3WithTheErrorShape) {
   EXPECT_EQ(error["properties"]["error"]["required"], Json({"code", "message"}));
 }
 
+// The version is written once, in CMakeLists.txt; the document repeats it.
+TEST(OpenApiDocumentTest, InfoVersionIsTheProjectVersion) {
+  Json doc = Doc();
+  ASSERT_TRUE(doc["info"]["version"].is_string()) << doc["info"];
+  EXPECT_EQ(doc["info"]["version"].get<std::string>(), Version())
+      << "docs/openapi.yaml info.version differs from project(tandem VERSION ...) in "
+         "CMakeLists.txt";
+}
+
 TEST(OpenApiDocumentTest, EveryOperationDeclaresItsPathParametersAndErrors) {
   Json doc = Doc();
   const std::regex param(R"(\{([A-Za-z_]+)\})");
   for (const auto& [path, item] : doc["paths"].items()) {
     for (const auto& [method, op] : item.items()) {
-      if (method == "parameters") continue;
+      if (method == "parameters" || method == "servers") continue;
       std::string where = method + " " + path;
       ASSERT_TRUE(op.contains("responses")) << where << " has no responses";
       bool has_success = false;
@@ -138,6 +148,15 @@ TEST(OpenApiCompareTest, DocumentedRoutesUseTheServerBasePath) {
   auto routes = DocumentedRoutes(*doc);
   ASSERT_TRUE(routes.ok()) << routes.status();
   EXPECT_EQ(*routes, std::vector<std::string>({"DELETE /api/v1/a/{x}", "GET /api/v1/a/{x}"}));
+
+  // A path item's own server (the root, for /metrics) overrides the base.
+  auto root = ParseYaml(
+      "servers: [{url: 'http://localhost:1/api/v1'}]\n"
+      "paths:\n  /metrics:\n    servers: [{url: 'http://localhost:1/'}]\n    get: {}\n");
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(*DocumentedRoutes(*root), std::vector<std::string>({"GET /metrics"}));
+  EXPECT_EQ(CompareRoutes({"GET /metrics", "GET /v2/health/ready"}, {}).undocumented,
+            std::vector<std::string>({"GET /metrics"}));
 
   auto bad = DocumentedRoutes(Json{{"openapi", "3.0.3"}});
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);

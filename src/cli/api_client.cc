@@ -39,8 +39,8 @@ StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
   return res;
 }
 
-StatusOr<Json> ApiClient::Call(const std::string& method, const std::string& path,
-                               const Json& body, int64_t timeout_ms) {
+StatusOr<Json> ApiClient::Call(const std::string& method, const std::string& path, const Json& body,
+                               int64_t timeout_ms) {
   http::ClientRequest req;
   req.method = method;
   req.url = server_ + path;

@@ -9,8 +9,7 @@
 namespace tandem::cli {
 namespace {
 
-const std::vector<Column> kColumns = {
-    {"KEY", "key"}, {"SIZE", "size"}, {"DIGEST", "digest"}};
+const std::vector<Column> kColumns = {{"KEY", "key"}, {"SIZE", "size"}, {"DIGEST", "digest"}};
 
 std::string KeyPath(const std::string& key) { return "/api/v1/artifacts/" + PercentEncode(key); }
 
@@ -19,8 +18,9 @@ std::string KeyPath(const std::string& key) { return "/api/v1/artifacts/" + Perc
 void AddArtifactCommands(CLI::App& app, Context& ctx) {
   CLI::App* art = app.add_subcommand("artifacts", "Objects in the content-addressed store");
   art->require_subcommand(1);
-  art->footer("Examples:\n  tandem artifacts put data/train.csv ./train.csv\n"
-              "  tandem artifacts ls data/\n  tandem artifacts get data/train.csv ./copy.csv");
+  art->footer(
+      "Examples:\n  tandem artifacts put data/train.csv ./train.csv\n"
+      "  tandem artifacts ls data/\n  tandem artifacts get data/train.csv ./copy.csv");
 
   auto put = art->add_subcommand("put", "Upload FILE under KEY");
   auto pkey = std::make_shared<std::string>();
@@ -76,15 +76,15 @@ void AddArtifactCommands(CLI::App& app, Context& ctx) {
   auto lflags = std::make_shared<ListFlags>();
   ls->add_option("PREFIX", *prefix, "Key prefix (default: everything)");
   AddListFlags(ls, *lflags, 0);
-  ls->footer("Examples:\n  tandem artifacts ls models/fraud/\n"
-             "  tandem artifacts ls --limit 100 -o json");
+  ls->footer(
+      "Examples:\n  tandem artifacts ls models/fraud/\n"
+      "  tandem artifacts ls --limit 100 -o json");
   ls->callback([&ctx, prefix, lflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, FetchList(client,
-                                           "/api/v1/artifacts?prefix=" +
-                                               PercentEncode(*prefix, "-._~"),
-                                           "artifacts", *lflags));
+      ASSIGN_OR_RETURN(
+          Json doc, FetchList(client, "/api/v1/artifacts?prefix=" + PercentEncode(*prefix, "-._~"),
+                              "artifacts", *lflags));
       const Json& all = doc["artifacts"];
       PrintList(std::cout, f, doc, all, kColumns);
       if (f == Format::kTable) HintMore(doc);
@@ -92,7 +92,8 @@ void AddArtifactCommands(CLI::App& app, Context& ctx) {
     });
   });
 
-  auto rm = art->add_subcommand("rm", "Delete the name KEY (the blob stays until garbage-collected)");
+  auto rm =
+      art->add_subcommand("rm", "Delete the name KEY (the blob stays until garbage-collected)");
   auto rkey = std::make_shared<std::string>();
   rm->add_option("KEY", *rkey, "Object key")->required();
   rm->footer("Example:\n  tandem artifacts rm datasets/old.csv");

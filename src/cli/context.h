@@ -17,7 +17,7 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
 struct Context {
-  std::string server;         // --server, $TANDEM_SERVER, http://127.0.0.1:7070
+  std::string server;            // --server, $TANDEM_SERVER, http://127.0.0.1:7070
   std::string output = "table";  // -o
   int exit_code = kExitOk;
 

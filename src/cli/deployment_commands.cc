@@ -18,9 +18,9 @@ const std::vector<Column> kDeploymentColumns = {{"NAME", "name"},
                                                 {"ENDPOINT", "endpoint"},
                                                 {"DESIRED", "desired"},
                                                 {"READY", "ready"}};
-const std::vector<Column> kReplicaColumns = {{"INDEX", "index"},       {"PID", "pid"},
-                                             {"STATE", "state"},       {"VERSION", "version"},
-                                             {"RESTARTS", "restarts"}, {"ADOPTED", "adopted"}};
+const std::vector<Column> kReplicaColumns = {
+    {"INDEX", "index"},       {"PID", "pid"},         {"STATE", "state"},  {"VERSION", "version"},
+    {"RESTARTS", "restarts"}, {"ADOPTED", "adopted"}, {"REASON", "reason"}};
 
 void PrintDeployment(Format f, const Json& d) {
   if (f != Format::kTable) return PrintObject(std::cout, f, d);
@@ -81,9 +81,11 @@ Status WaitReady(ApiClient& client, const std::string& name, int64_t timeout_s) 
     ASSIGN_OR_RETURN(Json d, client.Call("GET", "/api/v1/deployments/" + name));
     int ready = 0;
     std::set<int64_t> versions;
+    std::set<std::string> reasons;  // why replicas are not ready
     for (const auto& r : d["replicas"]) {
       if (r.value("ready", false) && r.value("generation", 0) == d.value("generation", 0)) ++ready;
       if (r.value("version", int64_t{0}) > 0) versions.insert(r["version"].get<int64_t>());
+      if (!r.value("reason", "").empty()) reasons.insert(r["reason"].get<std::string>());
     }
     std::string state =
         std::to_string(ready) + "/" + std::to_string(d.value("desired", 0)) + " ready";
@@ -99,9 +101,12 @@ Status WaitReady(ApiClient& client, const std::string& name, int64_t timeout_s) 
     progress.Tick();
     if (deadline.Expired()) {
       progress.Done("timed out: " + state);
+      std::string why;
+      for (const std::string& r : reasons) why += (why.empty() ? "; not ready: " : "; ") + r;
       return DeadlineExceededError("deployment '" + name + "' not ready after " +
                                    std::to_string(timeout_s) + " s (" + std::to_string(ready) +
-                                   " of " + std::to_string(d.value("desired", 0)) + " ready)");
+                                   " of " + std::to_string(d.value("desired", 0)) + " ready" + why +
+                                   ")");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -55,19 +55,21 @@ Status Tail(Context& ctx, Format format, const TailFlags& f) {
 void AddEventCommands(CLI::App& app, Context& ctx) {
   CLI::App* events = app.add_subcommand("events", "The platform's event flow, rules and queues");
   events->require_subcommand(1);
-  events->footer("Examples:\n  tandem events tail\n"
-                 "  tandem events tail --pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
+  events->footer(
+      "Examples:\n  tandem events tail\n"
+      "  tandem events tail --pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
 
   auto tail = events->add_subcommand("tail", "Follow events as they happen (Ctrl-C to stop)");
   auto tf = std::make_shared<TailFlags>();
   tail->add_option("--pattern", tf->pattern, "EventBridge pattern (JSON) to filter by");
   tail->add_flag("--from-start", tf->from_start, "Replay history first");
   tail->add_option("--count", tf->count, "Exit after this many events (0 = never)");
-  tail->footer("Examples:\n  tandem events tail\n  tandem events tail --from-start --count 10\n"
-               "  tandem events tail --pattern '{\"source\":[\"tandem.registry\"]}' -o json\n"
-               "Output:\n  table (default): one line per event: time (UTC), source, detail-type,\n"
-               "  then job/model/version/alias/deployment/state; -o json: one event per line;\n"
-               "  -o yaml: a YAML document per event.");
+  tail->footer(
+      "Examples:\n  tandem events tail\n  tandem events tail --from-start --count 10\n"
+      "  tandem events tail --pattern '{\"source\":[\"tandem.registry\"]}' -o json\n"
+      "Output:\n  table (default): one line per event: time (UTC), source, detail-type,\n"
+      "  then job/model/version/alias/deployment/state; -o json: one event per line;\n"
+      "  -o yaml: a YAML document per event.");
   tail->callback([&ctx, tf] { Run(ctx, [&](Format f) { return Tail(ctx, f, *tf); }); });
 
   auto publish = events->add_subcommand("publish", "Publish an event (for tests and tools)");
@@ -82,9 +84,9 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json d, ParseJson(*detail));
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json out, client.Call("POST", "/api/v1/events",
-                                             Json{{"source", *source}, {"detail-type", *dtype},
-                                                  {"detail", d}}));
+      ASSIGN_OR_RETURN(
+          Json out, client.Call("POST", "/api/v1/events",
+                                Json{{"source", *source}, {"detail-type", *dtype}, {"detail", d}}));
       PrintObject(std::cout, f, out);
       return OkStatus();
     });
@@ -92,9 +94,10 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
 
   auto rules = events->add_subcommand("rules", "Rules routing events into queues");
   rules->require_subcommand(1);
-  rules->footer("Examples:\n  tandem events rules list\n"
-                "  tandem events rules put promotions --target deploys "
-                "--pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
+  rules->footer(
+      "Examples:\n  tandem events rules list\n"
+      "  tandem events rules put promotions --target deploys "
+      "--pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
   auto rlist = rules->add_subcommand("list", "List rules");
   auto rflags = std::make_shared<ListFlags>();
   AddListFlags(rlist, *rflags, 0, /*paged=*/false);
@@ -115,14 +118,16 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
   put->add_option("NAME", *rname, "Rule name")->required();
   put->add_option("--pattern", *rpattern, "EventBridge pattern (JSON)")->required();
   put->add_option("--target", *rtarget, "Target queue")->required();
-  put->footer("Example:\n  tandem events rules put promotions --target deploys "
-              "--pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
+  put->footer(
+      "Example:\n  tandem events rules put promotions --target deploys "
+      "--pattern '{\"detail-type\":[\"Model Alias Changed\"]}'");
   put->callback([&ctx, rname, rpattern, rtarget] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json pattern, ParseJson(*rpattern));
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json out, client.Call("PUT", "/api/v1/rules/" + PercentEncode(*rname, "-._~"),
-                                             Json{{"pattern", pattern}, {"target", *rtarget}}));
+      ASSIGN_OR_RETURN(Json out,
+                       client.Call("PUT", "/api/v1/rules/" + PercentEncode(*rname, "-._~"),
+                                   Json{{"pattern", pattern}, {"target", *rtarget}}));
       PrintObject(std::cout, f, out);
       return OkStatus();
     });
@@ -130,8 +135,9 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
 
   auto queues = events->add_subcommand("queues", "Durable SQS-style queues");
   queues->require_subcommand(1);
-  queues->footer("Examples:\n  tandem events queues list\n"
-                 "  tandem events queues create deploys --max-receive-count 5");
+  queues->footer(
+      "Examples:\n  tandem events queues list\n"
+      "  tandem events queues create deploys --max-receive-count 5");
   auto qlist = queues->add_subcommand("list", "List queues with their depths");
   auto qflags = std::make_shared<ListFlags>();
   AddListFlags(qlist, *qflags, 0, /*paged=*/false);
@@ -141,8 +147,11 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
       ApiClient client = ctx.Client();
       ASSIGN_OR_RETURN(Json doc, FetchList(client, "/api/v1/queues", "queues", *qflags));
       PrintList(std::cout, f, doc, doc["queues"],
-                {{"NAME", "name"}, {"VISIBLE", "visible"}, {"IN-FLIGHT", "in_flight"},
-                 {"DLQ", "dead_letter_queue"}, {"MAX-RECEIVES", "max_receive_count"}});
+                {{"NAME", "name"},
+                 {"VISIBLE", "visible"},
+                 {"IN-FLIGHT", "in_flight"},
+                 {"DLQ", "dead_letter_queue"},
+                 {"MAX-RECEIVES", "max_receive_count"}});
       return OkStatus();
     });
   });
@@ -155,8 +164,9 @@ void AddEventCommands(CLI::App& app, Context& ctx) {
   create->add_option("--visibility-timeout-ms", *qvis, "Visibility timeout");
   create->add_option("--max-receive-count", *qmax, "Receives before dead-lettering (0 = never)");
   create->add_option("--dead-letter-queue", *qdlq, "Dead-letter queue name");
-  create->footer("Example:\n  tandem events queues create deploys --max-receive-count 5 "
-                 "--dead-letter-queue deploys-dlq");
+  create->footer(
+      "Example:\n  tandem events queues create deploys --max-receive-count 5 "
+      "--dead-letter-queue deploys-dlq");
   create->callback([&ctx, qname, qvis, qmax, qdlq] {
     Run(ctx, [&](Format f) -> Status {
       Json body = {{"visibility_timeout_ms", *qvis}, {"max_receive_count", *qmax}};

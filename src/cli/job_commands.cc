@@ -10,6 +10,7 @@
 #include "cli/context.h"
 #include "cli/list_flags.h"
 #include "cli/progress.h"
+#include "cli/resource_commands.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/uri.h"
@@ -42,57 +43,11 @@ const std::vector<Column> kSpendColumns = {{"TEAM", "team"},
 
 std::string JobPath(const std::string& id) { return "/api/v1/jobs/" + PercentEncode(id, "-._~"); }
 
-bool IsTerminal(const std::string& state) {
-  return state == "Completed" || state == "Failed" || state == "Stopped";
-}
-
-// A spec value that names a local path: absolute, file://, or relative and
-// existing next to the spec file. Store keys and digests stay as they are.
-std::string ResolveLocal(const std::string& value, const fs::path& spec_dir) {
-  if (value.empty() || value.starts_with("sha256:") || value.find("://") != std::string::npos ||
-      value.starts_with("/")) {
-    return value;
-  }
-  std::error_code ec;
-  fs::path candidate = fs::weakly_canonical(spec_dir / value, ec);
-  if (!ec && fs::exists(candidate, ec)) return candidate.string();
-  return value;  // not local: an object-store key
-}
-
 // Reads the spec, resolves local paths, uploads a local source_dir.
 StatusOr<Json> PrepareSpec(ApiClient& client, const std::string& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
-  auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
-  if (!spec->is_object()) return InvalidArgumentError(file + ": a job spec must be a mapping");
-  fs::path dir = fs::absolute(file).parent_path();
-  if (spec->contains("inputs") && (*spec)["inputs"].is_object()) {
-    for (auto& [channel, value] : (*spec)["inputs"].items()) {
-      if (value.is_string()) value = ResolveLocal(value.get<std::string>(), dir);
-    }
-  }
-  if (spec->contains("source_dir") && (*spec)["source_dir"].is_string()) {
-    std::string src = ResolveLocal((*spec)["source_dir"].get<std::string>(), dir);
-    if (src.starts_with("file://")) src = src.substr(7);
-    if (src.starts_with("/")) {
-      if (!fs::is_directory(src, ec)) {
-        return InvalidArgumentError("source_dir " + src + " is not a directory");
-      }
-      // Ship the code: the control plane may not see this filesystem.
-      fs::path tmp =
-          fs::temp_directory_path() / ("tandem-source-" + NewUlid(Clock::Real()) + ".tar.gz");
-      Status packed = store::PackDirectory(src, tmp.string());
-      if (!packed.ok()) return Annotate(packed, "packing source_dir " + src);
-      std::string key = "jobs/uploads/" + NewUlid(Clock::Real()) + "/source.tar.gz";
-      auto up = client.Upload("/api/v1/artifacts/" + PercentEncode(key), tmp.string());
-      fs::remove(tmp, ec);
-      if (!up.ok()) return Annotate(up.status(), "uploading source_dir");
-      src = key;
-    }
-    (*spec)["source_dir"] = src;
-  }
-  return *spec;
+  ASSIGN_OR_RETURN(Json spec, ReadSpecFile(file, "job spec"));
+  RETURN_IF_ERROR(PrepareJobFields(client, spec, fs::absolute(file).parent_path()));
+  return spec;
 }
 
 std::string Seconds(double s) {
@@ -131,7 +86,7 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
                                });
     std::cout.flush();
     if (s.ok()) offset += got;
-    if (IsTerminal(state) && got == 0) break;
+    if (IsTerminalState(state) && got == 0) break;
     if (got == 0) {
       progress.Tick();
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
@@ -157,11 +112,7 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
                 << (r.contains("alias") ? " @" + r["alias"].get<std::string>() : "") << "\n";
     }
   }
-  if (state == "Completed") return OkStatus();
-  return FailedPreconditionError("job " + id + " " + state +
-                                 (job.contains("failure_reason")
-                                      ? ": " + job["failure_reason"].get<std::string>()
-                                      : std::string()));
+  return Outcome("job", id, job);
 }
 
 }  // namespace
@@ -193,11 +144,7 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
       ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/jobs", spec));
       std::string id = job.value("id", "");
       if (!*wait) {
-        if (f == Format::kTable) {
-          std::cout << id << std::endl;
-        } else {
-          PrintObject(std::cout, f, job);
-        }
+        PrintCreated(std::cout, f, job, "id");
         return OkStatus();
       }
       std::cerr << "==> submitted " << id << std::endl;
@@ -231,18 +178,8 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
     });
   });
 
-  auto get = jobs->add_subcommand("get", "Show a job");
-  auto gid = std::make_shared<std::string>();
-  get->add_option("ID", *gid, "Job id")->required();
-  get->footer("Example:\n  tandem jobs get 01jf3q9v6k8m2n4p6r8t0v2x4z -o yaml");
-  get->callback([&ctx, gid] {
-    Run(ctx, [&](Format f) -> Status {
-      ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json job, client.Call("GET", JobPath(*gid)));
-      PrintObject(std::cout, f, job);
-      return OkStatus();
-    });
-  });
+  AddObjectCommand(jobs, ctx, "get", "Show a job", "GET", "Job id",
+                   "Example:\n  tandem jobs get 01jf3q9v6k8m2n4p6r8t0v2x4z -o yaml", JobPath);
 
   auto logs = jobs->add_subcommand("logs", "Print a job's log (stdout and stderr)");
   auto lid = std::make_shared<std::string>();
@@ -287,22 +224,13 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
     });
   });
 
-  auto stop = jobs->add_subcommand("stop", "Stop a job (SIGTERM, grace period, SIGKILL)");
-  auto sid = std::make_shared<std::string>();
-  stop->add_option("ID", *sid, "Job id")->required();
-  stop->footer("Example:\n  tandem jobs stop JOB_ID");
-  stop->callback([&ctx, sid] {
-    Run(ctx, [&](Format f) -> Status {
-      ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json job, client.Call("POST", JobPath(*sid) + "/stop"));
-      if (f == Format::kTable) {
-        std::cout << *sid << " " << job.value("state", "") << std::endl;
-      } else {
-        PrintObject(std::cout, f, job);
-      }
-      return OkStatus();
-    });
-  });
+  AddObjectCommand(
+      jobs, ctx, "stop", "Stop a job (SIGTERM, grace period, SIGKILL)", "POST", "Job id",
+      "Example:\n  tandem jobs stop JOB_ID",
+      [](const std::string& id) { return JobPath(id) + "/stop"; },
+      [](const std::string& id, const Json& job) {
+        std::cout << id << " " << job.value("state", "") << std::endl;
+      });
 
   auto spend = jobs->add_subcommand("spend", "Metered usage and cost per team");
   spend->footer("Example:\n  tandem jobs spend -o json");

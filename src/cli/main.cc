@@ -2,6 +2,8 @@
 #include <cstdlib>
 
 #include "cli/context.h"
+#include "cli/unknown_command.h"
+#include "common/version.h"
 
 namespace tandem::cli {
 
@@ -15,6 +17,35 @@ void Context::Usage(const std::string& message) {
   exit_code = kExitUsage;
 }
 
+namespace {
+
+// After a parse error: if the innermost command given takes subcommands and
+// the first argument left over is not an option, that argument is a command
+// `tandem` does not know. Prints so (with suggestions) and returns true.
+bool ReportUnknownCommand(CLI::App& app) {
+  CLI::App* cur = &app;
+  std::string path = app.get_name();
+  while (true) {
+    auto parsed = cur->get_subcommands();
+    if (parsed.empty()) break;
+    cur = parsed.front();
+    path += " " + cur->get_name();
+  }
+  std::vector<std::string> known;
+  for (const CLI::App* sub : cur->get_subcommands([](CLI::App*) { return true; })) {
+    known.push_back(sub->get_name());
+  }
+  if (known.empty()) return false;
+  // Arguments a subcommand does not take fall through to its parents.
+  for (const std::string& arg : app.remaining(/*recurse=*/true)) {
+    if (arg.empty() || arg[0] == '-') continue;
+    std::cerr << "error: " << UnknownCommandMessage(path, arg, known);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
 }  // namespace tandem::cli
 
 int main(int argc, char** argv) {
@@ -26,7 +57,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tandem: a hybrid ML platform (compute tier + serving tier, joined by the glue)",
                "tandem"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "tandem 0.1.0");
+  app.set_version_flag("--version", "tandem " + std::string(tandem::Version()));
   app.option_defaults()->always_capture_default();
   app.add_option("--server", ctx.server, "Control plane URL (env TANDEM_SERVER)");
   app.add_option("-o,--output", ctx.output, "Output format: table, json or yaml")
@@ -55,6 +86,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (ReportUnknownCommand(app)) return kExitUsage;
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }

@@ -18,9 +18,9 @@ const std::vector<Column> kModelColumns = {{"NAME", "name"},
                                            {"LATEST", "latest_version"},
                                            {"ALIASES", "aliases"},
                                            {"DESCRIPTION", "description"}};
-const std::vector<Column> kVersionColumns = {{"NAME", "name"},       {"VERSION", "version"},
-                                             {"STATUS", "status"},   {"ALIASES", "aliases"},
-                                             {"SOURCE", "source"},   {"JOB", "lineage.job_id"}};
+const std::vector<Column> kVersionColumns = {{"NAME", "name"},     {"VERSION", "version"},
+                                             {"STATUS", "status"}, {"ALIASES", "aliases"},
+                                             {"SOURCE", "source"}, {"JOB", "lineage.job_id"}};
 
 std::string Enc(const std::string& s) { return PercentEncode(s, "-._~"); }
 
@@ -51,11 +51,12 @@ Status Register(Context& ctx, Format format, const std::string& name, const std:
   }
   body["tags"] = tag_map;
   if (!team.empty()) body["owner_team"] = team;
-  ASSIGN_OR_RETURN(Json version, client.Call("POST", "/api/v1/models/" + Enc(name) + "/versions", body));
+  ASSIGN_OR_RETURN(Json version,
+                   client.Call("POST", "/api/v1/models/" + Enc(name) + "/versions", body));
   if (!alias.empty()) {
-    ASSIGN_OR_RETURN(version, client.Call("PUT",
-                                          "/api/v1/models/" + Enc(name) + "/aliases/" + Enc(alias),
-                                          Json{{"version", version["version"]}}));
+    ASSIGN_OR_RETURN(version,
+                     client.Call("PUT", "/api/v1/models/" + Enc(name) + "/aliases/" + Enc(alias),
+                                 Json{{"version", version["version"]}}));
   }
   PrintObject(std::cout, format, version);
   return OkStatus();
@@ -66,8 +67,9 @@ Status Register(Context& ctx, Format format, const std::string& name, const std:
 void AddModelCommands(CLI::App& app, Context& ctx) {
   CLI::App* models = app.add_subcommand("models", "Registered models, versions and aliases");
   models->require_subcommand(1);
-  models->footer("Examples:\n  tandem models list\n  tandem models get fraud@champion\n"
-                 "  tandem models register fraud ./model_dir --alias champion");
+  models->footer(
+      "Examples:\n  tandem models list\n  tandem models get fraud@champion\n"
+      "  tandem models register fraud ./model_dir --alias champion");
 
   auto list = models->add_subcommand("list", "List registered models");
   auto prefix = std::make_shared<std::string>();
@@ -80,27 +82,30 @@ void AddModelCommands(CLI::App& app, Context& ctx) {
   list->add_option("--team", *team, "Only models owned by this team");
   list->add_option("--tag", *tagf, "Only models with this tag (KEY=VALUE)");
   AddListFlags(list, *lflags, 0);
-  list->footer("Examples:\n  tandem models list\n  tandem models list --team fraud -o json\n"
-               "  tandem models list --tag stage=prod --limit 10");
+  list->footer(
+      "Examples:\n  tandem models list\n  tandem models list --team fraud -o json\n"
+      "  tandem models list --tag stage=prod --limit 10");
   list->callback([&ctx, prefix, team, query, tagf, lflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, FetchList(client,
-                                           "/api/v1/models?prefix=" + Enc(*prefix) +
-                                               "&team=" + Enc(*team) + "&q=" + Enc(*query) +
-                                               "&tag=" + Enc(*tagf),
-                                           "models", *lflags));
+      ASSIGN_OR_RETURN(Json doc,
+                       FetchList(client,
+                                 "/api/v1/models?prefix=" + Enc(*prefix) + "&team=" + Enc(*team) +
+                                     "&q=" + Enc(*query) + "&tag=" + Enc(*tagf),
+                                 "models", *lflags));
       PrintList(std::cout, f, doc, doc["models"], kModelColumns);
       if (f == Format::kTable) HintMore(doc);
       return OkStatus();
     });
   });
 
-  auto get = models->add_subcommand("get", "Show a model, or a version by NAME@ALIAS or NAME/VERSION");
+  auto get =
+      models->add_subcommand("get", "Show a model, or a version by NAME@ALIAS or NAME/VERSION");
   auto ref = std::make_shared<std::string>();
   get->add_option("REF", *ref, "NAME, NAME@ALIAS or NAME/VERSION")->required();
-  get->footer("Examples:\n  tandem models get fraud\n  tandem models get fraud@champion\n"
-              "  tandem models get fraud/3 -o yaml");
+  get->footer(
+      "Examples:\n  tandem models get fraud\n  tandem models get fraud@champion\n"
+      "  tandem models get fraud/3 -o yaml");
   get->callback([&ctx, ref] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
@@ -122,15 +127,16 @@ void AddModelCommands(CLI::App& app, Context& ctx) {
                        "Only versions with this status (READY, PENDING_REGISTRATION, "
                        "FAILED_REGISTRATION)");
   AddListFlags(versions, *vflags, 0);
-  versions->footer("Examples:\n  tandem models versions fraud\n"
-                   "  tandem models versions fraud --status READY --limit 5 -o json");
+  versions->footer(
+      "Examples:\n  tandem models versions fraud\n"
+      "  tandem models versions fraud --status READY --limit 5 -o json");
   versions->callback([&ctx, vname, vstatus, vflags] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json doc, FetchList(client,
-                                           "/api/v1/models/" + Enc(*vname) +
-                                               "/versions?status=" + Enc(*vstatus),
-                                           "versions", *vflags));
+      ASSIGN_OR_RETURN(
+          Json doc,
+          FetchList(client, "/api/v1/models/" + Enc(*vname) + "/versions?status=" + Enc(*vstatus),
+                    "versions", *vflags));
       PrintList(std::cout, f, doc, doc["versions"], kVersionColumns);
       if (f == Format::kTable) HintMore(doc);
       return OkStatus();
@@ -146,8 +152,9 @@ void AddModelCommands(CLI::App& app, Context& ctx) {
   alias->add_option("ALIAS", *aalias, "Alias, e.g. champion")->required();
   alias->add_option("VERSION", *aversion, "Version number");
   alias->add_flag("--delete", *adelete, "Delete the alias instead");
-  alias->footer("Examples:\n  tandem models alias fraud champion 3\n"
-                "  tandem models alias fraud challenger --delete");
+  alias->footer(
+      "Examples:\n  tandem models alias fraud champion 3\n"
+      "  tandem models alias fraud challenger --delete");
   alias->callback([&ctx, aname, aalias, aversion, adelete] {
     if (!*adelete && aversion->empty()) return ctx.Usage("VERSION is required unless --delete");
     Run(ctx, [&](Format f) -> Status {
@@ -174,20 +181,26 @@ void AddModelCommands(CLI::App& app, Context& ctx) {
   reg->add_option("--description", *rdesc, "Version description");
   reg->add_option("--team", *rteam, "Owner team (when the model is created)");
   reg->add_option("--tag", *rtags, "KEY=VALUE tag on the version (repeatable)");
-  reg->footer("Examples:\n  tandem models register fraud ./xgb.json\n"
-              "  tandem models register fraud ./model_dir --alias champion --tag data=2026-11");
+  reg->footer(
+      "Examples:\n  tandem models register fraud ./xgb.json\n"
+      "  tandem models register fraud ./model_dir --alias champion --tag data=2026-11");
   reg->callback([&ctx, rname, rpath, ralias, rdesc, rtags, rteam] {
-    Run(ctx, [&](Format f) { return Register(ctx, f, *rname, *rpath, *ralias, *rdesc, *rtags, *rteam); });
+    Run(ctx, [&](Format f) {
+      return Register(ctx, f, *rname, *rpath, *ralias, *rdesc, *rtags, *rteam);
+    });
   });
 
-  auto tag = models->add_subcommand("tag", "Set (KEY=VALUE) or delete (KEY) a tag on NAME or NAME/VERSION");
+  auto tag = models->add_subcommand(
+      "tag", "Set (KEY=VALUE) or delete (KEY) a tag on NAME or NAME/VERSION");
   auto tref = std::make_shared<std::string>();
   auto tkv = std::make_shared<std::string>();
   auto tdelete = std::make_shared<bool>(false);
   tag->add_option("REF", *tref, "NAME or NAME/VERSION")->required();
   tag->add_option("TAG", *tkv, "KEY=VALUE, or KEY with --delete")->required();
   tag->add_flag("--delete", *tdelete, "Delete the tag");
-  tag->footer("Examples:\n  tandem models tag fraud/3 validated=true\n  tandem models tag fraud owner --delete");
+  tag->footer(
+      "Examples:\n  tandem models tag fraud/3 validated=true\n  tandem models tag fraud owner "
+      "--delete");
   tag->callback([&ctx, tref, tkv, tdelete] {
     Run(ctx, [&](Format f) -> Status {
       size_t slash = tref->find('/');

@@ -89,6 +89,7 @@ void Progress::Done(const std::string& final_state) {
     out_ << label_ << ": " << final_state << " after " << elapsed << "\n" << std::flush;
     return;
   }
+  if (final_state == printed_state_) return;  // already the last line
   out_ << "[" << elapsed << "] " << label_ << ": " << final_state << "\n" << std::flush;
 }
 

@@ -40,7 +40,8 @@ class Progress {
   // the next Update/Tick draws it again. Non-TTY: nothing.
   void Clear();
   // The final state: TTY ends the line with it ("✓"/"✗" not used: plain
-  // text); non-TTY prints it as a last line (even if unchanged).
+  // text); non-TTY prints it as a last line unless it is already the last
+  // line printed (a state is never printed twice in a row).
   void Done(const std::string& final_state);
 
  private:

@@ -31,13 +31,21 @@ TEST(ProgressTest, PlainOutputIsOneLinePerStateChange) {
   EXPECT_EQ(out.str().find('\r'), std::string::npos);
 }
 
-TEST(ProgressTest, DoneIsPrintedEvenIfTheStateDidNotChange) {
+TEST(ProgressTest, DoneDoesNotRepeatTheLastLine) {
   FakeClock clock;
   std::ostringstream out;
-  Progress p(out, false, "deployment web", clock);
-  p.Update("1/2 ready");
-  p.Done("1/2 ready");
-  EXPECT_EQ(out.str(), "[0.0s] deployment web: 1/2 ready\n[0.0s] deployment web: 1/2 ready\n");
+  Progress p(out, false, "job 01abc", clock);
+  p.Update("Running");
+  p.Update("Completed");
+  p.Done("Completed");
+  EXPECT_EQ(out.str(), "[0.0s] job 01abc: Running\n[0.0s] job 01abc: Completed\n");
+}
+
+TEST(ProgressTest, DoneIsPrintedWhenNothingWasYet) {
+  FakeClock clock;
+  std::ostringstream out;
+  Progress(out, false, "job 01abc", clock).Done("Completed");
+  EXPECT_EQ(out.str(), "[0.0s] job 01abc: Completed\n");
 }
 
 TEST(ProgressTest, TerminalRedrawsOneLineInPlace) {

@@ -153,6 +153,9 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--drain-delay-ms", f->replica.drain_delay_ms,
                     "On SIGTERM, stay up but not ready this long before draining");
   serve->add_option("--grace-ms", f->replica.grace_ms, "Longest wait for in-flight requests");
+  serve->add_option("--drain-idle-ms", f->replica.drain_idle_ms,
+                    "While draining, how long an idle keep-alive connection may send one "
+                    "more request");
   serve->add_option("--shadow", f->shadow,
                     "Shadow model (NAME@ALIAS, NAME/VERSION): gets a copy of each request");
   serve->add_option("--shadow-dir", f->replica.shadow_dir, "Shadow model from a local package");

@@ -1,17 +1,15 @@
 // `tandem transform ...`: run (submit a batch transform spec, optionally
 // wait), list, get, stop. A transform runs as a compute job: its log is
 // `tandem jobs logs ID`.
-#include <chrono>
 #include <filesystem>
 #include <memory>
-#include <thread>
 
 #include "cli/context.h"
 #include "cli/list_flags.h"
 #include "cli/progress.h"
+#include "cli/resource_commands.h"
 #include "common/clock.h"
 #include "common/uri.h"
-#include "common/yaml.h"
 
 namespace tandem::cli {
 namespace {
@@ -30,48 +28,27 @@ std::string TransformPath(const std::string& id) {
   return "/api/v1/transform-jobs/" + PercentEncode(id, "-._~");
 }
 
-bool Ended(const std::string& state) {
-  return state == "Completed" || state == "Failed" || state == "Stopped";
-}
-
 // Reads the spec; a relative input.uri naming something next to the spec
 // file becomes an absolute local path (else it is an object-store prefix).
 StatusOr<Json> ReadSpec(const std::string& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
-  auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
-  if (!spec->is_object())
-    return InvalidArgumentError(file + ": a transform spec must be a mapping");
-  Json* input = spec->contains("input") ? &(*spec)["input"] : nullptr;
+  ASSIGN_OR_RETURN(Json spec, ReadSpecFile(file, "transform spec"));
+  Json* input = spec.contains("input") ? &spec["input"] : nullptr;
   if (input != nullptr && input->is_object() && input->contains("uri") &&
       (*input)["uri"].is_string()) {
     std::string uri = (*input)["uri"].get<std::string>();
     if (uri.starts_with("file://")) uri = uri.substr(7);
-    if (!uri.empty() && !uri.starts_with("/")) {
-      fs::path candidate = fs::weakly_canonical(fs::absolute(file).parent_path() / uri, ec);
-      if (!ec && fs::exists(candidate, ec)) uri = candidate.string();
-    }
-    (*input)["uri"] = uri;
+    (*input)["uri"] = ResolveLocal(uri, fs::absolute(file).parent_path());
   }
-  return *spec;
+  return spec;
 }
 
 // Shows the state until the transform ends; exit 0 only for Completed.
 Status Wait(Context& ctx, Format format, const std::string& id) {
   ApiClient client = ctx.Client();
   Progress progress(std::cerr, Progress::IsTerminal(2), "transform " + id, Clock::Real());
-  Json job;
-  std::string state;
-  while (true) {
-    ASSIGN_OR_RETURN(job, client.Call("GET", TransformPath(id)));
-    state = job.value("state", "");
-    progress.Update(state);
-    if (Ended(state)) break;
-    progress.Tick();
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  progress.Done(state);
+  ASSIGN_OR_RETURN(Json job, PollUntilEnded(client, TransformPath(id), progress,
+                                            [](const Json& j) { return j.value("state", ""); }));
+  std::string state = job.value("state", "");
   if (format != Format::kTable) {
     PrintObject(std::cout, format, job);
   } else {
@@ -80,11 +57,7 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
               << job["metering"].value("cost", 0.0) << " (log: tandem jobs logs " << id << ")"
               << std::endl;
   }
-  if (state == "Completed") return OkStatus();
-  return FailedPreconditionError("transform " + id + " " + state +
-                                 (job.contains("failure_reason")
-                                      ? ": " + job["failure_reason"].get<std::string>()
-                                      : std::string()));
+  return Outcome("transform", id, job);
 }
 
 }  // namespace
@@ -120,11 +93,7 @@ void AddTransformCommands(CLI::App& app, Context& ctx) {
       ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/transform-jobs", spec));
       std::string id = job.value("id", "");
       if (!*wait) {
-        if (f == Format::kTable) {
-          std::cout << id << std::endl;
-        } else {
-          PrintObject(std::cout, f, job);
-        }
+        PrintCreated(std::cout, f, job, "id");
         return OkStatus();
       }
       std::cerr << "==> submitted " << id << std::endl;
@@ -153,35 +122,15 @@ void AddTransformCommands(CLI::App& app, Context& ctx) {
     });
   });
 
-  auto get = tr->add_subcommand("get", "Show a transform job");
-  auto gid = std::make_shared<std::string>();
-  get->add_option("ID", *gid, "Job id")->required();
-  get->footer("Example:\n  tandem transform get JOB_ID -o yaml");
-  get->callback([&ctx, gid] {
-    Run(ctx, [&](Format f) -> Status {
-      ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json job, client.Call("GET", TransformPath(*gid)));
-      PrintObject(std::cout, f, job);
-      return OkStatus();
-    });
-  });
-
-  auto stop = tr->add_subcommand("stop", "Stop a transform job");
-  auto sid = std::make_shared<std::string>();
-  stop->add_option("ID", *sid, "Job id")->required();
-  stop->footer("Example:\n  tandem transform stop JOB_ID");
-  stop->callback([&ctx, sid] {
-    Run(ctx, [&](Format f) -> Status {
-      ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json job, client.Call("POST", TransformPath(*sid) + "/stop"));
-      if (f == Format::kTable) {
-        std::cout << *sid << " " << job.value("state", "") << std::endl;
-      } else {
-        PrintObject(std::cout, f, job);
-      }
-      return OkStatus();
-    });
-  });
+  AddObjectCommand(tr, ctx, "get", "Show a transform job", "GET", "Job id",
+                   "Example:\n  tandem transform get JOB_ID -o yaml", TransformPath);
+  AddObjectCommand(
+      tr, ctx, "stop", "Stop a transform job", "POST", "Job id",
+      "Example:\n  tandem transform stop JOB_ID",
+      [](const std::string& id) { return TransformPath(id) + "/stop"; },
+      [](const std::string& id, const Json& job) {
+        std::cout << id << " " << job.value("state", "") << std::endl;
+      });
 }
 
 }  // namespace tandem::cli

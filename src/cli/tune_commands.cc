@@ -1,18 +1,14 @@
 // `tandem tune ...`: run (create a tuning job from a spec file, optionally
 // wait with a live progress display), list, get, trials, stop.
-#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <sstream>
-#include <thread>
 
 #include "cli/context.h"
 #include "cli/progress.h"
+#include "cli/resource_commands.h"
 #include "common/clock.h"
-#include "common/ids.h"
 #include "common/uri.h"
-#include "common/yaml.h"
-#include "glue/store/archive.h"
 
 namespace tandem::cli {
 namespace {
@@ -28,82 +24,39 @@ const std::vector<Column> kTuningColumns = {{"NAME", "name"},
                                             {"FAILED", "trials.failed"},
                                             {"BEST", "best_trial.objective"},
                                             {"CREATED", "created"}};
-const std::vector<Column> kTrialColumns = {{"INDEX", "index"},       {"JOB", "job_name"},
-                                           {"STATE", "state"},       {"OBJECTIVE", "objective"},
-                                           {"RUNG", "rung"},         {"RESOURCE", "resource"},
-                                           {"PARAMS", "params"},     {"CPU_S", "cpu_seconds"},
-                                           {"REASON", "failure_reason"}};
+const std::vector<Column> kTrialColumns = {
+    {"INDEX", "index"},         {"JOB", "job_name"},      {"STATE", "state"},
+    {"OBJECTIVE", "objective"}, {"RUNG", "rung"},         {"RESOURCE", "resource"},
+    {"PARAMS", "params"},       {"CPU_S", "cpu_seconds"}, {"REASON", "failure_reason"}};
 
 std::string TuningPath(const std::string& name) {
   return "/api/v1/tuning-jobs/" + PercentEncode(name, "-._~");
 }
 
-bool IsTerminal(const std::string& state) {
-  return state == "Completed" || state == "Failed" || state == "Stopped";
-}
-
-std::string ResolveLocal(const std::string& value, const fs::path& spec_dir) {
-  if (value.empty() || value.starts_with("sha256:") || value.find("://") != std::string::npos ||
-      value.starts_with("/")) {
-    return value;
-  }
-  std::error_code ec;
-  fs::path candidate = fs::weakly_canonical(spec_dir / value, ec);
-  if (!ec && fs::exists(candidate, ec)) return candidate.string();
-  return value;
-}
-
 // Reads the spec; resolves the template's local paths and uploads a local
 // source_dir (as `tandem jobs run` does).
 StatusOr<Json> PrepareSpec(ApiClient& client, const std::string& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return NotFoundError("no such spec file: " + file);
-  auto spec = ReadYamlFile(file);
-  if (!spec.ok()) return Annotate(spec.status(), file);
-  if (!spec->is_object()) return InvalidArgumentError(file + ": a tuning spec must be a mapping");
-  if (!spec->contains("training_job") || !(*spec)["training_job"].is_object()) return *spec;
-  Json& job = (*spec)["training_job"];
-  fs::path dir = fs::absolute(file).parent_path();
-  if (job.contains("inputs") && job["inputs"].is_object()) {
-    for (auto& [channel, value] : job["inputs"].items()) {
-      if (value.is_string()) value = ResolveLocal(value.get<std::string>(), dir);
-    }
-  }
-  if (job.contains("source_dir") && job["source_dir"].is_string()) {
-    std::string src = ResolveLocal(job["source_dir"].get<std::string>(), dir);
-    if (src.starts_with("file://")) src = src.substr(7);
-    if (src.starts_with("/")) {
-      if (!fs::is_directory(src, ec)) {
-        return InvalidArgumentError("training_job.source_dir " + src + " is not a directory");
-      }
-      fs::path tmp =
-          fs::temp_directory_path() / ("tandem-source-" + NewUlid(Clock::Real()) + ".tar.gz");
-      Status packed = store::PackDirectory(src, tmp.string());
-      if (!packed.ok()) return Annotate(packed, "packing source_dir " + src);
-      std::string key = "jobs/uploads/" + NewUlid(Clock::Real()) + "/source.tar.gz";
-      auto up = client.Upload("/api/v1/artifacts/" + PercentEncode(key), tmp.string());
-      fs::remove(tmp, ec);
-      if (!up.ok()) return Annotate(up.status(), "uploading source_dir");
-      src = key;
-    }
-    job["source_dir"] = src;
-  }
-  return *spec;
+  ASSIGN_OR_RETURN(Json spec, ReadSpecFile(file, "tuning spec"));
+  if (!spec.contains("training_job") || !spec["training_job"].is_object()) return spec;
+  RETURN_IF_ERROR(PrepareJobFields(client, spec["training_job"], fs::absolute(file).parent_path(),
+                                   "training_job."));
+  return spec;
 }
 
 // "InProgress: 7/20 trials, 2 running, 3 stopped early, 1 failed, best 0.2831 (trial 4)"
 std::string Summary(const Json& t) {
   const Json& c = t["trials"];
   std::ostringstream out;
-  out << t.value("state", "") << ": " << c.value("completed", 0) + c.value("stopped_early", 0) +
-                                             c.value("failed", 0) + c.value("stopped", 0)
-      << "/" << t.value("max_jobs", 0) << " trials done, " << c.value("running", 0)
-      << " running, " << c.value("stopped_early", 0) << " stopped early";
+  out << t.value("state", "") << ": "
+      << c.value("completed", 0) + c.value("stopped_early", 0) + c.value("failed", 0) +
+             c.value("stopped", 0)
+      << "/" << t.value("max_jobs", 0) << " trials done, " << c.value("running", 0) << " running, "
+      << c.value("stopped_early", 0) << " stopped early";
   if (c.value("failed", 0) > 0) out << ", " << c.value("failed", 0) << " failed";
   if (t.contains("best_trial") && t["best_trial"].is_object()) {
     out << ", best " << t["objective"].value("metric", "") << " = "
-        << CellText(t["best_trial"]["objective"]) << " (trial "
-        << t["best_trial"].value("index", 0) << ")";
+        << CellText(t["best_trial"]["objective"]) << " (trial " << t["best_trial"].value("index", 0)
+        << ")";
   }
   return out.str();
 }
@@ -111,18 +64,7 @@ std::string Summary(const Json& t) {
 Status Wait(Context& ctx, Format format, const std::string& name) {
   ApiClient client = ctx.Client();
   Progress progress(std::cerr, Progress::IsTerminal(2), "tuning job " + name, Clock::Real());
-  Json t;
-  while (true) {
-    ASSIGN_OR_RETURN(t, client.Call("GET", TuningPath(name)));
-    progress.Update(Summary(t));
-    if (IsTerminal(t.value("state", ""))) break;
-    for (int i = 0; i < 4; ++i) {
-      progress.Tick();
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-  }
-  std::string state = t.value("state", "");
-  progress.Done(state);
+  ASSIGN_OR_RETURN(Json t, PollUntilEnded(client, TuningPath(name), progress, Summary));
   if (format != Format::kTable) {
     PrintObject(std::cout, format, t);
   } else {
@@ -136,17 +78,14 @@ Status Wait(Context& ctx, Format format, const std::string& name) {
                 << t["registered"]["version"] << "\n";
     }
   }
-  if (state == "Completed") return OkStatus();
-  return FailedPreconditionError("tuning job " + name + " " + state +
-                                 (t.contains("failure_reason")
-                                      ? ": " + t["failure_reason"].get<std::string>()
-                                      : std::string()));
+  return Outcome("tuning job", name, t);
 }
 
 }  // namespace
 
 void AddTuneCommands(CLI::App& app, Context& ctx) {
-  CLI::App* tune = app.add_subcommand("tune", "Hyperparameter tuning jobs (trials are training jobs)");
+  CLI::App* tune =
+      app.add_subcommand("tune", "Hyperparameter tuning jobs (trials are training jobs)");
   tune->require_subcommand(1);
   tune->footer(
       "Examples:\n  tandem tune run -f examples/tuning/tune.yaml --wait\n"
@@ -170,13 +109,8 @@ void AddTuneCommands(CLI::App& app, Context& ctx) {
       ApiClient client = ctx.Client();
       ASSIGN_OR_RETURN(Json spec, PrepareSpec(client, *file));
       ASSIGN_OR_RETURN(Json t, client.Call("POST", "/api/v1/tuning-jobs", spec));
-      std::string name = t.value("name", "");
-      if (*wait) return Wait(ctx, f, name);
-      if (f == Format::kTable) {
-        std::cout << name << std::endl;
-      } else {
-        PrintObject(std::cout, f, t);
-      }
+      if (*wait) return Wait(ctx, f, t.value("name", ""));
+      PrintCreated(std::cout, f, t, "name");
       return OkStatus();
     });
   });
@@ -203,8 +137,8 @@ void AddTuneCommands(CLI::App& app, Context& ctx) {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json t, ctx.Client().Call("GET", TuningPath(*name)));
       if (f == Format::kTable) {
-        std::cout << t.value("name", "") << " (" << t.value("strategy", "") << ") "
-                  << Summary(t) << "\n";
+        std::cout << t.value("name", "") << " (" << t.value("strategy", "") << ") " << Summary(t)
+                  << "\n";
         return OkStatus();
       }
       PrintObject(std::cout, f, t);
@@ -224,21 +158,13 @@ void AddTuneCommands(CLI::App& app, Context& ctx) {
     });
   });
 
-  auto stop = tune->add_subcommand("stop", "Stop a tuning job and its running trials");
-  auto sname = std::make_shared<std::string>();
-  stop->add_option("name", *sname, "Tuning job name")->required();
-  stop->footer("Examples:\n  tandem tune stop xgb-tune");
-  stop->callback([&ctx, sname] {
-    Run(ctx, [&](Format f) -> Status {
-      ASSIGN_OR_RETURN(Json t, ctx.Client().Call("POST", TuningPath(*sname) + "/stop"));
-      if (f == Format::kTable) {
+  AddObjectCommand(
+      tune, ctx, "stop", "Stop a tuning job and its running trials", "POST", "Tuning job name",
+      "Examples:\n  tandem tune stop xgb-tune",
+      [](const std::string& name) { return TuningPath(name) + "/stop"; },
+      [](const std::string&, const Json& t) {
         std::cout << t.value("name", "") << " " << t.value("state", "") << std::endl;
-      } else {
-        PrintObject(std::cout, f, t);
-      }
-      return OkStatus();
-    });
-  });
+      });
 }
 
 }  // namespace tandem::cli

@@ -41,8 +41,8 @@ int RunUp(const UpFlags& f) {
     std::cerr << "error: " << std::string(port.status().message()) << "\n";
     return kExitFailure;
   }
-  std::cout << "tandem control plane on http://" << config->listen_host << ":" << *port
-            << " (home " << config->home << ")" << std::endl;
+  std::cout << "tandem control plane on http://" << config->listen_host << ":" << *port << " (home "
+            << config->home << ")" << std::endl;
   int sig = WaitForStopSignal();
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
   (*cp)->Stop(5000);
@@ -58,8 +58,9 @@ void AddUpCommand(CLI::App& app, Context& ctx) {
   up->add_option("--config", flags->config, "Configuration file (default <home>/tandem.yaml)");
   up->add_option("--listen", flags->listen, "HOST:PORT to bind (default 127.0.0.1:7070)");
   up->add_option("--port", flags->port, "Port to bind (0 = any free port)");
-  up->footer("Examples:\n  tandem up\n  tandem up --home /tmp/t --port 0\n"
-             "  TANDEM_STORE=file:///data/store tandem up");
+  up->footer(
+      "Examples:\n  tandem up\n  tandem up --home /tmp/t --port 0\n"
+      "  TANDEM_STORE=file:///data/store tandem up");
   up->callback([flags, &ctx] { ctx.exit_code = RunUp(*flags); });
 }
 

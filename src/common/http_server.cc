@@ -5,10 +5,15 @@
 //     (or run inline on the strand for RouteOptions::run_inline), then the
 //     response is posted back to the session's strand to be written.
 //   - Shutdown: ServerCore tracks sessions and how many are busy (between
-//     the first byte of a request and the end of its response); Stop() waits
-//     for busy == 0 up to the grace period, then closes everything.
+//     the first byte of a request and the end of its response). Stop() closes
+//     the listener (after accepting what the kernel already queued on it),
+//     ends streams, lets each connection finish its request with
+//     `Connection: close` (idle ones get drain_idle_ms to send one), and
+//     waits for the sessions to go up to the grace period before closing
+//     what is left.
 #include "common/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -16,6 +21,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <exception>
+#include <future>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -24,6 +30,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/http_router.h"
 #include "common/http_status.h"
 #include "common/json.h"
@@ -85,7 +92,14 @@ struct ServerCore {
   std::vector<std::thread> io_threads;
 
   void DoAccept();
+  void StartSession(tcp::socket socket);
+  // On the acceptor's strand: accepts the connections already queued on the
+  // listening socket (they would be reset by close(); with SO_REUSEPORT the
+  // kernel does not hand them to the other sockets), then closes it.
+  void CloseAcceptor();
   std::vector<std::shared_ptr<Session>> LiveSessions();
+  // Waits (under mu) until no session is left or `deadline` passes.
+  void WaitForSessions(const Deadline& deadline) ABSL_LOCKS_EXCLUDED(mu);
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -112,13 +126,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // Runs on the strand.
   void Begin() { ReadRequest(); }
 
-  // Thread-safe: close now if idle, else after the current response.
-  void Shutdown() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) {
+  // Thread-safe, for a stopping server: a stream ends now (final chunk); a
+  // request in progress is answered with `Connection: close`; an idle
+  // connection is closed if `close_idle`, else its next request is answered
+  // with `Connection: close` (the server is stopping).
+  void Shutdown(bool close_idle) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), close_idle] {
+      if (self->closed_) return;
+      self->close_after_ = true;
+      if (self->streaming_) {
+        self->ending_ = true;
+        self->cancelled_->store(true);
+      } else if (!self->busy_ && close_idle) {
         self->Close();
-      } else {
-        self->close_after_ = true;
       }
     });
   }
@@ -190,6 +210,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest() {
     if (closed_) return;
     SetBusy(true);
+    req_.method.clear();  // a request that fails before its head is read has none
+    route_ = nullptr;
+    request_start_us_ = Clock::Real().MonotonicMicros();
     head_request_ = false;
     parser_.emplace();
     // Checked per route after the header (not boost::none: Beast 1.74 compares
@@ -225,6 +248,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) return FailRead(ec);
+    request_start_us_ = Clock::Real().MonotonicMicros();
     auto& msg = parser_->get();
     keep_alive_req_ = msg.keep_alive();
 
@@ -251,6 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
       Router::Match get = core_->router.Find("GET", raw_path);
       if (get.outcome == Router::Outcome::kFound) match_ = std::move(get);
     }
+    route_ = match_.outcome == Router::Outcome::kFound ? &match_.route->pattern : nullptr;
     if (match_.outcome != Router::Outcome::kFound) {
       Response r;
       if (match_.outcome == Router::Outcome::kMethodNotAllowed) {
@@ -351,9 +376,22 @@ class Session : public std::enable_shared_from_this<Session> {
     out.set(bhttp::field::server, "tandem");
   }
 
+  void Observe(int status) {
+    if (!core_->options.observer) return;
+    static const std::string kNone;
+    RequestRecord rec;
+    rec.method = req_.method;
+    rec.route = route_ != nullptr ? *route_ : kNone;
+    rec.status = status;
+    rec.duration_us = Clock::Real().MonotonicMicros() - request_start_us_;
+    core_->options.observer(rec);
+    route_ = nullptr;
+  }
+
   void WriteResponse(Response r) {
     req_.body.clear();
     if (closed_) return;
+    Observe(r.status);
     bool close = close_after_ || !keep_alive_req_ || core_->stopping.load();
     if (r.stream) return StartStream(std::move(r));
     res_.emplace(static_cast<bhttp::status>(r.status), 11);
@@ -368,7 +406,12 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = !close;
     bhttp::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->res_.reset();
-      if (ec || !self->keep_alive_) return self->Close();
+      if (ec) return self->Close();
+      // Closing with unread input would reset the connection (and may
+      // destroy the response before the client reads it): drain first.
+      if (!self->keep_alive_) {
+        return self->linger_ || self->core_->stopping.load() ? self->LingerClose() : self->Close();
+      }
       self->WaitForRequest();
     });
   }
@@ -377,6 +420,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // long-lived, e.g. `events tail`), so no request can follow on it.
   void StartStream(Response r) {
     body_stream_ = std::move(r.stream);
+    streaming_ = true;
     stream_res_.emplace(static_cast<bhttp::status>(r.status), 11);
     bool close = true;
     ApplyHeaders(r.headers, stream_res_->base(), close);
@@ -424,7 +468,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void WriteChunk(std::string chunk, bool more) {
-    if (closed_ || cancelled_->load()) return Close();
+    if (closed_) return;
+    // A stopping server ends the stream cleanly; a client that left does not
+    // need the end.
+    if (cancelled_->load() && !ending_) return Close();
+    if (ending_) more = false;
     chunk_ = std::move(chunk);
     if (chunk_.empty()) return WriteLastChunk();
     asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
@@ -453,8 +501,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_req_ = true;
   bool keep_alive_ = true;
   bool head_request_ = false;
-  bool linger_ = false;  // input left unread: drain before closing
+  bool linger_ = false;     // input left unread: drain before closing
+  bool streaming_ = false;  // the response is a stream (StartStream)
+  bool ending_ = false;     // the server is stopping: finish the stream now
   int64_t limit_ = 0;
+  int64_t request_start_us_ = 0;        // monotonic
+  const std::string* route_ = nullptr;  // the matched pattern (owned by the router)
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
   Router::Match match_;
@@ -469,25 +521,42 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void ServerCore::DoAccept() {
   acceptor->async_accept(asio::make_strand(*io), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-    if (!ec) {
-      if (stopping.load()) {
-        beast::error_code ignored;
-        socket.close(ignored);
-        return;
-      }
-      auto session = std::make_shared<Session>(std::move(socket), this);
-      {
-        absl::MutexLock lock(&mu);
-        sessions.emplace(session.get(), session);
-      }
-      auto executor = session->executor();
-      asio::post(executor, [session = std::move(session)] { session->Begin(); });
-    } else {
-      LogWarn("http accept failed", {{"error", ec.message()}});
-    }
+    if (ec == asio::error::operation_aborted) return;
+    // A connection accepted while stopping is still served (its response
+    // says `Connection: close`): the client already has it.
+    if (!ec) StartSession(std::move(socket));
+    if (!acceptor->is_open()) return;
+    if (ec) LogWarn("http accept failed", {{"error", ec.message()}});
     DoAccept();
   });
+}
+
+void ServerCore::StartSession(tcp::socket socket) {
+  auto session = std::make_shared<Session>(std::move(socket), this);
+  {
+    absl::MutexLock lock(&mu);
+    sessions.emplace(session.get(), session);
+  }
+  auto executor = session->executor();
+  asio::post(executor, [session = std::move(session)] { session->Begin(); });
+}
+
+void ServerCore::CloseAcceptor() {
+  beast::error_code ec;
+  acceptor->non_blocking(true, ec);
+  while (!ec) {
+    tcp::socket socket(asio::make_strand(*io));
+    acceptor->accept(socket, ec);
+    if (!ec) StartSession(std::move(socket));
+  }
+  acceptor->close(ec);
+}
+
+void ServerCore::WaitForSessions(const Deadline& deadline) {
+  absl::MutexLock lock(&mu);
+  while (!sessions.empty() && !deadline.Expired()) {
+    cv.WaitWithTimeout(&mu, absl::Milliseconds(deadline.SliceMillis(100)));
+  }
 }
 
 std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
@@ -618,25 +687,32 @@ void Server::Stop(int64_t grace_ms) {
   if (!c.started || c.stopped) return;
   c.stopped = true;
   c.stopping.store(true);
-  asio::post(c.acceptor->get_executor(), [&c] {
-    beast::error_code ec;
-    c.acceptor->close(ec);
+  grace_ms = std::max<int64_t>(grace_ms, 0);
+  int64_t idle_ms = std::clamp<int64_t>(c.options.drain_idle_ms, 0, grace_ms);
+  const Deadline idle_deadline = Deadline::InMillis(Clock::Real(), idle_ms);
+  const Deadline grace_deadline = Deadline::InMillis(Clock::Real(), grace_ms);
+  // The listener first (and synchronously), so that clients reconnecting
+  // after a `Connection: close` reach another server sharing the port.
+  std::promise<void> closed;
+  asio::post(c.acceptor->get_executor(), [&c, &closed] {
+    c.CloseAcceptor();
+    closed.set_value();
   });
-  for (auto& s : c.LiveSessions()) s->Shutdown();
-  {
-    absl::MutexLock lock(&c.mu);
-    const absl::Time deadline = absl::Now() + absl::Milliseconds(std::max<int64_t>(grace_ms, 0));
-    while (c.busy != 0 && !c.cv.WaitWithDeadline(&c.mu, deadline)) {
-    }
+  closed.get_future().wait();
+  for (auto& s : c.LiveSessions()) s->Shutdown(/*close_idle=*/idle_ms == 0);
+  if (idle_ms > 0) {
+    c.WaitForSessions(idle_deadline);
+    for (auto& s : c.LiveSessions()) s->Shutdown(/*close_idle=*/true);
   }
+  c.WaitForSessions(grace_deadline);
   for (auto& s : c.LiveSessions()) s->ForceClose();
   // Handlers must return (streams see cancelled()); then drain the I/O.
   c.workers->join();
   c.work.reset();
   {
     absl::MutexLock lock(&c.mu);
-    const absl::Time deadline = absl::Now() + absl::Seconds(1);
-    while (!c.sessions.empty() && !c.cv.WaitWithDeadline(&c.mu, deadline)) {
+    const absl::Time until = absl::Now() + absl::Seconds(1);
+    while (!c.sessions.empty() && !c.cv.WaitWithDeadline(&c.mu, until)) {
     }
   }
   c.io->stop();

@@ -73,6 +73,19 @@ struct RouteOptions {
   bool run_inline = false;
 };
 
+// One answered request, for metrics: the route pattern that matched ("" if
+// none: a 404/405 or a malformed request), the method, the status sent and
+// the time from the request's head being read to its response being handed
+// to the socket (for a stream: to its head).
+struct RequestRecord {
+  std::string_view method;
+  std::string_view route;
+  int status = 0;
+  int64_t duration_us = 0;
+};
+// Called on an I/O thread once per response; must be cheap and thread-safe.
+using RequestObserver = std::function<void(const RequestRecord&)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port
@@ -82,6 +95,13 @@ struct ServerOptions {
   int64_t read_timeout_ms = 30'000;   // whole request must arrive within this
   int64_t idle_timeout_ms = 60'000;   // keep-alive connections idle longer are closed
   bool reuse_port = false;            // SO_REUSEPORT (serving replicas)
+  // On Stop(): how long an idle keep-alive connection may still send one more
+  // request (answered, marked `Connection: close`) before it is closed.
+  // 0 closes idle connections at once, so a request a client sends at that
+  // moment fails; a draining replica under load wants a few seconds.
+  // Capped by Stop()'s grace period.
+  int64_t drain_idle_ms = 0;
+  RequestObserver observer = nullptr;  // optional
 };
 
 class Server {
@@ -103,10 +123,15 @@ class Server {
   // Binds and starts serving; returns the bound port. A malformed or
   // duplicate route pattern -> InvalidArgument; bind failure -> Unavailable.
   StatusOr<int> Start();
-  // Stops accepting, lets in-flight requests finish for up to `grace_ms`,
-  // closes idle keep-alive connections, then closes the rest (streams see
-  // cancelled()) and joins all threads. Handlers still running after the
-  // grace period are waited for (a long poll must return). Idempotent.
+  // Drains and stops: closes the listening socket (connections the kernel
+  // already queued on it are accepted and served first), ends streamed
+  // responses at once (streams see cancelled(), the client gets the final
+  // chunk), answers in-flight and already-read requests with
+  // `Connection: close`, gives idle keep-alive connections drain_idle_ms to
+  // send one last request, and closes each connection after its last
+  // response. After `grace_ms` whatever remains is closed. Handlers still
+  // running then are waited for (a long poll must return); then all threads
+  // are joined. Idempotent.
   void Stop(int64_t grace_ms = 5000);
   int port() const;
   // The patterns registered, as "METHOD /pattern" (for the OpenAPI check).

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -369,36 +370,50 @@ struct LiveStreams {
   }
 };
 
-TEST(HttpServerTest, ClientDisconnectCancelsStream) {
-  Server server({});
-  LiveStreams streams;
-  std::mutex mu;
-  std::condition_variable never;
-  server.Route("GET", "/tail", [&](Request&, Response& res) {
+// GET /tail: streams "tick\n", then long-polls a source that never fires
+// (as documented) until cancelled; `streams` counts the live callbacks.
+void RouteTail(Server& server, LiveStreams& streams) {
+  server.Route("GET", "/tail", [&streams](Request&, Response& res) {
     auto token = std::make_shared<LiveStreams::Token>(&streams);
     auto sent = std::make_shared<bool>(false);
-    res.stream = [&, sent, token](std::string& chunk, const StreamContext& ctx) {
+    res.stream = [sent, token](std::string& chunk, const StreamContext& ctx) {
       if (ctx.cancelled()) return false;
       if (!*sent) {
         *sent = true;
         chunk = "tick\n";
         return true;
       }
-      // Nothing new: long-poll a source that never fires, as documented.
+      std::mutex mu;
+      std::condition_variable never;
       std::unique_lock<std::mutex> l(mu);
       never.wait_for(l, std::chrono::milliseconds(20), [&] { return ctx.cancelled(); });
       return true;
     };
   });
-  ASSERT_TRUE(server.Start().ok());
-  {
-    RawConn conn(server.port());
-    conn.Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::string first = conn.ReadSome();
-    ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
-    EXPECT_TRUE(streams.WaitFor(1));
-  }  // disconnect
-  EXPECT_TRUE(streams.WaitFor(0)) << "stream still running after the client left";
+}
+
+// A server with RouteTail and one client whose stream has started.
+class TailStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RouteTail(server_, streams_);
+    ASSERT_TRUE(server_.Start().ok());
+    conn_ = std::make_unique<RawConn>(server_.port());
+    conn_->Send("GET /tail HTTP/1.1\r\nHost: x\r\n\r\n");
+    first_ = conn_->ReadSome();
+    ASSERT_EQ(first_.rfind("HTTP/1.1 200", 0), 0u) << first_;
+    ASSERT_TRUE(streams_.WaitFor(1));
+  }
+
+  LiveStreams streams_;  // outlives the server (its streams hold tokens)
+  Server server_{ServerOptions{}};
+  std::unique_ptr<RawConn> conn_;
+  std::string first_;
+};
+
+TEST_F(TailStreamTest, ClientDisconnectCancelsStream) {
+  conn_.reset();  // disconnect
+  EXPECT_TRUE(streams_.WaitFor(0)) << "stream still running after the client left";
 }
 
 TEST(HttpServerTest, GracefulStopLetsInFlightRequestFinish) {
@@ -433,6 +448,62 @@ TEST(HttpServerTest, GracefulStopLetsInFlightRequestFinish) {
   auto after = Client().Get(Url(port, "/echo"), 2000);
   EXPECT_EQ(after.status().code(), StatusCode::kUnavailable);
   server.Stop();  // idempotent
+}
+
+// A planned stop under keep-alive load: the client's next request on an idle
+// connection is still answered (marked `Connection: close`) instead of
+// meeting a closed socket, and only then is the connection closed.
+TEST(HttpServerTest, DrainAnswersNextRequestOfIdleKeepAliveConnection) {
+  ServerOptions options;
+  options.drain_idle_ms = 20'000;
+  Server server(options);
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  int port = server.port();
+  RawConn conn(port);
+  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first = conn.ReadResponse();
+  ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+  EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
+
+  auto stopper = std::async(std::launch::async, [&] { server.Stop(30'000); });
+  // Stop() closes the listener first: wait until new connections are refused.
+  bool refused = false;
+  auto give_up = std::chrono::steady_clock::now() + seconds(20);  // a hang guard only
+  while (!refused && std::chrono::steady_clock::now() < give_up) {
+    RawConn probe(port);
+    refused = !probe.connected();
+    if (!refused) std::this_thread::yield();
+  }
+  ASSERT_TRUE(refused) << "the listener is still open while stopping";
+  EXPECT_NE(stopper.wait_for(std::chrono::milliseconds(0)), std::future_status::ready)
+      << "Stop() returned while a keep-alive connection could still send a request";
+
+  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string last = conn.ReadResponse();
+  ASSERT_EQ(last.rfind("HTTP/1.1 200", 0), 0u) << "request on a draining connection: " << last;
+  EXPECT_NE(last.find("Connection: close"), std::string::npos) << last;
+  bool closed = false;
+  conn.ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  stopper.get();
+}
+
+// Stop() ends a streamed response at once with its final chunk (so a
+// streaming client such as `events tail` sees a clean end and the process
+// stops without waiting out the grace period).
+TEST_F(TailStreamTest, StopEndsStreamsCleanly) {
+  std::string got = first_;
+  // The stream must end at once, with its final chunk; one cut off when the
+  // grace period runs out would lack it.
+  auto stopper = std::async(std::launch::async, [&] { server_.Stop(2'000); });
+  bool closed = false;
+  got += conn_->ReadUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(got.find("tick\n"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("\r\n0\r\n\r\n")) << "stream did not end with the final chunk: " << got;
+  EXPECT_TRUE(streams_.WaitFor(0));
+  stopper.get();
 }
 
 TEST(HttpServerTest, MalformedRequestIs400AndCloses) {

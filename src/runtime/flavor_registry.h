@@ -1,6 +1,7 @@
 // Flavor -> loader table. Loaders are registered explicitly by whoever
 // builds the registry (no static self-registration): BuiltinFlavors() adds
-// the native ones; Python handlers and C-ABI plugins register theirs on top.
+// the three built-in ones (xgboost, python, plugin); a caller may register
+// more on top.
 #pragma once
 
 #include <functional>

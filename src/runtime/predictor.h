@@ -1,5 +1,6 @@
-// The runtime's prediction interface, implemented by each flavor (native
-// XGBoost forest now; Python handlers and C-ABI plugins later).
+// The runtime's prediction interface, implemented by each flavor: the native
+// XGBoost forest (xgboost_flavor.h), Python handlers (python_flavor.h) and
+// C-ABI plugins (plugin_flavor.h).
 #pragma once
 
 #include <cstddef>

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/subprocess.h"
 
 extern char** environ;
 
@@ -277,24 +277,22 @@ class PythonHandlerPool::Impl {
     }
     for (const auto& [k, v] : opts_.env) env.push_back(k + "=" + v);
     if (!has_omp && !opts_.env.contains("OMP_NUM_THREADS")) env.push_back("OMP_NUM_THREADS=1");
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, sv[1], kChildFd);
-    pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, opts_.interpreter.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
+    // Workers keep the server's stdout/stderr (handler output and tracebacks
+    // land in its log) and the socket, nothing else.
+    subprocess::SpawnOptions spawn;
+    spawn.argv = std::move(args);
+    spawn.env = std::move(env);
+    spawn.out = subprocess::Redirect::Inherit();
+    spawn.err = subprocess::Redirect::Inherit();
+    spawn.keep_fds = {{kChildFd, sv[1]}};
+    StatusOr<pid_t> spawned = subprocess::Spawn(spawn);
     ::close(sv[1]);
-    if (rc != 0) {
+    if (!spawned.ok()) {
       ::close(sv[0]);
-      return FailedPreconditionError(absl::StrCat("cannot start Python interpreter ",
-                                                  opts_.interpreter, ": ", std::strerror(rc)));
+      return FailedPreconditionError(absl::StrCat(
+          "cannot start Python interpreter ", opts_.interpreter, ": ", spawned.status().message()));
     }
+    const pid_t pid = *spawned;
     ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     Worker w{pid, sv[0]};
     Status ready = AwaitReady(w, first);

@@ -6,6 +6,12 @@ TANDEM=$1
 WORK=$(mktemp -d /tmp/tandem-cli-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 
+# The version is the project version of CMakeLists.txt.
+expect_rc 0 "$TANDEM" --version
+if [ "$OUT" = "tandem ${TANDEM_EXPECTED_VERSION:?set by tests/cli/CMakeLists.txt}" ]; then pass; else
+  fail "tandem --version printed '$OUT', want 'tandem $TANDEM_EXPECTED_VERSION'"
+fi
+
 # No control plane yet: a clear message and exit 1.
 expect_rc 1 "$TANDEM" --server http://127.0.0.1:1 models list
 expect_contains "$OUT" "no control plane reachable" "unreachable server message"
@@ -18,6 +24,43 @@ expect_rc 2 "$TANDEM" models get
 expect_rc 2 "$TANDEM" -o xml models list
 expect_rc 0 "$TANDEM" models register --help
 expect_contains "$OUT" "Examples" "help has examples"
+
+# An unknown command says so (and suggests a close one) instead of printing the help.
+expect_rc 2 "$TANDEM" images
+expect_contains "$OUT" "unknown command 'tandem images'" "unknown command named"
+[[ "$OUT" != *"Subcommands:"* ]] && pass || fail "unknown command printed the whole help: $OUT"
+expect_rc 2 "$TANDEM" model list
+expect_contains "$OUT" "did you mean 'tandem models'?" "close command suggested"
+expect_rc 2 "$TANDEM" models lst
+expect_contains "$OUT" "unknown command 'tandem models lst'" "unknown subcommand named"
+expect_contains "$OUT" "did you mean 'tandem models list'?" "close subcommand suggested"
+
+# A malformed spec file is named once.
+printf 'name: [unclosed\n' >"$WORK/bad.yaml"
+for cmd in "jobs run" "tune run" "transform run" "deployments apply"; do
+  # shellcheck disable=SC2086
+  expect_rc 1 "$TANDEM" $cmd -f "$WORK/bad.yaml"
+  N=$(grep -o "$WORK/bad.yaml" <<<"$OUT" | wc -l)
+  [ "$N" -eq 1 ] && pass || fail "'$cmd' names the spec path $N times: $OUT"
+  expect_contains "$OUT" "malformed YAML" "'$cmd' says what is wrong"
+done
+
+# `jobs run --wait` prints the final state line once.
+printf 'name: once\nentry_point: /bin/true\n' >"$WORK/once.yaml"
+expect_rc 0 "$TANDEM" jobs run -f "$WORK/once.yaml" --wait
+N=$(grep -c ': Completed$' <<<"$OUT")
+[ "$N" -eq 1 ] && pass || fail "final state printed $N times: $OUT"
+
+# The control plane exposes Prometheus metrics that promtool accepts.
+CODE=$(curl -s -o "$WORK/metrics.txt" -w '%{http_code}' "$TANDEM_SERVER/metrics")
+expect_eq "$CODE" 200 "GET /metrics"
+expect_contains "$(cat "$WORK/metrics.txt")" 'tandem_jobs{state="Completed",team=' "jobs by state and team"
+if command -v promtool >/dev/null; then
+  OUT=$(promtool check metrics <"$WORK/metrics.txt" 2>&1)
+  [ -z "$OUT" ] && pass || fail "promtool: $OUT"
+else
+  fail "promtool is missing (scripts/bootstrap installs prometheus)"
+fi
 
 # Register a model file and a model directory.
 echo '{"learner": "fake"}' > "$WORK/model.json"
@@ -95,8 +138,21 @@ expect_rc 0 "$TANDEM" models alias fraud challenger 2
 expect_rc 0 "$TANDEM" events queues list
 expect_contains "$OUT" "promotions" "queues list"
 
-# The control plane shuts down cleanly on SIGTERM and state survives a restart.
+# The control plane shuts down cleanly on SIGTERM and state survives a
+# restart. A connected streaming client does not hold the stop up: its stream
+# ends at once, cleanly (the final chunk, exit 0), not cut off after the
+# 5 s drain timeout (a truncated transfer, exit 1).
+"$TANDEM" events tail --pattern '{"detail-type":["Pong"]}' -o json > "$WORK/tail2.out" 2>&1 &
+TAIL_PID=$!
+for _ in $(seq 1 100); do
+  "$TANDEM" events publish --detail-type Pong --detail '{"n": 1}' >/dev/null
+  grep -q Pong "$WORK/tail2.out" && break
+  sleep 0.1
+done
+expect_contains "$(cat "$WORK/tail2.out")" '"detail-type":"Pong"' "second tail is connected"
 stop_control_plane
+wait $TAIL_PID; rc=$?
+[ $rc -eq 0 ] && pass || fail "events tail exited $rc when the control plane stopped: $(cat "$WORK/tail2.out")"
 start_control_plane "$TANDEM" "$WORK/home" || { echo "restart failed"; exit 1; }
 expect_rc 0 "$TANDEM" models get fraud@challenger -o json
 expect_contains "$OUT" '"version": "2"' "state survives restart"

@@ -20,11 +20,55 @@ expect_contains() {
   if [[ "$1" == *"$2"* ]]; then pass; else fail "$3: '$2' not in: $1"; fi
 }
 
+# expect_eq GOT WANT DESCRIPTION: exact comparison (a value, not a substring).
+expect_eq() {
+  if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', want '$2'"; fi
+}
+
+# metric_value TEXT SERIES: the value of one Prometheus sample (SERIES is the
+# name with its labels exactly as exposed, e.g. 'x_total{model="m"}'); "" if absent.
+metric_value() {
+  awk -v series="$2" '$1 == series { print $2; exit }' <<<"$1"
+}
+
+# kill_replicas HOME: SIGKILLs the fleet replicas a test's control plane
+# started (their pids are in HOME/deployments/*/replica-*.state).
+kill_replicas() {
+  local f
+  for f in "$1"/deployments/*/replica-*.state; do
+    [ -f "$f" ] && kill -KILL "$(grep -o '"pid":[0-9]*' "$f" | cut -d: -f2)" 2>/dev/null
+  done
+}
+
+# start_with_churn_model TANDEM_BIN MAKE_MODEL WORK: writes a small XGBoost
+# model to WORK/m1, starts a control plane on WORK/home and registers the
+# model as churn@champion (the fleet tests' starting point); exits on failure.
+start_with_churn_model() {
+  "$2" "$3/m1" 1 10 || { echo "cannot write the model"; exit 1; }
+  start_control_plane "$1" "$3/home" || { echo "control plane did not start"; exit 1; }
+  expect_rc 0 "$1" models register churn "$3/m1" --alias champion
+}
+
+# wait_job_end TANDEM_BIN JOB_ID: polls (up to 60 s) until the job is
+# Completed, Failed or Stopped; prints the last state seen.
+wait_job_end() {
+  local state=""
+  for _ in $(seq 1 600); do
+    state=$("$1" jobs get "$2" -o yaml 2>/dev/null | grep "^state:" | cut -d" " -f2)
+    [[ "$state" == Completed || "$state" == Failed || "$state" == Stopped ]] && break
+    sleep 0.1
+  done
+  echo "$state"
+}
+
 # start_control_plane TANDEM_BIN HOME: starts `tandem up --port 0`, sets
 # TANDEM_SERVER and CP_PID once it prints its address.
 start_control_plane() {
   local bin=$1 home=$2
   local log="$home.log"
+  # A restart must not read the previous run's address: the background
+  # shell truncates the file only when it gets to run.
+  rm -f "$log"
   "$bin" up --home "$home" --port 0 >"$log" 2>&1 &
   CP_PID=$!
   for _ in $(seq 1 200); do

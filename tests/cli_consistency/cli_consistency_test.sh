@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CLI is consistent across commands (issue 6): every command's --help
+# The CLI is consistent across commands: every command's --help
 # exits 0 and shows an "Examples" section; usage errors exit 2, failures 1;
 # list commands share --limit/--all (--page-token where the API pages) and
 # -o json|table|yaml; `tandem status` summarises the platform.

@@ -9,16 +9,12 @@ MAKE_MODEL=$2
 WORK=$(mktemp -d /tmp/tandem-fleet-e2e.XXXXXX)
 cleanup() {
   stop_control_plane
-  for f in "$WORK"/home/deployments/*/replica-*.state; do
-    [ -f "$f" ] && kill -KILL "$(grep -o '"pid":[0-9]*' "$f" | cut -d: -f2)" 2>/dev/null
-  done
+  kill_replicas "$WORK/home"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-"$MAKE_MODEL" "$WORK/m1" 1 10 || { echo "cannot write the model"; exit 1; }
-start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
-expect_rc 0 "$TANDEM" models register churn "$WORK/m1" --alias champion
+start_with_churn_model "$TANDEM" "$MAKE_MODEL" "$WORK"
 
 # Bad specs name the field.
 printf 'name: churn-api\nmodel: churn@champion\nreplicas: {min: two}\n' >"$WORK/bad.yaml"
@@ -26,6 +22,42 @@ expect_rc 1 "$TANDEM" deployments apply -f "$WORK/bad.yaml"
 expect_contains "$OUT" "replicas.min" "bad spec error"
 expect_rc 1 "$TANDEM" deployments get nope
 expect_contains "$OUT" "not found" "get unknown deployment"
+
+# A model or alias the registry does not know is refused at apply time (404
+# naming it), not accepted to wait forever.
+printf 'name: ghost-api\nmodel: nosuch@champion\n' >"$WORK/ghost.yaml"
+expect_rc 1 "$TANDEM" deployments apply -f "$WORK/ghost.yaml"
+expect_contains "$OUT" "nosuch@champion" "unknown model named"
+CODE=$(curl -s -o "$WORK/ghost.out" -w '%{http_code}' -X POST "$TANDEM_SERVER/api/v1/deployments" \
+  -H 'content-type: application/json' -d '{"name":"ghost-api","model":"churn@nosuchalias"}')
+[ "$CODE" = 404 ] && pass || fail "unknown alias: HTTP $CODE, want 404: $(cat "$WORK/ghost.out")"
+expect_contains "$(cat "$WORK/ghost.out")" "churn@nosuchalias" "unknown alias named"
+expect_rc 1 "$TANDEM" deployments get ghost-api
+
+# A replica that cannot become ready says why, per replica, and an event
+# says so: here the model's self-test does not match its predictions.
+"$MAKE_MODEL" "$WORK/bad" 1 10 || { echo "cannot write the model"; exit 1; }
+python3 -c 'print("{\"input\": [%s], \"output\": [7.5]}" % ",".join(["0"] * 20))' \
+  >"$WORK/bad/self_test.jsonl"
+expect_rc 0 "$TANDEM" models register broken "$WORK/bad" --alias champion
+printf 'name: broken-api\nmodel: broken@champion\nbatching: {max_batch_size: 1}\n' >"$WORK/broken.yaml"
+expect_rc 1 "$TANDEM" deployments apply -f "$WORK/broken.yaml" --wait --timeout 10
+expect_contains "$OUT" "self-test" "--wait timeout says why"
+REASON=""
+for _ in $(seq 1 300); do
+  REASON=$("$TANDEM" deployments get broken-api -o json |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["replicas"]; print(r[0]["reason"] if r else "")')
+  [[ "$REASON" == *"row 0"* ]] && break
+  sleep 0.1
+done
+expect_contains "$REASON" "self-test" "replica reason names the self-test"
+expect_contains "$REASON" "row 0" "replica reason names the mismatched row"
+expect_rc 0 "$TANDEM" deployments get broken-api
+expect_contains "$OUT" "REASON" "table shows the reason column"
+expect_rc 0 "$TANDEM" events tail --from-start --count 1 -o json \
+  --pattern '{"detail-type":["Deployment State Change"],"detail":{"deployment":["broken-api"],"state":["ReplicaNotReady"]}}'
+expect_contains "$OUT" "row 0" "ReplicaNotReady event carries the reason"
+expect_rc 0 "$TANDEM" deployments delete broken-api
 
 cat >"$WORK/deploy.yaml" <<YAML
 name: churn-api

@@ -40,6 +40,17 @@ infer() {
   BODY=${BODY%$'\n'*}
 }
 
+# body EXPR: evaluates a Python expression over the last response body, parsed as `r`.
+body() {
+  python3 -c '
+import json, sys
+try:
+    r = json.loads(sys.stdin.read())
+    print(eval(sys.argv[1]))
+except Exception as e:
+    print("unparsable:", e)' "$1" <<<"$BODY"
+}
+
 # --- Python handler
 mkdir -p "$WORK/py"
 cat >"$WORK/py/handler.py" <<'PY'
@@ -59,16 +70,16 @@ printf 'flavor: python\nhandler: handler.py\npython: {workers: 2, timeout_ms: 15
   >"$WORK/py/tandem-model.yaml"
 if serve "$WORK/py" py; then pass; else fail "python handler model never became ready"; fi
 infer "$URL" '{"model": "py", "features": [1, 2.5]}'
-expect_contains "$CODE $BODY" "200" "python handler answers"
-expect_contains "$BODY" "13.5" "python handler score"
+expect_eq "$CODE" 200 "python handler answers: $BODY"
+expect_eq "$(body 'r["scores"] == [13.5]')" True "python handler score: $BODY"
 infer "$URL" '{"model": "py", "features": [[1, 1], [2, 2]]}'
-expect_contains "$CODE $BODY" "200" "python handler batch"
-expect_contains "$BODY" "14" "python handler batch score"
+expect_eq "$CODE" 200 "python handler batch: $BODY"
+expect_eq "$(body 'r["scores"] == [12, 14]')" True "python handler batch scores: $BODY"
 infer "$URL" '{"model": "py", "features": [-1, 0]}'
-expect_contains "$CODE" "500" "a raising handler answers 500"
+expect_eq "$CODE" 500 "a raising handler answers 500"
 expect_contains "$BODY" "ValueError: feature 0 is -1" "the 500 names the exception"
 infer "$URL" '{"model": "py", "features": [-2, 0]}'
-expect_contains "$CODE" "504" "a handler past its timeout answers 504"
+expect_eq "$CODE" 504 "a handler past its timeout answers 504"
 expect_contains "$BODY" "did not answer within 1500 ms" "the 504 names the timeout"
 ok=0
 for _ in $(seq 1 300); do
@@ -94,8 +105,8 @@ echo "0.5 1 -2" >"$WORK/plugin/weights.txt"
 printf 'flavor: plugin\nlibrary: liblinear.so\n' >"$WORK/plugin/tandem-model.yaml"
 if serve "$WORK/plugin" plug; then pass; else fail "plugin model never became ready"; fi
 infer "$URL" '{"model": "plug", "features": [3, 1]}'
-expect_contains "$CODE $BODY" "200" "plugin answers"
-expect_contains "$BODY" "1.5" "plugin score"
+expect_eq "$CODE" 200 "plugin answers: $BODY"
+expect_eq "$(body 'r["scores"] == [1.5]')" True "plugin score: $BODY"
 
 echo "handlers_e2e_test: $PASSES passed, $FAILURES failed"
 [ "$FAILURES" -eq 0 ]

@@ -102,15 +102,19 @@ CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" -X POST -d '{"name":"rest","ent
 CODE=$(curl -s -o "$WORK/body" -w "%{http_code}" "$TANDEM_SERVER/api/v1/metering/teams")
 [ "$CODE" = 200 ] && pass || fail "GET metering/teams: HTTP $CODE"
 
-# The SageMaker-style XGBoost example, when python3-xgboost is installed.
-if python3 -c "import xgboost, sklearn" 2>/dev/null && [ -f "$REPO/examples/xgboost-train/job.yaml" ]; then
-  expect_rc 0 "$TANDEM" jobs run -f "$REPO/examples/xgboost-train/job.yaml" --wait
-  expect_contains "$OUT" "Completed" "xgboost example completes"
-  expect_rc 0 "$TANDEM" models get xgboost-demo@champion -o json
-  expect_contains "$OUT" '"validation:auc"' "xgboost lineage metrics"
-else
-  echo "skipping the xgboost example (python3-xgboost missing)"
+# The SageMaker-style XGBoost example. Jobs run Python entry points with
+# /usr/bin/python3 (src/compute/jobs/contract.cc), so that interpreter, not the
+# first python3 on PATH, must have what the example imports; scripts/bootstrap
+# installs python3-xgboost and python3-sklearn, so a missing one is a failure.
+JOB_PYTHON=/usr/bin/python3
+if ! MISSING=$("$JOB_PYTHON" -c "import xgboost, sklearn" 2>&1); then
+  fail "$JOB_PYTHON cannot import xgboost and sklearn (run scripts/bootstrap): $MISSING"
 fi
+[ -f "$REPO/examples/xgboost-train/job.yaml" ] && pass || fail "examples/xgboost-train/job.yaml missing"
+expect_rc 0 "$TANDEM" jobs run -f "$REPO/examples/xgboost-train/job.yaml" --wait
+expect_contains "$OUT" "Completed" "xgboost example completes"
+expect_rc 0 "$TANDEM" models get xgboost-demo@champion -o json
+expect_contains "$OUT" '"validation:auc"' "xgboost lineage metrics"
 
 # A large log (more than one 4 MiB read) comes back whole from the store.
 mkdir -p "$WORK/big/code"
@@ -137,30 +141,38 @@ if [ -n "$TRAINER" ] && [ -x "$TRAINER" ] && [ -f "$REPO/examples/xgboost-native
   expect_rc 0 "$TANDEM" models get xgboost-native-demo@champion -o json
   expect_contains "$OUT" '"validation:auc"' "native xgboost lineage metrics"
 else
-  echo "skipping the native xgboost example (no tandem-train-xgboost)"
+  fail "the native xgboost example needs tandem-train-xgboost (got '$TRAINER') and examples/xgboost-native"
 fi
 
 # Restart safety: kill -9 the control plane mid-job; the next one re-attaches.
 mkdir -p "$WORK/slow/code"
-printf '#!/bin/sh\necho "loss=1"\nsleep 3\necho "loss=0.5"\necho w > "$SM_MODEL_DIR/w"\n' > "$WORK/slow/code/train.sh"
+printf '#!/bin/sh\necho "loss=1"\nsleep 6\necho "loss=0.5"\necho w > "$SM_MODEL_DIR/w"\n' > "$WORK/slow/code/train.sh"
 chmod +x "$WORK/slow/code/train.sh"
 printf 'name: slow\nentry_point: train.sh\nsource_dir: code\nmetric_definitions: [{name: loss, regex: "loss=([0-9.]+)"}]\n' > "$WORK/slow/job.yaml"
 SLOW=$("$TANDEM" jobs run -f "$WORK/slow/job.yaml" | tail -1)
-for _ in $(seq 1 100); do
-  "$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep -q "^state: Running" && break
+# The premise: the job is Running (its user code has started) when the
+# control plane dies; otherwise this would test a restart before the launch.
+STATE=""
+for _ in $(seq 1 300); do
+  STATE=$("$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep "^state:" | cut -d" " -f2)
+  [ "$STATE" = Running ] && break
   sleep 0.1
 done
+[ "$STATE" = Running ] && pass || fail "job $SLOW is '$STATE' before the kill -9, want Running"
+STARTED=no
+for _ in $(seq 1 300); do
+  "$TANDEM" jobs logs "$SLOW" 2>/dev/null | grep -q "loss=1" && { STARTED=yes; break; }
+  sleep 0.1
+done
+[ "$STARTED" = yes ] && pass || fail "job $SLOW had not started its code before the kill -9"
+STATE=$("$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep "^state:" | cut -d" " -f2)
+[ "$STATE" = Running ] && pass || fail "job $SLOW is '$STATE' at the kill -9, want Running"
 kill -9 "$CP_PID"; wait "$CP_PID" 2>/dev/null; CP_PID=""
 start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not restart"; exit 1; }
 # Following the log of the re-attached job ends when the job does.
 expect_rc 0 timeout 60 "$TANDEM" jobs logs "$SLOW" -f
 expect_contains "$OUT" "loss=0.5" "follow streams until the job ends"
-STATE=""
-for _ in $(seq 1 300); do
-  STATE=$("$TANDEM" jobs get "$SLOW" -o yaml 2>/dev/null | grep "^state:" | cut -d" " -f2)
-  [[ "$STATE" == Completed || "$STATE" == Failed || "$STATE" == Stopped ]] && break
-  sleep 0.1
-done
+STATE=$(wait_job_end "$TANDEM" "$SLOW")
 [ "$STATE" = Completed ] && pass || fail "job after kill -9 restart ended '$STATE', want Completed"
 expect_rc 0 "$TANDEM" jobs logs "$SLOW"
 expect_contains "$OUT" "loss=0.5" "log of the re-attached job"

@@ -15,9 +15,7 @@ cleanup() {
   [ -n "$TAIL_PID" ] && kill -TERM "$TAIL_PID" 2>/dev/null
   "$TANDEM" deployments delete traffic-api >/dev/null 2>&1
   stop_control_plane
-  for f in "$WORK"/home/deployments/*/replica-*.state; do
-    [ -f "$f" ] && kill -KILL "$(grep -o '"pid":[0-9]*' "$f" | cut -d: -f2)" 2>/dev/null
-  done
+  kill_replicas "$WORK/home"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -106,11 +104,13 @@ OTHER=$(grep -vc '^[12] ' "$WORK/answers.txt")
 [ "$(grep '^1 ' "$WORK/answers.txt" | sort -u | wc -l)" -eq 1 ] && pass ||
   fail "primary answers differ: $(grep '^1 ' "$WORK/answers.txt" | sort -u)"
 wait_traffic "t['shadow']['mirrored'] - t['shadow']['errors'] == t['shadow']['compared_rows'] >= 150" True && pass
-expect_contains "$(traffic "t['canary']['variants']['candidate']['requests']")" "50" "canary candidate count"
+expect_eq "$(traffic "t['canary']['variants']['candidate']['requests']")" 50 "canary candidate count"
 METRICS=$(curl -s "$URL/metrics")
-expect_contains "$METRICS" 'tandem_canary_requests_total{model="churn",variant="candidate"} 50' "canary metric"
-expect_contains "$METRICS" 'tandem_canary_requests_total{model="churn",variant="primary"} 150' "primary metric"
-expect_contains "$METRICS" 'tandem_shadow_requests_total{model="churn"} 150' "shadow metric"
+expect_eq "$(metric_value "$METRICS" 'tandem_canary_requests_total{model="churn",variant="candidate"}')" \
+  50 "canary metric"
+expect_eq "$(metric_value "$METRICS" 'tandem_canary_requests_total{model="churn",variant="primary"}')" \
+  150 "primary metric"
+expect_eq "$(metric_value "$METRICS" 'tandem_shadow_requests_total{model="churn"}')" 150 "shadow metric"
 expect_rc 0 "$TANDEM" deployments traffic traffic-api
 expect_contains "$OUT" "CANDIDATE" "traffic table"
 
@@ -124,8 +124,8 @@ for _ in $(seq 1 20); do
   send 20 >>"$WORK/after.txt"
   [ "$(traffic "t['canary']['rolled_back']")" = True ] && break
 done
-expect_contains "$(traffic "t['canary']['rolled_back']")" "True" "rolled back"
-expect_contains "$(traffic "t['canary']['weight']")" "0" "weight 0"
+expect_eq "$(traffic "t['canary']['rolled_back']")" True "rolled back"
+expect_eq "$(traffic "t['canary']['weight'] == 0")" True "weight 0 after rollback"
 expect_contains "$(traffic "t['canary']['rollback_reason']")" "error rate" "rollback reason"
 [ "$(grep -c '^error' "$WORK/after.txt")" -eq 0 ] && pass ||
   fail "callers saw errors during the bad canary: $(grep '^error' "$WORK/after.txt" | head -3)"

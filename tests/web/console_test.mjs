@@ -158,9 +158,18 @@ async function newPage(label) {
     if (m.type() === 'error') problems.push(`${label}: console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`${label}: page error: ${e.message}`));
+  // A fetch still in flight when the page navigates away is aborted by the
+  // browser; only a request aborted without a navigation is a failure.
+  let navigations = 0;
+  const startedAt = new WeakMap();
+  page.on('request', (r) => {
+    if (r.isNavigationRequest() && r.frame() === page.mainFrame()) navigations++;
+    else startedAt.set(r, navigations);
+  });
   page.on('requestfailed', (r) => {
     const why = r.failure()?.errorText ?? '';
     if (why === 'net::ERR_ABORTED' && STREAM.test(r.url())) return;
+    if (why === 'net::ERR_ABORTED' && startedAt.has(r) && startedAt.get(r) !== navigations) return;
     problems.push(`${label}: request failed: ${r.method()} ${r.url()} ${why}`);
   });
   page.on('response', (r) => {
@@ -209,7 +218,9 @@ try {
     (await h1State(page)) === 'Running',
   );
   pass('the log and the loss chart updated while the job ran');
-  (( await text(page, '[data-testid=state-history]')).includes('Running') ? pass : fail)('state history shows Running');
+  await until('the state history to show Running', async () =>
+    (await text(page, '[data-testid=state-history]')).includes('Running'));
+  pass('state history shows Running');
   await shot(page, 'job-running');
   writeFileSync(join(gates, '2'), '');
   await until('the job to complete and show its registered version', async () =>
@@ -302,6 +313,9 @@ try {
   await page.type('[data-testid=pattern]', '{"source": ["tandem.registry"], "detail-type": [{"prefix": "Model Tag"}]}');
   await page.click('[data-testid=apply-pattern]');
   await until('the filter to apply', async () => (await page.url()).includes('pattern='));
+  // Events published once the filtered stream is live must all be delivered.
+  await until('the filtered stream to be live', async () =>
+    (await attr(page, '[data-testid=stream-state]', 'data-state')) === 'live');
   await api('POST', '/events', { source: 'tandem.test', 'detail-type': 'Model Tag Noise', detail: {} });
   await api('PUT', '/models/console-demo/tags/stage', { value: 'production' });
   await until('the tag event in the filtered stream', async () => (await text(page, '[data-testid=events-table]')).includes('Model Tag Changed'));

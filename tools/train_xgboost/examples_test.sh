@@ -8,6 +8,8 @@ export TANDEM_TRAIN_XGBOOST=$2
 T=$(mktemp -d /tmp/train_xgboost_examples.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+MISSING=$(/usr/bin/python3 -c "import sklearn, xgboost, joblib, numpy" 2>&1) ||
+  fail "/usr/bin/python3 cannot import what the examples need (scripts/bootstrap installs python3-sklearn, python3-xgboost, python3-numpy): $MISSING"
 run() {  # <example> <expected files...> -- <hyperparameters...>
   local ex=$1; shift
   local files=()

@@ -64,11 +64,19 @@ export const pageLeaving: AbortSignal = leaving.signal;
 // Reads a streamed response body chunk by chunk (text), until it ends,
 // `signal` aborts or the page is left. Resolves when the stream ends;
 // aborting resolves quietly.
-export async function streamText(path: string, onChunk: (text: string) => void, signal: AbortSignal): Promise<void> {
+// `onOpen` runs once the server has answered (its headers arrived): from then
+// on, the stream sees everything the server produces.
+export async function streamText(
+  path: string,
+  onChunk: (text: string) => void,
+  signal: AbortSignal,
+  onOpen?: () => void,
+): Promise<void> {
   const both = AbortSignal.any([signal, pageLeaving]);
   if (both.aborted) return;
   try {
     const res = await request('GET', path, undefined, both);
+    onOpen?.();
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     for (;;) {
       const { value, done } = await reader.read();
@@ -83,7 +91,12 @@ export async function streamText(path: string, onChunk: (text: string) => void, 
 
 // A newline-delimited JSON stream (events, deployment metrics): calls
 // `onItem` for every complete line.
-export async function streamNdjson<T>(path: string, onItem: (item: T) => void, signal: AbortSignal): Promise<void> {
+export async function streamNdjson<T>(
+  path: string,
+  onItem: (item: T) => void,
+  signal: AbortSignal,
+  onOpen?: () => void,
+): Promise<void> {
   let pending = '';
   await streamText(
     path,
@@ -97,6 +110,7 @@ export async function streamNdjson<T>(path: string, onItem: (item: T) => void, s
       }
     },
     signal,
+    onOpen,
   );
 }
 

@@ -55,7 +55,26 @@ inline TestServer FindTestServer(const std::string& engine) {
   return out;
 }
 
+// Whether the test runs under ctest (tandem_test sets TANDEM_UNDER_CTEST=1).
+inline bool UnderCtest() {
+  const char* v = std::getenv("TANDEM_UNDER_CTEST");
+  return v != nullptr && std::string(v) == "1";
+}
+
 }  // namespace tandem::testing
+
+// Ends the test unless `available` (a tool scripts/bootstrap installs:
+// promtool, bubblewrap, python3 and its packages): a FAILURE under ctest,
+// where bootstrap is assumed, and a SKIP naming `what` when run by hand.
+#define TANDEM_REQUIRE_TOOL(available, what)                                   \
+  do {                                                                         \
+    if (!(available)) {                                                        \
+      if (::tandem::testing::UnderCtest()) {                                   \
+        FAIL() << (what) << " is missing (scripts/bootstrap installs it)";     \
+      }                                                                        \
+      GTEST_SKIP() << (what) << " is missing (scripts/bootstrap installs it)"; \
+    }                                                                          \
+  } while (0)
 
 // Declares `std::string uri_var` holding the engine's URI, or ends the test:
 // FAIL under ctest, SKIP (with the reason) when run by hand.

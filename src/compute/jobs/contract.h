@@ -1,4 +1,4 @@
-// The SageMaker training-container contract (CONTRACTS.md): the /opt/ml tree,
+// The SageMaker training-container contract (docs/contracts.md): the /opt/ml tree,
 // its config files, the SM_* environment and the hyperparameters as
 // `--key value` arguments, rendered the way sagemaker-training-toolkit does,
 // so a script written for SageMaker runs here unchanged.

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/testing/test_server.h"
+
 namespace tandem::compute::jobs {
 namespace {
 
@@ -284,7 +286,7 @@ TEST(FailureReasonTest, ReadsTruncatesAndFallsBack) {
 // The JSON renders as Python sees them: run Debian's python3 with the
 // contract environment and check json.loads of SM_HPS and friends.
 TEST(ContractPythonTest, PythonParsesTheEnvironment) {
-  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  TANDEM_REQUIRE_TOOL(::access("/usr/bin/python3", X_OK) == 0, "/usr/bin/python3");
   TempDir dir;
   JobSpec spec = TwoChannelSpec();
   spec.hyperparameters["label"] = "caf\xc3\xa9";

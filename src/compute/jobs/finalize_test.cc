@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "glue/store/archive.h"
+#include "glue/store/testing/memory_store.h"
 
 namespace tandem::compute::jobs {
 namespace {
@@ -22,9 +23,7 @@ class FinalizeServingTest : public ::testing::Test {
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "tandem-finalize-XXXXXX").string();
     root_ = ::mkdtemp(tmpl.data());
-    auto store = store::ObjectStore::Open("file://" + root_ + "/store");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
+    store_ = store::MemoryStore::Create();
     ml_ = root_ + "/ml";
     for (const char* d : {"/model", "/code/serving/lib", "/output/data"}) {
       fs::create_directories(ml_ + d);
@@ -51,7 +50,7 @@ class FinalizeServingTest : public ::testing::Test {
   }
 
   std::string root_, ml_;
-  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<store::MemoryStore> store_;
   JobRecord record_;
 };
 

@@ -188,6 +188,8 @@ StatusOr<std::map<std::string, std::vector<MetricPoint>>> JobService::Metrics(
 
 StatusOr<std::vector<TeamSpend>> JobService::SpendByTeam() { return jobs_->SpendByTeam(); }
 
+StatusOr<JobCounts> JobService::Counts() { return jobs_->Counts(); }
+
 StatusOr<LogChunk> JobService::ReadLog(const std::string& id, int64_t offset, size_t max_bytes) {
   if (offset < 0) return InvalidArgumentError("offset must be >= 0");
   for (int tries = 0; tries < 3; ++tries) {
@@ -525,6 +527,8 @@ Status JobService::Launch(Active& a) {
     a.stop_requested = true;
   } else {
     a.record = *running;
+    launch_seconds_.Observe(static_cast<double>(a.record.started_micros - a.record.queued_micros) /
+                            1e6);
   }
   LogInfo("job running", {{"job", a.record.id},
                           {"attempt", std::to_string(a.record.attempt)},

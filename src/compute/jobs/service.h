@@ -36,6 +36,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/prometheus.h"
 #include "common/status.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
@@ -109,6 +110,10 @@ class JobService {
   StatusOr<JobRecord> Stop(const std::string& id);
   StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
   StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // Jobs by state and team and the oldest Pending job (one cheap query).
+  StatusOr<JobCounts> Counts();
+  // Seconds from queued to Running for the jobs this service launched.
+  const prometheus::Histogram& launch_latency() const { return launch_seconds_; }
 
   // Up to `max_bytes` of the current attempt's log from `offset`: the local
   // file while the job runs, the stored log once it has ended.
@@ -150,6 +155,8 @@ class JobService {
   std::unique_ptr<Substrate> substrate_;
   std::unique_ptr<JobStore> jobs_;
   WarmPool warm_;
+  prometheus::Histogram launch_seconds_{
+      {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}};
 
   // Owned by the loop thread (and by Recover before Start).
   std::map<std::string, std::unique_ptr<Active>> active_;

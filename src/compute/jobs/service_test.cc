@@ -442,13 +442,22 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   for (int i = 0; i < 20; ++i) {
     std::ofstream(home_ + "/data/part-" + std::to_string(i)) << std::string(1 << 20, 'x');
   }
-  JobSpec spec = Spec(
-      "warm", Script("warmsrc", "ls \"$SM_CHANNEL_TRAIN\" | wc -l\ntouch \"$SM_MODEL_DIR/m\""));
+  // The job leaves a mark in its environment: a job that starts on the
+  // pooled environment finds it (the pool handed over the prepared tree
+  // instead of staging a fresh copy).
+  JobSpec spec = Spec("warm", Script("warmsrc",
+                                     "mark=\"$SM_CHANNEL_TRAIN/../.left-by-earlier-job\"\n"
+                                     "if [ -e \"$mark\" ]; then echo env=pooled; "
+                                     "else echo env=fresh; fi\n"
+                                     "touch \"$mark\"\n"
+                                     "ls \"$SM_CHANNEL_TRAIN\" | wc -l\n"
+                                     "touch \"$SM_MODEL_DIR/m\""));
   spec.inputs["train"] = home_ + "/data";
   spec.keep_alive_seconds = 60;
   JobRecord cold = RunToEnd(spec);
   ASSERT_EQ(cold.state, JobState::kCompleted) << cold.failure_reason;
   EXPECT_FALSE(cold.details["warm_start"].get<bool>());
+  EXPECT_THAT(service_->ReadLog(cold.id, 0)->data, HasSubstr("env=fresh"));
   JobRecord warm = RunToEnd(spec);
   ASSERT_EQ(warm.state, JobState::kCompleted) << warm.failure_reason;
   EXPECT_TRUE(warm.details["warm_start"].get<bool>());
@@ -457,6 +466,8 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   EXPECT_EQ(warm.details["input_digests"], cold.details["input_digests"]);
   EXPECT_EQ(warm.details["code_digest"], cold.details["code_digest"]);
   EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("20"));
+  EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("env=pooled"));
+  EXPECT_EQ(warm.details["warm_key"], cold.details["warm_key"]);
   auto origin = service_->Get(cold.id);
   ASSERT_TRUE(origin.ok());
   EXPECT_GT(origin->metering.warm_pool_seconds, 0);
@@ -464,8 +475,8 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   spec.resources.cpus = 2;
   JobRecord other = RunToEnd(spec);
   EXPECT_FALSE(other.details["warm_start"].get<bool>());
-  std::cout << "staging_ms cold=" << cold.details["staging_ms"]
-            << " warm=" << warm.details["staging_ms"] << "\n";
+  EXPECT_THAT(service_->ReadLog(other.id, 0)->data, HasSubstr("env=fresh"));
+  EXPECT_NE(other.details["warm_key"], cold.details["warm_key"]);
 }
 
 }  // namespace

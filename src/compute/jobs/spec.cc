@@ -8,6 +8,7 @@
 #include "common/yaml.h"
 #include "compute/jobs/contract.h"
 #include "compute/jobs/metric_parser.h"
+#include "glue/registry/names.h"
 
 namespace tandem::compute::jobs {
 namespace {
@@ -65,24 +66,6 @@ bool ValidChannel(std::string_view s) {
     if (!IsAlnum(c) && c != '.' && c != '_' && c != '-') return false;
   }
   return true;
-}
-
-bool ValidModelName(std::string_view s) {
-  if (s.empty() || s.size() > 128 || !IsAlnum(s.front())) return false;
-  for (char c : s) {
-    if (!IsAlnum(c) && c != '.' && c != '_' && c != '-') return false;
-  }
-  return true;
-}
-
-bool ValidAlias(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  bool all_digits = true;
-  for (char c : s) {
-    if (!IsLowerAlnum(c) && c != '_' && c != '-') return false;
-    if (c < '0' || c > '9') all_digits = false;
-  }
-  return !all_digits;
 }
 
 bool ValidEnvName(std::string_view s) {
@@ -229,27 +212,22 @@ Status ParseRegister(const Json& v, JobSpec& spec) {
   RegisterSpec r;
   if (!v.contains("model")) return InvalidArgumentError("'register.model' is required");
   ASSIGN_OR_RETURN(r.model, String(v["model"], "register.model"));
-  if (!ValidModelName(r.model)) {
-    return InvalidArgumentError("'register.model' " + Quote(r.model) +
-                                " must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+  if (Status st = registry::ValidateModelName(r.model); !st.ok()) {
+    return InvalidArgumentError("'register.model': " + std::string(st.message()));
   }
   if (v.contains("alias") && !v["alias"].is_null()) {
     ASSIGN_OR_RETURN(r.alias, String(v["alias"], "register.alias"));
-    if (!ValidAlias(r.alias)) {
-      return InvalidArgumentError("'register.alias' " + Quote(r.alias) +
-                                  " must match [a-z0-9_-]{1,64} and not be all digits");
+    if (Status st = registry::ValidateAlias(r.alias); !st.ok()) {
+      return InvalidArgumentError("'register.alias': " + std::string(st.message()));
     }
   }
   if (v.contains("tags") && !v["tags"].is_null()) {
     const Json& t = v["tags"];
     if (!t.is_object()) return TypeError("register.tags", "a mapping of strings", t);
     for (const auto& [k, tv] : t.items()) {
-      if (k.empty() || k.size() > 250) {
-        return InvalidArgumentError("tag key " + Quote(k) + " must be 1 to 250 characters");
-      }
       ASSIGN_OR_RETURN(std::string value, ScalarText(tv, "register.tags." + k));
-      if (value.size() > 5000) {
-        return InvalidArgumentError("'register.tags." + k + "' must be at most 5000 characters");
+      if (Status st = registry::ValidateTag(k, value); !st.ok()) {
+        return InvalidArgumentError("'register.tags': " + std::string(st.message()));
       }
       r.tags[k] = std::move(value);
     }

@@ -15,7 +15,7 @@
 //   retries: 1
 //   keep_alive_seconds: 300
 //   network: false
-//   image: registry.local/team/train:1.2   # reserved: OCI images come later
+//   image: registry.local/team/train:1.2   # reserved for OCI images (planned): accepted, unused
 //   publish_prefix: results/run-7    # output/data files also land under this key prefix
 //
 // Validation (FromJson; every error is InvalidArgument naming the field's
@@ -92,7 +92,7 @@ struct JobSpec {
   int retries = 0;                             // extra attempts after a failure (not after Stop)
   int64_t keep_alive_seconds = 0;              // warm pool retention, 0..3600
   bool network = false;                        // sandboxed jobs get no network unless true
-  std::string image;                           // reserved for OCI images
+  std::string image;                           // reserved for OCI images (planned; not used yet)
   // Every file the job leaves in /opt/ml/output/data is also uploaded to
   // `<publish_prefix>/<relative path>` when it ends, whatever its outcome
   // (batch transform's per-object outputs). "" = nothing is published.

@@ -553,4 +553,20 @@ StatusOr<std::vector<TeamSpend>> JobStore::SpendByTeam() {
   return out;
 }
 
+StatusOr<JobCounts> JobStore::Counts() {
+  JobCounts out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out = JobCounts();
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT state, team, COUNT(*) FROM compute_jobs "
+                                         "GROUP BY state, team ORDER BY state, team"));
+    for (const auto& row : rows)
+      out.by_state_team.push_back({row.Text(0), row.Text(1), row.Int(2)});
+    ASSIGN_OR_RETURN(auto oldest, tx.QueryOne("SELECT MIN(queued_micros) FROM compute_jobs "
+                                              "WHERE state = 'Pending'"));
+    out.oldest_pending_queued_micros = oldest.Int(0);
+    return OkStatus();
+  }));
+  return out;
+}
+
 }  // namespace tandem::compute::jobs

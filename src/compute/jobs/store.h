@@ -57,6 +57,17 @@ struct TeamSpend {
   double cost = 0;
 };
 
+// Jobs counted by state and team, and the scheduler queue's head.
+struct JobCounts {
+  struct Row {
+    std::string state;
+    std::string team;
+    int64_t jobs = 0;
+  };
+  std::vector<Row> by_state_team;
+  int64_t oldest_pending_queued_micros = 0;  // 0 if nothing is Pending
+};
+
 class JobStore {
  public:
   // Migrates the tables. `db`, `outbox` and `clock` must outlive the store.
@@ -123,6 +134,8 @@ class JobStore {
   StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
 
   StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // One GROUP BY over the jobs (no paging).
+  StatusOr<JobCounts> Counts();
 
  private:
   JobStore(sql::Database& db, bus::Outbox& outbox, Clock& clock)

@@ -3,7 +3,9 @@
 // substrate launches it, enforces limits, captures the log, meters it, and
 // can stop it or re-attach to it after a control-plane restart.
 //
-// Backends: local processes (compute/substrates/local/substrate.h), later Slurm and Kubernetes.
+// Backends: local processes (compute/substrates/local/substrate.h) and Slurm
+// batch jobs (compute/substrates/slurm/substrate.h), chosen by `compute.substrate`
+// in tandem.yaml. Kubernetes Jobs are planned, not present (docs/architecture.md).
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
@@ -20,6 +22,11 @@
 
 namespace tandem::compute::jobs {
 
+// Whether `id` is safe as a substrate's directory or file name: 1-128
+// characters of [A-Za-z0-9._-], not starting with '.'. Substrates refuse
+// other ids (the job service's ULIDs always pass).
+bool ValidJobId(std::string_view id);
+
 struct LaunchRequest {
   std::string job_id;
   int attempt = 1;
@@ -34,6 +41,12 @@ struct LaunchRequest {
   int64_t max_runtime_seconds = 86'400;
   bool network = false;
 };
+
+// The checks every substrate makes before it launches `r`: a valid job id,
+// attempt >= 1, a command, absolute job_dir (existing), log_path (in an
+// existing directory) and working_dir, positive max_runtime_seconds,
+// memory_mb >= 0. InvalidArgument or NotFound naming the field.
+Status ValidateLaunchRequest(const LaunchRequest& r);
 
 enum class ExitKind {
   kExited,       // exit_code is set (0 = success)

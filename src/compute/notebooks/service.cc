@@ -158,6 +158,11 @@ StatusOr<std::vector<NotebookRecord>> NotebookService::List(const std::string& t
   return store_->List(team);
 }
 
+StatusOr<std::map<std::pair<std::string, std::string>, int64_t>>
+NotebookService::CountByStateAndTeam() {
+  return store_->CountByStateAndTeam();
+}
+
 StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
                                                         const NotebookStartOptions& options) {
   if (!ValidName(name)) {

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -95,6 +96,8 @@ class NotebookService {
   StatusOr<NotebookRecord> StopNotebook(const std::string& name);
   StatusOr<NotebookRecord> Get(const std::string& name);
   StatusOr<std::vector<NotebookRecord>> List(const std::string& team);
+  // Notebooks per (state, team) (one cheap query).
+  StatusOr<std::map<std::pair<std::string, std::string>, int64_t>> CountByStateAndTeam();
 
   // One pass of the watcher (exposed for tests).
   void Tick() ABSL_LOCKS_EXCLUDED(tick_mu_, mu_);

@@ -165,6 +165,19 @@ StatusOr<std::vector<NotebookRecord>> NotebookStore::List(const std::string& tea
   return out;
 }
 
+StatusOr<std::map<std::pair<std::string, std::string>, int64_t>>
+NotebookStore::CountByStateAndTeam() {
+  std::map<std::pair<std::string, std::string>, int64_t> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    out.clear();
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT state, team, COUNT(*) FROM compute_notebooks "
+                                         "GROUP BY state, team"));
+    for (const auto& r : rows) out[{r.Text(0), r.Text(1)}] = r.Int(2);
+    return OkStatus();
+  }));
+  return out;
+}
+
 StatusOr<std::vector<NotebookRecord>> NotebookStore::ListActive() {
   std::vector<NotebookRecord> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {

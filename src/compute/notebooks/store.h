@@ -10,8 +10,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -69,6 +71,8 @@ class NotebookStore {
   // By name; `team` "" = any.
   StatusOr<std::vector<NotebookRecord>> List(const std::string& team);
   StatusOr<std::vector<NotebookRecord>> ListActive();
+  // Notebooks per (state, team), from one GROUP BY.
+  StatusOr<std::map<std::pair<std::string, std::string>, int64_t>> CountByStateAndTeam();
 
   // Reads `name` (NotFound -> `create` decides), lets `mutate` change it and
   // writes it back, appending a state-change event when the state changed,

@@ -11,9 +11,7 @@ StatusOr<jobs::JobRecord> SubmitTransform(const TransformSpec& spec, jobs::JobSe
       !program.ok()) {
     return FailedPreconditionError(program.status().message());
   }
-  StatusOr<registry::ModelVersion> version =
-      spec.model.alias.empty() ? registry.GetVersion(spec.model.name, spec.model.version)
-                               : registry.GetVersionByAlias(spec.model.name, spec.model.alias);
+  StatusOr<registry::ModelVersion> version = registry.Resolve(spec.model);
   if (!version.ok()) return Annotate(version.status(), "model " + spec.model.ToString());
   if (version->status != registry::VersionStatus::kReady) {
     return FailedPreconditionError("model " + spec.model.ToString() + " (version " +

@@ -21,6 +21,7 @@ namespace tandem::compute::transform {
 namespace {
 
 namespace fs = std::filesystem;
+using registry::ModelRef;
 using ::testing::HasSubstr;
 
 class TransformServiceTest : public testing::GlueTestEnv {
@@ -133,7 +134,7 @@ TEST_F(TransformServiceTest, AFailedObjectFailsTheJobAndKeepsTheOthers) {
 
 TEST_F(TransformServiceTest, UnknownModelOrInputIsRefusedAtSubmit) {
   TransformSpec spec = Spec("nope");
-  spec.model = ModelRef{"churn", "shadow", 0};
+  spec.model = ModelRef{ModelRef::Kind::kAlias, "churn", "shadow", 0};
   auto job = SubmitTransform(spec, *jobs_, *registry_);
   ASSERT_FALSE(job.ok());
   EXPECT_EQ(job.status().code(), StatusCode::kNotFound);

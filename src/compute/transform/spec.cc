@@ -1,7 +1,5 @@
 #include "compute/transform/spec.h"
 
-#include <charconv>
-
 #include "common/spec_fields.h"
 #include "common/yaml.h"
 #include "compute/jobs/contract.h"
@@ -13,29 +11,6 @@ using spec::CheckKnown;
 using spec::Integer;
 using spec::String;
 using spec::TypeError;
-
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool ValidModelName(std::string_view s) {
-  if (s.empty() || s.size() > 128 || !IsAlnum(s.front())) return false;
-  for (char c : s) {
-    if (!IsAlnum(c) && c != '.' && c != '_' && c != '-') return false;
-  }
-  return true;
-}
-
-bool ValidAlias(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  bool all_digits = true;
-  for (char c : s) {
-    bool lower = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!lower && c != '_' && c != '-') return false;
-    if (c < '0' || c > '9') all_digits = false;
-  }
-  return !all_digits;
-}
 
 bool ValidPrefix(std::string_view s) {
   if (s.empty() || s.size() > 512 || s.front() == '/') return false;
@@ -121,36 +96,6 @@ StatusOr<BatchStrategy> ParseBatchStrategy(std::string_view s) {
   return InvalidArgumentError("must be MultiRecord or SingleRecord, got '" + std::string(s) + "'");
 }
 
-std::string ModelRef::ToString() const {
-  return alias.empty() ? name + "/" + std::to_string(version) : name + "@" + alias;
-}
-
-StatusOr<ModelRef> ParseModelRef(std::string_view text) {
-  ModelRef ref;
-  size_t at = text.find('@');
-  size_t slash = text.rfind('/');
-  auto bad = [&](const std::string& why) {
-    return InvalidArgumentError("'model' '" + std::string(text.substr(0, 200)) +
-                                "' must be NAME@alias or NAME/version: " + why);
-  };
-  if (at != std::string_view::npos) {
-    ref.name = std::string(text.substr(0, at));
-    ref.alias = std::string(text.substr(at + 1));
-    if (!ValidAlias(ref.alias)) return bad("alias must match [a-z0-9_-]{1,64}, not all digits");
-  } else if (slash != std::string_view::npos) {
-    ref.name = std::string(text.substr(0, slash));
-    std::string_view v = text.substr(slash + 1);
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), ref.version);
-    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || ref.version < 1) {
-      return bad("version must be a positive integer");
-    }
-  } else {
-    return bad("no alias or version given");
-  }
-  if (!ValidModelName(ref.name)) return bad("name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
-  return ref;
-}
-
 Json TransformSpec::ToJson() const {
   Json j = {
       {"team", team},
@@ -180,9 +125,11 @@ StatusOr<TransformSpec> TransformSpec::FromJson(const Json& j) {
   TransformSpec spec;
   RETURN_IF_ERROR(ParseJobFields(j, spec));
   if (!has("model"))
-    return InvalidArgumentError("'model' is required (NAME@alias or NAME/version)");
+    return InvalidArgumentError("'model' is required (NAME, NAME@alias or NAME/version)");
   ASSIGN_OR_RETURN(std::string model, String(j["model"], "model"));
-  ASSIGN_OR_RETURN(spec.model, ParseModelRef(model));
+  StatusOr<registry::ModelRef> ref = registry::ParseModelRef(model);
+  if (!ref.ok()) return InvalidArgumentError("'model': " + std::string(ref.status().message()));
+  spec.model = *std::move(ref);
   if (!has("input")) return InvalidArgumentError("'input' is required");
   RETURN_IF_ERROR(ParseInput(j["input"], spec));
   if (has("split_type")) RETURN_IF_ERROR(OneOf(j["split_type"], "split_type", "Line"));

@@ -4,7 +4,7 @@
 //
 //   name: churn-scores
 //   team: growth
-//   model: churn@champion            # or churn/3 (registry name and version)
+//   model: churn@champion            # or churn/3, or churn (the latest READY version)
 //   input:
 //     uri: datasets/churn/2026-11/   # object-store prefix or absolute local path
 //     content_type: text/csv         # or application/jsonlines
@@ -29,6 +29,7 @@
 #include "common/json.h"
 #include "common/status.h"
 #include "compute/jobs/spec.h"
+#include "glue/registry/names.h"
 
 namespace tandem::compute::transform {
 
@@ -42,21 +43,10 @@ StatusOr<TransformContentType> ParseContentType(std::string_view s);
 std::string_view BatchStrategyName(BatchStrategy b);
 StatusOr<BatchStrategy> ParseBatchStrategy(std::string_view s);
 
-// A parsed registry reference: NAME@alias or NAME/version.
-struct ModelRef {
-  std::string name;
-  std::string alias;    // set for NAME@alias
-  int64_t version = 0;  // set (> 0) for NAME/3
-  std::string ToString() const;
-  bool operator==(const ModelRef&) const = default;
-};
-// InvalidArgument naming `model` if malformed.
-StatusOr<ModelRef> ParseModelRef(std::string_view text);
-
 struct TransformSpec {
   std::string name;  // job name rule ([A-Za-z0-9-]{1,63}); optional
   std::string team = "default";
-  ModelRef model;
+  registry::ModelRef model;  // NAME, NAME@alias or NAME/version
   std::string input_uri;
   TransformContentType content_type = TransformContentType::kCsv;
   BatchStrategy batch_strategy = BatchStrategy::kMultiRecord;

@@ -8,6 +8,7 @@
 namespace tandem::compute::transform {
 namespace {
 
+using registry::ModelRef;
 using ::testing::HasSubstr;
 
 std::string Message(const Status& s) { return std::string(s.message()); }
@@ -33,7 +34,7 @@ TEST(TransformSpec, ParsesEveryField) {
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name, "churn-scores");
   EXPECT_EQ(spec->team, "growth");
-  EXPECT_EQ(spec->model, (ModelRef{"churn", "champion", 0}));
+  EXPECT_EQ(spec->model, (ModelRef{ModelRef::Kind::kAlias, "churn", "champion", 0}));
   EXPECT_EQ(spec->input_uri, "datasets/churn/");
   EXPECT_EQ(spec->content_type, TransformContentType::kJsonLines);
   EXPECT_EQ(spec->batch_strategy, BatchStrategy::kSingleRecord);
@@ -49,10 +50,18 @@ TEST(TransformSpec, ParsesEveryField) {
   EXPECT_EQ(*again, *spec);
 }
 
+// The registry's reference rule: a bare name means the latest READY version.
+TEST(TransformSpec, BareModelNameMeansLatest) {
+  auto spec = TransformSpec::Parse("model: churn\ninput: {uri: in}\noutput: {prefix: out}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->model, (ModelRef{ModelRef::Kind::kLatest, "churn", "", 0}));
+  EXPECT_EQ(spec->ToJson()["model"], "churn");
+}
+
 TEST(TransformSpec, Defaults) {
   auto spec = TransformSpec::Parse("model: m/3\ninput: {uri: /data/in}\noutput: {prefix: out}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->model, (ModelRef{"m", "", 3}));
+  EXPECT_EQ(spec->model, (ModelRef{ModelRef::Kind::kVersion, "m", "", 3}));
   EXPECT_EQ(spec->content_type, TransformContentType::kCsv);
   EXPECT_EQ(spec->batch_strategy, BatchStrategy::kMultiRecord);
   EXPECT_EQ(spec->max_payload_mb, 6);
@@ -82,7 +91,7 @@ TEST(TransformSpec, ErrorsNameTheField) {
       {base + "join_source: Output\n", "'join_source' must be Input or None"},
       {base + "name: bad_name\n", "'name'"},
       {base + "max_runtime_seconds: 0\n", "'max_runtime_seconds'"},
-      {"model: m\ninput: {uri: in}\noutput: {prefix: out}\n", "NAME@alias or NAME/version"},
+      {"model: '-m'\ninput: {uri: in}\noutput: {prefix: out}\n", "invalid model name"},
       {"model: m/0\ninput: {uri: in}\noutput: {prefix: out}\n", "positive integer"},
       {"model: m@Prod\ninput: {uri: in}\noutput: {prefix: out}\n", "alias"},
       {"model: 7\ninput: {uri: in}\noutput: {prefix: out}\n", "'model' must be a string"},

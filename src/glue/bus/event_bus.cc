@@ -1,5 +1,6 @@
 #include "glue/bus/event_bus.h"
 
+#include "common/uri.h"
 #include "glue/bus/nats_event_bus.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/sql/database.h"
@@ -46,12 +47,12 @@ Status ValidateQueueOptions(std::string_view name, const QueueOptions& o) {
 StatusOr<std::unique_ptr<EventBus>> EventBus::Open(std::string_view uri,
                                                    const EventBusOptions& options) {
   Clock& clock = options.clock != nullptr ? *options.clock : Clock::Real();
-  size_t sep = uri.find("://");
-  if (sep == std::string_view::npos) {
-    return InvalidArgumentError("event bus URI '" + std::string(uri) +
-                                "' has no scheme (expected sqlite:///abs/path.db)");
+  StatusOr<Uri> parsed = ParseUri(uri);
+  if (!parsed.ok()) {
+    return InvalidArgumentError("event bus " + std::string(parsed.status().message()) +
+                                " (expected sqlite:///abs/path.db, postgres:// or nats://)");
   }
-  std::string scheme(uri.substr(0, sep));
+  const std::string& scheme = parsed->scheme;
   if (scheme == "sqlite" || scheme == "postgres" || scheme == "postgresql") {
     auto db = sql::Database::Open(uri);
     if (!db.ok()) return Annotate(db.status(), "event bus");

@@ -1,7 +1,7 @@
 // The event bus: EventBridge-style rules route published events into durable
 // SQS-style queues. Backends are chosen by URI scheme:
 //   sqlite:///abs/path.db   SQL tables (events, rules, queues, messages)
-//   postgres://...          the same SQL (once tandem_sql has the backend)
+//   postgres://...          the same SQL on PostgreSQL (sql_event_bus.h)
 //   nats://host:port        NATS JetStream (nats_event_bus.h)
 //
 // Semantics (documented differences from AWS are marked "ours"):
@@ -65,6 +65,9 @@ struct QueueInfo {
   int64_t visible = 0;    // receivable now
   int64_t in_flight = 0;  // received, not deleted, visibility timeout running
   int64_t delayed = 0;    // not yet received, delay running
+  // When the longest-waiting receivable message became receivable (epoch
+  // ms; 0 if none): now minus this is the queue's oldest-message age.
+  int64_t oldest_visible_ms = 0;
 };
 
 struct Rule {

@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/ids.h"
+#include "common/uri.h"
 #include "glue/bus/nats_bus_internal.h"
 
 namespace tandem::bus {
@@ -269,33 +270,22 @@ const std::string& NatsEventBus::events_stream() const { return impl_->events_st
 const std::string& NatsEventBus::queues_stream() const { return impl_->queues_stream; }
 
 StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri, Clock& clock) {
-  if (uri.rfind("nats://", 0) != 0) {
+  StatusOr<Uri> parsed = ParseUri(uri);
+  if (!parsed.ok() || parsed->scheme != "nats") {
     return InvalidArgumentError("NATS event bus URI '" + std::string(uri) +
                                 "' must start with nats://");
   }
   auto impl = std::make_unique<Impl>();
   impl->clock = &clock;
-  std::string_view rest = uri;
   std::string prefix = "TANDEM";
-  size_t q = rest.find('?');
-  if (q != std::string_view::npos) {
-    std::string_view query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-    while (!query.empty()) {
-      size_t amp = query.find('&');
-      std::string_view kv = query.substr(0, amp);
-      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-      size_t eq = kv.find('=');
-      std::string key(kv.substr(0, eq));
-      std::string value(eq == std::string_view::npos ? "" : kv.substr(eq + 1));
-      if (key == "prefix") {
-        prefix = value;
-      } else {
-        return InvalidArgumentError("NATS event bus URI '" + std::string(uri) +
-                                    "': unknown parameter '" + key + "' (known: prefix)");
-      }
+  for (const auto& [key, value] : parsed->query) {
+    if (key != "prefix") {
+      return InvalidArgumentError("NATS event bus URI '" + std::string(uri) +
+                                  "': unknown parameter '" + key + "' (known: prefix)");
     }
+    prefix = value;
   }
+  std::string_view rest = uri.substr(0, uri.find('?'));
   if (!ValidPrefix(prefix)) {
     return InvalidArgumentError("NATS event bus URI '" + std::string(uri) + "': prefix '" + prefix +
                                 "' must match [A-Za-z0-9_]{1,32}");

@@ -369,8 +369,9 @@ StatusOr<QueueInfo> NatsEventBus::GetQueue(std::string_view name) {
   Json& m = Messages(loaded.first);
   for (const auto& [seq, e] : m.items()) {
     if (e.value("x", int64_t{0}) <= now) continue;
-    if (e.value("v", int64_t{0}) <= now) {
+    if (int64_t v = e.value("v", int64_t{0}); v <= now) {
       ++info.visible;
+      if (info.oldest_visible_ms == 0 || v < info.oldest_visible_ms) info.oldest_visible_ms = v;
     } else if (!e.value("r", std::string()).empty()) {
       ++info.in_flight;
     } else {

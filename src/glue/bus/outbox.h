@@ -11,12 +11,21 @@
 
 namespace tandem::bus {
 
+// Events committed to an outbox but not yet delivered to the bus.
+struct OutboxBacklog {
+  int64_t pending = 0;              // events waiting to be relayed
+  int64_t oldest_published_ms = 0;  // the oldest one's publish time (0 if none)
+};
+
 class Outbox {
  public:
   virtual ~Outbox() = default;
   // Appends `event` within `tx`. Fails (and so aborts the caller's
   // transaction) if the event cannot be recorded. Thread-safe.
   virtual Status Append(sql::Transaction& tx, const Event& event) = 0;
+  // What waits to be relayed (the relay lag). An outbox that delivers in
+  // the same transaction (the SQL bus) has nothing pending. Thread-safe.
+  virtual StatusOr<OutboxBacklog> Backlog() { return OutboxBacklog{}; }
 };
 
 }  // namespace tandem::bus

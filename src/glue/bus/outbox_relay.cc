@@ -54,6 +54,17 @@ StatusOr<int> OutboxRelay::RelayOnce() {
   return static_cast<int>(done.size());
 }
 
+StatusOr<OutboxBacklog> OutboxRelay::Backlog() {
+  OutboxBacklog out;
+  RETURN_IF_ERROR(db_.Read([&](sql::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(sql::Row r, tx.QueryOne("SELECT COUNT(*), MIN(published_ms) FROM bus_events"));
+    out.pending = r.Int(0);
+    out.oldest_published_ms = r.Int(1);
+    return OkStatus();
+  }));
+  return out;
+}
+
 void OutboxRelay::Start() {
   absl::MutexLock lock(&mu_);
   if (thread_.joinable()) return;
@@ -116,6 +127,7 @@ class RelayedEventBus final : public EventBus, public Outbox {
     return OkStatus();
   }
   Outbox* outbox() override { return this; }
+  StatusOr<OutboxBacklog> Backlog() override { return relay_.Backlog(); }
 
   StatusOr<SequencedEvent> Publish(const Event& event) override { return target_->Publish(event); }
   Status PutRule(std::string_view name, const Json& pattern,

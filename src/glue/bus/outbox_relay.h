@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "glue/bus/event_bus.h"
+#include "glue/bus/outbox.h"
 #include "glue/sql/database.h"
 
 namespace tandem::bus {
@@ -52,6 +53,8 @@ class OutboxRelay {
   // publish error the rows relayed before it are still deleted and the
   // error is returned (the failed row stays for the next round).
   StatusOr<int> RelayOnce();
+  // The rows not relayed yet and the oldest one's publish time.
+  StatusOr<OutboxBacklog> Backlog();
 
   // Relays in a background thread until Stop (errors are logged and
   // retried after poll_ms). Wake() makes it look at once (after a commit).

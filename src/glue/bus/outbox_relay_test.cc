@@ -155,6 +155,11 @@ TEST_F(OutboxRelayTest, CommittedEventsArriveInOrderRolledBackOnesNever) {
   });
   EXPECT_EQ(rolled.code(), StatusCode::kAborted);
   OutboxRelay relay(*db_, *nats_, OutboxRelayOptions{.batch = 2});
+  // The relay lag (GET /metrics): what waits and since when.
+  auto backlog = relay.Backlog();
+  ASSERT_TRUE(backlog.ok()) << backlog.status();
+  EXPECT_EQ(backlog->pending, 5);
+  EXPECT_GT(backlog->oldest_published_ms, 0);
   int total = 0;
   while (true) {
     auto n = relay.RelayOnce();
@@ -164,6 +169,8 @@ TEST_F(OutboxRelayTest, CommittedEventsArriveInOrderRolledBackOnesNever) {
   }
   EXPECT_EQ(total, 5);
   EXPECT_EQ(OutboxRows(*db_), 0);
+  EXPECT_EQ(relay.Backlog()->pending, 0);
+  EXPECT_EQ(relay.Backlog()->oldest_published_ms, 0);
   auto history = History(*nats_);
   std::vector<std::string> got;
   for (const auto& e : history) got.push_back(e.event.id);

@@ -333,12 +333,14 @@ StatusOr<QueueInfo> SqlEventBus::LoadQueue(Transaction& tx, const std::string& n
       Row c,
       tx.QueryOne("SELECT COUNT(CASE WHEN visible_at <= ? THEN 1 END),"
                   " COUNT(CASE WHEN visible_at > ? AND receipt_handle IS NOT NULL THEN 1 END),"
-                  " COUNT(CASE WHEN visible_at > ? AND receipt_handle IS NULL THEN 1 END)"
+                  " COUNT(CASE WHEN visible_at > ? AND receipt_handle IS NULL THEN 1 END),"
+                  " MIN(CASE WHEN visible_at <= ? THEN visible_at END)"
                   " FROM bus_messages WHERE queue = ? AND expires_ms > ?",
-                  {now, now, now, name, now}));
+                  {now, now, now, now, name, now}));
   q.visible = c.Int(0);
   q.in_flight = c.Int(1);
   q.delayed = c.Int(2);
+  q.oldest_visible_ms = c.Int(3);  // NULL (no visible message) reads as 0
   return q;
 }
 

@@ -14,10 +14,13 @@
 // this object; the wait deadline is measured on the injected Clock, so with a
 // FakeClock a wait ends when the test advances the clock past it.
 //
-// PostgreSQL caveat (for when tandem_sql gets that backend): BIGSERIAL values
-// are assigned at insert, not commit, so concurrent publishers can commit
-// seq 11 before seq 10 and a tail that already read 11 would skip 10. SQLite
-// serializes writers, so there seq order is commit order.
+// PostgreSQL caveat: BIGSERIAL values are assigned at insert, not commit, so
+// concurrent publishers can commit seq 11 before seq 10, and a Tail that
+// already read 11 skips 10 (Tail is best-effort history there). Queues are
+// not affected: each message is routed in the publishing transaction. The
+// outbox relay deletes relayed rows instead of remembering a seq for the same
+// reason (outbox_relay.h). SQLite serializes writers, so there seq order is
+// commit order.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The model registry: registered models, numbered versions with lineage,
-// tags and aliases, with MLflow model-registry semantics (CONTRACTS.md).
+// tags and aliases, with MLflow model-registry semantics (docs/contracts.md).
 // Aliases (`champion`, `challenger`) are the deployment pointer: serving
 // resolves `name@alias` and swaps when a "Model Alias Changed" event arrives.
 //
@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "glue/registry/names.h"
 
 namespace tandem::sql {
 class Database;
@@ -142,24 +143,6 @@ struct Page {
   std::vector<T> items;
   std::string next_page_token;  // "" on the last page
 };
-
-// A reference to a version: "name@alias", "name/3" or "name" (latest READY).
-struct ModelRef {
-  enum class Kind { kLatest, kAlias, kVersion };
-  Kind kind = Kind::kLatest;
-  std::string name;
-  std::string alias;    // kAlias
-  int64_t version = 0;  // kVersion
-  std::string ToString() const;
-};
-// Bad syntax, name, alias or version -> InvalidArgument naming `ref`.
-StatusOr<ModelRef> ParseModelRef(std::string_view ref);
-
-// Validators (InvalidArgument naming the offending value).
-Status ValidateModelName(std::string_view name);  // [A-Za-z0-9][A-Za-z0-9._-]{0,127}
-Status ValidateAlias(std::string_view alias);     // [a-z0-9_-]{1,64}, not all digits
-Status ValidateTag(std::string_view key, std::string_view value);  // key 1..250, value <= 5000
-Status ValidateSource(std::string_view source);  // sha256:<64 hex> or scheme://...
 
 class ModelRegistry {
  public:

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/uri.h"
 #include "glue/sql/postgres_database.h"
 #include "glue/sql/sqlite_database.h"
 
@@ -51,16 +52,40 @@ StatusOr<Row> Transaction::QueryOne(std::string_view sql, const std::vector<Valu
 }
 
 StatusOr<std::unique_ptr<Database>> Database::Open(std::string_view uri) {
-  if (uri.starts_with("sqlite:")) {
+  StatusOr<Uri> parsed = ParseUri(uri);
+  if (!parsed.ok()) {
+    return InvalidArgumentError("database " + std::string(parsed.status().message()) +
+                                " (expected sqlite:///abs/path.db or postgres://...)");
+  }
+  if (parsed->scheme == "sqlite") {
     ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::OpenUri(uri));
     return std::unique_ptr<Database>(std::move(db));
   }
-  if (uri.starts_with("postgres://") || uri.starts_with("postgresql://")) {
+  if (parsed->scheme == "postgres" || parsed->scheme == "postgresql") {
     ASSIGN_OR_RETURN(std::unique_ptr<PostgresDatabase> db, PostgresDatabase::OpenUri(uri));
     return std::unique_ptr<Database>(std::move(db));
   }
   return InvalidArgumentError("unsupported database URI '" + std::string(uri) +
                               "' (expected sqlite:///abs/path.db or postgres://...)");
+}
+
+Status ApplyMigrationOnce(Transaction& tx, std::string_view component, const Migration& m,
+                          const std::function<Status(std::string_view sql)>& exec_script) {
+  const std::string comp(component);
+  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
+                                       "component = ? AND version = ?",
+                                       {comp, int64_t{m.version}}));
+  if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
+  RETURN_IF_ERROR(exec_script(m.sql));
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  return tx
+      .Exec(
+          "INSERT INTO schema_migrations (component, version, name, applied_at) "
+          "VALUES (?, ?, ?, ?)",
+          {comp, int64_t{m.version}, m.name, now})
+      .status();
 }
 
 bool IsRetryable(const Status& s) { return s.code() == StatusCode::kAborted; }

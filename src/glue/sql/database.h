@@ -103,4 +103,17 @@ void BackoffBeforeRetry(int attempt);
 StatusOr<std::vector<const Migration*>> OrderMigrations(std::string_view component,
                                                         const std::vector<Migration>& migrations);
 
+// The table recording applied migrations, shared by every component.
+inline constexpr char kSchemaMigrationsDdl[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
+    "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL, "
+    "PRIMARY KEY (component, version))";
+
+// The migration runner's step, which each backend runs inside its own write
+// transaction (and lock): applies `m` with `exec_script` (multi-statement
+// SQL) and records it, unless it is recorded for `component` already (maybe
+// by another process).
+Status ApplyMigrationOnce(Transaction& tx, std::string_view component, const Migration& m,
+                          const std::function<Status(std::string_view sql)>& exec_script);
+
 }  // namespace tandem::sql

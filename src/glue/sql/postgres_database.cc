@@ -518,24 +518,9 @@ Status PostgresDatabase::Migrate(std::string_view component,
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
     Status st = impl_->Attempt(*conn, Mode::kMigrate, [&](Transaction& tx) -> Status {
       RETURN_IF_ERROR(tx.Query("SELECT pg_advisory_xact_lock(?)", {kMigrationLockKey}).status());
-      RETURN_IF_ERROR(conn->ExecScript(
-          "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
-          "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL, "
-          "PRIMARY KEY (component, version))"));
-      ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
-                                           "component = ? AND version = ?",
-                                           {comp, int64_t{m->version}}));
-      if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
-      RETURN_IF_ERROR(conn->ExecScript(m->sql));
-      int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-      return tx
-          .Exec(
-              "INSERT INTO schema_migrations (component, version, name, applied_at) "
-              "VALUES (?, ?, ?, ?)",
-              {comp, int64_t{m->version}, m->name, now})
-          .status();
+      RETURN_IF_ERROR(conn->ExecScript(kSchemaMigrationsDdl));
+      return ApplyMigrationOnce(tx, comp, *m,
+                                [&](std::string_view sql) { return conn->ExecScript(sql); });
     });
     impl_->Release(std::move(conn));
     RETURN_IF_ERROR(Annotate(

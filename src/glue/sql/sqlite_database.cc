@@ -1,6 +1,7 @@
 #include "glue/sql/sqlite_database.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "common/uri.h"
 
 namespace tandem::sql {
 namespace {
@@ -208,15 +210,22 @@ class SqliteTransaction final : public Transaction {
 
 struct SqliteDatabase::Impl {
   std::string path;
+  // An in-memory database (OpenMemory): `path` names it in SQLite's memdb
+  // VFS, shared by this process's connections and gone with the last one;
+  // `anchor` keeps it alive while the Database exists.
+  bool memory = false;
+  std::unique_ptr<Connection> anchor;
   absl::Mutex mu;
   std::vector<std::unique_ptr<Connection>> idle ABSL_GUARDED_BY(mu);
   std::atomic<int64_t> retries{0};
 
   StatusOr<std::unique_ptr<Connection>> OpenConnection() {
     sqlite3* db = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const std::string name = memory ? "file:" + path + "?vfs=memdb" : path;
+    int rc = sqlite3_open_v2(
+        name.c_str(), &db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+        nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
       sqlite3_close_v2(db);
@@ -228,7 +237,7 @@ struct SqliteDatabase::Impl {
     // journal_mode=WAL itself may meet a busy lock while another process
     // creates the file; retry it a few times.
     Status st;
-    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    for (int attempt = 0; !memory && attempt < kMaxAttempts; ++attempt) {
       st = conn->ExecScript("PRAGMA journal_mode=WAL");
       if (st.ok() || !IsRetryable(st)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5 << std::min(attempt, 5)));
@@ -298,15 +307,23 @@ StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenFile(std::string_v
   return std::unique_ptr<SqliteDatabase>(new SqliteDatabase(std::move(impl)));
 }
 
+StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenMemory() {
+  static std::atomic<int64_t> next{1};
+  auto impl = std::make_unique<Impl>();
+  impl->memory = true;
+  impl->path = "/tandem-memory-" + std::to_string(::getpid()) + "-" + std::to_string(next++);
+  ASSIGN_OR_RETURN(impl->anchor, impl->OpenConnection());
+  return std::unique_ptr<SqliteDatabase>(new SqliteDatabase(std::move(impl)));
+}
+
 StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::OpenUri(std::string_view uri) {
-  constexpr std::string_view kPrefix = "sqlite://";
-  if (!uri.starts_with(kPrefix) || uri.size() <= kPrefix.size() + 1 || uri[kPrefix.size()] != '/') {
+  StatusOr<Uri> parsed = ParseUri(uri);
+  if (!parsed.ok() || parsed->scheme != "sqlite" || !parsed->authority.empty() ||
+      parsed->path.size() < 2 || parsed->path.front() != '/') {
     return InvalidArgumentError("bad sqlite URI '" + std::string(uri) +
                                 "' (expected sqlite:///abs/path.db)");
   }
-  std::string_view path = uri.substr(kPrefix.size());
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  return OpenFile(path);
+  return OpenFile(parsed->path);
 }
 
 Status SqliteDatabase::WithTransaction(const std::function<Status(Transaction&)>& fn) {
@@ -317,41 +334,25 @@ Status SqliteDatabase::Read(const std::function<Status(Transaction&)>& fn) {
   return impl_->Run(/*write=*/false, fn);
 }
 
-std::string SqliteDatabase::uri() const { return "sqlite://" + impl_->path; }
+std::string SqliteDatabase::uri() const {
+  return impl_->memory ? "sqlite::memory:" + impl_->path : "sqlite://" + impl_->path;
+}
 
 int64_t SqliteDatabase::retries() const { return impl_->retries.load(); }
 
 Status SqliteDatabase::Migrate(std::string_view component,
                                const std::vector<Migration>& migrations) {
   ASSIGN_OR_RETURN(std::vector<const Migration*> ordered, OrderMigrations(component, migrations));
-  RETURN_IF_ERROR(WithTransaction([](Transaction& tx) {
-    return tx
-        .Exec(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
-            "version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL, "
-            "PRIMARY KEY (component, version))")
-        .status();
-  }));
+  RETURN_IF_ERROR(
+      WithTransaction([](Transaction& tx) { return tx.Exec(kSchemaMigrationsDdl).status(); }));
   std::string comp(component);
   for (const Migration* m : ordered) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
     Status st;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      st = impl_->Attempt(*conn, /*write=*/true, [&](Transaction& tx) -> Status {
-        ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT 1 FROM schema_migrations WHERE "
-                                             "component = ? AND version = ?",
-                                             {comp, int64_t{m->version}}));
-        if (!rows.empty()) return OkStatus();  // applied already (maybe by another process)
-        RETURN_IF_ERROR(conn->ExecScript(m->sql));
-        int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-        return tx
-            .Exec(
-                "INSERT INTO schema_migrations (component, version, name, applied_at) "
-                "VALUES (?, ?, ?, ?)",
-                {comp, int64_t{m->version}, m->name, now})
-            .status();
+      st = impl_->Attempt(*conn, /*write=*/true, [&](Transaction& tx) {
+        return ApplyMigrationOnce(tx, comp, *m,
+                                  [&](std::string_view sql) { return conn->ExecScript(sql); });
       });
       if (st.ok() || !IsRetryable(st)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 6)));

@@ -24,6 +24,10 @@ class SqliteDatabase final : public Database {
  public:
   // Opens (creating if needed) the database file at absolute `path`.
   static StatusOr<std::unique_ptr<SqliteDatabase>> OpenFile(std::string_view path);
+  // A fresh database in memory (SQLite's memdb VFS), private to this
+  // Database and gone when it is destroyed: for unit tests that need no
+  // files. Same SQL, transactions and locking as a file; no WAL.
+  static StatusOr<std::unique_ptr<SqliteDatabase>> OpenMemory();
   // Opens `sqlite:///abs/path.db`; other forms -> InvalidArgument.
   static StatusOr<std::unique_ptr<SqliteDatabase>> OpenUri(std::string_view uri);
 

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -31,6 +32,36 @@ class SqliteDatabaseTest : public DatabaseTestBase {
 
   std::string dir_;
 };
+
+TEST(SqliteMemoryDatabaseTest, SharedByConnectionsPrivateToTheDatabase) {
+  auto a = SqliteDatabase::OpenMemory();
+  auto b = SqliteDatabase::OpenMemory();
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_NE((*a)->uri(), (*b)->uri());
+  ASSERT_TRUE((*a)->WithTransaction([](Transaction& tx) {
+                    RETURN_IF_ERROR(tx.Exec("CREATE TABLE t (v INTEGER)").status());
+                    return tx.Exec("INSERT INTO t VALUES (7)").status();
+                  })
+                  .ok());
+  // Many threads at once: each may take its own connection to the same data.
+  std::vector<std::thread> threads;
+  std::atomic<int> seen{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      Status st = (*a)->Read([&](Transaction& tx) -> Status {
+        ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT v FROM t"));
+        if (rows.size() == 1) seen.fetch_add(1);
+        return OkStatus();
+      });
+      EXPECT_TRUE(st.ok()) << st;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.load(), 4);
+  Status other = (*b)->Read([](Transaction& tx) { return tx.Query("SELECT v FROM t").status(); });
+  EXPECT_FALSE(other.ok());  // no such table: b is another database
+}
 
 TEST_F(SqliteDatabaseTest, OpenRejectsBadUris) {
   EXPECT_EQ(Database::Open("sqlite://relative.db").status().code(), StatusCode::kInvalidArgument);

@@ -14,6 +14,7 @@
 
 #include "common/json.h"
 #include "glue/store/fs_util.h"
+#include "glue/store/name_record.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::store {
@@ -23,7 +24,6 @@ namespace fs = std::filesystem;
 
 constexpr size_t kChunk = 1 << 20;
 constexpr size_t kDefaultListMax = 1000;
-constexpr size_t kMaxRecordBytes = 64 * 1024;
 constexpr int64_t kTmpMinAgeMicros = 24LL * 3600 * 1'000'000;
 constexpr std::string_view kDirSuffix = ".d";
 constexpr std::string_view kLeafSuffix = ".obj";
@@ -83,7 +83,7 @@ StatusOr<ObjectInfo> ReadRecord(int dirfd, const std::string& leaf, std::string_
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", leaf);
   if (!S_ISREG(st.st_mode)) return Refused(key, "record '" + leaf + "'");
-  if (st.st_size > static_cast<off_t>(kMaxRecordBytes)) {
+  if (st.st_size > static_cast<off_t>(kMaxNameRecordBytes)) {
     return DataLossError("name record for '" + std::string(key) + "' is too large");
   }
   std::string text(static_cast<size_t>(st.st_size), '\0');
@@ -94,33 +94,11 @@ StatusOr<ObjectInfo> ReadRecord(int dirfd, const std::string& leaf, std::string_
     got += n;
   }
   text.resize(got);
-  auto corrupt = [&](std::string_view why) {
-    return DataLossError("name record for '" + std::string(key) +
-                         "' is corrupt: " + std::string(why));
-  };
-  StatusOr<Json> json = ParseJson(text);
-  if (!json.ok() || !json->is_object()) return corrupt("not a JSON object");
-  ObjectInfo info;
-  try {
-    info.key = json->at("key").get<std::string>();
-    info.digest = json->at("digest").get<std::string>();
-    info.size = json->at("size").get<uint64_t>();
-    info.created_micros = json->at("created_micros").get<int64_t>();
-  } catch (const std::exception& e) {
-    return corrupt(e.what());
-  }
-  if (info.key != key) return corrupt("records key '" + info.key + "'");
-  if (!ValidateDigest(info.digest).ok()) return corrupt("bad digest");
-  return info;
+  return DecodeNameRecord(text, key, "for '" + std::string(key) + "'");
 }
 
 Status WriteRecord(int dirfd, const std::string& leaf, const ObjectInfo& info, bool sync) {
-  const std::string text = Json{
-      {"key", info.key},
-      {"digest", info.digest},
-      {"size", info.size},
-      {"created_micros",
-       info.created_micros}}.dump();
+  const std::string text = EncodeNameRecord(info);
   const std::string tmp = TempName();
   UniqueFd fd(
       ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
@@ -254,7 +232,7 @@ std::string FileStore::BlobPath(std::string_view digest) const {
   return root_ + "/blobs/sha256/" + std::string(hex.substr(0, 2)) + "/" + std::string(hex);
 }
 
-StatusOr<BlobInfo> FileStore::PutBlob(const ReadFn& reader) {
+StatusOr<BlobInfo> FileStore::DoPutBlob(const ReadFn& reader) {
   const std::string tmp = root_ + "/tmp/" + TempName();
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
   if (!fd.valid()) return ErrnoStatus(errno, "create", tmp);
@@ -308,8 +286,7 @@ StatusOr<BlobInfo> FileStore::PutBlob(const ReadFn& reader) {
   return info;
 }
 
-StatusOr<std::unique_ptr<BlobReader>> FileStore::OpenBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<std::unique_ptr<BlobReader>> FileStore::DoOpenBlob(std::string_view digest) {
   const std::string path = BlobPath(digest);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
@@ -325,8 +302,7 @@ StatusOr<std::unique_ptr<BlobReader>> FileStore::OpenBlob(std::string_view diges
       std::move(fd), std::string(digest), path, static_cast<uint64_t>(st.st_size)));
 }
 
-StatusOr<BlobInfo> FileStore::StatBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<BlobInfo> FileStore::DoStatBlob(std::string_view digest) {
   const std::string path = BlobPath(digest);
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
@@ -337,8 +313,7 @@ StatusOr<BlobInfo> FileStore::StatBlob(std::string_view digest) {
   return BlobInfo{std::string(digest), static_cast<uint64_t>(st.st_size)};
 }
 
-Status FileStore::DeleteBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+Status FileStore::DoDeleteBlob(std::string_view digest) {
   const std::string path = BlobPath(digest);
   if (::unlink(path.c_str()) != 0) {
     if (errno == ENOENT) return NotFoundError("no blob " + std::string(digest));
@@ -347,9 +322,7 @@ Status FileStore::DeleteBlob(std::string_view digest) {
   return OkStatus();
 }
 
-StatusOr<ObjectInfo> FileStore::Link(std::string_view key, std::string_view digest) {
-  RETURN_IF_ERROR(ValidateKey(key));
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<ObjectInfo> FileStore::DoLink(std::string_view key, std::string_view digest) {
   StatusOr<BlobInfo> blob = StatBlob(digest);
   if (blob.status().code() == StatusCode::kNotFound) {
     return NotFoundError("cannot link '" + std::string(key) + "': no blob " + std::string(digest));
@@ -363,15 +336,14 @@ StatusOr<ObjectInfo> FileStore::Link(std::string_view key, std::string_view dige
   return info;
 }
 
-StatusOr<ObjectInfo> FileStore::Stat(std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+StatusOr<ObjectInfo> FileStore::DoStat(std::string_view key) {
   const std::vector<std::string> segs = SplitKey(key);
   ASSIGN_OR_RETURN(UniqueFd dir, OpenNameDir(root_, segs, /*create=*/false, key));
   return ReadRecord(dir.get(), LeafName(segs), key);
 }
 
-StatusOr<ListResult> FileStore::List(std::string_view prefix, std::string_view page_token,
-                                     size_t max_results) {
+StatusOr<ListResult> FileStore::DoList(std::string_view prefix, std::string_view page_token,
+                                       size_t max_results) {
   if (max_results == 0) max_results = kDefaultListMax;
   const std::string names = root_ + "/names";
   UniqueFd dir(::open(names.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -393,8 +365,7 @@ StatusOr<ListResult> FileStore::List(std::string_view prefix, std::string_view p
   return result;
 }
 
-Status FileStore::Delete(std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+Status FileStore::DoDelete(std::string_view key) {
   const std::vector<std::string> segs = SplitKey(key);
   ASSIGN_OR_RETURN(UniqueFd dir, OpenNameDir(root_, segs, /*create=*/false, key));
   const std::string leaf = LeafName(segs);
@@ -406,7 +377,7 @@ Status FileStore::Delete(std::string_view key) {
   return OkStatus();
 }
 
-StatusOr<GcResult> FileStore::GarbageCollect(int64_t grace_micros) {
+StatusOr<GcResult> FileStore::DoGarbageCollect(int64_t grace_micros) {
   // Referenced digests. Any unreadable record aborts: never guess.
   std::set<std::string> live;
   std::string token;

@@ -40,19 +40,20 @@ class FileStore final : public ObjectStore {
 
   std::string uri() const override { return "file://" + root_; }
 
-  StatusOr<BlobInfo> PutBlob(const ReadFn& reader) override;
-  using ObjectStore::PutBlob;
-  StatusOr<std::unique_ptr<BlobReader>> OpenBlob(std::string_view digest) override;
-  StatusOr<BlobInfo> StatBlob(std::string_view digest) override;
-  Status DeleteBlob(std::string_view digest) override;
-  StatusOr<GcResult> GarbageCollect(int64_t grace_micros = 3600LL * 1'000'000) override;
+ protected:
+  StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;
+  StatusOr<std::unique_ptr<BlobReader>> DoOpenBlob(std::string_view digest) override;
+  StatusOr<BlobInfo> DoStatBlob(std::string_view digest) override;
+  Status DoDeleteBlob(std::string_view digest) override;
+  StatusOr<GcResult> DoGarbageCollect(int64_t grace_micros) override;
 
-  StatusOr<ObjectInfo> Link(std::string_view key, std::string_view digest) override;
-  StatusOr<ObjectInfo> Stat(std::string_view key) override;
-  StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token = "",
-                            size_t max_results = 0) override;
-  Status Delete(std::string_view key) override;
+  StatusOr<ObjectInfo> DoLink(std::string_view key, std::string_view digest) override;
+  StatusOr<ObjectInfo> DoStat(std::string_view key) override;
+  StatusOr<ListResult> DoList(std::string_view prefix, std::string_view page_token,
+                              size_t max_results) override;
+  Status DoDelete(std::string_view key) override;
 
+ public:
   // Where a blob lives on disk (for tests and tools); `digest` must be valid.
   std::string BlobPath(std::string_view digest) const;
   const std::string& root() const { return root_; }

@@ -114,6 +114,47 @@ StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(std::string_view uri) {
                               std::string(uri) + "' (supported: file, s3)");
 }
 
+StatusOr<std::unique_ptr<BlobReader>> ObjectStore::OpenBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  return DoOpenBlob(digest);
+}
+
+StatusOr<BlobInfo> ObjectStore::StatBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  return DoStatBlob(digest);
+}
+
+Status ObjectStore::DeleteBlob(std::string_view digest) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  return DoDeleteBlob(digest);
+}
+
+StatusOr<GcResult> ObjectStore::GarbageCollect(int64_t grace_micros) {
+  if (grace_micros < 0) return InvalidArgumentError("grace_micros must be >= 0");
+  return DoGarbageCollect(grace_micros);
+}
+
+StatusOr<ObjectInfo> ObjectStore::Link(std::string_view key, std::string_view digest) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  return DoLink(key, digest);
+}
+
+StatusOr<ObjectInfo> ObjectStore::Stat(std::string_view key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  return DoStat(key);
+}
+
+StatusOr<ListResult> ObjectStore::List(std::string_view prefix, std::string_view page_token,
+                                       size_t max_results) {
+  return DoList(prefix, page_token, max_results);
+}
+
+Status ObjectStore::Delete(std::string_view key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  return DoDelete(key);
+}
+
 StatusOr<std::string> BlobReader::ReadAll() {
   std::string out;
   out.reserve(size());

@@ -100,7 +100,7 @@ class ObjectStore {
   // Stores the bytes produced by `reader` (single pass: the digest is computed
   // while writing). Idempotent: storing existing content returns the same
   // digest and keeps one copy. Thread- and process-safe.
-  virtual StatusOr<BlobInfo> PutBlob(const ReadFn& reader) = 0;
+  StatusOr<BlobInfo> PutBlob(const ReadFn& reader) { return DoPutBlob(reader); }
   // Convenience overloads of PutBlob.
   StatusOr<BlobInfo> PutBlob(std::istream& in);
   virtual StatusOr<BlobInfo> PutBlobFromFile(const std::string& path);
@@ -108,7 +108,7 @@ class ObjectStore {
 
   // Opens a verifying reader. NotFound if absent; InvalidArgument if
   // `digest` is malformed. The reader is owned by the caller.
-  virtual StatusOr<std::unique_ptr<BlobReader>> OpenBlob(std::string_view digest) = 0;
+  StatusOr<std::unique_ptr<BlobReader>> OpenBlob(std::string_view digest);
 
   // Writes the blob to `path` via a temp file in the same directory, renamed
   // into place only once the digest is verified. On any error (DataLoss
@@ -120,18 +120,18 @@ class ObjectStore {
   virtual Status VerifyBlob(std::string_view digest);
 
   // Size of a blob without reading it (not verified). NotFound if absent.
-  virtual StatusOr<BlobInfo> StatBlob(std::string_view digest) = 0;
+  StatusOr<BlobInfo> StatBlob(std::string_view digest);
   // true/false, or an error for malformed digests / backend failures.
   StatusOr<bool> HasBlob(std::string_view digest);
 
   // Removes a blob even if names still point at it (those names then read as
   // NotFound). NotFound if absent.
-  virtual Status DeleteBlob(std::string_view digest) = 0;
+  Status DeleteBlob(std::string_view digest);
 
   // Removes blobs no name points at and that were not written or linked in
   // the last `grace_micros` (protects a concurrent Put between its blob and
   // its name). Pass 0 to collect everything unreferenced.
-  virtual StatusOr<GcResult> GarbageCollect(int64_t grace_micros = 3600LL * 1'000'000) = 0;
+  StatusOr<GcResult> GarbageCollect(int64_t grace_micros = 3600LL * 1'000'000);
 
   // ---- Named objects ------------------------------------------------------
 
@@ -143,10 +143,10 @@ class ObjectStore {
   StatusOr<ObjectInfo> PutString(std::string_view key, std::string_view data);
 
   // Points `key` at an existing blob. NotFound if no such blob.
-  virtual StatusOr<ObjectInfo> Link(std::string_view key, std::string_view digest) = 0;
+  StatusOr<ObjectInfo> Link(std::string_view key, std::string_view digest);
 
   // The name's metadata. NotFound if no such key.
-  virtual StatusOr<ObjectInfo> Stat(std::string_view key) = 0;
+  StatusOr<ObjectInfo> Stat(std::string_view key);
 
   // Verifying reader over the object's blob (see BlobReader). NotFound if the
   // key (or its blob) is missing. (Named Get, not Open: Open is the factory.)
@@ -159,11 +159,26 @@ class ObjectStore {
   // Keys starting with `prefix` (plain string prefix, "" = all), sorted,
   // strictly after `page_token` (""= from the start), at most `max_results`
   // (0 = backend default, 1000).
-  virtual StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token = "",
-                                    size_t max_results = 0) = 0;
+  StatusOr<ListResult> List(std::string_view prefix, std::string_view page_token = "",
+                            size_t max_results = 0);
 
   // Removes the name (not the blob). NotFound if no such key.
-  virtual Status Delete(std::string_view key) = 0;
+  Status Delete(std::string_view key);
+
+ protected:
+  // What a backend implements. The public methods above check their
+  // arguments first (ValidateKey, ValidateDigest, grace_micros >= 0), so these
+  // receive only valid keys and digests.
+  virtual StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) = 0;
+  virtual StatusOr<std::unique_ptr<BlobReader>> DoOpenBlob(std::string_view digest) = 0;
+  virtual StatusOr<BlobInfo> DoStatBlob(std::string_view digest) = 0;
+  virtual Status DoDeleteBlob(std::string_view digest) = 0;
+  virtual StatusOr<GcResult> DoGarbageCollect(int64_t grace_micros) = 0;
+  virtual StatusOr<ObjectInfo> DoLink(std::string_view key, std::string_view digest) = 0;
+  virtual StatusOr<ObjectInfo> DoStat(std::string_view key) = 0;
+  virtual StatusOr<ListResult> DoList(std::string_view prefix, std::string_view page_token,
+                                      size_t max_results) = 0;
+  virtual Status DoDelete(std::string_view key) = 0;
 };
 
 // Key rules shared by every backend: non-empty, <= 1024 bytes, relative (no

@@ -3,6 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "glue/store/name_record.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::store {
@@ -54,6 +59,26 @@ TEST(ValidateDigestTest, AcceptsOnlyLowercaseSha256) {
   EXPECT_FALSE(ValidateDigest("sha512:" + std::string(64, 'f')).ok());
   EXPECT_FALSE(ValidateDigest("sha256:" + std::string(65, 'f')).ok());
   EXPECT_THAT(std::string(ValidateDigest("nope").message()), HasSubstr("'nope'"));
+}
+
+TEST(NameRecordTest, RoundTripsAndRefusesCorruptRecords) {
+  ObjectInfo info{"a/b", "sha256:" + std::string(64, 'a'), 12, 34};
+  auto back = DecodeNameRecord(EncodeNameRecord(info), "a/b", "for 'a/b'");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->digest, info.digest);
+  EXPECT_EQ(back->size, 12u);
+  EXPECT_EQ(back->created_micros, 34);
+  for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
+           {"[]", "not a JSON object"},
+           {R"({"key":"a/b"})", "is corrupt"},
+           {EncodeNameRecord(ObjectInfo{"other", info.digest, 1, 1}), "records key 'other'"},
+           {EncodeNameRecord(ObjectInfo{"a/b", "sha256:zz", 1, 1}), "bad digest"},
+           {std::string(kMaxNameRecordBytes + 1, ' '), "too large"}}) {
+    auto bad = DecodeNameRecord(text, "a/b", "for 'a/b'");
+    ASSERT_FALSE(bad.ok()) << text.substr(0, 40);
+    EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(std::string(bad.status().message()).find(why), std::string::npos) << bad.status();
+  }
 }
 
 TEST(Sha256Test, IncrementalEqualsOneShot) {

@@ -17,6 +17,7 @@
 
 #include "common/json.h"
 #include "glue/store/fs_util.h"
+#include "glue/store/name_record.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::store {
@@ -25,7 +26,6 @@ namespace {
 constexpr size_t kChunk = 1 << 20;
 constexpr uint64_t kReadRange = 8ULL << 20;
 constexpr size_t kDefaultListMax = 1000;
-constexpr size_t kMaxRecordBytes = 64 * 1024;
 
 std::string_view Hex(std::string_view digest) { return digest.substr(kDigestPrefix.size()); }
 
@@ -293,7 +293,7 @@ Status S3Store::Touch(std::string_view digest) {
   return client_->Do(req).status();
 }
 
-StatusOr<BlobInfo> S3Store::PutBlob(const ReadFn& reader) {
+StatusOr<BlobInfo> S3Store::DoPutBlob(const ReadFn& reader) {
   const uint64_t part = client_->config().part_size;
   std::string mem;
   UniqueFd spool;
@@ -466,8 +466,7 @@ StatusOr<BlobInfo> S3Store::UploadMultipart(int fd, const std::string& key,
   return BlobInfo{digest, size};
 }
 
-StatusOr<std::unique_ptr<BlobReader>> S3Store::OpenBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<std::unique_ptr<BlobReader>> S3Store::DoOpenBlob(std::string_view digest) {
   S3Request req;
   req.method = "HEAD";
   req.key = BlobKey(digest);
@@ -480,16 +479,14 @@ StatusOr<std::unique_ptr<BlobReader>> S3Store::OpenBlob(std::string_view digest)
       client_.get(), req.key, std::string(digest), ContentLength(*r), Header(*r, "etag")));
 }
 
-StatusOr<BlobInfo> S3Store::StatBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<BlobInfo> S3Store::DoStatBlob(std::string_view digest) {
   uint64_t size = 0;
   ASSIGN_OR_RETURN(bool exists, Exists(BlobKey(digest), &size));
   if (!exists) return NotFoundError("no blob " + std::string(digest));
   return BlobInfo{std::string(digest), size};
 }
 
-Status S3Store::DeleteBlob(std::string_view digest) {
-  RETURN_IF_ERROR(ValidateDigest(digest));
+Status S3Store::DoDeleteBlob(std::string_view digest) {
   ASSIGN_OR_RETURN(bool exists, Exists(BlobKey(digest), nullptr));
   if (!exists) return NotFoundError("no blob " + std::string(digest));
   S3Request req;
@@ -512,9 +509,7 @@ Status CheckNameLength(const std::string& full, std::string_view key) {
 }
 }  // namespace
 
-StatusOr<ObjectInfo> S3Store::Link(std::string_view key, std::string_view digest) {
-  RETURN_IF_ERROR(ValidateKey(key));
-  RETURN_IF_ERROR(ValidateDigest(digest));
+StatusOr<ObjectInfo> S3Store::DoLink(std::string_view key, std::string_view digest) {
   const std::string name = NameKey(key);
   RETURN_IF_ERROR(CheckNameLength(name, key));
   uint64_t size = 0;
@@ -528,17 +523,12 @@ StatusOr<ObjectInfo> S3Store::Link(std::string_view key, std::string_view digest
   req.method = "PUT";
   req.key = name;
   req.headers["content-type"] = "application/json";
-  req.body = Json{{"key", info.key},
-                  {"digest", info.digest},
-                  {"size", info.size},
-                  {"created_micros", info.created_micros}}
-                 .dump();
+  req.body = EncodeNameRecord(info);
   RETURN_IF_ERROR(client_->Do(req).status());
   return info;
 }
 
-StatusOr<ObjectInfo> S3Store::Stat(std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+StatusOr<ObjectInfo> S3Store::DoStat(std::string_view key) {
   const std::string name = NameKey(key);
   RETURN_IF_ERROR(CheckNameLength(name, key));
   S3Request req;
@@ -548,29 +538,11 @@ StatusOr<ObjectInfo> S3Store::Stat(std::string_view key) {
     return NotFoundError("no object '" + std::string(key) + "'");
   }
   RETURN_IF_ERROR(r.status());
-  auto corrupt = [&](std::string_view why) {
-    return DataLossError("name record s3://" + client_->config().bucket + "/" + name +
-                         " is corrupt: " + std::string(why));
-  };
-  if (r->body.size() > kMaxRecordBytes) return corrupt("too large");
-  StatusOr<Json> json = ParseJson(r->body);
-  if (!json.ok() || !json->is_object()) return corrupt("not a JSON object");
-  ObjectInfo info;
-  try {
-    info.key = json->at("key").get<std::string>();
-    info.digest = json->at("digest").get<std::string>();
-    info.size = json->at("size").get<uint64_t>();
-    info.created_micros = json->at("created_micros").get<int64_t>();
-  } catch (const std::exception& e) {
-    return corrupt(e.what());
-  }
-  if (info.key != key) return corrupt("records key '" + info.key + "'");
-  if (!ValidateDigest(info.digest).ok()) return corrupt("bad digest");
-  return info;
+  return DecodeNameRecord(r->body, key, "s3://" + client_->config().bucket + "/" + name);
 }
 
-StatusOr<ListResult> S3Store::List(std::string_view prefix, std::string_view page_token,
-                                   size_t max_results) {
+StatusOr<ListResult> S3Store::DoList(std::string_view prefix, std::string_view page_token,
+                                     size_t max_results) {
   if (max_results == 0 || max_results > kDefaultListMax) max_results = kDefaultListMax;
   // Not every S3-compatible server lists in S3's binary key order (s3rver
   // walks its directory tree), so the names after the token are scanned
@@ -609,8 +581,7 @@ StatusOr<ListResult> S3Store::List(std::string_view prefix, std::string_view pag
   return result;
 }
 
-Status S3Store::Delete(std::string_view key) {
-  RETURN_IF_ERROR(ValidateKey(key));
+Status S3Store::DoDelete(std::string_view key) {
   const std::string name = NameKey(key);
   RETURN_IF_ERROR(CheckNameLength(name, key));
   ASSIGN_OR_RETURN(bool exists, Exists(name, nullptr));
@@ -621,7 +592,7 @@ Status S3Store::Delete(std::string_view key) {
   return client_->Do(req).status();
 }
 
-StatusOr<GcResult> S3Store::GarbageCollect(int64_t grace_micros) {
+StatusOr<GcResult> S3Store::DoGarbageCollect(int64_t grace_micros) {
   // Referenced digests. Any unreadable record aborts: never guess.
   // One scan of names/ (not List page by page, which rescans what is left).
   std::set<std::string> live;

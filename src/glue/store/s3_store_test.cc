@@ -194,8 +194,7 @@ TEST(S3Client, VirtualHostSigningMatchesTheS3ReferenceExamples) {
 // nobody here wrote) computes for the same request, path-style and
 // virtual-host, with awkward keys, query values and a session token.
 TEST(S3Client, SignaturesMatchBotocore) {
-  if (!HaveBoto3())
-    GTEST_SKIP() << "python3-boto3 is not installed (scripts/bootstrap installs it)";
+  TANDEM_REQUIRE_TOOL(HaveBoto3(), "python3-boto3");
   const std::string dir =
       (fs::temp_directory_path() / ("tandem-s3-sig-" + NewUlid(Clock::Real()))).string();
   fs::create_directories(dir);
@@ -644,8 +643,7 @@ TEST_F(S3ServerTest, UriHidesTheSecretAndKeysTooLongForThePrefixAreRefused) {
 // A client nobody here wrote (python3-boto3) reads what tandem wrote, and
 // tandem reads (and verifies) what boto3 wrote.
 TEST_F(S3ServerTest, CrossCheckWithBoto3) {
-  if (!HaveBoto3())
-    GTEST_SKIP() << "python3-boto3 is not installed (scripts/bootstrap installs it)";
+  TANDEM_REQUIRE_TOOL(HaveBoto3(), "python3-boto3");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const S3Config& c = store->client().config();

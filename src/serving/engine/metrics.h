@@ -1,5 +1,5 @@
-// The model server's Prometheus metrics, written by hand (text exposition
-// format 0.0.4): a handful of counters, gauges and histograms with lock-free
+// The model server's Prometheus metrics (text exposition format 0.0.4,
+// common/prometheus.h): a handful of counters, gauges and histograms with lock-free
 // updates on the request path. Label sets are per served model name (bounded:
 // only models the replica serves get one; requests for unknown models count
 // under model="").
@@ -18,31 +18,12 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/prometheus.h"
 
 namespace tandem::serving::engine {
 
-// A Prometheus histogram with fixed bucket upper bounds.
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> bounds);
-  void Observe(double value);
-  // Appends `name_bucket{labels,le=...}`, `name_sum`, `name_count` lines.
-  void Render(std::string& out, std::string_view name, std::string_view labels) const;
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
-  double sum() const { return sum_.load(std::memory_order_relaxed); }
-  const std::vector<double>& bounds() const { return bounds_; }
-  // Cumulative counts per bound, +Inf last (bounds().size() + 1 entries).
-  std::vector<uint64_t> CumulativeCounts() const;
-  // The upper bound of the bucket holding quantile q (0..1); 0 if empty,
-  // +Inf if it falls in the last bucket.
-  double Quantile(double q) const;
-
- private:
-  std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // non-cumulative, +Inf last
-  std::atomic<double> sum_{0};
-  std::atomic<uint64_t> count_{0};
-};
+using Histogram = prometheus::Histogram;
+using prometheus::EscapeLabel;
 
 // Why a request failed (the `reason` label).
 enum class FailureReason {
@@ -94,8 +75,5 @@ class ServingMetrics {
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_ ABSL_GUARDED_BY(mu_);
   std::array<std::atomic<uint64_t>, kNumFailureReasons> unrouted_{};
 };
-
-// Escapes a label value per the exposition format (\\, \", \n).
-std::string EscapeLabel(std::string_view value);
 
 }  // namespace tandem::serving::engine

@@ -56,7 +56,27 @@ struct Slot {
   int restarts = 0;
   int64_t next_start_us = 0;
   int64_t version = 0;
+  std::string reason;           // why not ready (ReplicaStatus::reason)
+  std::string reported_reason;  // the last reason sent as an event
 };
+
+// The last non-empty line of `path` (at most 300 characters), "" if none.
+std::string LastLine(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = std::max<std::streamoff>(0, size - 4096);
+  in.seekg(from);
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) {
+    tail.pop_back();
+  }
+  size_t nl = tail.rfind('\n');
+  std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
+  if (line.size() > 300) line = line.substr(0, 297) + "...";
+  return line;
+}
 
 struct Deployment {
   DeploymentSpec spec;
@@ -198,6 +218,7 @@ struct Fleet::Impl {
       LogError("cannot start replica",
                {{"deployment", d.spec.name}, {"error", std::string(pid.status().message())}});
       Backoff(s, now);
+      s.reason = "cannot start: " + std::string(pid.status().message());
       return;
     }
     s.pid = *pid;
@@ -246,7 +267,9 @@ struct Fleet::Impl {
     std::string base = "http://127.0.0.1:" + std::to_string(s.admin_port);
     auto r = client.Get(base + "/v2/health/ready", options.probe_timeout_ms);
     bool ready = r.ok() && r->status == 200;
+    if (!ready) LearnReason(base, d, s);
     if (ready) {
+      s.reason.clear();
       auto m = client.Get(base + "/v2/models/" + d.model_name, options.probe_timeout_ms);
       if (m.ok() && m->status == 200) {
         auto j = ParseJson(m->body);
@@ -258,6 +281,36 @@ struct Fleet::Impl {
       s.failures = 0;
     }
     s.ready = ready;
+  }
+
+  // A live replica that is not ready says why in its repository index (the
+  // load failure: target not found, a failed load or self-test).
+  void LearnReason(const std::string& base, const Deployment& d, Slot& s) {
+    http::ClientRequest req;
+    req.method = "POST";
+    req.url = base + "/v2/repository/index";
+    req.body = "{}";
+    req.headers["content-type"] = "application/json";
+    req.timeout_ms = options.probe_timeout_ms;
+    auto r = client.Do(req);
+    if (!r.ok() || r->status != 200) return;
+    auto j = ParseJson(r->body);
+    if (!j.ok() || !j->is_array()) return;
+    for (const Json& m : *j) {
+      if (!m.is_object() || m.value("name", "") != d.model_name) continue;
+      std::string reason = m.value("reason", "");
+      if (!reason.empty()) {
+        s.reason = m.value("state", "UNAVAILABLE") + ": " + reason;
+      }
+    }
+  }
+
+  // Sends a "ReplicaNotReady" change when the replica's reason changes.
+  void ReportReason(Slot& s, std::vector<std::pair<std::string, Json>>* changes) {
+    if (s.reason == s.reported_reason) return;
+    s.reported_reason = s.reason;
+    if (s.reason.empty()) return;
+    changes->push_back({"ReplicaNotReady", {{"replica", s.index}, {"reason", s.reason}}});
   }
 
   double InFlight(const Slot& s) {
@@ -301,11 +354,19 @@ struct Fleet::Impl {
         }
         if (now > s.stop_deadline_us) ::kill(s.pid, SIGKILL);
       } else if (s.pid > 0 && !alive) {
+        std::string last =
+            LastLine(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".log"));
         LogWarn("replica exited", {{"deployment", d.spec.name},
                                    {"index", std::to_string(s.index)},
-                                   {"pid", std::to_string(s.pid)}});
-        changes->push_back({"ReplicaCrashed", {{"replica", s.index}, {"pid", s.pid}}});
+                                   {"pid", std::to_string(s.pid)},
+                                   {"last_output", last}});
+        changes->push_back(
+            {"ReplicaCrashed", {{"replica", s.index}, {"pid", s.pid}, {"last_output", last}}});
         Backoff(s, now);
+        // Exits without becoming ready in between: a crash loop.
+        s.reason = s.failures >= 2 ? "crash loop (" + std::to_string(s.failures) +
+                                         " exits without becoming ready), last output: " + last
+                                   : "exited, last output: " + last;
         *dirty = true;
       }
       ++it;
@@ -319,9 +380,11 @@ struct Fleet::Impl {
           Spawn(d, s);
           *dirty = true;
         }
+        ReportReason(s, changes);
         continue;
       }
       Probe(d, s);
+      ReportReason(s, changes);
     }
     // 3. Autoscale on mean in-flight requests per ready replica.
     if (d.autoscaler) {
@@ -427,6 +490,7 @@ struct Fleet::Impl {
       r.admin_port = s.admin_port;
       r.restarts = s.restarts;
       r.adopted = s.adopted;
+      r.reason = r.ready || s.stopping ? "" : s.reason;
       if (r.ready) st.ready++;
       st.replicas.push_back(r);
     }
@@ -483,7 +547,8 @@ struct Fleet::Impl {
 Json ReplicaStatus::ToJson() const {
   return {{"index", index},           {"pid", pid},           {"state", state},
           {"ready", ready},           {"version", version},   {"generation", generation},
-          {"admin_port", admin_port}, {"restarts", restarts}, {"adopted", adopted}};
+          {"admin_port", admin_port}, {"restarts", restarts}, {"adopted", adopted},
+          {"reason", reason}};
 }
 
 Json DeploymentStatus::ToJson() const {

@@ -9,7 +9,9 @@
 // ready. State lives in the database (component "serving"), so a new Fleet
 // re-adopts the replicas a previous one started (pid + start time match)
 // instead of starting duplicates; replicas run in their own sessions and
-// outlive the control plane. Changes emit "Deployment State Change" events.
+// outlive the control plane. Changes emit "Deployment State Change" events,
+// including "ReplicaNotReady" with the reason whenever a replica's reason for
+// not being ready changes.
 //
 // Thread-safety: all public methods are thread-safe.
 #pragma once
@@ -55,6 +57,10 @@ struct ReplicaStatus {
   int admin_port = 0;
   int restarts = 0;
   bool adopted = false;  // started by an earlier control plane
+  // Why it is not ready ("" if ready or no cause known yet): the replica's
+  // own load failure (target not found, load or self-test failure), or for
+  // one that exited, its last output line and whether it is crash-looping.
+  std::string reason;
   Json ToJson() const;
 };
 

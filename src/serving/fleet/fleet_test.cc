@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/http_server.h"
 #include "glue/sql/database.h"
 #include "serving/fleet/replica_process.h"
 
@@ -159,6 +160,73 @@ TEST_F(FleetTest, CrashedReplicaIsRestartedAfterBackoff) {
   Pids(*f, "c");
   EXPECT_TRUE(restarted);
   ASSERT_TRUE(f->Delete("c").ok());
+}
+
+// A replica that exits at once (here: its port is taken) is restarted with
+// backoff, and the deployment says why it is not ready: its last output
+// line, and that it is crash-looping once it keeps exiting.
+TEST_F(FleetTest, CrashLoopingReplicaReportsItsLastOutput) {
+  std::ofstream(bin_, std::ios::trunc)
+      << "#!/bin/sh\necho 'starting'\n"
+      << "echo 'error: cannot bind 127.0.0.1:9: Address already in use' >&2\nexit 1\n";
+  FleetOptions o;
+  o.home = (dir_ / "home").string();
+  o.tandem_binary = bin_;
+  o.tick_ms = 3'600'000;
+  o.backoff_initial_ms = 1;
+  o.backoff_max_ms = 1;
+  auto f = Fleet::Open(o, *db_, nullptr, clock_);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->Apply(Spec("loop", 1)).ok());
+  std::string reason;
+  for (int i = 0; i < 500 && reason.find("crash loop") == std::string::npos; ++i) {
+    (*f)->Tick();
+    auto st = (*f)->Get("loop");
+    ASSERT_TRUE(st.ok());
+    ASSERT_EQ(st->replicas.size(), 1u);
+    reason = st->replicas[0].reason;
+    if (st->replicas[0].pid > 0) spawned_.push_back(static_cast<pid_t>(st->replicas[0].pid));
+    clock_.SleepMicros(10'000);
+  }
+  EXPECT_NE(reason.find("crash loop"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("cannot bind 127.0.0.1:9: Address already in use"), std::string::npos)
+      << reason;
+  auto st = (*f)->Get("loop");
+  EXPECT_EQ(st->replicas[0].ToJson()["reason"], reason);
+  EXPECT_EQ(st->ready, 0);
+}
+
+// A live replica that is not ready reports why in its repository index; the
+// fleet shows that reason per replica.
+TEST_F(FleetTest, NotReadyReplicaReportsItsLoadFailure) {
+  http::Server fake({});
+  fake.Route("GET", "/v2/health/ready",
+             [](http::Request&, http::Response& res) { res.Json(503, R"({"ready":false})"); });
+  fake.Route("POST", "/v2/repository/index", [](http::Request&, http::Response& res) {
+    res.Json(200, R"([{"name":"m","version":"","state":"UNAVAILABLE",)"
+                  R"("reason":"resolving m@champion: registered model 'm' not found"}])");
+  });
+  ASSERT_TRUE(fake.Start().ok());
+  // The fake replica writes its state file (pid + admin port) and stays up.
+  std::ofstream(bin_, std::ios::trunc) << R"(#!/bin/sh
+while [ "$1" != --state-file ]; do shift; done
+echo "{\"pid\":$$,\"port\":0,\"admin_port\":)"
+                                       << fake.port() << R"(}" > "$2"
+exec sleep 600
+)";
+  auto f = Make();
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->Apply(Spec("nr", 1)).ok());
+  std::string reason;
+  for (int i = 0; i < 500 && reason.empty(); ++i) {
+    f->Tick();
+    auto st = f->Get("nr");
+    ASSERT_TRUE(st.ok());
+    reason = st->replicas[0].reason;
+    if (st->replicas[0].pid > 0) spawned_.push_back(static_cast<pid_t>(st->replicas[0].pid));
+    if (reason.empty()) clock_.SleepMicros(10'000);
+  }
+  EXPECT_EQ(reason, "UNAVAILABLE: resolving m@champion: registered model 'm' not found");
 }
 
 }  // namespace

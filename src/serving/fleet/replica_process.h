@@ -14,11 +14,12 @@
 
 namespace tandem::serving::fleet {
 
-// posix_spawn()s argv[0] (an absolute path) with `argv`, in a new session
-// (setsid: it outlives the caller's process group), stdin /dev/null,
-// stdout+stderr appended to `log_path`, every other fd closed, default signal
-// dispositions and an empty signal mask. Returns its pid.
-StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path);
+// Starts argv[0] (an absolute path) with `argv` through common/subprocess.h,
+// in a new session (setsid: it outlives the caller's process group), stdin
+// /dev/null, stdout+stderr appended to `log_path`, no other descriptor,
+// default signal dispositions and an empty signal mask. Returns its pid.
+[[nodiscard]] StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
+                                            const std::string& log_path);
 
 // The process's start time (clock ticks since boot, /proc/PID/stat field 22);
 // NotFound if there is no such process or it is a zombie. Reaps `pid` first

@@ -4,14 +4,13 @@
 #include <unordered_map>
 
 #include "common/json.h"
+#include "common/version.h"
 #include "serving/server/tensor_codec.h"
 #include "serving/traffic/router.h"
 
 namespace tandem::serving::server {
 
 namespace {
-
-constexpr char kServerVersion[] = "0.1.0";
 
 engine::FailureReason ReasonFor(StatusCode code) {
   switch (code) {
@@ -187,7 +186,7 @@ void InferenceApi::Ready(http::Request&, http::Response& res) {
 void InferenceApi::ServerMetadata(http::Request&, http::Response& res) {
   JsonReply(res, 200,
             {{"name", options_.server_name},
-             {"version", kServerVersion},
+             {"version", std::string(Version())},
              {"extensions", {"binary_tensor_data", "model_repository"}}});
 }
 

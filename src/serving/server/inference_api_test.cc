@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "common/testing/test_server.h"
+#include "common/version.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::server {
@@ -116,6 +118,7 @@ TEST_F(InferenceApiTest, HealthReadinessAndMetadata) {
   auto server = ParseJson(h.Get("/v2").body);
   ASSERT_TRUE(server.ok());
   EXPECT_EQ((*server)["extensions"].size(), 2u);
+  EXPECT_EQ((*server)["version"], std::string(Version()));
   auto meta = h.Get("/v2/models/m");
   ASSERT_EQ(meta.status, 200) << meta.body;
   auto j = ParseJson(meta.body);
@@ -379,7 +382,7 @@ TEST_F(InferenceApiTest, ConcurrentBatchedRequestsMatchSingleRowPredictions) {
   EXPECT_NE(metrics.find("tandem_inference_requests_total{model=\"m\"} 320"), std::string::npos);
 }
 
-// The exposition passes `promtool check metrics` (when promtool is present).
+// The exposition passes `promtool check metrics`.
 TEST_F(InferenceApiTest, MetricsPassPromtool) {
   Harness h(engine::BatchOptions{8, 100, 64, 1});
   ASSERT_TRUE(h.manager.Load("m", 1, dir_->File("m")).ok());
@@ -400,7 +403,7 @@ TEST_F(InferenceApiTest, MetricsPassPromtool) {
         "tandem_replica_ready 1"}) {
     EXPECT_NE(m.body.find(needle), std::string::npos) << needle << "\n" << m.body;
   }
-  if (system("command -v promtool >/dev/null 2>&1") != 0) GTEST_SKIP() << "promtool not installed";
+  TANDEM_REQUIRE_TOOL(system("command -v promtool >/dev/null 2>&1") == 0, "promtool (prometheus)");
   testing::TempDir d;
   std::ofstream(d.File("metrics.txt")) << m.body;
   std::string cmd =

@@ -83,6 +83,7 @@ Status Replica::Start() {
   so.io_threads = options_.io_threads;
   so.worker_threads = options_.worker_threads;
   so.max_body_bytes = options_.max_body_bytes;
+  so.drain_idle_ms = options_.drain_idle_ms;
   server_ = std::make_unique<http::Server>(so);
   api_->RegisterRoutes(*server_);
   // A replica that shares its port with others (SO_REUSEPORT) joins the

@@ -5,8 +5,11 @@
 //
 // Lifecycle: Start() binds (live, not ready), loads the model, then turns
 // ready. Shutdown() turns not ready, waits drain_delay_ms (for load
-// balancers to notice), stops accepting, lets in-flight requests finish (up
-// to grace_ms), stops following and removes the follower's queue.
+// balancers to notice), stops accepting, answers in-flight and already-read
+// requests and the next request of each kept-alive connection with
+// `Connection: close` (up to grace_ms; idle connections get drain_idle_ms),
+// stops following and removes the follower's queue. A planned stop costs
+// clients nothing; a SIGKILL loses the requests in flight on the replica.
 //
 // Thread-safety: Start/Shutdown from one thread; accessors from any.
 #pragma once
@@ -61,6 +64,10 @@ struct ReplicaOptions {
   int64_t resync_interval_ms = 30'000;
   int64_t drain_delay_ms = 0;
   int64_t grace_ms = 30'000;
+  // While draining, an idle keep-alive connection gets this long to send one
+  // more request (answered with `Connection: close`) before it is closed, so
+  // that clients under steady load see no reset (http::ServerOptions).
+  int64_t drain_idle_ms = 2'000;
   // Shadow/canary policies for the served model (none by default); with a
   // model_dir the variants may be local packages too.
   traffic::TrafficPolicy traffic;

@@ -41,9 +41,17 @@ export function describe(e: unknown): string {
 // Subscribes to the bus' live stream (GET /api/v1/events/stream, NDJSON),
 // filtered server-side by an EventBridge `pattern`; reconnects after errors
 // from the last sequence number seen.
-export function useEvents(pattern: object | null, onEvent: (e: BusEvent) => void): string | undefined {
+// `onLive` says whether the stream is connected: events published once it is
+// true are delivered (the server fixes the stream's start when it answers).
+export function useEvents(
+  pattern: object | null,
+  onEvent: (e: BusEvent) => void,
+  onLive?: (live: boolean) => void,
+): string | undefined {
   const handler = useRef(onEvent);
   handler.current = onEvent;
+  const liveHandler = useRef(onLive);
+  liveHandler.current = onLive;
   const [error, setError] = useState<string>();
   const key = pattern === null ? null : JSON.stringify(pattern);
   useEffect(() => {
@@ -60,14 +68,18 @@ export function useEvents(pattern: object | null, onEvent: (e: BusEvent) => void
               handler.current(e);
             },
             ctl.signal,
+            () => liveHandler.current?.(true),
           );
+          liveHandler.current?.(false);
           setError(undefined);
         } catch (e) {
+          liveHandler.current?.(false);
           setError(describe(e));
           await new Promise((r) => setTimeout(r, 2000));
         }
       }
     };
+    liveHandler.current?.(false);
     void run();
     return () => ctl.abort();
   }, [key]);

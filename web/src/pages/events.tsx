@@ -25,10 +25,17 @@ export function Events() {
   const [events, setEvents] = useState<BusEvent[]>([]);
   const [paused, setPaused] = useState(false);
   const parsed = parsePattern(text);
-  const streamError = useEvents(paused ? null : applied, (e) => setEvents((list) => [e, ...list].slice(0, KEEP)));
+  const [live, setLive] = useState(false);
+  const streamError = useEvents(
+    paused ? null : applied,
+    (e) => setEvents((list) => [e, ...list].slice(0, KEEP)),
+    setLive,
+  );
   const apply = (e: Event) => {
     e.preventDefault();
     if (parsed.pattern) {
+      // A new pattern opens a new stream: not live until the server answers.
+      if (JSON.stringify(parsed.pattern) !== JSON.stringify(applied)) setLive(false);
       setApplied(parsed.pattern);
       setEvents([]);
       history.replaceState(null, '', '?pattern=' + encodeURIComponent(text));
@@ -47,7 +54,9 @@ export function Events() {
           <button type="button" onClick={() => setPaused(!paused)}>
             {paused ? 'Resume' : 'Pause'}
           </button>
-          <span class="muted">{paused ? 'paused' : 'live'} · {events.length} events since the filter was applied</span>
+          <span class="muted" data-testid="stream-state" data-state={paused ? 'paused' : live ? 'live' : 'connecting'}>
+            {paused ? 'paused' : live ? 'live' : 'connecting…'} · {events.length} events since the filter was applied
+          </span>
         </div>
         {parsed.error && <p class="error">{parsed.error}</p>}
       </form>

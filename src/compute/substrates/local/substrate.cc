@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,8 +13,11 @@
 #include <thread>
 
 #include "common/helper_programs.h"
+#include "common/log.h"
 #include "common/spec_fields.h"
+#include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
+#include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -27,38 +29,12 @@ namespace fs = std::filesystem;
 
 constexpr char kLostMessage[] = "runner vanished without a result";
 
-bool IsExecutable(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
-bool ValidJobId(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 std::optional<int64_t> ReadStarted(const std::string& dir) {
   auto text = runner::ReadFile(dir + "/" + runner::kStartedFile);
   if (!text || text->empty()) return std::nullopt;
   return std::strtoll(text->c_str(), nullptr, 10);
-}
-
-std::string Tail(const std::string& text, size_t n) {
-  std::string t = text.size() > n ? text.substr(text.size() - n) : text;
-  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-  return t;
 }
 
 // Status wrappers over the runner protocol's message-style errors.
@@ -95,7 +71,7 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   if (options.runner_path.empty()) {
     ASSIGN_OR_RETURN(options.runner_path, FindHelperProgram("tandem-job-runner"));
   }
-  if (!IsExecutable(options.runner_path)) {
+  if (!subprocess::IsExecutableFile(options.runner_path)) {
     return NotFoundError("tandem-job-runner not found or not executable at \"" +
                          options.runner_path + "\"");
   }
@@ -107,7 +83,7 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   std::string bwrap;
   if (options.sandbox != LocalSubstrateOptions::Sandbox::kOff) {
     if (!options.bwrap_path.empty()) {
-      if (IsExecutable(options.bwrap_path)) bwrap = options.bwrap_path;
+      if (subprocess::IsExecutableFile(options.bwrap_path)) bwrap = options.bwrap_path;
     } else {
       const char* path = std::getenv("PATH");
       bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
@@ -129,31 +105,7 @@ LocalSubstrate::LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_
     : options_(std::move(options)), bwrap_path_(std::move(bwrap_path)), capacity_cpus_(capacity) {}
 
 Status LocalSubstrate::Validate(const jobs::LaunchRequest& r) const {
-  if (!ValidJobId(r.job_id)) {
-    return InvalidArgumentError("job_id \"" + r.job_id +
-                                "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
-                                "with '.'");
-  }
-  if (r.attempt < 1) return InvalidArgumentError("attempt must be >= 1");
-  if (r.argv.empty() || r.argv[0].empty()) return InvalidArgumentError("argv is empty");
-  if (r.job_dir.empty() || r.job_dir[0] != '/') {
-    return InvalidArgumentError("job_dir \"" + r.job_dir + "\" must be an absolute path");
-  }
-  if (!IsDir(r.job_dir)) return NotFoundError("job_dir \"" + r.job_dir + "\" is not a directory");
-  if (r.log_path.empty() || r.log_path[0] != '/') {
-    return InvalidArgumentError("log_path \"" + r.log_path + "\" must be an absolute path");
-  }
-  if (!IsDir(fs::path(r.log_path).parent_path().string())) {
-    return NotFoundError("the directory of log_path \"" + r.log_path + "\" does not exist");
-  }
-  if (r.max_runtime_seconds <= 0) {
-    return InvalidArgumentError("max_runtime_seconds must be positive");
-  }
-  if (r.resources.memory_mb < 0) return InvalidArgumentError("resources.memory_mb must be >= 0");
-  if (!r.working_dir.empty() && r.working_dir[0] != '/') {
-    return InvalidArgumentError("working_dir \"" + r.working_dir + "\" must be an absolute path");
-  }
-  return OkStatus();
+  return jobs::ValidateLaunchRequest(r);
 }
 
 StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& request) {
@@ -190,39 +142,9 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
 }
 
 Status LocalSubstrate::Spawn(const std::string& state_dir) const {
-  std::string log = state_dir + "/" + runner::kRunnerLogFile;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  // The runner must not inherit the control plane's sockets or files.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string runner = options_.runner_path;
-  std::string arg = state_dir;
-  char* argv[] = {runner.data(), arg.data(), nullptr};
-  char* envp[] = {nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, runner.c_str(), &actions, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return InternalError("cannot start " + runner + ": " + std::strerror(rc));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
-  auto text = runner::ReadFile(log);
-  return InternalError("tandem-job-runner failed to start the job: " +
-                       Tail(text.value_or("no diagnostics"), 2000));
+  // A new session: the runner outlives the control plane's process group.
+  std::string error = runner::StartRunner(options_.runner_path, state_dir, /*new_session=*/true);
+  return error.empty() ? OkStatus() : InternalError(error);
 }
 
 StatusOr<std::string> LocalSubstrate::StateDir(const jobs::JobHandle& handle) const {
@@ -274,7 +196,12 @@ jobs::ExitInfo LocalSubstrate::MarkLost(const std::string& dir) const {
   e.started_micros = ReadStarted(dir).value_or(0);
   e.ended_micros = runner::WallMicros();
   // Later polls (and other control planes) see the same answer.
-  runner::WriteFileAtomic(dir + "/" + runner::kResultFile, runner::ExitInfoToJson(e).dump());
+  if (std::string error = runner::WriteFileAtomic(dir + "/" + runner::kResultFile,
+                                                  runner::ExitInfoToJson(e).dump());
+      !error.empty()) {
+    LogWarn("cannot record a lost job's result; later polls decide again",
+            {{"state_dir", dir}, {"error", error}});
+  }
   return e;
 }
 

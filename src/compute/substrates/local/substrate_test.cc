@@ -19,6 +19,7 @@
 #include <functional>
 #include <sstream>
 
+#include "common/testing/test_server.h"
 #include "compute/substrates/runner/protocol.h"
 #include "gtest/gtest.h"
 
@@ -69,7 +70,7 @@ class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     sandboxed_ = GetParam();
-    if (sandboxed_ && !HaveBwrap()) GTEST_SKIP() << "bubblewrap (bwrap) is not installed";
+    if (sandboxed_) TANDEM_REQUIRE_TOOL(HaveBwrap(), "bubblewrap (bwrap)");
     static std::atomic<int> counter{0};
     root_ = "/tmp/tandem-local-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
     fs::remove_all(root_);
@@ -242,7 +243,7 @@ TEST_P(LocalSubstrateTest, IgnoredSigtermIsFollowedBySigkillAfterGrace) {
 }
 
 TEST_P(LocalSubstrateTest, MemoryLimitKillsWithOutOfMemory) {
-  if (!HavePython()) GTEST_SKIP() << "python3 is not installed";
+  TANDEM_REQUIRE_TOOL(HavePython(), "/usr/bin/python3");
   jobs::LaunchRequest r = Request(
       {"/usr/bin/python3", "-c", "x = b'x' * (200 * 1024 * 1024)\nimport time\ntime.sleep(30)"});
   r.resources.memory_mb = 50;
@@ -319,7 +320,7 @@ TEST_P(LocalSubstrateTest, HugeOutputIsCappedWithoutBlockingTheJob) {
 }
 
 TEST_P(LocalSubstrateTest, MetersCpuAndMemoryOfTheTree) {
-  if (!HavePython()) GTEST_SKIP() << "python3 is not installed";
+  TANDEM_REQUIRE_TOOL(HavePython(), "/usr/bin/python3");
   // The busy work runs in a grandchild, so only tree-wide metering sees it.
   jobs::LaunchRequest r = Shell(
       "/usr/bin/python3 -c 'import time\nt = time.process_time()\n"
@@ -431,30 +432,26 @@ TEST_P(LocalSubstrateTest, BadRequestsAreRefusedByName) {
   EXPECT_FALSE(substrate_->StartedMicros(jobs::JobHandle{"local", root_ + "/nope"}).has_value());
 }
 
-// Cold start: Submit -> `started` marker (exec of the job, or of bwrap) and
-// -> the first line of user code (the job prints its own clock), 20 runs.
-TEST_P(LocalSubstrateTest, ColdStartIsTensOfMilliseconds) {
-  std::vector<int64_t> to_return, to_exec, to_user;
-  for (int i = 0; i < 20; ++i) {
+// The start and end times a job reports (what cold-start figures and
+// billing use) bracket the user's code: the start is taken once the exec
+// succeeded (after Submit was called), the end after the process exited (the
+// job prints its own clock, the same wall clock). How long a cold start takes
+// is a benchmark (bench/compute), not a test.
+TEST_P(LocalSubstrateTest, StartAndEndTimesBracketTheJob) {
+  for (int i = 0; i < 5; ++i) {
     jobs::LaunchRequest r = Request({"/bin/date", "+%s%6N"});
-    int64_t t0 = runner::WallMicros();
+    int64_t submitted = runner::WallMicros();
     jobs::JobHandle h = Submit(r);
-    to_return.push_back(runner::WallMicros() - t0);
     jobs::ExitInfo e = WaitDone(h);
+    int64_t done = runner::WallMicros();
     ASSERT_EQ(e.exit_code, 0) << e.message;
-    to_exec.push_back(e.started_micros - t0);
-    to_user.push_back(std::strtoll(Slurp(r.log_path).c_str(), nullptr, 10) - t0);
+    int64_t user_code = std::strtoll(Slurp(r.log_path).c_str(), nullptr, 10);
+    EXPECT_GE(e.started_micros, submitted) << "start time taken before Submit";
+    EXPECT_GE(user_code, submitted) << "user code ran before Submit";
+    EXPECT_LE(user_code, e.ended_micros) << "end time taken before the user's code ran";
+    EXPECT_LE(e.started_micros, e.ended_micros);
+    EXPECT_LE(e.ended_micros, done) << "end time taken after WaitDone returned";
   }
-  auto pct = [](std::vector<int64_t> v, double p) {
-    std::sort(v.begin(), v.end());
-    return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-  };
-  std::printf(
-      "cold start (%s): Submit returns p50 %.1f ms; submit->exec p50 %.1f ms p95 %.1f ms; "
-      "submit->user code p50 %.1f ms p95 %.1f ms\n",
-      sandboxed_ ? "sandboxed" : "direct", pct(to_return, 0.5) / 1e3, pct(to_exec, 0.5) / 1e3,
-      pct(to_exec, 0.95) / 1e3, pct(to_user, 0.5) / 1e3, pct(to_user, 0.95) / 1e3);
-  EXPECT_GT(pct(to_user, 0.5), 0);
 }
 
 // --- Sandbox-only behaviour ---------------------------------------------
@@ -479,7 +476,7 @@ TEST_P(SandboxTest, OptMlIsWritableAndTheRestReadOnly) {
 }
 
 TEST_P(SandboxTest, NetworkOnlyWhenAsked) {
-  if (!HavePython()) GTEST_SKIP() << "python3 is not installed";
+  TANDEM_REQUIRE_TOOL(HavePython(), "/usr/bin/python3");
   int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(sock, 0);
   sockaddr_in addr{};

@@ -52,26 +52,26 @@ struct ProcessIdentity {
 // The runner links neither absl nor tandem_common (loading ~25 shared
 // libraries would cost tens of ms of cold start), so these functions report
 // errors as a message (empty = success) instead of a Status; the substrate
-// wraps them.
+// wraps them. The message must be looked at ([[nodiscard]]).
 
 Json RunnerRequestToJson(const RunnerRequest& r);
-std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out);
+[[nodiscard]] std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out);
 
 Json ExitInfoToJson(const jobs::ExitInfo& e);
-std::string ExitInfoFromJson(const Json& j, jobs::ExitInfo* out);
+[[nodiscard]] std::string ExitInfoFromJson(const Json& j, jobs::ExitInfo* out);
 
 // Parses "Exited", "Signaled", ... (ExitKindName's output).
 std::optional<jobs::ExitKind> ParseExitKind(std::string_view name);
 
 Json ProcessIdentityToJson(const ProcessIdentity& p);
-std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out);
+[[nodiscard]] std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out);
 
 // Writes `contents` to `path` via a temp file in the same directory + rename.
-std::string WriteFileAtomic(const std::string& path, std::string_view contents);
+[[nodiscard]] std::string WriteFileAtomic(const std::string& path, std::string_view contents);
 // nullopt if `path` cannot be read.
 std::optional<std::string> ReadFile(const std::string& path);
 // ReadFile + parse; the error names the path.
-std::string ReadJsonFile(const std::string& path, Json* out);
+[[nodiscard]] std::string ReadJsonFile(const std::string& path, Json* out);
 
 // Microseconds since the Unix epoch (CLOCK_REALTIME).
 int64_t WallMicros();

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "common/subprocess_core.h"
 #include "compute/jobs/contract.h"
 
 namespace tandem::compute::runner {
@@ -18,18 +19,7 @@ static_assert(std::string_view(jobs::kSandboxBase).starts_with("/opt/") &&
               "the sandbox's mount points live in its /opt tmpfs");
 
 std::optional<std::string> FindBwrap(const std::string& path_env) {
-  std::istringstream in(path_env);
-  std::string dir;
-  while (std::getline(in, dir, ':')) {
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/bwrap";
-    struct stat st;
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-  }
-  return std::nullopt;
+  return subprocess::FindOnPath("bwrap", path_env);
 }
 
 std::string OwnDirectory() {

@@ -13,10 +13,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <sstream>
 
+#include "common/subprocess_core.h"
 #include "compute/jobs/contract.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -27,28 +29,6 @@ namespace {
 constexpr char kDefaultPath[] = "/usr/local/bin:/usr/bin:/bin";
 constexpr int64_t kKillRepeatMicros = 500'000;  // re-send SIGKILL to stragglers
 constexpr int64_t kFinalDrainMicros = 2'000'000;
-
-// Resolves argv[0] against the job's PATH, as execvp would (but with the
-// job's environment, not ours).
-std::string ResolveExecutable(const std::string& name,
-                              const std::map<std::string, std::string>& env) {
-  if (name.find('/') != std::string::npos) return name;
-  auto it = env.find("PATH");
-  std::istringstream in(it != env.end() ? it->second : kDefaultPath);
-  std::string dir;
-  while (std::getline(in, dir, ':')) {
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return name;  // exec fails with ENOENT and the job reports it
-}
-
-std::vector<char*> CStrings(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (std::string& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
 
 void WriteAll(int fd, const char* data, size_t n) {
   while (n > 0) {
@@ -104,74 +84,57 @@ std::string Supervisor::Prepare() {
       if (helpers.empty()) return "cannot tell where tandem's helper programs are";
       argv_[0] = helpers + "/" + argv_[0].substr(prefix.size());
     }
-    exec_path_ = ResolveExecutable(argv_[0], l.env);
+    // argv[0] against the job's PATH (not ours), as execvp would; a name not
+    // found stays as it is, and the exec fails with ENOENT naming it.
+    exec_path_ = argv_.empty() ? std::string() : argv_[0];
+    if (!exec_path_.empty() && exec_path_.find('/') == std::string::npos) {
+      auto path = l.env.find("PATH");
+      exec_path_ =
+          subprocess::FindOnPath(argv_[0], path != l.env.end() ? path->second : kDefaultPath)
+              .value_or(argv_[0]);
+    }
   }
   return "";
 }
 
 std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
-  int out[2], status[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0) {
-    return ExecFailure{2, errno};
-  }
-  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  std::vector<char*> argv = CStrings(argv_);
-  std::vector<char*> envp = CStrings(envp_);
-  const char* workdir =
-      req_.sandbox || req_.launch.working_dir.empty() ? nullptr : req_.launch.working_dir.c_str();
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Child: only async-signal-safe calls from here to exec.
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    dup2(devnull, 0);
-    dup2(out[1], 1);
-    dup2(out[1], 2);
-    ExecFailure f{1, 0};
-    if (workdir != nullptr && chdir(workdir) != 0) {
-      f.error = errno;
-    } else {
-      execve(exec_path_.c_str(), argv.data(), envp.data());
-      f = ExecFailure{2, errno};
-    }
-    ssize_t ignored = write(status[1], &f, sizeof(f));
-    (void)ignored;
-    _exit(127);
-  }
-  int fork_errno = errno;
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return ExecFailure{2, errno};
+  subprocess::SpawnOptions options;
+  options.program = exec_path_;
+  options.argv = argv_;
+  options.env = envp_;
+  if (!req_.sandbox) options.cwd = req_.launch.working_dir;
+  options.new_process_group = true;
+  options.kill_with_parent = true;
+  options.out = subprocess::Redirect::Fd(out[1]);
+  options.err = subprocess::Redirect::Fd(out[1]);
+  subprocess::SpawnFailure failure;
+  pid_t pid = subprocess::SpawnProcess(options, &failure);
   close(out[1]);
-  close(status[1]);
-  if (devnull >= 0) close(devnull);
   if (pid < 0) {
     close(out[0]);
-    close(status[0]);
-    return ExecFailure{2, fork_errno};
+    return ExecFailure{failure.stage == subprocess::SpawnStage::kChdir ? 1 : 2, failure.error};
   }
   setpgid(pid, pid);  // also in the child; whichever runs first wins
   job_pid_ = pid;
   pipe_fd_ = out[0];
   fcntl(pipe_fd_, F_SETFL, O_NONBLOCK);
-  ExecFailure f;
-  ssize_t n;
-  do {
-    n = read(status[0], &f, sizeof(f));
-  } while (n < 0 && errno == EINTR);
-  close(status[0]);
-  if (n == static_cast<ssize_t>(sizeof(f))) return f;
-  // EOF: the exec succeeded; user code is starting now.
+  // The exec succeeded; user code is starting now.
   started_micros_ = WallMicros();
   start_mono_ = MonotonicMicros();
-  WriteFileAtomic(state_dir_ + "/" + kStartedFile, std::to_string(started_micros_));
   ProcessIdentity job{pid, 0, pid};
   if (auto st = ReadProcStat(pid)) job.start_ticks = st->start_ticks;
-  WriteFileAtomic(state_dir_ + "/" + kJobFile, ProcessIdentityToJson(job).dump());
+  // Without these the control plane sees the job as not started and cannot
+  // reap its processes after a runner crash: say so in the runner's log (the
+  // substrate reports it), and run the job anyway.
+  for (const auto& [file, contents] :
+       {std::pair<const char*, std::string>{kStartedFile, std::to_string(started_micros_)},
+        {kJobFile, ProcessIdentityToJson(job).dump()}}) {
+    if (std::string e = WriteFileAtomic(state_dir_ + "/" + file, contents); !e.empty()) {
+      std::fprintf(stderr, "tandem-job-runner: %s\n", e.c_str());
+    }
+  }
   return std::nullopt;
 }
 

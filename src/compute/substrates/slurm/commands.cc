@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +10,8 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+
+#include "common/subprocess.h"
 
 extern char** environ;
 
@@ -112,12 +113,6 @@ class ProcessSlurmCommands final : public SlurmCommands {
       }
     }
     if (!options_.slurm_conf.empty()) env.push_back("SLURM_CONF=" + options_.slurm_conf);
-    std::vector<char*> cargv, cenv;
-    for (auto& a : args) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    for (auto& e : env) cenv.push_back(e.data());
-    cenv.push_back(nullptr);
-
     int out_pipe[2], err_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0)
       return InternalError("pipe: " + std::string(strerror(errno)));
@@ -126,31 +121,22 @@ class ProcessSlurmCommands final : public SlurmCommands {
       close(out_pipe[1]);
       return InternalError("pipe: " + std::string(strerror(errno)));
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = 0;
-    int rc = posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    subprocess::SpawnOptions spawn;
+    spawn.argv = args;
+    spawn.env = std::move(env);
+    spawn.search_path = true;
+    spawn.out = subprocess::Redirect::Fd(out_pipe[1]);
+    spawn.err = subprocess::Redirect::Fd(err_pipe[1]);
+    StatusOr<pid_t> spawned = subprocess::Spawn(spawn);
     close(out_pipe[1]);
     close(err_pipe[1]);
-    if (rc != 0) {
+    if (!spawned.ok()) {
       close(out_pipe[0]);
       close(err_pipe[0]);
-      return NotFoundError("cannot run " + args[0] + ": " + strerror(rc) +
-                           " (is Slurm's client installed and on $PATH?)");
+      return Status(spawned.status().code(), std::string(spawned.status().message()) +
+                                                 " (is Slurm's client installed and on $PATH?)");
     }
+    const pid_t pid = *spawned;
     CommandResult result;
     const Deadline deadline = Deadline::InMillis(
         options_.clock != nullptr ? *options_.clock : Clock::Real(), options_.timeout_ms);

@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -35,6 +34,7 @@
 #include <cstring>
 #include <string>
 
+#include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/supervisor.h"
 
@@ -78,39 +78,13 @@ int StepMain(const std::string& runner, const std::string& state_dir) {
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (sfd < 0) return Fail("signalfd: " + std::string(strerror(errno)));
 
-  std::string log = state_dir + "/" + runner::kRunnerLogFile;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::string r = runner, d = state_dir;
-  char* argv[] = {r.data(), d.data(), nullptr};
-  char* envp[] = {nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, runner.c_str(), &actions, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Fail("cannot start " + runner + ": " + strerror(rc));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string diag = runner::ReadFile(log).value_or("no diagnostics");
-    if (diag.size() > 2000) diag = diag.substr(diag.size() - 2000);
-    return Fail("tandem-job-runner failed to start the job: " + diag);
+  if (std::string e = runner::StartRunner(runner, state_dir, /*new_session=*/false); !e.empty()) {
+    return Fail(e);
   }
   // The runner's detached half is now our child (we are its subreaper).
   bool stop_pending = false;
   bool stopped = false;
+  int status = 0;
   while (true) {
     // Reap whatever has ended; done when nothing is left.
     bool any_left = true;

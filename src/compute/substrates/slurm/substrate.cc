@@ -11,7 +11,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/helper_programs.h"
+#include "common/log.h"
 #include "common/spec_fields.h"
+#include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -29,27 +31,7 @@ constexpr char kFromSlurmFile[] = "result_from_slurm";  // result.json was deriv
 // for its result.json to show up (shared filesystems cache attributes).
 constexpr int64_t kResultWaitMicros = 5'000'000;
 
-bool IsExecutable(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
-bool IsDir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
-bool ValidJobId(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool PlainWord(const std::string& s) {
   for (char c : s) {
@@ -144,11 +126,11 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
   if (options.step_path.empty()) {
     ASSIGN_OR_RETURN(options.step_path, FindHelperProgram("tandem-slurm-step"));
   }
-  if (!IsExecutable(options.runner_path)) {
+  if (!subprocess::IsExecutableFile(options.runner_path)) {
     return NotFoundError("tandem-job-runner not found or not executable at \"" +
                          options.runner_path + "\"");
   }
-  if (!IsExecutable(options.step_path)) {
+  if (!subprocess::IsExecutableFile(options.step_path)) {
     return NotFoundError("tandem-slurm-step not found or not executable at \"" + options.step_path +
                          "\"");
   }
@@ -182,7 +164,7 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
   std::string bwrap;
   if (options.sandbox != SlurmSubstrateOptions::Sandbox::kOff) {
     if (!options.bwrap_path.empty()) {
-      if (IsExecutable(options.bwrap_path)) bwrap = options.bwrap_path;
+      if (subprocess::IsExecutableFile(options.bwrap_path)) bwrap = options.bwrap_path;
     } else {
       const char* path = std::getenv("PATH");
       bwrap = runner::FindBwrap(path ? path : "/usr/local/bin:/usr/bin:/bin").value_or("");
@@ -280,29 +262,11 @@ StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::J
 }
 
 StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
-  if (!ValidJobId(r.job_id)) {
-    return InvalidArgumentError("job_id \"" + r.job_id +
-                                "\" must be 1-128 characters of [A-Za-z0-9._-], not starting "
-                                "with '.'");
-  }
-  if (r.attempt < 1) return InvalidArgumentError("attempt must be >= 1");
-  if (r.argv.empty() || r.argv[0].empty()) return InvalidArgumentError("argv is empty");
-  if (r.job_dir.empty() || r.job_dir[0] != '/') {
-    return InvalidArgumentError("job_dir \"" + r.job_dir + "\" must be an absolute path");
-  }
-  if (!IsDir(r.job_dir)) return NotFoundError("job_dir \"" + r.job_dir + "\" is not a directory");
-  if (r.log_path.empty() || r.log_path[0] != '/' || !PlainWord(r.log_path)) {
+  RETURN_IF_ERROR(jobs::ValidateLaunchRequest(r));
+  // The batch script names the log path unquoted.
+  if (!PlainWord(r.log_path)) {
     return InvalidArgumentError("log_path \"" + r.log_path +
                                 "\" must be an absolute path without spaces or quotes");
-  }
-  if (!IsDir(fs::path(r.log_path).parent_path().string())) {
-    return NotFoundError("the directory of log_path \"" + r.log_path + "\" does not exist");
-  }
-  if (r.max_runtime_seconds <= 0)
-    return InvalidArgumentError("max_runtime_seconds must be positive");
-  if (r.resources.memory_mb < 0) return InvalidArgumentError("resources.memory_mb must be >= 0");
-  if (!r.working_dir.empty() && r.working_dir[0] != '/') {
-    return InvalidArgumentError("working_dir \"" + r.working_dir + "\" must be an absolute path");
   }
   std::string root = options_.state_root.empty()
                          ? (fs::path(r.job_dir).parent_path() / ".slurm").string()
@@ -352,7 +316,10 @@ StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
   }
   auto id = ParseSbatchParsable(ran->out);
   if (!id.ok()) return fail(id.status());  // queued or not, we cannot know which job it is
-  runner::WriteFileAtomic(dir + "/" + kSlurmIdFile, *id + "\n");
+  if (std::string e = runner::WriteFileAtomic(dir + "/" + kSlurmIdFile, *id + "\n"); !e.empty()) {
+    // Only a note for people reading the state directory; the handle has the id.
+    LogWarn("cannot record the Slurm job id", {{"slurm_job_id", *id}, {"error", e}});
+  }
   return jobs::JobHandle{"slurm", *id + ":" + dir};
 }
 
@@ -509,8 +476,15 @@ StatusOr<std::optional<jobs::ExitInfo>> SlurmSubstrate::Poll(const jobs::JobHand
   std::string log = runner::ReadFile(dir + "/" + runner::kRunnerLogFile).value_or("");
   if (!log.empty()) ended->message += "; runner: " + Tail(log, 500);
   // Later polls (and other control planes) see the same answer.
-  runner::WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
-  runner::WriteFileAtomic(dir + "/" + runner::kResultFile, runner::ExitInfoToJson(*ended).dump());
+  std::string e = runner::WriteFileAtomic(dir + "/" + kFromSlurmFile, "");
+  if (e.empty()) {
+    e = runner::WriteFileAtomic(dir + "/" + runner::kResultFile,
+                                runner::ExitInfoToJson(*ended).dump());
+  }
+  if (!e.empty()) {
+    LogWarn("cannot record a Slurm job's result; later polls ask Slurm again",
+            {{"slurm_job_id", h.slurm_id}, {"error", e}});
+  }
   absl::MutexLock lock(&mu_);
   cache_.erase(h.slurm_id);
   return ended;

@@ -133,6 +133,8 @@ TEST_P(EventBusConformanceTest, ReceiveThenDeleteRemovesTheMessage) {
   ASSERT_OK(bus_->CreateQueue("q"));
   ASSERT_OK(bus_->PutRule("all", P(R"({"source": [{"exists": true}]})"), "q"));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(bus_->Publish(Ev("s", "t", {{"i", i}})).ok());
+  const int64_t published_ms = clock_.NowMillis();
+  clock_.Advance(5'000 * kMs);
   auto first = bus_->Receive("q", ReceiveOptions{.max_messages = 2});
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->size(), 2u);
@@ -140,6 +142,8 @@ TEST_P(EventBusConformanceTest, ReceiveThenDeleteRemovesTheMessage) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->visible, 1);
   EXPECT_EQ(info->in_flight, 2);
+  // The one left has waited since it was published (the queue's oldest age).
+  EXPECT_EQ(info->oldest_visible_ms, published_ms);
   for (const auto& m : *first) ASSERT_OK(bus_->DeleteMessage("q", m.receipt_handle));
   auto rest = MustReceive(*bus_, "q");
   ASSERT_EQ(rest.size(), 1u);
@@ -149,6 +153,7 @@ TEST_P(EventBusConformanceTest, ReceiveThenDeleteRemovesTheMessage) {
   EXPECT_TRUE(MustReceive(*bus_, "q").empty());
   info = bus_->GetQueue("q");
   EXPECT_EQ(info->visible + info->in_flight + info->delayed, 0);
+  EXPECT_EQ(info->oldest_visible_ms, 0);
   EXPECT_EQ(bus_->DeleteMessage("q", "garbage").code(), StatusCode::kInvalidArgument);
 }
 

@@ -346,6 +346,11 @@ TEST_P(ObjectStoreConformanceTest, MalformedDigestsAreInvalidArgument) {
   }
 }
 
+TEST_P(ObjectStoreConformanceTest, NegativeGraceIsInvalidArgument) {
+  ASSERT_TRUE(store_->PutBlobFromString("unreferenced").ok());
+  EXPECT_EQ(store_->GarbageCollect(-1).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_P(ObjectStoreConformanceTest, FailingInputStoresNothing) {
   int calls = 0;
   ReadFn failing = [&](char* buf, size_t n) -> StatusOr<size_t> {

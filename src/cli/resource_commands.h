@@ -1,0 +1,61 @@
+// What the per-resource command files (jobs, transform, tune, ...) share:
+// reading and preparing a spec file before it is sent, and the shapes of
+// their run/get/stop/wait commands.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "cli/api_client.h"
+#include "cli/context.h"
+#include "cli/output.h"
+#include "cli/progress.h"
+#include "common/json.h"
+#include "common/status.h"
+
+namespace tandem::cli {
+
+// Completed, Failed and Stopped end a job, transform or tuning job.
+bool IsTerminalState(std::string_view state);
+
+// A spec value that names a local path: absolute, file://, or relative and
+// existing next to the spec file becomes an absolute path. Store keys,
+// digests and other URIs stay as they are.
+std::string ResolveLocal(const std::string& value, const std::filesystem::path& spec_dir);
+
+// Reads a YAML or JSON spec file that must be a mapping ("a <kind> must be a
+// mapping"); NotFound when there is no such file.
+StatusOr<Json> ReadSpecFile(const std::string& file, std::string_view kind);
+
+// Prepares the training-job fields of `job` (a job spec, or a tuning spec's
+// training_job) read from a file in `spec_dir`: local input paths become
+// absolute, a local source_dir is packed and uploaded to the store
+// (jobs/uploads/<id>/source.tar.gz) and replaced by its key. `field` prefixes
+// error messages ("training_job.").
+Status PrepareJobFields(ApiClient& client, Json& job, const std::filesystem::path& spec_dir,
+                        std::string_view field = "");
+
+// What `run` prints for what it created: the `key` field alone for tables,
+// the whole object otherwise.
+void PrintCreated(std::ostream& out, Format format, const Json& created, const std::string& key);
+
+// GETs `path` every 250 ms, showing summary(object) in `progress`, until the
+// object's state ends; returns the last object.
+StatusOr<Json> PollUntilEnded(ApiClient& client, const std::string& path, Progress& progress,
+                              const std::function<std::string(const Json&)>& summary);
+
+// OkStatus for Completed, else FailedPrecondition "<what> <id> <state>[:
+// <failure_reason>]".
+Status Outcome(std::string_view what, const std::string& id, const Json& object);
+
+// Adds `<name> ID` that calls METHOD on path(ID) and prints the answer
+// (`table` prints it for tables when given, else the object).
+void AddObjectCommand(CLI::App* parent, Context& ctx, const std::string& name,
+                      const std::string& help, const std::string& method,
+                      const std::string& arg_help, const std::string& footer,
+                      std::function<std::string(const std::string&)> path,
+                      std::function<void(const std::string& id, const Json&)> table = nullptr);
+
+}  // namespace tandem::cli

@@ -1,0 +1,16 @@
+// Starting tandem-job-runner for one job attempt: what the local substrate and
+// tandem-slurm-step both do. The runner detaches and exits 0 once the job is
+// under way; its own stderr goes to STATE_DIR/runner.log.
+#pragma once
+
+#include <string>
+
+namespace tandem::compute::runner {
+
+// Runs `runner_path STATE_DIR` (empty environment, stdin/stdout /dev/null, in
+// a new session when asked) and waits for it to detach. "" on success, else
+// why not, with the tail of runner.log.
+[[nodiscard]] std::string StartRunner(const std::string& runner_path, const std::string& state_dir,
+                                      bool new_session);
+
+}  // namespace tandem::compute::runner
