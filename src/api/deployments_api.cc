@@ -14,8 +14,7 @@ Status NoFleet() { return UnavailableError("the serving fleet is not running"); 
 // forever: refuse it (NotFound -> 404 naming it). Only a definite answer
 // refuses; a registry that cannot answer now does not block the apply (the
 // replicas follow the target and report why they are not ready).
-Status CheckModelsExist(registry::ModelRegistry* registry,
-                        const serving::fleet::DeploymentSpec& spec) {
+Status CheckModelsExist(registry::ModelRegistry* registry, const serving::fleet::DeploymentSpec& spec) {
   if (registry == nullptr) return OkStatus();
   std::vector<std::pair<std::string, std::string>> refs = {{"model", spec.model}};
   if (spec.traffic.shadow) refs.push_back({"shadow.model", spec.traffic.shadow->model});

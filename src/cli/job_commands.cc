@@ -224,13 +224,12 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
     });
   });
 
-  AddObjectCommand(
-      jobs, ctx, "stop", "Stop a job (SIGTERM, grace period, SIGKILL)", "POST", "Job id",
-      "Example:\n  tandem jobs stop JOB_ID",
-      [](const std::string& id) { return JobPath(id) + "/stop"; },
-      [](const std::string& id, const Json& job) {
-        std::cout << id << " " << job.value("state", "") << std::endl;
-      });
+  AddObjectCommand(jobs, ctx, "stop", "Stop a job (SIGTERM, grace period, SIGKILL)", "POST",
+                   "Job id", "Example:\n  tandem jobs stop JOB_ID",
+                   [](const std::string& id) { return JobPath(id) + "/stop"; },
+                   [](const std::string& id, const Json& job) {
+                     std::cout << id << " " << job.value("state", "") << std::endl;
+                   });
 
   auto spend = jobs->add_subcommand("spend", "Metered usage and cost per team");
   spend->footer("Example:\n  tandem jobs spend -o json");

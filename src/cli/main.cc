@@ -2,8 +2,8 @@
 #include <cstdlib>
 
 #include "cli/context.h"
-#include "cli/unknown_command.h"
 #include "common/version.h"
+#include "cli/unknown_command.h"
 
 namespace tandem::cli {
 

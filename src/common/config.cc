@@ -44,22 +44,20 @@ Status ParseListen(const std::string& listen, Config& c) {
 Status ApplyDocument(const Json& doc, Config& c) {
   // The last five are modules' own sections (in Config::raw); `serving` and
   // `images` are reserved: accepted, read by nothing yet.
-  static const std::set<std::string> kKnown = {"listen",    "database",    "store",    "bus",
-                                               "log_level", "max_body_mb", "compute",  "serving",
-                                               "pricing",   "images",      "notebooks"};
+  static const std::set<std::string> kKnown = {
+      "listen", "database", "store", "bus", "log_level", "max_body_mb",
+      "compute", "serving", "pricing", "images", "notebooks"};
   if (doc.is_null()) return OkStatus();
   if (!doc.is_object()) return InvalidArgumentError("tandem.yaml must be a mapping");
   for (const auto& [k, v] : doc.items()) {
     if (!kKnown.count(k)) return InvalidArgumentError("tandem.yaml: unknown key '" + k + "'");
   }
   if (doc.contains("listen")) {
-    if (!doc["listen"].is_string())
-      return InvalidArgumentError("tandem.yaml: 'listen' must be a string");
+    if (!doc["listen"].is_string()) return InvalidArgumentError("tandem.yaml: 'listen' must be a string");
     RETURN_IF_ERROR(ParseListen(doc["listen"].get<std::string>(), c));
   }
-  for (auto [key, field] :
-       {std::pair{"database", &c.database_uri}, std::pair{"store", &c.store_uri},
-        std::pair{"bus", &c.bus_uri}, std::pair{"log_level", &c.log_level}}) {
+  for (auto [key, field] : {std::pair{"database", &c.database_uri}, std::pair{"store", &c.store_uri},
+                            std::pair{"bus", &c.bus_uri}, std::pair{"log_level", &c.log_level}}) {
     if (!doc.contains(key)) continue;
     if (!doc[key].is_string()) {
       return InvalidArgumentError(std::string("tandem.yaml: '") + key + "' must be a string");

@@ -20,15 +20,15 @@
 namespace tandem {
 
 struct Config {
-  std::string home;  // state directory (absolute)
+  std::string home;             // state directory (absolute)
   std::string listen_host = "127.0.0.1";
   int port = 7070;
-  std::string database_uri;  // default sqlite://<home>/tandem.db
-  std::string store_uri;     // default file://<home>/store
-  std::string bus_uri;       // default: same as database_uri
+  std::string database_uri;     // default sqlite://<home>/tandem.db
+  std::string store_uri;        // default file://<home>/store
+  std::string bus_uri;          // default: same as database_uri
   std::string log_level = "info";
   int64_t max_body_bytes = int64_t{1} << 30;
-  Json raw = Json::object();  // the whole document: modules read their own sections
+  Json raw = Json::object();    // the whole document: modules read their own sections
 };
 
 // Environment lookup, injectable for tests.

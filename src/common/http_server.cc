@@ -711,8 +711,8 @@ void Server::Stop(int64_t grace_ms) {
   c.work.reset();
   {
     absl::MutexLock lock(&c.mu);
-    const absl::Time until = absl::Now() + absl::Seconds(1);
-    while (!c.sessions.empty() && !c.cv.WaitWithDeadline(&c.mu, until)) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(1);
+    while (!c.sessions.empty() && !c.cv.WaitWithDeadline(&c.mu, deadline)) {
     }
   }
   c.io->stop();

@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "common/prometheus.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::serving::engine {
 

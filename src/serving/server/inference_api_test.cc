@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "common/http_client.h"
-#include "common/testing/test_server.h"
 #include "common/version.h"
+#include "common/testing/test_server.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::server {

@@ -14,10 +14,10 @@
 
 #include "common/helper_programs.h"
 #include "common/log.h"
-#include "common/spec_fields.h"
 #include "common/subprocess.h"
-#include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/launch.h"
+#include "common/spec_fields.h"
+#include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
