@@ -13,7 +13,7 @@ std::vector<double> LatencyBounds() {
 void HttpMetrics::Observe(const http::RequestRecord& record) {
   std::string route(record.route);
   std::string method = route.empty() ? "" : std::string(record.method);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Route& r = routes_[{method, route}];
   if (!r.seconds) r.seconds = std::make_unique<prometheus::Histogram>(LatencyBounds());
   r.by_code[record.status]++;
@@ -25,7 +25,7 @@ void HttpMetrics::Render(std::string& out) const {
   using prometheus::Header;
   using prometheus::Label;
   using prometheus::Sample;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto labels = [](const std::pair<std::string, std::string>& key) {
     return Label("method", key.first) + "," + Label("route", key.second);
   };

@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
 #include "common/http_server.h"
 #include "common/prometheus.h"
 
@@ -36,8 +36,9 @@ class HttpMetrics {
     uint64_t errors = 0;
     std::unique_ptr<prometheus::Histogram> seconds;
   };
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, Route> routes_;  // (method, route)
+  mutable absl::Mutex mu_;
+  // By (method, route).
+  std::map<std::pair<std::string, std::string>, Route> routes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::api

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/http_router.h"
 #include "common/http_status.h"
 #include "common/json.h"
@@ -98,7 +99,7 @@ struct ServerCore {
   void CloseAcceptor();
   std::vector<std::shared_ptr<Session>> LiveSessions();
   // Waits (under mu) until no session is left or `deadline` passes.
-  void WaitForSessions(std::chrono::steady_clock::time_point deadline);
+  void WaitForSessions(const Deadline& deadline) ABSL_LOCKS_EXCLUDED(mu);
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -211,7 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
     SetBusy(true);
     req_.method.clear();  // a request that fails before its head is read has none
     route_ = nullptr;
-    request_start_ = std::chrono::steady_clock::now();
+    request_start_us_ = Clock::Real().MonotonicMicros();
     head_request_ = false;
     parser_.emplace();
     // Checked per route after the header (not boost::none: Beast 1.74 compares
@@ -247,7 +248,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) return FailRead(ec);
-    request_start_ = std::chrono::steady_clock::now();
+    request_start_us_ = Clock::Real().MonotonicMicros();
     auto& msg = parser_->get();
     keep_alive_req_ = msg.keep_alive();
 
@@ -382,9 +383,7 @@ class Session : public std::enable_shared_from_this<Session> {
     rec.method = req_.method;
     rec.route = route_ != nullptr ? *route_ : kNone;
     rec.status = status;
-    rec.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - request_start_)
-                          .count();
+    rec.duration_us = Clock::Real().MonotonicMicros() - request_start_us_;
     core_->options.observer(rec);
     route_ = nullptr;
   }
@@ -502,11 +501,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_req_ = true;
   bool keep_alive_ = true;
   bool head_request_ = false;
-  bool linger_ = false;  // input left unread: drain before closing
+  bool linger_ = false;     // input left unread: drain before closing
   bool streaming_ = false;  // the response is a stream (StartStream)
   bool ending_ = false;     // the server is stopping: finish the stream now
   int64_t limit_ = 0;
-  std::chrono::steady_clock::time_point request_start_{};
+  int64_t request_start_us_ = 0;        // monotonic
   const std::string* route_ = nullptr;  // the matched pattern (owned by the router)
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
@@ -553,10 +552,10 @@ void ServerCore::CloseAcceptor() {
   acceptor->close(ec);
 }
 
-void ServerCore::WaitForSessions(std::chrono::steady_clock::time_point deadline) {
+void ServerCore::WaitForSessions(const Deadline& deadline) {
   absl::MutexLock lock(&mu);
-  const absl::Time until = absl::Now() + absl::FromChrono(deadline - std::chrono::steady_clock::now());
-  while (!sessions.empty() && !cv.WaitWithDeadline(&mu, until)) {
+  while (!sessions.empty() && !deadline.Expired()) {
+    cv.WaitWithTimeout(&mu, absl::Milliseconds(deadline.SliceMillis(100)));
   }
 }
 
@@ -688,9 +687,10 @@ void Server::Stop(int64_t grace_ms) {
   if (!c.started || c.stopped) return;
   c.stopped = true;
   c.stopping.store(true);
-  auto start = std::chrono::steady_clock::now();
   grace_ms = std::max<int64_t>(grace_ms, 0);
   int64_t idle_ms = std::clamp<int64_t>(c.options.drain_idle_ms, 0, grace_ms);
+  const Deadline idle_deadline = Deadline::InMillis(Clock::Real(), idle_ms);
+  const Deadline grace_deadline = Deadline::InMillis(Clock::Real(), grace_ms);
   // The listener first (and synchronously), so that clients reconnecting
   // after a `Connection: close` reach another server sharing the port.
   std::promise<void> closed;
@@ -701,10 +701,10 @@ void Server::Stop(int64_t grace_ms) {
   closed.get_future().wait();
   for (auto& s : c.LiveSessions()) s->Shutdown(/*close_idle=*/idle_ms == 0);
   if (idle_ms > 0) {
-    c.WaitForSessions(start + std::chrono::milliseconds(idle_ms));
+    c.WaitForSessions(idle_deadline);
     for (auto& s : c.LiveSessions()) s->Shutdown(/*close_idle=*/true);
   }
-  c.WaitForSessions(start + std::chrono::milliseconds(grace_ms));
+  c.WaitForSessions(grace_deadline);
   for (auto& s : c.LiveSessions()) s->ForceClose();
   // Handlers must return (streams see cancelled()); then drain the I/O.
   c.workers->join();
