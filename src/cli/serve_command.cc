@@ -135,6 +135,9 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--port", f->replica.port, "Port to bind (default 8080, 0 = any free port)");
   serve->add_flag("--reuse-port", f->replica.reuse_port,
                   "SO_REUSEPORT: several replicas share one port");
+  serve->add_option("--listen-fd", f->replica.listen_fd,
+                    "Accept on this inherited listening socket (shared by a supervisor's "
+                    "replicas; --host/--port unused)");
   serve->add_option("--admin-port", f->replica.admin_port,
                     "Also serve on this private port (0 = any) for per-replica probes");
   serve->add_option("--state-file", f->state_file,

@@ -6,12 +6,17 @@
 //     response is posted back to the session's strand to be written.
 //   - Shutdown: ServerCore tracks sessions and how many are busy (between
 //     the first byte of a request and the end of its response). Stop() closes
-//     the listener (after accepting what the kernel already queued on it),
+//     the listener (after accepting what the kernel already queued on it,
+//     unless the socket is shared through ServerOptions::listen_fd),
 //     ends streams, lets each connection finish its request with
 //     `Connection: close` (idle ones get drain_idle_ms to send one), and
 //     waits for the sessions to go up to the grace period before closing
 //     what is left.
 #include "common/http_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -543,7 +548,9 @@ void ServerCore::StartSession(tcp::socket socket) {
 
 void ServerCore::CloseAcceptor() {
   beast::error_code ec;
-  acceptor->non_blocking(true, ec);
+  // A shared socket stays open in the other servers: what is queued is theirs.
+  if (options.listen_fd >= 0) ec = asio::error::operation_aborted;
+  if (!ec) acceptor->non_blocking(true, ec);
   while (!ec) {
     tcp::socket socket(asio::make_strand(*io));
     acceptor->accept(socket, ec);
@@ -658,18 +665,42 @@ StatusOr<int> Server::Start() {
     c.io.reset();
     return s;
   };
-  c.acceptor->open(endpoint.protocol(), ec);
-  if (ec) return fail("open socket for");
-  c.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (o.reuse_port) {
-    using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-    c.acceptor->set_option(reuse_port(true), ec);
-    if (ec) return fail("set SO_REUSEPORT on");
+  if (o.listen_fd >= 0) {
+    where = "listening socket " + std::to_string(o.listen_fd);
+    int fd = ::fcntl(o.listen_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+      ec.assign(errno, boost::system::system_category());
+      return fail("use");
+    }
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
+      ::close(fd);
+      ec = asio::error::invalid_argument;
+      return fail("accept on (not a listening TCP socket)");
+    }
+    sockaddr_storage addr{};
+    len = sizeof(addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    c.acceptor->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return fail("use");
+    }
+  } else {
+    c.acceptor->open(endpoint.protocol(), ec);
+    if (ec) return fail("open socket for");
+    c.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (o.reuse_port) {
+      using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+      c.acceptor->set_option(reuse_port(true), ec);
+      if (ec) return fail("set SO_REUSEPORT on");
+    }
+    c.acceptor->bind(endpoint, ec);
+    if (ec) return fail("bind");
+    c.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen on");
   }
-  c.acceptor->bind(endpoint, ec);
-  if (ec) return fail("bind");
-  c.acceptor->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return fail("listen on");
   c.port = c.acceptor->local_endpoint(ec).port();
 
   c.started = true;

@@ -95,6 +95,14 @@ struct ServerOptions {
   int64_t read_timeout_ms = 30'000;   // whole request must arrive within this
   int64_t idle_timeout_ms = 60'000;   // keep-alive connections idle longer are closed
   bool reuse_port = false;            // SO_REUSEPORT (serving replicas)
+  // An already listening socket to accept on instead of binding host:port
+  // (the server works on its own duplicate; the caller keeps `listen_fd`).
+  // Several servers, in several processes, may share one such socket: they
+  // accept from its one queue, and a stopping server just stops accepting,
+  // leaving what is queued to the others. Closing one socket of a
+  // SO_REUSEPORT group instead resets the connections the kernel had
+  // already queued on it, which a client sees as a failed request.
+  int listen_fd = -1;
   // On Stop(): how long an idle keep-alive connection may still send one more
   // request (answered, marked `Connection: close`) before it is closed.
   // 0 closes idle connections at once, so a request a client sends at that

@@ -600,6 +600,66 @@ TEST(HttpServerTest, BindConflictIsUnavailableAndReusePortShares) {
   EXPECT_TRUE(b.Start().ok());
 }
 
+// Servers sharing one listening socket (a supervisor's, inherited by its
+// replicas): a stopping server leaves the socket open and its queue to the
+// others, so a client connecting at that moment is answered by the next
+// server instead of being reset (what closing one socket of a SO_REUSEPORT
+// group does to the connections the kernel queued on it).
+TEST(HttpServerTest, ServersSharingAListeningSocketHandOverOnStop) {
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(l, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(l, 16), 0);
+  ASSERT_EQ(::getsockname(l, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  auto named = [](std::string name) {
+    return [name](const Request&, Response& r) { r.Text(200, name); };
+  };
+
+  ServerOptions o;
+  o.listen_fd = l;
+  o.port = 1;  // unused with listen_fd
+  Server a(o);
+  a.Route("GET", "/who", named("a"));
+  auto pa = a.Start();
+  ASSERT_TRUE(pa.ok()) << pa.status();
+  EXPECT_EQ(*pa, port);
+  RawConn first(port);
+  first.Send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string resp = first.ReadResponse();
+  EXPECT_NE(resp.find("\r\n\r\na"), std::string::npos) << resp;
+  a.Stop(1000);
+
+  // No server accepts now; the socket still listens, so the connection waits in its queue.
+  RawConn waiting(port);
+  ASSERT_TRUE(waiting.connected());
+  waiting.Send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
+  Server b(o);
+  b.Route("GET", "/who", named("b"));
+  ASSERT_TRUE(b.Start().ok());
+  resp = waiting.ReadResponse();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+  EXPECT_NE(resp.find("\r\n\r\nb"), std::string::npos) << resp;
+  b.Stop(1000);
+  ::close(l);
+
+  // A descriptor that is not a listening socket is refused, naming it.
+  int plain = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ServerOptions bad;
+  bad.listen_fd = plain;
+  Server c(bad);
+  auto pc = c.Start();
+  EXPECT_EQ(pc.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(std::string(pc.status().message()).find("not a listening TCP socket"),
+            std::string::npos)
+      << pc.status();
+  ::close(plain);
+}
+
 TEST(HttpServerTest, ConcurrencySmoke) {
   ServerOptions options;
   options.io_threads = 2;

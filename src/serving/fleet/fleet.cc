@@ -87,6 +87,9 @@ struct Deployment {
   bool deleting = false;
   std::vector<Slot> slots;
   std::unique_ptr<Autoscaler> autoscaler;
+  // The port's listening socket, inherited by the replicas (see
+  // ListeningSocket); invalid until the first replica starts.
+  ListeningSocket listener;
 };
 
 }  // namespace
@@ -171,7 +174,34 @@ struct Fleet::Impl {
     return bus->Publish(e).status();
   }
 
-  std::vector<std::string> Argv(const Deployment& d, const Slot& s) const {
+  // The deployment's shared listening socket for a replica about to start,
+  // or -1: then the replica binds its own SO_REUSEPORT socket once loaded,
+  // like the live replicas that already do (after a supervisor restart whose
+  // re-adopted replicas would not hand their socket back).
+  int SharedListener(Deployment& d, const Slot& starting) {
+    if (d.listener.valid()) return d.listener.fd();
+    bool others_live = false;
+    for (const Slot& o : d.slots) {
+      if (&o == &starting || o.pid <= 0) continue;
+      others_live = true;
+      auto back = ListeningSocket::FromReplica(o.pid, d.spec.port);
+      if (back.ok()) {
+        d.listener = std::move(*back);
+        return d.listener.fd();
+      }
+    }
+    if (others_live) return -1;
+    auto opened = ListeningSocket::Open(options.host, d.spec.port);
+    if (!opened.ok()) {
+      LogWarn("replicas bind their own sockets",
+              {{"deployment", d.spec.name}, {"error", std::string(opened.status().message())}});
+      return -1;
+    }
+    d.listener = std::move(*opened);
+    return d.listener.fd();
+  }
+
+  std::vector<std::string> Argv(const Deployment& d, const Slot& s, bool shared_listener) const {
     std::string dir = Dir(d.spec.name).string();
     std::vector<std::string> a = {options.tandem_binary,
                                   "serve",
@@ -185,7 +215,6 @@ struct Fleet::Impl {
                                   options.host,
                                   "--port",
                                   std::to_string(d.spec.port),
-                                  "--reuse-port",
                                   "--admin-port",
                                   "0",
                                   "--state-file",
@@ -198,6 +227,11 @@ struct Fleet::Impl {
                                   std::to_string(d.spec.queue_size),
                                   "--home",
                                   options.home};
+    if (shared_listener) {
+      a.insert(a.end(), {"--listen-fd", std::to_string(kReplicaListenFd)});
+    } else {
+      a.push_back("--reuse-port");
+    }
     if (!options.config_file.empty()) {
       a.push_back("--config");
       a.push_back(options.config_file);
@@ -212,7 +246,9 @@ struct Fleet::Impl {
     fs::create_directories(dir, ec);
     std::string state = dir + "/replica-" + std::to_string(s.index) + ".state";
     fs::remove(state, ec);
-    auto pid = SpawnDetached(Argv(d, s), dir + "/replica-" + std::to_string(s.index) + ".log");
+    int listen_fd = SharedListener(d, s);
+    auto pid = SpawnDetached(Argv(d, s, listen_fd >= 0),
+                             dir + "/replica-" + std::to_string(s.index) + ".log", listen_fd);
     int64_t now = clock.NowMicros();
     if (!pid.ok()) {
       LogError("cannot start replica",

@@ -16,10 +16,44 @@ namespace tandem::serving::fleet {
 
 // Starts argv[0] (an absolute path) with `argv` through common/subprocess.h,
 // in a new session (setsid: it outlives the caller's process group), stdin
-// /dev/null, stdout+stderr appended to `log_path`, no other descriptor,
-// default signal dispositions and an empty signal mask. Returns its pid.
+// /dev/null, stdout+stderr appended to `log_path`, no other descriptor but
+// `pass_fd` (if >= 0) as descriptor 3, default signal dispositions and an
+// empty signal mask. Returns its pid.
 [[nodiscard]] StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
-                                            const std::string& log_path);
+                                            const std::string& log_path, int pass_fd = -1);
+
+// The descriptor number a replica receives its deployment's listening socket as.
+inline constexpr int kReplicaListenFd = 3;
+
+// A deployment's listening socket, owned by the supervisor and inherited by
+// every replica it starts: all of them accept from its one queue, so a
+// replica that drains just stops accepting and nothing queued is lost.
+// (Closing one socket of a SO_REUSEPORT group would reset the connections
+// the kernel had queued on it.) SO_REUSEPORT is still set so that replicas
+// of an older supervisor, or started with their own socket, can share the port.
+class ListeningSocket {
+ public:
+  ListeningSocket() = default;
+  ListeningSocket(ListeningSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ListeningSocket& operator=(ListeningSocket&& other) noexcept;
+  ListeningSocket(const ListeningSocket&) = delete;
+  ListeningSocket& operator=(const ListeningSocket&) = delete;
+  ~ListeningSocket();
+
+  // Binds host:port (a numeric address or a name) and listens.
+  static StatusOr<ListeningSocket> Open(const std::string& host, int port);
+  // Takes back the socket a live replica `pid` holds as kReplicaListenFd
+  // (pidfd_getfd; needs permission to ptrace it), if it listens on `port`:
+  // how a restarted supervisor rejoins the replicas it re-adopts.
+  static StatusOr<ListeningSocket> FromReplica(pid_t pid, int port);
+
+  bool valid() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+ private:
+  explicit ListeningSocket(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 // The process's start time (clock ticks since boot, /proc/PID/stat field 22);
 // NotFound if there is no such process or it is a zombie. Reaps `pid` first

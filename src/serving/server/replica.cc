@@ -80,23 +80,26 @@ Status Replica::Start() {
   so.host = options_.host;
   so.port = options_.port;
   so.reuse_port = options_.reuse_port;
+  so.listen_fd = options_.listen_fd;
   so.io_threads = options_.io_threads;
   so.worker_threads = options_.worker_threads;
   so.max_body_bytes = options_.max_body_bytes;
   so.drain_idle_ms = options_.drain_idle_ms;
   server_ = std::make_unique<http::Server>(so);
   api_->RegisterRoutes(*server_);
-  // A replica that shares its port with others (SO_REUSEPORT) joins the
-  // shared listener only once its first model is loaded: the kernel hands new
-  // connections to every socket in the group, so a replica still loading would
-  // answer 503 for a share of the deployment's traffic (e.g. after a restart).
+  // A replica that shares its port with others (an inherited socket or
+  // SO_REUSEPORT) starts accepting only once its first model is loaded:
+  // otherwise a replica still loading would answer 503 for a share of the
+  // deployment's traffic (e.g. after a restart).
+  const bool shared = options_.reuse_port || options_.listen_fd >= 0;
   auto bind_public = [this]() -> Status { return server_->Start().status(); };
-  if (!options_.reuse_port) RETURN_IF_ERROR(bind_public());
+  if (!shared) RETURN_IF_ERROR(bind_public());
   started_ = true;
   if (options_.admin_port >= 0) {
     http::ServerOptions ao2 = so;
     ao2.port = options_.admin_port;
     ao2.reuse_port = false;
+    ao2.listen_fd = -1;
     ao2.io_threads = 1;
     ao2.worker_threads = 2;
     admin_server_ = std::make_unique<http::Server>(ao2);
@@ -110,7 +113,7 @@ Status Replica::Start() {
     std::string name = model_name_;
     manager_->SetReloader(name, [this, name, dir] { return manager_->Load(name, 1, dir); });
     Status s = manager_->Load(name, 1, dir);
-    if (options_.reuse_port) RETURN_IF_ERROR(bind_public());
+    if (shared) RETURN_IF_ERROR(bind_public());
     api_->SetAccepting(true);
     return s;
   }
@@ -126,7 +129,7 @@ Status Replica::Start() {
   RETURN_IF_ERROR(follower_->Start(&first));
   // Without a good first version the replica still binds (it reports not
   // ready) so that it is visible; the follower swaps in a good version later.
-  if (options_.reuse_port) RETURN_IF_ERROR(bind_public());
+  if (shared) RETURN_IF_ERROR(bind_public());
   api_->SetAccepting(true);
   if (!first.ok()) {
     LogWarn("first load failed; following the target and waiting for a good version",

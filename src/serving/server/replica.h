@@ -1,7 +1,8 @@
 // One warm serving replica: an HTTP server with the inference API, a model
 // manager, and either a follower (a registry target, followed through the
 // bus) or a local package directory. A supervisor may start several replicas
-// on one port (reuse_port) and probe /v2/health/ready on each.
+// on one port (one listening socket they all inherit, listen_fd, or
+// reuse_port) and probe /v2/health/ready on each.
 //
 // Lifecycle: Start() binds (live, not ready), loads the model, then turns
 // ready. Shutdown() turns not ready, waits drain_delay_ms (for load
@@ -54,6 +55,10 @@ struct ReplicaOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = any free port
   bool reuse_port = false;
+  // >= 0: accept on this inherited listening socket, shared with the other
+  // replicas of the deployment (host/port/reuse_port are then unused). A
+  // draining replica stops accepting and the others take what is queued.
+  int listen_fd = -1;
   // >= 0: also serve the same API on a private port (0 = any free port) so a
   // supervisor can probe this replica when several share `port`.
   int admin_port = -1;
