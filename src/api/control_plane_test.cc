@@ -10,8 +10,9 @@
 #include <thread>
 
 #include "api/testing/running_control_plane.h"
-#include "common/version.h"
+#include "common/testing/run_tool.h"
 #include "common/testing/test_server.h"
+#include "common/version.h"
 
 namespace tandem::api {
 namespace {
@@ -50,8 +51,8 @@ TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
                            R"(","lineage":{"job_id":"j1","metrics":{"auc":0.9}}})");
   ASSERT_EQ(c2, 201) << v1;
   EXPECT_EQ(v1["version"], "1");
-  auto [c3, v2] = Call("POST", "/api/v1/models/fraud/versions",
-                       R"({"source":"file:///models/fraud/2"})");
+  auto [c3, v2] =
+      Call("POST", "/api/v1/models/fraud/versions", R"({"source":"file:///models/fraud/2"})");
   ASSERT_EQ(c3, 201) << v2;
   EXPECT_EQ(v2["version"], "2");
   auto [c4, aliased] = Call("PUT", "/api/v1/models/fraud/aliases/champion", R"({"version":1})");
@@ -135,7 +136,8 @@ TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
   std::string hex = put["digest"].get<std::string>().substr(7);
   // Find the blob file on disk and flip a byte.
   for (const auto& entry : fs::recursive_directory_iterator(home_ / "store")) {
-    if (entry.is_regular_file() && entry.path().filename().string().find(hex) != std::string::npos) {
+    if (entry.is_regular_file() &&
+        entry.path().filename().string().find(hex) != std::string::npos) {
       std::FILE* f = std::fopen(entry.path().c_str(), "r+b");
       ASSERT_NE(f, nullptr);
       std::fputc('X', f);
@@ -150,8 +152,9 @@ TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
 TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
   auto [c1, q] = Call("PUT", "/api/v1/queues/promotions", R"({"visibility_timeout_ms": 1000})");
   ASSERT_EQ(c1, 200) << q;
-  auto [c2, r] = Call("PUT", "/api/v1/rules/aliases",
-                      R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
+  auto [c2, r] =
+      Call("PUT", "/api/v1/rules/aliases",
+           R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
   ASSERT_EQ(c2, 200) << r;
   Call("POST", "/api/v1/models/m/versions", R"({"source":"file:///m/1"})");
   Call("PUT", "/api/v1/models/m/aliases/champion", R"({"version":1})");
@@ -160,10 +163,11 @@ TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
   ASSERT_EQ(got["messages"].size(), 1u);
   EXPECT_EQ(got["messages"][0]["event"]["detail"]["alias"], "champion");
   std::string receipt = got["messages"][0]["receipt_handle"];
-  auto [c4, ack] = Call("POST", "/api/v1/queues/promotions/ack",
-                        Json{{"receipt_handle", receipt}}.dump());
+  auto [c4, ack] =
+      Call("POST", "/api/v1/queues/promotions/ack", Json{{"receipt_handle", receipt}}.dump());
   EXPECT_EQ(c4, 200) << ack;
-  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken", R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
+  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken",
+                        R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
   EXPECT_EQ(c5, 400);
   auto [c6, nq] = Call("POST", "/api/v1/queues/nope/receive", "{}");
   EXPECT_EQ(c6, 404);
@@ -228,16 +232,11 @@ TEST_F(ControlPlaneTest, MetricsCountWhatHappened) {
             3);
   EXPECT_EQ(m[R"(tandem_http_request_errors_total{method="GET",route="/api/v1/health"})"], 0);
 
-  bool have_promtool = std::system("command -v promtool >/dev/null 2>&1") == 0;
-  TANDEM_REQUIRE_TOOL(have_promtool, "promtool (prometheus)");
-  fs::path file = home_ / "metrics.txt", report = home_ / "promtool.txt";
+  TANDEM_REQUIRE_TOOL(::tandem::testing::HaveTool("promtool"), "promtool (prometheus)");
+  fs::path file = home_ / "metrics.txt";
   std::ofstream(file) << res->body;
-  int rc = std::system(
-      ("promtool check metrics < " + file.string() + " > " + report.string() + " 2>&1").c_str());
-  std::stringstream out;
-  out << std::ifstream(report).rdbuf();
-  EXPECT_EQ(rc, 0) << out.str();
-  EXPECT_EQ(out.str(), "") << "promtool check metrics:\n" << out.str();
+  Status checked = ::tandem::testing::PromtoolCheckMetrics(file.string());
+  EXPECT_TRUE(checked.ok()) << checked;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "api/control_plane.h"
+#include "api/job_list.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 
@@ -93,23 +94,10 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
                    201));
 
   server.Route("GET", "/api/v1/jobs", JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
-                 compute::jobs::JobFilter filter;
-                 std::string state = req.Query("state");
-                 if (!state.empty()) {
-                   ASSIGN_OR_RETURN(filter.state, compute::jobs::ParseJobState(state));
-                 }
-                 filter.team = req.Query("team");
-                 filter.name = req.Query("name");
-                 filter.max_results = page.max_results;
-                 filter.page_token = page.page_token;
+                 ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
-                 Json items = Json::array();
-                 for (const auto& j : result.jobs) items.push_back(j.ToJson());
-                 Json out = {{"jobs", items}};
-                 if (!result.next_page_token.empty())
-                   out["next_page_token"] = result.next_page_token;
-                 return out;
+                 return JobPageJson(result, "jobs",
+                                    [](const compute::jobs::JobRecord& j) { return j.ToJson(); });
                }));
 
   server.Route("GET", "/api/v1/jobs/{id}",

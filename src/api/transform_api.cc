@@ -3,6 +3,7 @@
 // /api/v1/jobs/{id}); these routes speak transform specs and list only
 // transform jobs.
 #include "api/control_plane.h"
+#include "api/job_list.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 #include "compute/transform/service.h"
@@ -28,27 +29,10 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
   // Transform jobs only, filtered by the job store (indexed kind column).
   server.Route("GET", "/api/v1/transform-jobs",
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
-                 compute::jobs::JobFilter filter;
-                 std::string state = req.Query("state");
-                 if (!state.empty()) {
-                   ASSIGN_OR_RETURN(filter.state, compute::jobs::ParseJobState(state));
-                 }
-                 filter.team = req.Query("team");
-                 filter.name = req.Query("name");
+                 ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  filter.kind = compute::transform::kTransformKind;
-                 filter.max_results = page.max_results;
-                 filter.page_token = page.page_token;
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
-                 Json items = Json::array();
-                 for (const auto& j : result.jobs) {
-                   items.push_back(compute::transform::TransformJobJson(j));
-                 }
-                 Json out = {{"transform_jobs", items}};
-                 if (!result.next_page_token.empty()) {
-                   out["next_page_token"] = result.next_page_token;
-                 }
-                 return out;
+                 return JobPageJson(result, "transform_jobs", compute::transform::TransformJobJson);
                }));
 
   auto get_transform = [jobs](const std::string& id) -> StatusOr<compute::jobs::JobRecord> {

@@ -16,32 +16,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Runs `options` with stdout to a pipe; returns what it printed and how it ended.
-struct Output {
-  std::string out;
-  ExitStatus exit;
-};
-
-Output Capture(SpawnOptions options) {
-  int p[2];
-  EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
-  options.out = Redirect::Fd(p[1]);
-  StatusOr<pid_t> pid = Spawn(options);
-  ::close(p[1]);
-  Output o;
-  if (!pid.ok()) {
-    ADD_FAILURE() << pid.status();
-    ::close(p[0]);
-    return o;
-  }
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof(buf))) > 0) o.out.append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  StatusOr<ExitStatus> exit = Wait(*pid);
-  EXPECT_TRUE(exit.ok()) << exit.status();
-  if (exit.ok()) o.exit = *exit;
-  return o;
+// Runs `options` to its end (Run); returns what it printed and how it ended.
+RunResult Capture(SpawnOptions options) {
+  StatusOr<RunResult> r = Run(std::move(options));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : RunResult{};
 }
 
 SpawnOptions Shell(const std::string& script) {
@@ -60,7 +39,7 @@ TEST(SubprocessTest, ChildInheritsNoDescriptorWithoutCloexec) {
     script << "if [ -e /proc/self/fd/" << fd << " ]; then echo leaked " << fd << "; fi; ";
   }
   script << "echo done";
-  Output o = Capture(Shell(script.str()));
+  RunResult o = Capture(Shell(script.str()));
   EXPECT_EQ(o.out, "done\n");
   EXPECT_TRUE(o.exit.ok()) << o.exit.ToString();
   ::close(p[0]);
@@ -73,7 +52,7 @@ TEST(SubprocessTest, KeptDescriptorsArePlacedAndOthersNot) {
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   SpawnOptions o = Shell("echo kept >&4; [ -e /proc/self/fd/3 ] && echo three; true");
   o.keep_fds = {{4, p[1]}};
-  Output out = Capture(o);
+  RunResult out = Capture(o);
   ::close(p[1]);
   char buf[64] = {};
   ASSERT_GT(::read(p[0], buf, sizeof(buf) - 1), 0);
@@ -101,7 +80,7 @@ TEST(SubprocessTest, ChildHasCleanSignalMaskAndDefaultDispositions) {
   SpawnOptions o;
   o.argv = {"grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"};
   o.search_path = true;
-  Output out = Capture(o);
+  RunResult out = Capture(o);
 
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   ::sigaction(SIGPIPE, &old_pipe, nullptr);
@@ -155,13 +134,13 @@ TEST(SubprocessTest, EnvironmentWorkingDirectoryAndPathSearch) {
   o.search_path = true;
   o.env = std::vector<std::string>{"FOO=bar", "PATH=/usr/bin:/bin"};
   o.cwd = "/";
-  Output out = Capture(o);
+  RunResult out = Capture(o);
   EXPECT_EQ(out.out, "bar||/\n");
   EXPECT_TRUE(out.exit.ok());
 }
 
 TEST(SubprocessTest, ExitStatusAndSignals) {
-  Output out = Capture(Shell("exit 3"));
+  RunResult out = Capture(Shell("exit 3"));
   EXPECT_EQ(out.exit.exit_code, 3);
   EXPECT_EQ(out.exit.ToString(), "exit 3");
   out = Capture(Shell("kill -9 $$"));
@@ -206,6 +185,44 @@ TEST(SubprocessTest, NewSessionAndStdinFromFile) {
   r.in = Redirect::File(input);
   EXPECT_EQ(Capture(r).out, "from file");
   std::filesystem::remove(input);
+}
+
+TEST(SubprocessTest, RunCollectsStdoutAndStderrApartOrMerged) {
+  StatusOr<RunResult> r = subprocess::Run(Shell("echo out; echo err >&2; exit 3"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+  EXPECT_EQ(r->exit.exit_code, 3);
+
+  RunOptions merged;
+  merged.merge_stderr = true;
+  r = subprocess::Run(Shell("echo out; echo err >&2"), merged);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "out\nerr\n");
+  EXPECT_EQ(r->err, "");
+  EXPECT_TRUE(r->exit.ok());
+
+  RunOptions capped;
+  capped.max_output_bytes = 4;
+  r = subprocess::Run(Shell("head -c 100000 /dev/zero"), capped);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LE(r->out.size(), 8192u);  // at most one read past the cap
+  EXPECT_TRUE(r->exit.ok());        // the rest was drained, the child not blocked
+}
+
+TEST(SubprocessTest, RunKillsAChildPastItsTimeoutAndReportsMissingPrograms) {
+  RunOptions o;
+  o.timeout_ms = 50;
+  StatusOr<RunResult> r = subprocess::Run(Shell("exec sleep 600"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("/bin/sh did not finish within 50 ms"));
+
+  SpawnOptions missing;
+  missing.argv = {"/nonexistent/tandem-no-such-program"};
+  r = subprocess::Run(missing);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -128,17 +128,18 @@ StatusOr<TensorSpec> ParseTensor(const Json& value, const std::string& field) {
 
 }  // namespace
 
+int64_t DeclaredWidth(const std::vector<TensorSpec>& tensors) {
+  return tensors.size() == 1 && tensors[0].shape.size() == 2 ? tensors[0].shape[1] : -1;
+}
+
 StatusOr<Signature> CompleteSignature(const ModelPackage& package, int64_t features,
                                       int64_t outputs, const std::string& model) {
-  auto declared = [](const std::vector<TensorSpec>& t) -> int64_t {
-    return t.size() == 1 && t[0].shape.size() == 2 ? t[0].shape[1] : -1;
-  };
   Signature sig = package.signature;
-  if (int64_t w = declared(sig.inputs); w > 0 && w != features) {
+  if (int64_t w = DeclaredWidth(sig.inputs); w > 0 && w != features) {
     return InvalidArgumentError(absl::StrCat(kManifestFile, " signature input shape has ", w,
                                              " features but ", model, " takes ", features));
   }
-  if (int64_t w = declared(sig.outputs); w > 0 && w != outputs) {
+  if (int64_t w = DeclaredWidth(sig.outputs); w > 0 && w != outputs) {
     return InvalidArgumentError(absl::StrCat(kManifestFile, " signature output shape has ", w,
                                              " scores per row but ", model, " produces ", outputs));
   }

@@ -52,6 +52,9 @@ inline constexpr char kDefaultSelfTestFile[] = "self_test.jsonl";
 // model is picked up in both cases unless the manifest names another file.
 StatusOr<ModelPackage> ReadModelPackage(const std::string& dir);
 
+// The second dimension of a single [-1, N] tensor when one is declared, else -1.
+int64_t DeclaredWidth(const std::vector<TensorSpec>& tensors);
+
 // The package's signature completed for a model with `features` inputs and
 // `outputs` scores per row: a declared [-1, N] width that disagrees ->
 // InvalidArgument naming `model`; undeclared tensors become

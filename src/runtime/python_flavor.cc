@@ -91,10 +91,6 @@ class PythonPredictor : public Predictor {
   Signature signature_;
 };
 
-int64_t DeclaredWidth(const std::vector<TensorSpec>& t) {
-  return t.size() == 1 && t[0].shape.size() == 2 ? t[0].shape[1] : -1;
-}
-
 }  // namespace
 
 StatusOr<PythonPoolOptions> PythonOptionsFor(const ModelPackage& package) {

@@ -10,7 +10,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/testing/run_tool.h"
 #include "runtime/load_model.h"
+#include "runtime/testing/xgboost_test_util.h"
 
 namespace tandem::runtime {
 namespace {
@@ -18,25 +20,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class Dir {
- public:
-  Dir() {
-    std::string tmpl = (fs::temp_directory_path() / "tandem-pyflavor-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ + "/" + name) << text;
-    return path_ + "/" + name;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using Dir = testing::TempDir;
 
 std::string Message(const Status& s) { return std::string(s.message()); }
 
@@ -121,11 +105,15 @@ TEST(PythonFlavor, ServesTheSklearnExampleLikeSklearn) {
   Dir dir;
   const std::string model_dir = dir.path() + "/model";
   fs::create_directories(model_dir);
-  const std::string train = "cd " + src + "/examples/sklearn-train && SM_MODEL_DIR=" + model_dir +
-                            " SM_CHANNEL_TRAIN=../data/train.csv OMP_NUM_THREADS=1 " +
-                            "/usr/bin/python3 train.py --n-estimators 10 --max-depth 4 " + ">" +
-                            dir.path() + "/train.log 2>&1";
-  ASSERT_EQ(std::system(train.c_str()), 0) << "training failed, see " << train;
+  ::tandem::testing::ToolOptions in_example;
+  in_example.env = {"SM_MODEL_DIR=" + model_dir, "SM_CHANNEL_TRAIN=../data/train.csv",
+                    "OMP_NUM_THREADS=1"};
+  in_example.cwd = src + "/examples/sklearn-train";
+  auto train = ::tandem::testing::RunTool(
+      {"/usr/bin/python3", "train.py", "--n-estimators", "10", "--max-depth", "4"}, in_example);
+  ASSERT_TRUE(train.ok()) << train.status();
+  ASSERT_TRUE(train->exit.ok()) << "training failed (" << train->exit.ToString() << "):\n"
+                                << train->out;
   for (const auto& e : fs::directory_iterator(src + "/examples/sklearn-train/serving")) {
     fs::copy_file(e.path(), model_dir + "/" + e.path().filename().string());
   }
@@ -140,10 +128,11 @@ p = joblib.load(sys.argv[2]).predict_proba(x)[:, 1].astype(np.float32)
 np.savetxt(sys.argv[4], p, fmt="%.9g")
 )");
   const std::string rows_file = dir.path() + "/rows.txt";
-  const std::string cmd = "/usr/bin/python3 " + script + " " + src +
-                          "/examples/data/validation.csv " + model_dir + "/model.joblib " +
-                          rows_file + " " + expect;
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto scored =
+      ::tandem::testing::RunTool({"/usr/bin/python3", script, src + "/examples/data/validation.csv",
+                                  model_dir + "/model.joblib", rows_file, expect});
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  ASSERT_TRUE(scored->exit.ok()) << scored->exit.ToString() << "\n" << scored->out;
   std::vector<float> rows, expected;
   std::ifstream rin(rows_file), ein(expect);
   for (std::string tok; rin >> tok;) rows.push_back(std::strtof(tok.c_str(), nullptr));

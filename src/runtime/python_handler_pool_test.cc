@@ -11,31 +11,15 @@
 #include <future>
 #include <thread>
 
+#include "runtime/testing/xgboost_test_util.h"
+
 namespace tandem::runtime {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class Dir {
- public:
-  Dir() {
-    std::string tmpl = (fs::temp_directory_path() / "tandem-pyhandler-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string Write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ + "/" + name) << text;
-    return path_ + "/" + name;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using Dir = testing::TempDir;
 
 // Scores = 2 * row sum; feature 0 steers failures: -1 raise, -2 crash,
 // -3 hang, -4 report the worker's pid.

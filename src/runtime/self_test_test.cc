@@ -15,10 +15,6 @@ namespace tandem::runtime {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::RandomRows;
-using testing::TempDir;
-using testing::TrainSpec;
-using testing::XgbModel;
 
 std::string Message(const Status& s) { return std::string(s.message()); }
 
@@ -58,14 +54,14 @@ TEST(SelfTest, MalformedLinesNamed) {
 class SelfTestLoad : public ::testing::Test {
  protected:
   void SetUp() override {
-    TrainSpec spec;
+    testing::TrainSpec spec;
     spec.objective = "multi:softprob";
     spec.num_class = 3;
     spec.rounds = 10;
-    auto model = XgbModel::Train(spec);
+    auto model = testing::XgbModel::Train(spec);
     ASSERT_TRUE(model.ok()) << model.status();
     ASSERT_TRUE(model->Save(dir_.File("model.json")).ok());
-    const std::vector<float> rows = RandomRows(8, 20, 0.2, 21);
+    const std::vector<float> rows = testing::RandomRows(8, 20, 0.2, 21);
     auto ref = model->PredictDense(rows.data(), 8, 20);
     ASSERT_TRUE(ref.ok());
     for (size_t r = 0; r < 8; ++r) {
@@ -81,7 +77,7 @@ class SelfTestLoad : public ::testing::Test {
   }
   void WriteSelfTest() { dir_.Write("self_test.jsonl", absl::StrJoin(lines_, "\n") + "\n"); }
 
-  TempDir dir_;
+  testing::TempDir dir_;
   std::vector<std::string> lines_;
 };
 

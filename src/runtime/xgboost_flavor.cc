@@ -93,21 +93,12 @@ Status CheckAgainstXGBoost(void* handle, const Forest& forest, const std::string
   constexpr size_t kRows = 256;
   const size_t width = static_cast<size_t>(forest.num_features());
   const std::vector<float> rows = ProbeRows(forest, kRows);
-  const std::string array =
-      absl::StrFormat(R"({"data": [%d, true], "shape": [%d, %d], "typestr": "<f4", "version": 3})",
-                      reinterpret_cast<uintptr_t>(rows.data()), kRows, width);
-  const char* config =
-      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "cache_id": 0,)"
-      R"( "strict_shape": false, "missing": NaN})";
-  const bst_ulong* shape = nullptr;
-  bst_ulong dim = 0;
-  const float* expected = nullptr;
-  if (XGBoosterPredictFromDense(handle, array.c_str(), config, nullptr, &shape, &dim, &expected) !=
-      0) {
-    return XgbError(absl::StrCat("XGBoost cannot predict with model ", path));
+  StatusOr<std::vector<float>> predicted = PredictWithXGBoost(handle, rows.data(), kRows, width);
+  if (!predicted.ok()) {
+    return Annotate(predicted.status(), absl::StrCat("XGBoost cannot predict with model ", path));
   }
-  bst_ulong total = 1;
-  for (bst_ulong d = 0; d < dim; ++d) total *= shape[d];
+  const std::vector<float>& expected = *predicted;
+  const size_t total = expected.size();
   const size_t outputs = static_cast<size_t>(forest.num_outputs());
   if (total != kRows * outputs) {
     return FailedPreconditionError(
@@ -162,13 +153,26 @@ class XGBoostPredictor : public Predictor {
   std::vector<std::string> feature_names_;
 };
 
-// The second dimension of a single [-1, N] tensor, if declared.
-int64_t DeclaredWidth(const std::vector<TensorSpec>& tensors) {
-  if (tensors.size() != 1 || tensors[0].shape.size() != 2) return -1;
-  return tensors[0].shape[1];
-}
-
 }  // namespace
+
+StatusOr<std::vector<float>> PredictWithXGBoost(void* booster, const float* rows, size_t n_rows,
+                                                size_t n_cols) {
+  const std::string array =
+      absl::StrFormat(R"({"data": [%d, true], "shape": [%d, %d], "typestr": "<f4", "version": 3})",
+                      reinterpret_cast<uintptr_t>(rows), n_rows, n_cols);
+  const char* config =
+      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "cache_id": 0,)"
+      R"( "strict_shape": false, "missing": NaN})";
+  const bst_ulong* shape = nullptr;
+  bst_ulong dim = 0;
+  const float* out = nullptr;
+  if (XGBoosterPredictFromDense(booster, array.c_str(), config, nullptr, &shape, &dim, &out) != 0) {
+    return XgbError("XGBoosterPredictFromDense");
+  }
+  bst_ulong total = 1;
+  for (bst_ulong d = 0; d < dim; ++d) total *= shape[d];
+  return std::vector<float>(out, out + total);
+}
 
 StatusOr<Forest> CompileXGBoostModelFile(const std::string& path) {
   ASSIGN_OR_RETURN(Booster booster, LoadBooster(path));
@@ -186,18 +190,8 @@ StatusOr<std::unique_ptr<Predictor>> LoadXGBoostModel(const ModelPackage& packag
                                              *package.num_features, " but model ", path, " has ",
                                              features));
   }
-  Signature signature = package.signature;
-  if (int64_t w = DeclaredWidth(signature.inputs); w > 0 && w != features) {
-    return InvalidArgumentError(absl::StrCat(kManifestFile, " signature input shape has ", w,
-                                             " features but model ", path, " has ", features));
-  }
-  if (int64_t w = DeclaredWidth(signature.outputs); w > 0 && w != outputs) {
-    return InvalidArgumentError(absl::StrCat(kManifestFile, " signature output shape has ", w,
-                                             " scores per row but model ", path, " produces ",
-                                             outputs));
-  }
-  if (signature.inputs.empty()) signature.inputs.push_back({"input", "FP32", {-1, features}});
-  if (signature.outputs.empty()) signature.outputs.push_back({"output", "FP32", {-1, outputs}});
+  ASSIGN_OR_RETURN(Signature signature,
+                   CompleteSignature(package, features, outputs, "model " + path));
   std::vector<std::string> names =
       package.feature_names.empty() ? forest.feature_names() : package.feature_names;
   RETURN_IF_ERROR(CheckAgainstXGBoost(booster.get(), forest, path));

@@ -4,8 +4,10 @@
 // the prediction path (and its headers stay out of this one).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "runtime/forest.h"
@@ -25,5 +27,12 @@ StatusOr<Forest> CompileXGBoostModelFile(const std::string& path);
 // XGBoost on probe rows (including NaNs and values equal to thresholds); any
 // disagreement refuses the model (FailedPrecondition).
 StatusOr<std::unique_ptr<Predictor>> LoadXGBoostModel(const ModelPackage& package);
+
+// XGBoost's own predictions for `n_rows` dense float rows of `n_cols` (NaN =
+// missing) from a booster handle of the C API (BoosterHandle): every output
+// of every row, row-major. The reference the native evaluator is checked
+// against, here and in tests. InvalidArgument carrying XGBoost's error.
+StatusOr<std::vector<float>> PredictWithXGBoost(void* booster, const float* rows, size_t n_rows,
+                                                size_t n_cols);
 
 }  // namespace tandem::runtime

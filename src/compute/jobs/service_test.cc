@@ -9,6 +9,7 @@
 
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
+#include "compute/testing/job_env.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/store/archive.h"
@@ -23,65 +24,35 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kTimeoutMs = 60'000;
 
-class JobServiceTest : public ::testing::Test {
+class JobServiceTest : public testing::JobServiceTestEnv {
  protected:
   void SetUp() override {
-    home_ = "/tmp/tandem-jobsvc-" + NewUlid(Clock::Real());
+    OpenGlue("/tmp/tandem-jobsvc-");
+    ASSERT_FALSE(HasFatalFailure());
     fs::create_directories(home_ + "/src");
-    auto db = sql::Database::Open("sqlite://" + home_ + "/tandem.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
-    auto store = store::ObjectStore::Open("file://" + home_ + "/store");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto bus = bus::SqlEventBus::Attach(*db_, Clock::Real());
-    ASSERT_TRUE(bus.ok()) << bus.status();
-    bus_ = *std::move(bus);
-    auto reg = registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
-    ASSERT_TRUE(reg.ok()) << reg.status();
-    registry_ = *std::move(reg);
     OpenService();
   }
 
   void TearDown() override {
-    service_.reset();
-    std::error_code ec;
-    fs::remove_all(home_, ec);
+    jobs_.reset();
+    RemoveHome();
   }
 
-  void OpenService(double cpus = 2) {
-    local::LocalSubstrateOptions lopts;
-    lopts.capacity_cpus = cpus;
-    lopts.grace_seconds = 2;
-    auto substrate = local::LocalSubstrate::Create(lopts);
-    ASSERT_TRUE(substrate.ok()) << substrate.status();
-    JobServiceOptions opts;
-    opts.home = home_;
-    opts.db = db_.get();
-    opts.outbox = bus_->outbox();
-    opts.store = store_.get();
-    opts.registry = registry_.get();
-    opts.substrate = *std::move(substrate);
+  void OpenService() {
+    JobServiceOptions opts = JobOptions(/*cpus=*/2, /*grace_seconds=*/2);
     opts.cost = [](const JobSpec& spec, const Metering& m) {
       return m.wall_seconds * spec.resources.cpus;
     };
     opts.warm_pool_cost = [](const JobSpec&, double s) { return s * 0.5; };
     opts.stop_grace_seconds = 2;
-    auto svc = JobService::Open(std::move(opts));
-    ASSERT_TRUE(svc.ok()) << svc.status();
-    service_ = *std::move(svc);
-    ASSERT_TRUE(service_->Recover().ok());
-    service_->Start();
+    StartJobs(std::move(opts));
   }
 
   // A source dir with an executable `train.sh` running `body`.
   std::string Script(const std::string& dir_name, const std::string& body) {
     std::string dir = home_ + "/" + dir_name;
     fs::create_directories(dir);
-    std::ofstream(dir + "/train.sh") << "#!/bin/sh\nset -e\n" << body << "\n";
-    fs::permissions(dir + "/train.sh", fs::perms::owner_all | fs::perms::group_read |
-                                           fs::perms::others_read | fs::perms::others_exec |
-                                           fs::perms::group_exec);
+    WriteExecutable(dir + "/train.sh", "#!/bin/sh\nset -e\n" + body + "\n");
     return dir;
   }
 
@@ -97,10 +68,10 @@ class JobServiceTest : public ::testing::Test {
   }
 
   JobRecord RunToEnd(const JobSpec& spec) {
-    auto submitted = service_->Submit(spec);
+    auto submitted = jobs_->Submit(spec);
     EXPECT_TRUE(submitted.ok()) << submitted.status();
     if (!submitted.ok()) return {};
-    auto done = service_->WaitFor(
+    auto done = jobs_->WaitFor(
         submitted->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
     EXPECT_TRUE(done.ok()) << done.status();
     return done.ok() ? *done : JobRecord{};
@@ -109,16 +80,8 @@ class JobServiceTest : public ::testing::Test {
   // The "Training Job State Change" events of `job_id`, in order.
   std::vector<Json> Events(const std::string& job_id) {
     std::vector<Json> out;
-    bus::TailOptions opts;
-    opts.limit = 1000;
-    auto tail = bus_->Tail(opts);
-    EXPECT_TRUE(tail.ok()) << tail.status();
-    if (!tail.ok()) return out;
-    for (const auto& e : tail->events) {
-      if (e.event.detail_type == bus::events::kTrainingJobStateChange &&
-          e.event.detail.value("job_id", "") == job_id) {
-        out.push_back(e.event.detail);
-      }
+    for (Json& d : EventDetails(bus::events::kTrainingJobStateChange)) {
+      if (d.value("job_id", "") == job_id) out.push_back(std::move(d));
     }
     return out;
   }
@@ -128,13 +91,6 @@ class JobServiceTest : public ::testing::Test {
     for (const auto& d : Events(job_id)) out.push_back(d["state"].get<std::string>());
     return out;
   }
-
-  std::string home_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<store::ObjectStore> store_;
-  std::unique_ptr<bus::SqlEventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
-  std::unique_ptr<JobService> service_;
 };
 
 TEST_F(JobServiceTest, HappyPathStoresMetricsModelAndRegistersWithLineage) {
@@ -160,7 +116,7 @@ TEST_F(JobServiceTest, HappyPathStoresMetricsModelAndRegistersWithLineage) {
   EXPECT_GT(r.started_micros, 0);
   EXPECT_GE(r.ended_micros, r.started_micros);
 
-  auto metrics = service_->Metrics(r.id);
+  auto metrics = jobs_->Metrics(r.id);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   ASSERT_EQ(metrics->at("loss").size(), 2u);
   EXPECT_EQ(metrics->at("loss")[0].value, 0.5);
@@ -174,7 +130,7 @@ TEST_F(JobServiceTest, HappyPathStoresMetricsModelAndRegistersWithLineage) {
   auto log = store_->GetString("jobs/" + r.id + "/logs/attempt-1.log");
   ASSERT_TRUE(log.ok()) << log.status();
   EXPECT_THAT(*log, HasSubstr("loss=0.25"));
-  auto read = service_->ReadLog(r.id, 0);
+  auto read = jobs_->ReadLog(r.id, 0);
   ASSERT_TRUE(read.ok());
   EXPECT_TRUE(read->finished);
   EXPECT_EQ(read->data, *log);
@@ -206,7 +162,7 @@ TEST_F(JobServiceTest, HappyPathStoresMetricsModelAndRegistersWithLineage) {
   EXPECT_EQ(registry_->GetVersionByAlias("demo", "champion")->version, 2);
   EXPECT_FALSE(fs::exists(home_ + "/jobs/" + r.id));
 
-  auto spend = service_->SpendByTeam();
+  auto spend = jobs_->SpendByTeam();
   ASSERT_TRUE(spend.ok());
   ASSERT_EQ(spend->size(), 1u);
   EXPECT_EQ((*spend)[0].team, "growth");
@@ -247,56 +203,56 @@ TEST_F(JobServiceTest, RetriesUntilAttemptsAreExhausted) {
 }
 
 TEST_F(JobServiceTest, StopRunningAndPendingJobs) {
-  auto running = service_->Submit(Spec("sleeper", Script("sleeper", "echo started\nsleep 60")));
+  auto running = jobs_->Submit(Spec("sleeper", Script("sleeper", "echo started\nsleep 60")));
   ASSERT_TRUE(running.ok()) << running.status();
-  ASSERT_TRUE(service_
+  ASSERT_TRUE(jobs_
                   ->WaitFor(
                       running->id, [](const JobRecord& r) { return r.state == JobState::kRunning; },
                       kTimeoutMs)
                   .ok());
-  auto stopping = service_->Stop(running->id);
+  auto stopping = jobs_->Stop(running->id);
   ASSERT_TRUE(stopping.ok()) << stopping.status();
-  auto done = service_->WaitFor(
+  auto done = jobs_->WaitFor(
       running->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state, JobState::kStopped);
   EXPECT_THAT(States(running->id),
               ::testing::ElementsAre("Pending", "Starting", "Running", "Stopping", "Stopped"));
   // A refused transition changes nothing and emits nothing.
-  EXPECT_EQ(service_->Stop(running->id).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(jobs_->Stop(running->id).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(States(running->id).size(), 5u);
 
   // A job too big to start now waits Pending and stops directly.
   JobSpec big = Spec("big", Script("big", "true"));
   big.resources.cpus = 2;
-  auto blocker = service_->Submit(Spec("blocker", Script("blocker", "sleep 60")));
+  auto blocker = jobs_->Submit(Spec("blocker", Script("blocker", "sleep 60")));
   ASSERT_TRUE(blocker.ok());
-  auto pending = service_->Submit(big);
+  auto pending = jobs_->Submit(big);
   ASSERT_TRUE(pending.ok());
-  auto stopped = service_->Stop(pending->id);
+  auto stopped = jobs_->Stop(pending->id);
   ASSERT_TRUE(stopped.ok()) << stopped.status();
   EXPECT_EQ(stopped->state, JobState::kStopped);
   EXPECT_THAT(States(pending->id), ::testing::ElementsAre("Pending", "Stopped"));
-  ASSERT_TRUE(service_->Stop(blocker->id).ok());
-  EXPECT_EQ(service_
+  ASSERT_TRUE(jobs_->Stop(blocker->id).ok());
+  EXPECT_EQ(jobs_
                 ->WaitFor(
                     blocker->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs)
                 ->state,
             JobState::kStopped);
-  EXPECT_EQ(service_->Stop("nosuch").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(jobs_->Stop("nosuch").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(JobServiceTest, NeverRunsMoreThanCapacity) {
   std::vector<std::string> ids;
   std::string src = Script("conc", "sleep 0.5");
   for (int i = 0; i < 4; ++i) {
-    auto s = service_->Submit(Spec("conc", src));
+    auto s = jobs_->Submit(Spec("conc", src));
     ASSERT_TRUE(s.ok()) << s.status();
     ids.push_back(s->id);
   }
   std::vector<std::pair<int64_t, int64_t>> spans;
   for (const auto& id : ids) {
-    auto r = service_->WaitFor(
+    auto r = jobs_->WaitFor(
         id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_EQ(r->state, JobState::kCompleted) << r->failure_reason;
@@ -310,7 +266,7 @@ TEST_F(JobServiceTest, NeverRunsMoreThanCapacity) {
   }
   JobSpec huge = Spec("huge", src);
   huge.resources.cpus = 3;
-  auto refused = service_->Submit(huge);
+  auto refused = jobs_->Submit(huge);
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("resources.cpus"));
 }
@@ -327,33 +283,33 @@ TEST_F(JobServiceTest, SymlinkOutOfModelDirFailsTheJobWithAClearReason) {
 TEST_F(JobServiceTest, BadSourcesAreRefusedAtSubmitNamingThem) {
   JobSpec spec = Spec("bad", Script("bad", "true"));
   spec.inputs["train"] = home_ + "/nope.csv";
-  auto s = service_->Submit(spec);
+  auto s = jobs_->Submit(spec);
   EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("'train'"));
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("nope.csv"));
 
   spec.inputs["train"] = "datasets/missing.csv";
-  s = service_->Submit(spec);
+  s = jobs_->Submit(spec);
   EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("datasets/missing.csv"));
 
   spec.inputs.clear();
   spec.entry_point = "missing.py";
-  s = service_->Submit(spec);
+  s = jobs_->Submit(spec);
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("entry_point"));
 
   spec.entry_point = "train.sh";
   spec.metric_definitions.push_back({"m", "no capture group"});
-  EXPECT_EQ(service_->Submit(spec).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(jobs_->Submit(spec).status().code(), StatusCode::kInvalidArgument);
 
   spec.metric_definitions.clear();
   spec.register_model = RegisterSpec{"bad name", "", {}};
-  s = service_->Submit(spec);
+  s = jobs_->Submit(spec);
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("register.model"));
 
-  auto list = service_->List(JobFilter{});
+  auto list = jobs_->List(JobFilter{});
   ASSERT_TRUE(list.ok());
   EXPECT_TRUE(list->jobs.empty());  // nothing half-created
 }
@@ -373,7 +329,7 @@ TEST_F(JobServiceTest, StoreInputsAndArchivedSourceAreStaged) {
   spec.inputs["blob"] = blob->digest;
   JobRecord r = RunToEnd(spec);
   ASSERT_EQ(r.state, JobState::kCompleted) << r.failure_reason;
-  auto log = service_->ReadLog(r.id, 0);
+  auto log = jobs_->ReadLog(r.id, 0);
   ASSERT_TRUE(log.ok());
   EXPECT_THAT(log->data, HasSubstr("a\nb\n"));
   EXPECT_THAT(log->data, HasSubstr(blob->digest.substr(7)));
@@ -385,33 +341,33 @@ TEST_F(JobServiceTest, RecoversRunningJobAfterRestartAndFinalizesOnce) {
                                          "echo loss=1\nsleep 2\necho loss=0.5\n"
                                          "echo w > \"$SM_MODEL_DIR/w\""));
   spec.metric_definitions.push_back({"loss", "loss=([0-9.]+)"});
-  auto s = service_->Submit(spec);
+  auto s = jobs_->Submit(spec);
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_TRUE(
-      service_
+      jobs_
           ->WaitFor(
               s->id, [](const JobRecord& r) { return r.state == JobState::kRunning; }, kTimeoutMs)
           .ok());
-  service_.reset();  // the control plane goes away; the runner keeps the job going
-  OpenService();     // a new one re-attaches (Recover + Start)
-  auto done = service_->WaitFor(
+  jobs_.reset();  // the control plane goes away; the runner keeps the job going
+  OpenService();  // a new one re-attaches (Recover + Start)
+  auto done = jobs_->WaitFor(
       s->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
   EXPECT_EQ(done->final_metrics.at("loss"), 0.5);
-  auto metrics = service_->Metrics(s->id);
+  auto metrics = jobs_->Metrics(s->id);
   ASSERT_TRUE(metrics.ok());
   EXPECT_EQ(metrics->at("loss").size(), 2u);
   EXPECT_THAT(States(s->id), ::testing::ElementsAre("Pending", "Starting", "Running", "Completed"));
 }
 
 TEST_F(JobServiceTest, JobWhoseProcessVanishedIsFailedAsLost) {
-  auto s = service_->Submit(Spec("ghost", Script("ghost", "sleep 60")));
+  auto s = jobs_->Submit(Spec("ghost", Script("ghost", "sleep 60")));
   ASSERT_TRUE(s.ok());
-  auto running = service_->WaitFor(
+  auto running = jobs_->WaitFor(
       s->id, [](const JobRecord& r) { return r.state == JobState::kRunning; }, kTimeoutMs);
   ASSERT_TRUE(running.ok());
-  service_.reset();
+  jobs_.reset();
   // The process really goes away (as after a host reboot) ...
   auto substrate = local::LocalSubstrate::Create(local::LocalSubstrateOptions{});
   ASSERT_TRUE(substrate.ok());
@@ -430,7 +386,7 @@ TEST_F(JobServiceTest, JobWhoseProcessVanishedIsFailedAsLost) {
          })
           .ok());
   OpenService();
-  auto done = service_->Get(s->id);
+  auto done = jobs_->Get(s->id);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state, JobState::kFailed);
   EXPECT_THAT(done->failure_reason, HasSubstr("lost: control plane restarted"));
@@ -457,7 +413,7 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   JobRecord cold = RunToEnd(spec);
   ASSERT_EQ(cold.state, JobState::kCompleted) << cold.failure_reason;
   EXPECT_FALSE(cold.details["warm_start"].get<bool>());
-  EXPECT_THAT(service_->ReadLog(cold.id, 0)->data, HasSubstr("env=fresh"));
+  EXPECT_THAT(jobs_->ReadLog(cold.id, 0)->data, HasSubstr("env=fresh"));
   JobRecord warm = RunToEnd(spec);
   ASSERT_EQ(warm.state, JobState::kCompleted) << warm.failure_reason;
   EXPECT_TRUE(warm.details["warm_start"].get<bool>());
@@ -465,17 +421,17 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   // Lineage digests travel with the pooled environment.
   EXPECT_EQ(warm.details["input_digests"], cold.details["input_digests"]);
   EXPECT_EQ(warm.details["code_digest"], cold.details["code_digest"]);
-  EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("20"));
-  EXPECT_THAT(service_->ReadLog(warm.id, 0)->data, HasSubstr("env=pooled"));
+  EXPECT_THAT(jobs_->ReadLog(warm.id, 0)->data, HasSubstr("20"));
+  EXPECT_THAT(jobs_->ReadLog(warm.id, 0)->data, HasSubstr("env=pooled"));
   EXPECT_EQ(warm.details["warm_key"], cold.details["warm_key"]);
-  auto origin = service_->Get(cold.id);
+  auto origin = jobs_->Get(cold.id);
   ASSERT_TRUE(origin.ok());
   EXPECT_GT(origin->metering.warm_pool_seconds, 0);
   // A different resource shape does not match.
   spec.resources.cpus = 2;
   JobRecord other = RunToEnd(spec);
   EXPECT_FALSE(other.details["warm_start"].get<bool>());
-  EXPECT_THAT(service_->ReadLog(other.id, 0)->data, HasSubstr("env=fresh"));
+  EXPECT_THAT(jobs_->ReadLog(other.id, 0)->data, HasSubstr("env=fresh"));
   EXPECT_NE(other.details["warm_key"], cold.details["warm_key"]);
 }
 

@@ -2,9 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
+#include "common/helper_programs.h"
 #include "common/subprocess_core.h"
 
 namespace tandem::compute::jobs {
@@ -42,6 +45,45 @@ StatusOr<std::string> ResolveBwrap(bool enabled, bool required, const std::strin
         (configured.empty() ? std::string(" in $PATH") : " at \"" + configured + "\""));
   }
   return bwrap;
+}
+
+Status ResolveRunner(std::string& runner_path) {
+  if (runner_path.empty()) {
+    ASSIGN_OR_RETURN(runner_path, FindHelperProgram("tandem-job-runner"));
+  }
+  if (!subprocess::IsExecutableFile(runner_path)) {
+    return NotFoundError("tandem-job-runner not found or not executable at \"" + runner_path +
+                         "\"");
+  }
+  return OkStatus();
+}
+
+Status CheckSubstrateLimits(int64_t log_limit_bytes, int64_t grace_seconds, double capacity_cpus) {
+  if (log_limit_bytes <= 0) return InvalidArgumentError("log_limit_bytes must be positive");
+  if (grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
+  if (capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
+  return OkStatus();
+}
+
+StatusOr<std::string> AttemptStateDir(const LaunchRequest& r, const std::string& state_root,
+                                      std::string_view default_leaf) {
+  std::string root =
+      state_root.empty()
+          ? (std::filesystem::path(r.job_dir).parent_path() / std::string(default_leaf)).string()
+          : state_root;
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
+  return root + "/" + r.job_id + "-" + std::to_string(r.attempt);
+}
+
+Status CreateAttemptDir(const LaunchRequest& r, const std::string& dir) {
+  if (mkdir(dir.c_str(), 0755) == 0) return OkStatus();
+  if (errno == EEXIST) {
+    return AlreadyExistsError("job " + r.job_id + " attempt " + std::to_string(r.attempt) +
+                              " was already submitted (" + dir + ")");
+  }
+  return InternalError("mkdir " + dir + ": " + std::strerror(errno));
 }
 
 Status ValidateLaunchRequest(const LaunchRequest& r) {

@@ -53,6 +53,25 @@ Status ValidateLaunchRequest(const LaunchRequest& r);
 // false. NotFound when `required` and none is found.
 StatusOr<std::string> ResolveBwrap(bool enabled, bool required, const std::string& configured);
 
+// The per-job supervisor a substrate launches: `runner_path` when set, else
+// tandem-job-runner beside the binaries (filled in). NotFound when it is not
+// an executable file.
+Status ResolveRunner(std::string& runner_path);
+
+// The limits every substrate's options share: log_limit_bytes > 0,
+// grace_seconds >= 0, capacity_cpus >= 0 (0: the substrate finds its own).
+// InvalidArgument naming the option.
+Status CheckSubstrateLimits(int64_t log_limit_bytes, int64_t grace_seconds, double capacity_cpus);
+
+// The state directory of one attempt, <root>/<job_id>-<attempt>, where root
+// is `state_root` or, when that is empty, <parent of r.job_dir>/`default_leaf`;
+// creates root. The caller creates the directory with CreateAttemptDir.
+StatusOr<std::string> AttemptStateDir(const LaunchRequest& r, const std::string& state_root,
+                                      std::string_view default_leaf);
+// Creates the attempt's state directory `dir` (mode 0755): AlreadyExists
+// when this job_id/attempt was submitted before, Internal for other errors.
+Status CreateAttemptDir(const LaunchRequest& r, const std::string& dir);
+
 enum class ExitKind {
   kExited,       // exit_code is set (0 = success)
   kSignaled,     // killed by `signal` (not by us)

@@ -7,14 +7,10 @@ namespace {
 
 using sql::Row;
 using sql::Transaction;
-using sql::Value;
-namespace ev = bus::events;
 
-// The record is one JSON document; the columns beside it exist for filters.
-const std::vector<sql::Migration>& Migrations() {
-  static const std::vector<sql::Migration> kMigrations = {
-      {1, "create_notebooks_table",
-       R"sql(
+// Migration 1. The record is one JSON document; the columns beside it exist
+// for filters.
+constexpr char kCreateNotebooksTable[] = R"sql(
 CREATE TABLE compute_notebooks (
   name TEXT PRIMARY KEY,
   team TEXT NOT NULL,
@@ -22,10 +18,7 @@ CREATE TABLE compute_notebooks (
   updated_micros BIGINT NOT NULL,
   record TEXT NOT NULL);
 CREATE INDEX compute_notebooks_state ON compute_notebooks (state);
-)sql"},
-  };
-  return kMigrations;
-}
+)sql";
 
 constexpr std::string_view kStateNames[] = {"Pending", "InService", "Stopping", "Stopped",
                                             "Failed"};
@@ -71,7 +64,7 @@ StatusOr<NotebookRecord> RecordFromRow(const Row& row) {
 }
 
 StatusOr<std::vector<NotebookRecord>> Rows(Transaction& tx, std::string_view sql,
-                                           const std::vector<Value>& params) {
+                                           const std::vector<sql::Value>& params) {
   ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(sql, params));
   std::vector<NotebookRecord> out;
   for (const Row& row : rows) {
@@ -134,7 +127,7 @@ Json NotebookRecord::ToJson(bool with_secret) const {
 
 StatusOr<std::unique_ptr<NotebookStore>> NotebookStore::Open(sql::Database& db, bus::Outbox& outbox,
                                                              Clock& clock) {
-  RETURN_IF_ERROR(db.Migrate("notebooks", Migrations()));
+  RETURN_IF_ERROR(db.Migrate("notebooks", {{1, "create_notebooks_table", kCreateNotebooksTable}}));
   return std::unique_ptr<NotebookStore>(new NotebookStore(db, outbox, clock));
 }
 
@@ -209,8 +202,8 @@ StatusOr<NotebookRecord> NotebookStore::Update(
     const NotebookState previous = r.state;
     RETURN_IF_ERROR(mutate(r));
     r.updated_micros = clock_.NowMicros();
-    std::vector<Value> params = {r.team, std::string(NotebookStateName(r.state)), r.updated_micros,
-                                 RecordJson(r).dump(), r.name};
+    std::vector<sql::Value> params = {r.team, std::string(NotebookStateName(r.state)),
+                                      r.updated_micros, RecordJson(r).dump(), r.name};
     if (exists) {
       RETURN_IF_ERROR(tx.Exec("UPDATE compute_notebooks SET team = ?, state = ?, "
                               "updated_micros = ?, record = ? WHERE name = ?",
@@ -226,9 +219,9 @@ StatusOr<NotebookRecord> NotebookStore::Update(
       Json detail = r.ToJson(/*with_secret=*/false);
       detail["previous_state"] = exists ? Json(std::string(NotebookStateName(previous))) : Json();
       RETURN_IF_ERROR(
-          outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
-                                            std::string(ev::kNotebookInstanceStateChange), detail,
-                                            {"notebook-instance/" + r.name})));
+          outbox_.Append(tx, bus::MakeEvent(clock_, std::string(bus::events::kComputeSource),
+                                            std::string(bus::events::kNotebookInstanceStateChange),
+                                            detail, {"notebook-instance/" + r.name})));
     }
     out = std::move(r);
     return OkStatus();

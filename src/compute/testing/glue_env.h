@@ -4,11 +4,15 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
@@ -36,6 +40,30 @@ class GlueTestEnv : public ::testing::Test {
     auto reg = registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
     ASSERT_TRUE(reg.ok()) << reg.status();
     registry_ = *std::move(reg);
+  }
+
+  // The details of the events of `detail_type` the outbox recorded so far, in
+  // publish order.
+  std::vector<Json> EventDetails(std::string_view detail_type) {
+    std::vector<Json> out;
+    bus::TailOptions opts;
+    opts.limit = 1000;
+    auto tail = bus_->Tail(opts);
+    EXPECT_TRUE(tail.ok()) << tail.status();
+    if (!tail.ok()) return out;
+    for (const auto& e : tail->events) {
+      if (e.event.detail_type == detail_type) out.push_back(e.event.detail);
+    }
+    return out;
+  }
+
+  // Writes `text` to `path` as an executable file (rwxr-xr-x).
+  static void WriteExecutable(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                  std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                  std::filesystem::perms::others_exec);
   }
 
   void RemoveHome() {

@@ -24,14 +24,8 @@ class NotebookTestEnv : public GlueTestEnv {
   // The notebook events recorded so far, as "<name>:<state>" in order.
   std::vector<std::string> NotebookEvents() {
     std::vector<std::string> out;
-    bus::TailOptions opts;
-    opts.limit = 1000;
-    auto tail = bus_->Tail(opts);
-    EXPECT_TRUE(tail.ok()) << tail.status();
-    if (!tail.ok()) return out;
-    for (const auto& e : tail->events) {
-      if (e.event.detail_type != bus::events::kNotebookInstanceStateChange) continue;
-      out.push_back(e.event.detail.value("name", "") + ":" + e.event.detail.value("state", ""));
+    for (const Json& d : EventDetails(bus::events::kNotebookInstanceStateChange)) {
+      out.push_back(d.value("name", "") + ":" + d.value("state", ""));
     }
     return out;
   }

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/testing/run_tool.h"
 #include "compute/transform/engine.h"
 #include "runtime/load_model.h"
 #include "runtime/testing/xgboost_test_util.h"
@@ -118,11 +119,14 @@ TEST(TransformParity, PythonHandlerOfflineEqualsOnline) {
   TempDir dir;
   const std::string model_dir = dir.File("model");
   fs::create_directories(model_dir);
-  std::string cmd = "cd " + dir.path() + " && SM_MODEL_DIR=" + model_dir +
-                    " SM_CHANNEL_TRAIN=" + data + "/train.csv SM_OUTPUT_DATA_DIR=" + dir.path() +
-                    " /usr/bin/python3 " + example + "/train.py --n-estimators 20 > train.log 2>&1";
-  int rc = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << ReadFile(dir.File("train.log"));
+  ::tandem::testing::ToolOptions job_env;
+  job_env.env = {"SM_MODEL_DIR=" + model_dir, "SM_CHANNEL_TRAIN=" + data + "/train.csv",
+                 "SM_OUTPUT_DATA_DIR=" + dir.path()};
+  job_env.cwd = dir.path();
+  auto train = ::tandem::testing::RunTool(
+      {"/usr/bin/python3", example + "/train.py", "--n-estimators", "20"}, job_env);
+  ASSERT_TRUE(train.ok()) << train.status();
+  ASSERT_TRUE(train->exit.ok()) << train->exit.ToString() << "\n" << train->out;
   for (const char* f : {"handler.py", "tandem-model.yaml"}) {
     fs::copy_file(example + "/serving/" + f, model_dir + "/" + f);
   }

@@ -12,7 +12,7 @@
 
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
-#include "compute/testing/glue_env.h"
+#include "compute/testing/job_env.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/store/archive.h"
 #include "runtime/testing/xgboost_test_util.h"
@@ -24,29 +24,14 @@ namespace fs = std::filesystem;
 using registry::ModelRef;
 using ::testing::HasSubstr;
 
-class TransformServiceTest : public testing::GlueTestEnv {
+class TransformServiceTest : public testing::JobServiceTestEnv {
  protected:
   void SetUp() override {
     OpenGlue("/tmp/tandem-transform-svc-");
     ASSERT_FALSE(HasFatalFailure());
     fs::create_directories(home_ + "/model");
-    local::LocalSubstrateOptions lopts;
-    lopts.capacity_cpus = 2;
-    lopts.grace_seconds = 2;
-    auto substrate = local::LocalSubstrate::Create(lopts);
-    ASSERT_TRUE(substrate.ok()) << substrate.status();
-    jobs::JobServiceOptions opts;
-    opts.home = home_;
-    opts.db = db_.get();
-    opts.outbox = bus_->outbox();
-    opts.store = store_.get();
-    opts.registry = registry_.get();
-    opts.substrate = *std::move(substrate);
-    auto svc = jobs::JobService::Open(std::move(opts));
-    ASSERT_TRUE(svc.ok()) << svc.status();
-    jobs_ = *std::move(svc);
-    ASSERT_TRUE(jobs_->Recover().ok());
-    jobs_->Start();
+    StartJobs(JobOptions(/*cpus=*/2, /*grace_seconds=*/2));
+    ASSERT_FALSE(HasFatalFailure());
     RegisterModel();
   }
   void TearDown() override {
@@ -101,8 +86,6 @@ class TransformServiceTest : public testing::GlueTestEnv {
     return done.ok() ? *done : jobs::JobRecord{};
   }
   bool Exists(const std::string& key) { return store_->Stat(key).ok(); }
-
-  std::unique_ptr<jobs::JobService> jobs_;
 };
 
 TEST_F(TransformServiceTest, ScoresEveryObjectIntoTheOutputPrefix) {

@@ -9,7 +9,7 @@
 
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
-#include "compute/testing/glue_env.h"
+#include "compute/testing/job_env.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
 #include "gmock/gmock.h"
@@ -41,34 +41,17 @@ done
 echo "x=$x" > "$SM_MODEL_DIR/model.txt"
 )";
 
-class TuningServiceTest : public testing::GlueTestEnv {
+class TuningServiceTest : public testing::JobServiceTestEnv {
  protected:
   void SetUp() override {
     OpenGlue("/tmp/tandem-tuning-");
     ASSERT_FALSE(HasFatalFailure());
     fs::create_directories(home_ + "/src");
-    std::ofstream(home_ + "/src/train.sh") << kTrainer;
-    fs::permissions(home_ + "/src/train.sh", fs::perms::owner_all | fs::perms::group_read |
-                                                 fs::perms::group_exec | fs::perms::others_read |
-                                                 fs::perms::others_exec);
-    local::LocalSubstrateOptions lopts;
-    lopts.capacity_cpus = 3;
-    lopts.grace_seconds = 2;
-    auto substrate = local::LocalSubstrate::Create(lopts);
-    ASSERT_TRUE(substrate.ok()) << substrate.status();
-    jobs::JobServiceOptions opts;
-    opts.home = home_;
-    opts.db = db_.get();
-    opts.outbox = bus_->outbox();
-    opts.store = store_.get();
-    opts.registry = registry_.get();
-    opts.substrate = *std::move(substrate);
+    WriteExecutable(home_ + "/src/train.sh", kTrainer);
+    jobs::JobServiceOptions opts = JobOptions(/*cpus=*/3, /*grace_seconds=*/2);
     opts.stop_grace_seconds = 2;
-    auto jobs = jobs::JobService::Open(std::move(opts));
-    ASSERT_TRUE(jobs.ok()) << jobs.status();
-    jobs_ = *std::move(jobs);
-    ASSERT_TRUE(jobs_->Recover().ok());
-    jobs_->Start();
+    StartJobs(std::move(opts));
+    ASSERT_FALSE(HasFatalFailure());
     OpenTuning();
   }
 
@@ -125,21 +108,12 @@ training_job:
 
   std::vector<std::string> EventStates(const std::string& name) {
     std::vector<std::string> out;
-    bus::TailOptions opts;
-    opts.limit = 1000;
-    auto tail = bus_->Tail(opts);
-    EXPECT_TRUE(tail.ok()) << tail.status();
-    if (!tail.ok()) return out;
-    for (const auto& e : tail->events) {
-      if (e.event.detail_type == bus::events::kTuningJobStateChange &&
-          e.event.detail.value("name", "") == name) {
-        out.push_back(e.event.detail["state"].get<std::string>());
-      }
+    for (const Json& d : EventDetails(bus::events::kTuningJobStateChange)) {
+      if (d.value("name", "") == name) out.push_back(d["state"].get<std::string>());
     }
     return out;
   }
 
-  std::unique_ptr<jobs::JobService> jobs_;
   std::unique_ptr<TuningService> tuning_;
 };
 

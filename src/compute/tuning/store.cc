@@ -13,11 +13,9 @@ namespace {
 using sql::Row;
 using sql::Transaction;
 using sql::Value;
-namespace ev = bus::events;
 
-const std::vector<sql::Migration>& Migrations() {
-  static const std::vector<sql::Migration> kMigrations = {{1, "create_tuning_tables",
-                                                           R"sql(
+// Migration 1: the tuning jobs and their trials.
+constexpr char kCreateTuningTables[] = R"sql(
 CREATE TABLE tuning_jobs (
   name TEXT PRIMARY KEY,
   id TEXT NOT NULL,
@@ -50,9 +48,7 @@ CREATE TABLE tuning_trials (
   created_micros BIGINT NOT NULL,
   updated_micros BIGINT NOT NULL,
   PRIMARY KEY (tuning_name, trial_index)
-))sql"}};
-  return kMigrations;
-}
+))sql";
 
 constexpr char kJobColumns[] =
     "name, id, team, state, spec, failure_reason, registered_model, registered_version, "
@@ -315,7 +311,7 @@ void Summarize(TuningRecord& r, const std::vector<TuningTrial>& trials) {
 
 StatusOr<std::unique_ptr<TuningStore>> TuningStore::Open(sql::Database& db, bus::Outbox& outbox,
                                                          Clock& clock) {
-  RETURN_IF_ERROR(db.Migrate("tuning", Migrations()));
+  RETURN_IF_ERROR(db.Migrate("tuning", {{1, "create_tuning_tables", kCreateTuningTables}}));
   return std::unique_ptr<TuningStore>(new TuningStore(db, outbox, clock));
 }
 
@@ -332,9 +328,9 @@ Status TuningStore::Insert(const TuningRecord& record) {
                         .status());
     Json detail = EventDetail(record, record.state);
     detail.erase("previous_state");
-    return outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
-                                             std::string(ev::kTuningJobStateChange), detail,
-                                             {"tuning-job/" + record.name}));
+    return outbox_.Append(tx, bus::MakeEvent(clock_, std::string(bus::events::kComputeSource),
+                                             std::string(bus::events::kTuningJobStateChange),
+                                             detail, {"tuning-job/" + record.name}));
   });
 }
 
@@ -415,8 +411,8 @@ StatusOr<TuningRecord> TuningStore::Transition(const std::string& name,
                  r.registered_version, r.updated_micros, r.ended_micros, name})
             .status());
     RETURN_IF_ERROR(
-        outbox_.Append(tx, bus::MakeEvent(clock_, std::string(ev::kComputeSource),
-                                          std::string(ev::kTuningJobStateChange),
+        outbox_.Append(tx, bus::MakeEvent(clock_, std::string(bus::events::kComputeSource),
+                                          std::string(bus::events::kTuningJobStateChange),
                                           EventDetail(r, previous), {"tuning-job/" + name})));
     out = std::move(r);
     return OkStatus();

@@ -123,9 +123,13 @@ class EventBus {
   static StatusOr<std::unique_ptr<EventBus>> Open(std::string_view uri,
                                                   const EventBusOptions& options = {});
 
+  // The public methods check their arguments (InvalidArgument, the same for
+  // every backend) and then call the backend's protected Do* method, which
+  // may assume valid arguments.
+
   // Records `event` (assigning id and time when empty) and routes it.
   // Returns the event as recorded with its sequence number.
-  virtual StatusOr<SequencedEvent> Publish(const Event& event) = 0;
+  StatusOr<SequencedEvent> Publish(const Event& event);
 
   // The transactional outbox of this bus, or nullptr when the backend cannot
   // join a caller's SQL transaction. Owned by the bus.
@@ -134,38 +138,57 @@ class EventBus {
   // --- rules ---
   // Creates or replaces rule `name`. Invalid pattern -> InvalidArgument;
   // missing target queue -> NotFound.
-  virtual Status PutRule(std::string_view name, const Json& pattern,
-                         std::string_view target_queue) = 0;
-  virtual Status DeleteRule(std::string_view name) = 0;  // NotFound if absent
-  virtual StatusOr<std::vector<Rule>> ListRules() = 0;   // by name
+  Status PutRule(std::string_view name, const Json& pattern, std::string_view target_queue);
+  Status DeleteRule(std::string_view name);                          // NotFound if absent
+  StatusOr<std::vector<Rule>> ListRules() { return DoListRules(); }  // by name
 
   // --- queues ---
-  virtual Status CreateQueue(std::string_view name, const QueueOptions& options = {}) = 0;
+  Status CreateQueue(std::string_view name, const QueueOptions& options = {});
   // Deletes the queue and its messages. FailedPrecondition (naming them) if
   // rules target it or another queue uses it as its dead-letter queue.
-  virtual Status DeleteQueue(std::string_view name) = 0;
-  virtual StatusOr<QueueInfo> GetQueue(std::string_view name) = 0;
-  virtual StatusOr<std::vector<QueueInfo>> ListQueues() = 0;  // by name
+  Status DeleteQueue(std::string_view name);
+  StatusOr<QueueInfo> GetQueue(std::string_view name);
+  StatusOr<std::vector<QueueInfo>> ListQueues() { return DoListQueues(); }  // by name
 
   // --- messages ---
   // Receives up to max_messages visible messages, making them invisible for
   // the visibility timeout. With wait_ms > 0, waits until at least one
   // message is available or wait_ms elapses (then returns an empty vector).
-  virtual StatusOr<std::vector<Message>> Receive(std::string_view queue,
-                                                 const ReceiveOptions& options = {}) = 0;
+  StatusOr<std::vector<Message>> Receive(std::string_view queue,
+                                         const ReceiveOptions& options = {});
   // Acknowledges a message (see the semantics above for stale receipts).
-  virtual Status DeleteMessage(std::string_view queue, std::string_view receipt_handle) = 0;
+  Status DeleteMessage(std::string_view queue, std::string_view receipt_handle);
   // Sets the remaining visibility timeout of an in-flight message from now
   // (0 makes it visible at once).
-  virtual Status ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
-                                  int64_t timeout_ms) = 0;
+  Status ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                          int64_t timeout_ms);
 
   // --- event history ---
   // Events in publish order, for `tandem events tail`.
-  virtual StatusOr<TailResult> Tail(const TailOptions& options) = 0;
+  StatusOr<TailResult> Tail(const TailOptions& options);
 
   // Housekeeping: purges expired messages (also done lazily on receive).
-  virtual Status Maintain() = 0;
+  Status Maintain() { return DoMaintain(); }
+
+ protected:
+  // The backend's work, called by the public methods above once the
+  // arguments are valid (names, options and limits already checked).
+  virtual StatusOr<SequencedEvent> DoPublish(const Event& event) = 0;
+  virtual Status DoPutRule(std::string_view name, const Json& pattern,
+                           std::string_view target_queue) = 0;
+  virtual Status DoDeleteRule(std::string_view name) = 0;
+  virtual StatusOr<std::vector<Rule>> DoListRules() = 0;
+  virtual Status DoCreateQueue(std::string_view name, const QueueOptions& options) = 0;
+  virtual Status DoDeleteQueue(std::string_view name) = 0;
+  virtual StatusOr<QueueInfo> DoGetQueue(std::string_view name) = 0;
+  virtual StatusOr<std::vector<QueueInfo>> DoListQueues() = 0;
+  virtual StatusOr<std::vector<Message>> DoReceive(std::string_view queue,
+                                                   const ReceiveOptions& options) = 0;
+  virtual Status DoDeleteMessage(std::string_view queue, std::string_view receipt_handle) = 0;
+  virtual Status DoChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                                    int64_t timeout_ms) = 0;
+  virtual StatusOr<TailResult> DoTail(const TailOptions& options) = 0;
+  virtual Status DoMaintain() = 0;
 };
 
 // Queue and rule names: [A-Za-z0-9_-]{1,80}. InvalidArgument naming `what`.
@@ -173,5 +196,8 @@ Status ValidateName(std::string_view what, std::string_view name);
 // Checks queue options against the SQS-like limits above (every backend);
 // InvalidArgument naming the queue and the field.
 Status ValidateQueueOptions(std::string_view name, const QueueOptions& options);
+// An event as Publish and Outbox::Append accept it: non-empty source and
+// detail-type, an object as detail. InvalidArgument naming the field.
+Status ValidateEvent(const Event& event);
 
 }  // namespace tandem::bus

@@ -361,16 +361,11 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
 
 // --- publish ------------------------------------------------------------------
 
-StatusOr<SequencedEvent> NatsEventBus::Publish(const Event& in) {
+StatusOr<SequencedEvent> NatsEventBus::DoPublish(const Event& in) {
   Impl& d = *impl_;
   SequencedEvent out;
   out.event = in;
   Event& e = out.event;
-  if (e.source.empty()) return InvalidArgumentError("event field 'source' must not be empty");
-  if (e.detail_type.empty()) {
-    return InvalidArgumentError("event field 'detail-type' must not be empty");
-  }
-  if (!e.detail.is_object()) return InvalidArgumentError("event field 'detail' must be an object");
   const int64_t now = d.clock->NowMillis();
   if (e.id.empty()) e.id = NewUuidV7(*d.clock);
   if (e.time.empty()) e.time = FormatRfc3339(d.clock->NowMicros());
@@ -402,12 +397,8 @@ StatusOr<SequencedEvent> NatsEventBus::Publish(const Event& in) {
 
 // --- rules --------------------------------------------------------------------
 
-Status NatsEventBus::PutRule(std::string_view name, const Json& pattern,
-                             std::string_view target_queue) {
-  RETURN_IF_ERROR(ValidateName("rule", name));
-  RETURN_IF_ERROR(ValidateName("queue", target_queue));
-  auto p = Pattern::Parse(pattern);
-  if (!p.ok()) return Annotate(p.status(), "rule '" + std::string(name) + "'");
+Status NatsEventBus::DoPutRule(std::string_view name, const Json& pattern,
+                               std::string_view target_queue) {
   const std::string n(name), target(target_queue);
   return impl_->Update(kCatalogKey, [&](Json& cat) -> Status {
     if (!cat.is_object() || !cat.contains("queues") || !cat["queues"].contains(target)) {
@@ -418,8 +409,7 @@ Status NatsEventBus::PutRule(std::string_view name, const Json& pattern,
   });
 }
 
-Status NatsEventBus::DeleteRule(std::string_view name) {
-  RETURN_IF_ERROR(ValidateName("rule", name));
+Status NatsEventBus::DoDeleteRule(std::string_view name) {
   const std::string n(name);
   return impl_->Update(kCatalogKey, [&](Json& cat) -> Status {
     if (!cat.is_object() || !cat.contains("rules") || !cat["rules"].contains(n)) {
@@ -430,7 +420,7 @@ Status NatsEventBus::DeleteRule(std::string_view name) {
   });
 }
 
-StatusOr<std::vector<Rule>> NatsEventBus::ListRules() {
+StatusOr<std::vector<Rule>> NatsEventBus::DoListRules() {
   ASSIGN_OR_RETURN(Json cat, impl_->Catalog());
   std::vector<Rule> out;
   for (const auto& [name, r] : cat["rules"].items()) {
@@ -441,9 +431,7 @@ StatusOr<std::vector<Rule>> NatsEventBus::ListRules() {
 
 // --- queues -------------------------------------------------------------------
 
-Status NatsEventBus::CreateQueue(std::string_view name, const QueueOptions& options) {
-  RETURN_IF_ERROR(ValidateName("queue", name));
-  RETURN_IF_ERROR(ValidateQueueOptions(name, options));
+Status NatsEventBus::DoCreateQueue(std::string_view name, const QueueOptions& options) {
   Impl& d = *impl_;
   const std::string n(name);
   ASSIGN_OR_RETURN(Json cat, d.Catalog());
@@ -487,8 +475,7 @@ Status NatsEventBus::CreateQueue(std::string_view name, const QueueOptions& opti
   });
 }
 
-Status NatsEventBus::DeleteQueue(std::string_view name) {
-  RETURN_IF_ERROR(ValidateName("queue", name));
+Status NatsEventBus::DoDeleteQueue(std::string_view name) {
   Impl& d = *impl_;
   const std::string n(name);
   RETURN_IF_ERROR(d.Update(kCatalogKey, [&](Json& cat) -> Status {
@@ -531,7 +518,7 @@ Status NatsEventBus::DeleteQueue(std::string_view name) {
   return OkStatus();
 }
 
-StatusOr<std::vector<QueueInfo>> NatsEventBus::ListQueues() {
+StatusOr<std::vector<QueueInfo>> NatsEventBus::DoListQueues() {
   ASSIGN_OR_RETURN(Json cat, impl_->Catalog());
   std::vector<QueueInfo> out;
   for (const auto& [name, q] : cat["queues"].items()) {
@@ -543,14 +530,7 @@ StatusOr<std::vector<QueueInfo>> NatsEventBus::ListQueues() {
 
 // --- history ------------------------------------------------------------------
 
-StatusOr<TailResult> NatsEventBus::Tail(const TailOptions& options) {
-  if (options.limit < 1 || options.limit > 1000) {
-    return InvalidArgumentError("tail limit must be within 1..1000");
-  }
-  if (options.wait_ms < 0 || options.wait_ms > kMaxWaitMs) {
-    return InvalidArgumentError("wait_ms must be within 0..20000");
-  }
-  if (options.after_seq < 0) return InvalidArgumentError("after_seq must be >= 0");
+StatusOr<TailResult> NatsEventBus::DoTail(const TailOptions& options) {
   Impl& d = *impl_;
   TailResult out;
   out.last_seq = options.after_seq;

@@ -47,31 +47,33 @@ class NatsEventBus final : public EventBus {
   static StatusOr<std::unique_ptr<NatsEventBus>> Open(std::string_view uri, Clock& clock);
   ~NatsEventBus() override;
 
-  // Publish: a duplicate event id (within the stream's duplicate window,
-  // 1 h) -> AlreadyExists; the event's routed copies are (re)published first,
-  // so retrying a publish that failed half-way completes it.
-  StatusOr<SequencedEvent> Publish(const Event& event) override;
-  Status PutRule(std::string_view name, const Json& pattern,
-                 std::string_view target_queue) override;
-  Status DeleteRule(std::string_view name) override;
-  StatusOr<std::vector<Rule>> ListRules() override;
-  Status CreateQueue(std::string_view name, const QueueOptions& options = {}) override;
-  Status DeleteQueue(std::string_view name) override;
-  StatusOr<QueueInfo> GetQueue(std::string_view name) override;
-  StatusOr<std::vector<QueueInfo>> ListQueues() override;
-  StatusOr<std::vector<Message>> Receive(std::string_view queue,
-                                         const ReceiveOptions& options = {}) override;
-  Status DeleteMessage(std::string_view queue, std::string_view receipt_handle) override;
-  Status ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
-                          int64_t timeout_ms) override;
-  StatusOr<TailResult> Tail(const TailOptions& options) override;
-  Status Maintain() override;
-
   // The names in use (for tests, tools and docs).
   const std::string& events_stream() const;
   const std::string& queues_stream() const;
 
   struct Impl;  // nats_bus_internal.h (the only place that sees nats.h)
+
+ protected:
+  // EventBus. DoPublish: a duplicate event id (within the stream's duplicate
+  // window, 1 h) -> AlreadyExists; the event's routed copies are
+  // (re)published first, so retrying a publish that failed half-way
+  // completes it.
+  StatusOr<SequencedEvent> DoPublish(const Event& event) override;
+  Status DoPutRule(std::string_view name, const Json& pattern,
+                   std::string_view target_queue) override;
+  Status DoDeleteRule(std::string_view name) override;
+  StatusOr<std::vector<Rule>> DoListRules() override;
+  Status DoCreateQueue(std::string_view name, const QueueOptions& options) override;
+  Status DoDeleteQueue(std::string_view name) override;
+  StatusOr<QueueInfo> DoGetQueue(std::string_view name) override;
+  StatusOr<std::vector<QueueInfo>> DoListQueues() override;
+  StatusOr<std::vector<Message>> DoReceive(std::string_view queue,
+                                           const ReceiveOptions& options) override;
+  Status DoDeleteMessage(std::string_view queue, std::string_view receipt_handle) override;
+  Status DoChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                            int64_t timeout_ms) override;
+  StatusOr<TailResult> DoTail(const TailOptions& options) override;
+  Status DoMaintain() override;
 
  private:
   explicit NatsEventBus(std::unique_ptr<Impl> impl);

@@ -47,13 +47,6 @@ std::string HeaderText(natsMsg* msg, const char* key) {
   return v;
 }
 
-Status ValidateReceipt(std::string_view receipt) {
-  if (receipt.empty() || receipt.find('.') == std::string_view::npos) {
-    return InvalidArgumentError("malformed receipt handle '" + std::string(receipt) + "'");
-  }
-  return OkStatus();
-}
-
 // The stream sequence a receipt names ("<seq>.<token>").
 std::string ReceiptSeq(std::string_view receipt) {
   return std::string(receipt.substr(0, receipt.find('.')));
@@ -184,19 +177,8 @@ Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, in
   });
 }
 
-StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
-                                                     const ReceiveOptions& options) {
-  RETURN_IF_ERROR(ValidateName("queue", queue));
-  if (options.max_messages < 1 || options.max_messages > kMaxReceiveMessages) {
-    return InvalidArgumentError("max_messages must be within 1..10");
-  }
-  if (options.wait_ms < 0 || options.wait_ms > kMaxWaitMs) {
-    return InvalidArgumentError("wait_ms must be within 0..20000");
-  }
-  if (options.visibility_timeout_ms && (*options.visibility_timeout_ms < 0 ||
-                                        *options.visibility_timeout_ms > kMaxVisibilityTimeoutMs)) {
-    return InvalidArgumentError("visibility_timeout_ms must be within 0..43200000");
-  }
+StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
+                                                       const ReceiveOptions& options) {
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(Queue q, LoadQueue(d, queue));
   const int64_t vis = options.visibility_timeout_ms.value_or(q.vis());
@@ -299,9 +281,7 @@ StatusOr<std::vector<Message>> NatsEventBus::Receive(std::string_view queue,
   }
 }
 
-Status NatsEventBus::DeleteMessage(std::string_view queue, std::string_view receipt_handle) {
-  RETURN_IF_ERROR(ValidateName("queue", queue));
-  RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
+Status NatsEventBus::DoDeleteMessage(std::string_view queue, std::string_view receipt_handle) {
   Impl& d = *impl_;
   const std::string name(queue);
   const std::string seq = ReceiptSeq(receipt_handle);
@@ -326,13 +306,8 @@ Status NatsEventBus::DeleteMessage(std::string_view queue, std::string_view rece
   return OkStatus();
 }
 
-Status NatsEventBus::ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
-                                      int64_t timeout_ms) {
-  RETURN_IF_ERROR(ValidateName("queue", queue));
-  RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
-  if (timeout_ms < 0 || timeout_ms > kMaxVisibilityTimeoutMs) {
-    return InvalidArgumentError("visibility timeout must be within 0..43200000 ms");
-  }
+Status NatsEventBus::DoChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                                        int64_t timeout_ms) {
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(Queue q, LoadQueue(d, queue));
   const std::string seq = ReceiptSeq(receipt_handle);
@@ -351,8 +326,7 @@ Status NatsEventBus::ChangeVisibility(std::string_view queue, std::string_view r
   });
 }
 
-StatusOr<QueueInfo> NatsEventBus::GetQueue(std::string_view name) {
-  RETURN_IF_ERROR(ValidateName("queue", name));
+StatusOr<QueueInfo> NatsEventBus::DoGetQueue(std::string_view name) {
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(Queue q, LoadQueue(d, name));
   RETURN_IF_ERROR(d.Sweep(q.name, q.options, 0, kSweepAll));
@@ -381,7 +355,7 @@ StatusOr<QueueInfo> NatsEventBus::GetQueue(std::string_view name) {
   return info;
 }
 
-Status NatsEventBus::Maintain() {
+Status NatsEventBus::DoMaintain() {
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(Json cat, d.Catalog());
   for (const auto& [name, opts] : cat["queues"].items()) {

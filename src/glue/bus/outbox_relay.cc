@@ -129,32 +129,37 @@ class RelayedEventBus final : public EventBus, public Outbox {
   Outbox* outbox() override { return this; }
   StatusOr<OutboxBacklog> Backlog() override { return relay_.Backlog(); }
 
-  StatusOr<SequencedEvent> Publish(const Event& event) override { return target_->Publish(event); }
-  Status PutRule(std::string_view name, const Json& pattern,
-                 std::string_view target_queue) override {
+ protected:
+  StatusOr<SequencedEvent> DoPublish(const Event& event) override {
+    return target_->Publish(event);
+  }
+  Status DoPutRule(std::string_view name, const Json& pattern,
+                   std::string_view target_queue) override {
     return target_->PutRule(name, pattern, target_queue);
   }
-  Status DeleteRule(std::string_view name) override { return target_->DeleteRule(name); }
-  StatusOr<std::vector<Rule>> ListRules() override { return target_->ListRules(); }
-  Status CreateQueue(std::string_view name, const QueueOptions& options) override {
+  Status DoDeleteRule(std::string_view name) override { return target_->DeleteRule(name); }
+  StatusOr<std::vector<Rule>> DoListRules() override { return target_->ListRules(); }
+  Status DoCreateQueue(std::string_view name, const QueueOptions& options) override {
     return target_->CreateQueue(name, options);
   }
-  Status DeleteQueue(std::string_view name) override { return target_->DeleteQueue(name); }
-  StatusOr<QueueInfo> GetQueue(std::string_view name) override { return target_->GetQueue(name); }
-  StatusOr<std::vector<QueueInfo>> ListQueues() override { return target_->ListQueues(); }
-  StatusOr<std::vector<Message>> Receive(std::string_view queue,
-                                         const ReceiveOptions& options) override {
+  Status DoDeleteQueue(std::string_view name) override { return target_->DeleteQueue(name); }
+  StatusOr<QueueInfo> DoGetQueue(std::string_view name) override { return target_->GetQueue(name); }
+  StatusOr<std::vector<QueueInfo>> DoListQueues() override { return target_->ListQueues(); }
+  StatusOr<std::vector<Message>> DoReceive(std::string_view queue,
+                                           const ReceiveOptions& options) override {
     return target_->Receive(queue, options);
   }
-  Status DeleteMessage(std::string_view queue, std::string_view receipt) override {
+  Status DoDeleteMessage(std::string_view queue, std::string_view receipt) override {
     return target_->DeleteMessage(queue, receipt);
   }
-  Status ChangeVisibility(std::string_view queue, std::string_view receipt,
-                          int64_t timeout_ms) override {
+  Status DoChangeVisibility(std::string_view queue, std::string_view receipt,
+                            int64_t timeout_ms) override {
     return target_->ChangeVisibility(queue, receipt, timeout_ms);
   }
-  StatusOr<TailResult> Tail(const TailOptions& options) override { return target_->Tail(options); }
-  Status Maintain() override { return target_->Maintain(); }
+  StatusOr<TailResult> DoTail(const TailOptions& options) override {
+    return target_->Tail(options);
+  }
+  Status DoMaintain() override { return target_->Maintain(); }
 
  private:
   std::unique_ptr<SqlEventBus> sql_;

@@ -68,25 +68,27 @@ int64_t OutboxRows(sql::Database& db) {
 class FlakyBus : public EventBus {
  public:
   FlakyBus(EventBus& real, int fail_at) : real_(real), fail_at_(fail_at) {}
-  StatusOr<SequencedEvent> Publish(const Event& e) override {
+
+ protected:
+  StatusOr<SequencedEvent> DoPublish(const Event& e) override {
     auto r = real_.Publish(e);
     if (++count_ == fail_at_) return UnavailableError("connection lost before the ack");
     return r;
   }
-  Status PutRule(std::string_view, const Json&, std::string_view) override { return Bad(); }
-  Status DeleteRule(std::string_view) override { return Bad(); }
-  StatusOr<std::vector<Rule>> ListRules() override { return Bad(); }
-  Status CreateQueue(std::string_view, const QueueOptions&) override { return Bad(); }
-  Status DeleteQueue(std::string_view) override { return Bad(); }
-  StatusOr<QueueInfo> GetQueue(std::string_view) override { return Bad(); }
-  StatusOr<std::vector<QueueInfo>> ListQueues() override { return Bad(); }
-  StatusOr<std::vector<Message>> Receive(std::string_view, const ReceiveOptions&) override {
+  Status DoPutRule(std::string_view, const Json&, std::string_view) override { return Bad(); }
+  Status DoDeleteRule(std::string_view) override { return Bad(); }
+  StatusOr<std::vector<Rule>> DoListRules() override { return Bad(); }
+  Status DoCreateQueue(std::string_view, const QueueOptions&) override { return Bad(); }
+  Status DoDeleteQueue(std::string_view) override { return Bad(); }
+  StatusOr<QueueInfo> DoGetQueue(std::string_view) override { return Bad(); }
+  StatusOr<std::vector<QueueInfo>> DoListQueues() override { return Bad(); }
+  StatusOr<std::vector<Message>> DoReceive(std::string_view, const ReceiveOptions&) override {
     return Bad();
   }
-  Status DeleteMessage(std::string_view, std::string_view) override { return Bad(); }
-  Status ChangeVisibility(std::string_view, std::string_view, int64_t) override { return Bad(); }
-  StatusOr<TailResult> Tail(const TailOptions&) override { return Bad(); }
-  Status Maintain() override { return Bad(); }
+  Status DoDeleteMessage(std::string_view, std::string_view) override { return Bad(); }
+  Status DoChangeVisibility(std::string_view, std::string_view, int64_t) override { return Bad(); }
+  StatusOr<TailResult> DoTail(const TailOptions&) override { return Bad(); }
+  Status DoMaintain() override { return Bad(); }
 
  private:
   static Status Bad() { return UnimplementedError("not used"); }

@@ -76,13 +76,6 @@ StatusOr<Event> ParseEventBody(const std::string& body) {
   return Event::FromJson(*j);
 }
 
-Status ValidateReceipt(std::string_view receipt) {
-  if (receipt.empty() || receipt.find('.') == std::string_view::npos) {
-    return InvalidArgumentError("malformed receipt handle '" + std::string(receipt) + "'");
-  }
-  return OkStatus();
-}
-
 QueueInfo QueueFromRow(const Row& r) {
   QueueInfo q;
   q.name = r.Text(0);
@@ -161,11 +154,7 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
   SequencedEvent out;
   out.event = in;
   Event& e = out.event;
-  if (e.source.empty()) return InvalidArgumentError("event field 'source' must not be empty");
-  if (e.detail_type.empty()) {
-    return InvalidArgumentError("event field 'detail-type' must not be empty");
-  }
-  if (!e.detail.is_object()) return InvalidArgumentError("event field 'detail' must be an object");
+  RETURN_IF_ERROR(ValidateEvent(e));
   const int64_t now = clock_.NowMillis();
   if (e.id.empty()) e.id = NewUuidV7(clock_);
   if (e.time.empty()) e.time = FormatRfc3339(clock_.NowMicros());
@@ -206,7 +195,7 @@ Status SqlEventBus::Append(Transaction& tx, const Event& event) {
   return OkStatus();
 }
 
-StatusOr<SequencedEvent> SqlEventBus::Publish(const Event& event) {
+StatusOr<SequencedEvent> SqlEventBus::DoPublish(const Event& event) {
   SequencedEvent out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, AppendEvent(tx, event));
@@ -218,12 +207,8 @@ StatusOr<SequencedEvent> SqlEventBus::Publish(const Event& event) {
 
 // --- rules -----------------------------------------------------------------------
 
-Status SqlEventBus::PutRule(std::string_view name, const Json& pattern,
-                            std::string_view target_queue) {
-  RETURN_IF_ERROR(ValidateName("rule", name));
-  RETURN_IF_ERROR(ValidateName("queue", target_queue));
-  auto p = Pattern::Parse(pattern);
-  if (!p.ok()) return Annotate(p.status(), "rule '" + std::string(name) + "'");
+Status SqlEventBus::DoPutRule(std::string_view name, const Json& pattern,
+                              std::string_view target_queue) {
   const std::string text = pattern.dump();
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto q, tx.Query("SELECT name FROM bus_queues WHERE name = ?",
@@ -243,8 +228,7 @@ Status SqlEventBus::PutRule(std::string_view name, const Json& pattern,
   });
 }
 
-Status SqlEventBus::DeleteRule(std::string_view name) {
-  RETURN_IF_ERROR(ValidateName("rule", name));
+Status SqlEventBus::DoDeleteRule(std::string_view name) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(int64_t n,
                      tx.Exec("DELETE FROM bus_rules WHERE name = ?", {std::string(name)}));
@@ -253,7 +237,7 @@ Status SqlEventBus::DeleteRule(std::string_view name) {
   });
 }
 
-StatusOr<std::vector<Rule>> SqlEventBus::ListRules() {
+StatusOr<std::vector<Rule>> SqlEventBus::DoListRules() {
   std::vector<Rule> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     out.clear();
@@ -270,9 +254,7 @@ StatusOr<std::vector<Rule>> SqlEventBus::ListRules() {
 
 // --- queues ----------------------------------------------------------------------
 
-Status SqlEventBus::CreateQueue(std::string_view name, const QueueOptions& options) {
-  RETURN_IF_ERROR(ValidateName("queue", name));
-  RETURN_IF_ERROR(ValidateQueueOptions(name, options));
+Status SqlEventBus::DoCreateQueue(std::string_view name, const QueueOptions& options) {
   const std::string n(name);
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto existing, tx.Query(kSelectQueue, {n}));
@@ -298,8 +280,7 @@ Status SqlEventBus::CreateQueue(std::string_view name, const QueueOptions& optio
   });
 }
 
-Status SqlEventBus::DeleteQueue(std::string_view name) {
-  RETURN_IF_ERROR(ValidateName("queue", name));
+Status SqlEventBus::DoDeleteQueue(std::string_view name) {
   const std::string n(name);
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto q, tx.Query("SELECT name FROM bus_queues WHERE name = ?", {n}));
@@ -344,8 +325,7 @@ StatusOr<QueueInfo> SqlEventBus::LoadQueue(Transaction& tx, const std::string& n
   return q;
 }
 
-StatusOr<QueueInfo> SqlEventBus::GetQueue(std::string_view name) {
-  RETURN_IF_ERROR(ValidateName("queue", name));
+StatusOr<QueueInfo> SqlEventBus::DoGetQueue(std::string_view name) {
   QueueInfo out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadQueue(tx, std::string(name), clock_.NowMillis()));
@@ -354,7 +334,7 @@ StatusOr<QueueInfo> SqlEventBus::GetQueue(std::string_view name) {
   return out;
 }
 
-StatusOr<std::vector<QueueInfo>> SqlEventBus::ListQueues() {
+StatusOr<std::vector<QueueInfo>> SqlEventBus::DoListQueues() {
   std::vector<QueueInfo> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     out.clear();
@@ -436,19 +416,8 @@ StatusOr<std::vector<Message>> SqlEventBus::ReceiveOnce(const std::string& queue
   return out;
 }
 
-StatusOr<std::vector<Message>> SqlEventBus::Receive(std::string_view queue,
-                                                    const ReceiveOptions& options) {
-  RETURN_IF_ERROR(ValidateName("queue", queue));
-  if (options.max_messages < 1 || options.max_messages > kMaxReceiveMessages) {
-    return InvalidArgumentError("max_messages must be within 1..10");
-  }
-  if (options.wait_ms < 0 || options.wait_ms > kMaxWaitMs) {
-    return InvalidArgumentError("wait_ms must be within 0..20000");
-  }
-  if (options.visibility_timeout_ms && (*options.visibility_timeout_ms < 0 ||
-                                        *options.visibility_timeout_ms > kMaxVisibilityTimeoutMs)) {
-    return InvalidArgumentError("visibility_timeout_ms must be within 0..43200000");
-  }
+StatusOr<std::vector<Message>> SqlEventBus::DoReceive(std::string_view queue,
+                                                      const ReceiveOptions& options) {
   const std::string q(queue);
   const int64_t deadline = clock_.MonotonicMillis() + options.wait_ms;
   while (true) {
@@ -460,9 +429,7 @@ StatusOr<std::vector<Message>> SqlEventBus::Receive(std::string_view queue,
   }
 }
 
-Status SqlEventBus::DeleteMessage(std::string_view queue, std::string_view receipt_handle) {
-  RETURN_IF_ERROR(ValidateName("queue", queue));
-  RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
+Status SqlEventBus::DoDeleteMessage(std::string_view queue, std::string_view receipt_handle) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto q,
                      tx.Query("SELECT name FROM bus_queues WHERE name = ?", {std::string(queue)}));
@@ -475,13 +442,8 @@ Status SqlEventBus::DeleteMessage(std::string_view queue, std::string_view recei
   });
 }
 
-Status SqlEventBus::ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
-                                     int64_t timeout_ms) {
-  RETURN_IF_ERROR(ValidateName("queue", queue));
-  RETURN_IF_ERROR(ValidateReceipt(receipt_handle));
-  if (timeout_ms < 0 || timeout_ms > kMaxVisibilityTimeoutMs) {
-    return InvalidArgumentError("visibility timeout must be within 0..43200000 ms");
-  }
+Status SqlEventBus::DoChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                                       int64_t timeout_ms) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto q,
                      tx.Query("SELECT name FROM bus_queues WHERE name = ?", {std::string(queue)}));
@@ -530,14 +492,7 @@ StatusOr<TailResult> SqlEventBus::TailOnce(const TailOptions& options) {
   return out;
 }
 
-StatusOr<TailResult> SqlEventBus::Tail(const TailOptions& options) {
-  if (options.limit < 1 || options.limit > 1000) {
-    return InvalidArgumentError("tail limit must be within 1..1000");
-  }
-  if (options.wait_ms < 0 || options.wait_ms > kMaxWaitMs) {
-    return InvalidArgumentError("wait_ms must be within 0..20000");
-  }
-  if (options.after_seq < 0) return InvalidArgumentError("after_seq must be >= 0");
+StatusOr<TailResult> SqlEventBus::DoTail(const TailOptions& options) {
   TailOptions o = options;
   const int64_t deadline = clock_.MonotonicMillis() + options.wait_ms;
   while (true) {
@@ -552,7 +507,7 @@ StatusOr<TailResult> SqlEventBus::Tail(const TailOptions& options) {
   }
 }
 
-Status SqlEventBus::Maintain() {
+Status SqlEventBus::DoMaintain() {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     const int64_t now = clock_.NowMillis();
     RETURN_IF_ERROR(tx.Exec("DELETE FROM bus_messages WHERE expires_ms <= ?", {now}).status());

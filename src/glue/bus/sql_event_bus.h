@@ -54,24 +54,26 @@ class SqlEventBus final : public EventBus, public Outbox {
   // Like Append, also returning the recorded event and its sequence number.
   StatusOr<SequencedEvent> AppendEvent(sql::Transaction& tx, const Event& event);
 
-  // EventBus
-  StatusOr<SequencedEvent> Publish(const Event& event) override;
   Outbox* outbox() override { return this; }
-  Status PutRule(std::string_view name, const Json& pattern,
-                 std::string_view target_queue) override;
-  Status DeleteRule(std::string_view name) override;
-  StatusOr<std::vector<Rule>> ListRules() override;
-  Status CreateQueue(std::string_view name, const QueueOptions& options = {}) override;
-  Status DeleteQueue(std::string_view name) override;
-  StatusOr<QueueInfo> GetQueue(std::string_view name) override;
-  StatusOr<std::vector<QueueInfo>> ListQueues() override;
-  StatusOr<std::vector<Message>> Receive(std::string_view queue,
-                                         const ReceiveOptions& options = {}) override;
-  Status DeleteMessage(std::string_view queue, std::string_view receipt_handle) override;
-  Status ChangeVisibility(std::string_view queue, std::string_view receipt_handle,
-                          int64_t timeout_ms) override;
-  StatusOr<TailResult> Tail(const TailOptions& options) override;
-  Status Maintain() override;
+
+ protected:
+  // EventBus
+  StatusOr<SequencedEvent> DoPublish(const Event& event) override;
+  Status DoPutRule(std::string_view name, const Json& pattern,
+                   std::string_view target_queue) override;
+  Status DoDeleteRule(std::string_view name) override;
+  StatusOr<std::vector<Rule>> DoListRules() override;
+  Status DoCreateQueue(std::string_view name, const QueueOptions& options) override;
+  Status DoDeleteQueue(std::string_view name) override;
+  StatusOr<QueueInfo> DoGetQueue(std::string_view name) override;
+  StatusOr<std::vector<QueueInfo>> DoListQueues() override;
+  StatusOr<std::vector<Message>> DoReceive(std::string_view queue,
+                                           const ReceiveOptions& options) override;
+  Status DoDeleteMessage(std::string_view queue, std::string_view receipt_handle) override;
+  Status DoChangeVisibility(std::string_view queue, std::string_view receipt_handle,
+                            int64_t timeout_ms) override;
+  StatusOr<TailResult> DoTail(const TailOptions& options) override;
+  Status DoMaintain() override;
 
  private:
   SqlEventBus(std::unique_ptr<sql::Database> owned, sql::Database& db, Clock& clock);

@@ -115,9 +115,159 @@ Json ModelVersion::ToJson() const {
               {"last_updated_timestamp", updated_micros / 1000}};
 }
 
+namespace {
+
+Status CheckVersionNumber(std::string_view name, int64_t v) {
+  if (v > 0) return OkStatus();
+  return InvalidArgumentError("invalid version " + std::to_string(v) + " of model '" +
+                              std::string(name) + "': versions are positive integers");
+}
+
+Status CheckTags(const std::map<std::string, std::string>& tags) {
+  for (const auto& [k, v] : tags) RETURN_IF_ERROR(ValidateTag(k, v));
+  return OkStatus();
+}
+
+Status CheckMaxResults(int max_results) {
+  if (max_results >= 0 && max_results <= kMaxPageResults) return OkStatus();
+  return InvalidArgumentError("max_results must be between 1 and " +
+                              std::to_string(kMaxPageResults) + ", got " +
+                              std::to_string(max_results));
+}
+
+Status CheckVersion(std::string_view name, int64_t version) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  return CheckVersionNumber(name, version);
+}
+
+}  // namespace
+
+StatusOr<RegisteredModel> ModelRegistry::CreateModel(const CreateModelRequest& req) {
+  RETURN_IF_ERROR(ValidateModelName(req.name));
+  RETURN_IF_ERROR(CheckTags(req.tags));
+  return DoCreateModel(req);
+}
+
+StatusOr<RegisteredModel> ModelRegistry::GetModel(std::string_view name) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  return DoGetModel(name);
+}
+
+StatusOr<RegisteredModel> ModelRegistry::UpdateModel(std::string_view name,
+                                                     const UpdateModelRequest& req) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  return DoUpdateModel(name, req);
+}
+
+Status ModelRegistry::DeleteModel(std::string_view name) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  return DoDeleteModel(name);
+}
+
+StatusOr<Page<RegisteredModel>> ModelRegistry::SearchModels(const ModelSearch& search) {
+  RETURN_IF_ERROR(CheckMaxResults(search.max_results));
+  RETURN_IF_ERROR(CheckTags(search.tags));
+  return DoSearchModels(search);
+}
+
+StatusOr<ModelVersion> ModelRegistry::CreateVersion(const CreateVersionRequest& req) {
+  RETURN_IF_ERROR(ValidateModelName(req.name));
+  RETURN_IF_ERROR(ValidateSource(req.source));
+  RETURN_IF_ERROR(CheckTags(req.tags));
+  if (!req.signature.is_object()) {
+    return InvalidArgumentError("signature of a version of model '" + req.name +
+                                "' must be a JSON object");
+  }
+  return DoCreateVersion(req);
+}
+
+StatusOr<ModelVersion> ModelRegistry::GetVersion(std::string_view name, int64_t version) {
+  RETURN_IF_ERROR(CheckVersion(name, version));
+  return DoGetVersion(name, version);
+}
+
+StatusOr<ModelVersion> ModelRegistry::UpdateVersionStatus(std::string_view name, int64_t version,
+                                                          VersionStatus status,
+                                                          std::string_view status_message) {
+  RETURN_IF_ERROR(CheckVersion(name, version));
+  return DoUpdateVersionStatus(name, version, status, status_message);
+}
+
+StatusOr<ModelVersion> ModelRegistry::UpdateVersionDescription(std::string_view name,
+                                                               int64_t version,
+                                                               std::string_view description) {
+  RETURN_IF_ERROR(CheckVersion(name, version));
+  return DoUpdateVersionDescription(name, version, description);
+}
+
+Status ModelRegistry::DeleteVersion(std::string_view name, int64_t version) {
+  RETURN_IF_ERROR(CheckVersion(name, version));
+  return DoDeleteVersion(name, version);
+}
+
+StatusOr<Page<ModelVersion>> ModelRegistry::SearchVersions(std::string_view name,
+                                                           const VersionSearch& search) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(CheckMaxResults(search.max_results));
+  return DoSearchVersions(name, search);
+}
+
+StatusOr<ModelVersion> ModelRegistry::SetAlias(std::string_view name, std::string_view alias,
+                                               int64_t version) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateAlias(alias));
+  RETURN_IF_ERROR(CheckVersionNumber(name, version));
+  return DoSetAlias(name, alias, version);
+}
+
+Status ModelRegistry::DeleteAlias(std::string_view name, std::string_view alias) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateAlias(alias));
+  return DoDeleteAlias(name, alias);
+}
+
+StatusOr<ModelVersion> ModelRegistry::GetVersionByAlias(std::string_view name,
+                                                        std::string_view alias) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateAlias(alias));
+  return DoGetVersionByAlias(name, alias);
+}
+
+StatusOr<ModelVersion> ModelRegistry::Resolve(const ModelRef& ref) {
+  RETURN_IF_ERROR(ValidateModelName(ref.name));
+  return DoResolve(ref);
+}
+
 StatusOr<ModelVersion> ModelRegistry::Resolve(std::string_view ref) {
   ASSIGN_OR_RETURN(ModelRef parsed, ParseModelRef(ref));
   return Resolve(parsed);
+}
+
+Status ModelRegistry::SetModelTag(std::string_view name, std::string_view key,
+                                  std::string_view value) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateTag(key, value));
+  return DoSetModelTag(name, key, value);
+}
+
+Status ModelRegistry::DeleteModelTag(std::string_view name, std::string_view key) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateTag(key, ""));
+  return DoDeleteModelTag(name, key);
+}
+
+Status ModelRegistry::SetVersionTag(std::string_view name, int64_t version, std::string_view key,
+                                    std::string_view value) {
+  RETURN_IF_ERROR(CheckVersion(name, version));
+  RETURN_IF_ERROR(ValidateTag(key, value));
+  return DoSetVersionTag(name, version, key, value);
+}
+
+Status ModelRegistry::DeleteVersionTag(std::string_view name, int64_t version,
+                                       std::string_view key) {
+  RETURN_IF_ERROR(CheckVersion(name, version));
+  RETURN_IF_ERROR(ValidateTag(key, ""));
+  return DoDeleteVersionTag(name, version, key);
 }
 
 }  // namespace tandem::registry

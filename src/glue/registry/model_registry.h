@@ -121,6 +121,8 @@ struct CreateVersionRequest {
 };
 
 // Pagination: `max_results` 0 means the default (100); at most 1000.
+inline constexpr int kDefaultPageResults = 100;
+inline constexpr int kMaxPageResults = 1000;
 // `page_token` is the opaque `next_page_token` of the previous page ("" for
 // the first); results are in a stable order.
 struct ModelSearch {
@@ -157,53 +159,87 @@ class ModelRegistry {
   // Unknown models/versions/aliases -> NotFound naming them; invalid input ->
   // InvalidArgument; duplicates -> AlreadyExists.
 
+  // The public methods check their arguments (names, aliases, version
+  // numbers, tags, sources, page sizes: InvalidArgument, the same for every
+  // backend) and then call the backend's protected Do* method, which may
+  // assume valid arguments.
+
   // --- registered models ---
-  virtual StatusOr<RegisteredModel> CreateModel(const CreateModelRequest& req) = 0;
-  virtual StatusOr<RegisteredModel> GetModel(std::string_view name) = 0;
-  virtual StatusOr<RegisteredModel> UpdateModel(std::string_view name,
-                                                const UpdateModelRequest& req) = 0;
+  StatusOr<RegisteredModel> CreateModel(const CreateModelRequest& req);
+  StatusOr<RegisteredModel> GetModel(std::string_view name);
+  StatusOr<RegisteredModel> UpdateModel(std::string_view name, const UpdateModelRequest& req);
   // Deletes the model and all its versions, tags and aliases.
-  virtual Status DeleteModel(std::string_view name) = 0;
+  Status DeleteModel(std::string_view name);
   // Ordered by name.
-  virtual StatusOr<Page<RegisteredModel>> SearchModels(const ModelSearch& search) = 0;
+  StatusOr<Page<RegisteredModel>> SearchModels(const ModelSearch& search);
   // Number of registered models, counted by the backend (no listing).
-  virtual StatusOr<int64_t> CountModels() = 0;
+  StatusOr<int64_t> CountModels() { return DoCountModels(); }
 
   // --- versions ---
   // Allocates the next version number of `req.name` (1, 2, ...).
-  virtual StatusOr<ModelVersion> CreateVersion(const CreateVersionRequest& req) = 0;
-  virtual StatusOr<ModelVersion> GetVersion(std::string_view name, int64_t version) = 0;
+  StatusOr<ModelVersion> CreateVersion(const CreateVersionRequest& req);
+  StatusOr<ModelVersion> GetVersion(std::string_view name, int64_t version);
   // PENDING_REGISTRATION -> READY | FAILED_REGISTRATION; setting the current
   // status again is a no-op (no event); other transitions -> FailedPrecondition.
-  virtual StatusOr<ModelVersion> UpdateVersionStatus(std::string_view name, int64_t version,
-                                                     VersionStatus status,
-                                                     std::string_view status_message = "") = 0;
-  virtual StatusOr<ModelVersion> UpdateVersionDescription(std::string_view name, int64_t version,
-                                                          std::string_view description) = 0;
+  StatusOr<ModelVersion> UpdateVersionStatus(std::string_view name, int64_t version,
+                                             VersionStatus status,
+                                             std::string_view status_message = "");
+  StatusOr<ModelVersion> UpdateVersionDescription(std::string_view name, int64_t version,
+                                                  std::string_view description);
   // Also deletes the aliases pointing at it (one "Model Alias Deleted" each).
-  virtual Status DeleteVersion(std::string_view name, int64_t version) = 0;
+  Status DeleteVersion(std::string_view name, int64_t version);
   // Versions of one model, newest first. NotFound if the model is unknown.
-  virtual StatusOr<Page<ModelVersion>> SearchVersions(std::string_view name,
-                                                      const VersionSearch& search) = 0;
+  StatusOr<Page<ModelVersion>> SearchVersions(std::string_view name, const VersionSearch& search);
 
   // --- aliases ---
   // Creates or moves `alias` to `version` (which must exist).
-  virtual StatusOr<ModelVersion> SetAlias(std::string_view name, std::string_view alias,
-                                          int64_t version) = 0;
-  virtual Status DeleteAlias(std::string_view name, std::string_view alias) = 0;
-  virtual StatusOr<ModelVersion> GetVersionByAlias(std::string_view name,
-                                                   std::string_view alias) = 0;
+  StatusOr<ModelVersion> SetAlias(std::string_view name, std::string_view alias, int64_t version);
+  Status DeleteAlias(std::string_view name, std::string_view alias);
+  StatusOr<ModelVersion> GetVersionByAlias(std::string_view name, std::string_view alias);
   // Resolves a parsed or textual ref ("fraud@champion", "fraud/3", "fraud").
-  virtual StatusOr<ModelVersion> Resolve(const ModelRef& ref) = 0;
+  StatusOr<ModelVersion> Resolve(const ModelRef& ref);
   StatusOr<ModelVersion> Resolve(std::string_view ref);
 
   // --- tags (setting an existing key overwrites it) ---
-  virtual Status SetModelTag(std::string_view name, std::string_view key,
-                             std::string_view value) = 0;
-  virtual Status DeleteModelTag(std::string_view name, std::string_view key) = 0;
-  virtual Status SetVersionTag(std::string_view name, int64_t version, std::string_view key,
+  Status SetModelTag(std::string_view name, std::string_view key, std::string_view value);
+  Status DeleteModelTag(std::string_view name, std::string_view key);
+  Status SetVersionTag(std::string_view name, int64_t version, std::string_view key,
+                       std::string_view value);
+  Status DeleteVersionTag(std::string_view name, int64_t version, std::string_view key);
+
+ protected:
+  // The backend's work, called by the public methods above once the
+  // arguments are valid. max_results is 0 (the default) or 1..1000.
+  virtual StatusOr<RegisteredModel> DoCreateModel(const CreateModelRequest& req) = 0;
+  virtual StatusOr<RegisteredModel> DoGetModel(std::string_view name) = 0;
+  virtual StatusOr<RegisteredModel> DoUpdateModel(std::string_view name,
+                                                  const UpdateModelRequest& req) = 0;
+  virtual Status DoDeleteModel(std::string_view name) = 0;
+  virtual StatusOr<Page<RegisteredModel>> DoSearchModels(const ModelSearch& search) = 0;
+  virtual StatusOr<int64_t> DoCountModels() = 0;
+  virtual StatusOr<ModelVersion> DoCreateVersion(const CreateVersionRequest& req) = 0;
+  virtual StatusOr<ModelVersion> DoGetVersion(std::string_view name, int64_t version) = 0;
+  virtual StatusOr<ModelVersion> DoUpdateVersionStatus(std::string_view name, int64_t version,
+                                                       VersionStatus status,
+                                                       std::string_view status_message) = 0;
+  virtual StatusOr<ModelVersion> DoUpdateVersionDescription(std::string_view name, int64_t version,
+                                                            std::string_view description) = 0;
+  virtual Status DoDeleteVersion(std::string_view name, int64_t version) = 0;
+  virtual StatusOr<Page<ModelVersion>> DoSearchVersions(std::string_view name,
+                                                        const VersionSearch& search) = 0;
+  virtual StatusOr<ModelVersion> DoSetAlias(std::string_view name, std::string_view alias,
+                                            int64_t version) = 0;
+  virtual Status DoDeleteAlias(std::string_view name, std::string_view alias) = 0;
+  virtual StatusOr<ModelVersion> DoGetVersionByAlias(std::string_view name,
+                                                     std::string_view alias) = 0;
+  virtual StatusOr<ModelVersion> DoResolve(const ModelRef& ref) = 0;
+  virtual Status DoSetModelTag(std::string_view name, std::string_view key,
                                std::string_view value) = 0;
-  virtual Status DeleteVersionTag(std::string_view name, int64_t version, std::string_view key) = 0;
+  virtual Status DoDeleteModelTag(std::string_view name, std::string_view key) = 0;
+  virtual Status DoSetVersionTag(std::string_view name, int64_t version, std::string_view key,
+                                 std::string_view value) = 0;
+  virtual Status DoDeleteVersionTag(std::string_view name, int64_t version,
+                                    std::string_view key) = 0;
 };
 
 }  // namespace tandem::registry

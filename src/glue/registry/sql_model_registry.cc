@@ -13,9 +13,6 @@ using sql::Transaction;
 using sql::Value;
 namespace ev = bus::events;
 
-constexpr int kDefaultPageSize = 100;
-constexpr int kMaxPageSize = 1000;
-
 const std::vector<sql::Migration>& Migrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, "create_registry_tables",
@@ -78,15 +75,6 @@ Status ModelNotFound(std::string_view name) {
 Status VersionNotFound(std::string_view name, int64_t v) {
   return NotFoundError("model version " + VersionRef(name, v) + " not found");
 }
-Status CheckVersionNumber(std::string_view name, int64_t v) {
-  if (v > 0) return OkStatus();
-  return InvalidArgumentError("invalid version " + std::to_string(v) + " of model " + Q(name) +
-                              ": versions are positive integers");
-}
-Status CheckTags(const std::map<std::string, std::string>& tags) {
-  for (const auto& [k, v] : tags) RETURN_IF_ERROR(ValidateTag(k, v));
-  return OkStatus();
-}
 
 // Page tokens: hex of "<kind>:<cursor>", opaque to callers.
 std::string EncodeToken(std::string_view kind, std::string_view cursor) {
@@ -114,15 +102,8 @@ StatusOr<std::string> DecodeToken(std::string_view kind, std::string_view token)
   if (!raw.starts_with(prefix)) return bad;
   return raw.substr(prefix.size());
 }
-StatusOr<int> PageSize(int max_results) {
-  if (max_results == 0) return kDefaultPageSize;
-  if (max_results < 0 || max_results > kMaxPageSize) {
-    return InvalidArgumentError("max_results must be between 1 and " +
-                                std::to_string(kMaxPageSize) + ", got " +
-                                std::to_string(max_results));
-  }
-  return max_results;
-}
+// max_results is already checked (ModelRegistry): 0 or 1..kMaxPageResults.
+int PageSize(int max_results) { return max_results == 0 ? kDefaultPageResults : max_results; }
 
 StatusOr<std::map<std::string, std::string>> LoadTags(Transaction& tx, const std::string& sql,
                                                       const std::vector<Value>& params) {
@@ -248,9 +229,7 @@ Status SqlModelRegistry::Touch(Transaction& tx, std::string_view name) {
 
 // --- registered models -------------------------------------------------------
 
-StatusOr<RegisteredModel> SqlModelRegistry::CreateModel(const CreateModelRequest& req) {
-  RETURN_IF_ERROR(ValidateModelName(req.name));
-  RETURN_IF_ERROR(CheckTags(req.tags));
+StatusOr<RegisteredModel> SqlModelRegistry::DoCreateModel(const CreateModelRequest& req) {
   RegisteredModel out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
     int64_t now = clock_.NowMicros();
@@ -278,8 +257,7 @@ StatusOr<RegisteredModel> SqlModelRegistry::CreateModel(const CreateModelRequest
   return out;
 }
 
-StatusOr<RegisteredModel> SqlModelRegistry::GetModel(std::string_view name) {
-  RETURN_IF_ERROR(ValidateModelName(name));
+StatusOr<RegisteredModel> SqlModelRegistry::DoGetModel(std::string_view name) {
   RegisteredModel out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadModel(tx, name));
@@ -288,9 +266,8 @@ StatusOr<RegisteredModel> SqlModelRegistry::GetModel(std::string_view name) {
   return out;
 }
 
-StatusOr<RegisteredModel> SqlModelRegistry::UpdateModel(std::string_view name,
-                                                        const UpdateModelRequest& req) {
-  RETURN_IF_ERROR(ValidateModelName(name));
+StatusOr<RegisteredModel> SqlModelRegistry::DoUpdateModel(std::string_view name,
+                                                          const UpdateModelRequest& req) {
   RegisteredModel out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadModel(tx, name));
@@ -310,8 +287,7 @@ StatusOr<RegisteredModel> SqlModelRegistry::UpdateModel(std::string_view name,
   return out;
 }
 
-Status SqlModelRegistry::DeleteModel(std::string_view name) {
-  RETURN_IF_ERROR(ValidateModelName(name));
+Status SqlModelRegistry::DoDeleteModel(std::string_view name) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(RegisteredModel m, LoadModel(tx, name));
     ASSIGN_OR_RETURN(std::vector<Row> versions,
@@ -330,7 +306,7 @@ Status SqlModelRegistry::DeleteModel(std::string_view name) {
   });
 }
 
-StatusOr<int64_t> SqlModelRegistry::CountModels() {
+StatusOr<int64_t> SqlModelRegistry::DoCountModels() {
   int64_t count = 0;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(Row row, tx.QueryOne("SELECT COUNT(*) FROM registry_models"));
@@ -340,13 +316,12 @@ StatusOr<int64_t> SqlModelRegistry::CountModels() {
   return count;
 }
 
-StatusOr<Page<RegisteredModel>> SqlModelRegistry::SearchModels(const ModelSearch& s) {
-  ASSIGN_OR_RETURN(int limit, PageSize(s.max_results));
+StatusOr<Page<RegisteredModel>> SqlModelRegistry::DoSearchModels(const ModelSearch& s) {
+  const int limit = PageSize(s.max_results);
   std::string after;
   if (!s.page_token.empty()) {
     ASSIGN_OR_RETURN(after, DecodeToken("m", s.page_token));
   }
-  RETURN_IF_ERROR(CheckTags(s.tags));
   std::string sql = "SELECT name FROM registry_models m WHERE name > ?";
   std::vector<Value> params = {after};
   if (!s.name_prefix.empty()) {
@@ -394,14 +369,7 @@ StatusOr<Page<RegisteredModel>> SqlModelRegistry::SearchModels(const ModelSearch
 
 // --- versions -----------------------------------------------------------------
 
-StatusOr<ModelVersion> SqlModelRegistry::CreateVersion(const CreateVersionRequest& req) {
-  RETURN_IF_ERROR(ValidateModelName(req.name));
-  RETURN_IF_ERROR(ValidateSource(req.source));
-  RETURN_IF_ERROR(CheckTags(req.tags));
-  if (!req.signature.is_object()) {
-    return InvalidArgumentError("signature of a version of model " + Q(req.name) +
-                                " must be a JSON object");
-  }
+StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequest& req) {
   std::string lineage = req.lineage.ToJson().dump();
   std::string signature = req.signature.dump();
   std::string status(VersionStatusName(req.status));
@@ -465,9 +433,7 @@ StatusOr<ModelVersion> SqlModelRegistry::CreateVersion(const CreateVersionReques
   return out;
 }
 
-StatusOr<ModelVersion> SqlModelRegistry::GetVersion(std::string_view name, int64_t version) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
+StatusOr<ModelVersion> SqlModelRegistry::DoGetVersion(std::string_view name, int64_t version) {
   ModelVersion out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadVersion(tx, name, version));
@@ -476,11 +442,10 @@ StatusOr<ModelVersion> SqlModelRegistry::GetVersion(std::string_view name, int64
   return out;
 }
 
-StatusOr<ModelVersion> SqlModelRegistry::UpdateVersionStatus(std::string_view name, int64_t version,
-                                                             VersionStatus status,
-                                                             std::string_view status_message) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
+StatusOr<ModelVersion> SqlModelRegistry::DoUpdateVersionStatus(std::string_view name,
+                                                               int64_t version,
+                                                               VersionStatus status,
+                                                               std::string_view status_message) {
   ModelVersion out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadVersion(tx, name, version));
@@ -512,11 +477,9 @@ StatusOr<ModelVersion> SqlModelRegistry::UpdateVersionStatus(std::string_view na
   return out;
 }
 
-StatusOr<ModelVersion> SqlModelRegistry::UpdateVersionDescription(std::string_view name,
-                                                                  int64_t version,
-                                                                  std::string_view description) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
+StatusOr<ModelVersion> SqlModelRegistry::DoUpdateVersionDescription(std::string_view name,
+                                                                    int64_t version,
+                                                                    std::string_view description) {
   ModelVersion out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadVersion(tx, name, version));
@@ -533,9 +496,7 @@ StatusOr<ModelVersion> SqlModelRegistry::UpdateVersionDescription(std::string_vi
   return out;
 }
 
-Status SqlModelRegistry::DeleteVersion(std::string_view name, int64_t version) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
+Status SqlModelRegistry::DoDeleteVersion(std::string_view name, int64_t version) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(ModelVersion v, LoadVersion(tx, name, version));
     std::vector<Value> key = {v.name, version};
@@ -557,10 +518,9 @@ Status SqlModelRegistry::DeleteVersion(std::string_view name, int64_t version) {
   });
 }
 
-StatusOr<Page<ModelVersion>> SqlModelRegistry::SearchVersions(std::string_view name,
-                                                              const VersionSearch& s) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  ASSIGN_OR_RETURN(int limit, PageSize(s.max_results));
+StatusOr<Page<ModelVersion>> SqlModelRegistry::DoSearchVersions(std::string_view name,
+                                                                const VersionSearch& s) {
+  const int limit = PageSize(s.max_results);
   int64_t before = std::numeric_limits<int64_t>::max();
   if (!s.page_token.empty()) {
     ASSIGN_OR_RETURN(std::string cursor, DecodeToken("v", s.page_token));
@@ -594,11 +554,8 @@ StatusOr<Page<ModelVersion>> SqlModelRegistry::SearchVersions(std::string_view n
 
 // --- aliases --------------------------------------------------------------------
 
-StatusOr<ModelVersion> SqlModelRegistry::SetAlias(std::string_view name, std::string_view alias,
-                                                  int64_t version) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateAlias(alias));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
+StatusOr<ModelVersion> SqlModelRegistry::DoSetAlias(std::string_view name, std::string_view alias,
+                                                    int64_t version) {
   ModelVersion out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadVersion(tx, name, version).status());
@@ -627,9 +584,7 @@ StatusOr<ModelVersion> SqlModelRegistry::SetAlias(std::string_view name, std::st
   return out;
 }
 
-Status SqlModelRegistry::DeleteAlias(std::string_view name, std::string_view alias) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateAlias(alias));
+Status SqlModelRegistry::DoDeleteAlias(std::string_view name, std::string_view alias) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(int64_t previous, AliasTarget(tx, name, alias));
     RETURN_IF_ERROR(tx.Exec("DELETE FROM registry_aliases WHERE name = ? AND alias = ?",
@@ -641,16 +596,13 @@ Status SqlModelRegistry::DeleteAlias(std::string_view name, std::string_view ali
   });
 }
 
-StatusOr<ModelVersion> SqlModelRegistry::GetVersionByAlias(std::string_view name,
-                                                           std::string_view alias) {
+StatusOr<ModelVersion> SqlModelRegistry::DoGetVersionByAlias(std::string_view name,
+                                                             std::string_view alias) {
   ModelRef ref{ModelRef::Kind::kAlias, std::string(name), std::string(alias), 0};
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateAlias(alias));
   return Resolve(ref);
 }
 
-StatusOr<ModelVersion> SqlModelRegistry::Resolve(const ModelRef& ref) {
-  RETURN_IF_ERROR(ValidateModelName(ref.name));
+StatusOr<ModelVersion> SqlModelRegistry::DoResolve(const ModelRef& ref) {
   ModelVersion out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     int64_t version = ref.version;
@@ -674,10 +626,8 @@ StatusOr<ModelVersion> SqlModelRegistry::Resolve(const ModelRef& ref) {
 
 // --- tags ---------------------------------------------------------------------------
 
-Status SqlModelRegistry::SetModelTag(std::string_view name, std::string_view key,
-                                     std::string_view value) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateTag(key, value));
+Status SqlModelRegistry::DoSetModelTag(std::string_view name, std::string_view key,
+                                       std::string_view value) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadModel(tx, name).status());
     RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_model_tags (name, tag_key, tag_value) VALUES "
@@ -691,9 +641,7 @@ Status SqlModelRegistry::SetModelTag(std::string_view name, std::string_view key
   });
 }
 
-Status SqlModelRegistry::DeleteModelTag(std::string_view name, std::string_view key) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateTag(key, ""));
+Status SqlModelRegistry::DoDeleteModelTag(std::string_view name, std::string_view key) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadModel(tx, name).status());
     ASSIGN_OR_RETURN(int64_t n,
@@ -706,11 +654,8 @@ Status SqlModelRegistry::DeleteModelTag(std::string_view name, std::string_view 
   });
 }
 
-Status SqlModelRegistry::SetVersionTag(std::string_view name, int64_t version, std::string_view key,
-                                       std::string_view value) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
-  RETURN_IF_ERROR(ValidateTag(key, value));
+Status SqlModelRegistry::DoSetVersionTag(std::string_view name, int64_t version,
+                                         std::string_view key, std::string_view value) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadVersion(tx, name, version).status());
     RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_version_tags (name, version, tag_key, "
@@ -724,11 +669,8 @@ Status SqlModelRegistry::SetVersionTag(std::string_view name, int64_t version, s
   });
 }
 
-Status SqlModelRegistry::DeleteVersionTag(std::string_view name, int64_t version,
-                                          std::string_view key) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(CheckVersionNumber(name, version));
-  RETURN_IF_ERROR(ValidateTag(key, ""));
+Status SqlModelRegistry::DoDeleteVersionTag(std::string_view name, int64_t version,
+                                            std::string_view key) {
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadVersion(tx, name, version).status());
     ASSIGN_OR_RETURN(int64_t n, tx.Exec("DELETE FROM registry_version_tags WHERE name = ? AND "

@@ -19,37 +19,39 @@ class SqlModelRegistry final : public ModelRegistry {
   static StatusOr<std::unique_ptr<SqlModelRegistry>> Create(sql::Database& db, bus::Outbox& outbox,
                                                             Clock& clock);
 
-  StatusOr<RegisteredModel> CreateModel(const CreateModelRequest& req) override;
-  StatusOr<RegisteredModel> GetModel(std::string_view name) override;
-  StatusOr<RegisteredModel> UpdateModel(std::string_view name,
-                                        const UpdateModelRequest& req) override;
-  Status DeleteModel(std::string_view name) override;
-  StatusOr<Page<RegisteredModel>> SearchModels(const ModelSearch& search) override;
-  StatusOr<int64_t> CountModels() override;
+ protected:
+  StatusOr<RegisteredModel> DoCreateModel(const CreateModelRequest& req) override;
+  StatusOr<RegisteredModel> DoGetModel(std::string_view name) override;
+  StatusOr<RegisteredModel> DoUpdateModel(std::string_view name,
+                                          const UpdateModelRequest& req) override;
+  Status DoDeleteModel(std::string_view name) override;
+  StatusOr<Page<RegisteredModel>> DoSearchModels(const ModelSearch& search) override;
+  StatusOr<int64_t> DoCountModels() override;
 
-  StatusOr<ModelVersion> CreateVersion(const CreateVersionRequest& req) override;
-  StatusOr<ModelVersion> GetVersion(std::string_view name, int64_t version) override;
-  StatusOr<ModelVersion> UpdateVersionStatus(std::string_view name, int64_t version,
-                                             VersionStatus status,
-                                             std::string_view status_message) override;
-  StatusOr<ModelVersion> UpdateVersionDescription(std::string_view name, int64_t version,
-                                                  std::string_view description) override;
-  Status DeleteVersion(std::string_view name, int64_t version) override;
-  StatusOr<Page<ModelVersion>> SearchVersions(std::string_view name,
-                                              const VersionSearch& search) override;
+  StatusOr<ModelVersion> DoCreateVersion(const CreateVersionRequest& req) override;
+  StatusOr<ModelVersion> DoGetVersion(std::string_view name, int64_t version) override;
+  StatusOr<ModelVersion> DoUpdateVersionStatus(std::string_view name, int64_t version,
+                                               VersionStatus status,
+                                               std::string_view status_message) override;
+  StatusOr<ModelVersion> DoUpdateVersionDescription(std::string_view name, int64_t version,
+                                                    std::string_view description) override;
+  Status DoDeleteVersion(std::string_view name, int64_t version) override;
+  StatusOr<Page<ModelVersion>> DoSearchVersions(std::string_view name,
+                                                const VersionSearch& search) override;
 
-  StatusOr<ModelVersion> SetAlias(std::string_view name, std::string_view alias,
-                                  int64_t version) override;
-  Status DeleteAlias(std::string_view name, std::string_view alias) override;
-  StatusOr<ModelVersion> GetVersionByAlias(std::string_view name, std::string_view alias) override;
-  using ModelRegistry::Resolve;
-  StatusOr<ModelVersion> Resolve(const ModelRef& ref) override;
+  StatusOr<ModelVersion> DoSetAlias(std::string_view name, std::string_view alias,
+                                    int64_t version) override;
+  Status DoDeleteAlias(std::string_view name, std::string_view alias) override;
+  StatusOr<ModelVersion> DoGetVersionByAlias(std::string_view name,
+                                             std::string_view alias) override;
+  StatusOr<ModelVersion> DoResolve(const ModelRef& ref) override;
 
-  Status SetModelTag(std::string_view name, std::string_view key, std::string_view value) override;
-  Status DeleteModelTag(std::string_view name, std::string_view key) override;
-  Status SetVersionTag(std::string_view name, int64_t version, std::string_view key,
+  Status DoSetModelTag(std::string_view name, std::string_view key,
                        std::string_view value) override;
-  Status DeleteVersionTag(std::string_view name, int64_t version, std::string_view key) override;
+  Status DoDeleteModelTag(std::string_view name, std::string_view key) override;
+  Status DoSetVersionTag(std::string_view name, int64_t version, std::string_view key,
+                         std::string_view value) override;
+  Status DoDeleteVersionTag(std::string_view name, int64_t version, std::string_view key) override;
 
  private:
   SqlModelRegistry(sql::Database& db, bus::Outbox& outbox, Clock& clock)

@@ -16,26 +16,13 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "glue/store/testing/test_data.h"
 
 namespace tandem::store {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void WriteFile(const fs::path& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);

@@ -22,7 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kChunk = 1 << 20;
 constexpr size_t kDefaultListMax = 1000;
 constexpr int64_t kTmpMinAgeMicros = 24LL * 3600 * 1'000'000;
 constexpr std::string_view kDirSuffix = ".d";
@@ -241,21 +240,14 @@ StatusOr<BlobInfo> FileStore::DoPutBlob(const ReadFn& reader) {
     ::unlink(tmp.c_str());
     return s;
   };
-  Sha256 hash;
-  uint64_t size = 0;
-  std::vector<char> buf(kChunk);
-  for (;;) {
-    StatusOr<size_t> n = reader(buf.data(), buf.size());
-    if (!n.ok()) return fail(Annotate(n.status(), "PutBlob input"));
-    if (*n == 0) break;
-    hash.Update(buf.data(), *n);
-    size += *n;
-    if (Status s = WriteAll(fd.get(), buf.data(), *n, tmp); !s.ok()) return fail(s);
-  }
+  StatusOr<BlobInfo> read = ReadHashed(
+      reader, [&](const char* data, size_t n) { return WriteAll(fd.get(), data, n, tmp); });
+  if (!read.ok()) return fail(read.status());
   if (options_.fsync && ::fsync(fd.get()) != 0) return fail(ErrnoStatus(errno, "fsync", tmp));
   if (Status s = fd.Close(tmp); !s.ok()) return fail(s);
 
-  BlobInfo info{hash.FinishDigest(), size};
+  const BlobInfo info = *std::move(read);
+  const uint64_t size = info.size;
   const std::string final_path = BlobPath(info.digest);
   const std::string dir = DirName(final_path);
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -350,19 +342,8 @@ StatusOr<ListResult> FileStore::DoList(std::string_view prefix, std::string_view
   if (!dir.valid()) return ErrnoStatus(errno, "open", names);
   std::vector<std::string> keys;
   RETURN_IF_ERROR(WalkNames(dir.get(), "", prefix, page_token, &keys));
-  std::sort(keys.begin(), keys.end());
-  ListResult result;
-  size_t i = 0;
-  for (; i < keys.size() && result.objects.size() < max_results; ++i) {
-    StatusOr<ObjectInfo> info = Stat(keys[i]);
-    if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
-    RETURN_IF_ERROR(info.status());
-    result.objects.push_back(*std::move(info));
-  }
-  if (i < keys.size() && !result.objects.empty()) {
-    result.next_page_token = result.objects.back().key;
-  }
-  return result;
+  return PageOfKeys(std::move(keys), max_results,
+                    [this](const std::string& key) { return Stat(key); });
 }
 
 Status FileStore::DoDelete(std::string_view key) {

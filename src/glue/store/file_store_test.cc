@@ -17,6 +17,7 @@
 #include "common/ids.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/object_store_conformance.h"
+#include "glue/store/testing/test_data.h"
 
 namespace tandem::store {
 namespace {
@@ -57,13 +58,6 @@ INSTANTIATE_TEST_SUITE_P(File, ObjectStoreConformanceTest,
                                return s.ok() ? *std::move(s) : nullptr;
                              }}),
                          ObjectStoreFactoryName);
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 size_t CountFiles(const std::string& dir) {
   size_t n = 0;

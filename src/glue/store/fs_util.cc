@@ -1,6 +1,7 @@
 #include "glue/store/fs_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,6 +37,16 @@ Status ErrnoStatus(int err, std::string_view op, std::string_view path) {
     default:
       return InternalError(msg);
   }
+}
+
+StatusOr<UniqueFd> OpenRegularFileForReading(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("'" + path + "' is not a regular file");
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return fd;
 }
 
 Status WriteAll(int fd, const char* data, size_t n, std::string_view path) {

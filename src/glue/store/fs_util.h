@@ -44,6 +44,11 @@ Status WriteAll(int fd, const char* data, size_t n, std::string_view path);
 // read() up to n bytes, retrying on EINTR.
 StatusOr<size_t> ReadSome(int fd, char* data, size_t n, std::string_view path);
 
+// Opens the regular file `path` for one sequential read (PutBlobFromFile):
+// the errno's status for open/fstat, InvalidArgument when it is not a
+// regular file.
+StatusOr<UniqueFd> OpenRegularFileForReading(const std::string& path);
+
 // fsync of a directory (so a rename inside it is durable).
 Status FsyncDir(const std::string& dir);
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <istream>
@@ -13,6 +14,7 @@
 #include "glue/store/file_store.h"
 #include "glue/store/fs_util.h"
 #include "glue/store/s3_store.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::store {
 namespace {
@@ -55,6 +57,39 @@ Status WriteReaderToFile(BlobReader& reader, const std::string& path) {
 }
 
 }  // namespace
+
+StatusOr<BlobInfo> ReadHashed(const ReadFn& reader, const ChunkSink& sink) {
+  Sha256 hash;
+  uint64_t size = 0;
+  std::vector<char> buf(kChunk);
+  for (;;) {
+    StatusOr<size_t> n = reader(buf.data(), buf.size());
+    if (!n.ok()) return Annotate(n.status(), "PutBlob input");
+    if (*n == 0) break;
+    if (*n > buf.size()) return InternalError("PutBlob input returned more bytes than asked for");
+    hash.Update(buf.data(), *n);
+    size += *n;
+    if (sink) RETURN_IF_ERROR(sink(buf.data(), *n));
+  }
+  return BlobInfo{hash.FinishDigest(), size};
+}
+
+StatusOr<ListResult> PageOfKeys(
+    std::vector<std::string> keys, size_t max_results,
+    const std::function<StatusOr<ObjectInfo>(const std::string&)>& stat) {
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  ListResult result;
+  size_t i = 0;
+  for (; i < keys.size() && result.objects.size() < max_results; ++i) {
+    StatusOr<ObjectInfo> info = stat(keys[i]);
+    if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
+    RETURN_IF_ERROR(info.status());
+    result.objects.push_back(*std::move(info));
+  }
+  if (i < keys.size() && i > 0) result.next_page_token = keys[i - 1];  // last key examined
+  return result;
+}
 
 Status ValidateKey(std::string_view key) {
   if (key.empty()) return BadKey(key, "empty key");
@@ -175,12 +210,7 @@ StatusOr<BlobInfo> ObjectStore::PutBlob(std::istream& in) {
 }
 
 StatusOr<BlobInfo> ObjectStore::PutBlobFromFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
-  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("'" + path + "' is not a regular file");
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   return PutBlob([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); });
 }
 

@@ -181,6 +181,22 @@ class ObjectStore {
   virtual Status DoDelete(std::string_view key) = 0;
 };
 
+// For a backend's DoPutBlob: reads `reader` to its end in 1 MiB chunks,
+// hashing each chunk and passing it to `sink` (when set); the digest and size
+// of all of it. The reader's errors come back annotated "PutBlob input", the
+// sink's as they are; a reader that returns more than it was asked for is
+// Internal.
+using ChunkSink = std::function<Status(const char* data, size_t n)>;
+StatusOr<BlobInfo> ReadHashed(const ReadFn& reader, const ChunkSink& sink);
+
+// For a backend's DoList: the page of `keys` (the candidate names after the
+// page token; sorted and deduplicated here) holding up to `max_results`
+// objects that `stat` still finds (a name deleted meanwhile is skipped), with
+// the last key examined as next_page_token when keys remain.
+StatusOr<ListResult> PageOfKeys(
+    std::vector<std::string> keys, size_t max_results,
+    const std::function<StatusOr<ObjectInfo>(const std::string&)>& stat);
+
 // Key rules shared by every backend: non-empty, <= 1024 bytes, relative (no
 // leading '/'), no empty segments ("a//b", trailing '/'), no "." or ".."
 // segments, no backslash, no NUL or control characters, segments <= 250

@@ -23,7 +23,6 @@
 namespace tandem::store {
 namespace {
 
-constexpr size_t kChunk = 1 << 20;
 constexpr uint64_t kReadRange = 8ULL << 20;
 constexpr size_t kDefaultListMax = 1000;
 
@@ -297,48 +296,30 @@ StatusOr<BlobInfo> S3Store::DoPutBlob(const ReadFn& reader) {
   const uint64_t part = client_->config().part_size;
   std::string mem;
   UniqueFd spool;
-  Sha256 hash;
-  uint64_t size = 0;
-  std::vector<char> buf(kChunk);
-  for (;;) {
-    StatusOr<size_t> n = reader(buf.data(), buf.size());
-    if (!n.ok()) return Annotate(n.status(), "PutBlob input");
-    if (*n == 0) break;
-    hash.Update(buf.data(), *n);
-    size += *n;
-    if (!spool.valid() && mem.size() + *n <= part) {
-      mem.append(buf.data(), *n);
-      continue;
-    }
-    if (!spool.valid()) {
-      ASSIGN_OR_RETURN(spool, SpoolFile());
-      RETURN_IF_ERROR(WriteAll(spool.get(), mem.data(), mem.size(), "spool file"));
-      mem.clear();
-      mem.shrink_to_fit();
-    }
-    RETURN_IF_ERROR(WriteAll(spool.get(), buf.data(), *n, "spool file"));
-  }
-  return Upload(spool.valid() ? spool.get() : -1, mem, hash.FinishDigest(), size);
+  // Small blobs stay in memory; past one part they go to a spool file.
+  ASSIGN_OR_RETURN(BlobInfo read, ReadHashed(reader, [&](const char* data, size_t n) -> Status {
+                     if (!spool.valid() && mem.size() + n <= part) {
+                       mem.append(data, n);
+                       return OkStatus();
+                     }
+                     if (!spool.valid()) {
+                       ASSIGN_OR_RETURN(spool, SpoolFile());
+                       RETURN_IF_ERROR(WriteAll(spool.get(), mem.data(), mem.size(), "spool file"));
+                       mem.clear();
+                       mem.shrink_to_fit();
+                     }
+                     return WriteAll(spool.get(), data, n, "spool file");
+                   }));
+  return Upload(spool.valid() ? spool.get() : -1, mem, read.digest, read.size);
 }
 
 StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus(errno, "open", path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
-  if (!S_ISREG(st.st_mode)) return InvalidArgumentError("'" + path + "' is not a regular file");
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   // First pass: the digest (the upload re-hashes and must agree).
-  Sha256 hash;
-  uint64_t size = 0;
-  std::vector<char> buf(kChunk);
-  for (;;) {
-    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), buf.data(), buf.size(), path));
-    if (n == 0) break;
-    hash.Update(buf.data(), n);
-    size += n;
-  }
-  StatusOr<BlobInfo> info = Upload(fd.get(), "", hash.FinishDigest(), size);
+  ASSIGN_OR_RETURN(
+      BlobInfo read,
+      ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); }, nullptr));
+  StatusOr<BlobInfo> info = Upload(fd.get(), "", read.digest, read.size);
   if (info.status().code() == StatusCode::kAborted) {
     return AbortedError("'" + path + "' changed while it was being stored: " +
                         std::string(info.status().message()));
@@ -567,18 +548,8 @@ StatusOr<ListResult> S3Store::DoList(std::string_view prefix, std::string_view p
     token = XmlText(r.body, "NextContinuationToken");
     if (XmlText(r.body, "IsTruncated") != "true" || token.empty()) break;
   }
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  ListResult result;
-  size_t i = 0;
-  for (; i < keys.size() && result.objects.size() < max_results; ++i) {
-    StatusOr<ObjectInfo> info = Stat(keys[i]);
-    if (info.status().code() == StatusCode::kNotFound) continue;  // deleted meanwhile
-    RETURN_IF_ERROR(info.status());
-    result.objects.push_back(*std::move(info));
-  }
-  if (i < keys.size() && i > 0) result.next_page_token = keys[i - 1];  // last key examined
-  return result;
+  return PageOfKeys(std::move(keys), max_results,
+                    [this](const std::string& key) { return Stat(key); });
 }
 
 Status S3Store::DoDelete(std::string_view key) {

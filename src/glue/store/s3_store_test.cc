@@ -17,10 +17,12 @@
 #include "common/http_server.h"
 #include "common/ids.h"
 #include "common/json.h"
+#include "common/testing/run_tool.h"
 #include "common/testing/test_server.h"
 #include "glue/store/sha256.h"
 #include "glue/store/sigv4.h"
 #include "glue/store/testing/object_store_conformance.h"
+#include "glue/store/testing/test_data.h"
 
 namespace tandem::store {
 namespace {
@@ -28,26 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-// Runs `cmd` (stderr merged), returning its exit status and output.
-int RunCommand(const std::string& cmd, std::string* output) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) output->append(buf, n);
-  return ::pclose(p);
-}
-
 bool HaveBoto3() {
-  std::string out;
-  return fs::exists("/usr/bin/python3") &&
-         RunCommand("/usr/bin/python3 -c 'import boto3, botocore'", &out) == 0;
+  if (!fs::exists("/usr/bin/python3")) return false;
+  auto r = ::tandem::testing::RunTool({"/usr/bin/python3", "-c", "import boto3, botocore"});
+  return r.ok() && r->exit.ok();
 }
 
 // ---- Configuration, URLs and signing (no server) --------------------------
@@ -243,10 +229,11 @@ print(req.headers["Authorization"])
                  {"token", c.credentials.session_token},
                  {"region", c.region}};
     std::ofstream(dir + "/args.json") << args.dump();
-    std::string out;
-    ASSERT_EQ(RunCommand("/usr/bin/python3 " + dir + "/sign.py " + dir + "/args.json", &out), 0)
-        << out;
-    EXPECT_EQ(out, h["authorization"] + "\n");
+    auto signed_by_boto =
+        ::tandem::testing::RunTool({"/usr/bin/python3", dir + "/sign.py", dir + "/args.json"});
+    ASSERT_TRUE(signed_by_boto.ok()) << signed_by_boto.status();
+    ASSERT_TRUE(signed_by_boto->exit.ok()) << signed_by_boto->out;
+    EXPECT_EQ(signed_by_boto->out, h["authorization"] + "\n");
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -666,16 +653,12 @@ print(len(body), hashlib.sha256(body).hexdigest())
 with open(path_out, "rb") as f:
     s3.put_object(Bucket=bucket, Key=key_out, Body=f.read())
 )";
-  const std::string cmd = "/usr/bin/python3 " + script + " " + c.scheme + "://" + c.endpoint_host +
-                          " " + c.bucket + " " + store->BlobKey(put->digest) + " " +
-                          store->BlobKey(theirs_digest) + " " + theirs_path + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string output;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) output.append(buf, n);
-  ASSERT_EQ(::pclose(p), 0) << output;
-  EXPECT_EQ(output, std::to_string(data.size()) + " " + put->digest.substr(7) + "\n");
+  auto boto = ::tandem::testing::RunTool(
+      {"/usr/bin/python3", script, c.scheme + "://" + c.endpoint_host, c.bucket,
+       store->BlobKey(put->digest), store->BlobKey(theirs_digest), theirs_path});
+  ASSERT_TRUE(boto.ok()) << boto.status();
+  ASSERT_TRUE(boto->exit.ok()) << boto->out;
+  EXPECT_EQ(boto->out, std::to_string(data.size()) + " " + put->digest.substr(7) + "\n");
 
   // What boto3 stored at the layout's blob key is a verified blob to tandem.
   auto got = store->OpenBlob(theirs_digest);

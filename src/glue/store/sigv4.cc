@@ -7,6 +7,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "common/uri.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::store::sigv4 {
@@ -50,20 +51,7 @@ std::string TrimAll(std::string_view v) {
 }  // namespace
 
 std::string UriEncode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return PercentEncode(s, keep_slash ? "-_.~/" : "-_.~");
 }
 
 std::string CanonicalQueryString(const std::vector<std::pair<std::string, std::string>>& query) {

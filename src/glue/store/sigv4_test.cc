@@ -96,6 +96,18 @@ std::string S3Auth(const Request& r) {
   return Authorization(r, kS3Creds, "us-east-1", "s3", kS3Date);
 }
 
+// A GET of the example bucket's root with `query` and no body, as the
+// bucket examples send it.
+Request ExampleBucketGet(std::vector<std::pair<std::string, std::string>> query) {
+  return Request{"GET",
+                 "/",
+                 std::move(query),
+                 {{"Host", "examplebucket.s3.amazonaws.com"},
+                  {"x-amz-content-sha256", kEmptySha},
+                  {"x-amz-date", kS3Date}},
+                 kEmptySha};
+}
+
 TEST(SigV4S3Examples, GetObjectWithRange) {
   Request r{"GET",
             "/test.txt",
@@ -131,28 +143,14 @@ TEST(SigV4S3Examples, PutObjectWithEncodedKey) {
 }
 
 TEST(SigV4S3Examples, GetBucketLifecycleValuelessQuery) {
-  Request r{"GET",
-            "/",
-            {{"lifecycle", ""}},
-            {{"Host", "examplebucket.s3.amazonaws.com"},
-             {"x-amz-content-sha256", kEmptySha},
-             {"x-amz-date", kS3Date}},
-            kEmptySha};
-  EXPECT_EQ(S3Auth(r),
+  EXPECT_EQ(S3Auth(ExampleBucketGet({{"lifecycle", ""}})),
             std::string(kS3Prefix) +
                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
                 "Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
 }
 
 TEST(SigV4S3Examples, ListObjects) {
-  Request r{"GET",
-            "/",
-            {{"prefix", "J"}, {"max-keys", "2"}},
-            {{"Host", "examplebucket.s3.amazonaws.com"},
-             {"x-amz-content-sha256", kEmptySha},
-             {"x-amz-date", kS3Date}},
-            kEmptySha};
-  EXPECT_EQ(S3Auth(r),
+  EXPECT_EQ(S3Auth(ExampleBucketGet({{"prefix", "J"}, {"max-keys", "2"}})),
             std::string(kS3Prefix) +
                 "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
                 "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/xgboost_flavor.h"
 
 namespace tandem::runtime::testing {
 namespace {
@@ -117,22 +118,7 @@ Status XgbModel::SetThreads(int nthread) {
 
 StatusOr<std::vector<float>> XgbModel::PredictDense(const float* rows, size_t n_rows,
                                                     size_t n_cols) const {
-  const std::string array =
-      absl::StrFormat(R"({"data": [%d, true], "shape": [%d, %d], "typestr": "<f4", "version": 3})",
-                      reinterpret_cast<uintptr_t>(rows), n_rows, n_cols);
-  const char* config =
-      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "cache_id": 0,)"
-      R"( "strict_shape": false, "missing": NaN})";
-  const bst_ulong* shape = nullptr;
-  bst_ulong dim = 0;
-  const float* out = nullptr;
-  if (XGBoosterPredictFromDense(handle_.get(), array.c_str(), config, nullptr, &shape, &dim,
-                                &out) != 0) {
-    return Err("PredictFromDense");
-  }
-  bst_ulong total = 1;
-  for (bst_ulong d = 0; d < dim; ++d) total *= shape[d];
-  return std::vector<float>(out, out + total);
+  return PredictWithXGBoost(handle_.get(), rows, n_rows, n_cols);
 }
 
 StatusOr<std::vector<float>> XgbModel::PredictDMatrix(const float* rows, size_t n_rows,
@@ -159,8 +145,9 @@ TempDir::~TempDir() {
   if (!path_.empty()) std::filesystem::remove_all(path_, ec);
 }
 
-void TempDir::Write(const std::string& name, const std::string& text) const {
+std::string TempDir::Write(const std::string& name, const std::string& text) const {
   std::ofstream(File(name), std::ios::binary) << text;
+  return File(name);
 }
 
 }  // namespace tandem::runtime::testing

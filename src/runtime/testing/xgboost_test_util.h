@@ -62,7 +62,8 @@ class TempDir {
   ~TempDir();
   const std::string& path() const { return path_; }
   std::string File(const std::string& name) const { return path_ + "/" + name; }
-  void Write(const std::string& name, const std::string& text) const;
+  // Writes `text` to File(name) and returns that path.
+  std::string Write(const std::string& name, const std::string& text) const;
 
  private:
   std::string path_;

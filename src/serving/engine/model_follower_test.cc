@@ -14,6 +14,7 @@
 #include "glue/store/archive.h"
 #include "glue/store/object_store.h"
 #include "serving/server/replica.h"
+#include "serving/testing/glue_env.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::engine {
@@ -21,50 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ModelSpec;
-using testing::TempDir;
+using testing::WaitFor;
 
-// Waits for `cond` with a generous deadline (polling a condition, not sleeping
-// for a fixed time).
-template <typename F>
-bool WaitFor(F cond, int seconds = 30) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return cond();
-}
-
-class FollowerTest : public ::testing::Test {
+class FollowerTest : public testing::GlueTestEnv {
  protected:
-  void SetUp() override {
-    db_ = *sql::Database::Open("sqlite://" + dir_.File("tandem.db"));
-    bus_ = *bus::SqlEventBus::Attach(*db_, Clock::Real());
-    registry_ = *registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
-    store_ = *store::ObjectStore::Open("file://" + dir_.File("store"));
-  }
-
-  // Registers `pkg` (packed if a directory) as a new version of "fraud".
-  int64_t Register(const std::string& path, const std::string& artifact_name = "") {
-    std::string upload = path;
-    if (fs::is_directory(path)) {
-      upload = path + ".tar.gz";
-      EXPECT_TRUE(store::PackDirectory(path, upload).ok());
-    }
-    auto blob = store_->PutBlobFromFile(upload);
-    EXPECT_TRUE(blob.ok()) << blob.status();
-    registry::CreateVersionRequest req;
-    req.name = "fraud";
-    req.source = blob->digest;
-    if (!artifact_name.empty()) req.tags["artifact_name"] = artifact_name;
-    auto v = registry_->CreateVersion(req);
-    EXPECT_TRUE(v.ok()) << v.status();
-    return v->version;
-  }
-  void Alias(int64_t version) {
-    ASSERT_TRUE(registry_->SetAlias("fraud", "champion", version).ok());
-  }
-
   std::unique_ptr<server::Replica> StartReplica() {
     server::ReplicaOptions o;
     o.target = "fraud@champion";
@@ -77,22 +38,6 @@ class FollowerTest : public ::testing::Test {
     EXPECT_TRUE((*r)->Start().ok());
     return std::move(r).value();
   }
-
-  std::vector<Json> Events(std::string_view type) {
-    bus::TailOptions t;
-    t.limit = 1000;
-    t.pattern = *bus::Pattern::Parse(Json{{"detail-type", {type}}});
-    auto r = bus_->Tail(t);
-    std::vector<Json> out;
-    for (const auto& e : r->events) out.push_back(e.event.detail);
-    return out;
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<bus::SqlEventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
-  std::unique_ptr<store::ObjectStore> store_;
 };
 
 TEST_F(FollowerTest, HotSwapsUnderLoadWithoutAFailedRequest) {
@@ -104,7 +49,7 @@ TEST_F(FollowerTest, HotSwapsUnderLoadWithoutAFailedRequest) {
   ASSERT_TRUE(testing::WritePackage(dir_.File("v2"), b).ok());
   int64_t v1 = Register(dir_.File("v1"));                                // a packed directory
   int64_t v2 = Register(dir_.File("v2") + "/model.json", "model.json");  // a single file
-  Alias(v1);
+  Alias("champion", v1);
   auto replica = StartReplica();
   ASSERT_TRUE(replica->ready());
   EXPECT_EQ(replica->version(), v1);
@@ -137,7 +82,7 @@ TEST_F(FollowerTest, HotSwapsUnderLoadWithoutAFailedRequest) {
   int64_t target = v1;
   for (int move = 0; move < 5; ++move) {
     target = target == v1 ? v2 : v1;
-    Alias(target);
+    Alias("champion", target);
     ASSERT_TRUE(WaitFor([&] { return replica->version() == target; }))
         << "move " << move << " to " << target << " not served; serving " << replica->version();
     int seen = ok.load();
@@ -152,7 +97,7 @@ TEST_F(FollowerTest, HotSwapsUnderLoadWithoutAFailedRequest) {
   std::string metrics = replica->metrics().Render();
   EXPECT_NE(metrics.find("tandem_model_swaps_total{model=\"fraud\"} 5"), std::string::npos);
   // Re-announcing the same version is idempotent.
-  Alias(target);
+  Alias("champion", target);
   ASSERT_TRUE(WaitFor([&] {
     auto q = bus_->GetQueue("serve-fraud-r1");
     return q.ok() && q->visible == 0 && q->in_flight == 0;
@@ -181,12 +126,12 @@ TEST_F(FollowerTest, BrokenVersionsKeepTheOldOneServingAndEmitFailures) {
   std::ofstream(dir_.File("junk.bin")) << "\x1f\x8b garbage";
   int64_t junk = Register(dir_.File("junk.bin"));
 
-  Alias(good);
+  Alias("champion", good);
   auto replica = StartReplica();
   ASSERT_EQ(replica->version(), good);
   for (int64_t bad : {corrupt, failing, junk}) {
     size_t before = Events(bus::events::kModelSwapFailed).size();
-    Alias(bad);
+    Alias("champion", bad);
     ASSERT_TRUE(WaitFor([&] { return Events(bus::events::kModelSwapFailed).size() > before; }))
         << "no failure event for version " << bad;
     EXPECT_EQ(replica->version(), good);
@@ -215,7 +160,7 @@ TEST_F(FollowerTest, BrokenVersionsKeepTheOldOneServingAndEmitFailures) {
 TEST_F(FollowerTest, FirstLoadFailureLeavesTheReplicaUnreadyUntilAGoodVersion) {
   fs::create_directories(dir_.File("corrupt"));
   std::ofstream(dir_.File("corrupt/model.json")) << "{}";
-  Alias(Register(dir_.File("corrupt")));
+  Alias("champion", Register(dir_.File("corrupt")));
   auto replica = StartReplica();
   EXPECT_FALSE(replica->ready());
   auto st = replica->manager().StatusOf("fraud");
@@ -223,7 +168,7 @@ TEST_F(FollowerTest, FirstLoadFailureLeavesTheReplicaUnreadyUntilAGoodVersion) {
   EXPECT_EQ(st->state, ModelState::kUnavailable);
   ASSERT_TRUE(testing::WritePackage(dir_.File("good"), testing::ModelSpec{}).ok());
   int64_t good = Register(dir_.File("good"));
-  Alias(good);
+  Alias("champion", good);
   ASSERT_TRUE(WaitFor([&] { return replica->ready(); }));
   EXPECT_EQ(replica->version(), good);
 }

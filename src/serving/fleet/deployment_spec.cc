@@ -11,7 +11,6 @@ namespace {
 
 using spec::CheckKnown;
 using spec::Integer;
-using spec::Number;
 using spec::String;
 using spec::TypeError;
 using spec::TypeName;
@@ -79,8 +78,8 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
                    {"target_in_flight_per_replica", "scale_down_stabilization_s", "tolerance"}));
     if (as->contains("target_in_flight_per_replica")) {
       ASSIGN_OR_RETURN(s.target_in_flight_per_replica,
-                       Number((*as)["target_in_flight_per_replica"],
-                              "autoscaling.target_in_flight_per_replica", 0.01, 1e6));
+                       spec::Number((*as)["target_in_flight_per_replica"],
+                                    "autoscaling.target_in_flight_per_replica", 0.01, 1e6));
     }
     if (as->contains("scale_down_stabilization_s")) {
       ASSIGN_OR_RETURN(s.scale_down_stabilization_s,
@@ -88,7 +87,8 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
                                "autoscaling.scale_down_stabilization_s", 0, 86400));
     }
     if (as->contains("tolerance")) {
-      ASSIGN_OR_RETURN(s.tolerance, Number((*as)["tolerance"], "autoscaling.tolerance", 0, 1));
+      ASSIGN_OR_RETURN(s.tolerance,
+                       spec::Number((*as)["tolerance"], "autoscaling.tolerance", 0, 1));
     }
   }
   ASSIGN_OR_RETURN(const Json* db, Mapping(doc, "disruption_budget"));

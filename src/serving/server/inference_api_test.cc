@@ -11,8 +11,9 @@
 #include <thread>
 
 #include "common/http_client.h"
-#include "common/version.h"
+#include "common/testing/run_tool.h"
 #include "common/testing/test_server.h"
+#include "common/version.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::server {
@@ -403,16 +404,11 @@ TEST_F(InferenceApiTest, MetricsPassPromtool) {
         "tandem_replica_ready 1"}) {
     EXPECT_NE(m.body.find(needle), std::string::npos) << needle << "\n" << m.body;
   }
-  TANDEM_REQUIRE_TOOL(system("command -v promtool >/dev/null 2>&1") == 0, "promtool (prometheus)");
+  TANDEM_REQUIRE_TOOL(::tandem::testing::HaveTool("promtool"), "promtool (prometheus)");
   testing::TempDir d;
   std::ofstream(d.File("metrics.txt")) << m.body;
-  std::string cmd =
-      "promtool check metrics < " + d.File("metrics.txt") + " > " + d.File("out.txt") + " 2>&1";
-  int rc = system(cmd.c_str());
-  std::ifstream in(d.File("out.txt"));
-  std::string out((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_EQ(WEXITSTATUS(rc), 0) << out;
-  EXPECT_EQ(out, "") << out;  // no lint warnings either
+  Status checked = ::tandem::testing::PromtoolCheckMetrics(d.File("metrics.txt"));
+  EXPECT_TRUE(checked.ok()) << checked;  // no lint warnings either
 }
 
 }  // namespace

@@ -16,16 +16,6 @@ namespace tandem::serving::testing {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  path_ = (fs::temp_directory_path() / ("tandem-serving-test-" + NewUlid(Clock::Real()))).string();
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 std::vector<float> Rows(size_t n_rows, int n_cols, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);

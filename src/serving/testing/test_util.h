@@ -9,20 +9,12 @@
 
 #include "common/status.h"
 #include "runtime/predictor.h"
+#include "runtime/testing/xgboost_test_util.h"
 
 namespace tandem::serving::testing {
 
 // A fresh directory under /tmp, removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using TempDir = runtime::testing::TempDir;
 
 struct ModelSpec {
   std::string objective = "binary:logistic";

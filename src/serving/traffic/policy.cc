@@ -11,7 +11,6 @@ namespace {
 using spec::CheckKnown;
 using spec::Integer;
 using spec::Number;
-using spec::String;
 using spec::TypeError;
 
 Status CheckRef(const std::string& ref, const std::string& path) {
@@ -40,7 +39,7 @@ StatusOr<ShadowPolicy> ReadShadow(const Json& j) {
   RETURN_IF_ERROR(CheckKnown(j, "shadow.", {"model", "sample"}));
   ShadowPolicy p;
   if (!j.contains("model")) return InvalidArgumentError("missing field 'shadow.model'");
-  ASSIGN_OR_RETURN(p.model, String(j["model"], "shadow.model"));
+  ASSIGN_OR_RETURN(p.model, spec::String(j["model"], "shadow.model"));
   RETURN_IF_ERROR(CheckRef(p.model, "shadow.model"));
   if (j.contains("sample")) {
     ASSIGN_OR_RETURN(p.sample, Number(j["sample"], "shadow.sample", 0, 1));
@@ -76,7 +75,7 @@ StatusOr<CanaryPolicy> ReadCanary(const Json& j) {
   RETURN_IF_ERROR(CheckKnown(j, "canary.", {"model", "weight", "rollback"}));
   CanaryPolicy p;
   if (!j.contains("model")) return InvalidArgumentError("missing field 'canary.model'");
-  ASSIGN_OR_RETURN(p.model, String(j["model"], "canary.model"));
+  ASSIGN_OR_RETURN(p.model, spec::String(j["model"], "canary.model"));
   RETURN_IF_ERROR(CheckRef(p.model, "canary.model"));
   if (j.contains("weight")) {
     ASSIGN_OR_RETURN(p.weight, Number(j["weight"], "canary.weight", 0, 1));

@@ -16,24 +16,13 @@
 #include "glue/store/object_store.h"
 #include "runtime/load_model.h"
 #include "serving/server/replica.h"
+#include "serving/testing/glue_env.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::traffic {
 namespace {
 
-namespace fs = std::filesystem;
-using testing::ModelSpec;
-using testing::TempDir;
-
-template <typename F>
-bool WaitFor(F cond, int seconds = 60) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return cond();
-}
+using testing::WaitFor;
 
 // A predictor that answers like `inner` until `fail` is set, then errors.
 class FlakyPredictor : public runtime::Predictor {
@@ -161,32 +150,16 @@ TEST(ShadowMirrorTest, AFullQueueDropsInsteadOfWaiting) {
 
 // ---- A replica with shadow and canary, followed through the registry -------
 
-class TrafficReplicaTest : public ::testing::Test {
+class TrafficReplicaTest : public testing::GlueTestEnv {
  protected:
-  void SetUp() override {
-    db_ = *sql::Database::Open("sqlite://" + dir_.File("tandem.db"));
-    bus_ = *bus::SqlEventBus::Attach(*db_, Clock::Real());
-    registry_ = *registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real());
-    store_ = *store::ObjectStore::Open("file://" + dir_.File("store"));
-  }
-  int64_t Register(unsigned seed, int rounds) {
+  // Writes, packs and registers a model trained with `seed` for `rounds`.
+  int64_t RegisterModel(unsigned seed, int rounds) {
     std::string pkg = dir_.File("m" + std::to_string(seed));
     testing::ModelSpec spec;
     spec.seed = seed;
     spec.rounds = rounds;
     EXPECT_TRUE(testing::WritePackage(pkg, spec).ok());
-    EXPECT_TRUE(store::PackDirectory(pkg, pkg + ".tar.gz").ok());
-    auto blob = store_->PutBlobFromFile(pkg + ".tar.gz");
-    EXPECT_TRUE(blob.ok()) << blob.status();
-    registry::CreateVersionRequest req;
-    req.name = "fraud";
-    req.source = blob->digest;
-    auto v = registry_->CreateVersion(req);
-    EXPECT_TRUE(v.ok()) << v.status();
-    return v->version;
-  }
-  void Alias(const std::string& alias, int64_t version) {
-    ASSERT_TRUE(registry_->SetAlias("fraud", alias, version).ok());
+    return Register(pkg);
   }
   std::unique_ptr<server::Replica> Start(TrafficPolicy policy, int64_t resync_ms = 200) {
     server::ReplicaOptions o;
@@ -223,16 +196,10 @@ class TrafficReplicaTest : public ::testing::Test {
     auto res = c.Get("http://127.0.0.1:" + std::to_string(r.port()) + "/metrics");
     return res.ok() ? res->body : "";
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<bus::SqlEventBus> bus_;
-  std::unique_ptr<registry::ModelRegistry> registry_;
-  std::unique_ptr<store::ObjectStore> store_;
 };
 
 TEST_F(TrafficReplicaTest, ShadowNeverAnswersAndFollowsItsAlias) {
-  int64_t v1 = Register(1, 10), v2 = Register(2, 5), v3 = Register(3, 7);
+  int64_t v1 = RegisterModel(1, 10), v2 = RegisterModel(2, 5), v3 = RegisterModel(3, 7);
   Alias("champion", v1);
   Alias("challenger", v2);
   TrafficPolicy p;
@@ -266,7 +233,7 @@ TEST_F(TrafficReplicaTest, ShadowNeverAnswersAndFollowsItsAlias) {
 }
 
 TEST_F(TrafficReplicaTest, CanarySplitsFollowsAndRollsBackWithAnEvent) {
-  int64_t v1 = Register(1, 10), v2 = Register(2, 5), v3 = Register(3, 7);
+  int64_t v1 = RegisterModel(1, 10), v2 = RegisterModel(2, 5), v3 = RegisterModel(3, 7);
   Alias("champion", v1);
   Alias("candidate", v2);
   ASSERT_TRUE(bus_->CreateQueue("watch", {}).ok());

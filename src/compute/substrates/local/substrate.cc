@@ -14,10 +14,10 @@
 
 #include "common/helper_programs.h"
 #include "common/log.h"
-#include "common/subprocess.h"
-#include "compute/substrates/runner/launch.h"
 #include "common/spec_fields.h"
+#include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
+#include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -68,21 +68,13 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
 }
 
 StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateOptions options) {
-  if (options.runner_path.empty()) {
-    ASSIGN_OR_RETURN(options.runner_path, FindHelperProgram("tandem-job-runner"));
-  }
-  if (!subprocess::IsExecutableFile(options.runner_path)) {
-    return NotFoundError("tandem-job-runner not found or not executable at \"" +
-                         options.runner_path + "\"");
-  }
-  if (options.log_limit_bytes <= 0) {
-    return InvalidArgumentError("log_limit_bytes must be positive");
-  }
-  if (options.grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
-  if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
+  RETURN_IF_ERROR(jobs::ResolveRunner(options.runner_path));
+  RETURN_IF_ERROR(jobs::CheckSubstrateLimits(options.log_limit_bytes, options.grace_seconds,
+                                             options.capacity_cpus));
   ASSIGN_OR_RETURN(std::string bwrap,
                    jobs::ResolveBwrap(options.sandbox != LocalSubstrateOptions::Sandbox::kOff,
-                                      options.sandbox == LocalSubstrateOptions::Sandbox::kOn, options.bwrap_path));
+                                      options.sandbox == LocalSubstrateOptions::Sandbox::kOn,
+                                      options.bwrap_path));
   double capacity = options.capacity_cpus;
   if (capacity == 0) capacity = std::max(1u, std::thread::hardware_concurrency());
   return std::unique_ptr<LocalSubstrate>(
@@ -99,31 +91,11 @@ Status LocalSubstrate::Validate(const jobs::LaunchRequest& r) const {
 
 StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& request) {
   RETURN_IF_ERROR(Validate(request));
-  std::string root = options_.state_root.empty()
-                         ? (fs::path(request.job_dir).parent_path() / ".runner").string()
-                         : options_.state_root;
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
-  std::string dir = root + "/" + request.job_id + "-" + std::to_string(request.attempt);
-  if (mkdir(dir.c_str(), 0755) != 0) {
-    if (errno == EEXIST) {
-      return AlreadyExistsError("job " + request.job_id + " attempt " +
-                                std::to_string(request.attempt) + " was already submitted (" + dir +
-                                ")");
-    }
-    return InternalError("mkdir " + dir + ": " + std::strerror(errno));
-  }
-  runner::RunnerRequest rr;
-  rr.launch = request;
-  rr.sandbox = !bwrap_path_.empty();
-  rr.bwrap_path = bwrap_path_;
-  rr.log_limit_bytes = options_.log_limit_bytes;
-  rr.grace_seconds = options_.grace_seconds;
-  rr.sample_interval_ms = options_.sample_interval_ms;
-  RETURN_IF_ERROR(Check(runner::WriteFileAtomic(dir + "/" + runner::kRequestFile,
-                                                runner::RunnerRequestToJson(rr).dump())));
+  ASSIGN_OR_RETURN(std::string dir, jobs::AttemptStateDir(request, options_.state_root, ".runner"));
+  RETURN_IF_ERROR(jobs::CreateAttemptDir(request, dir));
+  RETURN_IF_ERROR(Check(runner::WriteRunnerRequest(dir, request, bwrap_path_, options_)));
   if (Status s = Spawn(dir); !s.ok()) {
+    std::error_code ec;
     fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again
     return s;
   }

@@ -73,6 +73,25 @@ std::optional<std::string> ReadFile(const std::string& path);
 // ReadFile + parse; the error names the path.
 [[nodiscard]] std::string ReadJsonFile(const std::string& path, Json* out);
 
+// Writes the request of one attempt (kRequestFile) into its state directory
+// for the runner to read: `launch` with the sandbox (`bwrap_path`, "" for
+// none) and the limits a substrate's options give (log_limit_bytes,
+// grace_seconds, sample_interval_ms).
+template <typename SubstrateOptions>
+[[nodiscard]] std::string WriteRunnerRequest(const std::string& state_dir,
+                                             const jobs::LaunchRequest& launch,
+                                             const std::string& bwrap_path,
+                                             const SubstrateOptions& options) {
+  RunnerRequest rr;
+  rr.launch = launch;
+  rr.sandbox = !bwrap_path.empty();
+  rr.bwrap_path = bwrap_path;
+  rr.log_limit_bytes = options.log_limit_bytes;
+  rr.grace_seconds = options.grace_seconds;
+  rr.sample_interval_ms = options.sample_interval_ms;
+  return WriteFileAtomic(state_dir + "/" + kRequestFile, RunnerRequestToJson(rr).dump());
+}
+
 // Microseconds since the Unix epoch (CLOCK_REALTIME).
 int64_t WallMicros();
 

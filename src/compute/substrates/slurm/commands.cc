@@ -1,12 +1,5 @@
 #include "compute/substrates/slurm/commands.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -113,69 +106,23 @@ class ProcessSlurmCommands final : public SlurmCommands {
       }
     }
     if (!options_.slurm_conf.empty()) env.push_back("SLURM_CONF=" + options_.slurm_conf);
-    int out_pipe[2], err_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) != 0)
-      return InternalError("pipe: " + std::string(strerror(errno)));
-    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-      close(out_pipe[0]);
-      close(out_pipe[1]);
-      return InternalError("pipe: " + std::string(strerror(errno)));
-    }
     subprocess::SpawnOptions spawn;
     spawn.argv = args;
     spawn.env = std::move(env);
     spawn.search_path = true;
-    spawn.out = subprocess::Redirect::Fd(out_pipe[1]);
-    spawn.err = subprocess::Redirect::Fd(err_pipe[1]);
-    StatusOr<pid_t> spawned = subprocess::Spawn(spawn);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (!spawned.ok()) {
-      close(out_pipe[0]);
-      close(err_pipe[0]);
-      return Status(spawned.status().code(), std::string(spawned.status().message()) +
-                                                 " (is Slurm's client installed and on $PATH?)");
+    subprocess::RunOptions run;
+    run.timeout_ms = options_.timeout_ms;
+    run.clock = options_.clock;
+    StatusOr<subprocess::RunResult> ran = subprocess::Run(std::move(spawn), run);
+    if (!ran.ok()) {
+      if (ran.status().code() == StatusCode::kDeadlineExceeded) return ran.status();
+      return Status(ran.status().code(), std::string(ran.status().message()) +
+                                             " (is Slurm's client installed and on $PATH?)");
     }
-    const pid_t pid = *spawned;
     CommandResult result;
-    const Deadline deadline = Deadline::InMillis(
-        options_.clock != nullptr ? *options_.clock : Clock::Real(), options_.timeout_ms);
-    bool timed_out = false;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    int open_fds = 2;
-    char buf[8192];
-    while (open_fds > 0) {
-      if (deadline.Expired()) {
-        timed_out = true;
-        kill(pid, SIGKILL);
-        break;
-      }
-      int n = poll(fds, 2, deadline.SliceMillis(1000));
-      if (n < 0 && errno != EINTR) break;
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-        ssize_t r = read(fds[i].fd, buf, sizeof(buf));
-        if (r > 0) {
-          if (sinks[i]->size() < (16u << 20)) sinks[i]->append(buf, static_cast<size_t>(r));
-        } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-          close(fds[i].fd);
-          fds[i].fd = -1;
-          --open_fds;
-        }
-      }
-    }
-    for (auto& f : fds) {
-      if (f.fd >= 0) close(f.fd);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (timed_out) {
-      return DeadlineExceededError(args[0] + " did not finish within " +
-                                   std::to_string(options_.timeout_ms) + " ms");
-    }
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = std::move(ran->out);
+    result.err = std::move(ran->err);
+    result.exit_code = ran->exit.signal != 0 ? 128 + ran->exit.signal : ran->exit.exit_code;
     return result;
   }
 

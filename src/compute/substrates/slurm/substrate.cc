@@ -12,8 +12,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/helper_programs.h"
 #include "common/log.h"
-#include "common/subprocess.h"
 #include "common/spec_fields.h"
+#include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -120,15 +120,9 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
 }
 
 StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateOptions options) {
-  if (options.runner_path.empty()) {
-    ASSIGN_OR_RETURN(options.runner_path, FindHelperProgram("tandem-job-runner"));
-  }
+  RETURN_IF_ERROR(jobs::ResolveRunner(options.runner_path));
   if (options.step_path.empty()) {
     ASSIGN_OR_RETURN(options.step_path, FindHelperProgram("tandem-slurm-step"));
-  }
-  if (!subprocess::IsExecutableFile(options.runner_path)) {
-    return NotFoundError("tandem-job-runner not found or not executable at \"" +
-                         options.runner_path + "\"");
   }
   if (!subprocess::IsExecutableFile(options.step_path)) {
     return NotFoundError("tandem-slurm-step not found or not executable at \"" + options.step_path +
@@ -149,9 +143,8 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
                                   "\" must be an option starting with '-' (e.g. --qos=high)");
     }
   }
-  if (options.log_limit_bytes <= 0) return InvalidArgumentError("log_limit_bytes must be positive");
-  if (options.grace_seconds < 0) return InvalidArgumentError("grace_seconds must be >= 0");
-  if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
+  RETURN_IF_ERROR(jobs::CheckSubstrateLimits(options.log_limit_bytes, options.grace_seconds,
+                                             options.capacity_cpus));
   if (!options.state_root.empty() && options.state_root[0] != '/') {
     return InvalidArgumentError("state_root \"" + options.state_root + "\" must be absolute");
   }
@@ -163,7 +156,8 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
   }
   ASSIGN_OR_RETURN(std::string bwrap,
                    jobs::ResolveBwrap(options.sandbox != SlurmSubstrateOptions::Sandbox::kOff,
-                                      options.sandbox == SlurmSubstrateOptions::Sandbox::kOn, options.bwrap_path));
+                                      options.sandbox == SlurmSubstrateOptions::Sandbox::kOn,
+                                      options.bwrap_path));
   double capacity = options.capacity_cpus;
   if (capacity == 0) {
     std::vector<std::string> argv = {"sinfo", "-h", "-o", "%C"};
@@ -259,38 +253,18 @@ StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
     return InvalidArgumentError("log_path \"" + r.log_path +
                                 "\" must be an absolute path without spaces or quotes");
   }
-  std::string root = options_.state_root.empty()
-                         ? (fs::path(r.job_dir).parent_path() / ".slurm").string()
-                         : options_.state_root;
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
-  std::string dir = root + "/" + r.job_id + "-" + std::to_string(r.attempt);
+  ASSIGN_OR_RETURN(std::string dir, jobs::AttemptStateDir(r, options_.state_root, ".slurm"));
   if (!PlainWord(dir)) {
     return InvalidArgumentError("state directory \"" + dir +
                                 "\" must not contain spaces or quotes");
   }
-  if (mkdir(dir.c_str(), 0755) != 0) {
-    if (errno == EEXIST) {
-      return AlreadyExistsError("job " + r.job_id + " attempt " + std::to_string(r.attempt) +
-                                " was already submitted (" + dir + ")");
-    }
-    return InternalError("mkdir " + dir + ": " + std::strerror(errno));
-  }
+  RETURN_IF_ERROR(jobs::CreateAttemptDir(r, dir));
+  std::error_code ec;
   auto fail = [&](Status s) {
     fs::remove_all(dir, ec);  // nothing was queued: the same attempt may be submitted again
     return s;
   };
-  runner::RunnerRequest rr;
-  rr.launch = r;
-  rr.sandbox = !bwrap_path_.empty();
-  rr.bwrap_path = bwrap_path_;
-  rr.log_limit_bytes = options_.log_limit_bytes;
-  rr.grace_seconds = options_.grace_seconds;
-  rr.sample_interval_ms = options_.sample_interval_ms;
-  if (std::string e = runner::WriteFileAtomic(dir + "/" + runner::kRequestFile,
-                                              runner::RunnerRequestToJson(rr).dump());
-      !e.empty()) {
+  if (std::string e = runner::WriteRunnerRequest(dir, r, bwrap_path_, options_); !e.empty()) {
     return fail(InternalError(e));
   }
   std::string script = dir + "/" + kScriptFile;

@@ -62,16 +62,10 @@ std::string MemoryStore::uri() const { return "memory://" + std::to_string(id_);
 
 StatusOr<BlobInfo> MemoryStore::DoPutBlob(const ReadFn& reader) {
   auto bytes = std::make_shared<std::string>();
-  Sha256 hash;
-  std::vector<char> buf(64 << 10);
-  while (true) {
-    ASSIGN_OR_RETURN(size_t n, reader(buf.data(), buf.size()));
-    if (n == 0) break;
-    if (n > buf.size()) return InternalError("reader returned more bytes than asked for");
-    hash.Update(buf.data(), n);
-    bytes->append(buf.data(), n);
-  }
-  BlobInfo info{hash.FinishDigest(), bytes->size()};
+  ASSIGN_OR_RETURN(BlobInfo info, ReadHashed(reader, [&](const char* data, size_t n) {
+                     bytes->append(data, n);
+                     return OkStatus();
+                   }));
   std::lock_guard<std::mutex> lock(mu_);
   Blob& blob = blobs_[info.digest];
   if (blob.bytes == nullptr) blob.bytes = std::move(bytes);

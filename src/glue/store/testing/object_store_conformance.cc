@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "glue/store/sha256.h"
+#include "glue/store/testing/test_data.h"
 
 namespace tandem::store {
 namespace {
@@ -26,20 +27,6 @@ constexpr char kEmptyDigest[] =
     "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr char kMissingDigest[] =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void WriteFile(const std::string& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary);
