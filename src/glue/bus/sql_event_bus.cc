@@ -171,12 +171,14 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
   if (e.time.empty()) e.time = FormatRfc3339(clock_.NowMicros());
   const Json j = e.ToJson();
 
-  ASSIGN_OR_RETURN(auto dup, tx.Query("SELECT seq FROM bus_events WHERE id = ?", {e.id}));
-  if (!dup.empty()) return AlreadyExistsError("event id '" + e.id + "' was already published");
-  ASSIGN_OR_RETURN(Row row, tx.QueryOne("INSERT INTO bus_events (id, source, detail_type, body,"
-                                        " published_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq",
-                                        {e.id, e.source, e.detail_type, j.dump(), now}));
-  out.seq = row.Int(0);
+  // One statement: a duplicate id inserts nothing and returns no row.
+  ASSIGN_OR_RETURN(auto inserted,
+                   tx.Query("INSERT INTO bus_events (id, source, detail_type, body,"
+                            " published_ms) VALUES (?, ?, ?, ?, ?)"
+                            " ON CONFLICT (id) DO NOTHING RETURNING seq",
+                            {e.id, e.source, e.detail_type, j.dump(), now}));
+  if (inserted.empty()) return AlreadyExistsError("event id '" + e.id + "' was already published");
+  out.seq = inserted[0].Int(0);
 
   ASSIGN_OR_RETURN(auto rules,
                    tx.Query("SELECT r.pattern, r.target_queue, q.delay_ms, q.retention_ms"

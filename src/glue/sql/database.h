@@ -76,6 +76,22 @@ class Database {
   // busy/serialization conflicts (so `fn` must be re-runnable). Thread-safe.
   virtual Status WithTransaction(const std::function<Status(Transaction&)>& fn) = 0;
 
+  // Like WithTransaction, for a write transaction that changes the rows of
+  // one entity only (everything of one registered model, say), named by
+  // `key`. Writers of the same key run one at a time, in order, without
+  // conflicts or retries; writers of different keys do not wait for each
+  // other. The callback must not write rows that writers under other keys
+  // (or plain WithTransaction writers) also write, except inserts of new
+  // rows; reads of other keys' rows see their latest commit. The default
+  // (SQLite: one writer at a time anyway) is WithTransaction; PostgreSQL
+  // runs at READ COMMITTED under a transaction-level advisory lock on a hash
+  // of `key` (a hash collision only serializes two keys). Thread-safe.
+  virtual Status WithKeyedTransaction(std::string_view key,
+                                      const std::function<Status(Transaction&)>& fn) {
+    (void)key;
+    return WithTransaction(fn);
+  }
+
   // Read-only access outside an explicit write transaction. Thread-safe.
   virtual Status Read(const std::function<Status(Transaction&)>& fn) = 0;
 

@@ -315,7 +315,18 @@ class PostgresTransaction final : public Transaction {
   Status first_error_;
 };
 
-enum class Mode { kWrite, kRead, kMigrate };
+enum class Mode { kWrite, kKeyed, kRead, kMigrate };
+
+// The advisory lock key of a WithKeyedTransaction key: FNV-1a (64 bits) of
+// the key, in a space of its own (the fixed keys above are not hashes).
+int64_t KeyedLockKey(std::string_view key) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return static_cast<int64_t>(h);
+}
 
 const char* BeginFor(Mode m) {
   switch (m) {
@@ -323,6 +334,7 @@ const char* BeginFor(Mode m) {
       return "BEGIN ISOLATION LEVEL SERIALIZABLE";
     case Mode::kRead:
       return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    case Mode::kKeyed:
     case Mode::kMigrate:
       return "BEGIN ISOLATION LEVEL READ COMMITTED";
   }
@@ -387,9 +399,10 @@ struct PostgresDatabase::Impl {
   }
 
   // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
-  // `began` (optional) tells whether BEGIN succeeded.
+  // `began` (optional) tells whether BEGIN succeeded. `key` is the advisory
+  // lock key of a kKeyed transaction.
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
-                 bool* began = nullptr, bool serialize = false) {
+                 bool* began = nullptr, bool serialize = false, int64_t key = 0) {
     if (began != nullptr) *began = false;
     std::string begin;
     if (mode == Mode::kWrite) {
@@ -402,6 +415,12 @@ struct PostgresDatabase::Impl {
           std::to_string(kRetryLockKey) + "); COMMIT; ";
     }
     begin += BeginFor(mode);
+    if (mode == Mode::kKeyed) {
+      // READ COMMITTED takes a snapshot per statement, so every statement
+      // after the lock sees what the previous holder committed. The lock is
+      // released by COMMIT/ROLLBACK: no extra round trip.
+      begin += "; SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")";
+    }
     Status st = conn.ExecScript(begin);
     if (st.ok()) {
       if (began != nullptr) *began = true;
@@ -434,7 +453,7 @@ struct PostgresDatabase::Impl {
     return st;
   }
 
-  Status Run(Mode mode, const std::function<Status(Transaction&)>& fn) {
+  Status Run(Mode mode, const std::function<Status(Transaction&)>& fn, int64_t key = 0) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
     Status st;
     bool reconnected = false;
@@ -444,7 +463,7 @@ struct PostgresDatabase::Impl {
       // lock exclusively: it waits for the writers in flight, then runs
       // alone, so writers colliding on hot rows cannot livelock.
       bool began = false;
-      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0);
+      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0, key);
       if (conn->broken()) {
         // A pooled connection the server closed while idle fails at BEGIN:
         // nothing ran, so one fresh connection may retry. A connection lost
@@ -490,6 +509,11 @@ StatusOr<std::unique_ptr<PostgresDatabase>> PostgresDatabase::OpenUri(std::strin
 
 Status PostgresDatabase::WithTransaction(const std::function<Status(Transaction&)>& fn) {
   return impl_->Run(Mode::kWrite, fn);
+}
+
+Status PostgresDatabase::WithKeyedTransaction(std::string_view key,
+                                              const std::function<Status(Transaction&)>& fn) {
+  return impl_->Run(Mode::kKeyed, fn, KeyedLockKey(key));
 }
 
 Status PostgresDatabase::Read(const std::function<Status(Transaction&)>& fn) {
