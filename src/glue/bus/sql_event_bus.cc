@@ -172,11 +172,10 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
   const Json j = e.ToJson();
 
   // One statement: a duplicate id inserts nothing and returns no row.
-  ASSIGN_OR_RETURN(auto inserted,
-                   tx.Query("INSERT INTO bus_events (id, source, detail_type, body,"
-                            " published_ms) VALUES (?, ?, ?, ?, ?)"
-                            " ON CONFLICT (id) DO NOTHING RETURNING seq",
-                            {e.id, e.source, e.detail_type, j.dump(), now}));
+  ASSIGN_OR_RETURN(auto inserted, tx.Query("INSERT INTO bus_events (id, source, detail_type, body,"
+                                           " published_ms) VALUES (?, ?, ?, ?, ?)"
+                                           " ON CONFLICT (id) DO NOTHING RETURNING seq",
+                                           {e.id, e.source, e.detail_type, j.dump(), now}));
   if (inserted.empty()) return AlreadyExistsError("event id '" + e.id + "' was already published");
   out.seq = inserted[0].Int(0);
 

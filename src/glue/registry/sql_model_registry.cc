@@ -432,9 +432,9 @@ StatusOr<ModelVersion> SqlModelRegistry::CreateVersion(const CreateVersionReques
   RETURN_IF_ERROR(WriteModel(req.name, [&](Transaction& tx) -> Status {
     int64_t now = clock_.NowMicros();
     // Touching the model is also the existence check: one statement.
-    ASSIGN_OR_RETURN(int64_t touched,
-                     tx.Exec("UPDATE registry_models SET updated_micros = ? WHERE name = ?",
-                             {now, req.name}));
+    ASSIGN_OR_RETURN(
+        int64_t touched,
+        tx.Exec("UPDATE registry_models SET updated_micros = ? WHERE name = ?", {now, req.name}));
     if (touched == 0) {
       if (!req.create_model_if_missing) return ModelNotFound(req.name);
       RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_models (name, description, owner_team, "
