@@ -10,8 +10,8 @@
 #include <random>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "common/uri.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tandem::sql {
 namespace {
