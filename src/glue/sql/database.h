@@ -55,6 +55,13 @@ class Transaction {
   StatusOr<Row> QueryOne(std::string_view sql, const std::vector<Value>& params = {});
 };
 
+// A subscription made by Database::Listen; destroying it stops the
+// callbacks (and waits for one in progress to return).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -99,6 +106,19 @@ class Database {
   // in the shared `schema_migrations(component, version)` table, in order,
   // each in its own transaction. Safe when several processes migrate at once.
   virtual Status Migrate(std::string_view component, const std::vector<Migration>& migrations) = 0;
+
+  // Calls `on_notify` soon after any transaction that notified `channel`
+  // (lowercase letters, digits and '_') commits, in this process or
+  // another, on a thread of the subscription's own; also once after each
+  // (re)connection, since notifications may have been missed meanwhile.
+  // Several notifications may be coalesced into one call. nullptr where the
+  // backend has no notifications (SQLite): callers poll. Thread-safe.
+  virtual StatusOr<std::unique_ptr<Subscription>> Listen(std::string_view channel,
+                                                         std::function<void()> on_notify) {
+    (void)channel;
+    (void)on_notify;
+    return std::unique_ptr<Subscription>();
+  }
 
   virtual Dialect dialect() const = 0;
   virtual std::string uri() const = 0;

@@ -1,6 +1,9 @@
 #include "glue/sql/postgres_database.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -483,6 +486,72 @@ struct PostgresDatabase::Impl {
   }
 };
 
+namespace {
+
+// LISTEN on a connection of its own, on a thread of its own; reconnects
+// (after a pause, interruptible by the destructor) when the connection drops.
+class PostgresSubscription final : public Subscription {
+ public:
+  PostgresSubscription(PostgresDatabase::Impl& impl, std::string channel,
+                       std::function<void()> on_notify, int stop_fd)
+      : impl_(impl),
+        channel_(std::move(channel)),
+        on_notify_(std::move(on_notify)),
+        stop_fd_(stop_fd),
+        thread_([this] { Loop(); }) {}
+
+  ~PostgresSubscription() override {
+    const uint64_t one = 1;
+    (void)!write(stop_fd_, &one, sizeof(one));
+    thread_.join();
+    close(stop_fd_);
+  }
+
+ private:
+  // Waits until `fd` is readable or the subscription stops (false), at most
+  // `timeout_ms` (-1: no limit).
+  bool WaitReadable(int fd, int timeout_ms) {
+    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    int n = poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
+    return !(n > 0 && (fds[0].revents & POLLIN) != 0);
+  }
+
+  void Loop() {
+    std::unique_ptr<Connection> conn;
+    while (true) {
+      if (conn == nullptr) {
+        auto fresh = impl_.OpenConnection();
+        if (fresh.ok() && (*fresh)->ExecScript("LISTEN " + channel_).ok()) {
+          conn = std::move(*fresh);
+          on_notify_();  // whatever was committed while not listening
+        } else if (!WaitReadable(-1, 1000)) {
+          return;
+        }
+        continue;
+      }
+      if (!WaitReadable(PQsocket(conn->conn()), -1)) return;
+      if (PQconsumeInput(conn->conn()) == 0) {
+        conn.reset();
+        continue;
+      }
+      bool any = false;
+      while (PGnotify* n = PQnotifies(conn->conn())) {
+        any = true;
+        PQfreemem(n);
+      }
+      if (any) on_notify_();
+    }
+  }
+
+  PostgresDatabase::Impl& impl_;
+  const std::string channel_;
+  const std::function<void()> on_notify_;
+  const int stop_fd_;
+  std::thread thread_;  // last: starts after the members it uses
+};
+
+}  // namespace
+
 PostgresDatabase::PostgresDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PostgresDatabase::~PostgresDatabase() = default;
 
@@ -521,6 +590,22 @@ Status PostgresDatabase::Read(const std::function<Status(Transaction&)>& fn) {
 }
 
 std::string PostgresDatabase::uri() const { return impl_->uri; }
+
+StatusOr<std::unique_ptr<Subscription>> PostgresDatabase::Listen(std::string_view channel,
+                                                                 std::function<void()> on_notify) {
+  if (channel.empty() || channel.size() > 63 ||
+      !std::all_of(channel.begin(), channel.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      })) {
+    return InvalidArgumentError("bad notification channel '" + std::string(channel) +
+                                "' (1..63 of a-z, 0-9, _)");
+  }
+  int stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (stop_fd < 0) return InternalError("eventfd: " + std::string(std::strerror(errno)));
+  return std::unique_ptr<Subscription>(
+      std::make_unique<PostgresSubscription>(*impl_, std::string(channel), std::move(on_notify),
+                                             stop_fd));
+}
 
 int64_t PostgresDatabase::retries() const { return impl_->retries.load(); }
 

@@ -47,6 +47,10 @@ class PostgresDatabase final : public Database {
                               const std::function<Status(Transaction&)>& fn) override;
   Status Read(const std::function<Status(Transaction&)>& fn) override;
   Status Migrate(std::string_view component, const std::vector<Migration>& migrations) override;
+  // LISTEN on a connection and thread of its own (see Database::Listen);
+  // the subscription must be destroyed before the database.
+  StatusOr<std::unique_ptr<Subscription>> Listen(std::string_view channel,
+                                                 std::function<void()> on_notify) override;
   Dialect dialect() const override { return Dialect::kPostgres; }
   std::string uri() const override;
 

@@ -340,6 +340,58 @@ TEST_F(PostgresDatabaseTest, KeyedThreadsIncrementExactlyWithoutRetries) {
   EXPECT_EQ(pg->retries(), retries_before);
 }
 
+// Counts Listen callbacks; Await waits for the count to reach `n`.
+class NotifyCounter {
+ public:
+  void Bump() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+    cv_.notify_all();
+  }
+  bool Await(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return count_ >= n; });
+  }
+  int count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return count_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
+// LISTEN: a committed NOTIFY from another connection calls back; so does a
+// reconnection after the server drops the listening session, after which
+// notifications keep coming. Bad channel names are refused.
+TEST_F(PostgresDatabaseTest, ListenCallsBackOnCommittedNotifyAndAfterReconnecting) {
+  EXPECT_EQ(db_->Listen("Bad-Name", [] {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(db_->Listen("", [] {}).status().code(), StatusCode::kInvalidArgument);
+  NotifyCounter calls;
+  auto sub = db_->Listen("test_chan", [&] { calls.Bump(); });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  ASSERT_NE(*sub, nullptr);
+  ASSERT_TRUE(calls.Await(1));  // the call after connecting
+  auto notify = [&] {
+    return db_->WithTransaction([](Transaction& tx) {
+      return tx.Query("SELECT pg_notify('test_chan', 'x')").status();
+    });
+  };
+  ASSERT_TRUE(notify().ok());
+  ASSERT_TRUE(calls.Await(2));
+  // The server ends the listening session: the subscription reconnects.
+  const int before = calls.count();
+  ASSERT_TRUE(Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                   "datname = current_database() AND query = 'LISTEN test_chan'")
+                  .ok());
+  ASSERT_TRUE(calls.Await(before + 1));
+  ASSERT_TRUE(notify().ok());
+  ASSERT_TRUE(calls.Await(before + 2));
+  sub->reset();  // stops the thread (the test would hang, not pass, if it did not)
+}
+
 TEST_F(PostgresDatabaseTest, MigrationsAreOrderedAndIdempotent) {
   RunMigrationsAreOrderedAndIdempotent();
 }
