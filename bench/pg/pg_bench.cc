@@ -133,11 +133,11 @@ double RestRun(const std::string& uri, int threads, int total, bool one_model) {
       http::Client client;
       const std::string url =
           base + (one_model ? "bench-model" : "bench-model-" + std::to_string(t)) + "/versions";
-      const std::string body = Json{{"source", "sha256:" + std::string(64, 'a')},
-                                    {"lineage", {{"job_id", "job-" + std::to_string(t)},
-                                                 {"metrics", {{"auc", 0.9}}}}},
-                                    {"tags", {{"thread", std::to_string(t)}}}}
-                                   .dump();
+      const std::string body =
+          Json{{"source", "sha256:" + std::string(64, 'a')},
+               {"lineage", {{"job_id", "job-" + std::to_string(t)}, {"metrics", {{"auc", 0.9}}}}},
+               {"tags", {{"thread", std::to_string(t)}}}}
+              .dump();
       for (int i = t; i < total; i += threads) {
         auto r = client.Post(url, body);
         if (!r.ok() || r->status != 201) {
@@ -186,8 +186,7 @@ Latency BusRun(const std::string& uri, int events, int rate) {
       if (bus == nullptr) failed = true;
       std::vector<double> local;
       while (!failed && received.load() < events) {
-        auto msgs =
-            bus->Receive("bench", bus::ReceiveOptions{.max_messages = 10, .wait_ms = 200});
+        auto msgs = bus->Receive("bench", bus::ReceiveOptions{.max_messages = 10, .wait_ms = 200});
         if (!msgs.ok()) {
           std::fprintf(stderr, "receive: %s\n", msgs.status().ToString().c_str());
           failed = true;
@@ -261,7 +260,8 @@ int Main(int argc, char** argv) {
       "## registry through the REST API: version creations/s (%d versions per run, "
       "POST /api/v1/models/{name}/versions)\n\n",
       versions);
-  std::printf("| clients | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
+  std::printf(
+      "| clients | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
   for (int threads : {4, 16}) {
     for (bool one_model : {true, false}) {
       double r[2] = {0, 0};
@@ -282,7 +282,8 @@ int Main(int argc, char** argv) {
   }
   std::printf("\n## registry library calls: version creations/s (%d versions per run)\n\n",
               versions);
-  std::printf("| threads | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
+  std::printf(
+      "| threads | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
   for (int threads : {1, 4}) {
     for (bool one_model : {true, false}) {
       if (threads == 1 && !one_model) continue;
@@ -312,8 +313,8 @@ int Main(int argc, char** argv) {
     Latency l = BusRun(fresh->uri, events, rate);
     fresh->cleanup();
     if (!l.ok) rc = 1;
-    std::printf("| %s | %lld | %.2f | %.2f | %.2f |\n", b.c_str(),
-                static_cast<long long>(l.events), l.p50, l.p99, l.max);
+    std::printf("| %s | %lld | %.2f | %.2f | %.2f |\n", b.c_str(), static_cast<long long>(l.events),
+                l.p50, l.p99, l.max);
     std::fflush(stdout);
   }
   return rc;

@@ -15,7 +15,7 @@ using sql::Transaction;
 using sql::Value;
 
 constexpr char kComponent[] = "bus";
-constexpr int64_t kPollMs = 25;       // re-check period of long polls (timers, other processes)
+constexpr int64_t kPollMs = 25;  // re-check period of long polls (timers, other processes)
 // PostgreSQL: the channel a trigger notifies when messages are routed; every
 // bus listening on the database wakes its long polls (SqlEventBus::Init).
 constexpr char kNotifyChannel[] = "tandem_bus";

@@ -602,9 +602,8 @@ StatusOr<std::unique_ptr<Subscription>> PostgresDatabase::Listen(std::string_vie
   }
   int stop_fd = eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) return InternalError("eventfd: " + std::string(std::strerror(errno)));
-  return std::unique_ptr<Subscription>(
-      std::make_unique<PostgresSubscription>(*impl_, std::string(channel), std::move(on_notify),
-                                             stop_fd));
+  return std::unique_ptr<Subscription>(std::make_unique<PostgresSubscription>(
+      *impl_, std::string(channel), std::move(on_notify), stop_fd));
 }
 
 int64_t PostgresDatabase::retries() const { return impl_->retries.load(); }

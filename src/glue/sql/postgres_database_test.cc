@@ -375,9 +375,8 @@ TEST_F(PostgresDatabaseTest, ListenCallsBackOnCommittedNotifyAndAfterReconnectin
   ASSERT_NE(*sub, nullptr);
   ASSERT_TRUE(calls.Await(1));  // the call after connecting
   auto notify = [&] {
-    return db_->WithTransaction([](Transaction& tx) {
-      return tx.Query("SELECT pg_notify('test_chan', 'x')").status();
-    });
+    return db_->WithTransaction(
+        [](Transaction& tx) { return tx.Query("SELECT pg_notify('test_chan', 'x')").status(); });
   };
   ASSERT_TRUE(notify().ok());
   ASSERT_TRUE(calls.Await(2));
