@@ -260,49 +260,39 @@ int Main(int argc, char** argv) {
       "## registry through the REST API: version creations/s (%d versions per run, "
       "POST /api/v1/models/{name}/versions)\n\n",
       versions);
-  std::printf(
-      "| clients | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
-  for (int threads : {4, 16}) {
-    for (bool one_model : {true, false}) {
-      double r[2] = {0, 0};
-      for (int b = 0; b < 2; ++b) {
-        auto fresh = MakeFresh(backends[b], pg);
-        if (!fresh.ok()) {
-          std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
-          return 1;
+  // One table of version creations/s: each (threads, one model?) case on
+  // SQLite then PostgreSQL, each on a fresh database. False if a database
+  // could not be created.
+  using Runner = double (*)(const std::string&, int, int, bool);
+  auto table = [&](const char* who, std::vector<int> thread_counts, bool single_thread_shared_only,
+                   Runner run) {
+    std::printf(
+        "| %s | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n", who);
+    for (int threads : thread_counts) {
+      for (bool one_model : {true, false}) {
+        if (single_thread_shared_only && threads == 1 && !one_model) continue;
+        double r[2] = {0, 0};
+        for (int b = 0; b < 2; ++b) {
+          auto fresh = MakeFresh(backends[b], pg);
+          if (!fresh.ok()) {
+            std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
+            return false;
+          }
+          r[b] = run(fresh->uri, threads, versions, one_model);
+          fresh->cleanup();
+          if (r[b] < 0) rc = 1;
         }
-        r[b] = RestRun(fresh->uri, threads, versions, one_model);
-        fresh->cleanup();
-        if (r[b] < 0) rc = 1;
+        std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
+                    one_model ? "one shared" : "one each", r[0], r[1], r[1] / r[0]);
+        std::fflush(stdout);
       }
-      std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
-                  one_model ? "one shared" : "one per client", r[0], r[1], r[1] / r[0]);
-      std::fflush(stdout);
     }
-  }
+    return true;
+  };
+  if (!table("clients", {4, 16}, false, &RestRun)) return 1;
   std::printf("\n## registry library calls: version creations/s (%d versions per run)\n\n",
               versions);
-  std::printf(
-      "| threads | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
-  for (int threads : {1, 4}) {
-    for (bool one_model : {true, false}) {
-      if (threads == 1 && !one_model) continue;
-      double r[2] = {0, 0};
-      for (int b = 0; b < 2; ++b) {
-        auto fresh = MakeFresh(backends[b], pg);
-        if (!fresh.ok()) {
-          std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
-          return 1;
-        }
-        r[b] = RegistryRun(fresh->uri, threads, versions, one_model);
-        fresh->cleanup();
-        if (r[b] < 0) rc = 1;
-      }
-      std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
-                  one_model ? "one shared" : "one per thread", r[0], r[1], r[1] / r[0]);
-      std::fflush(stdout);
-    }
-  }
+  if (!table("threads", {1, 4}, true, &RegistryRun)) return 1;
   std::printf(
       "\n## bus: publish -> receive latency, %d events at %d/s, 2 consumers, bus per thread\n\n",
       events, rate);

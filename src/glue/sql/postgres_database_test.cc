@@ -248,6 +248,17 @@ TEST_F(PostgresDatabaseTest, SerializationConflictIsRetriedWholesale) {
   EXPECT_GT(pg->retries(), retries_before);
 }
 
+// Adds one to counter row `id` by reading then writing it in a keyed
+// transaction; `between` runs between the read and the write.
+Status KeyedIncrement(Database& db, std::string_view key, int64_t id,
+                      const std::function<void()>& between = {}) {
+  return db.WithKeyedTransaction(key, [&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = ?", {id}));
+    if (between) between();
+    return tx.Exec("UPDATE counter SET n = ? WHERE id = ?", {r.Int(0) + 1, id}).status();
+  });
+}
+
 // Keyed transactions: writers of one key queue on its lock (the second sees
 // the first's commit, READ COMMITTED, so a read-modify-write loses nothing
 // and nothing is retried); a writer of another key does not wait for them.
@@ -257,19 +268,11 @@ TEST_F(PostgresDatabaseTest, KeyedTransactionsQueuePerKeyAndSeeTheLastCommit) {
   auto* pg = dynamic_cast<PostgresDatabase*>(db_.get());
   ASSERT_NE(pg, nullptr);
   const int64_t retries_before = pg->retries();
-  auto increment = [](Database& db, std::string_view key, int64_t id,
-                      const std::function<void()>& between = {}) {
-    return db.WithKeyedTransaction(key, [&](Transaction& tx) -> Status {
-      ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = ?", {id}));
-      if (between) between();
-      return tx.Exec("UPDATE counter SET n = ? WHERE id = ?", {r.Int(0) + 1, id}).status();
-    });
-  };
   std::mutex mu;
   std::condition_variable cv;
   bool first_inside = false, release = false;
   std::thread first([&] {
-    EXPECT_TRUE(increment(*db_, "model/a", 1, [&] {
+    EXPECT_TRUE(KeyedIncrement(*db_, "model/a", 1, [&] {
                   std::unique_lock<std::mutex> lock(mu);
                   first_inside = true;
                   cv.notify_all();
@@ -280,7 +283,7 @@ TEST_F(PostgresDatabaseTest, KeyedTransactionsQueuePerKeyAndSeeTheLastCommit) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return first_inside; });
   }
-  std::thread second([&] { EXPECT_TRUE(increment(*db_, "model/a", 1).ok()); });
+  std::thread second([&] { EXPECT_TRUE(KeyedIncrement(*db_, "model/a", 1).ok()); });
   // Wait until the second writer queues on the key's lock.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   int64_t waiting = 0;
@@ -293,7 +296,7 @@ TEST_F(PostgresDatabaseTest, KeyedTransactionsQueuePerKeyAndSeeTheLastCommit) {
   }
   ASSERT_EQ(waiting, 1);
   // Another key goes through while both of those are in flight.
-  EXPECT_TRUE(increment(*db_, "model/b", 2).ok());
+  EXPECT_TRUE(KeyedIncrement(*db_, "model/b", 2).ok());
   {
     std::lock_guard<std::mutex> lock(mu);
     release = true;
@@ -322,11 +325,7 @@ TEST_F(PostgresDatabaseTest, KeyedThreadsIncrementExactlyWithoutRetries) {
       const int64_t id = t % 2 + 1;  // two keys, four writers each
       const std::string key = "counter/" + std::to_string(id);
       for (int i = 0; i < 50; ++i) {
-        Status st = db_->WithKeyedTransaction(key, [&](Transaction& tx) -> Status {
-          ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = ?", {id}));
-          return tx.Exec("UPDATE counter SET n = ? WHERE id = ?", {r.Int(0) + 1, id}).status();
-        });
-        if (!st.ok()) failures++;
+        if (!KeyedIncrement(*db_, key, id).ok()) failures++;
       }
     });
   }
