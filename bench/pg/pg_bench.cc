@@ -28,7 +28,10 @@
 #include <thread>
 #include <vector>
 
+#include "api/control_plane.h"
 #include "common/clock.h"
+#include "common/config.h"
+#include "common/http_client.h"
 #include "glue/bus/event_bus.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/registry/model_registry.h"
@@ -101,6 +104,59 @@ double RegistryRun(const std::string& uri, int threads, int total, bool one_mode
   return failures > 0 ? -1 : total / s;
 }
 
+// Version creations per second through the control plane's REST API
+// (POST /api/v1/models/{name}/versions), `threads` HTTP clients with
+// keep-alive; the control plane runs in this process on a free loopback
+// port with `uri` as its database (and so its bus). Negative on error.
+double RestRun(const std::string& uri, int threads, int total, bool one_model) {
+  std::string home = "/tmp/tandem_pg_bench_home_XXXXXX";
+  if (mkdtemp(home.data()) == nullptr) return -1;
+  auto config = LoadConfig(home, "", {{"TANDEM_PORT", "0"}, {"TANDEM_DATABASE", uri}});
+  if (!config.ok()) {
+    std::fprintf(stderr, "config: %s\n", config.status().ToString().c_str());
+    return -1;
+  }
+  config->listen_host = "127.0.0.1";
+  auto cp = api::ControlPlane::Open(*config, Clock::Real());
+  if (!cp.ok()) {
+    std::fprintf(stderr, "control plane: %s\n", cp.status().ToString().c_str());
+    return -1;
+  }
+  auto port = (*cp)->Start();
+  if (!port.ok()) return -1;
+  const std::string base = "http://127.0.0.1:" + std::to_string(*port) + "/api/v1/models/";
+  std::atomic<int> failures{0};
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      http::Client client;
+      const std::string url =
+          base + (one_model ? "bench-model" : "bench-model-" + std::to_string(t)) + "/versions";
+      const std::string body =
+          Json{{"source", "sha256:" + std::string(64, 'a')},
+               {"lineage", {{"job_id", "job-" + std::to_string(t)}, {"metrics", {{"auc", 0.9}}}}},
+               {"tags", {{"thread", std::to_string(t)}}}}
+              .dump();
+      for (int i = t; i < total; i += threads) {
+        auto r = client.Post(url, body);
+        if (!r.ok() || r->status != 201) {
+          if (failures++ == 0) {
+            std::fprintf(stderr, "POST: %s\n",
+                         r.ok() ? r->body.c_str() : r.status().ToString().c_str());
+          }
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  (*cp)->Stop(1000);
+  cp->reset();
+  std::filesystem::remove_all(home);
+  return failures > 0 ? -1 : total / s;
+}
+
 struct Latency {
   double p50 = 0, p99 = 0, max = 0;
   int64_t events = 0;
@@ -130,8 +186,7 @@ Latency BusRun(const std::string& uri, int events, int rate) {
       if (bus == nullptr) failed = true;
       std::vector<double> local;
       while (!failed && received.load() < events) {
-        auto msgs =
-            bus->Receive("bench", bus::ReceiveOptions{.max_messages = 10, .wait_ms = 200});
+        auto msgs = bus->Receive("bench", bus::ReceiveOptions{.max_messages = 10, .wait_ms = 200});
         if (!msgs.ok()) {
           std::fprintf(stderr, "receive: %s\n", msgs.status().ToString().c_str());
           failed = true;
@@ -201,27 +256,43 @@ int Main(int argc, char** argv) {
   }
   const std::vector<std::string> backends = {"sqlite", "postgres"};
   int rc = 0;
-  std::printf("## registry: version creations/s (%d versions per run)\n\n", versions);
-  std::printf("| threads | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n");
-  for (int threads : {1, 4}) {
-    for (bool one_model : {true, false}) {
-      if (threads == 1 && !one_model) continue;
-      double r[2] = {0, 0};
-      for (int b = 0; b < 2; ++b) {
-        auto fresh = MakeFresh(backends[b], pg);
-        if (!fresh.ok()) {
-          std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
-          return 1;
+  std::printf(
+      "## registry through the REST API: version creations/s (%d versions per run, "
+      "POST /api/v1/models/{name}/versions)\n\n",
+      versions);
+  // One table of version creations/s: each (threads, one model?) case on
+  // SQLite then PostgreSQL, each on a fresh database. False if a database
+  // could not be created.
+  using Runner = double (*)(const std::string&, int, int, bool);
+  auto table = [&](const char* who, std::vector<int> thread_counts, bool single_thread_shared_only,
+                   Runner run) {
+    std::printf(
+        "| %s | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n", who);
+    for (int threads : thread_counts) {
+      for (bool one_model : {true, false}) {
+        if (single_thread_shared_only && threads == 1 && !one_model) continue;
+        double r[2] = {0, 0};
+        for (int b = 0; b < 2; ++b) {
+          auto fresh = MakeFresh(backends[b], pg);
+          if (!fresh.ok()) {
+            std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
+            return false;
+          }
+          r[b] = run(fresh->uri, threads, versions, one_model);
+          fresh->cleanup();
+          if (r[b] < 0) rc = 1;
         }
-        r[b] = RegistryRun(fresh->uri, threads, versions, one_model);
-        fresh->cleanup();
-        if (r[b] < 0) rc = 1;
+        std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
+                    one_model ? "one shared" : "one each", r[0], r[1], r[1] / r[0]);
+        std::fflush(stdout);
       }
-      std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
-                  one_model ? "one shared" : "one per thread", r[0], r[1], r[1] / r[0]);
-      std::fflush(stdout);
     }
-  }
+    return true;
+  };
+  if (!table("clients", {4, 16}, false, &RestRun)) return 1;
+  std::printf("\n## registry library calls: version creations/s (%d versions per run)\n\n",
+              versions);
+  if (!table("threads", {1, 4}, true, &RegistryRun)) return 1;
   std::printf(
       "\n## bus: publish -> receive latency, %d events at %d/s, 2 consumers, bus per thread\n\n",
       events, rate);
@@ -232,8 +303,8 @@ int Main(int argc, char** argv) {
     Latency l = BusRun(fresh->uri, events, rate);
     fresh->cleanup();
     if (!l.ok) rc = 1;
-    std::printf("| %s | %lld | %.2f | %.2f | %.2f |\n", b.c_str(),
-                static_cast<long long>(l.events), l.p50, l.p99, l.max);
+    std::printf("| %s | %lld | %.2f | %.2f | %.2f |\n", b.c_str(), static_cast<long long>(l.events),
+                l.p50, l.p99, l.max);
     std::fflush(stdout);
   }
   return rc;

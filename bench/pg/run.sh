@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds pg_bench, starts a throwaway PostgreSQL on loopback
 # (scripts/test-servers/postgres), runs the side-by-side comparison with
-# SQLite, and stops the server.
+# SQLite, then PostgreSQL's own client (pgbench) sending the statements of a
+# version creation (pgbench_create_version.sql) with the same client counts,
+# and stops the server.
 #
 #   bench/pg/run.sh [BUILD_DIR] [pg_bench flags...]
 set -euo pipefail
@@ -13,4 +15,20 @@ ninja -C "$BUILD" pg_bench >/dev/null
 DIR=$(mktemp -d /tmp/tandem-pg-bench-XXXXXX)
 trap '"$ROOT/scripts/test-servers/postgres" stop "$DIR" >/dev/null; rm -rf "$DIR"' EXIT
 "$ROOT/scripts/test-servers/postgres" start "$DIR" >/dev/null
-"$BUILD/bench/pg/pg_bench" --pg "$(cat "$DIR/uri")" "$@"
+URI=$(cat "$DIR/uri")
+"$BUILD/bench/pg/pg_bench" --pg "$URI" "$@"
+
+echo
+echo "## pgbench: the same statements per version creation (pgbench_create_version.sql)"
+echo
+echo "| clients | models | transactions/s |"
+echo "|---:|---|---:|"
+for clients in 4 16; do
+  for models in 1 100; do
+    psql -q "$URI" -f "$ROOT/bench/pg/pgbench_setup.sql" 2>/dev/null
+    tps=$(pgbench -n -M prepared -c "$clients" -j 2 -t $((2000 / clients)) -D models="$models" \
+      -f "$ROOT/bench/pg/pgbench_create_version.sql" "$URI" 2>&1 |
+      sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    printf '| %d | %s | %.0f |\n' "$clients" "$([ "$models" = 1 ] && echo "one shared" || echo "one per client")" "$tps"
+  done
+done

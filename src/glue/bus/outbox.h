@@ -21,7 +21,11 @@ class Outbox {
  public:
   virtual ~Outbox() = default;
   // Appends `event` within `tx`. Fails (and so aborts the caller's
-  // transaction) if the event cannot be recorded. Thread-safe.
+  // transaction) if the event cannot be recorded. Thread-safe. `tx` may be a
+  // keyed transaction (sql::Database::WithKeyedTransaction, e.g. the
+  // registry's, keyed by model) running beside others, so Append must only
+  // insert new rows whose keys do not come from reading the table (a
+  // sequence or a random id, not MAX(seq) + 1).
   virtual Status Append(sql::Transaction& tx, const Event& event) = 0;
   // What waits to be relayed (the relay lag). An outbox that delivers in
   // the same transaction (the SQL bus) has nothing pending. Thread-safe.

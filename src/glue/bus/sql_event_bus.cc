@@ -15,7 +15,10 @@ using sql::Transaction;
 using sql::Value;
 
 constexpr char kComponent[] = "bus";
-constexpr int64_t kPollMs = 25;       // cross-process re-check period of long polls
+constexpr int64_t kPollMs = 25;  // re-check period of long polls (timers, other processes)
+// PostgreSQL: the channel a trigger notifies when messages are routed; every
+// bus listening on the database wakes its long polls (SqlEventBus::Init).
+constexpr char kNotifyChannel[] = "tandem_bus";
 constexpr int kTailScanCap = 10'000;  // rows examined per Tail call at most
 constexpr size_t kPatternCacheMax = 1000;
 
@@ -91,7 +94,22 @@ QueueInfo QueueFromRow(const Row& r) {
 }  // namespace
 
 std::vector<sql::Migration> SqlEventBus::Migrations(sql::Dialect dialect) {
-  return {{1, "bus tables", EventsTable(dialect) + ";\n" + kSharedDdl}};
+  std::vector<sql::Migration> out = {{1, "bus tables", EventsTable(dialect) + ";\n" + kSharedDdl}};
+  if (dialect == sql::Dialect::kPostgres) {
+    // NOTIFY is transactional: sent at COMMIT (coalesced per transaction),
+    // never for a rollback. Only routed messages notify, as that is what
+    // receivers wait for (Tail keeps polling): a transaction that notifies
+    // holds a database-wide lock through its commit, so registry changes
+    // without a routed message do not pay for it.
+    out.push_back({2, "notify receivers",
+                   std::string("CREATE FUNCTION bus_notify_receivers() RETURNS trigger "
+                               "LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('") +
+                       kNotifyChannel +
+                       "', ''); RETURN NULL; END $$;\n"
+                       "CREATE TRIGGER bus_messages_notify AFTER INSERT ON bus_messages "
+                       "FOR EACH STATEMENT EXECUTE FUNCTION bus_notify_receivers()"});
+  }
+  return out;
 }
 
 SqlEventBus::SqlEventBus(std::unique_ptr<sql::Database> owned, sql::Database& db, Clock& clock)
@@ -100,6 +118,12 @@ SqlEventBus::SqlEventBus(std::unique_ptr<sql::Database> owned, sql::Database& db
 StatusOr<std::unique_ptr<SqlEventBus>> SqlEventBus::Init(std::unique_ptr<SqlEventBus> bus) {
   Status st = bus->db_.Migrate(kComponent, Migrations(bus->db_.dialect()));
   if (!st.ok()) return Annotate(st, "event bus migration");
+  // Wake long polls as soon as another process routes a message (nullptr
+  // on SQLite, whose long polls re-check every kPollMs).
+  SqlEventBus* raw = bus.get();
+  auto sub = bus->db_.Listen(kNotifyChannel, [raw] { raw->NotifyPublish(); });
+  if (!sub.ok()) return Annotate(sub.status(), "event bus notifications");
+  bus->subscription_ = std::move(*sub);
   return bus;
 }
 
@@ -160,12 +184,13 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
   if (e.time.empty()) e.time = FormatRfc3339(clock_.NowMicros());
   const Json j = e.ToJson();
 
-  ASSIGN_OR_RETURN(auto dup, tx.Query("SELECT seq FROM bus_events WHERE id = ?", {e.id}));
-  if (!dup.empty()) return AlreadyExistsError("event id '" + e.id + "' was already published");
-  ASSIGN_OR_RETURN(Row row, tx.QueryOne("INSERT INTO bus_events (id, source, detail_type, body,"
-                                        " published_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq",
-                                        {e.id, e.source, e.detail_type, j.dump(), now}));
-  out.seq = row.Int(0);
+  // One statement: a duplicate id inserts nothing and returns no row.
+  ASSIGN_OR_RETURN(auto inserted, tx.Query("INSERT INTO bus_events (id, source, detail_type, body,"
+                                           " published_ms) VALUES (?, ?, ?, ?, ?)"
+                                           " ON CONFLICT (id) DO NOTHING RETURNING seq",
+                                           {e.id, e.source, e.detail_type, j.dump(), now}));
+  if (inserted.empty()) return AlreadyExistsError("event id '" + e.id + "' was already published");
+  out.seq = inserted[0].Int(0);
 
   ASSIGN_OR_RETURN(auto rules,
                    tx.Query("SELECT r.pattern, r.target_queue, q.delay_ms, q.retention_ms"

@@ -10,9 +10,12 @@
 // its routed messages with the caller's transaction on the same database.
 //
 // Long polls (Receive/Tail with wait_ms) re-check every 25 ms of real time
-// (another process may publish) and are woken at once by publishes through
-// this object; the wait deadline is measured on the injected Clock, so with a
-// FakeClock a wait ends when the test advances the clock past it.
+// (another process may publish, a delay or visibility timeout may end) and
+// are woken at once by publishes through this object; on PostgreSQL also by
+// messages routed by any process (a trigger NOTIFYs, the bus LISTENs on a
+// connection of its own). The wait deadline is measured on the injected
+// Clock, so with a FakeClock a wait ends when the test advances the clock
+// past it.
 //
 // PostgreSQL caveat: BIGSERIAL values are assigned at insert, not commit, so
 // concurrent publishers can commit seq 11 before seq 10, and a Tail that
@@ -98,6 +101,9 @@ class SqlEventBus final : public EventBus, public Outbox {
   absl::CondVar cv_;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Pattern> patterns_ ABSL_GUARDED_BY(mu_);
+  // The database's notifications (PostgreSQL); destroyed first, so no
+  // callback runs on a half-destroyed bus.
+  std::unique_ptr<sql::Subscription> subscription_;
 };
 
 }  // namespace tandem::bus

@@ -1,11 +1,23 @@
 // Runs the ModelRegistry conformance suite against the SQL registry on
 // PostgreSQL (the server ctest starts), each test in a fresh database that is
 // dropped afterwards. Same SQL as the SQLite run (sql_model_registry_test.cc).
+// Plus many concurrent writers through the production outbox (the SQL bus on
+// the same database), which on PostgreSQL really run in parallel.
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <numeric>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "common/testing/test_server.h"
+#include "glue/bus/event_types.h"
+#include "glue/bus/sql_event_bus.h"
 #include "glue/registry/testing/model_registry_conformance.h"
 #include "glue/sql/database.h"
+#include "glue/sql/postgres_database.h"
 #include "glue/sql/testing/postgres_test_db.h"
 
 namespace tandem::registry {
@@ -29,6 +41,132 @@ std::vector<RegistryBackend> PostgresBackends() {
 TEST(PostgresServer, Available) {
   TANDEM_REQUIRE_TEST_SERVER("postgres", uri);
   EXPECT_TRUE(uri.starts_with("postgres://")) << uri;
+}
+
+std::vector<int64_t> Iota(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), 1);
+  return v;
+}
+
+// 8 threads create versions of one shared model and 8 more one model each,
+// all at once, while another thread keeps moving the shared model's alias to
+// its latest version: every model's numbers are exactly 1..n (none lost or
+// given twice), each creation has exactly one event, the alias moves form one
+// chain (each move's previous_version is the version the move before set),
+// and no transaction had to be retried (writers of one model queue on it).
+TEST(PostgresRegistryConcurrency, ManyWritersOnOneModelAndOnManyModels) {
+  TANDEM_REQUIRE_TEST_SERVER("postgres", server);
+  auto fresh = sql::testing::TestDatabase::Create(server);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  auto db = sql::Database::Open((*fresh)->uri());
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto* pg = dynamic_cast<sql::PostgresDatabase*>(db->get());
+  ASSERT_NE(pg, nullptr);
+  auto bus = bus::SqlEventBus::Attach(**db, Clock::Real());
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  auto reg = ModelRegistry::Open(**db, *(*bus)->outbox(), Clock::Real());
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  const int64_t retries_before = pg->retries();
+
+  constexpr int kSharedWriters = 8, kOwnWriters = 8, kPerWriter = 25;
+  std::atomic<int> failures{0};
+  std::atomic<int> writers_left{kSharedWriters + kOwnWriters};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kSharedWriters + kOwnWriters; ++t) {
+    threads.emplace_back([&, t] {
+      CreateVersionRequest req;
+      req.name = t < kSharedWriters ? "shared" : "own-" + std::to_string(t);
+      req.source = "s3://models/" + req.name + "/model.tar.gz";
+      req.tags = {{"writer", std::to_string(t)}};
+      for (int i = 0; i < kPerWriter; ++i) {
+        auto v = (*reg)->CreateVersion(req);
+        if (!v.ok()) {
+          ADD_FAILURE() << v.status();
+          failures++;
+        }
+      }
+      writers_left--;
+    });
+  }
+  int alias_moves = 0;
+  threads.emplace_back([&] {
+    int64_t last = 0;
+    for (bool done = false; !done;) {
+      done = writers_left.load() == 0;  // one last move after the writers are through
+      auto m = (*reg)->GetModel("shared");
+      if (!m.ok() || m->latest_version == last) continue;  // not created yet / no new version
+      last = m->latest_version;
+      auto v = (*reg)->SetAlias("shared", "champion", last);
+      if (!v.ok()) {
+        ADD_FAILURE() << v.status();
+        failures++;
+        return;
+      }
+      ++alias_moves;
+    }
+  });
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures.load(), 0);
+  EXPECT_EQ(pg->retries(), retries_before);
+
+  auto versions_of = [&](const std::string& name) {
+    std::vector<int64_t> out;
+    VersionSearch s;
+    s.max_results = 1000;
+    auto page = (*reg)->SearchVersions(name, s);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const auto& v : page->items) out.push_back(v.version);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(versions_of("shared"), Iota(kSharedWriters * kPerWriter));
+  for (int t = kSharedWriters; t < kSharedWriters + kOwnWriters; ++t) {
+    EXPECT_EQ(versions_of("own-" + std::to_string(t)), Iota(kPerWriter)) << t;
+  }
+
+  // Every event, in sequence order.
+  std::vector<bus::SequencedEvent> events;
+  for (int64_t after = 0;;) {
+    auto page = (*bus)->Tail(bus::TailOptions{.after_seq = after, .limit = 1000});
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->events.empty()) break;
+    after = page->last_seq;
+    for (auto& e : page->events) events.push_back(std::move(e));
+  }
+  std::map<std::string, std::vector<int64_t>> created;  // model -> versions in its events
+  std::map<std::string, int> models_created;
+  std::vector<std::pair<Json, Json>> moves;  // (previous_version, version) of "champion"
+  for (const auto& se : events) {
+    const Json& d = se.event.detail;
+    const std::string type = se.event.detail_type;
+    if (type == bus::events::kModelCreated) {
+      models_created[d["name"].get<std::string>()]++;
+    } else if (type == bus::events::kModelVersionCreated) {
+      created[d["name"].get<std::string>()].push_back(d["version"].get<int64_t>());
+    } else if (type == bus::events::kModelAliasChanged) {
+      moves.emplace_back(d["previous_version"], d["version"]);
+    }
+  }
+  EXPECT_EQ(models_created.size(), static_cast<size_t>(1 + kOwnWriters));
+  for (const auto& [name, n] : models_created) EXPECT_EQ(n, 1) << name;
+  for (auto& [name, vs] : created) {
+    // Within a model, events are appended under its lock: in version order.
+    EXPECT_TRUE(std::is_sorted(vs.begin(), vs.end())) << name;
+    EXPECT_EQ(vs, Iota(name == "shared" ? kSharedWriters * kPerWriter : kPerWriter)) << name;
+  }
+  ASSERT_EQ(moves.size(), static_cast<size_t>(alias_moves));
+  ASSERT_FALSE(moves.empty());
+  EXPECT_TRUE(moves[0].first.is_null());
+  for (size_t i = 1; i < moves.size(); ++i) {
+    EXPECT_EQ(moves[i].first, moves[i - 1].second) << "move " << i;
+    EXPECT_LT(moves[i - 1].second.get<int64_t>(), moves[i].second.get<int64_t>());
+  }
+  auto champion = (*reg)->GetVersionByAlias("shared", "champion");
+  ASSERT_TRUE(champion.ok()) << champion.status();
+  EXPECT_EQ(Json(champion->version), moves.back().second);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sql, ModelRegistryConformance, ::testing::ValuesIn(PostgresBackends()),

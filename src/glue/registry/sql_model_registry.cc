@@ -220,6 +220,15 @@ Status SqlModelRegistry::Emit(Transaction& tx, std::string_view type, Json detai
   return outbox_.Append(tx, e);
 }
 
+Status SqlModelRegistry::WriteModel(std::string_view name,
+                                    const std::function<Status(Transaction&)>& fn) {
+  // Every change of the registry is a change of one model's rows (its
+  // version counter, versions, aliases, tags, and the events it appends),
+  // so writers of one model queue on its key and writers of different models
+  // proceed in parallel.
+  return db_.WithKeyedTransaction("registry/model/" + std::string(name), fn);
+}
+
 Status SqlModelRegistry::Touch(Transaction& tx, std::string_view name) {
   return tx
       .Exec("UPDATE registry_models SET updated_micros = ? WHERE name = ?",
@@ -231,7 +240,7 @@ Status SqlModelRegistry::Touch(Transaction& tx, std::string_view name) {
 
 StatusOr<RegisteredModel> SqlModelRegistry::DoCreateModel(const CreateModelRequest& req) {
   RegisteredModel out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(WriteModel(req.name, [&](Transaction& tx) -> Status {
     int64_t now = clock_.NowMicros();
     ASSIGN_OR_RETURN(int64_t n,
                      tx.Exec("INSERT INTO registry_models (name, description, owner_team, "
@@ -269,7 +278,7 @@ StatusOr<RegisteredModel> SqlModelRegistry::DoGetModel(std::string_view name) {
 StatusOr<RegisteredModel> SqlModelRegistry::DoUpdateModel(std::string_view name,
                                                           const UpdateModelRequest& req) {
   RegisteredModel out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(WriteModel(name, [&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadModel(tx, name));
     if (!req.description && !req.owner_team) return OkStatus();
     if (req.description) out.description = *req.description;
@@ -288,7 +297,7 @@ StatusOr<RegisteredModel> SqlModelRegistry::DoUpdateModel(std::string_view name,
 }
 
 Status SqlModelRegistry::DoDeleteModel(std::string_view name) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(RegisteredModel m, LoadModel(tx, name));
     ASSIGN_OR_RETURN(std::vector<Row> versions,
                      tx.Query("SELECT version FROM registry_versions WHERE name = ? "
@@ -373,38 +382,49 @@ StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequ
   std::string lineage = req.lineage.ToJson().dump();
   std::string signature = req.signature.dump();
   std::string status(VersionStatusName(req.status));
+  // The version as stored, built from the same serialized fields the
+  // insert writes (so no read-back round trips): a new version has the
+  // request's tags and no aliases yet.
   ModelVersion out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  out.name = req.name;
+  out.source = req.source;
+  out.status = req.status;
+  out.status_message = req.status_message;
+  ASSIGN_OR_RETURN(Json lineage_json, ParseJson(lineage));
+  ASSIGN_OR_RETURN(out.lineage, Lineage::FromJson(lineage_json));
+  ASSIGN_OR_RETURN(out.signature, ParseJson(signature));
+  out.description = req.description;
+  out.tags = req.tags;
+  out.run_id = req.run_id;
+  out.creator = req.creator;
+  RETURN_IF_ERROR(WriteModel(req.name, [&](Transaction& tx) -> Status {
     int64_t now = clock_.NowMicros();
-    if (req.create_model_if_missing) {
-      ASSIGN_OR_RETURN(int64_t created,
-                       tx.Exec("INSERT INTO registry_models (name, description, owner_team, "
-                               "created_micros, updated_micros) VALUES (?, '', ?, ?, ?) "
-                               "ON CONFLICT (name) DO NOTHING",
-                               {req.name, req.owner_team, now, now}));
-      if (created > 0) {
-        RETURN_IF_ERROR(Emit(tx, ev::kModelCreated,
-                             {{"name", req.name},
-                              {"description", ""},
-                              {"owner_team", req.owner_team},
-                              {"tags", Json::object()}},
-                             req.name));
-      }
-    } else {
-      RETURN_IF_ERROR(LoadModel(tx, req.name).status());
+    // Touching the model is also the existence check: one statement.
+    ASSIGN_OR_RETURN(
+        int64_t touched,
+        tx.Exec("UPDATE registry_models SET updated_micros = ? WHERE name = ?", {now, req.name}));
+    if (touched == 0) {
+      if (!req.create_model_if_missing) return ModelNotFound(req.name);
+      RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_models (name, description, owner_team, "
+                              "created_micros, updated_micros) VALUES (?, '', ?, ?, ?)",
+                              {req.name, req.owner_team, now, now})
+                          .status());
+      RETURN_IF_ERROR(Emit(tx, ev::kModelCreated,
+                           {{"name", req.name},
+                            {"description", ""},
+                            {"owner_team", req.owner_team},
+                            {"tags", Json::object()}},
+                           req.name));
     }
-    RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_version_counters (name, last_version) "
-                            "VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
-                            {req.name})
-                        .status());
-    RETURN_IF_ERROR(tx.Exec("UPDATE registry_version_counters SET last_version = "
-                            "last_version + 1 WHERE name = ?",
-                            {req.name})
-                        .status());
-    ASSIGN_OR_RETURN(Row counter, tx.QueryOne("SELECT last_version FROM "
-                                              "registry_version_counters WHERE name = ?",
-                                              {req.name}));
-    int64_t version = counter.Int(0);
+    // The next number from the model's counter row, which never goes back
+    // (numbers of deleted versions are not reused).
+    ASSIGN_OR_RETURN(Row counter,
+                     tx.QueryOne("INSERT INTO registry_version_counters (name, last_version) "
+                                 "VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET last_version = "
+                                 "registry_version_counters.last_version + 1 "
+                                 "RETURNING last_version",
+                                 {req.name}));
+    const int64_t version = counter.Int(0);
     RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_versions (name, version, source, status, "
                             "status_message, lineage, signature, description, run_id, "
                             "creator, created_micros, updated_micros) "
@@ -418,7 +438,6 @@ StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequ
                               {req.name, version, k, v})
                           .status());
     }
-    RETURN_IF_ERROR(Touch(tx, req.name));
     RETURN_IF_ERROR(Emit(tx, ev::kModelVersionCreated,
                          {{"name", req.name},
                           {"version", version},
@@ -427,7 +446,9 @@ StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequ
                           {"lineage", req.lineage.ToJson()},
                           {"tags", TagsJson(req.tags)}},
                          req.name, version));
-    ASSIGN_OR_RETURN(out, LoadVersion(tx, req.name, version));
+    out.version = version;
+    out.created_micros = now;
+    out.updated_micros = now;
     return OkStatus();
   }));
   return out;
@@ -447,7 +468,7 @@ StatusOr<ModelVersion> SqlModelRegistry::DoUpdateVersionStatus(std::string_view 
                                                                VersionStatus status,
                                                                std::string_view status_message) {
   ModelVersion out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(WriteModel(name, [&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadVersion(tx, name, version));
     if (out.status == status) return OkStatus();
     if (out.status != VersionStatus::kPendingRegistration) {
@@ -481,7 +502,7 @@ StatusOr<ModelVersion> SqlModelRegistry::DoUpdateVersionDescription(std::string_
                                                                     int64_t version,
                                                                     std::string_view description) {
   ModelVersion out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(WriteModel(name, [&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, LoadVersion(tx, name, version));
     out.description = std::string(description);
     out.updated_micros = clock_.NowMicros();
@@ -497,7 +518,7 @@ StatusOr<ModelVersion> SqlModelRegistry::DoUpdateVersionDescription(std::string_
 }
 
 Status SqlModelRegistry::DoDeleteVersion(std::string_view name, int64_t version) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(ModelVersion v, LoadVersion(tx, name, version));
     std::vector<Value> key = {v.name, version};
     for (const std::string& alias : v.aliases) {
@@ -557,7 +578,7 @@ StatusOr<Page<ModelVersion>> SqlModelRegistry::DoSearchVersions(std::string_view
 StatusOr<ModelVersion> SqlModelRegistry::DoSetAlias(std::string_view name, std::string_view alias,
                                                     int64_t version) {
   ModelVersion out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(WriteModel(name, [&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadVersion(tx, name, version).status());
     std::string n(name), a(alias);
     ASSIGN_OR_RETURN(
@@ -585,7 +606,7 @@ StatusOr<ModelVersion> SqlModelRegistry::DoSetAlias(std::string_view name, std::
 }
 
 Status SqlModelRegistry::DoDeleteAlias(std::string_view name, std::string_view alias) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(int64_t previous, AliasTarget(tx, name, alias));
     RETURN_IF_ERROR(tx.Exec("DELETE FROM registry_aliases WHERE name = ? AND alias = ?",
                             {std::string(name), std::string(alias)})
@@ -628,7 +649,7 @@ StatusOr<ModelVersion> SqlModelRegistry::DoResolve(const ModelRef& ref) {
 
 Status SqlModelRegistry::DoSetModelTag(std::string_view name, std::string_view key,
                                        std::string_view value) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadModel(tx, name).status());
     RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_model_tags (name, tag_key, tag_value) VALUES "
                             "(?, ?, ?) ON CONFLICT (name, tag_key) DO UPDATE SET tag_value = "
@@ -642,7 +663,7 @@ Status SqlModelRegistry::DoSetModelTag(std::string_view name, std::string_view k
 }
 
 Status SqlModelRegistry::DoDeleteModelTag(std::string_view name, std::string_view key) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadModel(tx, name).status());
     ASSIGN_OR_RETURN(int64_t n,
                      tx.Exec("DELETE FROM registry_model_tags WHERE name = ? AND tag_key = ?",
@@ -656,7 +677,7 @@ Status SqlModelRegistry::DoDeleteModelTag(std::string_view name, std::string_vie
 
 Status SqlModelRegistry::DoSetVersionTag(std::string_view name, int64_t version,
                                          std::string_view key, std::string_view value) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadVersion(tx, name, version).status());
     RETURN_IF_ERROR(tx.Exec("INSERT INTO registry_version_tags (name, version, tag_key, "
                             "tag_value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, "
@@ -671,7 +692,7 @@ Status SqlModelRegistry::DoSetVersionTag(std::string_view name, int64_t version,
 
 Status SqlModelRegistry::DoDeleteVersionTag(std::string_view name, int64_t version,
                                             std::string_view key) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return WriteModel(name, [&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(LoadVersion(tx, name, version).status());
     ASSIGN_OR_RETURN(int64_t n, tx.Exec("DELETE FROM registry_version_tags WHERE name = ? AND "
                                         "version = ? AND tag_key = ?",

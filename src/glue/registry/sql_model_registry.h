@@ -4,7 +4,9 @@
 // are allocated from a per-name counter row inside the write transaction).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "glue/bus/outbox.h"
 #include "glue/registry/model_registry.h"
@@ -60,6 +62,9 @@ class SqlModelRegistry final : public ModelRegistry {
   // Appends one registry event within `tx`.
   Status Emit(sql::Transaction& tx, std::string_view type, Json detail, std::string_view name,
               int64_t version = 0);
+  // Runs `fn` as a write transaction on the rows of model `name` (see
+  // sql::Database::WithKeyedTransaction).
+  Status WriteModel(std::string_view name, const std::function<Status(sql::Transaction&)>& fn);
   // Sets the model's updated time to now (model-level changes).
   Status Touch(sql::Transaction& tx, std::string_view name);
 

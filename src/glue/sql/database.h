@@ -55,6 +55,13 @@ class Transaction {
   StatusOr<Row> QueryOne(std::string_view sql, const std::vector<Value>& params = {});
 };
 
+// A subscription made by Database::Listen; destroying it stops the
+// callbacks (and waits for one in progress to return).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
 struct Migration {
   int version;
   std::string name;
@@ -76,6 +83,22 @@ class Database {
   // busy/serialization conflicts (so `fn` must be re-runnable). Thread-safe.
   virtual Status WithTransaction(const std::function<Status(Transaction&)>& fn) = 0;
 
+  // Like WithTransaction, for a write transaction that changes the rows of
+  // one entity only (everything of one registered model, say), named by
+  // `key`. Writers of the same key run one at a time, in order, without
+  // conflicts or retries; writers of different keys do not wait for each
+  // other. The callback must not write rows that writers under other keys
+  // (or plain WithTransaction writers) also write, except inserts of new
+  // rows; reads of other keys' rows see their latest commit. The default
+  // (SQLite: one writer at a time anyway) is WithTransaction; PostgreSQL
+  // runs at READ COMMITTED under a transaction-level advisory lock on a hash
+  // of `key` (a hash collision only serializes two keys). Thread-safe.
+  virtual Status WithKeyedTransaction(std::string_view key,
+                                      const std::function<Status(Transaction&)>& fn) {
+    (void)key;
+    return WithTransaction(fn);
+  }
+
   // Read-only access outside an explicit write transaction. Thread-safe.
   virtual Status Read(const std::function<Status(Transaction&)>& fn) = 0;
 
@@ -83,6 +106,19 @@ class Database {
   // in the shared `schema_migrations(component, version)` table, in order,
   // each in its own transaction. Safe when several processes migrate at once.
   virtual Status Migrate(std::string_view component, const std::vector<Migration>& migrations) = 0;
+
+  // Calls `on_notify` soon after any transaction that notified `channel`
+  // (lowercase letters, digits and '_') commits, in this process or
+  // another, on a thread of the subscription's own; also once after each
+  // (re)connection, since notifications may have been missed meanwhile.
+  // Several notifications may be coalesced into one call. nullptr where the
+  // backend has no notifications (SQLite): callers poll. Thread-safe.
+  virtual StatusOr<std::unique_ptr<Subscription>> Listen(std::string_view channel,
+                                                         std::function<void()> on_notify) {
+    (void)channel;
+    (void)on_notify;
+    return std::unique_ptr<Subscription>();
+  }
 
   virtual Dialect dialect() const = 0;
   virtual std::string uri() const = 0;

@@ -1,6 +1,9 @@
 #include "glue/sql/postgres_database.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -315,7 +318,18 @@ class PostgresTransaction final : public Transaction {
   Status first_error_;
 };
 
-enum class Mode { kWrite, kRead, kMigrate };
+enum class Mode { kWrite, kKeyed, kRead, kMigrate };
+
+// The advisory lock key of a WithKeyedTransaction key: FNV-1a (64 bits) of
+// the key, in a space of its own (the fixed keys above are not hashes).
+int64_t KeyedLockKey(std::string_view key) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return static_cast<int64_t>(h);
+}
 
 const char* BeginFor(Mode m) {
   switch (m) {
@@ -323,6 +337,7 @@ const char* BeginFor(Mode m) {
       return "BEGIN ISOLATION LEVEL SERIALIZABLE";
     case Mode::kRead:
       return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    case Mode::kKeyed:
     case Mode::kMigrate:
       return "BEGIN ISOLATION LEVEL READ COMMITTED";
   }
@@ -387,9 +402,10 @@ struct PostgresDatabase::Impl {
   }
 
   // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
-  // `began` (optional) tells whether BEGIN succeeded.
+  // `began` (optional) tells whether BEGIN succeeded. `key` is the advisory
+  // lock key of a kKeyed transaction.
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
-                 bool* began = nullptr, bool serialize = false) {
+                 bool* began = nullptr, bool serialize = false, int64_t key = 0) {
     if (began != nullptr) *began = false;
     std::string begin;
     if (mode == Mode::kWrite) {
@@ -402,6 +418,12 @@ struct PostgresDatabase::Impl {
           std::to_string(kRetryLockKey) + "); COMMIT; ";
     }
     begin += BeginFor(mode);
+    if (mode == Mode::kKeyed) {
+      // READ COMMITTED takes a snapshot per statement, so every statement
+      // after the lock sees what the previous holder committed. The lock is
+      // released by COMMIT/ROLLBACK: no extra round trip.
+      begin += "; SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")";
+    }
     Status st = conn.ExecScript(begin);
     if (st.ok()) {
       if (began != nullptr) *began = true;
@@ -434,7 +456,7 @@ struct PostgresDatabase::Impl {
     return st;
   }
 
-  Status Run(Mode mode, const std::function<Status(Transaction&)>& fn) {
+  Status Run(Mode mode, const std::function<Status(Transaction&)>& fn, int64_t key = 0) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
     Status st;
     bool reconnected = false;
@@ -444,7 +466,7 @@ struct PostgresDatabase::Impl {
       // lock exclusively: it waits for the writers in flight, then runs
       // alone, so writers colliding on hot rows cannot livelock.
       bool began = false;
-      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0);
+      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0, key);
       if (conn->broken()) {
         // A pooled connection the server closed while idle fails at BEGIN:
         // nothing ran, so one fresh connection may retry. A connection lost
@@ -463,6 +485,72 @@ struct PostgresDatabase::Impl {
     return st;
   }
 };
+
+namespace {
+
+// LISTEN on a connection of its own, on a thread of its own; reconnects
+// (after a pause, interruptible by the destructor) when the connection drops.
+class PostgresSubscription final : public Subscription {
+ public:
+  PostgresSubscription(PostgresDatabase::Impl& impl, std::string channel,
+                       std::function<void()> on_notify, int stop_fd)
+      : impl_(impl),
+        channel_(std::move(channel)),
+        on_notify_(std::move(on_notify)),
+        stop_fd_(stop_fd),
+        thread_([this] { Loop(); }) {}
+
+  ~PostgresSubscription() override {
+    const uint64_t one = 1;
+    (void)!write(stop_fd_, &one, sizeof(one));
+    thread_.join();
+    close(stop_fd_);
+  }
+
+ private:
+  // Waits until `fd` is readable or the subscription stops (false), at most
+  // `timeout_ms` (-1: no limit).
+  bool WaitReadable(int fd, int timeout_ms) {
+    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    int n = poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
+    return !(n > 0 && (fds[0].revents & POLLIN) != 0);
+  }
+
+  void Loop() {
+    std::unique_ptr<Connection> conn;
+    while (true) {
+      if (conn == nullptr) {
+        auto fresh = impl_.OpenConnection();
+        if (fresh.ok() && (*fresh)->ExecScript("LISTEN " + channel_).ok()) {
+          conn = std::move(*fresh);
+          on_notify_();  // whatever was committed while not listening
+        } else if (!WaitReadable(-1, 1000)) {
+          return;
+        }
+        continue;
+      }
+      if (!WaitReadable(PQsocket(conn->conn()), -1)) return;
+      if (PQconsumeInput(conn->conn()) == 0) {
+        conn.reset();
+        continue;
+      }
+      bool any = false;
+      while (PGnotify* n = PQnotifies(conn->conn())) {
+        any = true;
+        PQfreemem(n);
+      }
+      if (any) on_notify_();
+    }
+  }
+
+  PostgresDatabase::Impl& impl_;
+  const std::string channel_;
+  const std::function<void()> on_notify_;
+  const int stop_fd_;
+  std::thread thread_;  // last: starts after the members it uses
+};
+
+}  // namespace
 
 PostgresDatabase::PostgresDatabase(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PostgresDatabase::~PostgresDatabase() = default;
@@ -492,11 +580,31 @@ Status PostgresDatabase::WithTransaction(const std::function<Status(Transaction&
   return impl_->Run(Mode::kWrite, fn);
 }
 
+Status PostgresDatabase::WithKeyedTransaction(std::string_view key,
+                                              const std::function<Status(Transaction&)>& fn) {
+  return impl_->Run(Mode::kKeyed, fn, KeyedLockKey(key));
+}
+
 Status PostgresDatabase::Read(const std::function<Status(Transaction&)>& fn) {
   return impl_->Run(Mode::kRead, fn);
 }
 
 std::string PostgresDatabase::uri() const { return impl_->uri; }
+
+StatusOr<std::unique_ptr<Subscription>> PostgresDatabase::Listen(std::string_view channel,
+                                                                 std::function<void()> on_notify) {
+  if (channel.empty() || channel.size() > 63 ||
+      !std::all_of(channel.begin(), channel.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      })) {
+    return InvalidArgumentError("bad notification channel '" + std::string(channel) +
+                                "' (1..63 of a-z, 0-9, _)");
+  }
+  int stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (stop_fd < 0) return InternalError("eventfd: " + std::string(std::strerror(errno)));
+  return std::unique_ptr<Subscription>(std::make_unique<PostgresSubscription>(
+      *impl_, std::string(channel), std::move(on_notify), stop_fd));
+}
 
 int64_t PostgresDatabase::retries() const { return impl_->retries.load(); }
 

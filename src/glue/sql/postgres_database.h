@@ -11,7 +11,10 @@
 // meaning; serialization failures and deadlocks (SQLSTATE 40001, 40P01) map
 // to Aborted and the whole callback is retried with jittered backoff. Writers
 // share an advisory lock and a retry takes it exclusively, so writers that
-// keep colliding on hot rows queue instead of aborting each other. Read
+// keep colliding on hot rows queue instead of aborting each other.
+// WithKeyedTransaction skips that lock: READ COMMITTED under a
+// transaction-level advisory lock on the key's hash, taken in BEGIN's round
+// trip, so writers of one key queue on it and never conflict. Read
 // runs at REPEATABLE READ READ ONLY (one snapshot; writes fail with
 // FailedPrecondition). Migrate serializes processes with a transaction-level
 // advisory lock. Connection loss maps to Unavailable (never retried: a lost
@@ -40,8 +43,14 @@ class PostgresDatabase final : public Database {
   ~PostgresDatabase() override;
 
   Status WithTransaction(const std::function<Status(Transaction&)>& fn) override;
+  Status WithKeyedTransaction(std::string_view key,
+                              const std::function<Status(Transaction&)>& fn) override;
   Status Read(const std::function<Status(Transaction&)>& fn) override;
   Status Migrate(std::string_view component, const std::vector<Migration>& migrations) override;
+  // LISTEN on a connection and thread of its own (see Database::Listen);
+  // the subscription must be destroyed before the database.
+  StatusOr<std::unique_ptr<Subscription>> Listen(std::string_view channel,
+                                                 std::function<void()> on_notify) override;
   Dialect dialect() const override { return Dialect::kPostgres; }
   std::string uri() const override;
 
