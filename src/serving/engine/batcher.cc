@@ -101,7 +101,8 @@ Status Batcher::Predict(const float* rows, size_t n_rows, size_t n_cols, float* 
     cv_.Signal();  // a leader may be waiting for its batch to fill
   }
   while (!p.done && !p.lead) p.cv.Wait(&mu_);
-  if (!p.done) Lead(p);
+  // Handed a slot, even if another leader scored `p` meanwhile: pass it on.
+  if (p.lead) Lead(p);
   if (timing != nullptr) *timing = p.timing;
   return p.status;
 }
@@ -117,10 +118,12 @@ void Batcher::Lead(Pending& self) {
     mu_.Lock();
     Complete(batch);
   }
-  if (!queue_.empty()) {
-    // The slot passes to the oldest waiting request.
-    queue_.front()->lead = true;
-    queue_.front()->cv.Signal();
+  // The slot passes to the oldest queued request not already handed one (it
+  // may not have woken yet); else it is free.
+  auto next = std::find_if(queue_.begin(), queue_.end(), [](const Pending* q) { return !q->lead; });
+  if (next != queue_.end()) {
+    (*next)->lead = true;
+    (*next)->cv.Signal();
   } else {
     --running_;
   }
@@ -131,6 +134,11 @@ void Batcher::Lead(Pending& self) {
 size_t Batcher::queue_depth() const {
   absl::MutexLock lock(&mu_);
   return queue_.size();
+}
+
+int Batcher::running_batches() const {
+  absl::MutexLock lock(&mu_);
+  return running_;
 }
 
 void Batcher::NextBatch(std::vector<Pending*>& batch) {

@@ -82,6 +82,8 @@ class Batcher {
   const BatchOptions& options() const { return options_; }
   // Requests waiting for a batch now.
   size_t queue_depth() const;
+  // Batch slots held by callers now (0 when idle).
+  int running_batches() const;
   bool batching() const { return options_.max_batch_size > 1; }
 
  private:

@@ -124,10 +124,16 @@ TEST(BatcherTest, DirectPathRunsOnTheCaller) {
 
 // Many threads, each with its own rows: every caller gets exactly its own
 // scores back, and requests really were batched together.
-TEST(BatcherTest, ConcurrentCallersGetTheirOwnResults) {
+class ConcurrentBatcherTest : public ::testing::TestWithParam<BatchOptions> {};
+
+TEST_P(ConcurrentBatcherTest, ConcurrentCallersGetTheirOwnResults) {
   testing::SumPredictor p(4);
+  // Scoring takes a while (yields, no sleep), so callers find the slots busy.
+  p.hook = [](size_t) {
+    for (int i = 0; i < 20; ++i) std::this_thread::yield();
+  };
   ModelMetrics m;
-  Batcher b("m", p, {16, 2000, 1024, 2}, &m, Clock::Real());
+  Batcher b("m", p, GetParam(), &m, Clock::Real());
   constexpr int kThreads = 16, kPerThread = 200;
   std::atomic<int> wrong{0}, failed{0};
   std::vector<std::thread> threads;
@@ -162,10 +168,18 @@ TEST(BatcherTest, ConcurrentCallersGetTheirOwnResults) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(b.running_batches(), 0);  // every slot came back
+  EXPECT_EQ(b.queue_depth(), 0u);
   // Fewer Predict calls than requests: batching happened.
   EXPECT_LT(p.calls.load(), kThreads * kPerThread);
   EXPECT_GT(m.batch_rows.count(), 0u);
 }
+
+// A fixed wait with 2 slots; no wait with 3 slots (slots handed from caller
+// to caller under contention).
+INSTANTIATE_TEST_SUITE_P(Options, ConcurrentBatcherTest,
+                         ::testing::Values(BatchOptions{16, 2000, 1024, 2},
+                                           BatchOptions{8, 0, 1024, 3}));
 
 TEST(BatcherTest, FullQueueIsResourceExhaustedAndOthersStillFinish) {
   testing::SumPredictor p(1);
