@@ -7,10 +7,12 @@
 # and, because scikit-learn has no native flavor, an XGBoost model of the same
 # size trained by examples/xgboost-train on the same data
 #   3. by `tandem serve` with the native xgboost flavor (compiled forest).
-# All driven by the same open-loop load generator (bench/loadgen) with the same
-# connections. For each: the highest offered rate it sustains (no errors,
-# >= 95% answered, p99 < P99_LIMIT_MS), then p99 of 1 and 2 at one rate Flask
-# sustains.
+# tandem runs with the documented defaults (no batching flags: batching is
+# automatic), except 2b which turns batching off. All driven by the same
+# open-loop load generator (bench/loadgen) with the same connections. For
+# each: the highest offered rate it sustains (no errors, >= 95% answered,
+# p99 < P99_LIMIT_MS), then p99 of 1 and 2 at one rate Flask sustains; then a
+# closed-loop run of each with wrk (CONNS connections, 2 threads).
 #   bench/handlers/run.sh [BUILD_DIR]     (default: build)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -71,11 +73,24 @@ wait_port() {  # wait_port STATE_FILE -> prints port
   done
   echo "server did not start" >&2; exit 1
 }
-serve() {  # serve MODEL_DIR STATE_FILE LOG MAX_BATCH [env...]
-  local dir=$1 state=$2 log=$3 batch=$4; shift 4
+serve() {  # serve MODEL_DIR STATE_FILE LOG "EXTRA FLAGS" [env...]
+  local dir=$1 state=$2 log=$3 flags=$4; shift 4
+  # shellcheck disable=SC2086
   env "$@" "$TANDEM" serve --model-dir "$dir" --name bench --port 0 --state-file "$state" \
-    --max-batch-size "$batch" --max-queue-delay-us 500 --workers "$WORKERS" >"$log" 2>&1 &
+    $flags >"$log" 2>&1 &
   PIDS+=($!)
+}
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[$(cat "$WORK/body.json")]]
+LUA
+wrk_rps() {  # wrk_rps LABEL URL -> prints the line, sets RPS
+  local out; out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$2" 2>&1)
+  RPS=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  local p99; p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  echo "wrk $1: ${RPS} req/s, p99 ${p99}, non-2xx ${non2xx:-0}"
 }
 
 # 1. Flask + gunicorn
@@ -89,15 +104,16 @@ echo "== Flask + gunicorn, $WORKERS workers, same handler.py"
 max_rate "flask" "$FURL" $FLASK_RATES; F=$MAX
 
 # 2. tandem, Python handler pool
-serve "$WORK/sk" "$WORK/py.state" "$WORK/py.log" 32 TANDEM_PYTHON_WORKERS="$WORKERS"
+serve "$WORK/sk" "$WORK/py.state" "$WORK/py.log" "" TANDEM_PYTHON_WORKERS="$WORKERS"
 PURL="http://127.0.0.1:$(wait_port "$WORK/py.state")/infer"
 for _ in $(seq 1 600); do curl -sf -X POST -d @"$WORK/body.json" "$PURL" >/dev/null && break; sleep 0.1; done
-echo "== tandem serve, Python handler pool, $WORKERS workers (batches up to 32 rows)"
+echo "== tandem serve, Python handler pool, $WORKERS workers, default spec (automatic batching)"
 echo "flask: $(curl -s -X POST -d @"$WORK/body.json" "$FURL")  tandem: $(curl -s -X POST -d @"$WORK/body.json" "$PURL")"
 max_rate "tandem python" "$PURL" $PY_RATES; P=$MAX
 
 # 2b. the same without batching: one request per handler call, like Flask
-serve "$WORK/sk" "$WORK/py1.state" "$WORK/py1.log" 1 TANDEM_PYTHON_WORKERS="$WORKERS"
+serve "$WORK/sk" "$WORK/py1.state" "$WORK/py1.log" "--max-batch-size 1" \
+  TANDEM_PYTHON_WORKERS="$WORKERS"
 P1URL="http://127.0.0.1:$(wait_port "$WORK/py1.state")/infer"
 for _ in $(seq 1 600); do curl -sf -X POST -d @"$WORK/body.json" "$P1URL" >/dev/null && break; sleep 0.1; done
 echo "== tandem serve, Python handler pool, $WORKERS workers, no batching (max-batch-size 1)"
@@ -105,7 +121,7 @@ max_rate "tandem py nobatch" "$P1URL" $FLASK_RATES; P1=$MAX
 kill -TERM "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # 3. tandem, native XGBoost flavor
-serve "$WORK/xgb" "$WORK/xgb.state" "$WORK/xgb-serve.log" 32
+serve "$WORK/xgb" "$WORK/xgb.state" "$WORK/xgb-serve.log" ""
 NURL="http://127.0.0.1:$(wait_port "$WORK/xgb.state")/infer"
 for _ in $(seq 1 600); do curl -sf -X POST -d @"$WORK/body.json" "$NURL" >/dev/null && break; sleep 0.1; done
 echo "== tandem serve, native xgboost flavor (XGBoost model, same data)"
@@ -115,6 +131,12 @@ RATE=$(( F > 0 ? F : 100 ))
 echo "== equal offered rate: $RATE req/s (Flask's max sustainable)"
 RF=$(run "$FURL" "$RATE"); show "flask" "$RF"
 RP=$(run "$PURL" "$RATE"); show "tandem python" "$RP"
+echo "== closed loop: wrk, $CONNS connections, ${DURATION} s each"
+wrk_rps "flask" "$FURL"; WF=$RPS
+wrk_rps "tandem python" "$PURL"; WP=$RPS
+wrk_rps "tandem native" "$NURL"; WN=$RPS
+echo "closed loop: tandem python / flask = $($PY -c "print(round($WP / max($WF, 1), 1))")x (goal >= 3x);" \
+     "tandem native (XGBoost model) / flask = $($PY -c "print(round($WN / max($WF, 1), 1))")x"
 $PY - "$F" "$P" "$N" "$RF" "$RP" "$WORKERS" "$P1" <<'PYEOF'
 import json, sys
 f, p, n = (float(x) for x in sys.argv[1:4])

@@ -8,9 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <vector>
 
+#include "common/json.h"
+#include "runtime/forest.h"
 #include "runtime/load_model.h"
 #include "runtime/testing/xgboost_test_util.h"
 
@@ -25,6 +29,7 @@ struct Setup {
   std::unique_ptr<testing::XgbModel> xgb_single;   // nthread=1
   std::unique_ptr<testing::XgbModel> xgb_default;  // XGBoost's default threads
   std::unique_ptr<LoadedModel> native;
+  std::unique_ptr<Forest> scalar;  // the same forest, scalar kernel forced
   std::vector<float> rows;
 };
 
@@ -37,13 +42,14 @@ T Must(StatusOr<T> v, const char* what) {
   return std::move(*v);
 }
 
-void CheckSame(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+void CheckSame(const std::vector<float>& a, const std::vector<float>& b, const char* what,
+               float tolerance = 1e-6f) {
   float worst = a.size() == b.size() ? 0.0f : INFINITY;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
     worst = std::max(worst, std::fabs(a[i] - b[i]));
   }
-  std::fprintf(stderr, "check %s: max |native - xgboost| = %g\n", what, worst);
-  if (!(worst <= 1e-6f)) std::exit(1);
+  std::fprintf(stderr, "check %s: max |diff| = %g\n", what, worst);
+  if (!(worst <= tolerance)) std::exit(1);
 }
 
 // Built in main() and destroyed before exit (XGBoost handles must not
@@ -83,6 +89,17 @@ std::unique_ptr<Setup> MakeSetup() {
                   single[r] + native[r];
     }
     CheckSame(native, single, "single rows");
+    std::ifstream in(s.dir.File("model.json"));
+    std::stringstream text;
+    text << in.rdbuf();
+    s.scalar = std::make_unique<Forest>(
+        Must(Forest::FromXGBoostModel(Must(ParseJson(text.str()), "model.json")), "forest"));
+    std::fprintf(stderr, "kernel: %s\n",
+                 s.scalar->kernel() == Forest::Kernel::kAvx2 ? "avx2" : "scalar");
+    s.scalar->SetKernel(Forest::Kernel::kScalar);
+    std::vector<float> scalar(kRows);
+    s.scalar->Predict(s.rows.data(), kRows, kFeatures, scalar.data());
+    CheckSame(scalar, native, "scalar kernel vs the default kernel (must be identical)", 0.0f);
     return owned;
   }
 }
@@ -126,6 +143,26 @@ void BM_NativeOneRow(benchmark::State& state, const Setup& s) {
   PerRow(state, 1);
 }
 
+void BM_ScalarOneRow(benchmark::State& state, const Setup& s) {
+  float out = 0;
+  size_t r = 0;
+  for (auto _ : state) {
+    s.scalar->Predict(&s.rows[r * kFeatures], 1, kFeatures, &out);
+    benchmark::DoNotOptimize(out);
+    r = (r + 1) % kRows;
+  }
+  PerRow(state, 1);
+}
+
+void BM_ScalarBatch(benchmark::State& state, const Setup& s) {
+  std::vector<float> out(kRows);
+  for (auto _ : state) {
+    s.scalar->Predict(s.rows.data(), kRows, kFeatures, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  PerRow(state, kRows);
+}
+
 void BM_NativeBatch(benchmark::State& state, const Setup& s) {
   const Predictor& p = s.native->predictor();
   std::vector<float> out(kRows);
@@ -158,6 +195,10 @@ int main(int argc, char** argv) {
                                [&](benchmark::State& st) { BM_XGBoostBatch(st, s, false); });
   benchmark::RegisterBenchmark("BM_NativeBatch",
                                [&](benchmark::State& st) { BM_NativeBatch(st, s); });
+  benchmark::RegisterBenchmark("BM_NativeScalarKernelOneRow",
+                               [&](benchmark::State& st) { BM_ScalarOneRow(st, s); });
+  benchmark::RegisterBenchmark("BM_NativeScalarKernelBatch",
+                               [&](benchmark::State& st) { BM_ScalarBatch(st, s); });
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   setup.reset();

@@ -146,12 +146,14 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--config", f->config, "Configuration file (default <home>/tandem.yaml)");
   serve->add_option("--cache-dir", f->cache_dir, "Unpacked models (default <home>/serving/cache)");
   serve->add_option("--max-batch-size", f->replica.batch.max_batch_size,
-                    "Rows per batch (1 = no batching)");
+                    "Rows per batch (1 = no batching; default 0 = automatic: batch Python "
+                    "handlers and plugins, not the native forest)");
   serve->add_option("--max-queue-delay-us", f->replica.batch.max_queue_delay_us,
                     "Longest wait for a batch to fill");
   serve->add_option("--queue-size", f->replica.batch.queue_size,
                     "Pending requests per model before 429");
-  serve->add_option("--workers", f->replica.batch.workers, "Batch worker threads");
+  serve->add_option("--workers", f->replica.batch.workers,
+                    "Batches scored at once (default 0 = automatic: a Python pool's workers)");
   serve->add_option("--io-threads", f->replica.io_threads, "HTTP I/O threads (default 2)");
   serve->add_option("--drain-delay-ms", f->replica.drain_delay_ms,
                     "On SIGTERM, stay up but not ready this long before draining");

@@ -337,7 +337,8 @@ class Session : public std::enable_shared_from_this<Session> {
     req_.path_params = std::move(match_.params);
     parser_.reset();
     const RouteEntry* route = match_.route;
-    if (route->options.run_inline) {
+    if (route->options.run_inline ||
+        (route->options.run_inline_if && route->options.run_inline_if())) {
       Response res;
       RunHandler(*route, req_, res);
       return WriteResponse(std::move(res));

@@ -71,6 +71,9 @@ struct RouteOptions {
   // Run the handler directly on the I/O thread instead of the worker pool.
   // Only for handlers that never block (fast path: no thread hop).
   bool run_inline = false;
+  // If set, asked per request: true runs that request inline (e.g. only
+  // while no handler on the route can block). Must be cheap and thread-safe.
+  std::function<bool()> run_inline_if;
 };
 
 // One answered request, for metrics: the route pattern that matched ("" if

@@ -1,9 +1,12 @@
 #include "runtime/forest.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -267,7 +270,52 @@ StatusOr<Forest> Forest::FromXGBoostModel(const Json& model) {
     for (size_t k = i; k < std::min(t, i + kLanes); ++k) d = std::max(d, forest.tree_depths_[k]);
     forest.lane_group_depths_.push_back(d);
   }
+  forest.BuildFlat();
   return forest;
+}
+
+void Forest::BuildFlat() {
+  int32_t depth = 0;
+  for (int32_t d : tree_depths_) depth = std::max(depth, d);
+  if (depth > kMaxFlatDepth) return;
+  const size_t inner = (size_t{1} << depth) - 1;
+  const size_t leaves = size_t{1} << depth;
+  const size_t trees = tree_roots_.size();
+  // Padded: the AVX2 kernel loads a tree's first 31 nodes as registers.
+  flat_thresholds_.assign(trees * inner + kFlatPadding, 0.0f);
+  flat_features_.assign(trees * inner + kFlatPadding, 0u);
+  flat_leaves_.assign(trees * leaves, 0.0f);
+  std::vector<std::tuple<int32_t, size_t, int32_t>> stack;  // node, heap index, level
+  for (size_t t = 0; t < trees; ++t) {
+    stack.assign(1, {tree_roots_[t], 0, 0});
+    while (!stack.empty()) {
+      const auto [i, h, level] = stack.back();
+      stack.pop_back();
+      const Node& node = nodes_[static_cast<size_t>(i)];
+      if (level == depth) {  // no tree is deeper: this is a leaf
+        flat_leaves_[t * leaves + h - inner] = node.value;
+      } else if (node.feature & kLeaf) {
+        // A shallow leaf: a padding split whose both ways reach the same value.
+        stack.push_back({i, 2 * h + 1, level + 1});
+        stack.push_back({i, 2 * h + 2, level + 1});
+      } else {
+        flat_thresholds_[t * inner + h] = node.value;
+        flat_features_[t * inner + h] = node.feature;
+        stack.push_back({node.left, 2 * h + 1, level + 1});
+        stack.push_back({node.left + 1, 2 * h + 2, level + 1});
+      }
+    }
+  }
+  flat_depth_ = depth;
+  if (!SetKernel(Kernel::kAvx2)) kernel_ = Kernel::kScalar;
+}
+
+bool Forest::SetKernel(Kernel kernel) {
+  if (kernel == Kernel::kAvx2 && (flat_depth_ < 0 || !__builtin_cpu_supports("avx2"))) {
+    return false;
+  }
+  kernel_ = kernel;
+  return true;
 }
 
 std::vector<std::vector<float>> Forest::SplitThresholds() const {
@@ -342,6 +390,193 @@ void Forest::AccumulateWide(const float* rows, size_t nb, size_t n_cols, float* 
   }
 }
 
+// The complete-tree layout, scalar: a fixed number of steps per tree
+// (idx -> 2 idx + 1 + right), 8 trees side by side for each row.
+void Forest::AccumulateFlat(const float* rows, size_t nb, size_t n_cols, float* acc) const {
+  const size_t groups = static_cast<size_t>(num_groups_);
+  for (size_t r = 0; r < nb; ++r) AccumulateFlatTrees(rows + r * n_cols, 0, acc + r * groups);
+}
+
+// Trees [first, end) for one row, scalar.
+void Forest::AccumulateFlatTrees(const float* row, size_t first, float* row_acc) const {
+  const size_t inner = (size_t{1} << flat_depth_) - 1;
+  const size_t leaves = size_t{1} << flat_depth_;
+  const size_t num_trees = tree_roots_.size();
+  for (size_t t0 = first; t0 < num_trees; t0 += kLanes) {
+    const size_t lanes = std::min(kLanes, num_trees - t0);
+    const float* thresholds = flat_thresholds_.data() + t0 * inner;
+    const uint32_t* features = flat_features_.data() + t0 * inner;
+    {
+      uint32_t idx[kLanes] = {};
+      for (int32_t d = 0; d < flat_depth_; ++d) {
+        for (size_t k = 0; k < lanes; ++k) {
+          const size_t at = k * inner + idx[k];
+          const uint32_t f = features[at];
+          const float v = row[f & kFeatureMask];
+          const bool missing_left = std::isnan(v) & ((f & kDefaultLeft) != 0);
+          const bool right = !(v < thresholds[at]) & !missing_left;
+          idx[k] = 2 * idx[k] + 1 + static_cast<uint32_t>(right);
+        }
+      }
+      for (size_t k = 0; k < lanes; ++k) {
+        row_acc[tree_groups_[t0 + k]] += flat_leaves_[(t0 + k) * leaves + idx[k] - inner];
+      }
+    }
+  }
+}
+
+namespace {
+
+// One step down for 8 walks: the split (f, threshold) applied to x; returns
+// 2 idx + 1 + right.
+__attribute__((target("avx2"))) inline __m256i Step(__m256i idx, __m256i f, __m256 threshold,
+                                                    __m256 x) {
+  const __m256 not_less = _mm256_cmp_ps(x, threshold, _CMP_NLT_UQ);  // NaN: true
+  const __m256 missing = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  const __m256 default_left = _mm256_castsi256_ps(_mm256_srai_epi32(f, 31));  // kDefaultLeft
+  const __m256 right = _mm256_andnot_ps(_mm256_and_ps(missing, default_left), not_less);
+  // right is all ones (-1) when taken.
+  return _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(idx, idx), _mm256_set1_epi32(1)),
+                          _mm256_castps_si256(right));
+}
+
+}  // namespace
+
+// The complete-tree layout, AVX2: 8 rows per vector, up to 8 vectors (64
+// rows) walking one tree together (independent chains in flight), trees in
+// order so each row's float sum is the scalar one. The first levels' nodes
+// (1, 2, 4, 8, 16: contiguous in heap order) sit in registers and are picked
+// by permutes; deeper nodes, row values and leaves are gathered. Leftover
+// rows go one by one through AccumulateFlatAvx2Row.
+__attribute__((target("avx2"))) void Forest::AccumulateFlatAvx2(const float* rows, size_t nb,
+                                                                size_t n_cols, float* acc) const {
+  constexpr size_t kVectors = 8;
+  constexpr int32_t kPermuted = 5;  // levels 0..4 by permutes
+  const size_t groups = static_cast<size_t>(num_groups_);
+  const size_t inner = (size_t{1} << flat_depth_) - 1;
+  const size_t leaves = size_t{1} << flat_depth_;
+  const size_t num_trees = tree_roots_.size();
+  const size_t full = nb / 8 * 8;
+  const int32_t permuted = std::min(flat_depth_, kPermuted);
+  const __m256i feature_mask = _mm256_set1_epi32(static_cast<int>(kFeatureMask));
+  const __m256i leaf_base = _mm256_set1_epi32(static_cast<int>(inner));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t r0 = 0; r0 < full; r0 += 8 * kVectors) {
+    const size_t nv = std::min(kVectors, (full - r0) / 8);
+    const float* block = rows + r0 * n_cols;
+    __m256i row_offset[kVectors];
+    __m256 sum[kVectors];
+    for (size_t v = 0; v < nv; ++v) {
+      row_offset[v] =
+          _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(static_cast<int>(8 * v))),
+                             _mm256_set1_epi32(static_cast<int>(n_cols)));
+      sum[v] = groups == 1 ? _mm256_loadu_ps(acc + r0 + 8 * v) : _mm256_setzero_ps();
+    }
+    for (size_t t = 0; t < num_trees; ++t) {
+      const float* thresholds = flat_thresholds_.data() + t * inner;
+      const int* features = reinterpret_cast<const int*>(flat_features_.data() + t * inner);
+      // Levels 0..3 in one register each; level 4 in two (the arrays are
+      // padded, so reading past a small tree is harmless).
+      __m256i level_f[kPermuted + 1];
+      __m256 level_t[kPermuted + 1];
+      for (int32_t d = 0; d < permuted; ++d) {
+        const size_t first = (size_t{1} << d) - 1;
+        level_f[d] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(features + first));
+        level_t[d] = _mm256_loadu_ps(thresholds + first);
+      }
+      if (permuted == kPermuted) {
+        level_f[kPermuted] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(features + 23));
+        level_t[kPermuted] = _mm256_loadu_ps(thresholds + 23);
+      }
+      __m256i idx[kVectors];
+      for (size_t v = 0; v < nv; ++v) idx[v] = _mm256_setzero_si256();
+      for (int32_t d = 0; d < flat_depth_; ++d) {
+        const __m256i first = _mm256_set1_epi32((1 << d) - 1);
+        for (size_t v = 0; v < nv; ++v) {
+          __m256i f;
+          __m256 threshold;
+          if (d < 4) {
+            const __m256i local = _mm256_sub_epi32(idx[v], first);
+            f = _mm256_permutevar8x32_epi32(level_f[d], local);
+            threshold = _mm256_permutevar8x32_ps(level_t[d], local);
+          } else if (d == 4) {
+            const __m256i local = _mm256_sub_epi32(idx[v], first);
+            const __m256 high = _mm256_castsi256_ps(_mm256_slli_epi32(local, 28));  // bit 3
+            f = _mm256_castps_si256(_mm256_blendv_ps(
+                _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(level_f[4], local)),
+                _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(level_f[5], local)), high));
+            threshold = _mm256_blendv_ps(_mm256_permutevar8x32_ps(level_t[4], local),
+                                         _mm256_permutevar8x32_ps(level_t[5], local), high);
+          } else {
+            f = _mm256_i32gather_epi32(features, idx[v], 4);
+            threshold = _mm256_i32gather_ps(thresholds, idx[v], 4);
+          }
+          const __m256 x = _mm256_i32gather_ps(
+              block, _mm256_add_epi32(row_offset[v], _mm256_and_si256(f, feature_mask)), 4);
+          idx[v] = Step(idx[v], f, threshold, x);
+        }
+      }
+      const float* tree_leaves = flat_leaves_.data() + t * leaves;
+      for (size_t v = 0; v < nv; ++v) {
+        const __m256 leaf =
+            _mm256_i32gather_ps(tree_leaves, _mm256_sub_epi32(idx[v], leaf_base), 4);
+        if (groups == 1) {
+          sum[v] = _mm256_add_ps(sum[v], leaf);
+        } else {
+          alignas(32) float lv[8];
+          _mm256_store_ps(lv, leaf);
+          float* a = acc + (r0 + 8 * v) * groups + static_cast<size_t>(tree_groups_[t]);
+          for (size_t j = 0; j < 8; ++j) a[j * groups] += lv[j];
+        }
+      }
+    }
+    if (groups == 1) {
+      for (size_t v = 0; v < nv; ++v) _mm256_storeu_ps(acc + r0 + 8 * v, sum[v]);
+    }
+  }
+  for (size_t r = full; r < nb; ++r) AccumulateFlatAvx2Row(rows + r * n_cols, acc + r * groups);
+}
+
+// One row, AVX2: 8 trees per vector (lane k walks tree t0 + k), up to 4
+// vectors in flight; the leaves are then added one by one in tree order.
+__attribute__((target("avx2"))) void Forest::AccumulateFlatAvx2Row(const float* row,
+                                                                   float* acc) const {
+  constexpr size_t kVectors = 4;
+  const size_t inner = (size_t{1} << flat_depth_) - 1;
+  const size_t leaves = size_t{1} << flat_depth_;
+  const size_t num_trees = tree_roots_.size();
+  const __m256i feature_mask = _mm256_set1_epi32(static_cast<int>(kFeatureMask));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i node_stride = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int>(inner)));
+  const __m256i leaf_stride = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int>(leaves)));
+  const int* all_features = reinterpret_cast<const int*>(flat_features_.data());
+  const size_t full = num_trees / 8 * 8;
+  for (size_t t0 = 0; t0 < full; t0 += 8 * kVectors) {
+    const size_t nv = std::min(kVectors, (full - t0) / 8);
+    __m256i idx[kVectors];
+    for (size_t v = 0; v < nv; ++v) idx[v] = _mm256_setzero_si256();
+    for (int32_t d = 0; d < flat_depth_; ++d) {
+      for (size_t v = 0; v < nv; ++v) {
+        const size_t base = (t0 + 8 * v) * inner;
+        const __m256i at = _mm256_add_epi32(node_stride, idx[v]);
+        const __m256i f = _mm256_i32gather_epi32(all_features + base, at, 4);
+        const __m256 threshold = _mm256_i32gather_ps(flat_thresholds_.data() + base, at, 4);
+        const __m256 x = _mm256_i32gather_ps(row, _mm256_and_si256(f, feature_mask), 4);
+        idx[v] = Step(idx[v], f, threshold, x);
+      }
+    }
+    for (size_t v = 0; v < nv; ++v) {
+      const size_t t = t0 + 8 * v;
+      const __m256i at = _mm256_add_epi32(
+          leaf_stride, _mm256_sub_epi32(idx[v], _mm256_set1_epi32(static_cast<int>(inner))));
+      alignas(32) float lv[8];
+      _mm256_store_ps(lv, _mm256_i32gather_ps(flat_leaves_.data() + t * leaves, at, 4));
+      for (size_t k = 0; k < 8; ++k) acc[tree_groups_[t + k]] += lv[k];
+    }
+  }
+  if (full < num_trees) AccumulateFlatTrees(row, full, acc);
+}
+
 // Narrower rows: absent columns are missing (bounds-checked walk).
 void Forest::AccumulateNarrow(const float* rows, size_t nb, size_t n_cols, float* acc) const {
   const size_t groups = static_cast<size_t>(num_groups_);
@@ -374,7 +609,11 @@ void Forest::Predict(const float* rows, size_t n_rows, size_t n_cols, float* out
     const size_t nb = std::min(block, n_rows - start);
     std::fill(acc, acc + nb * groups, base_margin_);
     const float* first = rows + start * n_cols;
-    if (wide) {
+    if (wide && kernel_ == Kernel::kAvx2) {
+      AccumulateFlatAvx2(first, nb, n_cols, acc);
+    } else if (wide && flat_depth_ >= 0) {
+      AccumulateFlat(first, nb, n_cols, acc);
+    } else if (wide) {
       AccumulateWide(first, nb, n_cols, acc);
     } else {
       AccumulateNarrow(first, nb, n_cols, acc);

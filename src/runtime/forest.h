@@ -4,6 +4,15 @@
 // in tree order from the base margin, `x < threshold` goes left, NaN or an
 // absent column takes the node's default direction, the objective's
 // transform in float). Anything it cannot reproduce is refused at compile.
+//
+// Trees up to kMaxFlatDepth deep are also laid out as complete binary trees
+// of the forest's depth (heap order: node i's children are 2i+1 and 2i+2, a
+// shallow leaf's value copied to every padded leaf below it), so a walk is a
+// fixed number of steps with no child pointers to load. Rows at least
+// num_features wide are scored with that layout: 8 rows per AVX2 vector
+// (gathers), one tree at a time for a block of rows, where the CPU has AVX2
+// (checked at run time; the build needs no -march), else by a scalar walk
+// interleaving 8 trees. Both give bit-identical results.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +48,13 @@ class Forest {
   // The split thresholds of each feature (for generating probe rows).
   std::vector<std::vector<float>> SplitThresholds() const;
 
+  // The tree-walk kernel Predict uses for full-width rows.
+  enum class Kernel { kScalar, kAvx2 };
+  Kernel kernel() const { return kernel_; }
+  // Selects a kernel (tests, benchmarks): false, and no change, if the CPU
+  // (or the model's layout) does not support it.
+  bool SetKernel(Kernel kernel);
+
   // Scores rows (row-major, n_cols wide, n_cols <= num_features() is the
   // caller's check) into out[n_rows * num_outputs()] (or num_groups() margins
   // if `output_margin`). Thread-safe, allocation-free.
@@ -66,6 +82,9 @@ class Forest {
   static constexpr size_t kBlockRows = 64;
   // Stack accumulator size (floats); bounds num_class.
   static constexpr size_t kAccumulator = 4096;
+  // Deepest forest laid out complete (2^depth leaves per tree).
+  static constexpr int kMaxFlatDepth = 8;
+  static constexpr size_t kFlatPadding = 32;
 
   Forest() = default;
   static Status AddTree(const Json& tree, size_t index, Forest* forest);
@@ -73,6 +92,12 @@ class Forest {
   // Adds trees' leaves for rows [0, nb) into acc (row r at acc + r * groups).
   void AccumulateWide(const float* rows, size_t nb, size_t n_cols, float* acc) const;
   void AccumulateNarrow(const float* rows, size_t nb, size_t n_cols, float* acc) const;
+  // The complete-tree layout (flat_*), walked by the scalar or AVX2 kernel.
+  void BuildFlat();
+  void AccumulateFlat(const float* rows, size_t nb, size_t n_cols, float* acc) const;
+  void AccumulateFlatTrees(const float* row, size_t first_tree, float* row_acc) const;
+  void AccumulateFlatAvx2(const float* rows, size_t nb, size_t n_cols, float* acc) const;
+  void AccumulateFlatAvx2Row(const float* row, float* row_acc) const;
 
   std::vector<Node> nodes_;
   std::vector<int32_t> tree_roots_;
@@ -85,6 +110,14 @@ class Forest {
   float base_margin_ = 0;
   int num_features_ = 0;
   int num_groups_ = 1;
+  // Complete trees of flat_depth_ levels (-1: some tree is deeper than
+  // kMaxFlatDepth, no flat layout): per tree 2^depth - 1 split nodes
+  // (threshold; feature | kDefaultLeft) and 2^depth leaves.
+  int flat_depth_ = -1;
+  std::vector<float> flat_thresholds_;
+  std::vector<uint32_t> flat_features_;
+  std::vector<float> flat_leaves_;
+  Kernel kernel_ = Kernel::kScalar;
 };
 
 }  // namespace tandem::runtime

@@ -4,11 +4,19 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "runtime/testing/xgboost_test_util.h"
 
 namespace tandem::runtime {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::RandomRows;
+using testing::TempDir;
+using testing::TrainSpec;
+using testing::XgbModel;
 
 // One stump: feature 1 < 0.5 -> leaf -1, else leaf 2; missing goes left.
 Json Stump() {
@@ -123,6 +131,79 @@ TEST(Forest, RefusesWhatItCannotReproduce) {
   bad_group["learner"]["gradient_booster"]["model"]["tree_info"] = Json::array({3});
   ExpectRefused(bad_group, "tree_info[0]");
   ExpectRefused(Json::object(), "learner is missing");
+}
+
+struct KernelCase {
+  std::string objective;
+  int num_class;
+  int max_depth;
+  double missing;
+};
+
+// Random XGBoost forests (shallow, the benchmark's depth 6, the deepest flat
+// layout and deeper than it; binary and multi-class; few and many missing
+// values, so both default directions are taken) scored in batches of 1..203
+// rows (full AVX2 vectors and leftovers): the scalar and AVX2 kernels give
+// bit-identical outputs, and both match XGBoost.
+TEST(ForestKernels, ScalarAndAvx2AgreeWithEachOtherAndXGBoost) {
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  if (!avx2) std::fprintf(stderr, "no AVX2 on this CPU: checking the scalar kernel only\n");
+  const std::vector<KernelCase> cases = {
+      {"binary:logistic", 0, 1, 0.1}, {"binary:logistic", 0, 6, 0.1},
+      {"binary:logistic", 0, 6, 0.5}, {"reg:squarederror", 0, 8, 0.3},
+      {"multi:softprob", 3, 5, 0.2},  {"binary:logistic", 0, 10, 0.1}};
+  unsigned seed = 11;
+  for (const KernelCase& c : cases) {
+    SCOPED_TRACE(c.objective + " depth " + std::to_string(c.max_depth));
+    TrainSpec spec;
+    spec.objective = c.objective;
+    spec.num_class = c.num_class;
+    spec.max_depth = c.max_depth;
+    spec.rounds = 30;
+    spec.missing = c.missing;
+    spec.seed = ++seed;
+    auto model = XgbModel::Train(spec);
+    ASSERT_TRUE(model.ok()) << model.status();
+    TempDir dir;
+    ASSERT_TRUE(model->Save(dir.File("model.json")).ok());
+    std::ifstream in(dir.File("model.json"));
+    std::stringstream text;
+    text << in.rdbuf();
+    auto forest = Forest::FromXGBoostModel(Json::parse(text.str()));
+    ASSERT_TRUE(forest.ok()) << forest.status();
+    const bool flat = c.max_depth <= 8;
+    EXPECT_EQ(forest->kernel(), flat && avx2 ? Forest::Kernel::kAvx2 : Forest::Kernel::kScalar);
+    EXPECT_EQ(forest->SetKernel(Forest::Kernel::kAvx2), flat && avx2);
+
+    const size_t n_rows = 203;
+    const size_t cols = static_cast<size_t>(spec.num_features);
+    std::vector<float> rows = RandomRows(n_rows, spec.num_features, c.missing, seed * 7);
+    rows[5 * cols + 1] = INFINITY;  // infinities compare like any number
+    rows[6 * cols + 2] = -INFINITY;
+    const size_t outs = static_cast<size_t>(forest->num_outputs());
+    auto expected = model->PredictDense(rows.data(), n_rows, cols);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    for (size_t batch : {size_t{1}, size_t{7}, size_t{8}, size_t{64}, size_t{203}}) {
+      std::vector<float> scalar(n_rows * outs), vector(n_rows * outs);
+      ASSERT_TRUE(forest->SetKernel(Forest::Kernel::kScalar));
+      for (size_t r = 0; r < n_rows; r += batch) {
+        const size_t n = std::min(batch, n_rows - r);
+        forest->Predict(&rows[r * cols], n, cols, &scalar[r * outs]);
+      }
+      if (forest->SetKernel(Forest::Kernel::kAvx2)) {
+        for (size_t r = 0; r < n_rows; r += batch) {
+          const size_t n = std::min(batch, n_rows - r);
+          forest->Predict(&rows[r * cols], n, cols, &vector[r * outs]);
+        }
+        for (size_t i = 0; i < scalar.size(); ++i) {
+          ASSERT_EQ(scalar[i], vector[i]) << "batch " << batch << " output " << i;
+        }
+      }
+      for (size_t i = 0; i < scalar.size(); ++i) {
+        ASSERT_NEAR(scalar[i], (*expected)[i], 1e-6) << "batch " << batch << " output " << i;
+      }
+    }
+  }
 }
 
 }  // namespace

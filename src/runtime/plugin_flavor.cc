@@ -2,7 +2,9 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -101,6 +103,10 @@ class PluginPredictor : public Predictor {
 
   const Signature& signature() const override { return signature_; }
   const std::vector<std::string>& feature_names() const override { return names_; }
+  // predict() is thread-safe (plugin.h): one batch per CPU.
+  int batch_concurrency() const override {
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
   std::string flavor() const override { return kPluginFlavor; }
   std::string Describe() const override {
     return absl::StrCat("native plugin ", path_, " (ABI ", TANDEM_PLUGIN_ABI_VERSION, ", ",

@@ -33,6 +33,10 @@ class Predictor {
   virtual const Signature& signature() const = 0;
   // Feature names from the manifest or the model file; may be empty.
   virtual const std::vector<std::string>& feature_names() const = 0;
+  // How many batches may usefully run at once when requests are batched
+  // (e.g. a Python pool's workers); 0 = batching does not pay (one row costs
+  // about the same alone as in a batch), so requests run one by one.
+  virtual int batch_concurrency() const { return 0; }
   // The flavor that built this predictor, e.g. "xgboost".
   virtual std::string flavor() const = 0;
   // One line describing the model, for logs (objective, trees, ...).

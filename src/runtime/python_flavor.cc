@@ -1,5 +1,6 @@
 #include "runtime/python_flavor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -75,6 +76,8 @@ class PythonPredictor : public Predictor {
   const PythonHandlerPool& pool() const { return *pool_; }
   const Signature& signature() const override { return signature_; }
   const std::vector<std::string>& feature_names() const override { return names_; }
+  // Each worker process scores one batch at a time.
+  int batch_concurrency() const override { return std::max(1, pool_->stats().workers); }
   std::string flavor() const override { return kPythonFlavor; }
   std::string Describe() const override {
     PythonPoolStats st = pool_->stats();

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "serving/testing/test_util.h"
 
@@ -14,10 +16,96 @@ using testing::SumPredictor;
 
 TEST(BatcherTest, ValidatesOptions) {
   EXPECT_TRUE(ValidateBatchOptions({}).ok());
-  EXPECT_FALSE(ValidateBatchOptions({0, 0, 1, 1}).ok());
+  EXPECT_TRUE(ValidateBatchOptions({0, 0, 1, 0}).ok());  // automatic
+  EXPECT_FALSE(ValidateBatchOptions({-1, 0, 1, 1}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({65537, 0, 1, 1}).ok());
   EXPECT_FALSE(ValidateBatchOptions({8, -1, 1, 1}).ok());
   EXPECT_FALSE(ValidateBatchOptions({8, 0, 0, 1}).ok());
-  EXPECT_FALSE(ValidateBatchOptions({8, 0, 1, 0}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({8, 0, 1, -1}).ok());
+  EXPECT_FALSE(ValidateBatchOptions({8, 0, 1, 65}).ok());
+}
+
+// Automatic batching: on where the flavor says it pays (with its
+// concurrency), off where it does not; explicit settings win.
+TEST(BatcherTest, AutomaticOptionsFollowThePredictor) {
+  testing::SumPredictor native(2), pool(2);
+  pool.concurrency = 3;
+  BatchOptions o = ResolveBatchOptions({}, native);
+  EXPECT_EQ(o.max_batch_size, 1);
+  EXPECT_EQ(o.workers, 1);
+  EXPECT_EQ(o.max_queue_delay_us, 0);
+  o = ResolveBatchOptions({}, pool);
+  EXPECT_EQ(o.max_batch_size, kAutoMaxBatchSize);
+  EXPECT_EQ(o.workers, 3);
+  EXPECT_EQ(o.max_queue_delay_us, 0);
+  o = ResolveBatchOptions({1, 0, 16, 0}, pool);
+  EXPECT_EQ(o.max_batch_size, 1);
+  o = ResolveBatchOptions({8, 100, 16, 2}, native);
+  EXPECT_EQ(o.max_batch_size, 8);
+  EXPECT_EQ(o.workers, 2);
+  EXPECT_EQ(o.max_queue_delay_us, 100);
+  EXPECT_FALSE(Batcher("m", native, {}, nullptr, Clock::Real()).batching());
+  EXPECT_TRUE(Batcher("m", pool, {}, nullptr, Clock::Real()).batching());
+}
+
+// With batching on and no queue delay, a request that finds a free slot is
+// scored at once on its own thread: no hand-off, no wait for company.
+TEST(BatcherTest, LoneRequestRunsAtOnceOnTheCaller) {
+  testing::SumPredictor p(2);
+  p.concurrency = 1;
+  std::thread::id scored_on;
+  p.hook = [&](size_t) { scored_on = std::this_thread::get_id(); };
+  ModelMetrics m;
+  Batcher b("m", p, {}, &m, Clock::Real());
+  ASSERT_TRUE(b.batching());
+  float rows[2] = {1, 2}, out = 0;
+  BatchTiming t;
+  ASSERT_TRUE(b.Predict(rows, 1, 2, &out, &t).ok());
+  EXPECT_EQ(out, 3);
+  EXPECT_EQ(scored_on, std::this_thread::get_id());
+  EXPECT_EQ(t.batch_rows, 1u);
+  EXPECT_EQ(b.queue_depth(), 0u);
+}
+
+// Requests that arrive while the only slot is busy wait, then go together
+// as the next batch (run by one of them), each getting its own scores.
+TEST(BatcherTest, RequestsQueuedWhileBusyFormTheNextBatch) {
+  testing::SumPredictor p(1);
+  p.concurrency = 1;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<size_t> batch_rows;
+  p.hook = [&](size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    batch_rows.push_back(n);
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  Batcher b("m", p, {}, nullptr, Clock::Real());
+  float in[4] = {1, 2, 3, 4}, out[4] = {0, 0, 0, 0};
+  std::thread first([&] { EXPECT_TRUE(b.Predict(&in[0], 1, 1, &out[0]).ok()); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !batch_rows.empty(); });
+  }
+  std::vector<std::thread> queued;
+  for (int i = 1; i < 4; ++i) {
+    queued.emplace_back([&, i] { EXPECT_TRUE(b.Predict(&in[i], 1, 1, &out[i]).ok()); });
+  }
+  while (b.queue_depth() < 3) std::this_thread::yield();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  for (auto& t : queued) t.join();
+  EXPECT_EQ(batch_rows, (std::vector<size_t>{1, 3}));
+  EXPECT_EQ(out[0], 1);
+  EXPECT_EQ(out[1], 2);
+  EXPECT_EQ(out[2], 3);
+  EXPECT_EQ(out[3], 4);
 }
 
 TEST(BatcherTest, DirectPathRunsOnTheCaller) {
@@ -36,10 +124,16 @@ TEST(BatcherTest, DirectPathRunsOnTheCaller) {
 
 // Many threads, each with its own rows: every caller gets exactly its own
 // scores back, and requests really were batched together.
-TEST(BatcherTest, ConcurrentCallersGetTheirOwnResults) {
+class ConcurrentBatcherTest : public ::testing::TestWithParam<BatchOptions> {};
+
+TEST_P(ConcurrentBatcherTest, ConcurrentCallersGetTheirOwnResults) {
   testing::SumPredictor p(4);
+  // Scoring takes a while (yields, no sleep), so callers find the slots busy.
+  p.hook = [](size_t) {
+    for (int i = 0; i < 20; ++i) std::this_thread::yield();
+  };
   ModelMetrics m;
-  Batcher b("m", p, {16, 2000, 1024, 2}, &m, Clock::Real());
+  Batcher b("m", p, GetParam(), &m, Clock::Real());
   constexpr int kThreads = 16, kPerThread = 200;
   std::atomic<int> wrong{0}, failed{0};
   std::vector<std::thread> threads;
@@ -74,10 +168,18 @@ TEST(BatcherTest, ConcurrentCallersGetTheirOwnResults) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(b.running_batches(), 0);  // every slot came back
+  EXPECT_EQ(b.queue_depth(), 0u);
   // Fewer Predict calls than requests: batching happened.
   EXPECT_LT(p.calls.load(), kThreads * kPerThread);
   EXPECT_GT(m.batch_rows.count(), 0u);
 }
+
+// A fixed wait with 2 slots; no wait with 3 slots (slots handed from caller
+// to caller under contention).
+INSTANTIATE_TEST_SUITE_P(Options, ConcurrentBatcherTest,
+                         ::testing::Values(BatchOptions{16, 2000, 1024, 2},
+                                           BatchOptions{8, 0, 1024, 3}));
 
 TEST(BatcherTest, FullQueueIsResourceExhaustedAndOthersStillFinish) {
   testing::SumPredictor p(1);

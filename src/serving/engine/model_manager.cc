@@ -67,7 +67,8 @@ Status ModelManager::Warm(const runtime::LoadedModel& model) const {
   const runtime::Predictor& p = model.predictor();
   size_t cols = static_cast<size_t>(std::max(1, p.num_features()));
   size_t outs = static_cast<size_t>(std::max(1, p.num_outputs()));
-  size_t rows = static_cast<size_t>(std::max(1, options_.batch.max_batch_size));
+  size_t rows =
+      static_cast<size_t>(std::max(1, ResolveBatchOptions(options_.batch, p).max_batch_size));
   std::vector<float> in(rows * cols, 0.0f);
   // Tree models take NaN as "missing": exercise that path. Team code (Python
   // handlers, native plugins) need not accept NaN, so it is warmed with zeros.
@@ -118,6 +119,7 @@ Status ModelManager::Install(const std::string& name, int64_t version,
     e.current = std::move(served);
     e.state = ModelState::kReady;
     e.reason.clear();
+    UpdateAnyBatching();
   }
   m.loads_ok.fetch_add(1, std::memory_order_relaxed);
   m.version.store(version, std::memory_order_relaxed);
@@ -126,6 +128,12 @@ Status ModelManager::Install(const std::string& name, int64_t version,
                           {"version", std::to_string(version)},
                           {"previous", old ? old->version_string() : "none"}});
   return OkStatus();  // `old` is released here, or by its last in-flight request
+}
+
+void ModelManager::UpdateAnyBatching() {
+  bool any = false;
+  for (const auto& [name, e] : models_) any |= e.current && e.current->batcher().batching();
+  any_batching_.store(any, std::memory_order_relaxed);
 }
 
 void ModelManager::MarkLoading(const std::string& name) {
@@ -155,6 +163,7 @@ Status ModelManager::Unload(const std::string& name) {
     if (it == models_.end()) return NotFoundError("unknown model '" + name + "'");
     it->second.state = ModelState::kUnloading;
     old = std::move(it->second.current);
+    UpdateAnyBatching();
   }
   old.reset();  // in-flight requests keep their own reference
   metrics_.ForModel(name).version.store(0, std::memory_order_relaxed);

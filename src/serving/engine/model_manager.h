@@ -9,6 +9,7 @@
 // requests are served.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -102,6 +103,9 @@ class ModelManager {
   std::vector<ModelStatus> Index() const;  // sorted by name
   StatusOr<ModelStatus> StatusOf(std::string_view name) const;
   bool AnyReady() const;
+  // True if some served version batches its requests (its callers may wait
+  // for a batch slot). Lock-free, for the request path.
+  bool AnyBatching() const { return any_batching_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -111,12 +115,14 @@ class ModelManager {
     Reloader reloader;
   };
   Status Warm(const runtime::LoadedModel& model) const;
+  void UpdateAnyBatching() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ModelManagerOptions options_;
   ServingMetrics& metrics_;
   Clock& clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry, std::less<>> models_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> any_batching_{false};
 };
 
 }  // namespace tandem::serving::engine

@@ -110,7 +110,7 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
         CheckKnown(*b, "batching.", {"max_batch_size", "max_queue_delay_us", "queue_size"}));
     if (b->contains("max_batch_size")) {
       ASSIGN_OR_RETURN(int64_t v,
-                       Integer((*b)["max_batch_size"], "batching.max_batch_size", 1, 65536));
+                       Integer((*b)["max_batch_size"], "batching.max_batch_size", 0, 65536));
       s.max_batch_size = static_cast<int>(v);
     }
     if (b->contains("max_queue_delay_us")) {

@@ -25,7 +25,9 @@ struct DeploymentSpec {
   double tolerance = 0.1;
   int min_available = 0;  // disruption budget during rolling restarts
   int port = 0;           // shared (SO_REUSEPORT) port; 0 = pick one at apply
-  int max_batch_size = 1;
+  // Rows per batch; 1 = no batching; 0 (the default) = automatic: adaptive
+  // batching for Python handlers and plugins, none for the native forest.
+  int max_batch_size = 0;
   int64_t max_queue_delay_us = 0;
   int queue_size = 1024;
   Json resources = Json::object();  // recorded, not enforced locally

@@ -44,8 +44,11 @@ TEST(DeploymentSpecTest, DefaultsAndMinRaisesMax) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->min_replicas, 3);
   EXPECT_EQ(s->max_replicas, 3);
-  EXPECT_EQ(s->max_batch_size, 1);
+  EXPECT_EQ(s->max_batch_size, 0);  // automatic batching
   EXPECT_EQ(s->port, 0);
+  auto explicit_auto = ParseDeploymentSpec("name: a\nmodel: m@x\nbatching: {max_batch_size: 0}\n");
+  ASSERT_TRUE(explicit_auto.ok()) << explicit_auto.status();
+  EXPECT_EQ(explicit_auto->max_batch_size, 0);
 }
 
 void ExpectError(const std::string& text, const std::string& needle) {
@@ -70,7 +73,9 @@ TEST(DeploymentSpecTest, RefusesBadFieldsNamingThem) {
   ExpectError("name: a\nmodel: m@x\nautoscaling: {target_cpu: 3}\n", "'autoscaling.target_cpu'");
   ExpectError("name: a\nmodel: m@x\nautoscaling: {target_in_flight_per_replica: x}\n",
               "'autoscaling.target_in_flight_per_replica'");
-  ExpectError("name: a\nmodel: m@x\nbatching: {max_batch_size: 0}\n", "'batching.max_batch_size'");
+  ExpectError("name: a\nmodel: m@x\nbatching: {max_batch_size: -1}\n", "'batching.max_batch_size'");
+  ExpectError("name: a\nmodel: m@x\nbatching: {max_batch_size: 65537}\n",
+              "'batching.max_batch_size'");
   ExpectError("name: a\nmodel: m@x\ndisruption_budget: {min_available: -1}\n",
               "'disruption_budget.min_available'");
   ExpectError("name: a\nmodel: m@x\nresources: 4\n", "'resources'");

@@ -134,8 +134,17 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   auto bind = [this](void (InferenceApi::*fn)(http::Request&, http::Response&)) {
     return [this, fn](http::Request& req, http::Response& res) { (this->*fn)(req, res); };
   };
-  http::RouteOptions fast{-1, true};
-  http::RouteOptions infer{options_.max_body_bytes, options_.inline_infer};
+  auto route_options = [](int64_t max_body_bytes, bool run_inline) {
+    http::RouteOptions o;
+    o.max_body_bytes = max_body_bytes;
+    o.run_inline = run_inline;
+    return o;
+  };
+  const http::RouteOptions fast = route_options(-1, true);
+  http::RouteOptions infer = route_options(options_.max_body_bytes, options_.inline_infer);
+  if (options_.inline_unless_batching) {
+    infer.run_inline_if = [this] { return !manager_.AnyBatching(); };
+  }
   server.Route("GET", "/v2/health/live", bind(&InferenceApi::Live), fast);
   server.Route("GET", "/v2/health/ready", bind(&InferenceApi::Ready), fast);
   server.Route("GET", "/v2", bind(&InferenceApi::ServerMetadata), fast);
@@ -160,7 +169,7 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   }
   // Unknown /v2 paths answer in the protocol's error format.
   server.Route("GET", "/v2/{rest...}", bind(&InferenceApi::NoRoute), fast);
-  server.Route("POST", "/v2/{rest...}", bind(&InferenceApi::NoRoute), http::RouteOptions{0, true});
+  server.Route("POST", "/v2/{rest...}", bind(&InferenceApi::NoRoute), route_options(0, true));
 }
 
 void InferenceApi::Fail(http::Response& res, const Status& s, engine::ModelMetrics* m) {

@@ -36,6 +36,9 @@ struct InferenceApiOptions {
   // when they never block long, i.e. without dynamic batching.
   bool inline_infer = false;
   std::string server_name = "tandem";
+  // Run infer handlers inline while no served version batches (automatic
+  // batching: a native model inline, a Python handler on the worker pool).
+  bool inline_unless_batching = false;
   // Shadow/canary policies (not owned; null = none). With one, requests for
   // its primary model are split/mirrored, GET /v2/models/{m}/traffic answers
   // its statistics, POST there {"canary_weight": W} sets the weight, and

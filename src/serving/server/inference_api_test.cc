@@ -26,7 +26,8 @@ using testing::TempDir;
 struct Harness {
   explicit Harness(engine::BatchOptions batch = {}, int64_t max_body = 1 << 20)
       : manager(engine::ModelManagerOptions{batch, 2}, metrics, Clock::Real()),
-        api(manager, metrics, Clock::Real(), {max_body, batch.max_batch_size <= 1, "tandem"}),
+        api(manager, metrics, Clock::Real(),
+            {max_body, batch.max_batch_size == 1, "tandem", batch.max_batch_size == 0}),
         server(http::ServerOptions{.port = 0, .io_threads = 2, .worker_threads = 16}) {
     api.RegisterRoutes(server);
     port = *server.Start();
@@ -285,6 +286,36 @@ TEST_F(InferenceApiTest, QueueFullIs429) {
   EXPECT_NE(h.metrics.Render().find(
                 "tandem_inference_failures_total{model=\"s\",reason=\"queue_full\"} 1"),
             std::string::npos);
+}
+
+// Automatic batching (the default): a model whose flavor says batching pays
+// gets a batching Batcher and turns inline serving off while it is served;
+// one that does not (the native forest) runs unbatched. Both answer.
+TEST_F(InferenceApiTest, AutomaticBatchingFollowsTheServedModels) {
+  Harness h;  // default options: automatic
+  runtime::ModelPackage pkg;
+  auto native = std::make_unique<testing::SumPredictor>(2);
+  auto pooled = std::make_unique<testing::SumPredictor>(2);
+  pooled->concurrency = 2;
+  ASSERT_TRUE(
+      h.manager.Install("n", 1, std::make_unique<runtime::LoadedModel>(pkg, std::move(native), 0))
+          .ok());
+  EXPECT_FALSE(h.manager.AnyBatching());
+  ASSERT_TRUE(
+      h.manager.Install("p", 1, std::make_unique<runtime::LoadedModel>(pkg, std::move(pooled), 0))
+          .ok());
+  EXPECT_TRUE(h.manager.AnyBatching());
+  auto sv = h.manager.Get("p");
+  ASSERT_TRUE(sv.ok());
+  EXPECT_EQ((*sv)->batcher().options().max_batch_size, engine::kAutoMaxBatchSize);
+  EXPECT_EQ((*sv)->batcher().options().workers, 2);
+  for (const char* model : {"n", "p"}) {
+    auto r = h.Post("/infer", std::string(R"({"model":")") + model + R"(","features":[1,2]})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("\"scores\":[3]"), std::string::npos) << r.body;
+  }
+  ASSERT_TRUE(h.manager.Unload("p").ok());
+  EXPECT_FALSE(h.manager.AnyBatching());
 }
 
 TEST_F(InferenceApiTest, SimpleInferListMatrixAndNamedFeatures) {

@@ -73,7 +73,10 @@ Status Replica::Start() {
     ao.traffic = traffic_.get();
   }
   ao.max_body_bytes = options_.max_body_bytes;
-  ao.inline_infer = options_.batch.max_batch_size <= 1;
+  ao.inline_infer = options_.batch.max_batch_size == 1;
+  // Automatic batching: inline unless a served version batches. Canary and
+  // shadow versions live outside the manager, so with them: never inline.
+  ao.inline_unless_batching = options_.batch.max_batch_size == 0 && options_.traffic.empty();
   api_ = std::make_unique<InferenceApi>(*manager_, metrics_, clock_, ao);
 
   http::ServerOptions so;

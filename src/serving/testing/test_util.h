@@ -45,8 +45,10 @@ class SumPredictor : public runtime::Predictor {
   const std::vector<std::string>& feature_names() const override { return names_; }
   std::string flavor() const override { return "sum"; }
   std::string Describe() const override { return "sum"; }
+  int batch_concurrency() const override { return concurrency; }
 
   std::function<void(size_t n_rows)> hook;
+  int concurrency = 0;  // batch_concurrency(): 0 = batching does not pay
   mutable std::atomic<int> calls{0};
 
  private:
