@@ -13,10 +13,6 @@ namespace tandem::runtime {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::RandomRows;
-using testing::TempDir;
-using testing::TrainSpec;
-using testing::XgbModel;
 
 // One stump: feature 1 < 0.5 -> leaf -1, else leaf 2; missing goes left.
 Json Stump() {
@@ -155,16 +151,16 @@ TEST(ForestKernels, ScalarAndAvx2AgreeWithEachOtherAndXGBoost) {
   unsigned seed = 11;
   for (const KernelCase& c : cases) {
     SCOPED_TRACE(c.objective + " depth " + std::to_string(c.max_depth));
-    TrainSpec spec;
+    testing::TrainSpec spec;
     spec.objective = c.objective;
     spec.num_class = c.num_class;
     spec.max_depth = c.max_depth;
     spec.rounds = 30;
     spec.missing = c.missing;
     spec.seed = ++seed;
-    auto model = XgbModel::Train(spec);
+    auto model = testing::XgbModel::Train(spec);
     ASSERT_TRUE(model.ok()) << model.status();
-    TempDir dir;
+    testing::TempDir dir;
     ASSERT_TRUE(model->Save(dir.File("model.json")).ok());
     std::ifstream in(dir.File("model.json"));
     std::stringstream text;
@@ -177,7 +173,7 @@ TEST(ForestKernels, ScalarAndAvx2AgreeWithEachOtherAndXGBoost) {
 
     const size_t n_rows = 203;
     const size_t cols = static_cast<size_t>(spec.num_features);
-    std::vector<float> rows = RandomRows(n_rows, spec.num_features, c.missing, seed * 7);
+    std::vector<float> rows = testing::RandomRows(n_rows, spec.num_features, c.missing, seed * 7);
     rows[5 * cols + 1] = INFINITY;  // infinities compare like any number
     rows[6 * cols + 2] = -INFINITY;
     const size_t outs = static_cast<size_t>(forest->num_outputs());
