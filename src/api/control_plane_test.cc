@@ -10,8 +10,9 @@
 #include <thread>
 
 #include "api/testing/running_control_plane.h"
-#include "common/version.h"
 #include "common/testing/test_server.h"
+#include "common/uri.h"
+#include "common/version.h"
 
 namespace tandem::api {
 namespace {
@@ -27,7 +28,7 @@ class ControlPlaneTest : public testing::RunningControlPlaneTest {
     req.url = base_ + path;
     req.body = body;
     if (!body.empty()) req.headers["Content-Type"] = "application/json";
-    auto res = client_.Do(req);
+    auto res = client_.Do(Authorized(req));
     EXPECT_TRUE(res.ok()) << res.status();
     if (!res.ok()) return {0, nullptr};
     Json j = Json::parse(res->body, nullptr, false);
@@ -50,8 +51,8 @@ TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
                            R"(","lineage":{"job_id":"j1","metrics":{"auc":0.9}}})");
   ASSERT_EQ(c2, 201) << v1;
   EXPECT_EQ(v1["version"], "1");
-  auto [c3, v2] = Call("POST", "/api/v1/models/fraud/versions",
-                       R"({"source":"file:///models/fraud/2"})");
+  auto [c3, v2] =
+      Call("POST", "/api/v1/models/fraud/versions", R"({"source":"file:///models/fraud/2"})");
   ASSERT_EQ(c3, 201) << v2;
   EXPECT_EQ(v2["version"], "2");
   auto [c4, aliased] = Call("PUT", "/api/v1/models/fraud/aliases/champion", R"({"version":1})");
@@ -64,7 +65,9 @@ TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
   ASSERT_EQ(c6, 200) << by_number;
   EXPECT_EQ(by_number["version"], "2");
 
-  auto [c7, events] = Call("GET", "/api/v1/events?after=0&limit=100");
+  // The registry's events (each write is also audited: source tandem.audit).
+  auto [c7, events] = Call("GET", "/api/v1/events?after=0&limit=100&pattern=" +
+                                      PercentEncode(R"({"source":["tandem.registry"]})", "-._~"));
   ASSERT_EQ(c7, 200);
   std::vector<std::string> types;
   for (const auto& e : events["events"]) types.push_back(e["detail-type"]);
@@ -135,7 +138,8 @@ TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
   std::string hex = put["digest"].get<std::string>().substr(7);
   // Find the blob file on disk and flip a byte.
   for (const auto& entry : fs::recursive_directory_iterator(home_ / "store")) {
-    if (entry.is_regular_file() && entry.path().filename().string().find(hex) != std::string::npos) {
+    if (entry.is_regular_file() &&
+        entry.path().filename().string().find(hex) != std::string::npos) {
       std::FILE* f = std::fopen(entry.path().c_str(), "r+b");
       ASSERT_NE(f, nullptr);
       std::fputc('X', f);
@@ -150,8 +154,9 @@ TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {
 TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
   auto [c1, q] = Call("PUT", "/api/v1/queues/promotions", R"({"visibility_timeout_ms": 1000})");
   ASSERT_EQ(c1, 200) << q;
-  auto [c2, r] = Call("PUT", "/api/v1/rules/aliases",
-                      R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
+  auto [c2, r] =
+      Call("PUT", "/api/v1/rules/aliases",
+           R"({"pattern":{"detail-type":["Model Alias Changed"]},"target":"promotions"})");
   ASSERT_EQ(c2, 200) << r;
   Call("POST", "/api/v1/models/m/versions", R"({"source":"file:///m/1"})");
   Call("PUT", "/api/v1/models/m/aliases/champion", R"({"version":1})");
@@ -160,10 +165,11 @@ TEST_F(ControlPlaneTest, RulesRouteEventsIntoQueues) {
   ASSERT_EQ(got["messages"].size(), 1u);
   EXPECT_EQ(got["messages"][0]["event"]["detail"]["alias"], "champion");
   std::string receipt = got["messages"][0]["receipt_handle"];
-  auto [c4, ack] = Call("POST", "/api/v1/queues/promotions/ack",
-                        Json{{"receipt_handle", receipt}}.dump());
+  auto [c4, ack] =
+      Call("POST", "/api/v1/queues/promotions/ack", Json{{"receipt_handle", receipt}}.dump());
   EXPECT_EQ(c4, 200) << ack;
-  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken", R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
+  auto [c5, bad] = Call("PUT", "/api/v1/rules/broken",
+                        R"({"pattern":{"source":"not-a-list"},"target":"promotions"})");
   EXPECT_EQ(c5, 400);
   auto [c6, nq] = Call("POST", "/api/v1/queues/nope/receive", "{}");
   EXPECT_EQ(c6, 404);

@@ -53,9 +53,7 @@ TokenInfo TokenFromRow(const Row& r) {
   return t;
 }
 
-Role RoleFromInt(int64_t v) {
-  return v >= 1 && v <= 3 ? static_cast<Role>(v) : Role::kNone;
-}
+Role RoleFromInt(int64_t v) { return v >= 1 && v <= 3 ? static_cast<Role>(v) : Role::kNone; }
 
 StatusOr<Principal> LoadPrincipal(Transaction& tx, const std::string& name) {
   auto row = tx.QueryOne("SELECT name, kind, admin FROM auth_principals WHERE name = ?", {name});
@@ -159,7 +157,8 @@ Status IdentityStore::CreatePrincipal(const std::string& name, const std::string
     return InvalidArgumentError("principal kind '" + kind + "' must be user or service");
   }
   return db_.WithTransaction([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT name FROM auth_principals WHERE name = ?", {name}));
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT name FROM auth_principals WHERE name = ?", {name}));
     if (!rows.empty()) return AlreadyExistsError("principal '" + name + "' already exists");
     return tx
         .Exec("INSERT INTO auth_principals (name, kind, admin, created_micros) VALUES (?, ?, ?, ?)",
@@ -206,8 +205,8 @@ StatusOr<std::pair<TokenInfo, std::string>> IdentityStore::CreateToken(
     return tx
         .Exec(std::string("INSERT INTO auth_tokens (") + kTokenColumns +
                   ", hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-              {info.id, info.principal, info.description, info.created_micros,
-               info.expires_micros, int64_t{0}, HashToken(secret.token)})
+              {info.id, info.principal, info.description, info.created_micros, info.expires_micros,
+               int64_t{0}, HashToken(secret.token)})
         .status();
   }));
   return std::make_pair(info, secret.token);
@@ -255,9 +254,9 @@ StatusOr<std::vector<TokenInfo>> IdentityStore::ListTokens(const std::string& pr
 StatusOr<TokenInfo> IdentityStore::GetToken(const std::string& id) {
   TokenInfo out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(auto rows, tx.Query(std::string("SELECT ") + kTokenColumns +
-                                             " FROM auth_tokens WHERE id = ?",
-                                         {id}));
+    ASSIGN_OR_RETURN(
+        auto rows,
+        tx.Query(std::string("SELECT ") + kTokenColumns + " FROM auth_tokens WHERE id = ?", {id}));
     if (rows.empty()) return NotFoundError("token '" + id + "' not found");
     out = TokenFromRow(rows[0]);
     return OkStatus();
@@ -311,8 +310,7 @@ StatusOr<Team> IdentityStore::GetTeam(const std::string& name) {
   return NotFoundError("team '" + name + "' not found");
 }
 
-Status IdentityStore::SetMember(const std::string& team, const std::string& principal,
-                                Role role) {
+Status IdentityStore::SetMember(const std::string& team, const std::string& principal, Role role) {
   if (role == Role::kNone) return InvalidArgumentError("a member needs a role");
   return db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(Exists(tx, "auth_teams", team, "team"));

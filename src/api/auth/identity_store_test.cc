@@ -74,7 +74,8 @@ TEST_P(IdentityStoreTest, TokenAuthenticatesItsPrincipalAndIsStoredOnlyAsAHash) 
   EXPECT_FALSE(who->admin);
   EXPECT_EQ(who->token_id, info.id);
   Status found_secret = db_->Read([&](sql::Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT id, principal, hash, description FROM auth_tokens"));
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT id, principal, hash, description FROM auth_tokens"));
     for (const auto& r : rows) {
       for (size_t i = 0; i < r.size(); ++i) {
         if (r.Text(i).find(secret.substr(22)) != std::string::npos) return InternalError("stored");
