@@ -18,7 +18,7 @@ inline constexpr int kExitUsage = 2;
 
 struct Context {
   std::string server;            // --server, $TANDEM_SERVER, http://127.0.0.1:7070
-  std::string token;              // $TANDEM_TOKEN, else the credentials file (credentials.h)
+  std::string token;             // $TANDEM_TOKEN, else the credentials file (credentials.h)
   std::string output = "table";  // -o
   int exit_code = kExitOk;
 
