@@ -154,7 +154,9 @@ TEST(AuthorizeTest, EveryTeamRoleAgainstEveryRequirement) {
       bool want = w.admin || w.role_in_a >= need;
       Status got = Authorize(p, access, {"a"});
       EXPECT_EQ(got.ok(), want) << w.name << " needing " << auth::RoleName(need) << ": " << got;
-      if (!got.ok()) EXPECT_EQ(got.code(), StatusCode::kPermissionDenied);
+      if (!got.ok()) {
+        EXPECT_EQ(got.code(), StatusCode::kPermissionDenied);
+      }
       // Two owners (a write into another team's resource): both must grant it.
       EXPECT_EQ(Authorize(p, access, {"a", "b"}).ok(),
                 w.admin || (w.role_in_a >= need && w.other_team))
