@@ -58,6 +58,8 @@ StatusOr<std::vector<std::string>> KeyOwners(const std::string& key, const KeyOw
   std::string kind = key.substr(0, first);
   std::string id = key.substr(first + 1, second - first - 1);
   if (kind == "teams") return std::vector<std::string>{id};
+  // A job's source uploaded before the job exists (`tandem jobs run`).
+  if (kind == "jobs" && id == "uploads") return std::vector<std::string>{kAnyTeam};
   if (kind == "models" || kind == "jobs" || kind == "notebooks") return lookup(kind, id);
   return std::vector<std::string>{kAdminOnly};
 }

@@ -66,7 +66,8 @@ std::string OwningTeam(const std::string& team);
 
 // The owner of an object-store key or list prefix: teams/<t>/… -> t;
 // models/<name>/…, jobs/<id>/…, notebooks/<name>/… -> what `lookup` says for
-// ("models", name) etc.; anything else -> kAdminOnly.
+// ("models", name) etc.; jobs/uploads/… (a job's source, uploaded before
+// the job exists) -> kAnyTeam; anything else -> kAdminOnly.
 using KeyOwnerLookup = std::function<StatusOr<std::vector<std::string>>(const std::string& kind,
                                                                         const std::string& id)>;
 StatusOr<std::vector<std::string>> KeyOwners(const std::string& key, const KeyOwnerLookup& lookup);

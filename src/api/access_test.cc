@@ -180,6 +180,7 @@ TEST(KeyOwnersTest, KeysBelongToTheirPrefixOwner) {
   EXPECT_EQ(*KeyOwners("models/churn/uploads/1/m.tar.gz", lookup), V{"models:churn"});
   EXPECT_EQ(*KeyOwners("jobs/01J/model.tar.gz", lookup), V{"jobs:01J"});
   EXPECT_EQ(*KeyOwners("notebooks/nb/workdir.tar.gz", lookup), V{"notebooks:nb"});
+  EXPECT_EQ(*KeyOwners("jobs/uploads/01J/source.tar.gz", lookup), V{kAnyTeam});
   EXPECT_EQ(*KeyOwners("teams//x", lookup), V{kAdminOnly});
   EXPECT_EQ(*KeyOwners("", lookup), V{kAdminOnly});
   EXPECT_EQ(*KeyOwners("other/thing", lookup), V{kAdminOnly});
