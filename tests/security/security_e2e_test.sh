@@ -18,7 +18,7 @@ expect_contains "$(cat "$WORK/home.log")" "$WORK/home/admin-token" "tandem up pr
 
 # as TOKEN CMD...: the CLI with another token.
 as() { local t=$1; shift; TANDEM_TOKEN=$t "$@"; }
-# status_of TOKEN METHOD PATH [BODY]: the HTTP status; the body in $BODY_OUT.
+# status_of TOKEN METHOD PATH [BODY]: the HTTP status; the response body in $WORK/body.
 status_of() {
   local t=$1 m=$2 p=$3 body=${4:-}
   local auth=()
@@ -26,7 +26,6 @@ status_of() {
   local data=()
   [ -n "$body" ] && data=(-H 'content-type: application/json' -d "$body")
   command curl -s -o "$WORK/body" -w '%{http_code}' -X "$m" "${auth[@]}" "${data[@]}" "$TANDEM_SERVER$p"
-  BODY_OUT=$(cat "$WORK/body")
 }
 # token_of PRINCIPAL [EXPIRES]: a new token for PRINCIPAL (made by the admin).
 token_of() {
@@ -50,11 +49,14 @@ printf 'model bytes' >"$WORK/m.bin"
 expect_rc 0 as "$BOB" "$TANDEM" models register churn "$WORK/m.bin" --alias champion --team b
 expect_rc 0 as "$BOB" "$TANDEM" models register churn "$WORK/m.bin" --team b
 expect_eq "$(as "$BOB" "$TANDEM" models get churn -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["owner_team"])')" b "churn belongs to team b"
+mkdir -p "$WORK/src"
+printf '#!/bin/sh\nsleep 60\n' >"$WORK/src/run.sh"
+chmod +x "$WORK/src/run.sh"
 cat >"$WORK/job.yaml" <<SPEC
 name: bobs-long-job
 team: b
-entry_point: /bin/sleep
-arguments: ["30"]
+entry_point: run.sh
+source_dir: $WORK/src
 SPEC
 JOB=$(as "$BOB" "$TANDEM" jobs run -f "$WORK/job.yaml" -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 [ -n "$JOB" ] && pass || fail "bob could not submit his job"
@@ -74,7 +76,7 @@ sleep 1.1  # the expired token's one second (wall clock of the control plane)
 for t in "" "tdm_t0000000000000000_$(printf '0%.0s' {1..64})" "not-a-token" "$EXPIRED" "$REVOKED"; do
   code=$(status_of "$t" POST "/api/v1/jobs/$JOB/stop")
   expect_eq "$code" 401 "stop with token '${t:0:12}'"
-  expect_contains "$BODY_OUT" '"code":"UNAUTHENTICATED"' "401 error shape"
+  expect_contains "$(cat "$WORK/body")" '"code":"UNAUTHENTICATED"' "401 error shape"
   code=$(status_of "$t" PUT /api/v1/models/churn/aliases/champion '{"version":2}')
   expect_eq "$code" 401 "alias move with token '${t:0:12}'"
 done
@@ -84,7 +86,7 @@ expect_eq "$(champion)" 1 "champion untouched by unauthenticated moves"
 
 # --- 2. team A against team B: 403, nothing changed
 code=$(status_of "$ALICE" POST "/api/v1/jobs/$JOB/stop"); expect_eq "$code" 403 "alice stops bob's job"
-expect_contains "$BODY_OUT" '"code":"PERMISSION_DENIED"' "403 error shape"
+expect_contains "$(cat "$WORK/body")" '"code":"PERMISSION_DENIED"' "403 error shape"
 expect_rc 1 as "$ALICE" "$TANDEM" jobs stop "$JOB"
 expect_eq "$(job_state)" "$STATE_BEFORE" "bob's job still $STATE_BEFORE"
 
@@ -112,13 +114,13 @@ code=$(status_of "$ADMIN" GET /api/v1/deployments/churn-svc); expect_eq "$code" 
 
 # Bob's artifacts: alice may neither read, list, overwrite nor delete them.
 code=$(status_of "$ALICE" GET /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 403 "alice reads bob's artifact"
-[[ "$BODY_OUT" != *"secret data"* ]] && pass || fail "the refusal leaked the artifact"
+[[ "$(cat "$WORK/body")" != *"secret data"* ]] && pass || fail "the refusal leaked the artifact"
 code=$(status_of "$ALICE" GET "/api/v1/artifacts?prefix=teams/b/"); expect_eq "$code" 403 "alice lists bob's artifacts"
 code=$(status_of "$ALICE" GET "/api/v1/artifacts?prefix=teams/"); expect_eq "$code" 403 "alice lists every team's artifacts"
 code=$(status_of "$ALICE" PUT /api/v1/artifacts/teams/b/secret.csv 'overwritten'); expect_eq "$code" 403 "alice overwrites bob's artifact"
 code=$(status_of "$ALICE" DELETE /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 403 "alice deletes bob's artifact"
 code=$(status_of "$BOB" GET /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 200 "bob reads his artifact"
-expect_eq "$BODY_OUT" "secret data" "bob's artifact unchanged"
+expect_eq "$(cat "$WORK/body")" "secret data" "bob's artifact unchanged"
 
 # A viewer of team b reads but does not write.
 code=$(status_of "$VERA" GET "/api/v1/jobs/$JOB"); expect_eq "$code" 200 "vera reads bob's job"
