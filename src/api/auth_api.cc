@@ -14,15 +14,6 @@ using auth::IdentityStore;
 std::string Caller(const http::Request& req) { return req.Header(kPrincipalHeader); }
 bool CallerIsAdmin(const http::Request& req) { return req.Header(kAdminHeader) == "true"; }
 
-Status CheckFields(const Json& body, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : body.items()) {
-    bool ok = false;
-    for (auto a : allowed) ok = ok || k == a;
-    if (!ok) return InvalidArgumentError("unknown field '" + k + "'");
-  }
-  return OkStatus();
-}
-
 // Only admins act for another principal.
 Status SelfOrAdmin(const http::Request& req, const std::string& principal) {
   if (principal == Caller(req) || CallerIsAdmin(req)) return OkStatus();

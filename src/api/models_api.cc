@@ -35,15 +35,6 @@ StatusOr<std::map<std::string, std::string>> StringMap(const Json& body, const c
   return out;
 }
 
-Status CheckFields(const Json& body, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : body.items()) {
-    bool ok = false;
-    for (auto a : allowed) ok = ok || k == a;
-    if (!ok) return InvalidArgumentError("unknown field '" + k + "'");
-  }
-  return OkStatus();
-}
-
 template <typename T>
 Json PageJson(const registry::Page<T>& page, const char* key) {
   Json items = Json::array();

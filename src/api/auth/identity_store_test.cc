@@ -16,12 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Backend {
-  std::string name;
-  std::function<StatusOr<std::string>(const std::string& dir)> uri;
-};
-
-class IdentityStoreTest : public ::testing::TestWithParam<Backend> {
+class IdentityStoreTest : public ::testing::TestWithParam<sql::testing::Backend> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -29,7 +24,7 @@ class IdentityStoreTest : public ::testing::TestWithParam<Backend> {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    auto uri = GetParam().uri(dir_.string());
+    auto uri = GetParam().make(dir_.string());
     ASSERT_TRUE(uri.ok()) << uri.status();
     auto db = sql::Database::Open(*uri);
     ASSERT_TRUE(db.ok()) << db.status();
@@ -159,24 +154,12 @@ TEST_P(IdentityStoreTest, BootstrapCreatesTheAdminOnce) {
   EXPECT_EQ(store_->ListTokens("")->size(), 1u);
 }
 
-std::vector<Backend> Backends() {
-  std::vector<Backend> out = {{"Sqlite", [](const std::string& dir) -> StatusOr<std::string> {
-                                 return "sqlite://" + dir + "/tandem.db";
-                               }}};
-  if (auto server = sql::testing::ServerUri()) {
-    out.push_back({"Postgres", [server = *server](const std::string&) {
-                     return sql::testing::CreateDatabaseForProcess(server);
-                   }});
-  }
-  return out;
-}
-
 TEST(IdentityStorePostgres, ServerAvailable) {
   TANDEM_REQUIRE_TEST_SERVER("postgres", uri);
   EXPECT_TRUE(uri.starts_with("postgres://")) << uri;
 }
 
-INSTANTIATE_TEST_SUITE_P(Db, IdentityStoreTest, ::testing::ValuesIn(Backends()),
+INSTANTIATE_TEST_SUITE_P(Db, IdentityStoreTest, ::testing::ValuesIn(sql::testing::Backends()),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace
