@@ -82,8 +82,7 @@ TEST_F(AccessTest, EveryRouteHasTheRoleDocsSecurityMdGivesIt) {
                     << ") has no row in the route -> role table of docs/security.md";
       continue;
     }
-    EXPECT_EQ(e.access.Describe(), it->second) << route << ": docs/security.md says "
-                                               << it->second;
+    EXPECT_EQ(e.access.Describe(), it->second) << route << ": docs/security.md says " << it->second;
     documented.erase(it);
   }
   for (const auto& [route, role] : documented) {
@@ -137,12 +136,10 @@ TEST(AuthorizeTest, EveryTeamRoleAgainstEveryRequirement) {
     bool other_team;
     bool admin;
   };
-  const Who people[] = {{"viewer", auth::Role::kViewer, false, false},
-                        {"member", auth::Role::kMember, false, false},
-                        {"owner", auth::Role::kOwner, false, false},
-                        {"outsider", auth::Role::kNone, true, false},
-                        {"nobody", auth::Role::kNone, false, false},
-                        {"admin", auth::Role::kNone, false, true}};
+  const Who people[] = {
+      {"viewer", auth::Role::kViewer, false, false}, {"member", auth::Role::kMember, false, false},
+      {"owner", auth::Role::kOwner, false, false},   {"outsider", auth::Role::kNone, true, false},
+      {"nobody", auth::Role::kNone, false, false},   {"admin", auth::Role::kNone, false, true}};
   for (auth::Role need : {auth::Role::kViewer, auth::Role::kMember, auth::Role::kOwner}) {
     Access access = Access::Team(need, nullptr);
     for (const Who& w : people) {
@@ -171,8 +168,10 @@ TEST(AuthorizeTest, EveryTeamRoleAgainstEveryRequirement) {
 }
 
 TEST(KeyOwnersTest, KeysBelongToTheirPrefixOwner) {
-  KeyOwnerLookup lookup = [](const std::string& kind, const std::string& id)
-      -> StatusOr<std::vector<std::string>> { return std::vector<std::string>{kind + ":" + id}; };
+  KeyOwnerLookup lookup = [](const std::string& kind,
+                             const std::string& id) -> StatusOr<std::vector<std::string>> {
+    return std::vector<std::string>{kind + ":" + id};
+  };
   using V = std::vector<std::string>;
   EXPECT_EQ(*KeyOwners("teams/fraud/data.csv", lookup), V{"fraud"});
   EXPECT_EQ(*KeyOwners("teams/fraud/", lookup), V{"fraud"});
