@@ -1,14 +1,17 @@
 // /api/v1/artifacts (named objects) and /api/v1/blobs (content-addressed).
 #include <memory>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/rest.h"
 
 namespace tandem::api {
 namespace {
 
 Json ObjectJson(const store::ObjectInfo& o) {
-  return {{"key", o.key}, {"digest", o.digest}, {"size", o.size}, {"created_micros", o.created_micros}};
+  return {
+      {"key", o.key}, {"digest", o.digest}, {"size", o.size}, {"created_micros", o.created_micros}};
 }
 
 // Streams a verified blob. The whole blob is verified before the first byte
@@ -38,23 +41,24 @@ void ServeBlob(store::ObjectStore* st, const std::string& digest, http::Response
 
 }  // namespace
 
-void RegisterArtifactRoutes(http::Server& server, const Services& s, int64_t max_upload) {
+void RegisterArtifactRoutes(ApiRoutes& routes, const Services& s, int64_t max_upload) {
   store::ObjectStore* st = s.store;
 
-  server.Route("GET", "/api/v1/artifacts", [st](http::Request& req, http::Response& res) {
-    auto page = ReadPageParams(req);
-    if (!page.ok()) return WriteError(res, page.status());
-    auto list = st->List(req.Query("prefix"), page->page_token, page->max_results);
-    if (!list.ok()) return WriteError(res, list.status());
-    Json items = Json::array();
-    for (const auto& o : list->objects) items.push_back(ObjectJson(o));
-    Json out = {{"artifacts", items}};
-    if (!list->next_page_token.empty()) out["next_page_token"] = list->next_page_token;
-    WriteJson(res, out);
-  });
+  routes.Route("GET", "/api/v1/artifacts", Access::Team(Role::kViewer, ArtifactOwner(s, true)),
+               [st](http::Request& req, http::Response& res) {
+                 auto page = ReadPageParams(req);
+                 if (!page.ok()) return WriteError(res, page.status());
+                 auto list = st->List(req.Query("prefix"), page->page_token, page->max_results);
+                 if (!list.ok()) return WriteError(res, list.status());
+                 Json items = Json::array();
+                 for (const auto& o : list->objects) items.push_back(ObjectJson(o));
+                 Json out = {{"artifacts", items}};
+                 if (!list->next_page_token.empty()) out["next_page_token"] = list->next_page_token;
+                 WriteJson(res, out);
+               });
 
-  server.Route(
-      "PUT", "/api/v1/artifacts/{key...}",
+  routes.Route(
+      "PUT", "/api/v1/artifacts/{key...}", Access::Team(Role::kMember, ArtifactOwner(s, false)),
       [st](http::Request& req, http::Response& res) {
         auto info = st->PutString(req.path_params["key"], req.body);
         if (!info.ok()) return WriteError(res, info.status());
@@ -62,22 +66,25 @@ void RegisterArtifactRoutes(http::Server& server, const Services& s, int64_t max
       },
       max_upload);
 
-  server.Route("GET", "/api/v1/artifacts/{key...}", [st](http::Request& req, http::Response& res) {
-    auto info = st->Stat(req.path_params["key"]);
-    if (!info.ok()) return WriteError(res, info.status());
-    if (req.Query("metadata") == "true") return WriteJson(res, ObjectJson(*info));
-    ServeBlob(st, info->digest, res);
-  });
+  routes.Route("GET", "/api/v1/artifacts/{key...}",
+               Access::Team(Role::kViewer, ArtifactOwner(s, false)),
+               [st](http::Request& req, http::Response& res) {
+                 auto info = st->Stat(req.path_params["key"]);
+                 if (!info.ok()) return WriteError(res, info.status());
+                 if (req.Query("metadata") == "true") return WriteJson(res, ObjectJson(*info));
+                 ServeBlob(st, info->digest, res);
+               });
 
-  server.Route("DELETE", "/api/v1/artifacts/{key...}",
+  routes.Route("DELETE", "/api/v1/artifacts/{key...}",
+               Access::Team(Role::kMember, ArtifactOwner(s, false)),
                [st](http::Request& req, http::Response& res) {
                  Status s = st->Delete(req.path_params["key"]);
                  if (!s.ok()) return WriteError(res, s);
                  WriteJson(res, {{"deleted", req.path_params["key"]}});
                });
 
-  server.Route(
-      "POST", "/api/v1/blobs",
+  routes.Route(
+      "POST", "/api/v1/blobs", Access::Team(Role::kMember, AnyTeam()),
       [st](http::Request& req, http::Response& res) {
         auto info = st->PutBlobFromString(req.body);
         if (!info.ok()) return WriteError(res, info.status());
@@ -85,11 +92,12 @@ void RegisterArtifactRoutes(http::Server& server, const Services& s, int64_t max
       },
       max_upload);
 
-  server.Route("GET", "/api/v1/blobs/{digest}", [st](http::Request& req, http::Response& res) {
-    Status valid = store::ValidateDigest(req.path_params["digest"]);
-    if (!valid.ok()) return WriteError(res, valid);
-    ServeBlob(st, req.path_params["digest"], res);
-  });
+  routes.Route("GET", "/api/v1/blobs/{digest}", Access::Authenticated(),
+               [st](http::Request& req, http::Response& res) {
+                 Status valid = store::ValidateDigest(req.path_params["digest"]);
+                 if (!valid.ok()) return WriteError(res, valid);
+                 ServeBlob(st, req.path_params["digest"], res);
+               });
 }
 
 }  // namespace tandem::api

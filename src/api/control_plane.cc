@@ -1,14 +1,20 @@
 #include "api/control_plane.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "api/http_metrics.h"
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
-#include "common/version.h"
 #include "common/spec_fields.h"
+#include "common/version.h"
 #include "compute/jobs/metering.h"
 #include "compute/jobs/service.h"
 #include "compute/notebooks/service.h"
@@ -125,6 +131,9 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.http_metrics = cp->http_metrics_.get();
   opts.observer = [m = cp->http_metrics_.get()](const http::RequestRecord& r) { m->Observe(r); };
   cp->server_ = std::make_unique<http::Server>(opts);
+  ASSIGN_OR_RETURN(cp->identity_, auth::IdentityStore::Open(*g.db, clock));
+  cp->services_.identity = cp->identity_.get();
+  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock);
   cp->RegisterRoutes();
   return cp;
 }
@@ -132,22 +141,40 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
 ControlPlane::~ControlPlane() { Stop(); }
 
 void ControlPlane::RegisterRoutes() {
-  server_->Route("GET", "/api/v1/health", [](http::Request&, http::Response& res) {
+  ApiRoutes& r = *routes_;
+  r.Route("GET", "/api/v1/health", Access::Public(), [](http::Request&, http::Response& res) {
     WriteJson(res, {{"status", "ok"}, {"service", "tandem"}, {"version", std::string(Version())}});
   });
-  RegisterModelRoutes(*server_, services_);
-  RegisterArtifactRoutes(*server_, services_, config_.max_body_bytes);
-  RegisterEventRoutes(*server_, services_);
-  RegisterJobRoutes(*server_, services_);
-  RegisterTuningRoutes(*server_, services_);
-  RegisterTransformRoutes(*server_, services_);
-  RegisterDeploymentRoutes(*server_, services_);
-  RegisterDeploymentMetricsRoutes(*server_, services_);
-  RegisterNotebookRoutes(*server_, services_);
-  RegisterStatusRoutes(*server_, services_);
-  RegisterMetricsRoutes(*server_, services_);
-  RegisterOpenApiRoutes(*server_);
-  RegisterUiRoutes(*server_);
+  RegisterModelRoutes(r, services_);
+  RegisterArtifactRoutes(r, services_, config_.max_body_bytes);
+  RegisterEventRoutes(r, services_);
+  RegisterJobRoutes(r, services_);
+  RegisterTuningRoutes(r, services_);
+  RegisterTransformRoutes(r, services_);
+  RegisterDeploymentRoutes(r, services_);
+  RegisterDeploymentMetricsRoutes(r, services_);
+  RegisterNotebookRoutes(r, services_);
+  RegisterStatusRoutes(r, services_);
+  RegisterMetricsRoutes(r, services_);
+  RegisterAuthRoutes(r, services_);
+  RegisterOpenApiRoutes(r);
+  RegisterUiRoutes(r);
+}
+
+StatusOr<std::string> ControlPlane::EnsureAdminCredential() {
+  std::filesystem::path path = std::filesystem::path(config_.home) / "admin-token";
+  ASSIGN_OR_RETURN(std::string token, identity_->BootstrapAdmin());
+  if (!token.empty()) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return InternalError("cannot write " + path.string() + ": " + std::strerror(errno));
+    bool ok = ::fchmod(fd, 0600) == 0;
+    std::string line = token + "\n";
+    ok = ok && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ok = ::close(fd) == 0 && ok;
+    if (!ok) return InternalError("cannot write " + path.string() + ": " + std::strerror(errno));
+  }
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) ? path.string() : std::string();
 }
 
 StatusOr<int> ControlPlane::Start() {

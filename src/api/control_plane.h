@@ -5,14 +5,18 @@
 // explicitly in RegisterRoutes: models_api.cc, artifacts_api.cc,
 // events_api.cc, jobs_api.cc, tuning_api.cc, transform_api.cc,
 // deployments_api.cc, deployment_metrics_api.cc, notebooks_api.cc,
-// status_api.cc, metrics_api.cc, openapi.cc (the OpenAPI document) and
-// ui_api.cc (the web console at /ui/); GET /api/v1/health is here.
+// status_api.cc, metrics_api.cc, openapi.cc (the OpenAPI document),
+// ui_api.cc (the web console at /ui/) and auth_api.cc (principals, tokens,
+// teams, audit); GET /api/v1/health is here. Every route is registered through
+// ApiRoutes with its Access (api_routes.h, docs/security.md).
 //
 // Thread-safety: Start/Stop from one thread; requests are served concurrently.
 #pragma once
 
 #include <memory>
 
+#include "api/api_routes.h"
+#include "api/auth/identity_store.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/http_server.h"
@@ -51,7 +55,8 @@ struct Services {
   serving::fleet::Fleet* fleet = nullptr;                    // serving deployments (serving tier)
   compute::notebooks::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
   compute::tuning::TuningService* tuning = nullptr;          // hyperparameter tuning (compute tier)
-  HttpMetrics* http_metrics = nullptr;  // per-route HTTP counters (GET /metrics)
+  HttpMetrics* http_metrics = nullptr;      // per-route HTTP counters (GET /metrics)
+  auth::IdentityStore* identity = nullptr;  // principals, tokens, teams
 };
 
 class ControlPlane {
@@ -72,7 +77,14 @@ class ControlPlane {
   // control plane re-attaches to them).
   void Stop(int64_t grace_ms = 5000);
 
+  // On a database with no principal yet: creates the platform admin and
+  // writes its token to <home>/admin-token (mode 0600). Returns that file's
+  // path if it exists (written now or by an earlier start), else "".
+  StatusOr<std::string> EnsureAdminCredential();
+
   http::Server& server() { return *server_; }
+  // Every route with its Access (the table of docs/security.md).
+  const ApiRoutes& routes() const { return *routes_; }
   const Services& services() const { return services_; }
 
  private:
@@ -87,25 +99,30 @@ class ControlPlane {
   std::unique_ptr<serving::fleet::Fleet> fleet_;
   std::unique_ptr<HttpMetrics> http_metrics_;  // outlives server_ (its observer)
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<auth::IdentityStore> identity_;
+  std::unique_ptr<ApiRoutes> routes_;
   Services services_;
 };
 
 // Route groups, each registered on `server` with handlers using `services`.
-void RegisterModelRoutes(http::Server& server, const Services& services);
-void RegisterArtifactRoutes(http::Server& server, const Services& services, int64_t max_upload);
-void RegisterEventRoutes(http::Server& server, const Services& services);
-void RegisterJobRoutes(http::Server& server, const Services& services);
-void RegisterTuningRoutes(http::Server& server, const Services& services);
-void RegisterTransformRoutes(http::Server& server, const Services& services);
-void RegisterDeploymentRoutes(http::Server& server, const Services& services);
+void RegisterModelRoutes(ApiRoutes& routes, const Services& services);
+void RegisterArtifactRoutes(ApiRoutes& routes, const Services& services, int64_t max_upload);
+void RegisterEventRoutes(ApiRoutes& routes, const Services& services);
+void RegisterJobRoutes(ApiRoutes& routes, const Services& services);
+void RegisterTuningRoutes(ApiRoutes& routes, const Services& services);
+void RegisterTransformRoutes(ApiRoutes& routes, const Services& services);
+void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services);
 // Replica metrics of a deployment, once or streamed (deployment_metrics_api.cc).
-void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& services);
+void RegisterDeploymentMetricsRoutes(ApiRoutes& routes, const Services& services);
 // The web console at /ui/ (ui_api.cc).
-void RegisterUiRoutes(http::Server& server);
-void RegisterNotebookRoutes(http::Server& server, const Services& services);
+void RegisterUiRoutes(ApiRoutes& routes);
+void RegisterNotebookRoutes(ApiRoutes& routes, const Services& services);
 // GET /api/v1/status (status_api.cc).
-void RegisterStatusRoutes(http::Server& server, const Services& services);
+void RegisterStatusRoutes(ApiRoutes& routes, const Services& services);
 // GET /metrics (Prometheus text; outside /api/v1, where scrapers look).
-void RegisterMetricsRoutes(http::Server& server, const Services& services);
+void RegisterMetricsRoutes(ApiRoutes& routes, const Services& services);
+// /api/v1/auth (whoami, tokens), /api/v1/principals, /api/v1/teams and
+// /api/v1/audit (auth_api.cc).
+void RegisterAuthRoutes(ApiRoutes& routes, const Services& services);
 
 }  // namespace tandem::api

@@ -12,6 +12,7 @@
 #include "api/testing/running_control_plane.h"
 #include "common/testing/run_tool.h"
 #include "common/testing/test_server.h"
+#include "common/uri.h"
 #include "common/version.h"
 
 namespace tandem::api {
@@ -28,7 +29,7 @@ class ControlPlaneTest : public testing::RunningControlPlaneTest {
     req.url = base_ + path;
     req.body = body;
     if (!body.empty()) req.headers["Content-Type"] = "application/json";
-    auto res = client_.Do(req);
+    auto res = client_.Do(Authorized(req));
     EXPECT_TRUE(res.ok()) << res.status();
     if (!res.ok()) return {0, nullptr};
     Json j = Json::parse(res->body, nullptr, false);
@@ -65,7 +66,9 @@ TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
   ASSERT_EQ(c6, 200) << by_number;
   EXPECT_EQ(by_number["version"], "2");
 
-  auto [c7, events] = Call("GET", "/api/v1/events?after=0&limit=100");
+  // The registry's events (each write is also audited: source tandem.audit).
+  auto [c7, events] = Call("GET", "/api/v1/events?after=0&limit=100&pattern=" +
+                                      PercentEncode(R"({"source":["tandem.registry"]})", "-._~"));
   ASSERT_EQ(c7, 200);
   std::vector<std::string> types;
   for (const auto& e : events["events"]) types.push_back(e["detail-type"]);

@@ -7,7 +7,9 @@
 #include <memory>
 #include <thread>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/replica_metrics.h"
 #include "api/rest.h"
 #include "common/http_client.h"
@@ -56,10 +58,11 @@ Status NoFleet() { return UnavailableError("the serving fleet is not running"); 
 
 }  // namespace
 
-void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& s) {
+void RegisterDeploymentMetricsRoutes(ApiRoutes& routes, const Services& s) {
   serving::fleet::Fleet* fleet = s.fleet;
   Clock* clock = s.clock;
-  server.Route("GET", "/api/v1/deployments/{name}/metrics",
+  routes.Route("GET", "/api/v1/deployments/{name}/metrics",
+               Access::Team(Role::kViewer, DeploymentOwner(s)),
                JsonHandler([fleet, clock](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  http::Client client;
@@ -68,8 +71,9 @@ void RegisterDeploymentMetricsRoutes(http::Server& server, const Services& s) {
 
   // NDJSON: one scrape now, then one every ?interval_ms= (250..60000,
   // default 1000) until the client goes away or the deployment is deleted.
-  server.Route(
+  routes.Route(
       "GET", "/api/v1/deployments/{name}/metrics/stream",
+      Access::Team(Role::kViewer, DeploymentOwner(s)),
       [fleet, clock](http::Request& req, http::Response& res) {
         if (fleet == nullptr) return WriteError(res, NoFleet());
         auto interval = QueryInt(req, "interval_ms", 1000);

@@ -1,6 +1,8 @@
 // /api/v1/deployments: serving deployments on the local fleet (apply, list,
 // get, scale, delete).
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "glue/registry/model_registry.h"
 #include "serving/fleet/fleet.h"
@@ -14,7 +16,8 @@ Status NoFleet() { return UnavailableError("the serving fleet is not running"); 
 // forever: refuse it (NotFound -> 404 naming it). Only a definite answer
 // refuses; a registry that cannot answer now does not block the apply (the
 // replicas follow the target and report why they are not ready).
-Status CheckModelsExist(registry::ModelRegistry* registry, const serving::fleet::DeploymentSpec& spec) {
+Status CheckModelsExist(registry::ModelRegistry* registry,
+                        const serving::fleet::DeploymentSpec& spec) {
   if (registry == nullptr) return OkStatus();
   std::vector<std::pair<std::string, std::string>> refs = {{"model", spec.model}};
   if (spec.traffic.shadow) refs.push_back({"shadow.model", spec.traffic.shadow->model});
@@ -31,11 +34,12 @@ Status CheckModelsExist(registry::ModelRegistry* registry, const serving::fleet:
 
 }  // namespace
 
-void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
+void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
   serving::fleet::Fleet* fleet = services.fleet;
   registry::ModelRegistry* registry = services.registry;
   // Apply: create (201) or update (200).
-  server.Route("POST", "/api/v1/deployments",
+  routes.Route("POST", "/api/v1/deployments",
+               Access::Team(Role::kMember, DeploymentSpecOwner(services)),
                [fleet, registry](http::Request& req, http::Response& res) {
                  if (fleet == nullptr) return WriteError(res, NoFleet());
                  auto body = JsonBody(req);
@@ -50,19 +54,22 @@ void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
                  if (!st.ok()) return WriteError(res, st.status());
                  WriteJson(res, st->ToJson(), *created ? 201 : 200);
                });
-  server.Route("GET", "/api/v1/deployments", JsonHandler([fleet](http::Request&) -> StatusOr<Json> {
+  routes.Route("GET", "/api/v1/deployments", Access::Authenticated(),
+               JsonHandler([fleet](http::Request&) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  Json items = Json::array();
                  for (const auto& d : fleet->List()) items.push_back(d.ToJson());
                  return Json{{"deployments", items}};
                }));
-  server.Route("GET", "/api/v1/deployments/{name}",
+  routes.Route("GET", "/api/v1/deployments/{name}",
+               Access::Team(Role::kViewer, DeploymentOwner(services)),
                JsonHandler([fleet](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  ASSIGN_OR_RETURN(auto st, fleet->Get(req.path_params["name"]));
                  return st.ToJson();
                }));
-  server.Route("POST", "/api/v1/deployments/{name}/scale",
+  routes.Route("POST", "/api/v1/deployments/{name}/scale",
+               Access::Team(Role::kMember, DeploymentOwner(services)),
                JsonHandler([fleet](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  ASSIGN_OR_RETURN(Json body, JsonBody(req));
@@ -75,12 +82,14 @@ void RegisterDeploymentRoutes(http::Server& server, const Services& services) {
                  ASSIGN_OR_RETURN(auto st, fleet->Get(name));
                  return st.ToJson();
                }));
-  server.Route("GET", "/api/v1/deployments/{name}/traffic",
+  routes.Route("GET", "/api/v1/deployments/{name}/traffic",
+               Access::Team(Role::kViewer, DeploymentOwner(services)),
                JsonHandler([fleet](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  return fleet->Traffic(req.path_params["name"]);
                }));
-  server.Route("DELETE", "/api/v1/deployments/{name}",
+  routes.Route("DELETE", "/api/v1/deployments/{name}",
+               Access::Team(Role::kMember, DeploymentOwner(services)),
                JsonHandler([fleet](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
                  std::string name = req.path_params["name"];

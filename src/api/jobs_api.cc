@@ -4,8 +4,10 @@
 #include <memory>
 #include <thread>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
 #include "api/job_list.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 
@@ -79,10 +81,10 @@ http::BodyStream StoredLog(std::unique_ptr<store::BlobReader> reader, int64_t of
 
 }  // namespace
 
-void RegisterJobRoutes(http::Server& server, const Services& s) {
+void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
   JobService* jobs = s.jobs;
 
-  server.Route("POST", "/api/v1/jobs",
+  routes.Route("POST", "/api/v1/jobs", Access::Team(Role::kMember, JobSpecOwner(s)),
                JsonHandler(
                    [jobs](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
@@ -93,26 +95,27 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
                    },
                    201));
 
-  server.Route("GET", "/api/v1/jobs", JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+  routes.Route("GET", "/api/v1/jobs", Access::Authenticated(),
+               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
                  return JobPageJson(result, "jobs",
                                     [](const compute::jobs::JobRecord& j) { return j.ToJson(); });
                }));
 
-  server.Route("GET", "/api/v1/jobs/{id}",
+  routes.Route("GET", "/api/v1/jobs/{id}", Access::Team(Role::kViewer, JobOwner(s)),
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Get(req.path_params["id"]));
                  return job.ToJson();
                }));
 
-  server.Route("POST", "/api/v1/jobs/{id}/stop",
+  routes.Route("POST", "/api/v1/jobs/{id}/stop", Access::Team(Role::kMember, JobOwner(s)),
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Stop(req.path_params["id"]));
                  return job.ToJson();
                }));
 
-  server.Route("GET", "/api/v1/jobs/{id}/metrics",
+  routes.Route("GET", "/api/v1/jobs/{id}/metrics", Access::Team(Role::kViewer, JobOwner(s)),
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  std::string id = req.path_params["id"];
                  ASSIGN_OR_RETURN(auto series, jobs->Metrics(id));
@@ -123,7 +126,7 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
   // response streams as the log grows and ends when the job has ended.
   // Headers: x-tandem-next-offset, x-tandem-finished (non-follow only).
   store::ObjectStore* store = s.store;
-  server.Route("GET", "/api/v1/jobs/{id}/logs",
+  routes.Route("GET", "/api/v1/jobs/{id}/logs", Access::Team(Role::kViewer, JobOwner(s)),
                [jobs, store](http::Request& req, http::Response& res) {
                  std::string id = req.path_params["id"];
                  auto offset = QueryInt(req, "offset", 0);
@@ -155,7 +158,7 @@ void RegisterJobRoutes(http::Server& server, const Services& s) {
                  res.stream = FollowLog(jobs, id, *offset);
                });
 
-  server.Route("GET", "/api/v1/metering/teams",
+  routes.Route("GET", "/api/v1/metering/teams", Access::Authenticated(),
                JsonHandler([jobs](http::Request&) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(auto spend, jobs->SpendByTeam());
                  Json teams = Json::array();

@@ -3,8 +3,10 @@
 // service (GROUP BY in the stores), never from paging through lists here.
 #include <map>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
 #include "api/http_metrics.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "common/prometheus.h"
 #include "compute/jobs/service.h"
@@ -122,13 +124,14 @@ StatusOr<std::string> Render(const Services& s) {
 
 }  // namespace
 
-void RegisterMetricsRoutes(http::Server& server, const Services& services) {
-  server.Route("GET", "/metrics", [services](http::Request&, http::Response& res) {
-    auto text = Render(services);
-    if (!text.ok()) return WriteError(res, text.status());
-    res.Text(200, std::move(*text));
-    res.headers["content-type"] = std::string(prometheus::kContentType);
-  });
+void RegisterMetricsRoutes(ApiRoutes& routes, const Services& services) {
+  routes.Route("GET", "/metrics", Access::Public(),
+               [services](http::Request&, http::Response& res) {
+                 auto text = Render(services);
+                 if (!text.ok()) return WriteError(res, text.status());
+                 res.Text(200, std::move(*text));
+                 res.headers["content-type"] = std::string(prometheus::kContentType);
+               });
 }
 
 }  // namespace tandem::api

@@ -1,7 +1,9 @@
 // /api/v1/models: registered models, versions, aliases and tags.
 #include <charconv>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/rest.h"
 
 namespace tandem::api {
@@ -33,15 +35,6 @@ StatusOr<std::map<std::string, std::string>> StringMap(const Json& body, const c
   return out;
 }
 
-Status CheckFields(const Json& body, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : body.items()) {
-    bool ok = false;
-    for (auto a : allowed) ok = ok || k == a;
-    if (!ok) return InvalidArgumentError("unknown field '" + k + "'");
-  }
-  return OkStatus();
-}
-
 template <typename T>
 Json PageJson(const registry::Page<T>& page, const char* key) {
   Json items = Json::array();
@@ -53,9 +46,9 @@ Json PageJson(const registry::Page<T>& page, const char* key) {
 
 StatusOr<registry::CreateVersionRequest> ParseCreateVersion(const std::string& name,
                                                             const Json& body) {
-  RETURN_IF_ERROR(CheckFields(body, {"source", "status", "status_message", "lineage", "signature",
-                                     "description", "tags", "run_id", "creator", "owner_team",
-                                     "create_model_if_missing"}));
+  RETURN_IF_ERROR(CheckFields(
+      body, {"source", "status", "status_message", "lineage", "signature", "description", "tags",
+             "run_id", "creator", "owner_team", "create_model_if_missing"}));
   registry::CreateVersionRequest req;
   req.name = name;
   ASSIGN_OR_RETURN(req.source, GetString(body, "source"));
@@ -85,49 +78,54 @@ StatusOr<registry::CreateVersionRequest> ParseCreateVersion(const std::string& n
   return req;
 }
 
-
 }  // namespace
 
-void RegisterModelRoutes(http::Server& server, const Services& s) {
+void RegisterModelRoutes(ApiRoutes& routes, const Services& s) {
   ModelRegistry* reg = s.registry;
 
-  server.Route("GET", "/api/v1/models", JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-    ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
-    registry::ModelSearch search;
-    search.name_prefix = req.Query("prefix");
-    search.name_contains = req.Query("q");
-    search.owner_team = req.Query("team");
-    std::string tag = req.Query("tag");
-    if (!tag.empty()) {
-      size_t eq = tag.find('=');
-      if (eq == std::string::npos) return InvalidArgumentError("tag filter must be KEY=VALUE");
-      search.tags[tag.substr(0, eq)] = tag.substr(eq + 1);
-    }
-    search.max_results = page.max_results;
-    search.page_token = page.page_token;
-    ASSIGN_OR_RETURN(auto result, reg->SearchModels(search));
-    return PageJson(result, "models");
-  }));
+  routes.Route("GET", "/api/v1/models", Access::Authenticated(),
+               JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+                 registry::ModelSearch search;
+                 search.name_prefix = req.Query("prefix");
+                 search.name_contains = req.Query("q");
+                 search.owner_team = req.Query("team");
+                 std::string tag = req.Query("tag");
+                 if (!tag.empty()) {
+                   size_t eq = tag.find('=');
+                   if (eq == std::string::npos)
+                     return InvalidArgumentError("tag filter must be KEY=VALUE");
+                   search.tags[tag.substr(0, eq)] = tag.substr(eq + 1);
+                 }
+                 search.max_results = page.max_results;
+                 search.page_token = page.page_token;
+                 ASSIGN_OR_RETURN(auto result, reg->SearchModels(search));
+                 return PageJson(result, "models");
+               }));
 
-  server.Route("POST", "/api/v1/models", JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-    ASSIGN_OR_RETURN(Json body, JsonBody(req));
-    RETURN_IF_ERROR(CheckFields(body, {"name", "description", "owner_team", "tags"}));
-    registry::CreateModelRequest create;
-    ASSIGN_OR_RETURN(create.name, GetString(body, "name"));
-    ASSIGN_OR_RETURN(create.description, GetStringOr(body, "description", ""));
-    ASSIGN_OR_RETURN(create.owner_team, GetStringOr(body, "owner_team", ""));
-    ASSIGN_OR_RETURN(create.tags, StringMap(body, "tags"));
-    ASSIGN_OR_RETURN(auto model, reg->CreateModel(create));
-    return model.ToJson();
-  }, 201));
+  routes.Route(
+      "POST", "/api/v1/models", Access::Team(Role::kMember, ModelOwner(s, true)),
+      JsonHandler(
+          [reg](http::Request& req) -> StatusOr<Json> {
+            ASSIGN_OR_RETURN(Json body, JsonBody(req));
+            RETURN_IF_ERROR(CheckFields(body, {"name", "description", "owner_team", "tags"}));
+            registry::CreateModelRequest create;
+            ASSIGN_OR_RETURN(create.name, GetString(body, "name"));
+            ASSIGN_OR_RETURN(create.description, GetStringOr(body, "description", ""));
+            ASSIGN_OR_RETURN(create.owner_team, GetStringOr(body, "owner_team", ""));
+            ASSIGN_OR_RETURN(create.tags, StringMap(body, "tags"));
+            ASSIGN_OR_RETURN(auto model, reg->CreateModel(create));
+            return model.ToJson();
+          },
+          201));
 
-  server.Route("GET", "/api/v1/models/{name}",
+  routes.Route("GET", "/api/v1/models/{name}", Access::Authenticated(),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(auto model, reg->GetModel(req.path_params["name"]));
                  return model.ToJson();
                }));
 
-  server.Route("PATCH", "/api/v1/models/{name}",
+  routes.Route("PATCH", "/api/v1/models/{name}", Access::Team(Role::kMember, ModelOwner(s, true)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(Json body, JsonBody(req));
                  RETURN_IF_ERROR(CheckFields(body, {"description", "owner_team"}));
@@ -142,13 +140,13 @@ void RegisterModelRoutes(http::Server& server, const Services& s) {
                  return model.ToJson();
                }));
 
-  server.Route("DELETE", "/api/v1/models/{name}",
+  routes.Route("DELETE", "/api/v1/models/{name}", Access::Team(Role::kOwner, ModelOwner(s, false)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  RETURN_IF_ERROR(reg->DeleteModel(req.path_params["name"]));
                  return Json{{"deleted", req.path_params["name"]}};
                }));
 
-  server.Route("GET", "/api/v1/models/{name}/versions",
+  routes.Route("GET", "/api/v1/models/{name}/versions", Access::Authenticated(),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
                  registry::VersionSearch search;
@@ -157,26 +155,31 @@ void RegisterModelRoutes(http::Server& server, const Services& s) {
                  if (std::string st = req.Query("status"); !st.empty()) {
                    ASSIGN_OR_RETURN(search.status, registry::ParseVersionStatus(st));
                  }
-                 ASSIGN_OR_RETURN(auto result, reg->SearchVersions(req.path_params["name"], search));
+                 ASSIGN_OR_RETURN(auto result,
+                                  reg->SearchVersions(req.path_params["name"], search));
                  return PageJson(result, "versions");
                }));
 
-  server.Route("POST", "/api/v1/models/{name}/versions",
-               JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(Json body, JsonBody(req));
-                 ASSIGN_OR_RETURN(auto create, ParseCreateVersion(req.path_params["name"], body));
-                 ASSIGN_OR_RETURN(auto version, reg->CreateVersion(create));
-                 return version.ToJson();
-               }, 201));
+  routes.Route(
+      "POST", "/api/v1/models/{name}/versions", Access::Team(Role::kMember, ModelOwner(s, true)),
+      JsonHandler(
+          [reg](http::Request& req) -> StatusOr<Json> {
+            ASSIGN_OR_RETURN(Json body, JsonBody(req));
+            ASSIGN_OR_RETURN(auto create, ParseCreateVersion(req.path_params["name"], body));
+            ASSIGN_OR_RETURN(auto version, reg->CreateVersion(create));
+            return version.ToJson();
+          },
+          201));
 
-  server.Route("GET", "/api/v1/models/{name}/versions/{version}",
+  routes.Route("GET", "/api/v1/models/{name}/versions/{version}", Access::Authenticated(),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(int64_t v, ParseVersion(req.path_params["version"]));
                  ASSIGN_OR_RETURN(auto version, reg->GetVersion(req.path_params["name"], v));
                  return version.ToJson();
                }));
 
-  server.Route("PATCH", "/api/v1/models/{name}/versions/{version}",
+  routes.Route("PATCH", "/api/v1/models/{name}/versions/{version}",
+               Access::Team(Role::kMember, ModelOwner(s, false)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(Json body, JsonBody(req));
                  RETURN_IF_ERROR(CheckFields(body, {"status", "status_message", "description"}));
@@ -196,14 +199,16 @@ void RegisterModelRoutes(http::Server& server, const Services& s) {
                  return version.ToJson();
                }));
 
-  server.Route("DELETE", "/api/v1/models/{name}/versions/{version}",
+  routes.Route("DELETE", "/api/v1/models/{name}/versions/{version}",
+               Access::Team(Role::kMember, ModelOwner(s, false)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(int64_t v, ParseVersion(req.path_params["version"]));
                  RETURN_IF_ERROR(reg->DeleteVersion(req.path_params["name"], v));
                  return Json{{"deleted", req.path_params["name"] + "/" + std::to_string(v)}};
                }));
 
-  server.Route("PUT", "/api/v1/models/{name}/aliases/{alias}",
+  routes.Route("PUT", "/api/v1/models/{name}/aliases/{alias}",
+               Access::Team(Role::kMember, ModelOwner(s, false)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(Json body, JsonBody(req));
                  RETURN_IF_ERROR(CheckFields(body, {"version"}));
@@ -212,43 +217,50 @@ void RegisterModelRoutes(http::Server& server, const Services& s) {
                    ASSIGN_OR_RETURN(v, ParseVersion(body["version"].get<std::string>()));
                  } else {
                    ASSIGN_OR_RETURN(v, GetIntOr(body, "version", 0));
-                   if (v < 1) return InvalidArgumentError("field 'version' must be a positive integer");
+                   if (v < 1)
+                     return InvalidArgumentError("field 'version' must be a positive integer");
                  }
-                 ASSIGN_OR_RETURN(auto version,
-                                  reg->SetAlias(req.path_params["name"], req.path_params["alias"], v));
+                 ASSIGN_OR_RETURN(auto version, reg->SetAlias(req.path_params["name"],
+                                                              req.path_params["alias"], v));
                  return version.ToJson();
                }));
 
-  server.Route("GET", "/api/v1/models/{name}/aliases/{alias}",
+  routes.Route("GET", "/api/v1/models/{name}/aliases/{alias}", Access::Authenticated(),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(auto version, reg->GetVersionByAlias(req.path_params["name"],
                                                                        req.path_params["alias"]));
                  return version.ToJson();
                }));
 
-  server.Route("DELETE", "/api/v1/models/{name}/aliases/{alias}",
-               JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-                 RETURN_IF_ERROR(reg->DeleteAlias(req.path_params["name"], req.path_params["alias"]));
-                 return Json{{"deleted", req.path_params["name"] + "@" + req.path_params["alias"]}};
-               }));
+  routes.Route(
+      "DELETE", "/api/v1/models/{name}/aliases/{alias}",
+      Access::Team(Role::kMember, ModelOwner(s, false)),
+      JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
+        RETURN_IF_ERROR(reg->DeleteAlias(req.path_params["name"], req.path_params["alias"]));
+        return Json{{"deleted", req.path_params["name"] + "@" + req.path_params["alias"]}};
+      }));
 
-  server.Route("PUT", "/api/v1/models/{name}/tags/{key}",
-               JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(Json body, JsonBody(req));
-                 ASSIGN_OR_RETURN(std::string value, GetString(body, "value"));
-                 RETURN_IF_ERROR(reg->SetModelTag(req.path_params["name"], req.path_params["key"], value));
-                 ASSIGN_OR_RETURN(auto model, reg->GetModel(req.path_params["name"]));
-                 return model.ToJson();
-               }));
+  routes.Route(
+      "PUT", "/api/v1/models/{name}/tags/{key}", Access::Team(Role::kMember, ModelOwner(s, false)),
+      JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
+        ASSIGN_OR_RETURN(Json body, JsonBody(req));
+        ASSIGN_OR_RETURN(std::string value, GetString(body, "value"));
+        RETURN_IF_ERROR(reg->SetModelTag(req.path_params["name"], req.path_params["key"], value));
+        ASSIGN_OR_RETURN(auto model, reg->GetModel(req.path_params["name"]));
+        return model.ToJson();
+      }));
 
-  server.Route("DELETE", "/api/v1/models/{name}/tags/{key}",
-               JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-                 RETURN_IF_ERROR(reg->DeleteModelTag(req.path_params["name"], req.path_params["key"]));
-                 ASSIGN_OR_RETURN(auto model, reg->GetModel(req.path_params["name"]));
-                 return model.ToJson();
-               }));
+  routes.Route(
+      "DELETE", "/api/v1/models/{name}/tags/{key}",
+      Access::Team(Role::kMember, ModelOwner(s, false)),
+      JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
+        RETURN_IF_ERROR(reg->DeleteModelTag(req.path_params["name"], req.path_params["key"]));
+        ASSIGN_OR_RETURN(auto model, reg->GetModel(req.path_params["name"]));
+        return model.ToJson();
+      }));
 
-  server.Route("PUT", "/api/v1/models/{name}/versions/{version}/tags/{key}",
+  routes.Route("PUT", "/api/v1/models/{name}/versions/{version}/tags/{key}",
+               Access::Team(Role::kMember, ModelOwner(s, false)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(Json body, JsonBody(req));
                  ASSIGN_OR_RETURN(std::string value, GetString(body, "value"));
@@ -259,7 +271,8 @@ void RegisterModelRoutes(http::Server& server, const Services& s) {
                  return version.ToJson();
                }));
 
-  server.Route("DELETE", "/api/v1/models/{name}/versions/{version}/tags/{key}",
+  routes.Route("DELETE", "/api/v1/models/{name}/versions/{version}/tags/{key}",
+               Access::Team(Role::kMember, ModelOwner(s, false)),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(int64_t v, ParseVersion(req.path_params["version"]));
                  const std::string& name = req.path_params["name"];
@@ -269,9 +282,10 @@ void RegisterModelRoutes(http::Server& server, const Services& s) {
                }));
 
   // Resolves "name@alias", "name/3" or "name" to a version.
-  server.Route("GET", "/api/v1/resolve/{ref...}",
+  routes.Route("GET", "/api/v1/resolve/{ref...}", Access::Authenticated(),
                JsonHandler([reg](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(auto version, reg->Resolve(std::string_view(req.path_params["ref"])));
+                 ASSIGN_OR_RETURN(auto version,
+                                  reg->Resolve(std::string_view(req.path_params["ref"])));
                  return version.ToJson();
                }));
 }

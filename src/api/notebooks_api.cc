@@ -1,7 +1,9 @@
 // /api/v1/notebooks: managed Jupyter notebooks (start, list, get, url, stop).
 #include <algorithm>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "compute/notebooks/service.h"
 
@@ -33,10 +35,10 @@ StatusOr<compute::notebooks::NotebookStartOptions> StartOptions(const Json& body
 
 }  // namespace
 
-void RegisterNotebookRoutes(http::Server& server, const Services& s) {
+void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
   NotebookService* notebooks = s.notebooks;
 
-  server.Route("POST", "/api/v1/notebooks",
+  routes.Route("POST", "/api/v1/notebooks", Access::Team(Role::kMember, NotebookStartOwner(s)),
                JsonHandler(
                    [notebooks](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
@@ -51,8 +53,9 @@ void RegisterNotebookRoutes(http::Server& server, const Services& s) {
                    },
                    201));
 
-  server.Route(
-      "GET", "/api/v1/notebooks", JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+  routes.Route(
+      "GET", "/api/v1/notebooks", Access::Authenticated(),
+      JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
         ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
         ASSIGN_OR_RETURN(std::vector<NotebookRecord> all, notebooks->List(req.Query("team")));
         const std::string state = req.Query("state");
@@ -70,14 +73,14 @@ void RegisterNotebookRoutes(http::Server& server, const Services& s) {
         return Json{{"notebooks", items}};
       }));
 
-  server.Route("GET", "/api/v1/notebooks/{name}",
+  routes.Route("GET", "/api/v1/notebooks/{name}", Access::Team(Role::kViewer, NotebookOwner(s)),
                JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(NotebookRecord r, notebooks->Get(req.path_params["name"]));
                  return r.ToJson(/*with_secret=*/false);
                }));
 
-  server.Route(
-      "GET", "/api/v1/notebooks/{name}/url",
+  routes.Route(
+      "GET", "/api/v1/notebooks/{name}/url", Access::Team(Role::kMember, NotebookOwner(s)),
       JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
         ASSIGN_OR_RETURN(NotebookRecord r, notebooks->Get(req.path_params["name"]));
         if (r.state != compute::notebooks::NotebookState::kInService) {
@@ -89,12 +92,12 @@ void RegisterNotebookRoutes(http::Server& server, const Services& s) {
         return Json{{"name", r.name}, {"url", r.Url()}, {"token", r.token}, {"port", r.port}};
       }));
 
-  server.Route("POST", "/api/v1/notebooks/{name}/stop",
-               JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(NotebookRecord r,
-                                  notebooks->StopNotebook(req.path_params["name"]));
-                 return r.ToJson(/*with_secret=*/false);
-               }));
+  routes.Route(
+      "POST", "/api/v1/notebooks/{name}/stop", Access::Team(Role::kMember, NotebookOwner(s)),
+      JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+        ASSIGN_OR_RETURN(NotebookRecord r, notebooks->StopNotebook(req.path_params["name"]));
+        return r.ToJson(/*with_secret=*/false);
+      }));
 }
 
 }  // namespace tandem::api

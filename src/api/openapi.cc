@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "api/api_routes.h"
 #include "api/rest.h"
 #include "common/yaml.h"
 
@@ -134,16 +135,18 @@ std::string RouteMismatch::Explain() const {
   return out;
 }
 
-void RegisterOpenApiRoutes(http::Server& server) {
-  server.Route("GET", "/api/v1/openapi.yaml", [](http::Request&, http::Response& res) {
-    res.Text(200, std::string(OpenApiYaml()));
-    res.headers["content-type"] = "application/yaml; charset=utf-8";
-  });
-  server.Route("GET", "/api/v1/openapi.json", [](http::Request&, http::Response& res) {
-    auto doc = OpenApiDocument();
-    if (!doc.ok()) return WriteError(res, doc.status());
-    WriteJson(res, *doc);
-  });
+void RegisterOpenApiRoutes(ApiRoutes& routes) {
+  routes.Route("GET", "/api/v1/openapi.yaml", Access::Public(),
+               [](http::Request&, http::Response& res) {
+                 res.Text(200, std::string(OpenApiYaml()));
+                 res.headers["content-type"] = "application/yaml; charset=utf-8";
+               });
+  routes.Route("GET", "/api/v1/openapi.json", Access::Public(),
+               [](http::Request&, http::Response& res) {
+                 auto doc = OpenApiDocument();
+                 if (!doc.ok()) return WriteError(res, doc.status());
+                 WriteJson(res, *doc);
+               });
 }
 
 }  // namespace tandem::api

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/api_routes.h"
 #include "common/http_server.h"
 #include "common/json.h"
 #include "common/status.h"
@@ -42,6 +43,6 @@ RouteMismatch CompareRoutes(const std::vector<std::string>& registered,
                             const std::vector<std::string>& documented);
 
 // GET /api/v1/openapi.yaml (the source) and GET /api/v1/openapi.json.
-void RegisterOpenApiRoutes(http::Server& server);
+void RegisterOpenApiRoutes(ApiRoutes& routes);
 
 }  // namespace tandem::api

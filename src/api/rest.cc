@@ -24,6 +24,15 @@ StatusOr<Json> JsonBody(const http::Request& req) {
   return j;
 }
 
+Status CheckFields(const Json& body, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [k, v] : body.items()) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || k == a;
+    if (!ok) return InvalidArgumentError("unknown field '" + k + "'");
+  }
+  return OkStatus();
+}
+
 StatusOr<int64_t> QueryInt(const http::Request& req, const std::string& name, int64_t fallback) {
   auto it = req.query.find(name);
   if (it == req.query.end() || it->second.empty()) return fallback;

@@ -3,7 +3,9 @@
 // are parsed, and pagination parameters are read the same way on every route.
 #pragma once
 
+#include <initializer_list>
 #include <string>
+#include <string_view>
 
 #include "common/http_server.h"
 #include "common/json.h"
@@ -35,6 +37,9 @@ http::Handler JsonHandler(F fn, int ok_code = 200) {
 
 // Parses the request body as a JSON object; an empty body is `{}`.
 StatusOr<Json> JsonBody(const http::Request& req);
+
+// InvalidArgument naming the first field of `body` not in `allowed`.
+Status CheckFields(const Json& body, std::initializer_list<std::string_view> allowed);
 
 // Pagination shared by every list route: `?max_results=N&page_token=T`.
 struct PageParams {

@@ -3,7 +3,9 @@
 // versions they serve, queue depths, spend per team, models count).
 #include <set>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 #include "serving/fleet/fleet.h"
@@ -74,8 +76,9 @@ StatusOr<Json> Spend(compute::jobs::JobService& jobs) {
 
 }  // namespace
 
-void RegisterStatusRoutes(http::Server& server, const Services& s) {
-  server.Route("GET", "/api/v1/status", JsonHandler([s](http::Request&) -> StatusOr<Json> {
+void RegisterStatusRoutes(ApiRoutes& routes, const Services& s) {
+  routes.Route("GET", "/api/v1/status", Access::Authenticated(),
+               JsonHandler([s](http::Request&) -> StatusOr<Json> {
                  Json out = {{"time", FormatRfc3339Millis(s.clock->NowMicros())}};
                  if (s.jobs != nullptr) {
                    ASSIGN_OR_RETURN(out["jobs"], JobsByState(*s.jobs));

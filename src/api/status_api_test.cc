@@ -9,7 +9,7 @@ class StatusApiTest : public testing::RunningControlPlaneTest {
   Json Status() {
     http::ClientRequest req;
     req.url = base_ + "/api/v1/status";
-    auto res = client_.Do(req);
+    auto res = client_.Do(Authorized(req));
     EXPECT_TRUE(res.ok()) << res.status();
     if (!res.ok()) return nullptr;
     EXPECT_EQ(res->status, 200) << res->body;

@@ -2,19 +2,21 @@
 // transform is an ordinary compute job (its logs and metering are under
 // /api/v1/jobs/{id}); these routes speak transform specs and list only
 // transform jobs.
+#include "api/api_routes.h"
 #include "api/control_plane.h"
 #include "api/job_list.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 #include "compute/transform/service.h"
 
 namespace tandem::api {
 
-void RegisterTransformRoutes(http::Server& server, const Services& s) {
+void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
   compute::jobs::JobService* jobs = s.jobs;
   registry::ModelRegistry* registry = s.registry;
 
-  server.Route("POST", "/api/v1/transform-jobs",
+  routes.Route("POST", "/api/v1/transform-jobs", Access::Team(Role::kMember, TransformSpecOwner(s)),
                JsonHandler(
                    [jobs, registry](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
@@ -27,7 +29,7 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
                    201));
 
   // Transform jobs only, filtered by the job store (indexed kind column).
-  server.Route("GET", "/api/v1/transform-jobs",
+  routes.Route("GET", "/api/v1/transform-jobs", Access::Authenticated(),
                JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  filter.kind = compute::transform::kTransformKind;
@@ -43,14 +45,14 @@ void RegisterTransformRoutes(http::Server& server, const Services& s) {
     return job;
   };
 
-  server.Route("GET", "/api/v1/transform-jobs/{id}",
+  routes.Route("GET", "/api/v1/transform-jobs/{id}", Access::Team(Role::kViewer, JobOwner(s)),
                JsonHandler([get_transform](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
                                   get_transform(req.path_params["id"]));
                  return compute::transform::TransformJobJson(job);
                }));
 
-  server.Route("POST", "/api/v1/transform-jobs/{id}/stop",
+  routes.Route("POST", "/api/v1/transform-jobs/{id}/stop", Access::Team(Role::kMember, JobOwner(s)),
                JsonHandler([jobs, get_transform](http::Request& req) -> StatusOr<Json> {
                  RETURN_IF_ERROR(get_transform(req.path_params["id"]).status());
                  ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Stop(req.path_params["id"]));

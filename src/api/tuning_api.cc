@@ -1,16 +1,18 @@
 // /api/v1/tuning-jobs: hyperparameter tuning jobs (create, list, get, stop,
 // trials).
+#include "api/api_routes.h"
 #include "api/control_plane.h"
+#include "api/owners.h"
 #include "api/rest.h"
 #include "compute/tuning/service.h"
 
 namespace tandem::api {
 
-void RegisterTuningRoutes(http::Server& server, const Services& s) {
+void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
   compute::tuning::TuningService* tuning = s.tuning;
   if (tuning == nullptr) return;
 
-  server.Route("POST", "/api/v1/tuning-jobs",
+  routes.Route("POST", "/api/v1/tuning-jobs", Access::Team(Role::kMember, TuningSpecOwner(s)),
                JsonHandler(
                    [tuning](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
@@ -22,7 +24,7 @@ void RegisterTuningRoutes(http::Server& server, const Services& s) {
                    },
                    201));
 
-  server.Route("GET", "/api/v1/tuning-jobs",
+  routes.Route("GET", "/api/v1/tuning-jobs", Access::Authenticated(),
                JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
                  std::optional<compute::tuning::TuningState> state;
@@ -35,21 +37,22 @@ void RegisterTuningRoutes(http::Server& server, const Services& s) {
                  return Json{{"tuning_jobs", items}};
                }));
 
-  server.Route("GET", "/api/v1/tuning-jobs/{name}",
+  routes.Route("GET", "/api/v1/tuning-jobs/{name}", Access::Team(Role::kViewer, TuningOwner(s)),
                JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
                                   tuning->Get(req.path_params["name"]));
                  return r.ToJson();
                }));
 
-  server.Route("POST", "/api/v1/tuning-jobs/{name}/stop",
-               JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
-                                  tuning->Stop(req.path_params["name"]));
-                 return r.ToJson();
-               }));
+  routes.Route(
+      "POST", "/api/v1/tuning-jobs/{name}/stop", Access::Team(Role::kMember, TuningOwner(s)),
+      JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
+        ASSIGN_OR_RETURN(compute::tuning::TuningRecord r, tuning->Stop(req.path_params["name"]));
+        return r.ToJson();
+      }));
 
-  server.Route("GET", "/api/v1/tuning-jobs/{name}/trials",
+  routes.Route("GET", "/api/v1/tuning-jobs/{name}/trials",
+               Access::Team(Role::kViewer, TuningOwner(s)),
                JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
                  std::string name = req.path_params["name"];
                  ASSIGN_OR_RETURN(auto trials, tuning->Trials(name));

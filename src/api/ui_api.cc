@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/api_routes.h"
 #include "api/control_plane.h"
 #include "api/rest.h"
 #include "api/ui_assets.h"
@@ -48,17 +49,21 @@ void Redirect(http::Response& res, std::string location) {
 
 }  // namespace
 
-void RegisterUiRoutes(http::Server& server) {
-  server.Route("GET", "/", [](http::Request&, http::Response& res) { Redirect(res, "/ui/"); });
-  server.Route("GET", "/ui", [](http::Request&, http::Response& res) { Redirect(res, "/ui/"); });
-  server.Route("GET", "/ui/{path...}", [](http::Request& req, http::Response& res) {
-    std::string_view path = req.path.size() > 4 ? std::string_view(req.path).substr(4) : "";
-    if (const UiAsset* asset = Find(path.empty() ? "index.html" : path)) return Serve(*asset, res);
-    if (path.starts_with("assets/")) {
-      return WriteError(res, NotFoundError("no console asset '" + std::string(path) + "'"));
-    }
-    Serve(*Find("index.html"), res);  // a deep link: the app routes it
-  });
+void RegisterUiRoutes(ApiRoutes& routes) {
+  routes.Route("GET", "/", Access::Public(),
+               [](http::Request&, http::Response& res) { Redirect(res, "/ui/"); });
+  routes.Route("GET", "/ui", Access::Public(),
+               [](http::Request&, http::Response& res) { Redirect(res, "/ui/"); });
+  routes.Route(
+      "GET", "/ui/{path...}", Access::Public(), [](http::Request& req, http::Response& res) {
+        std::string_view path = req.path.size() > 4 ? std::string_view(req.path).substr(4) : "";
+        if (const UiAsset* asset = Find(path.empty() ? "index.html" : path))
+          return Serve(*asset, res);
+        if (path.starts_with("assets/")) {
+          return WriteError(res, NotFoundError("no console asset '" + std::string(path) + "'"));
+        }
+        Serve(*Find("index.html"), res);  // a deep link: the app routes it
+      });
 }
 
 }  // namespace tandem::api

@@ -13,7 +13,9 @@ namespace {
 class UiApiTest : public testing::RunningControlPlaneTest {
  protected:
   http::ClientResponse Get(const std::string& path) {
-    auto res = client_.Get(base_ + path);
+    http::ClientRequest req;
+    req.url = base_ + path;
+    auto res = client_.Do(Authorized(req));
     EXPECT_TRUE(res.ok()) << res.status();
     return res.ok() ? *res : http::ClientResponse{};
   }

@@ -5,7 +5,8 @@
 
 namespace tandem::cli {
 
-ApiClient::ApiClient(std::string server_url) : server_(std::move(server_url)) {
+ApiClient::ApiClient(std::string server_url, std::string token)
+    : server_(std::move(server_url)), token_(std::move(token)) {
   while (!server_.empty() && server_.back() == '/') server_.pop_back();
 }
 
@@ -27,6 +28,7 @@ Status ErrorFromResponse(const http::ClientResponse& res) {
 }  // namespace
 
 StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
+  if (!token_.empty()) req.headers["Authorization"] = "Bearer " + token_;
   auto res = client_.Do(req);
   if (!res.ok()) {
     if (res.status().code() == StatusCode::kUnavailable) {
@@ -34,6 +36,11 @@ StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
                               " (start one with `tandem up`, or set --server / TANDEM_SERVER)");
     }
     return res.status();
+  }
+  if (res->status == 401 && token_.empty()) {
+    Status e = ErrorFromResponse(*res);
+    return Status(e.code(), std::string(e.message()) +
+                                " (no token: set TANDEM_TOKEN or run `tandem auth login`)");
   }
   if (res->status < 200 || res->status >= 300) return ErrorFromResponse(*res);
   return res;

@@ -14,7 +14,8 @@ namespace tandem::cli {
 
 class ApiClient {
  public:
-  explicit ApiClient(std::string server_url);
+  // `token` ("" = none) is sent as `Authorization: Bearer <token>`.
+  explicit ApiClient(std::string server_url, std::string token = "");
 
   // `path` is relative to the server, e.g. "/api/v1/models". `body` is sent
   // as JSON unless null. Non-2xx -> Status from the `{"error":…}` body.
@@ -35,6 +36,7 @@ class ApiClient {
  private:
   StatusOr<http::ClientResponse> Send(http::ClientRequest req);
   std::string server_;
+  std::string token_;
   http::Client client_;
 };
 

@@ -18,10 +18,11 @@ inline constexpr int kExitUsage = 2;
 
 struct Context {
   std::string server;            // --server, $TANDEM_SERVER, http://127.0.0.1:7070
+  std::string token;             // $TANDEM_TOKEN, else the credentials file (credentials.h)
   std::string output = "table";  // -o
   int exit_code = kExitOk;
 
-  ApiClient Client() const { return ApiClient(server); }
+  ApiClient Client() const { return ApiClient(server, token); }
   StatusOr<Format> format() const { return ParseFormat(output); }
   // Prints `error: <message>` to stderr and records exit code 1 (2 for
   // InvalidArgument raised before any call, see Usage()).
@@ -50,5 +51,6 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx);
 void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
 void AddTransformCommands(CLI::App& app, Context& ctx);
+void AddAuthCommands(CLI::App& app, Context& ctx);  // auth, teams, audit
 
 }  // namespace tandem::cli

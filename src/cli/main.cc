@@ -2,8 +2,9 @@
 #include <cstdlib>
 
 #include "cli/context.h"
-#include "common/version.h"
+#include "cli/credentials.h"
 #include "cli/unknown_command.h"
+#include "common/version.h"
 
 namespace tandem::cli {
 
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   Context ctx;
   const char* env_server = std::getenv("TANDEM_SERVER");
   ctx.server = env_server != nullptr && *env_server ? env_server : "http://127.0.0.1:7070";
+  ctx.token = ResolveToken(tandem::ProcessEnvironment());
 
   CLI::App app{"tandem: a hybrid ML platform (compute tier + serving tier, joined by the glue)",
                "tandem"};
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
   AddStatusCommand(app, ctx);
   AddNotebookCommands(app, ctx);
   AddTransformCommands(app, ctx);
+  AddAuthCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -36,6 +36,11 @@ int RunUp(const UpFlags& f) {
     std::cerr << "error: " << std::string(cp.status().message()) << "\n";
     return kExitFailure;
   }
+  auto credential = (*cp)->EnsureAdminCredential();
+  if (!credential.ok()) {
+    std::cerr << "error: " << std::string(credential.status().message()) << "\n";
+    return kExitFailure;
+  }
   auto port = (*cp)->Start();
   if (!port.ok()) {
     std::cerr << "error: " << std::string(port.status().message()) << "\n";
@@ -43,6 +48,10 @@ int RunUp(const UpFlags& f) {
   }
   std::cout << "tandem control plane on http://" << config->listen_host << ":" << *port << " (home "
             << config->home << ")" << std::endl;
+  if (!credential->empty()) {
+    std::cout << "admin token in " << *credential << " (use it: export TANDEM_TOKEN=$(cat "
+              << *credential << "), or `tandem auth login`)" << std::endl;
+  }
   int sig = WaitForStopSignal();
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
   (*cp)->Stop(5000);

@@ -62,7 +62,9 @@ wait_job_end() {
 }
 
 # start_control_plane TANDEM_BIN HOME: starts `tandem up --port 0`, sets
-# TANDEM_SERVER and CP_PID once it prints its address.
+# TANDEM_SERVER and CP_PID once it prints its address, and TANDEM_TOKEN to the
+# admin token `tandem up` wrote in HOME (every API call is authenticated: the
+# CLI reads TANDEM_TOKEN, and curl below sends it).
 start_control_plane() {
   local bin=$1 home=$2
   local log="$home.log"
@@ -74,7 +76,8 @@ start_control_plane() {
   for _ in $(seq 1 200); do
     if grep -q "control plane on http://" "$log" 2>/dev/null; then
       TANDEM_SERVER=$(grep -o "http://[0-9.:]*" "$log" | head -1)
-      export TANDEM_SERVER
+      TANDEM_TOKEN=$(cat "$home/admin-token")
+      export TANDEM_SERVER TANDEM_TOKEN
       return 0
     fi
     if ! kill -0 "$CP_PID" 2>/dev/null; then cat "$log" >&2; return 1; fi
@@ -82,6 +85,15 @@ start_control_plane() {
   done
   cat "$log" >&2
   return 1
+}
+
+# curl with the admin token (tests that must go without one: `command curl`).
+curl() {
+  if [ -n "${TANDEM_TOKEN:-}" ]; then
+    command curl -H "Authorization: Bearer $TANDEM_TOKEN" "$@"
+  else
+    command curl "$@"
+  fi
 }
 
 stop_control_plane() {

@@ -78,11 +78,13 @@ const base = await until('the control plane to listen', () => {
   return m && m[1];
 });
 console.log(`control plane at ${base}`);
+// The admin token `tandem up` wrote: the API calls below and the pages send it.
+const token = readFileSync(join(opt.work, 'home', 'admin-token'), 'utf8').trim();
 
 async function api(method, path, body) {
   const res = await fetch(base + '/api/v1' + path, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers: { authorization: 'Bearer ' + token, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -152,8 +154,11 @@ const browser = await puppeteer.launch({
 // Long-lived streams are closed by the app (or by navigation) on purpose.
 const STREAM = /\/api\/v1\/(events\/stream|jobs\/[^/]+\/logs\?.*follow=true|deployments\/[^/]+\/metrics\/stream)/;
 const problems = [];
-async function newPage(label) {
+// A page logged in (the token in sessionStorage, as the login form leaves it)
+// unless `loggedIn` is false.
+async function newPage(label, loggedIn = true) {
   const page = await browser.newPage();
+  if (loggedIn) await page.evaluateOnNewDocument((t) => sessionStorage.setItem('tandem.token', t), token);
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`${label}: console error: ${m.text()}`);
   });
@@ -185,6 +190,16 @@ const h1State = (page) => attr(page, 'h1 .badge', 'data-state');
 let load = null;
 let loading = false;
 try {
+  // Without a token the console asks for one; the admin token logs in.
+  const fresh = await newPage('login', false);
+  await fresh.goto(base + '/ui/', { waitUntil: 'load' });
+  await fresh.waitForSelector('input#token');
+  await fresh.type('input#token', token);
+  await fresh.click('button[type="submit"]');
+  await fresh.waitForFunction(() => document.querySelector('h1')?.textContent === 'Overview', { polling: 100 });
+  pass('the login form takes the admin token');
+  await fresh.close();
+
   const page = await newPage('tab 1');
 
   // Overview loads from a cold cache.
@@ -385,7 +400,7 @@ try {
 }
 
 for (const p of problems) fail(p);
-const EXPECTED = 18; // the checks above: the test must not pass by skipping any
+const EXPECTED = 19; // the checks above: the test must not pass by skipping any
 if (failures === 0 && passes !== EXPECTED) fail(`${passes} checks ran, expected ${EXPECTED}`);
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

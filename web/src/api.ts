@@ -1,7 +1,7 @@
 // The console's only door to the control plane: the documented REST API under
-// /api/v1. Every request goes through `request` so that authentication (a
-// bearer token once teams and tokens exist) is added in exactly one place:
-// `authHeaders` below.
+// /api/v1. Every request goes through `request` so that authentication (the
+// API token the login form stored in sessionStorage, sent as a bearer token)
+// is added in exactly one place: `authHeaders` below.
 
 export class ApiError extends Error {
   constructor(
@@ -13,9 +13,32 @@ export class ApiError extends Error {
   }
 }
 
-// The single place where credentials will be attached to requests.
+const TOKEN_KEY = 'tandem.token';
+
+// The token of this tab ("" before login). sessionStorage: gone with the tab.
+export function token(): string {
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+// Called with false when the server refuses the token (401): the app shows
+// the login form again.
+let onAuthChange: (loggedIn: boolean) => void = () => {};
+export function watchAuth(f: (loggedIn: boolean) => void): void {
+  onAuthChange = f;
+}
+
+// Checks `candidate` (GET /auth/whoami) and keeps it for this tab.
+export async function login(candidate: string): Promise<void> {
+  const res = await fetch('/api/v1/auth/whoami', { headers: { authorization: 'Bearer ' + candidate } });
+  if (!res.ok) throw new ApiError(res.status, String(res.status), 'that token was refused');
+  sessionStorage.setItem(TOKEN_KEY, candidate);
+  onAuthChange(true);
+}
+
+// The single place where credentials are attached to requests.
 function authHeaders(): Record<string, string> {
-  return {};
+  const t = token();
+  return t ? { authorization: 'Bearer ' + t } : {};
 }
 
 async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
@@ -27,6 +50,10 @@ async function request(method: string, path: string, body?: unknown, signal?: Ab
     body: body === undefined ? undefined : JSON.stringify(body),
     signal,
   });
+  if (res.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    onAuthChange(false);
+  }
   if (!res.ok) {
     let code = String(res.status);
     let message = res.statusText;

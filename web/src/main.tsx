@@ -13,6 +13,44 @@ import { Notebooks } from './pages/notebooks';
 import { Overview } from './pages/overview';
 import { TuningList, TuningPage } from './pages/tuning';
 import { BASE, href, parseRoute, type Route } from './lib/route';
+import { login, token, watchAuth } from './api';
+
+// Asks for an API token (`tandem auth tokens create`, or the admin token
+// `tandem up` wrote) and keeps it for this tab only.
+function Login({ done }: { done: () => void }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState('');
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await login(value.trim());
+      done();
+    } catch {
+      setError('That token was refused: check it has not expired or been revoked.');
+    }
+  };
+  return (
+    <main id="main" class="login">
+      <h1>Log in to tandem</h1>
+      <form onSubmit={submit}>
+        <label for="token">API token</label>
+        <input
+          id="token"
+          type="password"
+          autocomplete="off"
+          value={value}
+          onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+        />
+        <button type="submit">Log in</button>
+        {error && <p role="alert">{error}</p>}
+      </form>
+      <p>
+        Create one with <code>tandem auth tokens create</code>; a new control plane's admin token is in{' '}
+        <code>&lt;home&gt;/admin-token</code>.
+      </p>
+    </main>
+  );
+}
 
 const NAV: [string, string, Route['page'][]][] = [
   ['Overview', href(), ['overview']],
@@ -61,6 +99,12 @@ function Page({ route }: { route: Route }) {
 }
 
 function App() {
+  const [loggedIn, setLoggedIn] = useState(() => token() !== '');
+  useEffect(() => watchAuth(setLoggedIn), []);
+  return loggedIn ? <Console /> : <Login done={() => setLoggedIn(true)} />;
+}
+
+function Console() {
   const [route, setRoute] = useState(() => parseRoute(location.pathname));
   useEffect(() => {
     const onPop = () => setRoute(parseRoute(location.pathname));

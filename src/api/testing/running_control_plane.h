@@ -1,6 +1,7 @@
 // A gtest fixture with a real control plane: the real glue backends in a
 // fresh temp home, serving on a free 127.0.0.1 port (base_), and an HTTP
-// client. Test-only.
+// client, and a platform admin's token (token_; Authorized() adds it to a
+// request). Test-only.
 #pragma once
 
 #include <unistd.h>
@@ -28,6 +29,9 @@ class RunningControlPlaneTest : public ::testing::Test {
     auto cp = ControlPlane::Open(*config, Clock::Real());
     ASSERT_TRUE(cp.ok()) << cp.status();
     cp_ = std::move(*cp);
+    auto token = cp_->services().identity->BootstrapAdmin();
+    ASSERT_TRUE(token.ok()) << token.status();
+    token_ = *token;
     auto port = cp_->Start();
     ASSERT_TRUE(port.ok()) << port.status();
     base_ = "http://127.0.0.1:" + std::to_string(*port);
@@ -37,7 +41,14 @@ class RunningControlPlaneTest : public ::testing::Test {
     std::filesystem::remove_all(home_);
   }
 
+  // `req` with the admin's `Authorization: Bearer` header.
+  http::ClientRequest Authorized(http::ClientRequest req) const {
+    req.headers["Authorization"] = "Bearer " + token_;
+    return req;
+  }
+
   std::filesystem::path home_;
+  std::string token_;
   std::unique_ptr<ControlPlane> cp_;
   std::string base_;
   http::Client client_;

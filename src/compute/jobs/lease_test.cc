@@ -92,13 +92,7 @@ class FakeSubstrate final : public Substrate {
   std::atomic<int> polls_{0};
 };
 
-struct Backend {
-  std::string name;
-  // A fresh database URI; `keep` holds whatever must live until the end.
-  std::function<StatusOr<std::string>(const std::string& dir)> make;
-};
-
-void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+using sql::testing::Backend;
 
 // One control plane: its own database connection, bus, home and owner.
 struct ControlPlane {
@@ -242,24 +236,12 @@ TEST_P(JobLeaseTest, RestartedControlPlaneRecoversItsOwnJobsAtOnce) {
   EXPECT_EQ(cluster_.Launches(s->id), 1);
 }
 
-std::vector<Backend> Backends() {
-  std::vector<Backend> out = {{"Sqlite", [](const std::string& dir) -> StatusOr<std::string> {
-                                 return "sqlite://" + dir + "/tandem.db";
-                               }}};
-  if (auto server = sql::testing::ServerUri()) {
-    out.push_back({"Postgres", [server = *server](const std::string&) {
-                     return sql::testing::CreateDatabaseForProcess(server);
-                   }});
-  }
-  return out;
-}
-
 TEST(JobLeasePostgres, ServerAvailable) {
   TANDEM_REQUIRE_TEST_SERVER("postgres", uri);
   EXPECT_TRUE(uri.starts_with("postgres://")) << uri;
 }
 
-INSTANTIATE_TEST_SUITE_P(Db, JobLeaseTest, ::testing::ValuesIn(Backends()),
+INSTANTIATE_TEST_SUITE_P(Db, JobLeaseTest, ::testing::ValuesIn(sql::testing::Backends()),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -59,6 +59,13 @@ inline constexpr std::string_view kModelSwapFailed = "Model Swap Failed";
 //          max_p99_ms, window_seconds, min_requests}}
 inline constexpr std::string_view kDeploymentCanaryRolledBack = "Deployment Canary Rolled Back";
 
+// --- tandem.audit (the control plane's API edge) ------------------------------
+inline constexpr std::string_view kAuditSource = "tandem.audit";
+// A mutating API request, allowed or refused.
+// detail: {principal ("" if unauthenticated), method, route, path, teams, decision
+//          (allowed | denied), status (HTTP), reason ("" if allowed)}
+inline constexpr std::string_view kApiRequest = "API Request";
+
 // --- tandem.test (published through the API by tests and tools) ---------------
 inline constexpr std::string_view kTestSource = "tandem.test";
 

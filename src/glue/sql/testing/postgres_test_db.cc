@@ -57,4 +57,16 @@ StatusOr<std::string> CreateDatabaseForProcess(const std::string& server_uri) {
   return uri;
 }
 
+std::vector<Backend> Backends() {
+  std::vector<Backend> out = {{"Sqlite", [](const std::string& dir) -> StatusOr<std::string> {
+                                 return "sqlite://" + dir + "/tandem.db";
+                               }}};
+  if (auto server = ServerUri()) {
+    out.push_back({"Postgres", [server = *server](const std::string&) {
+                     return CreateDatabaseForProcess(server);
+                   }});
+  }
+  return out;
+}
+
 }  // namespace tandem::sql::testing

@@ -8,8 +8,10 @@
 //   // ~TestDatabase: DROP DATABASE ... WITH (FORCE)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -43,5 +45,15 @@ std::optional<std::string> ServerUri();
 // A fresh database that lives until the test process exits (for factories
 // without a cleanup hook). Its URI.
 StatusOr<std::string> CreateDatabaseForProcess(const std::string& server_uri);
+
+// The SQL backends a parameterized suite runs on: "Sqlite" (a file in the
+// directory given) always, "Postgres" (a database per process) when the
+// ctest fixture started the server.
+struct Backend {
+  std::string name;
+  std::function<StatusOr<std::string>(const std::string& dir)> make;  // a database URI
+};
+std::vector<Backend> Backends();
+inline void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
 }  // namespace tandem::sql::testing

@@ -1,0 +1,109 @@
+#include "api/api_routes.h"
+
+#include "api/rest.h"
+#include "common/log.h"
+#include "glue/bus/event_types.h"
+
+namespace tandem::api {
+namespace {
+
+bool Mutating(const std::string& method) { return method != "GET" && method != "HEAD"; }
+
+struct Guard {
+  std::string method;
+  std::string pattern;
+  Access access;
+  http::Handler handler;
+  auth::IdentityStore* identity;
+  bus::EventBus* bus;
+  Clock* clock;
+
+  void Audit(const http::Request& req, const std::string& principal,
+             const std::vector<std::string>& teams, const Status& refusal, int status) const {
+    if (bus == nullptr || !Mutating(method)) return;
+    Json detail = {{"principal", principal}, {"method", method},
+                   {"route", pattern},       {"path", req.path},
+                   {"teams", teams},         {"decision", refusal.ok() ? "allowed" : "denied"},
+                   {"status", status},       {"reason", std::string(refusal.message())}};
+    auto published =
+        bus->Publish(bus::MakeEvent(*clock, std::string(bus::events::kAuditSource),
+                                    std::string(bus::events::kApiRequest), detail, {req.path}));
+    if (!published.ok()) {
+      LogWarn("audit event not published", {{"route", method + " " + pattern},
+                                            {"error", std::string(published.status().message())}});
+    }
+  }
+
+  void Refuse(const http::Request& req, http::Response& res, const std::string& principal,
+              const std::vector<std::string>& teams, const Status& why) const {
+    WriteError(res, why);
+    if (why.code() == StatusCode::kUnauthenticated) {
+      res.headers["www-authenticate"] = "Bearer realm=\"tandem\"";
+    }
+    Audit(req, principal, teams, why, res.status);
+  }
+
+  void operator()(http::Request& req, http::Response& res) const {
+    req.headers.erase(kPrincipalHeader);
+    req.headers.erase(kAdminHeader);
+    if (access.kind == Access::Kind::kPublic) return handler(req, res);
+    std::string token = BearerToken(req);
+    if (token.empty()) {
+      return Refuse(req, res, "", {},
+                    UnauthenticatedError("this route needs an API token: send "
+                                         "`Authorization: Bearer <token>` (`tandem auth login`)"));
+    }
+    auto principal = identity->Authenticate(token);
+    if (!principal.ok()) return Refuse(req, res, "", {}, principal.status());
+    std::vector<std::string> teams;
+    // An admin passes whatever the owner: no lookup, so the handler answers
+    // exactly as it did before authorization existed.
+    if (access.kind == Access::Kind::kTeam && !principal->admin) {
+      auto owners = access.teams(req);
+      if (!owners.ok()) return Refuse(req, res, principal->name, {}, owners.status());
+      teams = std::move(*owners);
+    }
+    if (Status s = Authorize(*principal, access, teams); !s.ok()) {
+      return Refuse(req, res, principal->name, teams, s);
+    }
+    req.headers[kPrincipalHeader] = principal->name;
+    req.headers[kAdminHeader] = principal->admin ? "true" : "false";
+    handler(req, res);
+    Audit(req, principal->name, teams, OkStatus(), res.status);
+  }
+};
+
+}  // namespace
+
+ApiRoutes::ApiRoutes(http::Server& server, auth::IdentityStore& identity, bus::EventBus* bus,
+                     Clock& clock)
+    : server_(server), identity_(identity), bus_(bus), clock_(clock) {}
+
+void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,
+                      http::RouteOptions options) {
+  entries_.push_back({method, pattern, access});
+  Guard guard{method, pattern, std::move(access), std::move(handler), &identity_, bus_, &clock_};
+  server_.Route(std::move(method), std::move(pattern), std::move(guard), options);
+}
+
+void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,
+                      int64_t max_body_bytes) {
+  http::RouteOptions options;
+  options.max_body_bytes = max_body_bytes;
+  Route(std::move(method), std::move(pattern), std::move(access), std::move(handler), options);
+}
+
+std::string BearerToken(const http::Request& req) {
+  std::string h = req.Header("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (h.size() <= kBearer.size()) return "";
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(h[i])) !=
+        std::tolower(static_cast<unsigned char>(kBearer[i]))) {
+      return "";
+    }
+  }
+  return h.substr(kBearer.size());
+}
+
+}  // namespace tandem::api

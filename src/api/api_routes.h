@@ -1,0 +1,59 @@
+// The only way a route group registers a route: ApiRoutes::Route takes the
+// route's Access (access.h) and wraps its handler so that, before it runs,
+// the bearer token is authenticated (401 if missing, malformed, unknown,
+// expired or revoked) and the principal authorized (403), and after it every
+// mutating request -- allowed or refused -- is published as an audit event
+// (tandem.audit / "API Request"). A refused request runs no handler code.
+//
+// Handlers learn the caller from the request headers kPrincipalHeader and
+// kAdminHeader, which the wrapper sets (and strips from what clients send).
+//
+// Thread-safety: Route() before the server starts; the wrapped handlers are
+// thread-safe when the identity store and bus are.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/access.h"
+#include "api/auth/identity_store.h"
+#include "common/clock.h"
+#include "common/http_server.h"
+#include "glue/bus/event_bus.h"
+
+namespace tandem::api {
+
+inline constexpr char kPrincipalHeader[] = "x-tandem-principal";
+inline constexpr char kAdminHeader[] = "x-tandem-admin";  // "true" for platform admins
+
+class ApiRoutes {
+ public:
+  // All must outlive the routes; `bus` may be null (no audit events).
+  ApiRoutes(http::Server& server, auth::IdentityStore& identity, bus::EventBus* bus, Clock& clock);
+
+  void Route(std::string method, std::string pattern, Access access, http::Handler handler,
+             http::RouteOptions options = {});
+  void Route(std::string method, std::string pattern, Access access, http::Handler handler,
+             int64_t max_body_bytes);
+
+  struct Entry {
+    std::string method;
+    std::string pattern;
+    Access access;
+  };
+  // Every route registered, in order (the route -> role table).
+  const std::vector<Entry>& entries() const { return entries_; }
+  auth::IdentityStore& identity() { return identity_; }
+
+ private:
+  http::Server& server_;
+  auth::IdentityStore& identity_;
+  bus::EventBus* bus_;
+  Clock& clock_;
+  std::vector<Entry> entries_;
+};
+
+// The bearer token of a request ("" if none).
+std::string BearerToken(const http::Request& req);
+
+}  // namespace tandem::api

@@ -1,0 +1,165 @@
+#include "api/owners.h"
+
+#include "api/rest.h"
+#include "compute/jobs/service.h"
+#include "compute/notebooks/service.h"
+#include "compute/transform/spec.h"
+#include "compute/tuning/service.h"
+#include "serving/fleet/fleet.h"
+
+namespace tandem::api {
+namespace {
+
+using Teams = std::vector<std::string>;
+
+std::string Param(const http::Request& req, const char* name) {
+  auto it = req.path_params.find(name);
+  return it == req.path_params.end() ? "" : it->second;
+}
+
+// The model's owner; a model that does not exist yet -> `missing`.
+StatusOr<Teams> ModelTeams(registry::ModelRegistry* reg, const std::string& name, Teams missing) {
+  auto model = reg->GetModel(name);
+  if (model.ok()) return Teams{OwningTeam(model->owner_team)};
+  if (model.status().code() == StatusCode::kNotFound) return missing;
+  return model.status();
+}
+
+StatusOr<Teams> WithModelOwner(const Services& s, std::string team,
+                               const std::optional<compute::jobs::RegisterSpec>& reg) {
+  Teams out = {OwningTeam(team)};
+  if (!reg) return out;
+  ASSIGN_OR_RETURN(Teams model, ModelTeams(s.registry, reg->model, {}));
+  out.insert(out.end(), model.begin(), model.end());
+  return out;
+}
+
+}  // namespace
+
+TeamsOf JobOwner(const Services& s) {
+  return [jobs = s.jobs](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(auto job, jobs->Get(Param(req, "id")));
+    return Teams{OwningTeam(job.spec.team)};
+  };
+}
+
+TeamsOf JobSpecOwner(const Services& s) {
+  return [s](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(Json body, JsonBody(req));
+    ASSIGN_OR_RETURN(auto spec, compute::jobs::JobSpec::FromJson(body));
+    return WithModelOwner(s, spec.team, spec.register_model);
+  };
+}
+
+TeamsOf TransformSpecOwner(const Services&) {
+  return [](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(Json body, JsonBody(req));
+    ASSIGN_OR_RETURN(auto spec, compute::transform::TransformSpec::FromJson(body));
+    return Teams{OwningTeam(spec.team)};
+  };
+}
+
+TeamsOf TuningOwner(const Services& s) {
+  return [tuning = s.tuning](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(auto r, tuning->Get(Param(req, "name")));
+    return Teams{OwningTeam(r.team)};
+  };
+}
+
+TeamsOf TuningSpecOwner(const Services& s) {
+  return [s](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(Json body, JsonBody(req));
+    ASSIGN_OR_RETURN(auto spec, compute::tuning::TuningSpec::FromJson(body));
+    return WithModelOwner(s, spec.training_job.team, spec.register_best);
+  };
+}
+
+TeamsOf NotebookOwner(const Services& s) {
+  return [nb = s.notebooks](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(auto r, nb->Get(Param(req, "name")));
+    return Teams{OwningTeam(r.team)};
+  };
+}
+
+TeamsOf NotebookStartOwner(const Services& s) {
+  return [nb = s.notebooks](const http::Request& req) -> StatusOr<Teams> {
+    ASSIGN_OR_RETURN(Json body, JsonBody(req));
+    ASSIGN_OR_RETURN(std::string team, GetStringOr(body, "team", kDefaultTeam));
+    Teams out = {OwningTeam(team)};
+    auto existing = nb->Get(body.value("name", ""));
+    if (existing.ok()) out.push_back(OwningTeam(existing->team));
+    return out;
+  };
+}
+
+TeamsOf DeploymentOwner(const Services& s) {
+  return [fleet = s.fleet](const http::Request& req) -> StatusOr<Teams> {
+    if (fleet == nullptr) return UnavailableError("the serving fleet is not running");
+    ASSIGN_OR_RETURN(auto st, fleet->Get(Param(req, "name")));
+    return Teams{OwningTeam(st.spec.team)};
+  };
+}
+
+TeamsOf DeploymentSpecOwner(const Services& s) {
+  return [fleet = s.fleet](const http::Request& req) -> StatusOr<Teams> {
+    if (fleet == nullptr) return UnavailableError("the serving fleet is not running");
+    ASSIGN_OR_RETURN(Json body, JsonBody(req));
+    ASSIGN_OR_RETURN(auto spec, serving::fleet::DeploymentSpecFromJson(body));
+    Teams out = {OwningTeam(spec.team)};
+    auto existing = fleet->Get(spec.name);
+    if (existing.ok()) out.push_back(OwningTeam(existing->spec.team));
+    return out;
+  };
+}
+
+TeamsOf ModelOwner(const Services& s, bool body_team) {
+  return [reg = s.registry, body_team](const http::Request& req) -> StatusOr<Teams> {
+    std::string name = Param(req, "name");
+    if (!body_team) {
+      ASSIGN_OR_RETURN(Teams owner, ModelTeams(reg, name, {}));
+      if (owner.empty()) return NotFoundError("model '" + name + "' not found");
+      return owner;
+    }
+    ASSIGN_OR_RETURN(Json body, JsonBody(req));
+    Teams out;
+    if (name.empty()) name = body.value("name", "");  // POST /models
+    if (!name.empty()) {
+      ASSIGN_OR_RETURN(out, ModelTeams(reg, name, {}));
+    }
+    // A new model's team, or the team a model moves to.
+    if (out.empty() || body.contains("owner_team")) {
+      ASSIGN_OR_RETURN(std::string team, GetStringOr(body, "owner_team", ""));
+      out.push_back(OwningTeam(team));
+    }
+    return out;
+  };
+}
+
+TeamsOf ArtifactOwner(const Services& s, bool from_prefix) {
+  KeyOwnerLookup lookup = [s](const std::string& kind, const std::string& id) -> StatusOr<Teams> {
+    if (kind == "models") return ModelTeams(s.registry, id, {kAnyTeam});
+    if (kind == "jobs") {
+      auto job = s.jobs->Get(id);
+      if (job.ok()) return Teams{OwningTeam(job->spec.team)};
+      if (job.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
+      return job.status();
+    }
+    auto nb = s.notebooks->Get(id);
+    if (nb.ok()) return Teams{OwningTeam(nb->team)};
+    if (nb.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
+    return nb.status();
+  };
+  return [lookup, from_prefix](const http::Request& req) -> StatusOr<Teams> {
+    return KeyOwners(from_prefix ? req.Query("prefix") : Param(req, "key"), lookup);
+  };
+}
+
+TeamsOf TeamParam() {
+  return [](const http::Request& req) -> StatusOr<Teams> { return Teams{Param(req, "team")}; };
+}
+
+TeamsOf AnyTeam() {
+  return [](const http::Request&) -> StatusOr<Teams> { return Teams{kAnyTeam}; };
+}
+
+}  // namespace tandem::api

@@ -1,0 +1,41 @@
+// Where the owning teams of a request come from, per resource kind: the
+// record a path parameter names (a job, tuning job, notebook, deployment,
+// model), the spec a create request sends, or an object-store key
+// (access.h KeyOwners). Each returns a TeamsOf for Access::Team.
+//
+// A request that writes into another resource (a job spec that registers
+// into a model, a deployment apply over an existing deployment, a model moved
+// to another team) names both owners: the caller needs the role in each.
+#pragma once
+
+#include <string>
+
+#include "api/access.h"
+#include "api/control_plane.h"
+
+namespace tandem::api {
+
+// The job path parameter `id` names (training and transform jobs).
+TeamsOf JobOwner(const Services& s);
+// POST /jobs: the spec's team, plus the owner of the model it registers into.
+TeamsOf JobSpecOwner(const Services& s);
+TeamsOf TransformSpecOwner(const Services& s);
+TeamsOf TuningOwner(const Services& s);      // path parameter `name`
+TeamsOf TuningSpecOwner(const Services& s);  // POST /tuning-jobs
+TeamsOf NotebookOwner(const Services& s);    // path parameter `name`
+// POST /notebooks: the body's team, plus the existing notebook's.
+TeamsOf NotebookStartOwner(const Services& s);
+TeamsOf DeploymentOwner(const Services& s);  // path parameter `name`
+// POST /deployments: the spec's team, plus the existing deployment's.
+TeamsOf DeploymentSpecOwner(const Services& s);
+// Path parameter `name`; with `body_team`, also the body's owner_team (a
+// model created by the request, or moved to another team).
+TeamsOf ModelOwner(const Services& s, bool body_team);
+// The object key (path parameter `key`) or the `prefix` query parameter.
+TeamsOf ArtifactOwner(const Services& s, bool from_prefix);
+// The team path parameter `team` (team administration).
+TeamsOf TeamParam();
+// Nobody owns it yet: the role in any team.
+TeamsOf AnyTeam();
+
+}  // namespace tandem::api

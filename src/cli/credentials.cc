@@ -1,0 +1,81 @@
+#include "cli/credentials.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/json.h"
+
+namespace tandem::cli {
+namespace fs = std::filesystem;
+
+namespace {
+std::string Env(const EnvLookup& env, const char* name) {
+  auto it = env.find(name);
+  return it == env.end() ? "" : it->second;
+}
+}  // namespace
+
+std::string CredentialsPath(const EnvLookup& env) {
+  std::string base = Env(env, "XDG_CONFIG_HOME");
+  if (base.empty()) {
+    std::string home = Env(env, "HOME");
+    if (home.empty()) return "";
+    base = home + "/.config";
+  }
+  return base + "/tandem/credentials";
+}
+
+StatusOr<std::string> ReadCredentialsToken(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError("no credentials file at " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = ParseJson(text.str());
+  if (!doc.ok() || !doc->is_object() || !doc->contains("token") || !(*doc)["token"].is_string()) {
+    return InvalidArgumentError("credentials file " + path +
+                                " is not a JSON object with a string \"token\" (run `tandem auth "
+                                "login` again)");
+  }
+  return (*doc)["token"].get<std::string>();
+}
+
+Status WriteCredentials(const std::string& path, const std::string& server,
+                        const std::string& token) {
+  fs::path dir = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return InternalError("cannot create " + dir.string() + ": " + ec.message());
+    fs::permissions(dir, fs::perms::owner_all, ec);
+  }
+  std::string text = Json{{"server", server}, {"token", token}}.dump(2) + "\n";
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return InternalError("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = ::fchmod(fd, 0600) == 0 &&
+            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return InternalError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return OkStatus();
+}
+
+std::string ResolveToken(const EnvLookup& env) {
+  std::string token = Env(env, "TANDEM_TOKEN");
+  if (!token.empty()) return token;
+  std::string path = CredentialsPath(env);
+  if (path.empty()) return "";
+  auto from_file = ReadCredentialsToken(path);
+  return from_file.ok() ? *from_file : "";
+}
+
+}  // namespace tandem::cli

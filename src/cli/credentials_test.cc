@@ -1,0 +1,60 @@
+#include "cli/credentials.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace tandem::cli {
+namespace {
+namespace fs = std::filesystem;
+
+class CredentialsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("tandem-cred-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(CredentialsTest, PathFollowsXdgThenHome) {
+  EXPECT_EQ(CredentialsPath({{"XDG_CONFIG_HOME", "/x"}, {"HOME", "/h"}}), "/x/tandem/credentials");
+  EXPECT_EQ(CredentialsPath({{"HOME", "/h"}}), "/h/.config/tandem/credentials");
+  EXPECT_EQ(CredentialsPath({}), "");
+}
+
+TEST_F(CredentialsTest, WrittenOwnerOnlyAndReadBack) {
+  EnvLookup env = {{"XDG_CONFIG_HOME", dir_.string()}};
+  std::string path = CredentialsPath(env);
+  ASSERT_TRUE(WriteCredentials(path, "http://127.0.0.1:7070", "tdm_secret").ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir_ / "tandem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(*ReadCredentialsToken(path), "tdm_secret");
+  EXPECT_EQ(ResolveToken(env), "tdm_secret");
+  env["TANDEM_TOKEN"] = "tdm_env";  // the environment wins
+  EXPECT_EQ(ResolveToken(env), "tdm_env");
+}
+
+TEST_F(CredentialsTest, MissingAndMalformedFiles) {
+  std::string path = (dir_ / "credentials").string();
+  EXPECT_EQ(ReadCredentialsToken(path).status().code(), StatusCode::kNotFound);
+  std::ofstream(path) << "token=abc\n";
+  auto bad = ReadCredentialsToken(path);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(bad.status().message()).find(path), std::string::npos);
+  EXPECT_EQ(ResolveToken({{"XDG_CONFIG_HOME", dir_.string()}}), "");
+}
+
+}  // namespace
+}  // namespace tandem::cli
