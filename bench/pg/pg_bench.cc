@@ -122,6 +122,12 @@ double RestRun(const std::string& uri, int threads, int total, bool one_model) {
     std::fprintf(stderr, "control plane: %s\n", cp.status().ToString().c_str());
     return -1;
   }
+  // Every route needs a token: the benchmark calls as the platform admin.
+  auto token = (*cp)->services().identity->BootstrapAdmin();
+  if (!token.ok()) {
+    std::fprintf(stderr, "admin token: %s\n", token.status().ToString().c_str());
+    return -1;
+  }
   auto port = (*cp)->Start();
   if (!port.ok()) return -1;
   const std::string base = "http://127.0.0.1:" + std::to_string(*port) + "/api/v1/models/";
@@ -138,8 +144,13 @@ double RestRun(const std::string& uri, int threads, int total, bool one_model) {
                {"lineage", {{"job_id", "job-" + std::to_string(t)}, {"metrics", {{"auc", 0.9}}}}},
                {"tags", {{"thread", std::to_string(t)}}}}
               .dump();
+      http::ClientRequest post;
+      post.method = "POST";
+      post.url = url;
+      post.body = body;
+      post.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + *token}};
       for (int i = t; i < total; i += threads) {
-        auto r = client.Post(url, body);
+        auto r = client.Do(post);
         if (!r.ok() || r->status != 201) {
           if (failures++ == 0) {
             std::fprintf(stderr, "POST: %s\n",

@@ -25,6 +25,7 @@ trap cleanup EXIT
 CP_PID=$!
 for _ in $(seq 1 200); do grep -q "control plane on http://" "$WORK/up.log" && break; sleep 0.05; done
 export TANDEM_SERVER=$(grep -o "http://[0-9.:]*" "$WORK/up.log" | head -1)
+export TANDEM_TOKEN=$(cat "$WORK/home/admin-token")  # every API call is authenticated
 "$TANDEM" models register bench "$WORK/m1/model.json" --alias champion >/dev/null
 "$TANDEM" models register bench "$WORK/m2/model.json" >/dev/null
 printf 'name: bench\nmodel: bench@champion\nreplicas: {min: 2, max: 2}\nbatching: {max_batch_size: 1}\n' >"$WORK/deploy.yaml"

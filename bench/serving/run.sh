@@ -55,6 +55,7 @@ max_rate() {
 CP_PID=$!
 for _ in $(seq 1 200); do grep -q "control plane on http://" "$WORK/up.log" && break; sleep 0.05; done
 export TANDEM_SERVER=$(grep -o "http://[0-9.:]*" "$WORK/up.log" | head -1)
+export TANDEM_TOKEN=$(cat "$WORK/home/admin-token")  # every API call is authenticated
 "$TANDEM" models register bench "$WORK/model/model.json" --alias champion >/dev/null
 # The documented defaults: no batching section (automatic: the native forest runs unbatched).
 printf 'name: bench\nmodel: bench@champion\nreplicas: {min: 1, max: 2}\n' >"$WORK/deploy.yaml"
