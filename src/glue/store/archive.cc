@@ -302,7 +302,7 @@ class Extractor {
                                       std::to_string(limits_.max_total_bytes) +
                                       " uncompressed bytes (at '" + name + "')");
       }
-      if (total_bytes_ > limits_.ratio_free_bytes &&
+      if (limits_.max_ratio > 0 && total_bytes_ > limits_.ratio_free_bytes &&
           total_bytes_ / limits_.max_ratio >= archive_bytes_) {
         return ResourceExhaustedError("archive '" + archive_path_ + "' unpacks to more than " +
                                       std::to_string(limits_.max_ratio) + " times its size of " +

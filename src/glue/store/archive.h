@@ -34,7 +34,7 @@ struct UnpackLimits {
   // add up to more than max_ratio times the archive's own size (gzip reaches
   // ~1000:1 on zeros; models and code are far below 100:1). Checked against
   // each entry's declared size before its data is written.
-  uint64_t max_ratio = 100;
+  uint64_t max_ratio = 100;  // 0: no ratio limit
   uint64_t ratio_free_bytes = 64ULL << 20;
 };
 
