@@ -18,6 +18,7 @@ using tandem::serving::server::ModelShape;
 struct Models {
   Signature one;  // input: FP32 [-1, 4] -> output FP32 [-1, 1]
   Signature two;  // a: FP32 [-1, 2], b: INT64 [-1] -> p: FP32 [-1, 2]
+  Signature none;  // a model that declares no signature (as served: never null)
   Models() {
     one.inputs = {{"input", "FP32", {-1, 4}}};
     one.outputs = {{"output", "FP32", {-1, 1}}};
@@ -42,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       shape = {&models.two, 3, 2};
       break;
     default:
-      shape = {nullptr, 4, 1};  // no signature declared
+      shape = {&models.none, 4, 1};
       break;
   }
   std::optional<size_t> header_length;
