@@ -16,8 +16,8 @@ using tandem::runtime::Signature;
 using tandem::serving::server::ModelShape;
 
 struct Models {
-  Signature one;  // input: FP32 [-1, 4] -> output FP32 [-1, 1]
-  Signature two;  // a: FP32 [-1, 2], b: INT64 [-1] -> p: FP32 [-1, 2]
+  Signature one;   // input: FP32 [-1, 4] -> output FP32 [-1, 1]
+  Signature two;   // a: FP32 [-1, 2], b: INT64 [-1] -> p: FP32 [-1, 2]
   Signature none;  // a model that declares no signature (as served: never null)
   Models() {
     one.inputs = {{"input", "FP32", {-1, 4}}};
