@@ -218,12 +218,16 @@ class Session : public std::enable_shared_from_this<Session> {
     req_.method.clear();  // a request that fails before its head is read has none
     route_ = nullptr;
     request_start_us_ = Clock::Real().MonotonicMicros();
+    read_start_us_ = request_start_us_;
     head_request_ = false;
     parser_.emplace();
     // Checked per route after the header (not boost::none: Beast 1.74 compares
     // Content-Length against the optional, and none compares below any value).
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(std::chrono::milliseconds(core_->options.read_timeout_ms));
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::clamp<int64_t>(core_->options.max_header_bytes, 1, UINT32_MAX)));
+    stream_.expires_after(std::chrono::milliseconds(
+        std::min(core_->options.header_timeout_ms, core_->options.read_timeout_ms)));
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -243,6 +247,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return WriteResponse(
           ErrorResponse(413, StatusCode::kResourceExhausted,
                         "request body exceeds " + std::to_string(limit_) + " bytes"));
+    }
+    if (ec == bhttp::error::header_limit) {
+      close_after_ = linger_ = true;
+      return WriteResponse(ErrorResponse(
+          431, StatusCode::kResourceExhausted,
+          "request header exceeds " + std::to_string(core_->options.max_header_bytes) + " bytes"));
     }
     // A partial request that stopped (timeout, EOF) is just closed.
     if (IsTransportError(ec) || ec == bhttp::error::partial_message) return Close();
@@ -302,6 +312,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (length && *length > static_cast<uint64_t>(limit)) return FailRead(bhttp::error::body_limit);
     parser_->body_limit(static_cast<uint64_t>(limit));
     if (parser_->is_done()) return Dispatch();
+    // The body gets what is left of read_timeout_ms.
+    const int64_t elapsed_ms = (Clock::Real().MonotonicMicros() - read_start_us_) / 1000;
+    stream_.expires_after(std::chrono::milliseconds(
+        std::max<int64_t>(core_->options.read_timeout_ms - elapsed_ms, 1)));
 
     auto read_body = [self = shared_from_this()] {
       bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
@@ -512,6 +526,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ending_ = false;     // the server is stopping: finish the stream now
   int64_t limit_ = 0;
   int64_t request_start_us_ = 0;        // monotonic
+  int64_t read_start_us_ = 0;           // monotonic: when the request began to be read
   const std::string* route_ = nullptr;  // the matched pattern (owned by the router)
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
@@ -532,12 +547,37 @@ void ServerCore::DoAccept() {
     // says `Connection: close`): the client already has it.
     if (!ec) StartSession(std::move(socket));
     if (!acceptor->is_open()) return;
-    if (ec) LogWarn("http accept failed", {{"error", ec.message()}});
-    DoAccept();
+    if (!ec) return DoAccept();
+    LogWarn("http accept failed", {{"error", ec.message()}});
+    // Out of file descriptors (or similar): retrying at once would spin.
+    auto timer = std::make_shared<asio::steady_timer>(acceptor->get_executor(),
+                                                      std::chrono::milliseconds(50));
+    timer->async_wait([this, timer](beast::error_code) {
+      if (acceptor->is_open()) DoAccept();
+    });
   });
 }
 
 void ServerCore::StartSession(tcp::socket socket) {
+  bool full = false;
+  {
+    absl::MutexLock lock(&mu);
+    full = sessions.size() >= static_cast<size_t>(std::max(options.max_connections, 1));
+  }
+  if (full) {
+    // Answered without a session: a tiny write to a fresh socket does not block.
+    const std::string body =
+        ErrorJson(StatusCode::kUnavailable, "too many open connections; retry later");
+    const std::string busy =
+        "HTTP/1.1 503 Service Unavailable\r\nserver: tandem\r\nconnection: close\r\n"
+        "content-type: application/json\r\ncontent-length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    beast::error_code ec;
+    asio::write(socket, asio::buffer(busy), ec);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    socket.close(ec);
+    return;
+  }
   auto session = std::make_shared<Session>(std::move(socket), this);
   {
     absl::MutexLock lock(&mu);

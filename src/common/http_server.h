@@ -1,6 +1,7 @@
 // An HTTP/1.1 server shared by the control plane and the model server:
-// routing with `{param}` path segments, keep-alive, a body-size limit (413),
-// read/idle timeouts, streamed (chunked) responses, and graceful shutdown.
+// routing with `{param}` path segments, keep-alive, limits on body size
+// (413), header size (431) and open connections (503), read/idle timeouts,
+// streamed (chunked) responses, and graceful shutdown.
 // Boost.Beast stays inside http_server.cc.
 //
 // Thread-safety: routes are registered before Start(); handlers run on a
@@ -94,10 +95,19 @@ struct ServerOptions {
   int port = 0;  // 0 = pick a free port
   int io_threads = 1;
   int worker_threads = 8;
-  int64_t max_body_bytes = 64 << 20;  // larger bodies -> 413
-  int64_t read_timeout_ms = 30'000;   // whole request must arrive within this
-  int64_t idle_timeout_ms = 60'000;   // keep-alive connections idle longer are closed
-  bool reuse_port = false;            // SO_REUSEPORT (serving replicas)
+  int64_t max_body_bytes = 64 << 20;    // larger bodies -> 413
+  int64_t max_header_bytes = 16 << 10;  // request line + header fields; larger -> 431
+  // Open connections beyond this are answered 503 and closed at once, so
+  // slow or idle clients (slowloris) cannot exhaust file descriptors; each of
+  // them is closed by read_timeout_ms / idle_timeout_ms.
+  int max_connections = 4096;
+  int64_t read_timeout_ms = 30'000;  // whole request must arrive within this
+  // The request line and headers must arrive within this (capped by
+  // read_timeout_ms), so a client dripping header bytes (slowloris) is cut
+  // off early even where large uploads get a long read_timeout_ms.
+  int64_t header_timeout_ms = 10'000;
+  int64_t idle_timeout_ms = 60'000;  // keep-alive connections idle longer are closed
+  bool reuse_port = false;           // SO_REUSEPORT (serving replicas)
   // An already listening socket to accept on instead of binding host:port
   // (the server works on its own duplicate; the caller keeps `listen_fd`).
   // Several servers, in several processes, may share one such socket: they

@@ -1,5 +1,7 @@
 // JSON for the control plane (nlohmann::json). Parse errors become
-// InvalidArgument with the position, never exceptions.
+// InvalidArgument with the position, never exceptions. Documents nest at most
+// kMaxJsonDepth arrays/objects deep, so code walking them recursively (dump,
+// YAML output, pattern matching) cannot run out of stack on hostile input.
 #pragma once
 
 #include <string>
@@ -12,7 +14,11 @@ namespace tandem {
 
 using Json = nlohmann::json;
 
-// Parses `text`; malformed input -> InvalidArgument naming the byte offset.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Parses `text`; malformed input -> InvalidArgument naming the byte offset;
+// nesting deeper than kMaxJsonDepth -> InvalidArgument naming the limit (the
+// parse stops there, before building the rest).
 StatusOr<Json> ParseJson(std::string_view text);
 
 // Typed field access for request bodies and specs: a missing field with no

@@ -1,5 +1,7 @@
 #include "common/yaml.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -34,26 +36,53 @@ Json ScalarToJson(const YAML::Node& n) {
   return s;
 }
 
-Json ToJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Scalar:
-      return ScalarToJson(n);
-    case YAML::NodeType::Sequence: {
+// Converts a parsed document, bounding what aliases can expand to: each
+// alias is copied where it is used, so nine nested levels of ten references
+// ("billion laughs") would otherwise build 10^9 nodes from a 1 KiB text.
+class Converter {
+ public:
+  explicit Converter(uint64_t max_nodes) : max_nodes_(max_nodes) {}
+
+  StatusOr<Json> Convert(const YAML::Node& n, int depth) {
+    if (++nodes_ > max_nodes_) {
+      return ResourceExhaustedError("YAML document expands to more than " +
+                                    std::to_string(max_nodes_) +
+                                    " nodes (aliases are expanded where used)");
+    }
+    switch (n.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return Json(nullptr);
+      case YAML::NodeType::Scalar:
+        return ScalarToJson(n);
+      case YAML::NodeType::Sequence:
+      case YAML::NodeType::Map:
+        break;
+    }
+    if (depth >= kMaxJsonDepth) {
+      return InvalidArgumentError("YAML nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                  " levels");
+    }
+    if (n.IsSequence()) {
       Json arr = Json::array();
-      for (const auto& e : n) arr.push_back(ToJson(e));
+      for (const auto& e : n) {
+        ASSIGN_OR_RETURN(Json v, Convert(e, depth + 1));
+        arr.push_back(std::move(v));
+      }
       return arr;
     }
-    case YAML::NodeType::Map: {
-      Json obj = Json::object();
-      for (const auto& kv : n) obj[kv.first.as<std::string>()] = ToJson(kv.second);
-      return obj;
+    Json obj = Json::object();
+    for (const auto& kv : n) {
+      ASSIGN_OR_RETURN(Json v, Convert(kv.second, depth + 1));
+      obj[kv.first.as<std::string>()] = std::move(v);
     }
+    return obj;
   }
-  return nullptr;
-}
+
+ private:
+  uint64_t max_nodes_;
+  uint64_t nodes_ = 0;
+};
 
 void Emit(YAML::Emitter& out, const Json& v) {
   if (v.is_object()) {
@@ -81,7 +110,8 @@ void Emit(YAML::Emitter& out, const Json& v) {
 StatusOr<Json> ParseYaml(std::string_view text) {
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    return ToJson(root);
+    // An alias-free document has fewer nodes than bytes.
+    return Converter(std::max<uint64_t>(kMaxYamlNodes, text.size())).Convert(root, 0);
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError("malformed YAML at line " + std::to_string(e.mark.line + 1) +
                                 ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);

@@ -1,5 +1,8 @@
 #include "common/yaml.h"
 
+#include <string>
+
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace tandem {
@@ -45,6 +48,73 @@ TEST(JsonTest, MalformedJsonIsInvalidArgument) {
   EXPECT_EQ(GetString(obj, "missing").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(GetIntOr(obj, "n", 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(*GetIntOr(obj, "absent", 5), 5);
+}
+
+TEST(JsonTest, MalformedJsonNamesThePosition) {
+  auto j = ParseJson("{\"a\": 1,,}");
+  ASSERT_FALSE(j.ok());
+  EXPECT_THAT(std::string(j.status().message()), ::testing::HasSubstr("malformed JSON"));
+  EXPECT_THAT(std::string(j.status().message()), ::testing::HasSubstr("column 9"));
+}
+
+// Brackets nested `levels` deep around `inner`.
+std::string Nested(int levels, std::string_view inner = "1") {
+  return std::string(levels, '[') + std::string(inner) + std::string(levels, ']');
+}
+
+TEST(JsonTest, NestingDepthIsLimited) {
+  auto ok = ParseJson(Nested(kMaxJsonDepth));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  auto deep = ParseJson(Nested(kMaxJsonDepth + 1));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(deep.status().message()), ::testing::HasSubstr("nested deeper than 64"));
+  // A million levels (an 2 MB body) stops at the limit; objects count too.
+  EXPECT_EQ(ParseJson(Nested(1'000'000)).status().code(), StatusCode::kInvalidArgument);
+  std::string objects;
+  for (int i = 0; i < 100; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(100, '}');
+  EXPECT_EQ(ParseJson(objects).status().code(), StatusCode::kInvalidArgument);
+  // Brackets inside strings are not nesting.
+  EXPECT_TRUE(ParseJson("[\"" + std::string(1000, '[') + "\"]").ok());
+}
+
+TEST(YamlTest, BillionLaughsIsRefused) {
+  std::string doc = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    doc += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) doc += (k ? ", " : "") + prev;
+    doc += "]\n";
+  }
+  ASSERT_LT(doc.size(), 1024u);  // 10^9 nodes from under 1 KiB
+  auto j = ParseYaml(doc);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(j.status().message()), ::testing::HasSubstr("aliases"));
+  // Modest use of aliases is fine.
+  auto small = ParseYaml("base: &b {cpu: 1, mem: 2}\njob1: *b\njob2: *b\n");
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ((*small)["job2"]["mem"], 2);
+}
+
+TEST(YamlTest, LargeAliasFreeDocumentIsAccepted) {
+  // More nodes than kMaxYamlNodes, but no more than bytes: accepted.
+  std::string doc = "[";
+  for (uint64_t i = 0; i < kMaxYamlNodes + 10; ++i) doc += i ? ",1" : "1";
+  doc += "]";
+  auto j = ParseYaml(doc);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(j->size(), kMaxYamlNodes + 10);
+}
+
+TEST(YamlTest, NestingDepthIsLimited) {
+  EXPECT_TRUE(ParseYaml(Nested(kMaxJsonDepth)).ok());
+  auto deep = ParseYaml(Nested(kMaxJsonDepth + 1));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), StatusCode::kInvalidArgument);
+  // Far deeper than any limit: an error, not a stack overflow.
+  EXPECT_FALSE(ParseYaml(Nested(100'000)).ok());
 }
 
 }  // namespace

@@ -1,16 +1,20 @@
 #include "compute/jobs/metric_parser.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <optional>
-#include <regex>
+
+#include "re2/re2.h"
 
 namespace tandem::compute::jobs {
 
 constexpr size_t kMaxMetricDefinitions = 40;
+// Per compiled regex: a pattern that needs more (e.g. a{1000}{1000}) is refused.
+constexpr int64_t kMaxRegexMemory = 1 << 20;
 
 struct MetricParser::Impl {
-  std::vector<std::regex> regexes;
+  std::vector<std::unique_ptr<const re2::RE2>> regexes;
 };
 
 namespace {
@@ -39,17 +43,19 @@ StatusOr<MetricParser> MetricParser::Create(const std::vector<MetricDefinition>&
   Impl impl;
   for (size_t i = 0; i < defs.size(); ++i) {
     std::string where = "metric_definitions[" + std::to_string(i) + "] ('" + defs[i].name + "')";
-    try {
-      std::regex re(defs[i].regex, std::regex::ECMAScript | std::regex_constants::__polynomial);
-      if (re.mark_count() == 0) {
-        return InvalidArgumentError(where + ": regex '" + defs[i].regex +
-                                    "' has no capture group; the first group is the value");
-      }
-      impl.regexes.push_back(std::move(re));
-    } catch (const std::regex_error& e) {
+    re2::RE2::Options options;
+    options.set_log_errors(false);
+    options.set_max_mem(kMaxRegexMemory);
+    auto re = std::make_unique<const re2::RE2>(defs[i].regex, options);
+    if (!re->ok()) {
       return InvalidArgumentError(where + ": regex '" + defs[i].regex +
-                                  "' does not compile: " + e.what());
+                                  "' does not compile: " + re->error());
     }
+    if (re->NumberOfCapturingGroups() == 0) {
+      return InvalidArgumentError(where + ": regex '" + defs[i].regex +
+                                  "' has no capture group; the first group is the value");
+    }
+    impl.regexes.push_back(std::move(re));
   }
   MetricParser p;
   p.defs_ = defs;
@@ -86,12 +92,15 @@ void MetricParser::MatchLine(const std::string& line, int64_t now_micros,
                              std::vector<MetricSample>& out) {
   if (line.empty() || !impl_) return;
   for (size_t i = 0; i < defs_.size(); ++i) {
-    std::smatch m;
-    if (!std::regex_search(line, m, impl_->regexes[i])) continue;
+    // group[0] is the whole match, group[1] the value (null if it did not
+    // participate).
+    std::array<re2::StringPiece, 2> group;
+    if (!impl_->regexes[i]->Match(line, 0, line.size(), re2::RE2::UNANCHORED, group.data(),
+                                  static_cast<int>(group.size()))) {
+      continue;
+    }
     std::optional<double> v =
-        !m[1].matched
-            ? std::nullopt
-            : ParseNumber(std::string_view(line).substr(m[1].first - line.begin(), m[1].length()));
+        group[1].data() == nullptr ? std::nullopt : ParseNumber(std::string_view(group[1]));
     if (!v) {
       ++non_numeric_;
       continue;

@@ -8,11 +8,11 @@
 //    lines are skipped.
 //  - Each definition contributes at most one sample per line: its first match
 //    (regex_search). Several definitions may match the same line.
-//  - Regexes are ECMAScript (std::regex) run by libstdc++'s breadth-first
-//    executor (no recursion, so no stack overflow on long lines); its cost is
-//    at worst quadratic in the line length, which is why kMaxLine is 4 KiB
-//    (worst case measured ~1 s per line for `(a|aa)*c`, microseconds for the
-//    usual `name=([0-9.]+)`). Back-references are not supported.
+//  - Regexes are RE2 syntax (Perl-like
+//    without back-references or lookaround), matched in time linear in the
+//    line length whatever the pattern, so a hostile pattern or log line
+//    cannot stall the log pump; a pattern whose compiled program exceeds
+//    1 MiB is refused. Lines are capped at kMaxLine bytes.
 //  - A number is what std::from_chars accepts in general format after
 //    trimming spaces and one leading '+' ("3", "-0.5", "1e-3", ".5");
 //    nan, inf, hex and trailing junk ("0.5,") count as non-numeric.

@@ -117,6 +117,30 @@ TEST(MetricParserTest, BadDefinitionsRefused) {
   EXPECT_TRUE(MetricParser::Create(many).ok());
 }
 
+TEST(MetricParserTest, CatastrophicPatternOnHostileLinesFinishes) {
+  // An alternation under a star, searched unanchored in a long run of 'a's
+  // with no 'c': libstdc++'s std::regex (even in its polynomial mode) took
+  // ~6 s per 4 KiB line on the CI machine, so these 100 lines would run far
+  // past ctest's timeout; RE2 is linear in the line length.
+  MetricParser p = Make({{"evil", "(?:a|aa)*c=([0-9]+)"}, {"loss", "loss=([0-9.]+)"}});
+  std::string hostile(MetricParser::kMaxLine - 1, 'a');
+  hostile += '\n';
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(p.Feed(hostile, i).empty());
+  // The parser still works afterwards, for both definitions.
+  auto got = p.Feed("aaac=7 loss=0.5\n", 0);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].name, "evil");
+  EXPECT_DOUBLE_EQ(got[0].value, 7);
+  EXPECT_DOUBLE_EQ(got[1].value, 0.5);
+}
+
+TEST(MetricParserTest, OversizedPatternRefused) {
+  auto huge = MetricParser::Create({{"h", "(x{1000}){1000}"}});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(huge.status().message()), HasSubstr("metric_definitions[0] ('h')"));
+}
+
 TEST(MetricParserTest, NoDefinitionsMatchesNothing) {
   MetricParser p = Make({});
   EXPECT_TRUE(p.Feed("loss=1\n", 0).empty());

@@ -202,8 +202,12 @@ Status WriteArchive(const fs::path& root, const std::vector<PackEntry>& entries,
 
 class Extractor {
  public:
-  Extractor(const std::string& archive_path, fs::path staging, const UnpackLimits& limits)
-      : archive_path_(archive_path), staging_(std::move(staging)), limits_(limits) {}
+  Extractor(const std::string& archive_path, uint64_t archive_bytes, fs::path staging,
+            const UnpackLimits& limits)
+      : archive_path_(archive_path),
+        archive_bytes_(archive_bytes),
+        staging_(std::move(staging)),
+        limits_(limits) {}
 
   Status Run() {
     ArchiveReader in(archive_read_new());
@@ -298,6 +302,13 @@ class Extractor {
                                       std::to_string(limits_.max_total_bytes) +
                                       " uncompressed bytes (at '" + name + "')");
       }
+      if (limits_.max_ratio > 0 && total_bytes_ > limits_.ratio_free_bytes &&
+          total_bytes_ / limits_.max_ratio >= archive_bytes_) {
+        return ResourceExhaustedError("archive '" + archive_path_ + "' unpacks to more than " +
+                                      std::to_string(limits_.max_ratio) + " times its size of " +
+                                      std::to_string(archive_bytes_) + " bytes (at '" + name +
+                                      "'): a compression bomb?");
+      }
     } else if (type != AE_IFDIR) {
       return Refuse(name, "unsupported entry type (device, fifo or socket)");
     }
@@ -356,6 +367,7 @@ class Extractor {
   }
 
   const std::string archive_path_;
+  const uint64_t archive_bytes_;
   const fs::path staging_;
   const UnpackLimits limits_;
   uint64_t entries_ = 0;
@@ -402,7 +414,7 @@ Status UnpackArchive(const std::string& archive_path, const std::string& target_
   }
   const fs::path staging = parent / (".unpack-" + target.filename().string() + TempName());
   if (::mkdir(staging.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", staging.string());
-  Status s = Extractor(archive_path, staging, limits).Run();
+  Status s = Extractor(archive_path, static_cast<uint64_t>(st.st_size), staging, limits).Run();
   if (s.ok() && ::chmod(staging.c_str(), 0755) != 0)
     s = ErrnoStatus(errno, "chmod", staging.string());
   if (s.ok() && ::rename(staging.c_str(), target.c_str()) != 0) {

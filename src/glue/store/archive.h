@@ -11,7 +11,8 @@
 //  - UnpackArchive refuses absolute paths, ".." components, links whose target
 //    resolves outside the target, hardlinks to anything but an earlier regular
 //    file of the archive, devices/fifos/sockets; strips setuid/setgid/sticky;
-//    bounds entry count, per-entry and total uncompressed size. It extracts
+//    bounds entry count, per-entry and total uncompressed size and the
+//    compression ratio (UnpackLimits). It extracts
 //    into a temp directory beside `target_dir` and renames it into place only
 //    on success, so a refused or corrupt archive leaves nothing behind.
 //
@@ -29,6 +30,12 @@ struct UnpackLimits {
   uint64_t max_total_bytes = 10ULL << 30;  // sum of regular-file sizes
   uint64_t max_entry_bytes = 10ULL << 30;  // one regular file
   uint64_t max_entries = 100'000;
+  // Compression bombs: beyond ratio_free_bytes unpacked, the files may not
+  // add up to more than max_ratio times the archive's own size (gzip reaches
+  // ~1000:1 on zeros; models and code are far below 100:1). Checked against
+  // each entry's declared size before its data is written.
+  uint64_t max_ratio = 100;  // 0: no ratio limit
+  uint64_t ratio_free_bytes = 64ULL << 20;
 };
 
 // Packs the contents of `dir` (paths relative to it) into a gzip'd tar at

@@ -271,6 +271,19 @@ TEST_F(ArchiveTest, EnforcesLimits) {
                 StatusCode::kResourceExhausted, "(at 'b')", Limits(100, 1000, 1000));
 }
 
+TEST_F(ArchiveTest, RefusesCompressionBomb) {
+  UnpackLimits limits;
+  limits.max_ratio = 50;
+  limits.ratio_free_bytes = 1 << 20;
+  // 4 MiB of zeros gzip to a few KiB: far beyond 50:1 once past 1 MiB.
+  ExpectRefused({File("readme", "hello"), File("zeros", std::string(4 << 20, '\0'))},
+                StatusCode::kResourceExhausted, "compression bomb", limits);
+  // Incompressible data of the same size unpacks under the same limits.
+  WriteTarGz(archive_, {File("noise", RandomBytes(4 << 20, 7))});
+  ASSERT_TRUE(UnpackArchive(archive_, target_, limits).ok());
+  EXPECT_EQ(fs::file_size(target_ / "noise"), 4u << 20);
+}
+
 TEST_F(ArchiveTest, TruncatedOrGarbageInputIsDataLoss) {
   const std::vector<RawEntry> entries = {File("a", RandomBytes(512 * 1024, 2)),
                                          File("b", RandomBytes(512 * 1024, 3))};
