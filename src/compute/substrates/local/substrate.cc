@@ -14,10 +14,10 @@
 
 #include "common/helper_programs.h"
 #include "common/log.h"
-#include "common/subprocess.h"
-#include "compute/substrates/runner/launch.h"
 #include "common/spec_fields.h"
+#include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
+#include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -82,7 +82,8 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   if (options.capacity_cpus < 0) return InvalidArgumentError("capacity_cpus must be >= 0");
   ASSIGN_OR_RETURN(std::string bwrap,
                    jobs::ResolveBwrap(options.sandbox != LocalSubstrateOptions::Sandbox::kOff,
-                                      options.sandbox == LocalSubstrateOptions::Sandbox::kOn, options.bwrap_path));
+                                      options.sandbox == LocalSubstrateOptions::Sandbox::kOn,
+                                      options.bwrap_path));
   double capacity = options.capacity_cpus;
   if (capacity == 0) capacity = std::max(1u, std::thread::hardware_concurrency());
   return std::unique_ptr<LocalSubstrate>(
@@ -127,7 +128,43 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
     fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again
     return s;
   }
+  // The runner wrote runner.json before it let Spawn return.
+  if (auto j = ReadJson(dir + "/" + runner::kRunnerFile); j.ok()) {
+    if (auto identity = FromJson(runner::ProcessIdentityFromJson, *j); identity.ok()) {
+      WatchRunner(dir, *identity);
+    }
+  }
   return jobs::JobHandle{"local", dir};
+}
+
+void LocalSubstrate::SetEndedCallback(std::function<void()> ended) {
+  std::unique_ptr<ExitWatcher> old;
+  {
+    absl::MutexLock lock(&mu_);
+    old = std::move(watcher_);
+    ended_ = std::move(ended);
+    if (ended_) {
+      auto w = ExitWatcher::Create(ended_);
+      if (w.ok()) {
+        watcher_ = *std::move(w);
+      } else {
+        LogWarn("cannot watch job runners; ends are noticed by polling",
+                {{"error", std::string(w.status().message())}});
+      }
+    }
+  }
+  old.reset();  // joins its thread outside the lock
+}
+
+void LocalSubstrate::WatchRunner(const std::string& state_dir,
+                                 const runner::ProcessIdentity& runner) {
+  std::function<void()> call_now;
+  {
+    absl::MutexLock lock(&mu_);
+    if (watcher_ == nullptr) return;
+    if (!watcher_->Watch(state_dir, runner.pid, runner.start_ticks)) call_now = ended_;
+  }
+  if (call_now) call_now();
 }
 
 Status LocalSubstrate::Spawn(const std::string& state_dir) const {
@@ -159,8 +196,10 @@ StatusOr<std::optional<jobs::ExitInfo>> LocalSubstrate::Poll(const jobs::JobHand
   if (runner_json.ok()) {
     ASSIGN_OR_RETURN(runner::ProcessIdentity runner,
                      FromJson(runner::ProcessIdentityFromJson, *runner_json));
-    if (runner::IsSameLiveProcess(runner.pid, runner.start_ticks))
+    if (runner::IsSameLiveProcess(runner.pid, runner.start_ticks)) {
+      WatchRunner(dir, runner);  // e.g. re-attached after a restart
       return std::optional<jobs::ExitInfo>();
+    }
     // It may have written its result and exited since we looked.
     if (Exists(result)) return Poll(handle);
   }
