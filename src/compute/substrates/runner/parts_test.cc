@@ -43,17 +43,38 @@ TEST(ProcStatTest, SelfIsLiveAndAForkedChildIsADescendant) {
 
   int p[2];
   ASSERT_EQ(pipe(p), 0);
+  int q[2];  // the grandchild's pid comes back through q
+  ASSERT_EQ(pipe(q), 0);
   pid_t child = fork();
   if (child == 0) {
+    close(p[1]);
+    close(q[0]);
+    pid_t grandchild = fork();
+    if (grandchild == 0) {
+      char c;
+      ssize_t n = read(p[0], &c, 1);  // wait until the test is done looking
+      _exit(n == 1 ? 0 : 1);
+    }
+    ssize_t w = write(q[1], &grandchild, sizeof grandchild);
     char c;
-    ssize_t n = read(p[0], &c, 1);  // wait until the parent is done looking
-    _exit(n == 1 ? 0 : 1);
+    ssize_t n = read(p[0], &c, 1);
+    int status = 0;
+    waitpid(grandchild, &status, 0);
+    _exit(n == 1 && w == sizeof grandchild ? 0 : 1);
   }
   close(p[0]);
+  close(q[1]);
+  pid_t grandchild = 0;
+  ASSERT_EQ(read(q[0], &grandchild, sizeof grandchild), static_cast<ssize_t>(sizeof grandchild));
+  close(q[0]);
   auto d = Descendants(getpid());
-  bool found = std::any_of(d.begin(), d.end(), [&](const ProcStat& s) { return s.pid == child; });
-  EXPECT_TRUE(found);
-  ASSERT_EQ(write(p[1], "x", 1), 1);
+  auto has = [&](pid_t pid) {
+    return std::any_of(d.begin(), d.end(), [&](const ProcStat& s) { return s.pid == pid; });
+  };
+  EXPECT_TRUE(has(child));
+  EXPECT_TRUE(has(grandchild));
+  EXPECT_FALSE(has(getpid()));
+  ASSERT_EQ(write(p[1], "xx", 2), 2);
   close(p[1]);
   int status = 0;
   waitpid(child, &status, 0);
