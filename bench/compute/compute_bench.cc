@@ -7,7 +7,9 @@
 //               service (JobService::Submit, the path behind POST
 //               /api/v1/jobs), the bare LocalSubstrate (Submit ->
 //               StartedMicros and -> first line), and Slurm (fork of
-//               `sbatch` -> first line). p50/p95 over --runs.
+//               `sbatch` -> first line). p50/p95 over --runs. Then the job
+//               service again (resources.cpus 0.1) while a thread submits
+//               trivial jobs at --load-rate per second (0: skipped).
 //   overhead    tandem-train-xgboost on examples/data (examples/xgboost-native,
 //               nthread=1) run directly in a hand-made /opt/ml tree vs as a
 //               job through the service: wall (direct: fork -> exit; job:
@@ -20,7 +22,7 @@
 //
 // Usage: compute_bench [--only cold-start|overhead|throughput] [--runs 50]
 //          [--rounds 5] [--jobs 200] [--slurm-conf PATH] [--trainer PATH]
-//          [--examples DIR] [--first-line PATH] [--dir /tmp]
+//          [--examples DIR] [--first-line PATH] [--dir /tmp] [--load-rate 50]
 // Without --slurm-conf the Slurm columns are skipped.
 #include <fcntl.h>
 #include <spawn.h>
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +68,7 @@ struct Flags {
   int runs = 50;
   int rounds = 5;
   int jobs = 200;
+  double load_rate = 50;  // background jobs/s during the loaded cold-start runs
   std::string slurm_conf;
   std::string trainer;
   std::string examples = "examples";
@@ -344,6 +348,45 @@ void RunOnSubstrate(jobs::Substrate& sub, const std::string& base, const std::st
   out.to_user.push_back(static_cast<double>(first - t0) / 1e6);
 }
 
+// Submits trivial jobs (resources.cpus 0.1) at `rate` per second on its own
+// thread until Stop, which waits for them all to end.
+class BackgroundLoad {
+ public:
+  BackgroundLoad(Tandem& t, std::string src, double rate) : t_(t), src_(std::move(src)) {
+    if (rate <= 0) return;
+    t0_ = SteadySeconds();
+    thread_ = std::thread([this, rate] {
+      auto next = std::chrono::steady_clock::now();
+      const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(1.0 / rate));
+      for (int i = 0; !stop_.load(); ++i) {
+        ids_.push_back(t_.Submit(TrivialSpec("load-" + std::to_string(i), src_, 0.1)));
+        next += period;
+        std::this_thread::sleep_until(next);
+      }
+    });
+  }
+  // Jobs submitted per second while it ran, and how many did not complete.
+  std::pair<double, int> Stop() {
+    if (!thread_.joinable()) return {0, 0};
+    stop_ = true;
+    thread_.join();
+    double rate = static_cast<double>(ids_.size()) / (SteadySeconds() - t0_);
+    int failed = 0;
+    for (const auto& id : ids_) failed += t_.Wait(id).state != jobs::JobState::kCompleted;
+    return {rate, failed};
+  }
+  ~BackgroundLoad() { Stop(); }
+
+ private:
+  Tandem& t_;
+  std::string src_;
+  double t0_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<std::string> ids_;
+  std::thread thread_;
+};
+
 void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   const std::string base = t.home() + "/cold";
   const std::string src = base + "/src";
@@ -394,6 +437,25 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
       sl.push_back(static_cast<double>(first - t0) / 1e6);
     }
   }
+  // The job service again while it also runs trivial jobs at --load-rate.
+  std::vector<double> loaded, loaded_state;
+  std::pair<double, int> load{0, 0};
+  if (f.load_rate > 0) {
+    fs::create_directories(base + "/load");
+    WriteFile(base + "/load/train.sh", "#!/bin/sh\necho done\n", true);
+    BackgroundLoad bg(t, base + "/load", f.load_rate);
+    for (int i = 0; i < f.runs; ++i) {
+      int64_t t0 = WallNs();
+      std::string id = t.Submit(TrivialSpec("cold-loaded-" + std::to_string(i), src, 0.1));
+      jobs::JobRecord rec = t.Wait(id);
+      if (rec.state != jobs::JobState::kCompleted) Die("cold job failed: " + rec.failure_reason);
+      int64_t first = FirstLineNs(t.Log(id));
+      if (first == 0) Die("no FIRST_LINE in the log of " + id);
+      loaded.push_back(static_cast<double>(first - t0) / 1e6);
+      loaded_state.push_back(static_cast<double>(rec.started_micros * 1000 - t0) / 1e6);
+    }
+    load = bg.Stop();
+  }
   std::printf("### Cold start: submit -> first line of user code (%d runs, interleaved, %s)\n\n",
               f.runs, sandboxed ? "sandboxed with bubblewrap" : "unsandboxed");
   std::printf("load average before: %s, after: %s\n\n", load_before.c_str(), LoadAvg().c_str());
@@ -415,6 +477,16 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   row("LocalSubstrate: Submit -> first line", st.to_user);
   row("LocalSubstrate unsandboxed: Submit -> first line", bt.to_user);
   row("Slurm: sbatch -> first line", sl);
+  if (!loaded.empty()) {
+    char what[160];
+    std::snprintf(what, sizeof what,
+                  "**tandem job service, while running %.1f trivial jobs/s: Submit -> first "
+                  "line**",
+                  load.first);
+    row(what, loaded);
+    row("tandem job service, same load: Submit -> record started", loaded_state);
+    std::printf("\n(background jobs not completed: %d)\n", load.second);
+  }
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -569,6 +641,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.rounds = std::atoi(next().c_str());
     else if (a == "--jobs")
       f.jobs = std::atoi(next().c_str());
+    else if (a == "--load-rate")
+      f.load_rate = std::atof(next().c_str());
     else if (a == "--slurm-conf")
       f.slurm_conf = next();
     else if (a == "--trainer")

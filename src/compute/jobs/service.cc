@@ -603,8 +603,10 @@ StatusOr<bool> JobService::Launch(Active& a) {
   }
   if (a.stop_requested) return false;
   ASSIGN_OR_RETURN(a.handle, substrate_->Submit(req));
-  auto parser = MetricParser::Create(spec.metric_definitions);
-  if (parser.ok()) a.parser = *std::move(parser);
+  if (!spec.metric_definitions.empty()) {  // nothing to look for: the log is not read
+    auto parser = MetricParser::Create(spec.metric_definitions);
+    if (parser.ok()) a.parser = *std::move(parser);
+  }
   Json digests = a.input_digests;
   auto running =
       jobs_->Transition(a.record.id, {JobState::kStarting}, JobState::kRunning, [&](JobRecord& r) {
@@ -639,7 +641,7 @@ void JobService::TailLog(Active& a, bool finish) {
   std::ifstream in(a.log_path, std::ios::binary);
   if (!in) return;
   in.seekg(a.log_offset);
-  std::string buf(1 << 20, '\0');
+  std::string buf(64 << 10, '\0');
   std::vector<MetricSample> samples;
   while (in) {  // the log is bounded by the substrate, so read what is there
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));

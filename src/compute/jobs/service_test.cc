@@ -479,5 +479,73 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   EXPECT_NE(other.details["warm_key"], cold.details["warm_key"]);
 }
 
+// Many jobs submitted at once run concurrently (claims, launches and
+// finalizations overlap on the worker pool) and each runs and completes
+// exactly once: one launch, one end, one line of output.
+TEST_F(JobServiceTest, ManyJobsSubmittedAtOnceEachRunAndCompleteExactlyOnce) {
+  std::string src = Script("burst", "echo \"ran $TRAINING_JOB_NAME\"");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) {
+    JobSpec spec = Spec("burst-" + std::to_string(i), src);
+    spec.resources.cpus = 0.1;  // 20 at a time
+    auto s = service_->Submit(spec);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ids.push_back(s->id);
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto r = service_->WaitFor(
+        ids[i], [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->state, JobState::kCompleted) << r->failure_reason;
+    EXPECT_EQ(r->attempt, 1);
+    EXPECT_EQ(r->details["attempts"].size(), 1u);
+    EXPECT_THAT(States(ids[i]),
+                ::testing::ElementsAre("Pending", "Starting", "Running", "Completed"));
+    auto log = service_->ReadLog(ids[i], 0);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_EQ(log->data, "ran burst-" + std::to_string(i) + "\n");
+  }
+}
+
+// The control plane goes away in the middle of a burst (jobs Pending,
+// claimed, Running and ending at that moment) and a new one takes over:
+// every job still completes, and none runs twice or is lost.
+TEST_F(JobServiceTest, RestartInTheMiddleOfABurstLosesAndRepeatsNothing) {
+  std::string src = Script("burst", "echo \"ran $TRAINING_JOB_NAME\"");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) {
+    JobSpec spec = Spec("burst-" + std::to_string(i), src);
+    spec.resources.cpus = 0.1;
+    auto s = service_->Submit(spec);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ids.push_back(s->id);
+  }
+  // Wait until some have ended, then shut down with the rest in flight.
+  ASSERT_TRUE(service_
+                  ->WaitFor(
+                      ids[5], [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs)
+                  .ok());
+  service_.reset();
+  auto counts = JobStore::Open(*db_, *bus_->outbox(), Clock::Real());
+  ASSERT_TRUE(counts.ok());
+  auto by_state = (*counts)->CountByState();
+  ASSERT_TRUE(by_state.ok());
+  EXPECT_GT((*by_state)[JobState::kPending], 0) << "the burst ended before the restart";
+  OpenService();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto r = service_->WaitFor(
+        ids[i], [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->state, JobState::kCompleted) << r->failure_reason;
+    EXPECT_EQ(r->attempt, 1);
+    std::vector<std::string> states = States(ids[i]);
+    EXPECT_EQ(std::count(states.begin(), states.end(), "Running"), 1) << ids[i];
+    EXPECT_EQ(std::count(states.begin(), states.end(), "Completed"), 1) << ids[i];
+    auto log = service_->ReadLog(ids[i], 0);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_EQ(log->data, "ran burst-" + std::to_string(i) + "\n");
+  }
+}
+
 }  // namespace
 }  // namespace tandem::compute::jobs
