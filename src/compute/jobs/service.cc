@@ -117,20 +117,25 @@ void JobService::Shutdown() {
   substrate_->SetEndedCallback(nullptr);
 }
 
-void JobService::Notify() {
+void JobService::MarkChanged(const std::string& id) {
+  if (changes_.size() >= kMaxTrackedChanges) changes_.clear();  // waiters fall back to slices
+  changes_[id] = ++state_version_;
+}
+
+void JobService::Notify(const std::string& id) {
   {
     absl::MutexLock lock(&mu_);
     wake_ = true;
-    ++state_version_;
+    MarkChanged(id);
   }
   wake_cv_.Signal();
   state_cv_.SignalAll();
 }
 
-void JobService::NotifyState() {
+void JobService::NotifyState(const std::string& id) {
   {
     absl::MutexLock lock(&mu_);
-    ++state_version_;
+    MarkChanged(id);
   }
   state_cv_.SignalAll();
 }
@@ -162,7 +167,7 @@ void JobService::Completed(const std::string& id, bool ended) {
     absl::MutexLock lock(&mu_);
     completed_.emplace_back(id, ended);
     wake_ = true;
-    ++state_version_;
+    MarkChanged(id);
   }
   wake_cv_.Signal();
   state_cv_.SignalAll();
@@ -223,7 +228,7 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   if (!substrate_->sandboxed()) r.details["warnings"] = Json::array({kUnsandboxed});
   RETURN_IF_ERROR(jobs_->Insert(r));
   LogInfo("job submitted", {{"job", r.id}, {"name", r.name}, {"team", r.team}});
-  Notify();
+  Notify(r.id);
   return r;
 }
 
@@ -254,7 +259,7 @@ StatusOr<JobRecord> JobService::Stop(const std::string& id) {
     absl::MutexLock lock(&mu_);
     stop_requests_.insert(id);
   }
-  Notify();
+  Notify(id);
   return stopped;
 }
 
@@ -307,11 +312,15 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                         const std::function<bool(const JobRecord&)>& done,
                                         int64_t timeout_ms) {
   const Deadline deadline = Deadline::InMillis(clock_, timeout_ms);
+  auto changed = [this, &id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = changes_.find(id);
+    return it == changes_.end() ? uint64_t{0} : it->second;
+  };
   while (true) {
     uint64_t version;
     {
       absl::MutexLock lock(&mu_);
-      version = state_version_;
+      version = changed();
     }
     ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
     if (done(r)) return r;
@@ -320,11 +329,12 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                    std::string(JobStateName(r.state)) + " after " +
                                    std::to_string(timeout_ms) + " ms");
     }
-    // A change made since `version` was read wakes us at once; other control
+    // This service's change to the job since `version` was read wakes us at
+    // once (others' changes do not make us read again); other control
     // planes' changes are seen within the slice.
     absl::MutexLock lock(&mu_);
-    if (state_version_ == version) {
-      state_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(deadline.SliceMillis(100)));
+    const absl::Time until = absl::Now() + absl::Milliseconds(deadline.SliceMillis(100));
+    while (changed() == version && !shutdown_ && !state_cv_.WaitWithDeadline(&mu_, until)) {
     }
   }
 }
@@ -512,7 +522,7 @@ void JobService::Schedule() {
 bool JobService::StartJob(Active& a) {
   auto started = jobs_->Claim(a.record.id, opts_.owner, LeaseUntil());
   if (!started.ok()) return true;  // stopped meanwhile, or claimed by another control plane
-  NotifyState();
+  NotifyState(a.record.id);
   a.record = *started;
   a.attempt_dir = AttemptDir(a.record.id, started->attempt);
   a.ml_dir = a.attempt_dir + "/ml";
@@ -632,7 +642,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
                           {"attempt", std::to_string(a.record.attempt)},
                           {"staging_ms", std::to_string(staging_ms)},
                           {"warm_start", warm ? "true" : "false"}});
-  NotifyState();
+  NotifyState(a.record.id);
   return true;
 }
 
@@ -758,7 +768,7 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
   RemoveTree(a.attempt_dir);
   std::error_code ec;
   fs::remove(opts_.home + "/jobs/" + a.record.id, ec);  // only if empty
-  NotifyState();
+  NotifyState(a.record.id);
 }
 
 void JobService::BillWarmRelease(const WarmRelease& r) {

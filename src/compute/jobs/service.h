@@ -163,8 +163,10 @@ class JobService {
   // picks up stops requested through another control plane.
   void RenewLeases();
   int64_t LeaseUntil() const { return clock_.NowMicros() + opts_.lease_ms * 1000; }
-  void Notify();       // wakes the loop and WaitFor
-  void NotifyState();  // wakes WaitFor only
+  // Job `id` changed: Notify wakes the loop and WaitFor, NotifyState WaitFor.
+  void Notify(const std::string& id);
+  void NotifyState(const std::string& id);
+  void MarkChanged(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string AttemptDir(const std::string& id, int attempt) const;
 
   JobServiceOptions opts_;
@@ -189,7 +191,11 @@ class JobService {
   absl::CondVar task_cv_;   // workers wait here
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by every NotifyState
+  // Job id -> state_version_ at its last change here, so WaitFor re-reads a
+  // job only when it changed. Cleared when it reaches kMaxTrackedChanges.
+  static constexpr size_t kMaxTrackedChanges = 100'000;
+  uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> changes_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, bool>> completed_ ABSL_GUARDED_BY(mu_);  // id, ended
