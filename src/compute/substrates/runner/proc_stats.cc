@@ -1,7 +1,6 @@
 #include "compute/substrates/runner/proc_stats.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -9,6 +8,8 @@
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
+
+#include "compute/substrates/runner/protocol.h"
 
 namespace tandem::compute::runner {
 namespace {
@@ -18,16 +19,7 @@ int64_t PageSize() {
   return size;
 }
 
-std::string ReadSmallFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
+std::string ReadSmallFile(const std::string& path) { return ReadFile(path).value_or(""); }
 
 // The children of `pid` from /proc/<pid>/task/<tid>/children (every thread's,
 // since a child belongs to the thread that forked it); false if the kernel
@@ -39,14 +31,10 @@ bool ChildrenOf(int pid, std::vector<int>& out) {
   bool any = false;
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] == '.') continue;
-    int fd = open((task + "/" + e->d_name + "/children").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
+    const std::string path = task + "/" + e->d_name + "/children";
+    if (access(path.c_str(), R_OK) != 0) continue;
     any = true;
-    std::string text;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-    close(fd);
+    const std::string text = ReadSmallFile(path);
     const char* p = text.c_str();
     while (*p != '\0') {
       char* end = nullptr;
