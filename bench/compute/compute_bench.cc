@@ -613,7 +613,14 @@ void Throughput(const Flags& f, Tandem& t, Slurm& slurm) {
       ids.push_back(t.Submit(TrivialSpec("tp-" + std::to_string(i), src, cpus)));
     }
     int failed = 0;
-    for (const auto& id : ids) failed += t.Wait(id).state != jobs::JobState::kCompleted;
+    for (const auto& id : ids) {
+      jobs::JobRecord rec = t.Wait(id);
+      if (rec.state == jobs::JobState::kCompleted) continue;
+      ++failed;
+      std::fprintf(stderr, "compute_bench: job %s ended %s (%s); its log:\n%s\n", id.c_str(),
+                   std::string(jobs::JobStateName(rec.state)).c_str(), rec.failure_reason.c_str(),
+                   t.Log(id).c_str());
+    }
     double s = SteadySeconds() - t0;
     std::printf("| tandem job service, resources.cpus %.1f | %.0f | %.2f | %.1f | %d |\n", cpus,
                 t.service().capacity_cpus() / cpus, s, f.jobs / s, failed);

@@ -92,7 +92,7 @@ TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
   EXPECT_TRUE(has({"--unshare-net"}));
   EXPECT_TRUE(has({"--ro-bind", "/", "/"}));
   EXPECT_TRUE(has({"--tmpfs", "/opt"}));
-  EXPECT_TRUE(has({"--ro-bind", "/opt/conda", "/opt/conda"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/opt/conda", "/opt/conda"}));
   EXPECT_TRUE(has({"--symlink", "/elsewhere", "/opt/link"}));
   EXPECT_TRUE(has(
       {"--bind", "/data/jobs/j1", "/opt/ml", "--chdir", "/opt/ml", "--", "python3", "train.py"}));
@@ -114,9 +114,11 @@ TEST(SandboxTest, HelpersAtAFixedPathAndHostOptMlShadowed) {
   EXPECT_EQ(std::count(c.begin(), c.end(), "--unshare-net"), 0);
   EXPECT_NE(std::find(c.begin(), c.end(), "/opt/ml/code"), c.end());
   // The host's /opt/ml and /opt/tandem-libexec give way to the job's own.
-  EXPECT_TRUE(has({"--ro-bind", "/opt/tools", "/opt/tools"}));
-  EXPECT_FALSE(has({"--ro-bind", "/opt/ml", "/opt/ml"}));
-  EXPECT_FALSE(has({"--ro-bind", "/opt/tandem-libexec", "/opt/tandem-libexec"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/opt/tools", "/opt/tools"}));
+  for (const char* bind : {"--ro-bind", "--ro-bind-try"}) {
+    EXPECT_FALSE(has({bind, "/opt/ml", "/opt/ml"}));
+    EXPECT_FALSE(has({bind, "/opt/tandem-libexec", "/opt/tandem-libexec"}));
+  }
   // The helpers come from the host's /tmp, after the sandbox's own /tmp and /opt.
   EXPECT_TRUE(has({"--ro-bind", "/tmp/co/build/libexec/tandem", "/opt/tandem-libexec"}));
   auto at = [&](std::vector<std::string> seq) {
