@@ -7,7 +7,9 @@
 //               service (JobService::Submit, the path behind POST
 //               /api/v1/jobs), the bare LocalSubstrate (Submit ->
 //               StartedMicros and -> first line), and Slurm (fork of
-//               `sbatch` -> first line). p50/p95 over --runs.
+//               `sbatch` -> first line). p50/p95 over --runs. Then the job
+//               service again (resources.cpus 0.1) while a thread submits
+//               trivial jobs at --load-rate per second (0: skipped).
 //   overhead    tandem-train-xgboost on examples/data (examples/xgboost-native,
 //               nthread=1) run directly in a hand-made /opt/ml tree vs as a
 //               job through the service: wall (direct: fork -> exit; job:
@@ -20,7 +22,7 @@
 //
 // Usage: compute_bench [--only cold-start|overhead|throughput] [--runs 50]
 //          [--rounds 5] [--jobs 200] [--slurm-conf PATH] [--trainer PATH]
-//          [--examples DIR] [--first-line PATH] [--dir /tmp]
+//          [--examples DIR] [--first-line PATH] [--dir /tmp] [--load-rate 50]
 // Without --slurm-conf the Slurm columns are skipped.
 #include <fcntl.h>
 #include <spawn.h>
@@ -31,9 +33,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -65,6 +69,7 @@ struct Flags {
   int runs = 50;
   int rounds = 5;
   int jobs = 200;
+  double load_rate = 50;  // background jobs/s during the loaded cold-start runs
   std::string slurm_conf;
   std::string trainer;
   std::string examples = "examples";
@@ -344,6 +349,73 @@ void RunOnSubstrate(jobs::Substrate& sub, const std::string& base, const std::st
   out.to_user.push_back(static_cast<double>(first - t0) / 1e6);
 }
 
+// One job through the service: Submit -> first line, and -> the record's
+// started_micros (ms).
+void RunOnService(Tandem& t, const jobs::JobSpec& spec, std::vector<double>& to_user,
+                  std::vector<double>& to_started) {
+  int64_t t0 = WallNs();
+  std::string id = t.Submit(spec);
+  jobs::JobRecord rec = t.Wait(id);
+  if (rec.state != jobs::JobState::kCompleted) Die("cold job failed: " + rec.failure_reason);
+  int64_t first = FirstLineNs(t.Log(id));
+  if (first == 0) Die("no FIRST_LINE in the log of " + id);
+  to_user.push_back(static_cast<double>(first - t0) / 1e6);
+  to_started.push_back(static_cast<double>(rec.started_micros * 1000 - t0) / 1e6);
+}
+
+// Submits trivial jobs (resources.cpus 0.1) at `rate` per second on its own
+// thread until Stop, which waits for them all to end. At most kMaxOutstanding
+// of them are unfinished at a time (a tick with that many is skipped), so a
+// machine that cannot keep the rate builds no queue: the rate reported is
+// the one achieved.
+class BackgroundLoad {
+ public:
+  BackgroundLoad(Tandem& t, std::string src, double rate) : t_(t), src_(std::move(src)) {
+    if (rate <= 0) return;
+    t0_ = SteadySeconds();
+    thread_ = std::thread([this, rate] {
+      auto next = std::chrono::steady_clock::now();
+      const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(1.0 / rate));
+      std::deque<std::string> outstanding;
+      for (int i = 0; !stop_.load(); ++i) {
+        while (!outstanding.empty()) {
+          auto r = t_.service().Get(outstanding.front());
+          if (!r.ok()) Die("background job: " + r.status().ToString());
+          if (!IsTerminal(r->state)) break;
+          outstanding.pop_front();
+        }
+        if (outstanding.size() < kMaxOutstanding) {
+          ids_.push_back(t_.Submit(TrivialSpec("load-" + std::to_string(i), src_, 0.1)));
+          outstanding.push_back(ids_.back());
+        }
+        next += period;
+        std::this_thread::sleep_until(next);
+      }
+    });
+  }
+  // Jobs submitted per second while it ran, and how many did not complete.
+  std::pair<double, int> Stop() {
+    if (!thread_.joinable()) return {0, 0};
+    stop_ = true;
+    thread_.join();
+    double rate = static_cast<double>(ids_.size()) / (SteadySeconds() - t0_);
+    int failed = 0;
+    for (const auto& id : ids_) failed += t_.Wait(id).state != jobs::JobState::kCompleted;
+    return {rate, failed};
+  }
+  ~BackgroundLoad() { Stop(); }
+
+ private:
+  static constexpr size_t kMaxOutstanding = 20;
+  Tandem& t_;
+  std::string src_;
+  double t0_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<std::string> ids_;
+  std::thread thread_;
+};
+
 void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   const std::string base = t.home() + "/cold";
   const std::string src = base + "/src";
@@ -370,14 +442,7 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   const std::string load_before = LoadAvg();
   for (int i = 0; i < f.runs; ++i) {
     // (a) the job service.
-    int64_t t0 = WallNs();
-    std::string id = t.Submit(TrivialSpec("cold-" + std::to_string(i), src, 1));
-    jobs::JobRecord rec = t.Wait(id);
-    if (rec.state != jobs::JobState::kCompleted) Die("cold job failed: " + rec.failure_reason);
-    int64_t first = FirstLineNs(t.Log(id));
-    if (first == 0) Die("no FIRST_LINE in the log of " + id);
-    svc.push_back(static_cast<double>(first - t0) / 1e6);
-    svc_state.push_back(static_cast<double>(rec.started_micros * 1000 - t0) / 1e6);
+    RunOnService(t, TrivialSpec("cold-" + std::to_string(i), src, 1), svc, svc_state);
 
     // (b) the bare substrate, sandboxed as the service runs it, and without.
     RunOnSubstrate(sub, base, src, "sub-" + std::to_string(i), st);
@@ -386,13 +451,26 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     // (c) Slurm.
     if (slurm.enabled()) {
       std::string out = base + "/slurm-" + std::to_string(i) + ".out";
-      t0 = WallNs();
+      int64_t t0 = WallNs();
       slurm.Submit(slurm_script, out);
       slurm.WaitDone(out);
-      first = FirstLineNs(Slurp(out));
+      int64_t first = FirstLineNs(Slurp(out));
       if (first == 0) Die("no FIRST_LINE in " + out);
       sl.push_back(static_cast<double>(first - t0) / 1e6);
     }
+  }
+  // The job service again while it also runs trivial jobs at --load-rate.
+  std::vector<double> loaded, loaded_state;
+  std::pair<double, int> load{0, 0};
+  if (f.load_rate > 0) {
+    fs::create_directories(base + "/load");
+    WriteFile(base + "/load/train.sh", "#!/bin/sh\necho done\n", true);
+    BackgroundLoad bg(t, base + "/load", f.load_rate);
+    for (int i = 0; i < f.runs; ++i) {
+      RunOnService(t, TrivialSpec("cold-loaded-" + std::to_string(i), src, 0.1), loaded,
+                   loaded_state);
+    }
+    load = bg.Stop();
   }
   std::printf("### Cold start: submit -> first line of user code (%d runs, interleaved, %s)\n\n",
               f.runs, sandboxed ? "sandboxed with bubblewrap" : "unsandboxed");
@@ -415,6 +493,16 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   row("LocalSubstrate: Submit -> first line", st.to_user);
   row("LocalSubstrate unsandboxed: Submit -> first line", bt.to_user);
   row("Slurm: sbatch -> first line", sl);
+  if (!loaded.empty()) {
+    char what[160];
+    std::snprintf(what, sizeof what,
+                  "**tandem job service, while running %.1f trivial jobs/s: Submit -> first "
+                  "line**",
+                  load.first);
+    row(what, loaded);
+    row("tandem job service, same load: Submit -> record started", loaded_state);
+    std::printf("\n(background jobs not completed: %d)\n", load.second);
+  }
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -525,7 +613,14 @@ void Throughput(const Flags& f, Tandem& t, Slurm& slurm) {
       ids.push_back(t.Submit(TrivialSpec("tp-" + std::to_string(i), src, cpus)));
     }
     int failed = 0;
-    for (const auto& id : ids) failed += t.Wait(id).state != jobs::JobState::kCompleted;
+    for (const auto& id : ids) {
+      jobs::JobRecord rec = t.Wait(id);
+      if (rec.state == jobs::JobState::kCompleted) continue;
+      ++failed;
+      std::fprintf(stderr, "compute_bench: job %s ended %s (%s); its log:\n%s\n", id.c_str(),
+                   std::string(jobs::JobStateName(rec.state)).c_str(), rec.failure_reason.c_str(),
+                   t.Log(id).c_str());
+    }
     double s = SteadySeconds() - t0;
     std::printf("| tandem job service, resources.cpus %.1f | %.0f | %.2f | %.1f | %d |\n", cpus,
                 t.service().capacity_cpus() / cpus, s, f.jobs / s, failed);
@@ -569,6 +664,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.rounds = std::atoi(next().c_str());
     else if (a == "--jobs")
       f.jobs = std::atoi(next().c_str());
+    else if (a == "--load-rate")
+      f.load_rate = std::atof(next().c_str());
     else if (a == "--slurm-conf")
       f.slurm_conf = next();
     else if (a == "--trainer")
@@ -594,6 +691,7 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 int Main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // a run cut short keeps what it printed
   Flags f = ParseFlags(argc, argv);
   const std::string home = f.dir + "/compute-bench-" + NewUlid(Clock::Real());
   std::printf("compute_bench: %ld CPUs, load average %s, home %s\n\n",

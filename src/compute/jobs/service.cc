@@ -34,9 +34,12 @@ void RemoveTree(const std::string& path) {
 
 }  // namespace
 
-// A job holding capacity (Starting, Running or Stopping). Loop thread only.
+// A job holding capacity (claimed for launch, Starting, Running or Stopping).
+// The loop owns it while kRunning; a worker while kLaunching or kFinishing.
 struct JobService::Active {
-  JobRecord record;  // snapshot at start (spec, id, attempt)
+  enum class Phase { kLaunching, kRunning, kFinishing };
+  Phase phase = Phase::kRunning;  // read and written by the loop only
+  JobRecord record;               // snapshot at start (spec, id, attempt)
   std::string attempt_dir, ml_dir, log_path;
   JobHandle handle;
   int64_t log_offset = 0;
@@ -83,6 +86,17 @@ JobService::~JobService() { Shutdown(); }
 void JobService::Start() {
   absl::MutexLock lock(&mu_);
   if (thread_.joinable() || shutdown_) return;
+  int workers = opts_.workers;
+  if (workers <= 0)
+    workers = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
+  substrate_->SetEndedCallback([this] {
+    {
+      absl::MutexLock lock(&mu_);
+      wake_ = true;
+    }
+    wake_cv_.Signal();
+  });
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -90,19 +104,88 @@ void JobService::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
+    // Queued tasks are dropped: a job not yet claimed stays Pending, one not
+    // yet finalized stays Running for the next Recover.
+    tasks_.clear();
   }
   wake_cv_.SignalAll();
   state_cv_.SignalAll();
+  task_cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+  substrate_->SetEndedCallback(nullptr);
 }
 
-void JobService::Notify() {
+void JobService::MarkChanged(const std::string& id) {
+  if (changes_.size() >= kMaxTrackedChanges) changes_.clear();  // waiters fall back to slices
+  changes_[id] = ++state_version_;
+}
+
+void JobService::Notify(const std::string& id) {
   {
     absl::MutexLock lock(&mu_);
     wake_ = true;
+    MarkChanged(id);
   }
-  wake_cv_.SignalAll();
+  wake_cv_.Signal();
   state_cv_.SignalAll();
+}
+
+void JobService::NotifyState(const std::string& id) {
+  {
+    absl::MutexLock lock(&mu_);
+    MarkChanged(id);
+  }
+  state_cv_.SignalAll();
+}
+
+void JobService::Work() {
+  while (true) {
+    std::function<void()> task;
+    {
+      absl::MutexLock lock(&mu_);
+      while (tasks_.empty() && !shutdown_) task_cv_.Wait(&mu_);
+      if (shutdown_) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+void JobService::Dispatch(std::function<void()> task) {
+  {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+  task_cv_.Signal();
+}
+
+void JobService::Completed(const std::string& id, bool ended) {
+  {
+    absl::MutexLock lock(&mu_);
+    completed_.emplace_back(id, ended);
+    wake_ = true;
+    MarkChanged(id);
+  }
+  wake_cv_.Signal();
+  state_cv_.SignalAll();
+}
+
+void JobService::CollectCompleted() {
+  std::vector<std::pair<std::string, bool>> done;
+  {
+    absl::MutexLock lock(&mu_);
+    done.swap(completed_);
+  }
+  for (const auto& [id, ended] : done) {
+    if (ended) {
+      active_.erase(id);
+    } else if (auto it = active_.find(id); it != active_.end()) {
+      it->second->phase = Active::Phase::kRunning;
+    }
+  }
 }
 
 std::string JobService::AttemptDir(const std::string& id, int attempt) const {
@@ -145,7 +228,7 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   if (!substrate_->sandboxed()) r.details["warnings"] = Json::array({kUnsandboxed});
   RETURN_IF_ERROR(jobs_->Insert(r));
   LogInfo("job submitted", {{"job", r.id}, {"name", r.name}, {"team", r.team}});
-  Notify();
+  Notify(r.id);
   return r;
 }
 
@@ -176,7 +259,7 @@ StatusOr<JobRecord> JobService::Stop(const std::string& id) {
     absl::MutexLock lock(&mu_);
     stop_requests_.insert(id);
   }
-  Notify();
+  Notify(id);
   return stopped;
 }
 
@@ -229,7 +312,16 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                         const std::function<bool(const JobRecord&)>& done,
                                         int64_t timeout_ms) {
   const Deadline deadline = Deadline::InMillis(clock_, timeout_ms);
+  auto changed = [this, &id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = changes_.find(id);
+    return it == changes_.end() ? uint64_t{0} : it->second;
+  };
   while (true) {
+    uint64_t version;
+    {
+      absl::MutexLock lock(&mu_);
+      version = changed();
+    }
     ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
     if (done(r)) return r;
     if (deadline.Expired()) {
@@ -237,8 +329,13 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                    std::string(JobStateName(r.state)) + " after " +
                                    std::to_string(timeout_ms) + " ms");
     }
+    // This service's change to the job since `version` was read wakes us at
+    // once (others' changes do not make us read again); other control
+    // planes' changes are seen within the slice.
     absl::MutexLock lock(&mu_);
-    state_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(deadline.SliceMillis(100)));
+    const absl::Time until = absl::Now() + absl::Milliseconds(deadline.SliceMillis(100));
+    while (changed() == version && !shutdown_ && !state_cv_.WaitWithDeadline(&mu_, until)) {
+    }
   }
 }
 
@@ -313,6 +410,7 @@ void JobService::Loop() {
       wake_ = false;
     }
     RenewLeases();
+    CollectCompleted();
     ApplyStops();
     Monitor();
     Schedule();
@@ -339,16 +437,24 @@ void JobService::RenewLeases() {
 }
 
 void JobService::ApplyStops() {
-  std::set<std::string> stops;
   {
+    // A job being launched keeps its request (Launch reads it, and it is
+    // applied here once the job runs); one being finalized needs none.
     absl::MutexLock lock(&mu_);
-    stops.swap(stop_requests_);
-  }
-  for (const auto& id : stops) {
-    auto it = active_.find(id);
-    if (it != active_.end()) it->second->stop_requested = true;
+    for (auto id = stop_requests_.begin(); id != stop_requests_.end();) {
+      auto it = active_.find(*id);
+      if (it != active_.end() && it->second->phase == Active::Phase::kLaunching) {
+        ++id;
+        continue;
+      }
+      if (it != active_.end() && it->second->phase == Active::Phase::kRunning) {
+        it->second->stop_requested = true;
+      }
+      id = stop_requests_.erase(id);
+    }
   }
   for (auto& [id, a] : active_) {
+    if (a->phase != Active::Phase::kRunning) continue;
     if (a->stop_requested && !a->stop_sent && !a->handle.id.empty()) {
       Status s = substrate_->Stop(a->handle, opts_.stop_grace_seconds);
       if (!s.ok()) LogWarn("stop failed", {{"job", id}, {"error", std::string(s.message())}});
@@ -358,8 +464,8 @@ void JobService::ApplyStops() {
 }
 
 void JobService::Monitor() {
-  std::vector<std::string> ended;
   for (auto& [id, a] : active_) {
+    if (a->phase != Active::Phase::kRunning) continue;
     TailLog(*a, false);
     if (a->handle.id.empty()) continue;
     auto polled = substrate_->Poll(a->handle);
@@ -377,11 +483,13 @@ void JobService::Monitor() {
       exit = **polled;
     }
     if (!exit) continue;
-    TailLog(*a, true);
-    Finish(*a, *exit);
-    ended.push_back(id);
+    a->phase = Active::Phase::kFinishing;
+    Dispatch([this, job = a.get(), exit = *std::move(exit)] {
+      TailLog(*job, true);
+      Finish(*job, exit);
+      Completed(job->record.id, /*ended=*/true);
+    });
   }
-  for (const auto& id : ended) active_.erase(id);
 }
 
 void JobService::Schedule() {
@@ -395,41 +503,45 @@ void JobService::Schedule() {
     return;
   }
   for (const JobRecord& r : *pending) {
+    // Handed to a worker already (its claim may not have landed yet), or
+    // being finalized for a retry.
+    if (active_.count(r.id) > 0) continue;
     // Strict FIFO: the head waits for room rather than being overtaken.
     if (used + r.spec.resources.cpus > capacity + 1e-9) break;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shutdown_) return;
-    }
     used += r.spec.resources.cpus;
-    StartJob(r);
+    auto a = std::make_unique<Active>();
+    a->phase = Active::Phase::kLaunching;
+    a->record = r;
+    a->cpus = r.spec.resources.cpus;
+    Active* job = a.get();
+    active_[r.id] = std::move(a);
+    Dispatch([this, job] { Completed(job->record.id, StartJob(*job)); });
   }
 }
 
-void JobService::StartJob(const JobRecord& pending) {
-  auto started = jobs_->Claim(pending.id, opts_.owner, LeaseUntil());
-  if (!started.ok()) return;  // stopped meanwhile, or claimed by another control plane
-  Notify();
-  auto a = std::make_unique<Active>();
-  a->record = *started;
-  a->attempt_dir = AttemptDir(pending.id, started->attempt);
-  a->ml_dir = a->attempt_dir + "/ml";
-  a->log_path = a->attempt_dir + "/job.log";
-  a->cpus = started->spec.resources.cpus;
-  Active& ref = *a;
-  active_[pending.id] = std::move(a);
-  Status launched = Launch(ref);
-  if (!launched.ok()) {
-    ref.launch_error = std::string(launched.message());
-    ExitInfo failed;
-    failed.kind = ExitKind::kLost;
-    failed.message = ref.launch_error;
-    Finish(ref, failed);
-    active_.erase(pending.id);
+bool JobService::StartJob(Active& a) {
+  auto started = jobs_->Claim(a.record.id, opts_.owner, LeaseUntil());
+  if (!started.ok()) return true;  // stopped meanwhile, or claimed by another control plane
+  NotifyState(a.record.id);
+  a.record = *started;
+  a.attempt_dir = AttemptDir(a.record.id, started->attempt);
+  a.ml_dir = a.attempt_dir + "/ml";
+  a.log_path = a.attempt_dir + "/job.log";
+  auto launched = Launch(a);
+  if (launched.ok() && *launched) return false;
+  ExitInfo exit;
+  if (launched.ok()) {
+    exit.kind = ExitKind::kStopped;
+  } else {
+    a.launch_error = std::string(launched.status().message());
+    exit.kind = ExitKind::kLost;
+    exit.message = a.launch_error;
   }
+  Finish(a, exit);
+  return true;
 }
 
-Status JobService::Launch(Active& a) {
+StatusOr<bool> JobService::Launch(Active& a) {
   const JobSpec& spec = a.record.spec;
   const int64_t t0 = clock_.MonotonicMicros();
   RemoveTree(a.attempt_dir);
@@ -499,16 +611,12 @@ Status JobService::Launch(Active& a) {
     absl::MutexLock lock(&mu_);
     if (stop_requests_.count(a.record.id) > 0) a.stop_requested = true;
   }
-  if (a.stop_requested) {
-    ExitInfo stopped;
-    stopped.kind = ExitKind::kStopped;
-    Finish(a, stopped);
-    active_.erase(a.record.id);
-    return OkStatus();
-  }
+  if (a.stop_requested) return false;
   ASSIGN_OR_RETURN(a.handle, substrate_->Submit(req));
-  auto parser = MetricParser::Create(spec.metric_definitions);
-  if (parser.ok()) a.parser = *std::move(parser);
+  if (!spec.metric_definitions.empty()) {  // nothing to look for: the log is not read
+    auto parser = MetricParser::Create(spec.metric_definitions);
+    if (parser.ok()) a.parser = *std::move(parser);
+  }
   Json digests = a.input_digests;
   auto running =
       jobs_->Transition(a.record.id, {JobState::kStarting}, JobState::kRunning, [&](JobRecord& r) {
@@ -534,8 +642,8 @@ Status JobService::Launch(Active& a) {
                           {"attempt", std::to_string(a.record.attempt)},
                           {"staging_ms", std::to_string(staging_ms)},
                           {"warm_start", warm ? "true" : "false"}});
-  Notify();
-  return OkStatus();
+  NotifyState(a.record.id);
+  return true;
 }
 
 void JobService::TailLog(Active& a, bool finish) {
@@ -543,7 +651,7 @@ void JobService::TailLog(Active& a, bool finish) {
   std::ifstream in(a.log_path, std::ios::binary);
   if (!in) return;
   in.seekg(a.log_offset);
-  std::string buf(1 << 20, '\0');
+  std::string buf(64 << 10, '\0');
   std::vector<MetricSample> samples;
   while (in) {  // the log is bounded by the substrate, so read what is there
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -660,7 +768,7 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
   RemoveTree(a.attempt_dir);
   std::error_code ec;
   fs::remove(opts_.home + "/jobs/" + a.record.id, ec);  // only if empty
-  Notify();
+  NotifyState(a.record.id);
 }
 
 void JobService::BillWarmRelease(const WarmRelease& r) {

@@ -8,9 +8,12 @@
 // "Training Job State Change" event in one transaction.
 //
 // One background thread (Start) runs the scheduler/monitor loop: it wakes on
-// Submit/Stop and every poll interval (substrate polling, log tailing,
-// warm-pool expiry). Staging and finalization run on that thread too, so a
-// large staging delays the others' monitoring (not their execution).
+// Submit/Stop, when the substrate reports that a job ended
+// (Substrate::SetEndedCallback) and every poll interval (substrate polling,
+// log tailing, warm-pool expiry). It hands each job's claim, staging and
+// launch, and later its finalization, to a bounded pool of `workers`
+// threads, so jobs start and end concurrently; capacity is reserved by the
+// loop before a launch is handed over, so the pool never exceeds it.
 //
 // Restart safety: Shutdown (or destruction) stops the loop but leaves jobs
 // running under their substrate; Recover() in the next process re-attaches
@@ -26,6 +29,7 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,6 +67,10 @@ struct JobServiceOptions {
   std::function<double(const JobSpec&, const Metering&)> cost;
   std::function<double(const JobSpec&, double)> warm_pool_cost;
   int64_t poll_interval_ms = 50;  // real time between substrate polls
+  // Threads that claim, stage, launch and finalize jobs concurrently (the
+  // bound on jobs starting or ending at once). 0 = 4 per hardware thread
+  // (they mostly wait on processes and I/O), at least 4.
+  int workers = 0;
   int64_t stop_grace_seconds = 10;
   // Several control planes may share one database: each claims the Pending
   // jobs it runs (atomically, so a job runs once) under `owner`, and renews a
@@ -134,12 +142,20 @@ class JobService {
   explicit JobService(JobServiceOptions options);
 
   void Loop();
+  void Work();  // a worker thread: runs tasks until shutdown
+  void Dispatch(std::function<void()> task);
+  // From a worker: the job's launch (ended = false) or end (true) is done.
+  void Completed(const std::string& id, bool ended);
+  void CollectCompleted();
   void ApplyStops();
   void Monitor();
   void Schedule();
-  void StartJob(const JobRecord& record);
-  // Stages the tree and launches; on error the job is finalized as Failed.
-  Status Launch(Active& a);
+  // Worker: claims the job and launches it (or finalizes it if that fails).
+  // Returns whether it ended (not claimed, or failed/stopped before running).
+  bool StartJob(Active& a);
+  // Stages the tree and launches: true once launched, false when a stop
+  // arrived before the launch (the caller finalizes it as Stopped).
+  StatusOr<bool> Launch(Active& a);
   void TailLog(Active& a, bool finish);  // reads to EOF; `finish` flushes a partial line
   void Finish(Active& a, const ExitInfo& exit);
   void BillWarmRelease(const WarmRelease& r);
@@ -147,7 +163,10 @@ class JobService {
   // picks up stops requested through another control plane.
   void RenewLeases();
   int64_t LeaseUntil() const { return clock_.NowMicros() + opts_.lease_ms * 1000; }
-  void Notify();
+  // Job `id` changed: Notify wakes the loop and WaitFor, NotifyState WaitFor.
+  void Notify(const std::string& id);
+  void NotifyState(const std::string& id);
+  void MarkChanged(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string AttemptDir(const std::string& id, int attempt) const;
 
   JobServiceOptions opts_;
@@ -158,7 +177,10 @@ class JobService {
   prometheus::Histogram launch_seconds_{
       {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}};
 
-  // Owned by the loop thread (and by Recover before Start).
+  // Owned by the loop thread (and by Recover before Start). An entry being
+  // launched or finalized is handed to one worker meanwhile (Active::phase,
+  // which only the loop reads and writes); the hand-back goes through
+  // completed_ under mu_.
   std::map<std::string, std::unique_ptr<Active>> active_;
   int64_t last_expiry_micros_ = 0;
   int64_t last_renew_micros_ = 0;
@@ -166,10 +188,19 @@ class JobService {
   absl::Mutex mu_;
   absl::CondVar wake_cv_;   // the loop waits here
   absl::CondVar state_cv_;  // WaitFor waits here
+  absl::CondVar task_cv_;   // workers wait here
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Job id -> state_version_ at its last change here, so WaitFor re-reads a
+  // job only when it changed. Cleared when it reaches kMaxTrackedChanges.
+  static constexpr size_t kMaxTrackedChanges = 100'000;
+  uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> changes_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;  // started under mu_, joined by Shutdown
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, bool>> completed_ ABSL_GUARDED_BY(mu_);  // id, ended
+  std::thread thread_;                // started under mu_, joined by Shutdown
+  std::vector<std::thread> workers_;  // likewise
 };
 
 }  // namespace tandem::compute::jobs

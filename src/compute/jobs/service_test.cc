@@ -86,6 +86,38 @@ class JobServiceTest : public testing::JobServiceTestEnv {
     return out;
   }
 
+  // `n` trivial jobs "burst-<i>" (resources.cpus 0.1: 20 at a time) that
+  // print "ran burst-<i>"; their ids.
+  std::vector<std::string> SubmitBurst(int n) {
+    std::string src = Script("burst", "echo \"ran $TRAINING_JOB_NAME\"");
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      JobSpec spec = Spec("burst-" + std::to_string(i), src);
+      spec.resources.cpus = 0.1;
+      auto s = service_->Submit(spec);
+      EXPECT_TRUE(s.ok()) << s.status();
+      if (s.ok()) ids.push_back(s->id);
+    }
+    return ids;
+  }
+
+  // Waits for burst job `i`: Completed in its first attempt, its one line
+  // of output in its log.
+  JobRecord ExpectBurstJobCompletedOnce(const std::string& id, size_t i) {
+    auto r = service_->WaitFor(
+        id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    EXPECT_EQ(r->state, JobState::kCompleted) << r->failure_reason;
+    EXPECT_EQ(r->attempt, 1);
+    auto log = service_->ReadLog(id, 0);
+    EXPECT_TRUE(log.ok()) << log.status();
+    if (log.ok()) {
+      EXPECT_EQ(log->data, "ran burst-" + std::to_string(i) + "\n");
+    }
+    return *r;
+  }
+
   std::vector<std::string> States(const std::string& job_id) {
     std::vector<std::string> out;
     for (const auto& d : Events(job_id)) out.push_back(d["state"].get<std::string>());
@@ -433,6 +465,46 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   EXPECT_FALSE(other.details["warm_start"].get<bool>());
   EXPECT_THAT(jobs_->ReadLog(other.id, 0)->data, HasSubstr("env=fresh"));
   EXPECT_NE(other.details["warm_key"], cold.details["warm_key"]);
+}
+
+// Many jobs submitted at once run concurrently (claims, launches and
+// finalizations overlap on the worker pool) and each runs and completes
+// exactly once: one launch, one end, one line of output.
+TEST_F(JobServiceTest, ManyJobsSubmittedAtOnceEachRunAndCompleteExactlyOnce) {
+  std::vector<std::string> ids = SubmitBurst(60);
+  ASSERT_EQ(ids.size(), 60u);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    JobRecord r = ExpectBurstJobCompletedOnce(ids[i], i);
+    EXPECT_EQ(r.details["attempts"].size(), 1u);
+    EXPECT_THAT(States(ids[i]),
+                ::testing::ElementsAre("Pending", "Starting", "Running", "Completed"));
+  }
+}
+
+// The control plane goes away in the middle of a burst (jobs Pending,
+// claimed, Running and ending at that moment) and a new one takes over:
+// every job still completes, and none runs twice or is lost.
+TEST_F(JobServiceTest, RestartInTheMiddleOfABurstLosesAndRepeatsNothing) {
+  std::vector<std::string> ids = SubmitBurst(60);
+  ASSERT_EQ(ids.size(), 60u);
+  // Wait until some have ended, then shut down with the rest in flight.
+  ASSERT_TRUE(service_
+                  ->WaitFor(
+                      ids[5], [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs)
+                  .ok());
+  service_.reset();
+  auto counts = JobStore::Open(*db_, *bus_->outbox(), Clock::Real());
+  ASSERT_TRUE(counts.ok());
+  auto by_state = (*counts)->CountByState();
+  ASSERT_TRUE(by_state.ok());
+  EXPECT_GT((*by_state)[JobState::kPending], 0) << "the burst ended before the restart";
+  OpenService();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ExpectBurstJobCompletedOnce(ids[i], i);
+    std::vector<std::string> states = States(ids[i]);
+    EXPECT_EQ(std::count(states.begin(), states.end(), "Running"), 1) << ids[i];
+    EXPECT_EQ(std::count(states.begin(), states.end(), "Completed"), 1) << ids[i];
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -148,6 +149,13 @@ class Substrate {
 
   // How many CPUs this substrate may use at once (the scheduler's capacity).
   virtual double capacity_cpus() const = 0;
+
+  // `ended` (callable from any thread, must not call back into the
+  // substrate) is called soon after a job submitted or polled through this
+  // substrate ends, so the caller can Poll at once instead of on its next
+  // tick; nullptr stops the calls and returns once none is running. The
+  // default never calls it: the caller's polling is the only way to learn.
+  virtual void SetEndedCallback(std::function<void()> ended) { (void)ended; }
 };
 
 }  // namespace tandem::compute::jobs

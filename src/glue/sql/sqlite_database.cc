@@ -7,11 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
-#include "common/uri.h"
 #include "absl/synchronization/mutex.h"
+#include "common/uri.h"
 
 namespace tandem::sql {
 namespace {
@@ -217,6 +218,11 @@ struct SqliteDatabase::Impl {
   std::unique_ptr<Connection> anchor;
   absl::Mutex mu;
   std::vector<std::unique_ptr<Connection>> idle ABSL_GUARDED_BY(mu);
+  // Write transactions of this process take turns here rather than in
+  // SQLite's busy handler, which sleeps (1, 2, 5 ... 100 ms) while another of
+  // our connections holds the write lock; other processes still meet the
+  // busy timeout.
+  absl::Mutex write_mu;
   std::atomic<int64_t> retries{0};
 
   StatusOr<std::unique_ptr<Connection>> OpenConnection() {
@@ -282,7 +288,11 @@ struct SqliteDatabase::Impl {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Acquire());
     Status st;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-      st = Attempt(*conn, write, fn);
+      {
+        std::optional<absl::MutexLock> turn;
+        if (write) turn.emplace(&write_mu);
+        st = Attempt(*conn, write, fn);
+      }
       if (st.ok() || !IsRetryable(st)) break;
       retries.fetch_add(1, std::memory_order_relaxed);
       BackoffBeforeRetry(attempt);

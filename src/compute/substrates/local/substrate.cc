@@ -99,7 +99,43 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
     fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again
     return s;
   }
+  // The runner wrote runner.json before it let Spawn return.
+  if (auto j = ReadJson(dir + "/" + runner::kRunnerFile); j.ok()) {
+    if (auto identity = FromJson(runner::ProcessIdentityFromJson, *j); identity.ok()) {
+      WatchRunner(dir, *identity);
+    }
+  }
   return jobs::JobHandle{"local", dir};
+}
+
+void LocalSubstrate::SetEndedCallback(std::function<void()> ended) {
+  std::unique_ptr<ExitWatcher> old;
+  {
+    absl::MutexLock lock(&mu_);
+    old = std::move(watcher_);
+    ended_ = std::move(ended);
+    if (ended_) {
+      auto w = ExitWatcher::Create(ended_);
+      if (w.ok()) {
+        watcher_ = *std::move(w);
+      } else {
+        LogWarn("cannot watch job runners; ends are noticed by polling",
+                {{"error", std::string(w.status().message())}});
+      }
+    }
+  }
+  old.reset();  // joins its thread outside the lock
+}
+
+void LocalSubstrate::WatchRunner(const std::string& state_dir,
+                                 const runner::ProcessIdentity& runner) {
+  std::function<void()> call_now;
+  {
+    absl::MutexLock lock(&mu_);
+    if (watcher_ == nullptr) return;
+    if (!watcher_->Watch(state_dir, runner.pid, runner.start_ticks)) call_now = ended_;
+  }
+  if (call_now) call_now();
 }
 
 Status LocalSubstrate::Spawn(const std::string& state_dir) const {
@@ -131,8 +167,10 @@ StatusOr<std::optional<jobs::ExitInfo>> LocalSubstrate::Poll(const jobs::JobHand
   if (runner_json.ok()) {
     ASSIGN_OR_RETURN(runner::ProcessIdentity runner,
                      FromJson(runner::ProcessIdentityFromJson, *runner_json));
-    if (runner::IsSameLiveProcess(runner.pid, runner.start_ticks))
+    if (runner::IsSameLiveProcess(runner.pid, runner.start_ticks)) {
+      WatchRunner(dir, runner);  // e.g. re-attached after a restart
       return std::optional<jobs::ExitInfo>();
+    }
     // It may have written its result and exited since we looked.
     if (Exists(result)) return Poll(handle);
   }

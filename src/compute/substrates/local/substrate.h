@@ -9,17 +9,27 @@
 // JobHandle, so a new LocalSubstrate (after a control-plane restart) can poll
 // and stop jobs that an earlier one started.
 //
-// Thread-safety: all methods are thread-safe (the object holds no mutable
-// state; each job's state is in its own directory).
+// SetEndedCallback watches each job's runner through a pidfd (exit_watcher.h),
+// so the caller hears of a job's end as soon as the runner has written it.
+//
+// Thread-safety: all methods are thread-safe (each job's state is in its own
+// directory; the only mutable member is the watcher, under a mutex).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/config.h"
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
+#include "compute/substrates/local/exit_watcher.h"
+
+namespace tandem::compute::runner {
+struct ProcessIdentity;
+}  // namespace tandem::compute::runner
 
 namespace tandem::compute::local {
 
@@ -65,6 +75,7 @@ class LocalSubstrate final : public jobs::Substrate {
   Status Stop(const jobs::JobHandle& handle, int64_t grace_seconds) override;
   std::optional<int64_t> StartedMicros(const jobs::JobHandle& handle) override;
   double capacity_cpus() const override { return capacity_cpus_; }
+  void SetEndedCallback(std::function<void()> ended) override;
 
   const std::string& runner_path() const { return options_.runner_path; }
 
@@ -74,10 +85,16 @@ class LocalSubstrate final : public jobs::Substrate {
   StatusOr<std::string> StateDir(const jobs::JobHandle& handle) const;
   Status Spawn(const std::string& state_dir) const;
   jobs::ExitInfo MarkLost(const std::string& state_dir) const;
+  // Watches the runner of `state_dir` when a callback is set; calls it at
+  // once if the runner is already gone.
+  void WatchRunner(const std::string& state_dir, const runner::ProcessIdentity& runner);
 
   const LocalSubstrateOptions options_;
   const std::string bwrap_path_;  // empty = unsandboxed
   const double capacity_cpus_;
+  absl::Mutex mu_;
+  std::function<void()> ended_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<ExitWatcher> watcher_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tandem::compute::local

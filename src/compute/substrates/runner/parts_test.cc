@@ -43,17 +43,38 @@ TEST(ProcStatTest, SelfIsLiveAndAForkedChildIsADescendant) {
 
   int p[2];
   ASSERT_EQ(pipe(p), 0);
+  int q[2];  // the grandchild's pid comes back through q
+  ASSERT_EQ(pipe(q), 0);
   pid_t child = fork();
   if (child == 0) {
+    close(p[1]);
+    close(q[0]);
+    pid_t grandchild = fork();
+    if (grandchild == 0) {
+      char c;
+      ssize_t n = read(p[0], &c, 1);  // wait until the test is done looking
+      _exit(n == 1 ? 0 : 1);
+    }
+    ssize_t w = write(q[1], &grandchild, sizeof grandchild);
     char c;
-    ssize_t n = read(p[0], &c, 1);  // wait until the parent is done looking
-    _exit(n == 1 ? 0 : 1);
+    ssize_t n = read(p[0], &c, 1);
+    int status = 0;
+    waitpid(grandchild, &status, 0);
+    _exit(n == 1 && w == sizeof grandchild ? 0 : 1);
   }
   close(p[0]);
+  close(q[1]);
+  pid_t grandchild = 0;
+  ASSERT_EQ(read(q[0], &grandchild, sizeof grandchild), static_cast<ssize_t>(sizeof grandchild));
+  close(q[0]);
   auto d = Descendants(getpid());
-  bool found = std::any_of(d.begin(), d.end(), [&](const ProcStat& s) { return s.pid == child; });
-  EXPECT_TRUE(found);
-  ASSERT_EQ(write(p[1], "x", 1), 1);
+  auto has = [&](pid_t pid) {
+    return std::any_of(d.begin(), d.end(), [&](const ProcStat& s) { return s.pid == pid; });
+  };
+  EXPECT_TRUE(has(child));
+  EXPECT_TRUE(has(grandchild));
+  EXPECT_FALSE(has(getpid()));
+  ASSERT_EQ(write(p[1], "xx", 2), 2);
   close(p[1]);
   int status = 0;
   waitpid(child, &status, 0);
@@ -71,7 +92,7 @@ TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
   EXPECT_TRUE(has({"--unshare-net"}));
   EXPECT_TRUE(has({"--ro-bind", "/", "/"}));
   EXPECT_TRUE(has({"--tmpfs", "/opt"}));
-  EXPECT_TRUE(has({"--ro-bind", "/opt/conda", "/opt/conda"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/opt/conda", "/opt/conda"}));
   EXPECT_TRUE(has({"--symlink", "/elsewhere", "/opt/link"}));
   EXPECT_TRUE(has(
       {"--bind", "/data/jobs/j1", "/opt/ml", "--chdir", "/opt/ml", "--", "python3", "train.py"}));
@@ -93,9 +114,11 @@ TEST(SandboxTest, HelpersAtAFixedPathAndHostOptMlShadowed) {
   EXPECT_EQ(std::count(c.begin(), c.end(), "--unshare-net"), 0);
   EXPECT_NE(std::find(c.begin(), c.end(), "/opt/ml/code"), c.end());
   // The host's /opt/ml and /opt/tandem-libexec give way to the job's own.
-  EXPECT_TRUE(has({"--ro-bind", "/opt/tools", "/opt/tools"}));
-  EXPECT_FALSE(has({"--ro-bind", "/opt/ml", "/opt/ml"}));
-  EXPECT_FALSE(has({"--ro-bind", "/opt/tandem-libexec", "/opt/tandem-libexec"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/opt/tools", "/opt/tools"}));
+  for (const char* bind : {"--ro-bind", "--ro-bind-try"}) {
+    EXPECT_FALSE(has({bind, "/opt/ml", "/opt/ml"}));
+    EXPECT_FALSE(has({bind, "/opt/tandem-libexec", "/opt/tandem-libexec"}));
+  }
   // The helpers come from the host's /tmp, after the sandbox's own /tmp and /opt.
   EXPECT_TRUE(has({"--ro-bind", "/tmp/co/build/libexec/tandem", "/opt/tandem-libexec"}));
   auto at = [&](std::vector<std::string> seq) {

@@ -33,7 +33,9 @@ std::optional<ProcStat> ReadProcStat(int pid);
 bool IsSameLiveProcess(int pid, uint64_t start_ticks);
 
 // Every process whose parent chain leads to `root` (excluding root itself),
-// from one scan of /proc. Zombies are included (they still need reaping).
+// walked from root through /proc/<pid>/task/<tid>/children (a full scan of
+// /proc where the kernel lacks those files). Zombies are included (they
+// still need reaping).
 std::vector<ProcStat> Descendants(int root);
 
 // Every process in process group `pgid`.

@@ -73,7 +73,10 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
     if (e.is_symlink) {
       c.insert(c.end(), {"--symlink", e.symlink_target, path});
     } else {
-      c.insert(c.end(), {"--ro-bind", path, path});
+      // -try: an entry removed between the listing and bubblewrap's mount
+      // (other software's scratch directories come and go) is skipped
+      // instead of failing the job with bubblewrap's exit status 1.
+      c.insert(c.end(), {"--ro-bind-try", path, path});
     }
   }
   // Bound from the host's view: a helper directory under /tmp or /opt is
