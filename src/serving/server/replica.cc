@@ -120,12 +120,11 @@ Status Replica::Start() {
     api_->SetAccepting(true);
     return s;
   }
-  engine::FollowerOptions fo;
-  fo.target = options_.target;
-  fo.deployment = options_.deployment;
-  fo.replica_id = options_.replica_id;
-  fo.cache_dir = options_.cache_dir;
-  fo.resync_interval_ms = options_.resync_interval_ms;
+  engine::FollowerOptions fo{.target = options_.target,
+                             .deployment = options_.deployment,
+                             .replica_id = options_.replica_id,
+                             .cache_dir = options_.cache_dir,
+                             .resync_interval_ms = options_.resync_interval_ms};
   follower_ = std::make_unique<engine::ModelFollower>(fo, *glue_.registry, *glue_.store, *glue_.bus,
                                                       *manager_, clock_);
   Status first;
