@@ -5,26 +5,28 @@
 namespace tandem {
 namespace {
 
+// Parses `text` (with `default_scheme`) and checks its scheme, authority and path.
+Uri ExpectParts(std::string_view text, std::string_view default_scheme, std::string_view scheme,
+                std::string_view authority, std::string_view path) {
+  auto u = ParseUri(text, default_scheme);
+  EXPECT_TRUE(u.ok()) << text << ": " << u.status();
+  if (!u.ok()) return {};
+  EXPECT_EQ(u->scheme, scheme) << text;
+  EXPECT_EQ(u->authority, authority) << text;
+  EXPECT_EQ(u->path, path) << text;
+  return *u;
+}
+
 TEST(UriTest, ParsesSchemeAuthorityPathQuery) {
-  auto u = ParseUri("s3://bucket/some%20prefix?endpoint=http://127.0.0.1:9000&region=us-east-1");
-  ASSERT_TRUE(u.ok());
-  EXPECT_EQ(u->scheme, "s3");
-  EXPECT_EQ(u->authority, "bucket");
-  EXPECT_EQ(u->path, "/some prefix");
-  EXPECT_EQ(u->query.at("endpoint"), "http://127.0.0.1:9000");
-  EXPECT_EQ(u->query.at("region"), "us-east-1");
+  Uri u = ExpectParts("s3://bucket/some%20prefix?endpoint=http://127.0.0.1:9000&region=us-east-1",
+                      "", "s3", "bucket", "/some prefix");
+  EXPECT_EQ(u.query["endpoint"], "http://127.0.0.1:9000");
+  EXPECT_EQ(u.query["region"], "us-east-1");
 }
 
 TEST(UriTest, FileAndSqlitePaths) {
-  auto u = ParseUri("sqlite:///var/lib/tandem.db");
-  ASSERT_TRUE(u.ok());
-  EXPECT_EQ(u->scheme, "sqlite");
-  EXPECT_EQ(u->authority, "");
-  EXPECT_EQ(u->path, "/var/lib/tandem.db");
-  auto bare = ParseUri("./data", "file");
-  ASSERT_TRUE(bare.ok());
-  EXPECT_EQ(bare->scheme, "file");
-  EXPECT_EQ(bare->path, "./data");
+  ExpectParts("sqlite:///var/lib/tandem.db", "", "sqlite", "", "/var/lib/tandem.db");
+  ExpectParts("./data", "file", "file", "", "./data");
   EXPECT_FALSE(ParseUri("no-scheme").ok());
   EXPECT_FALSE(ParseUri("").ok());
 }
