@@ -94,7 +94,7 @@ class JobServiceTest : public testing::JobServiceTestEnv {
     for (int i = 0; i < n; ++i) {
       JobSpec spec = Spec("burst-" + std::to_string(i), src);
       spec.resources.cpus = 0.1;
-      auto s = service_->Submit(spec);
+      auto s = jobs_->Submit(spec);
       EXPECT_TRUE(s.ok()) << s.status();
       if (s.ok()) ids.push_back(s->id);
     }
@@ -104,13 +104,13 @@ class JobServiceTest : public testing::JobServiceTestEnv {
   // Waits for burst job `i`: Completed in its first attempt, its one line
   // of output in its log.
   JobRecord ExpectBurstJobCompletedOnce(const std::string& id, size_t i) {
-    auto r = service_->WaitFor(
+    auto r = jobs_->WaitFor(
         id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return {};
     EXPECT_EQ(r->state, JobState::kCompleted) << r->failure_reason;
     EXPECT_EQ(r->attempt, 1);
-    auto log = service_->ReadLog(id, 0);
+    auto log = jobs_->ReadLog(id, 0);
     EXPECT_TRUE(log.ok()) << log.status();
     if (log.ok()) {
       EXPECT_EQ(log->data, "ran burst-" + std::to_string(i) + "\n");
@@ -488,11 +488,11 @@ TEST_F(JobServiceTest, RestartInTheMiddleOfABurstLosesAndRepeatsNothing) {
   std::vector<std::string> ids = SubmitBurst(60);
   ASSERT_EQ(ids.size(), 60u);
   // Wait until some have ended, then shut down with the rest in flight.
-  ASSERT_TRUE(service_
+  ASSERT_TRUE(jobs_
                   ->WaitFor(
                       ids[5], [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs)
                   .ok());
-  service_.reset();
+  jobs_.reset();
   auto counts = JobStore::Open(*db_, *bus_->outbox(), Clock::Real());
   ASSERT_TRUE(counts.ok());
   auto by_state = (*counts)->CountByState();
