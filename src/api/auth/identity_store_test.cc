@@ -62,7 +62,9 @@ TEST_P(IdentityStoreTest, TokenAuthenticatesItsPrincipalAndIsStoredOnlyAsAHash) 
   ASSERT_TRUE(store_->CreatePrincipal("ann", "user", false).ok());
   auto created = store_->CreateToken("ann", "laptop", 0);
   ASSERT_TRUE(created.ok()) << created.status();
-  auto [info, secret] = *created;
+  // Not a structured binding: a lambda below captures `secret` (clang 14 cannot).
+  const TokenInfo info = created->first;
+  const std::string secret = created->second;
   auto who = store_->Authenticate(secret);
   ASSERT_TRUE(who.ok()) << who.status();
   EXPECT_EQ(who->name, "ann");
