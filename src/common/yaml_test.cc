@@ -27,6 +27,21 @@ TEST(YamlTest, MalformedYamlNamesLine) {
   EXPECT_NE(j.status().message().find("line"), std::string::npos);
 }
 
+// Found by the job spec fuzzer: a string that is not UTF-8 became a Json
+// string, and writing it (the stored spec, the hyperparameters file) threw.
+TEST(YamlTest, TextThatIsNotUtf8IsRefused) {
+  for (std::string bad :
+       {"a: \x9c\n", "a: [x, \"\xc3\"]\n", "\xff: 1\n", "a: \xed\xa0\x80\n", "a: \xc0\xaf\n"}) {
+    auto j = ParseYaml(bad);
+    ASSERT_FALSE(j.ok()) << bad;
+    EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(j.status().message().find("UTF-8"), std::string::npos) << j.status();
+  }
+  auto ok = ParseYaml("a: h\xc3\xa9llo \xf0\x9f\x99\x82\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)["a"], "h\xc3\xa9llo \xf0\x9f\x99\x82");
+}
+
 TEST(YamlTest, JsonIsYaml) {
   auto j = ParseYaml(R"({"x": [1, 2], "y": "z"})");
   ASSERT_TRUE(j.ok());

@@ -167,8 +167,10 @@ StatusOr<Parsed> DecodeInput(const Json& in, const Slot& slot, int num_features,
                              std::string_view model_name, std::string_view& binary,
                              size_t json_size) {
   const std::string& name = slot.spec->name;
-  std::string dt = in.value("datatype", "");
-  if (!in.contains("datatype") || !in["datatype"].is_string() || !IsKnownDatatype(dt)) {
+  // Checked before reading: Json::value() throws when the field is not a string.
+  const bool has_dt = in.contains("datatype") && in["datatype"].is_string();
+  const std::string dt = has_dt ? in["datatype"].get<std::string>() : "";
+  if (!has_dt || !IsKnownDatatype(dt)) {
     return InvalidArgumentError("input '" + name +
                                 "': datatype must be one of BOOL, UINT8..64, "
                                 "INT8..64, FP16, FP32, FP64, BYTES");

@@ -116,6 +116,13 @@ TEST_F(TensorCodecTest, ErrorsNameTheInputAndExpectedShape) {
       std::string::npos);
 }
 
+// Found by the tensor codec fuzzer: a datatype that is not a string threw
+// from Json::value() instead of answering 400.
+TEST_F(TensorCodecTest, NonStringDatatypeIsAnError) {
+  std::string e = Error(R"({"inputs":[{"name":"input","shape":[4],"datatype":[1,2,3,4]}]})");
+  EXPECT_NE(e.find("datatype must be one of"), std::string::npos) << e;
+}
+
 TEST_F(TensorCodecTest, HugeShapesAreRefusedWithoutAllocating) {
   // Product overflows uint64.
   EXPECT_NE(
