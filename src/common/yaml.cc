@@ -115,7 +115,8 @@ class Converter {
     Json obj = Json::object();
     for (const auto& kv : n) {
       ASSIGN_OR_RETURN(Json v, Convert(kv.second, depth + 1));
-      if (!kv.first.IsScalar() || !IsValidUtf8(kv.first.Scalar())) return NotUtf8();
+      if (!kv.first.IsScalar()) return InvalidArgumentError("YAML map keys must be plain scalars");
+      if (!IsValidUtf8(kv.first.Scalar())) return NotUtf8();
       obj[kv.first.Scalar()] = std::move(v);
     }
     return obj;
