@@ -60,24 +60,6 @@ struct Slot {
   std::string reported_reason;  // the last reason sent as an event
 };
 
-// The last non-empty line of `path` (at most 300 characters), "" if none.
-std::string LastLine(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  std::streamoff from = std::max<std::streamoff>(0, size - 4096);
-  in.seekg(from);
-  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) {
-    tail.pop_back();
-  }
-  size_t nl = tail.rfind('\n');
-  std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
-  if (line.size() > 300) line = line.substr(0, 297) + "...";
-  return line;
-}
-
 struct Deployment {
   DeploymentSpec spec;
   std::string model_name;
@@ -391,7 +373,7 @@ struct Fleet::Impl {
         if (now > s.stop_deadline_us) ::kill(s.pid, SIGKILL);
       } else if (s.pid > 0 && !alive) {
         std::string last =
-            LastLine(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".log"));
+            LastLogLine(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".log"));
         LogWarn("replica exited", {{"deployment", d.spec.name},
                                    {"index", std::to_string(s.index)},
                                    {"pid", std::to_string(s.pid)},

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -28,6 +29,23 @@ StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const std::s
   options.err = subprocess::Redirect::File(log_path);
   if (pass_fd >= 0) options.keep_fds = {{kReplicaListenFd, pass_fd}};
   return subprocess::Spawn(options);
+}
+
+std::string LastLogLine(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = std::max<std::streamoff>(0, size - 4096);
+  in.seekg(from);
+  std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r' || tail.back() == ' ')) {
+    tail.pop_back();
+  }
+  size_t nl = tail.rfind('\n');
+  std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
+  if (line.size() > 300) line = line.substr(0, 297) + "...";
+  return line;
 }
 
 ListeningSocket& ListeningSocket::operator=(ListeningSocket&& other) noexcept {

@@ -22,6 +22,10 @@ namespace tandem::serving::fleet {
 [[nodiscard]] StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
                                             const std::string& log_path, int pass_fd = -1);
 
+// The last non-empty line of a replica's log `path` (at most 300
+// characters, read from its last 4 KiB), "" if none: why it exited.
+std::string LastLogLine(const std::string& path);
+
 // The descriptor number a replica receives its deployment's listening socket as.
 inline constexpr int kReplicaListenFd = 3;
 

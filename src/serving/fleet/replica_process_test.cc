@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace tandem::serving::fleet {
@@ -53,6 +54,17 @@ TEST(ListeningSocketTest, ReplicasInheritItAndASupervisorTakesItBack) {
   ListeningSocket moved = std::move(*sock);
   EXPECT_TRUE(moved.valid());
   EXPECT_FALSE(sock->valid());
+}
+
+TEST(LastLogLineTest, LastNonEmptyLineShortened) {
+  std::string path =
+      (std::filesystem::temp_directory_path() / "tandem-last-log-line-test.log").string();
+  std::ofstream(path) << "first\nsecond line\n\n  \n";
+  EXPECT_EQ(LastLogLine(path), "second line");
+  std::ofstream(path) << std::string(400, 'x') << "\n";
+  EXPECT_EQ(LastLogLine(path), std::string(297, 'x') + "...");
+  std::filesystem::remove(path);
+  EXPECT_EQ(LastLogLine(path), "");
 }
 
 TEST(ListeningSocketTest, BadAddressIsAClearError) {
