@@ -52,5 +52,10 @@ void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
 void AddTransformCommands(CLI::App& app, Context& ctx);
 void AddAuthCommands(CLI::App& app, Context& ctx);  // auth, teams, audit
+// `render` under `deployments` (and `jobs`): Kubernetes objects (render_commands.cc).
+void AddDeploymentRenderCommand(CLI::App& deployments, Context& ctx);
+void AddJobRenderCommand(CLI::App& jobs, Context& ctx);
+// `tandem job-pod stage|finalize`: the steps of a rendered Job's pod.
+void AddJobPodCommand(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

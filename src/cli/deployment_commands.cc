@@ -1,4 +1,4 @@
-// `tandem deployments apply|list|get|scale|delete`: serving deployments on
+// `tandem deployments apply|list|get|scale|traffic|render|delete`: serving deployments on
 // the local fleet (/api/v1/deployments).
 #include <chrono>
 #include <set>
@@ -202,6 +202,8 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
       return OkStatus();
     });
   });
+
+  AddDeploymentRenderCommand(*deps, ctx);
 
   CLI::App* del = deps->add_subcommand("delete", "Stop the replicas and forget the deployment");
   del->add_option("name", *name, "Deployment name")->required();

@@ -120,6 +120,7 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
 void AddJobCommands(CLI::App& app, Context& ctx) {
   CLI::App* jobs = app.add_subcommand("jobs", "Training jobs on the compute tier");
   jobs->require_subcommand(1);
+  AddJobRenderCommand(*jobs, ctx);
   jobs->footer(
       "Examples:\n  tandem jobs run -f examples/xgboost-train/job.yaml --wait\n"
       "  tandem jobs list --state Running\n  tandem jobs logs JOB_ID -f\n"

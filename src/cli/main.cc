@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
 
   AddUpCommand(app, ctx);
   AddServeCommand(app, ctx);
+  AddJobPodCommand(app, ctx);
   AddModelCommands(app, ctx);
   AddArtifactCommands(app, ctx);
   AddEventCommands(app, ctx);

@@ -1,0 +1,268 @@
+#include "serving/kube/render.h"
+
+#include <algorithm>
+
+#include "common/kube/objects.h"
+#include "common/kube/quantity.h"
+#include "common/spec_fields.h"
+#include "common/yaml.h"
+
+namespace tandem::serving::kube {
+namespace {
+
+using tandem::kube::CommonLabels;
+using tandem::kube::HttpProbe;
+using tandem::kube::Metadata;
+using tandem::kube::Object;
+using tandem::kube::SelectorLabels;
+
+constexpr char kHome[] = "/var/lib/tandem";
+constexpr char kConfigDir[] = "/etc/tandem";
+
+Status CheckOptions(const RenderOptions& o) {
+  if (!o.ns.empty()) RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.ns, "the namespace"));
+  if (o.image.empty()) return InvalidArgumentError("the serving image must not be empty");
+  if (o.image_pull_policy != "Always" && o.image_pull_policy != "IfNotPresent" &&
+      o.image_pull_policy != "Never") {
+    return InvalidArgumentError("the image pull policy must be Always, IfNotPresent or Never, got '" +
+                                o.image_pull_policy + "'");
+  }
+  RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.glue_secret, "the glue secret's name"));
+  if (o.host.empty()) return InvalidArgumentError("the listen host must not be empty");
+  if (o.port < 1 || o.port > 65535) return InvalidArgumentError("the port must be 1..65535");
+  if (o.startup_seconds < 2 || o.startup_seconds > 86400) {
+    return InvalidArgumentError("the startup budget must be 2..86400 seconds");
+  }
+  if (o.drain_seconds < 0 || o.drain_seconds > 3600) {
+    return InvalidArgumentError("the drain delay must be 0..3600 seconds");
+  }
+  if (o.grace_seconds < o.drain_seconds + 2 || o.grace_seconds > 86400) {
+    return InvalidArgumentError(
+        "the termination grace period must exceed the drain delay by at least 2 seconds (got " +
+        std::to_string(o.grace_seconds) + " s for a " + std::to_string(o.drain_seconds) +
+        " s drain delay)");
+  }
+  if (o.cpu_utilization < 1 || o.cpu_utilization > 1000) {
+    return InvalidArgumentError("the CPU utilization target must be 1..1000 percent");
+  }
+  return OkStatus();
+}
+
+// The ConfigMap: the replica's tandem.yaml (no secrets: the URIs come from
+// the Secret through the environment) and, for the record, the spec.
+Json ConfigMap(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels) {
+  Json cm = Object("v1", "ConfigMap", Metadata(spec.name + "-config", o.ns, labels));
+  cm["data"] = {{"tandem.yaml", ToYaml(Json{{"log_level", o.log_level}})},
+                {"deployment.json", spec.ToJson().dump(2) + "\n"}};
+  return cm;
+}
+
+std::vector<std::string> ReplicaArgs(const fleet::DeploymentSpec& spec, const RenderOptions& o,
+                                     int port) {
+  int64_t grace_ms = int64_t{o.grace_seconds - o.drain_seconds - 1} * 1000;
+  std::vector<std::string> a = {"serve",
+                                "--model",
+                                spec.model,
+                                "--name",
+                                spec.name,
+                                "--replica-id",
+                                "$(POD_NAME)",
+                                "--host",
+                                o.host,
+                                "--port",
+                                std::to_string(port),
+                                "--max-batch-size",
+                                std::to_string(spec.max_batch_size),
+                                "--max-queue-delay-us",
+                                std::to_string(spec.max_queue_delay_us),
+                                "--queue-size",
+                                std::to_string(spec.queue_size),
+                                "--grace-ms",
+                                std::to_string(grace_ms),
+                                "--home",
+                                kHome,
+                                "--config",
+                                std::string(kConfigDir) + "/tandem.yaml"};
+  traffic::AppendTrafficFlags(spec.traffic, a);
+  return a;
+}
+
+Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels,
+                 const Json& resources, int port) {
+  Json env = Json::array({Json{{"name", "POD_NAME"},
+                               {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}});
+  for (const Json& e : tandem::kube::GlueEnvironment(o.glue_secret)) env.push_back(e);
+  const int startup_period = 2;
+  Json startup = HttpProbe("/v2/health/ready", port, startup_period, 2,
+                           (o.startup_seconds + startup_period - 1) / startup_period);
+  Json container = {
+      {"name", "replica"},
+      {"image", o.image},
+      {"imagePullPolicy", o.image_pull_policy},
+      {"command", Json::array({"tandem"})},
+      {"args", ReplicaArgs(spec, o, port)},
+      {"env", env},
+      {"ports", Json::array({Json{{"name", "http"}, {"containerPort", port}, {"protocol", "TCP"}}})},
+      {"startupProbe", startup},
+      {"readinessProbe", HttpProbe("/v2/health/ready", port, 5, 2, 2)},
+      {"livenessProbe", HttpProbe("/v2/health/live", port, 10, 2, 3)},
+      {"resources", resources},
+      {"volumeMounts",
+       Json::array({Json{{"name", "config"}, {"mountPath", kConfigDir}, {"readOnly", true}},
+                    Json{{"name", "home"}, {"mountPath", kHome}},
+                    Json{{"name", "tmp"}, {"mountPath", "/tmp"}}})},
+      {"securityContext",
+       {{"allowPrivilegeEscalation", false}, {"readOnlyRootFilesystem", true}}}};
+  if (o.drain_seconds > 0) {
+    container["lifecycle"] = {{"preStop", {{"sleep", {{"seconds", o.drain_seconds}}}}}};
+  }
+  Json annotations = {{"prometheus.io/scrape", "true"},
+                      {"prometheus.io/port", std::to_string(port)},
+                      {"prometheus.io/path", "/metrics"},
+                      {"tandem.dev/model", spec.model}};
+  Json meta = {{"labels", labels}, {"annotations", annotations}};
+  return Json{
+      {"metadata", meta},
+      {"spec",
+       {{"terminationGracePeriodSeconds", o.grace_seconds},
+        {"containers", Json::array({container})},
+        {"volumes",
+         Json::array({Json{{"name", "config"}, {"configMap", {{"name", spec.name + "-config"}}}},
+                      Json{{"name", "home"}, {"emptyDir", Json::object()}},
+                      Json{{"name", "tmp"}, {"emptyDir", Json::object()}}})}}}};
+}
+
+Json DeploymentObject(const fleet::DeploymentSpec& spec, const RenderOptions& o,
+                      const Json& labels, const Json& selector, Json pod_template) {
+  // The fleet rolls one surge replica at a time and stops a ready one only
+  // while min_available others stay ready: at most one unavailable, and none
+  // when the budget covers every replica.
+  int max_unavailable = std::clamp(spec.min_replicas - spec.min_available, 0, 1);
+  Json d = Object("apps/v1", "Deployment",
+                  Metadata(spec.name, o.ns, labels, Json{{"tandem.dev/model", spec.model}}));
+  d["spec"] = {
+      {"replicas", spec.min_replicas},
+      {"selector", {{"matchLabels", selector}}},
+      {"strategy",
+       {{"type", "RollingUpdate"},
+        {"rollingUpdate", {{"maxSurge", 1}, {"maxUnavailable", max_unavailable}}}}},
+      {"template", std::move(pod_template)}};
+  return d;
+}
+
+Json ServiceObject(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels,
+                   const Json& selector) {
+  Json s = Object("v1", "Service", Metadata(spec.name, o.ns, labels));
+  s["spec"] = {{"type", "ClusterIP"},
+               {"selector", selector},
+               {"ports", Json::array({Json{{"name", "http"},
+                                           {"port", 80},
+                                           {"targetPort", "http"},
+                                           {"protocol", "TCP"}}})}};
+  return s;
+}
+
+StatusOr<Json> HpaObject(const fleet::DeploymentSpec& spec, const RenderOptions& o,
+                         const Json& labels) {
+  ASSIGN_OR_RETURN(std::string target,
+                   tandem::kube::NumberQuantity(spec.target_in_flight_per_replica));
+  Json annotations = {{"tandem.dev/tolerance", std::to_string(spec.tolerance)}};
+  // An HPA's minReplicas is at least 1 (scale to zero is an alpha gate).
+  Json h = Object("autoscaling/v2", "HorizontalPodAutoscaler",
+                  Metadata(spec.name, o.ns, labels, annotations));
+  h["spec"] = {
+      {"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", spec.name}}},
+      {"minReplicas", std::max(1, spec.min_replicas)},
+      {"maxReplicas", spec.max_replicas},
+      {"metrics",
+       Json::array(
+           {Json{{"type", "Pods"},
+                 {"pods",
+                  {{"metric", {{"name", kInFlightMetric}}},
+                   {"target", {{"type", "AverageValue"}, {"averageValue", target}}}}}},
+            Json{{"type", "Resource"},
+                 {"resource",
+                  {{"name", "cpu"},
+                   {"target", {{"type", "Utilization"}, {"averageUtilization", o.cpu_utilization}}}}}}})},
+      {"behavior",
+       {{"scaleDown", {{"stabilizationWindowSeconds", spec.scale_down_stabilization_s}}},
+        {"scaleUp", {{"stabilizationWindowSeconds", 0}}}}}};
+  return h;
+}
+
+Json PdbObject(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels,
+               const Json& selector) {
+  Json p = Object("policy/v1", "PodDisruptionBudget", Metadata(spec.name, o.ns, labels));
+  p["spec"] = {{"minAvailable", spec.min_available}, {"selector", {{"matchLabels", selector}}}};
+  return p;
+}
+
+}  // namespace
+
+StatusOr<Json> ContainerResources(const Json& resources) {
+  if (!resources.is_object()) return spec::TypeError("resources", "a mapping", resources);
+  RETURN_IF_ERROR(
+      spec::CheckKnown(resources, "resources.", {"cpus", "cpu", "memory_mb", "memory", "gpus"}));
+  if (resources.contains("cpus") && resources.contains("cpu")) {
+    return InvalidArgumentError("give one of 'resources.cpus' and 'resources.cpu'");
+  }
+  if (resources.contains("memory_mb") && resources.contains("memory")) {
+    return InvalidArgumentError("give one of 'resources.memory_mb' and 'resources.memory'");
+  }
+  Json requests = Json::object();
+  Json limits = Json::object();
+  if (resources.contains("cpus")) {
+    ASSIGN_OR_RETURN(double cpus, spec::Number(resources["cpus"], "resources.cpus", 0.001, 4096));
+    ASSIGN_OR_RETURN(requests["cpu"], tandem::kube::CpuQuantity(cpus));
+  } else if (resources.contains("cpu")) {
+    ASSIGN_OR_RETURN(requests["cpu"], tandem::kube::QuantityField(resources["cpu"], "resources.cpu"));
+  } else {
+    requests["cpu"] = "1";
+  }
+  if (resources.contains("memory_mb")) {
+    ASSIGN_OR_RETURN(int64_t mb,
+                     spec::Integer(resources["memory_mb"], "resources.memory_mb", 1, 1 << 24));
+    ASSIGN_OR_RETURN(requests["memory"], tandem::kube::MemoryQuantity(mb));
+  } else if (resources.contains("memory")) {
+    ASSIGN_OR_RETURN(requests["memory"],
+                     tandem::kube::QuantityField(resources["memory"], "resources.memory"));
+  }
+  if (requests.contains("memory")) limits["memory"] = requests["memory"];
+  if (resources.contains("gpus")) {
+    ASSIGN_OR_RETURN(int64_t gpus, spec::Integer(resources["gpus"], "resources.gpus", 0, 64));
+    if (gpus > 0) limits["nvidia.com/gpu"] = std::to_string(gpus);
+  }
+  Json r = {{"requests", requests}};
+  if (!limits.empty()) r["limits"] = limits;
+  return r;
+}
+
+StatusOr<std::vector<Json>> RenderDeployment(const fleet::DeploymentSpec& spec,
+                                             const RenderOptions& options) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  // The fleet's names are [a-z0-9-] starting with a letter; Kubernetes also
+  // wants the last character alphanumeric.
+  RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(spec.name, "the deployment name"));
+  if (spec.name.size() > 56) {
+    return InvalidArgumentError("the deployment name must be at most 56 characters on Kubernetes "
+                                "(its ConfigMap is <name>-config), got " +
+                                std::to_string(spec.name.size()));
+  }
+  ASSIGN_OR_RETURN(Json resources, ContainerResources(spec.resources));
+  const int port = options.port;
+  const Json labels = CommonLabels(kServingApp, spec.name, "serving", spec.team);
+  const Json selector = SelectorLabels(kServingApp, spec.name);
+  std::vector<Json> out;
+  out.push_back(ConfigMap(spec, options, labels));
+  out.push_back(DeploymentObject(spec, options, labels, selector,
+                                 PodTemplate(spec, options, labels, resources, port)));
+  out.push_back(ServiceObject(spec, options, labels, selector));
+  if (spec.target_in_flight_per_replica > 0) {
+    ASSIGN_OR_RETURN(Json hpa, HpaObject(spec, options, labels));
+    out.push_back(std::move(hpa));
+  }
+  out.push_back(PdbObject(spec, options, labels, selector));
+  return out;
+}
+
+}  // namespace tandem::serving::kube
