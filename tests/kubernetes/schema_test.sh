@@ -62,6 +62,38 @@ else
 fi
 expect_contains "$(cat "$WORK/budget.out.yaml")" "maxUnavailable: 0" "a full budget rolls by surge only"
 
+# Jobs: a batch/v1 Job with the contract, deadline, retries and resources.
+cat >"$WORK/job.yaml" <<'YAML'
+name: Churn-Train
+team: growth
+image: registry.local/team/train:1.2
+entry_point: train.py
+source_dir: code/churn.tar.gz
+hyperparameters: {max_depth: 6, eta: 0.3}
+inputs: {train: datasets/train.csv}
+resources: {cpus: 0.5, memory_mb: 512, gpus: 1}
+max_runtime_seconds: 900
+retries: 3
+register: {model: churn, alias: challenger}
+YAML
+expect_rc 0 "$TANDEM" jobs render -f "$WORK/job.yaml" --ttl-seconds 600
+printf '%s\n' "$OUT" >"$WORK/job.out.yaml"
+expect_rc 0 "$TANDEM" jobs render -f "$WORK/job.yaml" -o json --namespace ml
+printf '%s\n' "$OUT" >"$WORK/job.out.json"
+expect_rc 0 validate "$WORK/job.out.yaml" "$WORK/job.out.json"
+JOB=$(cat "$WORK/job.out.yaml")
+expect_contains "$JOB" "activeDeadlineSeconds: 900" "max_runtime_seconds is the deadline"
+expect_contains "$JOB" "backoffLimit: 3" "retries are the backoff limit"
+expect_contains "$JOB" "ttlSecondsAfterFinished: 600" "the TTL option"
+expect_contains "$JOB" "SM_CHANNEL_TRAIN" "the contract's environment"
+expect_contains "$JOB" "/opt/ml/code/train.py" "the entry point under /opt/ml/code"
+printf 'name: j\nentry_point: train.py\n' >"$WORK/noimage.yaml"
+expect_rc 1 "$TANDEM" jobs render -f "$WORK/noimage.yaml"
+expect_contains "$OUT" "training image" "a job without image is refused"
+printf 'name: j\nentry_point: train.py\nretries: 99\n' >"$WORK/badjob.yaml"
+expect_rc 1 "$TANDEM" jobs render -f "$WORK/badjob.yaml" --image x
+expect_contains "$OUT" "retries" "job spec errors come from the jobs' parser"
+
 # 2. Broken objects are refused by the validator.
 expect_rc 0 node "$NODE_DIR/negative_test.mjs" "$WORK/full.out.yaml"
 echo "$OUT" | tail -1
@@ -96,6 +128,12 @@ if diff <(printf '%s\n' "$OUT") "$K/base/serving-example.yaml" >"$WORK/diff"; th
 else
   fail "deploy/kubernetes/base/serving-example.yaml is stale (re-render it): $(head -20 "$WORK/diff")"
 fi
+expect_rc 0 "$TANDEM" jobs render -f "$K/specs/job-example.yaml"
+if diff <(printf '%s\n' "$OUT") "$K/base/job-example.yaml" >"$WORK/diff"; then
+  pass
+else
+  fail "deploy/kubernetes/base/job-example.yaml is stale (re-render it): $(head -20 "$WORK/diff")"
+fi
 if command -v kubectl >/dev/null; then
   for dir in base overlays/example; do
     if kubectl kustomize "$K/$dir" >"$WORK/kustomize.yaml" 2>"$WORK/kustomize.err"; then
@@ -109,6 +147,7 @@ if command -v kubectl >/dev/null; then
   expect_contains "$(cat "$WORK/kustomize.yaml")" "image: registry.example.com/tandem/tandem-serving:0.1.0" \
     "the overlay sets the image"
   expect_contains "$(cat "$WORK/kustomize.yaml")" "kind: Secret" "the overlay generates the glue secret"
+  expect_contains "$(cat "$WORK/kustomize.yaml")" "kind: Job" "the base has the job template"
 else
   fail "kubectl is missing (scripts/bootstrap installs it)"
 fi

@@ -14,7 +14,14 @@ TEST(ManifestTest, YamlReadsBackAsTheSameValues) {
               {"data",
                {{"empty", ""},
                 {"multi", "a: 1\nb: [2]\n"},
+                {"block", "{\n  \"k\": [1, 2],\n\n  \"x\": \"y\"\n}\n"},
+                {"trailing", "a\nb\n\n"},
+                {"nonl", "a\nb"},
+                {"blank_end", "a \nb\n"},
                 {"quote", "say \"hi\": x"},
+                {"image", "registry.local:5000/team/img:1.2"},
+                {"ref", "fraud@champion"},
+                {"colon_end", "a:"},
                 {"list", Json::array({"1", 2, Json::object(), Json::array({"y"}),
                                       Json{{"k", "v"}, {"n", nullptr}}})},
                 {"float", 2.5},
@@ -26,6 +33,8 @@ TEST(ManifestTest, YamlReadsBackAsTheSameValues) {
   EXPECT_EQ(*back, doc) << text;
   EXPECT_NE(text.find("port: \"8080\""), std::string::npos) << text;
   EXPECT_NE(text.find("kind: ConfigMap"), std::string::npos) << text;
+  EXPECT_NE(text.find("image: registry.local:5000/team/img:1.2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("block: |\n    {\n      \"k\""), std::string::npos) << text;
 }
 
 TEST(ManifestTest, YamlStreamAndJsonList) {

@@ -1,6 +1,7 @@
 #include "serving/kube/render.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "common/kube/objects.h"
 #include "common/kube/quantity.h"
@@ -166,7 +167,9 @@ StatusOr<Json> HpaObject(const fleet::DeploymentSpec& spec, const RenderOptions&
                          const Json& labels) {
   ASSIGN_OR_RETURN(std::string target,
                    tandem::kube::NumberQuantity(spec.target_in_flight_per_replica));
-  Json annotations = {{"tandem.dev/tolerance", std::to_string(spec.tolerance)}};
+  char tolerance[32];
+  std::snprintf(tolerance, sizeof(tolerance), "%g", spec.tolerance);
+  Json annotations = {{"tandem.dev/tolerance", tolerance}};
   // An HPA's minReplicas is at least 1 (scale to zero is an alpha gate).
   Json h = Object("autoscaling/v2", "HorizontalPodAutoscaler",
                   Metadata(spec.name, o.ns, labels, annotations));

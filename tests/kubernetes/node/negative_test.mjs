@@ -31,7 +31,10 @@ const cases = [
   ["a probe on an unlisted port", (o) => { container(o).livenessProbe.httpGet.port = 1; }, /port 1/],
   ["a mount of an undeclared volume",
    (o) => { container(o).volumeMounts.push({ name: "ghost", mountPath: "/x" }); }, /ghost/],
-  ["a container without image", (o) => { delete container(o).image; }, /image/],
+  ["a container without name", (o) => { delete container(o).name; }, /name/],
+  ["a negative replica count", (o) => { find(o, "Deployment").spec.replicas = -1; }, /replicas/],
+  ["a non-numeric budget",
+   (o) => { find(o, "PodDisruptionBudget").spec.minAvailable = "one"; }, /minAvailable/],
   ["an unknown kind", (o) => { o.push({ apiVersion: "v1", kind: "Gadget", metadata: { name: "g" } }); },
    /unknown apiVersion/],
 ];

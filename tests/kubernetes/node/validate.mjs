@@ -10,11 +10,8 @@
 // Usage: node validate.mjs FILE...   (YAML streams or JSON Lists; '-' = stdin)
 // Exits 1 naming every problem (file, object, path), 0 printing a summary.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import yaml from "js-yaml";
-
-const require = createRequire(import.meta.url);
 
 // Every object in a YAML stream or JSON document (a List is flattened).
 export function parseObjects(text) {
@@ -28,22 +25,16 @@ export function parseObjects(text) {
 }
 
 async function modelClass(apiVersion, kind) {
-  if (typeof apiVersion !== "string" || typeof kind !== "string" || !/^[A-Za-z]+$/.test(kind)) {
+  if (typeof apiVersion !== "string" || typeof kind !== "string" || !/^[A-Za-z]+$/.test(kind) ||
+      !/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion)) {
     return null;
   }
-  const spec = `kubernetes-models/${apiVersion}/${kind}`;
-  let path;
   try {
-    path = require.resolve(spec);
+    const mod = await import(`kubernetes-models/${apiVersion}/${kind}`);
+    return mod[kind] ?? null;
   } catch {
-    try {
-      path = require.resolve(`${spec}.js`);
-    } catch {
-      return null;
-    }
+    return null;
   }
-  const mod = await import(pathToFileURL(path).href);
-  return mod[kind] ?? null;
 }
 
 function describe(o) {
@@ -87,6 +78,40 @@ function checkPod(name, pod, problems) {
   }
 }
 
+// What the API server's validation refuses and the schema lets through:
+// negative counts, int-or-string fields whose string is not a percentage.
+function checkNumbers(name, o, problems) {
+  const percentOrCount = (v) =>
+    v === undefined || (Number.isInteger(v) && v >= 0) || (typeof v === "string" && /^[0-9]+%$/.test(v));
+  if (o.spec?.replicas !== undefined && !(Number.isInteger(o.spec.replicas) && o.spec.replicas >= 0)) {
+    problems.push(`${name}: spec.replicas must be an integer >= 0, got ${JSON.stringify(o.spec.replicas)}`);
+  }
+  const ints = {
+    PodDisruptionBudget: ["minAvailable", "maxUnavailable"],
+    Deployment: [],
+  }[o.kind] ?? [];
+  for (const f of ints) {
+    if (!percentOrCount(o.spec?.[f])) {
+      problems.push(`${name}: spec.${f} must be a count >= 0 or a percentage, got ${JSON.stringify(o.spec[f])}`);
+    }
+  }
+  const ru = o.kind === "Deployment" ? o.spec?.strategy?.rollingUpdate : undefined;
+  for (const f of ["maxSurge", "maxUnavailable"]) {
+    if (ru && !percentOrCount(ru[f])) {
+      problems.push(`${name}: spec.strategy.rollingUpdate.${f} must be a count >= 0 or a percentage, got ${JSON.stringify(ru[f])}`);
+    }
+  }
+  if (ru && ru.maxSurge === 0 && ru.maxUnavailable === 0) {
+    problems.push(`${name}: spec.strategy.rollingUpdate: maxSurge and maxUnavailable cannot both be 0`);
+  }
+  for (const f of ["backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"]) {
+    const v = o.kind === "Job" ? o.spec?.[f] : undefined;
+    if (v !== undefined && !(Number.isInteger(v) && v >= (f === "activeDeadlineSeconds" ? 1 : 0))) {
+      problems.push(`${name}: spec.${f} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    }
+  }
+}
+
 // Problems (strings) of a set of objects; [] when all is well.
 export async function validateObjects(objects) {
   const problems = [];
@@ -98,12 +123,22 @@ export async function validateObjects(objects) {
       problems.push(`${name}: unknown apiVersion/kind ${o?.apiVersion}/${o?.kind}`);
       continue;
     }
+    // A Secret's base64 may be wrapped over lines (kustomize does): the
+    // API server's decoder skips the newlines, the schema's "byte" does not.
+    let checked = o;
+    if (o.kind === "Secret" && o.data && typeof o.data === "object") {
+      checked = structuredClone(o);
+      for (const [k, v] of Object.entries(checked.data)) {
+        if (typeof v === "string") checked.data[k] = v.replace(/[\r\n]/g, "");
+      }
+    }
     try {
-      new Cls(o).validate();
+      new Cls(checked).validate();
     } catch (e) {
       problems.push(`${name}: ${e.message}`);
       continue;
     }
+    checkNumbers(name, o, problems);
     const pod = podSpecOf(o);
     if (!pod) continue;
     checkPod(name, pod, problems);
