@@ -79,7 +79,8 @@ void AddJobPodCommand(CLI::App& app, Context& ctx) {
   CLI::App* stage = pod->add_subcommand(
       "stage", "Stage the code and input channels into the /opt/ml tree, write its config files");
   common(stage);
-  stage->footer("Example:\n  tandem job-pod stage --spec /etc/tandem-job/job.json --ml-dir /opt/ml");
+  stage->footer(
+      "Example:\n  tandem job-pod stage --spec /etc/tandem-job/job.json --ml-dir /opt/ml");
   stage->callback([&ctx, f] {
     Status s = Stage(*f);
     if (!s.ok()) ctx.Fail(s);

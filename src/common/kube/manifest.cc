@@ -41,8 +41,7 @@ bool IsBlock(const Json& v) { return (v.is_object() || v.is_array()) && !v.empty
 // when it ends with one newline, starts with no blank and has only
 // printable characters and no trailing blanks on a line.
 bool LiteralSafe(const std::string& s) {
-  if (s.size() < 2 || s.back() != '\n' || s[s.size() - 2] == '\n' || s[0] == ' ' ||
-      s[0] == '\n') {
+  if (s.size() < 2 || s.back() != '\n' || s[s.size() - 2] == '\n' || s[0] == ' ' || s[0] == '\n') {
     return false;
   }
   for (size_t i = 0; i < s.size(); ++i) {

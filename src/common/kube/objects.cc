@@ -31,8 +31,8 @@ Json SelectorLabels(const std::string& app, const std::string& instance) {
   return Json{{kNameLabel, app}, {kInstanceLabel, instance}};
 }
 
-Json CommonLabels(const std::string& app, const std::string& instance,
-                  const std::string& component, const std::string& team) {
+Json CommonLabels(const std::string& app, const std::string& instance, const std::string& component,
+                  const std::string& team) {
   Json labels = SelectorLabels(app, instance);
   labels[kComponentLabel] = component;
   labels[kPartOfLabel] = "tandem";

@@ -36,8 +36,8 @@ bool IsLabelValue(std::string_view v);
 Json SelectorLabels(const std::string& app, const std::string& instance);
 // The selector labels plus component, part-of "tandem", managed-by "tandem"
 // and tandem.dev/team (when `team` is a valid label value).
-Json CommonLabels(const std::string& app, const std::string& instance,
-                  const std::string& component, const std::string& team);
+Json CommonLabels(const std::string& app, const std::string& instance, const std::string& component,
+                  const std::string& team);
 
 // {"name", "labels", optional "namespace" (when non-empty), optional
 // "annotations" (when a non-empty mapping)}.

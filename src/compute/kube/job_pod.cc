@@ -11,7 +11,8 @@ namespace tandem::compute::kube {
 
 namespace fs = std::filesystem;
 
-Status StageJobPod(const jobs::JobSpec& spec, const std::string& ml_dir, store::ObjectStore& store) {
+Status StageJobPod(const jobs::JobSpec& spec, const std::string& ml_dir,
+                   store::ObjectStore& store) {
   std::error_code ec;
   if (!fs::is_directory(ml_dir, ec)) {
     return InvalidArgumentError("'" + ml_dir + "' is not a directory");

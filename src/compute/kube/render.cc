@@ -21,8 +21,9 @@ Status CheckOptions(const JobRenderOptions& o) {
   if (o.tandem_image.empty()) return InvalidArgumentError("the tandem image must not be empty");
   if (o.image_pull_policy != "Always" && o.image_pull_policy != "IfNotPresent" &&
       o.image_pull_policy != "Never") {
-    return InvalidArgumentError("the image pull policy must be Always, IfNotPresent or Never, got '" +
-                                o.image_pull_policy + "'");
+    return InvalidArgumentError(
+        "the image pull policy must be Always, IfNotPresent or Never, got '" + o.image_pull_policy +
+        "'");
   }
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.glue_secret, "the glue secret's name"));
   if (o.ttl_seconds_after_finished < 0) {
@@ -68,8 +69,10 @@ StatusOr<std::vector<Json>> RenderJob(const jobs::JobSpec& spec, const JobRender
   for (char c : spec.name) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(name, "the job name"));
   if (name.size() > 58) {
-    return InvalidArgumentError("the job name must be at most 58 characters on Kubernetes (its "
-                                "ConfigMap is <name>-spec), got " + std::to_string(name.size()));
+    return InvalidArgumentError(
+        "the job name must be at most 58 characters on Kubernetes (its "
+        "ConfigMap is <name>-spec), got " +
+        std::to_string(name.size()));
   }
   const std::string image = o.image.empty() ? spec.image : o.image;
   if (image.empty()) {
@@ -84,9 +87,11 @@ StatusOr<std::vector<Json>> RenderJob(const jobs::JobSpec& spec, const JobRender
   cm["data"] = {{"job.json", spec.ToJson().dump(2) + "\n"}};
 
   const std::string spec_file = std::string(kSpecDir) + "/job.json";
-  Json stage = TandemContainer("stage", o, {"job-pod", "stage", "--spec", spec_file, "--ml-dir", base});
+  Json stage =
+      TandemContainer("stage", o, {"job-pod", "stage", "--spec", spec_file, "--ml-dir", base});
   Json finalize = TandemContainer(
-      "finalize", o, {"job-pod", "finalize", "--spec", spec_file, "--ml-dir", base, "--job-id", name});
+      "finalize", o,
+      {"job-pod", "finalize", "--spec", spec_file, "--ml-dir", base, "--job-id", name});
 
   Json env = Json::array();
   for (const auto& [k, v] : jobs::ContractEnvironment(spec, spec.name, base, cpus)) {
@@ -101,9 +106,8 @@ StatusOr<std::vector<Json>> RenderJob(const jobs::JobSpec& spec, const JobRender
                 {"workingDir", base + "/code"},
                 {"env", env},
                 {"resources", resources},
-                {"volumeMounts",
-                 Json::array({Json{{"name", "ml"}, {"mountPath", base}},
-                              Json{{"name", "tmp"}, {"mountPath", "/tmp"}}})}};
+                {"volumeMounts", Json::array({Json{{"name", "ml"}, {"mountPath", base}},
+                                              Json{{"name", "tmp"}, {"mountPath", "/tmp"}}})}};
 
   Json pod_spec = {
       {"restartPolicy", "Never"},

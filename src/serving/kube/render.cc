@@ -25,8 +25,9 @@ Status CheckOptions(const RenderOptions& o) {
   if (o.image.empty()) return InvalidArgumentError("the serving image must not be empty");
   if (o.image_pull_policy != "Always" && o.image_pull_policy != "IfNotPresent" &&
       o.image_pull_policy != "Never") {
-    return InvalidArgumentError("the image pull policy must be Always, IfNotPresent or Never, got '" +
-                                o.image_pull_policy + "'");
+    return InvalidArgumentError(
+        "the image pull policy must be Always, IfNotPresent or Never, got '" + o.image_pull_policy +
+        "'");
   }
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.glue_secret, "the glue secret's name"));
   if (o.host.empty()) return InvalidArgumentError("the listen host must not be empty");
@@ -103,7 +104,8 @@ Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, cons
       {"command", Json::array({"tandem"})},
       {"args", ReplicaArgs(spec, o, port)},
       {"env", env},
-      {"ports", Json::array({Json{{"name", "http"}, {"containerPort", port}, {"protocol", "TCP"}}})},
+      {"ports",
+       Json::array({Json{{"name", "http"}, {"containerPort", port}, {"protocol", "TCP"}}})},
       {"startupProbe", startup},
       {"readinessProbe", HttpProbe("/v2/health/ready", port, 5, 2, 2)},
       {"livenessProbe", HttpProbe("/v2/health/live", port, 10, 2, 3)},
@@ -112,8 +114,7 @@ Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, cons
        Json::array({Json{{"name", "config"}, {"mountPath", kConfigDir}, {"readOnly", true}},
                     Json{{"name", "home"}, {"mountPath", kHome}},
                     Json{{"name", "tmp"}, {"mountPath", "/tmp"}}})},
-      {"securityContext",
-       {{"allowPrivilegeEscalation", false}, {"readOnlyRootFilesystem", true}}}};
+      {"securityContext", {{"allowPrivilegeEscalation", false}, {"readOnlyRootFilesystem", true}}}};
   if (o.drain_seconds > 0) {
     container["lifecycle"] = {{"preStop", {{"sleep", {{"seconds", o.drain_seconds}}}}}};
   }
@@ -133,33 +134,32 @@ Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, cons
                       Json{{"name", "tmp"}, {"emptyDir", Json::object()}}})}}}};
 }
 
-Json DeploymentObject(const fleet::DeploymentSpec& spec, const RenderOptions& o,
-                      const Json& labels, const Json& selector, Json pod_template) {
+Json DeploymentObject(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels,
+                      const Json& selector, Json pod_template) {
   // The fleet rolls one surge replica at a time and stops a ready one only
   // while min_available others stay ready: at most one unavailable, and none
   // when the budget covers every replica.
   int max_unavailable = std::clamp(spec.min_replicas - spec.min_available, 0, 1);
   Json d = Object("apps/v1", "Deployment",
                   Metadata(spec.name, o.ns, labels, Json{{"tandem.dev/model", spec.model}}));
-  d["spec"] = {
-      {"replicas", spec.min_replicas},
-      {"selector", {{"matchLabels", selector}}},
-      {"strategy",
-       {{"type", "RollingUpdate"},
-        {"rollingUpdate", {{"maxSurge", 1}, {"maxUnavailable", max_unavailable}}}}},
-      {"template", std::move(pod_template)}};
+  d["spec"] = {{"replicas", spec.min_replicas},
+               {"selector", {{"matchLabels", selector}}},
+               {"strategy",
+                {{"type", "RollingUpdate"},
+                 {"rollingUpdate", {{"maxSurge", 1}, {"maxUnavailable", max_unavailable}}}}},
+               {"template", std::move(pod_template)}};
   return d;
 }
 
 Json ServiceObject(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels,
                    const Json& selector) {
   Json s = Object("v1", "Service", Metadata(spec.name, o.ns, labels));
-  s["spec"] = {{"type", "ClusterIP"},
-               {"selector", selector},
-               {"ports", Json::array({Json{{"name", "http"},
-                                           {"port", 80},
-                                           {"targetPort", "http"},
-                                           {"protocol", "TCP"}}})}};
+  s["spec"] = {
+      {"type", "ClusterIP"},
+      {"selector", selector},
+      {"ports",
+       Json::array(
+           {Json{{"name", "http"}, {"port", 80}, {"targetPort", "http"}, {"protocol", "TCP"}}})}};
   return s;
 }
 
@@ -186,7 +186,8 @@ StatusOr<Json> HpaObject(const fleet::DeploymentSpec& spec, const RenderOptions&
             Json{{"type", "Resource"},
                  {"resource",
                   {{"name", "cpu"},
-                   {"target", {{"type", "Utilization"}, {"averageUtilization", o.cpu_utilization}}}}}}})},
+                   {"target",
+                    {{"type", "Utilization"}, {"averageUtilization", o.cpu_utilization}}}}}}})},
       {"behavior",
        {{"scaleDown", {{"stabilizationWindowSeconds", spec.scale_down_stabilization_s}}},
         {"scaleUp", {{"stabilizationWindowSeconds", 0}}}}}};
@@ -218,7 +219,8 @@ StatusOr<Json> ContainerResources(const Json& resources) {
     ASSIGN_OR_RETURN(double cpus, spec::Number(resources["cpus"], "resources.cpus", 0.001, 4096));
     ASSIGN_OR_RETURN(requests["cpu"], tandem::kube::CpuQuantity(cpus));
   } else if (resources.contains("cpu")) {
-    ASSIGN_OR_RETURN(requests["cpu"], tandem::kube::QuantityField(resources["cpu"], "resources.cpu"));
+    ASSIGN_OR_RETURN(requests["cpu"],
+                     tandem::kube::QuantityField(resources["cpu"], "resources.cpu"));
   } else {
     requests["cpu"] = "1";
   }
@@ -247,9 +249,10 @@ StatusOr<std::vector<Json>> RenderDeployment(const fleet::DeploymentSpec& spec,
   // wants the last character alphanumeric.
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(spec.name, "the deployment name"));
   if (spec.name.size() > 56) {
-    return InvalidArgumentError("the deployment name must be at most 56 characters on Kubernetes "
-                                "(its ConfigMap is <name>-config), got " +
-                                std::to_string(spec.name.size()));
+    return InvalidArgumentError(
+        "the deployment name must be at most 56 characters on Kubernetes "
+        "(its ConfigMap is <name>-config), got " +
+        std::to_string(spec.name.size()));
   }
   ASSIGN_OR_RETURN(Json resources, ContainerResources(spec.resources));
   const int port = options.port;

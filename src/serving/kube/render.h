@@ -36,7 +36,7 @@ inline constexpr char kServingApp[] = "tandem-serving";
 inline constexpr char kInFlightMetric[] = "tandem_inference_in_flight_requests";
 
 struct RenderOptions {
-  std::string ns;                       // metadata.namespace; "" = leave to kubectl/kustomize
+  std::string ns;  // metadata.namespace; "" = leave to kubectl/kustomize
   std::string image = "tandem-serving:latest";
   std::string image_pull_policy = "IfNotPresent";  // Always | IfNotPresent | Never
   std::string glue_secret = "tandem-glue";         // keys database, store, bus (optional)
@@ -44,10 +44,10 @@ struct RenderOptions {
   // The pod's port. Not spec.port: that is the local fleet's shared host
   // port (picked at apply when 0); a pod has its own network.
   int port = 8080;
-  int startup_seconds = 300;                       // model load + self-test budget
-  int drain_seconds = 5;        // preStop sleep: endpoints drop the pod before SIGTERM
-  int grace_seconds = 30;       // SIGTERM -> SIGKILL: in-flight requests finish within it
-  int cpu_utilization = 80;     // HPA CPU target, percent of requests.cpu
+  int startup_seconds = 300;  // model load + self-test budget
+  int drain_seconds = 5;      // preStop sleep: endpoints drop the pod before SIGTERM
+  int grace_seconds = 30;     // SIGTERM -> SIGKILL: in-flight requests finish within it
+  int cpu_utilization = 80;   // HPA CPU target, percent of requests.cpu
   std::string log_level = "info";
 };
 

@@ -101,9 +101,9 @@ TEST(RenderTest, EveryObjectOfADeployment) {
 }
 
 TEST(RenderTest, NoAutoscalerWithoutATargetAndSurgeOnlyUnderAFullBudget) {
-  auto objects = RenderDeployment(
-      Spec("name: a\nmodel: m@x\nreplicas: {min: 2, max: 2}\ndisruption_budget: {min_available: 2}\n"),
-      RenderOptions{});
+  auto objects = RenderDeployment(Spec("name: a\nmodel: m@x\nreplicas: {min: 2, max: "
+                                       "2}\ndisruption_budget: {min_available: 2}\n"),
+                                  RenderOptions{});
   ASSERT_TRUE(objects.ok()) << objects.status();
   EXPECT_EQ(Find(*objects, "HorizontalPodAutoscaler"), nullptr);
   const Json& d = *Find(*objects, "Deployment");
