@@ -196,7 +196,7 @@ expect_eq "$JOB_PLAY" "0" "kube play of the job pod"
 expect_eq "$JOB_EXIT" "0" "the job pod's finalize exit code"
 "${P[@]}" logs smoke-train-finalize 2>&1 | tail -2
 expect_rc 0 "$TANDEM" models get smokejob@champion -o json
-expect_contains "$OUT" '"version": 1' "the job pod registered version 1"
+expect_contains "$OUT" '"version": "1"' "the job pod registered version 1"
 expect_contains "$OUT" "smoke-train" "the version's lineage names the job"
 
 # A failing training: the pod fails in its train step, nothing is registered.
