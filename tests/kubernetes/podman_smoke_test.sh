@@ -32,8 +32,12 @@ P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/runroot" --cgroup-m
    --runtime runc --events-backend file)
 LOCAL_PID=""
 cleanup() {
+  # Only this test's storage (not `podman system reset`, which also touches
+  # the machine's network configuration).
   "${P[@]}" pod rm -a -f -t 0 >/dev/null 2>&1
-  "${P[@]}" system reset -f >/dev/null 2>&1
+  "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1
+  "${P[@]}" rmi -a -f >/dev/null 2>&1
+  grep -o " $WORK/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
   [ -n "$LOCAL_PID" ] && kill "$LOCAL_PID" 2>/dev/null
   stop_control_plane
   rm -rf "$WORK"
