@@ -3,7 +3,7 @@
 # #include of every file under src/ and on the CMake link lists:
 #
 #   room       may include
-#   common     common
+#   common     common            (common/kube: Kubernetes pieces both tiers share)
 #   glue       common, glue
 #   runtime    common, runtime, tandem/ (include/tandem/plugin.h)
 #   compute    common, glue, runtime, compute      -- never serving
