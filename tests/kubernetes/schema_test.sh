@@ -164,5 +164,15 @@ expect_contains "$(cat "$WORK/live.out.yaml")" "image: localhost/tandem-serving:
 expect_rc 1 "$TANDEM" deployments render no-such-deployment
 expect_contains "$OUT" "no-such-deployment" "an unknown deployment is named"
 expect_rc 0 "$TANDEM" deployments delete churn-api
+# A job whose source_dir is local: --upload puts it in the store (as `jobs
+# run` does) and the Job's stage step reads it from there.
+mkdir -p "$WORK/src"
+printf '#!/bin/sh\necho train\n' >"$WORK/src/train.sh"
+printf 'name: up-job\nimage: registry.local/train:1\nentry_point: train.sh\nsource_dir: src\n' >"$WORK/upjob.yaml"
+expect_rc 0 "$TANDEM" jobs render -f "$WORK/upjob.yaml" --upload -o json
+KEY=$(printf '%s' "$OUT" | grep -o 'source_dir[^,]*' | head -1)
+expect_contains "$KEY" "jobs/uploads/" "the uploaded source_dir is a store key"
+expect_rc 0 "$TANDEM" artifacts ls jobs/uploads/
+expect_contains "$OUT" "source.tar.gz" "the code is in the store"
 
 finish
