@@ -142,7 +142,11 @@ Json DeploymentObject(const fleet::DeploymentSpec& spec, const RenderOptions& o,
   int max_unavailable = std::clamp(spec.min_replicas - spec.min_available, 0, 1);
   Json d = Object("apps/v1", "Deployment",
                   Metadata(spec.name, o.ns, labels, Json{{"tandem.dev/model", spec.model}}));
-  d["spec"] = {{"replicas", spec.min_replicas},
+  // An HPA never scales a Deployment up from 0 replicas: with autoscaling
+  // it starts at its minimum of 1.
+  const int replicas =
+      spec.target_in_flight_per_replica > 0 ? std::max(1, spec.min_replicas) : spec.min_replicas;
+  d["spec"] = {{"replicas", replicas},
                {"selector", {{"matchLabels", selector}}},
                {"strategy",
                 {{"type", "RollingUpdate"},

@@ -2,7 +2,8 @@
 // runs (serving/fleet/deployment_spec.h), rendered as
 //
 //   ConfigMap <name>-config     the replica's tandem.yaml and the spec itself
-//   Deployment <name>           N pods each running `tandem serve` with the
+//   Deployment <name>           replicas.min pods (at least 1 under an HPA)
+//                               each running `tandem serve` with the
 //                               flags the fleet gives its replicas; readiness
 //                               /v2/health/ready, liveness /v2/health/live, a
 //                               startup probe sized for load + self-test,

@@ -111,6 +111,19 @@ TEST(RenderTest, NoAutoscalerWithoutATargetAndSurgeOnlyUnderAFullBudget) {
   EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"], "1");
 }
 
+TEST(RenderTest, AutoscaledFromZeroStartsAtTheHpaMinimum) {
+  auto objects = RenderDeployment(Spec("name: a\nmodel: m@x\nreplicas: {min: 0, max: 4}\n"
+                                       "autoscaling: {target_in_flight_per_replica: 2}\n"),
+                                  RenderOptions{});
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  EXPECT_EQ((*Find(*objects, "Deployment"))["spec"]["replicas"], 1);
+  EXPECT_EQ((*Find(*objects, "HorizontalPodAutoscaler"))["spec"]["minReplicas"], 1);
+  // Without autoscaling, 0 replicas stays 0 (a parked deployment).
+  objects = RenderDeployment(Spec("name: a\nmodel: m@x\nreplicas: {min: 0, max: 4}\n"), {});
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  EXPECT_EQ((*Find(*objects, "Deployment"))["spec"]["replicas"], 0);
+}
+
 TEST(RenderTest, OptionsReachThePod) {
   RenderOptions o;
   o.ns = "ml";
