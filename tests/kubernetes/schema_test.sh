@@ -148,6 +148,24 @@ if command -v kubectl >/dev/null; then
     "the overlay sets the image"
   expect_contains "$(cat "$WORK/kustomize.yaml")" "kind: Secret" "the overlay generates the glue secret"
   expect_contains "$(cat "$WORK/kustomize.yaml")" "kind: Job" "the base has the job template"
+  # The control plane's tandem.yaml from the base is one `tandem up` accepts
+  # (bound to loopback here: TANDEM_LISTEN overrides its 0.0.0.0).
+  mkdir -p "$WORK/cp"
+  node -e '
+    const yaml = require(process.argv[1] + "/node_modules/js-yaml");
+    const fs = require("fs");
+    const cm = yaml.loadAll(fs.readFileSync(process.argv[2], "utf8"))
+      .find((o) => o && o.kind === "ConfigMap" && o.metadata.name === "tandem-config");
+    fs.writeFileSync(process.argv[3], cm.data["tandem.yaml"]);
+  ' "$NODE_DIR" "$WORK/kustomize.yaml" "$WORK/cp/tandem.yaml"
+  TANDEM_LISTEN=127.0.0.1:0 timeout 10 "$TANDEM" up --home "$WORK/cp/home" \
+    --config "$WORK/cp/tandem.yaml" --port 0 >"$WORK/cp.log" 2>&1 &
+  CPB=$!
+  for _ in $(seq 1 100); do grep -q "control plane on http://" "$WORK/cp.log" && break; sleep 0.1; done
+  expect_contains "$(cat "$WORK/cp.log")" "control plane on http://127.0.0.1:" \
+    "tandem up accepts the base's tandem.yaml"
+  kill "$CPB" 2>/dev/null
+  wait "$CPB" 2>/dev/null
 else
   fail "kubectl is missing (scripts/bootstrap installs it)"
 fi
