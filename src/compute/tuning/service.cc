@@ -256,6 +256,9 @@ StatusOr<bool> TuningService::Launch(const TuningRecord& rec, TuningTrial& t) {
     spec.name = t.job_name;
     spec.register_model.reset();
     for (const auto& [k, v] : t.params) spec.hyperparameters[k] = v;
+    if (auto prefix = TrialCheckpointPrefix(rec.spec, rec.name, t.config)) {
+      spec.checkpoint = jobs::CheckpointSpec{*prefix};
+    }
     StatusOr<jobs::JobRecord> job = opts_.jobs->Submit(spec);
     if (!job.ok()) {
       t.state = TrialState::kFailed;
