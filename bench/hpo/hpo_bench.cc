@@ -169,7 +169,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
       asha.Report(config, rung, r.loss);
       cpu += r.cpu_seconds;
-      rounds_total += rounds;
+      // Rounds trained: a resumed promotion trains only beyond the last rung.
+      rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
       best = std::min(best, r.loss);
     }
   } else {

@@ -126,10 +126,11 @@ StatusOr<CheckpointStats> CheckpointSync::Sync(bool final) {
   CheckpointStats totals, uploaded;
   RETURN_IF_ERROR(Walk(root.get(), "", 0, totals, uploaded));
   uploaded.skipped = totals.skipped;
-  if (totals.skipped > 0) {
+  if (totals.skipped > 0 && totals.skipped != last_skipped_) {  // once per change
     LogWarn("checkpoint files skipped (symlinks, special files, bad names or over the limits)",
             {{"dir", dir_}, {"skipped", std::to_string(totals.skipped)}});
   }
+  last_skipped_ = totals.skipped;
   return uploaded;
 }
 

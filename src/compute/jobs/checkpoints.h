@@ -89,6 +89,7 @@ class CheckpointSync {
   std::map<std::string, FileState> synced_ ABSL_GUARDED_BY(mu_);  // relative path -> state
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t last_skipped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tandem::compute::jobs
