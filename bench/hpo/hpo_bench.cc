@@ -146,6 +146,10 @@ struct Options {
   int64_t max_rounds = 81, min_rounds = 3;
   int eta = 3;
   bool resume = true;  // Hyperband: promotions continue from the configuration's checkpoint
+  // Hyperband's new configurations: "random" (ASHA) or "tpe" (BOHB-style: TPE
+  // over the results of the highest rung with enough of them).
+  std::string hb_sampler = "random";
+  std::string label;  // the "strategy" printed ("" = derived from the options)
 };
 
 nlohmann::json RunOne(const Options& o, uint64_t seed) {
@@ -155,19 +159,28 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
   int64_t rounds_total = 0;
   if (o.strategy == "hyperband") {
     compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta);
-    auto sampler = compute::tuning::MakeRandomSampler(space, seed);
+    auto sampler = o.hb_sampler == "tpe" ? compute::tuning::MakeTpeSampler(space, seed)
+                                         : compute::tuning::MakeRandomSampler(space, seed);
+    std::map<int, std::vector<Observation>> by_rung;
     std::map<int64_t, Params> configs;
     int64_t next = 0;
     for (int i = 0; i < o.budget; ++i) {
       auto p = asha.NextPromotion();
       int64_t config = p ? p->config : next++;
       int rung = p ? p->rung : 0;
-      if (!p) configs[config] = *sampler->Suggest(config, {});
+      if (!p) {
+        std::vector<Observation> history;
+        for (const auto& [k, obs] : by_rung) {
+          if (obs.size() >= 10) history = obs;  // the highest rung with enough results
+        }
+        configs[config] = *sampler->Suggest(config, history);
+      }
       int64_t rounds = asha.resource(rung);
       std::string ckpt =
           o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
       asha.Report(config, rung, r.loss);
+      if (std::isfinite(r.loss)) by_rung[rung].push_back({configs[config], r.loss});
       cpu += r.cpu_seconds;
       // Rounds trained: a resumed promotion trains only beyond the last rung.
       rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
@@ -189,7 +202,9 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
   std::filesystem::remove_all(work);
   std::filesystem::remove_all(work + "-checkpoints");
   std::string strategy = o.strategy;
+  if (o.strategy == "hyperband" && o.hb_sampler == "tpe") strategy += "-tpe";
   if (o.strategy == "hyperband" && !o.resume) strategy += "-noresume";
+  if (!o.label.empty()) strategy = o.label;
   return {{"tool", "tandem"},
           {"strategy", strategy},
           {"seed", seed},
@@ -219,6 +234,10 @@ int Main(int argc, char** argv) {
       o.eta = std::stoi(v);
     else if (k == "--work")
       o.work = v;
+    else if (k == "--label")
+      o.label = v;
+    else if (k == "--hb-sampler")
+      o.hb_sampler = v;
     else if (k == "--resume")
       o.resume = v != "0";
     else if (k == "--seeds") {
@@ -236,7 +255,7 @@ int Main(int argc, char** argv) {
   if (o.trainer.empty() || o.data.empty()) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
-                 "[--resume 0|1]\n";
+                 "[--resume 0|1] [--hb-sampler random|tpe] [--label NAME]\n";
     return 2;
   }
   for (uint64_t seed : o.seeds) std::cout << RunOne(o, seed).dump() << std::endl;
