@@ -97,6 +97,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   topts.outbox = g.outbox;
   topts.jobs = cp->jobs_.get();
   topts.registry = g.registry.get();
+  topts.store = g.store.get();
   topts.clock = &clock;
   ASSIGN_OR_RETURN(cp->tuning_, compute::tuning::TuningService::Open(topts));
 

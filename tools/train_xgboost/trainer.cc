@@ -282,7 +282,11 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
     }
   }
   // The checkpoint holds every round trained (not cut back to the best one).
-  if (!checkpoint.empty()) RETURN_IF_ERROR(SaveCheckpoint(bh, options.checkpoint_dir));
+  // Nothing trained (the checkpoint had the rounds asked for, or more): it
+  // stays as it is, so a longer checkpoint is not cut back.
+  if (!checkpoint.empty() && result.rounds > start) {
+    RETURN_IF_ERROR(SaveCheckpoint(bh, options.checkpoint_dir));
+  }
   if (best_iteration >= 0) {
     result.best_iteration = best_iteration;
     if (best_iteration + 1 < result.rounds) {

@@ -34,7 +34,8 @@ struct TrainResult {
 //   tandem-model.yaml  flavor, model file, objective, signature, self test
 // With options.checkpoint_dir, resumes from xgboost-checkpoint.json there (if
 // any; a damaged one is ignored) and trains the remaining rounds, saving the
-// booster there every checkpoint_interval rounds and at the end.
+// booster there every checkpoint_interval rounds and at the end (not when it
+// had nothing to train: a checkpoint with more rounds than asked is kept).
 // Errors XGBoost raises for bad parameters or labels -> InvalidArgument with
 // XGBoost's message; mismatched feature counts -> InvalidArgument.
 StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,

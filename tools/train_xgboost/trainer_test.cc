@@ -263,6 +263,10 @@ TEST_F(TrainerTest, CheckpointIsWrittenEveryIntervalAndAtTheEnd) {
   auto model = ParseJson(Read(dir_ + "/cut/model.json"));
   ASSERT_TRUE(model.ok());
   EXPECT_EQ((*model)["learner"]["gradient_booster"]["model"]["trees"].size(), 2u);
+  // The longer checkpoint is kept: the next run may ask for more rounds.
+  auto kept = ParseJson(Read(ckpt + "/" + kCheckpointFile));
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ((*kept)["learner"]["gradient_booster"]["model"]["trees"].size(), 5u);
 }
 
 TEST_F(TrainerTest, DamagedCheckpointIsIgnored) {

@@ -54,11 +54,15 @@ done
 i=0
 [ -f "$TANDEM_CHECKPOINT_DIR/steps" ] && i=$(cat "$TANDEM_CHECKPOINT_DIR/steps")
 echo "resumed at $i"
-while [ "$i" -lt "$steps" ]; do
-  awk -v x="$x" -v i="$i" 'BEGIN { printf "step %d loss=%.6f\n", i, x + 1 / (i + 1) }'
-  i=$((i + 1))
-done
-echo "$steps" > "$TANDEM_CHECKPOINT_DIR/steps"
+if [ "$i" -ge "$steps" ]; then  # nothing to train: report, keep the longer checkpoint
+  awk -v x="$x" -v s="$steps" 'BEGIN { printf "step %d loss=%.6f\n", s - 1, x + 1 / s }'
+else
+  while [ "$i" -lt "$steps" ]; do
+    awk -v x="$x" -v i="$i" 'BEGIN { printf "step %d loss=%.6f\n", i, x + 1 / (i + 1) }'
+    i=$((i + 1))
+  done
+  echo "$steps" > "$TANDEM_CHECKPOINT_DIR/steps"
+fi
 echo "x=$x" > "$SM_MODEL_DIR/model.txt"
 )";
 
@@ -88,6 +92,7 @@ class TuningServiceTest : public testing::JobServiceTestEnv {
     o.outbox = bus_->outbox();
     o.jobs = jobs_.get();
     o.registry = registry_.get();
+    o.store = store_.get();
     o.poll_interval_ms = 50;
     auto t = TuningService::Open(o);
     ASSERT_TRUE(t.ok()) << t.status();
@@ -288,6 +293,54 @@ seed: 7
   }
   EXPECT_GE(promoted, 2);
   EXPECT_EQ(TrialCheckpointPrefix(spec, "hb-resume", 4), "teams/growth/tuning/hb-resume/config-4");
+}
+
+TEST_F(TuningServiceTest, WarmStartedTrialsResumeFromTheirParentsCheckpoints) {
+  WriteExecutable(home_ + "/src/resume.sh", kResumingTrainer);
+  const std::string body = R"(
+objective: {metric: loss, type: Minimize}
+strategy: Hyperband
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+hyperband: {min_resource: 1, max_resource: 9, reduction_factor: 3, resource_param: steps}
+max_jobs: 8
+max_parallel_jobs: 1
+seed: 11
+)";
+  TuningSpec parent = Spec("name: hb-parent\n" + body);
+  parent.training_job.entry_point = "resume.sh";
+  ASSERT_EQ(RunToEnd(parent).state, TuningState::kCompleted);
+  std::map<int64_t, int64_t> parent_steps;  // config -> most steps trained
+  for (const auto& t : Trials("hb-parent")) {
+    parent_steps[t.config] = std::max(parent_steps[t.config], t.resource);
+  }
+  // Same seed and ranges: the child suggests the parent's configurations.
+  TuningSpec child = Spec("name: hb-child\nwarm_start: {parents: [hb-parent]}\n" + body);
+  child.training_job.entry_point = "resume.sh";
+  TuningRecord r = RunToEnd(child);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  int resumed_beyond = 0;
+  for (const auto& t : Trials("hb-child")) {
+    ASSERT_EQ(t.state, TrialState::kCompleted) << t.failure_reason;
+    ASSERT_TRUE(parent_steps.count(t.config)) << t.config;
+    auto job = jobs_->Get(t.job_id);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->details["checkpoint"]["restored_files"], 1) << "trial " << t.index;
+    EXPECT_NEAR(*t.objective, t.params.at("x").get<double>() + 1.0 / t.resource, 1e-5);
+    if (t.rung == 0) {
+      auto log = jobs_->ReadLog(t.job_id, 0);
+      ASSERT_TRUE(log.ok());
+      EXPECT_THAT(log->data, HasSubstr("resumed at " + std::to_string(parent_steps[t.config])));
+      if (parent_steps[t.config] > t.resource) ++resumed_beyond;
+    }
+  }
+  EXPECT_GE(resumed_beyond, 1);  // a parent's promoted configuration: nothing retrained
+  // The parent's checkpoints are untouched by the child's trials.
+  for (const auto& [config, steps] : parent_steps) {
+    auto stored = store_->GetString("teams/growth/tuning/hb-parent/config-" +
+                                    std::to_string(config) + "/steps");
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(*stored, std::to_string(steps) + "\n");
+  }
 }
 
 TEST(TrialCheckpointPrefixTest, TemplatePrefixOrHyperbandOnly) {
