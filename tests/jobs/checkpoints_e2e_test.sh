@@ -13,6 +13,15 @@ REPO=${3:-$(cd "$(dirname "$0")/../.." && pwd)}
 WORK=$(mktemp -d /tmp/tandem-ckpt-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 
+# A bad sync interval is refused at start, naming the key.
+mkdir -p "$WORK/badhome" "$WORK/home"
+echo "compute: {checkpoint_sync_seconds: 0}" > "$WORK/badhome/tandem.yaml"
+if BAD=$(timeout 20 "$TANDEM" up --home "$WORK/badhome" --port 0 2>&1); then
+  fail "tandem up accepted checkpoint_sync_seconds: 0"
+else
+  expect_contains "$BAD" "compute.checkpoint_sync_seconds" "the bad interval is named"
+fi
+echo "compute: {checkpoint_sync_seconds: 1}" > "$WORK/home/tandem.yaml"
 start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
 
 mkdir -p "$WORK/writer" "$WORK/reader"
@@ -45,7 +54,7 @@ done
 
 WRITER=$("$TANDEM" jobs run -f "$WORK/writer/job.yaml" | tail -1)
 [[ "$WRITER" =~ ^[0-9a-z]{26}$ ]] && pass || fail "run prints the job id, got '$WRITER'"
-# Uploaded while the job runs (the control plane polls every 10 s).
+# Uploaded while the job runs (the control plane polls every second here).
 SEEN=no
 for _ in $(seq 1 300); do
   "$TANDEM" artifacts ls teams/e2e/checkpoints/demo/ 2>/dev/null | grep -q "demo/state" && {
