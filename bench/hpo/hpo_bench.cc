@@ -5,8 +5,14 @@
 // seed): the best validation logloss reached and the trials' total
 // CPU-seconds (user + system, from wait4).
 //
+// Hyperband resumes as the tuning service makes it: every configuration has
+// its own checkpoint directory (the service's per-configuration checkpoint
+// prefix, restored into /opt/ml/checkpoints), so a promotion from r to eta*r
+// rounds loads the saved booster and trains only the difference
+// (`--resume 0` retrains from scratch, as before checkpoints).
+//
 //   hpo_bench --trainer PATH --data DIR --strategy random|tpe|hyperband
-//             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3
+//             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3 [--resume 1]
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,13 +79,19 @@ std::string Render(const nlohmann::json& v) {
 // Runs the trainer with `params` and num_round = rounds; returns the last
 // validation logloss it printed and its CPU time.
 TrialResult RunTrial(const std::string& trainer, const std::string& data, const std::string& work,
-                     const Params& params, int64_t rounds) {
+                     const Params& params, int64_t rounds, const std::string& checkpoint_dir = "") {
   std::filesystem::remove_all(work);
   std::filesystem::create_directories(work + "/model");
   std::filesystem::create_directories(work + "/output");
-  std::vector<std::string> args = {trainer, "--num_round", std::to_string(rounds),
-                                   "--eval_metric", "logloss", "--nthread", "1",
-                                   "--self_test_rows", "0"};
+  std::vector<std::string> args = {trainer,
+                                   "--num_round",
+                                   std::to_string(rounds),
+                                   "--eval_metric",
+                                   "logloss",
+                                   "--nthread",
+                                   "1",
+                                   "--self_test_rows",
+                                   "0"};
   for (const auto& [k, v] : params) {
     args.push_back("--" + k);
     args.push_back(Render(v));
@@ -96,6 +108,7 @@ TrialResult RunTrial(const std::string& trainer, const std::string& data, const 
     setenv("SM_MODEL_DIR", (work + "/model").c_str(), 1);
     setenv("SM_OUTPUT_DIR", (work + "/output").c_str(), 1);
     setenv("SM_INPUT_CONFIG_DIR", work.c_str(), 1);
+    if (!checkpoint_dir.empty()) setenv("TANDEM_CHECKPOINT_DIR", checkpoint_dir.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -115,8 +128,8 @@ TrialResult RunTrial(const std::string& trainer, const std::string& data, const 
   r.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
                   ru.ru_stime.tv_usec / 1e6;
   static const std::regex kLoss("validation-logloss:([-+0-9.eE]+)");
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), kLoss);
-       it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), kLoss); it != std::sregex_iterator();
+       ++it) {
     r.loss = std::stod((*it)[1].str());
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -132,6 +145,11 @@ struct Options {
   int budget = 24;
   int64_t max_rounds = 81, min_rounds = 3;
   int eta = 3;
+  bool resume = true;  // Hyperband: promotions continue from the configuration's checkpoint
+  // Hyperband's new configurations: "random" (ASHA) or "tpe" (BOHB-style: TPE
+  // over the results of the highest rung with enough of them).
+  std::string hb_sampler = "random";
+  std::string label;  // the "strategy" printed ("" = derived from the options)
 };
 
 nlohmann::json RunOne(const Options& o, uint64_t seed) {
@@ -141,19 +159,31 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
   int64_t rounds_total = 0;
   if (o.strategy == "hyperband") {
     compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta);
-    auto sampler = compute::tuning::MakeRandomSampler(space, seed);
+    auto sampler = o.hb_sampler == "tpe" ? compute::tuning::MakeTpeSampler(space, seed)
+                                         : compute::tuning::MakeRandomSampler(space, seed);
+    std::map<int, std::vector<Observation>> by_rung;
     std::map<int64_t, Params> configs;
     int64_t next = 0;
     for (int i = 0; i < o.budget; ++i) {
       auto p = asha.NextPromotion();
       int64_t config = p ? p->config : next++;
       int rung = p ? p->rung : 0;
-      if (!p) configs[config] = *sampler->Suggest(config, {});
+      if (!p) {
+        std::vector<Observation> history;
+        for (const auto& [k, obs] : by_rung) {
+          if (obs.size() >= 10) history = obs;  // the highest rung with enough results
+        }
+        configs[config] = *sampler->Suggest(config, history);
+      }
       int64_t rounds = asha.resource(rung);
-      TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds);
+      std::string ckpt =
+          o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
+      TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
       asha.Report(config, rung, r.loss);
+      if (std::isfinite(r.loss)) by_rung[rung].push_back({configs[config], r.loss});
       cpu += r.cpu_seconds;
-      rounds_total += rounds;
+      // Rounds trained: a resumed promotion trains only beyond the last rung.
+      rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
       best = std::min(best, r.loss);
     }
   } else {
@@ -170,8 +200,17 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     }
   }
   std::filesystem::remove_all(work);
-  return {{"tool", "tandem"},  {"strategy", o.strategy}, {"seed", seed},
-          {"trials", o.budget}, {"best", best},          {"cpu_seconds", cpu},
+  std::filesystem::remove_all(work + "-checkpoints");
+  std::string strategy = o.strategy;
+  if (o.strategy == "hyperband" && o.hb_sampler == "tpe") strategy += "-tpe";
+  if (o.strategy == "hyperband" && !o.resume) strategy += "-noresume";
+  if (!o.label.empty()) strategy = o.label;
+  return {{"tool", "tandem"},
+          {"strategy", strategy},
+          {"seed", seed},
+          {"trials", o.budget},
+          {"best", best},
+          {"cpu_seconds", cpu},
           {"boosting_rounds", rounds_total}};
 }
 
@@ -179,14 +218,28 @@ int Main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--trainer") o.trainer = v;
-    else if (k == "--data") o.data = v;
-    else if (k == "--strategy") o.strategy = v;
-    else if (k == "--budget") o.budget = std::stoi(v);
-    else if (k == "--max-rounds") o.max_rounds = std::stoll(v);
-    else if (k == "--min-rounds") o.min_rounds = std::stoll(v);
-    else if (k == "--eta") o.eta = std::stoi(v);
-    else if (k == "--work") o.work = v;
+    if (k == "--trainer")
+      o.trainer = v;
+    else if (k == "--data")
+      o.data = v;
+    else if (k == "--strategy")
+      o.strategy = v;
+    else if (k == "--budget")
+      o.budget = std::stoi(v);
+    else if (k == "--max-rounds")
+      o.max_rounds = std::stoll(v);
+    else if (k == "--min-rounds")
+      o.min_rounds = std::stoll(v);
+    else if (k == "--eta")
+      o.eta = std::stoi(v);
+    else if (k == "--work")
+      o.work = v;
+    else if (k == "--label")
+      o.label = v;
+    else if (k == "--hb-sampler")
+      o.hb_sampler = v;
+    else if (k == "--resume")
+      o.resume = v != "0";
     else if (k == "--seeds") {
       o.seeds.clear();
       for (size_t at = 0; at < v.size();) {
@@ -201,7 +254,8 @@ int Main(int argc, char** argv) {
   }
   if (o.trainer.empty() || o.data.empty()) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
-                 "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3]\n";
+                 "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
+                 "[--resume 0|1] [--hb-sampler random|tpe] [--label NAME]\n";
     return 2;
   }
   for (uint64_t seed : o.seeds) std::cout << RunOne(o, seed).dump() << std::endl;

@@ -3,22 +3,38 @@
 # samplers driven in-process) vs Optuna's TPE sampler (Debian python3-optuna),
 # all calling the same native XGBoost trainer on examples/data.
 #   bench/hpo/run.sh [BUILD_DIR] [SEEDS] [BUDGET] [MAX_ROUNDS]
+# Hyperband runs with checkpoint resume (a promotion continues from the
+# configuration's checkpoint, as the tuning service makes it) in its default
+# settings (BUDGET jobs, rungs from 1 round, eta 3), the same without resume
+# (the figures before checkpoints), and with HB_BUDGET jobs from HB_MIN
+# rounds (default 40 jobs, rungs 3/9/27), random and TPE-sampled (BOHB-style)
+# new configurations.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${1:-$root/build}
-seeds=${2:-1,2,3}
+seeds=${2:-1,2,3,4,5}
 budget=${3:-16}
 rounds=${4:-27}
+hb_budget=${HB_BUDGET:-40}
+hb_min=${HB_MIN:-3}
 ninja -C "$build" hpo_bench tandem-train-xgboost >/dev/null
 trainer=$build/bin/tandem-train-xgboost
 data=$root/examples/data
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-for s in random tpe hyperband; do
-  "$build/bench/hpo/hpo_bench" --trainer "$trainer" --data "$data" --strategy $s \
-    --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" --min-rounds 1 --eta 3 >>"$out"
-done
+bench() {
+  "$build/bench/hpo/hpo_bench" --trainer "$trainer" --data "$data" --seeds "$seeds" \
+    --max-rounds "$rounds" --eta 3 "$@" >>"$out"
+}
+for s in random tpe; do bench --strategy $s --budget "$budget" --min-rounds 1; done
+bench --strategy hyperband --budget "$budget" --min-rounds 1 --label "hyperband-default"
+bench --strategy hyperband --budget "$budget" --min-rounds 1 --resume 0 \
+  --label "hyperband-default-noresume"
+bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" \
+  --label "hyperband-${hb_budget}jobs-min${hb_min}"
+bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sampler tpe \
+  --label "hyperband-tpe-${hb_budget}jobs-min${hb_min}"
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
 /usr/bin/python3 - "$out" <<'PY'
@@ -30,20 +46,23 @@ for r in rows:
 base = groups[("optuna", "tpe")]
 base_best = statistics.median(r["best"] for r in base)
 base_cpu = statistics.median(r["cpu_seconds"] for r in base)
-print("%-18s %6s %12s %12s %10s %12s %s" % ("tool/strategy", "seeds", "median best", "median cpu s",
-                                         "cpu/optuna", "reached?", "bests"))
+print("%-34s %5s %6s %12s %12s %10s %8s %s" % ("tool/strategy", "seeds", "jobs", "median best",
+                                              "median cpu s", "cpu/optuna", "reached?", "bests"))
 for (tool, strat), rs in groups.items():
     best = statistics.median(r["best"] for r in rs)
     cpu = statistics.median(r["cpu_seconds"] for r in rs)
-    print("%-18s %6d %12.5f %12.2f %10.2f %12s %s" % (
-        tool + "/" + strat, len(rs), best, cpu, cpu / base_cpu,
+    print("%-34s %5d %6d %12.5f %12.2f %10.2f %8s %s" % (
+        tool + "/" + strat, len(rs), rs[0]["trials"], best, cpu, cpu / base_cpu,
         "yes" if best <= base_best else "no",
         " ".join("%.4f" % r["best"] for r in rs)))
-hb = groups.get(("tandem", "hyperband"), [])
-if hb:
-    best = statistics.median(r["best"] for r in hb)
-    cpu = statistics.median(r["cpu_seconds"] for r in hb)
+print("goal: a Hyperband run reaches Optuna-TPE's median best (%.5f) with <= 1/2 its CPU "
+      "(%.2f s)" % (base_best, 0.5 * base_cpu))
+for (tool, strat), rs in groups.items():
+    if not strat.startswith("hyperband"):
+        continue
+    best = statistics.median(r["best"] for r in rs)
+    cpu = statistics.median(r["cpu_seconds"] for r in rs)
     ok = best <= base_best and cpu <= 0.5 * base_cpu
-    print("goal (Hyperband reaches Optuna-TPE's median best with <= 1/2 its CPU): %s" %
-          ("MET" if ok else "NOT MET"))
+    print("  %-32s %s (best %+.5f vs Optuna, CPU %.2fx Optuna's)" % (
+        strat, "MET" if ok else "NOT MET", best - base_best, cpu / base_cpu))
 PY

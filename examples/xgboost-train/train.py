@@ -6,6 +6,12 @@ model locations come from the SM_* environment variables of the SageMaker
 training-container contract. The same file runs unchanged as a SageMaker
 script-mode job, as a tandem job, or by hand (see ../README.md).
 
+Checkpoints (SageMaker's CheckpointConfig): when /opt/ml/checkpoints exists
+(or --checkpoint-dir / $TANDEM_CHECKPOINT_DIR names a directory), the booster
+is saved there as xgboost-checkpoint.json every --checkpoint_interval rounds
+and at the end, and a run that finds one continues from it (xgb_model) and
+trains only the remaining rounds.
+
 Data: CSV files, label in the first column, no header, empty field = missing.
 Writes to SM_MODEL_DIR:
   model.json          the booster (Booster.save_model)
@@ -23,6 +29,7 @@ import numpy as np
 import xgboost as xgb
 
 SELF_TEST_ROWS = 20
+CHECKPOINT_FILE = "xgboost-checkpoint.json"
 
 
 def parse_args():
@@ -39,11 +46,14 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nthread", type=int,
                         default=int(os.environ.get("SM_NUM_CPUS", "1")))
+    parser.add_argument("--checkpoint_interval", type=int, default=10)
     # Where things are (SageMaker's environment variables).
     parser.add_argument("--model-dir", type=str, default=os.environ["SM_MODEL_DIR"])
     parser.add_argument("--train", type=str, default=os.environ["SM_CHANNEL_TRAIN"])
     parser.add_argument("--validation", type=str,
                         default=os.environ.get("SM_CHANNEL_VALIDATION"))
+    parser.add_argument("--checkpoint-dir", type=str,
+                        default=os.environ.get("TANDEM_CHECKPOINT_DIR", "/opt/ml/checkpoints"))
     args, _ = parser.parse_known_args()
     return args
 
@@ -75,6 +85,31 @@ def write_self_test(booster, x, path):
     return out.shape[1]
 
 
+def save_checkpoint(booster, directory):
+    """Writes the booster beside the checkpoint and renames it into place."""
+    tmp = os.path.join(directory, "xgboost-checkpoint.tmp.json")  # .json: the format
+    booster.save_model(tmp)
+    os.replace(tmp, os.path.join(directory, CHECKPOINT_FILE))
+
+
+class Checkpoint(xgb.callback.TrainingCallback):
+    """Saves the booster every `interval` rounds and when training ends."""
+
+    def __init__(self, directory, interval):
+        super().__init__()
+        self.directory = directory
+        self.interval = max(interval, 1)
+
+    def after_iteration(self, model, epoch, evals_log):
+        if (epoch + 1) % self.interval == 0:
+            save_checkpoint(model, self.directory)
+        return False
+
+    def after_training(self, model):
+        save_checkpoint(model, self.directory)
+        return model
+
+
 def main():
     args = parse_args()
     x_train, y_train = load_csv(args.train)
@@ -92,10 +127,28 @@ def main():
         "seed": args.seed, "nthread": args.nthread,
         "eval_metric": args.eval_metric.split(","),
     }
-    # Prints "[i]\ttrain-logloss:...\tvalidation-auc:..." every round.
-    booster = xgb.train(params, dtrain, num_boost_round=args.num_round, evals=evals,
-                        early_stopping_rounds=args.early_stopping_rounds,
-                        verbose_eval=True)
+    # Resume from the last checkpoint (xgb_model): train the remaining rounds.
+    ckpt_dir = args.checkpoint_dir if args.checkpoint_dir and os.path.isdir(args.checkpoint_dir) \
+        else None
+    resumed, done = None, 0
+    if ckpt_dir and os.path.exists(os.path.join(ckpt_dir, CHECKPOINT_FILE)):
+        resumed = xgb.Booster(model_file=os.path.join(ckpt_dir, CHECKPOINT_FILE))
+        done = resumed.num_boosted_rounds()
+        print("resuming from %s at round %d" % (os.path.join(ckpt_dir, CHECKPOINT_FILE), done),
+              flush=True)
+    if resumed is not None and done >= args.num_round:
+        # Nothing left to train: the restored model (cut back if it has more
+        # rounds) and its metrics.
+        booster = resumed[: args.num_round] if done > args.num_round else resumed
+        for metric in params["eval_metric"]:
+            booster.set_param("eval_metric", metric)
+        print(booster.eval_set(evals, args.num_round - 1), flush=True)
+    else:
+        callbacks = [Checkpoint(ckpt_dir, args.checkpoint_interval)] if ckpt_dir else []
+        # Prints "[i]\ttrain-logloss:...\tvalidation-auc:..." every round.
+        booster = xgb.train(params, dtrain, num_boost_round=args.num_round - done, evals=evals,
+                            early_stopping_rounds=args.early_stopping_rounds,
+                            verbose_eval=True, xgb_model=resumed, callbacks=callbacks)
     sys.stdout.flush()
     if args.early_stopping_rounds:
         booster = booster[: booster.best_iteration + 1]

@@ -79,6 +79,14 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
   ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config));
+  // How often running jobs' checkpoint directories are uploaded (the
+  // substrates accept the key; it is the job service's).
+  ASSIGN_OR_RETURN(Json compute_section, spec::Section(config.raw, "compute"));
+  if (compute_section.contains("checkpoint_sync_seconds")) {
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer(compute_section["checkpoint_sync_seconds"],
+                                                    "compute.checkpoint_sync_seconds", 1, 3600));
+    jopts.checkpoint_sync_ms = seconds * 1000;
+  }
   ASSIGN_OR_RETURN(compute::jobs::PriceTable prices,
                    compute::jobs::PriceTable::FromJson(config.raw.value("pricing", Json())));
   jopts.cost = [prices](const compute::jobs::JobSpec& spec, const compute::jobs::Metering& m) {
@@ -97,6 +105,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   topts.outbox = g.outbox;
   topts.jobs = cp->jobs_.get();
   topts.registry = g.registry.get();
+  topts.store = g.store.get();
   topts.clock = &clock;
   ASSIGN_OR_RETURN(cp->tuning_, compute::tuning::TuningService::Open(topts));
 

@@ -34,6 +34,34 @@ StatusOr<Teams> WithModelOwner(const Services& s, std::string team,
   return out;
 }
 
+// The owners of object keys: teams/<t>/… is t's, models/… the model's,
+// jobs/<id>/… the job's, notebooks/… the notebook's (access.h KeyOwners).
+KeyOwnerLookup KeyLookup(const Services& s) {
+  return [s](const std::string& kind, const std::string& id) -> StatusOr<Teams> {
+    if (kind == "models") return ModelTeams(s.registry, id, {kAnyTeam});
+    if (kind == "jobs") {
+      auto job = s.jobs->Get(id);
+      if (job.ok()) return Teams{OwningTeam(job->spec.team)};
+      if (job.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
+      return job.status();
+    }
+    auto nb = s.notebooks->Get(id);
+    if (nb.ok()) return Teams{OwningTeam(nb->team)};
+    if (nb.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
+    return nb.status();
+  };
+}
+
+// A job reads and writes its checkpoint prefix: the caller needs the role
+// in the prefix's owner too (a prefix no team owns is for admins).
+Status AddCheckpointOwner(const Services& s, const std::optional<compute::jobs::CheckpointSpec>& c,
+                          Teams& out) {
+  if (!c) return OkStatus();
+  ASSIGN_OR_RETURN(Teams owners, KeyOwners(c->key_prefix + "/", KeyLookup(s)));
+  out.insert(out.end(), owners.begin(), owners.end());
+  return OkStatus();
+}
+
 }  // namespace
 
 TeamsOf JobOwner(const Services& s) {
@@ -47,7 +75,9 @@ TeamsOf JobSpecOwner(const Services& s) {
   return [s](const http::Request& req) -> StatusOr<Teams> {
     ASSIGN_OR_RETURN(Json body, JsonBody(req));
     ASSIGN_OR_RETURN(auto spec, compute::jobs::JobSpec::FromJson(body));
-    return WithModelOwner(s, spec.team, spec.register_model);
+    ASSIGN_OR_RETURN(Teams out, WithModelOwner(s, spec.team, spec.register_model));
+    RETURN_IF_ERROR(AddCheckpointOwner(s, spec.checkpoint, out));
+    return out;
   };
 }
 
@@ -70,7 +100,9 @@ TeamsOf TuningSpecOwner(const Services& s) {
   return [s](const http::Request& req) -> StatusOr<Teams> {
     ASSIGN_OR_RETURN(Json body, JsonBody(req));
     ASSIGN_OR_RETURN(auto spec, compute::tuning::TuningSpec::FromJson(body));
-    return WithModelOwner(s, spec.training_job.team, spec.register_best);
+    ASSIGN_OR_RETURN(Teams out, WithModelOwner(s, spec.training_job.team, spec.register_best));
+    RETURN_IF_ERROR(AddCheckpointOwner(s, spec.training_job.checkpoint, out));
+    return out;
   };
 }
 
@@ -136,19 +168,7 @@ TeamsOf ModelOwner(const Services& s, bool body_team) {
 }
 
 TeamsOf ArtifactOwner(const Services& s, bool from_prefix) {
-  KeyOwnerLookup lookup = [s](const std::string& kind, const std::string& id) -> StatusOr<Teams> {
-    if (kind == "models") return ModelTeams(s.registry, id, {kAnyTeam});
-    if (kind == "jobs") {
-      auto job = s.jobs->Get(id);
-      if (job.ok()) return Teams{OwningTeam(job->spec.team)};
-      if (job.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
-      return job.status();
-    }
-    auto nb = s.notebooks->Get(id);
-    if (nb.ok()) return Teams{OwningTeam(nb->team)};
-    if (nb.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
-    return nb.status();
-  };
+  KeyOwnerLookup lookup = KeyLookup(s);
   return [lookup, from_prefix](const http::Request& req) -> StatusOr<Teams> {
     return KeyOwners(from_prefix ? req.Query("prefix") : Param(req, "key"), lookup);
   };

@@ -6,6 +6,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 REPO=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
+TRAINER=${3:-}  # tandem-train-xgboost: Hyperband promotions resume from checkpoints
 WORK=$(mktemp -d /tmp/tandem-tuning-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 
@@ -81,6 +82,52 @@ expect_rc 0 "$TANDEM" tune run -f "$WORK/hb.yaml" --wait -o json
 expect_contains "$OUT" '"state": "Completed"' "hyperband completed"
 expect_rc 0 "$TANDEM" tune trials e2e-hb -o json
 expect_contains "$OUT" '"rung": 1' "a promotion ran at rung 1"
+
+# Hyperband with the native trainer: every trial of a configuration shares
+# its checkpoint prefix, so a promotion loads the booster the configuration
+# already trained and adds only the missing rounds.
+if [ -n "$TRAINER" ] && [ -x "$TRAINER" ]; then
+  mkdir -p "$WORK/xgb"
+  cp "$REPO/examples/xgboost-native/train.sh" "$TRAINER" "$WORK/xgb/"
+  cat > "$WORK/hbx.yaml" <<YAML
+name: e2e-hbx
+objective: {metric: "validation:logloss", type: Minimize}
+strategy: Hyperband
+parameter_ranges:
+  - {name: eta, type: Continuous, min: 0.05, max: 0.5, scaling: Logarithmic}
+  - {name: max_depth, type: Integer, min: 2, max: 6}
+hyperband: {min_resource: 1, max_resource: 9, reduction_factor: 3, resource_param: num_round}
+max_jobs: 8
+max_parallel_jobs: 1
+seed: 3
+training_job:
+  team: e2e
+  entry_point: train.sh
+  source_dir: xgb
+  hyperparameters: {eval_metric: logloss, nthread: 1}
+  inputs: {train: $REPO/examples/data/train.csv, validation: $REPO/examples/data/validation.csv}
+  metric_definitions: [{name: "validation:logloss", regex: 'validation-logloss:([-+0-9.eE]+)'}]
+  resources: {cpus: 1}
+YAML
+  expect_rc 0 "$TANDEM" tune run -f "$WORK/hbx.yaml" --wait -o json
+  expect_contains "$OUT" '"state": "Completed"' "hyperband with the native trainer completed"
+  expect_rc 0 "$TANDEM" tune trials e2e-hbx -o json
+  PROMOTED=$(echo "$OUT" | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+trials = doc["trials"] if isinstance(doc, dict) else doc
+for t in trials:
+    if t.get("rung", 0) == 1 and t["state"] == "Completed":
+        print(t["job_id"]); break')
+  [ -n "$PROMOTED" ] && pass || fail "no completed rung-1 trial in e2e-hbx"
+  expect_rc 0 "$TANDEM" jobs logs "$PROMOTED"
+  expect_contains "$OUT" "at round 1" "the promoted trial resumes from its rung-0 checkpoint"
+  if echo "$OUT" | grep -q "^\[0\]"; then fail "the promoted trial retrained round 0"; else pass; fi
+  expect_rc 0 "$TANDEM" artifacts ls teams/e2e/tuning/e2e-hbx/
+  expect_contains "$OUT" "xgboost-checkpoint.json" "the configurations' checkpoints are in the store"
+else
+  fail "the Hyperband resume check needs tandem-train-xgboost (got '$TRAINER')"
+fi
 
 # Stop.
 sed -e 's/^name: e2e-median/name: e2e-stop/' -e 's/{steps: 15, pause: 0.15}/{steps: 1000, pause: 0.1}/' \

@@ -25,6 +25,15 @@ grep -qE '^stage=4;train:logloss=[0-9.]+;validation:logloss=[0-9.]+;validation:a
   "$T/sklearn-train.log" || fail "sklearn metric lines"
 run xgboost-train model.json self_test.jsonl tandem-model.yaml -- --num_round 5 --max_depth 3
 grep -qP '^\[4\]\ttrain-logloss:\d\.\d{5}\ttrain-auc:' "$T/xgboost-train.log" || fail "xgboost metric lines"
+# Checkpoints: a second run with the same checkpoint directory resumes
+# (xgb_model) and trains only the remaining rounds.
+mkdir -p "$T/ckpt"
+run xgboost-train model.json -- --num_round 3 --max_depth 3 --checkpoint-dir "$T/ckpt"
+[ -s "$T/ckpt/xgboost-checkpoint.json" ] || fail "xgboost-train wrote no checkpoint"
+run xgboost-train model.json -- --num_round 5 --max_depth 3 --checkpoint-dir "$T/ckpt"
+grep -q "resuming from .* at round 3" "$T/xgboost-train.log" || fail "xgboost-train did not resume"
+[ "$(grep -cP '^\[\d+\]\ttrain-logloss' "$T/xgboost-train.log")" = 2 ] ||
+  fail "xgboost-train resumed but did not train exactly the 2 remaining rounds"
 run xgboost-native model.json self_test.jsonl tandem-model.yaml -- --num_round 5 --max_depth 3
 grep -qP '^\[4\]\ttrain-logloss:\d\.\d{5}\tvalidation-logloss:' "$T/xgboost-native.log" \
   || fail "native metric lines"

@@ -86,6 +86,8 @@ StatusOr<TrainerOptions> MakeTrainerOptions(const HyperparameterMap& hps, int de
   ASSIGN_OR_RETURN(o.early_stopping_rounds,
                    ParseInt(hps, "early_stopping_rounds", 0, 0, 1'000'000));
   ASSIGN_OR_RETURN(o.self_test_rows, ParseInt(hps, "self_test_rows", 20, 0, 1000));
+  ASSIGN_OR_RETURN(o.checkpoint_interval, ParseInt(hps, "checkpoint_interval", 10, 1, 1'000'000));
+  if (auto it = hps.find("checkpoint_dir"); it != hps.end()) o.checkpoint_dir = it->second;
   if (auto it = hps.find("objective"); it != hps.end()) {
     if (it->second.empty()) return InvalidArgumentError("hyperparameter objective is empty");
     o.objective = it->second;
@@ -97,7 +99,8 @@ StatusOr<TrainerOptions> MakeTrainerOptions(const HyperparameterMap& hps, int de
   }
   for (const auto& [key, value] : hps) {
     if (key == "num_round" || key == "early_stopping_rounds" || key == "self_test_rows" ||
-        key == "objective" || key.starts_with("sagemaker_") || key == "_tuning_objective_metric") {
+        key == "objective" || key == "checkpoint_dir" || key == "checkpoint_interval" ||
+        key.starts_with("sagemaker_") || key == "_tuning_objective_metric") {
       continue;
     }
     if (key == "eval_metric") {

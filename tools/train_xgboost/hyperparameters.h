@@ -31,6 +31,12 @@ struct TrainerOptions {
   std::vector<std::string> eval_metrics;  // from eval_metric, comma separated
   int self_test_rows = 20;                // rows written to self_test.jsonl (0..1000)
   int nthread = 0;                        // threads for XGBoost (0 = all cores)
+  // Resume and checkpoints: `checkpoint_dir` (else $TANDEM_CHECKPOINT_DIR,
+  // which a job with `checkpoint:` in its spec gets; "" = off) holds
+  // xgboost-checkpoint.json, saved every `checkpoint_interval` rounds and at
+  // the end; a run that finds one continues from its rounds.
+  std::string checkpoint_dir;
+  int checkpoint_interval = 10;
   // Everything else, in order, for XGBoosterSetParam (objective included).
   std::vector<std::pair<std::string, std::string>> booster_params;
 };

@@ -9,6 +9,7 @@
 //                    ContentType from $SM_INPUT_DATA_CONFIG / inputdataconfig.json
 //   model            $SM_MODEL_DIR (default /opt/ml/model)
 //   failure          $SM_OUTPUT_DIR/failure (default /opt/ml/output/failure)
+//   checkpoints      checkpoint_dir, else $TANDEM_CHECKPOINT_DIR (unset: none)
 //
 // Exit status 0 on success; 1 for bad input (message prefixed "ClientError:",
 // as SageMaker's built-in algorithms do), 2 for anything else.
@@ -34,8 +35,10 @@ constexpr char kUsage[] =
     "usage: tandem-train-xgboost [--key value ...]\n"
     "Trains XGBoost under the SageMaker training contract (SM_* variables, /opt/ml).\n"
     "Trainer keys: num_round (100), early_stopping_rounds (0 = off), self_test_rows (20),\n"
-    "eval_metric (comma separated); every other key goes to XGBoost (objective defaults\n"
-    "to binary:logistic). CSV: label first, no header. LibSVM: 0-based indices.\n";
+    "eval_metric (comma separated), checkpoint_dir ($TANDEM_CHECKPOINT_DIR; resume from and\n"
+    "save xgboost-checkpoint.json there), checkpoint_interval (10 rounds); every other key\n"
+    "goes to XGBoost (objective defaults to binary:logistic). CSV: label first, no header.\n"
+    "LibSVM: 0-based indices.\n";
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -86,6 +89,7 @@ Status Run(int argc, char** argv) {
   for (auto& [key, value] : args) hps[key] = value;
   const int cpus = std::atoi(Env("SM_NUM_CPUS", "0").c_str());
   ASSIGN_OR_RETURN(TrainerOptions options, MakeTrainerOptions(hps, cpus));
+  if (options.checkpoint_dir.empty()) options.checkpoint_dir = Env("TANDEM_CHECKPOINT_DIR", "");
 
   ASSIGN_OR_RETURN(Json data_config, InputDataConfig(config_dir));
   std::optional<std::string> train_path = ChannelPath("train", "SM_CHANNEL_TRAIN");

@@ -151,6 +151,21 @@ Status AlignWidths(Dataset& train, std::optional<Dataset>& validation) {
   return OkStatus();
 }
 
+// Saves the booster as <dir>/xgboost-checkpoint.json: written beside it and
+// renamed into place, so a reader (the resumed run) never sees half a file.
+Status SaveCheckpoint(BoosterHandle bh, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return InternalError("cannot create checkpoint directory " + dir + ": " + ec.message());
+  const std::string path = dir + "/" + kCheckpointFile;
+  // XGBoost picks the format from the extension: the temporary name ends in .json too.
+  const std::string tmp = dir + "/xgboost-checkpoint.tmp.json";
+  if (XGBoosterSaveModel(bh, tmp.c_str()) != 0) return XgbError("saving " + tmp);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return InternalError("cannot rename " + tmp + ": " + ec.message());
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
@@ -178,30 +193,76 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
   BoosterHandle bh = nullptr;
   if (XGBoosterCreate(evals.data(), evals.size(), &bh) != 0) return XgbError("XGBoosterCreate");
   Booster booster(bh);
+  // Resume (XGBoost's xgb_model continuation): load the saved booster, then
+  // set the parameters again and train the remaining rounds.
+  int start = 0;
+  const std::string checkpoint =
+      options.checkpoint_dir.empty() ? "" : options.checkpoint_dir + "/" + kCheckpointFile;
+  std::error_code exists_ec;
+  if (!checkpoint.empty() && std::filesystem::exists(checkpoint, exists_ec)) {
+    int rounds = 0;
+    if (XGBoosterLoadModel(bh, checkpoint.c_str()) == 0 &&
+        XGBoosterBoostedRounds(bh, &rounds) == 0) {
+      start = rounds;
+      std::fprintf(log, "resuming from %s at round %d\n", checkpoint.c_str(), start);
+    } else {
+      // A damaged checkpoint: start over rather than fail the job.
+      std::fprintf(log, "ignoring checkpoint %s: %s\n", checkpoint.c_str(), LastXgbError().c_str());
+      if (XGBoosterCreate(evals.data(), evals.size(), &bh) != 0) {
+        return XgbError("XGBoosterCreate");
+      }
+      booster.reset(bh);
+    }
+    std::fflush(log);
+  }
   for (const auto& [key, value] : options.booster_params) {
     if (XGBoosterSetParam(bh, key.c_str(), value.c_str()) != 0) {
       return XgbError("hyperparameter " + key + "=" + value, StatusCode::kInvalidArgument);
     }
   }
+  if (start > options.num_round) {  // a checkpoint of a longer run: keep its first rounds
+    BoosterHandle sliced = nullptr;
+    if (XGBoosterSlice(bh, 0, options.num_round, 1, &sliced) != 0) {
+      return XgbError("cutting the checkpoint back to num_round");
+    }
+    booster.reset(sliced);
+    bh = sliced;
+    start = options.num_round;
+  }
 
   TrainResult result;
+  result.rounds = start;
   double best_score = 0;
   int best_iteration = -1;
-  for (int i = 0; i < options.num_round; ++i) {
-    if (XGBoosterUpdateOneIter(bh, i, dtrain.get()) != 0) {
-      // Parameters are checked lazily, on the first round.
-      return XgbError(i == 0 ? "XGBoost rejected the hyperparameters or data"
-                             : "training round " + std::to_string(i),
-                      StatusCode::kInvalidArgument);
-    }
+  auto evaluate = [&](int i, std::string* line) -> Status {
     const char* eval = nullptr;
     if (XGBoosterEvalOneIter(bh, i, evals.data(), names.data(), evals.size(), &eval) != 0) {
       return XgbError("evaluating round " + std::to_string(i), StatusCode::kInvalidArgument);
     }
-    std::string line = eval;
-    std::fprintf(log, "%s\n", FormatEvalLine(line).c_str());
+    *line = eval;
+    std::fprintf(log, "%s\n", FormatEvalLine(*line).c_str());
     std::fflush(log);
+    return OkStatus();
+  };
+  if (start == options.num_round && start > 0) {
+    // Nothing left to train: report the restored model's metrics.
+    std::string line;
+    RETURN_IF_ERROR(evaluate(start - 1, &line));
+  }
+  for (int i = start; i < options.num_round; ++i) {
+    if (XGBoosterUpdateOneIter(bh, i, dtrain.get()) != 0) {
+      // Parameters are checked lazily, on the first round.
+      return XgbError(i == start ? "XGBoost rejected the hyperparameters or data"
+                                 : "training round " + std::to_string(i),
+                      StatusCode::kInvalidArgument);
+    }
+    std::string line;
+    RETURN_IF_ERROR(evaluate(i, &line));
     result.rounds = i + 1;
+    if (!checkpoint.empty() && (i + 1 - start) % options.checkpoint_interval == 0 &&
+        i + 1 < options.num_round) {
+      RETURN_IF_ERROR(SaveCheckpoint(bh, options.checkpoint_dir));
+    }
     if (options.early_stopping_rounds > 0) {
       std::string metric;
       double value = 0;
@@ -219,6 +280,12 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
         break;
       }
     }
+  }
+  // The checkpoint holds every round trained (not cut back to the best one).
+  // Nothing trained (the checkpoint had the rounds asked for, or more): it
+  // stays as it is, so a longer checkpoint is not cut back.
+  if (!checkpoint.empty() && result.rounds > start) {
+    RETURN_IF_ERROR(SaveCheckpoint(bh, options.checkpoint_dir));
   }
   if (best_iteration >= 0) {
     result.best_iteration = best_iteration;

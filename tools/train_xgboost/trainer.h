@@ -12,6 +12,9 @@
 
 namespace tandem::train_xgboost {
 
+// The checkpoint file in TrainerOptions::checkpoint_dir.
+inline constexpr char kCheckpointFile[] = "xgboost-checkpoint.json";
+
 struct TrainResult {
   int rounds = 0;           // rounds in the saved model
   int best_iteration = -1;  // with early stopping, else -1
@@ -29,6 +32,10 @@ struct TrainResult {
 //                      sample row (from validation, else train; up to a
 //                      quarter of them with missing values)
 //   tandem-model.yaml  flavor, model file, objective, signature, self test
+// With options.checkpoint_dir, resumes from xgboost-checkpoint.json there (if
+// any; a damaged one is ignored) and trains the remaining rounds, saving the
+// booster there every checkpoint_interval rounds and at the end (not when it
+// had nothing to train: a checkpoint with more rounds than asked is kept).
 // Errors XGBoost raises for bad parameters or labels -> InvalidArgument with
 // XGBoost's message; mismatched feature counts -> InvalidArgument.
 StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,

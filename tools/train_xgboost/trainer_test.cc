@@ -199,5 +199,97 @@ TEST_F(TrainerTest, LibSvmValidationIsWidenedToTrainWidth) {
   EXPECT_EQ((*meta)["num_features"], 5);
 }
 
+StatusOr<TrainerOptions> CheckpointOptions(int rounds, const std::string& dir, int interval = 10) {
+  auto opts = MakeTrainerOptions({{"num_round", std::to_string(rounds)},
+                                  {"eval_metric", "logloss"},
+                                  {"self_test_rows", "5"},
+                                  {"nthread", "1"},
+                                  {"checkpoint_interval", std::to_string(interval)}},
+                                 0);
+  if (opts.ok()) opts->checkpoint_dir = dir;
+  return opts;
+}
+
+TEST_F(TrainerTest, ResumesFromItsCheckpointAndMatchesAnUninterruptedRun) {
+  const std::string ckpt = dir_ + "/ckpt";
+  auto three = CheckpointOptions(3, ckpt);
+  ASSERT_TRUE(three.ok());
+  ASSERT_TRUE(TrainAndSave(*three, Toy(100), Toy(30), dir_ + "/m3", log_).ok());
+  ASSERT_TRUE(std::filesystem::exists(ckpt + "/" + kCheckpointFile));
+  EXPECT_FALSE(std::filesystem::exists(ckpt + "/xgboost-checkpoint.tmp.json"));
+
+  std::FILE* resumed_log = std::tmpfile();
+  auto six = CheckpointOptions(6, ckpt);
+  auto r = TrainAndSave(*six, Toy(100), Toy(30), dir_ + "/m6", resumed_log);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rounds, 6);
+  std::rewind(resumed_log);
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), resumed_log)) > 0) text.append(buf, n);
+  std::fclose(resumed_log);
+  EXPECT_THAT(text, HasSubstr("at round 3"));
+  EXPECT_THAT(text, Not(HasSubstr("[2]\t")));  // rounds 0-2 are not trained again
+  EXPECT_THAT(text, HasSubstr("[5]\t"));
+
+  // The same model as six rounds in one go.
+  auto fresh = CheckpointOptions(6, "");
+  ASSERT_TRUE(TrainAndSave(*fresh, Toy(100), Toy(30), dir_ + "/fresh", log_).ok());
+  EXPECT_EQ(Read(dir_ + "/m6/self_test.jsonl"), Read(dir_ + "/fresh/self_test.jsonl"));
+}
+
+TEST_F(TrainerTest, CheckpointIsWrittenEveryIntervalAndAtTheEnd) {
+  const std::string ckpt = dir_ + "/ckpt";
+  auto opts = CheckpointOptions(5, ckpt, /*interval=*/2);
+  ASSERT_TRUE(opts.ok());
+  ASSERT_TRUE(TrainAndSave(*opts, Toy(100), Toy(30), dir_ + "/m", log_).ok());
+  auto saved = ParseJson(Read(ckpt + "/" + kCheckpointFile));
+  ASSERT_TRUE(saved.ok());
+  // Five trees in the final checkpoint.
+  EXPECT_EQ((*saved)["learner"]["gradient_booster"]["model"]["trees"].size(), 5u);
+  // Nothing left to train: the restored model's metrics are printed, the
+  // longer checkpoint is cut back when fewer rounds are asked for.
+  auto same = CheckpointOptions(5, ckpt);
+  std::FILE* again = std::tmpfile();
+  auto r = TrainAndSave(*same, Toy(100), Toy(30), dir_ + "/again", again);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rounds, 5);
+  std::fclose(again);
+  auto shorter = CheckpointOptions(2, ckpt);
+  auto cut = TrainAndSave(*shorter, Toy(100), Toy(30), dir_ + "/cut", log_);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_EQ(cut->rounds, 2);
+  auto model = ParseJson(Read(dir_ + "/cut/model.json"));
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ((*model)["learner"]["gradient_booster"]["model"]["trees"].size(), 2u);
+  // The longer checkpoint is kept: the next run may ask for more rounds.
+  auto kept = ParseJson(Read(ckpt + "/" + kCheckpointFile));
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ((*kept)["learner"]["gradient_booster"]["model"]["trees"].size(), 5u);
+}
+
+TEST_F(TrainerTest, DamagedCheckpointIsIgnored) {
+  const std::string ckpt = dir_ + "/ckpt";
+  std::filesystem::create_directories(ckpt);
+  std::ofstream(ckpt + "/" + kCheckpointFile) << "{not a model";
+  auto opts = CheckpointOptions(3, ckpt);
+  ASSERT_TRUE(opts.ok());
+  auto r = TrainAndSave(*opts, Toy(100), Toy(30), dir_ + "/m", log_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rounds, 3);
+  EXPECT_THAT(Log(), HasSubstr("ignoring checkpoint"));
+  EXPECT_THAT(Log(), HasSubstr("[0]\t"));
+}
+
+TEST_F(TrainerTest, CheckpointKeysAreNotBoosterParameters) {
+  auto opts = MakeTrainerOptions({{"checkpoint_dir", "/x"}, {"checkpoint_interval", "3"}}, 0);
+  ASSERT_TRUE(opts.ok());
+  EXPECT_EQ(opts->checkpoint_dir, "/x");
+  EXPECT_EQ(opts->checkpoint_interval, 3);
+  for (const auto& [k, v] : opts->booster_params) EXPECT_NE(k.rfind("checkpoint", 0), 0u) << k;
+  EXPECT_FALSE(MakeTrainerOptions({{"checkpoint_interval", "0"}}, 0).ok());
+}
+
 }  // namespace
 }  // namespace tandem::train_xgboost

@@ -555,6 +555,9 @@ std::map<std::string, std::string> ContractEnvironment(const JobSpec& spec,
                             : v.is_null() ? std::string()
                                           : PyJsonDumps(v);
   }
+  // Where a job with `checkpoint:` keeps its checkpoints (SageMaker scripts
+  // use /opt/ml/checkpoints literally; outside the sandbox it is elsewhere).
+  if (spec.checkpoint) out[kCheckpointDirVariable] = Join(base, "checkpoints");
   for (const auto& [k, v] : spec.environment) out[k] = v;
   return out;
 }

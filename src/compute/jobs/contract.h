@@ -66,7 +66,9 @@ std::vector<std::string> HyperparameterArgs(const std::map<std::string, Json>& h
 // "arn:tandem:compute:local:training-job/<name>", SAGEMAKER_BASE_DIR=<base>,
 // PATH (system dirs only), HOME=/tmp (writable in both modes), LANG=C.UTF-8,
 // PYTHONUNBUFFERED=1, PYTHONDONTWRITEBYTECODE=1. `num_cpus` -> SM_NUM_CPUS,
-// spec.resources.gpus -> SM_NUM_GPUS.
+// spec.resources.gpus -> SM_NUM_GPUS. A job whose spec has `checkpoint:`
+// also gets TANDEM_CHECKPOINT_DIR=<base>/checkpoints (kCheckpointDirVariable).
+inline constexpr char kCheckpointDirVariable[] = "TANDEM_CHECKPOINT_DIR";
 std::map<std::string, std::string> ContractEnvironment(const JobSpec& spec,
                                                        const std::string& job_name,
                                                        const std::string& base, int num_cpus);

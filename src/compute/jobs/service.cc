@@ -52,6 +52,8 @@ struct JobService::Active {
   std::string warm_key;
   std::string launch_error;  // staging/launch failed: Failed with this reason, no retry
   double cpus = 1;
+  std::shared_ptr<CheckpointSync> checkpoints;  // spec.checkpoint set
+  int64_t checkpoint_synced_micros = 0;         // monotonic
 };
 
 JobService::JobService(JobServiceOptions options)
@@ -273,41 +275,6 @@ StatusOr<std::vector<TeamSpend>> JobService::SpendByTeam() { return jobs_->Spend
 
 StatusOr<JobCounts> JobService::Counts() { return jobs_->Counts(); }
 
-StatusOr<LogChunk> JobService::ReadLog(const std::string& id, int64_t offset, size_t max_bytes) {
-  if (offset < 0) return InvalidArgumentError("offset must be >= 0");
-  for (int tries = 0; tries < 3; ++tries) {
-    ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
-    LogChunk out;
-    out.attempt = r.attempt;
-    out.next_offset = offset;
-    std::string key = r.details.value("log_key", "");
-    if (IsTerminal(r.state)) {
-      out.finished = true;
-      out.stored_key = key;
-      if (key.empty()) return out;  // never ran
-      ASSIGN_OR_RETURN(std::string all, opts_.store->GetString(key));
-      if (static_cast<size_t>(offset) < all.size()) {
-        out.data = all.substr(offset, max_bytes);
-        out.finished = offset + out.data.size() >= all.size();
-      }
-      out.next_offset = offset + static_cast<int64_t>(out.data.size());
-      return out;
-    }
-    std::ifstream in(AttemptDir(id, r.attempt) + "/job.log", std::ios::binary);
-    if (!in) {
-      if (r.state == JobState::kPending || r.state == JobState::kStarting) return out;
-      continue;  // finalized between the two reads: read the stored log
-    }
-    in.seekg(offset);
-    out.data.resize(max_bytes);
-    in.read(out.data.data(), static_cast<std::streamsize>(max_bytes));
-    out.data.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-    out.next_offset = offset + static_cast<int64_t>(out.data.size());
-    return out;
-  }
-  return UnavailableError("log of training job '" + id + "' is moving to the store; retry");
-}
-
 StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                         const std::function<bool(const JobRecord&)>& done,
                                         int64_t timeout_ms) {
@@ -373,6 +340,11 @@ Status JobService::Recover() {
       a->input_digests = r.details["input_digests"].get<std::map<std::string, std::string>>();
     }
     a->warm_key = r.details.value("warm_key", "");
+    if (r.spec.checkpoint) {
+      a->checkpoints =
+          std::make_shared<CheckpointSync>(*opts_.store, r.spec.checkpoint->key_prefix,
+                                           a->ml_dir + "/checkpoints", opts_.checkpoint_limits);
+    }
     auto parser = MetricParser::Create(r.spec.metric_definitions);
     if (parser.ok()) a->parser = *std::move(parser);
     a->stop_requested = r.state == JobState::kStopping;
@@ -468,6 +440,7 @@ void JobService::Monitor() {
     if (a->phase != Active::Phase::kRunning) continue;
     TailLog(*a, false);
     if (a->handle.id.empty()) continue;
+    SyncCheckpoints(*a);
     auto polled = substrate_->Poll(a->handle);
     std::optional<ExitInfo> exit;
     if (!polled.ok()) {
@@ -592,6 +565,18 @@ StatusOr<bool> JobService::Launch(Active& a) {
     }
   }
   RETURN_IF_ERROR(WriteConfigFiles(a.ml_dir, spec, spec.name));
+  Json checkpoint_details;
+  if (spec.checkpoint) {
+    a.checkpoints =
+        std::make_shared<CheckpointSync>(*opts_.store, spec.checkpoint->key_prefix,
+                                         a.ml_dir + "/checkpoints", opts_.checkpoint_limits);
+    auto restored = a.checkpoints->Restore();
+    if (!restored.ok()) return Annotate(restored.status(), "restoring checkpoints");
+    checkpoint_details = {{"key_prefix", spec.checkpoint->key_prefix},
+                          {"restored_files", restored->files},
+                          {"restored_bytes", restored->bytes}};
+    a.checkpoint_synced_micros = clock_.MonotonicMicros();
+  }
   int64_t staging_ms = (clock_.MonotonicMicros() - t0) / 1000;
 
   std::string base = substrate_->sandboxed() ? kSandboxBase : a.ml_dir;
@@ -627,6 +612,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
         r.details["staging_ms"] = staging_ms;
         r.details["warm_start"] = warm.has_value();
         if (!a.warm_key.empty()) r.details["warm_key"] = a.warm_key;
+        if (!checkpoint_details.is_null()) r.details["checkpoint"] = checkpoint_details;
       });
   if (!running.ok()) {
     // Stop() moved it to Stopping meanwhile: keep the handle, stop the process.
@@ -673,7 +659,30 @@ void JobService::TailLog(Active& a, bool finish) {
   }
 }
 
+void JobService::SyncCheckpoints(Active& a) {
+  if (!a.checkpoints) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (now - a.checkpoint_synced_micros < opts_.checkpoint_sync_ms * 1000) return;
+  if (!a.checkpoints->TryMarkBusy()) return;  // the previous one is still running
+  a.checkpoint_synced_micros = now;
+  Dispatch([sync = a.checkpoints, id = a.record.id] {
+    auto synced = sync->Sync();
+    if (!synced.ok()) {
+      LogWarn("checkpoint sync failed",
+              {{"job", id}, {"error", std::string(synced.status().message())}});
+    }
+    sync->ClearBusy();
+  });
+}
+
 void JobService::Finish(Active& a, const ExitInfo& exit) {
+  if (a.checkpoints) {  // the last upload, whatever the outcome
+    auto synced = a.checkpoints->Sync(/*final=*/true);
+    if (!synced.ok()) {
+      LogWarn("final checkpoint sync failed",
+              {{"job", a.record.id}, {"error", std::string(synced.status().message())}});
+    }
+  }
   FinalizeRequest req;
   req.record = &a.record;
   a.record.final_metrics = a.last_metrics;

@@ -15,6 +15,10 @@
 // threads, so jobs start and end concurrently; capacity is reserved by the
 // loop before a launch is handed over, so the pool never exceeds it.
 //
+// Checkpoints (spec `checkpoint:`, checkpoints.h): restored into the tree
+// while staging, uploaded by a worker every checkpoint_sync_ms while the job
+// runs, and a final time before the attempt is finalized (any outcome).
+//
 // Restart safety: Shutdown (or destruction) stops the loop but leaves jobs
 // running under their substrate; Recover() in the next process re-attaches
 // to every job still running, finalizes those that ended meanwhile, and
@@ -42,6 +46,7 @@
 #include "common/clock.h"
 #include "common/prometheus.h"
 #include "common/status.h"
+#include "compute/jobs/checkpoints.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
 #include "compute/jobs/store.h"
@@ -79,6 +84,10 @@ struct JobServiceOptions {
   // stable across restarts of this control plane.
   std::string owner;
   int64_t lease_ms = 30'000;
+  // Jobs with `checkpoint:` in their spec: the checkpoint directory is
+  // uploaded every checkpoint_sync_ms while they run (and when they end).
+  int64_t checkpoint_sync_ms = 10'000;
+  CheckpointLimits checkpoint_limits;
 };
 
 struct LogChunk {
@@ -157,6 +166,8 @@ class JobService {
   // arrived before the launch (the caller finalizes it as Stopped).
   StatusOr<bool> Launch(Active& a);
   void TailLog(Active& a, bool finish);  // reads to EOF; `finish` flushes a partial line
+  // The periodic checkpoint upload of a running job, handed to a worker.
+  void SyncCheckpoints(Active& a);
   void Finish(Active& a, const ExitInfo& exit);
   void BillWarmRelease(const WarmRelease& r);
   // Renews the leases of this control plane's jobs (every lease_ms / 3) and

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
 #include "compute/testing/job_env.h"
@@ -45,6 +46,7 @@ class JobServiceTest : public testing::JobServiceTestEnv {
     };
     opts.warm_pool_cost = [](const JobSpec&, double s) { return s * 0.5; };
     opts.stop_grace_seconds = 2;
+    opts.checkpoint_sync_ms = 100;
     StartJobs(std::move(opts));
   }
 
@@ -272,6 +274,58 @@ TEST_F(JobServiceTest, StopRunningAndPendingJobs) {
                 ->state,
             JobState::kStopped);
   EXPECT_EQ(jobs_->Stop("nosuch").status().code(), StatusCode::kNotFound);
+}
+
+// SageMaker's CheckpointConfig: uploaded while the job runs, once more when it
+// is stopped, never through a symlink, and restored for the next job with
+// the same prefix before its code starts.
+TEST_F(JobServiceTest, CheckpointsSyncWhileRunningSurviveStopAndRestoreForTheNextJob) {
+  std::string first = Script("ckpt1", R"(
+ck="$TANDEM_CHECKPOINT_DIR"
+trap 'echo after-stop > "$ck/sub/late"; exit 143' TERM
+mkdir -p "$ck/sub"
+echo step-1 > "$ck/state"
+ln -s /etc/hostname "$ck/link"
+echo written
+sleep 60 &
+wait $!)");
+  JobSpec spec = Spec("ckpt-writer", first);
+  spec.checkpoint = CheckpointSpec{"teams/growth/ckpt/run"};
+  auto job = jobs_->Submit(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  // Uploaded by the periodic sync while the job still runs.
+  const int64_t deadline = Clock::Real().MonotonicMicros() + kTimeoutMs * 1000;
+  while (!store_->Stat("teams/growth/ckpt/run/state").ok() &&
+         Clock::Real().MonotonicMicros() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(store_->Stat("teams/growth/ckpt/run/state").ok());
+  EXPECT_EQ(jobs_->Get(job->id)->state, JobState::kRunning);
+  EXPECT_EQ(*store_->GetString("teams/growth/ckpt/run/state"), "step-1\n");
+  ASSERT_TRUE(jobs_->Stop(job->id).ok());
+  auto stopped = jobs_->WaitFor(
+      job->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->state, JobState::kStopped);
+  // Written on SIGTERM: only the final sync can have uploaded it.
+  EXPECT_EQ(*store_->GetString("teams/growth/ckpt/run/sub/late"), "after-stop\n");
+  EXPECT_FALSE(store_->Stat("teams/growth/ckpt/run/link").ok());  // symlinks are not followed
+
+  JobSpec next = Spec("ckpt-reader", Script("ckpt2", R"(
+cat "$TANDEM_CHECKPOINT_DIR/state" "$TANDEM_CHECKPOINT_DIR/sub/late")"));
+  next.checkpoint = CheckpointSpec{"teams/growth/ckpt/run"};
+  JobRecord r = RunToEnd(next);
+  ASSERT_EQ(r.state, JobState::kCompleted) << r.failure_reason;
+  EXPECT_EQ(r.details["checkpoint"]["restored_files"], 2);
+  auto log = jobs_->ReadLog(r.id, 0);
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(log->data, HasSubstr("step-1\nafter-stop\n"));
+
+  // Without `checkpoint:` nothing is synced and the variable is not set.
+  JobRecord plain =
+      RunToEnd(Spec("no-ckpt", Script("ckpt3", R"(test -z "${TANDEM_CHECKPOINT_DIR:-}")")));
+  EXPECT_EQ(plain.state, JobState::kCompleted) << plain.failure_reason;
+  EXPECT_FALSE(plain.details.contains("checkpoint"));
 }
 
 TEST_F(JobServiceTest, NeverRunsMoreThanCapacity) {

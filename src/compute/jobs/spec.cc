@@ -9,6 +9,7 @@
 #include "compute/jobs/contract.h"
 #include "compute/jobs/metric_parser.h"
 #include "glue/registry/names.h"
+#include "glue/store/object_store.h"
 
 namespace tandem::compute::jobs {
 namespace {
@@ -18,6 +19,7 @@ constexpr size_t kMaxHyperparameterChars = 256;
 constexpr int64_t kMaxRuntimeSeconds = 432'000;  // 5 days
 constexpr int64_t kMaxKeepAliveSeconds = 3600;
 constexpr int kMaxRetries = 10;
+constexpr size_t kMaxCheckpointPrefixBytes = 512;
 
 bool IsAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -236,6 +238,33 @@ Status ParseRegister(const Json& v, JobSpec& spec) {
   return OkStatus();
 }
 
+Status ParseCheckpoint(const Json& v, JobSpec& spec) {
+  if (!v.is_object()) return TypeError("checkpoint", "a mapping {key_prefix, local_path}", v);
+  RETURN_IF_ERROR(CheckKnown(v, "checkpoint.", {"key_prefix", "local_path"}));
+  CheckpointSpec c;
+  if (!v.contains("key_prefix") || v["key_prefix"].is_null()) {
+    return InvalidArgumentError("'checkpoint.key_prefix' is required");
+  }
+  ASSIGN_OR_RETURN(c.key_prefix, String(v["key_prefix"], "checkpoint.key_prefix"));
+  while (!c.key_prefix.empty() && c.key_prefix.back() == '/') c.key_prefix.pop_back();
+  if (c.key_prefix.empty() || c.key_prefix.size() > kMaxCheckpointPrefixBytes) {
+    return InvalidArgumentError("'checkpoint.key_prefix' must be 1 to 512 bytes");
+  }
+  if (Status st = store::ValidateKey(c.key_prefix); !st.ok()) {
+    return InvalidArgumentError("'checkpoint.key_prefix': " + std::string(st.message()));
+  }
+  if (v.contains("local_path") && !v["local_path"].is_null()) {
+    ASSIGN_OR_RETURN(std::string local, String(v["local_path"], "checkpoint.local_path"));
+    while (local.size() > 1 && local.back() == '/') local.pop_back();
+    if (local != kCheckpointLocalPath) {
+      return InvalidArgumentError("'checkpoint.local_path' " + Quote(local) +
+                                  " is not supported; only /opt/ml/checkpoints is synced");
+    }
+  }
+  spec.checkpoint = std::move(c);
+  return OkStatus();
+}
+
 }  // namespace
 
 std::string JobSpec::Kind() const {
@@ -271,6 +300,10 @@ Json JobSpec::ToJson() const {
   j["network"] = network;
   if (!image.empty()) j["image"] = image;
   if (!publish_prefix.empty()) j["publish_prefix"] = publish_prefix;
+  if (checkpoint) {
+    j["checkpoint"] = {{"key_prefix", checkpoint->key_prefix},
+                       {"local_path", checkpoint->local_path}};
+  }
   return j;
 }
 
@@ -281,7 +314,7 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
       j, "",
       {"name", "team", "entry_point", "source_dir", "hyperparameters", "inputs",
        "metric_definitions", "resources", "max_runtime_seconds", "environment", "register",
-       "retries", "keep_alive_seconds", "network", "image", "publish_prefix"}));
+       "retries", "keep_alive_seconds", "network", "image", "publish_prefix", "checkpoint"}));
   JobSpec spec;
   // A null value (`key:` with nothing after it in YAML) means "default".
   auto has = [&](const char* k) { return j.contains(k) && !j[k].is_null(); };
@@ -348,6 +381,7 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
                                   " must be a relative object-store key prefix without '..'");
     }
   }
+  if (has("checkpoint")) RETURN_IF_ERROR(ParseCheckpoint(j["checkpoint"], spec));
   return spec;
 }
 

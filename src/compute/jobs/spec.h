@@ -17,6 +17,7 @@
 //   network: false
 //   image: registry.local/team/train:1.2   # reserved for OCI images (planned): accepted, unused
 //   publish_prefix: results/run-7    # output/data files also land under this key prefix
+//   checkpoint: {key_prefix: teams/growth/ckpt/churn, local_path: /opt/ml/checkpoints}
 //
 // Validation (FromJson; every error is InvalidArgument naming the field's
 // full path, e.g. "unknown field 'resources.cpu'", "'retries' must be an
@@ -41,6 +42,9 @@
 //   register     {model: [A-Za-z0-9][A-Za-z0-9._-]{0,127} (required),
 //                alias: [a-z0-9_-]{1,64} not all digits, tags: key 1..250 ->
 //                scalar (stringified), value <= 5000 chars}
+//   checkpoint   {key_prefix: a valid object key of at most 512 bytes (a
+//                trailing '/' is dropped), local_path: /opt/ml/checkpoints
+//                (the default and the only path supported)}
 #pragma once
 
 #include <cstdint>
@@ -74,6 +78,19 @@ struct RegisterSpec {
   bool operator==(const RegisterSpec&) const = default;
 };
 
+// SageMaker's CheckpointConfig (S3Uri -> key_prefix, LocalPath -> local_path):
+// objects under `<key_prefix>/` are restored into /opt/ml/checkpoints before
+// the job's code starts, and what the job writes there is uploaded to
+// `<key_prefix>/<relative path>` while it runs and when it ends
+// (compute/jobs/checkpoints.h).
+struct CheckpointSpec {
+  std::string key_prefix;  // no trailing '/'
+  std::string local_path = "/opt/ml/checkpoints";
+  bool operator==(const CheckpointSpec&) const = default;
+};
+
+inline constexpr char kCheckpointLocalPath[] = "/opt/ml/checkpoints";
+
 struct JobSpec {
   std::string name;  // [A-Za-z0-9-]{1,63} (SageMaker's TrainingJobName rule)
   std::string team = "default";
@@ -97,6 +114,7 @@ struct JobSpec {
   // `<publish_prefix>/<relative path>` when it ends, whatever its outcome
   // (batch transform's per-object outputs). "" = nothing is published.
   std::string publish_prefix;
+  std::optional<CheckpointSpec> checkpoint;  // key `checkpoint`
 
   bool operator==(const JobSpec&) const = default;
 

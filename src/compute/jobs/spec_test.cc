@@ -25,6 +25,7 @@ retries: 1
 keep_alive_seconds: 300
 network: false
 image: registry.local/team/train:1.2
+checkpoint: {key_prefix: teams/growth/ckpt/churn/, local_path: /opt/ml/checkpoints/}
 )";
 
 TEST(JobSpecTest, ParsesYaml) {
@@ -54,6 +55,9 @@ TEST(JobSpecTest, ParsesYaml) {
   EXPECT_EQ(spec->keep_alive_seconds, 300);
   EXPECT_FALSE(spec->network);
   EXPECT_EQ(spec->image, "registry.local/team/train:1.2");
+  ASSERT_TRUE(spec->checkpoint.has_value());
+  EXPECT_EQ(spec->checkpoint->key_prefix, "teams/growth/ckpt/churn");  // trailing '/' dropped
+  EXPECT_EQ(spec->checkpoint->local_path, "/opt/ml/checkpoints");
 }
 
 TEST(JobSpecTest, ParsesJsonAndAppliesDefaults) {
@@ -64,6 +68,7 @@ TEST(JobSpecTest, ParsesJsonAndAppliesDefaults) {
   EXPECT_EQ(spec->resources, Resources{});
   EXPECT_EQ(spec->max_runtime_seconds, 86400);
   EXPECT_FALSE(spec->register_model.has_value());
+  EXPECT_FALSE(spec->checkpoint.has_value());
   // YAML flow style that is not JSON also parses.
   auto flow = JobSpec::Parse("{entry_point: run.sh, retries: 2}");
   ASSERT_TRUE(flow.ok()) << flow.status();
@@ -186,7 +191,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"keep_alive_seconds: 3601\n", "'keep_alive_seconds'"},
         BadCase{"network: 'yes'\n", "'network' must be a boolean"},
         BadCase{"image: [a]\n", "'image' must be a string"},
-        BadCase{"source_dir: {a: 1}\n", "'source_dir' must be a string"}));
+        BadCase{"source_dir: {a: 1}\n", "'source_dir' must be a string"},
+        BadCase{"checkpoint: teams/a/ckpt\n", "'checkpoint' must be a mapping"},
+        BadCase{"checkpoint: {local_path: /opt/ml/checkpoints}\n",
+                "'checkpoint.key_prefix' is required"},
+        BadCase{"checkpoint: {key_prefix: teams/a/ckpt, s3_uri: x}\n",
+                "unknown field 'checkpoint.s3_uri'"},
+        BadCase{"checkpoint: {key_prefix: ''}\n", "'checkpoint.key_prefix' must be 1 to 512"},
+        BadCase{"checkpoint: {key_prefix: /}\n", "'checkpoint.key_prefix' must be 1 to 512"},
+        BadCase{"checkpoint: {key_prefix: teams/a/../b}\n", "'..' segment"},
+        BadCase{"checkpoint: {key_prefix: /teams/a}\n", "absolute"},
+        BadCase{"checkpoint: {key_prefix: 'teams//a'}\n", "empty path segment"},
+        BadCase{"checkpoint: {key_prefix: teams/a, local_path: /tmp/ck}\n",
+                "only /opt/ml/checkpoints is synced"}));
 
 TEST(JobSpecTest, EntryPointRules) {
   EXPECT_THAT(std::string(JobSpec::Parse("team: a").status().message()),

@@ -120,6 +120,52 @@ StatusOr<std::vector<tuning::Observation>> TuningService::WarmStart(const Tuning
   return out;
 }
 
+Status TuningService::WarmStartCheckpoint(const TuningRecord& rec, const TuningTrial& t,
+                                          const std::string& prefix) {
+  if (rec.spec.warm_start_parents.empty() || opts_.store == nullptr) return OkStatus();
+  ASSIGN_OR_RETURN(store::ListResult mine, opts_.store->List(prefix + "/", "", 1));
+  if (!mine.objects.empty()) return OkStatus();  // resumes from its own configuration
+  auto without_resource = [](tuning::Params p, const TuningSpec& s) {
+    if (s.strategy == TuningStrategy::kHyperband) p.erase(s.hyperband.resource_param);
+    return p;
+  };
+  const tuning::Params want = without_resource(t.params, rec.spec);
+  for (const auto& parent : rec.spec.warm_start_parents) {
+    ASSIGN_OR_RETURN(TuningRecord p, store_->Get(parent));
+    // Never another team's checkpoints.
+    if (p.spec.training_job.team != rec.spec.training_job.team) continue;
+    ASSIGN_OR_RETURN(auto trials, store_->Trials(parent));
+    const TuningTrial* from = nullptr;  // the most trained matching trial
+    for (const auto& pt : trials) {
+      if (pt.state != TrialState::kCompleted || pt.job_id.empty()) continue;
+      if (without_resource(pt.params, p.spec) != want) continue;
+      if (from == nullptr || pt.resource > from->resource) from = &pt;
+    }
+    if (from == nullptr) continue;
+    auto job = opts_.jobs->Get(from->job_id);
+    if (!job.ok() || !job->spec.checkpoint) continue;
+    const std::string source = job->spec.checkpoint->key_prefix + "/";
+    std::string token;
+    int linked = 0;
+    do {
+      ASSIGN_OR_RETURN(store::ListResult page, opts_.store->List(source, token));
+      for (const auto& o : page.objects) {
+        RETURN_IF_ERROR(
+            opts_.store->Link(prefix + "/" + o.key.substr(source.size()), o.digest).status());
+        ++linked;
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+    LogInfo("warm-started trial resumes from its parent's checkpoint",
+            {{"tuning_job", rec.name},
+             {"trial", std::to_string(t.index)},
+             {"parent_job", from->job_id},
+             {"objects", std::to_string(linked)}});
+    return OkStatus();
+  }
+  return OkStatus();
+}
+
 StatusOr<TuningRecord> TuningService::Create(TuningSpec spec) {
   if (spec.name.empty()) spec.name = "tune-" + NewUlid(clock_);
   if (spec.register_best && opts_.registry == nullptr) {
@@ -256,6 +302,10 @@ StatusOr<bool> TuningService::Launch(const TuningRecord& rec, TuningTrial& t) {
     spec.name = t.job_name;
     spec.register_model.reset();
     for (const auto& [k, v] : t.params) spec.hyperparameters[k] = v;
+    if (auto prefix = TrialCheckpointPrefix(rec.spec, rec.name, t.config)) {
+      spec.checkpoint = jobs::CheckpointSpec{*prefix};
+      RETURN_IF_ERROR(WarmStartCheckpoint(rec, t, *prefix));
+    }
     StatusOr<jobs::JobRecord> job = opts_.jobs->Submit(spec);
     if (!job.ok()) {
       t.state = TrialState::kFailed;

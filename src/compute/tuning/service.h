@@ -46,6 +46,7 @@
 #include "glue/bus/outbox.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
+#include "glue/store/object_store.h"
 
 namespace tandem::compute::tuning {
 
@@ -55,8 +56,11 @@ struct TuningServiceOptions {
   bus::Outbox* outbox = nullptr;
   jobs::JobService* jobs = nullptr;
   registry::ModelRegistry* registry = nullptr;  // nullptr: `register` is refused
-  Clock* clock = nullptr;                       // nullptr = Clock::Real()
-  int64_t poll_interval_ms = 200;               // real time between passes
+  // Where warm-started trials find their parents' checkpoints (nullptr: they
+  // start without them).
+  store::ObjectStore* store = nullptr;
+  Clock* clock = nullptr;          // nullptr = Clock::Real()
+  int64_t poll_interval_ms = 200;  // real time between passes
   tuning::MedianRuleOptions median;
 };
 
@@ -103,6 +107,13 @@ class TuningService {
                                                  const std::vector<TuningTrial>& trials);
   Status Finish(const TuningRecord& rec, const std::vector<TuningTrial>& trials);
   StatusOr<std::vector<tuning::Observation>> WarmStart(const TuningSpec& spec);
+  // A warm-started trial whose configuration (its hyperparameters but the
+  // Hyperband resource) a parent of the same team already trained starts
+  // from that trial's checkpoint: the parent's objects are linked (not
+  // copied: the store is content-addressed) under the trial's own empty
+  // checkpoint `prefix`, so the parent's checkpoints are never written.
+  Status WarmStartCheckpoint(const TuningRecord& rec, const TuningTrial& t,
+                             const std::string& prefix);
   void Notify() ABSL_LOCKS_EXCLUDED(mu_);
 
   TuningServiceOptions opts_;

@@ -41,6 +41,31 @@ done
 echo "x=$x" > "$SM_MODEL_DIR/model.txt"
 )";
 
+// The same objective, resuming from $TANDEM_CHECKPOINT_DIR/steps (the steps
+// it already ran) and saving its step count there: a promoted trial runs
+// only the steps its configuration has not run yet.
+constexpr char kResumingTrainer[] = R"(#!/bin/sh
+set -e
+x=0; steps=3
+while [ $# -gt 0 ]; do
+  case "$1" in -x | --x) x=$2; shift;; --steps) steps=$2; shift;; esac
+  shift
+done
+i=0
+[ -f "$TANDEM_CHECKPOINT_DIR/steps" ] && i=$(cat "$TANDEM_CHECKPOINT_DIR/steps")
+echo "resumed at $i"
+if [ "$i" -ge "$steps" ]; then  # nothing to train: report, keep the longer checkpoint
+  awk -v x="$x" -v s="$steps" 'BEGIN { printf "step %d loss=%.6f\n", s - 1, x + 1 / s }'
+else
+  while [ "$i" -lt "$steps" ]; do
+    awk -v x="$x" -v i="$i" 'BEGIN { printf "step %d loss=%.6f\n", i, x + 1 / (i + 1) }'
+    i=$((i + 1))
+  done
+  echo "$steps" > "$TANDEM_CHECKPOINT_DIR/steps"
+fi
+echo "x=$x" > "$SM_MODEL_DIR/model.txt"
+)";
+
 class TuningServiceTest : public testing::JobServiceTestEnv {
  protected:
   void SetUp() override {
@@ -67,6 +92,7 @@ class TuningServiceTest : public testing::JobServiceTestEnv {
     o.outbox = bus_->outbox();
     o.jobs = jobs_.get();
     o.registry = registry_.get();
+    o.store = store_.get();
     o.poll_interval_ms = 50;
     auto t = TuningService::Open(o);
     ASSERT_TRUE(t.ok()) << t.status();
@@ -231,6 +257,102 @@ seed: 5
   }
   EXPECT_GE(promoted, 2);
   ASSERT_TRUE(r.best);
+}
+
+TEST_F(TuningServiceTest, HyperbandPromotionsResumeFromTheirConfigurationsCheckpoint) {
+  WriteExecutable(home_ + "/src/resume.sh", kResumingTrainer);
+  TuningSpec spec = Spec(R"(
+name: hb-resume
+objective: {metric: loss, type: Minimize}
+strategy: Hyperband
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+hyperband: {min_resource: 1, max_resource: 9, reduction_factor: 3, resource_param: steps}
+max_jobs: 10
+max_parallel_jobs: 1
+seed: 7
+)");
+  spec.training_job.entry_point = "resume.sh";
+  TuningRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  int promoted = 0;
+  for (const auto& t : Trials("hb-resume")) {
+    ASSERT_EQ(t.state, TrialState::kCompleted) << t.failure_reason;
+    auto job = jobs_->Get(t.job_id);
+    ASSERT_TRUE(job.ok()) << job.status();
+    ASSERT_TRUE(job->spec.checkpoint.has_value());
+    EXPECT_EQ(job->spec.checkpoint->key_prefix,
+              "teams/growth/tuning/hb-resume/config-" + std::to_string(t.config));
+    const int64_t previous = t.rung == 0 ? 0 : t.rung == 1 ? 1 : 3;
+    // Only the steps beyond the previous rung ran; the objective is the one
+    // an uninterrupted run reaches (x + 1 / steps).
+    EXPECT_EQ(t.intermediate.size(), static_cast<size_t>(t.resource - previous)) << t.rung;
+    EXPECT_EQ(job->details["checkpoint"]["restored_files"], t.rung == 0 ? 0 : 1);
+    ASSERT_TRUE(t.objective.has_value());
+    EXPECT_NEAR(*t.objective, t.params.at("x").get<double>() + 1.0 / t.resource, 1e-5);
+    if (t.rung > 0) ++promoted;
+  }
+  EXPECT_GE(promoted, 2);
+  EXPECT_EQ(TrialCheckpointPrefix(spec, "hb-resume", 4), "teams/growth/tuning/hb-resume/config-4");
+}
+
+TEST_F(TuningServiceTest, WarmStartedTrialsResumeFromTheirParentsCheckpoints) {
+  WriteExecutable(home_ + "/src/resume.sh", kResumingTrainer);
+  const std::string body = R"(
+objective: {metric: loss, type: Minimize}
+strategy: Hyperband
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+hyperband: {min_resource: 1, max_resource: 9, reduction_factor: 3, resource_param: steps}
+max_jobs: 8
+max_parallel_jobs: 1
+seed: 11
+)";
+  TuningSpec parent = Spec("name: hb-parent\n" + body);
+  parent.training_job.entry_point = "resume.sh";
+  ASSERT_EQ(RunToEnd(parent).state, TuningState::kCompleted);
+  std::map<int64_t, int64_t> parent_steps;  // config -> most steps trained
+  for (const auto& t : Trials("hb-parent")) {
+    parent_steps[t.config] = std::max(parent_steps[t.config], t.resource);
+  }
+  // Same seed and ranges: the child suggests the parent's configurations.
+  TuningSpec child = Spec("name: hb-child\nwarm_start: {parents: [hb-parent]}\n" + body);
+  child.training_job.entry_point = "resume.sh";
+  TuningRecord r = RunToEnd(child);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  int resumed_beyond = 0;
+  for (const auto& t : Trials("hb-child")) {
+    ASSERT_EQ(t.state, TrialState::kCompleted) << t.failure_reason;
+    ASSERT_TRUE(parent_steps.count(t.config)) << t.config;
+    auto job = jobs_->Get(t.job_id);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->details["checkpoint"]["restored_files"], 1) << "trial " << t.index;
+    EXPECT_NEAR(*t.objective, t.params.at("x").get<double>() + 1.0 / t.resource, 1e-5);
+    if (t.rung == 0) {
+      auto log = jobs_->ReadLog(t.job_id, 0);
+      ASSERT_TRUE(log.ok());
+      EXPECT_THAT(log->data, HasSubstr("resumed at " + std::to_string(parent_steps[t.config])));
+      if (parent_steps[t.config] > t.resource) ++resumed_beyond;
+    }
+  }
+  EXPECT_GE(resumed_beyond, 1);  // a parent's promoted configuration: nothing retrained
+  // The parent's checkpoints are untouched by the child's trials.
+  for (const auto& [config, steps] : parent_steps) {
+    auto stored = store_->GetString("teams/growth/tuning/hb-parent/config-" +
+                                    std::to_string(config) + "/steps");
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(*stored, std::to_string(steps) + "\n");
+  }
+}
+
+TEST(TrialCheckpointPrefixTest, TemplatePrefixOrHyperbandOnly) {
+  TuningSpec spec;
+  spec.training_job.team = "fraud";
+  spec.strategy = TuningStrategy::kBayesian;
+  EXPECT_EQ(TrialCheckpointPrefix(spec, "t", 2), std::nullopt);
+  spec.strategy = TuningStrategy::kHyperband;
+  EXPECT_EQ(TrialCheckpointPrefix(spec, "t", 2), "teams/fraud/tuning/t/config-2");
+  spec.strategy = TuningStrategy::kRandom;
+  spec.training_job.checkpoint = jobs::CheckpointSpec{"teams/fraud/ckpt"};
+  EXPECT_EQ(TrialCheckpointPrefix(spec, "t", 3), "teams/fraud/ckpt/config-3");
 }
 
 TEST_F(TuningServiceTest, ResumesAfterRestartWithoutDuplicateTrials) {

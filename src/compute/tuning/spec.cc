@@ -392,4 +392,12 @@ StatusOr<TuningSpec> TuningSpec::Parse(std::string_view text) {
   return FromJson(*doc);
 }
 
+std::optional<std::string> TrialCheckpointPrefix(const TuningSpec& spec,
+                                                 const std::string& tuning_name, int64_t config) {
+  const std::string leaf = "/config-" + std::to_string(config);
+  if (spec.training_job.checkpoint) return spec.training_job.checkpoint->key_prefix + leaf;
+  if (spec.strategy != TuningStrategy::kHyperband) return std::nullopt;
+  return "teams/" + spec.training_job.team + "/tuning/" + tuning_name + leaf;
+}
+
 }  // namespace tandem::compute::tuning

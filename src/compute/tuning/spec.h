@@ -100,4 +100,14 @@ struct TuningSpec {
   static StatusOr<TuningSpec> Parse(std::string_view text);  // YAML or JSON
 };
 
+// The checkpoint prefix (jobs::CheckpointSpec::key_prefix) of the training
+// jobs of configuration `config`: every Hyperband trial of a configuration
+// shares it, so a promotion from r to eta*r resources resumes from what the
+// configuration already trained. `<training_job.checkpoint.key_prefix>/config-<n>`
+// when the template names a prefix, else for Hyperband the team's own
+// `teams/<team>/tuning/<tuning name>/config-<n>`; nullopt otherwise (other
+// strategies without a template prefix: no checkpoints).
+std::optional<std::string> TrialCheckpointPrefix(const TuningSpec& spec,
+                                                 const std::string& tuning_name, int64_t config);
+
 }  // namespace tandem::compute::tuning

@@ -58,8 +58,9 @@ StatusOr<T> FromJson(std::string (*parse)(const Json&, T*), const Json& j) {
 StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   LocalSubstrateOptions o;
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
-  RETURN_IF_ERROR(
-      spec::CheckKnown(section, "compute.", {"substrate", "cpus", "sandbox", "grace_seconds"}));
+  RETURN_IF_ERROR(spec::CheckKnown(
+      section, "compute.",
+      {"substrate", "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds"}));
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"local"}).status());
   }

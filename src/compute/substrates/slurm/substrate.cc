@@ -97,9 +97,10 @@ std::string WriteStop(const std::string& dir, const StopRecord& r) {
 StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
   SlurmSubstrateOptions o;
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
-  RETURN_IF_ERROR(spec::CheckKnown(section, "compute.",
-                                   {"substrate", "conf", "partition", "account", "state_root",
-                                    "sbatch_args", "cpus", "sandbox", "grace_seconds"}));
+  RETURN_IF_ERROR(
+      spec::CheckKnown(section, "compute.",
+                       {"substrate", "conf", "partition", "account", "state_root", "sbatch_args",
+                        "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds"}));
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"slurm"}).status());
   }
