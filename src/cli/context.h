@@ -52,5 +52,7 @@ void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
 void AddTransformCommands(CLI::App& app, Context& ctx);
 void AddAuthCommands(CLI::App& app, Context& ctx);  // auth, teams, audit
+// `tandem images list|inspect|tag|rm|gc` (image_commands.cc).
+void AddImageCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli
