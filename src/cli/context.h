@@ -57,5 +57,7 @@ void AddDeploymentRenderCommand(CLI::App& deployments, Context& ctx);
 void AddJobRenderCommand(CLI::App& jobs, Context& ctx);
 // `tandem job-pod stage|finalize`: the steps of a rendered Job's pod.
 void AddJobPodCommand(CLI::App& app, Context& ctx);
+// `tandem images list|inspect|tag|rm|gc` (image_commands.cc).
+void AddImageCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

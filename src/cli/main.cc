@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   AddNotebookCommands(app, ctx);
   AddTransformCommands(app, ctx);
   AddAuthCommands(app, ctx);
+  AddImageCommands(app, ctx);
 
   try {
     app.parse(argc, argv);
