@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "absl/strings/cord.h"
+
 namespace tandem {
 
 Status Annotate(const Status& s, std::string_view context) {
@@ -9,7 +11,12 @@ Status Annotate(const Status& s, std::string_view context) {
   std::string msg(context);
   msg += ": ";
   msg.append(s.message().data(), s.message().size());
-  return Status(s.code(), msg);
+  Status out(s.code(), msg);
+  // Payloads (e.g. an image store's distribution error code) survive.
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
 }
 
 }  // namespace tandem

@@ -1,5 +1,6 @@
 #include "common/status.h"
 
+#include "absl/strings/cord.h"
 #include "common/http_status.h"
 #include "gtest/gtest.h"
 
@@ -34,6 +35,14 @@ TEST(StatusTest, AnnotatePrefixesMessage) {
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_EQ(s.message(), "models/foo: no such model");
   EXPECT_TRUE(Annotate(OkStatus(), "x").ok());
+}
+
+TEST(StatusTest, AnnotateKeepsPayloads) {
+  Status base = NotFoundError("gone");
+  base.SetPayload("type.example/x", absl::Cord("v"));
+  Status s = Annotate(base, "ctx");
+  ASSERT_TRUE(s.GetPayload("type.example/x").has_value());
+  EXPECT_EQ(std::string(*s.GetPayload("type.example/x")), "v");
 }
 
 TEST(HttpStatusTest, MapsCanonicalCodes) {
