@@ -28,6 +28,15 @@ inline constexpr std::string_view kModelAliasDeleted = "Model Alias Deleted";
 // detail: {name, version (null for a model tag), key, value (null if deleted)}
 inline constexpr std::string_view kModelTagChanged = "Model Tag Changed";
 
+// --- tandem.images (the OCI image store, glue/images) ------------------------
+// Shaped like ECR's "ECR Image Action" so rules written for ECR match.
+inline constexpr std::string_view kImagesSource = "tandem.images";
+// A tag was written (PUSH) or a manifest/tag deleted (DELETE); one event per
+// tag ("image-tag" is "" for a manifest deleted with no tag).
+// detail: {action-type (PUSH | DELETE), repository-name, image-digest, image-tag,
+//          result (SUCCESS)}; resources: ["image/<repository>"]
+inline constexpr std::string_view kImageAction = "Image Action";
+
 // --- tandem.compute (compute tier) -------------------------------------------
 inline constexpr std::string_view kComputeSource = "tandem.compute";
 // detail: {job_id, name, team, state, previous_state, failure_reason?, metrics?, metering?}

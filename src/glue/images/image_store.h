@@ -147,7 +147,8 @@ class ImageStore {
 
   // ---- Listing --------------------------------------------------------------
 
-  // Repositories holding at least one manifest, lexically after `last`
+  // Repositories that have content (a repository emptied by deletes may stay
+  // listed until the next GarbageCollect), lexically after `last`
   // ("" = from the start), at most `n` (0 = kDefaultPageSize).
   StatusOr<NamePage> ListRepositories(std::string_view last = "", size_t n = 0);
   // Tags of `repo`, lexically after `last`, at most `n`. NotFound

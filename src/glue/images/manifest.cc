@@ -226,9 +226,14 @@ StatusOr<ParsedManifest> ParseAnyManifest(std::string_view bytes, std::string_vi
     return InvalidArgumentError("manifest: Content-Type '" + std::string(content_type) +
                                 "' does not match the body's mediaType '" + body_type + "'");
   }
-  std::string type = !body_type.empty() ? body_type : generic ? "" : std::string(content_type);
-  if (type.empty()) {
-    type = j.contains("manifests") ? std::string(mt::kOciIndex) : std::string(mt::kOciManifest);
+  std::string inferred =
+      j.contains("manifests") ? std::string(mt::kOciIndex) : std::string(mt::kOciManifest);
+  std::string type = !body_type.empty() ? body_type : inferred;
+  if (body_type.empty() && !generic && content_type != inferred) {
+    // Stored manifests carry no separate media type: it must be readable
+    // from the body (Docker schema 2 always has mediaType).
+    return InvalidArgumentError("manifest: Content-Type '" + std::string(content_type) +
+                                "' needs the body's mediaType to say so too");
   }
   ParsedManifest out;
   out.media_type = type;
@@ -243,6 +248,13 @@ StatusOr<ParsedManifest> ParseAnyManifest(std::string_view bytes, std::string_vi
     for (Descriptor& d : m.layers) out.references.push_back(std::move(d));
   }
   return out;
+}
+
+StatusOr<std::string> ManifestMediaType(std::string_view bytes) {
+  ASSIGN_OR_RETURN(Json j, ParseObject(bytes, kMaxManifestBytes, "manifest"));
+  ASSIGN_OR_RETURN(std::string body_type, OptString(j, "mediaType", "manifest"));
+  if (!body_type.empty()) return body_type;
+  return j.contains("manifests") ? std::string(mt::kOciIndex) : std::string(mt::kOciManifest);
 }
 
 StatusOr<ImageConfig> ParseImageConfig(std::string_view bytes) {

@@ -130,6 +130,10 @@ struct ParsedManifest {
 // ResourceExhausted.
 StatusOr<ParsedManifest> ParseAnyManifest(std::string_view bytes, std::string_view content_type);
 StatusOr<Manifest> ParseManifest(std::string_view bytes);
+// The media type of a stored manifest: the body's mediaType, else an OCI
+// index if it has "manifests", else an OCI image manifest (ParseAnyManifest
+// refuses pushes for which this would differ from the Content-Type).
+StatusOr<std::string> ManifestMediaType(std::string_view bytes);
 StatusOr<Index> ParseIndex(std::string_view bytes);
 StatusOr<ImageConfig> ParseImageConfig(std::string_view bytes);
 StatusOr<Descriptor> ParseDescriptor(const Json& j, std::string_view where);

@@ -139,6 +139,9 @@ TEST(ManifestTest, BadManifestsSayWhy) {
       {R"({"schemaVersion":2,"mediaType":"text/plain"})", "", "not a manifest media type"},
       {good, "text/plain", "Content-Type 'text/plain' is not a manifest media type"},
       {good, std::string(mt::kDockerManifest), "does not match"},
+      {R"({"schemaVersion":2,"config":{"mediaType":"a/b","digest":")" + D('a') +
+           R"(","size":1},"layers":[]})",
+       std::string(mt::kDockerManifest), "needs the body's mediaType"},
       {no_digest, "", "manifest.layers[0].digest"},
       {R"({"schemaVersion":2,"config":{"mediaType":"a/b","digest":")" + D('a') +
            R"(","size":-1},"layers":[]})",
@@ -166,6 +169,16 @@ TEST(ManifestTest, OversizeManifestRefused) {
   EXPECT_EQ(p.status().code(), StatusCode::kResourceExhausted);
   EXPECT_THAT(p.status().message(), HasSubstr("limit is 4194304"));
   EXPECT_EQ(ParseManifest(big).status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(ManifestTest, StoredMediaType) {
+  Manifest m = SampleManifest();
+  EXPECT_EQ(*ManifestMediaType(SerializeManifest(m)), mt::kOciManifest);
+  m.media_type = std::string(mt::kDockerManifest);
+  EXPECT_EQ(*ManifestMediaType(SerializeManifest(m)), mt::kDockerManifest);
+  m.media_type.clear();
+  EXPECT_EQ(*ManifestMediaType(SerializeManifest(m)), mt::kOciManifest);
+  EXPECT_EQ(*ManifestMediaType(R"({"schemaVersion":2,"manifests":[]})"), mt::kOciIndex);
 }
 
 TEST(ManifestTest, LayerCompression) {
