@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "compute/jobs/contract.h"
 #include "compute/jobs/finalize.h"
+#include "compute/jobs/image_launch.h"
 #include "compute/jobs/metric_parser.h"
 #include "compute/jobs/staging.h"
 
@@ -216,8 +217,18 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
       if (!s.ok()) return Annotate(s, "register.tags");
     }
   }
+  std::optional<JobImage> image;
+  if (!spec.image.empty()) {
+    if (!substrate_->sandboxed()) {
+      return FailedPreconditionError("image '" + spec.image +
+                                     "': jobs in images need the sandbox (bubblewrap), and this "
+                                     "substrate runs without one");
+    }
+    ASSIGN_OR_RETURN(image, ResolveJobImage(opts_.images, spec.image));
+  }
   JobRecord r;
   r.id = NewUlid(clock_);
+  if (image) r.details["image"] = image->ToJson();
   r.name = spec.name;
   r.team = spec.team;
   r.spec = spec;
@@ -604,6 +615,20 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.argv = EntryPointCommand(spec, base);
   req.env = ContractEnvironment(spec, spec.name, base, cpus);
   req.working_dir = base + "/code";
+  if (a.record.details.contains("image")) {
+    ASSIGN_OR_RETURN(JobImage image, JobImage::FromJson(a.record.details["image"]));
+    if (opts_.images == nullptr) {
+      return FailedPreconditionError("job runs in image " + image.Pinned() +
+                                     " but this control plane has no image store");
+    }
+    ASSIGN_OR_RETURN(images::ImageConfig config, LoadImageConfig(*opts_.images, image));
+    ImageCommand command = ImageJobCommand(spec, config, req.env);
+    req.argv = std::move(command.argv);
+    req.env = std::move(command.env);
+    req.working_dir = std::move(command.working_dir);
+    req.image_digest = image.digest;
+    req.image_repository = image.repository;
+  }
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/json.h"
+#include "glue/images/image_store.h"
 #include "glue/imagefs/compose.h"
 #include "glue/imagefs/file_lock.h"
 #include "glue/imagefs/fs_at.h"
@@ -142,7 +143,40 @@ Status ReadBlob(store::BlobReader& reader, const std::string& digest, int out_fd
   return OkStatus();
 }
 
+class StoreImageSource : public ImageSource {
+ public:
+  StoreImageSource(images::ImageStore& store, std::string repo)
+      : store_(store), repo_(std::move(repo)) {}
+  StatusOr<std::string> ManifestBytes(const std::string& digest) override {
+    ASSIGN_OR_RETURN(images::ManifestData m, store_.GetManifest(repo_, digest));
+    return std::move(m.bytes);
+  }
+  StatusOr<std::unique_ptr<store::BlobReader>> OpenBlob(const std::string& digest) override {
+    return store_.OpenBlob(repo_, digest);
+  }
+
+ private:
+  images::ImageStore& store_;
+  const std::string repo_;
+};
+
+// Mount points bubblewrap needs in a read-only root (runc and podman make
+// them the same way); an image that has them keeps its own.
+Status EnsureMountPoints(const std::string& rootfs) {
+  ASSIGN_OR_RETURN(UniqueFd root, OpenDir(rootfs));
+  for (const char* name : {"dev", "proc", "tmp", "opt", "sys", "etc"}) {
+    if (::mkdirat(root.get(), name, 0755) != 0 && errno != EEXIST) {
+      return store::ErrnoStatus(errno, "mkdir", rootfs + "/" + name);
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+std::unique_ptr<ImageSource> StoreSource(images::ImageStore& store, std::string repository) {
+  return std::make_unique<StoreImageSource>(store, std::move(repository));
+}
 
 // ---- PreparedImage ----------------------------------------------------------
 
@@ -162,6 +196,17 @@ PreparedImage::PreparedImage(PreparedImage&& o) noexcept
       dir_(std::move(o.dir_)),
       config_(std::move(o.config_)),
       lease_fd_(std::exchange(o.lease_fd_, -1)) {}
+
+PreparedImage& PreparedImage::operator=(PreparedImage&& o) noexcept {
+  if (this != &o) {
+    if (lease_fd_ >= 0) ::close(lease_fd_);
+    digest_ = std::move(o.digest_);
+    dir_ = std::move(o.dir_);
+    config_ = std::move(o.config_);
+    lease_fd_ = std::exchange(o.lease_fd_, -1);
+  }
+  return *this;
+}
 
 // ---- LayerCache -------------------------------------------------------------
 
@@ -279,6 +324,7 @@ Status LayerCache::BuildImage(const std::string& hex, const std::string& manifes
       RETURN_IF_ERROR(ApplyLayer(tmp + "/rootfs", dir + "/root", record.contents));
       layers.push_back(layer.digest);
     }
+    RETURN_IF_ERROR(EnsureMountPoints(tmp + "/rootfs"));
     Json record = {{"manifest", "sha256:" + hex},
                    {"layers", layers},
                    {"config", images::SerializeImageConfig(config)}};

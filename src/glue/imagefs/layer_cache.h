@@ -38,6 +38,10 @@
 #include "glue/store/archive.h"
 #include "glue/store/object_store.h"
 
+namespace tandem::images {
+class ImageStore;
+}
+
 namespace tandem::imagefs {
 
 // Where the cache pulls an image's manifest and blobs from. The cache
@@ -48,6 +52,10 @@ class ImageSource {
   virtual StatusOr<std::string> ManifestBytes(const std::string& digest) = 0;
   virtual StatusOr<std::unique_ptr<store::BlobReader>> OpenBlob(const std::string& digest) = 0;
 };
+
+// An ImageSource over one repository of an ImageStore (not owned; must
+// outlive the source).
+std::unique_ptr<ImageSource> StoreSource(images::ImageStore& store, std::string repository);
 
 struct LayerCacheOptions {
   std::string dir;                     // absolute; created if missing
@@ -62,7 +70,7 @@ class PreparedImage {
   PreparedImage(std::string digest, std::string dir, images::ImageConfig config, int lease_fd);
   ~PreparedImage();
   PreparedImage(PreparedImage&&) noexcept;
-  PreparedImage& operator=(PreparedImage&&) = delete;
+  PreparedImage& operator=(PreparedImage&&) noexcept;
   PreparedImage(const PreparedImage&) = delete;
 
   const std::string& digest() const { return digest_; }

@@ -88,7 +88,7 @@ class LayerWriter {
     }
     if (name.empty()) return Refuse(name, "empty path");
     auto parts = SplitRelative(name, "entry path");
-    if (!parts.ok()) return Refuse(name, parts.status().message());
+    if (!parts.ok()) return Refuse(name, std::string(parts.status().message()));
     if (parts->empty()) return OkStatus();  // the root itself
     const std::string leaf = parts->back();
     const std::vector<std::string> parent(parts->begin(), parts->end() - 1);
@@ -109,7 +109,7 @@ class LayerWriter {
     }
 
     auto dir = OpenDirAt(root_, parent, /*create=*/true);
-    if (!dir.ok()) return Refuse(name, dir.status().message());
+    if (!dir.ok()) return Refuse(name, std::string(dir.status().message()));
     const mode_t type = archive_entry_filetype(entry);
     const char* hardlink = archive_entry_hardlink(entry);
     const mode_t perm = archive_entry_perm(entry) & 0777;  // no setuid/setgid/sticky
@@ -209,7 +209,7 @@ class LayerWriter {
   Status Hardlink(const std::string& name, const std::string& target, int dir,
                   const std::string& leaf) {
     auto parts = SplitRelative(target, "hard link target");
-    if (!parts.ok()) return Refuse(name, parts.status().message());
+    if (!parts.ok()) return Refuse(name, std::string(parts.status().message()));
     if (parts->empty()) return Refuse(name, "hard link to the root");
     const std::vector<std::string> parent(parts->begin(), parts->end() - 1);
     auto tdir = OpenDirAt(root_, parent, /*create=*/false);

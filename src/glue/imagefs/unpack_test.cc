@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -216,7 +217,7 @@ TEST_F(UnpackTest, RecordsWhiteoutsAndRefusesEscapingOnes) {
   EXPECT_EQ(c->whiteouts, (std::vector<std::string>{"etc/passwd", "top"}));
   EXPECT_EQ(c->opaque_dirs, (std::vector<std::string>{"var"}));
   EXPECT_FALSE(fs::exists(last_ / "etc/.wh.passwd")) << "markers are not written";
-  for (const std::string& evil : {"a/.wh...", "a/.wh..", "a/.wh."}) {
+  for (const char* evil : {"a/.wh...", "a/.wh..", "a/.wh."}) {
     auto bad = Unpack({File(evil, "")});
     ASSERT_FALSE(bad.ok()) << evil;
     EXPECT_THAT(bad.status().message(), HasSubstr("escapes")) << evil;

@@ -5,8 +5,11 @@
 #include <sys/sysmacros.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "common/json.h"
+#include "glue/images/image_store.h"
 #include "glue/images/manifest.h"
 #include "glue/store/sha256.h"
 
@@ -38,6 +41,26 @@ class StringReader : public store::BlobReader {
 };
 
 }  // namespace
+
+StatusOr<std::vector<TarEntry>> HostShellLayer() {
+  std::vector<TarEntry> out;
+  const std::pair<const char*, const char*> files[] = {
+      {"/bin/dash", "bin/sh"},
+      {"/lib/x86_64-linux-gnu/libc.so.6", "lib/x86_64-linux-gnu/libc.so.6"},
+      {"/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"},
+  };
+  for (const auto& [host, dest] : files) {
+    std::ifstream in(host, std::ios::binary);
+    if (!in) return NotFoundError(std::string("cannot read ") + host + " for the test image");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.push_back(TFile(dest, ss.str(), 0755));
+  }
+  out.push_back(TDir("usr"));
+  out.push_back(TDir("usr/bin"));
+  out.push_back(TSymlink("usr/bin/sh", "/bin/sh"));
+  return out;
+}
 
 TarEntry TFile(std::string path, std::string data, mode_t perm) {
   return TarEntry{std::move(path), 'f', std::move(data), "", perm};
@@ -96,7 +119,8 @@ void MemorySource::PutBlob(const std::string& digest, std::string bytes) {
   blobs_[digest] = std::move(bytes);
 }
 
-std::string MemorySource::Add(const TestImageSpec& spec) {
+BuiltImage BuildTestImage(const TestImageSpec& spec) {
+  BuiltImage out;
   images::ImageConfig config;
   config.env = spec.env;
   config.entrypoint = spec.entrypoint;
@@ -113,19 +137,42 @@ std::string MemorySource::Add(const TestImageSpec& spec) {
     d.media_type = images::media_types::kOciLayerTarGzip;
     d.digest = store::Sha256Digest(gz);
     d.size = static_cast<int64_t>(gz.size());
-    PutBlob(d.digest, std::move(gz));
+    out.blobs[d.digest] = std::move(gz);
     manifest.layers.push_back(d);
   }
   std::string config_bytes = images::SerializeImageConfig(config);
   manifest.config.media_type = images::media_types::kOciConfig;
   manifest.config.digest = store::Sha256Digest(config_bytes);
   manifest.config.size = static_cast<int64_t>(config_bytes.size());
-  PutBlob(manifest.config.digest, std::move(config_bytes));
-  std::string m = images::SerializeManifest(manifest);
-  std::string digest = store::Sha256Digest(m);
+  out.blobs[manifest.config.digest] = std::move(config_bytes);
+  out.manifest = images::SerializeManifest(manifest);
+  out.manifest_digest = store::Sha256Digest(out.manifest);
+  return out;
+}
+
+StatusOr<std::string> PushTestImage(images::ImageStore& store, const std::string& repo,
+                                    const std::string& tag, const TestImageSpec& spec) {
+  BuiltImage image = BuildTestImage(spec);
+  for (const auto& [digest, bytes] : image.blobs) {
+    size_t pos = 0;
+    const std::string& data = bytes;
+    store::ReadFn reader = [&data, &pos](char* buf, size_t n) -> StatusOr<size_t> {
+      size_t k = std::min(n, data.size() - pos);
+      std::memcpy(buf, data.data() + pos, k);
+      pos += k;
+      return k;
+    };
+    RETURN_IF_ERROR(store.PutBlob(repo, reader, digest).status());
+  }
+  return store.PutManifest(repo, tag, images::media_types::kOciManifest, image.manifest);
+}
+
+std::string MemorySource::Add(const TestImageSpec& spec) {
+  BuiltImage image = BuildTestImage(spec);
+  for (auto& [digest, bytes] : image.blobs) PutBlob(digest, std::move(bytes));
   std::lock_guard<std::mutex> lock(mu_);
-  manifests_[digest] = std::move(m);
-  return digest;
+  manifests_[image.manifest_digest] = image.manifest;
+  return image.manifest_digest;
 }
 
 StatusOr<std::string> MemorySource::ManifestBytes(const std::string& digest) {

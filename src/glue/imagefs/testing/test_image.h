@@ -26,6 +26,11 @@ TarEntry TFile(std::string path, std::string data, mode_t perm = 0644);
 TarEntry TDir(std::string path);
 TarEntry TSymlink(std::string path, std::string target);
 
+// A layer with a working POSIX shell from the host: dash at bin/sh (and
+// usr/bin/sh), the C library and the dynamic loader at their usual paths.
+// Enough for shell-script `train` programs in tests (a few MB, no Python).
+StatusOr<std::vector<TarEntry>> HostShellLayer();
+
 // A tar (gzip'd when asked) of `entries`, in that order.
 std::string MakeTar(const std::vector<TarEntry>& entries, bool gzip);
 
@@ -38,6 +43,18 @@ struct TestImageSpec {
   std::string working_dir;
   bool corrupt_diff_id = false;  // the config lies about the first layer
 };
+
+// An image built from a spec: its blobs (config, layers) and manifest.
+struct BuiltImage {
+  std::string manifest;
+  std::string manifest_digest;
+  std::map<std::string, std::string> blobs;  // digest -> bytes
+};
+BuiltImage BuildTestImage(const TestImageSpec& spec);
+
+// Pushes it to `repo` of `store` under `tag`; returns the manifest digest.
+StatusOr<std::string> PushTestImage(images::ImageStore& store, const std::string& repo,
+                                    const std::string& tag, const TestImageSpec& spec);
 
 // Blobs and manifests by digest.
 class MemorySource : public ImageSource {
