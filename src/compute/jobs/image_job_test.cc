@@ -1,7 +1,7 @@
 // Jobs in images end to end: the embedded image store, the real local
 // substrate with its layer cache, bubblewrap with the image's root at /.
 // Images are tiny: the host's dash and C library in one layer, a `train`
-// program and a marker file in another.
+// program and a marker file in another (no coreutils: scripts use builtins).
 #include <filesystem>
 #include <fstream>
 
@@ -109,10 +109,10 @@ TEST_F(ImageJobTest, RunsTheImagesTrainProgramWithoutAnEntryPoint) {
       "team/byoc", "v1",
       "#!/bin/sh\n"
       "echo \"train argv: $0 $*\"\n"
-      "cat /etc/image-marker\n"
+      "read -r marker < /etc/image-marker; echo \"$marker\"\n"
       "echo \"IMAGE_VAR=$IMAGE_VAR SM_MODEL_DIR=$SM_MODEL_DIR pwd=$(pwd)\"\n"
       "if [ -e /usr/bin/python3 ]; then echo host-visible; else echo host-hidden; fi\n"
-      "cat /opt/ml/input/config/hyperparameters.json; echo\n"
+      "read -r hps < /opt/ml/input/config/hyperparameters.json; echo \"$hps\"\n"
       "echo weights > /opt/ml/model/model.txt\n");
   JobSpec spec = Spec("byoc", "team/byoc:v1");
   spec.hyperparameters["depth"] = 3;
@@ -146,7 +146,7 @@ TEST_F(ImageJobTest, EntryPointScriptRunsInTheImagesEnvironment) {
   fs::create_directories(src);
   WriteExecutable(src + "/run.sh",
                   "#!/bin/sh\necho \"script $* IMAGE_VAR=$IMAGE_VAR pwd=$(pwd)\"\n"
-                  "cat /etc/image-marker\n");
+                  "read -r marker < /etc/image-marker; echo \"$marker\"\n");
   JobSpec spec = Spec("script", "team/script:v1");
   spec.entry_point = "run.sh";
   spec.source_dir = src;
