@@ -24,8 +24,8 @@ struct HostOptEntry {
 // unreadable): the host's, or an image's (`opt_dir` = <rootfs>/opt). `dir` is
 // where they are on the host (the bind sources).
 struct HostOpt {
-  std::string dir = "/opt";
   std::vector<HostOptEntry> entries;
+  std::string dir = "/opt";
 };
 HostOpt InspectHostOpt(const std::string& opt_dir = "/opt");
 
@@ -42,7 +42,7 @@ struct SandboxSpec {
   // An image's root filesystem (host path) bound read-only at / instead of
   // the host's; it must have dev, proc, tmp and opt directories (the layer
   // cache makes them). Its /opt entries are re-exposed like the host's.
-  std::string rootfs;
+  std::string rootfs = {};
 };
 
 // The full argv to exec: bwrap, its options, "--", then spec.argv.
