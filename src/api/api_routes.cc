@@ -17,6 +17,7 @@ struct Guard {
   auth::IdentityStore* identity;
   bus::EventBus* bus;
   Clock* clock;
+  RouteStyle style;
 
   void Audit(const http::Request& req, const std::string& principal,
              const std::vector<std::string>& teams, const Status& refusal, int status) const {
@@ -36,10 +37,12 @@ struct Guard {
 
   void Refuse(const http::Request& req, http::Response& res, const std::string& principal,
               const std::vector<std::string>& teams, const Status& why) const {
-    WriteError(res, why);
-    if (why.code() == StatusCode::kUnauthenticated) {
-      res.headers["www-authenticate"] = "Bearer realm=\"tandem\"";
+    if (style.write_error) {
+      style.write_error(res, why);
+    } else {
+      WriteError(res, why);
     }
+    if (why.code() == StatusCode::kUnauthenticated) res.headers["www-authenticate"] = style.challenge;
     Audit(req, principal, teams, why, res.status);
   }
 
@@ -48,6 +51,7 @@ struct Guard {
     req.headers.erase(kAdminHeader);
     if (access.kind == Access::Kind::kPublic) return handler(req, res);
     std::string token = BearerToken(req);
+    if (token.empty() && style.basic_auth) token = BasicPassword(req);
     if (token.empty()) {
       return Refuse(req, res, "", {},
                     UnauthenticatedError("this route needs an API token: send "
@@ -81,8 +85,15 @@ ApiRoutes::ApiRoutes(http::Server& server, auth::IdentityStore& identity, bus::E
 
 void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,
                       http::RouteOptions options) {
-  entries_.push_back({method, pattern, access});
-  Guard guard{method, pattern, std::move(access), std::move(handler), &identity_, bus_, &clock_};
+  Route(std::move(method), std::move(pattern), std::move(access), std::move(handler),
+        std::move(options), RouteStyle{});
+}
+
+void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,
+                      http::RouteOptions options, RouteStyle style) {
+  entries_.push_back({method, pattern, access, style.basic_auth});
+  Guard guard{method, pattern,  std::move(access), std::move(handler),
+              &identity_, bus_, &clock_, std::move(style)};
   server_.Route(std::move(method), std::move(pattern), std::move(guard), options);
 }
 
@@ -104,6 +115,46 @@ std::string BearerToken(const http::Request& req) {
     }
   }
   return h.substr(kBearer.size());
+}
+
+std::string BasicPassword(const http::Request& req) {
+  std::string h = req.Header("authorization");
+  constexpr std::string_view kBasic = "basic ";
+  if (h.size() <= kBasic.size()) return "";
+  for (size_t i = 0; i < kBasic.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(h[i])) != kBasic[i]) return "";
+  }
+  // Base64 (RFC 4648, padding optional) of "user:password".
+  std::string decoded;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = kBasic.size(); i < h.size(); ++i) {
+    char c = h[i];
+    int v;
+    if (c >= 'A' && c <= 'Z') {
+      v = c - 'A';
+    } else if (c >= 'a' && c <= 'z') {
+      v = c - 'a' + 26;
+    } else if (c >= '0' && c <= '9') {
+      v = c - '0' + 52;
+    } else if (c == '+') {
+      v = 62;
+    } else if (c == '/') {
+      v = 63;
+    } else if (c == '=' || c == ' ') {
+      continue;
+    } else {
+      return "";
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      decoded.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  size_t colon = decoded.find(':');
+  return colon == std::string::npos ? "" : decoded.substr(colon + 1);
 }
 
 }  // namespace tandem::api

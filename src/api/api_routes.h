@@ -12,6 +12,7 @@
 // thread-safe when the identity store and bus are.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,18 @@ namespace tandem::api {
 inline constexpr char kPrincipalHeader[] = "x-tandem-principal";
 inline constexpr char kAdminHeader[] = "x-tandem-admin";  // "true" for platform admins
 
+// How a route group outside /api/v1 speaks its own protocol's auth and
+// errors (the OCI distribution API at /v2/: registry_api.cc).
+struct RouteStyle {
+  // Also accept `Authorization: Basic base64(user:token)` -- a tandem token
+  // as the password, the user name ignored -- as registry clients send it.
+  bool basic_auth = false;
+  // The WWW-Authenticate challenge of a 401.
+  std::string challenge = "Bearer realm=\"tandem\"";
+  // Writes a refusal (401, 403, or the owner lookup's error); null: WriteError.
+  std::function<void(http::Response&, const Status&)> write_error;
+};
+
 class ApiRoutes {
  public:
   // All must outlive the routes; `bus` may be null (no audit events).
@@ -35,11 +48,14 @@ class ApiRoutes {
              http::RouteOptions options = {});
   void Route(std::string method, std::string pattern, Access access, http::Handler handler,
              int64_t max_body_bytes);
+  void Route(std::string method, std::string pattern, Access access, http::Handler handler,
+             http::RouteOptions options, RouteStyle style);
 
   struct Entry {
     std::string method;
     std::string pattern;
     Access access;
+    bool basic_auth = false;  // RouteStyle::basic_auth
   };
   // Every route registered, in order (the route -> role table).
   const std::vector<Entry>& entries() const { return entries_; }
@@ -55,5 +71,7 @@ class ApiRoutes {
 
 // The bearer token of a request ("" if none).
 std::string BearerToken(const http::Request& req);
+// The password of `Authorization: Basic ...` ("" if none or malformed).
+std::string BasicPassword(const http::Request& req);
 
 }  // namespace tandem::api

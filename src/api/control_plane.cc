@@ -105,6 +105,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.store = g.store.get();
   cp->services_.bus = g.bus.get();
   cp->services_.registry = g.registry.get();
+  cp->services_.images = g.images.get();
   cp->services_.jobs = cp->jobs_.get();
   cp->services_.notebooks = cp->notebooks_.get();
   cp->services_.tuning = cp->tuning_.get();
@@ -134,6 +135,11 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   ASSIGN_OR_RETURN(cp->identity_, auth::IdentityStore::Open(*g.db, clock));
   cp->services_.identity = cp->identity_.get();
   cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock);
+  BlobUploads::Options uopts;
+  uopts.dir = config.home + "/uploads/images";
+  uopts.max_bytes = config.max_body_bytes;
+  cp->blob_uploads_ = std::make_unique<BlobUploads>(uopts, clock);
+  RETURN_IF_ERROR(cp->blob_uploads_->Init());
   cp->RegisterRoutes();
   return cp;
 }
@@ -159,6 +165,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterAuthRoutes(r, services_);
   RegisterOpenApiRoutes(r);
   RegisterUiRoutes(r);
+  RegisterRegistryRoutes(r, services_, *blob_uploads_, config_.max_body_bytes);
 }
 
 StatusOr<std::string> ControlPlane::EnsureAdminCredential() {

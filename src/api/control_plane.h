@@ -6,8 +6,9 @@
 // events_api.cc, jobs_api.cc, tuning_api.cc, transform_api.cc,
 // deployments_api.cc, deployment_metrics_api.cc, notebooks_api.cc,
 // status_api.cc, metrics_api.cc, openapi.cc (the OpenAPI document),
-// ui_api.cc (the web console at /ui/) and auth_api.cc (principals, tokens,
-// teams, audit); GET /api/v1/health is here. Every route is registered through
+// ui_api.cc (the web console at /ui/), auth_api.cc (principals, tokens,
+// teams, audit) and registry_api.cc (the OCI distribution API at /v2/);
+// GET /api/v1/health is here. Every route is registered through
 // ApiRoutes with its Access (api_routes.h, docs/security.md).
 //
 // Thread-safety: Start/Stop from one thread; requests are served concurrently.
@@ -16,12 +17,14 @@
 #include <memory>
 
 #include "api/api_routes.h"
+#include "api/blob_uploads.h"
 #include "api/auth/identity_store.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/http_server.h"
 #include "common/status.h"
 #include "glue/bus/event_bus.h"
+#include "glue/images/image_store.h"
 #include "glue/open/glue.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
@@ -51,6 +54,7 @@ struct Services {
   store::ObjectStore* store = nullptr;
   bus::EventBus* bus = nullptr;
   registry::ModelRegistry* registry = nullptr;
+  images::ImageStore* images = nullptr;  // the OCI image store (/v2/)
   compute::jobs::JobService* jobs = nullptr;                 // training jobs (compute tier)
   serving::fleet::Fleet* fleet = nullptr;                    // serving deployments (serving tier)
   compute::notebooks::NotebookService* notebooks = nullptr;  // managed notebooks (compute tier)
@@ -101,6 +105,7 @@ class ControlPlane {
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<auth::IdentityStore> identity_;
   std::unique_ptr<ApiRoutes> routes_;
+  std::unique_ptr<BlobUploads> blob_uploads_;  // /v2/ upload sessions
   Services services_;
 };
 
@@ -124,5 +129,10 @@ void RegisterMetricsRoutes(ApiRoutes& routes, const Services& services);
 // /api/v1/auth (whoami, tokens), /api/v1/principals, /api/v1/teams and
 // /api/v1/audit (auth_api.cc).
 void RegisterAuthRoutes(ApiRoutes& routes, const Services& services);
+// The OCI distribution API at /v2/ (registry_api.cc; outside /api/v1 where
+// registry clients look, specified by the OCI distribution spec rather than
+// docs/openapi.yaml). Upload bodies up to `max_upload` bytes.
+void RegisterRegistryRoutes(ApiRoutes& routes, const Services& services, BlobUploads& uploads,
+                            int64_t max_upload);
 
 }  // namespace tandem::api

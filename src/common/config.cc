@@ -42,8 +42,10 @@ Status ParseListen(const std::string& listen, Config& c) {
 }
 
 Status ApplyDocument(const Json& doc, Config& c) {
-  // The last five are modules' own sections (in Config::raw); `serving` and
-  // `images` are reserved: accepted, read by nothing yet.
+  // The last five are modules' own sections (in Config::raw); `serving` is
+  // reserved: accepted, read by nothing yet. `images` names the image store
+  // (a URI, or a mapping whose `store` is the URI; other keys are the image
+  // modules' own).
   static const std::set<std::string> kKnown = {
       "listen", "database", "store", "bus", "log_level", "max_body_mb",
       "compute", "serving", "pricing", "images", "notebooks"};
@@ -63,6 +65,18 @@ Status ApplyDocument(const Json& doc, Config& c) {
       return InvalidArgumentError(std::string("tandem.yaml: '") + key + "' must be a string");
     }
     *field = doc[key].get<std::string>();
+  }
+  if (doc.contains("images")) {
+    const Json& images = doc["images"];
+    const Json* uri = images.is_object() && images.contains("store") ? &images["store"] : &images;
+    if (uri->is_string()) {
+      c.images_uri = uri->get<std::string>();
+    } else if (!images.is_object()) {
+      return InvalidArgumentError(
+          "tandem.yaml: 'images' must be a URI (embedded, registry://host:port) or a mapping");
+    } else if (images.contains("store")) {
+      return InvalidArgumentError("tandem.yaml: 'images.store' must be a string");
+    }
   }
   if (doc.contains("max_body_mb")) {
     if (!doc["max_body_mb"].is_number_integer() || doc["max_body_mb"].get<int64_t>() <= 0) {
@@ -106,10 +120,12 @@ StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& con
   if (auto v = Lookup(env, "TANDEM_STORE"); !v.empty()) c.store_uri = v;
   if (auto v = Lookup(env, "TANDEM_BUS"); !v.empty()) c.bus_uri = v;
   if (auto v = Lookup(env, "TANDEM_LOG_LEVEL"); !v.empty()) c.log_level = v;
+  if (auto v = Lookup(env, "TANDEM_IMAGES"); !v.empty()) c.images_uri = v;
 
   if (c.database_uri.empty()) c.database_uri = "sqlite://" + c.home + "/tandem.db";
   if (c.store_uri.empty()) c.store_uri = "file://" + c.home + "/store";
   if (c.bus_uri.empty()) c.bus_uri = c.database_uri;
+  if (c.images_uri.empty()) c.images_uri = "embedded";
   if (c.port < 0 || c.port > 65535) return InvalidArgumentError("port out of range");
   return c;
 }

@@ -8,6 +8,7 @@
 //   bus: sqlite:///var/lib/tandem/tandem.db        # event bus
 //   log_level: info
 //   max_body_mb: 1024
+//   images: embedded                               # image store (or registry://host:port)
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,9 @@ struct Config {
   std::string database_uri;     // default sqlite://<home>/tandem.db
   std::string store_uri;        // default file://<home>/store
   std::string bus_uri;          // default: same as database_uri
+  // The image store (glue/images): `images: <uri>` or `images: {store: <uri>}`
+  // in tandem.yaml, TANDEM_IMAGES; default "embedded" (inside the object store).
+  std::string images_uri = "embedded";
   std::string log_level = "info";
   int64_t max_body_bytes = int64_t{1} << 30;
   Json raw = Json::object();    // the whole document: modules read their own sections

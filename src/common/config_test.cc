@@ -28,6 +28,35 @@ TEST_F(ConfigTest, DefaultsUnderHome) {
   EXPECT_EQ(c->database_uri, "sqlite://" + c->home + "/tandem.db");
   EXPECT_EQ(c->store_uri, "file://" + c->home + "/store");
   EXPECT_EQ(c->bus_uri, c->database_uri);
+  EXPECT_EQ(c->images_uri, "embedded");
+}
+
+TEST_F(ConfigTest, ImageStoreAsUriOrMapping) {
+  fs::create_directories(home_);
+  std::ofstream(home_ / "tandem.yaml") << "images: registry://127.0.0.1:5000\n";
+  auto c = LoadConfig(home_.string(), "", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->images_uri, "registry://127.0.0.1:5000");
+
+  std::ofstream(home_ / "tandem.yaml") << "images:\n  store: registry://h:1/p\n  cache_mb: 10\n";
+  c = LoadConfig(home_.string(), "", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->images_uri, "registry://h:1/p");
+  EXPECT_EQ(c->raw["images"]["cache_mb"], 10);
+
+  // A mapping without `store` keeps the default; the environment wins.
+  std::ofstream(home_ / "tandem.yaml") << "images:\n  cache_mb: 10\n";
+  c = LoadConfig(home_.string(), "", {{"TANDEM_IMAGES", "registry://e:2"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->images_uri, "registry://e:2");
+
+  std::ofstream(home_ / "tandem.yaml") << "images: [a]\n";
+  c = LoadConfig(home_.string(), "", {});
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("'images'"), std::string::npos);
+  std::ofstream(home_ / "tandem.yaml") << "images:\n  store: 3\n";
+  c = LoadConfig(home_.string(), "", {});
+  EXPECT_NE(c.status().message().find("images.store"), std::string::npos);
 }
 
 TEST_F(ConfigTest, FileThenEnvironmentOverrides) {

@@ -6,12 +6,11 @@
 //     response is posted back to the session's strand to be written.
 //   - Shutdown: ServerCore tracks sessions and how many are busy (between
 //     the first byte of a request and the end of its response). Stop() closes
-//     the listener (after accepting what the kernel already queued on it,
-//     unless the socket is shared through ServerOptions::listen_fd),
-//     ends streams, lets each connection finish its request with
-//     `Connection: close` (idle ones get drain_idle_ms to send one), and
-//     waits for the sessions to go up to the grace period before closing
-//     what is left.
+//     the listener (after accepting what the kernel already queued on it, unless
+//     the socket is shared through ServerOptions::listen_fd), ends streams, lets
+//     each connection finish its request with `Connection: close` (idle ones get
+//     drain_idle_ms to send one), and waits for the sessions to go up to the
+//     grace period before closing what is left.
 #include "common/http_server.h"
 
 #include <fcntl.h>
@@ -25,6 +24,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <future>
 #include <limits>
@@ -131,10 +131,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Runs on the strand.
   void Begin() { ReadRequest(); }
 
-  // Thread-safe, for a stopping server: a stream ends now (final chunk); a
-  // request in progress is answered with `Connection: close`; an idle
-  // connection is closed if `close_idle`, else its next request is answered
-  // with `Connection: close` (the server is stopping).
+  // Thread-safe, for a stopping server: a stream ends now (final chunk); a request in
+  // progress is answered with `Connection: close`; an idle connection is closed if
+  // `close_idle`, else its next request is answered `Connection: close` (stopping).
   void Shutdown(bool close_idle) {
     asio::post(stream_.get_executor(), [self = shared_from_this(), close_idle] {
       if (self->closed_) return;
@@ -417,8 +416,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.emplace(static_cast<bhttp::status>(r.status), 11);
     ApplyHeaders(r.headers, res_->base(), close);
     res_->keep_alive(!close);
-    if (head_request_) {
-      res_->content_length(r.body.size());  // a HEAD response has no body
+    if (auto cl = r.headers.find("content-length"); head_request_) {  // the GET's length
+      res_->content_length(cl != r.headers.end() ? std::strtoull(cl->second.c_str(), nullptr, 10)
+                                                 : r.body.size());  // or the handler's
     } else {
       res_->body() = std::move(r.body);
       res_->prepare_payload();

@@ -112,7 +112,12 @@ TEST(ManifestTest, ParseAnyDetectsKindAndReferences) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->kind, ManifestKind::kIndex);
   EXPECT_EQ(r->media_type, mt::kOciIndex);
+  // A Docker list must say so in its body too (stored manifests carry no
+  // separate media type).
   auto s = ParseAnyManifest(SerializeIndex(index), std::string(mt::kDockerManifestList));
+  EXPECT_THAT(s.status().message(), HasSubstr("needs the body's mediaType"));
+  index.media_type = std::string(mt::kDockerManifestList);
+  s = ParseAnyManifest(SerializeIndex(index), std::string(mt::kDockerManifestList));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->media_type, mt::kDockerManifestList);
 

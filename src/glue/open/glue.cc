@@ -22,6 +22,9 @@ StatusOr<Glue> OpenGlue(const Config& config, Clock& clock) {
     g.bus = std::move(bus);
   }
   ASSIGN_OR_RETURN(g.registry, registry::ModelRegistry::Open(*g.db, *g.outbox, clock));
+  auto images = images::ImageStore::Open(config.images_uri, g.store.get(), g.bus.get(), &clock);
+  if (!images.ok()) return Annotate(images.status(), "images '" + config.images_uri + "'");
+  g.images = *std::move(images);
   return g;
 }
 

@@ -1,0 +1,207 @@
+#include "api/blob_uploads.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/ids.h"
+#include "glue/images/errors.h"
+
+namespace tandem::api {
+
+namespace fs = std::filesystem;
+namespace codes = images::codes;
+
+struct BlobUploads::State {
+  std::mutex mu;  // serializes requests on the session
+  std::string id;
+  std::string repo;
+  std::string principal;
+  std::string path;
+  int fd = -1;
+  int64_t size = 0;
+  int64_t touched_micros = 0;
+  bool gone = false;  // finished, cancelled or swept
+
+  ~State() {
+    if (fd >= 0) ::close(fd);
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+};
+
+namespace {
+
+Status Errno(std::string_view op, const std::string& path) {
+  return InternalError(std::string(op) + " " + path + ": " + std::strerror(errno));
+}
+
+Status UploadUnknown(std::string_view id) {
+  return images::ImageError(StatusCode::kNotFound, codes::kBlobUploadUnknown,
+                            "blob upload '" + std::string(id) + "' not found");
+}
+
+}  // namespace
+
+BlobUploads::BlobUploads(Options options, Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
+
+BlobUploads::~BlobUploads() = default;
+
+Status BlobUploads::Init() {
+  std::error_code ec;
+  fs::create_directories(options_.dir, ec);
+  if (ec) return InternalError("cannot create " + options_.dir + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);
+  }
+  if (ec) return InternalError("cannot list " + options_.dir + ": " + ec.message());
+  return OkStatus();
+}
+
+size_t BlobUploads::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_.size();
+}
+
+size_t BlobUploads::Sweep() {
+  int64_t cutoff = clock_.NowMicros() - options_.abandon_after_micros;
+  std::vector<std::shared_ptr<State>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second->touched_micros < cutoff) {
+        dropped.push_back(it->second);
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& s : dropped) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->gone = true;
+  }
+  return dropped.size();
+}
+
+StatusOr<BlobUploads::Session> BlobUploads::Start(std::string_view repo,
+                                                  std::string_view principal) {
+  Sweep();
+  auto state = std::make_shared<State>();
+  state->id = NewUuidV7(clock_);
+  state->repo = std::string(repo);
+  state->principal = std::string(principal);
+  state->path = options_.dir + "/" + state->id;
+  state->touched_micros = clock_.NowMicros();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sessions_.size() >= options_.max_sessions) {
+      return images::ImageError(StatusCode::kResourceExhausted, codes::kTooManyRequests,
+                                "too many blob uploads in progress (" +
+                                    std::to_string(options_.max_sessions) + ")");
+    }
+    state->fd = ::open(state->path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (state->fd < 0) return Errno("create upload file", state->path);
+    sessions_.emplace(state->id, state);
+  }
+  return Session{state->id, state->repo, 0};
+}
+
+StatusOr<std::shared_ptr<BlobUploads::State>> BlobUploads::Find(std::string_view id,
+                                                                std::string_view repo,
+                                                                std::string_view principal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second->repo != repo || it->second->principal != principal) {
+    return UploadUnknown(id);
+  }
+  return it->second;
+}
+
+void BlobUploads::Remove(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_.erase(id);
+}
+
+StatusOr<BlobUploads::Session> BlobUploads::Get(std::string_view id, std::string_view repo,
+                                                std::string_view principal) {
+  ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->gone) return UploadUnknown(id);
+  return Session{s->id, s->repo, s->size};
+}
+
+StatusOr<BlobUploads::Session> BlobUploads::Append(std::string_view id, std::string_view repo,
+                                                   std::string_view principal,
+                                                   std::optional<int64_t> start,
+                                                   std::string_view data) {
+  ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->gone) return UploadUnknown(id);
+  if (start && *start != s->size) {
+    return images::ImageError(StatusCode::kOutOfRange, codes::kBlobUploadInvalid,
+                              "chunk starts at byte " + std::to_string(*start) +
+                                  " but the upload has " + std::to_string(s->size) + " bytes");
+  }
+  if (s->size + static_cast<int64_t>(data.size()) > options_.max_bytes) {
+    return images::ImageError(StatusCode::kResourceExhausted, codes::kSizeInvalid,
+                              "blob upload exceeds " + std::to_string(options_.max_bytes) +
+                                  " bytes");
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(s->fd, data.data() + done, data.size() - done, s->size + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status err = Errno("write upload file", s->path);
+      // Leave the session as it was: drop the partial write.
+      if (::ftruncate(s->fd, s->size) != 0) s->gone = true;
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  s->size += static_cast<int64_t>(data.size());
+  s->touched_micros = clock_.NowMicros();
+  return Session{s->id, s->repo, s->size};
+}
+
+StatusOr<store::BlobInfo> BlobUploads::Finish(std::string_view id, std::string_view repo,
+                                              std::string_view principal, std::string_view digest,
+                                              std::string_view data, images::ImageStore& images) {
+  if (!data.empty()) RETURN_IF_ERROR(Append(id, repo, principal, std::nullopt, data).status());
+  ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->gone) return UploadUnknown(id);
+  s->gone = true;
+  Remove(s->id);
+  int64_t offset = 0;
+  int fd = s->fd;
+  const std::string& path = s->path;
+  store::ReadFn reader = [fd, &offset, &path](char* buf, size_t n) -> StatusOr<size_t> {
+    for (;;) {
+      ssize_t got = ::pread(fd, buf, n, offset);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Errno("read upload file", path);
+      offset += got;
+      return static_cast<size_t>(got);
+    }
+  };
+  return images.PutBlob(repo, reader, digest);
+}
+
+Status BlobUploads::Cancel(std::string_view id, std::string_view repo,
+                           std::string_view principal) {
+  ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->gone) return UploadUnknown(id);
+  s->gone = true;
+  Remove(s->id);
+  return OkStatus();
+}
+
+}  // namespace tandem::api
