@@ -52,5 +52,7 @@ void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
 void AddTransformCommands(CLI::App& app, Context& ctx);
 void AddAuthCommands(CLI::App& app, Context& ctx);  // auth, teams, audit
+// `images build|push|pull|import` under the `images` command group.
+void AddImageTransferCommands(CLI::App* images, Context& ctx);
 
 }  // namespace tandem::cli

@@ -161,14 +161,18 @@ class StoreImageSource : public ImageSource {
 };
 
 // Mount points bubblewrap needs in a read-only root (runc and podman make
-// them the same way); an image that has them keeps its own.
-Status EnsureMountPoints(const std::string& rootfs) {
+// them the same way); an image that has them keeps its own. The WorkingDir
+// too, which Docker creates when it is missing (never through a symlink:
+// then it stays missing and the sandbox says so).
+Status EnsureMountPoints(const std::string& rootfs, const std::string& working_dir) {
   ASSIGN_OR_RETURN(UniqueFd root, OpenDir(rootfs));
   for (const char* name : {"dev", "proc", "tmp", "opt", "sys", "etc"}) {
     if (::mkdirat(root.get(), name, 0755) != 0 && errno != EEXIST) {
       return store::ErrnoStatus(errno, "mkdir", rootfs + "/" + name);
     }
   }
+  auto parts = SplitRelative(working_dir.empty() ? "" : working_dir.substr(1), "WorkingDir");
+  if (parts.ok() && !parts->empty()) (void)OpenDirAt(root.get(), *parts, /*create=*/true);
   return OkStatus();
 }
 
@@ -324,7 +328,7 @@ Status LayerCache::BuildImage(const std::string& hex, const std::string& manifes
       RETURN_IF_ERROR(ApplyLayer(tmp + "/rootfs", dir + "/root", record.contents));
       layers.push_back(layer.digest);
     }
-    RETURN_IF_ERROR(EnsureMountPoints(tmp + "/rootfs"));
+    RETURN_IF_ERROR(EnsureMountPoints(tmp + "/rootfs", config.working_dir));
     Json record = {{"manifest", "sha256:" + hex},
                    {"layers", layers},
                    {"config", images::SerializeImageConfig(config)}};

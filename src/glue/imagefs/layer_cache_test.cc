@@ -88,6 +88,10 @@ TEST_F(LayerCacheTest, PreparesAComposedReadOnlyRoot) {
   EXPECT_EQ(image->config().env, spec.env);
   EXPECT_EQ(image->config().entrypoint, spec.entrypoint);
   EXPECT_EQ(image->config().working_dir, "/work");
+  EXPECT_TRUE(fs::is_directory(root / "work")) << "a missing WorkingDir is made, as Docker does";
+  for (const char* mount : {"dev", "proc", "tmp", "opt"}) {
+    EXPECT_TRUE(fs::is_directory(root / mount)) << mount;
+  }
   EXPECT_EQ(image->digest(), digest);
 
   // Cached: the second Prepare fetches nothing.

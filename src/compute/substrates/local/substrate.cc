@@ -59,7 +59,13 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   LocalSubstrateOptions o;
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   RETURN_IF_ERROR(
-      spec::CheckKnown(section, "compute.", {"substrate", "cpus", "sandbox", "grace_seconds"}));
+      spec::CheckKnown(section, "compute.",
+                       {"substrate", "cpus", "sandbox", "grace_seconds", "image_cache_mb"}));
+  if (section.contains("image_cache_mb")) {
+    ASSIGN_OR_RETURN(int64_t mb, spec::Integer(section["image_cache_mb"], "compute.image_cache_mb",
+                                               1, int64_t{1} << 30));
+    o.image_cache_bytes = static_cast<uint64_t>(mb) << 20;
+  }
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"local"}).status());
   }

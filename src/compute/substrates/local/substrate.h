@@ -64,6 +64,7 @@ struct LocalSubstrateOptions {
 //     cpus: 8               # capacity, > 0; default: the machine's hardware threads
 //     sandbox: auto|on|off
 //     grace_seconds: 10     # SIGTERM -> SIGKILL on timeout, >= 0
+//     image_cache_mb: 20480 # the layer cache's bound (jobs in images)
 // Unknown keys and ill-typed values -> InvalidArgument naming the key.
 StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config);
 
