@@ -9,6 +9,7 @@
 #include "glue/images/embedded_image_store.h"
 #include "glue/images/errors.h"
 #include "glue/images/manifest.h"
+#include "glue/images/registry_image_store.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::images {
@@ -51,8 +52,8 @@ StatusOr<std::unique_ptr<ImageStore>> ImageStore::Open(std::string_view uri,
         std::make_unique<EmbeddedImageStore>(*embedded, bus, clock));
   }
   if (uri.starts_with("registry://") || uri.starts_with("registrys://")) {
-    return UnimplementedError("image store URI '" + std::string(uri) +
-                              "': the registry:// backend is not built yet");
+    ASSIGN_OR_RETURN(auto store, RegistryImageStore::Open(uri, bus, clock));
+    return std::unique_ptr<ImageStore>(std::move(store));
   }
   size_t colon = uri.find(':');
   return InvalidArgumentError("image store URI '" + std::string(uri) + "': unknown scheme '" +

@@ -24,6 +24,11 @@ namespace tandem::images {
 struct ImageStoreFactory {
   std::string name;  // test-name suffix: letters, digits, '_'
   std::function<std::unique_ptr<ImageStore>(bus::EventBus* bus)> make;
+  // Whether DeleteTag removes a tag alone; a backend that cannot must answer
+  // Unimplemented (UNSUPPORTED) and leave the tag (the suite checks both).
+  bool deletes_tags = true;
+  // Message to skip the suite with (e.g. the test server is not running).
+  std::string skip_reason = "";
 };
 
 inline std::string ImageStoreFactoryName(
