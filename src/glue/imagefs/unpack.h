@@ -1,8 +1,10 @@
 // Applying one OCI image layer (a tar, plain or gzip'd) to an empty
 // directory, safely: layers come from whoever pushed the image.
 //
-//  - Entry paths are relative: an absolute path or a ".." component is
-//    refused (InvalidArgument naming the entry); "./a" is "a".
+//  - Entry paths are taken inside the layer: a leading '/' is dropped (as
+//    GNU tar and Docker do; "/" is the root, "/etc/x" is "etc/x"), "./a" is
+//    "a", and a ".." component is refused (InvalidArgument naming the
+//    entry). Hard link targets likewise.
 //  - Nothing is ever written through a symlink: every parent directory is
 //    opened component by component with O_NOFOLLOW (fs_at.h), so an entry
 //    below a symlink the layer planted is refused. Symlinks themselves are
