@@ -10,6 +10,7 @@
 #include "api/blob_uploads.h"
 #include "api/control_plane.h"
 #include "api/registry_paths.h"
+#include "api/rest.h"
 #include "glue/images/errors.h"
 #include "glue/images/manifest.h"
 
@@ -422,6 +423,7 @@ void HandleDelete(const Ctx& c, http::Request& req, http::Response& res) {
 
 }  // namespace
 
+// Also POST /api/v1/images/gc (admins): the image store's garbage collection.
 void RegisterRegistryRoutes(ApiRoutes& routes, const Services& s, BlobUploads& uploads,
                             int64_t max_upload) {
   Ctx c{s.images, s.identity, &uploads};
@@ -435,6 +437,20 @@ void RegisterRegistryRoutes(ApiRoutes& routes, const Services& s, BlobUploads& u
   auto wrap = [c](void (*fn)(const Ctx&, http::Request&, http::Response&)) {
     return [c, fn](http::Request& req, http::Response& res) { fn(c, req, res); };
   };
+  images::ImageStore* images = s.images;
+  routes.Route("POST", "/api/v1/images/gc", Access::Admin(),
+               JsonHandler([images](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(Json body, JsonBody(req));
+                 ASSIGN_OR_RETURN(int64_t grace, GetIntOr(body, "grace_seconds", 3600));
+                 if (grace < 0 || grace > 100LL * 365 * 86400) {
+                   return InvalidArgumentError("grace_seconds must be between 0 and 100 years");
+                 }
+                 ASSIGN_OR_RETURN(images::ImageGcResult gc,
+                                  images->GarbageCollect(grace * 1'000'000));
+                 return Json{{"blob_links_removed", gc.blob_links_removed},
+                             {"blobs_deleted", gc.blobs_deleted},
+                             {"bytes_freed", gc.bytes_freed}};
+               }));
   routes.Route("GET", "/v2/", Access::Authenticated(), wrap(HandleGet), small, style);
   routes.Route("GET", "/v2/{path...}", Access::Team(Role::kViewer, RegistryTeams),
                wrap(HandleGet), small, style);

@@ -21,6 +21,13 @@ Status ErrorFromResponse(const http::ClientResponse& res) {
     StatusCode c = code.empty() ? CodeFromHttpStatus(res.status) : CodeFromName(code);
     return Status(c, message);
   }
+  // The OCI distribution API (/v2/): {"errors":[{"code","message","detail"}]}.
+  if (j.ok() && j->is_object() && j->contains("errors") && (*j)["errors"].is_array() &&
+      !(*j)["errors"].empty() && (*j)["errors"][0].is_object()) {
+    const Json& e = (*j)["errors"][0];
+    return Status(CodeFromHttpStatus(res.status),
+                  e.value("code", "") + ": " + e.value("message", ""));
+  }
   return Status(CodeFromHttpStatus(res.status),
                 "HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200));
 }
@@ -44,6 +51,11 @@ StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
   }
   if (res->status < 200 || res->status >= 300) return ErrorFromResponse(*res);
   return res;
+}
+
+StatusOr<http::ClientResponse> ApiClient::Request(http::ClientRequest req) {
+  req.url = server_ + req.url;
+  return Send(std::move(req));
 }
 
 StatusOr<Json> ApiClient::Call(const std::string& method, const std::string& path, const Json& body,

@@ -28,6 +28,9 @@ class ApiClient {
   StatusOr<Json> Upload(const std::string& path, const std::string& file);
   // Downloads to `on_chunk`.
   Status Download(const std::string& path, const std::function<bool(std::string_view)>& on_chunk);
+  // A raw request; `req.url` is relative to the server ("/v2/..."). Non-2xx ->
+  // Status from the body (tandem's or the OCI distribution spec's error shape).
+  StatusOr<http::ClientResponse> Request(http::ClientRequest req);
   // Streams a long-lived response line by line (events tail).
   Status Stream(const std::string& path, const std::function<bool(std::string_view)>& on_chunk);
 

@@ -52,7 +52,10 @@ void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
 void AddTransformCommands(CLI::App& app, Context& ctx);
 void AddAuthCommands(CLI::App& app, Context& ctx);  // auth, teams, audit
-// `images build|push|pull|import` under the `images` command group.
+// `tandem images list|inspect|tag|rm|gc` (image_commands.cc).
+void AddImageCommands(CLI::App& app, Context& ctx);
+// `images build|push|pull|import` (image_transfer_commands.cc), added to the
+// `images` group AddImageCommands made.
 void AddImageTransferCommands(CLI::App* images, Context& ctx);
 
 }  // namespace tandem::cli

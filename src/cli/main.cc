@@ -85,11 +85,8 @@ int main(int argc, char** argv) {
   AddNotebookCommands(app, ctx);
   AddTransformCommands(app, ctx);
   AddAuthCommands(app, ctx);
-  {
-    CLI::App* images = app.add_subcommand("images", "OCI images: build, push, pull, import");
-    images->require_subcommand(1);
-    AddImageTransferCommands(images, ctx);
-  }
+  AddImageCommands(app, ctx);
+  AddImageTransferCommands(app.get_subcommand("images"), ctx);
 
   try {
     app.parse(argc, argv);

@@ -126,10 +126,34 @@ YAML
   expect_contains "$OUT" "host-hidden" "the job sees the image's root, not the host's"
 }
 
+# --- The CLI: list, inspect, tag, rm, gc -------------------------------------------
+expect_rc 0 "$BIN" images list
+expect_contains "$OUT" "team/x" "images list shows the repository"
+expect_rc 0 "$BIN" images list -o json
+expect_contains "$OUT" "$SRC_DIGEST" "images list shows the digest"
+expect_rc 0 "$BIN" images inspect "team/x:1" -o json
+expect_contains "$OUT" "\"digest\": \"$SRC_DIGEST\"" "images inspect: the digest"
+expect_contains "$OUT" "echo hello from a tandem image" "images inspect: the config's Cmd"
+expect_rc 0 "$BIN" images tag team/x:1 team/x:stable
+expect_rc 0 "$BIN" images tag team/x:1 other/z:1
+expect_rc 0 skopeo inspect --tls-verify=false --creds "$CREDS" "docker://$HOSTPORT/other/z:1"
+expect_contains "$OUT" "$SRC_DIGEST" "a tag in another repository has the same digest"
+expect_rc 0 "$BIN" images rm team/x:stable
+expect_rc 0 "$BIN" images list team/x -o json
+[[ "$OUT" != *stable* ]] && pass || fail "images rm left the tag: $OUT"
+expect_rc 1 "$BIN" images inspect team/x:stable
+expect_contains "$OUT" "MANIFEST_UNKNOWN" "inspect of a removed tag"
+expect_rc 1 "$BIN" images inspect "Bad/Name:1"
+expect_contains "$OUT" "lower case" "a bad reference is refused before any call"
+expect_rc 0 "$BIN" images gc --grace-seconds 0 -o json
+expect_contains "$OUT" "blobs_deleted" "images gc"
+expect_rc 0 skopeo copy --src-tls-verify=false --src-creds "$CREDS" \
+  "docker://$HOSTPORT/team/x:1" "oci:$WORK/after-gc:1"
+
 # --- Events: the push and a delete are on the bus ------------------------------
 expect_rc 0 curl -s -o /dev/null -w '%{http_code}' -X DELETE "$TANDEM_SERVER/v2/team/y/manifests/$SRC_DIGEST"
 expect_eq "$OUT" "202" "DELETE manifest"
-expect_rc 0 timeout 20 "$BIN" events tail --from-start --count 3 \
+expect_rc 0 timeout 20 "$BIN" events tail --from-start --count 5 \
   --pattern '{"source":["tandem.images"],"detail-type":["Image Action"]}' -o json
 expect_contains "$OUT" 'PUSH' "a PUSH event"
 expect_contains "$OUT" 'team/x' "the PUSH event names the repository"
