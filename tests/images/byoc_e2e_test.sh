@@ -111,5 +111,21 @@ expect_contains "$OUT" "e2e/nope:1" "the unknown image is named"
 expect_rc 0 "$TANDEM" jobs list --name nope -o json
 expect_contains "$OUT" '"jobs": []' "nothing stored for the unknown image"
 
+# Another team's image: a member of team `other` who is not a viewer in
+# `e2e` may not run e2e/byoc (as they may not pull it); nothing is stored.
+expect_rc 0 "$TANDEM" auth principals create olga
+expect_rc 0 "$TANDEM" teams create other
+"$TANDEM" teams create e2e >/dev/null 2>&1  # may exist already (the job above)
+expect_rc 0 "$TANDEM" teams add-member other olga --role member
+OLGA=$("$TANDEM" auth tokens create --principal olga -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+sed 's#team: e2e#team: other#; s#name: byoc#name: stolen#; /^register:/d' "$WORK/job.yaml" > "$WORK/stolen.yaml"
+expect_rc 1 env TANDEM_TOKEN="$OLGA" "$TANDEM" jobs run -f "$WORK/stolen.yaml"
+expect_contains "$OUT" "viewer role in team 'e2e'" "another team's image is refused"
+expect_rc 0 "$TANDEM" jobs list --name stolen -o json
+expect_contains "$OUT" '"jobs": []' "nothing stored for the refused image"
+expect_rc 0 "$TANDEM" teams add-member e2e olga --role viewer
+expect_rc 0 env TANDEM_TOKEN="$OLGA" "$TANDEM" jobs run -f "$WORK/stolen.yaml" --wait
+expect_contains "$OUT" "Completed" "a viewer of the image's team may run it"
+
 echo "byoc e2e: $PASSES passed, $FAILURES failed"
 [ "$FAILURES" -eq 0 ]

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -143,6 +144,42 @@ TEST_F(LayerCacheTest, ConcurrentPullsOfOneImageCoalesce) {
   EXPECT_EQ(source_.blob_fetches(), 2) << "config and layer fetched once";
   EXPECT_EQ(Count(dir_ / "images"), 1u);
   EXPECT_EQ(Count(dir_ / "tmp"), 0u);
+}
+
+TEST_F(LayerCacheTest, ConcurrentPullsAcrossProcessesCoalesce) {
+  TestImageSpec spec = Base();
+  spec.layers.push_back({TFile("big", std::string(4 << 20, 'x'))});  // unpacking takes a while
+  const std::string digest = source_.Add(spec);
+  { ASSERT_NE(Open(), nullptr); }
+  std::vector<pid_t> children;
+  for (int i = 0; i < 4; ++i) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // The child's own cache object and its copy of the source: only the
+      // files and their flocks are shared. Exit status: blobs it fetched,
+      // 100 on failure.
+      LayerCacheOptions o;
+      o.dir = dir_.string();
+      auto cache = LayerCache::Open(o, clock_);
+      if (!cache.ok()) ::_exit(100);
+      auto image = (*cache)->Prepare(digest, source_);
+      bool ok = image.ok() && fs::exists(fs::path(image->rootfs()) / "big");
+      ::_exit(ok ? source_.blob_fetches() : 100);
+    }
+    children.push_back(pid);
+  }
+  int fetches = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_NE(WEXITSTATUS(status), 100) << "a child failed to prepare the image";
+    fetches += WEXITSTATUS(status);
+  }
+  EXPECT_EQ(fetches, 3) << "config and two layers, fetched by one process only";
+  EXPECT_EQ(Count(dir_ / "images"), 1u);
+  EXPECT_EQ(Count(dir_ / "layers"), 2u);
 }
 
 TEST_F(LayerCacheTest, DiffIdMismatchIsRefusedAndLeavesNothing) {
