@@ -61,7 +61,7 @@ while [ ${#QUEUE[@]} -gt 0 ]; do
 done
 PACKAGES=$(printf '%s\n' "${!SEEN[@]}" | sort)
 VERSIONS=$(for p in $PACKAGES; do dpkg-query -W -f='${Package}=${Version}\n' "$p"; done)
-KEY=$(printf '%s\n%s\n' "$PROFILE v1" "$VERSIONS" | sha256sum | cut -c1-16)
+KEY=$(printf '%s\n%s\n' "$PROFILE v2" "$VERSIONS" | sha256sum | cut -c1-16)
 OUT="$CACHE/python-$PROFILE-$KEY"
 if [ -f "$OUT/index.json" ]; then
   echo "oci:$OUT:base"
@@ -84,6 +84,15 @@ for p in $PACKAGES; do
       cp -a --parents "$f" "$ROOT" 2>/dev/null || true
     fi
   done
+done
+# Debian's alternatives (libblas.so.3, libblas/liblapack for numpy, ...) are
+# symlinks through /etc/alternatives, which belongs to no package: copy the
+# links the copied files use, and what they point at.
+find "$ROOT" -type l -lname '/etc/alternatives/*' | while read -r link; do
+  alt=$(readlink "$link")
+  cp -a --parents "$alt" "$ROOT" 2>/dev/null || true
+  target=$(readlink -f "$alt")
+  [ -e "$target" ] && cp -a --parents "$target" "$ROOT" 2>/dev/null || true
 done
 # What Python and the shell expect to find.
 ln -sf python3.11 "$ROOT/usr/bin/python3" 2>/dev/null || true
