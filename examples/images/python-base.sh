@@ -30,6 +30,14 @@ esac
 # its helpers) are not followed.
 SKIP=" dpkg debconf perl-base install-info debianutils "
 
+# copy_in PATH: the host's PATH (a file or a symlink, kept as a symlink) at
+# the same path under $ROOT. (Not `cp --parents`: coreutils 9.1 fails on the
+# first file of each directory it has to create.)
+copy_in() {
+  mkdir -p "$ROOT$(dirname "$1")"
+  cp -a "$1" "$ROOT$1"
+}
+
 installed() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null | grep -q '^installed$'; }
 
 # The installed dependency closure of ROOTS (Depends and Pre-Depends; of
@@ -61,7 +69,7 @@ while [ ${#QUEUE[@]} -gt 0 ]; do
 done
 PACKAGES=$(printf '%s\n' "${!SEEN[@]}" | sort)
 VERSIONS=$(for p in $PACKAGES; do dpkg-query -W -f='${Package}=${Version}\n' "$p"; done)
-KEY=$(printf '%s\n%s\n' "$PROFILE v2" "$VERSIONS" | sha256sum | cut -c1-16)
+KEY=$(printf '%s\n%s\n' "$PROFILE v4" "$VERSIONS" | sha256sum | cut -c1-16)
 OUT="$CACHE/python-$PROFILE-$KEY"
 if [ -f "$OUT/index.json" ]; then
   echo "oci:$OUT:base"
@@ -69,7 +77,7 @@ if [ -f "$OUT/index.json" ]; then
 fi
 
 mkdir -p "$CACHE"
-WORK=$(mktemp -d "$CACHE/.build.XXXXXX")
+WORK=$(cd "$(mktemp -d "$CACHE/.build.XXXXXX")" && pwd)
 trap 'rm -rf "$WORK"' EXIT
 ROOT="$WORK/rootfs"
 mkdir -p "$ROOT/usr/bin" "$ROOT/usr/lib" "$ROOT/usr/lib64" "$ROOT/usr/sbin" "$ROOT/tmp" "$ROOT/etc"
@@ -81,18 +89,20 @@ for p in $PACKAGES; do
       /usr/share/doc/* | /usr/share/man/* | /usr/share/locale/* | /usr/share/lintian/* | /etc/*) continue ;;
     esac
     if [ -L "$f" ] || [ -f "$f" ]; then
-      cp -a --parents "$f" "$ROOT" 2>/dev/null || true
+      copy_in "$f"
     fi
   done
 done
-# Debian's alternatives (libblas.so.3, libblas/liblapack for numpy, ...) are
-# symlinks through /etc/alternatives, which belongs to no package: copy the
-# links the copied files use, and what they point at.
-find "$ROOT" -type l -lname '/etc/alternatives/*' | while read -r link; do
-  alt=$(readlink "$link")
-  cp -a --parents "$alt" "$ROOT" 2>/dev/null || true
-  target=$(readlink -f "$alt")
-  [ -e "$target" ] && cp -a --parents "$target" "$ROOT" 2>/dev/null || true
+# Debian's alternatives (libblas.so.3 and liblapack.so.3 for numpy, ...) are
+# links made by update-alternatives, in no package's file list: recreate the
+# host's links through /etc/alternatives whose final target was copied.
+for dir in /usr/lib/x86_64-linux-gnu /usr/bin; do
+  find "$dir" -maxdepth 1 -type l -lname '/etc/alternatives/*' | while read -r link; do
+    target=$(readlink -f "$link")
+    [ -e "$ROOT$target" ] || continue
+    copy_in "$link"
+    copy_in "$(readlink "$link")"
+  done
 done
 # What Python and the shell expect to find.
 ln -sf python3.11 "$ROOT/usr/bin/python3" 2>/dev/null || true
