@@ -9,6 +9,7 @@
 
 #include "common/ids.h"
 #include "glue/images/errors.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::api {
 
@@ -25,6 +26,7 @@ struct BlobUploads::State {
   int64_t size = 0;
   int64_t touched_micros = 0;
   bool gone = false;  // finished, cancelled or swept
+  store::Sha256 hash;  // of the bytes appended so far
 
   ~State() {
     if (fd >= 0) ::close(fd);
@@ -165,6 +167,7 @@ StatusOr<BlobUploads::Session> BlobUploads::Append(std::string_view id, std::str
     }
     done += static_cast<size_t>(n);
   }
+  s->hash.Update(data);
   s->size += static_cast<int64_t>(data.size());
   s->touched_micros = clock_.NowMicros();
   return Session{s->id, s->repo, s->size};
@@ -179,6 +182,13 @@ StatusOr<store::BlobInfo> BlobUploads::Finish(std::string_view id, std::string_v
   if (s->gone) return UploadUnknown(id);
   s->gone = true;
   Remove(s->id);
+  // The digest was computed as the chunks arrived: a mismatch is refused
+  // before anything reaches the store (which checks the digest again).
+  if (std::string actual = s->hash.FinishDigest(); actual != digest) {
+    return images::ImageError(StatusCode::kInvalidArgument, codes::kDigestInvalid,
+                              "uploaded content has digest " + actual + ", not " +
+                                  std::string(digest));
+  }
   int64_t offset = 0;
   int fd = s->fd;
   const std::string& path = s->path;

@@ -5,9 +5,10 @@
 // between requests; its chunks must arrive in order (an out-of-order
 // Content-Range is OutOfRange, answered 416). A session belongs to the
 // repository and the principal that started it; anyone else gets
-// BLOB_UPLOAD_UNKNOWN. Finishing pushes the file into the ImageStore with the
-// client's digest verified and removes the session whatever the outcome;
-// sessions idle longer than `abandon_after_micros` are removed when new ones
+// BLOB_UPLOAD_UNKNOWN. The digest is computed as chunks arrive, so finishing
+// with a digest the bytes do not have is refused before anything reaches the
+// store; otherwise the file goes into the ImageStore (which verifies it again).
+// Finishing removes the session whatever the outcome; sessions idle longer than `abandon_after_micros` are removed when new ones
 // start, and Init removes what a previous process left.
 //
 // Limits: a session holds at most `max_bytes` (ResourceExhausted,

@@ -26,8 +26,8 @@ expect_rc 0 "$TANDEM" models register --help
 expect_contains "$OUT" "Examples" "help has examples"
 
 # An unknown command says so (and suggests a close one) instead of printing the help.
-expect_rc 2 "$TANDEM" clusters
-expect_contains "$OUT" "unknown command 'tandem clusters'" "unknown command named"
+expect_rc 2 "$TANDEM" widgets
+expect_contains "$OUT" "unknown command 'tandem widgets'" "unknown command named"
 [[ "$OUT" != *"Subcommands:"* ]] && pass || fail "unknown command printed the whole help: $OUT"
 expect_rc 2 "$TANDEM" model list
 expect_contains "$OUT" "did you mean 'tandem models'?" "close command suggested"

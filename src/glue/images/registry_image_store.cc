@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -241,9 +242,8 @@ StatusOr<store::BlobInfo> RegistryImageStore::DoStatBlob(std::string_view repo,
                       BlobName(repo, digest) + " not found");
   }
   if (res.status != 200) return RemoteError(res, BlobName(repo, digest));
-  return store::BlobInfo{std::string(digest), std::stoull(res.headers["content-length"].empty()
-                                                              ? "0"
-                                                              : res.headers["content-length"])};
+  return store::BlobInfo{std::string(digest),
+                         std::strtoull(res.headers["content-length"].c_str(), nullptr, 10)};
 }
 
 StatusOr<std::unique_ptr<store::BlobReader>> RegistryImageStore::DoOpenBlob(
