@@ -50,7 +50,13 @@ StatusOr<JobImage> JobImage::FromJson(const Json& j) {
   return image;
 }
 
-StatusOr<JobImage> ResolveJobImage(images::ImageStore* store, const std::string& reference) {
+StatusOr<JobImage> ResolveJobImage(images::ImageStore* store, const std::string& reference,
+                                   bool sandboxed) {
+  if (!sandboxed) {
+    return FailedPreconditionError("image '" + reference +
+                                   "': jobs in images need the sandbox (bubblewrap), and this "
+                                   "substrate runs without one");
+  }
   if (store == nullptr) {
     return FailedPreconditionError("image '" + reference +
                                    "': this control plane has no image store");
@@ -107,6 +113,24 @@ ImageCommand ImageJobCommand(const JobSpec& spec, const images::ImageConfig& con
     out.working_dir = config.working_dir.empty() ? base + "/code" : config.working_dir;
   }
   return out;
+}
+
+Status ApplyJobImage(const JobSpec& spec, const Json& details, images::ImageStore* store,
+                     LaunchRequest& req) {
+  if (!details.contains("image")) return OkStatus();
+  ASSIGN_OR_RETURN(JobImage image, JobImage::FromJson(details["image"]));
+  if (store == nullptr) {
+    return FailedPreconditionError("job runs in image " + image.Pinned() +
+                                   " but this control plane has no image store");
+  }
+  ASSIGN_OR_RETURN(images::ImageConfig config, LoadImageConfig(*store, image));
+  ImageCommand command = ImageJobCommand(spec, config, req.env);
+  req.argv = std::move(command.argv);
+  req.env = std::move(command.env);
+  req.working_dir = std::move(command.working_dir);
+  req.image_digest = image.digest;
+  req.image_repository = image.repository;
+  return OkStatus();
 }
 
 }  // namespace tandem::compute::jobs

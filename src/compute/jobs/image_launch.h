@@ -25,6 +25,7 @@
 #include "common/json.h"
 #include "common/status.h"
 #include "compute/jobs/spec.h"
+#include "compute/jobs/substrate.h"
 #include "glue/images/manifest.h"
 
 namespace tandem::images {
@@ -46,9 +47,11 @@ struct JobImage {
 
 // Resolves `reference` in `store`: InvalidArgument for a malformed reference,
 // NotFound naming it when the repository, tag or digest does not exist,
-// FailedPrecondition when there is no image store (null). The manifest must
-// be an image manifest tandem can run.
-StatusOr<JobImage> ResolveJobImage(images::ImageStore* store, const std::string& reference);
+// FailedPrecondition when there is no image store (null) or no sandbox
+// (`sandboxed` false: an image needs bubblewrap). The manifest must be an
+// image manifest tandem can run.
+StatusOr<JobImage> ResolveJobImage(images::ImageStore* store, const std::string& reference,
+                                   bool sandboxed = true);
 
 // The image's config, read (and verified) from the store.
 StatusOr<images::ImageConfig> LoadImageConfig(images::ImageStore& store, const JobImage& image);
@@ -64,5 +67,12 @@ struct ImageCommand {
 // base = /opt/ml). See the header comment.
 ImageCommand ImageJobCommand(const JobSpec& spec, const images::ImageConfig& config,
                              const std::map<std::string, std::string>& contract_env);
+
+// When the job record's `details` name an image (Submit put it there): reads
+// its config from `store` and sets `req`'s argv, env and working directory
+// (ImageJobCommand over req.env, the contract's) and its image fields. No
+// image: nothing changes.
+Status ApplyJobImage(const JobSpec& spec, const Json& details, images::ImageStore* store,
+                     LaunchRequest& req);
 
 }  // namespace tandem::compute::jobs

@@ -219,12 +219,7 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   }
   std::optional<JobImage> image;
   if (!spec.image.empty()) {
-    if (!substrate_->sandboxed()) {
-      return FailedPreconditionError("image '" + spec.image +
-                                     "': jobs in images need the sandbox (bubblewrap), and this "
-                                     "substrate runs without one");
-    }
-    ASSIGN_OR_RETURN(image, ResolveJobImage(opts_.images, spec.image));
+    ASSIGN_OR_RETURN(image, ResolveJobImage(opts_.images, spec.image, substrate_->sandboxed()));
   }
   JobRecord r;
   r.id = NewUlid(clock_);
@@ -615,20 +610,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.argv = EntryPointCommand(spec, base);
   req.env = ContractEnvironment(spec, spec.name, base, cpus);
   req.working_dir = base + "/code";
-  if (a.record.details.contains("image")) {
-    ASSIGN_OR_RETURN(JobImage image, JobImage::FromJson(a.record.details["image"]));
-    if (opts_.images == nullptr) {
-      return FailedPreconditionError("job runs in image " + image.Pinned() +
-                                     " but this control plane has no image store");
-    }
-    ASSIGN_OR_RETURN(images::ImageConfig config, LoadImageConfig(*opts_.images, image));
-    ImageCommand command = ImageJobCommand(spec, config, req.env);
-    req.argv = std::move(command.argv);
-    req.env = std::move(command.env);
-    req.working_dir = std::move(command.working_dir);
-    req.image_digest = image.digest;
-    req.image_repository = image.repository;
-  }
+  RETURN_IF_ERROR(ApplyJobImage(spec, a.record.details, opts_.images, req));
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;
