@@ -21,6 +21,7 @@
 #include "compute/substrates/local/substrate.h"
 #include "compute/substrates/slurm/substrate.h"
 #include "compute/tuning/service.h"
+#include "glue/imagefs/layer_cache.h"
 #include "serving/fleet/fleet.h"
 
 namespace tandem::api {
@@ -28,7 +29,8 @@ namespace {
 
 // The substrate named by `compute.substrate` (local, the default, or slurm);
 // each substrate parses the rest of the `compute:` section itself.
-StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& config) {
+StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& config,
+                                                                   images::ImageStore* images) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   ASSIGN_OR_RETURN(std::string kind, spec::OneOf(section.value("substrate", Json("local")),
                                                  "compute.substrate", {"local", "slurm"}));
@@ -38,6 +40,14 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& 
     return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
   ASSIGN_OR_RETURN(auto lopts, compute::local::LocalOptionsFromConfig(config));
+  // Jobs in images pull from the control plane's image store into this
+  // node's layer cache.
+  if (images != nullptr) {
+    if (lopts.image_cache_dir.empty()) lopts.image_cache_dir = config.home + "/cache/images";
+    lopts.image_source = [images](const std::string& repo) {
+      return imagefs::StoreSource(*images, repo);
+    };
+  }
   ASSIGN_OR_RETURN(auto local, compute::local::LocalSubstrate::Create(std::move(lopts)));
   return std::unique_ptr<compute::jobs::Substrate>(std::move(local));
 }
@@ -78,7 +88,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   jopts.store = g.store.get();
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
-  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config));
+  jopts.images = g.images.get();
+  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, g.images.get()));
   // How often running jobs' checkpoint directories are uploaded (the
   // substrates accept the key; it is the job service's).
   ASSIGN_OR_RETURN(Json compute_section, spec::Section(config.raw, "compute"));

@@ -86,10 +86,11 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route("POST", "/api/v1/jobs", Access::Team(Role::kMember, JobSpecOwner(s)),
                JsonHandler(
-                   [jobs](http::Request& req) -> StatusOr<Json> {
+                   [jobs, s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::jobs::JobSpec spec,
                                       compute::jobs::JobSpec::FromJson(body));
+                     RETURN_IF_ERROR(CheckImageReadable(s, req, spec.image));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },

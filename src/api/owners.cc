@@ -1,10 +1,13 @@
 #include "api/owners.h"
 
+#include "api/api_routes.h"
+#include "api/registry_paths.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 #include "compute/notebooks/service.h"
 #include "compute/transform/spec.h"
 #include "compute/tuning/service.h"
+#include "glue/images/reference.h"
 #include "serving/fleet/fleet.h"
 
 namespace tandem::api {
@@ -69,6 +72,21 @@ TeamsOf JobOwner(const Services& s) {
     ASSIGN_OR_RETURN(auto job, jobs->Get(Param(req, "id")));
     return Teams{OwningTeam(job.spec.team)};
   };
+}
+
+Status CheckImageReadable(const Services& s, const http::Request& req, const std::string& image) {
+  if (image.empty() || req.Header(kAdminHeader) == "true" || s.identity == nullptr) {
+    return OkStatus();
+  }
+  auto ref = images::ParseReference(image);
+  if (!ref.ok()) return OkStatus();
+  const std::string team = RepositoryTeam(ref->repository);
+  ASSIGN_OR_RETURN(auth::Principal who, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  if (who.RoleIn(team) < auth::Role::kViewer) {
+    return PermissionDeniedError("'" + who.name + "' needs the viewer role in team '" + team +
+                                 "' to run image '" + image + "'");
+  }
+  return OkStatus();
 }
 
 TeamsOf JobSpecOwner(const Services& s) {

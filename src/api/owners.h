@@ -15,6 +15,13 @@
 
 namespace tandem::api {
 
+// A job (or tuning trial) that runs in an image reads it: the caller needs the
+// viewer role in the image repository's team (registry_paths.h
+// RepositoryTeam), as pulling it through /v2/ would. OK for no image, for an
+// admin, and for a reference that does not parse (Submit then says why).
+// PermissionDenied naming the team and the image.
+Status CheckImageReadable(const Services& s, const http::Request& req, const std::string& image);
+
 // The job path parameter `id` names (training and transform jobs).
 TeamsOf JobOwner(const Services& s);
 // POST /jobs: the spec's team, plus the owner of the model it registers into.

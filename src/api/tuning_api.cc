@@ -14,10 +14,11 @@ void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route("POST", "/api/v1/tuning-jobs", Access::Team(Role::kMember, TuningSpecOwner(s)),
                JsonHandler(
-                   [tuning](http::Request& req) -> StatusOr<Json> {
+                   [tuning, s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::tuning::TuningSpec spec,
                                       compute::tuning::TuningSpec::FromJson(body));
+                     RETURN_IF_ERROR(CheckImageReadable(s, req, spec.training_job.image));
                      ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
                                       tuning->Create(std::move(spec)));
                      return r.ToJson();

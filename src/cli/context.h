@@ -59,5 +59,8 @@ void AddJobRenderCommand(CLI::App& jobs, Context& ctx);
 void AddJobPodCommand(CLI::App& app, Context& ctx);
 // `tandem images list|inspect|tag|rm|gc` (image_commands.cc).
 void AddImageCommands(CLI::App& app, Context& ctx);
+// `images build|push|pull|import` (image_transfer_commands.cc), added to the
+// `images` group AddImageCommands made.
+void AddImageTransferCommands(CLI::App* images, Context& ctx);
 
 }  // namespace tandem::cli

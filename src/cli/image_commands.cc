@@ -173,7 +173,8 @@ void AddImageCommands(CLI::App& app, Context& ctx) {
   CLI::App* img = app.add_subcommand("images", "OCI images in the control plane's registry (/v2/)");
   img->require_subcommand(1);
   img->footer(
-      "Examples:\n  tandem images list\n  tandem images inspect team/app:1\n"
+      "Examples:\n  tandem images build -f image.yaml -t team/app:1\n"
+      "  tandem images list\n  tandem images inspect team/app:1\n"
       "  tandem images tag team/app:1 team/app:stable\n  tandem images rm team/app:old\n"
       "  # push and pull with any OCI client, the token as the password:\n"
       "  skopeo copy --dest-tls-verify=false --dest-creds me:$TANDEM_TOKEN \\\n"

@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   AddTransformCommands(app, ctx);
   AddAuthCommands(app, ctx);
   AddImageCommands(app, ctx);
+  AddImageTransferCommands(app.get_subcommand("images"), ctx);
 
   try {
     app.parse(argc, argv);

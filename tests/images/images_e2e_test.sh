@@ -108,6 +108,24 @@ expect_eq "$OUT" "$SRC_DIGEST" "podman sees the pushed digest"
 expect_rc 0 podman_ run --rm --network none "$HOSTPORT/team/x:1"
 expect_contains "$OUT" "hello from a tandem image" "podman run of the pushed image"
 
+# --- The image skopeo pushed runs as a job ------------------------------------
+# entry_point /bin/sh with the one-letter hyperparameter c: the command is
+# `/bin/sh -c '...'` (hyperparameters are `-k value` for one-letter keys),
+# run inside the image (its root at /, the host's hidden).
+command -v bwrap >/dev/null && {
+  cat > "$WORK/job.yaml" <<'YAML'
+name: from-skopeo
+image: team/x:1
+entry_point: /bin/sh
+hyperparameters: {c: 'echo "ran in the skopeo image"; [ -e /usr/bin/python3 ] || echo host-hidden'}
+YAML
+  expect_rc 0 "$BIN" jobs run -f "$WORK/job.yaml" --wait
+  JOB=$(grep -o 'submitted [0-9a-z]*' <<<"$OUT" | cut -d' ' -f2)
+  expect_rc 0 "$BIN" jobs logs "$JOB"
+  expect_contains "$OUT" "ran in the skopeo image" "a job runs in the image skopeo pushed"
+  expect_contains "$OUT" "host-hidden" "the job sees the image's root, not the host's"
+}
+
 # --- The CLI: list, inspect, tag, rm, gc -------------------------------------------
 expect_rc 0 "$BIN" images list
 expect_contains "$OUT" "team/x" "images list shows the repository"

@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "compute/jobs/contract.h"
+#include "compute/jobs/image_launch.h"
 #include "glue/store/archive.h"
 
 namespace tandem::compute::jobs {
@@ -114,6 +115,12 @@ Status Register(const FinalizeRequest& req, const std::string& model_digest,
     }
     create.lineage.metrics = r.final_metrics;
     create.tags = spec.tags;
+    if (r.details.contains("image")) {
+      if (auto image = JobImage::FromJson(r.details["image"]); image.ok()) {
+        create.lineage.image_digest = image->digest;
+        create.tags["image"] = image->Pinned();  // repository@digest: where to pull it
+      }
+    }
     create.tags["job_id"] = r.id;
     create.tags["job_attempt"] = std::to_string(r.attempt);
     create.tags["job_name"] = r.name;

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "compute/jobs/contract.h"
 #include "compute/jobs/finalize.h"
+#include "compute/jobs/image_launch.h"
 #include "compute/jobs/metric_parser.h"
 #include "compute/jobs/staging.h"
 
@@ -218,8 +219,13 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
       if (!s.ok()) return Annotate(s, "register.tags");
     }
   }
+  std::optional<JobImage> image;
+  if (!spec.image.empty()) {
+    ASSIGN_OR_RETURN(image, ResolveJobImage(opts_.images, spec.image, substrate_->sandboxed()));
+  }
   JobRecord r;
   r.id = NewUlid(clock_);
+  if (image) r.details["image"] = image->ToJson();
   r.name = spec.name;
   r.team = spec.team;
   r.spec = spec;
@@ -589,6 +595,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.argv = EntryPointCommand(spec, base);
   req.env = ContractEnvironment(spec, spec.name, base, cpus);
   req.working_dir = base + "/code";
+  RETURN_IF_ERROR(ApplyJobImage(spec, a.record.details, opts_.images, req));
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;

@@ -57,6 +57,10 @@
 #include "glue/sql/database.h"
 #include "glue/store/object_store.h"
 
+namespace tandem::images {
+class ImageStore;
+}
+
 namespace tandem::compute::jobs {
 
 struct JobServiceOptions {
@@ -66,6 +70,9 @@ struct JobServiceOptions {
   bus::Outbox* outbox = nullptr;
   store::ObjectStore* store = nullptr;
   registry::ModelRegistry* registry = nullptr;  // nullptr: `register` is ignored
+  // Where `image:` references resolve (image_launch.h); nullptr: a spec with
+  // an image is refused at submit.
+  images::ImageStore* images = nullptr;
   Clock* clock = nullptr;                       // nullptr = Clock::Real()
   std::unique_ptr<Substrate> substrate;         // owned
   // Price of an attempt, and of warm-pool retention (seconds); empty = free.

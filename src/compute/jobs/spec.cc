@@ -276,7 +276,7 @@ Json JobSpec::ToJson() const {
   Json j = Json::object();
   if (!name.empty()) j["name"] = name;
   j["team"] = team;
-  j["entry_point"] = entry_point;
+  if (!entry_point.empty()) j["entry_point"] = entry_point;
   if (!source_dir.empty()) j["source_dir"] = source_dir;
   j["hyperparameters"] = Json::object();
   for (const auto& [k, v] : hyperparameters) j["hyperparameters"][k] = v;
@@ -333,14 +333,22 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
       return InvalidArgumentError("'team' " + Quote(spec.team) + " must match [a-z0-9_-]{1,64}");
     }
   }
-  if (!has("entry_point")) return InvalidArgumentError("'entry_point' is required");
-  ASSIGN_OR_RETURN(spec.entry_point, String(j["entry_point"], "entry_point"));
-  if (spec.entry_point.empty() || spec.entry_point.size() > 1024 || HasControl(spec.entry_point)) {
-    return InvalidArgumentError("'entry_point' must be a non-empty path");
+  // With an image, no entry_point runs the image's own `train` (SageMaker's
+  // bring-your-own-container); without one it is required.
+  const bool has_image = has("image");
+  if (!has("entry_point") && !has_image) {
+    return InvalidArgumentError("'entry_point' is required (or an 'image' whose train program runs)");
   }
-  if (HasDotDot(spec.entry_point)) {
-    return InvalidArgumentError("'entry_point' " + Quote(spec.entry_point) +
-                                " must not contain '..'");
+  if (has("entry_point")) {
+    ASSIGN_OR_RETURN(spec.entry_point, String(j["entry_point"], "entry_point"));
+    if (spec.entry_point.empty() || spec.entry_point.size() > 1024 ||
+        HasControl(spec.entry_point)) {
+      return InvalidArgumentError("'entry_point' must be a non-empty path");
+    }
+    if (HasDotDot(spec.entry_point)) {
+      return InvalidArgumentError("'entry_point' " + Quote(spec.entry_point) +
+                                  " must not contain '..'");
+    }
   }
   if (has("source_dir")) {
     ASSIGN_OR_RETURN(spec.source_dir, String(j["source_dir"], "source_dir"));
@@ -370,8 +378,11 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
     if (!j["network"].is_boolean()) return TypeError("network", "a boolean", j["network"]);
     spec.network = j["network"].get<bool>();
   }
-  if (has("image")) {
+  if (has_image) {
     ASSIGN_OR_RETURN(spec.image, String(j["image"], "image"));
+    if (spec.image.empty() || spec.image.size() > 1024 || HasControl(spec.image)) {
+      return InvalidArgumentError("'image' must be an image reference (repo:tag or repo@sha256:...)");
+    }
   }
   if (has("publish_prefix")) {
     ASSIGN_OR_RETURN(spec.publish_prefix, String(j["publish_prefix"], "publish_prefix"));

@@ -15,7 +15,7 @@
 //   retries: 1
 //   keep_alive_seconds: 300
 //   network: false
-//   image: registry.local/team/train:1.2   # reserved for OCI images (planned): accepted, unused
+//   image: team/train:1.2            # run in this image of tandem's image store (docs/images.md)
 //   publish_prefix: results/run-7    # output/data files also land under this key prefix
 //   checkpoint: {key_prefix: teams/growth/ckpt/churn, local_path: /opt/ml/checkpoints}
 //
@@ -25,7 +25,9 @@
 //   name         optional (the service may assign one); SageMaker's rule:
 //                1..63 of [A-Za-z0-9-], first and last a letter or digit
 //   team         [a-z0-9_-]{1,64}, default "default"
-//   entry_point  required; no `..` path component, no control characters
+//   entry_point  required without `image` (with one, absent = the image's `train`,
+//                SageMaker's bring-your-own-container); no `..` path component,
+//                no control characters
 //   hyperparameters  mapping; values scalars, lists or mappings (not null);
 //                at most 100; name 1..256 chars without '=' or control chars;
 //                the rendered value (HyperparameterString) at most 256 chars
@@ -94,7 +96,7 @@ inline constexpr char kCheckpointLocalPath[] = "/opt/ml/checkpoints";
 struct JobSpec {
   std::string name;  // [A-Za-z0-9-]{1,63} (SageMaker's TrainingJobName rule)
   std::string team = "default";
-  std::string entry_point;  // relative to source_dir (or an absolute executable path)
+  std::string entry_point;  // relative to source_dir (or an absolute executable path); "" = the image's train
   // Where the code comes from: a local directory (absolute after the CLI
   // resolved it), or an object-store digest/key of a tar.gz the CLI uploaded.
   std::string source_dir;
@@ -109,7 +111,7 @@ struct JobSpec {
   int retries = 0;                             // extra attempts after a failure (not after Stop)
   int64_t keep_alive_seconds = 0;              // warm pool retention, 0..3600
   bool network = false;                        // sandboxed jobs get no network unless true
-  std::string image;                           // reserved for OCI images (planned; not used yet)
+  std::string image;  // image reference in tandem's image store; "" = the host's environment
   // Every file the job leaves in /opt/ml/output/data is also uploaded to
   // `<publish_prefix>/<relative path>` when it ends, whatever its outcome
   // (batch transform's per-object outputs). "" = nothing is published.

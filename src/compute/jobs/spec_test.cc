@@ -218,6 +218,21 @@ TEST(JobSpecTest, EntryPointRules) {
   EXPECT_TRUE(JobSpec::Parse("entry_point: /usr/bin/true").ok());
 }
 
+TEST(JobSpecTest, AnImageMakesTheEntryPointOptional) {
+  auto byoc = JobSpec::Parse("image: team/train:1\n");
+  ASSERT_TRUE(byoc.ok()) << byoc.status();
+  EXPECT_EQ(byoc->image, "team/train:1");
+  EXPECT_EQ(byoc->entry_point, "");
+  auto round = JobSpec::FromJson(byoc->ToJson());
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(*round, *byoc);
+  EXPECT_FALSE(byoc->ToJson().contains("entry_point"));
+  EXPECT_THAT(std::string(JobSpec::Parse("image: ''").status().message()),
+              HasSubstr("'image' must be an image reference"));
+  EXPECT_THAT(std::string(JobSpec::Parse("image: a\nentry_point: ''").status().message()),
+              HasSubstr("'entry_point'"));
+}
+
 TEST(JobSpecTest, NameBoundaries) {
   EXPECT_TRUE(JobSpec::Parse("entry_point: a\nname: a").ok());
   EXPECT_TRUE(JobSpec::Parse("entry_point: a\nname: a--b").ok());

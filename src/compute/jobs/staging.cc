@@ -176,7 +176,8 @@ StatusOr<Source> ResolveSource(const std::string& text, store::ObjectStore& stor
 
 StatusOr<Source> ResolveCode(const JobSpec& spec, store::ObjectStore& store) {
   if (spec.source_dir.empty()) {
-    if (!spec.entry_point.starts_with("/")) {
+    // An image's own train program needs no code.
+    if (!spec.entry_point.starts_with("/") && !(spec.entry_point.empty() && !spec.image.empty())) {
       return InvalidArgumentError("source_dir is required unless entry_point is an absolute path");
     }
     return Source{};
@@ -190,7 +191,8 @@ StatusOr<Source> ResolveCode(const JobSpec& spec, store::ObjectStore& store) {
     return InvalidArgumentError("source_dir: '" + src.location +
                                 "' must name one tar.gz object, not a prefix");
   }
-  if (src.kind == Source::Kind::kLocalDir && !spec.entry_point.starts_with("/")) {
+  if (src.kind == Source::Kind::kLocalDir && !spec.entry_point.empty() &&
+      !spec.entry_point.starts_with("/")) {
     fs::path entry = fs::path(src.location) / spec.entry_point;
     std::error_code ec;
     if (!fs::is_regular_file(entry, ec)) {

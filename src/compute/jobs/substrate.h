@@ -41,6 +41,11 @@ struct LaunchRequest {
   Resources resources;
   int64_t max_runtime_seconds = 86'400;
   bool network = false;
+  // Run in an image instead of the host's filesystem (docs/images.md): the
+  // manifest digest (sha256:...) and its repository in the image store. The
+  // substrate prepares the root filesystem in its layer cache. "" = the host.
+  std::string image_digest;
+  std::string image_repository;
 };
 
 // The checks every substrate makes before it launches `r`: a valid job id,

@@ -58,9 +58,14 @@ StatusOr<T> FromJson(std::string (*parse)(const Json&, T*), const Json& j) {
 StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   LocalSubstrateOptions o;
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
-  RETURN_IF_ERROR(spec::CheckKnown(
-      section, "compute.",
-      {"substrate", "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds"}));
+  RETURN_IF_ERROR(spec::CheckKnown(section, "compute.",
+                                   {"substrate", "cpus", "sandbox", "grace_seconds",
+                                    "checkpoint_sync_seconds", "image_cache_mb"}));
+  if (section.contains("image_cache_mb")) {
+    ASSIGN_OR_RETURN(int64_t mb, spec::Integer(section["image_cache_mb"], "compute.image_cache_mb",
+                                               1, int64_t{1} << 30));
+    o.image_cache_bytes = static_cast<uint64_t>(mb) << 20;
+  }
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"local"}).status());
   }
@@ -78,13 +83,45 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
                                       options.bwrap_path));
   double capacity = options.capacity_cpus;
   if (capacity == 0) capacity = std::max(1u, std::thread::hardware_concurrency());
+  std::unique_ptr<imagefs::LayerCache> cache;
+  if (options.image_source) {
+    if (options.image_cache_dir.empty()) {
+      return InvalidArgumentError("an image source needs an image cache directory");
+    }
+    imagefs::LayerCacheOptions co;
+    co.dir = options.image_cache_dir;
+    co.max_bytes = options.image_cache_bytes;
+    ASSIGN_OR_RETURN(cache, imagefs::LayerCache::Open(co, Clock::Real()));
+  }
   return std::unique_ptr<LocalSubstrate>(
-      new LocalSubstrate(std::move(options), std::move(bwrap), capacity));
+      new LocalSubstrate(std::move(options), std::move(bwrap), capacity, std::move(cache)));
 }
 
 LocalSubstrate::LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path,
-                               double capacity)
-    : options_(std::move(options)), bwrap_path_(std::move(bwrap_path)), capacity_cpus_(capacity) {}
+                               double capacity, std::unique_ptr<imagefs::LayerCache> image_cache)
+    : options_(std::move(options)),
+      bwrap_path_(std::move(bwrap_path)),
+      image_cache_(std::move(image_cache)),
+      capacity_cpus_(capacity) {}
+
+StatusOr<std::optional<imagefs::PreparedImage>> LocalSubstrate::PrepareImage(
+    const jobs::LaunchRequest& r) {
+  if (r.image_digest.empty()) return std::optional<imagefs::PreparedImage>();
+  if (bwrap_path_.empty()) {
+    return FailedPreconditionError("job " + r.job_id + " runs in image " + r.image_digest +
+                                   ", which needs the sandbox (bubblewrap)");
+  }
+  if (image_cache_ == nullptr) {
+    return FailedPreconditionError("job " + r.job_id + " runs in image " + r.image_digest +
+                                   " but this substrate has no image store to pull from");
+  }
+  std::unique_ptr<imagefs::ImageSource> source = options_.image_source(r.image_repository);
+  auto image = image_cache_->Prepare(r.image_digest, *source);
+  if (!image.ok()) {
+    return Annotate(image.status(), "preparing image " + r.image_repository + "@" + r.image_digest);
+  }
+  return std::optional<imagefs::PreparedImage>(std::move(*image));
+}
 
 Status LocalSubstrate::Validate(const jobs::LaunchRequest& r) const {
   return jobs::ValidateLaunchRequest(r);
@@ -93,8 +130,13 @@ Status LocalSubstrate::Validate(const jobs::LaunchRequest& r) const {
 StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& request) {
   RETURN_IF_ERROR(Validate(request));
   ASSIGN_OR_RETURN(std::string dir, jobs::AttemptStateDir(request, options_.state_root, ".runner"));
+  // Before the attempt directory: a refused image leaves nothing behind. The
+  // lease is held until the runner has taken its own lock on the image.
+  ASSIGN_OR_RETURN(std::optional<imagefs::PreparedImage> image, PrepareImage(request));
   RETURN_IF_ERROR(jobs::CreateAttemptDir(request, dir));
-  RETURN_IF_ERROR(Check(runner::WriteRunnerRequest(dir, request, bwrap_path_, options_)));
+  RETURN_IF_ERROR(Check(runner::WriteRunnerRequest(dir, request, bwrap_path_, options_,
+                                                   image ? image->rootfs() : "",
+                                                   image ? image->lock_path() : "")));
   if (Status s = Spawn(dir); !s.ok()) {
     std::error_code ec;
     fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again

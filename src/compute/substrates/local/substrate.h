@@ -26,6 +26,7 @@
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
 #include "compute/substrates/local/exit_watcher.h"
+#include "glue/imagefs/layer_cache.h"
 
 namespace tandem::compute::runner {
 struct ProcessIdentity;
@@ -47,6 +48,14 @@ struct LocalSubstrateOptions {
   int64_t log_limit_bytes = 256LL << 20;
   int64_t grace_seconds = 10;        // after SIGTERM on timeout (SageMaker uses 120)
   int64_t sample_interval_ms = 100;  // memory sampling period
+  // Jobs in images (LaunchRequest::image_digest): the node's layer cache
+  // (glue/imagefs/layer_cache.h) at `image_cache_dir`, bounded to
+  // `image_cache_bytes`, pulling from `image_source(repository)`. Without a
+  // source, a job in an image is refused (FailedPrecondition).
+  std::string image_cache_dir;
+  uint64_t image_cache_bytes = 20ULL << 30;
+  std::function<std::unique_ptr<imagefs::ImageSource>(const std::string& repository)>
+      image_source;
 };
 
 // The options from tandem.yaml's `compute:` section (absent: defaults):
@@ -55,6 +64,7 @@ struct LocalSubstrateOptions {
 //     cpus: 8               # capacity, > 0; default: the machine's hardware threads
 //     sandbox: auto|on|off
 //     grace_seconds: 10     # SIGTERM -> SIGKILL on timeout, >= 0
+//     image_cache_mb: 20480 # the layer cache's bound (jobs in images)
 // Unknown keys and ill-typed values -> InvalidArgument naming the key.
 StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config);
 
@@ -80,7 +90,8 @@ class LocalSubstrate final : public jobs::Substrate {
   const std::string& runner_path() const { return options_.runner_path; }
 
  private:
-  LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path, double capacity);
+  LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path, double capacity,
+                 std::unique_ptr<imagefs::LayerCache> image_cache);
   Status Validate(const jobs::LaunchRequest& r) const;
   StatusOr<std::string> StateDir(const jobs::JobHandle& handle) const;
   Status Spawn(const std::string& state_dir) const;
@@ -89,8 +100,13 @@ class LocalSubstrate final : public jobs::Substrate {
   // once if the runner is already gone.
   void WatchRunner(const std::string& state_dir, const runner::ProcessIdentity& runner);
 
+  // The image's root filesystem in the layer cache, leased until the runner
+  // holds its own lock.
+  StatusOr<std::optional<imagefs::PreparedImage>> PrepareImage(const jobs::LaunchRequest& r);
+
   const LocalSubstrateOptions options_;
   const std::string bwrap_path_;  // empty = unsandboxed
+  std::unique_ptr<imagefs::LayerCache> image_cache_;  // null without image_source
   const double capacity_cpus_;
   absl::Mutex mu_;
   std::function<void()> ended_ ABSL_GUARDED_BY(mu_);

@@ -128,6 +128,21 @@ TEST(SandboxTest, HelpersAtAFixedPathAndHostOptMlShadowed) {
   EXPECT_LT(at({"--tmpfs", "/opt"}), at({"--ro-bind", "/tmp/co/build/libexec/tandem"}));
 }
 
+TEST(SandboxTest, AnImageRootInsteadOfTheHosts) {
+  SandboxSpec spec{"bwrap", "/j", "/", false, {"train"}, "", "/cache/images/ab/rootfs"};
+  HostOpt image_opt{{{"program", false, ""}}, "/cache/images/ab/rootfs/opt"};
+  std::vector<std::string> c = BwrapCommand(spec, image_opt);
+  auto has = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
+  };
+  EXPECT_TRUE(has({"--ro-bind", "/cache/images/ab/rootfs", "/"}));
+  EXPECT_FALSE(has({"--ro-bind", "/", "/"})) << "nothing of the host's root";
+  EXPECT_TRUE(has({"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/opt"}));
+  // The image's own /opt entries stay visible beside /opt/ml.
+  EXPECT_TRUE(has({"--ro-bind-try", "/cache/images/ab/rootfs/opt/program", "/opt/program"}));
+  EXPECT_TRUE(has({"--bind", "/j", "/opt/ml", "--chdir", "/", "--", "train"}));
+}
+
 TEST(ProtocolTest, RequestRoundTrips) {
   RunnerRequest r;
   r.launch.job_id = "j-1";
@@ -138,6 +153,10 @@ TEST(ProtocolTest, RequestRoundTrips) {
   r.launch.env = {{"K", "V"}};
   r.launch.resources.memory_mb = 64;
   r.launch.network = true;
+  r.launch.image_digest = "sha256:" + std::string(64, 'a');
+  r.launch.image_repository = "team/train";
+  r.image_rootfs = "/cache/images/aa/rootfs";
+  r.image_lock = "/cache/images/aa/in-use.lock";
   r.sandbox = true;
   r.bwrap_path = "/usr/bin/bwrap";
   r.log_limit_bytes = 1234;
@@ -147,6 +166,10 @@ TEST(ProtocolTest, RequestRoundTrips) {
   EXPECT_EQ(back.launch.env, r.launch.env);
   EXPECT_EQ(back.launch.resources, r.launch.resources);
   EXPECT_TRUE(back.launch.network);
+  EXPECT_EQ(back.launch.image_digest, r.launch.image_digest);
+  EXPECT_EQ(back.launch.image_repository, "team/train");
+  EXPECT_EQ(back.image_rootfs, r.image_rootfs);
+  EXPECT_EQ(back.image_lock, r.image_lock);
   EXPECT_EQ(back.log_limit_bytes, 1234);
 }
 

@@ -51,6 +51,10 @@ Json RunnerRequestToJson(const RunnerRequest& r) {
         {"gpus", l.resources.gpus}}},
       {"max_runtime_seconds", l.max_runtime_seconds},
       {"network", l.network},
+      {"image_digest", l.image_digest},
+      {"image_repository", l.image_repository},
+      {"image_rootfs", r.image_rootfs},
+      {"image_lock", r.image_lock},
       {"sandbox", r.sandbox},
       {"bwrap_path", r.bwrap_path},
       {"log_limit_bytes", r.log_limit_bytes},
@@ -76,6 +80,10 @@ std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out) {
     l.resources.gpus = res.at("gpus").get<int>();
     l.max_runtime_seconds = j.at("max_runtime_seconds").get<int64_t>();
     l.network = j.at("network").get<bool>();
+    l.image_digest = j.value("image_digest", "");
+    l.image_repository = j.value("image_repository", "");
+    r.image_rootfs = j.value("image_rootfs", "");
+    r.image_lock = j.value("image_lock", "");
     r.sandbox = j.at("sandbox").get<bool>();
     r.bwrap_path = j.at("bwrap_path").get<std::string>();
     r.log_limit_bytes = j.at("log_limit_bytes").get<int64_t>();

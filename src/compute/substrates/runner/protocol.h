@@ -39,6 +39,11 @@ struct RunnerRequest {
   int64_t log_limit_bytes = 256LL << 20;  // past this, output is discarded
   int64_t grace_seconds = 10;             // SIGTERM -> SIGKILL for timeouts and plain SIGTERM
   int64_t sample_interval_ms = 100;       // /proc sampling (memory limit, peak RSS)
+  // A job in an image: the prepared root filesystem bound read-only at / in
+  // the sandbox, and the lock file the runner holds shared while the job
+  // runs (the layer cache does not evict a locked image). "" = the host.
+  std::string image_rootfs;
+  std::string image_lock;
 };
 
 // Identifies a live process across pid reuse: pid + start time (clock ticks
@@ -81,8 +86,12 @@ template <typename SubstrateOptions>
 [[nodiscard]] std::string WriteRunnerRequest(const std::string& state_dir,
                                              const jobs::LaunchRequest& launch,
                                              const std::string& bwrap_path,
-                                             const SubstrateOptions& options) {
+                                             const SubstrateOptions& options,
+                                             const std::string& image_rootfs = "",
+                                             const std::string& image_lock = "") {
   RunnerRequest rr;
+  rr.image_rootfs = image_rootfs;
+  rr.image_lock = image_lock;
   rr.launch = launch;
   rr.sandbox = !bwrap_path.empty();
   rr.bwrap_path = bwrap_path;

@@ -27,16 +27,17 @@ std::string OwnDirectory() {
   return slash == 0 ? "/" : self.substr(0, slash);
 }
 
-HostOpt InspectHostOpt() {
+HostOpt InspectHostOpt(const std::string& opt_dir) {
   HostOpt h;
+  h.dir = opt_dir;
   struct stat st;
-  DIR* dir = opendir("/opt");
+  DIR* dir = opendir(opt_dir.c_str());
   if (dir == nullptr) return h;
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     HostOptEntry entry{name, false, ""};
-    std::string path = "/opt/" + name;
+    std::string path = opt_dir + "/" + name;
     if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       char buf[PATH_MAX];
       ssize_t n = readlink(path.c_str(), buf, sizeof(buf));
@@ -57,10 +58,9 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
                                 "--unshare-pid", "--unshare-ipc",     "--unshare-uts",
                                 "--hostname",    jobs::kCurrentHost};
   if (!spec.network) c.push_back("--unshare-net");
-  for (const char* a :
-       {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}) {
-    c.push_back(a);
-  }
+  const std::string root = spec.rootfs.empty() ? "/" : spec.rootfs;
+  c.insert(c.end(), {"--ro-bind", root, "/"});
+  for (const char* a : {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}) c.push_back(a);
   // A read-only / has no room for the mount points under /opt: put a tmpfs on
   // /opt and re-expose the host's /opt entries in it, but for the two the
   // job's own replace.
@@ -76,7 +76,7 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
       // -try: an entry removed between the listing and bubblewrap's mount
       // (other software's scratch directories come and go) is skipped
       // instead of failing the job with bubblewrap's exit status 1.
-      c.insert(c.end(), {"--ro-bind-try", path, path});
+      c.insert(c.end(), {"--ro-bind-try", host_opt.dir + "/" + e.name, path});
     }
   }
   // Bound from the host's view: a helper directory under /tmp or /opt is

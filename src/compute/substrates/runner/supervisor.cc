@@ -1,6 +1,7 @@
 #include "compute/substrates/runner/supervisor.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -61,6 +62,7 @@ Supervisor::Supervisor(RunnerRequest request, std::string state_dir, int signal_
 Supervisor::~Supervisor() {
   if (log_fd_ >= 0) close(log_fd_);
   if (pipe_fd_ >= 0) close(pipe_fd_);
+  if (image_lock_fd_ >= 0) close(image_lock_fd_);
 }
 
 std::string Supervisor::Prepare() {
@@ -73,9 +75,22 @@ std::string Supervisor::Prepare() {
   // tandem's helper programs are this runner's siblings (PREFIX/libexec/tandem);
   // the job names them under jobs::kHelperDir.
   const std::string helpers = OwnDirectory();
+  if (!req_.image_rootfs.empty() && !req_.sandbox) {
+    return "a job in an image needs the sandbox (bubblewrap)";
+  }
+  if (!req_.image_lock.empty()) {
+    // Held shared until this runner exits: the layer cache never evicts an
+    // image whose lock it cannot take exclusively.
+    image_lock_fd_ = open(req_.image_lock.c_str(), O_RDONLY | O_CLOEXEC);
+    if (image_lock_fd_ < 0 || flock(image_lock_fd_, LOCK_SH) != 0) {
+      return "cannot lock image " + req_.image_lock + ": " + std::strerror(errno);
+    }
+  }
   if (req_.sandbox) {
-    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network, l.argv, helpers};
-    argv_ = BwrapCommand(spec, InspectHostOpt());
+    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network,
+                     l.argv,          helpers,   req_.image_rootfs};
+    argv_ = BwrapCommand(spec, req_.image_rootfs.empty() ? InspectHostOpt()
+                                                         : InspectHostOpt(req_.image_rootfs + "/opt"));
     exec_path_ = req_.bwrap_path;
   } else {
     argv_ = l.argv;

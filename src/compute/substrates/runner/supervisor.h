@@ -61,6 +61,7 @@ class Supervisor {
 
   int log_fd_ = -1;   // the log file
   int pipe_fd_ = -1;  // read end of the job's stdout+stderr
+  int image_lock_fd_ = -1;  // the image's in-use lock, held shared (images only)
   int64_t log_written_ = 0;
   int64_t log_discarded_ = 0;
   bool truncated_ = false;

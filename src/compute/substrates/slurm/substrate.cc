@@ -249,6 +249,11 @@ StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::J
 
 StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
   RETURN_IF_ERROR(jobs::ValidateLaunchRequest(r));
+  if (!r.image_digest.empty()) {
+    return UnimplementedError("job " + r.job_id + " runs in image " + r.image_repository + "@" +
+                              r.image_digest +
+                              ": the Slurm substrate does not run images yet (docs/images.md)");
+  }
   // The batch script names the log path unquoted.
   if (!PlainWord(r.log_path)) {
     return InvalidArgumentError("log_path \"" + r.log_path +
