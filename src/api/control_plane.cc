@@ -28,16 +28,20 @@ namespace {
 
 // The substrate named by `compute.substrate` (local, the default, or slurm);
 // each substrate parses the rest of the `compute:` section itself.
-StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& config) {
+// `hidden` are the host paths no sandboxed job may see (SandboxHiddenPaths).
+StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
+    const Config& config, const std::vector<std::string>& hidden) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   ASSIGN_OR_RETURN(std::string kind, spec::OneOf(section.value("substrate", Json("local")),
                                                  "compute.substrate", {"local", "slurm"}));
   if (kind == "slurm") {
     ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(config));
+    sopts.hidden_paths = hidden;
     ASSIGN_OR_RETURN(auto slurm, compute::slurm::SlurmSubstrate::Create(std::move(sopts)));
     return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
   ASSIGN_OR_RETURN(auto lopts, compute::local::LocalOptionsFromConfig(config));
+  lopts.hidden_paths = hidden;
   ASSIGN_OR_RETURN(auto local, compute::local::LocalSubstrate::Create(std::move(lopts)));
   return std::unique_ptr<compute::jobs::Substrate>(std::move(local));
 }
@@ -46,10 +50,11 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& 
 // on the local substrate: their port must be reachable from here.
 StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
     const Config& config, const glue::Glue& g, Clock& clock,
-    const compute::jobs::PriceTable& prices) {
+    const compute::jobs::PriceTable& prices, const std::vector<std::string>& hidden) {
   ASSIGN_OR_RETURN(compute::notebooks::NotebookServiceOptions opts,
                    compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
+  lopts.hidden_paths = hidden;
   ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(lopts));
   opts.home = config.home;
   opts.db = g.db.get();
@@ -68,17 +73,29 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config, Clock& clock) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
   cp->config_ = config;
+  ASSIGN_OR_RETURN(SecurityConfig security, SecurityConfig::FromConfig(config));
+  cp->local_paths_ = std::make_unique<LocalPathPolicy>(security.allowed_local_paths);
+  const std::vector<std::string> hidden =
+      SandboxHiddenPaths(config, security, ProcessEnvironment());
   ASSIGN_OR_RETURN(cp->glue_, glue::OpenGlue(config, clock));
   const glue::Glue& g = cp->glue_;
 
+  // Team secrets, encrypted under <home>/secrets.key (created 0600 on first start).
+  ASSIGN_OR_RETURN(secrets::SecretCipher cipher,
+                   secrets::SecretCipher::OpenKeyFile(config.home + "/secrets.key"));
+  ASSIGN_OR_RETURN(cp->secrets_, secrets::SecretStore::Open(*g.db, std::move(cipher), clock));
   compute::jobs::JobServiceOptions jopts;
   jopts.home = config.home;
+  jopts.secret_value = [store = cp->secrets_.get()](const std::string& team,
+                                                    const std::string& name) {
+    return store->Value(team, name);
+  };
   jopts.db = g.db.get();
   jopts.outbox = g.outbox;
   jopts.store = g.store.get();
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
-  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config));
+  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, hidden));
   ASSIGN_OR_RETURN(compute::jobs::PriceTable prices,
                    compute::jobs::PriceTable::FromJson(config.raw.value("pricing", Json())));
   jopts.cost = [prices](const compute::jobs::JobSpec& spec, const compute::jobs::Metering& m) {
@@ -91,7 +108,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                                spec.resources.memory_mb);
   };
   ASSIGN_OR_RETURN(cp->jobs_, compute::jobs::JobService::Open(std::move(jopts)));
-  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices));
+  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices, hidden));
   compute::tuning::TuningServiceOptions topts;
   topts.db = g.db.get();
   topts.outbox = g.outbox;
@@ -108,6 +125,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.jobs = cp->jobs_.get();
   cp->services_.notebooks = cp->notebooks_.get();
   cp->services_.tuning = cp->tuning_.get();
+  cp->services_.local_paths = cp->local_paths_.get();
+  cp->services_.secrets = cp->secrets_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).
@@ -157,6 +176,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterStatusRoutes(r, services_);
   RegisterMetricsRoutes(r, services_);
   RegisterAuthRoutes(r, services_);
+  RegisterSecretRoutes(r, services_);
   RegisterOpenApiRoutes(r);
   RegisterUiRoutes(r);
 }

@@ -17,6 +17,8 @@
 
 #include "api/api_routes.h"
 #include "api/auth/identity_store.h"
+#include "api/local_paths.h"
+#include "api/secrets/secret_store.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/http_server.h"
@@ -57,6 +59,8 @@ struct Services {
   compute::tuning::TuningService* tuning = nullptr;          // hyperparameter tuning (compute tier)
   HttpMetrics* http_metrics = nullptr;      // per-route HTTP counters (GET /metrics)
   auth::IdentityStore* identity = nullptr;  // principals, tokens, teams
+  const LocalPathPolicy* local_paths = nullptr;  // which local paths a REST spec may name
+  secrets::SecretStore* secrets = nullptr;        // teams' secrets for their jobs
 };
 
 class ControlPlane {
@@ -101,6 +105,8 @@ class ControlPlane {
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<auth::IdentityStore> identity_;
   std::unique_ptr<ApiRoutes> routes_;
+  std::unique_ptr<LocalPathPolicy> local_paths_;
+  std::unique_ptr<secrets::SecretStore> secrets_;
   Services services_;
 };
 
@@ -124,5 +130,7 @@ void RegisterMetricsRoutes(ApiRoutes& routes, const Services& services);
 // /api/v1/auth (whoami, tokens), /api/v1/principals, /api/v1/teams and
 // /api/v1/audit (auth_api.cc).
 void RegisterAuthRoutes(ApiRoutes& routes, const Services& services);
+// /api/v1/teams/{team}/secrets (secrets_api.cc).
+void RegisterSecretRoutes(ApiRoutes& routes, const Services& services);
 
 }  // namespace tandem::api

@@ -83,13 +83,15 @@ http::BodyStream StoredLog(std::unique_ptr<store::BlobReader> reader, int64_t of
 
 void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
   JobService* jobs = s.jobs;
+  const LocalPathPolicy* local_paths = s.local_paths;
 
   routes.Route("POST", "/api/v1/jobs", Access::Team(Role::kMember, JobSpecOwner(s)),
                JsonHandler(
-                   [jobs](http::Request& req) -> StatusOr<Json> {
+                   [jobs, local_paths](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::jobs::JobSpec spec,
                                       compute::jobs::JobSpec::FromJson(body));
+                     RETURN_IF_ERROR(local_paths->CheckJobSpec(spec));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },

@@ -15,13 +15,15 @@ namespace tandem::api {
 void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
   compute::jobs::JobService* jobs = s.jobs;
   registry::ModelRegistry* registry = s.registry;
+  const LocalPathPolicy* local_paths = s.local_paths;
 
   routes.Route("POST", "/api/v1/transform-jobs", Access::Team(Role::kMember, TransformSpecOwner(s)),
                JsonHandler(
-                   [jobs, registry](http::Request& req) -> StatusOr<Json> {
+                   [jobs, registry, local_paths](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::transform::TransformSpec spec,
                                       compute::transform::TransformSpec::FromJson(body));
+                     RETURN_IF_ERROR(local_paths->Check(spec.input_uri, "input.uri"));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
                                       compute::transform::SubmitTransform(spec, *jobs, *registry));
                      return compute::transform::TransformJobJson(job);

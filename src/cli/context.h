@@ -52,5 +52,6 @@ void AddStatusCommand(CLI::App& app, Context& ctx);
 void AddNotebookCommands(CLI::App& app, Context& ctx);
 void AddTransformCommands(CLI::App& app, Context& ctx);
 void AddAuthCommands(CLI::App& app, Context& ctx);  // auth, teams, audit
+void AddSecretCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

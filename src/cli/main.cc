@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   AddNotebookCommands(app, ctx);
   AddTransformCommands(app, ctx);
   AddAuthCommands(app, ctx);
+  AddSecretCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

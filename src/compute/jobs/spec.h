@@ -17,6 +17,7 @@
 //   network: false
 //   image: registry.local/team/train:1.2   # reserved for OCI images (planned): accepted, unused
 //   publish_prefix: results/run-7    # output/data files also land under this key prefix
+//   secrets: [{name: db-password, env: DB_PASSWORD}, {name: gcp-key, file: gcp.json}]
 //
 // Validation (FromJson; every error is InvalidArgument naming the field's
 // full path, e.g. "unknown field 'resources.cpu'", "'retries' must be an
@@ -41,6 +42,12 @@
 //   register     {model: [A-Za-z0-9][A-Za-z0-9._-]{0,127} (required),
 //                alias: [a-z0-9_-]{1,64} not all digits, tags: key 1..250 ->
 //                scalar (stringified), value <= 5000 chars}
+//   secrets      at most 32 {name: a secret of the job's team (1..128 of
+//                [A-Za-z0-9._-], first a letter or digit), and exactly one of
+//                env: a variable name as in `environment` (not also set there)
+//                or file: a file name (1..128 of [A-Za-z0-9._-], not . or ..)
+//                the job reads at /run/secrets/<file> (0400, sandboxed jobs
+//                only)}; env names and file names unique
 #pragma once
 
 #include <cstdint>
@@ -74,6 +81,19 @@ struct RegisterSpec {
   bool operator==(const RegisterSpec&) const = default;
 };
 
+// A stored secret of the job's team, injected when the job starts: as an
+// environment variable (`env`) or a read-only file /run/secrets/<file>. The
+// spec holds only the reference; the value never enters the job's record.
+struct SecretRef {
+  std::string name;
+  std::string env;
+  std::string file;
+  bool operator==(const SecretRef&) const = default;
+};
+
+// Where a job finds its file secrets (inside its sandbox).
+inline constexpr char kSecretsDir[] = "/run/secrets";
+
 struct JobSpec {
   std::string name;  // [A-Za-z0-9-]{1,63} (SageMaker's TrainingJobName rule)
   std::string team = "default";
@@ -97,6 +117,7 @@ struct JobSpec {
   // `<publish_prefix>/<relative path>` when it ends, whatever its outcome
   // (batch transform's per-object outputs). "" = nothing is published.
   std::string publish_prefix;
+  std::vector<SecretRef> secrets;  // at most 32
 
   bool operator==(const JobSpec&) const = default;
 

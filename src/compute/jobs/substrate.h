@@ -41,6 +41,11 @@ struct LaunchRequest {
   Resources resources;
   int64_t max_runtime_seconds = 86'400;
   bool network = false;
+  // Secret values (compute/jobs/spec.h `secrets:`): never written with the
+  // request; substrates hand them to the runner in a separate 0600 file that
+  // the runner deletes as it reads it (runner/protocol.h kSecretsFile).
+  std::map<std::string, std::string> secret_env;    // variable -> value
+  std::map<std::string, std::string> secret_files;  // name in /run/secrets -> value
 };
 
 // The checks every substrate makes before it launches `r`: a valid job id,

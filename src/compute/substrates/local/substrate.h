@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/config.h"
@@ -47,6 +48,10 @@ struct LocalSubstrateOptions {
   int64_t log_limit_bytes = 256LL << 20;
   int64_t grace_seconds = 10;        // after SIGTERM on timeout (SageMaker uses 120)
   int64_t sample_interval_ms = 100;  // memory sampling period
+  // Host paths hidden from every sandboxed job (an empty tmpfs over a
+  // directory, /dev/null over a file): the control plane's home, database,
+  // store and credentials (set by the control plane).
+  std::vector<std::string> hidden_paths;
 };
 
 // The options from tandem.yaml's `compute:` section (absent: defaults):

@@ -27,16 +27,18 @@ std::string OwnDirectory() {
   return slash == 0 ? "/" : self.substr(0, slash);
 }
 
-HostOpt InspectHostOpt() {
+HostOpt InspectHostOpt() { return InspectHostDir("/opt"); }
+
+HostOpt InspectHostDir(const std::string& root) {
   HostOpt h;
   struct stat st;
-  DIR* dir = opendir("/opt");
+  DIR* dir = opendir(root.c_str());
   if (dir == nullptr) return h;
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     HostOptEntry entry{name, false, ""};
-    std::string path = "/opt/" + name;
+    std::string path = root + "/" + name;
     if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       char buf[PATH_MAX];
       ssize_t n = readlink(path.c_str(), buf, sizeof(buf));
@@ -50,6 +52,16 @@ HostOpt InspectHostOpt() {
   std::sort(h.entries.begin(), h.entries.end(),
             [](const HostOptEntry& a, const HostOptEntry& b) { return a.name < b.name; });
   return h;
+}
+
+void ClassifyHiddenPaths(const std::vector<std::string>& paths, std::vector<std::string>* dirs,
+                         std::vector<std::string>* files) {
+  for (const std::string& p : paths) {
+    if (p.empty() || p[0] != '/' || p.find_first_not_of('/') == std::string::npos) continue;
+    struct stat st;
+    if (stat(p.c_str(), &st) != 0) continue;
+    (S_ISDIR(st.st_mode) ? dirs : files)->push_back(p);
+  }
 }
 
 std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& host_opt) {
@@ -79,6 +91,27 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
       c.insert(c.end(), {"--ro-bind-try", path, path});
     }
   }
+  if (!spec.secret_files.empty()) {
+    c.insert(c.end(), {"--tmpfs", "/run"});
+    for (const HostOptEntry& e : spec.host_run.entries) {
+      if (e.name == "secrets") continue;
+      std::string path = "/run/" + e.name;
+      if (e.is_symlink) {
+        c.insert(c.end(), {"--symlink", e.symlink_target, path});
+      } else {
+        c.insert(c.end(), {"--ro-bind-try", path, path});
+      }
+    }
+    for (const auto& [fd, name] : spec.secret_files) {
+      c.insert(c.end(), {"--perms", "0400", "--ro-bind-data", std::to_string(fd),
+                         std::string(jobs::kSecretsDir) + "/" + name});
+    }
+  }
+  // Hidden before anything is bound from the host's view (bind sources are
+  // looked up on the host, so the job's own directory under a hidden home
+  // still appears at /opt/ml).
+  for (const std::string& d : spec.hidden_dirs) c.insert(c.end(), {"--tmpfs", d});
+  for (const std::string& f : spec.hidden_files) c.insert(c.end(), {"--ro-bind", "/dev/null", f});
   // Bound from the host's view: a helper directory under /tmp or /opt is
   // still reachable although the sandbox replaced both.
   if (!spec.helper_dir.empty()) {

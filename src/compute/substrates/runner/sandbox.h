@@ -2,10 +2,14 @@
 // read-only, the job directory writable at the literal /opt/ml, tandem's
 // helper programs read-only at /opt/tandem-libexec (jobs::kHelperDir),
 // private /tmp, /dev and /proc, new pid/ipc/uts namespaces (hostname algo-1),
-// and no network unless asked. Pure functions; thread-safe.
+// no network unless asked, and the host paths the job must not read (the
+// control plane's home with its database, store, credentials and every other
+// job's directories) hidden: an empty tmpfs over each hidden directory,
+// /dev/null over each hidden file. Pure functions; thread-safe.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tandem::compute::runner {
@@ -25,6 +29,8 @@ struct HostOpt {
   std::vector<HostOptEntry> entries;
 };
 HostOpt InspectHostOpt();
+// The same for another host directory (/run, when the job gets file secrets).
+HostOpt InspectHostDir(const std::string& dir);
 
 // The directory of the running executable (/proc/self/exe); "" if unknown.
 std::string OwnDirectory();
@@ -36,7 +42,24 @@ struct SandboxSpec {
   bool network = false;
   std::vector<std::string> argv;  // the job's command as it sees it
   std::string helper_dir;  // host directory bound at /opt/tandem-libexec; "" = none
+  // Host paths hidden from the job (absolute; "/" is never hidden). The job
+  // directory and helper directory are bound from the host's view, so they
+  // stay visible even when they lie under a hidden directory.
+  std::vector<std::string> hidden_dirs = {};
+  std::vector<std::string> hidden_files = {};
+  // File secrets: {descriptor the bubblewrap process inherits, file name}.
+  // Each becomes /run/secrets/<name> (read-only, 0400), copied by bubblewrap
+  // from the descriptor into the sandbox's memory; /run is then a tmpfs
+  // re-exposing `host_run`'s entries read-only.
+  std::vector<std::pair<int, std::string>> secret_files = {};
+  HostOpt host_run = {};
 };
+
+// Sorts `paths` into existing directories and existing other files (by
+// stat, following links; absent or relative paths and "/" are dropped), for
+// SandboxSpec::hidden_dirs / hidden_files.
+void ClassifyHiddenPaths(const std::vector<std::string>& paths, std::vector<std::string>* dirs,
+                         std::vector<std::string>* files);
 
 // The full argv to exec: bwrap, its options, "--", then spec.argv.
 std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& host_opt);
