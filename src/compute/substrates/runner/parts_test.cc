@@ -128,6 +128,12 @@ TEST(SandboxTest, ClassifyHiddenPathsKeepsExistingAbsolutePathsOnly) {
                       &files);
   EXPECT_EQ(dirs, std::vector<std::string>{"/etc"});
   EXPECT_EQ(files, std::vector<std::string>{"/proc/self/status"});
+  // Under a hidden directory: hidden already, no mount point inside it.
+  dirs.clear();
+  files.clear();
+  ClassifyHiddenPaths({"/etc/ssl", "/etc", "/etc/passwd", "/proc/self"}, &dirs, &files);
+  EXPECT_EQ(dirs, (std::vector<std::string>{"/etc", "/proc/self"}));
+  EXPECT_TRUE(files.empty());
 }
 
 TEST(SandboxTest, HelpersAtAFixedPathAndHostOptMlShadowed) {

@@ -62,6 +62,21 @@ void ClassifyHiddenPaths(const std::vector<std::string>& paths, std::vector<std:
     if (stat(p.c_str(), &st) != 0) continue;
     (S_ISDIR(st.st_mode) ? dirs : files)->push_back(p);
   }
+  // A path under a hidden directory is hidden already; mounting over it would
+  // only leave an empty mount point naming it in the hidden directory.
+  auto covered = [&](const std::string& p) {
+    for (const std::string& d : *dirs) {
+      std::string prefix = d.back() == '/' ? d : d + "/";
+      if (p != d && p.starts_with(prefix)) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> kept_dirs;
+  for (const std::string& d : *dirs) {
+    if (!covered(d)) kept_dirs.push_back(d);
+  }
+  std::erase_if(*files, covered);
+  *dirs = std::move(kept_dirs);
 }
 
 std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& host_opt) {

@@ -56,8 +56,9 @@ struct SandboxSpec {
 };
 
 // Sorts `paths` into existing directories and existing other files (by
-// stat, following links; absent or relative paths and "/" are dropped), for
-// SandboxSpec::hidden_dirs / hidden_files.
+// stat, following links; absent or relative paths, "/" and paths under
+// another of the directories are dropped), for SandboxSpec::hidden_dirs /
+// hidden_files.
 void ClassifyHiddenPaths(const std::vector<std::string>& paths, std::vector<std::string>* dirs,
                          std::vector<std::string>* files);
 
