@@ -36,8 +36,9 @@ class LocalPathsTest : public ::testing::Test {
 
 TEST_F(LocalPathsTest, NoPrefixRefusesEveryLocalPath) {
   LocalPathPolicy none;
-  for (const std::string& p : {std::string("/etc/passwd"), "file:///etc", root_ + "/data/train",
-                               root_ + "/home/tandem.db", std::string("/")}) {
+  for (const std::string& p : std::vector<std::string>{"/etc/passwd", "file:///etc",
+                                                       root_ + "/data/train",
+                                                       root_ + "/home/tandem.db", "/"}) {
     Status s = none.Check(p, "inputs.train");
     EXPECT_EQ(s.code(), StatusCode::kPermissionDenied) << p;
     EXPECT_THAT(s.message(), HasSubstr("inputs.train: the local path " + p + " is refused"));
@@ -62,8 +63,9 @@ TEST_F(LocalPathsTest, AllowedPrefixIsCanonicalAndNotEscapedByDotsOrLinks) {
   // `..` out of the prefix, a sibling sharing its name's start, a link out of it.
   fs::create_directories(root_ + "/data2");
   fs::create_directory_symlink(root_ + "/home", root_ + "/data/home-link");
-  for (const std::string& p : {root_ + "/data/../home/tandem.db", root_ + "/data2",
-                               root_ + "/data/home-link/tandem.db", root_ + "/home"}) {
+  for (const std::string& p :
+       std::vector<std::string>{root_ + "/data/../home/tandem.db", root_ + "/data2",
+                                root_ + "/data/home-link/tandem.db", root_ + "/home"}) {
     Status s = policy.Check(p, "source_dir");
     EXPECT_EQ(s.code(), StatusCode::kPermissionDenied) << p;
     EXPECT_THAT(s.message(), HasSubstr("allowed: "));
