@@ -87,11 +87,12 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route("POST", "/api/v1/jobs", Access::Team(Role::kMember, JobSpecOwner(s)),
                JsonHandler(
-                   [jobs, local_paths](http::Request& req) -> StatusOr<Json> {
+                   [jobs, local_paths, sp = &s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::jobs::JobSpec spec,
                                       compute::jobs::JobSpec::FromJson(body));
                      RETURN_IF_ERROR(local_paths->CheckJobSpec(spec));
+                     RETURN_IF_ERROR(CheckJobSpecKeys(*sp, req, spec));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },

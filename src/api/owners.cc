@@ -1,5 +1,6 @@
 #include "api/owners.h"
 
+#include "api/api_routes.h"
 #include "api/rest.h"
 #include "compute/jobs/service.h"
 #include "compute/notebooks/service.h"
@@ -135,8 +136,10 @@ TeamsOf ModelOwner(const Services& s, bool body_team) {
   };
 }
 
-TeamsOf ArtifactOwner(const Services& s, bool from_prefix) {
-  KeyOwnerLookup lookup = [s](const std::string& kind, const std::string& id) -> StatusOr<Teams> {
+namespace {
+
+KeyOwnerLookup KeyLookup(const Services& s) {
+  return [s](const std::string& kind, const std::string& id) -> StatusOr<Teams> {
     if (kind == "models") return ModelTeams(s.registry, id, {kAnyTeam});
     if (kind == "jobs") {
       auto job = s.jobs->Get(id);
@@ -149,6 +152,40 @@ TeamsOf ArtifactOwner(const Services& s, bool from_prefix) {
     if (nb.status().code() == StatusCode::kNotFound) return Teams{kAdminOnly};
     return nb.status();
   };
+}
+
+}  // namespace
+
+Status CheckSpecKey(const Services& s, const http::Request& req, const std::string& value,
+                    Role role, const std::string& what) {
+  if (value.empty() || value.starts_with("sha256:") || value.starts_with("/") ||
+      value.find("://") != std::string::npos) {
+    return OkStatus();  // digests are content-addressed; local paths: LocalPathPolicy
+  }
+  if (req.Header(kAdminHeader) == "true") return OkStatus();
+  std::string key = value;
+  while (key.ends_with("/")) key.pop_back();
+  ASSIGN_OR_RETURN(Teams teams, KeyOwners(key, KeyLookup(s)));
+  ASSIGN_OR_RETURN(auth::Principal p, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  Status ok = Authorize(p, Access::Team(role, nullptr), teams);
+  if (!ok.ok()) {
+    return PermissionDeniedError(what + " '" + value + "': " + std::string(ok.message()) +
+                                 " (the artifact rules of docs/security.md)");
+  }
+  return OkStatus();
+}
+
+Status CheckJobSpecKeys(const Services& s, const http::Request& req,
+                        const compute::jobs::JobSpec& spec, const std::string& field) {
+  RETURN_IF_ERROR(CheckSpecKey(s, req, spec.source_dir, Role::kViewer, field + "source_dir"));
+  for (const auto& [channel, value] : spec.inputs) {
+    RETURN_IF_ERROR(CheckSpecKey(s, req, value, Role::kViewer, field + "inputs." + channel));
+  }
+  return CheckSpecKey(s, req, spec.publish_prefix, Role::kMember, field + "publish_prefix");
+}
+
+TeamsOf ArtifactOwner(const Services& s, bool from_prefix) {
+  KeyOwnerLookup lookup = KeyLookup(s);
   return [lookup, from_prefix](const http::Request& req) -> StatusOr<Teams> {
     return KeyOwners(from_prefix ? req.Query("prefix") : Param(req, "key"), lookup);
   };

@@ -12,6 +12,7 @@
 
 #include "api/access.h"
 #include "api/control_plane.h"
+#include "compute/jobs/spec.h"
 
 namespace tandem::api {
 
@@ -37,5 +38,16 @@ TeamsOf ArtifactOwner(const Services& s, bool from_prefix);
 TeamsOf TeamParam();
 // Nobody owns it yet: the role in any team.
 TeamsOf AnyTeam();
+
+// An object-store key (or prefix) a spec names, checked like the artifact
+// routes check it: the caller (the authenticated principal of `req`) needs
+// `role` in the key's owner (viewer to read an input, member to publish into
+// a prefix). Digests, local paths (LocalPathPolicy) and "" pass;
+// PermissionDenied names `what` and the key.
+Status CheckSpecKey(const Services& s, const http::Request& req, const std::string& value,
+                    Role role, const std::string& what);
+// source_dir and inputs (viewer), publish_prefix (member); `field` prefixes names.
+Status CheckJobSpecKeys(const Services& s, const http::Request& req,
+                        const compute::jobs::JobSpec& spec, const std::string& field = "");
 
 }  // namespace tandem::api

@@ -19,11 +19,15 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route("POST", "/api/v1/transform-jobs", Access::Team(Role::kMember, TransformSpecOwner(s)),
                JsonHandler(
-                   [jobs, registry, local_paths](http::Request& req) -> StatusOr<Json> {
+                   [jobs, registry, local_paths, sp = &s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::transform::TransformSpec spec,
                                       compute::transform::TransformSpec::FromJson(body));
                      RETURN_IF_ERROR(local_paths->Check(spec.input_uri, "input.uri"));
+                     RETURN_IF_ERROR(CheckSpecKey(*sp, req, spec.input_uri, Role::kViewer,
+                                                  "input.uri"));
+                     RETURN_IF_ERROR(CheckSpecKey(*sp, req, spec.output_prefix, Role::kMember,
+                                                  "output.prefix"));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
                                       compute::transform::SubmitTransform(spec, *jobs, *registry));
                      return compute::transform::TransformJobJson(job);

@@ -15,11 +15,13 @@ void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route("POST", "/api/v1/tuning-jobs", Access::Team(Role::kMember, TuningSpecOwner(s)),
                JsonHandler(
-                   [tuning, local_paths](http::Request& req) -> StatusOr<Json> {
+                   [tuning, local_paths, sp = &s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::tuning::TuningSpec spec,
                                       compute::tuning::TuningSpec::FromJson(body));
                      RETURN_IF_ERROR(local_paths->CheckJobSpec(spec.training_job, "training_job."));
+                     RETURN_IF_ERROR(
+                         CheckJobSpecKeys(*sp, req, spec.training_job, "training_job."));
                      ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
                                       tuning->Create(std::move(spec)));
                      return r.ToJson();
