@@ -75,6 +75,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->config_ = config;
   ASSIGN_OR_RETURN(SecurityConfig security, SecurityConfig::FromConfig(config));
   cp->local_paths_ = std::make_unique<LocalPathPolicy>(security.allowed_local_paths);
+  ASSIGN_OR_RETURN(Quotas quotas, Quotas::FromConfig(config));
+  cp->quotas_ = std::make_unique<Quotas>(std::move(quotas));
   const std::vector<std::string> hidden =
       SandboxHiddenPaths(config, security, ProcessEnvironment());
   ASSIGN_OR_RETURN(cp->glue_, glue::OpenGlue(config, clock));
@@ -127,6 +129,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.tuning = cp->tuning_.get();
   cp->services_.local_paths = cp->local_paths_.get();
   cp->services_.secrets = cp->secrets_.get();
+  cp->services_.quotas = cp->quotas_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).

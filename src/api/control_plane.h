@@ -18,6 +18,7 @@
 #include "api/api_routes.h"
 #include "api/auth/identity_store.h"
 #include "api/local_paths.h"
+#include "api/quotas.h"
 #include "api/secrets/secret_store.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -61,6 +62,7 @@ struct Services {
   auth::IdentityStore* identity = nullptr;  // principals, tokens, teams
   const LocalPathPolicy* local_paths = nullptr;  // which local paths a REST spec may name
   secrets::SecretStore* secrets = nullptr;        // teams' secrets for their jobs
+  const Quotas* quotas = nullptr;                 // per-team limits checked at admission
 };
 
 class ControlPlane {
@@ -107,6 +109,7 @@ class ControlPlane {
   std::unique_ptr<ApiRoutes> routes_;
   std::unique_ptr<LocalPathPolicy> local_paths_;
   std::unique_ptr<secrets::SecretStore> secrets_;
+  std::unique_ptr<Quotas> quotas_;
   Services services_;
 };
 

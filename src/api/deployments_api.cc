@@ -53,10 +53,11 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
   serving::fleet::Fleet* fleet = services.fleet;
   registry::ModelRegistry* registry = services.registry;
   secrets::SecretStore* secret_store = services.secrets;
+  const Quotas* quotas = services.quotas;
   // Apply: create (201) or update (200).
   routes.Route("POST", "/api/v1/deployments",
                Access::Team(Role::kMember, DeploymentSpecOwner(services)),
-               [fleet, registry, secret_store](http::Request& req, http::Response& res) {
+               [fleet, registry, secret_store, quotas](http::Request& req, http::Response& res) {
                  if (fleet == nullptr) return WriteError(res, NoFleet());
                  auto body = JsonBody(req);
                  if (!body.ok()) return WriteError(res, body.status());
@@ -65,6 +66,8 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
                  if (Status s = CheckModelsExist(registry, *spec); !s.ok())
                    return WriteError(res, s);
                  if (Status s = ResolveTokens(secret_store, *spec); !s.ok())
+                   return WriteError(res, s);
+                 if (Status s = quotas->CheckReplicas(*fleet, *spec); !s.ok())
                    return WriteError(res, s);
                  auto created = fleet->Apply(*spec);
                  if (!created.ok()) return WriteError(res, created.status());

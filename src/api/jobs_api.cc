@@ -93,6 +93,8 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                                       compute::jobs::JobSpec::FromJson(body));
                      RETURN_IF_ERROR(local_paths->CheckJobSpec(spec));
                      RETURN_IF_ERROR(CheckJobSpecKeys(*sp, req, spec));
+                     RETURN_IF_ERROR(
+                         sp->quotas->CheckJobCpus(*sp->jobs, spec.team, spec.resources.cpus));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },

@@ -22,6 +22,9 @@ void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
                      RETURN_IF_ERROR(local_paths->CheckJobSpec(spec.training_job, "training_job."));
                      RETURN_IF_ERROR(
                          CheckJobSpecKeys(*sp, req, spec.training_job, "training_job."));
+                     RETURN_IF_ERROR(sp->quotas->CheckJobCpus(
+                         *sp->jobs, spec.training_job.team, spec.training_job.resources.cpus,
+                         spec.max_parallel_jobs));
                      ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
                                       tuning->Create(std::move(spec)));
                      return r.ToJson();

@@ -42,11 +42,11 @@ Status ParseListen(const std::string& listen, Config& c) {
 }
 
 Status ApplyDocument(const Json& doc, Config& c) {
-  // The last six are modules' own sections (in Config::raw); `serving` and
+  // The last seven are modules' own sections (in Config::raw); `serving` and
   // `images` are reserved: accepted, read by nothing yet.
   static const std::set<std::string> kKnown = {
       "listen", "database", "store", "bus", "log_level", "max_body_mb",
-      "compute", "serving", "pricing", "images", "notebooks", "security"};
+      "compute", "serving", "pricing", "images", "notebooks", "security", "quotas"};
   if (doc.is_null()) return OkStatus();
   if (!doc.is_object()) return InvalidArgumentError("tandem.yaml must be a mapping");
   for (const auto& [k, v] : doc.items()) {
