@@ -15,6 +15,7 @@
 #include "compute/jobs/contract.h"
 #include "compute/jobs/finalize.h"
 #include "compute/jobs/metric_parser.h"
+#include "compute/jobs/secrets.h"
 #include "compute/jobs/staging.h"
 
 namespace tandem::compute::jobs {
@@ -194,22 +195,6 @@ std::string JobService::AttemptDir(const std::string& id, int attempt) const {
 
 // ---- API ---------------------------------------------------------------------
 
-Status JobService::CheckSecrets(const JobSpec& spec) const {
-  if (spec.secrets.empty()) return OkStatus();
-  if (!opts_.secret_value) {
-    return FailedPreconditionError("this control plane has no secret store: 'secrets' unusable");
-  }
-  for (const SecretRef& ref : spec.secrets) {
-    if (!ref.file.empty() && !substrate_->sandboxed()) {
-      return FailedPreconditionError("secret '" + ref.name + "': file secrets need the sandbox "
-                                     "(bubblewrap), which the " + substrate_->name() +
-                                     " substrate does not use here; use env instead");
-    }
-    RETURN_IF_ERROR(opts_.secret_value(spec.team, ref.name).status());  // names what is missing
-  }
-  return OkStatus();
-}
-
 StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   double capacity = substrate_->capacity_cpus();
   if (spec.resources.cpus > capacity) {
@@ -220,7 +205,8 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   RETURN_IF_ERROR(MetricParser::Create(spec.metric_definitions).status());
   RETURN_IF_ERROR(ResolveCode(spec, *opts_.store).status());
   RETURN_IF_ERROR(ResolveInputs(spec, *opts_.store).status());
-  RETURN_IF_ERROR(CheckSecrets(spec));
+  RETURN_IF_ERROR(
+      CheckSecretRefs(spec, opts_.secret_value, substrate_->sandboxed(), substrate_->name()));
   if (spec.register_model) {
     Status s = registry::ValidateModelName(spec.register_model->model);
     if (!s.ok()) return Annotate(s, "register.model");
@@ -624,13 +610,8 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;
-  if (!spec.secrets.empty()) {
-    RETURN_IF_ERROR(CheckSecrets(spec));  // deleted since submission, or no sandbox now
-    for (const SecretRef& ref : spec.secrets) {
-      ASSIGN_OR_RETURN(std::string value, opts_.secret_value(spec.team, ref.name));
-      (ref.env.empty() ? req.secret_files[ref.file] : req.secret_env[ref.env]) = std::move(value);
-    }
-  }
+  RETURN_IF_ERROR(ResolveSecrets(spec, opts_.secret_value, substrate_->sandboxed(),
+                                 substrate_->name(), req));
   {
     absl::MutexLock lock(&mu_);
     if (stop_requests_.count(a.record.id) > 0) a.stop_requested = true;

@@ -42,6 +42,7 @@
 #include "common/clock.h"
 #include "common/prometheus.h"
 #include "common/status.h"
+#include "compute/jobs/secrets.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
 #include "compute/jobs/store.h"
@@ -81,8 +82,7 @@ struct JobServiceOptions {
   int64_t lease_ms = 30'000;
   // The value of a team's stored secret (spec `secrets:`); NotFound when the
   // team has none of that name. Empty: specs naming secrets are refused.
-  std::function<StatusOr<std::string>(const std::string& team, const std::string& name)>
-      secret_value;
+  SecretLookup secret_value;
 };
 
 struct LogChunk {
@@ -160,9 +160,6 @@ class JobService {
   // Stages the tree and launches: true once launched, false when a stop
   // arrived before the launch (the caller finalizes it as Stopped).
   StatusOr<bool> Launch(Active& a);
-  // Every secret the spec names exists in its team (and file secrets have a
-  // sandbox); the error names the first that does not.
-  Status CheckSecrets(const JobSpec& spec) const;
   void TailLog(Active& a, bool finish);  // reads to EOF; `finish` flushes a partial line
   void Finish(Active& a, const ExitInfo& exit);
   void BillWarmRelease(const WarmRelease& r);
