@@ -76,10 +76,13 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
                  WriteJson(res, st->ToJson(), *created ? 201 : 200);
                });
   routes.Route("GET", "/api/v1/deployments", Access::Authenticated(),
-               JsonHandler([fleet](http::Request&) -> StatusOr<Json> {
+               JsonHandler([fleet, sp = &services](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
                  Json items = Json::array();
-                 for (const auto& d : fleet->List()) items.push_back(d.ToJson());
+                 for (const auto& d : fleet->List()) {
+                   if (scope.Sees(d.spec.team)) items.push_back(d.ToJson());
+                 }
                  return Json{{"deployments", items}};
                }));
   routes.Route("GET", "/api/v1/deployments/{name}",

@@ -101,9 +101,13 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                    201));
 
   routes.Route("GET", "/api/v1/jobs", Access::Authenticated(),
-               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+               JsonHandler([jobs, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
+                 std::erase_if(result.jobs, [&](const compute::jobs::JobRecord& j) {
+                   return !scope.Sees(j.spec.team);
+                 });
                  return JobPageJson(result, "jobs",
                                     [](const compute::jobs::JobRecord& j) { return j.ToJson(); });
                }));
@@ -164,10 +168,12 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                });
 
   routes.Route("GET", "/api/v1/metering/teams", Access::Authenticated(),
-               JsonHandler([jobs](http::Request&) -> StatusOr<Json> {
+               JsonHandler([jobs, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(auto spend, jobs->SpendByTeam());
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
                  Json teams = Json::array();
                  for (const auto& t : spend) {
+                   if (!scope.Sees(t.team)) continue;
                    teams.push_back({{"team", t.team},
                                     {"jobs", t.jobs},
                                     {"wall_seconds", t.wall_seconds},

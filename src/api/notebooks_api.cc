@@ -58,8 +58,9 @@ void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route(
       "GET", "/api/v1/notebooks", Access::Authenticated(),
-      JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+      JsonHandler([notebooks, sp = &s](http::Request& req) -> StatusOr<Json> {
         ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+        ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
         ASSIGN_OR_RETURN(std::vector<NotebookRecord> all, notebooks->List(req.Query("team")));
         const std::string state = req.Query("state");
         Json items = Json::array();
@@ -67,6 +68,7 @@ void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
         for (const NotebookRecord& r : all) {  // sorted by name; the token is the last name
           if (!page.page_token.empty() && r.name <= page.page_token) continue;
           if (!state.empty() && compute::notebooks::NotebookStateName(r.state) != state) continue;
+          if (!scope.Sees(r.team)) continue;
           if (static_cast<int>(items.size()) == page.max_results) {
             return Json{{"notebooks", items}, {"next_page_token", last}};
           }

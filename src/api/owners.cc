@@ -175,6 +175,28 @@ Status CheckSpecKey(const Services& s, const http::Request& req, const std::stri
   return OkStatus();
 }
 
+StatusOr<ListScope> ListScope::Of(const Services& s, const http::Request& req) {
+  ListScope scope;
+  if (req.Header(kAdminHeader) == "true") {
+    scope.admin_ = true;
+    return scope;
+  }
+  ASSIGN_OR_RETURN(auth::Principal p, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  for (const auto& [team, role] : p.teams) {
+    if (role >= Role::kViewer) scope.teams_.push_back(team);
+  }
+  return scope;
+}
+
+bool ListScope::Sees(const std::string& team) const {
+  if (admin_) return true;
+  const std::string owner = OwningTeam(team);
+  for (const std::string& t : teams_) {
+    if (t == owner) return true;
+  }
+  return false;
+}
+
 Status CheckJobSpecKeys(const Services& s, const http::Request& req,
                         const compute::jobs::JobSpec& spec, const std::string& field) {
   RETURN_IF_ERROR(CheckSpecKey(s, req, spec.source_dir, Role::kViewer, field + "source_dir"));

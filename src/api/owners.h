@@ -46,6 +46,19 @@ TeamsOf AnyTeam();
 // PermissionDenied names `what` and the key.
 Status CheckSpecKey(const Services& s, const http::Request& req, const std::string& value,
                     Role role, const std::string& what);
+// What the caller of a list route may see: entries of teams where it has
+// the viewer role (every entry for a platform admin). Lists are filtered by
+// it, so a page may hold fewer than the asked number of entries.
+class ListScope {
+ public:
+  static StatusOr<ListScope> Of(const Services& s, const http::Request& req);
+  bool Sees(const std::string& team) const;  // "" reads as the default team
+
+ private:
+  bool admin_ = false;
+  std::vector<std::string> teams_;
+};
+
 // source_dir and inputs (viewer), publish_prefix (member); `field` prefixes names.
 Status CheckJobSpecKeys(const Services& s, const http::Request& req,
                         const compute::jobs::JobSpec& spec, const std::string& field = "");

@@ -38,10 +38,14 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
 
   // Transform jobs only, filtered by the job store (indexed kind column).
   routes.Route("GET", "/api/v1/transform-jobs", Access::Authenticated(),
-               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+               JsonHandler([jobs, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  filter.kind = compute::transform::kTransformKind;
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
+                 std::erase_if(result.jobs, [&](const compute::jobs::JobRecord& j) {
+                   return !scope.Sees(j.spec.team);
+                 });
                  return JobPageJson(result, "transform_jobs", compute::transform::TransformJobJson);
                }));
 

@@ -32,15 +32,18 @@ void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
                    201));
 
   routes.Route("GET", "/api/v1/tuning-jobs", Access::Authenticated(),
-               JsonHandler([tuning](http::Request& req) -> StatusOr<Json> {
+               JsonHandler([tuning, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
                  std::optional<compute::tuning::TuningState> state;
                  if (!req.Query("state").empty()) {
                    ASSIGN_OR_RETURN(state, compute::tuning::ParseTuningState(req.Query("state")));
                  }
                  ASSIGN_OR_RETURN(auto list, tuning->List(state, page.max_results));
                  Json items = Json::array();
-                 for (const auto& r : list) items.push_back(r.ToJson());
+                 for (const auto& r : list) {
+                   if (scope.Sees(r.team)) items.push_back(r.ToJson());
+                 }
                  return Json{{"tuning_jobs", items}};
                }));
 

@@ -152,6 +152,16 @@ code=$(status_of "$ALICE" PUT /api/v1/rules/steal '{"pattern":{"source":["tandem
 code=$(status_of "$ALICE" GET /api/v1/audit); expect_eq "$code" 403 "alice reads the audit log"
 expect_eq "$("$TANDEM" teams list -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["teams"][1]["members"].get("alice","-"))')" - "alice is not in team b"
 
+# Lists show only the teams the caller may read (admins: everything).
+teams_in() { python3 -c 'import json,sys; print(",".join(sorted(set(x["team"] for x in json.load(sys.stdin)[sys.argv[1]]))))' "$1"; }
+expect_eq "$(as "$ALICE" "$TANDEM" jobs list -o json | teams_in jobs)" "" "alice lists no team b job"
+expect_eq "$(as "$VERA" "$TANDEM" jobs list -o json | teams_in jobs)" "b" "a viewer of b lists b's jobs"
+expect_eq "$("$TANDEM" jobs list -o json | teams_in jobs)" "b" "the admin lists every job"
+expect_eq "$(as "$ALICE" "$TANDEM" jobs spend -o json | teams_in teams)" "" "alice sees no team b spend"
+expect_eq "$(as "$BOB" "$TANDEM" jobs spend -o json | teams_in teams)" "b" "bob sees team b's spend"
+code=$(status_of "$ALICE" GET /api/v1/transform-jobs); expect_eq "$code" 200 "alice lists transform jobs"
+code=$(status_of "$ALICE" GET /api/v1/deployments); expect_eq "$code" 200 "alice lists deployments"
+
 # The owner of the job may stop it.
 expect_rc 0 as "$BOB" "$TANDEM" jobs stop "$JOB"
 
