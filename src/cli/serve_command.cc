@@ -189,7 +189,8 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
       "  tandem serve --model fraud@champion --shadow fraud@challenger \\\n"
       "      --canary fraud@candidate --canary-weight 0.05 --rollback-max-p99-ms 50\n"
       "  curl -d '{\"model\":\"fraud\",\"features\":[...]}' localhost:8080/infer\n"
-      "  tandem serve --model-dir ./model --token-sha256 \"$(printf %s \"$TOKEN\" | sha256sum | cut -c1-64)\"");
+      "  tandem serve --model-dir ./model \\\n"
+      "      --token-sha256 \"$(printf %s \"$TOKEN\" | sha256sum | cut -c1-64)\"");
   serve->callback([f, &ctx] { ctx.exit_code = RunServe(*f); });
 }
 
