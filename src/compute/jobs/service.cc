@@ -563,7 +563,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
     for (const auto& [channel, src] : inputs) {
       ASSIGN_OR_RETURN(input_ids[channel], SourceFingerprint(src, *opts_.store));
     }
-    a.warm_key = WarmPool::Key(code_id, input_ids, spec.resources);
+    a.warm_key = WarmPool::Key(code_id, input_ids, spec.resources, spec.team);
     std::string cold_code = code_dir + ".cold", cold_data = data_dir + ".cold";
     std::error_code ec;
     fs::rename(code_dir, cold_code, ec);
