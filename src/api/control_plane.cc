@@ -29,13 +29,16 @@ namespace {
 
 // The substrate named by `compute.substrate` (local, the default, or slurm);
 // each substrate parses the rest of the `compute:` section itself.
-StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& config,
-                                                                   images::ImageStore* images) {
+// `hidden` are the host paths no sandboxed job may see (SandboxHiddenPaths);
+// jobs in images pull from `images`.
+StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
+    const Config& config, const std::vector<std::string>& hidden, images::ImageStore* images) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   ASSIGN_OR_RETURN(std::string kind, spec::OneOf(section.value("substrate", Json("local")),
                                                  "compute.substrate", {"local", "slurm"}));
   if (kind == "slurm") {
     ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(config));
+    sopts.hidden_paths = hidden;
     ASSIGN_OR_RETURN(auto slurm, compute::slurm::SlurmSubstrate::Create(std::move(sopts)));
     return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
@@ -48,6 +51,7 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& 
       return imagefs::StoreSource(*images, repo);
     };
   }
+  lopts.hidden_paths = hidden;
   ASSIGN_OR_RETURN(auto local, compute::local::LocalSubstrate::Create(std::move(lopts)));
   return std::unique_ptr<compute::jobs::Substrate>(std::move(local));
 }
@@ -56,10 +60,11 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(const Config& 
 // on the local substrate: their port must be reachable from here.
 StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
     const Config& config, const glue::Glue& g, Clock& clock,
-    const compute::jobs::PriceTable& prices) {
+    const compute::jobs::PriceTable& prices, const std::vector<std::string>& hidden) {
   ASSIGN_OR_RETURN(compute::notebooks::NotebookServiceOptions opts,
                    compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
+  lopts.hidden_paths = hidden;
   ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(lopts));
   opts.home = config.home;
   opts.db = g.db.get();
@@ -78,18 +83,32 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config, Clock& clock) {
   std::unique_ptr<ControlPlane> cp(new ControlPlane());
   cp->config_ = config;
+  ASSIGN_OR_RETURN(SecurityConfig security, SecurityConfig::FromConfig(config));
+  cp->local_paths_ = std::make_unique<LocalPathPolicy>(security.allowed_local_paths);
+  ASSIGN_OR_RETURN(Quotas quotas, Quotas::FromConfig(config));
+  cp->quotas_ = std::make_unique<Quotas>(std::move(quotas));
+  const std::vector<std::string> hidden =
+      SandboxHiddenPaths(config, security, ProcessEnvironment());
   ASSIGN_OR_RETURN(cp->glue_, glue::OpenGlue(config, clock));
   const glue::Glue& g = cp->glue_;
 
+  // Team secrets, encrypted under <home>/secrets.key (created 0600 on first start).
+  ASSIGN_OR_RETURN(secrets::SecretCipher cipher,
+                   secrets::SecretCipher::OpenKeyFile(config.home + "/secrets.key"));
+  ASSIGN_OR_RETURN(cp->secrets_, secrets::SecretStore::Open(*g.db, std::move(cipher), clock));
   compute::jobs::JobServiceOptions jopts;
   jopts.home = config.home;
+  jopts.secret_value = [store = cp->secrets_.get()](const std::string& team,
+                                                    const std::string& name) {
+    return store->Value(team, name);
+  };
   jopts.db = g.db.get();
   jopts.outbox = g.outbox;
   jopts.store = g.store.get();
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
   jopts.images = g.images.get();
-  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, g.images.get()));
+  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, hidden, g.images.get()));
   // How often running jobs' checkpoint directories are uploaded (the
   // substrates accept the key; it is the job service's).
   ASSIGN_OR_RETURN(Json compute_section, spec::Section(config.raw, "compute"));
@@ -110,7 +129,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                                spec.resources.memory_mb);
   };
   ASSIGN_OR_RETURN(cp->jobs_, compute::jobs::JobService::Open(std::move(jopts)));
-  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices));
+  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices, hidden));
   compute::tuning::TuningServiceOptions topts;
   topts.db = g.db.get();
   topts.outbox = g.outbox;
@@ -129,6 +148,9 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.jobs = cp->jobs_.get();
   cp->services_.notebooks = cp->notebooks_.get();
   cp->services_.tuning = cp->tuning_.get();
+  cp->services_.local_paths = cp->local_paths_.get();
+  cp->services_.secrets = cp->secrets_.get();
+  cp->services_.quotas = cp->quotas_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).
@@ -183,6 +205,7 @@ void ControlPlane::RegisterRoutes() {
   RegisterStatusRoutes(r, services_);
   RegisterMetricsRoutes(r, services_);
   RegisterAuthRoutes(r, services_);
+  RegisterSecretRoutes(r, services_);
   RegisterOpenApiRoutes(r);
   RegisterUiRoutes(r);
   RegisterRegistryRoutes(r, services_, *blob_uploads_, config_.max_body_bytes);

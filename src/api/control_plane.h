@@ -19,6 +19,9 @@
 #include "api/api_routes.h"
 #include "api/blob_uploads.h"
 #include "api/auth/identity_store.h"
+#include "api/local_paths.h"
+#include "api/quotas.h"
+#include "api/secrets/secret_store.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/http_server.h"
@@ -61,6 +64,9 @@ struct Services {
   compute::tuning::TuningService* tuning = nullptr;          // hyperparameter tuning (compute tier)
   HttpMetrics* http_metrics = nullptr;      // per-route HTTP counters (GET /metrics)
   auth::IdentityStore* identity = nullptr;  // principals, tokens, teams
+  const LocalPathPolicy* local_paths = nullptr;  // which local paths a REST spec may name
+  secrets::SecretStore* secrets = nullptr;        // teams' secrets for their jobs
+  const Quotas* quotas = nullptr;                 // per-team limits checked at admission
 };
 
 class ControlPlane {
@@ -106,6 +112,9 @@ class ControlPlane {
   std::unique_ptr<auth::IdentityStore> identity_;
   std::unique_ptr<ApiRoutes> routes_;
   std::unique_ptr<BlobUploads> blob_uploads_;  // /v2/ upload sessions
+  std::unique_ptr<LocalPathPolicy> local_paths_;
+  std::unique_ptr<secrets::SecretStore> secrets_;
+  std::unique_ptr<Quotas> quotas_;
   Services services_;
 };
 
@@ -134,5 +143,7 @@ void RegisterAuthRoutes(ApiRoutes& routes, const Services& services);
 // docs/openapi.yaml). Upload bodies up to `max_upload` bytes.
 void RegisterRegistryRoutes(ApiRoutes& routes, const Services& services, BlobUploads& uploads,
                             int64_t max_upload);
+// /api/v1/teams/{team}/secrets (secrets_api.cc).
+void RegisterSecretRoutes(ApiRoutes& routes, const Services& services);
 
 }  // namespace tandem::api

@@ -3,6 +3,7 @@
 #include "api/api_routes.h"
 #include "api/control_plane.h"
 #include "api/owners.h"
+#include "api/auth/token.h"
 #include "api/rest.h"
 #include "glue/registry/model_registry.h"
 #include "serving/fleet/fleet.h"
@@ -32,21 +33,41 @@ Status CheckModelsExist(registry::ModelRegistry* registry,
   return OkStatus();
 }
 
+// `auth.tokens` names secrets of the deployment's team: the replicas get
+// their SHA-256 digests (`auth.token_sha256`, recomputed at every apply, so
+// re-applying picks up a replaced secret), never the tokens.
+Status ResolveTokens(secrets::SecretStore* store, serving::fleet::DeploymentSpec& spec) {
+  spec.auth_token_sha256.clear();
+  for (const std::string& name : spec.auth_tokens) {
+    if (store == nullptr) return FailedPreconditionError("no secret store: auth.tokens unusable");
+    auto value = store->Value(OwningTeam(spec.team), name);
+    if (!value.ok()) return Annotate(value.status(), "deployment '" + spec.name + "': auth.tokens");
+    spec.auth_token_sha256.push_back(auth::HashToken(*value));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
   serving::fleet::Fleet* fleet = services.fleet;
   registry::ModelRegistry* registry = services.registry;
+  secrets::SecretStore* secret_store = services.secrets;
+  const Quotas* quotas = services.quotas;
   // Apply: create (201) or update (200).
   routes.Route("POST", "/api/v1/deployments",
                Access::Team(Role::kMember, DeploymentSpecOwner(services)),
-               [fleet, registry](http::Request& req, http::Response& res) {
+               [fleet, registry, secret_store, quotas](http::Request& req, http::Response& res) {
                  if (fleet == nullptr) return WriteError(res, NoFleet());
                  auto body = JsonBody(req);
                  if (!body.ok()) return WriteError(res, body.status());
                  auto spec = serving::fleet::DeploymentSpecFromJson(*body);
                  if (!spec.ok()) return WriteError(res, spec.status());
                  if (Status s = CheckModelsExist(registry, *spec); !s.ok())
+                   return WriteError(res, s);
+                 if (Status s = ResolveTokens(secret_store, *spec); !s.ok())
+                   return WriteError(res, s);
+                 if (Status s = quotas->CheckReplicas(*fleet, *spec); !s.ok())
                    return WriteError(res, s);
                  auto created = fleet->Apply(*spec);
                  if (!created.ok()) return WriteError(res, created.status());
@@ -55,10 +76,13 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
                  WriteJson(res, st->ToJson(), *created ? 201 : 200);
                });
   routes.Route("GET", "/api/v1/deployments", Access::Authenticated(),
-               JsonHandler([fleet](http::Request&) -> StatusOr<Json> {
+               JsonHandler([fleet, sp = &services](http::Request& req) -> StatusOr<Json> {
                  if (fleet == nullptr) return NoFleet();
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
                  Json items = Json::array();
-                 for (const auto& d : fleet->List()) items.push_back(d.ToJson());
+                 for (const auto& d : fleet->List()) {
+                   if (scope.Sees(d.spec.team)) items.push_back(d.ToJson());
+                 }
                  return Json{{"deployments", items}};
                }));
   routes.Route("GET", "/api/v1/deployments/{name}",

@@ -83,23 +83,32 @@ http::BodyStream StoredLog(std::unique_ptr<store::BlobReader> reader, int64_t of
 
 void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
   JobService* jobs = s.jobs;
+  const LocalPathPolicy* local_paths = s.local_paths;
 
   routes.Route("POST", "/api/v1/jobs", Access::Team(Role::kMember, JobSpecOwner(s)),
                JsonHandler(
-                   [jobs, s](http::Request& req) -> StatusOr<Json> {
+                   [jobs, local_paths, sp = &s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::jobs::JobSpec spec,
                                       compute::jobs::JobSpec::FromJson(body));
-                     RETURN_IF_ERROR(CheckImageReadable(s, req, spec.image));
+                     RETURN_IF_ERROR(local_paths->CheckJobSpec(spec));
+                     RETURN_IF_ERROR(CheckJobSpecKeys(*sp, req, spec));
+                     RETURN_IF_ERROR(CheckImageReadable(*sp, req, spec.image));
+                     RETURN_IF_ERROR(
+                         sp->quotas->CheckJobCpus(*sp->jobs, spec.team, spec.resources.cpus));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },
                    201));
 
   routes.Route("GET", "/api/v1/jobs", Access::Authenticated(),
-               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+               JsonHandler([jobs, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
+                 std::erase_if(result.jobs, [&](const compute::jobs::JobRecord& j) {
+                   return !scope.Sees(j.spec.team);
+                 });
                  return JobPageJson(result, "jobs",
                                     [](const compute::jobs::JobRecord& j) { return j.ToJson(); });
                }));
@@ -160,10 +169,12 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                });
 
   routes.Route("GET", "/api/v1/metering/teams", Access::Authenticated(),
-               JsonHandler([jobs](http::Request&) -> StatusOr<Json> {
+               JsonHandler([jobs, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(auto spend, jobs->SpendByTeam());
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
                  Json teams = Json::array();
                  for (const auto& t : spend) {
+                   if (!scope.Sees(t.team)) continue;
                    teams.push_back({{"team", t.team},
                                     {"jobs", t.jobs},
                                     {"wall_seconds", t.wall_seconds},

@@ -37,16 +37,19 @@ StatusOr<compute::notebooks::NotebookStartOptions> StartOptions(const Json& body
 
 void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
   NotebookService* notebooks = s.notebooks;
+  const Quotas* quotas = s.quotas;
 
   routes.Route("POST", "/api/v1/notebooks", Access::Team(Role::kMember, NotebookStartOwner(s)),
                JsonHandler(
-                   [notebooks](http::Request& req) -> StatusOr<Json> {
+                   [notebooks, quotas](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      if (!body.contains("name") || !body["name"].is_string()) {
                        return InvalidArgumentError("field 'name' (a string) is required");
                      }
                      ASSIGN_OR_RETURN(compute::notebooks::NotebookStartOptions o,
                                       StartOptions(body));
+                     RETURN_IF_ERROR(quotas->CheckNotebooks(*notebooks, o.team,
+                                                            body["name"].get<std::string>()));
                      ASSIGN_OR_RETURN(NotebookRecord r,
                                       notebooks->StartNotebook(body["name"].get<std::string>(), o));
                      return r.ToJson(/*with_secret=*/false);
@@ -55,8 +58,9 @@ void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route(
       "GET", "/api/v1/notebooks", Access::Authenticated(),
-      JsonHandler([notebooks](http::Request& req) -> StatusOr<Json> {
+      JsonHandler([notebooks, sp = &s](http::Request& req) -> StatusOr<Json> {
         ASSIGN_OR_RETURN(PageParams page, ReadPageParams(req));
+        ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
         ASSIGN_OR_RETURN(std::vector<NotebookRecord> all, notebooks->List(req.Query("team")));
         const std::string state = req.Query("state");
         Json items = Json::array();
@@ -64,6 +68,7 @@ void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
         for (const NotebookRecord& r : all) {  // sorted by name; the token is the last name
           if (!page.page_token.empty() && r.name <= page.page_token) continue;
           if (!state.empty() && compute::notebooks::NotebookStateName(r.state) != state) continue;
+          if (!scope.Sees(r.team)) continue;
           if (static_cast<int>(items.size()) == page.max_results) {
             return Json{{"notebooks", items}, {"next_page_token", last}};
           }

@@ -185,6 +185,56 @@ TeamsOf ModelOwner(const Services& s, bool body_team) {
   };
 }
 
+Status CheckSpecKey(const Services& s, const http::Request& req, const std::string& value,
+                    Role role, const std::string& what) {
+  if (value.empty() || value.starts_with("sha256:") || value.starts_with("/") ||
+      value.find("://") != std::string::npos) {
+    return OkStatus();  // digests are content-addressed; local paths: LocalPathPolicy
+  }
+  if (req.Header(kAdminHeader) == "true") return OkStatus();
+  std::string key = value;
+  while (key.ends_with("/")) key.pop_back();
+  ASSIGN_OR_RETURN(Teams teams, KeyOwners(key, KeyLookup(s)));
+  ASSIGN_OR_RETURN(auth::Principal p, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  Status ok = Authorize(p, Access::Team(role, nullptr), teams);
+  if (!ok.ok()) {
+    return PermissionDeniedError(what + " '" + value + "': " + std::string(ok.message()) +
+                                 " (the artifact rules of docs/security.md)");
+  }
+  return OkStatus();
+}
+
+StatusOr<ListScope> ListScope::Of(const Services& s, const http::Request& req) {
+  ListScope scope;
+  if (req.Header(kAdminHeader) == "true") {
+    scope.admin_ = true;
+    return scope;
+  }
+  ASSIGN_OR_RETURN(auth::Principal p, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  for (const auto& [team, role] : p.teams) {
+    if (role >= Role::kViewer) scope.teams_.push_back(team);
+  }
+  return scope;
+}
+
+bool ListScope::Sees(const std::string& team) const {
+  if (admin_) return true;
+  const std::string owner = OwningTeam(team);
+  for (const std::string& t : teams_) {
+    if (t == owner) return true;
+  }
+  return false;
+}
+
+Status CheckJobSpecKeys(const Services& s, const http::Request& req,
+                        const compute::jobs::JobSpec& spec, const std::string& field) {
+  RETURN_IF_ERROR(CheckSpecKey(s, req, spec.source_dir, Role::kViewer, field + "source_dir"));
+  for (const auto& [channel, value] : spec.inputs) {
+    RETURN_IF_ERROR(CheckSpecKey(s, req, value, Role::kViewer, field + "inputs." + channel));
+  }
+  return CheckSpecKey(s, req, spec.publish_prefix, Role::kMember, field + "publish_prefix");
+}
+
 TeamsOf ArtifactOwner(const Services& s, bool from_prefix) {
   KeyOwnerLookup lookup = KeyLookup(s);
   return [lookup, from_prefix](const http::Request& req) -> StatusOr<Teams> {

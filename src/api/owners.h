@@ -12,6 +12,7 @@
 
 #include "api/access.h"
 #include "api/control_plane.h"
+#include "compute/jobs/spec.h"
 
 namespace tandem::api {
 
@@ -44,5 +45,29 @@ TeamsOf ArtifactOwner(const Services& s, bool from_prefix);
 TeamsOf TeamParam();
 // Nobody owns it yet: the role in any team.
 TeamsOf AnyTeam();
+
+// An object-store key (or prefix) a spec names, checked like the artifact
+// routes check it: the caller (the authenticated principal of `req`) needs
+// `role` in the key's owner (viewer to read an input, member to publish into
+// a prefix). Digests, local paths (LocalPathPolicy) and "" pass;
+// PermissionDenied names `what` and the key.
+Status CheckSpecKey(const Services& s, const http::Request& req, const std::string& value,
+                    Role role, const std::string& what);
+// What the caller of a list route may see: entries of teams where it has
+// the viewer role (every entry for a platform admin). Lists are filtered by
+// it, so a page may hold fewer than the asked number of entries.
+class ListScope {
+ public:
+  static StatusOr<ListScope> Of(const Services& s, const http::Request& req);
+  bool Sees(const std::string& team) const;  // "" reads as the default team
+
+ private:
+  bool admin_ = false;
+  std::vector<std::string> teams_;
+};
+
+// source_dir and inputs (viewer), publish_prefix (member); `field` prefixes names.
+Status CheckJobSpecKeys(const Services& s, const http::Request& req,
+                        const compute::jobs::JobSpec& spec, const std::string& field = "");
 
 }  // namespace tandem::api

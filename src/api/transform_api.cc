@@ -15,13 +15,21 @@ namespace tandem::api {
 void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
   compute::jobs::JobService* jobs = s.jobs;
   registry::ModelRegistry* registry = s.registry;
+  const LocalPathPolicy* local_paths = s.local_paths;
 
   routes.Route("POST", "/api/v1/transform-jobs", Access::Team(Role::kMember, TransformSpecOwner(s)),
                JsonHandler(
-                   [jobs, registry](http::Request& req) -> StatusOr<Json> {
+                   [jobs, registry, local_paths, sp = &s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      ASSIGN_OR_RETURN(compute::transform::TransformSpec spec,
                                       compute::transform::TransformSpec::FromJson(body));
+                     RETURN_IF_ERROR(local_paths->Check(spec.input_uri, "input.uri"));
+                     RETURN_IF_ERROR(CheckSpecKey(*sp, req, spec.input_uri, Role::kViewer,
+                                                  "input.uri"));
+                     RETURN_IF_ERROR(CheckSpecKey(*sp, req, spec.output_prefix, Role::kMember,
+                                                  "output.prefix"));
+                     RETURN_IF_ERROR(
+                         sp->quotas->CheckJobCpus(*jobs, spec.team, spec.resources.cpus));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
                                       compute::transform::SubmitTransform(spec, *jobs, *registry));
                      return compute::transform::TransformJobJson(job);
@@ -30,10 +38,14 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
 
   // Transform jobs only, filtered by the job store (indexed kind column).
   routes.Route("GET", "/api/v1/transform-jobs", Access::Authenticated(),
-               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
+               JsonHandler([jobs, sp = &s](http::Request& req) -> StatusOr<Json> {
                  ASSIGN_OR_RETURN(compute::jobs::JobFilter filter, ReadJobFilter(req));
                  filter.kind = compute::transform::kTransformKind;
                  ASSIGN_OR_RETURN(compute::jobs::JobPage result, jobs->List(filter));
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(*sp, req));
+                 std::erase_if(result.jobs, [&](const compute::jobs::JobRecord& j) {
+                   return !scope.Sees(j.spec.team);
+                 });
                  return JobPageJson(result, "transform_jobs", compute::transform::TransformJobJson);
                }));
 

@@ -62,5 +62,6 @@ void AddImageCommands(CLI::App& app, Context& ctx);
 // `images build|push|pull|import` (image_transfer_commands.cc), added to the
 // `images` group AddImageCommands made.
 void AddImageTransferCommands(CLI::App* images, Context& ctx);
+void AddSecretCommands(CLI::App& app, Context& ctx);
 
 }  // namespace tandem::cli

@@ -136,8 +136,10 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
   run->footer(
       "Examples:\n  tandem jobs run -f job.yaml\n  tandem jobs run -f job.yaml --wait\n"
       "Notes:\n  A local source_dir is packed and uploaded to the store\n"
-      "  (jobs/uploads/<id>/source.tar.gz). Local input paths are sent as absolute paths\n"
-      "  (the control plane must see them); other values are object-store keys or digests.");
+      "  (jobs/uploads/<id>/source.tar.gz). Local input paths are uploaded too\n"
+      "  (teams/<team>/uploads/<id>/inputs/<channel>/); other values are object-store keys\n"
+      "  or digests. The control plane reads no local path a spec names unless its\n"
+      "  administrator allowed it (security.allowed_local_paths).");
   run->callback([&ctx, file, wait] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();

@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   AddAuthCommands(app, ctx);
   AddImageCommands(app, ctx);
   AddImageTransferCommands(app.get_subcommand("images"), ctx);
+  AddSecretCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include "cli/resource_commands.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -40,11 +41,78 @@ StatusOr<Json> ReadSpecFile(const std::string& file, std::string_view kind) {
   return spec;
 }
 
+namespace {
+
+Status UploadFile(ApiClient& client, const std::string& key, const std::string& file) {
+  auto up = client.Upload("/api/v1/artifacts/" + PercentEncode(key), file);
+  if (!up.ok()) return Annotate(up.status(), "uploading " + file + " to " + key);
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::string> UploadLocal(ApiClient& client, const std::string& path,
+                                  const std::string& prefix, std::string_view what) {
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) {
+    return NotFoundError(std::string(what) + ": no such file or directory: " + path);
+  }
+  if (fs::is_regular_file(st)) {
+    const std::string key = prefix + "/" + fs::path(path).filename().string();
+    RETURN_IF_ERROR(UploadFile(client, key, path));
+    return key;
+  }
+  if (!fs::is_directory(st)) {
+    return InvalidArgumentError(std::string(what) + ": " + path +
+                                " is neither a file nor a directory");
+  }
+  const fs::path root = fs::canonical(path, ec);
+  if (ec) return InvalidArgumentError(std::string(what) + ": cannot resolve " + path);
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_symlink()) {  // in-tree links are uploaded as copies; none may leave the tree
+      fs::path target = fs::weakly_canonical(it->path(), ec);
+      auto rel = target.lexically_relative(root);
+      if (ec || rel.empty() || *rel.begin() == "..") {
+        return InvalidArgumentError(std::string(what) + ": symlink " + it->path().string() +
+                                    " points outside " + path);
+      }
+      if (fs::is_regular_file(target, ec)) files.push_back(it->path());
+      continue;
+    }
+    if (it->is_regular_file()) files.push_back(it->path());
+  }
+  if (ec) return InternalError(std::string(what) + ": listing " + path + ": " + ec.message());
+  if (files.empty()) return InvalidArgumentError(std::string(what) + ": " + path + " has no files");
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    RETURN_IF_ERROR(
+        UploadFile(client, prefix + "/" + f.lexically_relative(root).generic_string(), f.string()));
+  }
+  return prefix;
+}
+
+std::string UploadPrefix(const Json& spec, std::string_view what) {
+  std::string team = spec.contains("team") && spec["team"].is_string()
+                         ? spec["team"].get<std::string>()
+                         : std::string("default");
+  return "teams/" + team + "/uploads/" + NewUlid(Clock::Real()) + "/" + std::string(what);
+}
+
 Status PrepareJobFields(ApiClient& client, Json& job, const fs::path& spec_dir,
                         std::string_view field) {
   if (job.contains("inputs") && job["inputs"].is_object()) {
     for (auto& [channel, value] : job["inputs"].items()) {
-      if (value.is_string()) value = ResolveLocal(value.get<std::string>(), spec_dir);
+      if (!value.is_string()) continue;
+      std::string v = ResolveLocal(value.get<std::string>(), spec_dir);
+      if (v.starts_with("file://")) v = v.substr(7);
+      if (v.starts_with("/")) {  // the control plane reads no local paths: upload them
+        ASSIGN_OR_RETURN(v, UploadLocal(client, v, UploadPrefix(job, "inputs/" + channel),
+                                        std::string(field) + "inputs." + channel));
+      }
+      value = v;
     }
   }
   if (!job.contains("source_dir") || !job["source_dir"].is_string()) return OkStatus();

@@ -29,9 +29,23 @@ std::string ResolveLocal(const std::string& value, const std::filesystem::path& 
 // mapping"); NotFound when there is no such file.
 StatusOr<Json> ReadSpecFile(const std::string& file, std::string_view kind);
 
+// Uploads a local file to <prefix>/<its name> (returns that key) or every
+// file of a local directory to <prefix>/<relative path> (returns `prefix`),
+// for a spec field the control plane must not read from its own disk.
+// Symlinks inside a directory are uploaded as copies of their target; one
+// pointing outside the directory is InvalidArgument. `what` names the field.
+StatusOr<std::string> UploadLocal(ApiClient& client, const std::string& path,
+                                  const std::string& prefix, std::string_view what);
+
+// teams/<spec's team, else default>/uploads/<new id>/<what>: where local
+// files a spec names are uploaded (readable by that team's viewers only).
+std::string UploadPrefix(const Json& spec, std::string_view what);
+
 // Prepares the training-job fields of `job` (a job spec, or a tuning spec's
-// training_job) read from a file in `spec_dir`: local input paths become
-// absolute, a local source_dir is packed and uploaded to the store
+// training_job) read from a file in `spec_dir`: local input paths (relative
+// to spec_dir, absolute, or file://) are uploaded (UploadLocal under
+// UploadPrefix(job, "inputs/<channel>")) and replaced by their key or prefix;
+// a local source_dir is packed and uploaded to the store
 // (jobs/uploads/<id>/source.tar.gz) and replaced by its key. `field` prefixes
 // error messages ("training_job.").
 Status PrepareJobFields(ApiClient& client, Json& job, const std::filesystem::path& spec_dir,

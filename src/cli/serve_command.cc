@@ -164,6 +164,9 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--shadow", f->shadow,
                     "Shadow model (NAME@ALIAS, NAME/VERSION): gets a copy of each request");
   serve->add_option("--shadow-dir", f->replica.shadow_dir, "Shadow model from a local package");
+  serve->add_option("--token-sha256", f->replica.token_sha256,
+                    "Require a bearer token with this SHA-256 (hex; repeatable) on /v2 and "
+                    "/infer (health and /metrics stay open)");
   serve->add_option("--shadow-sample", f->shadow_sample, "Share of requests mirrored (default 1)");
   serve->add_option("--canary", f->canary,
                     "Canary candidate (NAME@ALIAS, NAME/VERSION): takes --canary-weight");
@@ -185,7 +188,9 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
       "  tandem serve --model-dir ./model --port 0\n"
       "  tandem serve --model fraud@champion --shadow fraud@challenger \\\n"
       "      --canary fraud@candidate --canary-weight 0.05 --rollback-max-p99-ms 50\n"
-      "  curl -d '{\"model\":\"fraud\",\"features\":[...]}' localhost:8080/infer");
+      "  curl -d '{\"model\":\"fraud\",\"features\":[...]}' localhost:8080/infer\n"
+      "  tandem serve --model-dir ./model \\\n"
+      "      --token-sha256 \"$(printf %s \"$TOKEN\" | sha256sum | cut -c1-64)\"");
   serve->callback([f, &ctx] { ctx.exit_code = RunServe(*f); });
 }
 

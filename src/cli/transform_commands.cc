@@ -28,16 +28,21 @@ std::string TransformPath(const std::string& id) {
   return "/api/v1/transform-jobs/" + PercentEncode(id, "-._~");
 }
 
-// Reads the spec; a relative input.uri naming something next to the spec
-// file becomes an absolute local path (else it is an object-store prefix).
-StatusOr<Json> ReadSpec(const std::string& file) {
+// Reads the spec; a local input.uri (absolute, file://, or relative and
+// existing next to the spec file) is uploaded (UploadLocal) and replaced by
+// its object-store key or prefix; anything else is an object-store prefix.
+StatusOr<Json> ReadSpec(ApiClient& client, const std::string& file) {
   ASSIGN_OR_RETURN(Json spec, ReadSpecFile(file, "transform spec"));
   Json* input = spec.contains("input") ? &spec["input"] : nullptr;
   if (input != nullptr && input->is_object() && input->contains("uri") &&
       (*input)["uri"].is_string()) {
     std::string uri = (*input)["uri"].get<std::string>();
     if (uri.starts_with("file://")) uri = uri.substr(7);
-    (*input)["uri"] = ResolveLocal(uri, fs::absolute(file).parent_path());
+    uri = ResolveLocal(uri, fs::absolute(file).parent_path());
+    if (uri.starts_with("/")) {
+      ASSIGN_OR_RETURN(uri, UploadLocal(client, uri, UploadPrefix(spec, "input"), "input.uri"));
+    }
+    (*input)["uri"] = uri;
   }
   return spec;
 }
@@ -84,12 +89,12 @@ void AddTransformCommands(CLI::App& app, Context& ctx) {
       "  max_payload_mb: 6\n  max_concurrent_transforms: 2\n"
       "  join_source: None                # or Input\n"
       "  output: {prefix: results/churn}  # <input-name>.out per object that succeeded\n"
-      "Notes:\n  A relative input.uri that exists next to the spec is sent as an absolute local\n"
-      "  path (the control plane must see it); otherwise it is an object-store prefix.");
+      "Notes:\n  A local input.uri (absolute, or relative and existing next to the spec) is\n"
+      "  uploaded to teams/<team>/uploads/<id>/input/; otherwise it is an object-store prefix.");
   run->callback([&ctx, file, wait] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
-      ASSIGN_OR_RETURN(Json spec, ReadSpec(*file));
+      ASSIGN_OR_RETURN(Json spec, ReadSpec(client, *file));
       ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/transform-jobs", spec));
       std::string id = job.value("id", "");
       if (!*wait) {

@@ -64,7 +64,12 @@ echo "image $IMAGE ($(du -sh "$BUILD/images/serving/oci" | cut -f1) OCI layout)"
 # replica of the same package for the expected scores.
 start_with_churn_model "$TANDEM" "$MAKE_MODEL" "$WORK"
 HOME_DIR=$WORK/home
-LPORT=$(shuf -i 20000-60000 -n1)
+# Two ports free right now (the kernel picks them; both held while picked so
+# they differ): a random port could be one another test is using.
+read -r LPORT PORT < <(python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
 "$TANDEM" serve --model-dir "$WORK/m1" --name churn --port "$LPORT" >"$WORK/local.log" 2>&1 &
 LOCAL_PID=$!
 ROW='[0.5,-1.2,0.3,0.8,-0.4,1.1,0.0,-0.7,0.9,0.2,1,0,2,3,0,1,0,1,1,0]'
@@ -85,8 +90,6 @@ WANT=$(score "$LPORT")
 [ -n "$WANT" ] && pass || fail "no score from the local replica"
 
 # 2. The rendered Deployment through the test overlay.
-PORT=$(shuf -i 20000-60000 -n1)
-while [ "$PORT" = "$LPORT" ]; do PORT=$(shuf -i 20000-60000 -n1); done
 mkdir -p "$WORK/overlay"
 printf 'name: smoke\nteam: risk\nmodel: churn@champion\nreplicas: {min: 1, max: 3}\nautoscaling: {target_in_flight_per_replica: 4}\ndisruption_budget: {min_available: 0}\nresources: {cpus: 1, memory_mb: 512}\n' >"$WORK/smoke.yaml"
 expect_rc 0 "$TANDEM" deployments render -f "$WORK/smoke.yaml" --image "$IMAGE" \

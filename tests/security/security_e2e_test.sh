@@ -122,6 +122,22 @@ code=$(status_of "$ALICE" DELETE /api/v1/artifacts/teams/b/secret.csv); expect_e
 code=$(status_of "$BOB" GET /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 200 "bob reads his artifact"
 expect_eq "$(cat "$WORK/body")" "secret data" "bob's artifact unchanged"
 
+# ...nor reach them through a job or transform spec of her own team: an
+# input naming bob's key, a publish_prefix or output prefix inside team b.
+code=$(status_of "$ALICE" POST /api/v1/jobs '{"name":"sneaky2","team":"a","entry_point":"/bin/cat","inputs":{"x":"teams/b/secret.csv"}}')
+expect_eq "$code" 403 "alice's job reading bob's artifact"
+expect_contains "$(cat "$WORK/body")" "inputs.x 'teams/b/secret.csv'" "the refusal names the input"
+code=$(status_of "$ALICE" POST /api/v1/jobs '{"name":"sneaky2","team":"a","entry_point":"/bin/true","publish_prefix":"teams/b/planted"}')
+expect_eq "$code" 403 "alice's job publishing into team b"
+code=$(status_of "$ALICE" POST /api/v1/transform-jobs '{"name":"sneaky2","team":"a","model":"churn@champion","input":{"uri":"teams/b/secret.csv"},"output":{"prefix":"teams/a/out"}}')
+expect_eq "$code" 403 "alice's transform reading bob's artifact"
+code=$(status_of "$ALICE" POST /api/v1/tuning-jobs '{"name":"sneaky2","objective":{"metric":"m","type":"Minimize"},"strategy":"Random","max_jobs":1,"max_parallel_jobs":1,"parameter_ranges":[{"name":"lr","type":"Continuous","min":0.1,"max":0.2}],"training_job":{"team":"a","entry_point":"/bin/true","inputs":{"x":"teams/b/secret.csv"},"metric_definitions":[{"name":"m","regex":"m=([0-9.]+)"}]}}')
+expect_eq "$code" 403 "alice's tuning job reading bob's artifact"
+expect_eq "$("$TANDEM" jobs list --name sneaky2 -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')" 0 "no sneaky2 job exists"
+code=$(status_of "$BOB" POST /api/v1/jobs '{"name":"bobs-reader","team":"b","entry_point":"/bin/true","inputs":{"x":"teams/b/secret.csv"}}')
+expect_eq "$code" 201 "bob's own job may read his artifact"
+[ -z "$("$TANDEM" artifacts ls teams/b/planted/ -o json | python3 -c 'import json,sys; print("".join(a["key"] for a in json.load(sys.stdin)["artifacts"]))')" ] && pass || fail "something was published into team b"
+
 # A viewer of team b reads but does not write.
 code=$(status_of "$VERA" GET "/api/v1/jobs/$JOB"); expect_eq "$code" 200 "vera reads bob's job"
 code=$(status_of "$VERA" POST "/api/v1/jobs/$JOB/stop"); expect_eq "$code" 403 "vera stops bob's job"
@@ -135,6 +151,16 @@ code=$(status_of "$ALICE" POST /api/v1/auth/tokens '{"principal":"bob"}'); expec
 code=$(status_of "$ALICE" PUT /api/v1/rules/steal '{"pattern":{"source":["tandem.registry"]},"target":"q"}'); expect_eq "$code" 403 "alice adds a bus rule"
 code=$(status_of "$ALICE" GET /api/v1/audit); expect_eq "$code" 403 "alice reads the audit log"
 expect_eq "$("$TANDEM" teams list -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["teams"][1]["members"].get("alice","-"))')" - "alice is not in team b"
+
+# Lists show only the teams the caller may read (admins: everything).
+teams_in() { python3 -c 'import json,sys; print(",".join(sorted(set(x["team"] for x in json.load(sys.stdin)[sys.argv[1]]))))' "$1"; }
+expect_eq "$(as "$ALICE" "$TANDEM" jobs list -o json | teams_in jobs)" "" "alice lists no team b job"
+expect_eq "$(as "$VERA" "$TANDEM" jobs list -o json | teams_in jobs)" "b" "a viewer of b lists b's jobs"
+expect_eq "$("$TANDEM" jobs list -o json | teams_in jobs)" "b" "the admin lists every job"
+expect_eq "$(as "$ALICE" "$TANDEM" jobs spend -o json | teams_in teams)" "" "alice sees no team b spend"
+expect_eq "$(as "$BOB" "$TANDEM" jobs spend -o json | teams_in teams)" "b" "bob sees team b's spend"
+code=$(status_of "$ALICE" GET /api/v1/transform-jobs); expect_eq "$code" 200 "alice lists transform jobs"
+code=$(status_of "$ALICE" GET /api/v1/deployments); expect_eq "$code" 200 "alice lists deployments"
 
 # The owner of the job may stop it.
 expect_rc 0 as "$BOB" "$TANDEM" jobs stop "$JOB"

@@ -67,6 +67,15 @@ rmSync(opt.work, { recursive: true, force: true });
 mkdirSync(opt.work, { recursive: true });
 mkdirSync(opt.out, { recursive: true });
 const upLog = join(opt.work, 'up.log');
+// The jobs below are sent over REST naming local paths (their source next to
+// this test's work directory, the repository's example data): an
+// administrator allows those prefixes (docs/security.md "Isolation").
+mkdirSync(join(opt.work, 'home'), { recursive: true });
+writeFileSync(
+  join(opt.work, 'home', 'tandem.yaml'),
+  `security:\n  allowed_local_paths: [${JSON.stringify(join(opt.work, 'src'))}, ` +
+    `${JSON.stringify(join(opt.repo, 'examples/data'))}]\n`,
+);
 const up = spawn(opt.tandem, ['up', '--home', join(opt.work, 'home'), '--port', '0'], {
   stdio: ['ignore', openSync(upLog, 'w'), openSync(upLog, 'a')],
 });

@@ -1,5 +1,7 @@
 #include "compute/jobs/finalize.h"
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 
@@ -24,6 +26,18 @@ std::string SignalName(int sig) {
 bool DirEmpty(const std::string& dir) {
   std::error_code ec;
   return !fs::exists(dir, ec) || fs::is_empty(dir, ec);
+}
+
+// The job owns its /opt/ml tree: it may have replaced a directory that the
+// control plane reads after it ends by a symlink to a host path (its home,
+// database, another job's inputs). The first such directory, or "".
+std::string LinkedDirectory(const std::string& ml_dir) {
+  for (const char* rel : {"code", "code/serving", "model", "output", "output/data"}) {
+    struct stat st;
+    const std::string p = ml_dir + "/" + rel;
+    if (::lstat(p.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) return rel;
+  }
+  return "";
 }
 
 // Packs `dir` and stores it under `key`. InvalidArgument (refused entries)
@@ -187,11 +201,18 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.log_key = prefix + "logs/attempt-" + std::to_string(r.attempt) + ".log";
     RETURN_IF_ERROR(store.PutFile(out.log_key, req.log_path).status());
   }
-  if (!r.spec.publish_prefix.empty()) {
+  const std::string linked = LinkedDirectory(req.ml_dir);
+  if (!r.spec.publish_prefix.empty() && linked.empty()) {
     RETURN_IF_ERROR(Publish(req.ml_dir + "/output/data", r.spec.publish_prefix, store));
   }
   if (req.stop_requested || req.exit.kind == ExitKind::kStopped) {
     out.state = JobState::kStopped;
+    return out;
+  }
+  if (!linked.empty()) {  // nothing of the tree is read: not its model, output or failure file
+    out.state = JobState::kFailed;
+    out.failure_reason = std::string(kSandboxBase) + "/" + linked +
+                         " is a symlink: tandem does not follow links out of the job's directory";
     return out;
   }
   if (req.exit.kind != ExitKind::kExited || req.exit.exit_code != 0) {

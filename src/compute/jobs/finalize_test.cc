@@ -84,5 +84,36 @@ TEST_F(FinalizeServingTest, NoServingFolderChangesNothing) {
   EXPECT_FALSE(fs::exists(root_ + "/unpacked/handler.py"));
 }
 
+// A job that replaced a directory of its tree by a symlink to a host path
+// (here a "secret" directory outside the job) gets nothing of that path
+// packed, published or read: the job fails naming the link.
+TEST_F(FinalizeServingTest, DirectoriesReplacedBySymlinksAreNotFollowed) {
+  std::string tmpl = (fs::temp_directory_path() / "tandem-secret-XXXXXX").string();
+  const std::string secret = ::mkdtemp(tmpl.data());
+  fs::create_directories(secret + "/serving");
+  std::ofstream(secret + "/tandem.db") << "the control plane's database";
+  std::ofstream(secret + "/failure") << "leaked through failure";
+  std::ofstream(secret + "/serving/handler.py") << "not the job's";
+  for (const char* rel : {"model", "output/data", "output", "code/serving", "code"}) {
+    SCOPED_TRACE(rel);
+    TearDown();  // a fresh tree and store each time
+    SetUp();
+    fs::remove_all(ml_ + "/" + rel);
+    record_.spec.publish_prefix = "published/run";
+    fs::create_directory_symlink(secret, ml_ + "/" + rel);
+    auto out = Finalize();
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->state, JobState::kFailed);
+    EXPECT_THAT(out->failure_reason, HasSubstr(std::string("/opt/ml/") + rel + " is a symlink"));
+    EXPECT_TRUE(out->model_key.empty());
+    auto listed = store_->List("");
+    ASSERT_TRUE(listed.ok());
+    EXPECT_TRUE(listed->objects.empty()) << listed->objects.size() << " objects were stored";
+    EXPECT_TRUE(fs::exists(secret + "/tandem.db"));  // and nothing was touched there
+  }
+  std::error_code ec;
+  fs::remove_all(secret, ec);
+}
+
 }  // namespace
 }  // namespace tandem::compute::jobs

@@ -16,6 +16,7 @@
 #include "compute/jobs/finalize.h"
 #include "compute/jobs/image_launch.h"
 #include "compute/jobs/metric_parser.h"
+#include "compute/jobs/secrets.h"
 #include "compute/jobs/staging.h"
 
 namespace tandem::compute::jobs {
@@ -207,6 +208,8 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   RETURN_IF_ERROR(MetricParser::Create(spec.metric_definitions).status());
   RETURN_IF_ERROR(ResolveCode(spec, *opts_.store).status());
   RETURN_IF_ERROR(ResolveInputs(spec, *opts_.store).status());
+  RETURN_IF_ERROR(
+      CheckSecretRefs(spec, opts_.secret_value, substrate_->sandboxed(), substrate_->name()));
   if (spec.register_model) {
     Status s = registry::ValidateModelName(spec.register_model->model);
     if (!s.ok()) return Annotate(s, "register.model");
@@ -539,7 +542,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
     for (const auto& [channel, src] : inputs) {
       ASSIGN_OR_RETURN(input_ids[channel], SourceFingerprint(src, *opts_.store));
     }
-    a.warm_key = WarmPool::Key(code_id, input_ids, spec.resources);
+    a.warm_key = WarmPool::Key(code_id, input_ids, spec.resources, spec.team);
     std::string cold_code = code_dir + ".cold", cold_data = data_dir + ".cold";
     std::error_code ec;
     fs::rename(code_dir, cold_code, ec);
@@ -599,6 +602,8 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;
+  RETURN_IF_ERROR(ResolveSecrets(spec, opts_.secret_value, substrate_->sandboxed(),
+                                 substrate_->name(), req));
   {
     absl::MutexLock lock(&mu_);
     if (stop_requests_.count(a.record.id) > 0) a.stop_requested = true;

@@ -47,6 +47,7 @@
 #include "common/prometheus.h"
 #include "common/status.h"
 #include "compute/jobs/checkpoints.h"
+#include "compute/jobs/secrets.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
 #include "compute/jobs/store.h"
@@ -95,6 +96,9 @@ struct JobServiceOptions {
   // uploaded every checkpoint_sync_ms while they run (and when they end).
   int64_t checkpoint_sync_ms = 10'000;
   CheckpointLimits checkpoint_limits;
+  // The value of a team's stored secret (spec `secrets:`); NotFound when the
+  // team has none of that name. Empty: specs naming secrets are refused.
+  SecretLookup secret_value;
 };
 
 struct LogChunk {

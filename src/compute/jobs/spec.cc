@@ -1,5 +1,6 @@
 #include "compute/jobs/spec.h"
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -265,6 +266,64 @@ Status ParseCheckpoint(const Json& v, JobSpec& spec) {
   return OkStatus();
 }
 
+bool SecretNameChars(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status ParseSecrets(const Json& v, JobSpec& spec) {
+  if (!v.is_array()) return TypeError("secrets", "a list of {name, env|file}", v);
+  if (v.size() > 32) return InvalidArgumentError("'secrets' has more than 32 entries");
+  std::set<std::string> envs, files;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string path = "secrets[" + std::to_string(i) + "]";
+    const Json& e = v[i];
+    if (!e.is_object()) return TypeError(path, "a mapping {name, env|file}", e);
+    RETURN_IF_ERROR(CheckKnown(e, path + ".", {"name", "env", "file"}));
+    SecretRef ref;
+    if (!e.contains("name")) return InvalidArgumentError("'" + path + ".name' is required");
+    ASSIGN_OR_RETURN(ref.name, String(e["name"], path + ".name"));
+    if (!SecretNameChars(ref.name) || !std::isalnum(static_cast<unsigned char>(ref.name[0]))) {
+      return InvalidArgumentError("'" + path + ".name' " + Quote(ref.name) +
+                                  " must be 1..128 of [A-Za-z0-9._-], starting with a letter or "
+                                  "digit");
+    }
+    if (e.contains("env") == e.contains("file")) {
+      return InvalidArgumentError("'" + path + "' needs exactly one of env or file");
+    }
+    if (e.contains("env")) {
+      ASSIGN_OR_RETURN(ref.env, String(e["env"], path + ".env"));
+      if (!ValidEnvName(ref.env) || ref.env.rfind("SM_", 0) == 0 ||
+          ref.env.rfind("TRAINING_JOB_", 0) == 0) {
+        return InvalidArgumentError("'" + path + ".env' " + Quote(ref.env) +
+                                    " must match [A-Za-z_][A-Za-z0-9_]* and not be SM_* or "
+                                    "TRAINING_JOB_*");
+      }
+      if (spec.environment.count(ref.env) > 0 || !envs.insert(ref.env).second) {
+        return InvalidArgumentError("'" + path + ".env' " + Quote(ref.env) +
+                                    " is set twice (environment or another secret)");
+      }
+    } else {
+      ASSIGN_OR_RETURN(ref.file, String(e["file"], path + ".file"));
+      if (!SecretNameChars(ref.file) || ref.file == "." || ref.file == "..") {
+        return InvalidArgumentError("'" + path + ".file' " + Quote(ref.file) +
+                                    " must be a file name of 1..128 [A-Za-z0-9._-] (it lands in " +
+                                    kSecretsDir + ")");
+      }
+      if (!files.insert(ref.file).second) {
+        return InvalidArgumentError("'" + path + ".file' " + Quote(ref.file) + " is used twice");
+      }
+    }
+    spec.secrets.push_back(std::move(ref));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 std::string JobSpec::Kind() const {
@@ -304,6 +363,16 @@ Json JobSpec::ToJson() const {
     j["checkpoint"] = {{"key_prefix", checkpoint->key_prefix},
                        {"local_path", checkpoint->local_path}};
   }
+  if (!secrets.empty()) {
+    Json list = Json::array();
+    for (const SecretRef& r : secrets) {
+      Json e = {{"name", r.name}};
+      if (!r.env.empty()) e["env"] = r.env;
+      if (!r.file.empty()) e["file"] = r.file;
+      list.push_back(std::move(e));
+    }
+    j["secrets"] = std::move(list);
+  }
   return j;
 }
 
@@ -314,7 +383,8 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
       j, "",
       {"name", "team", "entry_point", "source_dir", "hyperparameters", "inputs",
        "metric_definitions", "resources", "max_runtime_seconds", "environment", "register",
-       "retries", "keep_alive_seconds", "network", "image", "publish_prefix", "checkpoint"}));
+       "retries", "keep_alive_seconds", "network", "image", "publish_prefix", "checkpoint",
+       "secrets"}));
   JobSpec spec;
   // A null value (`key:` with nothing after it in YAML) means "default".
   auto has = [&](const char* k) { return j.contains(k) && !j[k].is_null(); };
@@ -366,6 +436,7 @@ StatusOr<JobSpec> JobSpec::FromJson(const Json& j) {
   }
   if (has("environment")) RETURN_IF_ERROR(ParseEnvironment(j["environment"], spec));
   if (has("register")) RETURN_IF_ERROR(ParseRegister(j["register"], spec));
+  if (has("secrets")) RETURN_IF_ERROR(ParseSecrets(j["secrets"], spec));  // after environment
   if (has("retries")) {
     ASSIGN_OR_RETURN(int64_t r, Integer(j["retries"], "retries", 0, kMaxRetries));
     spec.retries = static_cast<int>(r);

@@ -18,6 +18,7 @@
 //   image: team/train:1.2            # run in this image of tandem's image store (docs/images.md)
 //   publish_prefix: results/run-7    # output/data files also land under this key prefix
 //   checkpoint: {key_prefix: teams/growth/ckpt/churn, local_path: /opt/ml/checkpoints}
+//   secrets: [{name: db-password, env: DB_PASSWORD}, {name: gcp-key, file: gcp.json}]
 //
 // Validation (FromJson; every error is InvalidArgument naming the field's
 // full path, e.g. "unknown field 'resources.cpu'", "'retries' must be an
@@ -47,6 +48,12 @@
 //   checkpoint   {key_prefix: a valid object key of at most 512 bytes (a
 //                trailing '/' is dropped), local_path: /opt/ml/checkpoints
 //                (the default and the only path supported)}
+//   secrets      at most 32 {name: a secret of the job's team (1..128 of
+//                [A-Za-z0-9._-], first a letter or digit), and exactly one of
+//                env: a variable name as in `environment` (not also set there)
+//                or file: a file name (1..128 of [A-Za-z0-9._-], not . or ..)
+//                the job reads at /run/secrets/<file> (0400, sandboxed jobs
+//                only)}; env names and file names unique
 #pragma once
 
 #include <cstdint>
@@ -92,6 +99,18 @@ struct CheckpointSpec {
 };
 
 inline constexpr char kCheckpointLocalPath[] = "/opt/ml/checkpoints";
+// A stored secret of the job's team, injected when the job starts: as an
+// environment variable (`env`) or a read-only file /run/secrets/<file>. The
+// spec holds only the reference; the value never enters the job's record.
+struct SecretRef {
+  std::string name;
+  std::string env;
+  std::string file;
+  bool operator==(const SecretRef&) const = default;
+};
+
+// Where a job finds its file secrets (inside its sandbox).
+inline constexpr char kSecretsDir[] = "/run/secrets";
 
 struct JobSpec {
   std::string name;  // [A-Za-z0-9-]{1,63} (SageMaker's TrainingJobName rule)
@@ -117,6 +136,7 @@ struct JobSpec {
   // (batch transform's per-object outputs). "" = nothing is published.
   std::string publish_prefix;
   std::optional<CheckpointSpec> checkpoint;  // key `checkpoint`
+  std::vector<SecretRef> secrets;  // at most 32
 
   bool operator==(const JobSpec&) const = default;
 

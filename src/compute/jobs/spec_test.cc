@@ -203,7 +203,34 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"checkpoint: {key_prefix: /teams/a}\n", "absolute"},
         BadCase{"checkpoint: {key_prefix: 'teams//a'}\n", "empty path segment"},
         BadCase{"checkpoint: {key_prefix: teams/a, local_path: /tmp/ck}\n",
-                "only /opt/ml/checkpoints is synced"}));
+                "only /opt/ml/checkpoints is synced"},
+        BadCase{"secrets: {a: 1}\n", "'secrets' must be a list"},
+        BadCase{"secrets: [{env: A}]\n", "'secrets[0].name' is required"},
+        BadCase{"secrets: [{name: pw}]\n", "'secrets[0]' needs exactly one of env or file"},
+        BadCase{"secrets: [{name: pw, env: A, file: a}]\n", "exactly one of env or file"},
+        BadCase{"secrets: [{name: pw, env: A, x: 1}]\n", "unknown field 'secrets[0].x'"},
+        BadCase{"secrets: [{name: '-pw', env: A}]\n", "'secrets[0].name' '-pw'"},
+        BadCase{"secrets: [{name: 'a/b', env: A}]\n", "'secrets[0].name'"},
+        BadCase{"secrets: [{name: pw, env: SM_MODEL_DIR}]\n", "'secrets[0].env' 'SM_MODEL_DIR'"},
+        BadCase{"secrets: [{name: pw, env: '1A'}]\n", "'secrets[0].env'"},
+        BadCase{"environment: {A: x}\nsecrets: [{name: pw, env: A}]\n", "is set twice"},
+        BadCase{"secrets: [{name: a, env: A}, {name: b, env: A}]\n", "'secrets[1].env' 'A'"},
+        BadCase{"secrets: [{name: pw, file: ../etc/passwd}]\n", "'secrets[0].file'"},
+        BadCase{"secrets: [{name: pw, file: ..}]\n", "'secrets[0].file' '..'"},
+        BadCase{"secrets: [{name: a, file: x}, {name: b, file: x}]\n", "used twice"}));
+
+TEST(JobSpecTest, SecretsRoundTripAsReferences) {
+  auto spec = JobSpec::Parse(
+      "entry_point: train.py\n"
+      "secrets: [{name: db-password, env: DB_PASSWORD}, {name: gcp.key, file: gcp.json}]\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->secrets.size(), 2u);
+  EXPECT_EQ(spec->secrets[0], (SecretRef{"db-password", "DB_PASSWORD", ""}));
+  EXPECT_EQ(spec->secrets[1], (SecretRef{"gcp.key", "", "gcp.json"}));
+  auto again = JobSpec::FromJson(spec->ToJson());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *spec);
+}
 
 TEST(JobSpecTest, EntryPointRules) {
   EXPECT_THAT(std::string(JobSpec::Parse("team: a").status().message()),

@@ -46,6 +46,11 @@ struct LaunchRequest {
   // substrate prepares the root filesystem in its layer cache. "" = the host.
   std::string image_digest;
   std::string image_repository;
+  // Secret values (compute/jobs/spec.h `secrets:`): never written with the
+  // request; substrates hand them to the runner in a separate 0600 file that
+  // the runner deletes as it reads it (runner/protocol.h kSecretsFile).
+  std::map<std::string, std::string> secret_env;    // variable -> value
+  std::map<std::string, std::string> secret_files;  // name in /run/secrets -> value
 };
 
 // The checks every substrate makes before it launches `r`: a valid job id,

@@ -57,8 +57,9 @@ WarmPool::WarmPool(std::string dir, Clock& clock) : dir_(std::move(dir)), clock_
 
 std::string WarmPool::Key(const std::string& source_id,
                           const std::map<std::string, std::string>& channel_ids,
-                          const Resources& r) {
+                          const Resources& r, const std::string& team) {
   store::Sha256 h;
+  h.Update("team=" + team + "\n");
   h.Update("source=" + source_id + "\n");
   for (const auto& [c, d] : channel_ids) h.Update("channel=" + c + "=" + d + "\n");
   h.Update("resources=" + std::to_string(r.cpus) + "," + std::to_string(r.memory_mb) + "," +

@@ -36,10 +36,12 @@ class WarmPool {
   WarmPool(std::string dir, Clock& clock);
 
   // "<64 hex>" over the source and channel identities (digests or
-  // fingerprints, staging.h) and the resources.
+  // fingerprints, staging.h), the resources and the team: a retained tree is
+  // what the previous job left in it (it could rewrite its code and inputs),
+  // so it is reused only within the team that ran that job.
   static std::string Key(const std::string& source_id,
                          const std::map<std::string, std::string>& channel_ids,
-                         const Resources& resources);
+                         const Resources& resources, const std::string& team);
 
   // Moves `code_dir` and `data_dir` into the pool under `key` until
   // now + keep_alive_seconds, with `info` kept beside them. An existing entry

@@ -31,17 +31,19 @@ class WarmPoolTest : public ::testing::Test {
   FakeClock clock_;
 };
 
-TEST_F(WarmPoolTest, KeyDependsOnSourcesAndResources) {
+TEST_F(WarmPoolTest, KeyDependsOnSourcesResourcesAndTeam) {
   Resources r;
-  std::string k = WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, r);
+  std::string k = WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, r, "t");
   EXPECT_EQ(k.size(), 64u);
-  EXPECT_EQ(k, WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, r));
-  EXPECT_NE(k, WarmPool::Key("sha256:x", {{"train", "sha256:b"}}, r));
-  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"train", "sha256:c"}}, r));
-  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"test", "sha256:b"}}, r));
+  EXPECT_EQ(k, WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, r, "t"));
+  EXPECT_NE(k, WarmPool::Key("sha256:x", {{"train", "sha256:b"}}, r, "t"));
+  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"train", "sha256:c"}}, r, "t"));
+  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"test", "sha256:b"}}, r, "t"));
   Resources bigger = r;
   bigger.cpus = 2;
-  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, bigger));
+  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, bigger, "t"));
+  // Another team never gets a tree this team's job could have rewritten.
+  EXPECT_NE(k, WarmPool::Key("sha256:a", {{"train", "sha256:b"}}, r, "other"));
 }
 
 TEST_F(WarmPoolTest, TakeWithinWindowMovesTheEnvironmentOnce) {

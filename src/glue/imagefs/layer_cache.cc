@@ -166,7 +166,7 @@ class StoreImageSource : public ImageSource {
 // then it stays missing and the sandbox says so).
 Status EnsureMountPoints(const std::string& rootfs, const std::string& working_dir) {
   ASSIGN_OR_RETURN(UniqueFd root, OpenDir(rootfs));
-  for (const char* name : {"dev", "proc", "tmp", "opt", "sys", "etc"}) {
+  for (const char* name : {"dev", "proc", "tmp", "opt", "sys", "etc", "run"}) {
     if (::mkdirat(root.get(), name, 0755) != 0 && errno != EEXIST) {
       return store::ErrnoStatus(errno, "mkdir", rootfs + "/" + name);
     }

@@ -37,7 +37,7 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
   RETURN_IF_ERROR(
       CheckKnown(doc, "",
                  {"name", "team", "model", "replicas", "autoscaling", "disruption_budget", "port",
-                  "batching", "resources", "shadow", "canary"}));
+                  "batching", "resources", "shadow", "canary", "auth"}));
   DeploymentSpec s;
   if (!doc.contains("name")) return InvalidArgumentError("missing field 'name'");
   ASSIGN_OR_RETURN(s.name, String(doc["name"], "name"));
@@ -125,6 +125,29 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
   ASSIGN_OR_RETURN(const Json* r, Mapping(doc, "resources"));
   if (r) s.resources = *r;
   ASSIGN_OR_RETURN(s.traffic, traffic::TrafficPolicyFromSpec(doc));
+  ASSIGN_OR_RETURN(const Json* auth, Mapping(doc, "auth"));
+  if (auth) {
+    RETURN_IF_ERROR(CheckKnown(*auth, "auth.", {"tokens", "token_sha256"}));
+    for (auto [key, list] : {std::pair{"tokens", &s.auth_tokens},
+                             std::pair{"token_sha256", &s.auth_token_sha256}}) {
+      if (!auth->contains(key) || (*auth)[key].is_null()) continue;
+      const Json& v = (*auth)[key];
+      const std::string field = std::string("auth.") + key;
+      if (!v.is_array() || v.size() > 16) {
+        return InvalidArgumentError("'" + field + "' must be a list of at most 16 strings");
+      }
+      for (size_t i = 0; i < v.size(); ++i) {
+        ASSIGN_OR_RETURN(std::string item, String(v[i], field + "[" + std::to_string(i) + "]"));
+        list->push_back(std::move(item));
+      }
+    }
+    for (const std::string& h : s.auth_token_sha256) {
+      bool hex = h.size() == 64 && h.find_first_not_of("0123456789abcdef") == std::string::npos;
+      if (!hex) {
+        return InvalidArgumentError("'auth.token_sha256' entries must be 64 lowercase hex digits");
+      }
+    }
+  }
   return s;
 }
 
@@ -151,13 +174,16 @@ Json DeploymentSpec::ToJson() const {
   }
   j["autoscaling"] = as;
   traffic::AddTrafficPolicy(traffic, j);
+  if (!auth_tokens.empty() || !auth_token_sha256.empty()) {
+    j["auth"] = {{"tokens", auth_tokens}, {"token_sha256", auth_token_sha256}};
+  }
   return j;
 }
 
 bool DeploymentSpec::NeedsRestart(const DeploymentSpec& o) const {
   return model != o.model || port != o.port || max_batch_size != o.max_batch_size ||
          max_queue_delay_us != o.max_queue_delay_us || queue_size != o.queue_size ||
-         !(traffic == o.traffic);
+         !(traffic == o.traffic) || auth_token_sha256 != o.auth_token_sha256;
 }
 
 }  // namespace tandem::serving::fleet

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/json.h"
 #include "common/status.h"
@@ -32,10 +33,16 @@ struct DeploymentSpec {
   int queue_size = 1024;
   Json resources = Json::object();  // recorded, not enforced locally
   traffic::TrafficPolicy traffic;   // optional `shadow:` and `canary:`
+  // `auth: {tokens: [secret names]}`: /v2 and /infer need one of these tokens
+  // (stored secrets of the deployment's team; the control plane resolves
+  // them at apply into `token_sha256`, the SHA-256 digests the replicas
+  // check). Replicas never see a token, only digests.
+  std::vector<std::string> auth_tokens;
+  std::vector<std::string> auth_token_sha256;  // 64 lowercase hex digits each
 
   Json ToJson() const;
   // True if replicas must be restarted to apply `other` (model, port,
-  // batching, traffic policies).
+  // batching, traffic policies, token digests).
   bool NeedsRestart(const DeploymentSpec& other) const;
 };
 

@@ -131,8 +131,21 @@ void InferenceApi::SetAccepting(bool accepting) {
 bool InferenceApi::ready() const { return accepting_.load() && manager_.AnyReady(); }
 
 void InferenceApi::RegisterRoutes(http::Server& server) {
-  auto bind = [this](void (InferenceApi::*fn)(http::Request&, http::Response&)) {
+  // Every route needs a token when the deployment has any, but those `open` binds.
+  auto open = [this](void (InferenceApi::*fn)(http::Request&, http::Response&)) {
     return [this, fn](http::Request& req, http::Response& res) { (this->*fn)(req, res); };
+  };
+  auto bind = [this](void (InferenceApi::*fn)(http::Request&, http::Response&)) {
+    return [this, fn](http::Request& req, http::Response& res) {
+      if (!options_.auth.Allows(req.Header("authorization"))) {
+        res.Json(401, Json{{"error", "this deployment needs a token: Authorization: Bearer "
+                                     "<token>"}}
+                          .dump());
+        res.headers["www-authenticate"] = kServingAuthChallenge;
+        return;
+      }
+      (this->*fn)(req, res);
+    };
   };
   auto route_options = [](int64_t max_body_bytes, bool run_inline) {
     http::RouteOptions o;
@@ -145,15 +158,15 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   if (options_.inline_unless_batching) {
     infer.run_inline_if = [this] { return !manager_.AnyBatching(); };
   }
-  server.Route("GET", "/v2/health/live", bind(&InferenceApi::Live), fast);
-  server.Route("GET", "/v2/health/ready", bind(&InferenceApi::Ready), fast);
+  server.Route("GET", "/v2/health/live", open(&InferenceApi::Live), fast);
+  server.Route("GET", "/v2/health/ready", open(&InferenceApi::Ready), fast);
   server.Route("GET", "/v2", bind(&InferenceApi::ServerMetadata), fast);
   server.Route("GET", "/v2/models/{model}", bind(&InferenceApi::ModelMetadata), fast);
   server.Route("GET", "/v2/models/{model}/versions/{version}", bind(&InferenceApi::ModelMetadata),
                fast);
-  server.Route("GET", "/v2/models/{model}/ready", bind(&InferenceApi::ModelReady), fast);
+  server.Route("GET", "/v2/models/{model}/ready", open(&InferenceApi::ModelReady), fast);
   server.Route("GET", "/v2/models/{model}/versions/{version}/ready",
-               bind(&InferenceApi::ModelReady), fast);
+               open(&InferenceApi::ModelReady), fast);
   server.Route("POST", "/v2/models/{model}/infer", bind(&InferenceApi::Infer), infer);
   server.Route("POST", "/v2/models/{model}/versions/{version}/infer", bind(&InferenceApi::Infer),
                infer);
@@ -162,7 +175,7 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   server.Route("POST", "/v2/repository/models/{model}/load", bind(&InferenceApi::RepositoryLoad));
   server.Route("POST", "/v2/repository/models/{model}/unload",
                bind(&InferenceApi::RepositoryUnload));
-  server.Route("GET", "/metrics", bind(&InferenceApi::Metrics));
+  server.Route("GET", "/metrics", open(&InferenceApi::Metrics));
   if (options_.traffic != nullptr) {
     server.Route("GET", "/v2/models/{model}/traffic", bind(&InferenceApi::Traffic), fast);
     server.Route("POST", "/v2/models/{model}/traffic", bind(&InferenceApi::SetTraffic));

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/http_server.h"
 #include "common/status.h"
+#include "serving/server/endpoint_auth.h"
 #include "serving/engine/metrics.h"
 #include "serving/engine/model_manager.h"
 
@@ -44,6 +45,9 @@ struct InferenceApiOptions {
   // its statistics, POST there {"canary_weight": W} sets the weight, and
   // /metrics includes its families.
   traffic::TrafficRouter* traffic = nullptr;
+  // Per-deployment tokens (endpoint_auth.h): when enabled, every route but
+  // health and /metrics answers 401 without one of them.
+  EndpointAuth auth;
 };
 
 class InferenceApi {

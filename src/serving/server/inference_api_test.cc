@@ -1,5 +1,6 @@
 #include "serving/server/inference_api.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -24,10 +25,12 @@ using testing::TempDir;
 
 // A server with the inference API over a manager (no model loaded yet).
 struct Harness {
-  explicit Harness(engine::BatchOptions batch = {}, int64_t max_body = 1 << 20)
+  explicit Harness(engine::BatchOptions batch = {}, int64_t max_body = 1 << 20,
+                   EndpointAuth auth = {})
       : manager(engine::ModelManagerOptions{batch, 2}, metrics, Clock::Real()),
         api(manager, metrics, Clock::Real(),
-            {max_body, batch.max_batch_size == 1, "tandem", batch.max_batch_size == 0}),
+            {max_body, batch.max_batch_size == 1, "tandem", batch.max_batch_size == 0, nullptr,
+             std::move(auth)}),
         server(http::ServerOptions{.port = 0, .io_threads = 2, .worker_threads = 16}) {
     api.RegisterRoutes(server);
     port = *server.Start();
@@ -233,6 +236,68 @@ TEST_F(InferenceApiTest, ErrorStatusesAndMessages) {
   auto fine = h.Post("/infer",
                      R"({"model":"m","features":)" + RowJson(testing::Rows(1, 20, 1), 0, 20) + "}");
   EXPECT_EQ(fine.status, 200) << fine.body;
+}
+
+// Per-deployment tokens: /v2/... and /infer need one; health and /metrics
+// stay open for probes; a wrong, missing or malformed token is 401 with
+// WWW-Authenticate and reaches no model.
+TEST_F(InferenceApiTest, TokensGuardEverythingButHealthAndMetrics) {
+  auto auth = EndpointAuth::FromHexDigests({TokenSha256Hex("tok-A"), TokenSha256Hex("tok-B")});
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  Harness h({}, 1 << 20, *auth);
+  ASSERT_TRUE(h.manager.Load("m", 1, dir_->File("m")).ok());
+  const std::string row =
+      R"({"model":"m","features":)" + RowJson(testing::Rows(1, 20, 1), 0, 20) + "}";
+  const std::string v2 = R"({"inputs":[{"name":"input","shape":[1,20],"datatype":"FP32","data":)" +
+                         RowJson(testing::Rows(1, 20, 1), 0, 20) + "}]}";
+  for (const char* path : {"/v2/health/live", "/v2/health/ready", "/v2/models/m/ready", "/metrics"}) {
+    EXPECT_EQ(h.Get(path).status, 200) << path;
+  }
+  const std::vector<std::map<std::string, std::string>> refused = {
+      {},
+      {{"authorization", "Bearer tok-C"}},
+      {{"authorization", "Basic tok-A"}},
+      {{"authorization", "Bearer"}},
+      {{"authorization", "tok-A"}},
+      {{"authorization", "Bearer tok-A2"}}};
+  for (const auto& headers : refused) {
+    for (const std::string& path : {std::string("/infer"), std::string("/v2/models/m/infer")}) {
+      auto r = h.Post(path, path == "/infer" ? row : v2, headers);
+      EXPECT_EQ(r.status, 401) << path << " " << (headers.empty() ? "" : headers.begin()->second);
+      EXPECT_EQ(r.headers["www-authenticate"], kServingAuthChallenge);
+      EXPECT_THAT(ErrorOf(r), ::testing::HasSubstr("needs a token"));
+    }
+  }
+  EXPECT_EQ(h.Get("/v2").status, 401);
+  EXPECT_EQ(h.Get("/v2/models/m").status, 401);
+  EXPECT_EQ(h.Post("/v2/repository/models/m/unload", "{}").status, 401);
+  EXPECT_TRUE(h.manager.AnyReady());  // the refused unload did nothing
+  // Refusals counted no inference.
+  EXPECT_NE(h.Get("/metrics").body.find("tandem_inference_requests_total{model=\"m\"} 0\n"),
+            std::string::npos);
+  for (const char* token : {"Bearer tok-A", "bearer tok-B", "Bearer  tok-A "}) {
+    auto ok = h.Post("/infer", row, {{"authorization", token}});
+    EXPECT_EQ(ok.status, 200) << token << ": " << ok.body;
+    EXPECT_EQ(h.Post("/v2/models/m/infer", v2, {{"authorization", token}}).status, 200) << token;
+  }
+}
+
+TEST(EndpointAuthTest, DigestsAreCheckedAndMalformedOnesRefused) {
+  EXPECT_FALSE(EndpointAuth().enabled());
+  EXPECT_TRUE(EndpointAuth().Allows(""));
+  EXPECT_EQ(TokenSha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
+  auto upper = EndpointAuth::FromHexDigests(
+      {"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"});
+  ASSERT_TRUE(upper.ok());
+  EXPECT_TRUE(upper->Allows("Bearer abc"));
+  EXPECT_FALSE(upper->Allows("Bearer abd"));
+  EXPECT_FALSE(upper->Allows(""));
+  for (const char* bad : {"", "abc", "zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad00"}) {
+    auto r = EndpointAuth::FromHexDigests({bad});
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 TEST_F(InferenceApiTest, QueueFullIs429) {

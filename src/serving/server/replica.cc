@@ -55,6 +55,7 @@ Status Replica::Start() {
   mo.batch = options_.batch;
   manager_ = std::make_unique<engine::ModelManager>(mo, metrics_, clock_);
   InferenceApiOptions ao;
+  ASSIGN_OR_RETURN(ao.auth, EndpointAuth::FromHexDigests(options_.token_sha256));
   if (!options_.traffic.empty()) {
     traffic::TrafficOptions to;
     to.policy = options_.traffic;

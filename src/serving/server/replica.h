@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -78,6 +79,9 @@ struct ReplicaOptions {
   traffic::TrafficPolicy traffic;
   std::string shadow_dir;
   std::string canary_dir;
+  // SHA-256 digests (hex) of the tokens /v2/... and /infer require; none =
+  // open (endpoint_auth.h).
+  std::vector<std::string> token_sha256;
 };
 
 // Glue the replica uses when following a target; not owned, must outlive it.

@@ -137,10 +137,12 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
   RETURN_IF_ERROR(Check(runner::WriteRunnerRequest(dir, request, bwrap_path_, options_,
                                                    image ? image->rootfs() : "",
                                                    image ? image->lock_path() : "")));
-  if (Status s = Spawn(dir); !s.ok()) {
-    std::error_code ec;
+  Status spawned = Spawn(dir);
+  std::error_code ec;
+  fs::remove(dir + "/" + runner::kSecretsFile, ec);  // the runner took it already, or never will
+  if (!spawned.ok()) {
     fs::remove_all(dir, ec);  // nothing ran: the same attempt may be submitted again
-    return s;
+    return spawned;
   }
   // The runner wrote runner.json before it let Spawn return.
   if (auto j = ReadJson(dir + "/" + runner::kRunnerFile); j.ok()) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/config.h"
@@ -56,6 +57,10 @@ struct LocalSubstrateOptions {
   uint64_t image_cache_bytes = 20ULL << 30;
   std::function<std::unique_ptr<imagefs::ImageSource>(const std::string& repository)>
       image_source;
+  // Host paths hidden from every sandboxed job (an empty tmpfs over a
+  // directory, /dev/null over a file): the control plane's home, database,
+  // store and credentials (set by the control plane).
+  std::vector<std::string> hidden_paths;
 };
 
 // The options from tandem.yaml's `compute:` section (absent: defaults):

@@ -36,6 +36,9 @@ int RunnerMain(const std::string& state_dir) {
     return Fail(e);
   }
   if (std::string e = RunnerRequestFromJson(json, &request); !e.empty()) return Fail(e);
+  // Secret values: read once and deleted before anything else happens, so
+  // they stay on disk only between the substrate's launch and this line.
+  if (std::string e = TakeSecretsFile(state_dir, &request.launch); !e.empty()) return Fail(e);
 
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);

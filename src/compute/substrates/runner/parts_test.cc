@@ -1,5 +1,6 @@
 // Unit tests of the runner's pieces: /proc parsing, the bubblewrap command
 // line and the state-file protocol.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,38 @@ TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
   auto root = std::find(c.begin(), c.end(), "--ro-bind");
   auto bind = std::find(c.begin(), c.end(), "--bind");
   EXPECT_LT(root, bind);
+}
+
+TEST(SandboxTest, HiddenPathsAreCoveredBeforeTheJobDirectoryIsBound) {
+  SandboxSpec spec{"bwrap", "/var/lib/tandem/jobs/j1/attempt-1/ml", "", false, {"/bin/true"}, ""};
+  spec.hidden_dirs = {"/var/lib/tandem", "/srv/store"};
+  spec.hidden_files = {"/srv/db/tandem.db"};
+  std::vector<std::string> c = BwrapCommand(spec, HostOpt{});
+  auto at = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) - c.begin();
+  };
+  const auto end = static_cast<std::ptrdiff_t>(c.size());
+  EXPECT_LT(at({"--tmpfs", "/var/lib/tandem"}), end);
+  EXPECT_LT(at({"--tmpfs", "/srv/store"}), end);
+  EXPECT_LT(at({"--ro-bind", "/dev/null", "/srv/db/tandem.db"}), end);
+  // After the read-only root, before the job's own directory (bound from the host's view).
+  EXPECT_LT(at({"--ro-bind", "/", "/"}), at({"--tmpfs", "/var/lib/tandem"}));
+  EXPECT_LT(at({"--tmpfs", "/var/lib/tandem"}),
+            at({"--bind", "/var/lib/tandem/jobs/j1/attempt-1/ml", "/opt/ml"}));
+}
+
+TEST(SandboxTest, ClassifyHiddenPathsKeepsExistingAbsolutePathsOnly) {
+  std::vector<std::string> dirs, files;
+  ClassifyHiddenPaths({"/", "", "relative", "/proc/self/status", "/etc", "/no/such/path"}, &dirs,
+                      &files);
+  EXPECT_EQ(dirs, std::vector<std::string>{"/etc"});
+  EXPECT_EQ(files, std::vector<std::string>{"/proc/self/status"});
+  // Under a hidden directory: hidden already, no mount point inside it.
+  dirs.clear();
+  files.clear();
+  ClassifyHiddenPaths({"/etc/ssl", "/etc", "/etc/passwd", "/proc/self"}, &dirs, &files);
+  EXPECT_EQ(dirs, (std::vector<std::string>{"/etc", "/proc/self"}));
+  EXPECT_TRUE(files.empty());
 }
 
 TEST(SandboxTest, HelpersAtAFixedPathAndHostOptMlShadowed) {
@@ -228,5 +261,90 @@ TEST(ProtocolTest, AtomicWriteAndReadErrors) {
   std::filesystem::remove_all(dir);
 }
 
+// Secret values travel apart from request.json (which persists): in a 0600
+// file the runner deletes as it reads it.
+TEST(ProtocolTest, SecretsNeverInTheRequestAndTakenOnce) {
+  std::string dir = "/tmp/tandem-secrets-protocol-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  struct Options {
+    int64_t log_limit_bytes = 1 << 20, grace_seconds = 1, sample_interval_ms = 100;
+    std::vector<std::string> hidden_paths = {"/var/lib/tandem"};
+  } options;
+  jobs::LaunchRequest launch;
+  launch.job_id = "j-1";
+  launch.job_dir = "/a";
+  launch.log_path = "/a.log";
+  launch.argv = {"x"};
+  launch.secret_env = {{"DB_PASSWORD", "hunter2-env"}};
+  launch.secret_files = {{"key.json", "hunter2-file"}};
+  ASSERT_EQ(WriteRunnerRequest(dir, launch, "/usr/bin/bwrap", options), "");
+  std::string request = ReadFile(dir + "/" + kRequestFile).value_or("");
+  EXPECT_EQ(request.find("hunter2"), std::string::npos) << request;
+  EXPECT_NE(request.find("/var/lib/tandem"), std::string::npos);  // hidden paths do travel
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/" + kSecretsFile).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  jobs::LaunchRequest taken;
+  ASSERT_EQ(TakeSecretsFile(dir, &taken), "");
+  EXPECT_EQ(taken.secret_env, launch.secret_env);
+  EXPECT_EQ(taken.secret_files, launch.secret_files);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/" + kSecretsFile));
+  jobs::LaunchRequest again;  // a second runner start finds none
+  ASSERT_EQ(TakeSecretsFile(dir, &again), "");
+  EXPECT_TRUE(again.secret_env.empty());
+
+  launch.secret_env.clear();  // no secrets: no file at all
+  launch.secret_files.clear();
+  ASSERT_EQ(WriteRunnerRequest(dir, launch, "", options), "");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/" + kSecretsFile));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SandboxTest, FileSecretsComeFromDescriptorsIntoAPrivateRun) {
+  SandboxSpec spec{"bwrap", "/j", "", false, {"/bin/true"}, ""};
+  spec.secret_files = {{3, "db.txt"}, {4, "key.json"}};
+  spec.host_run = HostOpt{{{"lock", false, ""}, {"secrets", false, ""}, {"shm", true, "/dev/shm"}},
+                          "/run"};
+  std::vector<std::string> c = BwrapCommand(spec, HostOpt{});
+  auto has = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
+  };
+  EXPECT_TRUE(has({"--tmpfs", "/run"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/run/lock", "/run/lock"}));
+  EXPECT_TRUE(has({"--symlink", "/dev/shm", "/run/shm"}));
+  EXPECT_FALSE(has({"--ro-bind-try", "/run/secrets", "/run/secrets"}));
+  EXPECT_TRUE(has({"--perms", "0400", "--ro-bind-data", "3", "/run/secrets/db.txt"}));
+  EXPECT_TRUE(has({"--perms", "0400", "--ro-bind-data", "4", "/run/secrets/key.json"}));
+  SandboxSpec none{"bwrap", "/j", "", false, {"/bin/true"}, ""};
+  std::vector<std::string> n = BwrapCommand(none, HostOpt{});
+  EXPECT_EQ(std::count(n.begin(), n.end(), "/run"), 0);  // the host's /run as it is
+}
+
 }  // namespace
+TEST(SandboxTest, AnImageJobHidesNothingOfTheHostAndTakesRunFromTheImage) {
+  // In an image nothing of the host is visible but what is bound, and the
+  // image's read-only root has no mount points for host paths: hidden paths
+  // are not mounted over; file secrets re-expose the image's /run entries.
+  SandboxSpec spec{"bwrap", "/j", "", false, {"train"}, "", "/cache/images/ab/rootfs"};
+  spec.hidden_dirs = {"/var/lib/tandem"};
+  spec.hidden_files = {"/etc/tandem.key"};
+  spec.secret_files = {{3, "db.txt"}};
+  spec.host_run = HostOpt{{{"lock", false, ""}}, "/cache/images/ab/rootfs/run"};
+  std::vector<std::string> c = BwrapCommand(spec, HostOpt{});
+  auto has = [&](std::vector<std::string> seq) {
+    return std::search(c.begin(), c.end(), seq.begin(), seq.end()) != c.end();
+  };
+  EXPECT_TRUE(has({"--ro-bind", "/cache/images/ab/rootfs", "/"}));
+  EXPECT_FALSE(has({"--tmpfs", "/var/lib/tandem"}));
+  EXPECT_FALSE(has({"--ro-bind", "/dev/null", "/etc/tandem.key"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/cache/images/ab/rootfs/run/lock", "/run/lock"}));
+  EXPECT_TRUE(has({"--perms", "0400", "--ro-bind-data", "3", "/run/secrets/db.txt"}));
+  // The same job on the host hides them.
+  spec.rootfs.clear();
+  c = BwrapCommand(spec, HostOpt{});
+  EXPECT_TRUE(has({"--tmpfs", "/var/lib/tandem"}));
+  EXPECT_TRUE(has({"--ro-bind", "/dev/null", "/etc/tandem.key"}));
+}
+
 }  // namespace tandem::compute::runner

@@ -60,6 +60,7 @@ Json RunnerRequestToJson(const RunnerRequest& r) {
       {"log_limit_bytes", r.log_limit_bytes},
       {"grace_seconds", r.grace_seconds},
       {"sample_interval_ms", r.sample_interval_ms},
+      {"hidden_paths", r.hidden_paths},
   };
 }
 
@@ -89,6 +90,10 @@ std::string RunnerRequestFromJson(const Json& j, RunnerRequest* out) {
     r.log_limit_bytes = j.at("log_limit_bytes").get<int64_t>();
     r.grace_seconds = j.at("grace_seconds").get<int64_t>();
     r.sample_interval_ms = j.at("sample_interval_ms").get<int64_t>();
+    // Absent in requests written before paths were hidden.
+    if (j.contains("hidden_paths")) {
+      r.hidden_paths = j.at("hidden_paths").get<std::vector<std::string>>();
+    }
     if (l.argv.empty()) return "runner request: argv is empty";
     *out = std::move(r);
     return "";
@@ -145,9 +150,9 @@ std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out) {
   });
 }
 
-std::string WriteFileAtomic(const std::string& path, std::string_view contents) {
+std::string WriteFileAtomic(const std::string& path, std::string_view contents, int mode) {
   std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return "create " + tmp + ": " + std::strerror(errno);
   size_t done = 0;
   while (done < contents.size()) {
@@ -168,6 +173,25 @@ std::string WriteFileAtomic(const std::string& path, std::string_view contents) 
     return "rename " + tmp + ": " + std::strerror(err);
   }
   return "";
+}
+
+std::string WriteSecretsFile(const std::string& state_dir, const jobs::LaunchRequest& launch) {
+  if (launch.secret_env.empty() && launch.secret_files.empty()) return "";
+  Json j = {{"env", launch.secret_env}, {"files", launch.secret_files}};
+  return WriteFileAtomic(state_dir + "/" + kSecretsFile, j.dump(), 0600);
+}
+
+std::string TakeSecretsFile(const std::string& state_dir, jobs::LaunchRequest* launch) {
+  const std::string path = state_dir + "/" + kSecretsFile;
+  std::optional<std::string> text = ReadFile(path);
+  if (!text) return "";
+  unlink(path.c_str());
+  return CatchJson("secrets", [&]() -> std::string {
+    Json j = Json::parse(*text);
+    launch->secret_env = j.at("env").get<std::map<std::string, std::string>>();
+    launch->secret_files = j.at("files").get<std::map<std::string, std::string>>();
+    return "";
+  });
 }
 
 std::optional<std::string> ReadFile(const std::string& path) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "compute/jobs/substrate.h"
 #include "nlohmann/json.hpp"
@@ -30,6 +31,9 @@ inline constexpr char kJobFile[] = "job.json";
 inline constexpr char kStartedFile[] = "started";
 inline constexpr char kResultFile[] = "result.json";
 inline constexpr char kRunnerLogFile[] = "runner.log";
+// The launch's secret values (mode 0600), apart from request.json, which
+// persists: the runner reads it and deletes it before the job starts.
+inline constexpr char kSecretsFile[] = "secrets.json";
 
 // Everything the runner needs to run one job.
 struct RunnerRequest {
@@ -44,6 +48,8 @@ struct RunnerRequest {
   // runs (the layer cache does not evict a locked image). "" = the host.
   std::string image_rootfs;
   std::string image_lock;
+  // Host paths a sandboxed job must not see (SandboxSpec::hidden_dirs/files).
+  std::vector<std::string> hidden_paths;
 };
 
 // Identifies a live process across pid reuse: pid + start time (clock ticks
@@ -72,7 +78,16 @@ Json ProcessIdentityToJson(const ProcessIdentity& p);
 [[nodiscard]] std::string ProcessIdentityFromJson(const Json& j, ProcessIdentity* out);
 
 // Writes `contents` to `path` via a temp file in the same directory + rename.
-[[nodiscard]] std::string WriteFileAtomic(const std::string& path, std::string_view contents);
+[[nodiscard]] std::string WriteFileAtomic(const std::string& path, std::string_view contents,
+                                          int mode = 0644);
+
+// The secrets of `launch` into STATE_DIR/kSecretsFile (0600); nothing when it
+// has none.
+[[nodiscard]] std::string WriteSecretsFile(const std::string& state_dir,
+                                           const jobs::LaunchRequest& launch);
+// Reads STATE_DIR/kSecretsFile into `launch` and deletes it (absent: none).
+[[nodiscard]] std::string TakeSecretsFile(const std::string& state_dir,
+                                          jobs::LaunchRequest* launch);
 // nullopt if `path` cannot be read.
 std::optional<std::string> ReadFile(const std::string& path);
 // ReadFile + parse; the error names the path.
@@ -98,6 +113,8 @@ template <typename SubstrateOptions>
   rr.log_limit_bytes = options.log_limit_bytes;
   rr.grace_seconds = options.grace_seconds;
   rr.sample_interval_ms = options.sample_interval_ms;
+  rr.hidden_paths = options.hidden_paths;
+  if (std::string e = WriteSecretsFile(state_dir, launch); !e.empty()) return e;
   return WriteFileAtomic(state_dir + "/" + kRequestFile, RunnerRequestToJson(rr).dump());
 }
 

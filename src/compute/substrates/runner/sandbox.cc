@@ -27,17 +27,19 @@ std::string OwnDirectory() {
   return slash == 0 ? "/" : self.substr(0, slash);
 }
 
-HostOpt InspectHostOpt(const std::string& opt_dir) {
+HostOpt InspectHostOpt(const std::string& opt_dir) { return InspectHostDir(opt_dir); }
+
+HostOpt InspectHostDir(const std::string& root) {
   HostOpt h;
-  h.dir = opt_dir;
+  h.dir = root;
   struct stat st;
-  DIR* dir = opendir(opt_dir.c_str());
+  DIR* dir = opendir(root.c_str());
   if (dir == nullptr) return h;
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     HostOptEntry entry{name, false, ""};
-    std::string path = opt_dir + "/" + name;
+    std::string path = root + "/" + name;
     if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
       char buf[PATH_MAX];
       ssize_t n = readlink(path.c_str(), buf, sizeof(buf));
@@ -51,6 +53,31 @@ HostOpt InspectHostOpt(const std::string& opt_dir) {
   std::sort(h.entries.begin(), h.entries.end(),
             [](const HostOptEntry& a, const HostOptEntry& b) { return a.name < b.name; });
   return h;
+}
+
+void ClassifyHiddenPaths(const std::vector<std::string>& paths, std::vector<std::string>* dirs,
+                         std::vector<std::string>* files) {
+  for (const std::string& p : paths) {
+    if (p.empty() || p[0] != '/' || p.find_first_not_of('/') == std::string::npos) continue;
+    struct stat st;
+    if (stat(p.c_str(), &st) != 0) continue;
+    (S_ISDIR(st.st_mode) ? dirs : files)->push_back(p);
+  }
+  // A path under a hidden directory is hidden already; mounting over it would
+  // only leave an empty mount point naming it in the hidden directory.
+  auto covered = [&](const std::string& p) {
+    for (const std::string& d : *dirs) {
+      std::string prefix = d.back() == '/' ? d : d + "/";
+      if (p != d && p.starts_with(prefix)) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> kept_dirs;
+  for (const std::string& d : *dirs) {
+    if (!covered(d)) kept_dirs.push_back(d);
+  }
+  std::erase_if(*files, covered);
+  *dirs = std::move(kept_dirs);
 }
 
 std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& host_opt) {
@@ -77,6 +104,33 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
       // (other software's scratch directories come and go) is skipped
       // instead of failing the job with bubblewrap's exit status 1.
       c.insert(c.end(), {"--ro-bind-try", host_opt.dir + "/" + e.name, path});
+    }
+  }
+  if (!spec.secret_files.empty()) {
+    c.insert(c.end(), {"--tmpfs", "/run"});
+    for (const HostOptEntry& e : spec.host_run.entries) {
+      if (e.name == "secrets") continue;
+      std::string path = "/run/" + e.name;
+      if (e.is_symlink) {
+        c.insert(c.end(), {"--symlink", e.symlink_target, path});
+      } else {
+        c.insert(c.end(), {"--ro-bind-try", spec.host_run.dir + "/" + e.name, path});
+      }
+    }
+    for (const auto& [fd, name] : spec.secret_files) {
+      c.insert(c.end(), {"--perms", "0400", "--ro-bind-data", std::to_string(fd),
+                         std::string(jobs::kSecretsDir) + "/" + name});
+    }
+  }
+  // Hidden before anything is bound from the host's view (bind sources are
+  // looked up on the host, so the job's own directory under a hidden home
+  // still appears at /opt/ml).
+  // An image's root shows nothing of the host but what is bound below (and
+  // has no mount points for host paths): nothing to hide there.
+  if (spec.rootfs.empty()) {
+    for (const std::string& d : spec.hidden_dirs) c.insert(c.end(), {"--tmpfs", d});
+    for (const std::string& f : spec.hidden_files) {
+      c.insert(c.end(), {"--ro-bind", "/dev/null", f});
     }
   }
   // Bound from the host's view: a helper directory under /tmp or /opt is

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -63,6 +64,7 @@ Supervisor::~Supervisor() {
   if (log_fd_ >= 0) close(log_fd_);
   if (pipe_fd_ >= 0) close(pipe_fd_);
   if (image_lock_fd_ >= 0) close(image_lock_fd_);
+  for (const auto& [child, fd] : secret_fds_) close(fd);
 }
 
 std::string Supervisor::Prepare() {
@@ -72,6 +74,11 @@ std::string Supervisor::Prepare() {
     return "cannot open log " + l.log_path + ": " + std::strerror(errno);
   }
   for (const auto& [k, v] : l.env) envp_.push_back(k + "=" + v);
+  for (const auto& [k, v] : l.secret_env) envp_.push_back(k + "=" + v);
+  if (!l.secret_files.empty() && !req_.sandbox) {
+    return "file secrets need the sandbox (bubblewrap): " + std::string(jobs::kSecretsDir) +
+           " exists only inside it";
+  }
   // tandem's helper programs are this runner's siblings (PREFIX/libexec/tandem);
   // the job names them under jobs::kHelperDir.
   const std::string helpers = OwnDirectory();
@@ -87,8 +94,27 @@ std::string Supervisor::Prepare() {
     }
   }
   if (req_.sandbox) {
-    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network,
-                     l.argv,          helpers,   req_.image_rootfs};
+    SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network, l.argv, helpers};
+    spec.rootfs = req_.image_rootfs;
+    ClassifyHiddenPaths(req_.hidden_paths, &spec.hidden_dirs, &spec.hidden_files);
+    // Each file secret through a memfd bubblewrap copies into the sandbox's
+    // memory: the value is never a file on the host's disk.
+    int child_fd = 3;
+    for (const auto& [name, value] : l.secret_files) {
+      int fd = memfd_create("tandem-secret", MFD_CLOEXEC);
+      if (fd < 0) return "memfd_create: " + std::string(std::strerror(errno));
+      secret_fds_.push_back({child_fd, fd});
+      size_t done = 0;
+      while (done < value.size()) {
+        ssize_t n = write(fd, value.data() + done, value.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return "writing a secret to its memfd: " + std::string(std::strerror(errno));
+        done += static_cast<size_t>(n);
+      }
+      lseek(fd, 0, SEEK_SET);
+      spec.secret_files.push_back({child_fd++, name});
+    }
+    if (!spec.secret_files.empty()) spec.host_run = InspectHostDir(req_.image_rootfs.empty() ? "/run" : req_.image_rootfs + "/run");
     argv_ = BwrapCommand(spec, req_.image_rootfs.empty() ? InspectHostOpt()
                                                          : InspectHostOpt(req_.image_rootfs + "/opt"));
     exec_path_ = req_.bwrap_path;
@@ -124,9 +150,12 @@ std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
   options.kill_with_parent = true;
   options.out = subprocess::Redirect::Fd(out[1]);
   options.err = subprocess::Redirect::Fd(out[1]);
+  options.keep_fds = secret_fds_;
   subprocess::SpawnFailure failure;
   pid_t pid = subprocess::SpawnProcess(options, &failure);
   close(out[1]);
+  for (const auto& [child, fd] : secret_fds_) close(fd);  // bubblewrap has its copies
+  secret_fds_.clear();
   if (pid < 0) {
     close(out[0]);
     return ExecFailure{failure.stage == subprocess::SpawnStage::kChdir ? 1 : 2, failure.error};

@@ -58,6 +58,8 @@ class Supervisor {
   std::string exec_path_;
   std::vector<std::string> argv_;
   std::vector<std::string> envp_;
+  // File secrets for bubblewrap: {child descriptor, memfd}; closed once spawned.
+  std::vector<std::pair<int, int>> secret_fds_;
 
   int log_fd_ = -1;   // the log file
   int pipe_fd_ = -1;  // read end of the job's stdout+stderr

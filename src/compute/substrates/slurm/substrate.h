@@ -66,6 +66,10 @@ struct SlurmSubstrateOptions {
   int64_t log_limit_bytes = 256LL << 20;
   int64_t grace_seconds = 10;  // runner: SIGTERM -> SIGKILL on timeout
   int64_t sample_interval_ms = 100;
+  // Host paths hidden from every sandboxed job (an empty tmpfs over a
+  // directory, /dev/null over a file): the control plane's home, database,
+  // store and credentials (set by the control plane).
+  std::vector<std::string> hidden_paths;
   // Slurm's --time is max_runtime + grace + this (the runner times out
   // first and reports precisely; Slurm's limit is the backstop).
   int64_t time_limit_margin_seconds = 60;

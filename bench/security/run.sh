@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Data-plane cost of per-deployment tokens (docs/security.md "Serving endpoint
+# tokens"): the same model served by `tandem serve` without and with
+# --token-sha256, side by side in one run, ROUNDS rounds interleaved
+# (open, token, open, token, ...). Each round: a closed loop (wrk, WRK_CONNS
+# connections, POST /infer; req/s and p99) and an open loop at RATE req/s
+# (tandem-loadgen; p50/p99). Prints each run and the medians with ratios.
+#   bench/security/run.sh [BUILD_DIR]     (default: build)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${1:-$HERE/../../build}
+TANDEM=$BUILD/bin/tandem
+LOADGEN=$BUILD/bench/loadgen/tandem-loadgen
+MAKE_MODEL=$BUILD/src/serving/testing/serving_test_model
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+RATE=${RATE:-5000}
+WRK_CONNS=${WRK_CONNS:-16}
+WORK=$(mktemp -d /tmp/tandem-security-bench.XXXXXX)
+PID=""
+cleanup() {
+  [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$MAKE_MODEL" "$WORK/m" 1 10 >/dev/null
+ROW='[0.5,-1,0.25,0,1,2,0,0.1,0,0,0.3,0,0,0,1.5,0,0,0,0.5,-0.5]'
+printf '{"model":"m","features":%s}' "$ROW" >"$WORK/body.json"
+TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+DIGEST=$(printf %s "$TOKEN" | sha256sum | cut -c1-64)
+
+start() {  # start open|token -> sets PID, URL
+  local extra=()
+  [ "$1" = token ] && extra=(--token-sha256 "$DIGEST")
+  local port
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$TANDEM" serve --model-dir "$WORK/m" --port "$port" --max-batch-size 1 "${extra[@]}" \
+    >"$WORK/serve.log" 2>&1 &
+  PID=$!
+  URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 200); do curl -sf "$URL/v2/health/ready" >/dev/null && return 0; sleep 0.05; done
+  cat "$WORK/serve.log" >&2
+  return 1
+}
+stop() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; PID=""; }
+
+RESULTS=$WORK/results.txt
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in open token; do
+    start "$mode"
+    headers=()
+    lua_auth=""
+    if [ "$mode" = token ]; then
+      headers=(-H "Authorization: Bearer $TOKEN")
+      lua_auth="wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
+    fi
+    # A wrong token must be refused, the right one served (the benchmark measures the real check).
+    code=$(curl -s -o /dev/null -w '%{http_code}' -d @"$WORK/body.json" "${headers[@]}" "$URL/infer")
+    [ "$code" = 200 ] || { echo "$mode: /infer answered $code" >&2; exit 1; }
+    if [ "$mode" = token ]; then
+      code=$(curl -s -o /dev/null -w '%{http_code}' -d @"$WORK/body.json" -H "Authorization: Bearer x" "$URL/infer")
+      [ "$code" = 401 ] || { echo "token: a wrong token answered $code" >&2; exit 1; }
+    fi
+    cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+$lua_auth
+wrk.body = [[$(cat "$WORK/body.json")]]
+LUA
+    out=$(wrk -t2 -c"$WRK_CONNS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$URL/infer" 2>&1)
+    rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+    open_loop=$("$LOADGEN" --url "$URL/infer" --rate "$RATE" -c 8 --duration "$DURATION" --warmup 1 \
+      --body-file "$WORK/body.json" "${headers[@]}" --json)
+    echo "$mode $rps $p99 ${non2xx:-0} $open_loop" >>"$RESULTS"
+    /usr/bin/python3 - "$round" "$mode" "$rps" "$p99" "${non2xx:-0}" "$open_loop" <<'PY'
+import json, sys
+r = json.loads(sys.argv[6])
+print(f"round {sys.argv[1]} {sys.argv[2]:5s} closed loop {int(sys.argv[3]):7d} req/s p99 {sys.argv[4]:>8s} "
+      f"non-2xx {sys.argv[5]} | open loop {r['offered_rps']:.0f}/s: ok {r['ok_rps']:.0f}/s "
+      f"p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms errors {r['errors']}")
+PY
+    stop
+  done
+done
+
+/usr/bin/python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+def ms(s):  # wrk latency "1.23ms" / "850.00us" / "1.02s"
+    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if s.endswith(unit):
+            return float(s[: -len(unit)]) * f
+    return float(s)
+rows = {"open": [], "token": []}
+for line in open(sys.argv[1]):
+    mode, rps, p99, non2xx, rest = line.split(" ", 4)
+    rows[mode].append((float(rps), ms(p99), int(non2xx), json.loads(rest)))
+med = {m: {"rps": statistics.median(r[0] for r in v), "p99": statistics.median(r[1] for r in v),
+           "ol_p50": statistics.median(r[3]["p50_ms"] for r in v),
+           "ol_p99": statistics.median(r[3]["p99_ms"] for r in v)} for m, v in rows.items()}
+o, t = med["open"], med["token"]
+print(f"medians over {len(rows['open'])} rounds:")
+print(f"  closed loop: open {o['rps']:.0f} req/s p99 {o['p99']:.3f} ms | token {t['rps']:.0f} req/s "
+      f"p99 {t['p99']:.3f} ms -> req/s ratio {t['rps'] / o['rps']:.3f}, p99 ratio {t['p99'] / o['p99']:.3f}")
+print(f"  open loop:   open p50 {o['ol_p50']:.3f} p99 {o['ol_p99']:.3f} ms | token p50 {t['ol_p50']:.3f} "
+      f"p99 {t['ol_p99']:.3f} ms -> p99 ratio {t['ol_p99'] / o['ol_p99']:.3f}")
+PY

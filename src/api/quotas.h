@@ -1,0 +1,70 @@
+// Per-team quotas (docs/security.md "Quotas"), checked when work is admitted:
+//
+//   # tandem.yaml
+//   quotas:
+//     default: {job_cpus: 8, replicas: 4, notebooks: 2}   # teams without their own
+//     teams:
+//       fraud: {job_cpus: 32}          # unset keys fall back to `default`
+//
+// job_cpus    CPUs (resources.cpus) of the team's Pending, Starting, Running
+//             and Stopping jobs together, the new one included (a tuning job
+//             counts max_parallel_jobs trials)
+// replicas    the team's deployments' max replicas together
+// notebooks   the team's notebooks not stopped
+// Absent or 0: no limit. A request over a quota is 429 RESOURCE_EXHAUSTED
+// naming the team, the quota, what is in use and what was asked; it creates
+// nothing. Admission is checked per request, not atomically across
+// concurrent requests of the same team.
+//
+// Thread-safety: immutable after FromConfig; the checks are thread-safe when
+// the services are.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace tandem::compute::jobs {
+class JobService;
+}
+namespace tandem::compute::notebooks {
+class NotebookService;
+}
+namespace tandem::serving::fleet {
+class Fleet;
+struct DeploymentSpec;
+}  // namespace tandem::serving::fleet
+
+namespace tandem::api {
+
+struct TeamQuota {
+  double job_cpus = 0;  // 0 = no limit
+  int64_t replicas = 0;
+  int64_t notebooks = 0;
+};
+
+class Quotas {
+ public:
+  // The `quotas:` section (absent: no limits). Unknown keys and values that
+  // are not non-negative numbers are InvalidArgument naming them.
+  static StatusOr<Quotas> FromConfig(const Config& config);
+
+  TeamQuota For(const std::string& team) const;
+
+  // A new job (or `parallel` trials) of `cpus` each for `team`.
+  Status CheckJobCpus(compute::jobs::JobService& jobs, const std::string& team, double cpus,
+                      int parallel = 1) const;
+  // Applying `spec` (replacing the deployment of the same name, if any).
+  Status CheckReplicas(serving::fleet::Fleet& fleet, const serving::fleet::DeploymentSpec& spec) const;
+  // Starting notebook `name` of `team` (restarting one counts once).
+  Status CheckNotebooks(compute::notebooks::NotebookService& notebooks, const std::string& team,
+                        const std::string& name) const;
+
+ private:
+  TeamQuota default_;
+  std::map<std::string, TeamQuota> teams_;
+};
+
+}  // namespace tandem::api
