@@ -18,6 +18,12 @@ Status CheckDnsLabel(std::string_view name, std::string_view what) {
                               std::string(name.substr(0, 80)) + "'");
 }
 
+Status CheckImagePullPolicy(std::string_view policy) {
+  if (policy == "Always" || policy == "IfNotPresent" || policy == "Never") return OkStatus();
+  return InvalidArgumentError("the image pull policy must be Always, IfNotPresent or Never, got '" +
+                              std::string(policy.substr(0, 80)) + "'");
+}
+
 bool IsLabelValue(std::string_view v) {
   if (v.empty()) return true;
   if (v.size() > 63 || !IsAlnumAnyCase(v.front()) || !IsAlnumAnyCase(v.back())) return false;

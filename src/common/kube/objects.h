@@ -26,6 +26,8 @@ inline constexpr char kTeamLabel[] = "tandem.dev/team";
 // alphanumeric (Service, container and port names, most object names).
 // InvalidArgument naming `what` otherwise.
 Status CheckDnsLabel(std::string_view name, std::string_view what);
+// A container's imagePullPolicy: Always, IfNotPresent or Never.
+Status CheckImagePullPolicy(std::string_view policy);
 // A label value: empty, or 1..63 of [A-Za-z0-9._-] starting and ending
 // with an alphanumeric.
 bool IsLabelValue(std::string_view v);

@@ -16,6 +16,17 @@ TEST(ObjectsTest, DnsLabels) {
   EXPECT_FALSE(CheckDnsLabel(std::string(64, 'a'), "name").ok());
 }
 
+TEST(ObjectsTest, ImagePullPolicies) {
+  for (const char* ok : {"Always", "IfNotPresent", "Never"}) {
+    EXPECT_TRUE(CheckImagePullPolicy(ok).ok()) << ok;
+  }
+  for (const char* bad : {"", "always", "Sometimes"}) {
+    auto s = CheckImagePullPolicy(bad);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("Always, IfNotPresent or Never"), std::string::npos);
+  }
+}
+
 TEST(ObjectsTest, LabelValues) {
   EXPECT_TRUE(IsLabelValue(""));
   EXPECT_TRUE(IsLabelValue("Risk_team.1"));

@@ -19,12 +19,7 @@ constexpr char kSpecDir[] = "/etc/tandem-job";
 Status CheckOptions(const JobRenderOptions& o) {
   if (!o.ns.empty()) RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.ns, "the namespace"));
   if (o.tandem_image.empty()) return InvalidArgumentError("the tandem image must not be empty");
-  if (o.image_pull_policy != "Always" && o.image_pull_policy != "IfNotPresent" &&
-      o.image_pull_policy != "Never") {
-    return InvalidArgumentError(
-        "the image pull policy must be Always, IfNotPresent or Never, got '" + o.image_pull_policy +
-        "'");
-  }
+  RETURN_IF_ERROR(tandem::kube::CheckImagePullPolicy(o.image_pull_policy));
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.glue_secret, "the glue secret's name"));
   if (o.ttl_seconds_after_finished < 0) {
     return InvalidArgumentError("ttlSecondsAfterFinished must be >= 0");

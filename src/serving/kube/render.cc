@@ -23,12 +23,7 @@ constexpr char kConfigDir[] = "/etc/tandem";
 Status CheckOptions(const RenderOptions& o) {
   if (!o.ns.empty()) RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.ns, "the namespace"));
   if (o.image.empty()) return InvalidArgumentError("the serving image must not be empty");
-  if (o.image_pull_policy != "Always" && o.image_pull_policy != "IfNotPresent" &&
-      o.image_pull_policy != "Never") {
-    return InvalidArgumentError(
-        "the image pull policy must be Always, IfNotPresent or Never, got '" + o.image_pull_policy +
-        "'");
-  }
+  RETURN_IF_ERROR(tandem::kube::CheckImagePullPolicy(o.image_pull_policy));
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.glue_secret, "the glue secret's name"));
   if (o.host.empty()) return InvalidArgumentError("the listen host must not be empty");
   if (o.port < 1 || o.port > 65535) return InvalidArgumentError("the port must be 1..65535");
