@@ -243,16 +243,6 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   return r;
 }
 
-StatusOr<JobRecord> JobService::Get(const std::string& id) { return jobs_->Get(id); }
-
-StatusOr<JobPage> JobService::List(const JobFilter& filter) { return jobs_->List(filter); }
-
-StatusOr<std::map<JobState, int64_t>> JobService::CountByState(const std::string& kind) {
-  return jobs_->CountByState(kind);
-}
-
-StatusOr<std::map<std::string, int64_t>> JobService::CountByKind() { return jobs_->CountByKind(); }
-
 StatusOr<JobRecord> JobService::Stop(const std::string& id) {
   ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
   if (IsTerminal(r.state)) {
@@ -273,16 +263,6 @@ StatusOr<JobRecord> JobService::Stop(const std::string& id) {
   Notify(id);
   return stopped;
 }
-
-StatusOr<std::map<std::string, std::vector<MetricPoint>>> JobService::Metrics(
-    const std::string& id) {
-  RETURN_IF_ERROR(jobs_->Get(id).status());
-  return jobs_->Metrics(id);
-}
-
-StatusOr<std::vector<TeamSpend>> JobService::SpendByTeam() { return jobs_->SpendByTeam(); }
-
-StatusOr<JobCounts> JobService::Counts() { return jobs_->Counts(); }
 
 StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
                                         const std::function<bool(const JobRecord&)>& done,
