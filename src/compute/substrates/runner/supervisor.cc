@@ -355,9 +355,12 @@ void Supervisor::SignalTree(int sig) {
   // the sandbox: a SIGTERM would end them, and with them (SIGKILL) the whole
   // sandbox without a chance to shut down cleanly. Only SIGKILL goes to them.
   const bool spare_bwrap = req_.sandbox && sig != SIGKILL;
-  // The process group while its leader (the job) is unreaped, so its pgid
-  // cannot have been reused; then every descendant, wherever it moved.
-  if (job_pid_ > 0 && !job_exited_ && !spare_bwrap) kill(-job_pid_, sig);
+  // SIGKILL: the process group while its leader (the job) is unreaped, so its
+  // pgid cannot have been reused; then every descendant, wherever it moved.
+  // SIGTERM goes to each descendant once and only once (this runner is a
+  // subreaper, so orphans stay descendants): a group signal on top of it
+  // would reach the job twice, and a shell's TERM trap would run twice.
+  if (job_pid_ > 0 && !job_exited_ && !spare_bwrap && sig != SIGTERM) kill(-job_pid_, sig);
   for (const ProcStat& p : Descendants(getpid())) {
     if (p.state == 'Z') continue;
     if (spare_bwrap && (p.pid == job_pid_ || p.ppid == job_pid_)) continue;
