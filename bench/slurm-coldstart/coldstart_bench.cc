@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "common/clock.h"
 #include "common/ids.h"
+#include "common/job_timing.h"
 #include "compute/substrates/local/substrate.h"
 #include "compute/substrates/slurm/substrate.h"
 
@@ -36,12 +36,7 @@ struct Sample {
   double cold_ms = 0, first_line_ms = 0, end_ms = 0;
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
+using bench::Percentile;
 
 int64_t FirstLineMicros(const std::string& log) {
   std::ifstream in(log);
@@ -61,24 +56,9 @@ StatusOr<Sample> RunOnce(jobs::Substrate& s, const std::string& root, const std:
   r.env = {{"PATH", "/usr/bin:/bin"}};
   r.working_dir = dir + "/ml/code";
   r.max_runtime_seconds = 600;
-  Clock& clock = Clock::Real();
-  int64_t t0 = clock.NowMicros();
-  ASSIGN_OR_RETURN(jobs::JobHandle h, s.Submit(r));
-  while (true) {
-    ASSIGN_OR_RETURN(auto ended, s.Poll(h));
-    if (ended) {
-      int64_t t_end = clock.NowMicros();
-      if (ended->kind != jobs::ExitKind::kExited || ended->exit_code != 0) {
-        return InternalError(s.name() + " job " + id + " failed: " + ended->message);
-      }
-      Sample out;
-      out.end_ms = static_cast<double>(t_end - t0) / 1000;
-      out.cold_ms = static_cast<double>(s.StartedMicros(h).value_or(t0) - t0) / 1000;
-      out.first_line_ms = static_cast<double>(FirstLineMicros(r.log_path) - t0) / 1000;
-      return out;
-    }
-    clock.SleepMicros(10'000);
-  }
+  ASSIGN_OR_RETURN(bench::JobTiming t, bench::TimeJob(s, r, 10'000));
+  double first_line_ms = static_cast<double>(FirstLineMicros(r.log_path) - t.submit_micros) / 1000;
+  return Sample{t.cold_ms, first_line_ms, t.end_ms};
 }
 
 int Main(int argc, char** argv) {

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "common/clock.h"
 #include "common/ids.h"
+#include "common/job_timing.h"
 #include "compute/substrates/local/substrate.h"
 #include "glue/imagefs/oci_layout.h"
 #include "glue/imagefs/testing/test_image.h"
@@ -53,12 +53,7 @@ struct Sample {
   double cold_ms = 0, end_ms = 0;
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
+using bench::Percentile;
 
 StatusOr<Sample> RunOnce(jobs::Substrate& s, const std::string& root, const std::string& id,
                          const std::string& image_digest) {
@@ -74,23 +69,8 @@ StatusOr<Sample> RunOnce(jobs::Substrate& s, const std::string& root, const std:
   r.max_runtime_seconds = 600;
   r.image_digest = image_digest;
   r.image_repository = image_digest.empty() ? "" : "bench/image";
-  Clock& clock = Clock::Real();
-  int64_t t0 = clock.NowMicros();
-  ASSIGN_OR_RETURN(jobs::JobHandle h, s.Submit(r));
-  while (true) {
-    ASSIGN_OR_RETURN(auto ended, s.Poll(h));
-    if (ended) {
-      int64_t t_end = clock.NowMicros();
-      if (ended->kind != jobs::ExitKind::kExited || ended->exit_code != 0) {
-        return InternalError("job " + id + " failed: " + ended->message);
-      }
-      Sample out;
-      out.end_ms = static_cast<double>(t_end - t0) / 1000;
-      out.cold_ms = static_cast<double>(s.StartedMicros(h).value_or(t0) - t0) / 1000;
-      return out;
-    }
-    clock.SleepMicros(2'000);
-  }
+  ASSIGN_OR_RETURN(bench::JobTiming t, bench::TimeJob(s, r, 2'000));
+  return Sample{t.cold_ms, t.end_ms};
 }
 
 int Main(int argc, char** argv) {
