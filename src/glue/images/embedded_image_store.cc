@@ -246,12 +246,7 @@ StatusOr<NamePage> EmbeddedImageStore::DoListRepositories(std::string_view last,
     k.remove_suffix(kCatalogSuffix.size());
     if (k > last) names.emplace_back(k);
   }
-  std::sort(names.begin(), names.end());
-  NamePage page;
-  page.more = names.size() > n;
-  if (page.more) names.resize(n);
-  page.names = std::move(names);
-  return page;
+  return PageOfNames(std::move(names), n);
 }
 
 StatusOr<NamePage> EmbeddedImageStore::DoListTags(std::string_view repo, std::string_view last,

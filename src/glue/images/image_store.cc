@@ -1,5 +1,7 @@
 #include "glue/images/image_store.h"
 
+#include <algorithm>
+
 #include <string>
 
 #include "common/log.h"
@@ -166,6 +168,15 @@ Status ImageStore::DeleteTag(std::string_view repo, std::string_view tag) {
   ASSIGN_OR_RETURN(std::string digest, DoDeleteTag(repo, tag));
   Publish("DELETE", repo, digest, tag);
   return OkStatus();
+}
+
+NamePage PageOfNames(std::vector<std::string> names, size_t n) {
+  std::sort(names.begin(), names.end());
+  NamePage page;
+  page.more = names.size() > n;
+  if (page.more) names.resize(n);
+  page.names = std::move(names);
+  return page;
 }
 
 StatusOr<NamePage> ImageStore::ListRepositories(std::string_view last, size_t n) {

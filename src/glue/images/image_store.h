@@ -71,6 +71,10 @@ struct NamePage {
   bool more = false;
 };
 
+// For a backend's listing: `names` sorted, cut to the first `n`, `more` when
+// some were cut.
+NamePage PageOfNames(std::vector<std::string> names, size_t n);
+
 struct ImageGcResult {
   uint64_t blob_links_removed = 0;  // repository blobs no manifest referenced
   uint64_t blobs_deleted = 0;       // backing blobs freed (embedded: ObjectStore GC)

@@ -434,12 +434,7 @@ StatusOr<NamePage> RegistryImageStore::DoListRepositories(std::string_view last,
       url = Absolute(link.substr(lt + 1, gt - lt - 1));
     }
   }
-  std::sort(names.begin(), names.end());
-  NamePage page;
-  page.more = names.size() > n;
-  if (page.more) names.resize(n);
-  page.names = std::move(names);
-  return page;
+  return PageOfNames(std::move(names), n);
 }
 
 StatusOr<NamePage> RegistryImageStore::DoListTags(std::string_view repo, std::string_view last,
