@@ -1,0 +1,532 @@
+// Internals of http::Server (http_server.cc only): the state the connections
+// share (ServerCore) and one connection (Session). See http_server.cc for the
+// layout. Boost.Beast is included here, so no public header may include this.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <future>
+#include <limits>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/http_router.h"
+#include "common/http_server.h"
+#include "common/http_status.h"
+#include "common/json.h"
+#include "common/log.h"
+
+namespace tandem::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+inline std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+inline std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
+
+inline std::string ErrorJson(StatusCode code, std::string_view message) {
+  Json j = {{"error", {{"code", std::string(CodeName(code))}, {"message", std::string(message)}}}};
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+inline Response ErrorResponse(int http_status, StatusCode code, std::string_view message) {
+  Response r;
+  r.Json(http_status, ErrorJson(code, message));
+  return r;
+}
+
+class Session;
+
+// Everything the sessions share. The io_context and worker pool are declared
+// after mu/sessions: destroying them destroys pending handlers and so
+// sessions, which unregister under mu.
+struct ServerCore {
+  ServerOptions options;
+  Router router;
+  Status route_error;
+
+  absl::Mutex mu;
+  absl::CondVar cv;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  std::atomic<int> busy{0};  // sessions mid-request; Stop() waits under mu
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+  int port = 0;
+
+  std::unique_ptr<asio::io_context> io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  // After io: destroyed first, while sockets of sessions it holds can still close.
+  std::unique_ptr<asio::thread_pool> workers;
+  std::vector<std::thread> io_threads;
+
+  void DoAccept();
+  void StartSession(tcp::socket socket);
+  // On the acceptor's strand: accepts the connections already queued on the
+  // listening socket (they would be reset by close(); with SO_REUSEPORT the
+  // kernel does not hand them to the other sockets), then closes it.
+  void CloseAcceptor();
+  std::vector<std::shared_ptr<Session>> LiveSessions();
+  // Waits (under mu) until no session is left or `deadline` passes.
+  void WaitForSessions(const Deadline& deadline) ABSL_LOCKS_EXCLUDED(mu);
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ServerCore* core)
+      : stream_(std::move(socket)),
+        core_(core),
+        cancelled_(std::make_shared<std::atomic<bool>>(false)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  ~Session() {
+    absl::MutexLock lock(&core_->mu);
+    core_->sessions.erase(this);
+    if (busy_) core_->busy.fetch_sub(1);
+    core_->cv.SignalAll();
+  }
+
+  // The session's strand.
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+  // Runs on the strand.
+  void Begin() { ReadRequest(); }
+
+  // Thread-safe, for a stopping server: a stream ends now (final chunk); a request in
+  // progress is answered with `Connection: close`; an idle connection is closed if
+  // `close_idle`, else its next request is answered `Connection: close` (stopping).
+  void Shutdown(bool close_idle) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), close_idle] {
+      if (self->closed_) return;
+      self->close_after_ = true;
+      if (self->streaming_) {
+        self->ending_ = true;
+        self->cancelled_->store(true);
+      } else if (!self->busy_ && close_idle) {
+        self->Close();
+      }
+    });
+  }
+
+  // Thread-safe: cancel streams and close regardless of state.
+  void ForceClose() {
+    cancelled_->store(true);
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+ private:
+  // Lock-free on the request path; Stop() is woken under mu once stopping.
+  void SetBusy(bool busy) {
+    if (busy == busy_) return;
+    busy_ = busy;
+    if (busy) {
+      core_->busy.fetch_add(1);
+    } else if (core_->busy.fetch_sub(1) == 1 && core_->stopping.load()) {
+      absl::MutexLock lock(&core_->mu);
+      core_->cv.SignalAll();
+    }
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    cancelled_->store(true);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+    SetBusy(false);
+  }
+
+  // After an error response to a request whose body was not read: stop
+  // sending, then drain what the client still sends (up to 1 s) before
+  // closing, so that closing with unread data (a TCP RST) does not destroy
+  // the response before the client reads it.
+  void LingerClose() {
+    if (closed_) return;
+    SetBusy(false);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::milliseconds(1000));
+    Drain();
+  }
+  void Drain() {
+    stream_.async_read_some(asio::buffer(watch_buf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec || self->closed_) return self->Close();
+                              self->Drain();
+                            });
+  }
+
+  // Keep-alive: wait (up to idle_timeout) for the next request's first bytes.
+  void WaitForRequest() {
+    if (closed_) return;
+    SetBusy(false);
+    if (close_after_ || core_->stopping.load()) return Close();
+    if (buffer_.size() > 0) return ReadRequest();
+    stream_.expires_after(std::chrono::milliseconds(core_->options.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();  // idle timeout, EOF, reset, shutdown
+                              self->buffer_.commit(n);
+                              self->ReadRequest();
+                            });
+  }
+
+  void ReadRequest() {
+    if (closed_) return;
+    SetBusy(true);
+    req_.method.clear();  // a request that fails before its head is read has none
+    route_ = nullptr;
+    request_start_us_ = Clock::Real().MonotonicMicros();
+    read_start_us_ = request_start_us_;
+    head_request_ = false;
+    parser_.emplace();
+    // Checked per route after the header (not boost::none: Beast 1.74 compares
+    // Content-Length against the optional, and none compares below any value).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::clamp<int64_t>(core_->options.max_header_bytes, 1, UINT32_MAX)));
+    stream_.expires_after(std::chrono::milliseconds(
+        std::min(core_->options.header_timeout_ms, core_->options.read_timeout_ms)));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // Returns true if `ec` is a transport problem (close silently).
+  static bool IsTransportError(const beast::error_code& ec) {
+    return ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+           ec == asio::error::eof || ec == asio::error::operation_aborted ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec.category() == asio::error::get_system_category();
+  }
+
+  void FailRead(const beast::error_code& ec) {
+    if (ec == bhttp::error::body_limit) {
+      close_after_ = linger_ = true;
+      return WriteResponse(
+          ErrorResponse(413, StatusCode::kResourceExhausted,
+                        "request body exceeds " + std::to_string(limit_) + " bytes"));
+    }
+    if (ec == bhttp::error::header_limit) {
+      close_after_ = linger_ = true;
+      return WriteResponse(ErrorResponse(
+          431, StatusCode::kResourceExhausted,
+          "request header exceeds " + std::to_string(core_->options.max_header_bytes) + " bytes"));
+    }
+    // A partial request that stopped (timeout, EOF) is just closed.
+    if (IsTransportError(ec) || ec == bhttp::error::partial_message) return Close();
+    close_after_ = linger_ = true;
+    WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
+                                "malformed HTTP request: " + ec.message()));
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return FailRead(ec);
+    request_start_us_ = Clock::Real().MonotonicMicros();
+    auto& msg = parser_->get();
+    keep_alive_req_ = msg.keep_alive();
+
+    req_ = Request();
+    req_.method = std::string(SV(msg.method_string()));
+    req_.target = std::string(SV(msg.target()));
+    std::string_view target = req_.target;
+    size_t q = target.find('?');
+    std::string_view raw_path = target.substr(0, q);
+    if (raw_path.empty() || raw_path.front() != '/') {
+      close_after_ = linger_ = true;
+      return WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
+                                         "request target must start with '/': " + req_.target));
+    }
+    if (!PercentDecode(raw_path, req_.path) ||
+        (q != std::string_view::npos && !ParseQuery(target.substr(q + 1), req_.query))) {
+      close_after_ = linger_ = !parser_->is_done();
+      return WriteResponse(ErrorResponse(400, StatusCode::kInvalidArgument,
+                                         "bad percent-encoding in " + req_.target));
+    }
+    head_request_ = req_.method == "HEAD";
+    match_ = core_->router.Find(req_.method, raw_path);
+    if (head_request_ && match_.outcome != Router::Outcome::kFound) {
+      Router::Match get = core_->router.Find("GET", raw_path);
+      if (get.outcome == Router::Outcome::kFound) match_ = std::move(get);
+    }
+    route_ = match_.outcome == Router::Outcome::kFound ? &match_.route->pattern : nullptr;
+    if (match_.outcome != Router::Outcome::kFound) {
+      Response r;
+      if (match_.outcome == Router::Outcome::kMethodNotAllowed) {
+        r = ErrorResponse(405, StatusCode::kUnimplemented,
+                          "method " + req_.method + " not allowed for " + std::string(raw_path));
+        r.headers["allow"] = match_.allow;
+      } else {
+        r = ErrorResponse(404, StatusCode::kNotFound,
+                          "no route for " + req_.method + " " + std::string(raw_path));
+      }
+      // The body (if any) was not read: close unless there is none.
+      if (!parser_->is_done()) close_after_ = linger_ = true;
+      return WriteResponse(std::move(r));
+    }
+    int64_t limit = match_.route->options.max_body_bytes >= 0 ? match_.route->options.max_body_bytes
+                                                              : core_->options.max_body_bytes;
+    limit_ = limit;
+    auto length = parser_->content_length();
+    if (length && *length > static_cast<uint64_t>(limit)) return FailRead(bhttp::error::body_limit);
+    parser_->body_limit(static_cast<uint64_t>(limit));
+    if (parser_->is_done()) return Dispatch();
+    // The body gets what is left of read_timeout_ms.
+    const int64_t elapsed_ms = (Clock::Real().MonotonicMicros() - read_start_us_) / 1000;
+    stream_.expires_after(std::chrono::milliseconds(
+        std::max<int64_t>(core_->options.read_timeout_ms - elapsed_ms, 1)));
+
+    auto read_body = [self = shared_from_this()] {
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code ec, size_t) {
+                          if (ec) return self->FailRead(ec);
+                          self->Dispatch();
+                        });
+    };
+    if (beast::iequals(msg[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this(), read_body](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void Dispatch() {
+    auto& msg = parser_->get();
+    for (const auto& field : msg) {
+      std::string name = Lower(SV(field.name_string()));
+      auto [it, inserted] = req_.headers.try_emplace(std::move(name), SV(field.value()));
+      if (!inserted) {
+        it->second += ", ";
+        it->second.append(field.value().data(), field.value().size());
+      }
+    }
+    req_.body = std::move(msg.body());
+    req_.remote_address = remote_;
+    req_.path_params = std::move(match_.params);
+    parser_.reset();
+    const RouteEntry* route = match_.route;
+    if (route->options.run_inline ||
+        (route->options.run_inline_if && route->options.run_inline_if())) {
+      Response res;
+      RunHandler(*route, req_, res);
+      return WriteResponse(std::move(res));
+    }
+    asio::post(*core_->workers, [self = shared_from_this(), route] {
+      auto res = std::make_shared<Response>();
+      RunHandler(*route, self->req_, *res);
+      asio::post(self->stream_.get_executor(),
+                 [self, res] { self->WriteResponse(std::move(*res)); });
+    });
+  }
+
+  static void RunHandler(const RouteEntry& route, Request& req, Response& res) {
+    std::string what;
+    try {
+      route.handler(req, res);
+      return;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    LogError(
+        "http handler threw",
+        {{"route", route.method + " " + route.pattern}, {"target", req.target}, {"error", what}});
+    res = ErrorResponse(500, StatusCode::kInternal,
+                        "handler for " + route.method + " " + route.pattern + " failed: " + what);
+  }
+
+  void ApplyHeaders(const Headers& headers, bhttp::fields& out, bool& close) {
+    for (const auto& [name, value] : headers) {
+      if (beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding")) {
+        continue;
+      }
+      if (beast::iequals(name, "connection")) {
+        if (beast::iequals(value, "close")) close = true;
+        continue;
+      }
+      out.set(name, value);
+    }
+    out.set(bhttp::field::server, "tandem");
+  }
+
+  void Observe(int status) {
+    if (!core_->options.observer) return;
+    static const std::string kNone;
+    RequestRecord rec;
+    rec.method = req_.method;
+    rec.route = route_ != nullptr ? *route_ : kNone;
+    rec.status = status;
+    rec.duration_us = Clock::Real().MonotonicMicros() - request_start_us_;
+    core_->options.observer(rec);
+    route_ = nullptr;
+  }
+
+  void WriteResponse(Response r) {
+    req_.body.clear();
+    if (closed_) return;
+    Observe(r.status);
+    bool close = close_after_ || !keep_alive_req_ || core_->stopping.load();
+    if (r.stream) return StartStream(std::move(r));
+    res_.emplace(static_cast<bhttp::status>(r.status), 11);
+    ApplyHeaders(r.headers, res_->base(), close);
+    res_->keep_alive(!close);
+    if (auto cl = r.headers.find("content-length"); head_request_) {  // the GET's length
+      res_->content_length(cl != r.headers.end() ? std::strtoull(cl->second.c_str(), nullptr, 10)
+                                                 : r.body.size());  // or the handler's
+    } else {
+      res_->body() = std::move(r.body);
+      res_->prepare_payload();
+    }
+    keep_alive_ = !close;
+    bhttp::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->res_.reset();
+      if (ec) return self->Close();
+      // Closing with unread input would reset the connection (and may
+      // destroy the response before the client reads it): drain first.
+      if (!self->keep_alive_) {
+        return self->linger_ || self->core_->stopping.load() ? self->LingerClose() : self->Close();
+      }
+      self->WaitForRequest();
+    });
+  }
+
+  // Streamed responses are chunked and always end the connection (they are
+  // long-lived, e.g. `events tail`), so no request can follow on it.
+  void StartStream(Response r) {
+    body_stream_ = std::move(r.stream);
+    streaming_ = true;
+    stream_res_.emplace(static_cast<bhttp::status>(r.status), 11);
+    bool close = true;
+    ApplyHeaders(r.headers, stream_res_->base(), close);
+    stream_res_->keep_alive(false);
+    stream_res_->chunked(true);
+    stream_sr_.emplace(*stream_res_);
+    stream_.expires_never();  // the callback paces the stream
+    WatchDisconnect();
+    bhttp::async_write_header(stream_, *stream_sr_,
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) return self->Close();
+                                self->PullChunk();
+                              });
+  }
+
+  // A read that completes only when the peer closes (or sends something).
+  void WatchDisconnect() {
+    stream_.socket().async_read_some(asio::buffer(watch_buf_),
+                                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                                       if (ec) self->cancelled_->store(true);
+                                     });
+  }
+
+  void PullChunk() {
+    asio::post(*core_->workers, [self = shared_from_this()] {
+      auto cancelled = self->cancelled_;
+      StreamContext ctx{[cancelled] { return cancelled->load(); }};
+      auto chunk = std::make_shared<std::string>();
+      bool more = true;
+      while (!cancelled->load()) {
+        try {
+          more = self->body_stream_(*chunk, ctx);
+        } catch (const std::exception& e) {
+          LogError("http stream callback threw",
+                   {{"target", self->req_.target}, {"error", e.what()}});
+          more = false;
+        } catch (...) {
+          more = false;
+        }
+        if (!chunk->empty() || !more) break;
+      }
+      asio::post(self->stream_.get_executor(),
+                 [self, chunk, more] { self->WriteChunk(std::move(*chunk), more); });
+    });
+  }
+
+  void WriteChunk(std::string chunk, bool more) {
+    if (closed_) return;
+    // A stopping server ends the stream cleanly; a client that left does not
+    // need the end.
+    if (cancelled_->load() && !ending_) return Close();
+    if (ending_) more = false;
+    chunk_ = std::move(chunk);
+    if (chunk_.empty()) return WriteLastChunk();
+    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
+                      [self = shared_from_this(), more](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        if (more) return self->PullChunk();
+                        self->WriteLastChunk();
+                      });
+  }
+
+  void WriteLastChunk() {
+    asio::async_write(stream_, bhttp::make_chunk_last(),
+                      [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  ServerCore* core_;
+  std::string remote_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+
+  // Strand-only state (the worker touches req_ only while it owns the request).
+  bool busy_ = false;
+  bool closed_ = false;
+  bool close_after_ = false;
+  bool keep_alive_req_ = true;
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  bool linger_ = false;     // input left unread: drain before closing
+  bool streaming_ = false;  // the response is a stream (StartStream)
+  bool ending_ = false;     // the server is stopping: finish the stream now
+  int64_t limit_ = 0;
+  int64_t request_start_us_ = 0;        // monotonic
+  int64_t read_start_us_ = 0;           // monotonic: when the request began to be read
+  const std::string* route_ = nullptr;  // the matched pattern (owned by the router)
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request req_;
+  Router::Match match_;
+  std::optional<bhttp::response<bhttp::string_body>> res_;
+
+  BodyStream body_stream_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_res_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_sr_;
+  std::string chunk_;
+  std::array<char, 512> watch_buf_{};
+};
+
+
+}  // namespace tandem::http::detail
