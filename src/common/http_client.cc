@@ -126,6 +126,12 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
     st.file = file.get();
   }
 
+  if (!request.ca_file.empty()) {
+    std::unique_ptr<FILE, int (*)(FILE*)> ca(std::fopen(request.ca_file.c_str(), "rb"),
+                                             &std::fclose);
+    if (!ca) return NotFoundError("cannot read CA file " + request.ca_file + " for " + request.url);
+  }
+
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
@@ -133,6 +139,18 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
   curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout_ms));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout_ms));
+  if (!request.ca_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, request.ca_file.c_str());
+    curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);  // that CA only, not also the system's
+  }
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  curl_slist* connect_to = nullptr;
+  if (!request.connect_host.empty()) {
+    connect_to = curl_slist_append(nullptr, ("::" + request.connect_host + ":").c_str());
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+  }
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnWrite);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
@@ -173,6 +191,8 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
 
   CURLcode rc = curl_easy_perform(h);
   curl_slist_free_all(headers);
+  curl_easy_setopt(h, CURLOPT_CONNECT_TO, nullptr);
+  curl_slist_free_all(connect_to);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
 
   long status = 0;
@@ -191,6 +211,17 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return InvalidArgumentError("bad URL " + request.url + ": " + detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return FailedPreconditionError(
+          "TLS: the certificate of " + request.url + " does not verify" +
+          (request.ca_file.empty() ? " against the system's CAs" : " against " + request.ca_file) +
+          ": " + detail + "; nothing was sent");
+    case CURLE_SSL_CONNECT_ERROR:
+      return FailedPreconditionError("TLS: handshake with " + request.url + " failed: " + detail +
+                                     " (is it an HTTPS server?); nothing was sent");
+    case CURLE_SSL_CACERT_BADFILE:
+      return InvalidArgumentError("TLS: CA file " + request.ca_file + " for " + request.url +
+                                  " holds no usable certificate: " + detail);
     case CURLE_READ_ERROR:
     case CURLE_ABORTED_BY_CALLBACK:
       return DataLossError("reading request body file " + request.body_file + " for " +

@@ -21,6 +21,15 @@ struct ClientRequest {
   std::string body_file;        // if set, the body is streamed from this file
   int64_t timeout_ms = 30'000;  // whole request; 0 = none
   int64_t connect_timeout_ms = 5'000;
+  // https:// URLs: the CA certificates (PEM) the server's certificate must
+  // chain to, instead of the system's ("" = the system's). A file holding the
+  // server's own certificate works too (it is then trusted as is). The URL's
+  // host must match the certificate; verification is never skipped.
+  std::string ca_file;
+  // If set, connect to this address (same port) instead of resolving the
+  // URL's host, which remains the name the certificate must carry: a
+  // replica's private port on 127.0.0.1 under its certificate's name.
+  std::string connect_host;
   // If set, the body of a 2xx response is passed here as it arrives instead
   // of being collected in ClientResponse::body (the body of any other status,
   // an error document, is still collected there). Return false to stop reading:
@@ -43,7 +52,10 @@ class Client {
 
   // Transport failures -> Unavailable ("cannot connect to <url>: ..." when
   // refused or unresolvable), DeadlineExceeded on timeout, InvalidArgument
-  // for a malformed URL, NotFound if `body_file` cannot be opened; all name
+  // for a malformed URL, NotFound if `body_file` or `ca_file` cannot be
+  // opened; a server certificate that does not verify (unknown CA, expired,
+  // another host name) or a failed TLS handshake (e.g. https:// to a plain
+  // HTTP port) -> FailedPrecondition ("TLS: ..."), nothing sent; all name
   // the URL. Any HTTP status (404, 500...) is returned as a response.
   StatusOr<ClientResponse> Do(const ClientRequest& request);
 

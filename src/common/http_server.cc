@@ -54,7 +54,8 @@ void ServerCore::StartSession(tcp::socket socket) {
         "content-type: application/json\r\ncontent-length: " +
         std::to_string(body.size()) + "\r\n\r\n" + body;
     beast::error_code ec;
-    asio::write(socket, asio::buffer(busy), ec);
+    // (A TLS client could not read it: it is just closed.)
+    if (!tls) asio::write(socket, asio::buffer(busy), ec);
     socket.shutdown(tcp::socket::shutdown_send, ec);
     socket.close(ec);
     return;
@@ -100,7 +101,6 @@ std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
 }  // namespace detail
 
 using namespace detail;
-
 
 std::string Request::Header(std::string_view name) const {
   auto it = headers.find(Lower(name));
@@ -165,6 +165,11 @@ StatusOr<int> Server::Start() {
   if (o.io_threads < 1 || o.worker_threads < 1) {
     return InvalidArgumentError("http server " + where +
                                 ": io_threads and worker_threads must be >= 1");
+  }
+  if (o.tls.enabled()) {
+    auto tls = MakeServerTlsContext(o.tls);
+    if (!tls.ok()) return Annotate(tls.status(), "http server " + where);
+    c.tls = std::move(*tls);
   }
   c.io = std::make_unique<asio::io_context>(o.io_threads);
 

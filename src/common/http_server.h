@@ -1,8 +1,8 @@
 // An HTTP/1.1 server shared by the control plane and the model server:
 // routing with `{param}` path segments, keep-alive, limits on body size
 // (413), header size (431) and open connections (503), read/idle timeouts,
-// streamed (chunked) responses, and graceful shutdown.
-// Boost.Beast stays inside http_server.cc.
+// streamed (chunked) responses, graceful shutdown, and HTTPS (TlsFiles).
+// Boost.Beast and OpenSSL stay inside http_server.cc and its internal headers.
 //
 // Thread-safety: routes are registered before Start(); handlers run on a
 // worker pool and may block (long polls) without stalling other connections.
@@ -90,6 +90,16 @@ struct RequestRecord {
 // Called on an I/O thread once per response; must be cheap and thread-safe.
 using RequestObserver = std::function<void(const RequestRecord&)>;
 
+// A certificate (PEM, optionally followed by its chain) and its private key
+// (PEM): the server then speaks HTTPS only (TLS 1.2+). A client sending plain
+// HTTP to it gets a 400 saying so; the handshake must finish within
+// header_timeout_ms.
+struct TlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port
@@ -123,6 +133,7 @@ struct ServerOptions {
   // Capped by Stop()'s grace period.
   int64_t drain_idle_ms = 0;
   RequestObserver observer = nullptr;  // optional
+  TlsFiles tls;                        // set: HTTPS (Start() fails on a bad file)
 };
 
 class Server {
@@ -142,7 +153,8 @@ class Server {
   void Route(std::string method, std::string pattern, Handler handler, RouteOptions options);
 
   // Binds and starts serving; returns the bound port. A malformed or
-  // duplicate route pattern -> InvalidArgument; bind failure -> Unavailable.
+  // duplicate route pattern, or a TLS file that cannot be used ->
+  // InvalidArgument (nothing bound); bind failure -> Unavailable.
   StatusOr<int> Start();
   // Drains and stops: closes the listening socket (connections the kernel
   // already queued on it are accepted and served first), ends streamed

@@ -27,6 +27,7 @@
 #include "common/http_router.h"
 #include "common/http_server.h"
 #include "common/http_status.h"
+#include "common/http_stream.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -79,6 +80,7 @@ struct ServerCore {
 
   std::unique_ptr<asio::io_context> io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<ssl::context> tls;  // null: plain HTTP
   std::unique_ptr<tcp::acceptor> acceptor;
   // After io: destroyed first, while sockets of sessions it holds can still close.
   std::unique_ptr<asio::thread_pool> workers;
@@ -98,7 +100,7 @@ struct ServerCore {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ServerCore* core)
-      : stream_(std::move(socket)),
+      : stream_(std::move(socket), core->tls.get()),
         core_(core),
         cancelled_(std::make_shared<std::atomic<bool>>(false)) {
     beast::error_code ec;
@@ -117,7 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The session's strand.
   asio::any_io_executor executor() { return stream_.get_executor(); }
   // Runs on the strand.
-  void Begin() { ReadRequest(); }
+  void Begin() { stream_.tls() ? StartTls() : ReadRequest(); }
 
   // Thread-safe, for a stopping server: a stream ends now (final chunk); a request in
   // progress is answered with `Connection: close`; an idle connection is closed if
@@ -182,6 +184,62 @@ class Session : public std::enable_shared_from_this<Session> {
                               if (ec || self->closed_) return self->Close();
                               self->Drain();
                             });
+  }
+
+  // TLS: the first bytes must be a handshake record (else the client speaks
+  // plain HTTP: a 400 says so, in plain HTTP); the handshake must finish
+  // within the header timeout, so a client that stalls it is cut off.
+  void StartTls() {
+    stream_.expires_after(std::chrono::milliseconds(
+        std::min(core_->options.header_timeout_ms, core_->options.read_timeout_ms)));
+    stream_.transport().async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
+                                                                   beast::error_code ec, size_t n) {
+      if (ec) return self->Close();
+      self->buffer_.commit(n);
+      auto first = static_cast<const unsigned char*>(self->buffer_.data().data());
+      if (first[0] != kTlsHandshakeRecord) return self->RefusePlainHttp();
+      self->stream_.async_handshake(self->buffer_.data(), [self](beast::error_code ec,
+                                                                 size_t used) {
+        if (ec) {
+          LogDebug("tls handshake failed", {{"remote", self->remote_}, {"error", ec.message()}});
+          return self->Close();
+        }
+        self->buffer_.consume(used);
+        self->ReadRequest();
+      });
+    });
+  }
+
+  void RefusePlainHttp() {
+    close_after_ = true;
+    const std::string body =
+        ErrorJson(StatusCode::kInvalidArgument,
+                  "this port speaks HTTPS (TLS): use an https:// URL (and the server's CA file)");
+    plain_refusal_ =
+        "HTTP/1.1 400 Bad Request\r\nserver: tandem\r\nconnection: close\r\n"
+        "content-type: application/json\r\ncontent-length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::async_write(stream_.transport(), asio::buffer(plain_refusal_),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        self->buffer_.clear();
+                        self->LingerCloseRaw();
+                      });
+  }
+  // LingerClose below the TLS layer (no handshake happened).
+  void LingerCloseRaw() {
+    if (closed_) return;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::milliseconds(1000));
+    DrainRaw();
+  }
+  void DrainRaw() {
+    stream_.transport().async_read_some(asio::buffer(watch_buf_),
+                                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                                          if (ec || self->closed_) return self->Close();
+                                          self->DrainRaw();
+                                        });
   }
 
   // Keep-alive: wait (up to idle_timeout) for the next request's first bytes.
@@ -496,8 +554,9 @@ class Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
   }
 
-  beast::tcp_stream stream_;
+  HttpStream stream_;
   beast::flat_buffer buffer_;
+  std::string plain_refusal_;  // the 400 to a plain HTTP client of a TLS port
   ServerCore* core_;
   std::string remote_;
   std::shared_ptr<std::atomic<bool>> cancelled_;
@@ -527,6 +586,5 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string chunk_;
   std::array<char, 512> watch_buf_{};
 };
-
 
 }  // namespace tandem::http::detail
