@@ -6,6 +6,10 @@
 // include this.
 #pragma once
 
+// clang-format off: <utility> first, Asio's awaitable.hpp needs std::exchange.
+#include <utility>
+// clang-format on
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -14,7 +18,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>  // first: Asio's awaitable.hpp needs std::exchange
 
 #include "common/http_server.h"
 #include "common/status.h"
