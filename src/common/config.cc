@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
@@ -47,19 +48,21 @@ Status ApplyDocument(const Json& doc, Config& c) {
   // (a URI, or a mapping whose `store` is the URI; other keys are the image
   // modules' own).
   static const std::set<std::string> kKnown = {
-      "listen", "database", "store", "bus", "log_level", "max_body_mb",
-      "compute", "serving", "pricing", "images", "notebooks", "security", "quotas"};
+      "listen",  "database", "store",  "bus",       "log_level", "max_body_mb", "compute",
+      "serving", "pricing",  "images", "notebooks", "security",  "quotas",      "server"};
   if (doc.is_null()) return OkStatus();
   if (!doc.is_object()) return InvalidArgumentError("tandem.yaml must be a mapping");
   for (const auto& [k, v] : doc.items()) {
     if (!kKnown.count(k)) return InvalidArgumentError("tandem.yaml: unknown key '" + k + "'");
   }
   if (doc.contains("listen")) {
-    if (!doc["listen"].is_string()) return InvalidArgumentError("tandem.yaml: 'listen' must be a string");
+    if (!doc["listen"].is_string())
+      return InvalidArgumentError("tandem.yaml: 'listen' must be a string");
     RETURN_IF_ERROR(ParseListen(doc["listen"].get<std::string>(), c));
   }
-  for (auto [key, field] : {std::pair{"database", &c.database_uri}, std::pair{"store", &c.store_uri},
-                            std::pair{"bus", &c.bus_uri}, std::pair{"log_level", &c.log_level}}) {
+  for (auto [key, field] :
+       {std::pair{"database", &c.database_uri}, std::pair{"store", &c.store_uri},
+        std::pair{"bus", &c.bus_uri}, std::pair{"log_level", &c.log_level}}) {
     if (!doc.contains(key)) continue;
     if (!doc[key].is_string()) {
       return InvalidArgumentError(std::string("tandem.yaml: '") + key + "' must be a string");
@@ -76,6 +79,26 @@ Status ApplyDocument(const Json& doc, Config& c) {
           "tandem.yaml: 'images' must be a URI (embedded, registry://host:port) or a mapping");
     } else if (images.contains("store")) {
       return InvalidArgumentError("tandem.yaml: 'images.store' must be a string");
+    }
+  }
+  if (doc.contains("server")) {
+    const Json& server = doc["server"];
+    if (!server.is_object()) return InvalidArgumentError("tandem.yaml: 'server' must be a mapping");
+    for (const auto& [k, v] : server.items()) {
+      if (k == "tls_cert" || k == "tls_key") {
+        if (!v.is_string()) {
+          return InvalidArgumentError("tandem.yaml: 'server." + k + "' must be a file path");
+        }
+        (k == "tls_cert" ? c.tls_cert : c.tls_key) = v.get<std::string>();
+      } else if (k == "insecure") {
+        if (!v.is_boolean()) {
+          return InvalidArgumentError("tandem.yaml: 'server.insecure' must be true or false");
+        }
+        c.insecure = v.get<bool>();
+      } else {
+        return InvalidArgumentError("tandem.yaml: unknown key 'server." + k +
+                                    "' (known: tls_cert, tls_key, insecure)");
+      }
     }
   }
   if (doc.contains("max_body_mb")) {
@@ -121,6 +144,8 @@ StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& con
   if (auto v = Lookup(env, "TANDEM_BUS"); !v.empty()) c.bus_uri = v;
   if (auto v = Lookup(env, "TANDEM_LOG_LEVEL"); !v.empty()) c.log_level = v;
   if (auto v = Lookup(env, "TANDEM_IMAGES"); !v.empty()) c.images_uri = v;
+  if (auto v = Lookup(env, "TANDEM_TLS_CERT"); !v.empty()) c.tls_cert = v;
+  if (auto v = Lookup(env, "TANDEM_TLS_KEY"); !v.empty()) c.tls_key = v;
 
   if (c.database_uri.empty()) c.database_uri = "sqlite://" + c.home + "/tandem.db";
   if (c.store_uri.empty()) c.store_uri = "file://" + c.home + "/store";
@@ -128,6 +153,34 @@ StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& con
   if (c.images_uri.empty()) c.images_uri = "embedded";
   if (c.port < 0 || c.port > 65535) return InvalidArgumentError("port out of range");
   return c;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  int parts[4];
+  char tail = 0;
+  if (std::sscanf(host.c_str(), "%d.%d.%d.%d%c", &parts[0], &parts[1], &parts[2], &parts[3],
+                  &tail) != 4) {
+    return false;
+  }
+  for (int p : parts) {
+    if (p < 0 || p > 255) return false;
+  }
+  return parts[0] == 127;
+}
+
+Status CheckListenSecurity(const std::string& what, const std::string& host,
+                           const std::string& tls_cert, const std::string& tls_key, bool insecure) {
+  if (tls_cert.empty() != tls_key.empty()) {
+    return InvalidArgumentError(what + ": give both a TLS certificate and its key (--tls-cert " +
+                                "and --tls-key), or neither");
+  }
+  if (!tls_cert.empty() || insecure || IsLoopbackHost(host)) return OkStatus();
+  return InvalidArgumentError(
+      what + ": refusing to serve plain HTTP on " + host +
+      ", which other machines can reach: give --tls-cert and --tls-key (server.tls_cert and "
+      "server.tls_key in tandem.yaml), listen on 127.0.0.1, or pass --insecure to allow it");
 }
 
 }  // namespace tandem

@@ -9,6 +9,10 @@
 //   log_level: info
 //   max_body_mb: 1024
 //   images: embedded                               # image store (or registry://host:port)
+//   server:                                        # HTTPS (both or neither)
+//     tls_cert: /etc/tandem/tls.crt                # PEM certificate (+ chain)
+//     tls_key: /etc/tandem/tls.key                 # PEM private key
+//     insecure: false                              # plain HTTP beyond loopback
 #pragma once
 
 #include <cstdint>
@@ -21,18 +25,24 @@
 namespace tandem {
 
 struct Config {
-  std::string home;             // state directory (absolute)
+  std::string home;  // state directory (absolute)
   std::string listen_host = "127.0.0.1";
   int port = 7070;
-  std::string database_uri;     // default sqlite://<home>/tandem.db
-  std::string store_uri;        // default file://<home>/store
-  std::string bus_uri;          // default: same as database_uri
+  std::string database_uri;  // default sqlite://<home>/tandem.db
+  std::string store_uri;     // default file://<home>/store
+  std::string bus_uri;       // default: same as database_uri
   // The image store (glue/images): `images: <uri>` or `images: {store: <uri>}`
   // in tandem.yaml, TANDEM_IMAGES; default "embedded" (inside the object store).
   std::string images_uri = "embedded";
   std::string log_level = "info";
   int64_t max_body_bytes = int64_t{1} << 30;
-  Json raw = Json::object();    // the whole document: modules read their own sections
+  // `server.tls_cert` / `server.tls_key` (TANDEM_TLS_CERT / TANDEM_TLS_KEY):
+  // the control plane (and the replicas it starts) speak HTTPS only.
+  std::string tls_cert;
+  std::string tls_key;
+  // `server.insecure`: allow plain HTTP on a non-loopback address.
+  bool insecure = false;
+  Json raw = Json::object();  // the whole document: modules read their own sections
 };
 
 // Environment lookup, injectable for tests.
@@ -46,5 +56,14 @@ EnvLookup ProcessEnvironment();
 // ill-typed values -> InvalidArgument naming the key.
 StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
                             const EnvLookup& env);
+
+// True for an address only this machine reaches: 127.0.0.0/8, ::1, localhost.
+bool IsLoopbackHost(const std::string& host);
+
+// Before binding `host`: refuses (InvalidArgument, naming the flags) a
+// non-loopback address without TLS unless `insecure`, and a certificate
+// without a key or the reverse. `what` names the server ("the control plane").
+Status CheckListenSecurity(const std::string& what, const std::string& host,
+                           const std::string& tls_cert, const std::string& tls_key, bool insecure);
 
 }  // namespace tandem

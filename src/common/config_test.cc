@@ -12,8 +12,9 @@ namespace fs = std::filesystem;
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    home_ = fs::temp_directory_path() / ("tandem-config-" + std::to_string(::getpid()) + "-" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    home_ = fs::temp_directory_path() /
+            ("tandem-config-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(home_);
   }
   void TearDown() override { fs::remove_all(home_); }
@@ -91,6 +92,61 @@ TEST_F(ConfigTest, UnknownOrIllTypedKeysAreRefused) {
   std::ofstream(home_ / "tandem.yaml") << "store: [unclosed\n";
   c = LoadConfig(home_.string(), "", {});
   EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST(ConfigTlsTest, ServerSectionAndEnvironment) {
+  auto home =
+      std::filesystem::temp_directory_path() / ("tandem-config-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(home);
+  std::ofstream(home / "tandem.yaml") << "server:\n  tls_cert: /c.pem\n  tls_key: /k.pem\n"
+                                         "  insecure: true\n";
+  auto c = LoadConfig(home.string(), "", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls_cert, "/c.pem");
+  EXPECT_EQ(c->tls_key, "/k.pem");
+  EXPECT_TRUE(c->insecure);
+  auto e =
+      LoadConfig(home.string(), "", {{"TANDEM_TLS_CERT", "/e.pem"}, {"TANDEM_TLS_KEY", "/e.key"}});
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->tls_cert, "/e.pem");
+  EXPECT_EQ(e->tls_key, "/e.key");
+  for (const char* bad :
+       {"server: /x\n", "server:\n  tls_cert: 3\n", "server:\n  insecure: yes please\n",
+        "server:\n  tls_certificate: /c.pem\n"}) {
+    std::ofstream(home / "tandem.yaml") << bad;
+    auto r = LoadConfig(home.string(), "", {});
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_NE(std::string(r.status().message()).find("server"), std::string::npos) << r.status();
+  }
+  std::filesystem::remove_all(home);
+}
+
+TEST(ConfigTlsTest, LoopbackHosts) {
+  for (const char* h : {"127.0.0.1", "127.1.2.3", "localhost", "::1"}) {
+    EXPECT_TRUE(IsLoopbackHost(h)) << h;
+  }
+  for (const char* h : {"0.0.0.0", "10.0.0.1", "::", "example.com", "128.0.0.1", "127.0.0.1.x", "",
+                        "127.0.0.256"}) {
+    EXPECT_FALSE(IsLoopbackHost(h)) << h;
+  }
+}
+
+TEST(ConfigTlsTest, NonLoopbackNeedsTlsOrInsecure) {
+  EXPECT_TRUE(CheckListenSecurity("cp", "127.0.0.1", "", "", false).ok());
+  Status refused = CheckListenSecurity("cp", "0.0.0.0", "", "", false);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(refused.message()).find("--insecure"), std::string::npos) << refused;
+  EXPECT_NE(std::string(refused.message()).find("--tls-cert"), std::string::npos) << refused;
+  EXPECT_TRUE(CheckListenSecurity("cp", "0.0.0.0", "", "", true).ok());
+  EXPECT_TRUE(CheckListenSecurity("cp", "0.0.0.0", "/c", "/k", false).ok());
+  EXPECT_FALSE(CheckListenSecurity("cp", "127.0.0.1", "/c", "", false).ok());
+  EXPECT_FALSE(CheckListenSecurity("cp", "127.0.0.1", "", "/k", true).ok());
 }
 
 }  // namespace
