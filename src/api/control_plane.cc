@@ -162,6 +162,9 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
     std::error_code ec;
     fopts.tandem_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   }
+  // Replicas serve HTTPS with the control plane's certificate when it has one.
+  fopts.tls_cert = config.tls_cert;
+  fopts.tls_key = config.tls_key;
   ASSIGN_OR_RETURN(cp->fleet_, serving::fleet::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
   cp->services_.fleet = cp->fleet_.get();
   http::ServerOptions opts;
@@ -170,6 +173,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   opts.worker_threads = 16;
   opts.max_body_bytes = 8 << 20;
   opts.read_timeout_ms = 600'000;  // artifact uploads can be large
+  opts.tls.cert_file = config.tls_cert;
+  opts.tls.key_file = config.tls_key;
   cp->http_metrics_ = std::make_unique<HttpMetrics>();
   cp->services_.http_metrics = cp->http_metrics_.get();
   opts.observer = [m = cp->http_metrics_.get()](const http::RequestRecord& r) { m->Observe(r); };
@@ -233,7 +238,10 @@ StatusOr<int> ControlPlane::Start() {
   tuning_->Start();
   RETURN_IF_ERROR(fleet_->Start());
   ASSIGN_OR_RETURN(int port, server_->Start());
-  notebooks_->set_api_url("http://" + config_.listen_host + ":" + std::to_string(port));
+  const bool tls = !config_.tls_cert.empty();
+  notebooks_->set_api_url(
+      (tls ? "https://" : "http://") + config_.listen_host + ":" + std::to_string(port),
+      config_.tls_cert);  // its own certificate: the notebook trusts just that
   notebooks_->Start();
   LogInfo("control plane listening", {{"address", config_.listen_host + ":" + std::to_string(port)},
                                       {"home", config_.home},

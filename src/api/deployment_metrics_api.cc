@@ -34,8 +34,7 @@ StatusOr<Json> Scrape(serving::fleet::Fleet& fleet, Clock& clock, http::Client& 
       replicas.push_back(std::move(out));
       continue;
     }
-    auto res = client.Get("http://127.0.0.1:" + std::to_string(r.admin_port) + "/metrics",
-                          kScrapeTimeoutMs);
+    auto res = client.Do(fleet.ReplicaRequest(r.admin_port, "/metrics", kScrapeTimeoutMs));
     StatusOr<Json> summary = !res.ok() ? StatusOr<Json>(res.status())
                              : res->status != 200
                                  ? StatusOr<Json>(UnavailableError("GET /metrics answered " +

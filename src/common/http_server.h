@@ -100,6 +100,15 @@ struct TlsFiles {
   bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
 };
 
+// The errors Server::Start() would give for `tls` (InvalidArgument naming the
+// file), for a command to refuse bad files before it starts anything.
+Status CheckTlsFiles(const TlsFiles& tls);
+
+// A host name `cert_file` (PEM) is valid for, to reach a server using it on
+// 127.0.0.1 (ClientRequest::connect_host): "127.0.0.1" if among its IP
+// addresses, else its first DNS name, else its common name.
+StatusOr<std::string> CertificateHostName(const std::string& cert_file);
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port

@@ -1,8 +1,12 @@
 // The server's TLS context (http_stream.h): OpenSSL through Boost.Asio.
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
+#include <cstdio>
 #include <fstream>
+#include <memory>
 
 #include "common/http_stream.h"
 
@@ -71,3 +75,44 @@ StatusOr<std::unique_ptr<ssl::context>> MakeServerTlsContext(const TlsFiles& tls
 }
 
 }  // namespace tandem::http::detail
+
+namespace tandem::http {
+
+Status CheckTlsFiles(const TlsFiles& tls) { return detail::MakeServerTlsContext(tls).status(); }
+
+StatusOr<std::string> CertificateHostName(const std::string& cert_file) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(cert_file.c_str(), "rb"), &std::fclose);
+  if (!f) return InvalidArgumentError("TLS certificate file " + cert_file + " cannot be read");
+  std::unique_ptr<X509, void (*)(X509*)> cert(PEM_read_X509(f.get(), nullptr, nullptr, nullptr),
+                                              &X509_free);
+  if (!cert) {
+    ERR_clear_error();
+    return InvalidArgumentError("TLS certificate file " + cert_file + " holds no PEM certificate");
+  }
+  std::string first_dns;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_IPADD && ASN1_STRING_length(n->d.iPAddress) == 4) {
+      const unsigned char* ip = ASN1_STRING_get0_data(n->d.iPAddress);
+      if (ip[0] == 127 && ip[1] == 0 && ip[2] == 0 && ip[3] == 1) {
+        GENERAL_NAMES_free(names);
+        return std::string("127.0.0.1");
+      }
+    } else if (n->type == GEN_DNS && first_dns.empty()) {
+      first_dns.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
+                       ASN1_STRING_length(n->d.dNSName));
+    }
+  }
+  if (names != nullptr) GENERAL_NAMES_free(names);
+  if (!first_dns.empty()) return first_dns;
+  char cn[256] = {0};
+  if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof(cn)) >
+      0) {
+    return std::string(cn);
+  }
+  return InvalidArgumentError("TLS certificate " + cert_file + " names no host");
+}
+
+}  // namespace tandem::http

@@ -225,5 +225,14 @@ TEST_F(TlsTest, UnusableFilesFailStartNamingThem) {
   }
 }
 
+TEST_F(TlsTest, CertificateHostNames) {
+  EXPECT_EQ(*CertificateHostName(certs_->cert), "127.0.0.1");
+  EXPECT_EQ(*CertificateHostName(certs_->other_host), "other.example");
+  EXPECT_FALSE(CertificateHostName(certs_->key).ok());
+  EXPECT_FALSE(CertificateHostName(certs_->dir + "/missing.pem").ok());
+  EXPECT_TRUE(CheckTlsFiles({certs_->cert, certs_->key}).ok());
+  EXPECT_FALSE(CheckTlsFiles({certs_->cert, certs_->dir + "/other-ca.key"}).ok());
+}
+
 }  // namespace
 }  // namespace tandem::http

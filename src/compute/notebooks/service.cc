@@ -111,9 +111,10 @@ NotebookService::NotebookService(NotebookServiceOptions options,
 
 NotebookService::~NotebookService() { Shutdown(); }
 
-void NotebookService::set_api_url(const std::string& url) {
+void NotebookService::set_api_url(const std::string& url, const std::string& ca_file) {
   absl::MutexLock lock(&mu_);
   options_.api_url = url;
+  options_.api_ca_file = ca_file;
 }
 
 std::string NotebookService::ApiUrl() {
@@ -268,6 +269,14 @@ Status NotebookService::Launch(const NotebookRecord& record) {
              {"TANDEM_TEAM", record.team},
              {"TANDEM_NOTEBOOK", record.name},
              {"TANDEM_NOTEBOOK_EXECUTION", std::to_string(record.execution)}};
+  {
+    absl::MutexLock lock(&mu_);
+    if (!options_.api_ca_file.empty()) {
+      for (const char* var : {"TANDEM_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"}) {
+        req.env[var] = options_.api_ca_file;
+      }
+    }
+  }
   req.working_dir = root + "/work";
   req.max_runtime_seconds = kMaxRuntimeSeconds;
   req.network = true;  // Jupyter must be reachable on loopback

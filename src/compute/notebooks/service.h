@@ -54,7 +54,8 @@ struct NotebookServiceOptions {
   // Price of one execution; empty = free.
   std::function<double(const std::string& team, const jobs::Metering&)> cost;
   std::string jupyter_binary = "/usr/bin/jupyter-notebook";
-  std::string api_url;  // TANDEM_URL given to notebooks (set_api_url once known)
+  std::string api_url;      // TANDEM_URL given to notebooks (set_api_url once known)
+  std::string api_ca_file;  // its CA (https), "" = none
   int64_t default_idle_timeout_seconds = 3600;
   int64_t poll_interval_ms = 1000;
   int64_t start_timeout_seconds = 120;  // Jupyter must answer within this
@@ -78,7 +79,9 @@ class NotebookService {
   static StatusOr<std::unique_ptr<NotebookService>> Open(NotebookServiceOptions options);
   ~NotebookService();  // Shutdown(): notebooks keep running
 
-  void set_api_url(const std::string& url);
+  // TANDEM_URL for notebooks; an https:// one comes with the CA file the
+  // notebook verifies it with (TANDEM_CA_FILE, SSL_CERT_FILE, REQUESTS_CA_BUNDLE).
+  void set_api_url(const std::string& url, const std::string& ca_file = "");
 
   // Starts the watcher thread (idempotent).
   void Start();

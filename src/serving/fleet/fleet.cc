@@ -19,6 +19,7 @@
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
 #include "serving/fleet/autoscaler.h"
+#include "serving/fleet/replica_client.h"
 #include "serving/fleet/replica_process.h"
 
 namespace tandem::serving::fleet {
@@ -82,6 +83,7 @@ struct Fleet::Impl {
   bus::EventBus* bus;
   Clock& clock;
   http::Client client;
+  std::unique_ptr<ReplicaClient> replicas;  // how to reach their admin ports
 
   absl::Mutex mu;
   absl::CondVar cv;
@@ -218,6 +220,9 @@ struct Fleet::Impl {
       a.push_back("--config");
       a.push_back(options.config_file);
     }
+    if (!options.tls_cert.empty()) {
+      a.insert(a.end(), {"--tls-cert", options.tls_cert, "--tls-key", options.tls_key});
+    }
     traffic::AppendTrafficFlags(d.spec.traffic, a);
     for (const std::string& h : d.spec.auth_token_sha256) a.insert(a.end(), {"--token-sha256", h});
     return a;
@@ -283,45 +288,15 @@ struct Fleet::Impl {
       s.ready = false;
       return;
     }
-    std::string base = "http://127.0.0.1:" + std::to_string(s.admin_port);
-    auto r = client.Get(base + "/v2/health/ready", options.probe_timeout_ms);
-    bool ready = r.ok() && r->status == 200;
-    if (!ready) LearnReason(base, d, s);
-    if (ready) {
+    ProbeResult p =
+        ProbeReplica(client, *replicas, s.admin_port, d.model_name, options.probe_timeout_ms);
+    if (!p.ready && !p.reason.empty()) s.reason = p.reason;
+    if (p.ready) {
       s.reason.clear();
-      auto m = client.Get(base + "/v2/models/" + d.model_name, options.probe_timeout_ms);
-      if (m.ok() && m->status == 200) {
-        auto j = ParseJson(m->body);
-        if (j.ok() && j->contains("versions") && (*j)["versions"].is_array() &&
-            !(*j)["versions"].empty() && (*j)["versions"][0].is_string()) {
-          s.version = std::atoll((*j)["versions"][0].get<std::string>().c_str());
-        }
-      }
+      if (p.version > 0) s.version = p.version;
       s.failures = 0;
     }
-    s.ready = ready;
-  }
-
-  // A live replica that is not ready says why in its repository index (the
-  // load failure: target not found, a failed load or self-test).
-  void LearnReason(const std::string& base, const Deployment& d, Slot& s) {
-    http::ClientRequest req;
-    req.method = "POST";
-    req.url = base + "/v2/repository/index";
-    req.body = "{}";
-    req.headers["content-type"] = "application/json";
-    req.timeout_ms = options.probe_timeout_ms;
-    auto r = client.Do(req);
-    if (!r.ok() || r->status != 200) return;
-    auto j = ParseJson(r->body);
-    if (!j.ok() || !j->is_array()) return;
-    for (const Json& m : *j) {
-      if (!m.is_object() || m.value("name", "") != d.model_name) continue;
-      std::string reason = m.value("reason", "");
-      if (!reason.empty()) {
-        s.reason = m.value("state", "UNAVAILABLE") + ": " + reason;
-      }
-    }
+    s.ready = p.ready;
   }
 
   // Sends a "ReplicaNotReady" change when the replica's reason changes.
@@ -333,17 +308,7 @@ struct Fleet::Impl {
   }
 
   double InFlight(const Slot& s) {
-    auto r = client.Get("http://127.0.0.1:" + std::to_string(s.admin_port) + "/metrics",
-                        options.probe_timeout_ms);
-    if (!r.ok() || r->status != 200) return 0;
-    std::istringstream in(r->body);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("tandem_inference_in_flight_requests ", 0) == 0) {
-        return std::atof(line.c_str() + line.find(' ') + 1);
-      }
-    }
-    return 0;
+    return ReplicaInFlight(client, *replicas, s.admin_port, options.probe_timeout_ms);
   }
 
   int NextIndex(const Deployment& d) const {
@@ -497,7 +462,7 @@ struct Fleet::Impl {
     st.spec = d.spec;
     st.desired = d.desired;
     st.generation = d.generation;
-    st.endpoint = "http://" + options.host + ":" + std::to_string(d.spec.port);
+    st.endpoint = replicas->Endpoint(options.host, d.spec.port);
     for (const Slot& s : d.slots) {
       ReplicaStatus r;
       r.index = s.index;
@@ -589,7 +554,12 @@ StatusOr<std::unique_ptr<Fleet>> Fleet::Open(FleetOptions options, sql::Database
         options.tandem_binary + "'");
   }
   RETURN_IF_ERROR(db.Migrate("serving", Migrations()));
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return InvalidArgumentError("the fleet needs both a TLS certificate and its key, or neither");
+  }
+  ASSIGN_OR_RETURN(auto replicas, ReplicaClient::Open(options.tls_cert));
   auto impl = std::make_unique<Impl>(std::move(options), db, bus, clock);
+  impl->replicas = std::move(replicas);
   return std::unique_ptr<Fleet>(new Fleet(std::move(impl)));
 }
 
@@ -672,6 +642,11 @@ StatusOr<bool> Fleet::Apply(DeploymentSpec spec) {
   return created;
 }
 
+http::ClientRequest Fleet::ReplicaRequest(int admin_port, const std::string& path,
+                                          int64_t timeout_ms) const {
+  return impl_->replicas->Request(admin_port, path, timeout_ms);
+}
+
 std::vector<DeploymentStatus> Fleet::List() {
   absl::MutexLock l(&impl_->mu);
   std::vector<DeploymentStatus> out;
@@ -709,9 +684,8 @@ StatusOr<Json> Fleet::Traffic(const std::string& name) {
   Json out = Json::array();
   for (const auto& [index, port] : replicas) {
     Json r = {{"index", index}};
-    auto res =
-        client.Get("http://127.0.0.1:" + std::to_string(port) + "/v2/models/" + model + "/traffic",
-                   impl_->options.probe_timeout_ms * 4);
+    auto res = client.Do(impl_->replicas->Request(port, "/v2/models/" + model + "/traffic",
+                                                  impl_->options.probe_timeout_ms * 4));
     auto body = res.ok() ? ParseJson(res->body) : StatusOr<Json>(res.status());
     if (res.ok() && res->status == 200 && body.ok()) {
       r["traffic"] = *body;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/http_client.h"
 #include "common/json.h"
 #include "common/status.h"
 #include "serving/fleet/deployment_spec.h"
@@ -45,6 +46,10 @@ struct FleetOptions {
   int64_t backoff_max_ms = 30'000;
   int64_t stop_grace_ms = 10'000;
   int64_t probe_timeout_ms = 500;
+  // Both or neither: replicas serve HTTPS (both ports) with this certificate
+  // and key, and the fleet's probes verify them against the certificate.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 struct ReplicaStatus {
@@ -69,7 +74,7 @@ struct DeploymentStatus {
   int desired = 0;
   int64_t generation = 0;
   int ready = 0;
-  std::string endpoint;  // http://host:port
+  std::string endpoint;  // http://host:port (https:// with TLS)
   std::vector<ReplicaStatus> replicas;
   Json ToJson() const;
 };
@@ -102,6 +107,11 @@ class Fleet {
   // SIGTERMs the replicas, waits for them (SIGKILL after stop_grace_ms),
   // forgets the deployment.
   Status Delete(const std::string& name);
+
+  // A request for `path` on a replica's admin port, over HTTPS (verified) if
+  // the replicas use TLS (FleetOptions::tls_cert).
+  http::ClientRequest ReplicaRequest(int admin_port, const std::string& path,
+                                     int64_t timeout_ms) const;
 
   // One supervisor pass (the thread calls it every tick_ms; tests may too).
   void Tick();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/config.h"
 #include "common/kube/objects.h"
 #include "common/kube/quantity.h"
 #include "common/spec_fields.h"
@@ -80,6 +81,10 @@ std::vector<std::string> ReplicaArgs(const fleet::DeploymentSpec& spec, const Re
                                 kHome,
                                 "--config",
                                 std::string(kConfigDir) + "/tandem.yaml"};
+  // Plain HTTP inside the cluster, as the control plane's Service; TLS is
+  // for the ingress or mesh in front (a pod's address is not loopback, so
+  // `tandem serve` wants this said).
+  if (!IsLoopbackHost(o.host)) a.push_back("--insecure");
   traffic::AppendTrafficFlags(spec.traffic, a);
   return a;
 }

@@ -70,6 +70,10 @@ TEST(RenderTest, EveryObjectOfADeployment) {
   EXPECT_EQ(flag("--queue-size"), "256");
   EXPECT_EQ(flag("--shadow"), "fraud@challenger");
   EXPECT_EQ(flag("--grace-ms"), "24000");  // 30 s grace - 5 s preStop - 1 s
+  // The pod binds 0.0.0.0 (plain HTTP inside the cluster): said explicitly,
+  // or `tandem serve` would refuse a non-loopback address without TLS.
+  EXPECT_EQ(flag("--host"), "0.0.0.0");
+  EXPECT_NE(std::find(args.begin(), args.end(), "--insecure"), args.end());
   EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/v2/health/ready");
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/v2/health/live");
   EXPECT_EQ(c["startupProbe"]["failureThreshold"].get<int>() *

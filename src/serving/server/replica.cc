@@ -89,6 +89,9 @@ Status Replica::Start() {
   so.worker_threads = options_.worker_threads;
   so.max_body_bytes = options_.max_body_bytes;
   so.drain_idle_ms = options_.drain_idle_ms;
+  so.tls = options_.tls;
+  // Bad TLS files fail now, not once the model has loaded.
+  if (so.tls.enabled()) RETURN_IF_ERROR(http::CheckTlsFiles(so.tls));
   server_ = std::make_unique<http::Server>(so);
   api_->RegisterRoutes(*server_);
   // A replica that shares its port with others (an inherited socket or
@@ -163,8 +166,9 @@ int64_t Replica::version() const {
 }
 
 std::string Replica::Describe() const {
-  return "serving " + model_name_ + " version " + std::to_string(version()) + " on http://" +
-         options_.host + ":" + std::to_string(port());
+  return "serving " + model_name_ + " version " + std::to_string(version()) + " on " +
+         (options_.tls.enabled() ? "https://" : "http://") + options_.host + ":" +
+         std::to_string(port());
 }
 
 }  // namespace tandem::serving::server

@@ -82,6 +82,8 @@ struct ReplicaOptions {
   // SHA-256 digests (hex) of the tokens /v2/... and /infer require; none =
   // open (endpoint_auth.h).
   std::vector<std::string> token_sha256;
+  // Set: both ports speak HTTPS only, with this certificate and key.
+  http::TlsFiles tls;
 };
 
 // Glue the replica uses when following a target; not owned, must outlive it.
@@ -115,7 +117,7 @@ class Replica {
   const std::string& model_name() const { return model_name_; }
   // The version served now (0 if none).
   int64_t version() const;
-  // "serving NAME version V on http://HOST:PORT"
+  // "serving NAME version V on http[s]://HOST:PORT"
   std::string Describe() const;
 
   engine::ModelManager& manager() { return *manager_; }
