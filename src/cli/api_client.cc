@@ -5,8 +5,8 @@
 
 namespace tandem::cli {
 
-ApiClient::ApiClient(std::string server_url, std::string token)
-    : server_(std::move(server_url)), token_(std::move(token)) {
+ApiClient::ApiClient(std::string server_url, std::string token, std::string ca_file)
+    : server_(std::move(server_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {
   while (!server_.empty() && server_.back() == '/') server_.pop_back();
 }
 
@@ -36,8 +36,15 @@ Status ErrorFromResponse(const http::ClientResponse& res) {
 
 StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
   if (!token_.empty()) req.headers["Authorization"] = "Bearer " + token_;
+  if (req.ca_file.empty()) req.ca_file = ca_file_;
   auto res = client_.Do(req);
   if (!res.ok()) {
+    if (res.status().code() == StatusCode::kFailedPrecondition &&
+        res.status().message().starts_with("TLS:") && ca_file_.empty()) {
+      return FailedPreconditionError(std::string(res.status().message()) +
+                                     " (give the server's CA with --ca-file, TANDEM_CA_FILE or "
+                                     "\"ca_file\" in the credentials file)");
+    }
     if (res.status().code() == StatusCode::kUnavailable) {
       return UnavailableError("no control plane reachable at " + server_ +
                               " (start one with `tandem up`, or set --server / TANDEM_SERVER)");

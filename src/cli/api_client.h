@@ -14,8 +14,9 @@ namespace tandem::cli {
 
 class ApiClient {
  public:
-  // `token` ("" = none) is sent as `Authorization: Bearer <token>`.
-  explicit ApiClient(std::string server_url, std::string token = "");
+  // `token` ("" = none) is sent as `Authorization: Bearer <token>`;
+  // `ca_file` ("" = the system's CAs) verifies an https:// server.
+  explicit ApiClient(std::string server_url, std::string token = "", std::string ca_file = "");
 
   // `path` is relative to the server, e.g. "/api/v1/models". `body` is sent
   // as JSON unless null. Non-2xx -> Status from the `{"error":…}` body.
@@ -40,6 +41,7 @@ class ApiClient {
   StatusOr<http::ClientResponse> Send(http::ClientRequest req);
   std::string server_;
   std::string token_;
+  std::string ca_file_;
   http::Client client_;
 };
 

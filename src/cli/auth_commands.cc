@@ -50,17 +50,20 @@ void AddLogin(CLI::App& auth, Context& ctx) {
   login->footer(
       "Examples:\n  tandem auth login --token \"$(cat ~/.tandem/admin-token)\"\n"
       "  tandem auth login < token.txt\n"
-      "The file is $XDG_CONFIG_HOME/tandem/credentials (mode 0600); $TANDEM_TOKEN overrides it.");
+      "  tandem --server https://cp:7443 --ca-file ca.pem auth login < token.txt\n"
+      "The file is $XDG_CONFIG_HOME/tandem/credentials (mode 0600; it keeps --server and\n"
+      "--ca-file); $TANDEM_TOKEN overrides its token, $TANDEM_CA_FILE its CA file.");
   login->callback([&ctx, token] {
     Run(ctx, [&](Format f) -> Status {
       std::string t = *token;
       if (t.empty()) std::getline(std::cin, t);
       while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
       if (t.empty()) return InvalidArgumentError("no token given (--token or stdin)");
-      ASSIGN_OR_RETURN(Json who, ApiClient(ctx.server, t).Call("GET", "/api/v1/auth/whoami"));
+      ASSIGN_OR_RETURN(Json who,
+                       ApiClient(ctx.server, t, ctx.ca_file).Call("GET", "/api/v1/auth/whoami"));
       std::string path = CredentialsPath(ProcessEnvironment());
       if (path.empty()) return FailedPreconditionError("neither XDG_CONFIG_HOME nor HOME is set");
-      RETURN_IF_ERROR(WriteCredentials(path, ctx.server, t));
+      RETURN_IF_ERROR(WriteCredentials(path, ctx.server, t, ctx.ca_file));
       if (f == Format::kTable) {
         std::cout << "logged in to " << ctx.server << " as " << who.value("name", "")
                   << " (credentials in " << path << ")\n";

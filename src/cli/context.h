@@ -19,10 +19,11 @@ inline constexpr int kExitUsage = 2;
 struct Context {
   std::string server;            // --server, $TANDEM_SERVER, http://127.0.0.1:7070
   std::string token;             // $TANDEM_TOKEN, else the credentials file (credentials.h)
+  std::string ca_file;           // --ca-file, $TANDEM_CA_FILE, else the credentials file's
   std::string output = "table";  // -o
   int exit_code = kExitOk;
 
-  ApiClient Client() const { return ApiClient(server, token); }
+  ApiClient Client() const { return ApiClient(server, token, ca_file); }
   StatusOr<Format> format() const { return ParseFormat(output); }
   // Prints `error: <message>` to stderr and records exit code 1 (2 for
   // InvalidArgument raised before any call, see Usage()).

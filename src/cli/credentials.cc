@@ -47,7 +47,7 @@ StatusOr<std::string> ReadCredentialsToken(const std::string& path) {
 }
 
 Status WriteCredentials(const std::string& path, const std::string& server,
-                        const std::string& token) {
+                        const std::string& token, const std::string& ca_file) {
   fs::path dir = fs::path(path).parent_path();
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
@@ -55,7 +55,9 @@ Status WriteCredentials(const std::string& path, const std::string& server,
     if (ec) return InternalError("cannot create " + dir.string() + ": " + ec.message());
     fs::permissions(dir, fs::perms::owner_all, ec);
   }
-  std::string text = Json{{"server", server}, {"token", token}}.dump(2) + "\n";
+  Json doc = {{"server", server}, {"token", token}};
+  if (!ca_file.empty()) doc["ca_file"] = fs::absolute(ca_file).string();
+  std::string text = doc.dump(2) + "\n";
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return InternalError("cannot write " + tmp + ": " + std::strerror(errno));
@@ -76,6 +78,25 @@ std::string ResolveToken(const EnvLookup& env) {
   if (path.empty()) return "";
   auto from_file = ReadCredentialsToken(path);
   return from_file.ok() ? *from_file : "";
+}
+
+std::string ResolveCaFile(const EnvLookup& env) {
+  std::string ca = Env(env, "TANDEM_CA_FILE");
+  if (!ca.empty()) return ca;
+  std::string path = CredentialsPath(env);
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) return "";
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = ParseJson(text.str());
+  if (!doc.ok() || !doc->is_object() || !doc->contains("ca_file") ||
+      !(*doc)["ca_file"].is_string()) {
+    return "";
+  }
+  fs::path file = (*doc)["ca_file"].get<std::string>();
+  if (file.empty()) return "";
+  return file.is_absolute() ? file.string() : (fs::path(path).parent_path() / file).string();
 }
 
 }  // namespace tandem::cli

@@ -1,7 +1,9 @@
 // Where the CLI's API token comes from, like kubectl and the AWS CLI:
 // $TANDEM_TOKEN, else the credentials file `tandem auth login` writes,
 // $XDG_CONFIG_HOME/tandem/credentials (default ~/.config/tandem/credentials),
-// a JSON object {"server": URL, "token": TOKEN} readable only by its owner.
+// a JSON object {"server": URL, "token": TOKEN, "ca_file": PATH} readable
+// only by its owner ("ca_file", optional, like kubeconfig's
+// certificate-authority: the CA an https:// server must chain to).
 #pragma once
 
 #include <string>
@@ -16,10 +18,14 @@ std::string CredentialsPath(const EnvLookup& env);
 // The token of the credentials file at `path`: NotFound if there is none,
 // InvalidArgument (naming the file) if it is malformed.
 StatusOr<std::string> ReadCredentialsToken(const std::string& path);
-// Writes the file (mode 0600, its directory 0700 if created).
+// Writes the file (mode 0600, its directory 0700 if created); `ca_file`
+// only if not empty.
 Status WriteCredentials(const std::string& path, const std::string& server,
-                        const std::string& token);
+                        const std::string& token, const std::string& ca_file = "");
 // $TANDEM_TOKEN, else the credentials file's token, else "".
 std::string ResolveToken(const EnvLookup& env);
+// $TANDEM_CA_FILE, else the credentials file's "ca_file", else "" (an
+// absolute path; a relative one is taken from the file's directory).
+std::string ResolveCaFile(const EnvLookup& env);
 
 }  // namespace tandem::cli

@@ -56,5 +56,23 @@ TEST_F(CredentialsTest, MissingAndMalformedFiles) {
   EXPECT_EQ(ResolveToken({{"XDG_CONFIG_HOME", dir_.string()}}), "");
 }
 
+TEST_F(CredentialsTest, CaFileFromEnvironmentThenFile) {
+  EnvLookup env = {{"XDG_CONFIG_HOME", dir_.string()}};
+  std::string path = CredentialsPath(env);
+  EXPECT_EQ(ResolveCaFile(env), "");  // no file
+  ASSERT_TRUE(WriteCredentials(path, "https://cp:7443", "tdm_secret", "/etc/tandem/ca.pem").ok());
+  EXPECT_EQ(ResolveCaFile(env), "/etc/tandem/ca.pem");
+  EXPECT_EQ(ResolveToken(env), "tdm_secret");
+  env["TANDEM_CA_FILE"] = "/other/ca.pem";  // the environment wins
+  EXPECT_EQ(ResolveCaFile(env), "/other/ca.pem");
+  env.erase("TANDEM_CA_FILE");
+  // Written by hand, relative to the file's directory.
+  std::ofstream(path) << R"({"server": "https://cp", "token": "t", "ca_file": "ca.pem"})";
+  EXPECT_EQ(ResolveCaFile(env), (dir_ / "tandem" / "ca.pem").string());
+  // Without one: none.
+  ASSERT_TRUE(WriteCredentials(path, "http://127.0.0.1:7070", "tdm_secret").ok());
+  EXPECT_EQ(ResolveCaFile(env), "");
+}
+
 }  // namespace
 }  // namespace tandem::cli

@@ -219,7 +219,7 @@ void AddImageTransferCommands(CLI::App* images, Context& ctx) {
       }
       if (out.name.empty() && target) out.name = target->tag;
       ASSIGN_OR_RETURN(imagefs::OciLayout layout, imagefs::OciLayout::Open(out.dir, true));
-      RegistryClient reg(ctx.server, ctx.token);
+      RegistryClient reg(ctx.server, ctx.token, ctx.ca_file);
       std::optional<imagefs::BaseImage> base;
       if (spec.from != "scratch") {
         ASSIGN_OR_RETURN(images::Reference from, TandemRef(spec.from));
@@ -260,7 +260,7 @@ void AddImageTransferCommands(CLI::App* images, Context& ctx) {
       ASSIGN_OR_RETURN(images::Reference ref, TandemRef(pf->to));
       ASSIGN_OR_RETURN(imagefs::OciLayout layout, imagefs::OciLayout::Open(src.dir, false));
       ASSIGN_OR_RETURN(images::Descriptor desc, layout.FindManifest(src.name));
-      RegistryClient reg(ctx.server, ctx.token);
+      RegistryClient reg(ctx.server, ctx.token, ctx.ca_file);
       ASSIGN_OR_RETURN(std::string digest, PushFrom(reg, layout, desc, ref));
       PrintResult(f, {{"reference", ref.repository + ":" + ref.tag}, {"digest", digest}});
       return OkStatus();
@@ -277,7 +277,7 @@ void AddImageTransferCommands(CLI::App* images, Context& ctx) {
       ASSIGN_OR_RETURN(images::Reference ref, TandemRef(lf->from));
       ASSIGN_OR_RETURN(LayoutRef dst, ParseLayoutRef(lf->to));
       ASSIGN_OR_RETURN(imagefs::OciLayout layout, imagefs::OciLayout::Open(dst.dir, true));
-      RegistryClient reg(ctx.server, ctx.token);
+      RegistryClient reg(ctx.server, ctx.token, ctx.ca_file);
       images::Descriptor desc;
       RETURN_IF_ERROR(PullInto(reg, ref.repository, ref.TagOrDigest(), layout, &desc).status());
       if (!dst.name.empty()) desc.annotations[imagefs::kRefNameAnnotation] = dst.name;
@@ -298,7 +298,7 @@ void AddImageTransferCommands(CLI::App* images, Context& ctx) {
   import->callback([&ctx, imf] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(images::Reference ref, TandemRef(imf->to));
-      RegistryClient reg(ctx.server, ctx.token);
+      RegistryClient reg(ctx.server, ctx.token, ctx.ca_file);
       std::string digest;
       if (imf->from.starts_with("docker-archive:")) {
         const std::string file = imf->from.substr(15);

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   const char* env_server = std::getenv("TANDEM_SERVER");
   ctx.server = env_server != nullptr && *env_server ? env_server : "http://127.0.0.1:7070";
   ctx.token = ResolveToken(tandem::ProcessEnvironment());
+  ctx.ca_file = ResolveCaFile(tandem::ProcessEnvironment());
 
   CLI::App app{"tandem: a hybrid ML platform (compute tier + serving tier, joined by the glue)",
                "tandem"};
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tandem " + std::string(tandem::Version()));
   app.option_defaults()->always_capture_default();
   app.add_option("--server", ctx.server, "Control plane URL (env TANDEM_SERVER)");
+  app.add_option("--ca-file", ctx.ca_file,
+                 "CA certificate(s) (PEM) an https:// server must chain to (env TANDEM_CA_FILE, "
+                 "else \"ca_file\" in the credentials file; default: the system's CAs)");
   app.add_option("-o,--output", ctx.output, "Output format: table, json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   app.footer(

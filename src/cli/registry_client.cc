@@ -22,14 +22,15 @@ constexpr const char* kAccept =
 
 }  // namespace
 
-RegistryClient::RegistryClient(std::string server_url, std::string token)
-    : server_(std::move(server_url)), token_(std::move(token)) {
+RegistryClient::RegistryClient(std::string server_url, std::string token, std::string ca_file)
+    : server_(std::move(server_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {
   while (!server_.empty() && server_.back() == '/') server_.pop_back();
 }
 
 StatusOr<http::ClientResponse> RegistryClient::Send(http::ClientRequest req) {
   if (!token_.empty()) req.headers["Authorization"] = "Bearer " + token_;
   if (req.url.starts_with("/")) req.url = server_ + req.url;
+  if (req.ca_file.empty()) req.ca_file = ca_file_;
   if (req.timeout_ms == 30'000) req.timeout_ms = 600'000;
   return client_.Do(req);
 }
@@ -91,8 +92,7 @@ Status RegistryClient::PushBlob(const std::string& repo, const std::string& dige
     patch.url = location;
     patch.body.assign(chunk.data(), n);
     patch.headers["Content-Type"] = "application/octet-stream";
-    patch.headers["Content-Range"] =
-        std::to_string(offset) + "-" + std::to_string(offset + n - 1);
+    patch.headers["Content-Range"] = std::to_string(offset) + "-" + std::to_string(offset + n - 1);
     ASSIGN_OR_RETURN(auto patched, Send(patch));
     if (patched.status != 202) return ErrorOf(patched, what);
     if (!patched.headers["location"].empty()) location = patched.headers["location"];

@@ -21,7 +21,8 @@ struct PulledManifest {
 
 class RegistryClient {
  public:
-  RegistryClient(std::string server_url, std::string token);
+  // `ca_file` ("" = the system's CAs) verifies an https:// server.
+  RegistryClient(std::string server_url, std::string token, std::string ca_file = "");
 
   StatusOr<bool> HasBlob(const std::string& repo, const std::string& digest);
   // Uploads the file as blob `digest` of `repo` unless it is there already.
@@ -38,6 +39,7 @@ class RegistryClient {
   Status ErrorOf(const http::ClientResponse& res, const std::string& what) const;
   std::string server_;
   std::string token_;
+  std::string ca_file_;
   http::Client client_;
 };
 

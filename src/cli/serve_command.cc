@@ -32,6 +32,7 @@ struct ServeFlags {
   std::string canary;
   double canary_weight = 0.1;
   serving::traffic::RollbackRule rollback;
+  bool insecure = false;
 };
 
 // The traffic policy from the flags; InvalidArgument naming a bad one.
@@ -83,6 +84,19 @@ int RunServe(ServeFlags f) {
   o.deployment = f.name;
   o.replica_id = f.replica_id;
   o.cache_dir = f.cache_dir;
+  // Before anything is bound: plain HTTP beyond loopback only if told so (a
+  // supervisor's inherited socket was checked by the supervisor).
+  if (o.listen_fd < 0) {
+    if (Status s = CheckListenSecurity("tandem serve", o.host, o.tls.cert_file, o.tls.key_file,
+                                       f.insecure);
+        !s.ok()) {
+      std::cerr << "error: " << std::string(s.message()) << "\n";
+      return kExitUsage;
+    }
+  } else if (o.tls.cert_file.empty() != o.tls.key_file.empty()) {
+    std::cerr << "error: give both --tls-cert and --tls-key, or neither\n";
+    return kExitUsage;
+  }
   if (!f.model_dir.empty() && !f.name.empty()) o.model_name = f.name;
   if (Status t = TrafficFromFlags(f, o); !t.ok()) {
     std::cerr << "error: " << std::string(t.message()) << "\n";
@@ -113,8 +127,9 @@ int RunServe(ServeFlags f) {
   if ((*replica)->ready()) {
     std::cout << (*replica)->Describe() << std::endl;
   } else {
-    std::cout << "waiting for " << (*replica)->model_name() << " (not ready) on http://" << o.host
-              << ":" << (*replica)->port() << std::endl;
+    std::cout << "waiting for " << (*replica)->model_name() << " (not ready) on "
+              << (o.tls.enabled() ? "https://" : "http://") << o.host << ":" << (*replica)->port()
+              << std::endl;
   }
   int sig = WaitForStopSignal();
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
@@ -168,6 +183,12 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
                     "Require a bearer token with this SHA-256 (hex; repeatable) on /v2 and "
                     "/infer (health and /metrics stay open)");
   serve->add_option("--shadow-sample", f->shadow_sample, "Share of requests mirrored (default 1)");
+  serve->add_option("--tls-cert", f->replica.tls.cert_file,
+                    "Serve HTTPS (both ports) with this certificate (PEM, may be followed by its "
+                    "chain)");
+  serve->add_option("--tls-key", f->replica.tls.key_file, "The certificate's private key (PEM)");
+  serve->add_flag("--insecure", f->insecure,
+                  "Allow plain HTTP on a non-loopback --host (refused otherwise)");
   serve->add_option("--canary", f->canary,
                     "Canary candidate (NAME@ALIAS, NAME/VERSION): takes --canary-weight");
   serve->add_option("--canary-dir", f->replica.canary_dir, "Canary candidate from a local package");
@@ -186,6 +207,7 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
       "  tandem serve --model fraud@champion --port 8080\n"
       "  tandem serve --model fraud/3 --max-batch-size 32 --max-queue-delay-us 500\n"
       "  tandem serve --model-dir ./model --port 0\n"
+      "  tandem serve --model-dir ./model --host 0.0.0.0 --tls-cert tls.crt --tls-key tls.key\n"
       "  tandem serve --model fraud@champion --shadow fraud@challenger \\\n"
       "      --canary fraud@candidate --canary-weight 0.05 --rollback-max-p99-ms 50\n"
       "  curl -d '{\"model\":\"fraud\",\"features\":[...]}' localhost:8080/infer\n"

@@ -1,8 +1,11 @@
 // `tandem up`: runs the control plane in the foreground until SIGINT/SIGTERM.
+#include <filesystem>
+
 #include "api/control_plane.h"
 #include "cli/context.h"
 #include "cli/stop_signal.h"
 #include "common/config.h"
+#include "common/http_server.h"
 #include "common/log.h"
 
 namespace tandem::cli {
@@ -14,6 +17,9 @@ struct UpFlags {
   std::string config;
   std::string listen;
   int port = -1;
+  std::string tls_cert;
+  std::string tls_key;
+  bool insecure = false;
 };
 
 int RunUp(const UpFlags& f) {
@@ -29,6 +35,26 @@ int RunUp(const UpFlags& f) {
   if (!config.ok()) {
     std::cerr << "error: " << std::string(config.status().message()) << "\n";
     return kExitFailure;
+  }
+  if (!f.tls_cert.empty()) config->tls_cert = f.tls_cert;
+  if (!f.tls_key.empty()) config->tls_key = f.tls_key;
+  if (f.insecure) config->insecure = true;
+  // Absolute: replicas and notebooks are started from elsewhere.
+  for (std::string* file : {&config->tls_cert, &config->tls_key}) {
+    if (!file->empty()) *file = std::filesystem::absolute(*file).string();
+  }
+  // Before anything is opened or bound.
+  if (Status s = CheckListenSecurity("tandem up", config->listen_host, config->tls_cert,
+                                     config->tls_key, config->insecure);
+      !s.ok()) {
+    std::cerr << "error: " << std::string(s.message()) << "\n";
+    return kExitUsage;
+  }
+  if (!config->tls_cert.empty()) {
+    if (Status s = http::CheckTlsFiles({config->tls_cert, config->tls_key}); !s.ok()) {
+      std::cerr << "error: " << std::string(s.message()) << "\n";
+      return kExitFailure;
+    }
   }
   SetLogLevel(ParseLogLevel(config->log_level, LogLevel::kInfo));
   auto cp = api::ControlPlane::Open(*config, Clock::Real());
@@ -46,8 +72,9 @@ int RunUp(const UpFlags& f) {
     std::cerr << "error: " << std::string(port.status().message()) << "\n";
     return kExitFailure;
   }
-  std::cout << "tandem control plane on http://" << config->listen_host << ":" << *port << " (home "
-            << config->home << ")" << std::endl;
+  const char* scheme = config->tls_cert.empty() ? "http://" : "https://";
+  std::cout << "tandem control plane on " << scheme << config->listen_host << ":" << *port
+            << " (home " << config->home << ")" << std::endl;
   if (!credential->empty()) {
     std::cout << "admin token in " << *credential << " (use it: export TANDEM_TOKEN=$(cat "
               << *credential << "), or `tandem auth login`)" << std::endl;
@@ -67,9 +94,16 @@ void AddUpCommand(CLI::App& app, Context& ctx) {
   up->add_option("--config", flags->config, "Configuration file (default <home>/tandem.yaml)");
   up->add_option("--listen", flags->listen, "HOST:PORT to bind (default 127.0.0.1:7070)");
   up->add_option("--port", flags->port, "Port to bind (0 = any free port)");
+  up->add_option("--tls-cert", flags->tls_cert,
+                 "Serve HTTPS with this certificate (PEM, may be followed by its chain; "
+                 "server.tls_cert in tandem.yaml); replicas use it too");
+  up->add_option("--tls-key", flags->tls_key, "The certificate's private key (PEM)");
+  up->add_flag("--insecure", flags->insecure,
+               "Allow plain HTTP on a non-loopback --listen address (refused otherwise)");
   up->footer(
       "Examples:\n  tandem up\n  tandem up --home /tmp/t --port 0\n"
-      "  TANDEM_STORE=file:///data/store tandem up");
+      "  TANDEM_STORE=file:///data/store tandem up\n"
+      "  tandem up --listen 0.0.0.0:7443 --tls-cert tls.crt --tls-key tls.key");
   up->callback([flags, &ctx] { ctx.exit_code = RunUp(*flags); });
 }
 
