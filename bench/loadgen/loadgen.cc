@@ -137,4 +137,15 @@ bool SplitUrl(const std::string& url, std::string* host, int* port, std::string*
   return !host->empty();
 }
 
+bool SplitUrlWithScheme(const std::string& url, bool* tls, std::string* host, int* port,
+                        std::string* path) {
+  *tls = url.rfind("https://", 0) == 0;
+  if (!*tls) return SplitUrl(url, host, port, path);
+  const bool explicit_port =
+      url.find(':', 8) != std::string::npos && url.find(':', 8) < url.find('/', 8);
+  if (!SplitUrl("http://" + url.substr(8), host, port, path)) return false;
+  if (!explicit_port) *port = 443;
+  return true;
+}
+
 }  // namespace tandem::loadgen

@@ -25,5 +25,8 @@ int64_t Percentile(const std::vector<int64_t>& sorted, double p);
 
 // Splits "http://host:port/path" (no TLS). False if malformed.
 bool SplitUrl(const std::string& url, std::string* host, int* port, std::string* path);
+// Also "https://host[:port]/path" (*tls = true; default port 443).
+bool SplitUrlWithScheme(const std::string& url, bool* tls, std::string* host, int* port,
+                        std::string* path);
 
 }  // namespace tandem::loadgen

@@ -83,6 +83,18 @@ TEST(SplitUrlTest, HostPortPath) {
   EXPECT_EQ(port, 80);
   EXPECT_EQ(path, "/");
   EXPECT_FALSE(SplitUrl("https://x/", &host, &port, &path));
+  bool tls = false;
+  ASSERT_TRUE(SplitUrlWithScheme("https://127.0.0.1:8443/infer", &tls, &host, &port, &path));
+  EXPECT_TRUE(tls);
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 8443);
+  EXPECT_EQ(path, "/infer");
+  ASSERT_TRUE(SplitUrlWithScheme("https://h/x", &tls, &host, &port, &path));
+  EXPECT_EQ(port, 443);
+  ASSERT_TRUE(SplitUrlWithScheme("http://h:81/x", &tls, &host, &port, &path));
+  EXPECT_FALSE(tls);
+  EXPECT_EQ(port, 81);
+  EXPECT_FALSE(SplitUrlWithScheme("https://h:0/x", &tls, &host, &port, &path));
   EXPECT_FALSE(SplitUrl("http://x:99999/", &host, &port, &path));
   EXPECT_FALSE(SplitUrl("http://:80/", &host, &port, &path));
 }

@@ -8,17 +8,22 @@
 //     --warmup 2 --connections 32 --body-file row.json [--json]
 //
 // With --stop-file PATH it stops early once PATH exists (a test that drives
-// changes under load: --duration is then an upper bound).
+// changes under load: --duration is then an upper bound). An https:// URL
+// speaks TLS (OpenSSL; the handshake is part of a new connection's first
+// request; like wrk, the certificate is not verified: a benchmark tool).
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -77,10 +82,48 @@ int Connect(const sockaddr_in& addr, int64_t timeout_ms) {
   return fd;
 }
 
-bool SendAll(int fd, const std::string& data) {
+// A connection: a socket, under TLS when `tls_ctx` is set.
+SSL_CTX* tls_ctx = nullptr;
+std::string tls_host;  // SNI
+
+struct Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool open() const { return fd >= 0; }
+  void Close() {
+    if (ssl != nullptr) SSL_free(ssl);
+    ssl = nullptr;
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  bool Open(const sockaddr_in& addr, int64_t timeout_ms) {
+    fd = Connect(addr, timeout_ms);
+    if (fd < 0 || tls_ctx == nullptr) return fd >= 0;
+    ssl = SSL_new(tls_ctx);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1 ||
+        SSL_set_tlsext_host_name(ssl, tls_host.c_str()) != 1 || SSL_connect(ssl) != 1) {
+      ERR_clear_error();
+      Close();
+      return false;
+    }
+    return true;
+  }
+  ssize_t Send(const char* data, size_t n) {
+    if (ssl == nullptr) return ::send(fd, data, n, MSG_NOSIGNAL);
+    int w = SSL_write(ssl, data, static_cast<int>(n));
+    return w > 0 ? w : -1;
+  }
+  ssize_t Recv(char* data, size_t n) {
+    if (ssl == nullptr) return ::recv(fd, data, n, 0);
+    int r = SSL_read(ssl, data, static_cast<int>(n));
+    return r > 0 ? r : -1;
+  }
+};
+
+bool SendAll(Conn& c, const std::string& data) {
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    ssize_t n = c.Send(data.data() + off, data.size() - off);
     if (n <= 0) return false;
     off += static_cast<size_t>(n);
   }
@@ -90,7 +133,7 @@ bool SendAll(int fd, const std::string& data) {
 void Worker(int k, const Options& o, const sockaddr_in& addr, const std::string& request,
             SteadyClock::time_point t0, int64_t total, int64_t warmup_count,
             const std::atomic<bool>* stop, ThreadResult* r) {
-  int fd = -1;
+  Conn conn;
   std::string buf;
   buf.reserve(16 << 10);
   char chunk[16 << 10];
@@ -100,9 +143,8 @@ void Worker(int k, const Options& o, const sockaddr_in& addr, const std::string&
     std::this_thread::sleep_until(due);
     bool measured = i >= warmup_count;
     if (measured) r->measured_sent++;
-    if (fd < 0) {
-      fd = Connect(addr, o.timeout_ms);
-      if (fd < 0) {
+    if (!conn.open()) {
+      if (!conn.Open(addr, o.timeout_ms)) {
         if (measured) r->connect_errors++;
         continue;
       }
@@ -111,11 +153,11 @@ void Worker(int k, const Options& o, const sockaddr_in& addr, const std::string&
     r->sent++;
     ParsedResponse resp;
     int64_t used = 0;
-    bool ok = SendAll(fd, request);
+    bool ok = SendAll(conn, request);
     while (ok) {
       used = ParseResponse(buf, &resp);
       if (used != 0) break;
-      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      ssize_t n = conn.Recv(chunk, sizeof(chunk));
       if (n <= 0) {
         ok = false;
         break;
@@ -125,8 +167,7 @@ void Worker(int k, const Options& o, const sockaddr_in& addr, const std::string&
     auto done = SteadyClock::now();
     if (!ok || used < 0) {
       if (measured) r->io_errors++;
-      ::close(fd);
-      fd = -1;
+      conn.Close();
       continue;
     }
     buf.erase(0, static_cast<size_t>(used));
@@ -135,12 +176,9 @@ void Worker(int k, const Options& o, const sockaddr_in& addr, const std::string&
           std::chrono::duration_cast<std::chrono::nanoseconds>(done - due).count());
       r->by_status[resp.status]++;
     }
-    if (resp.close) {
-      ::close(fd);
-      fd = -1;
-    }
+    if (resp.close) conn.Close();
   }
-  if (fd >= 0) ::close(fd);
+  conn.Close();
 }
 
 int Main(int argc, char** argv) {
@@ -162,9 +200,16 @@ int Main(int argc, char** argv) {
 
   std::string host, path;
   int port = 0;
-  if (!SplitUrl(o.url, &host, &port, &path)) {
-    std::cerr << "error: --url must be http://host[:port]/path, got '" << o.url << "'\n";
+  bool tls = false;
+  if (!SplitUrlWithScheme(o.url, &tls, &host, &port, &path)) {
+    std::cerr << "error: --url must be http[s]://host[:port]/path, got '" << o.url << "'\n";
     return 2;
+  }
+  if (tls) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    tls_host = host;
+    std::signal(SIGPIPE, SIG_IGN);  // SSL_write to a closed socket: an error, not a death
   }
   if (o.rate <= 0 || o.duration_s <= 0 || o.warmup_s < 0 || o.connections < 1) {
     std::cerr << "error: --rate and --duration must be > 0, --warmup >= 0, --connections >= 1\n";

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Data-plane cost of per-deployment tokens (docs/security.md "Serving endpoint
-# tokens"): the same model served by `tandem serve` without and with
-# --token-sha256, side by side in one run, ROUNDS rounds interleaved
-# (open, token, open, token, ...). Each round: a closed loop (wrk, WRK_CONNS
-# connections, POST /infer; req/s and p99) and an open loop at RATE req/s
-# (tandem-loadgen; p50/p99). Prints each run and the medians with ratios.
+# Data-plane cost of per-deployment tokens and of TLS (docs/security.md
+# "Serving endpoint tokens", "TLS"): the same model served by `tandem serve`
+# plain (open), with --token-sha256 (token) and over HTTPS with
+# --tls-cert/--tls-key (tls, a P-256 certificate made here), side by side in
+# one run, ROUNDS rounds interleaved (open, token, tls, open, ...). Each round:
+# a closed loop (wrk, WRK_CONNS keep-alive connections, POST /infer; req/s and
+# p99) and an open loop at RATE req/s (tandem-loadgen; p50/p99). Prints each
+# run and the medians with ratios against open.
 #   bench/security/run.sh [BUILD_DIR]     (default: build)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -29,17 +31,21 @@ ROW='[0.5,-1,0.25,0,1,2,0,0.1,0,0,0.3,0,0,0,1.5,0,0,0,0.5,-0.5]'
 printf '{"model":"m","features":%s}' "$ROW" >"$WORK/body.json"
 TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 DIGEST=$(printf %s "$TOKEN" | sha256sum | cut -c1-64)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -keyout "$WORK/tls.key" -out "$WORK/tls.pem" -subj /CN=localhost \
+  -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
 
-start() {  # start open|token -> sets PID, URL
-  local extra=()
+start() {  # start open|token|tls -> sets PID, URL
+  local extra=() scheme=http
   [ "$1" = token ] && extra=(--token-sha256 "$DIGEST")
+  [ "$1" = tls ] && extra=(--tls-cert "$WORK/tls.pem" --tls-key "$WORK/tls.key") && scheme=https
   local port
   port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$TANDEM" serve --model-dir "$WORK/m" --port "$port" --max-batch-size 1 "${extra[@]}" \
     >"$WORK/serve.log" 2>&1 &
   PID=$!
-  URL="http://127.0.0.1:$port"
-  for _ in $(seq 1 200); do curl -sf "$URL/v2/health/ready" >/dev/null && return 0; sleep 0.05; done
+  URL="$scheme://127.0.0.1:$port"
+  for _ in $(seq 1 200); do curl -sf --cacert "$WORK/tls.pem" "$URL/v2/health/ready" >/dev/null && return 0; sleep 0.05; done
   cat "$WORK/serve.log" >&2
   return 1
 }
@@ -47,7 +53,7 @@ stop() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; PID="";
 
 RESULTS=$WORK/results.txt
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in open token; do
+  for mode in open token tls; do
     start "$mode"
     headers=()
     lua_auth=""
@@ -56,11 +62,15 @@ for round in $(seq 1 "$ROUNDS"); do
       lua_auth="wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
     fi
     # A wrong token must be refused, the right one served (the benchmark measures the real check).
-    code=$(curl -s -o /dev/null -w '%{http_code}' -d @"$WORK/body.json" "${headers[@]}" "$URL/infer")
+    code=$(curl -s --cacert "$WORK/tls.pem" -o /dev/null -w '%{http_code}' -d @"$WORK/body.json" "${headers[@]}" "$URL/infer")
     [ "$code" = 200 ] || { echo "$mode: /infer answered $code" >&2; exit 1; }
     if [ "$mode" = token ]; then
       code=$(curl -s -o /dev/null -w '%{http_code}' -d @"$WORK/body.json" -H "Authorization: Bearer x" "$URL/infer")
       [ "$code" = 401 ] || { echo "token: a wrong token answered $code" >&2; exit 1; }
+    fi
+    if [ "$mode" = tls ]; then  # really TLS: plain HTTP on that port is refused
+      code=$(curl -s -o /dev/null -w '%{http_code}' -d @"$WORK/body.json" "${URL/https:/http:}/infer")
+      [ "$code" = 400 ] || { echo "tls: plain HTTP answered $code" >&2; exit 1; }
     fi
     cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
@@ -93,17 +103,19 @@ def ms(s):  # wrk latency "1.23ms" / "850.00us" / "1.02s"
         if s.endswith(unit):
             return float(s[: -len(unit)]) * f
     return float(s)
-rows = {"open": [], "token": []}
+rows = {"open": [], "token": [], "tls": []}
 for line in open(sys.argv[1]):
     mode, rps, p99, non2xx, rest = line.split(" ", 4)
     rows[mode].append((float(rps), ms(p99), int(non2xx), json.loads(rest)))
 med = {m: {"rps": statistics.median(r[0] for r in v), "p99": statistics.median(r[1] for r in v),
            "ol_p50": statistics.median(r[3]["p50_ms"] for r in v),
            "ol_p99": statistics.median(r[3]["p99_ms"] for r in v)} for m, v in rows.items()}
-o, t = med["open"], med["token"]
+o = med["open"]
 print(f"medians over {len(rows['open'])} rounds:")
-print(f"  closed loop: open {o['rps']:.0f} req/s p99 {o['p99']:.3f} ms | token {t['rps']:.0f} req/s "
-      f"p99 {t['p99']:.3f} ms -> req/s ratio {t['rps'] / o['rps']:.3f}, p99 ratio {t['p99'] / o['p99']:.3f}")
-print(f"  open loop:   open p50 {o['ol_p50']:.3f} p99 {o['ol_p99']:.3f} ms | token p50 {t['ol_p50']:.3f} "
-      f"p99 {t['ol_p99']:.3f} ms -> p99 ratio {t['ol_p99'] / o['ol_p99']:.3f}")
+for name in ("token", "tls"):
+    t = med[name]
+    print(f"  closed loop: open {o['rps']:.0f} req/s p99 {o['p99']:.3f} ms | {name} {t['rps']:.0f} req/s "
+          f"p99 {t['p99']:.3f} ms -> req/s ratio {t['rps'] / o['rps']:.3f}, p99 ratio {t['p99'] / o['p99']:.3f}")
+    print(f"  open loop:   open p50 {o['ol_p50']:.3f} p99 {o['ol_p99']:.3f} ms | {name} p50 {t['ol_p50']:.3f} "
+          f"p99 {t['ol_p99']:.3f} ms -> p99 ratio {t['ol_p99'] / o['ol_p99']:.3f}")
 PY

@@ -1,5 +1,6 @@
 #include "cli/api_client.h"
 
+#include "absl/strings/match.h"
 #include "common/http_status.h"
 #include "common/uri.h"
 
@@ -40,7 +41,7 @@ StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
   auto res = client_.Do(req);
   if (!res.ok()) {
     if (res.status().code() == StatusCode::kFailedPrecondition &&
-        res.status().message().starts_with("TLS:") && ca_file_.empty()) {
+        absl::StartsWith(res.status().message(), "TLS:") && ca_file_.empty()) {
       return FailedPreconditionError(std::string(res.status().message()) +
                                      " (give the server's CA with --ca-file, TANDEM_CA_FILE or "
                                      "\"ca_file\" in the credentials file)");
