@@ -368,9 +368,9 @@ Status NatsEventBus::DoChangeVisibility(std::string_view queue, std::string_view
 namespace {
 
 struct Head {
-  int64_t expired = 0;        // expired messages at the head
+  int64_t expired = 0;          // expired messages at the head
   int64_t first_live_sent = 0;  // sent time of the first unexpired one (0: none)
-  uint64_t first_live_seq = 0;
+  std::vector<uint64_t> expired_seqs;
 };
 
 // Walks the queue's messages on `subject` from stream sequence `from` while
@@ -393,10 +393,10 @@ StatusOr<Head> ScanHead(NatsEventBus::Impl& d, const std::string& stream,
     const uint64_t seq = natsMsg_GetSequence(raw);
     if (sent + retention_ms > now) {
       h.first_live_sent = sent;
-      h.first_live_seq = seq;
       return h;
     }
     ++h.expired;
+    h.expired_seqs.push_back(seq);
     from = seq + 1;
   }
   return h;
@@ -442,15 +442,14 @@ Status NatsEventBus::DoMaintain() {
          {std::make_pair(d.queues_stream, d.QueueSubject(name)),
           std::make_pair(d.delayed_stream, d.DelayedSubject(name))}) {
       ASSIGN_OR_RETURN(Head h, ScanHead(d, stream, subject, 1, q.options.retention_ms));
-      if (h.expired == 0) continue;
-      // Purge the subject below the first unexpired message (or all of it).
-      jsOptions po;
-      jsOptions_Init(&po);
-      po.Stream.Purge.Subject = subject.c_str();
-      if (h.first_live_seq > 0) po.Stream.Purge.Sequence = h.first_live_seq;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus s = js_PurgeStream(d.js, stream.c_str(), &po, &jerr);
-      if (s != NATS_OK) return NatsError(s, "purge expired messages of '" + name + "'", jerr);
+      // Deleted one by one (a consumer skips deleted messages).
+      for (uint64_t seq : h.expired_seqs) {
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = js_DeleteMsg(d.js, stream.c_str(), seq, nullptr, &jerr);
+        if (s != NATS_OK && s != NATS_NOT_FOUND) {
+          return NatsError(s, "delete an expired message of '" + name + "'", jerr);
+        }
+      }
     }
   }
   return OkStatus();
