@@ -117,6 +117,11 @@ struct NatsEventBus::Impl {
   std::shared_ptr<const CatalogSnapshot> catalog ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<Inbox>> inboxes ABSL_GUARDED_BY(mu);
 
+  // DeleteMessage acks without waiting; the last ack sent to each consumer
+  // (acks of one consumer are processed in order) is confirmed by Confirm.
+  absl::Mutex ack_mu;
+  std::map<std::string, std::string> unconfirmed ABSL_GUARDED_BY(ack_mu);  // prefix -> ack
+
   absl::Mutex lease_mu;
   std::map<std::string, LeaseTable> leases ABSL_GUARDED_BY(lease_mu);  // by LeaseKey
 
@@ -158,6 +163,12 @@ struct NatsEventBus::Impl {
   // returning as soon as any are there, or after `expires_ms` (0: at once).
   StatusOr<std::vector<MsgPtr>> Pull(const std::string& stream, const std::string& consumer,
                                      int batch, int64_t expires_ms);
+
+  // Sends "+ACK" on `ack_subject` (of consumer `ack_prefix`) without
+  // waiting for the server.
+  Status AckLater(const std::string& ack_prefix, const std::string& ack_subject);
+  // Waits until the server processed every ack AckLater sent before.
+  Status Confirm();
 
   // Long-poll plumbing for Tail (wakes waiters of this process on publish).
   uint64_t Generation();

@@ -113,6 +113,7 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr) {
 // --- Impl ---------------------------------------------------------------------
 
 NatsEventBus::Impl::~Impl() {
+  if (nc != nullptr) (void)Confirm();  // deletes reach the server before we go
   stopping = true;
   if (watcher != nullptr) kvWatcher_Stop(watcher);
   if (watch_thread.joinable()) watch_thread.join();

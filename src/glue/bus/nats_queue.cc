@@ -309,8 +309,11 @@ Status NatsEventBus::DoDeleteMessage(std::string_view queue, std::string_view re
     // deletes nothing (SQS semantics).
     if (it != t.by_seq.end() && it->second.delivery != at->delivery) return OkStatus();
   }
-  RETURN_IF_ERROR(
-      d.AckAll({{d.AckPrefix(d.queues_stream, q.name) + std::string(receipt_handle), "+ACK"}}));
+  // Not waited for: a lost ack only means a redelivery (at-least-once);
+  // GetQueue, ChangeVisibility, Maintain and closing the bus wait for the
+  // acks sent before them.
+  const std::string prefix = d.AckPrefix(d.queues_stream, q.name);
+  RETURN_IF_ERROR(d.AckLater(prefix, prefix + std::string(receipt_handle)));
   absl::MutexLock lock(&d.lease_mu);
   LeaseTable& t = d.leases[key];
   auto it = t.by_seq.find(at->seq);
@@ -324,6 +327,7 @@ Status NatsEventBus::DoChangeVisibility(std::string_view queue, std::string_view
   ASSIGN_OR_RETURN(QueueInfo q, d.FindQueue(queue));
   auto at = ParseAckTail(receipt_handle);
   if (!at) return MalformedReceipt(receipt_handle);
+  RETURN_IF_ERROR(d.Confirm());
   const std::string key = LeaseKey(q.name, false);
   const int64_t now = d.clock->NowMillis();
   auto not_in_flight = [&] {
@@ -407,6 +411,7 @@ StatusOr<Head> ScanHead(NatsEventBus::Impl& d, const std::string& stream,
 StatusOr<QueueInfo> NatsEventBus::DoGetQueue(std::string_view name) {
   Impl& d = *impl_;
   ASSIGN_OR_RETURN(QueueInfo info, d.FindQueue(name));
+  RETURN_IF_ERROR(d.Confirm());
   const QueueOptions& qo = info.options;
   jsConsumerInfo* ci = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -436,6 +441,7 @@ StatusOr<QueueInfo> NatsEventBus::DoGetQueue(std::string_view name) {
 
 Status NatsEventBus::DoMaintain() {
   Impl& d = *impl_;
+  RETURN_IF_ERROR(d.Confirm());
   auto cat = d.Catalog();
   for (const auto& [name, q] : cat->queues) {
     for (const auto& [stream, subject] :

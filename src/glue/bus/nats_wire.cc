@@ -157,6 +157,27 @@ Status NatsEventBus::Impl::AckAll(const std::vector<std::pair<std::string, std::
   return OkStatus();
 }
 
+Status NatsEventBus::Impl::AckLater(const std::string& ack_prefix,
+                                    const std::string& ack_subject) {
+  absl::MutexLock lock(&ack_mu);  // keeps "last" the last one sent
+  natsStatus s = natsConnection_PublishString(nc, ack_subject.c_str(), "+ACK");
+  if (s != NATS_OK) return NatsError(s, "acknowledge " + ack_subject);
+  unconfirmed[ack_prefix] = ack_subject;
+  return OkStatus();
+}
+
+Status NatsEventBus::Impl::Confirm() {
+  std::vector<std::pair<std::string, std::string>> last;
+  {
+    absl::MutexLock lock(&ack_mu);
+    for (const auto& [prefix, subject] : unconfirmed) last.emplace_back(subject, "+ACK");
+    unconfirmed.clear();
+  }
+  // Acking again is a no-op on the server, and its reply comes after every
+  // earlier ack of that consumer was processed.
+  return AckAll(last);
+}
+
 StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream,
                                                        const std::string& consumer, int batch,
                                                        int64_t expires_ms) {
