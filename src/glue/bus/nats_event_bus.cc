@@ -294,6 +294,10 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   impl->delayed_stream = prefix + "_DELAYED";
   impl->bucket = prefix + "_CATALOG";
 
+  // libnats spins up to 2000 times on a contended lock before sleeping; on a
+  // machine with more runnable threads than cores that spinning is pure
+  // waste. Only the first call in a process counts (later ones fail, ignored).
+  (void)nats_Open(0);
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = natsOptions_SetURL(opts, impl->url.c_str());
@@ -565,6 +569,10 @@ Status NatsEventBus::DoDeleteQueue(std::string_view name) {
     absl::MutexLock lock(&d.lease_mu);
     d.leases.erase(LeaseKey(n, false));
     d.leases.erase(LeaseKey(n, true));
+  }
+  {
+    absl::MutexLock lock(&d.ack_mu);
+    d.unconfirmed.erase(d.AckPrefix(d.queues_stream, n));
   }
   for (const auto& [stream, subject] : {std::make_pair(d.queues_stream, d.QueueSubject(n)),
                                         std::make_pair(d.delayed_stream, d.DelayedSubject(n))}) {

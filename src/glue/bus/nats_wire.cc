@@ -133,6 +133,7 @@ Status NatsEventBus::Impl::AckAll(const std::vector<std::pair<std::string, std::
   }
   std::vector<bool> got(acks.size(), false);
   size_t have = 0;
+  Status gone = OkStatus();
   while (have < acks.size()) {
     natsMsg* raw = nullptr;
     natsStatus s = natsSubscription_NextMsg(&raw, in->sub, kReplyTimeoutMs);
@@ -148,13 +149,13 @@ Status NatsEventBus::Impl::AckAll(const std::vector<std::pair<std::string, std::
     if (idx < base || idx >= base + acks.size() || got[idx - base]) continue;
     got[idx - base] = true;
     ++have;
-    if (StatusOf(raw) == "503") {
-      return NotFoundError("nats: nobody takes acknowledgements on " + acks[idx - base].first +
+    if (StatusOf(raw) == "503" && gone.ok()) {
+      gone = NotFoundError("nats: nobody takes acknowledgements on " + acks[idx - base].first +
                            " (consumer deleted?)");
     }
   }
   GiveBack(std::move(in));
-  return OkStatus();
+  return gone;
 }
 
 Status NatsEventBus::Impl::AckLater(const std::string& ack_prefix,
@@ -174,8 +175,11 @@ Status NatsEventBus::Impl::Confirm() {
     unconfirmed.clear();
   }
   // Acking again is a no-op on the server, and its reply comes after every
-  // earlier ack of that consumer was processed.
-  return AckAll(last);
+  // earlier ack of that consumer was processed. A consumer deleted meanwhile
+  // (its queue deleted by another process) has nothing left to confirm.
+  Status st = AckAll(last);
+  if (st.code() == StatusCode::kNotFound) return OkStatus();
+  return st;
 }
 
 StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream,
