@@ -105,6 +105,10 @@ struct NatsEventBus::Impl {
   std::string delayed_stream;  // <prefix>_DELAYED
   std::string bucket;          // <prefix>_CATALOG
   natsConnection* nc = nullptr;
+  // DeleteMessage's acks go out on their own connection, buffered by the
+  // library's flusher (a write carries many acks; nc writes each request at
+  // once because its caller waits for the reply).
+  natsConnection* ack_nc = nullptr;
   jsCtx* js = nullptr;
   kvStore* kv = nullptr;
   kvWatcher* watcher = nullptr;

@@ -113,7 +113,7 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr) {
 // --- Impl ---------------------------------------------------------------------
 
 NatsEventBus::Impl::~Impl() {
-  if (nc != nullptr) (void)Confirm();  // deletes reach the server before we go
+  if (ack_nc != nullptr) (void)Confirm();  // deletes reach the server before we go
   stopping = true;
   if (watcher != nullptr) kvWatcher_Stop(watcher);
   if (watch_thread.joinable()) watch_thread.join();
@@ -124,6 +124,7 @@ NatsEventBus::Impl::~Impl() {
   }
   if (kv != nullptr) kvStore_Destroy(kv);
   if (js != nullptr) jsCtx_Destroy(js);
+  if (ack_nc != nullptr) natsConnection_Destroy(ack_nc);
   if (nc != nullptr) natsConnection_Destroy(nc);
 }
 
@@ -307,9 +308,17 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   // thread): a publish or receive waits for its reply anyway.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
   if (s == NATS_OK) s = natsConnection_Connect(&impl->nc, opts);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    impl->nc = nullptr;
+    return NatsError(s, "connect to " + impl->url);
+  }
+  s = natsOptions_SetSendAsap(opts, false);
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "tandem-bus-acks");
+  if (s == NATS_OK) s = natsConnection_Connect(&impl->ack_nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    impl->nc = nullptr;
+    impl->ack_nc = nullptr;
     return NatsError(s, "connect to " + impl->url);
   }
   jsOptions jo;

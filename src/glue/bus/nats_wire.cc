@@ -161,25 +161,31 @@ Status NatsEventBus::Impl::AckAll(const std::vector<std::pair<std::string, std::
 Status NatsEventBus::Impl::AckLater(const std::string& ack_prefix,
                                     const std::string& ack_subject) {
   absl::MutexLock lock(&ack_mu);  // keeps "last" the last one sent
-  natsStatus s = natsConnection_PublishString(nc, ack_subject.c_str(), "+ACK");
+  natsStatus s = natsConnection_PublishString(ack_nc, ack_subject.c_str(), "+ACK");
   if (s != NATS_OK) return NatsError(s, "acknowledge " + ack_subject);
   unconfirmed[ack_prefix] = ack_subject;
   return OkStatus();
 }
 
 Status NatsEventBus::Impl::Confirm() {
-  std::vector<std::pair<std::string, std::string>> last;
+  std::vector<std::string> last;
   {
     absl::MutexLock lock(&ack_mu);
-    for (const auto& [prefix, subject] : unconfirmed) last.emplace_back(subject, "+ACK");
+    for (const auto& [prefix, subject] : unconfirmed) last.push_back(subject);
     unconfirmed.clear();
   }
-  // Acking again is a no-op on the server, and its reply comes after every
-  // earlier ack of that consumer was processed. A consumer deleted meanwhile
-  // (its queue deleted by another process) has nothing left to confirm.
-  Status st = AckAll(last);
-  if (st.code() == StatusCode::kNotFound) return OkStatus();
-  return st;
+  // Acking again is a no-op on the server, and its reply (on the same
+  // connection, so after the earlier acks) comes once every earlier ack of
+  // that consumer was processed. A consumer deleted meanwhile (its queue
+  // deleted by another process) has nothing left to confirm.
+  for (const std::string& subject : last) {
+    natsMsg* reply = nullptr;
+    natsStatus s = natsConnection_RequestString(&reply, ack_nc, subject.c_str(), "+ACK",
+                                                kReplyTimeoutMs);
+    if (reply != nullptr) natsMsg_Destroy(reply);
+    if (s != NATS_OK && s != NATS_NO_RESPONDERS) return NatsError(s, "confirm acks on " + subject);
+  }
+  return OkStatus();
 }
 
 StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream,
