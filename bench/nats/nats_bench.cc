@@ -28,8 +28,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -77,8 +77,8 @@ double ProcCpuSeconds(int pid) {
   if (p == nullptr) return 0;
   unsigned long long utime = 0, stime = 0;
   // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                  &stime) != 2) {
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+      2) {
     return 0;
   }
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
@@ -91,8 +91,8 @@ double Percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
-Result Run(const std::string& uri, const std::string& name, int per_producer, int rate,
-           bool shared, int server_pid) {
+Result Run(const std::string& uri, const std::string& name, int per_producer, int rate, bool shared,
+           int server_pid) {
   Result res;
   const double cpu0 = SelfCpuSeconds(), server0 = ProcCpuSeconds(server_pid);
   res.name = name;

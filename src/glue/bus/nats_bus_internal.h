@@ -43,9 +43,9 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr = static_ca
 // trip. Replaced whole (readers keep the snapshot they took).
 struct CatalogSnapshot {
   uint64_t revision = 0;
-  Json doc;  // {"queues": {...}, "rules": {...}}
-  std::map<std::string, QueueInfo> queues;                // options and created_ms
-  std::vector<std::pair<Pattern, std::string>> rules;     // in rule-name order -> queue
+  Json doc;                                            // {"queues": {...}, "rules": {...}}
+  std::map<std::string, QueueInfo> queues;             // options and created_ms
+  std::vector<std::pair<Pattern, std::string>> rules;  // in rule-name order -> queue
 };
 
 // A private inbox subscription ("<inbox>.*") owned by one operation at a
@@ -79,8 +79,8 @@ struct PubAck {
 // What this process knows about a message it handed out (or, for the
 // delayed stage, holds back): the delivery it owns and until when.
 struct Lease {
-  uint64_t delivery = 0;  // JetStream delivery count of the owned delivery
-  std::string ack_tail;   // "<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>"
+  uint64_t delivery = 0;    // JetStream delivery count of the owned delivery
+  std::string ack_tail;     // "<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>"
   int64_t deadline_ms = 0;  // on the injected clock
   std::chrono::steady_clock::time_point server_deadline;  // when the server redelivers
   int64_t first_received_ms = 0;
@@ -88,8 +88,8 @@ struct Lease {
 
 // Leases of one queue stage (the queue's consumer or its delay consumer).
 struct LeaseTable {
-  std::map<uint64_t, Lease> by_seq;                     // stream seq -> lease
-  std::set<std::pair<int64_t, uint64_t>> by_deadline;   // (deadline_ms, seq)
+  std::map<uint64_t, Lease> by_seq;                    // stream seq -> lease
+  std::set<std::pair<int64_t, uint64_t>> by_deadline;  // (deadline_ms, seq)
   // Messages this process deleted or released: seq -> (delivery, first
   // received ms); bounded, used for stale receipts and first_received_ms.
   std::map<uint64_t, std::pair<uint64_t, int64_t>> past;

@@ -227,8 +227,8 @@ void NatsEventBus::Impl::WatchCatalog() {
     const uint64_t rev = kvEntry_Revision(e);
     Json doc = Json::object();
     if (kvEntry_Operation(e) == kvOp_Put && kvEntry_ValueLen(e) > 0) {
-      auto j = ParseJson(std::string(static_cast<const char*>(kvEntry_Value(e)),
-                                     kvEntry_ValueLen(e)));
+      auto j =
+          ParseJson(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)));
       if (j.ok()) doc = std::move(*j);
     }
     kvEntry_Destroy(e);
@@ -413,8 +413,8 @@ StatusOr<SequencedEvent> NatsEventBus::DoPublish(const Event& in) {
   // catalog; a queue gets one copy however many of its rules match) go out
   // together and are acknowledged by JetStream before Publish returns.
   std::vector<OutMsg> msgs;
-  msgs.push_back(OutMsg{d.subject_prefix + ".events." + SubjectToken(e.source), body,
-                        {{"Nats-Msg-Id", e.id}}});
+  msgs.push_back(OutMsg{
+      d.subject_prefix + ".events." + SubjectToken(e.source), body, {{"Nats-Msg-Id", e.id}}});
   auto cat = d.Catalog();
   std::set<std::string> routed;
   for (const auto& rule : cat->rules) {

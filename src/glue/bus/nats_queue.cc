@@ -175,12 +175,12 @@ Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
     const int64_t due_ms = dv->sent + q.options.delay_ms;
     if (due_ms <= now) {
       const std::string id = HeaderText(dv->msg.get(), "Tandem-Message-Id");
-      due.push_back(OutMsg{d.QueueSubject(q.name),
-                           std::string(natsMsg_GetData(dv->msg.get()),
-                                       natsMsg_GetDataLength(dv->msg.get())),
-                           {{"Nats-Msg-Id", id + "/due"},
-                            {"Tandem-Message-Id", id},
-                            {"Tandem-Sent-Ms", std::to_string(dv->sent)}}});
+      due.push_back(
+          OutMsg{d.QueueSubject(q.name),
+                 std::string(natsMsg_GetData(dv->msg.get()), natsMsg_GetDataLength(dv->msg.get())),
+                 {{"Nats-Msg-Id", id + "/due"},
+                  {"Tandem-Message-Id", id},
+                  {"Tandem-Sent-Ms", std::to_string(dv->sent)}}});
       acks.emplace_back(dv->ack, "+ACK");
       continue;
     }
@@ -249,15 +249,15 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
         // This receive would exceed maxReceiveCount: to the dead-letter
         // queue (visible at once, keeping count and first receive).
         const std::string body(natsMsg_GetData(m), natsMsg_GetDataLength(m));
-        RETURN_IF_ERROR(d.PublishAll({OutMsg{d.QueueSubject(qo.dead_letter_queue),
-                                             body,
-                                             {{"Nats-Msg-Id", id + "/dlq/" + qo.dead_letter_queue},
-                                              {"Tandem-Message-Id", id},
-                                              {"Tandem-Sent-Ms", std::to_string(dv->sent)},
-                                              {"Tandem-Receive-Count", std::to_string(count - 1)},
-                                              {"Tandem-First-Received-Ms",
-                                               std::to_string(first)}}}})
-                             .status());
+        RETURN_IF_ERROR(
+            d.PublishAll({OutMsg{d.QueueSubject(qo.dead_letter_queue),
+                                 body,
+                                 {{"Nats-Msg-Id", id + "/dlq/" + qo.dead_letter_queue},
+                                  {"Tandem-Message-Id", id},
+                                  {"Tandem-Sent-Ms", std::to_string(dv->sent)},
+                                  {"Tandem-Receive-Count", std::to_string(count - 1)},
+                                  {"Tandem-First-Received-Ms", std::to_string(first)}}}})
+                .status());
         acks.emplace_back(dv->ack, "+ACK");
         dropped = true;
         continue;
@@ -430,8 +430,7 @@ StatusOr<QueueInfo> NatsEventBus::DoGetQueue(std::string_view name) {
     info.oldest_visible_ms = h.first_live_sent + qo.delay_ms;
   }
   if (qo.delay_ms > 0) {
-    s = js_GetConsumerInfo(&ci, d.js, d.delayed_stream.c_str(), info.name.c_str(), nullptr,
-                           &jerr);
+    s = js_GetConsumerInfo(&ci, d.js, d.delayed_stream.c_str(), info.name.c_str(), nullptr, &jerr);
     if (s != NATS_OK) return NatsError(s, "consumer info of queue '" + info.name + "'", jerr);
     info.delayed = static_cast<int64_t>(ci->NumPending) + ci->NumAckPending;
     jsConsumerInfo_Destroy(ci);

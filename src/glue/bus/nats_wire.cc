@@ -158,8 +158,7 @@ Status NatsEventBus::Impl::AckAll(const std::vector<std::pair<std::string, std::
   return gone;
 }
 
-Status NatsEventBus::Impl::AckLater(const std::string& ack_prefix,
-                                    const std::string& ack_subject) {
+Status NatsEventBus::Impl::AckLater(const std::string& ack_prefix, const std::string& ack_subject) {
   absl::MutexLock lock(&ack_mu);  // keeps "last" the last one sent
   natsStatus s = natsConnection_PublishString(ack_nc, ack_subject.c_str(), "+ACK");
   if (s != NATS_OK) return NatsError(s, "acknowledge " + ack_subject);
@@ -180,8 +179,8 @@ Status NatsEventBus::Impl::Confirm() {
   // deleted by another process) has nothing left to confirm.
   for (const std::string& subject : last) {
     natsMsg* reply = nullptr;
-    natsStatus s = natsConnection_RequestString(&reply, ack_nc, subject.c_str(), "+ACK",
-                                                kReplyTimeoutMs);
+    natsStatus s =
+        natsConnection_RequestString(&reply, ack_nc, subject.c_str(), "+ACK", kReplyTimeoutMs);
     if (reply != nullptr) natsMsg_Destroy(reply);
     if (s != NATS_OK && s != NATS_NO_RESPONDERS) return NatsError(s, "confirm acks on " + subject);
   }
