@@ -110,6 +110,74 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr) {
   return UnavailableError(msg);
 }
 
+namespace {
+
+// Creates (or brings to `cc`) a durable consumer.
+Status EnsureConsumer(jsCtx* js, const std::string& stream, jsConsumerConfig& cc,
+                      const std::string& what) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddConsumer(&ci, js, stream.c_str(), &cc, nullptr, &jerr);
+  if (s != NATS_OK) {
+    // An existing consumer with other settings (a queue deleted and made
+    // again, or created by an older layout): update it.
+    s = js_UpdateConsumer(&ci, js, stream.c_str(), &cc, nullptr, &jerr);
+  }
+  if (s != NATS_OK) return NatsError(s, "create the consumer of " + what, jerr);
+  jsConsumerInfo_Destroy(ci);
+  return OkStatus();
+}
+
+// The durable consumers of queue `n` (its delay stage too when it has a
+// delay). The consumer's AckWait is the queue's visibility timeout:
+// JetStream itself redelivers a message whose receiver neither deleted nor
+// extended it.
+Status EnsureQueueConsumers(NatsEventBus::Impl& d, const std::string& n,
+                            const QueueOptions& options) {
+  const std::string subject = d.QueueSubject(n);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = n.c_str();
+  cc.FilterSubject = subject.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = AckWaitMsFor(options.visibility_timeout_ms) * kNsPerMs;
+  cc.MaxDeliver = -1;  // the receive count is checked on NumDelivered (DLQ move)
+  cc.MaxAckPending = kMaxAckPending;
+  cc.DeliverPolicy = js_DeliverAll;
+  RETURN_IF_ERROR(EnsureConsumer(d.js, d.queues_stream, cc, "queue '" + n + "'"));
+  if (options.delay_ms > 0) {
+    const std::string dsubject = d.DelayedSubject(n);
+    jsConsumerConfig dc = cc;
+    dc.FilterSubject = dsubject.c_str();
+    dc.AckWait = kDelayedAckWaitMs * kNsPerMs;
+    RETURN_IF_ERROR(
+        EnsureConsumer(d.js, d.delayed_stream, dc, "the delay stage of queue '" + n + "'"));
+  }
+  return OkStatus();
+}
+
+// Queues created by an older layout (AckWait 5 min, no delay stage) get
+// their consumers brought to this one.
+Status UpgradeQueueConsumers(NatsEventBus::Impl& d) {
+  auto cat = d.Catalog();
+  for (const auto& [name, q] : cat->queues) {
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s =
+        js_GetConsumerInfo(&ci, d.js, d.queues_stream.c_str(), name.c_str(), nullptr, &jerr);
+    bool current = false;
+    if (s == NATS_OK) {
+      current = ci->Config != nullptr &&
+                ci->Config->AckWait == AckWaitMsFor(q.options.visibility_timeout_ms) * kNsPerMs;
+      jsConsumerInfo_Destroy(ci);
+    }
+    if (!current) RETURN_IF_ERROR(EnsureQueueConsumers(d, name, q.options));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 // --- Impl ---------------------------------------------------------------------
 
 NatsEventBus::Impl::~Impl() {
@@ -392,6 +460,7 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
     impl->watcher = nullptr;
     return NatsError(s, "watch " + impl->bucket + "/" + kCatalogKey);
   }
+  RETURN_IF_ERROR(UpgradeQueueConsumers(*impl));
   Impl* raw = impl.get();
   impl->watch_thread = std::thread([raw] { raw->WatchCatalog(); });
   return std::unique_ptr<NatsEventBus>(new NatsEventBus(std::move(impl)));
@@ -473,26 +542,6 @@ StatusOr<std::vector<Rule>> NatsEventBus::DoListRules() {
 
 // --- queues -------------------------------------------------------------------
 
-namespace {
-
-// Creates (or brings to `cc`) a durable consumer.
-Status EnsureConsumer(jsCtx* js, const std::string& stream, jsConsumerConfig& cc,
-                      const std::string& what) {
-  jsConsumerInfo* ci = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_AddConsumer(&ci, js, stream.c_str(), &cc, nullptr, &jerr);
-  if (s != NATS_OK) {
-    // An existing consumer with other settings (a queue deleted and made
-    // again, or created by an older layout): update it.
-    s = js_UpdateConsumer(&ci, js, stream.c_str(), &cc, nullptr, &jerr);
-  }
-  if (s != NATS_OK) return NatsError(s, "create the consumer of " + what, jerr);
-  jsConsumerInfo_Destroy(ci);
-  return OkStatus();
-}
-
-}  // namespace
-
 Status NatsEventBus::DoCreateQueue(std::string_view name, const QueueOptions& options) {
   Impl& d = *impl_;
   const std::string n(name);
@@ -509,28 +558,8 @@ Status NatsEventBus::DoCreateQueue(std::string_view name, const QueueOptions& op
                            "' not found");
     }
   }
-  // The durable consumers first (idempotent), then the catalog entry. The
-  // consumer's AckWait is the queue's visibility timeout: JetStream itself
-  // redelivers a message whose receiver neither deleted nor extended it.
-  const std::string subject = d.QueueSubject(n);
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = n.c_str();
-  cc.FilterSubject = subject.c_str();
-  cc.AckPolicy = js_AckExplicit;
-  cc.AckWait = AckWaitMsFor(options.visibility_timeout_ms) * kNsPerMs;
-  cc.MaxDeliver = -1;  // the receive count is checked on NumDelivered (DLQ move)
-  cc.MaxAckPending = kMaxAckPending;
-  cc.DeliverPolicy = js_DeliverAll;
-  RETURN_IF_ERROR(EnsureConsumer(d.js, d.queues_stream, cc, "queue '" + n + "'"));
-  if (options.delay_ms > 0) {
-    const std::string dsubject = d.DelayedSubject(n);
-    jsConsumerConfig dc = cc;
-    dc.FilterSubject = dsubject.c_str();
-    dc.AckWait = kDelayedAckWaitMs * kNsPerMs;
-    RETURN_IF_ERROR(
-        EnsureConsumer(d.js, d.delayed_stream, dc, "the delay stage of queue '" + n + "'"));
-  }
+  // The durable consumers first (idempotent), then the catalog entry.
+  RETURN_IF_ERROR(EnsureQueueConsumers(d, n, options));
   const int64_t now = d.clock->NowMillis();
   return d.UpdateCatalog([&](Json& c) -> Status {
     if (!c.is_object()) c = Json{{"queues", Json::object()}, {"rules", Json::object()}};
