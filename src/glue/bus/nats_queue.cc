@@ -100,17 +100,25 @@ struct Delivery {
   int64_t sent = 0;
 };
 
-std::optional<Delivery> ParseDelivery(MsgPtr m, const std::string& ack_prefix) {
+// A delivery whose ack subject is not "<ack_prefix><5 numbers>" (a server
+// speaking another ack format) is an error rather than skipped, which would
+// leave it to be redelivered for ever.
+StatusOr<Delivery> ParseDelivery(MsgPtr m, const std::string& ack_prefix) {
   const char* reply = natsMsg_GetReply(m.get());
-  if (reply == nullptr) return std::nullopt;
-  std::string_view r(reply);
-  if (r.substr(0, ack_prefix.size()) != ack_prefix) return std::nullopt;
+  const std::string r = reply == nullptr ? "" : reply;
+  std::optional<AckTail> at;
+  if (r.compare(0, ack_prefix.size(), ack_prefix) == 0) {
+    at = ParseAckTail(std::string_view(r).substr(ack_prefix.size()));
+  }
+  if (!at) {
+    return UnimplementedError("nats: unexpected JetStream ack subject '" + r + "' (expected " +
+                              ack_prefix +
+                              "<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>)");
+  }
   Delivery d;
-  d.tail = std::string(r.substr(ack_prefix.size()));
-  auto at = ParseAckTail(d.tail);
-  if (!at) return std::nullopt;
+  d.tail = r.substr(ack_prefix.size());
   d.at = *at;
-  d.ack = std::string(r);
+  d.ack = r;
   d.sent = HeaderInt(m.get(), "Tandem-Sent-Ms", 0);
   d.msg = std::move(m);
   return d;
@@ -166,27 +174,26 @@ Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
   std::vector<std::pair<std::string, std::string>> acks;
   std::vector<std::pair<uint64_t, Lease>> held;
   for (MsgPtr& raw : msgs) {
-    auto dv = ParseDelivery(std::move(raw), ack_prefix);
-    if (!dv) continue;
-    if (dv->sent + q.options.retention_ms <= now) {
-      acks.emplace_back(dv->ack, "+ACK");
+    ASSIGN_OR_RETURN(auto dv, ParseDelivery(std::move(raw), ack_prefix));
+    if (dv.sent + q.options.retention_ms <= now) {
+      acks.emplace_back(dv.ack, "+ACK");
       continue;
     }
-    const int64_t due_ms = dv->sent + q.options.delay_ms;
+    const int64_t due_ms = dv.sent + q.options.delay_ms;
     if (due_ms <= now) {
-      const std::string id = HeaderText(dv->msg.get(), "Tandem-Message-Id");
+      const std::string id = HeaderText(dv.msg.get(), "Tandem-Message-Id");
       due.push_back(
           OutMsg{d.QueueSubject(q.name),
-                 std::string(natsMsg_GetData(dv->msg.get()), natsMsg_GetDataLength(dv->msg.get())),
+                 std::string(natsMsg_GetData(dv.msg.get()), natsMsg_GetDataLength(dv.msg.get())),
                  {{"Nats-Msg-Id", id + "/due"},
                   {"Tandem-Message-Id", id},
-                  {"Tandem-Sent-Ms", std::to_string(dv->sent)}}});
-      acks.emplace_back(dv->ack, "+ACK");
+                  {"Tandem-Sent-Ms", std::to_string(dv.sent)}}});
+      acks.emplace_back(dv.ack, "+ACK");
       continue;
     }
-    acks.emplace_back(dv->ack, NakWithDelay(due_ms - now));
-    held.emplace_back(dv->at.seq,
-                      Lease{dv->at.delivery, dv->tail, due_ms,
+    acks.emplace_back(dv.ack, NakWithDelay(due_ms - now));
+    held.emplace_back(dv.at.seq,
+                      Lease{dv.at.delivery, dv.tail, due_ms,
                             SteadyClock::now() + std::chrono::milliseconds(due_ms - now), 0});
   }
   // Copies first: a crash before the acks leaves the originals to be
@@ -226,21 +233,20 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
     std::vector<std::pair<uint64_t, Lease>> held;
     bool dropped = false;
     for (MsgPtr& raw : msgs) {
-      auto dv = ParseDelivery(std::move(raw), ack_prefix);
-      if (!dv) continue;
-      natsMsg* m = dv->msg.get();
-      if (dv->sent + qo.retention_ms <= now) {  // expired: gone
-        acks.emplace_back(dv->ack, "+ACK");
+      ASSIGN_OR_RETURN(auto dv, ParseDelivery(std::move(raw), ack_prefix));
+      natsMsg* m = dv.msg.get();
+      if (dv.sent + qo.retention_ms <= now) {  // expired: gone
+        acks.emplace_back(dv.ack, "+ACK");
         dropped = true;
         continue;
       }
       const int64_t base = HeaderInt(m, "Tandem-Receive-Count", 0);
-      const int64_t count = base + static_cast<int64_t>(dv->at.delivery);
+      const int64_t count = base + static_cast<int64_t>(dv.at.delivery);
       int64_t first = 0;
       {
         absl::MutexLock lock(&d.lease_mu);
         LeaseTable& t = d.leases[key];
-        auto p = t.past.find(dv->at.seq);
+        auto p = t.past.find(dv.at.seq);
         if (p != t.past.end()) first = p->second.second;
       }
       if (first == 0) first = HeaderInt(m, "Tandem-First-Received-Ms", 0);
@@ -254,29 +260,29 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
                                  body,
                                  {{"Nats-Msg-Id", id + "/dlq/" + qo.dead_letter_queue},
                                   {"Tandem-Message-Id", id},
-                                  {"Tandem-Sent-Ms", std::to_string(dv->sent)},
+                                  {"Tandem-Sent-Ms", std::to_string(dv.sent)},
                                   {"Tandem-Receive-Count", std::to_string(count - 1)},
                                   {"Tandem-First-Received-Ms", std::to_string(first)}}}})
                 .status());
-        acks.emplace_back(dv->ack, "+ACK");
+        acks.emplace_back(dv.ack, "+ACK");
         dropped = true;
         continue;
       }
       if (first == 0) first = now;
       auto j = ParseJson(std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)));
-      if (!j.ok()) return DataLossError("message " + dv->tail + " is not valid JSON");
+      if (!j.ok()) return DataLossError("message " + dv.tail + " is not valid JSON");
       Message msg;
       msg.message_id = id;
-      msg.receipt_handle = dv->tail;
+      msg.receipt_handle = dv.tail;
       msg.receive_count = static_cast<int>(count);
       msg.first_received_ms = first;
-      msg.sent_ms = dv->sent;
+      msg.sent_ms = dv.sent;
       ASSIGN_OR_RETURN(msg.event, Event::FromJson(*j));
       out.push_back(std::move(msg));
       // The server redelivers after AckWait unless told otherwise.
-      if (vis != ack_wait) acks.emplace_back(dv->ack, NakWithDelay(vis));
-      held.emplace_back(dv->at.seq, Lease{dv->at.delivery, dv->tail, now + vis,
-                                          pulled_at + std::chrono::milliseconds(vis), first});
+      if (vis != ack_wait) acks.emplace_back(dv.ack, NakWithDelay(vis));
+      held.emplace_back(dv.at.seq, Lease{dv.at.delivery, dv.tail, now + vis,
+                                         pulled_at + std::chrono::milliseconds(vis), first});
     }
     {
       absl::MutexLock lock(&d.lease_mu);
