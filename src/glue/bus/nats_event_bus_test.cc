@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nats/nats.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -272,6 +273,51 @@ TEST_F(NatsEventBusTest, ReleasedMessageCountsInFlightUntilReceivedAgain) {
   ASSERT_TRUE(again.ok());
   ASSERT_EQ(again->size(), 1u);  // yet receivable at once
   EXPECT_EQ((*again)[0].receive_count, 2);
+}
+
+// A queue made by the previous layout has a consumer with AckWait 5 min;
+// opening a bus brings it to the queue's visibility timeout.
+TEST_F(NatsEventBusTest, OpeningUpgradesConsumersOfThePreviousLayout) {
+  ASSERT_TRUE(bus_->CreateQueue("q", QueueOptions{.visibility_timeout_ms = 2000}).ok());
+  auto* nats = dynamic_cast<NatsEventBus*>(bus_.get());
+  ASSERT_NE(nats, nullptr);
+  const std::string url = uri_.substr(0, uri_.find('?'));
+  std::string subject_prefix = uri_.substr(uri_.find("prefix=") + 7);
+  for (char& c : subject_prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string subject = subject_prefix + ".queue.q";
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url.c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  auto ack_wait_ms = [&]() -> int64_t {
+    jsConsumerInfo* ci = nullptr;
+    if (js_GetConsumerInfo(&ci, js, nats->queues_stream().c_str(), "q", nullptr, nullptr) !=
+        NATS_OK) {
+      return -1;
+    }
+    const int64_t ms = ci->Config->AckWait / 1'000'000;
+    jsConsumerInfo_Destroy(ci);
+    return ms;
+  };
+  EXPECT_EQ(ack_wait_ms(), 2000);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = "q";
+  cc.FilterSubject = subject.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = int64_t{300'000} * 1'000'000;
+  cc.MaxDeliver = -1;
+  cc.MaxAckPending = 100'000;
+  jsConsumerInfo* ci = nullptr;
+  ASSERT_EQ(js_UpdateConsumer(&ci, js, nats->queues_stream().c_str(), &cc, nullptr, nullptr),
+            NATS_OK);
+  jsConsumerInfo_Destroy(ci);
+  EXPECT_EQ(ack_wait_ms(), 300'000);
+  auto other = EventBus::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(ack_wait_ms(), 2000);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
 }
 
 TEST_F(NatsEventBusTest, MalformedReceiptsAreRejectedAndChangeNothing) {
