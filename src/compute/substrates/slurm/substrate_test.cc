@@ -589,6 +589,23 @@ TEST(SlurmConfig, OptionsFromTheComputeSection) {
   Config not_a_mapping;
   not_a_mapping.raw = Json{{"compute", Json::array()}};
   EXPECT_FALSE(SlurmOptionsFromConfig(not_a_mapping).ok());
+
+  // Node-local job directories (node_job.h).
+  auto noshare = SlurmOptionsFromConfig(ComputeConfig(R"({"shared_fs": false,
+      "node_dir": "/scratch/tandem", "node_store": "s3://b/p", "node_images": "embedded",
+      "node_image_cache_mb": 512})"));
+  ASSERT_TRUE(noshare.ok()) << noshare.status();
+  EXPECT_FALSE(noshare->shared_fs);
+  EXPECT_EQ(noshare->node_dir, "/scratch/tandem");
+  EXPECT_EQ(noshare->node_store_uri, "s3://b/p");
+  EXPECT_EQ(noshare->node_images_uri, "embedded");
+  EXPECT_EQ(noshare->node_image_cache_bytes, uint64_t{512} << 20);
+  EXPECT_TRUE(SlurmOptionsFromConfig(ComputeConfig("{}"))->shared_fs);  // the default
+  auto not_bool = SlurmOptionsFromConfig(ComputeConfig(R"({"shared_fs": "no"})"));
+  ASSERT_FALSE(not_bool.ok());
+  EXPECT_THAT(std::string(not_bool.status().message()), HasSubstr("compute.shared_fs"));
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"node_image_cache_mb": 0})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"node_dir": 5})")).ok());
 }
 
 // The per-command timeout follows the commands' clock: a command that never
