@@ -199,7 +199,9 @@ int RunNodeJob(const NodePayload& p, const std::string& runner_path) {
     return 2;
   }
   store::ObjectStore& store = **opened;
+  bool uploaded = false;
   auto upload = [&] {
+    uploaded = true;
     if (std::string e = UploadBundle(store, d, p.bundle_key); !e.empty()) {
       std::fprintf(stderr, "tandem-slurm-node: cannot upload the results: %s\n", e.c_str());
     }
@@ -224,6 +226,9 @@ int RunNodeJob(const NodePayload& p, const std::string& runner_path) {
     return 2;
   }
   int code = RunStep(runner_path, d.state, upload);
+  // The runner could not start: its log (and no result) still go back, so
+  // the control plane's message names the reason.
+  if (!uploaded) upload();
   image.reset();
   fs::remove_all(d.base, ec);
   return code;
