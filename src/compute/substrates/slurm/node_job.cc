@@ -255,8 +255,14 @@ StatusOr<bool> FetchNodeBundle(store::ObjectStore& store, const std::string& key
     return absl::IsNotFound(s) ? StatusOr<bool>(false) : StatusOr<bool>(s);
   }
   if (Status s = store::UnpackArchive(archive, unpacked); !s.ok()) {
+    // Refused (corrupt or unsafe): nothing of it is kept, and the reason
+    // goes with Slurm's own outcome (Poll appends runner.log) instead of the
+    // job waiting forever on a bundle that will never unpack.
     cleanup();
-    return Annotate(s, "unpacking the Slurm node's results " + key);
+    std::ofstream(state_dir + "/" + runner::kRunnerLogFile, std::ios::app)
+        << "the Slurm node's results " << key << " were refused: " << s.message() << "\n";
+    (void)store.Delete(key);
+    return false;
   }
   MoveIfExists(unpacked + "/ml/model", job_dir + "/model");
   MoveIfExists(unpacked + "/ml/output", job_dir + "/output");

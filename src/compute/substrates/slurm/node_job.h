@@ -63,8 +63,9 @@ int RunNodeJob(const NodePayload& payload, const std::string& runner_path);
 // Control-plane side: when the bundle is at `key`, unpacks it into
 // `job_dir` (model/, output/), `state_dir` (result.json, started,
 // runner.log) and appends its job log to `log_path`, then deletes the key.
-// False when there is no bundle yet. DataLoss/InvalidArgument for a corrupt
-// or unsafe bundle (nothing of it is kept).
+// False when there is no bundle yet, or when it was corrupt or unsafe:
+// then nothing of it is kept, the key is deleted and the reason appended to
+// `state_dir`/runner.log (the outcome falls back to Slurm's state).
 StatusOr<bool> FetchNodeBundle(store::ObjectStore& store, const std::string& key,
                                const std::string& job_dir, const std::string& state_dir,
                                const std::string& log_path);
