@@ -32,13 +32,17 @@ namespace {
 // `hidden` are the host paths no sandboxed job may see (SandboxHiddenPaths);
 // jobs in images pull from `images`.
 StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
-    const Config& config, const std::vector<std::string>& hidden, images::ImageStore* images) {
+    const Config& config, const std::vector<std::string>& hidden, images::ImageStore* images,
+    store::ObjectStore* store) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   ASSIGN_OR_RETURN(std::string kind, spec::OneOf(section.value("substrate", Json("local")),
                                                  "compute.substrate", {"local", "slurm"}));
   if (kind == "slurm") {
     ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(config));
     sopts.hidden_paths = hidden;
+    // shared_fs: false -- nodes open the same store and image store by default.
+    sopts.store = store;
+    if (sopts.node_images_uri.empty()) sopts.node_images_uri = config.images_uri;
     ASSIGN_OR_RETURN(auto slurm, compute::slurm::SlurmSubstrate::Create(std::move(sopts)));
     return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
@@ -108,7 +112,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
   jopts.images = g.images.get();
-  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, hidden, g.images.get()));
+  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, hidden, g.images.get(), g.store.get()));
   // How often running jobs' checkpoint directories are uploaded (the
   // substrates accept the key; it is the job service's).
   ASSIGN_OR_RETURN(Json compute_section, spec::Section(config.raw, "compute"));

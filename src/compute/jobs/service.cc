@@ -582,6 +582,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;
+  req.spec = &spec;
   RETURN_IF_ERROR(ResolveSecrets(spec, opts_.secret_value, substrate_->sandboxed(),
                                  substrate_->name(), req));
   {
