@@ -398,6 +398,34 @@ TEST_F(PostgresDatabaseTest, ConcurrentMigrationsApplyOnce) { RunConcurrentMigra
 
 TEST_F(PostgresDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExactly(); }
 
+TEST_F(PostgresDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
+
+// The pooled connections die while idle (a server restart, an idle
+// timeout): the next keyed transaction and read, whose BEGIN goes with their
+// first statement, find out on that round trip, where nothing can have
+// committed, and run again on a fresh connection.
+TEST_F(PostgresDatabaseTest, PipelinedBeginRetriesOnAConnectionThatDiedIdle) {
+  ASSERT_TRUE(MakeCounter().ok());
+  auto other = Database::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)
+                  ->WithTransaction([](Transaction& tx) {
+                    return tx
+                        .Query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                               "application_name = 'tandem' AND pid <> pg_backend_pid() AND "
+                               "datname = current_database()")
+                        .status();
+                  })
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Status st = db_->WithKeyedTransaction("counter", [](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = 1"));
+    return tx.Exec("UPDATE counter SET n = ? WHERE id = 1", {r.Int(0) + 5}).status();
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Counter(), 5);
+}
+
 TEST_F(PostgresDatabaseTest, TwoProcessesIncrementExactly) { RunTwoProcessesIncrementExactly(); }
 
 }  // namespace
