@@ -32,7 +32,9 @@ using pg::Snippet;
 using pg::Wrap;
 
 constexpr int kMaxAttempts = 40;
-constexpr size_t kMaxIdleConnections = 16;
+// Idle connections kept for reuse: above the concurrent callers (REST workers,
+// bus consumers) so none is closed and reopened (re-preparing its statements).
+constexpr size_t kMaxIdleConnections = 64;
 // Serializes schema migrations of every component across processes.
 constexpr int64_t kMigrationLockKey = 0x74616e64656d6d67;  // "tandemmg"
 // Write transactions take it shared, retries after a conflict exclusive (Run).
