@@ -188,6 +188,28 @@ class Connection {
   bool broken() const { return poisoned_ || PQstatus(conn_) == CONNECTION_BAD; }
   bool idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
 
+  // Sends COMMIT without waiting for its result: for a read-only
+  // transaction whose statements all succeeded, where nothing can be lost.
+  // FinishCommit collects the result before the connection's next use.
+  Status SendCommitNoWait() {
+    if (PQsendQuery(conn_, "COMMIT") != 1) return PgError(conn_, nullptr, "COMMIT");
+    commit_in_flight_ = true;
+    return OkStatus();
+  }
+  bool commit_in_flight() const { return commit_in_flight_; }
+  // False (and the connection is not to be used again) if that COMMIT failed.
+  bool FinishCommit() {
+    if (!commit_in_flight_) return true;
+    commit_in_flight_ = false;
+    bool ok = true;
+    while (PGresult* r = PQgetResult(conn_)) {
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) ok = false;
+      PQclear(r);
+    }
+    if (!ok || !idle()) poisoned_ = true;
+    return !broken();
+  }
+
   // Simple-protocol execution: no parameters, several statements allowed.
   Status ExecScript(std::string_view sql) {
     ResultPtr res = Wrap(PQexec(conn_, std::string(sql).c_str()));
@@ -408,6 +430,7 @@ class Connection {
 
   PGconn* conn_;
   bool poisoned_ = false;
+  bool commit_in_flight_ = false;
   std::map<std::string, Statement, std::less<>> prepared_;
   int64_t next_id_ = 0;
 };

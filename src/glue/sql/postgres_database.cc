@@ -44,8 +44,13 @@ class PostgresTransaction final : public Transaction {
  public:
   // `begin`: the statements that open the transaction, not sent yet; they
   // go with the first statement (or the COMMIT), saving a round trip.
-  PostgresTransaction(Connection& conn, std::vector<Connection::Pending> begin = {})
-      : conn_(conn), pending_(std::move(begin)), begin_pending_(!pending_.empty()) {}
+  // `read_only`: a read transaction, whose COMMIT is sent without waiting.
+  PostgresTransaction(Connection& conn, std::vector<Connection::Pending> begin = {},
+                      bool read_only = false)
+      : conn_(conn),
+        pending_(std::move(begin)),
+        begin_pending_(!pending_.empty()),
+        read_only_(read_only) {}
 
   StatusOr<std::vector<Row>> Query(std::string_view sql,
                                    const std::vector<Value>& params) override {
@@ -88,6 +93,17 @@ class PostgresTransaction final : public Transaction {
 
   // COMMIT, with the statements still held back (one round trip).
   Status Commit() {
+    if (read_only_) {
+      // Nothing sent (no statement): nothing to end. Otherwise the read's
+      // COMMIT cannot fail or lose anything once its statements succeeded:
+      // send it and go, the connection's next user collects the result
+      // (one round trip less per read).
+      if (begin_pending_) {
+        pending_.clear();
+        return OkStatus();
+      }
+      if (pending_.empty()) return conn_.SendCommitNoWait();
+    }
     ResultPtr res = Wrap(nullptr);
     if (pending_.empty()) {
       res = Wrap(PQexec(conn_.conn(), "COMMIT"));
@@ -136,6 +152,7 @@ class PostgresTransaction final : public Transaction {
   Connection& conn_;
   std::vector<Connection::Pending> pending_;
   bool begin_pending_;
+  const bool read_only_;
   bool broke_at_begin_ = false;
   Status first_error_;
 };
@@ -204,19 +221,28 @@ struct PostgresDatabase::Impl {
   }
 
   StatusOr<std::unique_ptr<Connection>> Acquire() {
-    {
-      absl::MutexLock lock(&mu);
-      while (!idle.empty()) {
-        auto conn = std::move(idle.back());
+    for (;;) {
+      std::unique_ptr<Connection> conn;
+      {
+        absl::MutexLock lock(&mu);
+        if (idle.empty()) break;
+        conn = std::move(idle.back());
         idle.pop_back();
-        if (!conn->broken()) return conn;
       }
+      // A read's COMMIT may still be in flight (its result has arrived by
+      // now, mostly); collected outside the pool's lock.
+      if (conn->FinishCommit() && !conn->broken()) return conn;
     }
     return OpenConnection();
   }
 
   void Release(std::unique_ptr<Connection> conn) {
     if (conn->broken()) return;
+    if (conn->commit_in_flight()) {
+      absl::MutexLock lock(&mu);
+      if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
+      return;
+    }
     if (!conn->idle()) (void)conn->ExecScript("ROLLBACK");
     if (conn->broken() || !conn->idle()) return;
     absl::MutexLock lock(&mu);
@@ -236,7 +262,7 @@ struct PostgresDatabase::Impl {
       // released by COMMIT/ROLLBACK.
       std::vector<Connection::Pending> begin = {{BeginFor(mode), {}}};
       if (mode == Mode::kKeyed) begin.push_back({"SELECT pg_advisory_xact_lock(?)", {key}});
-      PostgresTransaction tx(conn, std::move(begin));
+      PostgresTransaction tx(conn, std::move(begin), mode == Mode::kRead);
       Status st = RunBody(tx, fn);
       if (began != nullptr) *began = !tx.broke_at_begin();
       if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
