@@ -94,8 +94,11 @@ std::unique_ptr<Setup> MakeSetup() {
     text << in.rdbuf();
     s.scalar = std::make_unique<Forest>(
         Must(Forest::FromXGBoostModel(Must(ParseJson(text.str()), "model.json")), "forest"));
+    const Forest::Kernel k = s.scalar->kernel();
     std::fprintf(stderr, "kernel: %s\n",
-                 s.scalar->kernel() == Forest::Kernel::kAvx2 ? "avx2" : "scalar");
+                 k == Forest::Kernel::kAvx512 ? "avx512"
+                 : k == Forest::Kernel::kAvx2 ? "avx2"
+                                              : "scalar");
     s.scalar->SetKernel(Forest::Kernel::kScalar);
     std::vector<float> scalar(kRows);
     s.scalar->Predict(s.rows.data(), kRows, kFeatures, scalar.data());
