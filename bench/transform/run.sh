@@ -3,8 +3,8 @@
 # XGBoost model (100 trees, depth 6), side by side in one run:
 #   tandem     tandem-transform end to end (read, parse, predict, format, write),
 #              MultiRecord 6 MB batches, 2 scoring threads
-#   python     /usr/bin/python3 + python3-xgboost: numpy.loadtxt, inplace_predict
-#              (nthread 2), numpy.savetxt
+#   python     /usr/bin/python3 + python3-xgboost with pandas' C reader and writer:
+#              pandas.read_csv (engine c), inplace_predict (nthread 2), DataFrame.to_csv
 #   in-memory  the native evaluator on preloaded floats (2 threads, best of 3 per run), the ceiling
 # Each end-to-end contender runs REPEATS times, interleaved; medians reported.
 #   bench/transform/run.sh [BUILD_DIR] [ROWS] [REPEATS]

@@ -19,6 +19,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/json.h"
+#include "compute/transform/fast_csv.h"
 
 namespace tandem::compute::transform {
 namespace {
@@ -144,60 +145,93 @@ void AppendScores(std::string& out, const float* s, int n, bool json) {
   if (json && n != 1) out += ']';
 }
 
-// Parses, predicts and formats one batch.
+// Appends the scores of `n` rows as CSV lines (`lines[i],` first if join).
+void FormatCsv(const std::vector<std::string_view>& lines, const float* scores, size_t n, int no,
+               bool join, std::string& out) {
+  constexpr size_t kMaxFloat = 16;  // "-1.17549435e-38" and a separator
+  size_t need = n * (static_cast<size_t>(no) * kMaxFloat + 1);
+  if (join) {
+    for (size_t i = 0; i < n; ++i) need += lines[i].size() + 1;
+  }
+  const size_t old = out.size();
+  out.resize(old + need);
+  char* o = out.data() + old;
+  for (size_t i = 0; i < n; ++i) {
+    if (join) {
+      std::memcpy(o, lines[i].data(), lines[i].size());
+      o += lines[i].size();
+      *o++ = ',';
+    }
+    const float* s = scores + i * static_cast<size_t>(no);
+    for (int k = 0; k < no; ++k) {
+      if (k > 0) *o++ = ',';
+      if (std::isnan(s[k])) {
+        std::memcpy(o, "nan", 3);
+        o += 3;
+      } else {
+        o = std::to_chars(o, o + kMaxFloat, s[k]).ptr;
+      }
+    }
+    *o++ = '\n';
+  }
+  out.resize(static_cast<size_t>(o - out.data()));
+}
+
+// Parses, predicts and formats one batch. CSV lines go through the one-pass
+// parser (ParseCsvLineFast) and, if it declines, the general one, whose
+// values are the same and whose errors name the line.
 void Process(const runtime::Predictor& predictor, const TransformOptions& opts, Batch& b) {
-  const int nf = predictor.num_features();
+  const size_t nf = static_cast<size_t>(predictor.num_features());
   const int no = predictor.num_outputs();
   const bool csv = opts.content_type == TransformContentType::kCsv;
   thread_local std::vector<float> rows, scores;
   thread_local std::vector<std::string_view> lines;
+  thread_local std::vector<int64_t> numbers;
   lines.clear();
-  std::string_view text(b.text);
-  // Split into non-blank lines, remembering their numbers via offsets.
-  std::vector<int64_t> numbers;
+  numbers.clear();
+  const std::string_view text(b.text);
   int64_t number = b.first_line;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    size_t end = nl == std::string_view::npos ? text.size() : nl;
-    std::string_view line = Trim(text.substr(start, end - start));
-    if (!line.empty()) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    const char* e = nl == nullptr ? end : nl;
+    const size_t n = lines.size();
+    if (rows.size() < (n + 1) * nf) rows.resize(std::max(rows.size() * 2, (n + 1024) * nf));
+    float* row = rows.data() + n * nf;
+    if (csv && ParseCsvLineFast(p, e, static_cast<int>(nf), row)) {
+      lines.emplace_back(p, static_cast<size_t>(e - p) - (e[-1] == '\r' ? 1 : 0));
+      numbers.push_back(number);
+    } else if (std::string_view line = Trim(std::string_view(p, static_cast<size_t>(e - p)));
+               !line.empty()) {
+      Status s = csv ? ParseCsvRow(line, number, static_cast<int>(nf), row)
+                     : ParseJsonRow(line, number, static_cast<int>(nf), row);
+      if (!s.ok()) {
+        b.status = s;
+        return;
+      }
       lines.push_back(line);
       numbers.push_back(number);
     }
     ++number;
-    start = end + 1;
+    p = e + 1;
   }
-  rows.resize(lines.size() * static_cast<size_t>(nf));
-  for (size_t i = 0; i < lines.size(); ++i) {
-    float* row = rows.data() + i * nf;
-    Status s = csv ? ParseCsvRow(lines[i], numbers[i], nf, row)
-                   : ParseJsonRow(lines[i], numbers[i], nf, row);
-    if (!s.ok()) {
-      b.status = s;
-      return;
-    }
-  }
-  scores.resize(lines.size() * static_cast<size_t>(no));
-  if (!lines.empty()) {
-    Status s = predictor.Predict(rows.data(), lines.size(), nf, scores.data());
+  const size_t n = lines.size();
+  scores.resize(n * static_cast<size_t>(no));
+  if (n > 0) {
+    Status s = predictor.Predict(rows.data(), n, nf, scores.data());
     if (!s.ok()) {
       b.status = Annotate(
           s, "lines " + std::to_string(numbers.front()) + "-" + std::to_string(numbers.back()));
       return;
     }
   }
-  b.out.reserve(lines.size() * (no * 12 + (opts.join_input ? 0 : 2)) +
-                (opts.join_input ? text.size() : 0));
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const float* s = scores.data() + i * no;
-    if (csv) {
-      if (opts.join_input) {
-        b.out += lines[i];
-        b.out += ',';
-      }
-      AppendScores(b.out, s, no, false);
-    } else {
+  if (csv) {
+    FormatCsv(lines, scores.data(), n, no, opts.join_input, b.out);
+  } else {
+    b.out.reserve(n * (no * 12 + 16) + (opts.join_input ? text.size() : 0));
+    for (size_t i = 0; i < n; ++i) {
+      const float* s = scores.data() + i * no;
       b.out += opts.join_input ? "{\"input\":" : "{";
       if (opts.join_input) {
         b.out += lines[i];
@@ -205,11 +239,10 @@ void Process(const runtime::Predictor& predictor, const TransformOptions& opts, 
       }
       b.out += "\"prediction\":";
       AppendScores(b.out, s, no, true);
-      b.out += '}';
+      b.out += "}\n";
     }
-    b.out += '\n';
   }
-  b.records = static_cast<int64_t>(lines.size());
+  b.records = static_cast<int64_t>(n);
 }
 
 // Reads the input in chunks and cuts it into batches of whole lines.
