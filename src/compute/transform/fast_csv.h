@@ -19,9 +19,10 @@
 namespace tandem::compute::transform {
 
 // Parses [p, end) (one line without its '\n'; a trailing '\r' is allowed)
-// into row[0, nf), absent trailing columns NaN. False: use the general
-// parser (row contents then unspecified).
-bool ParseCsvLineFast(const char* p, const char* end, int nf, float* row);
+// into row[0, nf), absent trailing columns NaN; bytes up to `limit` (>= end,
+// e.g. the end of the buffer holding the line) may be read. False: use the
+// general parser (row contents then unspecified).
+bool ParseCsvLineFast(const char* p, const char* end, const char* limit, int nf, float* row);
 
 // One field by the fast rules; false if it is not a plain decimal number
 // (the general parser decides). For tests.

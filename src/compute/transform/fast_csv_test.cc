@@ -84,7 +84,17 @@ TEST(FastCsv, Lines) {
   float row[4];
   auto parse = [&](const std::string& line, int nf) {
     for (float& v : row) v = -7;
-    return ParseCsvLineFast(line.data(), line.data() + line.size(), nf, row);
+    const std::string padded = line + std::string(32, '7');  // readable past the line
+    const bool ok = ParseCsvLineFast(line.data(), line.data() + line.size(),
+                                     line.data() + line.size(), nf, row);
+    float again[4];
+    const bool padded_ok = ParseCsvLineFast(padded.data(), padded.data() + line.size(),
+                                            padded.data() + padded.size(), nf, again);
+    EXPECT_EQ(ok, padded_ok) << "'" << line << "'";
+    for (int i = 0; ok && padded_ok && i < nf; ++i) {
+      EXPECT_EQ(Bits(row[i]), Bits(again[i])) << "'" << line << "' column " << i;
+    }
+    return ok;
   };
   ASSERT_TRUE(parse("1,-2.5,3e2,.5", 4));
   EXPECT_EQ(row[0], 1.0f);
