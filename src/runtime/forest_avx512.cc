@@ -235,7 +235,7 @@ TANDEM_AVX512 void Avx512Layout::BlockKernel(const float* rows, size_t nb, size_
     for (; v < nv; ++v) BlockVectors<D, 1>(tb, 16 * v, groups, tree_groups, acc);
   }
   for (size_t r = nv * kLanes; r < nb; ++r) {
-    AccumulateRow(rows + r * n_cols, tree_groups, acc + r * groups);
+    AccumulateRow(rows + r * n_cols, groups, tree_groups, acc + r * groups);
   }
 }
 
@@ -254,8 +254,8 @@ void Avx512Layout::AccumulateBlock(const float* rows, size_t nb, size_t n_cols, 
 
 // 16 trees per vector: level-major tables per group, [heap][lane].
 template <int D, bool kWideSlots>
-TANDEM_AVX512 void Avx512Layout::RowKernel(const float* row, const int32_t* tree_groups,
-                                           float* acc) const {
+TANDEM_AVX512 void Avx512Layout::RowKernel(const float* row, size_t num_groups,
+                                           const int32_t* tree_groups, float* acc) const {
   alignas(64) float xs[kMaxSlots];
   for (size_t s = 0; s < num_slots_; ++s) {
     const float x = row[slot_features_[s]];
@@ -274,6 +274,9 @@ TANDEM_AVX512 void Avx512Layout::RowKernel(const float* row, const int32_t* tree
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i one = _mm512_set1_epi32(1);
   const size_t groups = (num_trees_ + kLanes - 1) / kLanes;
+  // One margin: summed in a register (the adds are a dependency chain in
+  // tree order; through memory each would also wait for a store).
+  float margin = acc[0];
   for (size_t g = 0; g < groups; ++g) {
     const float* rt = row_thresholds_.data() + g * kTable * kLanes;
     const int32_t* rs = row_slots_.data() + g * kTable * kLanes;
@@ -312,26 +315,32 @@ TANDEM_AVX512 void Avx512Layout::RowKernel(const float* row, const int32_t* tree
     alignas(64) float lv[16];
     _mm512_store_ps(lv, _mm512_i32gather_ps(at, rl, 4));
     const size_t n = std::min(kLanes, num_trees_ - g * kLanes);
-    const int32_t* tg = tree_groups + g * kLanes;
-    for (size_t j = 0; j < n; ++j) acc[tg[j]] += lv[j];
+    if (num_groups == 1) {
+      for (size_t j = 0; j < n; ++j) margin += lv[j];
+    } else {
+      const int32_t* tg = tree_groups + g * kLanes;
+      for (size_t j = 0; j < n; ++j) acc[tg[j]] += lv[j];
+    }
   }
+  if (num_groups == 1) acc[0] = margin;
 }
 
-void Avx512Layout::AccumulateRow(const float* row, const int32_t* tree_groups, float* acc) const {
+void Avx512Layout::AccumulateRow(const float* row, size_t groups, const int32_t* tree_groups,
+                                 float* acc) const {
   const bool wide = num_slots_ > 32;
   switch (depth_ * 2 + (wide ? 1 : 0)) {
-    case 2: return RowKernel<1, false>(row, tree_groups, acc);
-    case 3: return RowKernel<1, true>(row, tree_groups, acc);
-    case 4: return RowKernel<2, false>(row, tree_groups, acc);
-    case 5: return RowKernel<2, true>(row, tree_groups, acc);
-    case 6: return RowKernel<3, false>(row, tree_groups, acc);
-    case 7: return RowKernel<3, true>(row, tree_groups, acc);
-    case 8: return RowKernel<4, false>(row, tree_groups, acc);
-    case 9: return RowKernel<4, true>(row, tree_groups, acc);
-    case 10: return RowKernel<5, false>(row, tree_groups, acc);
-    case 11: return RowKernel<5, true>(row, tree_groups, acc);
-    case 12: return RowKernel<6, false>(row, tree_groups, acc);
-    case 13: return RowKernel<6, true>(row, tree_groups, acc);
+    case 2: return RowKernel<1, false>(row, groups, tree_groups, acc);
+    case 3: return RowKernel<1, true>(row, groups, tree_groups, acc);
+    case 4: return RowKernel<2, false>(row, groups, tree_groups, acc);
+    case 5: return RowKernel<2, true>(row, groups, tree_groups, acc);
+    case 6: return RowKernel<3, false>(row, groups, tree_groups, acc);
+    case 7: return RowKernel<3, true>(row, groups, tree_groups, acc);
+    case 8: return RowKernel<4, false>(row, groups, tree_groups, acc);
+    case 9: return RowKernel<4, true>(row, groups, tree_groups, acc);
+    case 10: return RowKernel<5, false>(row, groups, tree_groups, acc);
+    case 11: return RowKernel<5, true>(row, groups, tree_groups, acc);
+    case 12: return RowKernel<6, false>(row, groups, tree_groups, acc);
+    case 13: return RowKernel<6, true>(row, groups, tree_groups, acc);
     default: return;
   }
 }

@@ -71,8 +71,9 @@ class Avx512Layout {
   // to group tree_groups[t]). nb <= kBlockRows.
   void AccumulateBlock(const float* rows, size_t nb, size_t n_cols, size_t groups,
                        const int32_t* tree_groups, float* acc) const;
-  // One row.
-  void AccumulateRow(const float* row, const int32_t* tree_groups, float* acc) const;
+  // One row (acc: its `groups` margins).
+  void AccumulateRow(const float* row, size_t groups, const int32_t* tree_groups,
+                     float* acc) const;
 
  private:
   template <int D, int NV>
@@ -82,7 +83,7 @@ class Avx512Layout {
   void BlockKernel(const float* rows, size_t nb, size_t n_cols, size_t groups,
                    const int32_t* tree_groups, float* acc) const;
   template <int D, bool kWideSlots>
-  void RowKernel(const float* row, const int32_t* tree_groups, float* acc) const;
+  void RowKernel(const float* row, size_t groups, const int32_t* tree_groups, float* acc) const;
 
   int depth_ = 0;
   size_t num_trees_ = 0;
