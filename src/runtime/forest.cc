@@ -606,6 +606,8 @@ void Forest::AccumulateNarrow(const float* rows, size_t nb, size_t n_cols, float
 
 void Forest::Predict(const float* rows, size_t n_rows, size_t n_cols, float* out,
                      bool output_margin) const {
+  // The AVX-512 batch kernel takes at most its block of rows at a time.
+  static_assert(kBlockRows <= forest_internal::Avx512Layout::kBlockRows);
   const size_t groups = static_cast<size_t>(num_groups_);
   const size_t block = std::min(kBlockRows, kAccumulator / groups);
   const size_t out_width = output_margin ? groups : static_cast<size_t>(num_outputs());
