@@ -176,7 +176,14 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->server_ = std::make_unique<http::Server>(opts);
   ASSIGN_OR_RETURN(cp->identity_, auth::IdentityStore::Open(*g.db, clock));
   cp->services_.identity = cp->identity_.get();
-  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock);
+  // OIDC (auth.oidc): JWTs from the identity provider accepted as bearer tokens.
+  ASSIGN_OR_RETURN(auth::OidcOptions oidc_options, auth::OidcOptions::FromConfig(config));
+  std::unique_ptr<auth::OidcVerifier> oidc;
+  if (oidc_options.enabled()) {
+    ASSIGN_OR_RETURN(oidc, auth::OidcVerifier::Create(std::move(oidc_options), clock));
+  }
+  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock,
+                                            std::move(oidc));
   BlobUploads::Options uopts;
   uopts.dir = config.home + "/uploads/images";
   uopts.max_bytes = config.max_body_bytes;
