@@ -48,6 +48,7 @@ void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
                      }
                      ASSIGN_OR_RETURN(compute::notebooks::NotebookStartOptions o,
                                       StartOptions(body));
+                     auto admission = quotas->Admit(o.team);
                      RETURN_IF_ERROR(quotas->CheckNotebooks(*notebooks, o.team,
                                                             body["name"].get<std::string>()));
                      ASSIGN_OR_RETURN(NotebookRecord r,

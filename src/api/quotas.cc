@@ -65,6 +65,17 @@ TeamQuota Quotas::For(const std::string& team) const {
   return it == teams_.end() ? default_ : it->second;
 }
 
+Quotas::Admission Quotas::Admit(const std::string& team) const {
+  std::mutex* mu;
+  {
+    std::lock_guard<std::mutex> lock(locks_->mu);
+    auto& slot = locks_->teams[OwningTeam(team)];
+    if (slot == nullptr) slot = std::make_unique<std::mutex>();
+    mu = slot.get();
+  }
+  return Admission(*mu);
+}
+
 Status Quotas::CheckJobCpus(compute::jobs::JobService& jobs, const std::string& team_in,
                             double cpus, int parallel) const {
   const std::string team = OwningTeam(team_in);

@@ -13,14 +13,20 @@
 // notebooks   the team's notebooks not stopped
 // Absent or 0: no limit. A request over a quota is 429 RESOURCE_EXHAUSTED
 // naming the team, the quota, what is in use and what was asked; it creates
-// nothing. Admission is checked per request, not atomically across
-// concurrent requests of the same team.
+// nothing.
 //
-// Thread-safety: immutable after FromConfig; the checks are thread-safe when
-// the services are.
+// Admission is atomic per team within a control plane: a handler takes
+// Admit(team) before checking and holds it until the work is created, so N
+// concurrent requests of one team cannot together exceed its quota (two
+// control planes sharing a database each hold their own lock).
+//
+// Thread-safety: the limits are immutable after FromConfig; Admit is
+// thread-safe; the checks are thread-safe when the services are.
 #pragma once
 
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/config.h"
@@ -53,6 +59,11 @@ class Quotas {
 
   TeamQuota For(const std::string& team) const;
 
+  // Holds `team`'s admission lock (its OwningTeam) until destroyed: take it
+  // before the checks below and keep it until the work is created.
+  using Admission = std::unique_lock<std::mutex>;
+  Admission Admit(const std::string& team) const;
+
   // A new job (or `parallel` trials) of `cpus` each for `team`.
   Status CheckJobCpus(compute::jobs::JobService& jobs, const std::string& team, double cpus,
                       int parallel = 1) const;
@@ -65,6 +76,12 @@ class Quotas {
  private:
   TeamQuota default_;
   std::map<std::string, TeamQuota> teams_;
+  // One mutex per team, made on first use and kept (teams are few).
+  struct Locks {
+    std::mutex mu;
+    std::map<std::string, std::unique_ptr<std::mutex>> teams;
+  };
+  std::shared_ptr<Locks> locks_ = std::make_shared<Locks>();
 };
 
 }  // namespace tandem::api

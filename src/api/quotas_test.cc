@@ -5,6 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 namespace tandem::api {
 namespace {
 
@@ -39,6 +43,42 @@ TEST(QuotasTest, BadSectionsNameTheKey) {
     EXPECT_EQ(q.status().code(), StatusCode::kInvalidArgument) << doc;
     EXPECT_THAT(q.status().message(), HasSubstr(want)) << doc;
   }
+}
+
+// Admit(team) is the per-team admission lock the handlers hold from the
+// check to the creation: one team's admissions run one at a time, other
+// teams' do not wait, and "" is the default team.
+TEST(QuotasTest, AdmitSerializesOneTeamOnly) {
+  auto q = Quotas::FromConfig(Config{});
+  ASSERT_TRUE(q.ok());
+  auto held = q->Admit("fraud");
+  ASSERT_TRUE(held.owns_lock());
+  std::atomic<bool> fraud_admitted{false}, eta_admitted{false};
+  std::thread fraud([&] {
+    auto a = q->Admit("fraud");
+    fraud_admitted = true;
+  });
+  std::thread eta([&] {
+    auto a = q->Admit("eta");
+    eta_admitted = true;
+  });
+  eta.join();  // another team is not blocked
+  EXPECT_TRUE(eta_admitted);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(fraud_admitted) << "a second admission of the same team ran concurrently";
+  held.unlock();
+  fraud.join();
+  EXPECT_TRUE(fraud_admitted);
+  auto d1 = q->Admit("");
+  std::atomic<bool> default_admitted{false};
+  std::thread dflt([&] {
+    auto a = q->Admit("default");
+    default_admitted = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(default_admitted) << "\"\" and \"default\" are one team";
+  d1.unlock();
+  dflt.join();
 }
 
 }  // namespace
