@@ -98,6 +98,7 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                      auto admission = sp->quotas->Admit(spec.team);
                      RETURN_IF_ERROR(
                          sp->quotas->CheckJobCpus(*sp->jobs, spec.team, spec.resources.cpus));
+                     RETURN_IF_ERROR(sp->budgets->Check(spec.team));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Submit(spec));
                      return job.ToJson();
                    },

@@ -11,6 +11,7 @@
 //             counts max_parallel_jobs trials)
 // replicas    the team's deployments' max replicas together
 // notebooks   the team's notebooks not stopped
+// spend_budget, budget_period, budget_enforce: see api/budgets.h.
 // Absent or 0: no limit. A request over a quota is 429 RESOURCE_EXHAUSTED
 // naming the team, the quota, what is in use and what was asked; it creates
 // nothing.
@@ -49,6 +50,10 @@ struct TeamQuota {
   double job_cpus = 0;  // 0 = no limit
   int64_t replicas = 0;
   int64_t notebooks = 0;
+  // Spend budget (api/budgets.h): metered cost per period; 0 = none.
+  double spend_budget = 0;
+  std::string budget_period = "month";  // month | day | total (UTC)
+  bool budget_enforce = false;          // refuse new work (429) once reached
 };
 
 class Quotas {
@@ -58,6 +63,8 @@ class Quotas {
   static StatusOr<Quotas> FromConfig(const Config& config);
 
   TeamQuota For(const std::string& team) const;
+  // How often budgets are swept (`quotas.budget_check_seconds`, default 60).
+  int64_t budget_check_seconds() const { return budget_check_seconds_; }
 
   // Holds `team`'s admission lock (its OwningTeam) until destroyed: take it
   // before the checks below and keep it until the work is created.
@@ -75,6 +82,7 @@ class Quotas {
 
  private:
   TeamQuota default_;
+  int64_t budget_check_seconds_ = 60;
   std::map<std::string, TeamQuota> teams_;
   // One mutex per team, made on first use and kept (teams are few).
   struct Locks {

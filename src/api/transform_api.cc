@@ -31,6 +31,7 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
                      auto admission = sp->quotas->Admit(spec.team);
                      RETURN_IF_ERROR(
                          sp->quotas->CheckJobCpus(*jobs, spec.team, spec.resources.cpus));
+                     RETURN_IF_ERROR(sp->budgets->Check(spec.team));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
                                       compute::transform::SubmitTransform(spec, *jobs, *registry));
                      return compute::transform::TransformJobJson(job);
