@@ -133,6 +133,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                                spec.resources.memory_mb);
   };
   ASSIGN_OR_RETURN(cp->jobs_, compute::jobs::JobService::Open(std::move(jopts)));
+  ASSIGN_OR_RETURN(cp->budgets_,
+                   Budgets::Open(*cp->quotas_, *g.db, g.bus.get(), *cp->jobs_, clock));
   ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices, hidden));
   compute::tuning::TuningServiceOptions topts;
   topts.db = g.db.get();
@@ -155,6 +157,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.local_paths = cp->local_paths_.get();
   cp->services_.secrets = cp->secrets_.get();
   cp->services_.quotas = cp->quotas_.get();
+  cp->services_.budgets = cp->budgets_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).
@@ -180,7 +183,14 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->server_ = std::make_unique<http::Server>(opts);
   ASSIGN_OR_RETURN(cp->identity_, auth::IdentityStore::Open(*g.db, clock));
   cp->services_.identity = cp->identity_.get();
-  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock);
+  // OIDC (auth.oidc): JWTs from the identity provider accepted as bearer tokens.
+  ASSIGN_OR_RETURN(auth::OidcOptions oidc_options, auth::OidcOptions::FromConfig(config));
+  std::unique_ptr<auth::OidcVerifier> oidc;
+  if (oidc_options.enabled()) {
+    ASSIGN_OR_RETURN(oidc, auth::OidcVerifier::Create(std::move(oidc_options), clock));
+  }
+  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock,
+                                            std::move(oidc));
   BlobUploads::Options uopts;
   uopts.dir = config.home + "/uploads/images";
   uopts.max_bytes = config.max_body_bytes;
@@ -236,6 +246,7 @@ StatusOr<int> ControlPlane::Start() {
   jobs_->Start();
   tuning_->Start();
   RETURN_IF_ERROR(fleet_->Start());
+  budgets_->StartSweeping(quotas_->budget_check_seconds() * 1000);
   ASSIGN_OR_RETURN(int port, server_->Start());
   notebooks_->set_api_url("http://" + config_.listen_host + ":" + std::to_string(port));
   notebooks_->Start();
@@ -248,6 +259,7 @@ StatusOr<int> ControlPlane::Start() {
 
 void ControlPlane::Stop(int64_t grace_ms) {
   if (server_) server_->Stop(grace_ms);
+  if (budgets_) budgets_->StopSweeping();
   if (tuning_) tuning_->Shutdown();  // tuning jobs resume in the next control plane
   if (jobs_) jobs_->Shutdown();
   if (notebooks_) notebooks_->Shutdown();  // notebooks keep running

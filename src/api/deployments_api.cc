@@ -67,6 +67,7 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
                    return WriteError(res, s);
                  if (Status s = ResolveTokens(secret_store, *spec); !s.ok())
                    return WriteError(res, s);
+                 auto admission = quotas->Admit(spec->team);
                  if (Status s = quotas->CheckReplicas(*fleet, *spec); !s.ok())
                    return WriteError(res, s);
                  auto created = fleet->Apply(*spec);

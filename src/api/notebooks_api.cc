@@ -38,16 +38,19 @@ StatusOr<compute::notebooks::NotebookStartOptions> StartOptions(const Json& body
 void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
   NotebookService* notebooks = s.notebooks;
   const Quotas* quotas = s.quotas;
+  Budgets* budgets = s.budgets;
 
   routes.Route("POST", "/api/v1/notebooks", Access::Team(Role::kMember, NotebookStartOwner(s)),
                JsonHandler(
-                   [notebooks, quotas](http::Request& req) -> StatusOr<Json> {
+                   [notebooks, quotas, budgets](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      if (!body.contains("name") || !body["name"].is_string()) {
                        return InvalidArgumentError("field 'name' (a string) is required");
                      }
                      ASSIGN_OR_RETURN(compute::notebooks::NotebookStartOptions o,
                                       StartOptions(body));
+                     auto admission = quotas->Admit(o.team);
+                     RETURN_IF_ERROR(budgets->Check(o.team));
                      RETURN_IF_ERROR(quotas->CheckNotebooks(*notebooks, o.team,
                                                             body["name"].get<std::string>()));
                      ASSIGN_OR_RETURN(NotebookRecord r,

@@ -241,7 +241,7 @@ void Catalog(const Ctx& c, http::Request& req, http::Response& res) {
   // Only the repositories of teams the caller may read.
   std::optional<auth::Principal> who;
   if (req.Header(kAdminHeader) != "true") {
-    auto p = c.identity->GetPrincipal(Principal(req));
+    auto p = CallerOf(req);
     if (!p.ok()) return WriteRegistryError(res, p.status());
     who = *std::move(p);
   }
@@ -323,7 +323,7 @@ void HandlePost(const Ctx& c, http::Request& req, http::Response& res) {
     // blob is not there) fall through to a new upload session, as the spec says.
     bool readable = req.Header(kAdminHeader) == "true";
     if (!readable) {
-      auto who = c.identity->GetPrincipal(Principal(req));
+      auto who = CallerOf(req);
       readable = who.ok() && who->RoleIn(RepositoryTeam(from)) >= auth::Role::kViewer;
     }
     if (readable) {

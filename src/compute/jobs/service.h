@@ -138,6 +138,8 @@ class JobService {
   StatusOr<JobRecord> Stop(const std::string& id);
   StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
   StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // The metered cost of `team`'s jobs ended since `since_micros` (budgets).
+  StatusOr<double> TeamCostSince(const std::string& team, int64_t since_micros);
   // Jobs by state and team and the oldest Pending job (one cheap query).
   StatusOr<JobCounts> Counts();
   // Seconds from queued to Running for the jobs this service launched.

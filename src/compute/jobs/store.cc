@@ -553,6 +553,18 @@ StatusOr<std::vector<TeamSpend>> JobStore::SpendByTeam() {
   return out;
 }
 
+StatusOr<double> JobStore::TeamCostSince(const std::string& team, int64_t since_micros) {
+  double cost = 0;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT COALESCE(SUM(cost), 0) FROM compute_jobs "
+                                           "WHERE team = ? AND ended_micros >= ?",
+                                           {team, since_micros}));
+    cost = row.Double(0);
+    return OkStatus();
+  }));
+  return cost;
+}
+
 StatusOr<JobCounts> JobStore::Counts() {
   JobCounts out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
