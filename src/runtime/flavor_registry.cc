@@ -42,4 +42,15 @@ FlavorRegistry BuiltinFlavors() {
   return registry;
 }
 
+FlavorRegistry ImageFlavors(const WorkerSandbox& sandbox) {
+  FlavorRegistry registry;
+  Status s = registry.Register(kXGBoostFlavor, LoadXGBoostModel);
+  s.Update(registry.Register(kPythonFlavor, [sandbox](const ModelPackage& package) {
+    return LoadPythonModelIn(package, &sandbox);
+  }));
+  s.Update(registry.Register(kPluginFlavor, LoadPluginModel));
+  (void)s;  // cannot fail on an empty registry
+  return registry;
+}
+
 }  // namespace tandem::runtime
