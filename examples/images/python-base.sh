@@ -12,7 +12,11 @@
 #
 # Usage: python-base.sh TANDEM_BIN CACHE_DIR [PROFILE]
 #   PROFILE ml (default): python3, numpy, pandas, scikit-learn, xgboost
-#   PROFILE minimal:      python3 only (what the end-to-end tests use)
+#   PROFILE numpy:        python3 and numpy (what a Python handler worker
+#                         needs at least; the serving end-to-end test)
+#   PROFILE notebook:     python3, numpy and Jupyter (jupyter-notebook), for
+#                         `tandem notebooks start --image`
+#   PROFILE minimal:      python3 only
 # Prints the OCI layout reference (oci:DIR:base) on stdout. The layout is
 # cached in CACHE_DIR under a key made of the package versions, so a second
 # run returns at once; `tandem images push oci:DIR:base team/python:ml`
@@ -23,8 +27,10 @@ CACHE=$2
 PROFILE=${3:-ml}
 case "$PROFILE" in
   ml) ROOTS="python3 python3-numpy python3-pandas python3-sklearn python3-xgboost dash" ;;
+  numpy) ROOTS="python3 python3-numpy dash" ;;
+  notebook) ROOTS="python3 python3-numpy jupyter-notebook dash" ;;
   minimal) ROOTS="python3 dash" ;;
-  *) echo "unknown profile '$PROFILE' (ml or minimal)" >&2; exit 2 ;;
+  *) echo "unknown profile '$PROFILE' (ml, numpy, notebook or minimal)" >&2; exit 2 ;;
 esac
 # Packages a Python runtime never needs in an image (the package manager and
 # its helpers) are not followed.
