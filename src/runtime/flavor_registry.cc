@@ -42,12 +42,16 @@ FlavorRegistry BuiltinFlavors() {
   return registry;
 }
 
-FlavorRegistry ImageFlavors(const WorkerSandbox& sandbox) {
+FlavorRegistry ImageFlavors(SandboxProvider provider) {
   FlavorRegistry registry;
   Status s = registry.Register(kXGBoostFlavor, LoadXGBoostModel);
-  s.Update(registry.Register(kPythonFlavor, [sandbox](const ModelPackage& package) {
-    return LoadPythonModelIn(package, &sandbox);
-  }));
+  s.Update(registry.Register(
+      kPythonFlavor,
+      [provider = std::move(provider)](
+          const ModelPackage& package) -> StatusOr<std::unique_ptr<Predictor>> {
+        ASSIGN_OR_RETURN(WorkerSandbox sandbox, provider());
+        return LoadPythonModelIn(package, &sandbox);
+      }));
   s.Update(registry.Register(kPluginFlavor, LoadPluginModel));
   (void)s;  // cannot fail on an empty registry
   return registry;

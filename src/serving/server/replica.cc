@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "glue/images/reference.h"
 
 namespace tandem::serving::server {
 
@@ -54,11 +55,14 @@ Status Replica::Start() {
   }
 
   if (!options_.image.empty()) {
+    auto ref = images::ParseReference(options_.image);
+    if (!ref.ok() || ref->digest.empty() || !ref->tag.empty()) {
+      return InvalidArgumentError("--image must be repository@sha256:<digest>, got '" +
+                                  options_.image + "'");
+    }
     ServingImageOptions io{options_.image, options_.image_cache_dir, options_.image_cache_bytes,
                            ""};
-    ASSIGN_OR_RETURN(image_, PrepareServingImage(io, glue_.images, clock_));
-    LogInfo("Python handler workers run in an image",
-            {{"image", image_->sandbox().image}, {"rootfs", image_->sandbox().rootfs}});
+    image_ = std::make_unique<LazyServingImage>(io, glue_.images, clock_);
   }
   engine::ModelManagerOptions mo;
   mo.batch = options_.batch;
@@ -176,7 +180,7 @@ int64_t Replica::version() const {
 std::string Replica::Describe() const {
   return "serving " + model_name_ + " version " + std::to_string(version()) + " on http://" +
          options_.host + ":" + std::to_string(port()) +
-         (image_ ? " in image " + image_->sandbox().image : "");
+         (image_ ? " (Python handlers in image " + image_->reference() + ")" : "");
 }
 
 }  // namespace tandem::serving::server

@@ -125,7 +125,7 @@ class Replica {
   int64_t version() const;
   // "serving NAME version V on http://HOST:PORT[ in image REPO@DIGEST]"
   std::string Describe() const;
-  const ServingImage* image() const { return image_.get(); }
+  LazyServingImage* image() { return image_.get(); }
 
   engine::ModelManager& manager() { return *manager_; }
   engine::ServingMetrics& metrics() { return metrics_; }
@@ -141,7 +141,9 @@ class Replica {
   std::string model_name_;
   // Owned glue when opened from a Config.
   glue::Glue owned_glue_;
-  std::unique_ptr<ServingImage> image_;  // held while the replica lives
+  // The image Python handler workers run in (prepared at the first python
+  // load; held while the replica lives); null = the host.
+  std::unique_ptr<LazyServingImage> image_;
 
   engine::ServingMetrics metrics_;
   std::unique_ptr<engine::ModelManager> manager_;

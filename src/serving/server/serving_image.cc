@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "common/log.h"
 #include "common/subprocess_core.h"
 #include "glue/images/image_store.h"
 #include "glue/images/reference.h"
@@ -55,6 +56,28 @@ StatusOr<std::unique_ptr<ServingImage>> PrepareServingImage(const ServingImageOp
   sandbox.working_dir = prepared->config().working_dir;
   sandbox.image = ref->repository + "@" + ref->digest;
   return std::make_unique<ServingImage>(std::move(*prepared), std::move(sandbox));
+}
+
+LazyServingImage::LazyServingImage(ServingImageOptions options, images::ImageStore* store,
+                                   Clock& clock)
+    : options_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      flavors_(runtime::ImageFlavors([this] { return Sandbox(); })) {}
+
+StatusOr<runtime::WorkerSandbox> LazyServingImage::Sandbox() {
+  absl::MutexLock lock(&mu_);
+  if (image_ == nullptr) {
+    ASSIGN_OR_RETURN(image_, PrepareServingImage(options_, store_, clock_));
+    LogInfo("Python handler workers run in an image",
+            {{"image", image_->sandbox().image}, {"rootfs", image_->sandbox().rootfs}});
+  }
+  return image_->sandbox();
+}
+
+bool LazyServingImage::prepared() const {
+  absl::MutexLock lock(&mu_);
+  return image_ != nullptr;
 }
 
 }  // namespace tandem::serving::server

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "glue/imagefs/layer_cache.h"
@@ -34,19 +35,14 @@ struct ServingImageOptions {
 class ServingImage {
  public:
   ServingImage(imagefs::PreparedImage prepared, runtime::WorkerSandbox sandbox)
-      : prepared_(std::move(prepared)),
-        sandbox_(std::move(sandbox)),
-        flavors_(runtime::ImageFlavors(sandbox_)) {}
+      : prepared_(std::move(prepared)), sandbox_(std::move(sandbox)) {}
 
   const runtime::WorkerSandbox& sandbox() const { return sandbox_; }
-  // The built-in flavors with Python workers in this image.
-  const runtime::FlavorRegistry& flavors() const { return flavors_; }
   const std::string& digest() const { return prepared_.digest(); }
 
  private:
   imagefs::PreparedImage prepared_;  // the lease
   runtime::WorkerSandbox sandbox_;
-  runtime::FlavorRegistry flavors_;
 };
 
 // Pulls (unless cached) and leases the image. InvalidArgument for a reference
@@ -56,5 +52,32 @@ class ServingImage {
 StatusOr<std::unique_ptr<ServingImage>> PrepareServingImage(const ServingImageOptions& options,
                                                             images::ImageStore* store,
                                                             Clock& clock);
+
+// The replica's image, prepared on first need: flavors() loads Python
+// handlers in it (the first such load pulls and leases the image, and keeps
+// it until the replica goes; a failed preparation fails that load and is
+// tried again at the next), while the native XGBoost flavor and plugins never
+// touch it — a replica serving a forest from an image-trained model pulls
+// nothing. `store` and `clock` are not owned and must outlive it.
+class LazyServingImage {
+ public:
+  LazyServingImage(ServingImageOptions options, images::ImageStore* store, Clock& clock);
+  LazyServingImage(const LazyServingImage&) = delete;
+  LazyServingImage& operator=(const LazyServingImage&) = delete;
+
+  const std::string& reference() const { return options_.image; }
+  const runtime::FlavorRegistry& flavors() const { return flavors_; }
+  // The sandbox, preparing the image if not done yet. Thread-safe.
+  StatusOr<runtime::WorkerSandbox> Sandbox();
+  bool prepared() const;
+
+ private:
+  const ServingImageOptions options_;
+  images::ImageStore* const store_;
+  Clock& clock_;
+  mutable absl::Mutex mu_;
+  std::unique_ptr<ServingImage> image_ ABSL_GUARDED_BY(mu_);
+  runtime::FlavorRegistry flavors_;  // after the members its loader uses
+};
 
 }  // namespace tandem::serving::server
