@@ -100,8 +100,10 @@ ROOT="$WORK/rootfs"
 mkdir -p "$ROOT/usr/bin" "$ROOT/usr/lib" "$ROOT/usr/lib64" "$ROOT/usr/sbin" "$ROOT/tmp" "$ROOT/etc"
 # Debian bookworm is /usr-merged: the top-level directories are symlinks.
 for d in bin lib lib64 sbin; do ln -s "usr/$d" "$ROOT/$d"; done
+# Paths that are not ASCII are left out (ca-certificates has a few; tandem's
+# layer writer runs in the C locale and cannot put them in a tar header).
 for p in $PACKAGES; do
-  dpkg -L "$p" | while read -r f; do
+  dpkg -L "$p" | { LC_ALL=C grep -av '[^ -~]' || true; } | while read -r f; do
     case "$f" in
       /usr/share/doc/* | /usr/share/man/* | /usr/share/locale/* | /usr/share/lintian/* | /etc/*) continue ;;
     esac

@@ -150,6 +150,8 @@ expect_rc 0 "$TANDEM" deployments apply -f "$WORK/deploy.yaml" --wait --timeout 
 expect_rc 0 "$TANDEM" deployments get byoc-api -o json
 expect_contains "$OUT" "\"image_pinned\": \"e2e/byoc@$DIGEST\"" "the deployment records the lineage's image, pinned"
 URL=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])' <<<"$OUT")
+expect_rc 0 "$TANDEM" deployments get byoc-api
+expect_contains "$OUT" "image:     e2e/byoc@$DIGEST" "deployments get shows the image"
 INFER=$(curl -s -X POST "$URL/v2/models/byoc/infer" -H 'content-type: application/json' \
   -d '{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[1,2,3,0.5,0.25,0.25]}]}')
 expect_contains "$(tr -d ' ' <<<"$INFER")" '"data":[252,42]' "infer is answered by the image's handler (42 x row sum)"
