@@ -69,6 +69,14 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
                    compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
   lopts.hidden_paths = hidden;
+  // Notebooks in images pull them into the node's layer cache, as jobs do.
+  if (images::ImageStore* images = g.images.get(); images != nullptr) {
+    lopts.image_cache_dir = config.home + "/cache/images";
+    lopts.image_source = [images](const std::string& repo) {
+      return imagefs::StoreSource(*images, repo);
+    };
+    opts.images = images;
+  }
   ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(lopts));
   opts.home = config.home;
   opts.db = g.db.get();

@@ -219,7 +219,7 @@ struct Fleet::Impl {
       a.push_back(options.config_file);
     }
     traffic::AppendTrafficFlags(d.spec.traffic, a);
-    for (const std::string& h : d.spec.auth_token_sha256) a.insert(a.end(), {"--token-sha256", h});
+    AppendReplicaFlags(d.spec, a);  // token digests, image
     return a;
   }
 

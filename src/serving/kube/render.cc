@@ -81,6 +81,9 @@ std::vector<std::string> ReplicaArgs(const fleet::DeploymentSpec& spec, const Re
                                 "--config",
                                 std::string(kConfigDir) + "/tandem.yaml"};
   traffic::AppendTrafficFlags(spec.traffic, a);
+  // Python handler workers in the deployment's image: the pod pulls it from
+  // the image store into its layer cache and needs bubblewrap (user namespaces).
+  if (!spec.image_pinned.empty()) a.insert(a.end(), {"--image", spec.image_pinned});
   return a;
 }
 
