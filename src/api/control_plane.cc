@@ -117,6 +117,13 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                                                     "compute.checkpoint_sync_seconds", 1, 3600));
     jopts.checkpoint_sync_ms = seconds * 1000;
   }
+  // Control planes sharing one database take over each other's jobs once
+  // the owner's lease has run out (docs/architecture.md "High availability").
+  if (compute_section.contains("lease_seconds")) {
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer(compute_section["lease_seconds"],
+                                                    "compute.lease_seconds", 1, 3600));
+    jopts.lease_ms = seconds * 1000;
+  }
   ASSIGN_OR_RETURN(compute::jobs::PriceTable prices,
                    compute::jobs::PriceTable::FromJson(config.raw.value("pricing", Json())));
   jopts.cost = [prices](const compute::jobs::JobSpec& spec, const compute::jobs::Metering& m) {

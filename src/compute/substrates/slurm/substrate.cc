@@ -100,7 +100,8 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
   RETURN_IF_ERROR(
       spec::CheckKnown(section, "compute.",
                        {"substrate", "conf", "partition", "account", "state_root", "sbatch_args",
-                        "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds"}));
+                        "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds",
+                        "lease_seconds"}));
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"slurm"}).status());
   }
