@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -19,6 +17,7 @@
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
 #include "serving/fleet/autoscaler.h"
+#include "serving/fleet/replica_probe.h"
 #include "serving/fleet/replica_process.h"
 
 namespace tandem::serving::fleet {
@@ -267,14 +266,8 @@ struct Fleet::Impl {
   // Reads the private admin port from the replica's state file.
   void LearnAdminPort(const Deployment& d, Slot& s) {
     if (s.admin_port > 0) return;
-    std::ifstream in(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".state"));
-    std::stringstream buf;
-    buf << in.rdbuf();
-    auto j = ParseJson(buf.str());
-    if (!j.ok() || !j->is_object()) return;
-    if (!(*j)["pid"].is_number_integer() || !(*j)["admin_port"].is_number_integer()) return;
-    if ((*j)["pid"].get<int64_t>() != s.pid) return;
-    s.admin_port = (*j)["admin_port"].get<int>();
+    s.admin_port = ReadAdminPort(
+        (Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".state")).string(), s.pid);
   }
 
   void Probe(const Deployment& d, Slot& s) {
@@ -283,45 +276,14 @@ struct Fleet::Impl {
       s.ready = false;
       return;
     }
-    std::string base = "http://127.0.0.1:" + std::to_string(s.admin_port);
-    auto r = client.Get(base + "/v2/health/ready", options.probe_timeout_ms);
-    bool ready = r.ok() && r->status == 200;
-    if (!ready) LearnReason(base, d, s);
-    if (ready) {
+    ReplicaProbe p = ProbeReplica(client, s.admin_port, d.model_name, options.probe_timeout_ms);
+    if (!p.ready && !p.reason.empty()) s.reason = p.reason;
+    if (p.ready) {
       s.reason.clear();
-      auto m = client.Get(base + "/v2/models/" + d.model_name, options.probe_timeout_ms);
-      if (m.ok() && m->status == 200) {
-        auto j = ParseJson(m->body);
-        if (j.ok() && j->contains("versions") && (*j)["versions"].is_array() &&
-            !(*j)["versions"].empty() && (*j)["versions"][0].is_string()) {
-          s.version = std::atoll((*j)["versions"][0].get<std::string>().c_str());
-        }
-      }
+      if (p.version != 0) s.version = p.version;
       s.failures = 0;
     }
-    s.ready = ready;
-  }
-
-  // A live replica that is not ready says why in its repository index (the
-  // load failure: target not found, a failed load or self-test).
-  void LearnReason(const std::string& base, const Deployment& d, Slot& s) {
-    http::ClientRequest req;
-    req.method = "POST";
-    req.url = base + "/v2/repository/index";
-    req.body = "{}";
-    req.headers["content-type"] = "application/json";
-    req.timeout_ms = options.probe_timeout_ms;
-    auto r = client.Do(req);
-    if (!r.ok() || r->status != 200) return;
-    auto j = ParseJson(r->body);
-    if (!j.ok() || !j->is_array()) return;
-    for (const Json& m : *j) {
-      if (!m.is_object() || m.value("name", "") != d.model_name) continue;
-      std::string reason = m.value("reason", "");
-      if (!reason.empty()) {
-        s.reason = m.value("state", "UNAVAILABLE") + ": " + reason;
-      }
-    }
+    s.ready = p.ready;
   }
 
   // Sends a "ReplicaNotReady" change when the replica's reason changes.
@@ -333,17 +295,7 @@ struct Fleet::Impl {
   }
 
   double InFlight(const Slot& s) {
-    auto r = client.Get("http://127.0.0.1:" + std::to_string(s.admin_port) + "/metrics",
-                        options.probe_timeout_ms);
-    if (!r.ok() || r->status != 200) return 0;
-    std::istringstream in(r->body);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("tandem_inference_in_flight_requests ", 0) == 0) {
-        return std::atof(line.c_str() + line.find(' ') + 1);
-      }
-    }
-    return 0;
+    return ReplicaInFlight(client, s.admin_port, options.probe_timeout_ms);
   }
 
   int NextIndex(const Deployment& d) const {
