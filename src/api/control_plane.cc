@@ -169,6 +169,15 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
     std::error_code ec;
     fopts.tandem_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   }
+  // Which control plane supervises the fleet (docs/architecture.md "High
+  // availability"): serving.lease_seconds, else compute.lease_seconds.
+  ASSIGN_OR_RETURN(Json serving_section, spec::Section(config.raw, "serving"));
+  for (const auto& [section, key] : {std::pair{&compute_section, "compute.lease_seconds"},
+                                     std::pair{&serving_section, "serving.lease_seconds"}}) {
+    if (!section->contains("lease_seconds")) continue;
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer((*section)["lease_seconds"], key, 1, 3600));
+    fopts.lease_ms = seconds * 1000;
+  }
   ASSIGN_OR_RETURN(cp->fleet_, serving::fleet::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
   cp->services_.fleet = cp->fleet_.get();
   http::ServerOptions opts;
