@@ -60,20 +60,27 @@ compute: {lease_seconds: $LEASE, cpus: 64, sandbox: "off"}
 YAML
 done
 
+# must CHECK...: runs a check; stops the test if it failed (later steps need it).
+must() {
+  local before=$FAILURES
+  "$@"
+  [ "$FAILURES" -eq "$before" ] || { finish; exit 1; }
+}
+
 start_control_plane "$TANDEM" "$WORK/a" || { echo "FAIL: A did not start"; exit 1; }
 A_PID=$CP_PID A_URL=$TANDEM_SERVER TOKEN=$TANDEM_TOKEN
 export TANDEM_SERVER="$A_URL"
 
 # The model and the deployment (supervised by A, the first fleet).
 "$MAKE_MODEL" "$WORK/m1" 1 10 || { echo "FAIL: cannot write the model"; exit 1; }
-expect_rc 0 "$TANDEM" models register churn "$WORK/m1" --alias champion
+must expect_rc 0 "$TANDEM" models register churn "$WORK/m1" --alias champion
 cat >"$WORK/deploy.yaml" <<YAML
 name: churn-api
 model: churn@champion
 replicas: {min: 2, max: 2}
 batching: {max_batch_size: 1}
 YAML
-expect_rc 0 "$TANDEM" deployments apply -f "$WORK/deploy.yaml" --wait --timeout 90
+must expect_rc 0 "$TANDEM" deployments apply -f "$WORK/deploy.yaml" --wait --timeout 90
 URL=$("$TANDEM" deployments get churn-api -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')
 replica_pids() {  # the deployment's replica pids as the answering control plane records them
   "$TANDEM" deployments get churn-api -o json |
@@ -82,8 +89,8 @@ replica_pids() {  # the deployment's replica pids as the answering control plane
 REPLICAS=$(replica_pids)
 
 # Every job's completion is routed to a queue.
-expect_rc 0 "$TANDEM" events queues create ha-done
-expect_rc 0 "$TANDEM" events rules put ha-done \
+must expect_rc 0 "$TANDEM" events queues create ha-done
+must expect_rc 0 "$TANDEM" events rules put ha-done \
   --pattern '{"detail-type":["Training Job State Change"],"detail":{"state":["Completed"]}}' \
   --target ha-done
 
@@ -102,12 +109,16 @@ for i in $(seq 1 $JOBS); do
     "$i" "$i" >"$WORK/job-$i.yaml"
 done
 submit() { "$TANDEM" jobs run -f "$WORK/job-$1.yaml" >/dev/null 2>"$WORK/submit-$1.err" || echo "$1" >>"$WORK/submit-failed"; }
+SUBMITTERS=()
 for i in $(seq 1 $JOBS); do
   submit "$i" &
-  [ $((i % 5)) -eq 0 ] && wait
+  SUBMITTERS+=($!)
+  # Five at a time (a bare `wait` would wait for the control plane too).
+  [ $((i % 5)) -eq 0 ] && { wait "${SUBMITTERS[@]}"; SUBMITTERS=(); }
 done
-wait
-[ ! -f "$WORK/submit-failed" ] && pass || fail "submissions failed: $(cat "$WORK/submit-failed") $(cat "$WORK"/submit-*.err)"
+[ ${#SUBMITTERS[@]} -eq 0 ] || wait "${SUBMITTERS[@]}"
+[ ! -f "$WORK/submit-failed" ] && pass ||
+  { fail "submissions failed: $(cat "$WORK/submit-failed") $(cat "$WORK"/submit-*.err | head -5)"; finish; exit 1; }
 
 states() {  # "<state> <owner>" per job of team ha
   "$TANDEM" jobs list --team ha --limit 100 -o json |
@@ -120,7 +131,7 @@ all_running() {
   done
   return 1
 }
-all_running && pass || fail "not all $JOBS jobs running under A: $(states | sort | uniq -c)"
+all_running && pass || { fail "not all $JOBS jobs running under A: $(states | sort | uniq -c)"; finish; exit 1; }
 A_OWNER=$(states | awk '{print $2}' | sort -u)
 
 # B starts while A is alive: it takes none of A's jobs, and stands by for the fleet.
