@@ -75,15 +75,15 @@ export TANDEM_SERVER="$A_URL"
 "$MAKE_MODEL" "$WORK/m1" 1 10 || { echo "FAIL: cannot write the model"; exit 1; }
 must expect_rc 0 "$TANDEM" models register churn "$WORK/m1" --alias champion
 cat >"$WORK/deploy.yaml" <<YAML
-name: churn-api
+name: ha-api
 model: churn@champion
 replicas: {min: 2, max: 2}
 batching: {max_batch_size: 1}
 YAML
 must expect_rc 0 "$TANDEM" deployments apply -f "$WORK/deploy.yaml" --wait --timeout 90
-URL=$("$TANDEM" deployments get churn-api -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')
+URL=$("$TANDEM" deployments get ha-api -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"])')
 replica_pids() {  # the deployment's replica pids as the answering control plane records them
-  "$TANDEM" deployments get churn-api -o json |
+  "$TANDEM" deployments get ha-api -o json |
     python3 -c 'import json,sys; print(" ".join(sorted(str(r["pid"]) for r in json.load(sys.stdin)["replicas"])))'
 }
 REPLICAS=$(replica_pids)
@@ -100,7 +100,7 @@ mkdir -p "$WORK/code" "$WORK/out"
 cat >"$WORK/code/train.sh" <<SH
 #!/bin/sh
 echo "start \$\$" >> "$WORK/out/\$SM_HP_N"
-while [ ! -f "$WORK/release" ]; do sleep 0.1; done
+while [ ! -f "$WORK/release" ] && [ -d "$WORK/out" ]; do sleep 0.1; done
 echo "done" >> "$WORK/out/\$SM_HP_N"
 SH
 chmod +x "$WORK/code/train.sh"
@@ -140,7 +140,7 @@ B_PID=$CP_PID B_URL=$TANDEM_SERVER
 export TANDEM_TOKEN=$TOKEN  # B's database already had an admin: A's token is shared
 export TANDEM_SERVER="$A_URL,$B_URL"
 [ "$(states | awk '{print $2}' | sort -u)" = "$A_OWNER" ] && pass || fail "B took jobs from a live A"
-expect_rc 1 "$TANDEM" --server "$B_URL" deployments scale churn-api 2
+expect_rc 1 "$TANDEM" --server "$B_URL" deployments scale ha-api 2
 expect_contains "$OUT" "supervised by control plane" "B refuses fleet changes while A holds the lease"
 
 # Steady load on the deployment's port.
@@ -158,7 +158,7 @@ touch "$WORK/release"
 
 # The CLI given both addresses keeps working (A refuses connections now).
 expect_rc 0 "$TANDEM" jobs list --team ha
-expect_rc 0 "$TANDEM" deployments get churn-api
+expect_rc 0 "$TANDEM" deployments get ha-api
 ended() {
   for _ in $(seq 1 1200); do
     [ "$(states | grep -c '^Completed ')" -eq $JOBS ] && return 0
@@ -228,14 +228,14 @@ PY
 # The fleet: B took over the same replica processes.
 took_fleet() {
   for _ in $(seq 1 600); do
-    "$TANDEM" deployments get churn-api -o json 2>/dev/null | grep -q '"adopted": true' && return 0
+    "$TANDEM" deployments get ha-api -o json 2>/dev/null | grep -q '"adopted": true' && return 0
     sleep 0.1
   done
   return 1
 }
 took_fleet && pass || fail "B did not adopt the replicas"
 [ "$(replica_pids)" = "$REPLICAS" ] && pass || fail "replicas changed: $REPLICAS -> $(replica_pids)"
-expect_rc 0 "$TANDEM" deployments scale churn-api 2  # B supervises now
+expect_rc 0 "$TANDEM" deployments scale ha-api 2  # B supervises now
 
 # A new job through the CLI with both addresses (A is gone: connection refused).
 printf 'name: ha-after\nteam: ha2\nentry_point: train.sh\nsource_dir: code\nhyperparameters: {n: "after"}\nresources: {cpus: 1}\n' >"$WORK/after.yaml"
