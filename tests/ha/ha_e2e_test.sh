@@ -159,14 +159,20 @@ touch "$WORK/release"
 # The CLI given both addresses keeps working (A refuses connections now).
 expect_rc 0 "$TANDEM" jobs list --team ha
 expect_rc 0 "$TANDEM" deployments get ha-api
+ADOPTED_AT=""
 ended() {
+  local now
   for _ in $(seq 1 1200); do
-    [ "$(states | grep -c '^Completed ')" -eq $JOBS ] && return 0
+    now=$(states)
+    # The first moment no job is A's any more (taken over, or finalized by B).
+    [ -z "$ADOPTED_AT" ] && ! grep -q " $A_OWNER\$" <<<"$now" && ADOPTED_AT=$(date +%s.%N)
+    [ "$(grep -c '^Completed ' <<<"$now")" -eq $JOBS ] && return 0
     sleep 0.1
   done
   return 1
 }
 ended && pass || fail "not all jobs Completed after the takeover: $(states | sort | uniq -c)"
+[ -n "$ADOPTED_AT" ] && echo "every job taken over by B $(python3 -c "print(round($ADOPTED_AT - $KILLED_AT, 1))")s after kill -9"
 TOOK=$(python3 -c "import time; print(round(time.time() - $KILLED_AT, 1))")
 echo "all $JOBS jobs Completed ${TOOK}s after kill -9 (lease ${LEASE}s)"
 python3 -c "import sys; sys.exit(0 if $TOOK <= $LEASE + 30 else 1)" && pass ||
