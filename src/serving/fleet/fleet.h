@@ -92,7 +92,9 @@ class Fleet {
                                                bus::EventBus* bus, Clock& clock);
   ~Fleet();  // Shutdown(); replicas keep running.
 
-  // Loads the deployments, re-adopts live replicas, starts the supervisor.
+  // Takes the fleet lease if it is free (then loads the deployments and
+  // re-adopts live replicas) and starts the supervisor thread, which on a
+  // standby keeps trying to take the lease.
   Status Start();
   // Stops the supervisor thread. Replicas keep serving. Idempotent.
   void Shutdown();

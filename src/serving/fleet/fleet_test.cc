@@ -9,6 +9,7 @@
 
 #include "common/http_server.h"
 #include "glue/sql/database.h"
+#include "serving/fleet/fleet_lease.h"
 #include "serving/fleet/replica_process.h"
 
 namespace tandem::serving::fleet {
@@ -139,6 +140,28 @@ TEST_F(FleetTest, ApplyScaleAndReadopt) {
   EXPECT_EQ(g->Get("a").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(g->Delete("a").code(), StatusCode::kNotFound);
   g->Shutdown();
+}
+
+TEST_F(FleetTest, LeaseIsHeldByOneOwnerUntilItExpires) {
+  auto lease = FleetLease::Open(*db_);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  FleetLease& l = **lease;
+  EXPECT_EQ(l.TryHold("", 0, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(l.TryHold("a", 10, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(*l.TryHold("a", 100, 200));   // free
+  EXPECT_FALSE(*l.TryHold("b", 150, 250));  // a's, not expired
+  EXPECT_TRUE(*l.TryHold("a", 150, 300));   // renewed by its holder
+  auto h = l.Current();
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->owner, "a");
+  EXPECT_EQ(h->until_micros, 300);
+  EXPECT_FALSE(*l.TryHold("b", 299, 400));
+  EXPECT_TRUE(*l.TryHold("b", 300, 400));  // expired: taken over
+  EXPECT_FALSE(*l.TryHold("a", 301, 500));
+  ASSERT_TRUE(l.Release("a").ok());  // not a's any more: no effect
+  EXPECT_FALSE(*l.TryHold("a", 302, 500));
+  ASSERT_TRUE(l.Release("b").ok());
+  EXPECT_TRUE(*l.TryHold("a", 302, 500));  // released: free at once
 }
 
 // Two control planes on one database: the lease holder supervises; the
