@@ -129,6 +129,13 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                                                     "compute.checkpoint_sync_seconds", 1, 3600));
     jopts.checkpoint_sync_ms = seconds * 1000;
   }
+  // Control planes sharing one database take over each other's jobs once
+  // the owner's lease has run out (docs/architecture.md "High availability").
+  if (compute_section.contains("lease_seconds")) {
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer(compute_section["lease_seconds"],
+                                                    "compute.lease_seconds", 1, 3600));
+    jopts.lease_ms = seconds * 1000;
+  }
   ASSIGN_OR_RETURN(compute::jobs::PriceTable prices,
                    compute::jobs::PriceTable::FromJson(config.raw.value("pricing", Json())));
   jopts.cost = [prices](const compute::jobs::JobSpec& spec, const compute::jobs::Metering& m) {
@@ -176,6 +183,15 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   } else {
     std::error_code ec;
     fopts.tandem_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  }
+  // Which control plane supervises the fleet (docs/architecture.md "High
+  // availability"): serving.lease_seconds, else compute.lease_seconds.
+  ASSIGN_OR_RETURN(Json serving_section, spec::Section(config.raw, "serving"));
+  for (const auto& [section, key] : {std::pair{&compute_section, "compute.lease_seconds"},
+                                     std::pair{&serving_section, "serving.lease_seconds"}}) {
+    if (!section->contains("lease_seconds")) continue;
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer((*section)["lease_seconds"], key, 1, 3600));
+    fopts.lease_ms = seconds * 1000;
   }
   ASSIGN_OR_RETURN(cp->fleet_, serving::fleet::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
   cp->services_.fleet = cp->fleet_.get();

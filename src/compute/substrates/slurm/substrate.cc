@@ -102,7 +102,7 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
       spec::CheckKnown(section, "compute.",
                        {"substrate", "conf", "partition", "account", "state_root", "sbatch_args",
                         "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds", "shared_fs",
-                        "node_dir", "node_store", "node_images", "node_image_cache_mb"}));
+                        "node_dir", "node_store", "node_images", "node_image_cache_mb", "lease_seconds"}));
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"slurm"}).status());
   }
