@@ -8,16 +8,29 @@
 // one EventBus per thread (as separate processes would) and with one shared
 // EventBus object.
 //
+// "wall s" runs from the start until the last event was received; end-to-end
+// ev/s = events / wall s.
+//
+// Each row also reports the CPU time spent per event by this process (the
+// clients; for SQLite all the work) and, given --server-pid, by nats-server,
+// so the figures can be read on a machine shared with other jobs: CPU per
+// event bounds what 2 idle cores could do (2 s of CPU per second).
+//
 // Usage: nats_bench --nats nats://127.0.0.1:PORT [--events N] [--rate R] [--dir DIR]
+//                   [--server-pid PID] [--backends sqlite,nats]
 //   N: events per producer (default 1000); R: paced rate per producer
 //   (default 100/s); DIR: where the SQLite database goes (default /tmp).
 //   bench/nats/run.sh starts a throwaway nats-server and runs this.
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -39,8 +52,37 @@ struct Result {
   double publish_per_s = 0;
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   int64_t duplicates = 0;
+  double client_cpu_us = 0, server_cpu_us = 0;  // per received event
   std::string error;
 };
+
+// CPU seconds (user + system) of this process.
+double SelfCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of process `pid` (0: none) from /proc/<pid>/stat.
+double ProcCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[4096];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // fields after the command name
+  if (p == nullptr) return 0;
+  unsigned long long utime = 0, stime = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+      2) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
 
 double Percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
@@ -49,9 +91,10 @@ double Percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
-Result Run(const std::string& uri, const std::string& name, int per_producer, int rate,
-           bool shared) {
+Result Run(const std::string& uri, const std::string& name, int per_producer, int rate, bool shared,
+           int server_pid) {
   Result res;
+  const double cpu0 = SelfCpuSeconds(), server0 = ProcCpuSeconds(server_pid);
   res.name = name;
   Clock& clock = Clock::Real();
   auto open = [&]() -> std::unique_ptr<EventBus> {
@@ -71,6 +114,7 @@ Result Run(const std::string& uri, const std::string& name, int per_producer, in
   constexpr int kProducers = 2, kConsumers = 2;
   const int64_t total = int64_t{per_producer} * kProducers;
   std::atomic<int64_t> received{0}, published{0};
+  std::atomic<int64_t> last_receive_us{0};  // when the last new event arrived
   std::mutex mu;
   std::vector<double> latencies_ms;
   std::vector<char> seen(total, 0);
@@ -103,6 +147,9 @@ Result Run(const std::string& uri, const std::string& name, int per_producer, in
           if (first) {
             local.push_back((now - m.event.detail["pub_us"].get<int64_t>()) / 1000.0);
             ++received;
+            int64_t seen_us = last_receive_us.load();
+            while (seen_us < now && !last_receive_us.compare_exchange_weak(seen_us, now)) {
+            }
           }
           if (!bus.DeleteMessage("bench", m.receipt_handle).ok()) failed = true;
         }
@@ -138,9 +185,15 @@ Result Run(const std::string& uri, const std::string& name, int per_producer, in
   for (auto& t : producers) t.join();
   publish_end_us = clock.NowMicros();
   for (auto& t : threads) t.join();
-  const int64_t end_us = clock.NowMicros();
+  // Until the last event was received (not until the other consumer's long
+  // poll ran out).
+  const int64_t end_us = std::max(last_receive_us.load(), publish_end_us);
   if (failed) res.error = "a publish, receive or delete failed";
   res.events = received.load();
+  if (res.events > 0) {
+    res.client_cpu_us = (SelfCpuSeconds() - cpu0) * 1e6 / res.events;
+    res.server_cpu_us = (ProcCpuSeconds(server_pid) - server0) * 1e6 / res.events;
+  }
   res.seconds = (end_us - start_us) / 1e6;
   res.publish_per_s = published.load() / ((publish_end_us - start_us) / 1e6);
   res.p50_ms = Percentile(latencies_ms, 0.50);
@@ -151,8 +204,8 @@ Result Run(const std::string& uri, const std::string& name, int per_producer, in
 }
 
 int Main(int argc, char** argv) {
-  int per_producer = 1000, rate = 100;
-  std::string base = "/tmp", nats;
+  int per_producer = 1000, rate = 100, server_pid = 0;
+  std::string base = "/tmp", nats, backends = "sqlite,nats";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--events") {
@@ -163,6 +216,10 @@ int Main(int argc, char** argv) {
       base = argv[i + 1];
     } else if (a == "--nats") {
       nats = argv[i + 1];
+    } else if (a == "--server-pid") {
+      server_pid = std::atoi(argv[i + 1]);
+    } else if (a == "--backends") {
+      backends = argv[i + 1];
     } else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
@@ -186,12 +243,13 @@ int Main(int argc, char** argv) {
   };
   std::printf(
       "| backend | scenario | events | wall s | publish ev/s | end-to-end ev/s | p50 ms | p99 ms |"
-      " max ms | dup |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      " max ms | dup | client CPU µs/ev | server CPU µs/ev | 2-core CPU bound ev/s |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   std::mt19937_64 rng(std::random_device{}());
   int rc = 0;
   for (const auto& s : scenarios) {
     for (const std::string backend : {"sqlite", "nats"}) {
+      if (backends.find(backend) == std::string::npos) continue;
       std::string tmpl = base + "/tandem_nats_bench_XXXXXX";
       if (mkdtemp(tmpl.data()) == nullptr) {
         std::perror("mkdtemp");
@@ -200,16 +258,23 @@ int Main(int argc, char** argv) {
       const std::string uri = backend == "sqlite"
                                   ? "sqlite://" + tmpl + "/bus.db"
                                   : nats + "?prefix=BENCH" + std::to_string(rng() % 1000000000);
-      Result r = Run(uri, s.name, s.events, s.rate, s.shared);
+      Result r = Run(uri, s.name, s.events, s.rate, s.shared, backend == "nats" ? server_pid : 0);
       std::filesystem::remove_all(tmpl);
       if (!r.error.empty()) {
         std::fprintf(stderr, "%s %s: %s\n", backend.c_str(), s.name.c_str(), r.error.c_str());
         rc = 1;
       }
-      std::printf("| %s | %s | %lld | %.2f | %.0f | %.0f | %.1f | %.1f | %.1f | %lld |\n",
-                  backend.c_str(), r.name.c_str(), static_cast<long long>(r.events), r.seconds,
-                  r.publish_per_s, r.events / r.seconds, r.p50_ms, r.p99_ms, r.max_ms,
-                  static_cast<long long>(r.duplicates));
+      const double cpu_us = r.client_cpu_us + r.server_cpu_us;
+      std::printf(
+          "| %s | %s | %lld | %.2f | %.0f | %.0f | %.1f | %.1f | %.1f | %lld | %.0f | %s | %s |\n",
+          backend.c_str(), r.name.c_str(), static_cast<long long>(r.events), r.seconds,
+          r.publish_per_s, r.events / r.seconds, r.p50_ms, r.p99_ms, r.max_ms,
+          static_cast<long long>(r.duplicates), r.client_cpu_us,
+          backend == "nats" && server_pid > 0 ? std::to_string(std::lround(r.server_cpu_us)).c_str()
+                                              : "—",
+          cpu_us > 0 && (backend != "nats" || server_pid > 0)
+              ? std::to_string(std::lround(2e6 / cpu_us)).c_str()
+              : "—");
       std::fflush(stdout);
     }
   }

@@ -9,4 +9,4 @@ shift || true
 DIR=$(mktemp -d /tmp/tandem-nats-bench-XXXXXX)
 trap '"$ROOT/scripts/test-servers/nats" stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
 "$ROOT/scripts/test-servers/nats" start "$DIR" >/dev/null
-"$BUILD/bench/nats/nats_bench" --nats "$(cat "$DIR/uri")" "$@"
+"$BUILD/bench/nats/nats_bench" --nats "$(cat "$DIR/uri")" --server-pid "$(cat "$DIR/pid")" "$@"

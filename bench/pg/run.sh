@@ -19,16 +19,19 @@ URI=$(cat "$DIR/uri")
 "$BUILD/bench/pg/pg_bench" --pg "$URI" "$@"
 
 echo
-echo "## pgbench: the same statements per version creation (pgbench_create_version.sql)"
+echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before) and in three pipelined round trips (pgbench_create_version_pipelined.sql, as now)"
 echo
-echo "| clients | models | transactions/s |"
-echo "|---:|---|---:|"
+echo "| clients | models | 8 round trips, tps | 3 round trips, tps |"
+echo "|---:|---|---:|---:|"
+pgbench_tps() {  # clients models script
+  psql -q "$URI" -f "$ROOT/bench/pg/pgbench_setup.sql" 2>/dev/null
+  pgbench -n -M prepared -c "$1" -j 2 -t $((2000 / $1)) -D models="$2" \
+    -f "$ROOT/bench/pg/$3" "$URI" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
 for clients in 4 16; do
   for models in 1 100; do
-    psql -q "$URI" -f "$ROOT/bench/pg/pgbench_setup.sql" 2>/dev/null
-    tps=$(pgbench -n -M prepared -c "$clients" -j 2 -t $((2000 / clients)) -D models="$models" \
-      -f "$ROOT/bench/pg/pgbench_create_version.sql" "$URI" 2>&1 |
-      sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-    printf '| %d | %s | %.0f |\n' "$clients" "$([ "$models" = 1 ] && echo "one shared" || echo "one per client")" "$tps"
+    before=$(pgbench_tps "$clients" "$models" pgbench_create_version.sql)
+    now=$(pgbench_tps "$clients" "$models" pgbench_create_version_pipelined.sql)
+    printf '| %d | %s | %.0f | %.0f |\n' "$clients" "$([ "$models" = 1 ] && echo "one shared" || echo "one per client")" "$before" "$now"
   done
 done

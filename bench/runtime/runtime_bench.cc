@@ -30,6 +30,7 @@ struct Setup {
   std::unique_ptr<testing::XgbModel> xgb_default;  // XGBoost's default threads
   std::unique_ptr<LoadedModel> native;
   std::unique_ptr<Forest> scalar;  // the same forest, scalar kernel forced
+  std::unique_ptr<Forest> avx2;    // and AVX2 kernel forced (null without AVX2)
   std::vector<float> rows;
 };
 
@@ -94,12 +95,23 @@ std::unique_ptr<Setup> MakeSetup() {
     text << in.rdbuf();
     s.scalar = std::make_unique<Forest>(
         Must(Forest::FromXGBoostModel(Must(ParseJson(text.str()), "model.json")), "forest"));
+    const Forest::Kernel k = s.scalar->kernel();
     std::fprintf(stderr, "kernel: %s\n",
-                 s.scalar->kernel() == Forest::Kernel::kAvx2 ? "avx2" : "scalar");
+                 k == Forest::Kernel::kAvx512 ? "avx512"
+                 : k == Forest::Kernel::kAvx2 ? "avx2"
+                                              : "scalar");
     s.scalar->SetKernel(Forest::Kernel::kScalar);
     std::vector<float> scalar(kRows);
     s.scalar->Predict(s.rows.data(), kRows, kFeatures, scalar.data());
     CheckSame(scalar, native, "scalar kernel vs the default kernel (must be identical)", 0.0f);
+    s.avx2 = std::make_unique<Forest>(*s.scalar);
+    if (s.avx2->SetKernel(Forest::Kernel::kAvx2)) {
+      std::vector<float> avx2(kRows);
+      s.avx2->Predict(s.rows.data(), kRows, kFeatures, avx2.data());
+      CheckSame(avx2, native, "AVX2 kernel vs the default kernel (must be identical)", 0.0f);
+    } else {
+      s.avx2.reset();
+    }
     return owned;
   }
 }
@@ -143,21 +155,21 @@ void BM_NativeOneRow(benchmark::State& state, const Setup& s) {
   PerRow(state, 1);
 }
 
-void BM_ScalarOneRow(benchmark::State& state, const Setup& s) {
+void BM_ForestOneRow(benchmark::State& state, const Setup& s, const Forest& f) {
   float out = 0;
   size_t r = 0;
   for (auto _ : state) {
-    s.scalar->Predict(&s.rows[r * kFeatures], 1, kFeatures, &out);
+    f.Predict(&s.rows[r * kFeatures], 1, kFeatures, &out);
     benchmark::DoNotOptimize(out);
     r = (r + 1) % kRows;
   }
   PerRow(state, 1);
 }
 
-void BM_ScalarBatch(benchmark::State& state, const Setup& s) {
+void BM_ForestBatch(benchmark::State& state, const Setup& s, const Forest& f) {
   std::vector<float> out(kRows);
   for (auto _ : state) {
-    s.scalar->Predict(s.rows.data(), kRows, kFeatures, out.data());
+    f.Predict(s.rows.data(), kRows, kFeatures, out.data());
     benchmark::DoNotOptimize(out.data());
   }
   PerRow(state, kRows);
@@ -195,10 +207,16 @@ int main(int argc, char** argv) {
                                [&](benchmark::State& st) { BM_XGBoostBatch(st, s, false); });
   benchmark::RegisterBenchmark("BM_NativeBatch",
                                [&](benchmark::State& st) { BM_NativeBatch(st, s); });
+  if (s.avx2) {
+    benchmark::RegisterBenchmark("BM_NativeAvx2KernelOneRow",
+                                 [&](benchmark::State& st) { BM_ForestOneRow(st, s, *s.avx2); });
+    benchmark::RegisterBenchmark("BM_NativeAvx2KernelBatch",
+                                 [&](benchmark::State& st) { BM_ForestBatch(st, s, *s.avx2); });
+  }
   benchmark::RegisterBenchmark("BM_NativeScalarKernelOneRow",
-                               [&](benchmark::State& st) { BM_ScalarOneRow(st, s); });
+                               [&](benchmark::State& st) { BM_ForestOneRow(st, s, *s.scalar); });
   benchmark::RegisterBenchmark("BM_NativeScalarKernelBatch",
-                               [&](benchmark::State& st) { BM_ScalarBatch(st, s); });
+                               [&](benchmark::State& st) { BM_ForestBatch(st, s, *s.scalar); });
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   setup.reset();

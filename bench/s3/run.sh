@@ -40,7 +40,7 @@ now() { date +%s.%N; }
 field() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$2"; }
 check() { cmp -s "$TMP/src" "$1" || { echo "$2: downloaded bytes differ" >&2; exit 1; }; rm -f "$1"; }
 
-for c in tandem tandemmem boto3 boto3v s3cmd file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
+for c in tandem tandemmem boto3 boto3v s3cmd curl file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
 for ((i = 1; i <= ROUNDS; i++)); do
   # tandem s3:// (a fresh prefix per round: no dedup)
   line=$("$BIN" "${URI%%\?*}/bench-$i?${URI#*\?}" "$TMP/src" "$TMP/out")
@@ -61,6 +61,15 @@ for ((i = 1; i <= ROUNDS; i++)); do
   awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}' >> "$TMP/s3cmd.put"
   awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}' >> "$TMP/s3cmd.get"
   check "$TMP/out" s3cmd
+  # curl: one PUT of the whole file (payload unsigned: no hashing) and one
+  # GET, the least any client can ask of s3rver (its own ceiling)
+  sig=(--aws-sigv4 "aws:amz:$AWS_DEFAULT_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+       -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -fsS)
+  t0=$(now); curl "${sig[@]}" -o /dev/null -T "$TMP/src" "$S3_ENDPOINT/$S3_BUCKET/curl/$i.bin"; t1=$(now)
+  curl "${sig[@]}" -o "$TMP/out" "$S3_ENDPOINT/$S3_BUCKET/curl/$i.bin"; t2=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}' >> "$TMP/curl.put"
+  awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}' >> "$TMP/curl.get"
+  check "$TMP/out" curl
   # tandem file:// reference
   line=$("$BIN" "file://$TMP/filestore-$i" "$TMP/src" "$TMP/out")
   field put_s "$line" >> "$TMP/file.put"; field get_s "$line" >> "$TMP/file.get"
@@ -72,13 +81,14 @@ echo "${MIB} MiB random artifact, ${ROUNDS} rounds alternating, medians; s3rver 
 echo
 echo "| client | put s | put MiB/s | get s | get MiB/s |"
 echo "|---|---:|---:|---:|---:|"
-for c in tandem tandemmem boto3 boto3v s3cmd file; do
+for c in tandem tandemmem boto3 boto3v s3cmd curl file; do
   p=$(median < "$TMP/$c.put"); g=$(median < "$TMP/$c.get")
   case $c in
     tandem) name="tandem s3:// (sha256 + verify)";; boto3) name="boto3 upload_file/download_file";;
     tandemmem) name="tandem s3:// get into memory (verify, no file)";;
     boto3v) name="boto3 + sha256 (put) / + sha256 + fsync (get)";;
     s3cmd) name="s3cmd put/get";; file) name="tandem file:// (reference)";;
+    curl) name="curl: one unsigned PUT / one GET (s3rver's ceiling)";;
   esac
   awk -v n="$name" -v p="$p" -v g="$g" -v m="$MIB" \
     'BEGIN {printf "| %s | %.2f | %.0f | %.2f | %.0f |\n", n, p, m / p, g, m / g}'

@@ -3,8 +3,14 @@
 # XGBoost model (100 trees, depth 6), side by side in one run:
 #   tandem     tandem-transform end to end (read, parse, predict, format, write),
 #              MultiRecord 6 MB batches, 2 scoring threads
-#   python     /usr/bin/python3 + python3-xgboost: numpy.loadtxt, inplace_predict
-#              (nthread 2), numpy.savetxt
+#   control    the same through the control plane: `tandem transform run --wait`
+#              (submit -> job staged, run, output object published -> the CLI sees
+#              Completed; the CLI polls every 250 ms) on a `tandem up` started
+#              once, with the model registered and the input put in its store
+#              beforehand (not timed), as a SageMaker input already sits in S3
+#   python     /usr/bin/python3 + python3-xgboost with pandas' C reader and writer:
+#              pandas.read_csv (engine c), inplace_predict (nthread 2), DataFrame.to_csv
+#   numpy      the same with numpy.loadtxt / numpy.savetxt (the earlier baseline)
 #   in-memory  the native evaluator on preloaded floats (2 threads, best of 3 per run), the ceiling
 # Each end-to-end contender runs REPEATS times, interleaved; medians reported.
 #   bench/transform/run.sh [BUILD_DIR] [ROWS] [REPEATS]
@@ -15,39 +21,79 @@ build=${1:-$root/build}
 rows=${2:-1000000}
 repeats=${3:-3}
 [[ -x $build/libexec/tandem/tandem-transform ]] || ninja -C "$build" tandem-transform
+[[ -x $build/bin/tandem ]] || ninja -C "$build" tandem
 [[ -x $build/bench/transform/transform_inmemory_bench ]] || ninja -C "$build" transform_inmemory_bench
 work=$(mktemp -d /tmp/tandem-bench-transform-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+CP_PID=""
+trap 'stop_control_plane; rm -rf "$work"' EXIT
 mkdir -p "$work/model" "$work/out"
 /usr/bin/python3 "$here/gen.py" "$work" "$rows"
 echo "input: $(wc -l <"$work/in.csv") rows, $(du -m "$work/in.csv" | cut -f1) MB"
 
+# The control plane (tests/cli/lib.sh: `tandem up --port 0` on a fresh home,
+# admin token exported), the model registered, the input in its store.
+source "$root/tests/cli/lib.sh"
+tandem=$build/bin/tandem
+start_control_plane "$tandem" "$work/home" || { echo "control plane did not start"; exit 1; }
+"$tandem" models register bench-forest "$work/model" --alias champion >/dev/null
+"$tandem" artifacts put datasets/bench/in.csv "$work/in.csv" >/dev/null
+write_spec() {  # write_spec OUTPUT_PREFIX
+  cat >"$work/transform.yaml" <<YAML
+name: bench-transform
+team: bench
+model: bench-forest@champion
+input: {uri: datasets/bench, content_type: text/csv}
+batch_strategy: MultiRecord
+max_payload_mb: 6
+max_concurrent_transforms: 2
+output: {prefix: $1}
+resources: {cpus: 2}
+max_runtime_seconds: 3600
+YAML
+}
+
 now() { date +%s.%N; }
-tandem_t=() python_t=() mem_r=()
+tandem_t=() control_t=() python_t=() numpy_t=() mem_r=()
 for i in $(seq "$repeats"); do
   s=$(now)
   "$build/libexec/tandem/tandem-transform" --model-dir "$work/model" --input-path "$work/in.csv" \
     --output-dir "$work/out" --max_concurrent_transforms 2 >"$work/tandem.log"
   tandem_t+=("$(echo "$(now) - $s" | bc)")
+  write_spec "results/bench-$i"
+  s=$(now)
+  "$tandem" transform run -f "$work/transform.yaml" --wait >"$work/control.log" 2>&1 ||
+    { cat "$work/control.log"; exit 1; }
+  control_t+=("$(echo "$(now) - $s" | bc)")
   s=$(now)
   /usr/bin/python3 "$here/python_score.py" "$work/model/model.json" "$work/in.csv" "$work/python.csv"
   python_t+=("$(echo "$(now) - $s" | bc)")
+  s=$(now)
+  /usr/bin/python3 "$here/python_score.py" "$work/model/model.json" "$work/in.csv" "$work/numpy.csv" numpy
+  numpy_t+=("$(echo "$(now) - $s" | bc)")
   mem=$("$build/bench/transform/transform_inmemory_bench" "$work/model" "$work/in.csv" 2 3)
   mem_r+=("$(echo "$mem" | awk '{print $(NF-1)}')")
-  echo "run $i: tandem ${tandem_t[-1]} s, python ${python_t[-1]} s, $mem"
+  echo "run $i: tandem ${tandem_t[-1]} s, control plane ${control_t[-1]} s, python ${python_t[-1]} s, numpy ${numpy_t[-1]} s, $mem"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 tm=$(median "${tandem_t[@]}")
+cm=$(median "${control_t[@]}")
 pm=$(median "${python_t[@]}")
+nm=$(median "${numpy_t[@]}")
 mem_rate=$(median "${mem_r[@]}")
+"$tandem" artifacts get "results/bench-1/in.csv.out" "$work/control.csv" >/dev/null
+cmp "$work/control.csv" "$work/out/in.csv.out" && echo "control-plane output object = tandem-transform's output"
 /usr/bin/python3 - "$work/out/in.csv.out" "$work/python.csv" <<'PY'
 import sys, numpy as np
 a, b = np.loadtxt(sys.argv[1]), np.loadtxt(sys.argv[2])
 print("scores: %d rows, max |tandem - xgboost| = %.3g" % (len(a), np.abs(a - b).max()))
 PY
-awk -v rows="$rows" -v tm="$tm" -v pm="$pm" -v mem="$mem_rate" 'BEGIN {
+awk -v rows="$rows" -v tm="$tm" -v cm="$cm" -v pm="$pm" -v nm="$nm" -v mem="$mem_rate" 'BEGIN {
   printf "tandem-transform end to end: median %.2f s, %.0f rows/s\n", tm, rows / tm
-  printf "python3-xgboost end to end:  median %.2f s, %.0f rows/s\n", pm, rows / pm
+  printf "through the control plane:   median %.2f s, %.0f rows/s\n", cm, rows / cm
+  printf "python3-xgboost + pandas:    median %.2f s, %.0f rows/s\n", pm, rows / pm
+  printf "python3-xgboost + numpy:     median %.2f s, %.0f rows/s\n", nm, rows / nm
   printf "native in-memory rate:       median %.0f rows/s\n", mem
-  printf "speed-up vs python: %.1fx;  in-memory rate / tandem end-to-end rate: %.2fx\n", pm / tm, mem / (rows / tm)
+  printf "speed-up vs python+pandas: %.1fx (tandem-transform), %.1fx (control plane)\n", pm / tm, pm / cm
+  printf "speed-up vs python+numpy:  %.1fx (tandem-transform), %.1fx (control plane)\n", nm / tm, nm / cm
+  printf "in-memory rate / end-to-end rate: %.2fx (tandem-transform), %.2fx (control plane)\n", mem / (rows / tm), mem / (rows / cm)
 }'

@@ -14,7 +14,7 @@ struct Guard {
   std::string pattern;
   Access access;
   http::Handler handler;
-  auth::IdentityStore* identity;
+  auth::Authenticator* authenticator;
   bus::EventBus* bus;
   Clock* clock;
   RouteStyle style;
@@ -49,6 +49,7 @@ struct Guard {
   void operator()(http::Request& req, http::Response& res) const {
     req.headers.erase(kPrincipalHeader);
     req.headers.erase(kAdminHeader);
+    req.headers.erase(kCallerHeader);
     if (access.kind == Access::Kind::kPublic) return handler(req, res);
     std::string token = BearerToken(req);
     if (token.empty() && style.basic_auth) token = BasicPassword(req);
@@ -57,7 +58,7 @@ struct Guard {
                     UnauthenticatedError("this route needs an API token: send "
                                          "`Authorization: Bearer <token>` (`tandem auth login`)"));
     }
-    auto principal = identity->Authenticate(token);
+    auto principal = authenticator->Authenticate(token);
     if (!principal.ok()) return Refuse(req, res, "", {}, principal.status());
     std::vector<std::string> teams;
     // An admin passes whatever the owner: no lookup, so the handler answers
@@ -72,6 +73,7 @@ struct Guard {
     }
     req.headers[kPrincipalHeader] = principal->name;
     req.headers[kAdminHeader] = principal->admin ? "true" : "false";
+    req.headers[kCallerHeader] = principal->ToJson().dump();
     handler(req, res);
     Audit(req, principal->name, teams, OkStatus(), res.status);
   }
@@ -80,8 +82,12 @@ struct Guard {
 }  // namespace
 
 ApiRoutes::ApiRoutes(http::Server& server, auth::IdentityStore& identity, bus::EventBus* bus,
-                     Clock& clock)
-    : server_(server), identity_(identity), bus_(bus), clock_(clock) {}
+                     Clock& clock, std::unique_ptr<auth::OidcVerifier> oidc)
+    : server_(server),
+      identity_(identity),
+      authenticator_(identity, std::move(oidc)),
+      bus_(bus),
+      clock_(clock) {}
 
 void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,
                       http::RouteOptions options) {
@@ -93,7 +99,7 @@ void ApiRoutes::Route(std::string method, std::string pattern, Access access, ht
                       http::RouteOptions options, RouteStyle style) {
   entries_.push_back({method, pattern, access, style.basic_auth});
   Guard guard{method, pattern,  std::move(access), std::move(handler),
-              &identity_, bus_, &clock_, std::move(style)};
+              &authenticator_, bus_, &clock_, std::move(style)};
   server_.Route(std::move(method), std::move(pattern), std::move(guard), options);
 }
 
@@ -102,6 +108,25 @@ void ApiRoutes::Route(std::string method, std::string pattern, Access access, ht
   http::RouteOptions options;
   options.max_body_bytes = max_body_bytes;
   Route(std::move(method), std::move(pattern), std::move(access), std::move(handler), options);
+}
+
+StatusOr<auth::Principal> CallerOf(const http::Request& req) {
+  auto j = ParseJson(req.Header(kCallerHeader));
+  if (!j.ok() || !j->is_object() || !(*j)["name"].is_string()) {
+    return UnauthenticatedError("no authenticated caller on this request");
+  }
+  auth::Principal p;
+  p.name = (*j)["name"].get<std::string>();
+  p.kind = j->value("kind", "user");
+  p.admin = j->value("admin", false);
+  const Json teams = j->value("teams", Json::object());
+  if (!teams.is_object()) return p;
+  for (const auto& [team, role] : teams.items()) {
+    if (!role.is_string()) continue;
+    auto r = auth::ParseRole(role.get<std::string>());
+    if (r.ok()) p.teams[team] = *r;
+  }
+  return p;
 }
 
 std::string BearerToken(const http::Request& req) {

@@ -5,8 +5,11 @@
 // mutating request -- allowed or refused -- is published as an audit event
 // (tandem.audit / "API Request"). A refused request runs no handler code.
 //
-// Handlers learn the caller from the request headers kPrincipalHeader and
-// kAdminHeader, which the wrapper sets (and strips from what clients send).
+// Handlers learn the caller from the request headers kPrincipalHeader,
+// kAdminHeader and kCallerHeader (the whole principal with its team roles:
+// CallerOf), which the wrapper sets (and strips from what clients send). The
+// caller may be an OIDC principal that the identity store does not hold, so
+// handlers read its roles from the request, never from the store again.
 //
 // Thread-safety: Route() before the server starts; the wrapped handlers are
 // thread-safe when the identity store and bus are.
@@ -17,7 +20,9 @@
 #include <vector>
 
 #include "api/access.h"
+#include "api/auth/authenticator.h"
 #include "api/auth/identity_store.h"
+#include "api/auth/oidc.h"
 #include "common/clock.h"
 #include "common/http_server.h"
 #include "glue/bus/event_bus.h"
@@ -26,6 +31,7 @@ namespace tandem::api {
 
 inline constexpr char kPrincipalHeader[] = "x-tandem-principal";
 inline constexpr char kAdminHeader[] = "x-tandem-admin";  // "true" for platform admins
+inline constexpr char kCallerHeader[] = "x-tandem-caller";  // auth::Principal::ToJson()
 
 // How a route group outside /api/v1 speaks its own protocol's auth and
 // errors (the OCI distribution API at /v2/: registry_api.cc).
@@ -41,8 +47,10 @@ struct RouteStyle {
 
 class ApiRoutes {
  public:
-  // All must outlive the routes; `bus` may be null (no audit events).
-  ApiRoutes(http::Server& server, auth::IdentityStore& identity, bus::EventBus* bus, Clock& clock);
+  // All must outlive the routes; `bus` may be null (no audit events);
+  // `oidc` null: only tandem API tokens are accepted.
+  ApiRoutes(http::Server& server, auth::IdentityStore& identity, bus::EventBus* bus, Clock& clock,
+            std::unique_ptr<auth::OidcVerifier> oidc = nullptr);
 
   void Route(std::string method, std::string pattern, Access access, http::Handler handler,
              http::RouteOptions options = {});
@@ -64,10 +72,15 @@ class ApiRoutes {
  private:
   http::Server& server_;
   auth::IdentityStore& identity_;
+  auth::Authenticator authenticator_;
   bus::EventBus* bus_;
   Clock& clock_;
   std::vector<Entry> entries_;
 };
+
+// The principal the wrapper authenticated for `req` (from kCallerHeader);
+// Unauthenticated if the request did not pass through an authenticated route.
+StatusOr<auth::Principal> CallerOf(const http::Request& req);
 
 // The bearer token of a request ("" if none).
 std::string BearerToken(const http::Request& req);

@@ -88,7 +88,8 @@ void RegisterAuthRoutes(ApiRoutes& routes, const Services& s) {
 
   routes.Route("GET", "/api/v1/auth/whoami", Access::Authenticated(),
                JsonHandler([id](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(auto p, id->GetPrincipal(Caller(req)));
+                 // The caller as authenticated (an OIDC principal is not in the store).
+                 ASSIGN_OR_RETURN(auto p, CallerOf(req));
                  return p.ToJson();
                }));
   routes.Route("GET", "/api/v1/auth/tokens", Access::Authenticated(),

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "api/upload_spool.h"
 #include "common/ids.h"
 #include "glue/images/errors.h"
 #include "glue/store/sha256.h"
@@ -26,7 +27,7 @@ struct BlobUploads::State {
   int64_t size = 0;
   int64_t touched_micros = 0;
   bool gone = false;  // finished, cancelled or swept
-  store::Sha256 hash;  // of the bytes appended so far
+  std::unique_ptr<store::Sha256> hash = std::make_unique<store::Sha256>();  // of the bytes so far
 
   ~State() {
     if (fd >= 0) ::close(fd);
@@ -167,16 +168,79 @@ StatusOr<BlobUploads::Session> BlobUploads::Append(std::string_view id, std::str
     }
     done += static_cast<size_t>(n);
   }
-  s->hash.Update(data);
+  s->hash->Update(data);
   s->size += static_cast<int64_t>(data.size());
+  s->touched_micros = clock_.NowMicros();
+  return Session{s->id, s->repo, s->size};
+}
+
+StatusOr<BlobUploads::Session> BlobUploads::AppendSpool(std::string_view id, std::string_view repo,
+                                                        std::string_view principal,
+                                                        std::optional<int64_t> start,
+                                                        UploadSpool& spool) {
+  ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (s->gone) return UploadUnknown(id);
+  if (start && *start != s->size) {
+    return images::ImageError(StatusCode::kOutOfRange, codes::kBlobUploadInvalid,
+                              "chunk starts at byte " + std::to_string(*start) +
+                                  " but the upload has " + std::to_string(s->size) + " bytes");
+  }
+  if (s->size + spool.bytes() > options_.max_bytes) {
+    return images::ImageError(StatusCode::kResourceExhausted, codes::kSizeInvalid,
+                              "blob upload exceeds " + std::to_string(options_.max_bytes) +
+                                  " bytes");
+  }
+  if (spool.bytes() == 0) return Session{s->id, s->repo, s->size};
+  if (s->size == 0) {
+    // The first chunk: the spool's file and hash become the session's.
+    if (::rename(spool.path().c_str(), s->path.c_str()) != 0) {
+      return Errno("rename upload file", spool.path());
+    }
+    ::close(s->fd);
+    s->fd = spool.fd();
+    s->hash = spool.TakeHash();
+    spool.Release();
+  } else {
+    std::string buf(1 << 20, '\0');
+    int64_t copied = 0;
+    while (copied < spool.bytes()) {
+      ssize_t n = ::pread(spool.fd(), buf.data(), buf.size(), copied);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        s->gone = true;  // the hash has seen part of it: the session cannot go on
+        return n < 0 ? Errno("read upload file", spool.path())
+                     : InternalError("upload file " + spool.path() + " is short");
+      }
+      std::string_view piece(buf.data(), static_cast<size_t>(n));
+      for (size_t done = 0; done < piece.size();) {
+        ssize_t w = ::pwrite(s->fd, piece.data() + done, piece.size() - done,
+                             s->size + copied + static_cast<int64_t>(done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+          s->gone = true;
+          return Errno("write upload file", s->path);
+        }
+        done += static_cast<size_t>(w);
+      }
+      s->hash->Update(piece);
+      copied += n;
+    }
+  }
+  s->size += spool.bytes();
   s->touched_micros = clock_.NowMicros();
   return Session{s->id, s->repo, s->size};
 }
 
 StatusOr<store::BlobInfo> BlobUploads::Finish(std::string_view id, std::string_view repo,
                                               std::string_view principal, std::string_view digest,
-                                              std::string_view data, images::ImageStore& images) {
-  if (!data.empty()) RETURN_IF_ERROR(Append(id, repo, principal, std::nullopt, data).status());
+                                              std::string_view data, images::ImageStore& images,
+                                              UploadSpool* spool) {
+  if (spool != nullptr && spool->bytes() > 0) {
+    RETURN_IF_ERROR(AppendSpool(id, repo, principal, std::nullopt, *spool).status());
+  } else if (!data.empty()) {
+    RETURN_IF_ERROR(Append(id, repo, principal, std::nullopt, data).status());
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
   std::lock_guard<std::mutex> lock(s->mu);
   if (s->gone) return UploadUnknown(id);
@@ -184,7 +248,7 @@ StatusOr<store::BlobInfo> BlobUploads::Finish(std::string_view id, std::string_v
   Remove(s->id);
   // The digest was computed as the chunks arrived: a mismatch is refused
   // before anything reaches the store (which checks the digest again).
-  if (std::string actual = s->hash.FinishDigest(); actual != digest) {
+  if (std::string actual = s->hash->FinishDigest(); actual != digest) {
     return images::ImageError(StatusCode::kInvalidArgument, codes::kDigestInvalid,
                               "uploaded content has digest " + actual + ", not " +
                                   std::string(digest));

@@ -31,6 +31,10 @@
 #include "glue/images/image_store.h"
 
 namespace tandem::api {
+class UploadSpool;
+}
+
+namespace tandem::api {
 
 class BlobUploads {
  public:
@@ -61,11 +65,20 @@ class BlobUploads {
   // so far (OutOfRange otherwise, nothing appended).
   StatusOr<Session> Append(std::string_view id, std::string_view repo, std::string_view principal,
                            std::optional<int64_t> start, std::string_view data);
-  // Appends `data` (may be empty), then stores the whole as a blob of `repo`
-  // whose digest must be `digest`; the session is removed either way.
+  // The same with a body streamed to disk (upload_spool.h): the first chunk
+  // of a session takes over the spool's file and hash (no copy); later ones
+  // are copied from it.
+  StatusOr<Session> AppendSpool(std::string_view id, std::string_view repo,
+                                std::string_view principal, std::optional<int64_t> start,
+                                UploadSpool& spool);
+  // Appends `data` (may be empty) or `spool` (when not null), then stores the
+  // whole as a blob of `repo` whose digest must be `digest`; the session is
+  // removed either way.
   StatusOr<store::BlobInfo> Finish(std::string_view id, std::string_view repo,
                                    std::string_view principal, std::string_view digest,
-                                   std::string_view data, images::ImageStore& images);
+                                   std::string_view data, images::ImageStore& images,
+                                   UploadSpool* spool = nullptr);
+  const std::string& dir() const { return options_.dir; }
   Status Cancel(std::string_view id, std::string_view repo, std::string_view principal);
 
   // Removes sessions idle longer than abandon_after_micros; returns how many.

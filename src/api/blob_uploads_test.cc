@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/upload_spool.h"
 #include "glue/images/errors.h"
 #include "glue/images/testing/test_image.h"
 #include "glue/store/sha256.h"
@@ -135,6 +136,64 @@ TEST_F(BlobUploadsTest, AbandonedSessionsAreSwept) {
   ASSERT_TRUE(uploads_->Start("team/app", "ann").ok());
   EXPECT_FALSE(uploads_->Get(recent->id, "team/app", "ann").ok());
   EXPECT_EQ(Files(), 1u);
+}
+
+// Bodies streamed to disk: the first chunk's file is adopted (renamed, its
+// hash kept), later ones are copied; bad input leaves nothing behind.
+std::shared_ptr<UploadSpool> Spooled(const fs::path& dir, std::string_view data) {
+  auto spool = UploadSpool::Create(dir.string());
+  EXPECT_TRUE(spool.ok()) << spool.status();
+  EXPECT_TRUE((*spool)->Append(data).ok());
+  return *spool;
+}
+
+TEST_F(BlobUploadsTest, SpooledChunksAreAdoptedThenAppended) {
+  auto s = uploads_->Start("team/app", "ann");
+  ASSERT_TRUE(s.ok());
+  auto first = Spooled(dir_, "hello ");
+  const std::string first_path = first->path();
+  auto a = uploads_->AppendSpool(s->id, "team/app", "ann", 0, *first);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->size, 6);
+  EXPECT_FALSE(fs::exists(first_path));  // renamed into the session's place
+  first.reset();
+  EXPECT_EQ(Files(), 1u);                // the session's file only
+  auto wrong_start = Spooled(dir_, "xx");
+  EXPECT_EQ(uploads_->AppendSpool(s->id, "team/app", "ann", 2, *wrong_start).status().code(),
+            StatusCode::kOutOfRange);
+  wrong_start.reset();
+  auto second = Spooled(dir_, "world");
+  ASSERT_TRUE(uploads_->AppendSpool(s->id, "team/app", "ann", 6, *second).ok());
+  second.reset();
+  EXPECT_EQ(Files(), 1u);
+  auto last = Spooled(dir_, "!");
+  std::string digest = store::Sha256Digest("hello world!");
+  auto done = uploads_->Finish(s->id, "team/app", "ann", digest, "", *images_, last.get());
+  ASSERT_TRUE(done.ok()) << done.status();
+  last.reset();
+  EXPECT_EQ(Files(), 0u);
+  auto r = images_->OpenBlob("team/app", digest);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->ReadAll(), "hello world!");
+}
+
+TEST_F(BlobUploadsTest, SpooledBadInputLeavesNothing) {
+  auto s = uploads_->Start("team/app", "ann");
+  ASSERT_TRUE(s.ok());
+  // Over max_bytes (100): refused, the session keeps what it had.
+  auto huge = Spooled(dir_, std::string(101, 'x'));
+  auto over = uploads_->AppendSpool(s->id, "team/app", "ann", 0, *huge);
+  EXPECT_EQ(images::DistributionCode(over.status()), images::codes::kSizeInvalid);
+  huge.reset();
+  EXPECT_EQ(uploads_->Get(s->id, "team/app", "ann")->size, 0);
+  // A digest the bytes do not have: nothing reaches the store, no file stays.
+  auto body = Spooled(dir_, "bytes");
+  auto done = uploads_->Finish(s->id, "team/app", "ann", store::Sha256Digest("other"), "",
+                               *images_, body.get());
+  EXPECT_EQ(images::DistributionCode(done.status()), images::codes::kDigestInvalid);
+  body.reset();
+  EXPECT_FALSE(*objects_->HasBlob(store::Sha256Digest("bytes")));
+  EXPECT_EQ(Files(), 0u);
 }
 
 }  // namespace

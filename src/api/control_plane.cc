@@ -32,13 +32,17 @@ namespace {
 // `hidden` are the host paths no sandboxed job may see (SandboxHiddenPaths);
 // jobs in images pull from `images`.
 StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
-    const Config& config, const std::vector<std::string>& hidden, images::ImageStore* images) {
+    const Config& config, const std::vector<std::string>& hidden, images::ImageStore* images,
+    store::ObjectStore* store) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   ASSIGN_OR_RETURN(std::string kind, spec::OneOf(section.value("substrate", Json("local")),
                                                  "compute.substrate", {"local", "slurm"}));
   if (kind == "slurm") {
     ASSIGN_OR_RETURN(auto sopts, compute::slurm::SlurmOptionsFromConfig(config));
     sopts.hidden_paths = hidden;
+    // shared_fs: false -- nodes open the same store and image store by default.
+    sopts.store = store;
+    if (sopts.node_images_uri.empty()) sopts.node_images_uri = config.images_uri;
     ASSIGN_OR_RETURN(auto slurm, compute::slurm::SlurmSubstrate::Create(std::move(sopts)));
     return std::unique_ptr<compute::jobs::Substrate>(std::move(slurm));
   }
@@ -65,6 +69,14 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
                    compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
   lopts.hidden_paths = hidden;
+  // Notebooks in images pull them into the node's layer cache, as jobs do.
+  if (images::ImageStore* images = g.images.get(); images != nullptr) {
+    lopts.image_cache_dir = config.home + "/cache/images";
+    lopts.image_source = [images](const std::string& repo) {
+      return imagefs::StoreSource(*images, repo);
+    };
+    opts.images = images;
+  }
   ASSIGN_OR_RETURN(auto substrate, compute::local::LocalSubstrate::Create(lopts));
   opts.home = config.home;
   opts.db = g.db.get();
@@ -108,7 +120,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   jopts.registry = g.registry.get();
   jopts.clock = &clock;
   jopts.images = g.images.get();
-  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, hidden, g.images.get()));
+  ASSIGN_OR_RETURN(jopts.substrate, OpenSubstrate(config, hidden, g.images.get(), g.store.get()));
   // How often running jobs' checkpoint directories are uploaded (the
   // substrates accept the key; it is the job service's).
   ASSIGN_OR_RETURN(Json compute_section, spec::Section(config.raw, "compute"));
@@ -116,6 +128,13 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
     ASSIGN_OR_RETURN(int64_t seconds, spec::Integer(compute_section["checkpoint_sync_seconds"],
                                                     "compute.checkpoint_sync_seconds", 1, 3600));
     jopts.checkpoint_sync_ms = seconds * 1000;
+  }
+  // Control planes sharing one database take over each other's jobs once
+  // the owner's lease has run out (docs/architecture.md "High availability").
+  if (compute_section.contains("lease_seconds")) {
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer(compute_section["lease_seconds"],
+                                                    "compute.lease_seconds", 1, 3600));
+    jopts.lease_ms = seconds * 1000;
   }
   ASSIGN_OR_RETURN(compute::jobs::PriceTable prices,
                    compute::jobs::PriceTable::FromJson(config.raw.value("pricing", Json())));
@@ -129,6 +148,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
                                spec.resources.memory_mb);
   };
   ASSIGN_OR_RETURN(cp->jobs_, compute::jobs::JobService::Open(std::move(jopts)));
+  ASSIGN_OR_RETURN(cp->budgets_,
+                   Budgets::Open(*cp->quotas_, *g.db, g.bus.get(), *cp->jobs_, clock));
   ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices, hidden));
   compute::tuning::TuningServiceOptions topts;
   topts.db = g.db.get();
@@ -151,6 +172,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->services_.local_paths = cp->local_paths_.get();
   cp->services_.secrets = cp->secrets_.get();
   cp->services_.quotas = cp->quotas_.get();
+  cp->services_.budgets = cp->budgets_.get();
 
   // The serving fleet starts replicas with this same executable (`tandem
   // serve`); TANDEM_BINARY overrides it (tests run from another binary).
@@ -165,6 +187,15 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   // Replicas serve HTTPS with the control plane's certificate when it has one.
   fopts.tls_cert = config.tls_cert;
   fopts.tls_key = config.tls_key;
+  // Which control plane supervises the fleet (docs/architecture.md "High
+  // availability"): serving.lease_seconds, else compute.lease_seconds.
+  ASSIGN_OR_RETURN(Json serving_section, spec::Section(config.raw, "serving"));
+  for (const auto& [section, key] : {std::pair{&compute_section, "compute.lease_seconds"},
+                                     std::pair{&serving_section, "serving.lease_seconds"}}) {
+    if (!section->contains("lease_seconds")) continue;
+    ASSIGN_OR_RETURN(int64_t seconds, spec::Integer((*section)["lease_seconds"], key, 1, 3600));
+    fopts.lease_ms = seconds * 1000;
+  }
   ASSIGN_OR_RETURN(cp->fleet_, serving::fleet::Fleet::Open(fopts, *g.db, g.bus.get(), clock));
   cp->services_.fleet = cp->fleet_.get();
   http::ServerOptions opts;
@@ -181,7 +212,14 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->server_ = std::make_unique<http::Server>(opts);
   ASSIGN_OR_RETURN(cp->identity_, auth::IdentityStore::Open(*g.db, clock));
   cp->services_.identity = cp->identity_.get();
-  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock);
+  // OIDC (auth.oidc): JWTs from the identity provider accepted as bearer tokens.
+  ASSIGN_OR_RETURN(auth::OidcOptions oidc_options, auth::OidcOptions::FromConfig(config));
+  std::unique_ptr<auth::OidcVerifier> oidc;
+  if (oidc_options.enabled()) {
+    ASSIGN_OR_RETURN(oidc, auth::OidcVerifier::Create(std::move(oidc_options), clock));
+  }
+  cp->routes_ = std::make_unique<ApiRoutes>(*cp->server_, *cp->identity_, g.bus.get(), clock,
+                                            std::move(oidc));
   BlobUploads::Options uopts;
   uopts.dir = config.home + "/uploads/images";
   uopts.max_bytes = config.max_body_bytes;
@@ -237,6 +275,7 @@ StatusOr<int> ControlPlane::Start() {
   jobs_->Start();
   tuning_->Start();
   RETURN_IF_ERROR(fleet_->Start());
+  budgets_->StartSweeping(quotas_->budget_check_seconds() * 1000);
   ASSIGN_OR_RETURN(int port, server_->Start());
   const bool tls = !config_.tls_cert.empty();
   notebooks_->set_api_url(
@@ -252,6 +291,7 @@ StatusOr<int> ControlPlane::Start() {
 
 void ControlPlane::Stop(int64_t grace_ms) {
   if (server_) server_->Stop(grace_ms);
+  if (budgets_) budgets_->StopSweeping();
   if (tuning_) tuning_->Shutdown();  // tuning jobs resume in the next control plane
   if (jobs_) jobs_->Shutdown();
   if (notebooks_) notebooks_->Shutdown();  // notebooks keep running

@@ -18,6 +18,7 @@
 
 #include "api/api_routes.h"
 #include "api/blob_uploads.h"
+#include "api/budgets.h"
 #include "api/auth/identity_store.h"
 #include "api/local_paths.h"
 #include "api/quotas.h"
@@ -67,6 +68,7 @@ struct Services {
   const LocalPathPolicy* local_paths = nullptr;  // which local paths a REST spec may name
   secrets::SecretStore* secrets = nullptr;        // teams' secrets for their jobs
   const Quotas* quotas = nullptr;                 // per-team limits checked at admission
+  Budgets* budgets = nullptr;                     // per-team spend budgets (at admission)
 };
 
 class ControlPlane {
@@ -115,6 +117,7 @@ class ControlPlane {
   std::unique_ptr<LocalPathPolicy> local_paths_;
   std::unique_ptr<secrets::SecretStore> secrets_;
   std::unique_ptr<Quotas> quotas_;
+  std::unique_ptr<Budgets> budgets_;  // reads jobs_'s spend: declared (so destroyed) after it
   Services services_;
 };
 

@@ -5,6 +5,9 @@
 #include "api/owners.h"
 #include "api/auth/token.h"
 #include "api/rest.h"
+#include "glue/images/image_store.h"
+#include "glue/images/manifest.h"
+#include "glue/images/reference.h"
 #include "glue/registry/model_registry.h"
 #include "serving/fleet/fleet.h"
 
@@ -47,6 +50,54 @@ Status ResolveTokens(secrets::SecretStore* store, serving::fleet::DeploymentSpec
   return OkStatus();
 }
 
+// `image:` (docs/images.md, "Serving from an image") resolved into
+// `image_pinned`, at every apply: a reference is looked up in the image store
+// (unknown -> 404 naming it, nothing created); no `image:` takes the image
+// the served model version was trained in (its lineage), if any; `image: ""`
+// is the host. The caller must be able to read the image (viewer in its team).
+Status ResolveImage(const Services& services, const http::Request& req,
+                    serving::fleet::DeploymentSpec& spec) {
+  spec.image_pinned.clear();
+  std::string reference;
+  std::string from;
+  if (spec.image) {
+    if (spec.image->empty()) return OkStatus();
+    reference = *spec.image;
+    from = "image '" + reference + "'";
+  } else {
+    if (services.registry == nullptr) return OkStatus();
+    auto version = services.registry->Resolve(spec.model);
+    if (!version.ok()) return OkStatus();  // CheckModelsExist decided already
+    auto tag = version->tags.find("image");
+    if (version->lineage.image_digest.empty() || tag == version->tags.end()) return OkStatus();
+    reference = tag->second;
+    from = "model " + version->name + " version " + std::to_string(version->version) +
+           " was trained in image '" + reference + "', which";
+  }
+  const std::string where = "deployment '" + spec.name + "': ";
+  if (services.images == nullptr) {
+    return FailedPreconditionError(where + from + ": this control plane has no image store");
+  }
+  auto ref = images::ParseReference(reference);
+  if (!ref.ok()) return InvalidArgumentError(where + "image: " + std::string(ref.status().message()));
+  RETURN_IF_ERROR(CheckImageReadable(services, req, reference));
+  auto digest = services.images->Resolve(*ref);
+  if (!digest.ok()) {
+    if (digest.status().code() != StatusCode::kNotFound) return digest.status();
+    return NotFoundError(where + from + (spec.image ? " is not" : " is no longer") +
+                         " in tandem's image store (" + std::string(digest.status().message()) +
+                         ")" +
+                         (spec.image ? "" : "; set image: to another image, or \"\" for the host"));
+  }
+  ASSIGN_OR_RETURN(images::ManifestData manifest, services.images->GetManifest(ref->repository, *digest));
+  if (images::IsIndexMediaType(manifest.media_type)) {
+    return InvalidArgumentError(where + "image '" + reference +
+                                "' is an image index; name one of its manifests by digest");
+  }
+  spec.image_pinned = ref->repository + "@" + *digest;
+  return OkStatus();
+}
+
 }  // namespace
 
 void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
@@ -57,7 +108,8 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
   // Apply: create (201) or update (200).
   routes.Route("POST", "/api/v1/deployments",
                Access::Team(Role::kMember, DeploymentSpecOwner(services)),
-               [fleet, registry, secret_store, quotas](http::Request& req, http::Response& res) {
+               [fleet, registry, secret_store, quotas, sp = &services](http::Request& req,
+                                                                       http::Response& res) {
                  if (fleet == nullptr) return WriteError(res, NoFleet());
                  auto body = JsonBody(req);
                  if (!body.ok()) return WriteError(res, body.status());
@@ -67,6 +119,8 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
                    return WriteError(res, s);
                  if (Status s = ResolveTokens(secret_store, *spec); !s.ok())
                    return WriteError(res, s);
+                 auto admission = quotas->Admit(spec->team);
+                 if (Status s = ResolveImage(*sp, req, *spec); !s.ok()) return WriteError(res, s);
                  if (Status s = quotas->CheckReplicas(*fleet, *spec); !s.ok())
                    return WriteError(res, s);
                  auto created = fleet->Apply(*spec);

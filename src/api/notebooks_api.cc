@@ -25,9 +25,12 @@ StatusOr<compute::notebooks::NotebookStartOptions> StartOptions(const Json& body
         return InvalidArgumentError("field 'idle_timeout_seconds' must be an integer");
       }
       o.idle_timeout_seconds = value.get<int64_t>();
+    } else if (key == "image") {
+      if (!value.is_string()) return InvalidArgumentError("field 'image' must be a string");
+      o.image = value.get<std::string>();
     } else {
       return InvalidArgumentError("unknown field '" + key +
-                                  "' (expected name, team, idle_timeout_seconds)");
+                                  "' (expected name, team, idle_timeout_seconds, image)");
     }
   }
   return o;
@@ -38,16 +41,20 @@ StatusOr<compute::notebooks::NotebookStartOptions> StartOptions(const Json& body
 void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
   NotebookService* notebooks = s.notebooks;
   const Quotas* quotas = s.quotas;
+  Budgets* budgets = s.budgets;
 
   routes.Route("POST", "/api/v1/notebooks", Access::Team(Role::kMember, NotebookStartOwner(s)),
                JsonHandler(
-                   [notebooks, quotas](http::Request& req) -> StatusOr<Json> {
+                   [notebooks, quotas, budgets, sp = &s](http::Request& req) -> StatusOr<Json> {
                      ASSIGN_OR_RETURN(Json body, JsonBody(req));
                      if (!body.contains("name") || !body["name"].is_string()) {
                        return InvalidArgumentError("field 'name' (a string) is required");
                      }
                      ASSIGN_OR_RETURN(compute::notebooks::NotebookStartOptions o,
                                       StartOptions(body));
+                     auto admission = quotas->Admit(o.team);
+                     RETURN_IF_ERROR(budgets->Check(o.team));
+                     RETURN_IF_ERROR(CheckImageReadable(*sp, req, o.image));
                      RETURN_IF_ERROR(quotas->CheckNotebooks(*notebooks, o.team,
                                                             body["name"].get<std::string>()));
                      ASSIGN_OR_RETURN(NotebookRecord r,

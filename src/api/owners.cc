@@ -81,7 +81,7 @@ Status CheckImageReadable(const Services& s, const http::Request& req, const std
   auto ref = images::ParseReference(image);
   if (!ref.ok()) return OkStatus();
   const std::string team = RepositoryTeam(ref->repository);
-  ASSIGN_OR_RETURN(auth::Principal who, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  ASSIGN_OR_RETURN(auth::Principal who, CallerOf(req));
   if (who.RoleIn(team) < auth::Role::kViewer) {
     return PermissionDeniedError("'" + who.name + "' needs the viewer role in team '" + team +
                                  "' to run image '" + image + "'");
@@ -195,7 +195,7 @@ Status CheckSpecKey(const Services& s, const http::Request& req, const std::stri
   std::string key = value;
   while (key.ends_with("/")) key.pop_back();
   ASSIGN_OR_RETURN(Teams teams, KeyOwners(key, KeyLookup(s)));
-  ASSIGN_OR_RETURN(auth::Principal p, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  ASSIGN_OR_RETURN(auth::Principal p, CallerOf(req));
   Status ok = Authorize(p, Access::Team(role, nullptr), teams);
   if (!ok.ok()) {
     return PermissionDeniedError(what + " '" + value + "': " + std::string(ok.message()) +
@@ -210,7 +210,7 @@ StatusOr<ListScope> ListScope::Of(const Services& s, const http::Request& req) {
     scope.admin_ = true;
     return scope;
   }
-  ASSIGN_OR_RETURN(auth::Principal p, s.identity->GetPrincipal(req.Header(kPrincipalHeader)));
+  ASSIGN_OR_RETURN(auth::Principal p, CallerOf(req));
   for (const auto& [team, role] : p.teams) {
     if (role >= Role::kViewer) scope.teams_.push_back(team);
   }

@@ -20,8 +20,21 @@ std::string Number(double v) {
 // Keys of one quota mapping; `base` fills what it does not set.
 StatusOr<TeamQuota> ReadQuota(const Json& v, const std::string& path, TeamQuota base) {
   if (!v.is_object()) return InvalidArgumentError(path + " must be a mapping");
-  RETURN_IF_ERROR(spec::CheckKnown(v, path + ".", {"job_cpus", "replicas", "notebooks"}));
+  RETURN_IF_ERROR(spec::CheckKnown(v, path + ".",
+                                   {"job_cpus", "replicas", "notebooks", "spend_budget",
+                                    "budget_period", "budget_enforce"}));
+  if (v.contains("budget_period")) {
+    ASSIGN_OR_RETURN(base.budget_period, spec::OneOf(v["budget_period"], path + ".budget_period",
+                                                     {"month", "day", "total"}));
+  }
+  if (v.contains("budget_enforce")) {
+    if (!v["budget_enforce"].is_boolean()) {
+      return InvalidArgumentError(path + ".budget_enforce must be true or false");
+    }
+    base.budget_enforce = v["budget_enforce"].get<bool>();
+  }
   for (const auto& [key, value] : v.items()) {
+    if (key == "budget_period" || key == "budget_enforce") continue;
     if (!value.is_number() || value.get<double>() < 0) {
       return InvalidArgumentError(path + "." + key + " must be a number >= 0 (0: no limit)");
     }
@@ -29,6 +42,7 @@ StatusOr<TeamQuota> ReadQuota(const Json& v, const std::string& path, TeamQuota 
   if (v.contains("job_cpus")) base.job_cpus = v["job_cpus"].get<double>();
   if (v.contains("replicas")) base.replicas = static_cast<int64_t>(v["replicas"].get<double>());
   if (v.contains("notebooks")) base.notebooks = static_cast<int64_t>(v["notebooks"].get<double>());
+  if (v.contains("spend_budget")) base.spend_budget = v["spend_budget"].get<double>();
   return base;
 }
 
@@ -45,7 +59,13 @@ Status Over(const std::string& team, const std::string& quota, const std::string
 StatusOr<Quotas> Quotas::FromConfig(const Config& config) {
   Quotas q;
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "quotas"));
-  RETURN_IF_ERROR(spec::CheckKnown(section, "quotas.", {"default", "teams"}));
+  RETURN_IF_ERROR(
+      spec::CheckKnown(section, "quotas.", {"default", "teams", "budget_check_seconds"}));
+  if (section.contains("budget_check_seconds")) {
+    ASSIGN_OR_RETURN(q.budget_check_seconds_,
+                     spec::Integer(section["budget_check_seconds"], "quotas.budget_check_seconds",
+                                   1, 86400));
+  }
   if (section.contains("default")) {
     ASSIGN_OR_RETURN(q.default_, ReadQuota(section["default"], "quotas.default", {}));
   }
@@ -63,6 +83,17 @@ StatusOr<Quotas> Quotas::FromConfig(const Config& config) {
 TeamQuota Quotas::For(const std::string& team) const {
   auto it = teams_.find(team);
   return it == teams_.end() ? default_ : it->second;
+}
+
+Quotas::Admission Quotas::Admit(const std::string& team) const {
+  std::mutex* mu;
+  {
+    std::lock_guard<std::mutex> lock(locks_->mu);
+    auto& slot = locks_->teams[OwningTeam(team)];
+    if (slot == nullptr) slot = std::make_unique<std::mutex>();
+    mu = slot.get();
+  }
+  return Admission(*mu);
 }
 
 Status Quotas::CheckJobCpus(compute::jobs::JobService& jobs, const std::string& team_in,

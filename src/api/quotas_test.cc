@@ -2,8 +2,14 @@
 // real control plane in tests/security/quotas_e2e_test.sh).
 #include "api/quotas.h"
 
+#include "api/budgets.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 namespace tandem::api {
 namespace {
@@ -33,12 +39,85 @@ TEST(QuotasTest, BadSectionsNameTheKey) {
            {R"({"quotas": {"default": {"job_cpus": -1}}})", "quotas.default.job_cpus"},
            {R"({"quotas": {"teams": {"a": {"replicas": "two"}}}})", "quotas.teams.a.replicas"},
            {R"({"quotas": {"teams": [1]}})", "quotas.teams"},
-           {R"({"quotas": {"team": {}}})", "quotas.team"}}) {
+           {R"({"quotas": {"team": {}}})", "quotas.team"},
+           {R"({"quotas": {"default": {"spend_budget": -5}}})", "quotas.default.spend_budget"},
+           {R"({"quotas": {"default": {"budget_period": "week"}}})", "quotas.default.budget_period"},
+           {R"({"quotas": {"teams": {"a": {"budget_enforce": "yes"}}}})",
+            "quotas.teams.a.budget_enforce"},
+           {R"({"quotas": {"budget_check_seconds": 0}})", "quotas.budget_check_seconds"}}) {
     c.raw = Json::parse(doc);
     auto q = Quotas::FromConfig(c);
     EXPECT_EQ(q.status().code(), StatusCode::kInvalidArgument) << doc;
     EXPECT_THAT(q.status().message(), HasSubstr(want)) << doc;
   }
+}
+
+TEST(QuotasTest, SpendBudgetsInheritTheDefault) {
+  Config c;
+  c.raw = Json::parse(R"({"quotas": {"budget_check_seconds": 5,
+      "default": {"spend_budget": 100, "budget_period": "day"},
+      "teams": {"fraud": {"spend_budget": 500, "budget_enforce": true}}}})");
+  auto q = Quotas::FromConfig(c);
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->budget_check_seconds(), 5);
+  EXPECT_EQ(q->For("eta").spend_budget, 100);
+  EXPECT_EQ(q->For("eta").budget_period, "day");
+  EXPECT_FALSE(q->For("eta").budget_enforce);
+  EXPECT_EQ(q->For("fraud").spend_budget, 500);
+  EXPECT_EQ(q->For("fraud").budget_period, "day");
+  EXPECT_TRUE(q->For("fraud").budget_enforce);
+  auto none = Quotas::FromConfig(Config{});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->For("x").spend_budget, 0);
+  EXPECT_EQ(none->For("x").budget_period, "month");
+}
+
+TEST(BudgetsTest, PeriodsStartAtUtcMonthOrDayBoundaries) {
+  // 2026-12-06T23:05:45.5Z
+  const int64_t now = int64_t{1796598345} * 1'000'000 + 500'000;
+  EXPECT_EQ(FormatRfc3339(BudgetPeriodStart("month", now)), "2026-12-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(BudgetPeriodStart("day", now)), "2026-12-06T00:00:00Z");
+  EXPECT_EQ(BudgetPeriodStart("total", now), 0);
+  // A month boundary exactly.
+  const int64_t first = BudgetPeriodStart("month", now);
+  EXPECT_EQ(BudgetPeriodStart("month", first), first);
+  EXPECT_EQ(FormatRfc3339(BudgetPeriodStart("month", first - 1)), "2026-11-01T00:00:00Z");
+}
+
+// Admit(team) is the per-team admission lock the handlers hold from the
+// check to the creation: one team's admissions run one at a time, other
+// teams' do not wait, and "" is the default team.
+TEST(QuotasTest, AdmitSerializesOneTeamOnly) {
+  auto q = Quotas::FromConfig(Config{});
+  ASSERT_TRUE(q.ok());
+  auto held = q->Admit("fraud");
+  ASSERT_TRUE(held.owns_lock());
+  std::atomic<bool> fraud_admitted{false}, eta_admitted{false};
+  std::thread fraud([&] {
+    auto a = q->Admit("fraud");
+    fraud_admitted = true;
+  });
+  std::thread eta([&] {
+    auto a = q->Admit("eta");
+    eta_admitted = true;
+  });
+  eta.join();  // another team is not blocked
+  EXPECT_TRUE(eta_admitted);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(fraud_admitted) << "a second admission of the same team ran concurrently";
+  held.unlock();
+  fraud.join();
+  EXPECT_TRUE(fraud_admitted);
+  auto d1 = q->Admit("");
+  std::atomic<bool> default_admitted{false};
+  std::thread dflt([&] {
+    auto a = q->Admit("default");
+    default_admitted = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(default_admitted) << "\"\" and \"default\" are one team";
+  d1.unlock();
+  dflt.join();
 }
 
 }  // namespace

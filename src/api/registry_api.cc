@@ -3,7 +3,10 @@
 // and pull from tandem unchanged. Paths and errors: registry_paths.h; upload
 // sessions: blob_uploads.h; auth: HTTP Basic with a tandem token as the
 // password, or Bearer (docs/images.md, docs/security.md).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 
 #include "api/api_routes.h"
@@ -11,6 +14,9 @@
 #include "api/control_plane.h"
 #include "api/registry_paths.h"
 #include "api/rest.h"
+#include "api/upload_spool.h"
+#include "common/http_body_sink.h"
+#include "common/log.h"
 #include "glue/images/errors.h"
 #include "glue/images/manifest.h"
 
@@ -235,7 +241,7 @@ void Catalog(const Ctx& c, http::Request& req, http::Response& res) {
   // Only the repositories of teams the caller may read.
   std::optional<auth::Principal> who;
   if (req.Header(kAdminHeader) != "true") {
-    auto p = c.identity->GetPrincipal(Principal(req));
+    auto p = CallerOf(req);
     if (!p.ok()) return WriteRegistryError(res, p.status());
     who = *std::move(p);
   }
@@ -287,7 +293,23 @@ void HandleGet(const Ctx& c, http::Request& req, http::Response& res) {
                                              "GET is not supported on " + req.path));
 }
 
+// The upload routes' bodies are streamed to disk (upload_spool.h); an empty
+// body has no spool.
+UploadSpool* Spool(const http::Request& req) {
+  return static_cast<UploadSpool*>(req.body_sink.get());
+}
+// A body the server could not write to disk: the error instead of a result.
+bool BodyFailed(const http::Request& req, http::Response& res) {
+  if (!req.body_sink || req.body_sink->status().ok()) return false;
+  WriteRegistryError(res, req.body_sink->status());
+  return true;
+}
+int64_t BodySize(const http::Request& req) {
+  return req.body_sink ? req.body_sink->bytes() : static_cast<int64_t>(req.body.size());
+}
+
 void HandlePost(const Ctx& c, http::Request& req, http::Response& res) {
+  if (BodyFailed(req, res)) return;
   auto p = ParseRegistryPath(req.path.substr(4));
   if (!p.ok()) return WriteRegistryError(res, p.status());
   if (p->kind != Kind::kUploadStart) {
@@ -301,7 +323,7 @@ void HandlePost(const Ctx& c, http::Request& req, http::Response& res) {
     // blob is not there) fall through to a new upload session, as the spec says.
     bool readable = req.Header(kAdminHeader) == "true";
     if (!readable) {
-      auto who = c.identity->GetPrincipal(Principal(req));
+      auto who = CallerOf(req);
       readable = who.ok() && who->RoleIn(RepositoryTeam(from)) >= auth::Role::kViewer;
     }
     if (readable) {
@@ -317,7 +339,17 @@ void HandlePost(const Ctx& c, http::Request& req, http::Response& res) {
     // Monolithic upload: the body is the blob.
     size_t pos = 0;
     const std::string& body = req.body;
-    store::ReadFn reader = [&body, &pos](char* buf, size_t n) -> StatusOr<size_t> {
+    const UploadSpool* spool = Spool(req);
+    store::ReadFn reader = [&body, &pos, spool](char* buf, size_t n) -> StatusOr<size_t> {
+      if (spool != nullptr) {
+        for (;;) {
+          ssize_t got = ::pread(spool->fd(), buf, n, static_cast<off_t>(pos));
+          if (got < 0 && errno == EINTR) continue;
+          if (got < 0) return InternalError("read upload file " + spool->path());
+          pos += static_cast<size_t>(got);
+          return static_cast<size_t>(got);
+        }
+      }
       size_t take = std::min(n, body.size() - pos);
       std::copy_n(body.data() + pos, take, buf);
       pos += take;
@@ -329,7 +361,10 @@ void HandlePost(const Ctx& c, http::Request& req, http::Response& res) {
   }
   auto s = c.uploads->Start(p->repo, Principal(req));
   if (!s.ok()) return WriteRegistryError(res, s.status());
-  if (!req.body.empty()) {
+  if (Spool(req) != nullptr) {
+    s = c.uploads->AppendSpool(s->id, p->repo, Principal(req), 0, *Spool(req));
+    if (!s.ok()) return WriteRegistryError(res, s.status());
+  } else if (!req.body.empty()) {
     s = c.uploads->Append(s->id, p->repo, Principal(req), 0, req.body);
     if (!s.ok()) return WriteRegistryError(res, s.status());
   }
@@ -337,6 +372,7 @@ void HandlePost(const Ctx& c, http::Request& req, http::Response& res) {
 }
 
 void HandlePatch(const Ctx& c, http::Request& req, http::Response& res) {
+  if (BodyFailed(req, res)) return;
   auto p = ParseRegistryPath(req.path.substr(4));
   if (!p.ok()) return WriteRegistryError(res, p.status());
   if (p->kind != Kind::kUpload) {
@@ -348,15 +384,17 @@ void HandlePatch(const Ctx& c, http::Request& req, http::Response& res) {
   if (std::string cr = req.Header("content-range"); !cr.empty()) {
     auto range = ContentRange(cr);
     if (!range.ok()) return WriteRegistryError(res, range.status());
-    if (range->second - range->first + 1 != static_cast<int64_t>(req.body.size())) {
+    if (range->second - range->first + 1 != BodySize(req)) {
       return WriteRegistryError(
           res, images::ImageError(StatusCode::kOutOfRange, codes::kBlobUploadInvalid,
                                   "Content-Range " + cr + " does not match the " +
-                                      std::to_string(req.body.size()) + "-byte body"));
+                                      std::to_string(BodySize(req)) + "-byte body"));
     }
     start = range->first;
   }
-  auto s = c.uploads->Append(p->reference, p->repo, Principal(req), start, req.body);
+  auto s = Spool(req) != nullptr
+               ? c.uploads->AppendSpool(p->reference, p->repo, Principal(req), start, *Spool(req))
+               : c.uploads->Append(p->reference, p->repo, Principal(req), start, req.body);
   if (!s.ok()) {
     WriteRegistryError(res, s.status());
     if (s.status().code() == StatusCode::kOutOfRange) {
@@ -372,6 +410,7 @@ void HandlePatch(const Ctx& c, http::Request& req, http::Response& res) {
 }
 
 void HandlePut(const Ctx& c, http::Request& req, http::Response& res) {
+  if (BodyFailed(req, res)) return;
   auto p = ParseRegistryPath(req.path.substr(4));
   if (!p.ok()) return WriteRegistryError(res, p.status());
   if (p->kind == Kind::kManifest) {
@@ -392,8 +431,8 @@ void HandlePut(const Ctx& c, http::Request& req, http::Response& res) {
   if (Status s = images::ValidateImageDigest(digest); !s.ok()) {
     return WriteRegistryError(res, images::WithCode(Annotate(s, "?digest="), codes::kDigestInvalid));
   }
-  auto put =
-      c.uploads->Finish(p->reference, p->repo, Principal(req), digest, req.body, *c.images);
+  auto put = c.uploads->Finish(p->reference, p->repo, Principal(req), digest, req.body,
+                               *c.images, Spool(req));
   if (!put.ok()) return WriteRegistryError(res, put.status());
   BlobCreated(res, p->repo, put->digest);
 }
@@ -434,6 +473,17 @@ void RegisterRegistryRoutes(ApiRoutes& routes, const Services& s, BlobUploads& u
   http::RouteOptions small;  // manifests and metadata: the server's default body limit
   http::RouteOptions upload;
   upload.max_body_bytes = max_upload;
+  // Blob bodies go to disk as they arrive (manifests, small, stay in memory).
+  upload.body_sink = [dir = uploads.dir()](const http::Request& head)
+      -> std::shared_ptr<http::BodySink> {
+    if (head.path.find("/blobs/uploads/") == std::string::npos) return nullptr;
+    auto spool = UploadSpool::Create(dir);
+    if (!spool.ok()) {
+      LogWarn("upload streamed to memory", {{"error", std::string(spool.status().message())}});
+      return nullptr;
+    }
+    return *std::move(spool);
+  };
   auto wrap = [c](void (*fn)(const Ctx&, http::Request&, http::Response&)) {
     return [c, fn](http::Request& req, http::Response& res) { fn(c, req, res); };
   };

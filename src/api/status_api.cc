@@ -1,6 +1,8 @@
 // GET /api/v1/status: a one-screen summary of the platform for `tandem
 // status`, aggregated from the services (jobs by state, deployments and the
-// versions they serve, queue depths, spend per team, models count).
+// versions they serve, queue depths, spend per team, models count). Jobs by
+// state count every team (numbers only); jobs by team, deployments and
+// spend show only the teams where the caller is a viewer (ListScope).
 #include <set>
 
 #include "api/api_routes.h"
@@ -31,9 +33,21 @@ StatusOr<Json> JobsByState(compute::jobs::JobService& jobs) {
   return Json{{"total", total}, {"by_state", by_state}};
 }
 
-Json Deployments(serving::fleet::Fleet& fleet) {
+// {team: {state: n}} for the teams `scope` sees (one GROUP BY).
+StatusOr<Json> JobsByTeam(compute::jobs::JobService& jobs, const ListScope& scope) {
+  ASSIGN_OR_RETURN(auto counts, jobs.Counts());
+  Json out = Json::object();
+  for (const auto& row : counts.by_state_team) {
+    if (!scope.Sees(row.team)) continue;
+    out[OwningTeam(row.team)][row.state] = row.jobs;
+  }
+  return out;
+}
+
+Json Deployments(serving::fleet::Fleet& fleet, const ListScope& scope) {
   Json out = Json::array();
   for (const auto& d : fleet.List()) {
+    if (!scope.Sees(d.spec.team)) continue;
     std::set<int64_t> versions;
     for (const auto& r : d.replicas) {
       if (r.version > 0) versions.insert(r.version);
@@ -60,10 +74,11 @@ StatusOr<Json> Queues(bus::EventBus& bus) {
   return out;
 }
 
-StatusOr<Json> Spend(compute::jobs::JobService& jobs) {
+StatusOr<Json> Spend(compute::jobs::JobService& jobs, const ListScope& scope) {
   ASSIGN_OR_RETURN(auto spend, jobs.SpendByTeam());
   Json out = Json::array();
   for (const auto& t : spend) {
+    if (!scope.Sees(t.team)) continue;
     out.push_back({{"team", t.team},
                    {"jobs", t.jobs},
                    {"wall_seconds", t.wall_seconds},
@@ -78,13 +93,16 @@ StatusOr<Json> Spend(compute::jobs::JobService& jobs) {
 
 void RegisterStatusRoutes(ApiRoutes& routes, const Services& s) {
   routes.Route("GET", "/api/v1/status", Access::Authenticated(),
-               JsonHandler([s](http::Request&) -> StatusOr<Json> {
+               JsonHandler([s](http::Request& req) -> StatusOr<Json> {
+                 ASSIGN_OR_RETURN(ListScope scope, ListScope::Of(s, req));
                  Json out = {{"time", FormatRfc3339Millis(s.clock->NowMicros())}};
                  if (s.jobs != nullptr) {
                    ASSIGN_OR_RETURN(out["jobs"], JobsByState(*s.jobs));
-                   ASSIGN_OR_RETURN(out["spend"], Spend(*s.jobs));
+                   ASSIGN_OR_RETURN(out["jobs"]["by_team"], JobsByTeam(*s.jobs, scope));
+                   ASSIGN_OR_RETURN(out["spend"], Spend(*s.jobs, scope));
                  }
-                 out["deployments"] = s.fleet != nullptr ? Deployments(*s.fleet) : Json::array();
+                 out["deployments"] =
+                     s.fleet != nullptr ? Deployments(*s.fleet, scope) : Json::array();
                  ASSIGN_OR_RETURN(out["queues"], Queues(*s.bus));
                  ASSIGN_OR_RETURN(int64_t models, s.registry->CountModels());
                  out["models"] = {{"count", models}};

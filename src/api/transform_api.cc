@@ -28,8 +28,10 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
                                                   "input.uri"));
                      RETURN_IF_ERROR(CheckSpecKey(*sp, req, spec.output_prefix, Role::kMember,
                                                   "output.prefix"));
+                     auto admission = sp->quotas->Admit(spec.team);
                      RETURN_IF_ERROR(
                          sp->quotas->CheckJobCpus(*jobs, spec.team, spec.resources.cpus));
+                     RETURN_IF_ERROR(sp->budgets->Check(spec.team));
                      ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
                                       compute::transform::SubmitTransform(spec, *jobs, *registry));
                      return compute::transform::TransformJobJson(job);

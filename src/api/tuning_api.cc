@@ -23,9 +23,11 @@ void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
                      RETURN_IF_ERROR(
                          CheckJobSpecKeys(*sp, req, spec.training_job, "training_job."));
                      RETURN_IF_ERROR(CheckImageReadable(*sp, req, spec.training_job.image));
+                     auto admission = sp->quotas->Admit(spec.training_job.team);
                      RETURN_IF_ERROR(sp->quotas->CheckJobCpus(
                          *sp->jobs, spec.training_job.team, spec.training_job.resources.cpus,
                          spec.max_parallel_jobs));
+                     RETURN_IF_ERROR(sp->budgets->Check(spec.training_job.team));
                      ASSIGN_OR_RETURN(compute::tuning::TuningRecord r,
                                       tuning->Create(std::move(spec)));
                      return r.ToJson();

@@ -7,11 +7,32 @@
 namespace tandem::cli {
 
 ApiClient::ApiClient(std::string server_url, std::string token, std::string ca_file)
-    : server_(std::move(server_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {
-  while (!server_.empty() && server_.back() == '/') server_.pop_back();
+    : token_(std::move(token)), ca_file_(std::move(ca_file)) {
+  size_t from = 0;
+  while (from <= server_url.size()) {
+    size_t comma = server_url.find(',', from);
+    if (comma == std::string::npos) comma = server_url.size();
+    std::string one = server_url.substr(from, comma - from);
+    while (!one.empty() && one.front() == ' ') one.erase(one.begin());
+    while (!one.empty() && (one.back() == '/' || one.back() == ' ')) one.pop_back();
+    if (!one.empty()) servers_.push_back(one);
+    from = comma + 1;
+  }
+  if (servers_.empty()) servers_.push_back("");
+  server_ = servers_[0];
 }
 
 namespace {
+
+// Whether a failed request may go to another control plane: never sent
+// ("cannot connect", see http_client.cc), or idempotent and not streamed.
+bool MayFailOver(const http::ClientRequest& req, const Status& error) {
+  if (error.code() != StatusCode::kUnavailable) return false;
+  if (absl::StartsWith(error.message(), "cannot connect to ")) return true;
+  if (req.on_body) return false;  // part of the body may have reached the caller
+  const std::string& m = req.method;
+  return m.empty() || m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE";
+}
 
 Status ErrorFromResponse(const http::ClientResponse& res) {
   auto j = ParseJson(res.body);
@@ -39,6 +60,16 @@ StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
   if (!token_.empty()) req.headers["Authorization"] = "Bearer " + token_;
   if (req.ca_file.empty()) req.ca_file = ca_file_;
   auto res = client_.Do(req);
+  // Failover: each other control plane once, in order.
+  for (size_t tried = 1; !res.ok() && tried < servers_.size() && MayFailOver(req, res.status()) &&
+                         req.url.starts_with(server_);
+       ++tried) {
+    std::string rest = req.url.substr(server_.size());
+    current_ = (current_ + 1) % servers_.size();
+    server_ = servers_[current_];
+    req.url = server_ + rest;
+    res = client_.Do(req);
+  }
   if (!res.ok()) {
     if (res.status().code() == StatusCode::kFailedPrecondition &&
         absl::StartsWith(res.status().message(), "TLS:") && ca_file_.empty()) {
@@ -47,8 +78,11 @@ StatusOr<http::ClientResponse> ApiClient::Send(http::ClientRequest req) {
                                      "\"ca_file\" in the credentials file)");
     }
     if (res.status().code() == StatusCode::kUnavailable) {
-      return UnavailableError("no control plane reachable at " + server_ +
-                              " (start one with `tandem up`, or set --server / TANDEM_SERVER)");
+      std::string all;
+      for (const std::string& s : servers_) all += (all.empty() ? "" : ", ") + s;
+      return UnavailableError("no control plane reachable at " + all + " (" +
+                              std::string(res.status().message()) +
+                              "; start one with `tandem up`, or set --server / TANDEM_SERVER)");
     }
     return res.status();
   }

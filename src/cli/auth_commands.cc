@@ -1,5 +1,6 @@
 // `tandem auth` (login, whoami, tokens, principals), `tandem teams` and
 // `tandem audit`.
+#include <fstream>
 #include <iostream>
 
 #include "cli/context.h"
@@ -44,19 +45,32 @@ StatusOr<int64_t> DurationSeconds(const std::string& text, const std::string& fl
 
 void AddLogin(CLI::App& auth, Context& ctx) {
   auto token = std::make_shared<std::string>();
+  auto token_file = std::make_shared<std::string>();
   CLI::App* login = auth.add_subcommand(
-      "login", "Check a token and save it (with --server) in the credentials file");
-  login->add_option("--token", *token, "The API token (default: read a line from stdin)");
+      "login", "Check a token (an API token or an OIDC JWT) and save it in the credentials file");
+  login->add_option("--token,--jwt", *token,
+                    "The API token or an OIDC JWT from your identity provider "
+                    "(default: read a line from stdin)");
+  login->add_option("--token-file", *token_file, "Read the token (or JWT) from this file")
+      ->excludes("--token");
   login->footer(
       "Examples:\n  tandem auth login --token \"$(cat ~/.tandem/admin-token)\"\n"
       "  tandem auth login < token.txt\n"
       "  tandem --server https://cp:7443 --ca-file ca.pem auth login < token.txt\n"
+      "  tandem auth login --token-file ~/.cache/idp/id-token   # an OIDC JWT (auth.oidc)\n"
+      "A JWT expires with its `exp`: log in again with a fresh one.\n"
       "The file is $XDG_CONFIG_HOME/tandem/credentials (mode 0600; it keeps --server and\n"
       "--ca-file); $TANDEM_TOKEN overrides its token, $TANDEM_CA_FILE its CA file.");
-  login->callback([&ctx, token] {
+  login->callback([&ctx, token, token_file] {
     Run(ctx, [&](Format f) -> Status {
       std::string t = *token;
-      if (t.empty()) std::getline(std::cin, t);
+      if (!token_file->empty()) {
+        std::ifstream in(*token_file);
+        if (!in) return NotFoundError("cannot read --token-file " + *token_file);
+        std::getline(in, t);
+      } else if (t.empty()) {
+        std::getline(std::cin, t);
+      }
       while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
       if (t.empty()) return InvalidArgumentError("no token given (--token or stdin)");
       ASSIGN_OR_RETURN(Json who,

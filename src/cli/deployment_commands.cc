@@ -27,6 +27,7 @@ void PrintDeployment(Format f, const Json& d) {
   std::cout << "name:      " << d.value("name", "") << "\n"
             << "model:     " << d["spec"].value("model", "") << "\n"
             << "endpoint:  " << d.value("endpoint", "") << "\n"
+            << "image:     " << d["spec"].value("image_pinned", "(host)") << "\n"
             << "desired:   " << d.value("desired", 0) << "\n"
             << "ready:     " << d.value("ready", 0) << "\n\n";
   PrintList(std::cout, f, d, d["replicas"], kReplicaColumns);
@@ -134,7 +135,8 @@ void AddDeploymentCommands(CLI::App& app, Context& ctx) {
       "  tandem deployments apply -f deploy.yaml --wait --timeout 300 -o json\n"
       "Spec (YAML): name, team, model (NAME@ALIAS | NAME/VERSION), replicas {min, max},\n"
       "  autoscaling {target_in_flight_per_replica, ...}, disruption_budget {min_available},\n"
-      "  port, batching {max_batch_size, max_queue_delay_us, queue_size}, resources");
+      "  port, batching {max_batch_size, max_queue_delay_us, queue_size}, resources,\n"
+      "  image (Python handlers' image; default the model version's training image, \"\" = host)");
   apply->callback([&ctx, file, wait, timeout] {
     Run(ctx, [&](Format f) -> Status {
       ASSIGN_OR_RETURN(Json spec, ReadYamlFile(*file));

@@ -52,7 +52,9 @@ bool ReportUnknownCommand(CLI::App& app) {
 int main(int argc, char** argv) {
   using namespace tandem::cli;
   Context ctx;
+  // Several control planes: a comma-separated list (or --server repeated).
   const char* env_server = std::getenv("TANDEM_SERVER");
+  if (env_server == nullptr || *env_server == '\0') env_server = std::getenv("TANDEM_URL");
   ctx.server = env_server != nullptr && *env_server ? env_server : "http://127.0.0.1:7070";
   ctx.token = ResolveToken(tandem::ProcessEnvironment());
   ctx.ca_file = ResolveCaFile(tandem::ProcessEnvironment());
@@ -62,10 +64,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "tandem " + std::string(tandem::Version()));
   app.option_defaults()->always_capture_default();
-  app.add_option("--server", ctx.server, "Control plane URL (env TANDEM_SERVER)");
+  app.add_option_function<std::vector<std::string>>(
+         "--server",
+         [&ctx](const std::vector<std::string>& urls) {
+           ctx.server.clear();
+           for (const std::string& u : urls) ctx.server += (ctx.server.empty() ? "" : ",") + u;
+         },
+         "Control plane URL; repeat it (or separate by commas) for several control planes, "
+         "tried in order (env TANDEM_SERVER or TANDEM_URL)")
+      ->delimiter(',');
   app.add_option("--ca-file", ctx.ca_file,
-                 "CA certificate(s) (PEM) an https:// server must chain to (env TANDEM_CA_FILE, "
-                 "else \"ca_file\" in the credentials file; default: the system's CAs)");
+                 "CA certificate(s) (PEM) every https:// server must chain to (env "
+                 "TANDEM_CA_FILE, else \"ca_file\" in the credentials file; default: the "
+                 "system's CAs)");
   app.add_option("-o,--output", ctx.output, "Output format: table, json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   app.footer(

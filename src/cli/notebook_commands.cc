@@ -54,7 +54,7 @@ void AddNotebookCommands(CLI::App& app, Context& ctx) {
       "tandem notebooks list\n  tandem notebooks stop lab");
 
   struct StartFlags {
-    std::string name, team = "default";
+    std::string name, team = "default", image;
     int64_t idle_timeout = -1;
     bool no_wait = false;
     int64_t timeout = 180;
@@ -67,17 +67,22 @@ void AddNotebookCommands(CLI::App& app, Context& ctx) {
   start->add_option("--idle-timeout", sf->idle_timeout,
                     "Stop after this many seconds without activity (0 = never; default: the "
                     "control plane's)");
+  start->add_option("--image", sf->image,
+                    "Run Jupyter inside this image in tandem (repo:tag or repo@sha256:...; it "
+                    "needs jupyter-notebook on its PATH)");
   start->add_flag("--no-wait", sf->no_wait, "Return at once (Pending)");
   start->add_option("--timeout", sf->timeout, "Seconds to wait for InService")
       ->capture_default_str();
   start->footer(
       "Examples:\n  tandem notebooks start lab\n  tandem notebooks start lab --team vision "
-      "--idle-timeout 1800\n  tandem notebooks start lab --no-wait -o json");
+      "--idle-timeout 1800\n  tandem notebooks start lab --image vision/jupyter:1\n  "
+      "tandem notebooks start lab --no-wait -o json");
   start->callback([&ctx, sf] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
       Json body = {{"name", sf->name}, {"team", sf->team}};
       if (sf->idle_timeout >= 0) body["idle_timeout_seconds"] = sf->idle_timeout;
+      if (!sf->image.empty()) body["image"] = sf->image;
       ASSIGN_OR_RETURN(Json nb, client.Call("POST", "/api/v1/notebooks", body));
       if (!sf->no_wait) {
         ASSIGN_OR_RETURN(nb, WaitSettled(client, sf->name, sf->timeout));

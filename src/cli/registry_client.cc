@@ -24,6 +24,7 @@ constexpr const char* kAccept =
 
 RegistryClient::RegistryClient(std::string server_url, std::string token, std::string ca_file)
     : server_(std::move(server_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {
+  server_ = server_.substr(0, server_.find(','));  // several control planes: the first
   while (!server_.empty() && server_.back() == '/') server_.pop_back();
 }
 

@@ -103,7 +103,7 @@ int RunServe(ServeFlags f) {
     return kExitUsage;
   }
   StatusOr<std::unique_ptr<serving::server::Replica>> replica;
-  if (!f.model.empty()) {
+  if (!f.model.empty() || !o.image.empty()) {  // the image is pulled from the glue
     auto config = LoadConfig(f.home, f.config, ProcessEnvironment());
     if (!config.ok()) {
       std::cerr << "error: " << std::string(config.status().message()) << "\n";
@@ -182,6 +182,9 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   serve->add_option("--token-sha256", f->replica.token_sha256,
                     "Require a bearer token with this SHA-256 (hex; repeatable) on /v2 and "
                     "/infer (health and /metrics stay open)");
+  serve->add_option("--image", f->replica.image,
+                    "Run Python handler workers inside this image (repository@sha256:...), "
+                    "pulled from the image store into <home>/cache/images; needs bubblewrap");
   serve->add_option("--shadow-sample", f->shadow_sample, "Share of requests mirrored (default 1)");
   serve->add_option("--tls-cert", f->replica.tls.cert_file,
                     "Serve HTTPS (both ports) with this certificate (PEM, may be followed by its "

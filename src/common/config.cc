@@ -43,13 +43,14 @@ Status ParseListen(const std::string& listen, Config& c) {
 }
 
 Status ApplyDocument(const Json& doc, Config& c) {
-  // The last seven are modules' own sections (in Config::raw); `serving` is
+  // The last eight are modules' own sections (in Config::raw); `serving` is
   // reserved: accepted, read by nothing yet. `images` names the image store
   // (a URI, or a mapping whose `store` is the URI; other keys are the image
   // modules' own).
   static const std::set<std::string> kKnown = {
       "listen",  "database", "store",  "bus",       "log_level", "max_body_mb", "compute",
-      "serving", "pricing",  "images", "notebooks", "security",  "quotas",      "server"};
+      "serving", "pricing",  "images", "notebooks", "security",  "quotas",      "server",
+      "auth"};
   if (doc.is_null()) return OkStatus();
   if (!doc.is_object()) return InvalidArgumentError("tandem.yaml must be a mapping");
   for (const auto& [k, v] : doc.items()) {

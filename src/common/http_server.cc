@@ -102,28 +102,6 @@ std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
 
 using namespace detail;
 
-std::string Request::Header(std::string_view name) const {
-  auto it = headers.find(Lower(name));
-  return it == headers.end() ? std::string() : it->second;
-}
-
-std::string Request::Query(std::string_view name, std::string_view fallback) const {
-  auto it = query.find(std::string(name));
-  return it == query.end() ? std::string(fallback) : it->second;
-}
-
-void Response::Json(int code, std::string json_text) {
-  status = code;
-  body = std::move(json_text);
-  headers["content-type"] = "application/json";
-}
-
-void Response::Text(int code, std::string text) {
-  status = code;
-  body = std::move(text);
-  headers["content-type"] = "text/plain; charset=utf-8";
-}
-
 struct Server::Impl : ServerCore {};
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {

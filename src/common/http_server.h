@@ -20,6 +20,8 @@
 
 namespace tandem::http {
 
+class BodySink;  // common/http_body_sink.h
+
 // Case-insensitive header map (keys stored lowercase).
 using Headers = std::map<std::string, std::string>;
 
@@ -32,6 +34,8 @@ struct Request {
   Headers headers;                                 // lowercase keys
   std::string body;
   std::string remote_address;
+  // Routes with RouteOptions::body_sink: where the body went (body is empty).
+  std::shared_ptr<BodySink> body_sink;
 
   std::string Header(std::string_view name) const;  // "" if absent
   std::string Query(std::string_view name, std::string_view fallback = "") const;
@@ -75,6 +79,11 @@ struct RouteOptions {
   // If set, asked per request: true runs that request inline (e.g. only
   // while no handler on the route can block). Must be cheap and thread-safe.
   std::function<bool()> run_inline_if;
+  // If set, asked once a request's head is read (method, target, path,
+  // query, path_params; no headers or body): a sink streams the body into it
+  // instead of into memory (http_body_sink.h); nullptr reads it as usual.
+  // Runs on the I/O thread: must be quick.
+  std::function<std::shared_ptr<BodySink>(const Request& head)> body_sink;
 };
 
 // One answered request, for metrics: the route pattern that matched ("" if

@@ -24,6 +24,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/http_body_sink.h"
 #include "common/http_router.h"
 #include "common/http_server.h"
 #include "common/http_status.h"
@@ -362,7 +363,12 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(
         std::max<int64_t>(core_->options.read_timeout_ms - elapsed_ms, 1)));
 
+    if (const auto& sink = match_.route->options.body_sink) {  // the head, without headers
+      req_.path_params = match_.params;
+      req_.body_sink = sink(req_);
+    }
     auto read_body = [self = shared_from_this()] {
+      if (self->req_.body_sink) return self->ReadBodyToSink();
       bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
                         [self](beast::error_code ec, size_t) {
                           if (ec) return self->FailRead(ec);
@@ -379,6 +385,21 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     read_body();
+  }
+
+  // Each read's bytes go to the sink and leave memory; a refused one stops reading.
+  void ReadBodyToSink() {
+    bhttp::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](
+                                                           beast::error_code ec, size_t) {
+      std::string& piece = self->parser_->get().body();
+      Status s = self->req_.body_sink->Append(piece);
+      piece.clear();
+      if (!s.ok()) self->close_after_ = self->linger_ = true;
+      if (!s.ok()) return self->Dispatch();
+      if (ec) return self->FailRead(ec);
+      if (self->parser_->is_done()) return self->Dispatch();
+      self->ReadBodyToSink();
+    });
   }
 
   void Dispatch() {

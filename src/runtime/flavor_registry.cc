@@ -42,4 +42,19 @@ FlavorRegistry BuiltinFlavors() {
   return registry;
 }
 
+FlavorRegistry ImageFlavors(SandboxProvider provider) {
+  FlavorRegistry registry;
+  Status s = registry.Register(kXGBoostFlavor, LoadXGBoostModel);
+  s.Update(registry.Register(
+      kPythonFlavor,
+      [provider = std::move(provider)](
+          const ModelPackage& package) -> StatusOr<std::unique_ptr<Predictor>> {
+        ASSIGN_OR_RETURN(WorkerSandbox sandbox, provider());
+        return LoadPythonModelIn(package, &sandbox);
+      }));
+  s.Update(registry.Register(kPluginFlavor, LoadPluginModel));
+  (void)s;  // cannot fail on an empty registry
+  return registry;
+}
+
 }  // namespace tandem::runtime

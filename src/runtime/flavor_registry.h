@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "runtime/model_package.h"
 #include "runtime/predictor.h"
+#include "runtime/worker_sandbox.h"
 
 namespace tandem::runtime {
 
@@ -36,5 +37,13 @@ class FlavorRegistry {
 
 // A registry with the built-in flavors ("xgboost", "python", "plugin").
 FlavorRegistry BuiltinFlavors();
+// The built-in flavors with Python handler workers inside an image
+// (docs/images.md): "python" runs its workers under the sandbox `provider`
+// returns, asking it at each python load (so an image is only pulled when a
+// Python handler needs it; its error fails that load); the native flavors
+// (xgboost, and plugin libraries, which load into the serving process
+// itself) are unchanged. `provider` must be thread-safe.
+using SandboxProvider = std::function<StatusOr<WorkerSandbox>()>;
+FlavorRegistry ImageFlavors(SandboxProvider provider);
 
 }  // namespace tandem::runtime

@@ -307,11 +307,17 @@ void Forest::BuildFlat() {
     }
   }
   flat_depth_ = depth;
-  if (!SetKernel(Kernel::kAvx2)) kernel_ = Kernel::kScalar;
+  avx512_.Build(depth, trees, flat_thresholds_.data(), flat_features_.data(), flat_leaves_.data(),
+                kFeatureMask, kDefaultLeft);
+  if (!SetKernel(Kernel::kAvx512) && !SetKernel(Kernel::kAvx2)) kernel_ = Kernel::kScalar;
 }
 
 bool Forest::SetKernel(Kernel kernel) {
   if (kernel == Kernel::kAvx2 && (flat_depth_ < 0 || !__builtin_cpu_supports("avx2"))) {
+    return false;
+  }
+  if (kernel == Kernel::kAvx512 &&
+      (!avx512_.built() || !forest_internal::Avx512Layout::CpuSupported())) {
     return false;
   }
   kernel_ = kernel;
@@ -600,6 +606,8 @@ void Forest::AccumulateNarrow(const float* rows, size_t nb, size_t n_cols, float
 
 void Forest::Predict(const float* rows, size_t n_rows, size_t n_cols, float* out,
                      bool output_margin) const {
+  // The AVX-512 batch kernel takes at most its block of rows at a time.
+  static_assert(kBlockRows <= forest_internal::Avx512Layout::kBlockRows);
   const size_t groups = static_cast<size_t>(num_groups_);
   const size_t block = std::min(kBlockRows, kAccumulator / groups);
   const size_t out_width = output_margin ? groups : static_cast<size_t>(num_outputs());
@@ -609,7 +617,9 @@ void Forest::Predict(const float* rows, size_t n_rows, size_t n_cols, float* out
     const size_t nb = std::min(block, n_rows - start);
     std::fill(acc, acc + nb * groups, base_margin_);
     const float* first = rows + start * n_cols;
-    if (wide && kernel_ == Kernel::kAvx2) {
+    if (wide && kernel_ == Kernel::kAvx512) {
+      avx512_.AccumulateBlock(first, nb, n_cols, groups, tree_groups_.data(), acc);
+    } else if (wide && kernel_ == Kernel::kAvx2) {
       AccumulateFlatAvx2(first, nb, n_cols, acc);
     } else if (wide && flat_depth_ >= 0) {
       AccumulateFlat(first, nb, n_cols, acc);

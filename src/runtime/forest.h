@@ -9,10 +9,12 @@
 // of the forest's depth (heap order: node i's children are 2i+1 and 2i+2, a
 // shallow leaf's value copied to every padded leaf below it), so a walk is a
 // fixed number of steps with no child pointers to load. Rows at least
-// num_features wide are scored with that layout: 8 rows per AVX2 vector
+// num_features wide are scored with that layout: where the CPU has AVX-512
+// and the forest is at most 6 deep, by the AVX-512 kernels (16 lanes, most
+// node lookups by permutes: forest_avx512.h); else 8 rows per AVX2 vector
 // (gathers), one tree at a time for a block of rows, where the CPU has AVX2
 // (checked at run time; the build needs no -march), else by a scalar walk
-// interleaving 8 trees. Both give bit-identical results.
+// interleaving 8 trees. All give bit-identical results.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +24,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "runtime/forest_avx512.h"
 
 namespace tandem::runtime {
 
@@ -49,7 +52,7 @@ class Forest {
   std::vector<std::vector<float>> SplitThresholds() const;
 
   // The tree-walk kernel Predict uses for full-width rows.
-  enum class Kernel { kScalar, kAvx2 };
+  enum class Kernel { kScalar, kAvx2, kAvx512 };
   Kernel kernel() const { return kernel_; }
   // Selects a kernel (tests, benchmarks): false, and no change, if the CPU
   // (or the model's layout) does not support it.
@@ -117,6 +120,8 @@ class Forest {
   std::vector<float> flat_thresholds_;
   std::vector<uint32_t> flat_features_;
   std::vector<float> flat_leaves_;
+  // The same trees for the AVX-512 kernels (depth <= 6; see forest_avx512.h).
+  forest_internal::Avx512Layout avx512_;
   Kernel kernel_ = Kernel::kScalar;
 };
 

@@ -129,6 +129,44 @@ TEST(Forest, RefusesWhatItCannotReproduce) {
   ExpectRefused(Json::object(), "learner is missing");
 }
 
+// The AVX-512 kernels replace a missing value by -inf (default left) or +inf
+// (default right); that is exact only if no default-left split compares
+// against -inf or NaN. Such a forest keeps the AVX2 kernel; an infinite
+// threshold elsewhere is fine.
+TEST(ForestKernels, InfiniteThresholdsStayExact) {
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  for (const char* threshold : {"-Infinity", "Infinity"}) {
+    for (int default_left : {0, 1}) {
+      SCOPED_TRACE(std::string(threshold) + " default_left " + std::to_string(default_left));
+      Json stump = Stump();
+      stump["split_conditions"][0] = threshold[0] == '-' ? -INFINITY : INFINITY;
+      stump["default_left"] = Json::array({default_left, 0, 0});
+      auto f = Forest::FromXGBoostModel(Model({stump}));
+      ASSERT_TRUE(f.ok()) << f.status();
+      const bool exact = !(threshold[0] == '-' && default_left);
+      EXPECT_EQ(f->kernel() == Forest::Kernel::kAvx512, avx512 && exact);
+      const float left = -0.5f, right = 2.5f;
+      const bool below_inf = threshold[0] != '-';  // finite x < +inf goes left
+      for (Forest::Kernel k :
+           {Forest::Kernel::kScalar, Forest::Kernel::kAvx2, Forest::Kernel::kAvx512}) {
+        if (!f->SetKernel(k)) continue;
+        EXPECT_FLOAT_EQ(PredictOne(*f, {0, 3.0f, 0}), below_inf ? left : right);
+        EXPECT_FLOAT_EQ(PredictOne(*f, {0, -INFINITY, 0}), below_inf ? left : right);
+        EXPECT_FLOAT_EQ(PredictOne(*f, {0, INFINITY, 0}), right);
+        EXPECT_FLOAT_EQ(PredictOne(*f, {0, NAN, 0}), default_left ? left : right);
+        // A full AVX-512 block of the same rows.
+        std::vector<float> rows, out(64);
+        for (int r = 0; r < 64; ++r) rows.insert(rows.end(), {0, r % 2 ? NAN : 3.0f, 0});
+        f->Predict(rows.data(), 64, 3, out.data());
+        for (int r = 0; r < 64; ++r) {
+          EXPECT_FLOAT_EQ(out[r], r % 2 ? (default_left ? left : right) : (below_inf ? left : right))
+              << "row " << r;
+        }
+      }
+    }
+  }
+}
+
 struct KernelCase {
   std::string objective;
   int num_class;
@@ -139,15 +177,21 @@ struct KernelCase {
 // Random XGBoost forests (shallow, the benchmark's depth 6, the deepest flat
 // layout and deeper than it; binary and multi-class; few and many missing
 // values, so both default directions are taken) scored in batches of 1..203
-// rows (full AVX2 vectors and leftovers): the scalar and AVX2 kernels give
-// bit-identical outputs, and both match XGBoost.
-TEST(ForestKernels, ScalarAndAvx2AgreeWithEachOtherAndXGBoost) {
+// rows (full AVX2 and AVX-512 vectors, blocks and leftovers), from rows
+// exactly as wide as the model and wider: the scalar, AVX2 and AVX-512
+// kernels give bit-identical outputs, and all match XGBoost.
+TEST(ForestKernels, AllKernelsAgreeWithEachOtherAndXGBoost) {
   const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx512 = __builtin_cpu_supports("avx512f");
   if (!avx2) std::fprintf(stderr, "no AVX2 on this CPU: checking the scalar kernel only\n");
+  if (!avx512) std::fprintf(stderr, "no AVX-512 on this CPU: not checking that kernel\n");
   const std::vector<KernelCase> cases = {
-      {"binary:logistic", 0, 1, 0.1}, {"binary:logistic", 0, 6, 0.1},
-      {"binary:logistic", 0, 6, 0.5}, {"reg:squarederror", 0, 8, 0.3},
-      {"multi:softprob", 3, 5, 0.2},  {"binary:logistic", 0, 10, 0.1}};
+      {"binary:logistic", 0, 1, 0.1},  {"binary:logistic", 0, 2, 0.3},
+      {"binary:logistic", 0, 3, 0.1},  {"reg:squarederror", 0, 4, 0.2},
+      {"binary:logistic", 0, 6, 0.1},  {"binary:logistic", 0, 6, 0.5},
+      {"reg:squarederror", 0, 7, 0.3}, {"reg:squarederror", 0, 8, 0.3},
+      {"multi:softprob", 3, 5, 0.2},   {"multi:softprob", 4, 6, 0.1},
+      {"binary:logistic", 0, 10, 0.1}};
   unsigned seed = 11;
   for (const KernelCase& c : cases) {
     SCOPED_TRACE(c.objective + " depth " + std::to_string(c.max_depth));
@@ -168,35 +212,54 @@ TEST(ForestKernels, ScalarAndAvx2AgreeWithEachOtherAndXGBoost) {
     auto forest = Forest::FromXGBoostModel(Json::parse(text.str()));
     ASSERT_TRUE(forest.ok()) << forest.status();
     const bool flat = c.max_depth <= 8;
-    EXPECT_EQ(forest->kernel(), flat && avx2 ? Forest::Kernel::kAvx2 : Forest::Kernel::kScalar);
+    const bool flat512 = c.max_depth <= 6 && avx512;
+    EXPECT_EQ(forest->kernel(), flat512        ? Forest::Kernel::kAvx512
+                                : flat && avx2 ? Forest::Kernel::kAvx2
+                                               : Forest::Kernel::kScalar);
     EXPECT_EQ(forest->SetKernel(Forest::Kernel::kAvx2), flat && avx2);
+    EXPECT_EQ(forest->SetKernel(Forest::Kernel::kAvx512), flat512);
 
     const size_t n_rows = 203;
-    const size_t cols = static_cast<size_t>(spec.num_features);
+    const size_t features = static_cast<size_t>(spec.num_features);
     std::vector<float> rows = testing::RandomRows(n_rows, spec.num_features, c.missing, seed * 7);
-    rows[5 * cols + 1] = INFINITY;  // infinities compare like any number
-    rows[6 * cols + 2] = -INFINITY;
+    rows[5 * features + 1] = INFINITY;  // infinities compare like any number
+    rows[6 * features + 2] = -INFINITY;
+    rows[7 * features + 3] = -INFINITY;
+    rows[8 * features + 3] = INFINITY;
     const size_t outs = static_cast<size_t>(forest->num_outputs());
-    auto expected = model->PredictDense(rows.data(), n_rows, cols);
+    auto expected = model->PredictDense(rows.data(), n_rows, features);
     ASSERT_TRUE(expected.ok()) << expected.status();
-    for (size_t batch : {size_t{1}, size_t{7}, size_t{8}, size_t{64}, size_t{203}}) {
-      std::vector<float> scalar(n_rows * outs), vector(n_rows * outs);
-      ASSERT_TRUE(forest->SetKernel(Forest::Kernel::kScalar));
-      for (size_t r = 0; r < n_rows; r += batch) {
-        const size_t n = std::min(batch, n_rows - r);
-        forest->Predict(&rows[r * cols], n, cols, &scalar[r * outs]);
-      }
-      if (forest->SetKernel(Forest::Kernel::kAvx2)) {
-        for (size_t r = 0; r < n_rows; r += batch) {
-          const size_t n = std::min(batch, n_rows - r);
-          forest->Predict(&rows[r * cols], n, cols, &vector[r * outs]);
+    // The same rows with 3 extra columns (ignored by the model).
+    const size_t wide_cols = features + 3;
+    std::vector<float> wide(n_rows * wide_cols, 99.0f);
+    for (size_t r = 0; r < n_rows; ++r) {
+      std::copy(&rows[r * features], &rows[(r + 1) * features], &wide[r * wide_cols]);
+    }
+    for (size_t cols : {features, wide_cols}) {
+      const std::vector<float>& input = cols == features ? rows : wide;
+      for (size_t batch : {size_t{1}, size_t{7}, size_t{8}, size_t{15}, size_t{16}, size_t{17},
+                           size_t{64}, size_t{100}, size_t{203}}) {
+        auto run = [&](Forest::Kernel kernel, std::vector<float>* out) {
+          out->assign(n_rows * outs, -1.0f);
+          if (!forest->SetKernel(kernel)) return false;
+          for (size_t r = 0; r < n_rows; r += batch) {
+            const size_t n = std::min(batch, n_rows - r);
+            forest->Predict(&input[r * cols], n, cols, &(*out)[r * outs]);
+          }
+          return true;
+        };
+        std::vector<float> scalar, vector;
+        ASSERT_TRUE(run(Forest::Kernel::kScalar, &scalar));
+        for (Forest::Kernel kernel : {Forest::Kernel::kAvx2, Forest::Kernel::kAvx512}) {
+          if (!run(kernel, &vector)) continue;
+          for (size_t i = 0; i < scalar.size(); ++i) {
+            ASSERT_EQ(scalar[i], vector[i]) << "kernel " << static_cast<int>(kernel) << " batch "
+                                            << batch << " cols " << cols << " output " << i;
+          }
         }
         for (size_t i = 0; i < scalar.size(); ++i) {
-          ASSERT_EQ(scalar[i], vector[i]) << "batch " << batch << " output " << i;
+          ASSERT_NEAR(scalar[i], (*expected)[i], 1e-6) << "batch " << batch << " output " << i;
         }
-      }
-      for (size_t i = 0; i < scalar.size(); ++i) {
-        ASSERT_NEAR(scalar[i], (*expected)[i], 1e-6) << "batch " << batch << " output " << i;
       }
     }
   }

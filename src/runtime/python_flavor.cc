@@ -81,8 +81,9 @@ class PythonPredictor : public Predictor {
   std::string flavor() const override { return kPythonFlavor; }
   std::string Describe() const override {
     PythonPoolStats st = pool_->stats();
+    const PythonPoolOptions& o = pool_->options();
     return absl::StrCat("python handler ", handler_, " (", st.workers, " workers, ",
-                        pool_->options().interpreter, ")");
+                        o.interpreter, o.sandbox ? " in image " + o.sandbox->image : "", ")");
   }
 
  private:
@@ -151,11 +152,25 @@ StatusOr<PythonPoolOptions> PythonOptionsFor(const ModelPackage& package) {
 }
 
 StatusOr<std::unique_ptr<Predictor>> LoadPythonModel(const ModelPackage& package) {
+  return LoadPythonModelIn(package, nullptr);
+}
+
+StatusOr<std::unique_ptr<Predictor>> LoadPythonModelIn(const ModelPackage& package,
+                                                       const WorkerSandbox* sandbox) {
   if (package.handler_file.empty()) {
     return InvalidArgumentError(
         absl::StrCat(kManifestFile, ": field 'handler' is required for flavor python"));
   }
   ASSIGN_OR_RETURN(PythonPoolOptions options, PythonOptionsFor(package));
+  if (sandbox != nullptr) {
+    // The image's python3 (on its PATH) unless the package names one; the
+    // host's TANDEM_PYTHON means nothing inside an image.
+    options.interpreter = "python3";
+    if (auto p = package.manifest.find("python"); p != package.manifest.end() && p->is_object()) {
+      if (auto i = p->find("interpreter"); i != p->end()) options.interpreter = i->get<std::string>();
+    }
+    options.sandbox = *sandbox;
+  }
   double tolerance = kDefaultSelfTestTolerance;
   if (auto p = package.manifest.find("python"); p != package.manifest.end() && p->is_object()) {
     if (auto t = p->find("test_tolerance"); t != p->end()) tolerance = t->get<double>();

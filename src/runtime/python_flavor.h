@@ -36,5 +36,10 @@ StatusOr<PythonPoolOptions> PythonOptionsFor(const ModelPackage& package);
 
 // FlavorLoader for "python".
 StatusOr<std::unique_ptr<Predictor>> LoadPythonModel(const ModelPackage& package);
+// The same with the workers inside an image (`sandbox` non-null): the
+// interpreter is `python3` on the image's PATH unless the manifest's
+// python.interpreter names one (a path inside the image).
+StatusOr<std::unique_ptr<Predictor>> LoadPythonModelIn(const ModelPackage& package,
+                                                       const WorkerSandbox* sandbox);
 
 }  // namespace tandem::runtime

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +162,7 @@ class PythonHandlerPool::Impl {
         model_dir_(std::move(model_dir)),
         opts_(std::move(options)),
         clock_(opts_.clock != nullptr ? *opts_.clock : Clock::Real()) {
+    if (opts_.sandbox) image_opt_ = ImageOptEntries(opts_.sandbox->rootfs);
     slots_.resize(static_cast<size_t>(opts_.workers));
     states_.assign(slots_.size(), SlotState::kDead);
   }
@@ -252,8 +254,14 @@ class PythonHandlerPool::Impl {
   int reported_features_ = -1;
 
  private:
+  std::vector<OptEntry> image_opt_;  // the image's /opt (sandboxed pools)
   // Starts one worker and waits for its "ready" frame. `first` records the
   // handler's test data and reported width.
+  // " in image sha256:..." for a sandboxed pool, else "".
+  std::string Where() const {
+    return opts_.sandbox ? absl::StrCat(" in image ", opts_.sandbox->image) : "";
+  }
+
   StatusOr<Worker> Spawn(bool first) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -264,19 +272,29 @@ class PythonHandlerPool::Impl {
       ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     }
-    std::vector<std::string> args = {opts_.interpreter, "-c",       PythonWorkerScript(),
-                                     handler_,          model_dir_, std::to_string(kChildFd)};
+    std::vector<std::string> args;
     std::vector<std::string> env;
-    bool has_omp = false;
-    for (char** e = environ; *e != nullptr; ++e) {
-      std::string kv(*e);
-      std::string key = kv.substr(0, kv.find('='));
-      if (opts_.env.contains(key)) continue;
-      has_omp |= key == "OMP_NUM_THREADS";
-      env.push_back(std::move(kv));
+    if (opts_.sandbox) {
+      // Inside the image: its root at /, the package at /opt/ml/model.
+      WorkerPaths inside = SandboxedPaths(handler_, model_dir_);
+      args = WorkerBwrapCommand(*opts_.sandbox, handler_, model_dir_, image_opt_,
+                                {opts_.interpreter, "-c", PythonWorkerScript(), inside.handler,
+                                 inside.model_dir, std::to_string(kChildFd)});
+      env = WorkerEnvironment(*opts_.sandbox, opts_.env);
+    } else {
+      args = {opts_.interpreter, "-c",       PythonWorkerScript(),
+              handler_,          model_dir_, std::to_string(kChildFd)};
+      bool has_omp = false;
+      for (char** e = environ; *e != nullptr; ++e) {
+        std::string kv(*e);
+        std::string key = kv.substr(0, kv.find('='));
+        if (opts_.env.contains(key)) continue;
+        has_omp |= key == "OMP_NUM_THREADS";
+        env.push_back(std::move(kv));
+      }
+      for (const auto& [k, v] : opts_.env) env.push_back(k + "=" + v);
+      if (!has_omp && !opts_.env.contains("OMP_NUM_THREADS")) env.push_back("OMP_NUM_THREADS=1");
     }
-    for (const auto& [k, v] : opts_.env) env.push_back(k + "=" + v);
-    if (!has_omp && !opts_.env.contains("OMP_NUM_THREADS")) env.push_back("OMP_NUM_THREADS=1");
     // Workers keep the server's stdout/stderr (handler output and tracebacks
     // land in its log) and the socket, nothing else.
     subprocess::SpawnOptions spawn;
@@ -289,8 +307,9 @@ class PythonHandlerPool::Impl {
     ::close(sv[1]);
     if (!spawned.ok()) {
       ::close(sv[0]);
-      return FailedPreconditionError(absl::StrCat(
-          "cannot start Python interpreter ", opts_.interpreter, ": ", spawned.status().message()));
+      return FailedPreconditionError(absl::StrCat("cannot start Python interpreter ",
+                                                  opts_.interpreter, Where(), ": ",
+                                                  spawned.status().message()));
     }
     const pid_t pid = *spawned;
     ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -300,7 +319,7 @@ class PythonHandlerPool::Impl {
       ::close(w.fd);
       std::string how = Reap(clock_, w.pid, std::chrono::milliseconds(2000));
       return Annotate(ready, absl::StrCat("Python handler worker (", opts_.interpreter, " ",
-                                          handler_, ") ", how));
+                                          handler_, Where(), ") ", how));
     }
     return w;
   }
@@ -500,6 +519,18 @@ StatusOr<std::unique_ptr<PythonHandlerPool>> PythonHandlerPool::Start(
   }
   if (options.timeout.count() <= 0 || options.start_timeout.count() <= 0) {
     return InvalidArgumentError("Python handler timeouts must be positive");
+  }
+  if (options.sandbox) {
+    const WorkerSandbox& sb = *options.sandbox;
+    if (sb.bwrap_path.empty() || sb.bwrap_path[0] != '/') {
+      return FailedPreconditionError(
+          "Python handler workers in an image need bubblewrap (bwrap), which was not found");
+    }
+    struct stat st;
+    if (sb.rootfs.empty() || ::stat(sb.rootfs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return FailedPreconditionError(absl::StrCat("the root filesystem of image ", sb.image,
+                                                  " is not a directory: '", sb.rootfs, "'"));
+    }
   }
   auto impl = std::make_unique<Impl>(handler_path, model_dir, std::move(options));
   RETURN_IF_ERROR(impl->StartAll());

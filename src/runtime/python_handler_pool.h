@@ -22,11 +22,13 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "runtime/worker_sandbox.h"
 
 namespace tandem::runtime {
 
@@ -40,6 +42,11 @@ struct PythonPoolOptions {
   // Added to the workers' environment (e.g. OMP_NUM_THREADS=1, the default
   // unless set here or already in the environment).
   std::map<std::string, std::string> env;
+  // Set: every worker runs inside this image under bubblewrap
+  // (worker_sandbox.h): `interpreter` is looked up on the image's PATH (or
+  // is a path inside the image), the environment is the image's plus `env`,
+  // and the handler and model directory are bound in read-only.
+  std::optional<WorkerSandbox> sandbox;
 };
 
 // test_data() of the handler, as reported by the first worker.

@@ -75,8 +75,10 @@ start_control_plane() {
   CP_PID=$!
   for _ in $(seq 1 200); do
     if grep -q "control plane on http://" "$log" 2>/dev/null; then
-      TANDEM_SERVER=$(grep -o "http://[0-9.:]*" "$log" | head -1)
-      TANDEM_TOKEN=$(cat "$home/admin-token")
+      # The address line itself: earlier lines may carry other URLs (an S3 endpoint).
+      TANDEM_SERVER=$(grep -o "control plane on http://[0-9.:]*" "$log" | head -1 | grep -o "http://.*")
+      # Only the first control plane on a database writes one.
+      TANDEM_TOKEN=$(cat "$home/admin-token" 2>/dev/null)
       export TANDEM_SERVER TANDEM_TOKEN
       return 0
     fi

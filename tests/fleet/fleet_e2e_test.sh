@@ -165,7 +165,8 @@ wait_ready 2 && pass || fail "not ready after restart: $(pids)"
 [ "$(pids)" = "$SURVIVORS" ] && pass || fail "replicas not re-adopted: $SURVIVORS -> $(pids)"
 expect_rc 0 "$TANDEM" deployments get churn-api -o json
 expect_contains "$OUT" '"adopted": true' "adopted flag"
-N=$(pgrep -f -- "--name churn-api" | wc -l)
+# This test's replicas only (other tests and worktrees may run a churn-api too).
+N=$(pgrep -f -- "--name churn-api .*--home $WORK/home( |\$)" | wc -l)
 [ "$N" -eq 2 ] && pass || fail "want 2 replica processes, found $N"
 expect_rc 0 "$TANDEM" deployments list
 expect_contains "$OUT" "churn-api" "list"

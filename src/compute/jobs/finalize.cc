@@ -244,7 +244,11 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
   out.model_key = model->key;
   out.model_digest = model->digest;
   std::string data_dir = req.ml_dir + "/output/data";
-  if (!DirEmpty(data_dir)) {
+  // A batch transform's outputs are its published objects (SageMaker's
+  // semantics); packing them again into output.tar.gz cost as much as the
+  // scoring itself (11 MB of scores: 2.7 s of gzip on a loaded machine).
+  const bool published_only = !r.spec.publish_prefix.empty() && r.spec.Kind() == "transform";
+  if (!published_only && !DirEmpty(data_dir)) {
     auto output = PackAndPut(data_dir, prefix + "output/output.tar.gz", store);
     if (output.ok()) {
       out.output_key = output->key;

@@ -84,6 +84,27 @@ TEST_F(FinalizeServingTest, NoServingFolderChangesNothing) {
   EXPECT_FALSE(fs::exists(root_ + "/unpacked/handler.py"));
 }
 
+// A batch transform (kind "transform", outputs published under a prefix)
+// keeps its outputs as the published objects only; a training job with a
+// publish prefix also gets output.tar.gz.
+TEST_F(FinalizeServingTest, TransformOutputsArePublishedNotArchived) {
+  for (bool transform : {false, true}) {
+    SCOPED_TRACE(transform ? "transform" : "training");
+    TearDown();  // a fresh tree and store each time
+    SetUp();
+    fs::remove_all(ml_ + "/code/serving");
+    Write("/output/data/part-0.csv.out", "0.5\n");
+    record_.spec.publish_prefix = "results/run";
+    if (transform) record_.spec.environment[kJobKindVariable] = "transform";
+    auto out = Finalize();
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->state, JobState::kCompleted) << out->failure_reason;
+    ASSERT_TRUE(store_->GetToFile("results/run/part-0.csv.out", root_ + "/published").ok());
+    EXPECT_EQ(out->output_key.empty(), transform);
+    EXPECT_EQ(store_->Stat("jobs/01JOBID/output/output.tar.gz").ok(), !transform);
+  }
+}
+
 // A job that replaced a directory of its tree by a symlink to a host path
 // (here a "secret" directory outside the job) gets nothing of that path
 // packed, published or read: the job fails naming the link.

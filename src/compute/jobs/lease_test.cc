@@ -236,6 +236,43 @@ TEST_P(JobLeaseTest, RestartedControlPlaneRecoversItsOwnJobsAtOnce) {
   EXPECT_EQ(cluster_.Launches(s->id), 1);
 }
 
+// High availability: both control planes run; `a` dies holding a running
+// job. `b` takes it over from its loop (no restart) once `a`'s lease has run
+// out, re-attaches to the still-running process instead of launching it
+// again, and finalizes it once.
+TEST_P(JobLeaseTest, RunningControlPlaneTakesOverADeadOnesJobsAfterTheLease) {
+  ControlPlane& a = Open("a");
+  ControlPlane& b = Open("b");
+  // Submitted through `b`, so `a` may claim it; wait until one of them runs it.
+  auto s = b.service->Submit(Spec("survives"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto running = a.service->WaitFor(s->id, Running, kTimeoutMs);
+  ASSERT_TRUE(running.ok()) << running.status();
+  ControlPlane& owner = running->owner == "a" ? a : b;
+  ControlPlane& survivor = running->owner == "a" ? b : a;
+  const std::string survivor_name = running->owner == "a" ? "b" : "a";
+  owner.service->Shutdown();  // as kill -9: the lease is no longer renewed
+
+  // Within the lease nothing moves.
+  clock_.Advance(5'000'000);
+  auto held = survivor.service->Get(s->id);
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->owner, running->owner);
+
+  // Past it, the survivor's loop adopts the job and polls the live process.
+  clock_.Advance(6'000'000);
+  auto adopted = survivor.service->WaitFor(
+      s->id, [&](const JobRecord& r) { return r.owner == survivor_name; }, kTimeoutMs);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->state, JobState::kRunning);
+  cluster_.Release(s->id);
+  auto done = survivor.service->WaitFor(s->id, Terminal, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
+  EXPECT_EQ(done->attempt, 1);
+  EXPECT_EQ(cluster_.Launches(s->id), 1);
+}
+
 TEST(JobLeasePostgres, ServerAvailable) {
   TANDEM_REQUIRE_TEST_SERVER("postgres", uri);
   EXPECT_TRUE(uri.starts_with("postgres://")) << uri;

@@ -17,6 +17,7 @@
 #include "compute/jobs/image_launch.h"
 #include "compute/jobs/metric_parser.h"
 #include "compute/jobs/secrets.h"
+#include "compute/jobs/service_active.h"
 #include "compute/jobs/staging.h"
 
 namespace tandem::compute::jobs {
@@ -26,37 +27,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kUnsandboxed[] = "running unsandboxed: bubblewrap not found";
-constexpr char kLostReason[] = "control plane restarted and the job's process is gone";
-
-void RemoveTree(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) LogWarn("cannot remove job directory", {{"path", path}, {"error", ec.message()}});
-}
 
 }  // namespace
-
-// A job holding capacity (claimed for launch, Starting, Running or Stopping).
-// The loop owns it while kRunning; a worker while kLaunching or kFinishing.
-struct JobService::Active {
-  enum class Phase { kLaunching, kRunning, kFinishing };
-  Phase phase = Phase::kRunning;  // read and written by the loop only
-  JobRecord record;               // snapshot at start (spec, id, attempt)
-  std::string attempt_dir, ml_dir, log_path;
-  JobHandle handle;
-  int64_t log_offset = 0;
-  std::optional<MetricParser> parser;
-  std::map<std::string, double> last_metrics;
-  bool stop_requested = false;
-  bool stop_sent = false;
-  std::string code_digest;
-  std::map<std::string, std::string> input_digests;
-  std::string warm_key;
-  std::string launch_error;  // staging/launch failed: Failed with this reason, no retry
-  double cpus = 1;
-  std::shared_ptr<CheckpointSync> checkpoints;  // spec.checkpoint set
-  int64_t checkpoint_synced_micros = 0;         // monotonic
-};
 
 JobService::JobService(JobServiceOptions options)
     : opts_(std::move(options)),
@@ -295,69 +267,6 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
   }
 }
 
-// ---- recovery ------------------------------------------------------------------
-
-Status JobService::Recover() {
-  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, jobs_->ListRecoverable(opts_.owner));
-  for (const JobRecord& r : jobs) {
-    // Another control plane may have recovered it since the list was read.
-    ASSIGN_OR_RETURN(bool adopted, jobs_->Adopt(r.id, opts_.owner, LeaseUntil()));
-    if (!adopted) continue;
-    if (r.handle.id.empty()) {
-      RemoveTree(AttemptDir(r.id, r.attempt));
-      bool stopping = r.state == JobState::kStopping;
-      auto moved =
-          jobs_->Transition(r.id, {r.state}, stopping ? JobState::kStopped : JobState::kPending,
-                            [&](JobRecord& rec) {
-                              if (stopping) rec.ended_micros = clock_.NowMicros();
-                              rec.queued_micros = clock_.NowMicros();
-                            },
-                            {{"reason", "control plane restarted before the job was launched"}});
-      if (!moved.ok())
-        LogWarn("recover", {{"job", r.id}, {"error", std::string(moved.status().message())}});
-      continue;
-    }
-    auto a = std::make_unique<Active>();
-    a->record = r;
-    a->attempt_dir = AttemptDir(r.id, r.attempt);
-    a->ml_dir = a->attempt_dir + "/ml";
-    a->log_path = a->attempt_dir + "/job.log";
-    a->handle = r.handle;
-    a->cpus = r.spec.resources.cpus;
-    a->code_digest = r.details.value("code_digest", "");
-    if (r.details.contains("input_digests")) {
-      a->input_digests = r.details["input_digests"].get<std::map<std::string, std::string>>();
-    }
-    a->warm_key = r.details.value("warm_key", "");
-    if (r.spec.checkpoint) {
-      a->checkpoints =
-          std::make_shared<CheckpointSync>(*opts_.store, r.spec.checkpoint->key_prefix,
-                                           a->ml_dir + "/checkpoints", opts_.checkpoint_limits);
-    }
-    auto parser = MetricParser::Create(r.spec.metric_definitions);
-    if (parser.ok()) a->parser = *std::move(parser);
-    a->stop_requested = r.state == JobState::kStopping;
-    auto polled = substrate_->Poll(r.handle);
-    Active& ref = *a;
-    active_[r.id] = std::move(a);
-    if (!polled.ok() || (*polled && (*polled)->kind == ExitKind::kLost)) {
-      LogWarn("job lost across restart", {{"job", r.id}});
-      ExitInfo lost;
-      lost.kind = ExitKind::kLost;
-      lost.message = kLostReason;
-      TailLog(ref, true);
-      Finish(ref, lost);
-      active_.erase(r.id);
-      continue;
-    }
-    LogInfo("job re-attached", {{"job", r.id}, {"state", std::string(JobStateName(r.state))}});
-    // The metrics seen so far are re-derived from the whole log (inserts are
-    // idempotent), and the loop resumes tailing and polling.
-    TailLog(ref, false);
-  }
-  return OkStatus();
-}
-
 // ---- the loop -------------------------------------------------------------------
 
 void JobService::Loop() {
@@ -371,6 +280,7 @@ void JobService::Loop() {
       wake_ = false;
     }
     RenewLeases();
+    TakeOver();
     CollectCompleted();
     ApplyStops();
     Monitor();
@@ -506,7 +416,7 @@ bool JobService::StartJob(Active& a) {
 StatusOr<bool> JobService::Launch(Active& a) {
   const JobSpec& spec = a.record.spec;
   const int64_t t0 = clock_.MonotonicMicros();
-  RemoveTree(a.attempt_dir);
+  RemoveJobTree(a.attempt_dir);
   ASSIGN_OR_RETURN(Source code, ResolveCode(spec, *opts_.store));
   ASSIGN_OR_RETURN(auto inputs, ResolveInputs(spec, *opts_.store));
   std::vector<std::string> channels;
@@ -530,8 +440,8 @@ StatusOr<bool> JobService::Launch(Active& a) {
     auto taken = warm_.Take(a.warm_key, code_dir, data_dir);
     if (taken.ok() && *taken) {
       warm = *taken;
-      RemoveTree(cold_code);
-      RemoveTree(cold_data);
+      RemoveJobTree(cold_code);
+      RemoveJobTree(cold_data);
       a.code_digest = warm->info.value("code_digest", "");
       if (warm->info.contains("input_digests") && warm->info["input_digests"].is_object()) {
         a.input_digests = warm->info["input_digests"].get<std::map<std::string, std::string>>();
@@ -582,6 +492,7 @@ StatusOr<bool> JobService::Launch(Active& a) {
   req.resources = spec.resources;
   req.max_runtime_seconds = spec.max_runtime_seconds;
   req.network = spec.network;
+  req.spec = &spec;
   RETURN_IF_ERROR(ResolveSecrets(spec, opts_.secret_value, substrate_->sandboxed(),
                                  substrate_->name(), req));
   {
@@ -603,6 +514,8 @@ StatusOr<bool> JobService::Launch(Active& a) {
         r.details["input_digests"] = digests;
         r.details["staging_ms"] = staging_ms;
         r.details["warm_start"] = warm.has_value();
+        r.details["attempt_dir"] = a.attempt_dir;
+        r.details["attempt_dir_attempt"] = a.record.attempt;
         if (!a.warm_key.empty()) r.details["warm_key"] = a.warm_key;
         if (!checkpoint_details.is_null()) r.details["checkpoint"] = checkpoint_details;
       });
@@ -766,9 +679,9 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
       BillWarmRelease(**replaced);
     }
   }
-  RemoveTree(a.attempt_dir);
+  RemoveJobTree(a.attempt_dir);
   std::error_code ec;
-  fs::remove(opts_.home + "/jobs/" + a.record.id, ec);  // only if empty
+  fs::remove(fs::path(a.attempt_dir).parent_path(), ec);  // only if empty
   NotifyState(a.record.id);
 }
 

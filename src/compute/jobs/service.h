@@ -28,7 +28,12 @@
 //
 // Several control planes on one database (PostgreSQL) share the queue: each
 // Pending job is claimed by exactly one (JobStore::Claim), which then holds a
-// renewed lease on it; Recover skips jobs whose owner is alive.
+// renewed lease on it; Recover skips jobs whose owner is alive. A running
+// service also takes over, from its loop, the active jobs of a control plane
+// whose lease expired (it died): it adopts each atomically, re-attaches to
+// the process if it still runs (a local job's runner outlives its control
+// plane) and finalizes it once; if the process is gone the attempt ends as
+// lost and is retried as a new attempt when the spec allows (TakeOver).
 //
 // Thread-safety: all public methods are thread-safe.
 #pragma once
@@ -138,6 +143,8 @@ class JobService {
   StatusOr<JobRecord> Stop(const std::string& id);
   StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
   StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // The metered cost of `team`'s jobs ended since `since_micros` (budgets).
+  StatusOr<double> TeamCostSince(const std::string& team, int64_t since_micros);
   // Jobs by state and team and the oldest Pending job (one cheap query).
   StatusOr<JobCounts> Counts();
   // Seconds from queued to Running for the jobs this service launched.
@@ -184,6 +191,16 @@ class JobService {
   // Renews the leases of this control plane's jobs (every lease_ms / 3) and
   // picks up stops requested through another control plane.
   void RenewLeases();
+  // Adopts jobs whose owner's lease has expired (every lease_ms / 3; in
+  // service_recover.cc with Recover).
+  void TakeOver();
+  // Holds adopted job `r`: re-attaches to its process, or puts a job that was
+  // never launched back to Pending. `from_loop`: the loop's Monitor polls it
+  // next; otherwise (Recover) it is polled now and finalized if lost.
+  void Attach(const JobRecord& r, bool from_loop);
+  // Where the attempt of `r` runs: as recorded at launch (possibly under
+  // another control plane's home), else this service's AttemptDir.
+  std::string RecordedAttemptDir(const JobRecord& r) const;
   int64_t LeaseUntil() const { return clock_.NowMicros() + opts_.lease_ms * 1000; }
   // Job `id` changed: Notify wakes the loop and WaitFor, NotifyState WaitFor.
   void Notify(const std::string& id);
@@ -206,6 +223,7 @@ class JobService {
   std::map<std::string, std::unique_ptr<Active>> active_;
   int64_t last_expiry_micros_ = 0;
   int64_t last_renew_micros_ = 0;
+  int64_t last_takeover_micros_ = 0;
 
   absl::Mutex mu_;
   absl::CondVar wake_cv_;   // the loop waits here

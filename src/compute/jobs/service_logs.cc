@@ -28,7 +28,7 @@ StatusOr<LogChunk> JobService::ReadLog(const std::string& id, int64_t offset, si
       out.next_offset = offset + static_cast<int64_t>(out.data.size());
       return out;
     }
-    std::ifstream in(AttemptDir(id, r.attempt) + "/job.log", std::ios::binary);
+    std::ifstream in(RecordedAttemptDir(r) + "/job.log", std::ios::binary);
     if (!in) {
       if (r.state == JobState::kPending || r.state == JobState::kStarting) return out;
       continue;  // finalized between the two reads: read the stored log

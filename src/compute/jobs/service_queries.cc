@@ -23,6 +23,10 @@ StatusOr<std::map<std::string, std::vector<MetricPoint>>> JobService::Metrics(
 
 StatusOr<std::vector<TeamSpend>> JobService::SpendByTeam() { return jobs_->SpendByTeam(); }
 
+StatusOr<double> JobService::TeamCostSince(const std::string& team, int64_t since_micros) {
+  return jobs_->TeamCostSince(team, since_micros);
+}
+
 StatusOr<JobCounts> JobService::Counts() { return jobs_->Counts(); }
 
 }  // namespace tandem::compute::jobs

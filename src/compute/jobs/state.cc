@@ -80,6 +80,7 @@ Json JobRecord::ToJson() const {
     if (!registered_alias.empty()) j["registered"]["alias"] = registered_alias;
   }
   if (!final_metrics.empty()) j["metrics"] = final_metrics;
+  if (!owner.empty()) j["owner"] = owner;
   for (const auto& [k, v] : details.items()) j[k] = v;
   return j;
 }

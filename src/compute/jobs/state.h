@@ -64,6 +64,9 @@ struct JobRecord {
   std::string registered_alias;
   std::map<std::string, double> final_metrics;  // last value per metric
   Json details = Json::object();
+  // The control plane holding the job (JobStore::Claim/Adopt; read-only
+  // here: writing a record never changes it). "" = none yet.
+  std::string owner;
 
   Json ToJson() const;
 };

@@ -78,6 +78,12 @@ constexpr char kColumns[] =
     "peak_rss_bytes, cost, warm_pool_seconds, model_key, model_digest, registered_model, "
     "registered_version, registered_alias, final_metrics, details, kind";
 constexpr int kColumnCount = 27;
+// Read with the owner (kept by Claim/Adopt, never written from a record).
+constexpr char kSelectColumns[] =
+    "id, name, team, spec, state, attempt, failure_reason, created_micros, queued_micros, "
+    "started_micros, ended_micros, updated_micros, substrate, handle, wall_seconds, cpu_seconds, "
+    "peak_rss_bytes, cost, warm_pool_seconds, model_key, model_digest, registered_model, "
+    "registered_version, registered_alias, final_metrics, details, kind, owner";
 
 std::vector<Value> RowValues(const JobRecord& r) {
   return {r.id,
@@ -144,6 +150,8 @@ StatusOr<JobRecord> FromRow(const Row& row) {
     if (v.is_number()) r.final_metrics[k] = v.get<double>();
   }
   ASSIGN_OR_RETURN(r.details, ParseJson(row.Text(i++)));
+  ++i;  // kind (derived from the spec)
+  r.owner = row.Text(i++);
   return r;
 }
 
@@ -153,7 +161,7 @@ Status JobNotFound(const std::string& id) {
 
 StatusOr<JobRecord> GetIn(Transaction& tx, const std::string& id) {
   auto row =
-      tx.QueryOne(std::string("SELECT ") + kColumns + " FROM compute_jobs WHERE id = ?", {id});
+      tx.QueryOne(std::string("SELECT ") + kSelectColumns + " FROM compute_jobs WHERE id = ?", {id});
   if (!row.ok()) {
     if (row.status().code() == StatusCode::kNotFound) return JobNotFound(id);
     return row.status();
@@ -285,7 +293,7 @@ StatusOr<JobPage> JobStore::List(const JobFilter& f) {
   if (f.max_results < 1 || f.max_results > 1000) {
     return InvalidArgumentError("max_results must be between 1 and 1000");
   }
-  std::string sql = std::string("SELECT ") + kColumns + " FROM compute_jobs WHERE 1 = 1";
+  std::string sql = std::string("SELECT ") + kSelectColumns + " FROM compute_jobs WHERE 1 = 1";
   std::vector<Value> params;
   if (f.state) {
     sql += " AND state = ?";
@@ -357,7 +365,7 @@ StatusOr<std::vector<JobRecord>> JobStore::ListPending(int limit) {
   std::vector<JobRecord> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, Rows(tx,
-                               std::string("SELECT ") + kColumns +
+                               std::string("SELECT ") + kSelectColumns +
                                    " FROM compute_jobs WHERE state = 'Pending' "
                                    "ORDER BY queued_micros, id LIMIT " +
                                    std::to_string(limit),
@@ -371,7 +379,7 @@ StatusOr<std::vector<JobRecord>> JobStore::ListActive() {
   std::vector<JobRecord> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, Rows(tx,
-                               std::string("SELECT ") + kColumns +
+                               std::string("SELECT ") + kSelectColumns +
                                    " FROM compute_jobs WHERE state IN "
                                    "('Starting', 'Running', 'Stopping') ORDER BY id",
                                {}));
@@ -455,7 +463,7 @@ StatusOr<std::vector<JobRecord>> JobStore::ListRecoverable(const std::string& ow
   std::vector<JobRecord> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, Rows(tx,
-                               std::string("SELECT ") + kColumns +
+                               std::string("SELECT ") + kSelectColumns +
                                    " FROM compute_jobs WHERE state IN "
                                    "('Starting', 'Running', 'Stopping') AND (owner = ? OR "
                                    "owner = '' OR lease_expires_micros <= ?) ORDER BY id",
@@ -551,6 +559,18 @@ StatusOr<std::vector<TeamSpend>> JobStore::SpendByTeam() {
     return OkStatus();
   }));
   return out;
+}
+
+StatusOr<double> JobStore::TeamCostSince(const std::string& team, int64_t since_micros) {
+  double cost = 0;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT COALESCE(SUM(cost), 0) FROM compute_jobs "
+                                           "WHERE team = ? AND ended_micros >= ?",
+                                           {team, since_micros}));
+    cost = row.Double(0);
+    return OkStatus();
+  }));
+  return cost;
 }
 
 StatusOr<JobCounts> JobStore::Counts() {

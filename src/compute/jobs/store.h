@@ -134,6 +134,8 @@ class JobStore {
   StatusOr<std::map<std::string, std::vector<MetricPoint>>> Metrics(const std::string& id);
 
   StatusOr<std::vector<TeamSpend>> SpendByTeam();
+  // The metered cost of `team`'s jobs that ended at or after `since_micros`.
+  StatusOr<double> TeamCostSince(const std::string& team, int64_t since_micros);
   // One GROUP BY over the jobs (no paging).
   StatusOr<JobCounts> Counts();
 

@@ -51,6 +51,9 @@ struct LaunchRequest {
   // the runner deletes as it reads it (runner/protocol.h kSecretsFile).
   std::map<std::string, std::string> secret_env;    // variable -> value
   std::map<std::string, std::string> secret_files;  // name in /run/secrets -> value
+  // The job's spec, valid during Submit only (not persisted): for substrates
+  // that stage the job on the node themselves (Slurm with shared_fs: false).
+  const JobSpec* spec = nullptr;
 };
 
 // The checks every substrate makes before it launches `r`: a valid job id,

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/spec_fields.h"
+#include "compute/jobs/image_launch.h"
 #include "compute/notebooks/activity.h"
 #include "glue/store/archive.h"
 
@@ -174,6 +175,11 @@ StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
   if (options.team.empty()) return InvalidArgumentError("team must not be empty");
   const int64_t idle = options.idle_timeout_seconds.value_or(options_.default_idle_timeout_seconds);
   if (idle < 0) return InvalidArgumentError("idle_timeout_seconds must be >= 0 (0 = never cull)");
+  std::optional<jobs::JobImage> image;
+  if (!options.image.empty()) {
+    ASSIGN_OR_RETURN(image, jobs::ResolveJobImage(options_.images, options.image,
+                                                  options_.substrate->sandboxed()));
+  }
   ASSIGN_OR_RETURN(int port, FreeLoopbackPort());
   bool already_active = false;
   ASSIGN_OR_RETURN(NotebookRecord record,
@@ -196,6 +202,9 @@ StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
                      r.started_micros = clock_->NowMicros();
                      r.stopped_micros = 0;
                      r.last_activity_micros = r.started_micros;
+                     r.image_reference = image ? image->reference : "";
+                     r.image_repository = image ? image->repository : "";
+                     r.image_digest = image ? image->digest : "";
                      return OkStatus();
                    }));
   if (already_active) return record;
@@ -276,6 +285,28 @@ Status NotebookService::Launch(const NotebookRecord& record) {
         req.env[var] = options_.api_ca_file;
       }
     }
+  }
+  if (!record.image_digest.empty()) {
+    // In the image: its jupyter-notebook (on its PATH) and its environment
+    // under the notebook's own variables; the substrate binds its root at /.
+    jobs::JobImage image{record.image_reference, record.image_repository, record.image_digest};
+    if (options_.images == nullptr) {
+      return FailedPreconditionError("notebook runs in image " + image.Pinned() +
+                                     " but this control plane has no image store");
+    }
+    ASSIGN_OR_RETURN(images::ImageConfig config, jobs::LoadImageConfig(*options_.images, image));
+    req.argv[0] = "jupyter-notebook";
+    std::map<std::string, std::string> env;
+    for (const std::string& kv : config.env) {
+      size_t eq = kv.find('=');
+      if (eq != std::string::npos && eq > 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (auto& [k, v] : req.env) {
+      if (k != "PATH" || !env.contains("PATH")) env[k] = v;
+    }
+    req.env = std::move(env);
+    req.image_digest = image.digest;
+    req.image_repository = image.repository;
   }
   req.working_dir = root + "/work";
   req.max_runtime_seconds = kMaxRuntimeSeconds;

@@ -41,6 +41,10 @@
 #include "glue/sql/database.h"
 #include "glue/store/object_store.h"
 
+namespace tandem::images {
+class ImageStore;
+}
+
 namespace tandem::compute::notebooks {
 
 struct NotebookServiceOptions {
@@ -54,6 +58,9 @@ struct NotebookServiceOptions {
   // Price of one execution; empty = free.
   std::function<double(const std::string& team, const jobs::Metering&)> cost;
   std::string jupyter_binary = "/usr/bin/jupyter-notebook";
+  // Notebooks in images resolve and read them here (not owned; null = none:
+  // --image is refused). The substrate pulls them into its layer cache.
+  images::ImageStore* images = nullptr;
   std::string api_url;      // TANDEM_URL given to notebooks (set_api_url once known)
   std::string api_ca_file;  // its CA (https), "" = none
   int64_t default_idle_timeout_seconds = 3600;
@@ -72,6 +79,11 @@ struct NotebookServiceOptions {
 struct NotebookStartOptions {
   std::string team = "default";
   std::optional<int64_t> idle_timeout_seconds;  // default from the service options
+  // An image in tandem's image store to run Jupyter in (it must contain
+  // `jupyter-notebook` on its PATH); "" = the host's. Resolved to a digest at
+  // start (unknown -> NotFound naming it, nothing started) and kept: a
+  // restart of the same name without --image uses the host again.
+  std::string image;
 };
 
 class NotebookService {

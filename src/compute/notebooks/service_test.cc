@@ -209,6 +209,17 @@ TEST_F(NotebookServiceTest, BadNamesAndUnknownNotebooksAreRefused) {
   EXPECT_EQ(service_->Get("ghost").status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(NotebookServiceTest, AnImageIsResolvedBeforeAnythingIsStored) {
+  Open();  // no image store: --image cannot be honoured
+  NotebookStartOptions o;
+  o.image = "vision/jupyter:1";
+  auto started = service_->StartNotebook("lab", o);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(started.status().message(), HasSubstr("vision/jupyter:1"));
+  EXPECT_EQ(service_->Get("lab").status().code(), StatusCode::kNotFound);
+}
+
 TEST(NotebookConfig, OptionsFromTheNotebooksSection) {
   auto defaults = NotebookServiceOptions::FromConfig(Config{});
   ASSERT_TRUE(defaults.ok()) << defaults.status();

@@ -48,6 +48,11 @@ StatusOr<NotebookRecord> RecordFromRow(const Row& row) {
     r.failure_reason = j.value("failure_reason", "");
     r.snapshot_key = j.value("snapshot_key", "");
     r.snapshot_digest = j.value("snapshot_digest", "");
+    if (auto image = j.find("image"); image != j.end() && image->is_object()) {
+      r.image_reference = image->value("reference", "");
+      r.image_repository = image->value("repository", "");
+      r.image_digest = image->value("digest", "");
+    }
     r.created_micros = j.value("created_micros", int64_t{0});
     r.started_micros = j.value("started_micros", int64_t{0});
     r.stopped_micros = j.value("stopped_micros", int64_t{0});
@@ -118,6 +123,10 @@ Json NotebookRecord::ToJson(bool with_secret) const {
       {"stopped", stopped_micros ? FormatRfc3339(stopped_micros) : ""},
       {"last_activity", last_activity_micros ? FormatRfc3339(last_activity_micros) : ""},
       {"metering", {{"wall_seconds", wall_seconds}, {"cpu_seconds", cpu_seconds}, {"cost", cost}}}};
+  if (!image_digest.empty()) {
+    j["image"] = {
+        {"reference", image_reference}, {"repository", image_repository}, {"digest", image_digest}};
+  }
   if (with_secret) {
     j["token"] = token;
     j["url"] = Url();

@@ -46,6 +46,11 @@ struct NotebookRecord {
   std::string failure_reason;
   std::string snapshot_key;  // object-store key of the saved working directory
   std::string snapshot_digest;
+  // The image Jupyter runs in (docs/images.md), resolved at start; all
+  // empty = the host's environment.
+  std::string image_reference;   // as asked
+  std::string image_repository;  // in tandem's image store
+  std::string image_digest;      // the manifest it resolved to
   int64_t created_micros = 0;
   int64_t started_micros = 0;  // current execution
   int64_t stopped_micros = 0;

@@ -51,6 +51,24 @@ TEST_F(NotebookStoreTest, RoundTripsAndRecordsStateChangesAsEvents) {
   EXPECT_EQ(got->Url(), "http://127.0.0.1:12345/?token=secret");
   EXPECT_FALSE(got->ToJson(false).contains("token"));
   EXPECT_EQ(NotebookEvents(), (std::vector<std::string>{"lab:Pending", "lab:InService"}));
+  EXPECT_FALSE(got->ToJson(false).contains("image"));  // on the host
+
+  // The image a notebook runs in survives the round trip and is shown.
+  ASSERT_TRUE((*store)
+                  ->Update("lab", false,
+                           [](NotebookRecord& r) {
+                             r.image_reference = "vision/jupyter:1";
+                             r.image_repository = "vision/jupyter";
+                             r.image_digest = "sha256:" + std::string(64, 'e');
+                             return OkStatus();
+                           })
+                  .ok());
+  got = (*store)->Get("lab");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->image_reference, "vision/jupyter:1");
+  EXPECT_EQ(got->image_repository, "vision/jupyter");
+  EXPECT_EQ(got->image_digest, "sha256:" + std::string(64, 'e'));
+  EXPECT_EQ(got->ToJson(false)["image"]["digest"], got->image_digest);
 
   auto active = (*store)->ListActive();
   ASSERT_TRUE(active.ok());

@@ -1,6 +1,8 @@
 #include "compute/transform/engine.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/json.h"
+#include "compute/transform/fast_csv.h"
 
 namespace tandem::compute::transform {
 namespace {
@@ -28,13 +31,23 @@ constexpr size_t kReadChunk = 4 << 20;
 constexpr size_t kBatchBytes = 1 << 20;
 
 struct Batch {
-  int64_t first_line = 1;  // 1-based number of the batch's first line
-  std::string text;        // whole lines
+  // 1-based number of the batch's first line; 0 for a batch of a mapped
+  // input, whose number is counted only if an error needs it.
+  int64_t first_line = 1;
+  const char* input = nullptr;  // mapped input: its start, the batch at input + offset
+  size_t offset = 0;
+  std::string text;       // whole lines (read input)
+  std::string_view view;  // the batch's lines: text, or a slice of the mapped input
   std::string out;
   Status status;
   int64_t records = 0;
   bool done = false;
 };
+
+int64_t FirstLine(const Batch& b) {
+  if (b.first_line > 0) return b.first_line;
+  return 1 + std::count(b.input, b.input + b.offset, '\n');
+}
 
 std::string LineError(int64_t line, const std::string& what) {
   return "line " + std::to_string(line) + ": " + what;
@@ -144,60 +157,95 @@ void AppendScores(std::string& out, const float* s, int n, bool json) {
   if (json && n != 1) out += ']';
 }
 
-// Parses, predicts and formats one batch.
+// Appends the scores of `n` rows as CSV lines (`lines[i],` first if join).
+void FormatCsv(const std::vector<std::string_view>& lines, const float* scores, size_t n, int no,
+               bool join, std::string& out) {
+  constexpr size_t kMaxFloat = 16;  // "-1.17549435e-38" and a separator
+  size_t need = n * (static_cast<size_t>(no) * kMaxFloat + 1);
+  if (join) {
+    for (size_t i = 0; i < n; ++i) need += lines[i].size() + 1;
+  }
+  const size_t old = out.size();
+  out.resize(old + need);
+  char* o = out.data() + old;
+  for (size_t i = 0; i < n; ++i) {
+    if (join) {
+      std::memcpy(o, lines[i].data(), lines[i].size());
+      o += lines[i].size();
+      *o++ = ',';
+    }
+    const float* s = scores + i * static_cast<size_t>(no);
+    for (int k = 0; k < no; ++k) {
+      if (k > 0) *o++ = ',';
+      if (std::isnan(s[k])) {
+        std::memcpy(o, "nan", 3);
+        o += 3;
+      } else {
+        o = std::to_chars(o, o + kMaxFloat, s[k]).ptr;
+      }
+    }
+    *o++ = '\n';
+  }
+  out.resize(static_cast<size_t>(o - out.data()));
+}
+
+// Parses, predicts and formats one batch. CSV lines go through the one-pass
+// parser (ParseCsvLineFast) and, if it declines, the general one, whose
+// values are the same and whose errors name the line.
 void Process(const runtime::Predictor& predictor, const TransformOptions& opts, Batch& b) {
-  const int nf = predictor.num_features();
+  const size_t nf = static_cast<size_t>(predictor.num_features());
   const int no = predictor.num_outputs();
   const bool csv = opts.content_type == TransformContentType::kCsv;
   thread_local std::vector<float> rows, scores;
   thread_local std::vector<std::string_view> lines;
+  thread_local std::vector<int64_t> numbers;
   lines.clear();
-  std::string_view text(b.text);
-  // Split into non-blank lines, remembering their numbers via offsets.
-  std::vector<int64_t> numbers;
-  int64_t number = b.first_line;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    size_t end = nl == std::string_view::npos ? text.size() : nl;
-    std::string_view line = Trim(text.substr(start, end - start));
-    if (!line.empty()) {
+  numbers.clear();
+  const std::string_view text(b.view);
+  int64_t number = 0;  // 0-based within the batch; errors add FirstLine(b)
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    const char* e = nl == nullptr ? end : nl;
+    const size_t n = lines.size();
+    if (rows.size() < (n + 1) * nf) rows.resize(std::max(rows.size() * 2, (n + 1024) * nf));
+    float* row = rows.data() + n * nf;
+    if (csv && ParseCsvLineFast(p, e, end, static_cast<int>(nf), row)) {
+      lines.emplace_back(p, static_cast<size_t>(e - p) - (e[-1] == '\r' ? 1 : 0));
+      numbers.push_back(number);
+    } else if (std::string_view line = Trim(std::string_view(p, static_cast<size_t>(e - p)));
+               !line.empty()) {
+      const int nfi = static_cast<int>(nf);
+      Status s = csv ? ParseCsvRow(line, number, nfi, row) : ParseJsonRow(line, number, nfi, row);
+      if (!s.ok()) {  // again, for the message's line number
+        const int64_t at = FirstLine(b) + number;
+        b.status = csv ? ParseCsvRow(line, at, nfi, row) : ParseJsonRow(line, at, nfi, row);
+        return;
+      }
       lines.push_back(line);
       numbers.push_back(number);
     }
     ++number;
-    start = end + 1;
+    p = e + 1;
   }
-  rows.resize(lines.size() * static_cast<size_t>(nf));
-  for (size_t i = 0; i < lines.size(); ++i) {
-    float* row = rows.data() + i * nf;
-    Status s = csv ? ParseCsvRow(lines[i], numbers[i], nf, row)
-                   : ParseJsonRow(lines[i], numbers[i], nf, row);
+  const size_t n = lines.size();
+  scores.resize(n * static_cast<size_t>(no));
+  if (n > 0) {
+    Status s = predictor.Predict(rows.data(), n, nf, scores.data());
     if (!s.ok()) {
-      b.status = s;
+      const int64_t first = FirstLine(b);
+      b.status = Annotate(s, "lines " + std::to_string(first + numbers.front()) + "-" +
+                                 std::to_string(first + numbers.back()));
       return;
     }
   }
-  scores.resize(lines.size() * static_cast<size_t>(no));
-  if (!lines.empty()) {
-    Status s = predictor.Predict(rows.data(), lines.size(), nf, scores.data());
-    if (!s.ok()) {
-      b.status = Annotate(
-          s, "lines " + std::to_string(numbers.front()) + "-" + std::to_string(numbers.back()));
-      return;
-    }
-  }
-  b.out.reserve(lines.size() * (no * 12 + (opts.join_input ? 0 : 2)) +
-                (opts.join_input ? text.size() : 0));
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const float* s = scores.data() + i * no;
-    if (csv) {
-      if (opts.join_input) {
-        b.out += lines[i];
-        b.out += ',';
-      }
-      AppendScores(b.out, s, no, false);
-    } else {
+  if (csv) {
+    FormatCsv(lines, scores.data(), n, no, opts.join_input, b.out);
+  } else {
+    b.out.reserve(n * (no * 12 + 16) + (opts.join_input ? text.size() : 0));
+    for (size_t i = 0; i < n; ++i) {
+      const float* s = scores.data() + i * no;
       b.out += opts.join_input ? "{\"input\":" : "{";
       if (opts.join_input) {
         b.out += lines[i];
@@ -205,17 +253,34 @@ void Process(const runtime::Predictor& predictor, const TransformOptions& opts, 
       }
       b.out += "\"prediction\":";
       AppendScores(b.out, s, no, true);
-      b.out += '}';
+      b.out += "}\n";
     }
-    b.out += '\n';
   }
-  b.records = static_cast<int64_t>(lines.size());
+  b.records = static_cast<int64_t>(n);
 }
 
-// Reads the input in chunks and cuts it into batches of whole lines.
+// Cuts the input into batches of whole lines: a regular file is mapped
+// (batches are slices of the mapping: no copy, and line numbers are counted
+// only for an error message), anything else is read in chunks.
 class Reader {
  public:
-  Reader(int fd, const TransformOptions& opts) : fd_(fd), opts_(opts) {}
+  Reader(int fd, const TransformOptions& opts) : fd_(fd), opts_(opts) {
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (m != MAP_FAILED) {
+        ::madvise(m, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
+        map_ = std::string_view(static_cast<const char*>(m), static_cast<size_t>(st.st_size));
+        eof_ = true;
+        bytes_ = st.st_size;
+      }
+    }
+  }
+  ~Reader() {
+    if (!map_.empty()) ::munmap(const_cast<char*>(map_.data()), map_.size());
+  }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
 
   // Next batch into `b` (false at the end). InvalidArgument for a line
   // longer than the payload limit, Internal for read errors.
@@ -223,7 +288,8 @@ class Reader {
     const size_t limit = static_cast<size_t>(opts_.max_payload_bytes);
     const bool single = opts_.batch_strategy == BatchStrategy::kSingleRecord;
     while (true) {
-      std::string_view avail(buf_.data() + pos_, buf_.size() - pos_);
+      std::string_view avail = map_.empty() ? std::string_view(buf_) : map_;
+      avail.remove_prefix(pos_);
       size_t cut = 0;
       if (single) {
         size_t nl = avail.find('\n');
@@ -250,9 +316,17 @@ class Reader {
       }
       if (cut > 0 || (eof_ && avail.empty())) {
         if (cut == 0) return false;
-        b.first_line = line_;
-        b.text.assign(avail.substr(0, cut));
-        line_ += std::count(b.text.begin(), b.text.end(), '\n');
+        if (!map_.empty()) {
+          b.first_line = 0;
+          b.input = map_.data();
+          b.offset = pos_;
+          b.view = avail.substr(0, cut);
+        } else {
+          b.first_line = line_;
+          b.text.assign(avail.substr(0, cut));
+          b.view = b.text;
+          line_ += std::count(b.text.begin(), b.text.end(), '\n');
+        }
         pos_ += cut;
         return true;
       }
@@ -263,8 +337,10 @@ class Reader {
 
  private:
   Status TooLong() const {
+    const int64_t line =
+        map_.empty() ? line_ : 1 + std::count(map_.data(), map_.data() + pos_, '\n');
     return InvalidArgumentError(LineError(
-        line_,
+        line,
         "is longer than max_payload_mb (" + std::to_string(opts_.max_payload_bytes) + " bytes)"));
   }
   Status Fill(size_t want) {
@@ -287,6 +363,7 @@ class Reader {
 
   int fd_;
   const TransformOptions& opts_;
+  std::string_view map_;  // the mapped input (empty: reading into buf_)
   std::string buf_;
   size_t pos_ = 0;
   bool eof_ = false;
@@ -317,6 +394,9 @@ class Pipeline {
     auto b = std::move(free_.back());
     free_.pop_back();
     b->text.clear();
+    b->view = {};
+    b->input = nullptr;
+    b->offset = 0;
     b->out.clear();
     b->status = OkStatus();
     b->records = 0;

@@ -2,10 +2,13 @@
 // without a label, or JSON Lines of {"features": [...]} or [...]) through a
 // runtime Predictor, line by line, into one output object.
 //
-// Streaming: the input is read in chunks and cut into batches of whole lines
-// (MultiRecord: as many lines as fit in max_payload_bytes; SingleRecord: one
-// line each), so memory stays at about (2 x threads + 2) batches whatever
-// the file size. `threads` workers parse, predict and format batches in
+// Streaming: the input is cut into batches of whole lines (MultiRecord: as
+// many lines as fit in max_payload_bytes, at most 1 MB; SingleRecord: one
+// line each). A regular file is mapped and batches are slices of the mapping
+// (the page cache holds it, no copies); other inputs (pipes) are read in
+// chunks, so memory stays at about (2 x threads + 2) batches whatever the
+// size. CSV lines are parsed in one pass (fast_csv.h) with the general
+// parser as the fallback, so values and errors are the same either way. `threads` workers parse, predict and format batches in
 // parallel; the writer emits them in input order. Blank lines are skipped
 // (and produce no output line).
 //

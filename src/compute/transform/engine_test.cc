@@ -3,12 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace tandem::compute::transform {
 namespace {
@@ -85,6 +87,19 @@ class TransformEngineTest : public ::testing::Test {
   }
   StatusOr<std::string> Run(const std::string& input, const TransformOptions& opts) {
     return Run(input, opts, fake_);
+  }
+  // The same through a FIFO: the engine reads it in chunks instead of
+  // mapping it.
+  StatusOr<std::string> RunPipe(const std::string& input, const TransformOptions& opts) {
+    const std::string pipe = dir_ + "/pipe";
+    fs::remove(pipe);
+    if (::mkfifo(pipe.c_str(), 0600) != 0) return InternalError("mkfifo");
+    std::thread writer([&] { std::ofstream(pipe, std::ios::binary) << input; });
+    const std::string out = dir_ + "/pipe.out";
+    auto stats = TransformFile(fake_, pipe, out, opts);
+    writer.join();
+    if (!stats.ok()) return stats.status();
+    return Read(out);
   }
 
   std::string dir_;
@@ -175,6 +190,37 @@ TEST_F(TransformEngineTest, FirstBadLineWinsAcrossBatchesAndThreads) {
   auto out = Run(input, o);
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(std::string(out.status().message()), HasSubstr("line 1500:"));
+}
+
+// A regular file is mapped, a pipe read in chunks: the same outputs, the same
+// errors with the same line numbers.
+TEST_F(TransformEngineTest, MappedAndReadInputsAgree) {
+  std::string good, bad, crlf;
+  for (int i = 1; i <= 3000; ++i) {
+    good += std::to_string(i) + ",0.5,-" + std::to_string(i % 7) + "e-3\n";
+    bad += (i == 2500) ? "1,2,3,4\n" : std::to_string(i) + ",1\n";
+    crlf += std::to_string(i) + ", 2 ,\r\n";
+  }
+  std::string too_long = good + std::string(300, '1') + "\n";
+  for (const std::string* input : {&good, &bad, &crlf, &too_long}) {
+    for (auto strategy : {BatchStrategy::kMultiRecord, BatchStrategy::kSingleRecord}) {
+      TransformOptions o = Csv();
+      o.max_payload_bytes = 200;
+      o.threads = 3;
+      o.batch_strategy = strategy;
+      auto mapped = Run(*input, o);
+      auto read = RunPipe(*input, o);
+      ASSERT_EQ(mapped.ok(), read.ok());
+      if (mapped.ok()) {
+        EXPECT_EQ(*mapped, *read);
+        EXPECT_EQ(std::count(mapped->begin(), mapped->end(), '\n'), 3000);
+      } else {
+        EXPECT_EQ(mapped.status(), read.status());
+        EXPECT_THAT(std::string(mapped.status().message()),
+                    HasSubstr(input == &bad ? "line 2500:" : "line 3001:"));
+      }
+    }
+  }
 }
 
 TEST_F(TransformEngineTest, MultiAndSingleRecordGiveTheSameOutput) {

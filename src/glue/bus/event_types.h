@@ -75,6 +75,13 @@ inline constexpr std::string_view kAuditSource = "tandem.audit";
 //          (allowed | denied), status (HTTP), reason ("" if allowed)}
 inline constexpr std::string_view kApiRequest = "API Request";
 
+// --- tandem.quotas (per-team limits, api/budgets.h) ----------------------------
+inline constexpr std::string_view kQuotasSource = "tandem.quotas";
+// A team's metered spend reached its spend budget; once per team and period.
+// detail: {team, budget, spend, period (month | day | total), period_start
+//          (RFC 3339), enforce}
+inline constexpr std::string_view kBudgetThresholdCrossed = "Budget Threshold Crossed";
+
 // --- tandem.test (published through the API by tests and tools) ---------------
 inline constexpr std::string_view kTestSource = "tandem.test";
 

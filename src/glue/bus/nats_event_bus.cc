@@ -1,5 +1,6 @@
-// NATS JetStream event bus: connection, catalog (queues and rules in KV),
-// publish and routing, event history. Queue state: nats_queue.cc.
+// NATS JetStream event bus: connection, catalog (queues and rules in KV,
+// cached and watched), publish and routing, queue lifecycle, event history.
+// Receiving: nats_queue.cc; pipelined requests: nats_wire.cc.
 #include "glue/bus/nats_event_bus.h"
 
 #include <algorithm>
@@ -14,13 +15,11 @@
 namespace tandem::bus {
 namespace {
 
-constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int64_t kDuplicateWindowMs = 3'600'000;  // 1 h of Nats-Msg-Id dedup
-constexpr int64_t kAckWaitMs = 300'000;            // server-side redelivery backstop
+constexpr int64_t kDelayedAckWaitMs = 30'000;      // delay stage: promoter crash backstop
 constexpr int64_t kMaxAckPending = 100'000;
 constexpr int kTailScanCap = 10'000;
 constexpr int kCasRetries = 100;
-constexpr size_t kPatternCacheMax = 1000;
 constexpr char kCatalogKey[] = "catalog";
 
 Status QueueNotFound(std::string_view name) {
@@ -74,7 +73,16 @@ Status EnsureStream(jsCtx* js, jsStreamConfig& cfg) {
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus s = js_GetStreamInfo(&si, js, cfg.Name, nullptr, &jerr);
     if (s == NATS_OK) {
+      const bool direct = si->Config != nullptr && si->Config->AllowDirect;
+      if (!direct && si->Config != nullptr) {
+        // Queue counts read message headers with direct gets.
+        si->Config->AllowDirect = true;
+        jsStreamInfo* upd = nullptr;
+        s = js_UpdateStream(&upd, js, si->Config, nullptr, &jerr);
+        if (upd != nullptr) jsStreamInfo_Destroy(upd);
+      }
       jsStreamInfo_Destroy(si);
+      if (s != NATS_OK) return NatsError(s, std::string("allow direct gets on ") + cfg.Name, jerr);
       return OkStatus();
     }
     if (s != NATS_NOT_FOUND) return NatsError(s, std::string("stream info ") + cfg.Name, jerr);
@@ -102,15 +110,89 @@ Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr) {
   return UnavailableError(msg);
 }
 
+namespace {
+
+// Creates (or brings to `cc`) a durable consumer.
+Status EnsureConsumer(jsCtx* js, const std::string& stream, jsConsumerConfig& cc,
+                      const std::string& what) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddConsumer(&ci, js, stream.c_str(), &cc, nullptr, &jerr);
+  if (s != NATS_OK) {
+    // An existing consumer with other settings (a queue deleted and made
+    // again, or created by an older layout): update it.
+    s = js_UpdateConsumer(&ci, js, stream.c_str(), &cc, nullptr, &jerr);
+  }
+  if (s != NATS_OK) return NatsError(s, "create the consumer of " + what, jerr);
+  jsConsumerInfo_Destroy(ci);
+  return OkStatus();
+}
+
+// The durable consumers of queue `n` (its delay stage too when it has a
+// delay). The consumer's AckWait is the queue's visibility timeout:
+// JetStream itself redelivers a message whose receiver neither deleted nor
+// extended it.
+Status EnsureQueueConsumers(NatsEventBus::Impl& d, const std::string& n,
+                            const QueueOptions& options) {
+  const std::string subject = d.QueueSubject(n);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = n.c_str();
+  cc.FilterSubject = subject.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = AckWaitMsFor(options.visibility_timeout_ms) * kNsPerMs;
+  cc.MaxDeliver = -1;  // the receive count is checked on NumDelivered (DLQ move)
+  cc.MaxAckPending = kMaxAckPending;
+  cc.DeliverPolicy = js_DeliverAll;
+  RETURN_IF_ERROR(EnsureConsumer(d.js, d.queues_stream, cc, "queue '" + n + "'"));
+  if (options.delay_ms > 0) {
+    const std::string dsubject = d.DelayedSubject(n);
+    jsConsumerConfig dc = cc;
+    dc.FilterSubject = dsubject.c_str();
+    dc.AckWait = kDelayedAckWaitMs * kNsPerMs;
+    RETURN_IF_ERROR(
+        EnsureConsumer(d.js, d.delayed_stream, dc, "the delay stage of queue '" + n + "'"));
+  }
+  return OkStatus();
+}
+
+// Queues created by an older layout (AckWait 5 min, no delay stage) get
+// their consumers brought to this one.
+Status UpgradeQueueConsumers(NatsEventBus::Impl& d) {
+  auto cat = d.Catalog();
+  for (const auto& [name, q] : cat->queues) {
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s =
+        js_GetConsumerInfo(&ci, d.js, d.queues_stream.c_str(), name.c_str(), nullptr, &jerr);
+    bool current = false;
+    if (s == NATS_OK) {
+      current = ci->Config != nullptr &&
+                ci->Config->AckWait == AckWaitMsFor(q.options.visibility_timeout_ms) * kNsPerMs;
+      jsConsumerInfo_Destroy(ci);
+    }
+    if (!current) RETURN_IF_ERROR(EnsureQueueConsumers(d, name, q.options));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 // --- Impl ---------------------------------------------------------------------
 
 NatsEventBus::Impl::~Impl() {
+  if (ack_nc != nullptr) (void)Confirm();  // deletes reach the server before we go
+  stopping = true;
+  if (watcher != nullptr) kvWatcher_Stop(watcher);
+  if (watch_thread.joinable()) watch_thread.join();
+  if (watcher != nullptr) kvWatcher_Destroy(watcher);
   {
     absl::MutexLock lock(&mu);
-    subs.clear();
+    inboxes.clear();
   }
   if (kv != nullptr) kvStore_Destroy(kv);
   if (js != nullptr) jsCtx_Destroy(js);
+  if (ack_nc != nullptr) natsConnection_Destroy(ack_nc);
   if (nc != nullptr) natsConnection_Destroy(nc);
 }
 
@@ -130,115 +212,96 @@ StatusOr<std::pair<Json, uint64_t>> NatsEventBus::Impl::Load(const std::string& 
   return std::make_pair(std::move(*j), rev);
 }
 
-Status NatsEventBus::Impl::Update(const std::string& key, const std::function<Status(Json&)>& fn) {
+Status NatsEventBus::Impl::UpdateCatalog(const std::function<Status(Json&)>& fn) {
   natsStatus last = NATS_OK;
   for (int attempt = 0; attempt < kCasRetries; ++attempt) {
-    ASSIGN_OR_RETURN(auto loaded, Load(key));
+    ASSIGN_OR_RETURN(auto loaded, Load(kCatalogKey));
     Json doc = std::move(loaded.first);
     const Json before = doc;
     RETURN_IF_ERROR(fn(doc));
-    if (doc == before) return OkStatus();
+    if (doc == before) {
+      if (loaded.second != 0) Install(loaded.second, doc);
+      return OkStatus();
+    }
     const std::string text = doc.dump();
     uint64_t rev = 0;
     if (loaded.second == 0) {
-      last = kvStore_Create(&rev, kv, key.c_str(), text.data(), static_cast<int>(text.size()));
+      last = kvStore_Create(&rev, kv, kCatalogKey, text.data(), static_cast<int>(text.size()));
     } else {
-      last = kvStore_Update(&rev, kv, key.c_str(), text.data(), static_cast<int>(text.size()),
+      last = kvStore_Update(&rev, kv, kCatalogKey, text.data(), static_cast<int>(text.size()),
                             loaded.second);
     }
-    if (last == NATS_OK) return OkStatus();
-    if (last != NATS_ERR) return NatsError(last, "write " + bucket + "/" + key);
+    if (last == NATS_OK) {
+      Install(rev, doc);
+      return OkStatus();
+    }
+    if (last != NATS_ERR) return NatsError(last, "write " + bucket + "/" + kCatalogKey);
     // NATS_ERR: wrong last revision (another writer won); reload and retry.
   }
-  return AbortedError("nats: " + bucket + "/" + key + " kept changing under " +
+  return AbortedError("nats: " + bucket + "/" + kCatalogKey + " kept changing under " +
                       std::to_string(kCasRetries) + " attempts to update it");
 }
 
-StatusOr<Json> NatsEventBus::Impl::Catalog() {
-  ASSIGN_OR_RETURN(auto loaded, Load(kCatalogKey));
-  Json c = std::move(loaded.first);
-  if (!c.is_object()) c = Json::object();
-  if (!c.contains("queues")) c["queues"] = Json::object();
-  if (!c.contains("rules")) c["rules"] = Json::object();
-  return c;
-}
-
-StatusOr<Pattern> NatsEventBus::Impl::CachedPattern(const Json& pattern) {
-  const std::string text = pattern.dump();
+void NatsEventBus::Impl::Install(uint64_t revision, const Json& doc) {
   {
     absl::MutexLock lock(&mu);
-    auto it = patterns.find(text);
-    if (it != patterns.end()) return it->second;
+    if (catalog != nullptr && catalog->revision >= revision) return;
   }
-  ASSIGN_OR_RETURN(Pattern p, Pattern::Parse(pattern));
+  auto snap = std::make_shared<CatalogSnapshot>();
+  snap->revision = revision;
+  snap->doc = doc.is_object() ? doc : Json::object();
+  if (!snap->doc.contains("queues")) snap->doc["queues"] = Json::object();
+  if (!snap->doc.contains("rules")) snap->doc["rules"] = Json::object();
+  for (const auto& [name, q] : snap->doc["queues"].items()) {
+    snap->queues.emplace(name, QueueFromJson(name, q));
+  }
+  for (const auto& [name, rule] : snap->doc["rules"].items()) {
+    const std::string queue = rule.value("target_queue", std::string());
+    auto p = Pattern::Parse(rule["pattern"]);
+    if (!p.ok() || snap->queues.count(queue) == 0) continue;  // checked on PutRule
+    snap->rules.emplace_back(std::move(*p), queue);
+  }
   absl::MutexLock lock(&mu);
-  if (patterns.size() >= kPatternCacheMax) patterns.clear();
-  patterns.emplace(text, p);
-  return p;
+  if (catalog == nullptr || catalog->revision < revision) catalog = std::move(snap);
 }
 
-StatusOr<std::shared_ptr<PullSub>> NatsEventBus::Impl::Sub(const std::string& queue) {
-  {
-    absl::MutexLock lock(&mu);
-    auto it = subs.find(queue);
-    if (it != subs.end()) return it->second;
-  }
-  auto ps = std::make_shared<PullSub>();
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = queues_stream.c_str();
-  so.Consumer = queue.c_str();
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s =
-      js_PullSubscribe(&ps->sub, js, QueueSubject(queue).c_str(), queue.c_str(), &jo, &so, &jerr);
-  if (s != NATS_OK) {
-    ps->sub = nullptr;
-    return NatsError(s, "bind to the consumer of queue '" + queue + "'", jerr);
-  }
+std::shared_ptr<const CatalogSnapshot> NatsEventBus::Impl::Catalog() {
   absl::MutexLock lock(&mu);
-  auto [it, inserted] = subs.emplace(queue, ps);
+  return catalog;
+}
+
+StatusOr<QueueInfo> NatsEventBus::Impl::FindQueue(std::string_view name) {
+  auto cat = Catalog();
+  auto it = cat->queues.find(std::string(name));
+  if (it == cat->queues.end()) return QueueNotFound(name);
   return it->second;
 }
 
-void NatsEventBus::Impl::DropSub(const std::string& queue) {
-  absl::MutexLock lock(&mu);
-  subs.erase(queue);
-}
-
-StatusOr<std::pair<uint64_t, bool>> NatsEventBus::Impl::JsPublish(
-    const std::string& subject, const std::string& payload, const std::string& msg_id,
-    const std::map<std::string, std::string>& headers) {
-  natsMsg* msg = nullptr;
-  natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, payload.data(),
-                                static_cast<int>(payload.size()));
-  if (s != NATS_OK) return NatsError(s, "create message");
-  for (const auto& [k, v] : headers) {
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, k.c_str(), v.c_str());
+void NatsEventBus::Impl::WatchCatalog() {
+  while (!stopping) {
+    kvEntry* e = nullptr;
+    natsStatus s = kvWatcher_Next(&e, watcher, 1000);
+    if (stopping) {
+      if (e != nullptr) kvEntry_Destroy(e);
+      return;
+    }
+    if (s == NATS_TIMEOUT) continue;
+    if (s != NATS_OK) {
+      // Stopped or the connection is closing; look again in a while.
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (e == nullptr) continue;  // "initial values done" marker
+    const uint64_t rev = kvEntry_Revision(e);
+    Json doc = Json::object();
+    if (kvEntry_Operation(e) == kvOp_Put && kvEntry_ValueLen(e) > 0) {
+      auto j =
+          ParseJson(std::string(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e)));
+      if (j.ok()) doc = std::move(*j);
+    }
+    kvEntry_Destroy(e);
+    Install(rev, doc);
   }
-  if (s != NATS_OK) {
-    natsMsg_Destroy(msg);
-    return NatsError(s, "set message headers");
-  }
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MsgId = msg_id.c_str();
-  jsPubAck* pa = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  s = js_PublishMsg(&pa, js, msg, &po, &jerr);
-  natsMsg_Destroy(msg);
-  if (s != NATS_OK) return NatsError(s, "publish to " + subject, jerr);
-  std::pair<uint64_t, bool> out{pa->Sequence, pa->Duplicate};
-  jsPubAck_Destroy(pa);
-  return out;
-}
-
-Status NatsEventBus::Impl::Ack(const std::string& ack_subject) {
-  natsStatus s = natsConnection_PublishString(nc, ack_subject.c_str(), "+ACK");
-  if (s == NATS_OK) s = natsConnection_FlushTimeout(nc, 10'000);
-  if (s != NATS_OK) return NatsError(s, "ack " + ack_subject);
-  return OkStatus();
 }
 
 uint64_t NatsEventBus::Impl::Generation() {
@@ -297,17 +360,33 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   }
   impl->events_stream = prefix + "_EVENTS";
   impl->queues_stream = prefix + "_QUEUES";
+  impl->delayed_stream = prefix + "_DELAYED";
   impl->bucket = prefix + "_CATALOG";
 
+  // libnats spins up to 2000 times on a contended lock before sleeping; on a
+  // machine with more runnable threads than cores that spinning is pure
+  // waste. Only the first call in a process counts (later ones fail, ignored).
+  (void)nats_Open(0);
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = natsOptions_SetURL(opts, impl->url.c_str());
   if (s == NATS_OK) s = natsOptions_SetName(opts, "tandem-bus");
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // keep retrying
+  // Write each request to the socket at once (no hop through the flusher
+  // thread): a publish or receive waits for its reply anyway.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
   if (s == NATS_OK) s = natsConnection_Connect(&impl->nc, opts);
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    impl->nc = nullptr;
+    return NatsError(s, "connect to " + impl->url);
+  }
+  s = natsOptions_SetSendAsap(opts, false);
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "tandem-bus-acks");
+  if (s == NATS_OK) s = natsConnection_Connect(&impl->ack_nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    impl->nc = nullptr;
+    impl->ack_nc = nullptr;
     return NatsError(s, "connect to " + impl->url);
   }
   jsOptions jo;
@@ -318,8 +397,10 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
 
   const std::string events_subjects = impl->subject_prefix + ".events.>";
   const std::string queue_subjects = impl->subject_prefix + ".queue.>";
+  const std::string delayed_subjects = impl->subject_prefix + ".delayed.>";
   const char* ev_subj[] = {events_subjects.c_str()};
   const char* q_subj[] = {queue_subjects.c_str()};
+  const char* d_subj[] = {delayed_subjects.c_str()};
   jsStreamConfig ev;
   jsStreamConfig_Init(&ev);
   ev.Name = impl->events_stream.c_str();
@@ -329,6 +410,7 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   ev.Retention = js_LimitsPolicy;
   ev.MaxAge = kMaxRetentionMs * kNsPerMs;
   ev.Duplicates = kDuplicateWindowMs * kNsPerMs;
+  ev.AllowDirect = true;
   RETURN_IF_ERROR(EnsureStream(impl->js, ev));
   jsStreamConfig qs;
   jsStreamConfig_Init(&qs);
@@ -339,7 +421,12 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   qs.Retention = js_WorkQueuePolicy;
   qs.MaxAge = kMaxRetentionMs * kNsPerMs;
   qs.Duplicates = kDuplicateWindowMs * kNsPerMs;
+  qs.AllowDirect = true;
   RETURN_IF_ERROR(EnsureStream(impl->js, qs));
+  jsStreamConfig ds = qs;  // messages of delayed queues wait here until due
+  ds.Name = impl->delayed_stream.c_str();
+  ds.Subjects = d_subj;
+  RETURN_IF_ERROR(EnsureStream(impl->js, ds));
 
   for (int attempt = 0; attempt < 3 && impl->kv == nullptr; ++attempt) {
     s = js_KeyValue(&impl->kv, impl->js, impl->bucket.c_str());
@@ -356,6 +443,26 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
     impl->kv = nullptr;
     if (attempt == 2) return NatsError(s, "create KV bucket " + impl->bucket);
   }
+  // The catalog: read once, then kept current by a watcher (other
+  // processes' rule and queue changes arrive within a round trip).
+  ASSIGN_OR_RETURN(auto loaded, impl->Load(kCatalogKey));
+  impl->Install(std::max<uint64_t>(loaded.second, 0), loaded.first);
+  {
+    absl::MutexLock lock(&impl->mu);
+    if (impl->catalog == nullptr) {
+      auto empty = std::make_shared<CatalogSnapshot>();
+      empty->doc = Json{{"queues", Json::object()}, {"rules", Json::object()}};
+      impl->catalog = std::move(empty);
+    }
+  }
+  s = kvStore_Watch(&impl->watcher, impl->kv, kCatalogKey, nullptr);
+  if (s != NATS_OK) {
+    impl->watcher = nullptr;
+    return NatsError(s, "watch " + impl->bucket + "/" + kCatalogKey);
+  }
+  RETURN_IF_ERROR(UpgradeQueueConsumers(*impl));
+  Impl* raw = impl.get();
+  impl->watch_thread = std::thread([raw] { raw->WatchCatalog(); });
   return std::unique_ptr<NatsEventBus>(new NatsEventBus(std::move(impl)));
 }
 
@@ -371,27 +478,31 @@ StatusOr<SequencedEvent> NatsEventBus::DoPublish(const Event& in) {
   if (e.time.empty()) e.time = FormatRfc3339(d.clock->NowMicros());
   const Json j = e.ToJson();
   const std::string body = j.dump();
-  ASSIGN_OR_RETURN(auto pub, d.JsPublish(d.subject_prefix + ".events." + SubjectToken(e.source),
-                                         body, e.id, {}));
-  out.seq = static_cast<int64_t>(pub.first);
-
-  // Route: one copy per queue with a matching rule (rules in name order).
-  ASSIGN_OR_RETURN(Json cat, d.Catalog());
+  // The event and its routed copies (rules matched once, here, on the cached
+  // catalog; a queue gets one copy however many of its rules match) go out
+  // together and are acknowledged by JetStream before Publish returns.
+  std::vector<OutMsg> msgs;
+  msgs.push_back(OutMsg{
+      d.subject_prefix + ".events." + SubjectToken(e.source), body, {{"Nats-Msg-Id", e.id}}});
+  auto cat = d.Catalog();
   std::set<std::string> routed;
-  for (const auto& [name, rule] : cat["rules"].items()) {
-    const std::string queue = rule.value("target_queue", std::string());
-    if (routed.count(queue) > 0 || !cat["queues"].contains(queue)) continue;
-    ASSIGN_OR_RETURN(Pattern p, d.CachedPattern(rule["pattern"]));
-    if (!p.Matches(j)) continue;
+  for (const auto& rule : cat->rules) {
+    const std::string& queue = rule.second;
+    if (routed.count(queue) > 0 || !rule.first.Matches(j)) continue;
     routed.insert(queue);
-    ASSIGN_OR_RETURN(auto copy, d.JsPublish(d.QueueSubject(queue), body, e.id + "/" + queue,
-                                            {{"Tandem-Message-Id", NewUuidV7(*d.clock)},
-                                             {"Tandem-Sent-Ms", std::to_string(now)},
-                                             {"Tandem-Event-Seq", std::to_string(out.seq)}}));
-    (void)copy;
+    const bool delayed = cat->queues.at(queue).options.delay_ms > 0;
+    msgs.push_back(OutMsg{delayed ? d.DelayedSubject(queue) : d.QueueSubject(queue),
+                          body,
+                          {{"Nats-Msg-Id", e.id + "/" + queue},
+                           {"Tandem-Message-Id", NewUuidV7(*d.clock)},
+                           {"Tandem-Sent-Ms", std::to_string(now)}}});
   }
+  ASSIGN_OR_RETURN(std::vector<PubAck> acks, d.PublishAll(msgs));
+  out.seq = static_cast<int64_t>(acks[0].seq);
   d.NotifyPublish();
-  if (pub.second) return AlreadyExistsError("event id '" + e.id + "' was already published");
+  if (acks[0].duplicate) {
+    return AlreadyExistsError("event id '" + e.id + "' was already published");
+  }
   return out;
 }
 
@@ -400,7 +511,7 @@ StatusOr<SequencedEvent> NatsEventBus::DoPublish(const Event& in) {
 Status NatsEventBus::DoPutRule(std::string_view name, const Json& pattern,
                                std::string_view target_queue) {
   const std::string n(name), target(target_queue);
-  return impl_->Update(kCatalogKey, [&](Json& cat) -> Status {
+  return impl_->UpdateCatalog([&](Json& cat) -> Status {
     if (!cat.is_object() || !cat.contains("queues") || !cat["queues"].contains(target)) {
       return NotFoundError("rule '" + n + "': target queue '" + target + "' not found");
     }
@@ -411,7 +522,7 @@ Status NatsEventBus::DoPutRule(std::string_view name, const Json& pattern,
 
 Status NatsEventBus::DoDeleteRule(std::string_view name) {
   const std::string n(name);
-  return impl_->Update(kCatalogKey, [&](Json& cat) -> Status {
+  return impl_->UpdateCatalog([&](Json& cat) -> Status {
     if (!cat.is_object() || !cat.contains("rules") || !cat["rules"].contains(n)) {
       return NotFoundError("rule '" + n + "' not found");
     }
@@ -421,9 +532,9 @@ Status NatsEventBus::DoDeleteRule(std::string_view name) {
 }
 
 StatusOr<std::vector<Rule>> NatsEventBus::DoListRules() {
-  ASSIGN_OR_RETURN(Json cat, impl_->Catalog());
+  auto cat = impl_->Catalog();
   std::vector<Rule> out;
-  for (const auto& [name, r] : cat["rules"].items()) {
+  for (const auto& [name, r] : cat->doc["rules"].items()) {
     out.push_back(Rule{name, r["pattern"], r.value("target_queue", std::string())});
   }
   return out;
@@ -434,34 +545,26 @@ StatusOr<std::vector<Rule>> NatsEventBus::DoListRules() {
 Status NatsEventBus::DoCreateQueue(std::string_view name, const QueueOptions& options) {
   Impl& d = *impl_;
   const std::string n(name);
-  ASSIGN_OR_RETURN(Json cat, d.Catalog());
-  if (cat["queues"].contains(n)) {
-    if (QueueFromJson(n, cat["queues"][n]).options == options) return OkStatus();
-    return AlreadyExistsError("queue '" + n + "' already exists with different options");
+  {
+    // Cheap checks on the cached catalog; repeated under compare-and-set.
+    auto cat = d.Catalog();
+    auto it = cat->queues.find(n);
+    if (it != cat->queues.end()) {
+      if (it->second.options == options) return OkStatus();
+      return AlreadyExistsError("queue '" + n + "' already exists with different options");
+    }
+    if (!options.dead_letter_queue.empty() && cat->queues.count(options.dead_letter_queue) == 0) {
+      return NotFoundError("queue '" + n + "': dead-letter queue '" + options.dead_letter_queue +
+                           "' not found");
+    }
   }
-  if (!options.dead_letter_queue.empty() && !cat["queues"].contains(options.dead_letter_queue)) {
-    return NotFoundError("queue '" + n + "': dead-letter queue '" + options.dead_letter_queue +
-                         "' not found");
-  }
-  // The durable consumer first (idempotent), then the catalog entry.
-  const std::string subject = d.QueueSubject(n);
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = n.c_str();
-  cc.FilterSubject = subject.c_str();
-  cc.AckPolicy = js_AckExplicit;
-  cc.AckWait = kAckWaitMs * kNsPerMs;
-  cc.MaxDeliver = -1;
-  cc.MaxAckPending = kMaxAckPending;
-  cc.DeliverPolicy = js_DeliverAll;
-  jsConsumerInfo* ci = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_AddConsumer(&ci, d.js, d.queues_stream.c_str(), &cc, nullptr, &jerr);
-  if (s != NATS_OK) return NatsError(s, "create the consumer of queue '" + n + "'", jerr);
-  jsConsumerInfo_Destroy(ci);
+  // The durable consumers first (idempotent), then the catalog entry.
+  RETURN_IF_ERROR(EnsureQueueConsumers(d, n, options));
   const int64_t now = d.clock->NowMillis();
-  return d.Update(kCatalogKey, [&](Json& c) -> Status {
+  return d.UpdateCatalog([&](Json& c) -> Status {
     if (!c.is_object()) c = Json{{"queues", Json::object()}, {"rules", Json::object()}};
+    if (!c.contains("queues")) c["queues"] = Json::object();
+    if (!c.contains("rules")) c["rules"] = Json::object();
     if (c["queues"].contains(n)) {
       if (QueueFromJson(n, c["queues"][n]).options == options) return OkStatus();
       return AlreadyExistsError("queue '" + n + "' already exists with different options");
@@ -478,7 +581,7 @@ Status NatsEventBus::DoCreateQueue(std::string_view name, const QueueOptions& op
 Status NatsEventBus::DoDeleteQueue(std::string_view name) {
   Impl& d = *impl_;
   const std::string n(name);
-  RETURN_IF_ERROR(d.Update(kCatalogKey, [&](Json& cat) -> Status {
+  RETURN_IF_ERROR(d.UpdateCatalog([&](Json& cat) -> Status {
     if (!cat.is_object() || !cat.contains("queues") || !cat["queues"].contains(n)) {
       return QueueNotFound(n);
     }
@@ -500,28 +603,35 @@ Status NatsEventBus::DoDeleteQueue(std::string_view name) {
     cat["queues"].erase(n);
     return OkStatus();
   }));
-  d.DropSub(n);
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_DeleteConsumer(d.js, d.queues_stream.c_str(), n.c_str(), nullptr, &jerr);
-  if (s != NATS_OK && s != NATS_NOT_FOUND) {
-    return NatsError(s, "delete the consumer of queue '" + n + "'", jerr);
+  {
+    absl::MutexLock lock(&d.lease_mu);
+    d.leases.erase(LeaseKey(n, false));
+    d.leases.erase(LeaseKey(n, true));
   }
-  const std::string subject = d.QueueSubject(n);
-  jsOptions po;
-  jsOptions_Init(&po);
-  po.Stream.Purge.Subject = subject.c_str();
-  s = js_PurgeStream(d.js, d.queues_stream.c_str(), &po, &jerr);
-  if (s != NATS_OK) return NatsError(s, "purge the messages of queue '" + n + "'", jerr);
-  s = kvStore_Purge(d.kv, ("q." + n).c_str(), nullptr);
-  if (s != NATS_OK && s != NATS_NOT_FOUND)
-    return NatsError(s, "purge the state of queue '" + n + "'");
+  {
+    absl::MutexLock lock(&d.ack_mu);
+    d.unconfirmed.erase(d.AckPrefix(d.queues_stream, n));
+  }
+  for (const auto& [stream, subject] : {std::make_pair(d.queues_stream, d.QueueSubject(n)),
+                                        std::make_pair(d.delayed_stream, d.DelayedSubject(n))}) {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteConsumer(d.js, stream.c_str(), n.c_str(), nullptr, &jerr);
+    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+      return NatsError(s, "delete the consumer of queue '" + n + "'", jerr);
+    }
+    jsOptions po;
+    jsOptions_Init(&po);
+    po.Stream.Purge.Subject = subject.c_str();
+    s = js_PurgeStream(d.js, stream.c_str(), &po, &jerr);
+    if (s != NATS_OK) return NatsError(s, "purge the messages of queue '" + n + "'", jerr);
+  }
   return OkStatus();
 }
 
 StatusOr<std::vector<QueueInfo>> NatsEventBus::DoListQueues() {
-  ASSIGN_OR_RETURN(Json cat, impl_->Catalog());
+  auto cat = impl_->Catalog();
   std::vector<QueueInfo> out;
-  for (const auto& [name, q] : cat["queues"].items()) {
+  for (const auto& [name, q] : cat->queues) {
     ASSIGN_OR_RETURN(QueueInfo info, GetQueue(name));
     out.push_back(std::move(info));
   }

@@ -9,23 +9,24 @@
 //           it by stream sequence, which is the event's seq.
 //   stream  TANDEM_QUEUES   subjects tandem.queue.<queue>     (work-queue
 //           retention) one message per routed event copy; each queue is a
-//           durable pull consumer <queue> with explicit ack; DeleteMessage
-//           acks (removes) it.
+//           durable pull consumer <queue> with explicit ack and AckWait = the
+//           queue's visibility timeout; DeleteMessage acks (removes) it.
+//   stream  TANDEM_DELAYED  subjects tandem.delayed.<queue>   copies for
+//           queues with a delivery delay wait here until due.
 //   KV      TANDEM_CATALOG  key "catalog": queues and rules (one document,
-//           updated with compare-and-set); key "q.<queue>": the queue's
-//           receive state (receive count, visibility deadline, receipt).
+//           updated with compare-and-set, cached and watched by every bus).
 //
 // Rules are EventBridge patterns (pattern.h); NATS subjects cannot express
-// them, so the publisher routes: after the event is stored it evaluates the
-// rules and publishes a copy into each matching queue's subject (Nats-Msg-Id
-// "<event id>/<queue>", so a retried publish never duplicates a copy).
+// them, so the publisher routes: it matches the rules once per event against
+// its cached catalog and publishes the event and one copy per matching queue
+// together (Nats-Msg-Id "<event id>/<queue>" on copies, so a retried publish
+// never duplicates a copy), returning once JetStream acknowledged all.
 //
-// Visibility timeouts, delays, retention and maxReceiveCount are measured on
-// the injected Clock and kept in the KV queue state, so every process sees
-// the same in-flight set and a message held by a crashed consumer reappears
-// when its visibility timeout ends (not only after the consumer's AckWait).
-// See docs/backends/nats.md for why JetStream's AckWait/MaxDeliver alone
-// cannot give the EventBus semantics.
+// Receiving uses JetStream's delivery semantics (nats_queue.cc): the receive
+// count is the delivery count, ChangeVisibility is +WPI / -NAK with a delay,
+// a delivery past max_receive_count moves to the dead-letter queue. Times
+// (visibility, delay, retention) are read from the injected clock; see
+// docs/backends/nats.md for the two deviations that remain.
 //
 // Thread-safety: every method is thread-safe; any number of processes may
 // open the same bus.

@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nats/nats.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -191,6 +192,149 @@ TEST_F(NatsEventBusTest, DeleteQueueRemovesItsMessages) {
   auto r = bus_->Receive("q");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->empty());
+}
+
+// --- JetStream delivery semantics across bus objects (as across processes) -----
+
+// ChangeVisibility is a -NAK with a delay on the server: another process
+// honours an extension past the consumer's AckWait and a release at once.
+TEST_F(NatsEventBusTest, ChangeVisibilityHoldsAcrossProcessesBeyondAckWait) {
+  ASSERT_TRUE(bus_->CreateQueue("q", QueueOptions{.visibility_timeout_ms = 1000}).ok());
+  ASSERT_TRUE(bus_->PutRule("all", Json::parse(R"({"source": ["test"]})"), "q").ok());
+  auto other = EventBus::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE(bus_->Publish(Ev("work")).ok());
+  auto got = bus_->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(got.ok() && got->size() == 1u);
+  ASSERT_TRUE(bus_->ChangeVisibility("q", (*got)[0].receipt_handle, 3000).ok());
+  // Past the 1 s AckWait the message is still invisible to the other bus.
+  auto early = (*other)->Receive("q", ReceiveOptions{.wait_ms = 1500});
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_TRUE(early->empty());
+  ASSERT_TRUE(bus_->ChangeVisibility("q", (*got)[0].receipt_handle, 0).ok());
+  auto again = (*other)->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].message_id, (*got)[0].message_id);
+  EXPECT_EQ((*again)[0].receive_count, 2);
+  ASSERT_TRUE((*other)->DeleteMessage("q", (*again)[0].receipt_handle).ok());
+  EXPECT_EQ((*other)->GetQueue("q")->in_flight, 0);
+}
+
+// Deviation (docs/contracts.md): JetStream acks by stream sequence whatever
+// delivery the ack subject names, so a stale receipt used in a process that
+// did not make the newer delivery deletes the message (SQS: "the request
+// succeeds, but the message might not be deleted"; the SQL bus keeps it), and
+// that process's first_received_ms is its own first receive.
+TEST_F(NatsEventBusTest, StaleReceiptFromAnotherProcessDeletesTheRedelivery) {
+  ASSERT_TRUE(bus_->CreateQueue("q", QueueOptions{.visibility_timeout_ms = 1000}).ok());
+  ASSERT_TRUE(bus_->PutRule("all", Json::parse(R"({"source": ["test"]})"), "q").ok());
+  auto other = EventBus::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE(bus_->Publish(Ev("work")).ok());
+  auto first = bus_->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(first.ok() && first->size() == 1u);
+  // Not deleted: after the 1 s visibility timeout the other bus gets it.
+  auto second = (*other)->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].receive_count, 2);
+  EXPECT_GT((*second)[0].first_received_ms, (*first)[0].first_received_ms);
+  ASSERT_TRUE(bus_->DeleteMessage("q", (*first)[0].receipt_handle).ok());
+  auto info = bus_->GetQueue("q");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->visible + info->in_flight, 0);  // gone, though the receipt was stale
+  // The same stale receipt in the process that received again deletes nothing.
+  ASSERT_TRUE(bus_->Publish(Ev("more")).ok());
+  auto a = bus_->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(a.ok() && a->size() == 1u);
+  ASSERT_TRUE(bus_->ChangeVisibility("q", (*a)[0].receipt_handle, 0).ok());
+  auto b = bus_->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(b.ok() && b->size() == 1u);
+  ASSERT_TRUE(bus_->DeleteMessage("q", (*a)[0].receipt_handle).ok());
+  EXPECT_EQ(bus_->GetQueue("q")->in_flight, 1);
+}
+
+// Deviation (docs/contracts.md): a released message (ChangeVisibility 0 or an
+// ended visibility timeout) stays pending acknowledgement in JetStream until a
+// receive takes it again, so GetQueue counts it in flight meanwhile.
+TEST_F(NatsEventBusTest, ReleasedMessageCountsInFlightUntilReceivedAgain) {
+  ASSERT_TRUE(bus_->CreateQueue("q").ok());
+  ASSERT_TRUE(bus_->PutRule("all", Json::parse(R"({"source": ["test"]})"), "q").ok());
+  ASSERT_TRUE(bus_->Publish(Ev("work")).ok());
+  auto got = bus_->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(got.ok() && got->size() == 1u);
+  ASSERT_TRUE(bus_->ChangeVisibility("q", (*got)[0].receipt_handle, 0).ok());
+  auto info = bus_->GetQueue("q");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->visible, 0);
+  EXPECT_EQ(info->in_flight, 1);
+  auto again = bus_->Receive("q");
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);  // yet receivable at once
+  EXPECT_EQ((*again)[0].receive_count, 2);
+}
+
+// A queue made by the previous layout has a consumer with AckWait 5 min;
+// opening a bus brings it to the queue's visibility timeout.
+TEST_F(NatsEventBusTest, OpeningUpgradesConsumersOfThePreviousLayout) {
+  ASSERT_TRUE(bus_->CreateQueue("q", QueueOptions{.visibility_timeout_ms = 2000}).ok());
+  auto* nats = dynamic_cast<NatsEventBus*>(bus_.get());
+  ASSERT_NE(nats, nullptr);
+  const std::string url = uri_.substr(0, uri_.find('?'));
+  std::string subject_prefix = uri_.substr(uri_.find("prefix=") + 7);
+  for (char& c : subject_prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string subject = subject_prefix + ".queue.q";
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url.c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  auto ack_wait_ms = [&]() -> int64_t {
+    jsConsumerInfo* ci = nullptr;
+    if (js_GetConsumerInfo(&ci, js, nats->queues_stream().c_str(), "q", nullptr, nullptr) !=
+        NATS_OK) {
+      return -1;
+    }
+    const int64_t ms = ci->Config->AckWait / 1'000'000;
+    jsConsumerInfo_Destroy(ci);
+    return ms;
+  };
+  EXPECT_EQ(ack_wait_ms(), 2000);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = "q";
+  cc.FilterSubject = subject.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = int64_t{300'000} * 1'000'000;
+  cc.MaxDeliver = -1;
+  cc.MaxAckPending = 100'000;
+  jsConsumerInfo* ci = nullptr;
+  ASSERT_EQ(js_UpdateConsumer(&ci, js, nats->queues_stream().c_str(), &cc, nullptr, nullptr),
+            NATS_OK);
+  jsConsumerInfo_Destroy(ci);
+  EXPECT_EQ(ack_wait_ms(), 300'000);
+  auto other = EventBus::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(ack_wait_ms(), 2000);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
+TEST_F(NatsEventBusTest, MalformedReceiptsAreRejectedAndChangeNothing) {
+  ASSERT_TRUE(bus_->CreateQueue("q").ok());
+  ASSERT_TRUE(bus_->PutRule("all", Json::parse(R"({"source": ["test"]})"), "q").ok());
+  ASSERT_TRUE(bus_->Publish(Ev("work")).ok());
+  auto got = bus_->Receive("q", ReceiveOptions{.wait_ms = 5000});
+  ASSERT_TRUE(got.ok() && got->size() == 1u);
+  // Receipts name the delivery only; a stream or consumer cannot be smuggled in.
+  for (const std::string bad : {"a.b", "1.2.3.4", "1.2.3.4.5.6", "1.2.3.4.x", "0.1.1.1.1",
+                                "OTHER_QUEUES.q.1.1.1.1.1", "1.1.1.1.1.>"}) {
+    EXPECT_EQ(bus_->DeleteMessage("q", bad).code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(bus_->ChangeVisibility("q", bad, 0).code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(bus_->GetQueue("q")->in_flight, 1);
+  ASSERT_TRUE(bus_->DeleteMessage("q", (*got)[0].receipt_handle).ok());
+  EXPECT_EQ(bus_->GetQueue("q")->in_flight, 0);
 }
 
 // --- separate processes ---------------------------------------------------------

@@ -1,35 +1,45 @@
-// NATS JetStream event bus: the queue side. Each queue's durable pull
-// consumer hands new messages to Sweep, which records them in the queue's KV
-// state ("q.<queue>": {"m": {"<stream seq>": entry}}); receive, visibility,
-// dead-lettering and retention then work on that state with compare-and-set,
-// on the injected clock, and DeleteMessage acks the JetStream message.
-//
-// Entry fields: id (message id), v (visible at, ms), c (receive count),
-// f (first received, ms; 0 = never), s (sent, ms), x (expires, ms),
-// r (current receipt, "" = none), a (the JetStream ack subject).
+// NATS JetStream event bus: the queue side, on JetStream's own delivery
+// semantics (docs/backends/nats.md):
+// - each queue is a durable pull consumer with AckWait = its visibility
+//   timeout; a receive is one pull request (up to max_messages, returning as
+//   soon as any message is there), the receive count is the delivery count
+//   JetStream keeps (NumDelivered) plus what a dead-lettered copy carried;
+// - a receipt is the delivery's ack subject after "$JS.ACK.<stream>.<queue>.";
+//   DeleteMessage acks it (waiting for the server's confirmation);
+// - ChangeVisibility is +WPI (the full AckWait again) or -NAK with a delay
+//   (any other value; 0 releases at once); a per-receive visibility timeout
+//   other than the queue's is a -NAK with that delay sent with the receive;
+// - a delivery whose count exceeds max_receive_count is published to the
+//   dead-letter queue (keeping count and first receive) and acked;
+// - delayed queues: messages wait in a delay stage (their own stream and
+//   consumer) and are promoted into the queue when due;
+// - retention: a delivery older than the queue's retention is acked and
+//   dropped; Maintain purges expired messages at the head of each queue.
+// Time (visibility, delay, retention) is read from the injected clock; this
+// process remembers the deliveries it handed out (leases), so when that clock
+// runs ahead of the server's (a test's FakeClock), an ended visibility is
+// applied with a -NAK instead of waiting for the server's timer.
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "common/ids.h"
 #include "glue/bus/nats_bus_internal.h"
 
 namespace tandem::bus {
 namespace {
 
-constexpr int kSweepBatch = 256;
-constexpr int kSweepAll = 1 << 30;
-constexpr int64_t kNsPerMs = 1'000'000;
-constexpr int64_t kPollMs = 25;  // long-poll re-check period (real time)
-constexpr size_t kBodyCacheMax = 20'000;
-constexpr char kCatalogKey[] = "catalog";
+using SteadyClock = std::chrono::steady_clock;
 
-std::string StateKey(const std::string& queue) { return "q." + queue; }
-
-Status QueueNotFound(std::string_view name) {
-  return NotFoundError("queue '" + std::string(name) + "' not found");
-}
+constexpr int64_t kPollChunkMs = 1000;        // long polls re-check the injected clock
+constexpr int64_t kDelayedPollChunkMs = 100;  // ... and due delayed messages
+constexpr int kPromoteBatch = 100;
+constexpr int kHeadScanCap = 1000;
+constexpr size_t kPastMax = 100'000;
+constexpr int64_t kServerMarginMs = 20;
 
 int64_t HeaderInt(natsMsg* msg, const char* key, int64_t fallback) {
   const char* v = nullptr;
@@ -47,324 +57,411 @@ std::string HeaderText(natsMsg* msg, const char* key) {
   return v;
 }
 
-// The stream sequence a receipt names ("<seq>.<token>").
-std::string ReceiptSeq(std::string_view receipt) {
-  return std::string(receipt.substr(0, receipt.find('.')));
-}
-
-struct Queue {
-  std::string name;
-  Json options;  // the catalog entry
-  int64_t vis() const { return options.value("visibility_timeout_ms", int64_t{30'000}); }
-  int64_t delay() const { return options.value("delay_ms", int64_t{0}); }
-  int64_t retention() const { return options.value("retention_ms", int64_t{0}); }
-  int mrc() const { return options.value("max_receive_count", 0); }
-  std::string dlq() const { return options.value("dead_letter_queue", std::string()); }
+struct AckTail {
+  uint64_t delivery = 0;
+  uint64_t seq = 0;
 };
 
-StatusOr<Queue> LoadQueue(NatsEventBus::Impl& d, std::string_view name) {
-  ASSIGN_OR_RETURN(Json cat, d.Catalog());
-  const std::string n(name);
-  if (!cat["queues"].contains(n)) return QueueNotFound(n);
-  return Queue{n, cat["queues"][n]};
+// "<delivered>.<stream seq>.<consumer seq>.<timestamp>.<pending>": the ack
+// subject's tail, which is also the receipt handle.
+std::optional<AckTail> ParseAckTail(std::string_view tail) {
+  std::vector<uint64_t> parts;
+  size_t start = 0;
+  while (start <= tail.size()) {
+    size_t dot = tail.find('.', start);
+    if (dot == std::string_view::npos) dot = tail.size();
+    std::string_view tok = tail.substr(start, dot - start);
+    if (tok.empty() || tok.size() > 20 ||
+        !std::all_of(tok.begin(), tok.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    parts.push_back(std::stoull(std::string(tok)));
+    start = dot + 1;
+  }
+  if (parts.size() != 5 || parts[0] == 0 || parts[1] == 0) return std::nullopt;
+  return AckTail{parts[0], parts[1]};
 }
 
-Json& Messages(Json& doc) {
-  if (!doc.is_object()) doc = Json::object();
-  if (!doc.contains("m") || !doc["m"].is_object()) doc["m"] = Json::object();
-  return doc["m"];
+Status MalformedReceipt(std::string_view receipt) {
+  return InvalidArgumentError("malformed receipt handle '" + std::string(receipt) + "'");
 }
 
-// Drops expired entries (acking their JetStream messages).
-Status Expire(NatsEventBus::Impl& d, Json& m, int64_t now) {
-  for (auto it = m.begin(); it != m.end();) {
-    if (it.value().value("x", int64_t{0}) <= now) {
-      RETURN_IF_ERROR(d.Ack(it.value().value("a", std::string())));
-      it = m.erase(it);
-    } else {
-      ++it;
+std::string NakWithDelay(int64_t ms) {
+  if (ms <= 0) return "-NAK";
+  return "-NAK {\"delay\": " + std::to_string(ms * kNsPerMs) + "}";
+}
+
+// A delivery taken from a pull.
+struct Delivery {
+  MsgPtr msg;
+  AckTail at;
+  std::string tail;  // receipt
+  std::string ack;   // full ack subject
+  int64_t sent = 0;
+};
+
+// A delivery whose ack subject is not "<ack_prefix><5 numbers>" (a server
+// speaking another ack format) is an error rather than skipped, which would
+// leave it to be redelivered for ever.
+StatusOr<Delivery> ParseDelivery(MsgPtr m, const std::string& ack_prefix) {
+  const char* reply = natsMsg_GetReply(m.get());
+  const std::string r = reply == nullptr ? "" : reply;
+  std::optional<AckTail> at;
+  if (r.compare(0, ack_prefix.size(), ack_prefix) == 0) {
+    at = ParseAckTail(std::string_view(r).substr(ack_prefix.size()));
+  }
+  if (!at) {
+    return UnimplementedError("nats: unexpected JetStream ack subject '" + r + "' (expected " +
+                              ack_prefix +
+                              "<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>)");
+  }
+  Delivery d;
+  d.tail = r.substr(ack_prefix.size());
+  d.at = *at;
+  d.ack = r;
+  d.sent = HeaderInt(m.get(), "Tandem-Sent-Ms", 0);
+  d.msg = std::move(m);
+  return d;
+}
+
+void Forget(LeaseTable& t, uint64_t seq, bool remember) {
+  auto it = t.by_seq.find(seq);
+  if (it == t.by_seq.end()) return;
+  t.by_deadline.erase({it->second.deadline_ms, seq});
+  if (remember) {
+    t.past[seq] = {it->second.delivery, it->second.first_received_ms};
+    while (t.past.size() > kPastMax) t.past.erase(t.past.begin());
+  }
+  t.by_seq.erase(it);
+}
+
+void Hold(LeaseTable& t, uint64_t seq, Lease lease) {
+  Forget(t, seq, false);
+  t.by_deadline.insert({lease.deadline_ms, seq});
+  t.by_seq[seq] = std::move(lease);
+}
+
+// Forgets the leases of a stage whose time ended on the injected clock and
+// releases (-NAK) those the server would still hold back.
+Status ReleaseExpired(NatsEventBus::Impl& d, const std::string& queue, bool delayed,
+                      const std::string& ack_prefix) {
+  std::vector<std::pair<std::string, std::string>> naks;
+  {
+    absl::MutexLock lock(&d.lease_mu);
+    auto it = d.leases.find(LeaseKey(queue, delayed));
+    if (it == d.leases.end()) return OkStatus();
+    LeaseTable& t = it->second;
+    const int64_t now = d.clock->NowMillis();
+    const auto steady = SteadyClock::now() + std::chrono::milliseconds(kServerMarginMs);
+    while (!t.by_deadline.empty() && t.by_deadline.begin()->first <= now) {
+      const uint64_t seq = t.by_deadline.begin()->second;
+      const Lease& l = t.by_seq[seq];
+      if (steady < l.server_deadline) naks.emplace_back(ack_prefix + l.ack_tail, "-NAK");
+      Forget(t, seq, true);
     }
   }
+  return d.AckAll(naks);
+}
+
+// Moves due messages of a delayed queue from its delay stage into the queue.
+Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
+  const std::string ack_prefix = d.AckPrefix(d.delayed_stream, q.name);
+  RETURN_IF_ERROR(ReleaseExpired(d, q.name, true, ack_prefix));
+  ASSIGN_OR_RETURN(std::vector<MsgPtr> msgs, d.Pull(d.delayed_stream, q.name, kPromoteBatch, 0));
+  if (msgs.empty()) return OkStatus();
+  const int64_t now = d.clock->NowMillis();
+  std::vector<OutMsg> due;
+  std::vector<std::pair<std::string, std::string>> acks;
+  std::vector<std::pair<uint64_t, Lease>> held;
+  for (MsgPtr& raw : msgs) {
+    ASSIGN_OR_RETURN(auto dv, ParseDelivery(std::move(raw), ack_prefix));
+    if (dv.sent + q.options.retention_ms <= now) {
+      acks.emplace_back(dv.ack, "+ACK");
+      continue;
+    }
+    const int64_t due_ms = dv.sent + q.options.delay_ms;
+    if (due_ms <= now) {
+      const std::string id = HeaderText(dv.msg.get(), "Tandem-Message-Id");
+      due.push_back(
+          OutMsg{d.QueueSubject(q.name),
+                 std::string(natsMsg_GetData(dv.msg.get()), natsMsg_GetDataLength(dv.msg.get())),
+                 {{"Nats-Msg-Id", id + "/due"},
+                  {"Tandem-Message-Id", id},
+                  {"Tandem-Sent-Ms", std::to_string(dv.sent)}}});
+      acks.emplace_back(dv.ack, "+ACK");
+      continue;
+    }
+    acks.emplace_back(dv.ack, NakWithDelay(due_ms - now));
+    held.emplace_back(dv.at.seq,
+                      Lease{dv.at.delivery, dv.tail, due_ms,
+                            SteadyClock::now() + std::chrono::milliseconds(due_ms - now), 0});
+  }
+  // Copies first: a crash before the acks leaves the originals to be
+  // promoted again, and Nats-Msg-Id drops the second copy.
+  if (!due.empty()) RETURN_IF_ERROR(d.PublishAll(due).status());
+  RETURN_IF_ERROR(d.AckAll(acks));
+  absl::MutexLock lock(&d.lease_mu);
+  LeaseTable& t = d.leases[LeaseKey(q.name, true)];
+  for (auto& [seq, lease] : held) Hold(t, seq, std::move(lease));
   return OkStatus();
 }
 
 }  // namespace
 
-Status NatsEventBus::Impl::Sweep(const std::string& queue, const Json& qopts, int64_t wait_ms,
-                                 int limit) {
-  ASSIGN_OR_RETURN(std::shared_ptr<PullSub> ps, Sub(queue));
-  struct Fetched {
-    uint64_t seq;
-    Json entry;
-  };
-  std::vector<Fetched> got;
-  {
-    absl::MutexLock lock(&ps->mu);
-    bool first = true;
-    if (wait_ms == 0) {
-      // A no-wait fetch on an empty consumer would wait out its expiry:
-      // ask the consumer first whether anything is waiting.
-      jsConsumerInfo* ci = nullptr;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus s =
-          js_GetConsumerInfo(&ci, js, queues_stream.c_str(), queue.c_str(), nullptr, &jerr);
-      if (s != NATS_OK) return NatsError(s, "consumer info of queue '" + queue + "'", jerr);
-      const bool empty = ci->NumPending == 0;
-      jsConsumerInfo_Destroy(ci);
-      if (empty) return OkStatus();
-    }
-    while (static_cast<int>(got.size()) < limit) {
-      const int batch = std::min(kSweepBatch, limit - static_cast<int>(got.size()));
-      natsMsgList list{nullptr, 0};
-      natsStatus s;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      if (first && wait_ms > 0) {
-        s = natsSubscription_Fetch(&list, ps->sub, batch, wait_ms, &jerr);
-      } else {
-        jsFetchRequest req;
-        jsFetchRequest_Init(&req);
-        req.Batch = batch;
-        req.NoWait = true;
-        // Returns as soon as the available messages are in; only a fetch that
-        // lost a race for them waits out this expiry.
-        req.Expires = 50 * kNsPerMs;
-        s = natsSubscription_FetchRequest(&list, ps->sub, &req);
-      }
-      first = false;
-      if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) break;
-      if (s != NATS_OK) return NatsError(s, "fetch from queue '" + queue + "'", jerr);
-      const int count = list.Count;
-      for (int i = 0; i < count; ++i) {
-        natsMsg* msg = list.Msgs[i];
-        jsMsgMetaData* meta = nullptr;
-        if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) continue;
-        const uint64_t seq = meta->Sequence.Stream;
-        jsMsgMetaData_Destroy(meta);
-        const int64_t sent = HeaderInt(msg, "Tandem-Sent-Ms", 0);
-        const int64_t count_before = HeaderInt(msg, "Tandem-Receive-Count", 0);
-        Json e{{"id", HeaderText(msg, "Tandem-Message-Id")},
-               {"c", count_before},
-               {"f", HeaderInt(msg, "Tandem-First-Received-Ms", 0)},
-               {"s", sent},
-               // Dead-lettered copies are visible at once (no delay).
-               {"v", count_before > 0 ? 0 : sent + qopts.value("delay_ms", int64_t{0})},
-               {"x", sent + qopts.value("retention_ms", int64_t{0})},
-               {"r", ""},
-               {"a", natsMsg_GetReply(msg) ? natsMsg_GetReply(msg) : ""}};
-        {
-          absl::MutexLock block(&mu);
-          if (bodies.size() >= kBodyCacheMax) bodies.clear();
-          bodies[seq] = std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-        }
-        got.push_back(Fetched{seq, std::move(e)});
-      }
-      natsMsgList_Destroy(&list);
-      if (count < batch) break;
-    }
-  }
-  if (got.empty()) return OkStatus();
-  return Update(StateKey(queue), [&](Json& doc) -> Status {
-    Json& m = Messages(doc);
-    for (const Fetched& f : got) {
-      const std::string k = std::to_string(f.seq);
-      if (m.contains(k)) {
-        m[k]["a"] = f.entry["a"];  // a redelivery: only the ack subject is new
-      } else {
-        m[k] = f.entry;
-      }
-    }
-    return OkStatus();
-  });
-}
-
 StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
                                                        const ReceiveOptions& options) {
   Impl& d = *impl_;
-  ASSIGN_OR_RETURN(Queue q, LoadQueue(d, queue));
-  const int64_t vis = options.visibility_timeout_ms.value_or(q.vis());
+  ASSIGN_OR_RETURN(QueueInfo q, d.FindQueue(queue));
+  const QueueOptions& qo = q.options;
+  const int64_t vis = options.visibility_timeout_ms.value_or(qo.visibility_timeout_ms);
+  const int64_t ack_wait = AckWaitMsFor(qo.visibility_timeout_ms);
+  const std::string ack_prefix = d.AckPrefix(d.queues_stream, q.name);
+  const std::string key = LeaseKey(q.name, false);
   const int64_t deadline = d.clock->MonotonicMillis() + options.wait_ms;
-  int64_t poll_ms = 0;
   while (true) {
-    RETURN_IF_ERROR(d.Sweep(q.name, q.options, poll_ms, options.max_messages));
-    struct Picked {
-      std::string seq;
-      Json entry;
-    };
-    std::vector<Picked> picked;
-    RETURN_IF_ERROR(d.Update(StateKey(q.name), [&](Json& doc) -> Status {
-      picked.clear();
-      const int64_t now = d.clock->NowMillis();
-      Json& m = Messages(doc);
-      RETURN_IF_ERROR(Expire(d, m, now));
-      std::vector<std::pair<std::pair<int64_t, uint64_t>, std::string>> visible;
-      for (auto it = m.begin(); it != m.end(); ++it) {
-        const int64_t v = it.value().value("v", int64_t{0});
-        if (v <= now) visible.push_back({{v, std::stoull(it.key())}, it.key()});
+    RETURN_IF_ERROR(ReleaseExpired(d, q.name, false, ack_prefix));
+    if (qo.delay_ms > 0) RETURN_IF_ERROR(Promote(d, q));
+    const int64_t left = deadline - d.clock->MonotonicMillis();
+    const int64_t chunk =
+        left <= 0 ? 0 : std::min(left, qo.delay_ms > 0 ? kDelayedPollChunkMs : kPollChunkMs);
+    const auto pulled_at = SteadyClock::now();
+    ASSIGN_OR_RETURN(std::vector<MsgPtr> msgs,
+                     d.Pull(d.queues_stream, q.name, options.max_messages, chunk));
+    const int64_t now = d.clock->NowMillis();
+    std::vector<Message> out;
+    std::vector<std::pair<std::string, std::string>> acks;
+    std::vector<std::pair<uint64_t, Lease>> held;
+    bool dropped = false;
+    for (MsgPtr& raw : msgs) {
+      ASSIGN_OR_RETURN(auto dv, ParseDelivery(std::move(raw), ack_prefix));
+      natsMsg* m = dv.msg.get();
+      if (dv.sent + qo.retention_ms <= now) {  // expired: gone
+        acks.emplace_back(dv.ack, "+ACK");
+        dropped = true;
+        continue;
       }
-      std::sort(visible.begin(), visible.end());
-      for (const auto& cand : visible) {
-        if (static_cast<int>(picked.size()) >= options.max_messages) break;
-        Json& e = m[cand.second];
-        const int64_t count = e.value("c", int64_t{0});
-        if (q.mrc() > 0 && count >= q.mrc()) {
-          // A receive would exceed maxReceiveCount: move to the dead-letter
-          // queue (keeping count and first receive), then ack the original.
-          std::string body;
-          {
-            absl::MutexLock lock(&d.mu);
-            auto b = d.bodies.find(std::stoull(cand.second));
-            if (b != d.bodies.end()) body = b->second;
-          }
-          if (body.empty()) {
-            natsMsg* msg = nullptr;
-            jsErrCode jerr = static_cast<jsErrCode>(0);
-            natsStatus s = js_GetMsg(&msg, d.js, d.queues_stream.c_str(), std::stoull(cand.second),
-                                     nullptr, &jerr);
-            if (s != NATS_OK) return NatsError(s, "read message " + cand.second, jerr);
-            body.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-            natsMsg_Destroy(msg);
-          }
-          const std::string id = e.value("id", std::string());
-          ASSIGN_OR_RETURN(
-              auto moved,
-              d.JsPublish(d.QueueSubject(q.dlq()), body, id + "/dlq/" + q.dlq(),
-                          {{"Tandem-Message-Id", id},
-                           {"Tandem-Sent-Ms", std::to_string(e.value("s", 0L))},
-                           {"Tandem-Receive-Count", std::to_string(count)},
-                           {"Tandem-First-Received-Ms", std::to_string(e.value("f", 0L))}}));
-          (void)moved;
-          RETURN_IF_ERROR(d.Ack(e.value("a", std::string())));
-          m.erase(cand.second);
-          continue;
-        }
-        e["c"] = count + 1;
-        if (e.value("f", int64_t{0}) == 0) e["f"] = now;
-        e["r"] = cand.second + "." + NewUlid(*d.clock);
-        e["v"] = now + vis;
-        picked.push_back(Picked{cand.second, e});
+      const int64_t base = HeaderInt(m, "Tandem-Receive-Count", 0);
+      const int64_t count = base + static_cast<int64_t>(dv.at.delivery);
+      int64_t first = 0;
+      {
+        absl::MutexLock lock(&d.lease_mu);
+        LeaseTable& t = d.leases[key];
+        auto p = t.past.find(dv.at.seq);
+        if (p != t.past.end()) first = p->second.second;
       }
-      return OkStatus();
-    }));
-    if (!picked.empty()) {
-      std::vector<Message> out;
-      for (const Picked& p : picked) {
-        const uint64_t seq = std::stoull(p.seq);
-        std::string body;
-        {
-          absl::MutexLock lock(&d.mu);
-          auto b = d.bodies.find(seq);
-          if (b != d.bodies.end()) body = b->second;
-        }
-        if (body.empty()) {
-          natsMsg* msg = nullptr;
-          jsErrCode jerr = static_cast<jsErrCode>(0);
-          natsStatus s = js_GetMsg(&msg, d.js, d.queues_stream.c_str(), seq, nullptr, &jerr);
-          if (s != NATS_OK) return NatsError(s, "read message " + p.seq, jerr);
-          body.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-          natsMsg_Destroy(msg);
-        }
-        auto j = ParseJson(body);
-        if (!j.ok()) return DataLossError("message " + p.seq + " is not valid JSON");
-        Message m;
-        m.message_id = p.entry.value("id", std::string());
-        m.receipt_handle = p.entry.value("r", std::string());
-        m.receive_count = p.entry.value("c", 0);
-        m.first_received_ms = p.entry.value("f", int64_t{0});
-        m.sent_ms = p.entry.value("s", int64_t{0});
-        ASSIGN_OR_RETURN(m.event, Event::FromJson(*j));
-        out.push_back(std::move(m));
+      if (first == 0) first = HeaderInt(m, "Tandem-First-Received-Ms", 0);
+      const std::string id = HeaderText(m, "Tandem-Message-Id");
+      if (qo.max_receive_count > 0 && count > qo.max_receive_count) {
+        // This receive would exceed maxReceiveCount: to the dead-letter
+        // queue (visible at once, keeping count and first receive).
+        const std::string body(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+        RETURN_IF_ERROR(
+            d.PublishAll({OutMsg{d.QueueSubject(qo.dead_letter_queue),
+                                 body,
+                                 {{"Nats-Msg-Id", id + "/dlq/" + qo.dead_letter_queue},
+                                  {"Tandem-Message-Id", id},
+                                  {"Tandem-Sent-Ms", std::to_string(dv.sent)},
+                                  {"Tandem-Receive-Count", std::to_string(count - 1)},
+                                  {"Tandem-First-Received-Ms", std::to_string(first)}}}})
+                .status());
+        acks.emplace_back(dv.ack, "+ACK");
+        dropped = true;
+        continue;
       }
-      return out;
+      if (first == 0) first = now;
+      auto j = ParseJson(std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)));
+      if (!j.ok()) return DataLossError("message " + dv.tail + " is not valid JSON");
+      Message msg;
+      msg.message_id = id;
+      msg.receipt_handle = dv.tail;
+      msg.receive_count = static_cast<int>(count);
+      msg.first_received_ms = first;
+      msg.sent_ms = dv.sent;
+      ASSIGN_OR_RETURN(msg.event, Event::FromJson(*j));
+      out.push_back(std::move(msg));
+      // The server redelivers after AckWait unless told otherwise.
+      if (vis != ack_wait) acks.emplace_back(dv.ack, NakWithDelay(vis));
+      held.emplace_back(dv.at.seq, Lease{dv.at.delivery, dv.tail, now + vis,
+                                         pulled_at + std::chrono::milliseconds(vis), first});
     }
+    {
+      absl::MutexLock lock(&d.lease_mu);
+      LeaseTable& t = d.leases[key];
+      for (auto& [seq, lease] : held) Hold(t, seq, std::move(lease));
+    }
+    RETURN_IF_ERROR(d.AckAll(acks));
+    if (!out.empty()) return out;
+    if (dropped) continue;
     if (d.clock->MonotonicMillis() >= deadline) return std::vector<Message>{};
-    poll_ms = kPollMs;  // wait on the server for a new message, then re-check
+    // A pull refused at once (other waiting pulls claim the pending
+    // messages) is retried after a breath.
+    if (SteadyClock::now() - pulled_at < std::chrono::milliseconds(1)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 }
 
 Status NatsEventBus::DoDeleteMessage(std::string_view queue, std::string_view receipt_handle) {
   Impl& d = *impl_;
-  const std::string name(queue);
-  const std::string seq = ReceiptSeq(receipt_handle);
-  const std::string receipt(receipt_handle);
-  bool matched = false;
-  RETURN_IF_ERROR(d.Update(StateKey(name), [&](Json& doc) -> Status {
-    matched = false;
-    auto m = doc.is_object() ? doc.find("m") : doc.end();
-    if (m == doc.end() || !m->is_object()) return OkStatus();
-    auto e = m->find(seq);
-    if (e == m->end() || e->value("r", std::string()) != receipt) return OkStatus();
-    RETURN_IF_ERROR(d.Ack(e->value("a", std::string())));
-    m->erase(seq);
-    matched = true;
-    return OkStatus();
-  }));
-  if (matched) return OkStatus();  // the receipt proves the queue exists
-  // A stale receipt deletes nothing and still succeeds (SQS semantics), if
-  // the queue exists.
-  ASSIGN_OR_RETURN(Queue q, LoadQueue(d, name));
-  (void)q;
+  ASSIGN_OR_RETURN(QueueInfo q, d.FindQueue(queue));
+  auto at = ParseAckTail(receipt_handle);
+  if (!at) return MalformedReceipt(receipt_handle);
+  const std::string key = LeaseKey(q.name, false);
+  {
+    absl::MutexLock lock(&d.lease_mu);
+    LeaseTable& t = d.leases[key];
+    auto it = t.by_seq.find(at->seq);
+    // Received again since (by this process): the receipt is stale and
+    // deletes nothing (SQS semantics).
+    if (it != t.by_seq.end() && it->second.delivery != at->delivery) return OkStatus();
+  }
+  // Not waited for: a lost ack only means a redelivery (at-least-once);
+  // GetQueue, ChangeVisibility, Maintain and closing the bus wait for the
+  // acks sent before them.
+  const std::string prefix = d.AckPrefix(d.queues_stream, q.name);
+  RETURN_IF_ERROR(d.AckLater(prefix, prefix + std::string(receipt_handle)));
+  absl::MutexLock lock(&d.lease_mu);
+  LeaseTable& t = d.leases[key];
+  auto it = t.by_seq.find(at->seq);
+  if (it != t.by_seq.end() && it->second.delivery == at->delivery) Forget(t, at->seq, true);
   return OkStatus();
 }
 
 Status NatsEventBus::DoChangeVisibility(std::string_view queue, std::string_view receipt_handle,
                                         int64_t timeout_ms) {
   Impl& d = *impl_;
-  ASSIGN_OR_RETURN(Queue q, LoadQueue(d, queue));
-  const std::string seq = ReceiptSeq(receipt_handle);
-  const std::string receipt(receipt_handle);
-  return d.Update(StateKey(q.name), [&](Json& doc) -> Status {
-    Json& m = Messages(doc);
-    const int64_t now = d.clock->NowMillis();
-    if (!m.contains(seq) || m[seq].value("r", std::string()) != receipt ||
-        m[seq].value("v", int64_t{0}) <= now) {
-      return FailedPreconditionError("message of receipt '" + receipt +
-                                     "' is not in flight in queue '" + q.name +
-                                     "' (stale receipt, deleted, or visibility expired)");
+  ASSIGN_OR_RETURN(QueueInfo q, d.FindQueue(queue));
+  auto at = ParseAckTail(receipt_handle);
+  if (!at) return MalformedReceipt(receipt_handle);
+  RETURN_IF_ERROR(d.Confirm());
+  const std::string key = LeaseKey(q.name, false);
+  const int64_t now = d.clock->NowMillis();
+  auto not_in_flight = [&] {
+    return FailedPreconditionError("message of receipt '" + std::string(receipt_handle) +
+                                   "' is not in flight in queue '" + q.name +
+                                   "' (stale receipt, deleted, or visibility expired)");
+  };
+  {
+    absl::MutexLock lock(&d.lease_mu);
+    LeaseTable& t = d.leases[key];
+    auto it = t.by_seq.find(at->seq);
+    if (it != t.by_seq.end()) {
+      if (it->second.delivery != at->delivery || it->second.deadline_ms <= now) {
+        return not_in_flight();
+      }
+    } else if (auto p = t.past.find(at->seq);
+               p != t.past.end() && p->second.first >= at->delivery) {
+      return not_in_flight();  // deleted, released or expired here
     }
-    m[seq]["v"] = now + timeout_ms;
-    return OkStatus();
-  });
+    // Otherwise another process received it: the server decides.
+  }
+  const int64_t ack_wait = AckWaitMsFor(q.options.visibility_timeout_ms);
+  const std::string body = timeout_ms == ack_wait ? "+WPI" : NakWithDelay(timeout_ms);
+  RETURN_IF_ERROR(
+      d.AckAll({{d.AckPrefix(d.queues_stream, q.name) + std::string(receipt_handle), body}}));
+  absl::MutexLock lock(&d.lease_mu);
+  LeaseTable& t = d.leases[key];
+  auto it = t.by_seq.find(at->seq);
+  if (it != t.by_seq.end() && it->second.delivery == at->delivery) {
+    Lease l = it->second;
+    l.deadline_ms = now + timeout_ms;
+    l.server_deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+    if (timeout_ms == 0) {
+      Forget(t, at->seq, true);
+    } else {
+      Hold(t, at->seq, std::move(l));
+    }
+  }
+  return OkStatus();
 }
+
+namespace {
+
+struct Head {
+  int64_t expired = 0;          // expired messages at the head
+  int64_t first_live_sent = 0;  // sent time of the first unexpired one (0: none)
+  std::vector<uint64_t> expired_seqs;
+};
+
+// Walks the queue's messages on `subject` from stream sequence `from` while
+// they are expired (by their sent time and the queue's retention).
+StatusOr<Head> ScanHead(NatsEventBus::Impl& d, const std::string& stream,
+                        const std::string& subject, uint64_t from, int64_t retention_ms) {
+  Head h;
+  const int64_t now = d.clock->NowMillis();
+  for (int i = 0; i < kHeadScanCap; ++i) {
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.Sequence = from;
+    o.NextBySubject = subject.c_str();
+    natsMsg* raw = nullptr;
+    natsStatus s = js_DirectGetMsg(&raw, d.js, stream.c_str(), nullptr, &o);
+    if (s == NATS_NOT_FOUND) return h;
+    if (s != NATS_OK) return NatsError(s, "read the head of " + subject);
+    MsgPtr m(raw);
+    const int64_t sent = HeaderInt(raw, "Tandem-Sent-Ms", 0);
+    const uint64_t seq = natsMsg_GetSequence(raw);
+    if (sent + retention_ms > now) {
+      h.first_live_sent = sent;
+      return h;
+    }
+    ++h.expired;
+    h.expired_seqs.push_back(seq);
+    from = seq + 1;
+  }
+  return h;
+}
+
+}  // namespace
 
 StatusOr<QueueInfo> NatsEventBus::DoGetQueue(std::string_view name) {
   Impl& d = *impl_;
-  ASSIGN_OR_RETURN(Queue q, LoadQueue(d, name));
-  RETURN_IF_ERROR(d.Sweep(q.name, q.options, 0, kSweepAll));
-  ASSIGN_OR_RETURN(auto loaded, d.Load(StateKey(q.name)));
-  QueueInfo info;
-  info.name = q.name;
-  info.options.visibility_timeout_ms = q.vis();
-  info.options.retention_ms = q.retention();
-  info.options.delay_ms = q.delay();
-  info.options.max_receive_count = q.mrc();
-  info.options.dead_letter_queue = q.dlq();
-  info.created_ms = q.options.value("created_ms", int64_t{0});
-  const int64_t now = d.clock->NowMillis();
-  Json& m = Messages(loaded.first);
-  for (const auto& [seq, e] : m.items()) {
-    if (e.value("x", int64_t{0}) <= now) continue;
-    if (int64_t v = e.value("v", int64_t{0}); v <= now) {
-      ++info.visible;
-      if (info.oldest_visible_ms == 0 || v < info.oldest_visible_ms) info.oldest_visible_ms = v;
-    } else if (!e.value("r", std::string()).empty()) {
-      ++info.in_flight;
-    } else {
-      ++info.delayed;
-    }
+  ASSIGN_OR_RETURN(QueueInfo info, d.FindQueue(name));
+  RETURN_IF_ERROR(d.Confirm());
+  const QueueOptions& qo = info.options;
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_GetConsumerInfo(&ci, d.js, d.queues_stream.c_str(), info.name.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return NatsError(s, "consumer info of queue '" + info.name + "'", jerr);
+  const int64_t pending = static_cast<int64_t>(ci->NumPending);
+  info.in_flight = ci->NumAckPending;
+  const uint64_t delivered = ci->Delivered.Stream;
+  jsConsumerInfo_Destroy(ci);
+  // Never delivered: receivable unless expired (expired ones sit at the head).
+  ASSIGN_OR_RETURN(Head h, ScanHead(d, d.queues_stream, d.QueueSubject(info.name), delivered + 1,
+                                    qo.retention_ms));
+  info.visible = std::max<int64_t>(0, pending - h.expired);
+  if (info.visible > 0 && h.first_live_sent > 0) {
+    info.oldest_visible_ms = h.first_live_sent + qo.delay_ms;
+  }
+  if (qo.delay_ms > 0) {
+    s = js_GetConsumerInfo(&ci, d.js, d.delayed_stream.c_str(), info.name.c_str(), nullptr, &jerr);
+    if (s != NATS_OK) return NatsError(s, "consumer info of queue '" + info.name + "'", jerr);
+    info.delayed = static_cast<int64_t>(ci->NumPending) + ci->NumAckPending;
+    jsConsumerInfo_Destroy(ci);
   }
   return info;
 }
 
 Status NatsEventBus::DoMaintain() {
   Impl& d = *impl_;
-  ASSIGN_OR_RETURN(Json cat, d.Catalog());
-  for (const auto& [name, opts] : cat["queues"].items()) {
-    // A short wait also collects server redeliveries (after AckWait) of
-    // messages a crashed process fetched but never recorded.
-    RETURN_IF_ERROR(d.Sweep(name, opts, 1, kSweepAll));
-    RETURN_IF_ERROR(d.Update(StateKey(name), [&](Json& doc) -> Status {
-      return Expire(d, Messages(doc), d.clock->NowMillis());
-    }));
+  RETURN_IF_ERROR(d.Confirm());
+  auto cat = d.Catalog();
+  for (const auto& [name, q] : cat->queues) {
+    for (const auto& [stream, subject] :
+         {std::make_pair(d.queues_stream, d.QueueSubject(name)),
+          std::make_pair(d.delayed_stream, d.DelayedSubject(name))}) {
+      ASSIGN_OR_RETURN(Head h, ScanHead(d, stream, subject, 1, q.options.retention_ms));
+      // Deleted one by one (a consumer skips deleted messages).
+      for (uint64_t seq : h.expired_seqs) {
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus s = js_DeleteMsg(d.js, stream.c_str(), seq, nullptr, &jerr);
+        if (s != NATS_OK && s != NATS_NOT_FOUND) {
+          return NatsError(s, "delete an expired message of '" + name + "'", jerr);
+        }
+      }
+    }
   }
   return OkStatus();
 }

@@ -55,7 +55,11 @@ class SqlEventBus final : public EventBus, public Outbox {
   // Outbox: records `event` and its messages within `tx`. Thread-safe.
   Status Append(sql::Transaction& tx, const Event& event) override;
   // Like Append, also returning the recorded event and its sequence number.
-  StatusOr<SequencedEvent> AppendEvent(sql::Transaction& tx, const Event& event);
+  // `deferred` (what Append does): the inserts go with later statements
+  // (Transaction::ExecDeferred), a duplicate id fails the transaction later
+  // (AlreadyExists) and the returned seq is 0.
+  StatusOr<SequencedEvent> AppendEvent(sql::Transaction& tx, const Event& event,
+                                       bool deferred = false);
 
   Outbox* outbox() override { return this; }
 

@@ -49,6 +49,15 @@ class Transaction {
                                            const std::vector<Value>& params = {}) = 0;
   // Runs a statement; returns the number of rows changed.
   virtual StatusOr<int64_t> Exec(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+  // Runs a statement whose result the caller does not read (an insert whose
+  // count is known). A backend may hold it back and send it together with
+  // the next Query/Exec or the COMMIT, in one round trip (PostgreSQL:
+  // pipeline mode), in order; its error then fails that statement or the
+  // commit, and so the transaction. Errors that can be known without the
+  // database (a bad parameter count) come back now. Default: Exec now.
+  virtual Status ExecDeferred(std::string_view sql, const std::vector<Value>& params = {}) {
+    return Exec(sql, params).status();
+  }
   virtual Dialect dialect() const = 0;
 
   // Convenience: the single row a query returns, NotFound if none.

@@ -16,261 +16,41 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "glue/sql/postgres_connection.h"
 
 namespace tandem::sql {
 namespace {
 
+using pg::CellValue;
+using pg::Connection;
+using pg::PgError;
+using pg::ResultOk;
+using pg::ResultPtr;
+using pg::Scan;
+using pg::ScanResult;
+using pg::Snippet;
+using pg::Wrap;
+
 constexpr int kMaxAttempts = 40;
-constexpr size_t kMaxPreparedStatements = 256;
-constexpr size_t kMaxIdleConnections = 16;
+// Idle connections kept for reuse: above the concurrent callers (REST workers,
+// bus consumers) so none is closed and reopened (re-preparing its statements).
+constexpr size_t kMaxIdleConnections = 64;
 // Serializes schema migrations of every component across processes.
 constexpr int64_t kMigrationLockKey = 0x74616e64656d6d67;  // "tandemmg"
 // Write transactions take it shared, retries after a conflict exclusive (Run).
 constexpr int64_t kRetryLockKey = 0x74616e64656d7274;  // "tandemrt"
 
-// Result type OIDs (pg_type.h).
-constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
-              kOidOid = 26, kFloat4Oid = 700, kFloat8Oid = 701, kNumericOid = 1700;
-
-std::string Snippet(std::string_view sql) {
-  std::string s(sql.substr(0, 80));
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
-
-struct ScanResult {
-  std::string text;
-  int count = 0;
-  bool multiple = false;  // a second statement follows a ';'
-};
-
-// One pass over the SQL text: rewrites placeholders and notes whether more
-// than one statement is present. Strings, quoted identifiers, comments and
-// dollar-quoted bodies are copied verbatim.
-ScanResult Scan(std::string_view sql) {
-  ScanResult r;
-  r.text.reserve(sql.size() + 16);
-  bool after_semicolon = false;
-  size_t i = 0;
-  auto copy_until = [&](size_t end) {
-    r.text.append(sql.substr(i, end - i));
-    i = end;
-  };
-  while (i < sql.size()) {
-    char c = sql[i];
-    if (after_semicolon && !std::isspace(static_cast<unsigned char>(c)) && c != ';') {
-      r.multiple = true;
-    }
-    if (c == '\'' || c == '"') {
-      size_t j = i + 1;
-      while (j < sql.size()) {
-        if (sql[j] == c) {
-          if (j + 1 < sql.size() && sql[j + 1] == c) {
-            j += 2;  // doubled quote: escaped
-            continue;
-          }
-          break;
-        }
-        ++j;
-      }
-      copy_until(std::min(j + 1, sql.size()));
-    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
-      size_t j = sql.find('\n', i);
-      copy_until(j == std::string_view::npos ? sql.size() : j);
-    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
-      size_t j = sql.find("*/", i + 2);
-      copy_until(j == std::string_view::npos ? sql.size() : j + 2);
-    } else if (c == '$' && (i == 0 || !std::isalnum(static_cast<unsigned char>(sql[i - 1])))) {
-      // $tag$ ... $tag$ (tag may be empty); `$1` style text is left alone.
-      size_t j = i + 1;
-      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '_'))
-        ++j;
-      if (j < sql.size() && sql[j] == '$' &&
-          !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
-        std::string_view tag = sql.substr(i, j - i + 1);
-        size_t end = sql.find(tag, j + 1);
-        copy_until(end == std::string_view::npos ? sql.size() : end + tag.size());
-      } else {
-        copy_until(i + 1);
-      }
-    } else if (c == '?') {
-      r.text += '$';
-      r.text += std::to_string(++r.count);
-      ++i;
-    } else {
-      if (c == ';') after_semicolon = true;
-      r.text += c;
-      ++i;
-    }
-  }
-  return r;
-}
-
-// Maps a failed result (or a connection-level failure when `res` is null) to
-// a canonical Status naming the statement.
-Status PgError(PGconn* conn, const PGresult* res, std::string_view sql) {
-  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string msg = res != nullptr ? PQresultErrorMessage(res) : "";
-  if (msg.empty()) msg = PQerrorMessage(conn);
-  while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
-  std::string code = state != nullptr ? state : "";
-  msg = "postgres: " + msg + (code.empty() ? "" : " (SQLSTATE " + code + ")") +
-        " [in: " + Snippet(sql) + "]";
-  if (PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
-      code == "57P02" || code == "57P03") {
-    return UnavailableError(msg);
-  }
-  if (code == "40001" || code == "40P01" || code == "55P03") return AbortedError(msg);
-  if (code == "23505") return AlreadyExistsError(msg);
-  if (code.starts_with("23") || code.starts_with("22")) return InvalidArgumentError(msg);
-  if (code == "25006") return FailedPreconditionError(msg);
-  return InternalError(msg);
-}
-
-using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-ResultPtr Wrap(PGresult* r) { return ResultPtr(r, &PQclear); }
-
-bool ResultOk(const PGresult* r) {
-  ExecStatusType s = PQresultStatus(r);
-  return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
-}
-
-std::string FormatDouble(double d) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
-  std::string s(buf, end);
-  if (s == "inf") return "Infinity";
-  if (s == "-inf") return "-Infinity";
-  if (s == "nan" || s == "-nan") return "NaN";
-  return s;
-}
-
-Value CellValue(const PGresult* res, int row, int col) {
-  if (PQgetisnull(res, row, col)) return std::monostate{};
-  const char* text = PQgetvalue(res, row, col);
-  int len = PQgetlength(res, row, col);
-  switch (PQftype(res, col)) {
-    case kInt2Oid:
-    case kInt4Oid:
-    case kInt8Oid:
-    case kOidOid:
-      return static_cast<int64_t>(std::strtoll(text, nullptr, 10));
-    case kBoolOid:
-      return static_cast<int64_t>(text[0] == 't' ? 1 : 0);
-    case kFloat4Oid:
-    case kFloat8Oid:
-      return std::strtod(text, nullptr);
-    case kNumericOid: {
-      // SUM/AVG over integers yield numeric: integral values read as int64.
-      int64_t v = 0;
-      auto [end, ec] = std::from_chars(text, text + len, v);
-      if (ec == std::errc() && end == text + len) return v;
-      return std::strtod(text, nullptr);
-    }
-    case kByteaOid: {
-      size_t n = 0;
-      unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(text), &n);
-      std::string out(reinterpret_cast<const char*>(raw), n);
-      PQfreemem(raw);
-      return out;
-    }
-    default:
-      return std::string(text, static_cast<size_t>(len));
-  }
-}
-
-// One libpq connection with its prepared statements. Used by one thread at a
-// time (handed out by the pool).
-class Connection {
- public:
-  explicit Connection(PGconn* conn) : conn_(conn) {}
-  ~Connection() { PQfinish(conn_); }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  PGconn* conn() const { return conn_; }
-  bool broken() const { return PQstatus(conn_) == CONNECTION_BAD; }
-  bool idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
-
-  // Simple-protocol execution: no parameters, several statements allowed.
-  Status ExecScript(std::string_view sql) {
-    ResultPtr res = Wrap(PQexec(conn_, std::string(sql).c_str()));
-    if (res == nullptr || !ResultOk(res.get())) return PgError(conn_, res.get(), sql);
-    return OkStatus();
-  }
-
-  // Runs one statement with `?` parameters; the caller checks the result.
-  StatusOr<ResultPtr> Run(std::string_view sql, const std::vector<Value>& params) {
-    std::string key(sql);
-    auto it = prepared_.find(key);
-    const Statement* stmt = it != prepared_.end() ? &it->second : nullptr;
-    Statement fresh;
-    if (stmt == nullptr) {
-      ScanResult scan = Scan(sql);
-      if (scan.multiple) {
-        return InvalidArgumentError("more than one SQL statement in: " + Snippet(sql));
-      }
-      fresh.params = scan.count;
-      fresh.text = std::move(scan.text);
-      stmt = &fresh;
-    }
-    if (static_cast<size_t>(stmt->params) != params.size()) {
-      return InvalidArgumentError("statement expects " + std::to_string(stmt->params) +
-                                  " parameters, got " + std::to_string(params.size()) + ": " +
-                                  Snippet(sql));
-    }
-    std::vector<std::string> texts(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    for (size_t i = 0; i < params.size(); ++i) {
-      const Value& v = params[i];
-      if (const auto* p = std::get_if<int64_t>(&v)) {
-        texts[i] = std::to_string(*p);
-      } else if (const auto* p = std::get_if<double>(&v)) {
-        texts[i] = FormatDouble(*p);
-      } else if (const auto* p = std::get_if<std::string>(&v)) {
-        if (p->find('\0') != std::string::npos) {
-          return InvalidArgumentError(
-              "parameter " + std::to_string(i + 1) +
-              " contains a NUL byte, which PostgreSQL text cannot hold: " + Snippet(sql));
-        }
-        texts[i] = *p;
-      } else {
-        continue;  // NULL
-      }
-      values[i] = texts[i].c_str();
-    }
-    const int n = static_cast<int>(params.size());
-    if (stmt == &fresh && prepared_.size() < kMaxPreparedStatements) {
-      fresh.name = "tandem_" + std::to_string(next_id_++);
-      ResultPtr prep = Wrap(PQprepare(conn_, fresh.name.c_str(), fresh.text.c_str(), n, nullptr));
-      if (prep == nullptr || !ResultOk(prep.get())) return PgError(conn_, prep.get(), sql);
-      stmt = &prepared_.emplace(std::move(key), std::move(fresh)).first->second;
-    }
-    PGresult* res = stmt->name.empty() ? PQexecParams(conn_, stmt->text.c_str(), n, nullptr,
-                                                      values.data(), nullptr, nullptr, 0)
-                                       : PQexecPrepared(conn_, stmt->name.c_str(), n, values.data(),
-                                                        nullptr, nullptr, 0);
-    ResultPtr out = Wrap(res);
-    if (out == nullptr || !ResultOk(out.get())) return PgError(conn_, out.get(), sql);
-    return out;
-  }
-
- private:
-  struct Statement {
-    std::string name;  // "" = not prepared (cache full)
-    std::string text;  // with $n placeholders
-    int params = 0;
-  };
-
-  PGconn* conn_;
-  std::map<std::string, Statement, std::less<>> prepared_;
-  int64_t next_id_ = 0;
-};
-
 class PostgresTransaction final : public Transaction {
  public:
-  explicit PostgresTransaction(Connection& conn) : conn_(conn) {}
+  // `begin`: the statements that open the transaction, not sent yet; they
+  // go with the first statement (or the COMMIT), saving a round trip.
+  // `read_only`: a read transaction, whose COMMIT is sent without waiting.
+  PostgresTransaction(Connection& conn, std::vector<Connection::Pending> begin = {},
+                      bool read_only = false)
+      : conn_(conn),
+        pending_(std::move(begin)),
+        begin_pending_(!pending_.empty()),
+        read_only_(read_only) {}
 
   StatusOr<std::vector<Row>> Query(std::string_view sql,
                                    const std::vector<Value>& params) override {
@@ -294,27 +74,86 @@ class PostgresTransaction final : public Transaction {
     return static_cast<int64_t>(n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0);
   }
 
+  Status ExecDeferred(std::string_view sql, const std::vector<Value>& params) override {
+    RETURN_IF_ERROR(AfterFailure(sql));
+    RETURN_IF_ERROR(conn_.Check(sql, params.size()));
+    pending_.push_back({std::string(sql), params});
+    return OkStatus();
+  }
+
   Dialect dialect() const override { return Dialect::kPostgres; }
 
   // The first statement error, if any: PostgreSQL aborts the whole
   // transaction on it, so COMMIT cannot succeed afterwards.
   const Status& first_error() const { return first_error_; }
 
- private:
-  StatusOr<ResultPtr> Run(std::string_view sql, const std::vector<Value>& params) {
-    if (!first_error_.ok()) {
-      return FailedPreconditionError(
-          "statement after a failed one in the same PostgreSQL transaction (first error: " +
-          std::string(first_error_.message()) + ") [in: " + Snippet(sql) + "]");
+  // True if the connection broke on the round trip that carried BEGIN (and
+  // no COMMIT): nothing can have been committed, so the caller may retry.
+  bool broke_at_begin() const { return broke_at_begin_; }
+
+  // COMMIT, with the statements still held back (one round trip).
+  Status Commit() {
+    if (read_only_) {
+      // Nothing sent (no statement): nothing to end. Otherwise the read's
+      // COMMIT cannot fail or lose anything once its statements succeeded:
+      // send it and go, the connection's next user collects the result
+      // (one round trip less per read).
+      if (begin_pending_) {
+        pending_.clear();
+        return OkStatus();
+      }
+      if (pending_.empty()) return conn_.SendCommitNoWait();
     }
-    auto res = conn_.Run(sql, params);
-    if (!res.ok() && PQtransactionStatus(conn_.conn()) == PQTRANS_INERROR) {
+    ResultPtr res = Wrap(nullptr);
+    if (pending_.empty()) {
+      res = Wrap(PQexec(conn_.conn(), "COMMIT"));
+      if (res == nullptr || !ResultOk(res.get())) return PgError(conn_.conn(), res.get(), "COMMIT");
+    } else {
+      pending_.push_back({"COMMIT", {}});
+      bool sent = false;
+      auto out = conn_.RunBatch(pending_, &sent);
+      pending_.clear();
+      if (!out.ok()) return out.status();
+      res = std::move(*out);
+    }
+    if (std::strcmp(PQcmdStatus(res.get()), "COMMIT") != 0) {
+      return InternalError("postgres: transaction was rolled back at COMMIT");
+    }
+    return OkStatus();
+  }
+
+ private:
+  Status AfterFailure(std::string_view sql) const {
+    if (first_error_.ok()) return OkStatus();
+    return FailedPreconditionError(
+        "statement after a failed one in the same PostgreSQL transaction (first error: " +
+        std::string(first_error_.message()) + ") [in: " + Snippet(sql) + "]");
+  }
+
+  StatusOr<ResultPtr> Run(std::string_view sql, const std::vector<Value>& params) {
+    RETURN_IF_ERROR(AfterFailure(sql));
+    StatusOr<ResultPtr> res = InternalError("unreached");
+    if (pending_.empty()) {
+      res = conn_.Run(sql, params);
+    } else {
+      pending_.push_back({std::string(sql), params});
+      bool sent = false;
+      res = conn_.RunBatch(pending_, &sent);
+      pending_.clear();
+      if (begin_pending_ && sent && conn_.broken()) broke_at_begin_ = true;
+      begin_pending_ = false;
+    }
+    if (!res.ok() && (conn_.broken() || PQtransactionStatus(conn_.conn()) == PQTRANS_INERROR)) {
       first_error_ = res.status();
     }
     return res;
   }
 
   Connection& conn_;
+  std::vector<Connection::Pending> pending_;
+  bool begin_pending_;
+  const bool read_only_;
+  bool broke_at_begin_ = false;
   Status first_error_;
 };
 
@@ -382,19 +221,28 @@ struct PostgresDatabase::Impl {
   }
 
   StatusOr<std::unique_ptr<Connection>> Acquire() {
-    {
-      absl::MutexLock lock(&mu);
-      while (!idle.empty()) {
-        auto conn = std::move(idle.back());
+    for (;;) {
+      std::unique_ptr<Connection> conn;
+      {
+        absl::MutexLock lock(&mu);
+        if (idle.empty()) break;
+        conn = std::move(idle.back());
         idle.pop_back();
-        if (!conn->broken()) return conn;
       }
+      // A read's COMMIT may still be in flight (its result has arrived by
+      // now, mostly); collected outside the pool's lock.
+      if (conn->FinishCommit() && !conn->broken()) return conn;
     }
     return OpenConnection();
   }
 
   void Release(std::unique_ptr<Connection> conn) {
     if (conn->broken()) return;
+    if (conn->commit_in_flight()) {
+      absl::MutexLock lock(&mu);
+      if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
+      return;
+    }
     if (!conn->idle()) (void)conn->ExecScript("ROLLBACK");
     if (conn->broken() || !conn->idle()) return;
     absl::MutexLock lock(&mu);
@@ -402,11 +250,24 @@ struct PostgresDatabase::Impl {
   }
 
   // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
-  // `began` (optional) tells whether BEGIN succeeded. `key` is the advisory
-  // lock key of a kKeyed transaction.
+  // `began` (optional) tells whether BEGIN may have run (if not, nothing
+  // did). `key` is the advisory lock key of a kKeyed transaction.
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
                  bool* began = nullptr, bool serialize = false, int64_t key = 0) {
     if (began != nullptr) *began = false;
+    if (mode == Mode::kKeyed || mode == Mode::kRead) {
+      // BEGIN (and the key's lock) go with the first statement. READ
+      // COMMITTED takes a snapshot per statement, so every statement after
+      // the lock sees what the previous holder committed; the lock is
+      // released by COMMIT/ROLLBACK.
+      std::vector<Connection::Pending> begin = {{BeginFor(mode), {}}};
+      if (mode == Mode::kKeyed) begin.push_back({"SELECT pg_advisory_xact_lock(?)", {key}});
+      PostgresTransaction tx(conn, std::move(begin), mode == Mode::kRead);
+      Status st = RunBody(tx, fn);
+      if (began != nullptr) *began = !tx.broke_at_begin();
+      if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
+      return st;
+    }
     std::string begin;
     if (mode == Mode::kWrite) {
       // First attempts share the writer lock; a retry holds it alone. It is
@@ -418,16 +279,11 @@ struct PostgresDatabase::Impl {
           std::to_string(kRetryLockKey) + "); COMMIT; ";
     }
     begin += BeginFor(mode);
-    if (mode == Mode::kKeyed) {
-      // READ COMMITTED takes a snapshot per statement, so every statement
-      // after the lock sees what the previous holder committed. The lock is
-      // released by COMMIT/ROLLBACK: no extra round trip.
-      begin += "; SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")";
-    }
     Status st = conn.ExecScript(begin);
     if (st.ok()) {
       if (began != nullptr) *began = true;
-      st = RunBody(conn, fn);
+      PostgresTransaction tx(conn);
+      st = RunBody(tx, fn);
     }
     if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
     if (mode == Mode::kWrite && !conn.broken()) {
@@ -436,23 +292,15 @@ struct PostgresDatabase::Impl {
     return st;
   }
 
-  // fn, then COMMIT; the transaction is open on entry.
-  Status RunBody(Connection& conn, const std::function<Status(Transaction&)>& fn) {
-    PostgresTransaction tx(conn);
+  // fn, then COMMIT.
+  Status RunBody(PostgresTransaction& tx, const std::function<Status(Transaction&)>& fn) {
     Status st = fn(tx);
     if (st.ok() && !tx.first_error().ok()) {
       // The callback went on after a failed statement; PostgreSQL rolled the
       // whole transaction back, so report that error rather than commit.
       st = tx.first_error();
     }
-    if (st.ok()) {
-      ResultPtr res = Wrap(PQexec(conn.conn(), "COMMIT"));
-      if (res == nullptr || !ResultOk(res.get())) {
-        st = PgError(conn.conn(), res.get(), "COMMIT");
-      } else if (std::strcmp(PQcmdStatus(res.get()), "COMMIT") != 0) {
-        st = InternalError("postgres: transaction was rolled back at COMMIT");
-      }
-    }
+    if (st.ok()) st = tx.Commit();
     return st;
   }
 

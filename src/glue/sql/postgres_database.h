@@ -13,10 +13,14 @@
 // share an advisory lock and a retry takes it exclusively, so writers that
 // keep colliding on hot rows queue instead of aborting each other.
 // WithKeyedTransaction skips that lock: READ COMMITTED under a
-// transaction-level advisory lock on the key's hash, taken in BEGIN's round
-// trip, so writers of one key queue on it and never conflict. Read
-// runs at REPEATABLE READ READ ONLY (one snapshot; writes fail with
-// FailedPrecondition). Migrate serializes processes with a transaction-level
+// transaction-level advisory lock on the key's hash, so writers of one key
+// queue on it and never conflict. Read runs at REPEATABLE READ READ ONLY
+// (one snapshot; writes fail with FailedPrecondition); its COMMIT is sent
+// without waiting (the connection's next user collects the result).
+// Round trips: keyed and read transactions send BEGIN (and the lock) with
+// their first statement, and Transaction::ExecDeferred statements wait for
+// the next statement or the COMMIT, all in one libpq pipeline
+// (postgres_connection.h). Migrate serializes processes with a transaction-level
 // advisory lock. Connection loss maps to Unavailable (never retried: a lost
 // COMMIT has an unknown outcome) and the broken connection is dropped.
 //

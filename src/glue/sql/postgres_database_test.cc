@@ -398,6 +398,73 @@ TEST_F(PostgresDatabaseTest, ConcurrentMigrationsApplyOnce) { RunConcurrentMigra
 
 TEST_F(PostgresDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExactly(); }
 
+TEST_F(PostgresDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
+
+// A read's COMMIT is sent without waiting for it: the transaction still
+// ends at once (no session left idle in a transaction holding locks, so DDL
+// from another process goes through), and the connection's next use works.
+TEST_F(PostgresDatabaseTest, ReadsEndTheirTransactionWithoutWaitingForCommit) {
+  ASSERT_TRUE(MakeCounter().ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Counter(), 0);
+  auto other = Database::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  int64_t open = -1;
+  for (int i = 0; i < 50 && open != 0; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE((*other)
+                    ->Read([&](Transaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(Row r, tx.QueryOne(
+                                                  "SELECT COUNT(*) FROM pg_stat_activity WHERE "
+                                                  "datname = current_database() AND state = "
+                                                  "'idle in transaction'"));
+                      open = r.Int(0);
+                      return OkStatus();
+                    })
+                    .ok());
+  }
+  EXPECT_EQ(open, 0);
+  Status ddl = (*other)->WithTransaction([](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec("SET LOCAL lock_timeout = '2s'").status());
+    return tx.Exec("ALTER TABLE counter ADD COLUMN note TEXT").status();
+  });
+  EXPECT_TRUE(ddl.ok()) << ddl;
+  ASSERT_TRUE(Exec("UPDATE counter SET n = 3").ok());
+  EXPECT_EQ(Counter(), 3);
+  // A read whose callback fails still rolls back; the pool stays usable.
+  Status st = db_->Read([](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Query("SELECT n FROM counter").status());
+    return NotFoundError("the caller's own error");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
+  EXPECT_EQ(Counter(), 3);
+}
+
+// The pooled connections die while idle (a server restart, an idle
+// timeout): the next keyed transaction and read, whose BEGIN goes with their
+// first statement, find out on that round trip, where nothing can have
+// committed, and run again on a fresh connection.
+TEST_F(PostgresDatabaseTest, PipelinedBeginRetriesOnAConnectionThatDiedIdle) {
+  ASSERT_TRUE(MakeCounter().ok());
+  auto other = Database::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)
+                  ->WithTransaction([](Transaction& tx) {
+                    return tx
+                        .Query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                               "application_name = 'tandem' AND pid <> pg_backend_pid() AND "
+                               "datname = current_database()")
+                        .status();
+                  })
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Status st = db_->WithKeyedTransaction("counter", [](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT n FROM counter WHERE id = 1"));
+    return tx.Exec("UPDATE counter SET n = ? WHERE id = 1", {r.Int(0) + 5}).status();
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(Counter(), 5);
+}
+
 TEST_F(PostgresDatabaseTest, TwoProcessesIncrementExactly) { RunTwoProcessesIncrementExactly(); }
 
 }  // namespace

@@ -180,6 +180,8 @@ TEST_F(SqliteDatabaseTest, ConcurrentMigrationsApplyOnce) { RunConcurrentMigrati
 
 TEST_F(SqliteDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExactly(); }
 
+TEST_F(SqliteDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
+
 TEST_F(SqliteDatabaseTest, TwoProcessesIncrementExactly) { RunTwoProcessesIncrementExactly(); }
 
 }  // namespace

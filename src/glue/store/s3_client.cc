@@ -329,7 +329,9 @@ std::map<std::string, std::string> S3Client::SignedHeaders(const S3Request& requ
   }
   headers["host"] = Host();
   headers["x-amz-date"] = sigv4::AmzDate(unix_seconds);
-  headers["x-amz-content-sha256"] = sigv4::HexSha256(request.body);
+  headers["x-amz-content-sha256"] = request.payload_sha256.empty()
+                                        ? sigv4::HexSha256(request.body)
+                                        : request.payload_sha256;
   if (!config_.credentials.session_token.empty()) {
     headers["x-amz-security-token"] = config_.credentials.session_token;
   }
@@ -390,12 +392,27 @@ void S3Client::Release(std::unique_ptr<http::Client> client) {
 }
 
 StatusOr<S3Response> S3Client::Do(const S3Request& request) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
   http::ClientRequest req;
   req.method = request.method;
   req.url = Url(request);
   req.body = request.body;
   req.timeout_ms = config_.timeout_ms;
+  return Send(request, req);
+}
+
+StatusOr<S3Response> S3Client::Do(S3Request&& request) {
+  // Hash once (not per attempt), then hand the body over.
+  if (request.payload_sha256.empty()) request.payload_sha256 = sigv4::HexSha256(request.body);
+  http::ClientRequest req;
+  req.method = request.method;
+  req.url = Url(request);
+  req.body = std::move(request.body);
+  req.timeout_ms = config_.timeout_ms;
+  return Send(request, req);
+}
+
+StatusOr<S3Response> S3Client::Send(const S3Request& request, http::ClientRequest& req) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
   std::unique_ptr<http::Client> client = Acquire();
   Status last;
   S3Response resp;

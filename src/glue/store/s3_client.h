@@ -23,6 +23,7 @@
 
 namespace tandem::http {
 class Client;
+struct ClientRequest;
 }
 
 namespace tandem::store {
@@ -62,6 +63,9 @@ struct S3Request {
   std::vector<std::pair<std::string, std::string>> query;
   std::map<std::string, std::string> headers;  // extra headers to sign and send
   std::string body;
+  // The body's SHA-256 (64 hex) if the caller has it already (signed as
+  // x-amz-content-sha256 without hashing the body again); "" = hash it.
+  std::string payload_sha256;
 };
 
 struct S3Response {
@@ -91,6 +95,9 @@ class S3Client {
   // returned; anything else becomes a Status (see ErrorFor). A 404 on a HEAD
   // (no error document) is NotFound.
   StatusOr<S3Response> Do(const S3Request& request);
+  // The same, moving the body into the HTTP request instead of copying it
+  // (large parts).
+  StatusOr<S3Response> Do(S3Request&& request);
 
   // The URL and Host header the request goes to (for tests and messages).
   std::string Url(const S3Request& request) const;
@@ -111,6 +118,8 @@ class S3Client {
   Status ErrorFor(const S3Request& request, const S3Response& response) const;
 
  private:
+  // Do's body: `req` carries the URL and body (method, timeout) already.
+  StatusOr<S3Response> Send(const S3Request& request, http::ClientRequest& req);
   std::unique_ptr<http::Client> Acquire();
   void Release(std::unique_ptr<http::Client> client);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
@@ -12,7 +13,9 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/json.h"
@@ -71,6 +74,39 @@ Status PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
   }
   return OkStatus();
 }
+
+// SHA-256 (hex) of each part_size slice of a byte stream fed in order: the
+// payload hashes the multipart upload signs, taken in the pass that computes
+// the digest, and what each part must hash to again when it is sent.
+class PartHashes {
+ public:
+  explicit PartHashes(uint64_t part_size) : part_size_(part_size) {}
+  void Update(const char* data, size_t n) {
+    while (n > 0) {
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, part_size_ - filled_));
+      hash_->Update(data, k);
+      filled_ += k;
+      data += k;
+      n -= k;
+      if (filled_ == part_size_) Close();
+    }
+  }
+  std::vector<std::string> Finish() {
+    if (filled_ > 0) Close();
+    return std::move(done_);
+  }
+
+ private:
+  void Close() {
+    done_.push_back(hash_->FinishHex());
+    hash_ = std::make_unique<Sha256>();
+    filled_ = 0;
+  }
+  const uint64_t part_size_;
+  uint64_t filled_ = 0;
+  std::unique_ptr<Sha256> hash_ = std::make_unique<Sha256>();
+  std::vector<std::string> done_;
+};
 
 struct Listed {
   std::string key;
@@ -296,8 +332,10 @@ StatusOr<BlobInfo> S3Store::DoPutBlob(const ReadFn& reader) {
   const uint64_t part = client_->config().part_size;
   std::string mem;
   UniqueFd spool;
+  PartHashes parts(part);
   // Small blobs stay in memory; past one part they go to a spool file.
   ASSIGN_OR_RETURN(BlobInfo read, ReadHashed(reader, [&](const char* data, size_t n) -> Status {
+                     parts.Update(data, n);
                      if (!spool.valid() && mem.size() + n <= part) {
                        mem.append(data, n);
                        return OkStatus();
@@ -310,16 +348,21 @@ StatusOr<BlobInfo> S3Store::DoPutBlob(const ReadFn& reader) {
                      }
                      return WriteAll(spool.get(), data, n, "spool file");
                    }));
-  return Upload(spool.valid() ? spool.get() : -1, mem, read.digest, read.size);
+  return Upload(spool.valid() ? spool.get() : -1, mem, read.digest, read.size, parts.Finish());
 }
 
 StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
-  // First pass: the digest (the upload re-hashes and must agree).
-  ASSIGN_OR_RETURN(
-      BlobInfo read,
-      ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); }, nullptr));
-  StatusOr<BlobInfo> info = Upload(fd.get(), "", read.digest, read.size);
+  // First pass: the digest and each part's hash (every part sent must hash
+  // to it again, so a file changed meanwhile is refused).
+  PartHashes parts(client_->config().part_size);
+  ASSIGN_OR_RETURN(BlobInfo read,
+                   ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
+                              [&](const char* data, size_t n) -> Status {
+                                parts.Update(data, n);
+                                return OkStatus();
+                              }));
+  StatusOr<BlobInfo> info = Upload(fd.get(), "", read.digest, read.size, parts.Finish());
   if (info.status().code() == StatusCode::kAborted) {
     return AbortedError("'" + path + "' changed while it was being stored: " +
                         std::string(info.status().message()));
@@ -328,7 +371,7 @@ StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
 }
 
 StatusOr<BlobInfo> S3Store::Upload(int fd, const std::string& mem, const std::string& digest,
-                                   uint64_t size) {
+                                   uint64_t size, const std::vector<std::string>& part_hashes) {
   const std::string key = BlobKey(digest);
   uint64_t existing = 0;
   ASSIGN_OR_RETURN(bool exists, Exists(key, &existing));
@@ -339,7 +382,7 @@ StatusOr<BlobInfo> S3Store::Upload(int fd, const std::string& mem, const std::st
   }
   if (size > client_->config().part_size) {
     if (fd < 0) return InternalError("large blob without a spool file");
-    return UploadMultipart(fd, key, digest, size);
+    return UploadMultipart(fd, key, digest, size, part_hashes);
   }
   S3Request req;
   req.method = "PUT";
@@ -351,15 +394,25 @@ StatusOr<BlobInfo> S3Store::Upload(int fd, const std::string& mem, const std::st
   } else {
     req.body = mem;
   }
-  if (Sha256Digest(req.body) != digest) {
+  // One hash: the guard against a changed source and the signed payload hash.
+  const std::string sent = Sha256Digest(req.body);
+  if (sent != digest) {
     return AbortedError("content changed between hashing and upload (expected " + digest + ")");
   }
-  RETURN_IF_ERROR(client_->Do(req).status());
+  req.payload_sha256 = sent.substr(kDigestPrefix.size());
+  RETURN_IF_ERROR(client_->Do(std::move(req)).status());
   return BlobInfo{digest, size};
 }
 
 StatusOr<BlobInfo> S3Store::UploadMultipart(int fd, const std::string& key,
-                                            const std::string& digest, uint64_t size) {
+                                            const std::string& digest, uint64_t size,
+                                            const std::vector<std::string>& part_hashes) {
+  const uint64_t part_size = client_->config().part_size;
+  const size_t parts = static_cast<size_t>((size + part_size - 1) / part_size);
+  if (part_hashes.size() != parts) {
+    return InternalError("multipart upload of " + std::to_string(parts) + " parts with " +
+                         std::to_string(part_hashes.size()) + " part hashes");
+  }
   S3Request create;
   create.method = "POST";
   create.key = key;
@@ -379,57 +432,70 @@ StatusOr<BlobInfo> S3Store::UploadMultipart(int fd, const std::string& key,
     (void)client_->Do(del);  // best effort; the original error matters
     return s;
   };
-  const uint64_t part_size = client_->config().part_size;
-  Sha256 whole;
-  std::string complete = "<CompleteMultipartUpload>";
-  int number = 0;
-  // Up to `concurrency` parts in flight (memory: concurrency x part_size); the
-  // parts are read and re-hashed in order, then sent in parallel.
-  const size_t in_flight = static_cast<size_t>(client_->config().concurrency);
-  for (uint64_t offset = 0; offset < size;) {
-    std::vector<S3Request> batch;
-    while (batch.size() < in_flight && offset < size) {
+  // `concurrency` workers take the next part as soon as one is done (no
+  // batch waits for its slowest part): each reads its part, hashes it (in
+  // parallel; the hash is checked against the first pass's and signed),
+  // and sends it, moving the buffer into the request (memory: concurrency x
+  // part_size).
+  std::vector<std::string> etags(parts);
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status failed;
+  auto work = [&] {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!failed.ok()) return;
+      }
+      const size_t i = next.fetch_add(1);
+      if (i >= parts) return;
+      const uint64_t offset = static_cast<uint64_t>(i) * part_size;
+      const std::string number = std::to_string(i + 1);
       S3Request put;
       put.method = "PUT";
       put.key = key;
-      put.query = {{"partNumber", std::to_string(++number)}, {"uploadId", upload_id}};
-      put.body.resize(std::min(part_size, size - offset));
-      if (Status s = PreadFull(fd, put.body.data(), put.body.size(), offset); !s.ok()) {
-        return abort(s);
+      put.query = {{"partNumber", number}, {"uploadId", upload_id}};
+      put.body.resize(static_cast<size_t>(std::min(part_size, size - offset)));
+      Status st = PreadFull(fd, put.body.data(), put.body.size(), offset);
+      if (st.ok()) {
+        Sha256 h;
+        h.Update(put.body);
+        put.payload_sha256 = h.FinishHex();
+        if (put.payload_sha256 != part_hashes[i]) {
+          st = AbortedError("content changed between hashing and upload (expected " + digest +
+                            "; part " + number + " differs)");
+        }
       }
-      whole.Update(put.body);
-      offset += put.body.size();
-      batch.push_back(std::move(put));
-    }
-    std::vector<std::future<StatusOr<S3Response>>> sent;
-    for (const S3Request& put : batch) {
-      sent.push_back(std::async(std::launch::async, [this, &put] { return client_->Do(put); }));
-    }
-    Status failed;
-    std::vector<std::string> etags;
-    for (size_t j = 0; j < sent.size(); ++j) {
-      StatusOr<S3Response> r = sent[j].get();
-      if (!r.ok()) {
-        if (failed.ok()) failed = r.status();
-        continue;
+      if (st.ok()) {
+        StatusOr<S3Response> r = client_->Do(std::move(put));
+        if (!r.ok()) {
+          st = r.status();
+        } else {
+          etags[i] = Header(*r, "etag");
+          if (etags[i].empty()) {
+            st = InternalError("S3 UploadPart " + number + " of " + key + " returned no ETag");
+          }
+        }
       }
-      etags.push_back(Header(*r, "etag"));
-      if (etags.back().empty() && failed.ok()) {
-        failed = InternalError("S3 UploadPart " + batch[j].query[0].second + " of " + key +
-                               " returned no ETag");
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (failed.ok()) failed = st;
+        return;
       }
     }
-    if (!failed.ok()) return abort(failed);
-    for (size_t j = 0; j < batch.size(); ++j) {
-      complete += "<Part><PartNumber>" + batch[j].query[0].second + "</PartNumber><ETag>" +
-                  XmlEscape(etags[j]) + "</ETag></Part>";
-    }
+  };
+  std::vector<std::thread> workers;
+  const size_t n_workers =
+      std::min(parts, static_cast<size_t>(std::max(1, client_->config().concurrency)));
+  for (size_t w = 0; w < n_workers; ++w) workers.emplace_back(work);
+  for (std::thread& t : workers) t.join();
+  if (!failed.ok()) return abort(failed);
+  std::string complete = "<CompleteMultipartUpload>";
+  for (size_t i = 0; i < parts; ++i) {
+    complete += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" +
+                XmlEscape(etags[i]) + "</ETag></Part>";
   }
   complete += "</CompleteMultipartUpload>";
-  if (whole.FinishDigest() != digest) {
-    return abort(
-        AbortedError("content changed between hashing and upload (expected " + digest + ")"));
-  }
   S3Request done;
   done.method = "POST";
   done.key = key;

@@ -14,13 +14,15 @@
 // then is the digest known, so the blob is written straight to its final key
 // (single PUT, or a multipart upload of part_size parts, aborted on any
 // failure) — and not uploaded at all if that key already holds the same size
-// (dedup without transfer). Every part carries its SHA-256 in
-// x-amz-content-sha256, so the server rejects bytes damaged on the wire, and
-// the bytes uploaded are hashed again and must match the digest before the
-// upload is completed (a file changed under PutBlobFromFile is refused). A
-// failing input or upload leaves nothing visible under blobs/.
+// (dedup without transfer). The pass that computes the digest also hashes
+// each part_size slice; every part sent is hashed again (by the worker that
+// sends it, in parallel), must match that hash (a file changed under
+// PutBlobFromFile is refused) and carries it in x-amz-content-sha256, so the
+// server rejects bytes damaged on the wire. A failing input or upload leaves
+// nothing visible under blobs/.
 //
-// Multipart parts are sent `concurrency` at a time. Reads stream in ranged
+// Multipart parts are sent by `concurrency` workers, each taking the next
+// part as soon as its previous one is done. Reads stream in ranged
 // GETs (8 MiB each, `concurrency` in flight, If-Match on the ETag seen at
 // open), hashing as the caller reads; a mismatch is DataLoss at the end.
 // List scans the keys under names/<prefix> and sorts them client-side (not
@@ -33,6 +35,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "glue/store/object_store.h"
@@ -56,6 +59,10 @@ class S3Store final : public ObjectStore {
   std::string uri() const override { return uri_; }
 
   StatusOr<BlobInfo> PutBlobFromFile(const std::string& path) override;
+  // Ranged GETs in parallel, each written in place into the temp file while
+  // this thread hashes them in order (s3_download.cc); same guarantees as
+  // ObjectStore::GetBlobToFile.
+  Status GetBlobToFile(std::string_view digest, const std::string& path) override;
 
  protected:
   StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;
@@ -80,11 +87,13 @@ class S3Store final : public ObjectStore {
   S3Store(std::string uri, std::unique_ptr<S3Client> client, S3StoreOptions options);
 
   // Uploads `size` bytes from fd (or `mem` when fd < 0) to the blob of
-  // `digest`, re-hashing what is sent; skips if the blob is already there.
+  // `digest`, re-hashing what is sent (each part must hash to its entry of
+  // `part_hashes`, the first pass's hashes of each part_size slice); skips
+  // if the blob is already there.
   StatusOr<BlobInfo> Upload(int fd, const std::string& mem, const std::string& digest,
-                            uint64_t size);
+                            uint64_t size, const std::vector<std::string>& part_hashes);
   StatusOr<BlobInfo> UploadMultipart(int fd, const std::string& key, const std::string& digest,
-                                     uint64_t size);
+                                     uint64_t size, const std::vector<std::string>& part_hashes);
   Status Touch(std::string_view digest);
   StatusOr<bool> Exists(const std::string& full_key, uint64_t* size);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -576,6 +577,77 @@ TEST_F(S3ServerTest, CorruptedObjectOnTheServerIsDataLoss) {
   auto repaired = store->GetString("victim");
   ASSERT_TRUE(repaired.ok()) << repaired.status();
   EXPECT_TRUE(*repaired == data);
+}
+
+// A file that changes after the first pass (digest and part hashes) is
+// refused: the part read again no longer hashes the same, the multipart
+// upload is aborted and no blob appears.
+TEST_F(S3ServerTest, FileChangedDuringPutBlobFromFileIsRefused) {
+  auto store = OpenStore("&part_size=5242880&concurrency=2");
+  ASSERT_NE(store, nullptr);
+  const std::string path = scratch_ + "/changing.bin";
+  const std::string data = RandomBytes(3 * 5 * 1024 * 1024 + 9, 23);
+  std::ofstream(path, std::ios::binary) << data;
+  std::mutex mu;  // parts are sent from several threads
+  std::vector<std::string> calls;
+  store->client().set_observer([&](const S3Request& r, int status) {
+    std::string q;
+    for (const auto& [k, v] : r.query) q += k + ",";
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back(r.method + " " + q + " " + std::to_string(status));
+    if (r.method == "POST" && q == "uploads,") {
+      // Between the first pass and the parts: change one byte of part 3.
+      std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+      f.seekp(2 * 5 * 1024 * 1024 + 3);
+      f.put(static_cast<char>(data[2 * 5 * 1024 * 1024 + 3] ^ 0x20));
+    }
+  });
+  auto put = store->PutBlobFromFile(path);
+  store->client().set_observer(nullptr);
+  EXPECT_EQ(put.status().code(), StatusCode::kAborted) << put.status();
+  EXPECT_THAT(std::string(put.status().message()), HasSubstr("changed while it was being stored"));
+  ASSERT_FALSE(calls.empty());
+  // The upload was aborted (s3rver answers AbortMultipartUpload with 405).
+  EXPECT_THAT(calls.back(), ::testing::StartsWith("DELETE uploadId, "));
+  EXPECT_EQ(std::count_if(calls.begin(), calls.end(),
+                          [](const std::string& c) { return c.starts_with("POST uploadId,"); }),
+            0);  // never completed
+  auto has = store->HasBlob(Sha256Digest(data));
+  ASSERT_TRUE(has.ok());
+  EXPECT_FALSE(*has);
+}
+
+// GetBlobToFile's parallel ranged download (three 8 MiB ranges, written in
+// place) refuses a blob damaged in its middle range and leaves no file; the
+// intact blob arrives whole.
+TEST_F(S3ServerTest, ParallelDownloadToFileVerifiesTheDigest) {
+  auto store = OpenStore("&concurrency=3");
+  ASSERT_NE(store, nullptr);
+  const std::string data = RandomBytes(2 * 8 * 1024 * 1024 + 5, 22);
+  auto put = store->PutBlobFromString(data);
+  ASSERT_TRUE(put.ok()) << put.status();
+  const std::string dst = scratch_ + "/whole.bin";
+  ASSERT_TRUE(store->GetBlobToFile(put->digest, dst).ok());
+  std::stringstream ss;
+  ss << std::ifstream(dst, std::ios::binary).rdbuf();
+  EXPECT_TRUE(ss.str() == data);
+  fs::remove(dst);
+
+  std::string damaged = data;
+  damaged[8 * 1024 * 1024 + 77] ^= 0x01;
+  S3Request raw;
+  raw.method = "PUT";
+  raw.key = store->BlobKey(put->digest);
+  raw.body = damaged;
+  ASSERT_TRUE(store->client().Do(raw).ok());
+  Status st = store->GetBlobToFile(put->digest, dst);
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr("is corrupt"));
+  EXPECT_FALSE(fs::exists(dst));
+  EXPECT_TRUE(fs::is_empty(scratch_));
+  EXPECT_EQ(store->GetBlobToFile("sha256:nothex", dst).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->GetBlobToFile(Sha256Digest("absent"), dst).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(fs::is_empty(scratch_));
 }
 
 TEST_F(S3ServerTest, VirtualHostAddressingAgainstTheServer) {

@@ -92,7 +92,8 @@ Status ModelManager::Warm(const runtime::LoadedModel& model) const {
 Status ModelManager::Load(const std::string& name, int64_t version,
                           const std::string& package_dir) {
   MarkLoading(name);
-  auto model = runtime::LoadModel(package_dir);
+  auto model = options_.flavors != nullptr ? runtime::LoadModel(package_dir, *options_.flavors)
+                                            : runtime::LoadModel(package_dir);
   if (!model.ok()) {
     Status s = Annotate(model.status(), "loading " + name + " version " + std::to_string(version));
     RecordFailure(name, s);

@@ -62,6 +62,10 @@ struct ModelStatus {
 struct ModelManagerOptions {
   BatchOptions batch;
   int warmup_predictions = 8;  // predictions run on a new version before the swap
+  // The flavor loaders (not owned; must outlive the manager); null = the
+  // built-in ones. A replica serving from an image passes
+  // runtime::ImageFlavors (Python handler workers inside the image).
+  const runtime::FlavorRegistry* flavors = nullptr;
 };
 
 class ModelManager {

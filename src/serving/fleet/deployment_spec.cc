@@ -4,6 +4,7 @@
 
 #include "common/spec_fields.h"
 #include "common/yaml.h"
+#include "glue/images/reference.h"
 #include "glue/registry/model_registry.h"
 
 namespace tandem::serving::fleet {
@@ -37,7 +38,8 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
   RETURN_IF_ERROR(
       CheckKnown(doc, "",
                  {"name", "team", "model", "replicas", "autoscaling", "disruption_budget", "port",
-                  "batching", "resources", "shadow", "canary", "auth"}));
+                  "batching", "resources", "shadow", "canary", "auth", "image",
+                  "image_pinned"}));
   DeploymentSpec s;
   if (!doc.contains("name")) return InvalidArgumentError("missing field 'name'");
   ASSIGN_OR_RETURN(s.name, String(doc["name"], "name"));
@@ -122,6 +124,25 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
       s.queue_size = static_cast<int>(v);
     }
   }
+  if (doc.contains("image") && !doc["image"].is_null()) {
+    ASSIGN_OR_RETURN(std::string image, String(doc["image"], "image"));
+    if (!image.empty()) {
+      if (auto ref = images::ParseReference(image); !ref.ok()) {
+        return InvalidArgumentError("'image': " + std::string(ref.status().message()));
+      }
+    }
+    s.image = std::move(image);
+  }
+  if (doc.contains("image_pinned") && !doc["image_pinned"].is_null()) {
+    ASSIGN_OR_RETURN(s.image_pinned, String(doc["image_pinned"], "image_pinned"));
+    if (!s.image_pinned.empty()) {
+      auto ref = images::ParseReference(s.image_pinned);
+      if (!ref.ok() || ref->digest.empty() || !ref->tag.empty()) {
+        return InvalidArgumentError("'image_pinned' must be repository@sha256:<digest>, got '" +
+                                    s.image_pinned.substr(0, 200) + "'");
+      }
+    }
+  }
   ASSIGN_OR_RETURN(const Json* r, Mapping(doc, "resources"));
   if (r) s.resources = *r;
   ASSIGN_OR_RETURN(s.traffic, traffic::TrafficPolicyFromSpec(doc));
@@ -177,13 +198,21 @@ Json DeploymentSpec::ToJson() const {
   if (!auth_tokens.empty() || !auth_token_sha256.empty()) {
     j["auth"] = {{"tokens", auth_tokens}, {"token_sha256", auth_token_sha256}};
   }
+  if (image) j["image"] = *image;
+  if (!image_pinned.empty()) j["image_pinned"] = image_pinned;
   return j;
+}
+
+void AppendReplicaFlags(const DeploymentSpec& spec, std::vector<std::string>& argv) {
+  for (const std::string& h : spec.auth_token_sha256) argv.insert(argv.end(), {"--token-sha256", h});
+  if (!spec.image_pinned.empty()) argv.insert(argv.end(), {"--image", spec.image_pinned});
 }
 
 bool DeploymentSpec::NeedsRestart(const DeploymentSpec& o) const {
   return model != o.model || port != o.port || max_batch_size != o.max_batch_size ||
          max_queue_delay_us != o.max_queue_delay_us || queue_size != o.queue_size ||
-         !(traffic == o.traffic) || auth_token_sha256 != o.auth_token_sha256;
+         !(traffic == o.traffic) || auth_token_sha256 != o.auth_token_sha256 ||
+         image_pinned != o.image_pinned;
 }
 
 }  // namespace tandem::serving::fleet

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,12 +40,25 @@ struct DeploymentSpec {
   // check). Replicas never see a token, only digests.
   std::vector<std::string> auth_tokens;
   std::vector<std::string> auth_token_sha256;  // 64 lowercase hex digits each
+  // `image:` the environment of the replicas' Python handler workers
+  // (docs/images.md, "Serving from an image"): absent = the image the served
+  // model version was trained in (its lineage), else the host; "" = the host
+  // explicitly; else an image reference in tandem's image store. The control
+  // plane resolves it at apply into `image_pinned` (repository@sha256:...,
+  // "" = the host), which is what replicas run; a client's value of
+  // image_pinned is replaced.
+  std::optional<std::string> image;
+  std::string image_pinned;
 
   Json ToJson() const;
   // True if replicas must be restarted to apply `other` (model, port,
-  // batching, traffic policies, token digests).
+  // batching, traffic policies, token digests, pinned image).
   bool NeedsRestart(const DeploymentSpec& other) const;
 };
+
+// The `tandem serve` flags a replica of `spec` gets for its token digests
+// (--token-sha256) and pinned image (--image), appended to `argv`.
+void AppendReplicaFlags(const DeploymentSpec& spec, std::vector<std::string>& argv);
 
 // Parses YAML or JSON text into a validated spec.
 StatusOr<DeploymentSpec> ParseDeploymentSpec(std::string_view text);

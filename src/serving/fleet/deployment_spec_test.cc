@@ -83,5 +83,49 @@ TEST(DeploymentSpecTest, RefusesBadFieldsNamingThem) {
   ExpectError("name: [unclosed\n", "");
 }
 
+TEST(DeploymentSpecTest, ImageIsOptionalEmptyOrAReference) {
+  auto absent = ParseDeploymentSpec("name: a\nmodel: m@champion\n");
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE(absent->image.has_value());  // the lineage's image, else the host
+  EXPECT_FALSE(absent->ToJson().contains("image"));
+  auto host = ParseDeploymentSpec("name: a\nmodel: m@champion\nimage: \"\"\n");
+  ASSERT_TRUE(host.ok()) << host.status();
+  ASSERT_TRUE(host->image.has_value());
+  EXPECT_EQ(*host->image, "");
+  auto again = DeploymentSpecFromJson(host->ToJson());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->image, host->image);  // "" survives the round trip
+
+  const std::string pinned = "team/serve@sha256:" + std::string(64, 'a');
+  auto s = ParseDeploymentSpec("name: a\nmodel: m@champion\nimage: team/serve:1\nimage_pinned: " +
+                               pinned + "\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(*s->image, "team/serve:1");
+  EXPECT_EQ(s->image_pinned, pinned);
+  again = DeploymentSpecFromJson(s->ToJson());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->image_pinned, pinned);
+  EXPECT_FALSE(s->NeedsRestart(*again));
+  again->image_pinned = "team/serve@sha256:" + std::string(64, 'b');
+  EXPECT_TRUE(s->NeedsRestart(*again));  // a new image restarts the replicas
+  // Replicas get --image with the pinned reference only.
+  std::vector<std::string> argv;
+  AppendReplicaFlags(*s, argv);
+  EXPECT_EQ(argv, (std::vector<std::string>{"--image", pinned}));
+  argv.clear();
+  AppendReplicaFlags(*host, argv);
+  EXPECT_TRUE(argv.empty());
+}
+
+TEST(DeploymentSpecTest, RefusesBadImagesNamingTheField) {
+  for (const char* bad : {"image: \"Team/Bad Name\"\n", "image: [a]\n",
+                          "image_pinned: team/serve:1\n", "image_pinned: \"team/x@sha256:zz\"\n"}) {
+    auto s = ParseDeploymentSpec(std::string("name: a\nmodel: m@champion\n") + bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.status().message().find("image"), std::string::npos) << s.status();
+  }
+}
+
 }  // namespace
 }  // namespace tandem::serving::fleet

@@ -1,12 +1,11 @@
 #include "serving/fleet/fleet.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -19,63 +18,14 @@
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
 #include "serving/fleet/autoscaler.h"
+#include "serving/fleet/fleet_lease.h"
+#include "serving/fleet/fleet_rows.h"
 #include "serving/fleet/replica_client.h"
+#include "serving/fleet/replica_probe.h"
 #include "serving/fleet/replica_process.h"
 
 namespace tandem::serving::fleet {
 namespace fs = std::filesystem;
-
-namespace {
-
-const std::vector<sql::Migration>& Migrations() {
-  // BIGINT: timestamps are microseconds (INTEGER is 32-bit on PostgreSQL;
-  // on SQLite both are the same 64-bit integer, so existing databases agree).
-  static const auto* m = new std::vector<sql::Migration>{
-      {1, "deployments",
-       "CREATE TABLE serving_deployments (name TEXT PRIMARY KEY, spec TEXT NOT NULL, "
-       "desired BIGINT NOT NULL, generation BIGINT NOT NULL, created_at BIGINT NOT NULL, "
-       "updated_at BIGINT NOT NULL);"
-       "CREATE TABLE serving_replicas (deployment TEXT NOT NULL, idx BIGINT NOT NULL, "
-       "pid BIGINT NOT NULL, start_time BIGINT NOT NULL, generation BIGINT NOT NULL, "
-       "admin_port BIGINT NOT NULL, started_at BIGINT NOT NULL, "
-       "PRIMARY KEY (deployment, idx))"}};
-  return *m;
-}
-
-struct Slot {
-  int index = 0;
-  pid_t pid = 0;
-  int64_t start_time = 0;
-  int64_t started_at_us = 0;
-  int64_t generation = 0;
-  int admin_port = 0;
-  bool ready = false;
-  bool adopted = false;
-  bool stopping = false;
-  int64_t stop_deadline_us = 0;
-  int failures = 0;
-  int restarts = 0;
-  int64_t next_start_us = 0;
-  int64_t version = 0;
-  std::string reason;           // why not ready (ReplicaStatus::reason)
-  std::string reported_reason;  // the last reason sent as an event
-};
-
-struct Deployment {
-  DeploymentSpec spec;
-  std::string model_name;
-  int desired = 0;
-  int64_t generation = 1;
-  int64_t created_at = 0;
-  bool deleting = false;
-  std::vector<Slot> slots;
-  std::unique_ptr<Autoscaler> autoscaler;
-  // The port's listening socket, inherited by the replicas (see
-  // ListeningSocket); invalid until the first replica starts.
-  ListeningSocket listener;
-};
-
-}  // namespace
 
 struct Fleet::Impl {
   FleetOptions options;
@@ -90,6 +40,10 @@ struct Fleet::Impl {
   std::map<std::string, Deployment> deployments ABSL_GUARDED_BY(mu);
   bool stop ABSL_GUARDED_BY(mu) = false;
   bool started ABSL_GUARDED_BY(mu) = false;
+  std::unique_ptr<FleetLease> lease;
+  bool leader ABSL_GUARDED_BY(mu) = false;  // `deployments` are supervised here
+  int64_t held_until_us ABSL_GUARDED_BY(mu) = 0;
+  int64_t last_try_us ABSL_GUARDED_BY(mu) = 0;
   std::thread loop;  // started under mu, joined by Shutdown
 
   Impl(FleetOptions o, sql::Database& d, bus::EventBus* b, Clock& c)
@@ -121,25 +75,7 @@ struct Fleet::Impl {
                    {"port", d.spec.port}};
     for (auto& [k, v] : extra.items()) detail[k] = v;
     Status s = db.WithTransaction([&](sql::Transaction& tx) -> Status {
-      RETURN_IF_ERROR(
-          tx.Exec("INSERT INTO serving_deployments (name, spec, desired, generation, created_at, "
-                  "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                  "spec = excluded.spec, desired = excluded.desired, generation = "
-                  "excluded.generation, "
-                  "updated_at = excluded.updated_at",
-                  {d.spec.name, d.spec.ToJson().dump(), int64_t{d.desired}, d.generation,
-                   d.created_at, now})
-              .status());
-      RETURN_IF_ERROR(
-          tx.Exec("DELETE FROM serving_replicas WHERE deployment = ?", {d.spec.name}).status());
-      for (const Slot& s : d.slots) {
-        if (s.stopping) continue;
-        RETURN_IF_ERROR(tx.Exec("INSERT INTO serving_replicas (deployment, idx, pid, start_time, "
-                                "generation, admin_port, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                {d.spec.name, int64_t{s.index}, int64_t{s.pid}, s.start_time,
-                                 s.generation, int64_t{s.admin_port}, s.started_at_us})
-                            .status());
-      }
+      RETURN_IF_ERROR(WriteDeploymentRows(tx, d, now));
       return Emit(tx, d.spec.name, change, detail);
     });
     if (!s.ok())
@@ -224,7 +160,7 @@ struct Fleet::Impl {
       a.insert(a.end(), {"--tls-cert", options.tls_cert, "--tls-key", options.tls_key});
     }
     traffic::AppendTrafficFlags(d.spec.traffic, a);
-    for (const std::string& h : d.spec.auth_token_sha256) a.insert(a.end(), {"--token-sha256", h});
+    AppendReplicaFlags(d.spec, a);  // token digests, image
     return a;
   }
 
@@ -272,14 +208,8 @@ struct Fleet::Impl {
   // Reads the private admin port from the replica's state file.
   void LearnAdminPort(const Deployment& d, Slot& s) {
     if (s.admin_port > 0) return;
-    std::ifstream in(Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".state"));
-    std::stringstream buf;
-    buf << in.rdbuf();
-    auto j = ParseJson(buf.str());
-    if (!j.ok() || !j->is_object()) return;
-    if (!(*j)["pid"].is_number_integer() || !(*j)["admin_port"].is_number_integer()) return;
-    if ((*j)["pid"].get<int64_t>() != s.pid) return;
-    s.admin_port = (*j)["admin_port"].get<int>();
+    s.admin_port = ReadAdminPort(
+        (Dir(d.spec.name) / ("replica-" + std::to_string(s.index) + ".state")).string(), s.pid);
   }
 
   void Probe(const Deployment& d, Slot& s) {
@@ -288,12 +218,12 @@ struct Fleet::Impl {
       s.ready = false;
       return;
     }
-    ProbeResult p =
+    ReplicaProbe p =
         ProbeReplica(client, *replicas, s.admin_port, d.model_name, options.probe_timeout_ms);
     if (!p.ready && !p.reason.empty()) s.reason = p.reason;
     if (p.ready) {
       s.reason.clear();
-      if (p.version > 0) s.version = p.version;
+      if (p.version != 0) s.version = p.version;
       s.failures = 0;
     }
     s.ready = p.ready;
@@ -367,7 +297,11 @@ struct Fleet::Impl {
         ReportReason(s, changes);
         continue;
       }
+      int admin_port = s.admin_port;
       Probe(d, s);
+      // Recorded, so that a control plane taking over reaches it (the state
+      // file is under this one's home).
+      if (s.admin_port != admin_port) *dirty = true;
       ReportReason(s, changes);
     }
     // 3. Autoscale on mean in-flight requests per ready replica.
@@ -481,67 +415,85 @@ struct Fleet::Impl {
     return st;
   }
 
-  Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    std::vector<sql::Row> deps, reps;
-    RETURN_IF_ERROR(db.Read([&](sql::Transaction& tx) -> Status {
-      ASSIGN_OR_RETURN(deps, tx.Query("SELECT name, spec, desired, generation, created_at FROM "
-                                      "serving_deployments ORDER BY name"));
-      ASSIGN_OR_RETURN(reps, tx.Query("SELECT deployment, idx, pid, start_time, generation, "
-                                      "admin_port, started_at FROM serving_replicas ORDER BY idx"));
-      return OkStatus();
-    }));
-    for (const auto& row : deps) {
-      auto j = ParseJson(row.Text(1));
-      if (!j.ok()) return j.status();
-      auto spec = DeploymentSpecFromJson(*j);
-      if (!spec.ok()) return Annotate(spec.status(), "stored deployment " + row.Text(0));
-      Deployment d;
-      d.spec = *spec;
-      d.model_name = registry::ParseModelRef(d.spec.model)->name;
-      d.desired = static_cast<int>(row.Int(2));
-      d.generation = row.Int(3);
-      d.created_at = row.Int(4);
-      ResetAutoscaler(d);
-      deployments[d.spec.name] = std::move(d);
+  // Whether this fleet supervises now: renews the lease (when half of it is
+  // left), or, on a standby, tries to take it (every quarter lease, or at
+  // once when `now_please`), loading and re-adopting the deployments then.
+  StatusOr<bool> Lead(bool now_please) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    int64_t now = clock.NowMicros();
+    const int64_t lease_us = options.lease_ms * 1000;
+    if (leader && now < held_until_us - lease_us / 2) return true;
+    if (!leader && !now_please && now - last_try_us < lease_us / 4) return false;
+    last_try_us = now;
+    auto held = lease->TryHold(options.owner, now, now + lease_us);
+    if (!held.ok()) {
+      LogWarn("cannot renew the fleet lease", {{"error", std::string(held.status().message())}});
+      if (leader && now < held_until_us) return true;
+      return held.status();
     }
-    for (const auto& row : reps) {
-      auto it = deployments.find(row.Text(0));
-      if (it == deployments.end()) continue;
-      Slot s;
-      s.index = static_cast<int>(row.Int(1));
-      s.pid = static_cast<pid_t>(row.Int(2));
-      s.start_time = row.Int(3);
-      s.generation = row.Int(4);
-      s.admin_port = static_cast<int>(row.Int(5));
-      s.started_at_us = row.Int(6);
-      if (s.pid > 0 && ProcessMatches(s.pid, s.start_time)) {
-        s.adopted = true;
-        LogInfo("replica re-adopted",
-                {{"deployment", row.Text(0)}, {"pid", std::to_string(s.pid)}});
-      } else {
-        s.pid = 0;  // gone: start again now
-        s.next_start_us = 0;
+    if (!*held) {
+      if (leader) {
+        // Another control plane took over (this one missed its renewals):
+        // stop supervising; the replicas are its now.
+        LogWarn("fleet lease lost; standing by", {{"owner", options.owner}});
+        deployments.clear();
+        leader = false;
       }
-      it->second.slots.push_back(s);
+      return false;
     }
+    held_until_us = now + lease_us;
+    if (!leader) {
+      deployments.clear();
+      Status s = Load(deployments, /*adopt=*/true);
+      if (!s.ok()) {
+        deployments.clear();
+        return s;
+      }
+      leader = true;
+      LogInfo("supervising the fleet", {{"owner", options.owner},
+                                        {"deployments", std::to_string(deployments.size())}});
+    }
+    return true;
+  }
+
+  // OK when this fleet supervises; else Unavailable naming the holder.
+  Status Supervising() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    ASSIGN_OR_RETURN(bool lead, Lead(/*now_please=*/!leader));
+    if (lead) return OkStatus();
+    auto holder = lease->Current();
+    std::string who = holder.ok() ? holder->owner : std::string("another control plane");
+    return UnavailableError("deployments are supervised by control plane '" + who +
+                            "'; this one ('" + options.owner +
+                            "') takes over if that one stops renewing its lease for " +
+                            std::to_string(options.lease_ms / 1000) + "s");
+  }
+
+  // On a standby: the deployments as recorded (replicas not probed).
+  std::vector<DeploymentStatus> Recorded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::map<std::string, Deployment> recorded;
+    std::vector<DeploymentStatus> out;
+    Status s = Load(recorded, /*adopt=*/false);
+    if (!s.ok()) {
+      LogWarn("cannot read deployments", {{"error", std::string(s.message())}});
+      return out;
+    }
+    auto holder = lease->Current();
+    std::string who = holder.ok() ? holder->owner : std::string("another control plane");
+    for (auto& [name, d] : recorded) {
+      out.push_back(StatusOf(d));
+      for (ReplicaStatus& r : out.back().replicas) {
+        r.state = "recorded";
+        r.reason = "supervised by control plane '" + who + "'";
+      }
+    }
+    return out;
+  }
+
+  Status Load(std::map<std::string, Deployment>& into, bool adopt) {
+    RETURN_IF_ERROR(ReadDeployments(db, adopt, into));
+    for (auto& [name, d] : into) ResetAutoscaler(d);
     return OkStatus();
   }
 };
-
-Json ReplicaStatus::ToJson() const {
-  return {{"index", index},           {"pid", pid},           {"state", state},
-          {"ready", ready},           {"version", version},   {"generation", generation},
-          {"admin_port", admin_port}, {"restarts", restarts}, {"adopted", adopted},
-          {"reason", reason}};
-}
-
-Json DeploymentStatus::ToJson() const {
-  Json reps = Json::array();
-  for (const auto& r : replicas) reps.push_back(r.ToJson());
-  return {{"name", spec.name},  {"spec", spec.ToJson()}, {"endpoint", endpoint},
-          {"desired", desired}, {"ready", ready},        {"generation", generation},
-          {"replicas", reps}};
-}
 
 Fleet::Fleet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Fleet::~Fleet() { Shutdown(); }
@@ -553,12 +505,20 @@ StatusOr<std::unique_ptr<Fleet>> Fleet::Open(FleetOptions options, sql::Database
         "the fleet needs the absolute path of the tandem executable, got '" +
         options.tandem_binary + "'");
   }
-  RETURN_IF_ERROR(db.Migrate("serving", Migrations()));
+  if (options.lease_ms < 1000) return InvalidArgumentError("fleet lease_ms must be >= 1000");
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return InvalidArgumentError("the fleet needs both a TLS certificate and its key, or neither");
   }
+  if (options.owner.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "localhost");
+    options.owner = std::string(host) + ":" + fs::absolute(options.home).lexically_normal().string();
+  }
   ASSIGN_OR_RETURN(auto replicas, ReplicaClient::Open(options.tls_cert));
+  RETURN_IF_ERROR(db.Migrate("serving", FleetMigrations()));
+  ASSIGN_OR_RETURN(auto lease, FleetLease::Open(db));
   auto impl = std::make_unique<Impl>(std::move(options), db, bus, clock);
+  impl->lease = std::move(lease);
   impl->replicas = std::move(replicas);
   return std::unique_ptr<Fleet>(new Fleet(std::move(impl)));
 }
@@ -566,12 +526,15 @@ StatusOr<std::unique_ptr<Fleet>> Fleet::Open(FleetOptions options, sql::Database
 Status Fleet::Start() {
   absl::MutexLock l(&impl_->mu);
   if (impl_->started) return FailedPreconditionError("fleet already started");
-  RETURN_IF_ERROR(impl_->Load());
+  // A standby (another control plane holds the lease) starts too and keeps
+  // trying to take over.
+  RETURN_IF_ERROR(impl_->Lead(/*now_please=*/true).status());
   impl_->started = true;
   impl_->loop = std::thread([this] {
     absl::MutexLock lock(&impl_->mu);
     while (!impl_->stop) {
-      impl_->TickAll();
+      auto lead = impl_->Lead(/*now_please=*/false);
+      if (lead.ok() && *lead) impl_->TickAll();
       const absl::Time until = absl::Now() + absl::Milliseconds(impl_->options.tick_ms);
       while (!impl_->stop && !impl_->cv.WaitWithDeadline(&impl_->mu, until)) {
       }
@@ -587,15 +550,25 @@ void Fleet::Shutdown() {
   }
   impl_->cv.SignalAll();
   if (impl_->loop.joinable()) impl_->loop.join();
+  absl::MutexLock l(&impl_->mu);
+  if (impl_->leader) {
+    // A standby need not wait for the lease to run out.
+    Status s = impl_->lease->Release(impl_->options.owner);
+    if (!s.ok()) LogWarn("cannot release the fleet lease", {{"error", std::string(s.message())}});
+    impl_->leader = false;
+    impl_->deployments.clear();
+  }
 }
 
 void Fleet::Tick() {
   absl::MutexLock l(&impl_->mu);
-  impl_->TickAll();
+  auto lead = impl_->Lead(/*now_please=*/true);
+  if (lead.ok() && *lead) impl_->TickAll();
 }
 
 StatusOr<bool> Fleet::Apply(DeploymentSpec spec) {
   absl::MutexLock l(&impl_->mu);
+  RETURN_IF_ERROR(impl_->Supervising());
   auto it = impl_->deployments.find(spec.name);
   bool created = it == impl_->deployments.end();
   if (!created && it->second.deleting) {
@@ -649,6 +622,7 @@ http::ClientRequest Fleet::ReplicaRequest(int admin_port, const std::string& pat
 
 std::vector<DeploymentStatus> Fleet::List() {
   absl::MutexLock l(&impl_->mu);
+  if (!impl_->Supervising().ok()) return impl_->Recorded();
   std::vector<DeploymentStatus> out;
   for (const auto& [name, d] : impl_->deployments) out.push_back(impl_->StatusOf(d));
   return out;
@@ -656,6 +630,12 @@ std::vector<DeploymentStatus> Fleet::List() {
 
 StatusOr<DeploymentStatus> Fleet::Get(const std::string& name) {
   absl::MutexLock l(&impl_->mu);
+  if (!impl_->Supervising().ok()) {
+    for (DeploymentStatus& d : impl_->Recorded()) {
+      if (d.spec.name == name) return d;
+    }
+    return NotFoundError("deployment '" + name + "' not found");
+  }
   auto it = impl_->deployments.find(name);
   if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
   return impl_->StatusOf(it->second);
@@ -667,6 +647,7 @@ StatusOr<Json> Fleet::Traffic(const std::string& name) {
   Json policy = Json::object();
   {
     absl::MutexLock l(&impl_->mu);
+    RETURN_IF_ERROR(impl_->Supervising());
     auto it = impl_->deployments.find(name);
     if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
     const Deployment& d = it->second;
@@ -701,6 +682,7 @@ StatusOr<Json> Fleet::Traffic(const std::string& name) {
 
 Status Fleet::Scale(const std::string& name, int replicas) {
   absl::MutexLock l(&impl_->mu);
+  RETURN_IF_ERROR(impl_->Supervising());
   auto it = impl_->deployments.find(name);
   if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
   Deployment& d = it->second;
@@ -729,6 +711,7 @@ Status Fleet::Delete(const std::string& name) {
   int64_t grace_us = impl_->options.stop_grace_ms * 1000;
   {
     absl::MutexLock l(&impl_->mu);
+    RETURN_IF_ERROR(impl_->Supervising());
     auto it = impl_->deployments.find(name);
     if (it == impl_->deployments.end()) return NotFoundError("deployment '" + name + "' not found");
     if (it->second.deleting)

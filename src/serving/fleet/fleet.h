@@ -13,6 +13,11 @@
 // including "ReplicaNotReady" with the reason whenever a replica's reason for
 // not being ready changes.
 //
+// High availability: only the fleet holding the lease (FleetOptions::owner)
+// supervises. A standby answers List/Get from the database (replicas shown
+// as recorded, not probed) and refuses changes with Unavailable naming the
+// holder, unless the holder's lease has expired: then it takes over at once.
+//
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
@@ -50,6 +55,12 @@ struct FleetOptions {
   // and key, and the fleet's probes verify them against the certificate.
   std::string tls_cert;
   std::string tls_key;
+  // Several control planes on one database: the one holding the fleet lease
+  // (fleet_lease.h) supervises every deployment, renewing it each tick; the
+  // others stand by and take over (re-adopting the live replicas) once it has
+  // not been renewed for lease_ms. "" = <host>:<home>, stable across restarts.
+  std::string owner;
+  int64_t lease_ms = 15'000;
 };
 
 struct ReplicaStatus {
@@ -86,7 +97,9 @@ class Fleet {
                                                bus::EventBus* bus, Clock& clock);
   ~Fleet();  // Shutdown(); replicas keep running.
 
-  // Loads the deployments, re-adopts live replicas, starts the supervisor.
+  // Takes the fleet lease if it is free (then loads the deployments and
+  // re-adopts live replicas) and starts the supervisor thread, which on a
+  // standby keeps trying to take the lease.
   Status Start();
   // Stops the supervisor thread. Replicas keep serving. Idempotent.
   void Shutdown();

@@ -9,6 +9,7 @@
 
 #include "common/http_server.h"
 #include "glue/sql/database.h"
+#include "serving/fleet/fleet_lease.h"
 #include "serving/fleet/replica_process.h"
 
 namespace tandem::serving::fleet {
@@ -35,9 +36,11 @@ class FleetTest : public ::testing::Test {
     for (pid_t p : spawned_) ::kill(p, SIGKILL);
     fs::remove_all(dir_);
   }
-  std::unique_ptr<Fleet> Make() {
+  std::unique_ptr<Fleet> Make(const std::string& owner = "", int64_t lease_ms = 15'000) {
     FleetOptions o;
     o.home = (dir_ / "home").string();
+    o.owner = owner;
+    o.lease_ms = lease_ms;
     o.tandem_binary = bin_;
     o.tick_ms = 3'600'000;
     o.stop_grace_ms = 2000;
@@ -137,6 +140,74 @@ TEST_F(FleetTest, ApplyScaleAndReadopt) {
   EXPECT_EQ(g->Get("a").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(g->Delete("a").code(), StatusCode::kNotFound);
   g->Shutdown();
+}
+
+TEST_F(FleetTest, LeaseIsHeldByOneOwnerUntilItExpires) {
+  auto lease = FleetLease::Open(*db_);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  FleetLease& l = **lease;
+  EXPECT_EQ(l.TryHold("", 0, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(l.TryHold("a", 10, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(*l.TryHold("a", 100, 200));   // free
+  EXPECT_FALSE(*l.TryHold("b", 150, 250));  // a's, not expired
+  EXPECT_TRUE(*l.TryHold("a", 150, 300));   // renewed by its holder
+  auto h = l.Current();
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->owner, "a");
+  EXPECT_EQ(h->until_micros, 300);
+  EXPECT_FALSE(*l.TryHold("b", 299, 400));
+  EXPECT_TRUE(*l.TryHold("b", 300, 400));  // expired: taken over
+  EXPECT_FALSE(*l.TryHold("a", 301, 500));
+  ASSERT_TRUE(l.Release("a").ok());  // not a's any more: no effect
+  EXPECT_FALSE(*l.TryHold("a", 302, 500));
+  ASSERT_TRUE(l.Release("b").ok());
+  EXPECT_TRUE(*l.TryHold("a", 302, 500));  // released: free at once
+}
+
+// Two control planes on one database: the lease holder supervises; the
+// standby shows the recorded deployments, refuses changes naming the holder,
+// and once the holder stops renewing (it died) takes over and re-adopts the
+// live replicas instead of starting new ones.
+TEST_F(FleetTest, StandbyTakesOverTheReplicasWhenTheLeaseExpires) {
+  auto a = Make("cp-a", 1000);
+  auto b = Make("cp-b", 1000);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->Start().ok());
+  ASSERT_TRUE(b->Start().ok());
+  ASSERT_TRUE(a->Apply(Spec("ha", 2)).ok());
+  a->Tick();
+  std::vector<int64_t> pids = Pids(*a, "ha");
+  ASSERT_EQ(pids.size(), 2u);
+
+  auto refused = b->Apply(Spec("other", 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("cp-a"), std::string::npos) << refused.status();
+  EXPECT_EQ(b->Scale("ha", 3).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(b->Delete("ha").code(), StatusCode::kUnavailable);
+  auto seen = b->Get("ha");
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_EQ(seen->replicas.size(), 2u);
+  EXPECT_EQ(seen->replicas[0].state, "recorded");
+  EXPECT_EQ(b->Get("nope").status().code(), StatusCode::kNotFound);
+
+  // `a` dies (its loop stops renewing; no clean release). Within its lease
+  // `b` still refuses; after it, `b` supervises the same processes.
+  a.release();  // as kill -9: no destructor, no Release
+  bool took_over = false;
+  for (int i = 0; i < 300 && !took_over; ++i) {
+    took_over = b->Scale("ha", 2).ok();
+    if (!took_over) clock_.SleepMicros(20'000);
+  }
+  ASSERT_TRUE(took_over);
+  b->Tick();
+  EXPECT_EQ(Pids(*b, "ha"), pids);
+  auto adopted = b->Get("ha");
+  ASSERT_TRUE(adopted.ok());
+  for (const auto& r : adopted->replicas) EXPECT_TRUE(r.adopted) << r.pid;
+  ASSERT_TRUE(b->Delete("ha").ok());
+  b->Shutdown();
 }
 
 TEST_F(FleetTest, CrashedReplicaIsRestartedAfterBackoff) {

@@ -1,4 +1,5 @@
 #include "serving/fleet/replica_client.h"
+#include "serving/fleet/replica_probe.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -52,7 +53,7 @@ TEST_F(ReplicaClientTest, ProbesOverTlsUnderTheCertificatesName) {
   ASSERT_TRUE(replicas.ok()) << replicas.status();
   EXPECT_TRUE((*replicas)->tls());
   EXPECT_EQ((*replicas)->Endpoint("127.0.0.1", 8080), "https://127.0.0.1:8080");
-  ProbeResult p = ProbeReplica(client_, **replicas, port, "m", 5000);
+  ReplicaProbe p = ProbeReplica(client_, **replicas, port, "m", 5000);
   EXPECT_TRUE(p.ready);
   EXPECT_EQ(p.version, 7);
 }

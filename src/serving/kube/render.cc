@@ -86,6 +86,9 @@ std::vector<std::string> ReplicaArgs(const fleet::DeploymentSpec& spec, const Re
   // `tandem serve` wants this said).
   if (!IsLoopbackHost(o.host)) a.push_back("--insecure");
   traffic::AppendTrafficFlags(spec.traffic, a);
+  // Python handler workers in the deployment's image: the pod pulls it from
+  // the image store into its layer cache and needs bubblewrap (user namespaces).
+  if (!spec.image_pinned.empty()) a.insert(a.end(), {"--image", spec.image_pinned});
   return a;
 }
 

@@ -68,6 +68,7 @@ TEST(RenderTest, EveryObjectOfADeployment) {
   EXPECT_EQ(flag("--max-batch-size"), "32");
   EXPECT_EQ(flag("--max-queue-delay-us"), "500");
   EXPECT_EQ(flag("--queue-size"), "256");
+  EXPECT_EQ(flag("--image"), "<none>");  // no pinned image: handler workers on the host
   EXPECT_EQ(flag("--shadow"), "fraud@challenger");
   EXPECT_EQ(flag("--grace-ms"), "24000");  // 30 s grace - 5 s preStop - 1 s
   // The pod binds 0.0.0.0 (plain HTTP inside the cluster): said explicitly,
@@ -102,6 +103,20 @@ TEST(RenderTest, EveryObjectOfADeployment) {
   const Json& cm = *Find(*objects, "ConfigMap");
   EXPECT_EQ(cm["metadata"]["name"], "fraud-api-config");
   EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "fraud-api-config");
+}
+
+TEST(RenderTest, APinnedImageReachesTheReplicas) {
+  const std::string pinned = "risk/serve@sha256:" + std::string(64, 'c');
+  auto objects =
+      RenderDeployment(Spec("name: a\nmodel: m@x\nimage: risk/serve:1\nimage_pinned: " + pinned),
+                       RenderOptions{});
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  const Json& d = *Find(*objects, "Deployment");
+  std::vector<std::string> args = d["spec"]["template"]["spec"]["containers"][0]["args"];
+  auto it = std::find(args.begin(), args.end(), "--image");
+  ASSERT_NE(it, args.end());
+  ASSERT_NE(it + 1, args.end());
+  EXPECT_EQ(*(it + 1), pinned);  // the digest, never the tag
 }
 
 TEST(RenderTest, NoAutoscalerWithoutATargetAndSurgeOnlyUnderAFullBudget) {

@@ -31,7 +31,12 @@ struct Harness {
         api(manager, metrics, Clock::Real(),
             {max_body, batch.max_batch_size == 1, "tandem", batch.max_batch_size == 0, nullptr,
              std::move(auth)}),
-        server(http::ServerOptions{.port = 0, .io_threads = 2, .worker_threads = 16}) {
+        server([] {
+          http::ServerOptions o;
+          o.io_threads = 2;
+          o.worker_threads = 16;
+          return o;
+        }()) {
     api.RegisterRoutes(server);
     port = *server.Start();
   }

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "glue/images/reference.h"
 
 namespace tandem::serving::server {
 
@@ -11,11 +12,13 @@ namespace fs = std::filesystem;
 StatusOr<std::unique_ptr<Replica>> Replica::Open(const Config& config, ReplicaOptions options,
                                                  Clock& clock) {
   if (options.cache_dir.empty()) options.cache_dir = config.home + "/serving/cache";
+  if (options.image_cache_dir.empty()) options.image_cache_dir = config.home + "/cache/images";
   std::unique_ptr<Replica> r(new Replica(std::move(options), {}, clock));
-  if (r->options_.target.empty()) return r;  // a local package needs no glue
+  // A local package needs no glue, unless its image must be pulled.
+  if (r->options_.target.empty() && r->options_.image.empty()) return r;
   ASSIGN_OR_RETURN(r->owned_glue_, glue::OpenGlue(config, clock));
   const glue::Glue& g = r->owned_glue_;
-  r->glue_ = {g.registry.get(), g.store.get(), g.bus.get()};
+  r->glue_ = {g.registry.get(), g.store.get(), g.bus.get(), g.images.get()};
   return r;
 }
 
@@ -51,8 +54,19 @@ Status Replica::Start() {
     if (model_name_.empty()) model_name_ = "model";
   }
 
+  if (!options_.image.empty()) {
+    auto ref = images::ParseReference(options_.image);
+    if (!ref.ok() || ref->digest.empty() || !ref->tag.empty()) {
+      return InvalidArgumentError("--image must be repository@sha256:<digest>, got '" +
+                                  options_.image + "'");
+    }
+    ServingImageOptions io{options_.image, options_.image_cache_dir, options_.image_cache_bytes,
+                           ""};
+    image_ = std::make_unique<LazyServingImage>(io, glue_.images, clock_);
+  }
   engine::ModelManagerOptions mo;
   mo.batch = options_.batch;
+  if (image_) mo.flavors = &image_->flavors();
   manager_ = std::make_unique<engine::ModelManager>(mo, metrics_, clock_);
   InferenceApiOptions ao;
   ASSIGN_OR_RETURN(ao.auth, EndpointAuth::FromHexDigests(options_.token_sha256));
@@ -68,6 +82,7 @@ Status Replica::Start() {
     to.cache_dir = options_.cache_dir;
     to.resync_interval_ms = options_.resync_interval_ms;
     to.batch = options_.batch;
+    if (image_) to.flavors = &image_->flavors();
     traffic_ = std::make_unique<traffic::TrafficRouter>(
         to, traffic::TrafficGlue{glue_.registry, glue_.store, glue_.bus}, clock_);
     RETURN_IF_ERROR(traffic_->Start());
@@ -168,7 +183,8 @@ int64_t Replica::version() const {
 std::string Replica::Describe() const {
   return "serving " + model_name_ + " version " + std::to_string(version()) + " on " +
          (options_.tls.enabled() ? "https://" : "http://") + options_.host + ":" +
-         std::to_string(port());
+         std::to_string(port()) +
+         (image_ ? " (Python handlers in image " + image_->reference() + ")" : "");
 }
 
 }  // namespace tandem::serving::server

@@ -29,6 +29,7 @@
 #include "serving/engine/metrics.h"
 #include "serving/engine/model_follower.h"
 #include "serving/engine/model_manager.h"
+#include "serving/server/serving_image.h"
 #include "serving/server/inference_api.h"
 #include "serving/traffic/router.h"
 
@@ -84,6 +85,12 @@ struct ReplicaOptions {
   std::vector<std::string> token_sha256;
   // Set: both ports speak HTTPS only, with this certificate and key.
   http::TlsFiles tls;
+  // repository@sha256:...: Python handler workers (of the model and of its
+  // shadow/canary) run inside this image, pulled from the image store into
+  // the node's layer cache (serving_image.h). "" = on the host.
+  std::string image;
+  std::string image_cache_dir;  // default: <home>/cache/images
+  uint64_t image_cache_bytes = 20ULL << 30;
 };
 
 // Glue the replica uses when following a target; not owned, must outlive it.
@@ -91,6 +98,7 @@ struct ReplicaGlue {
   registry::ModelRegistry* registry = nullptr;
   store::ObjectStore* store = nullptr;
   bus::EventBus* bus = nullptr;
+  images::ImageStore* images = nullptr;  // needed with ReplicaOptions::image
 };
 
 class Replica {
@@ -117,8 +125,9 @@ class Replica {
   const std::string& model_name() const { return model_name_; }
   // The version served now (0 if none).
   int64_t version() const;
-  // "serving NAME version V on http[s]://HOST:PORT"
+  // "serving NAME version V on http[s]://HOST:PORT[ (Python handlers in image REPO@DIGEST)]"
   std::string Describe() const;
+  LazyServingImage* image() { return image_.get(); }
 
   engine::ModelManager& manager() { return *manager_; }
   engine::ServingMetrics& metrics() { return metrics_; }
@@ -134,6 +143,9 @@ class Replica {
   std::string model_name_;
   // Owned glue when opened from a Config.
   glue::Glue owned_glue_;
+  // The image Python handler workers run in (prepared at the first python
+  // load; held while the replica lives); null = the host.
+  std::unique_ptr<LazyServingImage> image_;
 
   engine::ServingMetrics metrics_;
   std::unique_ptr<engine::ModelManager> manager_;

@@ -24,6 +24,7 @@ Status TrafficRouter::StartSide(const std::string& role, const std::string& targ
                                 std::string& name) {
   engine::ModelManagerOptions mo;
   mo.batch = options_.batch;
+  mo.flavors = options_.flavors;
   manager = std::make_unique<engine::ModelManager>(mo, variant_metrics_, clock_);
   if (!dir.empty()) {
     name = fs::path(dir).lexically_normal().filename().string();

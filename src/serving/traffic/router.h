@@ -52,6 +52,8 @@ struct TrafficOptions {
   engine::BatchOptions batch;
   size_t shadow_queue_capacity = 1024;
   int shadow_threads = 1;
+  // The variants' flavor loaders (ModelManagerOptions::flavors); null = built-in.
+  const runtime::FlavorRegistry* flavors = nullptr;
 };
 
 struct TrafficGlue {

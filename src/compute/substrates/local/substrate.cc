@@ -60,7 +60,7 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   RETURN_IF_ERROR(spec::CheckKnown(section, "compute.",
                                    {"substrate", "cpus", "sandbox", "grace_seconds",
-                                    "checkpoint_sync_seconds", "image_cache_mb"}));
+                                    "checkpoint_sync_seconds", "image_cache_mb", "lease_seconds"}));
   if (section.contains("image_cache_mb")) {
     ASSIGN_OR_RETURN(int64_t mb, spec::Integer(section["image_cache_mb"], "compute.image_cache_mb",
                                                1, int64_t{1} << 30));

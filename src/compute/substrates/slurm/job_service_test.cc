@@ -1,7 +1,10 @@
 // One training job end to end through the JobService on the Slurm substrate
 // (real slurmctld/slurmd from scripts/test-servers/slurm): staging, the
 // SageMaker contract on the node (sandboxed when bubblewrap is present),
-// metrics from the log, the model uploaded to the store and registered.
+// metrics from the log, the model uploaded to the store and registered --
+// with the job directory shared with the node, and node-local
+// (shared_fs: false: code and channel come from the store, the node's
+// directory is under another root, the results come back through the store).
 #include <filesystem>
 #include <fstream>
 
@@ -11,6 +14,7 @@
 #include "compute/jobs/service.h"
 #include "compute/substrates/slurm/substrate.h"
 #include "glue/bus/sql_event_bus.h"
+#include "glue/store/archive.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -19,8 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(SlurmJobService, TrainingJobEndToEnd) {
-  TANDEM_REQUIRE_TEST_SERVER("slurm", uri_text);
+void TrainingJobEndToEnd(const std::string& uri_text, bool shared_fs) {
   auto uri = ParseUri(uri_text);
   ASSERT_TRUE(uri.ok()) << uri.status();
   std::string conf = uri->query["conf"];
@@ -52,6 +55,12 @@ TEST(SlurmJobService, TrainingJobEndToEnd) {
     SlurmSubstrateOptions sopts;
     sopts.slurm_conf = conf;
     sopts.grace_seconds = 2;
+    const std::string node_dir = home + "-node";
+    if (!shared_fs) {
+      sopts.shared_fs = false;
+      sopts.store = store->get();
+      sopts.node_dir = node_dir;
+    }
     auto substrate = SlurmSubstrate::Create(sopts);
     ASSERT_TRUE(substrate.ok()) << substrate.status();
     jobs::JobServiceOptions opts;
@@ -79,6 +88,13 @@ TEST(SlurmJobService, TrainingJobEndToEnd) {
     spec.resources.cpus = 1;
     spec.max_runtime_seconds = 120;
     spec.inputs["train"] = home + "/train.csv";
+    if (!shared_fs) {  // the node sees only the store
+      ASSERT_TRUE(store::PackDirectory(home + "/src", home + "/src.tar.gz").ok());
+      ASSERT_TRUE((*store)->PutFile("code/slurm-e2e.tar.gz", home + "/src.tar.gz").ok());
+      ASSERT_TRUE((*store)->PutFile("datasets/train.csv", home + "/train.csv").ok());
+      spec.source_dir = "code/slurm-e2e.tar.gz";
+      spec.inputs["train"] = "datasets/train.csv";
+    }
     spec.metric_definitions.push_back({"loss", "loss=([0-9.]+)"});
     spec.register_model = jobs::RegisterSpec{"slurm-demo", "champion", {}};
     auto submitted = (*svc)->Submit(spec);
@@ -98,10 +114,25 @@ TEST(SlurmJobService, TrainingJobEndToEnd) {
     EXPECT_EQ(stat->digest, r.model_digest);
     auto version = (*reg)->GetVersionByAlias("slurm-demo", "champion");
     EXPECT_TRUE(version.ok()) << version.status();
+    if (!shared_fs) {
+      EXPECT_TRUE(fs::is_directory(node_dir));          // the node worked there
+      EXPECT_FALSE(fs::exists(node_dir + "/" + r.id + "-1"));  // and cleaned up
+    }
     (*svc)->Shutdown();
   }
   std::error_code ec;
   fs::remove_all(home, ec);
+  fs::remove_all(home + "-node", ec);
+}
+
+TEST(SlurmJobService, TrainingJobEndToEnd) {
+  TANDEM_REQUIRE_TEST_SERVER("slurm", uri_text);
+  TrainingJobEndToEnd(uri_text, /*shared_fs=*/true);
+}
+
+TEST(SlurmJobService, TrainingJobEndToEndWithoutASharedFilesystem) {
+  TANDEM_REQUIRE_TEST_SERVER("slurm", uri_text);
+  TrainingJobEndToEnd(uri_text, /*shared_fs=*/false);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
+#include "compute/substrates/slurm/node_job.h"
 
 namespace tandem::compute::slurm {
 namespace {
@@ -100,14 +101,18 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
   RETURN_IF_ERROR(
       spec::CheckKnown(section, "compute.",
                        {"substrate", "conf", "partition", "account", "state_root", "sbatch_args",
-                        "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds"}));
+                        "cpus", "sandbox", "grace_seconds", "checkpoint_sync_seconds", "shared_fs",
+                        "node_dir", "node_store", "node_images", "node_image_cache_mb", "lease_seconds"}));
   if (section.contains("substrate")) {
     RETURN_IF_ERROR(spec::OneOf(section["substrate"], "compute.substrate", {"slurm"}).status());
   }
   for (const auto& [key, out] : {std::pair<const char*, std::string*>{"conf", &o.slurm_conf},
                                  {"partition", &o.partition},
                                  {"account", &o.account},
-                                 {"state_root", &o.state_root}}) {
+                                 {"state_root", &o.state_root},
+                                 {"node_dir", &o.node_dir},
+                                 {"node_store", &o.node_store_uri},
+                                 {"node_images", &o.node_images_uri}}) {
     if (section.contains(key)) {
       ASSIGN_OR_RETURN(*out, spec::String(section[key], std::string("compute.") + key));
     }
@@ -115,6 +120,17 @@ StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config) {
   if (section.contains("sbatch_args")) {
     ASSIGN_OR_RETURN(o.extra_sbatch_args,
                      spec::StringList(section["sbatch_args"], "compute.sbatch_args"));
+  }
+  if (section.contains("shared_fs")) {
+    if (!section["shared_fs"].is_boolean()) {
+      return spec::TypeError("compute.shared_fs", "a boolean", section["shared_fs"]);
+    }
+    o.shared_fs = section["shared_fs"].get<bool>();
+  }
+  if (section.contains("node_image_cache_mb")) {
+    ASSIGN_OR_RETURN(int64_t mb, spec::Integer(section["node_image_cache_mb"],
+                                               "compute.node_image_cache_mb", 1, int64_t{1} << 30));
+    o.node_image_cache_bytes = static_cast<uint64_t>(mb) << 20;
   }
   RETURN_IF_ERROR(jobs::ReadCommonSubstrateKeys(section, o));
   return o;
@@ -146,6 +162,24 @@ StatusOr<std::unique_ptr<SlurmSubstrate>> SlurmSubstrate::Create(SlurmSubstrateO
   }
   RETURN_IF_ERROR(jobs::CheckSubstrateLimits(options.log_limit_bytes, options.grace_seconds,
                                              options.capacity_cpus));
+  if (!options.shared_fs) {
+    if (options.store == nullptr) {
+      return FailedPreconditionError(
+          "shared_fs: false needs the object store (the nodes' results come back through it)");
+    }
+    if (options.node_store_uri.empty()) options.node_store_uri = options.store->uri();
+    if (options.node_dir.empty() || options.node_dir[0] != '/' || !PlainWord(options.node_dir)) {
+      return InvalidArgumentError("node_dir \"" + options.node_dir +
+                                  "\" must be an absolute path without spaces or quotes");
+    }
+    if (options.node_path.empty()) {
+      ASSIGN_OR_RETURN(options.node_path, FindHelperProgram("tandem-slurm-node"));
+    }
+    if (!subprocess::IsExecutableFile(options.node_path)) {
+      return NotFoundError("tandem-slurm-node not found or not executable at \"" +
+                           options.node_path + "\"");
+    }
+  }
   if (!options.state_root.empty() && options.state_root[0] != '/') {
     return InvalidArgumentError("state_root \"" + options.state_root + "\" must be absolute");
   }
@@ -196,8 +230,11 @@ std::vector<std::string> SlurmSubstrate::SbatchArgs(const jobs::LaunchRequest& r
   int64_t minutes = std::max<int64_t>(1, (limit + 59) / 60);
   int cpus = std::max(1, static_cast<int>(std::ceil(r.resources.cpus)));
   std::vector<std::string> a = {
-      "sbatch", "--parsable", "--job-name=tandem-" + r.job_id, "--output=" + r.log_path,
-      "--open-mode=append", "--chdir=" + state_dir,
+      "sbatch", "--parsable", "--job-name=tandem-" + r.job_id,
+      // Node-local: the job log comes back with the results, and the node
+      // has neither the log's nor the state directory's path.
+      "--output=" + (options_.shared_fs ? r.log_path : std::string("/dev/null")),
+      "--open-mode=append", "--chdir=" + (options_.shared_fs ? state_dir : std::string("/tmp")),
       // NONE/NIL make slurmd load the user's login
       // environment (seconds); the commands run with a
       // minimal one, and the runner gives the job
@@ -227,6 +264,27 @@ std::string SlurmSubstrate::BatchScript(const jobs::LaunchRequest& r,
          ShellQuote(state_dir) + "\n";
 }
 
+std::string SlurmSubstrate::NodeBatchScript(const jobs::LaunchRequest& r,
+                                            const std::string& payload) const {
+  // The payload is one line of JSON (control characters are escaped), so it
+  // cannot contain the here-document's delimiter line; the quoted delimiter
+  // keeps the shell from expanding anything in it.
+  return "#!/bin/sh\n"
+         "# tandem job " +
+         r.job_id + ", attempt " + std::to_string(r.attempt) +
+         ": written by the Slurm substrate (shared_fs: false). tandem-slurm-node stages\n"
+         "# the job from the object store under " +
+         options_.node_dir +
+         ", runs it and puts its results back.\n"
+         "mkdir -p " +
+         ShellQuote(options_.node_dir) +
+         " || exit 2\n"
+         "exec " +
+         ShellQuote(options_.node_path) + " " + ShellQuote(options_.runner_path) + " 2>>" +
+         ShellQuote(options_.node_dir + "/tandem-slurm-node.log") +
+         " <<'TANDEM_NODE_PAYLOAD'\n" + payload + "\nTANDEM_NODE_PAYLOAD\n";
+}
+
 StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::JobHandle& handle) {
   if (handle.substrate != "slurm") {
     return InvalidArgumentError("handle of substrate \"" + handle.substrate +
@@ -249,10 +307,23 @@ StatusOr<SlurmSubstrate::ParsedHandle> SlurmSubstrate::ParseHandle(const jobs::J
 
 StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
   RETURN_IF_ERROR(jobs::ValidateLaunchRequest(r));
-  if (!r.image_digest.empty()) {
-    return UnimplementedError("job " + r.job_id + " runs in image " + r.image_repository + "@" +
-                              r.image_digest +
-                              ": the Slurm substrate does not run images yet (docs/images.md)");
+  if (!r.image_digest.empty() && options_.shared_fs) {
+    return FailedPreconditionError(
+        "job " + r.job_id + " runs in image " + r.image_repository + "@" + r.image_digest +
+        ": on Slurm, jobs in images need `compute.shared_fs: false` (the node pulls the image "
+        "into its own layer cache; docs/backends/slurm.md)");
+  }
+  if (!options_.shared_fs) {
+    if (r.spec == nullptr) {
+      return InvalidArgumentError("job " + r.job_id +
+                                  ": shared_fs: false needs the job's spec (the node stages it)");
+    }
+    if (!r.secret_env.empty() || !r.secret_files.empty()) {
+      return FailedPreconditionError(
+          "job " + r.job_id +
+          " uses secrets: not supported with shared_fs: false yet (the batch script that "
+          "carries the job to the node is kept by slurmctld)");
+    }
   }
   // The batch script names the log path unquoted.
   if (!PlainWord(r.log_path)) {
@@ -274,10 +345,29 @@ StatusOr<jobs::JobHandle> SlurmSubstrate::Submit(const jobs::LaunchRequest& r) {
     return fail(InternalError(e));
   }
   std::string script = dir + "/" + kScriptFile;
-  if (std::string e = runner::WriteFileAtomic(script, BatchScript(r, dir)); !e.empty()) {
+  std::string script_text;
+  if (options_.shared_fs) {
+    script_text = BatchScript(r, dir);
+  } else {
+    NodePayload p;
+    p.spec = r.spec->ToJson();
+    if (std::string e = runner::ReadJsonFile(dir + "/" + runner::kRequestFile, &p.runner_request);
+        !e.empty()) {
+      return fail(InternalError(e));
+    }
+    p.store_uri = options_.node_store_uri;
+    p.images_uri = options_.node_images_uri;
+    p.node_dir = options_.node_dir;
+    p.image_cache_bytes = options_.node_image_cache_bytes;
+    p.bundle_key = NodeBundleKey(r.job_id, r.attempt);
+    // A bundle left by an earlier control plane's submission of this attempt.
+    (void)options_.store->Delete(p.bundle_key);
+    script_text = NodeBatchScript(r, p.ToJson().dump());
+  }
+  // Owner-only: with shared_fs false it carries the node's store URI.
+  if (std::string e = runner::WriteFileAtomic(script, script_text, 0700); !e.empty()) {
     return fail(InternalError(e));
   }
-  chmod(script.c_str(), 0755);
   auto ran = options_.commands->Run(SbatchArgs(r, dir, script));
   if (!ran.ok()) return fail(ran.status());
   if (ran->exit_code != 0) {
@@ -379,6 +469,10 @@ StatusOr<std::optional<jobs::ExitInfo>> SlurmSubstrate::Poll(const jobs::JobHand
     return NotFoundError("no Slurm job state at \"" + dir + "\"");
   }
   const bool stop_requested = Exists(dir + "/" + kStopFile);
+  if (!options_.shared_fs && !Exists(dir + "/" + runner::kResultFile)) {
+    ASSIGN_OR_RETURN(bool fetched, FetchFromNode(h, stop_requested));
+    (void)fetched;  // result.json is there now when it was
+  }
   if (Exists(dir + "/" + runner::kResultFile)) {
     ASSIGN_OR_RETURN(jobs::ExitInfo info, ReadResult(dir));
     if (info.kind == jobs::ExitKind::kStopped && !stop_requested &&
@@ -423,8 +517,9 @@ StatusOr<std::optional<jobs::ExitInfo>> SlurmSubstrate::Poll(const jobs::JobHand
       return std::optional<jobs::ExitInfo>();
     }
     ended = **mapped;
-    // The runner started: its result may not be visible here yet.
-    if (Exists(dir + "/" + runner::kRunnerFile)) {
+    // The runner started: its result may not be visible here yet (or, with
+    // node-local job directories, the node's results in the store).
+    if (Exists(dir + "/" + runner::kRunnerFile) || !options_.shared_fs) {
       int64_t end = state->end_micros > 0 ? state->end_micros : clock_.NowMicros();
       if (clock_.NowMicros() < end + kResultWaitMicros) return std::optional<jobs::ExitInfo>();
     }
@@ -475,6 +570,12 @@ Status SlurmSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds
   if (std::string e = WriteStop(h.state_dir, rec); !e.empty()) return InternalError(e);
   // Until the runner is up there is nothing to stop gracefully.
   bool started = Exists(h.state_dir + "/" + runner::kRunnerFile);
+  if (!options_.shared_fs) {
+    // The runner's files are on the node: a running batch script (staging or
+    // supervising) passes SIGTERM on once the runner is up.
+    auto state = QueryCached(h.slurm_id, true);
+    started = state.ok() && *state && (*state)->state == "RUNNING";
+  }
   std::vector<std::string> argv = {"scancel"};
   if (started) {
     argv.push_back("--batch");
@@ -490,6 +591,25 @@ Status SlurmSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds
   absl::MutexLock lock(&mu_);
   cache_.erase(h.slurm_id);  // the next Poll asks Slurm afresh
   return OkStatus();
+}
+
+StatusOr<bool> SlurmSubstrate::FetchFromNode(const ParsedHandle& h, bool stop_requested) {
+  if (!stop_requested) {
+    ASSIGN_OR_RETURN(auto state, QueryCached(h.slurm_id, false));
+    if (state) {
+      auto mapped = MapSlurmState(*state);
+      if (mapped.ok() && !*mapped) return false;  // still pending or running
+    }
+  }
+  Json j;
+  if (std::string e = runner::ReadJsonFile(h.state_dir + "/" + runner::kRequestFile, &j);
+      !e.empty()) {
+    return NotFoundError(e);
+  }
+  runner::RunnerRequest rr;
+  if (std::string e = runner::RunnerRequestFromJson(j, &rr); !e.empty()) return DataLossError(e);
+  return FetchNodeBundle(*options_.store, NodeBundleKey(rr.launch.job_id, rr.launch.attempt),
+                         rr.launch.job_dir, h.state_dir, rr.launch.log_path);
 }
 
 std::optional<int64_t> SlurmSubstrate::StartedMicros(const jobs::JobHandle& handle) {

@@ -44,6 +44,7 @@
 #include "common/status.h"
 #include "compute/jobs/substrate.h"
 #include "compute/substrates/slurm/commands.h"
+#include "glue/store/object_store.h"
 
 namespace tandem::compute::slurm {
 
@@ -78,6 +79,18 @@ struct SlurmSubstrateOptions {
   // Slurm is asked about one job at most this often (squeue/sacct are RPCs
   // to slurmctld); result.json is checked on every Poll.
   int64_t query_interval_ms = 1000;
+  // false: the nodes share nothing with the control plane but the object
+  // store (node_job.h). Needs `store` (the control plane's, where bundles
+  // come back), `node_store_uri` (what the node opens; default store's URI,
+  // so it must be reachable from the nodes: s3://, or file:// on a shared
+  // mount), `node_dir` (node-local job directories and the layer cache).
+  bool shared_fs = true;
+  store::ObjectStore* store = nullptr;  // not owned
+  std::string node_store_uri;
+  std::string node_images_uri;  // empty: "embedded" (inside node_store_uri)
+  std::string node_dir = "/tmp/tandem-slurm";
+  uint64_t node_image_cache_bytes = 20ULL << 30;
+  std::string node_path;  // tandem-slurm-node; empty: beside the binaries
   std::shared_ptr<SlurmCommands> commands;  // null: real commands with slurm_conf
   Clock* clock = nullptr;                   // null: the real clock
 };
@@ -93,6 +106,10 @@ struct SlurmSubstrateOptions {
 //     sandbox: auto|on|off
 //     grace_seconds: 10
 //     state_root: /shared/tandem/slurm   # default <job dir parent>/.slurm
+//     shared_fs: true               # false: node-local job directories (node_job.h)
+//     node_dir: /tmp/tandem-slurm   # with shared_fs false: on each node
+//     node_store: s3://...          # with shared_fs false; default the control plane's store
+//     node_image_cache_mb: 20480
 // Unknown keys and ill-typed values -> InvalidArgument naming the key.
 StatusOr<SlurmSubstrateOptions> SlurmOptionsFromConfig(const Config& config);
 
@@ -133,6 +150,10 @@ class SlurmSubstrate final : public jobs::Substrate {
   StatusOr<std::optional<SlurmJobState>> QueryCached(const std::string& slurm_id, bool force);
   StatusOr<jobs::ExitInfo> ReadResult(const std::string& state_dir) const;
   void Escalate(const ParsedHandle& h);
+  // shared_fs false: the node's results, when Slurm says the job ended (or a
+  // stop was asked), unpacked into this attempt; false when not there yet.
+  StatusOr<bool> FetchFromNode(const ParsedHandle& h, bool stop_requested);
+  std::string NodeBatchScript(const jobs::LaunchRequest& r, const std::string& payload) const;
 
   const SlurmSubstrateOptions options_;
   const std::string bwrap_path_;

@@ -10,7 +10,9 @@
 #include <map>
 
 #include "common/ids.h"
+#include "compute/jobs/spec.h"
 #include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/slurm/node_job.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -389,6 +391,74 @@ TEST_F(SlurmSubstrateTest, SubmitValidates) {
   EXPECT_EQ(fake_->CountCalls("sbatch"), 0);
 }
 
+// shared_fs: false -- the batch script carries the job; a bundle that does
+// not unpack is refused and the outcome falls back to Slurm's.
+TEST_F(SlurmSubstrateTest, NodeLocalSubmitCarriesTheJobAndRefusesABadBundle) {
+  auto store = store::ObjectStore::Open("file://" + root_ + "/store");
+  ASSERT_TRUE(store.ok()) << store.status();
+  SlurmSubstrateOptions o;
+  o.commands = fake_;
+  o.clock = &clock_;
+  o.capacity_cpus = 4;
+  o.sandbox = SlurmSubstrateOptions::Sandbox::kOff;
+  o.shared_fs = false;
+  o.store = store->get();
+  o.node_dir = "/scratch/tandem";
+  o.node_path = "/bin/true";
+  auto s = SlurmSubstrate::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  jobs::LaunchRequest r = Request();
+  fs::create_directories(r.job_dir);
+  EXPECT_THAT(std::string((*s)->Submit(r).status().message()), HasSubstr("spec"));
+  jobs::JobSpec spec;
+  spec.name = "job1";
+  spec.entry_point = "train.sh";
+  r.spec = &spec;
+  fake_->Reply("sbatch", 0, "42\n");
+  auto h = (*s)->Submit(r);
+  ASSERT_TRUE(h.ok()) << h.status();
+  const auto& argv = fake_->calls.back();
+  EXPECT_THAT(argv, Contains("--output=/dev/null"));
+  EXPECT_THAT(argv, Contains("--chdir=/tmp"));
+  std::string script = runner::ReadFile(StateDir() + "/job.sbatch").value_or("");
+  EXPECT_EQ(fs::status(StateDir() + "/job.sbatch").permissions() & fs::perms::all,
+            fs::perms::owner_all);
+  size_t at = script.find("<<'TANDEM_NODE_PAYLOAD'\n");
+  ASSERT_NE(at, std::string::npos) << script;
+  std::string line = script.substr(at + 24, script.find('\n', at + 24) - at - 24);
+  auto payload = NodePayload::FromJson(Json::parse(line));
+  ASSERT_TRUE(payload.ok()) << payload.status();
+  EXPECT_EQ(payload->bundle_key, NodeBundleKey("job1", 1));
+  EXPECT_EQ(payload->node_dir, "/scratch/tandem");
+  EXPECT_EQ(payload->store_uri, (*store)->uri());
+  EXPECT_EQ(payload->spec["name"], "job1");
+  EXPECT_THAT(script, HasSubstr("exec '/bin/true' "));
+
+  // The job ended; its bundle is garbage: refused, deleted, and the outcome
+  // is Slurm's with the reason.
+  ASSERT_TRUE((*store)->PutString(payload->bundle_key, "not a tar.gz").ok());
+  fake_->Reply("squeue", 0,
+               "42|FAILED|NonZeroExitCode|512|2026-11-30T08:40:12|2026-11-30T08:40:16|\n");
+  auto p = (*s)->Poll(*h);
+  EXPECT_FALSE((*store)->Stat(payload->bundle_key).ok());
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->kind, jobs::ExitKind::kExited);
+  EXPECT_EQ((*p)->exit_code, 2);
+  EXPECT_THAT((*p)->message, HasSubstr("were refused"));
+  EXPECT_FALSE(fs::exists(StateDir() + "/node-bundle"));
+
+  // Images need the node's own layer cache: refused with a shared filesystem.
+  auto shared = Make();
+  jobs::LaunchRequest img = Request();
+  img.job_id = "img1";
+  img.image_repository = "team/train";
+  img.image_digest = "sha256:" + std::string(64, 'a');
+  auto refused = shared->Submit(img);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("shared_fs: false"));
+}
+
 TEST_F(SlurmSubstrateTest, PollMapsSlurmStatesAndFallsBackToSacct) {
   auto s = Make();
   fake_->Reply("sbatch", 0, "42\n");
@@ -589,6 +659,23 @@ TEST(SlurmConfig, OptionsFromTheComputeSection) {
   Config not_a_mapping;
   not_a_mapping.raw = Json{{"compute", Json::array()}};
   EXPECT_FALSE(SlurmOptionsFromConfig(not_a_mapping).ok());
+
+  // Node-local job directories (node_job.h).
+  auto noshare = SlurmOptionsFromConfig(ComputeConfig(R"({"shared_fs": false,
+      "node_dir": "/scratch/tandem", "node_store": "s3://b/p", "node_images": "embedded",
+      "node_image_cache_mb": 512})"));
+  ASSERT_TRUE(noshare.ok()) << noshare.status();
+  EXPECT_FALSE(noshare->shared_fs);
+  EXPECT_EQ(noshare->node_dir, "/scratch/tandem");
+  EXPECT_EQ(noshare->node_store_uri, "s3://b/p");
+  EXPECT_EQ(noshare->node_images_uri, "embedded");
+  EXPECT_EQ(noshare->node_image_cache_bytes, uint64_t{512} << 20);
+  EXPECT_TRUE(SlurmOptionsFromConfig(ComputeConfig("{}"))->shared_fs);  // the default
+  auto not_bool = SlurmOptionsFromConfig(ComputeConfig(R"({"shared_fs": "no"})"));
+  ASSERT_FALSE(not_bool.ok());
+  EXPECT_THAT(std::string(not_bool.status().message()), HasSubstr("compute.shared_fs"));
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"node_image_cache_mb": 0})")).ok());
+  EXPECT_FALSE(SlurmOptionsFromConfig(ComputeConfig(R"({"node_dir": 5})")).ok());
 }
 
 // The per-command timeout follows the commands' clock: a command that never

@@ -545,6 +545,18 @@ TEST_P(ModelRegistryConformance, ConcurrentThreadsGetDistinctConsecutiveVersions
   std::vector<int64_t> expected(kThreads * kPerThread);
   std::iota(expected.begin(), expected.end(), 1);
   EXPECT_EQ(versions, expected);
+  // What is stored is exactly what was handed out: every number once, no
+  // more.
+  for (int64_t v = 1; v <= kThreads * kPerThread; ++v) {
+    auto got = registry_->GetVersion("shared", v);
+    ASSERT_TRUE(got.ok()) << "version " << v << ": " << got.status();
+    EXPECT_EQ(got->version, v);
+  }
+  EXPECT_EQ(registry_->GetVersion("shared", kThreads * kPerThread + 1).status().code(),
+            StatusCode::kNotFound);
+  auto model = registry_->GetModel("shared");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->latest_version, kThreads * kPerThread);
   auto types = EventTypes();
   EXPECT_EQ(std::count(types.begin(), types.end(), "Model Created"), 1);
   EXPECT_EQ(std::count(types.begin(), types.end(), "Model Version Created"), kThreads * kPerThread);

@@ -129,4 +129,64 @@ void DatabaseTestBase::RunTwoProcessesIncrementExactly() {
   EXPECT_EQ(Counter(), 400);
 }
 
+void DatabaseTestBase::RunDeferredStatements() {
+  ASSERT_TRUE(Exec("CREATE TABLE d (k TEXT PRIMARY KEY, v INTEGER NOT NULL)").ok());
+  auto keys = [&]() -> std::string {
+    auto rows = Query("SELECT k FROM d ORDER BY k");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    std::string out;
+    for (const Row& r : rows.ok() ? *rows : std::vector<Row>{}) out += r.Text(0);
+    return out;
+  };
+  const std::string ins = "INSERT INTO d (k, v) VALUES (?, ?)";
+  // Deferred statements run before the next one, in order, and commit.
+  int64_t seen = -1;
+  Status st = db_->WithKeyedTransaction("d", [&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.ExecDeferred(ins, {std::string("a"), int64_t{1}}));
+    RETURN_IF_ERROR(tx.ExecDeferred("UPDATE d SET v = v + 1 WHERE k = ?", {std::string("a")}));
+    RETURN_IF_ERROR(tx.ExecDeferred(ins, {std::string("b"), int64_t{1}}));
+    ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT SUM(v) FROM d"));
+    seen = r.Int(0);
+    return tx.ExecDeferred(ins, {std::string("c"), int64_t{1}});  // goes with the COMMIT
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(seen, 3);
+  EXPECT_EQ(keys(), "abc");
+
+  // A deferred failure fails that statement (run at once) or the next one;
+  // nothing of the transaction stays.
+  bool failed_inside = false;
+  st = db_->WithKeyedTransaction("d", [&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.ExecDeferred(ins, {std::string("d"), int64_t{1}}));
+    Status dup = tx.ExecDeferred(ins, {std::string("a"), int64_t{1}});  // duplicate
+    if (!dup.ok()) {
+      failed_inside = true;
+      return dup;
+    }
+    auto n = tx.Exec("UPDATE d SET v = 0");
+    failed_inside = !n.ok();
+    return n.status();
+  });
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists) << st;
+  EXPECT_TRUE(failed_inside);
+  EXPECT_EQ(keys(), "abc");
+
+  // A deferred failure at the end fails the commit.
+  st = db_->WithKeyedTransaction("d", [&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.ExecDeferred(ins, {std::string("e"), int64_t{1}}));
+    return tx.ExecDeferred(ins, {std::string("b"), int64_t{1}});  // duplicate
+  });
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists) << st;
+  EXPECT_EQ(keys(), "abc");
+
+  // A wrong parameter count is refused at once; the transaction goes on.
+  st = db_->WithTransaction([&](Transaction& tx) -> Status {
+    Status bad = tx.ExecDeferred(ins, {std::string("f")});
+    EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument) << bad;
+    return tx.ExecDeferred(ins, {std::string("g"), int64_t{1}});
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(keys(), "abcg");
+}
+
 }  // namespace tandem::sql

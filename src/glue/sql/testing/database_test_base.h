@@ -29,6 +29,9 @@ class DatabaseTestBase : public ::testing::Test {
   void RunConcurrentMigrationsApplyOnce();
   void RunThreadsIncrementExactly();
   void RunTwoProcessesIncrementExactly();
+  // Transaction::ExecDeferred: in order before the next statement, its
+  // error fails the next statement or the commit and rolls everything back.
+  void RunDeferredStatements();
 
   std::string uri_;
   std::unique_ptr<Database> db_;

@@ -1,0 +1,21 @@
+-- pgbench's version of one registry version creation as SqlModelRegistry
+-- sends it on PostgreSQL now: three round trips (pgbench pipelines), the
+-- same statements as pgbench_create_version.sql otherwise.
+--   1. BEGIN, the model's lock, touch-and-count (one CTE statement)
+--   2. version row, tag row, event row, rule lookup
+--   3. COMMIT (with the routed messages, none here)
+-- The version number is read by the server (a subquery on the counter row
+-- the transaction just bumped) as pgbench cannot \gset inside a pipeline.
+\set model :client_id % :models
+\startpipeline
+BEGIN ISOLATION LEVEL READ COMMITTED;
+SELECT pg_advisory_xact_lock(hashtextextended('registry/model/bench-model-' || :model, 0));
+WITH touched AS (UPDATE bench_models SET updated_micros = updated_micros + 1 WHERE name = 'bench-model-' || :model RETURNING name) INSERT INTO bench_counters (name, last_version) SELECT name, 1 FROM touched ON CONFLICT (name) DO UPDATE SET last_version = bench_counters.last_version + 1 RETURNING last_version;
+\endpipeline
+\startpipeline
+INSERT INTO bench_versions (name, version, source, lineage, created_micros) VALUES ('bench-model-' || :model, (SELECT last_version FROM bench_counters WHERE name = 'bench-model-' || :model), 'sha256' || ':' || repeat('a', 64), repeat('l', 200), 0);
+INSERT INTO bench_version_tags (name, version, tag_key, tag_value) VALUES ('bench-model-' || :model, (SELECT last_version FROM bench_counters WHERE name = 'bench-model-' || :model), 'thread', :client_id);
+INSERT INTO bench_events (id, body, published_ms) VALUES (gen_random_uuid()::text, repeat('e', 600), 0);
+SELECT pattern FROM bench_rules ORDER BY name;
+\endpipeline
+COMMIT;

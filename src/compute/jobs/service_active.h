@@ -1,0 +1,42 @@
+// Internal to the job service (service*.cc): the in-memory record of a job
+// this control plane holds, shared by the loop (service.cc) and recovery and
+// takeover (service_recover.cc). Not part of the room's interface.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "compute/jobs/checkpoints.h"
+#include "compute/jobs/metric_parser.h"
+#include "compute/jobs/service.h"
+
+namespace tandem::compute::jobs {
+
+// A job holding capacity (claimed for launch, Starting, Running or Stopping).
+// The loop owns it while kRunning; a worker while kLaunching or kFinishing.
+struct JobService::Active {
+  enum class Phase { kLaunching, kRunning, kFinishing };
+  Phase phase = Phase::kRunning;  // read and written by the loop only
+  JobRecord record;               // snapshot at start (spec, id, attempt)
+  std::string attempt_dir, ml_dir, log_path;
+  JobHandle handle;
+  int64_t log_offset = 0;
+  std::optional<MetricParser> parser;
+  std::map<std::string, double> last_metrics;
+  bool stop_requested = false;
+  bool stop_sent = false;
+  std::string code_digest;
+  std::map<std::string, std::string> input_digests;
+  std::string warm_key;
+  std::string launch_error;  // staging/launch failed: Failed with this reason, no retry
+  double cpus = 1;
+  std::shared_ptr<CheckpointSync> checkpoints;  // spec.checkpoint set
+  int64_t checkpoint_synced_micros = 0;         // monotonic
+};
+
+// Removes a job's directory tree, logging (not failing) when it cannot.
+void RemoveJobTree(const std::string& path);
+
+}  // namespace tandem::compute::jobs
