@@ -86,6 +86,11 @@ for t in wrong-ca plain-http plain-curl; do
 done
 # The host name is checked: the certificate names 127.0.0.1 and localhost.
 expect_rc 0 "$TANDEM" --ca-file "$C/ca.pem" --server "${URL/127.0.0.1/localhost}" auth whoami
+# Failover (several control planes) with TLS: the CA verifies the one that answers
+# (nothing listens on port 1: refused, so the next URL is tried).
+expect_rc 0 "$TANDEM" --ca-file "$C/ca.pem" --server http://127.0.0.1:1 --server "$URL" auth whoami
+expect_rc 1 env TANDEM_SERVER="http://127.0.0.1:1,$URL" "$TANDEM" --ca-file "$C/other-ca.pem" auth whoami
+expect_contains "$OUT" "does not verify" "failover to a TLS control plane with a wrong CA"
 
 # The credentials file keeps the CA (like kubeconfig's certificate-authority).
 expect_rc 0 "$TANDEM" --ca-file "$C/ca.pem" auth login --token "$TANDEM_TOKEN"
