@@ -86,9 +86,11 @@ std::vector<std::string> ReplicaArgs(const fleet::DeploymentSpec& spec, const Re
   // `tandem serve` wants this said).
   if (!IsLoopbackHost(o.host)) a.push_back("--insecure");
   traffic::AppendTrafficFlags(spec.traffic, a);
-  // Python handler workers in the deployment's image: the pod pulls it from
-  // the image store into its layer cache and needs bubblewrap (user namespaces).
-  if (!spec.image_pinned.empty()) a.insert(a.end(), {"--image", spec.image_pinned});
+  // The same per-deployment flags the local fleet gives its replicas: token
+  // digests (--token-sha256: without them a pod would serve with no auth)
+  // and the pinned image of the Python handler workers (the pod pulls it from
+  // the image store into its layer cache and needs bubblewrap).
+  fleet::AppendReplicaFlags(spec, a);
   return a;
 }
 
@@ -260,6 +262,14 @@ StatusOr<std::vector<Json>> RenderDeployment(const fleet::DeploymentSpec& spec,
         "the deployment name must be at most 56 characters on Kubernetes "
         "(its ConfigMap is <name>-config), got " +
         std::to_string(spec.name.size()));
+  }
+  if (!spec.auth_tokens.empty() && spec.auth_token_sha256.size() != spec.auth_tokens.size()) {
+    // Token names are resolved to digests by the control plane at apply; a
+    // spec file alone would render replicas that serve without a token.
+    return FailedPreconditionError(
+        "the deployment requires tokens (auth.tokens) but the spec carries no digests: render "
+        "the applied deployment by name (tandem deployments render " +
+        spec.name + ") so the control plane resolves them");
   }
   ASSIGN_OR_RETURN(Json resources, ContainerResources(spec.resources));
   const int port = options.port;

@@ -119,6 +119,28 @@ TEST(RenderTest, APinnedImageReachesTheReplicas) {
   EXPECT_EQ(*(it + 1), pinned);  // the digest, never the tag
 }
 
+TEST(RenderTest, TokenDigestsReachTheReplicasAndASpecWithoutThemIsRefused) {
+  const std::string digest(64, 'a');
+  auto objects = RenderDeployment(
+      Spec("name: a\nmodel: m@x\nauth: {tokens: [fraud-key], token_sha256: [" + digest + "]}"),
+      RenderOptions{});
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  const Json& d = *Find(*objects, "Deployment");
+  std::vector<std::string> args = d["spec"]["template"]["spec"]["containers"][0]["args"];
+  auto it = std::find(args.begin(), args.end(), "--token-sha256");
+  ASSERT_NE(it, args.end());
+  ASSERT_NE(it + 1, args.end());
+  EXPECT_EQ(*(it + 1), digest);
+  // Token names alone (a spec file the control plane has not resolved) would
+  // render replicas serving without authentication: refused, nothing rendered.
+  auto unresolved = RenderDeployment(Spec("name: a\nmodel: m@x\nauth: {tokens: [fraud-key]}"),
+                                     RenderOptions{});
+  ASSERT_FALSE(unresolved.ok());
+  EXPECT_EQ(unresolved.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(unresolved.status().message()).find("deployments render a"), std::string::npos)
+      << unresolved.status();
+}
+
 TEST(RenderTest, NoAutoscalerWithoutATargetAndSurgeOnlyUnderAFullBudget) {
   auto objects = RenderDeployment(Spec("name: a\nmodel: m@x\nreplicas: {min: 2, max: "
                                        "2}\ndisruption_budget: {min_available: 2}\n"),
