@@ -47,6 +47,21 @@ Status UploadUnknown(std::string_view id) {
                             "blob upload '" + std::string(id) + "' not found");
 }
 
+// A chunk must start where the upload ends (when its Content-Range says) and
+// keep the upload within the size limit.
+Status CheckChunk(std::optional<int64_t> start, int64_t size, int64_t bytes, int64_t max_bytes) {
+  if (start && *start != size) {
+    return images::ImageError(StatusCode::kOutOfRange, codes::kBlobUploadInvalid,
+                              "chunk starts at byte " + std::to_string(*start) +
+                                  " but the upload has " + std::to_string(size) + " bytes");
+  }
+  if (size + bytes > max_bytes) {
+    return images::ImageError(StatusCode::kResourceExhausted, codes::kSizeInvalid,
+                              "blob upload exceeds " + std::to_string(max_bytes) + " bytes");
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 BlobUploads::BlobUploads(Options options, Clock& clock)
@@ -146,16 +161,7 @@ StatusOr<BlobUploads::Session> BlobUploads::Append(std::string_view id, std::str
   ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
   std::lock_guard<std::mutex> lock(s->mu);
   if (s->gone) return UploadUnknown(id);
-  if (start && *start != s->size) {
-    return images::ImageError(StatusCode::kOutOfRange, codes::kBlobUploadInvalid,
-                              "chunk starts at byte " + std::to_string(*start) +
-                                  " but the upload has " + std::to_string(s->size) + " bytes");
-  }
-  if (s->size + static_cast<int64_t>(data.size()) > options_.max_bytes) {
-    return images::ImageError(StatusCode::kResourceExhausted, codes::kSizeInvalid,
-                              "blob upload exceeds " + std::to_string(options_.max_bytes) +
-                                  " bytes");
-  }
+  RETURN_IF_ERROR(CheckChunk(start, s->size, static_cast<int64_t>(data.size()), options_.max_bytes));
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(s->fd, data.data() + done, data.size() - done, s->size + done);
@@ -181,16 +187,7 @@ StatusOr<BlobUploads::Session> BlobUploads::AppendSpool(std::string_view id, std
   ASSIGN_OR_RETURN(std::shared_ptr<State> s, Find(id, repo, principal));
   std::lock_guard<std::mutex> lock(s->mu);
   if (s->gone) return UploadUnknown(id);
-  if (start && *start != s->size) {
-    return images::ImageError(StatusCode::kOutOfRange, codes::kBlobUploadInvalid,
-                              "chunk starts at byte " + std::to_string(*start) +
-                                  " but the upload has " + std::to_string(s->size) + " bytes");
-  }
-  if (s->size + spool.bytes() > options_.max_bytes) {
-    return images::ImageError(StatusCode::kResourceExhausted, codes::kSizeInvalid,
-                              "blob upload exceeds " + std::to_string(options_.max_bytes) +
-                                  " bytes");
-  }
+  RETURN_IF_ERROR(CheckChunk(start, s->size, spool.bytes(), options_.max_bytes));
   if (spool.bytes() == 0) return Session{s->id, s->repo, s->size};
   if (s->size == 0) {
     // The first chunk: the spool's file and hash become the session's.
