@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { appendSample, bestSoFar, histogramQuantile, jobKind, metricColumns, sortRows, spendOverTime, windowStats } from '../src/lib/stats';
-import type { ReplicaSample } from '../src/types';
+import { appendSample, mergeBySeq, bestSoFar, histogramQuantile, jobKind, metricColumns, sortRows, spendOverTime, windowStats } from '../src/lib/stats';
+import type { BusEvent, ReplicaSample } from '../src/types';
 
 test('histogramQuantile interpolates inside the bucket like histogram_quantile', () => {
   // 10 observations: 4 in (0, 0.1], 4 in (0.1, 0.2], 2 above 0.2.
@@ -86,4 +86,14 @@ test('jobKind tells trials and transforms from training jobs', () => {
   assert.equal(jobKind({ id: 'j1', name: 'hpo-3' }, transforms, ['hpo']), 'trial');
   assert.equal(jobKind({ id: 'j2', name: 'model-3' }, transforms, ['hpo']), 'training');
   assert.equal(jobKind({ id: 'j3', name: 'hpo' }, transforms, ['hpo']), 'training');
+});
+
+test('mergeBySeq keeps each event once, in sequence order', () => {
+  const ev = (seq: number, state: string) => ({ seq, detail: { state } }) as unknown as BusEvent;
+  // The stream delivered 7 before a re-fetch returned 5..7: 6 was in neither
+  // the first fetch nor the stream, and must appear once, in order.
+  const merged = mergeBySeq([ev(5, 'Pending'), ev(7, 'Completed')], [ev(5, 'Pending'), ev(6, 'Running'), ev(7, 'Completed')]);
+  assert.deepEqual(merged.map((e) => e.seq), [5, 6, 7]);
+  assert.deepEqual(mergeBySeq([], []), []);
+  assert.deepEqual(mergeBySeq([ev(2, 'a')], [ev(1, 'b')]).map((e) => e.seq), [1, 2]);
 });

@@ -1,5 +1,5 @@
 // Pure data shaping for the charts and tables (unit-tested with node --test).
-import type { MetricPoint, ReplicaSample } from '../types';
+import type { BusEvent, MetricPoint, ReplicaSample } from '../types';
 
 // The value below which a fraction `q` of the observations fall, from
 // cumulative histogram bucket counts (the last one +Inf), interpolated
@@ -143,4 +143,12 @@ export function jobKind(job: { id: string; name: string }, transformIds: Set<str
   const m = /^(.*)-(\d+)$/.exec(job.name);
   if (m && tuningNames.some((t) => t.slice(0, 63 - (m[2].length + 1)) === m[1])) return 'trial';
   return 'training';
+}
+
+// Events of both lists, each once (by sequence number), in bus order: merges
+// a page's fetched history with what its live stream delivered.
+export function mergeBySeq(a: BusEvent[], b: BusEvent[]): BusEvent[] {
+  const seen = new Map<number, BusEvent>();
+  for (const e of [...a, ...b]) seen.set(e.seq, e);
+  return [...seen.values()].sort((x, y) => x.seq - y.seq);
 }

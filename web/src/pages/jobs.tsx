@@ -6,7 +6,7 @@ import { enc, getJson, q, sendJson, streamText } from '../api';
 import { Chart, color } from '../components/chart';
 import { ErrorBox, KeyValues, Section, StateBadge, describe, fmt, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
-import { jobKind, metricColumns } from '../lib/stats';
+import { jobKind, mergeBySeq, metricColumns } from '../lib/stats';
 import type { BusEvent, Job, MetricPoint, TuningJob } from '../types';
 
 const STATES = ['Pending', 'Starting', 'Running', 'Stopping', 'Completed', 'Failed', 'Stopped'];
@@ -136,18 +136,33 @@ export function JobPage({ id }: { id: string }) {
       .catch((e) => setActionError(describe(e)));
   }, 300);
   const pattern = { source: ['tandem.compute'], 'detail-type': ['Training Job State Change'], detail: { job_id: [id] } };
-  // State history: the past transitions, then live ones from the stream.
-  useEffect(() => {
+  // State history: the past transitions, then live ones from the stream. The
+  // stream starts at the newest event when it connects, so a transition
+  // published between the first fetch and that moment would be in neither:
+  // fetch the past again once the stream is live and merge by sequence number.
+  const loadHistory = () =>
     getJson<{ events: BusEvent[] }>('/events' + q({ pattern: JSON.stringify(pattern), limit: 1000 }))
-      .then((r) => setHistory(r.events))
+      .then((r) => setHistory((h) => mergeBySeq(h, r.events)))
       .catch((e) => setActionError(describe(e)));
+  useEffect(() => {
+    setHistory([]);
+    void loadHistory();
     loadMetrics();
   }, [id]);
-  useEvents(pattern, (e) => {
-    setHistory((h) => (h.some((x) => x.seq === e.seq) ? h : [...h, e]));
-    job.reload();
-    loadMetrics();
-  });
+  useEvents(
+    pattern,
+    (e) => {
+      setHistory((h) => mergeBySeq(h, [e]));
+      job.reload();
+      loadMetrics();
+    },
+    (live) => {
+      if (!live) return;
+      void loadHistory();
+      job.reload();
+      loadMetrics();
+    },
+  );
   const j = job.data;
   const started = j !== undefined && j.state !== 'Pending' && j.state !== 'Starting';
   // Metrics are parsed from the log on the server: fetch them when a chunk
