@@ -157,10 +157,7 @@ export function JobPage({ id }: { id: string }) {
       loadMetrics();
     },
     (live) => {
-      if (!live) return;
-      void loadHistory();
-      job.reload();
-      loadMetrics();
+      if (live) void loadHistory();
     },
   );
   const j = job.data;
