@@ -55,7 +55,15 @@ void JobService::TakeOver() {
     return;
   }
   for (const JobRecord& r : *jobs) {
-    if (active_.count(r.id) > 0) continue;  // ours and held here
+    if (auto it = active_.find(r.id); it != active_.end()) {
+      // Ours and held here — or a claim of ours that lost to another control
+      // plane and is still finishing: look again at the next tick rather
+      // than a third of a lease later (that control plane may be the dead one).
+      if (r.owner != opts_.owner && it->second->phase == Active::Phase::kLaunching) {
+        last_takeover_micros_ = 0;
+      }
+      continue;
+    }
     auto adopted = jobs_->Adopt(r.id, opts_.owner, LeaseUntil());
     if (!adopted.ok() || !*adopted) continue;  // another survivor took it first
     LogInfo("job taken over", {{"job", r.id},
