@@ -154,14 +154,15 @@ int OidcVerifier::fetches() const {
 
 StatusOr<std::shared_ptr<const PublicKey>> OidcVerifier::Key(const std::string& kid) {
   absl::MutexLock lock(&mu_);
-  auto find = [&]() -> std::shared_ptr<const PublicKey> {
-    if (kid.empty()) return keys_.size() == 1 ? keys_[0] : nullptr;
-    for (const auto& k : keys_) {
+  // Takes the set as an argument: the lock analysis cannot see mu_ held inside a lambda.
+  auto find = [&](const KeySet& keys) -> std::shared_ptr<const PublicKey> {
+    if (kid.empty()) return keys.size() == 1 ? keys[0] : nullptr;
+    for (const auto& k : keys) {
       if (k->kid() == kid) return k;
     }
     return nullptr;
   };
-  if (auto k = find()) return k;
+  if (auto k = find(keys_)) return k;
   const int64_t now = clock_.MonotonicMicros();
   if (last_fetch_mono_ < 0 || now - last_fetch_mono_ >= options_.jwks_refetch_seconds * 1'000'000) {
     last_fetch_mono_ = now;
@@ -171,7 +172,7 @@ StatusOr<std::shared_ptr<const PublicKey>> OidcVerifier::Key(const std::string& 
     auto keys = ParseJwks(*text);
     if (!keys.ok()) return Refuse("the JWKS is invalid: " + std::string(keys.status().message()));
     keys_ = *std::move(keys);
-    if (auto k = find()) return k;
+    if (auto k = find(keys_)) return k;
   }
   return Refuse(kid.empty() ? "the token names no kid and the JWKS holds more than one key"
                             : "unknown kid '" + kid + "'");
