@@ -107,3 +107,22 @@ finish() {
   echo "$PASSES passed, $FAILURES failed"
   [ "$FAILURES" -eq 0 ]
 }
+
+# A tandem-loadgen report (JSON file $1) with at least 500 responses and no
+# non-2xx, connection or I/O errors passes; otherwise fails with "$2: report".
+expect_clean_load() {
+  local report
+  report=$(cat "$1")
+  echo "load: $report"
+  python3 - "$report" <<'PY' && pass || fail "$2: $report"
+import json, sys
+r = json.loads(sys.argv[1])
+problems = []
+if r["responses"] < 500: problems.append(f"only {r['responses']} responses: the load did not run")
+for k in ("non_2xx", "connect_errors", "io_errors"):
+    if r[k] != 0: problems.append(f"{k} = {r[k]}")
+if r["ok"] != r["requests"]: problems.append(f"{r['ok']} ok of {r['requests']} requests")
+print("; ".join(problems) or "no client-visible errors")
+sys.exit(1 if problems else 0)
+PY
+}
