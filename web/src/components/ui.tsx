@@ -86,6 +86,16 @@ export function useEvents(
   return error;
 }
 
+// For a page showing data it loaded with GETs: refreshes on every matching
+// event and once more when the stream connects. The stream starts at the
+// newest event when it connects, so a change published between the page's
+// first GET and that moment is in neither; the refresh on connect covers it.
+export function useRefreshOnEvents(pattern: object | null, refresh: () => void): string | undefined {
+  return useEvents(pattern, () => refresh(), (live) => {
+    if (live) refresh();
+  });
+}
+
 // Calls `fn` at most once per `ms` (trailing call kept).
 export function useThrottled(fn: () => void, ms: number): () => void {
   const latest = useRef(fn);

@@ -5,7 +5,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { enc, getJson, sendJson, streamNdjson } from '../api';
 import { Chart, color } from '../components/chart';
-import { ErrorBox, KeyValues, Section, StateBadge, describe, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
+import { ErrorBox, KeyValues, Section, StateBadge, describe, useApi, useRefreshOnEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import { appendSample, windowStats } from '../lib/stats';
 import type { Deployment, DeploymentMetrics } from '../types';
@@ -15,7 +15,7 @@ const WINDOW = 120; // samples kept on the live charts
 
 export function DeploymentsList() {
   const list = useApi<{ deployments: Deployment[] }>('/deployments');
-  useEvents(SERVING_EVENTS, useThrottled(list.reload, 500));
+  useRefreshOnEvents(SERVING_EVENTS, useThrottled(list.reload, 500));
   return (
     <>
       <h1>Deployments</h1>
@@ -99,7 +99,7 @@ export function DeploymentPage({ name }: { name: string }) {
   const [traffic, setTraffic] = useState<Record<string, unknown> | null>(null);
   const [error, setError] = useState<string>();
   const charts = useServingCharts(name);
-  useEvents({ source: ['tandem.serving'], detail: { deployment: [name] } }, useSettledRefresh(dep.reload, 1000));
+  useRefreshOnEvents({ source: ['tandem.serving'], detail: { deployment: [name] } }, useSettledRefresh(dep.reload, 1000));
   const d = dep.data;
   // The pushed scrapes also tell when replicas start, stop or swap versions.
   const reload = useThrottled(dep.reload, 1000);

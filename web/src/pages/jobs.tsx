@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { enc, getJson, q, sendJson, streamText } from '../api';
 import { Chart, color } from '../components/chart';
-import { ErrorBox, KeyValues, Section, StateBadge, describe, fmt, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
+import { ErrorBox, KeyValues, Section, StateBadge, describe, fmt, useApi, useEvents, useRefreshOnEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import { jobKind, mergeBySeq, metricColumns } from '../lib/stats';
 import type { BusEvent, Job, MetricPoint, TuningJob } from '../types';
@@ -21,7 +21,7 @@ export function JobsList() {
   const transforms = useApi<{ transform_jobs: Job[] }>('/transform-jobs?max_results=500');
   const tunings = useApi<{ tuning_jobs: TuningJob[] }>('/tuning-jobs?max_results=500');
   const refresh = useThrottled(() => jobs.reload(), 500);
-  useEvents({ source: ['tandem.compute'], 'detail-type': ['Training Job State Change'] }, refresh);
+  useRefreshOnEvents({ source: ['tandem.compute'], 'detail-type': ['Training Job State Change'] }, refresh);
   useEffect(() => {
     const s = q({ team, state, kind });
     history.replaceState(null, '', href('jobs') + s);

@@ -3,7 +3,7 @@
 // alias (with a confirmation).
 import { useState } from 'preact/hooks';
 import { enc, sendJson } from '../api';
-import { Confirm, ErrorBox, KeyValues, Section, describe, fmt, useApi, useEvents, useSettledRefresh, useThrottled } from '../components/ui';
+import { Confirm, ErrorBox, KeyValues, Section, describe, fmt, useApi, useRefreshOnEvents, useSettledRefresh, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import type { Deployment, Model, ModelVersion } from '../types';
 
@@ -11,7 +11,7 @@ const REGISTRY_EVENTS = { source: ['tandem.registry'] };
 
 export function ModelsList() {
   const list = useApi<{ models: Model[] }>('/models?max_results=200');
-  useEvents(REGISTRY_EVENTS, useThrottled(list.reload, 500));
+  useRefreshOnEvents(REGISTRY_EVENTS, useThrottled(list.reload, 500));
   return (
     <>
       <h1>Models</h1>
@@ -82,7 +82,7 @@ export function ModelPage({ name }: { name: string }) {
     versions.reload();
     deployments.reload();
   }, 1000);
-  useEvents({ $or: [{ source: ['tandem.registry'], detail: { name: [name] } }, { source: ['tandem.serving'] }] }, refresh);
+  useRefreshOnEvents({ $or: [{ source: ['tandem.registry'], detail: { name: [name] } }, { source: ['tandem.serving'] }] }, refresh);
   const m = model.data;
   if (!m) return <ErrorBox error={model.error} />;
   const list = [...(versions.data?.versions ?? [])].sort((a, b) => Number(b.version) - Number(a.version));

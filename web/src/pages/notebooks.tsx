@@ -1,7 +1,7 @@
 // Notebooks: start, stop and open managed Jupyter notebooks.
 import { useState } from 'preact/hooks';
 import { enc, getJson, sendJson } from '../api';
-import { ErrorBox, StateBadge, describe, useApi, useEvents, useThrottled } from '../components/ui';
+import { ErrorBox, StateBadge, describe, useApi, useRefreshOnEvents, useThrottled } from '../components/ui';
 import type { Notebook } from '../types';
 
 export function Notebooks() {
@@ -9,7 +9,7 @@ export function Notebooks() {
   const [name, setName] = useState('');
   const [team, setTeam] = useState('');
   const [error, setError] = useState<string>();
-  useEvents({ source: ['tandem.compute'], 'detail-type': ['Notebook Instance State Change'] }, useThrottled(list.reload, 300));
+  useRefreshOnEvents({ source: ['tandem.compute'], 'detail-type': ['Notebook Instance State Change'] }, useThrottled(list.reload, 300));
   const act = (p: Promise<unknown>) => p.then(list.reload, (e) => setError(describe(e)));
   const open = (n: string) =>
     getJson<{ url: string }>(`/notebooks/${enc(n)}/url`).then(

@@ -2,7 +2,7 @@
 // they serve, queue depths and spend per team over time. Refreshes when the
 // bus reports a change.
 import { Chart, color } from '../components/chart';
-import { ErrorBox, Section, StateBadge, fmt, useApi, useEvents, useThrottled } from '../components/ui';
+import { ErrorBox, Section, StateBadge, fmt, useApi, useRefreshOnEvents, useThrottled } from '../components/ui';
 import { spendOverTime } from '../lib/stats';
 import { href } from '../lib/route';
 import type { Job, Notebook, Status } from '../types';
@@ -16,7 +16,7 @@ export function Overview() {
     jobs.reload();
     notebooks.reload();
   }, 1000);
-  const streamError = useEvents({ source: [{ prefix: 'tandem.' }] }, refresh);
+  const streamError = useRefreshOnEvents({ source: [{ prefix: 'tandem.' }] }, refresh);
   const s = status.data;
   const spend = spendOverTime(jobs.data?.jobs ?? []);
   return (

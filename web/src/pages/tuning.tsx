@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { enc } from '../api';
 import { Chart, color } from '../components/chart';
-import { ErrorBox, Section, StateBadge, fmt, useApi, useEvents, useThrottled } from '../components/ui';
+import { ErrorBox, Section, StateBadge, fmt, useApi, useRefreshOnEvents, useThrottled } from '../components/ui';
 import { href } from '../lib/route';
 import { bestSoFar, sortRows, type SortDir } from '../lib/stats';
 import type { Trial, TuningJob } from '../types';
@@ -13,7 +13,7 @@ const TUNING_EVENTS = { source: ['tandem.compute'], 'detail-type': ['Hyperparame
 
 export function TuningList() {
   const list = useApi<{ tuning_jobs: TuningJob[] }>('/tuning-jobs?max_results=200');
-  useEvents(TUNING_EVENTS, useThrottled(list.reload, 500));
+  useRefreshOnEvents(TUNING_EVENTS, useThrottled(list.reload, 500));
   return (
     <>
       <h1>Tuning</h1>
@@ -62,7 +62,7 @@ export function TuningPage({ name }: { name: string }) {
   const trials = useApi<{ trials: Trial[] }>(`/tuning-jobs/${enc(name)}/trials`);
   const [sort, setSort] = useState<{ key: SortKey; dir: SortDir }>({ key: 'objective', dir: 'asc' });
   const [param, setParam] = useState<string>('');
-  useEvents(
+  useRefreshOnEvents(
     { ...TUNING_EVENTS, detail: { name: [name] } },
     useThrottled(() => {
       rec.reload();
