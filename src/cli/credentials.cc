@@ -20,6 +20,21 @@ std::string Env(const EnvLookup& env, const char* name) {
   auto it = env.find(name);
   return it == env.end() ? "" : it->second;
 }
+
+// The credentials file's string field `key`, "" if there is no file, it is
+// malformed or the field is missing (the token's reader reports those).
+std::string CredentialsField(const std::string& path, const char* key) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  if (!in) return "";
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = ParseJson(text.str());
+  if (!doc.ok() || !doc->is_object() || !doc->contains(key) || !(*doc)[key].is_string()) {
+    return "";
+  }
+  return (*doc)[key].get<std::string>();
+}
 }  // namespace
 
 std::string CredentialsPath(const EnvLookup& env) {
@@ -80,21 +95,20 @@ std::string ResolveToken(const EnvLookup& env) {
   return from_file.ok() ? *from_file : "";
 }
 
+std::string ResolveServer(const EnvLookup& env) {
+  for (const char* name : {"TANDEM_SERVER", "TANDEM_URL"}) {
+    std::string server = Env(env, name);
+    if (!server.empty()) return server;
+  }
+  std::string server = CredentialsField(CredentialsPath(env), "server");
+  return server.empty() ? "http://127.0.0.1:7070" : server;
+}
+
 std::string ResolveCaFile(const EnvLookup& env) {
   std::string ca = Env(env, "TANDEM_CA_FILE");
   if (!ca.empty()) return ca;
   std::string path = CredentialsPath(env);
-  if (path.empty()) return "";
-  std::ifstream in(path);
-  if (!in) return "";
-  std::stringstream text;
-  text << in.rdbuf();
-  auto doc = ParseJson(text.str());
-  if (!doc.ok() || !doc->is_object() || !doc->contains("ca_file") ||
-      !(*doc)["ca_file"].is_string()) {
-    return "";
-  }
-  fs::path file = (*doc)["ca_file"].get<std::string>();
+  fs::path file = CredentialsField(path, "ca_file");
   if (file.empty()) return "";
   return file.is_absolute() ? file.string() : (fs::path(path).parent_path() / file).string();
 }

@@ -24,6 +24,11 @@ Status WriteCredentials(const std::string& path, const std::string& server,
                         const std::string& token, const std::string& ca_file = "");
 // $TANDEM_TOKEN, else the credentials file's token, else "".
 std::string ResolveToken(const EnvLookup& env);
+// The control plane(s) to talk to: $TANDEM_SERVER, else $TANDEM_URL, else
+// the credentials file's "server" (the one its token was checked against
+// at `tandem auth login`), else http://127.0.0.1:7070 (`tandem up`'s
+// default). May be a comma-separated list.
+std::string ResolveServer(const EnvLookup& env);
 // $TANDEM_CA_FILE, else the credentials file's "ca_file", else "" (an
 // absolute path; a relative one is taken from the file's directory).
 std::string ResolveCaFile(const EnvLookup& env);

@@ -74,5 +74,21 @@ TEST_F(CredentialsTest, CaFileFromEnvironmentThenFile) {
   EXPECT_EQ(ResolveCaFile(env), "");
 }
 
+TEST_F(CredentialsTest, ServerFromEnvironmentThenFileThenDefault) {
+  EnvLookup env = {{"XDG_CONFIG_HOME", dir_.string()}};
+  EXPECT_EQ(ResolveServer(env), "http://127.0.0.1:7070");  // no file
+  std::string path = CredentialsPath(env);
+  ASSERT_TRUE(WriteCredentials(path, "https://a:7443,https://b:7443", "tdm_secret").ok());
+  EXPECT_EQ(ResolveServer(env), "https://a:7443,https://b:7443");
+  env["TANDEM_URL"] = "http://url:1";
+  EXPECT_EQ(ResolveServer(env), "http://url:1");
+  env["TANDEM_SERVER"] = "http://server:2";  // wins over TANDEM_URL
+  EXPECT_EQ(ResolveServer(env), "http://server:2");
+  env.erase("TANDEM_SERVER");
+  env.erase("TANDEM_URL");
+  std::ofstream(path) << "not json";  // a malformed file: the default
+  EXPECT_EQ(ResolveServer(env), "http://127.0.0.1:7070");
+}
+
 }  // namespace
 }  // namespace tandem::cli

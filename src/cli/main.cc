@@ -53,9 +53,7 @@ int main(int argc, char** argv) {
   using namespace tandem::cli;
   Context ctx;
   // Several control planes: a comma-separated list (or --server repeated).
-  const char* env_server = std::getenv("TANDEM_SERVER");
-  if (env_server == nullptr || *env_server == '\0') env_server = std::getenv("TANDEM_URL");
-  ctx.server = env_server != nullptr && *env_server ? env_server : "http://127.0.0.1:7070";
+  ctx.server = ResolveServer(tandem::ProcessEnvironment());
   ctx.token = ResolveToken(tandem::ProcessEnvironment());
   ctx.ca_file = ResolveCaFile(tandem::ProcessEnvironment());
 
@@ -71,7 +69,8 @@ int main(int argc, char** argv) {
            for (const std::string& u : urls) ctx.server += (ctx.server.empty() ? "" : ",") + u;
          },
          "Control plane URL; repeat it (or separate by commas) for several control planes, "
-         "tried in order (env TANDEM_SERVER or TANDEM_URL)")
+         "tried in order (env TANDEM_SERVER or TANDEM_URL, else \"server\" in the credentials "
+         "file; default: http://127.0.0.1:7070)")
       ->delimiter(',');
   app.add_option("--ca-file", ctx.ca_file,
                  "CA certificate(s) (PEM) every https:// server must chain to (env "
