@@ -129,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::post(stream_.get_executor(), [self = shared_from_this(), close_idle] {
       if (self->closed_) return;
       self->close_after_ = true;
+      self->close_idle_ = self->close_idle_ || close_idle;
       if (self->streaming_) {
         self->ending_ = true;
         self->cancelled_->store(true);
@@ -247,7 +248,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void WaitForRequest() {
     if (closed_) return;
     SetBusy(false);
-    if (close_after_ || core_->stopping.load()) return Close();
+    // The response just sent said keep-alive, so the client may send another
+    // request even if the server began stopping meanwhile: a draining server
+    // (drain_idle_ms) answers it with `Connection: close`; only Shutdown's
+    // close_idle closes an idle connection.
+    if (close_idle_) return Close();
     if (buffer_.size() > 0) return ReadRequest();
     stream_.expires_after(std::chrono::milliseconds(core_->options.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(4096),
@@ -586,6 +591,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool closed_ = false;
   bool close_after_ = false;
+  bool close_idle_ = false;  // Shutdown(close_idle): close when idle
   bool keep_alive_req_ = true;
   bool keep_alive_ = true;
   bool head_request_ = false;
