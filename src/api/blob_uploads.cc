@@ -250,19 +250,11 @@ StatusOr<store::BlobInfo> BlobUploads::Finish(std::string_view id, std::string_v
                               "uploaded content has digest " + actual + ", not " +
                                   std::string(digest));
   }
-  int64_t offset = 0;
-  int fd = s->fd;
-  const std::string& path = s->path;
-  store::ReadFn reader = [fd, &offset, &path](char* buf, size_t n) -> StatusOr<size_t> {
-    for (;;) {
-      ssize_t got = ::pread(fd, buf, n, offset);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return Errno("read upload file", path);
-      offset += got;
-      return static_cast<size_t>(got);
-    }
-  };
-  return images.PutBlob(repo, reader, digest);
+  // The session's file is handed to the store (taken, not copied, when the
+  // store is local); whatever is left of it goes with the session.
+  if (s->fd >= 0) ::close(s->fd);
+  s->fd = -1;
+  return images.PutBlobFile(repo, s->path, digest);
 }
 
 Status BlobUploads::Cancel(std::string_view id, std::string_view repo,

@@ -84,6 +84,19 @@ StatusOr<store::BlobInfo> EmbeddedImageStore::DoPutBlob(std::string_view repo,
                                                         const store::ReadFn& reader,
                                                         std::string_view expected_digest) {
   ASSIGN_OR_RETURN(store::BlobInfo info, store_.PutBlob(reader));
+  return NameBlob(repo, info, expected_digest);
+}
+
+StatusOr<store::BlobInfo> EmbeddedImageStore::DoPutBlobFile(std::string_view repo,
+                                                            const std::string& path,
+                                                            std::string_view expected_digest) {
+  ASSIGN_OR_RETURN(store::BlobInfo info, store_.AdoptBlobFile(path));
+  return NameBlob(repo, info, expected_digest);
+}
+
+StatusOr<store::BlobInfo> EmbeddedImageStore::NameBlob(std::string_view repo,
+                                                       const store::BlobInfo& info,
+                                                       std::string_view expected_digest) {
   if (!expected_digest.empty() && info.digest != expected_digest) {
     // The bytes stay in the object store unnamed, so its GC frees them after
     // the grace period; nothing is visible in the repository.

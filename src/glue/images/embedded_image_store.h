@@ -40,6 +40,9 @@ class EmbeddedImageStore final : public ImageStore {
                                       std::string_view expected_digest) override;
   StatusOr<std::unique_ptr<store::BlobReader>> DoOpenBlob(std::string_view repo,
                                                           std::string_view digest) override;
+  // The object store adopts the file (AdoptBlobFile: no copy on a file store).
+  StatusOr<store::BlobInfo> DoPutBlobFile(std::string_view repo, const std::string& path,
+                                          std::string_view expected_digest) override;
   StatusOr<store::BlobInfo> DoStatBlob(std::string_view repo, std::string_view digest) override;
   StatusOr<store::BlobInfo> DoMountBlob(std::string_view from_repo, std::string_view to_repo,
                                         std::string_view digest) override;
@@ -57,6 +60,9 @@ class EmbeddedImageStore final : public ImageStore {
   StatusOr<ImageGcResult> DoGarbageCollect(int64_t grace_micros) override;
 
  private:
+  // Names a stored blob in `repo` once its digest is the expected one.
+  StatusOr<store::BlobInfo> NameBlob(std::string_view repo, const store::BlobInfo& info,
+                                     std::string_view expected_digest);
   StatusOr<bool> RepoExists(std::string_view repo);
   // NotFound with NAME_UNKNOWN if the repository does not exist, else `missing`.
   Status Missing(std::string_view repo, Status missing);

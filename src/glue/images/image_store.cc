@@ -11,6 +11,7 @@
 #include "glue/images/embedded_image_store.h"
 #include "glue/images/errors.h"
 #include "glue/images/manifest.h"
+#include "glue/store/fs_util.h"
 #include "glue/images/registry_image_store.h"
 #include "glue/store/sha256.h"
 
@@ -68,6 +69,21 @@ StatusOr<store::BlobInfo> ImageStore::PutBlob(std::string_view repo, const store
   RETURN_IF_ERROR(CheckRepo(repo));
   if (!expected_digest.empty()) RETURN_IF_ERROR(CheckDigest(expected_digest));
   return DoPutBlob(repo, reader, expected_digest);
+}
+
+StatusOr<store::BlobInfo> ImageStore::PutBlobFile(std::string_view repo, const std::string& path,
+                                                  std::string_view expected_digest) {
+  RETURN_IF_ERROR(CheckRepo(repo));
+  if (!expected_digest.empty()) RETURN_IF_ERROR(CheckDigest(expected_digest));
+  return DoPutBlobFile(repo, path, expected_digest);
+}
+
+StatusOr<store::BlobInfo> ImageStore::DoPutBlobFile(std::string_view repo, const std::string& path,
+                                                    std::string_view expected_digest) {
+  ASSIGN_OR_RETURN(store::UniqueFd fd, store::OpenRegularFileForReading(path));
+  return DoPutBlob(
+      repo, [&](char* buf, size_t n) { return store::ReadSome(fd.get(), buf, n, path); },
+      expected_digest);
 }
 
 StatusOr<std::unique_ptr<store::BlobReader>> ImageStore::OpenBlob(std::string_view repo,

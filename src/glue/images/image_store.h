@@ -109,6 +109,11 @@ class ImageStore {
   // digest and size.
   StatusOr<store::BlobInfo> PutBlob(std::string_view repo, const store::ReadFn& reader,
                                     std::string_view expected_digest = "");
+  // PutBlob of a file the caller hands over (a finished upload's spool file):
+  // a backend over a local store may take the file instead of copying it, so
+  // on success `path` may be gone.
+  StatusOr<store::BlobInfo> PutBlobFile(std::string_view repo, const std::string& path,
+                                        std::string_view expected_digest = "");
   // A verifying reader over a blob of `repo` (the final Read fails with
   // DataLoss if the bytes do not match the digest). NotFound (BLOB_UNKNOWN)
   // naming repo and digest if `repo` does not have it.
@@ -177,6 +182,9 @@ class ImageStore {
                                               std::string_view expected_digest) = 0;
   virtual StatusOr<std::unique_ptr<store::BlobReader>> DoOpenBlob(std::string_view repo,
                                                                   std::string_view digest) = 0;
+  // Default: DoPutBlob reading the file.
+  virtual StatusOr<store::BlobInfo> DoPutBlobFile(std::string_view repo, const std::string& path,
+                                                  std::string_view expected_digest);
   virtual StatusOr<store::BlobInfo> DoStatBlob(std::string_view repo,
                                                std::string_view digest) = 0;
   virtual StatusOr<store::BlobInfo> DoMountBlob(std::string_view from_repo,

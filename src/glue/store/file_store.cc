@@ -247,35 +247,65 @@ StatusOr<BlobInfo> FileStore::DoPutBlob(const ReadFn& reader) {
   if (Status s = fd.Close(tmp); !s.ok()) return fail(s);
 
   const BlobInfo info = *std::move(read);
+  StatusOr<Placed> placed = MoveIntoPlace(tmp, info);
+  if (!placed.ok()) return fail(placed.status());
+  if (*placed == Placed::kAlreadyStored) ::unlink(tmp.c_str());
+  return info;
+}
+
+StatusOr<BlobInfo> FileStore::AdoptBlobFile(const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  struct stat root_st;
+  if (::stat(root_.c_str(), &root_st) != 0) return ErrnoStatus(errno, "stat", root_);
+  if (st.st_dev != root_st.st_dev) return PutBlobFromFile(path);  // rename cannot cross
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  ASSIGN_OR_RETURN(BlobInfo info,
+                   ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
+                              [](const char*, size_t) { return OkStatus(); }));
+  if (static_cast<uint64_t>(st.st_size) != info.size) {
+    return FailedPreconditionError("file " + path + " changed while it was stored");
+  }
+  // Blobs are read-only, like those DoPutBlob writes.
+  if (::fchmod(fd.get(), 0444) != 0) return ErrnoStatus(errno, "chmod", path);
+  if (options_.fsync && ::fsync(fd.get()) != 0) return ErrnoStatus(errno, "fsync", path);
+  RETURN_IF_ERROR(fd.Close(path));
+  ASSIGN_OR_RETURN(Placed placed, MoveIntoPlace(path, info));
+  (void)placed;  // either way the blob is stored; a file left behind is the caller's
+  return info;
+}
+
+StatusOr<FileStore::Placed> FileStore::MoveIntoPlace(const std::string& from,
+                                                     const BlobInfo& info) {
   const uint64_t size = info.size;
   const std::string final_path = BlobPath(info.digest);
   const std::string dir = DirName(final_path);
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return fail(ErrnoStatus(errno, "mkdir", dir));
+    return ErrnoStatus(errno, "mkdir", dir);
   }
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0) {
     if (options_.fsync) RETURN_IF_ERROR(FsyncDir(dir));
-    return info;
+    return Placed::kStored;
   }
   const int err = errno;
   struct stat st;
   const bool exists = ::lstat(final_path.c_str(), &st) == 0;
   if (exists && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == size) {
     // Same content already stored (by us earlier or a concurrent writer).
-    ::unlink(tmp.c_str());
     Touch(final_path);
-    return info;
+    return Placed::kAlreadyStored;
   }
   if (err != EEXIST && err != EINVAL && err != ENOSYS) {
-    return fail(ErrnoStatus(err, "rename to", final_path));
+    return ErrnoStatus(err, "rename to", final_path);
   }
   // Existing file has the wrong size (damaged) or no RENAME_NOREPLACE support:
-  // replace atomically with the verified content we just wrote.
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    return fail(ErrnoStatus(errno, "rename to", final_path));
+  // replace atomically with the verified content.
+  if (::rename(from.c_str(), final_path.c_str()) != 0) {
+    return ErrnoStatus(errno, "rename to", final_path);
   }
   if (options_.fsync) RETURN_IF_ERROR(FsyncDir(dir));
-  return info;
+  return Placed::kStored;
 }
 
 StatusOr<std::unique_ptr<BlobReader>> FileStore::DoOpenBlob(std::string_view digest) {

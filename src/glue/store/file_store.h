@@ -39,6 +39,9 @@ class FileStore final : public ObjectStore {
                                                    FileStoreOptions options = {});
 
   std::string uri() const override { return "file://" + root_; }
+  // Hashes the file, fsyncs it and renames it into place (no copy); a file
+  // on another filesystem is copied (PutBlobFromFile).
+  StatusOr<BlobInfo> AdoptBlobFile(const std::string& path) override;
 
  protected:
   StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;
@@ -59,6 +62,12 @@ class FileStore final : public ObjectStore {
   const std::string& root() const { return root_; }
 
  private:
+  // Renames the complete, durable file `from` (content `info`) to its blob
+  // path. kStored: `from` is gone; kAlreadyStored: the blob exists with that
+  // size and `from` is left to the caller; an error leaves `from` too.
+  enum class Placed { kStored, kAlreadyStored };
+  StatusOr<Placed> MoveIntoPlace(const std::string& from, const BlobInfo& info);
+
   FileStore(std::string root, FileStoreOptions options);
 
   std::string root_;

@@ -107,6 +107,56 @@ TEST_F(FileStoreTest, LayoutOnDisk) {
   EXPECT_TRUE(fs::is_empty(root_ + "/tmp"));
 }
 
+// An upload's spool file is taken, not copied: hashed by the store, renamed
+// to its blob path (read-only) and gone from where it was.
+TEST_F(FileStoreTest, AdoptBlobFileRenamesTheFileIntoPlace) {
+  const std::string file = dir_ + "/upload";
+  std::ofstream(file, std::ios::binary) << "abc";
+  struct stat before;
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  auto adopted = store_->AdoptBlobFile(file);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->digest,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(adopted->size, 3u);
+  EXPECT_FALSE(fs::exists(file));
+  struct stat blob;
+  ASSERT_EQ(::stat(store_->BlobPath(adopted->digest).c_str(), &blob), 0);
+  EXPECT_EQ(blob.st_ino, before.st_ino);  // the same file, renamed
+  EXPECT_EQ(blob.st_mode & 0777, 0444u);
+  EXPECT_TRUE(store_->VerifyBlob(adopted->digest).ok());
+  EXPECT_TRUE(fs::is_empty(root_ + "/tmp"));
+
+  // The same content again: the stored blob stays, the file is left to the caller.
+  std::ofstream(file, std::ios::binary) << "abc";
+  auto again = store_->AdoptBlobFile(file);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->digest, adopted->digest);
+  EXPECT_EQ(CountFiles(root_ + "/blobs"), 1u);
+
+  // Not a regular file, or missing: refused, nothing stored.
+  EXPECT_EQ(store_->AdoptBlobFile(dir_).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AdoptBlobFile(dir_ + "/missing").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(CountFiles(root_ + "/blobs"), 1u);
+}
+
+// A file on another filesystem (tmpfs /dev/shm here) cannot be renamed into
+// the store: it is copied, and left where it was.
+TEST_F(FileStoreTest, AdoptBlobFileFromAnotherFilesystemCopies) {
+  struct stat shm, root;
+  if (::stat("/dev/shm", &shm) != 0 || ::stat(root_.c_str(), &root) != 0 ||
+      shm.st_dev == root.st_dev) {
+    GTEST_SKIP() << "/dev/shm is missing or on the store's filesystem";
+  }
+  const std::string file = "/dev/shm/tandem-adopt-" + std::to_string(::getpid());
+  std::ofstream(file, std::ios::binary) << "xyz";
+  auto adopted = store_->AdoptBlobFile(file);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_TRUE(fs::exists(file));
+  EXPECT_TRUE(store_->VerifyBlob(adopted->digest).ok());
+  fs::remove(file);
+}
+
 TEST_F(FileStoreTest, OpenByUri) {
   auto s = ObjectStore::Open("file://" + dir_ + "/other");
   ASSERT_TRUE(s.ok()) << s.status();

@@ -214,6 +214,10 @@ StatusOr<BlobInfo> ObjectStore::PutBlobFromFile(const std::string& path) {
   return PutBlob([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); });
 }
 
+StatusOr<BlobInfo> ObjectStore::AdoptBlobFile(const std::string& path) {
+  return PutBlobFromFile(path);
+}
+
 StatusOr<BlobInfo> ObjectStore::PutBlobFromString(std::string_view data) {
   size_t pos = 0;
   return PutBlob([&](char* buf, size_t n) -> StatusOr<size_t> {

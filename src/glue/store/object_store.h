@@ -104,6 +104,12 @@ class ObjectStore {
   // Convenience overloads of PutBlob.
   StatusOr<BlobInfo> PutBlob(std::istream& in);
   virtual StatusOr<BlobInfo> PutBlobFromFile(const std::string& path);
+  // As PutBlobFromFile, for a file the caller hands over (an upload's spool
+  // file): a backend that can take the file itself does so instead of copying
+  // it (the file store hashes it, then renames it into place when it is on
+  // the store's filesystem), so on success `path` may be gone. The store
+  // still computes the digest itself. Default: PutBlobFromFile.
+  virtual StatusOr<BlobInfo> AdoptBlobFile(const std::string& path);
   StatusOr<BlobInfo> PutBlobFromString(std::string_view data);
 
   // Opens a verifying reader. NotFound if absent; InvalidArgument if
