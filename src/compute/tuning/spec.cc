@@ -57,6 +57,8 @@ const std::vector<std::pair<std::string_view, TuningStrategy>> kStrategies = {
     {"Grid", TuningStrategy::kGrid},
     {"Bayesian", TuningStrategy::kBayesian},
     {"Hyperband", TuningStrategy::kHyperband}};
+const std::vector<std::pair<std::string_view, HyperbandSampler>> kHyperbandSamplers = {
+    {"BOHB", HyperbandSampler::kBohb}, {"Random", HyperbandSampler::kRandom}};
 
 template <typename E>
 std::string_view NameOf(E e, const std::vector<std::pair<std::string_view, E>>& names) {
@@ -172,7 +174,8 @@ Status ParseObjective(const Json& j, TuningObjective& out) {
 Status ParseHyperband(const Json& j, HyperbandSpec& h) {
   if (!j.is_object()) return TypeError("hyperband", "a mapping", j);
   RETURN_IF_ERROR(CheckKnown(
-      j, "hyperband.", {"min_resource", "max_resource", "reduction_factor", "resource_param"}));
+      j, "hyperband.",
+      {"min_resource", "max_resource", "reduction_factor", "resource_param", "sampler"}));
   constexpr int64_t kMaxRes = 1'000'000;
   if (j.contains("min_resource")) {
     ASSIGN_OR_RETURN(h.min_resource,
@@ -196,6 +199,9 @@ Status ParseHyperband(const Json& j, HyperbandSpec& h) {
     if (h.resource_param.empty()) {
       return InvalidArgumentError("'hyperband.resource_param' must not be empty");
     }
+  }
+  if (j.contains("sampler")) {
+    ASSIGN_OR_RETURN(h.sampler, Enum(j["sampler"], "hyperband.sampler", kHyperbandSamplers));
   }
   return OkStatus();
 }
@@ -366,7 +372,8 @@ Json TuningSpec::ToJson() const {
     j["hyperband"] = {{"min_resource", hyperband.min_resource},
                       {"max_resource", hyperband.max_resource},
                       {"reduction_factor", hyperband.reduction_factor},
-                      {"resource_param", hyperband.resource_param}};
+                      {"resource_param", hyperband.resource_param},
+                      {"sampler", std::string(NameOf(hyperband.sampler, kHyperbandSamplers))}};
   }
   j["max_jobs"] = max_jobs;
   j["max_parallel_jobs"] = max_parallel_jobs;
