@@ -147,13 +147,15 @@ struct Options {
   int64_t max_rounds = 81, min_rounds = 3;
   int eta = 3;
   bool resume = true;  // Hyperband: promotions continue from the configuration's checkpoint
-  // Hyperband's new configurations: "random" (ASHA) or "tpe" (BOHB-style: TPE
-  // over the results of the highest rung with enough of them).
-  std::string hb_sampler = "random";
+  // Hyperband's new configurations: "bohb" (compute/tuning/bohb.h, the tuning
+  // service's default), "random" (ASHA) or "tpe" (Optuna-style TPE over the
+  // results of the highest rung with at least 10 of them).
+  std::string hb_sampler = "bohb";
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
   double bohb_random = -1, bohb_gamma = -1;
   int bohb_min_points = -1, bohb_multivariate = -1;
-  int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
+  int tpe_multivariate = 0;
+  int min_results = 0;  // Hyperband: results a rung needs before it promotes (0 = eta)  // --strategy tpe: Optuna's multivariate TPE
   std::string label;  // the "strategy" printed ("" = derived from the options)
 };
 
@@ -161,9 +163,12 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
   auto space = Space();
   std::string work = o.work + "/" + o.strategy + "-" + std::to_string(seed);
   double best = std::numeric_limits<double>::infinity(), cpu = 0;
+  Params best_params;
+  int64_t best_rounds = 0;
+  std::vector<int> jobs_by_rung;  // Hyperband: trials run at each rung
   int64_t rounds_total = 0;
   if (o.strategy == "hyperband") {
-    compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta);
+    compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta, o.min_results);
     auto sampler = o.hb_sampler == "tpe" ? compute::tuning::MakeTpeSampler(space, seed)
                                          : compute::tuning::MakeRandomSampler(space, seed);
     compute::tuning::BohbOptions bo;
@@ -189,6 +194,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
         configs[config] = *sampler->Suggest(config, history);
       }
       int64_t rounds = asha.resource(rung);
+      if (jobs_by_rung.size() <= static_cast<size_t>(rung)) jobs_by_rung.resize(rung + 1);
+      ++jobs_by_rung[static_cast<size_t>(rung)];
       std::string ckpt =
           o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
@@ -197,7 +204,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       cpu += r.cpu_seconds;
       // Rounds trained: a resumed promotion trains only beyond the last rung.
       rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
-      best = std::min(best, r.loss);
+      if (r.loss < best) best = r.loss, best_params = configs[config], best_rounds = rounds;
     }
   } else {
     compute::tuning::TpeOptions to;
@@ -211,7 +218,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       hist.push_back({p, r.loss});
       cpu += r.cpu_seconds;
       rounds_total += o.max_rounds;
-      best = std::min(best, r.loss);
+      if (r.loss < best) best = r.loss, best_params = p, best_rounds = o.max_rounds;
     }
   }
   std::filesystem::remove_all(work);
@@ -226,7 +233,10 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
           {"trials", o.budget},
           {"best", best},
           {"cpu_seconds", cpu},
-          {"boosting_rounds", rounds_total}};
+          {"boosting_rounds", rounds_total},
+          {"best_params", best_params},
+          {"best_at_rounds", best_rounds},
+          {"jobs_by_rung", jobs_by_rung}};
 }
 
 int Main(int argc, char** argv) {
@@ -261,6 +271,8 @@ int Main(int argc, char** argv) {
       o.bohb_min_points = std::stoi(v);
     else if (k == "--bohb-multivariate")
       o.bohb_multivariate = std::stoi(v);
+    else if (k == "--min-results")
+      o.min_results = std::stoi(v);
     else if (k == "--tpe-multivariate")
       o.tpe_multivariate = std::stoi(v);
     else if (k == "--resume")

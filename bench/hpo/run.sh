@@ -4,11 +4,12 @@
 # all calling the same native XGBoost trainer on examples/data.
 #   bench/hpo/run.sh [BUILD_DIR] [SEEDS] [BUDGET] [MAX_ROUNDS]
 # Hyperband runs with checkpoint resume (a promotion continues from the
-# configuration's checkpoint, as the tuning service makes it) in its default
-# settings (BUDGET jobs, rungs from 1 round, eta 3), the same without resume
-# (the figures before checkpoints), and with HB_BUDGET jobs from HB_MIN
-# rounds (default 40 jobs, rungs 3/9/27), random and TPE-sampled (BOHB-style)
-# new configurations.
+# configuration's checkpoint, as the tuning service makes it) and BOHB-sampled
+# new configurations (the tuning service's default, compute/tuning/bohb.h), in
+# its default settings (BUDGET jobs, rungs from 1 round, eta 3), with random
+# new configurations (ASHA, `hyperband.sampler: Random`), without resume, and
+# with HB_BUDGET jobs from HB_MIN rounds (default 40 jobs, rungs 3/9/27), BOHB
+# and ASHA. tandem's TPE runs independent (Optuna's default) and multivariate.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -27,14 +28,18 @@ bench() {
   "$build/bench/hpo/hpo_bench" --trainer "$trainer" --data "$data" --seeds "$seeds" \
     --max-rounds "$rounds" --eta 3 "$@" >>"$out"
 }
-for s in random tpe; do bench --strategy $s --budget "$budget" --min-rounds 1; done
+bench --strategy random --budget "$budget" --min-rounds 1
+bench --strategy tpe --budget "$budget" --min-rounds 1
+bench --strategy tpe --budget "$budget" --min-rounds 1 --tpe-multivariate 1 --label tpe-multivariate
 bench --strategy hyperband --budget "$budget" --min-rounds 1 --label "hyperband-default"
+bench --strategy hyperband --budget "$budget" --min-rounds 1 --hb-sampler random \
+  --label "hyperband-default-asha"
 bench --strategy hyperband --budget "$budget" --min-rounds 1 --resume 0 \
   --label "hyperband-default-noresume"
 bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" \
   --label "hyperband-${hb_budget}jobs-min${hb_min}"
-bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sampler tpe \
-  --label "hyperband-tpe-${hb_budget}jobs-min${hb_min}"
+bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sampler random \
+  --label "hyperband-asha-${hb_budget}jobs-min${hb_min}"
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
 /usr/bin/python3 - "$out" <<'PY'
