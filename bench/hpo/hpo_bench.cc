@@ -154,9 +154,9 @@ struct Options {
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
   double bohb_random = -1, bohb_gamma = -1;
   int bohb_min_points = -1, bohb_multivariate = -1;
-  int tpe_multivariate = 0;
-  int min_results = 0;  // Hyperband: results a rung needs before it promotes (0 = eta)  // --strategy tpe: Optuna's multivariate TPE
-  std::string label;  // the "strategy" printed ("" = derived from the options)
+  int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
+  int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
+  std::string label;         // the "strategy" printed ("" = derived from the options)
 };
 
 nlohmann::json RunOne(const Options& o, uint64_t seed) {
@@ -200,7 +200,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
           o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
       asha.Report(config, rung, r.loss);
-      if (std::isfinite(r.loss)) by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
+      if (std::isfinite(r.loss))
+        by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
       cpu += r.cpu_seconds;
       // Rounds trained: a resumed promotion trains only beyond the last rung.
       rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);

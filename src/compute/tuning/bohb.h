@@ -19,8 +19,8 @@ namespace tandem::compute::tuning {
 struct BohbOptions {
   double random_fraction = 1.0 / 3;
   int min_points = 0;  // 0 = the number of parameters + 2
-  TpeOptions tpe = {.startup_trials = 0, .gamma = 0.15, .max_good = 25, .candidates = 64,
-                    .multivariate = true};
+  TpeOptions tpe = {
+      .startup_trials = 0, .gamma = 0.15, .max_good = 25, .candidates = 64, .multivariate = true};
 };
 
 class BohbSampler {

@@ -177,22 +177,27 @@ Status ParseHyperband(const Json& j, HyperbandSpec& h) {
       j, "hyperband.",
       {"min_resource", "max_resource", "reduction_factor", "resource_param", "sampler"}));
   constexpr int64_t kMaxRes = 1'000'000;
-  if (j.contains("min_resource")) {
-    ASSIGN_OR_RETURN(h.min_resource,
-                     Integer(j["min_resource"], "hyperband.min_resource", 1, kMaxRes));
-  }
   if (!j.contains("max_resource")) {
     return InvalidArgumentError("'hyperband.max_resource' is required");
   }
   ASSIGN_OR_RETURN(h.max_resource,
-                   Integer(j["max_resource"], "hyperband.max_resource", 1, kMaxRes));
-  if (h.min_resource >= h.max_resource) {
-    return InvalidArgumentError("'hyperband.min_resource' must be < max_resource");
-  }
+                   Integer(j["max_resource"], "hyperband.max_resource", 2, kMaxRes));
   if (j.contains("reduction_factor")) {
     ASSIGN_OR_RETURN(int64_t eta,
                      Integer(j["reduction_factor"], "hyperband.reduction_factor", 2, 10));
     h.reduction_factor = static_cast<int>(eta);
+  }
+  if (j.contains("min_resource")) {
+    ASSIGN_OR_RETURN(h.min_resource,
+                     Integer(j["min_resource"], "hyperband.min_resource", 1, kMaxRes));
+  } else {
+    // Three rungs: max / eta^2, max / eta, max (bench/hpo: BOHB needs a first
+    // rung long enough to rank configurations).
+    h.min_resource =
+        std::max<int64_t>(1, h.max_resource / (h.reduction_factor * h.reduction_factor));
+  }
+  if (h.min_resource >= h.max_resource) {
+    return InvalidArgumentError("'hyperband.min_resource' must be < max_resource");
   }
   if (j.contains("resource_param")) {
     ASSIGN_OR_RETURN(h.resource_param, String(j["resource_param"], "hyperband.resource_param"));

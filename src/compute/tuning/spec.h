@@ -31,7 +31,9 @@
 //                0 <= min < max < 1; Categorical 1..30 scalar values.
 //                Auto scaling = Logarithmic when min > 0 and max/min >= 100,
 //                else Linear (resolved at parse time).
-//   Hyperband    1 <= min_resource < max_resource, reduction_factor 2..10,
+//   Hyperband    1 <= min_resource < max_resource (max_resource >= 2; min_resource
+//                default max_resource / reduction_factor^2, at least 1: three
+//                rungs, e.g. 3, 9, 27), reduction_factor 2..10 (default 3),
 //                resource_param a hyperparameter name (default num_round),
 //                sampler BOHB (default: compute/tuning/bohb.h) | Random (ASHA)
 //   max_jobs 1..500, max_parallel_jobs 1..100, seed 0..2^31-1 (default 0)
@@ -77,7 +79,7 @@ struct TuningObjective {
 enum class HyperbandSampler { kBohb, kRandom };
 
 struct HyperbandSpec {
-  int64_t min_resource = 1;
+  int64_t min_resource = 1;  // parsed default: max_resource / reduction_factor^2
   int64_t max_resource = 81;
   int reduction_factor = 3;
   std::string resource_param = "num_round";

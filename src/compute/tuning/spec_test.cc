@@ -50,6 +50,7 @@ TEST(TuningSpecTest, ParsesAndRoundTrips) {
   EXPECT_EQ(spec->ranges[3].scaling, Scaling::kLogarithmic);  // Auto, max/min >= 100
   EXPECT_EQ(spec->hyperband.max_resource, 243);
   EXPECT_EQ(spec->hyperband.sampler, HyperbandSampler::kBohb);  // the default
+  EXPECT_EQ(spec->hyperband.min_resource, 9);
   EXPECT_EQ(spec->seed, 7u);
   EXPECT_EQ(spec->warm_start_parents, std::vector<std::string>{"old-tune"});
   ASSERT_TRUE(spec->register_best);
@@ -120,6 +121,25 @@ TEST(TuningSpecTest, RefusesBadFieldsNamingThem) {
     EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << c.replace;
     EXPECT_NE(Msg(spec).find(c.expect), std::string::npos) << c.replace << " -> " << Msg(spec);
   }
+}
+
+TEST(TuningSpecTest, HyperbandDefaultsToThreeRungs) {
+  auto spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243", "max_resource: 27"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->hyperband.min_resource, 3);  // 27 / 3^2
+  spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243, reduction_factor: 3",
+                                "max_resource: 100, "
+                                "reduction_factor: 4"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->hyperband.min_resource, 6);  // floor(100 / 16)
+  spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243", "max_resource: 5"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->hyperband.min_resource, 1);  // at least 1
+  spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243", "max_resource: 1"));
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(Msg(spec).find("'hyperband.max_resource' must be an integer between 2"),
+            std::string::npos)
+      << Msg(spec);
 }
 
 TEST(TuningSpecTest, GridRefusesContinuousRanges) {
