@@ -30,6 +30,7 @@
 
 #include "common/json.h"
 #include "compute/tuning/asha.h"
+#include "compute/tuning/bohb.h"
 #include "compute/tuning/sampler.h"
 #include "compute/tuning/tpe.h"
 
@@ -146,49 +147,71 @@ struct Options {
   int64_t max_rounds = 81, min_rounds = 3;
   int eta = 3;
   bool resume = true;  // Hyperband: promotions continue from the configuration's checkpoint
-  // Hyperband's new configurations: "random" (ASHA) or "tpe" (BOHB-style: TPE
-  // over the results of the highest rung with enough of them).
-  std::string hb_sampler = "random";
-  std::string label;  // the "strategy" printed ("" = derived from the options)
+  // Hyperband's new configurations: "bohb" (compute/tuning/bohb.h, the tuning
+  // service's default), "random" (ASHA) or "tpe" (Optuna-style TPE over the
+  // results of the highest rung with at least 10 of them).
+  std::string hb_sampler = "bohb";
+  // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
+  double bohb_random = -1, bohb_gamma = -1;
+  int bohb_min_points = -1, bohb_multivariate = -1;
+  int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
+  int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
+  std::string label;         // the "strategy" printed ("" = derived from the options)
 };
 
 nlohmann::json RunOne(const Options& o, uint64_t seed) {
   auto space = Space();
   std::string work = o.work + "/" + o.strategy + "-" + std::to_string(seed);
   double best = std::numeric_limits<double>::infinity(), cpu = 0;
+  Params best_params;
+  int64_t best_rounds = 0;
+  std::vector<int> jobs_by_rung;  // Hyperband: trials run at each rung
   int64_t rounds_total = 0;
   if (o.strategy == "hyperband") {
-    compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta);
+    compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta, o.min_results);
     auto sampler = o.hb_sampler == "tpe" ? compute::tuning::MakeTpeSampler(space, seed)
                                          : compute::tuning::MakeRandomSampler(space, seed);
-    std::map<int, std::vector<Observation>> by_rung;
+    compute::tuning::BohbOptions bo;
+    if (o.bohb_random >= 0) bo.random_fraction = o.bohb_random;
+    if (o.bohb_gamma >= 0) bo.tpe.gamma = o.bohb_gamma;
+    if (o.bohb_min_points >= 0) bo.min_points = o.bohb_min_points;
+    if (o.bohb_multivariate >= 0) bo.tpe.multivariate = o.bohb_multivariate != 0;
+    compute::tuning::BohbSampler bohb(space, seed, bo);
+    std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
     std::map<int64_t, Params> configs;
     int64_t next = 0;
     for (int i = 0; i < o.budget; ++i) {
       auto p = asha.NextPromotion();
       int64_t config = p ? p->config : next++;
       int rung = p ? p->rung : 0;
-      if (!p) {
+      if (!p && o.hb_sampler == "bohb") {
+        configs[config] = *bohb.Suggest(config, by_rung);
+      } else if (!p) {
         std::vector<Observation> history;
-        for (const auto& [k, obs] : by_rung) {
+        for (const auto& obs : by_rung) {
           if (obs.size() >= 10) history = obs;  // the highest rung with enough results
         }
         configs[config] = *sampler->Suggest(config, history);
       }
       int64_t rounds = asha.resource(rung);
+      if (jobs_by_rung.size() <= static_cast<size_t>(rung)) jobs_by_rung.resize(rung + 1);
+      ++jobs_by_rung[static_cast<size_t>(rung)];
       std::string ckpt =
           o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
       asha.Report(config, rung, r.loss);
-      if (std::isfinite(r.loss)) by_rung[rung].push_back({configs[config], r.loss});
+      if (std::isfinite(r.loss))
+        by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
       cpu += r.cpu_seconds;
       // Rounds trained: a resumed promotion trains only beyond the last rung.
       rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
-      best = std::min(best, r.loss);
+      if (r.loss < best) best = r.loss, best_params = configs[config], best_rounds = rounds;
     }
   } else {
+    compute::tuning::TpeOptions to;
+    to.multivariate = o.tpe_multivariate != 0;
     auto sampler = o.strategy == "random" ? compute::tuning::MakeRandomSampler(space, seed)
-                                          : compute::tuning::MakeTpeSampler(space, seed);
+                                          : compute::tuning::MakeTpeSampler(space, seed, to);
     std::vector<Observation> hist;
     for (int i = 0; i < o.budget; ++i) {
       Params p = *sampler->Suggest(i, hist);
@@ -196,13 +219,13 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       hist.push_back({p, r.loss});
       cpu += r.cpu_seconds;
       rounds_total += o.max_rounds;
-      best = std::min(best, r.loss);
+      if (r.loss < best) best = r.loss, best_params = p, best_rounds = o.max_rounds;
     }
   }
   std::filesystem::remove_all(work);
   std::filesystem::remove_all(work + "-checkpoints");
   std::string strategy = o.strategy;
-  if (o.strategy == "hyperband" && o.hb_sampler == "tpe") strategy += "-tpe";
+  if (o.strategy == "hyperband" && o.hb_sampler != "random") strategy += "-" + o.hb_sampler;
   if (o.strategy == "hyperband" && !o.resume) strategy += "-noresume";
   if (!o.label.empty()) strategy = o.label;
   return {{"tool", "tandem"},
@@ -211,7 +234,10 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
           {"trials", o.budget},
           {"best", best},
           {"cpu_seconds", cpu},
-          {"boosting_rounds", rounds_total}};
+          {"boosting_rounds", rounds_total},
+          {"best_params", best_params},
+          {"best_at_rounds", best_rounds},
+          {"jobs_by_rung", jobs_by_rung}};
 }
 
 int Main(int argc, char** argv) {
@@ -238,6 +264,18 @@ int Main(int argc, char** argv) {
       o.label = v;
     else if (k == "--hb-sampler")
       o.hb_sampler = v;
+    else if (k == "--bohb-random")
+      o.bohb_random = std::stod(v);
+    else if (k == "--bohb-gamma")
+      o.bohb_gamma = std::stod(v);
+    else if (k == "--bohb-min-points")
+      o.bohb_min_points = std::stoi(v);
+    else if (k == "--bohb-multivariate")
+      o.bohb_multivariate = std::stoi(v);
+    else if (k == "--min-results")
+      o.min_results = std::stoi(v);
+    else if (k == "--tpe-multivariate")
+      o.tpe_multivariate = std::stoi(v);
     else if (k == "--resume")
       o.resume = v != "0";
     else if (k == "--seeds") {
@@ -255,7 +293,9 @@ int Main(int argc, char** argv) {
   if (o.trainer.empty() || o.data.empty()) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
-                 "[--resume 0|1] [--hb-sampler random|tpe] [--label NAME]\n";
+                 "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
+                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--tpe-multivariate 0|1] "
+                 "[--label NAME]\n";
     return 2;
   }
   for (uint64_t seed : o.seeds) std::cout << RunOne(o, seed).dump() << std::endl;

@@ -3,12 +3,14 @@
 # samplers driven in-process) vs Optuna's TPE sampler (Debian python3-optuna),
 # all calling the same native XGBoost trainer on examples/data.
 #   bench/hpo/run.sh [BUILD_DIR] [SEEDS] [BUDGET] [MAX_ROUNDS]
-# Hyperband runs with checkpoint resume (a promotion continues from the
-# configuration's checkpoint, as the tuning service makes it) in its default
-# settings (BUDGET jobs, rungs from 1 round, eta 3), the same without resume
-# (the figures before checkpoints), and with HB_BUDGET jobs from HB_MIN
-# rounds (default 40 jobs, rungs 3/9/27), random and TPE-sampled (BOHB-style)
-# new configurations.
+# Hyperband runs as a tuning spec's defaults make it: rungs MAX_ROUNDS/9,
+# MAX_ROUNDS/3, MAX_ROUNDS (3/9/27), eta 3, BOHB-sampled new configurations
+# (compute/tuning/bohb.h) and checkpoint resume (a promotion continues from the
+# configuration's checkpoint, as the tuning service makes it), with BUDGET jobs
+# and with HB_BUDGET jobs (default 40); beside them the same with random new
+# configurations (ASHA, `hyperband.sampler: Random`), without resume, and the
+# old default rungs from 1 round. tandem's TPE runs independent (Optuna's
+# default) and multivariate.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,26 +19,33 @@ seeds=${2:-1,2,3,4,5}
 budget=${3:-16}
 rounds=${4:-27}
 hb_budget=${HB_BUDGET:-40}
-hb_min=${HB_MIN:-3}
+hb_min=$((rounds / 9 > 0 ? rounds / 9 : 1))
 ninja -C "$build" hpo_bench tandem-train-xgboost >/dev/null
 trainer=$build/bin/tandem-train-xgboost
 data=$root/examples/data
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+raw=${HPO_RAW:-}  # also keep the per-seed JSON lines there
 bench() {
   "$build/bench/hpo/hpo_bench" --trainer "$trainer" --data "$data" --seeds "$seeds" \
     --max-rounds "$rounds" --eta 3 "$@" >>"$out"
 }
-for s in random tpe; do bench --strategy $s --budget "$budget" --min-rounds 1; done
-bench --strategy hyperband --budget "$budget" --min-rounds 1 --label "hyperband-default"
-bench --strategy hyperband --budget "$budget" --min-rounds 1 --resume 0 \
+bench --strategy random --budget "$budget" --min-rounds 1
+bench --strategy tpe --budget "$budget" --min-rounds 1
+bench --strategy tpe --budget "$budget" --min-rounds 1 --tpe-multivariate 1 --label tpe-multivariate
+bench --strategy hyperband --budget "$budget" --min-rounds "$hb_min" --label "hyperband-default"
+bench --strategy hyperband --budget "$budget" --min-rounds "$hb_min" --hb-sampler random \
+  --label "hyperband-default-asha"
+bench --strategy hyperband --budget "$budget" --min-rounds "$hb_min" --resume 0 \
   --label "hyperband-default-noresume"
+bench --strategy hyperband --budget "$budget" --min-rounds 1 --label "hyperband-default-from1round"
 bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" \
-  --label "hyperband-${hb_budget}jobs-min${hb_min}"
-bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sampler tpe \
-  --label "hyperband-tpe-${hb_budget}jobs-min${hb_min}"
+  --label "hyperband-default-${hb_budget}jobs"
+bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sampler random \
+  --label "hyperband-asha-${hb_budget}jobs"
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
+[ -z "$raw" ] || cp "$out" "$raw"
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -55,6 +64,9 @@ for (tool, strat), rs in groups.items():
         tool + "/" + strat, len(rs), rs[0]["trials"], best, cpu, cpu / base_cpu,
         "yes" if best <= base_best else "no",
         " ".join("%.4f" % r["best"] for r in rs)))
+    print("%-34s cpu s per seed: %s; boosting rounds per seed: %s" % (
+        "", " ".join("%.2f" % r["cpu_seconds"] for r in rs),
+        " ".join(str(r["boosting_rounds"]) for r in rs)))
 print("goal: a Hyperband run reaches Optuna-TPE's median best (%.5f) with <= 1/2 its CPU "
       "(%.2f s)" % (base_best, 0.5 * base_cpu))
 for (tool, strat), rs in groups.items():

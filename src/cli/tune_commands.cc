@@ -102,8 +102,9 @@ void AddTuneCommands(CLI::App& app, Context& ctx) {
   run->footer(
       "Examples:\n  tandem tune run -f tune.yaml\n  tandem tune run -f tune.yaml --wait\n"
       "Notes:\n  training_job.source_dir, when local, is packed and uploaded (as for jobs run).\n"
-      "  Strategies: Random, Grid, Bayesian (TPE), Hyperband (ASHA; resource_param is\n"
-      "  passed to each trial, e.g. num_round). early_stopping: Auto = median rule.");
+      "  Strategies: Random, Grid, Bayesian (TPE), Hyperband (ASHA with BOHB-sampled\n"
+      "  configurations; resource_param is passed to each trial, e.g. num_round).\n"
+      "  early_stopping: Auto = median rule.");
   run->callback([&ctx, file, wait] {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();

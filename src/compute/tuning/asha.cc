@@ -6,7 +6,8 @@
 
 namespace tandem::compute::tuning {
 
-Asha::Asha(int64_t min_resource, int64_t max_resource, int eta) : eta_(std::max(2, eta)) {
+Asha::Asha(int64_t min_resource, int64_t max_resource, int eta, int min_results)
+    : eta_(std::max(2, eta)), min_results_(static_cast<size_t>(std::max(eta_, min_results))) {
   min_resource = std::max<int64_t>(1, min_resource);
   max_resource = std::max(min_resource, max_resource);
   int64_t r = min_resource;
@@ -29,6 +30,7 @@ void Asha::Report(int64_t config, int rung, double loss) {
 
 std::optional<Promotion> Asha::NextPromotion() {
   for (int k = top_rung() - 1; k >= 0; --k) {
+    if (results_[k].size() < min_results_) continue;
     auto sorted = results_[k];
     std::stable_sort(sorted.begin(), sorted.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });

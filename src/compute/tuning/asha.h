@@ -28,7 +28,9 @@ struct Promotion {
 
 class Asha {
  public:
-  Asha(int64_t min_resource, int64_t max_resource, int eta);
+  // `min_results`: a rung promotes only once it has that many results (at
+  // least eta, which plain ASHA needs for a top 1/eta of one).
+  Asha(int64_t min_resource, int64_t max_resource, int eta, int min_results = 0);
 
   int num_rungs() const { return static_cast<int>(resources_.size()); }
   int64_t resource(int rung) const { return resources_.at(rung); }
@@ -44,6 +46,7 @@ class Asha {
 
  private:
   int eta_;
+  size_t min_results_;
   std::vector<int64_t> resources_;
   std::vector<std::vector<std::pair<double, int64_t>>> results_;  // per rung: (loss, config)
   std::set<std::pair<int, int64_t>> promoted_;                    // (from rung, config)

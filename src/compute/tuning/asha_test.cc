@@ -22,6 +22,27 @@ TEST(AshaTest, RungResources) {
   EXPECT_EQ(c.resource(0), 1);
 }
 
+TEST(AshaTest, MinResultsHoldsPromotionsUntilTheRungIsPopulated) {
+  Asha a(1, 9, 3, /*min_results=*/6);
+  for (int c = 0; c < 5; ++c) a.Report(c, 0, 0.1 * (5 - c));  // config 4 best
+  EXPECT_FALSE(a.NextPromotion()) << "5 results < 6: no promotion yet";
+  a.Report(5, 0, 0.9);
+  auto p = a.NextPromotion();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->config, 4);
+  p = a.NextPromotion();  // 6 results: top 2
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->config, 3);
+  EXPECT_FALSE(a.NextPromotion());
+  // Below eta it means eta: plain ASHA.
+  Asha b(1, 9, 3, /*min_results=*/1);
+  b.Report(0, 0, 0.5);
+  b.Report(1, 0, 0.4);
+  EXPECT_FALSE(b.NextPromotion());
+  b.Report(2, 0, 0.6);
+  EXPECT_EQ(b.NextPromotion()->config, 1);
+}
+
 TEST(AshaTest, PromotesTopThirdAsynchronously) {
   Asha a(1, 9, 3);  // rungs 1, 3, 9
   // Two results at rung 0: floor(2/3) = 0 promotable -> start new configs.

@@ -38,8 +38,8 @@ StatusOr<std::unique_ptr<Sampler>> MakeGridSampler(std::vector<ParameterRange> r
 // Number of configurations of a grid (ranges as validated by MakeGridSampler).
 int64_t GridSize(const std::vector<ParameterRange>& ranges);
 
-// The sampler for a spec's strategy (Hyperband samples new configurations at
-// random, as ASHA does).
+// The sampler for a spec's strategy other than Hyperband (whose new
+// configurations come from BohbSampler, compute/tuning/bohb.h, or at random).
 StatusOr<std::unique_ptr<Sampler>> MakeSampler(const TuningSpec& spec);
 
 }  // namespace tandem::compute::tuning

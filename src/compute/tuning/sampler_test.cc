@@ -180,5 +180,72 @@ TEST(TpeSamplerTest, BeatsRandomOnAQuadraticOverSeeds) {
   EXPECT_GE(tpe_wins, 15) << "TPE won on " << tpe_wins << " of " << seeds << " seeds";
 }
 
+TEST(TpeSamplerTest, MultivariateBeatsRandomOnAQuadraticOverSeeds) {
+  std::vector<ParameterRange> space = {Cont("x", -5, 5), Cont("y", -5, 5),
+                                       Cont("lr", 1e-5, 1, Scaling::kLogarithmic)};
+  int tpe_wins = 0;
+  const int seeds = 20;
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
+    auto tpe = MakeTpeSampler(space, seed, {.multivariate = true});
+    auto rnd = MakeRandomSampler(space, seed);
+    tpe_wins += BestOf(*tpe, 60) < BestOf(*rnd, 60);
+  }
+  EXPECT_GE(tpe_wins, 15) << "TPE won on " << tpe_wins << " of " << seeds << " seeds";
+}
+
+TEST(TpeSamplerTest, MultivariateInRangeAndReproducible) {
+  auto space = Space();
+  TpeOptions o{.startup_trials = 5, .multivariate = true};
+  auto a = MakeTpeSampler(space, 9, o), b = MakeTpeSampler(space, 9, o);
+  auto c = MakeTpeSampler(space, 10, o);
+  std::vector<Observation> hist;
+  bool differs = false;
+  for (int i = 0; i < 30; ++i) {
+    auto p = a->Suggest(i, hist);
+    ASSERT_TRUE(p.ok());
+    ExpectInRange(space, *p);
+    EXPECT_EQ(*p, *b->Suggest(i, hist)) << i;
+    differs |= *p != *c->Suggest(i, hist);
+    hist.push_back({*p, std::abs(p->at("lin").get<double>() - 1)});
+  }
+  EXPECT_TRUE(differs) << "another seed must give other suggestions";
+}
+
+// On a 1-D function the suggestions after the startup trials concentrate
+// near the optimum: their median distance to it is a fraction of random
+// search's (uniform on [0, 1] with the optimum at 0.7: median distance 0.25).
+TEST(TpeSamplerTest, ConcentratesNearTheOptimumOfA1DFunction) {
+  for (bool multivariate : {false, true}) {
+    std::vector<ParameterRange> space = {Cont("x", 0, 1)};
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+      auto tpe = MakeTpeSampler(space, seed, {.multivariate = multivariate});
+      std::vector<Observation> hist;
+      std::vector<double> late;
+      for (int i = 0; i < 60; ++i) {
+        auto p = tpe->Suggest(i, hist);
+        ASSERT_TRUE(p.ok());
+        double x = p->at("x").get<double>();
+        hist.push_back({*p, (x - 0.7) * (x - 0.7)});
+        if (i >= 30) late.push_back(std::abs(x - 0.7));
+      }
+      std::sort(late.begin(), late.end());
+      EXPECT_LT(late[late.size() / 2], 0.1)
+          << "seed " << seed << (multivariate ? " multivariate" : " independent");
+    }
+  }
+}
+
+// Failed trials (+inf) are not observations: a history of failures alone
+// gives the same suggestion as no history.
+TEST(TpeSamplerTest, IgnoresFailedTrials) {
+  auto space = Space();
+  auto tpe = MakeTpeSampler(space, 4, {.startup_trials = 1});
+  std::vector<Observation> failed;
+  for (int i = 0; i < 5; ++i) {
+    failed.push_back({*tpe->Suggest(i, {}), std::numeric_limits<double>::infinity()});
+  }
+  EXPECT_EQ(*tpe->Suggest(7, failed), *tpe->Suggest(7, {}));
+}
+
 }  // namespace
 }  // namespace tandem::compute::tuning

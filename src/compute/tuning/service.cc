@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "compute/tuning/bohb.h"
 #include "compute/tuning/sampler.h"
 
 namespace tandem::compute::tuning {
@@ -356,9 +357,21 @@ StatusOr<std::optional<TuningTrial>> TuningService::NextTrial(
       }
       t.config = p->config;
       t.rung = p->rung;
-    } else {
+    } else if (hb.sampler == HyperbandSampler::kRandom) {
       auto sampler = tuning::MakeRandomSampler(spec.ranges, spec.seed);
       ASSIGN_OR_RETURN(t.params, sampler->Suggest(next_config, {}));
+      t.config = next_config;
+      t.rung = 0;
+    } else {
+      // BOHB: a TPE model of the highest rung with enough completed results.
+      std::vector<std::vector<tuning::Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
+      for (const auto& x : trials) {
+        if (x.state != TrialState::kCompleted || !x.objective) continue;
+        if (x.rung < 0 || x.rung >= asha.num_rungs()) continue;
+        by_rung[static_cast<size_t>(x.rung)].push_back({x.params, Loss(spec, *x.objective)});
+      }
+      tuning::BohbSampler sampler(spec.ranges, spec.seed);
+      ASSIGN_OR_RETURN(t.params, sampler.Suggest(next_config, by_rung));
       t.config = next_config;
       t.rung = 0;
     }

@@ -13,8 +13,9 @@
 //  - launches new trials while fewer than max_parallel_jobs run and fewer
 //    than max_jobs were launched: the strategy's sampler (Random, Grid, TPE
 //    over the completed trials plus the warm-start parents' completed
-//    trials), or for Hyperband ASHA's promotion / a new random configuration
-//    at the lowest rung, with the rung's resource as a hyperparameter;
+//    trials), or for Hyperband ASHA's promotion / a new configuration at the
+//    lowest rung (BOHB over the completed trials by rung, or random with
+//    `hyperband.sampler: Random`), with the rung's resource as a hyperparameter;
 //  - when nothing runs and nothing is left to launch: Completed (the best
 //    trial's model registered and aliased if the spec says `register`), or
 //    Failed when no trial completed (or the job template is refused).

@@ -9,6 +9,7 @@
 
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
+#include "compute/tuning/bohb.h"
 #include "compute/testing/job_env.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
@@ -257,6 +258,46 @@ seed: 5
   }
   EXPECT_GE(promoted, 2);
   ASSERT_TRUE(r.best);
+}
+
+// The default sampler of new configurations is BOHB: each new configuration
+// is what BohbSampler suggests from the results completed before it (one
+// trial at a time here, so those are all earlier trials), and once a rung
+// has enough results some are modelled rather than random.
+TEST_F(TuningServiceTest, HyperbandSamplesNewConfigurationsWithBohb) {
+  TuningSpec spec = Spec(R"(
+name: hb-bohb
+objective: {metric: loss, type: Minimize}
+strategy: Hyperband
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+hyperband: {min_resource: 1, max_resource: 9, reduction_factor: 3, resource_param: steps}
+max_jobs: 16
+max_parallel_jobs: 1
+seed: 3
+)");
+  ASSERT_EQ(spec.hyperband.sampler, HyperbandSampler::kBohb);
+  TuningRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, TuningState::kCompleted) << r.failure_reason;
+  auto trials = Trials("hb-bohb");
+  ASSERT_EQ(trials.size(), 16u);
+  BohbSampler bohb(spec.ranges, spec.seed);
+  int modelled = 0, fresh = 0;
+  for (const auto& t : trials) {
+    if (t.rung != 0) continue;
+    ++fresh;
+    std::vector<std::vector<Observation>> by_rung(3);
+    for (const auto& x : trials) {
+      if (x.index >= t.index) continue;
+      ASSERT_EQ(x.state, TrialState::kCompleted);
+      by_rung[static_cast<size_t>(x.rung)].push_back({x.params, *x.objective});
+    }
+    auto expected = bohb.Suggest(t.config, by_rung);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(t.params.at("x"), expected->at("x")) << "trial " << t.index;
+    modelled += bohb.ModelRung(t.config, by_rung) >= 0;
+  }
+  EXPECT_GE(fresh, 8);
+  EXPECT_GE(modelled, 2);
 }
 
 TEST_F(TuningServiceTest, HyperbandPromotionsResumeFromTheirConfigurationsCheckpoint) {

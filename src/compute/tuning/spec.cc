@@ -57,6 +57,8 @@ const std::vector<std::pair<std::string_view, TuningStrategy>> kStrategies = {
     {"Grid", TuningStrategy::kGrid},
     {"Bayesian", TuningStrategy::kBayesian},
     {"Hyperband", TuningStrategy::kHyperband}};
+const std::vector<std::pair<std::string_view, HyperbandSampler>> kHyperbandSamplers = {
+    {"BOHB", HyperbandSampler::kBohb}, {"Random", HyperbandSampler::kRandom}};
 
 template <typename E>
 std::string_view NameOf(E e, const std::vector<std::pair<std::string_view, E>>& names) {
@@ -172,30 +174,39 @@ Status ParseObjective(const Json& j, TuningObjective& out) {
 Status ParseHyperband(const Json& j, HyperbandSpec& h) {
   if (!j.is_object()) return TypeError("hyperband", "a mapping", j);
   RETURN_IF_ERROR(CheckKnown(
-      j, "hyperband.", {"min_resource", "max_resource", "reduction_factor", "resource_param"}));
+      j, "hyperband.",
+      {"min_resource", "max_resource", "reduction_factor", "resource_param", "sampler"}));
   constexpr int64_t kMaxRes = 1'000'000;
-  if (j.contains("min_resource")) {
-    ASSIGN_OR_RETURN(h.min_resource,
-                     Integer(j["min_resource"], "hyperband.min_resource", 1, kMaxRes));
-  }
   if (!j.contains("max_resource")) {
     return InvalidArgumentError("'hyperband.max_resource' is required");
   }
   ASSIGN_OR_RETURN(h.max_resource,
-                   Integer(j["max_resource"], "hyperband.max_resource", 1, kMaxRes));
-  if (h.min_resource >= h.max_resource) {
-    return InvalidArgumentError("'hyperband.min_resource' must be < max_resource");
-  }
+                   Integer(j["max_resource"], "hyperband.max_resource", 2, kMaxRes));
   if (j.contains("reduction_factor")) {
     ASSIGN_OR_RETURN(int64_t eta,
                      Integer(j["reduction_factor"], "hyperband.reduction_factor", 2, 10));
     h.reduction_factor = static_cast<int>(eta);
+  }
+  if (j.contains("min_resource")) {
+    ASSIGN_OR_RETURN(h.min_resource,
+                     Integer(j["min_resource"], "hyperband.min_resource", 1, kMaxRes));
+  } else {
+    // Three rungs: max / eta^2, max / eta, max (bench/hpo: BOHB needs a first
+    // rung long enough to rank configurations).
+    h.min_resource =
+        std::max<int64_t>(1, h.max_resource / (h.reduction_factor * h.reduction_factor));
+  }
+  if (h.min_resource >= h.max_resource) {
+    return InvalidArgumentError("'hyperband.min_resource' must be < max_resource");
   }
   if (j.contains("resource_param")) {
     ASSIGN_OR_RETURN(h.resource_param, String(j["resource_param"], "hyperband.resource_param"));
     if (h.resource_param.empty()) {
       return InvalidArgumentError("'hyperband.resource_param' must not be empty");
     }
+  }
+  if (j.contains("sampler")) {
+    ASSIGN_OR_RETURN(h.sampler, Enum(j["sampler"], "hyperband.sampler", kHyperbandSamplers));
   }
   return OkStatus();
 }
@@ -366,7 +377,8 @@ Json TuningSpec::ToJson() const {
     j["hyperband"] = {{"min_resource", hyperband.min_resource},
                       {"max_resource", hyperband.max_resource},
                       {"reduction_factor", hyperband.reduction_factor},
-                      {"resource_param", hyperband.resource_param}};
+                      {"resource_param", hyperband.resource_param},
+                      {"sampler", std::string(NameOf(hyperband.sampler, kHyperbandSamplers))}};
   }
   j["max_jobs"] = max_jobs;
   j["max_parallel_jobs"] = max_parallel_jobs;

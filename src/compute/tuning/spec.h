@@ -9,7 +9,8 @@
 //     - {name: max_depth, type: Integer, min: 2, max: 10}
 //     - {name: booster, type: Categorical, values: [gbtree, dart]}
 //   hyperband: {min_resource: 9, max_resource: 243, reduction_factor: 3,
-//               resource_param: num_round}       # strategy Hyperband only
+//               resource_param: num_round,       # strategy Hyperband only
+//               sampler: BOHB}                   # BOHB | Random (new configurations)
 //   max_jobs: 30
 //   max_parallel_jobs: 3
 //   early_stopping: Auto          # Off | Auto (median stopping rule)
@@ -30,8 +31,11 @@
 //                0 <= min < max < 1; Categorical 1..30 scalar values.
 //                Auto scaling = Logarithmic when min > 0 and max/min >= 100,
 //                else Linear (resolved at parse time).
-//   Hyperband    1 <= min_resource < max_resource, reduction_factor 2..10,
-//                resource_param a hyperparameter name (default num_round)
+//   Hyperband    1 <= min_resource < max_resource (max_resource >= 2; min_resource
+//                default max_resource / reduction_factor^2, at least 1: three
+//                rungs, e.g. 3, 9, 27), reduction_factor 2..10 (default 3),
+//                resource_param a hyperparameter name (default num_round),
+//                sampler BOHB (default: compute/tuning/bohb.h) | Random (ASHA)
 //   max_jobs 1..500, max_parallel_jobs 1..100, seed 0..2^31-1 (default 0)
 //   warm_start.parents 1..5 tuning job names
 #pragma once
@@ -71,11 +75,15 @@ struct TuningObjective {
   bool operator==(const TuningObjective&) const = default;
 };
 
+// How strategy Hyperband samples new configurations.
+enum class HyperbandSampler { kBohb, kRandom };
+
 struct HyperbandSpec {
-  int64_t min_resource = 1;
+  int64_t min_resource = 1;  // parsed default: max_resource / reduction_factor^2
   int64_t max_resource = 81;
   int reduction_factor = 3;
   std::string resource_param = "num_round";
+  HyperbandSampler sampler = HyperbandSampler::kBohb;
   bool operator==(const HyperbandSpec&) const = default;
 };
 

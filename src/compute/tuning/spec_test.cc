@@ -49,6 +49,8 @@ TEST(TuningSpecTest, ParsesAndRoundTrips) {
   EXPECT_EQ(spec->ranges[2].scaling, Scaling::kLinear);       // Auto, max/min < 100
   EXPECT_EQ(spec->ranges[3].scaling, Scaling::kLogarithmic);  // Auto, max/min >= 100
   EXPECT_EQ(spec->hyperband.max_resource, 243);
+  EXPECT_EQ(spec->hyperband.sampler, HyperbandSampler::kBohb);  // the default
+  EXPECT_EQ(spec->hyperband.min_resource, 9);
   EXPECT_EQ(spec->seed, 7u);
   EXPECT_EQ(spec->warm_start_parents, std::vector<std::string>{"old-tune"});
   ASSERT_TRUE(spec->register_best);
@@ -56,6 +58,12 @@ TEST(TuningSpecTest, ParsesAndRoundTrips) {
   auto again = TuningSpec::FromJson(spec->ToJson());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, *spec);
+  Json random = spec->ToJson();
+  random["hyperband"]["sampler"] = "Random";
+  auto asha = TuningSpec::FromJson(random);
+  ASSERT_TRUE(asha.ok()) << asha.status();
+  EXPECT_EQ(asha->hyperband.sampler, HyperbandSampler::kRandom);
+  EXPECT_EQ(asha->ToJson()["hyperband"]["sampler"], "Random");
 }
 
 TEST(TuningSpecTest, HyperbandRules) {
@@ -95,6 +103,8 @@ TEST(TuningSpecTest, RefusesBadFieldsNamingThem) {
       {"max_parallel_jobs: 2", "max_parallel_jobs: two", "'max_parallel_jobs' must be"},
       {"reduction_factor: 3", "reduction_factor: 1", "'hyperband.reduction_factor'"},
       {"min_resource: 9", "min_resource: 300", "'hyperband.min_resource' must be < max_resource"},
+      {"reduction_factor: 3", "reduction_factor: 3, sampler: TPE",
+       "'hyperband.sampler' must be one of BOHB | Random, got 'TPE'"},
       {"resource_param: num_round", "resource_param: eta",
        "'hyperband.resource_param' eta must not also be a parameter range"},
       {"parents: [old-tune]", "parents: [old_tune]", "'warm_start.parents[0]'"},
@@ -111,6 +121,25 @@ TEST(TuningSpecTest, RefusesBadFieldsNamingThem) {
     EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << c.replace;
     EXPECT_NE(Msg(spec).find(c.expect), std::string::npos) << c.replace << " -> " << Msg(spec);
   }
+}
+
+TEST(TuningSpecTest, HyperbandDefaultsToThreeRungs) {
+  auto spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243", "max_resource: 27"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->hyperband.min_resource, 3);  // 27 / 3^2
+  spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243, reduction_factor: 3",
+                                "max_resource: 100, "
+                                "reduction_factor: 4"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->hyperband.min_resource, 6);  // floor(100 / 16)
+  spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243", "max_resource: 5"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->hyperband.min_resource, 1);  // at least 1
+  spec = TuningSpec::Parse(With("min_resource: 9, max_resource: 243", "max_resource: 1"));
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(Msg(spec).find("'hyperband.max_resource' must be an integer between 2"),
+            std::string::npos)
+      << Msg(spec);
 }
 
 TEST(TuningSpecTest, GridRefusesContinuousRanges) {

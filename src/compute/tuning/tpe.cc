@@ -12,60 +12,132 @@ constexpr double kLogSqrt2Pi = 0.91893853320467274178;
 
 double Phi(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
-double LogSumExp(const std::vector<double>& v) {
-  double m = *std::max_element(v.begin(), v.end());
-  if (!std::isfinite(m)) return m;
-  double s = 0;
-  for (double x : v) s += std::exp(x - m);
-  return m + std::log(s);
+// One coordinate of the unit cube: numeric (k == 0) or a Categorical with k
+// values (coordinate (i + 0.5) / k for value i).
+struct Dim {
+  size_t k = 0;
+};
+
+size_t CategoryOf(const Dim& d, double u) {
+  return std::min(d.k - 1, static_cast<size_t>(std::max(0.0, u) * static_cast<double>(d.k)));
 }
 
-// A mixture of Gaussians truncated to [0, 1] with equal weights.
-class Parzen {
+// Equal-weight mixture of product kernels over `dims`; the last kernel is the
+// prior. `points[i][j]` is observation i's coordinate j.
+class Mixture {
  public:
-  explicit Parzen(std::vector<double> points) {
-    mu_ = std::move(points);
-    mu_.push_back(0.5);  // the prior
+  Mixture(std::vector<Dim> dims, const std::vector<std::vector<double>>& points, bool multivariate)
+      : dims_(std::move(dims)) {
+    size_t m = points.size(), kernels = m + 1, d = dims_.size();
+    mu_.assign(kernels, std::vector<double>(d, 0.5));
+    sigma_.assign(kernels, std::vector<double>(d, 1.0));
+    log_z_.assign(kernels, std::vector<double>(d, 0.0));
+    log_p_.assign(kernels, std::vector<std::vector<double>>(d));
+    for (size_t i = 0; i < m; ++i) mu_[i] = points[i];
+    double min_sigma = 1.0 / std::min(100.0, static_cast<double>(kernels) + 1);
+    double scott = 0.2 * std::pow(static_cast<double>(std::max<size_t>(m, 1)),
+                                  -1.0 / (static_cast<double>(d) + 4));
+    for (size_t j = 0; j < d; ++j) {
+      if (dims_[j].k > 0) {
+        SetCategorical(j, m);
+        continue;
+      }
+      if (multivariate) {
+        for (size_t i = 0; i < m; ++i) sigma_[i][j] = scott;
+      } else {
+        SetNeighbourBandwidths(j);
+      }
+      for (size_t i = 0; i < kernels; ++i) {
+        sigma_[i][j] = i == m ? 1.0 : std::clamp(sigma_[i][j], min_sigma, 1.0);
+        double mu = mu_[i][j], s = sigma_[i][j];
+        log_z_[i][j] = std::log(std::max(Phi((1 - mu) / s) - Phi(-mu / s), 1e-300));
+      }
+    }
+  }
+
+  std::vector<double> Sample(Rng& rng) const {
+    size_t i = rng.Below(mu_.size());
+    std::vector<double> x(dims_.size());
+    for (size_t j = 0; j < dims_.size(); ++j) {
+      if (dims_[j].k > 0) {
+        double u = rng.Uniform(), acc = 0;
+        size_t pick = dims_[j].k - 1;
+        for (size_t c = 0; c < dims_[j].k; ++c) {
+          acc += std::exp(log_p_[i][j][c]);
+          if (u < acc) {
+            pick = c;
+            break;
+          }
+        }
+        x[j] = (static_cast<double>(pick) + 0.5) / static_cast<double>(dims_[j].k);
+        continue;
+      }
+      x[j] = std::clamp(mu_[i][j], 0.0, 1.0);
+      for (int tries = 0; tries < 100; ++tries) {
+        double v = mu_[i][j] + sigma_[i][j] * rng.Normal();
+        if (v >= 0 && v <= 1) {
+          x[j] = v;
+          break;
+        }
+      }
+    }
+    return x;
+  }
+
+  double LogPdf(const std::vector<double>& x) const {
+    std::vector<double> terms(mu_.size(), 0.0);
+    for (size_t i = 0; i < mu_.size(); ++i) {
+      for (size_t j = 0; j < dims_.size(); ++j) {
+        if (dims_[j].k > 0) {
+          terms[i] += log_p_[i][j][CategoryOf(dims_[j], x[j])];
+          continue;
+        }
+        double z = (x[j] - mu_[i][j]) / sigma_[i][j];
+        terms[i] += -0.5 * z * z - kLogSqrt2Pi - std::log(sigma_[i][j]) - log_z_[i][j];
+      }
+    }
+    double top = *std::max_element(terms.begin(), terms.end());
+    if (!std::isfinite(top)) return top;
+    double s = 0;
+    for (double t : terms) s += std::exp(t - top);
+    return top + std::log(s) - std::log(static_cast<double>(terms.size()));
+  }
+
+ private:
+  // Optuna's univariate rule: the larger gap to a sorted neighbour (the
+  // prior's centre included); the outermost points take their inner gap.
+  void SetNeighbourBandwidths(size_t j) {
     size_t n = mu_.size();
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return mu_[a] < mu_[b]; });
-    double min_sigma = 1.0 / std::min(100.0, static_cast<double>(n));
-    sigma_.assign(n, 1.0);
-    for (size_t k = 0; k < n; ++k) {
-      size_t i = order[k];
-      double left = k == 0 ? mu_[i] : mu_[i] - mu_[order[k - 1]];
-      double right = k + 1 == n ? 1 - mu_[i] : mu_[order[k + 1]] - mu_[i];
-      sigma_[i] = std::clamp(std::max(left, right), min_sigma, 1.0);
-    }
-    sigma_.back() = 1.0;
-    for (size_t i = 0; i < n; ++i) {
-      double z = Phi((1 - mu_[i]) / sigma_[i]) - Phi((0 - mu_[i]) / sigma_[i]);
-      log_norm_.push_back(std::log(std::max(z, 1e-300)) + std::log(static_cast<double>(n)));
+                     [&](size_t a, size_t b) { return mu_[a][j] < mu_[b][j]; });
+    for (size_t r = 0; r < n; ++r) {
+      double at = mu_[order[r]][j];
+      double left = r == 0 ? at : at - mu_[order[r - 1]][j];
+      double right = r + 1 == n ? 1 - at : mu_[order[r + 1]][j] - at;
+      double s = std::max(left, right);
+      if (n >= 2 && r == 0) s = right;
+      if (n >= 2 && r + 1 == n) s = left;
+      sigma_[order[r]][j] = s;
     }
   }
 
-  double Sample(Rng& rng) const {
-    size_t i = rng.Below(mu_.size());
-    for (int tries = 0; tries < 100; ++tries) {
-      double x = mu_[i] + sigma_[i] * rng.Normal();
-      if (x >= 0 && x <= 1) return x;
+  void SetCategorical(size_t j, size_t m) {
+    size_t k = dims_[j].k;
+    double base = 1.0 / static_cast<double>(m + 1);
+    for (size_t i = 0; i <= m; ++i) {
+      std::vector<double> w(k, base);
+      if (i < m) w[CategoryOf(dims_[j], mu_[i][j])] += 1;
+      double total = std::accumulate(w.begin(), w.end(), 0.0);
+      for (double& v : w) v = std::log(v / total);
+      log_p_[i][j] = std::move(w);
     }
-    return std::clamp(mu_[i], 0.0, 1.0);
   }
 
-  double LogPdf(double x) const {
-    std::vector<double> terms(mu_.size());
-    for (size_t i = 0; i < mu_.size(); ++i) {
-      double z = (x - mu_[i]) / sigma_[i];
-      terms[i] = -0.5 * z * z - kLogSqrt2Pi - std::log(sigma_[i]) - log_norm_[i];
-    }
-    return LogSumExp(terms);
-  }
-
- private:
-  std::vector<double> mu_, sigma_, log_norm_;
+  std::vector<Dim> dims_;
+  std::vector<std::vector<double>> mu_, sigma_, log_z_;  // [kernel][dim]
+  std::vector<std::vector<std::vector<double>>> log_p_;  // [kernel][dim][category]
 };
 
 class TpeSampler : public Sampler {
@@ -80,69 +152,62 @@ class TpeSampler : public Sampler {
       if (std::isfinite(h.loss)) obs.push_back(&h);
     }
     Params p;
-    if (static_cast<int>(obs.size()) < o_.startup_trials) {
+    if (static_cast<int>(obs.size()) < std::max(o_.startup_trials, 1)) {
       for (const auto& r : ranges_) p[r.name] = FromUnit(r, rng.Uniform());
       return p;
     }
     std::stable_sort(obs.begin(), obs.end(),
                      [](const Observation* a, const Observation* b) { return a->loss < b->loss; });
     size_t n_good = static_cast<size_t>(std::ceil(o_.gamma * static_cast<double>(obs.size())));
-    n_good = std::clamp<size_t>(n_good, 1, static_cast<size_t>(o_.max_good));
-    for (const auto& r : ranges_) {
-      std::vector<double> good, bad;
-      for (size_t i = 0; i < obs.size(); ++i) {
-        auto it = obs[i]->params.find(r.name);
-        if (it == obs[i]->params.end()) continue;
-        double u = ToUnit(r, it->second);
-        if (u < 0) continue;
-        (i < n_good ? good : bad).push_back(u);
+    n_good = std::clamp<size_t>(n_good, 1, static_cast<size_t>(std::max(o_.max_good, 1)));
+    // Unit coordinates; an observation lacking a parameter (or holding a
+    // value outside a Categorical's list) is left out of the models that
+    // need it.
+    std::vector<std::vector<double>> unit(obs.size(), std::vector<double>(ranges_.size(), -1));
+    for (size_t i = 0; i < obs.size(); ++i) {
+      for (size_t j = 0; j < ranges_.size(); ++j) {
+        auto it = obs[i]->params.find(ranges_[j].name);
+        if (it != obs[i]->params.end()) unit[i][j] = ToUnit(ranges_[j], it->second);
       }
-      p[r.name] = r.type == ParamType::kCategorical ? SuggestCategorical(r, good, bad, rng)
-                                                    : SuggestNumeric(r, good, bad, rng);
     }
+    std::vector<double> best;
+    if (o_.multivariate) {
+      std::vector<size_t> all(ranges_.size());
+      std::iota(all.begin(), all.end(), 0);
+      best = SuggestJoint(all, unit, n_good, rng);
+    } else {
+      best.resize(ranges_.size());
+      for (size_t j = 0; j < ranges_.size(); ++j) best[j] = SuggestJoint({j}, unit, n_good, rng)[0];
+    }
+    for (size_t j = 0; j < ranges_.size(); ++j) p[ranges_[j].name] = FromUnit(ranges_[j], best[j]);
     return p;
   }
 
  private:
-  Json SuggestNumeric(const ParameterRange& r, std::vector<double> good, std::vector<double> bad,
-                      Rng& rng) const {
-    Parzen l(std::move(good)), g(std::move(bad));
-    double best_u = 0, best_score = -std::numeric_limits<double>::infinity();
-    for (int c = 0; c < o_.candidates; ++c) {
-      double u = l.Sample(rng);
-      double score = l.LogPdf(u) - g.LogPdf(u);
-      if (score > best_score) best_score = score, best_u = u;
+  // The best of `candidates` draws from l over the coordinates `cols`.
+  std::vector<double> SuggestJoint(const std::vector<size_t>& cols,
+                                   const std::vector<std::vector<double>>& unit, size_t n_good,
+                                   Rng& rng) const {
+    std::vector<Dim> dims;
+    for (size_t j : cols) {
+      dims.push_back({ranges_[j].type == ParamType::kCategorical ? ranges_[j].values.size() : 0});
     }
-    return FromUnit(r, best_u);
-  }
-
-  Json SuggestCategorical(const ParameterRange& r, const std::vector<double>& good,
-                          const std::vector<double>& bad, Rng& rng) const {
-    size_t k = r.values.size();
-    auto weights = [&](const std::vector<double>& pts) {
-      std::vector<double> w(k, 1.0 / static_cast<double>(k));  // prior weight 1 in total
-      for (double u : pts) w[std::min(k - 1, static_cast<size_t>(u * k))] += 1;
-      double total = std::accumulate(w.begin(), w.end(), 0.0);
-      for (double& x : w) x /= total;
-      return w;
-    };
-    std::vector<double> l = weights(good), g = weights(bad);
-    size_t best = 0;
+    std::vector<std::vector<double>> good, bad;
+    for (size_t i = 0; i < unit.size(); ++i) {
+      std::vector<double> x;
+      for (size_t j : cols) x.push_back(unit[i][j]);
+      if (std::any_of(x.begin(), x.end(), [](double v) { return v < 0; })) continue;
+      (i < n_good ? good : bad).push_back(std::move(x));
+    }
+    Mixture l(dims, good, o_.multivariate), g(dims, bad, o_.multivariate);
+    std::vector<double> best;
     double best_score = -std::numeric_limits<double>::infinity();
-    for (int c = 0; c < o_.candidates; ++c) {
-      double u = rng.Uniform(), acc = 0;
-      size_t pick = k - 1;
-      for (size_t i = 0; i < k; ++i) {
-        acc += l[i];
-        if (u < acc) {
-          pick = i;
-          break;
-        }
-      }
-      double score = std::log(l[pick]) - std::log(g[pick]);
-      if (score > best_score) best_score = score, best = pick;
+    for (int c = 0; c < std::max(o_.candidates, 1); ++c) {
+      std::vector<double> x = l.Sample(rng);
+      double score = l.LogPdf(x) - g.LogPdf(x);
+      if (best.empty() || score > best_score) best_score = score, best = std::move(x);
     }
-    return r.values[best];
+    return best;
   }
 
   std::vector<ParameterRange> ranges_;

@@ -1,15 +1,26 @@
-// Tree-structured Parzen Estimator (Bergstra et al. 2011), independent per
-// parameter as Optuna's default TPESampler:
+// Tree-structured Parzen Estimator (Bergstra et al. 2011) with the rules of
+// Optuna's TPESampler:
 //
 //  - fewer than `startup_trials` observations: random suggestions;
 //  - else observations sorted by loss are split at n_good = min(ceil(gamma *
-//    n), 25) (at least 1) into good and bad; per parameter, a Parzen density
-//    l(x) over the good and g(x) over the bad ones: for Integer/Continuous a
-//    mixture of Gaussians truncated to the unit interval of the range's
-//    scaling (so Logarithmic ranges are modelled in log space), one per point
-//    plus a wide prior, bandwidth the larger gap to a neighbour clipped to
-//    [1 / min(100, n + 1), 1]; for Categorical, smoothed frequencies;
+//    n), max_good) (at least 1) into good and bad; a Parzen density l(x) over
+//    the good and g(x) over the bad ones: a mixture, with equal weights, of
+//    one kernel per observation plus a prior kernel. Numeric ranges live in
+//    the unit interval of their scaling (Logarithmic ranges are modelled in
+//    log space; an Integer's cell is [x, x + 1)); a numeric kernel is a
+//    Gaussian truncated to [0, 1], the prior's centred with sigma 1; a
+//    Categorical kernel puts 1 + 1/(m + 1) on its value and 1/(m + 1) on each
+//    other (m kernels without the prior; normalised), the prior is uniform;
 //  - `candidates` draws from l(x); the one maximising l(x) / g(x) wins.
+//
+// Independent (default): one mixture per parameter; a kernel's bandwidth is
+// the larger gap to its sorted neighbours (the prior's centre counts, the
+// ends of the interval do not: the outermost points take their one inner
+// gap), clipped to [1 / min(100, m + 2), 1] ("magic clip").
+// Multivariate (as Optuna's multivariate=True, the BOHB paper's KDE): one
+// mixture over all parameters, so a kernel keeps a good configuration's
+// values together; bandwidth 0.2 * m^(-1/(d + 4)) (Scott's rule, d
+// parameters), clipped the same way.
 //
 // Deterministic for (seed, trial index, observations).
 #pragma once
@@ -27,6 +38,7 @@ struct TpeOptions {
   double gamma = 0.1;
   int max_good = 25;
   int candidates = 24;
+  bool multivariate = false;
 };
 
 std::unique_ptr<Sampler> MakeTpeSampler(std::vector<ParameterRange> ranges, uint64_t seed,

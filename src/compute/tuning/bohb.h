@@ -1,0 +1,43 @@
+// BOHB (Falkner et al. 2018): the sampler of new configurations for strategy
+// Hyperband. A fraction `random_fraction` of new configurations (decided per
+// configuration index) is drawn at random, as ASHA does; the others come from
+// a TPE model (compute/tuning/tpe.h) fitted on the results of the highest
+// rung that has at least `min_points` of them, so the model learns from the
+// largest budget it can; while no rung has enough, new configurations are
+// random. Deterministic for (seed, configuration index, results).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "compute/tuning/sampler.h"
+#include "compute/tuning/tpe.h"
+
+namespace tandem::compute::tuning {
+
+struct BohbOptions {
+  double random_fraction = 1.0 / 3;
+  int min_points = 0;  // 0 = the number of parameters + 2
+  TpeOptions tpe = {
+      .startup_trials = 0, .gamma = 0.15, .max_good = 25, .candidates = 64, .multivariate = true};
+};
+
+class BohbSampler {
+ public:
+  BohbSampler(std::vector<ParameterRange> ranges, uint64_t seed, BohbOptions options = {});
+  // Configuration `config` given the results so far, `by_rung[k]` those at
+  // rung k (non-finite losses, i.e. failures, do not count).
+  StatusOr<Params> Suggest(int64_t config, const std::vector<std::vector<Observation>>& by_rung);
+  // The rung whose results would model configuration `config`'s suggestion;
+  // -1 = random.
+  int ModelRung(int64_t config, const std::vector<std::vector<Observation>>& by_rung) const;
+
+ private:
+  std::vector<ParameterRange> ranges_;
+  uint64_t seed_;
+  BohbOptions o_;
+  std::unique_ptr<Sampler> random_, tpe_;
+};
+
+}  // namespace tandem::compute::tuning

@@ -1,0 +1,81 @@
+#include "compute/tuning/bohb.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace tandem::compute::tuning {
+namespace {
+
+ParameterRange Cont(std::string name, double lo, double hi) {
+  ParameterRange r;
+  r.name = std::move(name);
+  r.type = ParamType::kContinuous;
+  r.min = lo;
+  r.max = hi;
+  return r;
+}
+
+std::vector<ParameterRange> Space() { return {Cont("x", 0, 1), Cont("y", 0, 1)}; }
+
+Observation At(double x, double y, double loss) { return {{{"x", x}, {"y", y}}, loss}; }
+
+TEST(BohbSamplerTest, RandomUntilARungHasEnoughResults) {
+  BohbSampler bohb(Space(), 1, {.random_fraction = 0, .min_points = 4});
+  auto random = MakeRandomSampler(Space(), 1);
+  std::vector<std::vector<Observation>> by_rung(3);
+  by_rung[0] = {At(0.1, 0.1, 1), At(0.2, 0.2, 2), At(0.3, 0.3, 3)};
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), -1);
+  EXPECT_EQ(*bohb.Suggest(5, by_rung), *random->Suggest(5, {}));
+  // Failures do not count.
+  by_rung[0].push_back(At(0.4, 0.4, std::numeric_limits<double>::infinity()));
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), -1);
+  by_rung[0].push_back(At(0.5, 0.5, 5));
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), 0);
+  // The highest rung with enough results wins.
+  by_rung[2] = {At(0.1, 0.1, 1), At(0.2, 0.2, 2), At(0.3, 0.3, 3), At(0.4, 0.4, 4)};
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), 2);
+}
+
+TEST(BohbSamplerTest, RandomFractionIsPerConfigurationAndDeterministic) {
+  std::vector<std::vector<Observation>> by_rung(1);
+  for (int i = 0; i < 10; ++i) by_rung[0].push_back(At(0.1 * i, 0.5, i));
+  BohbSampler all_random(Space(), 2, {.random_fraction = 1});
+  BohbSampler a(Space(), 2, {.random_fraction = 0.5}), b(Space(), 2, {.random_fraction = 0.5});
+  int random = 0;
+  for (int64_t c = 0; c < 200; ++c) {
+    EXPECT_EQ(all_random.ModelRung(c, by_rung), -1);
+    int k = a.ModelRung(c, by_rung);
+    random += k < 0;
+    EXPECT_EQ(*a.Suggest(c, by_rung), *b.Suggest(c, by_rung)) << c;
+  }
+  EXPECT_GT(random, 70);
+  EXPECT_LT(random, 130);
+}
+
+// Modelled suggestions follow the good results of the rung they model.
+TEST(BohbSamplerTest, ModelledSuggestionsConcentrateNearGoodResults) {
+  std::vector<std::vector<Observation>> by_rung(2);
+  for (int i = 0; i < 40; ++i) {
+    double x = (i % 8) / 7.0, y = (i / 8) / 4.0;
+    by_rung[0].push_back(At(x, y, std::hypot(x - 0.8, y - 0.2)));
+  }
+  for (bool multivariate : {false, true}) {
+    BohbOptions o{.random_fraction = 0};
+    o.tpe.multivariate = multivariate;
+    BohbSampler bohb(Space(), 3, o);
+    int near = 0;
+    for (int64_t c = 0; c < 50; ++c) {
+      auto p = bohb.Suggest(c, by_rung);
+      ASSERT_TRUE(p.ok());
+      double x = p->at("x").get<double>(), y = p->at("y").get<double>();
+      near += std::hypot(x - 0.8, y - 0.2) < 0.3;
+    }
+    // Uniform draws land within 0.3 of (0.8, 0.2) ~22% of the time.
+    EXPECT_GE(near, 35) << (multivariate ? "multivariate" : "independent");
+  }
+}
+
+}  // namespace
+}  // namespace tandem::compute::tuning
