@@ -20,8 +20,10 @@ constexpr float kPow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
 
 // The field [f, f + len), 1 <= len <= 16, if it is [-]digits[.digits] with
 // at least one digit, its digits' value m < 2^24 and at most 10 of them after
-// the point: m / 10^f, correctly rounded (both exact floats). Else false.
-TANDEM_CSV_AVX512 inline bool VectorField(const char* f, size_t len, float* value) {
+// the point: *mantissa = +-m and *divisor = 10^f, both exact floats (the
+// caller divides a row at a time: one correctly rounded division). Else false.
+TANDEM_CSV_AVX512 inline bool VectorField(const char* f, size_t len, float* mantissa,
+                                          float* divisor) {
   const uint32_t in_field = _bzhi_u32(0xFFFF, static_cast<uint32_t>(len));
   // Masked: bytes past the field are neither read nor able to fault.
   const __m128i text = _mm_maskz_loadu_epi8(static_cast<__mmask16>(in_field), f);
@@ -49,12 +51,24 @@ TANDEM_CSV_AVX512 inline bool VectorField(const char* f, size_t len, float* valu
       low >= (1u << 24) || fraction > 10) {
     return false;
   }
-  float v = static_cast<float>(low) / kPow10[fraction];
+  float m = static_cast<float>(low);
   uint32_t bits;
-  std::memcpy(&bits, &v, sizeof(bits));
-  bits |= minus << 31;
-  std::memcpy(value, &bits, sizeof(bits));
+  std::memcpy(&bits, &m, sizeof(bits));
+  bits |= minus << 31;  // -0 stays -0
+  std::memcpy(mantissa, &bits, sizeof(bits));
+  *divisor = kPow10[fraction];
   return true;
+}
+
+// row[i] /= divisor[i] for i < n: +-m / 10^f correctly rounded, which is
+// the decimal's float (Clinger); a divisor of 1 leaves a value as it is.
+TANDEM_CSV_AVX512 inline void DivideRow(float* row, const float* divisor, int n) {
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 k = static_cast<__mmask16>(_bzhi_u32(0xFFFF, static_cast<uint32_t>(n - i)));
+    const __m512 v = _mm512_maskz_loadu_ps(k, row + i);
+    const __m512 d = _mm512_maskz_loadu_ps(k, divisor + i);
+    _mm512_mask_storeu_ps(row + i, k, _mm512_maskz_div_ps(k, v, d));
+  }
 }
 
 }  // namespace
@@ -71,70 +85,106 @@ bool CsvLineScanner::Supported() {
 
 CsvLineScanner::CsvLineScanner(const char* begin, const char* end)
     : begin_(begin), end_(end), size_(static_cast<size_t>(end - begin)) {
-  if (size_ > 0) LoadBlock();
+  if (size_ > 0) Load(begin_, size_, &separators_, &newlines_);
 }
 
-TANDEM_CSV_AVX512 void CsvLineScanner::LoadBlock() {
-  const size_t left = size_ - block_;
+// The ',' and '\n' bits of the 64 bytes at p (of which `left` are ours).
+TANDEM_CSV_AVX512 void CsvLineScanner::Load(const char* p, size_t left, uint64_t* separators,
+                                            uint64_t* newlines) {
   const __mmask64 valid = left >= 64 ? ~uint64_t{0} : _bzhi_u64(~uint64_t{0}, left);
-  const __m512i block = _mm512_maskz_loadu_epi8(valid, begin_ + block_);
-  newlines_ = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\n'));
-  separators_ = newlines_ | _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8(','));
+  const __m512i block = _mm512_maskz_loadu_epi8(valid, p);
+  *newlines = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\n'));
+  *separators = *newlines | _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8(','));
 }
 
-TANDEM_CSV_AVX512 inline bool CsvLineScanner::NextSeparator(const char** at, bool* newline) {
-  while (separators_ == 0) {
-    if (size_ - block_ <= 64) {
-      block_ = size_;
-      return false;
-    }
-    block_ += 64;
-    LoadBlock();
+// The field of column `col` of the line [start, end) (the line has more
+// than `col` columns), a trailing '\r' of the last one left out.
+static void FindField(const char* start, const char* end, int col, const char** field,
+               const char** field_end) {
+  const char* p = start;
+  for (int c = 0; c < col; ++c) {
+    p = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(end - p))) + 1;
   }
-  const uint64_t i = _tzcnt_u64(separators_);
-  *at = begin_ + block_ + i;
-  *newline = ((newlines_ >> i) & 1) != 0;
-  separators_ = _blsr_u64(separators_);
-  return true;
+  const char* e = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(end - p)));
+  if (e == nullptr) {
+    e = end;
+    if (e > p && e[-1] == '\r') --e;
+  }
+  *field = p;
+  *field_end = e;
 }
 
+// The hot loop keeps its state in locals and makes no calls: a field the
+// vector path declines is only noted (`declined`), and parsed after the line
+// by ParseFieldFast.
 TANDEM_CSV_AVX512 CsvLineScanner::Line CsvLineScanner::Next(int nf, float* row,
                                                             const char** line,
                                                             const char** line_end) {
   if (line_ >= size_) return Line::kEnd;
-  const char* const start = begin_ + line_;
+  if (divisors_.size() < static_cast<size_t>(nf)) divisors_.resize(static_cast<size_t>(nf));
+  float* const divisor = divisors_.data();
+  const char* const begin = begin_;
+  const size_t size = size_;
+  size_t block = block_;
+  uint64_t separators = separators_, newlines = newlines_;
+  const char* const start = begin + line_;
   const char* field = start;
+  const char* sep;
   int col = 0;
-  bool ok = true;
+  uint64_t declined = 0;  // columns < 64 for ParseFieldFast
+  bool other = false;     // too many columns, or a column >= 64 declined
   while (true) {
-    const char* sep;
-    bool newline;
-    if (!NextSeparator(&sep, &newline)) {  // the last line, without '\n'
-      sep = end_;
-      newline = true;
+    while (separators == 0) {
+      if (size - block <= 64) {  // the last line, without '\n'
+        block = size;
+        break;
+      }
+      block += 64;
+      Load(begin + block, size - block, &separators, &newlines);
+    }
+    bool newline = true;
+    sep = end_;
+    if (separators != 0) {
+      const uint64_t i = _tzcnt_u64(separators);
+      sep = begin + block + i;
+      newline = ((newlines >> i) & 1) != 0;
+      separators = _blsr_u64(separators);
     }
     const char* field_end = sep;
     if (newline && sep > field && sep[-1] == '\r') --field_end;  // CRLF
-    if (ok) {
-      if (col >= nf) {
-        ok = false;  // too many columns: the general parser reports it
-      } else {
-        const size_t len = static_cast<size_t>(field_end - field);
-        ok = (len - 1 < 16 && VectorField(field, len, &row[col])) ||
-             ParseFieldFast(field, field_end, end_, &row[col]);
-        ++col;
+    if (col < nf) {
+      const size_t len = static_cast<size_t>(field_end - field);
+      if (!(len - 1 < 16 && VectorField(field, len, &row[col], &divisor[col]))) {
+        if (col < 64) {
+          declined |= uint64_t{1} << col;
+        } else {
+          other = true;
+        }
       }
+    } else {
+      other = true;  // too many columns: the general parser reports it
     }
-    if (newline) {
-      *line = start;
-      *line_end = sep;
-      line_ = static_cast<size_t>(sep - begin_) + 1;
-      if (!ok) return Line::kOther;
-      for (; col < nf; ++col) row[col] = std::numeric_limits<float>::quiet_NaN();
-      return Line::kParsed;
-    }
+    ++col;
+    if (newline) break;
     field = sep + 1;
   }
+  block_ = block;
+  separators_ = separators;
+  newlines_ = newlines;
+  *line = start;
+  *line_end = sep;
+  line_ = static_cast<size_t>(sep - begin) + 1;
+  if (other) return Line::kOther;
+  for (; declined != 0; declined = _blsr_u64(declined)) {
+    const int c = static_cast<int>(_tzcnt_u64(declined));
+    const char *f, *e;
+    FindField(start, sep, c, &f, &e);
+    if (!ParseFieldFast(f, e, end_, &row[c])) return Line::kOther;
+    divisor[c] = 1.0f;
+  }
+  DivideRow(row, divisor, col);
+  for (; col < nf; ++col) row[col] = std::numeric_limits<float>::quiet_NaN();
+  return Line::kParsed;
 }
 
 }  // namespace tandem::compute::transform

@@ -10,7 +10,7 @@
 // needed), byte classes as mask registers, the digits compressed together
 // (vpcompressb) and summed by three multiply-adds; m x 10^-f with m < 2^24
 // and f <= 10 is then one correctly rounded float division (Clinger's fast
-// path, as ParseCsvLineFast). Any other field is handed to ParseFieldFast,
+// path, as ParseCsvLineFast), done for the whole row with one vector divide. Any other field is handed to ParseFieldFast,
 // and a line either of them declines (blank, spaces, quotes, '+', empty
 // fields, too many columns, errors) is returned as kOther for the general
 // parser, so values and error messages never change.
@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace tandem::compute::transform {
 
@@ -41,8 +42,7 @@ class CsvLineScanner {
   Line Next(int nf, float* row, const char** line, const char** line_end);
 
  private:
-  bool NextSeparator(const char** at, bool* newline);
-  void LoadBlock();
+  static void Load(const char* p, size_t left, uint64_t* separators, uint64_t* newlines);
 
   const char* begin_;
   const char* end_;
@@ -51,6 +51,7 @@ class CsvLineScanner {
   size_t block_ = 0;  // offset of the current 64-byte block
   uint64_t separators_ = 0;  // ',' and '\n' in the block not yet consumed
   uint64_t newlines_ = 0;    // '\n' in the block
+  std::vector<float> divisors_;  // per column of the line being parsed
 };
 
 }  // namespace tandem::compute::transform
