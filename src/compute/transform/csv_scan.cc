@@ -132,7 +132,8 @@ TANDEM_CSV_AVX512 CsvLineScanner::Line CsvLineScanner::Next(int nf, float* row,
   const char* sep;
   int col = 0;
   uint64_t declined = 0;  // columns < 64 for ParseFieldFast
-  bool other = false;     // too many columns, or a column >= 64 declined
+  bool declined_high = false;  // any column >= 64 (in declined_high_)
+  bool other = false;     // too many columns: the general parser reports it
   while (true) {
     while (separators == 0) {
       if (size - block <= 64) {  // the last line, without '\n'
@@ -157,8 +158,13 @@ TANDEM_CSV_AVX512 CsvLineScanner::Line CsvLineScanner::Next(int nf, float* row,
       if (!(len - 1 < 16 && VectorField(field, len, &row[col], &divisor[col]))) {
         if (col < 64) {
           declined |= uint64_t{1} << col;
-        } else {
-          other = true;
+        } else {  // wide rows: the rest of the columns in words
+          const size_t word = static_cast<size_t>(col - 64) / 64;
+          if (!declined_high) {
+            declined_high_.assign(static_cast<size_t>(nf) / 64 + 1, 0);
+            declined_high = true;
+          }
+          declined_high_[word] |= uint64_t{1} << (col % 64);
         }
       }
     } else {
@@ -181,6 +187,15 @@ TANDEM_CSV_AVX512 CsvLineScanner::Line CsvLineScanner::Next(int nf, float* row,
     FindField(start, sep, c, &f, &e);
     if (!ParseFieldFast(f, e, end_, &row[c])) return Line::kOther;
     divisor[c] = 1.0f;
+  }
+  for (size_t w = 0; declined_high && w < declined_high_.size(); ++w) {
+    for (uint64_t bits = declined_high_[w]; bits != 0; bits = _blsr_u64(bits)) {
+      const int c = 64 + static_cast<int>(w * 64 + _tzcnt_u64(bits));
+      const char *f, *e;
+      FindField(start, sep, c, &f, &e);
+      if (!ParseFieldFast(f, e, end_, &row[c])) return Line::kOther;
+      divisor[c] = 1.0f;
+    }
   }
   DivideRow(row, divisor, col);
   for (; col < nf; ++col) row[col] = std::numeric_limits<float>::quiet_NaN();

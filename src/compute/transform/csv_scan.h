@@ -52,6 +52,7 @@ class CsvLineScanner {
   uint64_t separators_ = 0;  // ',' and '\n' in the block not yet consumed
   uint64_t newlines_ = 0;    // '\n' in the block
   std::vector<float> divisors_;  // per column of the line being parsed
+  std::vector<uint64_t> declined_high_;  // the line's declined columns >= 64, as bits
 };
 
 }  // namespace tandem::compute::transform

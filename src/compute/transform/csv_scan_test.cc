@@ -153,6 +153,29 @@ TEST_F(CsvScanTest, RandomLinesEqualTheLineParser) {
   }
 }
 
+// Rows wider than 64 columns (declined fields past column 64 are noted
+// apart), with exponents, long fields and odd ones anywhere.
+TEST_F(CsvScanTest, WideLinesEqualTheLineParser) {
+  std::mt19937 rng(13);
+  std::string text;
+  const char* fields[] = {"1", "-2.5", "1e5", "-3.25E-2", "123456789012345678", "0.1234567890123",
+                          ".5", "7.", "x", "", " 1", "16777217"};
+  for (int line = 0; line < 3000; ++line) {
+    const int n = 1 + static_cast<int>(rng() % 200);
+    for (int k = 0; k < n; ++k) {
+      if (k > 0) text += ',';
+      // Mostly plain numbers, so that many lines are parsed.
+      text += fields[rng() % 20 < 17 ? rng() % 8 : rng() % 12];
+    }
+    text += '\n';
+  }
+  for (int nf : {64, 65, 130, 200}) {
+    SCOPED_TRACE("nf " + std::to_string(nf));
+    ExpectSameAsLineParser(text, nf);
+    if (HasFatalFailure()) return;
+  }
+}
+
 // Every field the scanner takes is std::from_chars's float bit for bit; the
 // engine's own %.6g-style inputs always take the fast path.
 TEST_F(CsvScanTest, FieldsEqualFromChars) {
