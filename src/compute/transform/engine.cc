@@ -21,6 +21,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/json.h"
+#include "compute/transform/csv_scan.h"
 #include "compute/transform/fast_csv.h"
 
 namespace tandem::compute::transform {
@@ -189,9 +190,10 @@ void FormatCsv(const std::vector<std::string_view>& lines, const float* scores, 
   out.resize(static_cast<size_t>(o - out.data()));
 }
 
-// Parses, predicts and formats one batch. CSV lines go through the one-pass
-// parser (ParseCsvLineFast) and, if it declines, the general one, whose
-// values are the same and whose errors name the line.
+// Parses, predicts and formats one batch. CSV lines go through the block
+// scanner (CsvLineScanner, AVX-512) or else the one-pass line parser
+// (ParseCsvLineFast) and, if they decline, the general one, whose values are
+// the same and whose errors name the line.
 void Process(const runtime::Predictor& predictor, const TransformOptions& opts, Batch& b) {
   const size_t nf = static_cast<size_t>(predictor.num_features());
   const int no = predictor.num_outputs();
@@ -203,31 +205,59 @@ void Process(const runtime::Predictor& predictor, const TransformOptions& opts, 
   numbers.clear();
   const std::string_view text(b.view);
   int64_t number = 0;  // 0-based within the batch; errors add FirstLine(b)
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  while (p < end) {
-    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-    const char* e = nl == nullptr ? end : nl;
+  // A line [p, e) the fast parsers declined: the general one skips it
+  // (blank), parses it or reports it (false).
+  auto general = [&](const char* p, const char* e, float* row) {
+    std::string_view line = Trim(std::string_view(p, static_cast<size_t>(e - p)));
+    if (line.empty()) return true;
+    const int nfi = static_cast<int>(nf);
+    Status s = csv ? ParseCsvRow(line, number, nfi, row) : ParseJsonRow(line, number, nfi, row);
+    if (!s.ok()) {  // again, for the message's line number
+      const int64_t at = FirstLine(b) + number;
+      b.status = csv ? ParseCsvRow(line, at, nfi, row) : ParseJsonRow(line, at, nfi, row);
+      return false;
+    }
+    lines.push_back(line);
+    numbers.push_back(number);
+    return true;
+  };
+  auto next_row = [&] {
     const size_t n = lines.size();
     if (rows.size() < (n + 1) * nf) rows.resize(std::max(rows.size() * 2, (n + 1024) * nf));
-    float* row = rows.data() + n * nf;
-    if (csv && ParseCsvLineFast(p, e, end, static_cast<int>(nf), row)) {
-      lines.emplace_back(p, static_cast<size_t>(e - p) - (e[-1] == '\r' ? 1 : 0));
-      numbers.push_back(number);
-    } else if (std::string_view line = Trim(std::string_view(p, static_cast<size_t>(e - p)));
-               !line.empty()) {
-      const int nfi = static_cast<int>(nf);
-      Status s = csv ? ParseCsvRow(line, number, nfi, row) : ParseJsonRow(line, number, nfi, row);
-      if (!s.ok()) {  // again, for the message's line number
-        const int64_t at = FirstLine(b) + number;
-        b.status = csv ? ParseCsvRow(line, at, nfi, row) : ParseJsonRow(line, at, nfi, row);
+    return rows.data() + n * nf;
+  };
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  if (csv && CsvLineScanner::Supported()) {
+    CsvLineScanner scanner(p, end);
+    const char* e;
+    while (true) {
+      float* row = next_row();
+      const CsvLineScanner::Line kind = scanner.Next(static_cast<int>(nf), row, &p, &e);
+      if (kind == CsvLineScanner::Line::kEnd) break;
+      if (kind == CsvLineScanner::Line::kParsed) {
+        lines.emplace_back(p, static_cast<size_t>(e - p) - (e[-1] == '\r' ? 1 : 0));
+        numbers.push_back(number);
+      } else if (!general(p, e, row)) {
         return;
       }
-      lines.push_back(line);
-      numbers.push_back(number);
+      ++number;
     }
-    ++number;
-    p = e + 1;
+  } else {
+    while (p < end) {
+      const char* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      const char* e = nl == nullptr ? end : nl;
+      float* row = next_row();
+      if (csv && ParseCsvLineFast(p, e, end, static_cast<int>(nf), row)) {
+        lines.emplace_back(p, static_cast<size_t>(e - p) - (e[-1] == '\r' ? 1 : 0));
+        numbers.push_back(number);
+      } else if (!general(p, e, row)) {
+        return;
+      }
+      ++number;
+      p = e + 1;
+    }
   }
   const size_t n = lines.size();
   scores.resize(n * static_cast<size_t>(no));

@@ -7,8 +7,9 @@
 // line each). A regular file is mapped and batches are slices of the mapping
 // (the page cache holds it, no copies); other inputs (pipes) are read in
 // chunks, so memory stays at about (2 x threads + 2) batches whatever the
-// size. CSV lines are parsed in one pass (fast_csv.h) with the general
-// parser as the fallback, so values and errors are the same either way. `threads` workers parse, predict and format batches in
+// size. CSV is parsed by the AVX-512 block scanner (csv_scan.h) or, on
+// other CPUs, line by line in one pass (fast_csv.h), with the general parser
+// as the fallback, so values and errors are the same either way. `threads` workers parse, predict and format batches in
 // parallel; the writer emits them in input order. Blank lines are skipped
 // (and produce no output line).
 //

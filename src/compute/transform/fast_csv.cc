@@ -148,6 +148,11 @@ bool ParseFloatFast(const char* p, const char* end, float* value) {
          next == padded.data() + size;
 }
 
+bool ParseFieldFast(const char* p, const char* end, const char* limit, float* value) {
+  const char* next = nullptr;
+  return Field(p, end, limit, value, &next) && next == end;
+}
+
 bool ParseCsvLineFast(const char* p, const char* end, const char* limit, int nf, float* row) {
   if (p < end && end[-1] == '\r') --end;
   if (p == end) return false;  // blank: the general path skips it

@@ -28,4 +28,9 @@ bool ParseCsvLineFast(const char* p, const char* end, const char* limit, int nf,
 // (the general parser decides). For tests.
 bool ParseFloatFast(const char* p, const char* end, float* value);
 
+// The field [p, end) by the fast rules (all of it a plain decimal number);
+// bytes up to `limit` (>= end) may be read. For the block scanner
+// (csv_scan.h), whose vector path declines what this one decides.
+bool ParseFieldFast(const char* p, const char* end, const char* limit, float* value);
+
 }  // namespace tandem::compute::transform
