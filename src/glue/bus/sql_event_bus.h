@@ -54,12 +54,18 @@ class SqlEventBus final : public EventBus, public Outbox {
 
   // Outbox: records `event` and its messages within `tx`. Thread-safe.
   Status Append(sql::Transaction& tx, const Event& event) override;
+  // One routing-rule lookup for the whole batch (one round trip fewer per
+  // event on PostgreSQL); the inserts are deferred as Append's are.
+  Status AppendAll(sql::Transaction& tx, const std::vector<Event>& events) override;
   // Like Append, also returning the recorded event and its sequence number.
   // `deferred` (what Append does): the inserts go with later statements
   // (Transaction::ExecDeferred), a duplicate id fails the transaction later
   // (AlreadyExists) and the returned seq is 0.
   StatusOr<SequencedEvent> AppendEvent(sql::Transaction& tx, const Event& event,
                                        bool deferred = false);
+  // The same with the routing rules already read (kRulesQuery's rows).
+  StatusOr<SequencedEvent> AppendEvent(sql::Transaction& tx, const Event& event, bool deferred,
+                                       const std::vector<sql::Row>* rules);
 
   Outbox* outbox() override { return this; }
 
