@@ -36,6 +36,7 @@
 #include "glue/bus/event_bus.h"
 #include "glue/bus/outbox.h"
 #include "glue/sql/database.h"
+#include "glue/sql/group_commit.h"
 
 namespace tandem::bus {
 
@@ -102,6 +103,15 @@ class SqlEventBus final : public EventBus, public Outbox {
   uint64_t Generation();
   void WaitForPublish(uint64_t seen);
   void NotifyPublish();
+  // Routes the event `j` (id `id`, `seq`; 0: not known yet) to the queues
+  // whose rules match, as deferred inserts within `tx`.
+  Status Route(sql::Transaction& tx, const Json& j, const std::string& id, int64_t seq,
+               int64_t now_ms, const std::vector<sql::Row>& rules);
+  // Group commit of publishes: one transaction per batch; a batch the
+  // database refuses is published one by one.
+  struct PendingPublish;
+  void PublishBatch(const std::vector<PendingPublish*>& batch);
+  Status PublishAll(sql::Transaction& tx, const std::vector<PendingPublish*>& batch);
 
   std::unique_ptr<sql::Database> owned_;
   sql::Database& db_;
@@ -111,6 +121,7 @@ class SqlEventBus final : public EventBus, public Outbox {
   absl::CondVar cv_;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Pattern> patterns_ ABSL_GUARDED_BY(mu_);
+  sql::GroupCommit<PendingPublish> publishes_{64};
   // The database's notifications (PostgreSQL); destroyed first, so no
   // callback runs on a half-destroyed bus.
   std::unique_ptr<sql::Subscription> subscription_;

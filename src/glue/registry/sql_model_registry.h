@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "glue/bus/outbox.h"
-#include "glue/registry/group_commit.h"
+#include "glue/sql/group_commit.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
 
@@ -89,7 +89,7 @@ class SqlModelRegistry final : public ModelRegistry {
   sql::Database& db_;
   bus::Outbox& outbox_;
   Clock& clock_;
-  GroupCommit<PendingVersion> creates_;
+  sql::GroupCommit<PendingVersion> creates_;
 };
 
 }  // namespace tandem::registry

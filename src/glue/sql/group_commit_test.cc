@@ -1,7 +1,7 @@
 // GroupCommit: every item runs exactly once, in arrival order per key,
 // batches of one key never overlap, items that arrive while a batch runs
 // are taken together by the next one, and keys do not wait for each other.
-#include "glue/registry/group_commit.h"
+#include "glue/sql/group_commit.h"
 
 #include <atomic>
 #include <map>
@@ -11,7 +11,7 @@
 
 #include "gtest/gtest.h"
 
-namespace tandem::registry {
+namespace tandem::sql {
 namespace {
 
 struct Item {
@@ -123,4 +123,4 @@ TEST(GroupCommitTest, BatchesAreBoundedAndEveryItemRunsOnceUnderContention) {
 }
 
 }  // namespace
-}  // namespace tandem::registry
+}  // namespace tandem::sql

@@ -1,6 +1,6 @@
-// Group commit: concurrent operations on one key (one registered model) run
-// together, several in one transaction. A caller queues its item under the
-// key; if no batch of that key is running, it becomes the leader: it takes
+// Group commit: concurrent operations on one key (one registered model, the
+// SQL event bus's publishes) run together, several in one transaction. A
+// caller queues its item under the key; if no batch of that key is running, it becomes the leader: it takes
 // up to `max_batch` waiting items (its own among them, in arrival order),
 // runs them with `run` outside the lock, marks them done and steps down,
 // waking the others (one of those still waiting leads the next batch).
@@ -26,7 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace tandem::registry {
+namespace tandem::sql {
 
 template <typename Item>
 class GroupCommit {
@@ -90,4 +90,4 @@ class GroupCommit {
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace tandem::registry
+}  // namespace tandem::sql
