@@ -1,6 +1,9 @@
 #include "api/auth/identity_store.h"
 
+#include <algorithm>
+
 #include "api/auth/token.h"
+#include "api/auth/token_cache.h"
 
 namespace tandem::api::auth {
 namespace {
@@ -55,21 +58,21 @@ TokenInfo TokenFromRow(const Row& r) {
 
 Role RoleFromInt(int64_t v) { return v >= 1 && v <= 3 ? static_cast<Role>(v) : Role::kNone; }
 
+// The principal and its team roles in one query (a LEFT JOIN: one row per
+// team, or one row with NULL team for a principal in none).
 StatusOr<Principal> LoadPrincipal(Transaction& tx, const std::string& name) {
-  auto row = tx.QueryOne("SELECT name, kind, admin FROM auth_principals WHERE name = ?", {name});
-  if (!row.ok()) {
-    if (row.status().code() == StatusCode::kNotFound) {
-      return NotFoundError("principal '" + name + "' not found");
-    }
-    return row.status();
-  }
+  ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT p.name, p.kind, p.admin, m.team, m.role "
+                                       "FROM auth_principals p LEFT JOIN auth_members m "
+                                       "ON m.principal = p.name WHERE p.name = ?",
+                                       {name}));
+  if (rows.empty()) return NotFoundError("principal '" + name + "' not found");
   Principal p;
-  p.name = row->Text(0);
-  p.kind = row->Text(1);
-  p.admin = row->Int(2) != 0;
-  ASSIGN_OR_RETURN(auto teams,
-                   tx.Query("SELECT team, role FROM auth_members WHERE principal = ?", {name}));
-  for (const Row& t : teams) p.teams[t.Text(0)] = RoleFromInt(t.Int(1));
+  p.name = rows[0].Text(0);
+  p.kind = rows[0].Text(1);
+  p.admin = rows[0].Int(2) != 0;
+  for (const Row& r : rows) {
+    if (!r.IsNull(3)) p.teams[r.Text(3)] = RoleFromInt(r.Int(4));
+  }
   return p;
 }
 
@@ -145,9 +148,47 @@ Status ValidateName(std::string_view what, std::string_view name) {
                               "' must match [a-z0-9][a-z0-9_.@-]{0,63}");
 }
 
+IdentityStore::IdentityStore(sql::Database& db, Clock& clock, const Options& options)
+    : db_(db), clock_(clock) {
+  if (options.token_cache_ttl_micros > 0) {
+    cache_ = std::make_unique<TokenCache>(clock, options.token_cache_ttl_micros,
+                                          std::max<size_t>(options.token_cache_max_entries, 1));
+  }
+}
+
+IdentityStore::~IdentityStore() = default;
+
 StatusOr<std::unique_ptr<IdentityStore>> IdentityStore::Open(sql::Database& db, Clock& clock) {
+  return Open(db, clock, Options{});
+}
+
+StatusOr<std::unique_ptr<IdentityStore>> IdentityStore::Open(sql::Database& db, Clock& clock,
+                                                             const Options& options) {
+  if (options.token_cache_ttl_micros < 0) {
+    return InvalidArgumentError("the token cache's lifetime must not be negative");
+  }
   RETURN_IF_ERROR(db.Migrate("auth", Migrations()));
-  return std::unique_ptr<IdentityStore>(new IdentityStore(db, clock));
+  std::unique_ptr<IdentityStore> store(new IdentityStore(db, clock, options));
+  if (store->cache_ != nullptr) {
+    // Also called after each (re)connection of the listener: changes made
+    // while it was away are not missed.
+    TokenCache* cache = store->cache_.get();
+    ASSIGN_OR_RETURN(store->change_listener_,
+                     db.Listen(kNotifyChannel, [cache] { cache->Clear(); }));
+  }
+  return store;
+}
+
+Status IdentityStore::NotifyChange(Transaction& tx) {
+  if (tx.dialect() != sql::Dialect::kPostgres) return OkStatus();
+  return tx.ExecDeferred(std::string("SELECT pg_notify('") + kNotifyChannel + "', '')");
+}
+
+Status IdentityStore::Changed(Status committed) {
+  // Cleared whether or not the transaction committed: its outcome may be
+  // unknown (a lost connection at COMMIT), and a clear only costs lookups.
+  if (cache_ != nullptr) cache_->Clear();
+  return committed;
 }
 
 Status IdentityStore::CreatePrincipal(const std::string& name, const std::string& kind,
@@ -215,11 +256,28 @@ StatusOr<std::pair<TokenInfo, std::string>> IdentityStore::CreateToken(
 StatusOr<Principal> IdentityStore::Authenticate(const std::string& token) {
   if (TokenId(token).empty()) return UnauthenticatedError("malformed API token");
   std::string hash = HashToken(token);
+  if (cache_ != nullptr) {
+    if (auto hit = cache_->Get(hash)) return *std::move(hit);
+  }
+  return AuthenticateUncached(hash);
+}
+
+StatusOr<Principal> IdentityStore::AuthenticateUncached(const std::string& hash) {
+  // Read before the database: a change committed after this cannot be
+  // undone by storing what the query below saw.
+  uint64_t generation = cache_ != nullptr ? cache_->generation() : 0;
   Principal out;
+  int64_t expires_micros = 0;
+  // The token, its principal and the principal's team roles in one query.
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(auto rows, tx.Query(std::string("SELECT ") + kTokenColumns +
-                                             " FROM auth_tokens WHERE hash = ?",
-                                         {hash}));
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT t.id, t.principal, t.description, t.created_micros, "
+                              "t.expires_micros, t.revoked_micros, p.kind, p.admin, m.team, "
+                              "m.role FROM auth_tokens t "
+                              "JOIN auth_principals p ON p.name = t.principal "
+                              "LEFT JOIN auth_members m ON m.principal = t.principal "
+                              "WHERE t.hash = ?",
+                              {hash}));
     if (rows.empty()) return UnauthenticatedError("unknown API token");
     TokenInfo t = TokenFromRow(rows[0]);
     if (t.revoked_micros != 0) return UnauthenticatedError("API token " + t.id + " was revoked");
@@ -227,10 +285,18 @@ StatusOr<Principal> IdentityStore::Authenticate(const std::string& token) {
       return UnauthenticatedError("API token " + t.id + " expired at " +
                                   FormatRfc3339(t.expires_micros));
     }
-    ASSIGN_OR_RETURN(out, LoadPrincipal(tx, t.principal));
+    out = Principal{};
+    out.name = t.principal;
+    out.kind = rows[0].Text(6);
+    out.admin = rows[0].Int(7) != 0;
+    for (const Row& r : rows) {
+      if (!r.IsNull(8)) out.teams[r.Text(8)] = RoleFromInt(r.Int(9));
+    }
     out.token_id = t.id;
+    expires_micros = t.expires_micros;
     return OkStatus();
   }));
+  if (cache_ != nullptr) cache_->Put(hash, out, expires_micros, generation);
   return out;
 }
 
@@ -265,14 +331,15 @@ StatusOr<TokenInfo> IdentityStore::GetToken(const std::string& id) {
 }
 
 Status IdentityStore::RevokeToken(const std::string& id) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return Changed(db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT id FROM auth_tokens WHERE id = ?", {id}));
     if (rows.empty()) return NotFoundError("token '" + id + "' not found");
+    RETURN_IF_ERROR(NotifyChange(tx));
     return tx
         .Exec("UPDATE auth_tokens SET revoked_micros = ? WHERE id = ? AND revoked_micros = 0",
               {clock_.NowMicros(), id})
         .status();
-  });
+  }));
 }
 
 Status IdentityStore::CreateTeam(const std::string& name) {
@@ -312,9 +379,10 @@ StatusOr<Team> IdentityStore::GetTeam(const std::string& name) {
 
 Status IdentityStore::SetMember(const std::string& team, const std::string& principal, Role role) {
   if (role == Role::kNone) return InvalidArgumentError("a member needs a role");
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return Changed(db_.WithTransaction([&](Transaction& tx) -> Status {
     RETURN_IF_ERROR(Exists(tx, "auth_teams", team, "team"));
     RETURN_IF_ERROR(Exists(tx, "auth_principals", principal, "principal"));
+    RETURN_IF_ERROR(NotifyChange(tx));
     RETURN_IF_ERROR(
         tx.Exec("DELETE FROM auth_members WHERE team = ? AND principal = ?", {team, principal})
             .status());
@@ -322,18 +390,18 @@ Status IdentityStore::SetMember(const std::string& team, const std::string& prin
         .Exec("INSERT INTO auth_members (team, principal, role) VALUES (?, ?, ?)",
               {team, principal, static_cast<int64_t>(role)})
         .status();
-  });
+  }));
 }
 
 Status IdentityStore::RemoveMember(const std::string& team, const std::string& principal) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return Changed(db_.WithTransaction([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(int64_t n, tx.Exec("DELETE FROM auth_members WHERE team = ? AND principal = ?",
                                         {team, principal}));
     if (n == 0) {
       return NotFoundError("principal '" + principal + "' is not a member of team '" + team + "'");
     }
-    return OkStatus();
-  });
+    return NotifyChange(tx);
+  }));
 }
 
 StatusOr<std::string> IdentityStore::BootstrapAdmin() {

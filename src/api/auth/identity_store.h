@@ -5,6 +5,12 @@
 // Roles per team, strongest last: viewer (read), member (read and write),
 // owner (member, plus managing the team). A platform admin may do anything.
 //
+// Authenticate keeps verified tokens in a TokenCache (token_cache.h) for at
+// most Options::token_cache_ttl_micros; every revocation or role change
+// clears it here and, on PostgreSQL, in every other store on the database
+// (NOTIFY tandem_auth in the changing transaction, LISTEN here). On SQLite
+// another process's change takes effect within the TTL.
+//
 // Thread-safety: all methods are thread-safe (the database serializes).
 #pragma once
 
@@ -54,10 +60,24 @@ struct Team {
 // Names of principals and teams: [a-z0-9][a-z0-9_.@-]{0,63}.
 Status ValidateName(std::string_view what, std::string_view name);
 
+class TokenCache;
+
 class IdentityStore {
  public:
+  struct Options {
+    // How long a verified token is served from memory at most (0: every
+    // Authenticate reads the database). Documented in docs/security.md.
+    int64_t token_cache_ttl_micros = 5'000'000;
+    size_t token_cache_max_entries = 10'000;
+  };
+  // The NOTIFY channel of token and role changes (PostgreSQL).
+  static constexpr char kNotifyChannel[] = "tandem_auth";
+
   // Migrates the auth tables. `db` and `clock` must outlive the store.
   static StatusOr<std::unique_ptr<IdentityStore>> Open(sql::Database& db, Clock& clock);
+  static StatusOr<std::unique_ptr<IdentityStore>> Open(sql::Database& db, Clock& clock,
+                                                       const Options& options);
+  ~IdentityStore();
 
   // AlreadyExists if taken; InvalidArgument for a bad name or kind.
   Status CreatePrincipal(const std::string& name, const std::string& kind, bool admin);
@@ -89,9 +109,18 @@ class IdentityStore {
   StatusOr<std::string> BootstrapAdmin();
 
  private:
-  IdentityStore(sql::Database& db, Clock& clock) : db_(db), clock_(clock) {}
+  IdentityStore(sql::Database& db, Clock& clock, const Options& options);
+  // Within a transaction changing tokens or roles: tells the other stores
+  // on the database (PostgreSQL) to drop their cached tokens at commit.
+  Status NotifyChange(sql::Transaction& tx);
+  // After such a transaction: drops this store's cached tokens.
+  Status Changed(Status committed);
+  StatusOr<Principal> AuthenticateUncached(const std::string& hash);
+
   sql::Database& db_;
   Clock& clock_;
+  std::unique_ptr<TokenCache> cache_;                    // null: no caching
+  std::unique_ptr<sql::Subscription> change_listener_;  // PostgreSQL; before cache_ dies
 };
 
 }  // namespace tandem::api::auth

@@ -5,6 +5,8 @@
 // messages are rows in the same database); scale-out buses relay from it.
 #pragma once
 
+#include <vector>
+
 #include "common/status.h"
 #include "glue/bus/event.h"
 #include "glue/sql/database.h"
@@ -27,6 +29,12 @@ class Outbox {
   // insert new rows whose keys do not come from reading the table (a
   // sequence or a random id, not MAX(seq) + 1).
   virtual Status Append(sql::Transaction& tx, const Event& event) = 0;
+  // Appends `events`, in order, within `tx` (a batch of changes committed
+  // together). Default: Append each; a backend may save work per batch.
+  virtual Status AppendAll(sql::Transaction& tx, const std::vector<Event>& events) {
+    for (const Event& e : events) RETURN_IF_ERROR(Append(tx, e));
+    return OkStatus();
+  }
   // What waits to be relayed (the relay lag). An outbox that delivers in
   // the same transaction (the SQL bus) has nothing pending. Thread-safe.
   virtual StatusOr<OutboxBacklog> Backlog() { return OutboxBacklog{}; }

@@ -1,6 +1,7 @@
 #include "glue/bus/sql_event_bus.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <set>
 
@@ -176,6 +177,19 @@ StatusOr<Pattern> SqlEventBus::CachedPattern(const std::string& text) {
 
 StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& in,
                                                   bool deferred) {
+  return AppendEvent(tx, in, deferred, nullptr);
+}
+
+namespace {
+constexpr char kRulesQuery[] =
+    "SELECT r.pattern, r.target_queue, q.delay_ms, q.retention_ms"
+    " FROM bus_rules r JOIN bus_queues q ON q.name = r.target_queue"
+    " ORDER BY r.name";
+}  // namespace
+
+StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& in,
+                                                  bool deferred,
+                                                  const std::vector<Row>* preloaded_rules) {
   SequencedEvent out;
   out.event = in;
   Event& e = out.event;
@@ -205,10 +219,17 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
     out.seq = inserted[0].Int(0);
   }
 
-  ASSIGN_OR_RETURN(auto rules,
-                   tx.Query("SELECT r.pattern, r.target_queue, q.delay_ms, q.retention_ms"
-                            " FROM bus_rules r JOIN bus_queues q ON q.name = r.target_queue"
-                            " ORDER BY r.name"));
+  std::vector<Row> loaded_rules;
+  if (preloaded_rules == nullptr) {
+    ASSIGN_OR_RETURN(loaded_rules, tx.Query(kRulesQuery));
+  }
+  RETURN_IF_ERROR(Route(tx, j, e.id, out.seq, now,
+                        preloaded_rules != nullptr ? *preloaded_rules : loaded_rules));
+  return out;
+}
+
+Status SqlEventBus::Route(Transaction& tx, const Json& j, const std::string& id, int64_t seq,
+                          int64_t now, const std::vector<Row>& rules) {
   std::set<std::string> routed;
   for (const Row& r : rules) {
     std::string queue = r.Text(1);
@@ -217,23 +238,35 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
     if (!p.Matches(j)) continue;
     routed.insert(queue);
     const std::string message_id = NewUuidV7(clock_);
-    if (deferred) {
+    // Deferred: sent with the COMMIT (or the next statement).
+    if (seq == 0) {
       // The event's seq by its (unique, indexed) id: no round trip to read it.
       RETURN_IF_ERROR(tx.ExecDeferred(
           "INSERT INTO bus_messages (queue, message_id, event_seq, visible_at,"
           " receive_count, receipt_handle, first_received_ms, sent_ms, expires_ms)"
           " VALUES (?, ?, (SELECT seq FROM bus_events WHERE id = ?), ?, 0, NULL, NULL, ?, ?)",
-          {queue, message_id, e.id, now + r.Int(2), now, now + r.Int(3)}));
+          {queue, message_id, id, now + r.Int(2), now, now + r.Int(3)}));
       continue;
     }
     RETURN_IF_ERROR(
-        tx.Exec("INSERT INTO bus_messages (queue, message_id, event_seq, visible_at,"
-                " receive_count, receipt_handle, first_received_ms, sent_ms, expires_ms)"
-                " VALUES (?, ?, ?, ?, 0, NULL, NULL, ?, ?)",
-                {queue, message_id, out.seq, now + r.Int(2), now, now + r.Int(3)})
-            .status());
+        tx.ExecDeferred("INSERT INTO bus_messages (queue, message_id, event_seq, visible_at,"
+                        " receive_count, receipt_handle, first_received_ms, sent_ms, expires_ms)"
+                        " VALUES (?, ?, ?, ?, 0, NULL, NULL, ?, ?)",
+                        {queue, message_id, seq, now + r.Int(2), now, now + r.Int(3)}));
   }
-  return out;
+  return OkStatus();
+}
+
+Status SqlEventBus::AppendAll(Transaction& tx, const std::vector<Event>& events) {
+  if (events.empty()) return OkStatus();
+  // One lookup (it carries the statements deferred so far with it).
+  ASSIGN_OR_RETURN(std::vector<Row> rules, tx.Query(kRulesQuery));
+  for (const Event& event : events) {
+    ASSIGN_OR_RETURN(SequencedEvent e, AppendEvent(tx, event, /*deferred=*/true, &rules));
+    (void)e;
+  }
+  NotifyPublish();
+  return OkStatus();
 }
 
 Status SqlEventBus::Append(Transaction& tx, const Event& event) {
@@ -243,14 +276,106 @@ Status SqlEventBus::Append(Transaction& tx, const Event& event) {
   return OkStatus();
 }
 
-StatusOr<SequencedEvent> SqlEventBus::DoPublish(const Event& event) {
+namespace {
+
+// Whether the database refused a transaction outright (nothing committed:
+// its publishes may be tried one by one) rather than failing in a way whose
+// outcome may be unknown (a lost connection at COMMIT).
+bool Refused(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kNotFound:
+    case StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+struct SqlEventBus::PendingPublish {
+  Event event;  // validated, with its id and time
   SequencedEvent out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(out, AppendEvent(tx, event));
-    return OkStatus();
-  }));
+  Status result;
+};
+
+StatusOr<SequencedEvent> SqlEventBus::DoPublish(const Event& event) {
+  // Validated and named before it joins a batch: what can fail on its own
+  // fails alone.
+  PendingPublish p;
+  p.event = event;
+  RETURN_IF_ERROR(ValidateEvent(p.event));
+  if (p.event.id.empty()) p.event.id = NewUuidV7(clock_);
+  if (p.event.time.empty()) p.event.time = FormatRfc3339(clock_.NowMicros());
+  // Concurrent publishes of this bus share a transaction (group commit).
+  publishes_.Submit("publish", &p,
+                    [this](const std::string&, const std::vector<PendingPublish*>& batch) {
+                      PublishBatch(batch);
+                    });
+  RETURN_IF_ERROR(p.result);
   NotifyPublish();
-  return out;
+  return std::move(p.out);
+}
+
+void SqlEventBus::PublishBatch(const std::vector<PendingPublish*>& batch) {
+  // Only new rows (the events, their messages), keyed as the Outbox
+  // contract allows (what a registry transaction's Append does): a keyed
+  // transaction (on PostgreSQL READ COMMITTED, BEGIN sent with the first
+  // statement) under a key of its own, so other processes' publishes do not
+  // wait for this one (a hash collision only serializes two of them).
+  static std::atomic<uint64_t> batches{0};
+  const std::string key = "bus/publish/" + std::to_string(batches.fetch_add(1));
+  bool fn_failed = false;
+  Status s = db_.WithKeyedTransaction(key, [&](Transaction& tx) -> Status {
+    Status w = PublishAll(tx, batch);
+    fn_failed = !w.ok();
+    return w;
+  });
+  if (s.ok()) return;
+  if (batch.size() > 1 && (fn_failed || Refused(s))) {
+    for (PendingPublish* p : batch) PublishBatch({p});
+    return;
+  }
+  for (PendingPublish* p : batch) p->result = s;
+}
+
+Status SqlEventBus::PublishAll(Transaction& tx, const std::vector<PendingPublish*>& batch) {
+  const int64_t now = clock_.NowMillis();
+  // The events in one statement; a duplicate id inserts nothing and returns
+  // no row (that publish alone fails).
+  std::string sql =
+      "INSERT INTO bus_events (id, source, detail_type, body, published_ms) VALUES ";
+  std::vector<Value> params;
+  std::vector<Json> bodies;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Event& e = batch[i]->event;
+    bodies.push_back(e.ToJson());
+    sql += i == 0 ? "(?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?)";
+    params.insert(params.end(), {e.id, e.source, e.detail_type, bodies.back().dump(), now});
+  }
+  sql += " ON CONFLICT (id) DO NOTHING RETURNING seq, id";
+  ASSIGN_OR_RETURN(std::vector<Row> inserted, tx.Query(sql, params));
+  std::map<std::string, int64_t> seq_of;
+  for (const Row& r : inserted) seq_of[r.Text(1)] = r.Int(0);
+  ASSIGN_OR_RETURN(std::vector<Row> rules, tx.Query(kRulesQuery));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PendingPublish& p = *batch[i];
+    p.out = SequencedEvent{};
+    p.out.event = p.event;
+    auto it = seq_of.find(p.event.id);
+    if (it == seq_of.end()) {  // published before, or earlier in this batch
+      p.result = AlreadyExistsError("event id '" + p.event.id + "' was already published");
+      continue;
+    }
+    p.result = OkStatus();
+    p.out.seq = it->second;
+    seq_of.erase(it);
+    RETURN_IF_ERROR(Route(tx, bodies[i], p.event.id, p.out.seq, now, rules));
+  }
+  return OkStatus();
 }
 
 // --- rules -----------------------------------------------------------------------

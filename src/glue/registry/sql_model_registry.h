@@ -2,6 +2,9 @@
 // PostgreSQL accept, so every sql::Database backend reuses it unchanged.
 // Thread-safe; safe across processes sharing the database (version numbers
 // are allocated from a per-name counter row inside the write transaction).
+// Concurrent version creations of one model in this process are group
+// committed (group_commit.h): one transaction numbers and writes them all
+// (sql_create_version.cc).
 #pragma once
 
 #include <functional>
@@ -9,6 +12,7 @@
 #include <string_view>
 
 #include "glue/bus/outbox.h"
+#include "glue/sql/group_commit.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
 
@@ -56,8 +60,22 @@ class SqlModelRegistry final : public ModelRegistry {
   Status DoDeleteVersionTag(std::string_view name, int64_t version, std::string_view key) override;
 
  private:
+  // One version creation waiting for its batch (sql_create_version.cc).
+  struct PendingVersion;
+  // Up to this many creations of one model share a transaction.
+  static constexpr size_t kMaxVersionBatch = 64;
+
   SqlModelRegistry(sql::Database& db, bus::Outbox& outbox, Clock& clock)
-      : db_(db), outbox_(outbox), clock_(clock) {}
+      : db_(db), outbox_(outbox), clock_(clock), creates_(kMaxVersionBatch) {}
+
+  // The leader's work: creates `batch` (all of one model, in arrival order)
+  // in one transaction, each with its own result; if the database refuses
+  // that transaction, each alone.
+  void CreateVersions(const std::vector<PendingVersion*>& batch);
+  // Writes `batch` within `tx`: numbers them consecutively, each item's
+  // own outcome in its `result` (a request that needed a missing model
+  // fails alone, as it would have serially).
+  Status WriteVersions(sql::Transaction& tx, const std::vector<PendingVersion*>& batch);
 
   // Appends one registry event within `tx`.
   Status Emit(sql::Transaction& tx, std::string_view type, Json detail, std::string_view name,
@@ -71,6 +89,7 @@ class SqlModelRegistry final : public ModelRegistry {
   sql::Database& db_;
   bus::Outbox& outbox_;
   Clock& clock_;
+  sql::GroupCommit<PendingVersion> creates_;
 };
 
 }  // namespace tandem::registry
