@@ -92,6 +92,11 @@ class S3Store final : public ObjectStore {
   // if the blob is already there.
   StatusOr<BlobInfo> Upload(int fd, const std::string& mem, const std::string& digest,
                             uint64_t size, const std::vector<std::string>& part_hashes);
+  // One PUT streamed from fd, hashed again as it goes (s3_upload.cc).
+  StatusOr<BlobInfo> UploadStreamed(int fd, const std::string& key, const std::string& digest,
+                                    uint64_t size);
+  // `part_hashes` empty: the parts are only hashed to be signed (a private
+  // spool file cannot change).
   StatusOr<BlobInfo> UploadMultipart(int fd, const std::string& key, const std::string& digest,
                                      uint64_t size, const std::vector<std::string>& part_hashes);
   Status Touch(std::string_view digest);
