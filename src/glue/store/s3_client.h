@@ -48,12 +48,16 @@ struct S3Config {
   uint64_t part_size = kS3DefaultPartSize;  // multipart part size
   // Blobs up to this size go in one streamed PUT, larger ones multipart.
   uint64_t multipart_threshold = kS3DefaultMultipartThreshold;
-  int concurrency = 4;                      // multipart parts / ranged GETs in flight per transfer
+  int concurrency = 4;  // multipart parts / ranged GETs in flight per transfer (URI default:
+                        // DefaultS3Concurrency())
   int max_retries = 5;                      // retries after the first attempt
   int64_t backoff_base_ms = 100;            // doubled per retry, capped at backoff_max_ms
   int64_t backoff_max_ms = 5'000;
   int64_t timeout_ms = 300'000;  // per HTTP request
 };
+
+// The `concurrency` an s3:// URI gets by default: 4 per core, 4 to 16.
+int DefaultS3Concurrency();
 
 // Parses `s3://bucket/prefix?endpoint=..&region=..&addressing=path|virtual
 // &part_size=..&multipart_threshold=..&concurrency=..&max_retries=..&access_key_id=..&secret_access_key=..

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <cerrno>
 #include <filesystem>
 #include <memory>
@@ -90,6 +92,95 @@ std::string Changed(const std::string& digest) {
   return "content changed between hashing and upload (expected " + digest + ")";
 }
 
+
+// The body of one streamed PUT attempt. A thread of its own reads the file
+// in 1 MiB chunks and hashes each (so the hashing overlaps the sending on
+// libcurl's thread); Read hands the chunks over in order. The bytes hashed
+// are exactly the bytes sent, and the last chunk is handed over only if the
+// whole hashes to `digest`: otherwise Read fails (Aborted) and the server
+// never receives a complete body.
+class HashingReader {
+ public:
+  HashingReader(int fd, uint64_t size, std::string digest)
+      : fd_(fd), size_(size), digest_(std::move(digest)), thread_([this] { Produce(); }) {}
+  ~HashingReader() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  HashingReader(const HashingReader&) = delete;
+  HashingReader& operator=(const HashingReader&) = delete;
+
+  StatusOr<size_t> Read(char* buf, size_t n) {
+    if (sent_ == size_ || n == 0) return size_t{0};
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !failed_.ok() || !ready_.empty(); });
+    if (ready_.empty()) return failed_;
+    std::string& chunk = ready_.front();
+    const size_t k = std::min(n, chunk.size() - taken_);
+    std::copy_n(chunk.data() + taken_, k, buf);
+    taken_ += k;
+    sent_ += k;
+    if (taken_ == chunk.size()) {
+      free_.push_back(std::move(chunk));
+      ready_.pop_front();
+      taken_ = 0;
+      cv_.notify_all();
+    }
+    return k;
+  }
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+  static constexpr size_t kChunks = 8;  // read ahead: at most 8 MiB
+
+  void Produce() {
+    Sha256 hash;
+    for (uint64_t offset = 0; offset < size_;) {
+      std::string chunk;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || ready_.size() < kChunks; });
+        if (stop_) return;
+        if (!free_.empty()) {
+          chunk = std::move(free_.back());
+          free_.pop_back();
+        }
+      }
+      chunk.resize(static_cast<size_t>(std::min<uint64_t>(kChunk, size_ - offset)));
+      Status st = PreadFull(fd_, chunk.data(), chunk.size(), offset);
+      if (st.ok()) {
+        hash.Update(chunk);
+        offset += chunk.size();
+        if (offset == size_ && hash.FinishDigest() != digest_) st = AbortedError(Changed(digest_));
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!st.ok()) {
+        failed_ = st;
+      } else {
+        ready_.push_back(std::move(chunk));
+      }
+      cv_.notify_all();
+      if (!st.ok()) return;
+    }
+  }
+
+  const int fd_;
+  const uint64_t size_;
+  const std::string digest_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> ready_;  // hashed, in order
+  std::vector<std::string> free_;  // sent, for reuse
+  size_t taken_ = 0;               // of ready_.front()
+  uint64_t sent_ = 0;              // Read's thread only
+  bool stop_ = false;
+  Status failed_;
+  std::thread thread_;  // last: starts once the rest is set up
+};
 }  // namespace
 
 StatusOr<BlobInfo> S3Store::DoPutBlob(const ReadFn& reader) {
@@ -190,22 +281,8 @@ StatusOr<BlobInfo> S3Store::UploadStreamed(int fd, const std::string& key,
   put.payload_sha256 = digest.substr(kDigestPrefix.size());
   put.upload_size = size;
   put.upload = [fd, size, digest]() -> S3Request::Source {
-    struct State {
-      uint64_t offset = 0;
-      Sha256 hash;
-    };
-    auto st = std::make_shared<State>();
-    return [fd, size, digest, st](char* buf, size_t n) -> StatusOr<size_t> {
-      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, size - st->offset));
-      if (k == 0) return size_t{0};
-      RETURN_IF_ERROR(PreadFull(fd, buf, k, st->offset));
-      st->hash.Update(buf, k);
-      st->offset += k;
-      if (st->offset == size && st->hash.FinishDigest() != digest) {
-        return AbortedError(Changed(digest));
-      }
-      return k;
-    };
+    auto reader = std::make_shared<HashingReader>(fd, size, digest);
+    return [reader](char* buf, size_t n) { return reader->Read(buf, n); };
   };
   Status sent = client_->Do(std::move(put)).status();
   if (sent.ok()) return BlobInfo{digest, size};
