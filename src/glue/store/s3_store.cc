@@ -98,8 +98,23 @@ class S3BlobReader final : public BlobReader {
       req.key = key_;
       req.headers["range"] = "bytes=" + std::to_string(begin) + "-" + std::to_string(end);
       if (!etag_.empty()) req.headers["if-match"] = etag_;
+      // The body lands in a buffer sized for it up front (no regrowing);
+      // each attempt starts it over.
+      const uint64_t want = end - begin + 1;
+      auto body = std::make_shared<std::string>();
+      req.download = [body, want]() -> S3Request::Sink {
+        body->clear();
+        body->reserve(static_cast<size_t>(want));
+        return [body, want](std::string_view data) -> Status {
+          if (body->size() + data.size() > want) {
+            return DataLossError("more bytes than the " + std::to_string(want) + " asked for");
+          }
+          body->append(data);
+          return OkStatus();
+        };
+      };
       S3Client* client = client_;
-      inflight_.push_back({end - begin + 1,
+      inflight_.push_back({want, body,
                            std::async(std::launch::async,
                                       [client, req = std::move(req)] { return client->Do(req); })});
     }
@@ -117,12 +132,12 @@ class S3BlobReader final : public BlobReader {
       }
       return Fail(r.status());
     }
-    if (r->body.size() != pending.want) {
+    if (pending.body->size() != pending.want) {
       return Fail(DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" +
-                                key_ + ": got " + std::to_string(r->body.size()) +
+                                key_ + ": got " + std::to_string(pending.body->size()) +
                                 " bytes for a range of " + std::to_string(pending.want)));
     }
-    buf_ = std::move(r->body);
+    buf_ = std::move(*pending.body);
     pos_ = 0;
     offset_ += pending.want;
     read_ += pending.want;
@@ -156,6 +171,7 @@ class S3BlobReader final : public BlobReader {
   std::string etag_;
   struct Pending {
     uint64_t want;
+    std::shared_ptr<std::string> body;
     std::future<StatusOr<S3Response>> response;
   };
   std::deque<Pending> inflight_;
