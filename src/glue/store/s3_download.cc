@@ -172,11 +172,6 @@ Status S3Store::GetBlobToFile(std::string_view digest, const std::string& path) 
                              " bytes for a range of " + std::to_string(want));
         }
       }
-      // Start the writeback now, so the final fsync has little left to do.
-      if (st.ok()) {
-        (void)::sync_file_range(fd.get(), static_cast<off_t>(begin), static_cast<off_t>(want),
-                                SYNC_FILE_RANGE_WRITE);
-      }
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (failed.ok()) failed = st;
@@ -205,6 +200,10 @@ Status S3Store::GetBlobToFile(std::string_view digest, const std::string& path) 
       hashed = upto;
     }
     if (hashed < want) break;  // failed
+    // Start the range's writeback now (here, off the fetching threads: it
+    // can block on a busy disk), so the final fsync has little left to do.
+    (void)::sync_file_range(fd.get(), static_cast<off_t>(begin), static_cast<off_t>(want),
+                            SYNC_FILE_RANGE_WRITE);
   }
   for (std::thread& t : workers) t.join();
   if (!failed.ok()) return fail(failed);
