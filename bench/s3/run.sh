@@ -2,7 +2,8 @@
 # S3 put/get throughput of one artifact against s3rver (scripts/test-servers/s3),
 # side by side in one run, rounds alternating between the clients:
 #   tandem  s3://  PutBlobFromFile + GetBlobToFile (sha256 computed on put and
-#                  verified while streaming on get; 16 MiB multipart parts)
+#                  verified while streaming on get; one streamed PUT up to
+#                  multipart_threshold, 5 GiB by default)
 #   boto3          upload_file + download_file (default TransferConfig)
 #   s3cmd          put + get
 #   tandem file:// the same calls on the local file store, for reference
