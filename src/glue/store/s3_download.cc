@@ -96,8 +96,7 @@ Status S3Store::GetBlobToFile(std::string_view digest, const std::string& path) 
       return fail(ErrnoStatus(err, "allocate " + std::to_string(size) + " bytes for", tmp));
     }
   }
-  Mapping map(size > 0 ? ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0) : nullptr,
-              size);
+  Mapping map(size > 0 ? ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0) : nullptr, size);
   if (!map.ok()) return fail(ErrnoStatus(errno, "map", tmp));
 
   const size_t workers_cap = static_cast<size_t>(std::max(1, client_->config().concurrency));

@@ -157,8 +157,8 @@ TEST_F(S3TransferTest, MultipartThresholdBoundaries) {
     auto from_string = store->PutBlobFromString(b);
     ASSERT_TRUE(from_string.ok()) << from_string.status();
     EXPECT_EQ(calls.Take(), *c.want);
-    for (const auto& [digest, data] : {std::pair{from_file->digest, &a},
-                                       std::pair{from_string->digest, &b}}) {
+    for (const auto& [digest, data] :
+         {std::pair{from_file->digest, &a}, std::pair{from_string->digest, &b}}) {
       const std::string out = scratch_ + "/got";
       ASSERT_TRUE(store->GetBlobToFile(digest, out).ok());
       EXPECT_TRUE(ReadFile(out) == *data);
@@ -216,7 +216,8 @@ TEST_F(S3TransferTest, FileChangedDuringASinglePutIsRefusedAndLeavesNoObject) {
     auto put = store->PutBlobFromFile(path);
     store->client().set_observer(nullptr);
     EXPECT_EQ(put.status().code(), StatusCode::kAborted) << put.status();
-    EXPECT_THAT(std::string(put.status().message()), HasSubstr("changed while it was being stored"));
+    EXPECT_THAT(std::string(put.status().message()),
+                HasSubstr("changed while it was being stored"));
     EXPECT_THAT(std::string(put.status().message()), HasSubstr(change.message));
     auto seen = calls.Take();
     ASSERT_GE(seen.size(), 2u);

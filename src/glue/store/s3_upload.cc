@@ -6,9 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
-#include <cerrno>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -91,7 +92,6 @@ class PartHashes {
 std::string Changed(const std::string& digest) {
   return "content changed between hashing and upload (expected " + digest + ")";
 }
-
 
 // The body of one streamed PUT attempt. A thread of its own reads the file
 // in 1 MiB chunks and hashes each (so the hashing overlaps the sending on
@@ -225,13 +225,12 @@ StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
                                 if (parts) parts->Update(data, n);
                                 return OkStatus();
                               }));
-  StatusOr<BlobInfo> info =
-      (read.size > threshold) != parts.has_value()
-          ? StatusOr<BlobInfo>(AbortedError("its size changed from " +
-                                            std::to_string(st.st_size) + " to " +
-                                            std::to_string(read.size) + " bytes while hashing"))
-          : Upload(fd.get(), "", read.digest, read.size,
-                   parts ? parts->Finish() : std::vector<std::string>{});
+  StatusOr<BlobInfo> info = (read.size > threshold) != parts.has_value()
+                                ? StatusOr<BlobInfo>(AbortedError(
+                                      "its size changed from " + std::to_string(st.st_size) +
+                                      " to " + std::to_string(read.size) + " bytes while hashing"))
+                                : Upload(fd.get(), "", read.digest, read.size,
+                                         parts ? parts->Finish() : std::vector<std::string>{});
   if (info.status().code() == StatusCode::kAborted) {
     return AbortedError("'" + path + "' changed while it was being stored: " +
                         std::string(info.status().message()));
@@ -289,17 +288,24 @@ StatusOr<BlobInfo> S3Store::UploadStreamed(int fd, const std::string& key,
   // A server may keep what arrived of a cut-off PUT (s3rver writes the body
   // straight to the object): remove an object of the wrong size. One of the
   // right size is this content, complete (the last bytes go out only once
-  // they are verified), perhaps from a concurrent Put.
-  S3Request head;
-  head.method = "HEAD";
-  head.key = key;
-  StatusOr<S3Response> h = client_->Do(head);
-  if (h.ok() && std::strtoull(Header(*h, "content-length").c_str(), nullptr, 10) != size) {
-    S3Request del;
-    del.method = "DELETE";
-    del.key = key;
-    if (std::string etag = Header(*h, "etag"); !etag.empty()) del.headers["if-match"] = etag;
-    (void)client_->Do(del);  // best effort; the original error matters
+  // they are verified), perhaps from a concurrent Put. The server may not
+  // have begun the object when the connection was cut, so an absent key is
+  // looked at again a little later (0.1, 0.2, 0.4 s; failures only).
+  for (int look = 0; look < 4; ++look) {
+    if (look > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50 << look));
+    S3Request head;
+    head.method = "HEAD";
+    head.key = key;
+    StatusOr<S3Response> h = client_->Do(head);
+    if (h.status().code() == StatusCode::kNotFound) continue;
+    if (h.ok() && std::strtoull(Header(*h, "content-length").c_str(), nullptr, 10) != size) {
+      S3Request del;
+      del.method = "DELETE";
+      del.key = key;
+      if (std::string etag = Header(*h, "etag"); !etag.empty()) del.headers["if-match"] = etag;
+      (void)client_->Do(del);  // best effort; the original error matters
+    }
+    break;
   }
   return sent;
 }
