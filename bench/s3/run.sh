@@ -2,11 +2,13 @@
 # S3 put/get throughput of one artifact against s3rver (scripts/test-servers/s3),
 # side by side in one run, rounds alternating between the clients:
 #   tandem  s3://  PutBlobFromFile + GetBlobToFile (sha256 computed on put and
-#                  verified while streaming on get; 16 MiB multipart parts)
+#                  verified while streaming on get; one streamed PUT up to
+#                  multipart_threshold, 5 GiB by default)
 #   boto3          upload_file + download_file (default TransferConfig)
 #   s3cmd          put + get
 #   tandem file:// the same calls on the local file store, for reference
 # Usage: bench/s3/run.sh [build-dir] [rounds] [size-MiB]
+# Extra s3:// URI parameters for tandem (e.g. "&concurrency=2") in S3_BENCH_PARAMS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -41,9 +43,10 @@ field() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$2"; }
 check() { cmp -s "$TMP/src" "$1" || { echo "$2: downloaded bytes differ" >&2; exit 1; }; rm -f "$1"; }
 
 for c in tandem tandemmem boto3 boto3v s3cmd curl file; do : > "$TMP/$c.put"; : > "$TMP/$c.get"; done
+: > "$TMP/fsync"
 for ((i = 1; i <= ROUNDS; i++)); do
   # tandem s3:// (a fresh prefix per round: no dedup)
-  line=$("$BIN" "${URI%%\?*}/bench-$i?${URI#*\?}" "$TMP/src" "$TMP/out")
+  line=$("$BIN" "${URI%%\?*}/bench-$i?${URI#*\?}${S3_BENCH_PARAMS:-}" "$TMP/src" "$TMP/out")
   field put_s "$line" >> "$TMP/tandem.put"; field get_s "$line" >> "$TMP/tandem.get"
   field put_s "$line" >> "$TMP/tandemmem.put"; field read_verify_s "$line" >> "$TMP/tandemmem.get"
   check "$TMP/out" tandem
@@ -54,6 +57,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
   # boto3 with tandem's extra work: sha256 of the source; sha256 + fsync of the download
   awk -v p="$(field put_s "$line")" -v s="$(field sha_src_s "$line")" 'BEGIN {print p + s}' >> "$TMP/boto3v.put"
   awk -v g="$(field get_s "$line")" -v s="$(field sha_fsync_dst_s "$line")" 'BEGIN {print g + s}' >> "$TMP/boto3v.get"
+  field fsync_dst_s "$line" >> "$TMP/fsync"
   check "$TMP/out" boto3
   # s3cmd
   t0=$(now); s3cmd -q -c "$TMP/s3cfg" put "$TMP/src" "s3://$S3_BUCKET/s3cmd/$i.bin"; t1=$(now)
@@ -93,3 +97,13 @@ for c in tandem tandemmem boto3 boto3v s3cmd curl file; do
   awk -v n="$name" -v p="$p" -v g="$g" -v m="$MIB" \
     'BEGIN {printf "| %s | %.2f | %.0f | %.2f | %.0f |\n", n, p, m / p, g, m / g}'
 done
+echo
+echo "fsync of boto3's freshly downloaded ${MIB} MiB file alone (tandem's get includes one; boto3 does none): $(median < "$TMP/fsync") s"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| operation | vs plain boto3 | vs boto3 with the same guarantees |"
+echo "|---|---:|---:|"
+ratio() { awk -v a="$(median < "$TMP/$1")" -v b="$(median < "$TMP/$2")" 'BEGIN {printf "%.2f", a / b}'; }
+echo "| put | $(ratio boto3.put tandem.put) | $(ratio boto3v.put tandem.put) |"
+echo "| get to a file, verified + fsync'ed | $(ratio boto3.get tandem.get) | $(ratio boto3v.get tandem.get) |"
+echo "| verified get into memory | $(ratio boto3.get tandemmem.get) | — |"

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <utility>
@@ -39,6 +40,7 @@ struct CallState {
   ClientResponse* response = nullptr;
   bool aborted_by_caller = false;
   FILE* file = nullptr;
+  Status source_error;  // body_source's error, if it aborted the request
 };
 
 size_t OnWrite(char* data, size_t size, size_t nmemb, void* user) {
@@ -77,6 +79,14 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
 
 size_t OnRead(char* buffer, size_t size, size_t nitems, void* user) {
   auto* st = static_cast<CallState*>(user);
+  if (st->request->body_source) {
+    StatusOr<size_t> got = st->request->body_source(buffer, size * nitems);
+    if (!got.ok()) {
+      st->source_error = got.status();
+      return CURL_READFUNC_ABORT;
+    }
+    return *got;
+  }
   size_t n = std::fread(buffer, 1, size * nitems, st->file);
   if (n == 0 && std::ferror(st->file)) return CURL_READFUNC_ABORT;
   return n;
@@ -157,7 +167,16 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
 
   const std::string& m = request.method;
-  if (st.file != nullptr) {
+  if (request.body_source) {
+    file_size = static_cast<curl_off_t>(request.body_size);
+  }
+  if (request.buffer_size > 0) {
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
+                     static_cast<long>(std::min<size_t>(request.buffer_size, 10 << 20)));
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE,
+                     static_cast<long>(std::min<size_t>(request.buffer_size, 2 << 20)));
+  }
+  if (st.file != nullptr || request.body_source) {
     curl_easy_setopt(h, CURLOPT_READFUNCTION, &OnRead);
     curl_easy_setopt(h, CURLOPT_READDATA, &st);
     if (m == "POST") {
@@ -199,6 +218,7 @@ StatusOr<ClientResponse> Client::Do(const ClientRequest& request) {
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   response.status = static_cast<int>(status);
   if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && st.aborted_by_caller)) return response;
+  if (!st.source_error.ok()) return st.source_error;
 
   std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
   switch (rc) {

@@ -19,6 +19,16 @@ struct ClientRequest {
   std::map<std::string, std::string> headers;
   std::string body;
   std::string body_file;        // if set, the body is streamed from this file
+  // If set, the body is `body_size` bytes pulled through this (instead of
+  // `body`/`body_file`): fill up to n bytes of buf and return how many (0
+  // only past the end), or an error, which aborts the request (the server
+  // never sees a complete body) and is what Do() returns.
+  std::function<StatusOr<size_t>(char* buf, size_t n)> body_source;
+  uint64_t body_size = 0;
+  // libcurl's receive and send buffers in bytes (0 = its defaults, 16 KiB and
+  // 64 KiB; capped at 10 MiB and 2 MiB): larger means fewer on_body and
+  // body_source calls on large transfers.
+  size_t buffer_size = 0;
   int64_t timeout_ms = 30'000;  // whole request; 0 = none
   int64_t connect_timeout_ms = 5'000;
   // https:// URLs: the CA certificates (PEM) the server's certificate must

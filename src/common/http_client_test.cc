@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,45 @@ TEST_F(HttpClientTest, StreamsBodyFromFile) {
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_NE(std::string(r.status().message()).find("nope.bin"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(HttpClientTest, StreamsBodyFromSourceAndItsErrorAbortsTheRequest) {
+  std::string content;
+  for (int i = 0; i < 300'000; ++i) content.push_back(static_cast<char>('a' + i % 23));
+  Client client;
+  ClientRequest req;
+  req.method = "PUT";
+  req.url = Url(port_, "/echo");
+  req.buffer_size = 64 << 10;
+  req.body_size = content.size();
+  size_t pos = 0, calls = 0;
+  req.body_source = [&](char* buf, size_t n) -> StatusOr<size_t> {
+    ++calls;
+    const size_t k = std::min(n, content.size() - pos);
+    std::copy_n(content.data() + pos, k, buf);
+    pos += k;
+    return k;
+  };
+  auto r = client.Do(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Json::parse(r->body)["body"], content);
+  EXPECT_GE(calls, 5u);  // 300 KB through a 64 KiB buffer
+
+  // The source's error stops the upload half-way and is what Do returns.
+  pos = 0;
+  req.body_source = [&](char* buf, size_t n) -> StatusOr<size_t> {
+    if (pos > 0) return AbortedError("source changed");
+    const size_t k = std::min(n, content.size());
+    std::copy_n(content.data(), k, buf);
+    pos += k;
+    return k;
+  };
+  r = client.Do(req);
+  EXPECT_EQ(r.status().code(), StatusCode::kAborted);
+  EXPECT_EQ(r.status().message(), "source changed");
+  r = client.Get(Url(port_, "/echo"));  // still usable
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(HttpClientTest, OnBodyReceivesDataAndCanAbort) {

@@ -37,6 +37,9 @@ StatusOr<int64_t> PositiveInt(const std::map<std::string, std::string>& q, const
   return static_cast<int64_t>(n);
 }
 
+// libcurl's buffers for streamed bodies (fewer callbacks than its 16 KiB).
+constexpr size_t kStreamBuffer = 1 << 20;
+
 bool Retryable(const Status& s) {
   return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
 }
@@ -115,6 +118,13 @@ size_t FindOpen(std::string_view xml, std::string_view tag, size_t from, size_t*
 }
 
 }  // namespace
+
+int DefaultS3Concurrency() {
+  // Transfers wait on the network and the server more than on this CPU:
+  // 4 streams per core (8 on 2 cores beat 4 in bench/s3), 4 to 16.
+  const unsigned cores = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp<unsigned>(4 * (cores == 0 ? 1 : cores), 4, 16));
+}
 
 std::string XmlEscape(std::string_view s) {
   std::string out;
@@ -200,15 +210,15 @@ StatusOr<S3Config> ParseS3Uri(std::string_view text) {
   if (uri.scheme != "s3") {
     return InvalidArgumentError("not an s3:// URI: '" + std::string(text) + "'");
   }
-  static const char* const kKnown[] = {"endpoint",          "region",        "addressing",
-                                       "part_size",         "max_retries",   "access_key_id",
-                                       "secret_access_key", "session_token", "timeout_ms",
-                                       "concurrency"};
+  static const char* const kKnown[] = {
+      "endpoint",    "region",        "addressing",        "part_size",
+      "max_retries", "access_key_id", "secret_access_key", "session_token",
+      "timeout_ms",  "concurrency",   "multipart_threshold"};
   for (const auto& [k, v] : uri.query) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return InvalidArgumentError(
           "unknown s3:// URI parameter '" + k +
-          "' (known: endpoint, region, addressing, part_size, "
+          "' (known: endpoint, region, addressing, part_size, multipart_threshold, "
           "concurrency, max_retries, timeout_ms, access_key_id, secret_access_key, "
           "session_token)");
     }
@@ -270,7 +280,18 @@ StatusOr<S3Config> ParseS3Uri(std::string_view text) {
                    PositiveInt(uri.query, "part_size", static_cast<int64_t>(kS3DefaultPartSize),
                                static_cast<int64_t>(kS3MinPartSize)));
   c.part_size = static_cast<uint64_t>(part);
-  ASSIGN_OR_RETURN(int64_t concurrency, PositiveInt(uri.query, "concurrency", 4, 1));
+  ASSIGN_OR_RETURN(int64_t threshold,
+                   PositiveInt(uri.query, "multipart_threshold",
+                               static_cast<int64_t>(kS3DefaultMultipartThreshold),
+                               static_cast<int64_t>(kS3MinPartSize)));
+  if (static_cast<uint64_t>(threshold) > kS3MaxPutSize) {
+    return InvalidArgumentError("s3:// URI parameter multipart_threshold='" +
+                                std::to_string(threshold) +
+                                "' must be at most 5368709120 (5 GiB, S3's limit for one PUT)");
+  }
+  c.multipart_threshold = static_cast<uint64_t>(threshold);
+  ASSIGN_OR_RETURN(int64_t concurrency,
+                   PositiveInt(uri.query, "concurrency", DefaultS3Concurrency(), 1));
   c.concurrency = static_cast<int>(std::min<int64_t>(concurrency, 32));
   ASSIGN_OR_RETURN(int64_t retries, PositiveInt(uri.query, "max_retries", 5, 0));
   c.max_retries = static_cast<int>(std::min<int64_t>(retries, 20));
@@ -402,7 +423,9 @@ StatusOr<S3Response> S3Client::Do(const S3Request& request) {
 
 StatusOr<S3Response> S3Client::Do(S3Request&& request) {
   // Hash once (not per attempt), then hand the body over.
-  if (request.payload_sha256.empty()) request.payload_sha256 = sigv4::HexSha256(request.body);
+  if (request.payload_sha256.empty() && !request.upload) {
+    request.payload_sha256 = sigv4::HexSha256(request.body);
+  }
   http::ClientRequest req;
   req.method = request.method;
   req.url = Url(request);
@@ -412,6 +435,10 @@ StatusOr<S3Response> S3Client::Do(S3Request&& request) {
 }
 
 StatusOr<S3Response> S3Client::Send(const S3Request& request, http::ClientRequest& req) {
+  if (request.upload && request.payload_sha256.empty()) {
+    return InternalError("S3 " + request.method + " " + req.url +
+                         ": a streamed body needs its SHA-256 up front");
+  }
   thread_local std::mt19937_64 rng(std::random_device{}());
   std::unique_ptr<http::Client> client = Acquire();
   Status last;
@@ -424,8 +451,25 @@ StatusOr<S3Response> S3Client::Send(const S3Request& request, http::ClientReques
       sleep_(cap / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(cap / 2 + 1)));
     }
     req.headers = SignedHeaders(request, clock_->NowMicros() / 1'000'000);
+    // Streamed bodies: a fresh source/sink per attempt; their own errors
+    // end the request (recorded here, returned as they are).
+    Status stream_error;
+    if (request.upload) {
+      req.body_source = request.upload();
+      req.body_size = request.upload_size;
+      req.buffer_size = kStreamBuffer;
+    }
+    if (request.download) {
+      req.on_body = [&stream_error, sink = request.download()](std::string_view data) {
+        stream_error = sink(data);
+        return stream_error.ok();
+      };
+      req.buffer_size = kStreamBuffer;
+    }
     StatusOr<http::ClientResponse> r = client->Do(req);
-    if (observer_) observer_(request, r.ok() ? r->status : 0);
+    if (observer_) observer_(request, r.ok() && stream_error.ok() ? r->status : 0);
+    // The sink's error (the connection was cut: not returned to the pool).
+    if (!stream_error.ok()) return stream_error;
     if (!r.ok()) {
       last = Status(r.status().code(), "S3 " + request.method + " " + req.url + ": " +
                                            std::string(r.status().message()));

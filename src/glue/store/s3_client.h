@@ -30,6 +30,11 @@ namespace tandem::store {
 
 inline constexpr uint64_t kS3MinPartSize = 5ULL << 20;
 inline constexpr uint64_t kS3DefaultPartSize = 16ULL << 20;
+// S3's limit for one PUT (5 GiB); also the default multipart threshold (see
+// docs/backends/s3.md for why: a single streamed PUT was fastest at every
+// size measured).
+inline constexpr uint64_t kS3MaxPutSize = 5ULL << 30;
+inline constexpr uint64_t kS3DefaultMultipartThreshold = kS3MaxPutSize;
 
 // Everything an `s3://bucket/prefix?...` URI configures (see docs/backends/s3.md).
 struct S3Config {
@@ -40,16 +45,22 @@ struct S3Config {
   std::string region = "us-east-1";
   bool virtual_host = false;  // bucket.endpoint_host instead of endpoint_host/bucket
   sigv4::Credentials credentials;
-  uint64_t part_size = kS3DefaultPartSize;  // multipart part size and threshold
-  int concurrency = 4;                      // multipart parts / ranged GETs in flight per transfer
+  uint64_t part_size = kS3DefaultPartSize;  // multipart part size
+  // Blobs up to this size go in one streamed PUT, larger ones multipart.
+  uint64_t multipart_threshold = kS3DefaultMultipartThreshold;
+  int concurrency = 4;  // multipart parts / ranged GETs in flight per transfer (URI default:
+                        // DefaultS3Concurrency())
   int max_retries = 5;                      // retries after the first attempt
   int64_t backoff_base_ms = 100;            // doubled per retry, capped at backoff_max_ms
   int64_t backoff_max_ms = 5'000;
   int64_t timeout_ms = 300'000;  // per HTTP request
 };
 
+// The `concurrency` an s3:// URI gets by default: 4 per core, 4 to 16.
+int DefaultS3Concurrency();
+
 // Parses `s3://bucket/prefix?endpoint=..&region=..&addressing=path|virtual
-// &part_size=..&concurrency=..&max_retries=..&access_key_id=..&secret_access_key=..
+// &part_size=..&multipart_threshold=..&concurrency=..&max_retries=..&access_key_id=..&secret_access_key=..
 // &session_token=..`. Credentials missing from the URI come from
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, the region
 // from AWS_REGION / AWS_DEFAULT_REGION. InvalidArgument naming the parameter.
@@ -66,6 +77,21 @@ struct S3Request {
   // The body's SHA-256 (64 hex) if the caller has it already (signed as
   // x-amz-content-sha256 without hashing the body again); "" = hash it.
   std::string payload_sha256;
+
+  // Large bodies streamed instead of held in memory. Each is a factory
+  // called once per attempt, so a retry starts over from the first byte.
+  // Upload: `upload_size` bytes (instead of `body`; payload_sha256 must be
+  // set) pulled through the source: it fills up to n bytes and returns how
+  // many, or an error, which aborts the request (the server never sees the
+  // whole body) and is what Do returns (not retried).
+  using Source = std::function<StatusOr<size_t>(char* buf, size_t n)>;
+  std::function<Source()> upload;
+  uint64_t upload_size = 0;
+  // Download: a 2xx response's body goes to the sink as it arrives
+  // (S3Response::body stays empty); an error from the sink stops the
+  // transfer and is what Do returns (not retried).
+  using Sink = std::function<Status(std::string_view data)>;
+  std::function<Sink()> download;
 };
 
 struct S3Response {

@@ -49,65 +49,6 @@ int64_t HttpDateMicros(const std::string& s) {
   return static_cast<int64_t>(::timegm(&tm)) * 1'000'000;
 }
 
-// An unlinked temp file for spooling large inputs.
-StatusOr<UniqueFd> SpoolFile() {
-  std::error_code ec;
-  std::string dir = std::filesystem::temp_directory_path(ec).string();
-  if (ec) dir = "/tmp";
-  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (fd.valid()) return fd;
-  std::string path = dir + "/tandem-s3-spool-XXXXXX";
-  int raw = ::mkstemp(path.data());
-  if (raw < 0) return ErrnoStatus(errno, "create spool file in", dir);
-  ::unlink(path.c_str());
-  return UniqueFd(raw);
-}
-
-Status PreadFull(int fd, char* buf, size_t n, uint64_t offset) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::pread(fd, buf + got, n - got, static_cast<off_t>(offset + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return ErrnoStatus(errno, "read", "upload source");
-    if (r == 0) return AbortedError("upload source shrank while uploading");
-    got += static_cast<size_t>(r);
-  }
-  return OkStatus();
-}
-
-// SHA-256 (hex) of each part_size slice of a byte stream fed in order: the
-// payload hashes the multipart upload signs, taken in the pass that computes
-// the digest, and what each part must hash to again when it is sent.
-class PartHashes {
- public:
-  explicit PartHashes(uint64_t part_size) : part_size_(part_size) {}
-  void Update(const char* data, size_t n) {
-    while (n > 0) {
-      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, part_size_ - filled_));
-      hash_->Update(data, k);
-      filled_ += k;
-      data += k;
-      n -= k;
-      if (filled_ == part_size_) Close();
-    }
-  }
-  std::vector<std::string> Finish() {
-    if (filled_ > 0) Close();
-    return std::move(done_);
-  }
-
- private:
-  void Close() {
-    done_.push_back(hash_->FinishHex());
-    hash_ = std::make_unique<Sha256>();
-    filled_ = 0;
-  }
-  const uint64_t part_size_;
-  uint64_t filled_ = 0;
-  std::unique_ptr<Sha256> hash_ = std::make_unique<Sha256>();
-  std::vector<std::string> done_;
-};
-
 struct Listed {
   std::string key;
   uint64_t size = 0;
@@ -157,8 +98,23 @@ class S3BlobReader final : public BlobReader {
       req.key = key_;
       req.headers["range"] = "bytes=" + std::to_string(begin) + "-" + std::to_string(end);
       if (!etag_.empty()) req.headers["if-match"] = etag_;
+      // The body lands in a buffer sized for it up front (no regrowing);
+      // each attempt starts it over.
+      const uint64_t want = end - begin + 1;
+      auto body = std::make_shared<std::string>();
+      req.download = [body, want]() -> S3Request::Sink {
+        body->clear();
+        body->reserve(static_cast<size_t>(want));
+        return [body, want](std::string_view data) -> Status {
+          if (body->size() + data.size() > want) {
+            return DataLossError("more bytes than the " + std::to_string(want) + " asked for");
+          }
+          body->append(data);
+          return OkStatus();
+        };
+      };
       S3Client* client = client_;
-      inflight_.push_back({end - begin + 1,
+      inflight_.push_back({want, body,
                            std::async(std::launch::async,
                                       [client, req = std::move(req)] { return client->Do(req); })});
     }
@@ -176,12 +132,12 @@ class S3BlobReader final : public BlobReader {
       }
       return Fail(r.status());
     }
-    if (r->body.size() != pending.want) {
+    if (pending.body->size() != pending.want) {
       return Fail(DataLossError("blob " + digest_ + " at s3://" + client_->config().bucket + "/" +
-                                key_ + ": got " + std::to_string(r->body.size()) +
+                                key_ + ": got " + std::to_string(pending.body->size()) +
                                 " bytes for a range of " + std::to_string(pending.want)));
     }
-    buf_ = std::move(r->body);
+    buf_ = std::move(*pending.body);
     pos_ = 0;
     offset_ += pending.want;
     read_ += pending.want;
@@ -215,6 +171,7 @@ class S3BlobReader final : public BlobReader {
   std::string etag_;
   struct Pending {
     uint64_t want;
+    std::shared_ptr<std::string> body;
     std::future<StatusOr<S3Response>> response;
   };
   std::deque<Pending> inflight_;
@@ -326,191 +283,6 @@ Status S3Store::Touch(std::string_view digest) {
   req.method = "PUT";
   req.key = TouchKey(root_, digest);
   return client_->Do(req).status();
-}
-
-StatusOr<BlobInfo> S3Store::DoPutBlob(const ReadFn& reader) {
-  const uint64_t part = client_->config().part_size;
-  std::string mem;
-  UniqueFd spool;
-  PartHashes parts(part);
-  // Small blobs stay in memory; past one part they go to a spool file.
-  ASSIGN_OR_RETURN(BlobInfo read, ReadHashed(reader, [&](const char* data, size_t n) -> Status {
-                     parts.Update(data, n);
-                     if (!spool.valid() && mem.size() + n <= part) {
-                       mem.append(data, n);
-                       return OkStatus();
-                     }
-                     if (!spool.valid()) {
-                       ASSIGN_OR_RETURN(spool, SpoolFile());
-                       RETURN_IF_ERROR(WriteAll(spool.get(), mem.data(), mem.size(), "spool file"));
-                       mem.clear();
-                       mem.shrink_to_fit();
-                     }
-                     return WriteAll(spool.get(), data, n, "spool file");
-                   }));
-  return Upload(spool.valid() ? spool.get() : -1, mem, read.digest, read.size, parts.Finish());
-}
-
-StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
-  // First pass: the digest and each part's hash (every part sent must hash
-  // to it again, so a file changed meanwhile is refused).
-  PartHashes parts(client_->config().part_size);
-  ASSIGN_OR_RETURN(BlobInfo read,
-                   ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
-                              [&](const char* data, size_t n) -> Status {
-                                parts.Update(data, n);
-                                return OkStatus();
-                              }));
-  StatusOr<BlobInfo> info = Upload(fd.get(), "", read.digest, read.size, parts.Finish());
-  if (info.status().code() == StatusCode::kAborted) {
-    return AbortedError("'" + path + "' changed while it was being stored: " +
-                        std::string(info.status().message()));
-  }
-  return info;
-}
-
-StatusOr<BlobInfo> S3Store::Upload(int fd, const std::string& mem, const std::string& digest,
-                                   uint64_t size, const std::vector<std::string>& part_hashes) {
-  const std::string key = BlobKey(digest);
-  uint64_t existing = 0;
-  ASSIGN_OR_RETURN(bool exists, Exists(key, &existing));
-  if (exists && existing == size) {
-    // Same content already stored: keep one copy, mark it used for GC grace.
-    RETURN_IF_ERROR(Touch(digest));
-    return BlobInfo{digest, size};
-  }
-  if (size > client_->config().part_size) {
-    if (fd < 0) return InternalError("large blob without a spool file");
-    return UploadMultipart(fd, key, digest, size, part_hashes);
-  }
-  S3Request req;
-  req.method = "PUT";
-  req.key = key;
-  req.headers["content-type"] = "application/octet-stream";
-  if (fd >= 0) {
-    req.body.resize(size);
-    RETURN_IF_ERROR(PreadFull(fd, req.body.data(), size, 0));
-  } else {
-    req.body = mem;
-  }
-  // One hash: the guard against a changed source and the signed payload hash.
-  const std::string sent = Sha256Digest(req.body);
-  if (sent != digest) {
-    return AbortedError("content changed between hashing and upload (expected " + digest + ")");
-  }
-  req.payload_sha256 = sent.substr(kDigestPrefix.size());
-  RETURN_IF_ERROR(client_->Do(std::move(req)).status());
-  return BlobInfo{digest, size};
-}
-
-StatusOr<BlobInfo> S3Store::UploadMultipart(int fd, const std::string& key,
-                                            const std::string& digest, uint64_t size,
-                                            const std::vector<std::string>& part_hashes) {
-  const uint64_t part_size = client_->config().part_size;
-  const size_t parts = static_cast<size_t>((size + part_size - 1) / part_size);
-  if (part_hashes.size() != parts) {
-    return InternalError("multipart upload of " + std::to_string(parts) + " parts with " +
-                         std::to_string(part_hashes.size()) + " part hashes");
-  }
-  S3Request create;
-  create.method = "POST";
-  create.key = key;
-  create.query = {{"uploads", ""}};
-  create.headers["content-type"] = "application/octet-stream";
-  ASSIGN_OR_RETURN(S3Response created, client_->Do(create));
-  const std::string upload_id = XmlText(created.body, "UploadId");
-  if (upload_id.empty()) {
-    return InternalError("S3 CreateMultipartUpload for s3://" + client_->config().bucket + "/" +
-                         key + " returned no UploadId");
-  }
-  auto abort = [&](Status s) -> Status {
-    S3Request del;
-    del.method = "DELETE";
-    del.key = key;
-    del.query = {{"uploadId", upload_id}};
-    (void)client_->Do(del);  // best effort; the original error matters
-    return s;
-  };
-  // `concurrency` workers take the next part as soon as one is done (no
-  // batch waits for its slowest part): each reads its part, hashes it (in
-  // parallel; the hash is checked against the first pass's and signed),
-  // and sends it, moving the buffer into the request (memory: concurrency x
-  // part_size).
-  std::vector<std::string> etags(parts);
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  Status failed;
-  auto work = [&] {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!failed.ok()) return;
-      }
-      const size_t i = next.fetch_add(1);
-      if (i >= parts) return;
-      const uint64_t offset = static_cast<uint64_t>(i) * part_size;
-      const std::string number = std::to_string(i + 1);
-      S3Request put;
-      put.method = "PUT";
-      put.key = key;
-      put.query = {{"partNumber", number}, {"uploadId", upload_id}};
-      put.body.resize(static_cast<size_t>(std::min(part_size, size - offset)));
-      Status st = PreadFull(fd, put.body.data(), put.body.size(), offset);
-      if (st.ok()) {
-        Sha256 h;
-        h.Update(put.body);
-        put.payload_sha256 = h.FinishHex();
-        if (put.payload_sha256 != part_hashes[i]) {
-          st = AbortedError("content changed between hashing and upload (expected " + digest +
-                            "; part " + number + " differs)");
-        }
-      }
-      if (st.ok()) {
-        StatusOr<S3Response> r = client_->Do(std::move(put));
-        if (!r.ok()) {
-          st = r.status();
-        } else {
-          etags[i] = Header(*r, "etag");
-          if (etags[i].empty()) {
-            st = InternalError("S3 UploadPart " + number + " of " + key + " returned no ETag");
-          }
-        }
-      }
-      if (!st.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (failed.ok()) failed = st;
-        return;
-      }
-    }
-  };
-  std::vector<std::thread> workers;
-  const size_t n_workers =
-      std::min(parts, static_cast<size_t>(std::max(1, client_->config().concurrency)));
-  for (size_t w = 0; w < n_workers; ++w) workers.emplace_back(work);
-  for (std::thread& t : workers) t.join();
-  if (!failed.ok()) return abort(failed);
-  std::string complete = "<CompleteMultipartUpload>";
-  for (size_t i = 0; i < parts; ++i) {
-    complete += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" +
-                XmlEscape(etags[i]) + "</ETag></Part>";
-  }
-  complete += "</CompleteMultipartUpload>";
-  S3Request done;
-  done.method = "POST";
-  done.key = key;
-  done.query = {{"uploadId", upload_id}};
-  done.headers["content-type"] = "application/xml";
-  done.body = std::move(complete);
-  StatusOr<S3Response> r = client_->Do(done);
-  if (!r.ok()) return abort(r.status());
-  // CompleteMultipartUpload can fail with 200 and an <Error> document.
-  if (!XmlBlocks(r->body, "Error").empty()) {
-    S3Response as_error = *r;
-    as_error.status = 500;
-    return abort(client_->ErrorFor(done, as_error));
-  }
-  return BlobInfo{digest, size};
 }
 
 StatusOr<std::unique_ptr<BlobReader>> S3Store::DoOpenBlob(std::string_view digest) {

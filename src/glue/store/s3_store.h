@@ -12,19 +12,21 @@
 // PutBlob reads the input once, hashing it: inputs up to part_size stay in
 // memory, larger ones are spooled to an unlinked temp file (TMPDIR). Only
 // then is the digest known, so the blob is written straight to its final key
-// (single PUT, or a multipart upload of part_size parts, aborted on any
-// failure) — and not uploaded at all if that key already holds the same size
-// (dedup without transfer). The pass that computes the digest also hashes
-// each part_size slice; every part sent is hashed again (by the worker that
-// sends it, in parallel), must match that hash (a file changed under
-// PutBlobFromFile is refused) and carries it in x-amz-content-sha256, so the
-// server rejects bytes damaged on the wire. A failing input or upload leaves
-// nothing visible under blobs/.
+// — and not uploaded at all if that key already holds the same size (dedup
+// without transfer). Up to multipart_threshold (default 5 GiB, S3's limit)
+// that is one PUT streamed from the file and signed with the digest; it is
+// hashed again as it is sent and its last bytes go out only if they complete
+// the same digest (a file changed under PutBlobFromFile is refused, and what
+// a server kept of the cut-off body is deleted). Above it, a multipart upload
+// of part_size parts by `concurrency` workers, aborted on any failure; for a
+// caller's file every part must hash again to its slice's hash from the
+// first pass. A failing input or upload leaves nothing visible under blobs/.
+// (s3_upload.cc)
 //
-// Multipart parts are sent by `concurrency` workers, each taking the next
-// part as soon as its previous one is done. Reads stream in ranged
-// GETs (8 MiB each, `concurrency` in flight, If-Match on the ETag seen at
-// open), hashing as the caller reads; a mismatch is DataLoss at the end.
+// Reads stream in ranged GETs (8 MiB each, `concurrency` in flight, If-Match
+// on the ETag seen at open), hashing as the caller reads; a mismatch is
+// DataLoss at the end. GetBlobToFile streams its ranges straight into the
+// file and hashes them from there (s3_download.cc).
 // List scans the keys under names/<prefix> and sorts them client-side (not
 // every S3-compatible server lists in binary order); GC ages are measured on
 // the server's clock.
@@ -92,6 +94,11 @@ class S3Store final : public ObjectStore {
   // if the blob is already there.
   StatusOr<BlobInfo> Upload(int fd, const std::string& mem, const std::string& digest,
                             uint64_t size, const std::vector<std::string>& part_hashes);
+  // One PUT streamed from fd, hashed again as it goes (s3_upload.cc).
+  StatusOr<BlobInfo> UploadStreamed(int fd, const std::string& key, const std::string& digest,
+                                    uint64_t size);
+  // `part_hashes` empty: the parts are only hashed to be signed (a private
+  // spool file cannot change).
   StatusOr<BlobInfo> UploadMultipart(int fd, const std::string& key, const std::string& digest,
                                      uint64_t size, const std::vector<std::string>& part_hashes);
   Status Touch(std::string_view digest);

@@ -431,7 +431,8 @@ TEST(S3Store, FailedMultipartUploadIsAborted) {
   const S3Config c = fake.Config();
   auto store =
       S3Store::Open("s3://bkt/pre?endpoint=http://" + c.endpoint_host +
-                    "&access_key_id=AK&secret_access_key=SK&part_size=5242880&concurrency=1");
+                    "&access_key_id=AK&secret_access_key=SK&part_size=5242880&concurrency=1"
+                    "&multipart_threshold=5242880");
   ASSERT_TRUE(store.ok()) << store.status();
   const std::string data = RandomBytes((5 << 20) + 100, 7);
   auto put = (*store)->PutBlobFromString(data);
@@ -504,7 +505,7 @@ class S3ServerTest : public ::testing::Test {
 };
 
 TEST_F(S3ServerTest, MultipartUploadAboveThePartSize) {
-  auto store = OpenStore("&part_size=5242880");
+  auto store = OpenStore("&part_size=5242880&multipart_threshold=5242880");
   ASSERT_NE(store, nullptr);
   std::vector<std::string> calls;  // "METHOD query-names status" of every request
   store->client().set_observer([&](const S3Request& r, int status) {
@@ -583,7 +584,7 @@ TEST_F(S3ServerTest, CorruptedObjectOnTheServerIsDataLoss) {
 // refused: the part read again no longer hashes the same, the multipart
 // upload is aborted and no blob appears.
 TEST_F(S3ServerTest, FileChangedDuringPutBlobFromFileIsRefused) {
-  auto store = OpenStore("&part_size=5242880&concurrency=2");
+  auto store = OpenStore("&part_size=5242880&multipart_threshold=5242880&concurrency=2");
   ASSERT_NE(store, nullptr);
   const std::string path = scratch_ + "/changing.bin";
   const std::string data = RandomBytes(3 * 5 * 1024 * 1024 + 9, 23);
