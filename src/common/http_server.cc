@@ -145,7 +145,7 @@ StatusOr<int> Server::Start() {
                                 ": io_threads and worker_threads must be >= 1");
   }
   if (o.tls.enabled()) {
-    auto tls = MakeServerTlsContext(o.tls);
+    auto tls = ServerTls::Load(o.tls);
     if (!tls.ok()) return Annotate(tls.status(), "http server " + where);
     c.tls = std::move(*tls);
   }

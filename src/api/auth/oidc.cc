@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/http_client.h"
+#include "api/auth/oidc_discovery.h"
 #include "common/spec_fields.h"
 
 namespace tandem::api::auth {
@@ -85,8 +85,13 @@ StatusOr<OidcOptions> OidcOptions::FromConfig(const Config& config) {
   if (v.contains("jwks_uri")) {
     ASSIGN_OR_RETURN(o.jwks_uri, spec::String(v["jwks_uri"], p + "jwks_uri"));
   }
-  if (o.jwks_file.empty() == o.jwks_uri.empty()) {
-    return InvalidArgumentError("'" + p + "' needs exactly one of jwks_file and jwks_uri");
+  if (!o.jwks_file.empty() && !o.jwks_uri.empty()) {
+    return InvalidArgumentError("'" + p + "' takes at most one of jwks_file and jwks_uri");
+  }
+  if (o.jwks_file.empty() && o.jwks_uri.empty() && !o.issuer.starts_with("http://") &&
+      !o.issuer.starts_with("https://")) {
+    return InvalidArgumentError("'" + p + "issuer' must be an http:// or https:// URL to discover " +
+                                "its JWKS (or set jwks_file or jwks_uri)");
   }
   if (!o.jwks_uri.empty() && !o.jwks_uri.starts_with("http://") &&
       !o.jwks_uri.starts_with("https://")) {
@@ -129,15 +134,14 @@ StatusOr<std::unique_ptr<OidcVerifier>> OidcVerifier::Create(OidcOptions options
       if (!ok || text.empty()) return UnavailableError("cannot read JWKS file " + path);
       return text;
     };
-  } else {
+  } else if (!options.jwks_uri.empty()) {
     fetch = [uri = options.jwks_uri]() -> StatusOr<std::string> {
-      http::Client client;
-      ASSIGN_OR_RETURN(auto res, client.Get(uri, 5'000));
-      if (res.status != 200) {
-        return UnavailableError("JWKS " + uri + " answered HTTP " + std::to_string(res.status));
-      }
-      return res.body;
+      auto text = HttpGetBody(uri);
+      if (!text.ok()) return UnavailableError("JWKS " + std::string(text.status().message()));
+      return text;
     };
+  } else {
+    fetch = DiscoveryJwksFetcher(options.issuer, HttpGetBody);
   }
   return CreateWithFetcher(std::move(options), clock, std::move(fetch));
 }

@@ -5,7 +5,9 @@
 //     oidc:
 //       issuer: https://idp.example.com          # `iss`, exactly
 //       audience: tandem                         # must be in `aud` (string or array)
-//       jwks_file: /etc/tandem/jwks.json         # or jwks_uri: https://idp/.../jwks
+//       jwks_file: /etc/tandem/jwks.json         # or jwks_uri: https://idp/.../jwks;
+//                                                # neither: discovered from the issuer
+//                                                # (oidc_discovery.h)
 //       principal_claim: email                   # default: sub
 //       team_claim: groups                       # default: groups
 //       groups:                                  # optional explicit mapping
@@ -53,7 +55,7 @@ struct OidcOptions {
   std::string issuer;
   std::string audience;
   std::string jwks_file;
-  std::string jwks_uri;  // http(s)
+  std::string jwks_uri;  // http(s); neither: OIDC discovery from the issuer
   std::string principal_claim = "sub";
   std::string team_claim = "groups";
   std::map<std::string, GroupGrant> groups;
@@ -76,7 +78,8 @@ class OidcVerifier {
   // Reads the JWKS text (from the file or URI). Tests inject their own.
   using JwksFetcher = std::function<StatusOr<std::string>()>;
 
-  // The fetcher of `options` (jwks_file or jwks_uri). Keys are fetched on
+  // The fetcher of `options` (jwks_file, jwks_uri, or else discovery from
+  // `<issuer>/.well-known/openid-configuration`). Keys are fetched on
   // the first token, not here, so an unreachable identity provider does not
   // keep the control plane from starting.
   static StatusOr<std::unique_ptr<OidcVerifier>> Create(OidcOptions options, Clock& clock);

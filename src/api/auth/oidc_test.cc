@@ -186,7 +186,7 @@ TEST(OidcOptions, ReadsAndValidatesTheConfigSection) {
   EXPECT_TRUE(o->groups["g1"].admin);
   EXPECT_EQ(o->groups["g2"].role, Role::kViewer);
   for (const char* bad : {
-           R"({"auth": {"oidc": {"issuer": "https://i", "audience": "a"}}})",
+           // (issuer and audience alone: discovery, oidc_discovery_test.cc)
            R"({"auth": {"oidc": {"issuer": "https://i", "audience": "a", "jwks_file": "f", "jwks_uri": "http://x"}}})",
            R"({"auth": {"oidc": {"audience": "a", "jwks_file": "f"}}})",
            R"({"auth": {"oidc": {"issuer": "https://i", "audience": "a", "jwks_uri": "ftp://x"}}})",
