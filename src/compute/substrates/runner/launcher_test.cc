@@ -4,13 +4,17 @@
 // with its diagnostics, and a dead launcher is reported as gone (nothing ran).
 #include "compute/substrates/runner/launcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
+#include "common/subprocess_core.h"
 #include "compute/jobs/substrate.h"
 #include "compute/substrates/local/substrate.h"
 #include "compute/substrates/runner/protocol.h"
@@ -144,6 +148,56 @@ TEST_F(LauncherTest, ADeadLauncherIsReportedGoneAndNothingRuns) {
   EXPECT_FALSE(error.empty());
   EXPECT_FALSE(fs::exists(dir + "/" + kRunnerFile));
   EXPECT_FALSE(fs::exists(dir + "/" + kRunnerLogFile));
+}
+
+// A control plane killed with -9 never runs ~Launcher: the launcher must
+// notice its end of the socket closing and exit by itself.
+TEST(LauncherStartTest, TheLauncherExitsWhenTheClientEndCloses) {
+  std::string runner;
+  ASSERT_TRUE(jobs::ResolveRunner(runner).ok());
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  subprocess::SpawnOptions options;
+  options.argv = {runner, "--launcher"};
+  options.env = std::vector<std::string>{};
+  options.keep_fds = {{3, sv[1]}};
+  subprocess::SpawnFailure failure;
+  pid_t pid = subprocess::SpawnProcess(options, &failure);
+  close(sv[1]);
+  ASSERT_GT(pid, 0) << failure.message;
+  char hello = 0;
+  ASSERT_EQ(recv(sv[0], &hello, 1, 0), 1);
+  EXPECT_EQ(hello, 'R');
+  close(sv[0]);
+  int status = -1;
+  pid_t done = 0;
+  for (int i = 0; i < 3000 && done == 0; ++i) {
+    done = waitpid(pid, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (done == 0) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+  ASSERT_EQ(done, pid) << "the launcher outlived its client";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// Given no socket at descriptor 3, it refuses to serve.
+TEST(LauncherStartTest, WithoutASocketTheLauncherRefusesToServe) {
+  std::string runner;
+  ASSERT_TRUE(jobs::ResolveRunner(runner).ok());
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  subprocess::SpawnOptions options;
+  options.argv = {runner, "--launcher"};
+  options.env = std::vector<std::string>{};
+  options.keep_fds = {{3, p[0]}};
+  subprocess::SpawnFailure failure;
+  pid_t pid = subprocess::SpawnProcess(options, &failure);
+  close(p[0]);
+  close(p[1]);
+  ASSERT_GT(pid, 0) << failure.message;
+  int status = -1;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
 }
 
 TEST(LauncherStartTest, AProgramThatIsNoLauncherIsAnError) {
