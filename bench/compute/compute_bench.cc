@@ -436,9 +436,20 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     if (!s.ok()) Die("unsandboxed substrate: " + s.status().ToString());
     bare = *std::move(s);
   }
+  // The same sandboxed substrate starting each runner directly (fork+exec
+  // from this process) instead of through its pre-forked launcher.
+  std::unique_ptr<local::LocalSubstrate> direct;
+  {
+    local::LocalSubstrateOptions o;
+    o.prefork_launcher = false;
+    o.state_root = base + "/.runner-direct";
+    auto s = local::LocalSubstrate::Create(o);
+    if (!s.ok()) Die("substrate without launcher: " + s.status().ToString());
+    direct = *std::move(s);
+  }
 
   std::vector<double> svc, svc_state, sl;
-  SubstrateTimes st, bt;
+  SubstrateTimes st, bt, dt;
   const std::string load_before = LoadAvg();
   for (int i = 0; i < f.runs; ++i) {
     // (a) the job service.
@@ -447,6 +458,7 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     // (b) the bare substrate, sandboxed as the service runs it, and without.
     RunOnSubstrate(sub, base, src, "sub-" + std::to_string(i), st);
     if (bare) RunOnSubstrate(*bare, base, src, "bare-" + std::to_string(i), bt);
+    RunOnSubstrate(*direct, base, src, "direct-" + std::to_string(i), dt);
 
     // (c) Slurm.
     if (slurm.enabled()) {
@@ -492,6 +504,9 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   row("LocalSubstrate: Submit -> exec (StartedMicros)", st.to_exec);
   row("LocalSubstrate: Submit -> first line", st.to_user);
   row("LocalSubstrate unsandboxed: Submit -> first line", bt.to_user);
+  row("LocalSubstrate, runner fork+exec'd without the launcher: Submit returns",
+      dt.submit_returns);
+  row("LocalSubstrate, runner fork+exec'd without the launcher: Submit -> first line", dt.to_user);
   row("Slurm: sbatch -> first line", sl);
   if (!loaded.empty()) {
     char what[160];

@@ -69,6 +69,9 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
                    compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
   lopts.hidden_paths = hidden;
+  // Notebooks start rarely and slowly (Jupyter): no pre-forked launcher
+  // process kept for them; their runners are started directly.
+  lopts.prefork_launcher = false;
   // Notebooks in images pull them into the node's layer cache, as jobs do.
   if (images::ImageStore* images = g.images.get(); images != nullptr) {
     lopts.image_cache_dir = config.home + "/cache/images";

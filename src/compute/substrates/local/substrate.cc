@@ -18,6 +18,7 @@
 #include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
 #include "compute/substrates/runner/launch.h"
+#include "compute/substrates/runner/launcher.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/protocol.h"
 #include "compute/substrates/runner/sandbox.h"
@@ -93,8 +94,31 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
     co.max_bytes = options.image_cache_bytes;
     ASSIGN_OR_RETURN(cache, imagefs::LayerCache::Open(co, Clock::Real()));
   }
-  return std::unique_ptr<LocalSubstrate>(
+  std::unique_ptr<LocalSubstrate> s(
       new LocalSubstrate(std::move(options), std::move(bwrap), capacity, std::move(cache)));
+  s->CurrentLauncher();  // started now, not on the first job's clock
+  return s;
+}
+
+std::shared_ptr<runner::Launcher> LocalSubstrate::CurrentLauncher(const runner::Launcher* dead) {
+  absl::MutexLock lock(&launcher_mu_);
+  if (dead != nullptr && launcher_.get() == dead) launcher_.reset();  // its last user reaps it
+  if (launcher_ != nullptr || launcher_disabled_ || !options_.prefork_launcher) return launcher_;
+  std::string error;
+  std::unique_ptr<runner::Launcher> started = runner::Launcher::Start(options_.runner_path, &error);
+  if (started == nullptr) {
+    launcher_disabled_ = true;
+    LogWarn("cannot start the job launcher; runners are started directly (slower cold starts)",
+            {{"runner", options_.runner_path}, {"error", error}});
+    return nullptr;
+  }
+  launcher_ = std::move(started);
+  return launcher_;
+}
+
+pid_t LocalSubstrate::launcher_pid() {
+  absl::MutexLock lock(&launcher_mu_);
+  return launcher_ ? launcher_->pid() : 0;
 }
 
 LocalSubstrate::LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path,
@@ -183,7 +207,25 @@ void LocalSubstrate::WatchRunner(const std::string& state_dir,
   if (call_now) call_now();
 }
 
-Status LocalSubstrate::Spawn(const std::string& state_dir) const {
+Status LocalSubstrate::Spawn(const std::string& state_dir) {
+  if (std::shared_ptr<runner::Launcher> launcher = CurrentLauncher()) {
+    std::string error;
+    switch (launcher->Launch(state_dir, &error)) {
+      case runner::Launcher::Outcome::kStarted:
+        return OkStatus();
+      case runner::Launcher::Outcome::kRunnerFailed:
+        return InternalError("tandem-job-runner failed to start the job: " + error);
+      case runner::Launcher::Outcome::kRefused:
+        return InternalError("the job launcher refused " + state_dir + ": " + error);
+      case runner::Launcher::Outcome::kLauncherGone:
+        // Nothing was forked: start this runner directly, and a new
+        // launcher for the next job.
+        LogWarn("the job launcher is gone; starting a new one",
+                {{"pid", std::to_string(launcher->pid())}, {"error", error}});
+        CurrentLauncher(launcher.get());
+        break;
+    }
+  }
   // A new session: the runner outlives the control plane's process group.
   std::string error = runner::StartRunner(options_.runner_path, state_dir, /*new_session=*/true);
   return error.empty() ? OkStatus() : InternalError(error);

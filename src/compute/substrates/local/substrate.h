@@ -9,12 +9,19 @@
 // JobHandle, so a new LocalSubstrate (after a control-plane restart) can poll
 // and stop jobs that an earlier one started.
 //
+// Runners are forked by a pre-forked launcher process (runner/launcher.h)
+// when it is up, else started directly; either way they are the same
+// detached runner in its own session.
+//
 // SetEndedCallback watches each job's runner through a pidfd (exit_watcher.h),
 // so the caller hears of a job's end as soon as the runner has written it.
 //
 // Thread-safety: all methods are thread-safe (each job's state is in its own
-// directory; the only mutable member is the watcher, under a mutex).
+// directory; the mutable members are the watcher and the launcher, each
+// under a mutex).
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -31,6 +38,7 @@
 
 namespace tandem::compute::runner {
 struct ProcessIdentity;
+class Launcher;
 }  // namespace tandem::compute::runner
 
 namespace tandem::compute::local {
@@ -61,6 +69,13 @@ struct LocalSubstrateOptions {
   // directory, /dev/null over a file): the control plane's home, database,
   // store and credentials (set by the control plane).
   std::vector<std::string> hidden_paths;
+  // Start runners through a pre-forked launcher (runner/launcher.h) kept for
+  // the substrate's life: Submit forks a small idle process instead of the
+  // control plane, and skips the runner's exec and its detaching fork. If the
+  // launcher dies, Submit starts the runner directly and a new launcher is
+  // started for the next job; if it cannot be started, runners are started
+  // directly (a warning says so).
+  bool prefork_launcher = true;
 };
 
 // The options from tandem.yaml's `compute:` section (absent: defaults):
@@ -93,13 +108,18 @@ class LocalSubstrate final : public jobs::Substrate {
   void SetEndedCallback(std::function<void()> ended) override;
 
   const std::string& runner_path() const { return options_.runner_path; }
+  // The pre-forked launcher's pid; 0 when runners are started directly.
+  pid_t launcher_pid();
 
  private:
   LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path, double capacity,
                  std::unique_ptr<imagefs::LayerCache> image_cache);
   Status Validate(const jobs::LaunchRequest& r) const;
   StatusOr<std::string> StateDir(const jobs::JobHandle& handle) const;
-  Status Spawn(const std::string& state_dir) const;
+  Status Spawn(const std::string& state_dir);
+  // The launcher to use now (null: start runners directly); after `dead`
+  // (the one a launch found gone) is dropped, a new one is started in its place.
+  std::shared_ptr<runner::Launcher> CurrentLauncher(const runner::Launcher* dead = nullptr);
   jobs::ExitInfo MarkLost(const std::string& state_dir) const;
   // Watches the runner of `state_dir` when a callback is set; calls it at
   // once if the runner is already gone.
@@ -116,6 +136,9 @@ class LocalSubstrate final : public jobs::Substrate {
   absl::Mutex mu_;
   std::function<void()> ended_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<ExitWatcher> watcher_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex launcher_mu_;
+  std::shared_ptr<runner::Launcher> launcher_ ABSL_GUARDED_BY(launcher_mu_);
+  bool launcher_disabled_ ABSL_GUARDED_BY(launcher_mu_) = false;
 };
 
 }  // namespace tandem::compute::local

@@ -363,6 +363,33 @@ TEST_P(LocalSubstrateTest, KilledRunnerIsReportedLostAndTheJobDies) {
   EXPECT_EQ(WaitDone(h).kind, jobs::ExitKind::kLost);  // stable across polls
 }
 
+// The pre-forked launcher dying (killed, OOM) costs no job: Submit starts
+// the runner directly and a new launcher serves the jobs after it.
+TEST_P(LocalSubstrateTest, ADeadLauncherIsReplacedAndNoJobIsLost) {
+  const pid_t first = substrate_->launcher_pid();
+  ASSERT_GT(first, 0);
+  jobs::ExitInfo e = Run(Shell("exit 4"));
+  EXPECT_EQ(e.exit_code, 4);
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  e = Run(Shell("exit 5"));
+  EXPECT_EQ(e.kind, jobs::ExitKind::kExited);
+  EXPECT_EQ(e.exit_code, 5);
+  const pid_t second = substrate_->launcher_pid();
+  EXPECT_GT(second, 0);
+  EXPECT_NE(second, first);
+  EXPECT_EQ(Run(Shell("exit 6")).exit_code, 6);  // through the new launcher
+  EXPECT_EQ(substrate_->launcher_pid(), second);
+}
+
+// Without the launcher (prefork_launcher off) runners are started directly.
+TEST_P(LocalSubstrateTest, RunnersStartDirectlyWithoutTheLauncher) {
+  options_.prefork_launcher = false;
+  std::unique_ptr<LocalSubstrate> direct = Make();
+  EXPECT_EQ(direct->launcher_pid(), 0);
+  jobs::ExitInfo e = WaitDone(Submit(direct.get(), Shell("echo hi; exit 9")), direct.get());
+  EXPECT_EQ(e.exit_code, 9);
+}
+
 TEST_P(LocalSubstrateTest, RunnerInheritsNoDescriptors) {
   int sock = socket(AF_INET, SOCK_STREAM, 0);  // deliberately not CLOEXEC
   ASSERT_GE(sock, 0);

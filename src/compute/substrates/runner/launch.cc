@@ -24,10 +24,14 @@ std::string StartRunner(const std::string& runner_path, const std::string& state
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-  std::string diag = ReadFile(log).value_or("no diagnostics");
+  return "tandem-job-runner failed to start the job: " + RunnerLogTail(state_dir);
+}
+
+std::string RunnerLogTail(const std::string& state_dir) {
+  std::string diag = ReadFile(state_dir + "/" + kRunnerLogFile).value_or("");
   if (diag.size() > 2000) diag = diag.substr(diag.size() - 2000);
   while (!diag.empty() && (diag.back() == '\n' || diag.back() == ' ')) diag.pop_back();
-  return "tandem-job-runner failed to start the job: " + diag;
+  return diag.empty() ? "no diagnostics" : diag;
 }
 
 }  // namespace tandem::compute::runner

@@ -13,4 +13,8 @@ namespace tandem::compute::runner {
 [[nodiscard]] std::string StartRunner(const std::string& runner_path, const std::string& state_dir,
                                       bool new_session);
 
+// The end of STATE_DIR/runner.log (at most 2000 bytes, trailing blank
+// trimmed), or "no diagnostics": why a runner did not start a job.
+std::string RunnerLogTail(const std::string& state_dir);
+
 }  // namespace tandem::compute::runner

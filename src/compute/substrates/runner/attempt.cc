@@ -1,0 +1,68 @@
+#include "compute/substrates/runner/attempt.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "compute/substrates/runner/proc_stats.h"
+#include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/runner/supervisor.h"
+
+namespace tandem::compute::runner {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "tandem-job-runner: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int RunAttempt(const std::string& state_dir, int ready_fd) {
+  Json json;
+  RunnerRequest request;
+  if (std::string e = ReadJsonFile(state_dir + "/" + kRequestFile, &json); !e.empty()) {
+    return Fail(e);
+  }
+  if (std::string e = RunnerRequestFromJson(json, &request); !e.empty()) return Fail(e);
+  // Secret values: read once and deleted before anything else happens, so
+  // they stay on disk only between the substrate's launch and this line.
+  if (std::string e = TakeSecretsFile(state_dir, &request.launch); !e.empty()) return Fail(e);
+
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return Fail("PR_SET_CHILD_SUBREAPER: " + std::string(strerror(errno)));
+  }
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) return Fail("signalfd: " + std::string(strerror(errno)));
+
+  Supervisor supervisor(std::move(request), state_dir, sfd);
+  if (std::string e = supervisor.Prepare(); !e.empty()) return Fail(e);
+  ProcessIdentity self{getpid(), 0, getpgrp()};
+  if (auto st = ReadProcStat(self.pid)) self.start_ticks = st->start_ticks;
+  if (std::string e =
+          WriteFileAtomic(state_dir + "/" + kRunnerFile, ProcessIdentityToJson(self).dump());
+      !e.empty())
+    return Fail(e);
+  ssize_t ignored = write(ready_fd, "1", 1);
+  (void)ignored;
+  close(ready_fd);
+
+  jobs::ExitInfo info = supervisor.Run();
+  if (std::string e = WriteFileAtomic(state_dir + "/" + kResultFile, ExitInfoToJson(info).dump());
+      !e.empty())
+    return Fail(e);
+  return 0;
+}
+
+}  // namespace tandem::compute::runner
