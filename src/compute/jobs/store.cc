@@ -262,7 +262,7 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(sql::Database& db, bus::Outbo
 }
 
 Status JobStore::Insert(const JobRecord& record) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return group_.Run([&](Transaction& tx) -> Status {
     auto existing = tx.Query("SELECT id FROM compute_jobs WHERE id = ?", {record.id});
     if (!existing.ok()) return existing.status();
     if (!existing->empty()) return AlreadyExistsError("training job '" + record.id + "' exists");
@@ -419,7 +419,7 @@ StatusOr<JobRecord> JobStore::Transition(const std::string& id,
                                          const Json& extra_detail) {
   std::vector<JobState> allowed(from);
   JobRecord out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(group_.Run([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, TransitionIn(tx, id, allowed, to, mutate, extra_detail));
     return OkStatus();
   }));
@@ -429,7 +429,7 @@ StatusOr<JobRecord> JobStore::Transition(const std::string& id,
 StatusOr<JobRecord> JobStore::Claim(const std::string& id, const std::string& owner,
                                     int64_t lease_until_micros) {
   JobRecord out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(group_.Run([&](Transaction& tx) -> Status {
     // The conditional UPDATE is the claim: of several control planes racing
     // for one Pending job, exactly one changes a row.
     ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE compute_jobs SET owner = ?, "
