@@ -375,6 +375,38 @@ StatusOr<std::vector<JobRecord>> JobStore::ListPending(int limit) {
   return out;
 }
 
+StatusOr<std::vector<JobStore::PendingJob>> JobStore::ListPendingCpus(int limit) {
+  std::vector<std::pair<std::string, std::string>> rows;  // id, spec ("" when known)
+  {
+    std::vector<Row> read;
+    RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(read, tx.Query("SELECT id, spec FROM compute_jobs WHERE state = 'Pending' "
+                                      "ORDER BY queued_micros, id LIMIT " +
+                                          std::to_string(limit),
+                                      {}));
+      return OkStatus();
+    }));
+    for (const Row& r : read) rows.emplace_back(r.Text(0), r.Text(1));
+  }
+  std::vector<PendingJob> out;
+  out.reserve(rows.size());
+  absl::MutexLock lock(&cpus_mu_);
+  if (cpus_.size() > 100'000) cpus_.clear();  // ended jobs' entries; re-read as needed
+  for (auto& [id, spec_text] : rows) {
+    auto known = cpus_.find(id);
+    if (known != cpus_.end()) {
+      out.push_back({id, known->second});
+      continue;
+    }
+    ASSIGN_OR_RETURN(Json j, ParseJson(spec_text));
+    auto spec = JobSpec::FromJson(j);
+    if (!spec.ok()) return Annotate(spec.status(), "stored spec of job '" + id + "'");
+    cpus_[id] = spec->resources.cpus;
+    out.push_back({id, spec->resources.cpus});
+  }
+  return out;
+}
+
 StatusOr<std::vector<JobRecord>> JobStore::ListActive() {
   std::vector<JobRecord> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "compute/jobs/group_commit.h"
@@ -96,6 +97,14 @@ class JobStore {
 
   // Pending jobs in FIFO order (queued time, then id).
   StatusOr<std::vector<JobRecord>> ListPending(int limit);
+  // The same queue as ids and resources.cpus only (what the scheduler needs
+  // before a claim returns the record): a job's spec is parsed the first time
+  // it is listed and its CPUs remembered (a spec never changes).
+  struct PendingJob {
+    std::string id;
+    double cpus = 1;
+  };
+  StatusOr<std::vector<PendingJob>> ListPendingCpus(int limit);
   // Jobs in Starting, Running or Stopping (for recovery).
   StatusOr<std::vector<JobRecord>> ListActive();
 
@@ -159,6 +168,8 @@ class JobStore {
   bus::Outbox& outbox_;
   Clock& clock_;
   GroupCommit group_;
+  absl::Mutex cpus_mu_;
+  std::map<std::string, double> cpus_ ABSL_GUARDED_BY(cpus_mu_);  // job id -> resources.cpus
 };
 
 // The detail of a state-change event for `record` (see event_types.h).
