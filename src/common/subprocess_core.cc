@@ -156,6 +156,11 @@ std::optional<std::string> FindOnPath(const std::string& name, const std::string
   return std::nullopt;
 }
 
+std::shared_mutex& ForkLock() {
+  static std::shared_mutex* lock = new std::shared_mutex();  // never destroyed
+  return *lock;
+}
+
 pid_t SpawnProcess(const SpawnOptions& options, SpawnFailure* failure) {
   if (options.argv.empty() || options.argv[0].empty()) {
     Fail(failure, SpawnStage::kArguments, EINVAL,
@@ -219,6 +224,10 @@ pid_t SpawnProcess(const SpawnOptions& options, SpawnFailure* failure) {
   sigset_t all, saved;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &saved);
+  // No other thread holds a file open for writing that a child might exec
+  // while we fork (ForkLock): the child would keep that descriptor until its
+  // own exec, and exec of the file meanwhile fails with ETXTBSY.
+  ForkLock().lock();
   pid_t pid = ::fork();
   if (pid == 0) {
     int report = status_pipe[1];
@@ -282,6 +291,7 @@ pid_t SpawnProcess(const SpawnOptions& options, SpawnFailure* failure) {
     die(SpawnStage::kExec, exec_error);
   }
   int fork_error = errno;
+  ForkLock().unlock();
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   ::close(status_pipe[1]);
   if (pid < 0) {

@@ -18,6 +18,8 @@
 // pipe, so a missing binary is an error naming it, never a pid that exits 127.
 #pragma once
 
+#include <shared_mutex>
+
 #include <sys/types.h>
 
 #include <optional>
@@ -81,5 +83,12 @@ std::optional<std::string> FindOnPath(const std::string& name, const std::string
 // Starts the child and returns its pid (> 0), or -1 with `*failure` set; the
 // child is then already reaped. The caller waits for a returned pid.
 [[nodiscard]] pid_t SpawnProcess(const SpawnOptions& options, SpawnFailure* failure);
+
+// Held exclusively by SpawnProcess around fork(). Code that writes a file a
+// child process may execute (a job's staged code) holds it shared while the
+// file is open for writing, so that no child forked meanwhile inherits the
+// descriptor: executing the file while any process has it open for writing
+// fails with ETXTBSY ("Text file busy").
+std::shared_mutex& ForkLock();
 
 }  // namespace tandem::subprocess

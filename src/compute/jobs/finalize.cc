@@ -4,12 +4,16 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "compute/jobs/contract.h"
 #include "compute/jobs/image_launch.h"
 #include "glue/store/archive.h"
+#include "glue/store/sha256.h"
 
 namespace tandem::compute::jobs {
 namespace {
@@ -55,6 +59,51 @@ StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string
   std::error_code ec;
   fs::remove(tmp, ec);
   return put;
+}
+
+// The archive of an empty directory is the same bytes every time (archive.h:
+// fixed order, owner and mtime). Packed once per process, from the first empty
+// directory met; only a success is kept.
+struct EmptyArchive {
+  std::string bytes;
+  std::string digest;
+};
+absl::Mutex empty_archive_mu(absl::kConstInit);
+const EmptyArchive* empty_archive ABSL_GUARDED_BY(empty_archive_mu) = nullptr;
+
+StatusOr<EmptyArchive> EmptyArchiveOf(const std::string& empty_dir) {
+  absl::MutexLock lock(&empty_archive_mu);
+  if (empty_archive != nullptr) return *empty_archive;
+  std::string tmp = empty_dir + ".empty-" + NewUlid(Clock::Real()) + ".tar.gz";
+  Status packed = store::PackDirectory(empty_dir, tmp);
+  std::ifstream in(tmp, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const bool read = !in.bad();
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  RETURN_IF_ERROR(packed);
+  if (!read || bytes.empty()) return InternalError("cannot read the packed empty directory " + tmp);
+  store::Sha256 h;
+  h.Update(bytes);
+  empty_archive = new EmptyArchive{std::move(bytes), h.FinishDigest()};  // kept for the process
+  return *empty_archive;
+}
+
+// A job that wrote nothing to a directory gets the one stored empty archive
+// under `key` (a name record) instead of a packed, hashed and fsync'd copy of
+// it: the object is the same, for a fraction of the files created per job.
+StatusOr<store::ObjectInfo> LinkEmptyArchive(const std::string& empty_dir, const std::string& key,
+                                             store::ObjectStore& store) {
+  ASSIGN_OR_RETURN(EmptyArchive empty, EmptyArchiveOf(empty_dir));
+  auto linked = store.Link(key, empty.digest);
+  if (linked.ok() || linked.status().code() != StatusCode::kNotFound) return linked;
+  // Not in this store yet (or collected since): store it, then link.
+  ASSIGN_OR_RETURN(store::BlobInfo put, store.PutBlobFromString(empty.bytes));
+  if (put.digest != empty.digest) {
+    return InternalError("the empty archive was stored as " + put.digest + ", expected " +
+                         empty.digest);
+  }
+  return store.Link(key, empty.digest);
 }
 
 // Serving code shipped beside the training code (<source_dir>/serving/, e.g.
@@ -231,7 +280,12 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.failure_reason = "serving files cannot join the model: " + std::string(s.message());
     return out;
   }
-  auto model = PackAndPut(model_dir, prefix + "output/model.tar.gz", store);
+  std::error_code ec_model;
+  const bool model_empty = fs::is_directory(fs::symlink_status(model_dir, ec_model)) &&
+                           fs::is_empty(model_dir, ec_model) && !ec_model;
+  auto model = model_empty
+                   ? LinkEmptyArchive(model_dir, prefix + "output/model.tar.gz", store)
+                   : PackAndPut(model_dir, prefix + "output/model.tar.gz", store);
   if (!model.ok()) {
     if (model.status().code() != StatusCode::kInvalidArgument) return model.status();
     std::string msg(model.status().message());

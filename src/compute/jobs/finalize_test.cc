@@ -105,6 +105,49 @@ TEST_F(FinalizeServingTest, TransformOutputsArePublishedNotArchived) {
   }
 }
 
+// A job that wrote no model gets model.tar.gz all the same: the one stored
+// empty archive (linked, not packed again), which unpacks to an empty
+// directory, shared by every such job, again after the blob was collected;
+// a job that wrote one file gets its own.
+TEST_F(FinalizeServingTest, EmptyModelDirectoriesShareTheEmptyArchive) {
+  std::string digest;
+  for (const char* id : {"01EMPTYA", "01EMPTYB"}) {
+    SCOPED_TRACE(id);
+    fs::remove_all(ml_ + "/code/serving");
+    fs::remove_all(ml_ + "/model");
+    fs::create_directories(ml_ + "/model");
+    record_.id = id;
+    auto out = Finalize();
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->state, JobState::kCompleted) << out->failure_reason;
+    EXPECT_EQ(out->model_key, std::string("jobs/") + id + "/output/model.tar.gz");
+    if (digest.empty()) digest = out->model_digest;
+    EXPECT_EQ(out->model_digest, digest);
+    const std::string unpacked = root_ + "/unpacked-" + id;
+    ASSERT_TRUE(store_->GetToFile(out->model_key, root_ + "/" + id + ".tar.gz").ok());
+    ASSERT_TRUE(store::UnpackArchive(root_ + "/" + id + ".tar.gz", unpacked).ok());
+    EXPECT_TRUE(fs::is_empty(unpacked));
+  }
+  // The same bytes as packing the empty directory.
+  ASSERT_TRUE(store::PackDirectory(ml_ + "/model", root_ + "/packed.tar.gz").ok());
+  auto packed = store_->PutBlobFromFile(root_ + "/packed.tar.gz");
+  ASSERT_TRUE(packed.ok());
+  EXPECT_EQ(packed->digest, digest);
+  // A fresh store (the blob is not there yet) gets it stored, then linked.
+  store_ = store::MemoryStore::Create();
+  record_.id = "01EMPTYC";
+  auto again = Finalize();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->model_digest, digest);
+  EXPECT_TRUE(store_->Stat("jobs/01EMPTYC/output/model.tar.gz").ok());
+  // One file: packed as before, another digest.
+  Write("/model/w", "1");
+  record_.id = "01FULL";
+  auto full = Finalize();
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_NE(full->model_digest, digest);
+}
+
 // A job that replaced a directory of its tree by a symlink to a host path
 // (here a "secret" directory outside the job) gets nothing of that path
 // packed, published or read: the job fails naming the link.

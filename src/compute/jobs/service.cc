@@ -369,24 +369,24 @@ void JobService::Schedule() {
   for (const auto& [id, a] : active_) used += a->cpus;
   double capacity = substrate_->capacity_cpus();
   if (used >= capacity) return;
-  auto pending = jobs_->ListPending(64);
+  auto pending = jobs_->ListPendingCpus(64);
   if (!pending.ok()) {
     LogWarn("cannot list pending jobs", {{"error", std::string(pending.status().message())}});
     return;
   }
-  for (const JobRecord& r : *pending) {
+  for (const JobStore::PendingJob& p : *pending) {
     // Handed to a worker already (its claim may not have landed yet), or
     // being finalized for a retry.
-    if (active_.count(r.id) > 0) continue;
+    if (active_.count(p.id) > 0) continue;
     // Strict FIFO: the head waits for room rather than being overtaken.
-    if (used + r.spec.resources.cpus > capacity + 1e-9) break;
-    used += r.spec.resources.cpus;
+    if (used + p.cpus > capacity + 1e-9) break;
+    used += p.cpus;
     auto a = std::make_unique<Active>();
     a->phase = Active::Phase::kLaunching;
-    a->record = r;
-    a->cpus = r.spec.resources.cpus;
+    a->record.id = p.id;  // the rest arrives with the claim (StartJob)
+    a->cpus = p.cpus;
     Active* job = a.get();
-    active_[r.id] = std::move(a);
+    active_[p.id] = std::move(a);
     Dispatch([this, job] { Completed(job->record.id, StartJob(*job)); });
   }
 }

@@ -23,8 +23,11 @@
 // running under their substrate; Recover() in the next process re-attaches
 // to every job still running, finalizes those that ended meanwhile, and
 // fails those whose process is gone ("lost: ..."). A job caught in Starting
-// without a launched process goes back to Pending (same attempt: user code
-// never ran); one in Stopping without a process becomes Stopped.
+// without a recorded handle is asked for at the substrate
+// (Substrate::FindLaunched: killed between the launch and its Running
+// transition) and attached if its process started; otherwise it goes back to
+// Pending (same attempt: user code never ran); one in Stopping without a
+// process becomes Stopped.
 //
 // Several control planes on one database (PostgreSQL) share the queue: each
 // Pending job is claimed by exactly one (JobStore::Claim), which then holds a

@@ -76,6 +76,25 @@ void JobService::TakeOver() {
 
 void JobService::Attach(const JobRecord& r, bool from_loop) {
   if (r.handle.id.empty()) {
+    // Launched, but the control plane died before it recorded the handle
+    // (Launch: Submit, then the Running transition): attach to that process
+    // rather than run the attempt's code a second time.
+    const std::string dir = RecordedAttemptDir(r);
+    if (auto launched = substrate_->FindLaunched(r.id, r.attempt, dir + "/ml")) {
+      auto kept = jobs_->Update(r.id, [&](JobRecord& rec) {
+        rec.handle = *launched;
+        rec.details["attempt_dir"] = dir;
+        rec.details["attempt_dir_attempt"] = rec.attempt;
+      });
+      if (kept.ok() && kept->attempt == r.attempt && !kept->handle.id.empty()) {
+        LogInfo("job launched before the restart; attaching", {{"job", r.id}});
+        Attach(*kept, from_loop);
+        return;
+      }
+      LogWarn("cannot record the handle of a launched job",
+              {{"job", r.id}, {"error", kept.ok() ? "attempt changed" : std::string(kept.status().message())}});
+      return;
+    }
     // Claimed but never launched (the launch records the handle in the same
     // transition as Running): user code never ran, the attempt starts over.
     RemoveJobTree(RecordedAttemptDir(r));

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <shared_mutex>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/subprocess_core.h"
 #include "glue/store/archive.h"
 #include "glue/store/sha256.h"
 
@@ -59,7 +61,12 @@ StatusOr<std::vector<fs::path>> Walk(const fs::path& dir) {
 
 Status CopyFile(const fs::path& from, const fs::path& to) {
   std::error_code ec;
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  {
+    // A staged file may be the job's entry point: no child forked meanwhile
+    // may inherit it open for writing (subprocess_core.h ForkLock).
+    std::shared_lock<std::shared_mutex> no_fork(subprocess::ForkLock());
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  }
   if (ec) return FsError(ec, "copy " + from.string() + " to", to.string());
   return OkStatus();
 }

@@ -262,7 +262,7 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(sql::Database& db, bus::Outbo
 }
 
 Status JobStore::Insert(const JobRecord& record) {
-  return db_.WithTransaction([&](Transaction& tx) -> Status {
+  return group_.Run([&](Transaction& tx) -> Status {
     auto existing = tx.Query("SELECT id FROM compute_jobs WHERE id = ?", {record.id});
     if (!existing.ok()) return existing.status();
     if (!existing->empty()) return AlreadyExistsError("training job '" + record.id + "' exists");
@@ -375,6 +375,38 @@ StatusOr<std::vector<JobRecord>> JobStore::ListPending(int limit) {
   return out;
 }
 
+StatusOr<std::vector<JobStore::PendingJob>> JobStore::ListPendingCpus(int limit) {
+  std::vector<std::pair<std::string, std::string>> rows;  // id, spec ("" when known)
+  {
+    std::vector<Row> read;
+    RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(read, tx.Query("SELECT id, spec FROM compute_jobs WHERE state = 'Pending' "
+                                      "ORDER BY queued_micros, id LIMIT " +
+                                          std::to_string(limit),
+                                      {}));
+      return OkStatus();
+    }));
+    for (const Row& r : read) rows.emplace_back(r.Text(0), r.Text(1));
+  }
+  std::vector<PendingJob> out;
+  out.reserve(rows.size());
+  absl::MutexLock lock(&cpus_mu_);
+  if (cpus_.size() > 100'000) cpus_.clear();  // ended jobs' entries; re-read as needed
+  for (auto& [id, spec_text] : rows) {
+    auto known = cpus_.find(id);
+    if (known != cpus_.end()) {
+      out.push_back({id, known->second});
+      continue;
+    }
+    ASSIGN_OR_RETURN(Json j, ParseJson(spec_text));
+    auto spec = JobSpec::FromJson(j);
+    if (!spec.ok()) return Annotate(spec.status(), "stored spec of job '" + id + "'");
+    cpus_[id] = spec->resources.cpus;
+    out.push_back({id, spec->resources.cpus});
+  }
+  return out;
+}
+
 StatusOr<std::vector<JobRecord>> JobStore::ListActive() {
   std::vector<JobRecord> out;
   RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
@@ -419,7 +451,7 @@ StatusOr<JobRecord> JobStore::Transition(const std::string& id,
                                          const Json& extra_detail) {
   std::vector<JobState> allowed(from);
   JobRecord out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(group_.Run([&](Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(out, TransitionIn(tx, id, allowed, to, mutate, extra_detail));
     return OkStatus();
   }));
@@ -429,7 +461,7 @@ StatusOr<JobRecord> JobStore::Transition(const std::string& id,
 StatusOr<JobRecord> JobStore::Claim(const std::string& id, const std::string& owner,
                                     int64_t lease_until_micros) {
   JobRecord out;
-  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+  RETURN_IF_ERROR(group_.Run([&](Transaction& tx) -> Status {
     // The conditional UPDATE is the claim: of several control planes racing
     // for one Pending job, exactly one changes a row.
     ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE compute_jobs SET owner = ?, "

@@ -6,7 +6,11 @@
 //
 // Every state change is a read-modify-write in one transaction that also
 // appends the "Training Job State Change" event through the outbox, so a
-// transition is recorded if and only if its event is.
+// transition is recorded if and only if its event is. Inserts, claims and
+// transitions arriving from several threads at once share a transaction
+// (group_commit.h): each is still all-or-nothing with its event, and a batch
+// that fails is run again one write per transaction, so no write is lost to
+// another's failure.
 //
 // Thread-safety: all methods are thread-safe (and safe across processes).
 #pragma once
@@ -18,8 +22,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "compute/jobs/group_commit.h"
 #include "compute/jobs/metric_parser.h"
 #include "compute/jobs/state.h"
 #include "glue/bus/outbox.h"
@@ -91,6 +97,14 @@ class JobStore {
 
   // Pending jobs in FIFO order (queued time, then id).
   StatusOr<std::vector<JobRecord>> ListPending(int limit);
+  // The same queue as ids and resources.cpus only (what the scheduler needs
+  // before a claim returns the record): a job's spec is parsed the first time
+  // it is listed and its CPUs remembered (a spec never changes).
+  struct PendingJob {
+    std::string id;
+    double cpus = 1;
+  };
+  StatusOr<std::vector<PendingJob>> ListPendingCpus(int limit);
   // Jobs in Starting, Running or Stopping (for recovery).
   StatusOr<std::vector<JobRecord>> ListActive();
 
@@ -139,9 +153,12 @@ class JobStore {
   // One GROUP BY over the jobs (no paging).
   StatusOr<JobCounts> Counts();
 
+  // How inserts, claims and transitions were batched so far.
+  GroupCommit::Stats commit_stats() const { return group_.stats(); }
+
  private:
   JobStore(sql::Database& db, bus::Outbox& outbox, Clock& clock)
-      : db_(db), outbox_(outbox), clock_(clock) {}
+      : db_(db), outbox_(outbox), clock_(clock), group_(db) {}
   StatusOr<JobRecord> TransitionIn(sql::Transaction& tx, const std::string& id,
                                    const std::vector<JobState>& allowed, JobState to,
                                    const std::function<void(JobRecord&)>& mutate,
@@ -150,6 +167,9 @@ class JobStore {
   sql::Database& db_;
   bus::Outbox& outbox_;
   Clock& clock_;
+  GroupCommit group_;
+  absl::Mutex cpus_mu_;
+  std::map<std::string, double> cpus_ ABSL_GUARDED_BY(cpus_mu_);  // job id -> resources.cpus
 };
 
 // The detail of a state-change event for `record` (see event_types.h).

@@ -65,16 +65,28 @@ Status CheckSubstrateLimits(int64_t log_limit_bytes, int64_t grace_seconds, doub
   return OkStatus();
 }
 
+namespace {
+std::string StateRoot(const std::string& job_dir, const std::string& state_root,
+                      std::string_view default_leaf) {
+  return state_root.empty()
+             ? (std::filesystem::path(job_dir).parent_path() / std::string(default_leaf)).string()
+             : state_root;
+}
+}  // namespace
+
+std::string AttemptStateDirPath(const std::string& job_id, int attempt, const std::string& job_dir,
+                                const std::string& state_root, std::string_view default_leaf) {
+  return StateRoot(job_dir, state_root, default_leaf) + "/" + job_id + "-" +
+         std::to_string(attempt);
+}
+
 StatusOr<std::string> AttemptStateDir(const LaunchRequest& r, const std::string& state_root,
                                       std::string_view default_leaf) {
-  std::string root =
-      state_root.empty()
-          ? (std::filesystem::path(r.job_dir).parent_path() / std::string(default_leaf)).string()
-          : state_root;
+  std::string root = StateRoot(r.job_dir, state_root, default_leaf);
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
   if (ec) return InternalError("cannot create state root " + root + ": " + ec.message());
-  return root + "/" + r.job_id + "-" + std::to_string(r.attempt);
+  return AttemptStateDirPath(r.job_id, r.attempt, r.job_dir, state_root, default_leaf);
 }
 
 Status CreateAttemptDir(const LaunchRequest& r, const std::string& dir) {

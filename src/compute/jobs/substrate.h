@@ -82,6 +82,9 @@ Status CheckSubstrateLimits(int64_t log_limit_bytes, int64_t grace_seconds, doub
 // creates root. The caller creates the directory with CreateAttemptDir.
 StatusOr<std::string> AttemptStateDir(const LaunchRequest& r, const std::string& state_root,
                                       std::string_view default_leaf);
+// The same path, creating nothing.
+std::string AttemptStateDirPath(const std::string& job_id, int attempt, const std::string& job_dir,
+                                const std::string& state_root, std::string_view default_leaf);
 // Creates the attempt's state directory `dir` (mode 0755): AlreadyExists
 // when this job_id/attempt was submitted before, Internal for other errors.
 Status CreateAttemptDir(const LaunchRequest& r, const std::string& dir);
@@ -156,6 +159,20 @@ class Substrate {
   // Asks the job to stop: SIGTERM to the whole tree, then SIGKILL after
   // `grace_seconds`. Returns at once; Poll reports kStopped when it is gone.
   virtual Status Stop(const JobHandle& handle, int64_t grace_seconds) = 0;
+
+  // An attempt whose launch Submit started but whose handle the caller never
+  // recorded (it died in between): the handle if the attempt's process was
+  // started (`job_id`, `attempt` and `job_dir` as in its LaunchRequest),
+  // nullopt if not — or if this substrate cannot tell (the default). The job
+  // service asks before it runs such an attempt again, so that user code
+  // that started does not run twice.
+  virtual std::optional<JobHandle> FindLaunched(const std::string& job_id, int attempt,
+                                                const std::string& job_dir) {
+    (void)job_id;
+    (void)attempt;
+    (void)job_dir;
+    return std::nullopt;
+  }
 
   // When user code started running (for cold-start measurement), if known.
   virtual std::optional<int64_t> StartedMicros(const JobHandle& handle) = 0;

@@ -307,6 +307,17 @@ Status LocalSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds
   return OkStatus();
 }
 
+std::optional<jobs::JobHandle> LocalSubstrate::FindLaunched(const std::string& job_id, int attempt,
+                                                            const std::string& job_dir) {
+  if (!jobs::ValidJobId(job_id) || attempt < 1 || job_dir.empty()) return std::nullopt;
+  const std::string dir =
+      jobs::AttemptStateDirPath(job_id, attempt, job_dir, options_.state_root, ".runner");
+  // The runner writes runner.json before it lets Spawn return (and before
+  // the job's code starts): without it no process of this attempt started.
+  if (!Exists(dir + "/" + runner::kRunnerFile)) return std::nullopt;
+  return jobs::JobHandle{"local", dir};
+}
+
 std::optional<int64_t> LocalSubstrate::StartedMicros(const jobs::JobHandle& handle) {
   auto dir = StateDir(handle);
   if (!dir.ok()) return std::nullopt;

@@ -104,6 +104,9 @@ class LocalSubstrate final : public jobs::Substrate {
   StatusOr<std::optional<jobs::ExitInfo>> Poll(const jobs::JobHandle& handle) override;
   Status Stop(const jobs::JobHandle& handle, int64_t grace_seconds) override;
   std::optional<int64_t> StartedMicros(const jobs::JobHandle& handle) override;
+  // The attempt's state directory holds runner.json: its runner started.
+  std::optional<jobs::JobHandle> FindLaunched(const std::string& job_id, int attempt,
+                                              const std::string& job_dir) override;
   double capacity_cpus() const override { return capacity_cpus_; }
   void SetEndedCallback(std::function<void()> ended) override;
 

@@ -144,6 +144,22 @@ class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
 INSTANTIATE_TEST_SUITE_P(Modes, LocalSubstrateTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Sandboxed" : "Direct"; });
 
+// A control plane that died between Submit and recording the handle finds
+// the launch again (FindLaunched) instead of running the attempt twice; an
+// attempt never submitted, or another one, is not found.
+TEST_P(LocalSubstrateTest, FindLaunchedReturnsTheHandleOfAStartedAttempt) {
+  jobs::LaunchRequest r = Shell("echo found");
+  EXPECT_EQ(substrate_->FindLaunched(r.job_id, r.attempt, r.job_dir), std::nullopt);
+  jobs::JobHandle h = Submit(r);
+  auto found = substrate_->FindLaunched(r.job_id, r.attempt, r.job_dir);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->substrate, h.substrate);
+  EXPECT_EQ(found->id, h.id);
+  EXPECT_EQ(substrate_->FindLaunched(r.job_id, r.attempt + 1, r.job_dir), std::nullopt);
+  EXPECT_EQ(substrate_->FindLaunched("../x", r.attempt, r.job_dir), std::nullopt);
+  EXPECT_EQ(WaitDone(*found).exit_code, 0);
+}
+
 TEST_P(LocalSubstrateTest, ExitZeroWithLogAndTimes) {
   jobs::LaunchRequest r = Shell("echo hello; echo oops >&2; exit 0");
   jobs::JobHandle h = Submit(r);
