@@ -149,6 +149,18 @@ class Substrate {
   // Starts the job; returns once it is launched (not finished).
   virtual StatusOr<JobHandle> Submit(const LaunchRequest& request) = 0;
 
+  // The handle of the job a Submit of `request` (job_id, attempt and
+  // job_dir are read) started, when the caller died before it could record
+  // that handle: so a survivor re-attaches to it instead of launching the
+  // attempt again. nullopt when nothing of that attempt runs or ran (a
+  // launch cut short before the job's supervisor started is cleaned up, and
+  // the attempt may be submitted again). Unimplemented where the substrate
+  // cannot tell (the caller must then assume nothing ran).
+  virtual StatusOr<std::optional<JobHandle>> FindLaunched(const LaunchRequest& request) {
+    (void)request;
+    return UnimplementedError("substrate " + name() + " cannot find a launch by its attempt");
+  }
+
   // Non-blocking: the job's end if it has ended, nullopt while it runs.
   // NotFound if the substrate knows nothing of `handle` (treat as lost).
   virtual StatusOr<std::optional<ExitInfo>> Poll(const JobHandle& handle) = 0;
