@@ -34,7 +34,8 @@ bool LoopLeases::Dead(const std::string& owner) {
   }
   bool registered = false;
   Status st = db_.Read([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT owner FROM compute_owners WHERE owner = ?", {owner}));
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT owner FROM compute_owners WHERE owner = ?", {owner}));
     registered = !rows.empty();
     return OkStatus();
   });
@@ -114,9 +115,10 @@ Status LoopLeases::Assign(const std::string& kind, const std::string& name) {
                                         {owner_, until, kind, name}));
     if (n == 1) return OkStatus();
     return tx
-        .Exec("INSERT INTO compute_loop_leases (kind, name, owner, lease_expires_micros) "
-              "VALUES (?, ?, ?, ?)",
-              {kind, name, owner_, until})
+        .Exec(
+            "INSERT INTO compute_loop_leases (kind, name, owner, lease_expires_micros) "
+            "VALUES (?, ?, ?, ?)",
+            {kind, name, owner_, until})
         .status();
   }));
   absl::MutexLock lock(&mu_);
