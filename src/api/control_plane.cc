@@ -64,7 +64,8 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
 // on the local substrate: their port must be reachable from here.
 StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
     const Config& config, const glue::Glue& g, Clock& clock,
-    const compute::jobs::PriceTable& prices, const std::vector<std::string>& hidden) {
+    const compute::jobs::PriceTable& prices, const std::vector<std::string>& hidden,
+    compute::jobs::LoopLeases& leases) {
   ASSIGN_OR_RETURN(compute::notebooks::NotebookServiceOptions opts,
                    compute::notebooks::NotebookServiceOptions::FromConfig(config));
   compute::local::LocalSubstrateOptions lopts;
@@ -87,6 +88,7 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
   opts.store = g.store.get();
   opts.clock = &clock;
   opts.substrate = std::move(substrate);
+  opts.leases = &leases;  // one control plane watches each notebook
   opts.cost = [prices](const std::string& team, const compute::jobs::Metering& m) {
     return compute::jobs::Cost(prices, team, m.cpu_seconds, m.wall_seconds, m.peak_rss_bytes, 1, 0);
   };
@@ -106,6 +108,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
       SandboxHiddenPaths(config, security, ProcessEnvironment());
   ASSIGN_OR_RETURN(cp->glue_, glue::OpenGlue(config, clock));
   const glue::Glue& g = cp->glue_;
+  cp->quotas_->UseDatabase(g.db.get());  // admission across control planes
 
   // Team secrets, encrypted under <home>/secrets.key (created 0600 on first start).
   ASSIGN_OR_RETURN(secrets::SecretCipher cipher,
@@ -153,7 +156,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   ASSIGN_OR_RETURN(cp->jobs_, compute::jobs::JobService::Open(std::move(jopts)));
   ASSIGN_OR_RETURN(cp->budgets_,
                    Budgets::Open(*cp->quotas_, *g.db, g.bus.get(), *cp->jobs_, clock));
-  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices, hidden));
+  ASSIGN_OR_RETURN(cp->notebooks_, OpenNotebooks(config, g, clock, prices, hidden,
+                                                   cp->jobs_->loop_leases()));
   compute::tuning::TuningServiceOptions topts;
   topts.db = g.db.get();
   topts.outbox = g.outbox;

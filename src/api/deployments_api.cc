@@ -119,7 +119,8 @@ void RegisterDeploymentRoutes(ApiRoutes& routes, const Services& services) {
                    return WriteError(res, s);
                  if (Status s = ResolveTokens(secret_store, *spec); !s.ok())
                    return WriteError(res, s);
-                 auto admission = quotas->Admit(spec->team);
+                 auto admission = quotas->Admit(spec->team);  // held until created
+                 if (!admission.ok()) return WriteError(res, admission.status());
                  if (Status s = ResolveImage(*sp, req, *spec); !s.ok()) return WriteError(res, s);
                  if (Status s = quotas->CheckReplicas(*fleet, *spec); !s.ok())
                    return WriteError(res, s);

@@ -95,7 +95,7 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                      RETURN_IF_ERROR(CheckJobSpecKeys(*sp, req, spec));
                      RETURN_IF_ERROR(CheckImageReadable(*sp, req, spec.image));
                      // Check and submit under the team's admission lock (quotas.h).
-                     auto admission = sp->quotas->Admit(spec.team);
+                     ASSIGN_OR_RETURN(auto admission, sp->quotas->Admit(spec.team));
                      RETURN_IF_ERROR(
                          sp->quotas->CheckJobCpus(*sp->jobs, spec.team, spec.resources.cpus));
                      RETURN_IF_ERROR(sp->budgets->Check(spec.team));

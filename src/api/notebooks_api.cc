@@ -52,7 +52,7 @@ void RegisterNotebookRoutes(ApiRoutes& routes, const Services& s) {
                      }
                      ASSIGN_OR_RETURN(compute::notebooks::NotebookStartOptions o,
                                       StartOptions(body));
-                     auto admission = quotas->Admit(o.team);
+                     ASSIGN_OR_RETURN(auto admission, quotas->Admit(o.team));
                      RETURN_IF_ERROR(budgets->Check(o.team));
                      RETURN_IF_ERROR(CheckImageReadable(*sp, req, o.image));
                      RETURN_IF_ERROR(quotas->CheckNotebooks(*notebooks, o.team,

@@ -85,15 +85,28 @@ TeamQuota Quotas::For(const std::string& team) const {
   return it == teams_.end() ? default_ : it->second;
 }
 
-Quotas::Admission Quotas::Admit(const std::string& team) const {
+StatusOr<Quotas::Admission> Quotas::Admit(const std::string& team_in) const {
+  const std::string team = OwningTeam(team_in);
   std::mutex* mu;
   {
     std::lock_guard<std::mutex> lock(locks_->mu);
-    auto& slot = locks_->teams[OwningTeam(team)];
+    auto& slot = locks_->teams[team];
     if (slot == nullptr) slot = std::make_unique<std::mutex>();
     mu = slot.get();
   }
-  return Admission(*mu);
+  Admission a;
+  a.local_ = std::unique_lock<std::mutex>(*mu);
+  if (db_ != nullptr) {
+    // One waiter per team and process reaches the database lock (the mutex
+    // above is held), so a connection waits there per team at most.
+    auto shared = sql::HoldLock(*db_, "quota-admission:" + team, /*wait=*/true);
+    if (!shared.ok()) {
+      return UnavailableError("cannot take team '" + team + "' admission lock: " +
+                              std::string(shared.status().message()));
+    }
+    a.shared_ = *std::move(shared);
+  }
+  return a;
 }
 
 Status Quotas::CheckJobCpus(compute::jobs::JobService& jobs, const std::string& team_in,

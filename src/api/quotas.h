@@ -16,10 +16,12 @@
 // naming the team, the quota, what is in use and what was asked; it creates
 // nothing.
 //
-// Admission is atomic per team within a control plane: a handler takes
-// Admit(team) before checking and holds it until the work is created, so N
-// concurrent requests of one team cannot together exceed its quota (two
-// control planes sharing a database each hold their own lock).
+// Admission is atomic per team: a handler takes Admit(team) before checking
+// and holds it until the work is created, so N concurrent requests of one
+// team cannot together exceed its quota. Within a control plane that is a
+// mutex per team; with a database (UseDatabase) also the team's lock in it
+// (sql/locks.h: a PostgreSQL advisory lock, an flock beside a SQLite file),
+// so control planes sharing the database admit one team's work one at a time.
 //
 // Thread-safety: the limits are immutable after FromConfig; Admit is
 // thread-safe; the checks are thread-safe when the services are.
@@ -32,6 +34,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "glue/sql/locks.h"
 
 namespace tandem::compute::jobs {
 class JobService;
@@ -66,10 +69,33 @@ class Quotas {
   // How often budgets are swept (`quotas.budget_check_seconds`, default 60).
   int64_t budget_check_seconds() const { return budget_check_seconds_; }
 
-  // Holds `team`'s admission lock (its OwningTeam) until destroyed: take it
-  // before the checks below and keep it until the work is created.
-  using Admission = std::unique_lock<std::mutex>;
-  Admission Admit(const std::string& team) const;
+  // Admissions across the control planes sharing `db` (not owned; must
+  // outlive the admissions). nullptr: within this process only.
+  void UseDatabase(sql::Database* db) { db_ = db; }
+
+  // `team`'s admission lock (its OwningTeam), held until destroyed or unlock().
+  class Admission {
+   public:
+    Admission() = default;
+    Admission(Admission&&) = default;
+    Admission& operator=(Admission&&) = default;
+    ~Admission() { unlock(); }
+    bool owns_lock() const { return local_.owns_lock(); }
+    void unlock() {
+      shared_.reset();  // the inner lock first
+      if (local_.owns_lock()) local_.unlock();
+    }
+
+   private:
+    friend class Quotas;
+    std::unique_lock<std::mutex> local_;
+    std::unique_ptr<sql::HeldLock> shared_;
+  };
+  // Takes `team`'s admission lock: take it before the checks below and keep
+  // it until the work is created. Waits for other admissions of the team (in
+  // this process, then in the database); Unavailable if the database cannot
+  // be reached (nothing is admitted then).
+  StatusOr<Admission> Admit(const std::string& team) const;
 
   // A new job (or `parallel` trials) of `cpus` each for `team`.
   Status CheckJobCpus(compute::jobs::JobService& jobs, const std::string& team, double cpus,
@@ -90,6 +116,7 @@ class Quotas {
     std::map<std::string, std::unique_ptr<std::mutex>> teams;
   };
   std::shared_ptr<Locks> locks_ = std::make_shared<Locks>();
+  sql::Database* db_ = nullptr;
 };
 
 }  // namespace tandem::api

@@ -28,7 +28,7 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
                                                   "input.uri"));
                      RETURN_IF_ERROR(CheckSpecKey(*sp, req, spec.output_prefix, Role::kMember,
                                                   "output.prefix"));
-                     auto admission = sp->quotas->Admit(spec.team);
+                     ASSIGN_OR_RETURN(auto admission, sp->quotas->Admit(spec.team));
                      RETURN_IF_ERROR(
                          sp->quotas->CheckJobCpus(*jobs, spec.team, spec.resources.cpus));
                      RETURN_IF_ERROR(sp->budgets->Check(spec.team));

@@ -23,7 +23,7 @@ void RegisterTuningRoutes(ApiRoutes& routes, const Services& s) {
                      RETURN_IF_ERROR(
                          CheckJobSpecKeys(*sp, req, spec.training_job, "training_job."));
                      RETURN_IF_ERROR(CheckImageReadable(*sp, req, spec.training_job.image));
-                     auto admission = sp->quotas->Admit(spec.training_job.team);
+                     ASSIGN_OR_RETURN(auto admission, sp->quotas->Admit(spec.training_job.team));
                      RETURN_IF_ERROR(sp->quotas->CheckJobCpus(
                          *sp->jobs, spec.training_job.team, spec.training_job.resources.cpus,
                          spec.max_parallel_jobs));

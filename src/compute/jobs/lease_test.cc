@@ -13,10 +13,12 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "common/ids.h"
 #include "common/testing/test_server.h"
 #include "compute/jobs/service.h"
+#include "compute/jobs/service_active.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/sql/testing/postgres_test_db.h"
 #include "gtest/gtest.h"
@@ -73,6 +75,11 @@ class FakeSubstrate final : public Substrate {
     std::ofstream(req.log_path) << "started\n";
     cluster_.Launch(req.job_id);
     return JobHandle{"fake", req.job_id};
+  }
+  // Knows every launch on the cluster, as a cluster's job names do.
+  StatusOr<std::optional<JobHandle>> FindLaunched(const LaunchRequest& req) override {
+    if (cluster_.Launches(req.job_id) == 0) return std::optional<JobHandle>();
+    return std::optional<JobHandle>(JobHandle{"fake", req.job_id});
   }
   StatusOr<std::optional<ExitInfo>> Poll(const JobHandle& handle) override {
     polls_.fetch_add(1);
@@ -267,6 +274,116 @@ TEST_P(JobLeaseTest, RunningControlPlaneTakesOverADeadOnesJobsAfterTheLease) {
   EXPECT_EQ(adopted->state, JobState::kRunning);
   cluster_.Release(s->id);
   auto done = survivor.service->WaitFor(s->id, Terminal, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
+  EXPECT_EQ(done->attempt, 1);
+  EXPECT_EQ(cluster_.Launches(s->id), 1);
+}
+
+// Liveness: `a` dies for good (its process and database sessions are gone,
+// so its liveness lock is free): `b` adopts its running job at once, well
+// within the lease, re-attaches without launching it again, and finalizes it
+// once. While `a` exists (even with its loop stopped) its lock is held and
+// nothing moves before the lease expires.
+TEST_P(JobLeaseTest, SurvivorAdoptsAtOnceWhenTheOwnersLivenessLockIsFree) {
+  Open("a");
+  ControlPlane& b = Open("b", /*start=*/false);
+  auto s = planes_[0]->service->Submit(Spec("orphan"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(planes_[0]->service->WaitFor(s->id, Running, kTimeoutMs).ok());
+  b.service->Start();
+  planes_[0]->service->Shutdown();  // stopped, but alive: its lock is held
+  clock_.Advance(1'000'000);        // a liveness check is due; the lease (10 s) is not over
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(250'000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto held = b.service->Get(s->id);
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->owner, "a");
+
+  // `a` is gone: its database sessions (PostgreSQL) or lock file descriptor
+  // (SQLite) close, which frees its lock.
+  planes_[0]->service.reset();
+  planes_[0]->bus.reset();
+  planes_[0]->db.reset();
+  auto adopted = b.service->WaitFor(
+      s->id,
+      [&](const JobRecord& r) {
+        clock_.Advance(250'000);  // the frozen clock: let the next check come
+        return r.owner == "b";
+      },
+      kTimeoutMs);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->state, JobState::kRunning);
+  // Adopted long before `a`'s lease would have expired.
+  EXPECT_LT(clock_.NowMicros(), held->lease_expires_micros);
+  cluster_.Release(s->id);
+  auto done = b.service->WaitFor(s->id, Terminal, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
+  EXPECT_EQ(done->attempt, 1);
+  EXPECT_EQ(cluster_.Launches(s->id), 1);
+}
+
+// The launch-intent gap: a control plane dies after the substrate's Submit
+// started the job and before the Running transition recorded its handle. The
+// database says Starting, owned by the dead one, no handle; the claim
+// recorded the attempt directory. The survivor finds the launch through the
+// substrate and re-attaches instead of launching the attempt again.
+TEST_P(JobLeaseTest, SurvivorReattachesToALaunchItsLauncherDidNotRecord) {
+  ControlPlane& b = Open("b", /*start=*/false);
+  auto s = b.service->Submit(Spec("half-launched"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  // What the dead control plane "a" left: its claim (with the launch intent)
+  // and the cluster's job, started by its Submit.
+  auto store = JobStore::Open(*b.db, *b.bus->outbox(), clock_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string attempt_dir = dir_ + "/home-a/jobs/" + s->id + "/attempt-1";
+  auto claimed = (*store)->Claim(s->id, "a", clock_.NowMicros() + 10'000'000, [&](JobRecord& r) {
+    r.details["attempt_dir"] = attempt_dir;
+    r.details["attempt_dir_attempt"] = r.attempt;
+  });
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  fs::create_directories(attempt_dir + "/ml/model");  // as staging left it
+  fs::create_directories(attempt_dir + "/ml/output");
+  ASSERT_TRUE(WriteLaunchDetails(attempt_dir, {{"code_digest", "sha256:feed"}}).ok());
+  cluster_.Launch(s->id);
+
+  b.service->Start();
+  clock_.Advance(11'000'000);  // "a"'s lease runs out
+  auto adopted = b.service->WaitFor(
+      s->id, [&](const JobRecord& r) { return r.owner == "b" && r.state == JobState::kRunning; },
+      kTimeoutMs);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->handle.id, s->id);
+  EXPECT_EQ(adopted->details.value("code_digest", ""), "sha256:feed");
+  EXPECT_EQ(adopted->details.value("attempt_dir", ""), attempt_dir);
+  cluster_.Release(s->id);
+  auto done = b.service->WaitFor(s->id, Terminal, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
+  EXPECT_EQ(done->attempt, 1);
+  EXPECT_EQ(cluster_.Launches(s->id), 1) << "the attempt was launched again";
+}
+
+// The other side of it: a claim whose launch never reached the substrate
+// goes back to Pending with the same attempt and runs once.
+TEST_P(JobLeaseTest, SurvivorRelaunchesAClaimThatNeverReachedTheSubstrate) {
+  ControlPlane& b = Open("b", /*start=*/false);
+  auto s = b.service->Submit(Spec("claimed-only"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto store = JobStore::Open(*b.db, *b.bus->outbox(), clock_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto claimed = (*store)->Claim(s->id, "a", clock_.NowMicros() + 10'000'000, [&](JobRecord& r) {
+    r.details["attempt_dir"] = dir_ + "/home-a/jobs/" + s->id + "/attempt-1";
+    r.details["attempt_dir_attempt"] = r.attempt;
+  });
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  b.service->Start();
+  clock_.Advance(11'000'000);
+  cluster_.ReleaseAll();
+  auto done = b.service->WaitFor(s->id, Terminal, kTimeoutMs);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state, JobState::kCompleted) << done->failure_reason;
   EXPECT_EQ(done->attempt, 1);

@@ -50,6 +50,9 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
   }
   std::unique_ptr<JobService> svc(new JobService(std::move(options)));
   ASSIGN_OR_RETURN(svc->jobs_, JobStore::Open(*svc->opts_.db, *svc->opts_.outbox, svc->clock_));
+  ASSIGN_OR_RETURN(svc->loop_leases_,
+                   LoopLeases::Open(*svc->opts_.db, svc->clock_, svc->opts_.owner,
+                                    svc->opts_.lease_ms, svc->opts_.liveness_check_ms));
   std::error_code ec;
   fs::create_directories(svc->opts_.home + "/jobs", ec);
   if (ec) return InternalError("cannot create " + svc->opts_.home + "/jobs: " + ec.message());
@@ -281,6 +284,7 @@ void JobService::Loop() {
     }
     RenewLeases();
     TakeOver();
+    TakeOverFromDead();
     CollectCompleted();
     ApplyStops();
     Monitor();
@@ -392,7 +396,12 @@ void JobService::Schedule() {
 }
 
 bool JobService::StartJob(Active& a) {
-  auto started = jobs_->Claim(a.record.id, opts_.owner, LeaseUntil());
+  // The claim records where the attempt will run (the launch intent: a
+  // survivor looks for its runner there).
+  auto started = jobs_->Claim(a.record.id, opts_.owner, LeaseUntil(), [this](JobRecord& r) {
+    r.details["attempt_dir"] = AttemptDir(r.id, r.attempt);
+    r.details["attempt_dir_attempt"] = r.attempt;
+  });
   if (!started.ok()) return true;  // stopped meanwhile, or claimed by another control plane
   NotifyState(a.record.id);
   a.record = *started;
@@ -500,24 +509,26 @@ StatusOr<bool> JobService::Launch(Active& a) {
     if (stop_requests_.count(a.record.id) > 0) a.stop_requested = true;
   }
   if (a.stop_requested) return false;
+  Json launch = {{"code_digest", a.code_digest},
+                 {"input_digests", Json(a.input_digests)},
+                 {"staging_ms", staging_ms},
+                 {"warm_start", warm.has_value()}};
+  if (!a.warm_key.empty()) launch["warm_key"] = a.warm_key;
+  if (!checkpoint_details.is_null()) launch["checkpoint"] = checkpoint_details;
+  RETURN_IF_ERROR(WriteLaunchDetails(a.attempt_dir, launch));
   ASSIGN_OR_RETURN(a.handle, substrate_->Submit(req));
+  FaultPoint("after-submit");
   if (!spec.metric_definitions.empty()) {  // nothing to look for: the log is not read
     auto parser = MetricParser::Create(spec.metric_definitions);
     if (parser.ok()) a.parser = *std::move(parser);
   }
-  Json digests = a.input_digests;
   auto running =
       jobs_->Transition(a.record.id, {JobState::kStarting}, JobState::kRunning, [&](JobRecord& r) {
         r.handle = a.handle;
         r.started_micros = clock_.NowMicros();
-        r.details["code_digest"] = a.code_digest;
-        r.details["input_digests"] = digests;
-        r.details["staging_ms"] = staging_ms;
-        r.details["warm_start"] = warm.has_value();
+        for (const auto& [k, v] : launch.items()) r.details[k] = v;
         r.details["attempt_dir"] = a.attempt_dir;
         r.details["attempt_dir_attempt"] = a.record.attempt;
-        if (!a.warm_key.empty()) r.details["warm_key"] = a.warm_key;
-        if (!checkpoint_details.is_null()) r.details["checkpoint"] = checkpoint_details;
       });
   if (!running.ok()) {
     // Stop() moved it to Stopping meanwhile: keep the handle, stop the process.

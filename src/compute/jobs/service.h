@@ -55,6 +55,7 @@
 #include "common/prometheus.h"
 #include "common/status.h"
 #include "compute/jobs/checkpoints.h"
+#include "compute/jobs/loop_leases.h"
 #include "compute/jobs/secrets.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
@@ -64,6 +65,7 @@
 #include "glue/bus/outbox.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
+#include "glue/sql/locks.h"
 #include "glue/store/object_store.h"
 
 namespace tandem::images {
@@ -100,6 +102,12 @@ struct JobServiceOptions {
   // stable across restarts of this control plane.
   std::string owner;
   int64_t lease_ms = 30'000;
+  // Liveness (docs/architecture.md "High availability"): the service holds
+  // its owner's lock (sql::Database::HoldLock) while it exists, and every
+  // liveness_check_ms looks whether the other owners' locks are still held:
+  // the jobs of one whose lock is free (its process died) are adopted at
+  // once rather than when their lease expires. 0 = lease only.
+  int64_t liveness_check_ms = 200;
   // Jobs with `checkpoint:` in their spec: the checkpoint directory is
   // uploaded every checkpoint_sync_ms while they run (and when they end).
   int64_t checkpoint_sync_ms = 10'000;
@@ -163,6 +171,11 @@ class JobService {
                               const std::function<bool(const JobRecord&)>& done,
                               int64_t timeout_ms);
 
+  // Which control plane advances the tuning jobs' and notebooks' loops
+  // (loop_leases.h), under this service's owner and lease.
+  LoopLeases& loop_leases() { return *loop_leases_; }
+  const std::string& owner() const { return opts_.owner; }
+
   double capacity_cpus() const { return substrate_->capacity_cpus(); }
   bool sandboxed() const { return substrate_->sandboxed(); }
   Substrate& substrate() { return *substrate_; }
@@ -197,10 +210,19 @@ class JobService {
   // Adopts jobs whose owner's lease has expired (every lease_ms / 3; in
   // service_recover.cc with Recover).
   void TakeOver();
+  // Takes (again) this service's liveness lock when it does not hold it (every
+  // lease_ms / 3), and adopts the jobs of owners whose lock is free (every
+  // liveness_check_ms); both in service_recover.cc.
+  void HoldLivenessLock();
+  void TakeOverFromDead();
   // Holds adopted job `r`: re-attaches to its process, or puts a job that was
   // never launched back to Pending. `from_loop`: the loop's Monitor polls it
   // next; otherwise (Recover) it is polled now and finalized if lost.
   void Attach(const JobRecord& r, bool from_loop);
+  // An adopted job `r` in Starting/Stopping without a handle whose launch
+  // reached the substrate (substrate FindLaunched): records the handle and
+  // the launch details (Starting -> Running) and returns the record.
+  std::optional<JobRecord> FindLaunch(const JobRecord& r);
   // Where the attempt of `r` runs: as recorded at launch (possibly under
   // another control plane's home), else this service's AttemptDir.
   std::string RecordedAttemptDir(const JobRecord& r) const;
@@ -215,6 +237,7 @@ class JobService {
   Clock& clock_;
   std::unique_ptr<Substrate> substrate_;
   std::unique_ptr<JobStore> jobs_;
+  std::unique_ptr<LoopLeases> loop_leases_;
   WarmPool warm_;
   prometheus::Histogram launch_seconds_{
       {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}};
@@ -227,6 +250,9 @@ class JobService {
   int64_t last_expiry_micros_ = 0;
   int64_t last_renew_micros_ = 0;
   int64_t last_takeover_micros_ = 0;
+  int64_t last_liveness_micros_ = 0;
+  int64_t last_lock_try_micros_ = 0;
+  std::unique_ptr<sql::HeldLock> liveness_lock_;  // loop thread (Recover before Start)
 
   absl::Mutex mu_;
   absl::CondVar wake_cv_;   // the loop waits here

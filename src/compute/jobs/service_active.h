@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "compute/jobs/checkpoints.h"
 #include "compute/jobs/metric_parser.h"
@@ -38,5 +39,17 @@ struct JobService::Active {
 
 // Removes a job's directory tree, logging (not failing) when it cannot.
 void RemoveJobTree(const std::string& path);
+
+// The launch intent's details (digests, staging): written to
+// <attempt_dir>/launch.json before the substrate's Submit, so a control plane
+// that adopts the attempt after its launcher died between Submit and the
+// Running transition records them as the launcher would have.
+Status WriteLaunchDetails(const std::string& attempt_dir, const Json& details);
+StatusOr<Json> ReadLaunchDetails(const std::string& attempt_dir);
+
+// Fault injection for tests: when the environment variable TANDEM_FAULT names
+// `point`, the process kills itself (SIGKILL) here. Points: "after-submit"
+// (the substrate started the job, the Running transition is not written).
+void FaultPoint(std::string_view point);
 
 }  // namespace tandem::compute::jobs

@@ -3,7 +3,12 @@
 // own from an earlier run, and those of a control plane whose lease expired
 // (it died; see docs/architecture.md "High availability") — by adopting them
 // atomically (JobStore::Adopt) and re-attaching to their processes.
+#include <signal.h>
+
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/log.h"
 #include "compute/jobs/service.h"
@@ -16,6 +21,37 @@ namespace fs = std::filesystem;
 namespace {
 constexpr char kLostReason[] = "control plane restarted and the job's process is gone";
 }  // namespace
+
+Status WriteLaunchDetails(const std::string& attempt_dir, const Json& details) {
+  const std::string path = attempt_dir + "/launch.json", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << details.dump();
+    if (!out.flush()) return InternalError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return InternalError("cannot write " + path + ": " + ec.message());
+  return OkStatus();
+}
+
+StatusOr<Json> ReadLaunchDetails(const std::string& attempt_dir) {
+  const std::string path = attempt_dir + "/launch.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError("no launch details at " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  ASSIGN_OR_RETURN(Json j, ParseJson(text.str()));
+  if (!j.is_object()) return InvalidArgumentError(path + " is not a JSON object");
+  return j;
+}
+
+void FaultPoint(std::string_view point) {
+  static const char* const fault = std::getenv("TANDEM_FAULT");
+  if (fault == nullptr || point != fault) return;
+  LogWarn("fault injected: killing this process", {{"point", std::string(point)}});
+  ::raise(SIGKILL);
+}
 
 void RemoveJobTree(const std::string& path) {
   std::error_code ec;
@@ -34,6 +70,7 @@ std::string JobService::RecordedAttemptDir(const JobRecord& r) const {
 }
 
 Status JobService::Recover() {
+  HoldLivenessLock();
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, jobs_->ListRecoverable(opts_.owner));
   for (const JobRecord& r : jobs) {
     // Another control plane may have recovered it since the list was read.
@@ -74,27 +111,121 @@ void JobService::TakeOver() {
   }
 }
 
-void JobService::Attach(const JobRecord& r, bool from_loop) {
-  if (r.handle.id.empty()) {
-    // Launched, but the control plane died before it recorded the handle
-    // (Launch: Submit, then the Running transition): attach to that process
-    // rather than run the attempt's code a second time.
-    const std::string dir = RecordedAttemptDir(r);
-    if (auto launched = substrate_->FindLaunched(r.id, r.attempt, dir + "/ml")) {
-      auto kept = jobs_->Update(r.id, [&](JobRecord& rec) {
-        rec.handle = *launched;
-        rec.details["attempt_dir"] = dir;
-        rec.details["attempt_dir_attempt"] = rec.attempt;
-      });
-      if (kept.ok() && kept->attempt == r.attempt && !kept->handle.id.empty()) {
-        LogInfo("job launched before the restart; attaching", {{"job", r.id}});
-        Attach(*kept, from_loop);
-        return;
-      }
-      LogWarn("cannot record the handle of a launched job",
-              {{"job", r.id}, {"error", kept.ok() ? "attempt changed" : std::string(kept.status().message())}});
-      return;
+void JobService::HoldLivenessLock() {
+  if (opts_.liveness_check_ms <= 0) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (liveness_lock_ != nullptr) {
+    if (now - last_lock_try_micros_ < opts_.lease_ms * 1000 / 3) return;
+    last_lock_try_micros_ = now;
+    if (liveness_lock_->Check().ok()) return;
+    LogWarn("liveness lock lost; taking it again", {{"owner", opts_.owner}});
+    liveness_lock_.reset();
+  } else if (last_lock_try_micros_ != 0 &&
+             now - last_lock_try_micros_ < opts_.lease_ms * 1000 / 3) {
+    return;
+  }
+  last_lock_try_micros_ = now;
+  auto lock = sql::HoldLock(*opts_.db, OwnerLockKey(opts_.owner), /*wait=*/false);
+  if (!lock.ok()) {
+    // E.g. the session of this owner's previous process is not gone yet:
+    // the lease covers meanwhile.
+    LogWarn("cannot take the liveness lock",
+            {{"owner", opts_.owner}, {"error", std::string(lock.status().message())}});
+    return;
+  }
+  if (*lock == nullptr) return;  // the database has no such locks: leases only
+  Status registered = jobs_->RegisterLivenessLock(opts_.owner);
+  if (!registered.ok()) {
+    LogWarn("cannot register the liveness lock",
+            {{"owner", opts_.owner}, {"error", std::string(registered.message())}});
+    return;
+  }
+  liveness_lock_ = *std::move(lock);
+}
+
+void JobService::TakeOverFromDead() {
+  HoldLivenessLock();
+  if (opts_.liveness_check_ms <= 0) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (last_liveness_micros_ != 0 && now - last_liveness_micros_ < opts_.liveness_check_ms * 1000) {
+    return;
+  }
+  last_liveness_micros_ = now;
+  auto owners = jobs_->ListLockedLeaseOwners(opts_.owner);
+  if (!owners.ok()) return;  // the lease path still works
+  for (const std::string& owner : *owners) {
+    auto held = sql::LockHeld(*opts_.db, OwnerLockKey(owner));
+    if (!held.ok() || !held->has_value() || **held) continue;  // alive, or cannot tell
+    auto jobs = jobs_->ListActiveOf(owner);
+    if (!jobs.ok()) continue;
+    for (const JobRecord& r : *jobs) {
+      if (active_.count(r.id) > 0) continue;  // a claim of ours still finishing
+      auto adopted = jobs_->AdoptFromDead(r, opts_.owner, LeaseUntil());
+      if (!adopted.ok() || !*adopted) continue;  // another survivor, or the owner is back
+      LogInfo("job taken over", {{"job", r.id},
+                                 {"from", r.owner},
+                                 {"why", "its owner's liveness lock is free"},
+                                 {"state", std::string(JobStateName(r.state))}});
+      Attach(r, /*from_loop=*/true);
+      NotifyState(r.id);
     }
+  }
+}
+
+std::optional<JobRecord> JobService::FindLaunch(const JobRecord& r) {
+  // The claim recorded the launch intent (attempt_dir for this attempt);
+  // without it nothing of this attempt was staged.
+  if (r.state == JobState::kPending || !r.details.is_object() ||
+      r.details.value("attempt_dir_attempt", 0) != r.attempt) {
+    return std::nullopt;
+  }
+  const std::string attempt_dir = RecordedAttemptDir(r);
+  LaunchRequest probe;
+  probe.job_id = r.id;
+  probe.attempt = r.attempt;
+  probe.job_dir = attempt_dir + "/ml";
+  auto found = substrate_->FindLaunched(probe);
+  if (!found.ok()) {
+    if (found.status().code() != StatusCode::kUnimplemented) {
+      LogWarn("cannot look for the launch of an adopted job",
+              {{"job", r.id}, {"error", std::string(found.status().message())}});
+    }
+    return std::nullopt;
+  }
+  if (!*found) return std::nullopt;
+  // Its launcher died between the substrate's Submit and the Running
+  // transition: record what it would have, and attach to the job.
+  const JobHandle handle = **found;
+  Json launch = ReadLaunchDetails(attempt_dir).value_or(Json::object());
+  auto record = [&](JobRecord& rec) {
+    rec.handle = handle;
+    for (const auto& [k, v] : launch.items()) rec.details[k] = v;
+    if (rec.started_micros == 0) {
+      rec.started_micros = substrate_->StartedMicros(handle).value_or(clock_.NowMicros());
+    }
+  };
+  auto moved =
+      r.state == JobState::kStarting
+          ? jobs_->Transition(r.id, {JobState::kStarting}, JobState::kRunning, record,
+                              {{"reason", "launched by a control plane that died before "
+                                          "recording it; re-attached"}})
+          : jobs_->Update(r.id, record);
+  if (!moved.ok()) {
+    LogWarn("cannot record the launch of an adopted job",
+            {{"job", r.id}, {"error", std::string(moved.status().message())}});
+    return std::nullopt;
+  }
+  LogInfo("adopted a launch whose launcher died before recording it", {{"job", r.id}});
+  JobRecord out = *moved;
+  out.owner = opts_.owner;
+  return out;
+}
+
+void JobService::Attach(const JobRecord& adopted, bool from_loop) {
+  std::optional<JobRecord> launched;
+  if (adopted.handle.id.empty()) launched = FindLaunch(adopted);
+  const JobRecord& r = launched ? *launched : adopted;
+  if (r.handle.id.empty()) {
     // Claimed but never launched (the launch records the handle in the same
     // transition as Running): user code never ran, the attempt starts over.
     RemoveJobTree(RecordedAttemptDir(r));

@@ -67,6 +67,7 @@ struct JobRecord {
   // The control plane holding the job (JobStore::Claim/Adopt; read-only
   // here: writing a record never changes it). "" = none yet.
   std::string owner;
+  int64_t lease_expires_micros = 0;  // the owner's lease (likewise read-only)
 
   Json ToJson() const;
 };

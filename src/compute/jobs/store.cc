@@ -68,6 +68,9 @@ CREATE VIEW compute_team_spend AS
       {3, "job_kind",
        "ALTER TABLE compute_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT '';"
        "CREATE INDEX compute_jobs_kind ON compute_jobs (kind, id)"},
+      // Control planes that hold a liveness lock (sql::Database::HoldLock of
+      // OwnerLockKey) while they run: one whose lock is free is dead.
+      {4, "owner_liveness", "CREATE TABLE compute_owners (owner TEXT PRIMARY KEY)"},
   };
   return kMigrations;
 }
@@ -83,7 +86,8 @@ constexpr char kSelectColumns[] =
     "id, name, team, spec, state, attempt, failure_reason, created_micros, queued_micros, "
     "started_micros, ended_micros, updated_micros, substrate, handle, wall_seconds, cpu_seconds, "
     "peak_rss_bytes, cost, warm_pool_seconds, model_key, model_digest, registered_model, "
-    "registered_version, registered_alias, final_metrics, details, kind, owner";
+    "registered_version, registered_alias, final_metrics, details, kind, owner, "
+    "lease_expires_micros";
 
 std::vector<Value> RowValues(const JobRecord& r) {
   return {r.id,
@@ -152,6 +156,7 @@ StatusOr<JobRecord> FromRow(const Row& row) {
   ASSIGN_OR_RETURN(r.details, ParseJson(row.Text(i++)));
   ++i;  // kind (derived from the spec)
   r.owner = row.Text(i++);
+  r.lease_expires_micros = row.Int(i++);
   return r;
 }
 
@@ -459,7 +464,8 @@ StatusOr<JobRecord> JobStore::Transition(const std::string& id,
 }
 
 StatusOr<JobRecord> JobStore::Claim(const std::string& id, const std::string& owner,
-                                    int64_t lease_until_micros) {
+                                    int64_t lease_until_micros,
+                                    const std::function<void(JobRecord&)>& mutate) {
   JobRecord out;
   RETURN_IF_ERROR(group_.Run([&](Transaction& tx) -> Status {
     // The conditional UPDATE is the claim: of several control planes racing
@@ -473,7 +479,7 @@ StatusOr<JobRecord> JobStore::Claim(const std::string& id, const std::string& ow
       return FailedPreconditionError("training job '" + id + "' is " +
                                      std::string(JobStateName(r.state)) + ", cannot be claimed");
     }
-    ASSIGN_OR_RETURN(out, TransitionIn(tx, id, {JobState::kPending}, JobState::kStarting, nullptr,
+    ASSIGN_OR_RETURN(out, TransitionIn(tx, id, {JobState::kPending}, JobState::kStarting, mutate,
                                        Json::object()));
     return OkStatus();
   }));
@@ -513,6 +519,64 @@ StatusOr<bool> JobStore::Adopt(const std::string& id, const std::string& owner,
                                 "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
                                 "AND (owner = ? OR owner = '' OR lease_expires_micros <= ?)",
                                 {owner, lease_until_micros, id, owner, clock_.NowMicros()}));
+    return OkStatus();
+  }));
+  return n == 1;
+}
+
+std::string OwnerLockKey(const std::string& owner) { return "compute-owner:" + owner; }
+
+Status JobStore::RegisterLivenessLock(const std::string& owner) {
+  return db_.WithTransaction([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT owner FROM compute_owners WHERE owner = ?", {owner}));
+    if (!rows.empty()) return OkStatus();
+    return tx.Exec("INSERT INTO compute_owners (owner) VALUES (?)", {owner}).status();
+  });
+}
+
+StatusOr<std::vector<std::string>> JobStore::ListLockedLeaseOwners(const std::string& owner) {
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto rows,
+                     tx.Query("SELECT DISTINCT j.owner FROM compute_jobs j JOIN compute_owners o "
+                              "ON o.owner = j.owner WHERE j.state IN ('Starting', 'Running', "
+                              "'Stopping') AND j.owner <> ? AND j.lease_expires_micros > ? "
+                              "ORDER BY j.owner",
+                              {owner, clock_.NowMicros()}));
+    out.clear();
+    for (const Row& r : rows) out.push_back(r.Text(0));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::ListActiveOf(const std::string& owner) {
+  std::vector<JobRecord> out;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out, Rows(tx,
+                               std::string("SELECT ") + kSelectColumns +
+                                   " FROM compute_jobs WHERE state IN "
+                                   "('Starting', 'Running', 'Stopping') AND owner = ? ORDER BY id",
+                               {owner}));
+    return OkStatus();
+  }));
+  return out;
+}
+
+StatusOr<bool> JobStore::AdoptFromDead(const JobRecord& seen, const std::string& owner,
+                                       int64_t lease_until_micros) {
+  if (seen.owner.empty() || seen.owner == owner) {
+    return InvalidArgumentError("AdoptFromDead: job '" + seen.id + "' is not another's");
+  }
+  int64_t n = 0;
+  RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
+    // Compare-and-set on (owner, lease): a restarted owner's Recover (or any
+    // renewal: it was alive after all) changed the lease, and wins.
+    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
+                                "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
+                                "AND owner = ? AND lease_expires_micros = ?",
+                                {owner, lease_until_micros, seen.id, seen.owner,
+                                 seen.lease_expires_micros}));
     return OkStatus();
   }));
   return n == 1;

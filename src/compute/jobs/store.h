@@ -124,8 +124,11 @@ class JobStore {
   // Pending -> Starting for `owner` with a lease, atomically: when several
   // control planes race for one job exactly one wins; the others get
   // FailedPrecondition naming the current state.
+  // `mutate` (may be empty) changes the record in the same transition (the
+  // launch intent: where the attempt will run).
   StatusOr<JobRecord> Claim(const std::string& id, const std::string& owner,
-                            int64_t lease_until_micros);
+                            int64_t lease_until_micros,
+                            const std::function<void(JobRecord&)>& mutate = nullptr);
   // Extends the lease of every active job of `owner`; the number of jobs.
   StatusOr<int64_t> RenewLeases(const std::string& owner, int64_t lease_until_micros);
   // Active jobs that `owner` may recover: its own, unowned ones, and those
@@ -134,6 +137,23 @@ class JobStore {
   // Takes over active job `id` if it is still recoverable by `owner` (see
   // above); false when another owner holds a live lease or took it first.
   StatusOr<bool> Adopt(const std::string& id, const std::string& owner, int64_t lease_until_micros);
+  // Liveness locks (docs/architecture.md "High availability"): a control
+  // plane that holds sql::Database::HoldLock(OwnerLockKey(owner)) while it
+  // runs registers so here, once; afterwards a free lock means it is dead
+  // (its process ended and the database released the lock), and the others
+  // adopt its jobs without waiting for their leases to expire.
+  Status RegisterLivenessLock(const std::string& owner);
+  // Owners other than `owner` that registered a liveness lock and hold
+  // active jobs under a lease not yet expired.
+  StatusOr<std::vector<std::string>> ListLockedLeaseOwners(const std::string& owner);
+  // `owner`'s active jobs (with their leases).
+  StatusOr<std::vector<JobRecord>> ListActiveOf(const std::string& owner);
+  // Takes over active job `seen` (as read) from its owner, found dead: only
+  // if its owner and lease are still those read (a restarted owner's
+  // Recover renews the lease first). False otherwise, or when another
+  // survivor took it first. InvalidArgument if `seen` is not another's.
+  StatusOr<bool> AdoptFromDead(const JobRecord& seen, const std::string& owner,
+                               int64_t lease_until_micros);
   // Ids of `owner`'s jobs in Stopping (a stop may arrive via another control
   // plane's API).
   StatusOr<std::vector<std::string>> ListStopping(const std::string& owner);
@@ -171,6 +191,9 @@ class JobStore {
   absl::Mutex cpus_mu_;
   std::map<std::string, double> cpus_ ABSL_GUARDED_BY(cpus_mu_);  // job id -> resources.cpus
 };
+
+// The name of `owner`'s liveness lock (sql::Database::HoldLock).
+std::string OwnerLockKey(const std::string& owner);
 
 // The detail of a state-change event for `record` (see event_types.h).
 Json StateChangeDetail(const JobRecord& record, JobState previous);

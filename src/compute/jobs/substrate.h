@@ -152,6 +152,18 @@ class Substrate {
   // Starts the job; returns once it is launched (not finished).
   virtual StatusOr<JobHandle> Submit(const LaunchRequest& request) = 0;
 
+  // The handle of the job a Submit of `request` (job_id, attempt and
+  // job_dir are read) started, when the caller died before it could record
+  // that handle: so a survivor re-attaches to it instead of launching the
+  // attempt again. nullopt when nothing of that attempt runs or ran (a
+  // launch cut short before the job's supervisor started is cleaned up, and
+  // the attempt may be submitted again). Unimplemented where the substrate
+  // cannot tell (the caller must then assume nothing ran).
+  virtual StatusOr<std::optional<JobHandle>> FindLaunched(const LaunchRequest& request) {
+    (void)request;
+    return UnimplementedError("substrate " + name() + " cannot find a launch by its attempt");
+  }
+
   // Non-blocking: the job's end if it has ended, nullopt while it runs.
   // NotFound if the substrate knows nothing of `handle` (treat as lost).
   virtual StatusOr<std::optional<ExitInfo>> Poll(const JobHandle& handle) = 0;
@@ -159,20 +171,6 @@ class Substrate {
   // Asks the job to stop: SIGTERM to the whole tree, then SIGKILL after
   // `grace_seconds`. Returns at once; Poll reports kStopped when it is gone.
   virtual Status Stop(const JobHandle& handle, int64_t grace_seconds) = 0;
-
-  // An attempt whose launch Submit started but whose handle the caller never
-  // recorded (it died in between): the handle if the attempt's process was
-  // started (`job_id`, `attempt` and `job_dir` as in its LaunchRequest),
-  // nullopt if not — or if this substrate cannot tell (the default). The job
-  // service asks before it runs such an attempt again, so that user code
-  // that started does not run twice.
-  virtual std::optional<JobHandle> FindLaunched(const std::string& job_id, int attempt,
-                                                const std::string& job_dir) {
-    (void)job_id;
-    (void)attempt;
-    (void)job_dir;
-    return std::nullopt;
-  }
 
   // When user code started running (for cold-start measurement), if known.
   virtual std::optional<int64_t> StartedMicros(const JobHandle& handle) = 0;

@@ -208,6 +208,13 @@ StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
                      return OkStatus();
                    }));
   if (already_active) return record;
+  if (options_.leases != nullptr) {
+    // This control plane watches it (until it dies: jobs/loop_leases.h).
+    if (Status held = options_.leases->Assign("notebook", name); !held.ok()) {
+      LogWarn("cannot take the notebook's lease; the next pass does",
+              {{"name", name}, {"error", std::string(held.message())}});
+    }
+  }
   if (Status s = Launch(record); !s.ok()) {
     LogWarn("notebook launch failed", {{"name", name}, {"error", std::string(s.message())}});
     return store_->Update(name, false, [&](NotebookRecord& r) {
@@ -345,7 +352,15 @@ void NotebookService::Tick() {
     LogWarn("notebooks: cannot list", {{"error", std::string(active.status().message())}});
     return;
   }
-  for (const NotebookRecord& r : *active) Watch(r);
+  for (const NotebookRecord& r : *active) {
+    if (options_.leases != nullptr) {
+      // One control plane watches each notebook: the lease's holder, or a
+      // survivor taking it over.
+      auto held = options_.leases->Hold("notebook", r.name);
+      if (!held.ok() || !*held) continue;
+    }
+    Watch(r);
+  }
 }
 
 void NotebookService::Watch(const NotebookRecord& r) {

@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/status.h"
+#include "compute/jobs/loop_leases.h"
 #include "compute/jobs/substrate.h"
 #include "compute/notebooks/store.h"
 #include "glue/bus/outbox.h"
@@ -67,6 +68,9 @@ struct NotebookServiceOptions {
   int64_t poll_interval_ms = 1000;
   int64_t start_timeout_seconds = 120;  // Jupyter must answer within this
   int64_t stop_grace_seconds = 10;
+  // Control planes sharing the database watch each notebook from one of
+  // them (jobs/loop_leases.h; not owned). nullptr: this one watches all.
+  jobs::LoopLeases* leases = nullptr;
 
   // Defaults, with tandem.yaml's `notebooks:` section applied:
   //   notebooks:

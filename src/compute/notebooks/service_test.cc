@@ -6,8 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <type_traits>
 
 #include "common/http_client.h"
+#include "glue/sql/locks.h"
+#include "compute/jobs/loop_leases.h"
+#include "compute/jobs/store.h"
 #include "compute/substrates/local/substrate.h"
 #include "compute/testing/notebook_env.h"
 #include "gmock/gmock.h"
@@ -27,6 +31,10 @@ class NotebookServiceTest : public testing::NotebookTestEnv {
     if (!fs::exists(kJupyter)) GTEST_FAIL() << kJupyter << " missing: run scripts/bootstrap";
   }
   void TearDown() override {
+    StopAll();
+    testing::NotebookTestEnv::TearDown();
+  }
+  void StopAll() {
     if (service_) {
       // Never leave a Jupyter server behind.
       if (auto all = service_->List(""); all.ok()) {
@@ -41,15 +49,25 @@ class NotebookServiceTest : public testing::NotebookTestEnv {
       }
       service_.reset();
     }
-    testing::NotebookTestEnv::TearDown();
   }
 
   void Open(const std::string& jupyter = kJupyter, int64_t idle_timeout = 3600) {
+    service_ = Make(jupyter, idle_timeout);
+    if (service_) service_->Start();
+  }
+
+  // A notebook service on this glue; `leases`: one control plane's (see
+  // jobs/loop_leases.h), nullptr = watches every notebook.
+  std::unique_ptr<NotebookService> Make(const std::string& jupyter = kJupyter,
+                                        int64_t idle_timeout = 3600,
+                                        jobs::LoopLeases* leases = nullptr) {
     local::LocalSubstrateOptions lopts;
     lopts.grace_seconds = 5;
     auto substrate = local::LocalSubstrate::Create(lopts);
-    ASSERT_TRUE(substrate.ok()) << substrate.status();
+    EXPECT_TRUE(substrate.ok()) << substrate.status();
+    if (!substrate.ok()) return nullptr;
     NotebookServiceOptions opts;
+    opts.leases = leases;
     opts.home = home_;
     opts.db = db_.get();
     opts.outbox = bus_->outbox();
@@ -63,9 +81,8 @@ class NotebookServiceTest : public testing::NotebookTestEnv {
     opts.stop_grace_seconds = 5;
     opts.cost = [](const std::string&, const jobs::Metering& m) { return m.wall_seconds * 0.01; };
     auto svc = NotebookService::Open(std::move(opts));
-    ASSERT_TRUE(svc.ok()) << svc.status();
-    service_ = *std::move(svc);
-    service_->Start();
+    EXPECT_TRUE(svc.ok()) << svc.status();
+    return svc.ok() ? *std::move(svc) : nullptr;
   }
 
   template <typename F>
@@ -94,6 +111,53 @@ class NotebookServiceTest : public testing::NotebookTestEnv {
 
   std::unique_ptr<NotebookService> service_;
 };
+
+// High availability: two control planes on one database, each watching the
+// notebooks whose loop lease it holds. "a" starts a notebook and watches it;
+// "b" leaves it alone while "a" lives, and takes the watch over at once when
+// "a" dies (its liveness lock is free; the lease, a minute, has not
+// expired): a stop asked through "b" then saves the directory and ends it.
+TEST_F(NotebookServiceTest, SurvivorTakesOverADeadControlPlanesNotebook) {
+  auto store = jobs::JobStore::Open(*db_, *bus_->outbox(), Clock::Real());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto a_alive = sql::HoldLock(*db_, jobs::OwnerLockKey("nb-a"), /*wait=*/false);
+  ASSERT_TRUE(a_alive.ok()) << a_alive.status();
+  ASSERT_TRUE((*store)->RegisterLivenessLock("nb-a").ok());
+  auto a_leases = jobs::LoopLeases::Open(*db_, Clock::Real(), "nb-a", 60'000, 100);
+  auto b_leases = jobs::LoopLeases::Open(*db_, Clock::Real(), "nb-b", 60'000, 100);
+  ASSERT_TRUE(a_leases.ok() && b_leases.ok());
+  // The services use the leases: they go first, whatever happens below.
+  using Self = std::remove_pointer_t<decltype(this)>;
+  struct StopFirst {
+    Self* test;
+    ~StopFirst() { test->StopAll(); }
+  } stop_first{this};
+  auto a = Make(kJupyter, 3600, a_leases->get());
+  auto b = Make(kJupyter, 3600, b_leases->get());
+  ASSERT_TRUE(a && b);
+  a->Start();
+  b->Start();
+  NotebookStartOptions o;
+  o.team = "vision";
+  ASSERT_TRUE(a->StartNotebook("ha-lab", o).ok());
+  service_ = std::move(a);  // WaitState reads through service_
+  WaitState("ha-lab", NotebookState::kInService);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // b's loop passes meanwhile
+  auto holder = (*b_leases)->Holder("notebook", "ha-lab");
+  ASSERT_TRUE(holder.ok());
+  EXPECT_EQ(holder->first, "nb-a") << "b watched a live control plane's notebook";
+
+  service_.reset();  // "a" dies; Jupyter keeps running
+  a_alive->reset();
+  service_ = std::move(b);
+  auto stopping = service_->StopNotebook("ha-lab");
+  ASSERT_TRUE(stopping.ok()) << stopping.status();
+  NotebookRecord r = WaitState("ha-lab", NotebookState::kStopped);
+  EXPECT_FALSE(r.snapshot_key.empty()) << "the directory was not saved";
+  holder = (*b_leases)->Holder("notebook", "ha-lab");
+  ASSERT_TRUE(holder.ok());
+  EXPECT_EQ(holder->first, "nb-b");
+}
 
 TEST_F(NotebookServiceTest, StartsServesStopsSavesAndRestoresItsDirectory) {
   Open();

@@ -97,6 +97,10 @@ Status TuningService::Step() {
   ASSIGN_OR_RETURN(auto names, store_->ListActive());
   Status first = OkStatus();
   for (const auto& name : names) {
+    // One control plane advances each tuning job: the lease's holder, or a
+    // survivor taking it over (loop_leases.h).
+    auto held = opts_.jobs->loop_leases().Hold("tuning", name);
+    if (!held.ok() || !*held) continue;
     Status s = Advance(name);
     if (!s.ok()) {
       LogWarn("tuning job pass failed",
@@ -197,6 +201,11 @@ StatusOr<TuningRecord> TuningService::Create(TuningSpec spec) {
   r.spec = std::move(spec);
   r.created_micros = r.updated_micros = clock_.NowMicros();
   RETURN_IF_ERROR(store_->Insert(r));
+  // This control plane advances it (until it dies: loop_leases.h).
+  if (Status held = opts_.jobs->loop_leases().Assign("tuning", r.name); !held.ok()) {
+    LogWarn("cannot take the tuning job's lease; the next pass does",
+            {{"tuning_job", r.name}, {"error", std::string(held.message())}});
+  }
   LogInfo("tuning job created",
           {{"tuning_job", r.name}, {"strategy", std::string(TuningStrategyName(r.spec.strategy))}});
   Notify();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
@@ -426,6 +427,77 @@ max_parallel_jobs: 1
     EXPECT_EQ(page->jobs.size(), 1u) << f.name;
   }
   EXPECT_GT(*done->best->objective, 0);
+}
+
+// High availability: a second control plane ("b": its own database handle,
+// job service and tuning service on the same database) leaves the loop of a
+// tuning job created through "a" alone while "a" lives, and takes it over at
+// once when "a" dies (its liveness lock is free; jobs/loop_leases.h) -- and
+// the running trial with it -- finishing it with each trial submitted once.
+TEST_F(TuningServiceTest, SurvivorTakesOverADeadControlPlanesTuningLoop) {
+  auto bdb = sql::Database::Open("sqlite://" + home_ + "/tandem.db");
+  ASSERT_TRUE(bdb.ok()) << bdb.status();
+  auto bbus = bus::SqlEventBus::Attach(**bdb, Clock::Real());
+  ASSERT_TRUE(bbus.ok()) << bbus.status();
+  jobs::JobServiceOptions bo = JobOptions(/*cpus=*/3, /*grace_seconds=*/2);
+  ASSERT_FALSE(HasFatalFailure());
+  bo.db = bdb->get();
+  bo.outbox = (*bbus)->outbox();
+  bo.home = home_ + "/b";
+  bo.owner = "b";
+  auto bjobs = jobs::JobService::Open(std::move(bo));
+  ASSERT_TRUE(bjobs.ok()) << bjobs.status();
+  ASSERT_TRUE((*bjobs)->Recover().ok());
+  (*bjobs)->Start();
+  TuningServiceOptions to;
+  to.db = bdb->get();
+  to.outbox = (*bbus)->outbox();
+  to.jobs = bjobs->get();
+  to.registry = registry_.get();
+  to.store = store_.get();
+  to.poll_interval_ms = 50;
+  auto btune = TuningService::Open(to);
+  ASSERT_TRUE(btune.ok()) << btune.status();
+  (*btune)->Start();
+
+  TuningSpec spec = Spec(R"(
+name: ha-tune
+objective: {metric: loss, type: Maximize}
+strategy: Random
+parameter_ranges: [{name: x, type: Continuous, min: 0, max: 4}]
+max_jobs: 3
+max_parallel_jobs: 1
+)");
+  spec.training_job.hyperparameters["pause"] = 0.3;
+  ASSERT_TRUE(tuning_->Create(spec).ok());
+  const std::string a_owner = jobs_->owner();
+  auto one = (*btune)->WaitFor(
+      "ha-tune", [](const TuningRecord& r) { return r.counts.total() >= 1; }, kTimeoutMs);
+  ASSERT_TRUE(one.ok()) << one.status();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // b's loop passes meanwhile
+  auto holder = (*bjobs)->loop_leases().Holder("tuning", "ha-tune");
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  EXPECT_EQ(holder->first, a_owner) << "b advanced a live control plane's tuning job";
+
+  tuning_.reset();  // "a" dies: its services go, and its liveness lock with them
+  jobs_.reset();
+  auto done = (*btune)->WaitFor(
+      "ha-tune", [](const TuningRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, TuningState::kCompleted) << done->failure_reason;
+  EXPECT_EQ(done->counts.completed, 3);
+  holder = (*bjobs)->loop_leases().Holder("tuning", "ha-tune");
+  ASSERT_TRUE(holder.ok());
+  EXPECT_EQ(holder->first, "b");
+  for (int i = 0; i < 3; ++i) {
+    jobs::JobFilter f;
+    f.name = "ha-tune-" + std::to_string(i);
+    auto page = (*bjobs)->List(f);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->jobs.size(), 1u) << f.name;
+    EXPECT_EQ(page->jobs[0].state, jobs::JobState::kCompleted) << f.name;
+    EXPECT_EQ(page->jobs[0].attempt, 1) << f.name;
+  }
 }
 
 TEST_F(TuningServiceTest, StopStopsRunningTrials) {

@@ -454,6 +454,78 @@ StatusOr<std::unique_ptr<Subscription>> PostgresDatabase::Listen(std::string_vie
       *impl_, std::string(channel), std::move(on_notify), stop_fd));
 }
 
+namespace {
+
+// The advisory lock key of a HoldLock key (a space apart from the keyed
+// transactions' keys: the prefix differs).
+int64_t SessionLockKey(std::string_view key) { return KeyedLockKey("lock:" + std::string(key)); }
+
+// A session-level advisory lock on a pooled connection kept out of the pool
+// until the lock is released.
+class PostgresHeldLock final : public HeldLock {
+ public:
+  PostgresHeldLock(PostgresDatabase::Impl& impl, std::unique_ptr<Connection> conn, int64_t key)
+      : impl_(impl), conn_(std::move(conn)), key_(key) {}
+  ~PostgresHeldLock() override {
+    absl::MutexLock lock(&mu_);
+    if (conn_->broken()) return;  // the server released it with the session
+    auto unlocked = conn_->Run("SELECT pg_advisory_unlock(?)", {key_});
+    if (unlocked.ok() && conn_->idle()) impl_.Release(std::move(conn_));
+  }
+  Status Check() override {
+    absl::MutexLock lock(&mu_);
+    if (!conn_->broken()) {
+      auto alive = conn_->Run("SELECT 1", {});
+      if (alive.ok()) return OkStatus();
+    }
+    return UnavailableError("the advisory lock's connection to postgres was lost");
+  }
+
+ private:
+  PostgresDatabase::Impl& impl_;
+  absl::Mutex mu_;
+  std::unique_ptr<Connection> conn_ ABSL_GUARDED_BY(mu_);
+  const int64_t key_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<HeldLock>> PostgresDatabase::HoldLock(std::string_view key, bool wait) {
+  const int64_t k = SessionLockKey(key);
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, impl_->Acquire());
+  if (wait) {
+    auto locked = conn->Run("SELECT pg_advisory_lock(?)", {k});
+    if (!locked.ok()) return locked.status();
+  } else {
+    auto locked = conn->Run("SELECT pg_try_advisory_lock(?)", {k});
+    if (!locked.ok()) return locked.status();
+    if (CellValue(locked->get(), 0, 0) != Value(int64_t{1})) {
+      impl_->Release(std::move(conn));
+      return UnavailableError("lock '" + std::string(key) + "' is held by another session");
+    }
+  }
+  return std::unique_ptr<HeldLock>(std::make_unique<PostgresHeldLock>(*impl_, std::move(conn), k));
+}
+
+StatusOr<std::optional<bool>> PostgresDatabase::LockHeld(std::string_view key) {
+  // A bigint advisory key shows in pg_locks as classid (high 32 bits),
+  // objid (low 32 bits), objsubid 1.
+  const uint64_t k = static_cast<uint64_t>(SessionLockKey(key));
+  const int64_t high = static_cast<int64_t>(k >> 32), low = static_cast<int64_t>(k & 0xffffffffU);
+  int64_t held = 0;
+  RETURN_IF_ERROR(Read([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(Row row,
+                     tx.QueryOne("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                                 "objsubid = 1 AND granted AND classid::bigint = ? AND "
+                                 "objid::bigint = ? AND database = (SELECT oid FROM pg_database "
+                                 "WHERE datname = current_database())",
+                                 {high, low}));
+    held = row.Int(0);
+    return OkStatus();
+  }));
+  return std::optional<bool>(held > 0);
+}
+
 int64_t PostgresDatabase::retries() const { return impl_->retries.load(); }
 
 Status PostgresDatabase::ExecAutocommit(std::string_view sql) {

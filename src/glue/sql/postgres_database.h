@@ -34,6 +34,7 @@
 #include <string_view>
 
 #include "glue/sql/database.h"
+#include "glue/sql/locks.h"
 
 namespace tandem::sql {
 
@@ -55,6 +56,10 @@ class PostgresDatabase final : public Database {
   // the subscription must be destroyed before the database.
   StatusOr<std::unique_ptr<Subscription>> Listen(std::string_view channel,
                                                  std::function<void()> on_notify) override;
+  // Session-level advisory locks (see sql/locks.h); a handle must be
+  // destroyed before the database.
+  StatusOr<std::unique_ptr<HeldLock>> HoldLock(std::string_view key, bool wait);
+  StatusOr<std::optional<bool>> LockHeld(std::string_view key);
   Dialect dialect() const override { return Dialect::kPostgres; }
   std::string uri() const override;
 

@@ -399,6 +399,7 @@ TEST_F(PostgresDatabaseTest, ConcurrentMigrationsApplyOnce) { RunConcurrentMigra
 TEST_F(PostgresDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExactly(); }
 
 TEST_F(PostgresDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
+TEST_F(PostgresDatabaseTest, HeldLocks) { RunHeldLocks(); }
 
 // A read's COMMIT is sent without waiting for it: the transaction still
 // ends at once (no session left idle in a transaction holding locks, so DDL

@@ -1,11 +1,17 @@
 #include "glue/sql/sqlite_database.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <random>
@@ -342,6 +348,78 @@ Status SqliteDatabase::WithTransaction(const std::function<Status(Transaction&)>
 
 Status SqliteDatabase::Read(const std::function<Status(Transaction&)>& fn) {
   return impl_->Run(/*write=*/false, fn);
+}
+
+namespace {
+
+// An flock on a file of its own, held until destroyed (the kernel releases it
+// when the process dies).
+class SqliteHeldLock final : public HeldLock {
+ public:
+  explicit SqliteHeldLock(int fd) : fd_(fd) {}
+  ~SqliteHeldLock() override { ::close(fd_); }  // closing releases the flock
+  Status Check() override { return OkStatus(); }  // a local lock cannot be lost
+
+ private:
+  const int fd_;
+};
+
+}  // namespace
+
+// <db>.locks/<FNV-1a of the key, hex>: one file per key, beside the database.
+StatusOr<std::string> SqliteDatabase::LockFile(std::string_view key) const {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  const std::string dir = impl_->path + ".locks";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return UnavailableError("cannot create lock directory '" + dir + "': " + std::strerror(errno));
+  }
+  char name[17];
+  std::snprintf(name, sizeof(name), "%016llx", static_cast<unsigned long long>(h));
+  return dir + "/" + name;
+}
+
+StatusOr<std::unique_ptr<HeldLock>> SqliteDatabase::HoldLock(std::string_view key, bool wait) {
+  if (impl_->memory) return std::unique_ptr<HeldLock>();
+  ASSIGN_OR_RETURN(std::string file, LockFile(key));
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return UnavailableError("cannot open lock file '" + file + "': " + std::strerror(errno));
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return UnavailableError("lock '" + std::string(key) + "' is held by another holder");
+    }
+    return UnavailableError("cannot lock '" + file + "': " + std::strerror(err));
+  }
+  return std::unique_ptr<HeldLock>(std::make_unique<SqliteHeldLock>(fd));
+}
+
+StatusOr<std::optional<bool>> SqliteDatabase::LockHeld(std::string_view key) {
+  if (impl_->memory) return std::optional<bool>();
+  ASSIGN_OR_RETURN(std::string file, LockFile(key));
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<bool>(false);  // never taken
+    return UnavailableError("cannot open lock file '" + file + "': " + std::strerror(errno));
+  }
+  // Probe with a shared lock: it conflicts only with a holder's exclusive one.
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_SH | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  const int err = errno;
+  ::close(fd);  // releases the probe's lock, if taken
+  if (rc == 0) return std::optional<bool>(false);
+  if (err == EWOULDBLOCK) return std::optional<bool>(true);
+  return UnavailableError("cannot probe lock '" + file + "': " + std::strerror(err));
 }
 
 std::string SqliteDatabase::uri() const {

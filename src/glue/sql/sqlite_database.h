@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "glue/sql/database.h"
+#include "glue/sql/locks.h"
 
 namespace tandem::sql {
 
@@ -38,6 +39,10 @@ class SqliteDatabase final : public Database {
   // write fail with FailedPrecondition.
   Status Read(const std::function<Status(Transaction&)>& fn) override;
   Status Migrate(std::string_view component, const std::vector<Migration>& migrations) override;
+  // flock on <path>.locks/<hash of key> (see sql/locks.h): works
+  // between processes of one host; nullptr for an in-memory database.
+  StatusOr<std::unique_ptr<HeldLock>> HoldLock(std::string_view key, bool wait);
+  StatusOr<std::optional<bool>> LockHeld(std::string_view key);
   Dialect dialect() const override { return Dialect::kSqlite; }
   std::string uri() const override;
 
@@ -48,6 +53,7 @@ class SqliteDatabase final : public Database {
 
  private:
   explicit SqliteDatabase(std::unique_ptr<Impl> impl);
+  StatusOr<std::string> LockFile(std::string_view key) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -177,6 +178,43 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
   return jobs::JobHandle{"local", dir};
 }
 
+StatusOr<std::optional<jobs::JobHandle>> LocalSubstrate::FindLaunched(
+    const jobs::LaunchRequest& request) {
+  if (!jobs::ValidJobId(request.job_id) || request.attempt < 1 || request.job_dir.empty() ||
+      request.job_dir[0] != '/') {
+    return InvalidArgumentError("FindLaunched needs a valid job id, attempt >= 1 and an absolute "
+                                "job_dir");
+  }
+  // As AttemptStateDir names it (without creating the root).
+  const std::string root = options_.state_root.empty()
+                               ? (fs::path(request.job_dir).parent_path() / ".runner").string()
+                               : options_.state_root;
+  const std::string dir = root + "/" + request.job_id + "-" + std::to_string(request.attempt);
+  if (!Exists(dir + "/" + runner::kRequestFile)) return std::optional<jobs::JobHandle>();
+  if (Exists(dir + "/" + runner::kRunnerFile)) {
+    return std::optional<jobs::JobHandle>(jobs::JobHandle{"local", dir});
+  }
+  // Cut short before the runner announced itself (Submit returns only once
+  // it wrote runner.json). A runner still starting would write it any
+  // moment: move the directory away first, so that it cannot (it writes by
+  // path and fails before running anything), then look once more.
+  const std::string abandoned = dir + ".abandoned";
+  std::error_code ec;
+  fs::remove_all(abandoned, ec);
+  if (::rename(dir.c_str(), abandoned.c_str()) != 0) {
+    return InternalError("cannot fence attempt directory " + dir + ": " + std::strerror(errno));
+  }
+  if (Exists(abandoned + "/" + runner::kRunnerFile)) {  // it had just started: keep it
+    if (::rename(abandoned.c_str(), dir.c_str()) != 0) {
+      return InternalError("cannot restore attempt directory " + dir + ": " +
+                           std::strerror(errno));
+    }
+    return std::optional<jobs::JobHandle>(jobs::JobHandle{"local", dir});
+  }
+  fs::remove_all(abandoned, ec);  // nothing ran: the attempt may be submitted again
+  return std::optional<jobs::JobHandle>();
+}
+
 void LocalSubstrate::SetEndedCallback(std::function<void()> ended) {
   std::unique_ptr<ExitWatcher> old;
   {
@@ -305,17 +343,6 @@ Status LocalSubstrate::Stop(const jobs::JobHandle& handle, int64_t grace_seconds
                          std::strerror(errno));
   }
   return OkStatus();
-}
-
-std::optional<jobs::JobHandle> LocalSubstrate::FindLaunched(const std::string& job_id, int attempt,
-                                                            const std::string& job_dir) {
-  if (!jobs::ValidJobId(job_id) || attempt < 1 || job_dir.empty()) return std::nullopt;
-  const std::string dir =
-      jobs::AttemptStateDirPath(job_id, attempt, job_dir, options_.state_root, ".runner");
-  // The runner writes runner.json before it lets Spawn return (and before
-  // the job's code starts): without it no process of this attempt started.
-  if (!Exists(dir + "/" + runner::kRunnerFile)) return std::nullopt;
-  return jobs::JobHandle{"local", dir};
 }
 
 std::optional<int64_t> LocalSubstrate::StartedMicros(const jobs::JobHandle& handle) {

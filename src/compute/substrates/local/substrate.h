@@ -101,12 +101,13 @@ class LocalSubstrate final : public jobs::Substrate {
   // appended to (attempts may share one file); output past log_limit_bytes is
   // discarded after a "[tandem] log truncated" line.
   StatusOr<jobs::JobHandle> Submit(const jobs::LaunchRequest& request) override;
+  // The attempt's state directory, when its runner started (it writes
+  // runner.json before Submit returns); a directory left by a Submit cut
+  // short before that is removed.
+  StatusOr<std::optional<jobs::JobHandle>> FindLaunched(const jobs::LaunchRequest& request) override;
   StatusOr<std::optional<jobs::ExitInfo>> Poll(const jobs::JobHandle& handle) override;
   Status Stop(const jobs::JobHandle& handle, int64_t grace_seconds) override;
   std::optional<int64_t> StartedMicros(const jobs::JobHandle& handle) override;
-  // The attempt's state directory holds runner.json: its runner started.
-  std::optional<jobs::JobHandle> FindLaunched(const std::string& job_id, int attempt,
-                                              const std::string& job_dir) override;
   double capacity_cpus() const override { return capacity_cpus_; }
   void SetEndedCallback(std::function<void()> ended) override;
 

@@ -144,20 +144,47 @@ class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
 INSTANTIATE_TEST_SUITE_P(Modes, LocalSubstrateTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Sandboxed" : "Direct"; });
 
-// A control plane that died between Submit and recording the handle finds
-// the launch again (FindLaunched) instead of running the attempt twice; an
-// attempt never submitted, or another one, is not found.
-TEST_P(LocalSubstrateTest, FindLaunchedReturnsTheHandleOfAStartedAttempt) {
-  jobs::LaunchRequest r = Shell("echo found");
-  EXPECT_EQ(substrate_->FindLaunched(r.job_id, r.attempt, r.job_dir), std::nullopt);
+// A caller that died between Submit and recording the handle: another
+// substrate (another control plane) finds the running job by its attempt,
+// and re-attaches; an attempt never submitted, or cut short before the
+// runner started (no runner.json), is not found, and its leftovers go.
+TEST_P(LocalSubstrateTest, FindLaunchedFindsASubmittedAttemptOnly) {
+  jobs::LaunchRequest r = Shell("sleep 30");
   jobs::JobHandle h = Submit(r);
-  auto found = substrate_->FindLaunched(r.job_id, r.attempt, r.job_dir);
-  ASSERT_TRUE(found.has_value());
-  EXPECT_EQ(found->substrate, h.substrate);
-  EXPECT_EQ(found->id, h.id);
-  EXPECT_EQ(substrate_->FindLaunched(r.job_id, r.attempt + 1, r.job_dir), std::nullopt);
-  EXPECT_EQ(substrate_->FindLaunched("../x", r.attempt, r.job_dir), std::nullopt);
-  EXPECT_EQ(WaitDone(*found).exit_code, 0);
+  auto other = Make();
+  auto found = other->FindLaunched(r);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->substrate, "local");
+  EXPECT_EQ((*found)->id, h.id);
+  auto polled = other->Poll(**found);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_FALSE(polled->has_value()) << "the job runs";
+  ASSERT_TRUE(other->Stop(**found, 0).ok());
+  EXPECT_EQ(WaitDone(**found, other.get()).kind, jobs::ExitKind::kStopped);
+
+  jobs::LaunchRequest next = r;
+  next.attempt = 2;
+  auto none = other->FindLaunched(next);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+
+  // A Submit cut short after writing its request, before the runner started.
+  jobs::LaunchRequest cut = Shell("echo never");
+  const std::string dir = root_ + "/.runner/" + cut.job_id + "-1";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/request.json") << "{}";
+  auto gone = other->FindLaunched(cut);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(fs::exists(dir + ".abandoned"));
+  // ... so the attempt may be submitted again, and runs.
+  EXPECT_EQ(Run(cut).kind, jobs::ExitKind::kExited);
+
+  jobs::LaunchRequest bad = r;
+  bad.job_dir = "relative/job";
+  EXPECT_EQ(other->FindLaunched(bad).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_P(LocalSubstrateTest, ExitZeroWithLogAndTimes) {

@@ -1,9 +1,14 @@
 #include "glue/sql/testing/database_test_base.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
+
+#include "glue/sql/locks.h"
 
 namespace tandem::sql {
 
@@ -127,6 +132,72 @@ void DatabaseTestBase::RunTwoProcessesIncrementExactly() {
   EXPECT_EQ(WEXITSTATUS(wstatus), 0);
   EXPECT_EQ(failed, 0);
   EXPECT_EQ(Counter(), 400);
+}
+
+void DatabaseTestBase::RunHeldLocks() {
+  auto held = [&](const std::string& key) {
+    auto h = LockHeld(*db_, key);
+    EXPECT_TRUE(h.ok()) << h.status();
+    EXPECT_TRUE(h.ok() && h->has_value());
+    return h.ok() && h->has_value() && **h;
+  };
+  EXPECT_FALSE(held("owner:a"));
+  auto a = HoldLock(*db_, "owner:a", /*wait=*/false);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_NE(*a, nullptr);
+  EXPECT_TRUE((*a)->Check().ok());
+  EXPECT_TRUE(held("owner:a"));
+  EXPECT_FALSE(held("owner:b"));
+  // Exclusive, within one process too; a refused attempt takes nothing.
+  auto again = HoldLock(*db_, "owner:a", /*wait=*/false);
+  EXPECT_EQ(again.status().code(), StatusCode::kUnavailable) << again.status();
+  EXPECT_NE(std::string(again.status().message()).find("owner:a"), std::string::npos);
+  // A waiter gets it once the holder lets go.
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    auto w = HoldLock(*db_, "owner:a", /*wait=*/true);
+    EXPECT_TRUE(w.ok()) << w.status();
+    got = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(got.load());
+  a->reset();
+  waiter.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_FALSE(held("owner:a"));
+
+  // Another process holds it until it is killed.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(ready[0]);
+    auto db = Database::Open(uri_);
+    if (!db.ok()) _exit(2);
+    auto lock = HoldLock(**db, "owner:a", /*wait=*/false);
+    if (!lock.ok() || *lock == nullptr) _exit(3);
+    if (write(ready[1], "x", 1) != 1) _exit(4);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  EXPECT_TRUE(held("owner:a"));
+  EXPECT_EQ(HoldLock(*db_, "owner:a", false).status().code(), StatusCode::kUnavailable);
+  kill(pid, SIGKILL);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  // The server notices the closed socket at once (allow it a few seconds).
+  bool released = false;
+  for (int i = 0; i < 500 && !released; ++i) {
+    released = !held("owner:a");
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(released);
+  auto mine = HoldLock(*db_, "owner:a", false);
+  EXPECT_TRUE(mine.ok()) << mine.status();
 }
 
 void DatabaseTestBase::RunDeferredStatements() {

@@ -32,6 +32,9 @@ class DatabaseTestBase : public ::testing::Test {
   // Transaction::ExecDeferred: in order before the next statement, its
   // error fails the next statement or the commit and rolls everything back.
   void RunDeferredStatements();
+  // HoldLock/LockHeld: exclusive (in one process too), released by the
+  // handle, and at once when the holding process is killed (kill -9).
+  void RunHeldLocks();
 
   std::string uri_;
   std::unique_ptr<Database> db_;
