@@ -276,26 +276,6 @@ Status SqlEventBus::Append(Transaction& tx, const Event& event) {
   return OkStatus();
 }
 
-namespace {
-
-// Whether the database refused a transaction outright (nothing committed:
-// its publishes may be tried one by one) rather than failing in a way whose
-// outcome may be unknown (a lost connection at COMMIT).
-bool Refused(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kAlreadyExists:
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kNotFound:
-    case StatusCode::kOutOfRange:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
 struct SqlEventBus::PendingPublish {
   Event event;  // validated, with its id and time
   SequencedEvent out;
@@ -335,7 +315,7 @@ void SqlEventBus::PublishBatch(const std::vector<PendingPublish*>& batch) {
     return w;
   });
   if (s.ok()) return;
-  if (batch.size() > 1 && (fn_failed || Refused(s))) {
+  if (batch.size() > 1 && (fn_failed || sql::RefusedOutright(s))) {
     for (PendingPublish* p : batch) PublishBatch({p});
     return;
   }

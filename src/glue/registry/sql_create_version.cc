@@ -42,23 +42,6 @@ constexpr char kTouchAndCount[] =
     "ON CONFLICT (name) DO UPDATE SET last_version = registry_version_counters.last_version + "
     "CAST(? AS BIGINT) RETURNING last_version";
 
-// Whether the database refused a transaction outright (a statement's
-// error: nothing committed, so its items may be tried again one by one),
-// as opposed to an outcome that may be unknown (a lost connection at
-// COMMIT), which every item of the batch must report.
-bool Refused(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kAlreadyExists:
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kNotFound:
-    case StatusCode::kOutOfRange:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 struct SqlModelRegistry::PendingVersion {
@@ -105,7 +88,7 @@ void SqlModelRegistry::CreateVersions(const std::vector<PendingVersion*>& batch)
     return w;
   });
   if (s.ok()) return;  // each item holds its own result
-  if (batch.size() > 1 && (fn_failed || Refused(s))) {
+  if (batch.size() > 1 && (fn_failed || sql::RefusedOutright(s))) {
     // Nothing committed: one item's row may be what the database refused,
     // so each goes alone and only that one fails.
     for (PendingVersion* p : batch) CreateVersions({p});

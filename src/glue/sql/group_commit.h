@@ -25,8 +25,26 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status.h"
 
 namespace tandem::sql {
+
+// Whether a batch's transaction failed because the database refused it
+// outright (a statement's error: nothing committed, so its items may be run
+// again one by one), as opposed to an outcome that may be unknown (a lost
+// connection at COMMIT), which every item of the batch must report.
+inline bool RefusedOutright(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kNotFound:
+    case StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
 
 template <typename Item>
 class GroupCommit {
