@@ -13,6 +13,7 @@ namespace {
 
 constexpr int64_t kReplyTimeoutMs = 10'000;  // a reply the server owes us
 constexpr int64_t kNoWaitPullGiveUpMs = 1000;
+constexpr int64_t kPullEndGraceMs = 3000;  // past a pull's expires
 constexpr size_t kMaxPooledInboxes = 64;
 
 // The "Status" header of a JetStream status message ("404", "408", ...), or
@@ -202,9 +203,12 @@ StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream
                                                static_cast<int>(body.size()));
   if (s != NATS_OK) return NatsError(s, "pull from " + consumer);
   std::vector<MsgPtr> out;
-  // A no-wait pull the server neither answers nor ends (it counted pending
-  // messages another pull then took) is given up after a second.
-  const int64_t wait = expires_ms > 0 ? expires_ms + kReplyTimeoutMs : kNoWaitPullGiveUpMs;
+  // A pull the server neither answers nor ends (it counted pending messages
+  // another pull then took, or a redelivery due at the ack wait went
+  // elsewhere) is given up: a no-wait one after a second, one with expires a
+  // few seconds after it should have ended. The caller pulls again.
+  const int64_t wait =
+      expires_ms > 0 ? expires_ms + kPullEndGraceMs : kNoWaitPullGiveUpMs;
   while (static_cast<int>(out.size()) < batch) {
     natsMsg* raw = nullptr;
     s = natsSubscription_NextMsg(&raw, in->sub, wait);
@@ -212,7 +216,7 @@ StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream
       // The request's end never came: drop this inbox (the server forgets a
       // request without interest; what it delivered there is redelivered
       // after the ack wait) and return what we have.
-      if (!out.empty() || (expires_ms == 0 && s == NATS_TIMEOUT)) return out;
+      if (!out.empty() || s == NATS_TIMEOUT) return out;
       return NatsError(s, "pull from the consumer of '" + consumer + "'");
     }
     MsgPtr m(raw);
