@@ -1,4 +1,5 @@
 #include "glue/store/s3_store.h"
+#include "glue/store/testing/s3_server_test.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -452,13 +453,6 @@ TEST(S3Store, FailedMultipartUploadIsAborted) {
 // ---- Against the real S3-compatible server (s3rver) ------------------------
 
 // "s3://tandem/tandem-test?..." -> "s3://tandem/tandem-test/<unique>?...<extra>"
-std::string UniqueUri(const std::string& base, const std::string& extra = "") {
-  static std::atomic<int> n{0};
-  const size_t q = base.find('?');
-  return base.substr(0, q) + "/" + NewUlid(Clock::Real()) + "-" + std::to_string(n++) +
-         base.substr(q) + extra;
-}
-
 std::string ServerUri() {
   testing::TestServer ts = testing::FindTestServer("s3");
   return ts.uri.value_or("");
@@ -473,36 +467,11 @@ INSTANTIATE_TEST_SUITE_P(S3, ObjectStoreConformanceTest,
                                  ADD_FAILURE() << testing::FindTestServer("s3").reason;
                                  return nullptr;
                                }
-                               auto s = ObjectStore::Open(UniqueUri(base));
+                               auto s = ObjectStore::Open(UniqueS3Uri(base));
                                EXPECT_TRUE(s.ok()) << s.status();
                                return s.ok() ? *std::move(s) : nullptr;
                              }}),
                          ObjectStoreFactoryName);
-
-class S3ServerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    testing::TestServer ts = testing::FindTestServer("s3");
-    if (!ts.uri) {
-      if (ts.under_ctest) FAIL() << ts.reason;
-      GTEST_SKIP() << ts.reason;
-    }
-    base_ = *ts.uri;
-    scratch_ = (fs::temp_directory_path() / ("tandem-s3-test-" + NewUlid(Clock::Real()))).string();
-    fs::create_directories(scratch_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    if (!scratch_.empty()) fs::remove_all(scratch_, ec);
-  }
-  std::unique_ptr<S3Store> OpenStore(const std::string& extra = "") {
-    auto s = S3Store::Open(UniqueUri(base_, extra));
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *std::move(s) : nullptr;
-  }
-  std::string base_;
-  std::string scratch_;
-};
 
 TEST_F(S3ServerTest, MultipartUploadAboveThePartSize) {
   auto store = OpenStore("&part_size=5242880&multipart_threshold=5242880");
@@ -660,7 +629,7 @@ TEST_F(S3ServerTest, VirtualHostAddressingAgainstTheServer) {
               "endpoint=http://s3.localhost:");
   uri.replace(uri.find("addressing=path"), std::string("addressing=path").size(),
               "addressing=virtual");
-  auto store = S3Store::Open(UniqueUri(uri));
+  auto store = S3Store::Open(UniqueS3Uri(uri));
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_TRUE((*store)->client().config().virtual_host);
   EXPECT_THAT((*store)->client().Host(), ::testing::StartsWith("tandem.s3.localhost:"));

@@ -15,6 +15,7 @@
 #include "common/ids.h"
 #include "common/testing/test_server.h"
 #include "glue/store/s3_store.h"
+#include "glue/store/testing/s3_server_test.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/test_data.h"
 
@@ -51,30 +52,8 @@ class Calls {
   std::vector<std::string> calls_;
 };
 
-class S3TransferTest : public ::testing::Test {
+class S3TransferTest : public S3ServerTest {
  protected:
-  void SetUp() override {
-    testing::TestServer ts = testing::FindTestServer("s3");
-    if (!ts.uri) {
-      if (ts.under_ctest) FAIL() << ts.reason;
-      GTEST_SKIP() << ts.reason;
-    }
-    base_ = *ts.uri;
-    scratch_ = (fs::temp_directory_path() / ("tandem-s3-xfer-" + NewUlid(Clock::Real()))).string();
-    fs::create_directories(scratch_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    if (!scratch_.empty()) fs::remove_all(scratch_, ec);
-  }
-  std::unique_ptr<S3Store> OpenStore(const std::string& extra = "") {
-    static std::atomic<int> n{0};
-    const size_t q = base_.find('?');
-    auto s = S3Store::Open(base_.substr(0, q) + "/" + NewUlid(Clock::Real()) + "-" +
-                           std::to_string(n++) + base_.substr(q) + extra);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *std::move(s) : nullptr;
-  }
   std::string WriteFile(const std::string& name, const std::string& data) {
     const std::string path = scratch_ + "/" + name;
     std::ofstream(path, std::ios::binary) << data;
@@ -93,8 +72,6 @@ class S3TransferTest : public ::testing::Test {
     head.key = store.BlobKey(digest);
     return store.client().Do(head).ok();
   }
-  std::string base_;
-  std::string scratch_;
 };
 
 TEST_F(S3TransferTest, BlobsUpToTheThresholdGoInOneStreamedPutSignedWithTheDigest) {

@@ -1,0 +1,59 @@
+// A gtest fixture for tests against the S3 test server (s3rver, started by
+// the ctest fixture `SERVERS s3`): it fails under ctest and skips elsewhere
+// when the server is missing, opens each store under a fresh prefix of the
+// server's bucket, and gives each test a scratch directory.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/testing/test_server.h"
+#include "glue/store/s3_store.h"
+
+namespace tandem::store {
+
+// `base` (the server's s3:// URI) with a prefix no other store uses, then
+// `extra` query options ("&part_size=...").
+inline std::string UniqueS3Uri(const std::string& base, const std::string& extra = "") {
+  static std::atomic<int> n{0};
+  const size_t q = base.find('?');
+  return base.substr(0, q) + "/" + NewUlid(Clock::Real()) + "-" + std::to_string(n++) +
+         base.substr(q) + extra;
+}
+
+class S3ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tandem::testing::TestServer ts = tandem::testing::FindTestServer("s3");
+    if (!ts.uri) {
+      if (ts.under_ctest) FAIL() << ts.reason;
+      GTEST_SKIP() << ts.reason;
+    }
+    base_ = *ts.uri;
+    scratch_ = (std::filesystem::temp_directory_path() /
+                ("tandem-s3-test-" + NewUlid(Clock::Real())))
+                   .string();
+    std::filesystem::create_directories(scratch_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!scratch_.empty()) std::filesystem::remove_all(scratch_, ec);
+  }
+  std::unique_ptr<S3Store> OpenStore(const std::string& extra = "") {
+    auto s = S3Store::Open(UniqueS3Uri(base_, extra));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+
+  std::string base_;
+  std::string scratch_;
+};
+
+}  // namespace tandem::store
