@@ -523,11 +523,7 @@ TEST_F(S3ServerTest, CorruptedObjectOnTheServerIsDataLoss) {
   // Flip one byte of the stored blob, behind tandem's back (same size).
   std::string damaged = data;
   damaged[1234567] ^= 0x40;
-  S3Request raw;
-  raw.method = "PUT";
-  raw.key = store->BlobKey(put->digest);
-  raw.body = damaged;
-  ASSERT_TRUE(store->client().Do(raw).ok());
+  ASSERT_TRUE(OverwriteBlob(*store, put->digest, damaged).ok());
 
   auto got = store->GetString("victim");
   EXPECT_EQ(got.status().code(), StatusCode::kDataLoss);
@@ -605,11 +601,7 @@ TEST_F(S3ServerTest, ParallelDownloadToFileVerifiesTheDigest) {
 
   std::string damaged = data;
   damaged[8 * 1024 * 1024 + 77] ^= 0x01;
-  S3Request raw;
-  raw.method = "PUT";
-  raw.key = store->BlobKey(put->digest);
-  raw.body = damaged;
-  ASSERT_TRUE(store->client().Do(raw).ok());
+  ASSERT_TRUE(OverwriteBlob(*store, put->digest, damaged).ok());
   Status st = store->GetBlobToFile(put->digest, dst);
   EXPECT_EQ(st.code(), StatusCode::kDataLoss) << st;
   EXPECT_THAT(std::string(st.message()), HasSubstr("is corrupt"));

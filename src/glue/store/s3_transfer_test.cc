@@ -229,11 +229,7 @@ TEST_F(S3TransferTest, DownloadWhoseDigestMismatchesLeavesNoFile) {
   // Same size, last byte of the last range flipped, behind tandem's back.
   std::string damaged = data;
   damaged.back() ^= 0x01;
-  S3Request raw;
-  raw.method = "PUT";
-  raw.key = store->BlobKey(put->digest);
-  raw.body = damaged;
-  ASSERT_TRUE(store->client().Do(raw).ok());
+  ASSERT_TRUE(OverwriteBlob(*store, put->digest, damaged).ok());
   Status st = store->GetBlobToFile(put->digest, dst);
   EXPECT_EQ(st.code(), StatusCode::kDataLoss) << st;
   EXPECT_THAT(std::string(st.message()), HasSubstr("is corrupt"));

@@ -51,6 +51,15 @@ class S3ServerTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
   }
+  // Replaces the stored bytes of blob `digest` with `bytes`, behind the
+  // store's back (a raw PUT to its key): to damage a blob.
+  static Status OverwriteBlob(S3Store& store, const std::string& digest, const std::string& bytes) {
+    S3Request raw;
+    raw.method = "PUT";
+    raw.key = store.BlobKey(digest);
+    raw.body = bytes;
+    return store.client().Do(raw).status();
+  }
 
   std::string base_;
   std::string scratch_;
