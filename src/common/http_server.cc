@@ -1,6 +1,7 @@
 // http::Server on Boost.Beast/Asio. Layout:
-//   - I/O: one io_context run by `io_threads` threads; each connection
-//     (Session) lives on its own strand, so its state needs no locks.
+//   - I/O: `io_threads` io_contexts, each run by one thread; each connection
+//     (Session) lives on one of them (round robin at accept), so its state
+//     needs no locks and its requests never hop threads.
 //   - Handlers: posted to an asio::thread_pool of `worker_threads` threads
 //     (or run inline on the strand for RouteOptions::run_inline), then the
 //     response is posted back to the session's strand to be written.
@@ -22,7 +23,7 @@ namespace tandem::http {
 namespace detail {
 
 void ServerCore::DoAccept() {
-  acceptor->async_accept(asio::make_strand(*io), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(NextIo(), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     // A connection accepted while stopping is still served (its response
     // says `Connection: close`): the client already has it.
@@ -75,7 +76,7 @@ void ServerCore::CloseAcceptor() {
   if (options.listen_fd >= 0) ec = asio::error::operation_aborted;
   if (!ec) acceptor->non_blocking(true, ec);
   while (!ec) {
-    tcp::socket socket(asio::make_strand(*io));
+    tcp::socket socket(NextIo());
     acceptor->accept(socket, ec);
     if (!ec) StartSession(std::move(socket));
   }
@@ -149,7 +150,7 @@ StatusOr<int> Server::Start() {
     if (!tls.ok()) return Annotate(tls.status(), "http server " + where);
     c.tls = std::move(*tls);
   }
-  c.io = std::make_unique<asio::io_context>(o.io_threads);
+  for (int i = 0; i < o.io_threads; ++i) c.ios.push_back(std::make_unique<asio::io_context>(1));
 
   beast::error_code ec;
   tcp::endpoint endpoint;
@@ -157,20 +158,20 @@ StatusOr<int> Server::Start() {
   if (!ec) {
     endpoint = tcp::endpoint(address, static_cast<uint16_t>(o.port));
   } else {
-    tcp::resolver resolver(*c.io);
+    tcp::resolver resolver(*c.ios[0]);
     auto results = resolver.resolve(o.host, std::to_string(o.port), ec);
     if (ec || results.empty()) {
-      c.io.reset();
+      c.ios.clear();
       return UnavailableError("cannot resolve listen address " + where + ": " + ec.message());
     }
     endpoint = results.begin()->endpoint();
   }
 
-  c.acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*c.io));
+  c.acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(*c.ios[0]));
   auto fail = [&](std::string_view what) -> Status {
     Status s = UnavailableError("cannot " + std::string(what) + " " + where + ": " + ec.message());
     c.acceptor.reset();
-    c.io.reset();
+    c.ios.clear();
     return s;
   };
   if (o.listen_fd >= 0) {
@@ -213,10 +214,10 @@ StatusOr<int> Server::Start() {
 
   c.started = true;
   c.workers = std::make_unique<asio::thread_pool>(o.worker_threads);
-  c.work.emplace(c.io->get_executor());
+  for (auto& io : c.ios) c.work.push_back(asio::make_work_guard(*io));
   asio::post(c.acceptor->get_executor(), [&c] { c.DoAccept(); });
-  for (int i = 0; i < o.io_threads; ++i) {
-    c.io_threads.emplace_back([&c] { c.io->run(); });
+  for (auto& io : c.ios) {
+    c.io_threads.emplace_back([io = io.get()] { io->run(); });
   }
   return c.port;
 }
@@ -247,14 +248,14 @@ void Server::Stop(int64_t grace_ms) {
   for (auto& s : c.LiveSessions()) s->ForceClose();
   // Handlers must return (streams see cancelled()); then drain the I/O.
   c.workers->join();
-  c.work.reset();
+  c.work.clear();
   {
     absl::MutexLock lock(&c.mu);
     const absl::Time deadline = absl::Now() + absl::Seconds(1);
     while (!c.sessions.empty() && !c.cv.WaitWithDeadline(&c.mu, deadline)) {
     }
   }
-  c.io->stop();
+  for (auto& io : c.ios) io->stop();
   for (auto& t : c.io_threads) t.join();
   c.io_threads.clear();
   c.workers.reset();  // drops any late-posted work while sockets can still close

@@ -80,14 +80,21 @@ struct ServerCore {
   bool stopped = false;
   int port = 0;
 
-  std::unique_ptr<asio::io_context> io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // One io_context per I/O thread (concurrency hint 1): a connection stays on
+  // the context it was accepted into, so its handlers never wake another
+  // thread (one shared context made every request hop threads: a futex and a
+  // context switch per request under load).
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::atomic<size_t> next_io{0};
   std::unique_ptr<ServerTls> tls;  // null: plain HTTP
   std::unique_ptr<tcp::acceptor> acceptor;
   // After io: destroyed first, while sockets of sessions it holds can still close.
   std::unique_ptr<asio::thread_pool> workers;
   std::vector<std::thread> io_threads;
 
+  // Round robin over `ios`: where the next accepted connection lives.
+  asio::io_context& NextIo() { return *ios[next_io.fetch_add(1) % ios.size()]; }
   void DoAccept();
   void StartSession(tcp::socket socket);
   // On the acceptor's strand: accepts the connections already queued on the
