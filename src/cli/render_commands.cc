@@ -113,6 +113,9 @@ void AddDeploymentRenderCommand(CLI::App& deployments, Context& ctx) {
   render->add_option("--cpu-utilization", o.cpu_utilization,
                      "HPA CPU target, percent of requests.cpu");
   render->add_option("--log-level", o.log_level, "The replicas' log level");
+  render->add_option("--tls-secret", o.tls_secret,
+                     "kubernetes.io/tls Secret: the replicas serve HTTPS with it (default: plain "
+                     "HTTP inside the cluster, TLS at the ingress)");
   render->footer(
       "Examples:\n"
       "  tandem deployments render fraud-api | kubectl apply -f -\n"

@@ -20,12 +20,16 @@ using tandem::kube::SelectorLabels;
 
 constexpr char kHome[] = "/var/lib/tandem";
 constexpr char kConfigDir[] = "/etc/tandem";
+constexpr char kTlsDir[] = "/etc/tandem-tls";  // the TLS Secret's volume
 
 Status CheckOptions(const RenderOptions& o) {
   if (!o.ns.empty()) RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.ns, "the namespace"));
   if (o.image.empty()) return InvalidArgumentError("the serving image must not be empty");
   RETURN_IF_ERROR(tandem::kube::CheckImagePullPolicy(o.image_pull_policy));
   RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.glue_secret, "the glue secret's name"));
+  if (!o.tls_secret.empty()) {
+    RETURN_IF_ERROR(tandem::kube::CheckDnsLabel(o.tls_secret, "the TLS secret's name"));
+  }
   if (o.host.empty()) return InvalidArgumentError("the listen host must not be empty");
   if (o.port < 1 || o.port > 65535) return InvalidArgumentError("the port must be 1..65535");
   if (o.startup_seconds < 2 || o.startup_seconds > 86400) {
@@ -81,10 +85,16 @@ std::vector<std::string> ReplicaArgs(const fleet::DeploymentSpec& spec, const Re
                                 kHome,
                                 "--config",
                                 std::string(kConfigDir) + "/tandem.yaml"};
-  // Plain HTTP inside the cluster, as the control plane's Service; TLS is
-  // for the ingress or mesh in front (a pod's address is not loopback, so
-  // `tandem serve` wants this said).
-  if (!IsLoopbackHost(o.host)) a.push_back("--insecure");
+  if (!o.tls_secret.empty()) {
+    // The Secret's files; `tandem serve` re-reads them for new connections.
+    a.insert(a.end(), {"--tls-cert", std::string(kTlsDir) + "/tls.crt", "--tls-key",
+                       std::string(kTlsDir) + "/tls.key"});
+  } else if (!IsLoopbackHost(o.host)) {
+    // Plain HTTP inside the cluster, as the control plane's Service; TLS is
+    // for the ingress or mesh in front (a pod's address is not loopback, so
+    // `tandem serve` wants this said).
+    a.push_back("--insecure");
+  }
   traffic::AppendTrafficFlags(spec.traffic, a);
   // The same per-deployment flags the local fleet gives its replicas: token
   // digests (--token-sha256: without them a pod would serve with no auth)
@@ -100,8 +110,14 @@ Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, cons
                                {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}});
   for (const Json& e : tandem::kube::GlueEnvironment(o.glue_secret)) env.push_back(e);
   const int startup_period = 2;
-  Json startup = HttpProbe("/v2/health/ready", port, startup_period, 2,
-                           (o.startup_seconds + startup_period - 1) / startup_period);
+  // Over TLS the kubelet probes with https (it does not verify the certificate).
+  auto probe = [&](const char* path, int period, int timeout, int failures) {
+    Json p = HttpProbe(path, port, period, timeout, failures);
+    if (!o.tls_secret.empty()) p["httpGet"]["scheme"] = "HTTPS";
+    return p;
+  };
+  Json startup = probe("/v2/health/ready", startup_period, 2,
+                       (o.startup_seconds + startup_period - 1) / startup_period);
   Json container = {
       {"name", "replica"},
       {"image", o.image},
@@ -112,14 +128,24 @@ Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, cons
       {"ports",
        Json::array({Json{{"name", "http"}, {"containerPort", port}, {"protocol", "TCP"}}})},
       {"startupProbe", startup},
-      {"readinessProbe", HttpProbe("/v2/health/ready", port, 5, 2, 2)},
-      {"livenessProbe", HttpProbe("/v2/health/live", port, 10, 2, 3)},
+      {"readinessProbe", probe("/v2/health/ready", 5, 2, 2)},
+      {"livenessProbe", probe("/v2/health/live", 10, 2, 3)},
       {"resources", resources},
       {"volumeMounts",
        Json::array({Json{{"name", "config"}, {"mountPath", kConfigDir}, {"readOnly", true}},
                     Json{{"name", "home"}, {"mountPath", kHome}},
                     Json{{"name", "tmp"}, {"mountPath", "/tmp"}}})},
       {"securityContext", {{"allowPrivilegeEscalation", false}, {"readOnlyRootFilesystem", true}}}};
+  Json volumes =
+      Json::array({Json{{"name", "config"}, {"configMap", {{"name", spec.name + "-config"}}}},
+                   Json{{"name", "home"}, {"emptyDir", Json::object()}},
+                   Json{{"name", "tmp"}, {"emptyDir", Json::object()}}});
+  if (!o.tls_secret.empty()) {
+    container["volumeMounts"].push_back(
+        Json{{"name", "tls"}, {"mountPath", kTlsDir}, {"readOnly", true}});
+    volumes.push_back(Json{{"name", "tls"},
+                           {"secret", {{"secretName", o.tls_secret}, {"defaultMode", 0400}}}});
+  }
   if (o.drain_seconds > 0) {
     container["lifecycle"] = {{"preStop", {{"sleep", {{"seconds", o.drain_seconds}}}}}};
   }
@@ -127,16 +153,14 @@ Json PodTemplate(const fleet::DeploymentSpec& spec, const RenderOptions& o, cons
                       {"prometheus.io/port", std::to_string(port)},
                       {"prometheus.io/path", "/metrics"},
                       {"tandem.dev/model", spec.model}};
+  if (!o.tls_secret.empty()) annotations["prometheus.io/scheme"] = "https";
   Json meta = {{"labels", labels}, {"annotations", annotations}};
   return Json{
       {"metadata", meta},
       {"spec",
        {{"terminationGracePeriodSeconds", o.grace_seconds},
         {"containers", Json::array({container})},
-        {"volumes",
-         Json::array({Json{{"name", "config"}, {"configMap", {{"name", spec.name + "-config"}}}},
-                      Json{{"name", "home"}, {"emptyDir", Json::object()}},
-                      Json{{"name", "tmp"}, {"emptyDir", Json::object()}}})}}}};
+        {"volumes", std::move(volumes)}}}};
 }
 
 Json DeploymentObject(const fleet::DeploymentSpec& spec, const RenderOptions& o, const Json& labels,

@@ -17,7 +17,8 @@
 //
 // All carry CommonLabels("tandem-serving", name, "serving", team); every
 // selector is SelectorLabels("tandem-serving", name). The glue URIs come from
-// a Secret (kube::GlueEnvironment), never from the rendered objects.
+// a Secret (kube::GlueEnvironment), never from the rendered objects; so does
+// the replicas' certificate with RenderOptions::tls_secret.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -50,6 +51,11 @@ struct RenderOptions {
   int grace_seconds = 30;     // SIGTERM -> SIGKILL: in-flight requests finish within it
   int cpu_utilization = 80;   // HPA CPU target, percent of requests.cpu
   std::string log_level = "info";
+  // A kubernetes.io/tls Secret (keys tls.crt, tls.key): the replicas serve
+  // HTTPS with it (mounted read-only; a renewed Secret is picked up by new
+  // connections) and the probes and the Prometheus scrape use https.
+  // "" = plain HTTP inside the cluster (`--insecure`; TLS at the ingress).
+  std::string tls_secret;
 };
 
 // Resources from the spec's free-form `resources` mapping, as a container's

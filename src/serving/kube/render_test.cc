@@ -205,6 +205,55 @@ TEST(RenderTest, RefusesWhatKubernetesCannotTake) {
   bad = {};
   bad.image_pull_policy = "Sometimes";
   expect("name: a\nmodel: m@x\n", bad, "pull policy");
+  bad = {};
+  bad.tls_secret = "../etc";
+  expect("name: a\nmodel: m@x\n", bad, "TLS secret");
+}
+
+TEST(RenderTest, ATlsSecretMakesTheReplicasServeHttps) {
+  RenderOptions o;
+  o.tls_secret = "fraud-api-tls";
+  auto objects = RenderDeployment(Spec("name: a\nmodel: m@x\n"), o);
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  const Json& pod = (*Find(*objects, "Deployment"))["spec"]["template"];
+  const Json& c = pod["spec"]["containers"][0];
+  std::vector<std::string> args = c["args"];
+  auto flag = [&](const std::string& f) {
+    auto it = std::find(args.begin(), args.end(), f);
+    return it == args.end() || it + 1 == args.end() ? std::string("<none>") : *(it + 1);
+  };
+  // The Secret's files, not --insecure: a pod's address is not loopback.
+  EXPECT_EQ(flag("--tls-cert"), "/etc/tandem-tls/tls.crt");
+  EXPECT_EQ(flag("--tls-key"), "/etc/tandem-tls/tls.key");
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--insecure"), args.end());
+  for (const char* p : {"startupProbe", "readinessProbe", "livenessProbe"}) {
+    EXPECT_EQ(c[p]["httpGet"]["scheme"], "HTTPS") << p;
+  }
+  EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/scheme"], "https");
+  bool mounted = false;
+  for (const Json& m : c["volumeMounts"]) {
+    if (m["name"] == "tls") {
+      mounted = true;
+      EXPECT_EQ(m["mountPath"], "/etc/tandem-tls");
+      EXPECT_EQ(m["readOnly"], true);
+    }
+  }
+  EXPECT_TRUE(mounted);
+  bool volume = false;
+  for (const Json& v : pod["spec"]["volumes"]) {
+    if (v["name"] == "tls") {
+      volume = true;
+      EXPECT_EQ(v["secret"]["secretName"], "fraud-api-tls");
+      EXPECT_EQ(v["secret"]["defaultMode"], 0400);  // the key is readable by its owner only
+    }
+  }
+  EXPECT_TRUE(volume);
+  // Without one: plain HTTP probes, no TLS volume.
+  auto plain = RenderDeployment(Spec("name: a\nmodel: m@x\n"), RenderOptions{});
+  ASSERT_TRUE(plain.ok());
+  const Json& pc = (*Find(*plain, "Deployment"))["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_FALSE(pc["readinessProbe"]["httpGet"].contains("scheme"));
+  EXPECT_EQ(pc["volumeMounts"].size(), 3u);
 }
 
 TEST(RenderTest, QuantitiesAsGiven) {
