@@ -51,7 +51,7 @@ class CsvLineScanner {
   size_t block_ = 0;  // offset of the current 64-byte block
   uint64_t separators_ = 0;  // ',' and '\n' in the block not yet consumed
   uint64_t newlines_ = 0;    // '\n' in the block
-  std::vector<float> divisors_;  // per column of the line being parsed
+  std::vector<const char*> ends_;  // where each field of the line ends
   std::vector<uint64_t> declined_high_;  // the line's declined columns >= 64, as bits
 };
 
