@@ -16,7 +16,10 @@
 namespace tandem::compute::transform {
 namespace {
 
-// 16 entries: one 512-bit register (those past 10^10 are never used).
+// kPow10Plus1[f + 1] = 10^f, and 1 for 0 ('no point'): 16 entries, one
+// 512-bit register (those past 10^10 are never used).
+constexpr float kPow10Plus1[16] = {1e0f, 1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f,
+                                   1e7f, 1e8f, 1e9f, 1e10f, 1.0f, 1.0f, 1.0f, 1.0f};
 constexpr float kPow10[16] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f,
                               1e8f, 1e9f, 1e10f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
 
@@ -132,32 +135,31 @@ TANDEM_CSV_AVX512 inline bool VectorFields4(const char* const* end, const uint32
   const __m512i limit = _mm512_set_epi32(1 << 24, 1, 1 << 24, 1, 1 << 24, 1, 1 << 24, 1, 1 << 24, 1,
                                          1 << 24, 1, 1 << 24, 1, 1 << 24, 1);
   if (_mm512_cmplt_epu32_mask(base1e8, limit) != 0xFFFF) return false;
-  // Digits after the point, f = 15 - the '.''s byte (a lane without one:
-  // 0), as four 16-bit fields; none may be above 10.
-  uint64_t f = 0;
-  for (int k = 0; k < 4; ++k) {
-    f |= uint64_t{15 - _tzcnt_u32((static_cast<uint32_t>(dot >> (16 * k)) & 0xFFFFu) | 0x8000u)}
-         << (16 * k);
+  // Per lane, summed by one vpsadbw: 16 - the '.''s byte (f + 1 for f
+  // digits after the point; 0 without one) + 128 if '-'. The sum lands in
+  // element 1 of the lane, beside the lane's number.
+  const __m512i weights = _mm512_maskz_broadcast_i32x4(
+      0xFFFF, _mm_setr_epi8(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1));
+  const __m512i marks = _mm512_mask_mov_epi8(_mm512_maskz_mov_epi8(dot, weights), minus,
+                                             _mm512_set1_epi8(static_cast<char>(0x80)));
+  const __m512i halves = _mm512_maskz_slli_epi64(0xFF, _mm512_sad_epu8(marks, _mm512_setzero_si512()), 32);
+  const __m512i sums = _mm512_add_epi32(halves, _mm512_maskz_shuffle_epi32(0xFFFF, halves, _MM_PERM_BADC));
+  if (_mm512_mask_cmpgt_epu32_mask(0x2222, _mm512_and_si512(sums, _mm512_set1_epi32(127)),
+                                   _mm512_set1_epi32(11)) != 0) {
+    return false;  // more than 10 digits after the point
   }
-  if (((f + 0x0005000500050005ull) & 0x0010001000100010ull) != 0) return false;
-  // The low halves (elements 1, 5, 9, 13) as floats, signed, divided by
-  // 10^f (one correctly rounded division: the decimal's float), to row[0, n).
-  // (A 128-bit division: four values, a third of the 512-bit one's cost.)
-  const __m128 m = _mm512_maskz_extractf32x4_ps(
-      0xF, _mm512_maskz_compress_ps(0x2222, _mm512_maskz_cvtepi32_ps(0x2222, base1e8)), 0);
-  const __mmask8 sign =
-      static_cast<__mmask8>(_pext_u64(LaneAny(minus), kLaneFirst));  // bit k: lane k
-  const __m128 signed_m = _mm_castsi128_ps(
-      _mm_mask_or_epi32(_mm_castps_si128(m), sign, _mm_castps_si128(m),
-                        _mm_set1_epi32(static_cast<int>(0x80000000u))));  // -0 stays -0
-  const __m128 power = _mm512_maskz_extractf32x4_ps(
-      0xF,
-      _mm512_maskz_permutexvar_ps(
-          0xF,
-          _mm512_zextsi128_si512(_mm_cvtepu16_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(f)))),
-          _mm512_loadu_ps(kPow10)),
-      0);
-  _mm_mask_storeu_ps(row, static_cast<__mmask8>((1u << n) - 1), _mm_div_ps(signed_m, power));
+  // +-m (the sign bit or'ed in: -0 stays -0) and 10^f, gathered to the low
+  // four elements, then one correctly rounded 128-bit division: the
+  // decimal's float (Clinger's fast path).
+  const __m512i sign = _mm512_maskz_slli_epi32(0x2222, _mm512_and_si512(sums, _mm512_set1_epi32(128)), 24);
+  const __m512 m = _mm512_castsi512_ps(_mm512_or_si512(
+      _mm512_castps_si512(_mm512_maskz_cvtepi32_ps(0x2222, base1e8)), sign));
+  const __m512 power = _mm512_maskz_permutexvar_ps(0x2222, sums, _mm512_loadu_ps(kPow10Plus1));
+  const __m512 both = _mm512_permutex2var_ps(
+      m, _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0), power);
+  _mm_mask_storeu_ps(row, static_cast<__mmask8>((1u << n) - 1),
+                     _mm_div_ps(_mm512_maskz_extractf32x4_ps(0xF, both, 0),
+                                _mm512_maskz_extractf32x4_ps(0xF, both, 1)));
   return true;
 }
 
@@ -182,6 +184,7 @@ CsvLineScanner::CsvLineScanner(const char* begin, const char* end)
 TANDEM_CSV_AVX512 void CsvLineScanner::Load(const char* p, size_t left, uint64_t* separators,
                                             uint64_t* newlines) {
   const __mmask64 valid = left >= 64 ? ~uint64_t{0} : _bzhi_u64(~uint64_t{0}, left);
+  _mm_prefetch(p + 1024, _MM_HINT_T0);  // a prefetch never faults, even past the end
   const __m512i block = _mm512_maskz_loadu_epi8(valid, p);
   *newlines = _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8('\n'));
   *separators = *newlines | _mm512_cmpeq_epi8_mask(block, _mm512_set1_epi8(','));
