@@ -18,7 +18,7 @@
 # with the CPU-seconds (user + system, all threads) each used, so work can be
 # told from waiting on this shared machine: the processes' own (GNU time) for
 # tandem-transform and python, the engine's own as it logs it, the control
-# plane's process and the children it reaped (the job) from /proc, and the
+# plane's process tree (with the job, reaped by its launcher) from /proc, and the
 # in-memory kernel's best run. The load average is printed before and after.
 #   bench/transform/run.sh [BUILD_DIR] [ROWS] [REPEATS]
 set -euo pipefail
@@ -62,7 +62,17 @@ YAML
 now() { date +%s.%N; }
 timed_cpu() { /usr/bin/time -f '%U %S' -o "$work/cpu" "$@"; }  # then: cpu_used
 cpu_used() { awk '{print $1 + $2}' "$work/cpu"; }
-cp_cpu() { awk '{print ($14 + $15 + $16 + $17) / 100}' "/proc/$CP_PID/stat"; }
+# CPU-seconds of the control plane's process tree (its own, its live children's
+# such as the job launcher, and what each reaped: the jobs), from /proc.
+cp_cpu() {
+  local pids=$CP_PID all=$CP_PID p
+  while [[ -n $pids ]]; do
+    pids=$(for p in $pids; do pgrep -P "$p" || true; done)
+    all+=" $pids"
+  done
+  for p in $all; do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null || true; done |
+    awk -v hz="$(getconf CLK_TCK)" '{t += $12 + $13 + $14 + $15} END {print t / hz}'
+}
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 tandem_t=() engine_t=() control_t=() python_t=() numpy_t=() mem_r=()
 tandem_c=() engine_c=() control_c=() python_c=() numpy_c=() mem_c=()
@@ -116,7 +126,7 @@ awk -v rows="$rows" -v tm="$tm" -v em="$em" -v cm="$cm" -v pm="$pm" -v nm="$nm" 
     -v tc="$tc" -v ec="$ec" -v cc="$cc" -v pc="$pc" -v nc="$nc" -v mc="$mc" 'BEGIN {
   printf "tandem-transform end to end: median %.2f s, %.0f rows/s, %.3f CPU-s\n", tm, rows / tm, tc
   printf "  of which the engine:        median %.2f s, %.0f rows/s, %.3f CPU-s\n", em, rows / em, ec
-  printf "through the control plane:   median %.2f s, %.0f rows/s, %.3f CPU-s (control plane + job)\n", cm, rows / cm, cc
+  printf "through the control plane:   median %.2f s, %.0f rows/s, %.3f CPU-s (control plane tree, job included)\n", cm, rows / cm, cc
   printf "python3-xgboost + pandas:    median %.2f s, %.0f rows/s, %.3f CPU-s\n", pm, rows / pm, pc
   printf "python3-xgboost + numpy:     median %.2f s, %.0f rows/s, %.3f CPU-s\n", nm, rows / nm, nc
   printf "native in-memory rate:       median %.0f rows/s (%.3f s), %.3f CPU-s\n", mem, rows / mem, mc
