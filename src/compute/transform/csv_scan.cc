@@ -94,7 +94,10 @@ TANDEM_CSV_AVX512 inline bool VectorFields4(const char* const* end, const uint32
   const char* at[4] = {end[0], end[0], end[0], end[0]};
   for (int k = 0; k < n; ++k) {
     lane[k] = (0xFFFFu << (16 - len[k])) & 0xFFFFu;
-    at[k] = end[k] - 16;
+    // 16 bytes ending at the separator; the address may lie before the
+    // range (only the field's bytes are loaded), so it is computed as an
+    // integer, not by pointer arithmetic out of the range.
+    at[k] = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(end[k]) - 16);
   }
   // Masked loads: bytes outside the field are neither read nor able to fault.
   __m512i text = _mm512_castsi128_si512(
