@@ -27,7 +27,7 @@ for input in odd3 odd4 in bad1 bad2 bad3; do
       mkdir -p "$work/$who"
       "$bin" --model-dir "$work/model" --input-path "$work/$input.csv" --output-dir "$work/$who" \
         --max_concurrent_transforms 2 --join_source "$join" 2>&1 | grep -v '^model:' |
-        sed 's/ in [0-9.]* s ([0-9]* records\/s)//' >"$work/$who.log" || true
+        sed -E 's/ in [0-9.]* s \([0-9]* records\/s(, [0-9.]* CPU-s)?\)//' >"$work/$who.log" || true
     done
     if ! cmp -s "$work/other.log" "$work/mine.log"; then
       echo "$input.csv join $join: messages differ:"; diff "$work/other.log" "$work/mine.log" || true

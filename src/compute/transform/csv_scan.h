@@ -4,16 +4,21 @@
 //
 // Separators are found 64 bytes at a time (one compare per ',' and '\n' per
 // block, positions taken from the bit masks), so there is no per-line memchr
-// and no per-byte loop. A field of 1..16 bytes that is [-]digits[.digits]
-// (no exponent) is converted without a branch on its digits: one masked
-// 16-byte load (which never touches bytes past the field, so no padding is
-// needed), byte classes as mask registers, the digits compressed together
-// (vpcompressb) and summed by three multiply-adds; m x 10^-f with m < 2^24
-// and f <= 10 is then one correctly rounded float division (Clinger's fast
-// path, as ParseCsvLineFast), done for the whole row with one vector divide. Any other field is handed to ParseFieldFast,
-// and a line either of them declines (blank, spaces, quotes, '+', empty
-// fields, too many columns, errors) is returned as kOther for the general
-// parser, so values and error messages never change.
+// and no per-byte loop. A line's fields are then converted four at a time,
+// one per 128-bit lane of a 512-bit register: each field of 1..16 bytes is
+// loaded right-aligned at its separator (a masked load that never touches
+// bytes outside the field, so no padding is needed and nothing can fault at
+// either end of a mapping), byte classes become 64-bit masks checked for
+// [-]digits[.digits] (no exponent) all four at once, the '.' is closed up by
+// a one-byte shift, the digits are summed by three multiply-adds, the digits
+// after the point and the sign by one vpsadbw, and m x 10^-f with m < 2^24
+// and f <= 10 is one correctly rounded float division per group (Clinger's
+// fast path, as ParseCsvLineFast). A group with any other field is taken
+// field by field (one masked left-aligned load each); a field that declines
+// there too is handed to ParseFieldFast, and a line any of them declines
+// (blank, spaces, quotes, '+', empty fields, too many columns, errors) is
+// returned as kOther for the general parser, so values and error messages
+// never change.
 //
 // Thread-safety: one scanner per thread; Supported() is thread-safe.
 #pragma once
@@ -51,7 +56,7 @@ class CsvLineScanner {
   size_t block_ = 0;  // offset of the current 64-byte block
   uint64_t separators_ = 0;  // ',' and '\n' in the block not yet consumed
   uint64_t newlines_ = 0;    // '\n' in the block
-  std::vector<float> divisors_;  // per column of the line being parsed
+  std::vector<const char*> ends_;  // where each field of the line ends
   std::vector<uint64_t> declined_high_;  // the line's declined columns >= 64, as bits
 };
 

@@ -204,6 +204,77 @@ TEST_F(CsvScanTest, FieldsEqualFromChars) {
   }
 }
 
+// Fields are converted four at a time (one per 128-bit lane, a group
+// declined as a whole is retried field by field): lines of 1..9 fields, so
+// every group size and every position of an odd field within a group, each
+// field std::from_chars's float bit for bit; lines of %.6g-style fields are
+// always parsed.
+TEST_F(CsvScanTest, FieldGroupsEqualFromChars) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0, 1);
+  std::uniform_real_distribution<double> log_scale(-40, 38);
+  const char* formats[] = {"%.6g", "%.9g", "%g", "%.3f", "%.7f", "%.17g", "%.1f", "%.10f", "%.0f"};
+  const char* odd[] = {"5.", ".5", "-.5", "-0", "0000000000000001", "16777216", "16777217",
+                       "-0.0000000001", "0.00000000001", "1e5", "123456789.5"};
+  char buf[64];
+  for (int line = 0; line < 30000; ++line) {
+    const int nf = 1 + static_cast<int>(rng() % 9);
+    const bool plain = line % 2 == 0;  // only %.6g of |x| in (1e-4, 1e6)
+    std::vector<std::string> fields;
+    std::string text;
+    for (int k = 0; k < nf; ++k) {
+      float x = normal(rng);
+      std::string f;
+      if (plain) {
+        std::snprintf(buf, sizeof(buf), "%.6g", static_cast<double>(x));
+        f = buf;
+        if (std::fabs(x) <= 1e-4f) f = "0.5";
+      } else if (rng() % 4 == 0) {
+        f = odd[rng() % 11];
+      } else {
+        if (rng() % 3 == 0) x = static_cast<float>(std::pow(10.0, log_scale(rng)));
+        if (rng() % 2 == 0) x = -x;
+        std::snprintf(buf, sizeof(buf), formats[rng() % 9], static_cast<double>(x));
+        f = buf;
+      }
+      if (k > 0) text += ',';
+      text += f;
+      fields.push_back(f);
+    }
+    SCOPED_TRACE("line '" + text + "'");
+    const std::vector<ScannedLine> got = Scan(text.data(), text.data() + text.size(), nf);
+    ASSERT_EQ(got.size(), 1u);
+    if (plain) {
+      ASSERT_TRUE(got[0].parsed);
+    }
+    if (!got[0].parsed) continue;
+    for (int k = 0; k < nf; ++k) {
+      const std::string& f = fields[static_cast<size_t>(k)];
+      float v;
+      auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
+      ASSERT_TRUE(ec == std::errc() && p == f.data() + f.size()) << "field '" << f << "'";
+      ASSERT_EQ(Bits(got[0].row[static_cast<size_t>(k)]), Bits(v)) << "field '" << f << "'";
+    }
+  }
+}
+
+// Fields are loaded ending at their separators: text starting right after an
+// unmapped page is never read before its start, every length.
+TEST_F(CsvScanTest, NoReadBeforeTheStart) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  void* m = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  char* const begin = static_cast<char*>(m) + page;
+  ASSERT_EQ(::mprotect(m, page, PROT_NONE), 0);
+  const std::string rows = "-0.0753507,1.4174,1.37527\n5,-.5,6.\n0.826921,-0.705459,-1.22935\n9,8,7";
+  std::memcpy(begin, rows.data(), rows.size());
+  for (size_t len = 0; len <= rows.size(); ++len) {
+    ExpectSameAsLineParser(begin, begin + len, 3);
+    if (HasFatalFailure()) break;
+  }
+  ::munmap(m, 2 * page);
+}
+
 // The scanner never reads past the end of its range: text ending right
 // before an unmapped page, every length, with and without a final '\n'.
 TEST_F(CsvScanTest, NoReadPastTheEnd) {

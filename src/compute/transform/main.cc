@@ -12,6 +12,7 @@
 // SM_CHANNEL_INPUT and SM_OUTPUT_DATA_DIR. Standalone (benchmarks, debugging):
 //   tandem-transform --model-dir DIR --input-path FILE|DIR --output-dir DIR
 //                    [--content_type text/csv] [--max_concurrent_transforms 2] ...
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +78,14 @@ StatusOr<TransformOptions> Options(const std::map<std::string, std::string>& arg
   }
   o.join_input = join == "Input";
   return o;
+}
+
+// The process's user + system CPU time so far, all threads.
+double CpuSeconds() {
+  struct rusage u;
+  if (::getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 bool IsGzip(const fs::path& p) {
@@ -171,17 +180,19 @@ int Main(int argc, char** argv) {
     std::string out_path = output + "/" + name + ".out";
     fs::create_directories(fs::path(out_path).parent_path(), ec);
     const int64_t start = Clock::Real().MonotonicMicros();
+    const double cpu_start = CpuSeconds();
     auto stats = TransformFile(predictor, path, out_path, *opts);
     double secs = static_cast<double>(Clock::Real().MonotonicMicros() - start) / 1e6;
+    const double cpu = CpuSeconds() - cpu_start;
     if (!stats.ok()) {
       failures.push_back(name + ": " + std::string(stats.status().message()));
       std::printf("object %s: failed: %s\n", name.c_str(),
                   std::string(stats.status().message()).c_str());
     } else {
       total_records += stats->records;
-      std::printf("object %s: %lld records in %.3f s (%.0f records/s) -> %s.out\n", name.c_str(),
-                  static_cast<long long>(stats->records), secs,
-                  secs > 0 ? stats->records / secs : 0.0, name.c_str());
+      std::printf("object %s: %lld records in %.3f s (%.0f records/s, %.3f CPU-s) -> %s.out\n",
+                  name.c_str(), static_cast<long long>(stats->records), secs,
+                  secs > 0 ? stats->records / secs : 0.0, cpu, name.c_str());
     }
     std::fflush(stdout);
   }
