@@ -23,7 +23,7 @@ namespace tandem::http {
 namespace detail {
 
 void ServerCore::DoAccept() {
-  acceptor->async_accept(NextIo(), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(NextIo(), [this](beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted) return;
     // A connection accepted while stopping is still served (its response
     // says `Connection: close`): the client already has it.
@@ -40,7 +40,7 @@ void ServerCore::DoAccept() {
   });
 }
 
-void ServerCore::StartSession(tcp::socket socket) {
+void ServerCore::StartSession(Socket socket) {
   bool full = false;
   {
     absl::MutexLock lock(&mu);
@@ -76,7 +76,7 @@ void ServerCore::CloseAcceptor() {
   if (options.listen_fd >= 0) ec = asio::error::operation_aborted;
   if (!ec) acceptor->non_blocking(true, ec);
   while (!ec) {
-    tcp::socket socket(NextIo());
+    Socket socket(NextIo());
     acceptor->accept(socket, ec);
     if (!ec) StartSession(std::move(socket));
   }

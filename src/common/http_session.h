@@ -96,7 +96,7 @@ struct ServerCore {
   // Round robin over `ios`: where the next accepted connection lives.
   asio::io_context& NextIo() { return *ios[next_io.fetch_add(1) % ios.size()]; }
   void DoAccept();
-  void StartSession(tcp::socket socket);
+  void StartSession(Socket socket);
   // On the acceptor's strand: accepts the connections already queued on the
   // listening socket (they would be reset by close(); with SO_REUSEPORT the
   // kernel does not hand them to the other sockets), then closes it.
@@ -108,7 +108,7 @@ struct ServerCore {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ServerCore* core)
+  Session(Socket socket, ServerCore* core)
       : tls_(core->tls ? core->tls->ForNewConnection() : nullptr),
         stream_(std::move(socket), tls_.get()),
         core_(core),
@@ -127,7 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // The session's strand.
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  Executor executor() { return stream_.get_executor(); }
   // Runs on the strand.
   void Begin() { stream_.tls() ? StartTls() : ReadRequest(); }
 
