@@ -1,10 +1,12 @@
 #include "serving/server/inference_api.h"
 
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "common/json.h"
 #include "common/version.h"
+#include "serving/server/flat_infer_body.h"
 #include "serving/server/tensor_codec.h"
 #include "serving/traffic/router.h"
 
@@ -138,8 +140,9 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   auto bind = [this](void (InferenceApi::*fn)(http::Request&, http::Response&)) {
     return [this, fn](http::Request& req, http::Response& res) {
       if (!options_.auth.Allows(req.Header("authorization"))) {
-        res.Json(401, Json{{"error", "this deployment needs a token: Authorization: Bearer "
-                                     "<token>"}}
+        res.Json(401, Json{{"error",
+                            "this deployment needs a token: Authorization: Bearer "
+                            "<token>"}}
                           .dump());
         res.headers["www-authenticate"] = kServingAuthChallenge;
         return;
@@ -293,22 +296,33 @@ void InferenceApi::Infer(http::Request& req, http::Response& res) {
 
 void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   int64_t start = clock_.MonotonicMicros();
-  auto body = ParseJson(req.body);
-  if (!body.ok()) {
-    return Fail(res,
-                InvalidArgumentError("malformed JSON: " + std::string(body.status().message())),
-                nullptr);
+  // The common one-row body without a JSON document; anything else (and
+  // every error) the general way below.
+  std::optional<FlatInferBody> flat = ParseFlatInferBody(req.body);
+  StatusOr<Json> body = Json();
+  std::string model, version;
+  if (flat) {
+    model = std::move(flat->model);
+    version = std::move(flat->version);
+  } else {
+    body = ParseJson(req.body);
+    if (!body.ok()) {
+      return Fail(res,
+                  InvalidArgumentError("malformed JSON: " + std::string(body.status().message())),
+                  nullptr);
+    }
+    if (!body->is_object() || !body->contains("model") || !(*body)["model"].is_string()) {
+      return Fail(res,
+                  InvalidArgumentError("the body must be {\"model\": NAME, \"features\": ...}"),
+                  nullptr);
+    }
+    model = (*body)["model"].get<std::string>();
+    if (body->contains("version")) {
+      const Json& jv = (*body)["version"];
+      version = jv.is_string() ? jv.get<std::string>() : jv.dump();
+    }
   }
-  if (!body->is_object() || !body->contains("model") || !(*body)["model"].is_string()) {
-    return Fail(res, InvalidArgumentError("the body must be {\"model\": NAME, \"features\": ...}"),
-                nullptr);
-  }
-  std::string version;
-  if (body->contains("version")) {
-    const Json& jv = (*body)["version"];
-    version = jv.is_string() ? jv.get<std::string>() : jv.dump();
-  }
-  auto v = manager_.Get((*body)["model"].get<std::string>(), version);
+  auto v = manager_.Get(model, version);
   if (!v.ok()) return Fail(res, v.status(), nullptr);
   engine::ModelMetrics* m = (*v)->metrics();
   traffic::TrafficRoute route = options_.traffic != nullptr ? options_.traffic->Route(*v, version)
@@ -316,25 +330,37 @@ void InferenceApi::SimpleInfer(http::Request& req, http::Response& res) {
   const engine::ServedVersion& sv = *route.version;
   InFlight in_flight(metrics_);
   const runtime::Predictor& p = sv.predictor();
-  const Json* features = body->contains("features") ? &(*body)["features"] : nullptr;
-  if (features == nullptr) {
-    return Fail(res,
-                InvalidArgumentError("missing features: send {name: value}, [values] or "
-                                     "[[values], ...]"),
-                m);
-  }
   std::vector<float> rows;
-  bool matrix = features->is_array() && !features->empty() &&
-                ((*features)[0].is_array() || (*features)[0].is_object());
-  if (matrix) {
-    if (features->size() > kMaxRequestElements / std::max(1, p.num_features())) {
-      return Fail(res, InvalidArgumentError("too many rows"), m);
+  if (flat) {
+    const size_t width = static_cast<size_t>(p.num_features());
+    if (flat->features.size() != width) {
+      return Fail(
+          res,
+          InvalidArgumentError("model '" + sv.name() + "' takes " + std::to_string(width) +
+                               " features per row, got " + std::to_string(flat->features.size())),
+          m);
     }
-    for (const Json& row : *features) {
-      if (Status s = AppendRow(row, p, sv.name(), rows); !s.ok()) return Fail(res, s, m);
+    rows = std::move(flat->features);
+  } else {
+    const Json* features = body->contains("features") ? &(*body)["features"] : nullptr;
+    if (features == nullptr) {
+      return Fail(res,
+                  InvalidArgumentError("missing features: send {name: value}, [values] or "
+                                       "[[values], ...]"),
+                  m);
     }
-  } else if (Status s = AppendRow(*features, p, sv.name(), rows); !s.ok()) {
-    return Fail(res, s, m);
+    bool matrix = features->is_array() && !features->empty() &&
+                  ((*features)[0].is_array() || (*features)[0].is_object());
+    if (matrix) {
+      if (features->size() > kMaxRequestElements / std::max(1, p.num_features())) {
+        return Fail(res, InvalidArgumentError("too many rows"), m);
+      }
+      for (const Json& row : *features) {
+        if (Status s = AppendRow(row, p, sv.name(), rows); !s.ok()) return Fail(res, s, m);
+      }
+    } else if (Status s = AppendRow(*features, p, sv.name(), rows); !s.ok()) {
+      return Fail(res, s, m);
+    }
   }
   const size_t n = rows.size() / static_cast<size_t>(std::max(1, p.num_features()));
   const size_t outs = static_cast<size_t>(std::max(1, p.num_outputs()));
