@@ -48,6 +48,9 @@ cleanup() {
   touch "$WORK/release"  # any job still waiting ends
   sleep 0.5
   psql -q "$PG_BASE" -c "DROP DATABASE IF EXISTS $TAG WITH (FORCE)" >/dev/null 2>&1
+  # TANDEM_HA_KEEP=DIR keeps the control planes' logs and the job list.
+  [ -n "${TANDEM_HA_KEEP:-}" ] && mkdir -p "$TANDEM_HA_KEEP" &&
+    cp "$WORK"/a.log "$WORK"/b.log "$WORK"/jobs.json "$TANDEM_HA_KEEP"/ 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -103,7 +106,7 @@ cat >"$WORK/code/train.sh" <<SH
 #!/bin/sh
 echo "start \$\$" >> "$WORK/out/\$SM_HP_N"
 while [ ! -f "$WORK/release" ] && [ -d "$WORK/out" ]; do sleep 0.1; done
-echo "done" >> "$WORK/out/\$SM_HP_N"
+echo "done \$(date +%s.%N)" >> "$WORK/out/\$SM_HP_N"
 SH
 chmod +x "$WORK/code/train.sh"
 for i in $(seq 1 $JOBS); do
@@ -207,11 +210,15 @@ for j in jobs:
 for i in range(1, n + 1):
     lines = open(os.path.join(out, f"j{i}")).read().split("\n")
     starts = sum(1 for l in lines if l.startswith("start"))
-    dones = sum(1 for l in lines if l == "done")
+    dones = sum(1 for l in lines if l.startswith("done "))
     if starts != 1 or dones != 1: problems.append(f"j{i}: {starts} starts, {dones} ends")
 print("; ".join(problems[:10]) or "each job ran once, one attempt, billed once")
 sys.exit(1 if problems else 0)
 PY
+# Every job finished within one lease period: of the kill, or of the end of
+# its own code when that came later (timestamps from B's log).
+python3 "$(dirname "$0")/takeover_timeline.py" "$WORK/b.log" "$WORK/jobs.json" "$WORK/out" \
+  "$KILLED_AT" "$LEASE" && pass || fail "a job was not finished within one lease period"
 expect_rc 0 "$TANDEM" jobs spend -o json
 SPEND_JOBS=$(echo "$OUT" | python3 -c 'import json,sys
 d = json.load(sys.stdin)
