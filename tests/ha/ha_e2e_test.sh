@@ -161,6 +161,26 @@ KILLED_AT=$(date +%s.%N)
 kill -KILL "$A_PID"; wait "$A_PID" 2>/dev/null; A_PID=""
 touch "$WORK/release"
 
+# From here on every CLI call goes through the multi-address path: a
+# wrapper records each call and refuses one that names a single server
+# (--server) or whose TANDEM_SERVER does not list A first; A refuses
+# connections, so each call that works was failed over to B.
+REAL_TANDEM=$TANDEM
+cat >"$WORK/tandem-both" <<SH
+#!/bin/sh
+for arg in "\$@"; do case "\$arg" in --server*) echo "CLI call with --server: \$*" >&2; exit 99;; esac; done
+[ "\$TANDEM_SERVER" = "$A_URL,$B_URL" ] || { echo "TANDEM_SERVER is '\$TANDEM_SERVER'" >&2; exit 99; }
+echo "\$*" >> "$WORK/cli-calls"
+exec "$REAL_TANDEM" "\$@"
+SH
+chmod +x "$WORK/tandem-both"
+TANDEM=$WORK/tandem-both
+a_refuses() {  # curl exit 7: connection refused (nothing listens on A's port)
+  command curl -s -o /dev/null --max-time 5 "$A_URL/healthz"
+  [ $? -eq 7 ]
+}
+a_refuses && pass || fail "A's address still accepts connections after kill -9"
+
 # The CLI given both addresses keeps working (A refuses connections now).
 expect_rc 0 "$TANDEM" jobs list --team ha
 expect_rc 0 "$TANDEM" deployments get ha-api
@@ -263,6 +283,12 @@ expect_rc 0 "$TANDEM" deployments scale ha-api 2  # B supervises now
 printf 'name: ha-after\nteam: ha2\nentry_point: train.sh\nsource_dir: code\nhyperparameters: {n: "after"}\nresources: {cpus: 1}\n' >"$WORK/after.yaml"
 expect_rc 0 "$TANDEM" jobs run -f "$WORK/after.yaml" --wait
 expect_contains "$OUT" "Completed" "a job submitted after the failover"
+
+# Every CLI call since the kill went to A first and was answered by B.
+a_refuses && pass || fail "A's address accepts connections again"
+CALLS=$(wc -l <"$WORK/cli-calls")
+echo "$CALLS CLI calls after kill -9, each with both addresses (A first, refusing)"
+[ "$CALLS" -ge 10 ] && pass || fail "only $CALLS CLI calls went through the multi-address path"
 
 touch "$WORK/stop"
 wait "$LOAD_PID"; LOAD_PID=""
