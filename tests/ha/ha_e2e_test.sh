@@ -4,15 +4,19 @@
 # fixtures). Control plane A runs 50 jobs and supervises a deployment under a
 # steady load; B stands by. kill -9 A, then:
 #   - B takes every job over at once, not waiting for A's lease (A's liveness
-#     lock is free: its database session died with it), and finishes each
-#     exactly once:
+#     lock is free: its database session died with it), in one transaction,
+#     and finishes each within one lease period of the later of the kill and
+#     the end of the job's own code (from B's log: takeover_timeline.py);
+#   - B finishes each exactly once:
 #     one attempt, user code started once and ran to its end once (each job
 #     appends a line to its own file when it starts and when it ends), one
 #     metering entry (billing not doubled), B is the owner;
 #   - every "Training Job State Change" to Completed reaches a queue;
 #   - the replicas keep answering: the load generator sees no non-2xx and no
 #     connection error; B re-adopts the same replica processes;
-#   - the CLI given both addresses keeps working (reads and a new job).
+#   - the CLI given both addresses keeps working (reads and a new job): every
+#     call after the kill goes through a wrapper that checks it names A then
+#     B (and no single --server), while A refuses connections.
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
@@ -157,6 +161,8 @@ LOAD_PID=$!
 sleep 1
 
 # kill -9 A, then release the jobs: most end before B takes them over.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime
+B_TICKS=$(cpu_ticks "$B_PID")
 KILLED_AT=$(date +%s.%N)
 kill -KILL "$A_PID"; wait "$A_PID" 2>/dev/null; A_PID=""
 touch "$WORK/release"
@@ -239,6 +245,7 @@ PY
 # its own code when that came later (timestamps from B's log).
 python3 "$(dirname "$0")/takeover_timeline.py" "$WORK/b.log" "$WORK/jobs.json" "$WORK/out" \
   "$KILLED_AT" "$LEASE" && pass || fail "a job was not finished within one lease period"
+echo "B used $(python3 -c "print(round(($(cpu_ticks "$B_PID") - $B_TICKS) / $(getconf CLK_TCK), 2))") CPU s from the kill to here; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 expect_rc 0 "$TANDEM" jobs spend -o json
 SPEND_JOBS=$(echo "$OUT" | python3 -c 'import json,sys
 d = json.load(sys.stdin)

@@ -33,7 +33,8 @@
 // Pending job is claimed by exactly one (JobStore::Claim), which then holds a
 // renewed lease on it; Recover skips jobs whose owner is alive. A running
 // service also takes over, from its loop, the active jobs of a control plane
-// whose lease expired (it died): it adopts each atomically, re-attaches to
+// whose lease expired (it died), or at once when its liveness lock is free:
+// it adopts all of them in one transaction, re-attaches to
 // the process if it still runs (a local job's runner outlives its control
 // plane) and finalizes it once; if the process is gone the attempt ends as
 // lost and is retried as a new attempt when the spec allows (TakeOver).
