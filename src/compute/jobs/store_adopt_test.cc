@@ -83,10 +83,11 @@ class JobStoreAdoptTest : public ::testing::Test {
 
   std::string OwnerOf(const std::string& id) {
     std::string owner;
-    EXPECT_TRUE(a_.db->Read([&](sql::Transaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(auto row, tx.QueryOne(
-                                                     "SELECT owner FROM compute_jobs WHERE id = ?",
-                                                     {id}));
+    EXPECT_TRUE(a_.db
+                    ->Read([&](sql::Transaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(
+                          auto row,
+                          tx.QueryOne("SELECT owner FROM compute_jobs WHERE id = ?", {id}));
                       owner = row.Text(0);
                       return OkStatus();
                     })
@@ -148,8 +149,7 @@ TEST_F(JobStoreAdoptTest, ABatchWithAJobThatIsNotAnothersChangesNothing) {
   bad[1].owner = "b";  // the adopter's own
   auto adopted = b_.store->AdoptAllFromDead(bad, "b", clock_.NowMicros() + kLease);
   EXPECT_EQ(adopted.status().code(), StatusCode::kInvalidArgument) << adopted.status();
-  EXPECT_NE(adopted.status().message().find(bad[1].id), std::string::npos)
-      << adopted.status();
+  EXPECT_NE(adopted.status().message().find(bad[1].id), std::string::npos) << adopted.status();
   bad[1].owner = "";  // unowned
   adopted = b_.store->AdoptAllFromDead(bad, "b", clock_.NowMicros() + kLease);
   EXPECT_EQ(adopted.status().code(), StatusCode::kInvalidArgument) << adopted.status();
@@ -168,7 +168,7 @@ TEST_F(JobStoreAdoptTest, AdoptAllTakesOnlyRecoverableJobs) {
   std::vector<std::string> all = expired;
   all.insert(all.end(), alive.begin(), alive.end());
   all.insert(all.end(), pending.begin(), pending.end());
-  all.push_back(expired[0]);         // listed twice: adopted once
+  all.push_back(expired[0]);          // listed twice: adopted once
   all.push_back("01nosuchjob00000");  // unknown: skipped
   auto adopted = b_.store->AdoptAll(all, "b", clock_.NowMicros() + kLease);
   ASSERT_TRUE(adopted.ok()) << adopted.status();
@@ -191,8 +191,10 @@ TEST_F(JobStoreAdoptTest, TwoSurvivorsAdoptingAtOnceTakeEachJobOnce) {
   auto seen_b = b_.store->ListActiveOf("dead");
   ASSERT_TRUE(seen_a.ok() && seen_b.ok());
   StatusOr<std::vector<std::string>> took_a, took_b;
-  std::thread ta([&] { took_a = a_.store->AdoptAllFromDead(*seen_a, "s1", clock_.NowMicros() + kLease); });
-  std::thread tb([&] { took_b = b_.store->AdoptAllFromDead(*seen_b, "s2", clock_.NowMicros() + kLease); });
+  std::thread ta(
+      [&] { took_a = a_.store->AdoptAllFromDead(*seen_a, "s1", clock_.NowMicros() + kLease); });
+  std::thread tb(
+      [&] { took_b = b_.store->AdoptAllFromDead(*seen_b, "s2", clock_.NowMicros() + kLease); });
   ta.join();
   tb.join();
   ASSERT_TRUE(took_a.ok()) << took_a.status();
