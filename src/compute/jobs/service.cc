@@ -67,7 +67,7 @@ void JobService::Start() {
   if (thread_.joinable() || shutdown_) return;
   int workers = opts_.workers;
   if (workers <= 0)
-    workers = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+    workers = std::max(32, 4 * static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
   substrate_->SetEndedCallback([this] {
     {
@@ -360,6 +360,7 @@ void JobService::Monitor() {
     }
     if (!exit) continue;
     a->phase = Active::Phase::kFinishing;
+    a->end_seen_micros = clock_.MonotonicMicros();
     Dispatch([this, job = a.get(), exit = *std::move(exit)] {
       TailLog(*job, true);
       Finish(*job, exit);
@@ -592,6 +593,7 @@ void JobService::SyncCheckpoints(Active& a) {
 }
 
 void JobService::Finish(Active& a, const ExitInfo& exit) {
+  const int64_t t0 = clock_.MonotonicMicros();
   if (a.checkpoints) {  // the last upload, whatever the outcome
     auto synced = a.checkpoints->Sync(/*final=*/true);
     if (!synced.ok()) {
@@ -609,6 +611,7 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
   req.code_digest = a.code_digest;
   req.input_digests = a.input_digests;
   auto outcome = FinalizeAttempt(req, *opts_.store, opts_.registry);
+  const int64_t t1 = clock_.MonotonicMicros();
   if (!outcome.ok()) {
     LogError("finalize failed",
              {{"job", a.record.id}, {"error", std::string(outcome.status().message())}});
@@ -673,9 +676,16 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
     LogError("cannot record job end",
              {{"job", a.record.id}, {"error", std::string(done.status().message())}});
   } else {
+    // Where the time went: waiting for a worker, the store (log, model,
+    // outputs, registry), recording the end.
+    const int64_t t2 = clock_.MonotonicMicros();
+    const int64_t seen = a.end_seen_micros != 0 ? a.end_seen_micros : t0;
     LogInfo("job ended", {{"job", a.record.id},
                           {"state", std::string(JobStateName(to))},
-                          {"reason", o.failure_reason}});
+                          {"reason", o.failure_reason},
+                          {"queued_ms", std::to_string((t0 - seen) / 1000)},
+                          {"finalize_ms", std::to_string((t1 - t0) / 1000)},
+                          {"record_ms", std::to_string((t2 - t1) / 1000)}});
   }
   // Keep the prepared environment for a matching next job, then clean up.
   if (done.ok() && a.record.spec.keep_alive_seconds > 0 && !a.warm_key.empty() &&

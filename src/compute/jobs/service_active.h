@@ -35,6 +35,7 @@ struct JobService::Active {
   double cpus = 1;
   std::shared_ptr<CheckpointSync> checkpoints;  // spec.checkpoint set
   int64_t checkpoint_synced_micros = 0;         // monotonic
+  int64_t end_seen_micros = 0;  // monotonic: when the loop saw it end (0: Finish's start)
 };
 
 // Removes a job's directory tree, logging (not failing) when it cannot.

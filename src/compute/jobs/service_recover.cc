@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/log.h"
@@ -72,10 +73,15 @@ std::string JobService::RecordedAttemptDir(const JobRecord& r) const {
 Status JobService::Recover() {
   HoldLivenessLock();
   ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, jobs_->ListRecoverable(opts_.owner));
+  std::vector<std::string> ids;
+  for (const JobRecord& r : jobs) ids.push_back(r.id);
+  // All in one transaction; another control plane may have recovered some
+  // since the list was read.
+  ASSIGN_OR_RETURN(std::vector<std::string> adopted,
+                   jobs_->AdoptAll(ids, opts_.owner, LeaseUntil()));
+  const std::set<std::string> took(adopted.begin(), adopted.end());
   for (const JobRecord& r : jobs) {
-    // Another control plane may have recovered it since the list was read.
-    ASSIGN_OR_RETURN(bool adopted, jobs_->Adopt(r.id, opts_.owner, LeaseUntil()));
-    if (adopted) Attach(r, /*from_loop=*/false);
+    if (took.count(r.id) > 0) Attach(r, /*from_loop=*/false);
   }
   return OkStatus();
 }
@@ -91,6 +97,7 @@ void JobService::TakeOver() {
     LogWarn("cannot list recoverable jobs", {{"error", std::string(jobs.status().message())}});
     return;
   }
+  std::vector<std::string> candidates;
   for (const JobRecord& r : *jobs) {
     if (auto it = active_.find(r.id); it != active_.end()) {
       // Ours and held here — or a claim of ours that lost to another control
@@ -101,8 +108,19 @@ void JobService::TakeOver() {
       }
       continue;
     }
-    auto adopted = jobs_->Adopt(r.id, opts_.owner, LeaseUntil());
-    if (!adopted.ok() || !*adopted) continue;  // another survivor took it first
+    candidates.push_back(r.id);
+  }
+  if (candidates.empty()) return;
+  // All of them in one transaction (others may have been taken first).
+  auto adopted = jobs_->AdoptAll(candidates, opts_.owner, LeaseUntil());
+  if (!adopted.ok()) {
+    LogWarn("cannot take over jobs", {{"jobs", std::to_string(candidates.size())},
+                                      {"error", std::string(adopted.status().message())}});
+    return;
+  }
+  const std::set<std::string> took(adopted->begin(), adopted->end());
+  for (const JobRecord& r : *jobs) {
+    if (took.count(r.id) == 0) continue;
     LogInfo("job taken over", {{"job", r.id},
                                {"from", r.owner},
                                {"state", std::string(JobStateName(r.state))}});
@@ -158,10 +176,26 @@ void JobService::TakeOverFromDead() {
     if (!held.ok() || !held->has_value() || **held) continue;  // alive, or cannot tell
     auto jobs = jobs_->ListActiveOf(owner);
     if (!jobs.ok()) continue;
+    std::vector<JobRecord> candidates;
     for (const JobRecord& r : *jobs) {
-      if (active_.count(r.id) > 0) continue;  // a claim of ours still finishing
-      auto adopted = jobs_->AdoptFromDead(r, opts_.owner, LeaseUntil());
-      if (!adopted.ok() || !*adopted) continue;  // another survivor, or the owner is back
+      if (active_.count(r.id) == 0) candidates.push_back(r);  // else a claim of ours finishing
+    }
+    if (candidates.empty()) continue;
+    // Every job of the dead owner in one transaction (a job another survivor
+    // took first, or whose lease the restarted owner renewed, is left out).
+    auto adopted = jobs_->AdoptAllFromDead(candidates, opts_.owner, LeaseUntil());
+    if (!adopted.ok()) {
+      LogWarn("cannot take over the jobs of a dead control plane",
+              {{"from", owner}, {"error", std::string(adopted.status().message())}});
+      continue;
+    }
+    LogInfo("jobs taken over from a dead control plane",
+            {{"from", owner},
+             {"adopted", std::to_string(adopted->size())},
+             {"listed", std::to_string(candidates.size())}});
+    const std::set<std::string> took(adopted->begin(), adopted->end());
+    for (const JobRecord& r : candidates) {
+      if (took.count(r.id) == 0) continue;
       LogInfo("job taken over", {{"job", r.id},
                                  {"from", r.owner},
                                  {"why", "its owner's liveness lock is free"},

@@ -1,5 +1,7 @@
 #include "compute/jobs/store.h"
 
+#include <algorithm>
+
 #include "glue/bus/event_types.h"
 
 namespace tandem::compute::jobs {
@@ -513,15 +515,34 @@ StatusOr<std::vector<JobRecord>> JobStore::ListRecoverable(const std::string& ow
 
 StatusOr<bool> JobStore::Adopt(const std::string& id, const std::string& owner,
                                int64_t lease_until_micros) {
-  int64_t n = 0;
+  ASSIGN_OR_RETURN(std::vector<std::string> adopted, AdoptAll({id}, owner, lease_until_micros));
+  return !adopted.empty();
+}
+
+StatusOr<std::vector<std::string>> JobStore::AdoptAll(const std::vector<std::string>& ids,
+                                                      const std::string& owner,
+                                                      int64_t lease_until_micros) {
+  // In id order, so that two control planes adopting overlapping sets lock
+  // the rows in the same order.
+  std::vector<std::string> sorted(ids);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::vector<std::string> out;
+  if (sorted.empty()) return out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
-                                "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
-                                "AND (owner = ? OR owner = '' OR lease_expires_micros <= ?)",
-                                {owner, lease_until_micros, id, owner, clock_.NowMicros()}));
+    out.clear();  // a retried transaction starts over
+    const int64_t now = clock_.NowMicros();
+    for (const std::string& id : sorted) {
+      ASSIGN_OR_RETURN(int64_t n,
+                       tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
+                               "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
+                               "AND (owner = ? OR owner = '' OR lease_expires_micros <= ?)",
+                               {owner, lease_until_micros, id, owner, now}));
+      if (n == 1) out.push_back(id);
+    }
     return OkStatus();
   }));
-  return n == 1;
+  return out;
 }
 
 std::string OwnerLockKey(const std::string& owner) { return "compute-owner:" + owner; }
@@ -565,21 +586,43 @@ StatusOr<std::vector<JobRecord>> JobStore::ListActiveOf(const std::string& owner
 
 StatusOr<bool> JobStore::AdoptFromDead(const JobRecord& seen, const std::string& owner,
                                        int64_t lease_until_micros) {
-  if (seen.owner.empty() || seen.owner == owner) {
-    return InvalidArgumentError("AdoptFromDead: job '" + seen.id + "' is not another's");
+  ASSIGN_OR_RETURN(std::vector<std::string> adopted,
+                   AdoptAllFromDead({seen}, owner, lease_until_micros));
+  return !adopted.empty();
+}
+
+StatusOr<std::vector<std::string>> JobStore::AdoptAllFromDead(const std::vector<JobRecord>& seen,
+                                                              const std::string& owner,
+                                                              int64_t lease_until_micros) {
+  std::vector<const JobRecord*> sorted;
+  for (const JobRecord& r : seen) {
+    if (r.owner.empty() || r.owner == owner) {
+      return InvalidArgumentError("AdoptFromDead: job '" + r.id + "' is not another's");
+    }
+    sorted.push_back(&r);
   }
-  int64_t n = 0;
+  // In id order, as AdoptAll.
+  std::sort(sorted.begin(), sorted.end(),
+            [](const JobRecord* a, const JobRecord* b) { return a->id < b->id; });
+  std::vector<std::string> out;
+  if (sorted.empty()) return out;
   RETURN_IF_ERROR(db_.WithTransaction([&](Transaction& tx) -> Status {
-    // Compare-and-set on (owner, lease): a restarted owner's Recover (or any
-    // renewal: it was alive after all) changed the lease, and wins.
-    ASSIGN_OR_RETURN(n, tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
-                                "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
-                                "AND owner = ? AND lease_expires_micros = ?",
-                                {owner, lease_until_micros, seen.id, seen.owner,
-                                 seen.lease_expires_micros}));
+    out.clear();  // a retried transaction starts over
+    for (const JobRecord* r : sorted) {
+      if (!out.empty() && out.back() == r->id) continue;  // listed twice
+      // Compare-and-set on (owner, lease): a restarted owner's Recover (or
+      // any renewal: it was alive after all) changed the lease, and wins.
+      ASSIGN_OR_RETURN(int64_t n,
+                       tx.Exec("UPDATE compute_jobs SET owner = ?, lease_expires_micros = ? "
+                               "WHERE id = ? AND state IN ('Starting', 'Running', 'Stopping') "
+                               "AND owner = ? AND lease_expires_micros = ?",
+                               {owner, lease_until_micros, r->id, r->owner,
+                                r->lease_expires_micros}));
+      if (n == 1) out.push_back(r->id);
+    }
     return OkStatus();
   }));
-  return n == 1;
+  return out;
 }
 
 StatusOr<std::vector<std::string>> JobStore::ListStopping(const std::string& owner) {

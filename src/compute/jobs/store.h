@@ -137,6 +137,11 @@ class JobStore {
   // Takes over active job `id` if it is still recoverable by `owner` (see
   // above); false when another owner holds a live lease or took it first.
   StatusOr<bool> Adopt(const std::string& id, const std::string& owner, int64_t lease_until_micros);
+  // Adopt for several jobs in one transaction (a takeover adopts all of a
+  // dead control plane's jobs at once): the ids adopted, in id order.
+  StatusOr<std::vector<std::string>> AdoptAll(const std::vector<std::string>& ids,
+                                              const std::string& owner,
+                                              int64_t lease_until_micros);
   // Liveness locks (docs/architecture.md "High availability"): a control
   // plane that holds sql::Database::HoldLock(OwnerLockKey(owner)) while it
   // runs registers so here, once; afterwards a free lock means it is dead
@@ -154,6 +159,11 @@ class JobStore {
   // survivor took it first. InvalidArgument if `seen` is not another's.
   StatusOr<bool> AdoptFromDead(const JobRecord& seen, const std::string& owner,
                                int64_t lease_until_micros);
+  // AdoptFromDead for several jobs in one transaction: the ids adopted, in
+  // id order. InvalidArgument (nothing adopted) if one is not another's.
+  StatusOr<std::vector<std::string>> AdoptAllFromDead(const std::vector<JobRecord>& seen,
+                                                      const std::string& owner,
+                                                      int64_t lease_until_micros);
   // Ids of `owner`'s jobs in Stopping (a stop may arrive via another control
   // plane's API).
   StatusOr<std::vector<std::string>> ListStopping(const std::string& owner);

@@ -409,7 +409,10 @@ std::unique_ptr<http::Client> S3Client::Acquire() {
 
 void S3Client::Release(std::unique_ptr<http::Client> client) {
   absl::MutexLock lock(&mu_);
-  if (pool_.size() < 16) pool_.push_back(std::move(client));
+  // Up to 64 idle connections: a control plane taking over finalizes up to
+  // its worker count (32 or more) of jobs at once, and a connection dropped
+  // here is a new TCP connection (and server-side setup) for the next request.
+  if (pool_.size() < 64) pool_.push_back(std::move(client));
 }
 
 StatusOr<S3Response> S3Client::Do(const S3Request& request) {
