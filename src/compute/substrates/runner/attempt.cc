@@ -23,6 +23,22 @@ int Fail(const std::string& message) {
 
 }  // namespace
 
+int SetUpRunnerSignals(std::string* error) {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    *error = "PR_SET_CHILD_SUBREAPER: " + std::string(strerror(errno));
+    return -1;
+  }
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) *error = "signalfd: " + std::string(strerror(errno));
+  return sfd;
+}
+
 int RunAttempt(const std::string& state_dir, int ready_fd) {
   Json json;
   RunnerRequest request;
@@ -33,20 +49,16 @@ int RunAttempt(const std::string& state_dir, int ready_fd) {
   // Secret values: read once and deleted before anything else happens, so
   // they stay on disk only between the substrate's launch and this line.
   if (std::string e = TakeSecretsFile(state_dir, &request.launch); !e.empty()) return Fail(e);
+  std::string error;
+  int sfd = SetUpRunnerSignals(&error);
+  if (sfd < 0) return Fail(error);
+  return SuperviseAttempt(std::move(request), state_dir, sfd, ready_fd, nullptr);
+}
 
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT}) sigaddset(&mask, s);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-    return Fail("PR_SET_CHILD_SUBREAPER: " + std::string(strerror(errno)));
-  }
-  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) return Fail("signalfd: " + std::string(strerror(errno)));
-
-  Supervisor supervisor(std::move(request), state_dir, sfd);
+int SuperviseAttempt(RunnerRequest request, const std::string& state_dir, int signal_fd,
+                     int ready_fd, const StartedSandbox* sandbox) {
+  Supervisor supervisor(std::move(request), state_dir, signal_fd);
+  if (sandbox != nullptr) supervisor.UseStartedSandbox(*sandbox);
   if (std::string e = supervisor.Prepare(); !e.empty()) return Fail(e);
   ProcessIdentity self{getpid(), 0, getpgrp()};
   if (auto st = ReadProcStat(self.pid)) self.start_ticks = st->start_ticks;

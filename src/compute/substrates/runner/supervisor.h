@@ -8,6 +8,8 @@
 // the whole tree. Not thread-safe: one Supervisor per runner process.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -19,12 +21,27 @@
 
 namespace tandem::compute::runner {
 
+// A sandbox started before the job (warm.h): bubblewrap's pid (a child of
+// this process, leading its own process group), the read end of its
+// stdout+stderr and the stream socket to the waiter inside it. The
+// Supervisor owns the descriptors once given them.
+struct StartedSandbox {
+  pid_t pid = 0;
+  int output_fd = -1;
+  int control_fd = -1;
+};
+
 class Supervisor {
  public:
   Supervisor(RunnerRequest request, std::string state_dir, int signal_fd);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
+
+  // Runs the job in `sandbox` instead of starting bubblewrap (call before
+  // Prepare): the job's command is sent to the waiter; an image or file
+  // secrets are refused by Prepare (they are bound when bubblewrap starts).
+  void UseStartedSandbox(const StartedSandbox& sandbox);
 
   // Opens the log and builds the command. Returns an error message naming
   // the offending path, or "" on success.
@@ -41,6 +58,8 @@ class Supervisor {
   };
 
   std::optional<ExecFailure> Launch();
+  std::optional<ExecFailure> LaunchInStartedSandbox();
+  void ReadExecStatus();
   void Loop();
   void HandleSignals();
   void ReapAvailable();
@@ -60,6 +79,11 @@ class Supervisor {
   std::vector<std::string> envp_;
   // File secrets for bubblewrap: {child descriptor, memfd}; closed once spawned.
   std::vector<std::pair<int, int>> secret_fds_;
+
+  std::optional<StartedSandbox> started_sandbox_;
+  std::string waiter_command_;    // JSON for the waiter (started sandbox only)
+  std::string exec_status_;       // what the waiter wrote after the command
+  std::optional<std::string> exec_failure_;  // the waiter could not exec the command
 
   int log_fd_ = -1;   // the log file
   int pipe_fd_ = -1;  // read end of the job's stdout+stderr
