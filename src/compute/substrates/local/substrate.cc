@@ -108,7 +108,7 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
     wo.spec.network = false;
     wo.spec.hidden_paths = s->options_.hidden_paths;
     LocalSubstrate* self = s.get();
-    auto pool = WarmPool::Start(std::move(wo), [self] { return self->CurrentLauncher(); });
+    auto pool = WarmPool::Start(std::move(wo), [self](const runner::Launcher* dead) { return self->CurrentLauncher(dead); });
     if (pool.ok()) {
       s->warm_pool_ = *std::move(pool);
     } else {

@@ -222,6 +222,14 @@ int WarmPool::ready() {
   return static_cast<int>(ready_.size());
 }
 
+void WarmPool::PauseForTest(bool paused) {
+  {
+    absl::MutexLock lock(&mu_);
+    paused_ = paused;
+  }
+  Wake();
+}
+
 bool WarmPool::disabled() {
   absl::MutexLock lock(&mu_);
   return disabled_;
@@ -238,7 +246,7 @@ void WarmPool::Failed(const std::string& why) {
 }
 
 bool WarmPool::StartOne(std::vector<Starting>* starting) {
-  std::shared_ptr<runner::Launcher> launcher = launcher_();
+  std::shared_ptr<runner::Launcher> launcher = launcher_(nullptr);
   if (launcher == nullptr) {
     Failed("no launcher");
     return false;
@@ -256,7 +264,16 @@ bool WarmPool::StartOne(std::vector<Starting>* starting) {
   }
   runner::WarmSpec spec = options_.spec;
   spec.slot_dir = slot;
-  std::string error = launcher->StartWarm(runner::WarmSpecToJson(spec).dump(), sv[1]);
+  const std::string json = runner::WarmSpecToJson(spec).dump();
+  std::string error = launcher->StartWarm(json, sv[1]);
+  if (!error.empty()) {
+    // The launcher died (it also serves runners started the usual way):
+    // a new one, and this sandbox asked of it.
+    LogWarn("the job launcher is gone; starting a new one",
+            {{"pid", std::to_string(launcher->pid())}, {"error", error}});
+    launcher = launcher_(launcher.get());
+    if (launcher != nullptr) error = launcher->StartWarm(json, sv[1]);
+  }
   close(sv[1]);
   if (!error.empty()) {
     close(sv[0]);
@@ -275,7 +292,7 @@ void WarmPool::Loop() {
     {
       absl::MutexLock lock(&mu_);
       if (stop_) break;
-      if (!disabled_) {
+      if (!disabled_ && !paused_) {
         want = options_.size - static_cast<int>(ready_.size()) - static_cast<int>(starting.size());
       }
     }

@@ -81,7 +81,10 @@ struct WarmPoolOptions {
 
 class WarmPool {
  public:
-  using LauncherFn = std::function<std::shared_ptr<runner::Launcher>()>;
+  // The launcher to use; after `dead` (one that could not be reached) it is
+  // replaced by a new one.
+  using LauncherFn =
+      std::function<std::shared_ptr<runner::Launcher>(const runner::Launcher* dead)>;
   // Creates <dir>/<pool id>, recovers dead pools' leftovers and starts the
   // thread. InvalidArgument for a relative dir or a size < 1.
   static StatusOr<std::unique_ptr<WarmPool>> Start(WarmPoolOptions options, LauncherFn launcher);
@@ -95,6 +98,8 @@ class WarmPool {
   // How many are ready now; whether the pool gave up (failures in a row).
   int ready();
   bool disabled();
+  // For tests: no refilling while paused.
+  void PauseForTest(bool paused);
   // Leftovers of pools under `dir` whose control plane is gone: staged
   // entries are moved back into their job directory, the rest removed.
   static void RecoverDeadPools(const std::string& dir);
@@ -121,6 +126,7 @@ class WarmPool {
   std::deque<std::unique_ptr<WarmSandbox>> ready_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool disabled_ ABSL_GUARDED_BY(mu_) = false;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
   int failures_in_a_row_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };

@@ -183,6 +183,7 @@ class WarmRunner {
       End(0);
     }
     WriteAll(reply, "F");
+    close(warm_fd_);  // the substrate hears from this attempt's runner files only
     // From here on, the attempt's runner: diagnostics go to its runner.log.
     const std::string log = state_dir + "/" + kRunnerLogFile;
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
