@@ -60,6 +60,9 @@ int SuperviseAttempt(RunnerRequest request, const std::string& state_dir, int si
   Supervisor supervisor(std::move(request), state_dir, signal_fd);
   if (sandbox != nullptr) supervisor.UseStartedSandbox(*sandbox);
   if (std::string e = supervisor.Prepare(); !e.empty()) return Fail(e);
+  // A warm sandbox's job starts before "ready": telling the control plane
+  // first would wake it, and on a busy machine it would run before the job.
+  if (sandbox != nullptr) supervisor.StartJob();
   ProcessIdentity self{getpid(), 0, getpgrp()};
   if (auto st = ReadProcStat(self.pid)) self.start_ticks = st->start_ticks;
   if (std::string e =

@@ -264,8 +264,15 @@ std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
   return std::nullopt;
 }
 
+void Supervisor::StartJob() {
+  if (launched_) return;
+  launched_ = true;
+  launch_failure_at_start_ = Launch();
+}
+
 jobs::ExitInfo Supervisor::Run() {
-  if (auto failure = Launch()) {
+  StartJob();
+  if (auto failure = launch_failure_at_start_) {
     KillAndReapAll();
     jobs::ExitInfo e;
     e.kind = jobs::ExitKind::kExited;

@@ -47,7 +47,12 @@ class Supervisor {
   // the offending path, or "" on success.
   std::string Prepare();
 
-  // Starts the job and blocks until it and all its descendants are gone.
+  // Starts the job now, before Run (which then only supervises it); a
+  // failure to start is reported by Run.
+  void StartJob();
+
+  // Starts the job (unless StartJob did) and blocks until it and all its
+  // descendants are gone.
   // Writes the `started` marker and job.json into the state directory.
   jobs::ExitInfo Run();
 
@@ -80,6 +85,8 @@ class Supervisor {
   // File secrets for bubblewrap: {child descriptor, memfd}; closed once spawned.
   std::vector<std::pair<int, int>> secret_fds_;
 
+  bool launched_ = false;
+  std::optional<ExecFailure> launch_failure_at_start_;
   std::optional<StartedSandbox> started_sandbox_;
   std::string waiter_command_;    // JSON for the waiter (started sandbox only)
   std::string exec_status_;       // what the waiter wrote after the command
