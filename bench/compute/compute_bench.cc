@@ -191,7 +191,7 @@ class Tandem {
     local::LocalSubstrateOptions lopts;  // capacity: the machine's hardware threads
     // Warm sandboxes, as the control plane keeps them (api/control_plane.cc).
     lopts.warm_dir = home + "/sandboxes";
-    lopts.warm_sandboxes = 4;
+    lopts.warm_sandboxes = 8;
     jobs::JobServiceOptions opts;
     opts.home = home;
     opts.db = db_.get();

@@ -290,6 +290,12 @@ bool LocalSubstrate::SpawnWarm(const jobs::LaunchRequest& request, bool has_imag
     case WarmSandbox::Outcome::kNotRun:
       LogWarn("a warm sandbox did not take the job; it starts its own",
               {{"job", request.job_id}, {"error", error}});
+      // A warm runner killed after it took the secrets file and before it
+      // said so: the runner started next needs it again.
+      if (std::string e = runner::WriteSecretsFile(state_dir, request); !e.empty()) {
+        *spawned = InternalError(e);
+        return true;
+      }
       return false;
   }
   return false;

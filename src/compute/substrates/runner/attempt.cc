@@ -57,9 +57,18 @@ int RunAttempt(const std::string& state_dir, int ready_fd) {
 
 int SuperviseAttempt(RunnerRequest request, const std::string& state_dir, int signal_fd,
                      int ready_fd, const StartedSandbox* sandbox) {
+  // In a warm sandbox: 'F' says the runner took the attempt (so a failure
+  // is not retried elsewhere: its secrets are gone).
+  auto fail = [&](const std::string& e) {
+    if (sandbox != nullptr) {
+      ssize_t ignored = write(ready_fd, "F", 1);
+      (void)ignored;
+    }
+    return Fail(e);
+  };
   Supervisor supervisor(std::move(request), state_dir, signal_fd);
   if (sandbox != nullptr) supervisor.UseStartedSandbox(*sandbox);
-  if (std::string e = supervisor.Prepare(); !e.empty()) return Fail(e);
+  if (std::string e = supervisor.Prepare(); !e.empty()) return fail(e);
   // A warm sandbox's job starts before "ready": telling the control plane
   // first would wake it, and on a busy machine it would run before the job.
   if (sandbox != nullptr) supervisor.StartJob();
@@ -68,8 +77,8 @@ int SuperviseAttempt(RunnerRequest request, const std::string& state_dir, int si
   if (std::string e =
           WriteFileAtomic(state_dir + "/" + kRunnerFile, ProcessIdentityToJson(self).dump());
       !e.empty())
-    return Fail(e);
-  ssize_t ignored = write(ready_fd, "1", 1);
+    return fail(e);
+  ssize_t ignored = sandbox != nullptr ? write(ready_fd, "F1", 2) : write(ready_fd, "1", 1);
   (void)ignored;
   close(ready_fd);
 

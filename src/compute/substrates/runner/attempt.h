@@ -27,7 +27,9 @@ int RunAttempt(const std::string& state_dir, int ready_fd);
 int SetUpRunnerSignals(std::string* error);
 
 // RunAttempt after the request is read and its secrets taken, with the
-// signals set up (`signal_fd`); in `sandbox` when not null (warm.h).
+// signals set up (`signal_fd`); in `sandbox` when not null (warm.h), where
+// "ready" is "F1" (one write: the control plane is woken once, after the job
+// started) and a failure before it writes "F".
 int SuperviseAttempt(RunnerRequest request, const std::string& state_dir, int signal_fd,
                      int ready_fd, const StartedSandbox* sandbox);
 

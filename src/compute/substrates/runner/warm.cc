@@ -182,7 +182,6 @@ class WarmRunner {
       close(reply);
       End(0);
     }
-    WriteAll(reply, "F");
     close(warm_fd_);  // the substrate hears from this attempt's runner files only
     // From here on, the attempt's runner: diagnostics go to its runner.log.
     const std::string log = state_dir + "/" + kRunnerLogFile;
@@ -192,6 +191,7 @@ class WarmRunner {
       close(fd);
     }
     if (std::string e = TakeSecretsFile(state_dir, &request_.launch); !e.empty()) {
+      WriteAll(reply, "F");
       std::fprintf(stderr, "tandem-job-runner: %s\n", e.c_str());
       End(2);
     }

@@ -19,8 +19,11 @@
 //   warm runner -> reply pipe: "E<why>" when the attempt does not fit this
 //     sandbox (its job_dir is not the slot directory, another bubblewrap,
 //     network or hidden paths, an image) -- nothing ran, the substrate
-//     starts it another way; else 'F' and then, as from the launcher, '1'
-//     once ready (or nothing more: the runner failed, runner.log says why).
+//     starts it another way; else "F1" once the job started and the runner
+//     is ready, or 'F' alone: the runner took the attempt (and its secrets)
+//     but failed, runner.log says why. Nothing at all: the warm runner died
+//     before it took the attempt (the substrate writes the secrets again
+//     and starts it another way).
 // A warm sandbox is used for one job at most, and its slot only ever is that
 // job's directory: isolation is that of a sandbox started for the job.
 //
