@@ -24,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kMaxFailuresInARow = 3;
+constexpr int kRefillDelayMs = 15;
 constexpr char kIntentSuffix[] = ".dest";
 
 // The entries of directory `dir` (no . and ..); false if unreadable.
@@ -287,6 +288,7 @@ bool WarmPool::StartOne(std::vector<Starting>* starting) {
 
 void WarmPool::Loop() {
   std::vector<Starting> starting;
+  bool refill_delayed = false;
   for (;;) {
     int want = 0;
     {
@@ -296,6 +298,14 @@ void WarmPool::Loop() {
         want = options_.size - static_cast<int>(ready_.size()) - static_cast<int>(starting.size());
       }
     }
+    if (want > 0 && want < options_.size && !refill_delayed) {
+      // A job was just taken: its start needs the CPU more than the next
+      // job's sandbox does. Refill a little later (at once when empty).
+      refill_delayed = true;
+      want = 0;
+    } else {
+      refill_delayed = false;
+    }
     for (int i = 0; i < want; ++i) {
       if (!StartOne(&starting)) break;
     }
@@ -303,7 +313,8 @@ void WarmPool::Loop() {
     for (const Starting& s : starting) fds.push_back({s.fd, POLLIN, 0});
     // Nothing starting and a failed start: retry after a pause, not at once.
     const bool idle_after_failure = starting.empty() && want > 0;
-    if (poll(fds.data(), fds.size(), idle_after_failure ? 1000 : -1) < 0 && errno != EINTR) break;
+    const int timeout = refill_delayed ? kRefillDelayMs : idle_after_failure ? 1000 : -1;
+    if (poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) break;
     if (fds[0].revents & POLLIN) {
       uint64_t n;
       ssize_t ignored = read(wake_fd_, &n, sizeof(n));

@@ -180,8 +180,15 @@ std::optional<Supervisor::ExecFailure> Supervisor::LaunchInStartedSandbox() {
   fcntl(s.control_fd, F_SETFL, O_NONBLOCK);
   started_micros_ = WallMicros();
   start_mono_ = MonotonicMicros();
-  ProcessIdentity job{s.pid, 0, s.pid};
-  if (auto st = ReadProcStat(s.pid)) job.start_ticks = st->start_ticks;
+  // `started` and job.json are written by Run: StartJob comes before
+  // "ready", and the control plane waits for that.
+  start_files_pending_ = true;
+  return std::nullopt;
+}
+
+void Supervisor::WriteStartFiles() {
+  ProcessIdentity job{job_pid_, 0, job_pid_};
+  if (auto st = ReadProcStat(job_pid_)) job.start_ticks = st->start_ticks;
   for (const auto& [file, contents] :
        {std::pair<const char*, std::string>{kStartedFile, std::to_string(started_micros_)},
         {kJobFile, ProcessIdentityToJson(job).dump()}}) {
@@ -189,7 +196,6 @@ std::optional<Supervisor::ExecFailure> Supervisor::LaunchInStartedSandbox() {
       std::fprintf(stderr, "tandem-job-runner: %s\n", e.c_str());
     }
   }
-  return std::nullopt;
 }
 
 void Supervisor::ReadExecStatus() {
@@ -286,6 +292,7 @@ jobs::ExitInfo Supervisor::Run() {
     e.started_micros = e.ended_micros = WallMicros();
     return e;
   }
+  if (start_files_pending_) WriteStartFiles();
   int64_t now = MonotonicMicros();
   if (req_.launch.max_runtime_seconds > 0) {
     runtime_deadline_ = start_mono_ + req_.launch.max_runtime_seconds * 1'000'000;

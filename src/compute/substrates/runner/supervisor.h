@@ -64,6 +64,7 @@ class Supervisor {
 
   std::optional<ExecFailure> Launch();
   std::optional<ExecFailure> LaunchInStartedSandbox();
+  void WriteStartFiles();  // `started` and job.json
   void ReadExecStatus();
   void Loop();
   void HandleSignals();
@@ -86,6 +87,7 @@ class Supervisor {
   std::vector<std::pair<int, int>> secret_fds_;
 
   bool launched_ = false;
+  bool start_files_pending_ = false;
   std::optional<ExecFailure> launch_failure_at_start_;
   std::optional<StartedSandbox> started_sandbox_;
   std::string waiter_command_;    // JSON for the waiter (started sandbox only)
