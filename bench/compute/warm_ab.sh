@@ -4,10 +4,11 @@
 # and the 1-second-job overhead, alternated baseline, this build, baseline,
 # this build. The baseline is a copy of another build's binaries under
 # BASE (BASE/bin/{compute_bench,compute_bench_first_line,tandem-train-xgboost},
+# not under /tmp: a sandboxed job has its own /tmp and could not run the trainer;
 # BASE/libexec/tandem/*), e.g. main's:
-#   mkdir -p /tmp/cs-base/bin /tmp/cs-base/libexec/tandem
-#   cp ../main/build/bench/compute/compute_bench{,_first_line} ../main/build/bin/tandem-train-xgboost /tmp/cs-base/bin/
-#   cp ../main/build/libexec/tandem/* /tmp/cs-base/libexec/tandem/
+#   mkdir -p /var/tmp/cs-base/bin /var/tmp/cs-base/libexec/tandem
+#   cp ../main/build/bench/compute/compute_bench{,_first_line} ../main/build/bin/tandem-train-xgboost /var/tmp/cs-base/bin/
+#   cp ../main/build/libexec/tandem/* /var/tmp/cs-base/libexec/tandem/
 # Prints the load average and the CPU-seconds each run used (its own and its
 # reaped children's).
 #
