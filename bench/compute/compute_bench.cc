@@ -189,6 +189,9 @@ class Tandem {
     registry_ =
         Check(registry::ModelRegistry::Open(*db_, *bus_->outbox(), Clock::Real()), "registry");
     local::LocalSubstrateOptions lopts;  // capacity: the machine's hardware threads
+    // Warm sandboxes, as the control plane keeps them (api/control_plane.cc).
+    lopts.warm_dir = home + "/sandboxes";
+    lopts.warm_sandboxes = 8;
     jobs::JobServiceOptions opts;
     opts.home = home;
     opts.db = db_.get();
@@ -448,8 +451,19 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     direct = *std::move(s);
   }
 
+  // The same sandboxed substrate without warm sandboxes: each job starts
+  // its own bubblewrap.
+  std::unique_ptr<local::LocalSubstrate> cold;
+  if (sandboxed) {
+    local::LocalSubstrateOptions o;
+    o.state_root = base + "/.runner-cold";
+    auto s = local::LocalSubstrate::Create(o);
+    if (!s.ok()) Die("substrate without warm sandboxes: " + s.status().ToString());
+    cold = *std::move(s);
+  }
+
   std::vector<double> svc, svc_state, sl;
-  SubstrateTimes st, bt, dt;
+  SubstrateTimes st, bt, dt, ct;
   const std::string load_before = LoadAvg();
   for (int i = 0; i < f.runs; ++i) {
     // (a) the job service.
@@ -459,6 +473,7 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     RunOnSubstrate(sub, base, src, "sub-" + std::to_string(i), st);
     if (bare) RunOnSubstrate(*bare, base, src, "bare-" + std::to_string(i), bt);
     RunOnSubstrate(*direct, base, src, "direct-" + std::to_string(i), dt);
+    if (cold) RunOnSubstrate(*cold, base, src, "cold-" + std::to_string(i), ct);
 
     // (c) Slurm.
     if (slurm.enabled()) {
@@ -503,6 +518,9 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
   row("LocalSubstrate: Submit returns", st.submit_returns);
   row("LocalSubstrate: Submit -> exec (StartedMicros)", st.to_exec);
   row("LocalSubstrate: Submit -> first line", st.to_user);
+  row("LocalSubstrate without warm sandboxes: Submit returns", ct.submit_returns);
+  row("LocalSubstrate without warm sandboxes: Submit -> exec (StartedMicros)", ct.to_exec);
+  row("LocalSubstrate without warm sandboxes: Submit -> first line", ct.to_user);
   row("LocalSubstrate unsandboxed: Submit -> first line", bt.to_user);
   row("LocalSubstrate, runner fork+exec'd without the launcher: Submit returns",
       dt.submit_returns);
@@ -518,6 +536,15 @@ void ColdStart(const Flags& f, Tandem& t, Slurm& slurm) {
     row("tandem job service, same load: Submit -> record started", loaded_state);
     std::printf("\n(background jobs not completed: %d)\n", load.second);
   }
+  if (auto* pool = dynamic_cast<local::LocalSubstrate*>(&sub)) {
+    std::printf("\n(jobs started in a warm sandbox by the service's substrate: %lld)\n",
+                static_cast<long long>(pool->warm_starts()));
+  }
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  std::printf("(CPU-seconds of this process so far, the control plane's side: %.2f)\n",
+              static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                  static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6);
   std::printf("\n");
   std::fflush(stdout);
 }

@@ -56,6 +56,10 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
     };
   }
   lopts.hidden_paths = hidden;
+  // Sandboxes started ahead of jobs, next to the job directories (home/jobs)
+  // so that staging can rename into them.
+  lopts.warm_dir = config.home + "/sandboxes";
+  lopts.warm_sandboxes = 8;
   ASSIGN_OR_RETURN(auto local, compute::local::LocalSubstrate::Create(std::move(lopts)));
   return std::unique_ptr<compute::jobs::Substrate>(std::move(local));
 }

@@ -18,6 +18,7 @@
 #include "common/spec_fields.h"
 #include "common/subprocess.h"
 #include "compute/jobs/substrate_config.h"
+#include "compute/substrates/local/warm_pool.h"
 #include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/launcher.h"
 #include "compute/substrates/runner/proc_stats.h"
@@ -98,6 +99,23 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   std::unique_ptr<LocalSubstrate> s(
       new LocalSubstrate(std::move(options), std::move(bwrap), capacity, std::move(cache)));
   s->CurrentLauncher();  // started now, not on the first job's clock
+  if (!s->options_.warm_dir.empty() && !s->bwrap_path_.empty() && s->options_.prefork_launcher &&
+      s->launcher_pid() != 0) {
+    WarmPoolOptions wo;
+    wo.dir = s->options_.warm_dir;
+    wo.size = s->options_.warm_sandboxes;
+    wo.spec.bwrap_path = s->bwrap_path_;
+    wo.spec.network = false;
+    wo.spec.hidden_paths = s->options_.hidden_paths;
+    LocalSubstrate* self = s.get();
+    auto pool = WarmPool::Start(std::move(wo), [self](const runner::Launcher* dead) { return self->CurrentLauncher(dead); });
+    if (pool.ok()) {
+      s->warm_pool_ = *std::move(pool);
+    } else {
+      LogWarn("no warm sandboxes (slower cold starts)",
+              {{"error", std::string(pool.status().message())}});
+    }
+  }
   return s;
 }
 
@@ -116,6 +134,8 @@ std::shared_ptr<runner::Launcher> LocalSubstrate::CurrentLauncher(const runner::
   launcher_ = std::move(started);
   return launcher_;
 }
+
+LocalSubstrate::~LocalSubstrate() = default;
 
 pid_t LocalSubstrate::launcher_pid() {
   absl::MutexLock lock(&launcher_mu_);
@@ -162,7 +182,8 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
   RETURN_IF_ERROR(Check(runner::WriteRunnerRequest(dir, request, bwrap_path_, options_,
                                                    image ? image->rootfs() : "",
                                                    image ? image->lock_path() : "")));
-  Status spawned = Spawn(dir);
+  Status spawned;
+  if (!SpawnWarm(request, image.has_value(), dir, &spawned)) spawned = Spawn(dir);
   std::error_code ec;
   fs::remove(dir + "/" + runner::kSecretsFile, ec);  // the runner took it already, or never will
   if (!spawned.ok()) {
@@ -243,6 +264,41 @@ void LocalSubstrate::WatchRunner(const std::string& state_dir,
     if (!watcher_->Watch(state_dir, runner.pid, runner.start_ticks)) call_now = ended_;
   }
   if (call_now) call_now();
+}
+
+bool LocalSubstrate::SpawnWarm(const jobs::LaunchRequest& request, bool has_image,
+                               const std::string& state_dir, Status* spawned) {
+  if (warm_pool_ == nullptr || has_image || request.network || !request.secret_files.empty()) {
+    return false;
+  }
+  std::unique_ptr<WarmSandbox> warm = warm_pool_->Take();
+  if (warm == nullptr) return false;  // none ready: the pool refills meanwhile
+  if (Status staged = warm->Stage(request.job_dir); !staged.ok()) {
+    LogWarn("cannot stage a job into a warm sandbox; it starts its own",
+            {{"job", request.job_id}, {"error", std::string(staged.message())}});
+    return false;
+  }
+  std::string error;
+  switch (warm->Run(state_dir, &error)) {
+    case WarmSandbox::Outcome::kStarted:
+      warm_starts_.fetch_add(1);
+      *spawned = OkStatus();
+      return true;
+    case WarmSandbox::Outcome::kRunnerFailed:
+      *spawned = InternalError("tandem-job-runner failed to start the job: " + error);
+      return true;
+    case WarmSandbox::Outcome::kNotRun:
+      LogWarn("a warm sandbox did not take the job; it starts its own",
+              {{"job", request.job_id}, {"error", error}});
+      // A warm runner killed after it took the secrets file and before it
+      // said so: the runner started next needs it again.
+      if (std::string e = runner::WriteSecretsFile(state_dir, request); !e.empty()) {
+        *spawned = InternalError(e);
+        return true;
+      }
+      return false;
+  }
+  return false;
 }
 
 Status LocalSubstrate::Spawn(const std::string& state_dir) {

@@ -11,7 +11,8 @@
 //
 // Runners are forked by a pre-forked launcher process (runner/launcher.h)
 // when it is up, else started directly; either way they are the same
-// detached runner in its own session.
+// detached runner in its own session. With warm_dir, a sandboxed attempt
+// may instead start in a warm sandbox started before it (warm_pool.h).
 //
 // SetEndedCallback watches each job's runner through a pidfd (exit_watcher.h),
 // so the caller hears of a job's end as soon as the runner has written it.
@@ -23,6 +24,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,6 +44,8 @@ class Launcher;
 }  // namespace tandem::compute::runner
 
 namespace tandem::compute::local {
+
+class WarmPool;
 
 struct LocalSubstrateOptions {
   // Where per-attempt state directories go (<state_root>/<job_id>-<attempt>).
@@ -76,6 +80,14 @@ struct LocalSubstrateOptions {
   // started for the next job; if it cannot be started, runners are started
   // directly (a warning says so).
   bool prefork_launcher = true;
+  // Warm sandboxes (warm_pool.h): with a directory here, on the job
+  // directories' filesystem, a sandboxed substrate with its launcher keeps
+  // `warm_sandboxes` sandboxes started ahead of jobs, each on its own fresh
+  // slot directory under warm_dir; an attempt without network, image or
+  // file secrets starts in one (its staged job directory becomes the slot),
+  // others and any attempt when none is ready start their own. "" = none.
+  std::string warm_dir;
+  int warm_sandboxes = 2;
 };
 
 // The options from tandem.yaml's `compute:` section (absent: defaults):
@@ -92,6 +104,7 @@ class LocalSubstrate final : public jobs::Substrate {
  public:
   // NotFound if the runner or (with Sandbox::kOn) bwrap is missing.
   static StatusOr<std::unique_ptr<LocalSubstrate>> Create(LocalSubstrateOptions options);
+  ~LocalSubstrate() override;
 
   std::string name() const override { return "local"; }
   bool sandboxed() const override { return !bwrap_path_.empty(); }
@@ -114,6 +127,9 @@ class LocalSubstrate final : public jobs::Substrate {
   const std::string& runner_path() const { return options_.runner_path; }
   // The pre-forked launcher's pid; 0 when runners are started directly.
   pid_t launcher_pid();
+  // The warm sandboxes (null without); attempts started in one so far.
+  WarmPool* warm_pool() { return warm_pool_.get(); }
+  int64_t warm_starts() const { return warm_starts_.load(); }
 
  private:
   LocalSubstrate(LocalSubstrateOptions options, std::string bwrap_path, double capacity,
@@ -121,6 +137,11 @@ class LocalSubstrate final : public jobs::Substrate {
   Status Validate(const jobs::LaunchRequest& r) const;
   StatusOr<std::string> StateDir(const jobs::JobHandle& handle) const;
   Status Spawn(const std::string& state_dir);
+  // Starts the attempt in a warm sandbox if one is ready and fits: true and
+  // `*spawned` set if it was taken (started, or failed after the runner
+  // took it); false if nothing of it ran (Spawn then starts it).
+  bool SpawnWarm(const jobs::LaunchRequest& request, bool has_image, const std::string& state_dir,
+                 Status* spawned);
   // The launcher to use now (null: start runners directly); after `dead`
   // (the one a launch found gone) is dropped, a new one is started in its place.
   std::shared_ptr<runner::Launcher> CurrentLauncher(const runner::Launcher* dead = nullptr);
@@ -143,6 +164,9 @@ class LocalSubstrate final : public jobs::Substrate {
   absl::Mutex launcher_mu_;
   std::shared_ptr<runner::Launcher> launcher_ ABSL_GUARDED_BY(launcher_mu_);
   bool launcher_disabled_ ABSL_GUARDED_BY(launcher_mu_) = false;
+  // After the launcher: destroyed (its thread joined) before it.
+  std::unique_ptr<WarmPool> warm_pool_;
+  std::atomic<int64_t> warm_starts_{0};
 };
 
 }  // namespace tandem::compute::local

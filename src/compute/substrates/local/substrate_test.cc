@@ -3,6 +3,8 @@
 // sleeps: conditions are polled with a generous deadline).
 #include "compute/substrates/local/substrate.h"
 
+#include "compute/substrates/local/warm_pool.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -66,10 +68,15 @@ std::string UniqueToken() {
   return std::to_string(900000 + (getpid() % 1000) * 100 + n++ % 100);
 }
 
-class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
+// The modes: runners without a sandbox, sandboxed each in its own
+// bubblewrap, and sandboxed in warm sandboxes (warm_pool.h) when one is ready.
+enum Mode { kDirect = 0, kSandboxed = 1, kWarm = 2 };
+
+class LocalSubstrateTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    sandboxed_ = GetParam();
+    sandboxed_ = GetParam() != kDirect;
+    warm_ = GetParam() == kWarm;
     if (sandboxed_) TANDEM_REQUIRE_TOOL(HaveBwrap(), "bubblewrap (bwrap)");
     static std::atomic<int> counter{0};
     root_ = "/tmp/tandem-local-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
@@ -80,7 +87,16 @@ class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
     options_.sandbox = sandboxed_ ? Sandbox::kOn : Sandbox::kOff;
     options_.grace_seconds = 1;
     options_.sample_interval_ms = 20;
+    if (warm_) options_.warm_dir = root_ + "/warm";
     substrate_ = Make();
+    if (warm_) WaitWarm(substrate_.get());
+  }
+
+  // Until `s`'s warm sandboxes are all ready.
+  void WaitWarm(LocalSubstrate* s) {
+    ASSERT_NE(s->warm_pool(), nullptr);
+    ASSERT_TRUE(WaitFor([&] { return s->warm_pool()->ready() == options_.warm_sandboxes; }))
+        << "warm sandboxes not ready; disabled: " << s->warm_pool()->disabled();
   }
   void TearDown() override {
     if (!root_.empty()) fs::remove_all(root_);
@@ -135,14 +151,19 @@ class LocalSubstrateTest : public ::testing::TestWithParam<bool> {
   jobs::ExitInfo Run(const jobs::LaunchRequest& r) { return WaitDone(Submit(r)); }
 
   bool sandboxed_ = false;
+  bool warm_ = false;
   std::string root_, job_dir_, base_;
   LocalSubstrateOptions options_;
   std::unique_ptr<LocalSubstrate> substrate_;
   int next_id_ = 1;
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, LocalSubstrateTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Sandboxed" : "Direct"; });
+std::string ModeName(const ::testing::TestParamInfo<int>& info) {
+  return info.param == kDirect ? "Direct" : info.param == kSandboxed ? "Sandboxed" : "Warm";
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, LocalSubstrateTest, ::testing::Values(kDirect, kSandboxed, kWarm),
+                         ModeName);
 
 // A caller that died between Submit and recording the handle: another
 // substrate (another control plane) finds the running job by its attempt,
@@ -409,6 +430,13 @@ TEST_P(LocalSubstrateTest, KilledRunnerIsReportedLostAndTheJobDies) {
 // The pre-forked launcher dying (killed, OOM) costs no job: Submit starts
 // the runner directly and a new launcher serves the jobs after it.
 TEST_P(LocalSubstrateTest, ADeadLauncherIsReplacedAndNoJobIsLost) {
+  // Jobs in warm sandboxes do not go through the launcher (warm_pool_test
+  // has the pool replacing a dead one): here they start their own.
+  if (warm_) {
+    substrate_->warm_pool()->PauseForTest(true);
+    while (substrate_->warm_pool()->Take() != nullptr) {
+    }
+  }
   const pid_t first = substrate_->launcher_pid();
   ASSERT_GT(first, 0);
   jobs::ExitInfo e = Run(Shell("exit 4"));
@@ -441,6 +469,20 @@ TEST_P(LocalSubstrateTest, RunnerInheritsNoDescriptors) {
   Json runner;
   ASSERT_EQ(runner::ReadJsonFile(h.id + "/runner.json", &runner), "");
   std::string fd_dir = "/proc/" + std::to_string(runner["pid"].get<int>()) + "/fd";
+  if (warm_) {
+    // A warm runner talks to its sandbox's waiter over a socket until the
+    // job's command is exec'd.
+    ASSERT_TRUE(WaitFor([&] { return CountSleeps(token) >= 1; }));
+    WaitFor([&] {
+      for (const auto& fd : fs::directory_iterator(fd_dir)) {
+        std::error_code ec;
+        if (fs::read_symlink(fd.path(), ec).string().find("socket:") != std::string::npos) {
+          return false;
+        }
+      }
+      return true;
+    }, 5);
+  }
   for (const auto& fd : fs::directory_iterator(fd_dir)) {
     std::error_code ec;
     EXPECT_EQ(fs::read_symlink(fd.path(), ec).string().find("socket:"), std::string::npos)
@@ -527,7 +569,7 @@ TEST_P(LocalSubstrateTest, StartAndEndTimesBracketTheJob) {
 // --- Sandbox-only behaviour ---------------------------------------------
 
 class SandboxTest : public LocalSubstrateTest {};
-INSTANTIATE_TEST_SUITE_P(Bwrap, SandboxTest, ::testing::Values(true));
+INSTANTIATE_TEST_SUITE_P(Bwrap, SandboxTest, ::testing::Values(kSandboxed, kWarm), ModeName);
 
 TEST_P(SandboxTest, OptMlIsWritableAndTheRestReadOnly) {
   fs::create_directories(root_ + "/outside");

@@ -11,12 +11,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
+#include <algorithm>
 #include <vector>
 
 #include "common/subprocess_core.h"
 #include "compute/substrates/runner/attempt.h"
 #include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/protocol.h"
+#include "compute/substrates/runner/warm.h"
 
 namespace tandem::compute::runner {
 namespace {
@@ -72,6 +75,30 @@ std::string CheckMessage(std::string_view text, std::string* state_dir) {
   _exit(code);
 }
 
+// "warm <json>" with the warm socket `warm_fd` (warm.h): forks a warm
+// runner, or says why not on that socket.
+void ServeWarm(int socket_fd, std::string_view json_text, bool truncated, int warm_fd) {
+  WarmSpec spec;
+  std::string error;
+  if (truncated) {
+    error = "launcher message longer than " + std::to_string(kMaxLauncherMessage) + " bytes";
+  } else {
+    Json j = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+    error = j.is_discarded() ? "warm message: not valid JSON" : WarmSpecFromJson(j, &spec);
+  }
+  if (error.empty()) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(socket_fd);
+      signal(SIGPIPE, SIG_DFL);
+      BecomeWarmRunner(spec, warm_fd);
+    }
+    if (pid < 0) error = "fork: " + std::string(std::strerror(errno));
+  }
+  if (!error.empty()) WriteAll(warm_fd, "E" + error);
+  close(warm_fd);
+}
+
 bool PeerClosed(int fd) {
   pollfd p{fd, POLLIN | POLLRDHUP, 0};
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
@@ -125,6 +152,11 @@ int ServeLaunches(int socket_fd) {
       continue;
     }
     const int reply = fds[0];
+    if (std::string_view(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))).starts_with("warm ")) {
+      ServeWarm(socket_fd, std::string_view(buf + 5, static_cast<size_t>(n) - 5),
+                (msg.msg_flags & MSG_TRUNC) != 0, reply);
+      continue;
+    }
     std::string state_dir;
     std::string error = (msg.msg_flags & MSG_TRUNC) != 0
                             ? "launcher message longer than " +
@@ -245,6 +277,14 @@ Launcher::Outcome Launcher::Launch(const std::string& state_dir, std::string* er
   if (got.size() >= 2 && got[1] == '1') return Outcome::kStarted;
   *error = got.size() >= 2 && got[1] == 'E' ? got.substr(2) : RunnerLogTail(state_dir);
   return Outcome::kRunnerFailed;
+}
+
+std::string Launcher::StartWarm(const std::string& spec_json, int warm_fd) {
+  const std::string message = "warm " + spec_json;
+  if (message.size() > kMaxLauncherMessage) {
+    return "warm spec longer than " + std::to_string(kMaxLauncherMessage - 5) + " bytes";
+  }
+  return Send(message, warm_fd);
 }
 
 std::string Launcher::SendRawForTest(const std::string& message, bool with_reply) {

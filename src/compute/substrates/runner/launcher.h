@@ -15,6 +15,9 @@
 //   runner -> reply pipe: '1' once it is ready (attempt.h). The runner (a new
 //     session, stderr appended to STATE_DIR/runner.log, SIGCHLD back to
 //     default) then runs the attempt; the launcher reaps it (SIGCHLD ignored).
+//   client -> launcher: "warm <json>" (a WarmSpec, warm.h) carrying exactly one
+//     descriptor, the launcher's end of a warm socket: it forks a warm runner
+//     serving that socket, or writes "E<why>" on it.
 // So the client knows: '1' = started; 'F' without '1' before EOF = the runner
 // failed (runner.log says why); neither = the launcher died before forking,
 // nothing ran and the runner may be started another way. A message without
@@ -56,6 +59,10 @@ class Launcher {
   };
   // Forks the runner of `state_dir` and waits until it is ready or has failed.
   Outcome Launch(const std::string& state_dir, std::string* error);
+
+  // Asks for a warm runner (warm.h) serving `warm_fd` (sent, not closed);
+  // "" once sent: its answer comes on the other end of the warm socket.
+  std::string StartWarm(const std::string& spec_json, int warm_fd);
 
   // For tests: sends `message` with `pass_fd` (-1: none) as a raw launcher
   // message and returns what came back on the reply pipe until EOF (no pipe

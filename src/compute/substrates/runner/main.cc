@@ -1,5 +1,6 @@
 // tandem-job-runner STATE_DIR
 // tandem-job-runner --launcher        (descriptor 3: the launcher's socket)
+// tandem-job-runner --sandbox-wait    (inside a warm sandbox; descriptor 3)
 //
 // Supervises one job for the local substrate (see compute/substrates/runner/supervisor.h). Reads
 // STATE_DIR/request.json, detaches (the process that started it exits as soon
@@ -10,6 +11,8 @@
 //
 // With --launcher it is the local substrate's pre-forked launcher instead
 // (launcher.h): it forks one such runner per message on descriptor 3.
+// With --sandbox-wait it is a warm sandbox's command (warm.h): it waits on
+// descriptor 3 for the job's command and execs it.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@
 
 #include "compute/substrates/runner/attempt.h"
 #include "compute/substrates/runner/launcher.h"
+#include "compute/substrates/runner/warm.h"
 
 namespace tandem::compute::runner {
 namespace {
@@ -53,6 +57,9 @@ int RunnerMain(const std::string& state_dir) {
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--launcher") {
     return tandem::compute::runner::ServeLaunches(3);
+  }
+  if (argc == 2 && std::string(argv[1]) == "--sandbox-wait") {
+    return tandem::compute::runner::SandboxWait(3);
   }
   if (argc != 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "usage: tandem-job-runner STATE_DIR | tandem-job-runner --launcher\n");

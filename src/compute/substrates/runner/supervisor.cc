@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sstream>
@@ -24,6 +26,7 @@
 #include "compute/jobs/contract.h"
 #include "compute/substrates/runner/proc_stats.h"
 #include "compute/substrates/runner/sandbox.h"
+#include "compute/substrates/runner/warm.h"
 
 namespace tandem::compute::runner {
 namespace {
@@ -65,7 +68,13 @@ Supervisor::~Supervisor() {
   if (pipe_fd_ >= 0) close(pipe_fd_);
   if (image_lock_fd_ >= 0) close(image_lock_fd_);
   for (const auto& [child, fd] : secret_fds_) close(fd);
+  if (started_sandbox_) {
+    if (started_sandbox_->output_fd >= 0) close(started_sandbox_->output_fd);
+    if (started_sandbox_->control_fd >= 0) close(started_sandbox_->control_fd);
+  }
 }
+
+void Supervisor::UseStartedSandbox(const StartedSandbox& sandbox) { started_sandbox_ = sandbox; }
 
 std::string Supervisor::Prepare() {
   const jobs::LaunchRequest& l = req_.launch;
@@ -93,7 +102,15 @@ std::string Supervisor::Prepare() {
       return "cannot lock image " + req_.image_lock + ": " + std::strerror(errno);
     }
   }
-  if (req_.sandbox) {
+  if (req_.sandbox && started_sandbox_) {
+    if (!req_.image_rootfs.empty() || !l.secret_files.empty()) {
+      return "a job in an image or with file secrets cannot run in a sandbox started before it";
+    }
+    WaiterCommand command{l.argv, envp_,
+                          l.working_dir.empty() ? std::string(jobs::kSandboxBase) : l.working_dir};
+    waiter_command_ = WaiterCommandToJson(command);
+    exec_path_ = l.argv[0];
+  } else if (req_.sandbox) {
     SandboxSpec spec{req_.bwrap_path, l.job_dir, l.working_dir, l.network, l.argv, helpers};
     spec.rootfs = req_.image_rootfs;
     ClassifyHiddenPaths(req_.hidden_paths, &spec.hidden_dirs, &spec.hidden_files);
@@ -138,7 +155,78 @@ std::string Supervisor::Prepare() {
   return "";
 }
 
+std::optional<Supervisor::ExecFailure> Supervisor::LaunchInStartedSandbox() {
+  StartedSandbox& s = *started_sandbox_;
+  job_pid_ = s.pid;
+  pipe_fd_ = s.output_fd;
+  s.output_fd = -1;
+  fcntl(pipe_fd_, F_SETFL, O_NONBLOCK);
+  // The command, then EOF: the waiter execs it at once.
+  const char* data = waiter_command_.data();
+  size_t left = waiter_command_.size();
+  while (left > 0) {
+    ssize_t n = send(s.control_fd, data, left, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      // The sandbox died before its job started: like an exec that failed.
+      kill(-s.pid, SIGKILL);
+      return ExecFailure{2, err == 0 ? EPIPE : err};
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  shutdown(s.control_fd, SHUT_WR);
+  fcntl(s.control_fd, F_SETFL, O_NONBLOCK);
+  started_micros_ = WallMicros();
+  start_mono_ = MonotonicMicros();
+  // `started` and job.json are written by Run: StartJob comes before
+  // "ready", and the control plane waits for that.
+  start_files_pending_ = true;
+  return std::nullopt;
+}
+
+void Supervisor::WriteStartFiles() {
+  ProcessIdentity job{job_pid_, 0, job_pid_};
+  if (auto st = ReadProcStat(job_pid_)) job.start_ticks = st->start_ticks;
+  for (const auto& [file, contents] :
+       {std::pair<const char*, std::string>{kStartedFile, std::to_string(started_micros_)},
+        {kJobFile, ProcessIdentityToJson(job).dump()}}) {
+    if (std::string e = WriteFileAtomic(state_dir_ + "/" + file, contents); !e.empty()) {
+      std::fprintf(stderr, "tandem-job-runner: %s\n", e.c_str());
+    }
+  }
+}
+
+void Supervisor::ReadExecStatus() {
+  int& fd = started_sandbox_->control_fd;
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) {
+      exec_status_.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) return;
+    break;  // EOF: the command was exec'd (or the sandbox is gone)
+  }
+  close(fd);
+  fd = -1;
+  if (exec_status_.size() > 1 && exec_status_[0] == 'E') {
+    int err = std::atoi(exec_status_.c_str() + 1);
+    bool chdir_failed = exec_status_.find(" chdir") != std::string::npos;
+    exec_failure_ = std::string(chdir_failed ? "cannot enter working directory " +
+                                                   (req_.launch.working_dir.empty()
+                                                        ? std::string(jobs::kSandboxBase)
+                                                        : req_.launch.working_dir)
+                                             : "cannot execute " + exec_path_) +
+                    ": " + std::strerror(err);
+  }
+}
+
 std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
+  if (started_sandbox_) return LaunchInStartedSandbox();
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return ExecFailure{2, errno};
   subprocess::SpawnOptions options;
@@ -182,8 +270,15 @@ std::optional<Supervisor::ExecFailure> Supervisor::Launch() {
   return std::nullopt;
 }
 
+void Supervisor::StartJob() {
+  if (launched_) return;
+  launched_ = true;
+  launch_failure_at_start_ = Launch();
+}
+
 jobs::ExitInfo Supervisor::Run() {
-  if (auto failure = Launch()) {
+  StartJob();
+  if (auto failure = launch_failure_at_start_) {
     KillAndReapAll();
     jobs::ExitInfo e;
     e.kind = jobs::ExitKind::kExited;
@@ -197,6 +292,7 @@ jobs::ExitInfo Supervisor::Run() {
     e.started_micros = e.ended_micros = WallMicros();
     return e;
   }
+  if (start_files_pending_) WriteStartFiles();
   int64_t now = MonotonicMicros();
   if (req_.launch.max_runtime_seconds > 0) {
     runtime_deadline_ = start_mono_ + req_.launch.max_runtime_seconds * 1'000'000;
@@ -207,6 +303,10 @@ jobs::ExitInfo Supervisor::Run() {
   ended_micros_ = WallMicros();
   KillAndReapAll();
   ReadLog(/*final=*/true);
+  if (started_sandbox_ && started_sandbox_->control_fd >= 0) {
+    fcntl(started_sandbox_->control_fd, F_SETFL, 0);  // everything is dead: EOF is due
+    ReadExecStatus();
+  }
   return Result();
 }
 
@@ -237,11 +337,13 @@ void Supervisor::Loop() {
     if (!reason_ && runtime_deadline_ > 0) wake = std::min(wake, runtime_deadline_);
     if (kill_deadline_ > 0) wake = std::min(wake, kill_deadline_);
     int timeout_ms = static_cast<int>(std::max<int64_t>(0, (wake - now + 999) / 1000));
-    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {pipe_fd_, POLLIN, 0}};
-    int nfds = pipe_fd_ >= 0 ? 2 : 1;
-    if (poll(fds, nfds, timeout_ms) < 0 && errno != EINTR) break;
+    const int control = started_sandbox_ ? started_sandbox_->control_fd : -1;
+    // A negative descriptor is skipped by poll.
+    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {pipe_fd_, POLLIN, 0}, {control, POLLIN, 0}};
+    if (poll(fds, 3, timeout_ms) < 0 && errno != EINTR) break;
     if (fds[0].revents & POLLIN) HandleSignals();
-    if (nfds == 2 && fds[1].revents != 0) ReadLog(/*final=*/false);
+    if (pipe_fd_ >= 0 && fds[1].revents != 0) ReadLog(/*final=*/false);
+    if (control >= 0 && fds[2].revents != 0) ReadExecStatus();
   }
 }
 
@@ -408,6 +510,7 @@ jobs::ExitInfo Supervisor::Result() const {
     e.signal = WTERMSIG(job_status_);
     e.message = "killed by " + SignalName(e.signal);
   }
+  if (exec_failure_ && e.kind == jobs::ExitKind::kExited) e.message = *exec_failure_;
   if (reason_) {
     e.kind = *reason_;
     e.message = reason_message_;

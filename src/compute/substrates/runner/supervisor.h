@@ -8,6 +8,8 @@
 // the whole tree. Not thread-safe: one Supervisor per runner process.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -19,6 +21,16 @@
 
 namespace tandem::compute::runner {
 
+// A sandbox started before the job (warm.h): bubblewrap's pid (a child of
+// this process, leading its own process group), the read end of its
+// stdout+stderr and the stream socket to the waiter inside it. The
+// Supervisor owns the descriptors once given them.
+struct StartedSandbox {
+  pid_t pid = 0;
+  int output_fd = -1;
+  int control_fd = -1;
+};
+
 class Supervisor {
  public:
   Supervisor(RunnerRequest request, std::string state_dir, int signal_fd);
@@ -26,11 +38,21 @@ class Supervisor {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
+  // Runs the job in `sandbox` instead of starting bubblewrap (call before
+  // Prepare): the job's command is sent to the waiter; an image or file
+  // secrets are refused by Prepare (they are bound when bubblewrap starts).
+  void UseStartedSandbox(const StartedSandbox& sandbox);
+
   // Opens the log and builds the command. Returns an error message naming
   // the offending path, or "" on success.
   std::string Prepare();
 
-  // Starts the job and blocks until it and all its descendants are gone.
+  // Starts the job now, before Run (which then only supervises it); a
+  // failure to start is reported by Run.
+  void StartJob();
+
+  // Starts the job (unless StartJob did) and blocks until it and all its
+  // descendants are gone.
   // Writes the `started` marker and job.json into the state directory.
   jobs::ExitInfo Run();
 
@@ -41,6 +63,9 @@ class Supervisor {
   };
 
   std::optional<ExecFailure> Launch();
+  std::optional<ExecFailure> LaunchInStartedSandbox();
+  void WriteStartFiles();  // `started` and job.json
+  void ReadExecStatus();
   void Loop();
   void HandleSignals();
   void ReapAvailable();
@@ -60,6 +85,14 @@ class Supervisor {
   std::vector<std::string> envp_;
   // File secrets for bubblewrap: {child descriptor, memfd}; closed once spawned.
   std::vector<std::pair<int, int>> secret_fds_;
+
+  bool launched_ = false;
+  bool start_files_pending_ = false;
+  std::optional<ExecFailure> launch_failure_at_start_;
+  std::optional<StartedSandbox> started_sandbox_;
+  std::string waiter_command_;    // JSON for the waiter (started sandbox only)
+  std::string exec_status_;       // what the waiter wrote after the command
+  std::optional<std::string> exec_failure_;  // the waiter could not exec the command
 
   int log_fd_ = -1;   // the log file
   int pipe_fd_ = -1;  // read end of the job's stdout+stderr

@@ -1,0 +1,383 @@
+#include "compute/substrates/local/warm_pool.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/log.h"
+#include "compute/substrates/runner/launch.h"
+#include "compute/substrates/runner/launcher.h"
+#include "compute/substrates/runner/proc_stats.h"
+#include "compute/substrates/runner/protocol.h"
+
+namespace tandem::compute::local {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kMaxFailuresInARow = 3;
+constexpr int kRefillDelayMs = 15;
+constexpr char kIntentSuffix[] = ".dest";
+
+// The entries of directory `dir` (no . and ..); false if unreadable.
+bool ListDir(const std::string& dir, std::vector<std::string>* names) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names->push_back(std::move(n));
+  }
+  closedir(d);
+  return true;
+}
+
+// Renames each of `names` from directory `from` into directory `to`; on a
+// failure renames back what moved and returns errno (0 = all moved).
+int MoveEntries(const std::string& from, const std::string& to,
+                const std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (::rename((from + "/" + names[i]).c_str(), (to + "/" + names[i]).c_str()) != 0) {
+      int err = errno;
+      for (size_t k = 0; k < i; ++k) {
+        ::rename((to + "/" + names[k]).c_str(), (from + "/" + names[k]).c_str());
+      }
+      return err;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+// ---- WarmSandbox ---------------------------------------------------------------
+
+WarmSandbox::~WarmSandbox() { close(fd_); }
+
+Status WarmSandbox::Stage(const std::string& job_dir) {
+  struct stat st;
+  if (stat(job_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return NotFoundError("job_dir " + job_dir + " is not a directory");
+  }
+  std::vector<std::string> names;
+  if (!ListDir(job_dir, &names)) {
+    return InternalError("cannot list " + job_dir + ": " + std::strerror(errno));
+  }
+  // Where the entries belong if we die before the slot has the job's path.
+  const std::string intent = slot_ + kIntentSuffix;
+  if (std::string e = runner::WriteFileAtomic(intent, job_dir); !e.empty()) {
+    return InternalError("cannot stage into warm slot: " + e);
+  }
+  if (int err = MoveEntries(job_dir, slot_, names); err != 0) {
+    unlink(intent.c_str());
+    return FailedPreconditionError("cannot move " + job_dir + "'s entries into warm slot " + slot_ +
+                                   ": " + std::strerror(err));
+  }
+  chmod(slot_.c_str(), st.st_mode & 07777);
+  // The slot, now holding the entries, replaces the empty job directory.
+  if (::rename(slot_.c_str(), job_dir.c_str()) != 0) {
+    int err = errno;
+    MoveEntries(slot_, job_dir, names);
+    unlink(intent.c_str());
+    return FailedPreconditionError("cannot rename warm slot " + slot_ + " over " + job_dir + ": " +
+                                   std::strerror(err));
+  }
+  unlink(intent.c_str());
+  return OkStatus();
+}
+
+WarmSandbox::Outcome WarmSandbox::Run(const std::string& state_dir, std::string* error) {
+  const std::string message = "run " + state_dir;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    *error = "pipe: " + std::string(std::strerror(errno));
+    return Outcome::kNotRun;
+  }
+  iovec iov{const_cast<char*>(message.data()), message.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &pipe_fds[1], sizeof(int));
+  ssize_t sent;
+  while ((sent = sendmsg(fd_, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  close(pipe_fds[1]);
+  if (sent < 0) {
+    close(pipe_fds[0]);
+    *error = "the warm sandbox is gone: " + std::string(std::strerror(errno));
+    return Outcome::kNotRun;
+  }
+  std::string got;
+  char buf[512];
+  while (!(got.size() >= 2 && got[0] == 'F' && got[1] == '1')) {
+    ssize_t n = read(pipe_fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(pipe_fds[0]);
+  if (got.empty() || got[0] == 'E') {
+    *error = got.empty() ? "the warm sandbox closed without taking the attempt" : got.substr(1);
+    return Outcome::kNotRun;
+  }
+  if (got.size() >= 2 && got[1] == '1') return Outcome::kStarted;
+  *error = runner::RunnerLogTail(state_dir);
+  return Outcome::kRunnerFailed;
+}
+
+// ---- WarmPool ------------------------------------------------------------------
+
+StatusOr<std::unique_ptr<WarmPool>> WarmPool::Start(WarmPoolOptions options, LauncherFn launcher) {
+  if (options.dir.empty() || options.dir[0] != '/') {
+    return InvalidArgumentError("warm sandbox dir \"" + options.dir + "\" must be absolute");
+  }
+  if (options.size < 1) return InvalidArgumentError("a warm pool needs a size >= 1");
+  RecoverDeadPools(options.dir);
+  runner::ProcessIdentity self{getpid(), 0, 0};
+  if (auto st = runner::ReadProcStat(self.pid)) self.start_ticks = st->start_ticks;
+  const std::string pool_dir =
+      options.dir + "/" + std::to_string(self.pid) + "-" + std::to_string(self.start_ticks);
+  std::error_code ec;
+  fs::create_directories(pool_dir, ec);
+  if (ec) return InternalError("cannot create " + pool_dir + ": " + ec.message());
+  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) return InternalError("eventfd: " + std::string(std::strerror(errno)));
+  std::unique_ptr<WarmPool> pool(
+      new WarmPool(std::move(options), std::move(launcher), pool_dir, wake));
+  pool->thread_ = std::thread([p = pool.get()] { p->Loop(); });
+  return pool;
+}
+
+WarmPool::WarmPool(WarmPoolOptions options, LauncherFn launcher, std::string pool_dir,
+                   int wake_fd)
+    : options_(std::move(options)),
+      launcher_(std::move(launcher)),
+      pool_dir_(std::move(pool_dir)),
+      wake_fd_(wake_fd) {}
+
+WarmPool::~WarmPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  std::deque<std::unique_ptr<WarmSandbox>> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    ready.swap(ready_);
+  }
+  std::vector<std::string> slots;
+  for (const auto& w : ready) slots.push_back(w->slot());
+  ready.clear();  // their runners end their sandboxes
+  // Empty slots only (rmdir): a slot bound in a dying sandbox goes too.
+  for (const std::string& s : slots) rmdir(s.c_str());
+  rmdir(pool_dir_.c_str());
+  close(wake_fd_);
+}
+
+void WarmPool::Wake() {
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+std::unique_ptr<WarmSandbox> WarmPool::Take() {
+  std::unique_ptr<WarmSandbox> taken;
+  std::vector<std::unique_ptr<WarmSandbox>> dead;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!ready_.empty() && taken == nullptr) {
+      std::unique_ptr<WarmSandbox> w = std::move(ready_.front());
+      ready_.pop_front();
+      // A live warm runner has said nothing more and not closed its end.
+      pollfd p{w->fd_, POLLIN | POLLRDHUP, 0};
+      if (poll(&p, 1, 0) == 0) {
+        taken = std::move(w);
+      } else {
+        dead.push_back(std::move(w));
+      }
+    }
+  }
+  for (auto& w : dead) rmdir(w->slot().c_str());
+  Wake();  // refill
+  return taken;
+}
+
+int WarmPool::ready() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(ready_.size());
+}
+
+void WarmPool::PauseForTest(bool paused) {
+  {
+    absl::MutexLock lock(&mu_);
+    paused_ = paused;
+  }
+  Wake();
+}
+
+bool WarmPool::disabled() {
+  absl::MutexLock lock(&mu_);
+  return disabled_;
+}
+
+void WarmPool::Failed(const std::string& why) {
+  absl::MutexLock lock(&mu_);
+  if (++failures_in_a_row_ >= kMaxFailuresInARow && !disabled_) {
+    disabled_ = true;
+    LogWarn("warm sandboxes failed to start " + std::to_string(kMaxFailuresInARow) +
+                " times in a row; jobs start their own sandbox (slower cold starts)",
+            {{"dir", pool_dir_}, {"error", why}});
+  }
+}
+
+bool WarmPool::StartOne(std::vector<Starting>* starting) {
+  std::shared_ptr<runner::Launcher> launcher = launcher_(nullptr);
+  if (launcher == nullptr) {
+    Failed("no launcher");
+    return false;
+  }
+  const std::string slot = pool_dir_ + "/" + std::to_string(next_slot_++);
+  if (mkdir(slot.c_str(), 0755) != 0) {
+    Failed("mkdir " + slot + ": " + std::strerror(errno));
+    return false;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    rmdir(slot.c_str());
+    Failed("socketpair: " + std::string(std::strerror(errno)));
+    return false;
+  }
+  runner::WarmSpec spec = options_.spec;
+  spec.slot_dir = slot;
+  const std::string json = runner::WarmSpecToJson(spec).dump();
+  std::string error = launcher->StartWarm(json, sv[1]);
+  if (!error.empty()) {
+    // The launcher died (it also serves runners started the usual way):
+    // a new one, and this sandbox asked of it.
+    LogWarn("the job launcher is gone; starting a new one",
+            {{"pid", std::to_string(launcher->pid())}, {"error", error}});
+    launcher = launcher_(launcher.get());
+    if (launcher != nullptr) error = launcher->StartWarm(json, sv[1]);
+  }
+  close(sv[1]);
+  if (!error.empty()) {
+    close(sv[0]);
+    rmdir(slot.c_str());
+    Failed(error);
+    return false;
+  }
+  starting->push_back({sv[0], slot});
+  return true;
+}
+
+void WarmPool::Loop() {
+  std::vector<Starting> starting;
+  bool refill_delayed = false;
+  for (;;) {
+    int want = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) break;
+      if (!disabled_ && !paused_) {
+        want = options_.size - static_cast<int>(ready_.size()) - static_cast<int>(starting.size());
+      }
+    }
+    if (want > 0 && want < options_.size && !refill_delayed) {
+      // A job was just taken: its start needs the CPU more than the next
+      // job's sandbox does. Refill a little later (at once when empty).
+      refill_delayed = true;
+      want = 0;
+    } else {
+      refill_delayed = false;
+    }
+    for (int i = 0; i < want; ++i) {
+      if (!StartOne(&starting)) break;
+    }
+    std::vector<pollfd> fds = {{wake_fd_, POLLIN, 0}};
+    for (const Starting& s : starting) fds.push_back({s.fd, POLLIN, 0});
+    // Nothing starting and a failed start: retry after a pause, not at once.
+    const bool idle_after_failure = starting.empty() && want > 0;
+    const int timeout = refill_delayed ? kRefillDelayMs : idle_after_failure ? 1000 : -1;
+    if (poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) break;
+    if (fds[0].revents & POLLIN) {
+      uint64_t n;
+      ssize_t ignored = read(wake_fd_, &n, sizeof(n));
+      (void)ignored;
+    }
+    std::vector<Starting> still;
+    for (size_t i = 0; i < starting.size(); ++i) {
+      if (fds[i + 1].revents == 0) {
+        still.push_back(starting[i]);
+        continue;
+      }
+      char buf[2048];
+      ssize_t n = recv(starting[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n == 1 && buf[0] == 'W') {
+        absl::MutexLock lock(&mu_);
+        failures_in_a_row_ = 0;
+        ready_.push_back(std::make_unique<WarmSandbox>(starting[i].fd, starting[i].slot));
+        continue;
+      }
+      close(starting[i].fd);
+      rmdir(starting[i].slot.c_str());
+      Failed(n > 1 && buf[0] == 'E' ? std::string(buf + 1, static_cast<size_t>(n - 1))
+                                    : "the warm runner ended before its sandbox was ready");
+    }
+    starting.swap(still);
+  }
+  for (const Starting& s : starting) {
+    close(s.fd);
+    rmdir(s.slot.c_str());
+  }
+}
+
+void WarmPool::RecoverDeadPools(const std::string& dir) {
+  std::vector<std::string> pools;
+  if (!ListDir(dir, &pools)) return;
+  for (const std::string& name : pools) {
+    size_t dash = name.find('-');
+    if (dash == std::string::npos) continue;
+    const int pid = std::atoi(name.substr(0, dash).c_str());
+    const uint64_t ticks = std::strtoull(name.c_str() + dash + 1, nullptr, 10);
+    if (pid <= 0 || runner::IsSameLiveProcess(pid, ticks)) continue;
+    const std::string pool = dir + "/" + name;
+    std::vector<std::string> entries;
+    ListDir(pool, &entries);
+    bool keep = false;
+    for (const std::string& e : entries) {
+      if (!e.ends_with(kIntentSuffix)) continue;
+      const std::string slot = pool + "/" + e.substr(0, e.size() - std::strlen(kIntentSuffix));
+      std::optional<std::string> job_dir = runner::ReadFile(pool + "/" + e);
+      std::vector<std::string> moved;
+      struct stat st;
+      if (job_dir && !job_dir->empty() && stat(job_dir->c_str(), &st) == 0 &&
+          S_ISDIR(st.st_mode) && ListDir(slot, &moved) && !moved.empty()) {
+        if (int err = MoveEntries(slot, *job_dir, moved); err != 0) {
+          LogWarn("cannot move staged entries of a dead control plane back",
+                  {{"slot", slot}, {"job_dir", *job_dir}, {"error", std::strerror(err)}});
+          keep = true;  // nothing of it is deleted
+        }
+      }
+    }
+    std::error_code ec;
+    if (!keep) fs::remove_all(pool, ec);
+  }
+}
+
+}  // namespace tandem::compute::local
