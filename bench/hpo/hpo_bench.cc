@@ -155,6 +155,7 @@ struct Options {
   double bohb_random = -1, bohb_gamma = -1;
   int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1;
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
+  bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
   std::string label;         // the "strategy" printed ("" = derived from the options)
 };
@@ -200,6 +201,11 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       std::string ckpt =
           o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
+      if (o.trace) {
+        std::cerr << "seed " << seed << " job " << i << " config " << config << " rung " << rung
+                  << " loss " << r.loss << " cpu " << r.cpu_seconds << " "
+                  << nlohmann::json(configs[config]).dump() << "\n";
+      }
       asha.Report(config, rung, r.loss);
       if (std::isfinite(r.loss))
         by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
@@ -279,6 +285,8 @@ int Main(int argc, char** argv) {
       o.min_results = std::stoi(v);
     else if (k == "--tpe-multivariate")
       o.tpe_multivariate = std::stoi(v);
+    else if (k == "--trace")
+      o.trace = v != "0";
     else if (k == "--resume")
       o.resume = v != "0";
     else if (k == "--seeds") {
@@ -297,7 +305,7 @@ int Main(int argc, char** argv) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--tpe-multivariate 0|1] "
+                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] [--tpe-multivariate 0|1] "
                  "[--label NAME]\n";
     return 2;
   }
