@@ -305,7 +305,8 @@ int Main(int argc, char** argv) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] [--tpe-multivariate 0|1] "
+                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] "
+                 "[--tpe-multivariate 0|1] "
                  "[--label NAME]\n";
     return 2;
   }

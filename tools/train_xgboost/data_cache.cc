@@ -54,8 +54,7 @@ StatusOr<std::string> ChannelKey(const std::string& path, std::string_view conte
 
 std::string CacheFile(const std::string& cache_dir, const std::string& key) {
   char name[32];
-  std::snprintf(name, sizeof name, "%016llx.tdcache",
-                static_cast<unsigned long long>(Fnv1a(key)));
+  std::snprintf(name, sizeof name, "%016llx.tdcache", static_cast<unsigned long long>(Fnv1a(key)));
   return cache_dir + "/" + name;
 }
 
