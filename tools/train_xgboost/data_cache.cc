@@ -95,7 +95,9 @@ bool Load(const std::string& file, const std::string& key, Dataset* out) {
   Header h{};
   if (::fstat(fd, &st) == 0 && ReadAll(fd, &h, sizeof h) &&
       std::memcmp(h.magic, kMagic, sizeof kMagic) == 0 && h.key_size == key.size() &&
-      h.variable_width <= 1 && (h.cols == 0 || h.rows <= (UINT64_MAX / 4) / h.cols)) {
+      h.variable_width <= 1 && h.cols < (uint64_t{1} << 32) &&
+      // rows * (cols + 1) floats must fit in the file: no overflow below.
+      h.rows <= static_cast<uint64_t>(st.st_size) / sizeof(float) / (h.cols + 1)) {
     uint64_t floats = h.rows + h.rows * h.cols;
     uint64_t expected = sizeof h + h.key_size + floats * sizeof(float);
     std::string stored(key.size(), '\0');

@@ -132,6 +132,20 @@ TEST_F(DataCacheTest, DamagedCacheFilesAreIgnoredAndRewritten) {
     ExpectSame(*want, r->data);
     EXPECT_EQ(fs::file_size(*file), size) << "rewritten";
   }
+  // A header claiming more rows than the file holds (a size that overflows
+  // if multiplied naively) is rejected, not allocated.
+  {
+    std::fstream f(*file, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t rows = (uint64_t{1} << 62) + 1;
+    f.seekp(16);  // magic, key size: then rows
+    f.write(reinterpret_cast<const char*>(&rows), sizeof rows);
+  }
+  {
+    auto r = ReadChannelCached(csv, "", cache());
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->from_cache);
+    ExpectSame(*want, r->data);
+  }
   // Garbage of the right size.
   std::ofstream(*file, std::ios::trunc) << std::string(size, 'x');
   auto r = ReadChannelCached(csv, "", cache());
