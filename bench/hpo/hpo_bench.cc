@@ -153,8 +153,9 @@ struct Options {
   std::string hb_sampler = "bohb";
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
   double bohb_random = -1, bohb_gamma = -1;
-  int bohb_min_points = -1, bohb_multivariate = -1;
+  int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1;
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
+  bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
   std::string label;         // the "strategy" printed ("" = derived from the options)
 };
@@ -176,6 +177,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     if (o.bohb_gamma >= 0) bo.tpe.gamma = o.bohb_gamma;
     if (o.bohb_min_points >= 0) bo.min_points = o.bohb_min_points;
     if (o.bohb_multivariate >= 0) bo.tpe.multivariate = o.bohb_multivariate != 0;
+    if (o.bohb_pool >= 0) bo.pool_rungs = o.bohb_pool != 0;
     compute::tuning::BohbSampler bohb(space, seed, bo);
     std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
     std::map<int64_t, Params> configs;
@@ -199,6 +201,11 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       std::string ckpt =
           o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
+      if (o.trace) {
+        std::cerr << "seed " << seed << " job " << i << " config " << config << " rung " << rung
+                  << " loss " << r.loss << " cpu " << r.cpu_seconds << " "
+                  << nlohmann::json(configs[config]).dump() << "\n";
+      }
       asha.Report(config, rung, r.loss);
       if (std::isfinite(r.loss))
         by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
@@ -272,10 +279,14 @@ int Main(int argc, char** argv) {
       o.bohb_min_points = std::stoi(v);
     else if (k == "--bohb-multivariate")
       o.bohb_multivariate = std::stoi(v);
+    else if (k == "--bohb-pool")
+      o.bohb_pool = std::stoi(v);
     else if (k == "--min-results")
       o.min_results = std::stoi(v);
     else if (k == "--tpe-multivariate")
       o.tpe_multivariate = std::stoi(v);
+    else if (k == "--trace")
+      o.trace = v != "0";
     else if (k == "--resume")
       o.resume = v != "0";
     else if (k == "--seeds") {
@@ -294,7 +305,8 @@ int Main(int argc, char** argv) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--tpe-multivariate 0|1] "
+                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] "
+                 "[--tpe-multivariate 0|1] "
                  "[--label NAME]\n";
     return 2;
   }

@@ -9,8 +9,13 @@
 # configuration's checkpoint, as the tuning service makes it), with BUDGET jobs
 # and with HB_BUDGET jobs (default 40); beside them the same with random new
 # configurations (ASHA, `hyperband.sampler: Random`), without resume, and the
-# old default rungs from 1 round. tandem's TPE runs independent (Optuna's
-# default) and multivariate.
+# old default rungs from 1 round, and BOHB's model pooled over the rungs
+# (`--bohb-pool 1`). tandem's TPE runs independent (Optuna's default) and
+# multivariate.
+# Every trainer run of both drivers shares one data cache
+# (TANDEM_DATA_CACHE_DIR, tools/train_xgboost/data_cache.h): the first run
+# parses examples/data, the others read the parsed matrix (HPO_DATA_CACHE=0:
+# parse every time, as before).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -24,7 +29,14 @@ ninja -C "$build" hpo_bench tandem-train-xgboost >/dev/null
 trainer=$build/bin/tandem-train-xgboost
 data=$root/examples/data
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+cache=$(mktemp -d)
+trap 'rm -rf "$out" "$cache"' EXIT
+if [ "${HPO_DATA_CACHE:-1}" != 0 ]; then
+  export TANDEM_DATA_CACHE_DIR="$cache"
+else
+  unset TANDEM_DATA_CACHE_DIR
+fi
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 raw=${HPO_RAW:-}  # also keep the per-seed JSON lines there
 bench() {
   "$build/bench/hpo/hpo_bench" --trainer "$trainer" --data "$data" --seeds "$seeds" \
@@ -43,6 +55,8 @@ bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" \
   --label "hyperband-default-${hb_budget}jobs"
 bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sampler random \
   --label "hyperband-asha-${hb_budget}jobs"
+bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --bohb-pool 1 \
+  --label "hyperband-bohb-pooled-${hb_budget}jobs"
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
 [ -z "$raw" ] || cp "$out" "$raw"
@@ -78,3 +92,6 @@ for (tool, strat), rs in groups.items():
     print("  %-32s %s (best %+.5f vs Optuna, CPU %.2fx Optuna's)" % (
         strat, "MET" if ok else "NOT MET", best - base_best, cpu / base_cpu))
 PY
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "CPU-seconds of this run (user system; the shell, then its children: drivers and trainers):"
+times

@@ -228,7 +228,7 @@ StatusOr<Dataset> ReadDataFile(const std::string& path, DataFormat format) {
   return format == DataFormat::kCsv ? ParseCsv(text.str(), path) : ParseLibSvm(text.str(), path);
 }
 
-StatusOr<Dataset> ReadChannel(const std::string& path, std::string_view content_type) {
+StatusOr<std::vector<std::string>> ChannelFiles(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
@@ -246,6 +246,11 @@ StatusOr<Dataset> ReadChannel(const std::string& path, std::string_view content_
   } else {
     files.push_back(path);
   }
+  return files;
+}
+
+StatusOr<Dataset> ReadChannel(const std::string& path, std::string_view content_type) {
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ChannelFiles(path));
   Dataset all;
   for (const std::string& file : files) {
     ASSIGN_OR_RETURN(DataFormat format, FormatOf(file, content_type));

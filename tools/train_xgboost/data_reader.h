@@ -51,6 +51,11 @@ StatusOr<DataFormat> FormatOf(const std::string& path, std::string_view content_
 // Reads one file in the given format. NotFound if it cannot be opened.
 StatusOr<Dataset> ReadDataFile(const std::string& path, DataFormat format);
 
+// The files of a channel, in the order ReadChannel reads them: the file
+// itself, or a directory's regular files (hidden files and names starting
+// with '_' skipped) in name order. NotFound / InvalidArgument as ReadChannel.
+StatusOr<std::vector<std::string>> ChannelFiles(const std::string& path);
+
 // Reads a channel: a file, or a directory whose regular files (hidden files
 // and names starting with '_' skipped, e.g. Spark's _SUCCESS) are read in
 // name order and concatenated. NotFound for a missing path,

@@ -102,4 +102,19 @@ set -e
 [ "$rc" -eq 1 ] || fail "header csv exited $rc"
 grep -q "looks like a header" "$T/stderr4" || fail "header message"
 grep -q "could not write /proc/nope/failure" "$T/stderr4" || fail "unwritable failure dir not reported"
+# --- data cache: the second run reads both channels from TANDEM_DATA_CACHE_DIR
+# and trains the same model; a changed channel is parsed again.
+cache=$T/data-cache
+rm -f "$T/ml/output/failure"
+TANDEM_DATA_CACHE_DIR=$cache "$BIN" --num_round 5 > "$T/c1" 2>&1 || { cat "$T/c1"; fail "cache run 1"; }
+cp "$T/ml/model/model.json" "$T/model-uncached.json"
+! grep -q '(cached)' "$T/c1" || fail "first run claims a cache hit"
+[ "$(ls "$cache" | wc -l)" = 2 ] || fail "expected 2 cache files, got: $(ls "$cache")"
+TANDEM_DATA_CACHE_DIR=$cache "$BIN" --num_round 5 > "$T/c2" 2>&1 || { cat "$T/c2"; fail "cache run 2"; }
+grep -q '^train: 4000 rows, 20 features from .* (cached)$' "$T/c2" || { cat "$T/c2"; fail "train not cached"; }
+grep -q '^validation: 1000 rows from .* (cached)$' "$T/c2" || { cat "$T/c2"; fail "validation not cached"; }
+cmp -s "$T/model-uncached.json" "$T/ml/model/model.json" || fail "cached data trained another model"
+head -n 100 "$DATA/validation.csv" > "$T/ml/input/data/validation/validation.csv"
+TANDEM_DATA_CACHE_DIR=$cache "$BIN" --num_round 5 > "$T/c3" 2>&1 || { cat "$T/c3"; fail "cache run 3"; }
+grep -q '^validation: 100 rows from .*validation$' "$T/c3" || { cat "$T/c3"; fail "changed channel not reparsed"; }
 echo "PASS"

@@ -10,6 +10,8 @@
 //   model            $SM_MODEL_DIR (default /opt/ml/model)
 //   failure          $SM_OUTPUT_DIR/failure (default /opt/ml/output/failure)
 //   checkpoints      checkpoint_dir, else $TANDEM_CHECKPOINT_DIR (unset: none)
+//   data cache       $TANDEM_DATA_CACHE_DIR (unset: none): parsed channels are
+//                    kept there and read back by later runs (data_cache.h)
 //
 // Exit status 0 on success; 1 for bad input (message prefixed "ClientError:",
 // as SageMaker's built-in algorithms do), 2 for anything else.
@@ -24,6 +26,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "train_xgboost/data_cache.h"
 #include "train_xgboost/data_reader.h"
 #include "train_xgboost/hyperparameters.h"
 #include "train_xgboost/trainer.h"
@@ -38,7 +41,8 @@ constexpr char kUsage[] =
     "eval_metric (comma separated), checkpoint_dir ($TANDEM_CHECKPOINT_DIR; resume from and\n"
     "save xgboost-checkpoint.json there), checkpoint_interval (10 rounds); every other key\n"
     "goes to XGBoost (objective defaults to binary:logistic). CSV: label first, no header.\n"
-    "LibSVM: 0-based indices.\n";
+    "LibSVM: 0-based indices. $TANDEM_DATA_CACHE_DIR: a directory where parsed channels are\n"
+    "kept for later runs.\n";
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -97,17 +101,21 @@ Status Run(int argc, char** argv) {
     return NotFoundError("no training data: SM_CHANNEL_TRAIN is not set and " +
                          Env("SM_INPUT_DIR", "/opt/ml/input") + "/data/train does not exist");
   }
-  StatusOr<Dataset> read = ReadChannel(*train_path, ContentType(data_config, "train"));
+  const std::string cache_dir = Env("TANDEM_DATA_CACHE_DIR", "");
+  StatusOr<CachedRead> read =
+      ReadChannelCached(*train_path, ContentType(data_config, "train"), cache_dir);
   if (!read.ok()) return Annotate(read.status(), "train channel");
-  Dataset train = std::move(*read);
-  std::printf("train: %zu rows, %zu features from %s\n", train.num_rows, train.num_features,
-              train_path->c_str());
+  Dataset train = std::move(read->data);
+  std::printf("train: %zu rows, %zu features from %s%s\n", train.num_rows, train.num_features,
+              train_path->c_str(), read->from_cache ? " (cached)" : "");
   std::optional<Dataset> validation;
   if (std::optional<std::string> path = ChannelPath("validation", "SM_CHANNEL_VALIDATION")) {
-    StatusOr<Dataset> v = ReadChannel(*path, ContentType(data_config, "validation"));
+    StatusOr<CachedRead> v =
+        ReadChannelCached(*path, ContentType(data_config, "validation"), cache_dir);
     if (!v.ok()) return Annotate(v.status(), "validation channel");
-    validation = std::move(*v);
-    std::printf("validation: %zu rows from %s\n", validation->num_rows, path->c_str());
+    validation = std::move(v->data);
+    std::printf("validation: %zu rows from %s%s\n", validation->num_rows, path->c_str(),
+                v->from_cache ? " (cached)" : "");
   }
   std::fflush(stdout);
 

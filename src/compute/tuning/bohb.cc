@@ -1,6 +1,10 @@
 #include "compute/tuning/bohb.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
+#include <utility>
 
 namespace tandem::compute::tuning {
 
@@ -16,6 +20,18 @@ int BohbSampler::ModelRung(int64_t config,
   // Its own stream (seed, config), apart from the samplers' draws.
   Rng coin(seed_ ^ 0xB0B5EEDULL, static_cast<uint64_t>(config));
   if (coin.Uniform() < o_.random_fraction) return -1;
+  if (o_.pool_rungs) {
+    std::set<Params> configs;
+    int top = -1;
+    for (int k = 0; k < static_cast<int>(by_rung.size()); ++k) {
+      for (const auto& x : by_rung[k]) {
+        if (!std::isfinite(x.loss)) continue;
+        configs.insert(x.params);
+        top = k;
+      }
+    }
+    return static_cast<int>(configs.size()) >= o_.min_points ? top : -1;
+  }
   for (int k = static_cast<int>(by_rung.size()) - 1; k >= 0; --k) {
     int finite = 0;
     for (const auto& x : by_rung[k]) finite += std::isfinite(x.loss) ? 1 : 0;
@@ -28,7 +44,24 @@ StatusOr<Params> BohbSampler::Suggest(int64_t config,
                                       const std::vector<std::vector<Observation>>& by_rung) {
   int k = ModelRung(config, by_rung);
   if (k < 0) return random_->Suggest(config, {});
-  return tpe_->Suggest(config, by_rung[k]);
+  if (!o_.pool_rungs) return tpe_->Suggest(config, by_rung[k]);
+  // Each configuration at the highest rung it reached, ranked (rung
+  // descending, loss ascending); the TPE sees the rank as the loss.
+  std::map<Params, std::pair<int, double>> reached;
+  for (int r = 0; r < static_cast<int>(by_rung.size()); ++r) {
+    for (const auto& x : by_rung[r]) {
+      if (std::isfinite(x.loss)) reached[x.params] = {r, x.loss};
+    }
+  }
+  std::vector<std::pair<std::pair<int, double>, const Params*>> order;
+  for (const auto& [params, at] : reached) order.push_back({{-at.first, at.second}, &params});
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Observation> ranked;
+  for (size_t i = 0; i < order.size(); ++i) {
+    ranked.push_back({*order[i].second, static_cast<double>(i)});
+  }
+  return tpe_->Suggest(config, ranked);
 }
 
 }  // namespace tandem::compute::tuning

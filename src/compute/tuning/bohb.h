@@ -19,6 +19,11 @@ namespace tandem::compute::tuning {
 struct BohbOptions {
   double random_fraction = 1.0 / 3;
   int min_points = 0;  // 0 = the number of parameters + 2
+  // false: the model is fitted on the highest rung with `min_points` results
+  // (the BOHB paper). true: on every configuration once, ranked by the
+  // highest rung it reached, then by its loss there (the order Optuna's TPE
+  // gives pruned trials), once there are `min_points` configurations.
+  bool pool_rungs = false;
   TpeOptions tpe = {
       .startup_trials = 0, .gamma = 0.15, .max_good = 25, .candidates = 64, .multivariate = true};
 };
@@ -29,8 +34,8 @@ class BohbSampler {
   // Configuration `config` given the results so far, `by_rung[k]` those at
   // rung k (non-finite losses, i.e. failures, do not count).
   StatusOr<Params> Suggest(int64_t config, const std::vector<std::vector<Observation>>& by_rung);
-  // The rung whose results would model configuration `config`'s suggestion;
-  // -1 = random.
+  // The rung whose results would model configuration `config`'s suggestion
+  // (pool_rungs: the highest rung with a result); -1 = random.
   int ModelRung(int64_t config, const std::vector<std::vector<Observation>>& by_rung) const;
 
  private:

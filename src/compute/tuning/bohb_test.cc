@@ -54,6 +54,52 @@ TEST(BohbSamplerTest, RandomFractionIsPerConfigurationAndDeterministic) {
   EXPECT_LT(random, 130);
 }
 
+TEST(BohbSamplerTest, PooledRungsCountConfigurationsOnce) {
+  BohbSampler bohb(Space(), 1, {.random_fraction = 0, .min_points = 4, .pool_rungs = true});
+  std::vector<std::vector<Observation>> by_rung(3);
+  by_rung[0] = {At(0.1, 0.1, 1), At(0.2, 0.2, 2), At(0.3, 0.3, 3)};
+  // A promoted configuration's second result is not a new configuration.
+  by_rung[1] = {At(0.1, 0.1, 0.5)};
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), -1);
+  by_rung[0].push_back(At(0.4, 0.4, std::numeric_limits<double>::infinity()));
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), -1);
+  by_rung[0].push_back(At(0.5, 0.5, 5));
+  EXPECT_EQ(bohb.ModelRung(5, by_rung), 1);  // the highest rung with a result
+}
+
+// Pooled: a configuration that reached a higher rung ranks above every one
+// that stopped lower, whatever their losses, so the good set is the
+// configurations promoted furthest.
+TEST(BohbSamplerTest, PooledRungsRankByRungReachedThenLoss) {
+  std::vector<std::vector<Observation>> by_rung(2);
+  // Rung 0: many results, the lowest losses near (0.2, 0.8); the two
+  // configurations near (0.8, 0.2) reached rung 1 (with higher losses: more
+  // rounds on another scale, as a metric may be).
+  for (int i = 0; i < 30; ++i) {
+    double x = (i % 6) / 5.0, y = (i / 6) / 4.0;
+    by_rung[0].push_back(At(x, y, 10 + std::hypot(x - 0.2, y - 0.8)));
+  }
+  by_rung[0].push_back(At(0.8, 0.2, 11));
+  by_rung[0].push_back(At(0.82, 0.22, 11.1));
+  by_rung[1] = {At(0.8, 0.2, 20), At(0.82, 0.22, 21)};
+  BohbOptions o{.random_fraction = 0, .pool_rungs = true};
+  o.tpe.gamma = 0.05;  // n_good = 2 of 32: the two that reached rung 1
+  BohbSampler pooled(Space(), 3, o);
+  o.pool_rungs = false;
+  BohbSampler highest_rung(Space(), 3, o);
+  int near_pooled = 0, near_rung0 = 0;
+  for (int64_t c = 0; c < 40; ++c) {
+    auto p = pooled.Suggest(c, by_rung);
+    auto q = highest_rung.Suggest(c, by_rung);  // rung 1 has too few results: rung 0's model
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE(q.ok());
+    near_pooled += std::hypot(p->at("x").get<double>() - 0.8, p->at("y").get<double>() - 0.2) < 0.3;
+    near_rung0 += std::hypot(q->at("x").get<double>() - 0.2, q->at("y").get<double>() - 0.8) < 0.3;
+  }
+  EXPECT_GE(near_pooled, 28);
+  EXPECT_GE(near_rung0, 28);
+}
+
 // Modelled suggestions follow the good results of the rung they model.
 TEST(BohbSamplerTest, ModelledSuggestionsConcentrateNearGoodResults) {
   std::vector<std::vector<Observation>> by_rung(2);
