@@ -153,9 +153,9 @@ StatusOr<std::unique_ptr<DirectConn>> DirectConn::Dial(const std::string& host, 
     return UnimplementedError("nats: " + where + " does not support headers");
   }
   c->inbox_prefix_ = "_INBOX." + RandomToken() + ".";
-  const Json connect{{"verbose", false},   {"pedantic", false},      {"tls_required", false},
-                     {"headers", true},    {"no_responders", true},  {"protocol", 1},
-                     {"lang", "tandem"},   {"version", "1"},         {"name", "tandem-bus-direct"},
+  const Json connect{{"verbose", false}, {"pedantic", false},     {"tls_required", false},
+                     {"headers", true},  {"no_responders", true}, {"protocol", 1},
+                     {"lang", "tandem"}, {"version", "1"},        {"name", "tandem-bus-direct"},
                      {"echo", true}};
   c->out_ = "CONNECT " + connect.dump() + "\r\nSUB " + c->inbox_prefix_ + "* 1\r\nPING\r\n";
   RETURN_IF_ERROR(c->Flush());
@@ -297,9 +297,8 @@ StatusOr<WireMsg> DirectConn::Next(int64_t timeout_ms) {
     // MSG <subject> <sid> [reply] <len> / HMSG <subject> <sid> [reply] <hlen> <len>
     const size_t fixed = hmsg ? 6 : 5;  // with a reply subject
     size_t hlen = 0, len = 0;
-    if ((tok.size() != fixed && tok.size() != fixed - 1) ||
-        !ParseSize(tok.back(), &len) || (hmsg && !ParseSize(tok[tok.size() - 2], &hlen)) ||
-        hlen > len) {
+    if ((tok.size() != fixed && tok.size() != fixed - 1) || !ParseSize(tok.back(), &len) ||
+        (hmsg && !ParseSize(tok[tok.size() - 2], &hlen)) || hlen > len) {
       return Fail(UnavailableError("nats: malformed message line '" + std::string(line) + "'"));
     }
     const size_t body = eol + 2;
