@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,6 +125,11 @@ StatusOr<std::unique_ptr<DirectConn>> DirectConn::Dial(const std::string& host, 
       err = errno;
       continue;
     }
+    // Bounds connect() and every later send() (a peer that stops reading).
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout_ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout_ms % 1000) * 1000);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
       c->fd_ = fd;
       break;

@@ -48,8 +48,9 @@ struct WireMsg {
 class DirectConn {
  public:
   // Connects to host:port and completes the handshake (INFO, CONNECT, PING
-  // -> PONG) and subscribes to a fresh inbox. Unimplemented when the server
-  // wants TLS or credentials.
+  // -> PONG) and subscribes to a fresh inbox. `timeout_ms` bounds the
+  // connect, the handshake and each later write. Unimplemented when the
+  // server wants TLS or credentials.
   static StatusOr<std::unique_ptr<DirectConn>> Dial(const std::string& host, int port,
                                                     int64_t timeout_ms);
   ~DirectConn();
