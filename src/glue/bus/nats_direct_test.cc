@@ -138,19 +138,21 @@ TEST(DirectConnTest, HandshakeFramesStatusesAndPings) {
 }
 
 TEST(DirectConnTest, WrittenFramesAreWhatTheProtocolSays) {
-  std::string got;
-  FakeServer server([&](int fd) {
-    Send(fd, kInfo);
-    ReadUntil(fd, "PING\r\n");
-    Send(fd, "PONG\r\n");
-    got = ReadUntil(fd, "de\r\n");
-  });
-  auto c = DirectConn::Dial("127.0.0.1", server.port(), 5000);
-  ASSERT_TRUE(c.ok()) << c.status();
-  (*c)->Pub("x.y", "r.1", {}, "abc");
-  (*c)->Pub("x.z", "", {{"Nats-Msg-Id", "id-1"}}, "de");
-  ASSERT_TRUE((*c)->Flush().ok());
-  c->reset();
+  std::string got;  // read once the server thread ended
+  {
+    FakeServer server([&](int fd) {
+      Send(fd, kInfo);
+      ReadUntil(fd, "PING\r\n");
+      Send(fd, "PONG\r\n");
+      got = ReadUntil(fd, "de\r\n");
+    });
+    auto c = DirectConn::Dial("127.0.0.1", server.port(), 5000);
+    ASSERT_TRUE(c.ok()) << c.status();
+    (*c)->Pub("x.y", "r.1", {}, "abc");
+    (*c)->Pub("x.z", "", {{"Nats-Msg-Id", "id-1"}}, "de");
+    ASSERT_TRUE((*c)->Flush().ok());
+    c->reset();
+  }
   const std::string hdr = "NATS/1.0\r\nNats-Msg-Id: id-1\r\n\r\n";
   EXPECT_EQ(got, "PUB x.y r.1 3\r\nabc\r\nHPUB x.z " + std::to_string(hdr.size()) + " " +
                      std::to_string(hdr.size() + 2) + "\r\n" + hdr + "de\r\n");
