@@ -131,6 +131,7 @@ Result Run(const std::string& uri, const std::string& name, int per_producer, in
       while (received.load() < total && !failed.load()) {
         auto msgs = bus.Receive("bench", ReceiveOptions{.max_messages = 10, .wait_ms = 500});
         if (!msgs.ok()) {
+          std::fprintf(stderr, "receive: %s\n", std::string(msgs.status().message()).c_str());
           failed = true;
           break;
         }
@@ -174,7 +175,8 @@ Result Run(const std::string& uri, const std::string& name, int per_producer, in
         e.source = "bench";
         e.detail_type = "Bench";
         e.detail = {{"idx", int64_t{p} * per_producer + i}, {"pub_us", clock.NowMicros()}};
-        if (!bus.Publish(e).ok()) {
+        if (auto st = bus.Publish(e); !st.ok()) {
+          std::fprintf(stderr, "publish: %s\n", std::string(st.status().message()).c_str());
           failed = true;
           break;
         }

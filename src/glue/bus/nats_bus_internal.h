@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "glue/bus/nats_direct.h"
 #include "glue/bus/nats_event_bus.h"
 #include "glue/bus/pattern.h"
 
@@ -34,6 +35,25 @@ inline constexpr int64_t kMinAckWaitMs = 1000;
 inline int64_t AckWaitMsFor(int64_t visibility_timeout_ms) {
   return visibility_timeout_ms > kMinAckWaitMs ? visibility_timeout_ms : kMinAckWaitMs;
 }
+
+inline constexpr int64_t kReplyTimeoutMs = 10'000;  // a reply the server owes us
+// A pull the server neither answers nor ends is given up: a no-wait one
+// after a second, one with expires a few seconds after it should have ended.
+inline int64_t PullGiveUpMs(int64_t expires_ms) {
+  return expires_ms > 0 ? expires_ms + 3000 : 1000;
+}
+
+// A JetStream publish acknowledgement (status: the reply's status, "503" when
+// no stream takes the subject) -> seq/duplicate, or the error it carries.
+struct PubAck;
+Status ReadPubAck(const std::string& status, std::string_view data, const std::string& subject,
+                  PubAck* out);
+// A status message ending (true), continuing (false, heartbeat) or failing
+// a pull request.
+StatusOr<bool> PullEnded(const std::string& status, const std::string& description,
+                         const std::string& consumer);
+// A libnats message as a WireMsg (the libnats fallback of the hot paths).
+WireMsg ToWire(natsMsg* m);
 
 // natsStatus (+ JetStream error code) -> Status naming `what`.
 Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr = static_cast<jsErrCode>(0));
@@ -120,6 +140,13 @@ struct NatsEventBus::Impl {
   uint64_t generation ABSL_GUARDED_BY(mu) = 0;
   std::shared_ptr<const CatalogSnapshot> catalog ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<Inbox>> inboxes ABSL_GUARDED_BY(mu);
+  // The hot paths (PublishAll, AckAll, Pull) on connections driven by the
+  // calling thread (nats_direct.h) when the server allows them (no TLS, no
+  // credentials); otherwise on nc through libnats.
+  bool direct = false;
+  std::string direct_host;
+  int direct_port = 0;
+  std::vector<std::unique_ptr<DirectConn>> conns ABSL_GUARDED_BY(mu);
 
   // DeleteMessage acks without waiting; the last ack sent to each consumer
   // (acks of one consumer are processed in order) is confirmed by Confirm.
@@ -158,6 +185,10 @@ struct NatsEventBus::Impl {
   // --- wire (nats_wire.cc) ---
   StatusOr<std::unique_ptr<Inbox>> TakeInbox();
   void GiveBack(std::unique_ptr<Inbox> inbox);
+  // A pooled direct connection (dialled when none is idle; one idle for
+  // long is replaced); given back only after an operation that completed.
+  StatusOr<std::unique_ptr<DirectConn>> TakeConn();
+  void GiveBack(std::unique_ptr<DirectConn> conn);
   // JetStream publishes, pipelined: all are sent, then all acks awaited.
   StatusOr<std::vector<PubAck>> PublishAll(const std::vector<OutMsg>& msgs);
   // Acknowledgements ("+ACK", "-NAK", "-NAK {...}", "+WPI") sent with a
@@ -165,8 +196,14 @@ struct NatsEventBus::Impl {
   Status AckAll(const std::vector<std::pair<std::string, std::string>>& acks);
   // One pull request on `consumer` of `stream`: up to `batch` messages,
   // returning as soon as any are there, or after `expires_ms` (0: at once).
-  StatusOr<std::vector<MsgPtr>> Pull(const std::string& stream, const std::string& consumer,
-                                     int batch, int64_t expires_ms);
+  StatusOr<std::vector<WireMsg>> Pull(const std::string& stream, const std::string& consumer,
+                                      int batch, int64_t expires_ms);
+  // The same three on a direct connection (nats_direct_ops.cc).
+  StatusOr<std::vector<PubAck>> DirectPublishAll(const std::vector<OutMsg>& msgs);
+  Status DirectAckAll(const std::vector<std::pair<std::string, std::string>>& acks);
+  StatusOr<std::vector<WireMsg>> DirectPull(const std::string& stream,
+                                            const std::string& consumer, int batch,
+                                            int64_t expires_ms);
 
   // Sends "+ACK" on `ack_subject` (of consumer `ack_prefix`) without
   // waiting for the server.

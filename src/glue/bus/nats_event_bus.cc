@@ -389,6 +389,31 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
     impl->ack_nc = nullptr;
     return NatsError(s, "connect to " + impl->url);
   }
+  // The hot paths on connections the calling thread drives itself
+  // (nats_direct.h), unless the server wants TLS or credentials.
+  if (parsed->authority.find('@') == std::string::npos) {
+    const std::string& auth = parsed->authority;
+    const size_t colon = auth.rfind(':');
+    impl->direct_host = colon == std::string::npos ? auth : auth.substr(0, colon);
+    impl->direct_port = 4222;
+    if (colon != std::string::npos) {
+      try {
+        impl->direct_port = std::stoi(auth.substr(colon + 1));
+      } catch (const std::exception&) {
+        impl->direct_port = 0;
+      }
+    }
+    if (impl->direct_host.size() > 2 && impl->direct_host.front() == '[') {
+      impl->direct_host = impl->direct_host.substr(1, impl->direct_host.size() - 2);
+    }
+    auto conn = impl->direct_port > 0
+                    ? DirectConn::Dial(impl->direct_host, impl->direct_port, 10'000)
+                    : StatusOr<std::unique_ptr<DirectConn>>(InvalidArgumentError("port"));
+    if (conn.ok()) {
+      impl->direct = true;
+      impl->GiveBack(std::move(*conn));
+    }
+  }
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = 10'000;

@@ -51,10 +51,19 @@ int64_t HeaderInt(natsMsg* msg, const char* key, int64_t fallback) {
   }
 }
 
-std::string HeaderText(natsMsg* msg, const char* key) {
-  const char* v = nullptr;
-  if (natsMsgHeader_Get(msg, key, &v) != NATS_OK || v == nullptr) return "";
-  return v;
+int64_t HeaderInt(const WireMsg& msg, const char* key, int64_t fallback) {
+  const std::string* v = msg.Header(key);
+  if (v == nullptr) return fallback;
+  try {
+    return std::stoll(*v);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+std::string HeaderText(const WireMsg& msg, const char* key) {
+  const std::string* v = msg.Header(key);
+  return v == nullptr ? "" : *v;
 }
 
 struct AckTail {
@@ -93,7 +102,7 @@ std::string NakWithDelay(int64_t ms) {
 
 // A delivery taken from a pull.
 struct Delivery {
-  MsgPtr msg;
+  WireMsg msg;
   AckTail at;
   std::string tail;  // receipt
   std::string ack;   // full ack subject
@@ -103,9 +112,8 @@ struct Delivery {
 // A delivery whose ack subject is not "<ack_prefix><5 numbers>" (a server
 // speaking another ack format) is an error rather than skipped, which would
 // leave it to be redelivered for ever.
-StatusOr<Delivery> ParseDelivery(MsgPtr m, const std::string& ack_prefix) {
-  const char* reply = natsMsg_GetReply(m.get());
-  const std::string r = reply == nullptr ? "" : reply;
+StatusOr<Delivery> ParseDelivery(WireMsg m, const std::string& ack_prefix) {
+  const std::string& r = m.reply;
   std::optional<AckTail> at;
   if (r.compare(0, ack_prefix.size(), ack_prefix) == 0) {
     at = ParseAckTail(std::string_view(r).substr(ack_prefix.size()));
@@ -119,7 +127,7 @@ StatusOr<Delivery> ParseDelivery(MsgPtr m, const std::string& ack_prefix) {
   d.tail = r.substr(ack_prefix.size());
   d.at = *at;
   d.ack = r;
-  d.sent = HeaderInt(m.get(), "Tandem-Sent-Ms", 0);
+  d.sent = HeaderInt(m, "Tandem-Sent-Ms", 0);
   d.msg = std::move(m);
   return d;
 }
@@ -167,13 +175,14 @@ Status ReleaseExpired(NatsEventBus::Impl& d, const std::string& queue, bool dela
 Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
   const std::string ack_prefix = d.AckPrefix(d.delayed_stream, q.name);
   RETURN_IF_ERROR(ReleaseExpired(d, q.name, true, ack_prefix));
-  ASSIGN_OR_RETURN(std::vector<MsgPtr> msgs, d.Pull(d.delayed_stream, q.name, kPromoteBatch, 0));
+  ASSIGN_OR_RETURN(std::vector<WireMsg> msgs,
+                   d.Pull(d.delayed_stream, q.name, kPromoteBatch, 0));
   if (msgs.empty()) return OkStatus();
   const int64_t now = d.clock->NowMillis();
   std::vector<OutMsg> due;
   std::vector<std::pair<std::string, std::string>> acks;
   std::vector<std::pair<uint64_t, Lease>> held;
-  for (MsgPtr& raw : msgs) {
+  for (WireMsg& raw : msgs) {
     ASSIGN_OR_RETURN(auto dv, ParseDelivery(std::move(raw), ack_prefix));
     if (dv.sent + q.options.retention_ms <= now) {
       acks.emplace_back(dv.ack, "+ACK");
@@ -181,10 +190,10 @@ Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
     }
     const int64_t due_ms = dv.sent + q.options.delay_ms;
     if (due_ms <= now) {
-      const std::string id = HeaderText(dv.msg.get(), "Tandem-Message-Id");
+      const std::string id = HeaderText(dv.msg, "Tandem-Message-Id");
       due.push_back(
           OutMsg{d.QueueSubject(q.name),
-                 std::string(natsMsg_GetData(dv.msg.get()), natsMsg_GetDataLength(dv.msg.get())),
+                 dv.msg.data,
                  {{"Nats-Msg-Id", id + "/due"},
                   {"Tandem-Message-Id", id},
                   {"Tandem-Sent-Ms", std::to_string(dv.sent)}}});
@@ -225,16 +234,16 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
     const int64_t chunk =
         left <= 0 ? 0 : std::min(left, qo.delay_ms > 0 ? kDelayedPollChunkMs : kPollChunkMs);
     const auto pulled_at = SteadyClock::now();
-    ASSIGN_OR_RETURN(std::vector<MsgPtr> msgs,
+    ASSIGN_OR_RETURN(std::vector<WireMsg> msgs,
                      d.Pull(d.queues_stream, q.name, options.max_messages, chunk));
     const int64_t now = d.clock->NowMillis();
     std::vector<Message> out;
     std::vector<std::pair<std::string, std::string>> acks;
     std::vector<std::pair<uint64_t, Lease>> held;
     bool dropped = false;
-    for (MsgPtr& raw : msgs) {
+    for (WireMsg& raw : msgs) {
       ASSIGN_OR_RETURN(auto dv, ParseDelivery(std::move(raw), ack_prefix));
-      natsMsg* m = dv.msg.get();
+      const WireMsg& m = dv.msg;
       if (dv.sent + qo.retention_ms <= now) {  // expired: gone
         acks.emplace_back(dv.ack, "+ACK");
         dropped = true;
@@ -254,7 +263,7 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
       if (qo.max_receive_count > 0 && count > qo.max_receive_count) {
         // This receive would exceed maxReceiveCount: to the dead-letter
         // queue (visible at once, keeping count and first receive).
-        const std::string body(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+        const std::string& body = m.data;
         RETURN_IF_ERROR(
             d.PublishAll({OutMsg{d.QueueSubject(qo.dead_letter_queue),
                                  body,
@@ -269,7 +278,7 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
         continue;
       }
       if (first == 0) first = now;
-      auto j = ParseJson(std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)));
+      auto j = ParseJson(m.data);
       if (!j.ok()) return DataLossError("message " + dv.tail + " is not valid JSON");
       Message msg;
       msg.message_id = id;

@@ -2,6 +2,7 @@
 // subscription, sends all its requests (JetStream publishes, acks with a
 // reply, a pull request) at once and then collects the replies, so a publish
 // with its routed copies or a batch of acks costs one round trip.
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -11,9 +12,6 @@
 namespace tandem::bus {
 namespace {
 
-constexpr int64_t kReplyTimeoutMs = 10'000;  // a reply the server owes us
-constexpr int64_t kNoWaitPullGiveUpMs = 1000;
-constexpr int64_t kPullEndGraceMs = 3000;  // past a pull's expires
 constexpr size_t kMaxPooledInboxes = 64;
 
 // The "Status" header of a JetStream status message ("404", "408", ...), or
@@ -63,7 +61,103 @@ void NatsEventBus::Impl::GiveBack(std::unique_ptr<Inbox> inbox) {
   if (inboxes.size() < kMaxPooledInboxes) inboxes.push_back(std::move(inbox));
 }
 
+Status ReadPubAck(const std::string& status, std::string_view data, const std::string& subject,
+                  PubAck* out) {
+  if (status == "503") return UnavailableError("nats: no stream takes subject " + subject);
+  // {"stream":"X","seq":N[,"duplicate":true]} read without a JSON parser;
+  // anything else (an error) is parsed.
+  const size_t at = data.find("\"seq\":");
+  if (at != std::string_view::npos && data.find("\"error\"") == std::string_view::npos) {
+    uint64_t seq = 0;
+    size_t i = at + 6;
+    while (i < data.size() && data[i] == ' ') ++i;
+    const size_t digits = i;
+    for (; i < data.size() && data[i] >= '0' && data[i] <= '9'; ++i) {
+      seq = seq * 10 + static_cast<uint64_t>(data[i] - '0');
+    }
+    if (i > digits) {
+      out->seq = seq;
+      out->duplicate = false;
+      if (size_t d = data.find("\"duplicate\""); d != std::string_view::npos) {
+        d += 11;
+        while (d < data.size() && (data[d] == ' ' || data[d] == ':')) ++d;
+        out->duplicate = data.substr(d, 4) == "true";
+      }
+      return OkStatus();
+    }
+  }
+  auto j = ParseJson(std::string(data));
+  if (!j.ok() || !j->is_object()) {
+    return DataLossError("nats: malformed publish acknowledgement for " + subject);
+  }
+  if (j->contains("error")) {
+    const Json& e = (*j)["error"];
+    return UnavailableError("nats: publish to " + subject + ": " +
+                            e.value("description", std::string("error")) + " (JetStream error " +
+                            std::to_string(e.value("err_code", 0)) + ")");
+  }
+  if (!j->contains("seq")) {
+    return DataLossError("nats: malformed publish acknowledgement for " + subject);
+  }
+  out->seq = j->value("seq", uint64_t{0});
+  out->duplicate = j->value("duplicate", false);
+  return OkStatus();
+}
+
+StatusOr<bool> PullEnded(const std::string& status, const std::string& description,
+                         const std::string& consumer) {
+  if (status == "100") return false;                   // heartbeat
+  if (status == "404" || status == "408") return true;  // no (more) messages / expired
+  if (status == "503") return NotFoundError("nats: consumer '" + consumer + "' not found");
+  if (description.find("not found") != std::string::npos) {
+    return NotFoundError("nats: consumer '" + consumer + "': " + description);
+  }
+  return UnavailableError("nats: pull from consumer '" + consumer + "': " + status + " " +
+                          description);
+}
+
+WireMsg ToWire(natsMsg* m) {
+  WireMsg w;
+  w.subject = natsMsg_GetSubject(m);
+  if (const char* r = natsMsg_GetReply(m); r != nullptr) w.reply = r;
+  w.data.assign(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
+  const char** keys = nullptr;
+  int n = 0;
+  if (natsMsgHeader_Keys(m, &keys, &n) == NATS_OK) {
+    for (int i = 0; i < n; ++i) {
+      const char** values = nullptr;
+      int vn = 0;
+      if (natsMsgHeader_Values(m, keys[i], &values, &vn) != NATS_OK) continue;
+      for (int k = 0; k < vn; ++k) w.headers.emplace_back(keys[i], values[k]);
+      free(values);
+    }
+    free(keys);
+  }
+  return w;
+}
+
+StatusOr<std::unique_ptr<DirectConn>> NatsEventBus::Impl::TakeConn() {
+  {
+    absl::MutexLock lock(&mu);
+    while (!conns.empty()) {
+      auto c = std::move(conns.back());
+      conns.pop_back();
+      // The server drops a client that left its PINGs unanswered for
+      // minutes; one idle that long is replaced rather than trusted.
+      if (std::chrono::steady_clock::now() - c->last_used() < std::chrono::seconds(30)) return c;
+    }
+  }
+  return DirectConn::Dial(direct_host, direct_port, kReplyTimeoutMs);
+}
+
+void NatsEventBus::Impl::GiveBack(std::unique_ptr<DirectConn> conn) {
+  if (!conn->healthy()) return;
+  absl::MutexLock lock(&mu);
+  if (conns.size() < kMaxPooledInboxes) conns.push_back(std::move(conn));
+}
+
 StatusOr<std::vector<PubAck>> NatsEventBus::Impl::PublishAll(const std::vector<OutMsg>& msgs) {
+  if (direct) return DirectPublishAll(msgs);
   ASSIGN_OR_RETURN(std::unique_ptr<Inbox> in, TakeInbox());
   const uint64_t base = in->next;
   in->next += msgs.size();
@@ -100,21 +194,10 @@ StatusOr<std::vector<PubAck>> NatsEventBus::Impl::PublishAll(const std::vector<O
     const size_t i = idx - base;
     got[i] = true;
     ++have;
-    if (StatusOf(raw) == "503") {
-      return UnavailableError("nats: no stream takes subject " + msgs[i].subject);
-    }
-    auto j = ParseJson(std::string(natsMsg_GetData(raw), natsMsg_GetDataLength(raw)));
-    if (!j.ok() || !j->is_object()) {
-      return DataLossError("nats: malformed publish acknowledgement for " + msgs[i].subject);
-    }
-    if (j->contains("error")) {
-      const Json& e = (*j)["error"];
-      return UnavailableError("nats: publish to " + msgs[i].subject + ": " +
-                              e.value("description", std::string("error")) + " (JetStream error " +
-                              std::to_string(e.value("err_code", 0)) + ")");
-    }
-    out[i].seq = j->value("seq", uint64_t{0});
-    out[i].duplicate = j->value("duplicate", false);
+    RETURN_IF_ERROR(ReadPubAck(StatusOf(raw),
+                               std::string_view(natsMsg_GetData(raw),
+                                                static_cast<size_t>(natsMsg_GetDataLength(raw))),
+                               msgs[i].subject, &out[i]));
   }
   GiveBack(std::move(in));
   return out;
@@ -122,6 +205,7 @@ StatusOr<std::vector<PubAck>> NatsEventBus::Impl::PublishAll(const std::vector<O
 
 Status NatsEventBus::Impl::AckAll(const std::vector<std::pair<std::string, std::string>>& acks) {
   if (acks.empty()) return OkStatus();
+  if (direct) return DirectAckAll(acks);
   ASSIGN_OR_RETURN(std::unique_ptr<Inbox> in, TakeInbox());
   const uint64_t base = in->next;
   in->next += acks.size();
@@ -188,9 +272,10 @@ Status NatsEventBus::Impl::Confirm() {
   return OkStatus();
 }
 
-StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream,
-                                                       const std::string& consumer, int batch,
-                                                       int64_t expires_ms) {
+StatusOr<std::vector<WireMsg>> NatsEventBus::Impl::Pull(const std::string& stream,
+                                                        const std::string& consumer, int batch,
+                                                        int64_t expires_ms) {
+  if (direct) return DirectPull(stream, consumer, batch, expires_ms);
   ASSIGN_OR_RETURN(std::unique_ptr<Inbox> in, TakeInbox());
   const std::string reply = in->prefix + std::to_string(in->next++);
   // no_wait: answered at once when nothing is pending; with expires the
@@ -202,13 +287,12 @@ StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream
   natsStatus s = natsConnection_PublishRequest(nc, subj.c_str(), reply.c_str(), body.data(),
                                                static_cast<int>(body.size()));
   if (s != NATS_OK) return NatsError(s, "pull from " + consumer);
-  std::vector<MsgPtr> out;
+  std::vector<WireMsg> out;
   // A pull the server neither answers nor ends (it counted pending messages
   // another pull then took, or a redelivery due at the ack wait went
   // elsewhere) is given up: a no-wait one after a second, one with expires a
   // few seconds after it should have ended. The caller pulls again.
-  const int64_t wait =
-      expires_ms > 0 ? expires_ms + kPullEndGraceMs : kNoWaitPullGiveUpMs;
+  const int64_t wait = PullGiveUpMs(expires_ms);
   while (static_cast<int>(out.size()) < batch) {
     natsMsg* raw = nullptr;
     s = natsSubscription_NextMsg(&raw, in->sub, wait);
@@ -222,20 +306,12 @@ StatusOr<std::vector<MsgPtr>> NatsEventBus::Impl::Pull(const std::string& stream
     MsgPtr m(raw);
     const std::string st = StatusOf(raw);
     if (st.empty()) {
-      out.push_back(std::move(m));
+      out.push_back(ToWire(raw));
       continue;
     }
     if (std::string(natsMsg_GetSubject(raw)) != reply) continue;  // an earlier request's end
-    if (st == "404" || st == "408" || st == "100") {
-      if (st == "100") continue;  // heartbeat
-      break;                      // no (more) messages / expired
-    }
-    if (st == "503") return NotFoundError("nats: consumer '" + consumer + "' not found");
-    const std::string desc = DescriptionOf(raw);
-    if (desc.find("not found") != std::string::npos) {
-      return NotFoundError("nats: consumer '" + consumer + "': " + desc);
-    }
-    return UnavailableError("nats: pull from consumer '" + consumer + "': " + st + " " + desc);
+    ASSIGN_OR_RETURN(bool ended, PullEnded(st, DescriptionOf(raw), consumer));
+    if (ended) break;
   }
   GiveBack(std::move(in));
   return out;
