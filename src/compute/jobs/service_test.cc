@@ -537,11 +537,12 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   for (int i = 0; i < 20; ++i) {
     std::ofstream(home_ + "/data/part-" + std::to_string(i)) << std::string(1 << 20, 'x');
   }
-  // The job leaves a mark in its environment: a job that starts on the
-  // pooled environment finds it (the pool handed over the prepared tree
-  // instead of staging a fresh copy).
+  // The job leaves a mark in its environment (its code directory: the input
+  // channels are read-only): a job that starts on the pooled environment
+  // finds it (the pool handed over the prepared tree instead of staging a
+  // fresh copy).
   JobSpec spec = Spec("warm", Script("warmsrc",
-                                     "mark=\"$SM_CHANNEL_TRAIN/../.left-by-earlier-job\"\n"
+                                     "mark=\"$(dirname \"$0\")/.left-by-earlier-job\"\n"
                                      "if [ -e \"$mark\" ]; then echo env=pooled; "
                                      "else echo env=fresh; fi\n"
                                      "touch \"$mark\"\n"
