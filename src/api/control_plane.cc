@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "api/http_metrics.h"
+#include "api/job_list.h"
 #include "api/openapi.h"
 #include "api/rest.h"
 #include "common/log.h"
@@ -171,6 +172,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   topts.clock = &clock;
   ASSIGN_OR_RETURN(cp->tuning_, compute::tuning::TuningService::Open(topts));
 
+  cp->long_polls_ = std::make_unique<LongPolls>();
+  cp->services_.long_polls = cp->long_polls_.get();
   cp->services_.clock = &clock;
   cp->services_.db = g.db.get();
   cp->services_.store = g.store.get();
@@ -301,6 +304,7 @@ StatusOr<int> ControlPlane::Start() {
 }
 
 void ControlPlane::Stop(int64_t grace_ms) {
+  if (long_polls_) long_polls_->End();  // a waiting GET of a job would hold the server's Stop
   if (server_) server_->Stop(grace_ms);
   if (budgets_) budgets_->StopSweeping();
   if (tuning_) tuning_->Shutdown();  // tuning jobs resume in the next control plane

@@ -50,6 +50,7 @@ class Fleet;
 namespace tandem::api {
 
 class HttpMetrics;
+class LongPolls;
 
 // The glue (and the services built on it) a route handler can reach. Owned by the ControlPlane.
 struct Services {
@@ -69,6 +70,7 @@ struct Services {
   secrets::SecretStore* secrets = nullptr;        // teams' secrets for their jobs
   const Quotas* quotas = nullptr;                 // per-team limits checked at admission
   Budgets* budgets = nullptr;                     // per-team spend budgets (at admission)
+  LongPolls* long_polls = nullptr;  // GET of a job waiting for a change (job_list.h)
 };
 
 class ControlPlane {
@@ -110,6 +112,7 @@ class ControlPlane {
   std::unique_ptr<compute::tuning::TuningService> tuning_;
   std::unique_ptr<serving::fleet::Fleet> fleet_;
   std::unique_ptr<HttpMetrics> http_metrics_;  // outlives server_ (its observer)
+  std::unique_ptr<LongPolls> long_polls_;  // before server_: outlives its handlers
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<auth::IdentityStore> identity_;
   std::unique_ptr<ApiRoutes> routes_;

@@ -242,5 +242,39 @@ TEST_F(ControlPlaneTest, MetricsCountWhatHappened) {
   EXPECT_TRUE(checked.ok()) << checked;
 }
 
+// GET of a job as a long poll (?state=&wait_ms=): each answer is a change
+// from the state asked about, so a client follows a job's life in one
+// request per state; bad parameters are refused by name.
+TEST_F(ControlPlaneTest, GetJobLongPollsUntilTheStateChanges) {
+  auto [cj, job] =
+      Call("POST", "/api/v1/jobs", R"({"name":"lp","team":"risk","entry_point":"/bin/true"})");
+  ASSERT_EQ(cj, 201) << job;
+  const std::string path = "/api/v1/jobs/" + job["id"].get<std::string>();
+  for (const char* bad : {"?state=Bogus&wait_ms=10", "?wait_ms=10", "?state=Running",
+                          "?state=Running&wait_ms=30001", "?state=Running&wait_ms=-1",
+                          "?state=Running&wait_ms=ten"}) {
+    auto [code, body] = Call("GET", path + bad);
+    EXPECT_EQ(code, 400) << bad << " " << body;
+  }
+  std::string state = job["state"].get<std::string>();
+  std::vector<std::string> seen = {state};
+  for (int i = 0; i < 6 && state != "Completed" && state != "Failed"; ++i) {
+    auto [code, body] = Call("GET", path + "?state=" + state + "&wait_ms=30000");
+    ASSERT_EQ(code, 200) << body;
+    EXPECT_NE(body["state"], state) << "answered before the state changed";
+    state = body["state"].get<std::string>();
+    seen.push_back(state);
+  }
+  ASSERT_EQ(state, "Completed") << ::testing::PrintToString(seen);
+  EXPECT_LE(seen.size(), 4u) << ::testing::PrintToString(seen);  // Pending, Starting, Running, ..
+  // Nothing changes any more: the job as it is once the wait is over.
+  auto [cd, done] = Call("GET", path + "?state=Completed&wait_ms=100");
+  ASSERT_EQ(cd, 200) << done;
+  EXPECT_EQ(done["state"], "Completed");
+  auto [ct, tr] = Call("GET", "/api/v1/transform-jobs/" + job["id"].get<std::string>() +
+                                  "?state=Completed&wait_ms=100");
+  EXPECT_EQ(ct, 404) << tr;  // a training job is no transform
+}
+
 }  // namespace
 }  // namespace tandem::api

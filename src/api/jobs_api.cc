@@ -32,11 +32,13 @@ Json MetricsJson(const std::string& id,
   return {{"job_id", id}, {"metrics", metrics}};
 }
 
-// Streams the log from `offset` as it grows, until the job has ended and
-// everything was sent (or the client goes away).
-http::BodyStream FollowLog(JobService* jobs, std::string id, int64_t offset) {
+// Streams the log of the attempt that runs now (`attempt`) from `offset` as
+// it grows, until the job has ended and everything was sent, the job moved on
+// to another attempt (whose log starts again at 0: the client asks again), or
+// the client goes away.
+http::BodyStream FollowLog(JobService* jobs, std::string id, int attempt, int64_t offset) {
   auto cursor = std::make_shared<int64_t>(offset);
-  return [jobs, id, cursor](std::string& chunk, const http::StreamContext& ctx) {
+  return [jobs, id, attempt, cursor](std::string& chunk, const http::StreamContext& ctx) {
     chunk.clear();
     for (int waited = 0; waited < 20; ++waited) {  // up to ~1 s per call
       if (ctx.cancelled && ctx.cancelled()) return false;
@@ -45,6 +47,7 @@ http::BodyStream FollowLog(JobService* jobs, std::string id, int64_t offset) {
         if (read.status().code() == StatusCode::kUnavailable) continue;
         return false;
       }
+      if (read->attempt != attempt) return false;
       *cursor = read->next_offset;
       chunk = std::move(read->data);
       if (!chunk.empty()) return true;
@@ -117,8 +120,10 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                }));
 
   routes.Route("GET", "/api/v1/jobs/{id}", Access::Team(Role::kViewer, JobOwner(s)),
-               JsonHandler([jobs](http::Request& req) -> StatusOr<Json> {
-                 ASSIGN_OR_RETURN(compute::jobs::JobRecord job, jobs->Get(req.path_params["id"]));
+               JsonHandler([jobs, polls = s.long_polls](http::Request& req) -> StatusOr<Json> {
+                 // ?state=&wait_ms=: a long poll (job_list.h).
+                 ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
+                                  GetJobMaybeWaiting(*jobs, polls, req, req.path_params["id"]));
                  return job.ToJson();
                }));
 
@@ -136,7 +141,8 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                }));
 
   // The log as text/plain from ?offset=N (default 0). With ?follow=true the
-  // response streams as the log grows and ends when the job has ended.
+  // response streams as the log grows and ends when the job has ended (or
+  // its attempt changed: the next one's log starts at 0).
   // Headers: x-tandem-next-offset, x-tandem-finished (non-follow only).
   store::ObjectStore* store = s.store;
   routes.Route("GET", "/api/v1/jobs/{id}/logs", Access::Team(Role::kViewer, JobOwner(s)),
@@ -168,7 +174,7 @@ void RegisterJobRoutes(ApiRoutes& routes, const Services& s) {
                  }
                  res.status = 200;
                  res.headers["content-type"] = "text/plain; charset=utf-8";
-                 res.stream = FollowLog(jobs, id, *offset);
+                 res.stream = FollowLog(jobs, id, first->attempt, *offset);
                });
 
   routes.Route("GET", "/api/v1/metering/teams", Access::Authenticated(),

@@ -60,9 +60,12 @@ void RegisterTransformRoutes(ApiRoutes& routes, const Services& s) {
   };
 
   routes.Route("GET", "/api/v1/transform-jobs/{id}", Access::Team(Role::kViewer, JobOwner(s)),
-               JsonHandler([get_transform](http::Request& req) -> StatusOr<Json> {
+               JsonHandler([jobs, get_transform,
+                            polls = s.long_polls](http::Request& req) -> StatusOr<Json> {
+                 RETURN_IF_ERROR(get_transform(req.path_params["id"]).status());
+                 // ?state=&wait_ms=: a long poll (job_list.h).
                  ASSIGN_OR_RETURN(compute::jobs::JobRecord job,
-                                  get_transform(req.path_params["id"]));
+                                  GetJobMaybeWaiting(*jobs, polls, req, req.path_params["id"]));
                  return compute::transform::TransformJobJson(job);
                }));
 

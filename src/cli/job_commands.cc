@@ -57,7 +57,10 @@ std::string Seconds(double s) {
 }
 
 // Streams state changes (stderr) and the log (stdout) until the job ends;
-// prints the outcome. Exit 0 only for Completed.
+// prints the outcome. Exit 0 only for Completed. No fixed poll: while the job
+// runs its log is followed (the stream ends when the job ends or its attempt
+// changes), otherwise each GET of the job is a long poll answered when its
+// state changes (resource_commands.h LongPollQuery).
 Status Wait(Context& ctx, Format format, const std::string& id) {
   ApiClient client = ctx.Client();
   std::string state;
@@ -66,29 +69,43 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
   Json job;
   // State on stderr: a live line on a terminal, one line per change otherwise.
   Progress progress(std::cerr, Progress::IsTerminal(2), "job " + id, Clock::Real());
+  bool followed = false;  // the last round followed the log: it ended for a reason
   while (true) {
-    ASSIGN_OR_RETURN(job, client.Call("GET", JobPath(id)));
+    const std::string query = followed ? "" : LongPollQuery(state);
+    const auto asked = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(job, client.Call("GET", query.empty() ? JobPath(id) : JobPath(id) + "?" + query));
+    const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - asked)
+                                   .count();
     std::string now = job.value("state", "");
     int now_attempt = job.value("attempt", 1);
     if (now_attempt != attempt) {
       attempt = now_attempt;
       offset = 0;
     }
+    const bool changed = now != state;
     state = now;
     progress.Update(attempt > 1 ? state + " (attempt " + std::to_string(attempt) + ")" : state);
+    const bool follow = state == "Running" || state == "Stopping";
+    followed = follow;
     int64_t got = 0;
-    Status s = client.Download(JobPath(id) + "/logs?offset=" + std::to_string(offset),
-                               [&](std::string_view chunk) {
-                                 if (got == 0) progress.Clear();
-                                 std::cout << chunk;
-                                 got += static_cast<int64_t>(chunk.size());
-                                 return true;
-                               });
+    Status s = client.Download(
+        JobPath(id) + "/logs?offset=" + std::to_string(offset) + (follow ? "&follow=true" : ""),
+        [&](std::string_view chunk) {
+          if (got == 0) progress.Clear();
+          std::cout << chunk;
+          if (follow) std::cout.flush();
+          got += static_cast<int64_t>(chunk.size());
+          return true;
+        });
     std::cout.flush();
-    if (s.ok()) offset += got;
+    offset += got;  // what was printed, even of a stream cut short
     if (IsTerminalState(state) && got == 0) break;
-    if (got == 0) {
-      progress.Tick();
+    progress.Tick();
+    // A control plane that answered at once with nothing new (it has no long
+    // polls, or all of them are taken; or the log stream failed): not in a
+    // tight loop.
+    if (!s.ok() || (!changed && got == 0 && AnsweredWithoutWaiting(elapsed_ms))) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
   }
@@ -199,8 +216,17 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
         std::cout << chunk << std::flush;
         return true;
       }));
-      if (*follow) {  // the stream ends with the job: say how it ended (stderr)
+      if (*follow) {
+        // The stream ends with the job, or with its attempt: then the next
+        // attempt's log is followed from its start. Say how it ended (stderr).
         ASSIGN_OR_RETURN(Json job, client.Call("GET", JobPath(*lid)));
+        while (!IsTerminalState(job.value("state", ""))) {
+          RETURN_IF_ERROR(client.Stream(path, [](std::string_view chunk) {
+            std::cout << chunk << std::flush;
+            return true;
+          }));
+          ASSIGN_OR_RETURN(job, client.Call("GET", JobPath(*lid)));
+        }
         Progress(std::cerr, false, "job " + *lid, Clock::Real()).Done(job.value("state", ""));
       }
       return OkStatus();

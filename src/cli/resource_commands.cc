@@ -146,17 +146,41 @@ void PrintCreated(std::ostream& out, Format format, const Json& created, const s
   }
 }
 
+namespace {
+constexpr int64_t kLongPollMs = 10'000;
+}  // namespace
+
+std::string LongPollQuery(const std::string& state) {
+  if (state.empty()) return "";
+  return "state=" + PercentEncode(state, "-._~") + "&wait_ms=" + std::to_string(kLongPollMs);
+}
+
+bool AnsweredWithoutWaiting(int64_t elapsed_ms) { return elapsed_ms < 100; }
+
 StatusOr<Json> PollUntilEnded(ApiClient& client, const std::string& path, Progress& progress,
-                              const std::function<std::string(const Json&)>& summary) {
+                              const std::function<std::string(const Json&)>& summary,
+                              bool long_poll) {
+  std::string state;
   while (true) {
-    ASSIGN_OR_RETURN(Json object, client.Call("GET", path));
+    std::string query = long_poll ? LongPollQuery(state) : "";
+    const auto asked = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(Json object, client.Call("GET", query.empty() ? path : path + "?" + query));
+    const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - asked)
+                                   .count();
+    std::string now = object.value("state", "");
     progress.Update(summary(object));
-    if (IsTerminalState(object.value("state", ""))) {
-      progress.Done(object.value("state", ""));
+    if (IsTerminalState(now)) {
+      progress.Done(now);
       return object;
     }
     progress.Tick();
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    // Not waiting: polling, or an unchanged answer that came at once (a
+    // control plane without long polls, or all of its long polls taken).
+    const bool sleep = !long_poll || (!query.empty() && now == state &&
+                                      AnsweredWithoutWaiting(elapsed_ms));
+    if (sleep) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    state = now;
   }
 }
 

@@ -56,9 +56,21 @@ Status PrepareJobFields(ApiClient& client, Json& job, const std::filesystem::pat
 void PrintCreated(std::ostream& out, Format format, const Json& created, const std::string& key);
 
 // GETs `path` every 250 ms, showing summary(object) in `progress`, until the
-// object's state ends; returns the last object.
+// object's state ends; returns the last object. `long_poll` (a job's or a
+// transform's path): each GET asks the control plane to answer only once the
+// state has changed (?state=&wait_ms=, api/job_list.h), so the end is seen
+// as soon as it happens; a control plane that answers at once anyway is
+// polled every 250 ms as before.
 StatusOr<Json> PollUntilEnded(ApiClient& client, const std::string& path, Progress& progress,
-                              const std::function<std::string(const Json&)>& summary);
+                              const std::function<std::string(const Json&)>& summary,
+                              bool long_poll = false);
+
+// The query of a long poll for a change from `state` (?state=..&wait_ms=..),
+// or "" before the state is known.
+std::string LongPollQuery(const std::string& state);
+// Whether a GET that took `elapsed_ms` and saw no change means the control
+// plane did not wait (then the caller sleeps before asking again).
+bool AnsweredWithoutWaiting(int64_t elapsed_ms);
 
 // OkStatus for Completed, else FailedPrecondition "<what> <id> <state>[:
 // <failure_reason>]".

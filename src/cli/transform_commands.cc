@@ -52,7 +52,8 @@ Status Wait(Context& ctx, Format format, const std::string& id) {
   ApiClient client = ctx.Client();
   Progress progress(std::cerr, Progress::IsTerminal(2), "transform " + id, Clock::Real());
   ASSIGN_OR_RETURN(Json job, PollUntilEnded(client, TransformPath(id), progress,
-                                            [](const Json& j) { return j.value("state", ""); }));
+                                            [](const Json& j) { return j.value("state", ""); },
+                                            /*long_poll=*/true));
   std::string state = job.value("state", "");
   if (format != Format::kTable) {
     PrintObject(std::cout, format, job);

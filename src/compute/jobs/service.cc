@@ -468,8 +468,10 @@ StatusOr<bool> JobService::Launch(Active& a) {
       ASSIGN_OR_RETURN(a.input_digests[channel], SourceDigest(src, *opts_.store));
     }
     RETURN_IF_ERROR(StageCode(code, *opts_.store, code_dir));
+    const InputStaging mode =
+        substrate_->inputs_read_only() ? InputStaging::kLinkStoreBlobs : InputStaging::kCopy;
     for (const auto& [channel, src] : inputs) {
-      Status s = StageInput(src, *opts_.store, data_dir + "/" + channel);
+      Status s = StageInput(src, *opts_.store, data_dir + "/" + channel, mode);
       if (!s.ok()) return Annotate(s, "staging input channel '" + channel + "'");
     }
   }

@@ -2,6 +2,8 @@
 // bubblewrap is present), SQLite, a file store, the SQL bus and registry.
 #include "compute/jobs/service.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -422,6 +424,57 @@ TEST_F(JobServiceTest, StoreInputsAndArchivedSourceAreStaged) {
   EXPECT_EQ(r.details["code_digest"], store_->Stat("jobs/uploads/x/source.tar.gz")->digest);
 }
 
+// Store inputs are staged by hard link when the sandbox binds the channels
+// read-only (no copy, no re-hash), copied otherwise; either way nothing the
+// job tries -- appending, chmod then overwrite, unlink and recreate, rename,
+// a nested user namespace as root remounting the channel read-write --
+// reaches the store's blob, and the job still reads its input.
+TEST_F(JobServiceTest, AJobCannotChangeAStoreBlobItsInputLinksTo) {
+  auto blob = store_->PutBlobFromString("blobdata\n");
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE(store_->PutString("datasets/keyed.csv", "keyed\n").ok());
+  const std::string hex = blob->digest.substr(7);
+  std::string src = Script("tamper",
+                           "stat -c %i \"$SM_CHANNEL_BLOB/" + hex + "\"\nset +e\n"
+                           "for f in \"$SM_CHANNEL_BLOB/" + hex +
+                               "\" \"$SM_CHANNEL_KEYED/keyed.csv\"; do\n"
+                               "  echo tamper >> \"$f\"\n"
+                               "  chmod 0666 \"$f\"; echo tamper > \"$f\"\n"
+                               "  mv \"$f\" \"$f.moved\"; echo tamper > \"$f\"\n"
+                               "  rm -f \"$f\" \"$f.moved\"; echo tamper > \"$f\"\n"
+                               "  unshare -rm sh -c \"mount -o remount,bind,rw $(dirname $f) && "
+                               "echo tamper >> $f; chmod 0666 $f; echo tamper >> $f\"\n"
+                               "done 2>/dev/null\n"
+                               "set -e\n"
+                               "cat \"$SM_CHANNEL_BLOB/" + hex +
+                               "\" \"$SM_CHANNEL_KEYED/keyed.csv\"");
+  JobSpec spec = Spec("tamper", src);
+  spec.inputs["blob"] = blob->digest;
+  spec.inputs["keyed"] = "datasets/keyed.csv";
+  JobRecord r = RunToEnd(spec);
+  ASSERT_EQ(r.state, JobState::kCompleted) << r.failure_reason;
+  auto log = jobs_->ReadLog(r.id, 0);
+  ASSERT_TRUE(log.ok());
+  const std::string blob_file = home_ + "/store/blobs/sha256/" + hex.substr(0, 2) + "/" + hex;
+  struct stat st;
+  ASSERT_EQ(::stat(blob_file.c_str(), &st), 0);
+  // Linked (the same inode) exactly when the channels are read-only.
+  const std::string inode = std::to_string(st.st_ino) + "\n";
+  EXPECT_EQ(log->data.starts_with(inode), jobs_->substrate().inputs_read_only()) << log->data;
+  // Read-only: every attempt failed, the job still reads its input (a copy
+  // is the job's own to change).
+  if (jobs_->substrate().inputs_read_only()) {
+    EXPECT_THAT(log->data, ::testing::EndsWith("\nblobdata\nkeyed\n"));
+  }
+  // The store's reads verify the digest: a changed blob would be DataLoss.
+  EXPECT_TRUE(store_->VerifyBlob(blob->digest).ok());
+  auto keyed = store_->GetString("datasets/keyed.csv");
+  ASSERT_TRUE(keyed.ok()) << keyed.status();
+  EXPECT_EQ(*keyed, "keyed\n");
+  ASSERT_EQ(::stat(blob_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+}
+
 TEST_F(JobServiceTest, RecoversRunningJobAfterRestartAndFinalizesOnce) {
   JobSpec spec = Spec("survivor", Script("survivor",
                                          "echo loss=1\nsleep 2\necho loss=0.5\n"
@@ -484,11 +537,12 @@ TEST_F(JobServiceTest, WarmPoolReusesThePreparedEnvironment) {
   for (int i = 0; i < 20; ++i) {
     std::ofstream(home_ + "/data/part-" + std::to_string(i)) << std::string(1 << 20, 'x');
   }
-  // The job leaves a mark in its environment: a job that starts on the
-  // pooled environment finds it (the pool handed over the prepared tree
-  // instead of staging a fresh copy).
+  // The job leaves a mark in its environment (its code directory: the input
+  // channels are read-only): a job that starts on the pooled environment
+  // finds it (the pool handed over the prepared tree instead of staging a
+  // fresh copy).
   JobSpec spec = Spec("warm", Script("warmsrc",
-                                     "mark=\"$SM_CHANNEL_TRAIN/../.left-by-earlier-job\"\n"
+                                     "mark=\"$(dirname \"$0\")/.left-by-earlier-job\"\n"
                                      "if [ -e \"$mark\" ]; then echo env=pooled; "
                                      "else echo env=fresh; fi\n"
                                      "touch \"$mark\"\n"

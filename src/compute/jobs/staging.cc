@@ -76,6 +76,28 @@ std::string Base(const std::string& key) {
   return slash == std::string::npos ? key : key.substr(slash + 1);
 }
 
+// Blob `digest` at `path`: a hard link when `link` and the store can (no copy,
+// no re-hash), else a verified copy.
+Status BlobToFile(store::ObjectStore& store, const std::string& digest, const std::string& path,
+                  bool link) {
+  if (link) {
+    Status linked = store.LinkBlobToFile(digest, path);
+    if (linked.code() != StatusCode::kUnimplemented) return linked;
+  }
+  return store.GetBlobToFile(digest, path);
+}
+
+// Object `key` (of blob `digest`, "" = look it up) at `path`, as BlobToFile.
+Status ObjectToFile(store::ObjectStore& store, const std::string& key, std::string digest,
+                    const std::string& path, bool link) {
+  if (!link) return store.GetToFile(key, path);
+  if (digest.empty()) {
+    ASSIGN_OR_RETURN(store::ObjectInfo info, store.Stat(key));
+    digest = info.digest;
+  }
+  return BlobToFile(store, digest, path, link);
+}
+
 }  // namespace
 
 StatusOr<std::string> FileDigest(const std::string& path) {
@@ -286,9 +308,11 @@ Status StageCode(const Source& s, store::ObjectStore& store, const std::string& 
       return CopyTree(s.location, code_dir);
     case Source::Kind::kStoreKey:
     case Source::Kind::kStoreDigest: {
+      // Only the control plane reads the archive: a link to the blob will do.
       std::string tmp = code_dir + ".source-" + NewUlid(Clock::Real()) + ".tar.gz";
-      Status got = s.kind == Source::Kind::kStoreKey ? store.GetToFile(s.location, tmp)
-                                                     : store.GetBlobToFile(s.location, tmp);
+      Status got = s.kind == Source::Kind::kStoreKey
+                       ? ObjectToFile(store, s.location, "", tmp, /*link=*/true)
+                       : BlobToFile(store, s.location, tmp, /*link=*/true);
       if (!got.ok()) return Annotate(got, "source_dir " + s.location);
       Status unpacked = store::UnpackArchive(tmp, code_dir);
       std::error_code ec;
@@ -301,8 +325,10 @@ Status StageCode(const Source& s, store::ObjectStore& store, const std::string& 
   }
 }
 
-Status StageInput(const Source& s, store::ObjectStore& store, const std::string& channel_dir) {
+Status StageInput(const Source& s, store::ObjectStore& store, const std::string& channel_dir,
+                  InputStaging mode) {
   fs::path dir(channel_dir);
+  const bool link = mode == InputStaging::kLinkStoreBlobs;
   switch (s.kind) {
     case Source::Kind::kNone:
       return OkStatus();
@@ -311,9 +337,9 @@ Status StageInput(const Source& s, store::ObjectStore& store, const std::string&
     case Source::Kind::kLocalDir:
       return CopyTree(s.location, channel_dir);
     case Source::Kind::kStoreKey:
-      return store.GetToFile(s.location, (dir / Base(s.location)).string());
+      return ObjectToFile(store, s.location, "", (dir / Base(s.location)).string(), link);
     case Source::Kind::kStoreDigest:
-      return store.GetBlobToFile(s.location, (dir / s.location.substr(7)).string());
+      return BlobToFile(store, s.location, (dir / s.location.substr(7)).string(), link);
     case Source::Kind::kStorePrefix: {
       std::string token;
       do {
@@ -323,7 +349,7 @@ Status StageInput(const Source& s, store::ObjectStore& store, const std::string&
           std::error_code ec;
           fs::create_directories(to.parent_path(), ec);
           if (ec) return FsError(ec, "create", to.parent_path().string());
-          RETURN_IF_ERROR(store.GetToFile(o.key, to.string()));
+          RETURN_IF_ERROR(ObjectToFile(store, o.key, o.digest, to.string(), link));
         }
         token = page.next_page_token;
       } while (!token.empty());

@@ -6,9 +6,17 @@
 //   ("datasets/train.csv"; a key that names no object but prefixes some,
 //   "datasets/train" with "datasets/train/a.csv", is a directory).
 // Resolve* check at submit time that every source exists, naming the
-// channel and the path; Stage* copy them in when the job starts. Local
-// files are copied, not hard-linked: a job that rewrites its input in place
-// must not be able to change the user's file (or a store blob).
+// channel and the path; Stage* bring them in when the job starts. A job
+// must never be able to change a user's file or a store blob through its
+// inputs: local files are always copied (a user's file is theirs, and may
+// change after the job started); store objects are copied too, unless the
+// job sees its input channels through a read-only mount
+// (InputStaging::kLinkStoreBlobs, Substrate::inputs_read_only): then each is
+// a hard link to the store's blob file (ObjectStore::LinkBlobToFile), which
+// the store verified when it was written -- no copy and no re-hash. Under a
+// read-only mount neither writing, chmod, unlink nor rename reach the file,
+// whatever the job's user inside the sandbox. A store that keeps no local
+// file, or one on another filesystem, is copied as before.
 // Symlinks in a local directory are kept only if they stay inside it; one
 // pointing outside is refused (InvalidArgument naming it).
 //
@@ -54,12 +62,19 @@ StatusOr<std::string> SourceFingerprint(const Source& source, store::ObjectStore
 StatusOr<std::string> SourceDigest(const Source& source, store::ObjectStore& store);
 
 // Code into `code_dir` (an empty directory): a local directory is copied; a
-// store object is a tar.gz unpacked safely.
+// store object is a tar.gz unpacked safely (from a hard link to its blob
+// where the store allows, else from a verified copy).
 Status StageCode(const Source& source, store::ObjectStore& store, const std::string& code_dir);
+
+enum class InputStaging {
+  kCopy,            // every file is a copy (the job may write to its inputs)
+  kLinkStoreBlobs,  // store objects hard-linked (the job sees them read-only)
+};
 
 // A channel into `channel_dir` (an existing directory): a file lands as
 // <channel_dir>/<basename>, a directory's contents under channel_dir.
-Status StageInput(const Source& source, store::ObjectStore& store, const std::string& channel_dir);
+Status StageInput(const Source& source, store::ObjectStore& store, const std::string& channel_dir,
+                  InputStaging mode = InputStaging::kCopy);
 
 // Copies the contents of `src` into `dst` (created if missing), keeping
 // in-tree symlinks and refusing ones that escape `src`.

@@ -149,6 +149,14 @@ class Substrate {
   // Whether jobs run sandboxed (e.g. bubblewrap found) — reported to users.
   virtual bool sandboxed() const = 0;
 
+  // Whether the job sees its input channels (<job_dir>/input/data, at
+  // /opt/ml/input/data) through a read-only mount, so that nothing it does
+  // (write, chmod, unlink, rename, as whichever user) reaches those files:
+  // the job service then stages store objects there as hard links to the
+  // store's blob files instead of copies (staging.h InputStaging). Default:
+  // false (inputs are copied).
+  virtual bool inputs_read_only() const { return false; }
+
   // Starts the job; returns once it is launched (not finished).
   virtual StatusOr<JobHandle> Submit(const LaunchRequest& request) = 0;
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <vector>
@@ -322,6 +323,27 @@ StatusOr<std::unique_ptr<BlobReader>> FileStore::DoOpenBlob(std::string_view dig
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<BlobReader>(std::make_unique<FileBlobReader>(
       std::move(fd), std::string(digest), path, static_cast<uint64_t>(st.st_size)));
+}
+
+Status FileStore::DoLinkBlobToFile(std::string_view digest, const std::string& path) {
+  const std::string blob = BlobPath(digest);
+  struct stat st;
+  if (::lstat(blob.c_str(), &st) != 0) {
+    if (errno == ENOENT) return NotFoundError("no blob " + std::string(digest));
+    return ErrnoStatus(errno, "stat", blob);
+  }
+  if (!S_ISREG(st.st_mode)) return DataLossError("blob '" + blob + "' is not a regular file");
+  if (::link(blob.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    if (err == EXDEV || err == EPERM || err == EMLINK) {
+      return UnimplementedError("cannot hard-link " + blob + " to " + path + ": " +
+                                std::strerror(err));
+    }
+    if (err == EEXIST) return AlreadyExistsError(path + " exists");
+    return ErrnoStatus(err, "link to", path);
+  }
+  Touch(blob);  // in use: outside a concurrent GarbageCollect's grace window
+  return OkStatus();
 }
 
 StatusOr<BlobInfo> FileStore::DoStatBlob(std::string_view digest) {

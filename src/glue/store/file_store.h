@@ -55,6 +55,8 @@ class FileStore final : public ObjectStore {
   StatusOr<ListResult> DoList(std::string_view prefix, std::string_view page_token,
                               size_t max_results) override;
   Status DoDelete(std::string_view key) override;
+  // link(2) from the blob file; EXDEV -> Unimplemented.
+  Status DoLinkBlobToFile(std::string_view digest, const std::string& path) override;
 
  public:
   // Where a blob lives on disk (for tests and tools); `digest` must be valid.

@@ -157,6 +157,47 @@ TEST_F(FileStoreTest, AdoptBlobFileFromAnotherFilesystemCopies) {
   fs::remove(file);
 }
 
+// Staging without a copy: the path becomes another name of the blob's file
+// (read-only, nothing read); bad arguments and absent blobs change nothing.
+TEST_F(FileStoreTest, LinkBlobToFileMakesAHardLinkOfTheBlob) {
+  auto put = store_->PutBlobFromString("abc");
+  ASSERT_TRUE(put.ok()) << put.status();
+  const std::string path = dir_ + "/staged";
+  ASSERT_TRUE(store_->LinkBlobToFile(put->digest, path).ok());
+  struct stat blob, linked;
+  ASSERT_EQ(::stat(store_->BlobPath(put->digest).c_str(), &blob), 0);
+  ASSERT_EQ(::stat(path.c_str(), &linked), 0);
+  EXPECT_EQ(linked.st_ino, blob.st_ino);
+  EXPECT_EQ(linked.st_mode & 0777, 0444u);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "abc");
+
+  EXPECT_EQ(store_->LinkBlobToFile(put->digest, path).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->LinkBlobToFile("sha256:" + std::string(64, 'f'), dir_ + "/absent").code(),
+            StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_ + "/absent"));
+  EXPECT_EQ(store_->LinkBlobToFile("sha256:nothex", dir_ + "/bad").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->LinkBlobToFile(put->digest, "").code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dir_ + "/bad"));
+  EXPECT_EQ(CountFiles(root_ + "/blobs"), 1u);
+}
+
+// Another filesystem: Unimplemented (the caller copies instead).
+TEST_F(FileStoreTest, LinkBlobToFileAcrossFilesystemsIsUnimplemented) {
+  struct stat shm, root;
+  if (::stat("/dev/shm", &shm) != 0 || ::stat(root_.c_str(), &root) != 0 ||
+      shm.st_dev == root.st_dev) {
+    GTEST_SKIP() << "/dev/shm is missing or on the store's filesystem";
+  }
+  auto put = store_->PutBlobFromString("xyz");
+  ASSERT_TRUE(put.ok()) << put.status();
+  const std::string path = "/dev/shm/tandem-link-" + std::to_string(::getpid());
+  EXPECT_EQ(store_->LinkBlobToFile(put->digest, path).code(), StatusCode::kUnimplemented);
+  EXPECT_FALSE(fs::exists(path));
+}
+
 TEST_F(FileStoreTest, OpenByUri) {
   auto s = ObjectStore::Open("file://" + dir_ + "/other");
   ASSERT_TRUE(s.ok()) << s.status();

@@ -154,6 +154,17 @@ StatusOr<std::unique_ptr<BlobReader>> ObjectStore::OpenBlob(std::string_view dig
   return DoOpenBlob(digest);
 }
 
+Status ObjectStore::LinkBlobToFile(std::string_view digest, const std::string& path) {
+  RETURN_IF_ERROR(ValidateDigest(digest));
+  if (path.empty()) return InvalidArgumentError("LinkBlobToFile needs a path");
+  return DoLinkBlobToFile(digest, path);
+}
+
+Status ObjectStore::DoLinkBlobToFile(std::string_view, const std::string&) {
+  return UnimplementedError("the " + uri().substr(0, uri().find(':')) +
+                            " store keeps no local file to link");
+}
+
 StatusOr<BlobInfo> ObjectStore::StatBlob(std::string_view digest) {
   RETURN_IF_ERROR(ValidateDigest(digest));
   return DoStatBlob(digest);

@@ -125,6 +125,16 @@ class ObjectStore {
   // Reads the whole blob and checks its digest: OK, NotFound or DataLoss.
   virtual Status VerifyBlob(std::string_view digest);
 
+  // Makes `path` (which must not exist) a hard link to the blob's stored file,
+  // reading nothing: the blob was verified when it was written. For staging a
+  // job's inputs without a copy; the caller must keep whoever uses `path`
+  // from writing to it or changing its mode (the file IS the blob: a job gets
+  // it under a read-only mount). Unimplemented when the backend keeps no
+  // local file or `path` is on another filesystem (then copy:
+  // GetBlobToFile); NotFound if the blob is absent; AlreadyExists if `path`
+  // does.
+  Status LinkBlobToFile(std::string_view digest, const std::string& path);
+
   // Size of a blob without reading it (not verified). NotFound if absent.
   StatusOr<BlobInfo> StatBlob(std::string_view digest);
   // true/false, or an error for malformed digests / backend failures.
@@ -185,6 +195,8 @@ class ObjectStore {
   virtual StatusOr<ListResult> DoList(std::string_view prefix, std::string_view page_token,
                                       size_t max_results) = 0;
   virtual Status DoDelete(std::string_view key) = 0;
+  // Default: Unimplemented (no local file to link).
+  virtual Status DoLinkBlobToFile(std::string_view digest, const std::string& path);
 };
 
 // For a backend's DoPutBlob: reads `reader` to its end in 1 MiB chunks,

@@ -108,6 +108,8 @@ class LocalSubstrate final : public jobs::Substrate {
 
   std::string name() const override { return "local"; }
   bool sandboxed() const override { return !bwrap_path_.empty(); }
+  // The sandbox binds <job_dir>/input/data read-only (runner/sandbox.h).
+  bool inputs_read_only() const override { return sandboxed(); }
   // Validates the request (InvalidArgument/NotFound naming the field), writes
   // the state directory and returns once the runner is up (a few ms).
   // AlreadyExists if this job_id/attempt was submitted before. The log is

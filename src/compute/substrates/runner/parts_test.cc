@@ -95,8 +95,9 @@ TEST(SandboxTest, CommandWithoutNetworkAndTmpfsOpt) {
   EXPECT_TRUE(has({"--tmpfs", "/opt"}));
   EXPECT_TRUE(has({"--ro-bind-try", "/opt/conda", "/opt/conda"}));
   EXPECT_TRUE(has({"--symlink", "/elsewhere", "/opt/link"}));
-  EXPECT_TRUE(has(
-      {"--bind", "/data/jobs/j1", "/opt/ml", "--chdir", "/opt/ml", "--", "python3", "train.py"}));
+  EXPECT_TRUE(has({"--bind", "/data/jobs/j1", "/opt/ml", "--ro-bind-try",
+                   "/data/jobs/j1/input/data", "/opt/ml/input/data", "--chdir", "/opt/ml", "--",
+                   "python3", "train.py"}));
   EXPECT_EQ(std::count(c.begin(), c.end(), "/opt/tandem-libexec"), 0);  // no helper dir given
   // The job directory is bound after the read-only root, so it stays writable.
   auto root = std::find(c.begin(), c.end(), "--ro-bind");
@@ -173,7 +174,8 @@ TEST(SandboxTest, AnImageRootInsteadOfTheHosts) {
   EXPECT_TRUE(has({"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/opt"}));
   // The image's own /opt entries stay visible beside /opt/ml.
   EXPECT_TRUE(has({"--ro-bind-try", "/cache/images/ab/rootfs/opt/program", "/opt/program"}));
-  EXPECT_TRUE(has({"--bind", "/j", "/opt/ml", "--chdir", "/", "--", "train"}));
+  EXPECT_TRUE(has({"--bind", "/j", "/opt/ml", "--ro-bind-try", "/j/input/data",
+                   "/opt/ml/input/data", "--chdir", "/", "--", "train"}));
 }
 
 TEST(ProtocolTest, RequestRoundTrips) {

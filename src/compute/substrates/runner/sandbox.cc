@@ -138,8 +138,13 @@ std::vector<std::string> BwrapCommand(const SandboxSpec& spec, const HostOpt& ho
   if (!spec.helper_dir.empty()) {
     c.insert(c.end(), {"--ro-bind", spec.helper_dir, jobs::kHelperDir});
   }
+  // The job's tree is writable but for its input channels: read-only, so a
+  // store blob the job service hard-linked there (jobs::Substrate::
+  // inputs_read_only) cannot be written, chmod'ed, removed or renamed.
+  c.insert(c.end(), {"--bind", spec.job_dir, jobs::kSandboxBase, "--ro-bind-try",
+                     spec.job_dir + "/input/data", std::string(jobs::kSandboxBase) + "/input/data"});
   c.insert(c.end(),
-           {"--bind", spec.job_dir, jobs::kSandboxBase, "--chdir",
+           {"--chdir",
             spec.working_dir.empty() ? std::string(jobs::kSandboxBase) : spec.working_dir, "--"});
   c.insert(c.end(), spec.argv.begin(), spec.argv.end());
   return c;

@@ -1,6 +1,8 @@
 // The bubblewrap command line that sandboxes a job: the host filesystem (or
-// an image's root filesystem) read-only, the job directory writable at the literal /opt/ml, tandem's
-// helper programs read-only at /opt/tandem-libexec (jobs::kHelperDir),
+// an image's root filesystem) read-only, the job directory writable at the
+// literal /opt/ml but for its input channels (/opt/ml/input/data, read-only:
+// they may be hard links to store blobs), tandem's helper programs
+// read-only at /opt/tandem-libexec (jobs::kHelperDir),
 // private /tmp, /dev and /proc, new pid/ipc/uts namespaces (hostname algo-1),
 // no network unless asked, and the host paths the job must not read (the
 // control plane's home with its database, store, credentials and every other

@@ -122,6 +122,8 @@ class SlurmSubstrate final : public jobs::Substrate {
 
   std::string name() const override { return "slurm"; }
   bool sandboxed() const override { return !bwrap_path_.empty(); }
+  // The sandbox binds <job_dir>/input/data read-only (runner/sandbox.h).
+  bool inputs_read_only() const override { return sandboxed(); }
   // InvalidArgument/NotFound naming the field for a bad request;
   // AlreadyExists for a job_id/attempt submitted before; FailedPrecondition
   // with sbatch's message when Slurm refuses the job.
