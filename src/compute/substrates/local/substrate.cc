@@ -266,9 +266,24 @@ void LocalSubstrate::WatchRunner(const std::string& state_dir,
   if (call_now) call_now();
 }
 
+namespace {
+
+// Staged input channels (<job_dir>/input/data/<channel>) may be hard links
+// to the store's blobs: the sandbox binds that directory read-only, a bind a
+// warm sandbox (started before the job existed) does not have. Such jobs
+// start their own sandbox.
+bool HasInputChannels(const std::string& job_dir) {
+  std::error_code ec;
+  fs::directory_iterator it(job_dir + "/input/data", ec);
+  return !ec && it != fs::directory_iterator();
+}
+
+}  // namespace
+
 bool LocalSubstrate::SpawnWarm(const jobs::LaunchRequest& request, bool has_image,
                                const std::string& state_dir, Status* spawned) {
-  if (warm_pool_ == nullptr || has_image || request.network || !request.secret_files.empty()) {
+  if (warm_pool_ == nullptr || has_image || request.network || !request.secret_files.empty() ||
+      HasInputChannels(request.job_dir)) {
     return false;
   }
   std::unique_ptr<WarmSandbox> warm = warm_pool_->Take();

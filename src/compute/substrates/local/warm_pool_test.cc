@@ -214,6 +214,15 @@ TEST_F(WarmPoolTest, JobsAWarmSandboxDoesNotFitStartTheirOwn) {
   jobs::ExitInfo e = Run(secret);
   EXPECT_EQ(e.exit_code, 7) << e.message;
   EXPECT_EQ(Slurp(secret.log_path), "s3cr3t");
+  // Input channels may be links to the store's blobs: only a sandbox started
+  // for the job binds them read-only.
+  jobs::LaunchRequest inputs = Request("echo x >> /opt/ml/input/data/train/a.csv; exit 8");
+  fs::create_directories(inputs.job_dir + "/input/data/train");
+  std::ofstream(inputs.job_dir + "/input/data/train/a.csv") << "1,2\n";
+  EXPECT_EQ(Run(inputs).exit_code, 8);
+  EXPECT_EQ(Slurp(inputs.job_dir + "/input/data/train/a.csv"), "1,2\n") << "written through";
+  EXPECT_NE(Slurp(inputs.log_path).find("Read-only file system"), std::string::npos)
+      << Slurp(inputs.log_path);
   EXPECT_EQ(substrate_->warm_starts(), 0);
   EXPECT_EQ(substrate_->warm_pool()->ready(), 1) << "still waiting for a job that fits";
 }
