@@ -341,12 +341,19 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   auto impl = std::make_unique<Impl>();
   impl->clock = &clock;
   std::string prefix = "TANDEM";
+  bool allow_direct = true;  // client=direct (default) | libnats
   for (const auto& [key, value] : parsed->query) {
-    if (key != "prefix") {
+    if (key == "prefix") {
+      prefix = value;
+    } else if (key == "client" && (value == "direct" || value == "libnats")) {
+      allow_direct = value == "direct";
+    } else if (key == "client") {
+      return InvalidArgumentError("NATS event bus URI '" + std::string(uri) + "': client '" +
+                                  value + "' must be direct or libnats");
+    } else {
       return InvalidArgumentError("NATS event bus URI '" + std::string(uri) +
-                                  "': unknown parameter '" + key + "' (known: prefix)");
+                                  "': unknown parameter '" + key + "' (known: prefix, client)");
     }
-    prefix = value;
   }
   std::string_view rest = uri.substr(0, uri.find('?'));
   if (!ValidPrefix(prefix)) {
@@ -390,8 +397,9 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
     return NatsError(s, "connect to " + impl->url);
   }
   // The hot paths on connections the calling thread drives itself
-  // (nats_direct.h), unless the server wants TLS or credentials.
-  if (parsed->authority.find('@') == std::string::npos) {
+  // (nats_direct.h), unless the server wants TLS or credentials or the URI
+  // asks for libnats throughout (client=libnats).
+  if (allow_direct && parsed->authority.find('@') == std::string::npos) {
     const std::string& auth = parsed->authority;
     const size_t colon = auth.rfind(':');
     impl->direct_host = colon == std::string::npos ? auth : auth.substr(0, colon);

@@ -42,9 +42,16 @@ std::vector<EventBusFactory> Factories() {
   auto ts = testing::FindTestServer("nats");
   if (!ts.uri) return {};
   std::string uri = *ts.uri;
+  // The direct connections (the default) and libnats throughout (the path
+  // a server with TLS or credentials takes).
   return {EventBusFactory{"nats", [uri](Clock& clock, const std::string&) {
                             return EventBus::Open(WithPrefix(uri, UniquePrefix()),
                                                   EventBusOptions{.clock = &clock});
+                          }},
+          EventBusFactory{"nats_libnats", [uri](Clock& clock, const std::string&) {
+                            return EventBus::Open(
+                                WithPrefix(uri, UniquePrefix()) + "&client=libnats",
+                                EventBusOptions{.clock = &clock});
                           }}};
 }
 
@@ -63,6 +70,7 @@ TEST(NatsEventBusOpenTest, BadUrisAreRejectedWithTheReason) {
   auto bad_prefix = EventBus::Open("nats://127.0.0.1:4222?prefix=no.dots");
   EXPECT_EQ(bad_prefix.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad_prefix.status().message()), HasSubstr("no.dots"));
+  EXPECT_FALSE(EventBus::Open("nats://127.0.0.1:4222?client=grpc").ok());
   auto unknown = EventBus::Open("nats://127.0.0.1:4222?colour=red");
   EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("'colour'"));
