@@ -23,8 +23,9 @@ URI=$(cat "$DIR/uri")
 # Durability as SQLite's (WAL, synchronous=NORMAL): a commit is written to
 # the OS before it is acknowledged, neither side fsyncs (the server runs with
 # fsync=off). synchronous_commit=off would acknowledge before the write.
-psql -q "$URI" -c "ALTER SYSTEM SET synchronous_commit = ${PG_SYNCHRONOUS_COMMIT:-on}" \
-  -c "SELECT pg_reload_conf()" >/dev/null
+# A role setting: the server's command line (synchronous_commit=off) would
+# override ALTER SYSTEM; every session of the role gets this one.
+psql -q "$URI" -c "ALTER ROLE CURRENT_USER SET synchronous_commit = ${PG_SYNCHRONOUS_COMMIT:-on}" >/dev/null
 SERVER_PID=$(head -1 "$(cat "$DIR/datadir")/db/postmaster.pid" 2>/dev/null || echo 0)
 echo "PostgreSQL: synchronous_commit=$(psql -qtA "$URI" -c 'SHOW synchronous_commit'), fsync=$(psql -qtA "$URI" -c 'SHOW fsync'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
