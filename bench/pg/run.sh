@@ -29,11 +29,19 @@ psql -q "$URI" -c "ALTER ROLE CURRENT_USER SET synchronous_commit = ${PG_SYNCHRO
 SERVER_PID=$(head -1 "$(cat "$DIR/datadir")/db/postmaster.pid" 2>/dev/null || echo 0)
 echo "PostgreSQL: synchronous_commit=$(psql -qtA "$URI" -c 'SHOW synchronous_commit'), fsync=$(psql -qtA "$URI" -c 'SHOW fsync'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
+ORIG_ARGS=("$@")
 if [ -n "${BASELINE_BIN:-}" ]; then
   # Another build's pg_bench (main's, say) first, on the same server.
   echo "# baseline: $BASELINE_BIN"
   echo
-  "$BASELINE_BIN" --pg "$URI" "$@" || true
+  # Older builds know no --repeat: it is left out for them.
+  base_args=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --repeat ]; then shift 2; continue; fi
+    base_args+=("$1"); shift
+  done
+  set -- "${ORIG_ARGS[@]}"
+  "$BASELINE_BIN" --pg "$URI" "${base_args[@]}" || true
   echo
   echo "# this build: $BUILD/bench/pg/pg_bench"
   echo
@@ -41,7 +49,7 @@ fi
 "$BUILD/bench/pg/pg_bench" --pg "$URI" --server-pid "$SERVER_PID" "$@"
 
 echo
-echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before) and in three pipelined round trips (pgbench_create_version_pipelined.sql, as now)"
+echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before) and in three pipelined round trips (pgbench_create_version_pipelined.sql; tandem now sends two: the rule lookup goes with the first)"
 echo
 echo "| clients | models | 8 round trips, tps | 3 round trips, tps |"
 echo "|---:|---|---:|---:|"
