@@ -84,7 +84,8 @@ struct Guard {
     req.headers[kAdminHeader] = principal->admin ? "true" : "false";
     req.headers[kCallerHeader] = principal->ToJson().dump();
     if (bus != nullptr && Mutating(method)) {
-      req.headers[kAuditHeader] = AuditEvent(req, principal->name, teams, OkStatus(), 0).ToJson().dump();
+      req.headers[kAuditHeader] =
+          AuditEvent(req, principal->name, teams, OkStatus(), 0).ToJson().dump();
     }
     handler(req, res);
     Audit(req, principal->name, teams, OkStatus(), res.status);
