@@ -13,8 +13,16 @@
 // created on the PostgreSQL server given by --pg (dropped afterwards).
 //
 // Usage: pg_bench --pg postgres://user@host:port/db [--versions N] [--events N]
-//                 [--rate R]
+//                 [--rate R] [--repeat N] [--server-pid PID]
+//
+// Each registry cell runs `repeat` times (default 3), SQLite and PostgreSQL
+// alternating, and reports the medians and each run's ratio.
+// Each registry table row also gives the CPU seconds this process used for
+// each side (clients, control plane, and SQLite, which runs inside it), the
+// PostgreSQL server's (--server-pid: its postmaster, counting its exited
+// backends), and the machine's 1-minute load average.
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,7 +31,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +43,7 @@
 #include "common/config.h"
 #include "common/http_client.h"
 #include "glue/bus/event_bus.h"
+#include "glue/bus/pattern.h"
 #include "glue/bus/sql_event_bus.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
@@ -63,6 +74,58 @@ StatusOr<Fresh> MakeFresh(const std::string& backend, const std::string& pg_serv
                  auto a = sql::PostgresDatabase::OpenUri(pg_server);
                  if (a.ok()) (void)(*a)->ExecAutocommit("DROP DATABASE " + name + " WITH (FORCE)");
                }};
+}
+
+// CPU seconds this process (clients, control plane, SQLite) used so far.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of the PostgreSQL server `pid` (the postmaster) and of its
+// children that have exited (the backends of closed connections); 0 if
+// unknown (no --server-pid).
+double ServerCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[1024] = {0};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string stat(buf, n);
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  // Fields after the command: state is field 3; utime..cstime are 14..17.
+  std::vector<long long> fields;
+  const char* p = stat.c_str() + paren + 2;
+  char* end = nullptr;
+  std::string state(1, *p);
+  p += 2;
+  while (*p != '\0' && fields.size() < 15) {
+    fields.push_back(std::strtoll(p, &end, 10));
+    if (end == p) break;
+    p = end;
+  }
+  if (fields.size() < 15) return 0;
+  // fields[0] is field 4 (ppid): utime..cstime are fields[10..13].
+  long long ticks = fields[10] + fields[11] + fields[12] + fields[13];
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The 1-minute load average ("?" if unknown).
+std::string LoadAverage() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "?";
+  char buf[64] = {0};
+  double one = 0;
+  bool ok = std::fgets(buf, sizeof buf, f) != nullptr && std::sscanf(buf, "%lf", &one) == 1;
+  std::fclose(f);
+  if (!ok) return "?";
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1f", one);
+  return out;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -102,6 +165,63 @@ double RegistryRun(const std::string& uri, int threads, int total, bool one_mode
   for (auto& w : workers) w.join();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return failures > 0 ? -1 : total / s;
+}
+
+// After a REST run: every model's versions are exactly 1..n (none lost or
+// given twice) and there is exactly one audit event per request. False
+// (and says why) otherwise.
+bool CheckRestRun(registry::ModelRegistry& reg, bus::EventBus& bus, int threads, int total,
+                  bool one_model) {
+  std::map<std::string, int64_t> expected;
+  for (int i = 0; i < total; ++i) {
+    int t = i % threads;
+    expected[one_model ? "bench-model" : "bench-model-" + std::to_string(t)]++;
+  }
+  for (const auto& [name, n] : expected) {
+    std::vector<int64_t> got;
+    registry::VersionSearch search;
+    search.max_results = registry::kMaxPageResults;
+    do {
+      auto page = reg.SearchVersions(name, search);
+      if (!page.ok()) {
+        std::fprintf(stderr, "check %s: %s\n", name.c_str(), page.status().ToString().c_str());
+        return false;
+      }
+      for (const auto& v : page->items) got.push_back(v.version);
+      search.page_token = page->next_page_token;
+    } while (!search.page_token.empty());
+    std::sort(got.begin(), got.end());
+    bool exact = static_cast<int64_t>(got.size()) == n;
+    for (size_t i = 0; exact && i < got.size(); ++i) exact = got[i] == static_cast<int64_t>(i) + 1;
+    if (!exact) {
+      std::fprintf(stderr, "check %s: %zu versions, not exactly 1..%lld\n", name.c_str(),
+                   got.size(), static_cast<long long>(n));
+      return false;
+    }
+  }
+  auto pattern = bus::Pattern::Parse(Json{{"source", {"tandem.audit"}}});
+  if (!pattern.ok()) return false;
+  std::set<std::string> ids;
+  int64_t audits = 0;
+  for (int64_t after = 0;;) {
+    auto page = bus.Tail(bus::TailOptions{.after_seq = after, .limit = 1000, .pattern = *pattern});
+    if (!page.ok()) {
+      std::fprintf(stderr, "check audit: %s\n", page.status().ToString().c_str());
+      return false;
+    }
+    if (page->last_seq <= after) break;
+    after = page->last_seq;
+    for (const auto& e : page->events) {
+      ++audits;
+      ids.insert(e.event.id);
+    }
+  }
+  if (audits != total || static_cast<int64_t>(ids.size()) != total) {
+    std::fprintf(stderr, "check audit: %lld audit events (%zu ids) for %d requests\n",
+                 static_cast<long long>(audits), ids.size(), total);
+    return false;
+  }
+  return true;
 }
 
 // Version creations per second through the control plane's REST API
@@ -162,6 +282,10 @@ double RestRun(const std::string& uri, int threads, int total, bool one_model) {
   }
   for (auto& w : workers) w.join();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (failures == 0 && !CheckRestRun(*(*cp)->services().registry, *(*cp)->services().bus, threads,
+                                     total, one_model)) {
+    failures++;
+  }
   (*cp)->Stop(1000);
   cp->reset();
   std::filesystem::remove_all(home);
@@ -244,7 +368,7 @@ Latency BusRun(const std::string& uri, int events, int rate) {
 
 int Main(int argc, char** argv) {
   std::string pg;
-  int versions = 2000, events = 1000, rate = 200;
+  int versions = 2000, events = 1000, rate = 200, server_pid = 0, repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--pg") {
@@ -255,46 +379,75 @@ int Main(int argc, char** argv) {
       events = std::atoi(argv[i + 1]);
     } else if (a == "--rate") {
       rate = std::atoi(argv[i + 1]);
+    } else if (a == "--repeat") {
+      repeat = std::atoi(argv[i + 1]);
+    } else if (a == "--server-pid") {
+      server_pid = std::atoi(argv[i + 1]);
     } else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
     }
   }
-  if (pg.empty() || versions <= 0 || events <= 0 || rate <= 0) {
+  if (pg.empty() || versions <= 0 || events <= 0 || rate <= 0 || repeat <= 0) {
     std::fprintf(stderr,
-                 "usage: pg_bench --pg postgres://... [--versions N] [--events N] [--rate R]\n");
+                 "usage: pg_bench --pg postgres://... [--versions N] [--events N] [--rate R] "
+                 "[--repeat N] [--server-pid PID]\n");
     return 2;
   }
   const std::vector<std::string> backends = {"sqlite", "postgres"};
   int rc = 0;
   std::printf(
       "## registry through the REST API: version creations/s (%d versions per run, "
-      "POST /api/v1/models/{name}/versions)\n\n",
-      versions);
+      "POST /api/v1/models/{name}/versions; medians of %d runs)\n\n",
+      versions, repeat);
   // One table of version creations/s: each (threads, one model?) case on
-  // SQLite then PostgreSQL, each on a fresh database. False if a database
+  // SQLite then PostgreSQL, `repeat` times alternating, each run on a fresh
+  // database; medians (CPU seconds: medians per run). False if a database
   // could not be created.
   using Runner = double (*)(const std::string&, int, int, bool);
   auto table = [&](const char* who, std::vector<int> thread_counts, bool single_thread_shared_only,
                    Runner run) {
     std::printf(
-        "| %s | models | sqlite | postgres | postgres/sqlite |\n|---:|---|---:|---:|---:|\n", who);
+        "| %s | models | sqlite | postgres | postgres/sqlite | ratio per run | cpu s sqlite "
+        "| cpu s postgres | cpu s pg server | load |\n"
+        "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|\n",
+        who);
     for (int threads : thread_counts) {
       for (bool one_model : {true, false}) {
         if (single_thread_shared_only && threads == 1 && !one_model) continue;
-        double r[2] = {0, 0};
-        for (int b = 0; b < 2; ++b) {
-          auto fresh = MakeFresh(backends[b], pg);
-          if (!fresh.ok()) {
-            std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
-            return false;
+        std::vector<double> r[2], cpu[2], server_cpu;
+        std::string ratios;
+        for (int rep = 0; rep < repeat; ++rep) {
+          double got[2] = {0, 0};
+          for (int b = 0; b < 2; ++b) {
+            const double server0 = ServerCpuSeconds(server_pid);
+            auto fresh = MakeFresh(backends[b], pg);
+            if (!fresh.ok()) {
+              std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
+              return false;
+            }
+            const double cpu0 = CpuSeconds();
+            got[b] = run(fresh->uri, threads, versions, one_model);
+            cpu[b].push_back(CpuSeconds() - cpu0);
+            fresh->cleanup();
+            if (b == 1 && server_pid > 0) {
+              // The run's backends have exited (their database is dropped);
+              // give the postmaster a moment to reap them.
+              std::this_thread::sleep_for(std::chrono::milliseconds(300));
+              server_cpu.push_back(ServerCpuSeconds(server_pid) - server0);
+            }
+            if (got[b] < 0) rc = 1;
+            r[b].push_back(got[b]);
           }
-          r[b] = run(fresh->uri, threads, versions, one_model);
-          fresh->cleanup();
-          if (r[b] < 0) rc = 1;
+          char one[32];
+          std::snprintf(one, sizeof one, "%s%.2f", rep == 0 ? "" : " / ", got[1] / got[0]);
+          ratios += one;
         }
-        std::printf("| %d | %s | %.0f | %.0f | %.2f |\n", threads,
-                    one_model ? "one shared" : "one each", r[0], r[1], r[1] / r[0]);
+        const double sqlite = Percentile(r[0], 0.5), postgres = Percentile(r[1], 0.5);
+        std::printf("| %d | %s | %.0f | %.0f | %.2f | %s | %.2f | %.2f | %.2f | %s |\n", threads,
+                    one_model ? "one shared" : "one each", sqlite, postgres, postgres / sqlite,
+                    ratios.c_str(), Percentile(cpu[0], 0.5), Percentile(cpu[1], 0.5),
+                    Percentile(server_cpu, 0.5), LoadAverage().c_str());
         std::fflush(stdout);
       }
     }

@@ -6,6 +6,10 @@
 # and stops the server.
 #
 #   bench/pg/run.sh [BUILD_DIR] [pg_bench flags...]
+#
+# BASELINE_BIN=/path/to/other/pg_bench also runs that binary (main's build,
+# say) first against the same server; PG_SYNCHRONOUS_COMMIT=off restores the
+# server's former setting.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -16,10 +20,36 @@ DIR=$(mktemp -d /tmp/tandem-pg-bench-XXXXXX)
 trap '"$ROOT/scripts/test-servers/postgres" stop "$DIR" >/dev/null; rm -rf "$DIR"' EXIT
 "$ROOT/scripts/test-servers/postgres" start "$DIR" >/dev/null
 URI=$(cat "$DIR/uri")
-"$BUILD/bench/pg/pg_bench" --pg "$URI" "$@"
+# Durability as SQLite's (WAL, synchronous=NORMAL): a commit is written to
+# the OS before it is acknowledged, neither side fsyncs (the server runs with
+# fsync=off). synchronous_commit=off would acknowledge before the write.
+# A role setting: the server's command line (synchronous_commit=off) would
+# override ALTER SYSTEM; every session of the role gets this one.
+psql -q "$URI" -c "ALTER ROLE CURRENT_USER SET synchronous_commit = ${PG_SYNCHRONOUS_COMMIT:-on}" >/dev/null
+SERVER_PID=$(head -1 "$(cat "$DIR/datadir")/db/postmaster.pid" 2>/dev/null || echo 0)
+echo "PostgreSQL: synchronous_commit=$(psql -qtA "$URI" -c 'SHOW synchronous_commit'), fsync=$(psql -qtA "$URI" -c 'SHOW fsync'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+ORIG_ARGS=("$@")
+if [ -n "${BASELINE_BIN:-}" ]; then
+  # Another build's pg_bench (main's, say) first, on the same server.
+  echo "# baseline: $BASELINE_BIN"
+  echo
+  # Older builds know no --repeat: it is left out for them.
+  base_args=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = --repeat ]; then shift 2; continue; fi
+    base_args+=("$1"); shift
+  done
+  set -- "${ORIG_ARGS[@]}"
+  "$BASELINE_BIN" --pg "$URI" "${base_args[@]}" || true
+  echo
+  echo "# this build: $BUILD/bench/pg/pg_bench"
+  echo
+fi
+"$BUILD/bench/pg/pg_bench" --pg "$URI" --server-pid "$SERVER_PID" "$@"
 
 echo
-echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before) and in three pipelined round trips (pgbench_create_version_pipelined.sql, as now)"
+echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before) and in three pipelined round trips (pgbench_create_version_pipelined.sql; tandem now sends two: the rule lookup goes with the first)"
 echo
 echo "| clients | models | 8 round trips, tps | 3 round trips, tps |"
 echo "|---:|---|---:|---:|"

@@ -19,16 +19,23 @@ struct Guard {
   Clock* clock;
   RouteStyle style;
 
-  void Audit(const http::Request& req, const std::string& principal,
-             const std::vector<std::string>& teams, const Status& refusal, int status) const {
-    if (bus == nullptr || !Mutating(method)) return;
+  bus::Event AuditEvent(const http::Request& req, const std::string& principal,
+                        const std::vector<std::string>& teams, const Status& refusal,
+                        int status) const {
     Json detail = {{"principal", principal}, {"method", method},
                    {"route", pattern},       {"path", req.path},
                    {"teams", teams},         {"decision", refusal.ok() ? "allowed" : "denied"},
                    {"status", status},       {"reason", std::string(refusal.message())}};
-    auto published =
-        bus->Publish(bus::MakeEvent(*clock, std::string(bus::events::kAuditSource),
-                                    std::string(bus::events::kApiRequest), detail, {req.path}));
+    return bus::MakeEvent(*clock, std::string(bus::events::kAuditSource),
+                          std::string(bus::events::kApiRequest), detail, {req.path});
+  }
+
+  void Audit(const http::Request& req, const std::string& principal,
+             const std::vector<std::string>& teams, const Status& refusal, int status) const {
+    if (bus == nullptr || !Mutating(method)) return;
+    // The handler committed it in its own transaction (PendingAudit).
+    if (refusal.ok() && req.Header(kAuditCommittedHeader) == "true") return;
+    auto published = bus->Publish(AuditEvent(req, principal, teams, refusal, status));
     if (!published.ok()) {
       LogWarn("audit event not published", {{"route", method + " " + pattern},
                                             {"error", std::string(published.status().message())}});
@@ -50,6 +57,8 @@ struct Guard {
     req.headers.erase(kPrincipalHeader);
     req.headers.erase(kAdminHeader);
     req.headers.erase(kCallerHeader);
+    req.headers.erase(kAuditHeader);
+    req.headers.erase(kAuditCommittedHeader);
     if (access.kind == Access::Kind::kPublic) return handler(req, res);
     std::string token = BearerToken(req);
     if (token.empty() && style.basic_auth) token = BasicPassword(req);
@@ -74,6 +83,10 @@ struct Guard {
     req.headers[kPrincipalHeader] = principal->name;
     req.headers[kAdminHeader] = principal->admin ? "true" : "false";
     req.headers[kCallerHeader] = principal->ToJson().dump();
+    if (bus != nullptr && Mutating(method)) {
+      req.headers[kAuditHeader] =
+          AuditEvent(req, principal->name, teams, OkStatus(), 0).ToJson().dump();
+    }
     handler(req, res);
     Audit(req, principal->name, teams, OkStatus(), res.status);
   }
@@ -127,6 +140,21 @@ StatusOr<auth::Principal> CallerOf(const http::Request& req) {
     if (r.ok()) p.teams[team] = *r;
   }
   return p;
+}
+
+std::optional<bus::Event> PendingAudit(const http::Request& req, int status) {
+  std::string text = req.Header(kAuditHeader);
+  if (text.empty()) return std::nullopt;
+  auto j = ParseJson(text);
+  if (!j.ok()) return std::nullopt;
+  auto e = bus::Event::FromJson(*j);
+  if (!e.ok() || e->id.empty()) return std::nullopt;
+  e->detail["status"] = status;
+  return std::move(*e);
+}
+
+void AuditCommitted(http::Request& req) {
+  if (req.headers.count(kAuditHeader) != 0) req.headers[kAuditCommittedHeader] = "true";
 }
 
 std::string BearerToken(const http::Request& req) {

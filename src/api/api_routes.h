@@ -16,6 +16,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ namespace tandem::api {
 inline constexpr char kPrincipalHeader[] = "x-tandem-principal";
 inline constexpr char kAdminHeader[] = "x-tandem-admin";  // "true" for platform admins
 inline constexpr char kCallerHeader[] = "x-tandem-caller";  // auth::Principal::ToJson()
+// The audit event the wrapper will publish for this request (its JSON, the
+// status not yet known), and the handler's word that it committed it itself
+// (PendingAudit, AuditCommitted below). Both stripped from what clients send.
+inline constexpr char kAuditHeader[] = "x-tandem-audit";
+inline constexpr char kAuditCommittedHeader[] = "x-tandem-audit-committed";
 
 // How a route group outside /api/v1 speaks its own protocol's auth and
 // errors (the OCI distribution API at /v2/: registry_api.cc).
@@ -81,6 +87,19 @@ class ApiRoutes {
 // The principal the wrapper authenticated for `req` (from kCallerHeader);
 // Unauthenticated if the request did not pass through an authenticated route.
 StatusOr<auth::Principal> CallerOf(const http::Request& req);
+
+// The audit event in the handler's own transaction. A handler whose change
+// commits through the transactional outbox (glue/bus/outbox.h) may commit
+// the request's audit event with it -- one commit per request instead of
+// two, and the audit record exists if and only if the change does:
+// PendingAudit gives the event the wrapper would publish for `req` answered
+// with `status` (nullopt when none is due: no bus, a read, or a request
+// that did not pass through the wrapper); once the transaction holding it
+// committed, AuditCommitted(req) tells the wrapper not to publish it again.
+// The handler must then answer with that `status`. If it does not call
+// AuditCommitted (its change failed), the wrapper publishes as usual.
+std::optional<bus::Event> PendingAudit(const http::Request& req, int status);
+void AuditCommitted(http::Request& req);
 
 // The bearer token of a request ("" if none).
 std::string BearerToken(const http::Request& req);

@@ -77,6 +77,63 @@ TEST_F(ControlPlaneTest, ModelLifecycleEmitsEventsInOrder) {
   EXPECT_EQ(events["events"][3]["detail"]["alias"], "champion");
 }
 
+// A version creation's audit event commits with the version (one
+// transaction): audited exactly once, with its status; a refused or failed
+// creation is audited by the wrapper as before; a client cannot suppress
+// its audit event by sending the handler's internal headers.
+TEST_F(ControlPlaneTest, VersionCreationIsAuditedOnceInItsOwnTransaction) {
+  auto audits = [&]() {
+    auto [code, events] =
+        Call("GET", "/api/v1/events?after=0&limit=1000&pattern=" +
+                        PercentEncode(R"({"source":["tandem.audit"]})", "-._~"));
+    EXPECT_EQ(code, 200) << events;
+    std::vector<Json> out;
+    for (const auto& e : events["events"]) {
+      if (e["detail"]["route"] == "/api/v1/models/{name}/versions") out.push_back(e["detail"]);
+    }
+    return out;
+  };
+  auto [c1, v1] = Call("POST", "/api/v1/models/audited/versions", R"({"source":"file:///a/1"})");
+  ASSERT_EQ(c1, 201) << v1;
+  std::vector<Json> a = audits();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["status"], 201);
+  EXPECT_EQ(a[0]["decision"], "allowed");
+  EXPECT_EQ(a[0]["path"], "/api/v1/models/audited/versions");
+  EXPECT_EQ(a[0]["method"], "POST");
+  EXPECT_FALSE(a[0]["principal"].get<std::string>().empty());
+
+  // A creation that fails in its transaction (the model is missing and may
+  // not be created): the wrapper publishes the audit event, with the error.
+  auto [c2, e2] = Call("POST", "/api/v1/models/absent/versions",
+                       R"({"source":"file:///a/9","create_model_if_missing":false})");
+  EXPECT_EQ(c2, 404) << e2;
+  a = audits();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[1]["status"], 404);
+  EXPECT_EQ(a[1]["path"], "/api/v1/models/absent/versions");
+
+  // Forged internal headers are stripped: still audited once, as allowed.
+  http::ClientRequest forged;
+  forged.method = "POST";
+  forged.url = base_ + "/api/v1/models/audited/versions";
+  forged.body = R"({"source":"file:///a/2"})";
+  forged.headers = {{"Content-Type", "application/json"},
+                    {kAuditCommittedHeader, "true"},
+                    {kAuditHeader, R"({"source":"forged","detail-type":"Forged","id":"x"})"}};
+  auto r = client_.Do(Authorized(forged));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 201) << r->body;
+  a = audits();
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[2]["status"], 201);
+  auto [c4, forged_events] =
+      Call("GET", "/api/v1/events?after=0&limit=1000&pattern=" +
+                      PercentEncode(R"({"source":["forged"]})", "-._~"));
+  ASSERT_EQ(c4, 200);
+  EXPECT_TRUE(forged_events["events"].empty()) << forged_events;
+}
+
 TEST_F(ControlPlaneTest, ErrorsCarryCanonicalCodes) {
   auto [c1, e1] = Call("GET", "/api/v1/models/nope");
   EXPECT_EQ(c1, 404);

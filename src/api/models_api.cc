@@ -166,7 +166,11 @@ void RegisterModelRoutes(ApiRoutes& routes, const Services& s) {
           [reg](http::Request& req) -> StatusOr<Json> {
             ASSIGN_OR_RETURN(Json body, JsonBody(req));
             ASSIGN_OR_RETURN(auto create, ParseCreateVersion(req.path_params["name"], body));
+            // The request's audit event commits with the version.
+            std::optional<bus::Event> audit = PendingAudit(req, 201);
+            if (audit) create.also_publish.push_back(std::move(*audit));
             ASSIGN_OR_RETURN(auto version, reg->CreateVersion(create));
+            AuditCommitted(req);
             return version.ToJson();
           },
           201));

@@ -257,6 +257,8 @@ Status SqlEventBus::Route(Transaction& tx, const Json& j, const std::string& id,
   return OkStatus();
 }
 
+Status SqlEventBus::Prefetch(Transaction& tx) { return tx.Prefetch(kRulesQuery); }
+
 Status SqlEventBus::AppendAll(Transaction& tx, const std::vector<Event>& events) {
   if (events.empty()) return OkStatus();
   // One lookup (it carries the statements deferred so far with it).
@@ -337,6 +339,9 @@ Status SqlEventBus::PublishAll(Transaction& tx, const std::vector<PendingPublish
     params.insert(params.end(), {e.id, e.source, e.detail_type, bodies.back().dump(), now});
   }
   sql += " ON CONFLICT (id) DO NOTHING RETURNING seq, id";
+  // The rule lookup goes with the insert (PostgreSQL): then the messages
+  // and the COMMIT are the second and last round trip.
+  RETURN_IF_ERROR(tx.Prefetch(kRulesQuery));
   ASSIGN_OR_RETURN(std::vector<Row> inserted, tx.Query(sql, params));
   std::map<std::string, int64_t> seq_of;
   for (const Row& r : inserted) seq_of[r.Text(1)] = r.Int(0);

@@ -58,6 +58,8 @@ class SqlEventBus final : public EventBus, public Outbox {
   // One routing-rule lookup for the whole batch (one round trip fewer per
   // event on PostgreSQL); the inserts are deferred as Append's are.
   Status AppendAll(sql::Transaction& tx, const std::vector<Event>& events) override;
+  // The routing-rule lookup, sent with the transaction's next statement.
+  Status Prefetch(sql::Transaction& tx) override;
   // Like Append, also returning the recorded event and its sequence number.
   // `deferred` (what Append does): the inserts go with later statements
   // (Transaction::ExecDeferred), a duplicate id fails the transaction later

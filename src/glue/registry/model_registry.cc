@@ -178,6 +178,12 @@ StatusOr<ModelVersion> ModelRegistry::CreateVersion(const CreateVersionRequest& 
     return InvalidArgumentError("signature of a version of model '" + req.name +
                                 "' must be a JSON object");
   }
+  for (const bus::Event& e : req.also_publish) {
+    if (e.id.empty() || e.source.empty() || e.detail_type.empty()) {
+      return InvalidArgumentError("an event created with a version of model '" + req.name +
+                                  "' needs an id, a source and a detail-type");
+    }
+  }
   return DoCreateVersion(req);
 }
 

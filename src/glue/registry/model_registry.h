@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "glue/bus/event.h"
 #include "glue/registry/names.h"
 
 namespace tandem::sql {
@@ -118,6 +119,10 @@ struct CreateVersionRequest {
   std::string creator;
   bool create_model_if_missing = true;
   std::string owner_team;  // used only when the model is created here
+  // More events committed with the version, after its own, in the same
+  // transaction (the REST API's audit event of the request that creates it:
+  // one commit per request instead of two). Each must have an id.
+  std::vector<bus::Event> also_publish;
 };
 
 // Pagination: `max_results` 0 means the default (100); at most 1000.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <set>
 #include <string>
@@ -167,6 +168,65 @@ TEST(PostgresRegistryConcurrency, ManyWritersOnOneModelAndOnManyModels) {
   auto champion = (*reg)->GetVersionByAlias("shared", "champion");
   ASSERT_TRUE(champion.ok()) << champion.status();
   EXPECT_EQ(Json(champion->version), moves.back().second);
+}
+
+// Concurrent creations of one model (group committed in batches), each with
+// an event of its own in CreateVersionRequest::also_publish (as the REST API
+// sends its audit event): every extra event is committed exactly once, after
+// its version's "Model Version Created" event.
+TEST(PostgresRegistryConcurrency, ExtraEventsCommitOncePerCreation) {
+  TANDEM_REQUIRE_TEST_SERVER("postgres", server);
+  auto fresh = sql::testing::TestDatabase::Create(server);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  auto db = sql::Database::Open((*fresh)->uri());
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto bus = bus::SqlEventBus::Attach(**db, Clock::Real());
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  auto reg = ModelRegistry::Open(**db, *(*bus)->outbox(), Clock::Real());
+  ASSERT_TRUE(reg.ok()) << reg.status();
+
+  constexpr int kWriters = 8, kPerWriter = 25;
+  std::mutex mu;
+  std::map<std::string, int64_t> version_of;  // extra event id -> its creation's version
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerWriter; ++i) {
+        CreateVersionRequest req;
+        req.name = "shared";
+        req.source = "s3://models/shared/model.tar.gz";
+        req.also_publish = {bus::MakeEvent(Clock::Real(), "tandem.audit", "API Request",
+                                           {{"writer", t}, {"i", i}})};
+        auto v = (*reg)->CreateVersion(req);
+        ASSERT_TRUE(v.ok()) << v.status();
+        std::lock_guard<std::mutex> lock(mu);
+        version_of[req.also_publish[0].id] = v->version;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(version_of.size(), static_cast<size_t>(kWriters * kPerWriter));
+
+  std::map<std::string, int> seen;
+  int64_t last_created = 0;  // the version of the last "Model Version Created" seen
+  for (int64_t after = 0;;) {
+    auto page = (*bus)->Tail(bus::TailOptions{.after_seq = after, .limit = 1000});
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->events.empty()) break;
+    after = page->last_seq;
+    for (const auto& se : page->events) {
+      if (se.event.detail_type == bus::events::kModelVersionCreated) {
+        last_created = se.event.detail["version"].get<int64_t>();
+      } else if (se.event.source == "tandem.audit") {
+        seen[se.event.id]++;
+        auto it = version_of.find(se.event.id);
+        ASSERT_NE(it, version_of.end()) << se.event.id;
+        EXPECT_EQ(it->second, last_created) << "an extra event follows its own version's event";
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), version_of.size());
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
 }
 
 INSTANTIATE_TEST_SUITE_P(Sql, ModelRegistryConformance, ::testing::ValuesIn(PostgresBackends()),

@@ -107,6 +107,9 @@ Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<Pendin
   // is missing).
   std::optional<int64_t> last;
   int64_t touched = 0;
+  // The outbox's rule lookup goes with the first statement (PostgreSQL):
+  // then the rows, the events and the COMMIT are one round trip.
+  RETURN_IF_ERROR(outbox_.Prefetch(tx));
   if (tx.dialect() == sql::Dialect::kPostgres) {
     ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(kTouchAndCount, {now, name, n, n}));
     touched = static_cast<int64_t>(rows.size());
@@ -173,6 +176,7 @@ Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<Pendin
                                      {"lineage", req.lineage.ToJson()},
                                      {"tags", TagsJson(req.tags)}},
                                     {model, model + "/" + std::to_string(version)}));
+    events.insert(events.end(), req.also_publish.begin(), req.also_publish.end());
     p.out.version = version;
     p.out.created_micros = now;
     p.out.updated_micros = now;

@@ -221,6 +221,7 @@ class Connection {
   struct Pending {
     std::string sql;
     std::vector<Value> params;
+    bool keep = false;  // RunBatch hands back its result (a prefetched query)
   };
 
   // The parameter count of `sql` (cached with its prepared statement), or
@@ -260,8 +261,10 @@ class Connection {
   // end) and returns the last statement's result, or the first failing
   // statement's error (the server skips the rest). Statements not prepared
   // yet are prepared in the same pipeline. Sets `sent` once anything may
-  // have reached the server.
-  StatusOr<ResultPtr> RunBatch(const std::vector<Pending>& batch, bool* sent) {
+  // have reached the server. The results of the items marked `keep` (other
+  // than the last) are appended to `kept`, in order, when the batch succeeds.
+  StatusOr<ResultPtr> RunBatch(const std::vector<Pending>& batch, bool* sent,
+                               std::vector<ResultPtr>* kept = nullptr) {
     *sent = false;
     if (batch.empty()) return InternalError("postgres: empty statement batch");
     // Everything that can fail before sending, first.
@@ -327,6 +330,7 @@ class Connection {
     }
     Status first_error;
     ResultPtr last = Wrap(nullptr);
+    std::vector<ResultPtr> kept_here;
     size_t slot = 0;  // index into kinds
     bool synced = false;
     while (!synced) {
@@ -356,7 +360,11 @@ class Connection {
         if (first_error.ok()) first_error = PgError(conn_, raw, sql);
         continue;
       }
-      if (kind == static_cast<int64_t>(items.size()) - 1) last = std::move(res);
+      if (kind == static_cast<int64_t>(items.size()) - 1) {
+        last = std::move(res);
+      } else if (kind >= 0 && items[item].p->keep) {
+        kept_here.push_back(std::move(res));
+      }
     }
     if (!synced) {
       Status st = PgError(conn_, nullptr, batch.back().sql);
@@ -370,6 +378,9 @@ class Connection {
     }
     if (!first_error.ok()) return first_error;
     if (last == nullptr) return InternalError("postgres: no result for " + Snippet(batch.back().sql));
+    if (kept != nullptr) {
+      for (ResultPtr& r : kept_here) kept->push_back(std::move(r));
+    }
     return last;
   }
 

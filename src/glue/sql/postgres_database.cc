@@ -54,7 +54,13 @@ class PostgresTransaction final : public Transaction {
 
   StatusOr<std::vector<Row>> Query(std::string_view sql,
                                    const std::vector<Value>& params) override {
-    ASSIGN_OR_RETURN(ResultPtr res, Run(sql, params));
+    ResultPtr res = Wrap(nullptr);
+    if (auto it = prefetched_.find(KeyOf(sql, params)); it != prefetched_.end()) {
+      res = std::move(it->second);
+      prefetched_.erase(it);
+    } else {
+      ASSIGN_OR_RETURN(res, Run(sql, params));
+    }
     const int nrows = PQntuples(res.get());
     const int ncols = PQnfields(res.get());
     std::vector<Row> rows;
@@ -78,6 +84,14 @@ class PostgresTransaction final : public Transaction {
     RETURN_IF_ERROR(AfterFailure(sql));
     RETURN_IF_ERROR(conn_.Check(sql, params.size()));
     pending_.push_back({std::string(sql), params});
+    return OkStatus();
+  }
+
+  Status Prefetch(std::string_view sql, const std::vector<Value>& params) override {
+    RETURN_IF_ERROR(AfterFailure(sql));
+    RETURN_IF_ERROR(conn_.Check(sql, params.size()));
+    pending_.push_back({std::string(sql), params, /*keep=*/true});
+    prefetch_keys_.push_back(KeyOf(sql, params));
     return OkStatus();
   }
 
@@ -138,8 +152,15 @@ class PostgresTransaction final : public Transaction {
     } else {
       pending_.push_back({std::string(sql), params});
       bool sent = false;
-      res = conn_.RunBatch(pending_, &sent);
+      std::vector<ResultPtr> kept;
+      res = conn_.RunBatch(pending_, &sent, &kept);
       pending_.clear();
+      if (res.ok()) {
+        for (size_t i = 0; i < kept.size() && i < prefetch_keys_.size(); ++i) {
+          prefetched_.insert_or_assign(prefetch_keys_[i], std::move(kept[i]));
+        }
+      }
+      prefetch_keys_.clear();
       if (begin_pending_ && sent && conn_.broken()) broke_at_begin_ = true;
       begin_pending_ = false;
     }
@@ -149,8 +170,23 @@ class PostgresTransaction final : public Transaction {
     return res;
   }
 
+  // What identifies a prefetched query: its text and parameters.
+  static std::string KeyOf(std::string_view sql, const std::vector<Value>& params) {
+    std::string key(sql);
+    for (const Value& v : params) {
+      key.push_back('\0');
+      key.push_back(static_cast<char>('0' + v.index()));
+      if (const auto* i = std::get_if<int64_t>(&v)) key += std::to_string(*i);
+      if (const auto* d = std::get_if<double>(&v)) key += std::to_string(*d);
+      if (const auto* t = std::get_if<std::string>(&v)) key += *t;
+    }
+    return key;
+  }
+
   Connection& conn_;
   std::vector<Connection::Pending> pending_;
+  std::vector<std::string> prefetch_keys_;         // of the kept items in pending_, in order
+  std::map<std::string, ResultPtr> prefetched_;  // their results, until queried
   bool begin_pending_;
   const bool read_only_;
   bool broke_at_begin_ = false;

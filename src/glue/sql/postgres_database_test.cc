@@ -400,6 +400,29 @@ TEST_F(PostgresDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExact
 
 TEST_F(PostgresDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
 TEST_F(PostgresDatabaseTest, HeldLocks) { RunHeldLocks(); }
+TEST_F(PostgresDatabaseTest, PrefetchedQueries) { RunPrefetchedQueries(); }
+
+// On PostgreSQL a prefetched query goes with the next statement: its rows
+// are as of then (the insert after it is not counted), and its Query needs
+// no round trip of its own. A wrong parameter count is refused at once.
+TEST_F(PostgresDatabaseTest, PrefetchedQueryGoesWithTheNextStatement) {
+  ASSERT_TRUE(Exec("CREATE TABLE pf (k TEXT PRIMARY KEY)").ok());
+  ASSERT_TRUE(Exec("INSERT INTO pf (k) VALUES ('a')").ok());
+  int64_t prefetched = -1, now = -1;
+  Status st = db_->WithKeyedTransaction("pf", [&](Transaction& tx) -> Status {
+    EXPECT_EQ(tx.Prefetch("SELECT k FROM pf WHERE k = ?").code(), StatusCode::kInvalidArgument);
+    RETURN_IF_ERROR(tx.Prefetch("SELECT COUNT(*) FROM pf"));
+    RETURN_IF_ERROR(tx.Exec("INSERT INTO pf (k) VALUES ('b')").status());
+    ASSIGN_OR_RETURN(Row p, tx.QueryOne("SELECT COUNT(*) FROM pf"));
+    prefetched = p.Int(0);
+    ASSIGN_OR_RETURN(Row n, tx.QueryOne("SELECT COUNT(*) FROM pf"));  // used up: runs anew
+    now = n.Int(0);
+    return OkStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(prefetched, 1);
+  EXPECT_EQ(now, 2);
+}
 
 // A read's COMMIT is sent without waiting for it: the transaction still
 // ends at once (no session left idle in a transaction holding locks, so DDL

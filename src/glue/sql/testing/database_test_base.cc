@@ -260,4 +260,34 @@ void DatabaseTestBase::RunDeferredStatements() {
   EXPECT_EQ(keys(), "abcg");
 }
 
+void DatabaseTestBase::RunPrefetchedQueries() {
+  ASSERT_TRUE(Exec("CREATE TABLE p (k TEXT PRIMARY KEY, v INTEGER NOT NULL)").ok());
+  ASSERT_TRUE(Exec("INSERT INTO p (k, v) VALUES ('a', 1), ('b', 2)").ok());
+  const std::string sel = "SELECT v FROM p WHERE k = ?";
+  int64_t a = 0, b = 0;
+  Status st = db_->WithKeyedTransaction("p", [&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Prefetch(sel, {std::string("a")}));
+    RETURN_IF_ERROR(tx.Exec("INSERT INTO p (k, v) VALUES ('c', 3)").status());
+    ASSIGN_OR_RETURN(Row rb, tx.QueryOne(sel, {std::string("b")}));  // not prefetched
+    ASSIGN_OR_RETURN(Row ra, tx.QueryOne(sel, {std::string("a")}));
+    a = ra.Int(0);
+    b = rb.Int(0);
+    return OkStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 2);
+
+  // A prefetched query that fails fails the transaction: nothing stays.
+  st = db_->WithKeyedTransaction("p", [&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Prefetch("SELECT no_such_column FROM p"));
+    RETURN_IF_ERROR(tx.Exec("INSERT INTO p (k, v) VALUES ('z', 9)").status());
+    return tx.Query("SELECT no_such_column FROM p").status();
+  });
+  EXPECT_FALSE(st.ok());
+  auto z = Query("SELECT k FROM p WHERE k = 'z'");
+  ASSERT_TRUE(z.ok()) << z.status();
+  EXPECT_TRUE(z->empty());
+}
+
 }  // namespace tandem::sql

@@ -32,6 +32,10 @@ class DatabaseTestBase : public ::testing::Test {
   // Transaction::ExecDeferred: in order before the next statement, its
   // error fails the next statement or the commit and rolls everything back.
   void RunDeferredStatements();
+  // Transaction::Prefetch: the later Query gets the right rows, a query with
+  // other parameters runs on its own, and a failing prefetched query fails
+  // the transaction (nothing commits).
+  void RunPrefetchedQueries();
   // HoldLock/LockHeld: exclusive (in one process too), released by the
   // handle, and at once when the holding process is killed (kill -9).
   void RunHeldLocks();
