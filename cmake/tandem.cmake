@@ -28,7 +28,10 @@ function(tandem_program target kind)
 endfunction()
 
 # tandem_test(NAME SOURCES a_test.cc ... DEPS lib ...)
-# One gtest binary per component test, registered with ctest.
+# One gtest binary per component test, registered with ctest and labelled
+# `unit` (those needing a backing server are also labelled `server`, below):
+# `ctest -L unit -LE server` runs the server-less unit tests (scripts/sanitize
+# runs them under AddressSanitizer).
 function(tandem_test name)
   if(NOT TANDEM_BUILD_TESTS)
     return()
@@ -43,7 +46,7 @@ function(tandem_test name)
   endif()
   # Tools scripts/bootstrap installs are required under ctest (a missing one
   # fails the test instead of skipping it: common/test_server.h).
-  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "unit;${T_LABELS}"
     ENVIRONMENT TANDEM_UNDER_CTEST=1)
   tandem_test_uses_servers(${name} ${T_SERVERS})
 endfunction()
@@ -73,6 +76,9 @@ function(tandem_test_server engine script)
 endfunction()
 
 function(tandem_test_uses_servers name)
+  if(ARGN)
+    set_property(TEST ${name} APPEND PROPERTY LABELS server)
+  endif()
   foreach(engine ${ARGN})
     string(TOUPPER ${engine} upper)
     set_property(TEST ${name} APPEND PROPERTY FIXTURES_REQUIRED server_${engine})

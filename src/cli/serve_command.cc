@@ -1,6 +1,7 @@
 // `tandem serve`: one warm serving replica (KServe v2 + /infer) in the
 // foreground, following a registry target or serving a local package, until
-// SIGINT/SIGTERM (then: not ready, drain in-flight requests, exit 0).
+// SIGINT/SIGTERM (then: not ready, drain in-flight requests, exit 0); SIGHUP
+// reloads its TLS certificate and key.
 #include <unistd.h>
 
 #include <filesystem>
@@ -131,7 +132,7 @@ int RunServe(ServeFlags f) {
               << (o.tls.enabled() ? "https://" : "http://") << o.host << ":" << (*replica)->port()
               << std::endl;
   }
-  int sig = WaitForStopSignal();
+  int sig = WaitForStopSignal([&replica] { LogHangupReload((*replica)->ReloadTls()); });
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
   (*replica)->Shutdown();
   return kExitOk;

@@ -4,6 +4,9 @@
 
 #include <cerrno>
 #include <csignal>
+#include <string>
+
+#include "common/log.h"
 
 namespace tandem::cli {
 namespace {
@@ -27,17 +30,33 @@ bool InstallStopHandlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   return true;
 }
 
-int WaitForStopSignal() {
+int WaitForStopSignal(const std::function<void()>& on_hangup) {
   char c = 0;
   while (true) {
     ssize_t n = read(g_signal_pipe[0], &c, 1);
+    if (n == 1 && c == SIGHUP) {
+      if (on_hangup) on_hangup();
+      continue;
+    }
     if (n == 1) return static_cast<unsigned char>(c);
     if (n < 0 && errno == EINTR) continue;
     return SIGTERM;  // the pipe broke: stop anyway
+  }
+}
+
+void LogHangupReload(const Status& reload) {
+  if (reload.ok()) {
+    LogInfo("SIGHUP: TLS certificate reloaded");
+  } else if (reload.code() == StatusCode::kFailedPrecondition) {
+    LogInfo("SIGHUP: no TLS certificate to reload", {{"reason", std::string(reload.message())}});
+  } else {
+    LogError("SIGHUP: TLS certificate not reloaded; still serving the previous one",
+             {{"error", std::string(reload.message())}});
   }
 }
 

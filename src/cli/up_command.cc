@@ -1,4 +1,5 @@
-// `tandem up`: runs the control plane in the foreground until SIGINT/SIGTERM.
+// `tandem up`: runs the control plane in the foreground until SIGINT/SIGTERM;
+// SIGHUP reloads its TLS certificate and key.
 #include <filesystem>
 
 #include "api/control_plane.h"
@@ -79,7 +80,7 @@ int RunUp(const UpFlags& f) {
     std::cout << "admin token in " << *credential << " (use it: export TANDEM_TOKEN=$(cat "
               << *credential << "), or `tandem auth login`)" << std::endl;
   }
-  int sig = WaitForStopSignal();
+  int sig = WaitForStopSignal([&cp] { LogHangupReload((*cp)->server().ReloadTls()); });
   LogInfo("shutting down", {{"signal", std::to_string(sig)}});
   (*cp)->Stop(5000);
   return kExitOk;

@@ -261,6 +261,13 @@ void Server::Stop(int64_t grace_ms) {
   c.workers.reset();  // drops any late-posted work while sockets can still close
 }
 
+Status Server::ReloadTls() {
+  ServerCore& c = *impl_;
+  if (!c.started || c.stopped) return FailedPreconditionError("http server is not running");
+  if (!c.tls) return FailedPreconditionError("http server speaks plain HTTP: no certificate to reload");
+  return c.tls->Reload();
+}
+
 int Server::port() const { return impl_->port; }
 
 std::vector<std::string> Server::Routes() const { return impl_->router.Routes(); }

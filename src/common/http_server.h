@@ -184,6 +184,11 @@ class Server {
   // running then are waited for (a long poll must return); then all threads
   // are joined. Idempotent.
   void Stop(int64_t grace_ms = 5000);
+  // Reloads the TLS certificate and key from their files now, changed or not
+  // (a command's SIGHUP): new connections get the new pair, open ones keep
+  // theirs. A bad new pair keeps the current one and is returned (and
+  // logged). Not started, or plain HTTP -> FailedPrecondition.
+  Status ReloadTls();
   int port() const;
   // The patterns registered, as "METHOD /pattern" (for the OpenAPI check).
   std::vector<std::string> Routes() const;

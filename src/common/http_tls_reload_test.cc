@@ -154,5 +154,35 @@ TEST_F(TlsReloadTest, ServerTlsReplacesItsContextOnlyForAGoodChange) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
+// Server::ReloadTls (a command's SIGHUP): reloads at once, without waiting for
+// a new connection; a bad pair is refused with its reason and the old one kept.
+TEST_F(TlsReloadTest, ReloadTlsLoadsTheFilesNowOrSaysWhyNot) {
+  Install(b_->cert, b_->key);
+  EXPECT_TRUE(server_->ReloadTls().ok());
+  EXPECT_EQ(Connect(b_->ca), "ok");
+  EXPECT_TRUE(server_->ReloadTls().ok());  // unchanged files: reloaded all the same
+  EXPECT_EQ(Connect(b_->ca), "ok");
+  Put("tls.key", "junk");
+  ::testing::internal::CaptureStderr();
+  Status s = server_->ReloadTls();
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(std::string(s.message()).find("tls.key"), std::string::npos) << s;
+  EXPECT_NE(log.find("still serving the previous one"), std::string::npos) << log;
+  EXPECT_EQ(Connect(b_->ca), "ok");
+  server_->Stop();
+  EXPECT_EQ(server_->ReloadTls().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(TlsReloadPlainTest, APlainHttpServerHasNoCertificateToReload) {
+  Server server(ServerOptions{});
+  server.Route("GET", "/hello", [](Request&, Response& res) { res.Text(200, "hello"); });
+  EXPECT_EQ(server.ReloadTls().code(), StatusCode::kFailedPrecondition);  // not started
+  ASSERT_TRUE(server.Start().ok());
+  Status s = server.ReloadTls();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(std::string(s.message()).find("plain HTTP"), std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace tandem::http

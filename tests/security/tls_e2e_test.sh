@@ -6,7 +6,9 @@
 # a wrong CA, an expired certificate and plain HTTP are refused with a clear
 # error and reach no handler; a non-loopback address without TLS is refused
 # before anything is opened or bound unless --insecure. All traffic stays on
-# 127.0.0.1 (the non-loopback cases are refused before binding).
+# 127.0.0.1 (the non-loopback cases are refused before binding). SIGHUP makes
+# `tandem serve` and `tandem up` reload their certificate at once (a bad one is
+# logged and the old one kept).
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
@@ -15,6 +17,7 @@ cleanup() {
   stop_control_plane
   kill_replicas "$WORK/home"
   [ -n "${SERVE_PID:-}" ] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+  [ -n "${HUP_PID:-}" ] && kill -TERM "$HUP_PID" 2>/dev/null && wait "$HUP_PID" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -143,5 +146,41 @@ ERR=$(command curl -sS --cacert "$C/ca.pem" -d "$SIMPLE" "$OLD/infer" 2>&1)
 expect_contains "$ERR" "expired" "curl refuses the expired certificate"
 expect_rc 1 "$TANDEM" --server "$OLD" auth whoami
 expect_contains "$OUT" "expired" "so does the CLI"
+
+# --- SIGHUP reloads the certificate --------------------------------------------
+# wait_log FILE TEXT: until FILE holds TEXT (10 s).
+wait_log() {
+  for _ in $(seq 1 200); do
+    grep -qF "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+cp "$C/expired.pem" "$WORK/live.pem"
+"$TANDEM" serve --model-dir "$WORK/m1" --name hup --port 0 --tls-cert "$WORK/live.pem" \
+  --tls-key "$C/server.key" >"$WORK/hup.log" 2>&1 &
+HUP_PID=$!
+wait_log "$WORK/hup.log" "on https://" || fail "the replica did not start: $(cat "$WORK/hup.log")"
+HUP=$(grep -o "https://[0-9.:]*" "$WORK/hup.log" | head -1)
+ERR=$(command curl -sS --cacert "$C/ca.pem" -d "$SIMPLE" "$HUP/infer" 2>&1)
+expect_contains "$ERR" "expired" "the replica starts with the expired certificate"
+cp "$C/server.pem" "$WORK/live.pem"
+kill -HUP "$HUP_PID"
+wait_log "$WORK/hup.log" "SIGHUP: TLS certificate reloaded" && pass ||
+  fail "no reload logged after SIGHUP: $(cat "$WORK/hup.log")"
+code=$(command curl -s -o "$WORK/b" -w '%{http_code}' --cacert "$C/ca.pem" -d "$SIMPLE" "$HUP/infer")
+expect_eq "$code" 200 "after SIGHUP the replica serves the new certificate"
+printf 'not a certificate\n' >"$WORK/live.pem"
+kill -HUP "$HUP_PID"
+wait_log "$WORK/hup.log" "SIGHUP: TLS certificate not reloaded; still serving the previous one" && pass ||
+  fail "a bad certificate on SIGHUP was not logged: $(cat "$WORK/hup.log")"
+expect_contains "$(cat "$WORK/hup.log")" "live.pem is not a PEM certificate" "the log says why"
+kill -0 "$HUP_PID" 2>/dev/null && pass || fail "SIGHUP stopped the replica"
+code=$(command curl -s -o "$WORK/b" -w '%{http_code}' --cacert "$C/ca.pem" -d "$SIMPLE" "$HUP/infer")
+expect_eq "$code" 200 "the previous certificate is still served"
+kill -HUP "$CP_PID"
+wait_log "$WORK/home.log" "SIGHUP: TLS certificate reloaded" && pass ||
+  fail "the control plane logged no reload after SIGHUP: $(cat "$WORK/home.log")"
+expect_rc 0 "$TANDEM" auth whoami
 
 finish

@@ -171,6 +171,16 @@ void Replica::Shutdown() {
   if (traffic_) traffic_->Stop();
 }
 
+Status Replica::ReloadTls() {
+  if (!server_) return FailedPreconditionError("replica not started");
+  Status s = server_->ReloadTls();
+  if (admin_server_) {
+    Status admin = admin_server_->ReloadTls();
+    if (s.ok()) s = admin;
+  }
+  return s;
+}
+
 int Replica::port() const { return server_ ? server_->port() : 0; }
 int Replica::admin_port() const { return admin_server_ ? admin_server_->port() : 0; }
 

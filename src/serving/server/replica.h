@@ -118,6 +118,9 @@ class Replica {
   Status Start();
   // Graceful stop (see the top of the file). Idempotent.
   void Shutdown();
+  // Reloads the TLS certificate and key of both ports from their files now
+  // (SIGHUP; http::Server::ReloadTls): the first error, the old pair kept.
+  Status ReloadTls();
 
   int port() const;
   int admin_port() const;  // 0 if none
