@@ -168,7 +168,7 @@ cp "$C/server.pem" "$WORK/live.pem"
 kill -HUP "$HUP_PID"
 wait_log "$WORK/hup.log" "SIGHUP: TLS certificate reloaded" && pass ||
   fail "no reload logged after SIGHUP: $(cat "$WORK/hup.log")"
-code=$(command curl -s -o "$WORK/b" -w '%{http_code}' --cacert "$C/ca.pem" -d "$SIMPLE" "$HUP/infer")
+code=$(command curl -s -o "$WORK/b" -w '%{http_code}' --cacert "$C/ca.pem" "$HUP/v2/health/ready")
 expect_eq "$code" 200 "after SIGHUP the replica serves the new certificate"
 printf 'not a certificate\n' >"$WORK/live.pem"
 kill -HUP "$HUP_PID"
@@ -176,7 +176,7 @@ wait_log "$WORK/hup.log" "SIGHUP: TLS certificate not reloaded; still serving th
   fail "a bad certificate on SIGHUP was not logged: $(cat "$WORK/hup.log")"
 expect_contains "$(cat "$WORK/hup.log")" "live.pem is not a PEM certificate" "the log says why"
 kill -0 "$HUP_PID" 2>/dev/null && pass || fail "SIGHUP stopped the replica"
-code=$(command curl -s -o "$WORK/b" -w '%{http_code}' --cacert "$C/ca.pem" -d "$SIMPLE" "$HUP/infer")
+code=$(command curl -s -o "$WORK/b" -w '%{http_code}' --cacert "$C/ca.pem" "$HUP/v2/health/ready")
 expect_eq "$code" 200 "the previous certificate is still served"
 kill -HUP "$CP_PID"
 wait_log "$WORK/home.log" "SIGHUP: TLS certificate reloaded" && pass ||
