@@ -121,14 +121,7 @@ WarmSandbox::Outcome WarmSandbox::Run(const std::string& state_dir, std::string*
     *error = "the warm sandbox is gone: " + std::string(std::strerror(errno));
     return Outcome::kNotRun;
   }
-  std::string got;
-  char buf[512];
-  while (!(got.size() >= 2 && got[0] == 'F' && got[1] == '1')) {
-    ssize_t n = read(pipe_fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
+  std::string got = runner::ReadStartReply(pipe_fds[0]);
   close(pipe_fds[0]);
   if (got.empty() || got[0] == 'E') {
     *error = got.empty() ? "the warm sandbox closed without taking the attempt" : got.substr(1);
@@ -162,8 +155,7 @@ StatusOr<std::unique_ptr<WarmPool>> WarmPool::Start(WarmPoolOptions options, Lau
   return pool;
 }
 
-WarmPool::WarmPool(WarmPoolOptions options, LauncherFn launcher, std::string pool_dir,
-                   int wake_fd)
+WarmPool::WarmPool(WarmPoolOptions options, LauncherFn launcher, std::string pool_dir, int wake_fd)
     : options_(std::move(options)),
       launcher_(std::move(launcher)),
       pool_dir_(std::move(pool_dir)),
@@ -366,8 +358,8 @@ void WarmPool::RecoverDeadPools(const std::string& dir) {
       std::optional<std::string> job_dir = runner::ReadFile(pool + "/" + e);
       std::vector<std::string> moved;
       struct stat st;
-      if (job_dir && !job_dir->empty() && stat(job_dir->c_str(), &st) == 0 &&
-          S_ISDIR(st.st_mode) && ListDir(slot, &moved) && !moved.empty()) {
+      if (job_dir && !job_dir->empty() && stat(job_dir->c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+          ListDir(slot, &moved) && !moved.empty()) {
         if (int err = MoveEntries(slot, *job_dir, moved); err != 0) {
           LogWarn("cannot move staged entries of a dead control plane back",
                   {{"slot", slot}, {"job_dir", *job_dir}, {"error", std::strerror(err)}});

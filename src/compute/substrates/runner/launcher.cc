@@ -8,11 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
-#include <algorithm>
 #include <vector>
 
 #include "common/subprocess_core.h"
@@ -24,8 +24,8 @@
 namespace tandem::compute::runner {
 namespace {
 
-constexpr char kHello = 'R';              // the launcher's first message: it is serving
-constexpr int kHelloTimeoutMs = 30'000;   // a loaded machine can take seconds to exec
+constexpr char kHello = 'R';             // the launcher's first message: it is serving
+constexpr int kHelloTimeoutMs = 30'000;  // a loaded machine can take seconds to exec
 
 void WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -106,6 +106,43 @@ bool PeerClosed(int fd) {
 
 }  // namespace
 
+ssize_t ReceiveMessage(int fd, char* buf, std::vector<int>* fds, int* flags) {
+  iovec iov{buf, kMaxLauncherMessage + 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  while ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  *flags = msg.msg_flags;
+  if (n < 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int passed;
+      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds->push_back(passed);
+    }
+  }
+  return n;
+}
+
+std::string ReadStartReply(int fd) {
+  std::string got;
+  char buf[512];
+  while (!(got.size() >= 2 && got[0] == 'F' && got[1] == '1')) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
 int ServeLaunches(int socket_fd) {
   struct stat st;
   if (fstat(socket_fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -121,29 +158,13 @@ int ServeLaunches(int socket_fd) {
   if (send(socket_fd, &kHello, 1, MSG_NOSIGNAL) != 1) return 0;
   for (;;) {
     char buf[kMaxLauncherMessage + 1];
-    iovec iov{buf, sizeof(buf)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return 0;
     std::vector<int> fds;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.push_back(fd);
-      }
-    }
+    int flags = 0;
+    ssize_t n = ReceiveMessage(socket_fd, buf, &fds, &flags);
+    if (n < 0) return 0;
     // A zero-length read is the client's end closing, or an empty message.
     if (n == 0 && fds.empty() && PeerClosed(socket_fd)) return 0;
-    if (fds.size() != 1 || (msg.msg_flags & MSG_CTRUNC) != 0) {
+    if (fds.size() != 1 || (flags & MSG_CTRUNC) != 0) {
       std::fprintf(stderr,
                    "tandem-job-runner --launcher: dropped a message with %zu descriptors "
                    "(exactly one reply pipe expected)\n",
@@ -154,15 +175,14 @@ int ServeLaunches(int socket_fd) {
     const int reply = fds[0];
     if (std::string_view(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))).starts_with("warm ")) {
       ServeWarm(socket_fd, std::string_view(buf + 5, static_cast<size_t>(n) - 5),
-                (msg.msg_flags & MSG_TRUNC) != 0, reply);
+                (flags & MSG_TRUNC) != 0, reply);
       continue;
     }
     std::string state_dir;
-    std::string error = (msg.msg_flags & MSG_TRUNC) != 0
-                            ? "launcher message longer than " +
-                                  std::to_string(kMaxLauncherMessage) + " bytes"
-                            : CheckMessage(std::string_view(buf, static_cast<size_t>(n)),
-                                           &state_dir);
+    std::string error =
+        (flags & MSG_TRUNC) != 0
+            ? "launcher message longer than " + std::to_string(kMaxLauncherMessage) + " bytes"
+            : CheckMessage(std::string_view(buf, static_cast<size_t>(n)), &state_dir);
     if (!error.empty()) {
       WriteAll(reply, "E" + error);
       close(reply);
@@ -210,7 +230,7 @@ std::unique_ptr<Launcher> Launcher::Start(const std::string& runner_path, std::s
 }
 
 Launcher::~Launcher() {
-  close(socket_fd_);  // the launcher sees EOF and exits
+  close(socket_fd_);    // the launcher sees EOF and exits
   kill(pid_, SIGKILL);  // or is made to: no launch is in flight when we are destroyed
   int status;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -257,14 +277,7 @@ Launcher::Outcome Launcher::Launch(const std::string& state_dir, std::string* er
     return Outcome::kLauncherGone;
   }
   // 'F' [then '1' | "E<why>" | EOF], or "E<why>", or EOF: see launcher.h.
-  std::string got;
-  char buf[512];
-  while (!(got.size() >= 2 && got[0] == 'F' && got[1] == '1')) {
-    ssize_t n = read(pipe_fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
+  std::string got = ReadStartReply(pipe_fds[0]);
   close(pipe_fds[0]);
   if (got.empty()) {
     *error = "the launcher closed the reply pipe without forking";

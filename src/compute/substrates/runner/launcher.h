@@ -32,6 +32,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tandem::compute::runner {
 
@@ -39,6 +40,15 @@ inline constexpr size_t kMaxLauncherMessage = 4096;
 
 // The launcher's loop on `socket_fd`: returns 0 when the client end closes.
 int ServeLaunches(int socket_fd);
+
+// One message from `fd` into `buf` (kMaxLauncherMessage + 1 bytes) with the
+// descriptors passed along (close-on-exec, appended to `fds`); EINTR is
+// retried. Returns recvmsg's result; `*flags` gets its msg_flags.
+ssize_t ReceiveMessage(int fd, char* buf, std::vector<int>* fds, int* flags);
+
+// Reads `fd` until the start reply "F1" or end of file: what came (a runner
+// that failed to start says "F" then "E<why>", a refusal "E<why>").
+std::string ReadStartReply(int fd);
 
 // The client end, owned by one local substrate. Thread-safe: Launch may be
 // called concurrently (each call has its own reply pipe).
@@ -52,10 +62,10 @@ class Launcher {
   Launcher& operator=(const Launcher&) = delete;
 
   enum class Outcome {
-    kStarted,        // the runner is ready
-    kRunnerFailed,   // the runner was forked but did not start the job; see `error`
-    kRefused,        // the launcher refused the message; see `error`
-    kLauncherGone,   // nothing was forked: the launcher is dead or dying
+    kStarted,       // the runner is ready
+    kRunnerFailed,  // the runner was forked but did not start the job; see `error`
+    kRefused,       // the launcher refused the message; see `error`
+    kLauncherGone,  // nothing was forked: the launcher is dead or dying
   };
   // Forks the runner of `state_dir` and waits until it is ready or has failed.
   Outcome Launch(const std::string& state_dir, std::string* error);

@@ -153,26 +153,9 @@ class WarmRunner {
 
   [[noreturn]] void Receive() {
     char buf[kMaxLauncherMessage + 1];
-    iovec iov{buf, sizeof(buf)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n;
-    while ((n = recvmsg(warm_fd_, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-    }
     std::vector<int> fds;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.push_back(fd);
-      }
-    }
+    int flags = 0;
+    ssize_t n = ReceiveMessage(warm_fd_, buf, &fds, &flags);
     if (n <= 0 || fds.size() != 1) End(0);  // the substrate closed (or misspoke): done
     const int reply = fds[0];
     std::string state_dir;
