@@ -100,25 +100,11 @@ WarmSandbox::Outcome WarmSandbox::Run(const std::string& state_dir, std::string*
     *error = "pipe: " + std::string(std::strerror(errno));
     return Outcome::kNotRun;
   }
-  iovec iov{const_cast<char*>(message.data()), message.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &pipe_fds[1], sizeof(int));
-  ssize_t sent;
-  while ((sent = sendmsg(fd_, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
+  const int sent = runner::SendMessage(fd_, message, pipe_fds[1]);
   close(pipe_fds[1]);
-  if (sent < 0) {
+  if (sent != 0) {
     close(pipe_fds[0]);
-    *error = "the warm sandbox is gone: " + std::string(std::strerror(errno));
+    *error = "the warm sandbox is gone: " + std::string(std::strerror(sent));
     return Outcome::kNotRun;
   }
   std::string got = runner::ReadStartReply(pipe_fds[0]);

@@ -237,7 +237,7 @@ Launcher::~Launcher() {
   }
 }
 
-std::string Launcher::Send(const std::string& message, int fd) {
+int SendMessage(int socket_fd, const std::string& message, int fd) {
   iovec iov{const_cast<char*>(message.data()), message.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -252,8 +252,15 @@ std::string Launcher::Send(const std::string& message, int fd) {
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
   }
-  while (sendmsg(socket_fd_, &msg, MSG_NOSIGNAL) < 0) {
-    if (errno != EINTR) return "sending to the launcher: " + std::string(std::strerror(errno));
+  while (sendmsg(socket_fd, &msg, MSG_NOSIGNAL) < 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+std::string Launcher::Send(const std::string& message, int fd) {
+  if (int err = SendMessage(socket_fd_, message, fd); err != 0) {
+    return "sending to the launcher: " + std::string(std::strerror(err));
   }
   return "";
 }

@@ -46,6 +46,10 @@ int ServeLaunches(int socket_fd);
 // retried. Returns recvmsg's result; `*flags` gets its msg_flags.
 ssize_t ReceiveMessage(int fd, char* buf, std::vector<int>* fds, int* flags);
 
+// Sends `message` on `socket_fd` with descriptor `fd` attached (none if
+// fd < 0); EINTR is retried. Returns 0 or the errno of the failure.
+int SendMessage(int socket_fd, const std::string& message, int fd);
+
 // Reads `fd` until the start reply "F1" or end of file: what came (a runner
 // that failed to start says "F" then "E<why>", a refusal "E<why>").
 std::string ReadStartReply(int fd);
