@@ -34,6 +34,7 @@ mkdir -p "$work/model" "$work/out"
 echo "input: $(wc -l <"$work/in.csv") rows, $(du -m "$work/in.csv" | cut -f1) MB; $(nproc) CPUs"
 
 source "$root/tests/cli/lib.sh"
+source "$root/bench/transform/spec.sh"
 declare -A server token pid bin
 for b in this base; do
   if [ "$b" = this ]; then bin[$b]=$build/bin/tandem; else bin[$b]=$base/bin/tandem; fi
@@ -58,18 +59,7 @@ for i in $(seq "$repeats"); do
     --output-dir "$work/out" --max_concurrent_transforms 2 >"$work/direct.log"
   direct+=("$(echo "$(now) - $s" | bc)")
   for b in this base; do
-    cat >"$work/spec.yaml" <<YAML
-name: bench-transform
-team: bench
-model: bench-forest@champion
-input: {uri: datasets/bench, content_type: text/csv}
-batch_strategy: MultiRecord
-max_payload_mb: 6
-max_concurrent_transforms: 2
-output: {prefix: results/bench-$i}
-resources: {cpus: 2}
-max_runtime_seconds: 3600
-YAML
+    write_transform_spec "$work/spec.yaml" "results/bench-$i"
     c0=$(cpu_seconds "${pid[$b]}")
     s=$(now)
     TANDEM_SERVER=${server[$b]} TANDEM_TOKEN=${token[$b]} \

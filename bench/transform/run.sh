@@ -46,20 +46,8 @@ tandem=$build/bin/tandem
 start_control_plane "$tandem" "$work/home" || { echo "control plane did not start"; exit 1; }
 "$tandem" models register bench-forest "$work/model" --alias champion >/dev/null
 "$tandem" artifacts put datasets/bench/in.csv "$work/in.csv" >/dev/null
-write_spec() {  # write_spec OUTPUT_PREFIX
-  cat >"$work/transform.yaml" <<YAML
-name: bench-transform
-team: bench
-model: bench-forest@champion
-input: {uri: datasets/bench, content_type: text/csv}
-batch_strategy: MultiRecord
-max_payload_mb: 6
-max_concurrent_transforms: 2
-output: {prefix: $1}
-resources: {cpus: 2}
-max_runtime_seconds: 3600
-YAML
-}
+source "$root/bench/transform/spec.sh"
+write_spec() { write_transform_spec "$work/transform.yaml" "$1"; }  # write_spec OUTPUT_PREFIX
 
 now() { date +%s.%N; }
 timed_cpu() { /usr/bin/time -f '%U %S' -o "$work/cpu" "$@"; }  # then: cpu_used
