@@ -3,7 +3,9 @@
 // the native XGBoost trainer, tools/train_xgboost, under the SageMaker
 // contract's environment variables). Prints one JSON line per (strategy,
 // seed): the best validation logloss reached and the trials' total
-// CPU-seconds (user + system, from wait4).
+// CPU-seconds (user + system, from wait4), and the anytime curve
+// ("trajectory": after each trial, the CPU-seconds so far and the best loss so
+// far), from which run.sh reads the CPU at which a run first reaches a loss.
 //
 // Hyperband resumes as the tuning service makes it: every configuration has
 // its own checkpoint directory (the service's per-configuration checkpoint
@@ -168,6 +170,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
   int64_t best_rounds = 0;
   std::vector<int> jobs_by_rung;  // Hyperband: trials run at each rung
   int64_t rounds_total = 0;
+  // The anytime curve: after each trial, (CPU-seconds so far, best so far).
+  nlohmann::json trajectory = nlohmann::json::array();
   if (o.strategy == "hyperband") {
     compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta, o.min_results);
     auto sampler = o.hb_sampler == "tpe" ? compute::tuning::MakeTpeSampler(space, seed)
@@ -213,6 +217,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       // Rounds trained: a resumed promotion trains only beyond the last rung.
       rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
       if (r.loss < best) best = r.loss, best_params = configs[config], best_rounds = rounds;
+      trajectory.push_back({cpu, best});
     }
   } else {
     compute::tuning::TpeOptions to;
@@ -227,6 +232,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       cpu += r.cpu_seconds;
       rounds_total += o.max_rounds;
       if (r.loss < best) best = r.loss, best_params = p, best_rounds = o.max_rounds;
+      trajectory.push_back({cpu, best});
     }
   }
   std::filesystem::remove_all(work);
@@ -244,7 +250,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
           {"boosting_rounds", rounds_total},
           {"best_params", best_params},
           {"best_at_rounds", best_rounds},
-          {"jobs_by_rung", jobs_by_rung}};
+          {"jobs_by_rung", jobs_by_rung},
+          {"trajectory", trajectory}};
 }
 
 int Main(int argc, char** argv) {
