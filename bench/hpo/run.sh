@@ -12,6 +12,11 @@
 # old default rungs from 1 round, and BOHB's model pooled over the rungs
 # (`--bohb-pool 1`). tandem's TPE runs independent (Optuna's default) and
 # multivariate.
+# and with HB_LONG jobs (default 60) for the anytime curve. After the
+# end-of-run table it prints the anytime table: per seed, the CPU-seconds at
+# which the best loss so far first reaches Optuna-TPE's median best (from each
+# run's "trajectory"), the median over seeds against Optuna's CPU and against
+# Optuna's own CPU to reach it.
 # Every trainer run of both drivers shares one data cache
 # (TANDEM_DATA_CACHE_DIR, tools/train_xgboost/data_cache.h): the first run
 # parses examples/data, the others read the parsed matrix (HPO_DATA_CACHE=0:
@@ -24,6 +29,7 @@ seeds=${2:-1,2,3,4,5}
 budget=${3:-16}
 rounds=${4:-27}
 hb_budget=${HB_BUDGET:-40}
+hb_long=${HB_LONG:-60}
 hb_min=$((rounds / 9 > 0 ? rounds / 9 : 1))
 ninja -C "$build" hpo_bench tandem-train-xgboost >/dev/null
 trainer=$build/bin/tandem-train-xgboost
@@ -57,6 +63,10 @@ bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --hb-sam
   --label "hyperband-asha-${hb_budget}jobs"
 bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --bohb-pool 1 \
   --label "hyperband-bohb-pooled-${hb_budget}jobs"
+# The default Hyperband's anytime curve further out (its first HB_BUDGET jobs
+# are the run above: the scheduler and sampler do not depend on the budget).
+bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" \
+  --label "hyperband-default-${hb_long}jobs"
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
 [ -z "$raw" ] || cp "$out" "$raw"
