@@ -166,8 +166,8 @@ struct Options {
   // Hyperband: rank a rung's results for promotion by the loss their curve
   // extrapolates to at max_rounds (compute/tuning/curve.h), not the last loss.
   bool extrapolate = false;
-  int brackets = 1;  // Hyperband: asynchronous brackets (1 = one ASHA from min_rounds)
-  std::string label;         // the "strategy" printed ("" = derived from the options)
+  int brackets = 1;   // Hyperband: asynchronous brackets (1 = one ASHA from min_rounds)
+  std::string label;  // the "strategy" printed ("" = derived from the options)
 };
 
 nlohmann::json RunOne(const Options& o, uint64_t seed) {

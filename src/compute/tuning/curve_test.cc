@@ -31,12 +31,12 @@ TEST(ExtrapolateLoss, SlowCurveOvertakesFastPlateau) {
 }
 
 TEST(ExtrapolateLoss, NonDecayingTailsKeepTheLastLoss) {
-  EXPECT_EQ(ExtrapolateLoss({0.5, 0.4}, 27), 0.4);              // too short
-  EXPECT_EQ(ExtrapolateLoss({0.5, 0.4, 0.45}, 27), 0.45);       // rising
-  EXPECT_EQ(ExtrapolateLoss({0.5, 0.5, 0.4}, 27), 0.4);         // flat step
-  EXPECT_EQ(ExtrapolateLoss({0.5, 0.45, 0.35}, 27), 0.35);      // accelerating, q > 1
-  EXPECT_EQ(ExtrapolateLoss({0.5, 0.45, 0.44}, 3), 0.44);       // target not beyond
-  EXPECT_EQ(ExtrapolateLoss({0.5, NAN, 0.44}, 27), 0.44);       // non-finite point
+  EXPECT_EQ(ExtrapolateLoss({0.5, 0.4}, 27), 0.4);          // too short
+  EXPECT_EQ(ExtrapolateLoss({0.5, 0.4, 0.45}, 27), 0.45);   // rising
+  EXPECT_EQ(ExtrapolateLoss({0.5, 0.5, 0.4}, 27), 0.4);     // flat step
+  EXPECT_EQ(ExtrapolateLoss({0.5, 0.45, 0.35}, 27), 0.35);  // accelerating, q > 1
+  EXPECT_EQ(ExtrapolateLoss({0.5, 0.45, 0.44}, 3), 0.44);   // target not beyond
+  EXPECT_EQ(ExtrapolateLoss({0.5, NAN, 0.44}, 27), 0.44);   // non-finite point
   EXPECT_TRUE(std::isinf(ExtrapolateLoss({}, 27)));
   double inf = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(std::isinf(ExtrapolateLoss({0.5, 0.4, inf}, 27)));
