@@ -3,7 +3,9 @@
 // the native XGBoost trainer, tools/train_xgboost, under the SageMaker
 // contract's environment variables). Prints one JSON line per (strategy,
 // seed): the best validation logloss reached and the trials' total
-// CPU-seconds (user + system, from wait4).
+// CPU-seconds (user + system, from wait4), and the anytime curve
+// ("trajectory": after each trial, the CPU-seconds so far and the best loss so
+// far), from which run.sh reads the CPU at which a run first reaches a loss.
 //
 // Hyperband resumes as the tuning service makes it: every configuration has
 // its own checkpoint directory (the service's per-configuration checkpoint
@@ -24,6 +26,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -31,6 +34,7 @@
 #include "common/json.h"
 #include "compute/tuning/asha.h"
 #include "compute/tuning/bohb.h"
+#include "compute/tuning/curve.h"
 #include "compute/tuning/sampler.h"
 #include "compute/tuning/tpe.h"
 
@@ -65,6 +69,7 @@ std::vector<ParameterRange> Space() {
 struct TrialResult {
   double loss = std::numeric_limits<double>::infinity();
   double cpu_seconds = 0;
+  std::vector<double> curve;  // validation logloss after each round it trained
 };
 
 std::string Render(const nlohmann::json& v) {
@@ -132,6 +137,7 @@ TrialResult RunTrial(const std::string& trainer, const std::string& data, const 
   for (auto it = std::sregex_iterator(out.begin(), out.end(), kLoss); it != std::sregex_iterator();
        ++it) {
     r.loss = std::stod((*it)[1].str());
+    r.curve.push_back(r.loss);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::cerr << "trial failed: " << out.substr(0, 500) << "\n";
@@ -157,7 +163,11 @@ struct Options {
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
   bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
-  std::string label;         // the "strategy" printed ("" = derived from the options)
+  // Hyperband: rank a rung's results for promotion by the loss their curve
+  // extrapolates to at max_rounds (compute/tuning/curve.h), not the last loss.
+  bool extrapolate = false;
+  int brackets = 1;   // Hyperband: asynchronous brackets (1 = one ASHA from min_rounds)
+  std::string label;  // the "strategy" printed ("" = derived from the options)
 };
 
 nlohmann::json RunOne(const Options& o, uint64_t seed) {
@@ -168,8 +178,19 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
   int64_t best_rounds = 0;
   std::vector<int> jobs_by_rung;  // Hyperband: trials run at each rung
   int64_t rounds_total = 0;
+  // The anytime curve: after each trial, (CPU-seconds so far, best so far).
+  nlohmann::json trajectory = nlohmann::json::array();
   if (o.strategy == "hyperband") {
-    compute::tuning::Asha asha(o.min_rounds, o.max_rounds, o.eta, o.min_results);
+    // Asynchronous Hyperband: bracket b is an ASHA from min_rounds * eta^b;
+    // new configurations go to the brackets in turn (--brackets 1: ASHA).
+    std::vector<compute::tuning::Asha> brackets;
+    for (int b = 0; b < std::max(1, o.brackets); ++b) {
+      int64_t lo = o.min_rounds;
+      for (int i = 0; i < b; ++i) lo *= o.eta;
+      if (b > 0 && lo > o.max_rounds) break;
+      brackets.emplace_back(std::min(lo, o.max_rounds), o.max_rounds, o.eta, o.min_results);
+    }
+    const compute::tuning::Asha& asha = brackets.front();
     auto sampler = o.hb_sampler == "tpe" ? compute::tuning::MakeTpeSampler(space, seed)
                                          : compute::tuning::MakeRandomSampler(space, seed);
     compute::tuning::BohbOptions bo;
@@ -179,13 +200,24 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     if (o.bohb_multivariate >= 0) bo.tpe.multivariate = o.bohb_multivariate != 0;
     if (o.bohb_pool >= 0) bo.pool_rungs = o.bohb_pool != 0;
     compute::tuning::BohbSampler bohb(space, seed, bo);
+    // Results by the first bracket's rungs (bracket b's rung k is rung b + k).
     std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
     std::map<int64_t, Params> configs;
+    std::map<int64_t, size_t> bracket_of;
     int64_t next = 0;
     for (int i = 0; i < o.budget; ++i) {
-      auto p = asha.NextPromotion();
+      std::optional<compute::tuning::Promotion> p;
+      size_t b = 0;
+      for (; b < brackets.size() && !p; ++b) p = brackets[b].NextPromotion();
+      if (p) {
+        b = bracket_of[p->config];
+      } else {
+        b = static_cast<size_t>(next) % brackets.size();
+      }
       int64_t config = p ? p->config : next++;
-      int rung = p ? p->rung : 0;
+      bracket_of[config] = b;
+      int local = p ? p->rung : 0;
+      int rung = static_cast<int>(b) + local;
       if (!p && o.hb_sampler == "bohb") {
         configs[config] = *bohb.Suggest(config, by_rung);
       } else if (!p) {
@@ -195,7 +227,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
         }
         configs[config] = *sampler->Suggest(config, history);
       }
-      int64_t rounds = asha.resource(rung);
+      int64_t rounds = brackets[b].resource(local);
       if (jobs_by_rung.size() <= static_cast<size_t>(rung)) jobs_by_rung.resize(rung + 1);
       ++jobs_by_rung[static_cast<size_t>(rung)];
       std::string ckpt =
@@ -206,13 +238,19 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
                   << " loss " << r.loss << " cpu " << r.cpu_seconds << " "
                   << nlohmann::json(configs[config]).dump() << "\n";
       }
-      asha.Report(config, rung, r.loss);
-      if (std::isfinite(r.loss))
+      brackets[b].Report(
+          config, local,
+          o.extrapolate && local < brackets[b].top_rung() && std::isfinite(r.loss)
+              ? compute::tuning::ExtrapolateLoss(
+                    r.curve, o.max_rounds - rounds + static_cast<int64_t>(r.curve.size()))
+              : r.loss);
+      if (std::isfinite(r.loss) && static_cast<size_t>(rung) < by_rung.size())
         by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
       cpu += r.cpu_seconds;
       // Rounds trained: a resumed promotion trains only beyond the last rung.
-      rounds_total += rounds - (o.resume && rung > 0 ? asha.resource(rung - 1) : 0);
+      rounds_total += rounds - (o.resume && local > 0 ? brackets[b].resource(local - 1) : 0);
       if (r.loss < best) best = r.loss, best_params = configs[config], best_rounds = rounds;
+      trajectory.push_back({cpu, best});
     }
   } else {
     compute::tuning::TpeOptions to;
@@ -227,6 +265,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       cpu += r.cpu_seconds;
       rounds_total += o.max_rounds;
       if (r.loss < best) best = r.loss, best_params = p, best_rounds = o.max_rounds;
+      trajectory.push_back({cpu, best});
     }
   }
   std::filesystem::remove_all(work);
@@ -244,7 +283,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
           {"boosting_rounds", rounds_total},
           {"best_params", best_params},
           {"best_at_rounds", best_rounds},
-          {"jobs_by_rung", jobs_by_rung}};
+          {"jobs_by_rung", jobs_by_rung},
+          {"trajectory", trajectory}};
 }
 
 int Main(int argc, char** argv) {
@@ -287,6 +327,10 @@ int Main(int argc, char** argv) {
       o.tpe_multivariate = std::stoi(v);
     else if (k == "--trace")
       o.trace = v != "0";
+    else if (k == "--brackets")
+      o.brackets = std::stoi(v);
+    else if (k == "--extrapolate")
+      o.extrapolate = v != "0";
     else if (k == "--resume")
       o.resume = v != "0";
     else if (k == "--seeds") {
@@ -306,7 +350,7 @@ int Main(int argc, char** argv) {
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
                  "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] "
-                 "[--tpe-multivariate 0|1] "
+                 "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] "
                  "[--label NAME]\n";
     return 2;
   }

@@ -3,7 +3,8 @@
 trainer (tools/train_xgboost) on examples/data, validation logloss after
 --max-rounds boosting rounds, same search space, same trial budget. Prints one
 JSON line per seed: best value and the trials' total CPU-seconds (children's
-user + system time from getrusage)."""
+user + system time from getrusage), and the anytime curve (after each trial,
+the CPU-seconds so far and the best value so far)."""
 import argparse, json, os, re, resource, shutil, subprocess, sys
 
 import optuna
@@ -47,6 +48,7 @@ def main():
     for seed in [int(s) for s in args.seeds.split(",")]:
         work = "%s/%d" % (args.work, seed)
         start = child_cpu()
+        trajectory = []  # after each trial: (CPU-seconds so far, best so far)
 
         def objective(trial):
             params = {
@@ -56,7 +58,10 @@ def main():
                 "subsample": trial.suggest_float("subsample", 0.5, 1.0),
                 "lambda": trial.suggest_float("lambda", 0.001, 10, log=True),
             }
-            return run_trial(args, params, work)
+            loss = run_trial(args, params, work)
+            best = min([loss] + [b for _, b in trajectory[-1:]])
+            trajectory.append([child_cpu() - start, best])
+            return loss
 
         study = optuna.create_study(direction="minimize",
                                     sampler=optuna.samplers.TPESampler(seed=seed))
@@ -65,7 +70,8 @@ def main():
         print(json.dumps({"tool": "optuna", "strategy": "tpe", "seed": seed,
                           "trials": args.budget, "best": study.best_value,
                           "cpu_seconds": child_cpu() - start,
-                          "boosting_rounds": args.budget * args.max_rounds}), flush=True)
+                          "boosting_rounds": args.budget * args.max_rounds,
+                          "trajectory": trajectory}), flush=True)
 
 
 if __name__ == "__main__":
