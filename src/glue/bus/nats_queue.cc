@@ -255,8 +255,16 @@ StatusOr<std::vector<Message>> NatsEventBus::DoReceive(std::string_view queue,
       {
         absl::MutexLock lock(&d.lease_mu);
         LeaseTable& t = d.leases[key];
-        auto p = t.past.find(dv.at.seq);
-        if (p != t.past.end()) first = p->second.second;
+        // An earlier delivery this process made: its lease if the server
+        // redelivered before the injected clock ended it (the server counts
+        // AckWait from the delivery, the lease from the pull's return),
+        // else what it remembered when the lease ended.
+        if (auto l = t.by_seq.find(dv.at.seq);
+            l != t.by_seq.end() && l->second.delivery < dv.at.delivery) {
+          first = l->second.first_received_ms;
+        } else if (auto p = t.past.find(dv.at.seq); p != t.past.end()) {
+          first = p->second.second;
+        }
       }
       if (first == 0) first = HeaderInt(m, "Tandem-First-Received-Ms", 0);
       const std::string id = HeaderText(m, "Tandem-Message-Id");
