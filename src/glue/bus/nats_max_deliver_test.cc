@@ -411,7 +411,13 @@ TEST_F(NatsMaxDeliverTest, StaleChangeVisibilityFromAThirdProcessAppliesToTheRed
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_EQ(second->size(), 1u);
   EXPECT_EQ((*second)[0].receive_count, 2);
-  // a (its visibility ended) and b (it holds a newer delivery) refuse.
+  // a (its visibility ended) and b (it holds a newer delivery) refuse. a's
+  // lease runs 1 s from its receive's return, the server's AckWait from the
+  // delivery a moment earlier: wait until a's own 1 s has passed too.
+  const int64_t a_lease_end = (*first)[0].first_received_ms + 1000;
+  while (Clock::Real().NowMillis() <= a_lease_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_EQ(a->ChangeVisibility("q", stale, 0).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(b->ChangeVisibility("q", stale, 0).code(), StatusCode::kFailedPrecondition);
   // c knows neither delivery: the server releases b's.
