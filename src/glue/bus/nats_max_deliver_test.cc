@@ -399,11 +399,12 @@ TEST_F(NatsMaxDeliverTest, DeadLetterMoveInterruptedAfterItsPublishLeavesOneCopy
 TEST_F(NatsMaxDeliverTest, StaleChangeVisibilityFromAThirdProcessAppliesToTheRedelivery) {
   const std::string prefix = Unique("CV");
   auto a = OpenBus(prefix);
-  auto b = OpenBus(prefix);
-  auto c = OpenBus(prefix);
-  ASSERT_TRUE(a && b && c);
+  ASSERT_NE(a, nullptr);
   ASSERT_TRUE(a->CreateQueue("q", QueueOptions{.visibility_timeout_ms = 1000}).ok());
   ASSERT_TRUE(a->PutRule("all", Json::parse(R"({"source": ["test"]})"), "q").ok());
+  auto b = OpenBus(prefix);  // opened after: their catalogs have the queue
+  auto c = OpenBus(prefix);
+  ASSERT_TRUE(b && c);
   ASSERT_TRUE(a->Publish(Ev("work")).ok());
   auto first = a->Receive("q", ReceiveOptions{.wait_ms = 10'000});
   ASSERT_TRUE(first.ok() && first->size() == 1u);
