@@ -206,16 +206,17 @@ TEST_F(NatsMaxDeliverTest, MaxDeliverParksThePoisonMessageWhereNoCountSeesIt) {
     EXPECT_EQ(f.msg, nullptr);
   }
   auto counts = raw_.ConsumerCounts(stream, "work");
-  EXPECT_EQ(counts.pending, 0u);     // not visible
-  EXPECT_EQ(counts.ack_pending, 0);  // not in flight
+  EXPECT_EQ(counts.pending, 0u);           // not visible
+  EXPECT_EQ(counts.ack_pending, 0);        // not in flight
   EXPECT_EQ(raw_.StreamMsgs(stream), 1u);  // yet stored
   // The advisory is all that says where it went.
   ASSERT_TRUE(Eventually([&] { return raw_.StreamMsgs(adv_stream) == 1; }));
   natsMsg* adv = nullptr;
-  ASSERT_EQ(js_GetLastMsg(&adv, raw_.js(), adv_stream.c_str(),
-                          ("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream + ".work").c_str(),
-                          nullptr, nullptr),
-            NATS_OK);
+  ASSERT_EQ(
+      js_GetLastMsg(&adv, raw_.js(), adv_stream.c_str(),
+                    ("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream + ".work").c_str(),
+                    nullptr, nullptr),
+      NATS_OK);
   auto doc = ParseJson(std::string(natsMsg_GetData(adv), natsMsg_GetDataLength(adv)));
   natsMsg_Destroy(adv);
   ASSERT_TRUE(doc.ok());
@@ -298,9 +299,8 @@ TEST_F(NatsMaxDeliverTest, RedeliveryBeforeTheLeaseEndedKeepsTheFirstReceive) {
   auto first = bus->Receive("q", ReceiveOptions{.wait_ms = 20'000});
   ASSERT_TRUE(first.ok() && first->size() == 1u);
   clock.Advance(10'000);  // 10 ms: the lease (1 s) still runs
-  auto again = std::async(std::launch::async, [&] {
-    return bus->Receive("q", ReceiveOptions{.wait_ms = 20'000});
-  });
+  auto again = std::async(std::launch::async,
+                          [&] { return bus->Receive("q", ReceiveOptions{.wait_ms = 20'000}); });
   if (again.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
     clock.Advance(30'000'000);  // ends the long poll
     FAIL() << "the server did not redeliver after its AckWait";

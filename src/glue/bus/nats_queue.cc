@@ -193,8 +193,7 @@ Status ReleaseExpired(NatsEventBus::Impl& d, const std::string& queue, bool dela
 Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
   const std::string ack_prefix = d.AckPrefix(d.delayed_stream, q.name);
   RETURN_IF_ERROR(ReleaseExpired(d, q.name, true, ack_prefix));
-  ASSIGN_OR_RETURN(std::vector<WireMsg> msgs,
-                   d.Pull(d.delayed_stream, q.name, kPromoteBatch, 0));
+  ASSIGN_OR_RETURN(std::vector<WireMsg> msgs, d.Pull(d.delayed_stream, q.name, kPromoteBatch, 0));
   if (msgs.empty()) return OkStatus();
   const int64_t now = d.clock->NowMillis();
   std::vector<OutMsg> due;
@@ -209,12 +208,11 @@ Status Promote(NatsEventBus::Impl& d, const QueueInfo& q) {
     const int64_t due_ms = dv.sent + q.options.delay_ms;
     if (due_ms <= now) {
       const std::string id = HeaderText(dv.msg, "Tandem-Message-Id");
-      due.push_back(
-          OutMsg{d.QueueSubject(q.name),
-                 dv.msg.data,
-                 {{"Nats-Msg-Id", id + "/due"},
-                  {"Tandem-Message-Id", id},
-                  {"Tandem-Sent-Ms", std::to_string(dv.sent)}}});
+      due.push_back(OutMsg{d.QueueSubject(q.name),
+                           dv.msg.data,
+                           {{"Nats-Msg-Id", id + "/due"},
+                            {"Tandem-Message-Id", id},
+                            {"Tandem-Sent-Ms", std::to_string(dv.sent)}}});
       acks.emplace_back(dv.ack, "+ACK");
       continue;
     }
