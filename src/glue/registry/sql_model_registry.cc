@@ -235,7 +235,8 @@ StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(sql::Database& db, 
 StatusOr<std::unique_ptr<SqlModelRegistry>> SqlModelRegistry::Create(sql::Database& db,
                                                                      bus::Outbox& outbox,
                                                                      Clock& clock) {
-  RETURN_IF_ERROR(Annotate(db.Migrate("registry", Migrations(db.dialect())), "registry migrations"));
+  RETURN_IF_ERROR(
+      Annotate(db.Migrate("registry", Migrations(db.dialect())), "registry migrations"));
   return std::unique_ptr<SqlModelRegistry>(new SqlModelRegistry(db, outbox, clock));
 }
 

@@ -16,9 +16,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "glue/bus/outbox.h"
-#include "glue/sql/group_commit.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
+#include "glue/sql/group_commit.h"
 
 namespace tandem::registry {
 

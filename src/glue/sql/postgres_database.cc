@@ -304,8 +304,7 @@ struct PostgresDatabase::Impl {
   // `began` (optional) tells whether BEGIN may have run (if not, nothing
   // did). `key` is the advisory lock key of a kKeyed transaction.
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
-                 bool* began = nullptr, bool serialize = false, int64_t key = 0,
-                 int attempt = 0) {
+                 bool* began = nullptr, bool serialize = false, int64_t key = 0, int attempt = 0) {
     if (began != nullptr) *began = false;
     if (mode == Mode::kKeyed || mode == Mode::kRead) {
       // BEGIN (and the key's lock) go with the first statement. READ

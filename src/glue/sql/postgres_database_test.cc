@@ -496,17 +496,21 @@ TEST_F(PostgresDatabaseTest, PipelinedBeginRetriesOnAConnectionThatDiedIdle) {
 TEST_F(PostgresDatabaseTest, AllDeferredTransactionReplacesAConnectionThatDiedIdle) {
   ASSERT_TRUE(MakeCounter().ok());
   // Two pooled connections at least (the terminating one and another).
-  ASSERT_TRUE(db_->WithKeyedTransaction("counter", [](Transaction& tx) {
-                   return tx.ExecDeferred("UPDATE counter SET n = n + 1 WHERE id = 1");
-                 }).ok());
+  ASSERT_TRUE(db_->WithKeyedTransaction("counter",
+                                        [](Transaction& tx) {
+                                          return tx.ExecDeferred(
+                                              "UPDATE counter SET n = n + 1 WHERE id = 1");
+                                        })
+                  .ok());
   auto other = Database::Open(uri_);
   ASSERT_TRUE(other.ok()) << other.status();
   ASSERT_TRUE((*other)
                   ->WithTransaction([](Transaction& tx) {
                     return tx
-                        .Query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                               "application_name = 'tandem' AND pid <> pg_backend_pid() AND "
-                               "datname = current_database()")
+                        .Query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "application_name = 'tandem' AND pid <> pg_backend_pid() AND "
+                            "datname = current_database()")
                         .status();
                   })
                   .ok());
@@ -530,8 +534,7 @@ TEST_F(PostgresDatabaseTest, AttemptCountsRetries) {
     attempts.push_back(tx.attempt());
     if (tx.attempt() == 0) {
       // A deferred statement that fails as a stale cache's check does.
-      return tx.ExecDeferred(
-          "DO $$ BEGIN RAISE EXCEPTION 'stale' USING ERRCODE = '40001'; END $$");
+      return tx.ExecDeferred("DO $$ BEGIN RAISE EXCEPTION 'stale' USING ERRCODE = '40001'; END $$");
     }
     return tx.ExecDeferred("UPDATE counter SET n = n + 1 WHERE id = 1");
   });
