@@ -49,10 +49,10 @@ fi
 "$BUILD/bench/pg/pg_bench" --pg "$URI" --server-pid "$SERVER_PID" "$@"
 
 echo
-echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before) and in three pipelined round trips (pgbench_create_version_pipelined.sql; tandem now sends two: the rule lookup goes with the first)"
+echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before), in three pipelined round trips (pgbench_create_version_pipelined.sql; tandem sends two when it reads the counter and the rules) and in one (pgbench_create_version_one_trip.sql: what tandem sends when it knows the model's last version and the rules)"
 echo
-echo "| clients | models | 8 round trips, tps | 3 round trips, tps |"
-echo "|---:|---|---:|---:|"
+echo "| clients | models | 8 round trips, tps | 3 round trips, tps | 1 round trip, tps |"
+echo "|---:|---|---:|---:|---:|"
 pgbench_tps() {  # clients models script
   psql -q "$URI" -f "$ROOT/bench/pg/pgbench_setup.sql" 2>/dev/null
   pgbench -n -M prepared -c "$1" -j 2 -t $((2000 / $1)) -D models="$2" \
@@ -62,6 +62,7 @@ for clients in 4 16; do
   for models in 1 100; do
     before=$(pgbench_tps "$clients" "$models" pgbench_create_version.sql)
     now=$(pgbench_tps "$clients" "$models" pgbench_create_version_pipelined.sql)
-    printf '| %d | %s | %.0f | %.0f |\n' "$clients" "$([ "$models" = 1 ] && echo "one shared" || echo "one per client")" "$before" "$now"
+    one=$(pgbench_tps "$clients" "$models" pgbench_create_version_one_trip.sql)
+    printf '| %d | %s | %.0f | %.0f | %.0f |\n' "$clients" "$([ "$models" = 1 ] && echo "one shared" || echo "one per client")" "$before" "$now" "$one"
   done
 done

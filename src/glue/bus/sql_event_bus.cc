@@ -109,6 +109,38 @@ std::vector<sql::Migration> SqlEventBus::Migrations(sql::Dialect dialect) {
                        "', ''); RETURN NULL; END $$;\n"
                        "CREATE TRIGGER bus_messages_notify AFTER INSERT ON bus_messages "
                        "FOR EACH STATEMENT EXECUTE FUNCTION bus_notify_receivers()"});
+    // The routing rules' version, bumped by every change of the rules or
+    // the queues they name (statement triggers), so an outbox may route with
+    // the rules it read before and check, in the same round trip as its
+    // inserts, that they are still current (bus_expect_rules raises a
+    // serialization failure if not: the transaction runs again, reading
+    // them anew). See AppendAll.
+    out.push_back({3, "routing rules version", R"sql(
+CREATE TABLE bus_rules_version (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version BIGINT NOT NULL);
+INSERT INTO bus_rules_version (id, version) VALUES (1, 0);
+CREATE FUNCTION bus_rules_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE bus_rules_version SET version = version + 1 WHERE id = 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER bus_rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON bus_rules
+  FOR EACH STATEMENT EXECUTE FUNCTION bus_rules_changed();
+CREATE TRIGGER bus_queues_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON bus_queues
+  FOR EACH STATEMENT EXECUTE FUNCTION bus_rules_changed();
+CREATE FUNCTION bus_expect_rules(expected BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE
+  current_version BIGINT;
+BEGIN
+  SELECT version INTO current_version FROM bus_rules_version WHERE id = 1;
+  IF current_version IS DISTINCT FROM expected THEN
+    RAISE EXCEPTION 'bus routing rules changed (version %, expected %)', current_version,
+      expected USING ERRCODE = '40001';
+  END IF;
+  RETURN current_version;
+END $$
+)sql"});
   }
   return out;
 }
@@ -257,12 +289,54 @@ Status SqlEventBus::Route(Transaction& tx, const Json& j, const std::string& id,
   return OkStatus();
 }
 
-Status SqlEventBus::Prefetch(Transaction& tx) { return tx.Prefetch(kRulesQuery); }
+namespace {
+// PostgreSQL: the rules with their version, in one snapshot (one row with
+// NULL rule columns when there is no rule).
+constexpr char kRulesWithVersionQuery[] =
+    "SELECT r.pattern, r.target_queue, q.delay_ms, q.retention_ms, v.version"
+    " FROM bus_rules_version v LEFT JOIN (bus_rules r JOIN bus_queues q"
+    " ON q.name = r.target_queue) ON TRUE WHERE v.id = 1 ORDER BY r.name";
+constexpr char kExpectRules[] = "SELECT bus_expect_rules(CAST(? AS BIGINT))";
+}  // namespace
+
+std::shared_ptr<const SqlEventBus::RulesCache> SqlEventBus::CachedRules(Transaction& tx) {
+  if (tx.dialect() != sql::Dialect::kPostgres || tx.attempt() > 0) return nullptr;
+  absl::MutexLock lock(&mu_);
+  return rules_cache_;
+}
+
+Status SqlEventBus::Prefetch(Transaction& tx) {
+  if (tx.dialect() != sql::Dialect::kPostgres) return tx.Prefetch(kRulesQuery);
+  if (CachedRules(tx) != nullptr) return OkStatus();  // AppendAll checks them instead
+  return tx.Prefetch(kRulesWithVersionQuery);
+}
+
+StatusOr<std::vector<Row>> SqlEventBus::RulesFor(Transaction& tx) {
+  if (tx.dialect() != sql::Dialect::kPostgres) return tx.Query(kRulesQuery);
+  if (std::shared_ptr<const RulesCache> cached = CachedRules(tx)) {
+    // Routed by the rules read before, checked with the inserts (no round
+    // trip of its own); if they changed, the whole transaction runs again
+    // (Aborted: a retry, attempt() > 0) and reads them here.
+    RETURN_IF_ERROR(tx.ExecDeferred(kExpectRules, {cached->version}));
+    return cached->rules;
+  }
+  ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(kRulesWithVersionQuery));
+  auto fresh = std::make_shared<RulesCache>();
+  for (Row& r : rows) {
+    fresh->version = r.Int(4);
+    if (!r.IsNull(0)) fresh->rules.push_back(std::move(r));
+  }
+  if (!rows.empty()) {
+    absl::MutexLock lock(&mu_);
+    rules_cache_ = fresh;  // committed rules: valid whatever becomes of tx
+  }
+  return fresh->rules;
+}
 
 Status SqlEventBus::AppendAll(Transaction& tx, const std::vector<Event>& events) {
   if (events.empty()) return OkStatus();
-  // One lookup (it carries the statements deferred so far with it).
-  ASSIGN_OR_RETURN(std::vector<Row> rules, tx.Query(kRulesQuery));
+  // One lookup (it carries the statements deferred so far with it), or none.
+  ASSIGN_OR_RETURN(std::vector<Row> rules, RulesFor(tx));
   for (const Event& event : events) {
     ASSIGN_OR_RETURN(SequencedEvent e, AppendEvent(tx, event, /*deferred=*/true, &rules));
     (void)e;

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -109,6 +110,18 @@ class SqlEventBus final : public EventBus, public Outbox {
   // whose rules match, as deferred inserts within `tx`.
   Status Route(sql::Transaction& tx, const Json& j, const std::string& id, int64_t seq,
                int64_t now_ms, const std::vector<sql::Row>& rules);
+  // The routing rules as last read on PostgreSQL, with their version
+  // (bus_rules_version); AppendAll routes with them and checks the version
+  // in the same round trip as its inserts.
+  struct RulesCache {
+    int64_t version = 0;
+    std::vector<sql::Row> rules;  // kRulesQuery's columns (and the version)
+  };
+  // The cache if `tx` may use it (PostgreSQL, first attempt), else null.
+  std::shared_ptr<const RulesCache> CachedRules(sql::Transaction& tx);
+  // The rules AppendAll routes with: cached and checked, or read (and
+  // cached).
+  StatusOr<std::vector<sql::Row>> RulesFor(sql::Transaction& tx);
   // Group commit of publishes: one transaction per batch; a batch the
   // database refuses is published one by one.
   struct PendingPublish;
@@ -123,6 +136,7 @@ class SqlEventBus final : public EventBus, public Outbox {
   absl::CondVar cv_;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Pattern> patterns_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const RulesCache> rules_cache_ ABSL_GUARDED_BY(mu_);
   sql::GroupCommit<PendingPublish> publishes_{64};
   // The database's notifications (PostgreSQL); destroyed first, so no
   // callback runs on a half-destroyed bus.

@@ -229,6 +229,102 @@ TEST(PostgresRegistryConcurrency, ExtraEventsCommitOncePerCreation) {
   for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
 }
 
+// Two control planes (each its own pool, bus and registry) on one database
+// take turns creating versions of one model. Each remembers the model's last
+// version from its own creations and sends a creation in one round trip on
+// that knowledge; after the other one's creations it is stale, the database
+// refuses the creation (a serialization failure), and it runs again reading
+// the counter: the numbers stay exactly 1..n, none given twice. A rule added
+// through the other control plane routes the very next creation's event
+// (the routing rules one remembers are checked the same way), and a model
+// deleted and created again by the other one goes on from its counter.
+TEST(PostgresRegistryConcurrency, TwoControlPlanesTakeTurnsOnOneModel) {
+  TANDEM_REQUIRE_TEST_SERVER("postgres", server);
+  auto fresh = sql::testing::TestDatabase::Create(server);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  struct Plane {
+    std::unique_ptr<sql::Database> db;
+    std::unique_ptr<bus::SqlEventBus> bus;
+    std::unique_ptr<ModelRegistry> reg;
+  };
+  auto open = [&]() -> Plane {
+    Plane p;
+    auto db = sql::Database::Open((*fresh)->uri());
+    EXPECT_TRUE(db.ok()) << db.status();
+    p.db = std::move(*db);
+    auto bus = bus::SqlEventBus::Attach(*p.db, Clock::Real());
+    EXPECT_TRUE(bus.ok()) << bus.status();
+    p.bus = std::move(*bus);
+    auto reg = ModelRegistry::Open(*p.db, *p.bus->outbox(), Clock::Real());
+    EXPECT_TRUE(reg.ok()) << reg.status();
+    p.reg = std::move(*reg);
+    return p;
+  };
+  Plane a = open(), b = open();
+  ASSERT_NE(a.reg, nullptr);
+  ASSERT_NE(b.reg, nullptr);
+  auto* pg_a = dynamic_cast<sql::PostgresDatabase*>(a.db.get());
+  ASSERT_NE(pg_a, nullptr);
+  CreateVersionRequest req;
+  req.name = "turns";
+  req.source = "s3://models/turns/model.tar.gz";
+  req.tags = {{"k", "v"}};
+  auto create = [&](Plane& p, int n) {
+    std::vector<int64_t> got;
+    for (int i = 0; i < n; ++i) {
+      auto v = p.reg->CreateVersion(req);
+      EXPECT_TRUE(v.ok()) << v.status();
+      if (v.ok()) got.push_back(v->version);
+    }
+    return got;
+  };
+  EXPECT_EQ(create(a, 3), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(create(b, 2), (std::vector<int64_t>{4, 5}));
+  const int64_t retries = pg_a->retries();
+  EXPECT_EQ(create(a, 2), (std::vector<int64_t>{6, 7}));
+  EXPECT_EQ(pg_a->retries(), retries + 1) << "the stale first attempt ran again, once";
+  EXPECT_EQ(create(b, 1), (std::vector<int64_t>{8}));
+  EXPECT_EQ(create(a, 1), (std::vector<int64_t>{9}));
+
+  // A queue and a rule for version creations, through the other plane: A's
+  // next creation is routed by it.
+  ASSERT_TRUE(b.bus->CreateQueue("created").ok());
+  ASSERT_TRUE(b.bus
+                  ->PutRule("created",
+                            Json{{"detail-type",
+                                  Json::array({std::string(bus::events::kModelVersionCreated)})}},
+                            "created")
+                  .ok());
+  EXPECT_EQ(create(a, 1), (std::vector<int64_t>{10}));
+  auto msgs = a.bus->Receive("created", bus::ReceiveOptions{.max_messages = 10});
+  ASSERT_TRUE(msgs.ok()) << msgs.status();
+  ASSERT_EQ(msgs->size(), 1u);
+  EXPECT_EQ((*msgs)[0].event.detail["version"], 10);
+  // And the rule's removal stops it.
+  ASSERT_TRUE(b.bus->DeleteRule("created").ok());
+  EXPECT_EQ(create(a, 1), (std::vector<int64_t>{11}));
+  msgs = a.bus->Receive("created", bus::ReceiveOptions{.max_messages = 10});
+  ASSERT_TRUE(msgs.ok()) << msgs.status();
+  EXPECT_TRUE(msgs->empty());
+
+  // Deleted by B: A finds it missing, then creates it again and goes on
+  // from the counter (numbers of deleted versions are not reused).
+  ASSERT_TRUE(b.reg->DeleteModel("turns").ok());
+  CreateVersionRequest strict = req;
+  strict.create_model_if_missing = false;
+  EXPECT_EQ(a.reg->CreateVersion(strict).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(create(a, 2), (std::vector<int64_t>{12, 13}));
+  EXPECT_EQ(create(b, 1), (std::vector<int64_t>{14}));
+  VersionSearch search;
+  search.max_results = 100;
+  auto page = b.reg->SearchVersions("turns", search);
+  ASSERT_TRUE(page.ok()) << page.status();
+  std::vector<int64_t> stored;
+  for (const auto& v : page->items) stored.push_back(v.version);
+  std::sort(stored.begin(), stored.end());
+  EXPECT_EQ(stored, (std::vector<int64_t>{12, 13, 14}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Sql, ModelRegistryConformance, ::testing::ValuesIn(PostgresBackends()),
                          BackendName);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ModelRegistryConformance);

@@ -5,9 +5,12 @@
 // alone before joining a batch. The batch's leader then runs one keyed
 // transaction for the model: the model's touch and its counter bumped by
 // the batch's size (one statement on PostgreSQL), every version's row and
-// tags (deferred), every event with one routing lookup, one COMMIT: three
-// round trips for the whole batch, as for one creation. Numbers are
-// consecutive in arrival order, so numbering stays gap-free and serial.
+// tags (deferred), every event with one routing lookup, one COMMIT: two
+// round trips for the whole batch, as for one creation; one on PostgreSQL
+// when this process numbered the model's previous versions (the counter is
+// then bumped with a check, registry_bump_expected, and the bus routes with
+// its cached rules, checked likewise). Numbers are consecutive in arrival
+// order, so numbering stays gap-free and serial.
 #include <optional>
 
 #include "glue/bus/event_types.h"
@@ -41,8 +44,33 @@ constexpr char kTouchAndCount[] =
     "SELECT name, CAST(? AS BIGINT) FROM touched "
     "ON CONFLICT (name) DO UPDATE SET last_version = registry_version_counters.last_version + "
     "CAST(? AS BIGINT) RETURNING last_version";
+// PostgreSQL, when this process knows the model's last version: the touch
+// and the bump, checked (a serialization failure if the counter moved).
+constexpr char kBumpExpected[] =
+    "SELECT registry_bump_expected(?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))";
+// Models whose last version is remembered at most (then it starts afresh).
+constexpr size_t kMaxKnownModels = 10'000;
 
 }  // namespace
+
+std::optional<int64_t> SqlModelRegistry::KnownLastVersion(const std::string& name) {
+  absl::MutexLock lock(&last_mu_);
+  auto it = last_versions_.find(name);
+  if (it == last_versions_.end()) return std::nullopt;
+  return it->second;
+}
+
+void SqlModelRegistry::RememberLastVersion(const std::string& name, std::optional<int64_t> last) {
+  absl::MutexLock lock(&last_mu_);
+  if (!last) {
+    last_versions_.erase(name);
+    return;
+  }
+  if (last_versions_.size() >= kMaxKnownModels && last_versions_.count(name) == 0) {
+    last_versions_.clear();
+  }
+  last_versions_[name] = *last;
+}
 
 struct SqlModelRegistry::PendingVersion {
   const CreateVersionRequest* req = nullptr;
@@ -82,11 +110,18 @@ StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequ
 void SqlModelRegistry::CreateVersions(const std::vector<PendingVersion*>& batch) {
   if (batch.empty()) return;
   bool fn_failed = false;
-  Status s = WriteModel(batch[0]->req->name, [&](Transaction& tx) -> Status {
-    Status w = WriteVersions(tx, batch);
+  const std::string& name = batch[0]->req->name;
+  int64_t last = 0;
+  Status s = WriteModel(name, [&](Transaction& tx) -> Status {
+    Status w = WriteVersions(tx, batch, last);
     fn_failed = !w.ok();
     return w;
   });
+  // Only PostgreSQL's transactions use it (a counter that did not move is
+  // checked there); a failure may leave the counter anywhere.
+  if (db_.dialect() == sql::Dialect::kPostgres) {
+    RememberLastVersion(name, s.ok() && last > 0 ? std::optional<int64_t>(last) : std::nullopt);
+  }
   if (s.ok()) return;  // each item holds its own result
   if (batch.size() > 1 && (fn_failed || sql::RefusedOutright(s))) {
     // Nothing committed: one item's row may be what the database refused,
@@ -97,11 +132,13 @@ void SqlModelRegistry::CreateVersions(const std::vector<PendingVersion*>& batch)
   for (PendingVersion* p : batch) p->result = s;
 }
 
-Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<PendingVersion*>& batch) {
+Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<PendingVersion*>& batch,
+                                       int64_t& last_out) {
   const std::string& name = batch[0]->req->name;
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t now = clock_.NowMicros();
   for (PendingVersion* p : batch) p->result = OkStatus();  // the callback may be re-run
+  last_out = 0;
   // Touching the model is also the existence check; on PostgreSQL the
   // counter's increment rides on it (one statement, no row when the model
   // is missing).
@@ -110,7 +147,19 @@ Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<Pendin
   // The outbox's rule lookup goes with the first statement (PostgreSQL):
   // then the rows, the events and the COMMIT are one round trip.
   RETURN_IF_ERROR(outbox_.Prefetch(tx));
-  if (tx.dialect() == sql::Dialect::kPostgres) {
+  std::optional<int64_t> known;
+  if (tx.dialect() == sql::Dialect::kPostgres && tx.attempt() == 0) known = KnownLastVersion(name);
+  if (known) {
+    // This process numbered the model's last versions: the numbers follow
+    // from there, checked by the database with the inserts (all of them
+    // and the COMMIT one round trip, with the outbox's cached rules). If
+    // the counter moved meanwhile (another process, a deleted model), the
+    // check fails, nothing is written, and the transaction runs again the
+    // long way (attempt() > 0).
+    RETURN_IF_ERROR(tx.ExecDeferred(kBumpExpected, {name, now, n, *known}));
+    touched = 1;
+    last = *known + n;
+  } else if (tx.dialect() == sql::Dialect::kPostgres) {
     ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(kTouchAndCount, {now, name, n, n}));
     touched = static_cast<int64_t>(rows.size());
     if (!rows.empty()) last = rows[0].Int(0);
@@ -181,7 +230,9 @@ Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<Pendin
     p.out.created_micros = now;
     p.out.updated_micros = now;
   }
-  return outbox_.AppendAll(tx, events);
+  RETURN_IF_ERROR(outbox_.AppendAll(tx, events));
+  last_out = *last;
+  return OkStatus();
 }
 
 }  // namespace tandem::registry

@@ -14,8 +14,8 @@ using sql::Transaction;
 using sql::Value;
 namespace ev = bus::events;
 
-const std::vector<sql::Migration>& Migrations() {
-  static const std::vector<sql::Migration> kMigrations = {
+std::vector<sql::Migration> Migrations(sql::Dialect dialect) {
+  std::vector<sql::Migration> migrations = {
       {1, "create_registry_tables",
        R"sql(
 CREATE TABLE registry_models (
@@ -63,7 +63,34 @@ CREATE TABLE registry_aliases (
 CREATE INDEX registry_aliases_version ON registry_aliases (name, version);
 )sql"},
   };
-  return kMigrations;
+  if (dialect == sql::Dialect::kPostgres) {
+    // A creation whose process knows the model's last version (it numbered
+    // the previous ones) sends everything in one round trip: this touches
+    // the model and bumps its counter only if the counter is still where
+    // the process left it, and raises a serialization failure otherwise
+    // (another process created versions, the model was deleted): the
+    // transaction then runs again the long way (sql_create_version.cc).
+    migrations.push_back({2, "registry_bump_expected", R"sql(
+CREATE FUNCTION registry_bump_expected(p_name TEXT, p_now BIGINT, p_count BIGINT,
+                                       p_expected BIGINT) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+  bumped BIGINT;
+BEGIN
+  UPDATE registry_models SET updated_micros = p_now WHERE name = p_name;
+  IF FOUND THEN
+    UPDATE registry_version_counters SET last_version = last_version + p_count
+      WHERE name = p_name AND last_version = p_expected RETURNING last_version INTO bumped;
+  END IF;
+  IF bumped IS NULL THEN
+    RAISE EXCEPTION 'registry: model % changed since this process numbered its versions',
+      p_name USING ERRCODE = '40001';
+  END IF;
+  RETURN bumped;
+END $$
+)sql"});
+  }
+  return migrations;
 }
 
 std::string Q(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -208,7 +235,8 @@ StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(sql::Database& db, 
 StatusOr<std::unique_ptr<SqlModelRegistry>> SqlModelRegistry::Create(sql::Database& db,
                                                                      bus::Outbox& outbox,
                                                                      Clock& clock) {
-  RETURN_IF_ERROR(Annotate(db.Migrate("registry", Migrations()), "registry migrations"));
+  RETURN_IF_ERROR(
+      Annotate(db.Migrate("registry", Migrations(db.dialect())), "registry migrations"));
   return std::unique_ptr<SqlModelRegistry>(new SqlModelRegistry(db, outbox, clock));
 }
 

@@ -8,13 +8,17 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
+#include "absl/synchronization/mutex.h"
 #include "glue/bus/outbox.h"
-#include "glue/sql/group_commit.h"
 #include "glue/registry/model_registry.h"
 #include "glue/sql/database.h"
+#include "glue/sql/group_commit.h"
 
 namespace tandem::registry {
 
@@ -75,7 +79,13 @@ class SqlModelRegistry final : public ModelRegistry {
   // Writes `batch` within `tx`: numbers them consecutively, each item's
   // own outcome in its `result` (a request that needed a missing model
   // fails alone, as it would have serially).
-  Status WriteVersions(sql::Transaction& tx, const std::vector<PendingVersion*>& batch);
+  // `last` receives the model's last version number after the batch.
+  Status WriteVersions(sql::Transaction& tx, const std::vector<PendingVersion*>& batch,
+                       int64_t& last);
+  // The model's last version number as this process committed it
+  // (PostgreSQL), if known; Remember(name, nullopt) forgets it.
+  std::optional<int64_t> KnownLastVersion(const std::string& name);
+  void RememberLastVersion(const std::string& name, std::optional<int64_t> last);
 
   // Appends one registry event within `tx`.
   Status Emit(sql::Transaction& tx, std::string_view type, Json detail, std::string_view name,
@@ -90,6 +100,11 @@ class SqlModelRegistry final : public ModelRegistry {
   bus::Outbox& outbox_;
   Clock& clock_;
   sql::GroupCommit<PendingVersion> creates_;
+  // Each model's last version number as committed by this process: read and
+  // written only by the model's batch leader (batches of one model never
+  // overlap), checked by the database (registry_bump_expected).
+  absl::Mutex last_mu_;
+  std::map<std::string, int64_t> last_versions_ ABSL_GUARDED_BY(last_mu_);
 };
 
 }  // namespace tandem::registry

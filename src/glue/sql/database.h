@@ -71,6 +71,12 @@ class Transaction {
     return OkStatus();
   }
   virtual Dialect dialect() const = 0;
+  // 0 on a transaction's first run; 1, 2, ... when the backend runs the
+  // callback again after a retryable conflict (Aborted). A callback that
+  // took a shortcut on cached knowledge (and guarded it with a statement
+  // that fails with a serialization failure when the cache is stale) takes
+  // the long way on a retry.
+  virtual int attempt() const { return 0; }
 
   // Convenience: the single row a query returns, NotFound if none.
   StatusOr<Row> QueryOne(std::string_view sql, const std::vector<Value>& params = {});

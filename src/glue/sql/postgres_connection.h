@@ -6,6 +6,7 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <charconv>
@@ -187,6 +188,18 @@ class Connection {
   // Lost, or left in an unknown protocol state by a failed pipeline.
   bool broken() const { return poisoned_ || PQstatus(conn_) == CONNECTION_BAD; }
   bool idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+  // False (and the connection is not to be used again) if the server has
+  // closed this idle connection or is closing it: its socket is readable
+  // with nothing asked (a FATAL goodbye, EOF). Nothing is sent.
+  bool AliveBeforeSend() {
+    if (broken()) return false;
+    pollfd fd = {PQsocket(conn_), POLLIN, 0};
+    if (fd.fd >= 0 && poll(&fd, 1, 0) == 0) return true;  // as alive as can be known
+    (void)PQconsumeInput(conn_);
+    poisoned_ = true;
+    return false;
+  }
 
   // Sends COMMIT without waiting for its result: for a read-only
   // transaction whose statements all succeeded, where nothing can be lost.

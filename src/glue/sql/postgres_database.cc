@@ -46,11 +46,12 @@ class PostgresTransaction final : public Transaction {
   // go with the first statement (or the COMMIT), saving a round trip.
   // `read_only`: a read transaction, whose COMMIT is sent without waiting.
   PostgresTransaction(Connection& conn, std::vector<Connection::Pending> begin = {},
-                      bool read_only = false)
+                      bool read_only = false, int attempt = 0)
       : conn_(conn),
         pending_(std::move(begin)),
         begin_pending_(!pending_.empty()),
-        read_only_(read_only) {}
+        read_only_(read_only),
+        attempt_(attempt) {}
 
   StatusOr<std::vector<Row>> Query(std::string_view sql,
                                    const std::vector<Value>& params) override {
@@ -96,6 +97,7 @@ class PostgresTransaction final : public Transaction {
   }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
+  int attempt() const override { return attempt_; }
 
   // The first statement error, if any: PostgreSQL aborts the whole
   // transaction on it, so COMMIT cannot succeed afterwards.
@@ -123,6 +125,18 @@ class PostgresTransaction final : public Transaction {
       res = Wrap(PQexec(conn_.conn(), "COMMIT"));
       if (res == nullptr || !ResultOk(res.get())) return PgError(conn_.conn(), res.get(), "COMMIT");
     } else {
+      if (begin_pending_) {
+        // BEGIN, every statement and the COMMIT in one round trip: if the
+        // connection broke there, the COMMIT may have run, so it is never
+        // retried. A pooled connection the server closed while idle is
+        // found out first (its socket is readable: the server's goodbye or
+        // EOF), before anything is sent, so that one may be replaced.
+        if (!conn_.AliveBeforeSend()) {
+          broke_at_begin_ = true;
+          return UnavailableError("postgres: the pooled connection was closed by the server");
+        }
+        begin_pending_ = false;
+      }
       pending_.push_back({"COMMIT", {}});
       bool sent = false;
       auto out = conn_.RunBatch(pending_, &sent);
@@ -189,6 +203,7 @@ class PostgresTransaction final : public Transaction {
   std::map<std::string, ResultPtr> prefetched_;  // their results, until queried
   bool begin_pending_;
   const bool read_only_;
+  const int attempt_;
   bool broke_at_begin_ = false;
   Status first_error_;
 };
@@ -289,7 +304,7 @@ struct PostgresDatabase::Impl {
   // `began` (optional) tells whether BEGIN may have run (if not, nothing
   // did). `key` is the advisory lock key of a kKeyed transaction.
   Status Attempt(Connection& conn, Mode mode, const std::function<Status(Transaction&)>& fn,
-                 bool* began = nullptr, bool serialize = false, int64_t key = 0) {
+                 bool* began = nullptr, bool serialize = false, int64_t key = 0, int attempt = 0) {
     if (began != nullptr) *began = false;
     if (mode == Mode::kKeyed || mode == Mode::kRead) {
       // BEGIN (and the key's lock) go with the first statement. READ
@@ -298,7 +313,7 @@ struct PostgresDatabase::Impl {
       // released by COMMIT/ROLLBACK.
       std::vector<Connection::Pending> begin = {{BeginFor(mode), {}}};
       if (mode == Mode::kKeyed) begin.push_back({"SELECT pg_advisory_xact_lock(?)", {key}});
-      PostgresTransaction tx(conn, std::move(begin), mode == Mode::kRead);
+      PostgresTransaction tx(conn, std::move(begin), mode == Mode::kRead, attempt);
       Status st = RunBody(tx, fn);
       if (began != nullptr) *began = !tx.broke_at_begin();
       if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
@@ -318,7 +333,7 @@ struct PostgresDatabase::Impl {
     Status st = conn.ExecScript(begin);
     if (st.ok()) {
       if (began != nullptr) *began = true;
-      PostgresTransaction tx(conn);
+      PostgresTransaction tx(conn, {}, false, attempt);
       st = RunBody(tx, fn);
     }
     if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");
@@ -350,7 +365,7 @@ struct PostgresDatabase::Impl {
       // lock exclusively: it waits for the writers in flight, then runs
       // alone, so writers colliding on hot rows cannot livelock.
       bool began = false;
-      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0, key);
+      st = Attempt(*conn, mode, fn, &began, mode == Mode::kWrite && attempt > 0, key, attempt);
       if (conn->broken()) {
         // A pooled connection the server closed while idle fails at BEGIN:
         // nothing ran, so one fresh connection may retry. A connection lost

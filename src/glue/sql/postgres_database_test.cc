@@ -489,6 +489,60 @@ TEST_F(PostgresDatabaseTest, PipelinedBeginRetriesOnAConnectionThatDiedIdle) {
   EXPECT_EQ(Counter(), 5);
 }
 
+// The same when everything is deferred (BEGIN, the statements and the COMMIT
+// would be one round trip, where a broken connection may have committed):
+// the dead pooled connection is noticed before anything is sent and
+// replaced, once; the callback's transaction commits exactly once.
+TEST_F(PostgresDatabaseTest, AllDeferredTransactionReplacesAConnectionThatDiedIdle) {
+  ASSERT_TRUE(MakeCounter().ok());
+  // Two pooled connections at least (the terminating one and another).
+  ASSERT_TRUE(db_->WithKeyedTransaction("counter",
+                                        [](Transaction& tx) {
+                                          return tx.ExecDeferred(
+                                              "UPDATE counter SET n = n + 1 WHERE id = 1");
+                                        })
+                  .ok());
+  auto other = Database::Open(uri_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)
+                  ->WithTransaction([](Transaction& tx) {
+                    return tx
+                        .Query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "application_name = 'tandem' AND pid <> pg_backend_pid() AND "
+                            "datname = current_database()")
+                        .status();
+                  })
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  int calls = 0;
+  Status st = db_->WithKeyedTransaction("counter", [&](Transaction& tx) -> Status {
+    ++calls;
+    return tx.ExecDeferred("UPDATE counter SET n = n + 10 WHERE id = 1");
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(Counter(), 11);
+}
+
+// attempt() tells a callback that it runs again after a serialization
+// failure: 0 first, then 1.
+TEST_F(PostgresDatabaseTest, AttemptCountsRetries) {
+  ASSERT_TRUE(MakeCounter().ok());
+  std::vector<int> attempts;
+  Status st = db_->WithKeyedTransaction("counter", [&](Transaction& tx) -> Status {
+    attempts.push_back(tx.attempt());
+    if (tx.attempt() == 0) {
+      // A deferred statement that fails as a stale cache's check does.
+      return tx.ExecDeferred("DO $$ BEGIN RAISE EXCEPTION 'stale' USING ERRCODE = '40001'; END $$");
+    }
+    return tx.ExecDeferred("UPDATE counter SET n = n + 1 WHERE id = 1");
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(attempts, (std::vector<int>{0, 1}));
+  EXPECT_EQ(Counter(), 1);
+}
+
 TEST_F(PostgresDatabaseTest, TwoProcessesIncrementExactly) { RunTwoProcessesIncrementExactly(); }
 
 }  // namespace
