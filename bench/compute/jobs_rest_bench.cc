@@ -153,7 +153,9 @@ std::string PostJob(http::Client& c, const Flags& f, const std::string& team,
 
 struct ColdTimes {
   std::vector<double> to_first_line, to_created, to_started;  // ms
-  std::vector<double> staging;                                // the record's staging_ms
+  // The record's launch_us (service.cc), ms: queued -> a worker took it, the
+  // claim, staging, the launch.
+  std::vector<double> to_worker, claim, staging, launch;
 };
 
 // One cold job: POST -> 201, -> record started, -> FIRST_LINE of its log.
@@ -177,7 +179,13 @@ void ColdRun(http::Client& c, const Flags& f, const std::string& team, int i, Co
   out.to_first_line.push_back(static_cast<double>(first - t0) / 1e6);
   out.to_started.push_back(
       static_cast<double>(rec.value("started_micros", int64_t{0}) * 1000 - t0) / 1e6);
-  out.staging.push_back(rec.value("staging_ms", 0.0));
+  if (rec.contains("launch_us")) {
+    const Json& l = rec["launch_us"];
+    out.to_worker.push_back(l.value("to_worker", 0.0) / 1e3);
+    out.claim.push_back(l.value("claim", 0.0) / 1e3);
+    out.staging.push_back(l.value("staging", 0.0) / 1e3);
+    out.launch.push_back(l.value("launch", 0.0) / 1e3);
+  }
 }
 
 // Trivial jobs through REST at `rate` per second on its own thread (at most
@@ -272,7 +280,10 @@ int ColdStart(const Flags& f) {
     row("**POST -> first line**", when, t->to_first_line);
     row("POST -> 201 back", when, t->to_created);
     row("POST -> record started", when, t->to_started);
-    row("staging_ms (record)", when, t->staging);
+    row("record launch_us: queued -> worker", when, t->to_worker);
+    row("record launch_us: claim", when, t->claim);
+    row("record launch_us: staging", when, t->staging);
+    row("record launch_us: launch.json + substrate Submit", when, t->launch);
   }
   std::printf("| %s | note | load %.1f jobs/s achieved (%d ticks skipped at 20 unfinished, %lld "
               "not Completed); load average %s -> %s -> %s; CPU s: control plane %.2f (with "

@@ -15,6 +15,7 @@
 # Prints the load average and the CPU-seconds each run used.
 #
 # Usage: bench/compute/rest_cold.sh BASE [build] [rounds=2] [runs=40] [load-rate=50]
+#   BASE "-": this build only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BASE=${1:?usage: rest_cold.sh BASE [build] [rounds] [runs] [load-rate]}
@@ -25,7 +26,9 @@ RATE=${5:-50}
 
 REST=$BUILD/bench/compute/jobs_rest_bench
 FIRST=$BUILD/bench/compute/compute_bench_first_line
-for b in "$REST" "$FIRST" "$BUILD/bin/tandem" "$BASE/bin/tandem"; do
+BASE_BIN=$BASE/bin/tandem
+[ "$BASE" = - ] && BASE_BIN=$BUILD/bin/tandem
+for b in "$REST" "$FIRST" "$BUILD/bin/tandem" "$BASE_BIN"; do
   [ -x "$b" ] || { echo "rest_cold.sh: $b not built (ninja -C $BUILD jobs_rest_bench compute_bench_first_line tandem tandem-job-runner)" >&2; exit 1; }
 done
 WORK=$(mktemp -d /tmp/rest-cold.XXXXXX)
@@ -65,7 +68,7 @@ echo
 echo "| control plane | when | path | p50 ms | p95 ms |"
 echo "|---|---|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
-  run "baseline (round $round)" "$BASE/bin/tandem"
+  [ "$BASE" != - ] && run "baseline (round $round)" "$BASE/bin/tandem"
   run "this build (round $round)" "$BUILD/bin/tandem"
 done
 echo

@@ -10,7 +10,8 @@
 // One background thread (Start) runs the scheduler/monitor loop: it wakes on
 // Submit/Stop, when the substrate reports that a job ended
 // (Substrate::SetEndedCallback) and every poll interval (substrate polling,
-// log tailing, warm-pool expiry). It hands each job's claim, staging and
+// log tailing, warm-pool expiry); it polls the running jobs only on those
+// last two (not on every submit). It hands each job's claim, staging and
 // launch, and later its finalization, to a bounded pool of `workers`
 // threads, so jobs start and end concurrently; capacity is reserved by the
 // loop before a launch is handed over, so the pool never exceeds it.
@@ -263,6 +264,7 @@ class JobService {
   absl::CondVar state_cv_;  // WaitFor waits here
   absl::CondVar task_cv_;   // workers wait here
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_signal_ ABSL_GUARDED_BY(mu_) = false;  // the substrate reported an end
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   // Job id -> state_version_ at its last change here, so WaitFor re-reads a
   // job only when it changed. Cleared when it reaches kMaxTrackedChanges.
