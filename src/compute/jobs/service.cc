@@ -53,6 +53,7 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
   ASSIGN_OR_RETURN(svc->loop_leases_,
                    LoopLeases::Open(*svc->opts_.db, svc->clock_, svc->opts_.owner,
                                     svc->opts_.lease_ms, svc->opts_.liveness_check_ms));
+  ASSIGN_OR_RETURN(svc->spares_, SpareTrees::Open(svc->opts_.home + "/spare-trees", 8));
   std::error_code ec;
   fs::create_directories(svc->opts_.home + "/jobs", ec);
   if (ec) return InternalError("cannot create " + svc->opts_.home + "/jobs: " + ec.message());
@@ -78,6 +79,8 @@ void JobService::Start() {
     wake_cv_.Signal();
   });
   thread_ = std::thread([this] { Loop(); });
+  tasks_.push_back([this] { spares_->Refill(); });
+  task_cv_.Signal();
 }
 
 void JobService::Shutdown() {
@@ -454,6 +457,11 @@ StatusOr<bool> JobService::Launch(Active& a) {
   ASSIGN_OR_RETURN(auto inputs, ResolveInputs(spec, *opts_.store));
   std::vector<std::string> channels;
   for (const auto& [channel, src] : inputs) channels.push_back(channel);
+  // A spare tree moved into place (refilled by a worker), then what it
+  // lacks (the channels); or the whole tree when none is ready.
+  std::error_code mk;
+  fs::create_directories(a.attempt_dir, mk);
+  if (!mk && spares_->TakeInto(a.ml_dir)) Dispatch([this] { spares_->Refill(); });
   RETURN_IF_ERROR(CreateJobTree(a.ml_dir, channels));
   std::string code_dir = a.ml_dir + "/code", data_dir = a.ml_dir + "/input/data";
   // Warm pool: keyed by cheap fingerprints, so a warm start reads no content;

@@ -59,6 +59,7 @@
 #include "compute/jobs/checkpoints.h"
 #include "compute/jobs/loop_leases.h"
 #include "compute/jobs/secrets.h"
+#include "compute/jobs/spare_trees.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
 #include "compute/jobs/store.h"
@@ -244,6 +245,7 @@ class JobService {
   std::unique_ptr<JobStore> jobs_;
   std::unique_ptr<LoopLeases> loop_leases_;
   WarmPool warm_;
+  std::unique_ptr<SpareTrees> spares_;  // empty /opt/ml trees ahead of launches, <home>/spare-trees
   prometheus::Histogram launch_seconds_{
       {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}};
 
