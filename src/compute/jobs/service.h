@@ -1,7 +1,8 @@
 // The training-job service: accepts job specs, keeps their records in the
 // registry database (compute/jobs/store.h), schedules Pending jobs FIFO onto a
 // substrate within its CPU capacity, stages each job's /opt/ml tree
-// (staging.h, or a warm-pool entry, warm_pool.h), launches it, tails its log
+// (staging.h, or a warm-pool entry, warm_pool.h; the empty tree is a spare
+// made ahead, spare_trees.h), launches it, tails its log
 // through the metric definitions, and finalizes it when it ends
 // (finalize.h: log, model.tar.gz, output.tar.gz, registry version, alias),
 // metering and billing each attempt. Every state change is persisted with its
