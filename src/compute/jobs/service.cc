@@ -53,6 +53,7 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
   ASSIGN_OR_RETURN(svc->loop_leases_,
                    LoopLeases::Open(*svc->opts_.db, svc->clock_, svc->opts_.owner,
                                     svc->opts_.lease_ms, svc->opts_.liveness_check_ms));
+  ASSIGN_OR_RETURN(svc->spares_, SpareTrees::Open(svc->opts_.home + "/spare-trees", 8));
   std::error_code ec;
   fs::create_directories(svc->opts_.home + "/jobs", ec);
   if (ec) return InternalError("cannot create " + svc->opts_.home + "/jobs: " + ec.message());
@@ -73,10 +74,13 @@ void JobService::Start() {
     {
       absl::MutexLock lock(&mu_);
       wake_ = true;
+      ended_signal_ = true;
     }
     wake_cv_.Signal();
   });
   thread_ = std::thread([this] { Loop(); });
+  tasks_.push_back([this] { spares_->Refill(); });
+  task_cv_.Signal();
 }
 
 void JobService::Shutdown() {
@@ -247,6 +251,7 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
     auto it = changes_.find(id);
     return it == changes_.end() ? uint64_t{0} : it->second;
   };
+  bool saw_shutdown = false;
   while (true) {
     uint64_t version;
     {
@@ -263,17 +268,23 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
     // This service's change to the job since `version` was read wakes us at
     // once (others' changes do not make us read again); other control
     // planes' changes are seen within the slice.
+    // Shutdown wakes us once (to re-read); after it, nothing here changes
+    // the job, so we wait out the slices rather than spin re-reading it.
     absl::MutexLock lock(&mu_);
     const absl::Time until = absl::Now() + absl::Milliseconds(deadline.SliceMillis(100));
-    while (changed() == version && !shutdown_ && !state_cv_.WaitWithDeadline(&mu_, until)) {
+    while (changed() == version && !(shutdown_ && !saw_shutdown) &&
+           !state_cv_.WaitWithDeadline(&mu_, until)) {
     }
+    saw_shutdown = shutdown_;
   }
 }
 
 // ---- the loop -------------------------------------------------------------------
 
 void JobService::Loop() {
+  absl::Time last_monitor = absl::InfinitePast();
   while (true) {
+    bool ended;
     {
       absl::MutexLock lock(&mu_);
       const absl::Time until = absl::Now() + absl::Milliseconds(opts_.poll_interval_ms);
@@ -281,14 +292,27 @@ void JobService::Loop() {
       }
       if (shutdown_) return;
       wake_ = false;
+      ended = ended_signal_;
+      ended_signal_ = false;
     }
     RenewLeases();
     TakeOver();
     TakeOverFromDead();
     CollectCompleted();
     ApplyStops();
-    Monitor();
+    // Launches first: Monitor does not free capacity (a job it sees ended is
+    // finalized by a worker, which frees it through CollectCompleted), so a
+    // submitted job need not wait behind the polls of every running job.
     Schedule();
+    // Every running job is polled when the substrate says one ended, and
+    // every poll interval (ends it cannot report, log tailing, checkpoint
+    // syncs); not on each submit or worker hand-back, which at tens of jobs
+    // a second would poll every running job hundreds of times a second.
+    const absl::Time now_real = absl::Now();
+    if (ended || now_real - last_monitor >= absl::Milliseconds(opts_.poll_interval_ms)) {
+      last_monitor = now_real;
+      Monitor();
+    }
     int64_t now = clock_.MonotonicMicros();
     if (now - last_expiry_micros_ > 1'000'000) {
       last_expiry_micros_ = now;
@@ -397,6 +421,7 @@ void JobService::Schedule() {
 }
 
 bool JobService::StartJob(Active& a) {
+  a.launch_taken_micros = clock_.NowMicros();
   // The claim records where the attempt will run (the launch intent: a
   // survivor looks for its runner there).
   auto started = jobs_->Claim(a.record.id, opts_.owner, LeaseUntil(), [this](JobRecord& r) {
@@ -404,6 +429,7 @@ bool JobService::StartJob(Active& a) {
     r.details["attempt_dir_attempt"] = r.attempt;
   });
   if (!started.ok()) return true;  // stopped meanwhile, or claimed by another control plane
+  a.claimed_micros = clock_.NowMicros();
   NotifyState(a.record.id);
   a.record = *started;
   a.attempt_dir = AttemptDir(a.record.id, started->attempt);
@@ -431,6 +457,11 @@ StatusOr<bool> JobService::Launch(Active& a) {
   ASSIGN_OR_RETURN(auto inputs, ResolveInputs(spec, *opts_.store));
   std::vector<std::string> channels;
   for (const auto& [channel, src] : inputs) channels.push_back(channel);
+  // A spare tree moved into place (refilled by a worker), then what it
+  // lacks (the channels); or the whole tree when none is ready.
+  std::error_code mk;
+  fs::create_directories(a.attempt_dir, mk);
+  if (!mk && spares_->TakeInto(a.ml_dir)) Dispatch([this] { spares_->Refill(); });
   RETURN_IF_ERROR(CreateJobTree(a.ml_dir, channels));
   std::string code_dir = a.ml_dir + "/code", data_dir = a.ml_dir + "/input/data";
   // Warm pool: keyed by cheap fingerprints, so a warm start reads no content;
@@ -488,7 +519,8 @@ StatusOr<bool> JobService::Launch(Active& a) {
                           {"restored_bytes", restored->bytes}};
     a.checkpoint_synced_micros = clock_.MonotonicMicros();
   }
-  int64_t staging_ms = (clock_.MonotonicMicros() - t0) / 1000;
+  const int64_t staged = clock_.MonotonicMicros();
+  int64_t staging_ms = (staged - t0) / 1000;
 
   std::string base = substrate_->sandboxed() ? kSandboxBase : a.ml_dir;
   int cpus = static_cast<int>(std::ceil(spec.resources.cpus));
@@ -521,6 +553,14 @@ StatusOr<bool> JobService::Launch(Active& a) {
   RETURN_IF_ERROR(WriteLaunchDetails(a.attempt_dir, launch));
   ASSIGN_OR_RETURN(a.handle, substrate_->Submit(req));
   FaultPoint("after-submit");
+  // Where the time from queued to launched went (µs): to a worker taking it
+  // (the loop's wake-up, scheduling, the hand-off), the claim's transaction,
+  // staging, and the launch (launch.json, the substrate's Submit).
+  const int64_t submitted = clock_.MonotonicMicros();
+  launch["launch_us"] = {{"to_worker", a.launch_taken_micros - a.record.queued_micros},
+                         {"claim", a.claimed_micros - a.launch_taken_micros},
+                         {"staging", staged - t0},
+                         {"launch", submitted - staged}};
   if (!spec.metric_definitions.empty()) {  // nothing to look for: the log is not read
     auto parser = MetricParser::Create(spec.metric_definitions);
     if (parser.ok()) a.parser = *std::move(parser);

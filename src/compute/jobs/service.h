@@ -1,7 +1,8 @@
 // The training-job service: accepts job specs, keeps their records in the
 // registry database (compute/jobs/store.h), schedules Pending jobs FIFO onto a
 // substrate within its CPU capacity, stages each job's /opt/ml tree
-// (staging.h, or a warm-pool entry, warm_pool.h), launches it, tails its log
+// (staging.h, or a warm-pool entry, warm_pool.h; the empty tree is a spare
+// made ahead, spare_trees.h), launches it, tails its log
 // through the metric definitions, and finalizes it when it ends
 // (finalize.h: log, model.tar.gz, output.tar.gz, registry version, alias),
 // metering and billing each attempt. Every state change is persisted with its
@@ -10,7 +11,8 @@
 // One background thread (Start) runs the scheduler/monitor loop: it wakes on
 // Submit/Stop, when the substrate reports that a job ended
 // (Substrate::SetEndedCallback) and every poll interval (substrate polling,
-// log tailing, warm-pool expiry). It hands each job's claim, staging and
+// log tailing, warm-pool expiry); it polls the running jobs only on those
+// last two (not on every submit). It hands each job's claim, staging and
 // launch, and later its finalization, to a bounded pool of `workers`
 // threads, so jobs start and end concurrently; capacity is reserved by the
 // loop before a launch is handed over, so the pool never exceeds it.
@@ -58,6 +60,7 @@
 #include "compute/jobs/checkpoints.h"
 #include "compute/jobs/loop_leases.h"
 #include "compute/jobs/secrets.h"
+#include "compute/jobs/spare_trees.h"
 #include "compute/jobs/spec.h"
 #include "compute/jobs/state.h"
 #include "compute/jobs/store.h"
@@ -243,6 +246,7 @@ class JobService {
   std::unique_ptr<JobStore> jobs_;
   std::unique_ptr<LoopLeases> loop_leases_;
   WarmPool warm_;
+  std::unique_ptr<SpareTrees> spares_;  // empty /opt/ml trees ahead of launches, <home>/spare-trees
   prometheus::Histogram launch_seconds_{
       {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}};
 
@@ -263,6 +267,7 @@ class JobService {
   absl::CondVar state_cv_;  // WaitFor waits here
   absl::CondVar task_cv_;   // workers wait here
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_signal_ ABSL_GUARDED_BY(mu_) = false;  // the substrate reported an end
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   // Job id -> state_version_ at its last change here, so WaitFor re-reads a
   // job only when it changed. Cleared when it reaches kMaxTrackedChanges.

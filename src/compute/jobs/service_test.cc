@@ -3,6 +3,7 @@
 #include "compute/jobs/service.h"
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include <chrono>
 #include <filesystem>
@@ -613,6 +614,28 @@ TEST_F(JobServiceTest, RestartInTheMiddleOfABurstLosesAndRepeatsNothing) {
     EXPECT_EQ(std::count(states.begin(), states.end(), "Running"), 1) << ids[i];
     EXPECT_EQ(std::count(states.begin(), states.end(), "Completed"), 1) << ids[i];
   }
+}
+
+// Once the service has shut down, nothing of it changes the job: WaitFor
+// waits out its slices (re-reading the job once per slice) instead of
+// re-reading the database in a tight loop until its deadline.
+TEST_F(JobServiceTest, WaitForAfterShutdownDoesNotSpin) {
+  auto s = jobs_->Submit(Spec("never", Script("never", "sleep 60")));
+  ASSERT_TRUE(s.ok()) << s.status();
+  jobs_->Shutdown();
+  auto thread_cpu_ms = [] {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  };
+  const double cpu0 = thread_cpu_ms();
+  auto waited = jobs_->WaitFor(
+      s->id, [](const JobRecord& r) { return r.state == JobState::kCompleted; }, 1000);
+  const double cpu = thread_cpu_ms() - cpu0;
+  EXPECT_EQ(waited.status().code(), StatusCode::kDeadlineExceeded) << waited.status();
+  // About ten reads of one row; a spinning wait burns the whole second (on a
+  // loaded machine, still hundreds of ms).
+  EXPECT_LT(cpu, 50) << "WaitFor spun after shutdown";
 }
 
 }  // namespace

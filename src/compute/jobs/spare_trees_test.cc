@@ -1,0 +1,121 @@
+#include "compute/jobs/spare_trees.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tandem::compute::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SpareTreesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = "/tmp/spare_trees_test_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // The directories of an /opt/ml tree without channels (CreateJobTree).
+  static void ExpectSkeleton(const std::string& ml) {
+    for (const char* d : {"input/config", "input/data", "code", "model", "output/data",
+                          "output/intermediate", "checkpoints"}) {
+      EXPECT_TRUE(fs::is_directory(ml + "/" + d)) << ml << "/" << d;
+    }
+    EXPECT_TRUE(fs::is_empty(ml + "/code"));
+  }
+
+  std::string root_;
+};
+
+TEST_F(SpareTreesTest, OpenEmptiesTheDirectoryLeftByAPreviousProcess) {
+  fs::create_directories(root_ + "/spares/7/code");
+  std::ofstream(root_ + "/spares/7/code/leftover") << "x";
+  auto spares = SpareTrees::Open(root_ + "/spares", 2);
+  ASSERT_TRUE(spares.ok()) << spares.status();
+  EXPECT_TRUE(fs::is_empty(root_ + "/spares"));
+  EXPECT_EQ((*spares)->ready(), 0u);
+  EXPECT_FALSE((*spares)->TakeInto(root_ + "/ml")) << "nothing is ready before a refill";
+  EXPECT_FALSE(fs::exists(root_ + "/ml"));
+}
+
+TEST_F(SpareTreesTest, RefillMakesTheTargetAndTakeMovesACompleteSkeleton) {
+  auto spares = SpareTrees::Open(root_ + "/spares", 3);
+  ASSERT_TRUE(spares.ok()) << spares.status();
+  ASSERT_TRUE((*spares)->Refill());
+  EXPECT_EQ((*spares)->ready(), 3u);
+  EXPECT_TRUE((*spares)->Refill());  // already full: makes nothing more
+  EXPECT_EQ((*spares)->ready(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    std::string ml = root_ + "/job-" + std::to_string(i) + "/ml";
+    fs::create_directories(root_ + "/job-" + std::to_string(i));
+    ASSERT_TRUE((*spares)->TakeInto(ml)) << i;
+    ExpectSkeleton(ml);
+  }
+  EXPECT_EQ((*spares)->ready(), 0u);
+  EXPECT_FALSE((*spares)->TakeInto(root_ + "/job-3/ml"));
+  ASSERT_TRUE((*spares)->Refill());
+  EXPECT_EQ((*spares)->ready(), 3u);
+}
+
+TEST_F(SpareTreesTest, ARefusedRenameKeepsTheSkeletonAndChangesNothing) {
+  auto spares = SpareTrees::Open(root_ + "/spares", 1);
+  ASSERT_TRUE(spares.ok()) << spares.status();
+  ASSERT_TRUE((*spares)->Refill());
+  // The target's parent is missing; then the target is a non-empty directory.
+  EXPECT_FALSE((*spares)->TakeInto(root_ + "/missing/ml"));
+  fs::create_directories(root_ + "/busy/ml");
+  std::ofstream(root_ + "/busy/ml/keep") << "mine";
+  EXPECT_FALSE((*spares)->TakeInto(root_ + "/busy/ml"));
+  EXPECT_TRUE(fs::exists(root_ + "/busy/ml/keep"));
+  EXPECT_FALSE(fs::exists(root_ + "/busy/ml/code"));
+  EXPECT_EQ((*spares)->ready(), 1u);
+  fs::create_directories(root_ + "/ok");
+  EXPECT_TRUE((*spares)->TakeInto(root_ + "/ok/ml"));
+  ExpectSkeleton(root_ + "/ok/ml");
+}
+
+TEST_F(SpareTreesTest, ConcurrentRefillsAndTakesNeverHandOutOneTreeTwice) {
+  auto spares = SpareTrees::Open(root_ + "/spares", 4);
+  ASSERT_TRUE(spares.ok()) << spares.status();
+  std::vector<std::thread> threads;
+  std::vector<int> taken(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        (*spares)->Refill();
+        std::string dir = root_ + "/t" + std::to_string(t) + "-" + std::to_string(i);
+        fs::create_directories(dir);
+        if ((*spares)->TakeInto(dir + "/ml")) ++taken[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  int total = 0;
+  for (int n : taken) total += n;
+  EXPECT_GT(total, 0);
+  // Every take is its own tree; what is left is ready and complete.
+  int moved = 0;
+  for (const auto& e : fs::directory_iterator(root_)) {
+    if (e.path().filename() == "spares") continue;
+    if (fs::exists(e.path() / "ml")) {
+      ExpectSkeleton((e.path() / "ml").string());
+      ++moved;
+    }
+  }
+  EXPECT_EQ(moved, total);
+  EXPECT_LE((*spares)->ready(), 4u);
+  size_t left = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(root_ + "/spares")) ++left;
+  EXPECT_EQ(left, (*spares)->ready());
+}
+
+}  // namespace
+}  // namespace tandem::compute::jobs
