@@ -63,7 +63,14 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   RETURN_IF_ERROR(spec::CheckKnown(section, "compute.",
                                    {"substrate", "cpus", "sandbox", "grace_seconds",
-                                    "checkpoint_sync_seconds", "image_cache_mb", "lease_seconds"}));
+                                    "checkpoint_sync_seconds", "image_cache_mb", "lease_seconds",
+                                    "warm_sandboxes"}));
+  o.warm_sandboxes = kDefaultWarmSandboxes;
+  if (section.contains("warm_sandboxes")) {
+    ASSIGN_OR_RETURN(int64_t n, spec::Integer(section["warm_sandboxes"], "compute.warm_sandboxes",
+                                              0, kMaxWarmSandboxes));
+    o.warm_sandboxes = static_cast<int>(n);
+  }
   if (section.contains("image_cache_mb")) {
     ASSIGN_OR_RETURN(int64_t mb, spec::Integer(section["image_cache_mb"], "compute.image_cache_mb",
                                                1, int64_t{1} << 30));
@@ -80,6 +87,12 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   RETURN_IF_ERROR(jobs::ResolveRunner(options.runner_path));
   RETURN_IF_ERROR(jobs::CheckSubstrateLimits(options.log_limit_bytes, options.grace_seconds,
                                              options.capacity_cpus));
+  if (!options.warm_dir.empty() &&
+      (options.warm_sandboxes < 1 || options.warm_sandboxes > kMaxWarmSandboxes)) {
+    return InvalidArgumentError("warm_sandboxes must be between 1 and " +
+                                std::to_string(kMaxWarmSandboxes) + " with a warm_dir, got " +
+                                std::to_string(options.warm_sandboxes));
+  }
   ASSIGN_OR_RETURN(std::string bwrap,
                    jobs::ResolveBwrap(options.sandbox != LocalSubstrateOptions::Sandbox::kOff,
                                       options.sandbox == LocalSubstrateOptions::Sandbox::kOn,

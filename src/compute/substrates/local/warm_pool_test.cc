@@ -177,6 +177,25 @@ TEST_F(WarmPoolTest, AJobStartsInAWarmSandboxAndSeesOnlyItsDirectory) {
   EXPECT_EQ(reused, 1) << "one old slot was used, one is still waiting";
 }
 
+// compute.warm_sandboxes is 0..64, 0 meaning no warm_dir: a substrate asked
+// for a pool of 0 or more than 64 is refused, naming the bound.
+TEST_F(WarmPoolTest, APoolSizeOutOfRangeIsRefused) {
+  for (int size : {0, -1, 65}) {
+    options_.warm_sandboxes = size;
+    auto s = LocalSubstrate::Create(options_);
+    ASSERT_FALSE(s.ok()) << size;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(s.status().message()),
+              "warm_sandboxes must be between 1 and 64 with a warm_dir, got " +
+                  std::to_string(size));
+  }
+  EXPECT_FALSE(fs::exists(options_.warm_dir)) << "nothing was started";
+  options_.warm_sandboxes = 3;
+  MakeSubstrate();
+  WaitReady(3);
+  EXPECT_EQ(Slots(options_.warm_dir).size(), 3u);
+}
+
 TEST_F(WarmPoolTest, AMissingCommandIsNamed) {
   MakeSubstrate();
   jobs::LaunchRequest r = Request("unused");
