@@ -601,6 +601,8 @@ void Overhead(const Flags& f, Tandem& t) {
                                   "OMP_NUM_THREADS=1"};
 
   std::vector<double> d_wall, d_cpu, j_wall, j_metered_wall, j_cpu, cp_cpu;
+  auto* local_sub = dynamic_cast<local::LocalSubstrate*>(&t.service().substrate());
+  const int64_t warm_before = local_sub != nullptr ? local_sub->warm_starts() : 0;
   const std::string load_before = LoadAvg();
   // Round 0 warms the page cache and both paths; it is not counted.
   for (int i = 0; i <= f.rounds; ++i) {
@@ -641,6 +643,10 @@ void Overhead(const Flags& f, Tandem& t) {
               Pct(j_cpu, 0.5), pct(Pct(j_cpu, 0.5), dc));
   std::printf("| CPU s (+ control plane in-process) | %.3f | %.3f | %+.1f%% |\n\n", dc,
               Pct(j_cpu, 0.5) + Pct(cp_cpu, 0.5), pct(Pct(j_cpu, 0.5) + Pct(cp_cpu, 0.5), dc));
+  if (local_sub != nullptr) {
+    std::printf("(of these %d jobs, started in a warm sandbox: %lld)\n\n", f.rounds + 1,
+                static_cast<long long>(local_sub->warm_starts() - warm_before));
+  }
   std::fflush(stdout);
 }
 

@@ -2,7 +2,7 @@
 # Warm sandboxes (issue 16, goals 1 and 3) side by side with a baseline build
 # in one run: compute_bench's cold start (with --load-rate background jobs/s)
 # and the 1-second-job overhead, alternated baseline, this build, baseline,
-# this build. The baseline is a copy of another build's binaries under
+# this build (`rounds` times each). The baseline is a copy of another build's binaries under
 # BASE (BASE/bin/{compute_bench,compute_bench_first_line,tandem-train-xgboost},
 # not under /tmp: a sandboxed job has its own /tmp and could not run the trainer;
 # BASE/libexec/tandem/*), e.g. main's:
@@ -40,11 +40,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
       "$BUILD/bench/compute/compute_bench_first_line" "$BUILD/bin/tandem-train-xgboost" \
       --only cold-start --runs "$RUNS" --load-rate "$RATE"
   fi
+  # The 1-second job's overhead, alternated the same way (each run its own
+  # direct runs and jobs, interleaved, medians).
+  if [ -z "$ONLY" ] || [ "$ONLY" = overhead ]; then
+    run "baseline overhead, round $r" "$BASE/bin/compute_bench" \
+      "$BASE/bin/compute_bench_first_line" "$BASE/bin/tandem-train-xgboost" \
+      --only overhead --rounds "$OVERHEAD_ROUNDS"
+    run "this build overhead, round $r" "$BUILD/bench/compute/compute_bench" \
+      "$BUILD/bench/compute/compute_bench_first_line" "$BUILD/bin/tandem-train-xgboost" \
+      --only overhead --rounds "$OVERHEAD_ROUNDS"
+  fi
 done
-if [ -z "$ONLY" ] || [ "$ONLY" = overhead ]; then
-  run "baseline overhead" "$BASE/bin/compute_bench" "$BASE/bin/compute_bench_first_line" \
-    "$BASE/bin/tandem-train-xgboost" --only overhead --rounds "$OVERHEAD_ROUNDS"
-  run "this build overhead" "$BUILD/bench/compute/compute_bench" \
-    "$BUILD/bench/compute/compute_bench_first_line" "$BUILD/bin/tandem-train-xgboost" \
-    --only overhead --rounds "$OVERHEAD_ROUNDS"
-fi

@@ -57,10 +57,10 @@ StatusOr<std::unique_ptr<compute::jobs::Substrate>> OpenSubstrate(
     };
   }
   lopts.hidden_paths = hidden;
-  // Sandboxes started ahead of jobs, next to the job directories (home/jobs)
-  // so that staging can rename into them.
-  lopts.warm_dir = config.home + "/sandboxes";
-  lopts.warm_sandboxes = 8;
+  // Sandboxes started ahead of jobs (compute.warm_sandboxes, default 8; 0:
+  // none), next to the job directories (home/jobs) so that staging can
+  // rename into them.
+  if (lopts.warm_sandboxes > 0) lopts.warm_dir = config.home + "/sandboxes";
   ASSIGN_OR_RETURN(auto local, compute::local::LocalSubstrate::Create(std::move(lopts)));
   return std::unique_ptr<compute::jobs::Substrate>(std::move(local));
 }

@@ -46,19 +46,25 @@ std::string LinkedDirectory(const std::string& ml_dir) {
 
 // Packs `dir` and stores it under `key`. InvalidArgument (refused entries)
 // is the job's fault; other errors are infrastructure.
+//
+// Cheap on the control plane's CPU, which a job's end pays for (issue 16:
+// <= 5% over running the trainer directly): gzip's fastest level (a 550 KB
+// XGBoost model: ~6 ms instead of ~20, for a ~25% larger archive), and the
+// packed file is handed to the store (AdoptBlobFile: hashed, then renamed
+// into place on the store's filesystem) instead of copied into it.
 StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string& key,
                                        store::ObjectStore& store) {
   std::string tmp = dir + ".pack-" + NewUlid(Clock::Real()) + ".tar.gz";
-  Status packed = store::PackDirectory(dir, tmp);
+  Status packed = store::PackDirectory(dir, tmp, store::kFastestGzipLevel);
+  std::error_code ec;
   if (!packed.ok()) {
-    std::error_code ec;
     fs::remove(tmp, ec);
     return packed;
   }
-  auto put = store.PutFile(key, tmp);
-  std::error_code ec;
-  fs::remove(tmp, ec);
-  return put;
+  auto blob = store.AdoptBlobFile(tmp);
+  fs::remove(tmp, ec);  // still there if it was copied, or on failure
+  if (!blob.ok()) return blob.status();
+  return store.Link(key, blob->digest);
 }
 
 // The archive of an empty directory is the same bytes every time (archive.h:

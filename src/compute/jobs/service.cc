@@ -593,6 +593,12 @@ StatusOr<bool> JobService::Launch(Active& a) {
 
 void JobService::TailLog(Active& a, bool finish) {
   if (!a.parser) return;
+  const int64_t now = clock_.MonotonicMicros();
+  if (!finish && a.log_tailed_micros != 0 &&
+      now - a.log_tailed_micros < opts_.metrics_interval_ms * 1000) {
+    return;
+  }
+  a.log_tailed_micros = now;
   std::ifstream in(a.log_path, std::ios::binary);
   if (!in) return;
   in.seekg(a.log_offset);

@@ -24,6 +24,7 @@ struct JobService::Active {
   std::string attempt_dir, ml_dir, log_path;
   JobHandle handle;
   int64_t log_offset = 0;
+  int64_t log_tailed_micros = 0;  // monotonic: the last read of the log (0: never)
   std::optional<MetricParser> parser;
   std::map<std::string, double> last_metrics;
   bool stop_requested = false;

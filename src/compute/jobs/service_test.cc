@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "compute/substrates/local/substrate.h"
+#include "compute/substrates/local/warm_pool.h"
 #include "compute/testing/job_env.h"
 #include "glue/bus/event_types.h"
 #include "glue/bus/sql_event_bus.h"
@@ -71,6 +72,9 @@ class JobServiceTest : public testing::JobServiceTestEnv {
     spec.max_runtime_seconds = 120;
     return spec;
   }
+
+  // The body of AJobCannotChangeAStoreBlobItsInputLinksTo (below).
+  void TamperWithInputs();
 
   JobRecord RunToEnd(const JobSpec& spec) {
     auto submitted = jobs_->Submit(spec);
@@ -430,7 +434,26 @@ TEST_F(JobServiceTest, StoreInputsAndArchivedSourceAreStaged) {
 // job tries -- appending, chmod then overwrite, unlink and recreate, rename,
 // a nested user namespace as root remounting the channel read-write --
 // reaches the store's blob, and the job still reads its input.
-TEST_F(JobServiceTest, AJobCannotChangeAStoreBlobItsInputLinksTo) {
+TEST_F(JobServiceTest, AJobCannotChangeAStoreBlobItsInputLinksTo) { TamperWithInputs(); }
+
+// The same in a warm sandbox (started before the job, its input/data bound
+// read-only then): the channels staged into it are as safe.
+TEST_F(JobServiceTest, AJobCannotChangeAStoreBlobItsInputLinksToInAWarmSandbox) {
+  jobs_.reset();
+  StartJobs(JobOptions(/*cpus=*/2, /*grace_seconds=*/2, home_ + "/sandboxes"));
+  auto* local = dynamic_cast<local::LocalSubstrate*>(&jobs_->substrate());
+  ASSERT_NE(local, nullptr);
+  if (local->warm_pool() == nullptr) GTEST_SKIP() << "no warm sandboxes (no bubblewrap)";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (local->warm_pool()->ready() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(local->warm_pool()->ready(), 1);
+  TamperWithInputs();
+  EXPECT_EQ(local->warm_starts(), 1);
+}
+
+void JobServiceTest::TamperWithInputs() {
   auto blob = store_->PutBlobFromString("blobdata\n");
   ASSERT_TRUE(blob.ok());
   ASSERT_TRUE(store_->PutString("datasets/keyed.csv", "keyed\n").ok());

@@ -18,11 +18,15 @@ class JobServiceTestEnv : public GlueTestEnv {
   // Options for a job service on this glue and a local substrate of `cpus`
   // CPUs that gives a stopped job `grace_seconds` before SIGKILL; the test
   // may adjust them before StartJobs. ASSERTs (check HasFatalFailure()).
-  jobs::JobServiceOptions JobOptions(double cpus, int grace_seconds) {
+  // With `warm_dir`, the substrate keeps one warm sandbox there.
+  jobs::JobServiceOptions JobOptions(double cpus, int grace_seconds,
+                                     const std::string& warm_dir = "") {
     jobs::JobServiceOptions opts;
     local::LocalSubstrateOptions lopts;
     lopts.capacity_cpus = cpus;
     lopts.grace_seconds = grace_seconds;
+    lopts.warm_dir = warm_dir;
+    lopts.warm_sandboxes = 1;
     auto substrate = local::LocalSubstrate::Create(lopts);
     EXPECT_TRUE(substrate.ok()) << substrate.status();
     if (!substrate.ok()) return opts;

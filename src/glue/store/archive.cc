@@ -161,11 +161,15 @@ Status WriteFileData(struct archive* a, const fs::path& abs, const PackEntry& e)
 }
 
 Status WriteArchive(const fs::path& root, const std::vector<PackEntry>& entries,
-                    const std::string& tmp) {
+                    const std::string& tmp, int gzip_level) {
   ArchiveWriter a(archive_write_new());
   archive_write_add_filter_gzip(a.get());
   archive_write_set_format_pax_restricted(a.get());
   archive_write_set_options(a.get(), "gzip:!timestamp");  // deterministic bytes
+  const std::string level = "gzip:compression-level=" + std::to_string(gzip_level);
+  if (archive_write_set_options(a.get(), level.c_str()) != ARCHIVE_OK) {
+    return InternalError("cannot set " + level + ": " + ArchiveError(a.get()));
+  }
   if (archive_write_open_filename(a.get(), tmp.c_str()) != ARCHIVE_OK) {
     return InternalError("cannot create '" + tmp + "': " + ArchiveError(a.get()));
   }
@@ -379,6 +383,13 @@ class Extractor {
 }  // namespace
 
 Status PackDirectory(const std::string& dir, const std::string& out_path) {
+  return PackDirectory(dir, out_path, kDefaultGzipLevel);
+}
+
+Status PackDirectory(const std::string& dir, const std::string& out_path, int gzip_level) {
+  if (gzip_level < 1 || gzip_level > 9) {
+    return InvalidArgumentError("gzip level must be 1..9, got " + std::to_string(gzip_level));
+  }
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", dir);
   if (!S_ISDIR(st.st_mode)) return InvalidArgumentError("'" + dir + "' is not a directory");
@@ -388,7 +399,7 @@ Status PackDirectory(const std::string& dir, const std::string& out_path) {
   std::vector<PackEntry> entries;
   RETURN_IF_ERROR(CollectEntries(root, "", &entries));
   const std::string tmp = DirName(out_path) + "/" + TempName();
-  Status s = WriteArchive(root, entries, tmp);
+  Status s = WriteArchive(root, entries, tmp, gzip_level);
   if (s.ok() && ::rename(tmp.c_str(), out_path.c_str()) != 0) {
     s = ErrnoStatus(errno, "rename to", out_path);
   }

@@ -43,6 +43,15 @@ struct UnpackLimits {
 // entries, NotFound if `dir` does not exist.
 Status PackDirectory(const std::string& dir, const std::string& out_path);
 
+// gzip levels: zlib's default, and its fastest (about 3x less CPU than the
+// default on a JSON model, for an archive about a quarter larger).
+inline constexpr int kDefaultGzipLevel = 6;
+inline constexpr int kFastestGzipLevel = 1;
+
+// As above at gzip level `gzip_level` (1..9, else InvalidArgument and
+// nothing written). The same tree and level give the same bytes.
+Status PackDirectory(const std::string& dir, const std::string& out_path, int gzip_level);
+
 // Extracts `archive_path` into `target_dir`, which must not exist or be an
 // empty directory (else AlreadyExists). Violations: InvalidArgument (unsafe
 // entry) or ResourceExhausted (limits), naming the entry; corrupt/truncated

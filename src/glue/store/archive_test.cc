@@ -165,6 +165,36 @@ TEST_F(ArchiveTest, PackUnpackRoundTripIsDeterministic) {
   EXPECT_EQ(Listing(parent_), std::set<std::string>{"target"});
 }
 
+// The fastest level packs the same tree (smaller than the bytes, larger
+// than the default level's archive, deterministic); a level out of 1..9 is
+// refused and writes nothing.
+TEST_F(ArchiveTest, PackAtTheFastestLevelRoundTripsAndBadLevelsAreRefused) {
+  const fs::path src = dir_ / "model";
+  fs::create_directories(src / "sub");
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "{\"split\":" + std::to_string(i % 97) + ",\"w\":0.5},";
+  WriteFile(src / "model.json", text);
+  WriteFile(src / "sub" / "b.bin", RandomBytes(4096, 2));
+  const fs::path fast = dir_ / "fast.tar.gz", fast2 = dir_ / "fast2.tar.gz";
+  ASSERT_TRUE(PackDirectory(src, fast, kFastestGzipLevel).ok());
+  ASSERT_TRUE(PackDirectory(src, fast2, kFastestGzipLevel).ok());
+  ASSERT_TRUE(PackDirectory(src, archive_).ok());
+  EXPECT_EQ(ReadFile(fast), ReadFile(fast2)) << "packing is not deterministic";
+  EXPECT_NE(ReadFile(fast), ReadFile(archive_)) << "the level was not applied";
+  EXPECT_LT(fs::file_size(fast), text.size() / 4);
+  Status s = UnpackArchive(fast, target_);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(ReadFile(target_ / "model.json"), text);
+  EXPECT_EQ(ReadFile(target_ / "sub" / "b.bin"), RandomBytes(4096, 2));
+  for (int bad : {0, 10, -1}) {
+    const fs::path out = dir_ / ("bad" + std::to_string(bad) + ".tar.gz");
+    Status refused = PackDirectory(src, out, bad);
+    EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused;
+    EXPECT_THAT(std::string(refused.message()), HasSubstr("gzip level must be 1..9"));
+    EXPECT_FALSE(fs::exists(out));
+  }
+}
+
 TEST_F(ArchiveTest, UnpackIntoExistingEmptyDirWorksNonEmptyIsAlreadyExists) {
   WriteTarGz(archive_, {File("a.txt", "a")});
   fs::create_directory(target_);

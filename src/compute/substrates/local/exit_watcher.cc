@@ -83,6 +83,11 @@ size_t ExitWatcher::watching() const {
   return by_fd_.size();
 }
 
+bool ExitWatcher::Watching(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  return keys_.count(key) > 0;
+}
+
 void ExitWatcher::Run() {
   std::vector<epoll_event> events(64);
   while (true) {

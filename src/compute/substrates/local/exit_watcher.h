@@ -37,6 +37,9 @@ class ExitWatcher {
 
   // How many processes are watched now.
   size_t watching() const;
+  // Whether `key` is watched: its process had not exited when last seen (a
+  // key is dropped before on_exit is called for its exit).
+  bool Watching(const std::string& key) const;
 
  private:
   ExitWatcher(std::function<void()> on_exit, int epoll_fd, int stop_fd);

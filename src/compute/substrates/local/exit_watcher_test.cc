@@ -73,10 +73,15 @@ TEST(ExitWatcherTest, CallsBackWhenAWatchedProcessExits) {
   ASSERT_TRUE((*w)->Watch("b", b.pid, b.start_ticks));
   EXPECT_TRUE((*w)->Watch("a", a.pid, a.start_ticks));  // same key: not twice
   EXPECT_EQ((*w)->watching(), 2u);
+  EXPECT_TRUE((*w)->Watching("a"));
+  EXPECT_FALSE((*w)->Watching("c"));
   EXPECT_EQ(calls.count(), 0);
 
   close(a.release_fd);
   ASSERT_TRUE(calls.WaitFor(1));
+  // Dropped before the call: whoever the call wakes sees it gone.
+  EXPECT_FALSE((*w)->Watching("a"));
+  EXPECT_TRUE((*w)->Watching("b"));
   int status = 0;
   ASSERT_EQ(waitpid(a.pid, &status, 0), a.pid);
   EXPECT_EQ((*w)->watching(), 1u);

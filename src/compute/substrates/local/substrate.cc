@@ -63,7 +63,14 @@ StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config) {
   ASSIGN_OR_RETURN(Json section, spec::Section(config.raw, "compute"));
   RETURN_IF_ERROR(spec::CheckKnown(section, "compute.",
                                    {"substrate", "cpus", "sandbox", "grace_seconds",
-                                    "checkpoint_sync_seconds", "image_cache_mb", "lease_seconds"}));
+                                    "checkpoint_sync_seconds", "image_cache_mb", "lease_seconds",
+                                    "warm_sandboxes"}));
+  o.warm_sandboxes = kDefaultWarmSandboxes;
+  if (section.contains("warm_sandboxes")) {
+    ASSIGN_OR_RETURN(int64_t n, spec::Integer(section["warm_sandboxes"], "compute.warm_sandboxes",
+                                              0, kMaxWarmSandboxes));
+    o.warm_sandboxes = static_cast<int>(n);
+  }
   if (section.contains("image_cache_mb")) {
     ASSIGN_OR_RETURN(int64_t mb, spec::Integer(section["image_cache_mb"], "compute.image_cache_mb",
                                                1, int64_t{1} << 30));
@@ -80,6 +87,12 @@ StatusOr<std::unique_ptr<LocalSubstrate>> LocalSubstrate::Create(LocalSubstrateO
   RETURN_IF_ERROR(jobs::ResolveRunner(options.runner_path));
   RETURN_IF_ERROR(jobs::CheckSubstrateLimits(options.log_limit_bytes, options.grace_seconds,
                                              options.capacity_cpus));
+  if (!options.warm_dir.empty() &&
+      (options.warm_sandboxes < 1 || options.warm_sandboxes > kMaxWarmSandboxes)) {
+    return InvalidArgumentError("warm_sandboxes must be between 1 and " +
+                                std::to_string(kMaxWarmSandboxes) + " with a warm_dir, got " +
+                                std::to_string(options.warm_sandboxes));
+  }
   ASSIGN_OR_RETURN(std::string bwrap,
                    jobs::ResolveBwrap(options.sandbox != LocalSubstrateOptions::Sandbox::kOff,
                                       options.sandbox == LocalSubstrateOptions::Sandbox::kOn,
@@ -266,24 +279,11 @@ void LocalSubstrate::WatchRunner(const std::string& state_dir,
   if (call_now) call_now();
 }
 
-namespace {
-
-// Staged input channels (<job_dir>/input/data/<channel>) may be hard links
-// to the store's blobs: the sandbox binds that directory read-only, a bind a
-// warm sandbox (started before the job existed) does not have. Such jobs
-// start their own sandbox.
-bool HasInputChannels(const std::string& job_dir) {
-  std::error_code ec;
-  fs::directory_iterator it(job_dir + "/input/data", ec);
-  return !ec && it != fs::directory_iterator();
-}
-
-}  // namespace
-
 bool LocalSubstrate::SpawnWarm(const jobs::LaunchRequest& request, bool has_image,
                                const std::string& state_dir, Status* spawned) {
-  if (warm_pool_ == nullptr || has_image || request.network || !request.secret_files.empty() ||
-      HasInputChannels(request.job_dir)) {
+  // Input channels (maybe links to the store's blobs) go into the slot's
+  // input/data, which the warm sandbox binds read-only (warm_pool.h).
+  if (warm_pool_ == nullptr || has_image || request.network || !request.secret_files.empty()) {
     return false;
   }
   std::unique_ptr<WarmSandbox> warm = warm_pool_->Take();
@@ -358,6 +358,13 @@ StatusOr<std::optional<jobs::ExitInfo>> LocalSubstrate::Poll(const jobs::JobHand
     ASSIGN_OR_RETURN(Json j, ReadJson(result));
     ASSIGN_OR_RETURN(jobs::ExitInfo e, FromJson(runner::ExitInfoFromJson, j));
     return std::optional<jobs::ExitInfo>(std::move(e));
+  }
+  {
+    // A runner the exit watcher still watches has not exited (its end drops
+    // it, then calls `ended`, and the caller polls again): nothing more to
+    // read. The job service polls every running job every 50 ms.
+    absl::MutexLock lock(&mu_);
+    if (watcher_ != nullptr && watcher_->Watching(dir)) return std::optional<jobs::ExitInfo>();
   }
   auto runner_json = ReadJson(dir + "/" + runner::kRunnerFile);
   if (runner_json.ok()) {

@@ -87,8 +87,12 @@ struct LocalSubstrateOptions {
   // file secrets starts in one (its staged job directory becomes the slot),
   // others and any attempt when none is ready start their own. "" = none.
   std::string warm_dir;
-  int warm_sandboxes = 2;
+  int warm_sandboxes = 2;  // with warm_dir: 1..kMaxWarmSandboxes
 };
+
+// tandem.yaml's compute.warm_sandboxes: its default and bound.
+inline constexpr int kDefaultWarmSandboxes = 8;
+inline constexpr int kMaxWarmSandboxes = 64;
 
 // The options from tandem.yaml's `compute:` section (absent: defaults):
 //   compute:
@@ -97,6 +101,8 @@ struct LocalSubstrateOptions {
 //     sandbox: auto|on|off
 //     grace_seconds: 10     # SIGTERM -> SIGKILL on timeout, >= 0
 //     image_cache_mb: 20480 # the layer cache's bound (jobs in images)
+//     warm_sandboxes: 8     # sandboxes started ahead of jobs, 0..64; 0 = none
+//                           # (sets warm_sandboxes; the caller picks warm_dir)
 // Unknown keys and ill-typed values -> InvalidArgument naming the key.
 StatusOr<LocalSubstrateOptions> LocalOptionsFromConfig(const Config& config);
 

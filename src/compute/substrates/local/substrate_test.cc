@@ -678,13 +678,19 @@ TEST(LocalConfig, OptionsFromTheComputeSection) {
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->capacity_cpus, 0);
   EXPECT_EQ(defaults->sandbox, Sandbox::kAuto);
+  EXPECT_EQ(defaults->warm_sandboxes, 8);
 
   auto o = LocalOptionsFromConfig(ComputeConfig(
-      R"({"substrate": "local", "cpus": 2.5, "sandbox": "off", "grace_seconds": 3})"));
+      R"({"substrate": "local", "cpus": 2.5, "sandbox": "off", "grace_seconds": 3,
+          "warm_sandboxes": 3})"));
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_DOUBLE_EQ(o->capacity_cpus, 2.5);
   EXPECT_EQ(o->sandbox, Sandbox::kOff);
   EXPECT_EQ(o->grace_seconds, 3);
+  EXPECT_EQ(o->warm_sandboxes, 3);
+  auto off = LocalOptionsFromConfig(ComputeConfig(R"({"warm_sandboxes": 0})"));
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->warm_sandboxes, 0);
 
   struct Bad {
     const char* section;
@@ -697,6 +703,12 @@ TEST(LocalConfig, OptionsFromTheComputeSection) {
            {R"({"grace_seconds": -1})", "'compute.grace_seconds' must be an integer between 0"},
            {R"({"grace_seconds": 1.5})", "'compute.grace_seconds' must be an integer"},
            {R"({"substrate": "slurm"})", "'compute.substrate' must be one of local"},
+           {R"({"warm_sandboxes": -1})",
+            "'compute.warm_sandboxes' must be an integer between 0 and 64"},
+           {R"({"warm_sandboxes": 65})",
+            "'compute.warm_sandboxes' must be an integer between 0 and 64"},
+           {R"({"warm_sandboxes": "8"})", "'compute.warm_sandboxes' must be an integer"},
+           {R"({"warm_sandboxes": true})", "'compute.warm_sandboxes' must be an integer"},
            {R"({"queue": "x"})", "unknown field 'compute.queue'"}}) {
     auto r = LocalOptionsFromConfig(ComputeConfig(bad.section));
     ASSERT_FALSE(r.ok()) << bad.section;

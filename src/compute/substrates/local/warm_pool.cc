@@ -26,6 +26,32 @@ namespace fs = std::filesystem;
 constexpr int kMaxFailuresInARow = 3;
 constexpr int kRefillDelayMs = 15;
 constexpr char kIntentSuffix[] = ".dest";
+// A slot is made with an empty input/data, which its sandbox binds
+// read-only at /opt/ml/input/data: staging moves a job's input channels into
+// it, and the job sees them there and cannot change them.
+constexpr char kSlotInput[] = "input";
+constexpr char kSlotData[] = "data";
+
+// errno, 0 when made.
+int MakeSlot(const std::string& slot) {
+  for (const std::string& d :
+       {slot, slot + "/" + kSlotInput, slot + "/" + kSlotInput + "/" + kSlotData}) {
+    if (mkdir(d.c_str(), 0755) != 0) {
+      int err = errno;
+      rmdir((slot + "/" + kSlotInput).c_str());
+      rmdir(slot.c_str());
+      return err;
+    }
+  }
+  return 0;
+}
+
+// Removes a slot if it is still as made (empty but for input/data).
+void RemoveSlot(const std::string& slot) {
+  rmdir((slot + "/" + kSlotInput + "/" + kSlotData).c_str());
+  rmdir((slot + "/" + kSlotInput).c_str());
+  rmdir(slot.c_str());
+}
 
 // The entries of directory `dir` (no . and ..); false if unreadable.
 bool ListDir(const std::string& dir, std::vector<std::string>* names) {
@@ -39,21 +65,68 @@ bool ListDir(const std::string& dir, std::vector<std::string>* names) {
   return true;
 }
 
-// Renames each of `names` from directory `from` into directory `to`; on a
-// failure renames back what moved and returns errno (0 = all moved).
-int MoveEntries(const std::string& from, const std::string& to,
-                const std::vector<std::string>& names) {
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (::rename((from + "/" + names[i]).c_str(), (to + "/" + names[i]).c_str()) != 0) {
-      int err = errno;
-      for (size_t k = 0; k < i; ++k) {
-        ::rename((to + "/" + names[k]).c_str(), (from + "/" + names[k]).c_str());
+// Moves every entry of `from` into `to`; where `to` already has a directory
+// of that name, into it, recursively (what a dead control plane's slot puts
+// back). False if something could not move (it stays where it is).
+bool MergeBack(const std::string& from, const std::string& to, std::string* error) {
+  std::vector<std::string> names;
+  if (!ListDir(from, &names)) return true;
+  bool ok = true;
+  for (const std::string& n : names) {
+    const std::string src = from + "/" + n, dst = to + "/" + n;
+    struct stat s, d;
+    if (lstat(dst.c_str(), &d) != 0) {
+      if (::rename(src.c_str(), dst.c_str()) != 0) {
+        *error = src + ": " + std::strerror(errno);
+        ok = false;
       }
-      return err;
+    } else if (S_ISDIR(d.st_mode) && lstat(src.c_str(), &s) == 0 && S_ISDIR(s.st_mode)) {
+      ok = MergeBack(src, dst, error) && ok;
+    } else {
+      *error = dst + " exists";
+      ok = false;
     }
   }
-  return 0;
+  return ok;
 }
+
+// The renames (and removals of emptied directories) of one staging, undone
+// in reverse order when a later step fails.
+class StagingLog {
+ public:
+  ~StagingLog() {
+    if (!committed_) Undo();
+  }
+  // errno, 0 when renamed.
+  int Rename(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0) return errno;
+    steps_.push_back({from, to, 0});
+    return 0;
+  }
+  int Rmdir(const std::string& dir, mode_t mode) {
+    if (rmdir(dir.c_str()) != 0) return errno;
+    steps_.push_back({dir, "", mode});
+    return 0;
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  struct Step {
+    std::string from, to;  // to empty: `from` was an empty directory removed
+    mode_t mode;
+  };
+  void Undo() {
+    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+      if (it->to.empty()) {
+        mkdir(it->from.c_str(), it->mode);
+      } else {
+        ::rename(it->to.c_str(), it->from.c_str());
+      }
+    }
+  }
+  std::vector<Step> steps_;
+  bool committed_ = false;
+};
 
 }  // namespace
 
@@ -75,22 +148,72 @@ Status WarmSandbox::Stage(const std::string& job_dir) {
   if (std::string e = runner::WriteFileAtomic(intent, job_dir); !e.empty()) {
     return InternalError("cannot stage into warm slot: " + e);
   }
-  if (int err = MoveEntries(job_dir, slot_, names); err != 0) {
-    unlink(intent.c_str());
-    return FailedPreconditionError("cannot move " + job_dir + "'s entries into warm slot " + slot_ +
-                                   ": " + std::strerror(err));
-  }
-  chmod(slot_.c_str(), st.st_mode & 07777);
-  // The slot, now holding the entries, replaces the empty job directory.
-  if (::rename(slot_.c_str(), job_dir.c_str()) != 0) {
-    int err = errno;
-    MoveEntries(slot_, job_dir, names);
-    unlink(intent.c_str());
-    return FailedPreconditionError("cannot rename warm slot " + slot_ + " over " + job_dir + ": " +
+  auto failed = [&](const std::string& what, int err) {
+    return FailedPreconditionError("cannot " + what + " (warm slot " + slot_ + "): " +
                                    std::strerror(err));
+  };
+  Status status = OkStatus();
+  {
+    StagingLog log;  // undone unless committed
+    int err = 0;
+    // input/: its data/ entries (the channels) into the slot's input/data,
+    // which the waiting sandbox binds read-only; the rest into the slot's
+    // input/. The job's emptied input/data and input/ go.
+    const std::string input = job_dir + "/" + kSlotInput, data = input + "/" + kSlotData;
+    const std::string slot_input = slot_ + "/" + kSlotInput;
+    struct stat in_st {}, data_st {};
+    const bool has_input = lstat(input.c_str(), &in_st) == 0;
+    if (has_input && !S_ISDIR(in_st.st_mode)) {
+      status = FailedPreconditionError(input + " is not a directory");
+    }
+    std::vector<std::string> channels, input_names;
+    if (status.ok() && has_input && lstat(data.c_str(), &data_st) == 0) {
+      if (!S_ISDIR(data_st.st_mode) || !ListDir(data, &channels)) {
+        status = FailedPreconditionError(data + " is not a readable directory");
+      }
+      for (size_t i = 0; status.ok() && i < channels.size(); ++i) {
+        if ((err = log.Rename(data + "/" + channels[i], slot_input + "/" + kSlotData + "/" +
+                                                            channels[i])) != 0) {
+          status = failed("move input channel " + channels[i], err);
+        }
+      }
+      if (status.ok() && (err = log.Rmdir(data, data_st.st_mode & 07777)) != 0) {
+        status = failed("remove the emptied " + data, err);
+      }
+    }
+    if (status.ok() && has_input) {
+      if (!ListDir(input, &input_names)) status = failed("list " + input, errno);
+      for (size_t i = 0; status.ok() && i < input_names.size(); ++i) {
+        if ((err = log.Rename(input + "/" + input_names[i], slot_input + "/" + input_names[i])) !=
+            0) {
+          status = failed("move " + input + "/" + input_names[i], err);
+        }
+      }
+      if (status.ok() && (err = log.Rmdir(input, in_st.st_mode & 07777)) != 0) {
+        status = failed("remove the emptied " + input, err);
+      }
+    }
+    for (size_t i = 0; status.ok() && i < names.size(); ++i) {
+      if (names[i] == kSlotInput) continue;
+      if ((err = log.Rename(job_dir + "/" + names[i], slot_ + "/" + names[i])) != 0) {
+        status = failed("move " + job_dir + "'s entries into the slot", err);
+      }
+    }
+    if (status.ok()) {
+      chmod(slot_.c_str(), st.st_mode & 07777);
+      if (has_input) chmod(slot_input.c_str(), in_st.st_mode & 07777);
+      if (data_st.st_mode != 0) {
+        chmod((slot_input + "/" + kSlotData).c_str(), data_st.st_mode & 07777);
+      }
+      // The slot, now holding the entries, replaces the empty job directory.
+      if ((err = log.Rename(slot_, job_dir)) != 0) {
+        status = failed("rename the slot over " + job_dir, err);
+      }
+    }
+    if (status.ok()) log.Commit();
   }
   unlink(intent.c_str());
-  return OkStatus();
+  return status;
 }
 
 WarmSandbox::Outcome WarmSandbox::Run(const std::string& state_dir, std::string* error) {
@@ -163,7 +286,7 @@ WarmPool::~WarmPool() {
   for (const auto& w : ready) slots.push_back(w->slot());
   ready.clear();  // their runners end their sandboxes
   // Empty slots only (rmdir): a slot bound in a dying sandbox goes too.
-  for (const std::string& s : slots) rmdir(s.c_str());
+  for (const std::string& s : slots) RemoveSlot(s);
   rmdir(pool_dir_.c_str());
   close(wake_fd_);
 }
@@ -191,7 +314,7 @@ std::unique_ptr<WarmSandbox> WarmPool::Take() {
       }
     }
   }
-  for (auto& w : dead) rmdir(w->slot().c_str());
+  for (auto& w : dead) RemoveSlot(w->slot());
   Wake();  // refill
   return taken;
 }
@@ -231,13 +354,13 @@ bool WarmPool::StartOne(std::vector<Starting>* starting) {
     return false;
   }
   const std::string slot = pool_dir_ + "/" + std::to_string(next_slot_++);
-  if (mkdir(slot.c_str(), 0755) != 0) {
-    Failed("mkdir " + slot + ": " + std::strerror(errno));
+  if (int err = MakeSlot(slot); err != 0) {
+    Failed("mkdir " + slot + ": " + std::strerror(err));
     return false;
   }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    rmdir(slot.c_str());
+    RemoveSlot(slot);
     Failed("socketpair: " + std::string(std::strerror(errno)));
     return false;
   }
@@ -256,7 +379,7 @@ bool WarmPool::StartOne(std::vector<Starting>* starting) {
   close(sv[1]);
   if (!error.empty()) {
     close(sv[0]);
-    rmdir(slot.c_str());
+    RemoveSlot(slot);
     Failed(error);
     return false;
   }
@@ -313,7 +436,7 @@ void WarmPool::Loop() {
         continue;
       }
       close(starting[i].fd);
-      rmdir(starting[i].slot.c_str());
+      RemoveSlot(starting[i].slot);
       Failed(n > 1 && buf[0] == 'E' ? std::string(buf + 1, static_cast<size_t>(n - 1))
                                     : "the warm runner ended before its sandbox was ready");
     }
@@ -321,7 +444,7 @@ void WarmPool::Loop() {
   }
   for (const Starting& s : starting) {
     close(s.fd);
-    rmdir(s.slot.c_str());
+    RemoveSlot(s.slot);
   }
 }
 
@@ -342,15 +465,13 @@ void WarmPool::RecoverDeadPools(const std::string& dir) {
       if (!e.ends_with(kIntentSuffix)) continue;
       const std::string slot = pool + "/" + e.substr(0, e.size() - std::strlen(kIntentSuffix));
       std::optional<std::string> job_dir = runner::ReadFile(pool + "/" + e);
-      std::vector<std::string> moved;
       struct stat st;
+      std::string error;
       if (job_dir && !job_dir->empty() && stat(job_dir->c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
-          ListDir(slot, &moved) && !moved.empty()) {
-        if (int err = MoveEntries(slot, *job_dir, moved); err != 0) {
-          LogWarn("cannot move staged entries of a dead control plane back",
-                  {{"slot", slot}, {"job_dir", *job_dir}, {"error", std::strerror(err)}});
-          keep = true;  // nothing of it is deleted
-        }
+          !MergeBack(slot, *job_dir, &error)) {
+        LogWarn("cannot move staged entries of a dead control plane back",
+                {{"slot", slot}, {"job_dir", *job_dir}, {"error", error}});
+        keep = true;  // nothing of it is deleted
       }
     }
     std::error_code ec;

@@ -17,6 +17,15 @@
 // control plane killed between the two renames does not lose staged files:
 // RecoverDeadPools (run when a pool starts) moves them back.
 //
+// Input channels: a slot is made with an empty input/data, which the
+// sandbox binds read-only at /opt/ml/input/data before any job exists (as a
+// sandbox started for a job binds the job's input/data). Staging renames the
+// job's input/data/<channel> entries into it from outside (a bind shows the
+// bound directory's later entries) and the rest of input/ into the slot's
+// input/, so the job reads its channels there and cannot write, remove or
+// rename them (they may be hard links to the store's blobs). A job without
+// an input/ gets the slot's empty input/data.
+//
 // Thread-safety: WarmPool's methods are thread-safe; a WarmSandbox belongs
 // to the one caller that took it.
 #pragma once
@@ -52,8 +61,9 @@ class WarmSandbox {
   WarmSandbox& operator=(const WarmSandbox&) = delete;
 
   // Makes `job_dir` (an existing directory on the slot's filesystem) the
-  // sandbox's slot, keeping its entries and path. On failure nothing moved
-  // (the entries are put back) and the sandbox must not be used.
+  // sandbox's slot, keeping its entries and path, its input channels in the
+  // read-only input/data. On failure nothing moved (the entries are put
+  // back) and the sandbox must not be used.
   Status Stage(const std::string& job_dir);
 
   enum class Outcome {

@@ -162,7 +162,7 @@ TEST_F(WarmPoolTest, AJobStartsInAWarmSandboxAndSeesOnlyItsDirectory) {
   EXPECT_GT(e.started_micros, 0);
   // The job's own directory (not the other warm slot, not the host's /tmp).
   EXPECT_EQ(Slurp(r.log_path),
-            "/opt/ml/code\nhello from code\ncode\nmodel\nusr-ro\nalgo-1\n"
+            "/opt/ml/code\nhello from code\ncode\ninput\nmodel\nusr-ro\nalgo-1\n"
             "ls: cannot access '" + root_ + "': No such file or directory\nhi\n");
   EXPECT_EQ(Slurp(r.job_dir + "/model/x"), "weights\n");
   // Its slot became the job directory: it is no longer among the slots, and
@@ -175,6 +175,25 @@ TEST_F(WarmPoolTest, AJobStartsInAWarmSandboxAndSeesOnlyItsDirectory) {
   int reused = 0;
   for (const std::string& s : after) reused += std::count(before.begin(), before.end(), s);
   EXPECT_EQ(reused, 1) << "one old slot was used, one is still waiting";
+}
+
+// compute.warm_sandboxes is 0..64, 0 meaning no warm_dir: a substrate asked
+// for a pool of 0 or more than 64 is refused, naming the bound.
+TEST_F(WarmPoolTest, APoolSizeOutOfRangeIsRefused) {
+  for (int size : {0, -1, 65}) {
+    options_.warm_sandboxes = size;
+    auto s = LocalSubstrate::Create(options_);
+    ASSERT_FALSE(s.ok()) << size;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(s.status().message()),
+              "warm_sandboxes must be between 1 and 64 with a warm_dir, got " +
+                  std::to_string(size));
+  }
+  EXPECT_FALSE(fs::exists(options_.warm_dir)) << "nothing was started";
+  options_.warm_sandboxes = 3;
+  MakeSubstrate();
+  WaitReady(3);
+  EXPECT_EQ(Slots(options_.warm_dir).size(), 3u);
 }
 
 TEST_F(WarmPoolTest, AMissingCommandIsNamed) {
@@ -214,17 +233,56 @@ TEST_F(WarmPoolTest, JobsAWarmSandboxDoesNotFitStartTheirOwn) {
   jobs::ExitInfo e = Run(secret);
   EXPECT_EQ(e.exit_code, 7) << e.message;
   EXPECT_EQ(Slurp(secret.log_path), "s3cr3t");
-  // Input channels may be links to the store's blobs: only a sandbox started
-  // for the job binds them read-only.
-  jobs::LaunchRequest inputs = Request("echo x >> /opt/ml/input/data/train/a.csv; exit 8");
-  fs::create_directories(inputs.job_dir + "/input/data/train");
-  std::ofstream(inputs.job_dir + "/input/data/train/a.csv") << "1,2\n";
-  EXPECT_EQ(Run(inputs).exit_code, 8);
-  EXPECT_EQ(Slurp(inputs.job_dir + "/input/data/train/a.csv"), "1,2\n") << "written through";
-  EXPECT_NE(Slurp(inputs.log_path).find("Read-only file system"), std::string::npos)
-      << Slurp(inputs.log_path);
   EXPECT_EQ(substrate_->warm_starts(), 0);
   EXPECT_EQ(substrate_->warm_pool()->ready(), 1) << "still waiting for a job that fits";
+}
+
+// Input channels (maybe hard links to the store's blobs) go into the slot's
+// input/data, which the warm sandbox bound read-only before the job existed:
+// the job reads them, its config beside them, and can neither change,
+// remove nor rename them, nor see another job's.
+TEST_F(WarmPoolTest, AJobWithInputChannelsStartsWarmAndCannotWriteThem) {
+  options_.warm_sandboxes = 2;
+  MakeSubstrate();
+  WaitReady(2);
+  const std::string blob = root_ + "/blob.csv";  // a store blob the channel links to
+  std::ofstream(blob) << "1,2\n";
+  auto make = [&](const std::string& script) {
+    jobs::LaunchRequest r = Request(script);
+    fs::create_directories(r.job_dir + "/input/data/train");
+    fs::create_directories(r.job_dir + "/input/data/validation");
+    fs::create_directories(r.job_dir + "/input/config");
+    std::ofstream(r.job_dir + "/input/config/hyperparameters.json") << "{}";
+    std::ofstream(r.job_dir + "/input/data/validation/v.csv") << "3,4\n";
+    return r;
+  };
+  jobs::LaunchRequest r = make(
+      "cat /opt/ml/input/data/train/a.csv /opt/ml/input/data/validation/v.csv "
+      "/opt/ml/input/config/hyperparameters.json; echo; "
+      "{ echo x >> /opt/ml/input/data/train/a.csv; } 2>/dev/null || echo append-refused; "
+      "rm -f /opt/ml/input/data/train/a.csv 2>/dev/null || echo rm-refused; "
+      "mv /opt/ml/input/data/train /opt/ml/t 2>/dev/null || echo mv-refused; "
+      "touch /opt/ml/input/data/new 2>/dev/null || echo create-refused; "
+      "rmdir /opt/ml/input/data 2>/dev/null || echo rmdir-refused; "
+      "ls /opt/ml/input/data; echo out > /opt/ml/model/m; exit 8");
+  ASSERT_EQ(link(blob.c_str(), (r.job_dir + "/input/data/train/a.csv").c_str()), 0);
+  jobs::ExitInfo e = Run(r);
+  EXPECT_EQ(substrate_->warm_starts(), 1) << "started warm";
+  EXPECT_EQ(e.exit_code, 8) << e.message;
+  EXPECT_EQ(Slurp(r.log_path),
+            "1,2\n3,4\n{}\nappend-refused\nrm-refused\nmv-refused\ncreate-refused\n"
+            "rmdir-refused\ntrain\nvalidation\n");
+  EXPECT_EQ(Slurp(blob), "1,2\n") << "the blob was written through its link";
+  EXPECT_EQ(Slurp(r.job_dir + "/input/data/train/a.csv"), "1,2\n");
+  EXPECT_EQ(Slurp(r.job_dir + "/input/config/hyperparameters.json"), "{}");
+  EXPECT_EQ(Slurp(r.job_dir + "/model/m"), "out\n");
+  // A second job in the other warm sandbox sees its own channels only.
+  jobs::LaunchRequest other = make("ls /opt/ml/input/data; ls " + r.job_dir + " 2>&1 | head -1");
+  jobs::ExitInfo e2 = Run(other);
+  EXPECT_EQ(substrate_->warm_starts(), 2);
+  EXPECT_EQ(e2.exit_code, 0) << e2.message;
+  EXPECT_EQ(Slurp(other.log_path), "train\nvalidation\nls: cannot access '" + r.job_dir +
+                                       "': No such file or directory\n");
 }
 
 TEST_F(WarmPoolTest, ADeadWarmSandboxIsSkipped) {
@@ -298,7 +356,8 @@ TEST_F(WarmPoolTest, AJobDirectoryThatCannotBeStagedFallsBack) {
     EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s;
     EXPECT_NE(s.message().find("Invalid cross-device link"), std::string::npos) << s;
     EXPECT_TRUE(fs::is_directory(warm->slot()));
-    EXPECT_TRUE(fs::is_empty(warm->slot()));
+    EXPECT_TRUE(fs::is_empty(warm->slot() + "/input/data")) << "the slot is as it was made";
+    EXPECT_EQ(std::distance(fs::directory_iterator(warm->slot()), fs::directory_iterator()), 1);
     EXPECT_EQ(Slurp(r.job_dir + "/code/hello"), "hello from code\n");
     substrate_->warm_pool()->PauseForTest(false);
   }
@@ -327,6 +386,20 @@ TEST_F(WarmPoolTest, StagedEntriesOfADeadControlPlaneGoBack) {
   fs::create_directories(live_pool + "/7");
   WarmPool::RecoverDeadPools(options_.warm_dir);
   EXPECT_EQ(Slurp(r.job_dir + "/code/hello"), "hello from code\n");
+  EXPECT_FALSE(fs::exists(dead_pool));
+  // Killed midway through a job's input/: its channels and config go back
+  // into the job's input/ (still there, with its emptied data/).
+  jobs::LaunchRequest in = Request("unused");
+  fs::create_directories(in.job_dir + "/input/data");
+  fs::create_directories(dead_pool + "/0/input/data/train");
+  fs::create_directories(dead_pool + "/0/input/config");
+  std::ofstream(dead_pool + "/0/input/data/train/a.csv") << "1,2\n";
+  std::ofstream(dead_pool + "/0/input/config/hp.json") << "{}";
+  std::ofstream(dead_pool + "/0.dest") << in.job_dir;
+  WarmPool::RecoverDeadPools(options_.warm_dir);
+  EXPECT_EQ(Slurp(in.job_dir + "/input/data/train/a.csv"), "1,2\n");
+  EXPECT_EQ(Slurp(in.job_dir + "/input/config/hp.json"), "{}");
+  EXPECT_EQ(Slurp(in.job_dir + "/code/hello"), "hello from code\n");
   EXPECT_FALSE(fs::exists(dead_pool));
   EXPECT_TRUE(fs::exists(live_pool + "/7"));
   fs::remove_all(live_pool);

@@ -79,7 +79,11 @@ class WarmRunner {
       while (waitpid(sandbox_.pid, &status, 0) < 0 && errno == EINTR) {
       }
     }
-    rmdir(spec_.slot_dir.c_str());  // only if empty: a staged job's files stay
+    // Only if still as made (empty but for input/data): a staged job's
+    // files stay.
+    rmdir((spec_.slot_dir + "/input/data").c_str());
+    rmdir((spec_.slot_dir + "/input").c_str());
+    rmdir(spec_.slot_dir.c_str());
     _exit(code);
   }
 
