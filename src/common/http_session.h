@@ -296,7 +296,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(
         std::min(core_->options.header_timeout_ms, core_->options.read_timeout_ms)));
     beast::error_code ec;
-    if (ParseBuffered(/*header_only=*/true, ec)) return OnHeader(ec);
+    // The header was already here: it ends now, at request_start_us_.
+    if (ParseBuffered(/*header_only=*/true, ec)) return OnHeader(ec, /*now=*/request_start_us_);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -319,6 +320,19 @@ class Session : public std::enable_shared_from_this<Session> {
       if (used == 0) return false;
     }
     return false;
+  }
+
+  // req_ = Request(), keeping the strings' memory for the next request.
+  void ClearRequest() {
+    req_.method.clear();
+    req_.target.clear();
+    req_.path.clear();
+    req_.query.clear();
+    req_.path_params.clear();
+    req_.headers.clear();
+    req_.body.clear();
+    req_.remote_address.clear();
+    req_.body_sink.reset();
   }
 
   // Returns true if `ec` is a transport problem (close silently).
@@ -349,15 +363,16 @@ class Session : public std::enable_shared_from_this<Session> {
                                 "malformed HTTP request: " + ec.message()));
   }
 
-  void OnHeader(beast::error_code ec) {
+  // `now`: the monotonic time if the caller just read it, else 0.
+  void OnHeader(beast::error_code ec, int64_t now = 0) {
     if (ec) return FailRead(ec);
-    request_start_us_ = Clock::Real().MonotonicMicros();
+    request_start_us_ = now != 0 ? now : Clock::Real().MonotonicMicros();
     auto& msg = parser_->get();
     keep_alive_req_ = msg.keep_alive();
 
-    req_ = Request();
-    req_.method = std::string(SV(msg.method_string()));
-    req_.target = std::string(SV(msg.target()));
+    ClearRequest();
+    req_.method.assign(SV(msg.method_string()));
+    req_.target.assign(SV(msg.target()));
     std::string_view target = req_.target;
     size_t q = target.find('?');
     std::string_view raw_path = target.substr(0, q);
