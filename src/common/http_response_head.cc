@@ -35,7 +35,8 @@ bool FormatResponseHead(int status, const Headers& headers, uint64_t content_len
   out.append("HTTP/1.1 ");
   AppendNumber(static_cast<uint64_t>(status), out);
   out.push_back(' ');
-  auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  auto reason =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
   out.append(reason.data(), reason.size());
   out.append("\r\n");
   for (const auto& [name, value] : headers) {

@@ -74,7 +74,8 @@ TEST(FormatResponseHead, ConnectionCloseHeaderClosesAndServerIsOurs) {
   Headers h = {{"Connection", "Close"}, {"server", "other"}};
   const std::string head = Head(200, h, 0, close);
   EXPECT_TRUE(close);
-  EXPECT_EQ(head, "HTTP/1.1 200 OK\r\nServer: tandem\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(head,
+            "HTTP/1.1 200 OK\r\nServer: tandem\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(head, BeastHead(200, h, "", false));
 }
 

@@ -93,8 +93,9 @@ TEST(HttpServerWriteTest, LargeResponsesReachAReaderThatStalls) {
   Conn conn(*port);
   ASSERT_TRUE(conn.connected());
   // Pipelined: the first response fills the socket while nobody reads.
-  conn.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
-            "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n");
+  conn.Send(
+      "GET /big HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto [h1, b1] = conn.Read();
   ASSERT_EQ(h1.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << h1;
@@ -117,12 +118,11 @@ TEST(HttpServerWriteTest, ManyPipelinedRequestsAreAnsweredInOrder) {
   Server server({});
   RouteOptions inline_route;
   inline_route.run_inline = true;
-  server.Route("GET", "/n/{n}", [](Request& req, Response& res) {
-    res.body = req.path_params.at("n");
-  }, inline_route);
-  server.Route("POST", "/len", [](Request& req, Response& res) {
-    res.body = std::to_string(req.body.size());
-  });
+  server.Route(
+      "GET", "/n/{n}", [](Request& req, Response& res) { res.body = req.path_params.at("n"); },
+      inline_route);
+  server.Route("POST", "/len",
+               [](Request& req, Response& res) { res.body = std::to_string(req.body.size()); });
   auto port = server.Start();
   ASSERT_TRUE(port.ok()) << port.status();
   Conn conn(*port);
@@ -146,14 +146,14 @@ TEST(HttpServerWriteTest, ManyPipelinedRequestsAreAnsweredInOrder) {
 
 TEST(HttpServerWriteTest, RequestsInPiecesAndALastOneThatCloses) {
   Server server({});
-  server.Route("POST", "/len", [](Request& req, Response& res) {
-    res.body = std::to_string(req.body.size());
-  });
+  server.Route("POST", "/len",
+               [](Request& req, Response& res) { res.body = std::to_string(req.body.size()); });
   auto port = server.Start();
   ASSERT_TRUE(port.ok()) << port.status();
   Conn conn(*port);
   ASSERT_TRUE(conn.connected());
-  const std::string request = "POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
+  const std::string request =
+      "POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
   for (size_t cut : {5ul, 20ul, request.size() - 10, request.size() - 3}) {
     conn.Send(request.substr(0, cut));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -139,7 +139,8 @@ TEST(FlatInferBodyTest, SameRowsAsTheDocumentPathForManyNumberSpellings) {
       } else if (kind == 3) {
         snprintf(buf, sizeof(buf), "%s", rng() % 3 == 0 ? "null" : rng() % 2 ? "true" : "false");
       } else if (kind == 4) {
-        snprintf(buf, sizeof(buf), "%s", rng() % 2 ? "99999999999999999999999" : "-9223372036854775809");
+        snprintf(buf, sizeof(buf), "%s",
+                 rng() % 2 ? "99999999999999999999999" : "-9223372036854775809");
       } else {
         const double v = (rng() % 2 ? -1 : 1) * std::pow(10.0, mag(rng));
         const char* f = formats[rng() % 7];
@@ -150,7 +151,8 @@ TEST(FlatInferBodyTest, SameRowsAsTheDocumentPathForManyNumberSpellings) {
     }
     std::string body = std::string("{") + spaces[rng() % 4] + "\"features\":" + spaces[rng() % 4] +
                        "[" + features + "]," + "\"model\": \"m-" + std::to_string(n) + "\"";
-    if (rng() % 3 == 0) body += rng() % 2 ? ", \"version\": " + std::to_string(n) : ", \"version\": \"v\"";
+    if (rng() % 3 == 0)
+      body += rng() % 2 ? ", \"version\": " + std::to_string(n) : ", \"version\": \"v\"";
     body += std::string(spaces[rng() % 4]) + "}" + spaces[rng() % 4];
     const FlatInferBody want = Reference(body);
     auto got = ParseFlatInferBody(body);
