@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/http_body_sink.h"
+#include "common/http_response_head.h"
 #include "common/http_router.h"
 #include "common/http_server.h"
 #include "common/http_status.h"
@@ -117,6 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
     stream_.socket().set_option(tcp::no_delay(true), ec);
+    // Plain TCP writes a response at once when the socket takes it (WriteNow).
+    if (!stream_.tls()) stream_.socket().non_blocking(true, ec);
   }
 
   ~Session() {
@@ -271,6 +274,7 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->Close();  // idle timeout, EOF, reset, shutdown
                               self->buffer_.commit(n);
+                              self->sync_depth_ = 0;
                               self->ReadRequest();
                             });
   }
@@ -291,9 +295,44 @@ class Session : public std::enable_shared_from_this<Session> {
         std::clamp<int64_t>(core_->options.max_header_bytes, 1, UINT32_MAX)));
     stream_.expires_after(std::chrono::milliseconds(
         std::min(core_->options.header_timeout_ms, core_->options.read_timeout_ms)));
+    beast::error_code ec;
+    // The header was already here: it ends now, at request_start_us_.
+    if (ParseBuffered(/*header_only=*/true, ec)) return OnHeader(ec, /*now=*/request_start_us_);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // What Beast's reads do before reading, without a posted completion: feeds the
+  // bytes already buffered to the parser. True when that ends the header
+  // (`header_only`) or the message, or fails (`ec`); false when more bytes are
+  // needed (the parser keeps its state; an asynchronous read goes on from it).
+  bool ParseBuffered(bool header_only, beast::error_code& ec) {
+    parser_->eager(!header_only);
+    while (buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        return false;
+      }
+      if (ec || (header_only ? parser_->is_header_done() : parser_->is_done())) return true;
+      if (used == 0) return false;
+    }
+    return false;
+  }
+
+  // req_ = Request(), keeping the strings' memory for the next request.
+  void ClearRequest() {
+    req_.method.clear();
+    req_.target.clear();
+    req_.path.clear();
+    req_.query.clear();
+    req_.path_params.clear();
+    req_.headers.clear();
+    req_.body.clear();
+    req_.remote_address.clear();
+    req_.body_sink.reset();
   }
 
   // Returns true if `ec` is a transport problem (close silently).
@@ -324,15 +363,16 @@ class Session : public std::enable_shared_from_this<Session> {
                                 "malformed HTTP request: " + ec.message()));
   }
 
-  void OnHeader(beast::error_code ec) {
+  // `now`: the monotonic time if the caller just read it, else 0.
+  void OnHeader(beast::error_code ec, int64_t now = 0) {
     if (ec) return FailRead(ec);
-    request_start_us_ = Clock::Real().MonotonicMicros();
+    request_start_us_ = now != 0 ? now : Clock::Real().MonotonicMicros();
     auto& msg = parser_->get();
     keep_alive_req_ = msg.keep_alive();
 
-    req_ = Request();
-    req_.method = std::string(SV(msg.method_string()));
-    req_.target = std::string(SV(msg.target()));
+    ClearRequest();
+    req_.method.assign(SV(msg.method_string()));
+    req_.target.assign(SV(msg.target()));
     std::string_view target = req_.target;
     size_t q = target.find('?');
     std::string_view raw_path = target.substr(0, q);
@@ -386,6 +426,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto read_body = [self = shared_from_this()] {
       if (self->req_.body_sink) return self->ReadBodyToSink();
+      beast::error_code ec;
+      if (self->ParseBuffered(/*header_only=*/false, ec)) {
+        return ec ? self->FailRead(ec) : self->Dispatch();
+      }
       bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
                         [self](beast::error_code ec, size_t) {
                           if (ec) return self->FailRead(ec);
@@ -497,6 +541,19 @@ class Session : public std::enable_shared_from_this<Session> {
     Observe(r.status);
     bool close = close_after_ || !keep_alive_req_ || core_->stopping.load();
     if (r.stream) return StartStream(std::move(r));
+    uint64_t length = r.body.size();
+    if (auto cl = r.headers.find("content-length"); head_request_ && cl != r.headers.end()) {
+      length = std::strtoull(cl->second.c_str(), nullptr, 10);  // the GET's length
+    }
+    if (!stream_.tls() && FormatResponseHead(r.status, r.headers, length, close, head_)) {
+      keep_alive_ = !close;
+      if (head_request_) {
+        body_.clear();
+      } else {
+        body_ = std::move(r.body);
+      }
+      return WriteNow();
+    }
     res_.emplace(static_cast<bhttp::status>(r.status), 11);
     ApplyHeaders(r.headers, res_->base(), close);
     res_->keep_alive(!close);
@@ -511,13 +568,48 @@ class Session : public std::enable_shared_from_this<Session> {
     bhttp::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->res_.reset();
       if (ec) return self->Close();
-      // Closing with unread input would reset the connection (and may
-      // destroy the response before the client reads it): drain first.
-      if (!self->keep_alive_) {
-        return self->linger_ || self->core_->stopping.load() ? self->LingerClose() : self->Close();
-      }
-      self->WaitForRequest();
+      self->AfterWrite();
     });
+  }
+
+  void AfterWrite() {
+    std::string().swap(body_);  // an idle connection holds no response body
+    // Closing with unread input would reset the connection (and may
+    // destroy the response before the client reads it): drain first.
+    if (!keep_alive_) return linger_ || core_->stopping.load() ? LingerClose() : Close();
+    WaitForRequest();
+  }
+
+  // Writes head_ and body_ (plain TCP only: under TLS Beast's flat_stream
+  // writes nothing for a gather whose first buffer is empty, which
+  // asio::async_write makes of a head written in full): first one
+  // non-blocking gather write (most responses fit the socket buffer: no
+  // completion to post, no timer), what is left the asynchronous way.
+  void WriteNow() {
+    auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      self->sync_depth_ = 0;
+      self->AfterWrite();
+    };
+    const std::array<asio::const_buffer, 2> bufs{asio::buffer(head_), asio::buffer(body_)};
+    beast::error_code ec;
+    size_t n = stream_.socket().write_some(bufs, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return Close();
+    if (ec) n = 0;
+    if (n == head_.size() + body_.size()) {
+      // Pipelined requests already buffered are answered here too: bound the
+      // recursion, then go on from a posted handler.
+      if (++sync_depth_ < 16) return AfterWrite();
+      sync_depth_ = 0;
+      return asio::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (!self->closed_) self->AfterWrite();
+      });
+    }
+    if (n >= head_.size()) {
+      return asio::async_write(stream_, asio::buffer(body_) + (n - head_.size()), std::move(done));
+    }
+    const std::array<asio::const_buffer, 2> rest{asio::buffer(head_) + n, asio::buffer(body_)};
+    asio::async_write(stream_, rest, std::move(done));
   }
 
   // Streamed responses are chunked and always end the connection (they are
@@ -619,6 +711,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Request req_;
   Router::Match match_;
   std::optional<bhttp::response<bhttp::string_body>> res_;
+  std::string head_;    // WriteNow's status line and headers (capacity reused)
+  std::string body_;    // and body
+  int sync_depth_ = 0;  // responses written in a row without a posted handler
 
   BodyStream body_stream_;
   std::optional<bhttp::response<bhttp::empty_body>> stream_res_;

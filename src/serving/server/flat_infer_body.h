@@ -1,11 +1,12 @@
 // The common /infer body, {"model": NAME, "features": [v, v, ...]} (with an
-// optional "version": string or integer), read in one SAX pass without
+// optional "version": string or integer), read by one strict scan without
 // building a JSON document: one row of numbers, null (NaN) or booleans (1/0).
 //
 // Anything else — a matrix, {name: value} features, other keys, a string
-// feature, malformed JSON — returns nullopt, and the caller parses the body
-// the general way (which also words every error). The values are converted
-// exactly as the general path does (to double, then float).
+// feature, a string with an escape or a non-ASCII byte, a number out of
+// double's range, malformed JSON — returns nullopt, and the caller parses the
+// body the general way (which also words every error). The values are
+// converted exactly as the general path does (to double, then float).
 //
 // Thread-safety: a pure function.
 #pragma once

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
 
 #include "common/json.h"
 
@@ -67,9 +71,103 @@ TEST(FlatInferBodyTest, EverythingElseIsLeftToTheGeneralParser) {
            R"({"model": "m", "features": [1,]})",  // malformed
            R"({"model": "m", "features": [1]} trailing)",
            R"({"model": "m", "features": [1])",
+           R"({"model": "m", "features": [1] ,})",
+           R"({, "model": "m", "features": [1]})",
+           R"({"model": "m" "features": [1]})",
+           R"({"model": "m", "features": [1 2]})",
+           R"({"model": "m", "features": [01]})",  // not JSON numbers
+           R"({"model": "m", "features": [1.]})",
+           R"({"model": "m", "features": [.5]})",
+           R"({"model": "m", "features": [+1]})",
+           R"({"model": "m", "features": [1e]})",
+           R"({"model": "m", "features": [-]})",
+           R"({"model": "m", "features": [NaN]})",
+           R"({"model": "m", "features": [Infinity]})",
+           R"({"model": "m", "features": [nul]})",
+           R"({"model": "m", "features": [truex]})",
+           R"({"model": "m", "features": [1e400]})",  // out of double's range
+           R"({"model": "m", "features": [1e-400]})",
+           R"({"model": "m\u0031", "features": [1]})",  // escapes: the general parser
+           R"({"mod\u0065l": "m", "features": [1]})",
+           "{\"model\": \"m\xc3\xa9\", \"features\": [1]}",  // non-ASCII
+           "{\"model\": \"m\x01\", \"features\": [1]}",      // a control character
+           R"({"model": "m", "version": 18446744073709551616, "features": [1]})",
+           R"({"model": "m", "version": true, "features": [1]})",
+           R"({"model": "m", "version": "1", "version": "2", "features": [1]})",
+           R"({"model": "m", "features": [1]}})",
+           R"({"model": "m", "features": [1]}{})",
        }) {
     EXPECT_FALSE(ParseFlatInferBody(body).has_value()) << body;
   }
+}
+
+// What the general path makes of a body of this shape (a JSON document).
+FlatInferBody Reference(const std::string& body) {
+  Json j = Json::parse(body);
+  FlatInferBody r;
+  r.model = j["model"].get<std::string>();
+  if (j.contains("version")) {
+    r.version = j["version"].is_string() ? j["version"].get<std::string>() : j["version"].dump();
+  }
+  for (const Json& v : j["features"]) {
+    r.features.push_back(v.is_null()      ? NAN
+                         : v.is_boolean() ? (v.get<bool>() ? 1.0f : 0.0f)
+                                          : static_cast<float>(v.get<double>()));
+  }
+  return r;
+}
+
+TEST(FlatInferBodyTest, SameRowsAsTheDocumentPathForManyNumberSpellings) {
+  std::mt19937_64 rng(42);
+  const char* formats[] = {"%g", "%.17g", "%e", "%.3E", "%.0f", "%.9f", "%a"};
+  std::uniform_real_distribution<double> mag(-45, 40);
+  const char* spaces[] = {"", " ", "\n", " \t\r\n "};
+  int checked = 0;
+  for (int n = 0; n < 2000; ++n) {
+    std::string features;
+    const int width = static_cast<int>(rng() % 30);
+    for (int i = 0; i < width; ++i) {
+      if (i > 0) features += std::string(",") + spaces[rng() % 4];
+      char buf[64];
+      const uint64_t kind = rng() % 10;
+      if (kind == 0) {
+        snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(rng()));  // int64
+      } else if (kind == 1) {
+        snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(rng()));
+      } else if (kind == 2) {
+        snprintf(buf, sizeof(buf), "%s", rng() % 2 ? "-0" : "0");
+      } else if (kind == 3) {
+        snprintf(buf, sizeof(buf), "%s", rng() % 3 == 0 ? "null" : rng() % 2 ? "true" : "false");
+      } else if (kind == 4) {
+        snprintf(buf, sizeof(buf), "%s",
+                 rng() % 2 ? "99999999999999999999999" : "-9223372036854775809");
+      } else {
+        const double v = (rng() % 2 ? -1 : 1) * std::pow(10.0, mag(rng));
+        const char* f = formats[rng() % 7];
+        if (std::strcmp(f, "%a") == 0) f = "%.12g";  // hex floats are not JSON
+        snprintf(buf, sizeof(buf), f, v);
+      }
+      features += buf;
+    }
+    std::string body = std::string("{") + spaces[rng() % 4] + "\"features\":" + spaces[rng() % 4] +
+                       "[" + features + "]," + "\"model\": \"m-" + std::to_string(n) + "\"";
+    if (rng() % 3 == 0)
+      body += rng() % 2 ? ", \"version\": " + std::to_string(n) : ", \"version\": \"v\"";
+    body += std::string(spaces[rng() % 4]) + "}" + spaces[rng() % 4];
+    const FlatInferBody want = Reference(body);
+    auto got = ParseFlatInferBody(body);
+    ASSERT_TRUE(got.has_value()) << body;
+    EXPECT_EQ(got->model, want.model);
+    EXPECT_EQ(got->version, want.version);
+    ASSERT_EQ(got->features.size(), want.features.size()) << body;
+    for (size_t i = 0; i < want.features.size(); ++i) {
+      // Bit for bit: NaN for null, the sign of zero, the rounding.
+      EXPECT_EQ(std::memcmp(&got->features[i], &want.features[i], sizeof(float)), 0)
+          << body << " [" << i << "]: " << got->features[i] << " vs " << want.features[i];
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2000);
 }
 
 }  // namespace
