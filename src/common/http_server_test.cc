@@ -18,94 +18,14 @@
 
 #include "common/http_client.h"
 #include "common/json.h"
+#include "common/testing/raw_conn.h"
 
 namespace tandem::http {
 namespace {
 
 using std::chrono::seconds;
 
-// A blocking raw TCP connection to 127.0.0.1 with a generous receive
-// timeout, so that a broken server fails the test instead of hanging it.
-class RawConn {
- public:
-  explicit RawConn(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~RawConn() { Close(); }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  bool connected() const { return connected_; }
-
-  void Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-
-  // Reads one response with a Content-Length body (or until EOF).
-  // Returns "" on EOF before any byte.
-  std::string ReadResponse() {
-    while (buf_.find("\r\n\r\n") == std::string::npos) {
-      if (!Fill()) return std::exchange(buf_, "");
-    }
-    size_t header_end = buf_.find("\r\n\r\n") + 4;
-    std::string head = buf_.substr(0, header_end);
-    size_t length = 0;
-    size_t cl = Lower(head).find("content-length:");
-    if (cl != std::string::npos) length = std::stoul(head.substr(cl + 15));
-    while (buf_.size() < header_end + length) {
-      if (!Fill()) break;
-    }
-    std::string out = buf_.substr(0, header_end + length);
-    buf_.erase(0, header_end + length);
-    return out;
-  }
-
-  // Reads until the peer closes; returns everything read. `closed` tells
-  // whether EOF was seen (false: the 10 s timeout hit).
-  std::string ReadUntilClosed(bool* closed) {
-    while (Fill()) {
-    }
-    *closed = eof_;
-    return std::exchange(buf_, "");
-  }
-
-  // Reads at least `n` more bytes (or until EOF/timeout).
-  std::string ReadSome() {
-    if (buf_.empty()) Fill();
-    return std::exchange(buf_, "");
-  }
-
- private:
-  static std::string Lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  }
-  bool Fill() {
-    char tmp[4096];
-    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
-    if (n == 0) eof_ = true;
-    if (n < 0 && errno == ECONNRESET) eof_ = true;
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
-    return true;
-  }
-  int fd_ = -1;
-  bool connected_ = false;
-  bool eof_ = false;
-  std::string buf_;
-};
+using tandem::testing::RawConn;
 
 // A one-shot gate a handler can wait on (with a generous cap).
 class Gate {

@@ -13,66 +13,12 @@
 #include <thread>
 
 #include "common/http_server.h"
+#include "common/testing/raw_conn.h"
 
 namespace tandem::http {
 namespace {
 
-// A blocking raw TCP connection to 127.0.0.1 (10 s receive timeout).
-class Conn {
- public:
-  explicit Conn(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~Conn() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  void Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  // One response: its head (through the blank line) and its Content-Length body.
-  // Empty head on EOF or timeout.
-  std::pair<std::string, std::string> Read(bool head_request = false) {
-    while (buf_.find("\r\n\r\n") == std::string::npos) {
-      if (!Fill()) return {};
-    }
-    const size_t end = buf_.find("\r\n\r\n") + 4;
-    std::string head = buf_.substr(0, end);
-    size_t length = 0;
-    if (size_t cl = head.find("Content-Length: "); cl != std::string::npos) {
-      length = std::stoul(head.substr(cl + 16));
-    }
-    if (head_request) length = 0;
-    while (buf_.size() < end + length) {
-      if (!Fill()) return {};
-    }
-    std::string body = buf_.substr(end, length);
-    buf_.erase(0, end + length);
-    return {head, body};
-  }
-  bool Idle() const { return buf_.empty(); }
-
- private:
-  bool Fill() {
-    char tmp[65536];
-    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
-    if (n <= 0) return false;
-    buf_.append(tmp, static_cast<size_t>(n));
-    return true;
-  }
-  int fd_ = -1;
-  bool connected_ = false;
-  std::string buf_;
-};
+using Conn = tandem::testing::RawConn;
 
 std::string Pattern(size_t n) {
   std::string s(n, 'x');
@@ -97,18 +43,18 @@ TEST(HttpServerWriteTest, LargeResponsesReachAReaderThatStalls) {
       "GET /big HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto [h1, b1] = conn.Read();
+  auto [h1, b1] = conn.ReadHeadAndBody();
   ASSERT_EQ(h1.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << h1;
   EXPECT_NE(h1.find("Content-Length: 8388608\r\n"), std::string::npos) << h1;
   EXPECT_NE(h1.find("content-type: application/octet-stream\r\n"), std::string::npos) << h1;
   EXPECT_TRUE(b1 == big);
-  auto [h2, b2] = conn.Read(/*head_request=*/true);
+  auto [h2, b2] = conn.ReadHeadAndBody(/*head_request=*/true);
   ASSERT_EQ(h2.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << h2;
   EXPECT_NE(h2.find("Content-Length: 8388608\r\n"), std::string::npos) << h2;
-  auto [h3, b3] = conn.Read();
+  auto [h3, b3] = conn.ReadHeadAndBody();
   ASSERT_EQ(h3.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << h3;
   EXPECT_TRUE(b3 == big);
-  auto [h4, b4] = conn.Read();
+  auto [h4, b4] = conn.ReadHeadAndBody();
   ASSERT_EQ(h4.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << h4;  // no body bytes of HEAD sent
   EXPECT_EQ(b4, "small");
   EXPECT_TRUE(conn.Idle());
@@ -137,7 +83,7 @@ TEST(HttpServerWriteTest, ManyPipelinedRequestsAreAnsweredInOrder) {
   }
   conn.Send(all);
   for (int i = 0; i < 500; ++i) {
-    auto [head, body] = conn.Read();
+    auto [head, body] = conn.ReadHeadAndBody();
     ASSERT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << i << ": " << head;
     EXPECT_EQ(body, i % 50 == 7 ? "3" : std::to_string(i));
   }
@@ -158,20 +104,20 @@ TEST(HttpServerWriteTest, RequestsInPiecesAndALastOneThatCloses) {
     conn.Send(request.substr(0, cut));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     conn.Send(request.substr(cut));
-    auto [head, body] = conn.Read();
+    auto [head, body] = conn.ReadHeadAndBody();
     ASSERT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << cut << ": " << head;
     EXPECT_EQ(head.find("Connection: close"), std::string::npos) << head;
     EXPECT_EQ(body, "10");
   }
   // A malformed request after a good one in the same bytes: answered 400, closed.
   conn.Send(request + "BAD\r\n\r\n");
-  auto [h1, b1] = conn.Read();
+  auto [h1, b1] = conn.ReadHeadAndBody();
   EXPECT_EQ(b1, "10");
-  auto [h2, b2] = conn.Read();
+  auto [h2, b2] = conn.ReadHeadAndBody();
   ASSERT_EQ(h2.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << h2;
   EXPECT_NE(h2.find("Connection: close\r\n"), std::string::npos) << h2;
   EXPECT_NE(b2.find("malformed HTTP request"), std::string::npos) << b2;
-  EXPECT_TRUE(conn.Read().first.empty());  // closed
+  EXPECT_TRUE(conn.ReadHeadAndBody().first.empty());  // closed
 }
 
 }  // namespace
