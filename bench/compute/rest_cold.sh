@@ -18,6 +18,7 @@
 #   BASE "-": this build only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/cli/lib.sh
 BASE=${1:?usage: rest_cold.sh BASE [build] [rounds] [runs] [load-rate]}
 BUILD=${2:-build}
 ROUNDS=${3:-2}
@@ -45,17 +46,8 @@ run() {
   local label=$1 bin=$2 home
   home=$(mktemp -d "$WORK/home.XXXXXX")
   printf 'security:\n  allowed_local_paths: [%s, %s]\n' "$WORK/cold" "$WORK/load" > "$home/tandem.yaml"
-  "$bin" up --home "$home" --port 0 >"$home.log" 2>&1 &
-  CP_PID=$!
-  local server=""
-  for _ in $(seq 1 400); do
-    server=$(grep -o "control plane on http://[0-9.:]*" "$home.log" 2>/dev/null | head -1 | grep -o "http://.*" || true)
-    [ -n "$server" ] && break
-    kill -0 "$CP_PID" 2>/dev/null || { cat "$home.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  [ -n "$server" ] || { cat "$home.log" >&2; exit 1; }
-  "$REST" --server "$server" --token "$(cat "$home/admin-token")" --cold-start "$RUNS" \
+  start_control_plane "$bin" "$home" || exit 1  # tests/cli/lib.sh: CP_PID, TANDEM_SERVER, TANDEM_TOKEN
+  "$REST" --server "$TANDEM_SERVER" --token "$TANDEM_TOKEN" --cold-start "$RUNS" \
     --first-line-dir "$WORK/cold" --source-dir "$WORK/load" --load-rate "$RATE" \
     --pid "$CP_PID" --label "$label" || echo "| $label | FAILED (see above) | | | |"
   kill -TERM "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; CP_PID=""

@@ -12,6 +12,7 @@
 # (the same JobService in-process; its first row is the comparable one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/cli/lib.sh
 BUILD=${1:-build}
 JOBS=${2:-200}
 ROUNDS=${3:-2}
@@ -33,17 +34,8 @@ rest() {
   # The specs name the source directory by its path, as the in-process bench
   # does (the CLI would upload it to the store instead).
   printf 'security:\n  allowed_local_paths: [%s]\n' "$WORK/src" > "$home/tandem.yaml"
-  "$bin" up --home "$home" --port 0 >"$home.log" 2>&1 &
-  CP_PID=$!
-  local server=""
-  for _ in $(seq 1 400); do
-    server=$(grep -o "control plane on http://[0-9.:]*" "$home.log" 2>/dev/null | head -1 | grep -o "http://.*" || true)
-    [ -n "$server" ] && break
-    kill -0 "$CP_PID" 2>/dev/null || { cat "$home.log" >&2; exit 1; }
-    sleep 0.05
-  done
-  [ -n "$server" ] || { cat "$home.log" >&2; exit 1; }
-  "$REST" --server "$server" --token "$(cat "$home/admin-token")" --source-dir "$WORK/src" \
+  start_control_plane "$bin" "$home" || exit 1  # tests/cli/lib.sh: CP_PID, TANDEM_SERVER, TANDEM_TOKEN
+  "$REST" --server "$TANDEM_SERVER" --token "$TANDEM_TOKEN" --source-dir "$WORK/src" \
     --jobs "$JOBS" --pid "$CP_PID" --label "$label" || true
   kill -TERM "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; CP_PID=""
   rm -rf "$home" "$home.log"
