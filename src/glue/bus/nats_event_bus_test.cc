@@ -20,6 +20,7 @@
 #include "common/ids.h"
 #include "common/testing/test_server.h"
 #include "glue/bus/testing/event_bus_conformance.h"
+#include "common/testing/eventually.h"
 
 namespace tandem::bus {
 namespace {
@@ -108,15 +109,7 @@ class NatsEventBusTest : public ::testing::Test {
 };
 
 // Waits (real time, generous deadline) until `pred` holds.
-template <typename Pred>
-bool Eventually(Pred pred, int seconds = 60) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using tandem::testing::Eventually;
 
 TEST_F(NatsEventBusTest, StreamsAndSubjectsAreNamedByThePrefix) {
   auto* nats = dynamic_cast<NatsEventBus*>(bus_.get());

@@ -22,6 +22,7 @@
 #include "common/testing/test_server.h"
 #include "glue/bus/event_bus.h"
 #include "glue/bus/nats_event_bus.h"
+#include "common/testing/eventually.h"
 
 namespace tandem::bus {
 namespace {
@@ -33,15 +34,7 @@ std::string Unique(const std::string& what) {
   return what + std::to_string(getpid()) + "_" + std::to_string(rng() % 100000000);
 }
 
-template <typename Pred>
-bool Eventually(Pred pred, int seconds = 30) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using tandem::testing::Eventually;
 
 Event Ev(const std::string& type) {
   Event e;

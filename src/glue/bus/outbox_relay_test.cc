@@ -19,6 +19,7 @@
 
 #include "common/testing/test_server.h"
 #include "glue/bus/sql_event_bus.h"
+#include "common/testing/eventually.h"
 
 namespace tandem::bus {
 namespace {
@@ -31,15 +32,8 @@ Event Ev(int i) {
   return e;
 }
 
-template <typename Pred>
-bool Eventually(Pred pred, int seconds = 120) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using tandem::testing::Eventually;
+constexpr int kRelaySeconds = 120;  // a relay restarts and catches up
 
 // All events in the bus's history.
 std::vector<SequencedEvent> History(EventBus& bus) {
@@ -213,7 +207,7 @@ TEST_F(OutboxRelayTest, RelayedBusRoutesOutboxEventsToQueues) {
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->size(), 1u);
   EXPECT_EQ((*got)[0].event.detail["i"], 7);
-  EXPECT_TRUE(Eventually([&] { return OutboxRows(*db_) == 0; }));
+  EXPECT_TRUE(Eventually([&] { return OutboxRows(*db_) == 0; }, kRelaySeconds));
 }
 
 // --- a relay process killed mid-flow ---------------------------------------------
@@ -254,14 +248,14 @@ TEST_F(OutboxRelayTest, KilledAndRestartedRelayLosesAndDuplicatesNothing) {
   ASSERT_GT(relay, 0);
   Append(0, kEvents / 2, &ids);
   // Kill it (SIGKILL: no cleanup) while it is mid-flow.
-  ASSERT_TRUE(Eventually([&] { return History(*nats_).size() >= 50; }));
+  ASSERT_TRUE(Eventually([&] { return History(*nats_).size() >= 50; }, kRelaySeconds));
   kill(relay, SIGKILL);
   int status = 0;
   waitpid(relay, &status, 0);
   const size_t at_kill = History(*nats_).size();
   Append(kEvents / 2, kEvents, &ids);
   relay = SpawnRelay(db_uri_, nats_uri_);
-  ASSERT_TRUE(Eventually([&] { return OutboxRows(*db_) == 0; }));
+  ASSERT_TRUE(Eventually([&] { return OutboxRows(*db_) == 0; }, kRelaySeconds));
   kill(relay, SIGKILL);
   waitpid(relay, &status, 0);
   std::vector<std::string> got;
