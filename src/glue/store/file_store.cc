@@ -250,6 +250,9 @@ StatusOr<BlobInfo> FileStore::DoPutBlob(const ReadFn& reader) {
   const BlobInfo info = *std::move(read);
   StatusOr<Placed> placed = MoveIntoPlace(tmp, info);
   if (!placed.ok()) return fail(placed.status());
+  if (*placed == Placed::kCrossDevice) {  // tmp is in the store's own directory
+    return fail(InternalError("blob temp file " + tmp + " is on another mount than the store"));
+  }
   if (*placed == Placed::kAlreadyStored) ::unlink(tmp.c_str());
   return info;
 }
@@ -273,7 +276,9 @@ StatusOr<BlobInfo> FileStore::AdoptBlobFile(const std::string& path) {
   if (options_.fsync && ::fsync(fd.get()) != 0) return ErrnoStatus(errno, "fsync", path);
   RETURN_IF_ERROR(fd.Close(path));
   ASSIGN_OR_RETURN(Placed placed, MoveIntoPlace(path, info));
-  (void)placed;  // either way the blob is stored; a file left behind is the caller's
+  // Another mount of the same filesystem (a container's bind mounts): copy.
+  if (placed == Placed::kCrossDevice) return PutBlobFromFile(path);
+  // Otherwise the blob is stored; a file left behind is the caller's.
   return info;
 }
 
@@ -297,6 +302,7 @@ StatusOr<FileStore::Placed> FileStore::MoveIntoPlace(const std::string& from,
     Touch(final_path);
     return Placed::kAlreadyStored;
   }
+  if (err == EXDEV) return Placed::kCrossDevice;
   if (err != EEXIST && err != EINVAL && err != ENOSYS) {
     return ErrnoStatus(err, "rename to", final_path);
   }

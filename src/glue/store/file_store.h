@@ -67,7 +67,9 @@ class FileStore final : public ObjectStore {
   // Renames the complete, durable file `from` (content `info`) to its blob
   // path. kStored: `from` is gone; kAlreadyStored: the blob exists with that
   // size and `from` is left to the caller; an error leaves `from` too.
-  enum class Placed { kStored, kAlreadyStored };
+  // kCrossDevice: `from` is on another mount than the store (a bind mount of
+  // the same filesystem has the same st_dev but rename() still fails EXDEV).
+  enum class Placed { kStored, kAlreadyStored, kCrossDevice };
   StatusOr<Placed> MoveIntoPlace(const std::string& from, const BlobInfo& info);
 
   FileStore(std::string root, FileStoreOptions options);

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,6 +157,45 @@ TEST_F(FileStoreTest, AdoptBlobFileFromAnotherFilesystemCopies) {
   EXPECT_TRUE(fs::exists(file));
   EXPECT_TRUE(store_->VerifyBlob(adopted->digest).ok());
   fs::remove(file);
+}
+
+// A bind mount of the store's own filesystem (as a container's volumes are)
+// has the same st_dev, yet rename() across it fails with EXDEV: the file is
+// copied instead. Run in a child in its own user and mount namespaces, where
+// `dir_/mnt` is a bind mount of `dir_/outside`.
+TEST_F(FileStoreTest, AdoptBlobFileAcrossABindMountOfTheSameFilesystemCopies) {
+  fs::create_directories(dir_ + "/outside");
+  fs::create_directories(dir_ + "/mnt");
+  const uid_t uid = ::getuid();
+  const gid_t gid = ::getgid();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) ::_exit(77);  // no namespaces here
+    auto write = [](const std::string& path, const std::string& text) {
+      std::ofstream(path) << text;
+    };
+    write("/proc/self/setgroups", "deny");
+    write("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1");
+    write("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(77);
+    if (::mount((dir_ + "/outside").c_str(), (dir_ + "/mnt").c_str(), nullptr, MS_BIND,
+                nullptr) != 0) {
+      ::_exit(77);
+    }
+    const std::string file = dir_ + "/mnt/model.tar.gz";
+    std::ofstream(file, std::ios::binary) << "packed model";
+    auto adopted = store_->AdoptBlobFile(file);
+    if (!adopted.ok()) ::_exit(1);
+    if (!store_->VerifyBlob(adopted->digest).ok()) ::_exit(2);
+    ::_exit(fs::exists(file) ? 0 : 3);  // copied, left where it was
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no user/mount namespaces here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: AdoptBlobFile failed, 2: blob damaged, 3: file moved";
+  EXPECT_EQ(CountFiles(root_ + "/blobs"), 1u);
 }
 
 // Staging without a copy: the path becomes another name of the blob's file
