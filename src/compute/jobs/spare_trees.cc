@@ -1,5 +1,10 @@
 #include "compute/jobs/spare_trees.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,14 +16,45 @@ namespace tandem::compute::jobs {
 
 namespace fs = std::filesystem;
 
-StatusOr<std::unique_ptr<SpareTrees>> SpareTrees::Open(std::string dir, size_t target) {
-  if (dir.empty()) return InvalidArgumentError("spare trees need a directory");
+namespace {
+
+// Whether `name` (an entry of the parent directory) belongs to a process of
+// this host that no longer runs: "<pid>-<n>" with no such pid, or a name of
+// another shape (the layout before per-process directories).
+bool LeftByADeadProcess(const std::string& name) {
+  const size_t dash = name.find('-');
+  if (dash == std::string::npos || dash == 0) return true;
+  pid_t pid = 0;
+  for (size_t i = 0; i < dash; ++i) {
+    if (name[i] < '0' || name[i] > '9' || pid > 100'000'000) return true;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SpareTrees>> SpareTrees::Open(const std::string& parent, size_t target) {
+  if (parent.empty()) return InvalidArgumentError("spare trees need a directory");
+  static std::atomic<uint64_t> instances{0};
   std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) return InternalError("cannot empty " + dir + ": " + ec.message());
+  fs::create_directories(parent, ec);
+  if (ec) return InternalError("cannot create " + parent + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    if (!LeftByADeadProcess(entry.path().filename().string())) continue;
+    std::error_code rm;  // best effort: another process may be removing it too
+    fs::remove_all(entry.path(), rm);
+  }
+  std::string dir = parent + "/" + std::to_string(::getpid()) + "-" + std::to_string(instances++);
+  fs::remove_all(dir, ec);  // a dead process's with a reused pid
   fs::create_directories(dir, ec);
   if (ec) return InternalError("cannot create " + dir + ": " + ec.message());
   return std::unique_ptr<SpareTrees>(new SpareTrees(std::move(dir), target));
+}
+
+SpareTrees::~SpareTrees() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
 }
 
 bool SpareTrees::TakeInto(const std::string& ml_dir) {

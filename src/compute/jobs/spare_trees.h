@@ -3,9 +3,11 @@
 // instead of a dozen mkdirs on its critical path (on a busy disk each mkdir
 // costs a block and inode allocation). A worker refills them after each take.
 //
-// They live in one directory of the control plane's home (`dir`), which Open
-// empties: a skeleton is only ever empty directories, so one left by a
-// previous process is simply removed.
+// They live in a directory of their own, `<parent>/<pid>-<n>`, under a
+// directory of the control plane's home (`parent`): several job services may
+// share one home (racing control planes, tests), so each only ever touches
+// its own. Open removes what dead processes of this host left there (a
+// skeleton is only ever empty directories); the destructor removes its own.
 //
 // Thread-safety: all methods are thread-safe; Refill may run on several
 // threads at once (each makes what is missing at its start).
@@ -23,9 +25,14 @@ namespace tandem::compute::jobs {
 
 class SpareTrees {
  public:
-  // Empties (creates) `dir`; keeps up to `target` skeletons there (0: none,
-  // TakeInto always answers false).
-  static StatusOr<std::unique_ptr<SpareTrees>> Open(std::string dir, size_t target);
+  // Creates this instance's directory under `parent` (created if missing)
+  // after removing those of processes that are gone; keeps up to `target`
+  // skeletons there (0: none, TakeInto always answers false).
+  static StatusOr<std::unique_ptr<SpareTrees>> Open(const std::string& parent, size_t target);
+  ~SpareTrees();
+
+  // This instance's directory.
+  const std::string& dir() const { return dir_; }
 
   // Renames a ready skeleton to `ml_dir` (its parent must exist, it must not
   // exist or be an empty directory). False when none is ready or the rename

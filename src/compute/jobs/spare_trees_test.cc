@@ -1,6 +1,8 @@
 #include "compute/jobs/spare_trees.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -35,15 +37,54 @@ class SpareTreesTest : public ::testing::Test {
   std::string root_;
 };
 
-TEST_F(SpareTreesTest, OpenEmptiesTheDirectoryLeftByAPreviousProcess) {
-  fs::create_directories(root_ + "/spares/7/code");
-  std::ofstream(root_ + "/spares/7/code/leftover") << "x";
+// A pid that is certainly not running: a child that has been reaped.
+pid_t DeadPid() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  ::waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+TEST_F(SpareTreesTest, OpenRemovesWhatDeadProcessesLeftAndKeepsTheLiving) {
+  const std::string dead = root_ + "/spares/" + std::to_string(DeadPid()) + "-0";
+  const std::string old_layout = root_ + "/spares/7";
+  const std::string living = root_ + "/spares/" + std::to_string(::getppid()) + "-3";
+  for (const std::string& d : {dead, old_layout, living}) {
+    fs::create_directories(d + "/code");
+    std::ofstream(d + "/code/leftover") << "x";
+  }
   auto spares = SpareTrees::Open(root_ + "/spares", 2);
   ASSERT_TRUE(spares.ok()) << spares.status();
-  EXPECT_TRUE(fs::is_empty(root_ + "/spares"));
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(old_layout));
+  EXPECT_TRUE(fs::exists(living + "/code/leftover")) << "another running process's spares";
+  EXPECT_TRUE(fs::is_empty((*spares)->dir()));
   EXPECT_EQ((*spares)->ready(), 0u);
   EXPECT_FALSE((*spares)->TakeInto(root_ + "/ml")) << "nothing is ready before a refill";
   EXPECT_FALSE(fs::exists(root_ + "/ml"));
+  const std::string own = (*spares)->dir();
+  spares->reset();
+  EXPECT_FALSE(fs::exists(own)) << "the destructor removes its own directory";
+}
+
+// Job services sharing one home (racing control planes) each keep their own
+// skeletons: opening a second one removes none of the first's.
+TEST_F(SpareTreesTest, TwoInstancesOnOneParentKeepTheirOwn) {
+  auto a = SpareTrees::Open(root_ + "/spares", 2);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE((*a)->Refill());
+  auto b = SpareTrees::Open(root_ + "/spares", 2);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_NE((*a)->dir(), (*b)->dir());
+  ASSERT_TRUE((*b)->Refill());
+  for (int i = 0; i < 2; ++i) {
+    fs::create_directories(root_ + "/a" + std::to_string(i));
+    fs::create_directories(root_ + "/b" + std::to_string(i));
+    ASSERT_TRUE((*a)->TakeInto(root_ + "/a" + std::to_string(i) + "/ml")) << i;
+    ASSERT_TRUE((*b)->TakeInto(root_ + "/b" + std::to_string(i) + "/ml")) << i;
+    ExpectSkeleton(root_ + "/a" + std::to_string(i) + "/ml");
+    ExpectSkeleton(root_ + "/b" + std::to_string(i) + "/ml");
+  }
 }
 
 TEST_F(SpareTreesTest, RefillMakesTheTargetAndTakeMovesACompleteSkeleton) {
@@ -113,7 +154,7 @@ TEST_F(SpareTreesTest, ConcurrentRefillsAndTakesNeverHandOutOneTreeTwice) {
   EXPECT_EQ(moved, total);
   EXPECT_LE((*spares)->ready(), 4u);
   size_t left = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(root_ + "/spares")) ++left;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator((*spares)->dir())) ++left;
   EXPECT_EQ(left, (*spares)->ready());
 }
 
