@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tandem {
@@ -155,6 +156,12 @@ StatusOr<Json> ParseYaml(std::string_view text) {
     YAML::Node root = YAML::Load(std::string(text));
     // An alias-free document has fewer nodes than bytes.
     return Converter(std::max<uint64_t>(kMaxYamlNodes, text.size())).Convert(root, 0);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard (2000 levels, far below what would exhaust the
+    // stack) says only "bad file": name the limit the caller can act on.
+    return InvalidArgumentError("YAML nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                " levels (at line " + std::to_string(e.mark.line + 1) +
+                                ", column " + std::to_string(e.mark.column + 1) + ")");
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError("malformed YAML at line " + std::to_string(e.mark.line + 1) +
                                 ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
