@@ -15,7 +15,13 @@ source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 WORK=$(mktemp -d /var/tmp/tandem-hardening.XXXXXX)
 SLOW_PID=""
-trap '[ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null; stop_control_plane; rm -rf "$WORK"' EXIT
+cleanup() {
+  [ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null
+  stop_control_plane
+  kill_replicas "$HOME_DIR"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 HOME_DIR=$WORK/home
 IN=$WORK/in  # what the attacker sends; everything else under $WORK is tandem's
 mkdir -p "$HOME_DIR" "$IN"
@@ -79,6 +85,15 @@ print(f"{'CLOSED' if closed else 'NOT-CLOSED'} after {time.time() - t0:.1f}s, "
 PY
 SLOW_PID=$!
 
+# An archive of 100,001 empty files (limit 100,000 entries), built meanwhile.
+python3 - "$IN/many.tar.gz" <<'PY' &
+import sys, tarfile
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    for i in range(100_001):
+        t.addfile(tarfile.TarInfo(f"f{i}"))
+PY
+MANY_PID=$!
+
 BEFORE_OUTSIDE=$(outside_listing)
 
 # Setup: model churn with versions 1 and 2, champion -> 1.
@@ -121,6 +136,9 @@ for f in nested-arrays nested-objects; do
   expect_eq "$code" 400 "alias PUT with $f"
   expect_contains "$(cat "$IN/body")" "nested deeper than 64 levels" "the $f alias refusal names the depth"
 done
+# ...and as a spec file through the CLI (parsed as YAML, a superset of JSON).
+expect_rc 1 "$TANDEM" jobs run -f "$IN/nested-arrays.json"
+expect_contains "$OUT" "nested deeper than 64 levels" "the CLI names the depth of a nested spec file"
 expect_eq "$(count_jobs)" 0 "no job from nested JSON"
 expect_eq "$(champion)" 1 "champion unmoved by nested JSON"
 alive "after nested JSON"
@@ -174,8 +192,19 @@ expect_eq "$(wait_job_end "$TANDEM" "$BOMB_JOB")" Failed "the bomb source fails 
 REASON=$("$TANDEM" jobs get "$BOMB_JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))')
 expect_contains "$REASON" "unpacks to more than 100 times its size" "the failure names the compression-ratio limit"
 [[ "$("$TANDEM" jobs logs "$BOMB_JOB" 2>&1)" != *"ran"* ]] && pass || fail "the bomb's run.sh ran"
+# An archive of more entries than allowed.
+wait "$MANY_PID"
+expect_rc 0 "$TANDEM" artifacts put teams/default/many/source.tar.gz "$IN/many.tar.gz"
+code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' \
+  -d '{"name":"many","entry_point":"/bin/true","source_dir":"teams/default/many/source.tar.gz"}')
+expect_eq "$code" 201 "the many-entries source is accepted for staging"
+MANY_JOB=$(field '["id"]' <"$IN/body")
+expect_eq "$(wait_job_end "$TANDEM" "$MANY_JOB")" Failed "the many-entries source fails the job"
+REASON=$("$TANDEM" jobs get "$MANY_JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))')
+expect_contains "$REASON" "more than 100000 entries" "the failure names the entry limit"
+[ -z "$(find "$HOME_DIR" -name f100000)" ] && pass || fail "entries of the refused archive were left behind"
 # As a model: registration stores the archive as given; a transform job
-# unpacking it fails naming the limit.
+# unpacking it, and a deployment's replica pulling it, fail naming the limit.
 expect_rc 0 "$TANDEM" models register bombm "$IN/bomb.tar.gz"
 printf 'a,b\n1,2\n' >"$IN/in.csv"
 expect_rc 0 "$TANDEM" artifacts put teams/default/in/x.csv "$IN/in.csv"
@@ -183,6 +212,17 @@ printf 'name: bombt\nmodel: bombm\ninput: {uri: teams/default/in/, content_type:
 expect_rc 1 "$TANDEM" transform run -f "$IN/bombt.yaml" --wait
 expect_contains "$OUT" "unpacks to more than 100 times its size" "the bomb model fails the transform naming the limit"
 expect_eq "$("$TANDEM" artifacts ls teams/default/out/ -o json | field '["artifacts"].__len__()')" 0 "the bomb transform wrote no output"
+printf 'name: bombd\nmodel: bombm\nreplicas: {min: 1}\n' >"$IN/bombd.yaml"
+expect_rc 0 "$TANDEM" deployments apply -f "$IN/bombd.yaml"
+DEP=""
+for _ in $(seq 1 300); do
+  DEP=$("$TANDEM" deployments get bombd -o json 2>&1)
+  [[ "$DEP" == *"unpacks to more than 100 times its size"* ]] && break
+  sleep 0.1
+done
+expect_contains "$DEP" "unpacks to more than 100 times its size" "the bomb model's replica is not ready, naming the limit"
+expect_eq "$(field '["ready"]' <<<"$DEP")" 0 "no replica of the bomb model is ready"
+expect_rc 0 "$TANDEM" deployments delete bombd
 HOME_KB_AFTER=$(du -sk "$HOME_DIR" | cut -f1)
 echo "home: ${HOME_KB_BEFORE} KiB before the bombs, ${HOME_KB_AFTER} KiB after"
 [ $((HOME_KB_AFTER - HOME_KB_BEFORE)) -lt $((32 << 10)) ] && pass \
@@ -196,6 +236,7 @@ cat >"$IN/re/code/run.sh" <<'SH'
 #!/bin/sh
 for i in 1 2 3 4 5 6 7 8 9 10; do
   python3 -c 'print("a" * 50000 + "!")'
+  sleep 0.1
 done
 echo "loss=0.25"
 SH
@@ -210,7 +251,14 @@ metric_definitions:
 YAML
 "$TANDEM" jobs run -f "$IN/re/job.yaml" --wait >"$IN/re.out" 2>&1 &
 RE_PID=$!
-alive "while the hostile line is parsed"
+ANSWERED=0
+while kill -0 "$RE_PID" 2>/dev/null; do
+  code=$(command curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$TANDEM_SERVER/api/v1/health")
+  [ "$code" = 200 ] && ANSWERED=$((ANSWERED + 1)) || fail "health $code while the hostile lines are parsed"
+  sleep 0.2
+done
+echo "health answered $ANSWERED times while the hostile-line job ran"
+[ "$ANSWERED" -ge 1 ] && pass || fail "no health request was answered while the job ran"
 wait "$RE_PID"; expect_eq "$?" 0 "the job with the hostile line completes: $(cat "$IN/re.out")"
 RE_JOB=$("$TANDEM" jobs list --name redos -o json | field '["jobs"][0]["id"]')
 expect_contains "$("$TANDEM" jobs get "$RE_JOB" -o json)" "loss" "the metric after the hostile line was parsed"
