@@ -282,6 +282,16 @@ for key in '../pwned1' 'teams/default/../../pwned2' '%2e%2e/pwned3' '%2E%2E%2Fpw
   code=$(status_of GET "/api/v1/artifacts/$key")
   [[ "$code" == 4?? ]] && pass || fail "artifact GET '$key': $code"
 done
+# Percent-encoded bytes that are not UTF-8 (they would land in JSON): 400, not 500.
+for req in "PUT /api/v1/artifacts/teams/default/%ff%fe" "GET /api/v1/artifacts/teams/default/%ff%fe" \
+           "DELETE /api/v1/artifacts/teams/default/%ff%fe" "GET /api/v1/artifacts?prefix=%ff" \
+           "PUT /api/v1/models/churn/aliases/%ff" "PUT /api/v1/models/%ff/aliases/champion" \
+           "GET /api/v1/jobs/%c0%af" "POST /api/v1/jobs/%ed%a0%80/stop"; do
+  code=$(status_of ${req% *} "${req#* }" -H 'content-type: application/json' -d '{"version":2}')
+  expect_eq "$code" 400 "$req"
+  expect_contains "$(cat "$IN/body")" "UTF-8" "the refusal of $req says why"
+done
+expect_eq "$(champion)" 1 "champion unmoved by a non-UTF-8 alias PUT"
 DIGEST=sha256:$(sha256sum "$IN/plant.txt" | cut -d' ' -f1)
 for name in '../pwned9' 'a/../../pwned10' '%2e%2e/pwned11' 'default/..%2fpwned12'; do
   code=$(status_of POST "/v2/$name/blobs/uploads/?digest=$DIGEST" -H 'content-type: application/octet-stream' --data-binary "@$IN/plant.txt")
