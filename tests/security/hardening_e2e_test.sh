@@ -4,12 +4,14 @@
 # checks that nothing changed (no job, no alias moved, no file written outside
 # its place), and that the control plane still answers.
 #  1. a YAML billion-laughs job and deployment spec through the CLI
-#  2. deeply nested JSON as a job body and an alias PUT
+#  2. deeply nested JSON as a job body, an alias PUT and a CLI spec file
 #  3. oversized headers (431) and bodies (413)
 #  4. a slowloris client (runs in the background during 1-3, 5-7)
-#  5. a tar.gz bomb as a job's uploaded source and as a model archive
+#  5. tar.gz bombs (ratio, entry count) as a job's uploaded source and as a
+#     model archive (a transform job and a deployment unpack it)
 #  6. a catastrophic regex with a hostile log line; a regex RE2 refuses
-#  7. path traversal in artifact keys and image names
+#  7. path traversal in artifact keys and image names; paths and queries
+#     whose percent-encoded bytes are not UTF-8
 # The home is outside /tmp: the sandbox's private /tmp would hide it anyway.
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
