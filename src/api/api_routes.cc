@@ -9,6 +9,26 @@ namespace {
 
 bool Mutating(const std::string& method) { return method != "GET" && method != "HEAD"; }
 
+// Handlers put path parameters and query values into JSON (responses, error
+// messages, events), which must be UTF-8: other bytes are refused up front.
+Status CheckUtf8(const http::Request& req) {
+  bool ok = IsValidUtf8(req.path);
+  for (const auto& [k, v] : req.query) ok = ok && IsValidUtf8(k) && IsValidUtf8(v);
+  if (ok) return OkStatus();
+  return InvalidArgumentError("the request path and query must be UTF-8 once percent-decoded");
+}
+
+// `s` with each byte of a malformed UTF-8 text replaced by '?' (for the
+// audit event of a refused request).
+std::string Utf8OrMasked(const std::string& s) {
+  if (IsValidUtf8(s)) return s;
+  std::string out = s;
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
+  return out;
+}
+
 struct Guard {
   std::string method;
   std::string pattern;
@@ -22,12 +42,13 @@ struct Guard {
   bus::Event AuditEvent(const http::Request& req, const std::string& principal,
                         const std::vector<std::string>& teams, const Status& refusal,
                         int status) const {
+    const std::string path = Utf8OrMasked(req.path);
     Json detail = {{"principal", principal}, {"method", method},
-                   {"route", pattern},       {"path", req.path},
+                   {"route", pattern},       {"path", path},
                    {"teams", teams},         {"decision", refusal.ok() ? "allowed" : "denied"},
                    {"status", status},       {"reason", std::string(refusal.message())}};
     return bus::MakeEvent(*clock, std::string(bus::events::kAuditSource),
-                          std::string(bus::events::kApiRequest), detail, {req.path});
+                          std::string(bus::events::kApiRequest), detail, {path});
   }
 
   void Audit(const http::Request& req, const std::string& principal,
@@ -59,6 +80,7 @@ struct Guard {
     req.headers.erase(kCallerHeader);
     req.headers.erase(kAuditHeader);
     req.headers.erase(kAuditCommittedHeader);
+    if (Status s = CheckUtf8(req); !s.ok()) return Refuse(req, res, "", {}, s);
     if (access.kind == Access::Kind::kPublic) return handler(req, res);
     std::string token = BearerToken(req);
     if (token.empty() && style.basic_auth) token = BasicPassword(req);

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "api/testing/running_control_plane.h"
 #include "common/testing/run_tool.h"
@@ -188,6 +189,35 @@ TEST_F(ControlPlaneTest, ArtifactsRoundTripAndRefuseBadKeys) {
   EXPECT_EQ(c7, 200);
   auto [c8, gone] = Call("GET", "/api/v1/artifacts/data/train.csv");
   EXPECT_EQ(c8, 404);
+}
+
+// Percent-encoded bytes that are not UTF-8 (they would end up in JSON:
+// responses, error messages, audit events) are a 400 on every route, before
+// anything is done, and the refusal of a write is audited.
+TEST_F(ControlPlaneTest, PathsAndQueriesThatAreNotUtf8Are400) {
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"PUT", "/api/v1/artifacts/data/%ff%fe"},
+           {"GET", "/api/v1/artifacts/data/%ff"},
+           {"DELETE", "/api/v1/artifacts/data/a%c0%afb"},  // overlong '/'
+           {"GET", "/api/v1/artifacts?prefix=%ff"},
+           {"PUT", "/api/v1/models/%ff/aliases/champion"},
+           {"GET", "/api/v1/jobs/%ed%a0%80"},  // a surrogate
+           {"GET", "/api/v1/jobs?name=%ff"}}) {
+    auto [code, body] = Call(method, path, method == "PUT" ? R"({"version":1})" : "");
+    EXPECT_EQ(code, 400) << method << " " << path << ": " << body;
+    EXPECT_EQ(body["error"]["code"], "INVALID_ARGUMENT") << path;
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("UTF-8"), std::string::npos);
+  }
+  auto [c1, list] = Call("GET", "/api/v1/artifacts?prefix=data/");
+  ASSERT_EQ(c1, 200);
+  EXPECT_TRUE(list["artifacts"].empty()) << list;
+  auto [c2, audit] = Call("GET", "/api/v1/audit?limit=1000");
+  ASSERT_EQ(c2, 200);
+  EXPECT_NE(audit.dump().find("/api/v1/artifacts/data/??"), std::string::npos) << audit;
+  // UTF-8 beyond ASCII is fine.
+  auto [c3, put] = Call("PUT", "/api/v1/artifacts/data/caf%c3%a9.csv", "x");
+  EXPECT_EQ(c3, 201) << put;
+  EXPECT_EQ(put["key"], "data/caf\xc3\xa9.csv");
 }
 
 TEST_F(ControlPlaneTest, CorruptedBlobIsDataLossNotServed) {

@@ -10,7 +10,9 @@ void WriteError(http::Response& res, const Status& status) {
   Json body = {{"error",
                 {{"code", std::string(CodeName(status.code()))},
                  {"message", std::string(status.message())}}}};
-  res.Json(HttpStatusFromCode(status.code()), body.dump());
+  // A message may quote what the client sent: never throw on its bytes.
+  res.Json(HttpStatusFromCode(status.code()),
+           body.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 void WriteJson(http::Response& res, const Json& body, int code) {

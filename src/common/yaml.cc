@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tandem {
@@ -35,43 +36,6 @@ Json ScalarToJson(const YAML::Node& n) {
     }
   }
   return s;
-}
-
-// JSON strings are UTF-8 (writing one that is not throws): YAML text that is
-// not is refused where it is read.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int extra = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + static_cast<size_t>(extra) >= s.size()) return false;  // truncated sequence
-    for (int k = 1; k <= extra; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += extra + 1;
-  }
-  return true;
 }
 
 Status NotUtf8() { return InvalidArgumentError("YAML text is not valid UTF-8"); }
@@ -155,6 +119,12 @@ StatusOr<Json> ParseYaml(std::string_view text) {
     YAML::Node root = YAML::Load(std::string(text));
     // An alias-free document has fewer nodes than bytes.
     return Converter(std::max<uint64_t>(kMaxYamlNodes, text.size())).Convert(root, 0);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard (2000 levels, far below what would exhaust the
+    // stack) says only "bad file": name the limit the caller can act on.
+    return InvalidArgumentError("YAML nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                " levels (at line " + std::to_string(e.mark.line + 1) +
+                                ", column " + std::to_string(e.mark.column + 1) + ")");
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError("malformed YAML at line " + std::to_string(e.mark.line + 1) +
                                 ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);

@@ -94,6 +94,24 @@ TEST(JsonTest, NestingDepthIsLimited) {
   EXPECT_TRUE(ParseJson("[\"" + std::string(1000, '[') + "\"]").ok());
 }
 
+TEST(YamlTest, DeepNestingNamesTheLimit) {
+  // Within yaml-cpp's own recursion guard: our converter's limit.
+  auto shallow = ParseYaml(Nested(kMaxJsonDepth + 1));
+  ASSERT_FALSE(shallow.ok());
+  EXPECT_THAT(std::string(shallow.status().message()), ::testing::HasSubstr("nested deeper than 64"));
+  // Beyond it (a hostile 100,000 brackets, or flow and block nesting):
+  // refused by yaml-cpp's guard, reported as the same limit, not "bad file".
+  std::string block = "a:\n";
+  for (int i = 1; i < 3000; ++i) block += std::string(i, ' ') + "b:\n";
+  for (const std::string& doc : {std::string(100'000, '['), Nested(5000), block}) {
+    auto j = ParseYaml(doc);
+    ASSERT_FALSE(j.ok());
+    EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(j.status().message()), ::testing::HasSubstr("nested deeper than 64"));
+    EXPECT_THAT(std::string(j.status().message()), ::testing::Not(::testing::HasSubstr("bad file")));
+  }
+}
+
 TEST(YamlTest, BillionLaughsIsRefused) {
   std::string doc = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
   for (int i = 1; i < 9; ++i) {
