@@ -2,6 +2,7 @@
 
 #include "api/rest.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "glue/bus/event_types.h"
 
 namespace tandem::api {

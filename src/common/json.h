@@ -21,11 +21,6 @@ inline constexpr int kMaxJsonDepth = 64;
 // parse stops there, before building the rest).
 StatusOr<Json> ParseJson(std::string_view text);
 
-// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or values
-// past U+10FFFF). JSON strings must be: dumping one that is not throws, so
-// text from outside (YAML scalars, request paths) is checked where it enters.
-bool IsValidUtf8(std::string_view s);
-
 // Typed field access for request bodies and specs: a missing field with no
 // default or a field of the wrong type -> InvalidArgument naming the field.
 StatusOr<std::string> GetString(const Json& obj, std::string_view field);

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "common/utf8.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
