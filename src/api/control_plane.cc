@@ -226,6 +226,19 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   cp->server_ = std::make_unique<http::Server>(opts);
   ASSIGN_OR_RETURN(cp->identity_, auth::IdentityStore::Open(*g.db, clock));
   cp->services_.identity = cp->identity_.get();
+  // Each notebook execution gets a token acting for its team only
+  // (TANDEM_TOKEN), revoked when it ends.
+  cp->notebook_tokens_ = std::make_unique<auth::NotebookTokens>(*cp->identity_);
+  cp->notebooks_->set_credentials(
+      {.issue = [t = cp->notebook_tokens_.get()](const std::string& team,
+                                                 const std::string& notebook, int64_t execution,
+                                                 int64_t ttl) {
+         return t->Issue(team, notebook, execution, ttl);
+       },
+       .revoke = [t = cp->notebook_tokens_.get()](const std::string& team,
+                                                  const std::string& notebook) {
+         return t->Revoke(team, notebook);
+       }});
   // OIDC (auth.oidc): JWTs from the identity provider accepted as bearer tokens.
   ASSIGN_OR_RETURN(auth::OidcOptions oidc_options, auth::OidcOptions::FromConfig(config));
   std::unique_ptr<auth::OidcVerifier> oidc;

@@ -20,6 +20,7 @@
 #include "api/blob_uploads.h"
 #include "api/budgets.h"
 #include "api/auth/identity_store.h"
+#include "api/auth/notebook_tokens.h"
 #include "api/local_paths.h"
 #include "api/quotas.h"
 #include "api/secrets/secret_store.h"
@@ -115,6 +116,7 @@ class ControlPlane {
   std::unique_ptr<LongPolls> long_polls_;  // before server_: outlives its handlers
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<auth::IdentityStore> identity_;
+  std::unique_ptr<auth::NotebookTokens> notebook_tokens_;  // notebooks' TANDEM_TOKEN
   std::unique_ptr<ApiRoutes> routes_;
   std::unique_ptr<BlobUploads> blob_uploads_;  // /v2/ upload sessions
   std::unique_ptr<LocalPathPolicy> local_paths_;

@@ -123,6 +123,24 @@ std::string NotebookService::ApiUrl() {
   return options_.api_url;
 }
 
+void NotebookService::set_credentials(NotebookCredentials credentials) {
+  absl::MutexLock lock(&mu_);
+  credentials_ = std::move(credentials);
+}
+
+void NotebookService::RevokeToken(const NotebookRecord& r) {
+  NotebookCredentials credentials;
+  {
+    absl::MutexLock lock(&mu_);
+    credentials = credentials_;
+  }
+  if (!credentials.revoke) return;
+  if (Status s = credentials.revoke(r.team, r.name); !s.ok()) {
+    LogWarn("notebooks: cannot revoke the notebook's API token",
+            {{"name", r.name}, {"error", std::string(s.message())}});
+  }
+}
+
 void NotebookService::Start() {
   absl::MutexLock lock(&mu_);
   if (thread_.joinable()) return;
@@ -217,6 +235,7 @@ StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
   }
   if (Status s = Launch(record); !s.ok()) {
     LogWarn("notebook launch failed", {{"name", name}, {"error", std::string(s.message())}});
+    RevokeToken(record);
     return store_->Update(name, false, [&](NotebookRecord& r) {
       r.state = NotebookState::kFailed;
       r.failure_reason = "cannot start Jupyter: " + std::string(s.message());
@@ -285,12 +304,28 @@ Status NotebookService::Launch(const NotebookRecord& record) {
              {"TANDEM_TEAM", record.team},
              {"TANDEM_NOTEBOOK", record.name},
              {"TANDEM_NOTEBOOK_EXECUTION", std::to_string(record.execution)}};
+  NotebookCredentials credentials;
   {
     absl::MutexLock lock(&mu_);
     if (!options_.api_ca_file.empty()) {
       for (const char* var : {"TANDEM_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"}) {
         req.env[var] = options_.api_ca_file;
       }
+    }
+    credentials = credentials_;
+  }
+  if (credentials.issue) {
+    // With the secrets: the runner gets it apart from the launch request.
+    auto token = credentials.issue(record.team, record.name, record.execution, kMaxRuntimeSeconds);
+    if (token.ok()) {
+      req.secret_env["TANDEM_TOKEN"] = *std::move(token);
+    } else if (token.status().code() == StatusCode::kNotFound) {
+      LogWarn("notebook starts without an API token",
+              {{"name", record.name}, {"team", record.team},
+               {"error", std::string(token.status().message())}});
+    } else {
+      return Status(token.status().code(),
+                    "cannot issue the notebook's API token: " + std::string(token.status().message()));
     }
   }
   if (!record.image_digest.empty()) {
@@ -373,6 +408,7 @@ void NotebookService::Watch(const NotebookRecord& r) {
         x.stopped_micros = clock_->NowMicros();
         return OkStatus();
       });
+      RevokeToken(r);
     }
     return;
   }
@@ -457,6 +493,7 @@ StatusOr<std::string> NotebookService::SaveWorkdir(const NotebookRecord& r) {
 }
 
 void NotebookService::Finish(const NotebookRecord& r, const jobs::ExitInfo& exit) {
+  RevokeToken(r);  // the execution is over: its token with it
   // Save first: a failure to save keeps the directory on disk and says so.
   std::string digest, save_error;
   if (auto saved = SaveWorkdir(r); saved.ok()) {

@@ -9,7 +9,10 @@
 //
 // The notebook sees the platform through its environment: TANDEM_URL (the
 // control plane), TANDEM_TEAM, TANDEM_NOTEBOOK (its name; set only in
-// notebooks, so code can tell it runs in one) and TANDEM_NOTEBOOK_EXECUTION.
+// notebooks, so code can tell it runs in one), TANDEM_NOTEBOOK_EXECUTION and,
+// once set_credentials is called, TANDEM_TOKEN: a token acting for the
+// notebook's team only, issued at each launch and revoked when the execution
+// ends (credentials.h).
 //
 // One background thread (Start) watches every active notebook: Pending ->
 // InService when Jupyter answers, InService -> Stopping when idle (no API,
@@ -37,6 +40,7 @@
 #include "common/status.h"
 #include "compute/jobs/loop_leases.h"
 #include "compute/jobs/substrate.h"
+#include "compute/notebooks/credentials.h"
 #include "compute/notebooks/store.h"
 #include "glue/bus/outbox.h"
 #include "glue/sql/database.h"
@@ -98,6 +102,9 @@ class NotebookService {
   // TANDEM_URL for notebooks; an https:// one comes with the CA file the
   // notebook verifies it with (TANDEM_CA_FILE, SSL_CERT_FILE, REQUESTS_CA_BUNDLE).
   void set_api_url(const std::string& url, const std::string& ca_file = "");
+  // Gives every later launch its own API token (TANDEM_TOKEN). Without it
+  // notebooks get none.
+  void set_credentials(NotebookCredentials credentials);
 
   // Starts the watcher thread (idempotent).
   void Start();
@@ -131,6 +138,8 @@ class NotebookService {
   void Finish(const NotebookRecord& record, const jobs::ExitInfo& exit);
   StatusOr<std::string> SaveWorkdir(const NotebookRecord& record);
   std::string ApiUrl();
+  // The notebook's tokens revoked (its execution ended); failures are logged.
+  void RevokeToken(const NotebookRecord& record);
 
   NotebookServiceOptions options_;
   Clock* clock_;
@@ -139,6 +148,7 @@ class NotebookService {
   absl::CondVar cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  NotebookCredentials credentials_ ABSL_GUARDED_BY(mu_);
   // "<name>/<execution>" whose stop was signalled.
   std::set<std::string> stop_sent_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

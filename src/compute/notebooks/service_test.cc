@@ -8,6 +8,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "absl/synchronization/mutex.h"
 #include "common/http_client.h"
 #include "glue/sql/locks.h"
 #include "compute/jobs/loop_leases.h"
@@ -222,6 +223,108 @@ TEST_F(NotebookServiceTest, StartsServesStopsSavesAndRestoresItsDirectory) {
   EXPECT_EQ(NotebookEvents(), (std::vector<std::string>{
                                   "lab:Pending", "lab:InService", "lab:Stopping", "lab:Stopped",
                                   "lab:Pending", "lab:InService", "lab:Stopping", "lab:Stopped"}));
+}
+
+// Whether a process on this machine has `entry` ("NAME=value") in its
+// environment (root reads every /proc/<pid>/environ).
+bool SomeProcessHasEnv(const std::string& entry) {
+  for (const auto& d : fs::directory_iterator("/proc")) {
+    std::ifstream in(d.path() / "environ", std::ios::binary);
+    if (!in) continue;
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (size_t pos = 0; pos < env.size();) {
+      size_t end = env.find('\0', pos);
+      if (end == std::string::npos) end = env.size();
+      if (env.compare(pos, end - pos, entry) == 0) return true;
+      pos = end + 1;
+    }
+  }
+  return false;
+}
+
+// Whether any file under `dir` contains `needle`.
+bool SomeFileContains(const fs::path& dir, const std::string& needle) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (body.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Each execution gets its own API token in its environment (and nowhere in
+// its record, launch files or log), revoked when the execution ends.
+TEST_F(NotebookServiceTest, EachExecutionGetsAnAPITokenRevokedWhenItEnds) {
+  Open();
+  struct Calls {
+    absl::Mutex mu;
+    std::vector<std::string> log;
+    int issued = 0;
+  };
+  auto calls = std::make_shared<Calls>();
+  service_->set_credentials(
+      {.issue = [calls](const std::string& team, const std::string& name, int64_t execution,
+                        int64_t ttl) -> StatusOr<std::string> {
+         absl::MutexLock lock(&calls->mu);
+         calls->log.push_back("issue " + team + "/" + name + " " + std::to_string(execution) +
+                              (ttl > 0 ? " expires" : " never"));
+         return "tdm_test_token_" + std::to_string(++calls->issued) + "_f00dfeed";
+       },
+       .revoke = [calls](const std::string& team, const std::string& name) {
+         absl::MutexLock lock(&calls->mu);
+         calls->log.push_back("revoke " + team + "/" + name);
+         return OkStatus();
+       }});
+  NotebookStartOptions o;
+  o.team = "vision";
+  ASSERT_TRUE(service_->StartNotebook("tok", o).ok());
+  NotebookRecord r = WaitState("tok", NotebookState::kInService);
+  EXPECT_TRUE(SomeProcessHasEnv("TANDEM_TOKEN=tdm_test_token_1_f00dfeed"))
+      << "Jupyter (and so its kernels) has the token in its environment";
+  EXPECT_EQ(r.ToJson(true).dump().find("tdm_test_token"), std::string::npos) << "not in the record";
+  EXPECT_FALSE(SomeFileContains(home_, "tdm_test_token_1")) << "not in any file under the home";
+  {
+    absl::MutexLock lock(&calls->mu);
+    EXPECT_EQ(calls->log, (std::vector<std::string>{"issue vision/tok 1 expires"}));
+  }
+  ASSERT_TRUE(service_->StopNotebook("tok").ok());
+  r = WaitState("tok", NotebookState::kStopped);
+  EXPECT_FALSE(SomeFileContains(home_, "tdm_test_token_1")) << "nor anywhere under the home after the stop";
+  absl::MutexLock lock(&calls->mu);
+  EXPECT_EQ(calls->log, (std::vector<std::string>{"issue vision/tok 1 expires",
+                                                  "revoke vision/tok"}));
+}
+
+// A team the identity store does not know: the notebook starts without a
+// token; any other failure to issue one fails the start, and says why.
+TEST_F(NotebookServiceTest, ATokenThatCannotBeIssuedIsExplained) {
+  Open();
+  // Shared: the service calls revoke again when the fixture stops "ghost".
+  auto revoked = std::make_shared<std::vector<std::string>>();
+  service_->set_credentials(
+      {.issue = [](const std::string& team, const std::string&, int64_t,
+                   int64_t) -> StatusOr<std::string> {
+         if (team == "ghost") return NotFoundError("team ghost not found");
+         return FailedPreconditionError("principal notebooks@" + team + " is a user");
+       },
+       .revoke = [revoked](const std::string& team, const std::string& name) {
+         revoked->push_back(team + "/" + name);  // the watcher thread: after StartNotebook
+         return OkStatus();
+       }});
+  NotebookStartOptions o;
+  o.team = "odd";
+  auto refused = service_->StartNotebook("odd", o);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->state, NotebookState::kFailed);
+  EXPECT_THAT(refused->failure_reason,
+              HasSubstr("cannot issue the notebook's API token: principal notebooks@odd"));
+  EXPECT_EQ(*revoked, std::vector<std::string>{"odd/odd"});
+  o.team = "ghost";
+  ASSERT_TRUE(service_->StartNotebook("ghost", o).ok());
+  WaitState("ghost", NotebookState::kInService);
 }
 
 TEST_F(NotebookServiceTest, AnIdleNotebookIsCulledAndSaved) {
