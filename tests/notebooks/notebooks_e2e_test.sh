@@ -16,6 +16,8 @@ notebooks:
   idle_timeout_seconds: 3600
 YAML
 start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
+"$TANDEM" teams create e2e >/dev/null && "$TANDEM" teams create other >/dev/null ||
+  { echo "cannot create the teams"; exit 1; }
 
 # Start: waits for InService and prints the URL with its token.
 expect_rc 0 "$TANDEM" notebooks start lab --team e2e --idle-timeout 8
@@ -36,6 +38,37 @@ expect_contains "$OUT" "42 True" "the cell ran on the kernel"
 expect_rc 1 /usr/bin/python3 "$HERE/run_cell.py" "$BASE" "$TOKEN" "1/0"
 expect_contains "$OUT" "ZeroDivisionError" "a failing cell reports its error"
 
+# The notebook's own API token (TANDEM_TOKEN): acts as a member of its team
+# and nothing else; it is revoked when the execution ends (checked below).
+CODE='import json, os, urllib.request, urllib.error
+def call(method, path, body=None):
+    req = urllib.request.Request(os.environ["TANDEM_URL"] + path, method=method, data=body,
+        headers={"Authorization": "Bearer " + os.environ["TANDEM_TOKEN"]})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+me = json.load(urllib.request.urlopen(urllib.request.Request(
+    os.environ["TANDEM_URL"] + "/api/v1/auth/whoami",
+    headers={"Authorization": "Bearer " + os.environ["TANDEM_TOKEN"]}), timeout=30))
+print("whoami", me["name"], me["kind"], me["admin"], json.dumps(me["teams"], sort_keys=True))
+print("own-team-write", call("PUT", "/api/v1/artifacts/teams/e2e/from-notebook.txt", b"hi"))
+print("other-team-write", call("PUT", "/api/v1/artifacts/teams/other/from-notebook.txt", b"hi"))
+print("admin-route", call("POST", "/api/v1/teams", b"{\"name\": \"made-by-notebook\"}"))
+print("token", os.environ["TANDEM_TOKEN"])'
+expect_rc 0 /usr/bin/python3 "$HERE/run_cell.py" "$BASE" "$TOKEN" "$CODE"
+expect_contains "$OUT" 'whoami notebooks@e2e service False {"e2e": "member"}' "the notebook acts as its team's service principal"
+expect_contains "$OUT" "own-team-write 201" "it may write in its own team"
+expect_contains "$OUT" "other-team-write 403" "not in another team"
+expect_contains "$OUT" "admin-route 403" "and administers nothing"
+NB_API_TOKEN=$(sed -n 's/^token \(.*\)$/\1/p' <<<"$OUT" | head -1)
+[ -n "$NB_API_TOKEN" ] && pass || fail "no token printed: $OUT"
+expect_rc 1 "$TANDEM" artifacts get teams/other/from-notebook.txt "$WORK/should-not-exist"
+expect_rc 0 "$TANDEM" teams list -o json
+[[ "$OUT" == *made-by-notebook* ]] && fail "the notebook created a team" || pass
+grep -rqF "$NB_API_TOKEN" "$WORK/home" && fail "the notebook's token is in a file under the home" || pass
+
 # Idle: no activity for 8 s -> culled, the directory saved.
 STATE=""
 for _ in $(seq 1 240); do
@@ -45,6 +78,9 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 [ "$STATE" = "Stopped" ] && pass || fail "lab not culled (state $STATE)"
+expect_rc 0 curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $NB_API_TOKEN" \
+  "$TANDEM_SERVER/api/v1/auth/whoami"
+expect_contains "$OUT" "401" "the notebook's token is revoked with its execution"
 expect_contains "$DOC" '"stop_reason": "idle"' "culled for idleness"
 expect_contains "$DOC" '"snapshot_key": "notebooks/lab/workdir.tar.gz"' "directory saved"
 expect_rc 1 "$TANDEM" notebooks url lab
