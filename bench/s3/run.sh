@@ -13,6 +13,8 @@
 # process. Every client of a table talks to the same server.
 # Usage: bench/s3/run.sh [build-dir] [rounds] [size-MiB]
 # Extra s3:// URI parameters for tandem (e.g. "&concurrency=2") in S3_BENCH_PARAMS;
+# S3_BENCH_ALT="&concurrency=2" adds a second tandem row with those parameters
+# (instead of S3_BENCH_PARAMS), in the same rounds, for a side-by-side A/B;
 # the server modes (worker counts, in order) in S3_BENCH_WORKERS (default "$(nproc) 1").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +33,7 @@ trap cleanup EXIT
 head -c $((MIB * 1024 * 1024)) /dev/urandom > "$TMP/src"
 sync
 
-CLIENTS="tandem tandemmem boto3 boto3v s3cmd curl file"
+CLIENTS="tandem tandemmem${S3_BENCH_ALT:+ tandemalt} boto3 boto3v s3cmd curl file"
 median() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 now() { date +%s.%N; }
 field() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$2"; }
@@ -79,6 +81,14 @@ CFG
     field put_cpu_s "$line" >> "$TMP/tandemmem.putcpu"
     field read_verify_cpu_s "$line" >> "$TMP/tandemmem.getcpu"
     check "$TMP/out" tandem
+    if [[ -n ${S3_BENCH_ALT:-} ]]; then
+      s0=$(server_cpu)
+      line=$("$BIN" "${uri%%\?*}/bench-alt-$i?${uri#*\?}$S3_BENCH_ALT" "$TMP/src" "$TMP/out")
+      diff_ "$s0" "$(server_cpu)" >> "$TMP/tandemalt.srvcpu"
+      field put_s "$line" >> "$TMP/tandemalt.put"; field get_s "$line" >> "$TMP/tandemalt.get"
+      field put_cpu_s "$line" >> "$TMP/tandemalt.putcpu"; field get_cpu_s "$line" >> "$TMP/tandemalt.getcpu"
+      check "$TMP/out" "tandem $S3_BENCH_ALT"
+    fi
     # boto3
     s0=$(server_cpu)
     line=$(/usr/bin/python3 "$ROOT/bench/s3/boto3_xfer.py" "$S3_ENDPOINT" "$S3_BUCKET" \
@@ -130,7 +140,8 @@ CFG
     p=$(median < "$TMP/$c.put"); g=$(median < "$TMP/$c.get")
     pc=$(median < "$TMP/$c.putcpu"); gc=$(median < "$TMP/$c.getcpu"); sc=$(median < "$TMP/$c.srvcpu")
     case $c in
-      tandem) name="tandem s3:// (sha256 + verify)";; boto3) name="boto3 upload_file/download_file";;
+      tandem) name="tandem s3:// (sha256 + verify)";;
+      tandemalt) name="tandem s3:// with $S3_BENCH_ALT";; boto3) name="boto3 upload_file/download_file";;
       tandemmem) name="tandem s3:// get into memory (verify, no file)"; sc=;;
       boto3v) name="boto3 + sha256 (put) / + sha256 + fsync (get)"; pc=; gc=; sc=;;
       s3cmd) name="s3cmd put/get";; file) name="tandem file:// (reference)"; sc=;;
@@ -150,6 +161,10 @@ CFG
   ratio() { awk -v a="$(median < "$TMP/$1")" -v b="$(median < "$TMP/$2")" 'BEGIN {printf "%.2f", a / b}'; }
   echo "| put | $(ratio boto3.put tandem.put) | $(ratio boto3v.put tandem.put) |"
   echo "| get to a file, verified + fsync'ed | $(ratio boto3.get tandem.get) | $(ratio boto3v.get tandem.get) |"
+  if [[ -n ${S3_BENCH_ALT:-} ]]; then
+    echo "| put with $S3_BENCH_ALT | $(ratio boto3.put tandemalt.put) | $(ratio boto3v.put tandemalt.put) |"
+    echo "| get to a file with $S3_BENCH_ALT | $(ratio boto3.get tandemalt.get) | $(ratio boto3v.get tandemalt.get) |"
+  fi
   echo "| verified get into memory | $(ratio boto3.get tandemmem.get) | — |"
   echo
 }
