@@ -6,8 +6,10 @@
 # one run, ROUNDS rounds interleaved (open, token, tls, open, ...). Each round:
 # a closed loop (wrk, WRK_CONNS keep-alive connections, POST /infer; req/s and
 # p99) and an open loop at RATE req/s (tandem-loadgen; p50/p99). Prints each
-# run and the medians with ratios against open.
-#   bench/security/run.sh [BUILD_DIR]     (default: build)
+# run (with the server's CPU per request over the closed loop and the load
+# average) and the medians with ratios against open, and the CPU-seconds the
+# run used (servers, wrk and loadgen).
+#   bench/security/run.sh [BUILD_DIR]     (default: build; ROUNDS=5)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$HERE/../../build}
@@ -15,7 +17,7 @@ TANDEM=$BUILD/bin/tandem
 LOADGEN=$BUILD/bench/loadgen/tandem-loadgen
 MAKE_MODEL=$BUILD/src/serving/testing/serving_test_model
 DURATION=${DURATION:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 RATE=${RATE:-5000}
 WRK_CONNS=${WRK_CONNS:-16}
 WORK=$(mktemp -d /tmp/tandem-security-bench.XXXXXX)
@@ -25,6 +27,11 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+run_ticks() { awk '{print $14+$15+$16+$17}' /proc/$$/stat; }  # this shell and its waited children
+TICK=$(getconf CLK_TCK)
+T0=$(run_ticks)
+SERVER_TICKS=0
 
 "$MAKE_MODEL" "$WORK/m" 1 10 >/dev/null
 ROW='[0.5,-1,0.25,0,1,2,0,0.1,0,0,0.3,0,0,0,1.5,0,0,0,0.5,-0.5]'
@@ -78,25 +85,33 @@ wrk.headers["Content-Type"] = "application/json"
 $lua_auth
 wrk.body = [[$(cat "$WORK/body.json")]]
 LUA
+    c0=$(cpu_ticks "$PID")
     out=$(wrk -t2 -c"$WRK_CONNS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$URL/infer" 2>&1)
+    c1=$(cpu_ticks "$PID")
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    us_req=$(awk -v t=$((c1 - c0)) -v n="$reqs" -v hz="$TICK" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+    load=$(cut -d' ' -f1 /proc/loadavg)
     rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
     open_loop=$("$LOADGEN" --url "$URL/infer" --rate "$RATE" -c 8 --duration "$DURATION" --warmup 1 \
       --body-file "$WORK/body.json" "${headers[@]}" --json)
-    echo "$mode $rps $p99 ${non2xx:-0} $open_loop" >>"$RESULTS"
-    /usr/bin/python3 - "$round" "$mode" "$rps" "$p99" "${non2xx:-0}" "$open_loop" <<'PY'
+    echo "$mode $rps $p99 ${non2xx:-0} $us_req $open_loop" >>"$RESULTS"
+    /usr/bin/python3 - "$round" "$mode" "$rps" "$p99" "${non2xx:-0}" "$open_loop" "$us_req" "$load" <<'PY'
 import json, sys
 r = json.loads(sys.argv[6])
 print(f"round {sys.argv[1]} {sys.argv[2]:5s} closed loop {int(sys.argv[3]):7d} req/s p99 {sys.argv[4]:>8s} "
-      f"non-2xx {sys.argv[5]} | open loop {r['offered_rps']:.0f}/s: ok {r['ok_rps']:.0f}/s "
-      f"p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms errors {r['errors']}")
+      f"non-2xx {sys.argv[5]} server {sys.argv[7]} us/req | open loop {r['offered_rps']:.0f}/s: "
+      f"ok {r['ok_rps']:.0f}/s p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms errors {r['errors']} "
+      f"| load {sys.argv[8]}")
 PY
+    SERVER_TICKS=$((SERVER_TICKS + $(cpu_ticks "$PID")))
     stop
   done
 done
 
-/usr/bin/python3 - "$RESULTS" <<'PY'
+T1=$(run_ticks)
+/usr/bin/python3 - "$RESULTS" "$SERVER_TICKS" "$((T1 - T0))" "$TICK" <<'PY'
 import json, statistics, sys
 def ms(s):  # wrk latency "1.23ms" / "850.00us" / "1.02s"
     for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
@@ -105,9 +120,10 @@ def ms(s):  # wrk latency "1.23ms" / "850.00us" / "1.02s"
     return float(s)
 rows = {"open": [], "token": [], "tls": []}
 for line in open(sys.argv[1]):
-    mode, rps, p99, non2xx, rest = line.split(" ", 4)
-    rows[mode].append((float(rps), ms(p99), int(non2xx), json.loads(rest)))
+    mode, rps, p99, non2xx, us, rest = line.split(" ", 5)
+    rows[mode].append((float(rps), ms(p99), int(non2xx), json.loads(rest), float(us)))
 med = {m: {"rps": statistics.median(r[0] for r in v), "p99": statistics.median(r[1] for r in v),
+           "us": statistics.median(r[4] for r in v),
            "ol_p50": statistics.median(r[3]["p50_ms"] for r in v),
            "ol_p99": statistics.median(r[3]["p99_ms"] for r in v)} for m, v in rows.items()}
 o = med["open"]
@@ -118,4 +134,7 @@ for name in ("token", "tls"):
           f"p99 {t['p99']:.3f} ms -> req/s ratio {t['rps'] / o['rps']:.3f}, p99 ratio {t['p99'] / o['p99']:.3f}")
     print(f"  open loop:   open p50 {o['ol_p50']:.3f} p99 {o['ol_p99']:.3f} ms | {name} p50 {t['ol_p50']:.3f} "
           f"p99 {t['ol_p99']:.3f} ms -> p99 ratio {t['ol_p99'] / o['ol_p99']:.3f}")
+    print(f"  server CPU:  open {o['us']:.2f} us/req | {name} {t['us']:.2f} us/req -> ratio {t['us'] / o['us']:.3f}")
+hz = int(sys.argv[4])
+print(f"CPU-seconds: servers {int(sys.argv[2]) / hz:.1f}, whole run (servers, wrk, loadgen, curl) {int(sys.argv[3]) / hz:.1f}")
 PY

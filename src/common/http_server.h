@@ -25,6 +25,15 @@ class BodySink;  // common/http_body_sink.h
 // Case-insensitive header map (keys stored lowercase).
 using Headers = std::map<std::string, std::string>;
 
+// What handlers keep for one connection across its requests (e.g. a credential
+// they accepted on it: serving/server/endpoint_auth.h), through
+// Request::connection_state. A connection's requests are handled one at a
+// time, so it needs no lock; it is destroyed with the connection.
+class ConnectionState {
+ public:
+  virtual ~ConnectionState() = default;
+};
+
 struct Request {
   std::string method;                              // "GET", "POST", ...
   std::string target;                              // raw target: "/a/b?x=1"
@@ -36,6 +45,10 @@ struct Request {
   std::string remote_address;
   // Routes with RouteOptions::body_sink: where the body went (body is empty).
   std::shared_ptr<BodySink> body_sink;
+  // Kept by the server from one request to the next on the same connection
+  // (unlike every other field); null until a handler sets it. The routes of
+  // one server agree on what they keep there.
+  std::unique_ptr<ConnectionState> connection_state;
 
   std::string Header(std::string_view name) const;  // "" if absent
   std::string Query(std::string_view name, std::string_view fallback = "") const;

@@ -114,6 +114,45 @@ TEST_F(TlsTest, BodiesKeepAliveAndStreamsWorkOverTls) {
   EXPECT_EQ(s->body, "part0;part1;part2;");
 }
 
+// Responses up to 64 KiB are written as one buffer (head and body: one
+// SSL_write), larger ones through Beast's serializer: bodies on both sides of
+// 16 KiB (one TLS record) and 64 KiB, an empty one and a HEAD, on one
+// kept-alive connection, arrive whole with their headers.
+TEST_F(TlsTest, ResponsesOfEverySizeAroundTheOneWriteLimit) {
+  int port = StartServer(certs_->cert);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{16 << 10} - 200, size_t{16 << 10},
+                   size_t{16 << 10} + 1, size_t{64 << 10} - 1, size_t{64 << 10},
+                   size_t{64 << 10} + 1, size_t{300000}, size_t{5}}) {
+    std::string body(n, 'y');
+    for (size_t i = 0; i < n; i += 97) body[i] = static_cast<char>('a' + i % 26);
+    ClientRequest req;
+    req.method = "POST";
+    req.url = Https(port) + "/echo";
+    req.body = body;
+    req.ca_file = certs_->ca;
+    auto r = client_.Do(req);
+    ASSERT_TRUE(r.ok()) << n << ": " << r.status();
+    EXPECT_EQ(r->status, 200) << n;
+    EXPECT_EQ(r->body.size(), n);
+    EXPECT_TRUE(r->body == body) << n;
+    EXPECT_EQ(r->headers["content-length"], std::to_string(n));
+    EXPECT_EQ(r->headers["server"], "tandem");
+    EXPECT_EQ(r->headers["content-type"], "text/plain; charset=utf-8");
+  }
+  ClientRequest head;
+  head.method = "HEAD";
+  head.url = Https(port) + "/hello";
+  head.ca_file = certs_->ca;
+  auto h = client_.Do(head);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->body, "");
+  EXPECT_EQ(h->headers["content-length"], "5");
+  auto after = Get(Https(port) + "/hello", certs_->ca);  // the connection still works
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->body, "hello");
+}
+
 TEST_F(TlsTest, AnUnknownCaIsRefusedBeforeAnythingIsSent) {
   int port = StartServer(certs_->cert);
   auto r = Get(Https(port) + "/hello", certs_->other_ca);

@@ -1,9 +1,12 @@
 #include "serving/server/endpoint_auth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <atomic>
 #include <cctype>
+#include <memory>
 
 namespace tandem::serving::server {
 namespace {
@@ -14,6 +17,36 @@ int Nibble(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// SHA-256 fetched from the default provider once per process (never freed:
+// it lives as long as OpenSSL); null if the fetch failed (then Sha256 takes
+// the one-shot path).
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct CtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+// SHA-256 of `data` into `out` through the fetched digest and this thread's
+// context (reinitialized per call, freed when the thread ends): OpenSSL 3's
+// one-shot SHA256() fetches the algorithm and allocates a context on every
+// call. Returns false only if OpenSSL fails both ways.
+bool Sha256(std::string_view data, unsigned char out[SHA256_DIGEST_LENGTH]) {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  const EVP_MD* md = Sha256Md();
+  unsigned int n = 0;
+  if (md != nullptr && ctx != nullptr && EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1 &&
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1 &&
+      EVP_DigestFinal_ex(ctx.get(), out, &n) == 1 && n == SHA256_DIGEST_LENGTH) {
+    return true;
+  }
+  return SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out) != nullptr;
+}
+
+std::atomic<uint64_t> next_auth_id{1};
 
 }  // namespace
 
@@ -33,6 +66,7 @@ StatusOr<EndpointAuth> EndpointAuth::FromHexDigests(const std::vector<std::strin
     }
     auth.digests_.push_back(d);
   }
+  auth.id_ = next_auth_id.fetch_add(1);
   return auth;
 }
 
@@ -48,15 +82,34 @@ bool EndpointAuth::Allows(std::string_view authorization) const {
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   if (token.empty()) return false;
   unsigned char got[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), got);
+  if (!Sha256(token, got)) return false;
   int match = 0;  // every digest is compared: the time does not say which matched
   for (const auto& d : digests_) match |= CRYPTO_memcmp(got, d.data(), d.size()) == 0;
   return match != 0;
 }
 
+bool EndpointAuth::Allows(std::string_view authorization, AcceptedToken& accepted) const {
+  if (digests_.empty()) return true;
+  // Constant time in the bytes (the length is the format's, not a secret):
+  // a proxy may send several clients' requests over one connection.
+  if (accepted.auth_id_ == id_ && !accepted.value_.empty() &&
+      accepted.value_.size() == authorization.size() &&
+      CRYPTO_memcmp(accepted.value_.data(), authorization.data(), authorization.size()) == 0) {
+    return true;
+  }
+  if (!Allows(authorization)) {
+    accepted.auth_id_ = 0;
+    accepted.value_.clear();
+    return false;
+  }
+  accepted.auth_id_ = id_;
+  accepted.value_.assign(authorization.data(), authorization.size());
+  return true;
+}
+
 std::string TokenSha256Hex(std::string_view token) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d);
+  unsigned char d[SHA256_DIGEST_LENGTH] = {};
+  Sha256(token, d);
   static const char* kDigits = "0123456789abcdef";
   std::string out;
   for (unsigned char c : d) {

@@ -1,6 +1,7 @@
 #include "serving/server/inference_api.h"
 
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 
@@ -139,7 +140,7 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   };
   auto bind = [this](void (InferenceApi::*fn)(http::Request&, http::Response&)) {
     return [this, fn](http::Request& req, http::Response& res) {
-      if (!options_.auth.Allows(req.Header("authorization"))) {
+      if (options_.auth.enabled() && !Authorized(req)) {
         res.Json(401, Json{{"error",
                             "this deployment needs a token: Authorization: Bearer "
                             "<token>"}}
@@ -186,6 +187,18 @@ void InferenceApi::RegisterRoutes(http::Server& server) {
   // Unknown /v2 paths answer in the protocol's error format.
   server.Route("GET", "/v2/{rest...}", bind(&InferenceApi::NoRoute), fast);
   server.Route("POST", "/v2/{rest...}", bind(&InferenceApi::NoRoute), route_options(0, true));
+}
+
+bool InferenceApi::Authorized(http::Request& req) const {
+  auto* accepted = dynamic_cast<AcceptedToken*>(req.connection_state.get());
+  if (accepted == nullptr) {
+    auto fresh = std::make_unique<AcceptedToken>();
+    accepted = fresh.get();
+    req.connection_state = std::move(fresh);
+  }
+  auto it = req.headers.find("authorization");
+  return options_.auth.Allows(it == req.headers.end() ? std::string_view() : it->second,
+                              *accepted);
 }
 
 void InferenceApi::Fail(http::Response& res, const Status& s, engine::ModelMetrics* m) {

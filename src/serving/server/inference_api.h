@@ -79,6 +79,9 @@ class InferenceApi {
   void SetTraffic(http::Request& req, http::Response& res);
   void NoRoute(http::Request& req, http::Response& res);
 
+  // Whether the request carries a token options_.auth accepts (remembered
+  // per connection in req.connection_state: endpoint_auth.h).
+  bool Authorized(http::Request& req) const;
   // Writes {"error": message} with the mapped status; counts the failure.
   void Fail(http::Response& res, const Status& s, engine::ModelMetrics* m);
 

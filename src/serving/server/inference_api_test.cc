@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "common/testing/raw_conn.h"
 #include "common/testing/run_tool.h"
 #include "common/testing/test_server.h"
 #include "common/version.h"
@@ -287,22 +288,47 @@ TEST_F(InferenceApiTest, TokensGuardEverythingButHealthAndMetrics) {
   }
 }
 
-TEST(EndpointAuthTest, DigestsAreCheckedAndMalformedOnesRefused) {
-  EXPECT_FALSE(EndpointAuth().enabled());
-  EXPECT_TRUE(EndpointAuth().Allows(""));
-  EXPECT_EQ(TokenSha256Hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
-  auto upper = EndpointAuth::FromHexDigests(
-      {"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"});
-  ASSERT_TRUE(upper.ok());
-  EXPECT_TRUE(upper->Allows("Bearer abc"));
-  EXPECT_FALSE(upper->Allows("Bearer abd"));
-  EXPECT_FALSE(upper->Allows(""));
-  for (const char* bad : {"", "abc", "zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-                          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad00"}) {
-    auto r = EndpointAuth::FromHexDigests({bad});
-    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+// The token a connection presented is remembered per connection
+// (endpoint_auth.h AcceptedToken): on one keep-alive connection, an accepted
+// token, then a wrong one (refused), none (refused), the right one again
+// (served); another connection gets nothing from the first one's acceptance.
+TEST_F(InferenceApiTest, TokensOnKeepAliveConnectionsAreCheckedEveryRequest) {
+  auto auth = EndpointAuth::FromHexDigests({TokenSha256Hex("tok-A")});
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  Harness h({}, 1 << 20, *auth);
+  ASSERT_TRUE(h.manager.Load("m", 1, dir_->File("m")).ok());
+  const std::string body =
+      R"({"model":"m","features":)" + RowJson(testing::Rows(1, 20, 1), 0, 20) + "}";
+  auto request = [&](const std::string& authorization) {
+    return "POST /infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+           (authorization.empty() ? std::string() : "Authorization: " + authorization + "\r\n") +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  auto status_of = [](const std::string& response) {
+    return response.size() >= 12 ? response.substr(9, 3) : "none: '" + response + "'";
+  };
+  ::tandem::testing::RawConn a(h.port), b(h.port);
+  ASSERT_TRUE(a.connected() && b.connected());
+  const std::vector<std::pair<std::string, std::string>> steps = {
+      {"Bearer tok-A", "200"}, {"Bearer tok-A", "200"}, {"Bearer tok-B", "401"},
+      {"", "401"},             {"Bearer tok-A", "200"}, {"Bearer tok-AA", "401"},
+      {"Bearer tok-", "401"},  {"bearer tok-A", "200"}, {"Bearer tok-A", "200"}};
+  int served = 0;
+  for (const auto& [authorization, want] : steps) {
+    a.Send(request(authorization));
+    EXPECT_EQ(status_of(a.ReadResponse()), want) << "'" << authorization << "'";
+    served += want == "200";
   }
+  for (const char* wrong : {"Bearer tok-B", "", "Bearer tok-A "}) {
+    b.Send(request(wrong));
+    const std::string r = b.ReadResponse();
+    EXPECT_EQ(status_of(r), std::string(wrong) == "Bearer tok-A " ? "200" : "401") << wrong;
+    served += std::string(wrong) == "Bearer tok-A ";
+  }
+  // Only the authorized requests reached the model.
+  EXPECT_NE(h.Get("/metrics").body.find("tandem_inference_requests_total{model=\"m\"} " +
+                                        std::to_string(served) + "\n"),
+            std::string::npos);
 }
 
 TEST_F(InferenceApiTest, QueueFullIs429) {
