@@ -118,6 +118,29 @@ Status CheckTlsFiles(const TlsFiles& tls);
 // addresses, else its first DNS name, else its common name.
 StatusOr<std::string> CertificateHostName(const std::string& cert_file);
 
+// What a client may take of a server (docs/limits.md), set for the control
+// plane and the replicas by `server:` in tandem.yaml (Config::client_limits).
+struct ClientLimits {
+  // A request body is read in windows of body_window_ms from the end of its
+  // header; each must bring min_body_bytes_per_s x the window (or the rest of
+  // the body), else the client gets a 408 and the connection is closed, so
+  // a client dripping a huge body cannot hold a connection (and the memory or
+  // temporary file of its upload) for the whole read_timeout_ms. <= 0: no
+  // minimum rate (read_timeout_ms still bounds the request).
+  int64_t min_body_bytes_per_s = 1024;
+  int64_t body_window_ms = 20'000;
+  // Open connections. At the cap a new connection first displaces the one
+  // idle longest (waiting for a request's first bytes or still sending its
+  // header: never one whose request is being read, handled or answered);
+  // with none idle it is answered 503 and closed at once, so slow or idle
+  // clients (slowloris) cannot exhaust file descriptors.
+  int max_connections = 4096;
+  // Open connections from one client address (IP); more are answered 503
+  // and closed. 0: no per-address cap (clients behind a NAT, a proxy or a
+  // load balancer share one address).
+  int max_connections_per_client = 0;
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port
@@ -125,11 +148,8 @@ struct ServerOptions {
   int worker_threads = 8;
   int64_t max_body_bytes = 64 << 20;    // larger bodies -> 413
   int64_t max_header_bytes = 16 << 10;  // request line + header fields; larger -> 431
-  // Open connections beyond this are answered 503 and closed at once, so
-  // slow or idle clients (slowloris) cannot exhaust file descriptors; each of
-  // them is closed by read_timeout_ms / idle_timeout_ms.
-  int max_connections = 4096;
-  int64_t read_timeout_ms = 30'000;  // whole request must arrive within this
+  ClientLimits limits;                  // body rate, connection caps
+  int64_t read_timeout_ms = 30'000;     // whole request must arrive within this
   // The request line and headers must arrive within this (capped by
   // read_timeout_ms), so a client dripping header bytes (slowloris) is cut
   // off early even where large uploads get a long read_timeout_ms.
