@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/http_limits.h"
 #include "common/status.h"
 
 namespace tandem::http {
@@ -117,29 +118,6 @@ Status CheckTlsFiles(const TlsFiles& tls);
 // 127.0.0.1 (ClientRequest::connect_host): "127.0.0.1" if among its IP
 // addresses, else its first DNS name, else its common name.
 StatusOr<std::string> CertificateHostName(const std::string& cert_file);
-
-// What a client may take of a server (docs/limits.md), set for the control
-// plane and the replicas by `server:` in tandem.yaml (Config::client_limits).
-struct ClientLimits {
-  // A request body is read in windows of body_window_ms from the end of its
-  // header; each must bring min_body_bytes_per_s x the window (or the rest of
-  // the body), else the client gets a 408 and the connection is closed, so
-  // a client dripping a huge body cannot hold a connection (and the memory or
-  // temporary file of its upload) for the whole read_timeout_ms. <= 0: no
-  // minimum rate (read_timeout_ms still bounds the request).
-  int64_t min_body_bytes_per_s = 1024;
-  int64_t body_window_ms = 20'000;
-  // Open connections. At the cap a new connection first displaces the one
-  // idle longest (waiting for a request's first bytes or still sending its
-  // header: never one whose request is being read, handled or answered);
-  // with none idle it is answered 503 and closed at once, so slow or idle
-  // clients (slowloris) cannot exhaust file descriptors.
-  int max_connections = 4096;
-  // Open connections from one client address (IP); more are answered 503
-  // and closed. 0: no per-address cap (clients behind a NAT, a proxy or a
-  // load balancer share one address).
-  int max_connections_per_client = 0;
-};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
