@@ -217,7 +217,8 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   opts.port = config.port;
   opts.worker_threads = 16;
   opts.max_body_bytes = 8 << 20;
-  opts.read_timeout_ms = 600'000;  // artifact uploads can be large
+  opts.read_timeout_ms = 600'000;  // artifact uploads can be large...
+  opts.limits = config.client_limits;  // ...but must keep a minimum rate
   opts.tls.cert_file = config.tls_cert;
   opts.tls.key_file = config.tls_key;
   cp->http_metrics_ = std::make_unique<HttpMetrics>();

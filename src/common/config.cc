@@ -42,6 +42,28 @@ Status ParseListen(const std::string& listen, Config& c) {
   return OkStatus();
 }
 
+// A `server:` key of http::ClientLimits: its field, range and unit.
+struct LimitKey {
+  int64_t* wide = nullptr;  // one of these two
+  int* narrow = nullptr;
+  int64_t min = 0, max = 0, scale = 1;
+  bool known() const { return wide != nullptr || narrow != nullptr; }
+  void Set(int64_t v) const {
+    if (wide != nullptr) *wide = v * scale;
+    if (narrow != nullptr) *narrow = static_cast<int>(v);
+  }
+};
+LimitKey ClientLimit(const std::string& key, http::ClientLimits& l) {
+  constexpr int64_t kMaxInt = int64_t{1} << 30;
+  if (key == "min_body_bytes_per_s") return {&l.min_body_bytes_per_s, nullptr, 0, int64_t{1} << 40};
+  if (key == "body_window_s") return {&l.body_window_ms, nullptr, 1, 3600, 1000};
+  if (key == "max_connections") return {nullptr, &l.max_connections, 1, kMaxInt};
+  if (key == "max_connections_per_client") {
+    return {nullptr, &l.max_connections_per_client, 0, kMaxInt};
+  }
+  return {};
+}
+
 Status ApplyDocument(const Json& doc, Config& c) {
   // The last eight are modules' own sections (in Config::raw); `serving` is
   // reserved: accepted, read by nothing yet. `images` names the image store
@@ -96,9 +118,19 @@ Status ApplyDocument(const Json& doc, Config& c) {
           return InvalidArgumentError("tandem.yaml: 'server.insecure' must be true or false");
         }
         c.insecure = v.get<bool>();
+      } else if (auto limit = ClientLimit(k, c.client_limits); limit.known()) {
+        if (!v.is_number_integer() || v.get<int64_t>() < limit.min ||
+            v.get<int64_t>() > limit.max) {
+          return InvalidArgumentError("tandem.yaml: 'server." + k + "' must be an integer from " +
+                                      std::to_string(limit.min) + " to " +
+                                      std::to_string(limit.max));
+        }
+        limit.Set(v.get<int64_t>());
       } else {
-        return InvalidArgumentError("tandem.yaml: unknown key 'server." + k +
-                                    "' (known: tls_cert, tls_key, insecure)");
+        return InvalidArgumentError(
+            "tandem.yaml: unknown key 'server." + k +
+            "' (known: tls_cert, tls_key, insecure, min_body_bytes_per_s, body_window_s, "
+            "max_connections, max_connections_per_client)");
       }
     }
   }

@@ -13,12 +13,17 @@
 //     tls_cert: /etc/tandem/tls.crt                # PEM certificate (+ chain)
 //     tls_key: /etc/tandem/tls.key                 # PEM private key
 //     insecure: false                              # plain HTTP beyond loopback
+//     min_body_bytes_per_s: 1024                   # slower request bodies: 408
+//     body_window_s: 20                            # ...measured over windows this long
+//     max_connections: 4096                        # per listener (idle ones give way)
+//     max_connections_per_client: 0                # per client address (0: no cap)
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 
+#include "common/http_limits.h"
 #include "common/json.h"
 #include "common/status.h"
 
@@ -42,6 +47,10 @@ struct Config {
   std::string tls_key;
   // `server.insecure`: allow plain HTTP on a non-loopback address.
   bool insecure = false;
+  // `server.min_body_bytes_per_s`, `server.body_window_s`,
+  // `server.max_connections`, `server.max_connections_per_client`: what one
+  // client may take of the control plane and of the replicas it starts.
+  http::ClientLimits client_limits;
   Json raw = Json::object();  // the whole document: modules read their own sections
 };
 

@@ -127,6 +127,39 @@ TEST(ConfigTlsTest, ServerSectionAndEnvironment) {
   std::filesystem::remove_all(home);
 }
 
+TEST(ConfigTlsTest, ServerClientLimits) {
+  auto home = std::filesystem::temp_directory_path() /
+              ("tandem-config-limits-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(home);
+  auto defaults = LoadConfig(home.string(), "", {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->client_limits.min_body_bytes_per_s, 1024);
+  EXPECT_EQ(defaults->client_limits.body_window_ms, 20'000);
+  EXPECT_EQ(defaults->client_limits.max_connections, 4096);
+  EXPECT_EQ(defaults->client_limits.max_connections_per_client, 0);
+  std::ofstream(home / "tandem.yaml") << "server:\n  min_body_bytes_per_s: 0\n  body_window_s: 3\n"
+                                         "  max_connections: 64\n  max_connections_per_client: 8\n";
+  auto c = LoadConfig(home.string(), "", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->client_limits.min_body_bytes_per_s, 0);
+  EXPECT_EQ(c->client_limits.body_window_ms, 3000);
+  EXPECT_EQ(c->client_limits.max_connections, 64);
+  EXPECT_EQ(c->client_limits.max_connections_per_client, 8);
+  for (const char* bad :
+       {"server:\n  min_body_bytes_per_s: -1\n", "server:\n  body_window_s: 0\n",
+        "server:\n  body_window_s: 1.5\n", "server:\n  max_connections: 0\n",
+        "server:\n  max_connections: lots\n", "server:\n  max_connections_per_client: -2\n"}) {
+    std::ofstream(home / "tandem.yaml") << bad;
+    auto r = LoadConfig(home.string(), "", {});
+    ASSERT_FALSE(r.ok()) << bad;
+    const std::string key = std::string(bad).substr(10, std::string(bad).find(':', 10) - 10);
+    EXPECT_NE(std::string(r.status().message()).find("'server." + key + "' must be an integer"),
+              std::string::npos)
+        << r.status();
+  }
+  std::filesystem::remove_all(home);
+}
+
 TEST(ConfigTlsTest, LoopbackHosts) {
   for (const char* h : {"127.0.0.1", "127.1.2.3", "localhost", "::1"}) {
     EXPECT_TRUE(IsLoopbackHost(h)) << h;

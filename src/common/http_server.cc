@@ -40,34 +40,76 @@ void ServerCore::DoAccept() {
   });
 }
 
+// Answers a connection there is no room for with a 503 (plain HTTP: a tiny
+// write to a fresh socket does not block; a TLS client could not read it)
+// and closes it.
+static void Refuse(Socket& socket, bool tls, const std::string& why) {
+  const std::string body = ErrorJson(StatusCode::kUnavailable, why);
+  const std::string busy =
+      "HTTP/1.1 503 Service Unavailable\r\nserver: tandem\r\nconnection: close\r\n"
+      "content-type: application/json\r\ncontent-length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  beast::error_code ec;
+  if (!tls) asio::write(socket, asio::buffer(busy), ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.close(ec);
+}
+
 void ServerCore::StartSession(Socket socket) {
-  bool full = false;
+  const ClientLimits& limits = options.limits;
+  std::string client;  // counted per address only when that cap is on
+  if (limits.max_connections_per_client > 0) {
+    beast::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    if (!ec) client = peer.address().to_string();
+  }
+  std::string refusal;
+  std::shared_ptr<Session> evicted;
   {
     absl::MutexLock lock(&mu);
-    full = sessions.size() >= static_cast<size_t>(std::max(options.max_connections, 1));
+    auto counted = client.empty() ? per_client.end() : per_client.find(client);
+    if (counted != per_client.end() && counted->second >= limits.max_connections_per_client) {
+      refusal = "too many open connections from " + client + " (max_connections_per_client " +
+                std::to_string(limits.max_connections_per_client) + "); retry later";
+    } else if (sessions.size() >= static_cast<size_t>(std::max(limits.max_connections, 1))) {
+      evicted = ClaimIdlest();
+      if (!evicted) refusal = "too many open connections; retry later";
+    }
   }
-  if (full) {
-    // Answered without a session: a tiny write to a fresh socket does not block.
-    const std::string body =
-        ErrorJson(StatusCode::kUnavailable, "too many open connections; retry later");
-    const std::string busy =
-        "HTTP/1.1 503 Service Unavailable\r\nserver: tandem\r\nconnection: close\r\n"
-        "content-type: application/json\r\ncontent-length: " +
-        std::to_string(body.size()) + "\r\n\r\n" + body;
-    beast::error_code ec;
-    // (A TLS client could not read it: it is just closed.)
-    if (!tls) asio::write(socket, asio::buffer(busy), ec);
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-    socket.close(ec);
-    return;
-  }
+  if (!refusal.empty()) return Refuse(socket, tls != nullptr, refusal);
+  // The idle connection goes (closed on its strand) and this one takes its place.
+  if (evicted) evicted->Evict();
   auto session = std::make_shared<Session>(std::move(socket), this);
   {
     absl::MutexLock lock(&mu);
     sessions.emplace(session.get(), session);
+    if (!client.empty()) {
+      ++per_client[client];
+      session->SetClient(std::move(client));
+    }
   }
   auto executor = session->executor();
   asio::post(executor, [session = std::move(session)] { session->Begin(); });
+}
+
+std::shared_ptr<Session> ServerCore::ClaimIdlest() {
+  // Linear, but only at the cap; the claim keeps two new connections from
+  // evicting the same one.
+  for (;;) {
+    Session* idlest = nullptr;
+    int64_t lowest = std::numeric_limits<int64_t>::max();
+    for (const auto& [ptr, weak] : sessions) {
+      const int64_t rank = ptr->evict_rank();
+      if (rank != 0 && rank < lowest && !ptr->evicting()) {
+        idlest = ptr;
+        lowest = rank;
+      }
+    }
+    if (idlest == nullptr) return nullptr;
+    auto session = sessions[idlest].lock();
+    if (session && session->ClaimForEviction()) return session;
+    if (!session) sessions.erase(idlest);  // being destroyed: its destructor waits for mu
+  }
 }
 
 void ServerCore::CloseAcceptor() {
@@ -264,7 +306,8 @@ void Server::Stop(int64_t grace_ms) {
 Status Server::ReloadTls() {
   ServerCore& c = *impl_;
   if (!c.started || c.stopped) return FailedPreconditionError("http server is not running");
-  if (!c.tls) return FailedPreconditionError("http server speaks plain HTTP: no certificate to reload");
+  if (!c.tls)
+    return FailedPreconditionError("http server speaks plain HTTP: no certificate to reload");
   return c.tls->Reload();
 }
 

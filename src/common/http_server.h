@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/http_limits.h"
 #include "common/status.h"
 
 namespace tandem::http {
@@ -138,11 +139,8 @@ struct ServerOptions {
   int worker_threads = 8;
   int64_t max_body_bytes = 64 << 20;    // larger bodies -> 413
   int64_t max_header_bytes = 16 << 10;  // request line + header fields; larger -> 431
-  // Open connections beyond this are answered 503 and closed at once, so
-  // slow or idle clients (slowloris) cannot exhaust file descriptors; each of
-  // them is closed by read_timeout_ms / idle_timeout_ms.
-  int max_connections = 4096;
-  int64_t read_timeout_ms = 30'000;  // whole request must arrive within this
+  ClientLimits limits;                  // body rate, connection caps
+  int64_t read_timeout_ms = 30'000;     // whole request must arrive within this
   // The request line and headers must arrive within this (capped by
   // read_timeout_ms), so a client dripping header bytes (slowloris) is cut
   // off early even where large uploads get a long read_timeout_ms.

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/http_body_sink.h"
+#include "common/http_body_watch.h"
 #include "common/http_response_head.h"
 #include "common/http_router.h"
 #include "common/http_server.h"
@@ -75,6 +76,8 @@ struct ServerCore {
   absl::Mutex mu;
   absl::CondVar cv;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  // Open connections per client address (only with max_connections_per_client).
+  std::unordered_map<std::string, int> per_client ABSL_GUARDED_BY(mu);
   std::atomic<int> busy{0};  // sessions mid-request; Stop() waits under mu
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -103,6 +106,9 @@ struct ServerCore {
   // kernel does not hand them to the other sockets), then closes it.
   void CloseAcceptor();
   std::vector<std::shared_ptr<Session>> LiveSessions();
+  // The session idle longest (ClientLimits::max_connections), claimed for
+  // eviction; null if none is idle.
+  std::shared_ptr<Session> ClaimIdlest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Waits (under mu) until no session is left or `deadline` passes.
   void WaitForSessions(const Deadline& deadline) ABSL_LOCKS_EXCLUDED(mu);
 };
@@ -125,6 +131,10 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() {
     absl::MutexLock lock(&core_->mu);
     core_->sessions.erase(this);
+    if (auto it = core_->per_client.find(client_);
+        it != core_->per_client.end() && --it->second == 0) {
+      core_->per_client.erase(it);
+    }
     if (busy_) core_->busy.fetch_sub(1);
     core_->cv.SignalAll();
   }
@@ -133,6 +143,39 @@ class Session : public std::enable_shared_from_this<Session> {
   Executor executor() { return stream_.get_executor(); }
   // Runs on the strand.
   void Begin() { stream_.tls() ? StartTls() : ReadRequest(); }
+
+  // Under core_->mu, when registered: counted in per_client under `client`.
+  void SetClient(std::string client) { client_ = std::move(client); }
+  // Thread-safe: the order in which idle connections give way to new ones
+  // (ClientLimits::max_connections), lowest first: kept-alive connections
+  // waiting for a request's first bytes, by their last request's start, then
+  // those reading a request's header (or a TLS handshake), by its start. 0:
+  // not idle (a request is being read, handled or answered).
+  static constexpr int64_t kInHeader = int64_t{1} << 61;
+  int64_t evict_rank() const { return evict_rank_.load(std::memory_order_relaxed); }
+  // Thread-safe, once per idle spell: claims the session for Evict().
+  bool ClaimForEviction() { return !evicting_.exchange(true); }
+  bool evicting() const { return evicting_.load(); }
+  // Thread-safe: closes the connection if it is still idle (a new connection
+  // needs its place, ClientLimits::max_connections).
+  void Evict() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->evicting_ = false;
+      if (self->evict_rank() != 0) self->Close();
+    });
+  }
+
+  // For BodyWatch: the body bytes received so far; the body fell behind.
+  int64_t BodyBytes() const {
+    if (!parser_) return 0;
+    const int64_t sunk = req_.body_sink ? req_.body_sink->bytes() : 0;
+    return sunk + static_cast<int64_t>(parser_->get().body().size());
+  }
+  void BodyLate(Status late) {
+    body_late_ = std::move(late);
+    beast::error_code ec;
+    stream_.socket().cancel(ec);  // the pending read ends; ReadBody answers 408
+  }
 
   // Thread-safe, for a stopping server: a stream ends now (final chunk); a request in
   // progress is answered with `Connection: close`; an idle connection is closed if
@@ -173,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     if (closed_) return;
     closed_ = true;
+    body_watch_.Stop();
     cancelled_->store(true);
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -268,6 +312,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // a closed socket (seen as a flaky DrainAnswersNextRequestOf-
     // IdleKeepAliveConnection under ThreadSanitizer's slower scheduling).
     if (close_idle_) return Close();
+    evict_rank_.store(request_start_us_, std::memory_order_relaxed);  // the last request's start
     if (buffer_.size() > 0) return ReadRequest();
     stream_.expires_after(std::chrono::milliseconds(core_->options.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(4096),
@@ -286,6 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
     route_ = nullptr;
     request_start_us_ = Clock::Real().MonotonicMicros();
     read_start_us_ = request_start_us_;
+    evict_rank_.store(kInHeader + request_start_us_, std::memory_order_relaxed);
     head_request_ = false;
     parser_.emplace();
     // Checked per route after the header (not boost::none: Beast 1.74 compares
@@ -346,6 +392,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void FailRead(const beast::error_code& ec) {
+    body_watch_.Stop();
+    req_.body_sink.reset();  // a partial body leaves nothing behind
+    if (!body_late_.ok()) {
+      close_after_ = linger_ = true;
+      const Status late = std::exchange(body_late_, OkStatus());
+      return WriteResponse(
+          ErrorResponse(408, StatusCode::kDeadlineExceeded, std::string(late.message())));
+    }
     if (ec == bhttp::error::body_limit) {
       close_after_ = linger_ = true;
       return WriteResponse(
@@ -368,6 +422,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // `now`: the monotonic time if the caller just read it, else 0.
   void OnHeader(beast::error_code ec, int64_t now = 0) {
     if (ec) return FailRead(ec);
+    evict_rank_.store(0, std::memory_order_relaxed);
     request_start_us_ = now != 0 ? now : Clock::Real().MonotonicMicros();
     auto& msg = parser_->get();
     keep_alive_req_ = msg.keep_alive();
@@ -417,26 +472,24 @@ class Session : public std::enable_shared_from_this<Session> {
     if (length && *length > static_cast<uint64_t>(limit)) return FailRead(bhttp::error::body_limit);
     parser_->body_limit(static_cast<uint64_t>(limit));
     if (parser_->is_done()) return Dispatch();
-    // The body gets what is left of read_timeout_ms.
-    const int64_t elapsed_ms = (Clock::Real().MonotonicMicros() - read_start_us_) / 1000;
-    stream_.expires_after(std::chrono::milliseconds(
-        std::max<int64_t>(core_->options.read_timeout_ms - elapsed_ms, 1)));
 
     if (const auto& sink = match_.route->options.body_sink) {  // the head, without headers
       req_.path_params = match_.params;
       req_.body_sink = sink(req_);
     }
+    // The body keeps its pace within what is left of read_timeout_ms, on the
+    // watch's timer (a 408 when late) instead of the stream's (a silent close).
+    stream_.expires_never();
+    const int64_t timeout_ms =
+        std::clamp<int64_t>(core_->options.read_timeout_ms, 0, INT64_MAX / 2000);
+    body_watch_.Start(shared_from_this(), core_->options.limits,
+                      read_start_us_ + timeout_ms * 1000);
     auto read_body = [self = shared_from_this()] {
-      if (self->req_.body_sink) return self->ReadBodyToSink();
       beast::error_code ec;
-      if (self->ParseBuffered(/*header_only=*/false, ec)) {
+      if (!self->req_.body_sink && self->ParseBuffered(/*header_only=*/false, ec)) {
         return ec ? self->FailRead(ec) : self->Dispatch();
       }
-      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
-                        [self](beast::error_code ec, size_t) {
-                          if (ec) return self->FailRead(ec);
-                          self->Dispatch();
-                        });
+      self->ReadBody();
     };
     if (beast::iequals(msg[bhttp::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -450,22 +503,29 @@ class Session : public std::enable_shared_from_this<Session> {
     read_body();
   }
 
-  // Each read's bytes go to the sink and leave memory; a refused one stops reading.
-  void ReadBodyToSink() {
-    bhttp::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](
-                                                           beast::error_code ec, size_t) {
-      std::string& piece = self->parser_->get().body();
-      Status s = self->req_.body_sink->Append(piece);
+  // Reads the body read by read, until it is complete, fails or falls
+  // behind (BodyLate: 408). With a sink, each read's bytes go to the sink and
+  // leave memory; a refused one stops reading.
+  void ReadBody() {
+    bhttp::async_read_some(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBodyRead(ec); });
+  }
+  void OnBodyRead(const beast::error_code& ec) {
+    if (req_.body_sink) {
+      std::string& piece = parser_->get().body();
+      Status s = req_.body_sink->Append(piece);
       piece.clear();
-      if (!s.ok()) self->close_after_ = self->linger_ = true;
-      if (!s.ok()) return self->Dispatch();
-      if (ec) return self->FailRead(ec);
-      if (self->parser_->is_done()) return self->Dispatch();
-      self->ReadBodyToSink();
-    });
+      if (!s.ok()) close_after_ = linger_ = true;
+      if (!s.ok()) return Dispatch();
+    }
+    if (ec || !body_late_.ok()) return FailRead(ec);
+    if (parser_->is_done()) return Dispatch();
+    ReadBody();
   }
 
   void Dispatch() {
+    body_watch_.Stop();
     auto& msg = parser_->get();
     for (const auto& field : msg) {
       std::string name = Lower(SV(field.name_string()));
@@ -712,7 +772,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string plain_refusal_;  // the 400 to a plain HTTP client of a TLS port
   ServerCore* core_;
   std::string remote_;
+  std::string client_;  // key in core_->per_client ("" = not counted)
   std::shared_ptr<std::atomic<bool>> cancelled_;
+  std::atomic<int64_t> evict_rank_{kInHeader + Clock::Real().MonotonicMicros()};
+  std::atomic<bool> evicting_{false};
+  BodyWatch body_watch_;
+  Status body_late_;  // not OK: the body fell behind; the pending read answers 408
 
   // Strand-only state (the worker touches req_ only while it owns the request).
   bool busy_ = false;

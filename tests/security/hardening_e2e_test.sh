@@ -12,13 +12,19 @@
 #  6. a catastrophic regex with a hostile log line; a regex RE2 refuses
 #  7. path traversal in artifact keys and image names; paths and queries
 #     whose percent-encoded bytes are not UTF-8
+#  8. slow bodies (an artifact PUT and a job POST dripping a byte every
+#     0.5 s): 408, no artifact, no job, others answered meanwhile
+#  9. 200 idle connections against max_connections 64: the server keeps
+#     answering (idle connections give way to new ones)
 # The home is outside /tmp: the sandbox's private /tmp would hide it anyway.
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 WORK=$(mktemp -d /var/tmp/tandem-hardening.XXXXXX)
 SLOW_PID=""
+DRIP_PIDS=()
 cleanup() {
   [ -n "$SLOW_PID" ] && kill "$SLOW_PID" 2>/dev/null
+  for p in "${DRIP_PIDS[@]}"; do kill "$p" 2>/dev/null; done
   stop_control_plane
   kill_replicas "$HOME_DIR"
   rm -rf "$WORK"
@@ -27,8 +33,11 @@ trap cleanup EXIT
 HOME_DIR=$WORK/home
 IN=$WORK/in  # what the attacker sends; everything else under $WORK is tandem's
 mkdir -p "$HOME_DIR" "$IN"
-# Artifact uploads up to 4 MiB here (default 1 GiB), so the 413 is cheap to reach.
-printf 'max_body_mb: 4\n' >"$HOME_DIR/tandem.yaml"
+# Artifact uploads up to 4 MiB here (default 1 GiB), so the 413 is cheap to
+# reach; bodies measured over 2 s windows (default 20 s) at the default
+# minimum of 1024 bytes/s, and 64 connections at most (default 4096), so
+# slow bodies and connection floods are refused within seconds.
+printf 'max_body_mb: 4\nserver:\n  body_window_s: 2\n  max_connections: 64\n' >"$HOME_DIR/tandem.yaml"
 
 start_control_plane "$TANDEM" "$HOME_DIR" || { echo "control plane did not start"; exit 1; }
 PORT=${TANDEM_SERVER##*:}
@@ -47,6 +56,21 @@ alive() {
   local code
   code=$(command curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$TANDEM_SERVER/api/v1/health")
   expect_eq "$code" 200 "control plane alive $1"
+}
+# expect_source_refused KEY ARCHIVE REASON: ARCHIVE, uploaded as KEY and
+# named as a job's source_dir, is accepted for staging; the job then fails
+# with a failure_reason containing REASON. The job's id is left in $JOB.
+expect_source_refused() {
+  local key=$1 archive=$2 reason=$3 name code got
+  name=$(basename "$(dirname "$key")")
+  expect_rc 0 "$TANDEM" artifacts put "$key" "$archive"
+  code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' \
+    -d '{"name":"'"$name"'","entry_point":"run.sh","source_dir":"'"$key"'"}')
+  expect_eq "$code" 201 "the $name source is accepted for staging"
+  JOB=$(field '["id"]' <"$IN/body")
+  expect_eq "$(wait_job_end "$TANDEM" "$JOB")" Failed "the $name source fails the job"
+  got=$("$TANDEM" jobs get "$JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))')
+  expect_contains "$got" "$reason" "the $name failure names the limit"
 }
 # Every file outside the home, and every file of the home outside where
 # tandem keeps jobs, uploads and objects (those change by design).
@@ -185,25 +209,11 @@ with tarfile.open(sys.argv[1], "w:gz", compresslevel=9) as t:
 PY
 echo "bomb: $(stat -c %s "$IN/bomb.tar.gz") bytes for 300 MiB"
 HOME_KB_BEFORE=$(du -sk "$HOME_DIR" | cut -f1)
-expect_rc 0 "$TANDEM" artifacts put teams/default/bomb/source.tar.gz "$IN/bomb.tar.gz"
-code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' \
-  -d '{"name":"bomb","entry_point":"run.sh","source_dir":"teams/default/bomb/source.tar.gz"}')
-expect_eq "$code" 201 "the bomb source is accepted for staging"
-BOMB_JOB=$(field '["id"]' <"$IN/body")
-expect_eq "$(wait_job_end "$TANDEM" "$BOMB_JOB")" Failed "the bomb source fails the job"
-REASON=$("$TANDEM" jobs get "$BOMB_JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))')
-expect_contains "$REASON" "unpacks to more than 100 times its size" "the failure names the compression-ratio limit"
-[[ "$("$TANDEM" jobs logs "$BOMB_JOB" 2>&1)" != *"ran"* ]] && pass || fail "the bomb's run.sh ran"
+expect_source_refused teams/default/bomb/source.tar.gz "$IN/bomb.tar.gz" "unpacks to more than 100 times its size"
+[[ "$("$TANDEM" jobs logs "$JOB" 2>&1)" != *"ran"* ]] && pass || fail "the bomb's run.sh ran"
 # An archive of more entries than allowed.
 wait "$MANY_PID"
-expect_rc 0 "$TANDEM" artifacts put teams/default/many/source.tar.gz "$IN/many.tar.gz"
-code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' \
-  -d '{"name":"many","entry_point":"/bin/true","source_dir":"teams/default/many/source.tar.gz"}')
-expect_eq "$code" 201 "the many-entries source is accepted for staging"
-MANY_JOB=$(field '["id"]' <"$IN/body")
-expect_eq "$(wait_job_end "$TANDEM" "$MANY_JOB")" Failed "the many-entries source fails the job"
-REASON=$("$TANDEM" jobs get "$MANY_JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))')
-expect_contains "$REASON" "more than 100000 entries" "the failure names the entry limit"
+expect_source_refused teams/default/many/source.tar.gz "$IN/many.tar.gz" "more than 100000 entries"
 [ -z "$(find "$HOME_DIR" -name f100000)" ] && pass || fail "entries of the refused archive were left behind"
 # As a model: registration stores the archive as given; a transform job
 # unpacking it, and a deployment's replica pulling it, fail naming the limit.
@@ -305,6 +315,99 @@ for name in '../pwned9' 'a/../../pwned10' '%2e%2e/pwned11' 'default/..%2fpwned12
 done
 expect_eq "$(find "$WORK" /var/tmp /tmp -maxdepth 4 -name 'pwned*' 2>/dev/null)" "" "no traversal target was written"
 expect_eq "$("$TANDEM" artifacts ls '' -o json | python3 -c 'import json,sys; print(",".join(a["key"] for a in json.load(sys.stdin)["artifacts"] if "pwned" in a["key"]))')" "" "no pwned key in the store"
+
+# --- 8. slow bodies: a head announcing a body, then a byte every 0.5 s ----
+# drip_body NAME METHOD PATH LENGTH FIRST: in the background; its outcome
+# (status line, seconds, bytes dripped) in $IN/drip-NAME.out.
+drip_body() {
+  python3 - "$PORT" "$TANDEM_TOKEN" "$2" "$3" "$4" "$5" >"$IN/drip-$1.out" 2>&1 <<'PY' &
+import socket, sys, time
+port, token, method, path, length, first = sys.argv[1:7]
+s = socket.create_connection(("127.0.0.1", int(port)))
+s.sendall((f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+           f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{first}").encode())
+t0, sent, got, closed = time.time(), 0, b"", False
+s.settimeout(0.5)
+while time.time() - t0 < 60 and not got:
+    try:
+        s.send(b" ")
+        sent += 1
+    except OSError:
+        closed = True
+        break
+    try:
+        d = s.recv(4096)
+        if not d:
+            closed = True
+            break
+        got += d
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = True
+        break
+s.settimeout(5)
+try:  # the rest of the response, up to the server's close
+    while got and (d := s.recv(4096)):
+        got += d
+except OSError:
+    pass
+status = got.split(b"\r\n", 1)[0].decode(errors="replace") if got else "no response"
+body = got.split(b"\r\n\r\n", 1)[1].decode(errors="replace") if b"\r\n\r\n" in got else ""
+print(f"{status} after {time.time() - t0:.1f}s, {sent} bytes dripped: {body}")
+PY
+  DRIP_PIDS+=($!)
+}
+drip_body artifact PUT /api/v1/artifacts/teams/default/slow.bin $((3 << 20)) "slow"
+drip_body job POST /api/v1/jobs 1000 '{"name":"slowjob","entry_point":"/bin/true"'
+# Everyone else is answered while they drip.
+for i in 1 2 3; do
+  sleep 0.5
+  alive "while two slow bodies drip ($i)"
+done
+expect_rc 0 "$TANDEM" jobs list
+for p in "${DRIP_PIDS[@]}"; do wait "$p"; done
+DRIP_PIDS=()
+for name in artifact job; do
+  DRIP=$(cat "$IN/drip-$name.out")
+  echo "slow $name body: $DRIP"
+  expect_contains "$DRIP" "HTTP/1.1 408 Request Timeout" "the slow $name body is refused"
+  expect_contains "$DRIP" "request body too slow" "the slow $name body's refusal says why"
+done
+code=$(status_of GET /api/v1/artifacts/teams/default/slow.bin); expect_eq "$code" 404 "no artifact from the slow body"
+expect_eq "$(find "$HOME_DIR" -name 'slow.bin*')" "" "no file of the slow artifact anywhere in the home"
+expect_eq "$("$TANDEM" jobs list --name slowjob -o json | field '["jobs"].__len__()')" 0 "no job from the slow body"
+alive "after the slow bodies"
+
+# --- 9. 200 idle connections (max_connections 64 here): still answering ----
+python3 - "$PORT" >"$IN/idle.out" 2>&1 <<'PY' &
+import socket, sys, time
+conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(200)]
+time.sleep(8)  # hold them while the test sends real requests
+closed = 0
+for c in conns:
+    c.settimeout(0.01)
+    try:
+        closed += c.recv(1) == b""
+    except socket.timeout:
+        pass
+    except OSError:
+        closed += 1
+print(f"{closed} of {len(conns)} idle connections closed by the server")
+PY
+IDLE_PID=$!
+sleep 2
+for i in 1 2 3; do
+  alive "with 200 idle connections open ($i)"
+  expect_rc 0 "$TANDEM" jobs list
+done
+wait "$IDLE_PID"
+IDLE=$(cat "$IN/idle.out")
+echo "idle flood: $IDLE"
+CLOSED=${IDLE%% of *}
+[[ "$CLOSED" =~ ^[0-9]+$ ]] && [ "$CLOSED" -ge 136 ] && pass \
+  || fail "at most 64 connections may stay open: $IDLE"
+alive "after the idle flood"
 
 # Nothing outside the home changed through any attack.
 expect_eq "$(outside_listing)" "$BEFORE_OUTSIDE" "no file appeared or vanished outside the home"

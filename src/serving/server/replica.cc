@@ -13,6 +13,7 @@ StatusOr<std::unique_ptr<Replica>> Replica::Open(const Config& config, ReplicaOp
                                                  Clock& clock) {
   if (options.cache_dir.empty()) options.cache_dir = config.home + "/serving/cache";
   if (options.image_cache_dir.empty()) options.image_cache_dir = config.home + "/cache/images";
+  options.client_limits = config.client_limits;
   std::unique_ptr<Replica> r(new Replica(std::move(options), {}, clock));
   // A local package needs no glue, unless its image must be pulled.
   if (r->options_.target.empty() && r->options_.image.empty()) return r;
@@ -103,6 +104,7 @@ Status Replica::Start() {
   so.io_threads = options_.io_threads;
   so.worker_threads = options_.worker_threads;
   so.max_body_bytes = options_.max_body_bytes;
+  so.limits = options_.client_limits;
   so.drain_idle_ms = options_.drain_idle_ms;
   so.tls = options_.tls;
   // Bad TLS files fail now, not once the model has loaded.

@@ -67,6 +67,9 @@ struct ReplicaOptions {
   int io_threads = 2;
   int worker_threads = 16;
   int64_t max_body_bytes = 64 << 20;
+  // Minimum body rate and connection caps of both ports; Open() takes them
+  // from the configuration (tandem.yaml `server:`).
+  http::ClientLimits client_limits;
   engine::BatchOptions batch;
   int64_t resync_interval_ms = 30'000;
   int64_t drain_delay_ms = 0;

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "common/http_client.h"
+#include "common/testing/raw_conn.h"
 #include "serving/testing/test_util.h"
 
 namespace tandem::serving::server {
@@ -91,6 +94,45 @@ TEST(ReplicaTest, ReusePortLetsTwoReplicasShareOnePort) {
   auto r = c.Get("http://127.0.0.1:" + std::to_string(o.port) + "/v2/health/ready");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);  // the other replica keeps the port served
+}
+
+// tandem.yaml's `server:` limits reach the replica's HTTP server (Open takes
+// them from the configuration): a dripped /infer body is a 408 while other
+// requests are served.
+TEST(ReplicaTest, SlowInferBodyIs408UnderTheConfiguredMinimumRate) {
+  testing::TempDir dir;
+  ASSERT_TRUE(testing::WritePackage(dir.File("churn"), {}).ok());
+  Config config;
+  config.home = dir.File("home");
+  config.client_limits.min_body_bytes_per_s = 1000;
+  config.client_limits.body_window_ms = 200;
+  ReplicaOptions o;
+  o.model_dir = dir.File("churn");
+  o.port = 0;
+  auto r = Replica::Open(config, o, Clock::Real());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*r)->Start().ok());
+  tandem::testing::RawConn slow((*r)->port());
+  slow.Send("POST /infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000\r\n\r\n{\"model\":\"churn\",");
+  std::atomic<bool> stop{false};
+  std::thread drip([&] {
+    for (int i = 0; i < 500 && !stop.load(); ++i) {
+      slow.Send(" ");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  http::Client c;
+  auto live = c.Get("http://127.0.0.1:" + std::to_string((*r)->port()) + "/v2/health/live");
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->status, 200) << "served while the body drips";
+  std::string resp = slow.ReadResponse();
+  stop.store(true);
+  drip.join();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 408", 0), 0u) << resp;
+  EXPECT_NE(resp.find("request body too slow"), std::string::npos) << resp;
+  EXPECT_EQ((*r)->metrics().in_flight.load(), 0);
+  (*r)->Shutdown();
 }
 
 }  // namespace
