@@ -673,6 +673,8 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
     outcome->failure_reason = "staging failed: " + a.launch_error;
     outcome->retryable = false;
   }
+  outcome->failure_reason =
+      FailureReasonForUsers(outcome->failure_reason, a.ml_dir, opts_.home, a.record.id);
   const Outcome& o = *outcome;
   double cost = opts_.cost ? opts_.cost(a.record.spec, exit.metering) : 0.0;
   bool retry =
