@@ -96,10 +96,11 @@ Status ModelManager::Load(const std::string& name, int64_t version,
   auto model = options_.flavors != nullptr ? runtime::LoadModel(package_dir, *options_.flavors)
                                             : runtime::LoadModel(package_dir);
   if (!model.ok()) {
-    // Users read the reason: it names files inside the package (the full
-    // message, with the package's directory, goes to the log only).
+    // Users read the reason: it names the package as <name>/<version> and
+    // files inside it from there (the full message, with the package's
+    // directory, goes to the log only).
     const std::string full(model.status().message());
-    const std::string shown = ReplacePath(full, package_dir, "");
+    const std::string shown = ReplacePath(full, package_dir, name + "/" + std::to_string(version));
     if (shown != full) LogInfo("model load failure, in full", {{"model", name}, {"error", full}});
     Status s = Annotate(Status(model.status().code(), shown),
                         "loading " + name + " version " + std::to_string(version));
