@@ -43,7 +43,10 @@ std::unique_ptr<tandem::http::Server> StartServer() {
   server->Route("GET", "/api/v1/jobs/{id}", echo);
   server->Route("POST", "/api/v1/jobs", echo);
   server->Route("PUT", "/api/v1/artifacts/{key...}", echo, int64_t{1} << 16);
-  server->Route("POST", "/v2/models/{name}/infer", echo, tandem::http::RouteOptions{1024, true});
+  tandem::http::RouteOptions inline_route;  // fields set by name: the struct grows
+  inline_route.max_body_bytes = 1024;
+  inline_route.run_inline = true;
+  server->Route("POST", "/v2/models/{name}/infer", echo, inline_route);
   auto streamed = [](Request&, Response& res) {
     auto left = std::make_shared<int>(2);
     res.stream = [left](std::string& chunk, const tandem::http::StreamContext&) {

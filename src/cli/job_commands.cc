@@ -161,14 +161,8 @@ void AddJobCommands(CLI::App& app, Context& ctx) {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
       ASSIGN_OR_RETURN(Json spec, PrepareSpec(client, *file));
-      ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/jobs", spec));
-      std::string id = job.value("id", "");
-      if (!*wait) {
-        PrintCreated(std::cout, f, job, "id");
-        return OkStatus();
-      }
-      std::cerr << "==> submitted " << id << std::endl;
-      return Wait(ctx, f, id);
+      return SubmitSpec(client, f, "/api/v1/jobs", spec, *wait,
+                        [&](const std::string& id) { return Wait(ctx, f, id); });
     });
   });
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -144,6 +145,18 @@ void PrintCreated(std::ostream& out, Format format, const Json& created, const s
   } else {
     PrintObject(out, format, created);
   }
+}
+
+Status SubmitSpec(ApiClient& client, Format format, const std::string& path, const Json& spec,
+                  bool wait, const std::function<Status(const std::string& id)>& wait_for) {
+  ASSIGN_OR_RETURN(Json created, client.Call("POST", path, spec));
+  const std::string id = created.value("id", "");
+  if (!wait) {
+    PrintCreated(std::cout, format, created, "id");
+    return OkStatus();
+  }
+  std::cerr << "==> submitted " << id << std::endl;
+  return wait_for(id);
 }
 
 namespace {

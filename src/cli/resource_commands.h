@@ -55,6 +55,12 @@ Status PrepareJobFields(ApiClient& client, Json& job, const std::filesystem::pat
 // the whole object otherwise.
 void PrintCreated(std::ostream& out, Format format, const Json& created, const std::string& key);
 
+// What a `run` command does with a spec: POSTs it to `path`, then prints
+// the created object's id (PrintCreated), or with `wait` says on stderr it
+// was submitted and returns wait_for(id).
+Status SubmitSpec(ApiClient& client, Format format, const std::string& path, const Json& spec,
+                  bool wait, const std::function<Status(const std::string& id)>& wait_for);
+
 // GETs `path` every 250 ms, showing summary(object) in `progress`, until the
 // object's state ends; returns the last object. `long_poll` (a job's or a
 // transform's path): each GET asks the control plane to answer only once the

@@ -96,14 +96,8 @@ void AddTransformCommands(CLI::App& app, Context& ctx) {
     Run(ctx, [&](Format f) -> Status {
       ApiClient client = ctx.Client();
       ASSIGN_OR_RETURN(Json spec, ReadSpec(client, *file));
-      ASSIGN_OR_RETURN(Json job, client.Call("POST", "/api/v1/transform-jobs", spec));
-      std::string id = job.value("id", "");
-      if (!*wait) {
-        PrintCreated(std::cout, f, job, "id");
-        return OkStatus();
-      }
-      std::cerr << "==> submitted " << id << std::endl;
-      return Wait(ctx, f, id);
+      return SubmitSpec(client, f, "/api/v1/transform-jobs", spec, *wait,
+                        [&](const std::string& id) { return Wait(ctx, f, id); });
     });
   });
 

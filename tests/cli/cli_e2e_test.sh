@@ -5,6 +5,15 @@ source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 WORK=$(mktemp -d /tmp/tandem-cli-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
+require_built "$TANDEM"
+
+# require_built (lib.sh): a program that is not built ends the test at once,
+# naming the ninja target that builds it; built ones and "" pass.
+expect_rc 1 bash -c "source '$(dirname "$0")/lib.sh'; require_built '$TANDEM' \
+  '$(dirname "$TANDEM")/tandem-not-built' '' '$(dirname "$TANDEM")/libnot_built_plugin.so'"
+expect_contains "$OUT" "ninja -C $(cd "$(dirname "$TANDEM")/.." && pwd) tandem-not-built" "require_built names the target"
+expect_contains "$OUT" "ninja -C $(cd "$(dirname "$TANDEM")/.." && pwd) not_built_plugin" "require_built names a plugin's target"
+expect_rc 0 bash -c "source '$(dirname "$0")/lib.sh'; require_built '$TANDEM' ''"
 
 # The version is the project version of CMakeLists.txt.
 expect_rc 0 "$TANDEM" --version

@@ -25,6 +25,30 @@ expect_eq() {
   if [ "$1" = "$2" ]; then pass; else fail "$3: got '$1', want '$2'"; fi
 }
 
+# require_built FILE...: ends the test (exit 1) unless every FILE, a program
+# or plugin the test was handed ($<TARGET_FILE:...> in its CMakeLists), is
+# built. ctest does not build what a test runs: after `ninja <some targets>`
+# the rest are missing, and the test would fail later on "No such file".
+# Names the ninja target to build (the file's name without lib/.so) in the
+# build tree that holds it. Empty arguments (optional programs) are skipped.
+require_built() {
+  local f missing=0 dir target
+  for f in "$@"; do
+    [ -n "$f" ] || continue
+    [ -e "$f" ] && continue
+    dir=$(dirname "$f")
+    while [ "$dir" != / ] && [ ! -f "$dir/build.ninja" ]; do dir=$(dirname "$dir"); done
+    [ -f "$dir/build.ninja" ] || dir="<build directory>"
+    target=$(basename "$f")
+    target=${target%.so}
+    [[ "$f" == *.so ]] && target=${target#lib}
+    echo "NOT BUILT: $f does not exist; build it first: ninja -C $dir $target" \
+         "(or build everything: ninja -C $dir)" >&2
+    missing=1
+  done
+  [ "$missing" -eq 0 ] || exit 1
+}
+
 # metric_value TEXT SERIES: the value of one Prometheus sample (SERIES is the
 # name with its labels exactly as exposed, e.g. 'x_total{model="m"}'); "" if absent.
 metric_value() {
@@ -67,6 +91,7 @@ wait_job_end() {
 # CLI reads TANDEM_TOKEN, and curl below sends it).
 start_control_plane() {
   local bin=$1 home=$2
+  require_built "$bin"
   local log="$home.log"
   # A restart must not read the previous run's address: the background
   # shell truncates the file only when it gets to run.

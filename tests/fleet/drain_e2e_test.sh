@@ -9,6 +9,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
 LOADGEN=$3
+require_built "$TANDEM" "$MAKE_MODEL" "$LOADGEN"
 WORK=$(mktemp -d /tmp/tandem-drain-e2e.XXXXXX)
 cleanup() {
   [ -n "${LOAD_PID:-}" ] && kill "$LOAD_PID" 2>/dev/null

@@ -21,6 +21,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
 LOADGEN=$3
+require_built "$TANDEM" "$MAKE_MODEL" "$LOADGEN"
 # compute.lease_seconds (jobs and the fleet; default 30). The takeover must
 # finish every job within one lease (takeover_timeline.py): 1.5-4.7 s after
 # the kill on the loaded 2-core test machine (load average 16-19; the S3

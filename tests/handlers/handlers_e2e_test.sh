@@ -3,6 +3,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 PLUGIN=$2
+require_built "$TANDEM" "$PLUGIN"
 WORK=$(mktemp -d /tmp/tandem-handlers-e2e.XXXXXX)
 PIDS=()
 cleanup() {

@@ -10,6 +10,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 TRAINER=${2:-}
 REPO=${3:-$(cd "$(dirname "$0")/../.." && pwd)}
+require_built "$TANDEM" "$TRAINER"
 WORK=$(mktemp -d /tmp/tandem-ckpt-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 

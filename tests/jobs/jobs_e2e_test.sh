@@ -6,6 +6,7 @@ source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 REPO=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 TRAINER=${3:-}  # tandem-train-xgboost, for the native example
+require_built "$TANDEM" "$TRAINER"
 WORK=$(mktemp -d /tmp/tandem-jobs-e2e.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
 

@@ -10,6 +10,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 JWT_TOOL=$2
+require_built "$TANDEM" "$JWT_TOOL"
 WORK=$(mktemp -d /tmp/tandem-oidc.XXXXXX)
 IDP_PID=""
 cleanup() {

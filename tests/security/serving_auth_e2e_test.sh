@@ -8,6 +8,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
+require_built "$TANDEM" "$MAKE_MODEL"
 WORK=$(mktemp -d /var/tmp/tandem-serving-auth.XXXXXX)
 cleanup() {
   stop_control_plane

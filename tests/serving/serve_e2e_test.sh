@@ -15,6 +15,7 @@ trap cleanup EXIT
 
 # Two small XGBoost models (20 features, binary:logistic), different seeds.
 MAKE_MODEL=$2
+require_built "$TANDEM" "$MAKE_MODEL"
 "$MAKE_MODEL" "$WORK/m1" 1 10 && "$MAKE_MODEL" "$WORK/m2" 2 5 || { echo "cannot write models"; exit 1; }
 
 start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }

@@ -9,6 +9,7 @@
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
+require_built "$TANDEM" "$MAKE_MODEL"
 WORK=$(mktemp -d /tmp/tandem-traffic-e2e.XXXXXX)
 TAIL_PID=""
 cleanup() {

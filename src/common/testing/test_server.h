@@ -9,10 +9,18 @@
 //     ...
 //   }
 //
+//   void SetUp() override {                          // in a fixture
+//     std::optional<std::string> uri = RequireTestServer("nats");
+//     if (!uri) return;  // gtest runs no test body after this SetUp
+//     ...
+//   }
+//
 // Under ctest a missing URI is a failure (the fixture failed to start the
 // engine). Run by hand without the variable, the test is skipped with the
 // reason printed, never silently passed.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -61,6 +69,23 @@ inline bool UnderCtest() {
   return v != nullptr && std::string(v) == "1";
 }
 
+// Ends the current test for `ts` (an engine that is not up): a fatal
+// failure when ctest started the engine's fixture, a skip with the reason
+// otherwise. Void, as gtest's FAIL() needs.
+inline void EndTestWithoutServer(const TestServer& ts) {
+  if (ts.under_ctest) FAIL() << ts.reason;
+  GTEST_SKIP() << ts.reason;
+}
+
+// The URI of `engine`'s test server, or std::nullopt after ending the test
+// (EndTestWithoutServer). The caller returns on std::nullopt: from SetUp,
+// gtest then runs no test body (it checks for fatal failures and skips).
+inline std::optional<std::string> RequireTestServer(const std::string& engine) {
+  TestServer ts = FindTestServer(engine);
+  if (!ts.uri) EndTestWithoutServer(ts);
+  return ts.uri;
+}
+
 }  // namespace tandem::testing
 
 // Ends the test unless `available` (a tool scripts/bootstrap installs:
@@ -78,13 +103,10 @@ inline bool UnderCtest() {
 
 // Declares `std::string uri_var` holding the engine's URI, or ends the test:
 // FAIL under ctest, SKIP (with the reason) when run by hand.
-#define TANDEM_REQUIRE_TEST_SERVER(engine, uri_var)                                \
-  std::string uri_var;                                                             \
-  do {                                                                             \
-    ::tandem::testing::TestServer ts_ = ::tandem::testing::FindTestServer(engine); \
-    if (!ts_.uri) {                                                                \
-      if (ts_.under_ctest) FAIL() << ts_.reason;                                   \
-      GTEST_SKIP() << ts_.reason;                                                  \
-    }                                                                              \
-    uri_var = *ts_.uri;                                                            \
+#define TANDEM_REQUIRE_TEST_SERVER(engine, uri_var)                                   \
+  std::string uri_var;                                                                \
+  do {                                                                                \
+    std::optional<std::string> found_ = ::tandem::testing::RequireTestServer(engine); \
+    if (!found_) return;                                                              \
+    uri_var = *found_;                                                                \
   } while (0)

@@ -10,6 +10,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/log.h"
+#include "common/redact_path.h"
 #include "compute/jobs/contract.h"
 #include "compute/jobs/image_launch.h"
 #include "glue/store/archive.h"
@@ -225,6 +227,14 @@ Status Publish(const std::string& data_dir, const std::string& prefix, store::Ob
 }
 
 }  // namespace
+
+std::string FailureReasonForUsers(const std::string& reason, const std::string& ml_dir,
+                                  const std::string& home, const std::string& job_id) {
+  std::string shown =
+      HidePathsUnder(ReplacePath(reason, ml_dir, kSandboxBase), home, "<control-plane path>");
+  if (shown != reason) LogInfo("failure reason, in full", {{"job", job_id}, {"reason", reason}});
+  return shown;
+}
 
 std::string FallbackReason(const ExitInfo& e, const JobSpec& spec) {
   switch (e.kind) {

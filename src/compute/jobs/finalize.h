@@ -27,6 +27,14 @@ namespace tandem::compute::jobs {
 // "lost: ...", "stopped".
 std::string FallbackReason(const ExitInfo& exit, const JobSpec& spec);
 
+// A failure reason as users (of other privilege than the operator) may read
+// it: the attempt's tree `ml_dir` is named as the job sees it (/opt/ml) and
+// any other path under the control plane's `home` is hidden. When that
+// changes `reason`, the full reason goes to the control plane's log (with
+// `job_id`) only.
+std::string FailureReasonForUsers(const std::string& reason, const std::string& ml_dir,
+                                  const std::string& home, const std::string& job_id);
+
 struct Outcome {
   JobState state = JobState::kFailed;  // Completed, Failed or Stopped
   std::string failure_reason;

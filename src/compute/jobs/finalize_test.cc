@@ -179,5 +179,15 @@ TEST_F(FinalizeServingTest, DirectoriesReplacedBySymlinksAreNotFollowed) {
   fs::remove_all(secret, ec);
 }
 
+TEST(FailureReasonForUsersTest, NamesTheSandboxPathAndHidesTheHome) {
+  const std::string ml = "/srv/t/jobs/J1/attempt-1/ml";
+  EXPECT_EQ(FailureReasonForUsers("cannot read " + ml + "/model/x: gone", ml, "/srv/t", "J1"),
+            "cannot read /opt/ml/model/x: gone");
+  EXPECT_EQ(FailureReasonForUsers("open '/srv/t/store/blobs/ab/cd' failed", ml, "/srv/t", "J1"),
+            "open '<control-plane path>' failed");
+  EXPECT_EQ(FailureReasonForUsers("exit status 3", ml, "/srv/t", "J1"), "exit status 3");
+  EXPECT_EQ(FailureReasonForUsers("/srv/tx/y stays", ml, "/srv/t", "J1"), "/srv/tx/y stays");
+}
+
 }  // namespace
 }  // namespace tandem::compute::jobs

@@ -583,10 +583,14 @@ StatusOr<bool> JobService::Launch(Active& a) {
     launch_seconds_.Observe(static_cast<double>(a.record.started_micros - a.record.queued_micros) /
                             1e6);
   }
+  // environment: reused from the keep-alive pool or staged; sandbox: one the
+  // substrate started in advance (warm), one of its own (cold), or none.
+  const char* sandbox = !substrate_->sandboxed() ? "none" : a.handle.warm_sandbox ? "warm" : "cold";
   LogInfo("job running", {{"job", a.record.id},
                           {"attempt", std::to_string(a.record.attempt)},
                           {"staging_ms", std::to_string(staging_ms)},
-                          {"warm_start", warm ? "true" : "false"}});
+                          {"environment", warm ? "pooled" : "staged"},
+                          {"sandbox", sandbox}});
   NotifyState(a.record.id);
   return true;
 }
@@ -673,6 +677,8 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
     outcome->failure_reason = "staging failed: " + a.launch_error;
     outcome->retryable = false;
   }
+  outcome->failure_reason =
+      FailureReasonForUsers(outcome->failure_reason, a.ml_dir, opts_.home, a.record.id);
   const Outcome& o = *outcome;
   double cost = opts_.cost ? opts_.cost(a.record.spec, exit.metering) : 0.0;
   bool retry =

@@ -371,6 +371,19 @@ TEST_F(JobServiceTest, SymlinkOutOfModelDirFailsTheJobWithAClearReason) {
               HasSubstr("model directory contains a symlink pointing outside it"));
   EXPECT_TRUE(r.model_key.empty());
   EXPECT_FALSE(store_->Stat("jobs/" + r.id + "/output/model.tar.gz").ok());
+  EXPECT_EQ(r.failure_reason.find(home_), std::string::npos) << r.failure_reason;
+}
+
+// Failure reasons are read by users of other privilege than the operator:
+// they name what the user sent (the store key of an archive that does not
+// unpack), never the control plane's home (where staging put its copy).
+TEST_F(JobServiceTest, AFailureReasonNamesTheUsersKeyNotTheControlPlanesPaths) {
+  ASSERT_TRUE(store_->PutString("jobs/uploads/x/broken.tar.gz", "not a gzip'd tar at all").ok());
+  JobRecord r = RunToEnd(Spec("broken", "jobs/uploads/x/broken.tar.gz"));
+  ASSERT_EQ(r.state, JobState::kFailed);
+  EXPECT_THAT(r.failure_reason, HasSubstr("staging failed"));
+  EXPECT_THAT(r.failure_reason, HasSubstr("archive 'jobs/uploads/x/broken.tar.gz'"));
+  EXPECT_EQ(r.failure_reason.find(home_), std::string::npos) << r.failure_reason;
 }
 
 TEST_F(JobServiceTest, BadSourcesAreRefusedAtSubmitNamingThem) {

@@ -314,7 +314,7 @@ Status StageCode(const Source& s, store::ObjectStore& store, const std::string& 
                        ? ObjectToFile(store, s.location, "", tmp, /*link=*/true)
                        : BlobToFile(store, s.location, tmp, /*link=*/true);
       if (!got.ok()) return Annotate(got, "source_dir " + s.location);
-      Status unpacked = store::UnpackArchive(tmp, code_dir);
+      Status unpacked = store::UnpackArchive(tmp, code_dir, {}, s.location);
       std::error_code ec;
       fs::remove(tmp, ec);
       if (!unpacked.ok()) return Annotate(unpacked, "source_dir " + s.location + " (a tar.gz)");

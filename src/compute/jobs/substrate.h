@@ -138,6 +138,9 @@ struct ExitInfo {
 struct JobHandle {
   std::string substrate;  // "local", "slurm", ...
   std::string id;         // substrate-specific
+  // Set by Submit only, never stored: the job started in a sandbox the
+  // substrate had started in advance (the local substrate's warm pool).
+  bool warm_sandbox = false;
 };
 
 class Substrate {

@@ -13,6 +13,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/redact_path.h"
 #include "common/spec_fields.h"
 #include "compute/jobs/image_launch.h"
 #include "compute/notebooks/activity.h"
@@ -238,7 +239,10 @@ StatusOr<NotebookRecord> NotebookService::StartNotebook(const std::string& name,
     RevokeToken(record);
     return store_->Update(name, false, [&](NotebookRecord& r) {
       r.state = NotebookState::kFailed;
-      r.failure_reason = "cannot start Jupyter: " + std::string(s.message());
+      // Logged in full above; users read it without the control plane's paths.
+      r.failure_reason =
+          "cannot start Jupyter: " +
+          HidePathsUnder(std::string(s.message()), options_.home, "<control-plane path>");
       r.stopped_micros = clock_->NowMicros();
       return OkStatus();
     });
@@ -265,7 +269,7 @@ Status NotebookService::Launch(const NotebookRecord& record) {
     auto info = options_.store->Stat(record.snapshot_key);
     if (info.ok()) {
       RETURN_IF_ERROR(options_.store->GetBlobToFile(info->digest, archive));
-      Status unpacked = store::UnpackArchive(archive, dir + "/work");
+      Status unpacked = store::UnpackArchive(archive, dir + "/work", {}, record.snapshot_key);
       fs::remove(archive, ec);
       if (!unpacked.ok()) {
         return DataLossError("cannot restore " + record.snapshot_key + ": " +

@@ -97,6 +97,25 @@ Status EnsureStream(jsCtx* js, jsStreamConfig& cfg) {
   return OkStatus();
 }
 
+// Ensures the file-backed stream `name` over `subjects` with `retention`
+// exists (EnsureStream): messages kept at most the retention window,
+// duplicates detected within kDuplicateWindowMs, direct gets allowed.
+Status EnsureFileStream(jsCtx* js, const std::string& name, const std::string& subjects,
+                        jsRetentionPolicy retention) {
+  const char* subject_list[] = {subjects.c_str()};
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = name.c_str();
+  cfg.Subjects = subject_list;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.Retention = retention;
+  cfg.MaxAge = kMaxRetentionMs * kNsPerMs;
+  cfg.Duplicates = kDuplicateWindowMs * kNsPerMs;
+  cfg.AllowDirect = true;
+  return EnsureStream(js, cfg);
+}
+
 }  // namespace
 
 Status NatsError(natsStatus s, std::string_view what, jsErrCode jerr) {
@@ -428,38 +447,14 @@ StatusOr<std::unique_ptr<NatsEventBus>> NatsEventBus::Open(std::string_view uri,
   s = natsConnection_JetStream(&impl->js, impl->nc, &jo);
   if (s != NATS_OK) return NatsError(s, "JetStream context");
 
-  const std::string events_subjects = impl->subject_prefix + ".events.>";
-  const std::string queue_subjects = impl->subject_prefix + ".queue.>";
-  const std::string delayed_subjects = impl->subject_prefix + ".delayed.>";
-  const char* ev_subj[] = {events_subjects.c_str()};
-  const char* q_subj[] = {queue_subjects.c_str()};
-  const char* d_subj[] = {delayed_subjects.c_str()};
-  jsStreamConfig ev;
-  jsStreamConfig_Init(&ev);
-  ev.Name = impl->events_stream.c_str();
-  ev.Subjects = ev_subj;
-  ev.SubjectsLen = 1;
-  ev.Storage = js_FileStorage;
-  ev.Retention = js_LimitsPolicy;
-  ev.MaxAge = kMaxRetentionMs * kNsPerMs;
-  ev.Duplicates = kDuplicateWindowMs * kNsPerMs;
-  ev.AllowDirect = true;
-  RETURN_IF_ERROR(EnsureStream(impl->js, ev));
-  jsStreamConfig qs;
-  jsStreamConfig_Init(&qs);
-  qs.Name = impl->queues_stream.c_str();
-  qs.Subjects = q_subj;
-  qs.SubjectsLen = 1;
-  qs.Storage = js_FileStorage;
-  qs.Retention = js_WorkQueuePolicy;
-  qs.MaxAge = kMaxRetentionMs * kNsPerMs;
-  qs.Duplicates = kDuplicateWindowMs * kNsPerMs;
-  qs.AllowDirect = true;
-  RETURN_IF_ERROR(EnsureStream(impl->js, qs));
-  jsStreamConfig ds = qs;  // messages of delayed queues wait here until due
-  ds.Name = impl->delayed_stream.c_str();
-  ds.Subjects = d_subj;
-  RETURN_IF_ERROR(EnsureStream(impl->js, ds));
+  // The event log (kept for the retention), the queues (a message leaves
+  // once acknowledged) and the messages of delayed queues until due.
+  RETURN_IF_ERROR(EnsureFileStream(impl->js, impl->events_stream,
+                                   impl->subject_prefix + ".events.>", js_LimitsPolicy));
+  RETURN_IF_ERROR(EnsureFileStream(impl->js, impl->queues_stream, impl->subject_prefix + ".queue.>",
+                                   js_WorkQueuePolicy));
+  RETURN_IF_ERROR(EnsureFileStream(impl->js, impl->delayed_stream,
+                                   impl->subject_prefix + ".delayed.>", js_WorkQueuePolicy));
 
   for (int attempt = 0; attempt < 3 && impl->kv == nullptr; ++attempt) {
     s = js_KeyValue(&impl->kv, impl->js, impl->bucket.c_str());

@@ -92,12 +92,9 @@ Event Ev(const std::string& type, Json detail = Json::object()) {
 class NatsEventBusTest : public ::testing::Test {
  protected:
   void Open() {
-    auto ts = testing::FindTestServer("nats");
-    if (!ts.uri) {
-      if (ts.under_ctest) FAIL() << ts.reason;
-      GTEST_SKIP() << ts.reason;
-    }
-    uri_ = WithPrefix(*ts.uri, UniquePrefix());
+    std::optional<std::string> nats = testing::RequireTestServer("nats");
+    if (!nats) return;
+    uri_ = WithPrefix(*nats, UniquePrefix());
     auto bus = EventBus::Open(uri_);
     ASSERT_TRUE(bus.ok()) << bus.status();
     bus_ = std::move(*bus);

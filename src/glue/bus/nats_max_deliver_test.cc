@@ -128,12 +128,9 @@ void FetchOne(natsSubscription* sub, int64_t timeout_ms, Fetched* out) {
 class NatsMaxDeliverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ts = testing::FindTestServer("nats");
-    if (!ts.uri) {
-      if (ts.under_ctest) FAIL() << ts.reason;
-      GTEST_SKIP() << ts.reason;
-    }
-    url_ = *ts.uri;
+    std::optional<std::string> nats = testing::RequireTestServer("nats");
+    if (!nats) return;
+    url_ = *nats;
     ASSERT_TRUE(raw_.Connect(url_));
   }
   std::unique_ptr<EventBus> OpenBus(const std::string& prefix) {

@@ -94,14 +94,11 @@ class FlakyBus : public EventBus {
 class OutboxRelayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ts = testing::FindTestServer("nats");
-    if (!ts.uri) {
-      if (ts.under_ctest) FAIL() << ts.reason;
-      GTEST_SKIP() << ts.reason;
-    }
+    std::optional<std::string> nats = testing::RequireTestServer("nats");
+    if (!nats) return;
     std::mt19937_64 rng(std::random_device{}());
     nats_uri_ =
-        *ts.uri + "?prefix=R" + std::to_string(getpid()) + "_" + std::to_string(rng() % 100000000);
+        *nats + "?prefix=R" + std::to_string(getpid()) + "_" + std::to_string(rng() % 100000000);
     char tmpl[] = "/tmp/tandem_relay_XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;

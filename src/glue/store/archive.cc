@@ -14,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "common/redact_path.h"
 #include "glue/store/fs_util.h"
 
 namespace tandem::store {
@@ -206,9 +207,10 @@ Status WriteArchive(const fs::path& root, const std::vector<PackEntry>& entries,
 
 class Extractor {
  public:
-  Extractor(const std::string& archive_path, uint64_t archive_bytes, fs::path staging,
-            const UnpackLimits& limits)
+  Extractor(const std::string& archive_path, const std::string& shown_as, uint64_t archive_bytes,
+            fs::path staging, const UnpackLimits& limits)
       : archive_path_(archive_path),
+        shown_(shown_as.empty() ? archive_path : shown_as),
         archive_bytes_(archive_bytes),
         staging_(std::move(staging)),
         limits_(limits) {}
@@ -218,8 +220,7 @@ class Extractor {
     archive_read_support_filter_gzip(in.get());
     archive_read_support_format_tar(in.get());
     if (archive_read_open_filename(in.get(), archive_path_.c_str(), 64 * 1024) != ARCHIVE_OK) {
-      return DataLossError("cannot read archive '" + archive_path_ +
-                           "': " + ArchiveError(in.get()));
+      return DataLossError("cannot read archive '" + shown_ + "': " + Error(in.get()));
     }
     ArchiveWriter out(archive_write_disk_new());
     // ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS cannot be used: we hand libarchive
@@ -233,21 +234,26 @@ class Extractor {
       int r = archive_read_next_header(in.get(), &entry);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) {
-        return DataLossError("corrupt or truncated archive '" + archive_path_ +
-                             "': " + ArchiveError(in.get()));
+        return DataLossError("corrupt or truncated archive '" + shown_ + "': " + Error(in.get()));
       }
       RETURN_IF_ERROR(ExtractEntry(in.get(), out.get(), entry));
     }
     if (archive_write_close(out.get()) != ARCHIVE_OK) {
-      return InternalError("finishing extraction: " + ArchiveError(out.get()));
+      return InternalError("finishing extraction: " + Error(out.get()));
     }
     return CheckSymlinksResolveInside();
   }
 
  private:
+  // libarchive's message, naming extracted files relative to the target
+  // and the archive as the caller showed it (not the control plane's paths).
+  std::string Error(struct archive* a) const {
+    return ReplacePath(ReplacePath(ArchiveError(a), staging_.string(), ""), archive_path_, shown_);
+  }
+
   Status Refuse(std::string_view name, std::string_view why) const {
-    return InvalidArgumentError("refusing archive entry '" + std::string(name) + "' in '" +
-                                archive_path_ + "': " + std::string(why));
+    return InvalidArgumentError("refusing archive entry '" + std::string(name) + "' in '" + shown_ +
+                                "': " + std::string(why));
   }
 
   // Validates a path from the archive; returns it normalised.
@@ -268,7 +274,7 @@ class Extractor {
     const char* raw = archive_entry_pathname(entry);
     const std::string name = raw != nullptr ? raw : "";
     if (++entries_ > limits_.max_entries) {
-      return ResourceExhaustedError("archive '" + archive_path_ + "' has more than " +
+      return ResourceExhaustedError("archive '" + shown_ + "' has more than " +
                                     std::to_string(limits_.max_entries) + " entries (at '" + name +
                                     "')");
     }
@@ -302,13 +308,13 @@ class Extractor {
       }
       total_bytes_ += static_cast<uint64_t>(size);
       if (total_bytes_ > limits_.max_total_bytes) {
-        return ResourceExhaustedError("archive '" + archive_path_ + "' exceeds " +
+        return ResourceExhaustedError("archive '" + shown_ + "' exceeds " +
                                       std::to_string(limits_.max_total_bytes) +
                                       " uncompressed bytes (at '" + name + "')");
       }
       if (limits_.max_ratio > 0 && total_bytes_ > limits_.ratio_free_bytes &&
           total_bytes_ / limits_.max_ratio >= archive_bytes_) {
-        return ResourceExhaustedError("archive '" + archive_path_ + "' unpacks to more than " +
+        return ResourceExhaustedError("archive '" + shown_ + "' unpacks to more than " +
                                       std::to_string(limits_.max_ratio) + " times its size of " +
                                       std::to_string(archive_bytes_) + " bytes (at '" + name +
                                       "'): a compression bomb?");
@@ -320,11 +326,11 @@ class Extractor {
     archive_entry_set_perm(entry, perm | (type == AE_IFDIR ? 0700 : 0600));
     archive_entry_set_pathname(entry, (staging_ / rel).c_str());
     if (archive_write_header(out, entry) != ARCHIVE_OK) {
-      return Refuse(name, "libarchive refused it: " + ArchiveError(out));
+      return Refuse(name, "libarchive refused it: " + Error(out));
     }
     if (type == AE_IFREG && hardlink == nullptr) RETURN_IF_ERROR(CopyData(in, out, name));
     if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-      return InternalError("writing '" + name + "': " + ArchiveError(out));
+      return InternalError("writing '" + name + "': " + Error(out));
     }
     if (hardlink != nullptr || type == AE_IFREG) regular_.insert(rel);
     if (type == AE_IFLNK) symlinks_.insert(rel);
@@ -333,8 +339,8 @@ class Extractor {
   }
 
   Status DataLoss(std::string_view name, struct archive* in) const {
-    return DataLossError("corrupt or truncated archive '" + archive_path_ + "' at entry '" +
-                         std::string(name) + "': " + ArchiveError(in));
+    return DataLossError("corrupt or truncated archive '" + shown_ + "' at entry '" +
+                         std::string(name) + "': " + Error(in));
   }
 
   Status CopyData(struct archive* in, struct archive* out, const std::string& name) {
@@ -352,7 +358,7 @@ class Extractor {
                                       std::to_string(limits_.max_entry_bytes) + " bytes");
       }
       if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_OK) {
-        return InternalError("writing '" + name + "': " + ArchiveError(out));
+        return InternalError("writing '" + name + "': " + Error(out));
       }
     }
   }
@@ -371,6 +377,7 @@ class Extractor {
   }
 
   const std::string archive_path_;
+  const std::string shown_;  // the archive's name in messages
   const uint64_t archive_bytes_;
   const fs::path staging_;
   const UnpackLimits limits_;
@@ -408,9 +415,11 @@ Status PackDirectory(const std::string& dir, const std::string& out_path, int gz
 }
 
 Status UnpackArchive(const std::string& archive_path, const std::string& target_dir,
-                     const UnpackLimits& limits) {
+                     const UnpackLimits& limits, const std::string& shown_as) {
   struct stat st;
-  if (::stat(archive_path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", archive_path);
+  if (::stat(archive_path.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, "stat", shown_as.empty() ? archive_path : shown_as);
+  }
   fs::path target = fs::absolute(target_dir).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();
   std::error_code ec;
@@ -425,7 +434,8 @@ Status UnpackArchive(const std::string& archive_path, const std::string& target_
   }
   const fs::path staging = parent / (".unpack-" + target.filename().string() + TempName());
   if (::mkdir(staging.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", staging.string());
-  Status s = Extractor(archive_path, static_cast<uint64_t>(st.st_size), staging, limits).Run();
+  Status s =
+      Extractor(archive_path, shown_as, static_cast<uint64_t>(st.st_size), staging, limits).Run();
   if (s.ok() && ::chmod(staging.c_str(), 0755) != 0)
     s = ErrnoStatus(errno, "chmod", staging.string());
   if (s.ok() && ::rename(staging.c_str(), target.c_str()) != 0) {

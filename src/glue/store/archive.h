@@ -55,8 +55,11 @@ Status PackDirectory(const std::string& dir, const std::string& out_path, int gz
 // Extracts `archive_path` into `target_dir`, which must not exist or be an
 // empty directory (else AlreadyExists). Violations: InvalidArgument (unsafe
 // entry) or ResourceExhausted (limits), naming the entry; corrupt/truncated
-// input: DataLoss.
+// input: DataLoss. Messages call the archive `shown_as` (what the user sent:
+// a store key, a model version; empty: `archive_path`) and name extracted
+// files relative to `target_dir`, so they can be shown to users who must
+// not learn the control plane's paths.
 Status UnpackArchive(const std::string& archive_path, const std::string& target_dir,
-                     const UnpackLimits& limits = {});
+                     const UnpackLimits& limits = {}, const std::string& shown_as = "");
 
 }  // namespace tandem::store

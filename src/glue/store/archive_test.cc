@@ -332,5 +332,34 @@ TEST_F(ArchiveTest, TruncatedOrGarbageInputIsDataLoss) {
   EXPECT_FALSE(fs::exists(target_));
 }
 
+// Messages shown to users (a job's failure reason) call the archive what the
+// user sent and never name the control plane's directories.
+TEST_F(ArchiveTest, MessagesCallTheArchiveAsShownAndNameNoLocalPath) {
+  const std::string shown = "source_dir models/code.tar.gz";
+  auto check = [&](const std::vector<RawEntry>& entries, const UnpackLimits& limits,
+                   std::string_view part) {
+    WriteTarGz(archive_, entries);
+    Status s = UnpackArchive(archive_, target_, limits, shown);
+    ASSERT_FALSE(s.ok());
+    const std::string m(s.message());
+    EXPECT_THAT(m, HasSubstr(std::string(part)));
+    EXPECT_EQ(m.find(dir_.string()), std::string::npos) << m;
+  };
+  check({File("../evil", "pwned")}, {}, "refusing archive entry '../evil' in '" + shown + "'");
+  check({File("a", "1"), File("b", "2")}, Limits(1, 100, 100), "archive '" + shown + "' has more");
+  // Written through libarchive: a file where a directory must go.
+  check({File("d", "file"), File("d/x", "under a file")}, {}, "'d/x'");
+  const std::vector<RawEntry> big = {File("a", RandomBytes(512 * 1024, 2))};
+  WriteTarGz(archive_, big);
+  fs::resize_file(archive_, fs::file_size(archive_) / 2);
+  Status s = UnpackArchive(archive_, target_, {}, shown);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(shown));
+  EXPECT_EQ(std::string(s.message()).find(dir_.string()), std::string::npos) << s;
+  s = UnpackArchive((dir_ / "missing.tar.gz").string(), target_, {}, shown);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(std::string(s.message()).find(dir_.string()), std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace tandem::store

@@ -452,22 +452,13 @@ TEST(S3Store, FailedMultipartUploadIsAborted) {
 
 // ---- Against the real S3-compatible server (s3rver) ------------------------
 
-// "s3://tandem/tandem-test?..." -> "s3://tandem/tandem-test/<unique>?...<extra>"
-std::string ServerUri() {
-  testing::TestServer ts = testing::FindTestServer("s3");
-  return ts.uri.value_or("");
-}
-
 INSTANTIATE_TEST_SUITE_P(S3, ObjectStoreConformanceTest,
                          ::testing::Values(ObjectStoreFactory{
                              "s3",
                              []() -> std::unique_ptr<ObjectStore> {
-                               const std::string base = ServerUri();
-                               if (base.empty()) {
-                                 ADD_FAILURE() << testing::FindTestServer("s3").reason;
-                                 return nullptr;
-                               }
-                               auto s = ObjectStore::Open(UniqueS3Uri(base));
+                               std::optional<std::string> base = testing::RequireTestServer("s3");
+                               if (!base) return nullptr;
+                               auto s = ObjectStore::Open(UniqueS3Uri(*base));
                                EXPECT_TRUE(s.ok()) << s.status();
                                return s.ok() ? *std::move(s) : nullptr;
                              }}),

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/redact_path.h"
 #include "glue/bus/event.h"
 #include "glue/bus/event_types.h"
 #include "glue/store/archive.h"
@@ -190,7 +191,11 @@ StatusOr<int64_t> ModelFollower::Sync(bool periodic) {
   Status s;
   auto dir = Pull(v);
   if (!dir.ok()) {
-    s = dir.status();
+    // Users read the reason: it names no file of the cache (logged in full).
+    const std::string full(dir.status().message());
+    s = Status(dir.status().code(), HidePathsUnder(full, options_.cache_dir, "<model cache>"));
+    if (s.message() != full)
+      LogInfo("model pull failure, in full", {{"model", ref_.name}, {"error", full}});
     manager_.RecordFailure(ref_.name, s);
   } else {
     s = manager_.Load(ref_.name, v.version, *dir);
@@ -246,7 +251,7 @@ StatusOr<std::string> ModelFollower::Pull(const registry::ModelVersion& v) {
                            "pulling " + v.name + "/" + std::to_string(v.version)));
   fs::path pkg = tmp / "package";
   if (IsGzip(download)) {
-    RETURN_IF_ERROR(Annotate(store::UnpackArchive(download, pkg.string()),
+    RETURN_IF_ERROR(Annotate(store::UnpackArchive(download, pkg.string(), {}, digest),
                              "unpacking " + v.name + "/" + std::to_string(v.version)));
   } else {
     fs::create_directories(pkg, ec);

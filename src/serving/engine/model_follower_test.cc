@@ -143,6 +143,9 @@ TEST_F(FollowerTest, BrokenVersionsKeepTheOldOneServingAndEmitFailures) {
     auto st = replica->manager().StatusOf("fraud");
     EXPECT_EQ(st->state, ModelState::kReady);
     EXPECT_NE(st->reason, "");
+    // Users read the reason: it names no file of the replica's cache.
+    EXPECT_EQ(st->reason.find(dir_.File("cache")), std::string::npos) << st->reason;
+    EXPECT_EQ(e["reason"].get<std::string>().find(dir_.File("cache")), std::string::npos) << e;
   }
   EXPECT_NE(Events(bus::events::kModelSwapFailed)[1]["reason"].get<std::string>().find("self"),
             std::string::npos)

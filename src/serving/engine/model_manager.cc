@@ -5,6 +5,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/redact_path.h"
 
 namespace tandem::serving::engine {
 
@@ -95,7 +96,14 @@ Status ModelManager::Load(const std::string& name, int64_t version,
   auto model = options_.flavors != nullptr ? runtime::LoadModel(package_dir, *options_.flavors)
                                             : runtime::LoadModel(package_dir);
   if (!model.ok()) {
-    Status s = Annotate(model.status(), "loading " + name + " version " + std::to_string(version));
+    // Users read the reason: it names the package as <name>/<version> and
+    // files inside it from there (the full message, with the package's
+    // directory, goes to the log only).
+    const std::string full(model.status().message());
+    const std::string shown = ReplacePath(full, package_dir, name + "/" + std::to_string(version));
+    if (shown != full) LogInfo("model load failure, in full", {{"model", name}, {"error", full}});
+    Status s = Annotate(Status(model.status().code(), shown),
+                        "loading " + name + " version " + std::to_string(version));
     RecordFailure(name, s);
     return s;
   }

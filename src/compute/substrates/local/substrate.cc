@@ -196,7 +196,8 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
                                                    image ? image->rootfs() : "",
                                                    image ? image->lock_path() : "")));
   Status spawned;
-  if (!SpawnWarm(request, image.has_value(), dir, &spawned)) spawned = Spawn(dir);
+  const bool warm = SpawnWarm(request, image.has_value(), dir, &spawned);
+  if (!warm) spawned = Spawn(dir);
   std::error_code ec;
   fs::remove(dir + "/" + runner::kSecretsFile, ec);  // the runner took it already, or never will
   if (!spawned.ok()) {
@@ -209,7 +210,9 @@ StatusOr<jobs::JobHandle> LocalSubstrate::Submit(const jobs::LaunchRequest& requ
       WatchRunner(dir, *identity);
     }
   }
-  return jobs::JobHandle{"local", dir};
+  jobs::JobHandle handle{"local", dir};
+  handle.warm_sandbox = warm;
+  return handle;
 }
 
 StatusOr<std::optional<jobs::JobHandle>> LocalSubstrate::FindLaunched(

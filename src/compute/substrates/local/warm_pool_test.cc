@@ -129,6 +129,7 @@ class WarmPoolTest : public ::testing::Test {
     auto h = substrate_->Submit(r);
     EXPECT_TRUE(h.ok()) << h.status();
     if (!h.ok()) return {};
+    last_handle_ = *h;
     std::optional<jobs::ExitInfo> out;
     EXPECT_TRUE(WaitFor([&] {
       auto p = substrate_->Poll(*h);
@@ -142,6 +143,7 @@ class WarmPoolTest : public ::testing::Test {
   LocalSubstrateOptions options_;
   std::unique_ptr<LocalSubstrate> substrate_;
   int next_ = 1;
+  jobs::JobHandle last_handle_;  // of the last Run
 };
 
 TEST_F(WarmPoolTest, AJobStartsInAWarmSandboxAndSeesOnlyItsDirectory) {
@@ -157,6 +159,7 @@ TEST_F(WarmPoolTest, AJobStartsInAWarmSandboxAndSeesOnlyItsDirectory) {
   r.env["GREETING"] = "hi";
   jobs::ExitInfo e = Run(r);
   EXPECT_EQ(substrate_->warm_starts(), 1);
+  EXPECT_TRUE(last_handle_.warm_sandbox) << "Submit says so (the job service logs it)";
   EXPECT_EQ(e.kind, jobs::ExitKind::kExited) << e.message;
   EXPECT_EQ(e.exit_code, 3);
   EXPECT_GT(e.started_micros, 0);
@@ -219,6 +222,7 @@ TEST_F(WarmPoolTest, AnEmptyPoolFallsBackToANormalLaunch) {
   EXPECT_EQ(e.exit_code, 5) << e.message;
   EXPECT_EQ(Slurp(r.log_path), "hello from code\n");
   EXPECT_EQ(substrate_->warm_starts(), 1) << "started in a sandbox of its own";
+  EXPECT_FALSE(last_handle_.warm_sandbox);
   substrate_->warm_pool()->PauseForTest(false);
   WaitReady(1);
 }

@@ -254,7 +254,7 @@ StatusOr<bool> FetchNodeBundle(store::ObjectStore& store, const std::string& key
     cleanup();
     return absl::IsNotFound(s) ? StatusOr<bool>(false) : StatusOr<bool>(s);
   }
-  if (Status s = store::UnpackArchive(archive, unpacked); !s.ok()) {
+  if (Status s = store::UnpackArchive(archive, unpacked, {}, key); !s.ok()) {
     // Refused (corrupt or unsafe): nothing of it is kept, and the reason
     // goes with Slurm's own outcome (Poll appends runner.log) instead of the
     // job waiting forever on a bundle that will never unpack.

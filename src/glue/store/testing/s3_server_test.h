@@ -31,12 +31,9 @@ inline std::string UniqueS3Uri(const std::string& base, const std::string& extra
 class S3ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    tandem::testing::TestServer ts = tandem::testing::FindTestServer("s3");
-    if (!ts.uri) {
-      if (ts.under_ctest) FAIL() << ts.reason;
-      GTEST_SKIP() << ts.reason;
-    }
-    base_ = *ts.uri;
+    std::optional<std::string> s3 = tandem::testing::RequireTestServer("s3");
+    if (!s3) return;
+    base_ = *s3;
     scratch_ = (std::filesystem::temp_directory_path() /
                 ("tandem-s3-test-" + NewUlid(Clock::Real())))
                    .string();
