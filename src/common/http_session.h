@@ -694,77 +694,12 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::async_write(stream_, rest, std::move(done));
   }
 
-  // Streamed responses are chunked and always end the connection (they are
-  // long-lived, e.g. `events tail`), so no request can follow on it.
-  void StartStream(Response r) {
-    body_stream_ = std::move(r.stream);
-    streaming_ = true;
-    stream_res_.emplace(static_cast<bhttp::status>(r.status), 11);
-    bool close = true;
-    ApplyHeaders(r.headers, stream_res_->base(), close);
-    stream_res_->keep_alive(false);
-    stream_res_->chunked(true);
-    stream_sr_.emplace(*stream_res_);
-    stream_.expires_never();  // the callback paces the stream
-    WatchDisconnect();
-    bhttp::async_write_header(stream_, *stream_sr_,
-                              [self = shared_from_this()](beast::error_code ec, size_t) {
-                                if (ec) return self->Close();
-                                self->PullChunk();
-                              });
-  }
-
-  // A read that completes only when the peer closes (or sends something).
-  void WatchDisconnect() {
-    stream_.socket().async_read_some(asio::buffer(watch_buf_),
-                                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                                       if (ec) self->cancelled_->store(true);
-                                     });
-  }
-
-  void PullChunk() {
-    asio::post(*core_->workers, [self = shared_from_this()] {
-      auto cancelled = self->cancelled_;
-      StreamContext ctx{[cancelled] { return cancelled->load(); }};
-      auto chunk = std::make_shared<std::string>();
-      bool more = true;
-      while (!cancelled->load()) {
-        try {
-          more = self->body_stream_(*chunk, ctx);
-        } catch (const std::exception& e) {
-          LogError("http stream callback threw",
-                   {{"target", self->req_.target}, {"error", e.what()}});
-          more = false;
-        } catch (...) {
-          more = false;
-        }
-        if (!chunk->empty() || !more) break;
-      }
-      asio::post(self->stream_.get_executor(),
-                 [self, chunk, more] { self->WriteChunk(std::move(*chunk), more); });
-    });
-  }
-
-  void WriteChunk(std::string chunk, bool more) {
-    if (closed_) return;
-    // A stopping server ends the stream cleanly; a client that left does not
-    // need the end.
-    if (cancelled_->load() && !ending_) return Close();
-    if (ending_) more = false;
-    chunk_ = std::move(chunk);
-    if (chunk_.empty()) return WriteLastChunk();
-    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
-                      [self = shared_from_this(), more](beast::error_code ec, size_t) {
-                        if (ec) return self->Close();
-                        if (more) return self->PullChunk();
-                        self->WriteLastChunk();
-                      });
-  }
-
-  void WriteLastChunk() {
-    asio::async_write(stream_, bhttp::make_chunk_last(),
-                      [self = shared_from_this()](beast::error_code, size_t) { self->Close(); });
-  }
+  // Streamed responses (chunked; http_session_chunked.h).
+  void StartStream(Response r);
+  void WatchDisconnect();
+  void PullChunk();
+  void WriteChunk(std::string chunk, bool more);
+  void WriteLastChunk();
 
   std::shared_ptr<ssl::context> tls_;  // before stream_, which uses it
   HttpStream stream_;
@@ -810,3 +745,5 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace tandem::http::detail
+
+#include "common/http_session_chunked.h"  // IWYU pragma: keep (Session's streamed responses)
