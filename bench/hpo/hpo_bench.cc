@@ -166,7 +166,7 @@ struct Options {
   std::string hb_sampler = "bohb";
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
   double bohb_random = -1, bohb_gamma = -1;
-  int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1;
+  int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1, bohb_init = -1;
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
   bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
@@ -176,7 +176,9 @@ struct Options {
   int brackets = 1;   // Hyperband: asynchronous brackets (1 = one ASHA from min_rounds)
   // Hyperband's resource: "rounds" (a rung of r trains r rounds) or "rows" (a
   // rung of r trains max_rounds rounds on r / max_rounds of the training rows,
-  // the trainer's train_fraction; no resume across rungs).
+  // the trainer's train_fraction; no resume across rungs) or "both" (a rung of
+  // r trains sqrt(r / max_rounds) of the rows for sqrt(r / max_rounds) of
+  // max_rounds rounds, rounded; no resume).
   std::string resource = "rounds";
   std::string label;  // the "strategy" printed ("" = derived from the options)
 };
@@ -210,6 +212,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     if (o.bohb_min_points >= 0) bo.min_points = o.bohb_min_points;
     if (o.bohb_multivariate >= 0) bo.tpe.multivariate = o.bohb_multivariate != 0;
     if (o.bohb_pool >= 0) bo.pool_rungs = o.bohb_pool != 0;
+    if (o.bohb_init >= 0) bo.initial_design = o.bohb_init;
     compute::tuning::BohbSampler bohb(space, seed, bo);
     // Results by the first bracket's rungs (bracket b's rung k is rung b + k).
     std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
@@ -238,11 +241,18 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
         }
         configs[config] = *sampler->Suggest(config, history);
       }
-      const bool rows = o.resource == "rows";
-      int64_t rounds = rows ? o.max_rounds : brackets[b].resource(local);
-      double fraction = rows ? static_cast<double>(brackets[b].resource(local)) /
-                                   static_cast<double>(o.max_rounds)
-                             : 1.0;
+      const bool rows = o.resource != "rounds";
+      const double share =
+          static_cast<double>(brackets[b].resource(local)) / static_cast<double>(o.max_rounds);
+      int64_t rounds = o.resource == "rows"   ? o.max_rounds
+                       : o.resource == "both" ? std::max<int64_t>(1, std::llround(
+                                                                        std::sqrt(share) *
+                                                                        static_cast<double>(
+                                                                            o.max_rounds)))
+                                              : brackets[b].resource(local);
+      double fraction = o.resource == "rows"   ? share
+                        : o.resource == "both" ? std::sqrt(share)
+                                               : 1.0;
       if (jobs_by_rung.size() <= static_cast<size_t>(rung)) jobs_by_rung.resize(rung + 1);
       ++jobs_by_rung[static_cast<size_t>(rung)];
       std::string ckpt =
@@ -339,6 +349,8 @@ int Main(int argc, char** argv) {
       o.bohb_multivariate = std::stoi(v);
     else if (k == "--bohb-pool")
       o.bohb_pool = std::stoi(v);
+    else if (k == "--bohb-init")
+      o.bohb_init = std::stoi(v);
     else if (k == "--min-results")
       o.min_results = std::stoi(v);
     else if (k == "--tpe-multivariate")
@@ -365,12 +377,12 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.trainer.empty() || o.data.empty() || (o.resource != "rounds" && o.resource != "rows")) {
+  if (o.trainer.empty() || o.data.empty() || (o.resource != "rounds" && o.resource != "rows" && o.resource != "both")) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] "
-                 "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] [--resource rounds|rows] "
+                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--bohb-init N] [--trace 0|1] "
+                 "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] [--resource rounds|rows|both] "
                  "[--label NAME]\n";
     return 2;
   }

@@ -24,6 +24,11 @@ struct BohbOptions {
   // highest rung it reached, then by its loss there (the order Optuna's TPE
   // gives pruned trials), once there are `min_points` configurations.
   bool pool_rungs = false;
+  // > 0: configurations 0..initial_design-1, when random, are the points of a
+  // Latin hypercube of that size (each parameter's unit interval cut into
+  // initial_design strata, each stratum used once, a random point in it;
+  // deterministic per seed) instead of independent random draws.
+  int initial_design = 0;
   TpeOptions tpe = {
       .startup_trials = 0, .gamma = 0.15, .max_good = 25, .candidates = 64, .multivariate = true};
 };
@@ -39,6 +44,8 @@ class BohbSampler {
   int ModelRung(int64_t config, const std::vector<std::vector<Observation>>& by_rung) const;
 
  private:
+  Params LatinHypercubePoint(int64_t config) const;
+
   std::vector<ParameterRange> ranges_;
   uint64_t seed_;
   BohbOptions o_;

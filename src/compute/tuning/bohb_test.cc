@@ -123,5 +123,30 @@ TEST(BohbSamplerTest, ModelledSuggestionsConcentrateNearGoodResults) {
   }
 }
 
+TEST(BohbSamplerTest, InitialDesignIsALatinHypercube) {
+  const int n = 8;
+  BohbSampler bohb(Space(), 3, {.random_fraction = 1, .initial_design = n});
+  BohbSampler again(Space(), 3, {.random_fraction = 1, .initial_design = n});
+  auto random = MakeRandomSampler(Space(), 3);
+  std::vector<std::vector<Observation>> none(3);
+  std::vector<int> x_strata(n, 0), y_strata(n, 0);
+  for (int c = 0; c < n; ++c) {
+    Params p = *bohb.Suggest(c, none);
+    EXPECT_EQ(p, *again.Suggest(c, none));  // deterministic per seed
+    double x = p["x"].get<double>(), y = p["y"].get<double>();
+    ASSERT_TRUE(x >= 0 && x <= 1 && y >= 0 && y <= 1);
+    ++x_strata[std::min(n - 1, static_cast<int>(x * n))];
+    ++y_strata[std::min(n - 1, static_cast<int>(y * n))];
+  }
+  // Every stratum of every parameter exactly once.
+  EXPECT_EQ(x_strata, std::vector<int>(n, 1));
+  EXPECT_EQ(y_strata, std::vector<int>(n, 1));
+  // Beyond the design: the random sampler's draws again.
+  EXPECT_EQ(*bohb.Suggest(n, none), *random->Suggest(n, {}));
+  // Off by default.
+  BohbSampler plain(Space(), 3, {.random_fraction = 1});
+  EXPECT_EQ(*plain.Suggest(0, none), *random->Suggest(0, {}));
+}
+
 }  // namespace
 }  // namespace tandem::compute::tuning
