@@ -22,7 +22,7 @@ std::vector<ParameterRange> Space() { return {Cont("x", 0, 1), Cont("y", 0, 1)};
 Observation At(double x, double y, double loss) { return {{{"x", x}, {"y", y}}, loss}; }
 
 TEST(BohbSamplerTest, RandomUntilARungHasEnoughResults) {
-  BohbSampler bohb(Space(), 1, {.random_fraction = 0, .min_points = 4});
+  BohbSampler bohb(Space(), 1, {.random_fraction = 0, .min_points = 4, .initial_design = 0});
   auto random = MakeRandomSampler(Space(), 1);
   std::vector<std::vector<Observation>> by_rung(3);
   by_rung[0] = {At(0.1, 0.1, 1), At(0.2, 0.2, 2), At(0.3, 0.3, 3)};
@@ -143,8 +143,9 @@ TEST(BohbSamplerTest, InitialDesignIsALatinHypercube) {
   EXPECT_EQ(y_strata, std::vector<int>(n, 1));
   // Beyond the design: the random sampler's draws again.
   EXPECT_EQ(*bohb.Suggest(n, none), *random->Suggest(n, {}));
-  // Off by default.
-  BohbSampler plain(Space(), 3, {.random_fraction = 1});
+  // On by default (9 points); 0 turns it off.
+  EXPECT_EQ(BohbOptions().initial_design, 9);
+  BohbSampler plain(Space(), 3, {.random_fraction = 1, .initial_design = 0});
   EXPECT_EQ(*plain.Suggest(0, none), *random->Suggest(0, {}));
 }
 
