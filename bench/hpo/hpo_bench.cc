@@ -13,6 +13,11 @@
 // rounds loads the saved booster and trains only the difference
 // (`--resume 0` retrains from scratch, as before checkpoints).
 //
+// `--resource rows` makes Hyperband's fidelity the training rows instead of
+// the rounds (every rung max-rounds rounds on rung/max of the rows, the
+// trainer's train_fraction), `--resource both` both at once; `--bohb-init N`
+// sets BOHB's Latin-hypercube initial design (0 = off).
+//
 //   hpo_bench --trainer PATH --data DIR --strategy random|tpe|hyperband
 //             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3 [--resume 1]
 #include <sys/resource.h>
