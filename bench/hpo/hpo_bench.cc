@@ -13,6 +13,11 @@
 // rounds loads the saved booster and trains only the difference
 // (`--resume 0` retrains from scratch, as before checkpoints).
 //
+// `--resource rows` makes Hyperband's fidelity the training rows instead of
+// the rounds (every rung max-rounds rounds on rung/max of the rows, the
+// trainer's train_fraction), `--resource both` both at once; `--bohb-init N`
+// sets BOHB's Latin-hypercube initial design (0 = off).
+//
 //   hpo_bench --trainer PATH --data DIR --strategy random|tpe|hyperband
 //             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3 [--resume 1]
 #include <sys/resource.h>
@@ -84,8 +89,10 @@ std::string Render(const nlohmann::json& v) {
 
 // Runs the trainer with `params` and num_round = rounds; returns the last
 // validation logloss it printed and its CPU time.
+// fraction < 1: train_fraction (the rows fidelity).
 TrialResult RunTrial(const std::string& trainer, const std::string& data, const std::string& work,
-                     const Params& params, int64_t rounds, const std::string& checkpoint_dir = "") {
+                     const Params& params, int64_t rounds, const std::string& checkpoint_dir = "",
+                     double fraction = 1) {
   std::filesystem::remove_all(work);
   std::filesystem::create_directories(work + "/model");
   std::filesystem::create_directories(work + "/output");
@@ -98,6 +105,11 @@ TrialResult RunTrial(const std::string& trainer, const std::string& data, const 
                                    "1",
                                    "--self_test_rows",
                                    "0"};
+  if (fraction < 1) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.10g", fraction);
+    args.insert(args.end(), {"--train_fraction", buf});
+  }
   for (const auto& [k, v] : params) {
     args.push_back("--" + k);
     args.push_back(Render(v));
@@ -159,7 +171,7 @@ struct Options {
   std::string hb_sampler = "bohb";
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
   double bohb_random = -1, bohb_gamma = -1;
-  int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1;
+  int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1, bohb_init = -1;
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
   bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
@@ -167,6 +179,12 @@ struct Options {
   // extrapolates to at max_rounds (compute/tuning/curve.h), not the last loss.
   bool extrapolate = false;
   int brackets = 1;   // Hyperband: asynchronous brackets (1 = one ASHA from min_rounds)
+  // Hyperband's resource: "rounds" (a rung of r trains r rounds) or "rows" (a
+  // rung of r trains max_rounds rounds on r / max_rounds of the training rows,
+  // the trainer's train_fraction; no resume across rungs) or "both" (a rung of
+  // r trains sqrt(r / max_rounds) of the rows for sqrt(r / max_rounds) of
+  // max_rounds rounds, rounded; no resume).
+  std::string resource = "rounds";
   std::string label;  // the "strategy" printed ("" = derived from the options)
 };
 
@@ -199,6 +217,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     if (o.bohb_min_points >= 0) bo.min_points = o.bohb_min_points;
     if (o.bohb_multivariate >= 0) bo.tpe.multivariate = o.bohb_multivariate != 0;
     if (o.bohb_pool >= 0) bo.pool_rungs = o.bohb_pool != 0;
+    if (o.bohb_init >= 0) bo.initial_design = o.bohb_init;
     compute::tuning::BohbSampler bohb(space, seed, bo);
     // Results by the first bracket's rungs (bracket b's rung k is rung b + k).
     std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
@@ -227,12 +246,24 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
         }
         configs[config] = *sampler->Suggest(config, history);
       }
-      int64_t rounds = brackets[b].resource(local);
+      const bool rows = o.resource != "rounds";
+      const double share =
+          static_cast<double>(brackets[b].resource(local)) / static_cast<double>(o.max_rounds);
+      int64_t rounds = o.resource == "rows"   ? o.max_rounds
+                       : o.resource == "both" ? std::max<int64_t>(1, std::llround(
+                                                                        std::sqrt(share) *
+                                                                        static_cast<double>(
+                                                                            o.max_rounds)))
+                                              : brackets[b].resource(local);
+      double fraction = o.resource == "rows"   ? share
+                        : o.resource == "both" ? std::sqrt(share)
+                                               : 1.0;
       if (jobs_by_rung.size() <= static_cast<size_t>(rung)) jobs_by_rung.resize(rung + 1);
       ++jobs_by_rung[static_cast<size_t>(rung)];
       std::string ckpt =
-          o.resume ? work + "-checkpoints/config-" + std::to_string(config) : std::string();
-      TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt);
+          o.resume && !rows ? work + "-checkpoints/config-" + std::to_string(config)
+                            : std::string();
+      TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt, fraction);
       if (o.trace) {
         std::cerr << "seed " << seed << " job " << i << " config " << config << " rung " << rung
                   << " loss " << r.loss << " cpu " << r.cpu_seconds << " "
@@ -240,7 +271,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       }
       brackets[b].Report(
           config, local,
-          o.extrapolate && local < brackets[b].top_rung() && std::isfinite(r.loss)
+          o.extrapolate && !rows && local < brackets[b].top_rung() && std::isfinite(r.loss)
               ? compute::tuning::ExtrapolateLoss(
                     r.curve, o.max_rounds - rounds + static_cast<int64_t>(r.curve.size()))
               : r.loss);
@@ -248,7 +279,9 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
         by_rung[static_cast<size_t>(rung)].push_back({configs[config], r.loss});
       cpu += r.cpu_seconds;
       // Rounds trained: a resumed promotion trains only beyond the last rung.
-      rounds_total += rounds - (o.resume && local > 0 ? brackets[b].resource(local - 1) : 0);
+      // (rows: the rounds, whatever the rows.)
+      rounds_total +=
+          rounds - (o.resume && !rows && local > 0 ? brackets[b].resource(local - 1) : 0);
       if (r.loss < best) best = r.loss, best_params = configs[config], best_rounds = rounds;
       trajectory.push_back({cpu, best});
     }
@@ -321,6 +354,8 @@ int Main(int argc, char** argv) {
       o.bohb_multivariate = std::stoi(v);
     else if (k == "--bohb-pool")
       o.bohb_pool = std::stoi(v);
+    else if (k == "--bohb-init")
+      o.bohb_init = std::stoi(v);
     else if (k == "--min-results")
       o.min_results = std::stoi(v);
     else if (k == "--tpe-multivariate")
@@ -329,6 +364,8 @@ int Main(int argc, char** argv) {
       o.trace = v != "0";
     else if (k == "--brackets")
       o.brackets = std::stoi(v);
+    else if (k == "--resource")
+      o.resource = v;
     else if (k == "--extrapolate")
       o.extrapolate = v != "0";
     else if (k == "--resume")
@@ -345,12 +382,12 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.trainer.empty() || o.data.empty()) {
+  if (o.trainer.empty() || o.data.empty() || (o.resource != "rounds" && o.resource != "rows" && o.resource != "both")) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--trace 0|1] "
-                 "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] "
+                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--bohb-init N] [--trace 0|1] "
+                 "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] [--resource rounds|rows|both] "
                  "[--label NAME]\n";
     return 2;
   }

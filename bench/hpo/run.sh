@@ -10,7 +10,8 @@
 # and with HB_BUDGET jobs (default 40); beside them the same with random new
 # configurations (ASHA, `hyperband.sampler: Random`), without resume, and the
 # old default rungs from 1 round, and BOHB's model pooled over the rungs
-# (`--bohb-pool 1`). tandem's TPE runs independent (Optuna's default) and
+# (`--bohb-pool 1`), and without BOHB's Latin-hypercube initial design
+# (`--bohb-init 0`). tandem's TPE runs independent (Optuna's default) and
 # multivariate.
 # and with HB_LONG jobs (default 60) for the anytime curve. After the
 # end-of-run table it prints the anytime table: per seed, the CPU-seconds at
@@ -67,6 +68,9 @@ bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" --bohb-p
 # are the run above: the scheduler and sampler do not depend on the budget).
 bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" \
   --label "hyperband-default-${hb_long}jobs"
+# The same without BOHB's Latin-hypercube initial design (the default before it).
+bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" --bohb-init 0 \
+  --label "hyperband-no-initial-design-${hb_long}jobs"
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
 [ -z "$raw" ] || cp "$out" "$raw"

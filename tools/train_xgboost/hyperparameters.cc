@@ -26,6 +26,21 @@ StatusOr<int> ParseInt(const HyperparameterMap& hps, const std::string& key, int
   return v;
 }
 
+// A number in (min, max]; `fallback` when absent.
+StatusOr<double> ParseFraction(const HyperparameterMap& hps, const std::string& key,
+                               double fallback) {
+  auto it = hps.find(key);
+  if (it == hps.end()) return fallback;
+  const std::string& s = it->second;
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !(v > 0) || v > 1) {
+    return InvalidArgumentError("hyperparameter " + key + " must be a number in (0, 1], got '" +
+                                s + "'");
+  }
+  return v;
+}
+
 }  // namespace
 
 StatusOr<HyperparameterMap> ReadHyperparameterFile(const std::string& path) {
@@ -87,6 +102,7 @@ StatusOr<TrainerOptions> MakeTrainerOptions(const HyperparameterMap& hps, int de
                    ParseInt(hps, "early_stopping_rounds", 0, 0, 1'000'000));
   ASSIGN_OR_RETURN(o.self_test_rows, ParseInt(hps, "self_test_rows", 20, 0, 1000));
   ASSIGN_OR_RETURN(o.checkpoint_interval, ParseInt(hps, "checkpoint_interval", 10, 1, 1'000'000));
+  ASSIGN_OR_RETURN(o.train_fraction, ParseFraction(hps, "train_fraction", 1.0));
   if (auto it = hps.find("checkpoint_dir"); it != hps.end()) o.checkpoint_dir = it->second;
   if (auto it = hps.find("objective"); it != hps.end()) {
     if (it->second.empty()) return InvalidArgumentError("hyperparameter objective is empty");
@@ -100,6 +116,7 @@ StatusOr<TrainerOptions> MakeTrainerOptions(const HyperparameterMap& hps, int de
   for (const auto& [key, value] : hps) {
     if (key == "num_round" || key == "early_stopping_rounds" || key == "self_test_rows" ||
         key == "objective" || key == "checkpoint_dir" || key == "checkpoint_interval" ||
+        key == "train_fraction" ||
         key.starts_with("sagemaker_") || key == "_tuning_objective_metric") {
       continue;
     }

@@ -37,6 +37,11 @@ struct TrainerOptions {
   // the end; a run that finds one continues from its rounds.
   std::string checkpoint_dir;
   int checkpoint_interval = 10;
+  // Trains on this share of the training rows, in (0, 1] (1 = all): a fixed
+  // pseudo-random subset (the same for every run; a smaller fraction's rows
+  // are a subset of a larger one's), at least one row. A cheaper fidelity for
+  // Hyperband (`hyperband.resource: rows`); validation is unaffected.
+  double train_fraction = 1.0;
   // Everything else, in order, for XGBoosterSetParam (objective included).
   std::vector<std::pair<std::string, std::string>> booster_params;
 };

@@ -124,5 +124,19 @@ TEST(MakeTrainerOptions, RejectsIllTypedTrainerKeys) {
   EXPECT_FALSE(MakeTrainerOptions({{"objective", ""}}, 0).ok());
 }
 
+TEST(MakeTrainerOptions, TrainFractionIsATrainerKeyInZeroToOne) {
+  EXPECT_EQ(MakeTrainerOptions({}, 0)->train_fraction, 1.0);
+  auto o = MakeTrainerOptions({{"train_fraction", "0.25"}}, 0);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->train_fraction, 0.25);
+  EXPECT_THAT(o->booster_params, Not(Contains(Pair("train_fraction", "0.25"))));
+  for (const char* bad : {"0", "-0.5", "1.5", "abc", "", "0.5x", "nan"}) {
+    auto b = MakeTrainerOptions({{"train_fraction", bad}}, 0);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_THAT(std::string(b.status().message()),
+                HasSubstr("hyperparameter train_fraction must be a number in (0, 1]"));
+  }
+}
+
 }  // namespace
 }  // namespace tandem::train_xgboost

@@ -39,7 +39,8 @@ constexpr char kUsage[] =
     "Trains XGBoost under the SageMaker training contract (SM_* variables, /opt/ml).\n"
     "Trainer keys: num_round (100), early_stopping_rounds (0 = off), self_test_rows (20),\n"
     "eval_metric (comma separated), checkpoint_dir ($TANDEM_CHECKPOINT_DIR; resume from and\n"
-    "save xgboost-checkpoint.json there), checkpoint_interval (10 rounds); every other key\n"
+    "save xgboost-checkpoint.json there), checkpoint_interval (10 rounds), train_fraction\n"
+    "(1: train on that share of the training rows, a fixed subset); every other key\n"
     "goes to XGBoost (objective defaults to binary:logistic). CSV: label first, no header.\n"
     "LibSVM: 0-based indices. $TANDEM_DATA_CACHE_DIR: a directory where parsed channels are\n"
     "kept for later runs.\n";

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -168,10 +169,44 @@ Status SaveCheckpoint(BoosterHandle bh, const std::string& dir) {
 
 }  // namespace
 
+Dataset SampleRows(Dataset data, double fraction) {
+  const size_t n = data.num_rows;
+  if (!(fraction < 1) || n == 0) return data;
+  const size_t keep = std::clamp<size_t>(
+      static_cast<size_t>(std::llround(fraction * static_cast<double>(n))), 1, n);
+  if (keep == n) return data;
+  // Fisher-Yates with splitmix64 (std::shuffle's result differs between
+  // standard libraries); only the first `keep` positions are drawn.
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  uint64_t state = 0x7461'6e64'656d'0001ULL;
+  auto next = [&state] {
+    uint64_t z = (state += 0x9e37'79b9'7f4a'7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58'476d'1ce4'e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d0'49bb'1331'11ebULL;
+    return z ^ (z >> 31);
+  };
+  for (size_t i = 0; i < keep; ++i) std::swap(order[i], order[i + next() % (n - i)]);
+  order.resize(keep);
+  std::sort(order.begin(), order.end());
+  Dataset out;
+  out.num_rows = keep;
+  out.num_features = data.num_features;
+  out.variable_width = data.variable_width;
+  out.features.reserve(keep * data.num_features);
+  out.labels.reserve(keep);
+  for (size_t i : order) {
+    out.features.insert(out.features.end(), data.Row(i), data.Row(i) + data.num_features);
+    if (i < data.labels.size()) out.labels.push_back(data.labels[i]);
+  }
+  return out;
+}
+
 StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
                                    std::optional<Dataset> validation, const std::string& model_dir,
                                    std::FILE* log) {
   RETURN_IF_ERROR(AlignWidths(train, validation));
+  train = SampleRows(std::move(train), options.train_fraction);
   LimitOpenMpThreads(options.nthread);
   if (options.early_stopping_rounds > 0 && !validation) {
     return InvalidArgumentError("early_stopping_rounds needs a validation channel");

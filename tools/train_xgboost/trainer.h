@@ -22,7 +22,13 @@ struct TrainResult {
   size_t outputs_per_row = 0;
 };
 
-// Trains on `train`, evaluating `train` and `validation` (if any) every round
+// The rows `fraction` (in (0, 1]) of `data` keeps: max(1, round(fraction *
+// rows)) of them, the first ones of a fixed pseudo-random permutation (the same
+// for every run and platform), in their original order; so a smaller
+// fraction's rows are a subset of a larger one's. fraction >= 1: `data`.
+Dataset SampleRows(Dataset data, double fraction);
+
+// Trains on `train` (options.train_fraction of its rows, SampleRows), evaluating `train` and `validation` (if any) every round
 // and printing XGBoost's line "[i]\ttrain-logloss:...\tvalidation-auc:..." to
 // `log`, flushed at once so metric definitions see it while the job runs.
 // With early stopping the model is cut back to its best round. Writes into

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -289,6 +292,50 @@ TEST_F(TrainerTest, CheckpointKeysAreNotBoosterParameters) {
   EXPECT_EQ(opts->checkpoint_interval, 3);
   for (const auto& [k, v] : opts->booster_params) EXPECT_NE(k.rfind("checkpoint", 0), 0u) << k;
   EXPECT_FALSE(MakeTrainerOptions({{"checkpoint_interval", "0"}}, 0).ok());
+}
+
+// The features' bit patterns (NaN == NaN).
+std::vector<uint32_t> Bits(const Dataset& d) {
+  std::vector<uint32_t> b;
+  for (float f : d.features) b.push_back(std::bit_cast<uint32_t>(f));
+  return b;
+}
+
+TEST(SampleRows, KeepsAFixedNestedSubsetInOrder) {
+  Dataset all = Toy(90);
+  EXPECT_EQ(Bits(SampleRows(all, 1.0)), Bits(all));
+  Dataset third = SampleRows(all, 1.0 / 3);
+  Dataset ninth = SampleRows(all, 1.0 / 9);
+  EXPECT_EQ(third.num_rows, 30u);
+  EXPECT_EQ(ninth.num_rows, 10u);
+  EXPECT_EQ(third.labels.size(), 30u);
+  EXPECT_EQ(third.features.size(), 30u * 3);
+  EXPECT_EQ(Bits(SampleRows(all, 1.0 / 3)), Bits(third));  // the same every run
+  // Rows are whole rows of `all` (feature 2 is i / rows, unique per row), in
+  // order, and the ninth's rows are among the third's.
+  auto index_of = [](const Dataset& d, size_t r) { return std::lround(d.Row(r)[2] * 90); };
+  std::vector<long> third_rows, ninth_rows;
+  for (size_t r = 0; r < third.num_rows; ++r) {
+    third_rows.push_back(index_of(third, r));
+    EXPECT_EQ(third.labels[r], all.labels[static_cast<size_t>(third_rows.back())]);
+  }
+  for (size_t r = 0; r < ninth.num_rows; ++r) ninth_rows.push_back(index_of(ninth, r));
+  EXPECT_TRUE(std::is_sorted(third_rows.begin(), third_rows.end()));
+  EXPECT_TRUE(std::includes(third_rows.begin(), third_rows.end(), ninth_rows.begin(),
+                            ninth_rows.end()));
+  EXPECT_NE(third_rows.back() - third_rows.front(), 29);  // not just the first 30
+  EXPECT_EQ(SampleRows(Toy(5), 0.001).num_rows, 1u);     // at least one row
+}
+
+TEST_F(TrainerTest, TrainFractionTrainsOnFewerRows) {
+  auto full = MakeTrainerOptions({{"num_round", "3"}, {"self_test_rows", "5"}}, 1);
+  auto part = MakeTrainerOptions(
+      {{"num_round", "3"}, {"self_test_rows", "5"}, {"train_fraction", "0.2"}}, 1);
+  ASSERT_TRUE(full.ok() && part.ok());
+  ASSERT_TRUE(TrainAndSave(*full, Toy(200, true), Toy(30), dir_ + "/full", log_).ok());
+  ASSERT_TRUE(TrainAndSave(*part, Toy(200, true), Toy(30), dir_ + "/part", log_).ok());
+  // Same validation rows, different training rows: different predictions.
+  EXPECT_NE(Read(dir_ + "/full/self_test.jsonl"), Read(dir_ + "/part/self_test.jsonl"));
 }
 
 }  // namespace

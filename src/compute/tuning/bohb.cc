@@ -40,9 +40,27 @@ int BohbSampler::ModelRung(int64_t config,
   return -1;
 }
 
+Params BohbSampler::LatinHypercubePoint(int64_t config) const {
+  const uint64_t n = static_cast<uint64_t>(o_.initial_design);
+  Rng jitter(seed_ ^ 0x1A71'4C0BULL, static_cast<uint64_t>(config));
+  Params p;
+  for (size_t j = 0; j < ranges_.size(); ++j) {
+    // Parameter j's strata, shuffled (Fisher-Yates) by its own stream.
+    Rng shuffle(seed_ ^ 0x57A7'A000ULL, j);
+    std::vector<uint64_t> strata(n);
+    for (uint64_t i = 0; i < n; ++i) strata[i] = i;
+    for (uint64_t i = n; i > 1; --i) std::swap(strata[i - 1], strata[shuffle.Below(i)]);
+    double u = (static_cast<double>(strata[static_cast<size_t>(config)]) + jitter.Uniform()) /
+               static_cast<double>(n);
+    p[ranges_[j].name] = FromUnit(ranges_[j], std::min(u, 1.0));
+  }
+  return p;
+}
+
 StatusOr<Params> BohbSampler::Suggest(int64_t config,
                                       const std::vector<std::vector<Observation>>& by_rung) {
   int k = ModelRung(config, by_rung);
+  if (k < 0 && config >= 0 && config < o_.initial_design) return LatinHypercubePoint(config);
   if (k < 0) return random_->Suggest(config, {});
   if (!o_.pool_rungs) return tpe_->Suggest(config, by_rung[k]);
   // Each configuration at the highest rung it reached, ranked (rung

@@ -22,7 +22,7 @@ std::vector<ParameterRange> Space() { return {Cont("x", 0, 1), Cont("y", 0, 1)};
 Observation At(double x, double y, double loss) { return {{{"x", x}, {"y", y}}, loss}; }
 
 TEST(BohbSamplerTest, RandomUntilARungHasEnoughResults) {
-  BohbSampler bohb(Space(), 1, {.random_fraction = 0, .min_points = 4});
+  BohbSampler bohb(Space(), 1, {.random_fraction = 0, .min_points = 4, .initial_design = 0});
   auto random = MakeRandomSampler(Space(), 1);
   std::vector<std::vector<Observation>> by_rung(3);
   by_rung[0] = {At(0.1, 0.1, 1), At(0.2, 0.2, 2), At(0.3, 0.3, 3)};
@@ -121,6 +121,32 @@ TEST(BohbSamplerTest, ModelledSuggestionsConcentrateNearGoodResults) {
     // Uniform draws land within 0.3 of (0.8, 0.2) ~22% of the time.
     EXPECT_GE(near, 35) << (multivariate ? "multivariate" : "independent");
   }
+}
+
+TEST(BohbSamplerTest, InitialDesignIsALatinHypercube) {
+  const int n = 8;
+  BohbSampler bohb(Space(), 3, {.random_fraction = 1, .initial_design = n});
+  BohbSampler again(Space(), 3, {.random_fraction = 1, .initial_design = n});
+  auto random = MakeRandomSampler(Space(), 3);
+  std::vector<std::vector<Observation>> none(3);
+  std::vector<int> x_strata(n, 0), y_strata(n, 0);
+  for (int c = 0; c < n; ++c) {
+    Params p = *bohb.Suggest(c, none);
+    EXPECT_EQ(p, *again.Suggest(c, none));  // deterministic per seed
+    double x = p["x"].get<double>(), y = p["y"].get<double>();
+    ASSERT_TRUE(x >= 0 && x <= 1 && y >= 0 && y <= 1);
+    ++x_strata[std::min(n - 1, static_cast<int>(x * n))];
+    ++y_strata[std::min(n - 1, static_cast<int>(y * n))];
+  }
+  // Every stratum of every parameter exactly once.
+  EXPECT_EQ(x_strata, std::vector<int>(n, 1));
+  EXPECT_EQ(y_strata, std::vector<int>(n, 1));
+  // Beyond the design: the random sampler's draws again.
+  EXPECT_EQ(*bohb.Suggest(n, none), *random->Suggest(n, {}));
+  // On by default (9 points); 0 turns it off.
+  EXPECT_EQ(BohbOptions().initial_design, 9);
+  BohbSampler plain(Space(), 3, {.random_fraction = 1, .initial_design = 0});
+  EXPECT_EQ(*plain.Suggest(0, none), *random->Suggest(0, {}));
 }
 
 }  // namespace
