@@ -11,6 +11,18 @@
 // then bumped with a check, registry_bump_expected, and the bus routes with
 // its cached rules, checked likewise). Numbers are consecutive in arrival
 // order, so numbering stays gap-free and serial.
+//
+// On PostgreSQL two batches of one model may be in flight: the next one is
+// sent while the previous one's round trip is under way, expecting the
+// numbers after the previous batch's; the server runs it once the model's
+// lock is free, i.e. after the previous one committed. The batches take
+// turns in the order they were formed: a batch sends once the server has
+// granted the previous one the model's lock (if that one expected its
+// numbers: Transaction::OnKeyLocked), so it queues behind it there, or
+// once the previous one has ended (if it read the counter). If the
+// previous one failed, the check fails and the batch runs again reading the
+// counter: numbers stay unique and gap-free either way.
+#include <algorithm>
 #include <optional>
 
 #include "glue/bus/event_types.h"
@@ -53,31 +65,76 @@ constexpr size_t kMaxKnownModels = 10'000;
 
 }  // namespace
 
-std::optional<int64_t> SqlModelRegistry::KnownLastVersion(const std::string& name) {
-  absl::MutexLock lock(&last_mu_);
-  auto it = last_versions_.find(name);
-  if (it == last_versions_.end()) return std::nullopt;
-  return it->second;
-}
-
-void SqlModelRegistry::RememberLastVersion(const std::string& name, std::optional<int64_t> last) {
-  absl::MutexLock lock(&last_mu_);
-  if (!last) {
-    last_versions_.erase(name);
-    return;
-  }
-  if (last_versions_.size() >= kMaxKnownModels && last_versions_.count(name) == 0) {
-    last_versions_.clear();
-  }
-  last_versions_[name] = *last;
-}
-
 struct SqlModelRegistry::PendingVersion {
   const CreateVersionRequest* req = nullptr;
   std::string lineage, signature, status;  // as stored
   ModelVersion out;                        // as returned, less number and times
   Status result;                           // set by the batch
+  // The batch's head only (PostgreSQL): its place among the model's
+  // batches (QueueBatch; 0 for one that runs alone after its batch failed)
+  // and the model's last version it expects to follow (TakeTurn), if any.
+  uint64_t seq = 0;
+  std::optional<int64_t> expected;
 };
+
+void SqlModelRegistry::QueueBatch(const std::string& name, PendingVersion& head) {
+  absl::MutexLock lock(&last_mu_);
+  if (known_.size() >= kMaxKnownModels && known_.count(name) == 0) {
+    for (auto it = known_.begin(); it != known_.end();) {
+      it = it->second.unsettled.empty() ? known_.erase(it) : std::next(it);
+    }
+  }
+  KnownVersions& k = known_[name];
+  head.seq = ++k.formed;
+  k.unsettled.insert(head.seq);
+}
+
+std::optional<int64_t> SqlModelRegistry::TakeTurn(const std::string& name, PendingVersion& head,
+                                                  int64_t n) {
+  absl::MutexLock lock(&last_mu_);
+  KnownVersions& k = known_[name];  // there while the batch is in flight
+  while (k.turn + 1 < head.seq) turn_cv_.Wait(&last_mu_);
+  if (!k.last) return std::nullopt;  // the long way: the turn passes when it ends
+  head.expected = *k.last;
+  *k.last += n;
+  return head.expected;
+}
+
+void SqlModelRegistry::PassTurn(const std::string& name, const PendingVersion& head) {
+  if (head.seq == 0) return;
+  absl::MutexLock lock(&last_mu_);
+  KnownVersions& k = known_[name];
+  if (k.turn < head.seq) {
+    k.turn = head.seq;
+    turn_cv_.SignalAll();
+  }
+}
+
+void SqlModelRegistry::SettleVersions(const std::string& name, const PendingVersion& head,
+                                      std::optional<int64_t> last, bool checked) {
+  {
+    absl::MutexLock lock(&last_mu_);
+    auto it = known_.find(name);
+    if (it != known_.end()) {
+      KnownVersions& k = it->second;
+      if (head.seq != 0) k.unsettled.erase(head.seq);
+      if (head.expected && checked && last) {
+        // As expected: the numbers were already counted in.
+      } else if (head.seq != 0 && !head.expected && last) {
+        // The long way in its turn (no batch after it has started): the
+        // last number as committed.
+        k.last = *last;
+      } else {
+        // Failed, or a fallback after a failed check, or one alone after
+        // its batch failed: the batches that expected to follow it cannot,
+        // so the next one reads the counter again.
+        k.last.reset();
+      }
+    }
+    turn_cv_.SignalAll();
+  }
+  PassTurn(name, head);
+}
 
 StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequest& req) {
   PendingVersion p;
@@ -100,45 +157,54 @@ StatusOr<ModelVersion> SqlModelRegistry::DoCreateVersion(const CreateVersionRequ
   out.tags = req.tags;
   out.run_id = req.run_id;
   out.creator = req.creator;
-  creates_.Submit(req.name, &p, [this](const std::string&, const std::vector<PendingVersion*>& b) {
-    CreateVersions(b);
-  });
+  creates_.Submit(
+      req.name, &p,
+      [this](const std::string&, const std::vector<PendingVersion*>& b) { CreateVersions(b); },
+      [this](const std::string& name, const std::vector<PendingVersion*>& b) {
+        if (db_.dialect() == sql::Dialect::kPostgres) QueueBatch(name, *b[0]);
+      });
   RETURN_IF_ERROR(p.result);
   return std::move(p.out);
 }
 
 void SqlModelRegistry::CreateVersions(const std::vector<PendingVersion*>& batch) {
   if (batch.empty()) return;
-  bool fn_failed = false;
+  bool fn_failed = false, checked = false;
   const std::string& name = batch[0]->req->name;
   int64_t last = 0;
   Status s = WriteModel(name, [&](Transaction& tx) -> Status {
-    Status w = WriteVersions(tx, batch, last);
+    Status w = WriteVersions(tx, batch, last, checked);
     fn_failed = !w.ok();
     return w;
   });
   // Only PostgreSQL's transactions use it (a counter that did not move is
   // checked there); a failure may leave the counter anywhere.
   if (db_.dialect() == sql::Dialect::kPostgres) {
-    RememberLastVersion(name, s.ok() && last > 0 ? std::optional<int64_t>(last) : std::nullopt);
+    SettleVersions(name, *batch[0], s.ok() && last > 0 ? std::optional<int64_t>(last) : std::nullopt,
+                   checked);
   }
   if (s.ok()) return;  // each item holds its own result
   if (batch.size() > 1 && (fn_failed || sql::RefusedOutright(s))) {
     // Nothing committed: one item's row may be what the database refused,
-    // so each goes alone and only that one fails.
-    for (PendingVersion* p : batch) CreateVersions({p});
+    // so each goes alone (reading the counter) and only that one fails.
+    for (PendingVersion* p : batch) {
+      p->seq = 0;
+      p->expected.reset();
+      CreateVersions({p});
+    }
     return;
   }
   for (PendingVersion* p : batch) p->result = s;
 }
 
 Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<PendingVersion*>& batch,
-                                       int64_t& last_out) {
+                                       int64_t& last_out, bool& checked) {
   const std::string& name = batch[0]->req->name;
   const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t now = clock_.NowMicros();
   for (PendingVersion* p : batch) p->result = OkStatus();  // the callback may be re-run
   last_out = 0;
+  checked = false;
   // Touching the model is also the existence check; on PostgreSQL the
   // counter's increment rides on it (one statement, no row when the model
   // is missing).
@@ -148,16 +214,24 @@ Status SqlModelRegistry::WriteVersions(Transaction& tx, const std::vector<Pendin
   // then the rows, the events and the COMMIT are one round trip.
   RETURN_IF_ERROR(outbox_.Prefetch(tx));
   std::optional<int64_t> known;
-  if (tx.dialect() == sql::Dialect::kPostgres && tx.attempt() == 0) known = KnownLastVersion(name);
+  if (tx.dialect() == sql::Dialect::kPostgres && batch[0]->seq != 0) {
+    if (tx.attempt() == 0) known = TakeTurn(name, *batch[0], n);
+  }
   if (known) {
-    // This process numbered the model's last versions: the numbers follow
-    // from there, checked by the database with the inserts (all of them
-    // and the COMMIT one round trip, with the outbox's cached rules). If
-    // the counter moved meanwhile (another process, a deleted model), the
-    // check fails, nothing is written, and the transaction runs again the
-    // long way (attempt() > 0).
+    // This process numbered the model's last versions (or has a batch in
+    // flight that will have): the numbers follow from there, checked by the
+    // database with the inserts (all of them and the COMMIT one round trip,
+    // with the outbox's cached rules). If the counter is not there when the
+    // model's lock is ours (another process, a deleted model, a failed
+    // batch before this one), the check fails, nothing is written, and the
+    // transaction runs again the long way (attempt() > 0).
     RETURN_IF_ERROR(tx.ExecDeferred(kBumpExpected, {name, now, n, *known}));
+    // The next batch's turn: once the server has given this one the
+    // model's lock, so the next one queues behind it there.
+    PendingVersion* head = batch[0];
+    tx.OnKeyLocked([this, head] { PassTurn(head->req->name, *head); });
     touched = 1;
+    checked = true;
     last = *known + n;
   } else if (tx.dialect() == sql::Dialect::kPostgres) {
     ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(kTouchAndCount, {now, name, n, n}));

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -68,9 +69,17 @@ class SqlModelRegistry final : public ModelRegistry {
   struct PendingVersion;
   // Up to this many creations of one model share a transaction.
   static constexpr size_t kMaxVersionBatch = 64;
+  // Batches of one model's creations in flight at once on PostgreSQL: the
+  // next is sent while the previous one's round trip is under way (the
+  // server queues it on the model's lock); SQLite runs them one at a time.
+  static constexpr size_t kVersionBatchesInFlight = 2;
 
   SqlModelRegistry(sql::Database& db, bus::Outbox& outbox, Clock& clock)
-      : db_(db), outbox_(outbox), clock_(clock), creates_(kMaxVersionBatch) {}
+      : db_(db),
+        outbox_(outbox),
+        clock_(clock),
+        creates_(kMaxVersionBatch,
+                 db.dialect() == sql::Dialect::kPostgres ? kVersionBatchesInFlight : 1) {}
 
   // The leader's work: creates `batch` (all of one model, in arrival order)
   // in one transaction, each with its own result; if the database refuses
@@ -79,13 +88,24 @@ class SqlModelRegistry final : public ModelRegistry {
   // Writes `batch` within `tx`: numbers them consecutively, each item's
   // own outcome in its `result` (a request that needed a missing model
   // fails alone, as it would have serially).
-  // `last` receives the model's last version number after the batch.
+  // `last` receives the model's last version number after the batch;
+  // `checked` whether the numbers followed the batch's expectation
+  // (registry_bump_expected) rather than a read of the counter.
   Status WriteVersions(sql::Transaction& tx, const std::vector<PendingVersion*>& batch,
-                       int64_t& last);
-  // The model's last version number as this process committed it
-  // (PostgreSQL), if known; Remember(name, nullopt) forgets it.
-  std::optional<int64_t> KnownLastVersion(const std::string& name);
-  void RememberLastVersion(const std::string& name, std::optional<int64_t> last);
+                       int64_t& last, bool& checked);
+  // PostgreSQL: the batches of one model take turns in the order they were
+  // formed (QueueBatch, with the group's lock held). In its turn a batch
+  // expects the numbers after the model's last version if this process
+  // knows it (TakeTurn: then the next batch's turn comes once the server
+  // has granted this one the model's lock, PassTurn), else it reads the
+  // counter (the next turn
+  // comes when it has ended). SettleVersions records how the batch ended
+  // (`last`: the model's last version if it committed) and passes the turn.
+  void QueueBatch(const std::string& name, PendingVersion& head);
+  std::optional<int64_t> TakeTurn(const std::string& name, PendingVersion& head, int64_t n);
+  void PassTurn(const std::string& name, const PendingVersion& head);
+  void SettleVersions(const std::string& name, const PendingVersion& head,
+                      std::optional<int64_t> last, bool checked);
 
   // Appends one registry event within `tx`.
   Status Emit(sql::Transaction& tx, std::string_view type, Json detail, std::string_view name,
@@ -100,11 +120,20 @@ class SqlModelRegistry final : public ModelRegistry {
   bus::Outbox& outbox_;
   Clock& clock_;
   sql::GroupCommit<PendingVersion> creates_;
-  // Each model's last version number as committed by this process: read and
-  // written only by the model's batch leader (batches of one model never
-  // overlap), checked by the database (registry_bump_expected).
+  // Per model (PostgreSQL): its last version number as this process's
+  // batches will have left it (committed, or expected by the batches that
+  // have had their turn), if known; checked by the database
+  // (registry_bump_expected), so a wrong one costs a retry, never a wrong
+  // number. And the batches' turns.
+  struct KnownVersions {
+    std::optional<int64_t> last;
+    uint64_t formed = 0;  // batches formed so far (the last one's seq)
+    uint64_t turn = 0;    // batches whose turn has passed
+    std::set<uint64_t> unsettled;  // seqs of batches formed and not ended
+  };
   absl::Mutex last_mu_;
-  std::map<std::string, int64_t> last_versions_ ABSL_GUARDED_BY(last_mu_);
+  absl::CondVar turn_cv_;
+  std::map<std::string, KnownVersions> known_ ABSL_GUARDED_BY(last_mu_);
 };
 
 }  // namespace tandem::registry

@@ -70,6 +70,15 @@ class Transaction {
     (void)params;
     return OkStatus();
   }
+  // In a WithKeyedTransaction: calls `fn` once the transaction holds its
+  // key's lock, or once it is known it never will (the transaction failed
+  // first); at most once. A backend that sends the lock with later
+  // statements (PostgreSQL) calls it from the thread that sends them, when
+  // the server has granted the lock and while the rest runs, so that work
+  // queued behind this transaction may be sent then and still come after
+  // it. `fn` must be quick and must not use the transaction. Default (and
+  // outside a keyed transaction): calls `fn` now.
+  virtual void OnKeyLocked(std::function<void()> fn) { fn(); }
   virtual Dialect dialect() const = 0;
   // 0 on a transaction's first run; 1, 2, ... when the backend runs the
   // callback again after a retryable conflict (Aborted). A callback that

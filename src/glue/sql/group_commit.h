@@ -9,7 +9,11 @@
 // caller at a time nothing waits.
 //
 // `run` must give every item of the batch its own result; items of one key
-// are handed to it in arrival order, and batches of one key never overlap.
+// are handed to it in arrival order, and batches of one key never overlap
+// unless `max_in_flight` allows it (then the next batch may start before the
+// previous one has finished: pipelining; each caller still returns only
+// once its own batch has been run, and leads a batch only while its own
+// item is still waiting).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -50,43 +54,56 @@ template <typename Item>
 class GroupCommit {
  public:
   using Run = std::function<void(const std::string& key, const std::vector<Item*>& batch)>;
+  // Called with the group's lock held as a batch is formed (so in the order
+  // the batches are formed, before the batch runs); must be quick.
+  using Start = std::function<void(const std::string& key, const std::vector<Item*>& batch)>;
 
-  explicit GroupCommit(size_t max_batch) : max_batch_(max_batch < 1 ? 1 : max_batch) {}
+  // `max_in_flight` batches of one key may run at once (default 1: they
+  // never overlap). With more, a batch may start while earlier ones of its
+  // key are still running: `run` must then cope with that (PostgreSQL's
+  // registry sends it and lets the server order it behind the previous one).
+  explicit GroupCommit(size_t max_batch, size_t max_in_flight = 1)
+      : max_batch_(max_batch < 1 ? 1 : max_batch),
+        max_in_flight_(max_in_flight < 1 ? 1 : max_in_flight) {}
 
   // Returns once `item` has been run (by this thread or another).
-  void Submit(const std::string& key, Item* item, const Run& run) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Submit(const std::string& key, Item* item, const Run& run, const Start& start = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     mu_.Lock();
     Queue& q = queues_[key];  // std::map: the node stays put while users > 0
     ++q.users;
-    const uint64_t ticket = ++q.last_ticket;
-    q.waiting.emplace_back(ticket, item);
-    while (ticket > q.done_through) {
-      if (q.leading) {
+    Entry mine{item};
+    q.waiting.push_back(&mine);
+    while (!mine.done) {
+      if (mine.taken || q.running >= max_in_flight_) {
         q.cv.Wait(&mu_);
         continue;
       }
       // Lead a batch: the oldest waiting items, this one among them unless
       // more than max_batch_ arrived before it (then it leads again).
-      q.leading = true;
+      ++q.running;
+      std::vector<Entry*> entries;
       std::vector<Item*> batch;
-      uint64_t last = 0;
       while (!q.waiting.empty() && batch.size() < max_batch_) {
-        last = q.waiting.front().first;
-        batch.push_back(q.waiting.front().second);
+        Entry* e = q.waiting.front();
         q.waiting.pop_front();
+        e->taken = true;
+        entries.push_back(e);
+        batch.push_back(e->item);
       }
+      if (start) start(key, batch);
       mu_.Unlock();
       run(key, batch);
       mu_.Lock();
-      q.done_through = last;  // tickets are taken and run in order
-      q.leading = false;
+      for (Entry* e : entries) e->done = true;
+      --q.running;
       q.cv.SignalAll();
     }
     if (--q.users == 0) queues_.erase(key);
     mu_.Unlock();
   }
 
-  // Items of `key` waiting for a batch (not counting one being run).
+  // Items of `key` waiting for a batch (not counting those being run).
   size_t waiting(const std::string& key) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     auto it = queues_.find(key);
@@ -94,16 +111,21 @@ class GroupCommit {
   }
 
  private:
+  // One caller's item, on its stack while it is inside Submit.
+  struct Entry {
+    Item* item;
+    bool taken = false;  // in a batch (running or run)
+    bool done = false;   // its batch has been run
+  };
   struct Queue {
-    std::deque<std::pair<uint64_t, Item*>> waiting;  // (ticket, item), oldest first
-    uint64_t last_ticket = 0;
-    uint64_t done_through = 0;  // every ticket up to this one has been run
-    bool leading = false;
-    int users = 0;  // callers inside Submit for this key
+    std::deque<Entry*> waiting;  // oldest first
+    size_t running = 0;          // batches of this key being run
+    int users = 0;               // callers inside Submit for this key
     absl::CondVar cv;
   };
 
   const size_t max_batch_;
+  const size_t max_in_flight_;
   absl::Mutex mu_;
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,8 +1,11 @@
 // GroupCommit: every item runs exactly once, in arrival order per key,
-// batches of one key never overlap, items that arrive while a batch runs
-// are taken together by the next one, and keys do not wait for each other.
+// batches of one key never overlap (or at most max_in_flight of them do),
+// items that arrive while a batch runs are taken together by the next one,
+// the start hook sees the batches in the order they are formed, and keys do
+// not wait for each other.
 #include "glue/sql/group_commit.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -120,6 +123,80 @@ TEST(GroupCommitTest, BatchesAreBoundedAndEveryItemRunsOnceUnderContention) {
   }
   EXPECT_EQ(gc.waiting("a"), 0u);
   EXPECT_EQ(gc.waiting("b"), 0u);
+}
+
+// Two batches of one key in flight: the second starts while the first is
+// still running, a third waits for one of them; the start hook sees every
+// batch, in formation order, before it runs; each caller returns only once
+// its own batch has been run.
+TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
+  GroupCommit<Item> gc(64, /*max_in_flight=*/2);
+  std::mutex mu;
+  std::vector<std::vector<int>> started;  // by the start hook, in order
+  std::vector<int> ran;                   // item ids as their batch ran
+  std::atomic<int> in_flight{0}, most{0};
+  std::atomic<bool> release{false};
+  auto start = [&](const std::string&, const std::vector<Item*>& batch) {
+    std::lock_guard<std::mutex> lock(mu);
+    started.emplace_back();
+    for (Item* it : batch) started.back().push_back(it->id);
+  };
+  auto run = [&](const std::string&, const std::vector<Item*>& batch) {
+    int now = in_flight.fetch_add(1) + 1;
+    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (Item* it : batch) ++it->runs;
+    }
+    // The first two batches hold on until the rest has queued.
+    bool hold;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      hold = batch[0]->id < 2;
+    }
+    while (hold && !release.load()) std::this_thread::yield();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (Item* it : batch) ran.push_back(it->id);
+    }
+    in_flight.fetch_sub(1);
+  };
+  std::vector<Item> items(8);
+  std::vector<std::atomic<bool>> returned(8);
+  std::vector<std::thread> threads;
+  auto submit = [&](int i) {
+    items[i].id = i;
+    threads.emplace_back([&, i] {
+      gc.Submit("m", &items[i], run, start);
+      // Its own batch has run by now.
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_NE(std::find(ran.begin(), ran.end(), i), ran.end()) << i;
+      returned[i] = true;
+    });
+  };
+  submit(0);
+  while (in_flight.load() < 1) std::this_thread::yield();
+  submit(1);  // starts at once: one batch in flight, two allowed
+  while (in_flight.load() < 2) std::this_thread::yield();
+  for (int i = 2; i < 8; ++i) {
+    submit(i);
+    while (gc.waiting("m") < static_cast<size_t>(i - 1)) std::this_thread::yield();
+  }
+  EXPECT_EQ(in_flight.load(), 2) << "a third batch started while two were in flight";
+  EXPECT_FALSE(returned[0].load());
+  EXPECT_FALSE(returned[1].load());
+  release = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(most.load(), 2);
+  ASSERT_GE(started.size(), 3u);
+  EXPECT_EQ(started[0], std::vector<int>({0}));
+  EXPECT_EQ(started[1], std::vector<int>({1}));
+  EXPECT_EQ(started[2], std::vector<int>({2, 3, 4, 5, 6, 7}))
+      << "the items that queued meanwhile, in arrival order, in one batch";
+  EXPECT_EQ(started.size(), 3u);
+  for (const Item& it : items) EXPECT_EQ(it.runs, 1) << it.id;
+  EXPECT_EQ(gc.waiting("m"), 0u);
 }
 
 }  // namespace

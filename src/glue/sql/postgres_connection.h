@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -235,6 +236,10 @@ class Connection {
     std::string sql;
     std::vector<Value> params;
     bool keep = false;  // RunBatch hands back its result (a prefetched query)
+    // Called by RunBatch once this statement's result has arrived (the
+    // server is asked to send it without waiting for the batch's end), or
+    // as RunBatch returns if it never does; at most once.
+    std::function<void()> then = nullptr;
   };
 
   // The parameter count of `sql` (cached with its prepared statement), or
@@ -290,6 +295,20 @@ class Connection {
       std::vector<const char*> values;
     };
     std::vector<Item> items(batch.size());
+    // Every `then` is called once, at the latest as this returns.
+    std::vector<bool> called(batch.size(), false);
+    auto call_then = [&](size_t i) {
+      if (!called[i] && batch[i].then) {
+        called[i] = true;
+        batch[i].then();
+      }
+    };
+    struct CallRest {
+      std::function<void()> fn;
+      ~CallRest() { fn(); }
+    } call_rest{[&] {
+      for (size_t i = 0; i < batch.size(); ++i) call_then(i);
+    }};
     std::vector<std::string> new_keys;
     for (size_t i = 0; i < batch.size(); ++i) {
       Item& it = items[i];
@@ -333,6 +352,7 @@ class Connection {
                                 : PQsendQueryPrepared(conn_, it.name.c_str(), n, it.values.data(),
                                                       nullptr, nullptr, 0) == 1;
       kinds.push_back(static_cast<int64_t>(i));
+      if (send_ok && it.p->then) send_ok = PQsendFlushRequest(conn_) == 1;
     }
     if (!send_ok || PQpipelineSync(conn_) != 1) {
       Status st = PgError(conn_, nullptr, batch.front().sql);
@@ -363,6 +383,7 @@ class Connection {
       if (slot >= kinds.size()) continue;
       const int64_t kind = kinds[slot];
       const size_t item = static_cast<size_t>(kind < 0 ? -kind - 1 : kind);
+      if (kind >= 0 && items[item].p->then) call_then(item);
       const std::string& sql = items[item].p->sql;
       if (status == PGRES_PIPELINE_ABORTED) {
         if (kind < 0) prepared_.erase(sql);

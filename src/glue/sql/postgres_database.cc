@@ -14,6 +14,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "glue/sql/postgres_connection.h"
@@ -45,13 +46,22 @@ class PostgresTransaction final : public Transaction {
   // `begin`: the statements that open the transaction, not sent yet; they
   // go with the first statement (or the COMMIT), saving a round trip.
   // `read_only`: a read transaction, whose COMMIT is sent without waiting.
+  // `keyed`: `begin` is BEGIN and the key's lock.
   PostgresTransaction(Connection& conn, std::vector<Connection::Pending> begin = {},
-                      bool read_only = false, int attempt = 0)
+                      bool read_only = false, int attempt = 0, bool keyed = false)
       : conn_(conn),
         pending_(std::move(begin)),
         begin_pending_(!pending_.empty()),
+        keyed_(keyed),
         read_only_(read_only),
         attempt_(attempt) {}
+
+  // A `then` still held back (the transaction ended before sending it).
+  ~PostgresTransaction() override {
+    for (Connection::Pending& p : pending_) {
+      if (p.then) std::exchange(p.then, nullptr)();
+    }
+  }
 
   StatusOr<std::vector<Row>> Query(std::string_view sql,
                                    const std::vector<Value>& params) override {
@@ -94,6 +104,16 @@ class PostgresTransaction final : public Transaction {
     pending_.push_back({std::string(sql), params, /*keep=*/true});
     prefetch_keys_.push_back(KeyOf(sql, params));
     return OkStatus();
+  }
+
+  // The key's lock is the second of the statements that open a keyed
+  // transaction; while they are held back, `fn` rides on it.
+  void OnKeyLocked(std::function<void()> fn) override {
+    if (begin_pending_ && keyed_ && pending_.size() > 1 && !pending_[1].then) {
+      pending_[1].then = std::move(fn);
+      return;
+    }
+    fn();
   }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
@@ -202,6 +222,7 @@ class PostgresTransaction final : public Transaction {
   std::vector<std::string> prefetch_keys_;         // of the kept items in pending_, in order
   std::map<std::string, ResultPtr> prefetched_;  // their results, until queried
   bool begin_pending_;
+  const bool keyed_;
   const bool read_only_;
   const int attempt_;
   bool broke_at_begin_ = false;
@@ -313,7 +334,8 @@ struct PostgresDatabase::Impl {
       // released by COMMIT/ROLLBACK.
       std::vector<Connection::Pending> begin = {{BeginFor(mode), {}}};
       if (mode == Mode::kKeyed) begin.push_back({"SELECT pg_advisory_xact_lock(?)", {key}});
-      PostgresTransaction tx(conn, std::move(begin), mode == Mode::kRead, attempt);
+      PostgresTransaction tx(conn, std::move(begin), mode == Mode::kRead, attempt,
+                             mode == Mode::kKeyed);
       Status st = RunBody(tx, fn);
       if (began != nullptr) *began = !tx.broke_at_begin();
       if (!st.ok() && !conn.broken() && !conn.idle()) (void)conn.ExecScript("ROLLBACK");

@@ -543,6 +543,74 @@ TEST_F(PostgresDatabaseTest, AttemptCountsRetries) {
   EXPECT_EQ(Counter(), 1);
 }
 
+// OnKeyLocked: with everything of a keyed transaction held back to the
+// COMMIT, the callback runs once the server has granted the key's lock, not
+// before (another transaction holds it meanwhile), and exactly once; when
+// the transaction fails before anything is sent, it still runs once.
+TEST_F(PostgresDatabaseTest, OnKeyLockedRunsOnceTheLockIsGranted) {
+  ASSERT_TRUE(MakeCounter().ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holder_inside = false, release = false, released = false;
+  std::thread holder([&] {
+    EXPECT_TRUE(KeyedIncrement(*db_, "k", 1, [&] {
+                  std::unique_lock<std::mutex> lock(mu);
+                  holder_inside = true;
+                  cv.notify_all();
+                  cv.wait(lock, [&] { return release; });
+                  released = true;  // the COMMIT follows; the lock goes with it
+                }).ok());
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return holder_inside; });
+  }
+  std::atomic<int> calls{0};
+  std::atomic<bool> early{false};
+  std::thread waiter([&] {
+    Status st = db_->WithKeyedTransaction("k", [&](Transaction& tx) -> Status {
+      tx.OnKeyLocked([&] {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!released) early = true;
+        calls++;
+      });
+      return tx.ExecDeferred("UPDATE counter SET n = n + 10 WHERE id = 1");
+    });
+    EXPECT_TRUE(st.ok()) << st;
+  });
+  // The waiter's lock request reaches the server and waits there.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int64_t waiting = 0;
+  while (waiting == 0 && std::chrono::steady_clock::now() < give_up) {
+    auto rows = Query(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
+        "database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    waiting = (*rows)[0].Int(0);
+  }
+  ASSERT_EQ(waiting, 1);
+  EXPECT_EQ(calls.load(), 0) << "called while another transaction held the lock";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  holder.join();
+  waiter.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_FALSE(early.load());
+  EXPECT_EQ(Counter(), 11);
+
+  int failed_calls = 0;
+  Status st = db_->WithKeyedTransaction("k", [&](Transaction& tx) -> Status {
+    tx.OnKeyLocked([&] { ++failed_calls; });
+    return InvalidArgumentError("refused before sending");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(failed_calls, 1);
+  EXPECT_EQ(Counter(), 11);
+}
+
 TEST_F(PostgresDatabaseTest, TwoProcessesIncrementExactly) { RunTwoProcessesIncrementExactly(); }
 
 }  // namespace
