@@ -16,15 +16,18 @@
 //               Submit -> Completed, and the runner's metered wall) and CPU
 //               (direct: rusage of the child; job: the metered process
 //               tree, plus the CPU the control plane spent). --rounds
-//               interleaved, medians. --num-round boosting rounds, all run
-//               (no early stopping; default 300: ~1 s of training on this
+//               pairs (a direct run, then the job) after one warm-up pair;
+//               the figure is the median of the per-pair overheads (so
+//               load drifting during the run cancels), with p25..p75 and
+//               the overhead of the medians beside it (overhead.cc).
+//               --num-round boosting rounds, all run (no early stopping; default 300: ~1 s of training on this
 //               2-core machine when quiet, the 1-second job issue 16's
 //               goal 3 names).
 //   throughput  --jobs trivial jobs submitted at once -> all ended, jobs/s;
 //               tandem with resources.cpus 0.1 and 1, Slurm with 1 CPU each.
 //
 // Usage: compute_bench [--only cold-start|overhead|throughput] [--runs 50]
-//          [--rounds 5] [--num-round 300] [--jobs 200] [--slurm-conf PATH] [--trainer PATH]
+//          [--rounds 10] [--num-round 300] [--jobs 200] [--slurm-conf PATH] [--trainer PATH]
 //          [--examples DIR] [--first-line PATH] [--dir /tmp] [--load-rate 50]
 #include "bench_util.h"
 #include "overhead.h"

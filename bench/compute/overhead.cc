@@ -54,6 +54,7 @@ void Overhead(const Flags& f, Tandem& t) {
   auto* local_sub = dynamic_cast<local::LocalSubstrate*>(&t.service().substrate());
   const int64_t warm_before = local_sub != nullptr ? local_sub->warm_starts() : 0;
   const std::string load_before = LoadAvg();
+  const double self_cpu0 = SelfCpuSeconds(), child_cpu0 = ChildrenCpuSeconds();
   // Round 0 warms the page cache and both paths; it is not counted.
   for (int i = 0; i <= f.rounds; ++i) {
     fs::remove_all(ml + "/model");
@@ -79,20 +80,46 @@ void Overhead(const Flags& f, Tandem& t) {
       for (auto* v : {&d_wall, &d_cpu, &j_wall, &j_metered_wall, &j_cpu, &cp_cpu}) v->clear();
     }
   }
+  // Per pair (a direct run and the job right after it, so both saw about the
+  // same machine): the job's excess over the direct run; the median of those
+  // is the figure, robust to load drifting during the run.
   auto pct = [](double job, double direct) { return 100.0 * (job - direct) / direct; };
+  std::vector<double> r_wall, r_metered, r_cpu, r_cpu_cp;
+  for (size_t i = 0; i < d_wall.size(); ++i) {
+    r_wall.push_back(pct(j_wall[i], d_wall[i]));
+    r_metered.push_back(pct(j_metered_wall[i], d_wall[i]));
+    r_cpu.push_back(pct(j_cpu[i], d_cpu[i]));
+    r_cpu_cp.push_back(pct(j_cpu[i] + cp_cpu[i], d_cpu[i]));
+  }
   double dw = Pct(d_wall, 0.5), dc = Pct(d_cpu, 0.5);
-  std::printf("### Overhead: tandem-train-xgboost, %d boosting rounds, nthread=1 (%d rounds, medians)\n\n",
-              f.num_round, f.rounds);
+  std::printf(
+      "### Overhead: tandem-train-xgboost, %d boosting rounds, nthread=1 (%d pairs direct, job; "
+      "medians)\n\n",
+      f.num_round, f.rounds);
   std::printf("load average before: %s, after: %s\n\n", load_before.c_str(), LoadAvg().c_str());
-  std::printf("| measure | direct | as a job | overhead |\n|---|---|---|---|\n");
-  std::printf("| wall s (direct: fork->exit; job: Submit->Completed) | %.3f | %.3f | %+.1f%% |\n",
-              dw, Pct(j_wall, 0.5), pct(Pct(j_wall, 0.5), dw));
-  std::printf("| wall s (job: runner-metered process tree) | %.3f | %.3f | %+.1f%% |\n", dw,
-              Pct(j_metered_wall, 0.5), pct(Pct(j_metered_wall, 0.5), dw));
-  std::printf("| CPU s (user code: rusage / metered tree) | %.3f | %.3f | %+.1f%% |\n", dc,
-              Pct(j_cpu, 0.5), pct(Pct(j_cpu, 0.5), dc));
-  std::printf("| CPU s (+ control plane in-process) | %.3f | %.3f | %+.1f%% |\n\n", dc,
-              Pct(j_cpu, 0.5) + Pct(cp_cpu, 0.5), pct(Pct(j_cpu, 0.5) + Pct(cp_cpu, 0.5), dc));
+  std::printf(
+      "| measure | direct | as a job | overhead (median of pairs) | pairs p25..p75 | of "
+      "medians |\n|---|---|---|---|---|---|\n");
+  auto row = [&](const char* what, double direct, const std::vector<double>& job,
+                 const std::vector<double>& ratios) {
+    std::printf("| %s | %.3f | %.3f | %+.1f%% | %+.1f .. %+.1f%% | %+.1f%% |\n", what, direct,
+                Pct(job, 0.5), Pct(ratios, 0.5), Pct(ratios, 0.25), Pct(ratios, 0.75),
+                pct(Pct(job, 0.5), direct));
+  };
+  row("wall s (direct: fork->exit; job: Submit->Completed)", dw, j_wall, r_wall);
+  row("wall s (job: runner-metered process tree)", dw, j_metered_wall, r_metered);
+  row("CPU s (user code: rusage / metered tree)", dc, j_cpu, r_cpu);
+  std::vector<double> j_cpu_cp;
+  for (size_t i = 0; i < j_cpu.size(); ++i) j_cpu_cp.push_back(j_cpu[i] + cp_cpu[i]);
+  row("CPU s (+ control plane in-process)", dc, j_cpu_cp, r_cpu_cp);
+  std::vector<double> tail;  // the metered tree's end -> Completed seen here
+  for (size_t i = 0; i < j_wall.size(); ++i) tail.push_back(1000 * (j_wall[i] - j_metered_wall[i]));
+  std::printf(
+      "\njob wall outside the metered tree (Submit->launch + end->Completed), ms: p50 %.1f, p25 "
+      "%.1f, p75 %.1f; control plane CPU per job, ms: p50 %.1f\n",
+      Pct(tail, 0.5), Pct(tail, 0.25), Pct(tail, 0.75), 1000 * Pct(cp_cpu, 0.5));
+  std::printf("CPU-seconds used by this section: %.2f in-process + %.2f children (direct runs)\n\n",
+              SelfCpuSeconds() - self_cpu0, ChildrenCpuSeconds() - child_cpu0);
   if (local_sub != nullptr) {
     std::printf("(of these %d jobs, started in a warm sandbox: %lld)\n\n", f.rounds + 1,
                 static_cast<long long>(local_sub->warm_starts() - warm_before));
