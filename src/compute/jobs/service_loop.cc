@@ -3,6 +3,8 @@
 // handing launches and finalizations to the workers.
 #include "compute/jobs/service.h"
 
+#include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "absl/synchronization/mutex.h"
@@ -38,6 +40,7 @@ void JobService::Completed(const std::string& id, bool ended) {
     absl::MutexLock lock(&mu_);
     completed_.emplace_back(id, ended);
     wake_ = true;
+    if (ended) schedule_ = true;  // room freed, or Pending again for a retry
     MarkChanged(id);
   }
   wake_cv_.Signal();
@@ -48,6 +51,14 @@ void JobService::CollectCompleted() {
   std::vector<std::pair<std::string, bool>> done;
   {
     absl::MutexLock lock(&mu_);
+    for (auto it = direct_.begin(); it != direct_.end();) {
+      if (!it->second.second) {  // Submit's insert is not done yet
+        ++it;
+        continue;
+      }
+      active_[it->first] = std::move(it->second.first);
+      it = direct_.erase(it);
+    }
     done.swap(completed_);
   }
   for (const auto& [id, ended] : done) {
@@ -57,6 +68,15 @@ void JobService::CollectCompleted() {
       it->second->phase = Active::Phase::kRunning;
     }
   }
+  RecountHeld();
+}
+
+void JobService::RecountHeld() {
+  double held = 0;
+  for (const auto& [id, a] : active_) held += a->cpus;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, d] : direct_) held += d.first->cpus;
+  held_cpus_ = held;
 }
 
 std::string JobService::AttemptDir(const std::string& id, int attempt) const {
@@ -65,43 +85,86 @@ std::string JobService::AttemptDir(const std::string& id, int attempt) const {
 // ---- the loop -------------------------------------------------------------------
 
 void JobService::Loop() {
-  absl::Time last_monitor = absl::InfinitePast();
+  int64_t last_monitor = clock_.MonotonicMicros(), last_full = last_monitor;
   while (true) {
-    bool ended;
+    bool ended, schedule;
     {
       absl::MutexLock lock(&mu_);
-      const absl::Time until = absl::Now() + absl::Milliseconds(opts_.poll_interval_ms);
+      const absl::Time until =
+          absl::Now() + absl::Microseconds(LoopWaitMicros(last_monitor, last_full));
       while (!wake_ && !shutdown_ && !wake_cv_.WaitWithDeadline(&mu_, until)) {
       }
       if (shutdown_) return;
       wake_ = false;
+      schedule = schedule_;
+      schedule_ = false;
       ended = ended_signal_;
       ended_signal_ = false;
     }
+    loop_iterations_.fetch_add(1);
+    const int64_t now = clock_.MonotonicMicros();
+    const bool full = now - last_full >= opts_.safety_poll_ms * 1000;
+    if (full) last_full = now;
     RenewLeases();
+    CollectCompleted();  // first: TakeOver must see Submit's direct launches as held
     TakeOver();
     TakeOverFromDead();
-    CollectCompleted();
+    RecountHeld();
     ApplyStops();
     // Launches first: Monitor does not free capacity (a job it sees ended is
     // finalized by a worker, which frees it through CollectCompleted), so a
     // submitted job need not wait behind the polls of every running job.
-    Schedule();
-    // Every running job is polled when the substrate says one ended, and
-    // every poll interval (ends it cannot report, log tailing, checkpoint
-    // syncs); not on each submit or worker hand-back, which at tens of jobs
-    // a second would poll every running job hundreds of times a second.
-    const absl::Time now_real = absl::Now();
-    if (ended || now_real - last_monitor >= absl::Milliseconds(opts_.poll_interval_ms)) {
-      last_monitor = now_real;
+    // Pending jobs appear by a submit that found no room or a queue, a
+    // finished job (room freed, or a retry), or through another control
+    // plane (the full pass); a submit with room launched its job itself.
+    if (schedule || full) Schedule();
+    // Every running job is polled when the substrate says one ended, when a
+    // timer of one of them is due, on the full pass, and every poll interval
+    // when the substrate cannot report ends; not on each submit or worker
+    // hand-back, which at tens of jobs a second would poll every running job
+    // hundreds of times a second.
+    const bool poll_due = !ends_reported_ && now - last_monitor >= opts_.poll_interval_ms * 1000;
+    if (ended || full || poll_due || NextJobTimerMicros() <= now) {
+      last_monitor = now;
       Monitor();
     }
-    int64_t now = clock_.MonotonicMicros();
-    if (now - last_expiry_micros_ > 1'000'000) {
+    if (now - last_expiry_micros_ >= 1'000'000) {
       last_expiry_micros_ = now;
       for (const auto& released : warm_.Expire()) BillWarmRelease(released);
     }
   }
+}
+
+int64_t JobService::NextJobTimerMicros() const {
+  int64_t next = std::numeric_limits<int64_t>::max();
+  for (const auto& [id, a] : active_) {
+    if (a->phase != Active::Phase::kRunning) continue;
+    if (a->parser) next = std::min(next, a->log_tailed_micros + opts_.metrics_interval_ms * 1000);
+    if (a->checkpoints) {
+      next = std::min(next, a->checkpoint_synced_micros + opts_.checkpoint_sync_ms * 1000);
+    }
+  }
+  return next;
+}
+
+int64_t JobService::LoopWaitMicros(int64_t last_monitor, int64_t last_full) const {
+  const int64_t now = clock_.MonotonicMicros();
+  const int64_t poll = opts_.poll_interval_ms * 1000, third = opts_.lease_ms * 1000 / 3;
+  int64_t next = last_full + opts_.safety_poll_ms * 1000;
+  bool running = false;
+  for (const auto& [id, a] : active_) running |= a->phase == Active::Phase::kRunning;
+  if (running && !ends_reported_) next = std::min(next, last_monitor + poll);
+  next = std::min(next, NextJobTimerMicros());
+  next = std::min(next, last_renew_micros_ + third);
+  // 0: TakeOver asked to look again soon (a claim racing a dead owner's).
+  next = std::min(next, last_takeover_micros_ == 0 ? now + poll : last_takeover_micros_ + third);
+  if (opts_.liveness_check_ms > 0) {
+    next = std::min(next, last_liveness_micros_ + opts_.liveness_check_ms * 1000);
+    next = std::min(next, last_lock_try_micros_ + third);
+  }
+  next = std::min(next, last_expiry_micros_ + 1'000'000);
+  // At least 1 ms (a timer already due), at most the safety poll.
+  return std::clamp(next - now, int64_t{1000}, opts_.safety_poll_ms * 1000);
 }
 
 void JobService::RenewLeases() {
@@ -125,7 +188,8 @@ void JobService::ApplyStops() {
     absl::MutexLock lock(&mu_);
     for (auto id = stop_requests_.begin(); id != stop_requests_.end();) {
       auto it = active_.find(*id);
-      if (it != active_.end() && it->second->phase == Active::Phase::kLaunching) {
+      if ((it != active_.end() && it->second->phase == Active::Phase::kLaunching) ||
+          direct_.count(*id) > 0) {
         ++id;
         continue;
       }
@@ -177,23 +241,35 @@ void JobService::Monitor() {
 }
 
 void JobService::Schedule() {
-  double used = 0;
-  for (const auto& [id, a] : active_) used += a->cpus;
-  double capacity = substrate_->capacity_cpus();
-  if (used >= capacity) return;
-  auto pending = jobs_->ListPendingCpus(64);
+  const double capacity = substrate_->capacity_cpus();
+  constexpr size_t kBatch = 64;
+  uint64_t gen;
+  {
+    absl::MutexLock lock(&mu_);
+    if (held_cpus_ >= capacity) return;
+    gen = backlog_gen_;
+  }
+  auto pending = jobs_->ListPendingCpus(kBatch);
   if (!pending.ok()) {
     LogWarn("cannot list pending jobs", {{"error", std::string(pending.status().message())}});
     return;
   }
+  bool all = pending->size() < kBatch;
   for (const JobStore::PendingJob& p : *pending) {
     // Handed to a worker already (its claim may not have landed yet), or
     // being finalized for a retry.
     if (active_.count(p.id) > 0) continue;
-    // Strict FIFO: the head waits for room rather than being overtaken.
-    if (used + p.cpus > capacity + 1e-9) break;
-    used += p.cpus;
     auto a = std::make_unique<Active>();
+    {
+      absl::MutexLock lock(&mu_);
+      if (direct_.count(p.id) > 0) continue;  // Submit launches it
+      // Strict FIFO: the head waits for room rather than being overtaken.
+      if (held_cpus_ + p.cpus > capacity + 1e-9) {
+        all = false;
+        break;
+      }
+      held_cpus_ += p.cpus;
+    }
     a->phase = Active::Phase::kLaunching;
     a->record.id = p.id;  // the rest arrives with the claim (StartJob)
     a->cpus = p.cpus;
@@ -201,5 +277,9 @@ void JobService::Schedule() {
     active_[p.id] = std::move(a);
     Dispatch([this, job] { Completed(job->record.id, StartJob(*job)); });
   }
+  // Everything Pending is handed over, and no submit queued one meanwhile:
+  // the next submits may launch their jobs themselves.
+  absl::MutexLock lock(&mu_);
+  if (all && backlog_gen_ == gen) backlog_ = false;
 }
 }  // namespace tandem::compute::jobs
