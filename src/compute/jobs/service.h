@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/prometheus.h"
 #include "common/status.h"
@@ -214,9 +215,9 @@ class JobService {
   explicit JobService(JobServiceOptions options);
 
   void Loop();
-  // How long (µs of the clock) the loop may sleep before its earliest timer
-  // is due, given when it last polled the running jobs and made a full pass.
-  int64_t LoopWaitMicros(int64_t last_monitor, int64_t last_full) const;
+  // How long the loop may sleep (real time) before its earliest timer is
+  // due, given when it last polled the running jobs and made a full pass.
+  absl::Duration LoopWait(absl::Time last_monitor, absl::Time last_full) const;
   // The earliest log read or checkpoint sync due among the running jobs
   // (monotonic µs; INT64_MAX: none).
   int64_t NextJobTimerMicros() const;

@@ -85,13 +85,14 @@ std::string JobService::AttemptDir(const std::string& id, int attempt) const {
 // ---- the loop -------------------------------------------------------------------
 
 void JobService::Loop() {
-  int64_t last_monitor = clock_.MonotonicMicros(), last_full = last_monitor;
+  // The polls are in real time (as the options say); the leases, liveness
+  // checks and the jobs' timers in the clock's.
+  absl::Time last_monitor = absl::Now(), last_full = last_monitor;
   while (true) {
     bool ended, schedule;
     {
       absl::MutexLock lock(&mu_);
-      const absl::Time until =
-          absl::Now() + absl::Microseconds(LoopWaitMicros(last_monitor, last_full));
+      const absl::Time until = absl::Now() + LoopWait(last_monitor, last_full);
       while (!wake_ && !shutdown_ && !wake_cv_.WaitWithDeadline(&mu_, until)) {
       }
       if (shutdown_) return;
@@ -103,8 +104,9 @@ void JobService::Loop() {
     }
     loop_iterations_.fetch_add(1);
     const int64_t now = clock_.MonotonicMicros();
-    const bool full = now - last_full >= opts_.safety_poll_ms * 1000;
-    if (full) last_full = now;
+    const absl::Time now_real = absl::Now();
+    const bool full = now_real - last_full >= absl::Milliseconds(opts_.safety_poll_ms);
+    if (full) last_full = now_real;
     RenewLeases();
     CollectCompleted();  // first: TakeOver must see Submit's direct launches as held
     TakeOver();
@@ -123,9 +125,10 @@ void JobService::Loop() {
     // when the substrate cannot report ends; not on each submit or worker
     // hand-back, which at tens of jobs a second would poll every running job
     // hundreds of times a second.
-    const bool poll_due = !ends_reported_ && now - last_monitor >= opts_.poll_interval_ms * 1000;
+    const bool poll_due =
+        !ends_reported_ && now_real - last_monitor >= absl::Milliseconds(opts_.poll_interval_ms);
     if (ended || full || poll_due || NextJobTimerMicros() <= now) {
-      last_monitor = now;
+      last_monitor = now_real;
       Monitor();
     }
     if (now - last_expiry_micros_ >= 1'000'000) {
@@ -147,24 +150,31 @@ int64_t JobService::NextJobTimerMicros() const {
   return next;
 }
 
-int64_t JobService::LoopWaitMicros(int64_t last_monitor, int64_t last_full) const {
-  const int64_t now = clock_.MonotonicMicros();
-  const int64_t poll = opts_.poll_interval_ms * 1000, third = opts_.lease_ms * 1000 / 3;
-  int64_t next = last_full + opts_.safety_poll_ms * 1000;
+absl::Duration JobService::LoopWait(absl::Time last_monitor, absl::Time last_full) const {
+  const absl::Time now_real = absl::Now();
+  const absl::Duration poll = absl::Milliseconds(opts_.poll_interval_ms);
+  const absl::Duration safety = absl::Milliseconds(opts_.safety_poll_ms);
+  absl::Duration wait = last_full + safety - now_real;
   bool running = false;
   for (const auto& [id, a] : active_) running |= a->phase == Active::Phase::kRunning;
-  if (running && !ends_reported_) next = std::min(next, last_monitor + poll);
-  next = std::min(next, NextJobTimerMicros());
+  if (running && !ends_reported_) wait = std::min(wait, last_monitor + poll - now_real);
+  // The clock's timers.
+  const int64_t now = clock_.MonotonicMicros(), third = opts_.lease_ms * 1000 / 3;
+  int64_t next = NextJobTimerMicros();
   next = std::min(next, last_renew_micros_ + third);
   // 0: TakeOver asked to look again soon (a claim racing a dead owner's).
-  next = std::min(next, last_takeover_micros_ == 0 ? now + poll : last_takeover_micros_ + third);
+  if (last_takeover_micros_ != 0) next = std::min(next, last_takeover_micros_ + third);
+  if (last_takeover_micros_ == 0) wait = std::min(wait, poll);
   if (opts_.liveness_check_ms > 0) {
     next = std::min(next, last_liveness_micros_ + opts_.liveness_check_ms * 1000);
     next = std::min(next, last_lock_try_micros_ + third);
   }
   next = std::min(next, last_expiry_micros_ + 1'000'000);
-  // At least 1 ms (a timer already due), at most the safety poll.
-  return std::clamp(next - now, int64_t{1000}, opts_.safety_poll_ms * 1000);
+  // A timer still due after the pass could not act (e.g. a checkpoint sync
+  // still running, a frozen test clock): look again a poll interval later
+  // rather than spin.
+  wait = std::min(wait, next > now ? absl::Microseconds(next - now) : poll);
+  return std::clamp(wait, absl::Milliseconds(1), safety);
 }
 
 void JobService::RenewLeases() {
