@@ -232,6 +232,8 @@ class JobService {
   void RecountHeld();
   void ApplyStops();
   void Monitor();
+  // Monitor for one job (in phase kRunning): log, checkpoints, its end.
+  void PollJob(const std::string& id, Active& a);
   void Schedule();
   // Worker: claims the job and launches it (or finalizes it if that fails).
   // Returns whether it ended (not claimed, or failed/stopped before running).

@@ -66,6 +66,9 @@ void JobService::CollectCompleted() {
       active_.erase(id);
     } else if (auto it = active_.find(id); it != active_.end()) {
       it->second->phase = Active::Phase::kRunning;
+      // Polled once now: it may have ended (and the substrate said so)
+      // while it was still the worker's, when the loop's poll skipped it.
+      PollJob(id, *it->second);
     }
   }
   RecountHeld();
@@ -220,34 +223,37 @@ void JobService::ApplyStops() {
 }
 
 void JobService::Monitor() {
-  for (auto& [id, a] : active_) {
-    if (a->phase != Active::Phase::kRunning) continue;
-    TailLog(*a, false);
-    if (a->handle.id.empty()) continue;
-    SyncCheckpoints(*a);
-    auto polled = substrate_->Poll(a->handle);
-    std::optional<ExitInfo> exit;
-    if (!polled.ok()) {
-      StatusCode code = polled.status().code();
-      if (code != StatusCode::kNotFound && code != StatusCode::kInvalidArgument) {
-        LogWarn("poll failed", {{"job", id}, {"error", std::string(polled.status().message())}});
-        continue;
-      }
-      exit = ExitInfo{};
-      exit->kind = ExitKind::kLost;
-      exit->message = "the substrate no longer knows the job";
-    } else if (*polled) {
-      exit = **polled;
+  for (auto& [id, a] : active_) PollJob(id, *a);
+}
+
+void JobService::PollJob(const std::string& id, Active& job) {
+  Active* a = &job;
+  if (a->phase != Active::Phase::kRunning) return;
+  TailLog(*a, false);
+  if (a->handle.id.empty()) return;
+  SyncCheckpoints(*a);
+  auto polled = substrate_->Poll(a->handle);
+  std::optional<ExitInfo> exit;
+  if (!polled.ok()) {
+    StatusCode code = polled.status().code();
+    if (code != StatusCode::kNotFound && code != StatusCode::kInvalidArgument) {
+      LogWarn("poll failed", {{"job", id}, {"error", std::string(polled.status().message())}});
+      return;
     }
-    if (!exit) continue;
-    a->phase = Active::Phase::kFinishing;
-    a->end_seen_micros = clock_.MonotonicMicros();
-    Dispatch([this, job = a.get(), exit = *std::move(exit)] {
-      TailLog(*job, true);
-      Finish(*job, exit);
-      Completed(job->record.id, /*ended=*/true);
-    });
+    exit = ExitInfo{};
+    exit->kind = ExitKind::kLost;
+    exit->message = "the substrate no longer knows the job";
+  } else if (*polled) {
+    exit = **polled;
   }
+  if (!exit) return;
+  a->phase = Active::Phase::kFinishing;
+  a->end_seen_micros = clock_.MonotonicMicros();
+  Dispatch([this, a, exit = *std::move(exit)] {
+    TailLog(*a, true);
+    Finish(*a, exit);
+    Completed(a->record.id, /*ended=*/true);
+  });
 }
 
 void JobService::Schedule() {
