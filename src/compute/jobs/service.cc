@@ -42,6 +42,9 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
     return InvalidArgumentError("job service needs home, db, outbox, store and substrate");
   }
   if (options.lease_ms < 1000) return InvalidArgumentError("job service lease_ms must be >= 1000");
+  if (options.poll_interval_ms < 1 || options.safety_poll_ms < 1) {
+    return InvalidArgumentError("job service poll_interval_ms and safety_poll_ms must be >= 1");
+  }
   if (options.owner.empty()) {
     char host[256] = {0};
     if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "localhost");
@@ -70,7 +73,7 @@ void JobService::Start() {
   if (workers <= 0)
     workers = std::max(32, 4 * static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
-  substrate_->SetEndedCallback([this] {
+  ends_reported_ = substrate_->SetEndedCallback([this] {
     {
       absl::MutexLock lock(&mu_);
       wake_ = true;
@@ -78,6 +81,8 @@ void JobService::Start() {
     }
     wake_cv_.Signal();
   });
+  loop_started_ = true;
+  for (const auto& [id, a] : active_) held_cpus_ += a->cpus;  // recovered jobs
   thread_ = std::thread([this] { Loop(); });
   tasks_.push_back([this] { spares_->Refill(); });
   task_cv_.Signal();
@@ -123,57 +128,6 @@ void JobService::NotifyState(const std::string& id) {
   state_cv_.SignalAll();
 }
 
-void JobService::Work() {
-  while (true) {
-    std::function<void()> task;
-    {
-      absl::MutexLock lock(&mu_);
-      while (tasks_.empty() && !shutdown_) task_cv_.Wait(&mu_);
-      if (shutdown_) return;
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
-    }
-    task();
-  }
-}
-
-void JobService::Dispatch(std::function<void()> task) {
-  {
-    absl::MutexLock lock(&mu_);
-    tasks_.push_back(std::move(task));
-  }
-  task_cv_.Signal();
-}
-
-void JobService::Completed(const std::string& id, bool ended) {
-  {
-    absl::MutexLock lock(&mu_);
-    completed_.emplace_back(id, ended);
-    wake_ = true;
-    MarkChanged(id);
-  }
-  wake_cv_.Signal();
-  state_cv_.SignalAll();
-}
-
-void JobService::CollectCompleted() {
-  std::vector<std::pair<std::string, bool>> done;
-  {
-    absl::MutexLock lock(&mu_);
-    done.swap(completed_);
-  }
-  for (const auto& [id, ended] : done) {
-    if (ended) {
-      active_.erase(id);
-    } else if (auto it = active_.find(id); it != active_.end()) {
-      it->second->phase = Active::Phase::kRunning;
-    }
-  }
-}
-
-std::string JobService::AttemptDir(const std::string& id, int attempt) const {
-  return opts_.home + "/jobs/" + id + "/attempt-" + std::to_string(attempt);
-}
 
 // ---- API ---------------------------------------------------------------------
 
@@ -216,9 +170,50 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
   r.details["substrate"] = substrate_->name();
   r.details["sandboxed"] = substrate_->sandboxed();
   if (!substrate_->sandboxed()) r.details["warnings"] = Json::array({kUnsandboxed});
-  RETURN_IF_ERROR(jobs_->Insert(r));
+  // With room and nothing queued before it, this thread hands the job to a
+  // worker (claim, staging, launch) right after the insert, instead of
+  // waking the loop to find it: under load the loop's pass and its Pending
+  // query were most of the time to first line.
+  Active* direct = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (loop_started_ && !shutdown_ && !backlog_ &&
+        held_cpus_ + spec.resources.cpus <= capacity + 1e-9) {
+      auto a = std::make_unique<Active>();
+      a->phase = Active::Phase::kLaunching;
+      a->record.id = r.id;  // the rest arrives with the claim (StartJob)
+      a->cpus = spec.resources.cpus;
+      direct = a.get();
+      direct_[r.id] = {std::move(a), false};
+      held_cpus_ += spec.resources.cpus;
+    } else {
+      backlog_ = true;
+      ++backlog_gen_;
+      schedule_ = true;
+    }
+  }
+  Status inserted = jobs_->Insert(r);
+  if (!inserted.ok()) {
+    if (direct != nullptr) {
+      absl::MutexLock lock(&mu_);
+      direct_.erase(r.id);
+      held_cpus_ -= spec.resources.cpus;
+    }
+    return inserted;
+  }
   LogInfo("job submitted", {{"job", r.id}, {"name", r.name}, {"team", r.team}});
-  Notify(r.id);
+  if (direct == nullptr) {
+    Notify(r.id);
+    return r;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    direct_[r.id].second = true;
+    tasks_.push_back([this, direct] { Completed(direct->record.id, StartJob(*direct)); });
+    MarkChanged(r.id);
+  }
+  task_cv_.Signal();
+  state_cv_.SignalAll();
   return r;
 }
 
@@ -279,146 +274,6 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
   }
 }
 
-// ---- the loop -------------------------------------------------------------------
-
-void JobService::Loop() {
-  absl::Time last_monitor = absl::InfinitePast();
-  while (true) {
-    bool ended;
-    {
-      absl::MutexLock lock(&mu_);
-      const absl::Time until = absl::Now() + absl::Milliseconds(opts_.poll_interval_ms);
-      while (!wake_ && !shutdown_ && !wake_cv_.WaitWithDeadline(&mu_, until)) {
-      }
-      if (shutdown_) return;
-      wake_ = false;
-      ended = ended_signal_;
-      ended_signal_ = false;
-    }
-    RenewLeases();
-    TakeOver();
-    TakeOverFromDead();
-    CollectCompleted();
-    ApplyStops();
-    // Launches first: Monitor does not free capacity (a job it sees ended is
-    // finalized by a worker, which frees it through CollectCompleted), so a
-    // submitted job need not wait behind the polls of every running job.
-    Schedule();
-    // Every running job is polled when the substrate says one ended, and
-    // every poll interval (ends it cannot report, log tailing, checkpoint
-    // syncs); not on each submit or worker hand-back, which at tens of jobs
-    // a second would poll every running job hundreds of times a second.
-    const absl::Time now_real = absl::Now();
-    if (ended || now_real - last_monitor >= absl::Milliseconds(opts_.poll_interval_ms)) {
-      last_monitor = now_real;
-      Monitor();
-    }
-    int64_t now = clock_.MonotonicMicros();
-    if (now - last_expiry_micros_ > 1'000'000) {
-      last_expiry_micros_ = now;
-      for (const auto& released : warm_.Expire()) BillWarmRelease(released);
-    }
-  }
-}
-
-void JobService::RenewLeases() {
-  int64_t now = clock_.MonotonicMicros();
-  if (now - last_renew_micros_ < opts_.lease_ms * 1000 / 3) return;
-  last_renew_micros_ = now;
-  auto renewed = jobs_->RenewLeases(opts_.owner, LeaseUntil());
-  if (!renewed.ok()) {
-    LogWarn("cannot renew job leases", {{"error", std::string(renewed.status().message())}});
-  }
-  auto stopping = jobs_->ListStopping(opts_.owner);
-  if (!stopping.ok()) return;
-  absl::MutexLock lock(&mu_);
-  for (const auto& id : *stopping) stop_requests_.insert(id);
-}
-
-void JobService::ApplyStops() {
-  {
-    // A job being launched keeps its request (Launch reads it, and it is
-    // applied here once the job runs); one being finalized needs none.
-    absl::MutexLock lock(&mu_);
-    for (auto id = stop_requests_.begin(); id != stop_requests_.end();) {
-      auto it = active_.find(*id);
-      if (it != active_.end() && it->second->phase == Active::Phase::kLaunching) {
-        ++id;
-        continue;
-      }
-      if (it != active_.end() && it->second->phase == Active::Phase::kRunning) {
-        it->second->stop_requested = true;
-      }
-      id = stop_requests_.erase(id);
-    }
-  }
-  for (auto& [id, a] : active_) {
-    if (a->phase != Active::Phase::kRunning) continue;
-    if (a->stop_requested && !a->stop_sent && !a->handle.id.empty()) {
-      Status s = substrate_->Stop(a->handle, opts_.stop_grace_seconds);
-      if (!s.ok()) LogWarn("stop failed", {{"job", id}, {"error", std::string(s.message())}});
-      a->stop_sent = true;
-    }
-  }
-}
-
-void JobService::Monitor() {
-  for (auto& [id, a] : active_) {
-    if (a->phase != Active::Phase::kRunning) continue;
-    TailLog(*a, false);
-    if (a->handle.id.empty()) continue;
-    SyncCheckpoints(*a);
-    auto polled = substrate_->Poll(a->handle);
-    std::optional<ExitInfo> exit;
-    if (!polled.ok()) {
-      StatusCode code = polled.status().code();
-      if (code != StatusCode::kNotFound && code != StatusCode::kInvalidArgument) {
-        LogWarn("poll failed", {{"job", id}, {"error", std::string(polled.status().message())}});
-        continue;
-      }
-      exit = ExitInfo{};
-      exit->kind = ExitKind::kLost;
-      exit->message = "the substrate no longer knows the job";
-    } else if (*polled) {
-      exit = **polled;
-    }
-    if (!exit) continue;
-    a->phase = Active::Phase::kFinishing;
-    a->end_seen_micros = clock_.MonotonicMicros();
-    Dispatch([this, job = a.get(), exit = *std::move(exit)] {
-      TailLog(*job, true);
-      Finish(*job, exit);
-      Completed(job->record.id, /*ended=*/true);
-    });
-  }
-}
-
-void JobService::Schedule() {
-  double used = 0;
-  for (const auto& [id, a] : active_) used += a->cpus;
-  double capacity = substrate_->capacity_cpus();
-  if (used >= capacity) return;
-  auto pending = jobs_->ListPendingCpus(64);
-  if (!pending.ok()) {
-    LogWarn("cannot list pending jobs", {{"error", std::string(pending.status().message())}});
-    return;
-  }
-  for (const JobStore::PendingJob& p : *pending) {
-    // Handed to a worker already (its claim may not have landed yet), or
-    // being finalized for a retry.
-    if (active_.count(p.id) > 0) continue;
-    // Strict FIFO: the head waits for room rather than being overtaken.
-    if (used + p.cpus > capacity + 1e-9) break;
-    used += p.cpus;
-    auto a = std::make_unique<Active>();
-    a->phase = Active::Phase::kLaunching;
-    a->record.id = p.id;  // the rest arrives with the claim (StartJob)
-    a->cpus = p.cpus;
-    Active* job = a.get();
-    active_[p.id] = std::move(a);
-    Dispatch([this, job] { Completed(job->record.id, StartJob(*job)); });
-  }
-}
 
 bool JobService::StartJob(Active& a) {
   a.launch_taken_micros = clock_.NowMicros();

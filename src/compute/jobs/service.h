@@ -10,9 +10,10 @@
 //
 // One background thread (Start) runs the scheduler/monitor loop: it wakes on
 // Submit/Stop, when the substrate reports that a job ended
-// (Substrate::SetEndedCallback) and every poll interval (substrate polling,
-// log tailing, warm-pool expiry); it polls the running jobs only on those
-// last two (not on every submit). It hands each job's claim, staging and
+// (Substrate::SetEndedCallback) and at the earliest timer it computes (see
+// JobServiceOptions::poll_interval_ms; no fixed tick); it polls the running
+// jobs only on an end, a timer of theirs or the safety poll (not on every
+// submit). It hands each job's claim, staging and
 // launch, and later its finalization, to a bounded pool of `workers`
 // threads, so jobs start and end concurrently; capacity is reserved by the
 // loop before a launch is handed over, so the pool never exceeds it.
@@ -44,6 +45,7 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -54,6 +56,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/prometheus.h"
 #include "common/status.h"
@@ -93,7 +96,17 @@ struct JobServiceOptions {
   // Price of an attempt, and of warm-pool retention (seconds); empty = free.
   std::function<double(const JobSpec&, const Metering&)> cost;
   std::function<double(const JobSpec&, double)> warm_pool_cost;
-  int64_t poll_interval_ms = 50;  // real time between substrate polls
+  // The loop sleeps until something happens: a submit, stop or worker
+  // hand-back, a job's end reported by the substrate
+  // (Substrate::SetEndedCallback), or the earliest timer it computes (lease
+  // renewal, takeover and liveness checks, warm-pool expiry, a running
+  // job's next log read or checkpoint sync); it has no fixed tick. Running
+  // jobs of a substrate that cannot report ends are polled every
+  // poll_interval_ms; and every safety_poll_ms the loop does a full pass
+  // anyway (polls every running job, looks for Pending jobs, e.g. submitted
+  // through another control plane sharing the database).
+  int64_t poll_interval_ms = 50;
+  int64_t safety_poll_ms = 1000;
   // Real time between reads of a running job's log for its
   // metric_definitions (each read stores what it found in one transaction);
   // the job's end reads the rest. Every poll read it before: 20 transactions
@@ -190,6 +203,9 @@ class JobService {
   LoopLeases& loop_leases() { return *loop_leases_; }
   const std::string& owner() const { return opts_.owner; }
 
+  // Test hook: how many times the loop has woken up (any reason).
+  int64_t loop_iterations() const { return loop_iterations_.load(); }
+
   double capacity_cpus() const { return substrate_->capacity_cpus(); }
   bool sandboxed() const { return substrate_->sandboxed(); }
   Substrate& substrate() { return *substrate_; }
@@ -199,13 +215,25 @@ class JobService {
   explicit JobService(JobServiceOptions options);
 
   void Loop();
+  // How long the loop may sleep (real time) before its earliest timer is
+  // due, given when it last polled the running jobs and made a full pass.
+  absl::Duration LoopWait(absl::Time last_monitor, absl::Time last_full) const;
+  // The earliest log read or checkpoint sync due among the running jobs
+  // (monotonic µs; INT64_MAX: none).
+  int64_t NextJobTimerMicros() const;
   void Work();  // a worker thread: runs tasks until shutdown
   void Dispatch(std::function<void()> task);
   // From a worker: the job's launch (ended = false) or end (true) is done.
   void Completed(const std::string& id, bool ended);
+  // Moves the launches Submit handed to a worker into active_, then applies
+  // the workers' hand-backs.
   void CollectCompleted();
+  // held_cpus_ = the CPUs of active_ and direct_ (after active_ changed).
+  void RecountHeld();
   void ApplyStops();
   void Monitor();
+  // Monitor for one job (in phase kRunning): log, checkpoints, its end.
+  void PollJob(const std::string& id, Active& a);
   void Schedule();
   // Worker: claims the job and launches it (or finalizes it if that fails).
   // Returns whether it ended (not claimed, or failed/stopped before running).
@@ -270,6 +298,8 @@ class JobService {
   int64_t last_liveness_micros_ = 0;
   int64_t last_lock_try_micros_ = 0;
   std::unique_ptr<sql::HeldLock> liveness_lock_;  // loop thread (Recover before Start)
+  bool ends_reported_ = false;  // the substrate calls back on every end (set by Start)
+  std::atomic<int64_t> loop_iterations_{0};
 
   absl::Mutex mu_;
   absl::CondVar wake_cv_;   // the loop waits here
@@ -286,6 +316,19 @@ class JobService {
   std::set<std::string> stop_requests_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, bool>> completed_ ABSL_GUARDED_BY(mu_);  // id, ended
+  // Submit hands a job to a worker itself (after its durable insert) when
+  // the loop runs, nothing is queued before it (!backlog_) and capacity
+  // allows: such a launch is held here (registered before the insert, so
+  // Schedule and TakeOver never see it as unheld; `second`: inserted and
+  // handed over) until the loop moves it into active_.
+  std::map<std::string, std::pair<std::unique_ptr<Active>, bool>> direct_ ABSL_GUARDED_BY(mu_);
+  double held_cpus_ ABSL_GUARDED_BY(mu_) = 0;  // capacity reserved: active_ and direct_
+  // Pending jobs may be waiting (a submit found no room, or the last
+  // Schedule left some); backlog_gen_ counts the submits that set it.
+  bool backlog_ ABSL_GUARDED_BY(mu_) = true;
+  uint64_t backlog_gen_ ABSL_GUARDED_BY(mu_) = 0;
+  bool schedule_ ABSL_GUARDED_BY(mu_) = true;  // the loop should look for Pending jobs
+  bool loop_started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;                // started under mu_, joined by Shutdown
   std::vector<std::thread> workers_;  // likewise
 };

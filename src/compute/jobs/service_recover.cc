@@ -99,6 +99,10 @@ void JobService::TakeOver() {
   }
   std::vector<std::string> candidates;
   for (const JobRecord& r : *jobs) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (direct_.count(r.id) > 0) continue;  // a launch of ours Submit started
+    }
     if (auto it = active_.find(r.id); it != active_.end()) {
       // Ours and held here — or a claim of ours that lost to another control
       // plane and is still finishing: look again at the next tick rather
@@ -271,8 +275,15 @@ void JobService::Attach(const JobRecord& adopted, bool from_loop) {
                             rec.queued_micros = clock_.NowMicros();
                           },
                           {{"reason", "control plane restarted before the job was launched"}});
-    if (!moved.ok())
+    if (!moved.ok()) {
       LogWarn("recover", {{"job", r.id}, {"error", std::string(moved.status().message())}});
+    } else if (!stopping) {
+      absl::MutexLock lock(&mu_);  // queued again: the loop's next pass launches it
+      wake_ = true;
+      schedule_ = true;
+      backlog_ = true;
+      ++backlog_gen_;
+    }
     return;
   }
   auto a = std::make_unique<Active>();

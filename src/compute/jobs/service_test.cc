@@ -300,10 +300,14 @@ wait $!)");
   spec.checkpoint = CheckpointSpec{"teams/growth/ckpt/run"};
   auto job = jobs_->Submit(spec);
   ASSERT_TRUE(job.ok()) << job.status();
-  // Uploaded by the periodic sync while the job still runs.
+  // Uploaded by the periodic sync while the job still runs (a sync may
+  // catch the file created but not yet written: the next one uploads it).
   const int64_t deadline = Clock::Real().MonotonicMicros() + kTimeoutMs * 1000;
-  while (!store_->Stat("teams/growth/ckpt/run/state").ok() &&
-         Clock::Real().MonotonicMicros() < deadline) {
+  auto uploaded = [&] {
+    auto got = store_->GetString("teams/growth/ckpt/run/state");
+    return got.ok() && *got == "step-1\n";
+  };
+  while (!uploaded() && Clock::Real().MonotonicMicros() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(store_->Stat("teams/growth/ckpt/run/state").ok());

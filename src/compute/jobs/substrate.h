@@ -192,9 +192,14 @@ class Substrate {
   // `ended` (callable from any thread, must not call back into the
   // substrate) is called soon after a job submitted or polled through this
   // substrate ends, so the caller can Poll at once instead of on its next
-  // tick; nullptr stops the calls and returns once none is running. The
-  // default never calls it: the caller's polling is the only way to learn.
-  virtual void SetEndedCallback(std::function<void()> ended) { (void)ended; }
+  // tick; nullptr stops the calls and returns once none is running. Returns
+  // whether `ended` will be called for every end (then the caller need only
+  // poll rarely, as a safety net); false when it cannot be (the caller must
+  // keep polling). The default never calls it and returns false.
+  virtual bool SetEndedCallback(std::function<void()> ended) {
+    (void)ended;
+    return false;
+  }
 };
 
 }  // namespace tandem::compute::jobs

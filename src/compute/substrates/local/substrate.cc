@@ -252,8 +252,9 @@ StatusOr<std::optional<jobs::JobHandle>> LocalSubstrate::FindLaunched(
   return std::optional<jobs::JobHandle>();
 }
 
-void LocalSubstrate::SetEndedCallback(std::function<void()> ended) {
+bool LocalSubstrate::SetEndedCallback(std::function<void()> ended) {
   std::unique_ptr<ExitWatcher> old;
+  bool watching = false;
   {
     absl::MutexLock lock(&mu_);
     old = std::move(watcher_);
@@ -267,8 +268,10 @@ void LocalSubstrate::SetEndedCallback(std::function<void()> ended) {
                 {{"error", std::string(w.status().message())}});
       }
     }
+    watching = watcher_ != nullptr;
   }
   old.reset();  // joins its thread outside the lock
+  return watching;
 }
 
 void LocalSubstrate::WatchRunner(const std::string& state_dir,

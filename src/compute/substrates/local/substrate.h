@@ -130,7 +130,7 @@ class LocalSubstrate final : public jobs::Substrate {
   Status Stop(const jobs::JobHandle& handle, int64_t grace_seconds) override;
   std::optional<int64_t> StartedMicros(const jobs::JobHandle& handle) override;
   double capacity_cpus() const override { return capacity_cpus_; }
-  void SetEndedCallback(std::function<void()> ended) override;
+  bool SetEndedCallback(std::function<void()> ended) override;
 
   const std::string& runner_path() const { return options_.runner_path; }
   // The pre-forked launcher's pid; 0 when runners are started directly.
