@@ -216,6 +216,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     if (closed_) return;
     closed_ = true;
+    // Closed but still registered until its handlers finish: never again a
+    // candidate for eviction (a new connection claiming it would evict
+    // nothing and push the count past max_connections).
+    evict_rank_.store(0, std::memory_order_relaxed);
     body_watch_.Stop();
     cancelled_->store(true);
     beast::error_code ec;
