@@ -8,6 +8,7 @@
 
 #include "api/auth/token.h"
 #include "common/testing/test_server.h"
+#include "api/auth/testing/identity_store_env.h"
 #include "glue/sql/testing/postgres_test_db.h"
 #include "gtest/gtest.h"
 
@@ -16,33 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class IdentityStoreTest : public ::testing::TestWithParam<sql::testing::Backend> {
+class IdentityStoreTest : public testing::IdentityStoreEnv {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("tandem-auth-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    auto uri = GetParam().make(dir_.string());
-    ASSERT_TRUE(uri.ok()) << uri.status();
-    auto db = sql::Database::Open(*uri);
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
-    auto store = IdentityStore::Open(*db_, clock_);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-  }
-  void TearDown() override {
-    store_.reset();
-    db_.reset();
-    fs::remove_all(dir_);
-  }
-
-  fs::path dir_;
-  FakeClock clock_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<IdentityStore> store_;
+  void SetUp() override { OpenStore("tandem-auth-"); }
 };
 
 TEST(TokenTest, HighEntropyWellFormedAndHashed) {

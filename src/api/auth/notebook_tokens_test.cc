@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/testing/test_server.h"
+#include "api/auth/testing/identity_store_env.h"
 #include "glue/sql/testing/postgres_test_db.h"
 #include "gtest/gtest.h"
 
@@ -15,38 +16,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class NotebookTokensTest : public ::testing::TestWithParam<sql::testing::Backend> {
+class NotebookTokensTest : public testing::IdentityStoreEnv {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("tandem-nbtok-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    auto uri = GetParam().make(dir_.string());
-    ASSERT_TRUE(uri.ok()) << uri.status();
-    auto db = sql::Database::Open(*uri);
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
     // No token cache: a revocation must show at once.
-    auto store = IdentityStore::Open(*db_, clock_, {.token_cache_ttl_micros = 0});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
+    OpenStore("tandem-nbtok-", {.token_cache_ttl_micros = 0});
+    ASSERT_FALSE(HasFatalFailure());
     tokens_ = std::make_unique<NotebookTokens>(*store_);
     ASSERT_TRUE(store_->CreateTeam("fraud").ok());
     ASSERT_TRUE(store_->CreateTeam("pricing").ok());
   }
   void TearDown() override {
     tokens_.reset();
-    store_.reset();
-    db_.reset();
-    fs::remove_all(dir_);
+    IdentityStoreEnv::TearDown();
   }
 
-  fs::path dir_;
-  FakeClock clock_;
-  std::unique_ptr<sql::Database> db_;
-  std::unique_ptr<IdentityStore> store_;
   std::unique_ptr<NotebookTokens> tokens_;
 };
 
