@@ -49,6 +49,15 @@ bench() {
   "$build/bench/hpo/hpo_bench" --trainer "$trainer" --data "$data" --seeds "$seeds" \
     --max-rounds "$rounds" --eta 3 "$@" >>"$out"
 }
+# HPO_VARIANTS=goal: only what the goal compares (the default Hyperband with
+# BUDGET, HB_BUDGET and HB_LONG jobs, and Optuna), for quick A/B runs of two builds.
+if [ "${HPO_VARIANTS:-all}" = goal ]; then
+  bench --strategy hyperband --budget "$budget" --min-rounds "$hb_min" --label "hyperband-default"
+  bench --strategy hyperband --budget "$hb_budget" --min-rounds "$hb_min" \
+    --label "hyperband-default-${hb_budget}jobs"
+  bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" \
+    --label "hyperband-default-${hb_long}jobs"
+else
 bench --strategy random --budget "$budget" --min-rounds 1
 bench --strategy tpe --budget "$budget" --min-rounds 1
 bench --strategy tpe --budget "$budget" --min-rounds 1 --tpe-multivariate 1 --label tpe-multivariate
@@ -71,6 +80,7 @@ bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" \
 # The same without BOHB's Latin-hypercube initial design (the default before it).
 bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" --bohb-init 0 \
   --label "hyperband-no-initial-design-${hb_long}jobs"
+fi
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"
 [ -z "$raw" ] || cp "$out" "$raw"

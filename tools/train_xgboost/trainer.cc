@@ -152,16 +152,26 @@ Status AlignWidths(Dataset& train, std::optional<Dataset>& validation) {
   return OkStatus();
 }
 
-// Saves the booster as <dir>/xgboost-checkpoint.json: written beside it and
-// renamed into place, so a reader (the resumed run) never sees half a file.
-Status SaveCheckpoint(BoosterHandle bh, const std::string& dir) {
+// The booster as XGBoost's JSON model (what XGBoosterSaveModel writes to a
+// .json file): serialised once where the checkpoint and the model are the same.
+StatusOr<std::string> ModelJson(BoosterHandle bh) {
+  bst_ulong len = 0;
+  const char* data = nullptr;
+  if (XGBoosterSaveModelToBuffer(bh, R"({"format": "json"})", &len, &data) != 0) {
+    return XgbError("serialising the model");
+  }
+  return std::string(data, len);
+}
+
+// Saves `model` (ModelJson) as <dir>/xgboost-checkpoint.json: written beside
+// it and renamed into place, so a reader (the resumed run) never sees half a file.
+Status SaveCheckpoint(const std::string& model, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return InternalError("cannot create checkpoint directory " + dir + ": " + ec.message());
   const std::string path = dir + "/" + kCheckpointFile;
-  // XGBoost picks the format from the extension: the temporary name ends in .json too.
   const std::string tmp = dir + "/xgboost-checkpoint.tmp.json";
-  if (XGBoosterSaveModel(bh, tmp.c_str()) != 0) return XgbError("saving " + tmp);
+  RETURN_IF_ERROR(WriteText(tmp, model));
   std::filesystem::rename(tmp, path, ec);
   if (ec) return InternalError("cannot rename " + tmp + ": " + ec.message());
   return OkStatus();
@@ -296,7 +306,8 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
     result.rounds = i + 1;
     if (!checkpoint.empty() && (i + 1 - start) % options.checkpoint_interval == 0 &&
         i + 1 < options.num_round) {
-      RETURN_IF_ERROR(SaveCheckpoint(bh, options.checkpoint_dir));
+      ASSIGN_OR_RETURN(std::string model, ModelJson(bh));
+      RETURN_IF_ERROR(SaveCheckpoint(model, options.checkpoint_dir));
     }
     if (options.early_stopping_rounds > 0) {
       std::string metric;
@@ -319,10 +330,14 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
   // The checkpoint holds every round trained (not cut back to the best one).
   // Nothing trained (the checkpoint had the rounds asked for, or more): it
   // stays as it is, so a longer checkpoint is not cut back.
+  // The final model is the checkpoint's booster unless early stopping changes it below.
+  std::string model_json;
   if (!checkpoint.empty() && result.rounds > start) {
-    RETURN_IF_ERROR(SaveCheckpoint(bh, options.checkpoint_dir));
+    ASSIGN_OR_RETURN(model_json, ModelJson(bh));
+    RETURN_IF_ERROR(SaveCheckpoint(model_json, options.checkpoint_dir));
   }
   if (best_iteration >= 0) {
+    model_json.clear();
     result.best_iteration = best_iteration;
     if (best_iteration + 1 < result.rounds) {
       BoosterHandle sliced = nullptr;
@@ -340,8 +355,10 @@ StatusOr<TrainResult> TrainAndSave(const TrainerOptions& options, Dataset train,
   std::error_code ec;
   std::filesystem::create_directories(model_dir, ec);
   if (ec) return InternalError("cannot create model directory " + model_dir + ": " + ec.message());
-  const std::string model_path = model_dir + "/model.json";
-  if (XGBoosterSaveModel(bh, model_path.c_str()) != 0) return XgbError("saving " + model_path);
+  if (model_json.empty()) {
+    ASSIGN_OR_RETURN(model_json, ModelJson(bh));
+  }
+  RETURN_IF_ERROR(WriteText(model_dir + "/model.json", model_json));
 
   // Self test rows (from validation, else train): up to a quarter with
   // missing values, so serving checks that path too, the rest evenly spaced

@@ -272,6 +272,39 @@ TEST_F(TrainerTest, CheckpointIsWrittenEveryIntervalAndAtTheEnd) {
   EXPECT_EQ((*kept)["learner"]["gradient_booster"]["model"]["trees"].size(), 5u);
 }
 
+TEST_F(TrainerTest, ModelIsTheFinalCheckpointUnlessEarlyStoppingCutsIt) {
+  // Serialised once, written twice: the same bytes.
+  const std::string ckpt = dir_ + "/ckpt";
+  auto opts = CheckpointOptions(4, ckpt);
+  ASSERT_TRUE(opts.ok());
+  ASSERT_TRUE(TrainAndSave(*opts, Toy(100), Toy(30), dir_ + "/m", log_).ok());
+  const std::string model = Read(dir_ + "/m/model.json");
+  ASSERT_FALSE(model.empty());
+  EXPECT_EQ(model, Read(ckpt + "/" + kCheckpointFile));
+  auto parsed = ParseJson(model);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ((*parsed)["learner"]["gradient_booster"]["model"]["trees"].size(), 4u);
+
+  // Early stopping on a validation set the model cannot fit (labels flipped):
+  // the checkpoint keeps every round, the model only those up to the best one.
+  const std::string ckpt2 = dir_ + "/ckpt2";
+  auto stopping = CheckpointOptions(30, ckpt2);
+  ASSERT_TRUE(stopping.ok());
+  stopping->early_stopping_rounds = 2;
+  auto r = TrainAndSave(*stopping, Toy(100), Toy(30, /*flip=*/true), dir_ + "/es", log_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GE(r->best_iteration, 0);
+  auto kept = ParseJson(Read(ckpt2 + "/" + kCheckpointFile));
+  auto cut = ParseJson(Read(dir_ + "/es/model.json"));
+  ASSERT_TRUE(kept.ok() && cut.ok());
+  const size_t kept_trees = (*kept)["learner"]["gradient_booster"]["model"]["trees"].size();
+  const size_t cut_trees = (*cut)["learner"]["gradient_booster"]["model"]["trees"].size();
+  EXPECT_EQ(cut_trees, static_cast<size_t>(r->rounds));
+  EXPECT_LT(cut_trees, kept_trees);
+  EXPECT_EQ((*cut)["learner"]["attributes"]["best_iteration"],
+            std::to_string(r->best_iteration));
+}
+
 TEST_F(TrainerTest, DamagedCheckpointIsIgnored) {
   const std::string ckpt = dir_ + "/ckpt";
   std::filesystem::create_directories(ckpt);
