@@ -33,7 +33,9 @@ hb_budget=${HB_BUDGET:-40}
 hb_long=${HB_LONG:-60}
 hb_min=$((rounds / 9 > 0 ? rounds / 9 : 1))
 ninja -C "$build" hpo_bench tandem-train-xgboost >/dev/null
-trainer=$build/bin/tandem-train-xgboost
+# HPO_TRAINER=FILE: run that trainer instead (another build's, for an A/B of
+# the trainer alone; the drivers stay this build's).
+trainer=${HPO_TRAINER:-$build/bin/tandem-train-xgboost}
 data=$root/examples/data
 out=$(mktemp)
 cache=$(mktemp -d)
