@@ -46,7 +46,25 @@ std::string LinkedDirectory(const std::string& ml_dir) {
   return "";
 }
 
-// Packs `dir` and stores it under `key`. InvalidArgument (refused entries)
+// Times finalization's steps into Outcome::steps_us: each Mark records the
+// time since the previous one under its name (added up if named again).
+class StepTimer {
+ public:
+  StepTimer(Clock& clock, Json& steps)
+      : clock_(clock), steps_(steps), last_(clock.MonotonicMicros()) {}
+  void Mark(const std::string& step) {
+    const int64_t now = clock_.MonotonicMicros();
+    steps_[step] = steps_.value(step, int64_t{0}) + (now - last_);
+    last_ = now;
+  }
+
+ private:
+  Clock& clock_;
+  Json& steps_;
+  int64_t last_;
+};
+
+// Packs `dir` and stores it under `key` (steps `<step>_pack`, `<step>_store`). InvalidArgument (refused entries)
 // is the job's fault; other errors are infrastructure.
 //
 // Cheap on the control plane's CPU, which a job's end pays for (issue 16:
@@ -55,9 +73,11 @@ std::string LinkedDirectory(const std::string& ml_dir) {
 // packed file is handed to the store (AdoptBlobFile: hashed, then renamed
 // into place on the store's filesystem) instead of copied into it.
 StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string& key,
-                                       store::ObjectStore& store) {
+                                       store::ObjectStore& store, StepTimer& timer,
+                                       const std::string& step) {
   std::string tmp = dir + ".pack-" + NewUlid(Clock::Real()) + ".tar.gz";
   Status packed = store::PackDirectory(dir, tmp, store::kFastestGzipLevel);
+  timer.Mark(step + "_pack");
   std::error_code ec;
   if (!packed.ok()) {
     fs::remove(tmp, ec);
@@ -66,7 +86,9 @@ StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string
   auto blob = store.AdoptBlobFile(tmp);
   fs::remove(tmp, ec);  // still there if it was copied, or on failure
   if (!blob.ok()) return blob.status();
-  return store.Link(key, blob->digest);
+  auto linked = store.Link(key, blob->digest);
+  timer.Mark(step + "_store");
+  return linked;
 }
 
 // The archive of an empty directory is the same bytes every time (archive.h:
@@ -260,15 +282,18 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
                                   registry::ModelRegistry* registry) {
   const JobRecord& r = *req.record;
   Outcome out;
+  StepTimer timer(req.clock != nullptr ? *req.clock : Clock::Real(), out.steps_us);
   std::string prefix = "jobs/" + r.id + "/";
   std::error_code ec;
   if (fs::exists(req.log_path, ec)) {
     out.log_key = prefix + "logs/attempt-" + std::to_string(r.attempt) + ".log";
     RETURN_IF_ERROR(store.PutFile(out.log_key, req.log_path).status());
+    timer.Mark("log");
   }
   const std::string linked = LinkedDirectory(req.ml_dir);
   if (!r.spec.publish_prefix.empty() && linked.empty()) {
     RETURN_IF_ERROR(Publish(req.ml_dir + "/output/data", r.spec.publish_prefix, store));
+    timer.Mark("publish");
   }
   if (req.stop_requested || req.exit.kind == ExitKind::kStopped) {
     out.state = JobState::kStopped;
@@ -296,12 +321,14 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.failure_reason = "serving files cannot join the model: " + std::string(s.message());
     return out;
   }
+  timer.Mark("serving_files");
   std::error_code ec_model;
   const bool model_empty = fs::is_directory(fs::symlink_status(model_dir, ec_model)) &&
                            fs::is_empty(model_dir, ec_model) && !ec_model;
   auto model = model_empty
                    ? LinkEmptyArchive(model_dir, prefix + "output/model.tar.gz", store)
-                   : PackAndPut(model_dir, prefix + "output/model.tar.gz", store);
+                   : PackAndPut(model_dir, prefix + "output/model.tar.gz", store, timer, "model");
+  if (model_empty) timer.Mark("model_store");
   if (!model.ok()) {
     if (model.status().code() != StatusCode::kInvalidArgument) return model.status();
     std::string msg(model.status().message());
@@ -319,7 +346,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
   // scoring itself (11 MB of scores: 2.7 s of gzip on a loaded machine).
   const bool published_only = !r.spec.publish_prefix.empty() && r.spec.Kind() == "transform";
   if (!published_only && !DirEmpty(data_dir)) {
-    auto output = PackAndPut(data_dir, prefix + "output/output.tar.gz", store);
+    auto output = PackAndPut(data_dir, prefix + "output/output.tar.gz", store, timer, "output");
     if (output.ok()) {
       out.output_key = output->key;
     } else if (output.status().code() == StatusCode::kInvalidArgument) {
@@ -343,6 +370,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
       out.failure_reason = "model registration failed: " + std::string(reg.message());
       return out;
     }
+    timer.Mark("register");
   }
   out.state = JobState::kCompleted;
   return out;
