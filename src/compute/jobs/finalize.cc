@@ -70,13 +70,14 @@ class StepTimer {
 // Cheap on the control plane's CPU, which a job's end pays for (issue 16:
 // <= 5% over running the trainer directly): gzip's fastest level (a 550 KB
 // XGBoost model: ~6 ms instead of ~20, for a ~25% larger archive), and the
-// packed file is handed to the store (AdoptBlobFile: hashed, then renamed
-// into place on the store's filesystem) instead of copied into it.
+// packed file is handed to the store (AdoptBlobFile: hashed, fsync'd, then
+// renamed into place on the store's filesystem) instead of copied into it.
 StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string& key,
                                        store::ObjectStore& store, StepTimer& timer,
                                        const std::string& step) {
   std::string tmp = dir + ".pack-" + NewUlid(Clock::Real()) + ".tar.gz";
-  Status packed = store::PackDirectory(dir, tmp, store::kFastestGzipLevel);
+  // Not fsync'd here: AdoptBlobFile fsyncs it once, with its new mode.
+  Status packed = store::PackDirectory(dir, tmp, store::kFastestGzipLevel, /*durable=*/false);
   timer.Mark(step + "_pack");
   std::error_code ec;
   if (!packed.ok()) {

@@ -179,6 +179,48 @@ TEST_F(FinalizeServingTest, DirectoriesReplacedBySymlinksAreNotFollowed) {
   fs::remove_all(secret, ec);
 }
 
+// A clock whose monotonic time moves 1 ms each time it is read.
+class TickingClock final : public Clock {
+ public:
+  int64_t NowMicros() const override { return 1'700'000'000'000'000; }
+  int64_t MonotonicMicros() const override { return now_ += 1000; }
+  void SleepMicros(int64_t) override {}
+
+ private:
+  mutable int64_t now_ = 0;
+};
+
+// Each step finalization took is timed once, on the request's clock (here
+// 1 ms per reading: each step 1000 µs), and a step not taken is absent.
+TEST_F(FinalizeServingTest, StepsAreTimedOnTheRequestsClock) {
+  Write("/log", "epoch 1\n");
+  Write("/output/data/scores.csv", "0.5\n");
+  TickingClock clock;
+  FinalizeRequest req;
+  req.record = &record_;
+  req.ml_dir = ml_;
+  req.log_path = ml_ + "/log";
+  req.clock = &clock;
+  auto out = FinalizeAttempt(req, *store_, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->state, JobState::kCompleted) << out->failure_reason;
+  EXPECT_EQ(out->steps_us, Json({{"log", 1000},
+                                 {"serving_files", 1000},
+                                 {"model_pack", 1000},
+                                 {"model_store", 1000},
+                                 {"output_pack", 1000},
+                                 {"output_store", 1000}}));
+  // Without a log, output data or a model: the empty archive is linked.
+  fs::remove_all(ml_ + "/model");
+  fs::create_directories(ml_ + "/model");
+  fs::remove_all(ml_ + "/output/data/scores.csv");
+  fs::remove_all(ml_ + "/code/serving");
+  req.log_path = root_ + "/no-log";
+  out = FinalizeAttempt(req, *store_, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->steps_us, Json({{"serving_files", 1000}, {"model_store", 1000}}));
+}
+
 TEST(FailureReasonForUsersTest, NamesTheSandboxPathAndHidesTheHome) {
   const std::string ml = "/srv/t/jobs/J1/attempt-1/ml";
   EXPECT_EQ(FailureReasonForUsers("cannot read " + ml + "/model/x: gone", ml, "/srv/t", "J1"),

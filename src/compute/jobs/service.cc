@@ -622,10 +622,13 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
       BillWarmRelease(**replaced);
     }
   }
+  // The end is recorded (outputs stored, the state durable) and the
+  // environment kept: waiters need not wait for the clean-up (a job tree of
+  // some dozen files and directories to unlink), which follows.
+  NotifyState(a.record.id);
   RemoveJobTree(a.attempt_dir);
   std::error_code ec;
   fs::remove(fs::path(a.attempt_dir).parent_path(), ec);  // only if empty
-  NotifyState(a.record.id);
 }
 
 void JobService::BillWarmRelease(const WarmRelease& r) {
