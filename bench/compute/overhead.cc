@@ -92,12 +92,11 @@ void Overhead(const Flags& f, Tandem& t) {
     j_cpu.push_back(rec.metering.cpu_seconds);
     if (i > 0) {
       add_step("submit: validation", (rec.queued_micros - submit_us) / 1e3);
-      for (const auto& [k, v] : rec.details.value("launch_us", Json::object()).items())
-        add_step("launch: " + k, v.get<double>() / 1e3);
+      const Json launch = rec.details.value("launch_us", Json::object());
+      for (const auto& [k, v] : launch.items()) add_step("launch: " + k, v.get<double>() / 1e3);
       add_step("job (runner-metered wall)", 1e3 * rec.metering.wall_seconds);
-      const Json& attempt = rec.details["attempts"].back();
-      for (const auto& [k, v] : attempt.value("finalize_us", Json::object()).items())
-        add_step("end: " + k, v.get<double>() / 1e3);
+      const Json end = rec.details["attempts"].back().value("finalize_us", Json::object());
+      for (const auto& [k, v] : end.items()) add_step("end: " + k, v.get<double>() / 1e3);
       add_step("end: record, cleanup, waiter woken", (seen_us - rec.ended_micros) / 1e3);
     }
     if (i == 0) {
