@@ -2,10 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <system_error>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -279,18 +282,15 @@ std::string FallbackReason(const ExitInfo& e, const JobSpec& spec) {
   return e.message;
 }
 
-StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore& store,
-                                  registry::ModelRegistry* registry) {
+namespace {
+
+// The attempt's outcome and outputs (all but the log): publishing, the
+// model, output data, registration. Errors of the job's making set a Failed
+// `out`; infrastructure errors are returned.
+Status FinalizeOutputs(const FinalizeRequest& req, store::ObjectStore& store,
+                       registry::ModelRegistry* registry, Outcome& out, StepTimer& timer) {
   const JobRecord& r = *req.record;
-  Outcome out;
-  StepTimer timer(req.clock != nullptr ? *req.clock : Clock::Real(), out.steps_us);
-  std::string prefix = "jobs/" + r.id + "/";
-  std::error_code ec;
-  if (fs::exists(req.log_path, ec)) {
-    out.log_key = prefix + "logs/attempt-" + std::to_string(r.attempt) + ".log";
-    RETURN_IF_ERROR(store.PutFile(out.log_key, req.log_path).status());
-    timer.Mark("log");
-  }
+  const std::string prefix = "jobs/" + r.id + "/";
   const std::string linked = LinkedDirectory(req.ml_dir);
   if (!r.spec.publish_prefix.empty() && linked.empty()) {
     RETURN_IF_ERROR(Publish(req.ml_dir + "/output/data", r.spec.publish_prefix, store));
@@ -298,13 +298,13 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
   }
   if (req.stop_requested || req.exit.kind == ExitKind::kStopped) {
     out.state = JobState::kStopped;
-    return out;
+    return OkStatus();
   }
   if (!linked.empty()) {  // nothing of the tree is read: not its model, output or failure file
     out.state = JobState::kFailed;
     out.failure_reason = std::string(kSandboxBase) + "/" + linked +
                          " is a symlink: tandem does not follow links out of the job's directory";
-    return out;
+    return OkStatus();
   }
   if (req.exit.kind != ExitKind::kExited || req.exit.exit_code != 0) {
     out.state = JobState::kFailed;
@@ -312,7 +312,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.failure_reason =
         req.exit.kind == ExitKind::kLost ? fallback : FailureReason(req.ml_dir, fallback);
     out.retryable = req.exit.kind != ExitKind::kLost;
-    return out;
+    return OkStatus();
   }
   // Exit 0: the model must pack (links are not followed out of it).
   std::string model_dir = req.ml_dir + "/model";
@@ -320,7 +320,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     if (s.code() != StatusCode::kInvalidArgument) return s;
     out.state = JobState::kFailed;
     out.failure_reason = "serving files cannot join the model: " + std::string(s.message());
-    return out;
+    return OkStatus();
   }
   timer.Mark("serving_files");
   std::error_code ec_model;
@@ -337,7 +337,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.failure_reason = msg.find("symlink") != std::string::npos
                              ? "model directory contains a symlink pointing outside it: " + msg
                              : "model directory cannot be packed: " + msg;
-    return out;
+    return OkStatus();
   }
   out.model_key = model->key;
   out.model_digest = model->digest;
@@ -354,7 +354,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
       out.state = JobState::kFailed;
       out.failure_reason =
           "output/data cannot be packed: " + std::string(output.status().message());
-      return out;
+      return OkStatus();
     } else {
       return output.status();
     }
@@ -369,11 +369,52 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
       }
       out.state = JobState::kFailed;
       out.failure_reason = "model registration failed: " + std::string(reg.message());
-      return out;
+      return OkStatus();
     }
     timer.Mark("register");
   }
   out.state = JobState::kCompleted;
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore& store,
+                                  registry::ModelRegistry* registry) {
+  const JobRecord& r = *req.record;
+  Outcome out;
+  Clock& clock = req.clock != nullptr ? *req.clock : Clock::Real();
+  StepTimer timer(clock, out.steps_us);
+  // The log is stored beside the rest (on its own thread): its time is
+  // mostly waiting for the disk (the store fsyncs the blob, its record and
+  // their directories), as is the model's, so the two waits overlap.
+  std::future<Status> log_put;
+  std::atomic<int64_t> log_us{0};
+  std::error_code ec;
+  if (fs::exists(req.log_path, ec)) {
+    out.log_key = "jobs/" + r.id + "/logs/attempt-" + std::to_string(r.attempt) + ".log";
+    auto put_log = [&store, &clock, &log_us, key = out.log_key, path = req.log_path] {
+      const int64_t t = clock.MonotonicMicros();
+      Status s = store.PutFile(key, path).status();
+      log_us = clock.MonotonicMicros() - t;
+      return s;
+    };
+    try {
+      log_put = std::async(std::launch::async, put_log);
+    } catch (const std::system_error&) {  // no thread to be had: store it first
+      std::promise<Status> done;
+      done.set_value(put_log());
+      log_put = done.get_future();
+    }
+  }
+  Status outputs = FinalizeOutputs(req, store, registry, out, timer);
+  if (log_put.valid()) {
+    Status logged = log_put.get();
+    timer.Mark("log_wait");  // the log's time not hidden behind the rest
+    out.steps_us["log"] = log_us.load();
+    RETURN_IF_ERROR(logged);
+  }
+  RETURN_IF_ERROR(outputs);
   return out;
 }
 
