@@ -216,7 +216,6 @@ TEST_F(FinalizeServingTest, StepsAreTimedOnTheRequestsClock) {
   }
   EXPECT_EQ(steps, (std::set<std::string>{"log", "log_wait", "serving_files", "model_pack",
                                           "model_store", "output_pack", "output_store"}));
-  EXPECT_EQ(out->steps_us["log"], 1000);  // two readings on the log's thread
   EXPECT_TRUE(store_->Stat(out->log_key).ok());
   // Without a log, output data or a model: the empty archive is linked.
   fs::remove_all(ml_ + "/model");
