@@ -51,10 +51,22 @@ void Overhead(const Flags& f, Tandem& t) {
                                   "OMP_NUM_THREADS=1"};
 
   std::vector<double> d_wall, d_cpu, j_wall, j_metered_wall, j_cpu, cp_cpu;
+  // Per job, ms per step of Submit -> Completed seen here (the job's record:
+  // details.launch_us and the attempt's finalize_us), in order of first sight.
+  std::vector<std::string> step_names;
+  std::map<std::string, std::vector<double>> steps;
+  auto add_step = [&](const std::string& name, double ms) {
+    if (steps.find(name) == steps.end()) step_names.push_back(name);
+    steps[name].push_back(ms);
+  };
   auto* local_sub = dynamic_cast<local::LocalSubstrate*>(&t.service().substrate());
   const int64_t warm_before = local_sub != nullptr ? local_sub->warm_starts() : 0;
   const std::string load_before = LoadAvg();
   const double self_cpu0 = SelfCpuSeconds(), child_cpu0 = ChildrenCpuSeconds();
+  // This process's CPU over the counted rounds: the control plane's, whenever
+  // it ran (work done after a job's Completed lands in the next direct run's
+  // window, which cp_cpu does not see), plus the bench's forks of direct runs.
+  double counted_cpu0 = 0;
   // Round 0 warms the page cache and both paths; it is not counted.
   for (int i = 0; i <= f.rounds; ++i) {
     fs::remove_all(ml + "/model");
@@ -69,15 +81,27 @@ void Overhead(const Flags& f, Tandem& t) {
     spec.name = "overhead-" + std::to_string(i);
     double cpu0 = SelfCpuSeconds();
     double t0 = SteadySeconds();
+    const int64_t submit_us = WallNs() / 1000;
     std::string id = t.Submit(spec);
     jobs::JobRecord rec = t.Wait(id);
     j_wall.push_back(SteadySeconds() - t0);
+    const int64_t seen_us = WallNs() / 1000;
     cp_cpu.push_back(SelfCpuSeconds() - cpu0);
     if (rec.state != jobs::JobState::kCompleted) Die("training job failed: " + rec.failure_reason);
     j_metered_wall.push_back(rec.metering.wall_seconds);
     j_cpu.push_back(rec.metering.cpu_seconds);
+    if (i > 0) {
+      add_step("submit: validation", (rec.queued_micros - submit_us) / 1e3);
+      const Json launch = rec.details.value("launch_us", Json::object());
+      for (const auto& [k, v] : launch.items()) add_step("launch: " + k, v.get<double>() / 1e3);
+      add_step("job (runner-metered wall)", 1e3 * rec.metering.wall_seconds);
+      const Json end = rec.details["attempts"].back().value("finalize_us", Json::object());
+      for (const auto& [k, v] : end.items()) add_step("end: " + k, v.get<double>() / 1e3);
+      add_step("end: record, cleanup, waiter woken", (seen_us - rec.ended_micros) / 1e3);
+    }
     if (i == 0) {
       for (auto* v : {&d_wall, &d_cpu, &j_wall, &j_metered_wall, &j_cpu, &cp_cpu}) v->clear();
+      counted_cpu0 = SelfCpuSeconds();
     }
   }
   // Per pair (a direct run and the job right after it, so both saw about the
@@ -118,8 +142,22 @@ void Overhead(const Flags& f, Tandem& t) {
       "\njob wall outside the metered tree (Submit->launch + end->Completed), ms: p50 %.1f, p25 "
       "%.1f, p75 %.1f; control plane CPU per job, ms: p50 %.1f\n",
       Pct(tail, 0.5), Pct(tail, 0.25), Pct(tail, 0.75), 1000 * Pct(cp_cpu, 0.5));
+  std::printf(
+      "control plane CPU per job over the whole counted rounds (incl. work after Completed and "
+      "the bench's forks), ms: mean %.1f\n",
+      1000 * (SelfCpuSeconds() - counted_cpu0) / std::max(1, f.rounds));
   std::printf("CPU-seconds used by this section: %.2f in-process + %.2f children (direct runs)\n\n",
               SelfCpuSeconds() - self_cpu0, ChildrenCpuSeconds() - child_cpu0);
+  // Where a job's wall went, step by step (medians over the jobs; "launch:"
+  // from the record's launch_us, "end:" from its attempt's finalize_us; what
+  // is not listed: Running recorded -> user code's exec, and rounding).
+  std::printf("| step of Submit -> Completed (per job) | p50 ms | p25 | p75 |\n|---|---|---|---|\n");
+  for (const auto& name : step_names) {
+    const auto& v = steps[name];
+    std::printf("| %s | %.1f | %.1f | %.1f |\n", name.c_str(), Pct(v, 0.5), Pct(v, 0.25),
+                Pct(v, 0.75));
+  }
+  std::printf("\n");
   if (local_sub != nullptr) {
     std::printf("(of these %d jobs, started in a warm sandbox: %lld)\n\n", f.rounds + 1,
                 static_cast<long long>(local_sub->warm_starts() - warm_before));

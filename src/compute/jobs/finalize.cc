@@ -2,10 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <system_error>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -46,18 +49,39 @@ std::string LinkedDirectory(const std::string& ml_dir) {
   return "";
 }
 
-// Packs `dir` and stores it under `key`. InvalidArgument (refused entries)
+// Times finalization's steps into Outcome::steps_us: each Mark records the
+// time since the previous one under its name (added up if named again).
+class StepTimer {
+ public:
+  StepTimer(Clock& clock, Json& steps)
+      : clock_(clock), steps_(steps), last_(clock.MonotonicMicros()) {}
+  void Mark(const std::string& step) {
+    const int64_t now = clock_.MonotonicMicros();
+    steps_[step] = steps_.value(step, int64_t{0}) + (now - last_);
+    last_ = now;
+  }
+
+ private:
+  Clock& clock_;
+  Json& steps_;
+  int64_t last_;
+};
+
+// Packs `dir` and stores it under `key` (steps `<step>_pack`, `<step>_store`). InvalidArgument (refused entries)
 // is the job's fault; other errors are infrastructure.
 //
 // Cheap on the control plane's CPU, which a job's end pays for (issue 16:
 // <= 5% over running the trainer directly): gzip's fastest level (a 550 KB
 // XGBoost model: ~6 ms instead of ~20, for a ~25% larger archive), and the
-// packed file is handed to the store (AdoptBlobFile: hashed, then renamed
-// into place on the store's filesystem) instead of copied into it.
+// packed file is handed to the store (AdoptBlobFile: hashed, fsync'd, then
+// renamed into place on the store's filesystem) instead of copied into it.
 StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string& key,
-                                       store::ObjectStore& store) {
+                                       store::ObjectStore& store, StepTimer& timer,
+                                       const std::string& step) {
   std::string tmp = dir + ".pack-" + NewUlid(Clock::Real()) + ".tar.gz";
-  Status packed = store::PackDirectory(dir, tmp, store::kFastestGzipLevel);
+  // Not fsync'd here: AdoptBlobFile fsyncs it once, with its new mode.
+  Status packed = store::PackDirectory(dir, tmp, store::kFastestGzipLevel, /*durable=*/false);
+  timer.Mark(step + "_pack");
   std::error_code ec;
   if (!packed.ok()) {
     fs::remove(tmp, ec);
@@ -66,7 +90,9 @@ StatusOr<store::ObjectInfo> PackAndPut(const std::string& dir, const std::string
   auto blob = store.AdoptBlobFile(tmp);
   fs::remove(tmp, ec);  // still there if it was copied, or on failure
   if (!blob.ok()) return blob.status();
-  return store.Link(key, blob->digest);
+  auto linked = store.Link(key, blob->digest);
+  timer.Mark(step + "_store");
+  return linked;
 }
 
 // The archive of an empty directory is the same bytes every time (archive.h:
@@ -256,29 +282,29 @@ std::string FallbackReason(const ExitInfo& e, const JobSpec& spec) {
   return e.message;
 }
 
-StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore& store,
-                                  registry::ModelRegistry* registry) {
+namespace {
+
+// The attempt's outcome and outputs (all but the log): publishing, the
+// model, output data, registration. Errors of the job's making set a Failed
+// `out`; infrastructure errors are returned.
+Status FinalizeOutputs(const FinalizeRequest& req, store::ObjectStore& store,
+                       registry::ModelRegistry* registry, Outcome& out, StepTimer& timer) {
   const JobRecord& r = *req.record;
-  Outcome out;
-  std::string prefix = "jobs/" + r.id + "/";
-  std::error_code ec;
-  if (fs::exists(req.log_path, ec)) {
-    out.log_key = prefix + "logs/attempt-" + std::to_string(r.attempt) + ".log";
-    RETURN_IF_ERROR(store.PutFile(out.log_key, req.log_path).status());
-  }
+  const std::string prefix = "jobs/" + r.id + "/";
   const std::string linked = LinkedDirectory(req.ml_dir);
   if (!r.spec.publish_prefix.empty() && linked.empty()) {
     RETURN_IF_ERROR(Publish(req.ml_dir + "/output/data", r.spec.publish_prefix, store));
+    timer.Mark("publish");
   }
   if (req.stop_requested || req.exit.kind == ExitKind::kStopped) {
     out.state = JobState::kStopped;
-    return out;
+    return OkStatus();
   }
   if (!linked.empty()) {  // nothing of the tree is read: not its model, output or failure file
     out.state = JobState::kFailed;
     out.failure_reason = std::string(kSandboxBase) + "/" + linked +
                          " is a symlink: tandem does not follow links out of the job's directory";
-    return out;
+    return OkStatus();
   }
   if (req.exit.kind != ExitKind::kExited || req.exit.exit_code != 0) {
     out.state = JobState::kFailed;
@@ -286,7 +312,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.failure_reason =
         req.exit.kind == ExitKind::kLost ? fallback : FailureReason(req.ml_dir, fallback);
     out.retryable = req.exit.kind != ExitKind::kLost;
-    return out;
+    return OkStatus();
   }
   // Exit 0: the model must pack (links are not followed out of it).
   std::string model_dir = req.ml_dir + "/model";
@@ -294,14 +320,16 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     if (s.code() != StatusCode::kInvalidArgument) return s;
     out.state = JobState::kFailed;
     out.failure_reason = "serving files cannot join the model: " + std::string(s.message());
-    return out;
+    return OkStatus();
   }
+  timer.Mark("serving_files");
   std::error_code ec_model;
   const bool model_empty = fs::is_directory(fs::symlink_status(model_dir, ec_model)) &&
                            fs::is_empty(model_dir, ec_model) && !ec_model;
   auto model = model_empty
                    ? LinkEmptyArchive(model_dir, prefix + "output/model.tar.gz", store)
-                   : PackAndPut(model_dir, prefix + "output/model.tar.gz", store);
+                   : PackAndPut(model_dir, prefix + "output/model.tar.gz", store, timer, "model");
+  if (model_empty) timer.Mark("model_store");
   if (!model.ok()) {
     if (model.status().code() != StatusCode::kInvalidArgument) return model.status();
     std::string msg(model.status().message());
@@ -309,7 +337,7 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
     out.failure_reason = msg.find("symlink") != std::string::npos
                              ? "model directory contains a symlink pointing outside it: " + msg
                              : "model directory cannot be packed: " + msg;
-    return out;
+    return OkStatus();
   }
   out.model_key = model->key;
   out.model_digest = model->digest;
@@ -319,14 +347,14 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
   // scoring itself (11 MB of scores: 2.7 s of gzip on a loaded machine).
   const bool published_only = !r.spec.publish_prefix.empty() && r.spec.Kind() == "transform";
   if (!published_only && !DirEmpty(data_dir)) {
-    auto output = PackAndPut(data_dir, prefix + "output/output.tar.gz", store);
+    auto output = PackAndPut(data_dir, prefix + "output/output.tar.gz", store, timer, "output");
     if (output.ok()) {
       out.output_key = output->key;
     } else if (output.status().code() == StatusCode::kInvalidArgument) {
       out.state = JobState::kFailed;
       out.failure_reason =
           "output/data cannot be packed: " + std::string(output.status().message());
-      return out;
+      return OkStatus();
     } else {
       return output.status();
     }
@@ -341,10 +369,52 @@ StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore
       }
       out.state = JobState::kFailed;
       out.failure_reason = "model registration failed: " + std::string(reg.message());
-      return out;
+      return OkStatus();
     }
+    timer.Mark("register");
   }
   out.state = JobState::kCompleted;
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<Outcome> FinalizeAttempt(const FinalizeRequest& req, store::ObjectStore& store,
+                                  registry::ModelRegistry* registry) {
+  const JobRecord& r = *req.record;
+  Outcome out;
+  Clock& clock = req.clock != nullptr ? *req.clock : Clock::Real();
+  StepTimer timer(clock, out.steps_us);
+  // The log is stored beside the rest (on its own thread): its time is
+  // mostly waiting for the disk (the store fsyncs the blob, its record and
+  // their directories), as is the model's, so the two waits overlap.
+  std::future<Status> log_put;
+  std::atomic<int64_t> log_us{0};
+  std::error_code ec;
+  if (fs::exists(req.log_path, ec)) {
+    out.log_key = "jobs/" + r.id + "/logs/attempt-" + std::to_string(r.attempt) + ".log";
+    auto put_log = [&store, &clock, &log_us, key = out.log_key, path = req.log_path] {
+      const int64_t t = clock.MonotonicMicros();
+      Status s = store.PutFile(key, path).status();
+      log_us = clock.MonotonicMicros() - t;
+      return s;
+    };
+    try {
+      log_put = std::async(std::launch::async, put_log);
+    } catch (const std::system_error&) {  // no thread to be had: store it first
+      std::promise<Status> done;
+      done.set_value(put_log());
+      log_put = done.get_future();
+    }
+  }
+  Status outputs = FinalizeOutputs(req, store, registry, out, timer);
+  if (log_put.valid()) {
+    Status logged = log_put.get();
+    timer.Mark("log_wait");  // the log's time not hidden behind the rest
+    out.steps_us["log"] = log_us.load();
+    RETURN_IF_ERROR(logged);
+  }
+  RETURN_IF_ERROR(outputs);
   return out;
 }
 

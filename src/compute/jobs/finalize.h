@@ -13,6 +13,8 @@
 #include <map>
 #include <string>
 
+#include "common/clock.h"
+#include "common/json.h"
 #include "common/status.h"
 #include "compute/jobs/state.h"
 #include "compute/jobs/substrate.h"
@@ -45,6 +47,12 @@ struct Outcome {
   std::string registered_model;
   int64_t registered_version = 0;
   std::string registered_alias;
+  // Where finalization's time went, µs per step ("publish",
+  // "serving_files", "model_pack", "model_store", "output_pack",
+  // "output_store", "register"; "log": storing the log, which runs beside
+  // those, and "log_wait": the part of it they did not hide; a step not
+  // taken is absent): the job service records it with the attempt.
+  Json steps_us = Json::object();
 };
 
 struct FinalizeRequest {
@@ -55,9 +63,10 @@ struct FinalizeRequest {
   bool stop_requested = false;
   std::string code_digest;
   std::map<std::string, std::string> input_digests;
+  Clock* clock = nullptr;  // times the steps (Outcome::steps_us); nullptr: Clock::Real()
 };
 
-// Uploads the log, decides the outcome, adds the code's serving/ folder (a
+// Uploads the log (on a thread of its own, beside the rest), decides the outcome, adds the code's serving/ folder (a
 // team's handler.py + tandem-model.yaml) to the model directory, packs and
 // uploads the model and
 // output data, and registers the model. Errors of the job's own making (a

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include "glue/store/archive.h"
@@ -177,6 +179,53 @@ TEST_F(FinalizeServingTest, DirectoriesReplacedBySymlinksAreNotFollowed) {
   }
   std::error_code ec;
   fs::remove_all(secret, ec);
+}
+
+// A clock whose monotonic time moves 1 ms each time it is read (by any
+// thread).
+class TickingClock final : public Clock {
+ public:
+  int64_t NowMicros() const override { return 1'700'000'000'000'000; }
+  int64_t MonotonicMicros() const override { return now_ += 1000; }
+  void SleepMicros(int64_t) override {}
+
+ private:
+  mutable std::atomic<int64_t> now_{0};
+};
+
+// Each step finalization took is timed, on the request's clock (here 1 ms
+// per reading, so each step >= 1000 µs; the log is stored on its own thread,
+// whose readings may fall inside the other steps), and a step not taken is
+// absent.
+TEST_F(FinalizeServingTest, StepsAreTimedOnTheRequestsClock) {
+  Write("/log", "epoch 1\n");
+  Write("/output/data/scores.csv", "0.5\n");
+  TickingClock clock;
+  FinalizeRequest req;
+  req.record = &record_;
+  req.ml_dir = ml_;
+  req.log_path = ml_ + "/log";
+  req.clock = &clock;
+  auto out = FinalizeAttempt(req, *store_, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->state, JobState::kCompleted) << out->failure_reason;
+  std::set<std::string> steps;
+  for (const auto& [step, us] : out->steps_us.items()) {
+    steps.insert(step);
+    EXPECT_GE(us.get<int64_t>(), 1000) << step;
+  }
+  EXPECT_EQ(steps, (std::set<std::string>{"log", "log_wait", "serving_files", "model_pack",
+                                          "model_store", "output_pack", "output_store"}));
+  EXPECT_TRUE(store_->Stat(out->log_key).ok());
+  // Without a log, output data or a model: the empty archive is linked.
+  fs::remove_all(ml_ + "/model");
+  fs::create_directories(ml_ + "/model");
+  fs::remove_all(ml_ + "/output/data/scores.csv");
+  fs::remove_all(ml_ + "/code/serving");
+  req.log_path = root_ + "/no-log";
+  out = FinalizeAttempt(req, *store_, nullptr);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->steps_us, Json({{"serving_files", 1000}, {"model_store", 1000}}));
 }
 
 TEST(FailureReasonForUsersTest, NamesTheSandboxPathAndHidesTheHome) {

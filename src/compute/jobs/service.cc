@@ -517,8 +517,21 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
   req.stop_requested = a.stop_requested;
   req.code_digest = a.code_digest;
   req.input_digests = a.input_digests;
+  req.clock = &clock_;
+  const int64_t t_finalize = clock_.MonotonicMicros();
   auto outcome = FinalizeAttempt(req, *opts_.store, opts_.registry);
   const int64_t t1 = clock_.MonotonicMicros();
+  // Where the time from the job's end to its record went (µs): the runner's
+  // end of the job -> the loop seeing its result (the runner's teardown and
+  // exit, the exit event, the loop's wake-up), -> a worker taking it, the
+  // final checkpoint sync, and finalization's steps (finalize.h).
+  const int64_t seen = a.end_seen_micros != 0 ? a.end_seen_micros : t0;
+  Json finalize_us = {{"to_worker", t0 - seen}};
+  if (a.end_seen_wall_micros != 0 && exit.ended_micros != 0) {
+    finalize_us["to_seen"] = a.end_seen_wall_micros - exit.ended_micros;
+  }
+  if (a.checkpoints) finalize_us["checkpoints"] = t_finalize - t0;
+  if (outcome.ok()) finalize_us.update(outcome->steps_us);
   if (!outcome.ok()) {
     LogError("finalize failed",
              {{"job", a.record.id}, {"error", std::string(outcome.status().message())}});
@@ -555,6 +568,7 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
                     {"cost", cost}};
     if (!o.failure_reason.empty()) attempt["failure_reason"] = o.failure_reason;
     if (!o.log_key.empty()) attempt["log_key"] = o.log_key;
+    attempt["finalize_us"] = finalize_us;
     if (!r.details.contains("attempts")) r.details["attempts"] = Json::array();
     r.details["attempts"].push_back(attempt);
     if (!o.log_key.empty()) r.details["log_key"] = o.log_key;
@@ -588,7 +602,6 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
     // Where the time went: waiting for a worker, the store (log, model,
     // outputs, registry), recording the end.
     const int64_t t2 = clock_.MonotonicMicros();
-    const int64_t seen = a.end_seen_micros != 0 ? a.end_seen_micros : t0;
     LogInfo("job ended", {{"job", a.record.id},
                           {"state", std::string(JobStateName(to))},
                           {"reason", o.failure_reason},
@@ -609,10 +622,13 @@ void JobService::Finish(Active& a, const ExitInfo& exit) {
       BillWarmRelease(**replaced);
     }
   }
+  // The end is recorded (outputs stored, the state durable) and the
+  // environment kept: waiters need not wait for the clean-up (a job tree of
+  // some dozen files and directories to unlink), which follows.
+  NotifyState(a.record.id);
   RemoveJobTree(a.attempt_dir);
   std::error_code ec;
   fs::remove(fs::path(a.attempt_dir).parent_path(), ec);  // only if empty
-  NotifyState(a.record.id);
 }
 
 void JobService::BillWarmRelease(const WarmRelease& r) {

@@ -37,6 +37,7 @@ struct JobService::Active {
   std::shared_ptr<CheckpointSync> checkpoints;  // spec.checkpoint set
   int64_t checkpoint_synced_micros = 0;         // monotonic
   int64_t end_seen_micros = 0;  // monotonic: when the loop saw it end (0: Finish's start)
+  int64_t end_seen_wall_micros = 0;  // the same on the wall clock (the runner's clock)
   // Wall clock (µs): when a worker took the launch, and when its claim landed.
   int64_t launch_taken_micros = 0, claimed_micros = 0;
 };

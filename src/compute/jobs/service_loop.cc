@@ -249,6 +249,7 @@ void JobService::PollJob(const std::string& id, Active& job) {
   if (!exit) return;
   a->phase = Active::Phase::kFinishing;
   a->end_seen_micros = clock_.MonotonicMicros();
+  a->end_seen_wall_micros = clock_.NowMicros();
   Dispatch([this, a, exit = *std::move(exit)] {
     TailLog(*a, true);
     Finish(*a, exit);

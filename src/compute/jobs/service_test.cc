@@ -156,6 +156,13 @@ TEST_F(JobServiceTest, HappyPathStoresMetricsModelAndRegistersWithLineage) {
   EXPECT_GT(r.metering.cost, 0);
   EXPECT_GT(r.started_micros, 0);
   EXPECT_GE(r.ended_micros, r.started_micros);
+  // Where the end's time went is recorded with the attempt: every step taken.
+  const Json& steps = r.details["attempts"][0]["finalize_us"];
+  for (const char* step : {"to_seen", "to_worker", "log", "serving_files", "model_pack",
+                           "model_store", "output_pack", "output_store", "register"}) {
+    ASSERT_TRUE(steps.contains(step)) << step << " missing from " << steps.dump();
+    EXPECT_GE(steps[step].get<int64_t>(), 0) << step;
+  }
 
   auto metrics = jobs_->Metrics(r.id);
   ASSERT_TRUE(metrics.ok()) << metrics.status();

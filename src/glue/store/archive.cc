@@ -162,7 +162,7 @@ Status WriteFileData(struct archive* a, const fs::path& abs, const PackEntry& e)
 }
 
 Status WriteArchive(const fs::path& root, const std::vector<PackEntry>& entries,
-                    const std::string& tmp, int gzip_level) {
+                    const std::string& tmp, int gzip_level, bool durable) {
   ArchiveWriter a(archive_write_new());
   archive_write_add_filter_gzip(a.get());
   archive_write_set_format_pax_restricted(a.get());
@@ -198,6 +198,7 @@ Status WriteArchive(const fs::path& root, const std::vector<PackEntry>& entries,
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
     return InternalError("finishing '" + tmp + "': " + ArchiveError(a.get()));
   }
+  if (!durable) return OkStatus();
   UniqueFd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.valid() && ::fsync(fd.get()) != 0) return ErrnoStatus(errno, "fsync", tmp);
   return OkStatus();
@@ -394,6 +395,11 @@ Status PackDirectory(const std::string& dir, const std::string& out_path) {
 }
 
 Status PackDirectory(const std::string& dir, const std::string& out_path, int gzip_level) {
+  return PackDirectory(dir, out_path, gzip_level, /*durable=*/true);
+}
+
+Status PackDirectory(const std::string& dir, const std::string& out_path, int gzip_level,
+                     bool durable) {
   if (gzip_level < 1 || gzip_level > 9) {
     return InvalidArgumentError("gzip level must be 1..9, got " + std::to_string(gzip_level));
   }
@@ -406,7 +412,7 @@ Status PackDirectory(const std::string& dir, const std::string& out_path, int gz
   std::vector<PackEntry> entries;
   RETURN_IF_ERROR(CollectEntries(root, "", &entries));
   const std::string tmp = DirName(out_path) + "/" + TempName();
-  Status s = WriteArchive(root, entries, tmp, gzip_level);
+  Status s = WriteArchive(root, entries, tmp, gzip_level, durable);
   if (s.ok() && ::rename(tmp.c_str(), out_path.c_str()) != 0) {
     s = ErrnoStatus(errno, "rename to", out_path);
   }

@@ -52,6 +52,13 @@ inline constexpr int kFastestGzipLevel = 1;
 // nothing written). The same tree and level give the same bytes.
 Status PackDirectory(const std::string& dir, const std::string& out_path, int gzip_level);
 
+// As above; with `durable` false the archive is not fsync'd before it is
+// renamed to `out_path`: for a caller that hands it straight to a store that
+// makes it durable itself (ObjectStore::AdoptBlobFile fsyncs the file before
+// placing it), which saves flushing the same bytes twice.
+Status PackDirectory(const std::string& dir, const std::string& out_path, int gzip_level,
+                     bool durable);
+
 // Extracts `archive_path` into `target_dir`, which must not exist or be an
 // empty directory (else AlreadyExists). Violations: InvalidArgument (unsafe
 // entry) or ResourceExhausted (limits), naming the entry; corrupt/truncated

@@ -195,6 +195,27 @@ TEST_F(ArchiveTest, PackAtTheFastestLevelRoundTripsAndBadLevelsAreRefused) {
   }
 }
 
+// Packing for a store that makes the file durable itself (durable = false:
+// no fsync) writes the same bytes to the same place, and leaves no temp file.
+TEST_F(ArchiveTest, PackWithoutFsyncWritesTheSameArchive) {
+  const fs::path src = dir_ / "model";
+  fs::create_directories(src / "sub");
+  WriteFile(src / "model.json", std::string(50000, 'm'));
+  WriteFile(src / "sub" / "b.bin", RandomBytes(4096, 3));
+  const fs::path out_dir = dir_ / "out";
+  fs::create_directories(out_dir);
+  const fs::path synced = out_dir / "synced.tar.gz", unsynced = out_dir / "unsynced.tar.gz";
+  ASSERT_TRUE(PackDirectory(src, synced, kFastestGzipLevel, /*durable=*/true).ok());
+  Status s = PackDirectory(src, unsynced, kFastestGzipLevel, /*durable=*/false);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(ReadFile(unsynced), ReadFile(synced));
+  EXPECT_EQ(Listing(out_dir), (std::set<std::string>{"synced.tar.gz", "unsynced.tar.gz"}));
+  EXPECT_EQ(PackDirectory(src, out_dir / "bad.tar.gz", 0, false).code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(UnpackArchive(unsynced, target_).ok());
+  EXPECT_EQ(ReadFile(target_ / "model.json"), std::string(50000, 'm'));
+}
+
 TEST_F(ArchiveTest, UnpackIntoExistingEmptyDirWorksNonEmptyIsAlreadyExists) {
   WriteTarGz(archive_, {File("a.txt", "a")});
   fs::create_directory(target_);
