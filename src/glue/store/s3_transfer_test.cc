@@ -134,8 +134,15 @@ TEST_F(S3TransferTest, MultipartThresholdBoundaries) {
     auto from_string = store->PutBlobFromString(b);
     ASSERT_TRUE(from_string.ok()) << from_string.status();
     EXPECT_EQ(calls.Take(), *c.want);
+    // ... and an upload's spool file with its digest known (no first pass).
+    const std::string d = RandomBytes(c.size, seed++);
+    auto adopted = store->AdoptHashedBlobFile(WriteFile("s" + std::to_string(seed), d),
+                                              {Sha256Digest(d), d.size()});
+    ASSERT_TRUE(adopted.ok()) << adopted.status();
+    EXPECT_EQ(calls.Take(), *c.want);
     for (const auto& [digest, data] :
-         {std::pair{from_file->digest, &a}, std::pair{from_string->digest, &b}}) {
+         {std::pair{from_file->digest, &a}, std::pair{from_string->digest, &b},
+          std::pair{adopted->digest, &d}}) {
       const std::string out = scratch_ + "/got";
       ASSERT_TRUE(store->GetBlobToFile(digest, out).ok());
       EXPECT_TRUE(ReadFile(out) == *data);

@@ -120,6 +120,37 @@ TEST_P(ObjectStoreConformanceTest, PutBlobFromFileAndGetBlobToFile) {
   EXPECT_EQ(missing_src.status().code(), StatusCode::kNotFound);
 }
 
+TEST_P(ObjectStoreConformanceTest, AdoptHashedBlobFileStoresTheFileUnderItsDigest) {
+  for (const std::string& content : {std::string(), RandomBytes(2 * 1024 * 1024 + 5, 7)}) {
+    const std::string src = scratch() + "/spool.bin";
+    WriteFile(src, content);
+    const BlobInfo hashed{Sha256Digest(content), content.size()};
+    auto put = store_->AdoptHashedBlobFile(src, hashed);
+    ASSERT_TRUE(put.ok()) << put.status();
+    EXPECT_EQ(put->digest, hashed.digest);
+    EXPECT_EQ(put->size, content.size());
+    auto reader = store_->OpenBlob(hashed.digest);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    auto got = (*reader)->ReadAll();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(*got == content);
+    // The caller removes what the store left (a backend may have taken it).
+    std::filesystem::remove(src);
+  }
+  // A file of another size than the caller says is refused; nothing stored.
+  const std::string src = scratch() + "/short.bin";
+  WriteFile(src, "abc");
+  auto wrong = store_->AdoptHashedBlobFile(src, BlobInfo{kAbcDigest, 4});
+  EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status();
+  EXPECT_FALSE(*store_->HasBlob(kAbcDigest));
+  EXPECT_EQ(store_->AdoptHashedBlobFile(src, BlobInfo{"sha256:nope", 3}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AdoptHashedBlobFile(scratch() + "/nope", BlobInfo{kAbcDigest, 3})
+                .status()
+                .code(),
+            StatusCode::kNotFound);
+}
+
 TEST_P(ObjectStoreConformanceTest, SameContentTwiceIsOneBlob) {
   auto a = store_->PutBlobFromString("dedup me");
   auto b = store_->PutString("k1", "dedup me");
