@@ -9,6 +9,7 @@
 #include "api/owners.h"
 #include "api/rest.h"
 #include "api/upload_spool.h"
+#include "glue/store/adopt_hashed.h"
 
 namespace tandem::api {
 namespace {
@@ -50,7 +51,7 @@ StatusOr<store::BlobInfo> StoreBody(store::ObjectStore* st, http::Request& req) 
   if (spool == nullptr) return st->PutBlobFromString(req.body);
   // The sink refused a piece (disk full...): that, not a partial blob.
   RETURN_IF_ERROR(spool->status());
-  return st->AdoptHashedBlobFile(spool->path(), spool->TakeBlobInfo());
+  return store::AdoptHashedBlobFile(*st, spool->path(), spool->TakeBlobInfo());
 }
 
 }  // namespace

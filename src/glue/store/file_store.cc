@@ -263,23 +263,16 @@ StatusOr<BlobInfo> FileStore::AdoptBlobFile(const std::string& path) {
 
 StatusOr<BlobInfo> FileStore::AdoptHashedBlobFile(const std::string& path,
                                                   const BlobInfo& hashed) {
-  RETURN_IF_ERROR(ValidateDigest(hashed.digest));
   return Adopt(path, &hashed);
 }
 
 StatusOr<BlobInfo> FileStore::Adopt(const std::string& path, const BlobInfo* hashed) {
-  ASSIGN_OR_RETURN(UniqueFd fd, hashed != nullptr ? OpenFileOfSize(path, hashed->size)
-                                                  : OpenRegularFileForReading(path));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
-  // Rename cannot cross filesystems: copy (and hash) instead.
-  auto copy = [&]() -> StatusOr<BlobInfo> {
-    if (hashed == nullptr) return PutBlobFromFile(path);
-    return ObjectStore::AdoptHashedBlobFile(path, *hashed);
-  };
   struct stat root_st;
   if (::stat(root_.c_str(), &root_st) != 0) return ErrnoStatus(errno, "stat", root_);
-  if (st.st_dev != root_st.st_dev) return copy();
+  if (st.st_dev != root_st.st_dev) return PutBlobFromFile(path);  // rename cannot cross
   BlobInfo info;
   if (hashed != nullptr) {
     info = *hashed;
@@ -298,7 +291,7 @@ StatusOr<BlobInfo> FileStore::Adopt(const std::string& path, const BlobInfo* has
   RETURN_IF_ERROR(fd.Close(path));
   ASSIGN_OR_RETURN(Placed placed, MoveIntoPlace(path, info));
   // Another mount of the same filesystem (a container's bind mounts): copy.
-  if (placed == Placed::kCrossDevice) return copy();
+  if (placed == Placed::kCrossDevice) return PutBlobFromFile(path);
   // Otherwise the blob is stored; a file left behind is the caller's.
   return info;
 }

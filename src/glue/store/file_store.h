@@ -42,8 +42,10 @@ class FileStore final : public ObjectStore {
   // Hashes the file, fsyncs it and renames it into place (no copy); a file
   // on another filesystem is copied (PutBlobFromFile).
   StatusOr<BlobInfo> AdoptBlobFile(const std::string& path) override;
-  // The same without hashing: only the size is checked (ObjectStore).
-  StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) override;
+  // For AdoptHashedBlobFile (adopt_hashed.h), which checked the digest's form
+  // and the file's size: renames the file into place without reading it (a
+  // copy, hashed, across filesystems).
+  StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
 
  protected:
   StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;

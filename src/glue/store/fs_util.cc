@@ -49,18 +49,6 @@ StatusOr<UniqueFd> OpenRegularFileForReading(const std::string& path) {
   return fd;
 }
 
-StatusOr<UniqueFd> OpenFileOfSize(const std::string& path, uint64_t size) {
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
-  if (static_cast<uint64_t>(st.st_size) != size) {
-    return FailedPreconditionError("file " + path + " has " + std::to_string(st.st_size) +
-                                   " bytes, not the " + std::to_string(size) +
-                                   " it was said to hold");
-  }
-  return fd;
-}
-
 Status WriteAll(int fd, const char* data, size_t n, std::string_view path) {
   while (n > 0) {
     ssize_t w = ::write(fd, data, n);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,10 +48,6 @@ StatusOr<size_t> ReadSome(int fd, char* data, size_t n, std::string_view path);
 // the errno's status for open/fstat, InvalidArgument when it is not a
 // regular file.
 StatusOr<UniqueFd> OpenRegularFileForReading(const std::string& path);
-
-// OpenRegularFileForReading for AdoptHashedBlobFile: also FailedPrecondition
-// unless the file has `size` bytes.
-StatusOr<UniqueFd> OpenFileOfSize(const std::string& path, uint64_t size);
 
 // fsync of a directory (so a rename inside it is durable).
 Status FsyncDir(const std::string& dir);

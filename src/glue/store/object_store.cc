@@ -229,19 +229,6 @@ StatusOr<BlobInfo> ObjectStore::AdoptBlobFile(const std::string& path) {
   return PutBlobFromFile(path);
 }
 
-StatusOr<BlobInfo> ObjectStore::AdoptHashedBlobFile(const std::string& path,
-                                                    const BlobInfo& hashed) {
-  RETURN_IF_ERROR(ValidateDigest(hashed.digest));
-  ASSIGN_OR_RETURN(BlobInfo info, AdoptBlobFile(path));
-  if (info.digest != hashed.digest || info.size != hashed.size) {
-    return FailedPreconditionError("file " + path + " holds " + std::to_string(info.size) +
-                                   " bytes of " + info.digest + ", not the " +
-                                   std::to_string(hashed.size) + " bytes of " + hashed.digest +
-                                   " it was said to hold");
-  }
-  return info;
-}
-
 StatusOr<BlobInfo> ObjectStore::PutBlobFromString(std::string_view data) {
   size_t pos = 0;
   return PutBlob([&](char* buf, size_t n) -> StatusOr<size_t> {

@@ -110,19 +110,6 @@ class ObjectStore {
   // the store's filesystem), so on success `path` may be gone. The store
   // still computes the digest itself. Default: PutBlobFromFile.
   virtual StatusOr<BlobInfo> AdoptBlobFile(const std::string& path);
-  // As AdoptBlobFile, for a file whose digest and size the caller computed
-  // from exactly the bytes it wrote there (an upload's spool file, hashed as
-  // the body arrived), so that a backend need not read it before storing it:
-  // the file store renames it into place reading nothing (a copy, hashed,
-  // across filesystems), S3 streams it up once (a single PUT is hashed again
-  // as it is sent and refused unless it completes `hashed.digest`; multipart
-  // parts are each hashed and signed). The caller vouches for the digest:
-  // every read still verifies it, so content that does not match is never
-  // served (DataLoss), but it would occupy the digest's name. A file of
-  // another size than `hashed.size` is FailedPrecondition, nothing stored.
-  // Default: AdoptBlobFile, which hashes the file, and FailedPrecondition
-  // unless it comes to `hashed`.
-  virtual StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
   StatusOr<BlobInfo> PutBlobFromString(std::string_view data);
 
   // Opens a verifying reader. NotFound if absent; InvalidArgument if

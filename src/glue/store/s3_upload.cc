@@ -1,5 +1,5 @@
-// S3Store's writes: PutBlob / PutBlobFromFile / AdoptHashedBlobFile, one streamed PUT up to
-// multipart_threshold, a multipart upload above it.
+// S3Store's writes: PutBlob / PutBlobFromFile / AdoptHashedBlobFile, one
+// streamed PUT up to multipart_threshold, a multipart upload above it.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -238,9 +238,9 @@ StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
   return info;
 }
 
-StatusOr<BlobInfo> S3Store::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
-  RETURN_IF_ERROR(ValidateDigest(hashed.digest));
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenFileOfSize(path, hashed.size));
+StatusOr<BlobInfo> S3Store::AdoptHashedBlobFile(const std::string& path,
+                                                const BlobInfo& hashed) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   return Upload(fd.get(), "", hashed.digest, hashed.size, {});
 }
 
