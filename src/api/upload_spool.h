@@ -60,8 +60,7 @@ class UploadSpool final : public http::BodySink {
 // A RouteOptions::body_sink spooling every body into a new file in `dir`;
 // when no file can be made there, the body is read into memory and a warning
 // logged.
-std::function<std::shared_ptr<http::BodySink>(const http::Request&)> SpoolBodiesIn(
-    std::string dir);
+std::function<std::shared_ptr<http::BodySink>(const http::Request&)> SpoolBodiesIn(std::string dir);
 
 // Creates the spool directory `dir` (0700) and removes whatever is in it:
 // the files of a previous process' uploads, none of which can be resumed.

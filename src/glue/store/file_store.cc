@@ -261,8 +261,7 @@ StatusOr<BlobInfo> FileStore::AdoptBlobFile(const std::string& path) {
   return Adopt(path, nullptr);
 }
 
-StatusOr<BlobInfo> FileStore::AdoptHashedBlobFile(const std::string& path,
-                                                  const BlobInfo& hashed) {
+StatusOr<BlobInfo> FileStore::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
   return Adopt(path, &hashed);
 }
 
@@ -278,9 +277,9 @@ StatusOr<BlobInfo> FileStore::Adopt(const std::string& path, const BlobInfo* has
     info = *hashed;
   } else {
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    ASSIGN_OR_RETURN(info, ReadHashed(
-                               [&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
-                               [](const char*, size_t) { return OkStatus(); }));
+    ASSIGN_OR_RETURN(
+        info, ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
+                         [](const char*, size_t) { return OkStatus(); }));
     if (static_cast<uint64_t>(st.st_size) != info.size) {
       return FailedPreconditionError("file " + path + " changed while it was stored");
     }

@@ -238,8 +238,7 @@ StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
   return info;
 }
 
-StatusOr<BlobInfo> S3Store::AdoptHashedBlobFile(const std::string& path,
-                                                const BlobInfo& hashed) {
+StatusOr<BlobInfo> S3Store::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   return Upload(fd.get(), "", hashed.digest, hashed.size, {});
 }
