@@ -1,10 +1,15 @@
 // /api/v1/artifacts (named objects) and /api/v1/blobs (content-addressed).
+// Upload bodies are streamed to a spool file as they arrive, hashed on the
+// way (upload_spool.h), and the store adopts the file with that digest: a
+// multi-GiB upload never sits in the control plane's memory.
 #include <memory>
 
 #include "api/api_routes.h"
 #include "api/control_plane.h"
 #include "api/owners.h"
 #include "api/rest.h"
+#include "api/upload_spool.h"
+#include "glue/store/adopt_hashed.h"
 
 namespace tandem::api {
 namespace {
@@ -39,10 +44,24 @@ void ServeBlob(store::ObjectStore* st, const std::string& digest, http::Response
   };
 }
 
+// The request's body as a blob: the spool file adopted with the digest
+// computed as it arrived, or (an empty body has no spool) the body in memory.
+StatusOr<store::BlobInfo> StoreBody(store::ObjectStore* st, http::Request& req) {
+  UploadSpool* spool = UploadSpool::Of(req);
+  if (spool == nullptr) return st->PutBlobFromString(req.body);
+  // The sink refused a piece (disk full...): that, not a partial blob.
+  RETURN_IF_ERROR(spool->status());
+  return store::AdoptHashedBlobFile(*st, spool->path(), spool->TakeBlobInfo());
+}
+
 }  // namespace
 
-void RegisterArtifactRoutes(ApiRoutes& routes, const Services& s, int64_t max_upload) {
+void RegisterArtifactRoutes(ApiRoutes& routes, const Services& s, int64_t max_upload,
+                            const std::string& spool_dir) {
   store::ObjectStore* st = s.store;
+  http::RouteOptions upload;
+  upload.max_body_bytes = max_upload;
+  upload.body_sink = SpoolBodiesIn(spool_dir);
 
   routes.Route("GET", "/api/v1/artifacts", Access::Team(Role::kViewer, ArtifactOwner(s, true)),
                [st](http::Request& req, http::Response& res) {
@@ -60,11 +79,16 @@ void RegisterArtifactRoutes(ApiRoutes& routes, const Services& s, int64_t max_up
   routes.Route(
       "PUT", "/api/v1/artifacts/{key...}", Access::Team(Role::kMember, ArtifactOwner(s, false)),
       [st](http::Request& req, http::Response& res) {
-        auto info = st->PutString(req.path_params["key"], req.body);
+        const std::string& key = req.path_params["key"];
+        // A bad key stores nothing.
+        if (Status valid = store::ValidateKey(key); !valid.ok()) return WriteError(res, valid);
+        auto blob = StoreBody(st, req);
+        if (!blob.ok()) return WriteError(res, blob.status());
+        auto info = st->Link(key, blob->digest);
         if (!info.ok()) return WriteError(res, info.status());
         WriteJson(res, ObjectJson(*info), 201);
       },
-      max_upload);
+      upload);
 
   routes.Route("GET", "/api/v1/artifacts/{key...}",
                Access::Team(Role::kViewer, ArtifactOwner(s, false)),
@@ -86,11 +110,11 @@ void RegisterArtifactRoutes(ApiRoutes& routes, const Services& s, int64_t max_up
   routes.Route(
       "POST", "/api/v1/blobs", Access::Team(Role::kMember, AnyTeam()),
       [st](http::Request& req, http::Response& res) {
-        auto info = st->PutBlobFromString(req.body);
+        auto info = StoreBody(st, req);
         if (!info.ok()) return WriteError(res, info.status());
         WriteJson(res, {{"digest", info->digest}, {"size", info->size}}, 201);
       },
-      max_upload);
+      upload);
 
   routes.Route("GET", "/api/v1/blobs/{digest}", Access::Authenticated(),
                [st](http::Request& req, http::Response& res) {

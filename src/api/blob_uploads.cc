@@ -69,17 +69,7 @@ BlobUploads::BlobUploads(Options options, Clock& clock)
 
 BlobUploads::~BlobUploads() = default;
 
-Status BlobUploads::Init() {
-  std::error_code ec;
-  fs::create_directories(options_.dir, ec);
-  if (ec) return InternalError("cannot create " + options_.dir + ": " + ec.message());
-  for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
-    std::error_code rm;
-    fs::remove_all(entry.path(), rm);
-  }
-  if (ec) return InternalError("cannot list " + options_.dir + ": " + ec.message());
-  return OkStatus();
-}
+Status BlobUploads::Init() { return PrepareSpoolDir(options_.dir); }
 
 size_t BlobUploads::size() const {
   std::lock_guard<std::mutex> lock(mu_);

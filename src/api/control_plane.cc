@@ -13,6 +13,7 @@
 #include "api/job_list.h"
 #include "api/openapi.h"
 #include "api/rest.h"
+#include "api/upload_spool.h"
 #include "common/log.h"
 #include "common/spec_fields.h"
 #include "common/version.h"
@@ -99,6 +100,10 @@ StatusOr<std::unique_ptr<compute::notebooks::NotebookService>> OpenNotebooks(
   };
   return compute::notebooks::NotebookService::Open(std::move(opts));
 }
+
+// Where /api/v1 artifact and blob uploads wait while they arrive; beside the
+// default file store (<home>/store), so adopting a finished one is a rename.
+std::string ArtifactSpoolDir(const Config& config) { return config.home + "/uploads/artifacts"; }
 
 }  // namespace
 
@@ -253,6 +258,7 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const Config& config,
   uopts.max_bytes = config.max_body_bytes;
   cp->blob_uploads_ = std::make_unique<BlobUploads>(uopts, clock);
   RETURN_IF_ERROR(cp->blob_uploads_->Init());
+  RETURN_IF_ERROR(PrepareSpoolDir(ArtifactSpoolDir(config)));
   cp->RegisterRoutes();
   return cp;
 }
@@ -265,7 +271,7 @@ void ControlPlane::RegisterRoutes() {
     WriteJson(res, {{"status", "ok"}, {"service", "tandem"}, {"version", std::string(Version())}});
   });
   RegisterModelRoutes(r, services_);
-  RegisterArtifactRoutes(r, services_, config_.max_body_bytes);
+  RegisterArtifactRoutes(r, services_, config_.max_body_bytes, ArtifactSpoolDir(config_));
   RegisterEventRoutes(r, services_);
   RegisterJobRoutes(r, services_);
   RegisterTuningRoutes(r, services_);

@@ -128,7 +128,10 @@ class ControlPlane {
 
 // Route groups, each registered on `server` with handlers using `services`.
 void RegisterModelRoutes(ApiRoutes& routes, const Services& services);
-void RegisterArtifactRoutes(ApiRoutes& routes, const Services& services, int64_t max_upload);
+// Upload bodies up to `max_upload` bytes, streamed to files in `spool_dir`
+// (which must exist: PrepareSpoolDir).
+void RegisterArtifactRoutes(ApiRoutes& routes, const Services& services, int64_t max_upload,
+                            const std::string& spool_dir);
 void RegisterEventRoutes(ApiRoutes& routes, const Services& services);
 void RegisterJobRoutes(ApiRoutes& routes, const Services& services);
 void RegisterTuningRoutes(ApiRoutes& routes, const Services& services);

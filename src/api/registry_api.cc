@@ -16,7 +16,6 @@
 #include "api/rest.h"
 #include "api/upload_spool.h"
 #include "common/http_body_sink.h"
-#include "common/log.h"
 #include "glue/images/errors.h"
 #include "glue/images/manifest.h"
 
@@ -295,9 +294,7 @@ void HandleGet(const Ctx& c, http::Request& req, http::Response& res) {
 
 // The upload routes' bodies are streamed to disk (upload_spool.h); an empty
 // body has no spool.
-UploadSpool* Spool(const http::Request& req) {
-  return static_cast<UploadSpool*>(req.body_sink.get());
-}
+UploadSpool* Spool(const http::Request& req) { return UploadSpool::Of(req); }
 // A body the server could not write to disk: the error instead of a result.
 bool BodyFailed(const http::Request& req, http::Response& res) {
   if (!req.body_sink || req.body_sink->status().ok()) return false;
@@ -474,15 +471,10 @@ void RegisterRegistryRoutes(ApiRoutes& routes, const Services& s, BlobUploads& u
   http::RouteOptions upload;
   upload.max_body_bytes = max_upload;
   // Blob bodies go to disk as they arrive (manifests, small, stay in memory).
-  upload.body_sink = [dir = uploads.dir()](const http::Request& head)
+  upload.body_sink = [spool = SpoolBodiesIn(uploads.dir())](const http::Request& head)
       -> std::shared_ptr<http::BodySink> {
     if (head.path.find("/blobs/uploads/") == std::string::npos) return nullptr;
-    auto spool = UploadSpool::Create(dir);
-    if (!spool.ok()) {
-      LogWarn("upload streamed to memory", {{"error", std::string(spool.status().message())}});
-      return nullptr;
-    }
-    return *std::move(spool);
+    return spool(head);
   };
   auto wrap = [c](void (*fn)(const Ctx&, http::Request&, http::Response&)) {
     return [c, fn](http::Request& req, http::Response& res) { fn(c, req, res); };

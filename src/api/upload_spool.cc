@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+
+#include "common/log.h"
 
 namespace tandem::api {
 
@@ -29,6 +32,11 @@ UploadSpool::~UploadSpool() {
 
 void UploadSpool::Release() { fd_ = -1; }
 
+store::BlobInfo UploadSpool::TakeBlobInfo() {
+  std::unique_ptr<store::Sha256> hash = TakeHash();
+  return {hash ? hash->FinishDigest() : std::string(), static_cast<uint64_t>(bytes())};
+}
+
 Status UploadSpool::DoWrite(std::string_view data) {
   if (fd_ < 0 || !hash_) return FailedPreconditionError("upload file " + path_ + " was handed on");
   size_t done = 0;
@@ -39,6 +47,32 @@ Status UploadSpool::DoWrite(std::string_view data) {
     done += static_cast<size_t>(n);
   }
   hash_->Update(data);
+  return OkStatus();
+}
+
+std::function<std::shared_ptr<http::BodySink>(const http::Request&)> SpoolBodiesIn(
+    std::string dir) {
+  return [dir = std::move(dir)](const http::Request&) -> std::shared_ptr<http::BodySink> {
+    auto spool = UploadSpool::Create(dir);
+    if (!spool.ok()) {
+      LogWarn("upload streamed to memory", {{"error", std::string(spool.status().message())}});
+      return nullptr;
+    }
+    return *std::move(spool);
+  };
+}
+
+Status PrepareSpoolDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!ec) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return InternalError("cannot create " + dir + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);
+  }
+  if (ec) return InternalError("cannot list " + dir + ": " + ec.message());
   return OkStatus();
 }
 

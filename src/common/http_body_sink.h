@@ -5,7 +5,9 @@
 // still applies (413 before the handler runs). The handler finds the sink in
 // Request::body_sink once the whole body was received, or with status() not
 // OK when the sink refused a piece (the server stopped reading; the
-// connection is closed after the response).
+// connection is closed after the response). The server drops the sink when
+// the handler returns, or when the body fails on the way (413, 408, the
+// client gone), so whatever it holds (a file) goes with its request.
 //
 // Thread-safety: a sink is used by one request: Append on the connection's
 // I/O thread, then the handler on a worker, never at the same time.

@@ -558,16 +558,20 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // A streamed body's sink goes with its handler (its file, say, is not kept
+  // while the connection waits for its next request).
   static void RunHandler(const RouteEntry& route, Request& req, Response& res) {
     std::string what;
     try {
       route.handler(req, res);
+      req.body_sink.reset();
       return;
     } catch (const std::exception& e) {
       what = e.what();
     } catch (...) {
       what = "unknown exception";
     }
+    req.body_sink.reset();
     LogError(
         "http handler threw",
         {{"route", route.method + " " + route.pattern}, {"target", req.target}, {"error", what}});

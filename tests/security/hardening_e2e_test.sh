@@ -186,6 +186,7 @@ head -c $((5 << 20)) /dev/urandom >"$IN/big.bin"
 code=$(status_of PUT /api/v1/artifacts/teams/default/big.bin -H 'content-type: application/octet-stream' --data-binary "@$IN/big.bin")
 expect_eq "$code" 413 "a 5 MiB artifact over max_body_mb 4"
 code=$(status_of GET /api/v1/artifacts/teams/default/big.bin); expect_eq "$code" 404 "the oversized artifact was not stored"
+expect_eq "$(ls -A "$HOME_DIR/uploads/artifacts")" "" "no upload file left of the oversized artifact"
 head -c $((1 << 20)) /dev/urandom >"$IN/ok.bin"
 code=$(status_of PUT /api/v1/artifacts/teams/default/ok.bin -H 'content-type: application/octet-stream' --data-binary "@$IN/ok.bin")
 expect_eq "$code" 201 "a 1 MiB artifact is accepted (the limit is not everything)"
@@ -376,6 +377,7 @@ for name in artifact job; do
 done
 code=$(status_of GET /api/v1/artifacts/teams/default/slow.bin); expect_eq "$code" 404 "no artifact from the slow body"
 expect_eq "$(find "$HOME_DIR" -name 'slow.bin*')" "" "no file of the slow artifact anywhere in the home"
+expect_eq "$(ls -A "$HOME_DIR/uploads/artifacts")" "" "no upload file left of the slow artifact (its body was streamed to one)"
 expect_eq "$("$TANDEM" jobs list --name slowjob -o json | field '["jobs"].__len__()')" 0 "no job from the slow body"
 alive "after the slow bodies"
 

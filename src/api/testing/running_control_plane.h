@@ -1,12 +1,13 @@
 // A gtest fixture with a real control plane: the real glue backends in a
 // fresh temp home, serving on a free 127.0.0.1 port (base_), and an HTTP
 // client, and a platform admin's token (token_; Authorized() adds it to a
-// request). Test-only.
+// request). A fixture may give the home a tandem.yaml (ConfigYaml). Test-only.
 #pragma once
 
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,10 @@ class RunningControlPlaneTest : public ::testing::Test {
             ("tandem-" + std::string(info->test_suite_name()) + "-" + std::to_string(::getpid()) +
              "-" + info->name());
     std::filesystem::remove_all(home_);
+    if (std::string yaml = ConfigYaml(); !yaml.empty()) {
+      std::filesystem::create_directories(home_);
+      std::ofstream(home_ / "tandem.yaml") << yaml;
+    }
     auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
     ASSERT_TRUE(config.ok()) << config.status();
     auto cp = ControlPlane::Open(*config, Clock::Real());
@@ -40,6 +45,9 @@ class RunningControlPlaneTest : public ::testing::Test {
     cp_.reset();
     std::filesystem::remove_all(home_);
   }
+
+  // The home's tandem.yaml ("" = none: the defaults).
+  virtual std::string ConfigYaml() const { return ""; }
 
   // `req` with the admin's `Authorization: Bearer` header.
   http::ClientRequest Authorized(http::ClientRequest req) const {

@@ -258,18 +258,31 @@ StatusOr<BlobInfo> FileStore::DoPutBlob(const ReadFn& reader) {
 }
 
 StatusOr<BlobInfo> FileStore::AdoptBlobFile(const std::string& path) {
+  return Adopt(path, nullptr);
+}
+
+StatusOr<BlobInfo> FileStore::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
+  return Adopt(path, &hashed);
+}
+
+StatusOr<BlobInfo> FileStore::Adopt(const std::string& path, const BlobInfo* hashed) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
   struct stat root_st;
   if (::stat(root_.c_str(), &root_st) != 0) return ErrnoStatus(errno, "stat", root_);
   if (st.st_dev != root_st.st_dev) return PutBlobFromFile(path);  // rename cannot cross
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  ASSIGN_OR_RETURN(BlobInfo info,
-                   ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
-                              [](const char*, size_t) { return OkStatus(); }));
-  if (static_cast<uint64_t>(st.st_size) != info.size) {
-    return FailedPreconditionError("file " + path + " changed while it was stored");
+  BlobInfo info;
+  if (hashed != nullptr) {
+    info = *hashed;
+  } else {
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    ASSIGN_OR_RETURN(
+        info, ReadHashed([&](char* buf, size_t n) { return ReadSome(fd.get(), buf, n, path); },
+                         [](const char*, size_t) { return OkStatus(); }));
+    if (static_cast<uint64_t>(st.st_size) != info.size) {
+      return FailedPreconditionError("file " + path + " changed while it was stored");
+    }
   }
   // Blobs are read-only, like those DoPutBlob writes.
   if (::fchmod(fd.get(), 0444) != 0) return ErrnoStatus(errno, "chmod", path);

@@ -42,6 +42,10 @@ class FileStore final : public ObjectStore {
   // Hashes the file, fsyncs it and renames it into place (no copy); a file
   // on another filesystem is copied (PutBlobFromFile).
   StatusOr<BlobInfo> AdoptBlobFile(const std::string& path) override;
+  // For AdoptHashedBlobFile (adopt_hashed.h), which checked the digest's form
+  // and the file's size: renames the file into place without reading it (a
+  // copy, hashed, across filesystems).
+  StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
 
  protected:
   StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;
@@ -71,6 +75,9 @@ class FileStore final : public ObjectStore {
   // the same filesystem has the same st_dev but rename() still fails EXDEV).
   enum class Placed { kStored, kAlreadyStored, kCrossDevice };
   StatusOr<Placed> MoveIntoPlace(const std::string& from, const BlobInfo& info);
+  // AdoptBlobFile's work once the file is open: `hashed` is its content, or
+  // null to hash it here.
+  StatusOr<BlobInfo> Adopt(const std::string& path, const BlobInfo* hashed);
 
   FileStore(std::string root, FileStoreOptions options);
 

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "glue/store/adopt_hashed.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/object_store_conformance.h"
 #include "glue/store/testing/test_data.h"
@@ -142,6 +143,33 @@ TEST_F(FileStoreTest, AdoptBlobFileRenamesTheFileIntoPlace) {
   EXPECT_EQ(CountFiles(root_ + "/blobs"), 1u);
 }
 
+// With the digest known (an upload hashed as it arrived) the file is renamed
+// into place unread: the store takes the caller's word, which shows in a
+// file that does not hold what the caller said: it is stored under that
+// digest, but never served (every read verifies it: DataLoss).
+TEST_F(FileStoreTest, AdoptHashedBlobFileRenamesTheFileUnread) {
+  const std::string file = dir_ + "/upload";
+  std::ofstream(file, std::ios::binary) << "abc";
+  struct stat before;
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  const BlobInfo abc{"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3};
+  auto adopted = AdoptHashedBlobFile(*store_, file, abc);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->digest, abc.digest);
+  EXPECT_FALSE(fs::exists(file));
+  struct stat blob;
+  ASSERT_EQ(::stat(store_->BlobPath(abc.digest).c_str(), &blob), 0);
+  EXPECT_EQ(blob.st_ino, before.st_ino);
+  EXPECT_EQ(blob.st_mode & 0777, 0444u);
+  EXPECT_TRUE(store_->VerifyBlob(abc.digest).ok());
+
+  std::ofstream(file, std::ios::binary) << "xyz";  // not what the caller says
+  const BlobInfo claimed{"sha256:" + std::string(64, '1'), 3};
+  ASSERT_TRUE(AdoptHashedBlobFile(*store_, file, claimed).ok());
+  EXPECT_EQ(store_->VerifyBlob(claimed.digest).code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(fs::is_empty(root_ + "/tmp"));
+}
+
 // A file on another filesystem (tmpfs /dev/shm here) cannot be renamed into
 // the store: it is copied, and left where it was.
 TEST_F(FileStoreTest, AdoptBlobFileFromAnotherFilesystemCopies) {
@@ -156,6 +184,11 @@ TEST_F(FileStoreTest, AdoptBlobFileFromAnotherFilesystemCopies) {
   ASSERT_TRUE(adopted.ok()) << adopted.status();
   EXPECT_TRUE(fs::exists(file));
   EXPECT_TRUE(store_->VerifyBlob(adopted->digest).ok());
+  // Copying reads the file, so a digest known beforehand is checked.
+  auto hashed = AdoptHashedBlobFile(*store_, file, *adopted);
+  EXPECT_TRUE(hashed.ok()) << hashed.status();
+  auto wrong = AdoptHashedBlobFile(*store_, file, {"sha256:" + std::string(64, '2'), 3});
+  EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status();
   fs::remove(file);
 }
 

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/testing/test_server.h"
+#include "glue/store/adopt_hashed.h"
 #include "glue/store/s3_store.h"
 #include "glue/store/testing/s3_server_test.h"
 #include "glue/store/sha256.h"
@@ -134,8 +135,15 @@ TEST_F(S3TransferTest, MultipartThresholdBoundaries) {
     auto from_string = store->PutBlobFromString(b);
     ASSERT_TRUE(from_string.ok()) << from_string.status();
     EXPECT_EQ(calls.Take(), *c.want);
+    // ... and an upload's spool file with its digest known (no first pass).
+    const std::string d = RandomBytes(c.size, seed++);
+    auto adopted = AdoptHashedBlobFile(*store, WriteFile("s" + std::to_string(seed), d),
+                                       {Sha256Digest(d), d.size()});
+    ASSERT_TRUE(adopted.ok()) << adopted.status();
+    EXPECT_EQ(calls.Take(), *c.want);
     for (const auto& [digest, data] :
-         {std::pair{from_file->digest, &a}, std::pair{from_string->digest, &b}}) {
+         {std::pair{from_file->digest, &a}, std::pair{from_string->digest, &b},
+          std::pair{adopted->digest, &d}}) {
       const std::string out = scratch_ + "/got";
       ASSERT_TRUE(store->GetBlobToFile(digest, out).ok());
       EXPECT_TRUE(ReadFile(out) == *data);

@@ -1,5 +1,5 @@
-// S3Store's writes: PutBlob / PutBlobFromFile, one streamed PUT up to
-// multipart_threshold, a multipart upload above it.
+// S3Store's writes: PutBlob / PutBlobFromFile / AdoptHashedBlobFile, one
+// streamed PUT up to multipart_threshold, a multipart upload above it.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -236,6 +236,11 @@ StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
                         std::string(info.status().message()));
   }
   return info;
+}
+
+StatusOr<BlobInfo> S3Store::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
+  return Upload(fd.get(), "", hashed.digest, hashed.size, {});
 }
 
 StatusOr<BlobInfo> S3Store::Upload(int fd, const std::string& mem, const std::string& digest,

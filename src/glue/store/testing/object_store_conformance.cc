@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "glue/store/adopt_hashed.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/test_data.h"
 
@@ -118,6 +119,35 @@ TEST_P(ObjectStoreConformanceTest, PutBlobFromFileAndGetBlobToFile) {
 
   auto missing_src = store_->PutBlobFromFile(scratch() + "/nope");
   EXPECT_EQ(missing_src.status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(ObjectStoreConformanceTest, AdoptHashedBlobFileStoresTheFileUnderItsDigest) {
+  for (const std::string& content : {std::string(), RandomBytes(2 * 1024 * 1024 + 5, 7)}) {
+    const std::string src = scratch() + "/spool.bin";
+    WriteFile(src, content);
+    const BlobInfo hashed{Sha256Digest(content), content.size()};
+    auto put = AdoptHashedBlobFile(*store_, src, hashed);
+    ASSERT_TRUE(put.ok()) << put.status();
+    EXPECT_EQ(put->digest, hashed.digest);
+    EXPECT_EQ(put->size, content.size());
+    auto reader = store_->OpenBlob(hashed.digest);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    auto got = (*reader)->ReadAll();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(*got == content);
+    // The caller removes what the store left (a backend may have taken it).
+    std::filesystem::remove(src);
+  }
+  // A file of another size than the caller says is refused; nothing stored.
+  const std::string src = scratch() + "/short.bin";
+  WriteFile(src, "abc");
+  auto wrong = AdoptHashedBlobFile(*store_, src, BlobInfo{kAbcDigest, 4});
+  EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status();
+  EXPECT_FALSE(*store_->HasBlob(kAbcDigest));
+  EXPECT_EQ(AdoptHashedBlobFile(*store_, src, BlobInfo{"sha256:nope", 3}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto missing = AdoptHashedBlobFile(*store_, scratch() + "/nope", BlobInfo{kAbcDigest, 3});
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
 TEST_P(ObjectStoreConformanceTest, SameContentTwiceIsOneBlob) {
