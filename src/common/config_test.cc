@@ -32,6 +32,14 @@ TEST_F(ConfigTest, DefaultsUnderHome) {
   EXPECT_EQ(c->images_uri, "embedded");
 }
 
+TEST(ConfigHomeTest, FlagThenEnvironmentThenDotTandem) {
+  EXPECT_EQ(ConfigHome("/h/flag", {{"TANDEM_HOME", "/h/env"}}), "/h/flag");
+  EXPECT_EQ(ConfigHome("", {{"TANDEM_HOME", "/h/env"}}), "/h/env");
+  EXPECT_EQ(ConfigHome("", {}), "./.tandem");
+  EXPECT_EQ(ConfigHome("", {{"TANDEM_HOME", ""}}), "./.tandem");
+  EXPECT_FALSE(fs::exists("/h/flag")) << "ConfigHome creates nothing";
+}
+
 TEST_F(ConfigTest, ImageStoreAsUriOrMapping) {
   fs::create_directories(home_);
   std::ofstream(home_ / "tandem.yaml") << "images: registry://127.0.0.1:5000\n";
