@@ -1,7 +1,8 @@
 // A gtest fixture with a real control plane: the real glue backends in a
 // fresh temp home, serving on a free 127.0.0.1 port (base_), and an HTTP
 // client, and a platform admin's token (token_; Authorized() adds it to a
-// request). Test-only.
+// request). A test writes its own tandem.yaml (or other files) into the home
+// in WriteHome, before the control plane opens. Test-only.
 #pragma once
 
 #include <unistd.h>
@@ -24,6 +25,9 @@ class RunningControlPlaneTest : public ::testing::Test {
             ("tandem-" + std::string(info->test_suite_name()) + "-" + std::to_string(::getpid()) +
              "-" + info->name());
     std::filesystem::remove_all(home_);
+    std::filesystem::create_directories(home_);
+    WriteHome();
+    ASSERT_FALSE(HasFatalFailure());
     auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
     ASSERT_TRUE(config.ok()) << config.status();
     auto cp = ControlPlane::Open(*config, Clock::Real());
@@ -40,6 +44,10 @@ class RunningControlPlaneTest : public ::testing::Test {
     cp_.reset();
     std::filesystem::remove_all(home_);
   }
+
+  // Called in SetUp with home_ created and empty, before the control plane
+  // opens it. May ASSERT.
+  virtual void WriteHome() {}
 
   // `req` with the admin's `Authorization: Bearer` header.
   http::ClientRequest Authorized(http::ClientRequest req) const {
