@@ -10,6 +10,7 @@
 #include "cli/context.h"
 #include "cli/stop_signal.h"
 #include "common/config.h"
+#include "common/config_home.h"
 #include "common/log.h"
 #include "serving/server/replica.h"
 

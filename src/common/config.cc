@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "common/config_home.h"
 #include "common/yaml.h"
 
 extern char** environ;

@@ -66,10 +66,6 @@ EnvLookup ProcessEnvironment();
 StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
                             const EnvLookup& env);
 
-// The home LoadConfig uses, as given (neither created nor made absolute):
-// `home_flag`, else $TANDEM_HOME, else ./.tandem.
-std::string ConfigHome(const std::string& home_flag, const EnvLookup& env);
-
 // True for an address only this machine reaches: 127.0.0.0/8, ::1, localhost.
 bool IsLoopbackHost(const std::string& host);
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/config_home.h"
 #include "gtest/gtest.h"
 
 namespace tandem {
