@@ -149,12 +149,13 @@ expect_contains "$OUT" "second: 503" "--model-dir --config: max_connections_per_
 expect_contains "$OUT" "max_connections_per_client 1" "--model-dir --config: the 503 names the limit"
 second_request --home "$WORK/limits-home" >"$WORK/second.out"; OUT=$(cat "$WORK/second.out")
 expect_contains "$OUT" "second: 503" "--model-dir --home: the home's tandem.yaml applies"
+rm -rf "$WORK/cwd/.tandem"  # --config without --home made ./.tandem its home, as for --model
 second_request >"$WORK/second.out"; OUT=$(cat "$WORK/second.out")
 expect_contains "$OUT" "held: HTTP/1.1 200" "--model-dir without a configuration serves"
 expect_contains "$OUT" "second: 200" "--model-dir without a configuration: no per-client cap"
 [ ! -e "$WORK/cwd/.tandem" ] && pass || fail "--model-dir without a configuration created ./.tandem"
 printf 'server:\n  max_connections_per_client: many\n' >"$WORK/bad.yaml"
-expect_rc 1 "$TANDEM" serve --model-dir "$WORK/m1" --port 0 --config "$WORK/bad.yaml"
+expect_rc 1 timeout 20 "$TANDEM" serve --model-dir "$WORK/m1" --port 0 --config "$WORK/bad.yaml"
 expect_contains "$OUT" "max_connections_per_client" "--model-dir with a bad configuration names the key"
 
 finish
