@@ -51,8 +51,9 @@ int64_t PeakRss() {
 class ArtifactUploadTest : public testing::RunningControlPlaneTest {
  protected:
   // A 1 MiB body limit, and bodies that must keep 64 KiB/s over 1 s windows.
-  std::string ConfigYaml() const override {
-    return "max_body_mb: 1\nserver:\n  min_body_bytes_per_s: 65536\n  body_window_s: 1\n";
+  void WriteHome() override {
+    std::ofstream(home_ / "tandem.yaml")
+        << "max_body_mb: 1\nserver:\n  min_body_bytes_per_s: 65536\n  body_window_s: 1\n";
   }
 
   int Port() const { return std::stoi(base_.substr(base_.rfind(':') + 1)); }
@@ -184,7 +185,7 @@ TEST_F(ArtifactUploadTest, ASlowBodyIs408AndLeavesNoFile) {
 // The default limit (1 GiB) and pace: the memory test's 512 MiB fit.
 class LargeArtifactUploadTest : public ArtifactUploadTest {
  protected:
-  std::string ConfigYaml() const override { return ""; }
+  void WriteHome() override {}
 };
 
 // The body is generated as it is sent, so this process' memory is the

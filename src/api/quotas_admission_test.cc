@@ -1,7 +1,6 @@
 // Quota admission is atomic per team (quotas.h): many concurrent submissions
 // of one team against a real control plane never admit more than the quota.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "api/control_plane.h"
+#include "api/testing/running_control_plane.h"
 #include "common/http_client.h"
 #include "compute/jobs/service.h"
 #include "glue/store/archive.h"
@@ -19,11 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class QuotasAdmissionTest : public ::testing::Test {
+class QuotasAdmissionTest : public testing::RunningControlPlaneTest {
  protected:
-  void SetUp() override {
-    home_ = fs::temp_directory_path() / ("tandem-quota-admission-" + std::to_string(::getpid()));
-    fs::remove_all(home_);
+  void WriteHome() override {
     fs::create_directories(home_ / "src");
     // One CPU for the substrate, three for the team: the jobs stay Pending or
     // Running (they sleep), so each admitted one keeps counting.
@@ -32,37 +30,25 @@ class QuotasAdmissionTest : public ::testing::Test {
     std::ofstream(home_ / "src" / "run.sh") << "#!/bin/sh\nsleep 30\n";
     fs::permissions(home_ / "src" / "run.sh", fs::perms::owner_all);
     ASSERT_TRUE(store::PackDirectory((home_ / "src").string(), (home_ / "src.tar.gz").string()).ok());
-    auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto cp = ControlPlane::Open(*config, Clock::Real());
-    ASSERT_TRUE(cp.ok()) << cp.status();
-    cp_ = std::move(*cp);
-    auto token = cp_->services().identity->BootstrapAdmin();
-    ASSERT_TRUE(token.ok()) << token.status();
-    token_ = *token;
-    auto port = cp_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    base_ = "http://127.0.0.1:" + std::to_string(*port);
-    http::Client c;
+  }
+  void SetUp() override {
+    RunningControlPlaneTest::SetUp();
+    ASSERT_FALSE(HasFatalFailure());
     http::ClientRequest put;
     put.method = "PUT";
     put.url = base_ + "/api/v1/artifacts/jobs/uploads/qa/source.tar.gz";
-    put.headers["Authorization"] = "Bearer " + token_;
     put.body_file = (home_ / "src.tar.gz").string();
-    auto res = c.Do(put);
+    auto res = client_.Do(Authorized(put));
     ASSERT_TRUE(res.ok() && res->status / 100 == 2) << (res.ok() ? res->body : res.status().ToString());
   }
   void TearDown() override {
-    http::Client c;
     for (const std::string& id : admitted_) {
       http::ClientRequest stop;
-    stop.method = "POST";
-    stop.url = base_ + "/api/v1/jobs/" + id + "/stop";
-      stop.headers["Authorization"] = "Bearer " + token_;
-      (void)c.Do(stop);
+      stop.method = "POST";
+      stop.url = base_ + "/api/v1/jobs/" + id + "/stop";
+      (void)client_.Do(Authorized(stop));
     }
-    cp_.reset();
-    fs::remove_all(home_);
+    RunningControlPlaneTest::TearDown();
   }
 
   // Fires `n` POSTs of `body` to `path` at once; returns their statuses.
@@ -75,14 +61,13 @@ class QuotasAdmissionTest : public ::testing::Test {
       threads.emplace_back([&, i] {
         http::Client c;
         http::ClientRequest req;
-    req.method = "POST";
-    req.url = base_ + path;
-        req.headers["Authorization"] = "Bearer " + token_;
+        req.method = "POST";
+        req.url = base_ + path;
         req.headers["content-type"] = "application/json";
         req.body = body_prefix + std::to_string(i) + "\"}";
         ready.fetch_add(1);
         while (ready.load() < n) std::this_thread::yield();
-        auto res = c.Do(req);
+        auto res = c.Do(Authorized(req));
         if (!res.ok()) return;
         codes[i] = res->status;
         if (res->status == 201) {
@@ -98,9 +83,6 @@ class QuotasAdmissionTest : public ::testing::Test {
     return codes;
   }
 
-  fs::path home_;
-  std::string token_, base_;
-  std::unique_ptr<ControlPlane> cp_;
   std::vector<std::string> admitted_;
 };
 

@@ -10,6 +10,7 @@
 #include "cli/context.h"
 #include "cli/stop_signal.h"
 #include "common/config.h"
+#include "common/config_home.h"
 #include "common/log.h"
 #include "serving/server/replica.h"
 
@@ -51,6 +52,14 @@ Status TrafficFromFlags(const ServeFlags& f, serving::server::ReplicaOptions& o)
     o.traffic.canary = serving::traffic::CanaryPolicy{f.canary, f.canary_weight, f.rollback};
   }
   return serving::traffic::ValidateTrafficPolicy(o.traffic);
+}
+
+// Whether there is a configuration to read: --config, or tandem.yaml in the
+// home (--home, $TANDEM_HOME, ./.tandem). A local package needs none: without
+// one it is served on the defaults and no home is created for it.
+bool HasConfigFile(const ServeFlags& f) {
+  return !f.config.empty() ||
+         std::filesystem::exists(ConfigHome(f.home, ProcessEnvironment()) + "/tandem.yaml");
 }
 
 // {"pid", "port", "admin_port"} for a supervisor, written atomically.
@@ -104,7 +113,9 @@ int RunServe(ServeFlags f) {
     return kExitUsage;
   }
   StatusOr<std::unique_ptr<serving::server::Replica>> replica;
-  if (!f.model.empty() || !o.image.empty()) {  // the image is pulled from the glue
+  // A target and an image come through the glue the configuration names; a
+  // local package takes the configuration's `server:` limits and log level.
+  if (!f.model.empty() || !o.image.empty() || HasConfigFile(f)) {
     auto config = LoadConfig(f.home, f.config, ProcessEnvironment());
     if (!config.ok()) {
       std::cerr << "error: " << std::string(config.status().message()) << "\n";
@@ -158,8 +169,13 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
                     "Also serve on this private port (0 = any) for per-replica probes");
   serve->add_option("--state-file", f->state_file,
                     "Write {pid, port, admin_port} as JSON here once bound");
-  serve->add_option("--home", f->home, "State directory of `tandem up` (env TANDEM_HOME)");
-  serve->add_option("--config", f->config, "Configuration file (default <home>/tandem.yaml)");
+  serve->add_option("--home", f->home,
+                    "State directory of `tandem up` (env TANDEM_HOME, default ./.tandem)");
+  serve->add_option("--config", f->config,
+                    "Configuration file (default <home>/tandem.yaml): the glue for --model and "
+                    "--image; with every model source its `server:` limits (max_connections, "
+                    "max_connections_per_client, min_body_bytes_per_s, body_window_s) and "
+                    "log_level. --model-dir without a configuration: the defaults, no home");
   serve->add_option("--cache-dir", f->cache_dir, "Unpacked models (default <home>/serving/cache)");
   serve->add_option("--max-batch-size", f->replica.batch.max_batch_size,
                     "Rows per batch (1 = no batching; default 0 = automatic: batch Python "

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "common/config_home.h"
 #include "common/yaml.h"
 
 extern char** environ;
@@ -146,12 +147,16 @@ Status ApplyDocument(const Json& doc, Config& c) {
 
 }  // namespace
 
+std::string ConfigHome(const std::string& home_flag, const EnvLookup& env) {
+  if (!home_flag.empty()) return home_flag;
+  std::string home = Lookup(env, "TANDEM_HOME");
+  return home.empty() ? "./.tandem" : home;
+}
+
 StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
                             const EnvLookup& env) {
   Config c;
-  std::string home = home_flag;
-  if (home.empty()) home = Lookup(env, "TANDEM_HOME");
-  if (home.empty()) home = "./.tandem";
+  const std::string home = ConfigHome(home_flag, env);
   std::error_code ec;
   fs::create_directories(home, ec);
   if (ec) return InvalidArgumentError("cannot create home '" + home + "': " + ec.message());

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/config_home.h"
 #include "gtest/gtest.h"
 
 namespace tandem {
@@ -30,6 +31,14 @@ TEST_F(ConfigTest, DefaultsUnderHome) {
   EXPECT_EQ(c->store_uri, "file://" + c->home + "/store");
   EXPECT_EQ(c->bus_uri, c->database_uri);
   EXPECT_EQ(c->images_uri, "embedded");
+}
+
+TEST(ConfigHomeTest, FlagThenEnvironmentThenDotTandem) {
+  EXPECT_EQ(ConfigHome("/h/flag", {{"TANDEM_HOME", "/h/env"}}), "/h/flag");
+  EXPECT_EQ(ConfigHome("", {{"TANDEM_HOME", "/h/env"}}), "/h/env");
+  EXPECT_EQ(ConfigHome("", {}), "./.tandem");
+  EXPECT_EQ(ConfigHome("", {{"TANDEM_HOME", ""}}), "./.tandem");
+  EXPECT_FALSE(fs::exists("/h/flag")) << "ConfigHome creates nothing";
 }
 
 TEST_F(ConfigTest, ImageStoreAsUriOrMapping) {

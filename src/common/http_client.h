@@ -25,9 +25,9 @@ struct ClientRequest {
   // never sees a complete body) and is what Do() returns.
   std::function<StatusOr<size_t>(char* buf, size_t n)> body_source;
   uint64_t body_size = 0;
-  // libcurl's receive and send buffers in bytes (0 = its defaults, 16 KiB and
-  // 64 KiB; capped at 10 MiB and 2 MiB): larger means fewer on_body and
-  // body_source calls on large transfers.
+  // libcurl's receive and send buffers in bytes (0 = its defaults, 16 KiB and 64 KiB; capped at
+  // 10 MiB and 2 MiB): larger means fewer body_source calls and recv()s on large transfers, not
+  // fewer on_body calls (libcurl 7.88 hands a body to on_body in pieces of at most 16 KiB).
   size_t buffer_size = 0;
   int64_t timeout_ms = 30'000;  // whole request; 0 = none
   int64_t connect_timeout_ms = 5'000;

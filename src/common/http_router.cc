@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/hex.h"
+
 namespace tandem::http {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Splits "/a/b" into {"a", "b"}; "/" into {""}.
 std::vector<std::string_view> SplitPath(std::string_view path) {
@@ -43,8 +38,8 @@ bool PercentDecode(std::string_view in, std::string& out, bool plus_as_space) {
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = HexValue(in[i + 1]);
-      int lo = HexValue(in[i + 2]);
+      int hi = HexDigitValue(in[i + 1]);
+      int lo = HexDigitValue(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;

@@ -6,9 +6,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -16,12 +14,14 @@
 #include "common/http_server.h"
 #include "common/json.h"
 #include "common/testing/eventually.h"
+#include "common/testing/gate.h"
 #include "common/testing/raw_conn.h"
 
 namespace tandem::http {
 namespace {
 
 using tandem::testing::Eventually;
+using tandem::testing::Gate;
 using tandem::testing::RawConn;
 
 bool StartsWith(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
@@ -72,19 +72,13 @@ class Dripper {
   std::thread thread_;
 };
 
-std::string Get(int port, std::string_view path) {
-  RawConn conn(port);
-  conn.Send("GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n");
-  return conn.ReadResponse();
-}
-
 TEST(HttpServerLimitsTest, DrippedBodyIs408NamingTheRateWhileOthersAreServed) {
   TestServer t(SlowBodyOptions());
   const int port = t.Start();
   RawConn slow(port);
   slow.Send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
   Dripper drip(slow, "x");  // 50 bytes/s
-  EXPECT_TRUE(StartsWith(Get(port, "/echo"), "HTTP/1.1 200")) << "served meanwhile";
+  EXPECT_TRUE(StartsWith(RawConn(port).Get("/echo"), "HTTP/1.1 200")) << "served meanwhile";
   std::string resp = slow.ReadResponse();
   EXPECT_TRUE(StartsWith(resp, "HTTP/1.1 408 Request Timeout")) << resp;
   EXPECT_NE(resp.find("DEADLINE_EXCEEDED"), std::string::npos) << resp;
@@ -96,7 +90,7 @@ TEST(HttpServerLimitsTest, DrippedBodyIs408NamingTheRateWhileOthersAreServed) {
   slow.ReadUntilClosed(&closed);
   EXPECT_TRUE(closed) << "the slow connection is closed after the 408";
   EXPECT_EQ(t.handled.load(), 0) << "the handler never saw the partial body";
-  EXPECT_TRUE(StartsWith(Get(port, "/echo"), "HTTP/1.1 200"));
+  EXPECT_TRUE(StartsWith(RawConn(port).Get("/echo"), "HTTP/1.1 200"));
 }
 
 TEST(HttpServerLimitsTest, DrippedChunkedBodyIs408) {
@@ -218,8 +212,7 @@ TEST(HttpServerLimitsTest, AtTheCapTheConnectionIdleLongestGivesWay) {
   }
   // A fourth is served, not refused...
   RawConn fourth(port);
-  fourth.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::string resp = fourth.ReadResponse();
+  std::string resp = fourth.Get("/echo");
   EXPECT_TRUE(StartsWith(resp, "HTTP/1.1 200")) << resp;
   // ...in place of the one idle longest, which is closed without a response.
   bool closed = false;
@@ -241,9 +234,8 @@ TEST(HttpServerLimitsTest, KeptAliveIdleConnectionsGoBeforeOnesSendingAHeader) {
   RawConn header(port);  // the older, but sending a header
   header.Send("GET /echo HTTP/1.1\r\nHost: x\r\n");
   RawConn idle(port);  // the younger, waiting for its next request
-  idle.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-  ASSERT_TRUE(StartsWith(idle.ReadResponse(), "HTTP/1.1 200"));
-  EXPECT_TRUE(StartsWith(Get(port, "/echo"), "HTTP/1.1 200"));
+  ASSERT_TRUE(StartsWith(idle.Get("/echo"), "HTTP/1.1 200"));
+  EXPECT_TRUE(StartsWith(RawConn(port).Get("/echo"), "HTTP/1.1 200"));
   bool closed = false;
   idle.ReadUntilClosed(&closed);
   EXPECT_TRUE(closed) << "the kept-alive idle connection gave way";
@@ -251,25 +243,6 @@ TEST(HttpServerLimitsTest, KeptAliveIdleConnectionsGoBeforeOnesSendingAHeader) {
   std::string resp = header.ReadResponse();
   EXPECT_TRUE(StartsWith(resp, "HTTP/1.1 200")) << "the header's sender was kept: " << resp;
 }
-
-// A one-shot gate handlers wait on.
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, std::chrono::seconds(20), [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
 
 TEST(HttpServerLimitsTest, BusyConnectionsNeverGiveWayAndTheNewOneIs503) {
   ServerOptions o;
@@ -323,8 +296,7 @@ TEST(HttpServerLimitsTest, PerClientCapRefusesTheAddressBeyondIt) {
   auto a = std::make_unique<RawConn>(port);
   RawConn b(port);
   for (RawConn* c : {a.get(), &b}) {  // both registered before the third
-    c->Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    ASSERT_TRUE(StartsWith(c->ReadResponse(), "HTTP/1.1 200"));
+    ASSERT_TRUE(StartsWith(c->Get("/echo"), "HTTP/1.1 200"));
   }
   {
     RawConn third(port);
@@ -338,7 +310,7 @@ TEST(HttpServerLimitsTest, PerClientCapRefusesTheAddressBeyondIt) {
   std::string resp;
   EXPECT_TRUE(Eventually(
       [&] {
-        resp = Get(port, "/echo");
+        resp = RawConn(port).Get("/echo");
         return StartsWith(resp, "HTTP/1.1 200");
       },
       10))

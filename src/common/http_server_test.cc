@@ -18,6 +18,7 @@
 
 #include "common/http_client.h"
 #include "common/json.h"
+#include "common/testing/gate.h"
 #include "common/testing/raw_conn.h"
 
 namespace tandem::http {
@@ -25,26 +26,8 @@ namespace {
 
 using std::chrono::seconds;
 
+using tandem::testing::Gate;
 using tandem::testing::RawConn;
-
-// A one-shot gate a handler can wait on (with a generous cap).
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  bool Wait(std::chrono::milliseconds max = std::chrono::milliseconds(20'000)) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, max, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
 
 std::string Url(int port, std::string_view path) {
   return "http://127.0.0.1:" + std::to_string(port) + std::string(path);
@@ -132,8 +115,7 @@ TEST(HttpServerTest, KeepAliveReusesOneConnection) {
   ASSERT_TRUE(conn.connected());
   std::set<std::string> remotes;
   for (int i = 0; i < 50; ++i) {
-    conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::string resp = conn.ReadResponse();
+    std::string resp = conn.Get("/echo");
     ASSERT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
     remotes.insert(Json::parse(resp.substr(resp.find("\r\n\r\n") + 4))["remote"]);
   }
@@ -359,8 +341,7 @@ TEST(HttpServerTest, GracefulStopLetsInFlightRequestFinish) {
   int port = server.port();
   // An idle keep-alive connection is closed by Stop.
   RawConn idle(port);
-  idle.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-  ASSERT_EQ(idle.ReadResponse().rfind("HTTP/1.1 200", 0), 0u);
+  ASSERT_EQ(idle.Get("/echo").rfind("HTTP/1.1 200", 0), 0u);
 
   auto inflight = std::async(std::launch::async, [&] { return Client().Get(Url(port, "/work")); });
   ASSERT_EQ(entered.get_future().wait_for(seconds(10)), std::future_status::ready);
@@ -390,8 +371,7 @@ TEST(HttpServerTest, DrainAnswersNextRequestOfIdleKeepAliveConnection) {
   ASSERT_TRUE(server.Start().ok());
   int port = server.port();
   RawConn conn(port);
-  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::string first = conn.ReadResponse();
+  std::string first = conn.Get("/echo");
   ASSERT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
   EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
 
@@ -408,8 +388,7 @@ TEST(HttpServerTest, DrainAnswersNextRequestOfIdleKeepAliveConnection) {
   EXPECT_NE(stopper.wait_for(std::chrono::milliseconds(0)), std::future_status::ready)
       << "Stop() returned while a keep-alive connection could still send a request";
 
-  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::string last = conn.ReadResponse();
+  std::string last = conn.Get("/echo");
   ASSERT_EQ(last.rfind("HTTP/1.1 200", 0), 0u) << "request on a draining connection: " << last;
   EXPECT_NE(last.find("Connection: close"), std::string::npos) << last;
   bool closed = false;
@@ -554,8 +533,7 @@ TEST(HttpServerTest, SlowlorisClientsCannotStarveTheServer) {
   // whose request is being handled never gives way: http_server_limits_test).
   {
     RawConn extra(server->port());
-    extra.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::string resp = extra.ReadResponse();
+    std::string resp = extra.Get("/echo");
     EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
   }
   // The slow ones are cut off (the first to make room, the others by the
@@ -570,8 +548,7 @@ TEST(HttpServerTest, SlowlorisClientsCannotStarveTheServer) {
   std::string resp;
   for (int attempt = 0; attempt < 200 && resp.rfind("HTTP/1.1 200", 0) != 0; ++attempt) {
     RawConn conn(server->port());
-    conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    resp = conn.ReadResponse();
+    resp = conn.Get("/echo");
   }
   EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
 }
@@ -581,8 +558,7 @@ TEST(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
   options.idle_timeout_ms = 200;
   auto server = StartEchoServer(options);
   RawConn conn(server->port());
-  conn.Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-  ASSERT_EQ(conn.ReadResponse().rfind("HTTP/1.1 200", 0), 0u);
+  ASSERT_EQ(conn.Get("/echo").rfind("HTTP/1.1 200", 0), 0u);
   bool closed = false;
   conn.ReadUntilClosed(&closed);
   EXPECT_TRUE(closed);
@@ -651,8 +627,7 @@ TEST(HttpServerTest, ServersSharingAListeningSocketHandOverOnStop) {
   ASSERT_TRUE(pa.ok()) << pa.status();
   EXPECT_EQ(*pa, port);
   RawConn first(port);
-  first.Send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n");
-  std::string resp = first.ReadResponse();
+  std::string resp = first.Get("/who");
   EXPECT_NE(resp.find("\r\n\r\na"), std::string::npos) << resp;
   a.Stop(1000);
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <random>
 
+#include "common/hex.h"
+
 namespace tandem {
 namespace {
 
@@ -51,14 +53,8 @@ std::string NewUuidV7(const Clock& clock) {
     lo >>= 8;
   }
   b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));  // variant 10xx
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 0xf];
-  }
+  std::string out = HexEncode(b.data(), b.size());
+  for (size_t at : {20, 16, 12, 8}) out.insert(at, 1, '-');  // 8-4-4-4-12 digits
   return out;
 }
 

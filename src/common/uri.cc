@@ -2,15 +2,18 @@
 
 #include <cctype>
 
+#include "common/hex.h"
+
 namespace tandem {
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+    const int hi = s[i] == '%' && i + 2 < s.size() ? HexDigitValue(s[i + 1]) : -1;
+    const int lo = hi >= 0 ? HexDigitValue(s[i + 2]) : -1;
+    if (lo >= 0) {
+      out += static_cast<char>(hi << 4 | lo);
       i += 2;
     } else if (s[i] == '+') {
       out += ' ';

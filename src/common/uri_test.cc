@@ -36,5 +36,15 @@ TEST(UriTest, PercentEncodeRoundTrips) {
   EXPECT_EQ(PercentDecode(PercentEncode("x=y&z ü")), "x=y&z ü");
 }
 
+// Escapes of either case decode; '+' is a space; a '%' without two hex
+// digits after it stays as it is.
+TEST(UriTest, PercentDecodeKeepsWhatIsNoEscape) {
+  EXPECT_EQ(PercentDecode("%41%2f%2F+%e9"), "A// \xe9");
+  EXPECT_EQ(PercentDecode("100%"), "100%");
+  EXPECT_EQ(PercentDecode("%4"), "%4");
+  EXPECT_EQ(PercentDecode("%41"), "A");
+  EXPECT_EQ(PercentDecode("%zz%4g%g4"), "%zz%4g%g4");
+}
+
 }  // namespace
 }  // namespace tandem

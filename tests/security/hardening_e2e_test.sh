@@ -19,6 +19,7 @@
 # The home is outside /tmp: the sandbox's private /tmp would hide it anyway.
 source "$(dirname "$0")/../cli/lib.sh"
 TANDEM=$1
+DRIP=$(dirname "$0")/drip.py  # the slow client of attacks 4 and 8
 WORK=$(mktemp -d /var/tmp/tandem-hardening.XXXXXX)
 SLOW_PID=""
 DRIP_PIDS=()
@@ -81,34 +82,8 @@ outside_listing() {
 # --- 4 (started first, checked last). A slowloris client drips one header
 # byte every 0.5 s; the server must close it (header timeout: 10 s) while
 # everyone else is answered meanwhile.
-python3 - "$PORT" >"$IN/slow.out" 2>&1 <<'PY' &
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: ")
-t0, sent, got, closed = time.time(), 0, b"", False
-s.settimeout(0.5)
-while time.time() - t0 < 40:
-    try:
-        s.send(b"a")
-        sent += 1
-    except OSError:
-        closed = True
-        break
-    try:
-        d = s.recv(4096)
-        if not d:
-            closed = True
-            break
-        got += d
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = True
-        break
-status = got.split(b"\r\n", 1)[0].decode(errors="replace") if got else "no response"
-print(f"{'CLOSED' if closed else 'NOT-CLOSED'} after {time.time() - t0:.1f}s, "
-      f"{sent} bytes dripped, {status}")
-PY
+printf 'GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: ' \
+  | python3 "$DRIP" "$PORT" 40 a >"$IN/slow.out" 2>&1 &
 SLOW_PID=$!
 
 # An archive of 100,001 empty files (limit 100,000 entries), built meanwhile.
@@ -319,44 +294,10 @@ expect_eq "$("$TANDEM" artifacts ls '' -o json | python3 -c 'import json,sys; pr
 
 # --- 8. slow bodies: a head announcing a body, then a byte every 0.5 s ----
 # drip_body NAME METHOD PATH LENGTH FIRST: in the background; its outcome
-# (status line, seconds, bytes dripped) in $IN/drip-NAME.out.
+# (status line, seconds, bytes dripped, body) in $IN/drip-NAME.out.
 drip_body() {
-  python3 - "$PORT" "$TANDEM_TOKEN" "$2" "$3" "$4" "$5" >"$IN/drip-$1.out" 2>&1 <<'PY' &
-import socket, sys, time
-port, token, method, path, length, first = sys.argv[1:7]
-s = socket.create_connection(("127.0.0.1", int(port)))
-s.sendall((f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-           f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{first}").encode())
-t0, sent, got, closed = time.time(), 0, b"", False
-s.settimeout(0.5)
-while time.time() - t0 < 60 and not got:
-    try:
-        s.send(b" ")
-        sent += 1
-    except OSError:
-        closed = True
-        break
-    try:
-        d = s.recv(4096)
-        if not d:
-            closed = True
-            break
-        got += d
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = True
-        break
-s.settimeout(5)
-try:  # the rest of the response, up to the server's close
-    while got and (d := s.recv(4096)):
-        got += d
-except OSError:
-    pass
-status = got.split(b"\r\n", 1)[0].decode(errors="replace") if got else "no response"
-body = got.split(b"\r\n\r\n", 1)[1].decode(errors="replace") if b"\r\n\r\n" in got else ""
-print(f"{status} after {time.time() - t0:.1f}s, {sent} bytes dripped: {body}")
-PY
+  printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s' \
+    "$2" "$3" "$TANDEM_TOKEN" "$4" "$5" | python3 "$DRIP" "$PORT" 60 ' ' >"$IN/drip-$1.out" 2>&1 &
   DRIP_PIDS+=($!)
 }
 drip_body artifact PUT /api/v1/artifacts/teams/default/slow.bin $((3 << 20)) "slow"

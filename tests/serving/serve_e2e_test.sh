@@ -104,4 +104,58 @@ curl -s -m 2 "$URL/v2/health/live" >/dev/null && fail "still accepting after exi
 expect_rc 0 "$TANDEM" events queues list
 [[ "$OUT" == *"serve-churn-"* ]] && fail "queue left behind: $OUT" || pass
 
+
+# --model-dir (no registry) applies the configuration's `server:` limits like
+# the other sources (it used to read no configuration at all): a second
+# connection from one address is refused under max_connections_per_client 1,
+# from --config and from the home's tandem.yaml; with no configuration there
+# is no cap and no home is created.
+printf 'server:\n  max_connections_per_client: 1\n' >"$WORK/limits.yaml"
+mkdir -p "$WORK/limits-home" "$WORK/cwd"
+cp "$WORK/limits.yaml" "$WORK/limits-home/tandem.yaml"
+# second_request ARGS...: `tandem serve --model-dir m1 --port 0 ARGS` (run in
+# $WORK/cwd without TANDEM_HOME); holds one kept-alive connection open and
+# prints the held request's status line and a second request's status code
+# and body; then stops the replica. Called with its output in a file (not
+# $(...)) so that cleanup knows SERVE_PID.
+second_request() {
+  local state=$WORK/dir.state port="" line code
+  rm -f "$state"
+  (cd "$WORK/cwd" && exec env -u TANDEM_HOME "$TANDEM" serve --model-dir "$WORK/m1" --port 0 \
+    --state-file "$state" "$@") >"$WORK/dir.log" 2>&1 &
+  SERVE_PID=$!
+  for _ in $(seq 1 400); do
+    [ -s "$state" ] && port=$(grep -o '"port":[0-9]*' "$state" | cut -d: -f2) && break
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$port" ]; then
+    echo "serve did not start: $(cat "$WORK/dir.log")"
+  else
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+    IFS= read -r -t 10 line <&3  # the held connection is registered (answered)
+    code=$(command curl -s -m 10 -o "$WORK/second.body" -w '%{http_code}' \
+      "http://127.0.0.1:$port/v2/health/live")
+    exec 3<&-
+    echo "held: ${line%$'\r'}; second: $code $(cat "$WORK/second.body")"
+  fi
+  kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+  SERVE_PID=""
+}
+second_request --config "$WORK/limits.yaml" >"$WORK/second.out"; OUT=$(cat "$WORK/second.out")
+expect_contains "$OUT" "held: HTTP/1.1 200" "--model-dir --config: the first connection is served"
+expect_contains "$OUT" "second: 503" "--model-dir --config: max_connections_per_client applies"
+expect_contains "$OUT" "max_connections_per_client 1" "--model-dir --config: the 503 names the limit"
+second_request --home "$WORK/limits-home" >"$WORK/second.out"; OUT=$(cat "$WORK/second.out")
+expect_contains "$OUT" "second: 503" "--model-dir --home: the home's tandem.yaml applies"
+rm -rf "$WORK/cwd/.tandem"  # --config without --home made ./.tandem its home, as for --model
+second_request >"$WORK/second.out"; OUT=$(cat "$WORK/second.out")
+expect_contains "$OUT" "held: HTTP/1.1 200" "--model-dir without a configuration serves"
+expect_contains "$OUT" "second: 200" "--model-dir without a configuration: no per-client cap"
+[ ! -e "$WORK/cwd/.tandem" ] && pass || fail "--model-dir without a configuration created ./.tandem"
+printf 'server:\n  max_connections_per_client: many\n' >"$WORK/bad.yaml"
+expect_rc 1 timeout 20 "$TANDEM" serve --model-dir "$WORK/m1" --port 0 --config "$WORK/bad.yaml"
+expect_contains "$OUT" "max_connections_per_client" "--model-dir with a bad configuration names the key"
+
 finish

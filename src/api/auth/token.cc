@@ -7,23 +7,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/hex.h"
+
 namespace tandem::api::auth {
 namespace {
 
 constexpr std::string_view kPrefix = "tdm_";
 constexpr size_t kIdBytes = 8;
 constexpr size_t kSecretBytes = 32;
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
 
 Status Random(unsigned char* out, size_t n) {
   size_t got = 0;
@@ -51,8 +42,8 @@ StatusOr<TokenSecret> NewToken() {
   std::array<unsigned char, kIdBytes + kSecretBytes> bytes{};
   RETURN_IF_ERROR(Random(bytes.data(), bytes.size()));
   TokenSecret t;
-  t.id = "t" + Hex(bytes.data(), kIdBytes);
-  t.token = std::string(kPrefix) + t.id + "_" + Hex(bytes.data() + kIdBytes, kSecretBytes);
+  t.id = "t" + HexEncode(bytes.data(), kIdBytes);
+  t.token = std::string(kPrefix) + t.id + "_" + HexEncode(bytes.data() + kIdBytes, kSecretBytes);
   return t;
 }
 
@@ -60,7 +51,7 @@ std::string HashToken(std::string_view token) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   EVP_Digest(token.data(), token.size(), md.data(), &len, EVP_sha256(), nullptr);
-  return Hex(md.data(), len);
+  return HexEncode(md.data(), len);
 }
 
 std::string TokenId(std::string_view token) {

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
+
+#include "common/hex.h"
 
 namespace tandem::api::secrets {
 namespace {
@@ -25,31 +28,6 @@ Status Random(unsigned char* out, size_t n) {
     got += static_cast<size_t>(r);
   }
   return OkStatus();
-}
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out += kDigits[p[i] >> 4];
-    out += kDigits[p[i] & 15];
-  }
-  return out;
-}
-
-bool Unhex(std::string_view s, std::string* out) {
-  if (s.size() % 2 != 0) return false;
-  auto nibble = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-  };
-  out->clear();
-  for (size_t i = 0; i < s.size(); i += 2) {
-    int hi = nibble(s[i]), lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return true;
 }
 
 using Ctx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
@@ -115,15 +93,16 @@ StatusOr<std::string> SecretCipher::Seal(std::string_view plaintext, std::string
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes,
                                 out + kNonceBytes + plaintext.size()) == 1;
   if (!ok) return InternalError("AES-256-GCM encryption failed");
-  return kPrefix + Hex(out, buf.size());
+  return kPrefix + HexEncode(out, buf.size());
 }
 
 StatusOr<std::string> SecretCipher::Open(std::string_view sealed, std::string_view aad) const {
-  std::string raw;
-  if (!sealed.starts_with(kPrefix) || !Unhex(sealed.substr(3), &raw) ||
-      raw.size() < kNonceBytes + kTagBytes) {
+  std::optional<std::string> unhexed;
+  if (sealed.starts_with(kPrefix)) unhexed = HexDecode(sealed.substr(3));
+  if (!unhexed || unhexed->size() < kNonceBytes + kTagBytes) {
     return DataLossError("a stored secret is malformed");
   }
+  const std::string& raw = *unhexed;
   const auto* in = reinterpret_cast<const unsigned char*>(raw.data());
   const size_t n = raw.size() - kNonceBytes - kTagBytes;
   std::string plain(n, '\0');

@@ -1,7 +1,8 @@
 // A gtest fixture with a real control plane: the real glue backends in a
 // fresh temp home, serving on a free 127.0.0.1 port (base_), and an HTTP
 // client, and a platform admin's token (token_; Authorized() adds it to a
-// request). A fixture may give the home a tandem.yaml (ConfigYaml). Test-only.
+// request). A test writes its own tandem.yaml (or other files) into the home
+// in WriteHome, before the control plane opens. Test-only.
 #pragma once
 
 #include <unistd.h>
@@ -25,10 +26,9 @@ class RunningControlPlaneTest : public ::testing::Test {
             ("tandem-" + std::string(info->test_suite_name()) + "-" + std::to_string(::getpid()) +
              "-" + info->name());
     std::filesystem::remove_all(home_);
-    if (std::string yaml = ConfigYaml(); !yaml.empty()) {
-      std::filesystem::create_directories(home_);
-      std::ofstream(home_ / "tandem.yaml") << yaml;
-    }
+    std::filesystem::create_directories(home_);
+    WriteHome();
+    ASSERT_FALSE(HasFatalFailure());
     auto config = LoadConfig(home_.string(), "", {{"TANDEM_PORT", "0"}});
     ASSERT_TRUE(config.ok()) << config.status();
     auto cp = ControlPlane::Open(*config, Clock::Real());
@@ -46,8 +46,9 @@ class RunningControlPlaneTest : public ::testing::Test {
     std::filesystem::remove_all(home_);
   }
 
-  // The home's tandem.yaml ("" = none: the defaults).
-  virtual std::string ConfigYaml() const { return ""; }
+  // Called in SetUp with home_ created and empty, before the control plane
+  // opens it. May ASSERT.
+  virtual void WriteHome() {}
 
   // `req` with the admin's `Authorization: Bearer` header.
   http::ClientRequest Authorized(http::ClientRequest req) const {

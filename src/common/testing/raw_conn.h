@@ -48,6 +48,13 @@ class RawConn {
     }
   }
 
+  // Sends `GET path` (HTTP/1.1, Host: x) and reads its response as
+  // ReadResponse does.
+  std::string Get(std::string_view path) {
+    Send("GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    return ReadResponse();
+  }
+
   // Reads one response with a Content-Length body (or until EOF) and returns
   // it whole; what was read so far on EOF or timeout ("" if nothing).
   std::string ReadResponse() {

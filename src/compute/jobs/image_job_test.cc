@@ -22,8 +22,6 @@ using ::testing::HasSubstr;
 using imagefs::testing::TestImageSpec;
 using imagefs::testing::TFile;
 
-constexpr int64_t kTimeoutMs = 60'000;
-
 class ImageJobTest : public testing::JobServiceTestEnv {
  protected:
   void SetUp() override {
@@ -52,11 +50,6 @@ class ImageJobTest : public testing::JobServiceTestEnv {
     StartJobs(std::move(opts));
   }
 
-  void TearDown() override {
-    jobs_.reset();
-    RemoveHome();
-  }
-
   // An image with a shell, /etc/image-marker and `train_script` at
   // /usr/local/bin/train, pushed as `repo:tag`; its digest.
   std::string PushImage(const std::string& repo, const std::string& tag,
@@ -76,16 +69,6 @@ class ImageJobTest : public testing::JobServiceTestEnv {
     auto digest = imagefs::testing::PushTestImage(*images_, repo, tag, spec);
     EXPECT_TRUE(digest.ok()) << digest.status();
     return digest.ok() ? *digest : "";
-  }
-
-  JobRecord RunToEnd(const JobSpec& spec) {
-    auto submitted = jobs_->Submit(spec);
-    EXPECT_TRUE(submitted.ok()) << submitted.status();
-    if (!submitted.ok()) return {};
-    auto done = jobs_->WaitFor(
-        submitted->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
-    EXPECT_TRUE(done.ok()) << done.status();
-    return done.ok() ? *done : JobRecord{};
   }
 
   std::string Log(const std::string& id) {

@@ -5,7 +5,6 @@
 // a file store; the loop's wake-ups are counted through
 // JobService::loop_iterations().
 #include <chrono>
-#include <filesystem>
 #include <thread>
 
 #include "compute/jobs/service.h"
@@ -15,37 +14,11 @@
 namespace tandem::compute::jobs {
 namespace {
 
-namespace fs = std::filesystem;
-
-class JobServiceLoopTest : public testing::JobServiceTestEnv {
+class JobServiceLoopTest : public testing::ScriptJobTestEnv {
  protected:
   void SetUp() override {
     OpenGlue("/tmp/tandem-jobloop-");
     ASSERT_FALSE(HasFatalFailure());
-  }
-
-  void TearDown() override {
-    jobs_.reset();
-    RemoveHome();
-  }
-
-  // A source dir with an executable `train.sh` running `body`.
-  std::string Script(const std::string& dir_name, const std::string& body) {
-    std::string dir = home_ + "/" + dir_name;
-    fs::create_directories(dir);
-    WriteExecutable(dir + "/train.sh", "#!/bin/sh\nset -e\n" + body + "\n");
-    return dir;
-  }
-
-  JobSpec Spec(const std::string& name, const std::string& source_dir) {
-    JobSpec spec;
-    spec.name = name;
-    spec.team = "growth";
-    spec.entry_point = "train.sh";
-    spec.source_dir = source_dir;
-    spec.resources.cpus = 1;
-    spec.max_runtime_seconds = 120;
-    return spec;
   }
 
   // Options whose polls would never fire during a test: only events and the

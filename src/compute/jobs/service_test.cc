@@ -29,18 +29,13 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kTimeoutMs = 60'000;
 
-class JobServiceTest : public testing::JobServiceTestEnv {
+class JobServiceTest : public testing::ScriptJobTestEnv {
  protected:
   void SetUp() override {
     OpenGlue("/tmp/tandem-jobsvc-");
     ASSERT_FALSE(HasFatalFailure());
     fs::create_directories(home_ + "/src");
     OpenService();
-  }
-
-  void TearDown() override {
-    jobs_.reset();
-    RemoveHome();
   }
 
   void OpenService() {
@@ -54,37 +49,8 @@ class JobServiceTest : public testing::JobServiceTestEnv {
     StartJobs(std::move(opts));
   }
 
-  // A source dir with an executable `train.sh` running `body`.
-  std::string Script(const std::string& dir_name, const std::string& body) {
-    std::string dir = home_ + "/" + dir_name;
-    fs::create_directories(dir);
-    WriteExecutable(dir + "/train.sh", "#!/bin/sh\nset -e\n" + body + "\n");
-    return dir;
-  }
-
-  JobSpec Spec(const std::string& name, const std::string& source_dir) {
-    JobSpec spec;
-    spec.name = name;
-    spec.team = "growth";
-    spec.entry_point = "train.sh";
-    spec.source_dir = source_dir;
-    spec.resources.cpus = 1;
-    spec.max_runtime_seconds = 120;
-    return spec;
-  }
-
   // The body of AJobCannotChangeAStoreBlobItsInputLinksTo (below).
   void TamperWithInputs();
-
-  JobRecord RunToEnd(const JobSpec& spec) {
-    auto submitted = jobs_->Submit(spec);
-    EXPECT_TRUE(submitted.ok()) << submitted.status();
-    if (!submitted.ok()) return {};
-    auto done = jobs_->WaitFor(
-        submitted->id, [](const JobRecord& r) { return IsTerminal(r.state); }, kTimeoutMs);
-    EXPECT_TRUE(done.ok()) << done.status();
-    return done.ok() ? *done : JobRecord{};
-  }
 
   // The "Training Job State Change" events of `job_id`, in order.
   std::vector<Json> Events(const std::string& job_id) {

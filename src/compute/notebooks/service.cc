@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "absl/synchronization/mutex.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/redact_path.h"
 #include "common/spec_fields.h"
@@ -33,10 +35,9 @@ bool ValidName(const std::string& name) {
 
 std::string RandomToken() {
   std::random_device rd;
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < 48; ++i) out += kHex[rd() % 16];
-  return out;
+  std::array<unsigned char, 24> bytes{};
+  for (unsigned char& b : bytes) b = static_cast<unsigned char>(rd());
+  return HexEncode(bytes.data(), bytes.size());
 }
 
 // A loopback port free right now (Jupyter binds it a moment later with

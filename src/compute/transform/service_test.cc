@@ -34,10 +34,6 @@ class TransformServiceTest : public testing::JobServiceTestEnv {
     ASSERT_FALSE(HasFatalFailure());
     RegisterModel();
   }
-  void TearDown() override {
-    jobs_.reset();
-    RemoveHome();
-  }
 
   // An XGBoost model on 20 features, packed and registered as churn@champion.
   void RegisterModel() {

@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 
+#include "common/hex.h"
 #include "glue/bus/event_types.h"
 
 namespace tandem::registry {
@@ -106,29 +107,15 @@ Status VersionNotFound(std::string_view name, int64_t v) {
 
 // Page tokens: hex of "<kind>:<cursor>", opaque to callers.
 std::string EncodeToken(std::string_view kind, std::string_view cursor) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string raw = std::string(kind) + ":" + std::string(cursor), out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return HexEncode(std::string(kind) + ":" + std::string(cursor));
 }
 StatusOr<std::string> DecodeToken(std::string_view kind, std::string_view token) {
-  auto bad = InvalidArgumentError("invalid page_token " + Q(token.substr(0, 100)));
-  if (token.size() % 2 != 0) return bad;
-  std::string raw;
-  for (size_t i = 0; i < token.size(); i += 2) {
-    auto nib = [](char c) {
-      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    };
-    int hi = nib(token[i]), lo = nib(token[i + 1]);
-    if (hi < 0 || lo < 0) return bad;
-    raw += static_cast<char>(hi * 16 + lo);
-  }
+  std::optional<std::string> raw = HexDecode(token);
   std::string prefix = std::string(kind) + ":";
-  if (!raw.starts_with(prefix)) return bad;
-  return raw.substr(prefix.size());
+  if (!raw || !raw->starts_with(prefix)) {
+    return InvalidArgumentError("invalid page_token " + Q(token.substr(0, 100)));
+  }
+  return raw->substr(prefix.size());
 }
 // max_results is already checked (ModelRegistry): 0 or 1..kMaxPageResults.
 int PageSize(int max_results) { return max_results == 0 ? kDefaultPageResults : max_results; }

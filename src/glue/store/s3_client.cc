@@ -37,7 +37,12 @@ StatusOr<int64_t> PositiveInt(const std::map<std::string, std::string>& q, const
   return static_cast<int64_t>(n);
 }
 
-// libcurl's buffers for streamed bodies (fewer callbacks than its 16 KiB).
+// libcurl's buffers for streamed bodies. An upload's read callback is asked
+// for up to this much at a time (libcurl's default: 64 KiB). A download is
+// received in up to this much per recv (fewer system calls), but libcurl 7.88
+// still hands it to the write callback in pieces of at most 16 KiB
+// (CURL_MAX_WRITE_SIZE) whatever the buffer: the download's sink is called
+// about 16 times per MiB (bench/s3/README.md, "Where tandem's get time goes").
 constexpr size_t kStreamBuffer = 1 << 20;
 
 bool Retryable(const Status& s) {

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "common/hex.h"
+
 namespace tandem::store {
 
 void Sha256::CtxDeleter::operator()(evp_md_ctx_st* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -24,14 +26,7 @@ std::string Sha256::FinishHex() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_.get(), md, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xf]);
-  }
-  return out;
+  return HexEncode(md, len);
 }
 
 std::string Sha256::FinishDigest() { return "sha256:" + FinishHex(); }

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "common/hex.h"
 #include "common/uri.h"
 #include "glue/store/sha256.h"
 
@@ -14,17 +15,6 @@ namespace tandem::store::sigv4 {
 namespace {
 
 constexpr char kAlgorithm[] = "AWS4-HMAC-SHA256";
-
-std::string ToHex(const unsigned char* p, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out += kHex[p[i] >> 4];
-    out += kHex[p[i] & 15];
-  }
-  return out;
-}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -110,7 +100,7 @@ std::string Signature(std::string_view secret_access_key, std::string_view date,
   key = HmacSha256(key, service);
   key = HmacSha256(key, "aws4_request");
   const std::string sig = HmacSha256(key, string_to_sign);
-  return ToHex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+  return HexEncode(sig);
 }
 
 std::string Authorization(const Request& request, const Credentials& credentials,

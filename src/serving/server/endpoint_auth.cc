@@ -4,19 +4,16 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <memory>
+#include <optional>
+
+#include "common/hex.h"
 
 namespace tandem::serving::server {
 namespace {
-
-int Nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // SHA-256 fetched from the default provider once per process (never freed:
 // it lives as long as OpenSSL); null if the fetch failed (then Sha256 takes
@@ -53,17 +50,13 @@ std::atomic<uint64_t> next_auth_id{1};
 StatusOr<EndpointAuth> EndpointAuth::FromHexDigests(const std::vector<std::string>& hex) {
   EndpointAuth auth;
   for (const std::string& h : hex) {
-    std::array<unsigned char, 32> d{};
-    bool ok = h.size() == 64;
-    for (size_t i = 0; ok && i < 32; ++i) {
-      int hi = Nibble(h[2 * i]), lo = Nibble(h[2 * i + 1]);
-      ok = hi >= 0 && lo >= 0;
-      d[i] = static_cast<unsigned char>(hi << 4 | lo);
-    }
-    if (!ok) {
+    std::optional<std::string> bytes = HexDecode(h);
+    if (!bytes || bytes->size() != 32) {
       return InvalidArgumentError("token digest '" + h.substr(0, 80) +
                                   "' is not a SHA-256 in hex (64 digits)");
     }
+    std::array<unsigned char, 32> d{};
+    std::copy(bytes->begin(), bytes->end(), d.begin());
     auth.digests_.push_back(d);
   }
   auth.id_ = next_auth_id.fetch_add(1);
@@ -110,13 +103,7 @@ bool EndpointAuth::Allows(std::string_view authorization, AcceptedToken& accepte
 std::string TokenSha256Hex(std::string_view token) {
   unsigned char d[SHA256_DIGEST_LENGTH] = {};
   Sha256(token, d);
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
+  return HexEncode(d, sizeof(d));
 }
 
 }  // namespace tandem::serving::server
