@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -126,7 +127,7 @@ TEST(GroupCommitTest, BatchesAreBoundedAndEveryItemRunsOnceUnderContention) {
 }
 
 // Two batches of one key in flight: the second starts while the first is
-// still running, a third waits for one of them; the start hook sees every
+// still running (once the first lets it), a third waits for one of them; the start hook sees every
 // batch, in formation order, before it runs; each caller returns only once
 // its own batch has been run.
 TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
@@ -141,10 +142,11 @@ TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
     started.emplace_back();
     for (Item* it : batch) started.back().push_back(it->id);
   };
-  auto run = [&](const std::string&, const std::vector<Item*>& batch) {
+  auto run = [&](const std::string& key, const std::vector<Item*>& batch) {
     int now = in_flight.fetch_add(1) + 1;
     for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
     }
+    gc.LetNextStart(key, batch[0]);  // at once: overlap as much as allowed
     {
       std::lock_guard<std::mutex> lock(mu);
       for (Item* it : batch) ++it->runs;
@@ -197,6 +199,61 @@ TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
   EXPECT_EQ(started.size(), 3u);
   for (const Item& it : items) EXPECT_EQ(it.runs, 1) << it.id;
   EXPECT_EQ(gc.waiting("m"), 0u);
+}
+
+// With two in flight, the next batch is formed only once the running one
+// lets it (LetNextStart) or ends: the items arriving before that wait and
+// then go together, in arrival order, in one batch that overlaps the first.
+TEST(GroupCommitTest, TheNextBatchFormsOnlyOnceTheRunningOneLetsIt) {
+  GroupCommit<Item> gc(64, /*max_in_flight=*/2);
+  std::mutex mu;
+  std::vector<std::vector<int>> started;
+  std::atomic<int> in_flight{0}, most{0};
+  std::atomic<bool> let_next{false}, release{false};
+  auto start = [&](const std::string&, const std::vector<Item*>& batch) {
+    std::lock_guard<std::mutex> lock(mu);
+    started.emplace_back();
+    for (Item* it : batch) started.back().push_back(it->id);
+  };
+  auto run = [&](const std::string& key, const std::vector<Item*>& batch) {
+    int now = in_flight.fetch_add(1) + 1;
+    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    for (Item* it : batch) ++it->runs;
+    if (batch[0]->id == 0) {
+      while (!let_next.load()) std::this_thread::yield();
+      gc.LetNextStart(key, batch[0]);
+      gc.LetNextStart(key, batch[0]);  // twice: harmless
+      while (!release.load()) std::this_thread::yield();
+    }
+    in_flight.fetch_sub(1);
+  };
+  std::vector<Item> items(5);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 5; ++i) items[i].id = i;
+  threads.emplace_back([&] { gc.Submit("m", &items[0], run, start); });
+  while (in_flight.load() < 1) std::this_thread::yield();
+  for (int i = 1; i < 5; ++i) {
+    threads.emplace_back([&, i] { gc.Submit("m", &items[i], run, start); });
+    while (gc.waiting("m") < static_cast<size_t>(i)) std::this_thread::yield();
+  }
+  // Two may be in flight, but the running batch has not let the next form.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(in_flight.load(), 1);
+  EXPECT_EQ(gc.waiting("m"), 4u);
+  let_next = true;
+  // The next batch runs while the first still holds on (10 s at most).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (most.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  release = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(most.load(), 2) << "the next batch ran while the first was still running";
+  ASSERT_EQ(started.size(), 2u);
+  EXPECT_EQ(started[0], std::vector<int>({0}));
+  EXPECT_EQ(started[1], std::vector<int>({1, 2, 3, 4}));
+  for (const Item& it : items) EXPECT_EQ(it.runs, 1) << it.id;
 }
 
 }  // namespace
