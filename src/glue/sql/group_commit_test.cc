@@ -126,26 +126,42 @@ TEST(GroupCommitTest, BatchesAreBoundedAndEveryItemRunsOnceUnderContention) {
   EXPECT_EQ(gc.waiting("b"), 0u);
 }
 
+// Records the batches a start hook sees (in formation order) and how many
+// batches run at once (Enter/Leave around a run).
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::vector<int>> started;
+  std::atomic<int> in_flight{0}, most{0};
+  GroupCommit<Item>::Start Start() {
+    return [this](const std::string&, const std::vector<Item*>& batch) {
+      std::lock_guard<std::mutex> lock(mu);
+      started.emplace_back();
+      for (Item* it : batch) started.back().push_back(it->id);
+    };
+  }
+  void Enter() {
+    int now = in_flight.fetch_add(1) + 1;
+    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+    }
+  }
+  void Leave() { in_flight.fetch_sub(1); }
+};
+
 // Two batches of one key in flight: the second starts while the first is
 // still running (once the first lets it), a third waits for one of them; the start hook sees every
 // batch, in formation order, before it runs; each caller returns only once
 // its own batch has been run.
 TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
   GroupCommit<Item> gc(64, /*max_in_flight=*/2);
-  std::mutex mu;
-  std::vector<std::vector<int>> started;  // by the start hook, in order
-  std::vector<int> ran;                   // item ids as their batch ran
-  std::atomic<int> in_flight{0}, most{0};
+  Recorder rec;
+  std::mutex& mu = rec.mu;
+  std::vector<std::vector<int>>& started = rec.started;  // by the start hook, in order
+  std::vector<int> ran;                                  // item ids as their batch ran
+  std::atomic<int>&in_flight = rec.in_flight, &most = rec.most;
   std::atomic<bool> release{false};
-  auto start = [&](const std::string&, const std::vector<Item*>& batch) {
-    std::lock_guard<std::mutex> lock(mu);
-    started.emplace_back();
-    for (Item* it : batch) started.back().push_back(it->id);
-  };
+  auto start = rec.Start();
   auto run = [&](const std::string& key, const std::vector<Item*>& batch) {
-    int now = in_flight.fetch_add(1) + 1;
-    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
-    }
+    rec.Enter();
     gc.LetNextStart(key, batch[0]);  // at once: overlap as much as allowed
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -162,7 +178,7 @@ TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
       std::lock_guard<std::mutex> lock(mu);
       for (Item* it : batch) ran.push_back(it->id);
     }
-    in_flight.fetch_sub(1);
+    rec.Leave();
   };
   std::vector<Item> items(8);
   std::vector<std::atomic<bool>> returned(8);
@@ -206,19 +222,13 @@ TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
 // then go together, in arrival order, in one batch that overlaps the first.
 TEST(GroupCommitTest, TheNextBatchFormsOnlyOnceTheRunningOneLetsIt) {
   GroupCommit<Item> gc(64, /*max_in_flight=*/2);
-  std::mutex mu;
-  std::vector<std::vector<int>> started;
-  std::atomic<int> in_flight{0}, most{0};
+  Recorder rec;
+  std::vector<std::vector<int>>& started = rec.started;
+  std::atomic<int>&in_flight = rec.in_flight, &most = rec.most;
   std::atomic<bool> let_next{false}, release{false};
-  auto start = [&](const std::string&, const std::vector<Item*>& batch) {
-    std::lock_guard<std::mutex> lock(mu);
-    started.emplace_back();
-    for (Item* it : batch) started.back().push_back(it->id);
-  };
+  auto start = rec.Start();
   auto run = [&](const std::string& key, const std::vector<Item*>& batch) {
-    int now = in_flight.fetch_add(1) + 1;
-    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
-    }
+    rec.Enter();
     for (Item* it : batch) ++it->runs;
     if (batch[0]->id == 0) {
       while (!let_next.load()) std::this_thread::yield();
@@ -226,7 +236,7 @@ TEST(GroupCommitTest, TheNextBatchFormsOnlyOnceTheRunningOneLetsIt) {
       gc.LetNextStart(key, batch[0]);  // twice: harmless
       while (!release.load()) std::this_thread::yield();
     }
-    in_flight.fetch_sub(1);
+    rec.Leave();
   };
   std::vector<Item> items(5);
   std::vector<std::thread> threads;
