@@ -13,14 +13,18 @@
 // created on the PostgreSQL server given by --pg (dropped afterwards).
 //
 // Usage: pg_bench --pg postgres://user@host:port/db [--versions N] [--events N]
-//                 [--rate R] [--repeat N] [--server-pid PID]
+//                 [--rate R] [--repeat N] [--server-pid PID] [--only CELLS]
+//
+// --only runs the named cells only: rest4one, rest4each, rest16one,
+// rest16each, lib1one, lib4one, lib4each, bus (comma-separated).
 //
 // Each registry cell runs `repeat` times (default 3), SQLite and PostgreSQL
 // alternating, and reports the medians and each run's ratio.
 // Each registry table row also gives the CPU seconds this process used for
 // each side (clients, control plane, and SQLite, which runs inside it), the
 // PostgreSQL server's (--server-pid: its postmaster, counting its exited
-// backends), and the machine's 1-minute load average.
+// backends), the versions each write transaction carried (group commit's
+// batch size, median of the runs) and the machine's 1-minute load average.
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -135,14 +139,56 @@ double Percentile(std::vector<double> v, double p) {
   return v[k];
 }
 
+// What one registry run measured: creations/s (negative on error) and how
+// many versions each write transaction carried on average (a batch's
+// versions share its created time; 0 if unknown).
+struct RunResult {
+  double rate = -1;
+  double per_tx = 0;
+};
+
+// Every version of model `name`, oldest first; false (and says why) on error.
+bool ListVersions(registry::ModelRegistry& reg, const std::string& name,
+                  std::vector<registry::ModelVersion>& out) {
+  registry::VersionSearch search;
+  search.max_results = registry::kMaxPageResults;
+  do {
+    auto page = reg.SearchVersions(name, search);
+    if (!page.ok()) {
+      std::fprintf(stderr, "list %s: %s\n", name.c_str(), page.status().ToString().c_str());
+      return false;
+    }
+    for (auto& v : page->items) out.push_back(std::move(v));
+    search.page_token = page->next_page_token;
+  } while (!search.page_token.empty());
+  return true;
+}
+
+// Versions per write transaction over the models of a run: a group-committed
+// batch stamps its versions with one created time, so distinct (model, time)
+// pairs count the transactions (two batches in the same microsecond would
+// count once: rare).
+double VersionsPerTransaction(registry::ModelRegistry& reg, int threads, bool one_model) {
+  std::set<std::pair<std::string, int64_t>> batches;
+  size_t versions = 0;
+  for (int t = 0; t < (one_model ? 1 : threads); ++t) {
+    std::string name = one_model ? "bench-model" : "bench-model-" + std::to_string(t);
+    std::vector<registry::ModelVersion> vs;
+    if (!ListVersions(reg, name, vs)) return 0;
+    versions += vs.size();
+    for (const auto& v : vs) batches.insert({name, v.created_micros});
+  }
+  return batches.empty() ? 0 : static_cast<double>(versions) / static_cast<double>(batches.size());
+}
+
 // Version creations per second; negative on error.
-double RegistryRun(const std::string& uri, int threads, int total, bool one_model) {
+RunResult RegistryRun(const std::string& uri, int threads, int total, bool one_model) {
   auto db = sql::Database::Open(uri);
-  if (!db.ok()) return -1;
+  if (!db.ok()) return {};
   auto bus = bus::SqlEventBus::Attach(**db, Clock::Real());
-  if (!bus.ok()) return -1;
+  if (!bus.ok()) return {};
   auto reg = registry::ModelRegistry::Open(**db, *(*bus)->outbox(), Clock::Real());
-  if (!reg.ok()) return -1;
+  if (!reg.ok()) return {};
   std::atomic<int> failures{0};
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
@@ -164,7 +210,8 @@ double RegistryRun(const std::string& uri, int threads, int total, bool one_mode
   }
   for (auto& w : workers) w.join();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return failures > 0 ? -1 : total / s;
+  if (failures > 0) return {};
+  return {total / s, VersionsPerTransaction(**reg, threads, one_model)};
 }
 
 // After a REST run: every model's versions are exactly 1..n (none lost or
@@ -178,18 +225,10 @@ bool CheckRestRun(registry::ModelRegistry& reg, bus::EventBus& bus, int threads,
     expected[one_model ? "bench-model" : "bench-model-" + std::to_string(t)]++;
   }
   for (const auto& [name, n] : expected) {
+    std::vector<registry::ModelVersion> vs;
+    if (!ListVersions(reg, name, vs)) return false;
     std::vector<int64_t> got;
-    registry::VersionSearch search;
-    search.max_results = registry::kMaxPageResults;
-    do {
-      auto page = reg.SearchVersions(name, search);
-      if (!page.ok()) {
-        std::fprintf(stderr, "check %s: %s\n", name.c_str(), page.status().ToString().c_str());
-        return false;
-      }
-      for (const auto& v : page->items) got.push_back(v.version);
-      search.page_token = page->next_page_token;
-    } while (!search.page_token.empty());
+    for (const auto& v : vs) got.push_back(v.version);
     std::sort(got.begin(), got.end());
     bool exact = static_cast<int64_t>(got.size()) == n;
     for (size_t i = 0; exact && i < got.size(); ++i) exact = got[i] == static_cast<int64_t>(i) + 1;
@@ -228,28 +267,28 @@ bool CheckRestRun(registry::ModelRegistry& reg, bus::EventBus& bus, int threads,
 // (POST /api/v1/models/{name}/versions), `threads` HTTP clients with
 // keep-alive; the control plane runs in this process on a free loopback
 // port with `uri` as its database (and so its bus). Negative on error.
-double RestRun(const std::string& uri, int threads, int total, bool one_model) {
+RunResult RestRun(const std::string& uri, int threads, int total, bool one_model) {
   std::string home = "/tmp/tandem_pg_bench_home_XXXXXX";
-  if (mkdtemp(home.data()) == nullptr) return -1;
+  if (mkdtemp(home.data()) == nullptr) return {};
   auto config = LoadConfig(home, "", {{"TANDEM_PORT", "0"}, {"TANDEM_DATABASE", uri}});
   if (!config.ok()) {
     std::fprintf(stderr, "config: %s\n", config.status().ToString().c_str());
-    return -1;
+    return {};
   }
   config->listen_host = "127.0.0.1";
   auto cp = api::ControlPlane::Open(*config, Clock::Real());
   if (!cp.ok()) {
     std::fprintf(stderr, "control plane: %s\n", cp.status().ToString().c_str());
-    return -1;
+    return {};
   }
   // Every route needs a token: the benchmark calls as the platform admin.
   auto token = (*cp)->services().identity->BootstrapAdmin();
   if (!token.ok()) {
     std::fprintf(stderr, "admin token: %s\n", token.status().ToString().c_str());
-    return -1;
+    return {};
   }
   auto port = (*cp)->Start();
-  if (!port.ok()) return -1;
+  if (!port.ok()) return {};
   const std::string base = "http://127.0.0.1:" + std::to_string(*port) + "/api/v1/models/";
   std::atomic<int> failures{0};
   auto start = std::chrono::steady_clock::now();
@@ -286,10 +325,13 @@ double RestRun(const std::string& uri, int threads, int total, bool one_model) {
                                      total, one_model)) {
     failures++;
   }
+  const double per_tx =
+      failures > 0 ? 0 : VersionsPerTransaction(*(*cp)->services().registry, threads, one_model);
   (*cp)->Stop(1000);
   cp->reset();
   std::filesystem::remove_all(home);
-  return failures > 0 ? -1 : total / s;
+  if (failures > 0) return {};
+  return {total / s, per_tx};
 }
 
 struct Latency {
@@ -369,6 +411,8 @@ Latency BusRun(const std::string& uri, int events, int rate) {
 int Main(int argc, char** argv) {
   std::string pg;
   int versions = 2000, events = 1000, rate = 200, server_pid = 0, repeat = 3;
+  // --only: the cells to run (empty: all), e.g. "rest4one,lib4one,bus".
+  std::set<std::string> only;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--pg") {
@@ -383,6 +427,13 @@ int Main(int argc, char** argv) {
       repeat = std::atoi(argv[i + 1]);
     } else if (a == "--server-pid") {
       server_pid = std::atoi(argv[i + 1]);
+    } else if (a == "--only") {
+      std::string list = argv[i + 1];
+      for (size_t b = 0; b <= list.size();) {
+        size_t e = std::min(list.find(',', b), list.size());
+        if (e > b) only.insert(list.substr(b, e - b));
+        b = e + 1;
+      }
     } else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
@@ -391,7 +442,7 @@ int Main(int argc, char** argv) {
   if (pg.empty() || versions <= 0 || events <= 0 || rate <= 0 || repeat <= 0) {
     std::fprintf(stderr,
                  "usage: pg_bench --pg postgres://... [--versions N] [--events N] [--rate R] "
-                 "[--repeat N] [--server-pid PID]\n");
+                 "[--repeat N] [--server-pid PID] [--only rest4one,rest16each,lib1one,bus,...]\n");
     return 2;
   }
   const std::vector<std::string> backends = {"sqlite", "postgres"};
@@ -404,18 +455,20 @@ int Main(int argc, char** argv) {
   // SQLite then PostgreSQL, `repeat` times alternating, each run on a fresh
   // database; medians (CPU seconds: medians per run). False if a database
   // could not be created.
-  using Runner = double (*)(const std::string&, int, int, bool);
-  auto table = [&](const char* who, std::vector<int> thread_counts, bool single_thread_shared_only,
-                   Runner run) {
+  using Runner = RunResult (*)(const std::string&, int, int, bool);
+  auto wanted = [&](const std::string& cell) { return only.empty() || only.count(cell) > 0; };
+  auto table = [&](const char* who, const char* tag, std::vector<int> thread_counts,
+                   bool single_thread_shared_only, Runner run) {
     std::printf(
         "| %s | models | sqlite | postgres | postgres/sqlite | ratio per run | cpu s sqlite "
-        "| cpu s postgres | cpu s pg server | load |\n"
-        "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|\n",
+        "| cpu s postgres | cpu s pg server | versions/tx sqlite | versions/tx postgres | load |\n"
+        "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
         who);
     for (int threads : thread_counts) {
       for (bool one_model : {true, false}) {
         if (single_thread_shared_only && threads == 1 && !one_model) continue;
-        std::vector<double> r[2], cpu[2], server_cpu;
+        if (!wanted(tag + std::to_string(threads) + (one_model ? "one" : "each"))) continue;
+        std::vector<double> r[2], cpu[2], server_cpu, per_tx[2];
         std::string ratios;
         for (int rep = 0; rep < repeat; ++rep) {
           double got[2] = {0, 0};
@@ -427,7 +480,9 @@ int Main(int argc, char** argv) {
               return false;
             }
             const double cpu0 = CpuSeconds();
-            got[b] = run(fresh->uri, threads, versions, one_model);
+            RunResult res = run(fresh->uri, threads, versions, one_model);
+            got[b] = res.rate;
+            per_tx[b].push_back(res.per_tx);
             cpu[b].push_back(CpuSeconds() - cpu0);
             fresh->cleanup();
             if (b == 1 && server_pid > 0) {
@@ -444,19 +499,22 @@ int Main(int argc, char** argv) {
           ratios += one;
         }
         const double sqlite = Percentile(r[0], 0.5), postgres = Percentile(r[1], 0.5);
-        std::printf("| %d | %s | %.0f | %.0f | %.2f | %s | %.2f | %.2f | %.2f | %s |\n", threads,
-                    one_model ? "one shared" : "one each", sqlite, postgres, postgres / sqlite,
-                    ratios.c_str(), Percentile(cpu[0], 0.5), Percentile(cpu[1], 0.5),
-                    Percentile(server_cpu, 0.5), LoadAverage().c_str());
+        std::printf(
+            "| %d | %s | %.0f | %.0f | %.2f | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n",
+            threads, one_model ? "one shared" : "one each", sqlite, postgres, postgres / sqlite,
+            ratios.c_str(), Percentile(cpu[0], 0.5), Percentile(cpu[1], 0.5),
+            Percentile(server_cpu, 0.5), Percentile(per_tx[0], 0.5), Percentile(per_tx[1], 0.5),
+            LoadAverage().c_str());
         std::fflush(stdout);
       }
     }
     return true;
   };
-  if (!table("clients", {4, 16}, false, &RestRun)) return 1;
+  if (!table("clients", "rest", {4, 16}, false, &RestRun)) return 1;
   std::printf("\n## registry library calls: version creations/s (%d versions per run)\n\n",
               versions);
-  if (!table("threads", {1, 4}, true, &RegistryRun)) return 1;
+  if (!table("threads", "lib", {1, 4}, true, &RegistryRun)) return 1;
+  if (!wanted("bus")) return rc;
   std::printf(
       "\n## bus: publish -> receive latency, %d events at %d/s, 2 consumers, bus per thread\n\n",
       events, rate);

@@ -9,7 +9,9 @@
 #
 # BASELINE_BIN=/path/to/other/pg_bench also runs that binary (main's build,
 # say) first against the same server; PG_SYNCHRONOUS_COMMIT=off restores the
-# server's former setting.
+# server's former setting; ROUNDS=N alternates the two N times; PGBENCH=0
+# skips pgbench. `--only rest4one,lib4one` (pg_bench's flag) runs only those
+# cells.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -30,23 +32,35 @@ SERVER_PID=$(head -1 "$(cat "$DIR/datadir")/db/postmaster.pid" 2>/dev/null || ec
 echo "PostgreSQL: synchronous_commit=$(psql -qtA "$URI" -c 'SHOW synchronous_commit'), fsync=$(psql -qtA "$URI" -c 'SHOW fsync'); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 ORIG_ARGS=("$@")
+base_args=()
 if [ -n "${BASELINE_BIN:-}" ]; then
-  # Another build's pg_bench (main's, say) first, on the same server.
-  echo "# baseline: $BASELINE_BIN"
-  echo
-  # Older builds know no --repeat: it is left out for them.
-  base_args=()
+  # Older builds know no --repeat (nor --only, --server-pid): left out for
+  # those (the usage message names the flags a build knows).
+  usage=$("$BASELINE_BIN" 2>&1 || true)
+  knows() { grep -c -- "$1" <<<"$usage" || true; }
   while [ $# -gt 0 ]; do
-    if [ "$1" = --repeat ]; then shift 2; continue; fi
+    if [ "$(knows "$1")" = 0 ] && [[ "$1" =~ ^--(repeat|only)$ ]]; then shift 2; continue; fi
     base_args+=("$1"); shift
   done
   set -- "${ORIG_ARGS[@]}"
-  "$BASELINE_BIN" --pg "$URI" "${base_args[@]}" || true
-  echo
-  echo "# this build: $BUILD/bench/pg/pg_bench"
-  echo
+  [ "$(knows --server-pid)" = 0 ] || base_args+=(--server-pid "$SERVER_PID")
 fi
-"$BUILD/bench/pg/pg_bench" --pg "$URI" --server-pid "$SERVER_PID" "$@"
+# ROUNDS=N alternates the baseline and this build N times (default 1).
+for round in $(seq "${ROUNDS:-1}"); do
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    # Another build's pg_bench (main's, say) first, on the same server.
+    echo "# round $round, baseline: $BASELINE_BIN"
+    echo
+    "$BASELINE_BIN" --pg "$URI" "${base_args[@]}" || true
+    echo
+  fi
+  echo "# round $round, this build: $BUILD/bench/pg/pg_bench"
+  echo
+  "$BUILD/bench/pg/pg_bench" --pg "$URI" --server-pid "$SERVER_PID" "$@"
+  echo
+done
+# PGBENCH=0 skips PostgreSQL's own client (below).
+[ "${PGBENCH:-1}" = 0 ] && exit 0
 
 echo
 echo "## pgbench: the statements of a version creation, one round trip each (pgbench_create_version.sql, as before), in three pipelined round trips (pgbench_create_version_pipelined.sql; tandem sends two when it reads the counter and the rules) and in one (pgbench_create_version_one_trip.sql: what tandem sends when it knows the model's last version and the rules)"

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/ids.h"
+#include "glue/sql/deferred_rows.h"
 
 namespace tandem::bus {
 namespace {
@@ -207,6 +208,16 @@ StatusOr<Pattern> SqlEventBus::CachedPattern(const std::string& text) {
 
 // --- publish / outbox -----------------------------------------------------------
 
+namespace {
+// Validates `e` and gives it an id and a time if it has none.
+Status Complete(Event& e, Clock& clock) {
+  RETURN_IF_ERROR(ValidateEvent(e));
+  if (e.id.empty()) e.id = NewUuidV7(clock);
+  if (e.time.empty()) e.time = FormatRfc3339(clock.NowMicros());
+  return OkStatus();
+}
+}  // namespace
+
 StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& in,
                                                   bool deferred) {
   return AppendEvent(tx, in, deferred, nullptr);
@@ -225,10 +236,8 @@ StatusOr<SequencedEvent> SqlEventBus::AppendEvent(Transaction& tx, const Event& 
   SequencedEvent out;
   out.event = in;
   Event& e = out.event;
-  RETURN_IF_ERROR(ValidateEvent(e));
+  RETURN_IF_ERROR(Complete(e, clock_));
   const int64_t now = clock_.NowMillis();
-  if (e.id.empty()) e.id = NewUuidV7(clock_);
-  if (e.time.empty()) e.time = FormatRfc3339(clock_.NowMicros());
   const Json j = e.ToJson();
 
   std::vector<Value> event_row = {e.id, e.source, e.detail_type, j.dump(), now};
@@ -337,9 +346,22 @@ Status SqlEventBus::AppendAll(Transaction& tx, const std::vector<Event>& events)
   if (events.empty()) return OkStatus();
   // One lookup (it carries the statements deferred so far with it), or none.
   ASSIGN_OR_RETURN(std::vector<Row> rules, RulesFor(tx));
-  for (const Event& event : events) {
-    ASSIGN_OR_RETURN(SequencedEvent e, AppendEvent(tx, event, /*deferred=*/true, &rules));
-    (void)e;
+  // The events in multi-row inserts (few statements for the server; a
+  // duplicate id fails the id's unique index, AlreadyExists), then their
+  // messages, which find each event's seq by its id.
+  const int64_t now = clock_.NowMillis();
+  std::vector<Value> rows;
+  std::vector<Event> completed(events);
+  std::vector<Json> bodies;
+  for (Event& e : completed) {
+    RETURN_IF_ERROR(Complete(e, clock_));
+    bodies.push_back(e.ToJson());
+    rows.insert(rows.end(), {e.id, e.source, e.detail_type, bodies.back().dump(), now});
+  }
+  RETURN_IF_ERROR(sql::ExecDeferredRows(
+      tx, "INSERT INTO bus_events (id, source, detail_type, body, published_ms)", 5, rows));
+  for (size_t i = 0; i < completed.size(); ++i) {
+    RETURN_IF_ERROR(Route(tx, bodies[i], completed[i].id, 0, now, rules));
   }
   NotifyPublish();
   return OkStatus();
@@ -363,9 +385,7 @@ StatusOr<SequencedEvent> SqlEventBus::DoPublish(const Event& event) {
   // fails alone.
   PendingPublish p;
   p.event = event;
-  RETURN_IF_ERROR(ValidateEvent(p.event));
-  if (p.event.id.empty()) p.event.id = NewUuidV7(clock_);
-  if (p.event.time.empty()) p.event.time = FormatRfc3339(clock_.NowMicros());
+  RETURN_IF_ERROR(Complete(p.event, clock_));
   // Concurrent publishes of this bus share a transaction (group commit).
   publishes_.Submit("publish", &p,
                     [this](const std::string&, const std::vector<PendingPublish*>& batch) {

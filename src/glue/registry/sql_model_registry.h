@@ -70,8 +70,9 @@ class SqlModelRegistry final : public ModelRegistry {
   // Up to this many creations of one model share a transaction.
   static constexpr size_t kMaxVersionBatch = 64;
   // Batches of one model's creations in flight at once on PostgreSQL: the
-  // next is sent while the previous one's round trip is under way (the
-  // server queues it on the model's lock); SQLite runs them one at a time.
+  // next is formed and sent once the server has granted the previous one
+  // the model's lock, while its round trip is under way (the server queues
+  // it on the lock); SQLite runs them one at a time.
   static constexpr size_t kVersionBatchesInFlight = 2;
 
   SqlModelRegistry(sql::Database& db, bus::Outbox& outbox, Clock& clock)

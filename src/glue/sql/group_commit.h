@@ -13,7 +13,11 @@
 // unless `max_in_flight` allows it (then the next batch may start before the
 // previous one has finished: pipelining; each caller still returns only
 // once its own batch has been run, and leads a batch only while its own
-// item is still waiting).
+// item is still waiting). Even then the next batch is formed only once the
+// running one lets it (LetNextStart, when the next one can usefully be sent:
+// PostgreSQL's registry, once the server granted the running batch the
+// model's lock) or has ended, so the items arriving meanwhile join it
+// rather than each starting a small batch of its own.
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -75,7 +79,7 @@ class GroupCommit {
     Entry mine{item};
     q.waiting.push_back(&mine);
     while (!mine.done) {
-      if (mine.taken || q.running >= max_in_flight_) {
+      if (mine.taken || q.running >= max_in_flight_ || q.holding != nullptr) {
         q.cv.Wait(&mu_);
         continue;
       }
@@ -91,16 +95,30 @@ class GroupCommit {
         entries.push_back(e);
         batch.push_back(e->item);
       }
+      // With one batch at a time its end is what lets the next one form.
+      if (max_in_flight_ > 1) q.holding = batch[0];
       if (start) start(key, batch);
       mu_.Unlock();
       run(key, batch);
       mu_.Lock();
       for (Entry* e : entries) e->done = true;
+      if (q.holding == batch[0]) q.holding = nullptr;
       --q.running;
       q.cv.SignalAll();
     }
     if (--q.users == 0) queues_.erase(key);
     mu_.Unlock();
+  }
+
+  // With max_in_flight > 1: lets the next batch of `key` be formed while the
+  // running batch whose first item is `head` goes on (called from its
+  // `run`; nothing if that batch has let it already or has ended).
+  void LetNextStart(const std::string& key, const Item* head) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = queues_.find(key);
+    if (it == queues_.end() || it->second.holding != head) return;
+    it->second.holding = nullptr;
+    it->second.cv.SignalAll();
   }
 
   // Items of `key` waiting for a batch (not counting those being run).
@@ -120,6 +138,9 @@ class GroupCommit {
   struct Queue {
     std::deque<Entry*> waiting;  // oldest first
     size_t running = 0;          // batches of this key being run
+    // The first item of the running batch that has not let the next one
+    // form yet (LetNextStart), if any: no batch is formed meanwhile.
+    const Item* holding = nullptr;
     int users = 0;               // callers inside Submit for this key
     absl::CondVar cv;
   };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -125,26 +126,43 @@ TEST(GroupCommitTest, BatchesAreBoundedAndEveryItemRunsOnceUnderContention) {
   EXPECT_EQ(gc.waiting("b"), 0u);
 }
 
+// Records the batches a start hook sees (in formation order) and how many
+// batches run at once (Enter/Leave around a run).
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::vector<int>> started;
+  std::atomic<int> in_flight{0}, most{0};
+  GroupCommit<Item>::Start Start() {
+    return [this](const std::string&, const std::vector<Item*>& batch) {
+      std::lock_guard<std::mutex> lock(mu);
+      started.emplace_back();
+      for (Item* it : batch) started.back().push_back(it->id);
+    };
+  }
+  void Enter() {
+    int now = in_flight.fetch_add(1) + 1;
+    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+    }
+  }
+  void Leave() { in_flight.fetch_sub(1); }
+};
+
 // Two batches of one key in flight: the second starts while the first is
-// still running, a third waits for one of them; the start hook sees every
+// still running (once the first lets it), a third waits for one of them; the start hook sees every
 // batch, in formation order, before it runs; each caller returns only once
 // its own batch has been run.
 TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
   GroupCommit<Item> gc(64, /*max_in_flight=*/2);
-  std::mutex mu;
-  std::vector<std::vector<int>> started;  // by the start hook, in order
-  std::vector<int> ran;                   // item ids as their batch ran
-  std::atomic<int> in_flight{0}, most{0};
+  Recorder rec;
+  std::mutex& mu = rec.mu;
+  std::vector<std::vector<int>>& started = rec.started;  // by the start hook, in order
+  std::vector<int> ran;                                  // item ids as their batch ran
+  std::atomic<int>&in_flight = rec.in_flight, &most = rec.most;
   std::atomic<bool> release{false};
-  auto start = [&](const std::string&, const std::vector<Item*>& batch) {
-    std::lock_guard<std::mutex> lock(mu);
-    started.emplace_back();
-    for (Item* it : batch) started.back().push_back(it->id);
-  };
-  auto run = [&](const std::string&, const std::vector<Item*>& batch) {
-    int now = in_flight.fetch_add(1) + 1;
-    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
-    }
+  auto start = rec.Start();
+  auto run = [&](const std::string& key, const std::vector<Item*>& batch) {
+    rec.Enter();
+    gc.LetNextStart(key, batch[0]);  // at once: overlap as much as allowed
     {
       std::lock_guard<std::mutex> lock(mu);
       for (Item* it : batch) ++it->runs;
@@ -160,7 +178,7 @@ TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
       std::lock_guard<std::mutex> lock(mu);
       for (Item* it : batch) ran.push_back(it->id);
     }
-    in_flight.fetch_sub(1);
+    rec.Leave();
   };
   std::vector<Item> items(8);
   std::vector<std::atomic<bool>> returned(8);
@@ -197,6 +215,55 @@ TEST(GroupCommitTest, TwoBatchesInFlightOverlapButNoMore) {
   EXPECT_EQ(started.size(), 3u);
   for (const Item& it : items) EXPECT_EQ(it.runs, 1) << it.id;
   EXPECT_EQ(gc.waiting("m"), 0u);
+}
+
+// With two in flight, the next batch is formed only once the running one
+// lets it (LetNextStart) or ends: the items arriving before that wait and
+// then go together, in arrival order, in one batch that overlaps the first.
+TEST(GroupCommitTest, TheNextBatchFormsOnlyOnceTheRunningOneLetsIt) {
+  GroupCommit<Item> gc(64, /*max_in_flight=*/2);
+  Recorder rec;
+  std::vector<std::vector<int>>& started = rec.started;
+  std::atomic<int>&in_flight = rec.in_flight, &most = rec.most;
+  std::atomic<bool> let_next{false}, release{false};
+  auto start = rec.Start();
+  auto run = [&](const std::string& key, const std::vector<Item*>& batch) {
+    rec.Enter();
+    for (Item* it : batch) ++it->runs;
+    if (batch[0]->id == 0) {
+      while (!let_next.load()) std::this_thread::yield();
+      gc.LetNextStart(key, batch[0]);
+      gc.LetNextStart(key, batch[0]);  // twice: harmless
+      while (!release.load()) std::this_thread::yield();
+    }
+    rec.Leave();
+  };
+  std::vector<Item> items(5);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 5; ++i) items[i].id = i;
+  threads.emplace_back([&] { gc.Submit("m", &items[0], run, start); });
+  while (in_flight.load() < 1) std::this_thread::yield();
+  for (int i = 1; i < 5; ++i) {
+    threads.emplace_back([&, i] { gc.Submit("m", &items[i], run, start); });
+    while (gc.waiting("m") < static_cast<size_t>(i)) std::this_thread::yield();
+  }
+  // Two may be in flight, but the running batch has not let the next form.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(in_flight.load(), 1);
+  EXPECT_EQ(gc.waiting("m"), 4u);
+  let_next = true;
+  // The next batch runs while the first still holds on (10 s at most).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (most.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  release = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(most.load(), 2) << "the next batch ran while the first was still running";
+  ASSERT_EQ(started.size(), 2u);
+  EXPECT_EQ(started[0], std::vector<int>({0}));
+  EXPECT_EQ(started[1], std::vector<int>({1, 2, 3, 4}));
+  for (const Item& it : items) EXPECT_EQ(it.runs, 1) << it.id;
 }
 
 }  // namespace

@@ -399,6 +399,7 @@ TEST_F(PostgresDatabaseTest, ConcurrentMigrationsApplyOnce) { RunConcurrentMigra
 TEST_F(PostgresDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExactly(); }
 
 TEST_F(PostgresDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
+TEST_F(PostgresDatabaseTest, DeferredRows) { RunDeferredRows(); }
 TEST_F(PostgresDatabaseTest, HeldLocks) { RunHeldLocks(); }
 TEST_F(PostgresDatabaseTest, PrefetchedQueries) { RunPrefetchedQueries(); }
 

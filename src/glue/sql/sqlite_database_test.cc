@@ -181,6 +181,7 @@ TEST_F(SqliteDatabaseTest, ConcurrentMigrationsApplyOnce) { RunConcurrentMigrati
 TEST_F(SqliteDatabaseTest, ThreadsIncrementExactly) { RunThreadsIncrementExactly(); }
 
 TEST_F(SqliteDatabaseTest, DeferredStatements) { RunDeferredStatements(); }
+TEST_F(SqliteDatabaseTest, DeferredRows) { RunDeferredRows(); }
 TEST_F(SqliteDatabaseTest, PrefetchedQueries) { RunPrefetchedQueries(); }
 TEST_F(SqliteDatabaseTest, HeldLocks) { RunHeldLocks(); }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "glue/sql/deferred_rows.h"
 #include "glue/sql/locks.h"
 
 namespace tandem::sql {
@@ -258,6 +259,59 @@ void DatabaseTestBase::RunDeferredStatements() {
   });
   EXPECT_TRUE(st.ok()) << st;
   EXPECT_EQ(keys(), "abcg");
+}
+
+void DatabaseTestBase::RunDeferredRows() {
+  ASSERT_TRUE(
+      Exec("CREATE TABLE r (i INTEGER PRIMARY KEY, t TEXT NOT NULL, s INTEGER NOT NULL)").ok());
+  const std::string ins = "INSERT INTO r (i, t, s)";
+  // 100 rows (statements of 64, 32 and 4 rows), each with the row count
+  // seen before it was inserted, to show the order.
+  auto rows_from = [](int64_t first, int64_t n) {
+    std::vector<Value> v;
+    for (int64_t i = first; i < first + n; ++i) {
+      v.insert(v.end(), {i, "row " + std::to_string(i), i - first});
+    }
+    return v;
+  };
+  int64_t seen = -1;
+  Status st = db_->WithKeyedTransaction("r", [&](Transaction& tx) -> Status {
+    RETURN_IF_ERROR(ExecDeferredRows(tx, ins, 3, rows_from(0, 100)));
+    RETURN_IF_ERROR(ExecDeferredRows(tx, ins, 3, {}));  // no rows: nothing
+    ASSIGN_OR_RETURN(Row r, tx.QueryOne("SELECT COUNT(*) FROM r"));
+    seen = r.Int(0);
+    return ExecDeferredRows(tx, ins, 3, rows_from(100, 3));  // goes with the COMMIT
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(seen, 100);
+  auto all = Query("SELECT i, t, s FROM r ORDER BY i");
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 103u);
+  for (int64_t i = 0; i < 103; ++i) {
+    const Row& r = (*all)[static_cast<size_t>(i)];
+    EXPECT_EQ(r.Int(0), i);
+    EXPECT_EQ(r.Text(1), "row " + std::to_string(i));
+    EXPECT_EQ(r.Int(2), i < 100 ? i : i - 100);
+  }
+  // One duplicate among new rows: nothing of the transaction stays.
+  std::vector<Value> dup = rows_from(200, 5);
+  dup[3 * 4] = int64_t{7};  // the last row's key is taken
+  st = db_->WithKeyedTransaction(
+      "r", [&](Transaction& tx) -> Status { return ExecDeferredRows(tx, ins, 3, dup); });
+  EXPECT_EQ(st.code(), StatusCode::kAlreadyExists) << st;
+  auto count = Query("SELECT COUNT(*) FROM r");
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ((*count)[0].Int(0), 103);
+  // Not whole rows: refused at once, the transaction goes on.
+  st = db_->WithTransaction([&](Transaction& tx) -> Status {
+    Status bad = ExecDeferredRows(tx, ins, 3, {int64_t{300}, std::string("x")});
+    EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument) << bad;
+    return ExecDeferredRows(tx, ins, 3, rows_from(300, 1));
+  });
+  EXPECT_TRUE(st.ok()) << st;
+  count = Query("SELECT COUNT(*) FROM r");
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ((*count)[0].Int(0), 104);
 }
 
 void DatabaseTestBase::RunPrefetchedQueries() {

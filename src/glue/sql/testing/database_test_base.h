@@ -32,6 +32,11 @@ class DatabaseTestBase : public ::testing::Test {
   // Transaction::ExecDeferred: in order before the next statement, its
   // error fails the next statement or the commit and rolls everything back.
   void RunDeferredStatements();
+  // ExecDeferredRows (deferred_rows.h): every row, in order (across its
+  // statements of a power of two rows), committed with the transaction; a
+  // failing row fails the transaction (nothing stays); values that are not
+  // whole rows are refused at once.
+  void RunDeferredRows();
   // Transaction::Prefetch: the later Query gets the right rows, a query with
   // other parameters runs on its own, and a failing prefetched query fails
   // the transaction (nothing commits).
