@@ -98,7 +98,10 @@ class LocalSubstrateTest : public ::testing::TestWithParam<int> {
     ASSERT_TRUE(WaitFor([&] { return s->warm_pool()->ready() == options_.warm_sandboxes; }))
         << "warm sandboxes not ready; disabled: " << s->warm_pool()->disabled();
   }
+  // The substrate (and its warm pool, whose thread replaces and removes slots
+  // under root_) goes first: removing root_ while it runs raced with it.
   void TearDown() override {
+    substrate_.reset();
     if (!root_.empty()) fs::remove_all(root_);
   }
 
