@@ -139,7 +139,9 @@ export function JobPage({ id }: { id: string }) {
   // State history: the past transitions, then live ones from the stream. The
   // stream starts at the newest event when it connects, so a transition
   // published between the first fetch and that moment would be in neither:
-  // fetch the past again once the stream is live and merge by sequence number.
+  // fetch the past again once the stream is live and merge by sequence number,
+  // and the job and its metrics too (a job that went Running in that window
+  // stayed "Starting" on the page, its log never followed).
   const loadHistory = () =>
     getJson<{ events: BusEvent[] }>('/events' + q({ pattern: JSON.stringify(pattern), limit: 1000 }))
       .then((r) => setHistory((h) => mergeBySeq(h, r.events)))
@@ -157,7 +159,10 @@ export function JobPage({ id }: { id: string }) {
       loadMetrics();
     },
     (live) => {
-      if (live) void loadHistory();
+      if (!live) return;
+      void loadHistory();
+      job.reload();
+      loadMetrics();
     },
   );
   const j = job.data;
