@@ -16,18 +16,30 @@ export function useApi<T>(path: string | null): Loaded<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
   const [tick, setTick] = useState(0);
+  // Requests are aborted only when the path changes or the page goes away; a
+  // reload does not abort the one in flight (the browser reports that as a
+  // failed request), its answer is just ignored if a later one was sent.
+  const controller = useRef<AbortController | undefined>(undefined);
+  const latest = useRef(0);
   useEffect(() => {
     if (path === null) return;
     const ctl = new AbortController();
+    controller.current = ctl;
+    return () => ctl.abort();
+  }, [path]);
+  useEffect(() => {
+    const ctl = controller.current;
+    if (path === null || !ctl) return;
+    const n = ++latest.current;
     getJson<T>(path, ctl.signal)
       .then((d) => {
+        if (n !== latest.current) return;
         setData(d);
         setError(undefined);
       })
       .catch((e: unknown) => {
-        if (!ctl.signal.aborted) setError(describe(e));
+        if (!ctl.signal.aborted && n === latest.current) setError(describe(e));
       });
-    return () => ctl.abort();
   }, [path, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, reload };
