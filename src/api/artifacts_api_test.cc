@@ -182,6 +182,21 @@ TEST_F(ArtifactUploadTest, ASlowBodyIs408AndLeavesNoFile) {
   EXPECT_EQ(Store().Stat("slow").status().code(), StatusCode::kNotFound);
 }
 
+// How much the peak RSS may grow while 512 MiB are PUT. Under AddressSanitizer
+// freed memory waits in its quarantine (256 MiB by default) and counts in the
+// RSS (CI's ASan run: 65 MiB), so there the bound only tells a streamed body
+// from one held in memory (that grew by 514 MiB without sanitizers).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TANDEM_TEST_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(TANDEM_TEST_UNDER_ASAN)
+constexpr int64_t kMaxRssGrowth = int64_t{320} << 20;
+#else
+constexpr int64_t kMaxRssGrowth = int64_t{64} << 20;
+#endif
+
 // The default limit (1 GiB) and pace: the memory test's 512 MiB fit.
 class LargeArtifactUploadTest : public ArtifactUploadTest {
  protected:
@@ -223,7 +238,7 @@ TEST_F(LargeArtifactUploadTest, A512MiBPutDoesNotGrowThePeakRss) {
   ASSERT_EQ(put->status, 201) << put->body;
   EXPECT_EQ(Json::parse(put->body)["digest"], hash.FinishDigest());
   EXPECT_EQ(Json::parse(put->body)["size"], kSize);
-  EXPECT_LT(growth, int64_t{64} << 20) << "peak RSS grew by " << (growth >> 20) << " MiB";
+  EXPECT_LT(growth, kMaxRssGrowth) << "peak RSS grew by " << (growth >> 20) << " MiB";
   RecordProperty("peak_rss_growth_mib", std::to_string(growth >> 20));
   EXPECT_EQ(SpoolFiles(), 0u);
 }
