@@ -19,12 +19,14 @@
 #     an image built by tandem with its digest unchanged; an unknown image is
 #     refused at submit with its name; a bad image spec changes nothing.
 source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/podman.sh"
 TANDEM=$1
 REPO=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 CACHE=${3:-/tmp/tandem-image-cache}
 WORK=$(mktemp -d /tmp/tandem-byoc-e2e.XXXXXX)
 cleanup() {
   stop_control_plane
+  podman_cleanup
   chmod -R u+w "$WORK" 2>/dev/null  # podman's storage holds read-only layers
   rm -rf "$WORK"
 }
@@ -224,14 +226,7 @@ expect_contains "$OUT" "\"Digest\": \"$DIGEST\"" "skopeo inspect shows the diges
 expect_rc 0 skopeo copy --preserve-digests --src-tls-verify=false --src-creds "$CREDS" \
   "docker://$HOSTPORT/e2e/small:1" "oci:$WORK/skopeo-out:small"
 expect_contains "$(cat "$WORK/skopeo-out/index.json" 2>/dev/null)" "$SMALL" "skopeo copy keeps the digest"
-cat >"$WORK/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=10000:10000"]
-CONF
-podman_() {
-  CONTAINERS_CONF="$WORK/containers.conf" podman --root "$WORK/proot" --runroot "$WORK/prun" \
-    --storage-driver vfs --cgroup-manager cgroupfs --runtime runc --events-backend file "$@"
-}
+private_podman "$WORK/podman" vfs
 expect_rc 0 podman_ pull --tls-verify=false --creds "$CREDS" "$HOSTPORT/e2e/small:1"
 expect_rc 0 podman_ image inspect --format '{{.Digest}}' "$HOSTPORT/e2e/small:1"
 expect_eq "$OUT" "$SMALL" "podman pulls the tandem-built image with its digest"

@@ -6,6 +6,7 @@
 set -uo pipefail
 BIN=$1
 source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/podman.sh"
 
 for tool in skopeo umoci podman runc; do
   if ! command -v "$tool" >/dev/null; then
@@ -17,6 +18,7 @@ done
 WORK=$(mktemp -d /tmp/tandem-images-e2e.XXXXXX)
 cleanup() {
   stop_control_plane
+  podman_cleanup
   # podman's storage holds read-only layers; make them removable first.
   chmod -R u+w "$WORK" 2>/dev/null
   rm -rf "$WORK"
@@ -92,16 +94,7 @@ expect_rc 0 curl -s --path-as-is "$TANDEM_SERVER/v2/%2e%2e/%2e%2e/etc/manifests/
 expect_contains "$OUT" '"code":"NAME_INVALID"' "path traversal in the name"
 
 # --- podman pulls and runs the image ------------------------------------------
-# This machine refuses podman's default nofile and nproc limits (above the
-# hard limits it may set), hence explicit ones.
-cat >"$WORK/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=10000:10000"]
-CONF
-podman_() {
-  CONTAINERS_CONF="$WORK/containers.conf" podman --root "$WORK/proot" --runroot "$WORK/prun" \
-    --storage-driver vfs --cgroup-manager cgroupfs --runtime runc --events-backend file "$@"
-}
+private_podman "$WORK/podman" vfs
 expect_rc 0 podman_ pull --tls-verify=false --creds "$CREDS" "$HOSTPORT/team/x:1"
 expect_rc 0 podman_ image inspect --format '{{.Digest}}' "$HOSTPORT/team/x:1"
 expect_eq "$OUT" "$SRC_DIGEST" "podman sees the pushed digest"

@@ -16,6 +16,7 @@
 # Skipped (exit 77, shown by ctest) only if podman cannot run a container here.
 # Usage: podman_smoke_test.sh BUILD_DIR TANDEM_BIN SERVING_TEST_MODEL_BIN SOURCE_ROOT
 source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/../images/podman.sh"
 BUILD=$1
 TANDEM=$2
 MAKE_MODEL=$3
@@ -25,19 +26,10 @@ for tool in podman runc umoci skopeo kubectl node curl; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing (scripts/bootstrap installs it)"; exit 77; }
 done
 WORK=$(mktemp -d /tmp/tandem-kube-smoke.XXXXXX)
-export CONTAINERS_CONF=$WORK/containers.conf
-# nproc: podman's default for root is above what this machine lets runc set.
-printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' >"$CONTAINERS_CONF"
-P=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/runroot" --cgroup-manager cgroupfs
-   --runtime runc --events-backend file)
+private_podman "$WORK/podman"
 LOCAL_PID=""
 cleanup() {
-  # Only this test's storage (not `podman system reset`, which also touches
-  # the machine's network configuration).
-  "${P[@]}" pod rm -a -f -t 0 >/dev/null 2>&1
-  "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1
-  "${P[@]}" rmi -a -f >/dev/null 2>&1
-  grep -o " $WORK/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  podman_cleanup
   [ -n "$LOCAL_PID" ] && kill "$LOCAL_PID" 2>/dev/null
   stop_control_plane
   rm -rf "$WORK"
@@ -49,11 +41,11 @@ TAG=$(bash "$SRC/deploy/images/build-serving-image" "$BUILD" "$BUILD/images/serv
 if [ -z "$TAG" ]; then echo "FAIL: the serving image was not built"; exit 1; fi
 IMAGE=localhost/tandem-serving:$TAG
 if ! skopeo copy -q "oci:$BUILD/images/serving/oci:$TAG" \
-    "containers-storage:[overlay@$WORK/podman/root+$WORK/podman/runroot]$IMAGE" 2>"$WORK/skopeo.err"; then
+    "containers-storage:[overlay@$PODMAN_ROOT+$PODMAN_RUNROOT]$IMAGE" 2>"$WORK/skopeo.err"; then
   echo "FAIL: cannot load the image: $(cat "$WORK/skopeo.err")"
   exit 1
 fi
-if ! "${P[@]}" run --rm --network host "$IMAGE" --version >"$WORK/run.out" 2>&1; then
+if ! podman_ run --rm --network host "$IMAGE" --version >"$WORK/run.out" 2>&1; then
   echo "SKIP: podman cannot run a container here: $(tail -3 "$WORK/run.out")"
   exit 77
 fi
@@ -129,10 +121,10 @@ const docs = yaml.loadAll(fs.readFileSync(process.argv[2], "utf8"))
   .filter((o) => o && ["ConfigMap", "Deployment"].includes(o.kind));
 fs.writeFileSync(process.argv[3], docs.map((o) => "---\n" + yaml.dump(o)).join(""));
 ' "$NODE_DIR" "$WORK/play.yaml" "$WORK/podman-play.yaml"
-expect_rc 0 "${P[@]}" kube play "$WORK/podman-play.yaml"
+expect_rc 0 podman_ kube play "$WORK/podman-play.yaml"
 CTR=smoke-pod-0-replica
 if wait_ready "$PORT" 60; then pass; else
-  fail "the pod did not become ready: $("${P[@]}" logs --tail 5 "$CTR" 2>&1)"
+  fail "the pod did not become ready: $(podman_ logs --tail 5 "$CTR" 2>&1)"
 fi
 GOT=$(score "$PORT")
 expect_eq "$GOT" "$WANT" "the pod's score for churn@champion"
@@ -140,19 +132,19 @@ echo "pod score $GOT, local replica $WANT"
 
 # 3. Probes: liveness through podman's healthcheck; readiness and startup
 # (same endpoint) over HTTP from here.
-expect_rc 0 "${P[@]}" healthcheck run "$CTR"
-HC=$("${P[@]}" inspect "$CTR" --format '{{json .Config.Healthcheck.Test}}')
+expect_rc 0 podman_ healthcheck run "$CTR"
+HC=$(podman_ inspect "$CTR" --format '{{json .Config.Healthcheck.Test}}')
 expect_contains "$HC" "/v2/health/live" "the liveness probe became the healthcheck"
 expect_rc 0 command curl -sf "http://127.0.0.1:$PORT/v2/health/ready"
 expect_rc 0 command curl -sf "http://127.0.0.1:$PORT/v2/health/live"
 
 # 4. SIGKILL of the server process: the container restarts and serves again.
-PID=$("${P[@]}" inspect "$CTR" --format '{{.State.Pid}}')
-BEFORE=$("${P[@]}" inspect "$CTR" --format '{{.RestartCount}}')
+PID=$(podman_ inspect "$CTR" --format '{{.State.Pid}}')
+BEFORE=$(podman_ inspect "$CTR" --format '{{.RestartCount}}')
 kill -KILL "$PID"
 RESTARTED=""
 for _ in $(seq 1 300); do
-  NOW=$("${P[@]}" inspect "$CTR" --format '{{.RestartCount}} {{.State.Pid}}' 2>/dev/null)
+  NOW=$(podman_ inspect "$CTR" --format '{{.RestartCount}} {{.State.Pid}}' 2>/dev/null)
   if [ "${NOW%% *}" -gt "$BEFORE" ] 2>/dev/null && [ "${NOW##* }" != "$PID" ] && [ "${NOW##* }" != 0 ]; then
     RESTARTED=1
     break
@@ -163,7 +155,7 @@ if [ -n "$RESTARTED" ]; then pass; else fail "no restart after SIGKILL (restarts
 if wait_ready "$PORT" 60; then pass; else fail "not ready again after the restart"; fi
 expect_eq "$(score "$PORT")" "$WANT" "the score after the restart"
 echo "server SIGKILLed (pid $PID), restarted: restarts ${NOW%% *}"
-"${P[@]}" pod rm -f -t 5 smoke-pod-0 >/dev/null 2>&1
+podman_ pod rm -f -t 5 smoke-pod-0 >/dev/null 2>&1
 
 # 5. A rendered Job's pod template as a Pod: stage, train, finalize.
 expect_rc 0 "$TANDEM" artifacts put datasets/train.csv "$SRC/examples/data/train.csv"
@@ -186,12 +178,12 @@ run_job_pod() {  # run_job_pod SPEC NAME: renders, plays, waits; sets JOB_EXIT
   expect_rc 0 node "$NODE_DIR/validate.mjs" "$WORK/$2.job.yaml"
   expect_rc 0 node "$NODE_DIR/pod_overlay.mjs" job-to-pod "$WORK/$2.job.yaml" "$WORK/$2.pod.yaml" \
     "$HOME_DIR" "sqlite://$HOME_DIR/tandem.db" "file://$HOME_DIR/store"
-  "${P[@]}" kube play "$WORK/$2.pod.yaml" >"$WORK/$2.play.log" 2>&1
+  podman_ kube play "$WORK/$2.pod.yaml" >"$WORK/$2.play.log" 2>&1
   JOB_PLAY=$?
   JOB_EXIT=""
   for _ in $(seq 1 600); do
     local st
-    st=$("${P[@]}" inspect "$2-finalize" --format '{{.State.Status}} {{.State.ExitCode}}' 2>/dev/null)
+    st=$(podman_ inspect "$2-finalize" --format '{{.State.Status}} {{.State.ExitCode}}' 2>/dev/null)
     if [[ "$st" == exited* ]]; then JOB_EXIT=${st##* }; break; fi
     [ "$JOB_PLAY" -ne 0 ] && break
     sleep 0.1
@@ -201,7 +193,7 @@ run_job_pod "$WORK/job.yaml" smoke-train
 echo "job pod smoke-train: kube play exit $JOB_PLAY, finalize container exit ${JOB_EXIT:-none}"
 expect_eq "$JOB_PLAY" "0" "kube play of the job pod"
 expect_eq "$JOB_EXIT" "0" "the job pod's finalize exit code"
-"${P[@]}" logs smoke-train-finalize 2>&1 | tail -2
+podman_ logs smoke-train-finalize 2>&1 | tail -2
 expect_rc 0 "$TANDEM" models get smokejob@champion -o json
 expect_contains "$OUT" '"version": "1"' "the job pod registered version 1"
 expect_contains "$OUT" "smoke-train" "the version's lineage names the job"
@@ -210,7 +202,7 @@ expect_contains "$OUT" "smoke-train" "the version's lineage names the job"
 sed -e 's/^name: smoke-train/name: smoke-fail/' -e 's#^entry_point: .*#entry_point: /usr/bin/sh#' \
   -e 's/smokejob/smokefail/' "$WORK/job.yaml" >"$WORK/fail.yaml"
 run_job_pod "$WORK/fail.yaml" smoke-fail
-TRAIN_EXIT=$("${P[@]}" inspect smoke-fail-train --format '{{.State.ExitCode}}' 2>/dev/null)
+TRAIN_EXIT=$(podman_ inspect smoke-fail-train --format '{{.State.ExitCode}}' 2>/dev/null)
 echo "job pod smoke-fail: kube play exit $JOB_PLAY, train exit ${TRAIN_EXIT:-gone}, finalize ${JOB_EXIT:-did not run}"
 if [ "$JOB_PLAY" -ne 0 ] || [ -n "$TRAIN_EXIT" -a "$TRAIN_EXIT" != 0 ]; then pass; else
   fail "a failing training was not reported: $(cat "$WORK/smoke-fail.play.log")"

@@ -4,7 +4,7 @@
 # published once per period (also across a restart), and with
 # budget_enforce new work is 429 naming the budget and creates nothing;
 # a budget without enforce only reports, a team without one is unaffected.
-source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 WORK=$(mktemp -d /tmp/tandem-budgets.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
@@ -24,10 +24,6 @@ start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not star
 
 printf '#!/bin/sh\nsleep 0.3\n' >"$WORK/src/run.sh"
 chmod +x "$WORK/src/run.sh"
-status_of() {
-  command curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TANDEM_TOKEN" \
-    -H 'content-type: application/json' -d "$3" "$TANDEM_SERVER$2"
-}
 run_job() {  # TEAM -> the job's final state
   printf 'name: spend-%s\nteam: %s\nentry_point: run.sh\nsource_dir: src\n' "$1" "$1" >"$WORK/$1.yaml"
   local id
@@ -42,7 +38,6 @@ print(sum(1 for e in json.load(sys.stdin)["events"]
           if e["source"] == "tandem.quotas" and e["detail-type"] == "Budget Threshold Crossed"
           and e["detail"]["team"] == team))' "$1"
 }
-count() { "$TANDEM" jobs list --name "$1" -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))'; }
 
 # Below the budget: work is admitted, no event.
 expect_eq "$(budget_events fraud)" 0 "no event before any spend"
@@ -63,7 +58,7 @@ for kind in jobs transform-jobs notebooks; do
   expect_contains "$(cat "$WORK/body")" "team 'fraud' spend budget:" "$kind: the refusal names the budget"
   expect_contains "$(cat "$WORK/body")" '"code":"RESOURCE_EXHAUSTED"' "$kind: 429 error shape"
 done
-expect_eq "$(count over-budget)" 0 "no job over the budget was created"
+expect_eq "$(count_jobs over-budget)" 0 "no job over the budget was created"
 expect_eq "$(budget_events fraud)" 1 "one crossing event for fraud"
 detail=$(curl -s "$TANDEM_SERVER/api/v1/events?after=0&limit=1000" | python3 -c '
 import json, sys

@@ -17,7 +17,7 @@
 #  9. 200 idle connections against max_connections 64: the server keeps
 #     answering (idle connections give way to new ones)
 # The home is outside /tmp: the sandbox's private /tmp would hide it anyway.
-source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 DRIP=$(dirname "$0")/drip.py  # the slow client of attacks 4 and 8
 WORK=$(mktemp -d /var/tmp/tandem-hardening.XXXXXX)
@@ -43,16 +43,10 @@ printf 'max_body_mb: 4\nserver:\n  body_window_s: 2\n  max_connections: 64\n' >"
 start_control_plane "$TANDEM" "$HOME_DIR" || { echo "control plane did not start"; exit 1; }
 PORT=${TANDEM_SERVER##*:}
 
-# status_of METHOD PATH [CURL ARGS...]: the HTTP status as the admin (paths
-# sent as written: no ../ squashing); the response body in $IN/body.
-status_of() {
-  local m=$1 p=$2; shift 2
-  command curl -s --path-as-is -o "$IN/body" -w '%{http_code}' -X "$m" \
-    -H "Authorization: Bearer $TANDEM_TOKEN" "$@" "$TANDEM_SERVER$p"
-}
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
-count_jobs() { "$TANDEM" jobs list -o json | field '["jobs"].__len__()'; }
-champion() { "$TANDEM" models get churn@champion -o json | field '["version"]'; }
+# Responses (http_status, lib.sh) go to $IN/body: not a file tandem wrote.
+RESPONSE=$IN/body
+# admin_status METHOD PATH [CURL ARGS...]: the HTTP status as the admin.
+admin_status() { http_status "$TANDEM_TOKEN" "$@"; }
 alive() {
   local code
   code=$(command curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$TANDEM_SERVER/api/v1/health")
@@ -65,12 +59,12 @@ expect_source_refused() {
   local key=$1 archive=$2 reason=$3 name code got
   name=$(basename "$(dirname "$key")")
   expect_rc 0 "$TANDEM" artifacts put "$key" "$archive"
-  code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' \
+  code=$(admin_status POST /api/v1/jobs -H 'content-type: application/json' \
     -d '{"name":"'"$name"'","entry_point":"run.sh","source_dir":"'"$key"'"}')
   expect_eq "$code" 201 "the $name source is accepted for staging"
   JOB=$(field '["id"]' <"$IN/body")
   expect_eq "$(wait_job_end "$TANDEM" "$JOB")" Failed "the $name source fails the job"
-  got=$("$TANDEM" jobs get "$JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))')
+  got=$(job_reason "$JOB")
   expect_contains "$got" "$reason" "the $name failure names the limit"
 }
 # Every file outside the home, and every file of the home outside where
@@ -123,17 +117,17 @@ expect_contains "$OUT" "expands to more than 100000 nodes" "billion-laughs job s
 expect_rc 1 "$TANDEM" deployments apply -f "$IN/laughs-dep.yaml"
 expect_contains "$OUT" "expands to more than 100000 nodes" "billion-laughs deployment spec names the limit"
 expect_eq "$(count_jobs)" 0 "no job from the billion-laughs spec"
-code=$(status_of GET /api/v1/deployments/laughs); expect_eq "$code" 404 "no deployment from the billion-laughs spec"
+code=$(admin_status GET /api/v1/deployments/laughs); expect_eq "$code" 404 "no deployment from the billion-laughs spec"
 alive "after the billion laughs"
 
 # --- 2. deeply nested JSON: 400 naming the depth, nothing created ----------
 python3 -c 'print("[" * 100000)' >"$IN/nested-arrays.json"
 python3 -c 'print("{\"version\":" * 100000)' >"$IN/nested-objects.json"
 for f in nested-arrays nested-objects; do
-  code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' --data-binary "@$IN/$f.json")
+  code=$(admin_status POST /api/v1/jobs -H 'content-type: application/json' --data-binary "@$IN/$f.json")
   expect_eq "$code" 400 "POST /api/v1/jobs with $f"
   expect_contains "$(cat "$IN/body")" "nested deeper than 64 levels" "the $f job refusal names the depth"
-  code=$(status_of PUT /api/v1/models/churn/aliases/champion -H 'content-type: application/json' --data-binary "@$IN/$f.json")
+  code=$(admin_status PUT /api/v1/models/churn/aliases/champion -H 'content-type: application/json' --data-binary "@$IN/$f.json")
   expect_eq "$code" 400 "alias PUT with $f"
   expect_contains "$(cat "$IN/body")" "nested deeper than 64 levels" "the $f alias refusal names the depth"
 done
@@ -147,23 +141,23 @@ alive "after nested JSON"
 # --- 3. oversized headers (431) and bodies (413): refused, nothing created --
 JOB_BODY='{"name":"oversized","entry_point":"/bin/true"}'
 BIG=$(head -c 20000 /dev/zero | tr '\0' a)
-code=$(status_of POST /api/v1/jobs -H "X-Big: $BIG" -H 'content-type: application/json' -d "$JOB_BODY")
+code=$(admin_status POST /api/v1/jobs -H "X-Big: $BIG" -H 'content-type: application/json' -d "$JOB_BODY")
 expect_eq "$code" 431 "a 20 KB header field"
 MANY=()
 for i in $(seq 1 40); do MANY+=(-H "X-Many-$i: ${BIG:0:500}"); done
-code=$(status_of POST /api/v1/jobs "${MANY[@]}" -H 'content-type: application/json' -d "$JOB_BODY")
+code=$(admin_status POST /api/v1/jobs "${MANY[@]}" -H 'content-type: application/json' -d "$JOB_BODY")
 expect_eq "$code" 431 "40 header fields of 500 bytes"
 # A 9 MiB job spec (the API's JSON routes take 8 MiB) and a 5 MiB artifact (4 MiB here).
 python3 -c 'import json; print(json.dumps({"name":"oversized","entry_point":"/bin/true","environment":{"PAD":"x"*(9<<20)}}))' >"$IN/big-job.json"
-code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' --data-binary "@$IN/big-job.json")
+code=$(admin_status POST /api/v1/jobs -H 'content-type: application/json' --data-binary "@$IN/big-job.json")
 expect_eq "$code" 413 "a 9 MiB job body"
 head -c $((5 << 20)) /dev/urandom >"$IN/big.bin"
-code=$(status_of PUT /api/v1/artifacts/teams/default/big.bin -H 'content-type: application/octet-stream' --data-binary "@$IN/big.bin")
+code=$(admin_status PUT /api/v1/artifacts/teams/default/big.bin -H 'content-type: application/octet-stream' --data-binary "@$IN/big.bin")
 expect_eq "$code" 413 "a 5 MiB artifact over max_body_mb 4"
-code=$(status_of GET /api/v1/artifacts/teams/default/big.bin); expect_eq "$code" 404 "the oversized artifact was not stored"
+code=$(admin_status GET /api/v1/artifacts/teams/default/big.bin); expect_eq "$code" 404 "the oversized artifact was not stored"
 expect_eq "$(ls -A "$HOME_DIR/uploads/artifacts")" "" "no upload file left of the oversized artifact"
 head -c $((1 << 20)) /dev/urandom >"$IN/ok.bin"
-code=$(status_of PUT /api/v1/artifacts/teams/default/ok.bin -H 'content-type: application/octet-stream' --data-binary "@$IN/ok.bin")
+code=$(admin_status PUT /api/v1/artifacts/teams/default/ok.bin -H 'content-type: application/octet-stream' --data-binary "@$IN/ok.bin")
 expect_eq "$code" 201 "a 1 MiB artifact is accepted (the limit is not everything)"
 expect_eq "$(count_jobs)" 0 "no job from oversized requests"
 alive "after oversized requests"
@@ -251,7 +245,7 @@ wait "$RE_PID"; expect_eq "$?" 0 "the job with the hostile line completes: $(cat
 RE_JOB=$("$TANDEM" jobs list --name redos -o json | field '["jobs"][0]["id"]')
 expect_contains "$("$TANDEM" jobs get "$RE_JOB" -o json)" "loss" "the metric after the hostile line was parsed"
 for re in '(a)\\1' '(?=a)a' '(?<=a)b'; do
-  code=$(status_of POST /api/v1/jobs -H 'content-type: application/json' \
+  code=$(admin_status POST /api/v1/jobs -H 'content-type: application/json' \
     -d '{"name":"badre","entry_point":"/bin/true","metric_definitions":[{"name":"m","regex":"'"$re"'"}]}')
   expect_eq "$code" 400 "a metric regex RE2 refuses: $re"
   expect_contains "$(cat "$IN/body")" "regex" "the refusal names the regex ($re)"
@@ -263,11 +257,11 @@ alive "after the regexes"
 printf 'planted' >"$IN/plant.txt"
 for key in '../pwned1' 'teams/default/../../pwned2' '%2e%2e/pwned3' '%2E%2E%2Fpwned4' \
            'teams/default/%2e%2e/%2e%2e/pwned5' "$WORK/pwned6" '/etc/pwned7' 'teams/default/a/../../../pwned8'; do
-  code=$(status_of PUT "/api/v1/artifacts/$key" -H 'content-type: application/octet-stream' --data-binary "@$IN/plant.txt")
+  code=$(admin_status PUT "/api/v1/artifacts/$key" -H 'content-type: application/octet-stream' --data-binary "@$IN/plant.txt")
   echo "artifact PUT '$key' -> $code $(head -c 160 "$IN/body")"
   expect_eq "$code" 400 "artifact PUT '$key'"
   expect_contains "$(cat "$IN/body")" "invalid object key" "the refusal of '$key' says why"
-  code=$(status_of GET "/api/v1/artifacts/$key")
+  code=$(admin_status GET "/api/v1/artifacts/$key")
   [[ "$code" == 4?? ]] && pass || fail "artifact GET '$key': $code"
 done
 # Percent-encoded bytes that are not UTF-8 (they would land in JSON): 400, not 500.
@@ -275,18 +269,18 @@ for req in "PUT /api/v1/artifacts/teams/default/%ff%fe" "GET /api/v1/artifacts/t
            "DELETE /api/v1/artifacts/teams/default/%ff%fe" "GET /api/v1/artifacts?prefix=%ff" \
            "PUT /api/v1/models/churn/aliases/%ff" "PUT /api/v1/models/%ff/aliases/champion" \
            "GET /api/v1/jobs/%c0%af" "POST /api/v1/jobs/%ed%a0%80/stop"; do
-  code=$(status_of ${req% *} "${req#* }" -H 'content-type: application/json' -d '{"version":2}')
+  code=$(admin_status ${req% *} "${req#* }" -H 'content-type: application/json' -d '{"version":2}')
   expect_eq "$code" 400 "$req"
   expect_contains "$(cat "$IN/body")" "UTF-8" "the refusal of $req says why"
 done
 expect_eq "$(champion)" 1 "champion unmoved by a non-UTF-8 alias PUT"
 DIGEST=sha256:$(sha256sum "$IN/plant.txt" | cut -d' ' -f1)
 for name in '../pwned9' 'a/../../pwned10' '%2e%2e/pwned11' 'default/..%2fpwned12'; do
-  code=$(status_of POST "/v2/$name/blobs/uploads/?digest=$DIGEST" -H 'content-type: application/octet-stream' --data-binary "@$IN/plant.txt")
+  code=$(admin_status POST "/v2/$name/blobs/uploads/?digest=$DIGEST" -H 'content-type: application/octet-stream' --data-binary "@$IN/plant.txt")
   echo "blob upload to image '$name' -> $code $(head -c 160 "$IN/body")"
   expect_eq "$code" 400 "blob upload to image '$name'"
   expect_contains "$(cat "$IN/body")" "NAME_INVALID" "the refusal of image '$name' says why"
-  code=$(status_of PUT "/v2/$name/manifests/latest" -H 'content-type: application/vnd.oci.image.manifest.v1+json' -d '{"schemaVersion":2}')
+  code=$(admin_status PUT "/v2/$name/manifests/latest" -H 'content-type: application/vnd.oci.image.manifest.v1+json' -d '{"schemaVersion":2}')
   [[ "$code" == 4?? ]] && pass || fail "manifest PUT to image '$name': $code $(cat "$IN/body")"
 done
 expect_eq "$(find "$WORK" /var/tmp /tmp -maxdepth 4 -name 'pwned*' 2>/dev/null)" "" "no traversal target was written"
@@ -316,7 +310,7 @@ for name in artifact job; do
   expect_contains "$DRIP" "HTTP/1.1 408 Request Timeout" "the slow $name body is refused"
   expect_contains "$DRIP" "request body too slow" "the slow $name body's refusal says why"
 done
-code=$(status_of GET /api/v1/artifacts/teams/default/slow.bin); expect_eq "$code" 404 "no artifact from the slow body"
+code=$(admin_status GET /api/v1/artifacts/teams/default/slow.bin); expect_eq "$code" 404 "no artifact from the slow body"
 expect_eq "$(find "$HOME_DIR" -name 'slow.bin*')" "" "no file of the slow artifact anywhere in the home"
 expect_eq "$(ls -A "$HOME_DIR/uploads/artifacts")" "" "no upload file left of the slow artifact (its body was streamed to one)"
 expect_eq "$("$TANDEM" jobs list --name slowjob -o json | field '["jobs"].__len__()')" 0 "no job from the slow body"

@@ -8,7 +8,7 @@
 #  3. Symlinks and tar-slip in an uploaded source, and symlinks the job leaves
 #     in its model or output directories, do not reach outside the job.
 # The home is outside /tmp: the sandbox's private /tmp would hide it anyway.
-source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 WORK=$(mktemp -d /var/tmp/tandem-isolation.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
@@ -18,15 +18,6 @@ start_control_plane "$TANDEM" "$HOME_DIR" || { echo "control plane did not start
 PORT=${TANDEM_SERVER##*:}
 ADMIN=$TANDEM_TOKEN
 
-# status_of METHOD PATH BODY: the HTTP status as the admin; the body in $WORK/body.
-status_of() {
-  command curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN" \
-    -H 'content-type: application/json' -d "$3" "$TANDEM_SERVER$2"
-}
-count_jobs() { "$TANDEM" jobs list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))'; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
-job_state() { "$TANDEM" jobs get "$1" -o json | field '["state"]'; }
-job_reason() { "$TANDEM" jobs get "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("failure_reason",""))'; }
 wait_running() {
   for _ in $(seq 1 300); do [ "$(job_state "$1")" = Running ] && return 0; sleep 0.1; done
   return 1

@@ -7,7 +7,7 @@
 # not yet valid, wrong iss or aud, unknown kid, malformed base64 or JSON, a
 # huge token -- is 401 and changes nothing; a valid token acting beyond the
 # teams its claim maps to is 403 and changes nothing.
-source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 JWT_TOOL=$2
 require_built "$TANDEM" "$JWT_TOOL"
@@ -51,21 +51,13 @@ NOW=$(date +%s)
 # claims SUB GROUPS_JSON [EXTRA_JSON_FIELDS]
 claims() { printf '{"iss":"https://idp.test","aud":"tandem","sub":"%s","iat":%d,"exp":%d,"groups":%s%s}' "$1" "$NOW" $((NOW + 600)) "$2" "${3:-}"; }
 sign() { "$JWT_TOOL" sign "$@"; }
-status_of() {
-  local t=$1 m=$2 p=$3 body=${4:-}
-  local auth=()
-  [ -n "$t" ] && auth=(-H "Authorization: Bearer $t")
-  local data=()
-  [ -n "$body" ] && data=(-H 'content-type: application/json' -d "$body")
-  command curl -s -o "$WORK/body" -w '%{http_code}' -X "$m" "${auth[@]}" "${data[@]}" "$TANDEM_SERVER$p"
-}
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 
 # --- setup (admin): teams a, b, eta; bob (API token) owns team b's job, alias and artifact
 for t in a b eta; do expect_rc 0 "$TANDEM" teams create "$t"; done
 expect_rc 0 "$TANDEM" auth principals create bob
 expect_rc 0 "$TANDEM" teams add-member b bob --role member
-BOB=$("$TANDEM" auth tokens create --principal bob -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+BOB=$(token_of bob)
 printf 'model bytes' >"$WORK/m.bin"
 expect_rc 0 env TANDEM_TOKEN="$BOB" "$TANDEM" models register churn "$WORK/m.bin" --alias champion --team b
 expect_rc 0 env TANDEM_TOKEN="$BOB" "$TANDEM" models register churn "$WORK/m.bin" --team b
@@ -77,10 +69,7 @@ JOB=$(TANDEM_TOKEN=$BOB "$TANDEM" jobs run -f "$WORK/job.yaml" -o json | python3
 [ -n "$JOB" ] && pass || fail "bob could not submit his job"
 printf 'secret data' >"$WORK/secret.csv"
 expect_rc 0 env TANDEM_TOKEN="$BOB" "$TANDEM" artifacts put teams/b/secret.csv "$WORK/secret.csv"
-job_state() { "$TANDEM" jobs get "$JOB" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
-champion() { "$TANDEM" models get churn@champion -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])'; }
-njobs() { "$TANDEM" jobs list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))'; }
-STATE_BEFORE=$(job_state)
+STATE_BEFORE=$(job_state "$JOB")
 
 # --- a good JWT (RS256 and ES256): mapped teams, works for the REST API, the CLI and /v2/
 ALICE=$(sign "$WORK/keys" k-rsa "$(claims alice '["team:a:member","eta-devs","team:nosuchteam:owner"]')")
@@ -88,17 +77,17 @@ ALICE_EC=$(sign "$WORK/keys" k-ec "$(claims alice '["team:a:member"]')")
 WHO=$(TANDEM_TOKEN=$ALICE "$TANDEM" auth whoami -o json)
 expect_contains "$WHO" '"name": "oidc:alice"' "whoami names the OIDC principal"
 expect_eq "$(echo "$WHO" | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)["teams"].items()))')" "[('a', 'member'), ('eta', 'member')]" "whoami shows the mapped teams (an unknown team grants nothing)"
-code=$(status_of "$ALICE_EC" GET /api/v1/auth/whoami); expect_eq "$code" 200 "an ES256 token"
+code=$(status_as "$ALICE_EC" GET /api/v1/auth/whoami); expect_eq "$code" 200 "an ES256 token"
 export XDG_CONFIG_HOME="$WORK/config"
 printf '%s\n' "$ALICE" >"$WORK/alice.jwt"
 expect_rc 0 env -u TANDEM_TOKEN "$TANDEM" auth login --token-file "$WORK/alice.jwt"
 expect_contains "$(env -u TANDEM_TOKEN "$TANDEM" auth whoami)" "oidc:alice" "the CLI uses the stored JWT"
-code=$(status_of "$ALICE" POST /api/v1/jobs '{"name":"alices-job","team":"a","entry_point":"/bin/true"}')
+code=$(status_as "$ALICE" POST /api/v1/jobs '{"name":"alices-job","team":"a","entry_point":"/bin/true"}')
 expect_eq "$code" 201 "alice's JWT submits a job in her team"
-code=$(status_of "$ALICE" GET /v2/); expect_eq "$code" 200 "a JWT on the registry's /v2/"
+code=$(status_as "$ALICE" GET /v2/); expect_eq "$code" 200 "a JWT on the registry's /v2/"
 code=$(command curl -s -o /dev/null -w '%{http_code}' -u "x:$ALICE" "$TANDEM_SERVER/v2/_catalog")
 expect_eq "$code" 200 "a JWT as the registry password"
-NJOBS=$(njobs)
+NJOBS=$(count_jobs)
 
 # --- forged and invalid JWTs: 401, nothing done
 EXP=$((NOW - 120)); FUT=$((NOW + 3600))
@@ -117,15 +106,15 @@ BAD[malformed-json]="$(printf '{"alg":"RS256",' | b64url).$(printf 'not json' | 
 BAD[huge]=$(sign "$WORK/keys" k-rsa "$(claims alice '["team:b:owner"]' ",\"pad\":\"$(head -c 9000 /dev/zero | tr '\0' a)\"")")
 for name in "${!BAD[@]}"; do
   t=${BAD[$name]}
-  code=$(status_of "$t" POST "/api/v1/jobs/$JOB/stop"); expect_eq "$code" 401 "$name: stop bob's job"
+  code=$(status_as "$t" POST "/api/v1/jobs/$JOB/stop"); expect_eq "$code" 401 "$name: stop bob's job"
   expect_contains "$(cat "$WORK/body")" '"code":"UNAUTHENTICATED"' "$name: 401 error shape"
-  code=$(status_of "$t" PUT /api/v1/models/churn/aliases/champion '{"version":2}'); expect_eq "$code" 401 "$name: move bob's alias"
-  code=$(status_of "$t" PUT /api/v1/artifacts/teams/b/secret.csv 'overwritten'); expect_eq "$code" 401 "$name: overwrite bob's artifact"
-  code=$(status_of "$t" POST /api/v1/jobs '{"name":"forged","team":"b","entry_point":"/bin/true"}'); expect_eq "$code" 401 "$name: submit as team b"
-  code=$(status_of "$t" GET /v2/); expect_eq "$code" 401 "$name: the registry"
+  code=$(status_as "$t" PUT /api/v1/models/churn/aliases/champion '{"version":2}'); expect_eq "$code" 401 "$name: move bob's alias"
+  code=$(status_as "$t" PUT /api/v1/artifacts/teams/b/secret.csv 'overwritten'); expect_eq "$code" 401 "$name: overwrite bob's artifact"
+  code=$(status_as "$t" POST /api/v1/jobs '{"name":"forged","team":"b","entry_point":"/bin/true"}'); expect_eq "$code" 401 "$name: submit as team b"
+  code=$(status_as "$t" GET /v2/); expect_eq "$code" 401 "$name: the registry"
 done
-expect_contains "$(status_of "${BAD[alg-none]}" GET /api/v1/auth/whoami; cat "$WORK/body")" 'alg \"none\" is not accepted' "alg none: the reason"
-expect_contains "$(status_of "${BAD[unknown-kid]}" GET /api/v1/auth/whoami; cat "$WORK/body")" "unknown kid 'k-unknown'" "unknown kid: the reason"
+expect_contains "$(status_as "${BAD[alg-none]}" GET /api/v1/auth/whoami; cat "$WORK/body")" 'alg \"none\" is not accepted' "alg none: the reason"
+expect_contains "$(status_as "${BAD[unknown-kid]}" GET /api/v1/auth/whoami; cat "$WORK/body")" "unknown kid 'k-unknown'" "unknown kid: the reason"
 
 # --- valid JWTs acting beyond their mapped teams: 403, nothing done
 MALLORY=$(sign "$WORK/keys" k-rsa "$(claims mallory '["team:a:owner"]')")
@@ -133,24 +122,24 @@ VIEWER=$(sign "$WORK/keys" k-ec "$(claims vic '["team:b:viewer"]')")
 GHOST=$(sign "$WORK/keys" k-rsa "$(claims ghost '["team:nosuchteam:owner","admins","team:b"]')")
 for who in MALLORY VIEWER GHOST; do
   t=${!who}
-  code=$(status_of "$t" POST "/api/v1/jobs/$JOB/stop"); expect_eq "$code" 403 "$who stops bob's job"
-  code=$(status_of "$t" PUT /api/v1/models/churn/aliases/champion '{"version":2}'); expect_eq "$code" 403 "$who moves bob's alias"
-  code=$(status_of "$t" DELETE /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 403 "$who deletes bob's artifact"
-  code=$(status_of "$t" POST /api/v1/jobs '{"name":"forged","team":"b","entry_point":"/bin/true"}'); expect_eq "$code" 403 "$who submits as team b"
-  code=$(status_of "$t" POST /api/v1/teams '{"name":"mine"}'); expect_eq "$code" 403 "$who creates a team"
+  code=$(status_as "$t" POST "/api/v1/jobs/$JOB/stop"); expect_eq "$code" 403 "$who stops bob's job"
+  code=$(status_as "$t" PUT /api/v1/models/churn/aliases/champion '{"version":2}'); expect_eq "$code" 403 "$who moves bob's alias"
+  code=$(status_as "$t" DELETE /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 403 "$who deletes bob's artifact"
+  code=$(status_as "$t" POST /api/v1/jobs '{"name":"forged","team":"b","entry_point":"/bin/true"}'); expect_eq "$code" 403 "$who submits as team b"
+  code=$(status_as "$t" POST /api/v1/teams '{"name":"mine"}'); expect_eq "$code" 403 "$who creates a team"
 done
 # An OIDC principal cannot pass for a tandem principal: "oidc:bob" is not bob.
 BOB_JWT=$(sign "$WORK/keys" k-rsa "$(claims bob '[]')")
-code=$(status_of "$BOB_JWT" GET /api/v1/auth/tokens); expect_eq "$code" 200 "a JWT named bob lists its tokens"
+code=$(status_as "$BOB_JWT" GET /api/v1/auth/tokens); expect_eq "$code" 200 "a JWT named bob lists its tokens"
 expect_eq "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["tokens"]))' "$WORK/body")" 0 "...and sees none of bob's"
-code=$(status_of "$VIEWER" GET "/api/v1/jobs/$JOB"); expect_eq "$code" 200 "a viewer JWT reads team b's job"
+code=$(status_as "$VIEWER" GET "/api/v1/jobs/$JOB"); expect_eq "$code" 200 "a viewer JWT reads team b's job"
 
 # --- nothing changed
-expect_eq "$(job_state)" "$STATE_BEFORE" "bob's job untouched"
+expect_eq "$(job_state "$JOB")" "$STATE_BEFORE" "bob's job untouched"
 expect_eq "$(champion)" 1 "champion still -> 1"
-code=$(status_of "$BOB" GET /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 200 "bob reads his artifact"
+code=$(status_as "$BOB" GET /api/v1/artifacts/teams/b/secret.csv); expect_eq "$code" 200 "bob reads his artifact"
 expect_eq "$(cat "$WORK/body")" "secret data" "bob's artifact unchanged"
-expect_eq "$(njobs)" "$NJOBS" "no job was created by a refused token"
+expect_eq "$(count_jobs)" "$NJOBS" "no job was created by a refused token"
 expect_eq "$("$TANDEM" teams list -o json | python3 -c 'import json,sys; print(sorted(t["name"] for t in json.load(sys.stdin)["teams"]))')" "['a', 'b', 'eta']" "no team was created"
 # Refusals are audited (401s without a principal, 403s with the OIDC one).
 AUDIT=$("$TANDEM" audit -o json)

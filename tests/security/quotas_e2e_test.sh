@@ -3,7 +3,7 @@
 # tuning job or deployment over its team's quota is 429 RESOURCE_EXHAUSTED
 # naming the quota and creates nothing; another team's quota is its own; once
 # work ends the same request is admitted.
-source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 MAKE_MODEL=$2
 require_built "$TANDEM" "$MAKE_MODEL"
@@ -24,12 +24,6 @@ quotas:
 YAML
 start_with_churn_model "$TANDEM" "$MAKE_MODEL" "$WORK"
 
-# status_of METHOD PATH BODY -> HTTP status; body in $WORK/body
-status_of() {
-  command curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $TANDEM_TOKEN" \
-    -H 'content-type: application/json' -d "$3" "$TANDEM_SERVER$2"
-}
-count() { "$TANDEM" jobs list --name "$1" -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))'; }
 
 # /bin/sleep gets no arguments from an empty hyperparameter set: use a script instead.
 mkdir -p "$WORK/src"
@@ -47,7 +41,7 @@ expect_contains "$(cat "$WORK/body")" '"code":"RESOURCE_EXHAUSTED"' "429 error s
 code=$(status_of POST /api/v1/tuning-jobs '{"name":"over-tune","objective":{"metric":"m","type":"Minimize"},"strategy":"Random","max_jobs":2,"max_parallel_jobs":2,"parameter_ranges":[{"name":"lr","type":"Continuous","min":0.1,"max":0.2}],"training_job":{"entry_point":"/bin/true","resources":{"cpus":0.5},"metric_definitions":[{"name":"m","regex":"m=([0-9.]+)"}]}}')
 expect_eq "$code" 429 "a tuning job whose parallel trials exceed the quota"
 expect_contains "$(cat "$WORK/body")" "2 parallel trials" "names the trials"
-expect_eq "$(count over)" 0 "no job over the quota was created"
+expect_eq "$(count_jobs over)" 0 "no job over the quota was created"
 expect_eq "$("$TANDEM" tune list -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["tuning_jobs"]))')" 0 "no tuning job"
 code=$(status_of POST /api/v1/jobs '{"name":"fits","entry_point":"/bin/true","resources":{"cpus":0.5}}')
 expect_eq "$code" 201 "a job within the quota"
@@ -65,7 +59,7 @@ expect_rc 0 "$TANDEM" jobs stop "$BIG"
 code=$(status_of POST /api/v1/deployments '{"name":"too-big","model":"churn@champion","replicas":{"min":1,"max":3}}')
 expect_eq "$code" 429 "a deployment over the replica quota"
 expect_contains "$(cat "$WORK/body")" "at most 2 serving replicas (0 in use, this request asks 3 (replicas.max))" "names the replica quota"
-code=$(status_of GET /api/v1/deployments/too-big ''); expect_eq "$code" 404 "no deployment was made"
+code=$(status_of GET /api/v1/deployments/too-big); expect_eq "$code" 404 "no deployment was made"
 code=$(status_of POST /api/v1/deployments '{"name":"fits","model":"churn@champion","replicas":{"min":1,"max":2}}')
 expect_eq "$code" 201 "a deployment within the quota"
 code=$(status_of POST /api/v1/deployments '{"name":"second","model":"churn@champion","replicas":{"min":1,"max":1}}')

@@ -6,7 +6,7 @@
 # log, `jobs get`, the job's log and the control plane's own log -- is searched
 # for the value. Attacks: another team listing, deleting or using the secret,
 # a viewer creating one, no token; each changes nothing.
-source "$(dirname "$0")/../cli/lib.sh"
+source "$(dirname "$0")/lib.sh"
 TANDEM=$1
 WORK=$(mktemp -d /var/tmp/tandem-secrets.XXXXXX)
 trap 'stop_control_plane; rm -rf "$WORK"' EXIT
@@ -14,17 +14,6 @@ HOME_DIR=$WORK/home
 
 start_control_plane "$TANDEM" "$HOME_DIR" || { echo "control plane did not start"; exit 1; }
 ADMIN=$TANDEM_TOKEN
-as() { local t=$1; shift; TANDEM_TOKEN=$t "$@"; }
-token_of() {
-  "$TANDEM" auth tokens create --principal "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
-}
-# status_of TOKEN METHOD PATH [BODY]: the HTTP status; the body in $WORK/body.
-status_of() {
-  local auth=()
-  [ -n "$1" ] && auth=(-H "Authorization: Bearer $1")
-  command curl -s -o "$WORK/body" -w '%{http_code}' -X "$2" "${auth[@]}" \
-    -H 'content-type: application/json' ${4:+-d "$4"} "$TANDEM_SERVER$3"
-}
 names() { python3 -c 'import json,sys; print(",".join(s["name"] for s in json.load(sys.stdin)["secrets"]))'; }
 
 for t in a b; do expect_rc 0 "$TANDEM" teams create "$t"; done
@@ -42,26 +31,26 @@ expect_rc 0 as "$ALICE" "$TANDEM" secrets create gcp-key --team a --from-file "$
 rm -f "$WORK/key.json"
 expect_rc 1 as "$ALICE" "$TANDEM" secrets create db-password --team a --from-file /dev/null
 expect_contains "$OUT" "empty" "an empty value is refused"
-code=$(status_of "$ALICE" POST /api/v1/teams/a/secrets '{"name":"db-password","value":"other"}')
+code=$(status_as "$ALICE" POST /api/v1/teams/a/secrets '{"name":"db-password","value":"other"}')
 expect_eq "$code" 409 "a second secret of the same name"
 expect_eq "$(as "$VERA" "$TANDEM" secrets list --team a -o json | names)" "db-password,gcp-key" "a viewer lists names"
 expect_rc 0 as "$ALICE" "$TANDEM" secrets list --team a -o json
 [[ "$OUT" != *"$ENV_VALUE"* && "$OUT" != *"$FILE_VALUE"* ]] && pass || fail "list shows a value: $OUT"
 
 # --- attacks: nothing changes ---------------------------------------------
-code=$(status_of "$BOB" GET /api/v1/teams/a/secrets); expect_eq "$code" 403 "bob lists team a's secrets"
-code=$(status_of "$BOB" DELETE /api/v1/teams/a/secrets/db-password); expect_eq "$code" 403 "bob deletes team a's secret"
-code=$(status_of "$BOB" POST /api/v1/teams/a/secrets '{"name":"planted","value":"x"}'); expect_eq "$code" 403 "bob plants a secret in team a"
-code=$(status_of "$VERA" POST /api/v1/teams/a/secrets '{"name":"planted","value":"x"}'); expect_eq "$code" 403 "a viewer creates a secret"
-code=$(status_of "$VERA" DELETE /api/v1/teams/a/secrets/gcp-key); expect_eq "$code" 403 "a viewer deletes a secret"
-code=$(status_of "" GET /api/v1/teams/a/secrets); expect_eq "$code" 401 "no token"
+code=$(status_as "$BOB" GET /api/v1/teams/a/secrets); expect_eq "$code" 403 "bob lists team a's secrets"
+code=$(status_as "$BOB" DELETE /api/v1/teams/a/secrets/db-password); expect_eq "$code" 403 "bob deletes team a's secret"
+code=$(status_as "$BOB" POST /api/v1/teams/a/secrets '{"name":"planted","value":"x"}'); expect_eq "$code" 403 "bob plants a secret in team a"
+code=$(status_as "$VERA" POST /api/v1/teams/a/secrets '{"name":"planted","value":"x"}'); expect_eq "$code" 403 "a viewer creates a secret"
+code=$(status_as "$VERA" DELETE /api/v1/teams/a/secrets/gcp-key); expect_eq "$code" 403 "a viewer deletes a secret"
+code=$(status_as "" GET /api/v1/teams/a/secrets); expect_eq "$code" 401 "no token"
 # bob's job (team b) naming team a's secret: not found in team b, no job.
-code=$(status_of "$BOB" POST /api/v1/jobs '{"name":"thief","team":"b","entry_point":"/bin/true","secrets":[{"name":"db-password","env":"X"}]}')
+code=$(status_as "$BOB" POST /api/v1/jobs '{"name":"thief","team":"b","entry_point":"/bin/true","secrets":[{"name":"db-password","env":"X"}]}')
 [ "$code" -ge 400 ] && pass || fail "bob's job using team a's secret was accepted ($code)"
 expect_contains "$(cat "$WORK/body")" "secret 'db-password' of team 'b' not found" "names the missing secret"
-code=$(status_of "$BOB" POST /api/v1/jobs '{"name":"thief","team":"a","entry_point":"/bin/true","secrets":[{"name":"db-password","env":"X"}]}')
+code=$(status_as "$BOB" POST /api/v1/jobs '{"name":"thief","team":"a","entry_point":"/bin/true","secrets":[{"name":"db-password","env":"X"}]}')
 expect_eq "$code" 403 "bob's job claiming team a"
-expect_eq "$("$TANDEM" jobs list --name thief -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')" 0 "no thief job"
+expect_eq "$(count_jobs thief)" 0 "no thief job"
 expect_eq "$("$TANDEM" secrets list --team a -o json | names)" "db-password,gcp-key" "team a's secrets unchanged"
 
 # --- a job uses both ---------------------------------------------------------
@@ -117,7 +106,7 @@ expect_eq "$(stat -c %a "$HOME_DIR/secrets.key")" 600 "the key file is 0600"
 expect_rc 0 as "$ALICE" "$TANDEM" secrets delete db-password --team a
 expect_rc 1 as "$ALICE" "$TANDEM" jobs run -f "$WORK/job/job.yaml"
 expect_contains "$OUT" "secret 'db-password' of team 'a' not found" "a deleted secret refuses the job"
-expect_eq "$("$TANDEM" jobs list --name uses-secrets -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')" 1 "no second job"
+expect_eq "$(count_jobs uses-secrets)" 1 "no second job"
 expect_eq "$("$TANDEM" secrets list --team a -o json | names)" "gcp-key" "only gcp-key left"
 
 finish

@@ -13,25 +13,14 @@
 #include "runtime/load_model.h"
 #include "train_xgboost/data_reader.h"
 #include "train_xgboost/hyperparameters.h"
+#include "train_xgboost/testing/trainer_dir_test.h"
 #include "train_xgboost/trainer.h"
 
 namespace tandem::train_xgboost {
 namespace {
 
-class RuntimeCompatTest : public ::testing::Test {
+class RuntimeCompatTest : public TrainerDirTest {
  protected:
-  void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("train_xgboost_runtime_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::remove_all(dir_);
-    log_ = std::tmpfile();
-  }
-  void TearDown() override {
-    std::fclose(log_);
-    std::filesystem::remove_all(dir_);
-  }
   void Train(const HyperparameterMap& hps) {
     auto train = ReadChannel(std::string(TANDEM_EXAMPLES_DATA_DIR) + "/train.csv", "");
     ASSERT_TRUE(train.ok()) << train.status();
@@ -42,8 +31,6 @@ class RuntimeCompatTest : public ::testing::Test {
     auto r = TrainAndSave(*opts, *train, *valid, dir_, log_);
     ASSERT_TRUE(r.ok()) << r.status();
   }
-  std::string dir_;
-  std::FILE* log_ = nullptr;
 };
 
 TEST_F(RuntimeCompatTest, BinaryModelLoadsAndPassesItsSelfTest) {

@@ -15,6 +15,7 @@
 
 #include "common/json.h"
 #include "common/yaml.h"
+#include "train_xgboost/testing/trainer_dir_test.h"
 
 namespace tandem::train_xgboost {
 namespace {
@@ -39,37 +40,14 @@ Dataset Toy(size_t rows, bool flip = false) {
   return d;
 }
 
-class TrainerTest : public ::testing::Test {
+class TrainerTest : public TrainerDirTest {
  protected:
-  void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("train_xgboost_trainer_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::remove_all(dir_);
-    log_ = std::tmpfile();
-  }
-  void TearDown() override {
-    std::fclose(log_);
-    std::filesystem::remove_all(dir_);
-  }
-  std::string Log() {
-    std::fflush(log_);
-    std::rewind(log_);
-    std::string s;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), log_)) > 0) s.append(buf, n);
-    return s;
-  }
   static std::string Read(const std::string& p) {
     std::ifstream in(p);
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
   }
-  std::string dir_;
-  std::FILE* log_ = nullptr;
 };
 
 TEST_F(TrainerTest, WritesModelSelfTestAndMetadata) {

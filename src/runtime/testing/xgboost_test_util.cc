@@ -135,19 +135,4 @@ StatusOr<std::vector<float>> XgbModel::PredictDMatrix(const float* rows, size_t 
   return std::vector<float>(out, out + len);
 }
 
-TempDir::TempDir() {
-  std::string templ = (std::filesystem::temp_directory_path() / "tandem-runtime-XXXXXX").string();
-  path_ = mkdtemp(templ.data()) ? templ : "";
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::Write(const std::string& name, const std::string& text) const {
-  std::ofstream(File(name), std::ios::binary) << text;
-  return File(name);
-}
-
 }  // namespace tandem::runtime::testing

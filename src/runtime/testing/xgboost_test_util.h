@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/testing/temp_dir.h"
 
 namespace tandem::runtime::testing {
 
@@ -55,18 +56,10 @@ class XgbModel {
   std::unique_ptr<void, Free> handle_;
 };
 
-// A fresh directory under /tmp, removed by the destructor.
-class TempDir {
+// A fresh directory under the temp directory, removed by the destructor.
+class TempDir : public tandem::testing::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  // Writes `text` to File(name) and returns that path.
-  std::string Write(const std::string& name, const std::string& text) const;
-
- private:
-  std::string path_;
+  TempDir() : tandem::testing::TempDir("tandem-runtime") {}
 };
 
 }  // namespace tandem::runtime::testing
