@@ -1,6 +1,7 @@
 #include "glue/registry/sql_model_registry.h"
 
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <optional>
 
@@ -186,23 +187,24 @@ Status LoadVersionExtras(Transaction& tx, const std::string& name,
   std::map<int64_t, ModelVersion*> by_number;
   for (ModelVersion& v : versions) by_number[v.version] = &v;
   const std::vector<Value> range = {name, by_number.begin()->first, by_number.rbegin()->first};
-  ASSIGN_OR_RETURN(std::vector<Row> tags,
-                   tx.Query("SELECT version, tag_key, tag_value FROM registry_version_tags "
-                            "WHERE name = ? AND version >= ? AND version <= ?",
-                            range));
-  for (const Row& t : tags) {
-    auto it = by_number.find(t.Int(0));
-    if (it != by_number.end()) it->second->tags[t.Text(1)] = t.Text(2);
-  }
-  ASSIGN_OR_RETURN(std::vector<Row> aliases,
-                   tx.Query("SELECT version, alias FROM registry_aliases "
-                            "WHERE name = ? AND version >= ? AND version <= ? ORDER BY alias",
-                            range));
-  for (const Row& a : aliases) {
-    auto it = by_number.find(a.Int(0));
-    if (it != by_number.end()) it->second->aliases.push_back(a.Text(1));
-  }
-  return OkStatus();
+  // Each row (its first column the version) to its version, if in the page.
+  auto each = [&](const std::string& sql,
+                  const std::function<void(ModelVersion&, const Row&)>& add) -> Status {
+    ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(sql, range));
+    for (const Row& r : rows) {
+      auto it = by_number.find(r.Int(0));
+      if (it != by_number.end()) add(*it->second, r);
+    }
+    return OkStatus();
+  };
+  RETURN_IF_ERROR(each(
+      "SELECT version, tag_key, tag_value FROM registry_version_tags "
+      "WHERE name = ? AND version >= ? AND version <= ?",
+      [](ModelVersion& v, const Row& r) { v.tags[r.Text(1)] = r.Text(2); }));
+  return each(
+      "SELECT version, alias FROM registry_aliases "
+      "WHERE name = ? AND version >= ? AND version <= ? ORDER BY alias",
+      [](ModelVersion& v, const Row& r) { v.aliases.push_back(r.Text(1)); });
 }
 
 StatusOr<ModelVersion> VersionFromRow(Transaction& tx, const Row& r) {
