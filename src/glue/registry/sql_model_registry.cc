@@ -197,10 +197,10 @@ Status LoadVersionExtras(Transaction& tx, const std::string& name,
     }
     return OkStatus();
   };
-  RETURN_IF_ERROR(each(
-      "SELECT version, tag_key, tag_value FROM registry_version_tags "
-      "WHERE name = ? AND version >= ? AND version <= ?",
-      [](ModelVersion& v, const Row& r) { v.tags[r.Text(1)] = r.Text(2); }));
+  RETURN_IF_ERROR(
+      each("SELECT version, tag_key, tag_value FROM registry_version_tags "
+           "WHERE name = ? AND version >= ? AND version <= ?",
+           [](ModelVersion& v, const Row& r) { v.tags[r.Text(1)] = r.Text(2); }));
   return each(
       "SELECT version, alias FROM registry_aliases "
       "WHERE name = ? AND version >= ? AND version <= ? ORDER BY alias",
