@@ -177,9 +177,10 @@ struct RunResult {
   double cpu = 0, server_cpu = 0;
 };
 
-// The CPU clocks of a run's timed part: started at construction.
+// The CPU clocks of a run's timed part: started at construction (the
+// server's first, so this process's figure leaves out its /proc scans).
 struct CpuWindow {
-  double self0 = CpuSeconds(), server0 = ServerCpuSeconds(g_server_pid);
+  double server0 = ServerCpuSeconds(g_server_pid), self0 = CpuSeconds();
   void End(RunResult& r) const {
     r.cpu = CpuSeconds() - self0;
     r.server_cpu = ServerCpuSeconds(g_server_pid) - server0;
