@@ -21,10 +21,12 @@
 // Each registry cell runs `repeat` times (default 3), SQLite and PostgreSQL
 // alternating, and reports the medians and each run's ratio.
 // Each registry table row also gives the CPU seconds this process used for
-// each side (clients, control plane, and SQLite, which runs inside it), the
-// PostgreSQL server's (--server-pid: its postmaster, counting its exited
-// backends), the versions each write transaction carried (group commit's
-// batch size, median of the runs) and the machine's 1-minute load average.
+// each side (clients, control plane, and SQLite, which runs inside it) and
+// the PostgreSQL server's (--server-pid: its postmaster and every backend,
+// running or exited) while the creations ran (the timed part only: not the
+// database's creation, the control plane's start or the checks after it),
+// the versions each write transaction carried (group commit's batch size,
+// median of the runs) and the machine's 1-minute load average.
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -88,34 +90,56 @@ double CpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// CPU seconds of the PostgreSQL server `pid` (the postmaster) and of its
-// children that have exited (the backends of closed connections); 0 if
-// unknown (no --server-pid).
-double ServerCpuSeconds(int pid) {
-  if (pid <= 0) return 0;
+// A process's CPU ticks from /proc/PID/stat: its own (utime + stime), and
+// with `children` those of its exited, reaped children (cutime + cstime).
+// Sets `ppid`. False if the process is gone.
+bool StatTicks(int pid, bool children, long long& ticks, int& ppid) {
   std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return 0;
+  if (f == nullptr) return false;
   char buf[1024] = {0};
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   std::fclose(f);
   std::string stat(buf, n);
   size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  // Fields after the command: state is field 3; utime..cstime are 14..17.
+  if (paren == std::string::npos || paren + 4 > stat.size()) return false;
+  // Fields after the command: state is field 3, then ppid (4) .. cstime (17).
   std::vector<long long> fields;
-  const char* p = stat.c_str() + paren + 2;
+  const char* p = stat.c_str() + paren + 4;
   char* end = nullptr;
-  std::string state(1, *p);
-  p += 2;
-  while (*p != '\0' && fields.size() < 15) {
+  while (*p != '\0' && fields.size() < 14) {
     fields.push_back(std::strtoll(p, &end, 10));
     if (end == p) break;
     p = end;
   }
-  if (fields.size() < 15) return 0;
+  if (fields.size() < 14) return false;
+  ppid = static_cast<int>(fields[0]);
   // fields[0] is field 4 (ppid): utime..cstime are fields[10..13].
-  long long ticks = fields[10] + fields[11] + fields[12] + fields[13];
-  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  ticks = fields[10] + fields[11] + (children ? fields[12] + fields[13] : 0);
+  return true;
+}
+
+// CPU seconds of the PostgreSQL server `pid` (the postmaster) so far: its
+// own, its exited backends' and its running backends' (so that a window
+// between two calls counts the backends of connections still open, e.g. a
+// control plane's pool); 0 if unknown (no --server-pid). A backend that exits
+// between the two calls is counted once: alive at the first, reaped by the
+// second (the caller waits a moment for that).
+double ServerCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  long long total = 0;
+  int ppid = 0;
+  if (!StatTicks(pid, /*children=*/true, total, ppid)) return 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    long long ticks = 0;
+    int parent = 0;
+    if (StatTicks(std::atoi(name.c_str()), /*children=*/false, ticks, parent) && parent == pid) {
+      total += ticks;
+    }
+  }
+  return static_cast<double>(total) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // The 1-minute load average ("?" if unknown).
@@ -139,12 +163,28 @@ double Percentile(std::vector<double> v, double p) {
   return v[k];
 }
 
-// What one registry run measured: creations/s (negative on error) and how
+// The PostgreSQL server's postmaster (--server-pid; 0: unknown).
+int g_server_pid = 0;
+
+// What one registry run measured: creations/s (negative on error), how
 // many versions each write transaction carried on average (a batch's
-// versions share its created time; 0 if unknown).
+// versions share its created time; 0 if unknown), and the CPU seconds this
+// process and the PostgreSQL server used while the creations ran (not the
+// database's creation, the control plane's start, the checks after).
 struct RunResult {
   double rate = -1;
   double per_tx = 0;
+  double cpu = 0, server_cpu = 0;
+};
+
+// The CPU clocks of a run's timed part: started at construction (the
+// server's first, so this process's figure leaves out its /proc scans).
+struct CpuWindow {
+  double server0 = ServerCpuSeconds(g_server_pid), self0 = CpuSeconds();
+  void End(RunResult& r) const {
+    r.cpu = CpuSeconds() - self0;
+    r.server_cpu = ServerCpuSeconds(g_server_pid) - server0;
+  }
 };
 
 // Every version of model `name`, oldest first; false (and says why) on error.
@@ -190,6 +230,7 @@ RunResult RegistryRun(const std::string& uri, int threads, int total, bool one_m
   auto reg = registry::ModelRegistry::Open(**db, *(*bus)->outbox(), Clock::Real());
   if (!reg.ok()) return {};
   std::atomic<int> failures{0};
+  CpuWindow window;
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -210,8 +251,12 @@ RunResult RegistryRun(const std::string& uri, int threads, int total, bool one_m
   }
   for (auto& w : workers) w.join();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RunResult out;
+  window.End(out);
   if (failures > 0) return {};
-  return {total / s, VersionsPerTransaction(**reg, threads, one_model)};
+  out.rate = total / s;
+  out.per_tx = VersionsPerTransaction(**reg, threads, one_model);
+  return out;
 }
 
 // After a REST run: every model's versions are exactly 1..n (none lost or
@@ -291,6 +336,7 @@ RunResult RestRun(const std::string& uri, int threads, int total, bool one_model
   if (!port.ok()) return {};
   const std::string base = "http://127.0.0.1:" + std::to_string(*port) + "/api/v1/models/";
   std::atomic<int> failures{0};
+  CpuWindow window;
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -321,6 +367,8 @@ RunResult RestRun(const std::string& uri, int threads, int total, bool one_model
   }
   for (auto& w : workers) w.join();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RunResult out;
+  window.End(out);
   if (failures == 0 && !CheckRestRun(*(*cp)->services().registry, *(*cp)->services().bus, threads,
                                      total, one_model)) {
     failures++;
@@ -331,7 +379,9 @@ RunResult RestRun(const std::string& uri, int threads, int total, bool one_model
   cp->reset();
   std::filesystem::remove_all(home);
   if (failures > 0) return {};
-  return {total / s, per_tx};
+  out.rate = total / s;
+  out.per_tx = per_tx;
+  return out;
 }
 
 struct Latency {
@@ -427,6 +477,7 @@ int Main(int argc, char** argv) {
       repeat = std::atoi(argv[i + 1]);
     } else if (a == "--server-pid") {
       server_pid = std::atoi(argv[i + 1]);
+      g_server_pid = server_pid;
     } else if (a == "--only") {
       std::string list = argv[i + 1];
       for (size_t b = 0; b <= list.size();) {
@@ -473,24 +524,17 @@ int Main(int argc, char** argv) {
         for (int rep = 0; rep < repeat; ++rep) {
           double got[2] = {0, 0};
           for (int b = 0; b < 2; ++b) {
-            const double server0 = ServerCpuSeconds(server_pid);
             auto fresh = MakeFresh(backends[b], pg);
             if (!fresh.ok()) {
               std::fprintf(stderr, "%s\n", fresh.status().ToString().c_str());
               return false;
             }
-            const double cpu0 = CpuSeconds();
             RunResult res = run(fresh->uri, threads, versions, one_model);
             got[b] = res.rate;
             per_tx[b].push_back(res.per_tx);
-            cpu[b].push_back(CpuSeconds() - cpu0);
+            cpu[b].push_back(res.cpu);
             fresh->cleanup();
-            if (b == 1 && server_pid > 0) {
-              // The run's backends have exited (their database is dropped);
-              // give the postmaster a moment to reap them.
-              std::this_thread::sleep_for(std::chrono::milliseconds(300));
-              server_cpu.push_back(ServerCpuSeconds(server_pid) - server0);
-            }
+            if (b == 1 && server_pid > 0) server_cpu.push_back(res.server_cpu);
             if (got[b] < 0) rc = 1;
             r[b].push_back(got[b]);
           }

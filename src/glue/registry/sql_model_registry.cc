@@ -1,6 +1,7 @@
 #include "glue/registry/sql_model_registry.h"
 
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <optional>
 
@@ -158,7 +159,8 @@ constexpr char kVersionColumns[] =
     "SELECT name, version, source, status, status_message, lineage, signature, description, "
     "run_id, creator, created_micros, updated_micros FROM registry_versions ";
 
-StatusOr<ModelVersion> VersionFromRow(Transaction& tx, const Row& r) {
+// A version's own columns (kVersionColumns), without its tags and aliases.
+StatusOr<ModelVersion> VersionColumnsFromRow(const Row& r) {
   ModelVersion v;
   v.name = r.Text(0);
   v.version = r.Int(1);
@@ -173,17 +175,44 @@ StatusOr<ModelVersion> VersionFromRow(Transaction& tx, const Row& r) {
   v.creator = r.Text(9);
   v.created_micros = r.Int(10);
   v.updated_micros = r.Int(11);
-  std::vector<Value> key = {v.name, v.version};
-  ASSIGN_OR_RETURN(v.tags, LoadTags(tx,
-                                    "SELECT tag_key, tag_value FROM registry_version_tags "
-                                    "WHERE name = ? AND version = ?",
-                                    key));
-  ASSIGN_OR_RETURN(std::vector<Row> aliases,
-                   tx.Query("SELECT alias FROM registry_aliases WHERE name = ? AND version = ? "
-                            "ORDER BY alias",
-                            key));
-  for (const Row& a : aliases) v.aliases.push_back(a.Text(0));
   return v;
+}
+
+// The tags and aliases of `versions` (all of model `name`), in two queries
+// over the range of their numbers (not two per version); rows of versions
+// in the range but not in `versions` (filtered out by status) are skipped.
+Status LoadVersionExtras(Transaction& tx, const std::string& name,
+                         std::vector<ModelVersion>& versions) {
+  if (versions.empty()) return OkStatus();
+  std::map<int64_t, ModelVersion*> by_number;
+  for (ModelVersion& v : versions) by_number[v.version] = &v;
+  const std::vector<Value> range = {name, by_number.begin()->first, by_number.rbegin()->first};
+  // Each row (its first column the version) to its version, if in the page.
+  auto each = [&](const std::string& sql,
+                  const std::function<void(ModelVersion&, const Row&)>& add) -> Status {
+    ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(sql, range));
+    for (const Row& r : rows) {
+      auto it = by_number.find(r.Int(0));
+      if (it != by_number.end()) add(*it->second, r);
+    }
+    return OkStatus();
+  };
+  RETURN_IF_ERROR(
+      each("SELECT version, tag_key, tag_value FROM registry_version_tags "
+           "WHERE name = ? AND version >= ? AND version <= ?",
+           [](ModelVersion& v, const Row& r) { v.tags[r.Text(1)] = r.Text(2); }));
+  return each(
+      "SELECT version, alias FROM registry_aliases "
+      "WHERE name = ? AND version >= ? AND version <= ? ORDER BY alias",
+      [](ModelVersion& v, const Row& r) { v.aliases.push_back(r.Text(1)); });
+}
+
+StatusOr<ModelVersion> VersionFromRow(Transaction& tx, const Row& r) {
+  std::vector<ModelVersion> one;
+  ASSIGN_OR_RETURN(ModelVersion v, VersionColumnsFromRow(r));
+  one.push_back(std::move(v));
+  RETURN_IF_ERROR(LoadVersionExtras(tx, one[0].name, one));
+  return std::move(one[0]);
 }
 
 StatusOr<ModelVersion> LoadVersion(Transaction& tx, std::string_view name, int64_t version) {
@@ -502,9 +531,10 @@ StatusOr<Page<ModelVersion>> SqlModelRegistry::DoSearchVersions(std::string_view
     RETURN_IF_ERROR(LoadModel(tx, name).status());
     ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Query(sql, params));
     for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(limit); ++i) {
-      ASSIGN_OR_RETURN(ModelVersion v, VersionFromRow(tx, rows[i]));
+      ASSIGN_OR_RETURN(ModelVersion v, VersionColumnsFromRow(rows[i]));
       page.items.push_back(std::move(v));
     }
+    RETURN_IF_ERROR(LoadVersionExtras(tx, std::string(name), page.items));
     if (rows.size() > static_cast<size_t>(limit)) {
       page.next_page_token = EncodeToken("v", std::to_string(page.items.back().version));
     }

@@ -475,6 +475,58 @@ TEST_P(ModelRegistryConformance, SearchVersionsPagesNewestFirst) {
   EXPECT_EQ(registry_->SearchVersions("m", bad).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_P(ModelRegistryConformance, SearchVersionsCarryEachVersionsTagsAndAliases) {
+  // Versions 1..6 (3 and 6 pending); each version's own tags and aliases,
+  // whatever the page and the status filter leave out around it.
+  for (int i = 1; i <= 6; ++i) {
+    ASSERT_TRUE(
+        NewVersion("m", i % 3 == 0 ? VersionStatus::kPendingRegistration : VersionStatus::kReady)
+            .ok());
+  }
+  ASSERT_TRUE(NewVersion("other").ok());  // same numbers, another model
+  ASSERT_TRUE(registry_->SetVersionTag("other", 1, "k", "other").ok());
+  ASSERT_TRUE(registry_->SetAlias("other", "champion", 1).ok());
+  for (int64_t v : {1, 2, 3, 5}) {
+    ASSERT_TRUE(registry_->SetVersionTag("m", v, "k", "v" + std::to_string(v)).ok());
+  }
+  ASSERT_TRUE(registry_->SetVersionTag("m", 2, "second", "yes").ok());
+  ASSERT_TRUE(registry_->SetAlias("m", "zeta", 2).ok());
+  ASSERT_TRUE(registry_->SetAlias("m", "alpha", 2).ok());
+  ASSERT_TRUE(registry_->SetAlias("m", "champion", 3).ok());
+  ASSERT_TRUE(registry_->SetAlias("m", "gone", 4).ok());
+  std::map<int64_t, ModelVersion> seen;
+  VersionSearch s;
+  s.max_results = 4;
+  do {
+    auto page = registry_->SearchVersions("m", s);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (auto& v : page->items) seen[v.version] = v;
+    s.page_token = page->next_page_token;
+  } while (!s.page_token.empty());
+  ASSERT_EQ(seen.size(), 6u);
+  for (const auto& [n, v] : seen) {
+    auto one = registry_->GetVersion("m", n);
+    ASSERT_TRUE(one.ok()) << one.status();
+    EXPECT_EQ(v.tags, one->tags) << "version " << n;
+    EXPECT_EQ(v.aliases, one->aliases) << "version " << n;
+  }
+  EXPECT_EQ(seen[2].tags, (std::map<std::string, std::string>{{"k", "v2"}, {"second", "yes"}}));
+  EXPECT_EQ(seen[2].aliases, (std::vector<std::string>{"alpha", "zeta"}));
+  EXPECT_EQ(seen[3].aliases, (std::vector<std::string>{"champion"}));
+  EXPECT_TRUE(seen[6].tags.empty());
+  EXPECT_TRUE(seen[6].aliases.empty());
+  VersionSearch ready;
+  ready.status = VersionStatus::kReady;  // 5, 4, 2, 1: 3 is skipped between them
+  auto page = registry_->SearchVersions("m", ready);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->items.size(), 4u);
+  EXPECT_EQ(page->items[0].tags, (std::map<std::string, std::string>{{"k", "v5"}}));
+  EXPECT_EQ(page->items[1].aliases, (std::vector<std::string>{"gone"}));
+  EXPECT_EQ(page->items[2].aliases, (std::vector<std::string>{"alpha", "zeta"}));
+  EXPECT_EQ(page->items[3].tags, (std::map<std::string, std::string>{{"k", "v1"}}));
+  EXPECT_TRUE(page->items[3].aliases.empty());
+}
+
 TEST_P(ModelRegistryConformance, FailedOutboxLeavesNoChangeAndNoEvent) {
   outbox_.FailOn("Model Version Created");
   // Model Created is appended first, then the version's event fails: the whole
