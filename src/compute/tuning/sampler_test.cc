@@ -247,5 +247,49 @@ TEST(TpeSamplerTest, IgnoresFailedTrials) {
   EXPECT_EQ(*tpe->Suggest(7, failed), *tpe->Suggest(7, {}));
 }
 
+// min_good: the good density covers at least that many of the best results.
+// The single best result is at x = 0.1, the next four near x = 0.9, the rest
+// (worse) near 0.5: with one good point the suggestions stay near 0.1, with
+// five (BOHB's parameters + 1 rule) they also go near 0.9.
+TEST(TpeSamplerTest, MinGoodWidensTheGoodSet) {
+  std::vector<ParameterRange> space = {Cont("x", 0, 1)};
+  std::vector<Observation> hist = {{{{"x", 0.1}}, 0.0}};
+  for (int i = 0; i < 4; ++i) hist.push_back({{{"x", 0.88 + 0.01 * i}}, 1.0 + 0.1 * i});
+  for (int i = 0; i < 15; ++i) hist.push_back({{{"x", 0.4 + 0.01 * i}}, 5.0 + i});
+  auto near_09 = [&](int min_good) {
+    auto tpe = MakeTpeSampler(space, 3,
+                              {.startup_trials = 0, .gamma = 0.05, .min_good = min_good,
+                               .multivariate = true});
+    int n = 0;
+    for (int i = 0; i < 40; ++i) n += tpe->Suggest(i, hist)->at("x").get<double>() > 0.75;
+    return n;
+  };
+  EXPECT_LE(near_09(1), 4);
+  EXPECT_GE(near_09(5), 12);
+}
+
+// bandwidth_factor widens the draws from l(x): with one candidate (no
+// scoring) the suggestions spread about three times as far from the good
+// points (20, all at 0.5: Scott's bandwidth 0.11) with factor 3 as with 1.
+TEST(TpeSamplerTest, BandwidthFactorWidensTheCandidates) {
+  std::vector<ParameterRange> space = {Cont("x", 0, 1)};
+  std::vector<Observation> hist;
+  for (int i = 0; i < 20; ++i) hist.push_back({{{"x", 0.5}}, 0.0});
+  for (int i = 0; i < 20; ++i) hist.push_back({{{"x", 0.05 * i}}, 1.0 + i});
+  auto spread = [&](double factor) {
+    auto tpe = MakeTpeSampler(space, 5,
+                              {.startup_trials = 0, .gamma = 0.5, .candidates = 1,
+                               .multivariate = true, .bandwidth_factor = factor});
+    std::vector<double> d;
+    for (int i = 0; i < 200; ++i) {
+      d.push_back(std::abs(tpe->Suggest(i, hist)->at("x").get<double>() - 0.5));
+    }
+    std::sort(d.begin(), d.end());
+    return d[d.size() / 2];  // median distance
+  };
+  double narrow = spread(1), wide = spread(3);
+  EXPECT_GT(wide, 2 * narrow) << narrow << " " << wide;
+}
+
 }  // namespace
 }  // namespace tandem::compute::tuning

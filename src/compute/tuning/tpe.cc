@@ -55,7 +55,9 @@ class Mixture {
     }
   }
 
-  std::vector<double> Sample(Rng& rng) const {
+  // A draw from the mixture, its numeric kernels `widen` times as wide
+  // (BOHB's bandwidth_factor; 1 = the mixture itself).
+  std::vector<double> Sample(Rng& rng, double widen = 1) const {
     size_t i = rng.Below(mu_.size());
     std::vector<double> x(dims_.size());
     for (size_t j = 0; j < dims_.size(); ++j) {
@@ -74,7 +76,7 @@ class Mixture {
       }
       x[j] = std::clamp(mu_[i][j], 0.0, 1.0);
       for (int tries = 0; tries < 100; ++tries) {
-        double v = mu_[i][j] + sigma_[i][j] * rng.Normal();
+        double v = mu_[i][j] + std::min(1.0, widen * sigma_[i][j]) * rng.Normal();
         if (v >= 0 && v <= 1) {
           x[j] = v;
           break;
@@ -160,6 +162,10 @@ class TpeSampler : public Sampler {
                      [](const Observation* a, const Observation* b) { return a->loss < b->loss; });
     size_t n_good = static_cast<size_t>(std::ceil(o_.gamma * static_cast<double>(obs.size())));
     n_good = std::clamp<size_t>(n_good, 1, static_cast<size_t>(std::max(o_.max_good, 1)));
+    if (o_.min_good > 1 && obs.size() >= 2) {
+      // At least min_good good ones, and at least one bad one.
+      n_good = std::max(n_good, std::min(static_cast<size_t>(o_.min_good), obs.size() - 1));
+    }
     // Unit coordinates; an observation lacking a parameter (or holding a
     // value outside a Categorical's list) is left out of the models that
     // need it.
@@ -203,7 +209,7 @@ class TpeSampler : public Sampler {
     std::vector<double> best;
     double best_score = -std::numeric_limits<double>::infinity();
     for (int c = 0; c < std::max(o_.candidates, 1); ++c) {
-      std::vector<double> x = l.Sample(rng);
+      std::vector<double> x = l.Sample(rng, std::max(1.0, o_.bandwidth_factor));
       double score = l.LogPdf(x) - g.LogPdf(x);
       if (best.empty() || score > best_score) best_score = score, best = std::move(x);
     }
