@@ -227,6 +227,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
     std::map<int64_t, Params> configs;
     std::map<int64_t, size_t> bracket_of;
+    std::map<int64_t, int> model_rung;  // BOHB: the rung that modelled a configuration (-1: random)
     int64_t next = 0;
     for (int i = 0; i < o.budget; ++i) {
       std::optional<compute::tuning::Promotion> p;
@@ -242,6 +243,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       int local = p ? p->rung : 0;
       int rung = static_cast<int>(b) + local;
       if (!p && o.hb_sampler == "bohb") {
+        model_rung[config] = bohb.ModelRung(config, by_rung);
         configs[config] = *bohb.Suggest(config, by_rung);
       } else if (!p) {
         std::vector<Observation> history;
@@ -270,7 +272,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt, fraction);
       if (o.trace) {
         std::cerr << "seed " << seed << " job " << i << " config " << config << " rung " << rung
-                  << " loss " << r.loss << " cpu " << r.cpu_seconds << " "
+                  << " loss " << r.loss << " cpu " << r.cpu_seconds << " model "
+                  << (model_rung.count(config) ? model_rung[config] : -1) << " "
                   << nlohmann::json(configs[config]).dump() << "\n";
       }
       brackets[b].Report(
