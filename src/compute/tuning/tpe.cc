@@ -26,7 +26,12 @@ size_t CategoryOf(const Dim& d, double u) {
 // prior. `points[i][j]` is observation i's coordinate j.
 class Mixture {
  public:
-  Mixture(std::vector<Dim> dims, const std::vector<std::vector<double>>& points, bool multivariate)
+  // normal_reference (multivariate only): each dimension's bandwidth is
+  // 1.06 * the points' standard deviation * m^(-1/(d + 4)) (statsmodels'
+  // normal reference rule, BOHB's KDE), at least 1e-3, instead of Scott's
+  // fixed 0.2 * m^(-1/(d + 4)) with the magic clip.
+  Mixture(std::vector<Dim> dims, const std::vector<std::vector<double>>& points, bool multivariate,
+          bool normal_reference = false)
       : dims_(std::move(dims)) {
     size_t m = points.size(), kernels = m + 1, d = dims_.size();
     mu_.assign(kernels, std::vector<double>(d, 0.5));
@@ -42,13 +47,21 @@ class Mixture {
         SetCategorical(j, m);
         continue;
       }
-      if (multivariate) {
+      double floor = min_sigma;
+      if (multivariate && normal_reference) {
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < m; ++i) mean += mu_[i][j] / static_cast<double>(m);
+        for (size_t i = 0; i < m; ++i) var += (mu_[i][j] - mean) * (mu_[i][j] - mean);
+        double sd = m > 0 ? std::sqrt(var / static_cast<double>(m)) : 1.0;
+        for (size_t i = 0; i < m; ++i) sigma_[i][j] = 1.06 * sd * scott / 0.2;
+        floor = 1e-3;
+      } else if (multivariate) {
         for (size_t i = 0; i < m; ++i) sigma_[i][j] = scott;
       } else {
         SetNeighbourBandwidths(j);
       }
       for (size_t i = 0; i < kernels; ++i) {
-        sigma_[i][j] = i == m ? 1.0 : std::clamp(sigma_[i][j], min_sigma, 1.0);
+        sigma_[i][j] = i == m ? 1.0 : std::clamp(sigma_[i][j], floor, 1.0);
         double mu = mu_[i][j], s = sigma_[i][j];
         log_z_[i][j] = std::log(std::max(Phi((1 - mu) / s) - Phi(-mu / s), 1e-300));
       }
@@ -205,7 +218,8 @@ class TpeSampler : public Sampler {
       if (std::any_of(x.begin(), x.end(), [](double v) { return v < 0; })) continue;
       (i < n_good ? good : bad).push_back(std::move(x));
     }
-    Mixture l(dims, good, o_.multivariate), g(dims, bad, o_.multivariate);
+    Mixture l(dims, good, o_.multivariate, o_.normal_reference),
+        g(dims, bad, o_.multivariate, o_.normal_reference);
     std::vector<double> best;
     double best_score = -std::numeric_limits<double>::infinity();
     for (int c = 0; c < std::max(o_.candidates, 1); ++c) {

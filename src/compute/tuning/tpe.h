@@ -48,6 +48,10 @@ struct TpeOptions {
   // times wider (at most 1), then scored on l(x) / g(x) unwidened (BOHB's
   // bandwidth_factor, 3 there); 1 = draws from l(x) itself (Optuna).
   double bandwidth_factor = 1;
+  // Multivariate: bandwidths by the normal reference rule (1.06 * the
+  // points' standard deviation * m^(-1/(d + 4)), at least 1e-3: BOHB's KDE)
+  // instead of Scott's fixed 0.2 * m^(-1/(d + 4)).
+  bool normal_reference = false;
 };
 
 std::unique_ptr<Sampler> MakeTpeSampler(std::vector<ParameterRange> ranges, uint64_t seed,
