@@ -18,7 +18,8 @@
 // trainer's train_fraction), `--resource both` both at once; `--bohb-init N`
 // sets BOHB's Latin-hypercube initial design (0 = off); `--bohb-min-good 0
 // --bohb-bandwidth-factor 3` is BOHB's model as in the paper (good set of at
-// least parameters + 1 results, candidates drawn from l(x) 3 times as wide).
+// least parameters + 1 results, candidates drawn from l(x) 3 times as wide;
+// `--bohb-normal-reference 1` adds its KDE bandwidths).
 //
 //   hpo_bench --trainer PATH --data DIR --strategy random|tpe|hyperband
 //             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3 [--resume 1]
