@@ -174,7 +174,8 @@ struct Options {
   std::string hb_sampler = "bohb";
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
   double bohb_random = -1, bohb_gamma = -1, bohb_bw_factor = -1;
-  int bohb_min_points = -1, bohb_min_good = -1, bohb_normal_ref = -1, bohb_multivariate = -1, bohb_pool = -1, bohb_init = -1;
+  int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1, bohb_init = -1;
+  int bohb_min_good = -1, bohb_normal_ref = -1;
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
   bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
@@ -401,7 +402,9 @@ int Main(int argc, char** argv) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-min-good N] [--bohb-bandwidth-factor F] [--bohb-normal-reference 0|1] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--bohb-init N] [--trace 0|1] "
+                 "[--bohb-min-points N] [--bohb-min-good N] [--bohb-bandwidth-factor F] "
+                 "[--bohb-normal-reference 0|1] [--bohb-multivariate 0|1] [--bohb-pool 0|1] "
+                 "[--bohb-init N] [--trace 0|1] "
                  "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] [--resource rounds|rows|both] "
                  "[--label NAME]\n";
     return 2;

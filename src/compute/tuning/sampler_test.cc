@@ -257,9 +257,8 @@ TEST(TpeSamplerTest, MinGoodWidensTheGoodSet) {
   for (int i = 0; i < 4; ++i) hist.push_back({{{"x", 0.88 + 0.01 * i}}, 1.0 + 0.1 * i});
   for (int i = 0; i < 15; ++i) hist.push_back({{{"x", 0.4 + 0.01 * i}}, 5.0 + i});
   auto near_09 = [&](int min_good) {
-    auto tpe = MakeTpeSampler(space, 3,
-                              {.startup_trials = 0, .gamma = 0.05, .min_good = min_good,
-                               .multivariate = true});
+    auto tpe = MakeTpeSampler(
+        space, 3, {.startup_trials = 0, .gamma = 0.05, .min_good = min_good, .multivariate = true});
     int n = 0;
     for (int i = 0; i < 40; ++i) n += tpe->Suggest(i, hist)->at("x").get<double>() > 0.75;
     return n;
@@ -296,8 +295,8 @@ std::vector<Observation> TwentyGoodAt(const std::vector<double>& good) {
 TEST(TpeSamplerTest, BandwidthFactorWidensTheCandidates) {
   auto hist = TwentyGoodAt({0.5});
   double narrow = MedianDrawDistance({.gamma = 0.5, .multivariate = true}, hist, 0.5);
-  double wide = MedianDrawDistance(
-      {.gamma = 0.5, .multivariate = true, .bandwidth_factor = 3}, hist, 0.5);
+  double wide =
+      MedianDrawDistance({.gamma = 0.5, .multivariate = true, .bandwidth_factor = 3}, hist, 0.5);
   EXPECT_GT(wide, 2 * narrow) << narrow << " " << wide;
 }
 
@@ -306,8 +305,8 @@ TEST(TpeSamplerTest, BandwidthFactorWidensTheCandidates) {
 TEST(TpeSamplerTest, NormalReferenceBandwidthFollowsTheSpread) {
   auto hist = TwentyGoodAt({0.49, 0.495, 0.5, 0.505, 0.51});
   double scott = MedianDrawDistance({.gamma = 0.5, .multivariate = true}, hist, 0.5);
-  double reference = MedianDrawDistance(
-      {.gamma = 0.5, .multivariate = true, .normal_reference = true}, hist, 0.5);
+  double reference =
+      MedianDrawDistance({.gamma = 0.5, .multivariate = true, .normal_reference = true}, hist, 0.5);
   EXPECT_LT(reference, 0.3 * scott) << scott << " " << reference;
   EXPECT_GT(scott, 0.04);
 }
