@@ -16,7 +16,10 @@
 // `--resource rows` makes Hyperband's fidelity the training rows instead of
 // the rounds (every rung max-rounds rounds on rung/max of the rows, the
 // trainer's train_fraction), `--resource both` both at once; `--bohb-init N`
-// sets BOHB's Latin-hypercube initial design (0 = off).
+// sets BOHB's Latin-hypercube initial design (0 = off); `--bohb-min-good 0
+// --bohb-bandwidth-factor 3` is BOHB's model as in the paper (good set of at
+// least parameters + 1 results, candidates drawn from l(x) 3 times as wide;
+// `--bohb-normal-reference 1` adds its KDE bandwidths).
 //
 //   hpo_bench --trainer PATH --data DIR --strategy random|tpe|hyperband
 //             --seeds 1,2,3 --budget 24 --max-rounds 81 --min-rounds 3 [--resume 1]
@@ -170,8 +173,9 @@ struct Options {
   // results of the highest rung with at least 10 of them).
   std::string hb_sampler = "bohb";
   // --hb-sampler bohb: compute/tuning/bohb.h (defaults there unless set).
-  double bohb_random = -1, bohb_gamma = -1;
+  double bohb_random = -1, bohb_gamma = -1, bohb_bw_factor = -1;
   int bohb_min_points = -1, bohb_multivariate = -1, bohb_pool = -1, bohb_init = -1;
+  int bohb_min_good = -1, bohb_normal_ref = -1;
   int tpe_multivariate = 0;  // --strategy tpe: Optuna's multivariate TPE
   bool trace = false;        // Hyperband: each trial on stderr
   int min_results = 0;       // Hyperband: results a rung needs before it promotes (0 = eta)
@@ -215,6 +219,9 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     if (o.bohb_random >= 0) bo.random_fraction = o.bohb_random;
     if (o.bohb_gamma >= 0) bo.tpe.gamma = o.bohb_gamma;
     if (o.bohb_min_points >= 0) bo.min_points = o.bohb_min_points;
+    if (o.bohb_min_good >= 0) bo.tpe.min_good = o.bohb_min_good;
+    if (o.bohb_bw_factor >= 0) bo.tpe.bandwidth_factor = o.bohb_bw_factor;
+    if (o.bohb_normal_ref >= 0) bo.tpe.normal_reference = o.bohb_normal_ref != 0;
     if (o.bohb_multivariate >= 0) bo.tpe.multivariate = o.bohb_multivariate != 0;
     if (o.bohb_pool >= 0) bo.pool_rungs = o.bohb_pool != 0;
     if (o.bohb_init >= 0) bo.initial_design = o.bohb_init;
@@ -223,6 +230,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
     std::vector<std::vector<Observation>> by_rung(static_cast<size_t>(asha.num_rungs()));
     std::map<int64_t, Params> configs;
     std::map<int64_t, size_t> bracket_of;
+    std::map<int64_t, int> model_rung;  // BOHB: the rung that modelled a configuration (-1: random)
     int64_t next = 0;
     for (int i = 0; i < o.budget; ++i) {
       std::optional<compute::tuning::Promotion> p;
@@ -238,6 +246,7 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       int local = p ? p->rung : 0;
       int rung = static_cast<int>(b) + local;
       if (!p && o.hb_sampler == "bohb") {
+        model_rung[config] = bohb.ModelRung(config, by_rung);
         configs[config] = *bohb.Suggest(config, by_rung);
       } else if (!p) {
         std::vector<Observation> history;
@@ -266,7 +275,8 @@ nlohmann::json RunOne(const Options& o, uint64_t seed) {
       TrialResult r = RunTrial(o.trainer, o.data, work, configs[config], rounds, ckpt, fraction);
       if (o.trace) {
         std::cerr << "seed " << seed << " job " << i << " config " << config << " rung " << rung
-                  << " loss " << r.loss << " cpu " << r.cpu_seconds << " "
+                  << " loss " << r.loss << " cpu " << r.cpu_seconds << " model "
+                  << (model_rung.count(config) ? model_rung[config] : -1) << " "
                   << nlohmann::json(configs[config]).dump() << "\n";
       }
       brackets[b].Report(
@@ -350,6 +360,12 @@ int Main(int argc, char** argv) {
       o.bohb_gamma = std::stod(v);
     else if (k == "--bohb-min-points")
       o.bohb_min_points = std::stoi(v);
+    else if (k == "--bohb-bandwidth-factor")
+      o.bohb_bw_factor = std::stod(v);
+    else if (k == "--bohb-normal-reference")
+      o.bohb_normal_ref = std::stoi(v);
+    else if (k == "--bohb-min-good")
+      o.bohb_min_good = std::stoi(v);
     else if (k == "--bohb-multivariate")
       o.bohb_multivariate = std::stoi(v);
     else if (k == "--bohb-pool")
@@ -386,7 +402,9 @@ int Main(int argc, char** argv) {
     std::cerr << "usage: hpo_bench --trainer PATH --data DIR [--strategy random|tpe|hyperband] "
                  "[--seeds 1,2,3] [--budget N] [--max-rounds R] [--min-rounds r] [--eta 3] "
                  "[--resume 0|1] [--hb-sampler random|tpe|bohb] [--bohb-random F] [--bohb-gamma G] "
-                 "[--bohb-min-points N] [--bohb-multivariate 0|1] [--bohb-pool 0|1] [--bohb-init N] [--trace 0|1] "
+                 "[--bohb-min-points N] [--bohb-min-good N] [--bohb-bandwidth-factor F] "
+                 "[--bohb-normal-reference 0|1] [--bohb-multivariate 0|1] [--bohb-pool 0|1] "
+                 "[--bohb-init N] [--trace 0|1] "
                  "[--tpe-multivariate 0|1] [--extrapolate 0|1] [--brackets N] [--resource rounds|rows|both] "
                  "[--label NAME]\n";
     return 2;

@@ -11,7 +11,8 @@
 # configurations (ASHA, `hyperband.sampler: Random`), without resume, and the
 # old default rungs from 1 round, and BOHB's model pooled over the rungs
 # (`--bohb-pool 1`), and without BOHB's Latin-hypercube initial design
-# (`--bohb-init 0`). tandem's TPE runs independent (Optuna's default) and
+# (`--bohb-init 0`), and BOHB's model with the paper's rules (`--bohb-min-good 0
+# --bohb-bandwidth-factor 3`). tandem's TPE runs independent (Optuna's default) and
 # multivariate.
 # and with HB_LONG jobs (default 60) for the anytime curve. After the
 # end-of-run table it prints the anytime table: per seed, the CPU-seconds at
@@ -82,6 +83,10 @@ bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" \
 # The same without BOHB's Latin-hypercube initial design (the default before it).
 bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" --bohb-init 0 \
   --label "hyperband-no-initial-design-${hb_long}jobs"
+# BOHB's model as the paper has it (good set at least parameters + 1 results,
+# so a rung is modelled from 2 * (parameters + 1); candidates drawn 3x wider).
+bench --strategy hyperband --budget "$hb_long" --min-rounds "$hb_min" --bohb-min-good 0 \
+  --bohb-bandwidth-factor 3 --label "hyperband-bohb-paper-${hb_long}jobs"
 fi
 /usr/bin/python3 "$here/optuna_baseline.py" --trainer "$trainer" --data "$data" \
   --seeds "$seeds" --budget "$budget" --max-rounds "$rounds" >>"$out"

@@ -10,7 +10,9 @@ namespace tandem::compute::tuning {
 
 BohbSampler::BohbSampler(std::vector<ParameterRange> ranges, uint64_t seed, BohbOptions options)
     : ranges_(std::move(ranges)), seed_(seed), o_(options) {
-  if (o_.min_points <= 0) o_.min_points = static_cast<int>(ranges_.size()) + 2;
+  const int dims = static_cast<int>(ranges_.size());
+  if (o_.tpe.min_good <= 0) o_.tpe.min_good = dims + 1;
+  if (o_.min_points <= 0) o_.min_points = o_.tpe.min_good + dims + 1;
   random_ = MakeRandomSampler(ranges_, seed_);
   tpe_ = MakeTpeSampler(ranges_, seed_, o_.tpe);
 }

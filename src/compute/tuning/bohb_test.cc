@@ -149,5 +149,25 @@ TEST(BohbSamplerTest, InitialDesignIsALatinHypercube) {
   EXPECT_EQ(*plain.Suggest(0, none), *random->Suggest(0, {}));
 }
 
+// A rung is modelled once it has a bad density of parameters + 1 points
+// beside the good one: parameters + 2 results by default (one good point),
+// 2 * (parameters + 1) with the BOHB paper's min_good 0 (= parameters + 1).
+TEST(BohbSamplerTest, ModelNeedsParametersPlusOneBadPoints) {
+  std::vector<std::vector<Observation>> by_rung(2);
+  for (int i = 0; i < 3; ++i) by_rung[0].push_back(At(0.1 * i, 0.5, i));
+  BohbSampler one_good(Space(), 1, {.random_fraction = 0});
+  BohbOptions paper_options{.random_fraction = 0};
+  paper_options.tpe.min_good = 0;
+  BohbSampler paper(Space(), 1, paper_options);
+  EXPECT_EQ(one_good.ModelRung(20, by_rung), -1);
+  by_rung[0].push_back(At(0.6, 0.5, 6));
+  EXPECT_EQ(one_good.ModelRung(20, by_rung), 0);
+  EXPECT_EQ(paper.ModelRung(20, by_rung), -1);
+  by_rung[0].push_back(At(0.7, 0.5, 7));
+  EXPECT_EQ(paper.ModelRung(20, by_rung), -1);
+  by_rung[0].push_back(At(0.8, 0.5, 8));
+  EXPECT_EQ(paper.ModelRung(20, by_rung), 0);
+}
+
 }  // namespace
 }  // namespace tandem::compute::tuning

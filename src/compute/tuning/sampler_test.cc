@@ -247,5 +247,69 @@ TEST(TpeSamplerTest, IgnoresFailedTrials) {
   EXPECT_EQ(*tpe->Suggest(7, failed), *tpe->Suggest(7, {}));
 }
 
+// min_good: the good density covers at least that many of the best results.
+// The single best result is at x = 0.1, the next four near x = 0.9, the rest
+// (worse) near 0.5: with one good point the suggestions stay near 0.1, with
+// five (BOHB's parameters + 1 rule) they also go near 0.9.
+TEST(TpeSamplerTest, MinGoodWidensTheGoodSet) {
+  std::vector<ParameterRange> space = {Cont("x", 0, 1)};
+  std::vector<Observation> hist = {{{{"x", 0.1}}, 0.0}};
+  for (int i = 0; i < 4; ++i) hist.push_back({{{"x", 0.88 + 0.01 * i}}, 1.0 + 0.1 * i});
+  for (int i = 0; i < 15; ++i) hist.push_back({{{"x", 0.4 + 0.01 * i}}, 5.0 + i});
+  auto near_09 = [&](int min_good) {
+    auto tpe = MakeTpeSampler(
+        space, 3, {.startup_trials = 0, .gamma = 0.05, .min_good = min_good, .multivariate = true});
+    int n = 0;
+    for (int i = 0; i < 40; ++i) n += tpe->Suggest(i, hist)->at("x").get<double>() > 0.75;
+    return n;
+  };
+  EXPECT_LE(near_09(1), 4);
+  EXPECT_GE(near_09(5), 12);
+}
+
+// The median distance to `centre` of 200 suggestions of a TPE with one
+// candidate (no scoring: a draw from l(x)) over `hist`, 1-D in [0, 1].
+double MedianDrawDistance(TpeOptions o, const std::vector<Observation>& hist, double centre) {
+  o.startup_trials = 0;
+  o.candidates = 1;
+  auto tpe = MakeTpeSampler({Cont("x", 0, 1)}, 5, o);
+  std::vector<double> d;
+  for (int i = 0; i < 200; ++i) {
+    d.push_back(std::abs(tpe->Suggest(i, hist)->at("x").get<double>() - centre));
+  }
+  std::sort(d.begin(), d.end());
+  return d[d.size() / 2];
+}
+
+// 20 good results at `good` (20 worse ones spread over [0, 1)).
+std::vector<Observation> TwentyGoodAt(const std::vector<double>& good) {
+  std::vector<Observation> hist;
+  for (int i = 0; i < 20; ++i) hist.push_back({{{"x", good[i % good.size()]}}, 0.0});
+  for (int i = 0; i < 20; ++i) hist.push_back({{{"x", 0.05 * i}}, 1.0 + i});
+  return hist;
+}
+
+// bandwidth_factor widens the draws from l(x): they spread about three times
+// as far from the good points (all at 0.5: Scott's bandwidth 0.11) with
+// factor 3 as with 1.
+TEST(TpeSamplerTest, BandwidthFactorWidensTheCandidates) {
+  auto hist = TwentyGoodAt({0.5});
+  double narrow = MedianDrawDistance({.gamma = 0.5, .multivariate = true}, hist, 0.5);
+  double wide =
+      MedianDrawDistance({.gamma = 0.5, .multivariate = true, .bandwidth_factor = 3}, hist, 0.5);
+  EXPECT_GT(wide, 2 * narrow) << narrow << " " << wide;
+}
+
+// normal_reference: the bandwidth follows the good points' spread (here
+// 0.49-0.51, standard deviation ~0.007), where Scott's rule keeps 0.11.
+TEST(TpeSamplerTest, NormalReferenceBandwidthFollowsTheSpread) {
+  auto hist = TwentyGoodAt({0.49, 0.495, 0.5, 0.505, 0.51});
+  double scott = MedianDrawDistance({.gamma = 0.5, .multivariate = true}, hist, 0.5);
+  double reference =
+      MedianDrawDistance({.gamma = 0.5, .multivariate = true, .normal_reference = true}, hist, 0.5);
+  EXPECT_LT(reference, 0.3 * scott) << scott << " " << reference;
+  EXPECT_GT(scott, 0.04);
+}
+
 }  // namespace
 }  // namespace tandem::compute::tuning

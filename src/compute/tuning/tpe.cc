@@ -26,7 +26,12 @@ size_t CategoryOf(const Dim& d, double u) {
 // prior. `points[i][j]` is observation i's coordinate j.
 class Mixture {
  public:
-  Mixture(std::vector<Dim> dims, const std::vector<std::vector<double>>& points, bool multivariate)
+  // normal_reference (multivariate only): each dimension's bandwidth is
+  // 1.06 * the points' standard deviation * m^(-1/(d + 4)) (statsmodels'
+  // normal reference rule, BOHB's KDE), at least 1e-3, instead of Scott's
+  // fixed 0.2 * m^(-1/(d + 4)) with the magic clip.
+  Mixture(std::vector<Dim> dims, const std::vector<std::vector<double>>& points, bool multivariate,
+          bool normal_reference = false)
       : dims_(std::move(dims)) {
     size_t m = points.size(), kernels = m + 1, d = dims_.size();
     mu_.assign(kernels, std::vector<double>(d, 0.5));
@@ -42,20 +47,30 @@ class Mixture {
         SetCategorical(j, m);
         continue;
       }
-      if (multivariate) {
+      double floor = min_sigma;
+      if (multivariate && normal_reference) {
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < m; ++i) mean += mu_[i][j] / static_cast<double>(m);
+        for (size_t i = 0; i < m; ++i) var += (mu_[i][j] - mean) * (mu_[i][j] - mean);
+        double sd = m > 0 ? std::sqrt(var / static_cast<double>(m)) : 1.0;
+        for (size_t i = 0; i < m; ++i) sigma_[i][j] = 1.06 * sd * scott / 0.2;
+        floor = 1e-3;
+      } else if (multivariate) {
         for (size_t i = 0; i < m; ++i) sigma_[i][j] = scott;
       } else {
         SetNeighbourBandwidths(j);
       }
       for (size_t i = 0; i < kernels; ++i) {
-        sigma_[i][j] = i == m ? 1.0 : std::clamp(sigma_[i][j], min_sigma, 1.0);
+        sigma_[i][j] = i == m ? 1.0 : std::clamp(sigma_[i][j], floor, 1.0);
         double mu = mu_[i][j], s = sigma_[i][j];
         log_z_[i][j] = std::log(std::max(Phi((1 - mu) / s) - Phi(-mu / s), 1e-300));
       }
     }
   }
 
-  std::vector<double> Sample(Rng& rng) const {
+  // A draw from the mixture, its numeric kernels `widen` times as wide
+  // (BOHB's bandwidth_factor; 1 = the mixture itself).
+  std::vector<double> Sample(Rng& rng, double widen = 1) const {
     size_t i = rng.Below(mu_.size());
     std::vector<double> x(dims_.size());
     for (size_t j = 0; j < dims_.size(); ++j) {
@@ -74,7 +89,7 @@ class Mixture {
       }
       x[j] = std::clamp(mu_[i][j], 0.0, 1.0);
       for (int tries = 0; tries < 100; ++tries) {
-        double v = mu_[i][j] + sigma_[i][j] * rng.Normal();
+        double v = mu_[i][j] + std::min(1.0, widen * sigma_[i][j]) * rng.Normal();
         if (v >= 0 && v <= 1) {
           x[j] = v;
           break;
@@ -160,6 +175,10 @@ class TpeSampler : public Sampler {
                      [](const Observation* a, const Observation* b) { return a->loss < b->loss; });
     size_t n_good = static_cast<size_t>(std::ceil(o_.gamma * static_cast<double>(obs.size())));
     n_good = std::clamp<size_t>(n_good, 1, static_cast<size_t>(std::max(o_.max_good, 1)));
+    if (o_.min_good > 1 && obs.size() >= 2) {
+      // At least min_good good ones, and at least one bad one.
+      n_good = std::max(n_good, std::min(static_cast<size_t>(o_.min_good), obs.size() - 1));
+    }
     // Unit coordinates; an observation lacking a parameter (or holding a
     // value outside a Categorical's list) is left out of the models that
     // need it.
@@ -199,11 +218,12 @@ class TpeSampler : public Sampler {
       if (std::any_of(x.begin(), x.end(), [](double v) { return v < 0; })) continue;
       (i < n_good ? good : bad).push_back(std::move(x));
     }
-    Mixture l(dims, good, o_.multivariate), g(dims, bad, o_.multivariate);
+    Mixture l(dims, good, o_.multivariate, o_.normal_reference),
+        g(dims, bad, o_.multivariate, o_.normal_reference);
     std::vector<double> best;
     double best_score = -std::numeric_limits<double>::infinity();
     for (int c = 0; c < std::max(o_.candidates, 1); ++c) {
-      std::vector<double> x = l.Sample(rng);
+      std::vector<double> x = l.Sample(rng, std::max(1.0, o_.bandwidth_factor));
       double score = l.LogPdf(x) - g.LogPdf(x);
       if (best.empty() || score > best_score) best_score = score, best = std::move(x);
     }
