@@ -182,6 +182,43 @@ TEST_F(ArtifactUploadTest, ASlowBodyIs408AndLeavesNoFile) {
   EXPECT_EQ(Store().Stat("slow").status().code(), StatusCode::kNotFound);
 }
 
+// An unauthenticated upload costs no body: the 401 comes on the head alone
+// (a server waiting for the body would answer 408 here, the body being too
+// slow), with no spool file made, nothing stored and the connection closed.
+TEST_F(ArtifactUploadTest, AnUnauthenticatedUploadIs401BeforeItsBodyIsRead) {
+  for (const std::string auth : {"", "Authorization: Bearer tdm_not-a-token\r\n"}) {
+    for (const std::string framing : {"Content-Length: 1000000", "Transfer-Encoding: chunked"}) {
+      for (const std::string target : {"PUT /api/v1/artifacts/secret", "POST /api/v1/blobs"}) {
+        RawConn conn(Port());
+        ASSERT_TRUE(conn.connected());
+        conn.Send(target + " HTTP/1.1\r\nHost: x\r\n" + auth + framing + "\r\n\r\n");
+        const std::string response = conn.ReadResponse();
+        EXPECT_EQ(response.rfind("HTTP/1.1 401 ", 0), 0u) << target << " " << framing << " "
+                                                          << auth << ": " << response;
+        EXPECT_EQ(SpoolFiles(), 0u);
+        bool closed = false;
+        conn.ReadUntilClosed(&closed);
+        EXPECT_TRUE(closed) << target << " " << framing;
+      }
+    }
+  }
+  EXPECT_EQ(Store().Stat("secret").status().code(), StatusCode::kNotFound);
+  // Authenticated, the same uploads still go through (the head admitted, then the body).
+  RawConn conn(Port());
+  ASSERT_TRUE(conn.connected());
+  const std::string body = Pattern(600 * 1024, 7);
+  conn.Send(Head("PUT", "/api/v1/artifacts/secret", "Transfer-Encoding: chunked"));
+  char size_line[32];
+  std::snprintf(size_line, sizeof(size_line), "%zx\r\n", body.size());
+  conn.Send(size_line + body + "\r\n0\r\n\r\n");
+  const std::string response = conn.ReadResponse();
+  EXPECT_EQ(response.rfind("HTTP/1.1 201 ", 0), 0u) << response;
+  auto stored = Store().GetString("secret");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored == body);
+  EXPECT_TRUE(Eventually([&] { return SpoolFiles() == 0; }, 10));
+}
+
 // How much the peak RSS may grow while 512 MiB are PUT. Under AddressSanitizer
 // freed memory waits in its quarantine (256 MiB by default) and counts in the
 // RSS (CI's ASan run: 65 MiB), so there the bound only tells a streamed body
