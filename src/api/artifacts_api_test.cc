@@ -4,6 +4,9 @@
 // response and the stored object are what they were with the body in memory,
 // and no spool file outlives its request, whatever way the body ends: stored,
 // refused (bad key, 413), cut off by the client, or too slow (408).
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -217,6 +220,42 @@ TEST_F(ArtifactUploadTest, AnUnauthenticatedUploadIs401BeforeItsBodyIsRead) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_TRUE(*stored == body);
   EXPECT_TRUE(Eventually([&] { return SpoolFiles() == 0; }, 10));
+}
+
+// A disk that fills up while an upload is spooled: 507 saying the server is
+// out of space, the partial file gone, nothing stored. The "disk" is
+// RLIMIT_FSIZE: this process may write no file past 512 KiB while the 900 KiB
+// body arrives (writes past it fail with EFBIG; SIGXFSZ is ignored).
+TEST_F(ArtifactUploadTest, AFullDiskWhileSpoolingIs507AndStoresNothing) {
+  const std::string body = Pattern(900 * 1024, 8);
+  struct sigaction ignore = {}, old_action = {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  rlimit saved = {}, small = {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  small = saved;
+  small.rlim_cur = 512 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto put = Upload("PUT", "/api/v1/artifacts/full", body);
+  auto post = Upload("POST", "/api/v1/blobs", body);
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::sigaction(SIGXFSZ, &old_action, nullptr);
+  for (const auto* r : {&put, &post}) {
+    ASSERT_TRUE(r->ok()) << r->status();
+    EXPECT_EQ((*r)->status, 507) << (*r)->body;
+    Json j = Json::parse((*r)->body);
+    EXPECT_EQ(j["error"]["code"], "RESOURCE_EXHAUSTED");
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("out of storage space"),
+              std::string::npos)
+        << j;
+  }
+  EXPECT_TRUE(Eventually([&] { return SpoolFiles() == 0; }, 10));
+  EXPECT_EQ(Store().Stat("full").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(*Store().HasBlob(store::Sha256Digest(body)));
+  // With space again, the same upload is stored.
+  auto again = Upload("PUT", "/api/v1/artifacts/full", body);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->status, 201) << again->body;
 }
 
 // How much the peak RSS may grow while 512 MiB are PUT. Under AddressSanitizer

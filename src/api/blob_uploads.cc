@@ -10,6 +10,7 @@
 #include "api/upload_spool.h"
 #include "common/ids.h"
 #include "glue/images/errors.h"
+#include "glue/store/fs_util.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::api {
@@ -38,8 +39,12 @@ struct BlobUploads::State {
 
 namespace {
 
+// A failed call on an upload file: a full disk is InsufficientStorage (507),
+// anything else Internal.
 Status Errno(std::string_view op, const std::string& path) {
-  return InternalError(std::string(op) + " " + path + ": " + std::strerror(errno));
+  const int err = errno;
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG) return store::ErrnoStatus(err, op, path);
+  return InternalError(std::string(op) + " " + path + ": " + std::strerror(err));
 }
 
 Status UploadUnknown(std::string_view id) {
