@@ -35,7 +35,8 @@ constexpr std::array<CodeInfo, 17> kCodes = {{
     {StatusCode::kUnauthenticated, "UNAUTHENTICATED", 401},
 }};
 
-constexpr std::string_view kInsufficientStorage = "tandem.dev/insufficient-storage";
+// absl::Status payload URLs are absl::string_view (Debian's abseil has its own).
+constexpr char kInsufficientStorage[] = "tandem.dev/insufficient-storage";
 
 }  // namespace
 
