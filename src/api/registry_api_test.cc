@@ -113,10 +113,13 @@ TEST_F(RegistryApiTest, AnUploadWithoutCredentialsIs401BeforeItsBody) {
   std::string location = Send("POST", "/v2/team/app/blobs/uploads/").headers["location"];
   ASSERT_THAT(location, HasSubstr("/v2/team/app/blobs/uploads/"));
   const std::string digest = store::Sha256Digest("never sent");
-  for (const std::string auth : {"", "Authorization: Basic " + Base64("u:tdm_nonsense") + "\r\n"}) {
-    for (const std::string request :
-         {"POST /v2/team/app/blobs/uploads/?digest=" + digest, "PATCH " + location,
-          "PUT " + location + "?digest=" + digest}) {
+  const std::vector<std::string> auths = {
+      "", "Authorization: Basic " + Base64("u:tdm_nonsense") + "\r\n"};
+  const std::vector<std::string> requests = {"POST /v2/team/app/blobs/uploads/?digest=" + digest,
+                                             "PATCH " + location,
+                                             "PUT " + location + "?digest=" + digest};
+  for (const std::string& auth : auths) {
+    for (const std::string& request : requests) {
       for (const std::string framing : {"Content-Length: 50000000", "Transfer-Encoding: chunked"}) {
         tandem::testing::RawConn conn(std::stoi(base_.substr(base_.rfind(':') + 1)));
         ASSERT_TRUE(conn.connected());
