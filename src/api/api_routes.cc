@@ -75,6 +75,37 @@ struct Guard {
     Audit(req, principal, teams, why, res.status);
   }
 
+  // The caller sending `req`'s token (Unauthenticated: none, or a bad one).
+  StatusOr<auth::Principal> Caller(const http::Request& req) const {
+    std::string token = BearerToken(req);
+    if (token.empty() && style.basic_auth) token = BasicPassword(req);
+    if (token.empty()) {
+      return UnauthenticatedError(
+          "this route needs an API token: send `Authorization: Bearer <token>` (`tandem auth "
+          "login`)");
+    }
+    return authenticator->Authenticate(token);
+  }
+
+  // http::RouteOptions::head_check, before the body is read: what the head
+  // alone decides -- a path that is not UTF-8 (400), no valid token (401),
+  // and, but for team routes (whose owners may come from the body), the
+  // principal's access (403). Admitted, operator() checks all again.
+  bool AdmitHead(const http::Request& head, http::Response& res) const {
+    std::string principal_name;
+    Status refusal = CheckUtf8(head);
+    if (refusal.ok()) {
+      auto principal = Caller(head);
+      if (principal.ok()) principal_name = principal->name;
+      refusal = !principal.ok()                        ? principal.status()
+                : access.kind == Access::Kind::kTeam ? OkStatus()
+                                                     : Authorize(*principal, access, {});
+    }
+    if (refusal.ok()) return true;
+    Refuse(head, res, principal_name, {}, refusal);
+    return false;
+  }
+
   void operator()(http::Request& req, http::Response& res) const {
     req.headers.erase(kPrincipalHeader);
     req.headers.erase(kAdminHeader);
@@ -83,14 +114,7 @@ struct Guard {
     req.headers.erase(kAuditCommittedHeader);
     if (Status s = CheckUtf8(req); !s.ok()) return Refuse(req, res, "", {}, s);
     if (access.kind == Access::Kind::kPublic) return handler(req, res);
-    std::string token = BearerToken(req);
-    if (token.empty() && style.basic_auth) token = BasicPassword(req);
-    if (token.empty()) {
-      return Refuse(req, res, "", {},
-                    UnauthenticatedError("this route needs an API token: send "
-                                         "`Authorization: Bearer <token>` (`tandem auth login`)"));
-    }
-    auto principal = authenticator->Authenticate(token);
+    auto principal = Caller(req);
     if (!principal.ok()) return Refuse(req, res, "", {}, principal.status());
     std::vector<std::string> teams;
     // An admin passes whatever the owner: no lookup, so the handler answers
@@ -134,9 +158,20 @@ void ApiRoutes::Route(std::string method, std::string pattern, Access access, ht
 void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,
                       http::RouteOptions options, RouteStyle style) {
   entries_.push_back({method, pattern, access, style.basic_auth});
-  Guard guard{method, pattern,  std::move(access), std::move(handler),
-              &authenticator_, bus_, &clock_, std::move(style)};
-  server_.Route(std::move(method), std::move(pattern), std::move(guard), options);
+  const bool check_head = access.kind != Access::Kind::kPublic && !options.head_check;
+  auto guard = std::make_shared<const Guard>(Guard{method, pattern, std::move(access),
+                                                   std::move(handler), &authenticator_, bus_,
+                                                   &clock_, std::move(style)});
+  // An upload without valid credentials is refused before its body is read
+  // (or spooled to disk).
+  if (check_head) {
+    options.head_check = [guard](const http::Request& head, http::Response& refusal) {
+      return guard->AdmitHead(head, refusal);
+    };
+  }
+  server_.Route(std::move(method), std::move(pattern),
+                [guard](http::Request& req, http::Response& res) { (*guard)(req, res); },
+                std::move(options));
 }
 
 void ApiRoutes::Route(std::string method, std::string pattern, Access access, http::Handler handler,

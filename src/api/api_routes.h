@@ -4,6 +4,11 @@
 // expired or revoked) and the principal authorized (403), and after it every
 // mutating request -- allowed or refused -- is published as an audit event
 // (tandem.audit / "API Request"). A refused request runs no handler code.
+// A request with a body is judged on its head first, before the body is read
+// (http::RouteOptions::head_check): no valid token is a 401, and on a route
+// for admins or any authenticated principal a missing right is a 403, with
+// the body unread (no upload spooled to disk) and the connection closed;
+// team routes, whose owners may come from the body, decide 403 after it.
 //
 // Handlers learn the caller from the request headers kPrincipalHeader,
 // kAdminHeader and kCallerHeader (the whole principal with its team roles:

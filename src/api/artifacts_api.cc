@@ -9,7 +9,6 @@
 #include "api/owners.h"
 #include "api/rest.h"
 #include "api/upload_spool.h"
-#include "glue/store/adopt_hashed.h"
 
 namespace tandem::api {
 namespace {
@@ -51,7 +50,7 @@ StatusOr<store::BlobInfo> StoreBody(store::ObjectStore* st, http::Request& req) 
   if (spool == nullptr) return st->PutBlobFromString(req.body);
   // The sink refused a piece (disk full...): that, not a partial blob.
   RETURN_IF_ERROR(spool->status());
-  return store::AdoptHashedBlobFile(*st, spool->path(), spool->TakeBlobInfo());
+  return st->AdoptHashedBlobFile(spool->path(), spool->TakeBlobInfo());
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 // response and the stored object are what they were with the body in memory,
 // and no spool file outlives its request, whatever way the body ends: stored,
 // refused (bad key, 413), cut off by the client, or too slow (408).
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -180,6 +183,79 @@ TEST_F(ArtifactUploadTest, ASlowBodyIs408AndLeavesNoFile) {
   EXPECT_NE(conn.ReadResponse().find(" 408 "), std::string::npos);
   EXPECT_TRUE(Eventually([&] { return SpoolFiles() == 0; }, 10));
   EXPECT_EQ(Store().Stat("slow").status().code(), StatusCode::kNotFound);
+}
+
+// An unauthenticated upload costs no body: the 401 comes on the head alone
+// (a server waiting for the body would answer 408 here, the body being too
+// slow), with no spool file made, nothing stored and the connection closed.
+TEST_F(ArtifactUploadTest, AnUnauthenticatedUploadIs401BeforeItsBodyIsRead) {
+  for (const std::string auth : {"", "Authorization: Bearer tdm_not-a-token\r\n"}) {
+    for (const std::string framing : {"Content-Length: 1000000", "Transfer-Encoding: chunked"}) {
+      for (const std::string target : {"PUT /api/v1/artifacts/secret", "POST /api/v1/blobs"}) {
+        RawConn conn(Port());
+        ASSERT_TRUE(conn.connected());
+        conn.Send(target + " HTTP/1.1\r\nHost: x\r\n" + auth + framing + "\r\n\r\n");
+        const std::string response = conn.ReadResponse();
+        EXPECT_EQ(response.rfind("HTTP/1.1 401 ", 0), 0u) << target << " " << framing << " "
+                                                          << auth << ": " << response;
+        EXPECT_EQ(SpoolFiles(), 0u);
+        bool closed = false;
+        conn.ReadUntilClosed(&closed);
+        EXPECT_TRUE(closed) << target << " " << framing;
+      }
+    }
+  }
+  EXPECT_EQ(Store().Stat("secret").status().code(), StatusCode::kNotFound);
+  // Authenticated, the same uploads still go through (the head admitted, then the body).
+  RawConn conn(Port());
+  ASSERT_TRUE(conn.connected());
+  const std::string body = Pattern(600 * 1024, 7);
+  conn.Send(Head("PUT", "/api/v1/artifacts/secret", "Transfer-Encoding: chunked"));
+  char size_line[32];
+  std::snprintf(size_line, sizeof(size_line), "%zx\r\n", body.size());
+  conn.Send(size_line + body + "\r\n0\r\n\r\n");
+  const std::string response = conn.ReadResponse();
+  EXPECT_EQ(response.rfind("HTTP/1.1 201 ", 0), 0u) << response;
+  auto stored = Store().GetString("secret");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored == body);
+  EXPECT_TRUE(Eventually([&] { return SpoolFiles() == 0; }, 10));
+}
+
+// A disk that fills up while an upload is spooled: 507 saying the server is
+// out of space, the partial file gone, nothing stored. The "disk" is
+// RLIMIT_FSIZE: this process may write no file past 512 KiB while the 900 KiB
+// body arrives (writes past it fail with EFBIG; SIGXFSZ is ignored).
+TEST_F(ArtifactUploadTest, AFullDiskWhileSpoolingIs507AndStoresNothing) {
+  const std::string body = Pattern(900 * 1024, 8);
+  struct sigaction ignore = {}, old_action = {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  rlimit saved = {}, small = {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  small = saved;
+  small.rlim_cur = 512 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto put = Upload("PUT", "/api/v1/artifacts/full", body);
+  auto post = Upload("POST", "/api/v1/blobs", body);
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::sigaction(SIGXFSZ, &old_action, nullptr);
+  for (const auto* r : {&put, &post}) {
+    ASSERT_TRUE(r->ok()) << r->status();
+    EXPECT_EQ((*r)->status, 507) << (*r)->body;
+    Json j = Json::parse((*r)->body);
+    EXPECT_EQ(j["error"]["code"], "RESOURCE_EXHAUSTED");
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("out of storage space"),
+              std::string::npos)
+        << j;
+  }
+  EXPECT_TRUE(Eventually([&] { return SpoolFiles() == 0; }, 10));
+  EXPECT_EQ(Store().Stat("full").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(*Store().HasBlob(store::Sha256Digest(body)));
+  // With space again, the same upload is stored.
+  auto again = Upload("PUT", "/api/v1/artifacts/full", body);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->status, 201) << again->body;
 }
 
 // How much the peak RSS may grow while 512 MiB are PUT. Under AddressSanitizer

@@ -10,6 +10,7 @@
 #include "api/upload_spool.h"
 #include "common/ids.h"
 #include "glue/images/errors.h"
+#include "glue/store/fs_util.h"
 #include "glue/store/sha256.h"
 
 namespace tandem::api {
@@ -38,8 +39,12 @@ struct BlobUploads::State {
 
 namespace {
 
+// A failed call on an upload file: a full disk is InsufficientStorage (507),
+// anything else Internal.
 Status Errno(std::string_view op, const std::string& path) {
-  return InternalError(std::string(op) + " " + path + ": " + std::strerror(errno));
+  const int err = errno;
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG) return store::ErrnoStatus(err, op, path);
+  return InternalError(std::string(op) + " " + path + ": " + std::strerror(err));
 }
 
 Status UploadUnknown(std::string_view id) {
@@ -235,16 +240,19 @@ StatusOr<store::BlobInfo> BlobUploads::Finish(std::string_view id, std::string_v
   Remove(s->id);
   // The digest was computed as the chunks arrived: a mismatch is refused
   // before anything reaches the store (which checks the digest again).
-  if (std::string actual = s->hash->FinishDigest(); actual != digest) {
+  const std::string actual = s->hash->FinishDigest();
+  if (actual != digest) {
     return images::ImageError(StatusCode::kInvalidArgument, codes::kDigestInvalid,
                               "uploaded content has digest " + actual + ", not " +
                                   std::string(digest));
   }
-  // The session's file is handed to the store (taken, not copied, when the
-  // store is local); whatever is left of it goes with the session.
+  // The session's file is handed to the store with that digest (taken, not
+  // copied or hashed again, when the store is local); whatever is left of it
+  // goes with the session.
   if (s->fd >= 0) ::close(s->fd);
   s->fd = -1;
-  return images.PutBlobFile(repo, s->path, digest);
+  return images.PutHashedBlobFile(repo, s->path,
+                                  store::BlobInfo{actual, static_cast<uint64_t>(s->size)});
 }
 
 Status BlobUploads::Cancel(std::string_view id, std::string_view repo,

@@ -7,7 +7,9 @@
 // repository and the principal that started it; anyone else gets
 // BLOB_UPLOAD_UNKNOWN. The digest is computed as chunks arrive, so finishing
 // with a digest the bytes do not have is refused before anything reaches the
-// store; otherwise the file goes into the ImageStore (which verifies it again).
+// store; otherwise the file goes into the ImageStore with that digest
+// (ImageStore::PutHashedBlobFile: the embedded store adopts it unread; every
+// read still verifies it).
 // Finishing removes the session whatever the outcome; sessions idle longer than `abandon_after_micros` are removed when new ones
 // start, and Init removes what a previous process left.
 //

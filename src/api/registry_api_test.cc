@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "api/testing/running_control_plane.h"
+#include "common/testing/raw_conn.h"
 #include "glue/images/manifest.h"
 #include "glue/images/testing/test_image.h"
 #include "glue/store/sha256.h"
@@ -103,6 +104,44 @@ TEST_F(RegistryApiTest, BaseNeedsCredentialsAndAnswersTheVersion) {
   EXPECT_EQ(basic.headers["docker-distribution-api-version"], "registry/2.0");
   auto bearer = Send("GET", "/v2/", "", {{"Authorization", "Bearer " + token_}});
   EXPECT_EQ(bearer.status, 200);
+}
+
+// An upload without (valid) credentials is refused on its head: a 401 with
+// the spec's challenge before a byte of its body is sent, nothing spooled,
+// the connection closed.
+TEST_F(RegistryApiTest, AnUploadWithoutCredentialsIs401BeforeItsBody) {
+  std::string location = Send("POST", "/v2/team/app/blobs/uploads/").headers["location"];
+  ASSERT_THAT(location, HasSubstr("/v2/team/app/blobs/uploads/"));
+  const std::string digest = store::Sha256Digest("never sent");
+  const std::vector<std::string> auths = {
+      "", "Authorization: Basic " + Base64("u:tdm_nonsense") + "\r\n"};
+  const std::vector<std::string> requests = {"POST /v2/team/app/blobs/uploads/?digest=" + digest,
+                                             "PATCH " + location,
+                                             "PUT " + location + "?digest=" + digest};
+  for (const std::string& auth : auths) {
+    for (const std::string& request : requests) {
+      for (const std::string framing : {"Content-Length: 50000000", "Transfer-Encoding: chunked"}) {
+        tandem::testing::RawConn conn(std::stoi(base_.substr(base_.rfind(':') + 1)));
+        ASSERT_TRUE(conn.connected());
+        conn.Send(request + " HTTP/1.1\r\nHost: x\r\n" + auth + framing + "\r\n\r\n");
+        const std::string response = conn.ReadResponse();
+        EXPECT_EQ(response.rfind("HTTP/1.1 401 ", 0), 0u) << request << " " << framing << ": "
+                                                          << response;
+        EXPECT_THAT(response, HasSubstr("UNAUTHORIZED"));
+        bool closed = false;
+        conn.ReadUntilClosed(&closed);
+        EXPECT_TRUE(closed) << request << " " << framing;
+      }
+    }
+  }
+  // Only the upload session's own (empty) file, nothing else spooled or stored.
+  size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(home_ / "uploads/images")) {
+    files += e.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_LE(files, 1u);
+  EXPECT_EQ(Send("GET", location).headers["range"], "0-0");
+  EXPECT_EQ(Send("HEAD", "/v2/team/app/blobs/" + digest).status, 404);
 }
 
 TEST_F(RegistryApiTest, PushThenPullByTagAndDigest) {

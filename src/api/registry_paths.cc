@@ -3,6 +3,7 @@
 #include <map>
 
 #include "api/access.h"
+#include "common/http_status.h"
 #include "common/json.h"
 #include "glue/images/errors.h"
 #include "glue/images/reference.h"
@@ -133,6 +134,11 @@ void WriteRegistryError(http::Response& res, const Status& status) {
   // An out-of-order chunk is 416; an oversized body 413.
   if (status.code() == StatusCode::kOutOfRange) http = 416;
   if (status.code() == StatusCode::kResourceExhausted && code == codes::kSizeInvalid) http = 413;
+  // Out of disk: the upload cannot proceed, and the client should not shrink it.
+  if (IsInsufficientStorage(status)) {
+    code = codes::kBlobUploadInvalid;
+    http = 507;
+  }
   Json body = {{"errors", Json::array({Json{{"code", code},
                                             {"message", std::string(status.message())},
                                             {"detail", Json::object()}}})}};

@@ -11,7 +11,7 @@ void WriteError(http::Response& res, const Status& status) {
                 {{"code", std::string(CodeName(status.code()))},
                  {"message", std::string(status.message())}}}};
   // A message may quote what the client sent: never throw on its bytes.
-  res.Json(HttpStatusFromCode(status.code()),
+  res.Json(HttpStatusOf(status),
            body.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 

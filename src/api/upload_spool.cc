@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "glue/store/fs_util.h"
 
 namespace tandem::api {
 
@@ -39,12 +40,15 @@ store::BlobInfo UploadSpool::TakeBlobInfo() {
 
 Status UploadSpool::DoWrite(std::string_view data) {
   if (fd_ < 0 || !hash_) return FailedPreconditionError("upload file " + path_ + " was handed on");
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return InternalError("write upload file " + path_ + ": " + std::strerror(errno));
-    done += static_cast<size_t>(n);
+  Status written = store::WriteAll(fd_, data.data(), data.size(), path_);
+  if (!written.ok()) {
+    // The upload is over (the server reads no more of it): its partial file
+    // goes now, giving its space back while the refusal is answered. A full
+    // disk is InsufficientStorage (507), not an internal error.
+    ::close(fd_);
+    ::unlink(path_.c_str());
+    fd_ = -1;
+    return Annotate(written, "upload not stored");
   }
   hash_->Update(data);
   return OkStatus();

@@ -5,7 +5,7 @@
 // upload sessions' directory; BlobUploads adopts the file as the session's,
 // a rename for the first chunk, or appends it) and the artifact and blob
 // uploads of /api/v1 (artifacts_api.cc; the object store adopts the file
-// with its digest: AdoptHashedBlobFile). Whatever is not adopted is removed
+// with its digest: ObjectStore::AdoptHashedBlobFile). Whatever is not adopted is removed
 // with the spool: when the handler is done, or when the body fails on the
 // way (413, 408, a client gone: the server drops the sink).
 //

@@ -116,7 +116,8 @@ int RunServe(ServeFlags f) {
   // A target and an image come through the glue the configuration names; a
   // local package takes the configuration's `server:` limits and log level.
   if (!f.model.empty() || !o.image.empty() || HasConfigFile(f)) {
-    auto config = LoadConfig(f.home, f.config, ProcessEnvironment());
+    // Read only: serving creates no home (no ./.tandem in the caller's cwd).
+    auto config = ReadConfig(f.home, f.config, ProcessEnvironment());
     if (!config.ok()) {
       std::cerr << "error: " << std::string(config.status().message()) << "\n";
       return kExitFailure;

@@ -155,12 +155,20 @@ std::string ConfigHome(const std::string& home_flag, const EnvLookup& env) {
 
 StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
                             const EnvLookup& env) {
-  Config c;
   const std::string home = ConfigHome(home_flag, env);
   std::error_code ec;
   fs::create_directories(home, ec);
   if (ec) return InvalidArgumentError("cannot create home '" + home + "': " + ec.message());
-  c.home = fs::absolute(home).lexically_normal().string();
+  return ReadConfig(home_flag, config_path, env);
+}
+
+StatusOr<Config> ReadConfig(const std::string& home_flag, const std::string& config_path,
+                            const EnvLookup& env) {
+  Config c;
+  const std::string home = ConfigHome(home_flag, env);
+  std::error_code ec;
+  c.home = fs::absolute(home, ec).lexically_normal().string();
+  if (ec) return InvalidArgumentError("cannot resolve home '" + home + "': " + ec.message());
   if (c.home.size() > 1 && c.home.back() == '/') c.home.pop_back();
 
   std::string path = config_path;

@@ -62,8 +62,14 @@ EnvLookup ProcessEnvironment();
 // reads `config_path` (else <home>/tandem.yaml when present), applies the
 // TANDEM_LISTEN, TANDEM_PORT, TANDEM_DATABASE, TANDEM_STORE, TANDEM_BUS,
 // TANDEM_LOG_LEVEL overrides and fills defaults. Unknown top-level keys and
-// ill-typed values -> InvalidArgument naming the key.
+// ill-typed values -> InvalidArgument naming the key. Creates the home (for
+// commands that keep state there: `tandem up`, `tandem job-pod`).
 StatusOr<Config> LoadConfig(const std::string& home_flag, const std::string& config_path,
+                            const EnvLookup& env);
+// LoadConfig for a command that only reads its configuration (`tandem serve`):
+// the same Config (the home made absolute), but no directory is created, so
+// a command run with `--config FILE` and no home leaves no ./.tandem behind.
+StatusOr<Config> ReadConfig(const std::string& home_flag, const std::string& config_path,
                             const EnvLookup& env);
 
 // True for an address only this machine reaches: 127.0.0.0/8, ::1, localhost.

@@ -1,5 +1,5 @@
 // Where tandem's home is before anything is created in it: what LoadConfig
-// (config.h) resolves and creates, for a caller that must not create it.
+// (config.h) resolves and creates (ReadConfig: resolves only).
 #pragma once
 
 #include <string>

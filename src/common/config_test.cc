@@ -22,6 +22,33 @@ class ConfigTest : public ::testing::Test {
   fs::path home_;
 };
 
+// A command that only reads a configuration (`tandem serve --config FILE`
+// without a home) creates nothing in its cwd; LoadConfig creates the home.
+TEST_F(ConfigTest, ReadConfigCreatesNoHome) {
+  const fs::path cwd = home_ / "cwd";
+  fs::create_directories(cwd);
+  std::ofstream(home_ / "serve.yaml") << "log_level: debug\n";
+  const fs::path before = fs::current_path();
+  fs::current_path(cwd);
+  auto read = ReadConfig("", (home_ / "serve.yaml").string(), {});
+  const bool empty_after_read = fs::is_empty(cwd);
+  auto loaded = LoadConfig("", (home_ / "serve.yaml").string(), {});
+  fs::current_path(before);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(empty_after_read) << "ReadConfig created something in the cwd";
+  EXPECT_EQ(read->log_level, "debug");
+  EXPECT_EQ(read->home, (fs::canonical(cwd) / ".tandem").string());
+  EXPECT_EQ(read->database_uri, "sqlite://" + read->home + "/tandem.db");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->home, read->home);
+  EXPECT_TRUE(fs::is_directory(cwd / ".tandem"));  // the documented default, created
+  // A home named by $TANDEM_HOME is not created by a reader either.
+  auto env = ReadConfig("", "", {{"TANDEM_HOME", (home_ / "h").string()}});
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(env->home, (home_ / "h").string());
+  EXPECT_FALSE(fs::exists(home_ / "h"));
+}
+
 TEST_F(ConfigTest, DefaultsUnderHome) {
   auto c = LoadConfig(home_.string(), "", {});
   ASSERT_TRUE(c.ok()) << c.status();

@@ -13,6 +13,14 @@ std::string HexEncode(const unsigned char* data, size_t n) {
   return HexEncode(std::string_view(reinterpret_cast<const char*>(data), n));
 }
 
+bool IsLowerHex(std::string_view text, size_t bytes) {
+  if (text.size() != 2 * bytes) return false;
+  for (char c : text) {
+    if (HexDigitValue(c) < 0 || (c >= 'A' && c <= 'F')) return false;
+  }
+  return true;
+}
+
 // By hand: this abseil's HexStringToBytes does not check its input.
 std::optional<std::string> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;

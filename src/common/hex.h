@@ -17,6 +17,10 @@ constexpr int HexDigitValue(char c) {
   return -1;
 }
 
+// True when `text` is the lowercase hex of `bytes` bytes: exactly 2 * bytes
+// digits 0-9a-f (as HexEncode writes it; a SHA-256 digest is 32 bytes).
+bool IsLowerHex(std::string_view text, size_t bytes);
+
 // The lowercase hex of `bytes`: two digits a byte, 2 * bytes.size() chars.
 std::string HexEncode(std::string_view bytes);
 std::string HexEncode(const unsigned char* data, size_t n);

@@ -23,6 +23,18 @@ TEST(HexTest, DigitValues) {
   }
 }
 
+TEST(HexTest, IsLowerHexWantsExactlyTwoLowercaseDigitsAByte) {
+  EXPECT_TRUE(IsLowerHex("", 0));
+  EXPECT_TRUE(IsLowerHex("00017f80abff", 6));
+  EXPECT_TRUE(IsLowerHex(HexEncode(AllBytes()), 256));
+  EXPECT_FALSE(IsLowerHex("00017f80abff", 5));   // too long
+  EXPECT_FALSE(IsLowerHex("00017f80abf", 6));    // too short
+  EXPECT_FALSE(IsLowerHex("00017F80ABFF", 6));   // uppercase
+  EXPECT_FALSE(IsLowerHex("00017f80abfg", 6));   // not a digit
+  EXPECT_FALSE(IsLowerHex("00017f80ab f", 6));
+  EXPECT_FALSE(IsLowerHex(std::string("00017f80ab\0f", 12), 6));
+}
+
 TEST(HexTest, EncodesLowercaseTwoDigitsAByte) {
   EXPECT_EQ(HexEncode(""), "");
   EXPECT_EQ(HexEncode(std::string("\x00\x01\x7f\x80\xab\xff", 6)), "00017f80abff");

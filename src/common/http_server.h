@@ -98,6 +98,16 @@ struct RouteOptions {
   // instead of into memory (http_body_sink.h); nullptr reads it as usual.
   // Runs on the I/O thread: must be quick.
   std::function<std::shared_ptr<BodySink>(const Request& head)> body_sink;
+  // If set, asked once a request's head is read and before its body is
+  // (method, target, path, query, path_params, headers, remote_address; no
+  // body), on the worker pool (it may block: a token lookup, say). False
+  // refuses the request with `refusal` as its answer: the body is neither
+  // read nor given to a sink, and the connection closes after the answer.
+  // True goes on as usual (the handler still runs with the whole request).
+  // Not asked for a request without a body, nor for one whose body arrived
+  // with its head (nothing left to spare): the handler decides those. The
+  // control plane refuses unauthenticated uploads here (api_routes.h).
+  std::function<bool(const Request& head, Response& refusal)> head_check;
 };
 
 // One answered request, for metrics: the route pattern that matched ("" if

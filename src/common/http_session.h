@@ -385,6 +385,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req_.body.clear();
     req_.remote_address.clear();
     req_.body_sink.reset();
+    head_checked_ = false;
   }
 
   // Returns true if `ec` is a transport problem (close silently).
@@ -476,7 +477,16 @@ class Session : public std::enable_shared_from_this<Session> {
     if (length && *length > static_cast<uint64_t>(limit)) return FailRead(bhttp::error::body_limit);
     parser_->body_limit(static_cast<uint64_t>(limit));
     if (parser_->is_done()) return Dispatch();
+    if (match_.route->options.head_check && !(length && buffer_.size() >= *length)) {
+      return CheckHead();
+    }
+    StartBody();
+  }
 
+  // The body of the request whose head was read and admitted: into the
+  // route's sink or memory, within the body watch's pace.
+  void StartBody() {
+    auto& msg = parser_->get();
     if (const auto& sink = match_.route->options.body_sink) {  // the head, without headers
       req_.path_params = match_.params;
       req_.body_sink = sink(req_);
@@ -528,10 +538,14 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadBody();
   }
 
-  void Dispatch() {
-    body_watch_.Stop();
-    auto& msg = parser_->get();
-    for (const auto& field : msg) {
+  // RouteOptions::head_check on a worker, then the body or the refusal
+  // (http_session_head.h).
+  void CheckHead();
+  static bool RunHeadCheck(const RouteEntry& route, const Request& head, Response& refusal);
+
+  // req_.headers from the parsed message (joining repeated fields).
+  void CopyHeaders() {
+    for (const auto& field : parser_->get()) {
       std::string name = Lower(SV(field.name_string()));
       auto [it, inserted] = req_.headers.try_emplace(std::move(name), SV(field.value()));
       if (!inserted) {
@@ -539,6 +553,14 @@ class Session : public std::enable_shared_from_this<Session> {
         it->second.append(field.value().data(), field.value().size());
       }
     }
+  }
+
+  void Dispatch() {
+    body_watch_.Stop();
+    auto& msg = parser_->get();
+    // A checked head's headers are those the check saw (a chunked body's
+    // trailer fields are not added to them afterwards).
+    if (!head_checked_) CopyHeaders();
     req_.body = std::move(msg.body());
     req_.remote_address = remote_;
     req_.path_params = std::move(match_.params);
@@ -731,6 +753,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool head_request_ = false;
   bool linger_ = false;     // input left unread: drain before closing
+  bool head_checked_ = false;  // req_.headers were copied for RouteOptions::head_check
   bool streaming_ = false;  // the response is a stream (StartStream)
   bool ending_ = false;     // the server is stopping: finish the stream now
   int64_t limit_ = 0;
@@ -755,3 +778,4 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace tandem::http::detail
 
 #include "common/http_session_chunked.h"  // IWYU pragma: keep (Session's streamed responses)
+#include "common/http_session_head.h"     // IWYU pragma: keep (Session::CheckHead)

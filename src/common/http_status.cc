@@ -1,7 +1,10 @@
 #include "common/http_status.h"
 
 #include <array>
+#include <string>
 #include <utility>
+
+#include "absl/strings/cord.h"
 
 namespace tandem {
 namespace {
@@ -32,13 +35,31 @@ constexpr std::array<CodeInfo, 17> kCodes = {{
     {StatusCode::kUnauthenticated, "UNAUTHENTICATED", 401},
 }};
 
+// absl::Status payload URLs are absl::string_view (Debian's abseil has its own).
+constexpr char kInsufficientStorage[] = "tandem.dev/insufficient-storage";
+
 }  // namespace
+
+Status InsufficientStorageError(std::string_view detail) {
+  Status s = ResourceExhaustedError("the server is out of storage space: " + std::string(detail));
+  s.SetPayload(kInsufficientStorage, absl::Cord("1"));
+  return s;
+}
+
+bool IsInsufficientStorage(const Status& s) {
+  return s.code() == StatusCode::kResourceExhausted &&
+         s.GetPayload(kInsufficientStorage).has_value();
+}
 
 int HttpStatusFromCode(StatusCode code) {
   for (const auto& c : kCodes) {
     if (c.code == code) return c.http;
   }
   return 500;
+}
+
+int HttpStatusOf(const Status& s) {
+  return IsInsufficientStorage(s) ? 507 : HttpStatusFromCode(s.code());
 }
 
 StatusCode CodeFromHttpStatus(int http_status) {
@@ -72,6 +93,8 @@ StatusCode CodeFromHttpStatus(int http_status) {
       return StatusCode::kUnavailable;
     case 504:
       return StatusCode::kDeadlineExceeded;
+    case 507:
+      return StatusCode::kResourceExhausted;
     default:
       if (http_status >= 200 && http_status < 300) return StatusCode::kOk;
       if (http_status >= 400 && http_status < 500) return StatusCode::kInvalidArgument;

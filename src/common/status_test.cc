@@ -59,5 +59,20 @@ TEST(HttpStatusTest, MapsCanonicalCodes) {
   EXPECT_EQ(CodeFromHttpStatus(503), StatusCode::kUnavailable);
 }
 
+TEST(HttpStatusTest, OutOfStorageIs507AndSaysSo) {
+  Status full = InsufficientStorageError("write '/x': No space left on device");
+  EXPECT_EQ(full.code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(IsInsufficientStorage(full));
+  EXPECT_EQ(full.message(),
+            "the server is out of storage space: write '/x': No space left on device");
+  EXPECT_EQ(HttpStatusOf(full), 507);
+  EXPECT_TRUE(IsInsufficientStorage(Annotate(full, "upload")));  // context keeps the mark
+  // A quota or a full queue stays 429.
+  EXPECT_FALSE(IsInsufficientStorage(ResourceExhaustedError("quota")));
+  EXPECT_EQ(HttpStatusOf(ResourceExhaustedError("quota")), 429);
+  EXPECT_EQ(HttpStatusOf(NotFoundError("x")), 404);
+  EXPECT_EQ(CodeFromHttpStatus(507), StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace tandem

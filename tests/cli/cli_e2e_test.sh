@@ -25,6 +25,16 @@ fi
 expect_rc 1 "$TANDEM" --server http://127.0.0.1:1 models list
 expect_contains "$OUT" "no control plane reachable" "unreachable server message"
 
+# A command that only reads a configuration creates no home in its cwd:
+# `tandem serve --config FILE` without --home or $TANDEM_HOME reads FILE, then
+# fails here on the missing model package, leaving the empty cwd empty.
+mkdir -p "$WORK/empty-cwd"
+echo "log_level: debug" > "$WORK/serve.yaml"
+expect_rc 1 bash -c "cd '$WORK/empty-cwd' && env -u TANDEM_HOME '$TANDEM' serve \
+  --config '$WORK/serve.yaml' --model-dir '$WORK/no-such-package' --port 0"
+left=$(ls -A "$WORK/empty-cwd")
+[ -z "$left" ] && pass || fail "tandem serve --config created '$left' in its cwd"
+
 start_control_plane "$TANDEM" "$WORK/home" || { echo "control plane did not start"; exit 1; }
 
 # Usage errors exit 2.

@@ -94,6 +94,13 @@ StatusOr<store::BlobInfo> EmbeddedImageStore::DoPutBlobFile(std::string_view rep
   return NameBlob(repo, info, expected_digest);
 }
 
+StatusOr<store::BlobInfo> EmbeddedImageStore::DoPutHashedBlobFile(std::string_view repo,
+                                                                  const std::string& path,
+                                                                  const store::BlobInfo& hashed) {
+  ASSIGN_OR_RETURN(store::BlobInfo info, store_.AdoptHashedBlobFile(path, hashed));
+  return NameBlob(repo, info, hashed.digest);
+}
+
 StatusOr<store::BlobInfo> EmbeddedImageStore::NameBlob(std::string_view repo,
                                                        const store::BlobInfo& info,
                                                        std::string_view expected_digest) {

@@ -43,6 +43,9 @@ class EmbeddedImageStore final : public ImageStore {
   // The object store adopts the file (AdoptBlobFile: no copy on a file store).
   StatusOr<store::BlobInfo> DoPutBlobFile(std::string_view repo, const std::string& path,
                                           std::string_view expected_digest) override;
+  // The object store adopts the file with the caller's digest (not read again).
+  StatusOr<store::BlobInfo> DoPutHashedBlobFile(std::string_view repo, const std::string& path,
+                                                const store::BlobInfo& hashed) override;
   StatusOr<store::BlobInfo> DoStatBlob(std::string_view repo, std::string_view digest) override;
   StatusOr<store::BlobInfo> DoMountBlob(std::string_view from_repo, std::string_view to_repo,
                                         std::string_view digest) override;

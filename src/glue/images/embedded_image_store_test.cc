@@ -2,11 +2,17 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "common/clock.h"
 #include "glue/images/errors.h"
 #include "glue/images/testing/image_store_conformance.h"
 #include "glue/images/testing/test_image.h"
+#include "glue/store/file_store.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/memory_store.h"
 
@@ -51,6 +57,41 @@ TEST_F(EmbeddedImageStoreTest, OpenNeedsTheObjectStoreAndAKnownScheme) {
   auto dflt = ImageStore::Open("", objects_.get(), nullptr, nullptr);
   ASSERT_TRUE(dflt.ok());
   EXPECT_EQ((*dflt)->uri(), "embedded");
+}
+
+// A finished upload's file with the digest computed as it arrived: on a
+// file store it becomes the blob itself, renamed unread (the same inode); on
+// a store that must hash it (memory), content that is not what the caller
+// says is refused and nothing is named in the repository.
+TEST_F(EmbeddedImageStoreTest, PutHashedBlobFileAdoptsTheFileUnread) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("tandem-hashed-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto files = store::FileStore::Open((dir / "store").string());
+  ASSERT_TRUE(files.ok()) << files.status();
+  EmbeddedImageStore on_files(**files, nullptr, &clock_);
+  const std::string data = "a layer hashed while it was uploaded";
+  const store::BlobInfo hashed{store::Sha256Digest(data), data.size()};
+  const std::string file = (dir / "upload").string();
+  std::ofstream(file, std::ios::binary) << data;
+  struct stat before;
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  auto put = on_files.PutHashedBlobFile("team/app", file, hashed);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->digest, hashed.digest);
+  EXPECT_FALSE(fs::exists(file));
+  struct stat blob;
+  ASSERT_EQ(::stat((*files)->BlobPath(hashed.digest).c_str(), &blob), 0);
+  EXPECT_EQ(blob.st_ino, before.st_ino);
+  EXPECT_TRUE(on_files.StatBlob("team/app", hashed.digest).ok());
+
+  std::ofstream(file, std::ios::binary) << "other bytes";
+  const store::BlobInfo claimed{store::Sha256Digest("not these"), 11};
+  auto refused = images_.PutHashedBlobFile("team/app", file, claimed);  // memory: hashes it
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_EQ(images_.StatBlob("team/app", claimed.digest).status().code(), StatusCode::kNotFound);
+  fs::remove_all(dir);
 }
 
 TEST_F(EmbeddedImageStoreTest, BlobsDedupeWithTheObjectStore) {

@@ -86,6 +86,20 @@ StatusOr<store::BlobInfo> ImageStore::DoPutBlobFile(std::string_view repo, const
       expected_digest);
 }
 
+StatusOr<store::BlobInfo> ImageStore::PutHashedBlobFile(std::string_view repo,
+                                                        const std::string& path,
+                                                        const store::BlobInfo& hashed) {
+  RETURN_IF_ERROR(CheckRepo(repo));
+  RETURN_IF_ERROR(CheckDigest(hashed.digest));
+  return DoPutHashedBlobFile(repo, path, hashed);
+}
+
+StatusOr<store::BlobInfo> ImageStore::DoPutHashedBlobFile(std::string_view repo,
+                                                          const std::string& path,
+                                                          const store::BlobInfo& hashed) {
+  return DoPutBlobFile(repo, path, hashed.digest);
+}
+
 StatusOr<std::unique_ptr<store::BlobReader>> ImageStore::OpenBlob(std::string_view repo,
                                                                   std::string_view digest) {
   RETURN_IF_ERROR(CheckRepo(repo));

@@ -114,6 +114,12 @@ class ImageStore {
   // on success `path` may be gone.
   StatusOr<store::BlobInfo> PutBlobFile(std::string_view repo, const std::string& path,
                                         std::string_view expected_digest = "");
+  // PutBlobFile of a file whose digest and size the caller computed from
+  // exactly the bytes it wrote there (a finished upload, hashed as its chunks
+  // arrived): a backend over a local store adopts it without reading it again
+  // (store::ObjectStore::AdoptHashedBlobFile); others hash it as PutBlobFile.
+  StatusOr<store::BlobInfo> PutHashedBlobFile(std::string_view repo, const std::string& path,
+                                              const store::BlobInfo& hashed);
   // A verifying reader over a blob of `repo` (the final Read fails with
   // DataLoss if the bytes do not match the digest). NotFound (BLOB_UNKNOWN)
   // naming repo and digest if `repo` does not have it.
@@ -185,6 +191,10 @@ class ImageStore {
   // Default: DoPutBlob reading the file.
   virtual StatusOr<store::BlobInfo> DoPutBlobFile(std::string_view repo, const std::string& path,
                                                   std::string_view expected_digest);
+  // Default: DoPutBlobFile expecting `hashed.digest` (the file is hashed).
+  virtual StatusOr<store::BlobInfo> DoPutHashedBlobFile(std::string_view repo,
+                                                        const std::string& path,
+                                                        const store::BlobInfo& hashed);
   virtual StatusOr<store::BlobInfo> DoStatBlob(std::string_view repo,
                                                std::string_view digest) = 0;
   virtual StatusOr<store::BlobInfo> DoMountBlob(std::string_view from_repo,

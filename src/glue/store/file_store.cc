@@ -261,7 +261,8 @@ StatusOr<BlobInfo> FileStore::AdoptBlobFile(const std::string& path) {
   return Adopt(path, nullptr);
 }
 
-StatusOr<BlobInfo> FileStore::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
+StatusOr<BlobInfo> FileStore::DoAdoptHashedBlobFile(const std::string& path,
+                                                    const BlobInfo& hashed) {
   return Adopt(path, &hashed);
 }
 

@@ -42,12 +42,12 @@ class FileStore final : public ObjectStore {
   // Hashes the file, fsyncs it and renames it into place (no copy); a file
   // on another filesystem is copied (PutBlobFromFile).
   StatusOr<BlobInfo> AdoptBlobFile(const std::string& path) override;
-  // For AdoptHashedBlobFile (adopt_hashed.h), which checked the digest's form
-  // and the file's size: renames the file into place without reading it (a
-  // copy, hashed, across filesystems).
-  StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
 
  protected:
+  // Renames the file into place without reading it (a copy, hashed, across
+  // filesystems).
+  StatusOr<BlobInfo> DoAdoptHashedBlobFile(const std::string& path,
+                                           const BlobInfo& hashed) override;
   StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;
   StatusOr<std::unique_ptr<BlobReader>> DoOpenBlob(std::string_view digest) override;
   StatusOr<BlobInfo> DoStatBlob(std::string_view digest) override;

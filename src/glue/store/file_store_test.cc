@@ -17,7 +17,6 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
-#include "glue/store/adopt_hashed.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/object_store_conformance.h"
 #include "glue/store/testing/test_data.h"
@@ -153,7 +152,7 @@ TEST_F(FileStoreTest, AdoptHashedBlobFileRenamesTheFileUnread) {
   struct stat before;
   ASSERT_EQ(::stat(file.c_str(), &before), 0);
   const BlobInfo abc{"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3};
-  auto adopted = AdoptHashedBlobFile(*store_, file, abc);
+  auto adopted = store_->AdoptHashedBlobFile(file, abc);
   ASSERT_TRUE(adopted.ok()) << adopted.status();
   EXPECT_EQ(adopted->digest, abc.digest);
   EXPECT_FALSE(fs::exists(file));
@@ -165,7 +164,7 @@ TEST_F(FileStoreTest, AdoptHashedBlobFileRenamesTheFileUnread) {
 
   std::ofstream(file, std::ios::binary) << "xyz";  // not what the caller says
   const BlobInfo claimed{"sha256:" + std::string(64, '1'), 3};
-  ASSERT_TRUE(AdoptHashedBlobFile(*store_, file, claimed).ok());
+  ASSERT_TRUE(store_->AdoptHashedBlobFile(file, claimed).ok());
   EXPECT_EQ(store_->VerifyBlob(claimed.digest).code(), StatusCode::kDataLoss);
   EXPECT_TRUE(fs::is_empty(root_ + "/tmp"));
 }
@@ -185,9 +184,9 @@ TEST_F(FileStoreTest, AdoptBlobFileFromAnotherFilesystemCopies) {
   EXPECT_TRUE(fs::exists(file));
   EXPECT_TRUE(store_->VerifyBlob(adopted->digest).ok());
   // Copying reads the file, so a digest known beforehand is checked.
-  auto hashed = AdoptHashedBlobFile(*store_, file, *adopted);
+  auto hashed = store_->AdoptHashedBlobFile(file, *adopted);
   EXPECT_TRUE(hashed.ok()) << hashed.status();
-  auto wrong = AdoptHashedBlobFile(*store_, file, {"sha256:" + std::string(64, '2'), 3});
+  auto wrong = store_->AdoptHashedBlobFile(file, {"sha256:" + std::string(64, '2'), 3});
   EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status();
   fs::remove(file);
 }

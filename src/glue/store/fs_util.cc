@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/http_status.h"
 #include "common/ids.h"
 
 namespace tandem::store {
@@ -33,7 +34,8 @@ Status ErrnoStatus(int err, std::string_view op, std::string_view path) {
       return PermissionDeniedError(msg);
     case ENOSPC:
     case EDQUOT:
-      return ResourceExhaustedError(msg);
+    case EFBIG:
+      return InsufficientStorageError(msg);
     default:
       return InternalError(msg);
   }

@@ -36,7 +36,8 @@ class UniqueFd {
 };
 
 // A Status for a failed system call: ENOENT -> NotFound, EACCES/EPERM ->
-// PermissionDenied, ENOSPC/EDQUOT -> ResourceExhausted, others -> Internal.
+// PermissionDenied, ENOSPC/EDQUOT/EFBIG -> InsufficientStorageError (507 at
+// the REST edge), others -> Internal.
 Status ErrnoStatus(int err, std::string_view op, std::string_view path);
 
 // write() all of `data`, retrying on EINTR and short writes.

@@ -229,6 +229,34 @@ StatusOr<BlobInfo> ObjectStore::AdoptBlobFile(const std::string& path) {
   return PutBlobFromFile(path);
 }
 
+StatusOr<BlobInfo> ObjectStore::AdoptHashedBlobFile(const std::string& path,
+                                                    const BlobInfo& hashed) {
+  RETURN_IF_ERROR(ValidateDigest(hashed.digest));
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+    if (static_cast<uint64_t>(st.st_size) != hashed.size) {
+      return FailedPreconditionError("file " + path + " has " + std::to_string(st.st_size) +
+                                     " bytes, not the " + std::to_string(hashed.size) +
+                                     " it was said to hold");
+    }
+  }
+  ASSIGN_OR_RETURN(BlobInfo stored, DoAdoptHashedBlobFile(path, hashed));
+  // What a store hashed (the default; a file store's copy) must agree.
+  if (stored.digest != hashed.digest || stored.size != hashed.size) {
+    return FailedPreconditionError("file " + path + " holds " + std::to_string(stored.size) +
+                                   " bytes of " + stored.digest + ", not the " +
+                                   std::to_string(hashed.size) + " bytes of " + hashed.digest +
+                                   " it was said to hold");
+  }
+  return stored;
+}
+
+StatusOr<BlobInfo> ObjectStore::DoAdoptHashedBlobFile(const std::string& path, const BlobInfo&) {
+  return AdoptBlobFile(path);
+}
+
 StatusOr<BlobInfo> ObjectStore::PutBlobFromString(std::string_view data) {
   size_t pos = 0;
   return PutBlob([&](char* buf, size_t n) -> StatusOr<size_t> {

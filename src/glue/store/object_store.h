@@ -110,6 +110,23 @@ class ObjectStore {
   // the store's filesystem), so on success `path` may be gone. The store
   // still computes the digest itself. Default: PutBlobFromFile.
   virtual StatusOr<BlobInfo> AdoptBlobFile(const std::string& path);
+  // As AdoptBlobFile, for a file whose digest and size the caller computed
+  // from exactly the bytes it wrote there (an upload's spool file, hashed as
+  // the body arrived: api/upload_spool.h), so that a multi-GiB upload is not
+  // read a second time just to hash it: the file store renames it into place
+  // without reading it (a copy, hashed, across filesystems), the S3 store
+  // streams it up once (a single PUT is hashed again as it is sent and
+  // refused unless it completes `hashed.digest`; multipart parts are each
+  // hashed and signed as they are sent); any other store adopts it as usual
+  // (DoAdoptHashedBlobFile's default), hashing it. On success `path` may be
+  // gone (the caller removes what is left).
+  //
+  // The caller vouches for the digest: every read still verifies it, so
+  // content that does not match is never served (DataLoss), but it would
+  // occupy the digest's name. InvalidArgument for a malformed digest,
+  // FailedPrecondition when the file has another size than `hashed.size` or
+  // (when the store hashed it) another digest; nothing named is stored then.
+  StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
   StatusOr<BlobInfo> PutBlobFromString(std::string_view data);
 
   // Opens a verifying reader. NotFound if absent; InvalidArgument if
@@ -197,6 +214,11 @@ class ObjectStore {
   virtual Status DoDelete(std::string_view key) = 0;
   // Default: Unimplemented (no local file to link).
   virtual Status DoLinkBlobToFile(std::string_view digest, const std::string& path);
+  // AdoptHashedBlobFile once the digest's form and the file's size are
+  // checked. A backend that can trust `hashed` stores the file without
+  // reading it first; what it returns must still be `hashed` (checked).
+  // Default: AdoptBlobFile (the store hashes the file itself).
+  virtual StatusOr<BlobInfo> DoAdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
 };
 
 // For a backend's DoPutBlob: reads `reader` to its end in 1 MiB chunks,

@@ -61,17 +61,17 @@ class S3Store final : public ObjectStore {
   std::string uri() const override { return uri_; }
 
   StatusOr<BlobInfo> PutBlobFromFile(const std::string& path) override;
-  // For AdoptHashedBlobFile (adopt_hashed.h), which checked the digest's form
-  // and the file's size: streams the file up once, without the first
-  // (hashing) pass: a single PUT signed with `hashed.digest` and verified as
-  // it is sent, or a multipart upload whose parts are hashed as they are sent.
-  StatusOr<BlobInfo> AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed);
   // Ranged GETs in parallel, each written in place into the temp file while
   // this thread hashes them in order (s3_download.cc); same guarantees as
   // ObjectStore::GetBlobToFile.
   Status GetBlobToFile(std::string_view digest, const std::string& path) override;
 
  protected:
+  // Streams the file up once, without the first (hashing) pass: a single PUT
+  // signed with `hashed.digest` and verified as it is sent, or a multipart
+  // upload whose parts are hashed as they are sent.
+  StatusOr<BlobInfo> DoAdoptHashedBlobFile(const std::string& path,
+                                           const BlobInfo& hashed) override;
   StatusOr<BlobInfo> DoPutBlob(const ReadFn& reader) override;
   StatusOr<std::unique_ptr<BlobReader>> DoOpenBlob(std::string_view digest) override;
   StatusOr<BlobInfo> DoStatBlob(std::string_view digest) override;

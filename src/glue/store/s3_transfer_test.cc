@@ -14,7 +14,6 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/testing/test_server.h"
-#include "glue/store/adopt_hashed.h"
 #include "glue/store/s3_store.h"
 #include "glue/store/testing/s3_server_test.h"
 #include "glue/store/sha256.h"
@@ -137,7 +136,7 @@ TEST_F(S3TransferTest, MultipartThresholdBoundaries) {
     EXPECT_EQ(calls.Take(), *c.want);
     // ... and an upload's spool file with its digest known (no first pass).
     const std::string d = RandomBytes(c.size, seed++);
-    auto adopted = AdoptHashedBlobFile(*store, WriteFile("s" + std::to_string(seed), d),
+    auto adopted = store->AdoptHashedBlobFile(WriteFile("s" + std::to_string(seed), d),
                                        {Sha256Digest(d), d.size()});
     ASSERT_TRUE(adopted.ok()) << adopted.status();
     EXPECT_EQ(calls.Take(), *c.want);

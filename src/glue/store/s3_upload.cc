@@ -1,4 +1,4 @@
-// S3Store's writes: PutBlob / PutBlobFromFile / AdoptHashedBlobFile, one
+// S3Store's writes: PutBlob / PutBlobFromFile / DoAdoptHashedBlobFile, one
 // streamed PUT up to multipart_threshold, a multipart upload above it.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -238,7 +238,8 @@ StatusOr<BlobInfo> S3Store::PutBlobFromFile(const std::string& path) {
   return info;
 }
 
-StatusOr<BlobInfo> S3Store::AdoptHashedBlobFile(const std::string& path, const BlobInfo& hashed) {
+StatusOr<BlobInfo> S3Store::DoAdoptHashedBlobFile(const std::string& path,
+                                                  const BlobInfo& hashed) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFileForReading(path));
   return Upload(fd.get(), "", hashed.digest, hashed.size, {});
 }

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/hex.h"
 #include "common/spec_fields.h"
 #include "common/yaml.h"
 #include "glue/images/reference.h"
@@ -163,8 +164,7 @@ StatusOr<DeploymentSpec> DeploymentSpecFromJson(const Json& doc) {
       }
     }
     for (const std::string& h : s.auth_token_sha256) {
-      bool hex = h.size() == 64 && h.find_first_not_of("0123456789abcdef") == std::string::npos;
-      if (!hex) {
+      if (!IsLowerHex(h, 32)) {  // a SHA-256: 32 bytes
         return InvalidArgumentError("'auth.token_sha256' entries must be 64 lowercase hex digits");
       }
     }

@@ -127,5 +127,20 @@ TEST(DeploymentSpecTest, RefusesBadImagesNamingTheField) {
   }
 }
 
+TEST(DeploymentSpecTest, TokenDigestsAre64LowercaseHexDigits) {
+  const std::string good(64, 'a');
+  auto s = ParseDeploymentSpec("name: d\nmodel: m/1\nauth: {token_sha256: [" + good + ", " +
+                               std::string(32, '0') + std::string(32, 'f') + "]}\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->auth_token_sha256.size(), 2u);
+  for (const std::string& bad : {std::string(63, 'a'), std::string(65, 'a'), std::string(64, 'A'),
+                                 std::string(63, 'a') + "g", std::string("\"\"")}) {
+    auto r = ParseDeploymentSpec("name: d\nmodel: m/1\nauth: {token_sha256: [" + bad + "]}\n");
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("64 lowercase hex digits"), std::string_view::npos)
+        << r.status();
+  }
+}
+
 }  // namespace
 }  // namespace tandem::serving::fleet

@@ -12,7 +12,6 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
-#include "glue/store/adopt_hashed.h"
 #include "glue/store/sha256.h"
 #include "glue/store/testing/test_data.h"
 
@@ -126,7 +125,7 @@ TEST_P(ObjectStoreConformanceTest, AdoptHashedBlobFileStoresTheFileUnderItsDiges
     const std::string src = scratch() + "/spool.bin";
     WriteFile(src, content);
     const BlobInfo hashed{Sha256Digest(content), content.size()};
-    auto put = AdoptHashedBlobFile(*store_, src, hashed);
+    auto put = store_->AdoptHashedBlobFile(src, hashed);
     ASSERT_TRUE(put.ok()) << put.status();
     EXPECT_EQ(put->digest, hashed.digest);
     EXPECT_EQ(put->size, content.size());
@@ -141,12 +140,12 @@ TEST_P(ObjectStoreConformanceTest, AdoptHashedBlobFileStoresTheFileUnderItsDiges
   // A file of another size than the caller says is refused; nothing stored.
   const std::string src = scratch() + "/short.bin";
   WriteFile(src, "abc");
-  auto wrong = AdoptHashedBlobFile(*store_, src, BlobInfo{kAbcDigest, 4});
+  auto wrong = store_->AdoptHashedBlobFile(src, BlobInfo{kAbcDigest, 4});
   EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status();
   EXPECT_FALSE(*store_->HasBlob(kAbcDigest));
-  EXPECT_EQ(AdoptHashedBlobFile(*store_, src, BlobInfo{"sha256:nope", 3}).status().code(),
+  EXPECT_EQ(store_->AdoptHashedBlobFile(src, BlobInfo{"sha256:nope", 3}).status().code(),
             StatusCode::kInvalidArgument);
-  auto missing = AdoptHashedBlobFile(*store_, scratch() + "/nope", BlobInfo{kAbcDigest, 3});
+  auto missing = store_->AdoptHashedBlobFile(scratch() + "/nope", BlobInfo{kAbcDigest, 3});
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
