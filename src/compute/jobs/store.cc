@@ -302,6 +302,28 @@ StatusOr<JobRecord> JobStore::Get(const std::string& id) {
   return out;
 }
 
+StatusOr<std::optional<JobRecord>> JobStore::GetIfChanged(const std::string& id,
+                                                          std::vector<sql::Value>* seen) {
+  std::optional<Row> row;
+  RETURN_IF_ERROR(db_.Read([&](Transaction& tx) -> Status {
+    auto r = tx.QueryOne(std::string("SELECT ") + kSelectColumns + " FROM compute_jobs WHERE id = ?",
+                         {id});
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kNotFound) return JobNotFound(id);
+      return r.status();
+    }
+    row.emplace(*std::move(r));
+    return OkStatus();
+  }));
+  bool same = seen->size() == row->size();
+  for (size_t i = 0; same && i < row->size(); ++i) same = (*seen)[i] == row->at(i);
+  if (same) return std::optional<JobRecord>();
+  seen->clear();
+  for (size_t i = 0; i < row->size(); ++i) seen->push_back(row->at(i));
+  ASSIGN_OR_RETURN(JobRecord r, FromRow(*row));
+  return std::optional<JobRecord>(std::move(r));
+}
+
 StatusOr<JobPage> JobStore::List(const JobFilter& f) {
   if (f.max_results < 1 || f.max_results > 1000) {
     return InvalidArgumentError("max_results must be between 1 and 1000");

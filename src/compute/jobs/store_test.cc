@@ -201,3 +201,40 @@ TEST_F(JobStoreTest, AppendMetricsStoresEveryPointOnceInBatches) {
 
 }  // namespace
 }  // namespace tandem::compute::jobs
+
+namespace tandem::compute::jobs {
+namespace {
+
+// A waiter's re-read parses the record only when some column changed: the
+// owner's lease too (RenewLeases changes no record field a mutate sees).
+TEST_F(JobStoreTest, GetIfChangedAnswersOnlyWhenTheRowChanged) {
+  ASSERT_TRUE(store_->Insert(Record("g1", "")).ok());
+  std::vector<sql::Value> seen;
+  auto first = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->state, JobState::kPending);
+  auto again = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value());
+
+  ASSERT_TRUE(store_->Update("g1", [](JobRecord& r) { r.failure_reason = "x"; }).ok());
+  auto updated = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(updated.ok() && updated->has_value());
+  EXPECT_EQ((*updated)->failure_reason, "x");
+  EXPECT_FALSE(store_->GetIfChanged("g1", &seen)->has_value());
+
+  ASSERT_TRUE(store_->Claim("g1", "cp-a", 1'000).ok());
+  auto claimed = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  EXPECT_EQ((*claimed)->state, JobState::kStarting);
+  ASSERT_TRUE(store_->RenewLeases("cp-a", 2'000).ok());
+  auto renewed = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(renewed.ok() && renewed->has_value());
+  EXPECT_EQ((*renewed)->lease_expires_micros, 2'000);
+
+  EXPECT_EQ(store_->GetIfChanged("nope", &seen).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace tandem::compute::jobs
