@@ -162,11 +162,6 @@ TEST_F(JobStoreTest, OpenFillsInTheKindOfOlderRows) {
             (std::map<std::string, int64_t>{{"training", 1}, {"transform", 1}}));
 }
 
-}  // namespace
-}  // namespace tandem::compute::jobs
-
-namespace tandem::compute::jobs {
-namespace {
 
 // Metric points go in several rows per INSERT: every batch size (64 down to
 // 1) is used, a point stored before is kept (not overwritten), a point
@@ -199,11 +194,6 @@ TEST_F(JobStoreTest, AppendMetricsStoresEveryPointOnceInBatches) {
   EXPECT_DOUBLE_EQ(m->at("auc")[0].value, 0.5);
 }
 
-}  // namespace
-}  // namespace tandem::compute::jobs
-
-namespace tandem::compute::jobs {
-namespace {
 
 // A waiter's re-read parses the record only when some column changed: the
 // owner's lease too (RenewLeases changes no record field a mutate sees).
