@@ -247,14 +247,21 @@ StatusOr<JobRecord> JobService::WaitFor(const std::string& id,
     return it == changes_.end() ? uint64_t{0} : it->second;
   };
   bool saw_shutdown = false;
+  // The row as last read: a slice's re-read parses the record only if the
+  // row changed (most do not; parsing was most of a waiter's CPU).
+  std::vector<sql::Value> seen;
+  JobRecord r;
   while (true) {
     uint64_t version;
     {
       absl::MutexLock lock(&mu_);
       version = changed();
     }
-    ASSIGN_OR_RETURN(JobRecord r, jobs_->Get(id));
-    if (done(r)) return r;
+    ASSIGN_OR_RETURN(std::optional<JobRecord> read, jobs_->GetIfChanged(id, &seen));
+    if (read.has_value()) {
+      r = *std::move(read);
+      if (done(r)) return r;
+    }
     if (deadline.Expired()) {
       return DeadlineExceededError("training job '" + id + "' is still " +
                                    std::string(JobStateName(r.state)) + " after " +

@@ -85,6 +85,11 @@ class JobStore {
 
   // NotFound naming the id.
   StatusOr<JobRecord> Get(const std::string& id);
+  // Get for a waiter that reads one job again and again until it changes
+  // (JobService::WaitFor): nullopt, with nothing parsed, when the row equals
+  // `*seen` (every column); otherwise the record. `*seen` becomes the row read.
+  StatusOr<std::optional<JobRecord>> GetIfChanged(const std::string& id,
+                                                  std::vector<sql::Value>* seen);
 
   StatusOr<JobPage> List(const JobFilter& filter);
 

@@ -162,5 +162,69 @@ TEST_F(JobStoreTest, OpenFillsInTheKindOfOlderRows) {
             (std::map<std::string, int64_t>{{"training", 1}, {"transform", 1}}));
 }
 
+
+// Metric points go in several rows per INSERT: every batch size (64 down to
+// 1) is used, a point stored before is kept (not overwritten), a point
+// repeated within one call is stored once, and attempts stay apart.
+TEST_F(JobStoreTest, AppendMetricsStoresEveryPointOnceInBatches) {
+  ASSERT_TRUE(store_->Insert(Record("m1", "")).ok());
+  std::vector<MetricSample> first;
+  for (int64_t step = 0; step < 10; ++step) first.push_back({"loss", 100.0 + step, 1000 + step, step});
+  ASSERT_TRUE(store_->AppendMetrics("m1", 1, first).ok());
+  std::vector<MetricSample> all;  // 127 loss points (64+32+16+8+4+2+1), the first 10 again
+  for (int64_t step = 0; step < 127; ++step) all.push_back({"loss", 1.0 * step, 2000 + step, step});
+  all.push_back({"auc", 0.5, 3000, 0});
+  all.push_back({"auc", 0.9, 3001, 0});  // the same point twice in one call: the first is kept
+  ASSERT_TRUE(store_->AppendMetrics("m1", 1, all).ok());
+  ASSERT_TRUE(store_->AppendMetrics("m1", 2, {{"loss", 7.0, 4000, 0}}).ok());
+
+  auto m = store_->Metrics("m1");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 2u);
+  const auto& loss = m->at("loss");
+  ASSERT_EQ(loss.size(), 128u);  // 127 of attempt 1, 1 of attempt 2
+  for (int64_t step = 0; step < 127; ++step) {
+    EXPECT_EQ(loss[step].attempt, 1);
+    EXPECT_EQ(loss[step].step, step);
+    EXPECT_DOUBLE_EQ(loss[step].value, step < 10 ? 100.0 + step : 1.0 * step) << step;
+  }
+  EXPECT_EQ(loss[127].attempt, 2);
+  EXPECT_DOUBLE_EQ(loss[127].value, 7.0);
+  ASSERT_EQ(m->at("auc").size(), 1u);
+  EXPECT_DOUBLE_EQ(m->at("auc")[0].value, 0.5);
+}
+
+
+// A waiter's re-read parses the record only when some column changed: the
+// owner's lease too (RenewLeases changes no record field a mutate sees).
+TEST_F(JobStoreTest, GetIfChangedAnswersOnlyWhenTheRowChanged) {
+  ASSERT_TRUE(store_->Insert(Record("g1", "")).ok());
+  std::vector<sql::Value> seen;
+  auto first = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->state, JobState::kPending);
+  auto again = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value());
+
+  ASSERT_TRUE(store_->Update("g1", [](JobRecord& r) { r.failure_reason = "x"; }).ok());
+  auto updated = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(updated.ok() && updated->has_value());
+  EXPECT_EQ((*updated)->failure_reason, "x");
+  EXPECT_FALSE(store_->GetIfChanged("g1", &seen)->has_value());
+
+  ASSERT_TRUE(store_->Claim("g1", "cp-a", 1'000).ok());
+  auto claimed = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  EXPECT_EQ((*claimed)->state, JobState::kStarting);
+  ASSERT_TRUE(store_->RenewLeases("cp-a", 2'000).ok());
+  auto renewed = store_->GetIfChanged("g1", &seen);
+  ASSERT_TRUE(renewed.ok() && renewed->has_value());
+  EXPECT_EQ((*renewed)->lease_expires_micros, 2'000);
+
+  EXPECT_EQ(store_->GetIfChanged("nope", &seen).status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace tandem::compute::jobs

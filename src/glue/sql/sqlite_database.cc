@@ -92,6 +92,19 @@ class Connection {
     return OkStatus();
   }
 
+  // One statement without parameters, prepared once per connection: BEGIN
+  // and COMMIT of every transaction (parsing them each time through
+  // ExecScript was ~5% of a job control plane's CPU).
+  Status ExecCached(std::string_view sql) {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql, {}));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    }
+    Status st = rc == SQLITE_DONE ? OkStatus() : SqliteError(db_, rc, sql);
+    sqlite3_reset(stmt);
+    return st;
+  }
+
   // Prepares (or reuses) a single statement and binds `params`.
   StatusOr<sqlite3_stmt*> Prepare(std::string_view sql, const std::vector<Value>& params) {
     std::string key(sql);
@@ -282,10 +295,10 @@ struct SqliteDatabase::Impl {
 
   // One attempt: BEGIN, fn, COMMIT or ROLLBACK.
   Status Attempt(Connection& conn, bool write, const std::function<Status(Transaction&)>& fn) {
-    RETURN_IF_ERROR(conn.ExecScript(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"));
+    RETURN_IF_ERROR(conn.ExecCached(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"));
     SqliteTransaction tx(conn, !write);
     Status st = fn(tx);
-    if (st.ok()) st = conn.ExecScript("COMMIT");
+    if (st.ok()) st = conn.ExecCached("COMMIT");
     if (!st.ok() && !sqlite3_get_autocommit(conn.db())) (void)conn.ExecScript("ROLLBACK");
     return st;
   }
