@@ -19,29 +19,20 @@ url="$S3_ENDPOINT/$S3_BUCKET/ceiling.bin"
 curl "${sig[@]}" -o /dev/null -T "$TMP/src" "$url"
 size=$((MIB << 20))
 now() { date +%s.%N; }
-# CPU ticks the server (the primary and its workers) has used so far.
-server_ticks() {
-  local pid total=0 p
-  pid=$(cat "$SERVER/pid")
-  for p in $pid $(pgrep -P "$pid" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
-hz=$(getconf CLK_TCK)
+source "$ROOT/bench/s3/lib.sh"  # server_cpu
 echo "| round | parallel ranged GETs | wall s | s3rver CPU s | load |"
 echo "|---:|---:|---:|---:|---|"
 for ((r = 1; r <= ROUNDS; r++)); do
   for par in 1 2 4; do
-    s0=$(server_ticks); t0=$(now)
+    s0=$(server_cpu); t0=$(now)
     step=$((size / par))
     for ((k = 0; k < par; k++)); do
       a=$((k * step)); b=$((k == par - 1 ? size - 1 : (k + 1) * step - 1))
       curl "${sig[@]}" -r "$a-$b" -o /dev/null "$url" &
     done
     wait
-    t1=$(now); s1=$(server_ticks)
-    awk -v r="$r" -v p="$par" -v a="$t0" -v b="$t1" -v c=$((s1 - s0)) -v hz="$hz" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" \
-      'BEGIN {printf "| %d | %d | %.3f | %.2f | %s |\n", r, p, b - a, c / hz, l}'
+    t1=$(now); s1=$(server_cpu)
+    awk -v r="$r" -v p="$par" -v a="$t0" -v b="$t1" -v c0="$s0" -v c1="$s1" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" \
+      'BEGIN {printf "| %d | %d | %.3f | %.2f | %s |\n", r, p, b - a, c1 - c0, l}'
   done
 done

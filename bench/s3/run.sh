@@ -42,15 +42,7 @@ sum() { awk -v a="$1" -v b="$2" 'BEGIN {print a + b}'; }
 diff_() { awk -v a="$1" -v b="$2" 'BEGIN {print b - a}'; }
 # CPU seconds (user + system) a command used: timed OUT-FILE cmd...
 timed() { local out=$1; shift; /usr/bin/time -f "%U %S" -o "$TMP/time" "$@"; awk '{print $1 + $2}' "$TMP/time" >> "$out"; }
-# CPU seconds the server (the primary and its workers) has used so far.
-server_cpu() {
-  local pid total=0 p
-  pid=$(cat "$SERVER/pid")
-  for p in $pid $(pgrep -P "$pid" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'
-}
+source "$ROOT/bench/s3/lib.sh"  # server_cpu
 
 bench_mode() {
   local workers=$1 i line t0 t1 t2 s0
