@@ -189,10 +189,18 @@ StatusOr<JobRecord> JobService::Submit(const JobSpec& spec) {
     } else {
       backlog_ = true;
       ++backlog_gen_;
+      ++backlog_inserting_;
       schedule_ = true;
     }
   }
   Status inserted = jobs_->Insert(r);
+  if (direct == nullptr) {
+    // Landed (or failed): a Schedule pass that began before it may not
+    // have listed it, so that pass must not clear backlog_.
+    absl::MutexLock lock(&mu_);
+    --backlog_inserting_;
+    ++backlog_gen_;
+  }
   if (!inserted.ok()) {
     if (direct != nullptr) {
       absl::MutexLock lock(&mu_);

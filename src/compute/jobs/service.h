@@ -324,9 +324,15 @@ class JobService {
   std::map<std::string, std::pair<std::unique_ptr<Active>, bool>> direct_ ABSL_GUARDED_BY(mu_);
   double held_cpus_ ABSL_GUARDED_BY(mu_) = 0;  // capacity reserved: active_ and direct_
   // Pending jobs may be waiting (a submit found no room, or the last
-  // Schedule left some); backlog_gen_ counts the submits that set it.
+  // Schedule left some); backlog_gen_ counts the submits that set it, and
+  // again when their insert has landed; backlog_inserting_ counts those
+  // whose insert has not returned yet. Schedule clears backlog_ only when
+  // neither moved during its pass: a job it could not list because its
+  // insert had not committed is still queued, and a later submit that
+  // would fit beside the running ones must not overtake it.
   bool backlog_ ABSL_GUARDED_BY(mu_) = true;
   uint64_t backlog_gen_ ABSL_GUARDED_BY(mu_) = 0;
+  int backlog_inserting_ ABSL_GUARDED_BY(mu_) = 0;
   bool schedule_ ABSL_GUARDED_BY(mu_) = true;  // the loop should look for Pending jobs
   bool loop_started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;                // started under mu_, joined by Shutdown

@@ -294,9 +294,10 @@ void JobService::Schedule() {
     active_[p.id] = std::move(a);
     Dispatch([this, job] { Completed(job->record.id, StartJob(*job)); });
   }
-  // Everything Pending is handed over, and no submit queued one meanwhile:
-  // the next submits may launch their jobs themselves.
+  // Everything Pending is handed over, and no submit queued one meanwhile
+  // (nor is one still inserting a job this pass could not see): the next
+  // submits may launch their jobs themselves.
   absl::MutexLock lock(&mu_);
-  if (all && backlog_gen_ == gen) backlog_ = false;
+  if (all && backlog_gen_ == gen && backlog_inserting_ == 0) backlog_ = false;
 }
 }  // namespace tandem::compute::jobs
