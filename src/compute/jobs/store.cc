@@ -4,6 +4,7 @@
 
 #include "compute/jobs/spec_cache.h"
 #include "glue/bus/event_types.h"
+#include "glue/sql/deferred_rows.h"
 
 namespace tandem::compute::jobs {
 namespace {
@@ -686,28 +687,18 @@ Status JobStore::AppendMetrics(const std::string& id, int attempt,
                                const std::vector<MetricSample>& samples) {
   if (samples.empty()) return OkStatus();
   // Several rows per INSERT (a 1-second job stores ~900 points: one
-  // statement each was ~4% of the control plane's CPU), in batches of 64,
-  // 32, ..., 1 rows so that a handful of statement texts are ever prepared.
+  // statement each was ~4% of the control plane's CPU).
+  std::vector<Value> values;
+  values.reserve(6 * samples.size());
+  for (const MetricSample& s : samples) {
+    values.insert(values.end(),
+                  {id, int64_t{attempt}, s.name, s.step, s.value, s.timestamp_micros});
+  }
   return db_.WithTransaction([&](Transaction& tx) -> Status {
-    size_t next = 0;
-    for (size_t batch = 64; batch > 0; batch /= 2) {
-      while (samples.size() - next >= batch) {
-        std::string sql =
-            "INSERT INTO compute_job_metrics (job_id, attempt, name, step, value, "
-            "timestamp_micros) VALUES ";
-        std::vector<Value> params;
-        params.reserve(6 * batch);
-        for (size_t k = 0; k < batch; ++k) {
-          const MetricSample& s = samples[next++];
-          sql += k == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
-          params.insert(params.end(), {id, int64_t{attempt}, s.name, s.step, s.value,
-                                       s.timestamp_micros});
-        }
-        sql += " ON CONFLICT (job_id, attempt, name, step) DO NOTHING";
-        RETURN_IF_ERROR(tx.Exec(sql, params).status());
-      }
-    }
-    return OkStatus();
+    return sql::ExecDeferredRows(
+        tx,
+        "INSERT INTO compute_job_metrics (job_id, attempt, name, step, value, timestamp_micros)", 6,
+        values, "ON CONFLICT (job_id, attempt, name, step) DO NOTHING");
   });
 }
 

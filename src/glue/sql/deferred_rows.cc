@@ -6,7 +6,7 @@
 namespace tandem::sql {
 
 Status ExecDeferredRows(Transaction& tx, std::string_view insert, size_t columns,
-                        const std::vector<Value>& values) {
+                        const std::vector<Value>& values, std::string_view suffix) {
   if (columns == 0 || values.size() % columns != 0) {
     return InvalidArgumentError("ExecDeferredRows: " + std::to_string(values.size()) +
                                 " values are not whole rows of " + std::to_string(columns) +
@@ -27,6 +27,10 @@ Status ExecDeferredRows(Transaction& tx, std::string_view insert, size_t columns
     for (size_t r = 0; r < rows; ++r) {
       if (r > 0) sql += ", ";
       sql += row;
+    }
+    if (!suffix.empty()) {
+      sql += ' ';
+      sql += suffix;
     }
     std::vector<Value> params(values.begin() + static_cast<std::ptrdiff_t>(next),
                               values.begin() + static_cast<std::ptrdiff_t>(next + rows * columns));

@@ -17,9 +17,10 @@ namespace tandem::sql {
 // parameters one row after the other, `columns` per row. The rows go in
 // order, in statements of a power of two rows each (so a connection
 // prepares few distinct texts), at most 64 rows and 999 parameters per
-// statement; no rows, no statement. InvalidArgument if `values` is not
+// statement; no rows, no statement. `suffix` follows each statement's rows
+// (e.g. "ON CONFLICT (...) DO NOTHING"). InvalidArgument if `values` is not
 // whole rows.
 Status ExecDeferredRows(Transaction& tx, std::string_view insert, size_t columns,
-                        const std::vector<Value>& values);
+                        const std::vector<Value>& values, std::string_view suffix = {});
 
 }  // namespace tandem::sql
