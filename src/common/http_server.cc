@@ -14,6 +14,8 @@
 #include "common/http_server.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -117,12 +119,26 @@ void ServerCore::CloseAcceptor() {
   // A shared socket stays open in the other servers: what is queued is theirs.
   if (options.listen_fd >= 0) ec = asio::error::operation_aborted;
   if (!ec) acceptor->non_blocking(true, ec);
-  while (!ec) {
+  // Only what is queued now: clients connecting faster than this loop
+  // accepts would otherwise keep it, and Stop(), going for ever.
+  for (int64_t queued = ec ? 0 : QueuedConnections(); queued > 0 && !ec; --queued) {
     Socket socket(NextIo());
     acceptor->accept(socket, ec);
     if (!ec) StartSession(std::move(socket));
   }
   acceptor->close(ec);
+}
+
+// How many connections the kernel has completed on the listener and not yet
+// handed over (Linux reports it as a listening socket's tcpi_unacked); the
+// listen backlog, the most there can be, where that cannot be read.
+int64_t ServerCore::QueuedConnections() {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (::getsockopt(acceptor->native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+      info.tcpi_state == TCP_LISTEN)
+    return info.tcpi_unacked;
+  return asio::socket_base::max_listen_connections;
 }
 
 void ServerCore::WaitForSessions(const Deadline& deadline) {

@@ -397,6 +397,53 @@ TEST(HttpServerTest, DrainAnswersNextRequestOfIdleKeepAliveConnection) {
   stopper.get();
 }
 
+// Connections the kernel completed before Stop() but nobody accepted yet
+// (here: the only I/O thread is held by an inline handler) are accepted by
+// Stop() and answered, not reset when the listener closes; so are
+// DrainAnswersNextRequestOfIdleKeepAliveConnection's probes, which connect as
+// fast as they can until one is refused (they kept a Stop() that accepted
+// until the queue was empty accepting for 20 s under ThreadSanitizer).
+TEST(HttpServerTest, ConnectionsQueuedWhenStopBeginsAreAnswered) {
+  ServerOptions options;
+  options.drain_idle_ms = 5'000;  // their requests may not be read before Stop() looks
+  Server server(options);
+  Gate release;
+  std::promise<void> entered;
+  RouteOptions on_io;
+  on_io.run_inline = true;
+  server.Route(
+      "GET", "/hold",
+      [&](Request&, Response& res) {
+        entered.set_value();
+        release.Wait();
+        res.Text(200, "held");
+      },
+      on_io);
+  server.Route("GET", "/echo", Echo());
+  ASSERT_TRUE(server.Start().ok());
+  const int port = server.port();
+  RawConn holder(port);
+  holder.Send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(entered.get_future().wait_for(seconds(10)), std::future_status::ready);
+  std::vector<std::unique_ptr<RawConn>> queued;
+  for (int i = 0; i < 5; ++i) {
+    queued.push_back(std::make_unique<RawConn>(port));
+    ASSERT_TRUE(queued.back()->connected());
+    queued.back()->Send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  auto stopper = std::async(std::launch::async, [&] { server.Stop(10'000); });
+  release.Open();
+  EXPECT_EQ(holder.ReadResponse().rfind("HTTP/1.1 200", 0), 0u);
+  holder.Close();  // it may have been answered before Stop() began: kept alive
+  for (auto& conn : queued) {
+    std::string resp = conn->ReadResponse();
+    EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+    EXPECT_NE(resp.find("Connection: close"), std::string::npos) << resp;
+  }
+  stopper.get();
+  EXPECT_FALSE(RawConn(port).connected());
+}
+
 // Stop() ends a streamed response at once with its final chunk (so a
 // streaming client such as `events tail` sees a clean end and the process
 // stops without waiting out the grace period).

@@ -103,8 +103,10 @@ struct ServerCore {
   void StartSession(Socket socket);
   // On the acceptor's strand: accepts the connections already queued on the
   // listening socket (they would be reset by close(); with SO_REUSEPORT the
-  // kernel does not hand them to the other sockets), then closes it.
+  // kernel does not hand them to the other sockets), then closes it. Those
+  // queued when it starts only, so that a connection storm cannot hold it open.
   void CloseAcceptor();
+  int64_t QueuedConnections();
   std::vector<std::shared_ptr<Session>> LiveSessions();
   // The session idle longest (ClientLimits::max_connections), claimed for
   // eviction; null if none is idle.
