@@ -32,7 +32,7 @@ BASE_BIN=$BASE/bin/tandem
 for b in "$REST" "$FIRST" "$BUILD/bin/tandem" "$BASE_BIN"; do
   [ -x "$b" ] || { echo "rest_cold.sh: $b not built (ninja -C $BUILD jobs_rest_bench compute_bench_first_line tandem tandem-job-runner)" >&2; exit 1; }
 done
-WORK=$(mktemp -d /tmp/rest-cold.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rest-cold.XXXXXX")
 CP_PID=""
 trap '[ -n "$CP_PID" ] && kill -TERM "$CP_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/cold" "$WORK/load"

@@ -20,7 +20,7 @@ BASELINE=${4:-}
 
 REST=$BUILD/bench/compute/jobs_rest_bench
 [ -x "$REST" ] || { echo "rest_run.sh: $REST not built (ninja -C $BUILD jobs_rest_bench compute_bench tandem tandem-job-runner)" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/jobs-rest-bench.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/jobs-rest-bench.XXXXXX")
 CP_PID=""
 trap '[ -n "$CP_PID" ] && kill -TERM "$CP_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/src"
@@ -47,11 +47,24 @@ inproc() {
     grep "resources.cpus 0.1" | sed "s/^| tandem job service/| $1: in-process JobService/"
 }
 
+# How fast this machine is right now: seconds for a fixed pure-CPU loop. On a
+# shared VM the host's load changes it by a third over minutes, and the jobs/s
+# and control-plane CPU/job rows move with it (more than it: their work is
+# syscalls, page faults and fsync, not one core's arithmetic).
+cpu_loop() {
+  python3 -c 'import time
+t = time.process_time(); s = 0
+for i in range(5000000): s += i
+print("%.2f" % (time.process_time() - t))'
+}
+
 echo "jobs_rest_bench: $JOBS trivial jobs at once, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| run | jobs | submit s | total s | jobs/s | not Completed in attempt 1 | control-plane CPU/job | load average |"
 echo "|---|---|---|---|---|---|---|---|"
+SPEED=()
 for round in $(seq 1 "$ROUNDS"); do
+  SPEED+=("$(cpu_loop)")
   rest "this build (round $round)" "$BUILD/bin/tandem"
   [ -n "$BASELINE" ] && rest "baseline (round $round)" "$BASELINE/bin/tandem"
 done
@@ -63,4 +76,5 @@ for round in $(seq 1 "$ROUNDS"); do
   [ -n "$BASELINE" ] && inproc "baseline (round $round)" "$BASELINE/bin/compute_bench"
 done
 echo
+echo "fixed CPU loop before each round, CPU s (about 0.5 on this VM's quiet host): ${SPEED[*]}"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/spread_directory.h"
 #include "compute/jobs/contract.h"
 #include "compute/jobs/finalize.h"
 #include "compute/jobs/image_launch.h"
@@ -60,6 +61,7 @@ StatusOr<std::unique_ptr<JobService>> JobService::Open(JobServiceOptions options
   std::error_code ec;
   fs::create_directories(svc->opts_.home + "/jobs", ec);
   if (ec) return InternalError("cannot create " + svc->opts_.home + "/jobs: " + ec.message());
+  SpreadSubdirectories(svc->opts_.home + "/jobs");  // one per job
   if (!svc->substrate_->sandboxed()) LogWarn(kUnsandboxed);
   return svc;
 }

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "common/log.h"
+#include "common/spread_directory.h"
 #include "compute/jobs/contract.h"
 
 namespace tandem::compute::jobs {
@@ -49,6 +50,7 @@ StatusOr<std::unique_ptr<SpareTrees>> SpareTrees::Open(const std::string& parent
   fs::remove_all(dir, ec);  // a dead process's with a reused pid
   fs::create_directories(dir, ec);
   if (ec) return InternalError("cannot create " + dir + ": " + ec.message());
+  SpreadSubdirectories(dir);  // one per skeleton
   return std::unique_ptr<SpareTrees>(new SpareTrees(std::move(dir), target));
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/spread_directory.h"
 #include "gtest/gtest.h"
 
 namespace tandem::compute::jobs {
@@ -104,6 +105,16 @@ TEST_F(SpareTreesTest, RefillMakesTheTargetAndTakeMovesACompleteSkeleton) {
   EXPECT_FALSE((*spares)->TakeInto(root_ + "/job-3/ml"));
   ASSERT_TRUE((*spares)->Refill());
   EXPECT_EQ((*spares)->ready(), 3u);
+}
+
+// Skeletons come and go by the thousand: where the filesystem can (ext4),
+// they are spread over its block groups (common/spread_directory.h).
+TEST_F(SpareTreesTest, SkeletonsAreSpreadOverTheDiskWhereTheFilesystemCan) {
+  const bool can = SpreadSubdirectories(root_);  // the test's own directory: can it here?
+  auto spares = SpareTrees::Open(root_ + "/spares", 1);
+  ASSERT_TRUE(spares.ok()) << spares.status();
+  EXPECT_EQ(SpreadsSubdirectories((*spares)->dir()), can);
+  EXPECT_FALSE(SpreadsSubdirectories(root_ + "/spares"));  // its parent: one child per process
 }
 
 TEST_F(SpareTreesTest, ARefusedRenameKeepsTheSkeletonAndChangesNothing) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/spread_directory.h"
 #include "compute/substrates/runner/launch.h"
 #include "compute/substrates/runner/launcher.h"
 #include "compute/substrates/runner/proc_stats.h"
@@ -256,6 +257,7 @@ StatusOr<std::unique_ptr<WarmPool>> WarmPool::Start(WarmPoolOptions options, Lau
   std::error_code ec;
   fs::create_directories(pool_dir, ec);
   if (ec) return InternalError("cannot create " + pool_dir + ": " + ec.message());
+  SpreadSubdirectories(pool_dir);  // one per sandbox
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) return InternalError("eventfd: " + std::string(std::strerror(errno)));
   std::unique_ptr<WarmPool> pool(
