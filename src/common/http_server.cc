@@ -25,7 +25,12 @@ namespace tandem::http {
 namespace detail {
 
 void ServerCore::DoAccept() {
+  AcceptPending(+1);
   acceptor->async_accept(NextIo(), [this](beast::error_code ec, Socket socket) {
+    struct Done {
+      ServerCore* core;
+      ~Done() { core->AcceptPending(-1); }  // after the session and the next accept
+    } done{this};
     if (ec == asio::error::operation_aborted) return;
     // A connection accepted while stopping is still served (its response
     // says `Connection: close`): the client already has it.
@@ -36,10 +41,25 @@ void ServerCore::DoAccept() {
     // Out of file descriptors (or similar): retrying at once would spin.
     auto timer = std::make_shared<asio::steady_timer>(acceptor->get_executor(),
                                                       std::chrono::milliseconds(50));
+    AcceptPending(+1);
     timer->async_wait([this, timer](beast::error_code) {
       if (acceptor->is_open()) DoAccept();
+      AcceptPending(-1);
     });
   });
+}
+
+void ServerCore::AcceptPending(int delta) {
+  absl::MutexLock lock(&mu);
+  accepts_pending += delta;
+  if (accepts_pending == 0 && stopping.load()) cv.SignalAll();
+}
+
+void ServerCore::WaitForAccepts(const Deadline& deadline) {
+  absl::MutexLock lock(&mu);
+  while (accepts_pending > 0 && !deadline.Expired()) {
+    cv.WaitWithTimeout(&mu, absl::Milliseconds(deadline.SliceMillis(100)));
+  }
 }
 
 // Answers a connection there is no room for with a 503 (plain HTTP: a tiny
@@ -297,6 +317,9 @@ void Server::Stop(int64_t grace_ms) {
     closed.set_value();
   });
   closed.get_future().wait();
+  // A connection accepted just before may still wait in the accept handler
+  // (closing the acceptor cancels only an accept not yet done).
+  c.WaitForAccepts(grace_deadline);
   for (auto& s : c.LiveSessions()) s->Shutdown(/*close_idle=*/idle_ms == 0);
   if (idle_ms > 0) {
     c.WaitForSessions(idle_deadline);

@@ -78,6 +78,10 @@ struct ServerCore {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
   // Open connections per client address (only with max_connections_per_client).
   std::unordered_map<std::string, int> per_client ABSL_GUARDED_BY(mu);
+  // The acceptor's operations (an accept, or the back-off timer after a
+  // failed one) whose handler has not run yet: an accepted socket may wait in
+  // such a handler, not yet a session, when Stop() closes the acceptor.
+  int accepts_pending ABSL_GUARDED_BY(mu) = 0;
   std::atomic<int> busy{0};  // sessions mid-request; Stop() waits under mu
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -113,6 +117,11 @@ struct ServerCore {
   std::shared_ptr<Session> ClaimIdlest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Waits (under mu) until no session is left or `deadline` passes.
   void WaitForSessions(const Deadline& deadline) ABSL_LOCKS_EXCLUDED(mu);
+  // Counts an acceptor operation in or out of accepts_pending.
+  void AcceptPending(int delta) ABSL_LOCKS_EXCLUDED(mu);
+  // After CloseAcceptor: waits until every accept handler has run (each
+  // accepted connection is a session then) or `deadline` passes.
+  void WaitForAccepts(const Deadline& deadline) ABSL_LOCKS_EXCLUDED(mu);
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -144,7 +153,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // The session's strand.
   Executor executor() { return stream_.get_executor(); }
   // Runs on the strand.
-  void Begin() { stream_.tls() ? StartTls() : ReadRequest(); }
+  void Begin() {
+    begun_ = true;
+    stream_.tls() ? StartTls() : ReadRequest();
+  }
 
   // Under core_->mu, when registered: counted in per_client under `client`.
   void SetClient(std::string client) { client_ = std::move(client); }
@@ -190,7 +202,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (self->streaming_) {
         self->ending_ = true;
         self->cancelled_->store(true);
-      } else if (!self->busy_ && close_idle) {
+      } else if (!self->busy_ && close_idle && self->begun_) {
+        // Not before Begin(): a connection accepted while stopping (whose
+        // Begin, posted from the I/O thread, can come after this, posted
+        // from Stop()'s) has its request read and answered first.
         self->Close();
       }
     });
@@ -748,6 +763,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Strand-only state (the worker touches req_ only while it owns the request).
   bool busy_ = false;
+  bool begun_ = false;  // Begin() ran
   bool closed_ = false;
   bool close_after_ = false;
   bool close_idle_ = false;  // Stop() closes idle connections now (Shutdown(true))
